@@ -1,0 +1,119 @@
+#include "cli/data_dir.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "src/base/strings.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "src/base/config.h"
+#include "src/crypto/keygen.h"
+
+namespace edgevault::cli {
+
+DataDirLayout DataDirLayout::For(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(dir, ec).lexically_normal();
+  std::string root = p.string();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  DataDirLayout l;
+  l.root = root;
+  l.config_file = root + "/edgevault.toml";
+  l.keys_dir = root + "/keys";
+  l.run_dir = root + "/run";
+  l.lock_file = root + "/edgevault.lock";
+  return l;
+}
+
+absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, int port_base) {
+  EV_RETURN_IF_ERROR(env->CreateDirs(layout.root, 0700));
+  EV_RETURN_IF_ERROR(env->CreateDirs(layout.run_dir, 0700));
+  if (env->Exists(layout.config_file)) return false;
+
+  EV_RETURN_IF_ERROR(env->CreateDirs(layout.keys_dir, 0700));
+  for (const char* name : kKeyFiles) {
+    std::string path = base::StrCat(layout.keys_dir, "/", name);
+    if (env->Exists(path)) {
+      // A half-finished earlier initialisation: never overwrite key material.
+      continue;
+    }
+    std::string text;
+    if (std::string_view(name) == "jwt-signing.pem") {
+      EV_ASSIGN_OR_RETURN(text, crypto::GenerateEd25519PrivateKeyPem());
+    } else {
+      text = crypto::GenerateSymmetricKeyFile(env);
+    }
+    absl::Status st = env->WriteFileAtomically(path, text, 0600);
+    std::fill(text.begin(), text.end(), '\0');
+    EV_RETURN_IF_ERROR(st);
+  }
+  // The configuration file goes last: its presence marks a finished initialisation.
+  EV_RETURN_IF_ERROR(env->WriteFileAtomically(layout.config_file,
+                                              base::DefaultConfigToml(port_base), 0600));
+  return true;
+}
+
+absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir) {
+  absl::StatusOr<uint32_t> dir_mode = env->FileMode(keys_dir);
+  if (!dir_mode.ok()) {
+    return absl::NotFoundError(base::StrCat("keys directory ", keys_dir,
+                                            " is missing: ", dir_mode.status().message()));
+  }
+  if ((*dir_mode & 077) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "keys directory %s is accessible by group or others (mode %04o); run: chmod 700 %s",
+        keys_dir, *dir_mode, keys_dir));
+  }
+  for (const char* name : kKeyFiles) {
+    std::string path = base::StrCat(keys_dir, "/", name);
+    absl::StatusOr<uint32_t> mode = env->FileMode(path);
+    if (!mode.ok()) {
+      return absl::NotFoundError(base::StrCat("key file ", path, " is missing (",
+                                              mode.status().message(),
+                                              "); restore it from your backup"));
+    }
+    if ((*mode & 077) != 0) {
+      return absl::PermissionDeniedError(absl::StrFormat(
+          "key file %s is readable or writable by group or others (mode %04o); run: chmod 600 %s",
+          path, *mode, path));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const DataDirLayout& layout) {
+  int fd = ::open(layout.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return base::ErrnoStatus("open", layout.lock_file, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      std::string pid = n > 0 ? std::string(absl::StripAsciiWhitespace(buf)) : "unknown";
+      return absl::FailedPreconditionError(base::StrCat(
+          "another `edgevault up` (pid ", pid, ") is already running on ", layout.root,
+          "; stop it first or use another --data-dir"));
+    }
+    return base::ErrnoStatus("flock", layout.lock_file, err);
+  }
+  std::string pid = base::StrCat(::getpid(), "\n");
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    int err = errno;
+    ::close(fd);
+    return base::ErrnoStatus("write", layout.lock_file, err);
+  }
+  return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
+}
+
+DataDirLock::~DataDirLock() {
+  if (::ftruncate(fd_, 0) != 0) {
+    // Nothing to do: the lock itself is released by close() below either way.
+  }
+  ::close(fd_);
+}
+
+}  // namespace edgevault::cli

@@ -1,0 +1,57 @@
+#pragma once
+// The data directory `edgevault up` runs on: its layout, first-run initialisation
+// (configuration file and key files), the permission checks on later runs, and the
+// lock that keeps a second `up` off a directory in use. Formats:
+// docs/design/data-dir.md and docs/design/key-files.md.
+// Thread-safety: functions are not meant to run concurrently on one directory
+// (the lock below is what serialises processes).
+
+#include <string>
+#include <vector>
+
+#include "src/base/env.h"
+#include "src/base/status.h"
+
+namespace edgevault::cli {
+
+// Key files every installation has, relative to the keys directory.
+inline constexpr const char* kKeyFiles[] = {"master.key", "internal.key", "jwt-signing.pem"};
+
+struct DataDirLayout {
+  std::string root;         // absolute
+  std::string config_file;  // root/edgevault.toml
+  std::string keys_dir;     // root/keys (the default; config may name another)
+  std::string run_dir;      // root/run: one <service>.pid per running child
+  std::string lock_file;    // root/edgevault.lock
+
+  // `dir` may be relative to the working directory.
+  static DataDirLayout For(const std::string& dir);
+};
+
+// Creates the directory (0700), edgevault.toml for `port_base`, and keys/ (0700)
+// holding fresh key files (0600), when edgevault.toml does not exist yet. Returns
+// true when it initialised, false when the directory was already initialised.
+// Errors: from the Env (naming the path), Internal when key generation fails.
+absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, int port_base);
+
+// Checks that `keys_dir` holds every key file, that none is readable or writable
+// by group or others, and that the directory itself is not open to them.
+// Errors: NotFound naming a missing file; PermissionDenied naming the first file
+// or directory whose mode is too open and the chmod that fixes it.
+absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir);
+
+// An exclusive lock on layout.lock_file, held until destruction (flock(2), so it
+// is released when the process dies however it dies).
+class DataDirLock {
+ public:
+  // Errors: FailedPrecondition when another process holds it (the message names
+  // the directory and that process's pid); Internal for I/O errors.
+  static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(const DataDirLayout& layout);
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace edgevault::cli

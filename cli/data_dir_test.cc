@@ -1,0 +1,94 @@
+#include "cli/data_dir.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "src/base/config.h"
+
+namespace edgevault::cli {
+namespace {
+
+class DataDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ev-datadir-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    tmp_ = tmpl;
+    layout_ = DataDirLayout::For(tmp_ + "/data");
+  }
+  void TearDown() override { std::filesystem::remove_all(tmp_); }
+  std::string tmp_;
+  DataDirLayout layout_;
+  base::Env* env_ = base::Env::Default();
+};
+
+TEST_F(DataDirTest, FirstRunCreatesConfigAndPrivateKeys) {
+  absl::StatusOr<bool> created = InitDataDir(env_, layout_, 9000);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(*created);
+  EXPECT_EQ(*env_->FileMode(layout_.root), 0700u);
+  EXPECT_EQ(*env_->FileMode(layout_.keys_dir), 0700u);
+  for (const char* name : kKeyFiles) {
+    EXPECT_EQ(*env_->FileMode(layout_.keys_dir + "/" + name), 0600u) << name;
+  }
+  EXPECT_TRUE(CheckKeyFiles(env_, layout_.keys_dir).ok());
+
+  base::ConfigSources src;
+  src.file = layout_.config_file;
+  absl::StatusOr<base::Config> cfg = base::LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->console.port, 9000);
+  EXPECT_EQ(cfg->audit.port, 9004);
+  EXPECT_EQ(cfg->data_dir, layout_.root);
+  EXPECT_EQ(cfg->keys_dir, layout_.keys_dir);
+}
+
+TEST_F(DataDirTest, SecondRunKeepsKeys) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  std::string key = *env_->ReadFile(layout_.keys_dir + "/master.key");
+  absl::StatusOr<bool> again = InitDataDir(env_, layout_, 9100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(*env_->ReadFile(layout_.keys_dir + "/master.key"), key);
+}
+
+TEST_F(DataDirTest, OpenKeyFileIsRefusedNamingIt) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  std::string path = layout_.keys_dir + "/internal.key";
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(std::string(st.message()).find(path), std::string::npos) << st;
+  EXPECT_NE(std::string(st.message()).find("chmod 600"), std::string::npos);
+}
+
+TEST_F(DataDirTest, MissingKeyFileIsNamed) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  std::string path = layout_.keys_dir + "/master.key";
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(st.message()).find(path), std::string::npos);
+}
+
+TEST_F(DataDirTest, LockIsExclusiveAndReleasedOnDestruction) {
+  ASSERT_TRUE(env_->CreateDirs(layout_.root, 0700).ok());
+  auto first = DataDirLock::Acquire(layout_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // flock locks belong to the open file description: a second open in this
+  // process conflicts just as another process would.
+  auto second = DataDirLock::Acquire(layout_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(second.status().message()).find(std::to_string(::getpid())),
+            std::string::npos);
+  first->reset();
+  EXPECT_TRUE(DataDirLock::Acquire(layout_).ok());
+}
+
+}  // namespace
+}  // namespace edgevault::cli

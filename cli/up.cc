@@ -1,0 +1,325 @@
+#include "cli/up.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "src/base/strings.h"
+#include "absl/time/time.h"
+#include "cli/data_dir.h"
+#include "src/base/config.h"
+#include "src/base/env.h"
+#include "src/base/log.h"
+#include "src/net/http_client.h"
+
+namespace edgevault::cli {
+
+namespace {
+
+// A child that ran at least this long before dying restarts after the initial
+// back-off again instead of the doubled one.
+constexpr absl::Duration kStableRun = absl::Seconds(10);
+constexpr absl::Duration kReadyWait = absl::Seconds(15);
+
+struct Child {
+  std::string name;
+  std::string binary;
+  pid_t pid = -1;
+  absl::Duration started;       // monotonic
+  absl::Duration backoff;       // next restart delay
+  absl::Duration restart_at;    // monotonic; meaningful while pid == -1
+  int restarts = 0;
+};
+
+int Fail(int code, std::string_view what, const absl::Status& st) {
+  EV_LOG(kError, what, {{"error", st.message()}});
+  std::fprintf(stderr, "edgevault up: %.*s: %.*s\n", static_cast<int>(what.size()), what.data(),
+               static_cast<int>(st.message().size()), st.message().data());
+  return code;
+}
+
+std::string SelfDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return ".";
+  return exe.parent_path().string();
+}
+
+class Supervisor {
+ public:
+  Supervisor(base::Env* env, const base::Config& config, const DataDirLayout& layout,
+             std::vector<std::string> child_args, sigset_t signals)
+      : env_(env), config_(config), layout_(layout), child_args_(std::move(child_args)),
+        signals_(signals) {}
+
+  void Add(std::string name, std::string binary) {
+    Child c;
+    c.name = std::move(name);
+    c.binary = std::move(binary);
+    c.backoff = config_.restart_backoff_initial;
+    children_.push_back(std::move(c));
+  }
+
+  absl::Status StartAll() {
+    for (Child& c : children_) EV_RETURN_IF_ERROR(Spawn(c));
+    return absl::OkStatus();
+  }
+
+  // Runs until SIGINT/SIGTERM; then stops every child. Returns the signal.
+  int Run() {
+    for (;;) {
+      struct timespec tick = {0, 50 * 1000 * 1000};
+      siginfo_t info;
+      int sig = sigtimedwait(&signals_, &info, &tick);
+      if (sig == SIGINT || sig == SIGTERM) {
+        StopAll();
+        return sig;
+      }
+      ReapAndScheduleRestarts();
+      RestartDue();
+    }
+  }
+
+  void PrintWhenReady() {
+    auto client = net::HttpClient::Create(net::HttpClientOptions{});
+    if (!client.ok()) return;
+    const absl::Duration deadline = env_->MonotonicNow() + kReadyWait;
+    for (Child& c : children_) {
+      const base::ServiceEndpoint* ep = config_.Endpoint(c.name);
+      bool ready = false;
+      while (!ready && env_->MonotonicNow() < deadline) {
+        net::ClientRequest req;
+        req.method = "GET";
+        req.target = "/healthz";
+        auto resp = (*client)->Do(ep->host, ep->port, req);
+        ready = resp.ok() && resp->status == 200;
+        if (!ready) {
+          // Let a signal (Ctrl-C during start-up) through while waiting.
+          struct timespec t = {0, 50 * 1000 * 1000};
+          siginfo_t info;
+          int sig = sigtimedwait(&signals_, &info, &t);
+          if (sig == SIGINT || sig == SIGTERM) {
+            pending_signal_ = sig;
+            return;
+          }
+          ReapAndScheduleRestarts();
+          RestartDue();
+        }
+      }
+      std::printf("  %-9s http://%s:%d%s\n", c.name.c_str(), ep->host.c_str(), ep->port,
+                  ready ? "" : "   (not answering yet)");
+    }
+    std::printf("EdgeVault is up (data directory %s). Press Ctrl-C to stop.\n",
+                layout_.root.c_str());
+    std::fflush(stdout);
+  }
+
+  int pending_signal() const { return pending_signal_; }
+  void StopAll() {
+    for (Child& c : children_) {
+      if (c.pid > 0) ::kill(c.pid, SIGTERM);
+    }
+    const absl::Duration deadline = env_->MonotonicNow() + config_.stop_timeout -
+                                    absl::Milliseconds(250);
+    while (AnyAlive() && env_->MonotonicNow() < deadline) {
+      Reap();
+      if (AnyAlive()) ::usleep(10 * 1000);
+    }
+    for (Child& c : children_) {
+      if (c.pid > 0) {
+        EV_LOG(kWarn, "service did not stop in time; killing it",
+               {{"service", c.name}, {"pid", static_cast<int>(c.pid)}});
+        ::kill(c.pid, SIGKILL);
+      }
+    }
+    while (AnyAlive()) {
+      Reap(/*block=*/true);
+    }
+  }
+
+ private:
+  absl::Status Spawn(Child& c) {
+    std::vector<std::string> args = {c.binary, "--config", layout_.config_file};
+    args.insert(args.end(), child_args_.begin(), child_args_.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) return base::ErrnoStatus("fork", c.binary, errno);
+    if (pid == 0) {
+      // Child: die with the launcher, get the default signal mask back, exec.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(1);
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execv(argv[0], argv.data());
+      std::fprintf(stderr, "edgevault up: cannot run %s: %s\n", argv[0], std::strerror(errno));
+      ::_exit(127);
+    }
+    c.pid = pid;
+    c.started = env_->MonotonicNow();
+    std::string pid_text = base::StrCat(pid, "\n");
+    (void)env_->WriteFileAtomically(base::StrCat(layout_.run_dir, "/", c.name, ".pid"),
+                                    pid_text, 0600);
+    EV_LOG(kInfo, "service started", {{"service", c.name}, {"pid", static_cast<int>(pid)},
+                                      {"restarts", c.restarts}});
+    return absl::OkStatus();
+  }
+
+  bool AnyAlive() const {
+    for (const Child& c : children_) {
+      if (c.pid > 0) return true;
+    }
+    return false;
+  }
+
+  // Reaps exited children; returns them (pid set to -1) with their wait status.
+  std::vector<std::pair<Child*, int>> Reap(bool block = false) {
+    std::vector<std::pair<Child*, int>> out;
+    for (;;) {
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, block ? 0 : WNOHANG);
+      if (pid <= 0) break;
+      for (Child& c : children_) {
+        if (c.pid == pid) {
+          c.pid = -1;
+          ::unlink(base::StrCat(layout_.run_dir, "/", c.name, ".pid").c_str());
+          out.emplace_back(&c, status);
+        }
+      }
+      if (block) break;
+    }
+    return out;
+  }
+
+  void ReapAndScheduleRestarts() {
+    const absl::Duration now = env_->MonotonicNow();
+    for (auto [c, status] : Reap()) {
+      std::string how = WIFSIGNALED(status) ? base::StrCat("signal ", WTERMSIG(status))
+                                            : base::StrCat("exit code ", WEXITSTATUS(status));
+      if (now - c->started >= kStableRun) c->backoff = config_.restart_backoff_initial;
+      c->restart_at = now + c->backoff;
+      EV_LOG(kWarn, "service exited; restarting",
+             {{"service", c->name}, {"how", how},
+              {"restart_in_ms", absl::ToInt64Milliseconds(c->backoff)}});
+      c->backoff = std::min(c->backoff * 2, config_.restart_backoff_max);
+    }
+  }
+
+  void RestartDue() {
+    const absl::Duration now = env_->MonotonicNow();
+    for (Child& c : children_) {
+      if (c.pid == -1 && now >= c.restart_at) {
+        ++c.restarts;
+        if (absl::Status st = Spawn(c); !st.ok()) {
+          EV_LOG(kError, "restart failed", {{"service", c.name}, {"error", st.message()}});
+          c.restart_at = now + c.backoff;
+        }
+      }
+    }
+  }
+
+  base::Env* env_;
+  const base::Config& config_;
+  const DataDirLayout& layout_;
+  std::vector<std::string> child_args_;
+  sigset_t signals_;
+  std::vector<Child> children_;
+  int pending_signal_ = 0;
+};
+
+}  // namespace
+
+int RunUp(const UpOptions& options) {
+  base::SetLogService("up");
+  base::Env* env = base::Env::Default();
+  DataDirLayout layout = DataDirLayout::For(options.data_dir);
+
+  if (options.port_base && (*options.port_base < 1 || *options.port_base > 65531)) {
+    return Fail(2, "invalid --port-base",
+                absl::InvalidArgumentError(base::StrCat(
+                    "expected a port in 1..65531 (five ports from it are used), got ",
+                    *options.port_base)));
+  }
+  if (absl::Status st = env->CreateDirs(layout.root, 0700); !st.ok()) {
+    return Fail(1, "cannot create the data directory", st);
+  }
+  auto lock = DataDirLock::Acquire(layout);
+  if (!lock.ok()) return Fail(1, "data directory in use", lock.status());
+
+  absl::StatusOr<bool> created = InitDataDir(env, layout, options.port_base.value_or(8080));
+  if (!created.ok()) return Fail(1, "cannot initialise the data directory", created.status());
+
+  // Children get the same overrides as the configuration checked here.
+  std::vector<std::pair<std::string, std::string>> overrides = options.overrides;
+  if (options.port_base) {
+    int i = 0;
+    for (std::string_view name : base::kServiceNames) {
+      overrides.emplace_back(base::StrCat("services.", name, ".port"),
+                             base::StrCat(*options.port_base + i++));
+    }
+  }
+  base::ConfigSources sources;
+  sources.file = layout.config_file;
+  sources.env = base::ProcessEnvironment();
+  sources.overrides = overrides;
+  absl::StatusOr<base::Config> config = base::LoadConfig(sources);
+  if (!config.ok()) return Fail(2, "invalid configuration", config.status());
+  base::SetLogLevel(config->log_level);
+  if (absl::Status st = CheckKeyFiles(env, config->keys_dir); !st.ok()) {
+    return Fail(1, "refusing to start", st);
+  }
+
+  const std::string bin_dir = options.bin_dir.empty() ? SelfDir() : options.bin_dir;
+  std::vector<std::string> child_args;
+  for (const auto& [k, v] : overrides) {
+    child_args.push_back("--set");
+    child_args.push_back(base::StrCat(k, "=", v));
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Supervisor sup(env, *config, layout, child_args, signals);
+  for (std::string_view name : base::kServiceNames) {
+    std::string binary = base::StrCat(bin_dir, "/edgevault-", name);
+    if (::access(binary.c_str(), X_OK) != 0) {
+      return Fail(1, "missing executable",
+                  absl::NotFoundError(base::StrCat(binary, " is not there; run `make` first")));
+    }
+    sup.Add(std::string(name), std::move(binary));
+  }
+  if (*created) {
+    std::printf("Initialised %s (configuration edgevault.toml, keys in keys/).\n",
+                layout.root.c_str());
+  }
+  if (absl::Status st = sup.StartAll(); !st.ok()) {
+    sup.StopAll();
+    return Fail(1, "cannot start the services", st);
+  }
+  sup.PrintWhenReady();
+  int sig = sup.pending_signal();
+  if (sig != 0) {
+    sup.StopAll();
+  } else {
+    sig = sup.Run();
+  }
+  EV_LOG(kInfo, "stopped", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  std::printf("EdgeVault stopped.\n");
+  return 0;
+}
+
+}  // namespace edgevault::cli

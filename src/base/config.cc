@@ -1,0 +1,640 @@
+#include "src/base/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <system_error>
+#include <variant>
+
+// Debian's toml++ is a compiled library built with exceptions, and only exports the
+// throwing parse() (toml::v3::ex); TOML_EXCEPTIONS=0 would not link. So parsing throws
+// toml::parse_error, and ParseTomlFile() below is the one place that catches it.
+#include <toml++/toml.h>
+
+#include "src/base/env.h"
+#include "src/base/strings.h"
+
+extern char** environ;
+
+namespace edgevault::base {
+namespace {
+
+using Value = std::variant<int64_t, std::string>;
+
+// Where a value came from: the config file's absolute path, an environment variable's
+// name, or "--set". `base_dir` is what a relative data_dir from this source is relative
+// to: the file's directory for the file, the working directory for env and --set (as a
+// shell user would expect); "" when the working directory is unknown.
+struct Source {
+  std::string name;
+  std::string base_dir;
+};
+
+// One declared key. Integer keys carry their range; string keys a validity check and
+// the phrase describing what is valid. `set` stores an already-validated value.
+struct KeySpec {
+  enum class Kind { kInt, kString };
+  std::string key;
+  Kind kind = Kind::kInt;
+  int64_t min = 0;
+  int64_t max = 0;
+  bool (*valid)(std::string_view) = nullptr;
+  std::string expected;  // kString: "expected <this>, got ..."
+  std::string help;      // the comment above the key in DefaultConfigToml()
+  bool in_default_file = true;
+  std::function<void(Config&, const Value&, const Source&)> set;
+  std::function<Value(const Config&)> get;
+};
+
+// ---- Small helpers ----------------------------------------------------------------
+
+// A TOML basic string literal (also used to quote bad values in error messages).
+std::string Quote(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// `path` made absolute against `base` (when relative) and lexically normalised, with no
+// trailing separator. With an empty `base` a relative path is returned normalised but
+// still relative; LoadConfig() rejects that at the end.
+std::string MakeAbsolute(std::string_view base, std::string_view path) {
+  std::filesystem::path p(path);
+  if (p.is_relative() && !base.empty()) p = std::filesystem::path(base) / p;
+  std::string out = p.lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+// The working directory, or "" when it cannot be determined (e.g. it was deleted).
+std::string CurrentDir() {
+  std::error_code ec;
+  std::filesystem::path cwd = std::filesystem::current_path(ec);
+  if (ec) return "";
+  return MakeAbsolute("", cwd.string());
+}
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+bool ValidPath(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
+
+bool ValidNodeId(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+bool ValidLogLevel(std::string_view s) {
+  LogLevel ignored;
+  return ParseLogLevel(s, &ignored);
+}
+
+bool ValidHost(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
+
+// The member of Config holding service `name`'s endpoint; nullptr for unknown names.
+ServiceEndpoint Config::*EndpointMember(std::string_view name) {
+  if (name == "console") return &Config::console;
+  if (name == "api") return &Config::api;
+  if (name == "delivery") return &Config::delivery;
+  if (name == "auth") return &Config::auth;
+  if (name == "audit") return &Config::audit;
+  return nullptr;
+}
+
+// ---- The key table ----------------------------------------------------------------
+
+KeySpec IntSpec(std::string key, int64_t min, int64_t max, std::string help) {
+  KeySpec k;
+  k.key = std::move(key);
+  k.kind = KeySpec::Kind::kInt;
+  k.min = min;
+  k.max = max;
+  k.help = std::move(help);
+  return k;
+}
+
+// `field` is a generic lambda `[](auto& c) -> auto& { return c.some.member; }`, so one
+// accessor serves both the setter (Config&) and the getter (const Config&).
+template <typename Field>
+KeySpec IntKey(std::string key, int64_t min, int64_t max, std::string help, Field field) {
+  KeySpec k = IntSpec(std::move(key), min, max, std::move(help));
+  k.set = [field](Config& c, const Value& v, const Source&) {
+    auto& f = field(c);
+    f = static_cast<std::remove_reference_t<decltype(f)>>(std::get<int64_t>(v));
+  };
+  k.get = [field](const Config& c) -> Value { return static_cast<int64_t>(field(c)); };
+  return k;
+}
+
+// An integer key stored as an absl::Duration: the integer counts `unit`s.
+template <typename Field>
+KeySpec DurationKey(std::string key, int64_t min, int64_t max, absl::Duration unit,
+                    std::string help, Field field) {
+  KeySpec k = IntSpec(std::move(key), min, max, std::move(help));
+  k.set = [field, unit](Config& c, const Value& v, const Source&) {
+    field(c) = unit * std::get<int64_t>(v);
+  };
+  k.get = [field, unit](const Config& c) -> Value {
+    absl::Duration remainder;  // Debian's Abseil (20220623) requires a non-null pointer
+    return absl::IDivDuration(field(c), unit, &remainder);
+  };
+  return k;
+}
+
+KeySpec StringKey(std::string key, bool (*valid)(std::string_view), std::string expected,
+                  std::string help,
+                  std::function<void(Config&, const std::string&, const Source&)> set,
+                  std::function<std::string(const Config&)> get) {
+  KeySpec k;
+  k.key = std::move(key);
+  k.kind = KeySpec::Kind::kString;
+  k.valid = valid;
+  k.expected = std::move(expected);
+  k.help = std::move(help);
+  k.set = [set = std::move(set)](Config& c, const Value& v, const Source& src) {
+    set(c, std::get<std::string>(v), src);
+  };
+  k.get = [get = std::move(get)](const Config& c) -> Value { return get(c); };
+  return k;
+}
+
+std::vector<KeySpec> BuildKeyTable() {
+  std::vector<KeySpec> t;
+  // Keys are grouped by TOML table; top-level keys come first (DefaultConfigToml relies
+  // on both).
+  KeySpec data_dir = StringKey(
+      "data_dir", ValidPath, "a non-empty path",
+      "Directory holding all EdgeVault data. A relative path is relative to this file's\n"
+      "directory; when unset it is this file's directory, so the directory can be moved.",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.data_dir = MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.data_dir; });
+  data_dir.in_default_file = false;
+  t.push_back(std::move(data_dir));
+  t.push_back(StringKey(
+      "node_id", ValidNodeId, "1 to 64 characters from [A-Za-z0-9._-]",
+      "This node's name in logs and audit events: 1 to 64 characters from [A-Za-z0-9._-].",
+      [](Config& c, const std::string& v, const Source&) { c.node_id = v; },
+      [](const Config& c) { return c.node_id; }));
+  t.push_back(StringKey(
+      "log.level", ValidLogLevel, "one of debug, info, warn, error",
+      "Least severe level written to the log: \"debug\", \"info\", \"warn\" or \"error\".",
+      [](Config& c, const std::string& v, const Source&) { ParseLogLevel(v, &c.log_level); },
+      [](const Config& c) { return std::string(LevelName(c.log_level)); }));
+
+  t.push_back(IntKey(
+      "server.io_threads", 0, 256, "I/O threads per service; 0 = one per CPU core.",
+      [](auto& c) -> auto& { return c.io_threads; }));
+  t.push_back(IntKey(
+      "server.max_header_bytes", 1024, 1048576,
+      "Largest request line + headers accepted; larger requests get 431.",
+      [](auto& c) -> auto& { return c.limits.max_header_bytes; }));
+  t.push_back(IntKey(
+      "server.max_body_bytes", 1, 1073741824,
+      "Largest request body accepted; larger bodies get 413.",
+      [](auto& c) -> auto& { return c.limits.max_body_bytes; }));
+  t.push_back(DurationKey(
+      "server.read_timeout_ms", 1, 3600000, absl::Milliseconds(1),
+      "Time a started request has to arrive completely; then 408.",
+      [](auto& c) -> auto& { return c.limits.read_timeout; }));
+  t.push_back(DurationKey(
+      "server.idle_timeout_ms", 1, 86400000, absl::Milliseconds(1),
+      "An idle keep-alive connection is closed after this long.",
+      [](auto& c) -> auto& { return c.limits.idle_timeout; }));
+  t.push_back(IntKey(
+      "server.max_connections", 1, 1000000,
+      "Open connections per service; beyond this new ones get 503.",
+      [](auto& c) -> auto& { return c.limits.max_connections; }));
+  t.push_back(DurationKey(
+      "server.drain_timeout_ms", 0, 600000, absl::Milliseconds(1),
+      "On SIGTERM, time in-flight requests get to finish.",
+      [](auto& c) -> auto& { return c.limits.drain_timeout; }));
+
+  for (std::string_view name : kServiceNames) {
+    ServiceEndpoint Config::*endpoint = EndpointMember(name);
+    t.push_back(StringKey(
+        StrCat("services.", name, ".host"), ValidHost, "a non-empty host name or IP address",
+        StrCat("Address the ", name, " service listens on."),
+        [endpoint](Config& c, const std::string& v, const Source&) { (c.*endpoint).host = v; },
+        [endpoint](const Config& c) { return (c.*endpoint).host; }));
+    t.push_back(IntKey(
+        StrCat("services.", name, ".port"), 0, 65535,
+        StrCat("Port of the ", name, " service; 0 = any free port."), [endpoint](auto& c) -> auto& {
+          return (c.*endpoint).port;
+        }));
+  }
+
+  t.push_back(StringKey(
+      "keys.dir", ValidPath, "a non-empty path",
+      "Directory of the key files; a relative path is relative to data_dir.",
+      // Stored as given; LoadConfig() resolves it against the final data_dir.
+      [](Config& c, const std::string& v, const Source&) { c.keys_dir = v; },
+      [](const Config& c) { return c.keys_dir.empty() ? std::string("keys") : c.keys_dir; }));
+  t.push_back(DurationKey(
+      "internal.signature_window_s", 1, 3600, absl::Seconds(1),
+      "Signed internal calls are accepted within this many seconds of\n"
+      "their timestamp (allowing for clock skew between nodes).",
+      [](auto& c) -> auto& { return c.internal_signature_window; }));
+  t.push_back(DurationKey(
+      "up.restart_backoff_initial_ms", 1, 600000, absl::Milliseconds(1),
+      "`edgevault up` restarts a crashed service after this delay,\n"
+      "doubling it after each further crash up to restart_backoff_max_ms.",
+      [](auto& c) -> auto& { return c.restart_backoff_initial; }));
+  t.push_back(DurationKey(
+      "up.restart_backoff_max_ms", 1, 600000, absl::Milliseconds(1),
+      "Longest delay before a restart; at least restart_backoff_initial_ms.",
+      [](auto& c) -> auto& { return c.restart_backoff_max; }));
+  t.push_back(DurationKey(
+      "up.stop_timeout_ms", 100, 600000, absl::Milliseconds(1),
+      "On stop, time a service gets to exit after SIGTERM before SIGKILL.",
+      [](auto& c) -> auto& { return c.stop_timeout; }));
+  return t;
+}
+
+const std::vector<KeySpec>& KeyTable() {
+  static const std::vector<KeySpec>* table = new std::vector<KeySpec>(BuildKeyTable());
+  return *table;
+}
+
+const KeySpec* FindKey(std::string_view key) {
+  for (const KeySpec& k : KeyTable()) {
+    if (k.key == key) return &k;
+  }
+  return nullptr;
+}
+
+const KeySpec* FindKeyByEnvVar(std::string_view var) {
+  static const auto* by_var = [] {
+    auto* m = new std::map<std::string, const KeySpec*, std::less<>>();
+    for (const KeySpec& k : KeyTable()) (*m)[EnvVarName(k.key)] = &k;
+    return m;
+  }();
+  auto it = by_var->find(var);
+  return it == by_var->end() ? nullptr : it->second;
+}
+
+// True when some declared key lies below `prefix` ("services.api" for services.api.port).
+bool IsTablePrefix(std::string_view prefix) {
+  for (const KeySpec& k : KeyTable()) {
+    if (k.key.size() > prefix.size() && k.key.compare(0, prefix.size(), prefix) == 0 &&
+        k.key[prefix.size()] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "; did you mean 'services.api.port'?" for a near miss or a key missing its table,
+// "" otherwise.
+std::string Suggestion(std::string_view unknown) {
+  const KeySpec* best = nullptr;
+  size_t best_distance = 3;  // at most this many edits away
+  for (const KeySpec& k : KeyTable()) {
+    if (k.key.size() > unknown.size() &&
+        k.key.compare(k.key.size() - unknown.size(), unknown.size(), unknown) == 0 &&
+        k.key[k.key.size() - unknown.size() - 1] == '.') {
+      return StrCat("; did you mean '", k.key, "'?");
+    }
+    size_t d = EditDistance(unknown, k.key);
+    if (d <= best_distance) {
+      best = &k;
+      best_distance = d;
+    }
+  }
+  return best == nullptr ? "" : StrCat("; did you mean '", best->key, "'?");
+}
+
+absl::Status KeyError(std::string_view key, const Source& src, std::string_view what) {
+  return absl::InvalidArgumentError(StrCat("config key '", key, "' (from ", src.name, "): ", what));
+}
+
+absl::Status UnknownKeyError(std::string_view key, const Source& src) {
+  return KeyError(key, src, StrCat("unknown key", Suggestion(key)));
+}
+
+std::string Expected(const KeySpec& spec) {
+  if (spec.kind == KeySpec::Kind::kInt) {
+    return StrCat("expected an integer in ", spec.min, "..", spec.max);
+  }
+  return StrCat("expected ", spec.expected);
+}
+
+// Parses a value given as text (environment, --set).
+absl::StatusOr<Value> ParseText(const KeySpec& spec, std::string_view text, const Source& src) {
+  if (spec.kind == KeySpec::Kind::kInt) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < spec.min || v > spec.max) {
+      return KeyError(spec.key, src, StrCat(Expected(spec), ", got ", Quote(text)));
+    }
+    return Value(v);
+  }
+  if (!spec.valid(text)) {
+    return KeyError(spec.key, src, StrCat(Expected(spec), ", got ", Quote(text)));
+  }
+  return Value(std::string(text));
+}
+
+// How a TOML value is shown after "got": strings quoted, numbers and booleans as
+// written, anything else by its kind.
+std::string DescribeNode(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string: return Quote(node.as_string()->get());
+    case toml::node_type::integer: return StrCat(node.as_integer()->get());
+    case toml::node_type::floating_point:
+    case toml::node_type::boolean: {
+      std::ostringstream os;
+      if (node.is_boolean()) {
+        os << *node.as_boolean();
+      } else {
+        os << *node.as_floating_point();
+      }
+      return os.str();
+    }
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+// Converts a TOML value, which must already have the key's TOML type.
+absl::StatusOr<Value> ConvertNode(const KeySpec& spec, const toml::node& node, const Source& src) {
+  if (spec.kind == KeySpec::Kind::kInt) {
+    if (const toml::value<int64_t>* i = node.as_integer()) {
+      int64_t v = i->get();
+      if (v >= spec.min && v <= spec.max) return Value(v);
+    }
+  } else if (const toml::value<std::string>* s = node.as_string()) {
+    if (spec.valid(s->get())) return Value(s->get());
+  }
+  return KeyError(spec.key, src, StrCat(Expected(spec), ", got ", DescribeNode(node)));
+}
+
+// The first leaf below an unknown table, so the error names the full key the user wrote.
+std::string FirstLeaf(const std::string& key, const toml::node& node) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr || table->empty()) return key;
+  // toml++'s iterator owns the pair it dereferences to, so it must outlive the use.
+  const auto first = table->begin();
+  return FirstLeaf(StrCat(key, ".", first->first.str()), first->second);
+}
+
+absl::Status ApplyTomlTable(const toml::table& table, const std::string& prefix, const Source& src,
+                            Config* cfg) {
+  for (const auto& [k, node] : table) {
+    std::string key = prefix.empty() ? std::string(k.str()) : StrCat(prefix, ".", k.str());
+    if (const KeySpec* spec = FindKey(key)) {
+      EV_ASSIGN_OR_RETURN(Value v, ConvertNode(*spec, node, src));
+      spec->set(*cfg, v, src);
+    } else if (IsTablePrefix(key)) {
+      const toml::table* sub = node.as_table();
+      if (sub == nullptr) {
+        return KeyError(key, src, StrCat("expected a table, got ", DescribeNode(node)));
+      }
+      EV_RETURN_IF_ERROR(ApplyTomlTable(*sub, key, src, cfg));
+    } else {
+      return UnknownKeyError(FirstLeaf(key, node), src);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The one place toml++ may throw.
+absl::StatusOr<toml::table> ParseTomlFile(const std::string& text, const std::string& path) {
+  try {
+    return toml::parse(std::string_view(text), std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    const toml::source_position& at = e.source().begin;
+    return absl::InvalidArgumentError(
+        StrCat(path, ":", at.line, ":", at.column, ": invalid TOML: ", e.description()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(StrCat("parsing ", path, ": ", e.what()));
+  }
+}
+
+absl::Status ApplyText(const KeySpec& spec, std::string_view text, const Source& src, Config* cfg) {
+  EV_ASSIGN_OR_RETURN(Value v, ParseText(spec, text, src));
+  spec.set(*cfg, v, src);
+  return absl::OkStatus();
+}
+
+absl::Status CheckCrossKeys(const Config& cfg) {
+  if (cfg.restart_backoff_max < cfg.restart_backoff_initial) {
+    return absl::InvalidArgumentError(StrCat("config key 'up.restart_backoff_max_ms' (",
+                                             absl::ToInt64Milliseconds(cfg.restart_backoff_max),
+                                             ") must be at least 'up.restart_backoff_initial_ms' (",
+                                             absl::ToInt64Milliseconds(cfg.restart_backoff_initial),
+                                             ")"));
+  }
+  constexpr size_t kServices = std::size(kServiceNames);
+  for (size_t i = 0; i < kServices; ++i) {
+    const ServiceEndpoint& a = *cfg.Endpoint(kServiceNames[i]);
+    if (a.port == 0) continue;
+    for (size_t j = i + 1; j < kServices; ++j) {
+      const ServiceEndpoint& b = *cfg.Endpoint(kServiceNames[j]);
+      if (a.port == b.port && a.host == b.host) {
+        return absl::InvalidArgumentError(StrCat(
+            "config keys 'services.", kServiceNames[i], ".port' and 'services.", kServiceNames[j],
+            ".port' both use ", a.host, ":", a.port, "; give each service its own port"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const ServiceEndpoint* Config::Endpoint(std::string_view name) const {
+  ServiceEndpoint Config::*member = EndpointMember(name);
+  return member == nullptr ? nullptr : &(this->*member);
+}
+
+ServiceEndpoint* Config::MutableEndpoint(std::string_view name) {
+  ServiceEndpoint Config::*member = EndpointMember(name);
+  return member == nullptr ? nullptr : &(this->*member);
+}
+
+absl::StatusOr<Config> LoadConfig(const ConfigSources& sources) {
+  Config cfg;
+  const std::string cwd = CurrentDir();
+  std::string file_dir;
+
+  if (!sources.file.empty()) {
+    cfg.config_file = MakeAbsolute(cwd, sources.file);
+    if (!std::filesystem::path(cfg.config_file).is_absolute()) {
+      return absl::FailedPreconditionError(
+          StrCat("config file ", sources.file,
+                 ": cannot make the path absolute because the current directory is "
+                 "unknown; pass an absolute path"));
+    }
+    file_dir = MakeAbsolute("", std::filesystem::path(cfg.config_file).parent_path().string());
+    absl::StatusOr<std::string> text = Env::Default()->ReadFile(cfg.config_file);
+    if (!text.ok()) {
+      if (absl::IsNotFound(text.status())) {
+        return absl::NotFoundError(StrCat("config file ", cfg.config_file, " does not exist"));
+      }
+      return absl::Status(text.status().code(), StrCat("cannot read config file ", cfg.config_file,
+                                                       ": ", ToStd(text.status().message())));
+    }
+    EV_ASSIGN_OR_RETURN(toml::table table, ParseTomlFile(*text, cfg.config_file));
+    EV_RETURN_IF_ERROR(ApplyTomlTable(table, "", Source{cfg.config_file, file_dir}, &cfg));
+  }
+
+  constexpr std::string_view kPrefix = "EDGEVAULT_";
+  for (const auto& [name, value] : sources.env) {
+    if (name.compare(0, kPrefix.size(), kPrefix) != 0) continue;
+    // Other tools share the prefix, so a name matching no key is not an error.
+    const KeySpec* spec = FindKeyByEnvVar(name);
+    if (spec == nullptr) continue;
+    EV_RETURN_IF_ERROR(ApplyText(*spec, value, Source{name, cwd}, &cfg));
+  }
+
+  const Source set_source{"--set", cwd};
+  for (const auto& [key, value] : sources.overrides) {
+    const KeySpec* spec = FindKey(key);
+    if (spec == nullptr) return UnknownKeyError(key, set_source);
+    EV_RETURN_IF_ERROR(ApplyText(*spec, value, set_source, &cfg));
+  }
+
+  if (cfg.data_dir.empty()) cfg.data_dir = sources.file.empty() ? cwd : file_dir;
+  if (!std::filesystem::path(cfg.data_dir).is_absolute()) {
+    return absl::FailedPreconditionError(
+        StrCat("config key 'data_dir': cannot resolve ",
+               cfg.data_dir.empty() ? std::string("the default") : Quote(cfg.data_dir),
+               " because the current directory is unknown; use an absolute path"));
+  }
+  cfg.keys_dir = MakeAbsolute(cfg.data_dir, cfg.keys_dir.empty() ? "keys" : cfg.keys_dir);
+
+  EV_RETURN_IF_ERROR(CheckCrossKeys(cfg));
+  return cfg;
+}
+
+std::string DefaultConfigToml(int port_base) {
+  Config defaults;
+  int offset = 0;
+  for (std::string_view name : kServiceNames) {
+    defaults.MutableEndpoint(name)->port = static_cast<uint16_t>(port_base + offset++);
+  }
+
+  std::string out =
+      "# EdgeVault configuration, written by `edgevault up` on first run with every key\n"
+      "# at its default.\n"
+      "#\n"
+      "# Each key can be overridden by an environment variable, EDGEVAULT_ + the key\n"
+      "# upper-cased with '.' replaced by '_' (services.api.port ->\n"
+      "# EDGEVAULT_SERVICES_API_PORT), and both by `--set key=value` on the command line.\n";
+  std::string table;  // the TOML table currently open ("" = top level)
+  for (const KeySpec& spec : KeyTable()) {
+    size_t dot = spec.key.rfind('.');
+    std::string prefix = dot == std::string::npos ? "" : spec.key.substr(0, dot);
+    std::string leaf = dot == std::string::npos ? spec.key : spec.key.substr(dot + 1);
+    if (prefix != table) {
+      StrAppend(&out, "\n[", prefix, "]\n");
+      table = prefix;
+    } else {
+      out += "\n";
+    }
+    for (std::string_view line : Split(spec.help, '\n')) StrAppend(&out, "# ", line, "\n");
+    if (!spec.in_default_file) {
+      StrAppend(&out, "# ", leaf, " = \".\"\n");
+      continue;
+    }
+    Value v = spec.get(defaults);
+    if (const int64_t* i = std::get_if<int64_t>(&v)) {
+      StrAppend(&out, leaf, " = ", *i, "\n");
+    } else {
+      StrAppend(&out, leaf, " = ", Quote(std::get<std::string>(v)), "\n");
+    }
+  }
+  return out;
+}
+
+std::string EnvVarName(std::string_view key) {
+  std::string out = "EDGEVAULT_";
+  for (char c : key) {
+    if (c >= 'a' && c <= 'z') {
+      out += static_cast<char>(c - 'a' + 'A');
+    } else if (c == '.') {
+      out += '_';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> ProcessEnvironment() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    out.emplace_back(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return out;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> ParseOverride(std::string_view text) {
+  size_t eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return absl::InvalidArgumentError(
+        StrCat("--set expects key=value (e.g. --set services.api.port=9001), got ", Quote(text)));
+  }
+  return std::make_pair(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+}
+
+}  // namespace edgevault::base

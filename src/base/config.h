@@ -1,0 +1,96 @@
+#pragma once
+// EdgeVault configuration: one TOML file (normally DATA_DIR/edgevault.toml, written
+// by `edgevault up` on first run), overridden by EDGEVAULT_* environment variables,
+// overridden by command-line `--set key=value` flags. Every key is declared in one
+// table (config.cc); unknown keys, wrong types and out-of-range values fail start-up
+// with an error that names the key and where the bad value came from.
+//
+//   base::ConfigSources src;
+//   src.file = "/var/lib/edgevault/edgevault.toml";
+//   src.env = base::ProcessEnvironment();
+//   src.overrides = {{"services.api.port", "9001"}};
+//   EV_ASSIGN_OR_RETURN(base::Config cfg, base::LoadConfig(src));
+//
+// The environment variable for a key is EDGEVAULT_ + the key upper-cased with '.'
+// replaced by '_': services.api.port → EDGEVAULT_SERVICES_API_PORT.
+// Thread-safety: pure functions; Config is a plain value.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "src/base/log.h"
+#include "src/base/status.h"
+
+namespace edgevault::base {
+
+// The names of the five services, in port order (console = port_base + 0, ...).
+inline constexpr std::string_view kServiceNames[] = {"console", "api", "delivery", "auth",
+                                                     "audit"};
+
+struct ServiceEndpoint {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0 = pick a free port (tests)
+};
+
+// Limits every HTTP server enforces (src/net/http_server.h).
+struct ServerLimits {
+  size_t max_header_bytes = 16 * 1024;       // larger request head → 431
+  size_t max_body_bytes = 1024 * 1024;       // larger body → 413
+  absl::Duration read_timeout = absl::Seconds(10);   // a started request must finish → 408
+  absl::Duration idle_timeout = absl::Seconds(60);   // idle keep-alive connection is closed
+  size_t max_connections = 10000;            // beyond this, new connections get 503 and close
+  absl::Duration drain_timeout = absl::Seconds(4);   // SIGTERM: time in-flight requests get
+};
+
+struct Config {
+  std::string config_file;  // absolute path of the file loaded ("" when none)
+  std::string data_dir;     // absolute; default: the config file's directory
+  std::string node_id = "node-1";
+  LogLevel log_level = LogLevel::kInfo;
+  int io_threads = 0;  // 0 = one per core
+  ServerLimits limits;
+  ServiceEndpoint console, api, delivery, auth, audit;
+  std::string keys_dir;  // absolute; default DATA_DIR/keys
+  absl::Duration internal_signature_window = absl::Seconds(60);
+  // `edgevault up` supervision.
+  absl::Duration restart_backoff_initial = absl::Milliseconds(200);
+  absl::Duration restart_backoff_max = absl::Seconds(5);
+  absl::Duration stop_timeout = absl::Seconds(5);
+
+  // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.
+  const ServiceEndpoint* Endpoint(std::string_view name) const;
+  ServiceEndpoint* MutableEndpoint(std::string_view name);
+};
+
+struct ConfigSources {
+  std::string file;  // TOML file; "" = none (defaults + env + overrides only)
+  // Environment as (name, value) pairs; only EDGEVAULT_* names are looked at.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Command-line overrides as (dotted key, value); applied last.
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+// Loads and validates. Errors (InvalidArgument unless noted) name the key and the
+// source, e.g. "config key 'services.api.port' (from EDGEVAULT_SERVICES_API_PORT):
+// expected an integer in 0..65535, got \"abc\"". A missing file is NotFound; a TOML
+// syntax error names the file, line and column.
+absl::StatusOr<Config> LoadConfig(const ConfigSources& sources);
+
+// The TOML text `edgevault up` writes on first run: every key with its default and a
+// comment, services on 127.0.0.1 at port_base + 0..4.
+std::string DefaultConfigToml(int port_base);
+
+// EDGEVAULT_SERVICES_API_PORT for "services.api.port".
+std::string EnvVarName(std::string_view key);
+
+// The current process environment (environ) as pairs.
+std::vector<std::pair<std::string, std::string>> ProcessEnvironment();
+
+// Parses "key=value" (from --set). InvalidArgument when there is no '='.
+absl::StatusOr<std::pair<std::string, std::string>> ParseOverride(std::string_view text);
+
+}  // namespace edgevault::base

@@ -1,0 +1,705 @@
+#include "src/base/config.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "src/base/env.h"
+#include "src/base/strings.h"
+
+namespace edgevault::base {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory under the test temp dir, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::path(testing::TempDir()) / "config_test.XXXXXX").string();
+    char* made = ::mkdtemp(tmpl.data());
+    EXPECT_NE(made, nullptr);
+    // Canonical, so that expectations match LoadConfig's normalised absolute paths.
+    path_ = fs::canonical(tmpl).string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string Sub(std::string_view name) const { return StrCat(path_, "/", name); }
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, std::string_view text) {
+  fs::create_directories(fs::path(path).parent_path());
+  ASSERT_TRUE(Env::Default()->WriteFileAtomically(path, text, 0600).ok()) << path;
+}
+
+std::string Msg(const absl::Status& s) { return std::string(ToStd(s.message())); }
+
+testing::AssertionResult HasSubstr(const absl::Status& s, std::string_view sub) {
+  if (Msg(s).find(sub) != std::string::npos) return testing::AssertionSuccess();
+  return testing::AssertionFailure() << "status " << s.ToString() << " lacks \"" << sub << "\"";
+}
+
+std::string Cwd() { return fs::current_path().lexically_normal().string(); }
+
+// Loads `toml` from DIR/edgevault.toml with optional env and overrides.
+absl::StatusOr<Config> LoadToml(const TempDir& dir, std::string_view toml,
+                                std::vector<std::pair<std::string, std::string>> env = {},
+                                std::vector<std::pair<std::string, std::string>> overrides = {}) {
+  ConfigSources src;
+  src.file = dir.Sub("edgevault.toml");
+  WriteFile(src.file, toml);
+  src.env = std::move(env);
+  src.overrides = std::move(overrides);
+  return LoadConfig(src);
+}
+
+void ExpectSameConfig(const Config& a, const Config& b) {
+  EXPECT_EQ(a.config_file, b.config_file);
+  EXPECT_EQ(a.data_dir, b.data_dir);
+  EXPECT_EQ(a.node_id, b.node_id);
+  EXPECT_EQ(a.log_level, b.log_level);
+  EXPECT_EQ(a.io_threads, b.io_threads);
+  EXPECT_EQ(a.limits.max_header_bytes, b.limits.max_header_bytes);
+  EXPECT_EQ(a.limits.max_body_bytes, b.limits.max_body_bytes);
+  EXPECT_EQ(a.limits.read_timeout, b.limits.read_timeout);
+  EXPECT_EQ(a.limits.idle_timeout, b.limits.idle_timeout);
+  EXPECT_EQ(a.limits.max_connections, b.limits.max_connections);
+  EXPECT_EQ(a.limits.drain_timeout, b.limits.drain_timeout);
+  for (std::string_view name : kServiceNames) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(a.Endpoint(name)->host, b.Endpoint(name)->host);
+    EXPECT_EQ(a.Endpoint(name)->port, b.Endpoint(name)->port);
+  }
+  EXPECT_EQ(a.keys_dir, b.keys_dir);
+  EXPECT_EQ(a.internal_signature_window, b.internal_signature_window);
+  EXPECT_EQ(a.restart_backoff_initial, b.restart_backoff_initial);
+  EXPECT_EQ(a.restart_backoff_max, b.restart_backoff_max);
+  EXPECT_EQ(a.stop_timeout, b.stop_timeout);
+}
+
+// Every declared key, a valid non-default value, and how to read it back.
+struct KeyCase {
+  std::string key;
+  std::string value;
+  std::function<bool(const Config&)> applied;
+};
+
+std::vector<KeyCase> AllKeys() {
+  std::vector<KeyCase> cases = {
+      {"data_dir", "/srv/ev", [](const Config& c) { return c.data_dir == "/srv/ev"; }},
+      {"node_id", "node-7.b_c", [](const Config& c) { return c.node_id == "node-7.b_c"; }},
+      {"log.level", "debug", [](const Config& c) { return c.log_level == LogLevel::kDebug; }},
+      {"server.io_threads", "3", [](const Config& c) { return c.io_threads == 3; }},
+      {"server.max_header_bytes", "2048",
+       [](const Config& c) { return c.limits.max_header_bytes == 2048; }},
+      {"server.max_body_bytes", "77",
+       [](const Config& c) { return c.limits.max_body_bytes == 77; }},
+      {"server.read_timeout_ms", "1500",
+       [](const Config& c) { return c.limits.read_timeout == absl::Milliseconds(1500); }},
+      {"server.idle_timeout_ms", "2500",
+       [](const Config& c) { return c.limits.idle_timeout == absl::Milliseconds(2500); }},
+      {"server.max_connections", "12",
+       [](const Config& c) { return c.limits.max_connections == 12; }},
+      {"server.drain_timeout_ms", "0",
+       [](const Config& c) { return c.limits.drain_timeout == absl::ZeroDuration(); }},
+      {"keys.dir", "/srv/keys", [](const Config& c) { return c.keys_dir == "/srv/keys"; }},
+      {"internal.signature_window_s", "30",
+       [](const Config& c) { return c.internal_signature_window == absl::Seconds(30); }},
+      {"up.restart_backoff_initial_ms", "150",
+       [](const Config& c) { return c.restart_backoff_initial == absl::Milliseconds(150); }},
+      {"up.restart_backoff_max_ms", "9000",
+       [](const Config& c) { return c.restart_backoff_max == absl::Milliseconds(9000); }},
+      {"up.stop_timeout_ms", "100",
+       [](const Config& c) { return c.stop_timeout == absl::Milliseconds(100); }},
+  };
+  uint16_t port = 9100;
+  for (std::string_view name : kServiceNames) {
+    std::string n(name);
+    cases.push_back({StrCat("services.", n, ".host"), "10.0.0.9",
+                     [n](const Config& c) { return c.Endpoint(n)->host == "10.0.0.9"; }});
+    cases.push_back({StrCat("services.", n, ".port"), StrCat(port),
+                     [n, port](const Config& c) { return c.Endpoint(n)->port == port; }});
+    ++port;
+  }
+  return cases;
+}
+
+// ---- Defaults and the default file -------------------------------------------------
+
+TEST(ConfigTest, NoSourcesGivesDefaultsRootedInWorkingDirectory) {
+  absl::StatusOr<Config> cfg = LoadConfig(ConfigSources{});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  Config expected;
+  expected.data_dir = Cwd();
+  expected.keys_dir = StrCat(Cwd(), "/keys");
+  ExpectSameConfig(*cfg, expected);
+  EXPECT_EQ(cfg->config_file, "");
+  EXPECT_EQ(cfg->api.host, "127.0.0.1");
+  EXPECT_EQ(cfg->api.port, 0);
+}
+
+TEST(ConfigTest, DefaultConfigTomlRoundTripsToTheDefaults) {
+  for (int port_base : {0, 8080, 60000}) {
+    SCOPED_TRACE(port_base);
+    TempDir dir;
+    absl::StatusOr<Config> cfg = LoadToml(dir, DefaultConfigToml(port_base));
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    Config expected;
+    expected.config_file = dir.Sub("edgevault.toml");
+    expected.data_dir = dir.path();
+    expected.keys_dir = dir.Sub("keys");
+    int i = 0;
+    for (std::string_view name : kServiceNames) {
+      expected.MutableEndpoint(name)->port = static_cast<uint16_t>(port_base + i++);
+    }
+    ExpectSameConfig(*cfg, expected);
+  }
+}
+
+TEST(ConfigTest, DefaultConfigTomlPutsServicesAtConsecutivePortsInOrder) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, DefaultConfigToml(9000));
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->console.port, 9000);
+  EXPECT_EQ(cfg->api.port, 9001);
+  EXPECT_EQ(cfg->delivery.port, 9002);
+  EXPECT_EQ(cfg->auth.port, 9003);
+  EXPECT_EQ(cfg->audit.port, 9004);
+  for (std::string_view name : kServiceNames) EXPECT_EQ(cfg->Endpoint(name)->host, "127.0.0.1");
+}
+
+TEST(ConfigTest, DefaultConfigTomlMentionsEveryKey) {
+  std::string toml = DefaultConfigToml(8080);
+  for (const KeyCase& c : AllKeys()) {
+    if (c.key == "data_dir") continue;  // checked below
+    std::string leaf = c.key.substr(c.key.rfind('.') + 1);
+    size_t dot = c.key.rfind('.');
+    if (dot != std::string::npos) {
+      EXPECT_NE(toml.find(StrCat("[", c.key.substr(0, dot), "]")), std::string::npos) << c.key;
+    }
+    EXPECT_NE(toml.find(StrCat("\n", leaf, " = ")), std::string::npos) << c.key;
+  }
+  // data_dir is only mentioned in a comment, so the directory can be moved.
+  EXPECT_NE(toml.find("# data_dir = "), std::string::npos);
+  EXPECT_EQ(toml.find("\ndata_dir"), std::string::npos);
+}
+
+TEST(ConfigTest, DataDirFollowsTheFileWhenTheDirectoryMoves) {
+  TempDir a;
+  absl::StatusOr<Config> first = LoadToml(a, DefaultConfigToml(8080));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->data_dir, a.path());
+
+  TempDir b;
+  fs::rename(a.Sub("edgevault.toml"), b.Sub("edgevault.toml"));
+  ConfigSources src;
+  src.file = b.Sub("edgevault.toml");
+  absl::StatusOr<Config> second = LoadConfig(src);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->data_dir, b.path());
+  EXPECT_EQ(second->keys_dir, b.Sub("keys"));
+}
+
+// ---- Every key, from every source -------------------------------------------------
+
+TEST(ConfigTest, EveryKeyCanBeSetFromTheFile) {
+  for (const KeyCase& c : AllKeys()) {
+    SCOPED_TRACE(c.key);
+    size_t dot = c.key.rfind('.');
+    const bool is_int = !c.value.empty() && std::all_of(c.value.begin(), c.value.end(),
+                                                        [](char ch) { return isdigit(ch); });
+    std::string value = is_int ? c.value : StrCat("\"", c.value, "\"");
+    std::string toml = dot == std::string::npos ? StrCat(c.key, " = ", value, "\n")
+                                                : StrCat("[", c.key.substr(0, dot), "]\n",
+                                                         c.key.substr(dot + 1), " = ", value, "\n");
+    TempDir dir;
+    absl::StatusOr<Config> cfg = LoadToml(dir, toml);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    EXPECT_TRUE(c.applied(*cfg));
+  }
+}
+
+TEST(ConfigTest, EveryKeyCanBeSetFromItsEnvironmentVariable) {
+  for (const KeyCase& c : AllKeys()) {
+    SCOPED_TRACE(c.key);
+    ConfigSources src;
+    src.env = {{EnvVarName(c.key), c.value}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    EXPECT_TRUE(c.applied(*cfg));
+  }
+}
+
+TEST(ConfigTest, EveryKeyCanBeSetWithAnOverride) {
+  for (const KeyCase& c : AllKeys()) {
+    SCOPED_TRACE(c.key);
+    ConfigSources src;
+    src.overrides = {{c.key, c.value}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    EXPECT_TRUE(c.applied(*cfg));
+  }
+}
+
+TEST(ConfigTest, EnvironmentVariableNamesAreDistinct) {
+  std::vector<std::string> names;
+  for (const KeyCase& c : AllKeys()) names.push_back(EnvVarName(c.key));
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+}
+
+// ---- Precedence ------------------------------------------------------------------
+
+TEST(ConfigTest, EnvironmentBeatsFileAndOverrideBeatsEnvironment) {
+  TempDir dir;
+  const std::string toml = "[services.api]\nport = 9001\n[server]\nio_threads = 2\n";
+  absl::StatusOr<Config> file_only = LoadToml(dir, toml);
+  ASSERT_TRUE(file_only.ok()) << file_only.status();
+  EXPECT_EQ(file_only->api.port, 9001);
+
+  absl::StatusOr<Config> with_env = LoadToml(dir, toml, {{"EDGEVAULT_SERVICES_API_PORT", "9002"}});
+  ASSERT_TRUE(with_env.ok()) << with_env.status();
+  EXPECT_EQ(with_env->api.port, 9002);
+  EXPECT_EQ(with_env->io_threads, 2);
+
+  absl::StatusOr<Config> with_set = LoadToml(dir, toml, {{"EDGEVAULT_SERVICES_API_PORT", "9002"}},
+                                             {{"services.api.port", "9003"}});
+  ASSERT_TRUE(with_set.ok()) << with_set.status();
+  EXPECT_EQ(with_set->api.port, 9003);
+  EXPECT_EQ(with_set->io_threads, 2);
+}
+
+TEST(ConfigTest, LaterOverrideOfTheSameKeyWins) {
+  ConfigSources src;
+  src.overrides = {{"log.level", "error"}, {"log.level", "warn"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->log_level, LogLevel::kWarn);
+}
+
+TEST(ConfigTest, UnrelatedAndUnknownEnvironmentVariablesAreIgnored) {
+  ConfigSources src;
+  src.env = {{"PATH", "/bin"},
+             {"EDGEVAULT_BIN_DIR", "/opt/ev/bin"},  // used by other tools
+             {"EDGEVAULT_SERVER_NOPE", "garbage"},
+             {"edgevault_node_id", "lower-case-is-not-ours"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->node_id, "node-1");
+}
+
+// ---- Errors name the key and the source ------------------------------------------
+
+TEST(ConfigTest, BadEnvironmentValueErrorHasTheDocumentedForm) {
+  ConfigSources src;
+  src.env = {{"EDGEVAULT_SERVICES_API_PORT", "abc"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(cfg.status()),
+            "config key 'services.api.port' (from EDGEVAULT_SERVICES_API_PORT): expected an "
+            "integer in 0..65535, got \"abc\"");
+}
+
+TEST(ConfigTest, BadOverrideNamesSetAsTheSource) {
+  ConfigSources src;
+  src.overrides = {{"server.io_threads", "257"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(cfg.status()),
+            "config key 'server.io_threads' (from --set): expected an integer in 0..256, got "
+            "\"257\"");
+}
+
+TEST(ConfigTest, IntegersFromTextAreParsedStrictly) {
+  for (std::string_view bad :
+       {"12x", "", " 12", "12 ", "+12", "1e3", "12.0", "0x10", "-", "99999999999999999999999"}) {
+    SCOPED_TRACE(bad);
+    ConfigSources src;
+    src.overrides = {{"server.io_threads", std::string(bad)}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(HasSubstr(cfg.status(), "'server.io_threads'"));
+  }
+}
+
+TEST(ConfigTest, IntegerRangesAreInclusive) {
+  struct Case {
+    std::string key;
+    std::string value;
+    bool ok;
+  };
+  const Case cases[] = {
+      {"server.io_threads", "0", true},
+      {"server.io_threads", "256", true},
+      {"server.io_threads", "-1", false},
+      {"server.max_header_bytes", "1023", false},
+      {"server.max_header_bytes", "1024", true},
+      {"server.max_header_bytes", "1048576", true},
+      {"server.max_header_bytes", "1048577", false},
+      {"server.max_body_bytes", "0", false},
+      {"server.max_body_bytes", "1073741824", true},
+      {"server.max_body_bytes", "1073741825", false},
+      {"server.read_timeout_ms", "0", false},
+      {"server.read_timeout_ms", "3600000", true},
+      {"server.idle_timeout_ms", "86400001", false},
+      {"server.max_connections", "1000000", true},
+      {"server.max_connections", "0", false},
+      {"server.drain_timeout_ms", "600001", false},
+      {"services.audit.port", "65535", true},
+      {"services.audit.port", "65536", false},
+      {"services.audit.port", "-1", false},
+      {"internal.signature_window_s", "0", false},
+      {"internal.signature_window_s", "3600", true},
+      {"internal.signature_window_s", "3601", false},
+      {"up.stop_timeout_ms", "99", false},
+      {"up.stop_timeout_ms", "600000", true},
+      {"up.restart_backoff_initial_ms", "0", false},
+      {"up.restart_backoff_max_ms", "600001", false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(StrCat(c.key, "=", c.value));
+    ConfigSources src;
+    src.overrides = {{c.key, c.value}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    EXPECT_EQ(cfg.ok(), c.ok) << cfg.status();
+  }
+}
+
+TEST(ConfigTest, NodeIdMustBeShortAndPlain) {
+  for (std::string good : {std::string("a"), std::string(64, 'x'), std::string("A.b_c-9")}) {
+    ConfigSources src;
+    src.overrides = {{"node_id", good}};
+    EXPECT_TRUE(LoadConfig(src).ok()) << good;
+  }
+  for (std::string bad : {std::string(""), std::string(65, 'x'), std::string("a b"),
+                          std::string("a/b"), std::string("n\xc3\xa9")}) {
+    ConfigSources src;
+    src.overrides = {{"node_id", bad}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'node_id' (from --set): expected"));
+  }
+}
+
+TEST(ConfigTest, LogLevelMustBeKnown) {
+  ConfigSources src;
+  src.env = {{"EDGEVAULT_LOG_LEVEL", "verbose"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  EXPECT_EQ(Msg(cfg.status()),
+            "config key 'log.level' (from EDGEVAULT_LOG_LEVEL): expected one of debug, info, "
+            "warn, error, got \"verbose\"");
+  for (auto [text, level] : {std::pair{"debug", LogLevel::kDebug},
+                             {"info", LogLevel::kInfo},
+                             {"warn", LogLevel::kWarn},
+                             {"error", LogLevel::kError}}) {
+    src.env = {{"EDGEVAULT_LOG_LEVEL", text}};
+    absl::StatusOr<Config> ok = LoadConfig(src);
+    ASSERT_TRUE(ok.ok()) << ok.status();
+    EXPECT_EQ(ok->log_level, level);
+  }
+}
+
+TEST(ConfigTest, HostMustNotBeEmpty) {
+  ConfigSources src;
+  src.overrides = {{"services.delivery.host", ""}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), "'services.delivery.host' (from --set)"));
+}
+
+TEST(ConfigTest, EmptyPathsAreRejected) {
+  for (std::string key : {"data_dir", "keys.dir"}) {
+    ConfigSources src;
+    src.overrides = {{key, ""}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_TRUE(HasSubstr(cfg.status(), StrCat("'", key, "'")));
+  }
+}
+
+TEST(ConfigTest, ControlCharactersInBadValuesAreEscapedInTheMessage) {
+  ConfigSources src;
+  src.overrides = {{"server.io_threads", "1\n\"2"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  EXPECT_TRUE(HasSubstr(cfg.status(), R"(got "1\n\"2")"));
+}
+
+TEST(ConfigTest, UnknownKeyInFileNamesTheFullKeyAndTheFile) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "[server]\nio_thread = 4\n");
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), StrCat("config key 'server.io_thread' (from ",
+                                             dir.Sub("edgevault.toml"), "): unknown key")));
+  EXPECT_TRUE(HasSubstr(cfg.status(), "did you mean 'server.io_threads'?"));
+}
+
+TEST(ConfigTest, UnknownTablesInFileNameTheFirstKeyInside) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "[services.billing]\nport = 9000\n");
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'services.billing.port'"));
+
+  cfg = LoadToml(dir, "[metrics]\n");
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'metrics'"));
+
+  cfg = LoadToml(dir, "[[services]]\nname = \"x\"\n");
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'services'"));
+}
+
+TEST(ConfigTest, ScalarWhereATableBelongsIsAnError) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "services = 5\n");
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'services'"));
+  EXPECT_TRUE(HasSubstr(cfg.status(), "expected a table, got 5"));
+}
+
+TEST(ConfigTest, KeyOutsideItsTableSuggestsTheRightOne) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "io_threads = 4\n");
+  EXPECT_TRUE(HasSubstr(cfg.status(), "did you mean 'server.io_threads'?"));
+}
+
+TEST(ConfigTest, UnknownKeyInOverridesIsAnError) {
+  ConfigSources src;
+  src.overrides = {{"services.api.prot", "9000"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'services.api.prot' (from --set): unknown key"));
+  EXPECT_TRUE(HasSubstr(cfg.status(), "did you mean 'services.api.port'?"));
+}
+
+TEST(ConfigTest, WrongTomlTypeNamesTheKeyAndTheFile) {
+  TempDir dir;
+  const std::string file = dir.Sub("edgevault.toml");
+  struct Case {
+    std::string toml;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"[server]\nio_threads = \"4\"\n", StrCat("config key 'server.io_threads' (from ", file,
+                                                "): expected an integer in 0..256, got \"4\"")},
+      {"[services.api]\nport = 8080.0\n", StrCat("config key 'services.api.port' (from ", file,
+                                                 "): expected an integer in 0..65535, got 8080.0")},
+      {"[services.api]\nport = 70000\n", StrCat("config key 'services.api.port' (from ", file,
+                                                "): expected an integer in 0..65535, got 70000")},
+      {"node_id = 7\n", StrCat("config key 'node_id' (from ", file,
+                               "): expected 1 to 64 characters from [A-Za-z0-9._-], got 7")},
+      {"[log]\nlevel = true\n", StrCat("config key 'log.level' (from ", file,
+                                       "): expected one of debug, info, warn, error, got true")},
+      {"[services.api]\nhost = [\"a\"]\n",
+       StrCat("config key 'services.api.host' (from ", file,
+              "): expected a non-empty host name or IP address, got an array")},
+      {"[server]\nio_threads = { n = 1 }\n",
+       StrCat("config key 'server.io_threads' (from ", file,
+              "): expected an integer in 0..256, got a table")},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.toml);
+    absl::StatusOr<Config> cfg = LoadToml(dir, c.toml);
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Msg(cfg.status()), c.message);
+  }
+}
+
+TEST(ConfigTest, TomlSyntaxErrorNamesFileLineAndColumn) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "node_id = \"a\"\n[server\nio_threads = 1\n");
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), StrCat(dir.Sub("edgevault.toml"), ":2:")));
+  EXPECT_TRUE(HasSubstr(cfg.status(), "invalid TOML"));
+}
+
+TEST(ConfigTest, DuplicateTomlKeyIsASyntaxError) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "node_id = \"a\"\nnode_id = \"b\"\n");
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), StrCat(dir.Sub("edgevault.toml"), ":2:")));
+}
+
+TEST(ConfigTest, MissingFileIsNotFoundNamingThePath) {
+  TempDir dir;
+  ConfigSources src;
+  src.file = dir.Sub("nope.toml");
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  EXPECT_EQ(cfg.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(HasSubstr(cfg.status(), dir.Sub("nope.toml")));
+}
+
+TEST(ConfigTest, EmptyFileGivesDefaults) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->node_id, "node-1");
+  EXPECT_EQ(cfg->data_dir, dir.path());
+}
+
+// ---- Paths -----------------------------------------------------------------------
+
+TEST(ConfigTest, ConfigFileIsStoredAbsolute) {
+  TempDir dir;
+  WriteFile(dir.Sub("sub/edgevault.toml"), "");
+  ConfigSources src;
+  src.file = fs::relative(dir.Sub("sub/./edgevault.toml"), fs::current_path()).string();
+  ASSERT_FALSE(fs::path(src.file).is_absolute());
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->config_file, dir.Sub("sub/edgevault.toml"));
+  EXPECT_EQ(cfg->data_dir, dir.Sub("sub"));
+}
+
+TEST(ConfigTest, RelativeDataDirInFileIsRelativeToTheFile) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "data_dir = \"a/../b/./c/\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->data_dir, dir.Sub("b/c"));
+  EXPECT_EQ(cfg->keys_dir, dir.Sub("b/c/keys"));
+}
+
+TEST(ConfigTest, AbsoluteDataDirIsNormalised) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "data_dir = \"/srv//ev/x/../data/\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->data_dir, "/srv/ev/data");
+  EXPECT_EQ(cfg->keys_dir, "/srv/ev/data/keys");
+}
+
+// A relative path typed in a shell (or set in an environment) means the working
+// directory, whatever file is loaded.
+TEST(ConfigTest, RelativeDataDirFromEnvironmentOrOverrideIsRelativeToWorkingDirectory) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "", {{"EDGEVAULT_DATA_DIR", "from-env"}});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->data_dir, StrCat(Cwd(), "/from-env"));
+
+  cfg = LoadToml(dir, "", {}, {{"data_dir", "x/../from-set"}});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->data_dir, StrCat(Cwd(), "/from-set"));
+}
+
+TEST(ConfigTest, KeysDirIsRelativeToTheFinalDataDir) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg =
+      LoadToml(dir, "[keys]\ndir = \"secret/k\"\n", {}, {{"data_dir", "/srv/ev"}});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->data_dir, "/srv/ev");
+  EXPECT_EQ(cfg->keys_dir, "/srv/ev/secret/k");
+
+  cfg = LoadToml(dir, "[keys]\ndir = \"/etc/ev/keys/\"\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->keys_dir, "/etc/ev/keys");
+}
+
+// ---- Cross-key checks --------------------------------------------------------------
+
+TEST(ConfigTest, BackoffMaxBelowInitialIsRejected) {
+  ConfigSources src;
+  src.overrides = {{"up.restart_backoff_initial_ms", "1000"}, {"up.restart_backoff_max_ms", "999"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), "'up.restart_backoff_max_ms'"));
+  EXPECT_TRUE(HasSubstr(cfg.status(), "'up.restart_backoff_initial_ms'"));
+
+  src.overrides = {{"up.restart_backoff_initial_ms", "1000"},
+                   {"up.restart_backoff_max_ms", "1000"}};
+  EXPECT_TRUE(LoadConfig(src).ok());
+  // The default maximum (5 s) is below this initial value.
+  src.overrides = {{"up.restart_backoff_initial_ms", "6000"}};
+  EXPECT_FALSE(LoadConfig(src).ok());
+}
+
+TEST(ConfigTest, TwoServicesOnOneHostAndPortAreRejected) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg =
+      LoadToml(dir, DefaultConfigToml(8080), {}, {{"services.audit.port", "8081"}});
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(cfg.status()),
+            "config keys 'services.api.port' and 'services.audit.port' both use "
+            "127.0.0.1:8081; give each service its own port");
+}
+
+TEST(ConfigTest, SamePortOnDifferentHostsOrPortZeroIsAllowed) {
+  ConfigSources src;
+  src.overrides = {{"services.api.port", "9000"},
+                   {"services.auth.port", "9000"},
+                   {"services.auth.host", "127.0.0.2"}};
+  EXPECT_TRUE(LoadConfig(src).ok());
+  // Every service defaults to port 0 when there is no file.
+  EXPECT_TRUE(LoadConfig(ConfigSources{}).ok());
+}
+
+// ---- Small functions ---------------------------------------------------------------
+
+TEST(ConfigTest, EndpointMapsEveryServiceName) {
+  Config cfg;
+  EXPECT_EQ(cfg.Endpoint("console"), &cfg.console);
+  EXPECT_EQ(cfg.Endpoint("api"), &cfg.api);
+  EXPECT_EQ(cfg.Endpoint("delivery"), &cfg.delivery);
+  EXPECT_EQ(cfg.Endpoint("auth"), &cfg.auth);
+  EXPECT_EQ(cfg.Endpoint("audit"), &cfg.audit);
+  EXPECT_EQ(cfg.Endpoint("billing"), nullptr);
+  EXPECT_EQ(cfg.Endpoint(""), nullptr);
+  EXPECT_EQ(cfg.Endpoint("API"), nullptr);
+  cfg.MutableEndpoint("auth")->port = 4242;
+  EXPECT_EQ(cfg.auth.port, 4242);
+  EXPECT_EQ(cfg.MutableEndpoint("nope"), nullptr);
+}
+
+TEST(ConfigTest, EnvVarName) {
+  EXPECT_EQ(EnvVarName("services.api.port"), "EDGEVAULT_SERVICES_API_PORT");
+  EXPECT_EQ(EnvVarName("data_dir"), "EDGEVAULT_DATA_DIR");
+  EXPECT_EQ(EnvVarName("up.restart_backoff_max_ms"), "EDGEVAULT_UP_RESTART_BACKOFF_MAX_MS");
+}
+
+TEST(ConfigTest, ParseOverride) {
+  auto kv = ParseOverride("services.api.port=9001");
+  ASSERT_TRUE(kv.ok()) << kv.status();
+  EXPECT_EQ(kv->first, "services.api.port");
+  EXPECT_EQ(kv->second, "9001");
+
+  kv = ParseOverride("node_id=a=b");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->first, "node_id");
+  EXPECT_EQ(kv->second, "a=b");
+
+  kv = ParseOverride("node_id=");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->second, "");
+
+  EXPECT_EQ(ParseOverride("node_id").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseOverride("=x").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseOverride("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigTest, ProcessEnvironmentReadsEnviron) {
+  ASSERT_EQ(::setenv("EDGEVAULT_CONFIG_TEST_VAR", "a=b c", 1), 0);
+  std::vector<std::pair<std::string, std::string>> env = ProcessEnvironment();
+  ::unsetenv("EDGEVAULT_CONFIG_TEST_VAR");
+  auto it = std::find_if(env.begin(), env.end(),
+                         [](const auto& kv) { return kv.first == "EDGEVAULT_CONFIG_TEST_VAR"; });
+  ASSERT_NE(it, env.end());
+  EXPECT_EQ(it->second, "a=b c");
+}
+
+TEST(ConfigTest, ProcessEnvironmentFeedsLoadConfig) {
+  ASSERT_EQ(::setenv("EDGEVAULT_NODE_ID", "from-environ", 1), 0);
+  ConfigSources src;
+  src.env = ProcessEnvironment();
+  ::unsetenv("EDGEVAULT_NODE_ID");
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->node_id, "from-environ");
+}
+
+}  // namespace
+}  // namespace edgevault::base

@@ -1,0 +1,230 @@
+#include "src/base/env.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "src/base/strings.h"
+#include "src/base/check.h"
+
+namespace edgevault::base {
+namespace {
+
+absl::StatusOr<std::string> PosixReadFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open", path, errno);
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus("read", path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+absl::Status PosixWriteFileAtomically(const std::string& path, std::string_view data,
+                                      uint32_t mode) {
+  // Unique per call, not just per process: two threads writing the same path must not
+  // share (and truncate) one temporary file.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return ErrnoStatus("open", tmp, errno);
+  // open() applies the umask; the caller asked for exactly `mode`.
+  if (::fchmod(fd, mode) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("chmod", tmp, err);
+  }
+  std::string_view rest = data;
+  while (!rest.empty()) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return ErrnoStatus("write", tmp, err);
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("fsync", tmp, err);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("rename", path, err);
+  }
+  // Make the rename durable.
+  // (A std::filesystem::path, not a std::string: `str = "."` here trips GCC 12's
+  // -Wrestrict false positive at -O2, which -Werror turns into a Release build failure.)
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PosixCreateDirs(const std::string& path, uint32_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return ErrnoStatus("mkdir", path, ec.value());
+  if (::chmod(path.c_str(), mode) != 0) return ErrnoStatus("chmod", path, errno);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> PosixFileMode(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  return static_cast<uint32_t>(st.st_mode & 07777);
+}
+
+class PosixEnv final : public Env {
+ public:
+  absl::Time Now() override { return absl::Now(); }
+  absl::Duration MonotonicNow() override {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return absl::DurationFromTimespec(ts);
+  }
+  void RandomBytes(void* out, size_t n) override {
+    auto* p = static_cast<unsigned char*>(out);
+    while (n > 0) {
+      ssize_t got = ::getrandom(p, n, 0);
+      if (got < 0) {
+        EV_CHECK(errno == EINTR);
+        continue;
+      }
+      p += got;
+      n -= static_cast<size_t>(got);
+    }
+  }
+  absl::StatusOr<std::string> ReadFile(const std::string& path) override {
+    return PosixReadFile(path);
+  }
+  absl::Status WriteFileAtomically(const std::string& path, std::string_view data,
+                                   uint32_t mode) override {
+    return PosixWriteFileAtomically(path, data, mode);
+  }
+  absl::Status CreateDirs(const std::string& path, uint32_t mode) override {
+    return PosixCreateDirs(path, mode);
+  }
+  bool Exists(const std::string& path) override { return ::access(path.c_str(), F_OK) == 0; }
+  absl::StatusOr<uint32_t> FileMode(const std::string& path) override {
+    return PosixFileMode(path);
+  }
+};
+
+}  // namespace
+
+Env* Env::Default() {
+  static PosixEnv* env = new PosixEnv();
+  return env;
+}
+
+std::string Env::RandomHex(size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string bytes(n, '\0');
+  RandomBytes(bytes.data(), n);
+  std::string out;
+  out.reserve(2 * n);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 0xf]);
+  }
+  return out;
+}
+
+absl::Status ErrnoStatus(std::string_view op, std::string_view path, int err) {
+  std::string msg = StrCat(op, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT: return absl::NotFoundError(msg);
+    case EACCES:
+    case EPERM: return absl::PermissionDeniedError(msg);
+    case EEXIST: return absl::AlreadyExistsError(msg);
+    default: return absl::InternalError(msg);
+  }
+}
+
+SimulatedEnv::SimulatedEnv(absl::Time start, uint64_t seed)
+    : now_(start), start_(start), rng_state_(seed) {}
+
+// MonotonicNow() is now_ - start_. The monotonic clock must never run backwards, so
+// when the wall clock is moved back (a simulated NTP step) start_ moves back with it.
+void SimulatedEnv::AdvanceBy(absl::Duration d) {
+  std::lock_guard lock(mu_);
+  if (d < absl::ZeroDuration()) start_ += d;
+  now_ += d;
+}
+
+void SimulatedEnv::SetTime(absl::Time t) {
+  std::lock_guard lock(mu_);
+  if (t < now_) start_ -= now_ - t;
+  now_ = t;
+}
+
+absl::Time SimulatedEnv::Now() {
+  std::lock_guard lock(mu_);
+  return now_;
+}
+
+absl::Duration SimulatedEnv::MonotonicNow() {
+  std::lock_guard lock(mu_);
+  return now_ - start_;
+}
+
+void SimulatedEnv::RandomBytes(void* out, size_t n) {
+  // splitmix64: deterministic, which is the point; never used outside tests.
+  std::lock_guard lock(mu_);
+  auto* p = static_cast<unsigned char*>(out);
+  for (size_t i = 0; i < n; ++i) {
+    if (i % 8 == 0) {
+      rng_state_ += 0x9e3779b97f4a7c15ULL;
+    }
+    uint64_t z = rng_state_;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    p[i] = static_cast<unsigned char>(z >> (8 * (i % 8)));
+  }
+}
+
+absl::StatusOr<std::string> SimulatedEnv::ReadFile(const std::string& path) {
+  return PosixReadFile(path);
+}
+absl::Status SimulatedEnv::WriteFileAtomically(const std::string& path, std::string_view data,
+                                               uint32_t mode) {
+  return PosixWriteFileAtomically(path, data, mode);
+}
+absl::Status SimulatedEnv::CreateDirs(const std::string& path, uint32_t mode) {
+  return PosixCreateDirs(path, mode);
+}
+bool SimulatedEnv::Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+absl::StatusOr<uint32_t> SimulatedEnv::FileMode(const std::string& path) {
+  return PosixFileMode(path);
+}
+
+}  // namespace edgevault::base

@@ -1,0 +1,74 @@
+#pragma once
+// HttpServer: EdgeVault's HTTP/1.1 server on Boost.Beast/Asio. One io thread per
+// core, each with its own io_context; an accepted connection is pinned to one of
+// them (round robin) and never blocks it: handlers that need to wait use
+// AsyncHandler. Keep-alive, pipelining-safe, `Expect: 100-continue`, request ids,
+// JSON access logs, and the limits of base::ServerLimits answered with
+// 431/413/408/503 instead of crashing. Every server also serves /healthz, /readyz
+// and /metrics.
+//
+//   net::Router router;  ... routes ...
+//   EV_ASSIGN_OR_RETURN(auto server, net::HttpServer::Create(options, std::move(router)));
+//   EV_RETURN_IF_ERROR(server->Start());   // binds, starts io threads
+//   ... wait for SIGTERM ...
+//   server->Drain();                       // stop accepting, finish in-flight, stop
+//
+// Thread-safety: Start, Drain and the destructor are called from one controlling
+// thread; port(), SetReady() and metrics() from any thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/base/config.h"
+#include "src/base/env.h"
+#include "src/base/status.h"
+#include "src/net/metrics.h"
+#include "src/net/router.h"
+
+namespace edgevault::net {
+
+class SignatureVerifier;
+
+struct ServerOptions {
+  std::string service = "edgevault";  // for logs, metrics and /healthz
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;                   // 0 = a free port; see port()
+  int io_threads = 0;                  // 0 = one per core
+  base::ServerLimits limits;
+  base::Env* env = nullptr;            // nullptr = base::Env::Default()
+  // Verifies routes marked RouteOptions::internal_signed; such routes answer 401
+  // when it is null. Not owned; must outlive the server.
+  SignatureVerifier* verifier = nullptr;
+  bool access_log = true;              // one JSON line per request at level info
+};
+
+class HttpServer {
+ public:
+  // Errors: InvalidArgument for a bad host.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(ServerOptions options,
+                                                            Router router);
+  ~HttpServer();  // Drains with a zero grace period if still running.
+
+  // Binds and starts the io threads. Errors: Unavailable when the address is in
+  // use or cannot be bound (the message names host:port).
+  absl::Status Start();
+
+  // Graceful stop: closes the listener, marks /readyz 503, closes idle
+  // connections, lets in-flight requests finish (answered with Connection: close)
+  // for up to limits.drain_timeout, ends SSE streams, then stops the io threads.
+  void Drain();
+
+  uint16_t port() const;
+  // /readyz answers 200 only when ready and not draining. Servers start ready.
+  void SetReady(bool ready);
+  Metrics& metrics();
+
+  class Impl;  // internal: shared with the connection code in http_server.cc
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgevault::net

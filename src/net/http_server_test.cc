@@ -1,0 +1,433 @@
+#include "src/net/http_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "gtest/gtest.h"
+#include "src/net/signing.h"
+#include "src/net/sse.h"
+
+namespace edgevault::net {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// A blocking test client on a raw socket, so tests control every byte sent.
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void Send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
+  // Reads until the server closes the connection (or resets it).
+  std::string ReadAll() {
+    std::string out;
+    boost::system::error_code ec;
+    char buf[4096];
+    for (;;) {
+      size_t n = socket_.read_some(asio::buffer(buf), ec);
+      out.append(buf, n);
+      if (ec) break;
+    }
+    return out;
+  }
+  // Reads until `marker` has been seen `count` times in total (or the peer closes).
+  std::string ReadUntil(std::string_view marker, int count = 1) {
+    boost::system::error_code ec;
+    char buf[4096];
+    for (;;) {
+      int seen = 0;
+      for (size_t at = pending_.find(marker); at != std::string::npos;
+           at = pending_.find(marker, at + marker.size())) {
+        ++seen;
+      }
+      if (seen >= count) return pending_;
+      size_t n = socket_.read_some(asio::buffer(buf), ec);
+      pending_.append(buf, n);
+      if (ec) return pending_;
+    }
+  }
+  // One full response with a Content-Length body.
+  std::string ReadResponse() {
+    std::string head = ReadUntil("\r\n\r\n");
+    size_t end = head.find("\r\n\r\n") + 4;
+    size_t len = 0;
+    size_t cl = head.find("Content-Length: ");
+    if (cl != std::string::npos && cl < end) len = std::stoul(head.substr(cl + 16));
+    boost::system::error_code ec;
+    char buf[4096];
+    while (pending_.size() < end + len) {
+      size_t n = socket_.read_some(asio::buffer(buf), ec);
+      pending_.append(buf, n);
+      if (ec) break;
+    }
+    std::string resp = pending_.substr(0, end + len);
+    pending_.erase(0, end + len);
+    return resp;
+  }
+  tcp::socket& socket() { return socket_; }
+
+ private:
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  std::string pending_;
+};
+
+std::string Get(std::string_view path, std::string_view extra = "") {
+  return std::string("GET ") + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) +
+         "\r\n";
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(Router router, base::ServerLimits limits = {}, SignatureVerifier* v = nullptr) {
+    ServerOptions o;
+    o.service = "test";
+    o.io_threads = 2;
+    o.limits = limits;
+    o.verifier = v;
+    o.access_log = false;
+    auto s = HttpServer::Create(o, std::move(router));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  uint16_t port() { return server_->port(); }
+  std::unique_ptr<HttpServer> server_;
+};
+
+Router HelloRouter() {
+  Router r;
+  r.Get("/hello/{name}", [](Request& req) {
+    return Response::Json(200, "{\"hello\":\"" + std::string(req.Param("name")) + "\"}");
+  });
+  r.Post("/echo", [](Request& req) {
+    Response resp = Response::Json(200, req.body());
+    resp.headers.emplace_back("X-Body-Size", std::to_string(req.body().size()));
+    return resp;
+  });
+  return r;
+}
+
+TEST_F(ServerTest, ServesRoutesWithKeepAliveOnOneConnection) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send(Get("/hello/ann"));
+  std::string r1 = c.ReadResponse();
+  EXPECT_NE(r1.find("HTTP/1.1 200 OK"), std::string::npos) << r1;
+  EXPECT_NE(r1.find("{\"hello\":\"ann\"}"), std::string::npos);
+  EXPECT_EQ(r1.find("Connection: close"), std::string::npos);
+  c.Send(Get("/hello/bob"));
+  std::string r2 = c.ReadResponse();
+  EXPECT_NE(r2.find("{\"hello\":\"bob\"}"), std::string::npos) << r2;
+}
+
+TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send(Get("/hello/1") + Get("/hello/2") + Get("/hello/3", "Connection: close\r\n"));
+  std::string all = c.ReadAll();
+  size_t a = all.find("\"1\""), b = all.find("\"2\""), d = all.find("\"3\"");
+  ASSERT_NE(a, std::string::npos) << all;
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(d, std::string::npos);
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, d);
+}
+
+TEST_F(ServerTest, UnknownPathIsJson404AndWrongMethodIs405) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send(Get("/nope"));
+  std::string r = c.ReadResponse();
+  EXPECT_NE(r.find("HTTP/1.1 404"), std::string::npos);
+  EXPECT_NE(r.find("\"code\":\"not_found\""), std::string::npos);
+  EXPECT_NE(r.find("Content-Type: application/json"), std::string::npos);
+  c.Send("DELETE /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+  r = c.ReadResponse();
+  EXPECT_NE(r.find("HTTP/1.1 405"), std::string::npos) << r;
+  EXPECT_NE(r.find("Allow: POST"), std::string::npos);
+}
+
+TEST_F(ServerTest, HealthReadyAndMetrics) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send(Get("/healthz"));
+  EXPECT_NE(c.ReadResponse().find("\"service\":\"test\""), std::string::npos);
+  c.Send(Get("/readyz"));
+  EXPECT_NE(c.ReadResponse().find("HTTP/1.1 200"), std::string::npos);
+  server_->SetReady(false);
+  c.Send(Get("/readyz"));
+  EXPECT_NE(c.ReadResponse().find("HTTP/1.1 503"), std::string::npos);
+  c.Send(Get("/hello/x"));
+  c.ReadResponse();
+  c.Send(Get("/metrics"));
+  std::string m = c.ReadResponse();
+  EXPECT_NE(m.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(m.find("edgevault_http_requests_total{service=\"test\",route=\"/hello/{name}\","
+                   "status=\"200\"} 1"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("route=\"/readyz\",status=\"503\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("edgevault_http_request_duration_seconds_bucket{service=\"test\","
+                   "route=\"/hello/{name}\",le=\"+Inf\"} 1"),
+            std::string::npos);
+  EXPECT_NE(m.find("edgevault_http_requests_in_flight{service=\"test\"} 1"), std::string::npos);
+}
+
+TEST_F(ServerTest, OversizedBodyIs413AndConnectionCloses) {
+  base::ServerLimits limits;
+  limits.max_body_bytes = 1000;
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'x'));
+  std::string r = c.ReadAll();
+  EXPECT_NE(r.find("HTTP/1.1 413"), std::string::npos) << r;
+  EXPECT_NE(r.find("\"code\":\"body_too_large\""), std::string::npos);
+  EXPECT_NE(r.find("Connection: close"), std::string::npos);
+}
+
+TEST_F(ServerTest, OversizedChunkedBodyIs413) {
+  base::ServerLimits limits;
+  limits.max_body_bytes = 1000;
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  std::string chunk(800, 'y');
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n" + chunk +
+         "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+  EXPECT_NE(c.ReadAll().find("HTTP/1.1 413"), std::string::npos);
+}
+
+TEST_F(ServerTest, BodyWithinLimitIsReceivedWhole) {
+  base::ServerLimits limits;
+  limits.max_body_bytes = 1000;
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'z'));
+  std::string r = c.ReadResponse();
+  EXPECT_NE(r.find("X-Body-Size: 1000"), std::string::npos) << r;
+}
+
+TEST_F(ServerTest, OversizedHeadersAre431) {
+  base::ServerLimits limits;
+  limits.max_header_bytes = 2048;
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  c.Send(Get("/hello/a", "X-Big: " + std::string(4096, 'h') + "\r\n"));
+  std::string r = c.ReadAll();
+  EXPECT_NE(r.find("HTTP/1.1 431"), std::string::npos) << r;
+  EXPECT_NE(r.find("\"code\":\"headers_too_large\""), std::string::npos);
+}
+
+TEST_F(ServerTest, SlowClientGets408) {
+  base::ServerLimits limits;
+  limits.read_timeout = absl::Milliseconds(200);
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  c.Send("GET /hello/slow HTTP/1.1\r\nHost: t\r\n");  // never finishes the head
+  std::string r = c.ReadAll();
+  EXPECT_NE(r.find("HTTP/1.1 408"), std::string::npos) << r;
+  EXPECT_NE(r.find("\"code\":\"request_timeout\""), std::string::npos);
+}
+
+TEST_F(ServerTest, SlowBodyGets408) {
+  base::ServerLimits limits;
+  limits.read_timeout = absl::Milliseconds(200);
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_NE(c.ReadAll().find("HTTP/1.1 408"), std::string::npos);
+}
+
+TEST_F(ServerTest, IdleConnectionIsClosedSilently) {
+  base::ServerLimits limits;
+  limits.idle_timeout = absl::Milliseconds(100);
+  StartServer(HelloRouter(), limits);
+  RawClient c(port());
+  c.Send(Get("/hello/a"));
+  c.ReadResponse();
+  EXPECT_EQ(c.ReadAll(), "");  // closed without a response
+}
+
+TEST_F(ServerTest, MalformedRequestIs400) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send("GET /x HTTP/1.1\r\nBad Header Line\r\n\r\n");
+  std::string r = c.ReadAll();
+  EXPECT_NE(r.find("HTTP/1.1 400"), std::string::npos) << r;
+}
+
+TEST_F(ServerTest, ConnectionsBeyondTheLimitGet503) {
+  base::ServerLimits limits;
+  limits.max_connections = 1;
+  StartServer(HelloRouter(), limits);
+  RawClient first(port());
+  first.Send(Get("/hello/a"));
+  first.ReadResponse();  // the first connection is surely established now
+  RawClient second(port());
+  std::string r = second.ReadAll();
+  EXPECT_NE(r.find("HTTP/1.1 503"), std::string::npos) << r;
+  EXPECT_NE(r.find("too_many_connections"), std::string::npos);
+}
+
+TEST_F(ServerTest, ExpectContinueGetsInterimResponse) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_NE(c.ReadUntil("100 Continue\r\n\r\n").find("HTTP/1.1 100 Continue"), std::string::npos);
+  c.Send("ping");
+  EXPECT_NE(c.ReadUntil("ping").find("X-Body-Size: 4"), std::string::npos);
+}
+
+TEST_F(ServerTest, RequestIdIsEchoedOrGenerated) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send(Get("/hello/a", "X-Request-Id: abc-123\r\n"));
+  EXPECT_NE(c.ReadResponse().find("X-Request-Id: abc-123\r\n"), std::string::npos);
+  c.Send(Get("/hello/a", "X-Request-Id: bad id with spaces\r\n"));
+  std::string r = c.ReadResponse();
+  size_t at = r.find("X-Request-Id: ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_EQ(r.substr(at + 14, 16).find(' '), std::string::npos);
+  EXPECT_EQ(r.find("bad id"), std::string::npos);
+}
+
+TEST_F(ServerTest, HeadSendsHeadersWithoutBody) {
+  StartServer(HelloRouter());
+  RawClient c(port());
+  c.Send("HEAD /hello/abc HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  std::string r = c.ReadAll();
+  EXPECT_NE(r.find("Content-Length: 15"), std::string::npos) << r;
+  EXPECT_EQ(r.find("hello"), std::string::npos);
+}
+
+TEST_F(ServerTest, AsyncHandlerAnswersFromAnotherThread) {
+  Router r;
+  std::vector<std::thread> threads;
+  r.AddAsync(boost::beast::http::verb::get, "/later", [&threads](Request& req, Responder done) {
+    std::string id(req.request_id());
+    threads.emplace_back([done = std::move(done), id] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      done(Response::Json(200, "{\"later\":\"" + id + "\"}"));
+    });
+  });
+  r.AddAsync(boost::beast::http::verb::get, "/dropped", [](Request&, Responder) {});
+  StartServer(std::move(r));
+  RawClient c(port());
+  c.Send(Get("/later", "X-Request-Id: r1\r\n"));
+  EXPECT_NE(c.ReadResponse().find("{\"later\":\"r1\"}"), std::string::npos);
+  c.Send(Get("/dropped"));
+  std::string resp = c.ReadResponse();
+  EXPECT_NE(resp.find("HTTP/1.1 500"), std::string::npos) << resp;
+  for (auto& t : threads) t.join();
+}
+
+TEST_F(ServerTest, SseStreamDeliversChunkedEventsAndNoticesDisconnect) {
+  std::promise<std::shared_ptr<SseStream>> opened;
+  std::promise<void> closed;
+  Router r;
+  r.Get("/events", [&](Request&) {
+    Response resp;
+    resp.sse = [&](std::shared_ptr<SseStream> s) {
+      s->OnClose([&closed] { closed.set_value(); });
+      opened.set_value(s);
+    };
+    return resp;
+  });
+  StartServer(std::move(r));
+  auto c = std::make_unique<RawClient>(port());
+  c->Send(Get("/events", "Last-Event-ID: 41\r\n"));
+  std::shared_ptr<SseStream> stream = opened.get_future().get();
+  EXPECT_EQ(stream->last_event_id(), "41");
+  EXPECT_TRUE(stream->Send({.id = "42", .event = "config", .data = "{\"v\":42}"}));
+  EXPECT_TRUE(stream->SendComment("heartbeat"));
+  std::string got = c->ReadUntil("heartbeat");
+  EXPECT_NE(got.find("Content-Type: text/event-stream"), std::string::npos) << got;
+  EXPECT_NE(got.find("Transfer-Encoding: chunked"), std::string::npos);
+  EXPECT_NE(got.find("id: 42\nevent: config\ndata: {\"v\":42}\n\n"), std::string::npos);
+  c.reset();  // client goes away
+  closed.get_future().get();
+  EXPECT_TRUE(stream->closed());
+  EXPECT_FALSE(stream->Send({.data = "late"}));
+}
+
+TEST_F(ServerTest, DrainFinishesInFlightRequestsAndClosesStreams) {
+  std::promise<Responder> pending;
+  std::promise<std::shared_ptr<SseStream>> opened;
+  Router r;
+  r.AddAsync(boost::beast::http::verb::get, "/slow",
+             [&](Request&, Responder done) { pending.set_value(std::move(done)); });
+  r.Get("/events", [&](Request&) {
+    Response resp;
+    resp.sse = [&](std::shared_ptr<SseStream> s) { opened.set_value(s); };
+    return resp;
+  });
+  base::ServerLimits limits;
+  limits.drain_timeout = absl::Seconds(10);
+  StartServer(std::move(r), limits);
+  RawClient busy(port()), idle(port()), events(port());
+  busy.Send(Get("/slow"));
+  events.Send(Get("/events"));
+  std::shared_ptr<SseStream> stream = opened.get_future().get();
+  Responder done = pending.get_future().get();
+  idle.Send(Get("/healthz"));
+  idle.ReadResponse();
+
+  std::thread drainer([this] { server_->Drain(); });
+  EXPECT_EQ(idle.ReadAll(), "");  // idle keep-alive connection: closed at once
+  std::string ev = events.ReadAll();  // stream: ended with the last chunk
+  EXPECT_NE(ev.find("0\r\n\r\n"), std::string::npos) << ev;
+  done(Response::Json(200, "{\"done\":true}"));
+  std::string r1 = busy.ReadAll();
+  EXPECT_NE(r1.find("{\"done\":true}"), std::string::npos) << r1;
+  EXPECT_NE(r1.find("Connection: close"), std::string::npos);
+  drainer.join();
+  EXPECT_TRUE(stream->closed());
+  boost::system::error_code ec;
+  asio::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port()), ec);
+  EXPECT_TRUE(ec) << "listener still open after drain";
+}
+
+TEST_F(ServerTest, InternalSignedRoutesCheckTheSignature) {
+  base::Env* env = base::Env::Default();
+  auto key = ParseInternalKey(std::string(64, 'a'));
+  ASSERT_TRUE(key.ok());
+  SignatureVerifier verifier(*key);
+  Router r;
+  r.Add(boost::beast::http::verb::post, "/internal/v1/op",
+        [](Request&) { return Response::Json(200, "{\"ok\":true}"); },
+        RouteOptions{.internal_signed = true});
+  StartServer(std::move(r), {}, &verifier);
+
+  auto send = [&](const SignedHeaders& h, std::string_view body) {
+    RawClient c(port());
+    c.Send("POST /internal/v1/op HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-EV-Timestamp: " +
+           h.timestamp + "\r\nX-EV-Nonce: " + h.nonce + "\r\nX-EV-Signature: " + h.signature +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body));
+    return c.ReadAll();
+  };
+  SignedHeaders good = Sign(*key, "POST", "/internal/v1/op", "{}", env->Now(), env);
+  EXPECT_NE(send(good, "{}").find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_NE(send(good, "{}").find("HTTP/1.1 401"), std::string::npos);  // replay
+  SignedHeaders other = Sign(*key, "POST", "/internal/v1/op", "{}", env->Now(), env);
+  std::string swapped = send(other, "{\"evil\":1}");
+  EXPECT_NE(swapped.find("HTTP/1.1 401"), std::string::npos);
+  EXPECT_NE(swapped.find("\"code\":\"bad_signature\""), std::string::npos);
+  SignedHeaders stale =
+      Sign(*key, "POST", "/internal/v1/op", "{}", env->Now() - absl::Minutes(5), env);
+  EXPECT_NE(send(stale, "{}").find("HTTP/1.1 401"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace edgevault::net
