@@ -10,12 +10,16 @@ DATA_DIR  ?= ./edgevault-data
 PORT_BASE ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test asan bench clean
+.PHONY: all build deps e2e-deps run test asan bench clean
 
 all: build
 
 deps:
 	scripts/install-deps
+
+# npm packages of the end-to-end tests (versions pinned by tests/e2e/package-lock.json).
+e2e-deps:
+	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -27,11 +31,11 @@ run: deps
 	$(MAKE) build
 	$(BUILD)/bin/edgevault up --data-dir $(DATA_DIR) --port-base $(PORT_BASE)
 
-test: deps
+test: deps e2e-deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-asan: deps
+asan: deps e2e-deps
 	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DEDGEVAULT_SANITIZE=ON -DEDGEVAULT_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 	cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
 

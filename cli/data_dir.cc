@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "src/base/config.h"
+#include "src/crypto/jwt_keys.h"
 #include "src/crypto/keygen.h"
 
 namespace edgevault::cli {
@@ -40,15 +41,18 @@ absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, in
       // A half-finished earlier initialisation: never overwrite key material.
       continue;
     }
-    std::string text;
-    if (std::string_view(name) == "jwt-signing.pem") {
-      EV_ASSIGN_OR_RETURN(text, crypto::GenerateEd25519PrivateKeyPem());
-    } else {
-      text = crypto::GenerateSymmetricKeyFile(env);
-    }
+    std::string text = crypto::GenerateSymmetricKeyFile(env);
     absl::Status st = env->WriteFileAtomically(path, text, 0600);
     std::fill(text.begin(), text.end(), '\0');
     EV_RETURN_IF_ERROR(st);
+  }
+  const std::string jwt_dir = base::StrCat(layout.keys_dir, "/", kJwtSigningDir);
+  EV_RETURN_IF_ERROR(env->CreateDirs(jwt_dir, 0700));
+  absl::Status loaded = crypto::LoadSigningKeys(env, jwt_dir, env->Now(),
+                                                crypto::kDefaultSigningKeyRetireAfter)
+                            .status();
+  if (loaded.code() == absl::StatusCode::kNotFound) {
+    EV_RETURN_IF_ERROR(crypto::AddSigningKey(env, jwt_dir).status());
   }
   // The configuration file goes last: its presence marks a finished initialisation.
   EV_RETURN_IF_ERROR(env->WriteFileAtomically(layout.config_file,
@@ -81,7 +85,21 @@ absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir) {
           path, *mode, path));
     }
   }
-  return absl::OkStatus();
+  const std::string jwt_dir = base::StrCat(keys_dir, "/", kJwtSigningDir);
+  absl::StatusOr<uint32_t> jwt_mode = env->FileMode(jwt_dir);
+  if (!jwt_mode.ok()) {
+    return absl::NotFoundError(base::StrCat(
+        "JWT signing key directory ", jwt_dir, " is missing (", jwt_mode.status().message(),
+        "); restore it from your backup or run `edgevault keys rotate-signing`"));
+  }
+  if ((*jwt_mode & 077) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "JWT signing key directory %s is accessible by group or others (mode %04o); run: "
+        "chmod 700 %s",
+        jwt_dir, *jwt_mode, jwt_dir));
+  }
+  return crypto::LoadSigningKeys(env, jwt_dir, env->Now(), crypto::kDefaultSigningKeyRetireAfter)
+      .status();
 }
 
 absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const DataDirLayout& layout) {

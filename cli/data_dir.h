@@ -15,7 +15,10 @@
 namespace edgevault::cli {
 
 // Key files every installation has, relative to the keys directory.
-inline constexpr const char* kKeyFiles[] = {"master.key", "internal.key", "jwt-signing.pem"};
+inline constexpr const char* kKeyFiles[] = {"master.key", "internal.key"};
+// The JWT signing-key set (one PEM per key, docs/design/jwt.md), relative to the keys
+// directory.
+inline constexpr const char* kJwtSigningDir = "jwt-signing";
 
 struct DataDirLayout {
   std::string root;         // absolute
@@ -29,15 +32,18 @@ struct DataDirLayout {
 };
 
 // Creates the directory (0700), edgevault.toml for `port_base`, and keys/ (0700)
-// holding fresh key files (0600), when edgevault.toml does not exist yet. Returns
+// holding fresh key files (0600) and keys/jwt-signing/ (0700) with one signing key,
+// when edgevault.toml does not exist yet. Returns
 // true when it initialised, false when the directory was already initialised.
 // Errors: from the Env (naming the path), Internal when key generation fails.
 absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, int port_base);
 
-// Checks that `keys_dir` holds every key file, that none is readable or writable
-// by group or others, and that the directory itself is not open to them.
-// Errors: NotFound naming a missing file; PermissionDenied naming the first file
-// or directory whose mode is too open and the chmod that fixes it.
+// Checks that `keys_dir` holds every key file and a jwt-signing/ directory with at
+// least one key, that no file is readable or writable by group or others, and that
+// neither directory is open to them.
+// Errors: NotFound naming a missing file or an empty/missing jwt-signing/;
+// PermissionDenied naming the first file or directory whose mode is too open and the
+// chmod that fixes it; InvalidArgument naming an unreadable signing key.
 absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir);
 
 // An exclusive lock on layout.lock_file, held until destruction (flock(2), so it

@@ -75,6 +75,46 @@ TEST_F(DataDirTest, MissingKeyFileIsNamed) {
   EXPECT_NE(std::string(st.message()).find(path), std::string::npos);
 }
 
+TEST_F(DataDirTest, FirstRunCreatesOneJwtSigningKey) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  std::string dir = layout_.keys_dir + "/" + kJwtSigningDir;
+  EXPECT_FALSE(env_->Exists(layout_.keys_dir + "/jwt-signing.pem"));
+  EXPECT_EQ(*env_->FileMode(dir), 0700u);
+  auto names = env_->ListDir(dir);
+  ASSERT_TRUE(names.ok()) << names.status();
+  ASSERT_EQ(names->size(), 1u);
+  EXPECT_EQ(*env_->FileMode(dir + "/" + names->front()), 0600u);
+  EXPECT_TRUE(names->front().ends_with(".pem"));
+
+  // A second run keeps the key rather than adding one.
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  EXPECT_EQ(env_->ListDir(dir)->size(), 1u);
+}
+
+TEST_F(DataDirTest, JwtSigningDirectoryIsChecked) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  std::string dir = layout_.keys_dir + "/" + kJwtSigningDir;
+  ASSERT_EQ(::chmod(dir.c_str(), 0750), 0);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  EXPECT_NE(std::string(st.message()).find("chmod 700 " + dir), std::string::npos) << st;
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+
+  std::string key = dir + "/" + env_->ListDir(dir)->front();
+  ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
+  st = CheckKeyFiles(env_, layout_.keys_dir);
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  EXPECT_NE(std::string(st.message()).find(key), std::string::npos) << st;
+
+  ASSERT_EQ(::unlink(key.c_str()), 0);
+  st = CheckKeyFiles(env_, layout_.keys_dir);
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_NE(std::string(st.message()).find("rotate-signing"), std::string::npos) << st;
+
+  ASSERT_EQ(::rmdir(dir.c_str()), 0);
+  EXPECT_EQ(CheckKeyFiles(env_, layout_.keys_dir).code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(DataDirTest, LockIsExclusiveAndReleasedOnDestruction) {
   ASSERT_TRUE(env_->CreateDirs(layout_.root, 0700).ok());
   auto first = DataDirLock::Acquire(layout_);

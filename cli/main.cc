@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
+#include "cli/keys.h"
 #include "cli/up.h"
 #include "src/base/config.h"
 
@@ -24,6 +25,13 @@ int main(int argc, char** argv) {
   up_cmd->add_option("--set", sets, "override a configuration key: --set log.level=debug")
       ->take_all();
 
+  edgevault::cli::KeysRotateOptions rotate;
+  CLI::App* keys_cmd = app.add_subcommand("keys", "manage key material");
+  keys_cmd->require_subcommand(1);
+  CLI::App* rotate_cmd = keys_cmd->add_subcommand(
+      "rotate-signing", "add a new JWT signing key; prune keys no longer published");
+  rotate_cmd->add_option("--data-dir", rotate.data_dir, "data directory")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -43,5 +51,6 @@ int main(int argc, char** argv) {
     }
     return edgevault::cli::RunUp(up);
   }
+  if (rotate_cmd->parsed()) return edgevault::cli::RunKeysRotateSigning(rotate);
   return 2;
 }

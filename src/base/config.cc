@@ -123,6 +123,23 @@ bool ValidLogLevel(std::string_view s) {
   return ParseLogLevel(s, &ignored);
 }
 
+bool ValidNonEmpty(std::string_view s) {
+  return !s.empty() && s.size() <= 1024 && s.find('\0') == std::string_view::npos;
+}
+bool ValidEmail(std::string_view s) {
+  size_t at = s.find('@');
+  return at != std::string_view::npos && at > 0 && at + 1 < s.size() && s.size() <= 320 &&
+         s.find_first_of(" \t\r\n") == std::string_view::npos;
+}
+bool ValidOriginList(std::string_view s) {
+  if (s.empty()) return true;
+  for (std::string_view o : Split(s, ',')) {
+    if (!(o.substr(0, 7) == "http://" || o.substr(0, 8) == "https://") || o.back() == '/') {
+      return false;
+    }
+  }
+  return true;
+}
 bool ValidHost(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
 
 // The member of Config holding service `name`'s endpoint; nullptr for unknown names.
@@ -283,6 +300,61 @@ std::vector<KeySpec> BuildKeyTable() {
       "up.stop_timeout_ms", 100, 600000, absl::Milliseconds(1),
       "On stop, time a service gets to exit after SIGTERM before SIGKILL.",
       [](auto& c) -> auto& { return c.stop_timeout; }));
+
+  t.push_back(StringKey(
+      "auth.bootstrap_email", ValidEmail, "an email address",
+      "Email of the owner account created on the first start (its one-time password is\n"
+      "printed once; an owner API key is written to DATA_DIR/bootstrap-admin.key).",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.bootstrap_email = v; },
+      [](const Config& c) { return c.auth_settings.bootstrap_email; }));
+  t.push_back(StringKey(
+      "auth.issuer", ValidNonEmpty, "a non-empty string",
+      "The `iss` of every JWT the auth service signs; verifiers check it.",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.issuer = v; },
+      [](const Config& c) { return c.auth_settings.issuer; }));
+  t.push_back(IntKey(
+      "auth.argon2_memory_kib", 19456, 4194304,
+      "Argon2id memory per password hash in KiB (OWASP minimum 19456). Raising it\n"
+      "re-hashes each password at its next successful login.",
+      [](auto& c) -> auto& { return c.auth_settings.argon2_memory_kib; }));
+  t.push_back(IntKey(
+      "auth.argon2_iterations", 2, 100, "Argon2id passes over memory (OWASP minimum 2).",
+      [](auto& c) -> auto& { return c.auth_settings.argon2_iterations; }));
+  t.push_back(DurationKey(
+      "auth.token_ttl_s", 1, 300, absl::Seconds(1),
+      "Lifetime of the JWTs POST /v1/token issues (at most 300 s).",
+      [](auto& c) -> auto& { return c.auth_settings.token_ttl; }));
+  t.push_back(DurationKey(
+      "auth.session_idle_s", 60, 2592000, absl::Seconds(1),
+      "A login session unused for this long ends.",
+      [](auto& c) -> auto& { return c.auth_settings.session_idle; }));
+  t.push_back(DurationKey(
+      "auth.session_absolute_s", 60, 31536000, absl::Seconds(1),
+      "A login session ends this long after login, used or not.",
+      [](auto& c) -> auto& { return c.auth_settings.session_absolute; }));
+  t.push_back(StringKey(
+      "auth.webauthn_rp_id", ValidNonEmpty, "a host name",
+      "WebAuthn relying-party id: the host name users reach the console at.",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.webauthn_rp_id = v; },
+      [](const Config& c) { return c.auth_settings.webauthn_rp_id; }));
+  t.push_back(StringKey(
+      "auth.webauthn_origins", ValidOriginList, "comma-separated http(s) origins without a trailing /",
+      "Origins passkey ceremonies may come from, comma-separated; empty = the\n"
+      "console's http://localhost:PORT and http://127.0.0.1:PORT.",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.webauthn_origins = v; },
+      [](const Config& c) { return c.auth_settings.webauthn_origins; }));
+  t.push_back(IntKey(
+      "auth.throttle_account_failures", 1, 1000,
+      "Failed logins per account within throttle_window_s before it gets 429s.",
+      [](auto& c) -> auto& { return c.auth_settings.throttle_account_failures; }));
+  t.push_back(IntKey(
+      "auth.throttle_address_failures", 1, 100000,
+      "Failed logins per client address within throttle_window_s before it gets 429s.",
+      [](auto& c) -> auto& { return c.auth_settings.throttle_address_failures; }));
+  t.push_back(DurationKey(
+      "auth.throttle_window_s", 1, 86400, absl::Seconds(1),
+      "The sliding window failed logins are counted in.",
+      [](auto& c) -> auto& { return c.auth_settings.throttle_window; }));
   return t;
 }
 

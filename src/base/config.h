@@ -46,6 +46,24 @@ struct ServerLimits {
   absl::Duration drain_timeout = absl::Seconds(4);   // SIGTERM: time in-flight requests get
 };
 
+// The auth service (docs/auth.md).
+struct AuthSettings {
+  std::string bootstrap_email = "admin@edgevault.local";
+  std::string issuer = "edgevault";
+  int64_t argon2_memory_kib = 19456;  // OWASP minimum
+  int64_t argon2_iterations = 2;
+  absl::Duration token_ttl = absl::Minutes(5);
+  absl::Duration session_idle = absl::Hours(12);
+  absl::Duration session_absolute = absl::Hours(24 * 7);
+  std::string webauthn_rp_id = "localhost";
+  // Comma-separated origins passkey ceremonies may come from; "" = the console's
+  // http://localhost:<port> and http://127.0.0.1:<port>.
+  std::string webauthn_origins;
+  int64_t throttle_account_failures = 5;
+  int64_t throttle_address_failures = 20;
+  absl::Duration throttle_window = absl::Minutes(15);
+};
+
 struct Config {
   std::string config_file;  // absolute path of the file loaded ("" when none)
   std::string data_dir;     // absolute; default: the config file's directory
@@ -60,6 +78,7 @@ struct Config {
   absl::Duration restart_backoff_initial = absl::Milliseconds(200);
   absl::Duration restart_backoff_max = absl::Seconds(5);
   absl::Duration stop_timeout = absl::Seconds(5);
+  AuthSettings auth_settings;  // the auth service's own settings (auth.* keys)
 
   // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.
   const ServiceEndpoint* Endpoint(std::string_view name) const;

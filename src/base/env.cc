@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -102,6 +103,24 @@ absl::StatusOr<uint32_t> PosixFileMode(const std::string& path) {
   return static_cast<uint32_t>(st.st_mode & 07777);
 }
 
+absl::StatusOr<std::vector<std::string>> PosixListDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) return ErrnoStatus("opendir", dir, ec.value());
+  std::vector<std::string> names;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  if (ec) return ErrnoStatus("readdir", dir, ec.value());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::Status PosixDeleteFile(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus("unlink", path, errno);
+  return absl::OkStatus();
+}
+
 class PosixEnv final : public Env {
  public:
   absl::Time Now() override { return absl::Now(); }
@@ -136,6 +155,10 @@ class PosixEnv final : public Env {
   absl::StatusOr<uint32_t> FileMode(const std::string& path) override {
     return PosixFileMode(path);
   }
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
+    return PosixListDir(dir);
+  }
+  absl::Status DeleteFile(const std::string& path) override { return PosixDeleteFile(path); }
 };
 
 }  // namespace
@@ -226,5 +249,9 @@ bool SimulatedEnv::Exists(const std::string& path) { return ::access(path.c_str(
 absl::StatusOr<uint32_t> SimulatedEnv::FileMode(const std::string& path) {
   return PosixFileMode(path);
 }
+absl::StatusOr<std::vector<std::string>> SimulatedEnv::ListDir(const std::string& dir) {
+  return PosixListDir(dir);
+}
+absl::Status SimulatedEnv::DeleteFile(const std::string& path) { return PosixDeleteFile(path); }
 
 }  // namespace edgevault::base

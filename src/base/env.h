@@ -49,6 +49,16 @@ class Env {
   virtual bool Exists(const std::string& path) = 0;
   // Permission bits (st_mode & 07777). NotFound when absent.
   virtual absl::StatusOr<uint32_t> FileMode(const std::string& path) = 0;
+  // Names (not paths) of the entries in `dir`, sorted, without "." and "..".
+  // Errors: NotFound, PermissionDenied, Internal; Unimplemented by an Env without it.
+  virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) {
+    return absl::UnimplementedError("ListDir " + dir + ": not supported by this Env");
+  }
+  // Removes the file `path`. Errors: NotFound, PermissionDenied, Internal;
+  // Unimplemented by an Env without it.
+  virtual absl::Status DeleteFile(const std::string& path) {
+    return absl::UnimplementedError("DeleteFile " + path + ": not supported by this Env");
+  }
 };
 
 // An Env for tests: a clock that starts at `start` and only moves when
@@ -71,6 +81,8 @@ class SimulatedEnv : public Env {
   absl::Status CreateDirs(const std::string& path, uint32_t mode) override;
   bool Exists(const std::string& path) override;
   absl::StatusOr<uint32_t> FileMode(const std::string& path) override;
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override;
+  absl::Status DeleteFile(const std::string& path) override;
 
  private:
   std::mutex mu_;

@@ -1,9 +1,79 @@
 // edgevault-auth: identity: passwords, sessions, tokens, MFA, API keys.
+#include <cstdio>
+
+#include "src/base/log.h"
+#include "src/base/strings.h"
+#include "src/services/auth/auth_service.h"
 #include "src/services/common/service_main.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+
+namespace edgevault::auth {
+namespace {
+
+std::vector<std::string> Origins(const base::Config& config) {
+  std::vector<std::string> out;
+  if (!config.auth_settings.webauthn_origins.empty()) {
+    for (std::string_view o : base::Split(config.auth_settings.webauthn_origins, ',')) out.emplace_back(o);
+    return out;
+  }
+  std::string port = std::to_string(config.console.port);
+  out.push_back("http://localhost:" + port);
+  out.push_back("http://127.0.0.1:" + port);
+  return out;
+}
+
+absl::Status Install(services::ServiceContext& ctx) {
+  const base::Config& config = ctx.config;
+  // The store and the service live as long as the process (RunService never returns
+  // before exit), so they are deliberately leaked rather than torn down under live
+  // handlers.
+  storage::SqliteControlStoreOptions store_options;
+  store_options.path = config.data_dir + "/control.db";
+  store_options.env = ctx.env;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> store,
+                      storage::OpenSqliteControlStore(store_options));
+  AuthOptions options;
+  options.store = store.release();
+  options.env = ctx.env;
+  options.signing_keys_dir = config.keys_dir + "/jwt-signing";
+  options.password.memory_kib = static_cast<uint32_t>(config.auth_settings.argon2_memory_kib);
+  options.password.iterations = static_cast<uint32_t>(config.auth_settings.argon2_iterations);
+  options.issuer = config.auth_settings.issuer;
+  options.token_ttl = config.auth_settings.token_ttl;
+  options.session_idle = config.auth_settings.session_idle;
+  options.session_absolute = config.auth_settings.session_absolute;
+  options.rp_id = config.auth_settings.webauthn_rp_id;
+  options.origins = Origins(config);
+  options.throttle.max_account_failures = static_cast<int>(config.auth_settings.throttle_account_failures);
+  options.throttle.max_address_failures = static_cast<int>(config.auth_settings.throttle_address_failures);
+  options.throttle.window = config.auth_settings.throttle_window;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<AuthService> service, AuthService::Create(options));
+
+  std::string key_file = config.data_dir + "/bootstrap-admin.key";
+  EV_ASSIGN_OR_RETURN(
+      AuthService::BootstrapResult boot,
+      service->Bootstrap(config.auth_settings.bootstrap_email,
+                         [&](const AuthService::BootstrapResult& r) {
+                           return ctx.env->WriteFileAtomically(key_file, r.api_key + "\n", 0600);
+                         }));
+  if (boot.created) {
+    // Printed once, to the terminal only: never logged, never printed again.
+    std::printf(
+        "\nEdgeVault created the owner account (shown once; the password must be changed at first login):\n"
+        "  email:    %s\n  password: %s\n"
+        "An owner API key is in %s (mode 0600).\n\n",
+        boot.email.c_str(), boot.password.c_str(), key_file.c_str());
+    std::fflush(stdout);
+    EV_LOG(kInfo, "bootstrap owner created", {{"email", boot.email}, {"api_key_file", key_file}});
+  }
+  service->Install(ctx.router);
+  service.release();
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace edgevault::auth
 
 int main(int argc, char** argv) {
-  return edgevault::services::RunService("auth", argc, argv,
-                                         [](edgevault::services::ServiceContext&) {
-                                           return absl::OkStatus();
-                                         });
+  return edgevault::services::RunService("auth", argc, argv, edgevault::auth::Install);
 }

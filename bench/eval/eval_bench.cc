@@ -1,0 +1,122 @@
+// Flag evaluation cost (src/eval/evaluator.h), per Evaluate() call on a prebuilt FlagSet:
+//   - a flag with 10 rules x 3 clauses that the context misses, then a percentage rollout
+//     (the worst ordinary path: every rule is tried, then SHA-1 bucketing);
+//   - the same flag where the last rule matches with a fixed variation;
+//   - a flag with 1000 individual targets (hit and miss);
+//   - a plain on/off flag;
+//   - Bucket() alone.
+// Run: build/bin/bench_eval
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "src/base/strings.h"
+#include "src/eval/evaluator.h"
+
+namespace edgevault::eval {
+namespace {
+
+boost::json::value Json(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec) std::abort();
+  return v;
+}
+
+boost::json::value RulesFlag() {
+  std::string rules;
+  for (int i = 0; i < 10; ++i) {
+    if (i > 0) rules += ",";
+    base::StrAppend(&rules, R"({"id":"rule-)", i, R"(","clauses":[
+        {"attribute":"country","op":"in","values":["NO","SE","DK","FI","IS","C)", i, R"("]},
+        {"attribute":"email","op":"ends_with","values":["@example)", i, R"(.com"]},
+        {"attribute":"app.version","op":"semver_gt","values":["2.)", i, R"(.0"]}],
+      "variation":1})");
+  }
+  return Json(base::StrCat(
+      R"({"variations":[{"value":"control"},{"value":"treatment"},{"value":"holdout"}],
+          "environments":{"prod":{"on":true,"off_variation":0,"rules":[)",
+      rules, R"(],"fallthrough":{"rollout":[{"variation":0,"weight":45000},
+          {"variation":1,"weight":45000},{"variation":2,"weight":10000}]}}}})"));
+}
+
+boost::json::value TargetsFlag() {
+  std::string keys;
+  for (int i = 0; i < 1000; ++i) base::StrAppend(&keys, i > 0 ? "," : "", "\"user-", i, "\"");
+  return Json(base::StrCat(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"prod":{"on":true,"targets":[{"variation":1,"values":[)",
+                           keys, R"(]}],"fallthrough":{"variation":0}}}})"));
+}
+
+std::shared_ptr<const FlagSet> BuildSet() {
+  boost::json::object flags;
+  flags["rules"] = RulesFlag();
+  flags["targets"] = TargetsFlag();
+  flags["onoff"] = Json(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"prod":{"on":true,"fallthrough":{"variation":1}}}})");
+  absl::StatusOr<std::shared_ptr<const FlagSet>> set = FlagSet::Build(flags, {}, "prod");
+  if (!set.ok()) std::abort();
+  return *set;
+}
+
+const FlagSet& Set() {
+  static const std::shared_ptr<const FlagSet> set = BuildSet();
+  return *set;
+}
+
+Context Ctx(std::string_view text) { return Context(Json(text).as_object()); }
+
+void Run(benchmark::State& state, std::string_view flag, const Context& ctx,
+         std::string_view want_reason) {
+  const FlagSet& set = Set();
+  if (Evaluate(set, flag, ctx).reason != want_reason) {
+    state.SkipWithError("unexpected reason");
+    return;
+  }
+  for (auto _ : state) {
+    EvalResult r = Evaluate(set, flag, ctx);
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+void BM_TenRulesMissThenRollout(benchmark::State& state) {
+  Context ctx = Ctx(R"({"key":"user-4711","country":"US","email":"a@b.org",
+                        "app":{"version":"9.9.9"}})");
+  Run(state, "rules", ctx, kReasonSplit);
+}
+BENCHMARK(BM_TenRulesMissThenRollout);
+
+void BM_TenRulesLastMatches(benchmark::State& state) {
+  Context ctx = Ctx(R"({"key":"user-4711","country":"C9","email":"a@example9.com",
+                        "app":{"version":"2.10.0"}})");
+  Run(state, "rules", ctx, kReasonTargetingMatch);
+}
+BENCHMARK(BM_TenRulesLastMatches);
+
+void BM_ThousandTargetsHit(benchmark::State& state) {
+  Run(state, "targets", Ctx(R"({"key":"user-777"})"), kReasonTargetingMatch);
+}
+BENCHMARK(BM_ThousandTargetsHit);
+
+void BM_ThousandTargetsMiss(benchmark::State& state) {
+  Run(state, "targets", Ctx(R"({"key":"someone-else"})"), kReasonDefault);
+}
+BENCHMARK(BM_ThousandTargetsMiss);
+
+void BM_OnOff(benchmark::State& state) {
+  Run(state, "onoff", Ctx(R"({"key":"user-1"})"), kReasonDefault);
+}
+BENCHMARK(BM_OnOff);
+
+void BM_Bucket(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(Bucket("new-checkout", "new-checkout", "user-4711", std::nullopt));
+  }
+}
+BENCHMARK(BM_Bucket);
+
+}  // namespace
+}  // namespace edgevault::eval
+
+BENCHMARK_MAIN();

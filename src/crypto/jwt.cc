@@ -1,0 +1,430 @@
+#include "src/crypto/jwt.h"
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+#include "src/base/encoding.h"
+#include "src/base/strings.h"
+#include "src/crypto/hash.h"
+
+namespace edgevault::crypto {
+
+namespace internal {
+EvpPkeyPtr UpRef(EVP_PKEY* p) {
+  if (p != nullptr) EVP_PKEY_up_ref(p);
+  return EvpPkeyPtr(p);
+}
+}  // namespace internal
+
+namespace {
+
+constexpr size_t kKeySize = 32;
+constexpr size_t kSignatureSize = 64;
+// Far above any token we issue; bounds the work an unauthenticated caller can cause.
+constexpr size_t kMaxTokenSize = 16 * 1024;
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+std::string Thumbprint(std::string_view raw_public) {
+  // RFC 7638 §3: required members only, lexicographic order, no whitespace.
+  std::string input = base::StrCat(R"({"crv":"Ed25519","kty":"OKP","x":")",
+                                   base::Base64UrlEncode(raw_public), R"("})");
+  return base::Base64UrlEncode(Sha256(input));
+}
+
+std::string RawPublicOf(EVP_PKEY* pkey) {
+  std::string out(kKeySize, '\0');
+  size_t len = out.size();
+  if (EVP_PKEY_get_raw_public_key(pkey, reinterpret_cast<unsigned char*>(out.data()), &len) !=
+          1 ||
+      len != kKeySize) {
+    ERR_clear_error();
+    return std::string();
+  }
+  return out;
+}
+
+absl::Status Unauthenticated(std::string_view why) {
+  return absl::UnauthenticatedError(base::StrCat("invalid token: ", why));
+}
+
+// Decodes one base64url part, accepting only the canonical unpadded encoding (so a token
+// has exactly one spelling and a flipped trailing bit cannot slip through).
+absl::StatusOr<std::string> DecodePart(std::string_view part, std::string_view name) {
+  absl::StatusOr<std::string> raw = base::Base64UrlDecode(part);
+  if (!raw.ok() || base::Base64UrlEncode(*raw) != part) {
+    return Unauthenticated(base::StrCat(name, " is not base64url"));
+  }
+  return raw;
+}
+
+absl::StatusOr<boost::json::object> ParseObject(std::string_view text, std::string_view name) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()),
+                                            ec);
+  if (ec || !v.is_object()) return Unauthenticated(base::StrCat(name, " is not a JSON object"));
+  return std::move(v.as_object());
+}
+
+// A NumericDate (RFC 7519 §2): integer or fractional seconds since the epoch.
+absl::StatusOr<absl::Time> NumericDate(const boost::json::value& v, std::string_view name) {
+  if (v.is_int64()) return absl::FromUnixSeconds(v.get_int64());
+  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX / 2)) {
+    return absl::FromUnixSeconds(static_cast<int64_t>(v.get_uint64()));
+  }
+  if (v.is_double() && std::isfinite(v.get_double()) && std::fabs(v.get_double()) < 1e15) {
+    return absl::FromUnixSeconds(static_cast<int64_t>(std::floor(v.get_double())));
+  }
+  return Unauthenticated(base::StrCat("claim ", name, " is not a NumericDate"));
+}
+
+absl::StatusOr<std::string> StringClaim(const boost::json::object& o, std::string_view name,
+                                        bool required) {
+  const boost::json::value* v = o.if_contains(boost::json::string_view(name.data(), name.size()));
+  if (v == nullptr) {
+    if (required) return Unauthenticated(base::StrCat("missing claim ", name));
+    return std::string();
+  }
+  if (!v->is_string()) return Unauthenticated(base::StrCat("claim ", name, " is not a string"));
+  const boost::json::string& s = v->get_string();
+  return std::string(s.data(), s.size());
+}
+
+absl::StatusOr<std::vector<std::string>> StringArrayClaim(const boost::json::object& o,
+                                                          std::string_view name) {
+  std::vector<std::string> out;
+  const boost::json::value* v = o.if_contains(boost::json::string_view(name.data(), name.size()));
+  if (v == nullptr) return out;
+  if (!v->is_array()) return Unauthenticated(base::StrCat("claim ", name, " is not an array"));
+  for (const boost::json::value& e : v->get_array()) {
+    if (!e.is_string()) {
+      return Unauthenticated(base::StrCat("claim ", name, " holds a non-string"));
+    }
+    out.emplace_back(e.get_string().data(), e.get_string().size());
+  }
+  return out;
+}
+
+bool IsRegistered(std::string_view name) {
+  static constexpr std::array<std::string_view, 10> kNames = {
+      "iss", "sub", "aud", "org", "jti", "roles", "scopes", "iat", "exp", "nbf"};
+  for (std::string_view n : kNames) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+boost::json::array ToJsonArray(const std::vector<std::string>& v) {
+  boost::json::array a;
+  a.reserve(v.size());
+  for (const std::string& s : v) a.emplace_back(boost::json::string_view(s.data(), s.size()));
+  return a;
+}
+
+std::string Shorten(std::string_view s) {
+  return s.size() <= 64 ? std::string(s) : std::string(s.substr(0, 64)) + "...";
+}
+
+}  // namespace
+
+// ---- Ed25519PublicKey
+
+absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromRaw(std::string_view raw) {
+  if (raw.size() != kKeySize) {
+    return absl::InvalidArgumentError(
+        base::StrCat("Ed25519 public key must be 32 bytes, got ", raw.size()));
+  }
+  EVP_PKEY* p = EVP_PKEY_new_raw_public_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  if (p == nullptr) {
+    return absl::InvalidArgumentError(
+        base::StrCat("invalid Ed25519 public key: ", OpenSslError()));
+  }
+  return Ed25519PublicKey(internal::EvpPkeyPtr(p));
+}
+
+std::string Ed25519PublicKey::Raw() const { return RawPublicOf(pkey_.get()); }
+
+std::string Ed25519PublicKey::Kid() const { return Thumbprint(Raw()); }
+
+bool Ed25519PublicKey::Verify(std::string_view message, std::string_view signature) const {
+  if (signature.size() != kSignatureSize) return false;
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  bool ok = ctx != nullptr &&
+            EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey_.get()) == 1 &&
+            EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                             signature.size(),
+                             reinterpret_cast<const unsigned char*>(message.data()),
+                             message.size()) == 1;
+  if (!ok) ERR_clear_error();
+  return ok;
+}
+
+// ---- Ed25519PrivateKey
+
+absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(std::string_view pem) {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return absl::InternalError(base::StrCat("BIO_new_mem_buf: ", OpenSslError()));
+  EVP_PKEY* p = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  if (p == nullptr) {
+    return absl::InvalidArgumentError(
+        base::StrCat("not a PKCS#8 PEM private key: ", OpenSslError()));
+  }
+  internal::EvpPkeyPtr key(p);
+  if (EVP_PKEY_get_id(p) != EVP_PKEY_ED25519) {
+    return absl::InvalidArgumentError("PEM private key is not an Ed25519 key");
+  }
+  return Ed25519PrivateKey(std::move(key));
+}
+
+absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromRaw(std::string_view seed) {
+  if (seed.size() != kKeySize) {
+    return absl::InvalidArgumentError(
+        base::StrCat("Ed25519 private key must be 32 bytes, got ", seed.size()));
+  }
+  EVP_PKEY* p = EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(seed.data()),
+      seed.size());
+  if (p == nullptr) {
+    return absl::InvalidArgumentError(
+        base::StrCat("invalid Ed25519 private key: ", OpenSslError()));
+  }
+  return Ed25519PrivateKey(internal::EvpPkeyPtr(p));
+}
+
+Ed25519PublicKey Ed25519PrivateKey::PublicKey() const {
+  // The EVP_PKEY holds both halves; sharing it is fine because the public key object only
+  // ever uses the public half.
+  return Ed25519PublicKey(internal::UpRef(pkey_.get()));
+}
+
+std::string Ed25519PrivateKey::RawPublic() const { return RawPublicOf(pkey_.get()); }
+
+std::string Ed25519PrivateKey::Kid() const { return Thumbprint(RawPublic()); }
+
+absl::StatusOr<std::string> Ed25519PrivateKey::ToPem() const {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0, nullptr,
+                                       nullptr) != 1) {
+    return absl::InternalError(base::StrCat("Ed25519 key encoding failed: ", OpenSslError()));
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  std::string pem(data, static_cast<size_t>(len));
+  OPENSSL_cleanse(data, static_cast<size_t>(len));
+  return pem;
+}
+
+std::string Ed25519PrivateKey::Sign(std::string_view message) const {
+  std::string sig(kSignatureSize, '\0');
+  size_t len = sig.size();
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  bool ok = ctx != nullptr &&
+            EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey_.get()) == 1 &&
+            EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
+                           reinterpret_cast<const unsigned char*>(message.data()),
+                           message.size()) == 1 &&
+            len == kSignatureSize;
+  // Ed25519 signing over a valid key only fails on allocation failure; an empty
+  // signature then fails every verification rather than crashing the issuer.
+  if (!ok) {
+    ERR_clear_error();
+    return std::string();
+  }
+  return sig;
+}
+
+// ---- tokens
+
+std::string SignJwt(const Ed25519PrivateKey& key, std::string_view kid, const JwtClaims& claims) {
+  boost::json::object header;
+  header["alg"] = "EdDSA";
+  header["typ"] = "JWT";
+  header["kid"] = boost::json::string_view(kid.data(), kid.size());
+
+  boost::json::object body;
+  body["iss"] = claims.iss;
+  body["sub"] = claims.sub;
+  body["aud"] = claims.aud;
+  if (!claims.org.empty()) body["org"] = claims.org;
+  if (!claims.jti.empty()) body["jti"] = claims.jti;
+  if (!claims.roles.empty()) body["roles"] = ToJsonArray(claims.roles);
+  if (!claims.scopes.empty()) body["scopes"] = ToJsonArray(claims.scopes);
+  body["iat"] = absl::ToUnixSeconds(claims.iat);
+  body["exp"] = absl::ToUnixSeconds(claims.exp);
+  for (const auto& [name, value] : claims.extra) {
+    if (!IsRegistered(std::string_view(name.data(), name.size()))) body[name] = value;
+  }
+
+  std::string out = base::StrCat(base::Base64UrlEncode(boost::json::serialize(header)), ".",
+                                 base::Base64UrlEncode(boost::json::serialize(body)));
+  std::string sig = key.Sign(out);
+  base::StrAppend(&out, ".", base::Base64UrlEncode(sig));
+  return out;
+}
+
+std::string JwksJson(const std::vector<std::pair<std::string, Ed25519PublicKey>>& keys) {
+  boost::json::array arr;
+  for (const auto& [kid, key] : keys) {
+    boost::json::object k;
+    k["kty"] = "OKP";
+    k["crv"] = "Ed25519";
+    k["x"] = base::Base64UrlEncode(key.Raw());
+    k["kid"] = kid;
+    k["use"] = "sig";
+    k["alg"] = "EdDSA";
+    arr.emplace_back(std::move(k));
+  }
+  boost::json::object root;
+  root["keys"] = std::move(arr);
+  return boost::json::serialize(root);
+}
+
+// ---- JwtVerifier
+
+absl::StatusOr<JwtVerifier> JwtVerifier::FromJwks(std::string_view jwks_json) {
+  boost::system::error_code ec;
+  boost::json::value v =
+      boost::json::parse(boost::json::string_view(jwks_json.data(), jwks_json.size()), ec);
+  const boost::json::array* keys = nullptr;
+  if (!ec && v.is_object()) {
+    if (const boost::json::value* k = v.get_object().if_contains("keys")) keys = k->if_array();
+  }
+  if (keys == nullptr) {
+    return absl::InvalidArgumentError("JWKS is not a JSON object with a \"keys\" array");
+  }
+  auto str = [](const boost::json::object& o, const char* name) -> std::string_view {
+    const boost::json::value* m = o.if_contains(name);
+    if (m == nullptr || !m->is_string()) return {};
+    return std::string_view(m->get_string().data(), m->get_string().size());
+  };
+  JwtVerifier verifier;
+  for (const boost::json::value& entry : *keys) {
+    const boost::json::object* o = entry.if_object();
+    if (o == nullptr) continue;
+    if (str(*o, "kty") != "OKP" || str(*o, "crv") != "Ed25519") continue;
+    if (o->contains("use") && str(*o, "use") != "sig") continue;
+    if (o->contains("alg") && str(*o, "alg") != "EdDSA") continue;
+    absl::StatusOr<std::string> raw = base::Base64UrlDecode(str(*o, "x"));
+    if (!raw.ok()) continue;
+    absl::StatusOr<Ed25519PublicKey> key = Ed25519PublicKey::FromRaw(*raw);
+    if (!key.ok()) continue;
+    std::string kid(str(*o, "kid"));
+    if (kid.empty()) kid = key->Kid();
+    verifier.AddKey(std::move(kid), *std::move(key));
+  }
+  if (verifier.keys_.empty()) {
+    return absl::InvalidArgumentError("JWKS holds no usable OKP/Ed25519 signing key");
+  }
+  return verifier;
+}
+
+void JwtVerifier::AddKey(std::string kid, Ed25519PublicKey key) {
+  keys_.insert_or_assign(std::move(kid), std::move(key));
+}
+
+absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time now,
+                                              std::string_view expected_iss,
+                                              std::string_view expected_aud) const {
+  if (token.size() > kMaxTokenSize) return Unauthenticated("token too large");
+  size_t dot1 = token.find('.');
+  size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
+    return Unauthenticated("not three dot-separated parts");
+  }
+  std::string_view header_b64 = token.substr(0, dot1);
+  std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
+  std::string_view sig_b64 = token.substr(dot2 + 1);
+
+  // Header: fixed algorithm, no extensions, a key we know.
+  EV_ASSIGN_OR_RETURN(std::string header_json, DecodePart(header_b64, "header"));
+  EV_ASSIGN_OR_RETURN(boost::json::object header, ParseObject(header_json, "header"));
+  const boost::json::value* alg = header.if_contains("alg");
+  if (alg == nullptr || !alg->is_string() || alg->get_string() != "EdDSA") {
+    std::string got = alg != nullptr && alg->is_string()
+                          ? std::string(alg->get_string().data(), alg->get_string().size())
+                          : std::string("(missing)");
+    return Unauthenticated(base::StrCat("alg ", Shorten(got), " is not allowed (only EdDSA)"));
+  }
+  if (header.contains("crit")) return Unauthenticated("crit header is not supported");
+  const boost::json::value* kid_v = header.if_contains("kid");
+  if (kid_v == nullptr || !kid_v->is_string()) return Unauthenticated("missing kid header");
+  std::string_view kid(kid_v->get_string().data(), kid_v->get_string().size());
+  auto key = keys_.find(kid);
+  if (key == keys_.end()) {
+    return absl::NotFoundError(base::StrCat("unknown key id \"", Shorten(kid),
+                                            "\"; refresh the JWKS and retry"));
+  }
+
+  EV_ASSIGN_OR_RETURN(std::string sig, DecodePart(sig_b64, "signature"));
+  if (!key->second.Verify(token.substr(0, dot2), sig)) return Unauthenticated("bad signature");
+
+  // Claims (only now that they are known to come from the issuer).
+  EV_ASSIGN_OR_RETURN(std::string payload_json, DecodePart(payload_b64, "payload"));
+  EV_ASSIGN_OR_RETURN(boost::json::object payload, ParseObject(payload_json, "payload"));
+  JwtClaims c;
+  const boost::json::value* exp = payload.if_contains("exp");
+  const boost::json::value* iat = payload.if_contains("iat");
+  if (exp == nullptr) return Unauthenticated("missing claim exp");
+  if (iat == nullptr) return Unauthenticated("missing claim iat");
+  EV_ASSIGN_OR_RETURN(c.exp, NumericDate(*exp, "exp"));
+  EV_ASSIGN_OR_RETURN(c.iat, NumericDate(*iat, "iat"));
+  if (c.exp <= now - kJwtLeeway) return Unauthenticated("token expired");
+  if (c.iat > now + kJwtLeeway) return Unauthenticated("token issued in the future (iat)");
+  if (const boost::json::value* nbf = payload.if_contains("nbf")) {
+    EV_ASSIGN_OR_RETURN(absl::Time t, NumericDate(*nbf, "nbf"));
+    if (t > now + kJwtLeeway) return Unauthenticated("token not yet valid (nbf)");
+  }
+  EV_ASSIGN_OR_RETURN(c.sub, StringClaim(payload, "sub", /*required=*/true));
+  if (c.sub.empty()) return Unauthenticated("empty claim sub");
+  EV_ASSIGN_OR_RETURN(c.iss, StringClaim(payload, "iss", /*required=*/true));
+  if (c.iss != expected_iss) {
+    return Unauthenticated(base::StrCat("wrong issuer \"", Shorten(c.iss), "\""));
+  }
+  const boost::json::value* aud = payload.if_contains("aud");
+  bool aud_ok = false;
+  if (aud != nullptr && aud->is_string()) {
+    aud_ok = aud->get_string() == boost::json::string_view(expected_aud.data(), expected_aud.size());
+  } else if (aud != nullptr && aud->is_array()) {
+    for (const boost::json::value& a : aud->get_array()) {
+      if (a.is_string() &&
+          a.get_string() == boost::json::string_view(expected_aud.data(), expected_aud.size())) {
+        aud_ok = true;
+      }
+    }
+  }
+  if (!aud_ok) {
+    return Unauthenticated(base::StrCat("audience does not include \"", expected_aud, "\""));
+  }
+  c.aud = std::string(expected_aud);
+  EV_ASSIGN_OR_RETURN(c.org, StringClaim(payload, "org", /*required=*/false));
+  EV_ASSIGN_OR_RETURN(c.jti, StringClaim(payload, "jti", /*required=*/false));
+  EV_ASSIGN_OR_RETURN(c.roles, StringArrayClaim(payload, "roles"));
+  EV_ASSIGN_OR_RETURN(c.scopes, StringArrayClaim(payload, "scopes"));
+  for (const auto& [name, value] : payload) {
+    if (!IsRegistered(std::string_view(name.data(), name.size()))) c.extra[name] = value;
+  }
+  return c;
+}
+
+}  // namespace edgevault::crypto

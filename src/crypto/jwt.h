@@ -1,0 +1,145 @@
+#pragma once
+// EdDSA (Ed25519) JSON Web Tokens: the auth service signs access tokens with SignJwt, the
+// api and the other verifiers check them with a JwtVerifier built from the auth service's
+// JWKS. Only alg "EdDSA" exists here; there is no alg negotiation. Spec: docs/design/jwt.md.
+// Thread-safety: key objects and JwtVerifier are immutable after construction, so const
+// methods may run concurrently; AddKey must not race with Verify.
+//
+//   EV_ASSIGN_OR_RETURN(auto key, crypto::Ed25519PrivateKey::FromPem(pem));
+//   std::string token = crypto::SignJwt(key, key.Kid(), claims);
+//
+//   EV_ASSIGN_OR_RETURN(auto verifier, crypto::JwtVerifier::FromJwks(jwks_json));
+//   absl::StatusOr<crypto::JwtClaims> c = verifier.Verify(token, now, "edgevault", "api");
+//   if (c.status().code() == absl::StatusCode::kNotFound) { /* refresh JWKS, retry once */ }
+
+#include <openssl/evp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "absl/time/time.h"
+#include "src/base/status.h"
+
+namespace edgevault::crypto {
+
+// Clock skew tolerated on exp, iat and nbf.
+inline constexpr absl::Duration kJwtLeeway = absl::Seconds(30);
+
+struct JwtClaims {
+  std::string iss, sub, aud, org, jti;  // org and jti are omitted from the token when empty
+  std::vector<std::string> roles, scopes;  // omitted when empty
+  absl::Time iat = absl::InfinitePast();
+  absl::Time exp = absl::InfinitePast();
+  // Any other claims. When signing, members named like a registered claim above (or
+  // "nbf") are ignored; when verifying, every unregistered claim lands here.
+  boost::json::object extra;
+};
+
+namespace internal {
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
+// A new reference to the same (immutable) key.
+EvpPkeyPtr UpRef(EVP_PKEY* p);
+}  // namespace internal
+
+class Ed25519PublicKey {
+ public:
+  // Errors: InvalidArgument unless `raw` is 32 bytes that OpenSSL accepts.
+  static absl::StatusOr<Ed25519PublicKey> FromRaw(std::string_view raw);
+
+  Ed25519PublicKey(const Ed25519PublicKey& o) : pkey_(internal::UpRef(o.pkey_.get())) {}
+  Ed25519PublicKey& operator=(const Ed25519PublicKey& o) {
+    if (this != &o) pkey_ = internal::UpRef(o.pkey_.get());
+    return *this;
+  }
+  Ed25519PublicKey(Ed25519PublicKey&&) = default;
+  Ed25519PublicKey& operator=(Ed25519PublicKey&&) = default;
+
+  std::string Raw() const;  // 32 bytes
+  // RFC 7638 JWK thumbprint: base64url(SHA-256(`{"crv":"Ed25519","kty":"OKP","x":"..."}`)).
+  std::string Kid() const;
+  // True when `signature` is a valid Ed25519 signature of `message` under this key.
+  bool Verify(std::string_view message, std::string_view signature) const;
+
+ private:
+  explicit Ed25519PublicKey(internal::EvpPkeyPtr p) : pkey_(std::move(p)) {}
+  friend class Ed25519PrivateKey;
+  internal::EvpPkeyPtr pkey_;
+};
+
+class Ed25519PrivateKey {
+ public:
+  // PKCS#8 "-----BEGIN PRIVATE KEY-----" PEM, as `openssl genpkey -algorithm ed25519`
+  // writes it. Errors: InvalidArgument when unparsable or not an Ed25519 key.
+  static absl::StatusOr<Ed25519PrivateKey> FromPem(std::string_view pem);
+  // The 32-byte seed (RFC 8032 "private key", JWK "d"). Errors: InvalidArgument.
+  static absl::StatusOr<Ed25519PrivateKey> FromRaw(std::string_view seed);
+
+  Ed25519PrivateKey(const Ed25519PrivateKey& o) : pkey_(internal::UpRef(o.pkey_.get())) {}
+  Ed25519PrivateKey& operator=(const Ed25519PrivateKey& o) {
+    if (this != &o) pkey_ = internal::UpRef(o.pkey_.get());
+    return *this;
+  }
+  Ed25519PrivateKey(Ed25519PrivateKey&&) = default;
+  Ed25519PrivateKey& operator=(Ed25519PrivateKey&&) = default;
+
+  Ed25519PublicKey PublicKey() const;
+  std::string RawPublic() const;  // 32 bytes
+  std::string Kid() const;        // thumbprint of the public key
+  // PKCS#8 PEM. Errors: Internal when OpenSSL fails.
+  absl::StatusOr<std::string> ToPem() const;
+  // 64-byte Ed25519 signature (deterministic).
+  std::string Sign(std::string_view message) const;
+
+ private:
+  explicit Ed25519PrivateKey(internal::EvpPkeyPtr p) : pkey_(std::move(p)) {}
+  internal::EvpPkeyPtr pkey_;
+};
+
+// Compact JWS: base64url({"alg":"EdDSA","typ":"JWT","kid":kid}) "." base64url(claims) "."
+// base64url(signature). iat/exp are written as integer NumericDate seconds.
+std::string SignJwt(const Ed25519PrivateKey& key, std::string_view kid, const JwtClaims& claims);
+
+// {"keys":[{"kty":"OKP","crv":"Ed25519","x":...,"kid":...,"use":"sig","alg":"EdDSA"},...]}
+std::string JwksJson(const std::vector<std::pair<std::string, Ed25519PublicKey>>& keys);
+
+class JwtVerifier {
+ public:
+  JwtVerifier() = default;
+
+  // Reads the OKP/Ed25519 keys of a JWKS; other keys (other kty/crv, use other than "sig",
+  // alg other than "EdDSA", bad x) are skipped. A key without "kid" is filed under its
+  // thumbprint. Errors: InvalidArgument when the text is not a JWKS or holds no usable key.
+  static absl::StatusOr<JwtVerifier> FromJwks(std::string_view jwks_json);
+
+  // Adds or replaces the key filed under `kid`.
+  void AddKey(std::string kid, Ed25519PublicKey key);
+  size_t size() const { return keys_.size(); }
+
+  // Checks signature and claims of a compact JWS. exp must be > now - kJwtLeeway; iat and
+  // (if present) nbf must be <= now + kJwtLeeway; iss must equal expected_iss; aud must
+  // equal expected_aud or be an array containing it (claims.aud is then expected_aud).
+  // Errors:
+  //   NotFound "unknown key id ..." when the header's kid is not in this verifier — the
+  //     signer may have rotated: refresh the JWKS and retry once, then treat as
+  //     Unauthenticated;
+  //   Unauthenticated, naming the reason, for everything else: malformed token, alg other
+  //     than "EdDSA", a "crit" header, missing kid, bad signature, expired, not yet valid,
+  //     wrong issuer or audience, missing exp/iat/sub, claims of the wrong type.
+  absl::StatusOr<JwtClaims> Verify(std::string_view token, absl::Time now,
+                                   std::string_view expected_iss,
+                                   std::string_view expected_aud) const;
+
+ private:
+  std::map<std::string, Ed25519PublicKey, std::less<>> keys_;
+};
+
+}  // namespace edgevault::crypto

@@ -1,0 +1,313 @@
+// API keys, users and members, and the signed internal endpoints other services call.
+#include "src/base/encoding.h"
+#include "src/base/strings.h"
+#include "src/crypto/hash.h"
+#include "src/services/auth/auth_impl.h"
+
+namespace edgevault::auth {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using storage::Role;
+
+namespace {
+
+// The most a role's key may do: viewers read, developers also write, admins and owners
+// may also read secret values and administer.
+bool ScopeAllowedForRole(std::string_view scope, Role role) {
+  if (scope == "read") return true;
+  if (scope == "write") return role >= Role::kDeveloper;
+  if (scope == "secrets:read") return role >= Role::kDeveloper;
+  if (scope == "admin") return role >= Role::kAdmin;
+  return false;
+}
+
+json::object ApiKeyJson(const storage::ApiKey& k) {
+  json::object o;
+  o["id"] = k.id;
+  o["name"] = k.name;
+  o["prefix"] = k.prefix;
+  o["role"] = storage::RoleName(k.role);
+  o["scopes"] = ScopesJson(k.scopes);
+  o["created_by"] = k.created_by;
+  o["created_at"] = services::FormatTime(k.created_at);
+  auto opt = [](const std::optional<absl::Time>& t) {
+    return t ? json::value(services::FormatTime(*t)) : json::value(nullptr);
+  };
+  o["expires_at"] = opt(k.expires_at);
+  o["last_used_at"] = opt(k.last_used_at);
+  o["revoked_at"] = opt(k.revoked_at);
+  return o;
+}
+
+// Who may give `target` the role `role`: owners anything; admins developer/viewer.
+absl::Status CheckCanAssign(const Principal& p, Role role) {
+  if (p.role == Role::kOwner) return absl::OkStatus();
+  if (p.role == Role::kAdmin && role <= Role::kDeveloper) return absl::OkStatus();
+  return absl::PermissionDeniedError(base::ToAbsl(
+      "a " + std::string(storage::RoleName(p.role)) + " cannot grant the " +
+      std::string(storage::RoleName(role)) + " role"));
+}
+
+}  // namespace
+
+void AuthService::Impl::InstallAdmin(net::Router& r) {
+  // ---- API keys ----
+  Route(http::verb::post, "/v1/api-keys", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    if (p.kind == Principal::Kind::kApiKey && !p.HasScope("admin")) {
+      return absl::PermissionDeniedError("creating API keys with an API key needs the 'admin' scope");
+    }
+    if (p.must_change_password) {
+      return services::WithErrorCode(absl::PermissionDeniedError("set a new password first (POST /v1/password)"),
+                                     "password_change_required");
+    }
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name", "scopes", "expires_in", "role"}));
+    EV_ASSIGN_OR_RETURN(std::string name, services::RequiredString(body, "name", 100));
+    EV_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> scopes,
+                        services::OptionalStringArray(body, "scopes", 8, 32));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> expires_in,
+                        services::OptionalInt(body, "expires_in", 60, int64_t{10} * 365 * 86400));
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> role_name, services::OptionalString(body, "role", 32));
+    Role role = p.role;
+    if (role_name) {
+      absl::StatusOr<Role> parsed = storage::ParseRole(*role_name);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError("field 'role': must be one of viewer, developer, admin, owner");
+      }
+      if (*parsed > p.role) {
+        return absl::PermissionDeniedError("a key cannot have a higher role than its creator");
+      }
+      role = *parsed;
+    }
+    std::vector<std::string> granted = scopes.value_or(std::vector<std::string>{"read"});
+    for (const auto& s : granted) {
+      bool known = false;
+      for (std::string_view k : kScopes) known = known || k == s;
+      if (!known) {
+        return absl::InvalidArgumentError(base::ToAbsl(
+            "field 'scopes': unknown scope \"" + s + "\" (known: read, write, secrets:read, admin)"));
+      }
+      if (!ScopeAllowedForRole(s, role)) {
+        return absl::PermissionDeniedError(base::ToAbsl(
+            "scope \"" + s + "\" is not allowed for the " + std::string(storage::RoleName(role)) + " role"));
+      }
+      if (p.kind == Principal::Kind::kApiKey && !p.HasScope(s)) {
+        return absl::PermissionDeniedError(base::ToAbsl("this API key cannot grant scope \"" + s + "\" it lacks"));
+      }
+    }
+    absl::Time now = Now();
+    std::string key = NewSecretToken(kApiKeyPrefix);
+    storage::ApiKey k;
+    k.id = NewId("key_");
+    k.key_hash = crypto::Sha256Hex(key);
+    k.prefix = key.substr(0, kApiKeyPrefix.size() + 4);
+    k.org_id = p.org_id;
+    k.created_by = p.user_id;
+    k.name = name;
+    k.scopes = granted;
+    k.role = role;
+    k.created_at = now;
+    if (expires_in) k.expires_at = now + absl::Seconds(*expires_in);
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_RETURN_IF_ERROR(tx.CreateApiKey(k));
+      return Audit(tx, "auth.api_key.create", "success", p.ActorId(), p.org_id, req,
+                   {{"api_key", k.id}, {"name", k.name}, {"role", storage::RoleName(k.role)},
+                    {"scopes", ScopesJson(k.scopes)}});
+    }));
+    json::object o = ApiKeyJson(k);
+    o["key"] = key;  // shown once
+    return services::JsonResponse(201, o);
+  });
+
+  Route(http::verb::get, "/v1/api-keys", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::ApiKey> keys, store_.ListApiKeys(p.org_id));
+    bool all = p.role >= Role::kAdmin && (p.kind == Principal::Kind::kSession || p.HasScope("admin"));
+    json::array a;
+    for (const auto& k : keys) {
+      if (all || k.created_by == p.user_id) a.push_back(ApiKeyJson(k));
+    }
+    return services::JsonResponse(200, json::object{{"api_keys", std::move(a)}});
+  });
+
+  Route(http::verb::delete_, "/v1/api-keys/{id}", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    std::string id(req.Param("id"));
+    EV_ASSIGN_OR_RETURN(storage::ApiKey k, store_.GetApiKey(p.org_id, id));
+    bool admin = p.role >= Role::kAdmin && (p.kind == Principal::Kind::kSession || p.HasScope("admin"));
+    if (k.created_by != p.user_id && !admin) {
+      return absl::PermissionDeniedError("only the key's creator or an admin can revoke it");
+    }
+    absl::Status st = store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_RETURN_IF_ERROR(tx.RevokeApiKey(p.org_id, id, Now()));
+      return Audit(tx, "auth.api_key.revoke", "success", p.ActorId(), p.org_id, req, {{"api_key", id}});
+    });
+    if (absl::IsFailedPrecondition(st)) {
+      return services::WithErrorCode(absl::FailedPreconditionError("the key is already revoked"), "already_revoked");
+    }
+    EV_RETURN_IF_ERROR(st);
+    return services::JsonResponse(200, json::object{{"revoked", true}, {"id", id}});
+  });
+
+  // ---- users and members ----
+  Route(http::verb::post, "/v1/users", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Require(req, Role::kAdmin, true));
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"email", "role", "password", "display_name"}));
+    EV_ASSIGN_OR_RETURN(std::string raw_email, services::RequiredString(body, "email", 320));
+    EV_ASSIGN_OR_RETURN(std::string email, NormalizeEmail(raw_email));
+    EV_ASSIGN_OR_RETURN(std::string role_name, services::RequiredString(body, "role", 32));
+    absl::StatusOr<Role> role = storage::ParseRole(role_name);
+    if (!role.ok()) {
+      return absl::InvalidArgumentError("field 'role': must be one of viewer, developer, admin, owner");
+    }
+    EV_RETURN_IF_ERROR(CheckCanAssign(p, *role));
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> password, services::OptionalString(body, "password", 4096));
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> display, services::OptionalString(body, "display_name", 200));
+    std::string one_time;
+    if (password) {
+      EV_RETURN_IF_ERROR(crypto::CheckPasswordPolicy(*password, email));
+    } else {
+      one_time = NewOneTimePassword();
+    }
+    absl::Time now = Now();
+    absl::StatusOr<storage::User> existing = store_.GetUserByEmail(email);
+    if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+    storage::User user;
+    if (existing.ok()) {
+      user = *existing;
+      one_time.clear();  // an existing account keeps its password
+    } else {
+      user.id = NewId("usr_");
+      user.email = email;
+      user.display_name = display.value_or("");
+      EV_ASSIGN_OR_RETURN(user.password_hash,
+                          crypto::HashPassword(password ? *password : one_time, options_.password));
+      user.must_change_password = !password.has_value();
+      user.created_at = now;
+    }
+    absl::Status st = store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      if (!existing.ok()) EV_RETURN_IF_ERROR(tx.CreateUser(user));
+      EV_RETURN_IF_ERROR(tx.AddMembership({p.org_id, user.id, *role, now}));
+      return Audit(tx, "auth.member.add", "success", p.ActorId(), p.org_id, req,
+                   {{"user_id", user.id}, {"role", storage::RoleName(*role)}});
+    });
+    if (absl::IsAlreadyExists(st)) {
+      return absl::AlreadyExistsError("this user is already a member of the org");
+    }
+    EV_RETURN_IF_ERROR(st);
+    json::object o{{"id", user.id}, {"email", user.email}, {"role", storage::RoleName(*role)}};
+    if (!one_time.empty()) o["one_time_password"] = one_time;
+    return services::JsonResponse(201, o);
+  });
+
+  Route(http::verb::get, "/v1/members", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Membership> ms, store_.ListMembers(p.org_id));
+    json::array a;
+    for (const auto& m : ms) {
+      EV_ASSIGN_OR_RETURN(storage::User u, store_.GetUser(m.user_id));
+      a.push_back(json::object{{"user_id", u.id}, {"email", u.email}, {"role", storage::RoleName(m.role)},
+                               {"display_name", u.display_name}, {"disabled", u.disabled},
+                               {"since", services::FormatTime(m.created_at)}});
+    }
+    return services::JsonResponse(200, json::object{{"members", std::move(a)}});
+  });
+
+  // Changing a role is a privilege change: the member's sessions end.
+  Route(http::verb::patch, "/v1/members/{user_id}", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Require(req, Role::kAdmin, true));
+    std::string user_id(req.Param("user_id"));
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"role"}));
+    EV_ASSIGN_OR_RETURN(std::string role_name, services::RequiredString(body, "role", 32));
+    absl::StatusOr<Role> role = storage::ParseRole(role_name);
+    if (!role.ok()) {
+      return absl::InvalidArgumentError("field 'role': must be one of viewer, developer, admin, owner");
+    }
+    if (user_id == p.user_id) {
+      return absl::PermissionDeniedError("you cannot change your own role; ask another owner or admin");
+    }
+    EV_ASSIGN_OR_RETURN(storage::Membership m, store_.GetMembership(p.org_id, user_id));
+    EV_RETURN_IF_ERROR(CheckCanAssign(p, *role));
+    if (m.role >= Role::kAdmin && p.role != Role::kOwner) {
+      return absl::PermissionDeniedError("only an owner can change an admin's or owner's role");
+    }
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      if (m.role == Role::kOwner && *role != Role::kOwner) {
+        EV_ASSIGN_OR_RETURN(int64_t owners, tx.CountMembersWithRole(p.org_id, Role::kOwner));
+        if (owners <= 1) return absl::FailedPreconditionError("the org must keep at least one owner");
+      }
+      EV_RETURN_IF_ERROR(tx.UpdateRole(p.org_id, user_id, *role));
+      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUser(user_id, "").status());
+      return Audit(tx, "auth.member.role_change", "success", p.ActorId(), p.org_id, req,
+                   {{"user_id", user_id}, {"from", storage::RoleName(m.role)}, {"to", storage::RoleName(*role)}});
+    }));
+    return services::JsonResponse(200, json::object{{"user_id", user_id}, {"role", storage::RoleName(*role)}});
+  });
+
+  Route(http::verb::delete_, "/v1/members/{user_id}", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Require(req, Role::kAdmin, true));
+    std::string user_id(req.Param("user_id"));
+    EV_ASSIGN_OR_RETURN(storage::Membership m, store_.GetMembership(p.org_id, user_id));
+    if (m.role >= Role::kAdmin && p.role != Role::kOwner) {
+      return absl::PermissionDeniedError("only an owner can remove an admin or owner");
+    }
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      if (m.role == Role::kOwner) {
+        EV_ASSIGN_OR_RETURN(int64_t owners, tx.CountMembersWithRole(p.org_id, Role::kOwner));
+        if (owners <= 1) return absl::FailedPreconditionError("the org must keep at least one owner");
+      }
+      EV_RETURN_IF_ERROR(tx.RemoveMembership(p.org_id, user_id));
+      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUser(user_id, "").status());
+      return Audit(tx, "auth.member.remove", "success", p.ActorId(), p.org_id, req, {{"user_id", user_id}});
+    }));
+    return services::JsonResponse(200, json::object{{"removed", true}, {"user_id", user_id}});
+  });
+
+  // ---- internal (signed service bindings) ----
+  net::RouteOptions internal;
+  internal.internal_signed = true;
+
+  // The api exchanges an API key for a JWT (and caches it briefly).
+  Route(http::verb::post, "/internal/v1/api-keys/exchange", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_ASSIGN_OR_RETURN(std::string key, services::RequiredString(body, "api_key", 256));
+    if (key.substr(0, kApiKeyPrefix.size()) != kApiKeyPrefix) {
+      return absl::UnauthenticatedError("the API key is not valid");
+    }
+    EV_ASSIGN_OR_RETURN(Principal p, PrincipalForApiKey(key));
+    absl::Time exp;
+    EV_ASSIGN_OR_RETURN(std::string jwt, MintJwt(p, &exp));
+    return services::JsonResponse(200, json::object{{"token", jwt}, {"expires_at", services::FormatTime(exp)},
+                                                    {"org_id", p.org_id}, {"role", storage::RoleName(p.role)},
+                                                    {"scopes", ScopesJson(p.scopes)}, {"api_key_id", p.api_key_id}});
+  }, internal);
+
+  // The api mints SDK keys (read-only, one environment); auth stores their hashes.
+  Route(http::verb::post, "/internal/v1/sdk-keys", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    storage::SdkKey k;
+    EV_ASSIGN_OR_RETURN(k.org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(k.workspace_id, services::RequiredString(body, "workspace_id", 64));
+    EV_ASSIGN_OR_RETURN(k.environment, services::RequiredString(body, "environment", 64));
+    EV_ASSIGN_OR_RETURN(k.name, services::RequiredString(body, "name", 100));
+    EV_ASSIGN_OR_RETURN(k.created_by, services::RequiredString(body, "created_by", 128));
+    std::string key = NewSecretToken(kSdkKeyPrefix);
+    k.id = NewId("sdk_");
+    k.key_hash = crypto::Sha256Hex(key);
+    k.prefix = key.substr(0, kSdkKeyPrefix.size() + 4);
+    k.created_at = Now();
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_RETURN_IF_ERROR(tx.CreateSdkKey(k));
+      return Audit(tx, "auth.sdk_key.create", "success", k.created_by, k.org_id, req,
+                   {{"sdk_key", k.id}, {"workspace_id", k.workspace_id}, {"environment", k.environment}});
+    }));
+    return services::JsonResponse(201, json::object{{"id", k.id}, {"key", key}, {"key_hash", k.key_hash},
+                                                    {"prefix", k.prefix}});
+  }, internal);
+}
+
+}  // namespace edgevault::auth

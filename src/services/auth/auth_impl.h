@@ -1,0 +1,124 @@
+#pragma once
+// Internal to src/services/auth: the AuthService implementation shared by the handler
+// files (auth_service.cc: login, sessions, tokens; mfa_handlers.cc: TOTP and passkeys;
+// admin_handlers.cc: API keys, members, internal endpoints).
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+#include "src/crypto/jwt.h"
+#include "src/crypto/jwt_keys.h"
+#include "src/services/auth/auth_service.h"
+#include "src/services/common/http_json.h"
+
+namespace edgevault::auth {
+
+// Who is calling, established from a session token or an API key.
+struct Principal {
+  enum class Kind { kSession, kApiKey };
+  Kind kind = Kind::kSession;
+  std::string user_id;  // API keys: the user who created the key ("" for bootstrap)
+  std::string org_id;
+  storage::Role role = storage::Role::kViewer;
+  std::vector<std::string> scopes;
+  std::string session_hash;  // sessions only
+  std::string api_key_id;    // API keys only
+  std::string auth_methods;  // sessions only
+  bool must_change_password = false;
+
+  bool HasScope(std::string_view scope) const;
+  std::string ActorId() const { return kind == Kind::kApiKey ? "key:" + api_key_id : "user:" + user_id; }
+};
+
+class AuthService::Impl {
+ public:
+  explicit Impl(AuthOptions options);
+
+  // ---- shared machinery (auth_service.cc) ----
+  absl::Time Now() { return options_.env->Now(); }
+  // "<prefix><43 base64url chars>" from 32 random bytes.
+  std::string NewSecretToken(std::string_view prefix);
+  std::string NewId(std::string_view prefix);  // sortable: time + randomness
+  // Routes a handler through the blocking pool.
+  net::AsyncHandler Blocking(std::function<absl::StatusOr<net::Response>(net::Request&)> fn);
+  void Route(boost::beast::http::verb method, std::string_view pattern, net::Router& router,
+             std::function<absl::StatusOr<net::Response>(net::Request&)> fn,
+             net::RouteOptions route_options = {});
+
+  // Unauthenticated when the bearer token is missing, unknown, expired or revoked.
+  absl::StatusOr<Principal> Authenticate(const net::Request& req);
+  // Authenticate + PermissionDenied unless role ≥ min_role (and, for API keys, the
+  // "admin" scope when `needs_admin_scope`).
+  absl::StatusOr<Principal> Require(const net::Request& req, storage::Role min_role,
+                                    bool needs_admin_scope);
+  absl::StatusOr<Principal> PrincipalForApiKey(std::string_view key);
+  // Authenticate + PermissionDenied unless the caller is a login session (`what` names
+  // the thing managed, for the message).
+  absl::StatusOr<Principal> RequireSession(const net::Request& req, std::string_view what);
+  // ResourceExhausted ("too_many_attempts", with Retry-After) while throttled.
+  absl::Status CheckThrottle(std::string_view account, std::string_view address, absl::Time now);
+  // 20 random bytes as lower-case base32 (32 characters): one-time passwords.
+  std::string NewOneTimePassword();
+  // Ten recovery codes to show once, and the hashes to store.
+  std::vector<std::string> NewRecoveryCodes(std::vector<std::string>* hashes);
+
+  // Creates a session for a user after every factor passed; returns the response body.
+  absl::StatusOr<boost::json::object> StartSession(storage::ControlStore& tx,
+                                                   const storage::User& user,
+                                                   const storage::Membership& m,
+                                                   std::string_view methods,
+                                                   const net::Request& req);
+  // The org membership a login lands in: the named org, else the oldest membership.
+  absl::StatusOr<storage::Membership> LoginMembership(const storage::User& user,
+                                                      std::optional<std::string> org_name);
+  absl::StatusOr<std::string> MintJwt(const Principal& p, absl::Time* expires_at);
+  // The current signing keys, reloaded from disk at most every key_reload_interval.
+  absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> Keys();
+  std::shared_ptr<const std::string> JwksBody();
+
+  // Audit outbox row describing an action (DESIGN.md §8); secrets never go in `details`.
+  absl::Status Audit(storage::ControlStore& tx, std::string_view action,
+                     std::string_view outcome, std::string_view actor,
+                     const std::string& org_id, const net::Request& req,
+                     boost::json::object details = {});
+
+  // ---- handler groups ----
+  void InstallLogin(net::Router& r);   // auth_service.cc
+  void InstallMfa(net::Router& r);     // mfa_handlers.cc
+  void InstallAdmin(net::Router& r);   // admin_handlers.cc
+
+  // mfa_handlers.cc: the second step of a login that needs one.
+  struct MfaContext {
+    std::string token_hash;
+    std::string user_id;
+    std::string org_id;
+    absl::Time expires_at;
+  };
+  absl::StatusOr<MfaContext> TakeMfa(std::string_view mfa_token);
+  absl::Status RestoreMfa(const MfaContext& m);
+  absl::StatusOr<std::vector<std::string>> MfaMethods(const storage::User& user);
+
+  absl::StatusOr<AuthService::BootstrapResult> Bootstrap(
+      std::string_view email, const std::function<absl::Status(const BootstrapResult&)>& persist);
+
+  AuthOptions options_;
+  storage::ControlStore& store_;
+  LoginThrottle throttle_;
+  boost::asio::thread_pool pool_;
+
+  std::mutex keys_mu_;
+  std::shared_ptr<const crypto::SigningKeySet> keys_;
+  std::shared_ptr<const std::string> jwks_;
+  absl::Time keys_loaded_at_ = absl::InfinitePast();
+};
+
+// Lower-cased, trimmed; InvalidArgument unless it looks like an address.
+absl::StatusOr<std::string> NormalizeEmail(std::string_view email);
+// The unauthenticated answer for every credential failure (no enumeration).
+absl::Status InvalidCredentials();
+boost::json::array ScopesJson(const std::vector<std::string>& scopes);
+
+}  // namespace edgevault::auth

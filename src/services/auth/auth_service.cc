@@ -1,0 +1,624 @@
+#include "src/services/auth/auth_service.h"
+
+#include <boost/asio/post.hpp>
+
+#include "src/base/encoding.h"
+#include "src/base/log.h"
+#include "src/base/strings.h"
+#include "src/crypto/hash.h"
+#include "src/services/auth/auth_impl.h"
+
+namespace edgevault::auth {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using storage::Role;
+
+bool Principal::HasScope(std::string_view scope) const {
+  for (const auto& s : scopes) {
+    if (s == scope) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> NormalizeEmail(std::string_view email) {
+  while (!email.empty() && email.front() == ' ') email.remove_prefix(1);
+  while (!email.empty() && email.back() == ' ') email.remove_suffix(1);
+  std::string out;
+  for (char c : email) out.push_back(c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c);
+  size_t at = out.find('@');
+  if (out.size() > 320 || at == std::string::npos || at == 0 || at + 1 == out.size() ||
+      out.find('@', at + 1) != std::string::npos ||
+      out.find_first_of(" \t\r\n<>\"") != std::string::npos) {
+    return services::WithErrorCode(absl::InvalidArgumentError(
+                             "field 'email': must be an email address such as ada@example.com"),
+                         "invalid_argument");
+  }
+  return out;
+}
+
+absl::Status InvalidCredentials() {
+  return services::WithErrorCode(
+      absl::UnauthenticatedError("the email or password is wrong"), "invalid_credentials");
+}
+
+json::array ScopesJson(const std::vector<std::string>& scopes) {
+  json::array a;
+  for (const auto& s : scopes) a.emplace_back(s);
+  return a;
+}
+
+AuthService::Impl::Impl(AuthOptions options)
+    : options_(std::move(options)),
+      store_(*options_.store),
+      throttle_(options_.throttle),
+      pool_(static_cast<size_t>(std::max(1, options_.blocking_threads))) {}
+
+std::string AuthService::Impl::NewSecretToken(std::string_view prefix) {
+  std::string raw(32, '\0');
+  options_.env->RandomBytes(raw.data(), raw.size());
+  return std::string(prefix) + base::Base64UrlEncode(raw);
+}
+
+std::string AuthService::Impl::NewId(std::string_view prefix) {
+  // 12 hex digits of microseconds since the epoch (sortable until 10889) + 64 random bits.
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%012llx",
+                static_cast<unsigned long long>(absl::ToUnixMicros(Now())));
+  return std::string(prefix) + buf + options_.env->RandomHex(8);
+}
+
+net::AsyncHandler AuthService::Impl::Blocking(
+    std::function<absl::StatusOr<net::Response>(net::Request&)> fn) {
+  return [this, fn = std::move(fn)](net::Request& req, net::Responder respond) {
+    // The request stays alive until `respond` runs (src/net/router.h).
+    boost::asio::post(pool_, [&req, fn, respond = std::move(respond)]() {
+      absl::StatusOr<net::Response> r = fn(req);
+      respond(r.ok() ? *std::move(r) : services::ErrorResponse(r.status()));
+    });
+  };
+}
+
+void AuthService::Impl::Route(http::verb method, std::string_view pattern, net::Router& router,
+                              std::function<absl::StatusOr<net::Response>(net::Request&)> fn,
+                              net::RouteOptions route_options) {
+  router.AddAsync(method, pattern, Blocking(std::move(fn)), route_options);
+}
+
+absl::Status AuthService::Impl::Audit(storage::ControlStore& tx, std::string_view action,
+                                      std::string_view outcome, std::string_view actor,
+                                      const std::string& org_id, const net::Request& req,
+                                      json::object details) {
+  storage::OutboxEvent e;
+  e.id = NewId("evt_");
+  e.created_at = Now();
+  json::object o;
+  o["v"] = 1;
+  o["id"] = e.id;
+  o["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", e.created_at, absl::UTCTimeZone());
+  o["service"] = "auth";
+  o["action"] = action;
+  o["outcome"] = outcome;
+  json::object a;
+  a["id"] = actor;
+  a["address"] = req.remote_address();
+  a["user_agent"] = req.Header("User-Agent").substr(0, 256);
+  o["actor"] = std::move(a);
+  o["org"] = org_id;
+  o["request_id"] = req.request_id();
+  o["details"] = std::move(details);
+  e.json = json::serialize(o);
+  return tx.AppendOutbox(e);
+}
+
+// ---------------------------------------------------------------- authentication
+
+absl::StatusOr<Principal> AuthService::Impl::PrincipalForApiKey(std::string_view key) {
+  absl::StatusOr<storage::ApiKey> k = store_.GetApiKeyByHash(crypto::Sha256Hex(key));
+  if (absl::IsNotFound(k.status())) {
+    return absl::UnauthenticatedError("the API key is not valid");
+  }
+  EV_RETURN_IF_ERROR(k.status());
+  absl::Time now = Now();
+  if (k->revoked_at) return absl::UnauthenticatedError("the API key has been revoked");
+  if (k->expires_at && *k->expires_at <= now) {
+    return absl::UnauthenticatedError("the API key has expired");
+  }
+  Principal p;
+  p.kind = Principal::Kind::kApiKey;
+  p.user_id = k->created_by;
+  p.org_id = k->org_id;
+  p.role = k->role;
+  p.scopes = k->scopes;
+  p.api_key_id = k->id;
+  // A key never acts above its creator's current role; a removed creator's keys stop.
+  if (!k->created_by.empty() && k->created_by != "bootstrap") {
+    absl::StatusOr<storage::Membership> m = store_.GetMembership(k->org_id, k->created_by);
+    if (!m.ok()) return absl::UnauthenticatedError("the API key's owner is no longer a member");
+    p.role = std::min(p.role, m->role);
+  }
+  // last_used_at at one-minute resolution keeps reads from turning into writes.
+  if (!k->last_used_at || now - *k->last_used_at > absl::Minutes(1)) {
+    EV_RETURN_IF_ERROR(store_.TouchApiKey(k->id, now));
+  }
+  return p;
+}
+
+absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& req) {
+  std::string_view token = services::BearerToken(req);
+  if (token.empty()) {
+    return absl::UnauthenticatedError(
+        "send a session token or API key as 'Authorization: Bearer <token>'");
+  }
+  if (token.substr(0, kApiKeyPrefix.size()) == kApiKeyPrefix) return PrincipalForApiKey(token);
+  if (token.substr(0, kSessionPrefix.size()) != kSessionPrefix) {
+    return absl::UnauthenticatedError("the bearer token is not a session token or API key");
+  }
+  std::string hash = crypto::Sha256Hex(token);
+  absl::StatusOr<storage::Session> s = store_.GetSession(hash);
+  if (absl::IsNotFound(s.status())) {
+    return absl::UnauthenticatedError("the session is not valid; log in again");
+  }
+  EV_RETURN_IF_ERROR(s.status());
+  absl::Time now = Now();
+  if (s->idle_expires_at <= now || s->absolute_expires_at <= now) {
+    (void)store_.DeleteSession(hash);
+    return absl::UnauthenticatedError("the session has expired; log in again");
+  }
+  EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(s->user_id));
+  absl::StatusOr<storage::Membership> m = store_.GetMembership(s->org_id, s->user_id);
+  if (user.disabled || !m.ok()) {
+    (void)store_.DeleteSession(hash);
+    return absl::UnauthenticatedError("the session is not valid; log in again");
+  }
+  if (now - s->last_seen_at > absl::Minutes(1)) {
+    EV_RETURN_IF_ERROR(store_.TouchSession(
+        hash, now, std::min(now + options_.session_idle, s->absolute_expires_at)));
+  }
+  Principal p;
+  p.kind = Principal::Kind::kSession;
+  p.user_id = s->user_id;
+  p.org_id = s->org_id;
+  p.role = m->role;
+  p.session_hash = hash;
+  p.auth_methods = s->auth_methods;
+  p.must_change_password = user.must_change_password;
+  for (std::string_view scope : kScopes) p.scopes.emplace_back(scope);
+  return p;
+}
+
+absl::StatusOr<Principal> AuthService::Impl::RequireSession(const net::Request& req,
+                                                            std::string_view what) {
+  EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+  if (p.kind != Principal::Kind::kSession) {
+    return absl::PermissionDeniedError(
+        base::ToAbsl(std::string(what) + " are managed from a login session, not with an API key"));
+  }
+  return p;
+}
+
+absl::Status AuthService::Impl::CheckThrottle(std::string_view account, std::string_view address,
+                                              absl::Time now) {
+  absl::Duration wait = throttle_.Check(account, address, now);
+  if (wait <= absl::ZeroDuration()) return absl::OkStatus();
+  int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
+  return services::WithRetryAfter(
+      services::WithErrorCode(absl::ResourceExhaustedError(base::ToAbsl(
+                                  "too many failed attempts; try again in " +
+                                  std::to_string(secs) + " seconds")),
+                              "too_many_attempts"),
+      secs);
+}
+
+std::string AuthService::Impl::NewOneTimePassword() {
+  std::string raw(20, '\0');
+  options_.env->RandomBytes(raw.data(), raw.size());
+  std::string password = base::Base32Encode(raw);
+  for (char& c : password) c = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
+  return password;
+}
+
+absl::StatusOr<Principal> AuthService::Impl::Require(const net::Request& req, Role min_role,
+                                                     bool needs_admin_scope) {
+  EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+  if (p.role < min_role) {
+    return absl::PermissionDeniedError(base::ToAbsl(
+        "this needs the " + std::string(storage::RoleName(min_role)) + " role or higher; you are " +
+        std::string(storage::RoleName(p.role))));
+  }
+  if (needs_admin_scope && p.kind == Principal::Kind::kApiKey && !p.HasScope("admin")) {
+    return absl::PermissionDeniedError("this API key lacks the 'admin' scope");
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------- keys and tokens
+
+absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> AuthService::Impl::Keys() {
+  absl::Time now = Now();
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  if (keys_ && now - keys_loaded_at_ < options_.key_reload_interval) return keys_;
+  absl::StatusOr<crypto::SigningKeySet> loaded = crypto::LoadSigningKeys(
+      options_.env, options_.signing_keys_dir, now, options_.token_ttl + absl::Minutes(1));
+  if (!loaded.ok()) {
+    if (keys_) {
+      // Keep serving with the keys we have; a broken reload must not stop logins.
+      EV_LOG(kError, "reloading JWT signing keys failed; keeping the previous set",
+             {{"error", loaded.status().ToString()}});
+      keys_loaded_at_ = now;
+      return keys_;
+    }
+    return loaded.status();
+  }
+  jwks_ = std::make_shared<const std::string>(crypto::JwksJson(loaded->published));
+  keys_ = std::make_shared<const crypto::SigningKeySet>(*std::move(loaded));
+  keys_loaded_at_ = now;
+  return keys_;
+}
+
+std::shared_ptr<const std::string> AuthService::Impl::JwksBody() {
+  (void)Keys();
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  return jwks_;
+}
+
+absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p,
+                                                       absl::Time* expires_at) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SigningKeySet> keys, Keys());
+  crypto::JwtClaims c;
+  c.iss = options_.issuer;
+  c.aud = options_.audience;
+  c.sub = p.kind == Principal::Kind::kApiKey ? "key:" + p.api_key_id : p.user_id;
+  c.org = p.org_id;
+  c.roles = {std::string(storage::RoleName(p.role))};
+  c.scopes = p.scopes;
+  c.iat = absl::FromUnixSeconds(absl::ToUnixSeconds(Now()));
+  c.exp = c.iat + options_.token_ttl;
+  c.jti = NewId("jti_");
+  if (p.kind == Principal::Kind::kApiKey) {
+    c.extra["created_by"] = p.user_id;
+  } else {
+    c.extra["amr"] = p.auth_methods;
+  }
+  *expires_at = c.exp;
+  return crypto::SignJwt(keys->active.key, keys->active.kid, c);
+}
+
+// ---------------------------------------------------------------- sessions
+
+absl::StatusOr<storage::Membership> AuthService::Impl::LoginMembership(
+    const storage::User& user, std::optional<std::string> org_name) {
+  if (org_name) {
+    absl::StatusOr<storage::Org> org = store_.GetOrgByName(*org_name);
+    if (!org.ok()) return InvalidCredentials();
+    absl::StatusOr<storage::Membership> m = store_.GetMembership(org->id, user.id);
+    if (!m.ok()) return InvalidCredentials();
+    return m;
+  }
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Membership> ms, store_.ListMembershipsOfUser(user.id));
+  if (ms.empty()) return InvalidCredentials();
+  return ms.front();
+}
+
+absl::StatusOr<json::object> AuthService::Impl::StartSession(storage::ControlStore& tx,
+                                                             const storage::User& user,
+                                                             const storage::Membership& m,
+                                                             std::string_view methods,
+                                                             const net::Request& req) {
+  absl::Time now = Now();
+  std::string token = NewSecretToken(kSessionPrefix);
+  storage::Session s;
+  s.token_hash = crypto::Sha256Hex(token);
+  s.user_id = user.id;
+  s.org_id = m.org_id;
+  s.created_at = now;
+  s.last_seen_at = now;
+  s.absolute_expires_at = now + options_.session_absolute;
+  s.idle_expires_at = std::min(now + options_.session_idle, s.absolute_expires_at);
+  s.client_address = std::string(req.remote_address());
+  s.user_agent = std::string(req.Header("User-Agent").substr(0, 256));
+  s.auth_methods = std::string(methods);
+  EV_RETURN_IF_ERROR(tx.CreateSession(s));
+  EV_RETURN_IF_ERROR(Audit(tx, "auth.login", "success", "user:" + user.id, m.org_id, req,
+                           {{"methods", methods}}));
+  json::object o;
+  o["session"] = token;
+  o["expires_at"] = services::FormatTime(s.idle_expires_at);
+  o["absolute_expires_at"] = services::FormatTime(s.absolute_expires_at);
+  o["user"] = {{"id", user.id}, {"email", user.email}};
+  o["org_id"] = m.org_id;
+  o["role"] = storage::RoleName(m.role);
+  o["must_change_password"] = user.must_change_password;
+  return o;
+}
+
+// ---------------------------------------------------------------- login handlers
+
+void AuthService::Impl::InstallLogin(net::Router& r) {
+  r.Get("/.well-known/jwks.json", [this](net::Request&) {
+    std::shared_ptr<const std::string> body = JwksBody();
+    if (!body) {
+      return net::Response::Error(503, "unavailable", "no JWT signing key is loaded");
+    }
+    net::Response resp;
+    resp.shared_body = body;
+    resp.WithHeader("Cache-Control", "public, max-age=60");
+    return resp;
+  });
+
+  Route(http::verb::post, "/v1/login", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"email", "password", "org"}));
+    EV_ASSIGN_OR_RETURN(std::string raw_email, services::RequiredString(body, "email", 320));
+    EV_ASSIGN_OR_RETURN(std::string password, services::RequiredString(body, "password", 1024));
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> org, services::OptionalString(body, "org", 128));
+    EV_ASSIGN_OR_RETURN(std::string email, NormalizeEmail(raw_email));
+
+    absl::Time now = Now();
+    std::string address(req.remote_address());
+    if (absl::Status throttled = CheckThrottle(email, address, now); !throttled.ok()) {
+      (void)Audit(store_, "auth.login", "denied", "email-hash:" + crypto::Sha256Hex(email).substr(0, 16),
+                  "", req, {{"reason", "throttled"}});
+      return throttled;
+    }
+    absl::StatusOr<storage::User> user = store_.GetUserByEmail(email);
+    bool ok;
+    if (user.ok()) {
+      ok = crypto::VerifyPassword(password, user->password_hash) && !user->disabled;
+    } else if (absl::IsNotFound(user.status())) {
+      crypto::DummyVerify(options_.password);  // same cost as a real verification
+      ok = false;
+    } else {
+      return user.status();
+    }
+    absl::StatusOr<storage::Membership> m =
+        ok ? LoginMembership(*user, org) : absl::StatusOr<storage::Membership>(InvalidCredentials());
+    if (!ok || !m.ok()) {
+      throttle_.RecordFailure(email, address, now);
+      (void)Audit(store_, "auth.login", "denied",
+                  user.ok() ? "user:" + user->id : "email-hash:" + crypto::Sha256Hex(email).substr(0, 16),
+                  user.ok() && m.ok() ? m->org_id : "", req, {{"reason", "invalid_credentials"}});
+      return InvalidCredentials();
+    }
+    throttle_.RecordSuccess(email);
+    if (crypto::NeedsRehash(user->password_hash, options_.password)) {
+      absl::StatusOr<std::string> rehashed = crypto::HashPassword(password, options_.password);
+      if (rehashed.ok()) {
+        EV_RETURN_IF_ERROR(store_.UpdatePassword(user->id, *rehashed, user->must_change_password));
+      }
+    }
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> methods, MfaMethods(*user));
+    if (!methods.empty()) {
+      std::string token = NewSecretToken(kMfaTokenPrefix);
+      storage::Challenge c;
+      c.id = crypto::Sha256Hex(token);
+      c.kind = "mfa";
+      c.user_id = user->id;
+      c.payload = m->org_id;
+      c.expires_at = now + options_.mfa_ttl;
+      EV_RETURN_IF_ERROR(store_.PutChallenge(c));
+      json::object o;
+      o["mfa_required"] = true;
+      o["mfa_token"] = token;
+      json::array ms;
+      for (const auto& x : methods) ms.emplace_back(x);
+      o["methods"] = std::move(ms);
+      o["expires_at"] = services::FormatTime(c.expires_at);
+      return services::JsonResponse(200, o);
+    }
+    json::object out;
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_ASSIGN_OR_RETURN(out, StartSession(tx, *user, *m, "pwd", req));
+      return absl::OkStatus();
+    }));
+    return services::JsonResponse(200, out);
+  });
+
+  Route(http::verb::post, "/v1/logout", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    if (p.kind != Principal::Kind::kSession) {
+      return absl::InvalidArgumentError("logout ends a session; revoke API keys with DELETE /v1/api-keys/{id}");
+    }
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_RETURN_IF_ERROR(tx.DeleteSession(p.session_hash));
+      return Audit(tx, "auth.logout", "success", p.ActorId(), p.org_id, req);
+    }));
+    return services::JsonResponse(200, json::object{{"logged_out", true}});
+  });
+
+  Route(http::verb::get, "/v1/session", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    json::object o;
+    o["kind"] = p.kind == Principal::Kind::kSession ? "session" : "api_key";
+    o["user_id"] = p.user_id;
+    o["org_id"] = p.org_id;
+    o["role"] = storage::RoleName(p.role);
+    o["scopes"] = ScopesJson(p.scopes);
+    if (p.kind == Principal::Kind::kSession) {
+      EV_ASSIGN_OR_RETURN(storage::Session s, store_.GetSession(p.session_hash));
+      EV_ASSIGN_OR_RETURN(storage::User u, store_.GetUser(p.user_id));
+      o["email"] = u.email;
+      o["methods"] = s.auth_methods;
+      o["expires_at"] = services::FormatTime(s.idle_expires_at);
+      o["absolute_expires_at"] = services::FormatTime(s.absolute_expires_at);
+      o["must_change_password"] = u.must_change_password;
+      EV_ASSIGN_OR_RETURN(std::vector<std::string> methods, MfaMethods(u));
+      o["mfa"] = ScopesJson(methods);
+    } else {
+      o["api_key_id"] = p.api_key_id;
+    }
+    return services::JsonResponse(200, o);
+  });
+
+  // Revokes every session of a user: yourself (keeping the calling session unless
+  // include_current), or — for an admin — a member of the org.
+  Route(http::verb::post, "/v1/sessions/revoke-all", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    json::object body;
+    if (!req.body().empty()) {
+      EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
+    }
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"user_id", "include_current"}));
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> target, services::OptionalString(body, "user_id", 64));
+    EV_ASSIGN_OR_RETURN(std::optional<bool> include_current, services::OptionalBool(body, "include_current"));
+    std::string user_id = target.value_or(p.user_id);
+    if (user_id.empty()) return absl::InvalidArgumentError("field 'user_id': is required for API keys");
+    if (user_id != p.user_id) {
+      if (p.role < Role::kAdmin || (p.kind == Principal::Kind::kApiKey && !p.HasScope("admin"))) {
+        return absl::PermissionDeniedError("revoking another user's sessions needs the admin role");
+      }
+      absl::StatusOr<storage::Membership> m = store_.GetMembership(p.org_id, user_id);
+      if (!m.ok()) return absl::NotFoundError("no member with that user_id in this org");
+      if (m->role == Role::kOwner && p.role != Role::kOwner) {
+        return absl::PermissionDeniedError("only an owner can revoke an owner's sessions");
+      }
+    }
+    std::string keep = (user_id == p.user_id && !include_current.value_or(false)) ? p.session_hash : "";
+    int64_t n = 0;
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_ASSIGN_OR_RETURN(n, tx.DeleteSessionsOfUser(user_id, keep));
+      return Audit(tx, "auth.sessions.revoke_all", "success", p.ActorId(), p.org_id, req,
+                   {{"user_id", user_id}, {"revoked", n}});
+    }));
+    return services::JsonResponse(200, json::object{{"revoked", n}});
+  });
+
+  Route(http::verb::post, "/v1/token", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    if (p.must_change_password) {
+      return services::WithErrorCode(
+          absl::PermissionDeniedError(
+              "this account's password is a one-time password; set a new one with POST /v1/password first"),
+          "password_change_required");
+    }
+    absl::Time exp;
+    EV_ASSIGN_OR_RETURN(std::string jwt, MintJwt(p, &exp));
+    json::object o;
+    o["token"] = jwt;
+    o["token_type"] = "Bearer";
+    o["expires_in"] = absl::ToInt64Seconds(options_.token_ttl);
+    o["expires_at"] = services::FormatTime(exp);
+    return services::JsonResponse(200, o);
+  });
+
+  // Changes the caller's password: needs the current one; rotates the session (all other
+  // sessions of the user end, the caller gets a new token).
+  Route(http::verb::post, "/v1/password", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "passwords"));
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"current_password", "new_password"}));
+    EV_ASSIGN_OR_RETURN(std::string current, services::RequiredString(body, "current_password", 1024));
+    EV_ASSIGN_OR_RETURN(std::string next, services::RequiredString(body, "new_password", 4096));
+    EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(p.user_id));
+    absl::Time now = Now();
+    std::string address(req.remote_address());
+    EV_RETURN_IF_ERROR(CheckThrottle(user.email, address, now));
+    if (!crypto::VerifyPassword(current, user.password_hash)) {
+      throttle_.RecordFailure(user.email, address, now);
+      return services::WithErrorCode(absl::PermissionDeniedError("the current password is wrong"),
+                                     "invalid_credentials");
+    }
+    if (current == next) {
+      return absl::InvalidArgumentError("field 'new_password': must differ from the current password");
+    }
+    EV_RETURN_IF_ERROR(crypto::CheckPasswordPolicy(next, user.email));
+    EV_ASSIGN_OR_RETURN(std::string hash, crypto::HashPassword(next, options_.password));
+    EV_ASSIGN_OR_RETURN(storage::Membership m, store_.GetMembership(p.org_id, p.user_id));
+    json::object out;
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_RETURN_IF_ERROR(tx.UpdatePassword(user.id, hash, false));
+      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUser(user.id, "").status());
+      user.must_change_password = false;
+      EV_ASSIGN_OR_RETURN(out, StartSession(tx, user, m, p.auth_methods, req));
+      return Audit(tx, "auth.password.change", "success", p.ActorId(), p.org_id, req);
+    }));
+    return services::JsonResponse(200, out);
+  });
+}
+
+// ---------------------------------------------------------------- bootstrap
+
+absl::StatusOr<AuthService::BootstrapResult> AuthService::Impl::Bootstrap(
+    std::string_view email, const std::function<absl::Status(const BootstrapResult&)>& persist) {
+  EV_ASSIGN_OR_RETURN(std::string owner_email, NormalizeEmail(email));
+  BootstrapResult result;
+  EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+    EV_ASSIGN_OR_RETURN(int64_t users, tx.CountUsers());
+    if (users > 0) return absl::OkStatus();
+    absl::Time now = Now();
+    storage::Org org;
+    org.id = NewId("org_");
+    org.name = "default";
+    org.created_at = now;
+    EV_RETURN_IF_ERROR(tx.CreateOrg(org));
+    std::string password = NewOneTimePassword();
+    storage::User user;
+    user.id = NewId("usr_");
+    user.email = owner_email;
+    user.display_name = "Owner";
+    EV_ASSIGN_OR_RETURN(user.password_hash, crypto::HashPassword(password, options_.password));
+    user.must_change_password = true;
+    user.created_at = now;
+    EV_RETURN_IF_ERROR(tx.CreateUser(user));
+    EV_RETURN_IF_ERROR(tx.AddMembership({org.id, user.id, Role::kOwner, now}));
+    std::string key = NewSecretToken(kApiKeyPrefix);
+    storage::ApiKey k;
+    k.id = NewId("key_");
+    k.key_hash = crypto::Sha256Hex(key);
+    k.prefix = key.substr(0, kApiKeyPrefix.size() + 4);
+    k.org_id = org.id;
+    k.created_by = user.id;
+    k.name = "bootstrap-admin";
+    for (std::string_view s : kScopes) k.scopes.emplace_back(s);
+    k.role = Role::kOwner;
+    k.created_at = now;
+    EV_RETURN_IF_ERROR(tx.CreateApiKey(k));
+    storage::OutboxEvent e;
+    e.id = NewId("evt_");
+    e.created_at = now;
+    json::object o{{"v", 1}, {"id", e.id}, {"service", "auth"}, {"action", "auth.bootstrap"},
+                   {"outcome", "success"}, {"actor", json::object{{"id", "system"}}},
+                   {"org", org.id},
+                   {"details", json::object{{"owner", "user:" + user.id}, {"api_key", k.id}}}};
+    o["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", now, absl::UTCTimeZone());
+    e.json = json::serialize(o);
+    EV_RETURN_IF_ERROR(tx.AppendOutbox(e));
+    result = {true, owner_email, password, key};
+    return persist(result);
+  }));
+  return result;
+}
+
+// ---------------------------------------------------------------- AuthService
+
+AuthService::AuthService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AuthService::~AuthService() {
+  if (impl_) impl_->pool_.join();
+}
+
+absl::StatusOr<std::unique_ptr<AuthService>> AuthService::Create(AuthOptions options) {
+  if (options.store == nullptr || options.env == nullptr) {
+    return absl::InvalidArgumentError("AuthOptions needs a store and an env");
+  }
+  if (options.token_ttl <= absl::ZeroDuration() || options.token_ttl > absl::Minutes(5)) {
+    return absl::InvalidArgumentError("auth token lifetime must be between 1 s and 5 min");
+  }
+  EV_RETURN_IF_ERROR(crypto::ValidatePasswordParams(options.password));
+  auto impl = std::make_unique<Impl>(std::move(options));
+  EV_RETURN_IF_ERROR(impl->Keys().status());
+  return std::unique_ptr<AuthService>(new AuthService(std::move(impl)));
+}
+
+void AuthService::Install(net::Router& router) {
+  impl_->InstallLogin(router);
+  impl_->InstallMfa(router);
+  impl_->InstallAdmin(router);
+}
+
+absl::StatusOr<AuthService::BootstrapResult> AuthService::Bootstrap(
+    std::string_view email, const std::function<absl::Status(const BootstrapResult&)>& persist) {
+  return impl_->Bootstrap(email, persist);
+}
+
+}  // namespace edgevault::auth

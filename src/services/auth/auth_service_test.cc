@@ -1,0 +1,428 @@
+// The auth service over real HTTP on loopback, with a real SQLite control DB, real
+// Argon2id, real Ed25519 — and a simulated clock, so expiry and throttling windows are
+// tested without waiting.
+#include "src/services/auth/auth_service.h"
+
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "src/base/encoding.h"
+#include "src/crypto/jwt.h"
+#include "src/crypto/jwt_keys.h"
+#include "src/crypto/totp.h"
+#include "src/net/http_client.h"
+#include "src/net/http_server.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+
+namespace edgevault::auth {
+namespace {
+
+namespace json = boost::json;
+
+struct Reply {
+  int status = 0;
+  json::value body;
+  std::string raw;
+  std::string retry_after;
+};
+
+class AuthServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ev-auth-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ / "keys" / "jwt-signing");
+    std::filesystem::permissions(dir_ / "keys" / "jwt-signing", std::filesystem::perms::owner_all);
+    ASSERT_TRUE(crypto::AddSigningKey(&env_, keys_dir()).ok());
+    auto store = storage::OpenSqliteControlStore({(dir_ / "control.db").string(), &env_});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    Start();
+  }
+
+  void Start(ThrottleOptions throttle = {3, 6, absl::Minutes(15), 1000}) {
+    server_.reset();
+    service_.reset();
+    AuthOptions o;
+    o.store = store_.get();
+    o.env = &env_;
+    o.signing_keys_dir = keys_dir();
+    o.password = crypto::PasswordParams::ForTests();
+    o.origins = {"http://localhost:9999"};
+    o.throttle = throttle;
+    o.blocking_threads = 2;
+    auto service = AuthService::Create(o);
+    ASSERT_TRUE(service.ok()) << service.status();
+    service_ = *std::move(service);
+    net::Router router;
+    service_->Install(router);
+    net::ServerOptions so;
+    so.service = "auth";
+    so.io_threads = 1;
+    so.access_log = false;
+    auto server = net::HttpServer::Create(so, std::move(router));
+    ASSERT_TRUE(server.ok());
+    server_ = *std::move(server);
+    ASSERT_TRUE(server_->Start().ok());
+    if (!client_) {
+      auto client = net::HttpClient::Create({});
+      ASSERT_TRUE(client.ok());
+      client_ = *std::move(client);
+    }
+  }
+
+  void TearDown() override {
+    server_.reset();
+    service_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string keys_dir() const { return (dir_ / "keys" / "jwt-signing").string(); }
+
+  Reply Call(std::string method, std::string target, std::string body = "",
+             std::string bearer = "") {
+    net::ClientRequest req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    req.body = std::move(body);
+    if (!req.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+    if (!bearer.empty()) req.headers.push_back({"Authorization", "Bearer " + bearer});
+    auto resp = client_->Do("127.0.0.1", server_->port(), req);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    Reply r;
+    if (!resp.ok()) return r;
+    r.status = resp->status;
+    r.raw = resp->body;
+    r.retry_after = std::string(resp->Header("Retry-After").value_or(""));
+    boost::system::error_code ec;
+    r.body = json::parse(resp->body, ec);
+    return r;
+  }
+  Reply Post(std::string target, const json::value& body, std::string bearer = "") {
+    return Call("POST", std::move(target), json::serialize(body), std::move(bearer));
+  }
+
+  // Bootstraps and returns (email, one-time password, api key).
+  AuthService::BootstrapResult Boot() {
+    auto r = service_->Bootstrap("Owner@Example.com",
+                                 [](const AuthService::BootstrapResult&) { return absl::OkStatus(); });
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  }
+
+  // A logged-in owner with a real password; returns the session token.
+  std::string OwnerSession() {
+    auto boot = Boot();
+    Reply login = Post("/v1/login", {{"email", boot.email}, {"password", boot.password}});
+    EXPECT_EQ(login.status, 200) << login.raw;
+    std::string s(login.body.at("session").as_string());
+    Reply changed = Post("/v1/password",
+                         {{"current_password", boot.password}, {"new_password", kOwnerPassword}}, s);
+    EXPECT_EQ(changed.status, 200) << changed.raw;
+    return std::string(changed.body.at("session").as_string());
+  }
+
+  std::string Login(const std::string& email, const std::string& password) {
+    Reply r = Post("/v1/login", {{"email", email}, {"password", password}});
+    EXPECT_EQ(r.status, 200) << r.raw;
+    if (r.status != 200) return "";
+    return std::string(r.body.at("session").as_string());
+  }
+
+  static constexpr const char* kOwnerPassword = "correct horse battery staple";
+
+  std::filesystem::path dir_;
+  base::SimulatedEnv env_{absl::FromUnixSeconds(1'800'000'000), 7};
+  std::unique_ptr<storage::ControlStore> store_;
+  std::unique_ptr<AuthService> service_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::unique_ptr<net::HttpClient> client_;
+};
+
+TEST_F(AuthServiceTest, BootstrapRunsOnceAndRollsBackWhenPersistFails) {
+  auto failed = service_->Bootstrap("owner@example.com", [](const AuthService::BootstrapResult&) {
+    return absl::InternalError("disk full");
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(*store_->CountUsers(), 0);
+  auto first = Boot();
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.email, "owner@example.com");
+  EXPECT_EQ(first.api_key.rfind("evk_", 0), 0u);
+  EXPECT_GE(first.password.size(), 20u);
+  auto second = Boot();
+  EXPECT_FALSE(second.created);
+  EXPECT_TRUE(second.password.empty());
+  EXPECT_EQ(*store_->CountUsers(), 1);
+  // The owner API key works and acts as owner.
+  Reply who = Call("GET", "/v1/session", "", first.api_key);
+  EXPECT_EQ(who.status, 200) << who.raw;
+  EXPECT_EQ(who.body.at("role").as_string(), "owner");
+}
+
+TEST_F(AuthServiceTest, OneTimePasswordMustBeChangedBeforeTokens) {
+  auto boot = Boot();
+  std::string s = Login(boot.email, boot.password);
+  Reply denied = Post("/v1/token", json::object{}, s);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.body.at("error").at("code").as_string(), "password_change_required");
+  Reply weak = Post("/v1/password", {{"current_password", boot.password}, {"new_password", "short"}}, s);
+  EXPECT_EQ(weak.status, 400);
+  Reply same_as_email =
+      Post("/v1/password", {{"current_password", boot.password}, {"new_password", boot.email}}, s);
+  EXPECT_EQ(same_as_email.status, 400);
+  Reply changed = Post("/v1/password",
+                       {{"current_password", boot.password}, {"new_password", kOwnerPassword}}, s);
+  ASSERT_EQ(changed.status, 200) << changed.raw;
+  std::string s2(changed.body.at("session").as_string());
+  EXPECT_NE(s, s2);  // rotated
+  EXPECT_EQ(Call("GET", "/v1/session", "", s).status, 401);
+  EXPECT_EQ(Post("/v1/token", json::object{}, s2).status, 200);
+  EXPECT_EQ(Post("/v1/login", {{"email", boot.email}, {"password", boot.password}}).status, 401);
+  EXPECT_FALSE(Login(boot.email, kOwnerPassword).empty());
+}
+
+TEST_F(AuthServiceTest, UnknownEmailAndWrongPasswordLookTheSame) {
+  OwnerSession();
+  Reply unknown = Post("/v1/login", {{"email", "nobody@example.com"}, {"password", "whatever-123456"}});
+  Reply wrong = Post("/v1/login", {{"email", "owner@example.com"}, {"password", "whatever-123456"}});
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(unknown.raw, wrong.raw);
+}
+
+TEST_F(AuthServiceTest, BadRequestsAreStructured400sAndWriteNothing) {
+  OwnerSession();
+  int64_t users = *store_->CountUsers();
+  for (const std::string& body :
+       {std::string(""), std::string("{"), std::string("[]"), std::string("{\"email\":1,\"password\":\"x\"}"),
+        std::string("{\"email\":\"a@b\"}"), std::string("{\"email\":\"a@b\",\"password\":\"p\",\"extra\":1}"),
+        std::string("{\"email\":\"not-an-email\",\"password\":\"p\"}")}) {
+    Reply r = Call("POST", "/v1/login", body);
+    EXPECT_EQ(r.status, 400) << body << " → " << r.raw;
+    EXPECT_TRUE(r.body.is_object() && r.body.as_object().contains("error")) << r.raw;
+  }
+  EXPECT_EQ(*store_->CountUsers(), users);
+  EXPECT_EQ(Post("/v1/token", json::object{}).status, 401);
+  EXPECT_EQ(Post("/v1/token", json::object{}, "evsn_made-up").status, 401);
+  EXPECT_EQ(Post("/v1/token", json::object{}, "garbage").status, 401);
+}
+
+TEST_F(AuthServiceTest, AccountThrottleAndAddressThrottle) {
+  OwnerSession();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Post("/v1/login", {{"email", "owner@example.com"}, {"password", "wrong-password-1"}}).status, 401);
+  }
+  Reply limited = Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}});
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.body.at("error").at("code").as_string(), "too_many_attempts");
+  ASSERT_FALSE(limited.retry_after.empty());
+  EXPECT_GT(std::stoi(limited.retry_after), 0);
+  env_.AdvanceBy(absl::Minutes(16));
+  EXPECT_FALSE(Login("owner@example.com", kOwnerPassword).empty());
+
+  // The address limit (6) counts failures across accounts, and a correct login does
+  // not reset it.
+  for (int i = 0; i < 6; ++i) {
+    Post("/v1/login", {{"email", "guess" + std::to_string(i) + "@example.com"}, {"password", "wrong-password-1"}});
+    if (i == 2) {
+      EXPECT_FALSE(Login("owner@example.com", kOwnerPassword).empty());
+    }
+  }
+  EXPECT_EQ(Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}}).status, 429);
+  env_.AdvanceBy(absl::Minutes(16));
+  EXPECT_FALSE(Login("owner@example.com", kOwnerPassword).empty());
+}
+
+TEST_F(AuthServiceTest, SessionIdleAndAbsoluteExpiry) {
+  std::string s = OwnerSession();
+  env_.AdvanceBy(absl::Hours(11));
+  EXPECT_EQ(Call("GET", "/v1/session", "", s).status, 200);  // use moves the idle expiry
+  env_.AdvanceBy(absl::Hours(11));
+  EXPECT_EQ(Call("GET", "/v1/session", "", s).status, 200);
+  env_.AdvanceBy(absl::Hours(12) + absl::Seconds(1));
+  EXPECT_EQ(Call("GET", "/v1/session", "", s).status, 401);  // idle
+
+  std::string s2 = Login("owner@example.com", kOwnerPassword);
+  for (int i = 1; i <= 15; ++i) {  // used every 11 h: 165 h in, still valid
+    env_.AdvanceBy(absl::Hours(11));
+    EXPECT_EQ(Call("GET", "/v1/session", "", s2).status, 200) << i;
+  }
+  env_.AdvanceBy(absl::Hours(11));  // 176 h: past the 7-day absolute limit
+  EXPECT_EQ(Call("GET", "/v1/session", "", s2).status, 401);
+}
+
+TEST_F(AuthServiceTest, LogoutAndRevokeAll) {
+  std::string a = OwnerSession();
+  std::string b = Login("owner@example.com", kOwnerPassword);
+  std::string c = Login("owner@example.com", kOwnerPassword);
+  EXPECT_EQ(Post("/v1/logout", json::object{}, c).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/session", "", c).status, 401);
+  Reply revoked = Post("/v1/sessions/revoke-all", json::object{}, a);
+  EXPECT_EQ(revoked.status, 200) << revoked.raw;
+  EXPECT_EQ(revoked.body.at("revoked").as_int64(), 1);
+  EXPECT_EQ(Call("GET", "/v1/session", "", b).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/session", "", a).status, 200);
+}
+
+TEST_F(AuthServiceTest, TokenVerifiesAgainstJwksAndRotationKeepsOldKeyPublished) {
+  std::string s = OwnerSession();
+  Reply jwks = Call("GET", "/.well-known/jwks.json");
+  ASSERT_EQ(jwks.status, 200);
+  auto verifier = crypto::JwtVerifier::FromJwks(jwks.raw);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  Reply tok = Post("/v1/token", json::object{}, s);
+  ASSERT_EQ(tok.status, 200) << tok.raw;
+  std::string old_token(tok.body.at("token").as_string());
+  auto claims = verifier->Verify(old_token, env_.Now(), "edgevault", "edgevault");
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->roles, std::vector<std::string>{"owner"});
+  EXPECT_EQ(claims->exp - claims->iat, absl::Minutes(5));
+  EXPECT_FALSE(claims->jti.empty());
+  EXPECT_FALSE(claims->org.empty());
+
+  env_.AdvanceBy(absl::Seconds(10));
+  auto new_kid = crypto::AddSigningKey(&env_, keys_dir());
+  ASSERT_TRUE(new_kid.ok());
+  env_.AdvanceBy(absl::Seconds(6));  // past the reload interval
+  Reply jwks2 = Call("GET", "/.well-known/jwks.json");
+  EXPECT_EQ(jwks2.body.at("keys").as_array().size(), 2u);
+  auto v2 = crypto::JwtVerifier::FromJwks(jwks2.raw);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_TRUE(v2->Verify(old_token, env_.Now(), "edgevault", "edgevault").ok());
+  Reply tok2 = Post("/v1/token", json::object{}, s);
+  std::string new_token(tok2.body.at("token").as_string());
+  std::string header = *base::Base64UrlDecode(new_token.substr(0, new_token.find('.')));
+  EXPECT_NE(header.find(*new_kid), std::string::npos);
+  // The old verifier (without the new key) reports an unknown kid: refresh and retry.
+  EXPECT_TRUE(absl::IsNotFound(verifier->Verify(new_token, env_.Now(), "edgevault", "edgevault").status()));
+
+  env_.AdvanceBy(absl::Minutes(7));  // every token of the old key has expired
+  Reply jwks3 = Call("GET", "/.well-known/jwks.json");
+  EXPECT_EQ(jwks3.body.at("keys").as_array().size(), 1u);
+}
+
+TEST_F(AuthServiceTest, TotpEnrolLoginReplayAndRecoveryCodes) {
+  std::string s = OwnerSession();
+  Reply enrol = Post("/v1/mfa/totp/enroll", json::object{}, s);
+  ASSERT_EQ(enrol.status, 200) << enrol.raw;
+  std::string secret = *base::Base32Decode(std::string(enrol.body.at("secret").as_string()));
+  EXPECT_EQ(std::string(enrol.body.at("otpauth_uri").as_string()).rfind("otpauth://totp/", 0), 0u);
+  EXPECT_EQ(std::string(enrol.body.at("qr_svg").as_string()).rfind("<svg", 0), 0u);
+  EXPECT_EQ(Post("/v1/mfa/totp/confirm", {{"code", "000000"}}, s).status, 401);
+  std::string code = crypto::TotpCode(secret, crypto::TotpStep(env_.Now()));
+  Reply confirm = Post("/v1/mfa/totp/confirm", {{"code", code}}, s);
+  ASSERT_EQ(confirm.status, 200) << confirm.raw;
+  auto codes = confirm.body.at("recovery_codes").as_array();
+  ASSERT_EQ(codes.size(), 10u);
+
+  env_.AdvanceBy(absl::Seconds(30));
+  Reply first = Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}});
+  ASSERT_EQ(first.status, 200);
+  ASSERT_TRUE(first.body.at("mfa_required").as_bool());
+  EXPECT_FALSE(first.body.as_object().contains("session"));
+  std::string mfa(first.body.at("mfa_token").as_string());
+  EXPECT_EQ(Post("/v1/login/totp", {{"mfa_token", mfa}, {"code", "123456"}}).status, 401);
+  code = crypto::TotpCode(secret, crypto::TotpStep(env_.Now()));
+  Reply ok = Post("/v1/login/totp", {{"mfa_token", mfa}, {"code", code}});
+  ASSERT_EQ(ok.status, 200) << ok.raw;
+  EXPECT_TRUE(ok.body.as_object().contains("session"));
+  // The mfa token is spent, and the same code is refused on a fresh login (replay).
+  EXPECT_EQ(Post("/v1/login/totp", {{"mfa_token", mfa}, {"code", code}}).status, 401);
+  Reply again = Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}});
+  std::string mfa2(again.body.at("mfa_token").as_string());
+  Reply replay = Post("/v1/login/totp", {{"mfa_token", mfa2}, {"code", code}});
+  EXPECT_EQ(replay.status, 401);
+  EXPECT_NE(replay.raw.find("already used"), std::string::npos) << replay.raw;
+  // A recovery code works once (the mfa token survives failed attempts).
+  std::string rc(codes[0].as_string());
+  EXPECT_EQ(Post("/v1/login/totp", {{"mfa_token", mfa2}, {"recovery_code", rc}}).status, 200);
+  Reply again2 = Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}});
+  std::string mfa3(again2.body.at("mfa_token").as_string());
+  EXPECT_EQ(Post("/v1/login/totp", {{"mfa_token", mfa3}, {"recovery_code", rc}}).status, 401);
+  // The mfa token expires.
+  env_.AdvanceBy(absl::Minutes(6));
+  EXPECT_EQ(Post("/v1/login/totp", {{"mfa_token", mfa3}, {"recovery_code", std::string(codes[1].as_string())}}).status,
+            401);
+}
+
+TEST_F(AuthServiceTest, ApiKeysScopesRevocationAndExpiry) {
+  std::string s = OwnerSession();
+  Reply bad_scope = Post("/v1/api-keys", {{"name", "ci"}, {"scopes", json::array{"launch-missiles"}}}, s);
+  EXPECT_EQ(bad_scope.status, 400);
+  Reply created = Post("/v1/api-keys", {{"name", "ci"}, {"scopes", json::array{"read", "write"}},
+                                        {"expires_in", 3600}, {"role", "developer"}}, s);
+  ASSERT_EQ(created.status, 201) << created.raw;
+  std::string key(created.body.at("key").as_string());
+  std::string id(created.body.at("id").as_string());
+  EXPECT_EQ(key.rfind("evk_", 0), 0u);
+  Reply list = Call("GET", "/v1/api-keys", "", s);
+  EXPECT_EQ(list.raw.find(key), std::string::npos);  // never shown again
+  EXPECT_NE(list.raw.find(id), std::string::npos);
+
+  Reply tok = Post("/v1/token", json::object{}, key);
+  ASSERT_EQ(tok.status, 200) << tok.raw;
+  auto verifier = crypto::JwtVerifier::FromJwks(Call("GET", "/.well-known/jwks.json").raw);
+  auto claims = verifier->Verify(std::string(tok.body.at("token").as_string()), env_.Now(), "edgevault", "edgevault");
+  ASSERT_TRUE(claims.ok());
+  EXPECT_EQ(claims->sub, "key:" + id);
+  EXPECT_EQ(claims->roles, std::vector<std::string>{"developer"});
+  EXPECT_EQ(claims->scopes, (std::vector<std::string>{"read", "write"}));
+  // A developer key cannot mint keys (needs admin scope).
+  EXPECT_EQ(Post("/v1/api-keys", {{"name", "x"}}, key).status, 403);
+
+  env_.AdvanceBy(absl::Hours(2));
+  EXPECT_EQ(Post("/v1/token", json::object{}, key).status, 401);  // expired
+
+  Reply k2 = Post("/v1/api-keys", {{"name", "short"}}, s);
+  std::string key2(k2.body.at("key").as_string());
+  EXPECT_EQ(Call("DELETE", "/v1/api-keys/" + std::string(k2.body.at("id").as_string()), "", s).status, 200);
+  EXPECT_EQ(Call("DELETE", "/v1/api-keys/" + std::string(k2.body.at("id").as_string()), "", s).status, 409);
+  EXPECT_EQ(Post("/v1/token", json::object{}, key2).status, 401);
+  EXPECT_EQ(Call("DELETE", "/v1/api-keys/key_nope", "", s).status, 404);
+}
+
+TEST_F(AuthServiceTest, MembersAndRoleRules) {
+  std::string owner = OwnerSession();
+  Reply dev = Post("/v1/users", {{"email", "dev@example.com"}, {"role", "developer"},
+                                 {"password", "developer password 1"}}, owner);
+  ASSERT_EQ(dev.status, 201) << dev.raw;
+  std::string dev_id(dev.body.at("id").as_string());
+  Reply adm = Post("/v1/users", {{"email", "adm@example.com"}, {"role", "admin"}}, owner);
+  ASSERT_EQ(adm.status, 201) << adm.raw;
+  std::string adm_id(adm.body.at("id").as_string());
+  ASSERT_TRUE(adm.body.as_object().contains("one_time_password"));
+  EXPECT_EQ(Post("/v1/users", {{"email", "dev@example.com"}, {"role", "viewer"}}, owner).status, 409);
+
+  std::string dev_s = Login("dev@example.com", "developer password 1");
+  // A developer cannot manage members or raise their own role.
+  EXPECT_EQ(Post("/v1/users", {{"email", "x@example.com"}, {"role", "viewer"}}, dev_s).status, 403);
+  EXPECT_EQ(Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"owner\"}", dev_s).status, 403);
+  // An admin cannot grant admin or owner, nor change their own role.
+  std::string adm_s = Login("adm@example.com", std::string(adm.body.at("one_time_password").as_string()));
+  EXPECT_EQ(Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"owner\"}", adm_s).status, 403);
+  EXPECT_EQ(Call("PATCH", "/v1/members/" + adm_id, "{\"role\":\"owner\"}", adm_s).status, 403);
+  EXPECT_EQ(Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"superuser\"}", owner).status, 400);
+  // A role change is a privilege change: the member's sessions end.
+  Reply changed = Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"viewer\"}", adm_s);
+  EXPECT_EQ(changed.status, 200) << changed.raw;
+  EXPECT_EQ(Call("GET", "/v1/session", "", dev_s).status, 401);
+  std::string dev_s2 = Login("dev@example.com", "developer password 1");
+  EXPECT_EQ(Call("GET", "/v1/session", "", dev_s2).body.at("role").as_string(), "viewer");
+  // The last owner cannot be removed.
+  Reply members = Call("GET", "/v1/members", "", owner);
+  std::string owner_id;
+  for (const auto& m : members.body.at("members").as_array()) {
+    if (m.at("role").as_string() == "owner") owner_id = std::string(m.at("user_id").as_string());
+  }
+  EXPECT_EQ(Call("DELETE", "/v1/members/" + owner_id, "", owner).status, 409);
+  EXPECT_EQ(Call("DELETE", "/v1/members/" + dev_id, "", adm_s).status, 200);
+  EXPECT_EQ(Post("/v1/login", {{"email", "dev@example.com"}, {"password", "developer password 1"}}).status, 401);
+}
+
+}  // namespace
+}  // namespace edgevault::auth

@@ -1,0 +1,1168 @@
+#include "src/storage/sqlite/control_store_sqlite.h"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "src/base/status.h"
+#include "src/base/strings.h"
+#include "src/storage/sqlite/sqlite_db.h"
+
+namespace edgevault::storage {
+
+// The schema, one string per migration step. Portable SQL: TEXT, BIGINT, INTEGER (0/1
+// booleans), BLOB (BYTEA in PostgreSQL); times are BIGINT microseconds since the epoch.
+// Never edit a released step: append a new one (docs/design/control-db.md).
+const std::vector<std::string>& ControlDbMigrations() {
+  static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
+      // 1: the initial schema.
+      R"sql(
+CREATE TABLE orgs (
+  id               TEXT   PRIMARY KEY,
+  name             TEXT   NOT NULL UNIQUE,
+  max_workspaces   BIGINT NOT NULL,
+  max_environments BIGINT NOT NULL,
+  max_items        BIGINT NOT NULL,
+  created_at       BIGINT NOT NULL
+);
+CREATE TABLE users (
+  id                   TEXT    PRIMARY KEY,
+  email                TEXT    NOT NULL UNIQUE,
+  display_name         TEXT    NOT NULL,
+  password_hash        TEXT    NOT NULL,
+  disabled             INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+  must_change_password INTEGER NOT NULL CHECK (must_change_password IN (0, 1)),
+  created_at           BIGINT  NOT NULL
+);
+CREATE TABLE memberships (
+  org_id     TEXT   NOT NULL REFERENCES orgs (id),
+  user_id    TEXT   NOT NULL REFERENCES users (id),
+  role       TEXT   NOT NULL CHECK (role IN ('viewer', 'developer', 'admin', 'owner')),
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (org_id, user_id)
+);
+CREATE INDEX memberships_by_user ON memberships (user_id);
+CREATE TABLE sessions (
+  token_hash          TEXT   PRIMARY KEY,
+  user_id             TEXT   NOT NULL REFERENCES users (id),
+  org_id              TEXT   NOT NULL,
+  created_at          BIGINT NOT NULL,
+  last_seen_at        BIGINT NOT NULL,
+  idle_expires_at     BIGINT NOT NULL,
+  absolute_expires_at BIGINT NOT NULL,
+  client_address      TEXT   NOT NULL,
+  user_agent          TEXT   NOT NULL,
+  auth_methods        TEXT   NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_idle_expiry ON sessions (idle_expires_at);
+CREATE INDEX sessions_by_absolute_expiry ON sessions (absolute_expires_at);
+CREATE TABLE api_keys (
+  id           TEXT   PRIMARY KEY,
+  key_hash     TEXT   NOT NULL UNIQUE,
+  prefix       TEXT   NOT NULL,
+  org_id       TEXT   NOT NULL REFERENCES orgs (id),
+  created_by   TEXT   NOT NULL,
+  name         TEXT   NOT NULL,
+  scopes_json  TEXT   NOT NULL,
+  role         TEXT   NOT NULL CHECK (role IN ('viewer', 'developer', 'admin', 'owner')),
+  created_at   BIGINT NOT NULL,
+  expires_at   BIGINT,
+  last_used_at BIGINT,
+  revoked_at   BIGINT
+);
+CREATE INDEX api_keys_by_org ON api_keys (org_id, created_at);
+CREATE TABLE workspaces (
+  id         TEXT   PRIMARY KEY,
+  org_id     TEXT   NOT NULL REFERENCES orgs (id),
+  key        TEXT   NOT NULL,
+  name       TEXT   NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE (org_id, key),
+  UNIQUE (org_id, id)
+);
+CREATE TABLE sdk_keys (
+  id           TEXT   PRIMARY KEY,
+  key_hash     TEXT   NOT NULL UNIQUE,
+  prefix       TEXT   NOT NULL,
+  org_id       TEXT   NOT NULL,
+  workspace_id TEXT   NOT NULL,
+  environment  TEXT   NOT NULL,
+  name         TEXT   NOT NULL,
+  created_by   TEXT   NOT NULL,
+  created_at   BIGINT NOT NULL,
+  last_used_at BIGINT,
+  revoked_at   BIGINT,
+  FOREIGN KEY (org_id, workspace_id) REFERENCES workspaces (org_id, id) ON DELETE CASCADE
+);
+CREATE INDEX sdk_keys_by_workspace ON sdk_keys (org_id, workspace_id, created_at);
+CREATE TABLE totp (
+  user_id    TEXT    PRIMARY KEY REFERENCES users (id),
+  secret     BLOB    NOT NULL,
+  confirmed  INTEGER NOT NULL CHECK (confirmed IN (0, 1)),
+  last_step  BIGINT  NOT NULL,
+  created_at BIGINT  NOT NULL
+);
+CREATE TABLE recovery_codes (
+  user_id   TEXT   NOT NULL REFERENCES users (id),
+  code_hash TEXT   NOT NULL,
+  used_at   BIGINT,
+  PRIMARY KEY (user_id, code_hash)
+);
+CREATE TABLE passkeys (
+  credential_id                 BLOB    PRIMARY KEY,
+  user_id                       TEXT    NOT NULL REFERENCES users (id),
+  public_key_cose               BLOB    NOT NULL,
+  algorithm                     INTEGER NOT NULL,
+  sign_count                    BIGINT  NOT NULL,
+  name                          TEXT    NOT NULL,
+  aaguid                        BLOB    NOT NULL,
+  user_verified_at_registration INTEGER NOT NULL CHECK (user_verified_at_registration IN (0, 1)),
+  created_at                    BIGINT  NOT NULL,
+  last_used_at                  BIGINT
+);
+CREATE INDEX passkeys_by_user ON passkeys (user_id);
+CREATE TABLE challenges (
+  id         TEXT   PRIMARY KEY,
+  kind       TEXT   NOT NULL,
+  user_id    TEXT   NOT NULL,
+  payload    BLOB   NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX challenges_by_expiry ON challenges (expires_at);
+CREATE TABLE outbox (
+  id         TEXT   PRIMARY KEY,
+  json       TEXT   NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX outbox_by_age ON outbox (created_at, id);
+)sql",
+  };
+  return *kSteps;
+}
+
+namespace {
+
+using base::StrCat;
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+std::optional<int64_t> OptMicros(const std::optional<absl::Time>& t) {
+  if (!t.has_value()) return std::nullopt;
+  return Micros(*t);
+}
+std::optional<absl::Time> OptTime(std::optional<int64_t> us) {
+  if (!us.has_value()) return std::nullopt;
+  return FromMicros(*us);
+}
+
+absl::Status RequireNonEmpty(std::string_view value, std::string_view what) {
+  if (value.empty()) return absl::InvalidArgumentError(StrCat("control store: empty ", what));
+  return absl::OkStatus();
+}
+
+absl::Status RequireRole(Role role) {
+  if (RoleName(role) == "unknown") {
+    return absl::InvalidArgumentError(
+        StrCat("control store: unknown role value ", static_cast<int>(role)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NotFound(std::string_view what, std::string_view key) {
+  return absl::NotFoundError(StrCat(what, " \"", key, "\" not found"));
+}
+
+absl::StatusOr<Role> ReadRole(const Statement& st, int col) {
+  std::string name = st.ColumnText(col);
+  absl::StatusOr<Role> role = ParseRole(name);
+  if (!role.ok()) return absl::InternalError(StrCat("control store: corrupt role \"", name, "\""));
+  return role;
+}
+
+absl::StatusOr<std::string> ScopesToJson(const std::vector<std::string>& scopes) {
+  boost::json::array array;
+  for (const std::string& s : scopes)
+    array.emplace_back(boost::json::string_view(s.data(), s.size()));
+  std::string text = boost::json::serialize(array);
+  boost::system::error_code ec;
+  [[maybe_unused]] boost::json::value back = boost::json::parse(text, ec);
+  if (ec) return absl::InvalidArgumentError("control store: API key scopes must be valid UTF-8");
+  return text;
+}
+
+absl::StatusOr<std::vector<std::string>> ScopesFromJson(const std::string& text) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) {
+    return absl::InternalError(StrCat("control store: corrupt scopes_json: ", text));
+  }
+  std::vector<std::string> out;
+  for (const boost::json::value& e : v.get_array()) {
+    if (!e.is_string()) {
+      return absl::InternalError(StrCat("control store: corrupt scopes_json: ", text));
+    }
+    out.emplace_back(e.get_string().data(), e.get_string().size());
+  }
+  return out;
+}
+
+// Column lists, shared by the SELECTs and the row readers below (same order).
+#define EV_ORG_COLUMNS "id, name, max_workspaces, max_environments, max_items, created_at"
+#define EV_USER_COLUMNS \
+  "id, email, display_name, password_hash, disabled, must_change_password, created_at"
+#define EV_MEMBERSHIP_COLUMNS "org_id, user_id, role, created_at"
+#define EV_SESSION_COLUMNS                                                   \
+  "token_hash, user_id, org_id, created_at, last_seen_at, idle_expires_at, " \
+  "absolute_expires_at, client_address, user_agent, auth_methods"
+#define EV_API_KEY_COLUMNS                                                          \
+  "id, key_hash, prefix, org_id, created_by, name, scopes_json, role, created_at, " \
+  "expires_at, last_used_at, revoked_at"
+#define EV_SDK_KEY_COLUMNS                                                      \
+  "id, key_hash, prefix, org_id, workspace_id, environment, name, created_by, " \
+  "created_at, last_used_at, revoked_at"
+#define EV_WORKSPACE_COLUMNS "id, org_id, key, name, created_at"
+#define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at"
+#define EV_PASSKEY_COLUMNS                                                         \
+  "credential_id, user_id, public_key_cose, algorithm, sign_count, name, aaguid, " \
+  "user_verified_at_registration, created_at, last_used_at"
+#define EV_OUTBOX_COLUMNS "id, json, created_at"
+
+Org ReadOrg(const Statement& st) {
+  Org o;
+  o.id = st.ColumnText(0);
+  o.name = st.ColumnText(1);
+  o.entitlements.max_workspaces = st.ColumnInt64(2);
+  o.entitlements.max_environments = st.ColumnInt64(3);
+  o.entitlements.max_items = st.ColumnInt64(4);
+  o.created_at = FromMicros(st.ColumnInt64(5));
+  return o;
+}
+
+User ReadUser(const Statement& st) {
+  User u;
+  u.id = st.ColumnText(0);
+  u.email = st.ColumnText(1);
+  u.display_name = st.ColumnText(2);
+  u.password_hash = st.ColumnText(3);
+  u.disabled = st.ColumnInt64(4) != 0;
+  u.must_change_password = st.ColumnInt64(5) != 0;
+  u.created_at = FromMicros(st.ColumnInt64(6));
+  return u;
+}
+
+absl::StatusOr<Membership> ReadMembership(const Statement& st) {
+  Membership m;
+  m.org_id = st.ColumnText(0);
+  m.user_id = st.ColumnText(1);
+  EV_ASSIGN_OR_RETURN(m.role, ReadRole(st, 2));
+  m.created_at = FromMicros(st.ColumnInt64(3));
+  return m;
+}
+
+Session ReadSession(const Statement& st) {
+  Session s;
+  s.token_hash = st.ColumnText(0);
+  s.user_id = st.ColumnText(1);
+  s.org_id = st.ColumnText(2);
+  s.created_at = FromMicros(st.ColumnInt64(3));
+  s.last_seen_at = FromMicros(st.ColumnInt64(4));
+  s.idle_expires_at = FromMicros(st.ColumnInt64(5));
+  s.absolute_expires_at = FromMicros(st.ColumnInt64(6));
+  s.client_address = st.ColumnText(7);
+  s.user_agent = st.ColumnText(8);
+  s.auth_methods = st.ColumnText(9);
+  return s;
+}
+
+absl::StatusOr<ApiKey> ReadApiKey(const Statement& st) {
+  ApiKey k;
+  k.id = st.ColumnText(0);
+  k.key_hash = st.ColumnText(1);
+  k.prefix = st.ColumnText(2);
+  k.org_id = st.ColumnText(3);
+  k.created_by = st.ColumnText(4);
+  k.name = st.ColumnText(5);
+  EV_ASSIGN_OR_RETURN(k.scopes, ScopesFromJson(st.ColumnText(6)));
+  EV_ASSIGN_OR_RETURN(k.role, ReadRole(st, 7));
+  k.created_at = FromMicros(st.ColumnInt64(8));
+  k.expires_at = OptTime(st.ColumnOptionalInt64(9));
+  k.last_used_at = OptTime(st.ColumnOptionalInt64(10));
+  k.revoked_at = OptTime(st.ColumnOptionalInt64(11));
+  return k;
+}
+
+SdkKey ReadSdkKey(const Statement& st) {
+  SdkKey k;
+  k.id = st.ColumnText(0);
+  k.key_hash = st.ColumnText(1);
+  k.prefix = st.ColumnText(2);
+  k.org_id = st.ColumnText(3);
+  k.workspace_id = st.ColumnText(4);
+  k.environment = st.ColumnText(5);
+  k.name = st.ColumnText(6);
+  k.created_by = st.ColumnText(7);
+  k.created_at = FromMicros(st.ColumnInt64(8));
+  k.last_used_at = OptTime(st.ColumnOptionalInt64(9));
+  k.revoked_at = OptTime(st.ColumnOptionalInt64(10));
+  return k;
+}
+
+Workspace ReadWorkspace(const Statement& st) {
+  Workspace w;
+  w.id = st.ColumnText(0);
+  w.org_id = st.ColumnText(1);
+  w.key = st.ColumnText(2);
+  w.name = st.ColumnText(3);
+  w.created_at = FromMicros(st.ColumnInt64(4));
+  return w;
+}
+
+TotpState ReadTotp(const Statement& st) {
+  TotpState t;
+  t.user_id = st.ColumnText(0);
+  t.secret = st.ColumnBlob(1);
+  t.confirmed = st.ColumnInt64(2) != 0;
+  t.last_step = st.ColumnInt64(3);
+  t.created_at = FromMicros(st.ColumnInt64(4));
+  return t;
+}
+
+PasskeyCredential ReadPasskey(const Statement& st) {
+  PasskeyCredential c;
+  c.credential_id = st.ColumnBlob(0);
+  c.user_id = st.ColumnText(1);
+  c.public_key_cose = st.ColumnBlob(2);
+  c.algorithm = static_cast<int32_t>(st.ColumnInt64(3));
+  c.sign_count = static_cast<uint32_t>(st.ColumnInt64(4));
+  c.name = st.ColumnText(5);
+  c.aaguid = st.ColumnBlob(6);
+  c.user_verified_at_registration = st.ColumnInt64(7) != 0;
+  c.created_at = FromMicros(st.ColumnInt64(8));
+  c.last_used_at = OptTime(st.ColumnOptionalInt64(9));
+  return c;
+}
+
+OutboxEvent ReadOutbox(const Statement& st) {
+  OutboxEvent e;
+  e.id = st.ColumnText(0);
+  e.json = st.ColumnText(1);
+  e.created_at = FromMicros(st.ColumnInt64(2));
+  return e;
+}
+
+// Every query, against one connection, without locking: the caller (SqliteControlStore)
+// holds the store's mutex. Also the transaction-scoped view handed to WithTransaction.
+class ControlQueries final : public ControlStore {
+ public:
+  ControlQueries(SqliteDb* db, base::Env* env) : db_(db), env_(env) {}
+
+  // Outermost: BEGIN IMMEDIATE ... COMMIT. Nested (tx.WithTransaction): a savepoint, so
+  // the inner function's writes roll back alone when it fails.
+  absl::Status WithTransaction(std::function<absl::Status(ControlStore& tx)> fn) override {
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    absl::Status status = fn(*this);
+    if (!status.ok()) {
+      tx.Rollback();
+      return status;
+    }
+    return tx.Commit();
+  }
+
+  // ---- Orgs ----
+
+  absl::Status CreateOrg(const Org& org) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(org.id, "org id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(org.name, "org name"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO orgs (" EV_ORG_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, org.id)
+        .Bind(2, org.name)
+        .Bind(3, org.entitlements.max_workspaces)
+        .Bind(4, org.entitlements.max_environments)
+        .Bind(5, org.entitlements.max_items)
+        .Bind(6, Micros(org.created_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<Org> GetOrg(std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_ORG_COLUMNS " FROM orgs WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("org", id);
+    return ReadOrg(st);
+  }
+
+  absl::StatusOr<Org> GetOrgByName(std::string_view name) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_ORG_COLUMNS " FROM orgs WHERE name = ?"));
+    st.Bind(1, name);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("org named", name);
+    return ReadOrg(st);
+  }
+
+  absl::Status SetEntitlements(std::string_view org_id, const Entitlements& e) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE orgs SET max_workspaces = ?, max_environments = ?, "
+                                     "max_items = ? WHERE id = ?"));
+    st.Bind(1, e.max_workspaces).Bind(2, e.max_environments).Bind(3, e.max_items).Bind(4, org_id);
+    return ExpectChanged(st, "org", org_id);
+  }
+
+  absl::StatusOr<int64_t> CountUsers() override {
+    return Count(db_->Prepare("SELECT COUNT(*) FROM users"));
+  }
+
+  // ---- Users ----
+
+  absl::Status CreateUser(const User& user) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(user.id, "user id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(user.email, "user email"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO users (" EV_USER_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, user.id)
+        .Bind(2, user.email)
+        .Bind(3, user.display_name)
+        .Bind(4, user.password_hash)
+        .Bind(5, user.disabled)
+        .Bind(6, user.must_change_password)
+        .Bind(7, Micros(user.created_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<User> GetUser(std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_USER_COLUMNS " FROM users WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("user", id);
+    return ReadUser(st);
+  }
+
+  absl::StatusOr<User> GetUserByEmail(std::string_view email) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_USER_COLUMNS " FROM users WHERE email = ?"));
+    st.Bind(1, email);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    // The message does not echo the address: it may end up in a response or a log.
+    if (!row) return absl::NotFoundError("no user with that email");
+    return ReadUser(st);
+  }
+
+  absl::Status UpdatePassword(std::string_view user_id, std::string_view hash,
+                              bool must_change_password) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE users SET password_hash = ?, "
+                                                   "must_change_password = ? WHERE id = ?"));
+    st.Bind(1, hash).Bind(2, must_change_password).Bind(3, user_id);
+    return ExpectChanged(st, "user", user_id);
+  }
+
+  absl::Status SetUserDisabled(std::string_view user_id, bool disabled) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE users SET disabled = ? WHERE id = ?"));
+    st.Bind(1, disabled).Bind(2, user_id);
+    return ExpectChanged(st, "user", user_id);
+  }
+
+  // ---- Memberships ----
+
+  absl::Status AddMembership(const Membership& m) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(m.org_id, "membership org id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(m.user_id, "membership user id"));
+    EV_RETURN_IF_ERROR(RequireRole(m.role));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO memberships (" EV_MEMBERSHIP_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?)"));
+    st.Bind(1, m.org_id).Bind(2, m.user_id).Bind(3, RoleName(m.role)).Bind(4, Micros(m.created_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<Membership> GetMembership(std::string_view org_id,
+                                           std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_MEMBERSHIP_COLUMNS
+                                     " FROM memberships WHERE org_id = ? AND user_id = ?"));
+    st.Bind(1, org_id).Bind(2, user_id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("membership of user", StrCat(user_id, "\" in org \"", org_id));
+    return ReadMembership(st);
+  }
+
+  absl::StatusOr<std::vector<Membership>> ListMembers(std::string_view org_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_MEMBERSHIP_COLUMNS " FROM memberships "
+                                     "WHERE org_id = ? ORDER BY created_at, user_id"));
+    st.Bind(1, org_id);
+    return ReadAll<Membership>(st, ReadMembership);
+  }
+
+  absl::StatusOr<std::vector<Membership>> ListMembershipsOfUser(std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_MEMBERSHIP_COLUMNS " FROM memberships "
+                                     "WHERE user_id = ? ORDER BY created_at, org_id"));
+    st.Bind(1, user_id);
+    return ReadAll<Membership>(st, ReadMembership);
+  }
+
+  absl::Status UpdateRole(std::string_view org_id, std::string_view user_id, Role role) override {
+    EV_RETURN_IF_ERROR(RequireRole(role));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE memberships SET role = ? "
+                                                   "WHERE org_id = ? AND user_id = ?"));
+    st.Bind(1, RoleName(role)).Bind(2, org_id).Bind(3, user_id);
+    return ExpectChanged(st, "membership of user", StrCat(user_id, "\" in org \"", org_id));
+  }
+
+  absl::Status RemoveMembership(std::string_view org_id, std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("DELETE FROM memberships WHERE org_id = ? AND user_id = ?"));
+    st.Bind(1, org_id).Bind(2, user_id);
+    return ExpectChanged(st, "membership of user", StrCat(user_id, "\" in org \"", org_id));
+  }
+
+  absl::StatusOr<int64_t> CountMembersWithRole(std::string_view org_id, Role role) override {
+    EV_RETURN_IF_ERROR(RequireRole(role));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT COUNT(*) FROM memberships "
+                                                   "WHERE org_id = ? AND role = ?"));
+    st.Bind(1, org_id).Bind(2, RoleName(role));
+    return Count(std::move(st));
+  }
+
+  // ---- Sessions ----
+
+  absl::Status CreateSession(const Session& s) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(s.token_hash, "session token hash"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(s.user_id, "session user id"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO sessions (" EV_SESSION_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, s.token_hash)
+        .Bind(2, s.user_id)
+        .Bind(3, s.org_id)
+        .Bind(4, Micros(s.created_at))
+        .Bind(5, Micros(s.last_seen_at))
+        .Bind(6, Micros(s.idle_expires_at))
+        .Bind(7, Micros(s.absolute_expires_at))
+        .Bind(8, s.client_address)
+        .Bind(9, s.user_agent)
+        .Bind(10, s.auth_methods);
+    return st.Run();
+  }
+
+  absl::StatusOr<Session> GetSession(std::string_view token_hash) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_SESSION_COLUMNS
+                                                   " FROM sessions WHERE token_hash = ?"));
+    st.Bind(1, token_hash);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError("session not found");
+    return ReadSession(st);
+  }
+
+  absl::Status TouchSession(std::string_view token_hash, absl::Time last_seen_at,
+                            absl::Time idle_expires_at) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE sessions SET last_seen_at = ?, idle_expires_at = ? "
+                                     "WHERE token_hash = ?"));
+    st.Bind(1, Micros(last_seen_at)).Bind(2, Micros(idle_expires_at)).Bind(3, token_hash);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 0) return absl::NotFoundError("session not found");
+    return absl::OkStatus();
+  }
+
+  absl::Status DeleteSession(std::string_view token_hash) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM sessions WHERE token_hash = ?"));
+    st.Bind(1, token_hash);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 0) return absl::NotFoundError("session not found");
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> DeleteSessionsOfUser(std::string_view user_id,
+                                               std::string_view except_token_hash) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM sessions "
+                                                   "WHERE user_id = ? AND token_hash <> ?"));
+    st.Bind(1, user_id).Bind(2, except_token_hash);
+    return Changed(st);
+  }
+
+  absl::StatusOr<int64_t> DeleteExpiredSessions(absl::Time now) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("DELETE FROM sessions "
+                                     "WHERE idle_expires_at <= ? OR absolute_expires_at <= ?"));
+    st.Bind(1, Micros(now)).Bind(2, Micros(now));
+    return Changed(st);
+  }
+
+  // ---- API keys ----
+
+  absl::Status CreateApiKey(const ApiKey& key) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.id, "API key id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.key_hash, "API key hash"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.org_id, "API key org id"));
+    EV_RETURN_IF_ERROR(RequireRole(key.role));
+    EV_ASSIGN_OR_RETURN(std::string scopes, ScopesToJson(key.scopes));
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("INSERT INTO api_keys (" EV_API_KEY_COLUMNS
+                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, key.id)
+        .Bind(2, key.key_hash)
+        .Bind(3, key.prefix)
+        .Bind(4, key.org_id)
+        .Bind(5, key.created_by)
+        .Bind(6, key.name)
+        .Bind(7, scopes)
+        .Bind(8, RoleName(key.role))
+        .Bind(9, Micros(key.created_at))
+        .Bind(10, OptMicros(key.expires_at))
+        .Bind(11, OptMicros(key.last_used_at))
+        .Bind(12, OptMicros(key.revoked_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<ApiKey> GetApiKeyByHash(std::string_view key_hash) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_API_KEY_COLUMNS
+                                                   " FROM api_keys WHERE key_hash = ?"));
+    st.Bind(1, key_hash);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError("API key not found");
+    return ReadApiKey(st);
+  }
+
+  absl::StatusOr<ApiKey> GetApiKey(std::string_view org_id, std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_API_KEY_COLUMNS
+                                                   " FROM api_keys WHERE org_id = ? AND id = ?"));
+    st.Bind(1, org_id).Bind(2, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("API key", id);
+    return ReadApiKey(st);
+  }
+
+  absl::StatusOr<std::vector<ApiKey>> ListApiKeys(std::string_view org_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_API_KEY_COLUMNS " FROM api_keys "
+                                                   "WHERE org_id = ? ORDER BY created_at, id"));
+    st.Bind(1, org_id);
+    return ReadAll<ApiKey>(st, ReadApiKey);
+  }
+
+  absl::Status RevokeApiKey(std::string_view org_id, std::string_view id, absl::Time at) override {
+    return Revoke("api_keys", "API key", org_id, id, at);
+  }
+
+  absl::Status TouchApiKey(std::string_view id, absl::Time at) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?"));
+    st.Bind(1, Micros(at)).Bind(2, id);
+    return ExpectChanged(st, "API key", id);
+  }
+
+  // ---- SDK keys ----
+
+  absl::Status CreateSdkKey(const SdkKey& key) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.id, "SDK key id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.key_hash, "SDK key hash"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.org_id, "SDK key org id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(key.workspace_id, "SDK key workspace id"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO sdk_keys (" EV_SDK_KEY_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, key.id)
+        .Bind(2, key.key_hash)
+        .Bind(3, key.prefix)
+        .Bind(4, key.org_id)
+        .Bind(5, key.workspace_id)
+        .Bind(6, key.environment)
+        .Bind(7, key.name)
+        .Bind(8, key.created_by)
+        .Bind(9, Micros(key.created_at))
+        .Bind(10, OptMicros(key.last_used_at))
+        .Bind(11, OptMicros(key.revoked_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<SdkKey> GetSdkKeyByHash(std::string_view key_hash) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_SDK_KEY_COLUMNS
+                                                   " FROM sdk_keys WHERE key_hash = ?"));
+    st.Bind(1, key_hash);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError("SDK key not found");
+    return ReadSdkKey(st);
+  }
+
+  absl::StatusOr<std::vector<SdkKey>> ListSdkKeys(std::string_view org_id,
+                                                  std::string_view workspace_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_SDK_KEY_COLUMNS " FROM sdk_keys "
+                                                   "WHERE org_id = ? AND workspace_id = ? "
+                                                   "ORDER BY created_at, id"));
+    st.Bind(1, org_id).Bind(2, workspace_id);
+    return ReadAll<SdkKey>(st, ReadSdkKey);
+  }
+
+  absl::Status RevokeSdkKey(std::string_view org_id, std::string_view id, absl::Time at) override {
+    return Revoke("sdk_keys", "SDK key", org_id, id, at);
+  }
+
+  // ---- Workspaces ----
+
+  absl::Status CreateWorkspace(const Workspace& ws) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(ws.id, "workspace id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(ws.org_id, "workspace org id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(ws.key, "workspace key"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO workspaces (" EV_WORKSPACE_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?)"));
+    st.Bind(1, ws.id)
+        .Bind(2, ws.org_id)
+        .Bind(3, ws.key)
+        .Bind(4, ws.name)
+        .Bind(5, Micros(ws.created_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<Workspace> GetWorkspaceByKey(std::string_view org_id,
+                                              std::string_view key) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS
+                                     " FROM workspaces WHERE org_id = ? AND key = ?"));
+    st.Bind(1, org_id).Bind(2, key);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("workspace", key);
+    return ReadWorkspace(st);
+  }
+
+  absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS " FROM workspaces "
+                                     "WHERE org_id = ? ORDER BY created_at, id"));
+    st.Bind(1, org_id);
+    return ReadAll<Workspace>(st, ReadWorkspace);
+  }
+
+  absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {
+    // Its SDK keys go with it (ON DELETE CASCADE).
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("DELETE FROM workspaces WHERE org_id = ? AND id = ?"));
+    st.Bind(1, org_id).Bind(2, id);
+    return ExpectChanged(st, "workspace", id);
+  }
+
+  // ---- TOTP ----
+
+  absl::Status PutTotp(const TotpState& state) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(state.user_id, "TOTP user id"));
+    EV_ASSIGN_OR_RETURN(
+        Statement st,
+        db_->Prepare("INSERT INTO totp (" EV_TOTP_COLUMNS ") VALUES (?, ?, ?, ?, ?) "
+                     "ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, "
+                     "confirmed = excluded.confirmed, last_step = excluded.last_step, "
+                     "created_at = excluded.created_at"));
+    st.Bind(1, state.user_id)
+        .Bind(2, Blob{state.secret})
+        .Bind(3, state.confirmed)
+        .Bind(4, state.last_step)
+        .Bind(5, Micros(state.created_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<TotpState> GetTotp(std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_TOTP_COLUMNS " FROM totp WHERE user_id = ?"));
+    st.Bind(1, user_id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("TOTP state of user", user_id);
+    return ReadTotp(st);
+  }
+
+  absl::Status ConfirmTotp(std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE totp SET confirmed = 1 WHERE user_id = ?"));
+    st.Bind(1, user_id);
+    return ExpectChanged(st, "TOTP state of user", user_id);
+  }
+
+  absl::StatusOr<bool> AdvanceTotpStep(std::string_view user_id, int64_t step) override {
+    // One conditional UPDATE: of two concurrent callers with the same step (even in two
+    // processes), only one changes the row.
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE totp SET last_step = ? "
+                                                   "WHERE user_id = ? AND last_step < ?"));
+    st.Bind(1, step).Bind(2, user_id).Bind(3, step);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 1) return true;
+    EV_ASSIGN_OR_RETURN(Statement exists, db_->Prepare("SELECT 1 FROM totp WHERE user_id = ?"));
+    exists.Bind(1, user_id);
+    EV_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row) return NotFound("TOTP state of user", user_id);
+    return false;
+  }
+
+  absl::Status DeleteTotp(std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM totp WHERE user_id = ?"));
+    st.Bind(1, user_id);
+    EV_RETURN_IF_ERROR(ExpectChanged(st, "TOTP state of user", user_id));
+    EV_ASSIGN_OR_RETURN(Statement codes,
+                        db_->Prepare("DELETE FROM recovery_codes WHERE user_id = ?"));
+    codes.Bind(1, user_id);
+    EV_RETURN_IF_ERROR(codes.Run());
+    return tx.Commit();
+  }
+
+  // ---- Recovery codes ----
+
+  absl::Status ReplaceRecoveryCodes(std::string_view user_id,
+                                    const std::vector<std::string>& code_hashes) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(user_id, "recovery code user id"));
+    for (const std::string& h : code_hashes) {
+      EV_RETURN_IF_ERROR(RequireNonEmpty(h, "recovery code hash"));
+    }
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    EV_ASSIGN_OR_RETURN(Statement del,
+                        db_->Prepare("DELETE FROM recovery_codes WHERE user_id = ?"));
+    del.Bind(1, user_id);
+    EV_RETURN_IF_ERROR(del.Run());
+    EV_ASSIGN_OR_RETURN(Statement ins,
+                        db_->Prepare("INSERT INTO recovery_codes (user_id, code_hash, used_at) "
+                                     "VALUES (?, ?, NULL)"));
+    for (const std::string& h : code_hashes) {
+      ins.Reset();
+      ins.Bind(1, user_id).Bind(2, h);
+      EV_RETURN_IF_ERROR(ins.Run());
+    }
+    return tx.Commit();
+  }
+
+  absl::StatusOr<bool> ConsumeRecoveryCode(std::string_view user_id,
+                                           std::string_view code_hash) override {
+    // One conditional UPDATE, so a code is accepted at most once even under races.
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE recovery_codes SET used_at = ? "
+                                     "WHERE user_id = ? AND code_hash = ? AND used_at IS NULL"));
+    st.Bind(1, Micros(env_->Now())).Bind(2, user_id).Bind(3, code_hash);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    return changed == 1;
+  }
+
+  absl::StatusOr<int64_t> CountUnusedRecoveryCodes(std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT COUNT(*) FROM recovery_codes "
+                                                   "WHERE user_id = ? AND used_at IS NULL"));
+    st.Bind(1, user_id);
+    return Count(std::move(st));
+  }
+
+  // ---- Passkeys ----
+
+  absl::Status AddPasskey(const PasskeyCredential& c) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(c.credential_id, "passkey credential id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(c.user_id, "passkey user id"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO passkeys (" EV_PASSKEY_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    st.Bind(1, Blob{c.credential_id})
+        .Bind(2, c.user_id)
+        .Bind(3, Blob{c.public_key_cose})
+        .Bind(4, c.algorithm)
+        .Bind(5, c.sign_count)
+        .Bind(6, c.name)
+        .Bind(7, Blob{c.aaguid})
+        .Bind(8, c.user_verified_at_registration)
+        .Bind(9, Micros(c.created_at))
+        .Bind(10, OptMicros(c.last_used_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<PasskeyCredential> GetPasskey(std::string_view credential_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_PASSKEY_COLUMNS
+                                                   " FROM passkeys WHERE credential_id = ?"));
+    st.Bind(1, Blob{credential_id});
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError("passkey not found");
+    return ReadPasskey(st);
+  }
+
+  absl::StatusOr<std::vector<PasskeyCredential>> ListPasskeys(std::string_view user_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_PASSKEY_COLUMNS " FROM passkeys "
+                                     "WHERE user_id = ? ORDER BY created_at, credential_id"));
+    st.Bind(1, user_id);
+    return ReadAll<PasskeyCredential>(st, ReadPasskey);
+  }
+
+  absl::Status UpdatePasskeyUse(std::string_view credential_id, uint32_t sign_count,
+                                absl::Time at) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE passkeys SET sign_count = ?, last_used_at = ? "
+                                     "WHERE credential_id = ?"));
+    st.Bind(1, sign_count).Bind(2, Micros(at)).Bind(3, Blob{credential_id});
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 0) return absl::NotFoundError("passkey not found");
+    return absl::OkStatus();
+  }
+
+  absl::Status DeletePasskey(std::string_view user_id, std::string_view credential_id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM passkeys "
+                                                   "WHERE user_id = ? AND credential_id = ?"));
+    st.Bind(1, user_id).Bind(2, Blob{credential_id});
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 0) return absl::NotFoundError("passkey not found");
+    return absl::OkStatus();
+  }
+
+  // ---- Challenges ----
+
+  absl::Status PutChallenge(const Challenge& c) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(c.id, "challenge id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(c.kind, "challenge kind"));
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("INSERT INTO challenges (id, kind, user_id, payload, "
+                                     "expires_at) VALUES (?, ?, ?, ?, ?)"));
+    st.Bind(1, c.id)
+        .Bind(2, c.kind)
+        .Bind(3, c.user_id)
+        .Bind(4, Blob{c.payload})
+        .Bind(5, Micros(c.expires_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<Challenge> TakeChallenge(std::string_view id, std::string_view kind,
+                                          absl::Time now) override {
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    std::optional<Challenge> taken;
+    {
+      // DELETE ... RETURNING: the read and the delete are one statement, so two callers
+      // can never both get the row. A kind mismatch matches nothing and consumes nothing.
+      EV_ASSIGN_OR_RETURN(Statement st,
+                          db_->Prepare("DELETE FROM challenges WHERE id = ? AND kind = ? "
+                                       "RETURNING id, kind, user_id, payload, expires_at"));
+      st.Bind(1, id).Bind(2, kind);
+      EV_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (row) {
+        taken = Challenge{.id = st.ColumnText(0),
+                          .kind = st.ColumnText(1),
+                          .user_id = st.ColumnText(2),
+                          .payload = st.ColumnBlob(3),
+                          .expires_at = FromMicros(st.ColumnInt64(4))};
+      }
+      EV_RETURN_IF_ERROR(st.Run());
+    }
+    {
+      // Housekeeping: challenges nobody took would otherwise stay forever.
+      EV_ASSIGN_OR_RETURN(Statement gc,
+                          db_->Prepare("DELETE FROM challenges WHERE expires_at <= ?"));
+      gc.Bind(1, Micros(now));
+      EV_RETURN_IF_ERROR(gc.Run());
+    }
+    EV_RETURN_IF_ERROR(tx.Commit());
+    if (!taken.has_value() || taken->expires_at <= now) {
+      return absl::NotFoundError("challenge not found, already used, or expired");
+    }
+    return *std::move(taken);
+  }
+
+  // ---- Outbox ----
+
+  absl::Status AppendOutbox(const OutboxEvent& e) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(e.id, "outbox event id"));
+    EV_ASSIGN_OR_RETURN(
+        Statement st, db_->Prepare("INSERT INTO outbox (" EV_OUTBOX_COLUMNS ") VALUES (?, ?, ?)"));
+    st.Bind(1, e.id).Bind(2, e.json).Bind(3, Micros(e.created_at));
+    return st.Run();
+  }
+
+  absl::StatusOr<std::vector<OutboxEvent>> PeekOutbox(int limit) override {
+    if (limit < 0) return absl::InvalidArgumentError("control store: negative outbox limit");
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+                                                   "ORDER BY created_at, id LIMIT ?"));
+    st.Bind(1, limit);
+    return ReadAll<OutboxEvent>(st, ReadOutbox);
+  }
+
+  absl::Status DeleteOutbox(const std::vector<std::string>& ids) override {
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM outbox WHERE id = ?"));
+    for (const std::string& id : ids) {
+      st.Reset();
+      st.Bind(1, id);
+      EV_RETURN_IF_ERROR(st.Run());  // unknown ids are ignored: the relay may retry
+    }
+    return tx.Commit();
+  }
+
+ private:
+  // Runs a write and returns the number of rows it changed.
+  absl::StatusOr<int64_t> Changed(Statement& st) {
+    EV_RETURN_IF_ERROR(st.Run());
+    return db_->Changes();
+  }
+
+  absl::Status ExpectChanged(Statement& st, std::string_view what, std::string_view key) {
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 0) return NotFound(what, key);
+    return absl::OkStatus();
+  }
+
+  static absl::StatusOr<int64_t> Count(absl::StatusOr<Statement> prepared) {
+    if (!prepared.ok()) return prepared.status();
+    Statement& st = *prepared;
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::InternalError("control store: COUNT returned no row");
+    return st.ColumnInt64(0);
+  }
+
+  template <typename T, typename Reader>
+  static absl::StatusOr<std::vector<T>> ReadAll(Statement& st, Reader read) {
+    std::vector<T> out;
+    for (;;) {
+      EV_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return out;
+      if constexpr (std::is_same_v<decltype(read(st)), T>) {
+        out.push_back(read(st));
+      } else {
+        EV_ASSIGN_OR_RETURN(T item, read(st));
+        out.push_back(std::move(item));
+      }
+    }
+  }
+
+  absl::Status Revoke(std::string_view table, std::string_view what, std::string_view org_id,
+                      std::string_view id, absl::Time at) {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare(StrCat("UPDATE ", table,
+                                            " SET revoked_at = ? "
+                                            "WHERE org_id = ? AND id = ? AND revoked_at IS NULL")));
+    st.Bind(1, Micros(at)).Bind(2, org_id).Bind(3, id);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 1) return absl::OkStatus();
+    EV_ASSIGN_OR_RETURN(Statement exists, db_->Prepare(StrCat("SELECT 1 FROM ", table,
+                                                              " WHERE org_id = ? AND id = ?")));
+    exists.Bind(1, org_id).Bind(2, id);
+    EV_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row) return NotFound(what, id);
+    return absl::FailedPreconditionError(StrCat(what, " \"", id, "\" is already revoked"));
+  }
+
+  SqliteDb* db_;
+  base::Env* env_;
+};
+
+// The public store: every call takes the mutex and runs on ControlQueries.
+class SqliteControlStore final : public ControlStore {
+ public:
+  SqliteControlStore(std::unique_ptr<SqliteDb> db, base::Env* env)
+      : db_(std::move(db)), queries_(db_.get(), env) {}
+
+  absl::Status WithTransaction(std::function<absl::Status(ControlStore& tx)> fn) override {
+    return Locked([&] { return queries_.WithTransaction(fn); });
+  }
+
+#define EV_FORWARD(ret, name, params, args)            \
+  ret name params override {                           \
+    return Locked([&] { return queries_.name args; }); \
+  }
+
+  EV_FORWARD(absl::Status, CreateOrg, (const Org& o), (o))
+  EV_FORWARD(absl::StatusOr<Org>, GetOrg, (std::string_view id), (id))
+  EV_FORWARD(absl::StatusOr<Org>, GetOrgByName, (std::string_view n), (n))
+  EV_FORWARD(absl::Status, SetEntitlements, (std::string_view o, const Entitlements& e), (o, e))
+  EV_FORWARD(absl::StatusOr<int64_t>, CountUsers, (), ())
+  EV_FORWARD(absl::Status, CreateUser, (const User& u), (u))
+  EV_FORWARD(absl::StatusOr<User>, GetUser, (std::string_view id), (id))
+  EV_FORWARD(absl::StatusOr<User>, GetUserByEmail, (std::string_view e), (e))
+  EV_FORWARD(absl::Status, UpdatePassword, (std::string_view u, std::string_view h, bool m),
+             (u, h, m))
+  EV_FORWARD(absl::Status, SetUserDisabled, (std::string_view u, bool d), (u, d))
+  EV_FORWARD(absl::Status, AddMembership, (const Membership& m), (m))
+  EV_FORWARD(absl::StatusOr<Membership>, GetMembership, (std::string_view o, std::string_view u),
+             (o, u))
+  EV_FORWARD(absl::StatusOr<std::vector<Membership>>, ListMembers, (std::string_view o), (o))
+  EV_FORWARD(absl::StatusOr<std::vector<Membership>>, ListMembershipsOfUser, (std::string_view u),
+             (u))
+  EV_FORWARD(absl::Status, UpdateRole, (std::string_view o, std::string_view u, Role r), (o, u, r))
+  EV_FORWARD(absl::Status, RemoveMembership, (std::string_view o, std::string_view u), (o, u))
+  EV_FORWARD(absl::StatusOr<int64_t>, CountMembersWithRole, (std::string_view o, Role r), (o, r))
+  EV_FORWARD(absl::Status, CreateSession, (const Session& s), (s))
+  EV_FORWARD(absl::StatusOr<Session>, GetSession, (std::string_view t), (t))
+  EV_FORWARD(absl::Status, TouchSession, (std::string_view t, absl::Time a, absl::Time b),
+             (t, a, b))
+  EV_FORWARD(absl::Status, DeleteSession, (std::string_view t), (t))
+  EV_FORWARD(absl::StatusOr<int64_t>, DeleteSessionsOfUser,
+             (std::string_view u, std::string_view e), (u, e))
+  EV_FORWARD(absl::StatusOr<int64_t>, DeleteExpiredSessions, (absl::Time n), (n))
+  EV_FORWARD(absl::Status, CreateApiKey, (const ApiKey& k), (k))
+  EV_FORWARD(absl::StatusOr<ApiKey>, GetApiKeyByHash, (std::string_view h), (h))
+  EV_FORWARD(absl::StatusOr<ApiKey>, GetApiKey, (std::string_view o, std::string_view id), (o, id))
+  EV_FORWARD(absl::StatusOr<std::vector<ApiKey>>, ListApiKeys, (std::string_view o), (o))
+  EV_FORWARD(absl::Status, RevokeApiKey, (std::string_view o, std::string_view id, absl::Time a),
+             (o, id, a))
+  EV_FORWARD(absl::Status, TouchApiKey, (std::string_view id, absl::Time a), (id, a))
+  EV_FORWARD(absl::Status, CreateSdkKey, (const SdkKey& k), (k))
+  EV_FORWARD(absl::StatusOr<SdkKey>, GetSdkKeyByHash, (std::string_view h), (h))
+  EV_FORWARD(absl::StatusOr<std::vector<SdkKey>>, ListSdkKeys,
+             (std::string_view o, std::string_view w), (o, w))
+  EV_FORWARD(absl::Status, RevokeSdkKey, (std::string_view o, std::string_view id, absl::Time a),
+             (o, id, a))
+  EV_FORWARD(absl::Status, CreateWorkspace, (const Workspace& w), (w))
+  EV_FORWARD(absl::StatusOr<Workspace>, GetWorkspaceByKey, (std::string_view o, std::string_view k),
+             (o, k))
+  EV_FORWARD(absl::StatusOr<std::vector<Workspace>>, ListWorkspaces, (std::string_view o), (o))
+  EV_FORWARD(absl::Status, DeleteWorkspace, (std::string_view o, std::string_view id), (o, id))
+  EV_FORWARD(absl::Status, PutTotp, (const TotpState& s), (s))
+  EV_FORWARD(absl::StatusOr<TotpState>, GetTotp, (std::string_view u), (u))
+  EV_FORWARD(absl::Status, ConfirmTotp, (std::string_view u), (u))
+  EV_FORWARD(absl::StatusOr<bool>, AdvanceTotpStep, (std::string_view u, int64_t s), (u, s))
+  EV_FORWARD(absl::Status, DeleteTotp, (std::string_view u), (u))
+  EV_FORWARD(absl::Status, ReplaceRecoveryCodes,
+             (std::string_view u, const std::vector<std::string>& h), (u, h))
+  EV_FORWARD(absl::StatusOr<bool>, ConsumeRecoveryCode, (std::string_view u, std::string_view h),
+             (u, h))
+  EV_FORWARD(absl::StatusOr<int64_t>, CountUnusedRecoveryCodes, (std::string_view u), (u))
+  EV_FORWARD(absl::Status, AddPasskey, (const PasskeyCredential& c), (c))
+  EV_FORWARD(absl::StatusOr<PasskeyCredential>, GetPasskey, (std::string_view c), (c))
+  EV_FORWARD(absl::StatusOr<std::vector<PasskeyCredential>>, ListPasskeys, (std::string_view u),
+             (u))
+  EV_FORWARD(absl::Status, UpdatePasskeyUse, (std::string_view c, uint32_t n, absl::Time a),
+             (c, n, a))
+  EV_FORWARD(absl::Status, DeletePasskey, (std::string_view u, std::string_view c), (u, c))
+  EV_FORWARD(absl::Status, PutChallenge, (const Challenge& c), (c))
+  EV_FORWARD(absl::StatusOr<Challenge>, TakeChallenge,
+             (std::string_view id, std::string_view k, absl::Time n), (id, k, n))
+  EV_FORWARD(absl::Status, AppendOutbox, (const OutboxEvent& e), (e))
+  EV_FORWARD(absl::StatusOr<std::vector<OutboxEvent>>, PeekOutbox, (int limit), (limit))
+  EV_FORWARD(absl::Status, DeleteOutbox, (const std::vector<std::string>& ids), (ids))
+
+#undef EV_FORWARD
+
+ private:
+  // Runs `f` holding the mutex. A call from the thread that already holds it (a call on
+  // the store instead of on `tx` inside WithTransaction) fails instead of deadlocking.
+  template <typename F>
+  auto Locked(F&& f) -> decltype(f()) {
+    if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+      return absl::FailedPreconditionError(
+          "control store: called on the store from inside WithTransaction; use the "
+          "ControlStore& passed to the function");
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    struct ClearOwner {
+      std::atomic<std::thread::id>* owner;
+      ~ClearOwner() { owner->store(std::thread::id(), std::memory_order_relaxed); }
+    } clear{&owner_};
+    return f();
+  }
+
+  std::mutex mu_;
+  std::atomic<std::thread::id> owner_{};
+  std::unique_ptr<SqliteDb> db_;
+  ControlQueries queries_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControlStore>> OpenSqliteControlStore(
+    const SqliteControlStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("control store: empty path");
+  if (options.env == nullptr) return absl::InvalidArgumentError("control store: null env");
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
+                      SqliteDb::Open(SqliteOptions{.path = options.path, .create_mode = 0600}));
+  EV_RETURN_IF_ERROR(Migrate(*db, ControlDbMigrations()));
+  return std::unique_ptr<ControlStore>(new SqliteControlStore(std::move(db), options.env));
+}
+
+}  // namespace edgevault::storage

@@ -1,0 +1,258 @@
+#include "src/storage/sqlite/control_store_sqlite.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "src/base/status.h"
+#include "src/base/strings.h"
+#include "src/storage/control_store_conformance.h"
+#include "src/storage/sqlite/sqlite_db.h"
+
+namespace edgevault::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using base::StrCat;
+
+// One temporary directory per test process, made on first use (so listing the tests
+// leaves nothing behind) and removed after the last test; each store gets its own file.
+class ScratchDir : public ::testing::Environment {
+ public:
+  static ScratchDir* Get() {
+    static ScratchDir* dir = [] {
+      auto* d = new ScratchDir();
+      ::testing::AddGlobalTestEnvironment(d);  // gtest owns and tears it down
+      return d;
+    }();
+    return dir;
+  }
+  std::string NewPath(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (path_.empty()) {
+      std::string tmpl = (fs::path(::testing::TempDir()) / "control_store_test.XXXXXX").string();
+      if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+      path_ = tmpl;
+    }
+    return StrCat(path_, "/", name, "-", counter_++, ".db");
+  }
+  void TearDown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (path_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    path_.clear();
+  }
+
+ private:
+  ScratchDir() = default;
+  std::mutex mu_;
+  std::string path_;
+  int counter_ = 0;
+};
+
+base::SimulatedEnv* TestEnv() {
+  static base::SimulatedEnv* env = new base::SimulatedEnv();
+  return env;
+}
+
+std::unique_ptr<ControlStore> NewStore() {
+  auto store =
+      OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("conformance"), .env = TestEnv()});
+  if (!store.ok()) {
+    ADD_FAILURE() << store.status();
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+// Registers the scratch directory's cleanup before any test runs.
+[[maybe_unused]] const ScratchDir* const kScratch = ScratchDir::Get();
+
+}  // namespace
+}  // namespace edgevault::storage
+
+INSTANTIATE_CONTROL_STORE_CONFORMANCE(Sqlite, &NewStore)
+
+namespace edgevault::storage {
+namespace {
+
+uint32_t ModeOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+std::unique_ptr<ControlStore> OpenAt(const std::string& path) {
+  auto store = OpenSqliteControlStore({.path = path, .env = TestEnv()});
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+Org MakeOrg(std::string id, std::string name) {
+  Org o;
+  o.id = std::move(id);
+  o.name = std::move(name);
+  o.created_at = absl::FromUnixMicros(1'800'000'000'000'001);
+  return o;
+}
+
+TEST(SqliteControlStoreTest, DataFileIsCreatedWithMode0600) {
+  std::string path = ScratchDir::Get()->NewPath("mode");
+  // A permissive umask must not leak into the file mode.
+  mode_t old = ::umask(0);
+  auto store = OpenAt(path);
+  ::umask(old);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateOrg(MakeOrg("o1", "default")).ok());
+  EXPECT_EQ(ModeOf(path), 0600u);
+  ASSERT_TRUE(fs::exists(path + "-wal"));  // WAL mode, open connection
+  EXPECT_EQ(ModeOf(path + "-wal"), 0600u);
+  ASSERT_TRUE(fs::exists(path + "-shm"));
+  EXPECT_EQ(ModeOf(path + "-shm"), 0600u);
+}
+
+TEST(SqliteControlStoreTest, ReopeningKeepsDataAndTheSchemaVersion) {
+  std::string path = ScratchDir::Get()->NewPath("reopen");
+  {
+    auto store = OpenAt(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateOrg(MakeOrg("o1", "default")).ok());
+  }
+  {
+    auto store = OpenAt(path);  // migrations must not re-run (CREATE TABLE would fail)
+    ASSERT_NE(store, nullptr);
+    auto org = store->GetOrg("o1");
+    ASSERT_TRUE(org.ok()) << org.status();
+    EXPECT_EQ(org->name, "default");
+    EXPECT_EQ(org->created_at, absl::FromUnixMicros(1'800'000'000'000'001));
+  }
+  auto db = SqliteDb::Open({.path = path});
+  ASSERT_TRUE(db.ok());
+  auto version = (*db)->UserVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, static_cast<int64_t>(ControlDbMigrations().size()));
+  EXPECT_GE(*version, 1);
+}
+
+TEST(SqliteControlStoreTest, NewerSchemaIsRefused) {
+  std::string path = ScratchDir::Get()->NewPath("newer");
+  { ASSERT_NE(OpenAt(path), nullptr); }
+  {
+    auto db = SqliteDb::Open({.path = path});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version = 999").ok());
+  }
+  auto store = OpenSqliteControlStore({.path = path, .env = TestEnv()});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
+}
+
+TEST(SqliteControlStoreTest, BadOptionsAreInvalidArgument) {
+  EXPECT_EQ(OpenSqliteControlStore({.path = "", .env = TestEnv()}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("noenv"), .env = nullptr})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SqliteControlStoreTest, SecondConnectionSeesCommittedDataOnly) {
+  std::string path = ScratchDir::Get()->NewPath("shared");
+  auto a = OpenAt(path);
+  auto b = OpenAt(path);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(a->CreateOrg(MakeOrg("o1", "default")).ok());
+  EXPECT_TRUE(b->GetOrg("o1").ok());
+
+  // While a's transaction is open, b sees the state before it (WAL snapshot isolation).
+  absl::Status s = a->WithTransaction([&](ControlStore& tx) -> absl::Status {
+    EV_RETURN_IF_ERROR(tx.CreateOrg(MakeOrg("o2", "second")));
+    EXPECT_EQ(b->GetOrg("o2").status().code(), absl::StatusCode::kNotFound);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(b->GetOrg("o2").ok());
+  // And b's writes reach a.
+  ASSERT_TRUE(b->SetEntitlements("o2", Entitlements{.max_workspaces = 2}).ok());
+  auto org = a->GetOrg("o2");
+  ASSERT_TRUE(org.ok());
+  EXPECT_EQ(org->entitlements.max_workspaces, 2);
+}
+
+TEST(SqliteControlStoreTest, TwoConnectionsRaceForOneTotpStep) {
+  // Atomicity across connections (processes), not just across threads of one store.
+  std::string path = ScratchDir::Get()->NewPath("race");
+  auto a = OpenAt(path);
+  auto b = OpenAt(path);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  User u;
+  u.id = "u1";
+  u.email = "a@example.com";
+  ASSERT_TRUE(a->CreateUser(u).ok());
+  ASSERT_TRUE(a->PutTotp(TotpState{.user_id = "u1", .secret = "s"}).ok());
+  for (int64_t step = 1; step <= 20; ++step) {
+    std::atomic<int> wins{0}, errors{0};
+    std::thread ta([&] {
+      auto r = a->AdvanceTotpStep("u1", step);
+      if (!r.ok())
+        ++errors;
+      else if (*r)
+        ++wins;
+    });
+    std::thread tb([&] {
+      auto r = b->AdvanceTotpStep("u1", step);
+      if (!r.ok())
+        ++errors;
+      else if (*r)
+        ++wins;
+    });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(wins.load(), 1) << "step " << step;
+  }
+}
+
+TEST(SqliteControlStoreTest, CallingTheStoreInsideItsOwnTransactionFailsInsteadOfDeadlocking) {
+  auto store = OpenAt(ScratchDir::Get()->NewPath("reentrant"));
+  ASSERT_NE(store, nullptr);
+  absl::Status inner;
+  absl::Status outer = store->WithTransaction([&](ControlStore& tx) -> absl::Status {
+    EV_RETURN_IF_ERROR(tx.CreateOrg(MakeOrg("o1", "default")));
+    inner = store->CreateOrg(MakeOrg("o2", "second"));  // wrong: not through tx
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(outer.ok()) << outer;
+  EXPECT_EQ(inner.code(), absl::StatusCode::kFailedPrecondition) << inner;
+  EXPECT_TRUE(store->GetOrg("o1").ok());
+  EXPECT_EQ(store->GetOrg("o2").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SqliteControlStoreTest, ExpiredChallengesAreSweptByTake) {
+  std::string path = ScratchDir::Get()->NewPath("sweep");
+  auto store = OpenAt(path);
+  ASSERT_NE(store, nullptr);
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  ASSERT_TRUE(store->PutChallenge({.id = "old", .kind = "mfa", .expires_at = t0}).ok());
+  ASSERT_TRUE(
+      store->PutChallenge({.id = "live", .kind = "mfa", .expires_at = t0 + absl::Hours(1)}).ok());
+  EXPECT_FALSE(store->TakeChallenge("other", "mfa", t0 + absl::Seconds(1)).ok());
+  auto db = SqliteDb::Open({.path = path});
+  ASSERT_TRUE(db.ok());
+  auto st = (*db)->Prepare("SELECT id FROM challenges ORDER BY id");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(*st->Step());
+  EXPECT_EQ(st->ColumnText(0), "live");
+  EXPECT_FALSE(*st->Step());
+}
+
+}  // namespace
+}  // namespace edgevault::storage

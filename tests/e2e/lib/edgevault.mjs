@@ -1,0 +1,109 @@
+// Starts a real `edgevault up` on free loopback ports in a temporary data directory and
+// gives tests small helpers to talk to it. Used by every tests/e2e/*.test.mjs.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BIN_DIR = process.env.EDGEVAULT_BIN_DIR ||
+  path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../build/bin');
+
+function canBind(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+// Five consecutive free ports (console, api, delivery, auth, audit).
+async function freePortBase() {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    });
+    if (base > 65000) continue;
+    let ok = true;
+    for (let i = 0; i < 5 && ok; i++) ok = await canBind(base + i);
+    if (ok) return base;
+  }
+  throw new Error('no five consecutive free ports');
+}
+
+export class EdgeVault {
+  // `extraArgs` is a list, or a function of the port base returning one (for settings
+  // that name the ports, such as WebAuthn origins).
+  static async start({ extraArgs = [] } = {}) {
+    const ev = new EdgeVault();
+    ev.tmp = mkdtempSync(path.join(os.tmpdir(), 'ev-e2e-'));
+    ev.dataDir = path.join(ev.tmp, 'data');
+    ev.base = await freePortBase();
+    ev.output = '';
+    ev.proc = spawn(path.join(BIN_DIR, 'edgevault'),
+      ['up', '--data-dir', ev.dataDir, '--port-base', String(ev.base),
+        ...(typeof extraArgs === 'function' ? extraArgs(ev.base) : extraArgs)],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    ev.proc.stdout.on('data', (d) => { ev.output += d; });
+    ev.proc.stderr.on('data', (d) => { ev.output += d; });
+    const deadline = Date.now() + 60000;
+    while (!/EdgeVault is up/.test(ev.output)) {
+      if (ev.proc.exitCode !== null) throw new Error(`edgevault up exited:\n${ev.output}`);
+      if (Date.now() > deadline) throw new Error(`edgevault up did not start:\n${ev.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const email = /email:\s+(\S+)/.exec(ev.output);
+    const password = /password:\s+(\S+)/.exec(ev.output);
+    if (!email || !password) throw new Error(`no bootstrap credentials printed:\n${ev.output}`);
+    ev.ownerEmail = email[1];
+    ev.ownerOneTimePassword = password[1];
+    ev.adminKey = readFileSync(path.join(ev.dataDir, 'bootstrap-admin.key'), 'utf8').trim();
+    return ev;
+  }
+
+  url(service) {
+    const offset = { console: 0, api: 1, delivery: 2, auth: 3, audit: 4 }[service];
+    return `http://127.0.0.1:${this.base + offset}`;
+  }
+
+  async call(service, method, target, { body, bearer, headers = {} } = {}) {
+    const h = { ...headers };
+    if (body !== undefined) h['content-type'] = 'application/json';
+    if (bearer) h.authorization = `Bearer ${bearer}`;
+    const res = await fetch(this.url(service) + target, {
+      method, headers: h, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: res.status, json, text, headers: res.headers };
+  }
+
+  auth(method, target, opts) { return this.call('auth', method, target, opts); }
+
+  // Logs the owner in and replaces the one-time password; returns a session token.
+  async ownerSession(newPassword = 'e2e owner password 1') {
+    let r = await this.auth('POST', '/v1/login',
+      { body: { email: this.ownerEmail, password: this.ownerOneTimePassword } });
+    if (r.status !== 200) throw new Error(`login: ${r.status} ${r.text}`);
+    r = await this.auth('POST', '/v1/password', {
+      bearer: r.json.session,
+      body: { current_password: this.ownerOneTimePassword, new_password: newPassword },
+    });
+    if (r.status !== 200) throw new Error(`password change: ${r.status} ${r.text}`);
+    this.ownerPassword = newPassword;
+    return r.json.session;
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.kill('SIGTERM');
+      await new Promise((resolve) => {
+        const t = setTimeout(() => { this.proc.kill('SIGKILL'); resolve(); }, 10000);
+        this.proc.once('exit', () => { clearTimeout(t); resolve(); });
+      });
+    }
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
