@@ -12,7 +12,9 @@
 #include "src/crypto/jwt_keys.h"
 #include "src/crypto/totp.h"
 #include "src/net/http_client.h"
+#include "src/crypto/hash.h"
 #include "src/net/http_server.h"
+#include "src/net/signing.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 
 namespace edgevault::auth {
@@ -63,6 +65,7 @@ class AuthServiceTest : public ::testing::Test {
     so.service = "auth";
     so.io_threads = 1;
     so.access_log = false;
+    so.verifier = &verifier_;
     auto server = net::HttpServer::Create(so, std::move(router));
     ASSERT_TRUE(server.ok());
     server_ = *std::move(server);
@@ -137,6 +140,8 @@ class AuthServiceTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   base::SimulatedEnv env_{absl::FromUnixSeconds(1'800'000'000), 7};
+  net::InternalKey internal_key_ = *net::ParseInternalKey(std::string(64, 'a'));
+  net::SignatureVerifier verifier_{internal_key_};
   std::unique_ptr<storage::ControlStore> store_;
   std::unique_ptr<AuthService> service_;
   std::unique_ptr<net::HttpServer> server_;
@@ -422,6 +427,46 @@ TEST_F(AuthServiceTest, MembersAndRoleRules) {
   EXPECT_EQ(Call("DELETE", "/v1/members/" + owner_id, "", owner).status, 409);
   EXPECT_EQ(Call("DELETE", "/v1/members/" + dev_id, "", adm_s).status, 200);
   EXPECT_EQ(Post("/v1/login", {{"email", "dev@example.com"}, {"password", "developer password 1"}}).status, 401);
+}
+
+TEST_F(AuthServiceTest, InternalEndpointsNeedTheServiceSignature) {
+  auto boot = Boot();
+  Reply unsigned_call = Post("/internal/v1/api-keys/exchange", {{"api_key", boot.api_key}});
+  EXPECT_EQ(unsigned_call.status, 401);
+  net::HttpClientOptions co;
+  co.signing_key = &internal_key_;
+  auto signed_client = *net::HttpClient::Create(co);
+  auto call = [&](const std::string& target, const json::value& body) {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = target;
+    req.body = json::serialize(body);
+    auto r = signed_client->Do("127.0.0.1", server_->port(), req);
+    EXPECT_TRUE(r.ok());
+    return std::make_pair(r->status, json::parse(r->body));
+  };
+  auto [st, body] = call("/internal/v1/api-keys/exchange", {{"api_key", boot.api_key}});
+  EXPECT_EQ(st, 200) << body;
+  EXPECT_EQ(body.at("role").as_string(), "owner");
+  auto [bad, bad_body] = call("/internal/v1/api-keys/exchange", {{"api_key", "evk_nope"}});
+  EXPECT_EQ(bad, 401) << bad_body;
+  std::string org(body.at("org_id").as_string());
+  auto [created, sdk] = call("/internal/v1/sdk-keys", {{"org_id", org}, {"workspace_id", "ws_1"},
+                                                        {"environment", "prod"}, {"name", "web"},
+                                                        {"created_by", "user:1"}});
+  // ws_1 does not exist in the control DB: the foreign key refuses it.
+  EXPECT_EQ(created, 409) << sdk;
+  storage::Workspace ws{"ws_1", org, "shop", "Shop", env_.Now()};
+  ASSERT_TRUE(store_->CreateWorkspace(ws).ok());
+  auto [created2, sdk2] = call("/internal/v1/sdk-keys", {{"org_id", org}, {"workspace_id", "ws_1"},
+                                                          {"environment", "prod"}, {"name", "web"},
+                                                          {"created_by", "user:1"}});
+  ASSERT_EQ(created2, 201) << sdk2;
+  std::string key(sdk2.at("key").as_string());
+  EXPECT_EQ(key.rfind("evs_", 0), 0u);
+  auto stored = store_->GetSdkKeyByHash(crypto::Sha256Hex(key));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->environment, "prod");
 }
 
 }  // namespace

@@ -1,0 +1,86 @@
+#include "src/services/common/jwks_cache.h"
+
+#include "src/base/status.h"
+#include "src/base/strings.h"
+
+namespace edgevault::services {
+
+JwksCache::JwksCache(JwksCacheOptions options) : options_(std::move(options)) {}
+
+int64_t JwksCache::fetches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fetches_;
+}
+
+std::shared_ptr<const crypto::JwtVerifier> JwksCache::Current() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return verifier_;
+}
+
+absl::Status JwksCache::Refresh() {
+  std::lock_guard<std::mutex> fetching(fetch_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_attempt_ = options_.env->Now();
+  }
+  net::ClientRequest req;
+  req.method = "GET";
+  req.target = options_.path;
+  absl::StatusOr<net::ClientResponse> resp = options_.client->Do(options_.host, options_.port, req);
+  if (!resp.ok()) {
+    return absl::UnavailableError(base::ToAbsl("fetching the JWKS from auth failed: " +
+                                               std::string(resp.status().message())));
+  }
+  if (resp->status != 200) {
+    return absl::UnavailableError(base::ToAbsl("fetching the JWKS from auth answered HTTP " +
+                                               std::to_string(resp->status)));
+  }
+  EV_ASSIGN_OR_RETURN(crypto::JwtVerifier v, crypto::JwtVerifier::FromJwks(resp->body));
+  std::lock_guard<std::mutex> lock(mu_);
+  verifier_ = std::make_shared<const crypto::JwtVerifier>(std::move(v));
+  fetched_at_ = options_.env->Now();
+  ++fetches_;
+  return absl::OkStatus();
+}
+
+absl::Status JwksCache::MaybeRefresh() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (options_.env->Now() - last_attempt_ < options_.min_refresh_interval) {
+      return absl::OkStatus();
+    }
+  }
+  return Refresh();
+}
+
+absl::StatusOr<crypto::JwtClaims> JwksCache::Verify(std::string_view token) {
+  std::shared_ptr<const crypto::JwtVerifier> v = Current();
+  bool stale;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stale = options_.env->Now() - fetched_at_ > options_.max_age;
+  }
+  if (!v || stale) {
+    absl::Status st = MaybeRefresh();
+    v = Current();
+    // A stale cache keeps verifying while auth is unreachable (tokens live ≤ 5 min,
+    // keys stay published longer); only "never fetched" is fatal.
+    if (!v) {
+      return st.ok() ? absl::UnavailableError("no JWKS fetched from auth yet") : st;
+    }
+  }
+  absl::Time now = options_.env->Now();
+  absl::StatusOr<crypto::JwtClaims> claims = v->Verify(token, now, options_.issuer, options_.audience);
+  if (absl::IsNotFound(claims.status())) {
+    // A kid we do not know: a key may have rotated in. Refetch (rate-limited), retry once.
+    (void)MaybeRefresh();
+    std::shared_ptr<const crypto::JwtVerifier> fresh = Current();
+    if (fresh && fresh != v) claims = fresh->Verify(token, now, options_.issuer, options_.audience);
+    if (absl::IsNotFound(claims.status())) {
+      return absl::UnauthenticatedError(base::ToAbsl(std::string(claims.status().message())));
+    }
+  }
+  return claims;
+}
+
+}  // namespace edgevault::services

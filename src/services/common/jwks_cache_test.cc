@@ -1,0 +1,143 @@
+#include "src/services/common/jwks_cache.h"
+
+#include <atomic>
+#include <mutex>
+
+#include "gtest/gtest.h"
+#include "src/base/encoding.h"
+#include "src/crypto/hash.h"
+#include "src/net/http_server.h"
+
+namespace edgevault::services {
+namespace {
+
+using crypto::Ed25519PrivateKey;
+using crypto::JwtClaims;
+
+// A stand-in for auth's JWKS endpoint whose key set the test controls.
+class JwksCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetKeys({&key_a_});
+    net::Router router;
+    router.Get("/.well-known/jwks.json", [this](net::Request&) {
+      ++hits_;
+      std::lock_guard<std::mutex> lock(mu_);
+      return net::Response::Json(200, jwks_);
+    });
+    net::ServerOptions so;
+    so.io_threads = 1;
+    so.access_log = false;
+    server_ = *net::HttpServer::Create(so, std::move(router));
+    ASSERT_TRUE(server_->Start().ok());
+    client_ = *net::HttpClient::Create({});
+    JwksCacheOptions o;
+    o.port = server_->port();
+    o.client = client_.get();
+    o.env = &env_;
+    cache_ = std::make_unique<JwksCache>(o);
+  }
+
+  void SetKeys(std::vector<const Ed25519PrivateKey*> keys) {
+    std::vector<std::pair<std::string, crypto::Ed25519PublicKey>> pubs;
+    for (const auto* k : keys) pubs.emplace_back(k->Kid(), k->PublicKey());
+    std::lock_guard<std::mutex> lock(mu_);
+    jwks_ = crypto::JwksJson(pubs);
+  }
+
+  JwtClaims Claims(absl::Duration ttl = absl::Minutes(5)) {
+    JwtClaims c;
+    c.iss = "edgevault";
+    c.aud = "edgevault";
+    c.sub = "usr_1";
+    c.org = "org_1";
+    c.roles = {"developer"};
+    c.iat = absl::FromUnixSeconds(absl::ToUnixSeconds(env_.Now()));
+    c.exp = c.iat + ttl;
+    c.jti = "jti_1";
+    return c;
+  }
+
+  std::string Sign(const Ed25519PrivateKey& k, JwtClaims c) { return crypto::SignJwt(k, k.Kid(), c); }
+
+  base::SimulatedEnv env_;
+  Ed25519PrivateKey key_a_ = *Ed25519PrivateKey::FromRaw(std::string(32, 'a'));
+  Ed25519PrivateKey key_b_ = *Ed25519PrivateKey::FromRaw(std::string(32, 'b'));
+  std::mutex mu_;
+  std::string jwks_;
+  std::atomic<int> hits_{0};
+  std::unique_ptr<net::HttpServer> server_;
+  std::unique_ptr<net::HttpClient> client_;
+  std::unique_ptr<JwksCache> cache_;
+};
+
+TEST_F(JwksCacheTest, VerifiesAndCaches) {
+  std::string token = Sign(key_a_, Claims());
+  ASSERT_TRUE(cache_->Verify(token).ok());
+  ASSERT_TRUE(cache_->Verify(token).ok());
+  EXPECT_EQ(hits_.load(), 1);
+  env_.AdvanceBy(absl::Minutes(4));
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  EXPECT_EQ(hits_.load(), 1);
+  env_.AdvanceBy(absl::Minutes(2));  // older than max_age: refetched
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  EXPECT_EQ(hits_.load(), 2);
+}
+
+TEST_F(JwksCacheTest, RejectsForgeries) {
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  std::string good = Sign(key_a_, Claims());
+  std::string payload = good.substr(good.find('.') + 1, good.rfind('.') - good.find('.') - 1);
+  // alg: none.
+  std::string none = base::Base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + "." + payload + ".";
+  EXPECT_TRUE(absl::IsUnauthenticated(cache_->Verify(none).status()));
+  // HS256 "signed" with the public key (the classic algorithm-confusion attack), keyed by
+  // the raw key and by the JWKS text.
+  for (const std::string& secret : {key_a_.RawPublic(), jwks_}) {
+    std::string header = base::Base64UrlEncode(
+        R"({"alg":"HS256","typ":"JWT","kid":")" + key_a_.Kid() + R"("})");
+    std::string input = header + "." + payload;
+    std::string hs = input + "." + base::Base64UrlEncode(crypto::HmacSha256(secret, input));
+    EXPECT_TRUE(absl::IsUnauthenticated(cache_->Verify(hs).status()));
+  }
+  // Expired.
+  std::string expired = Sign(key_a_, Claims(absl::Seconds(10)));
+  env_.AdvanceBy(absl::Minutes(1));
+  EXPECT_TRUE(absl::IsUnauthenticated(cache_->Verify(expired).status()));
+  // Unknown kid: a key auth never published.
+  absl::Status unknown = cache_->Verify(Sign(key_b_, Claims())).status();
+  EXPECT_TRUE(absl::IsUnauthenticated(unknown)) << unknown;
+  EXPECT_NE(unknown.message().find("unknown key id"), absl::string_view::npos) << unknown;
+  // Wrong audience.
+  JwtClaims other = Claims();
+  other.aud = "someone-else";
+  EXPECT_TRUE(absl::IsUnauthenticated(cache_->Verify(Sign(key_a_, other)).status()));
+}
+
+TEST_F(JwksCacheTest, UnknownKidRefetchesOnceThenRateLimits) {
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  EXPECT_EQ(hits_.load(), 1);
+  env_.AdvanceBy(absl::Seconds(11));
+  SetKeys({&key_b_, &key_a_});  // auth rotated: b is new
+  ASSERT_TRUE(cache_->Verify(Sign(key_b_, Claims())).ok());
+  EXPECT_EQ(hits_.load(), 2);
+  // A flood of tokens with unknown kids costs at most one fetch per interval.
+  Ed25519PrivateKey forged = *Ed25519PrivateKey::FromRaw(std::string(32, 'z'));
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(cache_->Verify(Sign(forged, Claims())).ok());
+  EXPECT_EQ(hits_.load(), 2);
+  env_.AdvanceBy(absl::Seconds(11));
+  EXPECT_FALSE(cache_->Verify(Sign(forged, Claims())).ok());
+  EXPECT_EQ(hits_.load(), 3);
+}
+
+TEST_F(JwksCacheTest, UnreachableAuthIsUnavailableUntilFirstFetch) {
+  JwksCacheOptions o;
+  o.port = 1;  // nothing listens there
+  o.client = client_.get();
+  o.env = &env_;
+  JwksCache cache(o);
+  EXPECT_TRUE(absl::IsUnavailable(cache.Verify(Sign(key_a_, Claims())).status()));
+}
+
+}  // namespace
+}  // namespace edgevault::services

@@ -1,0 +1,163 @@
+#pragma once
+// The system of record of ONE workspace (DESIGN.md §2–§4): its environments, its items
+// (configs, flags, segments, secrets) in their current state, the append-only list of
+// revisions that got them there, the outbox of work to do after a commit (propagation to
+// the edge, audit events), and the activity log of non-write events (secret reads, ...).
+//
+// One store instance = one workspace (the SQLite backend keeps one file per workspace;
+// a PostgreSQL backend keys the same schema by workspace id). The workspace actor
+// (src/workspace/) is the only writer; readers may call concurrently.
+//
+// Revisions are numbered 1, 2, 3, ... per workspace with no gap: Commit assigns them in
+// one transaction together with the item changes and the outbox rows, so either all of
+// a commit is durable or none of it.
+//
+// Bodies (item definitions, environment definitions) are JSON text, opaque to the store:
+// the domain layer validates them. `before` and `after` of a revision are JSON text, with
+// "null" for "did not exist" / "deleted".
+//
+// Thread-safety: all methods are safe to call concurrently; Commit calls are serialised.
+//
+// Error codes (the same for every backend):
+//   NotFound        the row does not exist
+//   Aborted         Commit's expected_head did not match the current head (If-Match)
+//   InvalidArgument a value the store cannot hold (empty key, unknown kind)
+//   Unavailable     busy / unreachable; the caller may retry
+//   Internal        anything else
+//
+//   auto store = storage::OpenSqliteWorkspaceStore({.path = dir + "/ws_123.db", .env = env});
+//   storage::CommitRequest c{.actor = "user:usr_1", .reason = "raise pool", ...};
+//   c.mutations.push_back({storage::ItemKind::kConfig, "db.pool", R"({...})"});
+//   EV_ASSIGN_OR_RETURN(storage::CommitResult r, (*store)->Commit(c));
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace edgevault::storage {
+
+enum class ItemKind { kEnvironment, kConfig, kFlag, kSegment, kSecret };
+std::string_view ItemKindName(ItemKind kind);  // "environment", "config", "flag", ...
+absl::StatusOr<ItemKind> ParseItemKind(std::string_view name);  // InvalidArgument
+
+// Current state of one item (or environment: kind kEnvironment, key = environment key).
+struct Item {
+  ItemKind kind = ItemKind::kConfig;
+  std::string key;
+  std::string body;          // JSON text
+  int64_t revision = 0;      // seq of the revision that last changed it
+  absl::Time created_at;
+  absl::Time updated_at;
+};
+
+// One change inside a commit. `body` nullopt deletes the item (NotFound at commit time
+// when it does not exist).
+struct Mutation {
+  ItemKind kind = ItemKind::kConfig;
+  std::string key;
+  std::optional<std::string> body;
+  // The environment(s) this change affects, for the revision record and propagation:
+  // "" = all environments (a change to an item's shared parts), else one env key.
+  std::string environment;
+};
+
+struct OutboxRow {
+  int64_t id = 0;         // assigned by the store (ascending)
+  std::string kind;       // "propagate", "audit", ...
+  std::string payload;    // JSON text, opaque to the store
+  absl::Time created_at;
+  int attempts = 0;
+};
+
+struct CommitRequest {
+  std::string actor;   // "user:usr_..." / "key:key_..."
+  std::string reason;  // non-empty; the domain layer checks it
+  std::string op;      // "put", "delete", "revert", "rollback", ...
+  absl::Time time;
+  // Each mutation becomes one revision, in order.
+  std::vector<Mutation> mutations;
+  // Written in the same transaction (payloads may mention revision numbers: the caller
+  // learns them from head + 1 ... because commits are serialised by the actor).
+  std::vector<OutboxRow> outbox;
+  // When set, the commit is refused (Aborted) unless the current head equals it.
+  std::optional<int64_t> expected_head;
+};
+
+struct CommitResult {
+  int64_t first_revision = 0;  // seq of the first revision written
+  int64_t last_revision = 0;   // = new head
+  std::vector<int64_t> outbox_ids;
+};
+
+struct Revision {
+  int64_t seq = 0;
+  absl::Time time;
+  std::string actor;
+  std::string reason;
+  std::string op;
+  ItemKind kind = ItemKind::kConfig;
+  std::string key;
+  std::string environment;  // "" = all
+  std::string before;       // JSON text, "null" when the item did not exist
+  std::string after;        // JSON text, "null" when deleted
+};
+
+// A non-write event (secret value read, export, denied request, ...).
+struct Activity {
+  int64_t id = 0;  // assigned by the store (ascending)
+  absl::Time time;
+  std::string actor;
+  std::string action;
+  std::string details;  // JSON text
+};
+
+class WorkspaceStore {
+ public:
+  virtual ~WorkspaceStore() = default;
+
+  // The workspace's own metadata, set once at creation (Create* below) and read back.
+  virtual absl::StatusOr<std::string> WorkspaceId() = 0;
+
+  // Applies `c` atomically: refuses with Aborted when expected_head is set and stale;
+  // NotFound when a delete names a missing item; InvalidArgument for an empty key or no
+  // mutations and no outbox rows. On success every mutation is one new revision
+  // (seq = head + 1, ...) whose `before` is the item's previous body ("null" if new).
+  virtual absl::StatusOr<CommitResult> Commit(const CommitRequest& c) = 0;
+
+  virtual absl::StatusOr<int64_t> Head() = 0;  // 0 for a new workspace
+
+  virtual absl::StatusOr<Item> GetItem(ItemKind kind, std::string_view key) = 0;
+  // All current items of a kind, ordered by key.
+  virtual absl::StatusOr<std::vector<Item>> ListItems(ItemKind kind) = 0;
+  virtual absl::StatusOr<int64_t> CountItems(ItemKind kind) = 0;
+
+  // Revisions with seq > after, ascending, at most `limit` (1..1000).
+  virtual absl::StatusOr<std::vector<Revision>> ListRevisions(int64_t after, int limit) = 0;
+  virtual absl::StatusOr<Revision> GetRevision(int64_t seq) = 0;
+  // The body of (kind, key) as of revision `seq` (state after it): nullopt when the item
+  // did not exist then. Used by rollback.
+  virtual absl::StatusOr<std::optional<std::string>> BodyAt(ItemKind kind, std::string_view key,
+                                                            int64_t seq) = 0;
+  // Every (kind, key) that existed at any time up to the head, for rollback.
+  virtual absl::StatusOr<std::vector<std::pair<ItemKind, std::string>>> AllKeysEver() = 0;
+
+  // Outbox: rows not yet done, oldest first.
+  virtual absl::StatusOr<std::vector<OutboxRow>> PendingOutbox(int limit) = 0;
+  virtual absl::Status MarkOutboxDone(int64_t id) = 0;           // NotFound if unknown
+  virtual absl::Status RecordOutboxAttempt(int64_t id) = 0;       // attempts + 1
+
+  // Appends the activity entry and the outbox rows (its audit event) in one transaction:
+  // if the audit event cannot be recorded, neither is the activity (fail closed).
+  virtual absl::StatusOr<int64_t> AppendActivity(const Activity& a,
+                                                 const std::vector<OutboxRow>& outbox) = 0;
+  // Activity with id > after, ascending, at most `limit` (1..1000).
+  virtual absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) = 0;
+};
+
+}  // namespace edgevault::storage
