@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "CLI/CLI.hpp"
+#include "cli/api_cmds.h"
+#include "cli/audit.h"
 #include "cli/keys.h"
 #include "cli/up.h"
 #include "src/base/config.h"
@@ -32,6 +34,24 @@ int main(int argc, char** argv) {
       "rotate-signing", "add a new JWT signing key; prune keys no longer published");
   rotate_cmd->add_option("--data-dir", rotate.data_dir, "data directory")->capture_default_str();
 
+  auto api_commands = edgevault::cli::AddApiCommands(app);
+
+  edgevault::cli::AuditVerifyOptions audit_verify;
+  edgevault::cli::AuditTailOptions audit_tail;
+  CLI::App* audit_cmd = app.add_subcommand("audit", "inspect the audit warehouse");
+  audit_cmd->require_subcommand(1);
+  CLI::App* verify_cmd = audit_cmd->add_subcommand(
+      "verify", "check the hash chain; exit 0 intact, 1 broken (names the first broken place)");
+  verify_cmd->add_option("--data-dir", audit_verify.data_dir, "data directory")->capture_default_str();
+  verify_cmd->add_option("--from", audit_verify.from, "start at this day (YYYY-MM-DD)");
+  CLI::App* tail_cmd = audit_cmd->add_subcommand("tail", "print audit records");
+  tail_cmd->add_option("--data-dir", audit_tail.data_dir, "data directory")->capture_default_str();
+  tail_cmd->add_flag("--follow,-f", audit_tail.follow, "keep printing new records");
+  tail_cmd->add_flag("--json", audit_tail.json, "print the raw warehouse lines");
+  tail_cmd->add_option("--actor", audit_tail.actor, "only this actor id (user:..., key:...)");
+  tail_cmd->add_option("--action", audit_tail.action, "only this action, or a prefix like auth.*");
+  tail_cmd->add_option("--since", audit_tail.since, "only records at or after this RFC 3339 time");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -52,5 +72,8 @@ int main(int argc, char** argv) {
     return edgevault::cli::RunUp(up);
   }
   if (rotate_cmd->parsed()) return edgevault::cli::RunKeysRotateSigning(rotate);
+  if (verify_cmd->parsed()) return edgevault::cli::RunAuditVerify(audit_verify);
+  if (tail_cmd->parsed()) return edgevault::cli::RunAuditTail(audit_tail);
+  if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;
   return 2;
 }

@@ -231,6 +231,7 @@ class ControlStore {
   virtual absl::Status CreateWorkspace(const Workspace& ws) = 0;
   virtual absl::StatusOr<Workspace> GetWorkspaceByKey(std::string_view org_id,
                                                       std::string_view key) = 0;
+  virtual absl::StatusOr<Workspace> GetWorkspaceById(std::string_view id) = 0;
   virtual absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) = 0;
   virtual absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) = 0;
 

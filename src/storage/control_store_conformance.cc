@@ -580,6 +580,10 @@ TEST_P(ControlStoreConformanceTest, WorkspaceKeyIsUniquePerOrgOnly) {
   EXPECT_EQ(a.name, "Workspace");
   EXPECT_EQ(a.created_at, kT0);
   CS_EXPECT_CODE(store().GetWorkspaceByKey("o1", "nope"), kNotFound);
+  CS_ASSIGN(Workspace by_id, store().GetWorkspaceById("w3"));
+  EXPECT_EQ(by_id.org_id, "o2");
+  EXPECT_EQ(by_id.key, "shop");
+  CS_EXPECT_CODE(store().GetWorkspaceById("nope"), kNotFound);
   CS_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w4", "ghost", "x")), kFailedPrecondition);
 }
 

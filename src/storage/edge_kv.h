@@ -16,7 +16,8 @@
 // processes sharing the backend.
 //
 // Error codes: NotFound (no such key), InvalidArgument (empty key, key > 511 bytes,
-// negative version), ResourceExhausted (the store is full: LMDB map size),
+// negative version, negative ListKeys limit), ResourceExhausted (the store is full: LMDB
+// map size), FailedPrecondition (a write through a handle opened read-only),
 // Unavailable (busy/unreachable), Internal.
 //
 //   auto kv = storage::OpenLmdbEdgeKv({.path = data_dir + "/edge"});

@@ -25,7 +25,8 @@
 //   Unavailable     busy / unreachable; the caller may retry
 //   Internal        anything else
 //
-//   auto store = storage::OpenSqliteWorkspaceStore({.path = dir + "/ws_123.db", .env = env});
+//   auto store = storage::OpenSqliteWorkspaceStore(
+//       {.path = dir + "/ws_123.db", .env = env, .workspace_id = "ws_123"});
 //   storage::CommitRequest c{.actor = "user:usr_1", .reason = "raise pool", ...};
 //   c.mutations.push_back({storage::ItemKind::kConfig, "db.pool", R"({...})"});
 //   EV_ASSIGN_OR_RETURN(storage::CommitResult r, (*store)->Commit(c));
@@ -34,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -67,9 +69,11 @@ struct Mutation {
   std::string environment;
 };
 
+// On input (Commit, AppendActivity) `id` and `attempts` are ignored: the store assigns
+// the id and starts attempts at 0; `created_at` is stored as given.
 struct OutboxRow {
   int64_t id = 0;         // assigned by the store (ascending)
-  std::string kind;       // "propagate", "audit", ...
+  std::string kind;       // "propagate", "audit", ...; non-empty
   std::string payload;    // JSON text, opaque to the store
   absl::Time created_at;
   int attempts = 0;
@@ -90,6 +94,8 @@ struct CommitRequest {
 };
 
 struct CommitResult {
+  // A commit with outbox rows only writes no revision: first_revision = head + 1,
+  // last_revision = head (an empty range).
   int64_t first_revision = 0;  // seq of the first revision written
   int64_t last_revision = 0;   // = new head
   std::vector<int64_t> outbox_ids;
@@ -121,13 +127,16 @@ class WorkspaceStore {
  public:
   virtual ~WorkspaceStore() = default;
 
-  // The workspace's own metadata, set once at creation (Create* below) and read back.
+  // The workspace's own id, set once when the backend creates the store (for SQLite:
+  // SqliteWorkspaceStoreOptions::workspace_id) and read back.
   virtual absl::StatusOr<std::string> WorkspaceId() = 0;
 
   // Applies `c` atomically: refuses with Aborted when expected_head is set and stale;
-  // NotFound when a delete names a missing item; InvalidArgument for an empty key or no
-  // mutations and no outbox rows. On success every mutation is one new revision
-  // (seq = head + 1, ...) whose `before` is the item's previous body ("null" if new).
+  // NotFound when a delete names a missing item; InvalidArgument for an empty key, an
+  // unknown kind, a body that is exactly "null", an outbox row with an empty kind, or no
+  // mutations and no outbox rows. Nothing is written on error. On success every mutation
+  // is one new revision (seq = head + 1, ...) whose `before` is the item's previous body
+  // ("null" if new).
   virtual absl::StatusOr<CommitResult> Commit(const CommitRequest& c) = 0;
 
   virtual absl::StatusOr<int64_t> Head() = 0;  // 0 for a new workspace
@@ -137,9 +146,9 @@ class WorkspaceStore {
   virtual absl::StatusOr<std::vector<Item>> ListItems(ItemKind kind) = 0;
   virtual absl::StatusOr<int64_t> CountItems(ItemKind kind) = 0;
 
-  // Revisions with seq > after, ascending, at most `limit` (1..1000).
+  // Revisions with seq > after, ascending, at most `limit` (1..1000, else InvalidArgument).
   virtual absl::StatusOr<std::vector<Revision>> ListRevisions(int64_t after, int limit) = 0;
-  virtual absl::StatusOr<Revision> GetRevision(int64_t seq) = 0;
+  virtual absl::StatusOr<Revision> GetRevision(int64_t seq) = 0;  // NotFound
   // The body of (kind, key) as of revision `seq` (state after it): nullopt when the item
   // did not exist then. Used by rollback.
   virtual absl::StatusOr<std::optional<std::string>> BodyAt(ItemKind kind, std::string_view key,
@@ -147,16 +156,23 @@ class WorkspaceStore {
   // Every (kind, key) that existed at any time up to the head, for rollback.
   virtual absl::StatusOr<std::vector<std::pair<ItemKind, std::string>>> AllKeysEver() = 0;
 
-  // Outbox: rows not yet done, oldest first.
+  // Outbox: rows not yet done, oldest (lowest id) first, at most `limit` (1..1000,
+  // else InvalidArgument).
   virtual absl::StatusOr<std::vector<OutboxRow>> PendingOutbox(int limit) = 0;
-  virtual absl::Status MarkOutboxDone(int64_t id) = 0;           // NotFound if unknown
-  virtual absl::Status RecordOutboxAttempt(int64_t id) = 0;       // attempts + 1
+  // The same, only rows of `kind` (each consumer — propagation, the audit relay — reads
+  // its own kind, so one consumer's backlog never hides another's rows).
+  virtual absl::StatusOr<std::vector<OutboxRow>> PendingOutboxOfKind(std::string_view kind,
+                                                                      int limit) = 0;
+  // NotFound if unknown; marking a done row again is OK (a relay may retry).
+  virtual absl::Status MarkOutboxDone(int64_t id) = 0;
+  virtual absl::Status RecordOutboxAttempt(int64_t id) = 0;  // attempts + 1; NotFound
 
   // Appends the activity entry and the outbox rows (its audit event) in one transaction:
   // if the audit event cannot be recorded, neither is the activity (fail closed).
+  // InvalidArgument for an empty action or an outbox row with an empty kind.
   virtual absl::StatusOr<int64_t> AppendActivity(const Activity& a,
                                                  const std::vector<OutboxRow>& outbox) = 0;
-  // Activity with id > after, ascending, at most `limit` (1..1000).
+  // Activity with id > after, ascending, at most `limit` (1..1000, else InvalidArgument).
   virtual absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) = 0;
 };
 

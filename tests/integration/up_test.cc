@@ -17,36 +17,13 @@
 
 #include "gtest/gtest.h"
 #include "src/net/http_client.h"
+#include "tests/integration/harness.h"
 
 namespace edgevault {
 namespace {
 
-std::string BinDir() {
-  const char* d = std::getenv("EDGEVAULT_BIN_DIR");
-  return d ? d : "build/bin";
-}
-
-// Five consecutive free ports, found by binding them.
-int FreePortBase() {
-  boost::asio::io_context ioc;
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    using tcp = boost::asio::ip::tcp;
-    tcp::acceptor probe(ioc, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-    int base = probe.local_endpoint().port();
-    probe.close();
-    if (base > 65000) continue;
-    bool ok = true;
-    for (int i = 0; i < 5 && ok; ++i) {
-      boost::system::error_code ec;
-      tcp::acceptor a(ioc);
-      a.open(tcp::v4(), ec);
-      a.bind(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), base + i), ec);
-      ok = !ec;
-    }
-    if (ok) return base;
-  }
-  return 0;
-}
+using testing::BinDir;
+using testing::FreePortBase;
 
 struct Proc {
   pid_t pid = -1;

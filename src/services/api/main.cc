@@ -1,9 +1,97 @@
-// edgevault-api: the control plane: every write, resolution, secrets (later issues fill it in).
+// edgevault-api: the system of record and the write path.
+#include "src/audit/paths.h"
+#include "src/audit/relay.h"
+#include "src/audit/sqlite_queue.h"
+#include "src/base/log.h"
+#include "src/crypto/keyring.h"
+#include "src/services/api/api_auth.h"
+#include "src/services/api/api_service.h"
+#include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
+#include "src/storage/lmdb/edge_kv_lmdb.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/workspace/service.h"
+
+namespace edgevault::api {
+namespace {
+
+absl::Status Install(services::ServiceContext& ctx) {
+  const base::Config& config = ctx.config;
+  // Everything below lives as long as the process (RunService never returns before
+  // exit), so it is released on purpose rather than torn down under live handlers.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> control,
+                      storage::OpenSqliteControlStore({config.data_dir + "/control.db", ctx.env}));
+  storage::LmdbEdgeKvOptions kv_options;
+  kv_options.path = config.data_dir + "/edge";
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, storage::OpenLmdbEdgeKv(kv_options));
+
+  // A wrong or missing master key stops start-up here, with the file and the fix named.
+  EV_ASSIGN_OR_RETURN(crypto::Keyring keyring,
+                      crypto::LoadKeyring(ctx.env, crypto::KeyringSource::Directory(config.keys_dir)));
+  workspace::ServiceOptions so;
+  so.keyring = new crypto::Keyring(std::move(keyring));
+  so.workspaces_dir = config.data_dir + "/workspaces";
+  so.control = control.release();
+  so.kv = kv.release();
+  so.env = ctx.env;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::Service> service, workspace::Service::Create(so));
+
+  net::HttpClientOptions plain;
+  plain.env = ctx.env;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> jwks_client, net::HttpClient::Create(plain));
+  net::HttpClientOptions signed_options;
+  signed_options.env = ctx.env;
+  signed_options.signing_key = &ctx.internal_key;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> auth_client, net::HttpClient::Create(signed_options));
+
+  services::JwksCacheOptions jo;
+  jo.host = config.auth.host;
+  jo.port = config.auth.port;
+  jo.client = jwks_client.release();
+  jo.env = ctx.env;
+  jo.issuer = config.auth_settings.issuer;
+  auto* jwks = new services::JwksCache(jo);
+
+  ApiAuthOptions ao;
+  ao.jwks = jwks;
+  ao.auth_client = auth_client.get();
+  ao.auth_host = config.auth.host;
+  ao.auth_port = config.auth.port;
+  ao.env = ctx.env;
+  auto* auth = new ApiAuth(ao);
+
+  ApiServiceOptions opts;
+  opts.service = service.get();
+  opts.auth = auth;
+  opts.auth_client = auth_client.release();
+  opts.auth_host = config.auth.host;
+  opts.auth_port = config.auth.port;
+  opts.env = ctx.env;
+  auto* api = new ApiService(opts);
+  api->Install(ctx.router);
+  EV_RETURN_IF_ERROR(service->Start());
+
+  // Audit (issue 7): relay every workspace's audit outbox rows to the audit queue.
+  EV_RETURN_IF_ERROR(ctx.env->CreateDirs(audit::AuditDir(config.data_dir), 0700));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::SqliteAuditQueue> queue,
+                      audit::SqliteAuditQueue::Open({.path = audit::AuditQueuePath(config.data_dir)}));
+  audit::OutboxRelayOptions ro;
+  workspace::Service* svc = service.get();
+  ro.peek = [svc](int limit) { return svc->PeekAuditOutbox(limit); };
+  ro.remove = [svc](const std::vector<std::string>& ids) { return svc->RemoveAuditOutbox(ids); };
+  ro.queue = queue.release();
+  ro.env = ctx.env;
+  ro.source = "api";
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::OutboxRelay> relay, audit::OutboxRelay::Create(std::move(ro)));
+  relay->Start();
+  relay.release();
+  service.release();
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace edgevault::api
 
 int main(int argc, char** argv) {
-  return edgevault::services::RunService("api", argc, argv,
-                                         [](edgevault::services::ServiceContext&) {
-                                           return absl::OkStatus();
-                                         });
+  return edgevault::services::RunService("api", argc, argv, edgevault::api::Install);
 }

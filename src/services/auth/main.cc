@@ -1,6 +1,7 @@
 // edgevault-auth: identity: passwords, sessions, tokens, MFA, API keys.
 #include <cstdio>
 
+#include "src/audit/control_outbox_relay.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
 #include "src/services/auth/auth_service.h"
@@ -9,6 +10,9 @@
 
 namespace edgevault::auth {
 namespace {
+
+// Audit (issue 7): relays the control DB outbox to DATA_DIR/audit/queue.db; stopped in main().
+std::unique_ptr<audit::ControlOutboxRelay> g_audit_relay;
 
 std::vector<std::string> Origins(const base::Config& config) {
   std::vector<std::string> out;
@@ -66,6 +70,9 @@ absl::Status Install(services::ServiceContext& ctx) {
     std::fflush(stdout);
     EV_LOG(kInfo, "bootstrap owner created", {{"email", boot.email}, {"api_key_file", key_file}});
   }
+  // Audit (issue 7): start relaying the outbox once Bootstrap's own events are in it.
+  EV_ASSIGN_OR_RETURN(g_audit_relay,
+                      audit::ControlOutboxRelay::Start(options.store, ctx.env, config.data_dir));
   service->Install(ctx.router);
   service.release();
   return absl::OkStatus();
@@ -75,5 +82,7 @@ absl::Status Install(services::ServiceContext& ctx) {
 }  // namespace edgevault::auth
 
 int main(int argc, char** argv) {
-  return edgevault::services::RunService("auth", argc, argv, edgevault::auth::Install);
+  int rc = edgevault::services::RunService("auth", argc, argv, edgevault::auth::Install);
+  if (edgevault::auth::g_audit_relay) edgevault::auth::g_audit_relay->Stop();  // audit relay
+  return rc;
 }

@@ -728,6 +728,15 @@ class ControlQueries final : public ControlStore {
     return ReadWorkspace(st);
   }
 
+  absl::StatusOr<Workspace> GetWorkspaceById(std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS " FROM workspaces WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("workspace", id);
+    return ReadWorkspace(st);
+  }
+
   absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) override {
     EV_ASSIGN_OR_RETURN(Statement st,
                         db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS " FROM workspaces "
@@ -1100,6 +1109,7 @@ class SqliteControlStore final : public ControlStore {
   EV_FORWARD(absl::Status, CreateWorkspace, (const Workspace& w), (w))
   EV_FORWARD(absl::StatusOr<Workspace>, GetWorkspaceByKey, (std::string_view o, std::string_view k),
              (o, k))
+  EV_FORWARD(absl::StatusOr<Workspace>, GetWorkspaceById, (std::string_view id), (id))
   EV_FORWARD(absl::StatusOr<std::vector<Workspace>>, ListWorkspaces, (std::string_view o), (o))
   EV_FORWARD(absl::Status, DeleteWorkspace, (std::string_view o, std::string_view id), (o, id))
   EV_FORWARD(absl::Status, PutTotp, (const TotpState& s), (s))

@@ -1,0 +1,682 @@
+#include "cli/api_cmds.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <yaml-cpp/yaml.h>
+
+#include "CLI/CLI.hpp"
+#include "src/base/env.h"
+#include "src/base/strings.h"
+#include "src/net/http_client.h"
+
+namespace edgevault::cli {
+
+namespace json = boost::json;
+
+struct ApiCommands {
+  // Global connection options.
+  std::string api_url, auth_url, token;
+  bool as_json = false;
+  std::string reason;
+
+  CLI::App* login = nullptr;
+  std::string login_email, login_api_key;
+  bool password_stdin = false;
+
+  CLI::App* ws_create = nullptr;
+  CLI::App* ws_list = nullptr;
+  std::string ws, key, name, env, parent, type, file;
+  bool is_protected = false;
+  std::vector<std::string> values;
+
+  CLI::App* env_create = nullptr;
+  CLI::App* config_set = nullptr;
+  CLI::App* config_get = nullptr;
+  CLI::App* flag_set = nullptr;
+  CLI::App* flag_get = nullptr;
+  CLI::App* history = nullptr;
+  int64_t after = 0;
+  int limit = 50;
+  CLI::App* revert = nullptr;
+  int64_t revision = 0;
+  CLI::App* rollback = nullptr;
+  CLI::App* sdk_key = nullptr;
+  CLI::App* run = nullptr;
+  CLI::App* export_cmd = nullptr;
+  std::string format = "dotenv";
+  std::vector<std::string> command;
+};
+
+namespace {
+
+void Delete(ApiCommands* c) { delete c; }
+
+struct Url {
+  std::string host;
+  uint16_t port = 80;
+};
+
+std::optional<Url> ParseUrl(std::string_view url) {
+  if (url.substr(0, 7) != "http://") return std::nullopt;
+  url.remove_prefix(7);
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  Url u;
+  size_t colon = url.rfind(':');
+  if (colon == std::string_view::npos) {
+    u.host = std::string(url);
+    return u;
+  }
+  u.host = std::string(url.substr(0, colon));
+  int port = std::atoi(std::string(url.substr(colon + 1)).c_str());
+  if (port <= 0 || port > 65535 || u.host.empty()) return std::nullopt;
+  u.port = static_cast<uint16_t>(port);
+  return u;
+}
+
+std::string ProfilePath() {
+  if (const char* p = std::getenv("EDGEVAULT_PROFILE")) return p;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.config/edgevault/profile.json";
+}
+
+json::object ReadProfile() {
+  std::ifstream f(ProfilePath());
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return !ec && v.is_object() ? v.as_object() : json::object{};
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "edgevault: %s\n", message.c_str());
+  return 2;
+}
+
+struct Reply {
+  int status = 0;
+  json::value body;
+  std::string raw;
+};
+
+class Client {
+ public:
+  static std::optional<Client> Connect(ApiCommands& c, std::string* error) {
+    json::object profile = ReadProfile();
+    auto pick = [&](const std::string& flag, const char* env, const char* member) {
+      if (!flag.empty()) return flag;
+      if (const char* v = std::getenv(env); v && *v) return std::string(v);
+      if (auto it = profile.find(member); it != profile.end() && it->value().is_string()) {
+        return std::string(it->value().as_string());
+      }
+      return std::string();
+    };
+    std::string url = pick(c.api_url, "EDGEVAULT_API_URL", "api_url");
+    std::string token = pick(c.token, "EDGEVAULT_TOKEN", "token");
+    if (url.empty()) url = "http://127.0.0.1:8081";
+    std::optional<Url> u = ParseUrl(url);
+    if (!u) {
+      *error = "the api URL must look like http://host:port, got \"" + url + "\"";
+      return std::nullopt;
+    }
+    if (token.empty()) {
+      *error = "no token: pass --token, set EDGEVAULT_TOKEN, or run `edgevault login`";
+      return std::nullopt;
+    }
+    auto http = net::HttpClient::Create({});
+    if (!http.ok()) {
+      *error = std::string(http.status().message());
+      return std::nullopt;
+    }
+    return Client(*u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
+  }
+
+  Reply Call(const std::string& method, const std::string& target, const json::value* body = nullptr) {
+    net::ClientRequest req;
+    req.method = method;
+    req.target = target;
+    req.headers.push_back({"Authorization", "Bearer " + token_});
+    if (body) {
+      req.body = json::serialize(*body);
+      req.headers.push_back({"Content-Type", "application/json"});
+    }
+    Reply r;
+    auto resp = http_->Do(url_.host, url_.port, req);
+    if (!resp.ok()) {
+      r.status = -1;
+      r.raw = std::string(resp.status().message());
+      return r;
+    }
+    r.status = resp->status;
+    r.raw = resp->body;
+    boost::system::error_code ec;
+    r.body = json::parse(resp->body, ec);
+    return r;
+  }
+
+ private:
+  Client(Url u, std::string token, std::shared_ptr<net::HttpClient> http)
+      : url_(std::move(u)), token_(std::move(token)), http_(std::move(http)) {}
+  Url url_;
+  std::string token_;
+  std::shared_ptr<net::HttpClient> http_;
+};
+
+// Prints the server's error and returns 1, or returns 0 for a 2xx.
+int Check(const Reply& r) {
+  if (r.status >= 200 && r.status < 300) return 0;
+  if (r.status < 0) {
+    std::fprintf(stderr, "edgevault: cannot reach the api: %s\n", r.raw.c_str());
+    return 1;
+  }
+  std::string message = r.raw;
+  if (r.body.is_object() && r.body.as_object().contains("error")) {
+    message = std::string(r.body.at("error").at("message").as_string());
+  }
+  std::fprintf(stderr, "edgevault: HTTP %d: %s\n", r.status, message.c_str());
+  return 1;
+}
+
+std::string Compact(const json::value& v) {
+  std::string s = v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+void PrintTable(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(headers.size());
+  for (size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", out.c_str());
+  };
+  line(headers);
+  for (const auto& row : rows) line(row);
+}
+
+int Output(const ApiCommands& c, const Reply& r, const std::function<void()>& human) {
+  if (int rc = Check(r)) return rc;
+  if (c.as_json) {
+    std::printf("%s\n", r.raw.c_str());
+  } else {
+    human();
+  }
+  return 0;
+}
+
+json::value YamlToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json::object o;
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json::array a;
+      for (const auto& x : n) a.push_back(YamlToJson(x));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      std::string s = n.Scalar();
+      if (n.Tag() == "!") return json::value(s);  // quoted: always a string
+      if (s == "true") return true;
+      if (s == "false") return false;
+      if (s == "null" || s == "~") return nullptr;
+      boost::system::error_code ec;
+      json::value num = json::parse(s, ec);
+      if (!ec && num.is_number()) return num;
+      return json::value(s);
+    }
+    default:
+      return nullptr;
+  }
+}
+
+// The file as a JSON object: .yaml/.yml parsed as YAML, anything else as JSON.
+std::optional<json::object> ReadDocument(const std::string& path, std::string* error) {
+  std::ifstream f(path);
+  if (!f) {
+    *error = "cannot read " + path;
+    return std::nullopt;
+  }
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  json::value v;
+  bool yaml = path.size() > 5 && (path.substr(path.size() - 5) == ".yaml" || path.substr(path.size() - 4) == ".yml");
+  if (yaml) {
+    try {
+      v = YamlToJson(YAML::Load(text));
+    } catch (const std::exception& e) {
+      *error = path + ": not valid YAML: " + e.what();
+      return std::nullopt;
+    }
+  } else {
+    boost::system::error_code ec;
+    v = json::parse(text, ec);
+    if (ec) {
+      *error = path + ": not valid JSON: " + ec.message();
+      return std::nullopt;
+    }
+  }
+  if (!v.is_object()) {
+    *error = path + ": must hold an object";
+    return std::nullopt;
+  }
+  return v.as_object();
+}
+
+std::string WsPath(const ApiCommands& c) { return "/v1/workspaces/" + c.ws; }
+
+int RunLogin(ApiCommands& c) {
+  if (c.api_url.empty()) c.api_url = "http://127.0.0.1:8081";
+  if (!ParseUrl(c.api_url)) return Fail("--api-url must look like http://host:port");
+  std::string token = c.login_api_key;
+  if (token.empty()) {
+    if (c.login_email.empty() || !c.password_stdin) {
+      return Fail("log in with --api-key KEY, or --email E --password-stdin (password on standard input)");
+    }
+    std::string password;
+    std::getline(std::cin, password);
+    std::string auth_url = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
+    std::optional<Url> au = ParseUrl(auth_url);
+    if (!au) return Fail("--auth-url must look like http://host:port");
+    auto http = *net::HttpClient::Create({});
+    auto post = [&](const std::string& target, const json::value& body, const std::string& bearer) {
+      net::ClientRequest req{"POST", target, {{"Content-Type", "application/json"}}, json::serialize(body)};
+      if (!bearer.empty()) req.headers.push_back({"Authorization", "Bearer " + bearer});
+      Reply r;
+      auto resp = http->Do(au->host, au->port, req);
+      r.status = resp.ok() ? resp->status : -1;
+      r.raw = resp.ok() ? resp->body : std::string(resp.status().message());
+      boost::system::error_code ec;
+      r.body = json::parse(r.raw, ec);
+      return r;
+    };
+    Reply login = post("/v1/login", json::object{{"email", c.login_email}, {"password", password}}, "");
+    if (int rc = Check(login)) return rc;
+    if (login.body.as_object().contains("mfa_required")) {
+      return Fail("this account needs a second factor: create an API key in the console and use --api-key");
+    }
+    std::string session(login.body.at("session").as_string());
+    char host[256] = "host";
+    ::gethostname(host, sizeof host - 1);
+    Reply key = post("/v1/api-keys",
+                     json::object{{"name", std::string("cli@") + host},
+                                  {"scopes", json::array{"read", "write", "secrets:read"}},
+                                  {"expires_in", 90 * 86400}},
+                     session);
+    if (key.status == 403) {
+      key = post("/v1/api-keys", json::object{{"name", std::string("cli@") + host}, {"expires_in", 90 * 86400}}, session);
+    }
+    if (int rc = Check(key)) return rc;
+    token = std::string(key.body.at("key").as_string());
+    post("/v1/logout", json::object{}, session);
+  }
+  std::string path = ProfilePath();
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  json::object profile{{"api_url", c.api_url}, {"token", token}};
+  absl::Status st = base::Env::Default()->WriteFileAtomically(path, json::serialize(profile) + "\n", 0600);
+  if (!st.ok()) return Fail(std::string(st.message()));
+  std::printf("Logged in; profile written to %s (mode 0600).\n", path.c_str());
+  return 0;
+}
+
+// `database.pool-size` → `DATABASE_POOL_SIZE`.
+std::string EnvVarFor(std::string_view key) {
+  std::string out;
+  for (char ch : key) {
+    if (ch >= 'a' && ch <= 'z') out.push_back(char(ch - 'a' + 'A'));
+    else if ((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) out.push_back(ch);
+    else out.push_back('_');
+  }
+  return out;
+}
+
+// Every config and secret of (workspace, env) as NAME → value. Secrets win nothing:
+// a name that two items map to is an error, never a silent overwrite.
+std::optional<std::map<std::string, std::string>> FetchVariables(ApiCommands& c, Client& client, int* rc) {
+  std::map<std::string, std::string> vars;
+  std::map<std::string, std::string> origin;
+  auto add = [&](const std::string& key, std::string value, const char* what) {
+    std::string name = EnvVarFor(key);
+    if (auto it = origin.find(name); it != origin.end()) {
+      std::fprintf(stderr, "edgevault: %s \"%s\" and %s both become %s; rename one\n", what, key.c_str(),
+                   it->second.c_str(), name.c_str());
+      return false;
+    }
+    origin[name] = std::string(what) + " \"" + key + "\"";
+    vars[name] = std::move(value);
+    return true;
+  };
+  Reply doc = client.Call("GET", WsPath(c) + "/environments/" + c.env + "/resolved");
+  if ((*rc = Check(doc))) return std::nullopt;
+  for (const auto& kv : doc.body.at("configs").as_object()) {
+    const json::value& v = kv.value().at("value");
+    if (!add(std::string(kv.key()), v.is_string() ? std::string(v.as_string()) : json::serialize(v), "config")) {
+      *rc = 2;
+      return std::nullopt;
+    }
+  }
+  Reply secrets = client.Call("GET", WsPath(c) + "/environments/" + c.env + "/secrets");
+  if ((*rc = Check(secrets))) return std::nullopt;
+  for (const auto& kv : secrets.body.at("secrets").as_object()) {
+    if (!add(std::string(kv.key()), std::string(kv.value().as_string()), "secret")) {
+      *rc = 2;
+      return std::nullopt;
+    }
+  }
+  *rc = 0;
+  return vars;
+}
+
+// Double-quoted, escaping what a POSIX shell expands inside double quotes (\\ " $ `);
+// newlines stay literal inside the quotes, which `set -a; . file` and multi-line-aware
+// dotenv parsers both read back exactly.
+std::string DotenvQuote(std::string_view v) {
+  std::string out = "\"";
+  for (char ch : v) {
+    switch (ch) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '$': out += "\\$"; break;
+      case '`': out += "\\`"; break;
+      default: out.push_back(ch);
+    }
+  }
+  return out + "\"";
+}
+
+volatile sig_atomic_t g_child = 0;
+void Forward(int sig) {
+  if (g_child > 0) ::kill(g_child, sig);
+}
+
+int RunChild(const std::vector<std::string>& command, const std::map<std::string, std::string>& vars) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    std::string name(entry.substr(0, entry.find('=')));
+    if (!vars.count(name)) env_strings.emplace_back(entry);
+  }
+  for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, argv;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = command;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return Fail("fork failed");
+  if (pid == 0) {
+    ::execvpe(argv[0], argv.data(), envp.data());
+    std::fprintf(stderr, "edgevault run: cannot run %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  g_child = pid;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) ::signal(sig, Forward);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& app) {
+  std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> c(new ApiCommands(), Delete);
+  auto common = [&](CLI::App* cmd) {
+    cmd->add_option("--api-url", c->api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
+    cmd->add_option("--token", c->token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
+    cmd->add_flag("--json", c->as_json, "print the server's JSON instead of a table");
+    return cmd;
+  };
+  auto with_reason = [&](CLI::App* cmd) {
+    cmd->add_option("--reason,-m", c->reason, "why (recorded in the revision)")->required();
+    return cmd;
+  };
+
+  c->login = app.add_subcommand("login", "store the api URL and a token in the profile");
+  c->login->add_option("--api-url", c->api_url, "api base URL");
+  c->login->add_option("--auth-url", c->auth_url, "auth base URL (default http://127.0.0.1:8083)");
+  c->login->add_option("--api-key", c->login_api_key, "an existing API key (evk_...)");
+  c->login->add_option("--email", c->login_email, "log in with email and password, then mint a CLI API key");
+  c->login->add_flag("--password-stdin", c->password_stdin, "read the password from standard input");
+
+  CLI::App* ws = app.add_subcommand("ws", "workspaces");
+  ws->require_subcommand(1);
+  c->ws_create = common(ws->add_subcommand("create", "create a workspace"));
+  c->ws_create->add_option("key", c->key, "workspace key")->required();
+  c->ws_create->add_option("--name", c->name, "display name");
+  c->ws_list = common(ws->add_subcommand("list", "list workspaces"));
+
+  CLI::App* env = app.add_subcommand("env", "environments");
+  env->require_subcommand(1);
+  c->env_create = with_reason(common(env->add_subcommand("create", "create an environment")));
+  c->env_create->add_option("workspace", c->ws)->required();
+  c->env_create->add_option("key", c->key)->required();
+  c->env_create->add_option("--name", c->name);
+  c->env_create->add_option("--parent", c->parent, "inherit every value this environment does not set");
+  c->env_create->add_flag("--protected", c->is_protected, "writes need the admin role");
+
+  CLI::App* config = app.add_subcommand("config", "configs");
+  config->require_subcommand(1);
+  c->config_set = with_reason(common(config->add_subcommand(
+      "set", "set values of a config (other environments keep theirs)")));
+  c->config_set->add_option("workspace", c->ws)->required();
+  c->config_set->add_option("key", c->key)->required();
+  c->config_set->add_option("--type", c->type, "string, integer, number, boolean or json (default: kept, or string)");
+  c->config_set->add_option("--value,-v", c->values, "ENV=VALUE (VALUE as JSON when it parses, else a string)")
+      ->required()->take_all();
+  c->config_get = common(config->add_subcommand("get", "show a config"));
+  c->config_get->add_option("workspace", c->ws)->required();
+  c->config_get->add_option("key", c->key)->required();
+
+  CLI::App* flag = app.add_subcommand("flag", "feature flags");
+  flag->require_subcommand(1);
+  c->flag_set = with_reason(common(flag->add_subcommand("set", "create or replace a flag from a JSON or YAML file")));
+  c->flag_set->add_option("workspace", c->ws)->required();
+  c->flag_set->add_option("key", c->key)->required();
+  c->flag_set->add_option("--file,-f", c->file, "the flag definition (.json, .yaml or .yml)")->required();
+  c->flag_get = common(flag->add_subcommand("get", "show a flag"));
+  c->flag_get->add_option("workspace", c->ws)->required();
+  c->flag_get->add_option("key", c->key)->required();
+
+  c->history = common(app.add_subcommand("history", "revisions of a workspace"));
+  c->history->add_option("workspace", c->ws)->required();
+  c->history->add_option("--after", c->after, "only revisions after this number");
+  c->history->add_option("--limit", c->limit, "at most this many (1-1000)");
+
+  c->revert = with_reason(common(app.add_subcommand("revert", "undo one revision as a new revision")));
+  c->revert->add_option("workspace", c->ws)->required();
+  c->revert->add_option("revision", c->revision)->required();
+
+  c->rollback = with_reason(common(app.add_subcommand("rollback", "restore a workspace to its state after a revision")));
+  c->rollback->add_option("workspace", c->ws)->required();
+  c->rollback->add_option("--to", c->revision, "the revision to return to")->required();
+
+  CLI::App* sdk = app.add_subcommand("sdk-key", "SDK keys");
+  sdk->require_subcommand(1);
+  c->sdk_key = common(sdk->add_subcommand("create", "mint an SDK key for one environment (shown once)"));
+  c->sdk_key->add_option("workspace", c->ws)->required();
+  c->sdk_key->add_option("environment", c->env)->required();
+  c->sdk_key->add_option("--name", c->name);
+
+  c->run = common(app.add_subcommand(
+      "run", "run a command with every config and secret of an environment as environment variables"));
+  c->run->add_option("--workspace,-w", c->ws)->required();
+  c->run->add_option("--env,-e", c->env)->required();
+  c->run->add_option("command", c->command, "the command and its arguments, after --")->required();
+  c->export_cmd = common(app.add_subcommand("export", "print every config and secret of an environment"));
+  c->export_cmd->add_option("--workspace,-w", c->ws)->required();
+  c->export_cmd->add_option("--env,-e", c->env)->required();
+  c->export_cmd->add_option("--format", c->format, "dotenv, json or yaml")
+      ->check(CLI::IsMember({"dotenv", "json", "yaml"}))->capture_default_str();
+  return c;
+}
+
+int RunApiCommands(ApiCommands& c) {
+  if (c.login->parsed()) return RunLogin(c);
+  bool any = false;
+  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.config_set, c.config_get, c.flag_set,
+                        c.flag_get, c.history, c.revert, c.rollback, c.sdk_key, c.run, c.export_cmd}) {
+    any = any || cmd->parsed();
+  }
+  if (!any) return -1;
+  std::string error;
+  std::optional<Client> client = Client::Connect(c, &error);
+  if (!client) return Fail(error);
+
+  if (c.ws_create->parsed()) {
+    json::value body = json::object{{"key", c.key}, {"name", c.name.empty() ? c.key : c.name}};
+    Reply r = client->Call("POST", "/v1/workspaces", &body);
+    return Output(c, r, [&] { std::printf("Created workspace %s (%s).\n", c.key.c_str(), Compact(r.body.at("id")).c_str()); });
+  }
+  if (c.ws_list->parsed()) {
+    Reply r = client->Call("GET", "/v1/workspaces");
+    return Output(c, r, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& w : r.body.at("workspaces").as_array()) {
+        rows.push_back({Compact(w.at("key")), Compact(w.at("name")), Compact(w.at("id"))});
+      }
+      PrintTable({"KEY", "NAME", "ID"}, rows);
+    });
+  }
+  if (c.env_create->parsed()) {
+    json::object body{{"key", c.key}, {"name", c.name.empty() ? c.key : c.name}, {"reason", c.reason},
+                      {"protected", c.is_protected}};
+    if (!c.parent.empty()) body["parent"] = c.parent;
+    json::value v = body;
+    Reply r = client->Call("POST", WsPath(c) + "/environments", &v);
+    return Output(c, r, [&] { std::printf("Created environment %s (revision %s).\n", c.key.c_str(), Compact(r.body.at("revision")).c_str()); });
+  }
+  if (c.config_set->parsed()) {
+    // Merge: other environments keep their values.
+    json::object body{{"type", c.type.empty() ? "string" : c.type}, {"values", json::object{}}};
+    Reply current = client->Call("GET", WsPath(c) + "/configs/" + c.key);
+    if (current.status == 200) {
+      for (const char* m : {"type", "description", "schema", "values"}) {
+        if (current.body.as_object().contains(m)) body[m] = current.body.at(m);
+      }
+      if (!c.type.empty()) body["type"] = c.type;
+    } else if (current.status != 404) {
+      return Check(current);
+    }
+    for (const std::string& kv : c.values) {
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) return Fail("--value takes ENV=VALUE, got \"" + kv + "\"");
+      std::string value = kv.substr(eq + 1);
+      boost::system::error_code ec;
+      json::value parsed = json::parse(value, ec);
+      if (ec || body.at("type").as_string() == "string") parsed = json::value(value);
+      body["values"].as_object()[kv.substr(0, eq)] = parsed;
+    }
+    body["reason"] = c.reason;
+    json::value v = body;
+    Reply r = client->Call("PUT", WsPath(c) + "/configs/" + c.key, &v);
+    return Output(c, r, [&] { std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), Compact(r.body.at("workspace_revision")).c_str()); });
+  }
+  if (c.config_get->parsed() || c.flag_get->parsed()) {
+    std::string kind = c.config_get->parsed() ? "configs" : "flags";
+    Reply r = client->Call("GET", WsPath(c) + "/" + kind + "/" + c.key);
+    return Output(c, r, [&] {
+      if (kind == "configs") {
+        std::printf("%s (%s), revision %s\n", c.key.c_str(), Compact(r.body.at("type")).c_str(), Compact(r.body.at("revision")).c_str());
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& kv : r.body.at("values").as_object()) rows.push_back({std::string(kv.key()), Compact(kv.value())});
+        PrintTable({"ENVIRONMENT", "VALUE"}, rows);
+      } else {
+        std::printf("%s\n", json::serialize(r.body).c_str());
+      }
+    });
+  }
+  if (c.flag_set->parsed()) {
+    std::optional<json::object> doc = ReadDocument(c.file, &error);
+    if (!doc) return Fail(error);
+    (*doc)["reason"] = c.reason;
+    json::value v = *doc;
+    Reply r = client->Call("PUT", WsPath(c) + "/flags/" + c.key, &v);
+    return Output(c, r, [&] { std::printf("Set flag %s (workspace revision %s).\n", c.key.c_str(), Compact(r.body.at("workspace_revision")).c_str()); });
+  }
+  if (c.history->parsed()) {
+    Reply r = client->Call("GET", WsPath(c) + "/revisions?after=" + std::to_string(c.after) +
+                                      "&limit=" + std::to_string(c.limit));
+    return Output(c, r, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& rev : r.body.at("revisions").as_array()) {
+        rows.push_back({Compact(rev.at("seq")), Compact(rev.at("time")), Compact(rev.at("actor")),
+                        Compact(rev.at("op")), Compact(rev.at("kind")) + " " + Compact(rev.at("key")),
+                        Compact(rev.at("reason"))});
+      }
+      PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
+    });
+  }
+  if (c.revert->parsed()) {
+    json::value v = json::object{{"reason", c.reason}};
+    Reply r = client->Call("POST", WsPath(c) + "/revisions/" + std::to_string(c.revision) + "/revert", &v);
+    return Output(c, r, [&] { std::printf("Reverted revision %lld (now at %s).\n", static_cast<long long>(c.revision), Compact(r.body.at("revision")).c_str()); });
+  }
+  if (c.rollback->parsed()) {
+    json::value v = json::object{{"to_revision", c.revision}, {"reason", c.reason}};
+    Reply r = client->Call("POST", WsPath(c) + "/rollback", &v);
+    return Output(c, r, [&] {
+      std::printf("Rolled back to revision %lld: %s revisions written (now at %s).\n",
+                  static_cast<long long>(c.revision), Compact(r.body.at("revisions_written")).c_str(),
+                  Compact(r.body.at("revision")).c_str());
+    });
+  }
+  if (c.sdk_key->parsed()) {
+    json::value v = json::object{{"name", c.name.empty() ? c.env : c.name}};
+    Reply r = client->Call("POST", WsPath(c) + "/environments/" + c.env + "/sdk-keys", &v);
+    return Output(c, r, [&] {
+      std::printf("SDK key for %s/%s (shown once, store it now):\n%s\n", c.ws.c_str(), c.env.c_str(),
+                  std::string(r.body.at("key").as_string()).c_str());
+    });
+  }
+  if (c.run->parsed()) {
+    std::vector<std::string> command = c.command;
+    if (command.empty()) return Fail("edgevault run needs a command: edgevault run -w WS -e ENV -- CMD ARGS...");
+    int rc = 0;
+    auto vars = FetchVariables(c, *client, &rc);
+    if (!vars) return rc;
+    return RunChild(command, *vars);
+  }
+  if (c.export_cmd->parsed()) {
+    int rc = 0;
+    auto vars = FetchVariables(c, *client, &rc);
+    if (!vars) return rc;
+    if (c.format == "json") {
+      json::object o;
+      for (const auto& [k, v] : *vars) o[k] = v;
+      std::printf("%s\n", json::serialize(o).c_str());
+    } else {
+      for (const auto& [k, v] : *vars) {
+        // JSON strings are valid YAML scalars, with every special character escaped.
+        std::string quoted = c.format == "yaml" ? json::serialize(json::value(v)) : DotenvQuote(v);
+        std::printf("%s%s%s\n", k.c_str(), c.format == "yaml" ? ": " : "=", quoted.c_str());
+      }
+    }
+    return 0;
+  }
+  return -1;
+}
+
+}  // namespace edgevault::cli

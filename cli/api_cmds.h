@@ -1,0 +1,27 @@
+#pragma once
+// `edgevault` commands that talk to a running api (docs/cli.md): login, ws, env, config,
+// flag, history, revert, rollback, sdk-key. The api URL and token come from flags
+// (--api-url, --token), else EDGEVAULT_API_URL / EDGEVAULT_TOKEN, else the profile
+// `edgevault login` wrote ($EDGEVAULT_PROFILE or ~/.config/edgevault/profile.json, 0600).
+// Output: human-readable tables by default, --json for scripts. Exit codes: 0 success,
+// 1 the server refused (its error message is printed), 2 usage or local errors.
+// Thread-safety: called once from main().
+
+#include <memory>
+
+namespace CLI {
+class App;
+}
+
+namespace edgevault::cli {
+
+struct ApiCommands;
+
+// Registers the subcommands on `app`; the returned object holds their parsed options.
+std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& app);
+
+// After app.parse(): runs the parsed api command and returns its exit code, or -1 when
+// none of these commands was given.
+int RunApiCommands(ApiCommands& commands);
+
+}  // namespace edgevault::cli

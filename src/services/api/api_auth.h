@@ -1,0 +1,75 @@
+#pragma once
+// Authentication and authorization in the api (issue 4 §1). A bearer token is either an
+// EdDSA JWT from auth (verified locally against the cached JWKS) or an API key (`evk_`,
+// exchanged through auth's signed internal endpoint for the key's identity, cached
+// briefly by the key's SHA-256). Roles × actions × environment decide, then API-key
+// scopes narrow further:
+//
+//   action              role needed                           scope
+//   read                viewer                                read
+//   write (env)         developer; admin when env protected   write
+//   read secret values  developer; admin when env protected   secrets:read
+//   administer          admin (workspaces, environments)      admin
+//
+// Unauthenticated (401) when the token is missing or invalid; PermissionDenied (403)
+// when it is valid but not allowed. Thread-safety: all methods are thread-safe.
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/base/env.h"
+#include "src/net/http_client.h"
+#include "src/net/router.h"
+#include "src/services/common/jwks_cache.h"
+#include "src/storage/control_store.h"
+
+namespace edgevault::api {
+
+struct Principal {
+  std::string subject;  // "usr_..." or "key:key_..."
+  std::string org_id;
+  storage::Role role = storage::Role::kViewer;
+  std::vector<std::string> scopes;
+  bool HasScope(std::string_view s) const;
+  std::string ActorId() const;  // "user:usr_..." / "key:key_..."
+};
+
+enum class Action { kRead, kWrite, kReadSecretValues, kAdminister };
+
+struct ApiAuthOptions {
+  services::JwksCache* jwks = nullptr;      // not owned
+  net::HttpClient* auth_client = nullptr;   // signs its requests (internal key); not owned
+  std::string auth_host = "127.0.0.1";
+  uint16_t auth_port = 0;
+  base::Env* env = nullptr;
+  absl::Duration api_key_cache_ttl = absl::Seconds(30);
+};
+
+class ApiAuth {
+ public:
+  explicit ApiAuth(ApiAuthOptions options) : options_(std::move(options)) {}
+
+  absl::StatusOr<Principal> Authenticate(const net::Request& req);
+
+  // OK when `p` may do `action` touching `environments` of which `protected_envs` are
+  // protected. PermissionDenied names what is missing.
+  static absl::Status Authorize(const Principal& p, Action action,
+                                const std::set<std::string>& protected_envs);
+
+ private:
+  absl::StatusOr<Principal> FromApiKey(std::string_view key);
+
+  ApiAuthOptions options_;
+  std::mutex mu_;
+  struct Cached {
+    Principal principal;
+    absl::Time expires;
+  };
+  std::map<std::string, Cached> key_cache_;  // sha256(key) → identity
+};
+
+}  // namespace edgevault::api

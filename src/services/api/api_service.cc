@@ -1,0 +1,482 @@
+#include "src/services/api/api_service.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "src/base/status.h"
+#include "src/base/strings.h"
+#include "src/net/sse.h"
+#include "src/services/common/http_json.h"
+#include "src/workspace/resolver.h"
+
+namespace edgevault::api {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using storage::ItemKind;
+using Fn = std::function<absl::StatusOr<net::Response>(net::Request&)>;
+
+namespace {
+
+json::value ParseOrNull(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return ec ? json::value(nullptr) : v;
+}
+
+json::object RevisionJson(const storage::Revision& r) {
+  // Secrets: ciphertext stays in the store; history shows which environments changed.
+  auto shown = [&](const std::string& body) {
+    json::value v = ParseOrNull(body);
+    return r.kind == ItemKind::kSecret ? workspace::Service::SecretMetadata(v) : v;
+  };
+  return {{"seq", r.seq},
+          {"time", services::FormatTime(r.time)},
+          {"actor", r.actor},
+          {"reason", r.reason},
+          {"op", r.op},
+          {"kind", storage::ItemKindName(r.kind)},
+          {"key", r.key},
+          {"environment", r.environment.empty() ? json::value(nullptr) : json::value(r.environment)},
+          {"before", shown(r.before)},
+          {"after", shown(r.after)}};
+}
+
+json::object ItemJson(const storage::Item& item) {
+  json::object o;
+  o["key"] = item.key;
+  o["kind"] = storage::ItemKindName(item.kind);
+  o["revision"] = item.revision;
+  o["updated_at"] = services::FormatTime(item.updated_at);
+  json::value body = ParseOrNull(item.body);
+  if (item.kind == ItemKind::kSecret) body = workspace::Service::SecretMetadata(body);
+  if (body.is_object()) {
+    for (const auto& kv : body.as_object()) {
+      if (kv.key() != "key") o[kv.key()] = kv.value();
+    }
+  }
+  return o;
+}
+
+absl::StatusOr<std::optional<int64_t>> IfMatch(const net::Request& req) {
+  std::string_view h = req.Header("If-Match");
+  if (h.empty()) return std::optional<int64_t>();
+  if (h.size() >= 2 && h.front() == '"' && h.back() == '"') h = h.substr(1, h.size() - 2);
+  int64_t v = -1;
+  auto [p, ec] = std::from_chars(h.data(), h.data() + h.size(), v);
+  if (ec != std::errc() || p != h.data() + h.size() || v < 0) {
+    return absl::InvalidArgumentError("If-Match must be a revision number in quotes, e.g. If-Match: \"12\"");
+  }
+  return std::optional<int64_t>(v);
+}
+
+absl::StatusOr<int64_t> QueryInt(const net::Request& req, std::string_view name, int64_t def,
+                                 int64_t min, int64_t max) {
+  std::optional<std::string> v = req.QueryParam(name);
+  if (!v) return def;
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || p != v->data() + v->size() || out < min || out > max) {
+    return absl::InvalidArgumentError(base::ToAbsl("query parameter '" + std::string(name) +
+                                                   "' must be an integer between " + std::to_string(min) +
+                                                   " and " + std::to_string(max)));
+  }
+  return out;
+}
+
+net::Response WithRevision(net::Response r, int64_t head) {
+  r.WithHeader("ETag", "\"" + std::to_string(head) + "\"");
+  return r;
+}
+
+struct KindRoute {
+  const char* plural;
+  ItemKind kind;
+};
+constexpr KindRoute kKinds[] = {{"configs", ItemKind::kConfig},
+                                {"flags", ItemKind::kFlag},
+                                {"segments", ItemKind::kSegment},
+                                {"secrets", ItemKind::kSecret}};
+
+}  // namespace
+
+class ApiService::Handlers {
+ public:
+  Handlers(ApiServiceOptions& o, boost::asio::thread_pool& pool) : o_(o), pool_(pool) {}
+
+  void Route(net::Router& r, http::verb method, std::string pattern, Fn fn) {
+    r.AddAsync(method, pattern, [this, fn = std::move(fn)](net::Request& req, net::Responder respond) {
+      boost::asio::post(pool_, [&req, fn, respond = std::move(respond)]() {
+        absl::StatusOr<net::Response> resp = fn(req);
+        respond(resp.ok() ? *std::move(resp) : services::ErrorResponse(resp.status()));
+      });
+    });
+  }
+
+  workspace::Actor ActorFor(const Principal& p, const net::Request& req) {
+    return {p.ActorId(), p.org_id, std::string(req.remote_address()), std::string(req.request_id())};
+  }
+
+  absl::StatusOr<std::string> Reason(const json::object& body) {
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> r,
+                        services::OptionalString(body, "reason", o_.max_reason_bytes));
+    if (!r || r->find_first_not_of(" \t\r\n") == std::string::npos) {
+      return services::WithErrorCode(
+          absl::InvalidArgumentError("field 'reason': every change needs a non-empty reason"),
+          "reason_required");
+    }
+    return *r;
+  }
+
+  // Authenticates, finds the workspace in the caller's org, and authorizes `action`.
+  struct Ctx {
+    Principal p;
+    storage::Workspace ws;
+  };
+  absl::StatusOr<Ctx> Enter(net::Request& req, Action action) {
+    EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+    EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->GetWorkspace(p.org_id, req.Param("ws")));
+    if (action == Action::kRead || action == Action::kAdminister) {
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, action, {}));
+    }
+    return Ctx{std::move(p), std::move(ws)};
+  }
+
+  absl::StatusOr<std::set<std::string>> ProtectedAmong(const storage::Workspace& ws,
+                                                       const std::set<std::string>& envs) {
+    std::set<std::string> out;
+    for (const auto& e : envs) {
+      absl::StatusOr<bool> prot = o_.service->IsProtected(ws, e);
+      if (prot.ok() && *prot) out.insert(e);
+    }
+    return out;
+  }
+
+  // Write authorization for an item change touching `envs` (empty → every environment
+  // of the workspace counts, e.g. a change to a flag's variations).
+  absl::Status AuthorizeWrite(const Ctx& c, std::set<std::string> envs, Action action = Action::kWrite) {
+    if (envs.empty()) {
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> all, o_.service->ListEnvironments(c.ws));
+      for (const auto& e : all) envs.insert(e.key);
+    }
+    EV_ASSIGN_OR_RETURN(std::set<std::string> prot, ProtectedAmong(c.ws, envs));
+    return ApiAuth::Authorize(c.p, action, prot);
+  }
+
+  void Install(net::Router& r) {
+    r.Get("/v1/openapi.json", [](net::Request&) { return net::Response::Json(200, OpenApiDocument()); });
+
+    Route(r, http::verb::post, "/v1/workspaces", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"key", "name", "reason"}));
+      EV_ASSIGN_OR_RETURN(std::string key, services::RequiredString(body, "key", 64));
+      EV_ASSIGN_OR_RETURN(std::optional<std::string> name, services::OptionalString(body, "name", 200));
+      EV_ASSIGN_OR_RETURN(storage::Workspace ws,
+                          o_.service->CreateWorkspace(ActorFor(p, req), key, name.value_or(key)));
+      return services::JsonResponse(201, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
+                                                      {"created_at", services::FormatTime(ws.created_at)},
+                                                      {"revision", 0}});
+    });
+
+    Route(r, http::verb::get, "/v1/workspaces", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kRead, {}));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> all, o_.service->ListWorkspaces(p.org_id));
+      json::array a;
+      for (const auto& ws : all) {
+        a.push_back(json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
+                                 {"created_at", services::FormatTime(ws.created_at)}});
+      }
+      return services::JsonResponse(200, json::object{{"workspaces", std::move(a)}});
+    });
+
+    Route(r, http::verb::get, "/v1/workspaces/{ws}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Head(c.ws));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, o_.service->ListEnvironments(c.ws));
+      json::array e;
+      for (const auto& item : envs) e.push_back(ItemJson(item));
+      return WithRevision(services::JsonResponse(200, json::object{{"id", c.ws.id}, {"key", c.ws.key},
+                                                                   {"name", c.ws.name}, {"revision", head},
+                                                                   {"environments", std::move(e)}}),
+                          head);
+    });
+
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/environments", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      body.erase("reason");
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->CreateEnvironment(ActorFor(c.p, req), c.ws, body, reason, if_match));
+      return WithRevision(services::JsonResponse(201, json::object{{"revision", head}}), head);
+    });
+
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/environments", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, o_.service->ListEnvironments(c.ws));
+      json::array e;
+      for (const auto& item : envs) e.push_back(ItemJson(item));
+      return services::JsonResponse(200, json::object{{"environments", std::move(e)}});
+    });
+
+    for (const KindRoute& k : kKinds) InstallKind(r, k);
+
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(std::string doc, o_.service->Resolve(c.ws, req.Param("env")));
+      net::Response resp = net::Response::Json(200, doc);
+      resp.WithHeader("ETag", workspace::ResolvedDocumentEtag(doc));
+      return resp;
+    });
+
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/revisions", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after", 0, 0, INT64_MAX));
+      EV_ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs,
+                          o_.service->ListRevisions(c.ws, after, static_cast<int>(limit)));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Head(c.ws));
+      json::array a;
+      for (const auto& rev : revs) a.push_back(RevisionJson(rev));
+      json::object o{{"revisions", std::move(a)}, {"head", head}};
+      o["next_after"] = revs.empty() ? json::value(nullptr) : json::value(revs.back().seq);
+      return WithRevision(services::JsonResponse(200, o), head);
+    });
+
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/revisions/{n}/revert", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      int64_t n = 0;
+      std::string_view ns = req.Param("n");
+      auto [p, ec] = std::from_chars(ns.data(), ns.data() + ns.size(), n);
+      if (ec != std::errc() || p != ns.data() + ns.size() || n < 1) {
+        return absl::InvalidArgumentError("the revision number must be a positive integer");
+      }
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"reason"}));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs, o_.service->ListRevisions(c.ws, n - 1, 1));
+      if (revs.empty() || revs[0].seq != n) return absl::NotFoundError(base::ToAbsl("no revision " + std::to_string(n)));
+      json::value before = ParseOrNull(revs[0].before);
+      EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
+                          o_.service->EnvironmentsTouched(c.ws, revs[0].kind, revs[0].key,
+                                                          before.is_object() ? &before.as_object() : nullptr));
+      EV_RETURN_IF_ERROR(AuthorizeWrite(c, touched));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Revert(ActorFor(c.p, req), c.ws, n, reason, if_match));
+      return WithRevision(services::JsonResponse(200, json::object{{"revision", head}, {"reverted", n}}), head);
+    });
+
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/rollback", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"to_revision", "reason"}));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> to, services::OptionalInt(body, "to_revision", 0, INT64_MAX));
+      if (!to) return absl::InvalidArgumentError("field 'to_revision': is required");
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      // A rollback may touch every environment: it needs write access to all of them.
+      EV_RETURN_IF_ERROR(AuthorizeWrite(c, {}));
+      EV_ASSIGN_OR_RETURN(int64_t before, o_.service->Head(c.ws));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Rollback(ActorFor(c.p, req), c.ws, *to, reason, if_match));
+      return WithRevision(services::JsonResponse(200, json::object{{"revision", head}, {"to_revision", *to},
+                                                                   {"revisions_written", head - before}}),
+                          head);
+    });
+
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/activity", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after", 0, 0, INT64_MAX));
+      EV_ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+      // Activity = revisions (writes) + non-write events, each paged by its own cursor.
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs,
+                          o_.service->ListRevisions(c.ws, after, static_cast<int>(limit)));
+      EV_ASSIGN_OR_RETURN(int64_t events_after, QueryInt(req, "events_after", 0, 0, INT64_MAX));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Activity> acts,
+                          o_.service->ListActivity(c.ws, events_after, static_cast<int>(limit)));
+      json::array a;
+      for (const auto& rev : revs) {
+        json::object o = RevisionJson(rev);
+        o["type"] = "revision";
+        a.push_back(std::move(o));
+      }
+      for (const auto& act : acts) {
+        a.push_back(json::object{{"type", "event"}, {"id", act.id}, {"time", services::FormatTime(act.time)},
+                                 {"actor", act.actor}, {"action", act.action},
+                                 {"details", ParseOrNull(act.details)}});
+      }
+      return services::JsonResponse(200, json::object{{"activity", std::move(a)}});
+    });
+
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/events", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      net::Response resp;
+      workspace::Service* service = o_.service;
+      storage::Workspace ws = c.ws;
+      resp.sse = [service, ws](std::shared_ptr<net::SseStream> stream) {
+        struct State {
+          std::mutex mu;
+          int64_t last_sent = 0;
+        };
+        auto state = std::make_shared<State>();
+        auto send = [stream, state](const storage::Revision& rev) {
+          std::lock_guard<std::mutex> lock(state->mu);
+          if (rev.seq <= state->last_sent) return;
+          state->last_sent = rev.seq;
+          stream->Send({std::to_string(rev.seq), "revision", json::serialize(RevisionJson(rev))});
+        };
+        uint64_t id = service->Subscribe(ws.id, [send](const workspace::RevisionEvent& e) { send(e.revision); });
+        stream->OnClose([service, id] { service->Unsubscribe(id); });
+        // Resume: everything after Last-Event-ID first (the live feed skips what was sent).
+        int64_t after = 0;
+        std::string_view last = stream->last_event_id();
+        if (!last.empty()) std::from_chars(last.data(), last.data() + last.size(), after);
+        else {
+          absl::StatusOr<int64_t> head = service->Head(ws);
+          after = head.ok() ? *head : 0;
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->last_sent = std::max(state->last_sent, after);
+        }
+        for (;;) {
+          absl::StatusOr<std::vector<storage::Revision>> revs = service->ListRevisions(ws, after, 1000);
+          if (!revs.ok() || revs->empty()) break;
+          for (const auto& rev : *revs) send(rev);
+          after = revs->back().seq;
+        }
+        stream->SendComment("connected");
+      };
+      return resp;
+    });
+
+    // Secret values: their own permission, recorded on every read (fail closed).
+    auto secret_values = [this](net::Request& req, std::optional<std::string> key) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      std::string env(req.Param("env"));
+      EV_ASSIGN_OR_RETURN(bool prot, o_.service->IsProtected(c.ws, env));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(c.p, Action::kReadSecretValues,
+                                            prot ? std::set<std::string>{env} : std::set<std::string>{}));
+      EV_ASSIGN_OR_RETURN(auto values, o_.service->ReadSecretValues(ActorFor(c.p, req), c.ws, env, key));
+      json::object o;
+      o["environment"] = env;
+      if (key) {
+        o["key"] = *key;
+        o["value"] = std::string(values.begin()->second.view());
+      } else {
+        json::object secrets;
+        for (const auto& [k, v] : values) secrets[k] = std::string(v.view());
+        o["secrets"] = std::move(secrets);
+      }
+      net::Response resp = services::JsonResponse(200, o);
+      resp.WithHeader("Cache-Control", "no-store");
+      return resp;
+    };
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/secrets",
+          [secret_values](net::Request& req) { return secret_values(req, std::nullopt); });
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/secrets/{key}",
+          [secret_values](net::Request& req) { return secret_values(req, std::string(req.Param("key"))); });
+
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/environments/{env}/sdk-keys", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      std::string env(req.Param("env"));
+      EV_ASSIGN_OR_RETURN(bool prot, o_.service->IsProtected(c.ws, env));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(c.p, Action::kWrite, prot ? std::set<std::string>{env} : std::set<std::string>{}));
+      json::object body;
+      if (!req.body().empty()) {
+        EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
+      }
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name"}));
+      EV_ASSIGN_OR_RETURN(std::optional<std::string> name, services::OptionalString(body, "name", 100));
+      net::ClientRequest call;
+      call.method = "POST";
+      call.target = "/internal/v1/sdk-keys";
+      call.headers.push_back({"Content-Type", "application/json"});
+      call.body = json::serialize(json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
+                                               {"environment", env}, {"name", name.value_or(env)},
+                                               {"created_by", c.p.ActorId()}});
+      absl::StatusOr<net::ClientResponse> resp = o_.auth_client->Do(o_.auth_host, o_.auth_port, call);
+      if (!resp.ok() || resp->status != 201) {
+        return absl::UnavailableError("the auth service could not mint the SDK key; try again");
+      }
+      json::value minted = ParseOrNull(resp->body);
+      if (!minted.is_object()) return absl::UnavailableError("the auth service answered an unexpected body");
+      EV_RETURN_IF_ERROR(o_.service->PublishSdkKey(std::string(minted.at("key_hash").as_string()), c.ws, env));
+      EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.create",
+                                                    {{"environment", env}, {"sdk_key", minted.at("id")}}));
+      return services::JsonResponse(201, json::object{{"id", minted.at("id")}, {"key", minted.at("key")},
+                                                      {"prefix", minted.at("prefix")}, {"environment", env}});
+    });
+  }
+
+  void InstallKind(net::Router& r, KindRoute k) {
+    std::string base = "/v1/workspaces/{ws}/" + std::string(k.plural);
+    ItemKind kind = k.kind;
+    Route(r, http::verb::get, base, [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, o_.service->ListItems(c.ws, kind));
+      json::array a;
+      for (const auto& item : items) a.push_back(ItemJson(item));
+      return services::JsonResponse(200, json::object{{"items", std::move(a)}});
+    });
+    Route(r, http::verb::get, base + "/{key}", [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, kind, req.Param("key")));
+      return WithRevision(services::JsonResponse(200, ItemJson(item)), item.revision);
+    });
+    Route(r, http::verb::put, base + "/{key}", [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      body.erase("reason");
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      std::string key(req.Param("key"));
+      EV_ASSIGN_OR_RETURN(std::set<std::string> touched, o_.service->EnvironmentsTouched(c.ws, kind, key, &body));
+      EV_RETURN_IF_ERROR(AuthorizeWrite(c, touched));
+      int64_t head;
+      if (kind == ItemKind::kSecret) {
+        EV_ASSIGN_OR_RETURN(head, o_.service->PutSecret(ActorFor(c.p, req), c.ws, key, body, reason, if_match));
+      } else {
+        EV_ASSIGN_OR_RETURN(head, o_.service->PutItem(ActorFor(c.p, req), c.ws, kind, key, body, reason, if_match));
+      }
+      EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, kind, key));
+      json::object o = ItemJson(item);
+      o["workspace_revision"] = head;
+      return WithRevision(services::JsonResponse(200, o), head);
+    });
+    Route(r, http::verb::delete_, base + "/{key}", [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      json::object body;
+      if (!req.body().empty()) {
+        EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
+      }
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"reason"}));
+      if (!body.contains("reason")) {
+        if (std::optional<std::string> q = req.QueryParam("reason")) body["reason"] = *q;
+      }
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      std::string key(req.Param("key"));
+      EV_ASSIGN_OR_RETURN(std::set<std::string> touched, o_.service->EnvironmentsTouched(c.ws, kind, key, nullptr));
+      EV_RETURN_IF_ERROR(AuthorizeWrite(c, touched));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->DeleteItem(ActorFor(c.p, req), c.ws, kind, key, reason, if_match));
+      return WithRevision(services::JsonResponse(200, json::object{{"deleted", true}, {"revision", head}}), head);
+    });
+  }
+
+ private:
+  ApiServiceOptions& o_;
+  boost::asio::thread_pool& pool_;
+};
+
+ApiService::ApiService(ApiServiceOptions options)
+    : options_(std::move(options)),
+      pool_(static_cast<size_t>(std::max(1, options_.blocking_threads))),
+      handlers_(std::make_unique<Handlers>(options_, pool_)) {}
+
+ApiService::~ApiService() { pool_.join(); }
+
+void ApiService::Install(net::Router& router) { handlers_->Install(router); }
+
+}  // namespace edgevault::api

@@ -1,0 +1,48 @@
+#pragma once
+// edgevault-api's HTTP surface (docs/api.md, GET /v1/openapi.json): workspaces,
+// environments, configs, flags, segments, resolved documents, revisions, revert,
+// rollback, activity, live events (SSE) and SDK keys. Handlers translate HTTP to
+// workspace::Service calls after ApiAuth has authenticated and authorized the caller.
+//
+// Thread-safety: Install once; handlers then run concurrently on the service's blocking
+// pool (SQLite and validation never run on an I/O thread).
+
+#include <memory>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "src/net/http_client.h"
+#include "src/net/router.h"
+#include "src/services/api/api_auth.h"
+#include "src/workspace/service.h"
+
+namespace edgevault::api {
+
+struct ApiServiceOptions {
+  workspace::Service* service = nullptr;  // not owned
+  ApiAuth* auth = nullptr;                // not owned
+  net::HttpClient* auth_client = nullptr;  // signed calls to auth (SDK keys); not owned
+  std::string auth_host = "127.0.0.1";
+  uint16_t auth_port = 0;
+  base::Env* env = nullptr;
+  int blocking_threads = 4;
+  size_t max_reason_bytes = 1000;
+};
+
+class ApiService {
+ public:
+  explicit ApiService(ApiServiceOptions options);
+  ~ApiService();
+  void Install(net::Router& router);
+
+ private:
+  class Handlers;
+  ApiServiceOptions options_;
+  boost::asio::thread_pool pool_;
+  std::unique_ptr<Handlers> handlers_;
+};
+
+// The OpenAPI 3.1 document served at GET /v1/openapi.json.
+const std::string& OpenApiDocument();
+
+}  // namespace edgevault::api

@@ -1,0 +1,146 @@
+// The OpenAPI 3.1 description of edgevault-api, served at GET /v1/openapi.json.
+// Keep in step with docs/api.md and src/services/api/api_service.cc; api_test checks that
+// every route the service installs appears here.
+#include <boost/json.hpp>
+
+#include "src/services/api/api_service.h"
+
+namespace edgevault::api {
+namespace {
+
+namespace json = boost::json;
+
+json::object Ref(const char* name) { return {{"$ref", std::string("#/components/schemas/") + name}}; }
+
+json::object Op(const char* summary, json::array params, std::optional<json::object> body,
+                const char* ok_code, const char* ok_schema) {
+  json::object op;
+  op["summary"] = summary;
+  op["parameters"] = std::move(params);
+  if (body) {
+    op["requestBody"] = {{"required", true},
+                         {"content", {{"application/json", {{"schema", *body}}}}}};
+  }
+  json::object responses;
+  responses[ok_code] = {{"description", "success"},
+                        {"content", {{"application/json", {{"schema", Ref(ok_schema)}}}}}};
+  for (const char* code : {"400", "401", "403", "404", "409", "412"}) {
+    responses[code] = {{"description", "error"},
+                       {"content", {{"application/json", {{"schema", Ref("Error")}}}}}};
+  }
+  op["responses"] = std::move(responses);
+  return op;
+}
+
+json::object P(const char* name, const char* in = "path", const char* type = "string") {
+  return {{"name", name}, {"in", in}, {"required", std::string(in) == "path"},
+          {"schema", {{"type", type}}}};
+}
+
+json::object IfMatchParam() {
+  return {{"name", "If-Match"}, {"in", "header"}, {"required", false},
+          {"description", "\"<revision>\": apply only if the workspace is at this revision (else 412)"},
+          {"schema", {{"type", "string"}}}};
+}
+
+json::object WithReason(json::object props, json::array required) {
+  props["reason"] = {{"type", "string"}, {"minLength", 1}, {"maxLength", 1000}};
+  required.emplace_back("reason");
+  return {{"type", "object"}, {"properties", std::move(props)}, {"required", std::move(required)}};
+}
+
+json::object Build() {
+  json::object paths;
+  json::object any_object{{"type", "object"}};
+  paths["/v1/workspaces"] = {
+      {"get", Op("List the org's workspaces", {}, std::nullopt, "200", "Any")},
+      {"post", Op("Create a workspace (admin)", {},
+                  json::object{{"type", "object"},
+                               {"properties", {{"key", {{"type", "string"}}}, {"name", {{"type", "string"}}}}},
+                               {"required", json::array{"key"}}},
+                  "201", "Any")}};
+  paths["/v1/workspaces/{ws}"] = {{"get", Op("A workspace with its environments and head revision",
+                                             {P("ws")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/environments"] = {
+      {"get", Op("List environments", {P("ws")}, std::nullopt, "200", "Any")},
+      {"post", Op("Create an environment (admin)", {P("ws"), IfMatchParam()},
+                  WithReason({{"key", {{"type", "string"}}}, {"name", {{"type", "string"}}},
+                              {"parent", {{"type", json::array{"string", "null"}}}},
+                              {"protected", {{"type", "boolean"}}}},
+                             {"key"}),
+                  "201", "WriteResult")}};
+  for (const char* kind : {"configs", "flags", "segments", "secrets"}) {
+    std::string base = std::string("/v1/workspaces/{ws}/") + kind;
+    paths[base] = {{"get", Op("List items", {P("ws")}, std::nullopt, "200", "Any")}};
+    paths[base + "/{key}"] = {
+        {"get", Op("Get an item", {P("ws"), P("key")}, std::nullopt, "200", "Any")},
+        {"put", Op("Create or replace an item (docs/design/items.md)", {P("ws"), P("key"), IfMatchParam()},
+                   WithReason({}, {}), "200", "Any")},
+        {"delete", Op("Delete an item (reason in the body or ?reason=)",
+                      {P("ws"), P("key"), IfMatchParam(), P("reason", "query")}, std::nullopt, "200",
+                      "WriteResult")}};
+  }
+  paths["/v1/workspaces/{ws}/environments/{env}/resolved"] = {
+      {"get", Op("The resolved document delivery serves (docs/design/resolved-document.md)",
+                 {P("ws"), P("env")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/environments/{env}/secrets"] = {
+      {"get", Op("Every secret value visible in the environment (needs the secrets:read permission; "
+                 "each read is recorded)", {P("ws"), P("env")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/environments/{env}/secrets/{key}"] = {
+      {"get", Op("One secret value (needs the secrets:read permission; recorded)", {P("ws"), P("env"), P("key")},
+                 std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/revisions"] = {
+      {"get", Op("Revisions after a sequence number", {P("ws"), P("after", "query", "integer"),
+                                                       P("limit", "query", "integer")},
+                 std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/revisions/{n}/revert"] = {
+      {"post", Op("Undo one revision as a new revision", {P("ws"), P("n", "path", "integer"), IfMatchParam()},
+                  WithReason({}, {}), "200", "WriteResult")}};
+  paths["/v1/workspaces/{ws}/rollback"] = {
+      {"post", Op("Restore the workspace to its state after a revision", {P("ws"), IfMatchParam()},
+                  WithReason({{"to_revision", {{"type", "integer"}, {"minimum", 0}}}}, {"to_revision"}),
+                  "200", "WriteResult")}};
+  paths["/v1/workspaces/{ws}/activity"] = {
+      {"get", Op("Revisions plus non-write events", {P("ws"), P("after", "query", "integer"),
+                                                     P("events_after", "query", "integer"),
+                                                     P("limit", "query", "integer")},
+                 std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/events"] = {
+      {"get", Op("Server-Sent Events: one `revision` event per new revision (resumable with Last-Event-ID)",
+                 {P("ws")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/environments/{env}/sdk-keys"] = {
+      {"post", Op("Mint an SDK key (evs_, read-only, this environment); shown once", {P("ws"), P("env")},
+                  any_object, "201", "Any")}};
+  paths["/v1/openapi.json"] = {{"get", Op("This document", {}, std::nullopt, "200", "Any")}};
+
+  json::object schemas;
+  schemas["Any"] = json::object{};
+  schemas["Error"] = {{"type", "object"},
+                      {"properties", {{"error", {{"type", "object"},
+                                                 {"properties", {{"code", {{"type", "string"}}},
+                                                                 {"message", {{"type", "string"}}}}},
+                                                 {"required", json::array{"code", "message"}}}}}},
+                      {"required", json::array{"error"}}};
+  schemas["WriteResult"] = {{"type", "object"}, {"properties", {{"revision", {{"type", "integer"}}}}}};
+
+  json::object doc;
+  doc["openapi"] = "3.1.0";
+  doc["info"] = {{"title", "EdgeVault api"}, {"version", "0.1.0"},
+                 {"description", "The system of record and write path. Authenticate with a JWT from "
+                                 "auth's POST /v1/token or an API key (Authorization: Bearer). Every "
+                                 "write needs a reason; If-Match makes it conditional."}};
+  doc["components"] = {{"schemas", std::move(schemas)},
+                       {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}};
+  doc["security"] = json::array{json::object{{"bearer", json::array{}}}};
+  doc["paths"] = std::move(paths);
+  return doc;
+}
+
+}  // namespace
+
+const std::string& OpenApiDocument() {
+  static const std::string* doc = new std::string(json::serialize(Build()));
+  return *doc;
+}
+
+}  // namespace edgevault::api

@@ -1,0 +1,542 @@
+#include "src/storage/sqlite/workspace_store_sqlite.h"
+
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "src/base/status.h"
+#include "src/base/strings.h"
+#include "src/storage/sqlite/sqlite_db.h"
+
+namespace edgevault::storage {
+
+// The schema, one string per migration step. Portable SQL: TEXT, BIGINT, partial indexes;
+// times are BIGINT microseconds since the epoch, bodies are JSON text. The append-only
+// triggers are per backend (PostgreSQL gets its own). Every step ends by recording its
+// number in meta.schema_version. Never edit a released step: append a new one
+// (docs/design/workspace-db.md).
+const std::vector<std::string>& WorkspaceDbMigrations() {
+  static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
+      // 1: the initial schema.
+      R"sql(
+CREATE TABLE meta (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE items (
+  kind       TEXT   NOT NULL
+             CHECK (kind IN ('environment', 'config', 'flag', 'segment', 'secret')),
+  key        TEXT   NOT NULL CHECK (key <> ''),
+  body       TEXT   NOT NULL,
+  revision   BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (kind, key)
+);
+CREATE TABLE revisions (
+  seq         BIGINT PRIMARY KEY CHECK (seq > 0),
+  time        BIGINT NOT NULL,
+  actor       TEXT   NOT NULL,
+  reason      TEXT   NOT NULL,
+  op          TEXT   NOT NULL,
+  kind        TEXT   NOT NULL
+              CHECK (kind IN ('environment', 'config', 'flag', 'segment', 'secret')),
+  key         TEXT   NOT NULL CHECK (key <> ''),
+  environment TEXT   NOT NULL,
+  before      TEXT   NOT NULL,
+  after       TEXT   NOT NULL
+);
+CREATE INDEX revisions_by_item ON revisions (kind, key, seq);
+CREATE TRIGGER revisions_no_update BEFORE UPDATE ON revisions
+BEGIN
+  SELECT RAISE(ABORT, 'revisions are append-only');
+END;
+CREATE TRIGGER revisions_no_delete BEFORE DELETE ON revisions
+BEGIN
+  SELECT RAISE(ABORT, 'revisions are append-only');
+END;
+CREATE TABLE outbox (
+  id         BIGINT PRIMARY KEY,
+  kind       TEXT   NOT NULL CHECK (kind <> ''),
+  payload    TEXT   NOT NULL,
+  created_at BIGINT NOT NULL,
+  attempts   BIGINT NOT NULL DEFAULT 0,
+  done_at    BIGINT
+);
+CREATE INDEX outbox_pending ON outbox (id) WHERE done_at IS NULL;
+CREATE TABLE activity (
+  id      BIGINT PRIMARY KEY,
+  time    BIGINT NOT NULL,
+  actor   TEXT   NOT NULL,
+  action  TEXT   NOT NULL CHECK (action <> ''),
+  details TEXT   NOT NULL
+);
+INSERT INTO meta (name, value) VALUES ('schema_version', '1');
+)sql",
+  };
+  return *kSteps;
+}
+
+namespace {
+
+using base::StrCat;
+
+constexpr int kMaxPage = 1000;
+constexpr std::string_view kNull = "null";
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+absl::Status Invalid(std::string_view what) {
+  return absl::InvalidArgumentError(StrCat("workspace store: ", what));
+}
+
+absl::StatusOr<std::string_view> KindText(ItemKind kind) {
+  std::string_view name = ItemKindName(kind);
+  if (name == "unknown") {
+    return Invalid(StrCat("unknown item kind value ", static_cast<int>(kind)));
+  }
+  return name;
+}
+
+absl::StatusOr<ItemKind> ReadKind(const Statement& st, int col) {
+  std::string name = st.ColumnText(col);
+  absl::StatusOr<ItemKind> kind = ParseItemKind(name);
+  if (!kind.ok())
+    return absl::InternalError(StrCat("workspace store: corrupt kind \"", name, "\""));
+  return kind;
+}
+
+absl::Status CheckPage(int limit) {
+  if (limit < 1 || limit > kMaxPage) {
+    return Invalid(StrCat("page limit ", limit, " is outside 1..", kMaxPage));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ScalarInt64(SqliteDb& db, std::string_view sql) {
+  EV_ASSIGN_OR_RETURN(Statement st, db.Prepare(sql));
+  EV_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return absl::InternalError(StrCat("workspace store: no row from ", sql));
+  return st.ColumnInt64(0);
+}
+
+// Column lists, shared by the SELECTs and the row readers below (same order).
+#define EV_ITEM_COLUMNS "kind, key, body, revision, created_at, updated_at"
+#define EV_REVISION_COLUMNS "seq, time, actor, reason, op, kind, key, environment, before, after"
+#define EV_OUTBOX_COLUMNS "id, kind, payload, created_at, attempts"
+#define EV_ACTIVITY_COLUMNS "id, time, actor, action, details"
+
+absl::StatusOr<Item> ReadItem(const Statement& st) {
+  Item item;
+  EV_ASSIGN_OR_RETURN(item.kind, ReadKind(st, 0));
+  item.key = st.ColumnText(1);
+  item.body = st.ColumnText(2);
+  item.revision = st.ColumnInt64(3);
+  item.created_at = FromMicros(st.ColumnInt64(4));
+  item.updated_at = FromMicros(st.ColumnInt64(5));
+  return item;
+}
+
+absl::StatusOr<Revision> ReadRevision(const Statement& st) {
+  Revision r;
+  r.seq = st.ColumnInt64(0);
+  r.time = FromMicros(st.ColumnInt64(1));
+  r.actor = st.ColumnText(2);
+  r.reason = st.ColumnText(3);
+  r.op = st.ColumnText(4);
+  EV_ASSIGN_OR_RETURN(r.kind, ReadKind(st, 5));
+  r.key = st.ColumnText(6);
+  r.environment = st.ColumnText(7);
+  r.before = st.ColumnText(8);
+  r.after = st.ColumnText(9);
+  return r;
+}
+
+absl::StatusOr<OutboxRow> ReadOutbox(const Statement& st) {
+  OutboxRow o;
+  o.id = st.ColumnInt64(0);
+  o.kind = st.ColumnText(1);
+  o.payload = st.ColumnText(2);
+  o.created_at = FromMicros(st.ColumnInt64(3));
+  o.attempts = static_cast<int>(st.ColumnInt64(4));
+  return o;
+}
+
+absl::StatusOr<Activity> ReadActivity(const Statement& st) {
+  Activity a;
+  a.id = st.ColumnInt64(0);
+  a.time = FromMicros(st.ColumnInt64(1));
+  a.actor = st.ColumnText(2);
+  a.action = st.ColumnText(3);
+  a.details = st.ColumnText(4);
+  return a;
+}
+
+template <typename T, typename Reader>
+absl::StatusOr<std::vector<T>> ReadAll(Statement& st, Reader read) {
+  std::vector<T> out;
+  for (;;) {
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    EV_ASSIGN_OR_RETURN(T value, read(st));
+    out.push_back(std::move(value));
+  }
+}
+
+// Checks what the schema cannot (or should not be relied on to) refuse, before any write.
+absl::Status ValidateMutation(const Mutation& m) {
+  EV_RETURN_IF_ERROR(KindText(m.kind).status());
+  if (m.key.empty()) return Invalid("empty item key");
+  // "null" is how before/after spell "absent"; a body that is JSON null would be ambiguous.
+  if (m.body.has_value() && *m.body == kNull) {
+    return Invalid(StrCat("the body of ", ItemKindName(m.kind), " \"", m.key,
+                          "\" is JSON null; delete the item instead"));
+  }
+  return absl::OkStatus();
+}
+
+class SqliteWorkspaceStore final : public WorkspaceStore {
+ public:
+  SqliteWorkspaceStore(std::unique_ptr<SqliteDb> db, base::Env* env)
+      : db_(std::move(db)), env_(env) {}
+
+  absl::StatusOr<std::string> WorkspaceId() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> id, ReadMeta(*db_, "workspace_id"));
+    if (!id.has_value()) return absl::InternalError("workspace store: meta has no workspace_id");
+    return *std::move(id);
+  }
+
+  absl::StatusOr<CommitResult> Commit(const CommitRequest& c) override {
+    if (c.mutations.empty() && c.outbox.empty()) {
+      return Invalid("a commit needs at least one mutation or outbox row");
+    }
+    for (const Mutation& m : c.mutations) EV_RETURN_IF_ERROR(ValidateMutation(m));
+
+    std::lock_guard<std::mutex> lock(mu_);
+    // BEGIN IMMEDIATE takes the write lock now, so the head read below cannot go stale
+    // before COMMIT, in this process or any other.
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    EV_ASSIGN_OR_RETURN(int64_t head, HeadLocked());
+    if (c.expected_head.has_value() && *c.expected_head != head) {
+      return absl::AbortedError(StrCat("workspace store: expected head ", *c.expected_head,
+                                       " but the head is ", head, "; reload and retry"));
+    }
+    const int64_t time = Micros(c.time);
+
+    EV_ASSIGN_OR_RETURN(Statement read, db_->Prepare("SELECT body FROM items "
+                                                     "WHERE kind = ? AND key = ?"));
+    EV_ASSIGN_OR_RETURN(
+        Statement upsert,
+        db_->Prepare("INSERT INTO items (" EV_ITEM_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, "
+                     "revision = excluded.revision, updated_at = excluded.updated_at"));
+    EV_ASSIGN_OR_RETURN(Statement remove,
+                        db_->Prepare("DELETE FROM items WHERE kind = ? AND key = ?"));
+    EV_ASSIGN_OR_RETURN(Statement append, db_->Prepare("INSERT INTO revisions (" EV_REVISION_COLUMNS
+                                                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+
+    int64_t seq = head;
+    for (const Mutation& m : c.mutations) {
+      ++seq;
+      EV_ASSIGN_OR_RETURN(std::string_view kind, KindText(m.kind));
+      read.Reset();
+      read.Bind(1, kind).Bind(2, m.key);
+      EV_ASSIGN_OR_RETURN(bool exists, read.Step());
+      std::string before = exists ? read.ColumnText(0) : std::string(kNull);
+      read.Reset();  // release the read cursor before writing the same row
+
+      if (m.body.has_value()) {
+        upsert.Reset();
+        upsert.Bind(1, kind)
+            .Bind(2, m.key)
+            .Bind(3, *m.body)
+            .Bind(4, seq)
+            .Bind(5, time)
+            .Bind(6, time);
+        EV_RETURN_IF_ERROR(upsert.Run());
+      } else {
+        if (!exists) {
+          return absl::NotFoundError(
+              StrCat("cannot delete ", kind, " \"", m.key, "\": it does not exist"));
+        }
+        remove.Reset();
+        remove.Bind(1, kind).Bind(2, m.key);
+        EV_RETURN_IF_ERROR(remove.Run());
+      }
+
+      append.Reset();
+      append.Bind(1, seq)
+          .Bind(2, time)
+          .Bind(3, c.actor)
+          .Bind(4, c.reason)
+          .Bind(5, c.op)
+          .Bind(6, kind)
+          .Bind(7, m.key)
+          .Bind(8, m.environment)
+          .Bind(9, before)
+          .Bind(10, m.body.has_value() ? std::string_view(*m.body) : kNull);
+      EV_RETURN_IF_ERROR(append.Run());
+    }
+
+    CommitResult result;
+    result.first_revision = head + 1;
+    result.last_revision = seq;
+    EV_ASSIGN_OR_RETURN(result.outbox_ids, InsertOutboxLocked(c.outbox));
+    EV_RETURN_IF_ERROR(tx.Commit());
+    return result;
+  }
+
+  absl::StatusOr<int64_t> Head() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return HeadLocked();
+  }
+
+  absl::StatusOr<Item> GetItem(ItemKind kind, std::string_view key) override {
+    EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ITEM_COLUMNS " FROM items "
+                                                   "WHERE kind = ? AND key = ?"));
+    st.Bind(1, kind_text).Bind(2, key);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError(StrCat(kind_text, " \"", key, "\" not found"));
+    return ReadItem(st);
+  }
+
+  absl::StatusOr<std::vector<Item>> ListItems(ItemKind kind) override {
+    EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ITEM_COLUMNS " FROM items "
+                                                   "WHERE kind = ? ORDER BY key"));
+    st.Bind(1, kind_text);
+    return ReadAll<Item>(st, ReadItem);
+  }
+
+  absl::StatusOr<int64_t> CountItems(ItemKind kind) override {
+    EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT COUNT(*) FROM items WHERE kind = ?"));
+    st.Bind(1, kind_text);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::InternalError("workspace store: COUNT returned no row");
+    return st.ColumnInt64(0);
+  }
+
+  absl::StatusOr<std::vector<Revision>> ListRevisions(int64_t after, int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_REVISION_COLUMNS " FROM revisions "
+                                                   "WHERE seq > ? ORDER BY seq LIMIT ?"));
+    st.Bind(1, after).Bind(2, limit);
+    return ReadAll<Revision>(st, ReadRevision);
+  }
+
+  absl::StatusOr<Revision> GetRevision(int64_t seq) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(
+        Statement st, db_->Prepare("SELECT " EV_REVISION_COLUMNS " FROM revisions WHERE seq = ?"));
+    st.Bind(1, seq);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError(StrCat("revision ", seq, " not found"));
+    return ReadRevision(st);
+  }
+
+  absl::StatusOr<std::optional<std::string>> BodyAt(ItemKind kind, std::string_view key,
+                                                    int64_t seq) override {
+    EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT after FROM revisions "
+                                                   "WHERE kind = ? AND key = ? AND seq <= ? "
+                                                   "ORDER BY seq DESC LIMIT 1"));
+    st.Bind(1, kind_text).Bind(2, key).Bind(3, seq);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return std::optional<std::string>();
+    std::string after = st.ColumnText(0);
+    if (after == kNull) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(after));
+  }
+
+  absl::StatusOr<std::vector<std::pair<ItemKind, std::string>>> AllKeysEver() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT DISTINCT kind, key FROM revisions "
+                                                   "ORDER BY kind, key"));
+    using Key = std::pair<ItemKind, std::string>;
+    return ReadAll<Key>(st, [](const Statement& row) -> absl::StatusOr<Key> {
+      EV_ASSIGN_OR_RETURN(ItemKind kind, ReadKind(row, 0));
+      return Key(kind, row.ColumnText(1));
+    });
+  }
+
+  absl::StatusOr<std::vector<OutboxRow>> PendingOutbox(int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+                                                   "WHERE done_at IS NULL ORDER BY id LIMIT ?"));
+    st.Bind(1, limit);
+    return ReadAll<OutboxRow>(st, ReadOutbox);
+  }
+
+  absl::StatusOr<std::vector<OutboxRow>> PendingOutboxOfKind(std::string_view kind,
+                                                              int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+                                     "WHERE done_at IS NULL AND kind = ? ORDER BY id LIMIT ?"));
+    st.Bind(1, kind).Bind(2, limit);
+    return ReadAll<OutboxRow>(st, ReadOutbox);
+  }
+
+  absl::Status MarkOutboxDone(int64_t id) override {
+    const int64_t now = Micros(env_->Now());
+    std::lock_guard<std::mutex> lock(mu_);
+    // Marking twice keeps the first time (and is not an error: the relay may retry).
+    EV_ASSIGN_OR_RETURN(
+        Statement st,
+        db_->Prepare("UPDATE outbox SET done_at = COALESCE(done_at, ?) WHERE id = ?"));
+    st.Bind(1, now).Bind(2, id);
+    return ExpectOneChange(st, id);
+  }
+
+  absl::Status RecordOutboxAttempt(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?"));
+    st.Bind(1, id);
+    return ExpectOneChange(st, id);
+  }
+
+  absl::StatusOr<int64_t> AppendActivity(const Activity& a,
+                                         const std::vector<OutboxRow>& outbox) override {
+    if (a.action.empty()) return Invalid("empty activity action");
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    EV_ASSIGN_OR_RETURN(int64_t id,
+                        ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM activity"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO activity (" EV_ACTIVITY_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?)"));
+    st.Bind(1, id).Bind(2, Micros(a.time)).Bind(3, a.actor).Bind(4, a.action).Bind(5, a.details);
+    EV_RETURN_IF_ERROR(st.Run());
+    // Fail closed: when an outbox row (the audit event) is refused, the transaction rolls
+    // back and the activity entry goes with it.
+    EV_RETURN_IF_ERROR(InsertOutboxLocked(outbox).status());
+    EV_RETURN_IF_ERROR(tx.Commit());
+    return id;
+  }
+
+  absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ACTIVITY_COLUMNS " FROM activity "
+                                                   "WHERE id > ? ORDER BY id LIMIT ?"));
+    st.Bind(1, after).Bind(2, limit);
+    return ReadAll<Activity>(st, ReadActivity);
+  }
+
+  // Reads one meta value (nullopt when absent). Used before the store exists, too.
+  static absl::StatusOr<std::optional<std::string>> ReadMeta(SqliteDb& db, std::string_view name) {
+    EV_ASSIGN_OR_RETURN(Statement st, db.Prepare("SELECT value FROM meta WHERE name = ?"));
+    st.Bind(1, name);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(st.ColumnText(0));
+  }
+
+ private:
+  // The head is the highest revision: revisions are never deleted and every commit
+  // writes seq = head + 1, ... under the write lock, so MAX(seq) = COUNT(*).
+  absl::StatusOr<int64_t> HeadLocked() {
+    return ScalarInt64(*db_, "SELECT COALESCE(MAX(seq), 0) FROM revisions");
+  }
+
+  // Inserts outbox rows with ids MAX(id) + 1, ...; the caller holds the mutex and an open
+  // transaction. The rows' id and attempts are ignored (assigned / start at 0).
+  absl::StatusOr<std::vector<int64_t>> InsertOutboxLocked(const std::vector<OutboxRow>& rows) {
+    std::vector<int64_t> ids;
+    if (rows.empty()) return ids;
+    EV_ASSIGN_OR_RETURN(int64_t next,
+                        ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM outbox"));
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("INSERT INTO outbox (id, kind, payload, created_at, "
+                                     "attempts, done_at) VALUES (?, ?, ?, ?, 0, NULL)"));
+    for (const OutboxRow& row : rows) {
+      if (row.kind.empty()) return Invalid("empty outbox row kind");
+      st.Reset();
+      st.Bind(1, next).Bind(2, row.kind).Bind(3, row.payload).Bind(4, Micros(row.created_at));
+      EV_RETURN_IF_ERROR(st.Run());
+      ids.push_back(next++);
+    }
+    return ids;
+  }
+
+  absl::Status ExpectOneChange(Statement& st, int64_t id) {
+    EV_RETURN_IF_ERROR(st.Run());
+    if (db_->Changes() == 0) return absl::NotFoundError(StrCat("outbox row ", id, " not found"));
+    return absl::OkStatus();
+  }
+
+  std::mutex mu_;  // serialises every use of the connection, so commits are serialised
+  std::unique_ptr<SqliteDb> db_;
+  base::Env* env_;
+};
+
+absl::Status CheckWorkspaceId(const SqliteDb& db, const std::string& stored,
+                              const std::string& wanted) {
+  if (wanted.empty() || stored == wanted) return absl::OkStatus();
+  return absl::FailedPreconditionError(StrCat("workspace store: ", db.path(),
+                                              " belongs to workspace \"", stored, "\", not \"",
+                                              wanted, "\""));
+}
+
+// Records the workspace id in a new file, or checks it against the stored one.
+absl::Status BindWorkspaceId(SqliteDb& db, const std::string& workspace_id) {
+  // Reopening an existing file only reads: no write lock, so opening never waits behind
+  // a busy writer in another process.
+  EV_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                      SqliteWorkspaceStore::ReadMeta(db, "workspace_id"));
+  if (stored.has_value()) return CheckWorkspaceId(db, *stored, workspace_id);
+
+  EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db, Transaction::Mode::kImmediate));
+  // Re-read under the write lock: another process may have created it meanwhile.
+  EV_ASSIGN_OR_RETURN(stored, SqliteWorkspaceStore::ReadMeta(db, "workspace_id"));
+  if (stored.has_value()) return CheckWorkspaceId(db, *stored, workspace_id);
+  if (workspace_id.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("workspace store: ", db.path(), " has no workspace id; pass workspace_id"));
+  }
+  EV_ASSIGN_OR_RETURN(Statement st,
+                      db.Prepare("INSERT INTO meta (name, value) VALUES ('workspace_id', ?)"));
+  st.Bind(1, workspace_id);
+  EV_RETURN_IF_ERROR(st.Run());
+  return tx.Commit();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkspaceStore>> OpenSqliteWorkspaceStore(
+    const SqliteWorkspaceStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("workspace store: empty path");
+  if (options.env == nullptr) return absl::InvalidArgumentError("workspace store: null env");
+  // Refuse before creating anything, so a missing id never leaves an empty file behind.
+  if (options.workspace_id.empty() && !options.env->Exists(options.path)) {
+    return absl::InvalidArgumentError(
+        StrCat("workspace store: ", options.path, " does not exist and no workspace_id was given"));
+  }
+  EV_ASSIGN_OR_RETURN(
+      std::unique_ptr<SqliteDb> db,
+      SqliteDb::Open(SqliteOptions{
+          .path = options.path, .wal = true, .synchronous_full = true, .create_mode = 0600}));
+  EV_RETURN_IF_ERROR(Migrate(*db, WorkspaceDbMigrations()));
+  EV_ASSIGN_OR_RETURN(std::optional<std::string> version,
+                      SqliteWorkspaceStore::ReadMeta(*db, "schema_version"));
+  const std::string expected = StrCat(WorkspaceDbMigrations().size());
+  if (version != expected) {
+    return absl::InternalError(StrCat("workspace store: ", options.path, ": meta.schema_version ",
+                                      version.value_or("(none)"), " but user_version ", expected));
+  }
+  EV_RETURN_IF_ERROR(BindWorkspaceId(*db, options.workspace_id));
+  return std::unique_ptr<WorkspaceStore>(new SqliteWorkspaceStore(std::move(db), options.env));
+}
+
+}  // namespace edgevault::storage

@@ -1,0 +1,528 @@
+#include "src/workspace/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include "src/base/status.h"
+#include "src/eval/evaluator.h"
+#include "src/eval/model.h"
+#include "src/workspace/json_schema.h"
+
+namespace edgevault::workspace {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string Str(json::string_view s) { return std::string(s.data(), s.size()); }
+
+std::string Quoted(std::string_view s) {
+  return json::serialize(json::string(json::string_view(s.data(), s.size())));
+}
+
+absl::Status Invalid(const std::string& path, const std::string& what) {
+  return absl::InvalidArgumentError(path + ": " + what);
+}
+
+absl::Status CheckFields(const json::object& o, std::initializer_list<std::string_view> allowed) {
+  for (const auto& member : o) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || member.key() == a;
+    if (!known) {
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return Invalid(Str(member.key()), "unknown field (allowed: " + list + ")");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Copies the members of `o` into a new object in key order.
+json::object SortedByKey(const json::object& o) {
+  std::vector<const json::key_value_pair*> members;
+  members.reserve(o.size());
+  for (const auto& m : o) members.push_back(&m);
+  std::sort(members.begin(), members.end(),
+            [](const auto* a, const auto* b) { return a->key() < b->key(); });
+  json::object out;
+  out.reserve(members.size());
+  for (const auto* m : members) out.emplace(m->key(), m->value());
+  return out;
+}
+
+// An optional "description": must be a string.
+absl::Status CopyDescription(const json::object& request, json::object& out) {
+  const json::value* d = request.if_contains("description");
+  if (d == nullptr) return absl::OkStatus();
+  if (!d->is_string()) return Invalid("description", "must be a string");
+  out["description"] = *d;
+  return absl::OkStatus();
+}
+
+// The normalised value of a config of `type`, or an error naming `path`.
+absl::StatusOr<json::value> CheckConfigType(std::string_view type, const json::value& v,
+                                            const std::string& path) {
+  auto mismatch = [&](std::string_view expected) {
+    return Invalid(path, "expected " + std::string(expected) + " (the config's type is " +
+                             std::string(type) + ")");
+  };
+  if (type == "json") return v;
+  if (type == "string") {
+    if (!v.is_string()) return mismatch("a string");
+    return v;
+  }
+  if (type == "boolean") {
+    if (!v.is_bool()) return mismatch("a boolean");
+    return v;
+  }
+  if (type == "number") {
+    if (!v.is_number()) return mismatch("a number");
+    return v;
+  }
+  // integer: an integral number within int64; stored as an int64 (5.0 → 5).
+  if (!IsIntegral(v)) return mismatch("an integer");
+  if (v.is_int64()) return v;
+  if (v.is_uint64()) {
+    if (v.get_uint64() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Invalid(path, "integer out of range (must fit in 64 bits, signed)");
+    }
+    return json::value(static_cast<int64_t>(v.get_uint64()));
+  }
+  double d = v.get_double();
+  // [-2^63, 2^63): both bounds are exact doubles.
+  if (d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+    return Invalid(path, "integer out of range (must fit in 64 bits, signed)");
+  }
+  return json::value(static_cast<int64_t>(d));
+}
+
+// Returns the prerequisites' flag keys of one environment config, with their paths.
+std::vector<std::pair<std::string, std::string>> Prerequisites(const json::value& env_config,
+                                                               const std::string& env_path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const json::object* cfg = env_config.if_object();
+  if (cfg == nullptr) return out;
+  const json::value* p = cfg->if_contains("prerequisites");
+  const json::array* list = p == nullptr ? nullptr : p->if_array();
+  if (list == nullptr) return out;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json::object* entry = (*list)[i].if_object();
+    if (entry == nullptr) continue;
+    const json::value* flag = entry->if_contains("flag");
+    if (flag == nullptr || !flag->is_string()) continue;
+    out.emplace_back(Str(flag->get_string()),
+                     env_path + ".prerequisites[" + std::to_string(i) + "].flag");
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- keys ----
+
+bool IsValidKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxKeyLength) return false;
+  for (size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (alnum) continue;
+    if (i > 0 && (c == '.' || c == '_' || c == '-')) continue;
+    return false;
+  }
+  return true;
+}
+
+absl::Status ValidateKey(std::string_view key, std::string_view what) {
+  if (IsValidKey(key)) return absl::OkStatus();
+  return absl::InvalidArgumentError(std::string(what) + " " + Quoted(key) + ": must match " +
+                                    std::string(kKeyRule) +
+                                    " (lower-case letters, digits, '.', '_', '-'; at most 64 "
+                                    "characters)");
+}
+
+absl::StatusOr<json::object> ParseObject(std::string_view json_text, std::string_view what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(json_text.data(), json_text.size()), ec);
+  if (ec) return absl::InvalidArgumentError(std::string(what) + ": invalid JSON: " + ec.message());
+  json::object* o = v.if_object();
+  if (o == nullptr)
+    return absl::InvalidArgumentError(std::string(what) + ": must be a JSON object");
+  return std::move(*o);
+}
+
+// ---- environments ----
+
+absl::StatusOr<Environment> ParseEnvironmentBody(const json::object& body) {
+  EV_RETURN_IF_ERROR(CheckFields(body, {"key", "name", "parent", "protected"}));
+  Environment env;
+  const json::value* key = body.if_contains("key");
+  if (key == nullptr || key->is_null()) return Invalid("key", "missing required field");
+  if (!key->is_string()) return Invalid("key", "must be a string");
+  env.key = Str(key->get_string());
+  EV_RETURN_IF_ERROR(ValidateKey(env.key, "environment key"));
+
+  env.name = env.key;
+  if (const json::value* name = body.if_contains("name"); name != nullptr && !name->is_null()) {
+    if (!name->is_string()) return Invalid("name", "must be a string");
+    size_t length = CodePointLength(name->get_string());
+    if (length == 0 || length > kMaxEnvironmentNameLength) {
+      return Invalid(
+          "name", "must be 1 to " + std::to_string(kMaxEnvironmentNameLength) + " characters long");
+    }
+    env.name = Str(name->get_string());
+  }
+  if (const json::value* parent = body.if_contains("parent");
+      parent != nullptr && !parent->is_null()) {
+    if (!parent->is_string()) return Invalid("parent", "must be an environment key or null");
+    env.parent = Str(parent->get_string());
+    EV_RETURN_IF_ERROR(ValidateKey(env.parent, "parent"));
+  }
+  if (const json::value* p = body.if_contains("protected"); p != nullptr && !p->is_null()) {
+    if (!p->is_bool()) return Invalid("protected", "must be a boolean");
+    env.is_protected = p->get_bool();
+  }
+  return env;
+}
+
+json::object EnvironmentToJson(const Environment& env) {
+  json::object o;
+  o["key"] = env.key;
+  o["name"] = env.name;
+  if (env.parent.empty()) {
+    o["parent"] = nullptr;
+  } else {
+    o["parent"] = env.parent;
+  }
+  o["protected"] = env.is_protected;
+  return o;
+}
+
+absl::StatusOr<EnvironmentSet> EnvironmentSet::FromItems(const std::vector<storage::Item>& items) {
+  std::vector<Environment> envs;
+  envs.reserve(items.size());
+  for (const storage::Item& item : items) {
+    std::string what = "environment " + Quoted(item.key);
+    EV_ASSIGN_OR_RETURN(json::object body, ParseObject(item.body, what));
+    absl::StatusOr<Environment> env = ParseEnvironmentBody(body);
+    if (!env.ok())
+      return absl::InvalidArgumentError(what + ": " + std::string(env.status().message()));
+    if (env->key != item.key) {
+      return absl::InvalidArgumentError(what + ": body has key " + Quoted(env->key));
+    }
+    envs.push_back(*std::move(env));
+  }
+  return FromEnvironments(std::move(envs));
+}
+
+absl::StatusOr<EnvironmentSet> EnvironmentSet::FromEnvironments(std::vector<Environment> envs) {
+  EnvironmentSet set;
+  for (Environment& env : envs) {
+    std::string key = env.key;
+    if (!set.envs_.emplace(key, std::move(env)).second) {
+      return absl::InvalidArgumentError("environment " + Quoted(key) + " is listed twice");
+    }
+  }
+  for (const auto& [key, env] : set.envs_) {
+    if (env.parent.empty()) continue;
+    if (!set.Contains(env.parent)) {
+      return absl::InvalidArgumentError("environment " + Quoted(key) + ": unknown parent " +
+                                        Quoted(env.parent));
+    }
+    // Walk up; more steps than environments means a cycle.
+    std::string_view at = key;
+    for (size_t steps = 0; !at.empty(); ++steps) {
+      if (steps > set.envs_.size()) {
+        return absl::InvalidArgumentError("environment " + Quoted(key) +
+                                          ": its parents form a cycle");
+      }
+      at = set.Find(at)->parent;
+    }
+  }
+  return set;
+}
+
+const Environment* EnvironmentSet::Find(std::string_view key) const {
+  auto it = envs_.find(key);
+  return it == envs_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> EnvironmentSet::Keys() const {
+  std::vector<std::string> out;
+  out.reserve(envs_.size());
+  for (const auto& [key, unused] : envs_) out.push_back(key);
+  return out;
+}
+
+std::vector<std::string> EnvironmentSet::AncestorChain(std::string_view env) const {
+  std::vector<std::string> chain;
+  const Environment* at = Find(env);
+  // The bound guards against a cycle in a set built without FromEnvironments' checks.
+  while (at != nullptr && chain.size() <= envs_.size()) {
+    chain.push_back(at->key);
+    if (at->parent.empty()) break;
+    at = Find(at->parent);
+  }
+  return chain;
+}
+
+std::vector<std::string> EnvironmentSet::Children(std::string_view env) const {
+  std::vector<std::string> out;
+  for (const auto& [key, e] : envs_) {
+    if (!env.empty() && e.parent == env) out.push_back(key);  // map order: sorted
+  }
+  return out;
+}
+
+std::vector<std::string> EnvironmentSet::Descendants(std::string_view env) const {
+  std::vector<std::string> out;
+  if (!Contains(env)) return out;
+  std::set<std::string, std::less<>> seen;
+  std::deque<std::string> queue{std::string(env)};
+  while (!queue.empty()) {
+    std::string at = std::move(queue.front());
+    queue.pop_front();
+    if (!seen.insert(at).second) continue;
+    for (std::string& child : Children(at)) queue.push_back(std::move(child));
+    out.push_back(std::move(at));
+  }
+  return out;
+}
+
+absl::StatusOr<Environment> EnvironmentSet::ValidateNewEnvironment(const json::object& body) const {
+  EV_ASSIGN_OR_RETURN(Environment env, ParseEnvironmentBody(body));
+  if (Contains(env.key)) {
+    return absl::AlreadyExistsError("environment " + Quoted(env.key) + " already exists");
+  }
+  if (env.parent == env.key) return Invalid("parent", "an environment cannot inherit from itself");
+  if (!env.parent.empty() && !Contains(env.parent)) {
+    return Invalid("parent", "unknown environment " + Quoted(env.parent));
+  }
+  return env;
+}
+
+absl::StatusOr<Environment> EnvironmentSet::ValidateEnvironmentUpdate(
+    const json::object& body) const {
+  EV_ASSIGN_OR_RETURN(Environment env, ParseEnvironmentBody(body));
+  if (!Contains(env.key))
+    return absl::NotFoundError("environment " + Quoted(env.key) + " not found");
+  if (env.parent.empty()) return env;
+  if (!Contains(env.parent)) return Invalid("parent", "unknown environment " + Quoted(env.parent));
+  for (const std::string& d : Descendants(env.key)) {
+    if (d == env.parent) {
+      return Invalid("parent", "inheriting from " + Quoted(env.parent) +
+                                   " would make a cycle (it inherits from " + Quoted(env.key) +
+                                   ")");
+    }
+  }
+  return env;
+}
+
+EnvironmentSet EnvironmentSet::With(Environment env) const {
+  EnvironmentSet copy = *this;
+  std::string key = env.key;
+  copy.envs_[key] = std::move(env);
+  return copy;
+}
+
+// ---- configs ----
+
+absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json::object& request,
+                                                const EnvironmentSet& envs) {
+  EV_RETURN_IF_ERROR(ValidateKey(key, "config key"));
+  EV_RETURN_IF_ERROR(CheckFields(request, {"type", "description", "schema", "values"}));
+  json::object out;
+
+  const json::value* type_v = request.if_contains("type");
+  if (type_v == nullptr || type_v->is_null()) return Invalid("type", "missing required field");
+  const json::string* type_s = type_v->if_string();
+  std::string type = type_s == nullptr ? "" : Str(*type_s);
+  if (type != "string" && type != "integer" && type != "number" && type != "boolean" &&
+      type != "json") {
+    return Invalid("type",
+                   "must be one of \"string\", \"integer\", \"number\", \"boolean\", \"json\"");
+  }
+  out["type"] = type;
+  EV_RETURN_IF_ERROR(CopyDescription(request, out));
+
+  std::optional<JsonSchema> schema;
+  const json::value* schema_v = request.if_contains("schema");
+  if (schema_v != nullptr && !schema_v->is_null()) {
+    if (!schema_v->is_object()) return Invalid("schema", "must be an object or null");
+    EV_ASSIGN_OR_RETURN(schema, JsonSchema::Compile(*schema_v));
+    out["schema"] = *schema_v;
+  } else {
+    out["schema"] = nullptr;
+  }
+
+  json::object values;
+  if (const json::value* values_v = request.if_contains("values");
+      values_v != nullptr && !values_v->is_null()) {
+    const json::object* given = values_v->if_object();
+    if (given == nullptr) return Invalid("values", "must be an object (environment key → value)");
+    for (const auto& member : *given) {
+      std::string env = Str(member.key());
+      std::string path = "values." + env;
+      if (!envs.Contains(env)) return Invalid(path, "unknown environment " + Quoted(env));
+      if (json::serialize(member.value()).size() > kMaxValueBytes) {
+        return Invalid(path, "larger than " + std::to_string(kMaxValueBytes) + " bytes");
+      }
+      EV_ASSIGN_OR_RETURN(json::value v, CheckConfigType(type, member.value(), path));
+      if (schema.has_value()) {
+        absl::Status s = schema->Validate(v);
+        if (!s.ok()) return Invalid(path, std::string(s.message()));
+      }
+      values.emplace(env, std::move(v));
+    }
+  }
+  out["values"] = SortedByKey(values);
+  return out;
+}
+
+// ---- flags ----
+
+json::object ResolveFlagsForEnvironment(const json::object& flags_by_key,
+                                        const EnvironmentSet& envs, std::string_view env) {
+  std::vector<std::string> chain = envs.AncestorChain(env);
+  json::object out;
+  for (const auto& member : SortedByKey(flags_by_key)) {
+    const json::object* flag = member.value().if_object();
+    if (flag == nullptr) continue;
+    const json::value* variations = flag->if_contains("variations");
+    const json::value* environments_v = flag->if_contains("environments");
+    const json::object* environments =
+        environments_v == nullptr ? nullptr : environments_v->if_object();
+    if (variations == nullptr || environments == nullptr) continue;
+    const json::value* config = nullptr;
+    for (const std::string& at : chain) {
+      const json::value* c = environments->if_contains(at);
+      if (c != nullptr && !c->is_null()) {
+        config = c;
+        break;
+      }
+    }
+    if (config == nullptr) continue;
+    json::object resolved;
+    if (const json::value* salt = flag->if_contains("salt")) resolved["salt"] = *salt;
+    resolved["variations"] = *variations;
+    json::object env_configs;
+    env_configs.emplace(json::string_view(env.data(), env.size()), *config);
+    resolved["environments"] = std::move(env_configs);
+    out.emplace(member.key(), std::move(resolved));
+  }
+  return out;
+}
+
+absl::Status ValidateFlagSet(const json::object& all_flags, const EnvironmentSet& envs) {
+  std::map<std::string, std::vector<std::string>> deps;
+  for (const auto& member : all_flags) {
+    std::string flag_key = Str(member.key());
+    std::vector<std::string>& edges = deps[flag_key];
+    const json::object* flag = member.value().if_object();
+    if (flag == nullptr)
+      return absl::InvalidArgumentError("flag " + Quoted(flag_key) + ": must be an object");
+    const json::value* environments_v = flag->if_contains("environments");
+    const json::object* environments =
+        environments_v == nullptr ? nullptr : environments_v->if_object();
+    if (environments == nullptr) continue;
+    for (const auto& env : *environments) {
+      for (auto& [required, path] : Prerequisites(env.value(), "environments." + Str(env.key()))) {
+        if (!all_flags.contains(required)) {
+          return absl::InvalidArgumentError("flag " + Quoted(flag_key) + ": " + path +
+                                            ": unknown flag " + Quoted(required));
+        }
+        if (std::find(edges.begin(), edges.end(), required) == edges.end()) {
+          edges.push_back(required);
+        }
+      }
+    }
+  }
+  EV_RETURN_IF_ERROR(eval::CheckPrerequisiteCycles(deps));
+
+  static const json::object kNoSegments;
+  for (const std::string& env : envs.Keys()) {
+    json::object resolved = ResolveFlagsForEnvironment(all_flags, envs, env);
+    absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set =
+        eval::FlagSet::Build(resolved, kNoSegments, env);
+    if (!set.ok()) {
+      return absl::InvalidArgumentError("environment " + Quoted(env) + ": " +
+                                        std::string(set.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::object& request,
+                                              const EnvironmentSet& envs,
+                                              const json::object& all_flags_after_change) {
+  EV_RETURN_IF_ERROR(ValidateKey(key, "flag key"));
+  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "salt", "variations", "environments"}));
+  EV_RETURN_IF_ERROR(eval::ValidateFlag(request));
+
+  json::object out;
+  EV_RETURN_IF_ERROR(CopyDescription(request, out));
+  if (const json::value* salt = request.if_contains("salt")) out["salt"] = *salt;
+  out["variations"] = request.at("variations");  // ValidateFlag: present
+  const json::object& environments = request.at("environments").get_object();
+  for (const auto& member : environments) {
+    std::string env = Str(member.key());
+    if (!envs.Contains(env))
+      return Invalid("environments." + env, "unknown environment " + Quoted(env));
+  }
+  out["environments"] = SortedByKey(environments);
+
+  // This flag's own prerequisites first, so the message names its path without a prefix.
+  for (const auto& member : environments) {
+    for (auto& [required, path] :
+         Prerequisites(member.value(), "environments." + Str(member.key()))) {
+      if (required != key && !all_flags_after_change.contains(required)) {
+        return Invalid(path, "unknown flag " + Quoted(required));
+      }
+    }
+  }
+  json::object after = all_flags_after_change;
+  after[json::string_view(key.data(), key.size())] = out;
+  EV_RETURN_IF_ERROR(ValidateFlagSet(after, envs));
+  return out;
+}
+
+// ---- segments ----
+
+absl::StatusOr<json::object> ValidateSegmentBody(std::string_view key, const json::object& request,
+                                                 const json::object& all_segments_after_change) {
+  EV_RETURN_IF_ERROR(ValidateKey(key, "segment key"));
+  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "included", "excluded", "rules"}));
+  EV_RETURN_IF_ERROR(eval::ValidateSegment(request));
+  json::object out;
+  EV_RETURN_IF_ERROR(CopyDescription(request, out));
+  for (std::string_view field : {"included", "excluded", "rules"}) {
+    const json::value* v = request.if_contains(field);
+    out[field] = (v == nullptr || v->is_null()) ? json::value(json::array()) : *v;
+  }
+  json::object after = all_segments_after_change;
+  after[json::string_view(key.data(), key.size())] = out;
+  static const json::object kNoFlags;
+  absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set =
+      eval::FlagSet::Build(kNoFlags, after, "");
+  if (!set.ok()) return set.status();
+  return out;
+}
+
+// ---- helpers ----
+
+std::set<std::string> EnvironmentsNamed(storage::ItemKind kind, const json::object& body) {
+  std::set<std::string> out;
+  std::string_view field;
+  if (kind == storage::ItemKind::kConfig) field = "values";
+  if (kind == storage::ItemKind::kFlag) field = "environments";
+  if (field.empty()) return out;
+  const json::value* v = body.if_contains(field);
+  if (v == nullptr || !v->is_object()) return out;
+  for (const auto& member : v->get_object()) out.insert(Str(member.key()));
+  return out;
+}
+
+}  // namespace edgevault::workspace

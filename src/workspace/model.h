@@ -1,0 +1,169 @@
+#pragma once
+// The workspace domain model: the JSON bodies of environments, configs, flags and segments
+// as the workspace store holds them (docs/design/items.md), their write-time validation,
+// and EnvironmentSet, the inheritance tree of a workspace's environments.
+// Validation is strict (unknown fields are errors) and returns the normalised body to
+// store; every error is InvalidArgument (AlreadyExists for a duplicate environment) with
+// the JSON path of the offending field, e.g. `values.staging: unknown environment "staging"`.
+// Pure functions and immutable values: thread-safe.
+//
+//   EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+//   EV_ASSIGN_OR_RETURN(boost::json::object body, ValidateConfigBody("db.pool", request, envs));
+//   mutation.body = boost::json::serialize(body);
+
+#include <boost/json.hpp>
+#include <cstddef>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "src/storage/workspace_store.h"
+
+namespace edgevault::workspace {
+
+// ---- keys ----
+
+// Every key (environment, config, flag, segment) matches this rule: 1 to 64 characters,
+// lower-case ASCII letters, digits, '.', '_' and '-', starting with a letter or digit.
+inline constexpr std::string_view kKeyRule = "^[a-z0-9][a-z0-9._-]{0,63}$";
+inline constexpr size_t kMaxKeyLength = 64;
+
+bool IsValidKey(std::string_view key);
+// InvalidArgument `<what> "Key!": must match ^[a-z0-9][a-z0-9._-]{0,63}$ (lower-case
+// letters, digits, '.', '_', '-'; at most 64 characters)`.
+absl::Status ValidateKey(std::string_view key, std::string_view what);
+
+// Parses JSON text that must be an object. InvalidArgument naming `what` otherwise.
+absl::StatusOr<boost::json::object> ParseObject(std::string_view json_text, std::string_view what);
+
+// ---- environments ----
+
+// Body: {"key": "staging", "name": "Staging", "parent": "production" | null,
+//        "protected": false}
+struct Environment {
+  std::string key;
+  std::string name;
+  std::string parent;  // "" = no parent (a root)
+  bool is_protected = false;
+};
+
+inline constexpr size_t kMaxEnvironmentNameLength = 100;  // code points
+
+// Strict parse of an environment body: key (required, key rule), name (optional string of
+// 1..100 characters, defaults to the key), parent (optional key or null), protected
+// (optional bool, default false); unknown fields rejected. Errors: InvalidArgument.
+absl::StatusOr<Environment> ParseEnvironmentBody(const boost::json::object& body);
+// The normalised body: {"key","name","parent","protected"} in that order.
+boost::json::object EnvironmentToJson(const Environment& env);
+
+// A workspace's environments and their inheritance (child → parent). Immutable once built.
+class EnvironmentSet {
+ public:
+  EnvironmentSet() = default;
+
+  // From the store's environment items (kind kEnvironment). Errors: InvalidArgument for a
+  // body that does not parse, a body whose key differs from the item key, a parent that
+  // does not exist, or a parent cycle.
+  static absl::StatusOr<EnvironmentSet> FromItems(const std::vector<storage::Item>& items);
+  // Same checks over parsed environments.
+  static absl::StatusOr<EnvironmentSet> FromEnvironments(std::vector<Environment> envs);
+
+  const Environment* Find(std::string_view key) const;  // nullptr when unknown
+  bool Contains(std::string_view key) const { return Find(key) != nullptr; }
+  size_t size() const { return envs_.size(); }
+  std::vector<std::string> Keys() const;  // sorted
+
+  // [env, parent, grandparent, ...] up to the root; empty when env is unknown.
+  std::vector<std::string> AncestorChain(std::string_view env) const;
+  // env followed by every environment inheriting from it, transitively, parents before
+  // their children (breadth-first, siblings by key); empty when env is unknown.
+  std::vector<std::string> Descendants(std::string_view env) const;
+  // The direct children of env, sorted.
+  std::vector<std::string> Children(std::string_view env) const;
+
+  // Validates the body of a new environment against this set. Errors: InvalidArgument
+  // (body, unknown parent, parent == key), AlreadyExists (key taken).
+  absl::StatusOr<Environment> ValidateNewEnvironment(const boost::json::object& body) const;
+  // Validates a changed body of an existing environment (name, parent, protected).
+  // Errors: NotFound (key unknown), InvalidArgument (body, unknown parent, a parent that
+  // is the environment itself or one of its descendants: a cycle).
+  absl::StatusOr<Environment> ValidateEnvironmentUpdate(const boost::json::object& body) const;
+
+  // A copy with `env` added or replaced (no checks: validate first).
+  EnvironmentSet With(Environment env) const;
+
+ private:
+  std::map<std::string, Environment, std::less<>> envs_;
+};
+
+// ---- configs ----
+
+// Body: {"type": "string"|"integer"|"number"|"boolean"|"json", "description"?: string,
+//        "schema": object|null, "values": {"<env>": value}}
+inline constexpr size_t kMaxValueBytes = 64 * 1024;  // one value, serialised
+
+// `request` is the PUT body without "reason". Checks the key, unknown fields, type,
+// description, schema (compiled: json_schema.h), and each value: its environment exists,
+// it has the config's type (integer: an integral number within int64; 5.0 is stored as 5),
+// it satisfies the schema, and it serialises to at most kMaxValueBytes.
+// Returns the normalised body: {"type", "description"?, "schema", "values" (sorted)}.
+// Errors: InvalidArgument, e.g. `values.staging: unknown environment "staging"`,
+// `values.prod: larger than 65536 bytes`, `values.prod: /port: 70000 is greater than the
+// maximum 65535`.
+absl::StatusOr<boost::json::object> ValidateConfigBody(std::string_view key,
+                                                       const boost::json::object& request,
+                                                       const EnvironmentSet& envs);
+
+// ---- flags ----
+
+// Body: the flag JSON of docs/design/flags.md ({"salt"?, "variations", "environments"})
+// plus an optional "description" string; other top-level fields are rejected.
+// `all_flags_after_change` maps every flag key of the workspace to its body after the
+// change; the entry for `key` is replaced by the request (added when missing), so the
+// caller may pass the current bodies. Checks: key, eval::ValidateFlag, every key of
+// "environments" is an environment, then ValidateFlagSet over the changed set.
+// Returns the normalised body: {"description"?, "salt"?, "variations", "environments"
+// (sorted)}. Errors: InvalidArgument.
+absl::StatusOr<boost::json::object> ValidateFlagBody(
+    std::string_view key, const boost::json::object& request, const EnvironmentSet& envs,
+    const boost::json::object& all_flags_after_change);
+
+// The checks that need every flag (also run when a flag is deleted): every prerequisite
+// names a flag of the set (`flag "a": environments.prod.prerequisites[0].flag: unknown
+// flag "gone"`), the prerequisite graph over all environments is acyclic
+// (eval::CheckPrerequisiteCycles: `prerequisite cycle: a → b → a`), and
+// eval::FlagSet::Build succeeds on the resolved flags of every environment
+// (`environment "dev": flag "a": ...`). Errors: InvalidArgument.
+absl::Status ValidateFlagSet(const boost::json::object& all_flags, const EnvironmentSet& envs);
+
+// The flags as environment `env` sees them: for each flag (sorted by key) that has a
+// configuration in env or an ancestor, {"salt"?, "variations", "environments": {env:
+// the nearest configuration}}. Flags without one are left out. Entries that are not
+// objects or lack the fields are skipped (stored bodies were validated on write).
+boost::json::object ResolveFlagsForEnvironment(const boost::json::object& flags_by_key,
+                                               const EnvironmentSet& envs, std::string_view env);
+
+// ---- segments ----
+
+// Body: {"description"?: string, "included": [context keys], "excluded": [context keys],
+//        "rules": [{"id"?, "description"?, "clauses": [...]}]} — one definition for every
+// environment. `all_segments_after_change` as for flags (the entry for `key` is
+// replaced). Checks: key, unknown top-level fields, eval::ValidateSegment, and segment
+// nesting (FlagSet::Build over all segments). Returns the normalised body
+// {"description"?, "included", "excluded", "rules"} (absent lists become []).
+// Errors: InvalidArgument.
+absl::StatusOr<boost::json::object> ValidateSegmentBody(
+    std::string_view key, const boost::json::object& request,
+    const boost::json::object& all_segments_after_change);
+
+// ---- helpers for callers ----
+
+// The environments an item body names explicitly: a config's "values" keys, a flag's
+// "environments" keys; empty for segments and environments (they apply everywhere).
+std::set<std::string> EnvironmentsNamed(storage::ItemKind kind, const boost::json::object& body);
+
+}  // namespace edgevault::workspace

@@ -1,0 +1,429 @@
+#include "src/workspace/model.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+namespace edgevault::workspace {
+namespace {
+
+namespace json = boost::json;
+using storage::Item;
+using storage::ItemKind;
+
+json::object Obj(std::string_view text) { return json::parse(text).as_object(); }
+
+Item EnvItem(const std::string& key, const std::string& parent, bool is_protected = false) {
+  Item item;
+  item.kind = ItemKind::kEnvironment;
+  item.key = key;
+  item.body = json::serialize(
+      EnvironmentToJson({.key = key, .name = key, .parent = parent, .is_protected = is_protected}));
+  return item;
+}
+
+// production ← staging ← dev, production ← qa; sandbox is a second root.
+EnvironmentSet TestEnvs() {
+  absl::StatusOr<EnvironmentSet> envs = EnvironmentSet::FromItems(
+      {EnvItem("production", "", true), EnvItem("staging", "production"), EnvItem("dev", "staging"),
+       EnvItem("qa", "production"), EnvItem("sandbox", "")});
+  EXPECT_TRUE(envs.ok()) << envs.status();
+  return *envs;
+}
+
+std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+// ---- keys ----
+
+TEST(KeyTest, Rule) {
+  EXPECT_TRUE(IsValidKey("a"));
+  EXPECT_TRUE(IsValidKey("0"));
+  EXPECT_TRUE(IsValidKey("db.pool_size-2"));
+  EXPECT_TRUE(IsValidKey(std::string(64, 'a')));
+  EXPECT_FALSE(IsValidKey(std::string(65, 'a')));
+  EXPECT_FALSE(IsValidKey(""));
+  EXPECT_FALSE(IsValidKey("Prod"));
+  EXPECT_FALSE(IsValidKey(".hidden"));
+  EXPECT_FALSE(IsValidKey("-x"));
+  EXPECT_FALSE(IsValidKey("a b"));
+  EXPECT_FALSE(IsValidKey("a/b"));
+  EXPECT_FALSE(IsValidKey("caf\xc3\xa9"));
+  absl::Status s = ValidateKey("Bad Key", "config key");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(s),
+            "config key \"Bad Key\": must match ^[a-z0-9][a-z0-9._-]{0,63}$ (lower-case letters, "
+            "digits, '.', '_', '-'; at most 64 characters)");
+}
+
+// ---- environments ----
+
+TEST(EnvironmentTest, ParseAndNormalise) {
+  absl::StatusOr<Environment> env = ParseEnvironmentBody(Obj(R"({"key":"staging"})"));
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(json::serialize(EnvironmentToJson(*env)),
+            R"({"key":"staging","name":"staging","parent":null,"protected":false})");
+  env = ParseEnvironmentBody(
+      Obj(R"({"key":"prod","name":"Production","parent":null,"protected":true})"));
+  ASSERT_TRUE(env.ok());
+  EXPECT_TRUE(env->is_protected);
+  EXPECT_EQ(env->name, "Production");
+
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"name":"x"})")).status()),
+            "key: missing required field");
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","colour":"red"})")).status()),
+            "colour: unknown field (allowed: key, name, parent, protected)");
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","protected":"yes"})")).status()),
+            "protected: must be a boolean");
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","name":""})")).status()),
+            "name: must be 1 to 100 characters long");
+  EXPECT_EQ(ParseEnvironmentBody(Obj(R"({"key":"Prod"})")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EnvironmentSetTest, AncestorChainAndDescendants) {
+  EnvironmentSet envs = TestEnvs();
+  EXPECT_EQ(envs.size(), 5u);
+  EXPECT_EQ(envs.AncestorChain("dev"), (std::vector<std::string>{"dev", "staging", "production"}));
+  EXPECT_EQ(envs.AncestorChain("production"), (std::vector<std::string>{"production"}));
+  EXPECT_TRUE(envs.AncestorChain("nope").empty());
+  EXPECT_EQ(envs.Descendants("production"),
+            (std::vector<std::string>{"production", "qa", "staging", "dev"}));
+  EXPECT_EQ(envs.Descendants("staging"), (std::vector<std::string>{"staging", "dev"}));
+  EXPECT_EQ(envs.Descendants("dev"), (std::vector<std::string>{"dev"}));
+  EXPECT_EQ(envs.Descendants("sandbox"), (std::vector<std::string>{"sandbox"}));
+  EXPECT_TRUE(envs.Descendants("nope").empty());
+  EXPECT_EQ(envs.Children("production"), (std::vector<std::string>{"qa", "staging"}));
+  ASSERT_NE(envs.Find("production"), nullptr);
+  EXPECT_TRUE(envs.Find("production")->is_protected);
+}
+
+TEST(EnvironmentSetTest, FromItemsRejectsBrokenTrees) {
+  EXPECT_EQ(Message(EnvironmentSet::FromItems({EnvItem("dev", "staging")}).status()),
+            "environment \"dev\": unknown parent \"staging\"");
+  absl::Status cycle =
+      EnvironmentSet::FromItems({EnvItem("a", "b"), EnvItem("b", "c"), EnvItem("c", "a")}).status();
+  EXPECT_EQ(cycle.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(Message(cycle).find("cycle"), std::string::npos);
+  Item mismatched = EnvItem("a", "");
+  mismatched.key = "b";
+  EXPECT_EQ(Message(EnvironmentSet::FromItems({mismatched}).status()),
+            "environment \"b\": body has key \"a\"");
+  Item garbage = EnvItem("a", "");
+  garbage.body = "[1]";
+  EXPECT_FALSE(EnvironmentSet::FromItems({garbage}).ok());
+}
+
+TEST(EnvironmentSetTest, ValidateNewEnvironment) {
+  EnvironmentSet envs = TestEnvs();
+  absl::StatusOr<Environment> ok =
+      envs.ValidateNewEnvironment(Obj(R"({"key":"perf","parent":"staging"})"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EnvironmentSet more = envs.With(*ok);
+  EXPECT_EQ(more.AncestorChain("perf"),
+            (std::vector<std::string>{"perf", "staging", "production"}));
+  EXPECT_FALSE(envs.Contains("perf"));  // With() copies
+
+  absl::Status dup = envs.ValidateNewEnvironment(Obj(R"({"key":"staging"})")).status();
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Message(envs.ValidateNewEnvironment(Obj(R"({"key":"x","parent":"nope"})")).status()),
+            "parent: unknown environment \"nope\"");
+  EXPECT_EQ(Message(envs.ValidateNewEnvironment(Obj(R"({"key":"x","parent":"x"})")).status()),
+            "parent: an environment cannot inherit from itself");
+}
+
+TEST(EnvironmentSetTest, ValidateEnvironmentUpdateRejectsCycles) {
+  EnvironmentSet envs = TestEnvs();
+  absl::Status cycle =
+      envs.ValidateEnvironmentUpdate(Obj(R"({"key":"production","parent":"dev"})")).status();
+  EXPECT_EQ(cycle.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Message(cycle),
+            "parent: inheriting from \"dev\" would make a cycle (it inherits from \"production\")");
+  EXPECT_FALSE(envs.ValidateEnvironmentUpdate(Obj(R"({"key":"staging","parent":"staging"})")).ok());
+  EXPECT_TRUE(envs.ValidateEnvironmentUpdate(Obj(R"({"key":"staging","parent":"sandbox"})")).ok());
+  EXPECT_EQ(envs.ValidateEnvironmentUpdate(Obj(R"({"key":"nope"})")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// ---- configs ----
+
+TEST(ConfigBodyTest, NormalisesAndSortsValues) {
+  absl::StatusOr<json::object> body = ValidateConfigBody(
+      "db.pool",
+      Obj(R"({"values":{"staging":5,"production":20.0},"type":"integer","description":"pool"})"),
+      TestEnvs());
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(
+      json::serialize(*body),
+      R"({"type":"integer","description":"pool","schema":null,"values":{"production":20,"staging":5}})");
+  EXPECT_TRUE(body->at("values").at("production").is_int64());
+}
+
+TEST(ConfigBodyTest, RejectsUnknownFieldsTypesAndEnvironments) {
+  EnvironmentSet envs = TestEnvs();
+  auto err = [&](std::string_view key, std::string_view request) {
+    absl::StatusOr<json::object> r = ValidateConfigBody(key, Obj(request), envs);
+    EXPECT_FALSE(r.ok()) << request;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    return Message(r.status());
+  };
+  EXPECT_EQ(err("x", R"({"type":"string","reason":"r"})"),
+            "reason: unknown field (allowed: type, description, schema, values)");
+  EXPECT_EQ(err("x", R"({"values":{}})"), "type: missing required field");
+  EXPECT_EQ(err("x", R"({"type":"float"})"),
+            R"(type: must be one of "string", "integer", "number", "boolean", "json")");
+  EXPECT_EQ(err("X", R"({"type":"string"})").rfind("config key \"X\": must match", 0), 0u);
+  EXPECT_EQ(err("x", R"({"type":"string","values":{"qa2":"a"}})"),
+            "values.qa2: unknown environment \"qa2\"");
+  EXPECT_EQ(err("x", R"({"type":"string","values":{"dev":1}})"),
+            "values.dev: expected a string (the config's type is string)");
+  EXPECT_EQ(err("x", R"({"type":"boolean","values":{"dev":"true"}})"),
+            "values.dev: expected a boolean (the config's type is boolean)");
+  EXPECT_EQ(err("x", R"({"type":"number","values":{"dev":"1"}})"),
+            "values.dev: expected a number (the config's type is number)");
+  EXPECT_EQ(err("x", R"({"type":"integer","values":{"dev":1.5}})"),
+            "values.dev: expected an integer (the config's type is integer)");
+  EXPECT_EQ(err("x", R"({"type":"integer","values":{"dev":true}})"),
+            "values.dev: expected an integer (the config's type is integer)");
+  EXPECT_EQ(err("x", R"({"type":"integer","values":{"dev":9223372036854775808}})"),
+            "values.dev: integer out of range (must fit in 64 bits, signed)");
+  EXPECT_EQ(err("x", R"({"type":"integer","values":{"dev":1e19}})"),
+            "values.dev: integer out of range (must fit in 64 bits, signed)");
+  EXPECT_EQ(err("x", R"({"type":"string","description":5})"), "description: must be a string");
+  EXPECT_EQ(err("x", R"({"type":"string","values":[]})"),
+            "values: must be an object (environment key → value)");
+  EXPECT_EQ(err("x", R"({"type":"string","schema":true})"), "schema: must be an object or null");
+}
+
+TEST(ConfigBodyTest, IntegerRangeEdges) {
+  EnvironmentSet envs = TestEnvs();
+  absl::StatusOr<json::object> body = ValidateConfigBody(
+      "x", Obj(R"({"type":"integer","values":{"dev":9223372036854775807,"qa":-9223372036854775808,
+                  "staging":-9.2233720368547758e18}})"),
+      envs);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(body->at("values").at("dev").as_int64(), INT64_MAX);
+  EXPECT_EQ(body->at("values").at("qa").as_int64(), INT64_MIN);
+  EXPECT_EQ(body->at("values").at("staging").as_int64(), INT64_MIN);
+}
+
+TEST(ConfigBodyTest, JsonTypeAcceptsAnything) {
+  absl::StatusOr<json::object> body = ValidateConfigBody(
+      "feature.limits",
+      Obj(R"({"type":"json","values":{"dev":{"a":[1,2]},"qa":null,"production":"s"}})"),
+      TestEnvs());
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_TRUE(body->at("values").at("qa").is_null());
+}
+
+TEST(ConfigBodyTest, SchemaAppliesToEveryValue) {
+  EnvironmentSet envs = TestEnvs();
+  std::string schema =
+      R"("schema":{"type":"object","properties":{"port":{"type":"integer","maximum":65535}},
+                           "required":["port"]})";
+  EXPECT_TRUE(
+      ValidateConfigBody(
+          "svc", Obj(R"({"type":"json",)" + schema + R"(,"values":{"dev":{"port":8080}}})"), envs)
+          .ok());
+  absl::StatusOr<json::object> bad =
+      ValidateConfigBody("svc",
+                         Obj(R"({"type":"json",)" + schema +
+                             R"(,"values":{"dev":{"port":8080},"production":{"port":70000}}})"),
+                         envs);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(Message(bad.status()),
+            "values.production: /port: 70000 is greater than the maximum 65535");
+  absl::StatusOr<json::object> root = ValidateConfigBody(
+      "n", Obj(R"({"type":"integer","schema":{"minimum":1},"values":{"dev":0}})"), envs);
+  EXPECT_EQ(Message(root.status()), "values.dev: 0 is less than the minimum 1");
+  absl::StatusOr<json::object> bad_schema =
+      ValidateConfigBody("n", Obj(R"({"type":"integer","schema":{"$ref":"#/x"}})"), envs);
+  EXPECT_EQ(Message(bad_schema.status()), "schema: unsupported keyword \"$ref\"");
+  // The schema is kept in the normalised body.
+  absl::StatusOr<json::object> kept =
+      ValidateConfigBody("n", Obj(R"({"type":"integer","schema":{"minimum":1}})"), envs);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(json::serialize(kept->at("schema")), R"({"minimum":1})");
+}
+
+TEST(ConfigBodyTest, ValueSizeLimit) {
+  EnvironmentSet envs = TestEnvs();
+  // A string value serialises with its two quotes.
+  std::string fits(kMaxValueBytes - 2, 'a');
+  std::string too_big(kMaxValueBytes - 1, 'a');
+  json::object ok_request{{"type", "string"}, {"values", json::object{{"production", fits}}}};
+  EXPECT_TRUE(ValidateConfigBody("big", ok_request, envs).ok());
+  json::object bad_request{{"type", "string"}, {"values", json::object{{"production", too_big}}}};
+  absl::StatusOr<json::object> bad = ValidateConfigBody("big", bad_request, envs);
+  EXPECT_EQ(Message(bad.status()), "values.production: larger than 65536 bytes");
+}
+
+// ---- flags ----
+
+constexpr char kBoolFlag[] = R"({
+  "variations": [{"value": false}, {"value": true}],
+  "environments": {"production": {"on": true, "fallthrough": {"variation": 1}}}})";
+
+TEST(FlagBodyTest, ValidFlagIsNormalised) {
+  EnvironmentSet envs = TestEnvs();
+  json::object request =
+      Obj(R"({"environments": {"staging": {"on": false, "fallthrough": {"variation": 0}},
+      "production": {"on": true, "fallthrough": {"variation": 1}}},
+      "variations": [{"value": false}, {"value": true}], "description": "new ui", "salt": "s1"})");
+  absl::StatusOr<json::object> body = ValidateFlagBody("new-ui", request, envs, {});
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(json::serialize(*body),
+            R"({"description":"new ui","salt":"s1","variations":[{"value":false},{"value":true}],)"
+            R"("environments":{"production":{"on":true,"fallthrough":{"variation":1}},)"
+            R"("staging":{"on":false,"fallthrough":{"variation":0}}}})");
+}
+
+TEST(FlagBodyTest, RejectsStructuralErrorsAndUnknownEnvironments) {
+  EnvironmentSet envs = TestEnvs();
+  auto err = [&](std::string_view request) {
+    absl::StatusOr<json::object> r = ValidateFlagBody("f", Obj(request), envs, {});
+    EXPECT_FALSE(r.ok()) << request;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    return Message(r.status());
+  };
+  EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{},"tags":[]})"),
+            "tags: unknown field (allowed: description, salt, variations, environments)");
+  EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{"production":{"on":true,
+      "fallthrough":{"variation":0},"offVariation":0}}})"),
+            "environments.production.offVariation: unknown field");
+  EXPECT_EQ(
+      err(R"({"variations":[{"value":1}],"environments":{"prod":{"on":true,"fallthrough":{"variation":0}}}})"),
+      "environments.prod: unknown environment \"prod\"");
+  EXPECT_EQ(
+      err(R"({"variations":[{"value":1}],"environments":{"production":{"on":true,"fallthrough":{"variation":3}}}})")
+          .find("environments.production.fallthrough"),
+      0u);
+}
+
+TEST(FlagBodyTest, PrerequisitesMustExist) {
+  EnvironmentSet envs = TestEnvs();
+  json::object request = Obj(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"production":{"on":true,"fallthrough":{"variation":1},
+                                    "prerequisites":[{"flag":"billing","variation":1}]}}})");
+  absl::StatusOr<json::object> r = ValidateFlagBody("checkout", request, envs, {});
+  EXPECT_EQ(Message(r.status()),
+            "environments.production.prerequisites[0].flag: unknown flag \"billing\"");
+
+  json::object all{{"billing", Obj(kBoolFlag)}};
+  EXPECT_TRUE(ValidateFlagBody("checkout", request, envs, all).ok());
+
+  // The prerequisite's variation index is checked against the required flag.
+  json::object high = Obj(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"production":{"on":true,"fallthrough":{"variation":1},
+                                    "prerequisites":[{"flag":"billing","variation":5}]}}})");
+  absl::StatusOr<json::object> out_of_range = ValidateFlagBody("checkout", high, envs, all);
+  ASSERT_FALSE(out_of_range.ok());
+  EXPECT_EQ(Message(out_of_range.status()).rfind("environment \"", 0), 0u) << out_of_range.status();
+}
+
+TEST(FlagBodyTest, PrerequisiteCyclesAcrossFlagsAndEnvironments) {
+  EnvironmentSet envs = TestEnvs();
+  json::object a = Obj(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"production":{"on":true,"fallthrough":{"variation":1},
+                                    "prerequisites":[{"flag":"b","variation":1}]}}})");
+  // b requires a in another environment: the union of all environments has a cycle.
+  json::object b = Obj(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"dev":{"on":true,"fallthrough":{"variation":1},
+                             "prerequisites":[{"flag":"a","variation":1}]}}})");
+  json::object all{{"a", a}};
+  absl::StatusOr<json::object> r = ValidateFlagBody("b", b, envs, all);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(Message(r.status()), "prerequisite cycle: a → b → a");
+
+  json::object self = Obj(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"production":{"on":true,"fallthrough":{"variation":1},
+                                    "prerequisites":[{"flag":"s","variation":1}]}}})");
+  EXPECT_EQ(Message(ValidateFlagBody("s", self, envs, {}).status()), "prerequisite cycle: s → s");
+}
+
+TEST(FlagSetTest, DeletingARequiredFlagIsRejected) {
+  EnvironmentSet envs = TestEnvs();
+  json::object checkout = Obj(R"({"variations":[{"value":false},{"value":true}],
+      "environments":{"staging":{"on":true,"fallthrough":{"variation":1},
+                                 "prerequisites":[{"flag":"billing","variation":1}]}}})");
+  json::object all{{"billing", Obj(kBoolFlag)}, {"checkout", checkout}};
+  EXPECT_TRUE(ValidateFlagSet(all, envs).ok());
+  all.erase("billing");
+  EXPECT_EQ(
+      Message(ValidateFlagSet(all, envs)),
+      "flag \"checkout\": environments.staging.prerequisites[0].flag: unknown flag \"billing\"");
+}
+
+TEST(FlagSetTest, ResolveFlagsForEnvironmentTakesNearestAncestor) {
+  EnvironmentSet envs = TestEnvs();
+  json::object flags{
+      {"b-flag", Obj(R"({"salt":"x","variations":[{"value":1},{"value":2}],"environments":{
+          "production":{"on":true,"fallthrough":{"variation":0}},
+          "staging":{"on":true,"fallthrough":{"variation":1}}}})")},
+      {"a-flag", Obj(kBoolFlag)},
+      {"sandbox-only", Obj(R"({"variations":[{"value":1}],"environments":{
+          "sandbox":{"on":true,"fallthrough":{"variation":0}}}})")}};
+  json::object dev = ResolveFlagsForEnvironment(flags, envs, "dev");
+  EXPECT_EQ(
+      json::serialize(dev),
+      R"({"a-flag":{"variations":[{"value":false},{"value":true}],"environments":{"dev":{"on":true,"fallthrough":{"variation":1}}}},)"
+      R"("b-flag":{"salt":"x","variations":[{"value":1},{"value":2}],"environments":{"dev":{"on":true,"fallthrough":{"variation":1}}}}})");
+  json::object qa = ResolveFlagsForEnvironment(flags, envs, "qa");
+  EXPECT_EQ(json::serialize(qa.at("b-flag").at("environments")),
+            R"({"qa":{"on":true,"fallthrough":{"variation":0}}})");
+  EXPECT_FALSE(qa.contains("sandbox-only"));
+  EXPECT_EQ(ResolveFlagsForEnvironment(flags, envs, "sandbox").size(), 1u);
+}
+
+// ---- segments ----
+
+TEST(SegmentBodyTest, ValidAndNormalised) {
+  absl::StatusOr<json::object> body =
+      ValidateSegmentBody("beta", Obj(R"({"included":["u1"],"description":"beta users"})"), {});
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(json::serialize(*body),
+            R"({"description":"beta users","included":["u1"],"excluded":[],"rules":[]})");
+}
+
+TEST(SegmentBodyTest, Errors) {
+  EXPECT_EQ(Message(ValidateSegmentBody("s", Obj(R"({"include":["u1"]})"), {}).status()),
+            "include: unknown field (allowed: description, included, excluded, rules)");
+  EXPECT_EQ(Message(ValidateSegmentBody("s", Obj(R"({"included":[1]})"), {}).status())
+                .rfind("included[0]", 0),
+            0u);
+  EXPECT_FALSE(
+      ValidateSegmentBody(
+          "s", Obj(R"({"rules":[{"clauses":[{"attribute":"a","op":"eq","values":[1]}]}]})"), {})
+          .ok());
+  EXPECT_FALSE(ValidateSegmentBody("S!", Obj("{}"), {}).ok());
+}
+
+TEST(SegmentBodyTest, NestingIsCheckedAgainstAllSegments) {
+  json::object inner = Obj(R"({"rules":[{"clauses":[{"op":"segment_match","values":["base"]}]}]})");
+  json::object base = Obj(R"({"included":["u1"]})");
+  json::object all{{"base", base}, {"inner", inner}};
+  // outer → inner, and inner itself uses segment_match: too deep.
+  json::object outer =
+      Obj(R"({"rules":[{"clauses":[{"op":"segment_match","values":["inner"]}]}]})");
+  absl::StatusOr<json::object> r = ValidateSegmentBody("outer", outer, all);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Message(r.status()).find("itself uses segment_match"), std::string::npos) << r.status();
+  json::object to_base =
+      Obj(R"({"rules":[{"clauses":[{"op":"segment_match","values":["base"]}]}]})");
+  EXPECT_TRUE(ValidateSegmentBody("outer", to_base, all).ok());
+  // A segment naming itself.
+  json::object self = Obj(R"({"rules":[{"clauses":[{"op":"segment_match","values":["me"]}]}]})");
+  EXPECT_FALSE(ValidateSegmentBody("me", self, {}).ok());
+}
+
+TEST(EnvironmentsNamedTest, ByKind) {
+  EXPECT_EQ(EnvironmentsNamed(ItemKind::kConfig, Obj(R"({"values":{"dev":1,"qa":2}})")),
+            (std::set<std::string>{"dev", "qa"}));
+  EXPECT_EQ(EnvironmentsNamed(ItemKind::kFlag, Obj(kBoolFlag)),
+            (std::set<std::string>{"production"}));
+  EXPECT_TRUE(EnvironmentsNamed(ItemKind::kSegment, Obj(R"({"included":[]})")).empty());
+}
+
+}  // namespace
+}  // namespace edgevault::workspace

@@ -1,0 +1,469 @@
+// The api through the real binaries (`edgevault up`) over HTTP: every endpoint, the
+// bad-input paths (4xx JSON, nothing written), roles, If-Match, inheritance, revert,
+// rollback, events, SDK keys, concurrency, and propagation to the edge KV.
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "src/base/strings.h"
+#include "src/crypto/hash.h"
+#include "src/storage/lmdb/edge_kv_lmdb.h"
+#include "tests/integration/harness.h"
+
+namespace edgevault {
+namespace {
+
+namespace json = boost::json;
+using testing::EdgeVaultUp;
+using testing::HttpReply;
+
+std::string Quoted(int64_t n) { return base::StrCat("\"", std::to_string(n), "\""); }
+
+class ApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    up_ = EdgeVaultUp::Start().release();
+    ASSERT_NE(up_, nullptr) << "edgevault up did not start";
+    ASSERT_FALSE(up_->admin_key().empty());
+  }
+  static void TearDownTestSuite() {
+    delete up_;
+    up_ = nullptr;
+  }
+
+  HttpReply Api(std::string method, std::string target, const json::value& body = nullptr,
+                std::string bearer = "", std::vector<std::pair<std::string, std::string>> headers = {}) {
+    if (bearer.empty()) bearer = up_->admin_key();
+    if (body.is_null()) return up_->Call("api", std::move(method), std::move(target), "", bearer, std::move(headers));
+    return up_->Json("api", std::move(method), std::move(target), body, bearer, std::move(headers));
+  }
+
+  // A fresh workspace with prod (protected) ← staging ← dev.
+  std::string NewWorkspace(const std::string& key) {
+    HttpReply ws = Api("POST", "/v1/workspaces", json::object{{"key", key}, {"name", key}});
+    EXPECT_EQ(ws.status, 201) << ws.body;
+    std::string base = "/v1/workspaces/" + key;
+    EXPECT_EQ(Api("POST", base + "/environments",
+                  json::object{{"key", "prod"}, {"name", "Production"}, {"protected", true}, {"reason", "setup"}})
+                  .status,
+              201);
+    EXPECT_EQ(Api("POST", base + "/environments",
+                  json::object{{"key", "staging"}, {"name", "Staging"}, {"parent", "prod"}, {"reason", "setup"}})
+                  .status,
+              201);
+    EXPECT_EQ(Api("POST", base + "/environments",
+                  json::object{{"key", "dev"}, {"name", "Dev"}, {"parent", "staging"}, {"reason", "setup"}})
+                  .status,
+              201);
+    return base;
+  }
+
+  int64_t Head(const std::string& base) {
+    HttpReply r = Api("GET", base);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? r.json.at("revision").as_int64() : -1;
+  }
+
+  static void ExpectJsonError(const HttpReply& r, int status) {
+    EXPECT_EQ(r.status, status) << r.body;
+    ASSERT_TRUE(r.json.is_object()) << r.body;
+    ASSERT_TRUE(r.json.as_object().contains("error")) << r.body;
+    EXPECT_FALSE(r.json.at("error").at("code").as_string().empty());
+    EXPECT_FALSE(r.json.at("error").at("message").as_string().empty());
+  }
+
+  static EdgeVaultUp* up_;
+};
+
+EdgeVaultUp* ApiTest::up_ = nullptr;
+
+TEST_F(ApiTest, AuthenticationIsRequired) {
+  ExpectJsonError(up_->Call("api", "GET", "/v1/workspaces"), 401);
+  ExpectJsonError(up_->Call("api", "GET", "/v1/workspaces", "", "not-a-token"), 401);
+  ExpectJsonError(up_->Call("api", "GET", "/v1/workspaces", "", "evk_forged"), 401);
+  HttpReply ok = Api("GET", "/v1/workspaces");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  // A JWT from auth works as well as an API key.
+  HttpReply tok = up_->Call("auth", "POST", "/v1/token", "", up_->admin_key());
+  ASSERT_EQ(tok.status, 200);
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces", "", std::string(tok.json.at("token").as_string())).status,
+            200);
+}
+
+TEST_F(ApiTest, ConfigsInheritAcrossThreeLevels) {
+  std::string base = NewWorkspace("inherit");
+  HttpReply put = Api("PUT", base + "/configs/db.pool",
+                      json::object{{"type", "integer"}, {"values", {{"prod", 20}, {"dev", 5}}}, {"reason", "sizing"}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  ASSERT_EQ(Api("PUT", base + "/configs/greeting",
+                json::object{{"type", "string"}, {"values", {{"prod", "hello"}}}, {"reason", "copy"}})
+                .status,
+            200);
+  auto resolved = [&](const std::string& env) {
+    HttpReply r = Api("GET", base + "/environments/" + env + "/resolved");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_FALSE(r.Header("ETag").empty());
+    return r.json;
+  };
+  json::value prod = resolved("prod"), staging = resolved("staging"), dev = resolved("dev");
+  EXPECT_EQ(prod.at("configs").at("db.pool").at("value").as_int64(), 20);
+  EXPECT_EQ(staging.at("configs").at("db.pool").at("value").as_int64(), 20);  // from prod
+  EXPECT_EQ(dev.at("configs").at("db.pool").at("value").as_int64(), 5);       // own value
+  EXPECT_EQ(dev.at("configs").at("greeting").at("value").as_string(), "hello");  // two levels up
+  // Override in the middle, then delete: dev follows.
+  ASSERT_EQ(Api("PUT", base + "/configs/greeting",
+                json::object{{"type", "string"}, {"values", {{"prod", "hello"}, {"staging", "hi"}}}, {"reason", "copy"}})
+                .status,
+            200);
+  EXPECT_EQ(resolved("dev").at("configs").at("greeting").at("value").as_string(), "hi");
+  ASSERT_EQ(Api("DELETE", base + "/configs/greeting", json::object{{"reason", "unused"}}).status, 200);
+  EXPECT_FALSE(resolved("dev").at("configs").as_object().contains("greeting"));
+}
+
+TEST_F(ApiTest, BadInputIsA4xxAndWritesNothing) {
+  std::string base = NewWorkspace("badinput");
+  ASSERT_EQ(Api("PUT", base + "/configs/port",
+                json::object{{"type", "integer"},
+                             {"schema", {{"type", "integer"}, {"minimum", 1}, {"maximum", 65535}}},
+                             {"values", {{"prod", 8080}}},
+                             {"reason", "init"}})
+                .status,
+            200);
+  int64_t head = Head(base);
+  std::string big(70000, 'x');
+  struct Case {
+    std::string name;
+    std::string method, target, body;
+    int status;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  std::vector<Case> cases = {
+      {"unknown env", "PUT", "/configs/port", R"({"type":"integer","values":{"qa":1},"reason":"x"})", 400, {}},
+      {"type mismatch", "PUT", "/configs/port", R"({"type":"integer","values":{"prod":"eighty"},"reason":"x"})", 400, {}},
+      {"schema violation", "PUT", "/configs/port",
+       R"({"type":"integer","schema":{"type":"integer","maximum":65535},"values":{"prod":70000},"reason":"x"})", 400, {}},
+      {"missing reason", "PUT", "/configs/port", R"({"type":"integer","values":{"prod":1}})", 400, {}},
+      {"blank reason", "PUT", "/configs/port", R"({"type":"integer","values":{"prod":1},"reason":"  "})", 400, {}},
+      {"bad json", "PUT", "/configs/port", R"({"type":)", 400, {}},
+      {"oversized value", "PUT", "/configs/big", R"({"type":"string","values":{"prod":")" + big + R"("},"reason":"x"})", 400, {}},
+      {"bad key", "PUT", "/configs/Bad%20Key", R"({"type":"string","values":{"prod":"x"},"reason":"x"})", 400, {}},
+      {"stale if-match", "PUT", "/configs/port", R"({"type":"integer","values":{"prod":1},"reason":"x"})", 412,
+       {{"If-Match", "\"1\""}}},
+      {"malformed if-match", "PUT", "/configs/port", R"({"type":"integer","values":{"prod":1},"reason":"x"})", 400,
+       {{"If-Match", "yesterday"}}},
+      {"bad flag variation", "PUT", "/flags/f",
+       R"({"variations":[{"value":true},{"value":false}],"environments":{"prod":{"on":true,"off_variation":1,"fallthrough":{"variation":7}}},"reason":"x"})",
+       400, {}},
+      {"bad flag operator", "PUT", "/flags/f",
+       R"({"variations":[{"value":true},{"value":false}],"environments":{"prod":{"on":true,"off_variation":1,"rules":[{"clauses":[{"attribute":"email","op":"eq","values":["a"]}],"variation":0}],"fallthrough":{"variation":1}}},"reason":"x"})",
+       400, {}},
+      {"unknown workspace", "PUT", "/../nope/configs/x", R"({"type":"string","values":{"prod":"x"},"reason":"x"})", 404, {}},
+      {"delete missing", "DELETE", "/configs/never", R"({"reason":"x"})", 404, {}},
+      {"revert missing", "POST", "/revisions/999/revert", R"({"reason":"x"})", 404, {}},
+      {"rollback beyond head", "POST", "/rollback", R"({"to_revision":999,"reason":"x"})", 400, {}},
+      {"env with unknown parent", "POST", "/environments", R"({"key":"qa","name":"QA","parent":"nope","reason":"x"})", 400, {}},
+  };
+  for (const Case& c : cases) {
+    std::string target = base + c.target;
+    if (c.target.rfind("/../", 0) == 0) target = "/v1/workspaces/" + c.target.substr(4);
+    HttpReply r = up_->Call("api", c.method, target, c.body, up_->admin_key(), c.headers);
+    SCOPED_TRACE(c.name);
+    ExpectJsonError(r, c.status);
+  }
+  EXPECT_EQ(Head(base), head);
+  HttpReply revs = Api("GET", base + "/revisions?limit=1000");
+  EXPECT_EQ(static_cast<int64_t>(revs.json.at("revisions").as_array().size()), head);
+  ExpectJsonError(Api("GET", base + "/revisions?limit=0"), 400);
+  ExpectJsonError(Api("GET", base + "/revisions?after=abc"), 400);
+}
+
+TEST_F(ApiTest, RolesAndProtectedEnvironments) {
+  std::string base = NewWorkspace("roles");
+  std::string dev = up_->TokenForNewUser("dev-roles@example.com", "developer");
+  std::string viewer = up_->TokenForNewUser("viewer-roles@example.com", "viewer");
+  ASSERT_FALSE(dev.empty());
+  ASSERT_FALSE(viewer.empty());
+  int64_t head = Head(base);
+  // Developers write non-protected environments only.
+  HttpReply ok = Api("PUT", base + "/configs/timeout",
+                     json::object{{"type", "integer"}, {"values", {{"dev", 30}}}, {"reason", "dev tuning"}}, dev);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  ExpectJsonError(Api("PUT", base + "/configs/timeout",
+                      json::object{{"type", "integer"}, {"values", {{"dev", 30}, {"prod", 10}}}, {"reason", "x"}}, dev),
+                  403);
+  // Viewers read, never write; nobody but admins creates environments.
+  EXPECT_EQ(Api("GET", base + "/configs/timeout", nullptr, viewer).status, 200);
+  ExpectJsonError(Api("PUT", base + "/configs/other",
+                      json::object{{"type", "integer"}, {"values", {{"dev", 1}}}, {"reason", "x"}}, viewer),
+                  403);
+  ExpectJsonError(Api("POST", base + "/environments",
+                      json::object{{"key", "qa"}, {"name", "QA"}, {"reason", "x"}}, dev),
+                  403);
+  ExpectJsonError(Api("POST", "/v1/workspaces", json::object{{"key", "mine"}}, dev), 403);
+  EXPECT_EQ(Head(base), head + 1);  // only the developer's dev write landed
+}
+
+TEST_F(ApiTest, IfMatchMakesWritesConditional) {
+  std::string base = NewWorkspace("ifmatch");
+  int64_t head = Head(base);
+  HttpReply ok = Api("PUT", base + "/configs/a", json::object{{"type", "boolean"}, {"values", {{"prod", true}}}, {"reason", "x"}},
+                     "", {{"If-Match", Quoted(head)}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.Header("ETag"), Quoted(head + 1));
+  ExpectJsonError(Api("PUT", base + "/configs/a", json::object{{"type", "boolean"}, {"values", {{"prod", false}}}, {"reason", "x"}},
+                      "", {{"If-Match", Quoted(head)}}),
+                  412);
+}
+
+TEST_F(ApiTest, RevisionsRevertAndRollback) {
+  std::string base = NewWorkspace("history");
+  int64_t start = Head(base);
+  for (int v : {1, 2, 3}) {
+    ASSERT_EQ(Api("PUT", base + "/configs/level",
+                  json::object{{"type", "integer"}, {"values", {{"prod", v}}}, {"reason", base::StrCat("step ", std::to_string(v))}})
+                  .status,
+              200);
+  }
+  HttpReply revs = Api("GET", base::StrCat(base, "/revisions?after=", std::to_string(start)));
+  ASSERT_EQ(revs.json.at("revisions").as_array().size(), 3u);
+  const json::value& last = revs.json.at("revisions").as_array().back();
+  EXPECT_EQ(last.at("reason").as_string(), "step 3");
+  EXPECT_EQ(last.at("before").at("values").at("prod").as_int64(), 2);
+  EXPECT_EQ(last.at("after").at("values").at("prod").as_int64(), 3);
+  EXPECT_FALSE(last.at("actor").as_string().empty());
+  // Revert the last revision: back to 2, as a new revision.
+  HttpReply rv = Api("POST", base::StrCat(base, "/revisions/", std::to_string(start + 3), "/revert"),
+                     json::object{{"reason", "oops"}});
+  ASSERT_EQ(rv.status, 200) << rv.body;
+  EXPECT_EQ(Api("GET", base + "/configs/level").json.at("values").at("prod").as_int64(), 2);
+  // Add another item, then roll back to after the first write: level=1 and the new item gone.
+  ASSERT_EQ(Api("PUT", base + "/configs/extra", json::object{{"type", "string"}, {"values", {{"dev", "x"}}}, {"reason", "new"}})
+                .status,
+            200);
+  HttpReply rb = Api("POST", base + "/rollback",
+                     json::object{{"to_revision", start + 1}, {"reason", "bad release"}});
+  ASSERT_EQ(rb.status, 200) << rb.body;
+  EXPECT_EQ(rb.json.at("revisions_written").as_int64(), 2);
+  EXPECT_EQ(Api("GET", base + "/configs/level").json.at("values").at("prod").as_int64(), 1);
+  EXPECT_EQ(Api("GET", base + "/configs/extra").status, 404);
+  json::value doc = Api("GET", base + "/environments/dev/resolved").json;
+  EXPECT_EQ(doc.at("configs").at("level").at("value").as_int64(), 1);
+  EXPECT_FALSE(doc.at("configs").as_object().contains("extra"));
+}
+
+TEST_F(ApiTest, FlagsSegmentsAndResolvedDocument) {
+  std::string base = NewWorkspace("flags");
+  ASSERT_EQ(Api("PUT", base + "/segments/beta",
+                json::object{{"included", json::array{"u1"}}, {"excluded", json::array{}}, {"rules", json::array{}},
+                             {"reason", "beta testers"}})
+                .status,
+            200);
+  json::object flag = {
+      {"variations", json::array{json::object{{"value", true}}, json::object{{"value", false}}}},
+      {"environments",
+       {{"prod",
+         {{"on", true},
+          {"off_variation", 1},
+          {"rules", json::array{json::object{
+                        {"clauses", json::array{json::object{{"attribute", "key"}, {"op", "segment_match"},
+                                                             {"values", json::array{"beta"}}}}},
+                        {"variation", 0}}}},
+          {"fallthrough", {{"variation", 1}}}}}}},
+      {"reason", "launch"}};
+  HttpReply put = Api("PUT", base + "/flags/new-checkout", flag);
+  ASSERT_EQ(put.status, 200) << put.body;
+  json::value dev = Api("GET", base + "/environments/dev/resolved").json;
+  ASSERT_TRUE(dev.at("flags").as_object().contains("new-checkout")) << dev;
+  EXPECT_TRUE(dev.at("segments").as_object().contains("beta"));
+  // A prerequisite cycle is refused.
+  json::object a = flag;
+  a["environments"].as_object()["prod"].as_object()["prerequisites"] =
+      json::array{json::object{{"flag", "new-checkout"}, {"variation", 0}}};
+  ExpectJsonError(Api("PUT", base + "/flags/new-checkout", a), 400);
+}
+
+TEST_F(ApiTest, SecretsAreSealedReadOnlyWithPermissionAndNeverStoredInClear) {
+  std::string base = NewWorkspace("secrets");
+  // Random markers: if any of them shows up in a file, a secret leaked to disk.
+  std::string marker = "mk" + std::to_string(::getpid()) + "x" +
+                       std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + "SECRET";
+  std::string marker_prod = marker + "prod";
+  HttpReply put = Api("PUT", base + "/secrets/db.password",
+                      json::object{{"values", {{"prod", marker_prod}, {"dev", marker + "dev"}}}, {"reason", "rotate"}});
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.body.find(marker), std::string::npos);
+  EXPECT_EQ(Api("PUT", base + "/secrets/api.token", json::object{{"values", {{"prod", marker + "tok"}}}, {"reason", "new"}})
+                .status,
+            200);
+  // Metadata only in listings, item reads and history.
+  for (const std::string& target : {base + "/secrets", base + "/secrets/db.password", base + "/revisions?limit=1000",
+                                    base + "/activity", base + "/environments/dev/resolved"}) {
+    HttpReply r = Api("GET", target);
+    EXPECT_EQ(r.status, 200) << target << r.body;
+    EXPECT_EQ(r.body.find(marker), std::string::npos) << target;
+    EXPECT_EQ(r.body.find("envelope"), std::string::npos) << target;
+  }
+  // Values: owner everywhere; inheritance staging ← prod.
+  HttpReply all = Api("GET", base + "/environments/staging/secrets");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(all.json.at("secrets").at("db.password").as_string(), marker_prod);
+  EXPECT_EQ(all.json.at("secrets").at("api.token").as_string(), marker + "tok");
+  HttpReply one = Api("GET", base + "/environments/dev/secrets/db.password");
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(one.json.at("value").as_string(), marker + "dev");
+  ExpectJsonError(Api("GET", base + "/environments/dev/secrets/nope"), 404);
+  // Without the permission: 403 and no value, in every endpoint.
+  std::string viewer = up_->TokenForNewUser("viewer-secrets@example.com", "viewer");
+  std::string dev = up_->TokenForNewUser("dev-secrets@example.com", "developer");
+  for (const std::string& target : {base + "/environments/dev/secrets", base + "/environments/dev/secrets/db.password",
+                                    base + "/environments/prod/secrets"}) {
+    HttpReply r = Api("GET", target, nullptr, viewer);
+    ExpectJsonError(r, 403);
+    EXPECT_EQ(r.body.find(marker), std::string::npos);
+  }
+  EXPECT_EQ(Api("GET", base + "/environments/dev/secrets/db.password", nullptr, dev).status, 200);
+  HttpReply dev_prod = Api("GET", base + "/environments/prod/secrets", nullptr, dev);  // protected
+  ExpectJsonError(dev_prod, 403);
+  EXPECT_EQ(dev_prod.body.find(marker), std::string::npos);
+  // An API key without secrets:read cannot read values even as owner.
+  HttpReply key = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "reader"}, {"scopes", json::array{"read"}}},
+                            up_->admin_key());
+  ASSERT_EQ(key.status, 201) << key.body;
+  ExpectJsonError(Api("GET", base + "/environments/dev/secrets", nullptr, std::string(key.json.at("key").as_string())),
+                  403);
+  // Every read is recorded.
+  HttpReply act = Api("GET", base + "/activity?limit=1000");
+  EXPECT_NE(act.body.find("workspace.secret.read"), std::string::npos);
+  // Revert restores the previous ciphertext, which still opens.
+  ASSERT_EQ(Api("PUT", base + "/secrets/db.password", json::object{{"values", {{"prod", "changed"}}}, {"reason", "x"}}).status,
+            200);
+  int64_t head = Head(base);
+  ASSERT_EQ(Api("POST", base::StrCat(base, "/revisions/", std::to_string(head), "/revert"), json::object{{"reason", "undo"}})
+                .status,
+            200);
+  EXPECT_EQ(Api("GET", base + "/environments/prod/secrets/db.password").json.at("value").as_string(), marker_prod);
+  // No file under the data directory holds a marker, in clear or base64.
+  std::vector<std::string> needles = {marker};
+  for (const std::string& m : {marker_prod, marker + "dev", marker + "tok"}) {
+    needles.push_back(m);
+  }
+  std::vector<std::string> encoded;
+  for (const auto& n : needles) {
+    // base64 of the marker at each of the three alignments.
+    for (int shift = 0; shift < 3; ++shift) {
+      std::string padded = std::string(shift, 'A') + n;
+      static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      std::string b64;
+      for (size_t i = 0; i + 3 <= padded.size(); i += 3) {
+        uint32_t v = (uint8_t(padded[i]) << 16) | (uint8_t(padded[i + 1]) << 8) | uint8_t(padded[i + 2]);
+        for (int k = 3; k >= 0; --k) b64.push_back(tbl[(v >> (6 * k)) & 63]);
+      }
+      encoded.push_back(b64.substr(4, 12));  // a stable middle part
+    }
+  }
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(up_->data_dir())) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    std::ifstream f(entry.path(), std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(f)), {});
+    for (const auto& n : needles) EXPECT_EQ(content.find(n), std::string::npos) << entry.path();
+    for (const auto& e : encoded) EXPECT_EQ(content.find(e), std::string::npos) << entry.path() << " (base64)";
+  }
+  EXPECT_GT(files, 5);
+}
+
+TEST_F(ApiTest, OpenApiListsEveryRoute) {
+  HttpReply r = up_->Call("api", "GET", "/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  const json::object& paths = r.json.at("paths").as_object();
+  for (const char* p : {"/v1/workspaces", "/v1/workspaces/{ws}", "/v1/workspaces/{ws}/environments",
+                        "/v1/workspaces/{ws}/configs/{key}", "/v1/workspaces/{ws}/flags/{key}",
+                        "/v1/workspaces/{ws}/segments/{key}", "/v1/workspaces/{ws}/environments/{env}/resolved",
+                        "/v1/workspaces/{ws}/revisions", "/v1/workspaces/{ws}/revisions/{n}/revert",
+                        "/v1/workspaces/{ws}/rollback", "/v1/workspaces/{ws}/activity",
+                        "/v1/workspaces/{ws}/events", "/v1/workspaces/{ws}/environments/{env}/sdk-keys",
+                        "/v1/workspaces/{ws}/secrets/{key}", "/v1/workspaces/{ws}/environments/{env}/secrets"}) {
+    EXPECT_TRUE(paths.contains(p)) << p;
+  }
+}
+
+TEST_F(ApiTest, SdkKeyIsPublishedToTheEdgeKv) {
+  std::string base = NewWorkspace("sdk");
+  HttpReply r = Api("POST", base + "/environments/dev/sdk-keys", json::object{{"name", "web"}});
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::string key(r.json.at("key").as_string());
+  EXPECT_EQ(key.rfind("evs_", 0), 0u);
+  storage::LmdbEdgeKvOptions o;
+  o.path = up_->data_dir() + "/edge";
+  o.read_only = true;
+  auto kv = storage::OpenLmdbEdgeKv(o);
+  ASSERT_TRUE(kv.ok()) << kv.status();
+  auto entry = (*kv)->Get("sdk/" + crypto::Sha256Hex(key));
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_NE(entry->value.find("\"environment\":\"dev\""), std::string::npos);
+  HttpReply act = Api("GET", base + "/activity");
+  EXPECT_NE(act.body.find("workspace.sdk_key.create"), std::string::npos);
+  EXPECT_EQ(act.body.find(key), std::string::npos);  // the key itself is never recorded
+}
+
+TEST_F(ApiTest, ConcurrentWritersGetGaplessRevisionsAndKvCatchesUp) {
+  std::string base = NewWorkspace("storm");
+  std::string other = NewWorkspace("storm2");
+  int64_t start = Head(base);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string key = base::StrCat("k", std::to_string(t));
+        HttpReply r = Api("PUT", base + "/configs/" + key,
+                          json::object{{"type", "integer"}, {"values", {{"dev", i}}}, {"reason", "storm"}});
+        if (r.status != 200) ++failures;
+      }
+    });
+  }
+  // A writer to another workspace is not serialised behind the storm.
+  HttpReply side = Api("PUT", other + "/configs/x", json::object{{"type", "integer"}, {"values", {{"dev", 1}}}, {"reason", "side"}});
+  EXPECT_EQ(side.status, 200);
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  int64_t head = Head(base);
+  EXPECT_EQ(head, start + 1600);
+  std::set<int64_t> seqs;
+  for (int64_t after = start;;) {
+    HttpReply page = Api("GET", base::StrCat(base, "/revisions?limit=1000&after=", std::to_string(after)));
+    const auto& arr = page.json.at("revisions").as_array();
+    if (arr.empty()) break;
+    for (const auto& rev : arr) seqs.insert(rev.at("seq").as_int64());
+    after = arr.back().at("seq").as_int64();
+  }
+  ASSERT_EQ(static_cast<int64_t>(seqs.size()), 1600);
+  EXPECT_EQ(*seqs.begin(), start + 1);
+  EXPECT_EQ(*seqs.rbegin(), start + 1600);
+  // Propagation catches up: the KV holds every environment at the head.
+  std::string ws_id(Api("GET", base).json.at("id").as_string());
+  storage::LmdbEdgeKvOptions o;
+  o.path = up_->data_dir() + "/edge";
+  o.read_only = true;
+  auto kv = storage::OpenLmdbEdgeKv(o);
+  ASSERT_TRUE(kv.ok());
+  for (const char* env : {"prod", "staging", "dev"}) {
+    int64_t version = -1;
+    for (int i = 0; i < 200 && version != head; ++i) {
+      auto v = (*kv)->GetVersion("doc/" + ws_id + "/" + env);
+      version = v.ok() ? *v : -1;
+      if (version != head) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(version, head) << env;
+  }
+}
+
+}  // namespace
+}  // namespace edgevault

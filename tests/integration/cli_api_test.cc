@@ -1,0 +1,145 @@
+// The `edgevault` commands against a real api: a newcomer's session from workspace to
+// SDK key, through the binary as a user types it.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+#include "src/base/strings.h"
+#include "tests/integration/harness.h"
+
+namespace edgevault {
+namespace {
+
+using testing::EdgeVaultUp;
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+};
+
+class CliApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { up_ = EdgeVaultUp::Start().release(); }
+  static void TearDownTestSuite() { delete up_; }
+
+  // Runs `edgevault ARGS` with the api URL and token in the environment; stdout+stderr.
+  CliRun Cli(const std::string& args, const std::string& token = "") {
+    std::string cmd = base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                                   " EDGEVAULT_TOKEN=", token.empty() ? up_->admin_key() : token,
+                                   " EDGEVAULT_PROFILE=/nonexistent ", testing::BinDir(), "/edgevault ", args,
+                                   " 2>&1");
+    CliRun r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int st = ::pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+  }
+
+  static EdgeVaultUp* up_;
+};
+
+EdgeVaultUp* CliApiTest::up_ = nullptr;
+
+TEST_F(CliApiTest, WorkspaceToSdkKey) {
+  ASSERT_NE(up_, nullptr);
+  CliRun r = Cli("ws create shop --name Shop");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(Cli("env create shop prod --protected -m setup").code, 0);
+  EXPECT_EQ(Cli("env create shop dev --parent prod -m setup").code, 0);
+  r = Cli("config set shop db.pool --type integer -v prod=20 -v dev=5 -m sizing");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = Cli("config set shop db.pool -v dev=6 -m tune");  // merges: prod keeps 20
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = Cli("config get shop db.pool --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"prod\":20"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"dev\":6"), std::string::npos) << r.out;
+  r = Cli("config get shop db.pool");
+  EXPECT_NE(r.out.find("ENVIRONMENT"), std::string::npos) << r.out;
+
+  std::string yaml = (std::filesystem::temp_directory_path() / "ev-cli-flag.yaml").string();
+  std::ofstream(yaml) << "variations:\n  - value: true\n  - value: false\n"
+                         "environments:\n  prod:\n    on: true\n    off_variation: 1\n"
+                         "    fallthrough:\n      variation: 0\n";
+  r = Cli("flag set shop checkout -f " + yaml + " -m launch");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = Cli("history shop");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("launch"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("REASON"), std::string::npos) << r.out;
+  r = Cli("rollback shop --to 3 -m undo");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = Cli("config get shop db.pool --json");
+  EXPECT_NE(r.out.find("\"dev\":5"), std::string::npos) << r.out;
+  r = Cli("sdk-key create shop dev");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("evs_"), std::string::npos) << r.out;
+}
+
+TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create app").code, 0);
+  ASSERT_EQ(Cli("env create app prod -m setup").code, 0);
+  ASSERT_EQ(Cli("config set app database.pool-size --type integer -v prod=12 -m x").code, 0);
+  std::string tricky = "line1\nsay \"hi\" $HOME `x` \\ end";
+  auto put = up_->Json("api", "PUT", "/v1/workspaces/app/secrets/db.password",
+                       {{"values", {{"prod", tricky}}}, {"reason", "init"}}, up_->admin_key());
+  ASSERT_EQ(put.status, 200) << put.body;
+  CliRun r = Cli("run -w app -e prod -- printenv DATABASE_POOL_SIZE");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "12\n");
+  r = Cli("run -w app -e prod -- sh -c 'printf %s \"$DB_PASSWORD\"'");
+  EXPECT_EQ(r.out, tricky);
+  EXPECT_EQ(Cli("run -w app -e prod -- sh -c 'exit 7'").code, 7);  // exit codes pass through
+  // dotenv quoting survives a shell round trip (newline, quotes, $, backticks, backslash).
+  std::string file = (std::filesystem::temp_directory_path() / "ev-export.env").string();
+  r = Cli("export -w app -e prod --format dotenv");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ofstream(file) << r.out;
+  std::string cmd = "bash -c 'set -a; . " + file + "; printf %s \"$DB_PASSWORD\"'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string got;
+  char buf[512];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) got.append(buf, n);
+  ::pclose(p);
+  std::filesystem::remove(file);
+  EXPECT_EQ(got, tricky);
+  r = Cli("export -w app -e prod --format json");
+  EXPECT_NE(r.out.find("\"DATABASE_POOL_SIZE\":\"12\""), std::string::npos) << r.out;
+  r = Cli("export -w app -e prod --format yaml");
+  EXPECT_NE(r.out.find("DATABASE_POOL_SIZE: \"12\""), std::string::npos) << r.out;
+  // Two items mapping to one variable name is an error, not an overwrite.
+  ASSERT_EQ(Cli("config set app db-password -v prod=clash -m x").code, 0);
+  r = Cli("run -w app -e prod -- true");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("DB_PASSWORD"), std::string::npos) << r.out;
+  // Without secrets:read, no values come out.
+  auto key = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "ro"}, {"scopes", boost::json::array{"read"}}},
+                       up_->admin_key());
+  r = Cli("export -w app -e prod", std::string(key.json.at("key").as_string()));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(r.out.find("line1"), std::string::npos);
+}
+
+TEST_F(CliApiTest, ErrorsAreClearAndExitNonZero) {
+  ASSERT_NE(up_, nullptr);
+  Cli("ws create errs");
+  CliRun r = Cli("config set errs x -v prod=1");  // no reason: usage error
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = Cli("config set errs x -v nowhere=1 -m test");  // the server refuses
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown environment"), std::string::npos) << r.out;
+  r = Cli("ws list", "evk_wrong");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace edgevault
