@@ -45,14 +45,15 @@ class AuthServiceTest : public ::testing::Test {
     Start();
   }
 
-  void Start(ThrottleOptions throttle = {3, 6, absl::Minutes(15), 1000}) {
+  void Start(ThrottleOptions throttle = {3, 6, absl::Minutes(15), 1000},
+             crypto::PasswordParams password = crypto::PasswordParams::ForTests()) {
     server_.reset();
     service_.reset();
     AuthOptions o;
     o.store = store_.get();
     o.env = &env_;
     o.signing_keys_dir = keys_dir();
-    o.password = crypto::PasswordParams::ForTests();
+    o.password = password;
     o.origins = {"http://localhost:9999"};
     o.throttle = throttle;
     o.blocking_threads = 2;
@@ -427,6 +428,42 @@ TEST_F(AuthServiceTest, MembersAndRoleRules) {
   EXPECT_EQ(Call("DELETE", "/v1/members/" + owner_id, "", owner).status, 409);
   EXPECT_EQ(Call("DELETE", "/v1/members/" + dev_id, "", adm_s).status, 200);
   EXPECT_EQ(Post("/v1/login", {{"email", "dev@example.com"}, {"password", "developer password 1"}}).status, 401);
+}
+
+TEST_F(AuthServiceTest, LoginRehashesWhenConfiguredCostGrows) {
+  OwnerSession();
+  std::string before = store_->GetUserByEmail("owner@example.com")->password_hash;
+  crypto::PasswordParams stronger = crypto::PasswordParams::ForTests();
+  stronger.memory_kib *= 2;
+  stronger.iterations += 1;
+  Start({3, 6, absl::Minutes(15), 1000}, stronger);
+  EXPECT_TRUE(crypto::NeedsRehash(before, stronger));
+  EXPECT_FALSE(Login("owner@example.com", kOwnerPassword).empty());
+  std::string after = store_->GetUserByEmail("owner@example.com")->password_hash;
+  EXPECT_NE(after, before);
+  EXPECT_FALSE(crypto::NeedsRehash(after, stronger));
+  EXPECT_NE(after.find("m=" + std::to_string(stronger.memory_kib)), std::string::npos) << after;
+  EXPECT_FALSE(Login("owner@example.com", kOwnerPassword).empty());  // still the same password
+}
+
+TEST_F(AuthServiceTest, DisablingTotpNeedsPasswordAndCode) {
+  std::string s = OwnerSession();
+  Reply enrol = Post("/v1/mfa/totp/enroll", json::object{}, s);
+  std::string secret = *base::Base32Decode(std::string(enrol.body.at("secret").as_string()));
+  ASSERT_EQ(Post("/v1/mfa/totp/confirm", {{"code", crypto::TotpCode(secret, crypto::TotpStep(env_.Now()))}}, s).status, 200);
+  env_.AdvanceBy(absl::Seconds(30));
+  std::string code = crypto::TotpCode(secret, crypto::TotpStep(env_.Now()));
+  EXPECT_EQ(Post("/v1/mfa/totp/disable", {{"password", "wrong password here"}, {"code", code}}, s).status, 403);
+  EXPECT_EQ(Post("/v1/mfa/totp/disable", {{"password", kOwnerPassword}, {"code", "000000"}}, s).status, 403);
+  EXPECT_EQ(Post("/v1/mfa/totp/disable", {{"password", kOwnerPassword}}, s).status, 400);
+  EXPECT_TRUE(Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}})
+                  .body.as_object().contains("mfa_required"));
+  env_.AdvanceBy(absl::Minutes(16));  // past the throttle the failures above started
+  code = crypto::TotpCode(secret, crypto::TotpStep(env_.Now()));
+  Reply off = Post("/v1/mfa/totp/disable", {{"password", kOwnerPassword}, {"code", code}}, s);
+  ASSERT_EQ(off.status, 200) << off.raw;
+  Reply plain = Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}});
+  EXPECT_TRUE(plain.body.as_object().contains("session")) << plain.raw;
 }
 
 TEST_F(AuthServiceTest, InternalEndpointsNeedTheServiceSignature) {
