@@ -107,11 +107,41 @@ class ApiService::Handlers {
 
   void Route(net::Router& r, http::verb method, std::string pattern, Fn fn) {
     r.AddAsync(method, pattern, [this, fn = std::move(fn)](net::Request& req, net::Responder respond) {
-      boost::asio::post(pool_, [&req, fn, respond = std::move(respond)]() {
+      boost::asio::post(pool_, [this, &req, fn, respond = std::move(respond)]() {
         absl::StatusOr<net::Response> resp = fn(req);
+        if (!resp.ok() && (absl::IsUnauthenticated(resp.status()) || absl::IsPermissionDenied(resp.status()))) {
+          RecordDenied(req, resp.status());
+        }
         respond(resp.ok() ? *std::move(resp) : services::ErrorResponse(resp.status()));
       });
     });
+  }
+
+  // Denied requests are audit events too (issue 7): who tried what, and why it was refused.
+  void RecordDenied(net::Request& req, const absl::Status& why) {
+    if (!o_.record_denied) return;
+    std::string actor = "anonymous";
+    if (absl::IsPermissionDenied(why)) {
+      absl::StatusOr<Principal> p = o_.auth->Authenticate(req);  // cached; cheap
+      if (p.ok()) actor = p->ActorId();
+    }
+    absl::Time now = o_.env->Now();
+    char id[64];
+    std::snprintf(id, sizeof id, "evt_%013llx", static_cast<unsigned long long>(absl::ToUnixMicros(now)));
+    json::object e;
+    e["v"] = 1;
+    e["id"] = std::string(id) + o_.env->RandomHex(8);
+    e["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", now, absl::UTCTimeZone());
+    e["service"] = "api";
+    e["action"] = "api.request.denied";
+    e["outcome"] = "denied";
+    e["actor"] = {{"id", actor}, {"address", req.remote_address()},
+                  {"user_agent", req.Header("User-Agent").substr(0, 256)}};
+    e["org"] = "";
+    e["request_id"] = req.request_id();
+    e["details"] = {{"method", req.method_string()}, {"route", req.route()},
+                    {"status", absl::IsUnauthenticated(why) ? 401 : 403}, {"reason", std::string(why.message().substr(0, 300))}};
+    o_.record_denied(json::serialize(e));
   }
 
   workspace::Actor ActorFor(const Principal& p, const net::Request& req) {

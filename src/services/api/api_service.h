@@ -7,6 +7,7 @@
 // Thread-safety: Install once; handlers then run concurrently on the service's blocking
 // pool (SQLite and validation never run on an I/O thread).
 
+#include <functional>
 #include <memory>
 
 #include <boost/asio/thread_pool.hpp>
@@ -26,6 +27,9 @@ struct ApiServiceOptions {
   uint16_t auth_port = 0;
   base::Env* env = nullptr;
   int blocking_threads = 4;
+  // Records a denied request (401/403) as an audit event (docs/design/audit-event.md
+  // JSON). nullptr = not recorded. Called on the blocking pool; must be thread-safe.
+  std::function<void(const std::string& event_json)> record_denied;
   size_t max_reason_bytes = 1000;
 };
 

@@ -1,4 +1,5 @@
 // edgevault-api: the system of record and the write path.
+#include "src/audit/event.h"
 #include "src/audit/paths.h"
 #include "src/audit/relay.h"
 #include "src/audit/sqlite_queue.h"
@@ -67,14 +68,21 @@ absl::Status Install(services::ServiceContext& ctx) {
   opts.auth_host = config.auth.host;
   opts.auth_port = config.auth.port;
   opts.env = ctx.env;
-  auto* api = new ApiService(opts);
-  api->Install(ctx.router);
-  EV_RETURN_IF_ERROR(service->Start());
-
-  // Audit (issue 7): relay every workspace's audit outbox rows to the audit queue.
+  // Audit (issue 7): the queue takes denied requests directly and every workspace's
+  // audit outbox rows through the relay below.
   EV_RETURN_IF_ERROR(ctx.env->CreateDirs(audit::AuditDir(config.data_dir), 0700));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::SqliteAuditQueue> queue,
                       audit::SqliteAuditQueue::Open({.path = audit::AuditQueuePath(config.data_dir)}));
+  audit::AuditQueue* audit_queue = queue.get();
+  base::Env* env = ctx.env;
+  opts.record_denied = [audit_queue, env](const std::string& event_json) {
+    absl::StatusOr<audit::AuditEvent> e = audit::ParseAuditEvent(event_json);
+    absl::Status st = e.ok() ? audit_queue->Enqueue({*e}, env->Now()) : e.status();
+    if (!st.ok()) EV_LOG(kError, "recording a denied request failed", {{"error", st.ToString()}});
+  };
+  auto* api = new ApiService(opts);
+  api->Install(ctx.router);
+  EV_RETURN_IF_ERROR(service->Start());
   audit::OutboxRelayOptions ro;
   workspace::Service* svc = service.get();
   ro.peek = [svc](int limit) { return svc->PeekAuditOutbox(limit); };
