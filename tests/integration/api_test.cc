@@ -20,6 +20,7 @@
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -513,6 +514,38 @@ TEST_F(ApiTest, WritesSecretReadsAndDenialsReachTheAuditWarehouseOnce) {
   EXPECT_EQ(count("workspace.secret.read", "audit-marker-value"), 0);  // never the value
   std::string cmd = base::StrCat(testing::BinDir(), "/edgevault audit verify --data-dir ", up_->data_dir(), " >/dev/null 2>&1");
   EXPECT_EQ(::system(cmd.c_str()), 0);
+}
+
+TEST(ApiEntitlementsTest, OrgLimitsAreEnforcedWithAClearMessage) {
+  std::unique_ptr<EdgeVaultUp> up = EdgeVaultUp::Start();
+  ASSERT_NE(up, nullptr);
+  auto api = [&](std::string method, std::string target, const json::value& body) {
+    return up->Json("api", std::move(method), std::move(target), body, up->admin_key());
+  };
+  ASSERT_EQ(api("POST", "/v1/workspaces", json::object{{"key", "first"}}).status, 201);
+  // The operator lowers the org's entitlements in the control DB (shared with auth and api).
+  auto control = storage::OpenSqliteControlStore({up->data_dir() + "/control.db", base::Env::Default()});
+  ASSERT_TRUE(control.ok()) << control.status();
+  storage::Org org = *(*control)->GetOrgByName("default");
+  ASSERT_TRUE((*control)->SetEntitlements(org.id, {1, 1, 1}).ok());
+  HttpReply ws = api("POST", "/v1/workspaces", json::object{{"key", "second"}});
+  EXPECT_EQ(ws.status, 403) << ws.body;
+  EXPECT_EQ(ws.json.at("error").at("code").as_string(), "entitlement_exceeded");
+  ASSERT_EQ(api("POST", "/v1/workspaces/first/environments", json::object{{"key", "prod"}, {"name", "P"}, {"reason", "x"}}).status,
+            201);
+  HttpReply env = api("POST", "/v1/workspaces/first/environments", json::object{{"key", "dev"}, {"name", "D"}, {"reason", "x"}});
+  EXPECT_EQ(env.status, 403) << env.body;
+  ASSERT_EQ(api("PUT", "/v1/workspaces/first/configs/a", json::object{{"type", "string"}, {"values", {{"prod", "x"}}}, {"reason", "x"}})
+                .status,
+            200);
+  HttpReply item = api("PUT", "/v1/workspaces/first/configs/b",
+                       json::object{{"type", "string"}, {"values", {{"prod", "x"}}}, {"reason", "x"}});
+  EXPECT_EQ(item.status, 403) << item.body;
+  EXPECT_NE(item.body.find("items per workspace"), std::string::npos) << item.body;
+  // Updating an existing item is not a new item: still allowed.
+  EXPECT_EQ(api("PUT", "/v1/workspaces/first/configs/a", json::object{{"type", "string"}, {"values", {{"prod", "y"}}}, {"reason", "x"}})
+                .status,
+            200);
 }
 
 // Reads from a raw socket until `marker` appears or ~10 s pass.

@@ -1,5 +1,6 @@
 // The `edgevault` commands against a real api: a newcomer's session from workspace to
 // SDK key, through the binary as a user types it.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -126,6 +127,46 @@ TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
   r = Cli("export -w app -e prod", std::string(key.json.at("key").as_string()));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(r.out.find("line1"), std::string::npos);
+}
+
+TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
+  ASSERT_NE(up_, nullptr);
+  std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-profile-", std::to_string(::getpid()), ".json")).string();
+  std::string env = base::StrCat("EDGEVAULT_PROFILE=", profile, " ");
+  auto run = [&](const std::string& args, const std::string& input = "") {
+    std::string cmd = base::StrCat(input.empty() ? "" : "printf '%s\\n' '" + input + "' | ", env, testing::BinDir(),
+                                   "/edgevault ", args, " 2>&1");
+    CliRun r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int st = ::pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+  };
+  // A member with a password logs in; the CLI mints its own API key and stores it 0600.
+  auto created = up_->Json("auth", "POST", "/v1/users",
+                           {{"email", "cli-user@example.com"}, {"role", "developer"}, {"password", "cli user password 1"}},
+                           up_->admin_key());
+  ASSERT_EQ(created.status, 201) << created.body;
+  std::string api_url = base::StrCat("http://127.0.0.1:", std::to_string(up_->port("api")));
+  std::string auth_url = base::StrCat("http://127.0.0.1:", std::to_string(up_->port("auth")));
+  CliRun r = run(base::StrCat("login --api-url ", api_url, " --auth-url ", auth_url,
+                              " --email cli-user@example.com --password-stdin"),
+                 "cli user password 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat(profile.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  r = run("ws list");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("KEY"), std::string::npos) << r.out;
+  r = run(base::StrCat("login --api-url ", api_url, " --auth-url ", auth_url,
+                       " --email cli-user@example.com --password-stdin"),
+          "wrong password 12345");
+  EXPECT_EQ(r.code, 1) << r.out;
+  std::filesystem::remove(profile);
 }
 
 TEST_F(CliApiTest, ErrorsAreClearAndExitNonZero) {
