@@ -282,6 +282,23 @@ std::vector<KeySpec> BuildKeyTable() {
       // Stored as given; LoadConfig() resolves it against the final data_dir.
       [](Config& c, const std::string& v, const Source&) { c.keys_dir = v; },
       [](const Config& c) { return c.keys_dir.empty() ? std::string("keys") : c.keys_dir; }));
+  KeySpec master_file = StringKey(
+      "keys.master_key_file", ValidPath, "a non-empty path",
+      "Read the master key from this file (mode 0600) instead of keys/master.key;\n"
+      "a relative path is relative to this file's directory.",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.master_key_file = MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.master_key_file; });
+  master_file.in_default_file = false;
+  t.push_back(std::move(master_file));
+  KeySpec master_env = StringKey(
+      "keys.master_key_env", ValidNonEmpty, "an environment variable name",
+      "Read the master key (64 hex characters) from this environment variable instead.",
+      [](Config& c, const std::string& v, const Source&) { c.master_key_env = v; },
+      [](const Config& c) { return c.master_key_env; });
+  master_env.in_default_file = false;
+  t.push_back(std::move(master_env));
   t.push_back(DurationKey(
       "internal.signature_window_s", 1, 3600, absl::Seconds(1),
       "Signed internal calls are accepted within this many seconds of\n"

@@ -73,6 +73,10 @@ struct Config {
   ServerLimits limits;
   ServiceEndpoint console, api, delivery, auth, audit;
   std::string keys_dir;  // absolute; default DATA_DIR/keys
+  // Where the master key comes from instead of keys_dir (docs/secrets.md): a file path
+  // (absolute after loading), or the NAME of an environment variable holding it.
+  std::string master_key_file;
+  std::string master_key_env;
   absl::Duration internal_signature_window = absl::Seconds(60);
   // `edgevault up` supervision.
   absl::Duration restart_backoff_initial = absl::Milliseconds(200);

@@ -27,8 +27,13 @@ absl::Status Install(services::ServiceContext& ctx) {
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, storage::OpenLmdbEdgeKv(kv_options));
 
   // A wrong or missing master key stops start-up here, with the file and the fix named.
-  EV_ASSIGN_OR_RETURN(crypto::Keyring keyring,
-                      crypto::LoadKeyring(ctx.env, crypto::KeyringSource::Directory(config.keys_dir)));
+  crypto::KeyringSource source = crypto::KeyringSource::Directory(config.keys_dir);
+  if (!config.master_key_env.empty()) {
+    source = crypto::KeyringSource::EnvironmentVariable(config.master_key_env, base::ProcessEnvironment());
+  } else if (!config.master_key_file.empty()) {
+    source = crypto::KeyringSource::File(config.master_key_file);
+  }
+  EV_ASSIGN_OR_RETURN(crypto::Keyring keyring, crypto::LoadKeyring(ctx.env, source));
   workspace::ServiceOptions so;
   so.keyring = new crypto::Keyring(std::move(keyring));
   so.workspaces_dir = config.data_dir + "/workspaces";
