@@ -1,0 +1,559 @@
+#include "src/services/delivery/delivery_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "src/base/log.h"
+#include "src/base/strings.h"
+#include "src/crypto/hash.h"
+#include "src/services/common/http_json.h"
+
+namespace edgevault::delivery {
+namespace json = boost::json;
+namespace {
+
+std::string TopicKey(std::string_view ws, std::string_view env) {
+  std::string k;
+  k.reserve(ws.size() + env.size() + 1);
+  k.append(ws);
+  k.push_back('/');
+  k.append(env);
+  return k;
+}
+
+std::string DocKey(std::string_view ws, std::string_view env) {
+  std::string k = "doc/";
+  k.append(ws);
+  k.push_back('/');
+  k.append(env);
+  return k;
+}
+
+std::string StrongEtag(std::string_view bytes) {
+  std::string etag;
+  etag.reserve(34);
+  etag.push_back('"');
+  etag.append(crypto::Sha256Hex(bytes), 0, 32);
+  etag.push_back('"');
+  return etag;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The SDK key of a request: Bearer, X-API-Key, or (streams only) ?key=.
+std::string SdkKeyOf(net::Request& req, bool allow_query) {
+  std::string_view bearer = services::BearerToken(req);
+  if (!bearer.empty()) return std::string(bearer);
+  std::string_view header = req.Header("X-API-Key");
+  if (!header.empty()) return std::string(Trim(header));
+  if (allow_query) {
+    std::optional<std::string> q = req.QueryParam("key");
+    if (q) return *q;
+  }
+  return "";
+}
+
+net::Response Unauthorized() {
+  return net::Response::Error(401, "unauthorized",
+                              "send a valid SDK key (evs_...) as 'Authorization: Bearer <key>' or "
+                              "'X-API-Key'");
+}
+
+net::Response AuthError(const absl::Status& status) {
+  return absl::IsUnauthenticated(status) ? Unauthorized() : services::ErrorResponse(status);
+}
+
+net::Response SnapshotError(const absl::Status& status) {
+  if (absl::IsNotFound(status)) {
+    return net::Response::Error(404, "not_found",
+                                "this environment has no published document yet; retry shortly");
+  }
+  return services::ErrorResponse(status);
+}
+
+// OFREP error bodies.
+net::Response OfrepError(int status, std::string_view key, std::string_view code,
+                         std::string_view details) {
+  json::object o;
+  if (!key.empty()) o["key"] = key;
+  o["errorCode"] = code;
+  o["errorDetails"] = details;
+  return services::JsonResponse(status, o);
+}
+
+// The OFREP request context as our engine's Context (targetingKey -> key).
+// PARSE_ERROR / INVALID_CONTEXT on failure, with the details in `details`.
+bool ParseOfrepContext(const std::string& body, eval::Context* out, std::string_view* code,
+                       std::string* details) {
+  if (Trim(body).empty()) {
+    *out = eval::Context();
+    return true;
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) {
+    *code = "PARSE_ERROR";
+    *details = "the request body is not valid JSON: " + ec.message();
+    return false;
+  }
+  if (!v.is_object()) {
+    *code = "PARSE_ERROR";
+    *details = "the request body must be a JSON object {\"context\": {...}}";
+    return false;
+  }
+  const json::value* ctx = v.as_object().if_contains("context");
+  if (ctx == nullptr || ctx->is_null()) {
+    *out = eval::Context();
+    return true;
+  }
+  if (!ctx->is_object()) {
+    *code = "INVALID_CONTEXT";
+    *details = "\"context\" must be a JSON object";
+    return false;
+  }
+  json::object attrs = ctx->as_object();
+  if (const json::value* tk = attrs.if_contains("targetingKey")) {
+    if (!tk->is_string()) {
+      *code = "INVALID_CONTEXT";
+      *details = "\"targetingKey\" must be a string";
+      return false;
+    }
+    json::value key = *tk;
+    attrs.erase("targetingKey");
+    attrs["key"] = std::move(key);
+  }
+  absl::StatusOr<eval::Context> c = eval::Context::FromJson(json::value(std::move(attrs)));
+  if (!c.ok()) {
+    *code = "INVALID_CONTEXT";
+    *details = std::string(c.status().message());
+    return false;
+  }
+  *out = std::move(*c);
+  return true;
+}
+
+// One evaluation as OFREP's success or failure object. Returns the HTTP status a single
+// evaluation would answer (200, 400 or 404).
+int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context& context,
+                json::object* out) {
+  out->clear();
+  (*out)["key"] = key;
+  auto fail = [&](int status, std::string_view code, std::string_view details) {
+    (*out)["errorCode"] = code;
+    (*out)["errorDetails"] = details;
+    return status;
+  };
+  const eval::CompiledFlag* flag = snap.flags ? snap.flags->FindFlag(key) : nullptr;
+  if (flag == nullptr) {
+    auto c = snap.configs.find(key);
+    if (c == snap.configs.end()) {
+      if (!snap.flags_error.empty() && snap.variant_names.count(key)) {
+        return fail(400, "GENERAL", snap.flags_error);
+      }
+      return fail(404, "FLAG_NOT_FOUND",
+                  "no flag or config '" + std::string(key) + "' in this environment");
+    }
+    (*out)["value"] = c->second;
+    (*out)["reason"] = eval::kReasonStatic;
+    (*out)["metadata"] = json::object{{"version", snap.version}, {"kind", "config"}};
+    return 200;
+  }
+  eval::EvalResult r = eval::Evaluate(*snap.flags, key, context);
+  if (r.reason == eval::kReasonError) {
+    if (r.error_code == eval::kErrorFlagNotFound) return fail(404, "FLAG_NOT_FOUND", r.error_message);
+    if (r.error_code == eval::kErrorTargetingKeyMissing) {
+      return fail(400, "TARGETING_KEY_MISSING",
+                  r.error_message.empty() ? "this flag needs a targetingKey" : r.error_message);
+    }
+    return fail(400, "GENERAL", r.error_message.empty() ? "evaluation failed" : r.error_message);
+  }
+  // No variation (off, or a failed prerequisite, without an off variation): the caller
+  // uses its default; OFREP 0.1 requires a value, so it is null.
+  (*out)["value"] = r.value != nullptr ? *r.value : json::value(nullptr);
+  (*out)["reason"] = r.reason;
+  if (r.variation >= 0) {
+    auto names = snap.variant_names.find(key);
+    if (names != snap.variant_names.end() &&
+        static_cast<size_t>(r.variation) < names->second.size()) {
+      (*out)["variant"] = names->second[static_cast<size_t>(r.variation)];
+    } else {
+      (*out)["variant"] = std::to_string(r.variation);
+    }
+  }
+  json::object meta{{"version", snap.version}};
+  if (r.rule_index >= 0) meta["ruleIndex"] = r.rule_index;
+  if (!r.rule_id.empty()) meta["ruleId"] = r.rule_id;
+  if (r.in_experiment) meta["inExperiment"] = true;
+  if (!r.failed_prerequisite.empty()) meta["failedPrerequisite"] = r.failed_prerequisite;
+  (*out)["metadata"] = std::move(meta);
+  return 200;
+}
+
+}  // namespace
+
+bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
+  if (header.empty()) return false;
+  for (std::string_view part : base::Split(header, ',')) {
+    part = Trim(part);
+    if (part == "*") return true;
+    if (part.size() > 2 && part[0] == 'W' && part[1] == '/') part.remove_prefix(2);
+    if (part == etag) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
+                                                              int64_t version) {
+  boost::system::error_code ec;
+  json::value doc = json::parse(bytes, ec);
+  if (ec || !doc.is_object()) {
+    return absl::InvalidArgumentError("the resolved document is not a JSON object");
+  }
+  const json::object& o = doc.as_object();
+  const json::value* format = o.if_contains("format");
+  if (format == nullptr || !format->is_int64() || format->as_int64() != 1) {
+    return absl::InvalidArgumentError("the resolved document's format is not 1");
+  }
+  auto snap = std::make_shared<Snapshot>();
+  snap->version = version;
+  if (const json::value* w = o.if_contains("workspace_id"); w && w->is_string()) {
+    snap->workspace_id = std::string(w->as_string());
+  }
+  if (const json::value* e = o.if_contains("environment"); e && e->is_string()) {
+    snap->environment = std::string(e->as_string());
+  }
+  static const json::object kEmpty;
+  auto member_object = [&](std::string_view name) -> const json::object& {
+    const json::value* v = o.if_contains(name);
+    return v != nullptr && v->is_object() ? v->as_object() : kEmpty;
+  };
+  const json::object& flags = member_object("flags");
+  const json::object& segments = member_object("segments");
+  const json::object& configs = member_object("configs");
+  for (const auto& [key, flag] : flags) {
+    std::string k(key);
+    snap->flag_keys.push_back(k);
+    std::vector<std::string> names;
+    if (flag.is_object()) {
+      if (const json::value* vars = flag.as_object().if_contains("variations");
+          vars && vars->is_array()) {
+        const json::array& a = vars->as_array();
+        for (size_t i = 0; i < a.size(); ++i) {
+          const json::value* name = a[i].is_object() ? a[i].as_object().if_contains("name") : nullptr;
+          names.push_back(name != nullptr && name->is_string() && !name->as_string().empty()
+                              ? std::string(name->as_string())
+                              : std::to_string(i));
+        }
+      }
+    }
+    snap->variant_names.emplace(std::move(k), std::move(names));
+  }
+  for (const auto& [key, config] : configs) {
+    const json::value* value = config.is_object() ? config.as_object().if_contains("value") : nullptr;
+    if (value == nullptr) continue;
+    snap->config_keys.emplace_back(key);
+    snap->configs.emplace(std::string(key), *value);
+  }
+  std::sort(snap->flag_keys.begin(), snap->flag_keys.end());
+  std::sort(snap->config_keys.begin(), snap->config_keys.end());
+  absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set =
+      eval::FlagSet::Build(flags, segments, snap->environment);
+  if (set.ok()) {
+    snap->flags = std::move(*set);
+  } else {
+    snap->flags = eval::FlagSet::FromCompiled({}, {});
+    snap->flags_error = "the environment's flags could not be compiled: " +
+                        std::string(set.status().message());
+    EV_LOG(kError, "delivery: flag set build failed",
+           {{"workspace_id", snap->workspace_id}, {"environment", snap->environment},
+            {"error", set.status().ToString()}});
+  }
+  snap->etag = StrongEtag(bytes);
+  snap->bytes = std::make_shared<const std::string>(std::move(bytes));
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+absl::StatusOr<std::unique_ptr<DeliveryService>> DeliveryService::Create(DeliveryOptions options) {
+  if (options.kv == nullptr) return absl::InvalidArgumentError("DeliveryOptions.kv is required");
+  if (options.poll_interval <= absl::ZeroDuration() || options.heartbeat_ticks < 1) {
+    return absl::InvalidArgumentError("poll_interval and heartbeat_ticks must be positive");
+  }
+  return std::unique_ptr<DeliveryService>(new DeliveryService(options));
+}
+
+DeliveryService::~DeliveryService() { Stop(); }
+
+void DeliveryService::Install(net::Router& router) {
+  router.Get("/v1/config", [this](net::Request& req) { return HandleConfig(req); });
+  router.Get("/v1/stream", [this](net::Request& req) { return HandleStream(req); });
+  router.Post("/ofrep/v1/evaluate/flags/{key}",
+              [this](net::Request& req) { return HandleEvaluateFlag(req); });
+  router.Post("/ofrep/v1/evaluate/flags",
+              [this](net::Request& req) { return HandleEvaluateBulk(req); });
+}
+
+void DeliveryService::Start() {
+  std::lock_guard<std::mutex> lock(poll_mu_);
+  if (poll_thread_.joinable()) return;
+  stopping_ = false;
+  poll_thread_ = std::thread([this] { PollLoop(); });
+}
+
+void DeliveryService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(poll_mu_);
+    stopping_ = true;
+  }
+  poll_cv_.notify_all();
+  if (poll_thread_.joinable()) poll_thread_.join();
+}
+
+void DeliveryService::PollLoop() {
+  const auto interval = absl::ToChronoMilliseconds(options_.poll_interval);
+  std::unique_lock<std::mutex> lock(poll_mu_);
+  while (!stopping_) {
+    poll_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    PollOnce();
+    lock.lock();
+  }
+}
+
+absl::StatusOr<SdkBinding> DeliveryService::Authenticate(std::string_view sdk_key) {
+  if (sdk_key.empty()) return absl::UnauthenticatedError("no SDK key");
+  std::string hash = crypto::Sha256Hex(sdk_key);
+  std::string kv_key = "sdk/" + hash;
+  {
+    std::shared_lock<std::shared_mutex> lock(keys_mu_);
+    auto it = keys_.find(hash);
+    if (it != keys_.end()) {
+      // A revoked key is deleted from the KV: check it is still there (cheap).
+      absl::StatusOr<int64_t> v = options_.kv->GetVersion(kv_key);
+      if (v.ok() || !absl::IsNotFound(v.status())) return it->second.binding;  // fail-static
+    }
+  }
+  absl::StatusOr<storage::KvEntry> entry = options_.kv->Get(kv_key);
+  if (!entry.ok()) {
+    if (absl::IsNotFound(entry.status())) {
+      std::unique_lock<std::shared_mutex> lock(keys_mu_);
+      keys_.erase(hash);
+      return absl::UnauthenticatedError("unknown SDK key");
+    }
+    return entry.status();
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(entry->value, ec);
+  SdkBinding b;
+  if (!ec && v.is_object()) {
+    const json::object& o = v.as_object();
+    auto str = [&](std::string_view name) {
+      const json::value* f = o.if_contains(name);
+      return f != nullptr && f->is_string() ? std::string(f->as_string()) : std::string();
+    };
+    b.org_id = str("org_id");
+    b.workspace_id = str("workspace_id");
+    b.environment = str("environment");
+  }
+  if (b.workspace_id.empty() || b.environment.empty()) {
+    return absl::InternalError("the SDK key's KV entry is malformed");
+  }
+  std::unique_lock<std::shared_mutex> lock(keys_mu_);
+  keys_[hash] = CachedKey{b};
+  return b;
+}
+
+absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
+    const std::string& workspace_id, const std::string& environment) {
+  std::string topic = TopicKey(workspace_id, environment);
+  std::shared_ptr<const Snapshot> held;
+  {
+    std::shared_lock<std::shared_mutex> lock(snapshots_mu_);
+    auto it = snapshots_.find(topic);
+    if (it != snapshots_.end()) held = it->second;
+  }
+  std::string key = DocKey(workspace_id, environment);
+  absl::StatusOr<int64_t> version = options_.kv->GetVersion(key);
+  if (!version.ok()) {
+    if (absl::IsNotFound(version.status()) || held == nullptr) return version.status();
+    return Current{held, true};
+  }
+  if (held != nullptr && held->version >= *version) return Current{held, false};
+  absl::StatusOr<storage::KvEntry> entry = options_.kv->Get(key);
+  if (!entry.ok()) {
+    if (absl::IsNotFound(entry.status()) || held == nullptr) return entry.status();
+    return Current{held, true};
+  }
+  absl::StatusOr<std::shared_ptr<const Snapshot>> built =
+      BuildSnapshot(std::move(entry->value), entry->version);
+  if (!built.ok()) {
+    EV_LOG(kError, "delivery: unreadable document in the KV",
+           {{"key", key}, {"error", built.status().ToString()}});
+    if (held == nullptr) return absl::InternalError("the environment's document is unreadable");
+    return Current{held, true};
+  }
+  std::shared_ptr<const Snapshot> fresh = std::move(*built);
+  std::unique_lock<std::shared_mutex> lock(snapshots_mu_);
+  std::shared_ptr<const Snapshot>& slot = snapshots_[topic];
+  if (slot == nullptr || slot->version < fresh->version) slot = fresh;
+  return Current{slot, false};
+}
+
+net::Response DeliveryService::HandleConfig(net::Request& req) {
+  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, false));
+  if (!b.ok()) return AuthError(b.status());
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
+  if (!cur.ok()) return SnapshotError(cur.status());
+  const Snapshot& snap = *cur->snapshot;
+  net::Response r;
+  if (IfNoneMatchMatches(req.Header("If-None-Match"), snap.etag)) {
+    r.status = 304;
+    r.content_type.clear();
+  } else {
+    r.shared_body = snap.bytes;
+  }
+  r.headers.emplace_back("ETag", snap.etag);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  return r;
+}
+
+net::Response DeliveryService::HandleStream(net::Request& req) {
+  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, true));
+  if (!b.ok()) return AuthError(b.status());
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
+  if (!cur.ok()) return SnapshotError(cur.status());
+  net::Response r;
+  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  std::string topic_key = TopicKey(b->workspace_id, b->environment);
+  std::shared_ptr<const Snapshot> snap = cur->snapshot;
+  SdkBinding binding = *b;
+  r.sse = [this, topic_key, snap, binding](std::shared_ptr<net::SseStream> stream) {
+    Subscriber sub;
+    sub.stream = stream;
+    std::string version = std::to_string(snap->version);
+    if (stream->last_event_id() == version) {
+      sub.sent_version = snap->version;  // the client has it: wait for the next change
+    } else {
+      stream->Send({.id = version, .event = "config", .data = *snap->bytes});
+      sub.sent_version = snap->version;
+    }
+    std::lock_guard<std::mutex> lock(topics_mu_);
+    Topic& t = topics_[topic_key];
+    t.workspace_id = binding.workspace_id;
+    t.environment = binding.environment;
+    t.subscribers.push_back(std::move(sub));
+  };
+  return r;
+}
+
+void DeliveryService::PollOnce() {
+  bool heartbeat = (++ticks_ % options_.heartbeat_ticks) == 0;
+  std::vector<std::pair<std::string, std::string>> envs;
+  {
+    std::lock_guard<std::mutex> lock(topics_mu_);
+    for (auto it = topics_.begin(); it != topics_.end();) {
+      auto& subs = it->second.subscribers;
+      subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                [](const Subscriber& s) { return s.stream->closed(); }),
+                 subs.end());
+      if (subs.empty()) {
+        it = topics_.erase(it);
+      } else {
+        envs.emplace_back(it->second.workspace_id, it->second.environment);
+        ++it;
+      }
+    }
+  }
+  for (const auto& [ws, env] : envs) {
+    absl::StatusOr<Current> cur = SnapshotFor(ws, env);
+    std::lock_guard<std::mutex> lock(topics_mu_);
+    auto it = topics_.find(TopicKey(ws, env));
+    if (it == topics_.end()) continue;
+    for (Subscriber& s : it->second.subscribers) {
+      if (cur.ok() && s.sent_version < cur->snapshot->version) {
+        s.stream->Send({.id = std::to_string(cur->snapshot->version), .event = "config",
+                        .data = *cur->snapshot->bytes});
+        s.sent_version = cur->snapshot->version;
+      } else if (heartbeat) {
+        s.stream->SendComment("heartbeat");
+      }
+    }
+  }
+}
+
+net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
+  std::string key(req.Param("key"));
+  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, false));
+  if (!b.ok()) return AuthError(b.status());
+  eval::Context context;
+  std::string_view code;
+  std::string details;
+  if (!ParseOfrepContext(req.body(), &context, &code, &details)) {
+    return OfrepError(400, key, code, details);
+  }
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
+  if (!cur.ok()) {
+    if (absl::IsNotFound(cur.status())) {
+      return OfrepError(404, key, "FLAG_NOT_FOUND", "this environment has no published document yet");
+    }
+    return services::ErrorResponse(cur.status());
+  }
+  json::object out;
+  int status = EvaluateOne(*cur->snapshot, key, context, &out);
+  net::Response r = services::JsonResponse(status, out);
+  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  return r;
+}
+
+net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
+  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, false));
+  if (!b.ok()) return AuthError(b.status());
+  eval::Context context;
+  std::string_view code;
+  std::string details;
+  if (!ParseOfrepContext(req.body(), &context, &code, &details)) {
+    return OfrepError(400, "", code, details);
+  }
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
+  if (!cur.ok()) {
+    if (absl::IsNotFound(cur.status())) {
+      return services::JsonResponse(200, json::object{{"flags", json::array()}});
+    }
+    return services::ErrorResponse(cur.status());
+  }
+  const Snapshot& snap = *cur->snapshot;
+  json::array flags;
+  flags.reserve(snap.flag_keys.size() + snap.config_keys.size());
+  json::object one;
+  for (const std::string& k : snap.flag_keys) {
+    EvaluateOne(snap, k, context, &one);
+    flags.emplace_back(std::move(one));
+    one = json::object();
+  }
+  for (const std::string& k : snap.config_keys) {
+    if (snap.variant_names.count(k)) continue;  // a flag of the same key wins
+    EvaluateOne(snap, k, context, &one);
+    flags.emplace_back(std::move(one));
+    one = json::object();
+  }
+  std::string body = json::serialize(json::object{{"flags", std::move(flags)}});
+  // Derived from the evaluated result, so a changed context that changes a value changes it.
+  std::string etag = StrongEtag(body);
+  net::Response r;
+  if (IfNoneMatchMatches(req.Header("If-None-Match"), etag)) {
+    r.status = 304;
+    r.content_type.clear();
+  } else {
+    r = net::Response::Json(200, std::move(body));
+  }
+  r.headers.emplace_back("ETag", etag);
+  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  return r;
+}
+
+}  // namespace edgevault::delivery

@@ -1,0 +1,151 @@
+#pragma once
+// The delivery service (DESIGN.md §5, docs/delivery.md): serves each environment's resolved
+// document from the edge KV as an immutable in-memory snapshot (GET /v1/config, strong
+// ETag), streams new versions (GET /v1/stream, SSE) and evaluates flags through OFREP.
+// It reads the KV only; it links no decryption code (tests/integration/delivery_boundary_test).
+//
+//   EV_ASSIGN_OR_RETURN(auto delivery, DeliveryService::Create({.kv = kv}));
+//   delivery->Install(router);
+//   delivery->Start();   // the stream poll thread
+//
+// Thread-safety: every handler may run concurrently on any thread. Snapshots are published
+// as std::shared_ptr<const Snapshot> and never change; a request holds the one it started
+// with. Start/Stop are called from one controlling thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/eval/evaluator.h"
+#include "src/net/router.h"
+#include "src/net/sse.h"
+#include "src/storage/edge_kv.h"
+
+namespace edgevault::delivery {
+
+// One environment's published document, parsed and compiled once per version.
+struct Snapshot {
+  int64_t version = 0;
+  std::string workspace_id;
+  std::string environment;
+  std::shared_ptr<const std::string> bytes;  // the document, sent as it is
+  std::string etag;                          // strong: "<first 32 hex of SHA-256(bytes)>"
+  std::shared_ptr<const eval::FlagSet> flags;
+  // Non-empty when FlagSet::Build refused the document's flags: every flag evaluation
+  // then answers GENERAL with this message (configs stay evaluable).
+  std::string flags_error;
+  std::vector<std::string> flag_keys;  // sorted (the document's order)
+  // flag key -> variant name per variation index (the variation's name, else its index).
+  eval::StringMap<std::vector<std::string>> variant_names;
+  eval::StringMap<boost::json::value> configs;  // config key -> effective value
+  std::vector<std::string> config_keys;         // sorted
+};
+
+// What an SDK key gives access to (the KV's sdk/<sha256> entry).
+struct SdkBinding {
+  std::string org_id;
+  std::string workspace_id;
+  std::string environment;
+};
+
+struct DeliveryOptions {
+  storage::EdgeKv* kv = nullptr;  // not owned; must outlive the service
+  // How often the stream thread checks the KV for new versions of streamed environments.
+  absl::Duration poll_interval = absl::Milliseconds(150);
+  // A heartbeat comment is sent to every stream after this many poll ticks (15 s at 150 ms).
+  int heartbeat_ticks = 100;
+};
+
+// Response header set when the answer comes from memory because the KV read failed.
+inline constexpr std::string_view kStaleHeader = "EdgeVault-Stale";
+
+class DeliveryService {
+ public:
+  // InvalidArgument when kv is null or poll_interval / heartbeat_ticks is not positive.
+  static absl::StatusOr<std::unique_ptr<DeliveryService>> Create(DeliveryOptions options);
+  ~DeliveryService();  // Stops the poll thread.
+
+  void Install(net::Router& router);
+  // Starts / stops the stream poll thread (idempotent).
+  void Start();
+  void Stop();
+
+  // The handlers (public for tests and benchmarks; Install routes them).
+  net::Response HandleConfig(net::Request& req);
+  net::Response HandleStream(net::Request& req);
+  net::Response HandleEvaluateFlag(net::Request& req);  // needs the {key} param
+  net::Response HandleEvaluateBulk(net::Request& req);
+
+  // The SDK key's binding. Unauthenticated when the key is empty or unknown; the KV's
+  // other errors when it cannot be read and the key is not cached.
+  absl::StatusOr<SdkBinding> Authenticate(std::string_view sdk_key);
+
+  struct Current {
+    std::shared_ptr<const Snapshot> snapshot;
+    bool stale = false;  // the KV could not be read; this is the last snapshot held
+  };
+  // The environment's newest snapshot, rebuilt when the KV holds a newer version.
+  // NotFound when the KV has no document for it; the KV's error when it cannot be read
+  // and no snapshot is held.
+  absl::StatusOr<Current> SnapshotFor(const std::string& workspace_id,
+                                      const std::string& environment);
+
+  // Runs one poll of the streamed environments (what the poll thread does each tick).
+  void PollOnce();
+
+ private:
+  struct Subscriber {
+    std::shared_ptr<net::SseStream> stream;
+    int64_t sent_version = -1;
+  };
+  struct Topic {
+    std::string workspace_id;
+    std::string environment;
+    std::vector<Subscriber> subscribers;
+  };
+  struct CachedKey {
+    SdkBinding binding;
+  };
+
+  explicit DeliveryService(DeliveryOptions options) : options_(options) {}
+  void PollLoop();
+
+  DeliveryOptions options_;
+
+  std::shared_mutex keys_mu_;
+  std::unordered_map<std::string, CachedKey> keys_;  // sha256 hex -> binding
+
+  std::shared_mutex snapshots_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const Snapshot>> snapshots_;  // "ws/env"
+
+  std::mutex topics_mu_;
+  std::unordered_map<std::string, Topic> topics_;  // "ws/env"
+
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
+  bool stopping_ = false;
+  std::thread poll_thread_;
+  int64_t ticks_ = 0;
+};
+
+// The document snapshot for `bytes` at `version` (exposed for tests and benchmarks).
+// InvalidArgument when the bytes are not a JSON object or its format is not 1.
+absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
+                                                              int64_t version);
+
+// True when an If-None-Match header value matches `etag` (a list, `*`, weak forms).
+bool IfNoneMatchMatches(std::string_view header, std::string_view etag);
+
+}  // namespace edgevault::delivery

@@ -1,0 +1,398 @@
+// The delivery service in-process: a real HttpServer on port 0 over a temp-dir LMDB edge
+// KV the test fills with hand-made resolved documents (docs/design/resolved-document.md).
+#include "src/services/delivery/delivery_service.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "gtest/gtest.h"
+#include "src/crypto/hash.h"
+#include "src/net/http_client.h"
+#include "src/net/http_server.h"
+#include "src/storage/lmdb/edge_kv_lmdb.h"
+
+namespace edgevault::delivery {
+namespace {
+namespace json = boost::json;
+
+constexpr char kSdkKey[] = "evs_test_key_1";
+
+// Passes through to a real KV, or fails every read with Unavailable when `down` is set.
+class FaultyKv : public storage::EdgeKv {
+ public:
+  explicit FaultyKv(storage::EdgeKv* inner) : inner_(inner) {}
+  std::atomic<bool> down{false};
+  absl::StatusOr<bool> PutIfNewer(std::string_view k, std::string_view v, int64_t ver) override {
+    return inner_->PutIfNewer(k, v, ver);
+  }
+  absl::StatusOr<storage::KvEntry> Get(std::string_view k) override {
+    if (down) return absl::UnavailableError("kv down");
+    return inner_->Get(k);
+  }
+  absl::StatusOr<int64_t> GetVersion(std::string_view k) override {
+    if (down) return absl::UnavailableError("kv down");
+    return inner_->GetVersion(k);
+  }
+  absl::StatusOr<bool> DeleteIfNotNewer(std::string_view k, int64_t v) override {
+    return inner_->DeleteIfNotNewer(k, v);
+  }
+  absl::StatusOr<std::vector<std::string>> ListKeys(std::string_view p, int l) override {
+    return inner_->ListKeys(p, l);
+  }
+
+ private:
+  storage::EdgeKv* inner_;
+};
+
+std::string Document(int64_t version, std::string_view greeting) {
+  json::value flag = json::parse(
+      R"({"variations":[{"value":false,"name":"off"},{"value":true,"name":"on"}],)"
+      R"("environments":{"prod":{"on":true,"rules":[{"id":"pro","clauses":[)"
+      R"({"attribute":"plan","op":"in","values":["pro"]}],"variation":1}],)"
+      R"("fallthrough":{"variation":0}}}})");
+  json::value split = json::parse(
+      R"({"variations":[{"value":"a"},{"value":"b"}],"environments":{"prod":{"on":true,)"
+      R"("fallthrough":{"rollout":[{"variation":0,"weight":50000},{"variation":1,"weight":50000}]}}}})");
+  json::object doc{{"format", 1},
+                   {"workspace_id", "ws_1"},
+                   {"workspace", "shop"},
+                   {"environment", "prod"},
+                   {"version", version},
+                   {"configs", json::object{{"greeting", json::object{{"type", "string"},
+                                                                       {"value", greeting},
+                                                                       {"from", "prod"}}}}},
+                   {"flags", json::object{{"killed", json::parse(
+                                                          R"({"variations":[{"value":1},{"value":2}],)"
+                                                          R"("environments":{"prod":{"on":false,)"
+                                                          R"("fallthrough":{"variation":1}}}})")},
+                                          {"new-checkout", flag},
+                                          {"split", split}}},
+                   {"segments", json::object{}}};
+  return json::serialize(doc);
+}
+
+class DeliveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ev-delivery-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto kv = storage::OpenLmdbEdgeKv({.path = dir_ + "/edge"});
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    kv_ = std::move(*kv);
+    faulty_ = std::make_unique<FaultyKv>(kv_.get());
+    ASSERT_TRUE(kv_->PutIfNewer("sdk/" + crypto::Sha256Hex(kSdkKey),
+                                R"({"org_id":"org_1","workspace_id":"ws_1","environment":"prod"})", 1)
+                    .ok());
+    Publish(5, "hello");
+    DeliveryOptions o;
+    o.kv = faulty_.get();
+    o.poll_interval = absl::Milliseconds(20);
+    o.heartbeat_ticks = 5;
+    auto svc = DeliveryService::Create(o);
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    service_ = std::move(*svc);
+    net::Router router;
+    service_->Install(router);
+    net::ServerOptions so;
+    so.io_threads = 2;
+    so.access_log = false;
+    auto server = net::HttpServer::Create(so, std::move(router));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    ASSERT_TRUE(server_->Start().ok());
+    service_->Start();
+    auto client = net::HttpClient::Create({});
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(*client);
+  }
+  void TearDown() override {
+    if (server_) server_->Drain();
+    if (service_) service_->Stop();
+    client_.reset();
+    server_.reset();
+    service_.reset();
+    faulty_.reset();
+    kv_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Publish(int64_t version, std::string_view greeting) {
+    ASSERT_TRUE(kv_->PutIfNewer("doc/ws_1/prod", Document(version, greeting), version).ok());
+  }
+
+  net::ClientResponse Call(std::string method, std::string target, std::string body = "",
+                           std::vector<std::pair<std::string, std::string>> headers = {
+                               {"Authorization", std::string("Bearer ") + kSdkKey}}) {
+    net::ClientRequest req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    req.body = std::move(body);
+    req.headers = std::move(headers);
+    if (!req.body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+    auto r = client_->Do("127.0.0.1", server_->port(), req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : net::ClientResponse{};
+  }
+
+  json::object Eval(std::string_view flag, std::string context, int* status) {
+    net::ClientResponse r = Call("POST", "/ofrep/v1/evaluate/flags/" + std::string(flag),
+                                 R"({"context":)" + context + "}");
+    *status = r.status;
+    json::value v = json::parse(r.body);
+    return v.is_object() ? v.as_object() : json::object();
+  }
+
+  std::string dir_;
+  std::unique_ptr<storage::EdgeKv> kv_;
+  std::unique_ptr<FaultyKv> faulty_;
+  std::unique_ptr<DeliveryService> service_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::unique_ptr<net::HttpClient> client_;
+};
+
+TEST_F(DeliveryTest, ConfigServesDocumentWithStrongEtagAnd304) {
+  net::ClientResponse r = Call("GET", "/v1/config");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, Document(5, "hello"));
+  std::string etag(r.Header("ETag").value_or(""));
+  EXPECT_EQ(etag, "\"" + crypto::Sha256Hex(r.body).substr(0, 32) + "\"");
+  net::ClientResponse again = Call("GET", "/v1/config", "",
+                                   {{"X-API-Key", kSdkKey}, {"If-None-Match", etag}});
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  net::ClientResponse other = Call("GET", "/v1/config", "",
+                                   {{"X-API-Key", kSdkKey}, {"If-None-Match", "\"nope\""}});
+  EXPECT_EQ(other.status, 200);
+}
+
+TEST_F(DeliveryTest, MissingOrWrongKeyIs401) {
+  EXPECT_EQ(Call("GET", "/v1/config", "", {}).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/config", "", {{"Authorization", "Bearer evs_wrong"}}).status, 401);
+  EXPECT_EQ(Call("POST", "/ofrep/v1/evaluate/flags/new-checkout", "{}", {{"X-API-Key", "evs_wrong"}}).status,
+            401);
+  EXPECT_EQ(Call("POST", "/ofrep/v1/evaluate/flags", "{}", {}).status, 401);
+}
+
+TEST_F(DeliveryTest, RevokedKeyStopsWorking) {
+  ASSERT_EQ(Call("GET", "/v1/config").status, 200);
+  ASSERT_TRUE(kv_->DeleteIfNotNewer("sdk/" + crypto::Sha256Hex(kSdkKey), 1).ok());
+  EXPECT_EQ(Call("GET", "/v1/config").status, 401);
+}
+
+TEST_F(DeliveryTest, NewVersionGivesNewBodyAndEtag) {
+  net::ClientResponse first = Call("GET", "/v1/config");
+  Publish(6, "bonjour");
+  net::ClientResponse second = Call("GET", "/v1/config", "",
+                                    {{"X-API-Key", kSdkKey},
+                                     {"If-None-Match", std::string(first.Header("ETag").value_or(""))}});
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(second.body, Document(6, "bonjour"));
+  EXPECT_NE(second.Header("ETag"), first.Header("ETag"));
+}
+
+TEST_F(DeliveryTest, FailStaticServesLastSnapshotWithHeader) {
+  ASSERT_EQ(Call("GET", "/v1/config").status, 200);
+  faulty_->down = true;
+  net::ClientResponse r = Call("GET", "/v1/config");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, Document(5, "hello"));
+  EXPECT_EQ(r.Header(kStaleHeader).value_or(""), "true");
+  int status = 0;
+  json::object e = Eval("new-checkout", R"({"targetingKey":"u1","plan":"pro"})", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(e["value"], json::value(true));
+  faulty_->down = false;
+  Publish(7, "back");
+  net::ClientResponse after = Call("GET", "/v1/config");
+  EXPECT_EQ(after.body, Document(7, "back"));
+  EXPECT_FALSE(after.Header(kStaleHeader).has_value());
+}
+
+TEST_F(DeliveryTest, OfrepSingleEvaluation) {
+  int status = 0;
+  json::object match = Eval("new-checkout", R"({"targetingKey":"u1","plan":"pro"})", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(match["key"], "new-checkout");
+  EXPECT_EQ(match["value"], json::value(true));
+  EXPECT_EQ(match["reason"], "TARGETING_MATCH");
+  EXPECT_EQ(match["variant"], "on");
+  EXPECT_EQ(match["metadata"].as_object()["ruleIndex"], 0);
+  json::object fall = Eval("new-checkout", R"({"targetingKey":"u1","plan":"free"})", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(fall["value"], json::value(false));
+  EXPECT_EQ(fall["reason"], "DEFAULT");
+  EXPECT_EQ(fall["variant"], "off");
+  json::object split = Eval("split", R"({"targetingKey":"u1"})", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(split["reason"], "SPLIT");
+  EXPECT_TRUE(split["variant"] == "0" || split["variant"] == "1") << json::serialize(split);
+  json::object config = Eval("greeting", "{}", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(config["value"], "hello");
+  EXPECT_EQ(config["reason"], "STATIC");
+}
+
+TEST_F(DeliveryTest, OfrepFlagOffWithoutOffVariationHasNullValue) {
+  int status = 0;
+  json::object off = Eval("killed", R"({"targetingKey":"u1"})", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(off["reason"], "DISABLED");
+  EXPECT_TRUE(off["value"].is_null()) << json::serialize(off);
+  EXPECT_FALSE(off.contains("variant"));
+}
+
+TEST_F(DeliveryTest, EnvironmentWithoutDocumentIs404) {
+  ASSERT_TRUE(kv_->PutIfNewer("sdk/" + crypto::Sha256Hex("evs_staging"),
+                              R"({"org_id":"org_1","workspace_id":"ws_1","environment":"staging"})", 1)
+                  .ok());
+  EXPECT_EQ(Call("GET", "/v1/config", "", {{"X-API-Key", "evs_staging"}}).status, 404);
+  net::ClientResponse r = Call("POST", "/ofrep/v1/evaluate/flags/split", "{}", {{"X-API-Key", "evs_staging"}});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json::parse(r.body).as_object()["errorCode"], "FLAG_NOT_FOUND");
+}
+
+TEST_F(DeliveryTest, OfrepErrorCodes) {
+  int status = 0;
+  json::object missing = Eval("nope", "{}", &status);
+  EXPECT_EQ(status, 404);
+  EXPECT_EQ(missing["key"], "nope");
+  EXPECT_EQ(missing["errorCode"], "FLAG_NOT_FOUND");
+  EXPECT_TRUE(missing["errorDetails"].is_string());
+  json::object no_key = Eval("split", "{}", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(no_key["errorCode"], "TARGETING_KEY_MISSING");
+  json::object bad_ctx = Eval("split", "[1]", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(bad_ctx["errorCode"], "INVALID_CONTEXT");
+  EXPECT_EQ(bad_ctx["key"], "split");
+  json::object bad_tk = Eval("split", R"({"targetingKey":5})", &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(bad_tk["errorCode"], "INVALID_CONTEXT");
+  net::ClientResponse parse = Call("POST", "/ofrep/v1/evaluate/flags/split", "{not json");
+  EXPECT_EQ(parse.status, 400);
+  EXPECT_EQ(json::parse(parse.body).as_object()["errorCode"], "PARSE_ERROR");
+  EXPECT_EQ(json::parse(parse.body).as_object()["key"], "split");
+}
+
+TEST_F(DeliveryTest, OfrepBulkWithResultEtag) {
+  net::ClientResponse r = Call("POST", "/ofrep/v1/evaluate/flags",
+                               R"({"context":{"targetingKey":"u1","plan":"pro"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::array flags = json::parse(r.body).as_object()["flags"].as_array();
+  ASSERT_EQ(flags.size(), 4u);  // killed, new-checkout, split, greeting
+  EXPECT_EQ(flags[1].as_object().at("key"), "new-checkout");
+  EXPECT_EQ(flags[1].as_object().at("value"), json::value(true));
+  EXPECT_EQ(flags[3].as_object().at("key"), "greeting");
+  EXPECT_EQ(flags[3].as_object().at("reason"), "STATIC");
+  std::string etag(r.Header("ETag").value_or(""));
+  ASSERT_FALSE(etag.empty());
+  std::vector<std::pair<std::string, std::string>> h = {{"X-API-Key", kSdkKey}, {"If-None-Match", etag}};
+  EXPECT_EQ(Call("POST", "/ofrep/v1/evaluate/flags", R"({"context":{"targetingKey":"u1","plan":"pro"}})", h)
+                .status,
+            304);
+  // Same document, another context with another result: the old ETag no longer matches.
+  net::ClientResponse other =
+      Call("POST", "/ofrep/v1/evaluate/flags", R"({"context":{"targetingKey":"u1","plan":"free"}})", h);
+  EXPECT_EQ(other.status, 200);
+  EXPECT_NE(other.Header("ETag").value_or(""), etag);
+  // Per-flag errors sit in the list; the call itself succeeds.
+  net::ClientResponse no_key = Call("POST", "/ofrep/v1/evaluate/flags", R"({"context":{}})");
+  EXPECT_EQ(no_key.status, 200);
+  EXPECT_NE(no_key.body.find("TARGETING_KEY_MISSING"), std::string::npos) << no_key.body;
+  net::ClientResponse bad = Call("POST", "/ofrep/v1/evaluate/flags", "{oops");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body).as_object()["errorCode"], "PARSE_ERROR");
+}
+
+int OpenStream(uint16_t port, const std::string& target, const std::string& extra_headers) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{0, 100000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n" + extra_headers + "\r\n";
+  ::send(fd, req.data(), req.size(), 0);
+  return fd;
+}
+
+// Reads until `marker` appears (or ~20 s of silence passes, failing the caller's check).
+bool ReadUntil(int fd, std::string& buffer, std::string_view marker) {
+  char buf[4096];
+  for (int idle = 0; buffer.find(marker) == std::string::npos && idle < 200;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      buffer.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else {
+      ++idle;
+    }
+  }
+  return buffer.find(marker) != std::string::npos;
+}
+
+TEST_F(DeliveryTest, StreamSendsDocumentThenEveryNewVersion) {
+  int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
+  std::string got;
+  ASSERT_TRUE(ReadUntil(fd, got, "hello")) << got;
+  EXPECT_NE(got.find("text/event-stream"), std::string::npos) << got;
+  EXPECT_NE(got.find("id: 5"), std::string::npos) << got;
+  EXPECT_NE(got.find("event: config"), std::string::npos) << got;
+  Publish(6, "pushed");
+  ASSERT_TRUE(ReadUntil(fd, got, "pushed")) << got;
+  EXPECT_NE(got.find("id: 6"), std::string::npos) << got;
+  ::close(fd);
+}
+
+TEST_F(DeliveryTest, StreamResumeAtCurrentVersionWaitsForTheNextChange) {
+  int fd = OpenStream(server_->port(), "/v1/stream",
+                      std::string("Authorization: Bearer ") + kSdkKey + "\r\nLast-Event-ID: 5\r\n");
+  std::string got;
+  ASSERT_TRUE(ReadUntil(fd, got, "\r\n\r\n")) << got;  // the response head
+  Publish(6, "next");
+  ASSERT_TRUE(ReadUntil(fd, got, "next")) << got;
+  EXPECT_EQ(got.find("hello"), std::string::npos) << "version 5 was re-sent: " << got;
+  ::close(fd);
+  EXPECT_EQ(Call("GET", "/v1/stream", "", {}).status, 401);
+}
+
+TEST_F(DeliveryTest, StreamSendsHeartbeats) {
+  int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
+  std::string got;
+  ASSERT_TRUE(ReadUntil(fd, got, "hello")) << got;
+  ASSERT_TRUE(ReadUntil(fd, got, ": heartbeat")) << got;  // every 5 polls in this fixture
+  ::close(fd);
+}
+
+TEST(DeliveryHelpersTest, IfNoneMatch) {
+  EXPECT_TRUE(IfNoneMatchMatches("\"a\"", "\"a\""));
+  EXPECT_TRUE(IfNoneMatchMatches("\"x\", W/\"a\"", "\"a\""));
+  EXPECT_TRUE(IfNoneMatchMatches("*", "\"a\""));
+  EXPECT_FALSE(IfNoneMatchMatches("", "\"a\""));
+  EXPECT_FALSE(IfNoneMatchMatches("\"ab\"", "\"a\""));
+}
+
+TEST(DeliveryHelpersTest, BuildSnapshotRejectsUnknownFormat) {
+  EXPECT_FALSE(BuildSnapshot(R"({"format":2})", 1).ok());
+  EXPECT_FALSE(BuildSnapshot("[]", 1).ok());
+  auto ok = BuildSnapshot(Document(3, "x"), 3);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)->flag_keys.size(), 3u);
+  EXPECT_TRUE((*ok)->flags_error.empty()) << (*ok)->flags_error;
+}
+
+}  // namespace
+}  // namespace edgevault::delivery
