@@ -79,6 +79,9 @@ class AuthService::Impl {
   absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> Keys();
   std::shared_ptr<const std::string> JwksBody();
 
+  // The audit actor for an email that names no account: a keyed hash, so events about
+  // the same address correlate without revealing it.
+  std::string EmailActor(std::string_view email) const;
   // Audit outbox row describing an action (DESIGN.md §8); secrets never go in `details`.
   absl::Status Audit(storage::ControlStore& tx, std::string_view action,
                      std::string_view outcome, std::string_view actor,

@@ -85,6 +85,11 @@ void AuthService::Impl::Route(http::verb method, std::string_view pattern, net::
   router.AddAsync(method, pattern, Blocking(std::move(fn)), route_options);
 }
 
+std::string AuthService::Impl::EmailActor(std::string_view email) const {
+  // docs/design/audit-event.md: lower-hex(HMAC-SHA256(correlation_key, input)[0:16]).
+  return "email-hash:" + base::HexEncode(crypto::HmacSha256(options_.correlation_key, email).substr(0, 16));
+}
+
 absl::Status AuthService::Impl::Audit(storage::ControlStore& tx, std::string_view action,
                                       std::string_view outcome, std::string_view actor,
                                       const std::string& org_id, const net::Request& req,
@@ -357,7 +362,7 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
     absl::Time now = Now();
     std::string address(req.remote_address());
     if (absl::Status throttled = CheckThrottle(email, address, now); !throttled.ok()) {
-      (void)Audit(store_, "auth.login", "denied", "email-hash:" + crypto::Sha256Hex(email).substr(0, 16),
+      (void)Audit(store_, "auth.login", "denied", EmailActor(email),
                   "", req, {{"reason", "throttled"}});
       return throttled;
     }
@@ -376,7 +381,7 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
     if (!ok || !m.ok()) {
       throttle_.RecordFailure(email, address, now);
       (void)Audit(store_, "auth.login", "denied",
-                  user.ok() ? "user:" + user->id : "email-hash:" + crypto::Sha256Hex(email).substr(0, 16),
+                  user.ok() ? "user:" + user->id : EmailActor(email),
                   user.ok() && m.ok() ? m->org_id : "", req, {{"reason", "invalid_credentials"}});
       return InvalidCredentials();
     }

@@ -45,6 +45,9 @@ struct AuthOptions {
   std::vector<std::string> origins;  // WebAuthn origins accepted
   ThrottleOptions throttle;
   int blocking_threads = 4;
+  // Key of the correlation hash in audit events (docs/design/audit-event.md); main.cc
+  // derives it from the internal key.
+  std::string correlation_key;
 };
 
 class AuthService {

@@ -57,6 +57,7 @@ class AuthServiceTest : public ::testing::Test {
     o.origins = {"http://localhost:9999"};
     o.throttle = throttle;
     o.blocking_threads = 2;
+    o.correlation_key = std::string(32, 'k');
     auto service = AuthService::Create(o);
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = *std::move(service);
@@ -199,6 +200,16 @@ TEST_F(AuthServiceTest, UnknownEmailAndWrongPasswordLookTheSame) {
   EXPECT_EQ(unknown.status, 401);
   EXPECT_EQ(wrong.status, 401);
   EXPECT_EQ(unknown.raw, wrong.raw);
+  // The audit event for the unknown email carries a keyed hash of it, never the address.
+  auto outbox = store_->PeekOutbox(1000);
+  ASSERT_TRUE(outbox.ok());
+  std::string expected = "email-hash:" + base::HexEncode(crypto::HmacSha256(std::string(32, 'k'), "nobody@example.com").substr(0, 16));
+  bool found = false;
+  for (const auto& e : *outbox) {
+    EXPECT_EQ(e.json.find("nobody@example.com"), std::string::npos);
+    found = found || e.json.find(expected) != std::string::npos;
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST_F(AuthServiceTest, BadRequestsAreStructured400sAndWriteNothing) {

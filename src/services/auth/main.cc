@@ -4,6 +4,7 @@
 #include "src/audit/control_outbox_relay.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
+#include "src/crypto/hash.h"
 #include "src/services/auth/auth_service.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
@@ -51,6 +52,11 @@ absl::Status Install(services::ServiceContext& ctx) {
   options.throttle.max_account_failures = static_cast<int>(config.auth_settings.throttle_account_failures);
   options.throttle.max_address_failures = static_cast<int>(config.auth_settings.throttle_address_failures);
   options.throttle.window = config.auth_settings.throttle_window;
+  // HKDF-SHA256(ikm = internal key, salt = "", info = "edgevault/audit-correlation/v1"),
+  // one 32-byte block: PRK = HMAC(zeros, ikm); OKM = HMAC(PRK, info || 0x01).
+  std::string ikm(reinterpret_cast<const char*>(ctx.internal_key.bytes.data()), ctx.internal_key.bytes.size());
+  std::string prk = crypto::HmacSha256(std::string(32, '\0'), ikm);
+  options.correlation_key = crypto::HmacSha256(prk, std::string("edgevault/audit-correlation/v1") + '\x01');
   EV_ASSIGN_OR_RETURN(std::unique_ptr<AuthService> service, AuthService::Create(options));
 
   std::string key_file = config.data_dir + "/bootstrap-admin.key";
