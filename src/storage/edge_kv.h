@@ -5,7 +5,7 @@
 // older one, so out-of-order or repeated propagation is harmless.
 //
 // Backends: lmdb/ (embedded default: one writer process — the api — and any number of
-// reader processes — delivery) and redis/ (many nodes; later). Every backend passes
+// reader processes — delivery) and redis/ (many nodes; pub/sub invalidation). Every backend passes
 // edge_kv_conformance.h.
 //
 // Keys used by EdgeVault (docs/design/resolved-document.md):

@@ -1,5 +1,5 @@
 #pragma once
-// The conformance suite of EdgeKv: every backend (lmdb/ now, redis/ later) runs these
+// The conformance suite of EdgeKv: every backend (lmdb/, redis/) runs these
 // GoogleTest cases against fresh, empty stores, so all backends keep one contract (error
 // codes, the version rule, byte-exact values, key order, atomicity under concurrent callers).
 //
