@@ -775,6 +775,7 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
     EV_ASSIGN_OR_RETURN(std::string doc, ResolveEnvironment(snap, env));
     EV_RETURN_IF_ERROR(options_.kv->PutIfNewer("doc/" + workspace_id + "/" + env, doc, snap.version).status());
   }
+  if (options_.on_published) options_.on_published();
   for (const auto& r : rows) EV_RETURN_IF_ERROR(open->store->MarkOutboxDone(r.id));
   if (rows.size() == static_cast<size_t>(kBatch)) Enqueue(workspace_id);  // more behind these
   return absl::OkStatus();

@@ -50,6 +50,9 @@ struct ServiceOptions {
   // (writes and reads of secret values answer FailedPrecondition). Not owned.
   const crypto::Keyring* keyring = nullptr;
   size_t max_value_bytes = 64 * 1024;
+  // Called on the propagation thread after new documents reached the KV (the api tells
+  // delivery to look now rather than at its next poll). May be empty.
+  std::function<void()> on_published;
   absl::Duration propagation_retry = absl::Seconds(1);
 };
 

@@ -40,8 +40,6 @@ absl::Status Install(services::ServiceContext& ctx) {
   so.control = control.release();
   so.kv = kv.release();
   so.env = ctx.env;
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::Service> service, workspace::Service::Create(so));
-
   net::HttpClientOptions plain;
   plain.env = ctx.env;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> jwks_client, net::HttpClient::Create(plain));
@@ -49,6 +47,19 @@ absl::Status Install(services::ServiceContext& ctx) {
   signed_options.env = ctx.env;
   signed_options.signing_key = &ctx.internal_key;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> auth_client, net::HttpClient::Create(signed_options));
+  // Push to delivery after each propagation (delivery also polls, so a lost notice only
+  // delays an update until its next poll).
+  signed_options.connect_timeout = absl::Milliseconds(200);
+  signed_options.request_timeout = absl::Milliseconds(500);
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> delivery_client, net::HttpClient::Create(signed_options));
+  so.on_published = [client = delivery_client.release(), host = config.delivery.host, port = config.delivery.port] {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = "/internal/v1/changed";
+    absl::StatusOr<net::ClientResponse> r = client->Do(host, port, req);
+    if (!r.ok()) EV_LOG(kDebug, "notifying delivery failed", {{"error", r.status().ToString()}});
+  };
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::Service> service, workspace::Service::Create(so));
 
   services::JwksCacheOptions jo;
   jo.host = config.auth.host;

@@ -294,6 +294,22 @@ void DeliveryService::Install(net::Router& router) {
               [this](net::Request& req) { return HandleEvaluateFlag(req); });
   router.Post("/ofrep/v1/evaluate/flags",
               [this](net::Request& req) { return HandleEvaluateBulk(req); });
+  net::RouteOptions internal;
+  internal.internal_signed = true;
+  router.Add(boost::beast::http::verb::post, "/internal/v1/changed",
+             [this](net::Request&) {
+               Notify();
+               return net::Response::Json(200, R"({"notified":true})");
+             },
+             internal);
+}
+
+void DeliveryService::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(poll_mu_);
+    notified_ = true;
+  }
+  poll_cv_.notify_all();
 }
 
 void DeliveryService::Start() {
@@ -316,8 +332,9 @@ void DeliveryService::PollLoop() {
   const auto interval = absl::ToChronoMilliseconds(options_.poll_interval);
   std::unique_lock<std::mutex> lock(poll_mu_);
   while (!stopping_) {
-    poll_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    poll_cv_.wait_for(lock, interval, [this] { return stopping_ || notified_; });
     if (stopping_) break;
+    notified_ = false;
     lock.unlock();
     PollOnce();
     lock.lock();

@@ -104,6 +104,9 @@ class DeliveryService {
 
   // Runs one poll of the streamed environments (what the poll thread does each tick).
   void PollOnce();
+  // A new version was written to the KV (the api calls POST /internal/v1/changed, signed,
+  // after each propagation): polls now instead of at the next tick. Thread-safe.
+  void Notify();
 
  private:
   struct Subscriber {
@@ -136,6 +139,7 @@ class DeliveryService {
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
   bool stopping_ = false;
+  bool notified_ = false;
   std::thread poll_thread_;
   int64_t ticks_ = 0;
 };

@@ -82,6 +82,7 @@ std::string Document(int64_t version, std::string_view greeting) {
 
 class DeliveryTest : public ::testing::Test {
  protected:
+  absl::Duration poll_interval_ = absl::Milliseconds(20);
   void SetUp() override {
     char tmpl[] = "/tmp/ev-delivery-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -96,7 +97,7 @@ class DeliveryTest : public ::testing::Test {
     Publish(5, "hello");
     DeliveryOptions o;
     o.kv = faulty_.get();
-    o.poll_interval = absl::Milliseconds(20);
+    o.poll_interval = poll_interval_;
     o.heartbeat_ticks = 5;
     auto svc = DeliveryService::Create(o);
     ASSERT_TRUE(svc.ok()) << svc.status();
@@ -374,6 +375,24 @@ TEST_F(DeliveryTest, StreamSendsHeartbeats) {
   std::string got;
   ASSERT_TRUE(ReadUntil(fd, got, "hello")) << got;
   ASSERT_TRUE(ReadUntil(fd, got, ": heartbeat")) << got;  // every 5 polls in this fixture
+  ::close(fd);
+}
+
+// Push, not a timer: with a poll interval of a minute, a notification (what the api sends
+// after writing a new version) reaches an open stream at once.
+class DeliveryNotifyTest : public DeliveryTest {
+ protected:
+  DeliveryNotifyTest() { poll_interval_ = absl::Minutes(1); }
+};
+
+TEST_F(DeliveryNotifyTest, NotificationPushesTheNewVersionToStreams) {
+  int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
+  std::string got;
+  ASSERT_TRUE(ReadUntil(fd, got, "hello")) << got;
+  Publish(6, "notified");
+  service_->Notify();
+  ASSERT_TRUE(ReadUntil(fd, got, "notified")) << got;  // ReadUntil gives up after ~20 idle reads
+  EXPECT_NE(got.find("id: 6"), std::string::npos) << got;
   ::close(fd);
 }
 
