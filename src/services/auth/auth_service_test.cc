@@ -80,8 +80,8 @@ class AuthServiceTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    server_.reset();
     service_.reset();
+    server_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
