@@ -8,6 +8,7 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_util.h"
 
 namespace edgevault::storage {
 
@@ -26,35 +27,6 @@ using base::StrCat;
 const absl::Time kT0 = absl::FromUnixMicros(1'800'000'000'123'457);
 
 absl::Time At(int64_t seconds) { return kT0 + absl::Seconds(seconds); }
-
-inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-#define CS_ASSERT_OK(expr)                                \
-  do {                                                    \
-    const auto& cs_result_ = (expr);                      \
-    ASSERT_TRUE(cs_result_.ok()) << StatusOf(cs_result_); \
-  } while (0)
-#define CS_EXPECT_OK(expr)                                \
-  do {                                                    \
-    const auto& cs_result_ = (expr);                      \
-    EXPECT_TRUE(cs_result_.ok()) << StatusOf(cs_result_); \
-  } while (0)
-#define CS_EXPECT_CODE(expr, code_)                                                          \
-  do {                                                                                       \
-    const auto& cs_result_ = (expr);                                                         \
-    EXPECT_EQ(StatusOf(cs_result_).code(), absl::StatusCode::code_) << StatusOf(cs_result_); \
-  } while (0)
-#define CS_CONCAT_(a, b) a##b
-#define CS_CONCAT(a, b) CS_CONCAT_(a, b)
-#define CS_ASSIGN(lhs, expr) CS_ASSIGN_(CS_CONCAT(cs_tmp_, __LINE__), lhs, expr)
-#define CS_ASSIGN_(tmp, lhs, expr)       \
-  auto tmp = (expr);                     \
-  ASSERT_TRUE(tmp.ok()) << tmp.status(); \
-  lhs = std::move(tmp).value()
 
 Org MakeOrg(std::string id, std::string name, absl::Time at = kT0) {
   Org o;
@@ -163,23 +135,23 @@ void RunConcurrently(int n, Fn fn) {
 // Creates org o1 ("default") and users u1, u2.
 #define CS_SEED()                                                      \
   do {                                                                 \
-    CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));         \
-    CS_ASSERT_OK(store().CreateUser(MakeUser("u1", "a@example.com"))); \
-    CS_ASSERT_OK(store().CreateUser(MakeUser("u2", "b@example.com"))); \
+    EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));         \
+    EV_TEST_ASSERT_OK(store().CreateUser(MakeUser("u1", "a@example.com"))); \
+    EV_TEST_ASSERT_OK(store().CreateUser(MakeUser("u2", "b@example.com"))); \
   } while (0)
 
 // ---- Roles -----------------------------------------------------------------------------
 
 TEST_P(ControlStoreConformanceTest, RoleNamesRoundTripAndUnknownIsInvalidArgument) {
   for (Role role : {Role::kViewer, Role::kDeveloper, Role::kAdmin, Role::kOwner}) {
-    CS_ASSIGN(Role back, ParseRole(RoleName(role)));
+    EV_TEST_ASSIGN(Role back, ParseRole(RoleName(role)));
     EXPECT_EQ(back, role);
   }
   EXPECT_EQ(RoleName(Role::kOwner), "owner");
   EXPECT_EQ(RoleName(Role::kViewer), "viewer");
-  CS_EXPECT_CODE(ParseRole("root"), kInvalidArgument);
-  CS_EXPECT_CODE(ParseRole("Owner"), kInvalidArgument);
-  CS_EXPECT_CODE(ParseRole(""), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(ParseRole("root"), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(ParseRole("Owner"), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(ParseRole(""), kInvalidArgument);
   EXPECT_LT(Role::kAdmin, Role::kOwner);
   EXPECT_LT(Role::kViewer, Role::kDeveloper);
 }
@@ -189,48 +161,48 @@ TEST_P(ControlStoreConformanceTest, RoleNamesRoundTripAndUnknownIsInvalidArgumen
 TEST_P(ControlStoreConformanceTest, OrgCreateAndGetByIdAndName) {
   Org org = MakeOrg("o1", "default");
   org.entitlements = Entitlements{.max_workspaces = 3, .max_environments = 4, .max_items = 99};
-  CS_ASSERT_OK(store().CreateOrg(org));
-  CS_ASSIGN(Org got, store().GetOrg("o1"));
+  EV_TEST_ASSERT_OK(store().CreateOrg(org));
+  EV_TEST_ASSIGN(Org got, store().GetOrg("o1"));
   EXPECT_EQ(got.id, "o1");
   EXPECT_EQ(got.name, "default");
   EXPECT_EQ(got.entitlements.max_workspaces, 3);
   EXPECT_EQ(got.entitlements.max_environments, 4);
   EXPECT_EQ(got.entitlements.max_items, 99);
   EXPECT_EQ(got.created_at, kT0);
-  CS_ASSIGN(Org by_name, store().GetOrgByName("default"));
+  EV_TEST_ASSIGN(Org by_name, store().GetOrgByName("default"));
   EXPECT_EQ(by_name.id, "o1");
 }
 
 TEST_P(ControlStoreConformanceTest, OrgMissingIsNotFound) {
-  CS_EXPECT_CODE(store().GetOrg("nope"), kNotFound);
-  CS_EXPECT_CODE(store().GetOrgByName("nope"), kNotFound);
-  CS_EXPECT_CODE(store().SetEntitlements("nope", Entitlements{}), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetOrg("nope"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetOrgByName("nope"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().SetEntitlements("nope", Entitlements{}), kNotFound);
 }
 
 TEST_P(ControlStoreConformanceTest, OrgDuplicateIdOrNameIsAlreadyExists) {
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
-  CS_EXPECT_CODE(store().CreateOrg(MakeOrg("o1", "other")), kAlreadyExists);
-  CS_EXPECT_CODE(store().CreateOrg(MakeOrg("o2", "default")), kAlreadyExists);
-  CS_EXPECT_OK(store().CreateOrg(MakeOrg("o2", "other")));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
+  EV_TEST_EXPECT_CODE(store().CreateOrg(MakeOrg("o1", "other")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateOrg(MakeOrg("o2", "default")), kAlreadyExists);
+  EV_TEST_EXPECT_OK(store().CreateOrg(MakeOrg("o2", "other")));
 }
 
 TEST_P(ControlStoreConformanceTest, EmptyIdsAreInvalidArgument) {
-  CS_EXPECT_CODE(store().CreateOrg(MakeOrg("", "x")), kInvalidArgument);
-  CS_EXPECT_CODE(store().CreateUser(MakeUser("", "x@example.com")), kInvalidArgument);
-  CS_EXPECT_CODE(store().CreateUser(MakeUser("u9", "")), kInvalidArgument);
-  CS_EXPECT_CODE(store().PutChallenge(Challenge{.id = "", .kind = "mfa", .expires_at = kT0}),
+  EV_TEST_EXPECT_CODE(store().CreateOrg(MakeOrg("", "x")), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().CreateUser(MakeUser("", "x@example.com")), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().CreateUser(MakeUser("u9", "")), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().PutChallenge(Challenge{.id = "", .kind = "mfa", .expires_at = kT0}),
                  kInvalidArgument);
-  CS_EXPECT_CODE(store().AppendOutbox(OutboxEvent{.id = "", .json = "{}", .created_at = kT0}),
+  EV_TEST_EXPECT_CODE(store().AppendOutbox(OutboxEvent{.id = "", .json = "{}", .created_at = kT0}),
                  kInvalidArgument);
 }
 
 TEST_P(ControlStoreConformanceTest, SetEntitlementsReplacesThem) {
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
-  CS_ASSIGN(Org before, store().GetOrg("o1"));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
+  EV_TEST_ASSIGN(Org before, store().GetOrg("o1"));
   EXPECT_EQ(before.entitlements.max_workspaces, Entitlements{}.max_workspaces);
-  CS_ASSERT_OK(store().SetEntitlements(
+  EV_TEST_ASSERT_OK(store().SetEntitlements(
       "o1", Entitlements{.max_workspaces = 1, .max_environments = 2, .max_items = 3}));
-  CS_ASSIGN(Org after, store().GetOrg("o1"));
+  EV_TEST_ASSIGN(Org after, store().GetOrg("o1"));
   EXPECT_EQ(after.entitlements.max_workspaces, 1);
   EXPECT_EQ(after.entitlements.max_environments, 2);
   EXPECT_EQ(after.entitlements.max_items, 3);
@@ -242,8 +214,8 @@ TEST_P(ControlStoreConformanceTest, UserRoundTripAndLookupByEmail) {
   User u = MakeUser("u1", "a@example.com");
   u.disabled = true;
   u.must_change_password = true;
-  CS_ASSERT_OK(store().CreateUser(u));
-  CS_ASSIGN(User got, store().GetUser("u1"));
+  EV_TEST_ASSERT_OK(store().CreateUser(u));
+  EV_TEST_ASSIGN(User got, store().GetUser("u1"));
   EXPECT_EQ(got.id, "u1");
   EXPECT_EQ(got.email, "a@example.com");
   EXPECT_EQ(got.display_name, "Name of u1");
@@ -251,59 +223,59 @@ TEST_P(ControlStoreConformanceTest, UserRoundTripAndLookupByEmail) {
   EXPECT_TRUE(got.disabled);
   EXPECT_TRUE(got.must_change_password);
   EXPECT_EQ(got.created_at, kT0);
-  CS_ASSIGN(User by_email, store().GetUserByEmail("a@example.com"));
+  EV_TEST_ASSIGN(User by_email, store().GetUserByEmail("a@example.com"));
   EXPECT_EQ(by_email.id, "u1");
   User passkey_only = MakeUser("u2", "b@example.com");
   passkey_only.password_hash.clear();
-  CS_ASSERT_OK(store().CreateUser(passkey_only));
-  CS_ASSIGN(User got2, store().GetUser("u2"));
+  EV_TEST_ASSERT_OK(store().CreateUser(passkey_only));
+  EV_TEST_ASSIGN(User got2, store().GetUser("u2"));
   EXPECT_EQ(got2.password_hash, "");
   EXPECT_FALSE(got2.disabled);
   EXPECT_FALSE(got2.must_change_password);
 }
 
 TEST_P(ControlStoreConformanceTest, UserMissingIsNotFound) {
-  CS_EXPECT_CODE(store().GetUser("u1"), kNotFound);
-  CS_EXPECT_CODE(store().GetUserByEmail("a@example.com"), kNotFound);
-  CS_EXPECT_CODE(store().UpdatePassword("u1", "h", false), kNotFound);
-  CS_EXPECT_CODE(store().SetUserDisabled("u1", true), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetUser("u1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetUserByEmail("a@example.com"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().UpdatePassword("u1", "h", false), kNotFound);
+  EV_TEST_EXPECT_CODE(store().SetUserDisabled("u1", true), kNotFound);
 }
 
 TEST_P(ControlStoreConformanceTest, UserDuplicateIdOrEmailIsAlreadyExists) {
-  CS_ASSERT_OK(store().CreateUser(MakeUser("u1", "a@example.com")));
-  CS_EXPECT_CODE(store().CreateUser(MakeUser("u1", "other@example.com")), kAlreadyExists);
-  CS_EXPECT_CODE(store().CreateUser(MakeUser("u2", "a@example.com")), kAlreadyExists);
-  CS_ASSIGN(int64_t n, store().CountUsers());
+  EV_TEST_ASSERT_OK(store().CreateUser(MakeUser("u1", "a@example.com")));
+  EV_TEST_EXPECT_CODE(store().CreateUser(MakeUser("u1", "other@example.com")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateUser(MakeUser("u2", "a@example.com")), kAlreadyExists);
+  EV_TEST_ASSIGN(int64_t n, store().CountUsers());
   EXPECT_EQ(n, 1);
 }
 
 TEST_P(ControlStoreConformanceTest, CountUsersAcrossOrgs) {
-  CS_ASSIGN(int64_t zero, store().CountUsers());
+  EV_TEST_ASSIGN(int64_t zero, store().CountUsers());
   EXPECT_EQ(zero, 0);
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().CreateUser(MakeUser("u3", "c@example.com")));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o2", "u3", Role::kOwner)));
-  CS_ASSIGN(int64_t n, store().CountUsers());
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateUser(MakeUser("u3", "c@example.com")));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o2", "u3", Role::kOwner)));
+  EV_TEST_ASSIGN(int64_t n, store().CountUsers());
   EXPECT_EQ(n, 3);
 }
 
 TEST_P(ControlStoreConformanceTest, UpdatePasswordAndDisable) {
   User u = MakeUser("u1", "a@example.com");
   u.must_change_password = true;
-  CS_ASSERT_OK(store().CreateUser(u));
-  CS_ASSERT_OK(store().UpdatePassword("u1", "$argon2id$new", false));
-  CS_ASSIGN(User got, store().GetUser("u1"));
+  EV_TEST_ASSERT_OK(store().CreateUser(u));
+  EV_TEST_ASSERT_OK(store().UpdatePassword("u1", "$argon2id$new", false));
+  EV_TEST_ASSIGN(User got, store().GetUser("u1"));
   EXPECT_EQ(got.password_hash, "$argon2id$new");
   EXPECT_FALSE(got.must_change_password);
-  CS_ASSERT_OK(store().UpdatePassword("u1", "$argon2id$reset", true));
-  CS_ASSIGN(got, store().GetUser("u1"));
+  EV_TEST_ASSERT_OK(store().UpdatePassword("u1", "$argon2id$reset", true));
+  EV_TEST_ASSIGN(got, store().GetUser("u1"));
   EXPECT_TRUE(got.must_change_password);
-  CS_ASSERT_OK(store().SetUserDisabled("u1", true));
-  CS_ASSIGN(got, store().GetUser("u1"));
+  EV_TEST_ASSERT_OK(store().SetUserDisabled("u1", true));
+  EV_TEST_ASSIGN(got, store().GetUser("u1"));
   EXPECT_TRUE(got.disabled);
-  CS_ASSERT_OK(store().SetUserDisabled("u1", false));
-  CS_ASSIGN(got, store().GetUser("u1"));
+  EV_TEST_ASSERT_OK(store().SetUserDisabled("u1", false));
+  EV_TEST_ASSIGN(got, store().GetUser("u1"));
   EXPECT_FALSE(got.disabled);
 }
 
@@ -311,74 +283,74 @@ TEST_P(ControlStoreConformanceTest, UpdatePasswordAndDisable) {
 
 TEST_P(ControlStoreConformanceTest, MembershipAddGetListUpdateRemove) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u2", Role::kViewer, At(2))));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u1", Role::kOwner, At(1))));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o2", "u1", Role::kAdmin, At(3))));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u2", Role::kViewer, At(2))));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u1", Role::kOwner, At(1))));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o2", "u1", Role::kAdmin, At(3))));
 
-  CS_ASSIGN(Membership m, store().GetMembership("o1", "u1"));
+  EV_TEST_ASSIGN(Membership m, store().GetMembership("o1", "u1"));
   EXPECT_EQ(m.role, Role::kOwner);
   EXPECT_EQ(m.created_at, At(1));
 
-  CS_ASSIGN(std::vector<Membership> members, store().ListMembers("o1"));
+  EV_TEST_ASSIGN(std::vector<Membership> members, store().ListMembers("o1"));
   ASSERT_EQ(members.size(), 2u);
   EXPECT_EQ(members[0].user_id, "u1");  // older first
   EXPECT_EQ(members[1].user_id, "u2");
 
-  CS_ASSIGN(std::vector<Membership> of_user, store().ListMembershipsOfUser("u1"));
+  EV_TEST_ASSIGN(std::vector<Membership> of_user, store().ListMembershipsOfUser("u1"));
   ASSERT_EQ(of_user.size(), 2u);
   EXPECT_EQ(of_user[0].org_id, "o1");
   EXPECT_EQ(of_user[1].org_id, "o2");
   EXPECT_EQ(of_user[1].role, Role::kAdmin);
 
-  CS_ASSERT_OK(store().UpdateRole("o1", "u2", Role::kDeveloper));
-  CS_ASSIGN(m, store().GetMembership("o1", "u2"));
+  EV_TEST_ASSERT_OK(store().UpdateRole("o1", "u2", Role::kDeveloper));
+  EV_TEST_ASSIGN(m, store().GetMembership("o1", "u2"));
   EXPECT_EQ(m.role, Role::kDeveloper);
 
-  CS_ASSERT_OK(store().RemoveMembership("o1", "u2"));
-  CS_EXPECT_CODE(store().GetMembership("o1", "u2"), kNotFound);
-  CS_EXPECT_CODE(store().RemoveMembership("o1", "u2"), kNotFound);
-  CS_EXPECT_CODE(store().UpdateRole("o1", "u2", Role::kAdmin), kNotFound);
-  CS_ASSIGN(members, store().ListMembers("o1"));
+  EV_TEST_ASSERT_OK(store().RemoveMembership("o1", "u2"));
+  EV_TEST_EXPECT_CODE(store().GetMembership("o1", "u2"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().RemoveMembership("o1", "u2"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().UpdateRole("o1", "u2", Role::kAdmin), kNotFound);
+  EV_TEST_ASSIGN(members, store().ListMembers("o1"));
   EXPECT_EQ(members.size(), 1u);
-  CS_ASSIGN(members, store().ListMembers("no-such-org"));
+  EV_TEST_ASSIGN(members, store().ListMembers("no-such-org"));
   EXPECT_TRUE(members.empty());
 }
 
 TEST_P(ControlStoreConformanceTest, MembershipDuplicateIsAlreadyExists) {
   CS_SEED();
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
-  CS_EXPECT_CODE(store().AddMembership(MakeMembership("o1", "u1", Role::kViewer)), kAlreadyExists);
-  CS_ASSIGN(Membership m, store().GetMembership("o1", "u1"));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
+  EV_TEST_EXPECT_CODE(store().AddMembership(MakeMembership("o1", "u1", Role::kViewer)), kAlreadyExists);
+  EV_TEST_ASSIGN(Membership m, store().GetMembership("o1", "u1"));
   EXPECT_EQ(m.role, Role::kOwner);
 }
 
 TEST_P(ControlStoreConformanceTest, MembershipOfUnknownUserOrOrgIsFailedPrecondition) {
   CS_SEED();
-  CS_EXPECT_CODE(store().AddMembership(MakeMembership("o1", "ghost", Role::kViewer)),
+  EV_TEST_EXPECT_CODE(store().AddMembership(MakeMembership("o1", "ghost", Role::kViewer)),
                  kFailedPrecondition);
-  CS_EXPECT_CODE(store().AddMembership(MakeMembership("ghost", "u1", Role::kViewer)),
+  EV_TEST_EXPECT_CODE(store().AddMembership(MakeMembership("ghost", "u1", Role::kViewer)),
                  kFailedPrecondition);
-  CS_EXPECT_CODE(store().AddMembership(MakeMembership("o1", "u1", static_cast<Role>(9))),
+  EV_TEST_EXPECT_CODE(store().AddMembership(MakeMembership("o1", "u1", static_cast<Role>(9))),
                  kInvalidArgument);
 }
 
 TEST_P(ControlStoreConformanceTest, CountMembersWithRole) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateUser(MakeUser("u3", "c@example.com")));
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u2", Role::kOwner)));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u3", Role::kViewer)));
-  CS_ASSERT_OK(store().AddMembership(MakeMembership("o2", "u3", Role::kOwner)));
-  CS_ASSIGN(int64_t owners, store().CountMembersWithRole("o1", Role::kOwner));
+  EV_TEST_ASSERT_OK(store().CreateUser(MakeUser("u3", "c@example.com")));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u2", Role::kOwner)));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o1", "u3", Role::kViewer)));
+  EV_TEST_ASSERT_OK(store().AddMembership(MakeMembership("o2", "u3", Role::kOwner)));
+  EV_TEST_ASSIGN(int64_t owners, store().CountMembersWithRole("o1", Role::kOwner));
   EXPECT_EQ(owners, 2);
-  CS_ASSIGN(int64_t viewers, store().CountMembersWithRole("o1", Role::kViewer));
+  EV_TEST_ASSIGN(int64_t viewers, store().CountMembersWithRole("o1", Role::kViewer));
   EXPECT_EQ(viewers, 1);
-  CS_ASSIGN(int64_t admins, store().CountMembersWithRole("o1", Role::kAdmin));
+  EV_TEST_ASSIGN(int64_t admins, store().CountMembersWithRole("o1", Role::kAdmin));
   EXPECT_EQ(admins, 0);
-  CS_ASSERT_OK(store().UpdateRole("o1", "u2", Role::kAdmin));
-  CS_ASSIGN(owners, store().CountMembersWithRole("o1", Role::kOwner));
+  EV_TEST_ASSERT_OK(store().UpdateRole("o1", "u2", Role::kAdmin));
+  EV_TEST_ASSIGN(owners, store().CountMembersWithRole("o1", Role::kOwner));
   EXPECT_EQ(owners, 1);
 }
 
@@ -387,8 +359,8 @@ TEST_P(ControlStoreConformanceTest, CountMembersWithRole) {
 TEST_P(ControlStoreConformanceTest, SessionRoundTripAndTouch) {
   CS_SEED();
   Session s = MakeSession("h1", "u1");
-  CS_ASSERT_OK(store().CreateSession(s));
-  CS_ASSIGN(Session got, store().GetSession("h1"));
+  EV_TEST_ASSERT_OK(store().CreateSession(s));
+  EV_TEST_ASSIGN(Session got, store().GetSession("h1"));
   EXPECT_EQ(got.token_hash, "h1");
   EXPECT_EQ(got.user_id, "u1");
   EXPECT_EQ(got.org_id, "o1");
@@ -400,8 +372,8 @@ TEST_P(ControlStoreConformanceTest, SessionRoundTripAndTouch) {
   EXPECT_EQ(got.user_agent, "curl/8.0");
   EXPECT_EQ(got.auth_methods, "pwd+totp");
 
-  CS_ASSERT_OK(store().TouchSession("h1", At(60), At(60) + absl::Minutes(30)));
-  CS_ASSIGN(got, store().GetSession("h1"));
+  EV_TEST_ASSERT_OK(store().TouchSession("h1", At(60), At(60) + absl::Minutes(30)));
+  EV_TEST_ASSIGN(got, store().GetSession("h1"));
   EXPECT_EQ(got.last_seen_at, At(60));
   EXPECT_EQ(got.idle_expires_at, At(60) + absl::Minutes(30));
   EXPECT_EQ(got.absolute_expires_at, s.absolute_expires_at);  // never moves
@@ -410,34 +382,34 @@ TEST_P(ControlStoreConformanceTest, SessionRoundTripAndTouch) {
 
 TEST_P(ControlStoreConformanceTest, SessionMissingDuplicateAndDelete) {
   CS_SEED();
-  CS_EXPECT_CODE(store().GetSession("h1"), kNotFound);
-  CS_EXPECT_CODE(store().TouchSession("h1", kT0, kT0), kNotFound);
-  CS_EXPECT_CODE(store().DeleteSession("h1"), kNotFound);
-  CS_ASSERT_OK(store().CreateSession(MakeSession("h1", "u1")));
-  CS_EXPECT_CODE(store().CreateSession(MakeSession("h1", "u2")), kAlreadyExists);
-  CS_ASSERT_OK(store().DeleteSession("h1"));
-  CS_EXPECT_CODE(store().GetSession("h1"), kNotFound);
-  CS_EXPECT_CODE(store().DeleteSession("h1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetSession("h1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().TouchSession("h1", kT0, kT0), kNotFound);
+  EV_TEST_EXPECT_CODE(store().DeleteSession("h1"), kNotFound);
+  EV_TEST_ASSERT_OK(store().CreateSession(MakeSession("h1", "u1")));
+  EV_TEST_EXPECT_CODE(store().CreateSession(MakeSession("h1", "u2")), kAlreadyExists);
+  EV_TEST_ASSERT_OK(store().DeleteSession("h1"));
+  EV_TEST_EXPECT_CODE(store().GetSession("h1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().DeleteSession("h1"), kNotFound);
 }
 
 TEST_P(ControlStoreConformanceTest, DeleteSessionsOfUserKeepsTheException) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateSession(MakeSession("a1", "u1")));
-  CS_ASSERT_OK(store().CreateSession(MakeSession("a2", "u1")));
-  CS_ASSERT_OK(store().CreateSession(MakeSession("a3", "u1")));
-  CS_ASSERT_OK(store().CreateSession(MakeSession("b1", "u2")));
-  CS_ASSIGN(int64_t n, store().DeleteSessionsOfUser("u1", "a2"));
+  EV_TEST_ASSERT_OK(store().CreateSession(MakeSession("a1", "u1")));
+  EV_TEST_ASSERT_OK(store().CreateSession(MakeSession("a2", "u1")));
+  EV_TEST_ASSERT_OK(store().CreateSession(MakeSession("a3", "u1")));
+  EV_TEST_ASSERT_OK(store().CreateSession(MakeSession("b1", "u2")));
+  EV_TEST_ASSIGN(int64_t n, store().DeleteSessionsOfUser("u1", "a2"));
   EXPECT_EQ(n, 2);
-  CS_EXPECT_OK(store().GetSession("a2"));
-  CS_EXPECT_CODE(store().GetSession("a1"), kNotFound);
-  CS_EXPECT_CODE(store().GetSession("a3"), kNotFound);
-  CS_EXPECT_OK(store().GetSession("b1"));
-  CS_ASSIGN(n, store().DeleteSessionsOfUser("u1", ""));
+  EV_TEST_EXPECT_OK(store().GetSession("a2"));
+  EV_TEST_EXPECT_CODE(store().GetSession("a1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetSession("a3"), kNotFound);
+  EV_TEST_EXPECT_OK(store().GetSession("b1"));
+  EV_TEST_ASSIGN(n, store().DeleteSessionsOfUser("u1", ""));
   EXPECT_EQ(n, 1);
-  CS_EXPECT_CODE(store().GetSession("a2"), kNotFound);
-  CS_ASSIGN(n, store().DeleteSessionsOfUser("u1", ""));
+  EV_TEST_EXPECT_CODE(store().GetSession("a2"), kNotFound);
+  EV_TEST_ASSIGN(n, store().DeleteSessionsOfUser("u1", ""));
   EXPECT_EQ(n, 0);
-  CS_EXPECT_OK(store().GetSession("b1"));
+  EV_TEST_EXPECT_OK(store().GetSession("b1"));
 }
 
 TEST_P(ControlStoreConformanceTest, DeleteExpiredSessionsUsesBothDeadlines) {
@@ -451,17 +423,17 @@ TEST_P(ControlStoreConformanceTest, DeleteExpiredSessionsUsesBothDeadlines) {
   Session live = MakeSession("live", "u2");
   live.idle_expires_at = At(10'000);
   live.absolute_expires_at = At(20'000);
-  for (const Session& s : {idle, absolute, live}) CS_ASSERT_OK(store().CreateSession(s));
+  for (const Session& s : {idle, absolute, live}) EV_TEST_ASSERT_OK(store().CreateSession(s));
 
-  CS_ASSIGN(int64_t n, store().DeleteExpiredSessions(At(99)));
+  EV_TEST_ASSIGN(int64_t n, store().DeleteExpiredSessions(At(99)));
   EXPECT_EQ(n, 0);
-  CS_ASSIGN(n, store().DeleteExpiredSessions(At(100)));  // expiry instant counts as expired
+  EV_TEST_ASSIGN(n, store().DeleteExpiredSessions(At(100)));  // expiry instant counts as expired
   EXPECT_EQ(n, 1);
-  CS_EXPECT_CODE(store().GetSession("idle"), kNotFound);
-  CS_ASSIGN(n, store().DeleteExpiredSessions(At(500)));
+  EV_TEST_EXPECT_CODE(store().GetSession("idle"), kNotFound);
+  EV_TEST_ASSIGN(n, store().DeleteExpiredSessions(At(500)));
   EXPECT_EQ(n, 1);
-  CS_EXPECT_CODE(store().GetSession("absolute"), kNotFound);
-  CS_EXPECT_OK(store().GetSession("live"));
+  EV_TEST_EXPECT_CODE(store().GetSession("absolute"), kNotFound);
+  EV_TEST_EXPECT_OK(store().GetSession("live"));
 }
 
 // ---- API keys --------------------------------------------------------------------------
@@ -469,8 +441,8 @@ TEST_P(ControlStoreConformanceTest, DeleteExpiredSessionsUsesBothDeadlines) {
 TEST_P(ControlStoreConformanceTest, ApiKeyRoundTripWithOptionalTimes) {
   CS_SEED();
   ApiKey bare = MakeApiKey("k1", "hash1", "o1");
-  CS_ASSERT_OK(store().CreateApiKey(bare));
-  CS_ASSIGN(ApiKey got, store().GetApiKeyByHash("hash1"));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(bare));
+  EV_TEST_ASSIGN(ApiKey got, store().GetApiKeyByHash("hash1"));
   EXPECT_EQ(got.id, "k1");
   EXPECT_EQ(got.key_hash, "hash1");
   EXPECT_EQ(got.prefix, "evk_ab12");
@@ -491,8 +463,8 @@ TEST_P(ControlStoreConformanceTest, ApiKeyRoundTripWithOptionalTimes) {
   full.expires_at = At(86'400);
   full.last_used_at = At(5);
   full.revoked_at = At(6);
-  CS_ASSERT_OK(store().CreateApiKey(full));
-  CS_ASSIGN(got, store().GetApiKey("o1", "k2"));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(full));
+  EV_TEST_ASSIGN(got, store().GetApiKey("o1", "k2"));
   EXPECT_EQ(got.created_by, "bootstrap");
   EXPECT_EQ(got.role, Role::kOwner);
   EXPECT_TRUE(got.scopes.empty());
@@ -505,61 +477,61 @@ TEST_P(ControlStoreConformanceTest, ApiKeyScopesWithAwkwardCharactersRoundTrip) 
   CS_SEED();
   ApiKey k = MakeApiKey("k1", "hash1", "o1");
   k.scopes = {"a\"b", "back\\slash", "comma,and space", "[]{}", "ünïcödé", "", "tab\tnl\n"};
-  CS_ASSERT_OK(store().CreateApiKey(k));
-  CS_ASSIGN(ApiKey got, store().GetApiKey("o1", "k1"));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(k));
+  EV_TEST_ASSIGN(ApiKey got, store().GetApiKey("o1", "k1"));
   EXPECT_EQ(got.scopes, k.scopes);
 }
 
 TEST_P(ControlStoreConformanceTest, ApiKeyLookupsAreScopedAndDuplicatesRefused) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("k1", "hash1", "o1")));
-  CS_EXPECT_CODE(store().GetApiKey("o2", "k1"), kNotFound);
-  CS_EXPECT_CODE(store().GetApiKey("o1", "k9"), kNotFound);
-  CS_EXPECT_CODE(store().GetApiKeyByHash("hash9"), kNotFound);
-  CS_EXPECT_CODE(store().CreateApiKey(MakeApiKey("k1", "hash2", "o1")), kAlreadyExists);
-  CS_EXPECT_CODE(store().CreateApiKey(MakeApiKey("k2", "hash1", "o2")), kAlreadyExists);
-  CS_EXPECT_CODE(store().CreateApiKey(MakeApiKey("k3", "hash3", "ghost-org")), kFailedPrecondition);
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("k1", "hash1", "o1")));
+  EV_TEST_EXPECT_CODE(store().GetApiKey("o2", "k1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetApiKey("o1", "k9"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetApiKeyByHash("hash9"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().CreateApiKey(MakeApiKey("k1", "hash2", "o1")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateApiKey(MakeApiKey("k2", "hash1", "o2")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateApiKey(MakeApiKey("k3", "hash3", "ghost-org")), kFailedPrecondition);
 }
 
 TEST_P(ControlStoreConformanceTest, ApiKeyRevokeOnceThenFailedPrecondition) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("k1", "hash1", "o1")));
-  CS_EXPECT_CODE(store().RevokeApiKey("o2", "k1", At(1)), kNotFound);  // other org's key
-  CS_EXPECT_CODE(store().RevokeApiKey("o1", "k9", At(1)), kNotFound);
-  CS_ASSERT_OK(store().RevokeApiKey("o1", "k1", At(10)));
-  CS_EXPECT_CODE(store().RevokeApiKey("o1", "k1", At(20)), kFailedPrecondition);
-  CS_ASSIGN(ApiKey got, store().GetApiKeyByHash("hash1"));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("k1", "hash1", "o1")));
+  EV_TEST_EXPECT_CODE(store().RevokeApiKey("o2", "k1", At(1)), kNotFound);  // other org's key
+  EV_TEST_EXPECT_CODE(store().RevokeApiKey("o1", "k9", At(1)), kNotFound);
+  EV_TEST_ASSERT_OK(store().RevokeApiKey("o1", "k1", At(10)));
+  EV_TEST_EXPECT_CODE(store().RevokeApiKey("o1", "k1", At(20)), kFailedPrecondition);
+  EV_TEST_ASSIGN(ApiKey got, store().GetApiKeyByHash("hash1"));
   EXPECT_EQ(got.revoked_at, std::optional<absl::Time>(At(10)));  // the first revocation
 }
 
 TEST_P(ControlStoreConformanceTest, ApiKeyTouchSetsLastUsed) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("k1", "hash1", "o1")));
-  CS_ASSERT_OK(store().TouchApiKey("k1", At(42)));
-  CS_ASSIGN(ApiKey got, store().GetApiKey("o1", "k1"));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("k1", "hash1", "o1")));
+  EV_TEST_ASSERT_OK(store().TouchApiKey("k1", At(42)));
+  EV_TEST_ASSIGN(ApiKey got, store().GetApiKey("o1", "k1"));
   EXPECT_EQ(got.last_used_at, std::optional<absl::Time>(At(42)));
-  CS_ASSERT_OK(store().TouchApiKey("k1", At(43)));
-  CS_ASSIGN(got, store().GetApiKey("o1", "k1"));
+  EV_TEST_ASSERT_OK(store().TouchApiKey("k1", At(43)));
+  EV_TEST_ASSIGN(got, store().GetApiKey("o1", "k1"));
   EXPECT_EQ(got.last_used_at, std::optional<absl::Time>(At(43)));
-  CS_EXPECT_CODE(store().TouchApiKey("k9", At(1)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().TouchApiKey("k9", At(1)), kNotFound);
 }
 
 TEST_P(ControlStoreConformanceTest, ListApiKeysIsOrderedByCreationAndScopedToOrg) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
   // Inserted out of order; ids sort the other way round from times.
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("a", "h-a", "o1", At(30))));
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("c", "h-c", "o1", At(10))));
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("b", "h-b", "o1", At(20))));
-  CS_ASSERT_OK(store().CreateApiKey(MakeApiKey("z", "h-z", "o2", At(0))));
-  CS_ASSIGN(std::vector<ApiKey> keys, store().ListApiKeys("o1"));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("a", "h-a", "o1", At(30))));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("c", "h-c", "o1", At(10))));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("b", "h-b", "o1", At(20))));
+  EV_TEST_ASSERT_OK(store().CreateApiKey(MakeApiKey("z", "h-z", "o2", At(0))));
+  EV_TEST_ASSIGN(std::vector<ApiKey> keys, store().ListApiKeys("o1"));
   ASSERT_EQ(keys.size(), 3u);
   EXPECT_EQ(keys[0].id, "c");
   EXPECT_EQ(keys[1].id, "b");
   EXPECT_EQ(keys[2].id, "a");
-  CS_ASSIGN(keys, store().ListApiKeys("o2"));
+  EV_TEST_ASSIGN(keys, store().ListApiKeys("o2"));
   ASSERT_EQ(keys.size(), 1u);
   EXPECT_EQ(keys[0].id, "z");
 }
@@ -568,57 +540,57 @@ TEST_P(ControlStoreConformanceTest, ListApiKeysIsOrderedByCreationAndScopedToOrg
 
 TEST_P(ControlStoreConformanceTest, WorkspaceKeyIsUniquePerOrgOnly) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
-  CS_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w2", "o1", "shop")), kAlreadyExists);
-  CS_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w1", "o2", "other")), kAlreadyExists);
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w3", "o2", "shop")));
-  CS_ASSIGN(Workspace a, store().GetWorkspaceByKey("o1", "shop"));
-  CS_ASSIGN(Workspace b, store().GetWorkspaceByKey("o2", "shop"));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
+  EV_TEST_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w2", "o1", "shop")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w1", "o2", "other")), kAlreadyExists);
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w3", "o2", "shop")));
+  EV_TEST_ASSIGN(Workspace a, store().GetWorkspaceByKey("o1", "shop"));
+  EV_TEST_ASSIGN(Workspace b, store().GetWorkspaceByKey("o2", "shop"));
   EXPECT_EQ(a.id, "w1");
   EXPECT_EQ(b.id, "w3");
   EXPECT_EQ(a.name, "Workspace");
   EXPECT_EQ(a.created_at, kT0);
-  CS_EXPECT_CODE(store().GetWorkspaceByKey("o1", "nope"), kNotFound);
-  CS_ASSIGN(Workspace by_id, store().GetWorkspaceById("w3"));
+  EV_TEST_EXPECT_CODE(store().GetWorkspaceByKey("o1", "nope"), kNotFound);
+  EV_TEST_ASSIGN(Workspace by_id, store().GetWorkspaceById("w3"));
   EXPECT_EQ(by_id.org_id, "o2");
   EXPECT_EQ(by_id.key, "shop");
-  CS_EXPECT_CODE(store().GetWorkspaceById("nope"), kNotFound);
-  CS_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w4", "ghost", "x")), kFailedPrecondition);
+  EV_TEST_EXPECT_CODE(store().GetWorkspaceById("nope"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w4", "ghost", "x")), kFailedPrecondition);
 }
 
 TEST_P(ControlStoreConformanceTest, ListAndDeleteWorkspaces) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o1", "second", At(2))));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "first", At(1))));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w9", "o2", "elsewhere", At(0))));
-  CS_ASSIGN(std::vector<Workspace> list, store().ListWorkspaces("o1"));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o1", "second", At(2))));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "first", At(1))));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w9", "o2", "elsewhere", At(0))));
+  EV_TEST_ASSIGN(std::vector<Workspace> list, store().ListWorkspaces("o1"));
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id, "w1");
   EXPECT_EQ(list[1].id, "w2");
-  CS_EXPECT_CODE(store().DeleteWorkspace("o2", "w1"), kNotFound);  // other org
-  CS_ASSERT_OK(store().DeleteWorkspace("o1", "w1"));
-  CS_EXPECT_CODE(store().DeleteWorkspace("o1", "w1"), kNotFound);
-  CS_EXPECT_CODE(store().GetWorkspaceByKey("o1", "first"), kNotFound);
-  CS_ASSIGN(list, store().ListWorkspaces("o1"));
+  EV_TEST_EXPECT_CODE(store().DeleteWorkspace("o2", "w1"), kNotFound);  // other org
+  EV_TEST_ASSERT_OK(store().DeleteWorkspace("o1", "w1"));
+  EV_TEST_EXPECT_CODE(store().DeleteWorkspace("o1", "w1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetWorkspaceByKey("o1", "first"), kNotFound);
+  EV_TEST_ASSIGN(list, store().ListWorkspaces("o1"));
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].id, "w2");
   // The key is free again.
-  CS_EXPECT_OK(store().CreateWorkspace(MakeWorkspace("w5", "o1", "first")));
+  EV_TEST_EXPECT_OK(store().CreateWorkspace(MakeWorkspace("w5", "o1", "first")));
 }
 
 TEST_P(ControlStoreConformanceTest, SdkKeyRoundTripListAndRevoke) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o1", "blog")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o1", "blog")));
   SdkKey k = MakeSdkKey("s1", "sh1", "w1", At(2));
   k.last_used_at = At(3);
-  CS_ASSERT_OK(store().CreateSdkKey(k));
-  CS_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s0", "sh0", "w1", At(1))));
-  CS_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s2", "sh2", "w2", At(0))));
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(k));
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s0", "sh0", "w1", At(1))));
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s2", "sh2", "w2", At(0))));
 
-  CS_ASSIGN(SdkKey got, store().GetSdkKeyByHash("sh1"));
+  EV_TEST_ASSIGN(SdkKey got, store().GetSdkKeyByHash("sh1"));
   EXPECT_EQ(got.id, "s1");
   EXPECT_EQ(got.prefix, "evs_cd34");
   EXPECT_EQ(got.org_id, "o1");
@@ -630,63 +602,63 @@ TEST_P(ControlStoreConformanceTest, SdkKeyRoundTripListAndRevoke) {
   EXPECT_EQ(got.last_used_at, std::optional<absl::Time>(At(3)));
   EXPECT_EQ(got.revoked_at, std::nullopt);
 
-  CS_ASSIGN(std::vector<SdkKey> list, store().ListSdkKeys("o1", "w1"));
+  EV_TEST_ASSIGN(std::vector<SdkKey> list, store().ListSdkKeys("o1", "w1"));
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id, "s0");
   EXPECT_EQ(list[1].id, "s1");
-  CS_ASSIGN(list, store().ListSdkKeys("o1", "w2"));
+  EV_TEST_ASSIGN(list, store().ListSdkKeys("o1", "w2"));
   ASSERT_EQ(list.size(), 1u);
-  CS_ASSIGN(list, store().ListSdkKeys("other-org", "w1"));
+  EV_TEST_ASSIGN(list, store().ListSdkKeys("other-org", "w1"));
   EXPECT_TRUE(list.empty());
 
-  CS_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s3", "sh1", "w1")), kAlreadyExists);
-  CS_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s1", "sh9", "w1")), kAlreadyExists);
-  CS_EXPECT_CODE(store().GetSdkKeyByHash("nope"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s3", "sh1", "w1")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s1", "sh9", "w1")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().GetSdkKeyByHash("nope"), kNotFound);
 
-  CS_EXPECT_CODE(store().RevokeSdkKey("o1", "nope", At(9)), kNotFound);
-  CS_ASSERT_OK(store().RevokeSdkKey("o1", "s1", At(9)));
-  CS_EXPECT_CODE(store().RevokeSdkKey("o1", "s1", At(10)), kFailedPrecondition);
-  CS_ASSIGN(got, store().GetSdkKeyByHash("sh1"));
+  EV_TEST_EXPECT_CODE(store().RevokeSdkKey("o1", "nope", At(9)), kNotFound);
+  EV_TEST_ASSERT_OK(store().RevokeSdkKey("o1", "s1", At(9)));
+  EV_TEST_EXPECT_CODE(store().RevokeSdkKey("o1", "s1", At(10)), kFailedPrecondition);
+  EV_TEST_ASSIGN(got, store().GetSdkKeyByHash("sh1"));
   EXPECT_EQ(got.revoked_at, std::optional<absl::Time>(At(9)));
 }
 
 TEST_P(ControlStoreConformanceTest, SdkKeyNeedsAWorkspaceOfItsOrgAndGoesWithIt) {
   CS_SEED();
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
-  CS_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o2", "shop")));
-  CS_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "ghost")), kFailedPrecondition);
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o2", "shop")));
+  EV_TEST_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "ghost")), kFailedPrecondition);
   // A key of org o1 cannot point at org o2's workspace.
-  CS_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "w2")), kFailedPrecondition);
-  CS_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "w1")));
-  CS_ASSERT_OK(store().DeleteWorkspace("o1", "w1"));
-  CS_EXPECT_CODE(store().GetSdkKeyByHash("sh1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "w2")), kFailedPrecondition);
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "w1")));
+  EV_TEST_ASSERT_OK(store().DeleteWorkspace("o1", "w1"));
+  EV_TEST_EXPECT_CODE(store().GetSdkKeyByHash("sh1"), kNotFound);
 }
 
 // ---- TOTP and recovery codes -------------------------------------------------------------
 
 TEST_P(ControlStoreConformanceTest, TotpPutGetConfirmReplace) {
   CS_SEED();
-  CS_EXPECT_CODE(store().GetTotp("u1"), kNotFound);
-  CS_EXPECT_CODE(store().ConfirmTotp("u1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetTotp("u1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().ConfirmTotp("u1"), kNotFound);
   std::string secret("\x00\x01\xfe\xff secret", 11);
-  CS_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = secret, .created_at = kT0}));
-  CS_ASSIGN(TotpState got, store().GetTotp("u1"));
+  EV_TEST_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = secret, .created_at = kT0}));
+  EV_TEST_ASSIGN(TotpState got, store().GetTotp("u1"));
   EXPECT_EQ(got.user_id, "u1");
   EXPECT_EQ(got.secret, secret);
   EXPECT_FALSE(got.confirmed);
   EXPECT_EQ(got.last_step, -1);
   EXPECT_EQ(got.created_at, kT0);
-  CS_ASSERT_OK(store().ConfirmTotp("u1"));
-  CS_ASSIGN(bool advanced, store().AdvanceTotpStep("u1", 1000));
+  EV_TEST_ASSERT_OK(store().ConfirmTotp("u1"));
+  EV_TEST_ASSIGN(bool advanced, store().AdvanceTotpStep("u1", 1000));
   EXPECT_TRUE(advanced);
-  CS_ASSIGN(got, store().GetTotp("u1"));
+  EV_TEST_ASSIGN(got, store().GetTotp("u1"));
   EXPECT_TRUE(got.confirmed);
   EXPECT_EQ(got.last_step, 1000);
   // Re-enrolment replaces everything.
-  CS_ASSERT_OK(store().PutTotp(
+  EV_TEST_ASSERT_OK(store().PutTotp(
       TotpState{.user_id = "u1", .secret = "new", .confirmed = false, .created_at = At(5)}));
-  CS_ASSIGN(got, store().GetTotp("u1"));
+  EV_TEST_ASSIGN(got, store().GetTotp("u1"));
   EXPECT_EQ(got.secret, "new");
   EXPECT_FALSE(got.confirmed);
   EXPECT_EQ(got.last_step, -1);
@@ -695,25 +667,25 @@ TEST_P(ControlStoreConformanceTest, TotpPutGetConfirmReplace) {
 
 TEST_P(ControlStoreConformanceTest, AdvanceTotpStepIsMonotonicAndRefusesReplay) {
   CS_SEED();
-  CS_EXPECT_CODE(store().AdvanceTotpStep("u1", 1), kNotFound);
-  CS_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = "s", .created_at = kT0}));
-  CS_ASSIGN(bool ok, store().AdvanceTotpStep("u1", 0));
+  EV_TEST_EXPECT_CODE(store().AdvanceTotpStep("u1", 1), kNotFound);
+  EV_TEST_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = "s", .created_at = kT0}));
+  EV_TEST_ASSIGN(bool ok, store().AdvanceTotpStep("u1", 0));
   EXPECT_TRUE(ok);  // -1 < 0
-  CS_ASSIGN(ok, store().AdvanceTotpStep("u1", 100));
+  EV_TEST_ASSIGN(ok, store().AdvanceTotpStep("u1", 100));
   EXPECT_TRUE(ok);
-  CS_ASSIGN(ok, store().AdvanceTotpStep("u1", 100));
+  EV_TEST_ASSIGN(ok, store().AdvanceTotpStep("u1", 100));
   EXPECT_FALSE(ok);  // replay
-  CS_ASSIGN(ok, store().AdvanceTotpStep("u1", 99));
+  EV_TEST_ASSIGN(ok, store().AdvanceTotpStep("u1", 99));
   EXPECT_FALSE(ok);  // older step
-  CS_ASSIGN(TotpState got, store().GetTotp("u1"));
+  EV_TEST_ASSIGN(TotpState got, store().GetTotp("u1"));
   EXPECT_EQ(got.last_step, 100);  // refused calls change nothing
-  CS_ASSIGN(ok, store().AdvanceTotpStep("u1", 101));
+  EV_TEST_ASSIGN(ok, store().AdvanceTotpStep("u1", 101));
   EXPECT_TRUE(ok);
 }
 
 TEST_P(ControlStoreConformanceTest, AdvanceTotpStepConcurrentlyHasExactlyOneWinner) {
   CS_SEED();
-  CS_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = "s", .created_at = kT0}));
+  EV_TEST_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = "s", .created_at = kT0}));
   for (int64_t step = 1; step <= 5; ++step) {
     std::atomic<int> wins{0}, errors{0};
     RunConcurrently(8, [&](int) {
@@ -731,66 +703,66 @@ TEST_P(ControlStoreConformanceTest, AdvanceTotpStepConcurrentlyHasExactlyOneWinn
 
 TEST_P(ControlStoreConformanceTest, DeleteTotpAlsoDeletesRecoveryCodes) {
   CS_SEED();
-  CS_EXPECT_CODE(store().DeleteTotp("u1"), kNotFound);
-  CS_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = "s", .created_at = kT0}));
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"c1", "c2"}));
-  CS_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u2", .secret = "s", .created_at = kT0}));
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u2", {"c1"}));
-  CS_ASSERT_OK(store().DeleteTotp("u1"));
-  CS_EXPECT_CODE(store().GetTotp("u1"), kNotFound);
-  CS_ASSIGN(int64_t left, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_EXPECT_CODE(store().DeleteTotp("u1"), kNotFound);
+  EV_TEST_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u1", .secret = "s", .created_at = kT0}));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"c1", "c2"}));
+  EV_TEST_ASSERT_OK(store().PutTotp(TotpState{.user_id = "u2", .secret = "s", .created_at = kT0}));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u2", {"c1"}));
+  EV_TEST_ASSERT_OK(store().DeleteTotp("u1"));
+  EV_TEST_EXPECT_CODE(store().GetTotp("u1"), kNotFound);
+  EV_TEST_ASSIGN(int64_t left, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(left, 0);
-  CS_ASSIGN(bool used, store().ConsumeRecoveryCode("u1", "c1"));
+  EV_TEST_ASSIGN(bool used, store().ConsumeRecoveryCode("u1", "c1"));
   EXPECT_FALSE(used);
-  CS_ASSIGN(int64_t other, store().CountUnusedRecoveryCodes("u2"));
+  EV_TEST_ASSIGN(int64_t other, store().CountUnusedRecoveryCodes("u2"));
   EXPECT_EQ(other, 1);  // another user's state is untouched
-  CS_EXPECT_OK(store().GetTotp("u2"));
+  EV_TEST_EXPECT_OK(store().GetTotp("u2"));
 }
 
 TEST_P(ControlStoreConformanceTest, RecoveryCodesAreConsumedOnce) {
   CS_SEED();
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"c1", "c2", "c3"}));
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u2", {"c4"}));
-  CS_ASSIGN(int64_t n, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"c1", "c2", "c3"}));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u2", {"c4"}));
+  EV_TEST_ASSIGN(int64_t n, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(n, 3);
-  CS_ASSIGN(bool used, store().ConsumeRecoveryCode("u1", "c2"));
+  EV_TEST_ASSIGN(bool used, store().ConsumeRecoveryCode("u1", "c2"));
   EXPECT_TRUE(used);
-  CS_ASSIGN(used, store().ConsumeRecoveryCode("u1", "c2"));
+  EV_TEST_ASSIGN(used, store().ConsumeRecoveryCode("u1", "c2"));
   EXPECT_FALSE(used);
-  CS_ASSIGN(used, store().ConsumeRecoveryCode("u1", "unknown"));
+  EV_TEST_ASSIGN(used, store().ConsumeRecoveryCode("u1", "unknown"));
   EXPECT_FALSE(used);
-  CS_ASSIGN(used, store().ConsumeRecoveryCode("u1", "c4"));  // u2's code
+  EV_TEST_ASSIGN(used, store().ConsumeRecoveryCode("u1", "c4"));  // u2's code
   EXPECT_FALSE(used);
-  CS_ASSIGN(n, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_ASSIGN(n, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(n, 2);
-  CS_ASSIGN(n, store().CountUnusedRecoveryCodes("u2"));
+  EV_TEST_ASSIGN(n, store().CountUnusedRecoveryCodes("u2"));
   EXPECT_EQ(n, 1);
 }
 
 TEST_P(ControlStoreConformanceTest, ReplaceRecoveryCodesDropsTheOldSet) {
   CS_SEED();
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"old1", "old2"}));
-  CS_ASSIGN(bool used, store().ConsumeRecoveryCode("u1", "old1"));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"old1", "old2"}));
+  EV_TEST_ASSIGN(bool used, store().ConsumeRecoveryCode("u1", "old1"));
   EXPECT_TRUE(used);
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"new1", "new2", "new3"}));
-  CS_ASSIGN(int64_t n, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"new1", "new2", "new3"}));
+  EV_TEST_ASSIGN(int64_t n, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(n, 3);
-  CS_ASSIGN(used, store().ConsumeRecoveryCode("u1", "old2"));
+  EV_TEST_ASSIGN(used, store().ConsumeRecoveryCode("u1", "old2"));
   EXPECT_FALSE(used);
-  CS_ASSIGN(used, store().ConsumeRecoveryCode("u1", "new3"));
+  EV_TEST_ASSIGN(used, store().ConsumeRecoveryCode("u1", "new3"));
   EXPECT_TRUE(used);
   // A failed replacement (duplicate hash) leaves the previous set as it was.
-  CS_EXPECT_CODE(store().ReplaceRecoveryCodes("u1", {"x", "x"}), kAlreadyExists);
-  CS_ASSIGN(n, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_EXPECT_CODE(store().ReplaceRecoveryCodes("u1", {"x", "x"}), kAlreadyExists);
+  EV_TEST_ASSIGN(n, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(n, 2);
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {}));
-  CS_ASSIGN(n, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {}));
+  EV_TEST_ASSIGN(n, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(n, 0);
 }
 
 TEST_P(ControlStoreConformanceTest, RecoveryCodeConsumedConcurrentlyHasExactlyOneWinner) {
   CS_SEED();
-  CS_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"c1", "c2", "c3"}));
+  EV_TEST_ASSERT_OK(store().ReplaceRecoveryCodes("u1", {"c1", "c2", "c3"}));
   for (const char* code : {"c1", "c2", "c3"}) {
     std::atomic<int> wins{0}, errors{0};
     RunConcurrently(8, [&](int) {
@@ -812,8 +784,8 @@ TEST_P(ControlStoreConformanceTest, PasskeyRoundTripWithBinaryFields) {
   CS_SEED();
   std::string id("\x00\x9f\x10raw\x00id", 9);
   PasskeyCredential c = MakePasskey(id, "u1");
-  CS_ASSERT_OK(store().AddPasskey(c));
-  CS_ASSIGN(PasskeyCredential got, store().GetPasskey(id));
+  EV_TEST_ASSERT_OK(store().AddPasskey(c));
+  EV_TEST_ASSIGN(PasskeyCredential got, store().GetPasskey(id));
   EXPECT_EQ(got.credential_id, id);
   EXPECT_EQ(got.user_id, "u1");
   EXPECT_EQ(got.public_key_cose, c.public_key_cose);
@@ -826,9 +798,9 @@ TEST_P(ControlStoreConformanceTest, PasskeyRoundTripWithBinaryFields) {
   EXPECT_EQ(got.created_at, kT0);
   EXPECT_EQ(got.last_used_at, std::nullopt);
   // A prefix of the id is a different credential.
-  CS_EXPECT_CODE(store().GetPasskey(std::string("\x00\x9f", 2)), kNotFound);
-  CS_EXPECT_CODE(store().AddPasskey(MakePasskey(id, "u2")), kAlreadyExists);
-  CS_EXPECT_CODE(store().AddPasskey(MakePasskey("other", "ghost")), kFailedPrecondition);
+  EV_TEST_EXPECT_CODE(store().GetPasskey(std::string("\x00\x9f", 2)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().AddPasskey(MakePasskey(id, "u2")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().AddPasskey(MakePasskey("other", "ghost")), kFailedPrecondition);
 }
 
 TEST_P(ControlStoreConformanceTest, PasskeyListUseAndDelete) {
@@ -836,27 +808,27 @@ TEST_P(ControlStoreConformanceTest, PasskeyListUseAndDelete) {
   PasskeyCredential eddsa = MakePasskey("k2", "u1", At(2));
   eddsa.algorithm = -8;
   eddsa.sign_count = 0xFFFFFFF0u;  // above INT32_MAX must survive
-  CS_ASSERT_OK(store().AddPasskey(eddsa));
-  CS_ASSERT_OK(store().AddPasskey(MakePasskey("k1", "u1", At(1))));
-  CS_ASSERT_OK(store().AddPasskey(MakePasskey("k3", "u2", At(0))));
-  CS_ASSIGN(std::vector<PasskeyCredential> list, store().ListPasskeys("u1"));
+  EV_TEST_ASSERT_OK(store().AddPasskey(eddsa));
+  EV_TEST_ASSERT_OK(store().AddPasskey(MakePasskey("k1", "u1", At(1))));
+  EV_TEST_ASSERT_OK(store().AddPasskey(MakePasskey("k3", "u2", At(0))));
+  EV_TEST_ASSIGN(std::vector<PasskeyCredential> list, store().ListPasskeys("u1"));
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].credential_id, "k1");
   EXPECT_EQ(list[1].credential_id, "k2");
   EXPECT_EQ(list[1].algorithm, -8);
   EXPECT_EQ(list[1].sign_count, 0xFFFFFFF0u);
 
-  CS_ASSERT_OK(store().UpdatePasskeyUse("k1", 77, At(50)));
-  CS_ASSIGN(PasskeyCredential got, store().GetPasskey("k1"));
+  EV_TEST_ASSERT_OK(store().UpdatePasskeyUse("k1", 77, At(50)));
+  EV_TEST_ASSIGN(PasskeyCredential got, store().GetPasskey("k1"));
   EXPECT_EQ(got.sign_count, 77u);
   EXPECT_EQ(got.last_used_at, std::optional<absl::Time>(At(50)));
-  CS_EXPECT_CODE(store().UpdatePasskeyUse("nope", 1, At(1)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().UpdatePasskeyUse("nope", 1, At(1)), kNotFound);
 
-  CS_EXPECT_CODE(store().DeletePasskey("u2", "k1"), kNotFound);  // not u2's
-  CS_ASSERT_OK(store().DeletePasskey("u1", "k1"));
-  CS_EXPECT_CODE(store().GetPasskey("k1"), kNotFound);
-  CS_EXPECT_CODE(store().DeletePasskey("u1", "k1"), kNotFound);
-  CS_ASSIGN(list, store().ListPasskeys("u1"));
+  EV_TEST_EXPECT_CODE(store().DeletePasskey("u2", "k1"), kNotFound);  // not u2's
+  EV_TEST_ASSERT_OK(store().DeletePasskey("u1", "k1"));
+  EV_TEST_EXPECT_CODE(store().GetPasskey("k1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().DeletePasskey("u1", "k1"), kNotFound);
+  EV_TEST_ASSIGN(list, store().ListPasskeys("u1"));
   EXPECT_EQ(list.size(), 1u);
 }
 
@@ -864,44 +836,44 @@ TEST_P(ControlStoreConformanceTest, PasskeyListUseAndDelete) {
 
 TEST_P(ControlStoreConformanceTest, ChallengeIsTakenOnce) {
   std::string payload("\x00\x01raw-challenge\xff", 16);
-  CS_ASSERT_OK(store().PutChallenge(Challenge{.id = "c1",
+  EV_TEST_ASSERT_OK(store().PutChallenge(Challenge{.id = "c1",
                                               .kind = "passkey-login",
                                               .user_id = "",
                                               .payload = payload,
                                               .expires_at = At(300)}));
-  CS_EXPECT_CODE(store().PutChallenge(Challenge{.id = "c1", .kind = "mfa", .expires_at = At(1)}),
+  EV_TEST_EXPECT_CODE(store().PutChallenge(Challenge{.id = "c1", .kind = "mfa", .expires_at = At(1)}),
                  kAlreadyExists);
-  CS_ASSIGN(Challenge got, store().TakeChallenge("c1", "passkey-login", At(10)));
+  EV_TEST_ASSIGN(Challenge got, store().TakeChallenge("c1", "passkey-login", At(10)));
   EXPECT_EQ(got.id, "c1");
   EXPECT_EQ(got.kind, "passkey-login");
   EXPECT_EQ(got.user_id, "");
   EXPECT_EQ(got.payload, payload);
   EXPECT_EQ(got.expires_at, At(300));
-  CS_EXPECT_CODE(store().TakeChallenge("c1", "passkey-login", At(10)), kNotFound);
-  CS_EXPECT_CODE(store().TakeChallenge("never", "mfa", At(10)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().TakeChallenge("c1", "passkey-login", At(10)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().TakeChallenge("never", "mfa", At(10)), kNotFound);
 }
 
 TEST_P(ControlStoreConformanceTest, ChallengeOfAnotherKindIsNotFoundAndNotConsumed) {
-  CS_ASSERT_OK(store().PutChallenge(
+  EV_TEST_ASSERT_OK(store().PutChallenge(
       Challenge{.id = "t1", .kind = "mfa", .user_id = "u1", .expires_at = At(300)}));
-  CS_EXPECT_CODE(store().TakeChallenge("t1", "passkey-login", At(1)), kNotFound);
-  CS_ASSIGN(Challenge got, store().TakeChallenge("t1", "mfa", At(1)));
+  EV_TEST_EXPECT_CODE(store().TakeChallenge("t1", "passkey-login", At(1)), kNotFound);
+  EV_TEST_ASSIGN(Challenge got, store().TakeChallenge("t1", "mfa", At(1)));
   EXPECT_EQ(got.user_id, "u1");
 }
 
 TEST_P(ControlStoreConformanceTest, ExpiredChallengeIsNotFound) {
-  CS_ASSERT_OK(store().PutChallenge(Challenge{.id = "c1", .kind = "mfa", .expires_at = At(60)}));
-  CS_ASSERT_OK(store().PutChallenge(Challenge{.id = "c2", .kind = "mfa", .expires_at = At(60)}));
-  CS_EXPECT_CODE(store().TakeChallenge("c1", "mfa", At(60)), kNotFound);  // at the deadline
-  CS_EXPECT_CODE(store().TakeChallenge("c2", "mfa", At(61)), kNotFound);
-  CS_ASSERT_OK(store().PutChallenge(Challenge{.id = "c3", .kind = "mfa", .expires_at = At(60)}));
-  CS_EXPECT_OK(store().TakeChallenge("c3", "mfa", At(59)));
+  EV_TEST_ASSERT_OK(store().PutChallenge(Challenge{.id = "c1", .kind = "mfa", .expires_at = At(60)}));
+  EV_TEST_ASSERT_OK(store().PutChallenge(Challenge{.id = "c2", .kind = "mfa", .expires_at = At(60)}));
+  EV_TEST_EXPECT_CODE(store().TakeChallenge("c1", "mfa", At(60)), kNotFound);  // at the deadline
+  EV_TEST_EXPECT_CODE(store().TakeChallenge("c2", "mfa", At(61)), kNotFound);
+  EV_TEST_ASSERT_OK(store().PutChallenge(Challenge{.id = "c3", .kind = "mfa", .expires_at = At(60)}));
+  EV_TEST_EXPECT_OK(store().TakeChallenge("c3", "mfa", At(59)));
 }
 
 TEST_P(ControlStoreConformanceTest, ChallengeTakenConcurrentlyHasExactlyOneWinner) {
   for (int round = 0; round < 5; ++round) {
     std::string id = StrCat("c", round);
-    CS_ASSERT_OK(store().PutChallenge(
+    EV_TEST_ASSERT_OK(store().PutChallenge(
         Challenge{.id = id, .kind = "mfa", .payload = id, .expires_at = At(300)}));
     std::atomic<int> wins{0}, not_found{0}, errors{0};
     RunConcurrently(8, [&](int) {
@@ -924,40 +896,40 @@ TEST_P(ControlStoreConformanceTest, ChallengeTakenConcurrentlyHasExactlyOneWinne
 // ---- Outbox ----------------------------------------------------------------------------
 
 TEST_P(ControlStoreConformanceTest, OutboxAppendPeekInOrderAndDelete) {
-  CS_ASSERT_OK(
+  EV_TEST_ASSERT_OK(
       store().AppendOutbox(OutboxEvent{.id = "e3", .json = "{\"n\":3}", .created_at = At(3)}));
-  CS_ASSERT_OK(
+  EV_TEST_ASSERT_OK(
       store().AppendOutbox(OutboxEvent{.id = "e1", .json = "{\"n\":1}", .created_at = At(1)}));
-  CS_ASSERT_OK(
+  EV_TEST_ASSERT_OK(
       store().AppendOutbox(OutboxEvent{.id = "e2", .json = "{\"n\":2}", .created_at = At(2)}));
-  CS_EXPECT_CODE(store().AppendOutbox(OutboxEvent{.id = "e2", .json = "{}", .created_at = At(9)}),
+  EV_TEST_EXPECT_CODE(store().AppendOutbox(OutboxEvent{.id = "e2", .json = "{}", .created_at = At(9)}),
                  kAlreadyExists);
-  CS_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
+  EV_TEST_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].id, "e1");
   EXPECT_EQ(events[0].json, "{\"n\":1}");
   EXPECT_EQ(events[0].created_at, At(1));
   EXPECT_EQ(events[1].id, "e2");
   EXPECT_EQ(events[2].id, "e3");
-  CS_ASSIGN(events, store().PeekOutbox(2));
+  EV_TEST_ASSIGN(events, store().PeekOutbox(2));
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].id, "e2");
-  CS_ASSIGN(events, store().PeekOutbox(10));  // peeking does not remove
+  EV_TEST_ASSIGN(events, store().PeekOutbox(10));  // peeking does not remove
   EXPECT_EQ(events.size(), 3u);
-  CS_ASSERT_OK(store().DeleteOutbox({"e1", "e2", "never-existed"}));
-  CS_ASSIGN(events, store().PeekOutbox(10));
+  EV_TEST_ASSERT_OK(store().DeleteOutbox({"e1", "e2", "never-existed"}));
+  EV_TEST_ASSIGN(events, store().PeekOutbox(10));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].id, "e3");
-  CS_ASSERT_OK(store().DeleteOutbox({}));
-  CS_ASSIGN(events, store().PeekOutbox(0));
+  EV_TEST_ASSERT_OK(store().DeleteOutbox({}));
+  EV_TEST_ASSIGN(events, store().PeekOutbox(0));
   EXPECT_TRUE(events.empty());
 }
 
 TEST_P(ControlStoreConformanceTest, OutboxSameTimestampOrdersById) {
   for (const char* id : {"b", "c", "a"}) {
-    CS_ASSERT_OK(store().AppendOutbox(OutboxEvent{.id = id, .json = "{}", .created_at = kT0}));
+    EV_TEST_ASSERT_OK(store().AppendOutbox(OutboxEvent{.id = id, .json = "{}", .created_at = kT0}));
   }
-  CS_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
+  EV_TEST_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].id, "a");
   EXPECT_EQ(events[1].id, "b");
@@ -967,8 +939,8 @@ TEST_P(ControlStoreConformanceTest, OutboxSameTimestampOrdersById) {
 // ---- Transactions ----------------------------------------------------------------------
 
 TEST_P(ControlStoreConformanceTest, WithTransactionCommitsOnOk) {
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
-  CS_ASSERT_OK(store().WithTransaction([](ControlStore& tx) -> absl::Status {
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
+  EV_TEST_ASSERT_OK(store().WithTransaction([](ControlStore& tx) -> absl::Status {
     EV_RETURN_IF_ERROR(tx.CreateUser(MakeUser("u1", "a@example.com")));
     EV_RETURN_IF_ERROR(tx.AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
     // Reads inside see the transaction's own writes.
@@ -976,14 +948,14 @@ TEST_P(ControlStoreConformanceTest, WithTransactionCommitsOnOk) {
     if (!m.ok()) return m.status();
     return tx.AppendOutbox(OutboxEvent{.id = "e1", .json = "{}", .created_at = kT0});
   }));
-  CS_EXPECT_OK(store().GetUser("u1"));
-  CS_EXPECT_OK(store().GetMembership("o1", "u1"));
-  CS_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
+  EV_TEST_EXPECT_OK(store().GetUser("u1"));
+  EV_TEST_EXPECT_OK(store().GetMembership("o1", "u1"));
+  EV_TEST_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
   EXPECT_EQ(events.size(), 1u);
 }
 
 TEST_P(ControlStoreConformanceTest, WithTransactionRollsBackEveryWriteOnError) {
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
   absl::Status status = store().WithTransaction([](ControlStore& tx) -> absl::Status {
     EV_RETURN_IF_ERROR(tx.CreateUser(MakeUser("u1", "a@example.com")));
     EV_RETURN_IF_ERROR(tx.AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
@@ -993,16 +965,16 @@ TEST_P(ControlStoreConformanceTest, WithTransactionRollsBackEveryWriteOnError) {
   });
   EXPECT_EQ(status.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(status.message(), "changed my mind");
-  CS_EXPECT_CODE(store().GetUser("u1"), kNotFound);
-  CS_EXPECT_CODE(store().GetMembership("o1", "u1"), kNotFound);
-  CS_ASSIGN(Org org, store().GetOrg("o1"));
+  EV_TEST_EXPECT_CODE(store().GetUser("u1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetMembership("o1", "u1"), kNotFound);
+  EV_TEST_ASSIGN(Org org, store().GetOrg("o1"));
   EXPECT_EQ(org.entitlements.max_workspaces, Entitlements{}.max_workspaces);
-  CS_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
+  EV_TEST_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
   EXPECT_TRUE(events.empty());
-  CS_ASSIGN(int64_t users, store().CountUsers());
+  EV_TEST_ASSIGN(int64_t users, store().CountUsers());
   EXPECT_EQ(users, 0);
   // The store is usable afterwards.
-  CS_EXPECT_OK(store().CreateUser(MakeUser("u1", "a@example.com")));
+  EV_TEST_EXPECT_OK(store().CreateUser(MakeUser("u1", "a@example.com")));
 }
 
 TEST_P(ControlStoreConformanceTest, WithTransactionPropagatesAStoreErrorAndRollsBack) {
@@ -1012,12 +984,12 @@ TEST_P(ControlStoreConformanceTest, WithTransactionPropagatesAStoreErrorAndRolls
     return tx.CreateUser(MakeUser("u4", "a@example.com"));  // email taken
   });
   EXPECT_EQ(status.code(), absl::StatusCode::kAlreadyExists);
-  CS_EXPECT_CODE(store().GetUser("u3"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetUser("u3"), kNotFound);
 }
 
 TEST_P(ControlStoreConformanceTest, FailedCallInsideTransactionLeavesTheRestIntact) {
   CS_SEED();
-  CS_ASSERT_OK(store().WithTransaction([](ControlStore& tx) -> absl::Status {
+  EV_TEST_ASSERT_OK(store().WithTransaction([](ControlStore& tx) -> absl::Status {
     EV_RETURN_IF_ERROR(tx.CreateUser(MakeUser("u3", "c@example.com")));
     // Each call is atomic even inside a transaction: this one fails whole...
     absl::Status dup = tx.ReplaceRecoveryCodes("u3", {"x", "y", "x"});
@@ -1025,16 +997,16 @@ TEST_P(ControlStoreConformanceTest, FailedCallInsideTransactionLeavesTheRestInta
     // ...and the caller may go on and commit the rest.
     return tx.ReplaceRecoveryCodes("u1", {"z"});
   }));
-  CS_EXPECT_OK(store().GetUser("u3"));
-  CS_ASSIGN(int64_t n3, store().CountUnusedRecoveryCodes("u3"));
+  EV_TEST_EXPECT_OK(store().GetUser("u3"));
+  EV_TEST_ASSIGN(int64_t n3, store().CountUnusedRecoveryCodes("u3"));
   EXPECT_EQ(n3, 0);
-  CS_ASSIGN(int64_t n1, store().CountUnusedRecoveryCodes("u1"));
+  EV_TEST_ASSIGN(int64_t n1, store().CountUnusedRecoveryCodes("u1"));
   EXPECT_EQ(n1, 1);
 }
 
 TEST_P(ControlStoreConformanceTest, NestedWithTransactionRollsBackOnlyTheInnerPart) {
   CS_SEED();
-  CS_ASSERT_OK(store().WithTransaction([](ControlStore& tx) -> absl::Status {
+  EV_TEST_ASSERT_OK(store().WithTransaction([](ControlStore& tx) -> absl::Status {
     EV_RETURN_IF_ERROR(tx.AddMembership(MakeMembership("o1", "u1", Role::kOwner)));
     absl::Status inner = tx.WithTransaction([](ControlStore& tx2) -> absl::Status {
       EV_RETURN_IF_ERROR(tx2.AddMembership(MakeMembership("o1", "u2", Role::kViewer)));
@@ -1044,14 +1016,14 @@ TEST_P(ControlStoreConformanceTest, NestedWithTransactionRollsBackOnlyTheInnerPa
     return tx.WithTransaction(
         [](ControlStore& tx2) { return tx2.CreateOrg(MakeOrg("o2", "second")); });
   }));
-  CS_EXPECT_OK(store().GetMembership("o1", "u1"));
-  CS_EXPECT_CODE(store().GetMembership("o1", "u2"), kNotFound);
-  CS_EXPECT_OK(store().GetOrg("o2"));
+  EV_TEST_EXPECT_OK(store().GetMembership("o1", "u1"));
+  EV_TEST_EXPECT_CODE(store().GetMembership("o1", "u2"), kNotFound);
+  EV_TEST_EXPECT_OK(store().GetOrg("o2"));
 }
 
 TEST_P(ControlStoreConformanceTest, ConcurrentTransactionsAreIsolated) {
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
-  CS_ASSERT_OK(store().SetEntitlements("o1", Entitlements{.max_items = 0}));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
+  EV_TEST_ASSERT_OK(store().SetEntitlements("o1", Entitlements{.max_items = 0}));
   constexpr int kThreads = 4, kRounds = 25;
   std::atomic<int> errors{0};
   RunConcurrently(kThreads, [&](int) {
@@ -1068,7 +1040,7 @@ TEST_P(ControlStoreConformanceTest, ConcurrentTransactionsAreIsolated) {
     }
   });
   EXPECT_EQ(errors.load(), 0);
-  CS_ASSIGN(Org org, store().GetOrg("o1"));
+  EV_TEST_ASSIGN(Org org, store().GetOrg("o1"));
   EXPECT_EQ(org.entitlements.max_items, kThreads * kRounds);
 }
 
@@ -1082,22 +1054,22 @@ TEST_P(ControlStoreConformanceTest, TimesRoundTripAtMicrosecondPrecision) {
       absl::FromUnixMicros(-1'234'567),             // before the epoch
       absl::FromUnixMicros(4'102'444'800'000'000),  // 2100
   };
-  CS_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o1", "default")));
   int i = 0;
   for (absl::Time t : times) {
     std::string id = StrCat("u", i++);
-    CS_ASSERT_OK(store().CreateUser(MakeUser(id, id + "@example.com", t)));
-    CS_ASSIGN(User u, store().GetUser(id));
+    EV_TEST_ASSERT_OK(store().CreateUser(MakeUser(id, id + "@example.com", t)));
+    EV_TEST_ASSIGN(User u, store().GetUser(id));
     EXPECT_EQ(u.created_at, t) << absl::FormatTime(t);
-    CS_ASSERT_OK(store().AppendOutbox(OutboxEvent{.id = id, .json = "{}", .created_at = t}));
+    EV_TEST_ASSERT_OK(store().AppendOutbox(OutboxEvent{.id = id, .json = "{}", .created_at = t}));
     ApiKey k = MakeApiKey(id, "h" + id, "o1", t);
     k.expires_at = t + absl::Microseconds(1);
-    CS_ASSERT_OK(store().CreateApiKey(k));
-    CS_ASSIGN(ApiKey got, store().GetApiKey("o1", id));
+    EV_TEST_ASSERT_OK(store().CreateApiKey(k));
+    EV_TEST_ASSIGN(ApiKey got, store().GetApiKey("o1", id));
     EXPECT_EQ(got.created_at, t);
     EXPECT_EQ(got.expires_at, std::optional<absl::Time>(t + absl::Microseconds(1)));
   }
-  CS_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
+  EV_TEST_ASSIGN(std::vector<OutboxEvent> events, store().PeekOutbox(10));
   ASSERT_EQ(events.size(), 5u);
   EXPECT_EQ(events[0].created_at, times[3]);  // sorted by time, negative first
   EXPECT_EQ(events[4].created_at, times[4]);

@@ -12,6 +12,7 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_util.h"
 
 namespace edgevault::storage {
 
@@ -25,30 +26,6 @@ void EdgeKvConformanceTest::SetUp() {
 namespace {
 
 using base::StrCat;
-
-inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-#define KV_ASSERT_OK(expr)                                \
-  do {                                                    \
-    const auto& kv_result_ = (expr);                      \
-    ASSERT_TRUE(kv_result_.ok()) << StatusOf(kv_result_); \
-  } while (0)
-#define KV_EXPECT_CODE(expr, code_)                                                          \
-  do {                                                                                       \
-    const auto& kv_result_ = (expr);                                                         \
-    EXPECT_EQ(StatusOf(kv_result_).code(), absl::StatusCode::code_) << StatusOf(kv_result_); \
-  } while (0)
-#define KV_CONCAT_(a, b) a##b
-#define KV_CONCAT(a, b) KV_CONCAT_(a, b)
-#define KV_ASSIGN(lhs, expr) KV_ASSIGN_(KV_CONCAT(kv_tmp_, __LINE__), lhs, expr)
-#define KV_ASSIGN_(tmp, lhs, expr)       \
-  auto tmp = (expr);                     \
-  ASSERT_TRUE(tmp.ok()) << tmp.status(); \
-  lhs = std::move(tmp).value()
 
 // Every byte value, NULs included, in an order that is not sorted.
 std::string AllBytes() {
@@ -87,10 +64,10 @@ void RunConcurrently(int n, Fn fn) {
 // ---- Reads of absent keys ----------------------------------------------------------------
 
 TEST_P(EdgeKvConformanceTest, MissingKeyIsNotFound) {
-  KV_EXPECT_CODE(kv().Get("doc/ws_1/prod"), kNotFound);
-  KV_EXPECT_CODE(kv().GetVersion("doc/ws_1/prod"), kNotFound);
-  KV_EXPECT_CODE(kv().DeleteIfNotNewer("doc/ws_1/prod", 100), kNotFound);
-  KV_ASSIGN(std::vector<std::string> keys, kv().ListKeys("", 10));
+  EV_TEST_EXPECT_CODE(kv().Get("doc/ws_1/prod"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().GetVersion("doc/ws_1/prod"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().DeleteIfNotNewer("doc/ws_1/prod", 100), kNotFound);
+  EV_TEST_ASSIGN(std::vector<std::string> keys, kv().ListKeys("", 10));
   EXPECT_TRUE(keys.empty());
 }
 
@@ -98,26 +75,26 @@ TEST_P(EdgeKvConformanceTest, MissingKeyIsNotFound) {
 
 TEST_P(EdgeKvConformanceTest, PutThenGetRoundTripsBinaryValue) {
   const std::string value = AllBytes();
-  KV_ASSIGN(bool written, kv().PutIfNewer("doc/ws_1/prod", value, 42));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer("doc/ws_1/prod", value, 42));
   EXPECT_TRUE(written);
-  KV_ASSIGN(KvEntry got, kv().Get("doc/ws_1/prod"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("doc/ws_1/prod"));
   EXPECT_EQ(got.value.size(), value.size());
   EXPECT_EQ(got.value, value);
   EXPECT_EQ(got.version, 42);
-  KV_EXPECT_CODE(kv().Get("doc/ws_1/pro"), kNotFound);
-  KV_EXPECT_CODE(kv().Get("doc/ws_1/prod2"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().Get("doc/ws_1/pro"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().Get("doc/ws_1/prod2"), kNotFound);
 }
 
 TEST_P(EdgeKvConformanceTest, BinaryKeysWithNulBytesAreDistinct) {
   const std::string k1("k\0a", 3), k2("k\0b", 3), k3("k", 1), k4("k\xff\x80", 3);
-  KV_ASSERT_OK(kv().PutIfNewer(k1, "one", 1));
-  KV_ASSERT_OK(kv().PutIfNewer(k2, "two", 2));
-  KV_ASSERT_OK(kv().PutIfNewer(k3, "three", 3));
-  KV_ASSERT_OK(kv().PutIfNewer(k4, "four", 4));
-  KV_ASSIGN(KvEntry e1, kv().Get(k1));
-  KV_ASSIGN(KvEntry e2, kv().Get(k2));
-  KV_ASSIGN(KvEntry e3, kv().Get(k3));
-  KV_ASSIGN(KvEntry e4, kv().Get(k4));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer(k1, "one", 1));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer(k2, "two", 2));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer(k3, "three", 3));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer(k4, "four", 4));
+  EV_TEST_ASSIGN(KvEntry e1, kv().Get(k1));
+  EV_TEST_ASSIGN(KvEntry e2, kv().Get(k2));
+  EV_TEST_ASSIGN(KvEntry e3, kv().Get(k3));
+  EV_TEST_ASSIGN(KvEntry e4, kv().Get(k4));
   EXPECT_EQ(e1.value, "one");
   EXPECT_EQ(e2.value, "two");
   EXPECT_EQ(e3.value, "three");
@@ -126,9 +103,9 @@ TEST_P(EdgeKvConformanceTest, BinaryKeysWithNulBytesAreDistinct) {
 }
 
 TEST_P(EdgeKvConformanceTest, EmptyValueRoundTrips) {
-  KV_ASSIGN(bool written, kv().PutIfNewer("empty", "", 7));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer("empty", "", 7));
   EXPECT_TRUE(written);
-  KV_ASSIGN(KvEntry got, kv().Get("empty"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("empty"));
   EXPECT_EQ(got.value, "");
   EXPECT_EQ(got.version, 7);
 }
@@ -138,19 +115,19 @@ TEST_P(EdgeKvConformanceTest, OneMebibyteValueRoundTrips) {
   for (size_t i = 0; i < value.size(); ++i) {
     value[i] = static_cast<char>((i * 31 + i / 4096) & 0xff);
   }
-  KV_ASSIGN(bool written, kv().PutIfNewer("big", value, 1));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer("big", value, 1));
   EXPECT_TRUE(written);
-  KV_ASSIGN(KvEntry got, kv().Get("big"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("big"));
   EXPECT_EQ(got.version, 1);
   ASSERT_EQ(got.value.size(), value.size());
   EXPECT_TRUE(got.value == value);  // not EXPECT_EQ: a mismatch would print 2 MiB
 }
 
 TEST_P(EdgeKvConformanceTest, ShorterNewerValueLeavesNoTrailingBytes) {
-  KV_ASSERT_OK(kv().PutIfNewer("k", std::string(5000, 'x'), 1));
-  KV_ASSIGN(bool written, kv().PutIfNewer("k", "short", 2));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("k", std::string(5000, 'x'), 1));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer("k", "short", 2));
   EXPECT_TRUE(written);
-  KV_ASSIGN(KvEntry got, kv().Get("k"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("k"));
   EXPECT_EQ(got.value, "short");
   EXPECT_EQ(got.version, 2);
 }
@@ -158,94 +135,94 @@ TEST_P(EdgeKvConformanceTest, ShorterNewerValueLeavesNoTrailingBytes) {
 // ---- The version rule ----------------------------------------------------------------------
 
 TEST_P(EdgeKvConformanceTest, PutIfNewerRefusesEqualAndOlderVersionsAndKeepsEntry) {
-  KV_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "v10", 10));
-  KV_ASSIGN(bool equal, kv().PutIfNewer("doc/ws_1/prod", "other at 10", 10));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "v10", 10));
+  EV_TEST_ASSIGN(bool equal, kv().PutIfNewer("doc/ws_1/prod", "other at 10", 10));
   EXPECT_FALSE(equal);
-  KV_ASSIGN(bool older, kv().PutIfNewer("doc/ws_1/prod", "v9", 9));
+  EV_TEST_ASSIGN(bool older, kv().PutIfNewer("doc/ws_1/prod", "v9", 9));
   EXPECT_FALSE(older);
-  KV_ASSIGN(bool zero, kv().PutIfNewer("doc/ws_1/prod", "", 0));
+  EV_TEST_ASSIGN(bool zero, kv().PutIfNewer("doc/ws_1/prod", "", 0));
   EXPECT_FALSE(zero);
-  KV_ASSIGN(KvEntry got, kv().Get("doc/ws_1/prod"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("doc/ws_1/prod"));
   EXPECT_EQ(got.value, "v10");
   EXPECT_EQ(got.version, 10);
 }
 
 TEST_P(EdgeKvConformanceTest, PutIfNewerAcceptsNewerVersion) {
-  KV_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "v10", 10));
-  KV_ASSIGN(bool newer, kv().PutIfNewer("doc/ws_1/prod", "v11", 11));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "v10", 10));
+  EV_TEST_ASSIGN(bool newer, kv().PutIfNewer("doc/ws_1/prod", "v11", 11));
   EXPECT_TRUE(newer);
-  KV_ASSIGN(KvEntry got, kv().Get("doc/ws_1/prod"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("doc/ws_1/prod"));
   EXPECT_EQ(got.value, "v11");
   EXPECT_EQ(got.version, 11);
-  KV_ASSIGN(bool jump, kv().PutIfNewer("doc/ws_1/prod", "max", INT64_MAX));
+  EV_TEST_ASSIGN(bool jump, kv().PutIfNewer("doc/ws_1/prod", "max", INT64_MAX));
   EXPECT_TRUE(jump);
-  KV_ASSIGN(KvEntry top, kv().Get("doc/ws_1/prod"));
+  EV_TEST_ASSIGN(KvEntry top, kv().Get("doc/ws_1/prod"));
   EXPECT_EQ(top.version, INT64_MAX);
   EXPECT_EQ(top.value, "max");
 }
 
 TEST_P(EdgeKvConformanceTest, VersionZeroIsAValidFirstVersion) {
-  KV_ASSIGN(bool written, kv().PutIfNewer("k", "zero", 0));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer("k", "zero", 0));
   EXPECT_TRUE(written);
-  KV_ASSIGN(int64_t version, kv().GetVersion("k"));
+  EV_TEST_ASSIGN(int64_t version, kv().GetVersion("k"));
   EXPECT_EQ(version, 0);
 }
 
 TEST_P(EdgeKvConformanceTest, VersionsOfDifferentKeysAreIndependent) {
-  KV_ASSERT_OK(kv().PutIfNewer("a", "a100", 100));
-  KV_ASSIGN(bool written, kv().PutIfNewer("b", "b1", 1));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("a", "a100", 100));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer("b", "b1", 1));
   EXPECT_TRUE(written);
-  KV_ASSIGN(KvEntry a, kv().Get("a"));
-  KV_ASSIGN(KvEntry b, kv().Get("b"));
+  EV_TEST_ASSIGN(KvEntry a, kv().Get("a"));
+  EV_TEST_ASSIGN(KvEntry b, kv().Get("b"));
   EXPECT_EQ(a.version, 100);
   EXPECT_EQ(b.version, 1);
   EXPECT_EQ(b.value, "b1");
 }
 
 TEST_P(EdgeKvConformanceTest, GetVersionReturnsStoredVersion) {
-  KV_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "x", 5));
-  KV_ASSIGN(int64_t v5, kv().GetVersion("doc/ws_1/prod"));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "x", 5));
+  EV_TEST_ASSIGN(int64_t v5, kv().GetVersion("doc/ws_1/prod"));
   EXPECT_EQ(v5, 5);
-  KV_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "y", 3));  // refused
-  KV_ASSIGN(int64_t still5, kv().GetVersion("doc/ws_1/prod"));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "y", 3));  // refused
+  EV_TEST_ASSIGN(int64_t still5, kv().GetVersion("doc/ws_1/prod"));
   EXPECT_EQ(still5, 5);
-  KV_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "z", 1'000'000'000'000));
-  KV_ASSIGN(int64_t big, kv().GetVersion("doc/ws_1/prod"));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "z", 1'000'000'000'000));
+  EV_TEST_ASSIGN(int64_t big, kv().GetVersion("doc/ws_1/prod"));
   EXPECT_EQ(big, 1'000'000'000'000);
 }
 
 // ---- Deletes -------------------------------------------------------------------------------
 
 TEST_P(EdgeKvConformanceTest, DeleteIfNotNewerKeepsNewerEntry) {
-  KV_ASSERT_OK(kv().PutIfNewer("k", "v5", 5));
-  KV_ASSIGN(bool removed, kv().DeleteIfNotNewer("k", 4));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("k", "v5", 5));
+  EV_TEST_ASSIGN(bool removed, kv().DeleteIfNotNewer("k", 4));
   EXPECT_FALSE(removed);
-  KV_ASSIGN(KvEntry got, kv().Get("k"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("k"));
   EXPECT_EQ(got.value, "v5");
   EXPECT_EQ(got.version, 5);
 }
 
 TEST_P(EdgeKvConformanceTest, DeleteIfNotNewerRemovesEqualVersion) {
-  KV_ASSERT_OK(kv().PutIfNewer("k", "v5", 5));
-  KV_ASSERT_OK(kv().PutIfNewer("other", "o", 1));
-  KV_ASSIGN(bool removed, kv().DeleteIfNotNewer("k", 5));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("k", "v5", 5));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("other", "o", 1));
+  EV_TEST_ASSIGN(bool removed, kv().DeleteIfNotNewer("k", 5));
   EXPECT_TRUE(removed);
-  KV_EXPECT_CODE(kv().Get("k"), kNotFound);
-  KV_EXPECT_CODE(kv().GetVersion("k"), kNotFound);
-  KV_EXPECT_CODE(kv().DeleteIfNotNewer("k", 5), kNotFound);
-  KV_ASSIGN(KvEntry other, kv().Get("other"));  // untouched
+  EV_TEST_EXPECT_CODE(kv().Get("k"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().GetVersion("k"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().DeleteIfNotNewer("k", 5), kNotFound);
+  EV_TEST_ASSIGN(KvEntry other, kv().Get("other"));  // untouched
   EXPECT_EQ(other.value, "o");
 }
 
 TEST_P(EdgeKvConformanceTest, DeleteIfNotNewerRemovesOlderVersionAndKeepsNoTombstone) {
-  KV_ASSERT_OK(kv().PutIfNewer("k", "v5", 5));
-  KV_ASSIGN(bool removed, kv().DeleteIfNotNewer("k", 9));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("k", "v5", 5));
+  EV_TEST_ASSIGN(bool removed, kv().DeleteIfNotNewer("k", 9));
   EXPECT_TRUE(removed);
-  KV_EXPECT_CODE(kv().Get("k"), kNotFound);
+  EV_TEST_EXPECT_CODE(kv().Get("k"), kNotFound);
   // No tombstone: an older version may be written again after the delete.
-  KV_ASSIGN(bool rewritten, kv().PutIfNewer("k", "v3", 3));
+  EV_TEST_ASSIGN(bool rewritten, kv().PutIfNewer("k", "v3", 3));
   EXPECT_TRUE(rewritten);
-  KV_ASSIGN(KvEntry got, kv().Get("k"));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get("k"));
   EXPECT_EQ(got.value, "v3");
   EXPECT_EQ(got.version, 3);
 }
@@ -256,80 +233,80 @@ TEST_P(EdgeKvConformanceTest, ListKeysByPrefixInByteOrderUpToLimit) {
   const std::vector<std::string> all = {
       "doc/ws_2/a", "doc/ws_1/prod", "sdk/ab12", "doc/ws_10/x", "doc",
       "doc0",       "doc/ws_1/dev",  "do",       "doc/\x80",   "doc/ws_1/dev2"};
-  for (size_t i = 0; i < all.size(); ++i) KV_ASSERT_OK(kv().PutIfNewer(all[i], "v", 1));
+  for (size_t i = 0; i < all.size(); ++i) EV_TEST_ASSERT_OK(kv().PutIfNewer(all[i], "v", 1));
 
-  KV_ASSIGN(std::vector<std::string> docs, kv().ListKeys("doc/", 100));
+  EV_TEST_ASSIGN(std::vector<std::string> docs, kv().ListKeys("doc/", 100));
   const std::vector<std::string> want_docs = {"doc/ws_1/dev",  "doc/ws_1/dev2", "doc/ws_1/prod",
                                               "doc/ws_10/x",   "doc/ws_2/a",    "doc/\x80"};
   EXPECT_EQ(docs, want_docs);
 
-  KV_ASSIGN(std::vector<std::string> first2, kv().ListKeys("doc/", 2));
+  EV_TEST_ASSIGN(std::vector<std::string> first2, kv().ListKeys("doc/", 2));
   EXPECT_EQ(first2, std::vector<std::string>(want_docs.begin(), want_docs.begin() + 2));
 
-  KV_ASSIGN(std::vector<std::string> everything, kv().ListKeys("", 100));
+  EV_TEST_ASSIGN(std::vector<std::string> everything, kv().ListKeys("", 100));
   std::vector<std::string> sorted = all;
   std::sort(sorted.begin(), sorted.end());  // std::string orders bytes as unsigned
   EXPECT_EQ(everything, sorted);
 
-  KV_ASSIGN(std::vector<std::string> exact, kv().ListKeys("doc/ws_1/dev", 100));
+  EV_TEST_ASSIGN(std::vector<std::string> exact, kv().ListKeys("doc/ws_1/dev", 100));
   EXPECT_EQ(exact, (std::vector<std::string>{"doc/ws_1/dev", "doc/ws_1/dev2"}));
-  KV_ASSIGN(std::vector<std::string> none, kv().ListKeys("nope/", 100));
+  EV_TEST_ASSIGN(std::vector<std::string> none, kv().ListKeys("nope/", 100));
   EXPECT_TRUE(none.empty());
-  KV_ASSIGN(std::vector<std::string> after_all, kv().ListKeys("zzz", 100));
+  EV_TEST_ASSIGN(std::vector<std::string> after_all, kv().ListKeys("zzz", 100));
   EXPECT_TRUE(after_all.empty());
-  KV_ASSIGN(std::vector<std::string> zero, kv().ListKeys("doc/", 0));
+  EV_TEST_ASSIGN(std::vector<std::string> zero, kv().ListKeys("doc/", 0));
   EXPECT_TRUE(zero.empty());
 }
 
 TEST_P(EdgeKvConformanceTest, ListKeysOmitsDeletedKeys) {
-  KV_ASSERT_OK(kv().PutIfNewer("sdk/a", "v", 1));
-  KV_ASSERT_OK(kv().PutIfNewer("sdk/b", "v", 1));
-  KV_ASSERT_OK(kv().PutIfNewer("sdk/c", "v", 1));
-  KV_ASSERT_OK(kv().DeleteIfNotNewer("sdk/b", 1));
-  KV_ASSIGN(std::vector<std::string> keys, kv().ListKeys("sdk/", 10));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("sdk/a", "v", 1));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("sdk/b", "v", 1));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("sdk/c", "v", 1));
+  EV_TEST_ASSERT_OK(kv().DeleteIfNotNewer("sdk/b", 1));
+  EV_TEST_ASSIGN(std::vector<std::string> keys, kv().ListKeys("sdk/", 10));
   EXPECT_EQ(keys, (std::vector<std::string>{"sdk/a", "sdk/c"}));
 }
 
 // ---- Argument checks -----------------------------------------------------------------------
 
 TEST_P(EdgeKvConformanceTest, EmptyKeyIsInvalidArgument) {
-  KV_EXPECT_CODE(kv().PutIfNewer("", "v", 1), kInvalidArgument);
-  KV_EXPECT_CODE(kv().Get(""), kInvalidArgument);
-  KV_EXPECT_CODE(kv().GetVersion(""), kInvalidArgument);
-  KV_EXPECT_CODE(kv().DeleteIfNotNewer("", 1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().PutIfNewer("", "v", 1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().Get(""), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().GetVersion(""), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().DeleteIfNotNewer("", 1), kInvalidArgument);
 }
 
 TEST_P(EdgeKvConformanceTest, KeyOf511BytesWorksAnd512IsInvalidArgument) {
   const std::string max_key(511, 'k');
   const std::string too_long(512, 'k');
-  KV_ASSIGN(bool written, kv().PutIfNewer(max_key, "v", 1));
+  EV_TEST_ASSIGN(bool written, kv().PutIfNewer(max_key, "v", 1));
   EXPECT_TRUE(written);
-  KV_ASSIGN(KvEntry got, kv().Get(max_key));
+  EV_TEST_ASSIGN(KvEntry got, kv().Get(max_key));
   EXPECT_EQ(got.value, "v");
-  KV_ASSIGN(std::vector<std::string> keys, kv().ListKeys(max_key, 10));
+  EV_TEST_ASSIGN(std::vector<std::string> keys, kv().ListKeys(max_key, 10));
   EXPECT_EQ(keys, std::vector<std::string>{max_key});
 
-  KV_EXPECT_CODE(kv().PutIfNewer(too_long, "v", 1), kInvalidArgument);
-  KV_EXPECT_CODE(kv().Get(too_long), kInvalidArgument);
-  KV_EXPECT_CODE(kv().GetVersion(too_long), kInvalidArgument);
-  KV_EXPECT_CODE(kv().DeleteIfNotNewer(too_long, 1), kInvalidArgument);
-  KV_EXPECT_CODE(kv().PutIfNewer(std::string(100'000, 'k'), "v", 1), kInvalidArgument);
-  KV_ASSIGN(std::vector<std::string> long_prefix, kv().ListKeys(too_long, 10));
+  EV_TEST_EXPECT_CODE(kv().PutIfNewer(too_long, "v", 1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().Get(too_long), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().GetVersion(too_long), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().DeleteIfNotNewer(too_long, 1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().PutIfNewer(std::string(100'000, 'k'), "v", 1), kInvalidArgument);
+  EV_TEST_ASSIGN(std::vector<std::string> long_prefix, kv().ListKeys(too_long, 10));
   EXPECT_TRUE(long_prefix.empty());
 }
 
 TEST_P(EdgeKvConformanceTest, NegativeVersionIsInvalidArgumentAndWritesNothing) {
-  KV_EXPECT_CODE(kv().PutIfNewer("k", "v", -1), kInvalidArgument);
-  KV_EXPECT_CODE(kv().PutIfNewer("k", "v", INT64_MIN), kInvalidArgument);
-  KV_EXPECT_CODE(kv().Get("k"), kNotFound);
-  KV_ASSERT_OK(kv().PutIfNewer("k", "v", 0));
-  KV_EXPECT_CODE(kv().DeleteIfNotNewer("k", -1), kInvalidArgument);
-  KV_ASSIGN(int64_t version, kv().GetVersion("k"));
+  EV_TEST_EXPECT_CODE(kv().PutIfNewer("k", "v", -1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().PutIfNewer("k", "v", INT64_MIN), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().Get("k"), kNotFound);
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("k", "v", 0));
+  EV_TEST_EXPECT_CODE(kv().DeleteIfNotNewer("k", -1), kInvalidArgument);
+  EV_TEST_ASSIGN(int64_t version, kv().GetVersion("k"));
   EXPECT_EQ(version, 0);
 }
 
 TEST_P(EdgeKvConformanceTest, NegativeListLimitIsInvalidArgument) {
-  KV_EXPECT_CODE(kv().ListKeys("", -1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(kv().ListKeys("", -1), kInvalidArgument);
 }
 
 // ---- Concurrency ---------------------------------------------------------------------------
@@ -355,7 +332,7 @@ TEST_P(EdgeKvConformanceTest, ConcurrentPutIfNewerOnOneKeyEndsAtHighestVersion) 
   });
   for (int t = 0; t < kThreads; ++t) ASSERT_EQ(errors[t], "") << "thread " << t;
 
-  KV_ASSIGN(KvEntry final_entry, kv().Get("doc/ws_1/prod"));
+  EV_TEST_ASSIGN(KvEntry final_entry, kv().Get("doc/ws_1/prod"));
   EXPECT_EQ(final_entry.version, kVersions);
   EXPECT_EQ(final_entry.value, ValueFor(kVersions));
 

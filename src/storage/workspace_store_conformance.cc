@@ -9,6 +9,7 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_util.h"
 
 namespace edgevault::storage {
 
@@ -27,35 +28,6 @@ using base::StrCat;
 const absl::Time kT0 = absl::FromUnixMicros(1'800'000'000'123'457);
 
 absl::Time At(int64_t seconds) { return kT0 + absl::Seconds(seconds); }
-
-inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& s) {
-  return s.status();
-}
-
-#define WS_ASSERT_OK(expr)                                \
-  do {                                                    \
-    const auto& ws_result_ = (expr);                      \
-    ASSERT_TRUE(ws_result_.ok()) << StatusOf(ws_result_); \
-  } while (0)
-#define WS_EXPECT_OK(expr)                                \
-  do {                                                    \
-    const auto& ws_result_ = (expr);                      \
-    EXPECT_TRUE(ws_result_.ok()) << StatusOf(ws_result_); \
-  } while (0)
-#define WS_EXPECT_CODE(expr, code_)                                                          \
-  do {                                                                                       \
-    const auto& ws_result_ = (expr);                                                         \
-    EXPECT_EQ(StatusOf(ws_result_).code(), absl::StatusCode::code_) << StatusOf(ws_result_); \
-  } while (0)
-#define WS_CONCAT_(a, b) a##b
-#define WS_CONCAT(a, b) WS_CONCAT_(a, b)
-#define WS_ASSIGN(lhs, expr) WS_ASSIGN_(WS_CONCAT(ws_tmp_, __LINE__), lhs, expr)
-#define WS_ASSIGN_(tmp, lhs, expr)       \
-  auto tmp = (expr);                     \
-  ASSERT_TRUE(tmp.ok()) << tmp.status(); \
-  lhs = std::move(tmp).value()
 
 Mutation Put(ItemKind kind, std::string key, std::string body, std::string env = "") {
   return Mutation{
@@ -100,7 +72,7 @@ void RunConcurrently(int n, Fn fn) {
 TEST_P(WorkspaceStoreConformanceTest, ItemKindNamesRoundTripAndUnknownIsInvalidArgument) {
   for (ItemKind kind : {ItemKind::kEnvironment, ItemKind::kConfig, ItemKind::kFlag,
                         ItemKind::kSegment, ItemKind::kSecret}) {
-    WS_ASSIGN(ItemKind back, ParseItemKind(ItemKindName(kind)));
+    EV_TEST_ASSIGN(ItemKind back, ParseItemKind(ItemKindName(kind)));
     EXPECT_EQ(back, kind);
   }
   EXPECT_EQ(ItemKindName(ItemKind::kEnvironment), "environment");
@@ -108,33 +80,33 @@ TEST_P(WorkspaceStoreConformanceTest, ItemKindNamesRoundTripAndUnknownIsInvalidA
   EXPECT_EQ(ItemKindName(ItemKind::kFlag), "flag");
   EXPECT_EQ(ItemKindName(ItemKind::kSegment), "segment");
   EXPECT_EQ(ItemKindName(ItemKind::kSecret), "secret");
-  WS_EXPECT_CODE(ParseItemKind("Flag"), kInvalidArgument);
-  WS_EXPECT_CODE(ParseItemKind(""), kInvalidArgument);
-  WS_EXPECT_CODE(ParseItemKind("unknown"), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(ParseItemKind("Flag"), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(ParseItemKind(""), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(ParseItemKind("unknown"), kInvalidArgument);
 }
 
 // ---- A new store -----------------------------------------------------------------------
 
 TEST_P(WorkspaceStoreConformanceTest, NewStoreIsEmptyWithHeadZero) {
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, 0);
-  WS_ASSIGN(std::string id, store().WorkspaceId());
+  EV_TEST_ASSIGN(std::string id, store().WorkspaceId());
   EXPECT_FALSE(id.empty());
-  WS_ASSIGN(auto revisions, store().ListRevisions(0, 1000));
+  EV_TEST_ASSIGN(auto revisions, store().ListRevisions(0, 1000));
   EXPECT_TRUE(revisions.empty());
-  WS_ASSIGN(auto items, store().ListItems(ItemKind::kConfig));
+  EV_TEST_ASSIGN(auto items, store().ListItems(ItemKind::kConfig));
   EXPECT_TRUE(items.empty());
-  WS_ASSIGN(int64_t count, store().CountItems(ItemKind::kFlag));
+  EV_TEST_ASSIGN(int64_t count, store().CountItems(ItemKind::kFlag));
   EXPECT_EQ(count, 0);
-  WS_ASSIGN(auto keys, store().AllKeysEver());
+  EV_TEST_ASSIGN(auto keys, store().AllKeysEver());
   EXPECT_TRUE(keys.empty());
-  WS_ASSIGN(auto pending, store().PendingOutbox(1000));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(1000));
   EXPECT_TRUE(pending.empty());
-  WS_ASSIGN(auto activity, store().ListActivity(0, 1000));
+  EV_TEST_ASSIGN(auto activity, store().ListActivity(0, 1000));
   EXPECT_TRUE(activity.empty());
-  WS_EXPECT_CODE(store().GetItem(ItemKind::kConfig, "x"), kNotFound);
-  WS_EXPECT_CODE(store().GetRevision(1), kNotFound);
-  WS_ASSIGN(auto body, store().BodyAt(ItemKind::kConfig, "x", 0));
+  EV_TEST_EXPECT_CODE(store().GetItem(ItemKind::kConfig, "x"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetRevision(1), kNotFound);
+  EV_TEST_ASSIGN(auto body, store().BodyAt(ItemKind::kConfig, "x", 0));
   EXPECT_FALSE(body.has_value());
 }
 
@@ -142,15 +114,15 @@ TEST_P(WorkspaceStoreConformanceTest, NewStoreIsEmptyWithHeadZero) {
 
 TEST_P(WorkspaceStoreConformanceTest, CommitsAssignRevisionsOneToNWithoutGap) {
   for (int i = 1; i <= 7; ++i) {
-    WS_ASSIGN(CommitResult r,
+    EV_TEST_ASSIGN(CommitResult r,
               store().Commit(Request({Put(ItemKind::kConfig, StrCat("k", i % 3), Body(i))})));
     EXPECT_EQ(r.first_revision, i);
     EXPECT_EQ(r.last_revision, i);
     EXPECT_TRUE(r.outbox_ids.empty());
-    WS_ASSIGN(int64_t head, store().Head());
+    EV_TEST_ASSIGN(int64_t head, store().Head());
     EXPECT_EQ(head, i);
   }
-  WS_ASSIGN(std::vector<Revision> revisions, store().ListRevisions(0, 1000));
+  EV_TEST_ASSIGN(std::vector<Revision> revisions, store().ListRevisions(0, 1000));
   ASSERT_EQ(revisions.size(), 7u);
   for (size_t i = 0; i < revisions.size(); ++i) {
     EXPECT_EQ(revisions[i].seq, static_cast<int64_t>(i + 1));
@@ -160,7 +132,7 @@ TEST_P(WorkspaceStoreConformanceTest, CommitsAssignRevisionsOneToNWithoutGap) {
 
 TEST_P(WorkspaceStoreConformanceTest,
        MultiMutationCommitWritesOneRevisionEachWithBeforeAfterChain) {
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "seed", Body(0))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "seed", Body(0))})));
   CommitRequest c = Request(
       {Put(ItemKind::kConfig, "a", Body(1), "production"), Put(ItemKind::kConfig, "a", Body(2)),
        Put(ItemKind::kSegment, "b", Body(3), "staging"), Delete(ItemKind::kConfig, "a"),
@@ -171,13 +143,13 @@ TEST_P(WorkspaceStoreConformanceTest,
   c.op = "import";
   c.outbox = {Outbox("propagate", R"({"environments":["production"]})"),
               Outbox("audit", R"({"event":"import"})")};
-  WS_ASSIGN(CommitResult r, store().Commit(c));
+  EV_TEST_ASSIGN(CommitResult r, store().Commit(c));
   EXPECT_EQ(r.first_revision, 2);
   EXPECT_EQ(r.last_revision, 6);
   ASSERT_EQ(r.outbox_ids.size(), 2u);
   EXPECT_LT(r.outbox_ids[0], r.outbox_ids[1]);
 
-  WS_ASSIGN(std::vector<Revision> revs, store().ListRevisions(1, 1000));
+  EV_TEST_ASSIGN(std::vector<Revision> revs, store().ListRevisions(1, 1000));
   ASSERT_EQ(revs.size(), 5u);
   const struct {
     ItemKind kind;
@@ -204,13 +176,13 @@ TEST_P(WorkspaceStoreConformanceTest,
     EXPECT_EQ(revs[i].op, "import");
     EXPECT_EQ(revs[i].time, At(5));
   }
-  WS_EXPECT_CODE(store().GetItem(ItemKind::kConfig, "a"), kNotFound);
-  WS_EXPECT_CODE(store().GetItem(ItemKind::kFlag, "seed"), kNotFound);
-  WS_ASSIGN(Item b, store().GetItem(ItemKind::kSegment, "b"));
+  EV_TEST_EXPECT_CODE(store().GetItem(ItemKind::kConfig, "a"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetItem(ItemKind::kFlag, "seed"), kNotFound);
+  EV_TEST_ASSIGN(Item b, store().GetItem(ItemKind::kSegment, "b"));
   EXPECT_EQ(b.revision, 4);
   EXPECT_EQ(b.body, Body(3));
 
-  WS_ASSIGN(std::vector<OutboxRow> pending, store().PendingOutbox(10));
+  EV_TEST_ASSIGN(std::vector<OutboxRow> pending, store().PendingOutbox(10));
   ASSERT_EQ(pending.size(), 2u);
   EXPECT_EQ(pending[0].id, r.outbox_ids[0]);
   EXPECT_EQ(pending[0].kind, "propagate");
@@ -219,33 +191,33 @@ TEST_P(WorkspaceStoreConformanceTest,
 }
 
 TEST_P(WorkspaceStoreConformanceTest, DeleteOfMissingItemIsNotFoundAndWritesNothing) {
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "keep", Body(1))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "keep", Body(1))})));
   CommitRequest c =
       Request({Put(ItemKind::kConfig, "new", Body(2)), Put(ItemKind::kConfig, "keep", Body(3)),
                Delete(ItemKind::kConfig, "missing")});
   c.outbox = {Outbox("propagate", "{}")};
-  WS_EXPECT_CODE(store().Commit(c), kNotFound);
+  EV_TEST_EXPECT_CODE(store().Commit(c), kNotFound);
   // Same key, other kind: still missing.
-  WS_EXPECT_CODE(store().Commit(Request({Delete(ItemKind::kFlag, "keep")})), kNotFound);
+  EV_TEST_EXPECT_CODE(store().Commit(Request({Delete(ItemKind::kFlag, "keep")})), kNotFound);
 
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, 1);
-  WS_EXPECT_CODE(store().GetItem(ItemKind::kConfig, "new"), kNotFound);
-  WS_ASSIGN(Item keep, store().GetItem(ItemKind::kConfig, "keep"));
+  EV_TEST_EXPECT_CODE(store().GetItem(ItemKind::kConfig, "new"), kNotFound);
+  EV_TEST_ASSIGN(Item keep, store().GetItem(ItemKind::kConfig, "keep"));
   EXPECT_EQ(keep.body, Body(1));
   EXPECT_EQ(keep.revision, 1);
-  WS_ASSIGN(auto pending, store().PendingOutbox(10));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(10));
   EXPECT_TRUE(pending.empty());
-  WS_ASSIGN(auto revs, store().ListRevisions(0, 10));
+  EV_TEST_ASSIGN(auto revs, store().ListRevisions(0, 10));
   EXPECT_EQ(revs.size(), 1u);
   // The next commit still gets revision 2.
-  WS_ASSIGN(CommitResult r, store().Commit(Request({Put(ItemKind::kConfig, "new", Body(4))})));
+  EV_TEST_ASSIGN(CommitResult r, store().Commit(Request({Put(ItemKind::kConfig, "new", Body(4))})));
   EXPECT_EQ(r.first_revision, 2);
 }
 
 TEST_P(WorkspaceStoreConformanceTest, StaleExpectedHeadIsAbortedAndWritesNothing) {
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(2))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(2))})));
 
   for (int64_t stale : {int64_t{0}, int64_t{1}, int64_t{3}}) {
     SCOPED_TRACE(StrCat("expected_head ", stale));
@@ -253,59 +225,59 @@ TEST_P(WorkspaceStoreConformanceTest, StaleExpectedHeadIsAbortedAndWritesNothing
         Request({Put(ItemKind::kConfig, "a", Body(9)), Put(ItemKind::kFlag, "f", Body(9))});
     c.outbox = {Outbox("propagate", "{}")};
     c.expected_head = stale;
-    WS_EXPECT_CODE(store().Commit(c), kAborted);
+    EV_TEST_EXPECT_CODE(store().Commit(c), kAborted);
   }
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, 2);
-  WS_ASSIGN(Item a, store().GetItem(ItemKind::kConfig, "a"));
+  EV_TEST_ASSIGN(Item a, store().GetItem(ItemKind::kConfig, "a"));
   EXPECT_EQ(a.body, Body(2));
-  WS_EXPECT_CODE(store().GetItem(ItemKind::kFlag, "f"), kNotFound);
-  WS_ASSIGN(auto pending, store().PendingOutbox(10));
+  EV_TEST_EXPECT_CODE(store().GetItem(ItemKind::kFlag, "f"), kNotFound);
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(10));
   EXPECT_TRUE(pending.empty());
 
   // The current head is accepted.
   CommitRequest ok = Request({Put(ItemKind::kConfig, "a", Body(3))});
   ok.expected_head = 2;
-  WS_ASSIGN(CommitResult r, store().Commit(ok));
+  EV_TEST_ASSIGN(CommitResult r, store().Commit(ok));
   EXPECT_EQ(r.first_revision, 3);
 }
 
 TEST_P(WorkspaceStoreConformanceTest, InvalidCommitsAreInvalidArgumentAndWriteNothing) {
-  WS_EXPECT_CODE(store().Commit(Request({})), kInvalidArgument);
-  WS_EXPECT_CODE(store().Commit(Request({Put(ItemKind::kConfig, "", Body(1))})), kInvalidArgument);
-  WS_EXPECT_CODE(store().Commit(Request({Delete(ItemKind::kConfig, "")})), kInvalidArgument);
-  WS_EXPECT_CODE(store().Commit(Request({Put(static_cast<ItemKind>(99), "k", Body(1))})),
+  EV_TEST_EXPECT_CODE(store().Commit(Request({})), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().Commit(Request({Put(ItemKind::kConfig, "", Body(1))})), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().Commit(Request({Delete(ItemKind::kConfig, "")})), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().Commit(Request({Put(static_cast<ItemKind>(99), "k", Body(1))})),
                  kInvalidArgument);
-  WS_EXPECT_CODE(store().Commit(Request({Put(ItemKind::kConfig, "k", "null")})), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().Commit(Request({Put(ItemKind::kConfig, "k", "null")})), kInvalidArgument);
   // A bad mutation after good ones, and a bad outbox row after good mutations.
-  WS_EXPECT_CODE(store().Commit(Request(
+  EV_TEST_EXPECT_CODE(store().Commit(Request(
                      {Put(ItemKind::kConfig, "k", Body(1)), Put(ItemKind::kConfig, "", Body(1))})),
                  kInvalidArgument);
   CommitRequest bad_outbox = Request({Put(ItemKind::kConfig, "k", Body(1))});
   bad_outbox.outbox = {Outbox("propagate", "{}"), Outbox("", "{}")};
-  WS_EXPECT_CODE(store().Commit(bad_outbox), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().Commit(bad_outbox), kInvalidArgument);
 
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, 0);
-  WS_ASSIGN(int64_t count, store().CountItems(ItemKind::kConfig));
+  EV_TEST_ASSIGN(int64_t count, store().CountItems(ItemKind::kConfig));
   EXPECT_EQ(count, 0);
-  WS_ASSIGN(auto pending, store().PendingOutbox(10));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(10));
   EXPECT_TRUE(pending.empty());
-  WS_EXPECT_CODE(store().GetItem(static_cast<ItemKind>(99), "k"), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().GetItem(static_cast<ItemKind>(99), "k"), kInvalidArgument);
 }
 
 TEST_P(WorkspaceStoreConformanceTest, OutboxOnlyCommitWritesNoRevision) {
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
   CommitRequest c = Request({});
   c.outbox = {Outbox("propagate", R"({"all":true})")};
   c.expected_head = 1;
-  WS_ASSIGN(CommitResult r, store().Commit(c));
+  EV_TEST_ASSIGN(CommitResult r, store().Commit(c));
   EXPECT_EQ(r.last_revision, 1);
   EXPECT_EQ(r.first_revision, 2);  // an empty range
   ASSERT_EQ(r.outbox_ids.size(), 1u);
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, 1);
-  WS_ASSIGN(auto pending, store().PendingOutbox(10));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(10));
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].payload, R"({"all":true})");
 }
@@ -313,8 +285,8 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxOnlyCommitWritesNoRevision) {
 // ---- Items -----------------------------------------------------------------------------
 
 TEST_P(WorkspaceStoreConformanceTest, ItemsFollowPutUpdateDeleteAndRecreate) {
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "beta", Body(1))}, At(1))));
-  WS_ASSIGN(Item created, store().GetItem(ItemKind::kFlag, "beta"));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "beta", Body(1))}, At(1))));
+  EV_TEST_ASSIGN(Item created, store().GetItem(ItemKind::kFlag, "beta"));
   EXPECT_EQ(created.kind, ItemKind::kFlag);
   EXPECT_EQ(created.key, "beta");
   EXPECT_EQ(created.body, Body(1));
@@ -322,51 +294,51 @@ TEST_P(WorkspaceStoreConformanceTest, ItemsFollowPutUpdateDeleteAndRecreate) {
   EXPECT_EQ(created.created_at, At(1));
   EXPECT_EQ(created.updated_at, At(1));
 
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "other", Body(0))}, At(2))));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "beta", Body(2))}, At(3))));
-  WS_ASSIGN(Item updated, store().GetItem(ItemKind::kFlag, "beta"));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "other", Body(0))}, At(2))));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "beta", Body(2))}, At(3))));
+  EV_TEST_ASSIGN(Item updated, store().GetItem(ItemKind::kFlag, "beta"));
   EXPECT_EQ(updated.body, Body(2));
   EXPECT_EQ(updated.revision, 3);
   EXPECT_EQ(updated.created_at, At(1));
   EXPECT_EQ(updated.updated_at, At(3));
-  WS_ASSIGN(int64_t flags, store().CountItems(ItemKind::kFlag));
+  EV_TEST_ASSIGN(int64_t flags, store().CountItems(ItemKind::kFlag));
   EXPECT_EQ(flags, 1);
 
-  WS_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kFlag, "beta")}, At(4))));
-  WS_EXPECT_CODE(store().GetItem(ItemKind::kFlag, "beta"), kNotFound);
-  WS_ASSIGN(flags, store().CountItems(ItemKind::kFlag));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kFlag, "beta")}, At(4))));
+  EV_TEST_EXPECT_CODE(store().GetItem(ItemKind::kFlag, "beta"), kNotFound);
+  EV_TEST_ASSIGN(flags, store().CountItems(ItemKind::kFlag));
   EXPECT_EQ(flags, 0);
-  WS_ASSIGN(auto listed, store().ListItems(ItemKind::kFlag));
+  EV_TEST_ASSIGN(auto listed, store().ListItems(ItemKind::kFlag));
   EXPECT_TRUE(listed.empty());
 
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "beta", Body(5))}, At(5))));
-  WS_ASSIGN(Item recreated, store().GetItem(ItemKind::kFlag, "beta"));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "beta", Body(5))}, At(5))));
+  EV_TEST_ASSIGN(Item recreated, store().GetItem(ItemKind::kFlag, "beta"));
   EXPECT_EQ(recreated.body, Body(5));
   EXPECT_EQ(recreated.revision, 5);
   EXPECT_EQ(recreated.created_at, At(5));  // a new item, not the old one revived
   EXPECT_EQ(recreated.updated_at, At(5));
-  WS_ASSIGN(Revision rev, store().GetRevision(5));
+  EV_TEST_ASSIGN(Revision rev, store().GetRevision(5));
   EXPECT_EQ(rev.before, "null");
 }
 
 TEST_P(WorkspaceStoreConformanceTest, ListItemsIsOrderedByKeyAndFilteredByKind) {
-  WS_ASSERT_OK(store().Commit(
+  EV_TEST_ASSERT_OK(store().Commit(
       Request({Put(ItemKind::kConfig, "m", Body(1)), Put(ItemKind::kConfig, "a.b", Body(2)),
                Put(ItemKind::kConfig, "z", Body(3)), Put(ItemKind::kSecret, "a", Body(4)),
                Put(ItemKind::kEnvironment, "production", Body(5))})));
-  WS_ASSIGN(std::vector<Item> configs, store().ListItems(ItemKind::kConfig));
+  EV_TEST_ASSIGN(std::vector<Item> configs, store().ListItems(ItemKind::kConfig));
   ASSERT_EQ(configs.size(), 3u);
   EXPECT_EQ(configs[0].key, "a.b");
   EXPECT_EQ(configs[1].key, "m");
   EXPECT_EQ(configs[2].key, "z");
   for (const Item& i : configs) EXPECT_EQ(i.kind, ItemKind::kConfig);
-  WS_ASSIGN(std::vector<Item> envs, store().ListItems(ItemKind::kEnvironment));
+  EV_TEST_ASSIGN(std::vector<Item> envs, store().ListItems(ItemKind::kEnvironment));
   ASSERT_EQ(envs.size(), 1u);
   EXPECT_EQ(envs[0].key, "production");
   EXPECT_EQ(envs[0].body, Body(5));
-  WS_ASSIGN(int64_t secrets, store().CountItems(ItemKind::kSecret));
+  EV_TEST_ASSIGN(int64_t secrets, store().CountItems(ItemKind::kSecret));
   EXPECT_EQ(secrets, 1);
-  WS_ASSIGN(int64_t segments, store().CountItems(ItemKind::kSegment));
+  EV_TEST_ASSIGN(int64_t segments, store().CountItems(ItemKind::kSegment));
   EXPECT_EQ(segments, 0);
 }
 
@@ -374,13 +346,13 @@ TEST_P(WorkspaceStoreConformanceTest, ListItemsIsOrderedByKeyAndFilteredByKind) 
 
 TEST_P(WorkspaceStoreConformanceTest, ListRevisionsPaginatesAndChecksBounds) {
   for (int i = 1; i <= 25; ++i) {
-    WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "k", Body(i))})));
+    EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "k", Body(i))})));
   }
   std::vector<int64_t> seen;
   int64_t after = 0;
   std::vector<size_t> page_sizes;
   for (;;) {
-    WS_ASSIGN(std::vector<Revision> page, store().ListRevisions(after, 10));
+    EV_TEST_ASSIGN(std::vector<Revision> page, store().ListRevisions(after, 10));
     page_sizes.push_back(page.size());
     if (page.empty()) break;
     for (const Revision& r : page) seen.push_back(r.seq);
@@ -390,24 +362,24 @@ TEST_P(WorkspaceStoreConformanceTest, ListRevisionsPaginatesAndChecksBounds) {
   ASSERT_EQ(seen.size(), 25u);
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i + 1));
 
-  WS_ASSIGN(auto from_middle, store().ListRevisions(20, 1000));
+  EV_TEST_ASSIGN(auto from_middle, store().ListRevisions(20, 1000));
   ASSERT_EQ(from_middle.size(), 5u);
   EXPECT_EQ(from_middle.front().seq, 21);
-  WS_ASSIGN(auto one, store().ListRevisions(0, 1));
+  EV_TEST_ASSIGN(auto one, store().ListRevisions(0, 1));
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].seq, 1);
-  WS_ASSIGN(auto past_head, store().ListRevisions(25, 10));
+  EV_TEST_ASSIGN(auto past_head, store().ListRevisions(25, 10));
   EXPECT_TRUE(past_head.empty());
 
-  WS_EXPECT_CODE(store().ListRevisions(0, 0), kInvalidArgument);
-  WS_EXPECT_CODE(store().ListRevisions(0, -1), kInvalidArgument);
-  WS_EXPECT_CODE(store().ListRevisions(0, 1001), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ListRevisions(0, 0), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ListRevisions(0, -1), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ListRevisions(0, 1001), kInvalidArgument);
 }
 
 TEST_P(WorkspaceStoreConformanceTest, GetRevisionReturnsTheRowOrNotFound) {
-  WS_ASSERT_OK(
+  EV_TEST_ASSERT_OK(
       store().Commit(Request({Put(ItemKind::kSecret, "db.password", Body(1), "prod")}, At(7))));
-  WS_ASSIGN(Revision r, store().GetRevision(1));
+  EV_TEST_ASSIGN(Revision r, store().GetRevision(1));
   EXPECT_EQ(r.seq, 1);
   EXPECT_EQ(r.kind, ItemKind::kSecret);
   EXPECT_EQ(r.key, "db.password");
@@ -415,47 +387,47 @@ TEST_P(WorkspaceStoreConformanceTest, GetRevisionReturnsTheRowOrNotFound) {
   EXPECT_EQ(r.before, "null");
   EXPECT_EQ(r.after, Body(1));
   EXPECT_EQ(r.time, At(7));
-  WS_EXPECT_CODE(store().GetRevision(0), kNotFound);
-  WS_EXPECT_CODE(store().GetRevision(2), kNotFound);
-  WS_EXPECT_CODE(store().GetRevision(-1), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetRevision(0), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetRevision(2), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetRevision(-1), kNotFound);
 }
 
 TEST_P(WorkspaceStoreConformanceTest, BodyAtFollowsHistoryThroughDeleteAndRecreate) {
   // 1: put a=1   2: put other   3: put a=3   4: delete a   5: put other   6: put a=6
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "other", Body(2))})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(3))})));
-  WS_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kConfig, "a")})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "other", Body(5))})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(6))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "other", Body(2))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(3))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kConfig, "a")})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "other", Body(5))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(6))})));
 
   const std::optional<std::string> want[] = {std::nullopt, Body(1),      Body(1), Body(3),
                                              std::nullopt, std::nullopt, Body(6), Body(6)};
   for (int64_t seq = 0; seq <= 7; ++seq) {
     SCOPED_TRACE(StrCat("seq ", seq));
-    WS_ASSIGN(std::optional<std::string> body, store().BodyAt(ItemKind::kConfig, "a", seq));
+    EV_TEST_ASSIGN(std::optional<std::string> body, store().BodyAt(ItemKind::kConfig, "a", seq));
     EXPECT_EQ(body, want[seq]);
   }
   // Kind is part of the identity.
-  WS_ASSIGN(auto flag, store().BodyAt(ItemKind::kFlag, "a", 6));
+  EV_TEST_ASSIGN(auto flag, store().BodyAt(ItemKind::kFlag, "a", 6));
   EXPECT_FALSE(flag.has_value());
-  WS_ASSIGN(auto other, store().BodyAt(ItemKind::kConfig, "other", 4));
+  EV_TEST_ASSIGN(auto other, store().BodyAt(ItemKind::kConfig, "other", 4));
   EXPECT_EQ(other, Body(2));
 }
 
 TEST_P(WorkspaceStoreConformanceTest, AllKeysEverIncludesDeletedItemsOnce) {
-  WS_ASSERT_OK(store().Commit(
+  EV_TEST_ASSERT_OK(store().Commit(
       Request({Put(ItemKind::kConfig, "a", Body(1)), Put(ItemKind::kFlag, "a", Body(1)),
                Put(ItemKind::kSegment, "s", Body(1))})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(2))})));
-  WS_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kSegment, "s")})));
-  WS_ASSIGN(auto keys, store().AllKeysEver());
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(2))})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kSegment, "s")})));
+  EV_TEST_ASSIGN(auto keys, store().AllKeysEver());
   std::set<std::pair<ItemKind, std::string>> got(keys.begin(), keys.end());
   EXPECT_EQ(got.size(), keys.size()) << "duplicates";
   EXPECT_EQ(got, (std::set<std::pair<ItemKind, std::string>>{
                      {ItemKind::kConfig, "a"}, {ItemKind::kFlag, "a"}, {ItemKind::kSegment, "s"}}));
   // Deleting an item keeps its revisions.
-  WS_ASSIGN(auto revs, store().ListRevisions(0, 10));
+  EV_TEST_ASSIGN(auto revs, store().ListRevisions(0, 10));
   EXPECT_EQ(revs.size(), 5u);
 }
 
@@ -467,13 +439,13 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxPendingOrderDoneAndAttempts) {
     CommitRequest c = Request({Put(ItemKind::kConfig, "k", Body(i))});
     c.outbox = {Outbox("propagate", StrCat("{\"i\":", i, "}"), At(i)),
                 Outbox("audit", StrCat("{\"a\":", i, "}"), At(i))};
-    WS_ASSIGN(CommitResult r, store().Commit(c));
+    EV_TEST_ASSIGN(CommitResult r, store().Commit(c));
     ASSERT_EQ(r.outbox_ids.size(), 2u);
     ids.insert(ids.end(), r.outbox_ids.begin(), r.outbox_ids.end());
   }
   for (size_t i = 1; i < ids.size(); ++i) EXPECT_LT(ids[i - 1], ids[i]);
 
-  WS_ASSIGN(std::vector<OutboxRow> pending, store().PendingOutbox(1000));
+  EV_TEST_ASSIGN(std::vector<OutboxRow> pending, store().PendingOutbox(1000));
   ASSERT_EQ(pending.size(), 6u);
   for (size_t i = 0; i < pending.size(); ++i) {
     EXPECT_EQ(pending[i].id, ids[i]);
@@ -482,17 +454,17 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxPendingOrderDoneAndAttempts) {
   }
   EXPECT_EQ(pending[2].kind, "propagate");
   EXPECT_EQ(pending[2].payload, "{\"i\":1}");
-  WS_ASSIGN(auto first_two, store().PendingOutbox(2));
+  EV_TEST_ASSIGN(auto first_two, store().PendingOutbox(2));
   ASSERT_EQ(first_two.size(), 2u);
   EXPECT_EQ(first_two[1].id, ids[1]);
 
-  WS_ASSERT_OK(store().RecordOutboxAttempt(ids[0]));
-  WS_ASSERT_OK(store().RecordOutboxAttempt(ids[0]));
-  WS_ASSERT_OK(store().RecordOutboxAttempt(ids[3]));
-  WS_ASSERT_OK(store().MarkOutboxDone(ids[1]));
-  WS_ASSERT_OK(store().MarkOutboxDone(ids[4]));
-  WS_EXPECT_OK(store().MarkOutboxDone(ids[4]));  // again: still fine
-  WS_ASSIGN(pending, store().PendingOutbox(1000));
+  EV_TEST_ASSERT_OK(store().RecordOutboxAttempt(ids[0]));
+  EV_TEST_ASSERT_OK(store().RecordOutboxAttempt(ids[0]));
+  EV_TEST_ASSERT_OK(store().RecordOutboxAttempt(ids[3]));
+  EV_TEST_ASSERT_OK(store().MarkOutboxDone(ids[1]));
+  EV_TEST_ASSERT_OK(store().MarkOutboxDone(ids[4]));
+  EV_TEST_EXPECT_OK(store().MarkOutboxDone(ids[4]));  // again: still fine
+  EV_TEST_ASSIGN(pending, store().PendingOutbox(1000));
   ASSERT_EQ(pending.size(), 4u);
   EXPECT_EQ(pending[0].id, ids[0]);
   EXPECT_EQ(pending[0].attempts, 2);
@@ -502,13 +474,13 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxPendingOrderDoneAndAttempts) {
   EXPECT_EQ(pending[2].attempts, 1);
   EXPECT_EQ(pending[3].id, ids[5]);
 
-  WS_EXPECT_CODE(store().MarkOutboxDone(ids.back() + 100), kNotFound);
-  WS_EXPECT_CODE(store().RecordOutboxAttempt(ids.back() + 100), kNotFound);
-  WS_EXPECT_CODE(store().PendingOutbox(0), kInvalidArgument);
-  WS_EXPECT_CODE(store().PendingOutbox(1001), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().MarkOutboxDone(ids.back() + 100), kNotFound);
+  EV_TEST_EXPECT_CODE(store().RecordOutboxAttempt(ids.back() + 100), kNotFound);
+  EV_TEST_EXPECT_CODE(store().PendingOutbox(0), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().PendingOutbox(1001), kInvalidArgument);
 
   // By kind: only that kind's pending rows, oldest first.
-  WS_ASSIGN(auto propagate, store().PendingOutboxOfKind("propagate", 1000));
+  EV_TEST_ASSIGN(auto propagate, store().PendingOutboxOfKind("propagate", 1000));
   for (const auto& row : propagate) EXPECT_EQ(row.kind, "propagate");
   std::vector<int64_t> expected;
   for (const auto& row : pending) {
@@ -516,9 +488,9 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxPendingOrderDoneAndAttempts) {
   }
   ASSERT_EQ(propagate.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(propagate[i].id, expected[i]);
-  WS_ASSIGN(auto none, store().PendingOutboxOfKind("no-such-kind", 10));
+  EV_TEST_ASSIGN(auto none, store().PendingOutboxOfKind("no-such-kind", 10));
   EXPECT_TRUE(none.empty());
-  WS_EXPECT_CODE(store().PendingOutboxOfKind("propagate", 0), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().PendingOutboxOfKind("propagate", 0), kInvalidArgument);
 }
 
 // ---- Activity --------------------------------------------------------------------------
@@ -528,12 +500,12 @@ TEST_P(WorkspaceStoreConformanceTest, AppendActivityWritesTheEntryAndItsOutboxRo
              .actor = "user:usr_2",
              .action = "secret.read",
              .details = R"({"key":"db.password","environment":"production"})"};
-  WS_ASSIGN(int64_t id1, store().AppendActivity(a, {Outbox("audit", R"({"e":1})", At(3))}));
+  EV_TEST_ASSIGN(int64_t id1, store().AppendActivity(a, {Outbox("audit", R"({"e":1})", At(3))}));
   a.action = "export";
-  WS_ASSIGN(int64_t id2, store().AppendActivity(a, {}));
+  EV_TEST_ASSIGN(int64_t id2, store().AppendActivity(a, {}));
   EXPECT_LT(id1, id2);
 
-  WS_ASSIGN(std::vector<Activity> list, store().ListActivity(0, 10));
+  EV_TEST_ASSIGN(std::vector<Activity> list, store().ListActivity(0, 10));
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id, id1);
   EXPECT_EQ(list[0].time, At(3));
@@ -542,35 +514,35 @@ TEST_P(WorkspaceStoreConformanceTest, AppendActivityWritesTheEntryAndItsOutboxRo
   EXPECT_EQ(list[0].details, R"({"key":"db.password","environment":"production"})");
   EXPECT_EQ(list[1].id, id2);
   EXPECT_EQ(list[1].action, "export");
-  WS_ASSIGN(auto pending, store().PendingOutbox(10));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(10));
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].kind, "audit");
   EXPECT_EQ(pending[0].payload, R"({"e":1})");
   // Activity is not a revision.
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, 0);
 }
 
 TEST_P(WorkspaceStoreConformanceTest, AppendActivityFailsClosedWhenItsOutboxRowIsRejected) {
   Activity a{.time = kT0, .actor = "user:usr_2", .action = "secret.read", .details = "{}"};
-  WS_EXPECT_CODE(store().AppendActivity(a, {Outbox("audit", "{}"), Outbox("", "{}")}),
+  EV_TEST_EXPECT_CODE(store().AppendActivity(a, {Outbox("audit", "{}"), Outbox("", "{}")}),
                  kInvalidArgument);
-  WS_ASSIGN(auto list, store().ListActivity(0, 10));
+  EV_TEST_ASSIGN(auto list, store().ListActivity(0, 10));
   EXPECT_TRUE(list.empty()) << "the activity was written without its audit event";
-  WS_ASSIGN(auto pending, store().PendingOutbox(10));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(10));
   EXPECT_TRUE(pending.empty());
 
   Activity no_action = a;
   no_action.action = "";
-  WS_EXPECT_CODE(store().AppendActivity(no_action, {}), kInvalidArgument);
-  WS_ASSIGN(list, store().ListActivity(0, 10));
+  EV_TEST_EXPECT_CODE(store().AppendActivity(no_action, {}), kInvalidArgument);
+  EV_TEST_ASSIGN(list, store().ListActivity(0, 10));
   EXPECT_TRUE(list.empty());
 }
 
 TEST_P(WorkspaceStoreConformanceTest, ListActivityPaginatesAndChecksBounds) {
   std::vector<int64_t> ids;
   for (int i = 0; i < 12; ++i) {
-    WS_ASSIGN(
+    EV_TEST_ASSIGN(
         int64_t id,
         store().AppendActivity(
             {.time = At(i), .actor = "user:usr_1", .action = StrCat("action", i), .details = "{}"},
@@ -581,7 +553,7 @@ TEST_P(WorkspaceStoreConformanceTest, ListActivityPaginatesAndChecksBounds) {
   int64_t after = 0;
   int pages = 0;
   for (;;) {
-    WS_ASSIGN(std::vector<Activity> page, store().ListActivity(after, 5));
+    EV_TEST_ASSIGN(std::vector<Activity> page, store().ListActivity(after, 5));
     if (page.empty()) break;
     ++pages;
     EXPECT_LE(page.size(), 5u);
@@ -590,12 +562,12 @@ TEST_P(WorkspaceStoreConformanceTest, ListActivityPaginatesAndChecksBounds) {
   }
   EXPECT_EQ(pages, 3);
   EXPECT_EQ(seen, ids);
-  WS_ASSIGN(auto tail, store().ListActivity(ids[9], 1000));
+  EV_TEST_ASSIGN(auto tail, store().ListActivity(ids[9], 1000));
   ASSERT_EQ(tail.size(), 2u);
   EXPECT_EQ(tail[0].action, "action10");
   EXPECT_EQ(tail[0].time, At(10));
-  WS_EXPECT_CODE(store().ListActivity(0, 0), kInvalidArgument);
-  WS_EXPECT_CODE(store().ListActivity(0, 1001), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ListActivity(0, 0), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ListActivity(0, 1001), kInvalidArgument);
 }
 
 // ---- Concurrency -----------------------------------------------------------------------
@@ -618,7 +590,7 @@ TEST_P(WorkspaceStoreConformanceTest, ConcurrentCommitsAreSerialisedWithoutGapOr
     }
   });
   ASSERT_EQ(failures.load(), 0);
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, kThreads * kCommits);
 
   // Every seq handed out once, 1..1600.
@@ -636,7 +608,7 @@ TEST_P(WorkspaceStoreConformanceTest, ConcurrentCommitsAreSerialisedWithoutGapOr
   int64_t expected = 1;
   int64_t after = 0;
   for (;;) {
-    WS_ASSIGN(std::vector<Revision> page, store().ListRevisions(after, 1000));
+    EV_TEST_ASSIGN(std::vector<Revision> page, store().ListRevisions(after, 1000));
     if (page.empty()) break;
     for (const Revision& r : page) {
       ASSERT_EQ(r.seq, expected++);
@@ -652,7 +624,7 @@ TEST_P(WorkspaceStoreConformanceTest, ConcurrentCommitsAreSerialisedWithoutGapOr
   }
   EXPECT_EQ(expected - 1, kThreads * kCommits);
   for (int t = 0; t < kThreads; ++t) {
-    WS_ASSIGN(Item item, store().GetItem(ItemKind::kConfig, StrCat("t", t)));
+    EV_TEST_ASSIGN(Item item, store().GetItem(ItemKind::kConfig, StrCat("t", t)));
     EXPECT_EQ(item.body, StrCat("{\"t\":", t, ",\"i\":", kCommits - 1, "}"));
   }
 }
@@ -686,7 +658,7 @@ TEST_P(WorkspaceStoreConformanceTest, ConcurrentExpectedHeadCommitsHaveOneWinner
   });
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(wins.load(), kThreads * kWinsPerThread);
-  WS_ASSIGN(int64_t head, store().Head());
+  EV_TEST_ASSIGN(int64_t head, store().Head());
   EXPECT_EQ(head, kThreads * kWinsPerThread);
 }
 
@@ -698,20 +670,20 @@ TEST_P(WorkspaceStoreConformanceTest, TimesRoundTripAtMicrosecondPrecision) {
   const absl::Time before_epoch = absl::FromUnixMicros(-1'234'567);
   CommitRequest c = Request({Put(ItemKind::kConfig, "k", Body(1))}, t1);
   c.outbox = {Outbox("audit", "{}", t2)};
-  WS_ASSERT_OK(store().Commit(c));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "k", Body(2))}, t2)));
-  WS_ASSERT_OK(store().AppendActivity(
+  EV_TEST_ASSERT_OK(store().Commit(c));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "k", Body(2))}, t2)));
+  EV_TEST_ASSERT_OK(store().AppendActivity(
       {.time = before_epoch, .actor = "a", .action = "x", .details = "{}"}, {}));
 
-  WS_ASSIGN(Item item, store().GetItem(ItemKind::kConfig, "k"));
+  EV_TEST_ASSIGN(Item item, store().GetItem(ItemKind::kConfig, "k"));
   EXPECT_EQ(item.created_at, t1);
   EXPECT_EQ(item.updated_at, t2);
-  WS_ASSIGN(Revision r1, store().GetRevision(1));
+  EV_TEST_ASSIGN(Revision r1, store().GetRevision(1));
   EXPECT_EQ(r1.time, t1);
-  WS_ASSIGN(auto pending, store().PendingOutbox(1));
+  EV_TEST_ASSIGN(auto pending, store().PendingOutbox(1));
   ASSERT_EQ(pending.size(), 1u);
   EXPECT_EQ(pending[0].created_at, t2);
-  WS_ASSIGN(auto activity, store().ListActivity(0, 1));
+  EV_TEST_ASSIGN(auto activity, store().ListActivity(0, 1));
   ASSERT_EQ(activity.size(), 1u);
   EXPECT_EQ(activity[0].time, before_epoch);
 }
@@ -724,20 +696,20 @@ TEST_P(WorkspaceStoreConformanceTest, LargeAndUnicodeBodiesRoundTrip) {
   const std::string unicode = "{\"greeting\":\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x9a\x80\"}";
   const std::string key = "caf\xc3\xa9.pool";
 
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, key, big)})));
-  WS_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, key, unicode)})));
-  WS_ASSIGN(Item item, store().GetItem(ItemKind::kConfig, key));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, key, big)})));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, key, unicode)})));
+  EV_TEST_ASSIGN(Item item, store().GetItem(ItemKind::kConfig, key));
   EXPECT_EQ(item.key, key);
   EXPECT_EQ(item.body, unicode);
-  WS_ASSIGN(Revision r1, store().GetRevision(1));
+  EV_TEST_ASSIGN(Revision r1, store().GetRevision(1));
   EXPECT_EQ(r1.after.size(), big.size());
   EXPECT_TRUE(r1.after == big);
-  WS_ASSIGN(Revision r2, store().GetRevision(2));
+  EV_TEST_ASSIGN(Revision r2, store().GetRevision(2));
   EXPECT_TRUE(r2.before == big);
-  WS_ASSIGN(std::optional<std::string> at1, store().BodyAt(ItemKind::kConfig, key, 1));
+  EV_TEST_ASSIGN(std::optional<std::string> at1, store().BodyAt(ItemKind::kConfig, key, 1));
   ASSERT_TRUE(at1.has_value());
   EXPECT_TRUE(*at1 == big);
-  WS_ASSIGN(auto keys, store().AllKeysEver());
+  EV_TEST_ASSIGN(auto keys, store().AllKeysEver());
   ASSERT_EQ(keys.size(), 1u);
   EXPECT_EQ(keys[0].second, key);
 }

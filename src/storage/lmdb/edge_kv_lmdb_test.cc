@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_util.h"
 #include "src/storage/edge_kv_conformance.h"
 
 namespace edgevault::storage {
@@ -26,42 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using base::StrCat;
 
-// One temporary directory per test process, made on first use (so listing the tests
-// leaves nothing behind) and removed after the last test; each store gets its own
-// subdirectory.
-class ScratchDir : public ::testing::Environment {
- public:
-  static ScratchDir* Get() {
-    static ScratchDir* dir = [] {
-      auto* d = new ScratchDir();
-      ::testing::AddGlobalTestEnvironment(d);  // gtest owns and tears it down
-      return d;
-    }();
-    return dir;
-  }
-  std::string NewPath(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (path_.empty()) {
-      std::string tmpl = (fs::path(::testing::TempDir()) / "edge_kv_test.XXXXXX").string();
-      if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-      path_ = tmpl;
-    }
-    return StrCat(path_, "/", name, "-", counter_++);
-  }
-  void TearDown() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    path_.clear();
-  }
-
- private:
-  ScratchDir() = default;
-  std::mutex mu_;
-  std::string path_;
-  int counter_ = 0;
-};
+using testing::ScratchDir;
 
 [[maybe_unused]] const ScratchDir* const kScratch = ScratchDir::Get();
 

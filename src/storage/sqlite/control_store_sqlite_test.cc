@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_util.h"
 #include "src/storage/control_store_conformance.h"
 #include "src/storage/sqlite/sqlite_db.h"
 
@@ -21,41 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using base::StrCat;
 
-// One temporary directory per test process, made on first use (so listing the tests
-// leaves nothing behind) and removed after the last test; each store gets its own file.
-class ScratchDir : public ::testing::Environment {
- public:
-  static ScratchDir* Get() {
-    static ScratchDir* dir = [] {
-      auto* d = new ScratchDir();
-      ::testing::AddGlobalTestEnvironment(d);  // gtest owns and tears it down
-      return d;
-    }();
-    return dir;
-  }
-  std::string NewPath(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (path_.empty()) {
-      std::string tmpl = (fs::path(::testing::TempDir()) / "control_store_test.XXXXXX").string();
-      if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-      path_ = tmpl;
-    }
-    return StrCat(path_, "/", name, "-", counter_++, ".db");
-  }
-  void TearDown() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    path_.clear();
-  }
-
- private:
-  ScratchDir() = default;
-  std::mutex mu_;
-  std::string path_;
-  int counter_ = 0;
-};
+using testing::ScratchDir;
 
 base::SimulatedEnv* TestEnv() {
   static base::SimulatedEnv* env = new base::SimulatedEnv();
@@ -64,7 +31,7 @@ base::SimulatedEnv* TestEnv() {
 
 std::unique_ptr<ControlStore> NewStore() {
   auto store =
-      OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("conformance"), .env = TestEnv()});
+      OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("conformance", ".db"), .env = TestEnv()});
   if (!store.ok()) {
     ADD_FAILURE() << store.status();
     return nullptr;
@@ -104,7 +71,7 @@ Org MakeOrg(std::string id, std::string name) {
 }
 
 TEST(SqliteControlStoreTest, DataFileIsCreatedWithMode0600) {
-  std::string path = ScratchDir::Get()->NewPath("mode");
+  std::string path = ScratchDir::Get()->NewPath("mode", ".db");
   // A permissive umask must not leak into the file mode.
   mode_t old = ::umask(0);
   auto store = OpenAt(path);
@@ -119,7 +86,7 @@ TEST(SqliteControlStoreTest, DataFileIsCreatedWithMode0600) {
 }
 
 TEST(SqliteControlStoreTest, ReopeningKeepsDataAndTheSchemaVersion) {
-  std::string path = ScratchDir::Get()->NewPath("reopen");
+  std::string path = ScratchDir::Get()->NewPath("reopen", ".db");
   {
     auto store = OpenAt(path);
     ASSERT_NE(store, nullptr);
@@ -142,7 +109,7 @@ TEST(SqliteControlStoreTest, ReopeningKeepsDataAndTheSchemaVersion) {
 }
 
 TEST(SqliteControlStoreTest, NewerSchemaIsRefused) {
-  std::string path = ScratchDir::Get()->NewPath("newer");
+  std::string path = ScratchDir::Get()->NewPath("newer", ".db");
   { ASSERT_NE(OpenAt(path), nullptr); }
   {
     auto db = SqliteDb::Open({.path = path});
@@ -156,14 +123,14 @@ TEST(SqliteControlStoreTest, NewerSchemaIsRefused) {
 TEST(SqliteControlStoreTest, BadOptionsAreInvalidArgument) {
   EXPECT_EQ(OpenSqliteControlStore({.path = "", .env = TestEnv()}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("noenv"), .env = nullptr})
+  EXPECT_EQ(OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("noenv", ".db"), .env = nullptr})
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SqliteControlStoreTest, SecondConnectionSeesCommittedDataOnly) {
-  std::string path = ScratchDir::Get()->NewPath("shared");
+  std::string path = ScratchDir::Get()->NewPath("shared", ".db");
   auto a = OpenAt(path);
   auto b = OpenAt(path);
   ASSERT_NE(a, nullptr);
@@ -188,7 +155,7 @@ TEST(SqliteControlStoreTest, SecondConnectionSeesCommittedDataOnly) {
 
 TEST(SqliteControlStoreTest, TwoConnectionsRaceForOneTotpStep) {
   // Atomicity across connections (processes), not just across threads of one store.
-  std::string path = ScratchDir::Get()->NewPath("race");
+  std::string path = ScratchDir::Get()->NewPath("race", ".db");
   auto a = OpenAt(path);
   auto b = OpenAt(path);
   ASSERT_NE(a, nullptr);
@@ -222,7 +189,7 @@ TEST(SqliteControlStoreTest, TwoConnectionsRaceForOneTotpStep) {
 }
 
 TEST(SqliteControlStoreTest, CallingTheStoreInsideItsOwnTransactionFailsInsteadOfDeadlocking) {
-  auto store = OpenAt(ScratchDir::Get()->NewPath("reentrant"));
+  auto store = OpenAt(ScratchDir::Get()->NewPath("reentrant", ".db"));
   ASSERT_NE(store, nullptr);
   absl::Status inner;
   absl::Status outer = store->WithTransaction([&](ControlStore& tx) -> absl::Status {
@@ -237,7 +204,7 @@ TEST(SqliteControlStoreTest, CallingTheStoreInsideItsOwnTransactionFailsInsteadO
 }
 
 TEST(SqliteControlStoreTest, ExpiredChallengesAreSweptByTake) {
-  std::string path = ScratchDir::Get()->NewPath("sweep");
+  std::string path = ScratchDir::Get()->NewPath("sweep", ".db");
   auto store = OpenAt(path);
   ASSERT_NE(store, nullptr);
   const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);

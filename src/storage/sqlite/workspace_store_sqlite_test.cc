@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_util.h"
 #include "src/storage/sqlite/sqlite_db.h"
 #include "src/storage/workspace_store_conformance.h"
 
@@ -25,41 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using base::StrCat;
 
-// One temporary directory per test process, made on first use (so listing the tests
-// leaves nothing behind) and removed after the last test; each store gets its own file.
-class ScratchDir : public ::testing::Environment {
- public:
-  static ScratchDir* Get() {
-    static ScratchDir* dir = [] {
-      auto* d = new ScratchDir();
-      ::testing::AddGlobalTestEnvironment(d);  // gtest owns and tears it down
-      return d;
-    }();
-    return dir;
-  }
-  std::string NewPath(std::string_view name) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (path_.empty()) {
-      std::string tmpl = (fs::path(::testing::TempDir()) / "workspace_store_test.XXXXXX").string();
-      if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-      path_ = tmpl;
-    }
-    return StrCat(path_, "/", name, "-", counter_++, ".db");
-  }
-  void TearDown() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-    path_.clear();
-  }
-
- private:
-  ScratchDir() = default;
-  std::mutex mu_;
-  std::string path_;
-  int counter_ = 0;
-};
+using testing::ScratchDir;
 
 base::SimulatedEnv* TestEnv() {
   static base::SimulatedEnv* env = new base::SimulatedEnv();
@@ -67,7 +34,7 @@ base::SimulatedEnv* TestEnv() {
 }
 
 std::unique_ptr<WorkspaceStore> NewStore() {
-  auto store = OpenSqliteWorkspaceStore({.path = ScratchDir::Get()->NewPath("conformance"),
+  auto store = OpenSqliteWorkspaceStore({.path = ScratchDir::Get()->NewPath("conformance", ".db"),
                                          .env = TestEnv(),
                                          .workspace_id = "ws_conformance"});
   if (!store.ok()) {
@@ -111,7 +78,7 @@ CommitRequest PutRequest(std::string key, std::string body) {
 }
 
 TEST(SqliteWorkspaceStoreTest, DataFileIsCreatedWithMode0600) {
-  std::string path = ScratchDir::Get()->NewPath("mode");
+  std::string path = ScratchDir::Get()->NewPath("mode", ".db");
   // A permissive umask must not leak into the file mode.
   mode_t old = ::umask(0);
   auto store = OpenAt(path);
@@ -126,7 +93,7 @@ TEST(SqliteWorkspaceStoreTest, DataFileIsCreatedWithMode0600) {
 }
 
 TEST(SqliteWorkspaceStoreTest, FileUsesWalAndTheCurrentSchemaVersion) {
-  std::string path = ScratchDir::Get()->NewPath("pragmas");
+  std::string path = ScratchDir::Get()->NewPath("pragmas", ".db");
   { ASSERT_NE(OpenAt(path), nullptr); }
   auto db = SqliteDb::Open({.path = path});
   ASSERT_TRUE(db.ok()) << db.status();
@@ -144,7 +111,7 @@ TEST(SqliteWorkspaceStoreTest, FileUsesWalAndTheCurrentSchemaVersion) {
 }
 
 TEST(SqliteWorkspaceStoreTest, ReopeningKeepsEverything) {
-  std::string path = ScratchDir::Get()->NewPath("reopen");
+  std::string path = ScratchDir::Get()->NewPath("reopen", ".db");
   int64_t outbox_id = 0, activity_id = 0;
   {
     auto store = OpenAt(path, "ws_keep");
@@ -192,7 +159,7 @@ TEST(SqliteWorkspaceStoreTest, ReopeningKeepsEverything) {
 }
 
 TEST(SqliteWorkspaceStoreTest, ReopeningWithAnotherWorkspaceIdIsFailedPrecondition) {
-  std::string path = ScratchDir::Get()->NewPath("other-id");
+  std::string path = ScratchDir::Get()->NewPath("other-id", ".db");
   { ASSERT_NE(OpenAt(path, "ws_a"), nullptr); }
   auto store = OpenSqliteWorkspaceStore({.path = path, .env = TestEnv(), .workspace_id = "ws_b"});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
@@ -206,12 +173,12 @@ TEST(SqliteWorkspaceStoreTest, BadOptionsAreInvalidArgumentAndCreateNothing) {
   EXPECT_EQ(
       OpenSqliteWorkspaceStore({.path = "", .env = TestEnv(), .workspace_id = "w"}).status().code(),
       absl::StatusCode::kInvalidArgument);
-  std::string no_env = ScratchDir::Get()->NewPath("noenv");
+  std::string no_env = ScratchDir::Get()->NewPath("noenv", ".db");
   EXPECT_EQ(OpenSqliteWorkspaceStore({.path = no_env, .env = nullptr, .workspace_id = "w"})
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
-  std::string no_id = ScratchDir::Get()->NewPath("noid");
+  std::string no_id = ScratchDir::Get()->NewPath("noid", ".db");
   EXPECT_EQ(OpenSqliteWorkspaceStore({.path = no_id, .env = TestEnv()}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(fs::exists(no_id));
@@ -219,7 +186,7 @@ TEST(SqliteWorkspaceStoreTest, BadOptionsAreInvalidArgumentAndCreateNothing) {
 }
 
 TEST(SqliteWorkspaceStoreTest, NewerSchemaIsRefused) {
-  std::string path = ScratchDir::Get()->NewPath("newer");
+  std::string path = ScratchDir::Get()->NewPath("newer", ".db");
   { ASSERT_NE(OpenAt(path), nullptr); }
   {
     auto db = SqliteDb::Open({.path = path});
@@ -231,7 +198,7 @@ TEST(SqliteWorkspaceStoreTest, NewerSchemaIsRefused) {
 }
 
 TEST(SqliteWorkspaceStoreTest, RevisionsCannotBeUpdatedOrDeletedEvenWithRawSql) {
-  std::string path = ScratchDir::Get()->NewPath("append-only");
+  std::string path = ScratchDir::Get()->NewPath("append-only", ".db");
   {
     auto store = OpenAt(path);
     ASSERT_NE(store, nullptr);
@@ -250,7 +217,7 @@ TEST(SqliteWorkspaceStoreTest, RevisionsCannotBeUpdatedOrDeletedEvenWithRawSql) 
 
 TEST(SqliteWorkspaceStoreTest, TwoConnectionsCommitWithoutGapOrDuplicate) {
   // Serialisation across connections (processes) comes from BEGIN IMMEDIATE, not the mutex.
-  std::string path = ScratchDir::Get()->NewPath("two-connections");
+  std::string path = ScratchDir::Get()->NewPath("two-connections", ".db");
   auto a = OpenAt(path);
   auto b = OpenAt(path);
   ASSERT_NE(a, nullptr);
