@@ -74,6 +74,18 @@ absl::Status EntitlementExceeded(std::string message) {
   return st;
 }
 
+absl::StatusOr<EnvironmentSet> LoadEnvironments(storage::WorkspaceStore& store) {
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, store.ListItems(ItemKind::kEnvironment));
+  return EnvironmentSet::FromItems(items);
+}
+
+// Aborted (HTTP 412) when an If-Match revision is given and is not the head.
+absl::Status CheckIfMatch(std::optional<int64_t> if_match, int64_t head) {
+  if (!if_match || *if_match == head) return absl::OkStatus();
+  return absl::AbortedError(base::ToAbsl("If-Match revision " + std::to_string(*if_match) +
+                                         " is stale; the workspace is at " + std::to_string(head)));
+}
+
 }  // namespace
 
 Service::Service(ServiceOptions options) : options_(std::move(options)) {}
@@ -274,6 +286,18 @@ absl::StatusOr<json::object> ItemsAfter(storage::WorkspaceStore& store, ItemKind
 
 }  // namespace
 
+absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id) {
+  EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(org_id));
+  int64_t total = 0;
+  for (ItemKind k : {ItemKind::kConfig, ItemKind::kFlag, ItemKind::kSegment, ItemKind::kSecret}) {
+    EV_ASSIGN_OR_RETURN(int64_t n, store.CountItems(k));
+    total += n;
+  }
+  if (total < org.entitlements.max_items) return absl::OkStatus();
+  return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_items) +
+                             " items per workspace");
+}
+
 absl::StatusOr<int64_t> Service::PutItem(const Actor& actor, const storage::Workspace& ws,
                                          ItemKind kind, std::string_view key,
                                          const json::object& request, std::string_view reason,
@@ -281,8 +305,7 @@ absl::StatusOr<int64_t> Service::PutItem(const Actor& actor, const storage::Work
   EV_RETURN_IF_ERROR(CheckKey(storage::ItemKindName(kind), key));
   EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
   std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
   json::object body;
   switch (kind) {
     case ItemKind::kConfig: {
@@ -305,25 +328,13 @@ absl::StatusOr<int64_t> Service::PutItem(const Actor& actor, const storage::Work
   absl::StatusOr<storage::Item> existing = open->store->GetItem(kind, key);
   if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
   if (!existing.ok()) {
-    EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(ws.org_id));
-    int64_t total = 0;
-    for (ItemKind k : {ItemKind::kConfig, ItemKind::kFlag, ItemKind::kSegment, ItemKind::kSecret}) {
-      EV_ASSIGN_OR_RETURN(int64_t n, open->store->CountItems(k));
-      total += n;
-    }
-    if (total >= org.entitlements.max_items) {
-      return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_items) +
-                                 " items per workspace");
-    }
+    EV_RETURN_IF_ERROR(CheckRoomForNewItem(*open->store, ws.org_id));
   }
   std::string serialized = json::serialize(body);
   if (existing.ok() && existing->body == serialized) {
     // Nothing changes: no revision, the head stays (idempotent PUT).
     EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
-    if (if_match && *if_match != head) {
-      return absl::AbortedError(base::ToAbsl("If-Match revision " + std::to_string(*if_match) +
-                                             " is stale; the workspace is at " + std::to_string(head)));
-    }
+    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
     return head;
   }
   storage::CommitRequest c;
@@ -350,8 +361,7 @@ absl::StatusOr<int64_t> Service::DeleteItem(const Actor& actor, const storage::W
   if (kind == ItemKind::kFlag) {
     // Other flags may name this one as a prerequisite. (A deleted segment simply matches
     // nobody, which is the documented meaning of an unknown segment.)
-    EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
     EV_ASSIGN_OR_RETURN(json::object flags, ItemsAfter(*open->store, ItemKind::kFlag, key, nullptr));
     absl::Status st = ValidateFlagSet(flags, envs);
     if (!st.ok()) {
@@ -466,26 +476,13 @@ absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Wo
   }
   EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
   std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
   EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
-  if (if_match && *if_match != head) {
-    return absl::AbortedError(base::ToAbsl("If-Match revision " + std::to_string(*if_match) +
-                                           " is stale; the workspace is at " + std::to_string(head)));
-  }
+  EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
   absl::StatusOr<storage::Item> existing = open->store->GetItem(ItemKind::kSecret, key);
   if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
   if (!existing.ok()) {
-    EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(ws.org_id));
-    int64_t total = 0;
-    for (ItemKind k : {ItemKind::kConfig, ItemKind::kFlag, ItemKind::kSegment, ItemKind::kSecret}) {
-      EV_ASSIGN_OR_RETURN(int64_t n, open->store->CountItems(k));
-      total += n;
-    }
-    if (total >= org.entitlements.max_items) {
-      return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_items) +
-                                 " items per workspace");
-    }
+    EV_RETURN_IF_ERROR(CheckRoomForNewItem(*open->store, ws.org_id));
   }
   // Sealed for the revision this commit will get (writes are serialised: head + 1).
   int64_t version = head + 1;
@@ -527,8 +524,7 @@ absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> Service::ReadSecretV
     return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
   }
   EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
   if (!envs.Contains(env)) {
     return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
   }
@@ -618,8 +614,7 @@ absl::StatusOr<int64_t> Service::Revert(const Actor& actor, const storage::Works
   // The revision's `before` becomes the item's state again. It must still be valid
   // against today's workspace (environments and other flags may have changed since).
   json::value before = ParseOrNull(rev->before);
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
   std::optional<std::string> body;
   if (before.is_object()) {
     const json::object& b = before.as_object();
@@ -674,8 +669,7 @@ absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Wor
   }
   if (c.mutations.empty()) return head;
   // The restored state must be valid as a whole (flags referring to each other).
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
   EV_ASSIGN_OR_RETURN(json::object flags, ItemsAfter(*open->store, ItemKind::kFlag, "", nullptr));
   for (const auto& m : c.mutations) {
     if (m.kind != ItemKind::kFlag) continue;
@@ -729,8 +723,7 @@ absl::StatusOr<WorkspaceSnapshot> Snapshot(storage::WorkspaceStore& store, const
   snap.workspace_id = ws.id;
   snap.workspace_key = ws.key;
   EV_ASSIGN_OR_RETURN(snap.version, store.Head());
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, store.ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(snap.envs, EnvironmentSet::FromItems(env_items));
+  EV_ASSIGN_OR_RETURN(snap.envs, LoadEnvironments(store));
   EV_ASSIGN_OR_RETURN(snap.configs, store.ListItems(ItemKind::kConfig));
   EV_ASSIGN_OR_RETURN(snap.flags, store.ListItems(ItemKind::kFlag));
   EV_ASSIGN_OR_RETURN(snap.segments, store.ListItems(ItemKind::kSegment));

@@ -176,6 +176,9 @@ class Service {
                                            Open& open, storage::CommitRequest request,
                                            std::string_view audit_action, boost::json::object audit_details);
   void PropagationLoop();
+  // PermissionDenied "entitlement_exceeded" when the workspace already holds the org's
+  // maximum number of items.
+  absl::Status CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id);
   void Enqueue(const std::string& workspace_id);
 
   ServiceOptions options_;
