@@ -191,6 +191,13 @@ absl::StatusOr<absl::Time> ParseEventTime(std::string_view s) {
   return absl::FromCivil(cs, absl::UTCTimeZone()) + absl::Microseconds(ToInt(us));
 }
 
+std::string NewEventId(base::Env* env) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "evt_%013llx",
+                static_cast<unsigned long long>(absl::ToUnixMicros(env->Now())));
+  return std::string(buf) + env->RandomHex(8);
+}
+
 bool ValidEventId(std::string_view id) {
   // 12+ hex digits of microseconds (13 from 1978 to 2112) and 16 random hex digits.
   if (id.size() < 4 + 28 || id.size() > 4 + 40 || id.substr(0, 4) != "evt_") return false;

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/env.h"
 
 namespace edgevault::audit {
 
@@ -64,6 +65,10 @@ absl::StatusOr<absl::Time> ParseEventTime(std::string_view text);
 
 // True for "evt_" followed by 28 to 40 lower-case hex digits.
 bool ValidEventId(std::string_view id);
+
+// A new event id: "evt_" + microseconds since the epoch in hex (zero-padded to 13 digits,
+// so ids sort by time) + 16 random hex digits from `env`.
+std::string NewEventId(base::Env* env);
 
 // Keyed correlation value for a secret-adjacent identifier (an e-mail that failed to
 // log in, a token's id): hex of the first 16 bytes of HMAC-SHA256(key, value). The key

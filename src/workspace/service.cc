@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "src/audit/event.h"
 #include "src/base/encoding.h"
 #include "src/base/log.h"
 #include "src/crypto/envelope.h"
@@ -24,21 +25,14 @@ struct Service::Open {
 
 namespace {
 
-std::string NewEventId(base::Env* env) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%012llx",
-                static_cast<unsigned long long>(absl::ToUnixMicros(env->Now())));
-  return "evt_" + std::string(buf) + env->RandomHex(8);
-}
-
 // The audit event (docs/design/audit-event.md) describing an api action, as an outbox
 // row written in the same transaction as the action.
 storage::OutboxRow AuditRow(base::Env* env, const Actor& actor, const storage::Workspace& ws,
                             std::string_view action, absl::Time time, json::object details) {
   json::object audit;
   audit["v"] = 1;
-  audit["id"] = NewEventId(env);
-  audit["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", time, absl::UTCTimeZone());
+  audit["id"] = audit::NewEventId(env);
+  audit["time"] = audit::FormatEventTime(time);
   audit["service"] = "api";
   audit["action"] = action;
   audit["outcome"] = "success";

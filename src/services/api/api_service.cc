@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "src/audit/event.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/net/sse.h"
@@ -126,12 +127,10 @@ class ApiService::Handlers {
       if (p.ok()) actor = p->ActorId();
     }
     absl::Time now = o_.env->Now();
-    char id[64];
-    std::snprintf(id, sizeof id, "evt_%013llx", static_cast<unsigned long long>(absl::ToUnixMicros(now)));
     json::object e;
     e["v"] = 1;
-    e["id"] = std::string(id) + o_.env->RandomHex(8);
-    e["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", now, absl::UTCTimeZone());
+    e["id"] = audit::NewEventId(o_.env);
+    e["time"] = audit::FormatEventTime(now);
     e["service"] = "api";
     e["action"] = "api.request.denied";
     e["outcome"] = "denied";

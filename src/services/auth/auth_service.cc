@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "src/audit/event.h"
 #include "src/base/encoding.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
@@ -61,7 +62,8 @@ std::string AuthService::Impl::NewSecretToken(std::string_view prefix) {
 }
 
 std::string AuthService::Impl::NewId(std::string_view prefix) {
-  // 12 hex digits of microseconds since the epoch (sortable until 10889) + 64 random bits.
+  // Microseconds since the epoch in hex (13 digits today; the width only grows, so ids
+  // sort by creation time) + 64 random bits.
   char buf[32];
   std::snprintf(buf, sizeof buf, "%012llx",
                 static_cast<unsigned long long>(absl::ToUnixMicros(Now())));
@@ -95,12 +97,12 @@ absl::Status AuthService::Impl::Audit(storage::ControlStore& tx, std::string_vie
                                       const std::string& org_id, const net::Request& req,
                                       json::object details) {
   storage::OutboxEvent e;
-  e.id = NewId("evt_");
+  e.id = audit::NewEventId(options_.env);
   e.created_at = Now();
   json::object o;
   o["v"] = 1;
   o["id"] = e.id;
-  o["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", e.created_at, absl::UTCTimeZone());
+  o["time"] = audit::FormatEventTime(e.created_at);
   o["service"] = "auth";
   o["action"] = action;
   o["outcome"] = outcome;
@@ -579,13 +581,13 @@ absl::StatusOr<AuthService::BootstrapResult> AuthService::Impl::Bootstrap(
     k.created_at = now;
     EV_RETURN_IF_ERROR(tx.CreateApiKey(k));
     storage::OutboxEvent e;
-    e.id = NewId("evt_");
+    e.id = audit::NewEventId(options_.env);
     e.created_at = now;
     json::object o{{"v", 1}, {"id", e.id}, {"service", "auth"}, {"action", "auth.bootstrap"},
                    {"outcome", "success"}, {"actor", json::object{{"id", "system"}}},
                    {"org", org.id},
                    {"details", json::object{{"owner", "user:" + user.id}, {"api_key", k.id}}}};
-    o["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", now, absl::UTCTimeZone());
+    o["time"] = audit::FormatEventTime(now);
     e.json = json::serialize(o);
     EV_RETURN_IF_ERROR(tx.AppendOutbox(e));
     result = {true, owner_email, password, key};
