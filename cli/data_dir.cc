@@ -35,7 +35,7 @@ absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, in
   if (env->Exists(layout.config_file)) return false;
 
   EV_RETURN_IF_ERROR(env->CreateDirs(layout.keys_dir, 0700));
-  for (const char* name : kKeyFiles) {
+  for (const char* name : kInitialKeyFiles) {
     std::string path = base::StrCat(layout.keys_dir, "/", name);
     if (env->Exists(path)) {
       // A half-finished earlier initialisation: never overwrite key material.
@@ -132,6 +132,18 @@ DataDirLock::~DataDirLock() {
     // Nothing to do: the lock itself is released by close() below either way.
   }
   ::close(fd_);
+}
+
+absl::StatusOr<base::Config> LoadDataDirConfig(base::Env* env, const DataDirLayout& layout) {
+  if (!env->Exists(layout.config_file)) {
+    return absl::FailedPreconditionError(base::StrCat(
+        layout.config_file, " does not exist; run `edgevault up --data-dir ", layout.root,
+        "` once first"));
+  }
+  base::ConfigSources sources;
+  sources.file = layout.config_file;
+  sources.env = base::ProcessEnvironment();
+  return base::LoadConfig(sources);
 }
 
 }  // namespace edgevault::cli

@@ -9,13 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "src/base/config.h"
 #include "src/base/env.h"
 #include "src/base/status.h"
 
 namespace edgevault::cli {
 
-// Key files every installation has, relative to the keys directory.
-inline constexpr const char* kKeyFiles[] = {"master.key", "internal.key"};
+// Key files the first run creates, relative to the keys directory.
+inline constexpr const char* kInitialKeyFiles[] = {"master.key", "internal.key"};
+// Key files every start needs. The master keys are checked apart (crypto::LoadKeyring):
+// they may come from elsewhere, and rotation retires master.key (docs/design/key-files.md).
+inline constexpr const char* kKeyFiles[] = {"internal.key"};
 // The JWT signing-key set (one PEM per key, docs/design/jwt.md), relative to the keys
 // directory.
 inline constexpr const char* kJwtSigningDir = "jwt-signing";
@@ -37,6 +41,12 @@ struct DataDirLayout {
 // true when it initialised, false when the directory was already initialised.
 // Errors: from the Env (naming the path), Internal when key generation fails.
 absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, int port_base);
+
+// The configuration of an initialised data directory: its edgevault.toml with the
+// process environment's EDGEVAULT_* overrides. Errors: FailedPrecondition when
+// edgevault.toml does not exist (the message says to run `edgevault up` once);
+// LoadConfig's errors for a bad file.
+absl::StatusOr<base::Config> LoadDataDirConfig(base::Env* env, const DataDirLayout& layout);
 
 // Checks that `keys_dir` holds every key file and a jwt-signing/ directory with at
 // least one key, that no file is readable or writable by group or others, and that

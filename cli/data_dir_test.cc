@@ -32,7 +32,7 @@ TEST_F(DataDirTest, FirstRunCreatesConfigAndPrivateKeys) {
   EXPECT_TRUE(*created);
   EXPECT_EQ(*env_->FileMode(layout_.root), 0700u);
   EXPECT_EQ(*env_->FileMode(layout_.keys_dir), 0700u);
-  for (const char* name : kKeyFiles) {
+  for (const char* name : kInitialKeyFiles) {
     EXPECT_EQ(*env_->FileMode(layout_.keys_dir + "/" + name), 0600u) << name;
   }
   EXPECT_TRUE(CheckKeyFiles(env_, layout_.keys_dir).ok());
@@ -68,7 +68,7 @@ TEST_F(DataDirTest, OpenKeyFileIsRefusedNamingIt) {
 
 TEST_F(DataDirTest, MissingKeyFileIsNamed) {
   ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
-  std::string path = layout_.keys_dir + "/master.key";
+  std::string path = layout_.keys_dir + "/internal.key";
   ASSERT_EQ(::unlink(path.c_str()), 0);
   absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);

@@ -37,17 +37,11 @@ absl::StatusOr<RotateSigningResult> RotateSigningKey(base::Env* env, const std::
 
 int RunKeysRotateSigning(const KeysRotateOptions& options) {
   base::Env* env = base::Env::Default();
-  DataDirLayout layout = DataDirLayout::For(options.data_dir);
-  if (!env->Exists(layout.config_file)) {
-    return Fail(2, "data directory not initialised",
-                absl::NotFoundError(base::StrCat(layout.config_file,
-                                                 " does not exist; run `edgevault up --data-dir ",
-                                                 layout.root, "` once first")));
+  absl::StatusOr<base::Config> config =
+      LoadDataDirConfig(env, DataDirLayout::For(options.data_dir));
+  if (absl::IsFailedPrecondition(config.status())) {
+    return Fail(2, "data directory not initialised", config.status());
   }
-  base::ConfigSources sources;
-  sources.file = layout.config_file;
-  sources.env = base::ProcessEnvironment();
-  absl::StatusOr<base::Config> config = base::LoadConfig(sources);
   if (!config.ok()) return Fail(2, "invalid configuration", config.status());
 
   absl::StatusOr<RotateSigningResult> r = RotateSigningKey(env, config->keys_dir);

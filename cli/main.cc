@@ -6,6 +6,7 @@
 #include "cli/api_cmds.h"
 #include "cli/audit.h"
 #include "cli/keys.h"
+#include "cli/master_keys.h"
 #include "cli/up.h"
 #include "src/base/config.h"
 
@@ -33,6 +34,30 @@ int main(int argc, char** argv) {
   CLI::App* rotate_cmd = keys_cmd->add_subcommand(
       "rotate-signing", "add a new JWT signing key; prune keys no longer published");
   rotate_cmd->add_option("--data-dir", rotate.data_dir, "data directory")->capture_default_str();
+  edgevault::cli::RotateMasterOptions rotate_master;
+  double settle_seconds = 2;
+  CLI::App* rotate_master_cmd = keys_cmd->add_subcommand(
+      "rotate-master",
+      "add a master key, make it active and re-wrap every data key under it (while the api "
+      "keeps serving); --resume finishes an interrupted rotation");
+  rotate_master_cmd->add_option("--data-dir", rotate_master.data_dir, "data directory")
+      ->capture_default_str();
+  rotate_master_cmd->add_flag("--resume", rotate_master.resume,
+                              "add no key: finish re-wrapping under the active key");
+  rotate_master_cmd->add_option("--settle", settle_seconds,
+                                "seconds between the last passes (writes in flight finish)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
+  rotate_master_cmd->add_option("--batch", rotate_master.batch, "data keys per transaction")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  edgevault::cli::RetireMasterOptions retire_master;
+  CLI::App* retire_master_cmd = keys_cmd->add_subcommand(
+      "retire-master", "delete an old master key file once no data key is wrapped under it");
+  retire_master_cmd->add_option("key_id", retire_master.key_id, "the master key id (e.g. m1)")
+      ->required();
+  retire_master_cmd->add_option("--data-dir", retire_master.data_dir, "data directory")
+      ->capture_default_str();
 
   auto api_commands = edgevault::cli::AddApiCommands(app);
 
@@ -72,6 +97,11 @@ int main(int argc, char** argv) {
     return edgevault::cli::RunUp(up);
   }
   if (rotate_cmd->parsed()) return edgevault::cli::RunKeysRotateSigning(rotate);
+  if (rotate_master_cmd->parsed()) {
+    rotate_master.settle = absl::Seconds(settle_seconds);
+    return edgevault::cli::RunKeysRotateMaster(rotate_master);
+  }
+  if (retire_master_cmd->parsed()) return edgevault::cli::RunKeysRetireMaster(retire_master);
   if (verify_cmd->parsed()) return edgevault::cli::RunAuditVerify(audit_verify);
   if (tail_cmd->parsed()) return edgevault::cli::RunAuditTail(audit_tail);
   if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;

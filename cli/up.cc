@@ -16,6 +16,7 @@
 #include "src/base/config.h"
 #include "src/base/env.h"
 #include "src/base/log.h"
+#include "src/crypto/keyring.h"
 #include "src/net/http_client.h"
 
 namespace edgevault::cli {
@@ -275,6 +276,12 @@ int RunUp(const UpOptions& options) {
   if (!config.ok()) return Fail(2, "invalid configuration", config.status());
   base::SetLogLevel(config->log_level);
   if (absl::Status st = CheckKeyFiles(env, config->keys_dir); !st.ok()) {
+    return Fail(1, "refusing to start", st);
+  }
+  // The api would refuse the same way; saying it here names the problem before any
+  // service starts.
+  if (absl::Status st = crypto::LoadKeyring(env, crypto::MasterKeySource(*config)).status();
+      !st.ok()) {
     return Fail(1, "refusing to start", st);
   }
 

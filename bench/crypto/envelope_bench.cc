@@ -32,7 +32,7 @@ void BM_EnvelopeSeal(benchmark::State& state) {
   EnvelopeContext ctx = BenchContext();
   base::Env* env = base::Env::Default();  // the real CSPRNG (getrandom), as in production
   for (auto _ : state) {
-    absl::StatusOr<std::string> sealed = Seal(keyring, ctx, kSecret, env);
+    absl::StatusOr<SealedValue> sealed = Seal(keyring, ctx, kSecret, env);
     benchmark::DoNotOptimize(sealed);
   }
   state.SetItemsProcessed(state.iterations());
@@ -43,9 +43,9 @@ BENCHMARK(BM_EnvelopeSeal);
 void BM_EnvelopeOpen(benchmark::State& state) {
   Keyring keyring = BenchKeyring();
   EnvelopeContext ctx = BenchContext();
-  std::string sealed = *Seal(keyring, ctx, kSecret, base::Env::Default());
+  SealedValue sealed = *Seal(keyring, ctx, kSecret, base::Env::Default());
   for (auto _ : state) {
-    absl::StatusOr<SecureBuffer> opened = Open(keyring, ctx, sealed);
+    absl::StatusOr<SecureBuffer> opened = Open(keyring, ctx, sealed.envelope, sealed.data_key);
     benchmark::DoNotOptimize(opened);
   }
   state.SetItemsProcessed(state.iterations());

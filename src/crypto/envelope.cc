@@ -7,16 +7,14 @@
 namespace edgevault::crypto {
 namespace {
 
-// Field offsets of format version 0x01 (docs/design/envelope.md).
-constexpr size_t kKeyIdOffset = 1;
-constexpr size_t kKeyIdField = kMaxMasterKeyIdSize;  // 8, NUL-padded
-constexpr size_t kDekNonceOffset = kKeyIdOffset + kKeyIdField;                    // 9
-constexpr size_t kDekSize = 32;
-constexpr size_t kWrappedDekSize = kDekSize + kAesGcmTagSize;                     // 48
-constexpr size_t kWrappedDekOffset = kDekNonceOffset + kAesGcmNonceSize;          // 21
-constexpr size_t kValueNonceOffset = kWrappedDekOffset + kWrappedDekSize;         // 69
-constexpr size_t kValueOffset = kValueNonceOffset + kAesGcmNonceSize;             // 81
+// Field offsets of format version 0x02 (docs/design/envelope.md).
+constexpr size_t kDataKeyIdOffset = 1;
+constexpr size_t kValueNonceOffset = kDataKeyIdOffset + kDataKeyIdSize;  // 17
+constexpr size_t kValueOffset = kValueNonceOffset + kAesGcmNonceSize;    // 29
 static_assert(kValueOffset + kAesGcmTagSize == kEnvelopeOverhead);
+constexpr size_t kDekSize = 32;
+static_assert(kAesGcmNonceSize + kDekSize + kAesGcmTagSize == kWrappedDataKeySize);
+constexpr std::string_view kDataKeyAadTag = "EVDK";
 
 // Context fields are names, not documents; the limit keeps the AAD small and its u32
 // length prefixes far from overflow.
@@ -25,12 +23,9 @@ constexpr size_t kMaxContextField = 64 * 1024;
 constexpr size_t kMaxPlaintext = size_t{1} << 30;
 
 struct ParsedEnvelope {
-  std::string key_id;
-  std::string_view dek_nonce;
-  std::string_view wrapped_dek;
+  std::string_view data_key_id;
   std::string_view value_nonce;
   std::string_view value_sealed;  // ciphertext || tag
-  std::string_view value_part;    // value nonce || ciphertext || tag (what Rewrap keeps)
 };
 
 absl::Status AuthFailure(std::string_view why) {
@@ -44,7 +39,7 @@ absl::Status KeyNotLoaded(const Keyring& keyring, std::string_view id) {
     base::StrAppend(&loaded, loaded.empty() ? "" : ", ", k);
   }
   return absl::FailedPreconditionError(base::StrCat(
-      "master key ", id, " is not loaded; the envelope was sealed under it (loaded: ",
+      "master key ", id, " is not loaded; the data key was wrapped under it (loaded: ",
       loaded.empty() ? "none" : loaded, "). Restore ",
       id == kDefaultMasterKeyId ? std::string("master.key") : base::StrCat("master-", id, ".key"),
       " in the keys directory (docs/design/key-files.md)"));
@@ -61,24 +56,14 @@ absl::StatusOr<ParsedEnvelope> Parse(std::string_view envelope) {
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02x", version);
     return AuthFailure(base::StrCat("unknown format version ", hex,
-                                    "; this build reads 0x01: the envelope is damaged or was "
-                                    "written by a newer EdgeVault"));
-  }
-  std::string_view field = envelope.substr(kKeyIdOffset, kKeyIdField);
-  size_t end = field.find('\0');
-  std::string_view id = field.substr(0, end);
-  bool padding_ok = end == std::string_view::npos ||
-                    field.find_first_not_of('\0', end) == std::string_view::npos;
-  if (!padding_ok || !IsValidMasterKeyId(id)) {
-    return AuthFailure("the master key id field does not hold a valid key id");
+                                    "; this build reads 0x02: the envelope is damaged, was "
+                                    "written by a newer EdgeVault, or is a pre-release 0x01 "
+                                    "envelope (docs/design/envelope.md)"));
   }
   ParsedEnvelope p;
-  p.key_id = std::string(id);
-  p.dek_nonce = envelope.substr(kDekNonceOffset, kAesGcmNonceSize);
-  p.wrapped_dek = envelope.substr(kWrappedDekOffset, kWrappedDekSize);
+  p.data_key_id = envelope.substr(kDataKeyIdOffset, kDataKeyIdSize);
   p.value_nonce = envelope.substr(kValueNonceOffset, kAesGcmNonceSize);
   p.value_sealed = envelope.substr(kValueOffset);
-  p.value_part = envelope.substr(kValueNonceOffset);
   return p;
 }
 
@@ -96,6 +81,18 @@ absl::Status ValidateContext(const EnvelopeContext& context) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateDataKey(const DataKey& data_key) {
+  if (data_key.id.size() != kDataKeyIdSize || data_key.wrapped.size() != kWrappedDataKeySize) {
+    return absl::InvalidArgumentError(base::StrCat(
+        "data key record: the id must be ", kDataKeyIdSize, " bytes and the wrapped key ",
+        kWrappedDataKeySize, " bytes"));
+  }
+  if (!IsValidMasterKeyId(data_key.master_key_id)) {
+    return absl::InvalidArgumentError("data key record: the master key id is not a valid id");
+  }
+  return absl::OkStatus();
+}
+
 void AppendU32(std::string* out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
 }
@@ -109,47 +106,66 @@ void AppendField(std::string* out, std::string_view field) {
   out->append(field);
 }
 
-std::string KeyIdField(std::string_view id) {
-  std::string field(id);
-  field.resize(kKeyIdField, '\0');
-  return field;
+// Wraps `dek` under the active master key for `workspace_id`. Errors as Seal.
+absl::StatusOr<DataKey> WrapDek(const Keyring& keyring, std::string_view workspace_id,
+                                std::string_view id, std::string_view dek,
+                                std::string_view dek_nonce) {
+  const std::string& active = keyring.active_id();
+  const SecureBuffer* master = keyring.Find(active);
+  if (master == nullptr) {
+    return absl::FailedPreconditionError("secret envelope: no master key is loaded");
+  }
+  EV_ASSIGN_OR_RETURN(SecureBuffer kek, DeriveWorkspaceKek(*master, workspace_id));
+  EV_ASSIGN_OR_RETURN(std::string wrapped,
+                      AesGcmSeal(kek.view(), dek_nonce, dek, DataKeyAad(workspace_id, id)));
+  DataKey out;
+  out.id = std::string(id);
+  out.master_key_id = active;
+  out.wrapped.reserve(kWrappedDataKeySize);
+  out.wrapped.append(dek_nonce);
+  out.wrapped.append(wrapped);
+  return out;
 }
 
-// Unwraps the DEK of a parsed envelope. Errors as Open.
-absl::StatusOr<SecureBuffer> UnwrapDek(const Keyring& keyring, const EnvelopeContext& context,
-                                       const ParsedEnvelope& p, std::string_view aad) {
-  const SecureBuffer* master = keyring.Find(p.key_id);
-  if (master == nullptr) return KeyNotLoaded(keyring, p.key_id);
-  EV_ASSIGN_OR_RETURN(SecureBuffer kek, DeriveWorkspaceKek(*master, context.workspace_id));
-  absl::StatusOr<SecureBuffer> dek = AesGcmOpen(kek.view(), p.dek_nonce, p.wrapped_dek, aad);
+// Unwraps the DEK of a data key record. Errors as Open.
+absl::StatusOr<SecureBuffer> UnwrapDek(const Keyring& keyring, std::string_view workspace_id,
+                                       const DataKey& data_key) {
+  EV_RETURN_IF_ERROR(ValidateDataKey(data_key));
+  const SecureBuffer* master = keyring.Find(data_key.master_key_id);
+  if (master == nullptr) return KeyNotLoaded(keyring, data_key.master_key_id);
+  EV_ASSIGN_OR_RETURN(SecureBuffer kek, DeriveWorkspaceKek(*master, workspace_id));
+  std::string_view wrapped(data_key.wrapped);
+  absl::StatusOr<SecureBuffer> dek =
+      AesGcmOpen(kek.view(), wrapped.substr(0, kAesGcmNonceSize), wrapped.substr(kAesGcmNonceSize),
+                 DataKeyAad(workspace_id, data_key.id));
   if (IsAuthenticationFailure(dek.status())) {
     return AuthFailure(
-        "the wrapped DEK does not verify: the envelope was changed, or belongs to another "
-        "workspace, item, environment or version");
+        "the data key does not verify: the record was changed, or belongs to another id or "
+        "workspace, or is wrapped under another master key than it names");
   }
   return dek;
 }
 
-absl::StatusOr<SecureBuffer> OpenValue(const SecureBuffer& dek, const ParsedEnvelope& p,
-                                       std::string_view aad) {
-  absl::StatusOr<SecureBuffer> value = AesGcmOpen(dek.view(), p.value_nonce, p.value_sealed, aad);
-  if (IsAuthenticationFailure(value.status())) {
-    return AuthFailure("the value ciphertext does not verify: the envelope was changed");
-  }
-  return value;
-}
-
 }  // namespace
 
-std::string EnvelopeAad(const EnvelopeContext& context) {
+std::string EnvelopeAad(const EnvelopeContext& context, std::string_view data_key_id) {
   std::string aad;
   aad.reserve(1 + 12 + context.workspace_id.size() + context.item_key.size() +
-              context.environment.size() + 8);
+              context.environment.size() + 8 + data_key_id.size());
   aad.push_back(static_cast<char>(kEnvelopeVersion));
   AppendField(&aad, context.workspace_id);
   AppendField(&aad, context.item_key);
   AppendField(&aad, context.environment);
   AppendU64(&aad, static_cast<uint64_t>(context.version));
+  aad.append(data_key_id);
+  return aad;
+}
+
+std::string DataKeyAad(std::string_view workspace_id, std::string_view data_key_id) {
+  std::string aad(kDataKeyAadTag);
+  aad.push_back(static_cast<char>(kEnvelopeVersion));
+  AppendField(&aad, workspace_id);
+  aad.append(data_key_id);
   return aad;
 }
 
@@ -165,85 +181,68 @@ absl::StatusOr<SecureBuffer> DeriveWorkspaceKek(const SecureBuffer& master_key,
   return Hkdf(master_key.view(), workspace_id, kWorkspaceKekInfo, kAesGcmKeySize);
 }
 
-absl::StatusOr<std::string> Seal(const Keyring& keyring, const EnvelopeContext& context,
+absl::StatusOr<SealedValue> Seal(const Keyring& keyring, const EnvelopeContext& context,
                                  std::string_view plaintext, base::Env* env) {
   EV_RETURN_IF_ERROR(ValidateContext(context));
   if (plaintext.size() > kMaxPlaintext) {
     return absl::InvalidArgumentError("secret envelope: the value is larger than 1 GiB");
   }
-  const std::string& active = keyring.active_id();
-  const SecureBuffer* master = keyring.Find(active);
-  if (master == nullptr) {
-    return absl::FailedPreconditionError("secret envelope: no master key is loaded");
-  }
-  EV_ASSIGN_OR_RETURN(SecureBuffer kek, DeriveWorkspaceKek(*master, context.workspace_id));
-
-  // One draw for DEK || DEK nonce || value nonce: each getrandom(2) call costs about a
-  // microsecond, a third of a Seal's budget (bench/crypto/envelope_bench.cc).
-  SecureBuffer random(kDekSize + 2 * kAesGcmNonceSize);
+  // One draw for DEK || data key id || DEK nonce || value nonce: each getrandom(2) call
+  // costs about a microsecond, a sizeable part of a Seal (bench/crypto/envelope_bench.cc).
+  SecureBuffer random(kDekSize + kDataKeyIdSize + 2 * kAesGcmNonceSize);
   env->RandomBytes(random.data(), random.size());
-  SecureBuffer dek(random.view().substr(0, kDekSize));
-  std::string_view dek_nonce_view = random.view().substr(kDekSize, kAesGcmNonceSize);
-  std::string_view value_nonce_view =
-      random.view().substr(kDekSize + kAesGcmNonceSize, kAesGcmNonceSize);
+  std::string_view r = random.view();
+  std::string_view dek = r.substr(0, kDekSize);
+  std::string_view id = r.substr(kDekSize, kDataKeyIdSize);
+  std::string_view dek_nonce = r.substr(kDekSize + kDataKeyIdSize, kAesGcmNonceSize);
+  std::string_view value_nonce =
+      r.substr(kDekSize + kDataKeyIdSize + kAesGcmNonceSize, kAesGcmNonceSize);
 
-  std::string aad = EnvelopeAad(context);
-  EV_ASSIGN_OR_RETURN(std::string wrapped, AesGcmSeal(kek.view(), dek_nonce_view, dek.view(), aad));
+  SealedValue out;
+  EV_ASSIGN_OR_RETURN(out.data_key, WrapDek(keyring, context.workspace_id, id, dek, dek_nonce));
   EV_ASSIGN_OR_RETURN(std::string sealed,
-                      AesGcmSeal(dek.view(), value_nonce_view, plaintext, aad));
-
-  std::string out;
-  out.reserve(kEnvelopeOverhead + plaintext.size());
-  out.push_back(static_cast<char>(kEnvelopeVersion));
-  out.append(KeyIdField(active));
-  out.append(dek_nonce_view);
-  out.append(wrapped);
-  out.append(value_nonce_view);
-  out.append(sealed);
+                      AesGcmSeal(dek, value_nonce, plaintext, EnvelopeAad(context, id)));
+  out.envelope.reserve(kEnvelopeOverhead + plaintext.size());
+  out.envelope.push_back(static_cast<char>(kEnvelopeVersion));
+  out.envelope.append(id);
+  out.envelope.append(value_nonce);
+  out.envelope.append(sealed);
   return out;
 }
 
 absl::StatusOr<SecureBuffer> Open(const Keyring& keyring, const EnvelopeContext& context,
-                                  std::string_view envelope) {
+                                  std::string_view envelope, const DataKey& data_key) {
   EV_ASSIGN_OR_RETURN(ParsedEnvelope p, Parse(envelope));
   EV_RETURN_IF_ERROR(ValidateContext(context));
-  std::string aad = EnvelopeAad(context);
-  EV_ASSIGN_OR_RETURN(SecureBuffer dek, UnwrapDek(keyring, context, p, aad));
-  return OpenValue(dek, p, aad);
+  if (p.data_key_id != data_key.id) {
+    return AuthFailure("the envelope names another data key than the record given");
+  }
+  EV_ASSIGN_OR_RETURN(SecureBuffer dek, UnwrapDek(keyring, context.workspace_id, data_key));
+  absl::StatusOr<SecureBuffer> value =
+      AesGcmOpen(dek.view(), p.value_nonce, p.value_sealed, EnvelopeAad(context, p.data_key_id));
+  if (IsAuthenticationFailure(value.status())) {
+    return AuthFailure(
+        "the value ciphertext does not verify: the envelope was changed, or belongs to "
+        "another workspace, item, environment or version");
+  }
+  return value;
 }
 
-absl::StatusOr<std::string> Rewrap(const Keyring& keyring, const EnvelopeContext& context,
-                                   std::string_view envelope, base::Env* env) {
-  EV_ASSIGN_OR_RETURN(ParsedEnvelope p, Parse(envelope));
-  EV_RETURN_IF_ERROR(ValidateContext(context));
-  const std::string& active = keyring.active_id();
-  const SecureBuffer* master = keyring.Find(active);
-  if (master == nullptr) {
-    return absl::FailedPreconditionError("secret envelope: no master key is loaded");
+absl::StatusOr<DataKey> RewrapDataKey(const Keyring& keyring, std::string_view workspace_id,
+                                      const DataKey& data_key, base::Env* env) {
+  if (workspace_id.empty()) {
+    return absl::InvalidArgumentError("data key record: the workspace id must not be empty");
   }
-  std::string aad = EnvelopeAad(context);
-  EV_ASSIGN_OR_RETURN(SecureBuffer dek, UnwrapDek(keyring, context, p, aad));
-  // Authenticate the value too; the temporary plaintext is wiped at the end of the statement.
-  EV_RETURN_IF_ERROR(OpenValue(dek, p, aad).status());
-  EV_ASSIGN_OR_RETURN(SecureBuffer kek, DeriveWorkspaceKek(*master, context.workspace_id));
+  EV_ASSIGN_OR_RETURN(SecureBuffer dek, UnwrapDek(keyring, workspace_id, data_key));
   char dek_nonce[kAesGcmNonceSize];
   env->RandomBytes(dek_nonce, sizeof dek_nonce);
-  std::string_view dek_nonce_view(dek_nonce, sizeof dek_nonce);
-  EV_ASSIGN_OR_RETURN(std::string wrapped, AesGcmSeal(kek.view(), dek_nonce_view, dek.view(), aad));
-
-  std::string out;
-  out.reserve(envelope.size());
-  out.push_back(static_cast<char>(kEnvelopeVersion));
-  out.append(KeyIdField(active));
-  out.append(dek_nonce_view);
-  out.append(wrapped);
-  out.append(p.value_part);
-  return out;
+  return WrapDek(keyring, workspace_id, data_key.id, dek.view(),
+                 std::string_view(dek_nonce, sizeof dek_nonce));
 }
 
-absl::StatusOr<std::string> EnvelopeKeyId(std::string_view envelope) {
+absl::StatusOr<std::string> EnvelopeDataKeyId(std::string_view envelope) {
   EV_ASSIGN_OR_RETURN(ParsedEnvelope p, Parse(envelope));
-  return p.key_id;
+  return std::string(p.data_key_id);
 }
 
 }  // namespace edgevault::crypto

@@ -15,8 +15,9 @@ namespace edgevault::crypto {
 namespace {
 
 // Offsets from docs/design/envelope.md, spelled out here so a layout change fails a test.
-constexpr size_t kKeyIdAt = 1, kDekNonceAt = 9, kWrappedDekAt = 21, kValueNonceAt = 69,
-                 kCiphertextAt = 81;
+constexpr size_t kDataKeyIdAt = 1, kValueNonceAt = 17, kCiphertextAt = 29;
+// In a data key record's `wrapped`.
+constexpr size_t kWrappedDekAt = 12;
 
 SecureBuffer TestKey(char fill) { return SecureBuffer(std::string(32, fill)); }
 
@@ -32,11 +33,11 @@ constexpr std::string_view kSecret = "sk_live_51H8xYzAbCdEfGhIjKlMnOpQrStUvWxYz"
 
 class EnvelopeTest : public ::testing::Test {
  protected:
-  std::string SealOrDie(const Keyring& keyring, const EnvelopeContext& ctx,
+  SealedValue SealOrDie(const Keyring& keyring, const EnvelopeContext& ctx,
                         std::string_view plaintext) {
-    absl::StatusOr<std::string> sealed = Seal(keyring, ctx, plaintext, &env_);
+    absl::StatusOr<SealedValue> sealed = Seal(keyring, ctx, plaintext, &env_);
     EXPECT_TRUE(sealed.ok()) << sealed.status();
-    return sealed.value_or("");
+    return sealed.value_or(SealedValue{});
   }
   base::SimulatedEnv env_;
 };
@@ -45,9 +46,12 @@ TEST_F(EnvelopeTest, SealThenOpenRoundTrips) {
   Keyring keyring = OneKey();
   for (size_t n : {0u, 1u, 16u, 100u, 5000u}) {
     std::string plain(n, 'v');
-    std::string sealed = SealOrDie(keyring, Ctx(), plain);
-    EXPECT_EQ(sealed.size(), kEnvelopeOverhead + n);
-    absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), sealed);
+    SealedValue sealed = SealOrDie(keyring, Ctx(), plain);
+    EXPECT_EQ(sealed.envelope.size(), kEnvelopeOverhead + n);
+    EXPECT_EQ(sealed.data_key.id.size(), kDataKeyIdSize);
+    EXPECT_EQ(sealed.data_key.master_key_id, "m1");
+    EXPECT_EQ(sealed.data_key.wrapped.size(), kWrappedDataKeySize);
+    absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), sealed.envelope, sealed.data_key);
     ASSERT_TRUE(opened.ok()) << opened.status();
     EXPECT_EQ(opened->view(), plain);
   }
@@ -58,127 +62,127 @@ TEST_F(EnvelopeTest, SealThenOpenRoundTrips) {
 TEST_F(EnvelopeTest, LayoutMatchesSpec) {
   Keyring keyring = OneKey("k-2024_a", '\x5a');
   EnvelopeContext ctx{"ws", "item", "env", 0x0102030405060708};
-  std::string sealed = SealOrDie(keyring, ctx, kSecret);
-  ASSERT_EQ(sealed.size(), 97 + kSecret.size());
-  EXPECT_EQ(sealed[0], '\x01');
-  EXPECT_EQ(sealed.substr(kKeyIdAt, 8), "k-2024_a");
-  EXPECT_EQ(*EnvelopeKeyId(sealed), "k-2024_a");
+  SealedValue sealed = SealOrDie(keyring, ctx, kSecret);
+  const std::string& e = sealed.envelope;
+  ASSERT_EQ(e.size(), 45 + kSecret.size());
+  EXPECT_EQ(e[0], '\x02');
+  EXPECT_EQ(e.substr(kDataKeyIdAt, 16), sealed.data_key.id);
+  EXPECT_EQ(*EnvelopeDataKeyId(e), sealed.data_key.id);
+  EXPECT_EQ(sealed.data_key.master_key_id, "k-2024_a");
 
-  std::string aad = std::string("\x01", 1) + std::string("\0\0\0\x02ws", 6) +
+  std::string aad = std::string("\x02", 1) + std::string("\0\0\0\x02ws", 6) +
                     std::string("\0\0\0\x04item", 8) + std::string("\0\0\0\x03" "env", 7) +
-                    "\x01\x02\x03\x04\x05\x06\x07\x08";
-  EXPECT_EQ(base::HexEncode(EnvelopeAad(ctx)), base::HexEncode(aad));
+                    "\x01\x02\x03\x04\x05\x06\x07\x08" + sealed.data_key.id;
+  EXPECT_EQ(base::HexEncode(EnvelopeAad(ctx, sealed.data_key.id)), base::HexEncode(aad));
+  std::string dk_aad = std::string("EVDK\x02", 5) + std::string("\0\0\0\x02ws", 6) +
+                       sealed.data_key.id;
+  EXPECT_EQ(base::HexEncode(DataKeyAad("ws", sealed.data_key.id)), base::HexEncode(dk_aad));
 
   absl::StatusOr<SecureBuffer> kek =
       Hkdf(std::string(32, '\x5a'), "ws", "edgevault/workspace-kek/v1", 32);
   ASSERT_TRUE(kek.ok());
-  absl::StatusOr<SecureBuffer> dek = AesGcmOpen(kek->view(), sealed.substr(kDekNonceAt, 12),
-                                                sealed.substr(kWrappedDekAt, 48), aad);
+  const std::string& w = sealed.data_key.wrapped;
+  absl::StatusOr<SecureBuffer> dek =
+      AesGcmOpen(kek->view(), w.substr(0, 12), w.substr(kWrappedDekAt), dk_aad);
   ASSERT_TRUE(dek.ok()) << dek.status();
   ASSERT_EQ(dek->size(), 32u);
-  absl::StatusOr<SecureBuffer> value = AesGcmOpen(
-      dek->view(), sealed.substr(kValueNonceAt, 12), sealed.substr(kCiphertextAt), aad);
+  absl::StatusOr<SecureBuffer> value =
+      AesGcmOpen(dek->view(), e.substr(kValueNonceAt, 12), e.substr(kCiphertextAt), aad);
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(value->view(), kSecret);
 }
 
-TEST_F(EnvelopeTest, ShortKeyIdIsNulPadded) {
-  std::string sealed = SealOrDie(OneKey("m1"), Ctx(), "x");
-  EXPECT_EQ(sealed.substr(kKeyIdAt, 8), std::string("m1\0\0\0\0\0\0", 8));
-}
-
-TEST_F(EnvelopeTest, EveryBitFlipFailsToOpen) {
+TEST_F(EnvelopeTest, EveryBitFlipOfEnvelopeOrDataKeyFailsToOpen) {
   Keyring keyring = OneKey();
-  std::string sealed = SealOrDie(keyring, Ctx(), kSecret);
-  int auth_failures = 0, missing_keys = 0;
-  for (size_t i = 0; i < sealed.size(); ++i) {
+  SealedValue sealed = SealOrDie(keyring, Ctx(), kSecret);
+  int checked = 0;
+  for (size_t i = 0; i < sealed.envelope.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
-      std::string bad = sealed;
+      std::string bad = sealed.envelope;
       bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
-      absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), bad);
-      ASSERT_FALSE(opened.ok()) << "byte " << i << " bit " << bit << " opened";
-      if (i >= kKeyIdAt && i < kDekNonceAt &&
-          opened.status().code() == absl::StatusCode::kFailedPrecondition) {
-        // The only exception to the auth-failure code: a flip that turns "m1" into another
-        // well-formed id, which this keyring does not hold (see KeyIdSwappedToAnotherLoaded
-        // KeyFailsAuthentication for when it does).
-        absl::StatusOr<std::string> id = EnvelopeKeyId(bad);
-        ASSERT_TRUE(id.ok());
-        EXPECT_NE(*id, "m1");
-        EXPECT_TRUE(IsValidMasterKeyId(*id));
-        EXPECT_NE(base::ToStd(opened.status().message())
-                      .find(base::StrCat("master key ", *id, " is not loaded")),
-                  std::string::npos)
-            << opened.status();
-        ++missing_keys;
-        continue;
-      }
+      absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), bad, sealed.data_key);
+      ASSERT_FALSE(opened.ok()) << "envelope byte " << i << " bit " << bit << " opened";
       ASSERT_EQ(opened.status().code(), kAuthFailureCode)
-          << "byte " << i << " bit " << bit << ": " << opened.status();
-      ++auth_failures;
-      // Rewrap must refuse the same envelope.
-      ASSERT_FALSE(Rewrap(keyring, Ctx(), bad, &env_).ok()) << "byte " << i;
+          << "envelope byte " << i << " bit " << bit << ": " << opened.status();
+      ++checked;
     }
   }
-  EXPECT_EQ(auth_failures + missing_keys, static_cast<int>(8 * sealed.size()));
-  EXPECT_GT(missing_keys, 0);  // e.g. "m1" -> "m0", "l1"
-}
-
-TEST_F(EnvelopeTest, EveryFieldClassFailsWithAuthFailureCode) {
-  // One flip per field named in the spec, with a key id flip that stays a loaded id.
-  Keyring keyring = OneKey("m1", '\x11');
-  ASSERT_TRUE(keyring.Add("m0", TestKey('\x22')).ok());  // "m1" with bit 0 of '1' flipped
-  std::string sealed = SealOrDie(keyring, Ctx(), kSecret);
-  struct Field {
-    const char* name;
-    size_t at;
-  } fields[] = {{"version", 0},      {"key id", kKeyIdAt + 1},   {"DEK nonce", kDekNonceAt},
-                {"wrapped DEK", kWrappedDekAt}, {"wrapped DEK tag", kWrappedDekAt + 40},
-                {"value nonce", kValueNonceAt}, {"ciphertext", kCiphertextAt},
-                {"tag", sealed.size() - 1}};
-  for (const Field& f : fields) {
-    std::string bad = sealed;
-    bad[f.at] = static_cast<char>(bad[f.at] ^ 0x01);
-    absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), bad);
-    EXPECT_EQ(opened.status().code(), kAuthFailureCode) << f.name << ": " << opened.status();
+  for (size_t i = 0; i < sealed.data_key.wrapped.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      DataKey bad = sealed.data_key;
+      bad.wrapped[i] = static_cast<char>(bad.wrapped[i] ^ (1 << bit));
+      absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), sealed.envelope, bad);
+      ASSERT_EQ(opened.status().code(), kAuthFailureCode)
+          << "wrapped byte " << i << " bit " << bit << ": " << opened.status();
+      // Rotation must refuse to re-wrap a damaged record.
+      ASSERT_EQ(RewrapDataKey(keyring, "ws_01HZX5", bad, &env_).status().code(),
+                kAuthFailureCode)
+          << "wrapped byte " << i;
+      ++checked;
+    }
   }
+  // A record whose id was changed (an attacker pointing a row at another envelope).
+  for (size_t i = 0; i < kDataKeyIdSize; ++i) {
+    DataKey bad = sealed.data_key;
+    bad.id[i] = static_cast<char>(bad.id[i] ^ 0x40);
+    std::string envelope = sealed.envelope;
+    envelope.replace(kDataKeyIdAt, kDataKeyIdSize, bad.id);  // consistent, but not the wrap's
+    EXPECT_EQ(Open(keyring, Ctx(), envelope, bad).status().code(), kAuthFailureCode) << i;
+    EXPECT_EQ(Open(keyring, Ctx(), sealed.envelope, bad).status().code(), kAuthFailureCode);
+  }
+  EXPECT_EQ(checked, static_cast<int>(8 * (sealed.envelope.size() + kWrappedDataKeySize)));
 }
 
-TEST_F(EnvelopeTest, KeyIdSwappedToAnotherLoadedKeyFailsAuthentication) {
+TEST_F(EnvelopeTest, DataKeyUnderAnotherLoadedMasterKeyFailsAuthentication) {
   Keyring keyring = OneKey("m1", '\x11');
   ASSERT_TRUE(keyring.Add("m2", TestKey('\x22')).ok());
-  std::string sealed = SealOrDie(keyring, Ctx(), kSecret);
-  std::string moved = sealed;
-  moved[kKeyIdAt + 1] = '2';
-  ASSERT_EQ(*EnvelopeKeyId(moved), "m2");
-  EXPECT_EQ(Open(keyring, Ctx(), moved).status().code(), kAuthFailureCode);
+  SealedValue sealed = SealOrDie(keyring, Ctx(), kSecret);
+  DataKey relabelled = sealed.data_key;
+  relabelled.master_key_id = "m2";
+  EXPECT_EQ(Open(keyring, Ctx(), sealed.envelope, relabelled).status().code(), kAuthFailureCode);
+  relabelled.master_key_id = "m9";
+  absl::StatusOr<SecureBuffer> missing = Open(keyring, Ctx(), sealed.envelope, relabelled);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(base::ToStd(missing.status().message()).find("master key m9 is not loaded"),
+            std::string::npos)
+      << missing.status();
+  relabelled.master_key_id = "NOT VALID";
+  EXPECT_EQ(Open(keyring, Ctx(), sealed.envelope, relabelled).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(EnvelopeTest, MovedCiphertextFailsToOpen) {
   Keyring keyring = OneKey();
-  std::string sealed = SealOrDie(keyring, Ctx(), kSecret);
+  SealedValue sealed = SealOrDie(keyring, Ctx(), kSecret);
   EnvelopeContext other_ws = Ctx(), other_item = Ctx(), other_env = Ctx(), other_ver = Ctx();
   other_ws.workspace_id = "ws_01HZX6";
   other_item.item_key = "STRIPE_SECRET_KEY_2";
   other_env.environment = "staging";
   other_ver.version = 8;
   for (const EnvelopeContext& c : {other_ws, other_item, other_env, other_ver}) {
-    absl::StatusOr<SecureBuffer> opened = Open(keyring, c, sealed);
+    absl::StatusOr<SecureBuffer> opened = Open(keyring, c, sealed.envelope, sealed.data_key);
     EXPECT_EQ(opened.status().code(), kAuthFailureCode) << opened.status();
-    EXPECT_EQ(Rewrap(keyring, c, sealed, &env_).status().code(), kAuthFailureCode);
   }
-  EXPECT_TRUE(Open(keyring, Ctx(), sealed).ok());
+  // A data key record copied into another workspace's table does not unwrap there.
+  EXPECT_EQ(RewrapDataKey(keyring, "ws_01HZX6", sealed.data_key, &env_).status().code(),
+            kAuthFailureCode);
+  // Nor does an envelope opened with another value's record (same workspace).
+  SealedValue other = SealOrDie(keyring, Ctx(), kSecret);
+  EXPECT_EQ(Open(keyring, Ctx(), sealed.envelope, other.data_key).status().code(),
+            kAuthFailureCode);
+  EXPECT_TRUE(Open(keyring, Ctx(), sealed.envelope, sealed.data_key).ok());
 }
 
 TEST_F(EnvelopeTest, FieldBoundariesAreUnambiguous) {
   // "a" + "bc" and "ab" + "c" must not produce the same AAD.
+  const std::string id(16, 'i');
   EnvelopeContext x{"ws", "a", "bc", 1}, y{"ws", "ab", "c", 1};
-  EXPECT_NE(EnvelopeAad(x), EnvelopeAad(y));
+  EXPECT_NE(EnvelopeAad(x, id), EnvelopeAad(y, id));
   EnvelopeContext p{"wsa", "", "x", 1}, q{"ws", "a", "x", 1};
-  EXPECT_NE(EnvelopeAad(p), EnvelopeAad(q));
+  EXPECT_NE(EnvelopeAad(p, id), EnvelopeAad(q, id));
   Keyring keyring = OneKey();
-  std::string sealed = SealOrDie(keyring, x, kSecret);
-  EXPECT_EQ(Open(keyring, y, sealed).status().code(), kAuthFailureCode);
+  SealedValue sealed = SealOrDie(keyring, x, kSecret);
+  EXPECT_EQ(Open(keyring, y, sealed.envelope, sealed.data_key).status().code(), kAuthFailureCode);
 }
 
 TEST_F(EnvelopeTest, NegativeAndLargeVersionsAreDistinct) {
@@ -186,9 +190,9 @@ TEST_F(EnvelopeTest, NegativeAndLargeVersionsAreDistinct) {
   EnvelopeContext a = Ctx(), b = Ctx();
   a.version = -1;
   b.version = INT64_MAX;
-  std::string sealed = SealOrDie(keyring, a, kSecret);
-  EXPECT_TRUE(Open(keyring, a, sealed).ok());
-  EXPECT_EQ(Open(keyring, b, sealed).status().code(), kAuthFailureCode);
+  SealedValue sealed = SealOrDie(keyring, a, kSecret);
+  EXPECT_TRUE(Open(keyring, a, sealed.envelope, sealed.data_key).ok());
+  EXPECT_EQ(Open(keyring, b, sealed.envelope, sealed.data_key).status().code(), kAuthFailureCode);
 }
 
 TEST_F(EnvelopeTest, WorkspacesGetDifferentKeks) {
@@ -205,16 +209,16 @@ TEST_F(EnvelopeTest, WorkspacesGetDifferentKeks) {
 TEST_F(EnvelopeTest, EachSealUsesFreshDekAndNonces) {
   Keyring keyring = OneKey();
   base::Env* real = base::Env::Default();
-  std::set<std::string> dek_nonces, wrapped, value_nonces, ciphertexts;
+  std::set<std::string> ids, wrapped, value_nonces, ciphertexts;
   for (int i = 0; i < 50; ++i) {
-    absl::StatusOr<std::string> sealed = Seal(keyring, Ctx(), kSecret, real);
+    absl::StatusOr<SealedValue> sealed = Seal(keyring, Ctx(), kSecret, real);
     ASSERT_TRUE(sealed.ok());
-    dek_nonces.insert(sealed->substr(kDekNonceAt, 12));
-    wrapped.insert(sealed->substr(kWrappedDekAt, 48));
-    value_nonces.insert(sealed->substr(kValueNonceAt, 12));
-    ciphertexts.insert(sealed->substr(kCiphertextAt));
+    ids.insert(sealed->data_key.id);
+    wrapped.insert(sealed->data_key.wrapped);
+    value_nonces.insert(sealed->envelope.substr(kValueNonceAt, 12));
+    ciphertexts.insert(sealed->envelope.substr(kCiphertextAt));
   }
-  EXPECT_EQ(dek_nonces.size(), 50u);
+  EXPECT_EQ(ids.size(), 50u);
   EXPECT_EQ(wrapped.size(), 50u);
   EXPECT_EQ(value_nonces.size(), 50u);
   EXPECT_EQ(ciphertexts.size(), 50u);
@@ -222,72 +226,80 @@ TEST_F(EnvelopeTest, EachSealUsesFreshDekAndNonces) {
 
 TEST_F(EnvelopeTest, TruncationAtEveryLengthFailsWithoutCrashing) {
   Keyring keyring = OneKey();
-  std::string sealed = SealOrDie(keyring, Ctx(), kSecret);
-  for (size_t n = 0; n < sealed.size(); ++n) {
-    std::string_view cut = std::string_view(sealed).substr(0, n);
-    absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), cut);
+  SealedValue sealed = SealOrDie(keyring, Ctx(), kSecret);
+  const std::string& e = sealed.envelope;
+  for (size_t n = 0; n < e.size(); ++n) {
+    std::string_view cut = std::string_view(e).substr(0, n);
+    absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), cut, sealed.data_key);
     ASSERT_FALSE(opened.ok()) << n;
     absl::StatusCode want =
         n < kEnvelopeOverhead ? absl::StatusCode::kInvalidArgument : kAuthFailureCode;
     ASSERT_EQ(opened.status().code(), want) << n << ": " << opened.status();
-    ASSERT_EQ(Rewrap(keyring, Ctx(), cut, &env_).status().code(), want) << n;
     if (n < kEnvelopeOverhead) {
-      ASSERT_EQ(EnvelopeKeyId(cut).status().code(), absl::StatusCode::kInvalidArgument) << n;
+      ASSERT_EQ(EnvelopeDataKeyId(cut).status().code(), absl::StatusCode::kInvalidArgument) << n;
     }
   }
-  EXPECT_EQ(Open(keyring, Ctx(), sealed + "x").status().code(), kAuthFailureCode);
+  EXPECT_EQ(Open(keyring, Ctx(), e + "x", sealed.data_key).status().code(), kAuthFailureCode);
+  for (size_t n = 0; n < kWrappedDataKeySize + 2; ++n) {
+    if (n == kWrappedDataKeySize) continue;
+    DataKey bad = sealed.data_key;
+    bad.wrapped.resize(n, 'x');
+    ASSERT_EQ(Open(keyring, Ctx(), e, bad).status().code(), absl::StatusCode::kInvalidArgument)
+        << n;
+  }
 }
 
-TEST_F(EnvelopeTest, RewrapMovesToActiveKeyAndKeepsValueBytes) {
+TEST_F(EnvelopeTest, RewrapMovesToActiveKeyAndKeepsEnvelopeAndId) {
   Keyring old_ring = OneKey("m1", '\x11');
-  std::string sealed = SealOrDie(old_ring, Ctx(), kSecret);
+  SealedValue sealed = SealOrDie(old_ring, Ctx(), kSecret);
 
   Keyring ring = OneKey("m1", '\x11');
   ASSERT_TRUE(ring.Add("m2", TestKey('\x22')).ok());
   ASSERT_TRUE(ring.SetActive("m2").ok());
-  absl::StatusOr<std::string> rewrapped = Rewrap(ring, Ctx(), sealed, &env_);
+  absl::StatusOr<DataKey> rewrapped = RewrapDataKey(ring, Ctx().workspace_id, sealed.data_key, &env_);
   ASSERT_TRUE(rewrapped.ok()) << rewrapped.status();
-  EXPECT_EQ(*EnvelopeKeyId(*rewrapped), "m2");
-  ASSERT_EQ(rewrapped->size(), sealed.size());
-  EXPECT_EQ(rewrapped->substr(kValueNonceAt), sealed.substr(kValueNonceAt));  // untouched
-  EXPECT_NE(rewrapped->substr(kDekNonceAt, 12), sealed.substr(kDekNonceAt, 12));
-  EXPECT_NE(rewrapped->substr(kWrappedDekAt, 48), sealed.substr(kWrappedDekAt, 48));
+  EXPECT_EQ(rewrapped->master_key_id, "m2");
+  EXPECT_EQ(rewrapped->id, sealed.data_key.id);
+  ASSERT_EQ(rewrapped->wrapped.size(), kWrappedDataKeySize);
+  EXPECT_NE(rewrapped->wrapped.substr(0, 12), sealed.data_key.wrapped.substr(0, 12));
+  EXPECT_NE(rewrapped->wrapped.substr(12), sealed.data_key.wrapped.substr(12));
 
-  // The old key can go once everything is re-wrapped.
+  // The old key can go once every record is re-wrapped; the envelope never changed.
   ASSERT_TRUE(ring.Remove("m1").ok());
-  absl::StatusOr<SecureBuffer> opened = Open(ring, Ctx(), *rewrapped);
+  absl::StatusOr<SecureBuffer> opened = Open(ring, Ctx(), sealed.envelope, *rewrapped);
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->view(), kSecret);
 
-  // An envelope left behind under m1 now names a missing key, and says which.
-  absl::StatusOr<SecureBuffer> stale = Open(ring, Ctx(), sealed);
+  // A record left behind under m1 now names a missing key, and says which.
+  absl::StatusOr<SecureBuffer> stale = Open(ring, Ctx(), sealed.envelope, sealed.data_key);
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(base::ToStd(stale.status().message()).find("master key m1 is not loaded"),
             std::string::npos)
       << stale.status();
-  // And the new envelope does not open with the old ring alone.
-  EXPECT_EQ(Open(old_ring, Ctx(), *rewrapped).status().code(),
+  // And the re-wrapped record does not open with the old ring alone.
+  EXPECT_EQ(Open(old_ring, Ctx(), sealed.envelope, *rewrapped).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(EnvelopeTest, RewrapUnderSameKeyChangesOnlyDekNonceAndWrap) {
+TEST_F(EnvelopeTest, RewrapUnderSameKeyChangesOnlyTheWrapping) {
   Keyring ring = OneKey();
-  std::string sealed = SealOrDie(ring, Ctx(), kSecret);
-  absl::StatusOr<std::string> again = Rewrap(ring, Ctx(), sealed, &env_);
+  SealedValue sealed = SealOrDie(ring, Ctx(), kSecret);
+  absl::StatusOr<DataKey> again = RewrapDataKey(ring, Ctx().workspace_id, sealed.data_key, &env_);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->substr(0, kDekNonceAt), sealed.substr(0, kDekNonceAt));
-  EXPECT_EQ(again->substr(kValueNonceAt), sealed.substr(kValueNonceAt));
-  EXPECT_NE(*again, sealed);
-  EXPECT_EQ(Open(ring, Ctx(), *again)->view(), kSecret);
+  EXPECT_EQ(again->id, sealed.data_key.id);
+  EXPECT_EQ(again->master_key_id, "m1");
+  EXPECT_NE(again->wrapped, sealed.data_key.wrapped);
+  EXPECT_EQ(Open(ring, Ctx(), sealed.envelope, *again)->view(), kSecret);
 }
 
 TEST_F(EnvelopeTest, EmptyKeyringIsFailedPrecondition) {
   Keyring empty;
   EXPECT_EQ(Seal(empty, Ctx(), kSecret, &env_).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  std::string sealed = SealOrDie(OneKey(), Ctx(), kSecret);
-  EXPECT_EQ(Open(empty, Ctx(), sealed).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Rewrap(empty, Ctx(), sealed, &env_).status().code(),
+  SealedValue sealed = SealOrDie(OneKey(), Ctx(), kSecret);
+  EXPECT_EQ(Open(empty, Ctx(), sealed.envelope, sealed.data_key).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(RewrapDataKey(empty, Ctx().workspace_id, sealed.data_key, &env_).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
@@ -296,22 +308,41 @@ TEST_F(EnvelopeTest, EmptyWorkspaceIdIsInvalidArgument) {
   ctx.workspace_id.clear();
   EXPECT_EQ(Seal(OneKey(), ctx, kSecret, &env_).status().code(),
             absl::StatusCode::kInvalidArgument);
+  SealedValue sealed = SealOrDie(OneKey(), Ctx(), kSecret);
+  EXPECT_EQ(RewrapDataKey(OneKey(), "", sealed.data_key, &env_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EnvelopeTest, PreReleaseVersionOneIsRefusedByName) {
+  Keyring keyring = OneKey();
+  SealedValue sealed = SealOrDie(keyring, Ctx(), kSecret);
+  std::string v1 = sealed.envelope;
+  v1[0] = '\x01';
+  absl::StatusOr<SecureBuffer> opened = Open(keyring, Ctx(), v1, sealed.data_key);
+  EXPECT_EQ(opened.status().code(), kAuthFailureCode);
+  EXPECT_NE(base::ToStd(opened.status().message()).find("unknown format version 0x01"),
+            std::string::npos)
+      << opened.status();
 }
 
 TEST_F(EnvelopeTest, ErrorsNeverCarryKeyOrPlaintextBytes) {
   Keyring keyring = OneKey("m1", 'K');  // key bytes are printable 'K's
-  std::string sealed = SealOrDie(keyring, Ctx(), kSecret);
+  SealedValue sealed = SealOrDie(keyring, Ctx(), kSecret);
+  const std::string& e = sealed.envelope;
   std::vector<absl::Status> errors;
-  std::string bad = sealed;
+  std::string bad = e;
   bad.back() = static_cast<char>(bad.back() ^ 1);
-  errors.push_back(Open(keyring, Ctx(), bad).status());
+  errors.push_back(Open(keyring, Ctx(), bad, sealed.data_key).status());
   EnvelopeContext moved = Ctx();
   moved.version = 99;
-  errors.push_back(Open(keyring, moved, sealed).status());
-  errors.push_back(Open(keyring, Ctx(), sealed.substr(0, 50)).status());
-  bad = sealed;
-  bad[0] = '\x02';
-  errors.push_back(Open(keyring, Ctx(), bad).status());
+  errors.push_back(Open(keyring, moved, e, sealed.data_key).status());
+  errors.push_back(Open(keyring, Ctx(), e.substr(0, 30), sealed.data_key).status());
+  bad = e;
+  bad[0] = '\x03';
+  errors.push_back(Open(keyring, Ctx(), bad, sealed.data_key).status());
+  DataKey bad_key = sealed.data_key;
+  bad_key.wrapped[20] = static_cast<char>(bad_key.wrapped[20] ^ 1);
+  errors.push_back(Open(keyring, Ctx(), e, bad_key).status());
   for (const absl::Status& s : errors) {
     ASSERT_FALSE(s.ok());
     std::string msg(base::ToStd(s.message()));
@@ -321,8 +352,8 @@ TEST_F(EnvelopeTest, ErrorsNeverCarryKeyOrPlaintextBytes) {
   }
 }
 
-// An Env whose random stream is a script: Seal draws DEK || DEK nonce || value nonce in one
-// call (docs/design/envelope.md), so a vector's fixed values reproduce its envelope.
+// An Env whose random stream is a script: Seal draws DEK || data key id || DEK nonce ||
+// value nonce in one call (docs/design/envelope.md), so a vector's fixed values reproduce its envelope.
 class ScriptedRandomEnv : public base::SimulatedEnv {
  public:
   void Push(std::string bytes) { script_.push_back(std::move(bytes)); }
@@ -366,16 +397,22 @@ TEST(EnvelopeVectorsTest, IndependentImplementationAgrees) {
     std::string want = Unhex(v.at("envelope"));
     std::string plaintext = Unhex(v.at("plaintext"));
 
-    absl::StatusOr<SecureBuffer> opened = Open(keyring, ctx, want);
+    DataKey want_key{Unhex(v.at("data_key_id")), key_id, Unhex(v.at("wrapped_data_key"))};
+
+    absl::StatusOr<SecureBuffer> opened = Open(keyring, ctx, want, want_key);
     ASSERT_TRUE(opened.ok()) << name << ": " << opened.status();
     EXPECT_EQ(opened->view(), plaintext) << name;
-    EXPECT_EQ(*EnvelopeKeyId(want), key_id) << name;
+    EXPECT_EQ(*EnvelopeDataKeyId(want), want_key.id) << name;
 
     ScriptedRandomEnv scripted;
-    scripted.Push(Unhex(v.at("dek")) + Unhex(v.at("dek_nonce")) + Unhex(v.at("value_nonce")));
-    absl::StatusOr<std::string> sealed = Seal(keyring, ctx, plaintext, &scripted);
+    scripted.Push(Unhex(v.at("dek")) + want_key.id + Unhex(v.at("dek_nonce")) +
+                  Unhex(v.at("value_nonce")));
+    absl::StatusOr<SealedValue> sealed = Seal(keyring, ctx, plaintext, &scripted);
     ASSERT_TRUE(sealed.ok()) << name << ": " << sealed.status();
-    EXPECT_EQ(base::HexEncode(*sealed), base::HexEncode(want)) << name;
+    EXPECT_EQ(base::HexEncode(sealed->envelope), base::HexEncode(want)) << name;
+    EXPECT_EQ(base::HexEncode(sealed->data_key.wrapped), base::HexEncode(want_key.wrapped))
+        << name;
+    EXPECT_EQ(sealed->data_key.master_key_id, key_id) << name;
   }
 }
 

@@ -283,4 +283,41 @@ absl::StatusOr<Keyring> LoadKeyring(base::Env* env, const KeyringSource& source)
   return absl::InvalidArgumentError("unknown keyring source kind");
 }
 
+KeyringSource MasterKeySource(const base::Config& config) {
+  if (!config.master_key_env.empty()) {
+    return KeyringSource::EnvironmentVariable(config.master_key_env, base::ProcessEnvironment());
+  }
+  if (!config.master_key_file.empty()) return KeyringSource::File(config.master_key_file);
+  return KeyringSource::Directory(config.keys_dir);
+}
+
+KeyringHolder::KeyringHolder(Keyring keyring)
+    : current_(std::make_shared<const Keyring>(std::move(keyring))) {}
+
+KeyringHolder::KeyringHolder(base::Env* env, KeyringSource source, Keyring keyring)
+    : env_(env),
+      source_(std::move(source)),
+      current_(std::make_shared<const Keyring>(std::move(keyring))) {}
+
+absl::StatusOr<std::unique_ptr<KeyringHolder>> KeyringHolder::Load(base::Env* env,
+                                                                   KeyringSource source) {
+  EV_ASSIGN_OR_RETURN(Keyring keyring, LoadKeyring(env, source));
+  return std::unique_ptr<KeyringHolder>(
+      new KeyringHolder(env, std::move(source), std::move(keyring)));
+}
+
+std::shared_ptr<const Keyring> KeyringHolder::Get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+absl::Status KeyringHolder::Reload() {
+  if (env_ == nullptr) return absl::OkStatus();
+  EV_ASSIGN_OR_RETURN(Keyring keyring, LoadKeyring(env_, source_));
+  auto fresh = std::make_shared<const Keyring>(std::move(keyring));
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = std::move(fresh);
+  return absl::OkStatus();
+}
+
 }  // namespace edgevault::crypto

@@ -12,11 +12,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "src/base/config.h"
 #include "src/base/env.h"
 #include "src/base/status.h"
 #include "src/crypto/aead.h"
@@ -89,6 +92,10 @@ struct KeyringSource {
       std::string key_id = std::string(kDefaultMasterKeyId));
 };
 
+// The source the configuration names: keys.master_key_env, else keys.master_key_file, else
+// the keys directory (docs/configuration.md).
+KeyringSource MasterKeySource(const base::Config& config);
+
 // Loads the keyring. File and directory sources refuse permissions for group or others, as
 // every key file does. Errors (each naming the file or variable and what to do):
 //   PermissionDenied: a key file, master.active or the directory grants group/others access
@@ -101,5 +108,31 @@ struct KeyringSource {
 //     master.active;
 //   Internal: other I/O errors.
 absl::StatusOr<Keyring> LoadKeyring(base::Env* env, const KeyringSource& source);
+
+// The api's keyring, reloadable while it runs (master-key rotation adds a key and changes
+// master.active under a running api; docs/design/key-files.md). Readers take an immutable
+// snapshot; Reload loads the source again and swaps the result in.
+// Thread-safety: every method may be called concurrently.
+class KeyringHolder {
+ public:
+  // Loads `source` once. Errors: those of LoadKeyring.
+  static absl::StatusOr<std::unique_ptr<KeyringHolder>> Load(base::Env* env,
+                                                             KeyringSource source);
+  // A holder of a fixed keyring, with no source (tests, benchmarks): Reload keeps it.
+  explicit KeyringHolder(Keyring keyring);
+
+  std::shared_ptr<const Keyring> Get() const;
+  // Loads the source again and swaps the result in. On error the current keyring stays
+  // and LoadKeyring's error is returned.
+  absl::Status Reload();
+
+ private:
+  KeyringHolder(base::Env* env, KeyringSource source, Keyring keyring);
+
+  base::Env* env_ = nullptr;  // null: no source
+  KeyringSource source_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Keyring> current_;
+};
 
 }  // namespace edgevault::crypto

@@ -201,10 +201,40 @@ TEST_F(KeyringTest, SameKeyFromAnySourceOpensTheSameEnvelope) {
       LoadKeyring(&env_, KeyringSource::EnvironmentVariable("K", {{"K", kHexA}}));
   ASSERT_TRUE(from_dir.ok() && from_file.ok() && from_var.ok());
   EnvelopeContext ctx{"ws", "item", "prod", 1};
-  absl::StatusOr<std::string> sealed = Seal(*from_dir, ctx, "v", &env_);
+  absl::StatusOr<SealedValue> sealed = Seal(*from_dir, ctx, "v", &env_);
   ASSERT_TRUE(sealed.ok());
-  EXPECT_EQ(Open(*from_file, ctx, *sealed)->view(), "v");
-  EXPECT_EQ(Open(*from_var, ctx, *sealed)->view(), "v");
+  EXPECT_EQ(Open(*from_file, ctx, sealed->envelope, sealed->data_key)->view(), "v");
+  EXPECT_EQ(Open(*from_var, ctx, sealed->envelope, sealed->data_key)->view(), "v");
+}
+
+TEST_F(KeyringTest, HolderReloadsTheDirectoryAndKeepsTheOldRingOnError) {
+  Write("master.key", kHexA);
+  absl::StatusOr<std::unique_ptr<KeyringHolder>> holder =
+      KeyringHolder::Load(&env_, KeyringSource::Directory(dir_));
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  std::shared_ptr<const Keyring> before = (*holder)->Get();
+  EXPECT_EQ(before->active_id(), "m1");
+
+  // Rotation: a second key, made active.
+  Write("master-m2.key", kHexB);
+  Write("master.active", "m2\n");
+  ASSERT_TRUE((*holder)->Reload().ok());
+  std::shared_ptr<const Keyring> after = (*holder)->Get();
+  EXPECT_EQ(after->active_id(), "m2");
+  EXPECT_EQ(after->ids(), (std::vector<std::string>{"m1", "m2"}));
+  EXPECT_EQ(before->active_id(), "m1");  // a snapshot taken earlier never changes
+
+  // A broken directory: Reload fails and the holder keeps what it had.
+  Write("master.active", "m7\n");
+  EXPECT_EQ((*holder)->Reload().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*holder)->Get()->active_id(), "m2");
+
+  // A fixed holder (no source) ignores Reload.
+  Keyring fixed;
+  ASSERT_TRUE(fixed.Add("k", SecureBuffer(std::string(32, 'k'))).ok());
+  KeyringHolder fixed_holder(std::move(fixed));
+  EXPECT_TRUE(fixed_holder.Reload().ok());
+  EXPECT_EQ(fixed_holder.Get()->active_id(), "k");
 }
 
 TEST(KeyringApiTest, AddSetActiveRemove) {

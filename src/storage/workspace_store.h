@@ -32,6 +32,7 @@
 //   EV_ASSIGN_OR_RETURN(storage::CommitResult r, (*store)->Commit(c));
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,6 +80,22 @@ struct OutboxRow {
   int attempts = 0;
 };
 
+// One secret value's data key (the DEK wrapped under a master key; src/crypto/envelope.h).
+// Opaque to the store except for master_key_id, which master-key rotation selects by.
+// Unlike revisions, rows are updated in place: rotation re-wraps them
+// (docs/design/key-files.md).
+struct DataKeyRow {
+  std::string id;             // non-empty, unique in the workspace (hex of the raw id)
+  std::string master_key_id;  // non-empty
+  std::string wrapped;        // bytes
+};
+
+// A re-wrapped row and the master key id it must still be under for the change to apply.
+struct DataKeyReplacement {
+  DataKeyRow row;
+  std::string expected_master_key_id;
+};
+
 struct CommitRequest {
   std::string actor;   // "user:usr_..." / "key:key_..."
   std::string reason;  // non-empty; the domain layer checks it
@@ -91,6 +108,9 @@ struct CommitRequest {
   std::vector<OutboxRow> outbox;
   // When set, the commit is refused (Aborted) unless the current head equals it.
   std::optional<int64_t> expected_head;
+  // The data keys of the secret values this commit writes, inserted in the same
+  // transaction (InvalidArgument for an empty id or master key id, or an id that exists).
+  std::vector<DataKeyRow> data_keys;
 };
 
 struct CommitResult {
@@ -174,6 +194,19 @@ class WorkspaceStore {
                                                  const std::vector<OutboxRow>& outbox) = 0;
   // Activity with id > after, ascending, at most `limit` (1..1000, else InvalidArgument).
   virtual absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) = 0;
+
+  // Data keys (master-key rotation).
+  virtual absl::StatusOr<DataKeyRow> GetDataKey(std::string_view id) = 0;  // NotFound
+  // Rows whose master key id is NOT `master_key_id`, with id > `after_id`, ascending by id,
+  // at most `limit` (1..1000, else InvalidArgument).
+  virtual absl::StatusOr<std::vector<DataKeyRow>> ListDataKeysNotUnder(
+      std::string_view master_key_id, std::string_view after_id, int limit) = 0;
+  // Applies the replacements in one transaction, each only if its row is still under its
+  // expected master key id (a concurrent rotation may have re-wrapped it first: skipped).
+  // Returns how many rows changed. InvalidArgument for an empty id or master key id.
+  virtual absl::StatusOr<int> ReplaceDataKeys(const std::vector<DataKeyReplacement>& r) = 0;
+  // Number of data keys per master key id (ids with no rows are absent).
+  virtual absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() = 0;
 };
 
 }  // namespace edgevault::storage

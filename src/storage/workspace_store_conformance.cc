@@ -714,5 +714,100 @@ TEST_P(WorkspaceStoreConformanceTest, LargeAndUnicodeBodiesRoundTrip) {
   EXPECT_EQ(keys[0].second, key);
 }
 
+// ---- Data keys ------------------------------------------------------------------------
+
+DataKeyRow Key(std::string id, std::string master, std::string wrapped) {
+  return DataKeyRow{std::move(id), std::move(master), std::move(wrapped)};
+}
+
+TEST_P(WorkspaceStoreConformanceTest, DataKeysArriveWithTheirCommitAndReadBackByteExact) {
+  const std::string binary("\x00\xff\x01wrapped\x00", 11);
+  CommitRequest c = Request({Put(ItemKind::kSecret, "db.password", Body(1))});
+  c.data_keys = {Key("aa01", "m1", binary), Key("aa02", "m1", "w2")};
+  EV_TEST_ASSERT_OK(store().Commit(c));
+  EV_TEST_ASSIGN(DataKeyRow got, store().GetDataKey("aa01"));
+  EXPECT_EQ(got.id, "aa01");
+  EXPECT_EQ(got.master_key_id, "m1");
+  EXPECT_EQ(got.wrapped, binary);
+  EV_TEST_EXPECT_CODE(store().GetDataKey("zz"), kNotFound);
+  EV_TEST_ASSIGN(auto counts, store().CountDataKeysByMasterKey());
+  EXPECT_EQ(counts, (std::map<std::string, int64_t>{{"m1", 2}}));
+}
+
+TEST_P(WorkspaceStoreConformanceTest, BadOrDuplicateDataKeysRefuseTheWholeCommit) {
+  CommitRequest first = Request({Put(ItemKind::kSecret, "s", Body(1))});
+  first.data_keys = {Key("k1", "m1", "w")};
+  EV_TEST_ASSERT_OK(store().Commit(first));
+  for (DataKeyRow bad : {Key("", "m1", "w"), Key("k2", "", "w"), Key("k1", "m1", "again")}) {
+    CommitRequest c = Request({Put(ItemKind::kSecret, "s", Body(2))});
+    c.data_keys = {Key("k3", "m1", "w"), bad};
+    EV_TEST_EXPECT_CODE(store().Commit(c), kInvalidArgument);
+  }
+  EV_TEST_ASSIGN(int64_t head, store().Head());
+  EXPECT_EQ(head, 1);  // no revision from the refused commits
+  EV_TEST_EXPECT_CODE(store().GetDataKey("k3"), kNotFound);
+  EV_TEST_ASSIGN(DataKeyRow k1, store().GetDataKey("k1"));
+  EXPECT_EQ(k1.wrapped, "w");
+}
+
+TEST_P(WorkspaceStoreConformanceTest, RotationListsReplacesAndCountsDataKeys) {
+  CommitRequest c = Request({Put(ItemKind::kSecret, "s", Body(1))});
+  for (int i = 0; i < 7; ++i) c.data_keys.push_back(Key(StrCat("k", i), "m1", StrCat("w", i)));
+  c.data_keys.push_back(Key("k7", "m2", "w7"));
+  EV_TEST_ASSERT_OK(store().Commit(c));
+
+  // Pages of rows not under m2, ascending by id.
+  EV_TEST_ASSIGN(auto page1, store().ListDataKeysNotUnder("m2", "", 3));
+  ASSERT_EQ(page1.size(), 3u);
+  EXPECT_EQ(page1[0].id, "k0");
+  EXPECT_EQ(page1[2].id, "k2");
+  EV_TEST_ASSIGN(auto page2, store().ListDataKeysNotUnder("m2", page1.back().id, 10));
+  ASSERT_EQ(page2.size(), 4u);
+  EXPECT_EQ(page2.back().id, "k6");
+  EV_TEST_EXPECT_CODE(store().ListDataKeysNotUnder("m2", "", 0), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ListDataKeysNotUnder("m2", "", 1001), kInvalidArgument);
+
+  // Compare-and-set: k0 and k1 apply; k2 names the wrong expected key and is skipped.
+  std::vector<DataKeyReplacement> r = {{Key("k0", "m2", "n0"), "m1"},
+                                       {Key("k1", "m2", "n1"), "m1"},
+                                       {Key("k2", "m2", "n2"), "m9"}};
+  EV_TEST_ASSIGN(int changed, store().ReplaceDataKeys(r));
+  EXPECT_EQ(changed, 2);
+  EV_TEST_ASSIGN(DataKeyRow k0, store().GetDataKey("k0"));
+  EXPECT_EQ(k0.master_key_id, "m2");
+  EXPECT_EQ(k0.wrapped, "n0");
+  EV_TEST_ASSIGN(DataKeyRow k2, store().GetDataKey("k2"));
+  EXPECT_EQ(k2.master_key_id, "m1");
+  EXPECT_EQ(k2.wrapped, "w2");
+  // Applying the same replacements again changes nothing (already under m2).
+  EV_TEST_ASSIGN(int again, store().ReplaceDataKeys(r));
+  EXPECT_EQ(again, 0);
+  EV_TEST_ASSIGN(auto counts, store().CountDataKeysByMasterKey());
+  EXPECT_EQ(counts, (std::map<std::string, int64_t>{{"m1", 5}, {"m2", 3}}));
+  EV_TEST_EXPECT_CODE(store().ReplaceDataKeys({{Key("k3", "", "x"), "m1"}}), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ReplaceDataKeys({{Key("k3", "m2", "x"), ""}}), kInvalidArgument);
+  EV_TEST_ASSIGN(int none, store().ReplaceDataKeys({}));
+  EXPECT_EQ(none, 0);
+}
+
+TEST_P(WorkspaceStoreConformanceTest, ConcurrentRewrapsApplyEachRowOnce) {
+  CommitRequest c = Request({Put(ItemKind::kSecret, "s", Body(1))});
+  for (int i = 0; i < 40; ++i) c.data_keys.push_back(Key(StrCat("k", 100 + i), "m1", "old"));
+  EV_TEST_ASSERT_OK(store().Commit(c));
+  std::atomic<int> total{0};
+  RunConcurrently(4, [&](int t) {
+    std::vector<DataKeyReplacement> r;
+    for (int i = 0; i < 40; ++i) {
+      r.push_back({Key(StrCat("k", 100 + i), "m2", StrCat("new-by-", t)), "m1"});
+    }
+    absl::StatusOr<int> n = store().ReplaceDataKeys(r);
+    ASSERT_TRUE(n.ok()) << n.status();
+    total += *n;
+  });
+  EXPECT_EQ(total.load(), 40);  // every row re-wrapped by exactly one of the four
+  EV_TEST_ASSIGN(auto counts, store().CountDataKeysByMasterKey());
+  EXPECT_EQ(counts, (std::map<std::string, int64_t>{{"m2", 40}}));
+}
+
 }  // namespace
 }  // namespace edgevault::storage

@@ -473,6 +473,36 @@ absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Wo
   EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
   EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
   EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+namespace {
+
+storage::DataKeyRow ToRow(const crypto::DataKey& k) {
+  return storage::DataKeyRow{base::HexEncode(k.id), k.master_key_id, k.wrapped};
+}
+
+}  // namespace
+
+absl::StatusOr<crypto::SecureBuffer> Service::OpenSecret(storage::WorkspaceStore& store,
+                                                         const crypto::EnvelopeContext& ctx,
+                                                         std::string_view envelope) {
+  EV_ASSIGN_OR_RETURN(std::string id, crypto::EnvelopeDataKeyId(envelope));
+  absl::StatusOr<storage::DataKeyRow> row = store.GetDataKey(base::HexEncode(id));
+  if (absl::IsNotFound(row.status())) {
+    return absl::DataLossError("the data key the envelope names is missing");
+  }
+  EV_RETURN_IF_ERROR(row.status());
+  crypto::DataKey key{std::move(id), row->master_key_id, row->wrapped};
+  absl::StatusOr<crypto::SecureBuffer> plain =
+      crypto::Open(*options_.keyring->Get(), ctx, envelope, key);
+  if (absl::IsFailedPrecondition(plain.status())) {
+    // Wrapped under a key this process has not loaded yet (a rotation running elsewhere
+    // re-wrapped it): load the keys again and retry once.
+    if (options_.keyring->Reload().ok()) {
+      plain = crypto::Open(*options_.keyring->Get(), ctx, envelope, key);
+    }
+  }
+  return plain;
+}
+
   absl::StatusOr<storage::Item> existing = open->store->GetItem(ItemKind::kSecret, key);
   if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
   if (!existing.ok()) {
@@ -495,14 +525,22 @@ absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Wo
                                                      std::to_string(options_.max_value_bytes) + " bytes"));
     }
     crypto::EnvelopeContext ctx{ws.id, std::string(key), env, version};
-    EV_ASSIGN_OR_RETURN(std::string envelope,
-                        crypto::Seal(*options_.keyring, ctx, std::string_view(plain.data(), plain.size()), options_.env));
-    sealed[env] = json::object{{"version", version}, {"envelope", base::Base64Encode(envelope)}};
+    EV_ASSIGN_OR_RETURN(crypto::SealedValue value,
+                        crypto::Seal(*keyring, ctx, std::string_view(plain.data(), plain.size()), options_.env));
+    sealed[env] = json::object{{"version", version}, {"envelope", base::Base64Encode(value.envelope)}};
+    data_keys.push_back(ToRow(value.data_key));
   }
   json::object body{{"values", std::move(sealed)}};
+  // A rotation may have made another key active since the last write.
+  if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
+    EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
+           {{"error", reload.ToString()}});
+  }
+  std::shared_ptr<const crypto::Keyring> keyring = options_.keyring->Get();
   storage::CommitRequest c;
   c.reason = std::string(reason);
   c.op = existing.ok() ? "update" : "create";
+  std::vector<storage::DataKeyRow> data_keys;
   c.expected_head = if_match;
   c.mutations.push_back({ItemKind::kSecret, std::string(key), json::serialize(body), ""});
   json::array env_names;
@@ -527,6 +565,7 @@ absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> Service::ReadSecretV
     absl::StatusOr<storage::Item> one = open->store->GetItem(ItemKind::kSecret, *only_key);
     if (absl::IsNotFound(one.status())) {
       return absl::NotFoundError(base::ToAbsl("no secret \"" + *only_key + "\""));
+  c.data_keys = std::move(data_keys);
     }
     EV_RETURN_IF_ERROR(one.status());
     items.push_back(*std::move(one));
@@ -566,7 +605,7 @@ absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> Service::ReadSecretV
   std::map<std::string, crypto::SecureBuffer> out;
   for (const auto& p : picks) {
     crypto::EnvelopeContext ctx{ws.id, p.key, p.from, p.version};
-    absl::StatusOr<crypto::SecureBuffer> plain = crypto::Open(*options_.keyring, ctx, p.envelope);
+    absl::StatusOr<crypto::SecureBuffer> plain = OpenSecret(*open->store, ctx, p.envelope);
     if (!plain.ok()) {
       EV_LOG(kError, "a secret failed to open", {{"workspace", ws.id}, {"key", p.key}, {"environment", p.from},
                                                  {"error", plain.status().ToString()}});

@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "src/base/env.h"
 #include "src/crypto/aead.h"
+#include "src/crypto/envelope.h"
 #include "src/crypto/keyring.h"
 #include "src/storage/control_store.h"
 #include "src/storage/edge_kv.h"
@@ -47,8 +48,10 @@ struct ServiceOptions {
   storage::EdgeKv* kv = nullptr;             // not owned
   base::Env* env = nullptr;
   // Master keys for secret values (src/crypto/envelope.h); nullptr = secrets disabled
-  // (writes and reads of secret values answer FailedPrecondition). Not owned.
-  const crypto::Keyring* keyring = nullptr;
+  // (writes and reads of secret values answer FailedPrecondition). Not owned. Reloaded
+  // before each secret write (so a rotated master.active takes effect at once) and when a
+  // data key names a master key not loaded yet.
+  crypto::KeyringHolder* keyring = nullptr;
   size_t max_value_bytes = 64 * 1024;
   // Called on the propagation thread after new documents reached the KV (the api tells
   // delivery to look now rather than at its next poll). May be empty.
@@ -176,6 +179,12 @@ class Service {
                                            Open& open, storage::CommitRequest request,
                                            std::string_view audit_action, boost::json::object audit_details);
   void PropagationLoop();
+  // Opens one sealed value with its data key from `store` (reloading the keyring once
+  // when the key names a master key not loaded yet). Errors: crypto::Open's; DataLoss
+  // when the data key is missing.
+  absl::StatusOr<crypto::SecureBuffer> OpenSecret(storage::WorkspaceStore& store,
+                                                  const crypto::EnvelopeContext& ctx,
+                                                  std::string_view envelope);
   // PermissionDenied "entitlement_exceeded" when the workspace already holds the org's
   // maximum number of items.
   absl::Status CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id);

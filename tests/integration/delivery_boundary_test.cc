@@ -33,7 +33,7 @@ const std::vector<std::string> kForbidden = {
     "EVP_DecryptInit", "EVP_DecryptUpdate", "EVP_DecryptFinal", "EVP_CipherInit", "EVP_AEAD",
     "EVP_PKEY_decrypt", "edgevault::crypto::Open", "edgevault::crypto::Keyring",
     "edgevault::crypto::AesGcmOpen", "edgevault::crypto::LoadKeyring",
-    "edgevault::crypto::DeriveWorkspaceKek"};
+    "edgevault::crypto::DeriveWorkspaceKek", "edgevault::crypto::RewrapDataKey"};
 
 TEST(DeliveryBoundaryTest, DeliveryBinaryCannotDecrypt) {
   std::string symbols = Symbols(testing::BinDir() + "/edgevault-delivery");

@@ -27,15 +27,11 @@ absl::Status Install(services::ServiceContext& ctx) {
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, storage::OpenLmdbEdgeKv(kv_options));
 
   // A wrong or missing master key stops start-up here, with the file and the fix named.
-  crypto::KeyringSource source = crypto::KeyringSource::Directory(config.keys_dir);
-  if (!config.master_key_env.empty()) {
-    source = crypto::KeyringSource::EnvironmentVariable(config.master_key_env, base::ProcessEnvironment());
-  } else if (!config.master_key_file.empty()) {
-    source = crypto::KeyringSource::File(config.master_key_file);
-  }
-  EV_ASSIGN_OR_RETURN(crypto::Keyring keyring, crypto::LoadKeyring(ctx.env, source));
+  // The holder reloads the keys when `edgevault keys rotate-master` changes them.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::KeyringHolder> keyring,
+                      crypto::KeyringHolder::Load(ctx.env, crypto::MasterKeySource(config)));
   workspace::ServiceOptions so;
-  so.keyring = new crypto::Keyring(std::move(keyring));
+  so.keyring = keyring.release();
   so.workspaces_dir = config.data_dir + "/workspaces";
   so.control = control.release();
   so.kv = kv.release();

@@ -73,6 +73,17 @@ CREATE TABLE activity (
 );
 INSERT INTO meta (name, value) VALUES ('schema_version', '1');
 )sql",
+      // 2: data keys of secret values (envelope format 0x02), re-wrapped in place by
+      // master-key rotation.
+      R"sql(
+CREATE TABLE data_keys (
+  id            TEXT PRIMARY KEY CHECK (id <> ''),
+  master_key_id TEXT NOT NULL CHECK (master_key_id <> ''),
+  wrapped       BLOB NOT NULL
+);
+CREATE INDEX data_keys_by_master_key ON data_keys (master_key_id, id);
+UPDATE meta SET value = '2' WHERE name = 'schema_version';
+)sql",
   };
   return *kSteps;
 }
@@ -196,6 +207,17 @@ absl::Status ValidateMutation(const Mutation& m) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateDataKeyRow(const DataKeyRow& k) {
+  if (k.id.empty() || k.master_key_id.empty()) {
+    return Invalid("a data key needs an id and a master key id");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DataKeyRow> ReadDataKey(const Statement& st) {
+  return DataKeyRow{st.ColumnText(0), st.ColumnText(1), st.ColumnBlob(2)};
+}
+
 class SqliteWorkspaceStore final : public WorkspaceStore {
  public:
   SqliteWorkspaceStore(std::unique_ptr<SqliteDb> db, base::Env* env)
@@ -213,6 +235,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
       return Invalid("a commit needs at least one mutation or outbox row");
     }
     for (const Mutation& m : c.mutations) EV_RETURN_IF_ERROR(ValidateMutation(m));
+    for (const DataKeyRow& k : c.data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
 
     std::lock_guard<std::mutex> lock(mu_);
     // BEGIN IMMEDIATE takes the write lock now, so the head read below cannot go stale
@@ -278,6 +301,24 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
           .Bind(9, before)
           .Bind(10, m.body.has_value() ? std::string_view(*m.body) : kNull);
       EV_RETURN_IF_ERROR(append.Run());
+    }
+
+    if (!c.data_keys.empty()) {
+      EV_ASSIGN_OR_RETURN(Statement exists,
+                          db_->Prepare("SELECT 1 FROM data_keys WHERE id = ?"));
+      EV_ASSIGN_OR_RETURN(Statement insert,
+                          db_->Prepare("INSERT INTO data_keys (id, master_key_id, wrapped) "
+                                       "VALUES (?, ?, ?)"));
+      for (const DataKeyRow& k : c.data_keys) {
+        exists.Reset();
+        exists.Bind(1, k.id);
+        EV_ASSIGN_OR_RETURN(bool taken, exists.Step());
+        exists.Reset();
+        if (taken) return Invalid(StrCat("data key ", k.id, " already exists"));
+        insert.Reset();
+        insert.Bind(1, k.id).Bind(2, k.master_key_id).Bind(3, Blob{k.wrapped});
+        EV_RETURN_IF_ERROR(insert.Run());
+      }
     }
 
     CommitResult result;
@@ -432,6 +473,65 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
                                                    "WHERE id > ? ORDER BY id LIMIT ?"));
     st.Bind(1, after).Bind(2, limit);
     return ReadAll<Activity>(st, ReadActivity);
+  }
+
+  absl::StatusOr<DataKeyRow> GetDataKey(std::string_view id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT id, master_key_id, wrapped "
+                                                   "FROM data_keys WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError(StrCat("data key ", id, " not found"));
+    return ReadDataKey(st);
+  }
+
+  absl::StatusOr<std::vector<DataKeyRow>> ListDataKeysNotUnder(std::string_view master_key_id,
+                                                               std::string_view after_id,
+                                                               int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT id, master_key_id, wrapped FROM data_keys "
+                                     "WHERE master_key_id <> ? AND id > ? ORDER BY id LIMIT ?"));
+    st.Bind(1, master_key_id).Bind(2, after_id).Bind(3, limit);
+    return ReadAll<DataKeyRow>(st, ReadDataKey);
+  }
+
+  absl::StatusOr<int> ReplaceDataKeys(const std::vector<DataKeyReplacement>& r) override {
+    for (const DataKeyReplacement& x : r) {
+      EV_RETURN_IF_ERROR(ValidateDataKeyRow(x.row));
+      if (x.expected_master_key_id.empty()) return Invalid("empty expected master key id");
+    }
+    if (r.empty()) return 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE data_keys SET master_key_id = ?, wrapped = ? "
+                                     "WHERE id = ? AND master_key_id = ?"));
+    int changed = 0;
+    for (const DataKeyReplacement& x : r) {
+      st.Reset();
+      st.Bind(1, x.row.master_key_id)
+          .Bind(2, Blob{x.row.wrapped})
+          .Bind(3, x.row.id)
+          .Bind(4, x.expected_master_key_id);
+      EV_RETURN_IF_ERROR(st.Run());
+      changed += db_->Changes() > 0 ? 1 : 0;
+    }
+    EV_RETURN_IF_ERROR(tx.Commit());
+    return changed;
+  }
+
+  absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT master_key_id, COUNT(*) FROM data_keys "
+                                                   "GROUP BY master_key_id"));
+    std::map<std::string, int64_t> out;
+    while (true) {
+      EV_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return out;
+      out[st.ColumnText(0)] = st.ColumnInt64(1);
+    }
   }
 
   // Reads one meta value (nullopt when absent). Used before the store exists, too.
