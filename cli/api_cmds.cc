@@ -53,6 +53,8 @@ struct ApiCommands {
   int64_t revision = 0;
   CLI::App* rollback = nullptr;
   CLI::App* sdk_key = nullptr;
+  CLI::App* sdk_key_list = nullptr;
+  CLI::App* sdk_key_revoke = nullptr;
   CLI::App* run = nullptr;
   CLI::App* export_cmd = nullptr;
   std::string format = "dotenv";
@@ -519,6 +521,13 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->sdk_key->add_option("workspace", c->ws)->required();
   c->sdk_key->add_option("environment", c->env)->required();
   c->sdk_key->add_option("--name", c->name);
+  c->sdk_key_list = common(sdk->add_subcommand("list", "SDK keys of a workspace (never the keys themselves)"));
+  c->sdk_key_list->add_option("workspace", c->ws)->required();
+  c->sdk_key_revoke = common(sdk->add_subcommand(
+      "revoke", "revoke an SDK key: delivery refuses it from its next request on"));
+  c->sdk_key_revoke->add_option("workspace", c->ws)->required();
+  c->sdk_key_revoke->add_option("environment", c->env)->required();
+  c->sdk_key_revoke->add_option("id", c->key, "the key's id (sdk_..., from `sdk-key list`)")->required();
 
   c->run = common(app.add_subcommand(
       "run", "run a command with every config and secret of an environment as environment variables"));
@@ -537,7 +546,8 @@ int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.config_set, c.config_get, c.flag_set,
-                        c.flag_get, c.history, c.revert, c.rollback, c.sdk_key, c.run, c.export_cmd}) {
+                        c.flag_get, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
+                        c.run, c.export_cmd}) {
     any = any || cmd->parsed();
   }
   if (!any) return -1;
@@ -649,6 +659,25 @@ int RunApiCommands(ApiCommands& c) {
     return Output(c, r, [&] {
       std::printf("SDK key for %s/%s (shown once, store it now):\n%s\n", c.ws.c_str(), c.env.c_str(),
                   std::string(r.body.at("key").as_string()).c_str());
+    });
+  }
+  if (c.sdk_key_list->parsed()) {
+    Reply r = client->Call("GET", WsPath(c) + "/sdk-keys");
+    return Output(c, r, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& k : r.body.at("sdk_keys").as_array()) {
+        const json::value& revoked = k.at("revoked_at");
+        rows.push_back({Compact(k.at("id")), Compact(k.at("environment")), Compact(k.at("prefix")) + "...",
+                        Compact(k.at("name")), Compact(k.at("created_at")),
+                        revoked.is_null() ? std::string("active") : "revoked " + Compact(revoked)});
+      }
+      PrintTable({"ID", "ENVIRONMENT", "PREFIX", "NAME", "CREATED", "STATE"}, rows);
+    });
+  }
+  if (c.sdk_key_revoke->parsed()) {
+    Reply r = client->Call("DELETE", WsPath(c) + "/environments/" + c.env + "/sdk-keys/" + c.key);
+    return Output(c, r, [&] {
+      std::printf("Revoked SDK key %s (%s/%s).\n", c.key.c_str(), c.ws.c_str(), c.env.c_str());
     });
   }
   if (c.run->parsed()) {

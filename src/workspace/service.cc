@@ -451,28 +451,6 @@ json::value Service::SecretMetadata(const json::value& body) {
   return out;
 }
 
-absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Workspace& ws,
-                                           std::string_view key, const json::object& request,
-                                           std::string_view reason, std::optional<int64_t> if_match) {
-  if (options_.keyring == nullptr) {
-    return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
-  }
-  EV_RETURN_IF_ERROR(CheckKey("secret", key));
-  for (const auto& kv : request) {
-    if (kv.key() != "values") {
-      return absl::InvalidArgumentError(base::ToAbsl("field '" + std::string(kv.key()) +
-                                                     "': is not a known field (known: values)"));
-    }
-  }
-  const json::value* values = request.if_contains("values");
-  if (values == nullptr || !values->is_object() || values->as_object().empty()) {
-    return absl::InvalidArgumentError("field 'values': must map environments to secret strings");
-  }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
-  EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
-  EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
 namespace {
 
 storage::DataKeyRow ToRow(const crypto::DataKey& k) {
@@ -503,14 +481,43 @@ absl::StatusOr<crypto::SecureBuffer> Service::OpenSecret(storage::WorkspaceStore
   return plain;
 }
 
+absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Workspace& ws,
+                                           std::string_view key, const json::object& request,
+                                           std::string_view reason, std::optional<int64_t> if_match) {
+  if (options_.keyring == nullptr) {
+    return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
+  }
+  EV_RETURN_IF_ERROR(CheckKey("secret", key));
+  for (const auto& kv : request) {
+    if (kv.key() != "values") {
+      return absl::InvalidArgumentError(base::ToAbsl("field '" + std::string(kv.key()) +
+                                                     "': is not a known field (known: values)"));
+    }
+  }
+  const json::value* values = request.if_contains("values");
+  if (values == nullptr || !values->is_object() || values->as_object().empty()) {
+    return absl::InvalidArgumentError("field 'values': must map environments to secret strings");
+  }
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
+  std::lock_guard<std::mutex> lock(open->write_mu);
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
+  EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
+  EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
   absl::StatusOr<storage::Item> existing = open->store->GetItem(ItemKind::kSecret, key);
   if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
   if (!existing.ok()) {
     EV_RETURN_IF_ERROR(CheckRoomForNewItem(*open->store, ws.org_id));
   }
+  // A rotation may have made another key active since the last write.
+  if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
+    EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
+           {{"error", reload.ToString()}});
+  }
+  std::shared_ptr<const crypto::Keyring> keyring = options_.keyring->Get();
   // Sealed for the revision this commit will get (writes are serialised: head + 1).
   int64_t version = head + 1;
   json::object sealed;
+  std::vector<storage::DataKeyRow> data_keys;
   for (const auto& kv : values->as_object()) {
     std::string env(kv.key());
     if (!envs.Contains(env)) {
@@ -531,18 +538,12 @@ absl::StatusOr<crypto::SecureBuffer> Service::OpenSecret(storage::WorkspaceStore
     data_keys.push_back(ToRow(value.data_key));
   }
   json::object body{{"values", std::move(sealed)}};
-  // A rotation may have made another key active since the last write.
-  if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
-    EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
-           {{"error", reload.ToString()}});
-  }
-  std::shared_ptr<const crypto::Keyring> keyring = options_.keyring->Get();
   storage::CommitRequest c;
   c.reason = std::string(reason);
   c.op = existing.ok() ? "update" : "create";
-  std::vector<storage::DataKeyRow> data_keys;
   c.expected_head = if_match;
   c.mutations.push_back({ItemKind::kSecret, std::string(key), json::serialize(body), ""});
+  c.data_keys = std::move(data_keys);
   json::array env_names;
   for (const auto& kv : body.at("values").as_object()) env_names.emplace_back(kv.key());
   return CommitAndPublish(actor, ws, *open, std::move(c), "workspace.secret." + c.op,
@@ -565,7 +566,6 @@ absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> Service::ReadSecretV
     absl::StatusOr<storage::Item> one = open->store->GetItem(ItemKind::kSecret, *only_key);
     if (absl::IsNotFound(one.status())) {
       return absl::NotFoundError(base::ToAbsl("no secret \"" + *only_key + "\""));
-  c.data_keys = std::move(data_keys);
     }
     EV_RETURN_IF_ERROR(one.status());
     items.push_back(*std::move(one));
@@ -781,6 +781,11 @@ absl::Status Service::PublishSdkKey(std::string_view key_hash, const storage::Wo
   json::object o{{"org_id", ws.org_id}, {"workspace_id", ws.id}, {"environment", env}};
   // Version 1: an SDK key's target never changes; revocation deletes it.
   return options_.kv->PutIfNewer("sdk/" + std::string(key_hash), json::serialize(o), 1).status();
+}
+
+absl::Status Service::UnpublishSdkKey(std::string_view key_hash) {
+  absl::Status st = options_.kv->DeleteIfNotNewer("sdk/" + std::string(key_hash), 1).status();
+  return absl::IsNotFound(st) ? absl::OkStatus() : st;
 }
 
 absl::Status Service::PropagateNow(const std::string& workspace_id) {

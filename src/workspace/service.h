@@ -156,6 +156,9 @@ class Service {
   // ---- SDK keys: the lookup delivery uses, written through to the KV ----
   absl::Status PublishSdkKey(std::string_view key_hash, const storage::Workspace& ws,
                              std::string_view env);
+  // Deletes a revoked key's binding, so delivery refuses it on its next request.
+  // Idempotent: a binding already gone is OK.
+  absl::Status UnpublishSdkKey(std::string_view key_hash);
 
   // ---- events ----
   using Subscriber = std::function<void(const RevisionEvent&)>;

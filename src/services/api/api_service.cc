@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include "src/audit/event.h"
@@ -418,25 +419,98 @@ class ApiService::Handlers {
       }
       EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name"}));
       EV_ASSIGN_OR_RETURN(std::optional<std::string> name, services::OptionalString(body, "name", 100));
-      net::ClientRequest call;
-      call.method = "POST";
-      call.target = "/internal/v1/sdk-keys";
-      call.headers.push_back({"Content-Type", "application/json"});
-      call.body = json::serialize(json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
-                                               {"environment", env}, {"name", name.value_or(env)},
-                                               {"created_by", c.p.ActorId()}});
-      absl::StatusOr<net::ClientResponse> resp = o_.auth_client->Do(o_.auth_host, o_.auth_port, call);
-      if (!resp.ok() || resp->status != 201) {
-        return absl::UnavailableError("the auth service could not mint the SDK key; try again");
-      }
-      json::value minted = ParseOrNull(resp->body);
-      if (!minted.is_object()) return absl::UnavailableError("the auth service answered an unexpected body");
+      EV_ASSIGN_OR_RETURN(json::object minted,
+                          CallAuth("/internal/v1/sdk-keys", 201, "mint the SDK key",
+                                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
+                                                {"environment", env}, {"name", name.value_or(env)},
+                                                {"created_by", c.p.ActorId()}}));
       EV_RETURN_IF_ERROR(o_.service->PublishSdkKey(std::string(minted.at("key_hash").as_string()), c.ws, env));
       EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.create",
                                                     {{"environment", env}, {"sdk_key", minted.at("id")}}));
       return services::JsonResponse(201, json::object{{"id", minted.at("id")}, {"key", minted.at("key")},
                                                       {"prefix", minted.at("prefix")}, {"environment", env}});
     });
+
+    // SDK keys of a workspace: metadata only (the key is shown once, at creation).
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/sdk-keys", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(json::array keys, ListSdkKeys(c.ws));
+      for (json::value& k : keys) k.as_object().erase("key_hash");
+      return services::JsonResponse(200, json::object{{"sdk_keys", std::move(keys)}});
+    });
+
+    // Revocation: auth marks the key revoked, then its edge KV binding is deleted, so
+    // delivery refuses the key on its next request (it checks the binding every time).
+    Route(r, http::verb::delete_, "/v1/workspaces/{ws}/environments/{env}/sdk-keys/{id}",
+          [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      std::string env(req.Param("env")), id(req.Param("id"));
+      EV_ASSIGN_OR_RETURN(bool prot, o_.service->IsProtected(c.ws, env));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(c.p, Action::kWrite, prot ? std::set<std::string>{env} : std::set<std::string>{}));
+      EV_ASSIGN_OR_RETURN(json::array keys, ListSdkKeys(c.ws));
+      bool found = std::any_of(keys.begin(), keys.end(), [&](const json::value& k) {
+        return k.at("id").as_string() == id && k.at("environment").as_string() == env;
+      });
+      if (!found) {
+        return absl::NotFoundError(base::ToAbsl("no SDK key " + id + " for environment \"" + env + "\""));
+      }
+      EV_ASSIGN_OR_RETURN(json::object revoked,
+                          CallAuth("/internal/v1/sdk-keys/revoke", 200, "revoke the SDK key",
+                                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
+                                                {"id", id}, {"revoked_by", c.p.ActorId()}}));
+      const json::value* hash = revoked.if_contains("key_hash");
+      if (hash == nullptr || !hash->is_string()) {
+        return absl::UnavailableError("the auth service answered an unexpected body");
+      }
+      // Also when it was revoked before: a KV deletion that failed then is finished now.
+      EV_RETURN_IF_ERROR(o_.service->UnpublishSdkKey(std::string(hash->as_string())));
+      const json::value* already = revoked.if_contains("already_revoked");
+      if (already != nullptr && already->is_bool() && already->as_bool()) {
+        return services::WithErrorCode(absl::FailedPreconditionError("the SDK key is already revoked"),
+                                       "already_revoked");
+      }
+      EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.revoke",
+                                                    {{"environment", env}, {"sdk_key", id}}));
+      return services::JsonResponse(200, json::object{{"id", id}, {"environment", env}, {"revoked", true}});
+    });
+  }
+
+  // POSTs `body` to auth's signed internal `target`; Unavailable unless it answers
+  // `want` with a JSON object, NotFound when it answers 404.
+  absl::StatusOr<json::object> CallAuth(std::string target, int want, std::string_view what,
+                                        const json::object& body) {
+    net::ClientRequest call;
+    call.method = "POST";
+    call.target = std::move(target);
+    call.headers.push_back({"Content-Type", "application/json"});
+    call.body = json::serialize(body);
+    absl::StatusOr<net::ClientResponse> resp = o_.auth_client->Do(o_.auth_host, o_.auth_port, call);
+    if (resp.ok() && resp->status == 404) {
+      return absl::NotFoundError(base::ToAbsl("the auth service does not know it (" + std::string(what) + ")"));
+    }
+    if (!resp.ok() || resp->status != want) {
+      return absl::UnavailableError(base::ToAbsl("the auth service could not " + std::string(what) + "; try again"));
+    }
+    json::value v = ParseOrNull(resp->body);
+    if (!v.is_object()) return absl::UnavailableError("the auth service answered an unexpected body");
+    return std::move(v.as_object());
+  }
+
+  absl::StatusOr<json::array> ListSdkKeys(const storage::Workspace& ws) {
+    EV_ASSIGN_OR_RETURN(json::object listed,
+                        CallAuth("/internal/v1/sdk-keys/list", 200, "list the SDK keys",
+                                 json::object{{"org_id", ws.org_id}, {"workspace_id", ws.id}}));
+    const json::value* keys = listed.if_contains("sdk_keys");
+    if (keys == nullptr || !keys->is_array()) {
+      return absl::UnavailableError("the auth service answered an unexpected body");
+    }
+    for (const json::value& k : keys->as_array()) {
+      if (!k.is_object() || !k.as_object().contains("id") || !k.at("id").is_string() ||
+          !k.as_object().contains("environment") || !k.at("environment").is_string()) {
+        return absl::UnavailableError("the auth service answered an unexpected body");
+      }
+    }
+    return keys->as_array();
   }
 
   void InstallKind(net::Router& r, KindRoute k) {

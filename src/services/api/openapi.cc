@@ -111,6 +111,12 @@ json::object Build() {
   paths["/v1/workspaces/{ws}/environments/{env}/sdk-keys"] = {
       {"post", Op("Mint an SDK key (evs_, read-only, this environment); shown once", {P("ws"), P("env")},
                   any_object, "201", "Any")}};
+  paths["/v1/workspaces/{ws}/environments/{env}/sdk-keys/{id}"] = {
+      {"delete", Op("Revoke an SDK key: delivery refuses it from its next request on",
+                    {P("ws"), P("env"), P("id")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/sdk-keys"] = {
+      {"get", Op("SDK keys of the workspace: id, prefix, name, environment, times; never the key",
+                 {P("ws")}, std::nullopt, "200", "Any")}};
   paths["/v1/openapi.json"] = {{"get", Op("This document", {}, std::nullopt, "200", "Any")}};
 
   json::object schemas;

@@ -1,7 +1,10 @@
 // API keys, users and members, and the signed internal endpoints other services call.
+#include <algorithm>
+
 #include "src/base/encoding.h"
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
+
 #include "src/services/auth/auth_impl.h"
 
 namespace edgevault::auth {
@@ -38,6 +41,24 @@ json::object ApiKeyJson(const storage::ApiKey& k) {
   o["last_used_at"] = opt(k.last_used_at);
   o["revoked_at"] = opt(k.revoked_at);
   return o;
+}
+
+// An SDK key for the api (internal endpoints): metadata and the hash that names its edge KV
+// binding; never the key.
+json::object SdkKeyJson(const storage::SdkKey& k) {
+  auto opt = [](const std::optional<absl::Time>& t) {
+    return t ? json::value(services::FormatTime(*t)) : json::value(nullptr);
+  };
+  return json::object{{"id", k.id},
+                      {"name", k.name},
+                      {"prefix", k.prefix},
+                      {"workspace_id", k.workspace_id},
+                      {"environment", k.environment},
+                      {"created_by", k.created_by},
+                      {"created_at", services::FormatTime(k.created_at)},
+                      {"last_used_at", opt(k.last_used_at)},
+                      {"revoked_at", opt(k.revoked_at)},
+                      {"key_hash", k.key_hash}};
 }
 
 // Who may give `target` the role `role`: owners anything; admins developer/viewer.
@@ -307,6 +328,44 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     }));
     return services::JsonResponse(201, json::object{{"id", k.id}, {"key", key}, {"key_hash", k.key_hash},
                                                     {"prefix", k.prefix}});
+  }, internal);
+
+  // The api lists a workspace's SDK keys (GET /v1/workspaces/{ws}/sdk-keys).
+  Route(http::verb::post, "/internal/v1/sdk-keys/list", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "workspace_id"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string workspace_id, services::RequiredString(body, "workspace_id", 64));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, store_.ListSdkKeys(org_id, workspace_id));
+    json::array a;
+    for (const auto& k : keys) a.push_back(SdkKeyJson(k));
+    return services::JsonResponse(200, json::object{{"sdk_keys", std::move(a)}});
+  }, internal);
+
+  // The api revokes an SDK key, then deletes its edge KV binding with the hash answered
+  // here. Revoking a revoked key answers 200 with already_revoked, so the api can retry a
+  // KV deletion that failed the first time.
+  Route(http::verb::post, "/internal/v1/sdk-keys/revoke", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "workspace_id", "id", "revoked_by"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string workspace_id, services::RequiredString(body, "workspace_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string id, services::RequiredString(body, "id", 64));
+    EV_ASSIGN_OR_RETURN(std::string revoked_by, services::RequiredString(body, "revoked_by", 128));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, store_.ListSdkKeys(org_id, workspace_id));
+    auto it = std::find_if(keys.begin(), keys.end(), [&](const storage::SdkKey& k) { return k.id == id; });
+    if (it == keys.end()) return absl::NotFoundError("no SDK key " + id + " in this workspace");
+    bool already = it->revoked_at.has_value();
+    if (!already) {
+      EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+        EV_RETURN_IF_ERROR(tx.RevokeSdkKey(org_id, id, Now()));
+        return Audit(tx, "auth.sdk_key.revoke", "success", revoked_by, org_id, req,
+                     {{"sdk_key", id}, {"workspace_id", workspace_id}, {"environment", it->environment}});
+      }));
+    }
+    json::object o = SdkKeyJson(*it);
+    o["already_revoked"] = already;
+    return services::JsonResponse(200, o);
   }, internal);
 }
 

@@ -1,0 +1,141 @@
+// SDK key lifecycle through the real binaries: mint through the api, serve through
+// delivery, list (never the key), revoke — after which delivery refuses the key on its
+// next request — with the permission and bad-input paths, and the CLI commands.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "src/base/strings.h"
+#include "tests/integration/harness.h"
+
+namespace edgevault {
+namespace {
+
+namespace json = boost::json;
+using testing::EdgeVaultUp;
+using testing::HttpReply;
+
+class SdkKeysTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    up_ = EdgeVaultUp::Start();
+    ASSERT_NE(up_, nullptr);
+    ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "shop"}, {"name", "Shop"}}).status, 201);
+    ASSERT_EQ(Api("POST", "/v1/workspaces/shop/environments",
+                  json::object{{"key", "prod"}, {"name", "Prod"}, {"protected", true}, {"reason", "setup"}})
+                  .status,
+              201);
+    ASSERT_EQ(Api("POST", "/v1/workspaces/shop/environments",
+                  json::object{{"key", "dev"}, {"name", "Dev"}, {"parent", "prod"}, {"reason", "setup"}})
+                  .status,
+              201);
+    ASSERT_EQ(Api("PUT", "/v1/workspaces/shop/configs/greeting",
+                  json::object{{"type", "string"}, {"values", {{"prod", "hello"}}}, {"reason", "setup"}})
+                  .status,
+              200);
+  }
+
+  HttpReply Api(std::string method, std::string target, const json::value& body = nullptr,
+                std::string bearer = "") {
+    if (bearer.empty()) bearer = up_->admin_key();
+    if (body.is_null()) return up_->Call("api", std::move(method), std::move(target), "", bearer);
+    return up_->Json("api", std::move(method), std::move(target), body, bearer);
+  }
+
+  // GET /v1/config from delivery with `key`, waiting (bounded) for the first document.
+  int DeliveryStatus(const std::string& key) {
+    HttpReply r;
+    for (int i = 0; i < 200; ++i) {
+      r = up_->Call("delivery", "GET", "/v1/config", "", key);
+      if (r.status != 404) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return r.status;
+  }
+
+  std::string Cli(const std::string& args, int* code) {
+    std::string cmd = base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                                   " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent ",
+                                   testing::BinDir(), "/edgevault ", args, " 2>&1");
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = ::pclose(p);
+    *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+  }
+
+  std::unique_ptr<EdgeVaultUp> up_;
+};
+
+TEST_F(SdkKeysTest, ListRevokeAndDeliveryRefusesARevokedKey) {
+  HttpReply minted = Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys", json::object{{"name", "web"}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  std::string key(minted.json.at("key").as_string()), id(minted.json.at("id").as_string());
+  HttpReply other = Api("POST", "/v1/workspaces/shop/environments/prod/sdk-keys", json::object{{"name", "server"}});
+  ASSERT_EQ(other.status, 201) << other.body;
+  std::string other_key(other.json.at("key").as_string());
+  EXPECT_EQ(DeliveryStatus(key), 200);
+  EXPECT_EQ(DeliveryStatus(other_key), 200);
+
+  // A viewer may list; the listing never shows a key or its hash.
+  std::string viewer = up_->TokenForNewUser("viewer@example.com", "viewer");
+  HttpReply list = Api("GET", "/v1/workspaces/shop/sdk-keys", nullptr, viewer);
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.json.at("sdk_keys").as_array().size(), 2u);
+  const json::object& first = list.json.at("sdk_keys").as_array()[0].as_object();
+  EXPECT_EQ(first.at("id").as_string(), id);
+  EXPECT_EQ(first.at("environment").as_string(), "dev");
+  EXPECT_EQ(first.at("name").as_string(), "web");
+  EXPECT_TRUE(first.at("revoked_at").is_null());
+  EXPECT_EQ(list.body.find(key), std::string::npos);
+  EXPECT_EQ(list.body.find("key_hash"), std::string::npos);
+
+  // Who may not revoke, and what is not there: nothing changes.
+  EXPECT_EQ(Api("DELETE", "/v1/workspaces/shop/environments/dev/sdk-keys/" + id, nullptr, viewer).status, 403);
+  std::string dev = up_->TokenForNewUser("dev@example.com", "developer");
+  HttpReply protected_env = Api("DELETE", "/v1/workspaces/shop/environments/prod/sdk-keys/" +
+                                              std::string(other.json.at("id").as_string()), nullptr, dev);
+  EXPECT_EQ(protected_env.status, 403) << protected_env.body;
+  HttpReply wrong_env = Api("DELETE", "/v1/workspaces/shop/environments/prod/sdk-keys/" + id);
+  EXPECT_EQ(wrong_env.status, 404) << wrong_env.body;
+  EXPECT_EQ(Api("DELETE", "/v1/workspaces/shop/environments/dev/sdk-keys/sdk_nope").status, 404);
+  EXPECT_EQ(Api("DELETE", "/v1/workspaces/nope/environments/dev/sdk-keys/" + id).status, 404);
+  EXPECT_EQ(DeliveryStatus(key), 200);
+  EXPECT_EQ(DeliveryStatus(other_key), 200);
+
+  // A developer revokes the dev key: delivery refuses it at once, the other key works.
+  HttpReply revoked = Api("DELETE", "/v1/workspaces/shop/environments/dev/sdk-keys/" + id, nullptr, dev);
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  HttpReply refused = up_->Call("delivery", "GET", "/v1/config", "", key);
+  EXPECT_EQ(refused.status, 401) << refused.body;
+  EXPECT_EQ(up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags", "{\"context\":{}}", key).status, 401);
+  EXPECT_EQ(DeliveryStatus(other_key), 200);
+
+  HttpReply again = Api("DELETE", "/v1/workspaces/shop/environments/dev/sdk-keys/" + id);
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_EQ(again.json.at("error").at("code").as_string(), "already_revoked");
+  list = Api("GET", "/v1/workspaces/shop/sdk-keys");
+  EXPECT_FALSE(list.json.at("sdk_keys").as_array()[0].at("revoked_at").is_null());
+  HttpReply act = Api("GET", "/v1/workspaces/shop/activity");
+  EXPECT_NE(act.body.find("workspace.sdk_key.revoke"), std::string::npos) << act.body;
+
+  // The CLI: list shows both, revoke the prod key.
+  int code = -1;
+  std::string out = Cli("sdk-key list shop", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(id), std::string::npos) << out;
+  EXPECT_NE(out.find("revoked"), std::string::npos) << out;
+  out = Cli("sdk-key revoke shop prod " + std::string(other.json.at("id").as_string()), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(up_->Call("delivery", "GET", "/v1/config", "", other_key).status, 401);
+  out = Cli("sdk-key revoke shop prod sdk_missing", &code);
+  EXPECT_NE(code, 0) << out;
+}
+
+}  // namespace
+}  // namespace edgevault
