@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
@@ -94,6 +96,29 @@ struct Worker {
   uint32_t request_prefix = 0;
 };
 
+// Counts AsyncHandler requests whose Responder is still alive somewhere (a pool thread,
+// another service's callback). Drain waits for it to reach zero before it stops the io
+// threads: a Responder called (or dropped) after the io_contexts are gone would post to
+// freed memory. Shared, so a Responder that outlives the server can still decrement it.
+struct AsyncTracker {
+  std::mutex mu;
+  std::condition_variable cv;
+  int pending = 0;
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++pending;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--pending == 0) cv.notify_all();
+  }
+  // True when none is pending by `deadline`.
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_until(lock, deadline, [this] { return pending == 0; });
+  }
+};
+
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, Router router)
@@ -109,6 +134,7 @@ class HttpServer::Impl {
   std::atomic<bool> ready_{true};
   std::atomic<bool> running_{false};
   uint16_t port_ = 0;
+  std::shared_ptr<AsyncTracker> async_ = std::make_shared<AsyncTracker>();
 
   base::Env* env() const { return options_.env; }
   void DoAccept();
@@ -298,7 +324,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (route->async_handler) {
-      auto pending = std::make_shared<PendingResponse>(shared_from_this());
+      auto pending = std::make_shared<PendingResponse>(shared_from_this(), server_->async_);
       route->async_handler(*request_, [pending](Response r) { pending->Complete(std::move(r)); });
       return;
     }
@@ -308,11 +334,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Completes an AsyncHandler's request exactly once, on the connection's thread; a
   // handler that drops its Responder without calling it yields a 500, not a hang.
   struct PendingResponse {
-    explicit PendingResponse(std::shared_ptr<Connection> c)
-        : conn(std::move(c)), exec(conn->stream_.get_executor()) {}
+    PendingResponse(std::shared_ptr<Connection> c, std::shared_ptr<AsyncTracker> t)
+        : conn(std::move(c)), exec(conn->stream_.get_executor()), tracker(std::move(t)) {
+      tracker->Add();
+    }
     ~PendingResponse() {
-      if (done.load()) return;
-      Post(Response::Error(500, "internal", "the request handler ended without answering"));
+      if (!done.load()) {
+        Post(Response::Error(500, "internal", "the request handler ended without answering"));
+      }
+      // Our reference to the connection goes before the server may stop (Done below).
+      conn.reset();
+      tracker->Done();
     }
     void Complete(Response r) {
       if (done.exchange(true)) {
@@ -326,6 +358,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     std::shared_ptr<Connection> conn;
     asio::any_io_executor exec;
+    std::shared_ptr<AsyncTracker> tracker;
     std::atomic<bool> done{false};
   };
 
@@ -680,11 +713,27 @@ void HttpServer::Impl::Drain() {
     asio::post(w->ioc, [w = w.get()] {
       std::vector<Connection*> conns(w->conns.begin(), w->conns.end());
       for (Connection* c : conns) c->ForceClose();
-      w->work.reset();
     });
+  }
+  // Async requests still out (their connections are closed now; the answers are
+  // dropped): wait for their Responders while the io threads still run what they post.
+  // A handler that never lets go is a bug; after a generous bound, the io contexts are
+  // leaked rather than freed under it.
+  const auto async_deadline = std::chrono::steady_clock::now() +
+                              absl::ToChronoNanoseconds(options_.limits.drain_timeout) +
+                              std::chrono::seconds(30);
+  bool async_idle = async_->WaitIdle(async_deadline);
+  for (auto& w : workers_) {
+    asio::post(w->ioc, [w = w.get()] { w->work.reset(); });
   }
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
+  }
+  if (!async_idle) {
+    EV_LOG(kError, "async handlers still hold responders after the drain; leaking the io contexts",
+           {{"port", static_cast<int>(port_)}});
+    for (auto& w : workers_) (void)w.release();  // deliberate leak, see above
+    workers_.clear();
   }
   EV_LOG(kInfo, "server stopped", {{"port", static_cast<int>(port_)}});
 }

@@ -331,6 +331,31 @@ TEST_F(ServerTest, AsyncHandlerAnswersFromAnotherThread) {
   for (auto& t : threads) t.join();
 }
 
+// A Responder that outlives the server's drain (a pool thread still working when the
+// service shuts down) must not touch freed io contexts: destruction waits for it.
+TEST_F(ServerTest, DestructionWaitsForRespondersStillHeldElsewhere) {
+  std::promise<void> handed_over;
+  std::atomic<bool> answered{false};
+  std::thread worker;
+  Router r;
+  r.AddAsync(boost::beast::http::verb::get, "/held", [&](Request&, Responder done) {
+    worker = std::thread([&, done = std::move(done)]() mutable {
+      handed_over.set_value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      answered = true;
+      done(Response::Json(200, "{}"));
+      done = nullptr;  // the last reference goes here, on this thread
+    });
+  });
+  StartServer(std::move(r));
+  RawClient c(port());
+  c.Send(Get("/held"));
+  handed_over.get_future().get();
+  server_.reset();  // drain_timeout 0 in the destructor; the Responder is still out
+  EXPECT_TRUE(answered.load()) << "the server was destroyed while a Responder was live";
+  worker.join();
+}
+
 TEST_F(ServerTest, SseStreamDeliversChunkedEventsAndNoticesDisconnect) {
   std::promise<std::shared_ptr<SseStream>> opened;
   std::promise<void> closed;
