@@ -3,8 +3,12 @@
 // api answers 2xx) to the new version being readable in the edge KV (p50/p99).
 // Baseline in the same run: raw SQLite commits of one small row each with the same
 // durability (WAL, synchronous=FULL) — the fsync-bound ceiling any revision store faces.
+// Then the scaling case: new flags written per second (one PutItem each, a rule plus a
+// 50/50 rollout, two environments) into workspaces already holding N flags, with the
+// time until the KV holds the last write's version. The N flags are pre-filled with one
+// store commit (not through the service) so the set-up does not dominate the run.
 //
-//   build/bin/bench_write_path [writes_per_run=400]
+//   build/bin/bench_write_path [writes_per_run=400] [sizes=10,1000,5000] [flag_writes=50]
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -20,6 +24,7 @@
 #include "src/base/strings.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/storage/sqlite/workspace_store_sqlite.h"
 #include "src/workspace/service.h"
 
 namespace edgevault {
@@ -29,6 +34,29 @@ namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// A flag as bench/delivery/drive.py writes it: a rule on an attribute, then a rollout.
+json::object FlagBody(const std::string& env) {
+  json::value v = json::parse(R"({"variations":[{"value":true,"name":"on"},{"value":false,"name":"off"}],
+    "environments":{")" + env + R"(":{"on":true,"off_variation":1,"targets":[],
+      "rules":[{"clauses":[{"attribute":"country","op":"in","values":["nz","au"]}],"variation":0}],
+      "fallthrough":{"rollout":[{"variation":0,"weight":50000},{"variation":1,"weight":50000}]},
+      "prerequisites":[]}}})");
+  return v.as_object();
+}
+
+std::vector<int> ParseSizes(const char* arg) {
+  std::vector<int> out;
+  std::string s = arg;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > pos) out.push_back(std::atoi(s.substr(pos, comma - pos).c_str()));
+    pos = comma + 1;
+  }
+  return out;
+}
 
 double RawSqliteCommitsPerSecond(const std::string& path, int n) {
   sqlite3* db = nullptr;
@@ -48,6 +76,8 @@ double RawSqliteCommitsPerSecond(const std::string& path, int n) {
 
 int Main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 400;
+  std::vector<int> sizes = ParseSizes(argc > 2 ? argv[2] : "10,1000,5000");
+  int flag_writes = argc > 3 ? std::atoi(argv[3]) : 50;
   std::string dir = (std::filesystem::temp_directory_path() / base::StrCat("ev-bench-write-", std::to_string(::getpid()))).string();
   std::filesystem::create_directories(dir);
   base::Env* env = base::Env::Default();
@@ -115,12 +145,64 @@ int Main(int argc, char** argv) {
   std::sort(micros.begin(), micros.end());
   auto pct = [&](double p) { return micros.empty() ? 0.0 : micros[static_cast<size_t>(p * (micros.size() - 1))]; };
 
+  // Scaling: new flags/s into a workspace that already holds `size` flags.
+  struct SizeResult {
+    int size;
+    double flags_per_second;
+    double last_visible_ms;
+  };
+  std::vector<SizeResult> scaling;
+  for (int size : sizes) {
+    storage::Workspace ws = make_ws(base::StrCat("size", std::to_string(size)));
+    {
+      storage::SqliteWorkspaceStoreOptions o;
+      o.path = so.workspaces_dir + "/" + ws.id + ".db";
+      o.env = env;
+      auto store = *storage::OpenSqliteWorkspaceStore(o);
+      storage::CommitRequest c;
+      c.actor = actor.id;
+      c.reason = "prefill";
+      c.op = "create";
+      c.time = env->Now();
+      std::string body = json::serialize(FlagBody("prod"));
+      for (int i = 0; i < size; ++i) {
+        c.mutations.push_back({storage::ItemKind::kFlag, base::StrCat("pre_", std::to_string(100000 + i)), body, ""});
+      }
+      c.outbox.push_back({0, "propagate", "{\"environments\":[\"\"]}", c.time, 0});
+      if (!c.mutations.empty() && !store->Commit(c).ok()) std::abort();
+    }
+    (void)service->PropagateNow(ws.id);  // the pre-filled documents, before timing
+    json::object flag = FlagBody("prod");
+    absl::StatusOr<int64_t> rev;
+    auto t0 = Clock::now();
+    for (int i = 0; i < flag_writes; ++i) {
+      rev = service->PutItem(actor, ws, storage::ItemKind::kFlag, base::StrCat("new_", std::to_string(i)), flag,
+                             "bench", std::nullopt);
+      if (!rev.ok()) {
+        std::fprintf(stderr, "flag write failed: %s\n", rev.status().ToString().c_str());
+        std::abort();
+      }
+    }
+    auto t1 = Clock::now();
+    for (;;) {
+      absl::StatusOr<int64_t> v = kv->GetVersion(base::StrCat("doc/", ws.id, "/dev"));
+      if (v.ok() && *v >= *rev) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    scaling.push_back({size, flag_writes / Seconds(t1 - t0),
+                       std::chrono::duration<double, std::milli>(Clock::now() - t1).count()});
+  }
+
   std::printf("raw SQLite commits/s (WAL, synchronous=FULL, baseline): %.0f\n", baseline);
   std::printf("revisions/s, one workspace:                            %.0f  (%.2fx baseline)\n", single, single / baseline);
   std::printf("revisions/s, 8 workspaces in parallel:                 %.0f  (%.2fx baseline)\n", parallel,
               parallel / baseline);
   std::printf("write returned -> KV has the version: p50 %.0f us, p99 %.0f us (%zu writes)\n", pct(0.5), pct(0.99),
               micros.size());
+  for (const SizeResult& r : scaling) {
+    std::printf("new flags/s into a workspace of %5d flags: %7.1f  (%d writes; last write in the KV %.1f ms after it returned)\n",
+                r.size, r.flags_per_second, flag_writes, r.last_visible_ms);
+  }
   service.reset();
   std::filesystem::remove_all(dir);
   return 0;

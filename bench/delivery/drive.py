@@ -4,6 +4,8 @@
   drive.py setup API DELIVERY ADMIN_KEY            → prints "WS ENV SDK_KEY FLAG"
   drive.py propagation API DELIVERY ADMIN_KEY WS ENV SDK_KEY N
   drive.py manyflags API DELIVERY ADMIN_KEY WS ENV SDK_KEY N SECONDS CONTROL_DB
+  drive.py empty API DELIVERY ADMIN_KEY            → workspace "empty" (one environment, no
+                                                     items) loaded by delivery; prints its size
 Standard library only; one keep-alive connection per service.
 """
 import http.client
@@ -154,12 +156,40 @@ def manyflags(api_url, dlv_url, admin, ws, env, sdk, n, seconds, control_db):
           f"visible on delivery {wait_s:.1f} s later; document {len(body)} bytes")
 
 
+def empty(api_url, dlv_url, admin):
+    # A workspace with one environment and nothing in it, loaded by delivery the way
+    # manyflags loads the big one: GET /v1/config and OFREP requests.
+    api = Conn(api_url, admin)
+    must(api.call("POST", "/v1/workspaces", {"key": "empty", "name": "Empty"}), 201)
+    must(api.call("POST", "/v1/workspaces/empty/environments",
+                  {"key": "prod", "name": "Production", "reason": "bench"}), 201)
+    sdk = must(api.call("POST", "/v1/workspaces/empty/environments/prod/sdk-keys",
+                        {"name": "bench"}), 201)["key"]
+    dlv = Conn(dlv_url, sdk)
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = dlv.call("GET", "/v1/config")
+        if status == 200:
+            break
+        if time.monotonic() > deadline:
+            sys.exit(f"delivery never served the empty document: {status} {body[:200]!r}")
+        time.sleep(0.01)
+    for _ in range(5):
+        must(dlv.call("GET", "/v1/config"), 200)
+        must(dlv.call("POST", "/ofrep/v1/evaluate/flags/missing",
+                      {"context": {"targetingKey": "user-7", "country": "de"}}), 404)
+    must(dlv.call("POST", "/ofrep/v1/evaluate/flags", {"context": {"targetingKey": "user-7"}}), 200)
+    print(f"empty workspace: document {len(body)} bytes")
+
+
 def main():
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == "setup":
         setup(*a[:3])
     elif cmd == "propagation":
         propagation(*a[:6], int(a[6]))
+    elif cmd == "empty":
+        empty(*a[:3])
     elif cmd == "manyflags":
         manyflags(*a[:6], int(a[6]), float(a[7]), a[8])
     else:

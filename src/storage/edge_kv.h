@@ -39,6 +39,13 @@ struct KvEntry {
   int64_t version = 0;
 };
 
+// One write of PutManyIfNewer (views: the caller keeps the bytes alive for the call).
+struct KvWrite {
+  std::string_view key;
+  std::string_view value;
+  int64_t version = 0;
+};
+
 class EdgeKv {
  public:
   virtual ~EdgeKv() = default;
@@ -61,6 +68,29 @@ class EdgeKv {
   // Keys starting with `prefix`, ascending, at most `limit`.
   virtual absl::StatusOr<std::vector<std::string>> ListKeys(std::string_view prefix,
                                                             int limit) = 0;
+
+  // PutIfNewer for each write, in order (propagation: every environment of a workspace
+  // at once); returns, per write, whether it was written. Every key and version is
+  // checked before anything is written (InvalidArgument). A backend may apply the batch
+  // in one transaction (LMDB: one commit, one fsync); this default calls PutIfNewer one
+  // by one, so after another error an earlier write may have happened — harmless, since
+  // repeating a version-checked write changes nothing. Errors: PutIfNewer's.
+  virtual absl::StatusOr<std::vector<bool>> PutManyIfNewer(const std::vector<KvWrite>& writes) {
+    for (const KvWrite& w : writes) {
+      if (w.key.empty() || w.key.size() > 511) {
+        return absl::InvalidArgumentError("edge KV key must be 1 to 511 bytes");
+      }
+      if (w.version < 0) return absl::InvalidArgumentError("edge KV version must be >= 0");
+    }
+    std::vector<bool> written;
+    written.reserve(writes.size());
+    for (const KvWrite& w : writes) {
+      absl::StatusOr<bool> one = PutIfNewer(w.key, w.value, w.version);
+      if (!one.ok()) return one.status();
+      written.push_back(*one);
+    }
+    return written;
+  }
 };
 
 }  // namespace edgevault::storage

@@ -403,5 +403,46 @@ TEST_P(EdgeKvConformanceTest, ReadersConcurrentWithWriterNeverSeeTornValue) {
   for (int t = 0; t < kReaders; ++t) EXPECT_GT(reads[t], 0) << "reader " << t;
 }
 
+// ---- PutManyIfNewer (propagation writes every environment at once) ---------------------
+
+TEST_P(EdgeKvConformanceTest, PutManyIfNewerAppliesTheVersionRulePerKey) {
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/prod", "prod v10", 10));
+  EV_TEST_ASSERT_OK(kv().PutIfNewer("doc/ws_1/dev", "dev v3", 3));
+  std::vector<KvWrite> writes = {{"doc/ws_1/prod", "prod v7", 7},
+                                 {"doc/ws_1/dev", "dev v7", 7},
+                                 {"doc/ws_1/staging", "staging v7", 7}};
+  EV_TEST_ASSIGN(std::vector<bool> written, kv().PutManyIfNewer(writes));
+  EXPECT_EQ(written, (std::vector<bool>{false, true, true}));
+  EV_TEST_ASSIGN(KvEntry prod, kv().Get("doc/ws_1/prod"));
+  EXPECT_EQ(prod.value, "prod v10");
+  EXPECT_EQ(prod.version, 10);
+  EV_TEST_ASSIGN(KvEntry dev, kv().Get("doc/ws_1/dev"));
+  EXPECT_EQ(dev.value, "dev v7");
+  EXPECT_EQ(dev.version, 7);
+  EV_TEST_ASSIGN(KvEntry staging, kv().Get("doc/ws_1/staging"));
+  EXPECT_EQ(staging.value, "staging v7");
+  // Repeating the batch changes nothing.
+  EV_TEST_ASSIGN(std::vector<bool> again, kv().PutManyIfNewer(writes));
+  EXPECT_EQ(again, (std::vector<bool>{false, false, false}));
+  EV_TEST_ASSIGN(KvEntry dev_again, kv().Get("doc/ws_1/dev"));
+  EXPECT_EQ(dev_again.value, "dev v7");
+}
+
+TEST_P(EdgeKvConformanceTest, PutManyIfNewerWithABadEntryWritesNothing) {
+  std::string long_key(512, 'k');
+  std::vector<KvWrite> bad_key = {{"doc/ws_1/prod", "v1", 1}, {long_key, "x", 1}};
+  EXPECT_EQ(kv().PutManyIfNewer(bad_key).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<KvWrite> bad_version = {{"doc/ws_1/prod", "v1", 1}, {"doc/ws_1/dev", "x", -1}};
+  EXPECT_EQ(kv().PutManyIfNewer(bad_version).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<KvWrite> empty_key = {{"doc/ws_1/prod", "v1", 1}, {"", "x", 1}};
+  EXPECT_EQ(kv().PutManyIfNewer(empty_key).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(kv().Get("doc/ws_1/prod").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(EdgeKvConformanceTest, PutManyIfNewerOfNothingIsOk) {
+  EV_TEST_ASSIGN(std::vector<bool> written, kv().PutManyIfNewer({}));
+  EXPECT_TRUE(written.empty());
+}
+
 }  // namespace
 }  // namespace edgevault::storage

@@ -387,8 +387,17 @@ absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json
 json::object ResolveFlagsForEnvironment(const json::object& flags_by_key,
                                         const EnvironmentSet& envs, std::string_view env) {
   std::vector<std::string> chain = envs.AncestorChain(env);
+  // Sorted by key through pointers: copying every flag body first (SortedByKey) made
+  // this the most expensive step of a write in a large workspace.
+  std::vector<const json::key_value_pair*> sorted;
+  sorted.reserve(flags_by_key.size());
+  for (const auto& m : flags_by_key) sorted.push_back(&m);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->key() < b->key(); });
   json::object out;
-  for (const auto& member : SortedByKey(flags_by_key)) {
+  out.reserve(sorted.size());
+  for (const json::key_value_pair* member_ptr : sorted) {
+    const json::key_value_pair& member = *member_ptr;
     const json::object* flag = member.value().if_object();
     if (flag == nullptr) continue;
     const json::value* variations = flag->if_contains("variations");
@@ -455,9 +464,11 @@ absl::Status ValidateFlagSet(const json::object& all_flags, const EnvironmentSet
   return absl::OkStatus();
 }
 
-absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::object& request,
-                                              const EnvironmentSet& envs,
-                                              const json::object& all_flags_after_change) {
+namespace {
+
+// The checks of one flag body that need no other flag; returns the normalised body.
+absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::object& request,
+                                           const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "flag key"));
   EV_RETURN_IF_ERROR(CheckFields(request, {"description", "salt", "variations", "environments"}));
   EV_RETURN_IF_ERROR(eval::ValidateFlag(request));
@@ -473,6 +484,144 @@ absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::
       return Invalid("environments." + env, "unknown environment " + Quoted(env));
   }
   out["environments"] = SortedByKey(environments);
+  return out;
+}
+
+// The nearest non-null configuration of `flag` along `chain` (env, parent, ...), as
+// ResolveFlagsForEnvironment picks it; nullptr when the flag is absent from that
+// environment (or lacks "variations" / "environments").
+const json::value* NearestConfig(const json::object& flag, const std::vector<std::string>& chain) {
+  const json::value* environments_v = flag.if_contains("environments");
+  const json::object* environments =
+      environments_v == nullptr ? nullptr : environments_v->if_object();
+  if (flag.if_contains("variations") == nullptr || environments == nullptr) return nullptr;
+  for (const std::string& at : chain) {
+    const json::value* c = environments->if_contains(at);
+    if (c != nullptr && !c->is_null()) return c;
+  }
+  return nullptr;
+}
+
+// The number of variations, or -1 when "variations" is not an array.
+int64_t VariationCount(const json::object& flag) {
+  const json::value* v = flag.if_contains("variations");
+  const json::array* a = v == nullptr ? nullptr : v->if_array();
+  return a == nullptr ? -1 : static_cast<int64_t>(a->size());
+}
+
+// Every flag key named as a prerequisite in any environment of `flag`.
+std::vector<std::string> AllPrerequisites(const json::object& flag) {
+  std::vector<std::string> out;
+  const json::value* environments_v = flag.if_contains("environments");
+  const json::object* environments =
+      environments_v == nullptr ? nullptr : environments_v->if_object();
+  if (environments == nullptr) return out;
+  for (const auto& env : *environments) {
+    for (auto& [required, unused_path] : Prerequisites(env.value(), "")) {
+      out.push_back(std::move(required));
+    }
+  }
+  return out;
+}
+
+// Stored flags read through a FlagLookup, each parsed once per call.
+class CachedFlags {
+ public:
+  explicit CachedFlags(FlagLookup& lookup) : lookup_(lookup) {}
+  // nullptr when there is no such flag.
+  absl::StatusOr<const json::object*> Get(const std::string& key) {
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      EV_ASSIGN_OR_RETURN(std::optional<json::object> body, lookup_.Find(key));
+      it = cache_.emplace(key, std::move(body)).first;
+    }
+    return it->second ? &*it->second : nullptr;
+  }
+
+ private:
+  FlagLookup& lookup_;
+  std::map<std::string, std::optional<json::object>> cache_;
+};
+
+// Whether the change of flag `key` to `after` may break a set that was valid before: a
+// cycle through `key`, a prerequisite of `key` out of range, or (when the flag existed)
+// a flag requiring `key` that the change could break. false = certainly still valid.
+absl::StatusOr<bool> FlagChangeNeedsFullCheck(const std::string& key, const json::object& after,
+                                              const EnvironmentSet& envs, FlagLookup& lookup,
+                                              CachedFlags& flags) {
+  // Cycles: only one through `key` can be new. Walk what `key` requires, transitively.
+  std::set<std::string> visited;
+  std::vector<std::string> stack = AllPrerequisites(after);
+  while (!stack.empty()) {
+    std::string next = std::move(stack.back());
+    stack.pop_back();
+    if (next == key) return true;
+    if (!visited.insert(next).second) continue;
+    EV_ASSIGN_OR_RETURN(const json::object* body, flags.Get(next));
+    if (body == nullptr) return true;  // an unknown prerequisite: let the full check name it
+    for (std::string& p : AllPrerequisites(*body)) stack.push_back(std::move(p));
+  }
+
+  // This flag's prerequisites, environment by environment, as FlagSet::Build sees them:
+  // the variation must exist in the required flag when that flag is in the environment.
+  for (const std::string& env : envs.Keys()) {
+    std::vector<std::string> chain = envs.AncestorChain(env);
+    const json::value* config = NearestConfig(after, chain);
+    const json::object* config_obj = config == nullptr ? nullptr : config->if_object();
+    const json::value* list_v = config_obj == nullptr ? nullptr : config_obj->if_contains("prerequisites");
+    const json::array* list = list_v == nullptr ? nullptr : list_v->if_array();
+    if (list == nullptr) continue;
+    for (const json::value& entry_v : *list) {
+      const json::object* entry = entry_v.if_object();
+      const json::value* flag_v = entry == nullptr ? nullptr : entry->if_contains("flag");
+      const json::value* variation = entry == nullptr ? nullptr : entry->if_contains("variation");
+      if (flag_v == nullptr || !flag_v->is_string() || variation == nullptr) return true;
+      std::string required = Str(flag_v->get_string());
+      const json::object* required_body = &after;
+      if (required != key) {
+        EV_ASSIGN_OR_RETURN(required_body, flags.Get(required));
+        if (required_body == nullptr) return true;
+      }
+      if (NearestConfig(*required_body, chain) == nullptr) continue;
+      int64_t count = VariationCount(*required_body);
+      if (!variation->is_int64() || variation->get_int64() < 0 ||
+          variation->get_int64() >= count) {
+        return true;
+      }
+    }
+  }
+
+  // Flags requiring this one: only a change that removes variations or brings the flag
+  // into more environments can break them (a new flag has none: every write checks that
+  // its prerequisites exist, and a flag others require cannot be deleted).
+  EV_ASSIGN_OR_RETURN(const json::object* before, flags.Get(key));
+  if (before == nullptr) return false;
+  bool may_break = VariationCount(after) < VariationCount(*before);
+  for (const std::string& env : envs.Keys()) {
+    if (may_break) break;
+    std::vector<std::string> chain = envs.AncestorChain(env);
+    may_break = NearestConfig(after, chain) != nullptr && NearestConfig(*before, chain) == nullptr;
+  }
+  if (!may_break) return false;
+  EV_ASSIGN_OR_RETURN(json::object all, lookup.All());
+  for (const auto& member : all) {
+    if (member.key() == key) continue;
+    const json::object* body = member.value().if_object();
+    if (body == nullptr) return true;
+    for (const std::string& p : AllPrerequisites(*body)) {
+      if (p == key) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::object& request,
+                                              const EnvironmentSet& envs,
+                                              const json::object& all_flags_after_change) {
+  EV_ASSIGN_OR_RETURN(json::object out, NormaliseFlag(key, request, envs));
+  const json::object& environments = request.at("environments").get_object();  // NormaliseFlag: present
 
   // This flag's own prerequisites first, so the message names its path without a prefix.
   for (const auto& member : environments) {
@@ -487,6 +636,42 @@ absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::
   after[json::string_view(key.data(), key.size())] = out;
   EV_RETURN_IF_ERROR(ValidateFlagSet(after, envs));
   return out;
+}
+
+absl::StatusOr<json::object> ValidateFlagWrite(std::string_view key, const json::object& request,
+                                               const EnvironmentSet& envs, FlagLookup& lookup) {
+  EV_ASSIGN_OR_RETURN(json::object out, NormaliseFlag(key, request, envs));
+  const json::object& environments = request.at("environments").get_object();  // NormaliseFlag: present
+  std::string self(key);
+  CachedFlags flags(lookup);
+  for (const auto& member : environments) {
+    for (auto& [required, path] :
+         Prerequisites(member.value(), "environments." + Str(member.key()))) {
+      if (required == self) continue;
+      EV_ASSIGN_OR_RETURN(const json::object* body, flags.Get(required));
+      if (body == nullptr) return Invalid(path, "unknown flag " + Quoted(required));
+    }
+  }
+  EV_ASSIGN_OR_RETURN(bool full, FlagChangeNeedsFullCheck(self, out, envs, lookup, flags));
+  if (!full) return out;
+  EV_ASSIGN_OR_RETURN(json::object all, lookup.All());
+  return ValidateFlagBody(key, request, envs, all);
+}
+
+absl::Status ValidateFlagDelete(std::string_view key, const EnvironmentSet& envs,
+                                FlagLookup& lookup) {
+  EV_ASSIGN_OR_RETURN(json::object all, lookup.All());
+  all.erase(json::string_view(key.data(), key.size()));
+  for (const auto& member : all) {
+    const json::object* body = member.value().if_object();
+    bool required = body == nullptr;
+    if (body != nullptr) {
+      for (const std::string& p : AllPrerequisites(*body)) required = required || p == key;
+    }
+    // Removing a flag nobody requires cannot break the others (nothing to compile).
+    if (required) return ValidateFlagSet(all, envs);
+  }
+  return absl::OkStatus();
 }
 
 // ---- segments ----

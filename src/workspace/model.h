@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -131,6 +132,40 @@ absl::StatusOr<boost::json::object> ValidateConfigBody(std::string_view key,
 absl::StatusOr<boost::json::object> ValidateFlagBody(
     std::string_view key, const boost::json::object& request, const EnvironmentSet& envs,
     const boost::json::object& all_flags_after_change);
+
+// Where ValidateFlagWrite / ValidateFlagDelete read the workspace's other flags: their
+// stored bodies before the change (the caller implements it over its store; used on one
+// thread during one call).
+class FlagLookup {
+ public:
+  virtual ~FlagLookup() = default;
+  // The stored body of flag `key`; nullopt when there is no such flag. Errors: the store's.
+  virtual absl::StatusOr<std::optional<boost::json::object>> Find(std::string_view key) = 0;
+  // Every stored flag by key (the slow path). Errors: the store's.
+  virtual absl::StatusOr<boost::json::object> All() = 0;
+};
+
+// ValidateFlagBody for the write path: the same result and the same error messages,
+// provided the stored flags were valid as a set before the change (every write path
+// keeps that true), at a cost that does not grow with the number of flags. It checks
+// the request itself, then only what the change can break: its own prerequisites
+// (exist, variation in range in every environment), cycles through `key` (a walk of
+// the prerequisites reachable from it), and — only when the flag existed and now has
+// fewer variations or is configured in more environments — the flags that require it
+// (a scan of the stored bodies, no compilation). Whenever one of these finds a problem
+// the full ValidateFlagBody over lookup.All() runs, so the error is the one it gives.
+// Errors: InvalidArgument; the lookup's errors.
+absl::StatusOr<boost::json::object> ValidateFlagWrite(std::string_view key,
+                                                      const boost::json::object& request,
+                                                      const EnvironmentSet& envs,
+                                                      FlagLookup& lookup);
+
+// ValidateFlagSet over the stored flags without `key`, cheaply: when no stored flag names
+// `key` as a prerequisite the result is OK without compiling anything; otherwise the full
+// ValidateFlagSet runs (and gives its error). Same precondition as ValidateFlagWrite.
+// Errors: InvalidArgument; the lookup's errors.
+absl::Status ValidateFlagDelete(std::string_view key, const EnvironmentSet& envs,
+                                FlagLookup& lookup);
 
 // The checks that need every flag (also run when a flag is deleted): every prerequisite
 // names a flag of the set (`flag "a": environments.prod.prerequisites[0].flag: unknown

@@ -425,5 +425,137 @@ TEST(EnvironmentsNamedTest, ByKind) {
   EXPECT_TRUE(EnvironmentsNamed(ItemKind::kSegment, Obj(R"({"included":[]})")).empty());
 }
 
+// ---- incremental flag validation (the write path) ----
+
+// Stored flags in memory, counting how the validation reads them.
+class MemoryFlags : public FlagLookup {
+ public:
+  explicit MemoryFlags(json::object flags) : flags_(std::move(flags)) {}
+  absl::StatusOr<std::optional<json::object>> Find(std::string_view key) override {
+    ++finds;
+    const json::value* v = flags_.if_contains(key);
+    if (v == nullptr) return std::nullopt;
+    return v->as_object();
+  }
+  absl::StatusOr<json::object> All() override {
+    ++alls;
+    return flags_;
+  }
+  const json::object& flags() const { return flags_; }
+  int finds = 0;
+  int alls = 0;
+
+ private:
+  json::object flags_;
+};
+
+// A boolean flag configured in `envs_json` (e.g. {"production":{...}}).
+json::object BoolFlag(std::string_view envs_json, int variations = 2) {
+  // Appended piece by piece: GCC 12 reports a false -Wrestrict for "literal" + std::string.
+  std::string text = R"({"variations":[)";
+  for (int i = 0; i < variations; ++i) {
+    if (i > 0) text.append(",");
+    text.append(R"({"value":)").append(std::to_string(i)).append("}");
+  }
+  text.append(R"(],"environments":)").append(envs_json).append("}");
+  return Obj(text);
+}
+
+constexpr std::string_view kRequiresBilling1 =
+    R"({"production":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"billing","variation":1}]}})";
+
+// ValidateFlagWrite must give exactly what ValidateFlagBody gives over all stored flags.
+// Returns whether the write is valid.
+bool ExpectSameAsFullValidation(const json::object& stored, std::string_view key,
+                                const json::object& request) {
+  EnvironmentSet envs = TestEnvs();
+  MemoryFlags lookup(stored);
+  absl::StatusOr<json::object> fast = ValidateFlagWrite(key, request, envs, lookup);
+  absl::StatusOr<json::object> full = ValidateFlagBody(key, request, envs, stored);
+  EXPECT_EQ(fast.ok(), full.ok()) << key << ": fast " << fast.status() << " full " << full.status();
+  if (fast.ok() && full.ok()) {
+    EXPECT_EQ(json::serialize(*fast), json::serialize(*full)) << key;
+  } else {
+    EXPECT_EQ(fast.status(), full.status()) << key;
+  }
+  return full.ok();
+}
+
+TEST(FlagWriteTest, AgreesWithValidateFlagBody) {
+  json::object stored{
+      {"billing", BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":1}}})", 3)},
+      {"checkout", BoolFlag(kRequiresBilling1)},
+      {"b", BoolFlag(R"({"dev":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"a","variation":1}]}})")},
+      {"a", BoolFlag(R"({"staging":{"on":true,"fallthrough":{"variation":0}}})")},
+  };
+  // A new flag requiring an existing one; one requiring an unknown flag.
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "new", BoolFlag(kRequiresBilling1)));
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "new", BoolFlag(
+      R"({"qa":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"gone","variation":0}]}})")));
+  // A prerequisite variation out of range in an environment the required flag reaches
+  // (staging inherits billing's production configuration), and in one it does not.
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "new", BoolFlag(
+      R"({"staging":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"billing","variation":3}]}})")));
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "new", BoolFlag(
+      R"({"sandbox":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"billing","variation":3}]}})")));
+  // Cycles: a requiring b closes a → b → a; a flag requiring itself.
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "a", BoolFlag(
+      R"({"qa":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"b","variation":1}]}})")));
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "s", BoolFlag(
+      R"({"qa":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"s","variation":1}]}})")));
+  // The required flag loses the variation checkout requires; keeps it; leaves production
+  // (checkout's requirement then has nothing to check there, as in FlagSet::Build).
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "billing",
+                             BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":0}}})", 1)));
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "billing",
+                             BoolFlag(R"({"production":{"on":false,"fallthrough":{"variation":0}}})", 2)));
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "billing", BoolFlag(R"({"qa":{"on":true,"fallthrough":{"variation":0}}})", 3)));
+  // a (1 variation required by b in dev) newly configured in dev with too few variations.
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "a", BoolFlag(R"({"dev":{"on":true,"fallthrough":{"variation":0}}})", 1)));
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "a", BoolFlag(R"({"dev":{"on":true,"fallthrough":{"variation":0}}})", 2)));
+  // Structural errors come first, as in ValidateFlagBody.
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "Bad Key", BoolFlag(kRequiresBilling1)));
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "new", BoolFlag(R"({"nowhere":{"on":true,"fallthrough":{"variation":0}}})")));
+}
+
+TEST(FlagWriteTest, ReadsOnlyWhatTheChangeReaches) {
+  // A large workspace: 500 independent flags plus billing.
+  json::object stored{{"billing", BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":1}}})")}};
+  for (int i = 0; i < 500; ++i) {
+    stored[std::string("f").append(std::to_string(i))] = BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":0}}})");
+  }
+  EnvironmentSet envs = TestEnvs();
+  MemoryFlags lookup(stored);
+  ASSERT_TRUE(ValidateFlagWrite("new", BoolFlag(kRequiresBilling1), envs, lookup).ok());
+  EXPECT_EQ(lookup.alls, 0);
+  EXPECT_LE(lookup.finds, 2);  // billing, and "new" (is it an update?)
+  // Changing an existing flag without removing variations or adding environments.
+  MemoryFlags update(stored);
+  ASSERT_TRUE(ValidateFlagWrite("f7", BoolFlag(R"({"production":{"on":false,"fallthrough":{"variation":0}}})"),
+                                envs, update)
+                  .ok());
+  EXPECT_EQ(update.alls, 0);
+  // Adding an environment to an existing flag scans the stored bodies once (someone might
+  // require it there) and succeeds when nobody does.
+  MemoryFlags widen(stored);
+  ASSERT_TRUE(ValidateFlagWrite("f7", BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":0}},
+      "sandbox":{"on":true,"fallthrough":{"variation":0}}})"), envs, widen).ok());
+  EXPECT_EQ(widen.alls, 1);
+}
+
+TEST(FlagDeleteTest, AgreesWithValidateFlagSet) {
+  EnvironmentSet envs = TestEnvs();
+  json::object stored{{"billing", Obj(kBoolFlag)}, {"checkout", BoolFlag(kRequiresBilling1)},
+                      {"free", Obj(kBoolFlag)}};
+  MemoryFlags lookup(stored);
+  EXPECT_TRUE(ValidateFlagDelete("free", envs, lookup).ok());
+  EXPECT_TRUE(ValidateFlagDelete("checkout", envs, lookup).ok());
+  json::object without = stored;
+  without.erase("billing");
+  absl::Status full = ValidateFlagSet(without, envs);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(ValidateFlagDelete("billing", envs, lookup), full);
+}
+
 }  // namespace
 }  // namespace edgevault::workspace

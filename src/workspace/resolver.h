@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -47,6 +48,12 @@ struct WorkspaceSnapshot {
 // stored body is not a JSON object (names the item).
 absl::StatusOr<std::string> ResolveEnvironment(const WorkspaceSnapshot& snapshot,
                                                std::string_view env);
+
+// The resolved document of every environment of the snapshot, sorted by environment key:
+// for each the same bytes as ResolveEnvironment, with the items parsed once (what
+// propagation writes after each commit). Errors: Internal as for ResolveEnvironment.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ResolveAllEnvironments(
+    const WorkspaceSnapshot& snapshot);
 
 // The strong ETag of a resolved document: "\"" + the first 32 hex digits of
 // SHA-256(doc) + "\"".

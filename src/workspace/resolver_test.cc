@@ -231,6 +231,57 @@ TEST(ResolverTest, FlagSetBuildAcceptsTheDocumentAndEvaluates) {
   EXPECT_EQ(r.variation, 1);
 }
 
+TEST(ResolverTest, ResolveAllEnvironmentsGivesEachEnvironmentsBytes) {
+  WorkspaceSnapshot snap = Snapshot();
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> all = ResolveAllEnvironments(snap);
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> keys = snap.envs.Keys();
+  ASSERT_EQ(all->size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ((*all)[i].first, keys[i]);
+    absl::StatusOr<std::string> one = ResolveEnvironment(snap, keys[i]);
+    ASSERT_TRUE(one.ok()) << one.status();
+    EXPECT_EQ((*all)[i].second, *one) << keys[i];
+  }
+  // A broken stored body fails the whole batch, as it fails each single resolution.
+  Item broken;
+  broken.kind = ItemKind::kFlag;
+  broken.key = "broken";
+  broken.body = "[1]";
+  snap.flags.push_back(broken);
+  EXPECT_EQ(ResolveAllEnvironments(snap).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST(ResolverTest, FlagsMemberIsResolveFlagsForEnvironment) {
+  WorkspaceSnapshot snap = Snapshot();
+  json::object flags_by_key;
+  for (const Item& item : snap.flags) flags_by_key[item.key] = json::parse(item.body);
+  for (const std::string& env : snap.envs.Keys()) {
+    absl::StatusOr<std::string> doc = ResolveEnvironment(snap, env);
+    ASSERT_TRUE(doc.ok()) << doc.status();
+    json::value parsed = json::parse(*doc);
+    EXPECT_EQ(parsed.at("flags"), json::value(ResolveFlagsForEnvironment(flags_by_key, snap.envs, env)))
+        << env;
+  }
+}
+
+TEST(ResolverTest, StringsAreEscapedAsBoostJsonDoes) {
+  WorkspaceSnapshot snap = Snapshot();
+  std::string every_byte;
+  for (int c = 1; c < 128; ++c) every_byte.push_back(static_cast<char>(c));
+  every_byte += "\xc3\xa9 \xe2\x86\x92";  // é →: UTF-8 passes through unescaped
+  json::object body{{"type", "string"}, {"values", {{"production", json::string(every_byte)}}}};
+  Item config;
+  config.kind = ItemKind::kConfig;
+  config.key = "bytes";
+  config.body = json::serialize(body);
+  snap.configs = {config};
+  absl::StatusOr<std::string> doc = ResolveEnvironment(snap, "production");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  std::string expected = json::serialize(json::string(every_byte));
+  EXPECT_NE(doc->find(expected), std::string::npos);
+}
+
 TEST(ResolverTest, SecretsNeverAppear) {
   WorkspaceSnapshot snap = Snapshot();
   // Even a secret item passed by mistake in a vector of another kind carries no plaintext

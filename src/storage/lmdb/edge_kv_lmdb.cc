@@ -248,35 +248,46 @@ class LmdbEdgeKv final : public EdgeKv {
     if (int rc = ::mdb_txn_begin(env_->env, nullptr, 0, &txn); rc != 0) {
       return MdbStatus(rc, "begin write", *env_);
     }
-    MDB_val k = ValOf(key);
-    MDB_val current;
-    int rc = ::mdb_get(txn, env_->dbi, &k, &current);
-    if (rc == 0) {
-      int64_t stored = DecodeVersion(current);
-      if (stored < 0) {
-        ::mdb_txn_abort(txn);
-        return CorruptRecord(*env_, key);
-      }
-      if (stored >= version) {
-        ::mdb_txn_abort(txn);
-        return false;
-      }
-    } else if (rc != MDB_NOTFOUND) {
+    absl::StatusOr<bool> written = PutIfNewerIn(txn, key, value, version);
+    if (!written.ok() || !*written) {
       ::mdb_txn_abort(txn);
-      return MdbStatus(rc, "get", *env_);
+      return written;
     }
-    // MDB_RESERVE: LMDB hands back the space and we write version + value into it, so no
-    // concatenated copy is built.
-    MDB_val v{.mv_size = kVersionBytes + value.size(), .mv_data = nullptr};
-    if (rc = ::mdb_put(txn, env_->dbi, &k, &v, MDB_RESERVE); rc != 0) {
-      ::mdb_txn_abort(txn);
-      return MdbStatus(rc, "put", *env_);
-    }
-    auto* out = static_cast<unsigned char*>(v.mv_data);
-    EncodeVersion(version, out);
-    if (!value.empty()) std::memcpy(out + kVersionBytes, value.data(), value.size());
-    if (rc = ::mdb_txn_commit(txn); rc != 0) return MdbStatus(rc, "commit", *env_);
+    if (int rc = ::mdb_txn_commit(txn); rc != 0) return MdbStatus(rc, "commit", *env_);
     return true;
+  }
+
+  // All writes in one write transaction: one commit (one fsync) for the batch, and
+  // readers see all of it or none of it.
+  absl::StatusOr<std::vector<bool>> PutManyIfNewer(const std::vector<KvWrite>& writes) override {
+    for (const KvWrite& w : writes) {
+      EV_RETURN_IF_ERROR(ValidateKey(w.key));
+      EV_RETURN_IF_ERROR(ValidateVersion(w.version));
+    }
+    EV_RETURN_IF_ERROR(CheckWritable());
+    std::vector<bool> written;
+    written.reserve(writes.size());
+    if (writes.empty()) return written;
+    MDB_txn* txn = nullptr;
+    if (int rc = ::mdb_txn_begin(env_->env, nullptr, 0, &txn); rc != 0) {
+      return MdbStatus(rc, "begin write", *env_);
+    }
+    bool any = false;
+    for (const KvWrite& w : writes) {
+      absl::StatusOr<bool> one = PutIfNewerIn(txn, w.key, w.value, w.version);
+      if (!one.ok()) {
+        ::mdb_txn_abort(txn);
+        return one.status();
+      }
+      written.push_back(*one);
+      any = any || *one;
+    }
+    if (!any) {
+      ::mdb_txn_abort(txn);  // nothing changed: no commit, no fsync
+      return written;
+    }
+    if (int rc = ::mdb_txn_commit(txn); rc != 0) return MdbStatus(rc, "commit", *env_);
+    return written;
   }
 
   absl::StatusOr<KvEntry> Get(std::string_view key) override {
@@ -398,6 +409,31 @@ class LmdbEdgeKv final : public EdgeKv {
   }
 
  private:
+  // PutIfNewer's body inside an open write transaction (the caller commits or aborts).
+  absl::StatusOr<bool> PutIfNewerIn(MDB_txn* txn, std::string_view key, std::string_view value,
+                                    int64_t version) {
+    MDB_val k = ValOf(key);
+    MDB_val current;
+    int rc = ::mdb_get(txn, env_->dbi, &k, &current);
+    if (rc == 0) {
+      int64_t stored = DecodeVersion(current);
+      if (stored < 0) return CorruptRecord(*env_, key);
+      if (stored >= version) return false;
+    } else if (rc != MDB_NOTFOUND) {
+      return MdbStatus(rc, "get", *env_);
+    }
+    // MDB_RESERVE: LMDB hands back the space and we write version + value into it, so no
+    // concatenated copy is built.
+    MDB_val v{.mv_size = kVersionBytes + value.size(), .mv_data = nullptr};
+    if (rc = ::mdb_put(txn, env_->dbi, &k, &v, MDB_RESERVE); rc != 0) {
+      return MdbStatus(rc, "put", *env_);
+    }
+    auto* out = static_cast<unsigned char*>(v.mv_data);
+    EncodeVersion(version, out);
+    if (!value.empty()) std::memcpy(out + kVersionBytes, value.data(), value.size());
+    return true;
+  }
+
   absl::Status CheckWritable() const {
     if (!read_only_) return absl::OkStatus();
     return absl::FailedPreconditionError(
