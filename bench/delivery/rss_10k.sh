@@ -16,52 +16,8 @@ build=${1:-build}
 bin=${EDGEVAULT_BIN_DIR:-$build/bin}
 flags=${FLAGS:-10000}
 flag_secs=${FLAG_SECONDS:-1200}
-tmp=$(mktemp -d)
-ev=''
-cleanup() {
-  if [ -n "$ev" ] && kill -0 "$ev" 2>/dev/null; then
-    kill -TERM "$ev" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$ev" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$ev" 2>/dev/null || true
-  fi
-  for f in "$tmp"/data/run/*.pid; do
-    [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Five consecutive free ports (console, api, delivery, auth, audit).
-base=$(python3 - <<'PY'
-import socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for _ in range(200):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p < 65000 and all(free(p + i) for i in range(5)):
-        print(p); break
-PY
-)
-api=http://127.0.0.1:$((base + 1))
-dlv=http://127.0.0.1:$((base + 2))
-data=$tmp/data
-
-"$bin/edgevault" up --data-dir "$data" --port-base "$base" > "$tmp/up.log" 2>&1 &
-ev=$!
-for _ in $(seq 600); do
-  grep -q 'EdgeVault is up' "$tmp/up.log" && break
-  kill -0 "$ev" 2>/dev/null || { cat "$tmp/up.log"; exit 1; }
-  sleep 0.1
-done
-grep -q 'EdgeVault is up' "$tmp/up.log" || { echo "edgevault up did not start"; cat "$tmp/up.log"; exit 1; }
-admin=$(cat "$data/bootstrap-admin.key")
-dpid=$(cat "$data/run/delivery.pid")
+. "$here/lib.sh"
+ev_up "$bin" 5
 mem() { awk '/VmHWM|VmRSS/ {printf "%s %s kB  ", $1, $2}' "/proc/$dpid/status"; echo; }
 
 timeout 120 python3 "$here/drive.py" empty "$api" "$dlv" "$admin"

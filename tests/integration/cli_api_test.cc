@@ -16,10 +16,7 @@ namespace {
 
 using testing::EdgeVaultUp;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
+using CliRun = testing::CommandResult;
 
 class CliApiTest : public ::testing::Test {
  protected:
@@ -28,18 +25,10 @@ class CliApiTest : public ::testing::Test {
 
   // Runs `edgevault ARGS` with the api URL and token in the environment; stdout+stderr.
   CliRun Cli(const std::string& args, const std::string& token = "") {
-    std::string cmd = base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
-                                   " EDGEVAULT_TOKEN=", token.empty() ? up_->admin_key() : token,
-                                   " EDGEVAULT_PROFILE=/nonexistent ", testing::BinDir(), "/edgevault ", args,
-                                   " 2>&1");
-    CliRun r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = ::pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_TOKEN=", token.empty() ? up_->admin_key() : token,
+                           " EDGEVAULT_PROFILE=/nonexistent"));
   }
 
   static EdgeVaultUp* up_;
@@ -103,13 +92,7 @@ TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
   r = Cli("export -w app -e prod --format dotenv");
   ASSERT_EQ(r.code, 0) << r.out;
   std::ofstream(file) << r.out;
-  std::string cmd = "bash -c 'set -a; . " + file + "; printf %s \"$DB_PASSWORD\"'";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string got;
-  char buf[512];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) got.append(buf, n);
-  ::pclose(p);
+  std::string got = testing::RunShell("bash -c 'set -a; . " + file + "; printf %s \"$DB_PASSWORD\"'").out;
   std::filesystem::remove(file);
   EXPECT_EQ(got, tricky);
   r = Cli("export -w app -e prod --format json");
@@ -134,16 +117,8 @@ TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
   std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-profile-", std::to_string(::getpid()), ".json")).string();
   std::string env = base::StrCat("EDGEVAULT_PROFILE=", profile, " ");
   auto run = [&](const std::string& args, const std::string& input = "") {
-    std::string cmd = base::StrCat(input.empty() ? "" : "printf '%s\\n' '" + input + "' | ", env, testing::BinDir(),
-                                   "/edgevault ", args, " 2>&1");
-    CliRun r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = ::pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return testing::RunShell(base::StrCat(input.empty() ? "" : "printf '%s\\n' '" + input + "' | ", env,
+                                          testing::BinDir(), "/edgevault ", args));
   };
   // A member with a password logs in; the CLI mints its own API key and stores it 0600.
   auto created = up_->Json("auth", "POST", "/v1/users",

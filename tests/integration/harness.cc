@@ -22,6 +22,23 @@ std::string BinDir() {
   return d ? d : "build/bin";
 }
 
+CommandResult RunShell(const std::string& command) {
+  std::string cmd = command + " 2>&1";
+  CommandResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = ::pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+CommandResult RunEdgevault(const std::string& args, const std::string& env) {
+  return RunShell(env + (env.empty() ? "" : " ") + BinDir() + "/edgevault " + args);
+}
+
 int FreePortBase() {
   boost::asio::io_context ioc;
   using tcp = boost::asio::ip::tcp;

@@ -15,6 +15,16 @@
 namespace edgevault::testing {
 
 std::string BinDir();
+
+// A shell command's exit code (-1 when it did not exit normally) and its output.
+struct CommandResult {
+  int code = -1;
+  std::string out;
+};
+// Runs `command` with /bin/sh, stdout and stderr (2>&1 appended) captured together.
+CommandResult RunShell(const std::string& command);
+// Runs `BinDir()/edgevault ARGS` with `env` ("NAME=value ..." prefix, may be empty).
+CommandResult RunEdgevault(const std::string& args, const std::string& env = "");
 // Five consecutive free ports, found by binding them.
 int FreePortBase();
 

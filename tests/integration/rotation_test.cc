@@ -24,22 +24,7 @@ namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-};
-
-CliRun Edgevault(const std::string& args) {
-  std::string cmd = base::StrCat(testing::BinDir(), "/edgevault ", args, " 2>&1");
-  CliRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+testing::CommandResult Edgevault(const std::string& args) { return testing::RunEdgevault(args); }
 
 class RotationTest : public ::testing::Test {
  protected:
@@ -89,7 +74,7 @@ TEST_F(RotationTest, RotateWhileWritingThenRetireTheOldKeyAndRestart) {
     want[key] = value;
   }
   // The old key is active, so it cannot be retired.
-  CliRun refused = Edgevault("keys retire-master m1 --data-dir " + up_->data_dir());
+  testing::CommandResult refused = Edgevault("keys retire-master m1 --data-dir " + up_->data_dir());
   EXPECT_EQ(refused.code, 2) << refused.out;
   EXPECT_NE(refused.out.find("active master key"), std::string::npos) << refused.out;
 
@@ -114,7 +99,7 @@ TEST_F(RotationTest, RotateWhileWritingThenRetireTheOldKeyAndRestart) {
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  CliRun rotated = Edgevault("keys rotate-master --settle 0.5 --batch 7 --data-dir " + up_->data_dir());
+  testing::CommandResult rotated = Edgevault("keys rotate-master --settle 0.5 --batch 7 --data-dir " + up_->data_dir());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   stop = true;
   writer.join();
@@ -133,7 +118,7 @@ TEST_F(RotationTest, RotateWhileWritingThenRetireTheOldKeyAndRestart) {
   EXPECT_EQ(ReadAll(), want);
 
   // m1 wraps nothing: retire it. The running api never needs it again...
-  CliRun retired = Edgevault("keys retire-master m1 --data-dir " + up_->data_dir());
+  testing::CommandResult retired = Edgevault("keys retire-master m1 --data-dir " + up_->data_dir());
   ASSERT_EQ(retired.code, 0) << retired.out;
   EXPECT_FALSE(std::filesystem::exists(keys + "/master.key"));
   EXPECT_TRUE(PutSecret("after_retire", "v-after"));
@@ -151,7 +136,7 @@ TEST_F(RotationTest, RotateWhileWritingThenRetireTheOldKeyAndRestart) {
   EXPECT_EQ(ReadAll(), want);
 
   // A second rotation goes to m3 and leaves m2 retirable; an unknown id is refused.
-  CliRun again = Edgevault("keys rotate-master --settle 0 --data-dir " + up_->data_dir());
+  testing::CommandResult again = Edgevault("keys rotate-master --settle 0 --data-dir " + up_->data_dir());
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find("new master key m3 is active"), std::string::npos) << again.out;
   EXPECT_EQ(ReadAll(), want);
@@ -164,7 +149,7 @@ TEST_F(RotationTest, UnfinishedRotationMustBeResumedAndRetireRefusesWhileKeysRem
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(PutSecret(base::StrCat("s", i), base::StrCat("v", i)));
   // What a rotation killed right after switching keys leaves: m2 active, data keys under m1.
   const std::string keys = up_->data_dir() + "/keys";
-  CliRun key = Edgevault("keys rotate-master --settle 0 --data-dir " + up_->data_dir());
+  testing::CommandResult key = Edgevault("keys rotate-master --settle 0 --data-dir " + up_->data_dir());
   ASSERT_EQ(key.code, 0) << key.out;
   // Write under m2, then make m1 active again by hand and write more: now m2 keys remain
   // while m1 is active, as if an operator rolled back master.active.
@@ -176,13 +161,13 @@ TEST_F(RotationTest, UnfinishedRotationMustBeResumedAndRetireRefusesWhileKeysRem
     std::fclose(f);
   }
   ASSERT_TRUE(PutSecret("under_m1", "y"));  // the api reloads: sealed under m1
-  CliRun refused = Edgevault("keys retire-master m2 --data-dir " + up_->data_dir());
+  testing::CommandResult refused = Edgevault("keys retire-master m2 --data-dir " + up_->data_dir());
   EXPECT_EQ(refused.code, 1) << refused.out;
   EXPECT_NE(refused.out.find("still wrapped under m2"), std::string::npos) << refused.out;
-  CliRun unfinished = Edgevault("keys rotate-master --settle 0 --data-dir " + up_->data_dir());
+  testing::CommandResult unfinished = Edgevault("keys rotate-master --settle 0 --data-dir " + up_->data_dir());
   EXPECT_EQ(unfinished.code, 2) << unfinished.out;
   EXPECT_NE(unfinished.out.find("--resume"), std::string::npos) << unfinished.out;
-  CliRun resumed = Edgevault("keys rotate-master --resume --settle 0 --data-dir " + up_->data_dir());
+  testing::CommandResult resumed = Edgevault("keys rotate-master --resume --settle 0 --data-dir " + up_->data_dir());
   ASSERT_EQ(resumed.code, 0) << resumed.out;
   EXPECT_EQ(Edgevault("keys retire-master m2 --data-dir " + up_->data_dir()).code, 0);
   std::map<std::string, std::string> all = ReadAll();

@@ -56,17 +56,11 @@ class SdkKeysTest : public ::testing::Test {
   }
 
   std::string Cli(const std::string& args, int* code) {
-    std::string cmd = base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
-                                   " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent ",
-                                   testing::BinDir(), "/edgevault ", args, " 2>&1");
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    int st = ::pclose(p);
-    *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return out;
+    testing::CommandResult r = testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
+    *code = r.code;
+    return r.out;
   }
 
   std::unique_ptr<EdgeVaultUp> up_;
