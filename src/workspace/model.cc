@@ -384,6 +384,19 @@ absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json
 
 // ---- flags ----
 
+FlagInEnvironment FlagConfigFor(const json::object& flag, const std::vector<std::string>& chain) {
+  const json::value* variations = flag.if_contains("variations");
+  const json::value* environments_v = flag.if_contains("environments");
+  const json::object* environments =
+      environments_v == nullptr ? nullptr : environments_v->if_object();
+  if (variations == nullptr || environments == nullptr) return {};
+  for (const std::string& at : chain) {
+    const json::value* c = environments->if_contains(at);
+    if (c != nullptr && !c->is_null()) return {variations, c};
+  }
+  return {};
+}
+
 json::object ResolveFlagsForEnvironment(const json::object& flags_by_key,
                                         const EnvironmentSet& envs, std::string_view env) {
   std::vector<std::string> chain = envs.AncestorChain(env);
@@ -400,19 +413,7 @@ json::object ResolveFlagsForEnvironment(const json::object& flags_by_key,
     const json::key_value_pair& member = *member_ptr;
     const json::object* flag = member.value().if_object();
     if (flag == nullptr) continue;
-    const json::value* variations = flag->if_contains("variations");
-    const json::value* environments_v = flag->if_contains("environments");
-    const json::object* environments =
-        environments_v == nullptr ? nullptr : environments_v->if_object();
-    if (variations == nullptr || environments == nullptr) continue;
-    const json::value* config = nullptr;
-    for (const std::string& at : chain) {
-      const json::value* c = environments->if_contains(at);
-      if (c != nullptr && !c->is_null()) {
-        config = c;
-        break;
-      }
-    }
+    auto [variations, config] = FlagConfigFor(*flag, chain);
     if (config == nullptr) continue;
     json::object resolved;
     if (const json::value* salt = flag->if_contains("salt")) resolved["salt"] = *salt;

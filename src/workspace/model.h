@@ -175,6 +175,16 @@ absl::Status ValidateFlagDelete(std::string_view key, const EnvironmentSet& envs
 // (`environment "dev": flag "a": ...`). Errors: InvalidArgument.
 absl::Status ValidateFlagSet(const boost::json::object& all_flags, const EnvironmentSet& envs);
 
+// A flag as one environment sees it: its variations and the nearest non-null
+// configuration along `chain` (the environment, then its ancestors). Both null when the
+// flag has no such configuration (it is then left out of the environment's document).
+struct FlagInEnvironment {
+  const boost::json::value* variations = nullptr;
+  const boost::json::value* config = nullptr;
+};
+FlagInEnvironment FlagConfigFor(const boost::json::object& flag,
+                                const std::vector<std::string>& chain);
+
 // The flags as environment `env` sees them: for each flag (sorted by key) that has a
 // configuration in env or an ancestor, {"salt"?, "variations", "environments": {env:
 // the nearest configuration}}. Flags without one are left out. Entries that are not

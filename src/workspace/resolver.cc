@@ -188,19 +188,7 @@ std::string Resolve(const WorkspaceSnapshot& snapshot, const ParsedSnapshot& par
   out.append("},\"flags\":{");
   first = true;
   for (const auto& [key, flag] : parsed.flags) {
-    const json::value* variations = flag.if_contains("variations");
-    const json::value* environments_v = flag.if_contains("environments");
-    const json::object* environments =
-        environments_v == nullptr ? nullptr : environments_v->if_object();
-    if (variations == nullptr || environments == nullptr) continue;
-    const json::value* config = nullptr;
-    for (const std::string& at : chain) {
-      const json::value* c = environments->if_contains(at);
-      if (c != nullptr && !c->is_null()) {
-        config = c;
-        break;
-      }
-    }
+    auto [variations, config] = FlagConfigFor(flag, chain);
     if (config == nullptr) continue;
     if (!first) out.push_back(',');
     first = false;
