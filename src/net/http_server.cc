@@ -339,19 +339,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
       tracker->Add();
     }
     ~PendingResponse() {
-      if (!done.load()) {
-        Post(Response::Error(500, "internal", "the request handler ended without answering"));
-      }
-      // Our reference to the connection goes before the server may stop (Done below).
-      conn.reset();
-      tracker->Done();
+      if (!done.exchange(true)) Finish(Response::Error(500, "internal", "the request handler ended without answering"));
     }
     void Complete(Response r) {
       if (done.exchange(true)) {
         EV_BUG_IF(true, "Responder called twice");
         return;
       }
+      Finish(std::move(r));
+    }
+    // Posts the answer, then lets go of the connection before checking out of the
+    // tracker: from then on the server may stop, and nothing here touches it.
+    void Finish(Response r) {
       Post(std::move(r));
+      conn.reset();
+      exec = asio::any_io_executor();
+      tracker->Done();
     }
     void Post(Response r) {
       asio::post(exec, [c = conn, r = std::move(r)]() mutable { c->WriteResponse(std::move(r)); });
