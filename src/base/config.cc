@@ -46,6 +46,9 @@ struct KeySpec {
   std::string expected;  // kString: "expected <this>, got ..."
   std::string help;      // the comment above the key in DefaultConfigToml()
   bool in_default_file = true;
+  // The value may carry a password in URL userinfo (kv.url): error messages show it with
+  // the userinfo replaced by "***".
+  bool redact_userinfo = false;
   std::function<void(Config&, const Value&, const Source&)> set;
   std::function<Value(const Config&)> get;
 };
@@ -77,6 +80,17 @@ std::string Quote(std::string_view s) {
   }
   out += '"';
   return out;
+}
+
+// `url` with anything between "://" and the last '@' replaced by "***", so an error
+// message quoting a bad URL does not leak its password.
+std::string RedactUserinfo(std::string_view url) {
+  size_t scheme = url.find("://");
+  size_t at = url.rfind('@');
+  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme + 3) {
+    return std::string(url);
+  }
+  return StrCat(url.substr(0, scheme + 3), "***", url.substr(at));
 }
 
 // `path` made absolute against `base` (when relative) and lexically normalised, with no
@@ -140,6 +154,8 @@ bool ValidOriginList(std::string_view s) {
   }
   return true;
 }
+bool ValidKvUrl(std::string_view s) { return ParseEdgeKvUrl(s).ok(); }
+
 bool ValidHost(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
 
 // The member of Config holding service `name`'s endpoint; nullptr for unknown names.
@@ -299,6 +315,17 @@ std::vector<KeySpec> BuildKeyTable() {
       [](const Config& c) { return c.master_key_env; });
   master_env.in_default_file = false;
   t.push_back(std::move(master_env));
+  KeySpec kv_url = StringKey(
+      "kv.url", ValidKvUrl,
+      "\"\" or \"lmdb:\" (the embedded LMDB store) or redis://[[user]:password@]host[:port][/db]",
+      "The edge KV the api writes and delivery reads: \"\" or \"lmdb:\" = the embedded LMDB\n"
+      "store under data_dir/edge (one machine); redis://[[user]:password@]host[:port][/db]\n"
+      "= a Redis server shared by the api and any number of delivery nodes.\n"
+      "Prefer EDGEVAULT_KV_URL over this file for a URL that holds a password.",
+      [](Config& c, const std::string& v, const Source&) { c.kv_url = v; },
+      [](const Config& c) { return c.kv_url; });
+  kv_url.redact_userinfo = true;
+  t.push_back(std::move(kv_url));
   t.push_back(DurationKey(
       "internal.signature_window_s", 1, 3600, absl::Seconds(1),
       "Signed internal calls are accepted within this many seconds of\n"
@@ -372,6 +399,16 @@ std::vector<KeySpec> BuildKeyTable() {
       "auth.throttle_window_s", 1, 86400, absl::Seconds(1),
       "The sliding window failed logins are counted in.",
       [](auto& c) -> auto& { return c.auth_settings.throttle_window; }));
+  t.push_back(IntKey(
+      "delivery.ofrep_rate_limit_per_second", 0, 10000000,
+      "OFREP evaluations per second each SDK key may make on each delivery node\n"
+      "(token bucket; beyond it 429 with Retry-After). 0 = unlimited.",
+      [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_per_second; }));
+  t.push_back(IntKey(
+      "delivery.ofrep_rate_limit_burst", 0, 10000000,
+      "How many OFREP requests an SDK key may send at once before the per-second\n"
+      "rate applies; 0 = the per-second rate.",
+      [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_burst; }));
   return t;
 }
 
@@ -469,7 +506,9 @@ absl::StatusOr<Value> ParseText(const KeySpec& spec, std::string_view text, cons
     return Value(v);
   }
   if (!spec.valid(text)) {
-    return KeyError(spec.key, src, StrCat(Expected(spec), ", got ", Quote(text)));
+    return KeyError(spec.key, src,
+                    StrCat(Expected(spec), ", got ",
+                           Quote(spec.redact_userinfo ? RedactUserinfo(text) : std::string(text))));
   }
   return Value(std::string(text));
 }
@@ -509,6 +548,10 @@ absl::StatusOr<Value> ConvertNode(const KeySpec& spec, const toml::node& node, c
     }
   } else if (const toml::value<std::string>* s = node.as_string()) {
     if (spec.valid(s->get())) return Value(s->get());
+    if (spec.redact_userinfo) {
+      return KeyError(spec.key, src,
+                      StrCat(Expected(spec), ", got ", Quote(RedactUserinfo(s->get()))));
+    }
   }
   return KeyError(spec.key, src, StrCat(Expected(spec), ", got ", DescribeNode(node)));
 }
@@ -688,6 +731,117 @@ std::string DefaultConfigToml(int port_base) {
     } else {
       StrAppend(&out, leaf, " = ", Quote(std::get<std::string>(v)), "\n");
     }
+  }
+  return out;
+}
+
+namespace {
+
+// Decodes %XX escapes; false on a malformed escape.
+bool PercentDecode(std::string_view in, std::string* out) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out->push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+bool ValidHostName(std::string_view s) {
+  return !s.empty() && s.size() <= 253 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '-' || c == '_';
+  });
+}
+
+absl::Status BadKvUrl(std::string_view why) {
+  return absl::InvalidArgumentError(StrCat("edge KV URL: ", why));
+}
+
+}  // namespace
+
+absl::StatusOr<EdgeKvUrl> ParseEdgeKvUrl(std::string_view url) {
+  EdgeKvUrl out;
+  if (url.empty() || url == "lmdb:") return out;
+  if (url.substr(0, 9) == "rediss://") {
+    return BadKvUrl("rediss:// (TLS) is not supported yet; use redis:// over a trusted network");
+  }
+  constexpr std::string_view kScheme = "redis://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return BadKvUrl("expected \"lmdb:\" or a URL starting with redis://");
+  }
+  out.kind = EdgeKvUrl::Kind::kRedis;
+  std::string_view rest = url.substr(kScheme.size());
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    return BadKvUrl("query strings and fragments are not supported");
+  }
+  size_t at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    std::string_view userinfo = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      return BadKvUrl("the part before '@' must be :password or user:password");
+    }
+    if (!PercentDecode(userinfo.substr(0, colon), &out.username) ||
+        !PercentDecode(userinfo.substr(colon + 1), &out.password)) {
+      return BadKvUrl("malformed %-escape in the user or password");
+    }
+    if (out.password.empty()) return BadKvUrl("the password after ':' is empty");
+  }
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  bool has_port = false;
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return BadKvUrl("unterminated [IPv6 address]");
+    out.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return BadKvUrl("expected ':' after ']'");
+    has_port = !after.empty();
+    if (has_port) port_text = after.substr(1);
+    if (out.host.empty() || out.host.find_first_not_of("0123456789abcdefABCDEF:.") !=
+                                std::string::npos) {
+      return BadKvUrl("bad IPv6 address");
+    }
+  } else {
+    size_t colon = authority.find(':');
+    out.host = std::string(authority.substr(0, colon));
+    has_port = colon != std::string_view::npos;
+    if (has_port) port_text = authority.substr(colon + 1);
+    if (!ValidHostName(out.host)) return BadKvUrl("missing or invalid host name");
+  }
+  if (has_port) {
+    int64_t port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+        port < 1 || port > 65535) {
+      return BadKvUrl("the port must be an integer in 1..65535");
+    }
+    out.port = static_cast<uint16_t>(port);
+  }
+  if (!path.empty()) {
+    int64_t db = -1;
+    auto [end, ec] = std::from_chars(path.data(), path.data() + path.size(), db);
+    if (ec != std::errc() || end != path.data() + path.size() || db < 0 || db > 1000000) {
+      return BadKvUrl("the path must be a database number (/0, /1, ...)");
+    }
+    out.db = static_cast<int>(db);
   }
   return out;
 }

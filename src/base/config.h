@@ -64,6 +64,13 @@ struct AuthSettings {
   absl::Duration throttle_window = absl::Minutes(15);
 };
 
+// The delivery service (docs/delivery.md).
+struct DeliverySettings {
+  // OFREP requests per second per SDK key (token bucket); 0 = unlimited.
+  int64_t ofrep_rate_limit_per_second = 0;
+  int64_t ofrep_rate_limit_burst = 0;  // bucket size; 0 = ofrep_rate_limit_per_second
+};
+
 struct Config {
   std::string config_file;  // absolute path of the file loaded ("" when none)
   std::string data_dir;     // absolute; default: the config file's directory
@@ -77,12 +84,16 @@ struct Config {
   // (absolute after loading), or the NAME of an environment variable holding it.
   std::string master_key_file;
   std::string master_key_env;
+  // kv.url: the edge KV the api writes and delivery reads (docs/configuration.md); "" or
+  // "lmdb:" = the embedded LMDB store under DATA_DIR/edge. Parse with ParseEdgeKvUrl.
+  std::string kv_url;
   absl::Duration internal_signature_window = absl::Seconds(60);
   // `edgevault up` supervision.
   absl::Duration restart_backoff_initial = absl::Milliseconds(200);
   absl::Duration restart_backoff_max = absl::Seconds(5);
   absl::Duration stop_timeout = absl::Seconds(5);
   AuthSettings auth_settings;  // the auth service's own settings (auth.* keys)
+  DeliverySettings delivery_settings;  // delivery.* keys
 
   // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.
   const ServiceEndpoint* Endpoint(std::string_view name) const;
@@ -96,6 +107,22 @@ struct ConfigSources {
   // Command-line overrides as (dotted key, value); applied last.
   std::vector<std::pair<std::string, std::string>> overrides;
 };
+
+// kv.url, parsed. `redis://[[user]:password@]host[:port][/db]`; user and password may be
+// percent-encoded; port defaults to 6379 and db to 0.
+struct EdgeKvUrl {
+  enum class Kind { kLmdb, kRedis };
+  Kind kind = Kind::kLmdb;
+  std::string host;  // kRedis: a name, IPv4 address or IPv6 address (without brackets)
+  uint16_t port = 6379;
+  std::string username;  // "" = the default user
+  std::string password;  // "" = no AUTH
+  int db = 0;
+};
+
+// InvalidArgument saying what is wrong with `url` (the message never contains the
+// password).
+absl::StatusOr<EdgeKvUrl> ParseEdgeKvUrl(std::string_view url);
 
 // Loads and validates. Errors (InvalidArgument unless noted) name the key and the
 // source, e.g. "config key 'services.api.port' (from EDGEVAULT_SERVICES_API_PORT):

@@ -122,6 +122,8 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.restart_backoff_max == absl::Milliseconds(9000); }},
       {"up.stop_timeout_ms", "100",
        [](const Config& c) { return c.stop_timeout == absl::Milliseconds(100); }},
+      {"kv.url", "redis://10.0.0.5:6380/2",
+       [](const Config& c) { return c.kv_url == "redis://10.0.0.5:6380/2"; }},
   };
   uint16_t port = 9100;
   for (std::string_view name : kServiceNames) {
@@ -699,6 +701,82 @@ TEST(ConfigTest, ProcessEnvironmentFeedsLoadConfig) {
   absl::StatusOr<Config> cfg = LoadConfig(src);
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->node_id, "from-environ");
+}
+
+// ---- kv.url -----------------------------------------------------------------------
+
+TEST(EdgeKvUrlTest, EmptyAndLmdbMeanTheEmbeddedStore) {
+  for (std::string_view url : {"", "lmdb:"}) {
+    absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl(url);
+    ASSERT_TRUE(u.ok()) << url << ": " << u.status();
+    EXPECT_EQ(u->kind, EdgeKvUrl::Kind::kLmdb);
+  }
+}
+
+TEST(EdgeKvUrlTest, RedisUrlsParseWithDefaults) {
+  absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl("redis://cache.internal");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->kind, EdgeKvUrl::Kind::kRedis);
+  EXPECT_EQ(u->host, "cache.internal");
+  EXPECT_EQ(u->port, 6379);
+  EXPECT_EQ(u->db, 0);
+  EXPECT_EQ(u->username, "");
+  EXPECT_EQ(u->password, "");
+
+  u = ParseEdgeKvUrl("redis://:s%40cr%2Ft@127.0.0.1:6380/3");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 6380);
+  EXPECT_EQ(u->db, 3);
+  EXPECT_EQ(u->username, "");
+  EXPECT_EQ(u->password, "s@cr/t");
+
+  u = ParseEdgeKvUrl("redis://edge:pw@[::1]:7000/");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, 7000);
+  EXPECT_EQ(u->db, 0);
+  EXPECT_EQ(u->username, "edge");
+  EXPECT_EQ(u->password, "pw");
+}
+
+TEST(EdgeKvUrlTest, MalformedUrlsAreInvalidArgumentWithoutThePassword) {
+  for (std::string_view url :
+       {"lmdb", "redis://", "redis://:6379", "redis://host:0", "redis://host:65536",
+        "redis://host:", "redis://host:12x", "redis://host/db", "redis://host/-1",
+        "redis://pw@host", "redis://:@host", "redis://:p%zz@host", "redis://ho st",
+        "redis://[::1", "redis://[zz]:1", "redis://host?timeout=1", "rediss://host",
+        "http://host:6379", "postgres://x"}) {
+    absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl(url);
+    EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+  absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl("redis://:hunter2@host:99999");
+  EXPECT_EQ(Msg(u.status()).find("hunter2"), std::string::npos) << u.status();
+}
+
+TEST(ConfigTest, BadKvUrlNamesTheKeyAndHidesThePassword) {
+  ConfigSources src;
+  src.overrides = {{"kv.url", "redis://:hunter2@cache:notaport"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'kv.url' (from --set)"));
+  EXPECT_TRUE(HasSubstr(cfg.status(), "redis://***@cache:notaport"));
+  EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+
+  TempDir dir;
+  cfg = LoadToml(dir, "[kv]\nurl = \"redis://:hunter2@\"\n");
+  ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'kv.url'"));
+  EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+}
+
+TEST(ConfigTest, KvUrlComesFromTheEnvironment) {
+  ConfigSources src;
+  src.env = {{"EDGEVAULT_KV_URL", "redis://127.0.0.1:6390"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->kv_url, "redis://127.0.0.1:6390");
+  EXPECT_EQ(LoadConfig(ConfigSources{})->kv_url, "");
 }
 
 }  // namespace

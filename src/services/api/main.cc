@@ -7,9 +7,10 @@
 #include "src/crypto/keyring.h"
 #include "src/services/api/api_auth.h"
 #include "src/services/api/api_service.h"
+#include "src/services/api/edge_kv_republisher.h"
+#include "src/services/common/edge_kv_open.h"
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
-#include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "src/workspace/service.h"
 
@@ -22,9 +23,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   // exit), so it is released on purpose rather than torn down under live handlers.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> control,
                       storage::OpenSqliteControlStore({config.data_dir + "/control.db", ctx.env}));
-  storage::LmdbEdgeKvOptions kv_options;
-  kv_options.path = config.data_dir + "/edge";
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, storage::OpenLmdbEdgeKv(kv_options));
+  // kv.url: the embedded LMDB store (default) or Redis (docs/configuration.md).
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, services::OpenEdgeKv(config, /*read_only=*/false));
 
   // A wrong or missing master key stops start-up here, with the file and the fix named.
   // The holder reloads the keys when `edgevault keys rotate-master` changes them.
@@ -95,6 +95,15 @@ absl::Status Install(services::ServiceContext& ctx) {
   auto* api = new ApiService(opts);
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
+  if (services::EdgeKvIsShared(config)) {
+    // Redis may come back empty (no persistence): re-fill it from the system of record.
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
+                        EdgeKvRepublisher::Create({.service = service.get(), .control = so.control, .kv = so.kv,
+                                                   .workspaces_dir = so.workspaces_dir,
+                                                   .on_published = so.on_published}));
+    republisher->Start();
+    republisher.release();
+  }
   audit::OutboxRelayOptions ro;
   workspace::Service* svc = service.get();
   ro.peek = [svc](int limit) { return svc->PeekAuditOutbox(limit); };

@@ -1,6 +1,7 @@
 #include "src/services/delivery/delivery_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "src/base/log.h"
@@ -195,6 +196,28 @@ int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context&
 
 }  // namespace
 
+TokenBucket::TokenBucket(int64_t per_second, int64_t burst)
+    : interval_ns_(std::max<int64_t>(1, 1'000'000'000 / std::max<int64_t>(1, per_second))),
+      tolerance_ns_(std::max<int64_t>(1, burst) * interval_ns_) {}
+
+absl::Duration TokenBucket::TryTake(absl::Duration now) {
+  const int64_t t = absl::ToInt64Nanoseconds(now);
+  int64_t tat = tat_ns_.load(std::memory_order_relaxed);
+  for (;;) {
+    // The bucket is full when tat <= t; each token taken moves tat one interval ahead, and
+    // a token is available while tat stays within `tolerance` of now.
+    const int64_t next = std::max(tat, t) + interval_ns_;
+    if (next - t > tolerance_ns_) return absl::Nanoseconds(next - tolerance_ns_ - t);
+    if (tat_ns_.compare_exchange_weak(tat, next, std::memory_order_relaxed)) {
+      return absl::ZeroDuration();
+    }
+  }
+}
+
+int64_t RetryAfterSeconds(absl::Duration wait) {
+  return std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
+}
+
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
   if (header.empty()) return false;
   for (std::string_view part : base::Split(header, ',')) {
@@ -282,6 +305,14 @@ absl::StatusOr<std::unique_ptr<DeliveryService>> DeliveryService::Create(Deliver
   if (options.poll_interval <= absl::ZeroDuration() || options.heartbeat_ticks < 1) {
     return absl::InvalidArgumentError("poll_interval and heartbeat_ticks must be positive");
   }
+  if (options.ofrep_rate_limit_per_second < 0 || options.ofrep_rate_limit_burst < 0) {
+    return absl::InvalidArgumentError(
+        "ofrep_rate_limit_per_second and ofrep_rate_limit_burst must not be negative");
+  }
+  if (options.ofrep_rate_limit_burst == 0) {
+    options.ofrep_rate_limit_burst = options.ofrep_rate_limit_per_second;
+  }
+  if (options.env == nullptr) options.env = base::Env::Default();
   return std::unique_ptr<DeliveryService>(new DeliveryService(options));
 }
 
@@ -342,6 +373,13 @@ void DeliveryService::PollLoop() {
 }
 
 absl::StatusOr<SdkBinding> DeliveryService::Authenticate(std::string_view sdk_key) {
+  absl::StatusOr<Caller> caller = AuthenticateCaller(sdk_key);
+  if (!caller.ok()) return caller.status();
+  return std::move(caller->binding);
+}
+
+absl::StatusOr<DeliveryService::Caller> DeliveryService::AuthenticateCaller(
+    std::string_view sdk_key) {
   if (sdk_key.empty()) return absl::UnauthenticatedError("no SDK key");
   std::string hash = crypto::Sha256Hex(sdk_key);
   std::string kv_key = "sdk/" + hash;
@@ -351,7 +389,9 @@ absl::StatusOr<SdkBinding> DeliveryService::Authenticate(std::string_view sdk_ke
     if (it != keys_.end()) {
       // A revoked key is deleted from the KV: check it is still there (cheap).
       absl::StatusOr<int64_t> v = options_.kv->GetVersion(kv_key);
-      if (v.ok() || !absl::IsNotFound(v.status())) return it->second.binding;  // fail-static
+      if (v.ok() || !absl::IsNotFound(v.status())) {  // fail-static
+        return Caller{it->second.binding, it->second.bucket};
+      }
     }
   }
   absl::StatusOr<storage::KvEntry> entry = options_.kv->Get(kv_key);
@@ -380,8 +420,29 @@ absl::StatusOr<SdkBinding> DeliveryService::Authenticate(std::string_view sdk_ke
     return absl::InternalError("the SDK key's KV entry is malformed");
   }
   std::unique_lock<std::shared_mutex> lock(keys_mu_);
-  keys_[hash] = CachedKey{b};
-  return b;
+  // try_emplace: a concurrent first request for the same key keeps the bucket it created.
+  auto [it, inserted] = keys_.try_emplace(hash);
+  it->second.binding = b;
+  if (it->second.bucket == nullptr && options_.ofrep_rate_limit_per_second > 0) {
+    it->second.bucket = std::make_shared<TokenBucket>(options_.ofrep_rate_limit_per_second,
+                                                      options_.ofrep_rate_limit_burst);
+  }
+  return Caller{std::move(b), it->second.bucket};
+}
+
+std::optional<net::Response> DeliveryService::OverRateLimit(const Caller& caller,
+                                                           std::string_view flag_key) {
+  if (caller.bucket == nullptr) return std::nullopt;
+  absl::Duration wait = caller.bucket->TryTake(options_.env->MonotonicNow());
+  if (wait <= absl::ZeroDuration()) return std::nullopt;
+  const int64_t seconds = RetryAfterSeconds(wait);
+  net::Response limited = OfrepError(
+      429, flag_key, "GENERAL",
+      "rate limit of " + std::to_string(options_.ofrep_rate_limit_per_second) +
+          " OFREP requests per second for this SDK key exceeded; retry after " +
+          std::to_string(seconds) + " s");
+  limited.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return limited;
 }
 
 absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
@@ -505,8 +566,12 @@ void DeliveryService::PollOnce() {
 
 net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
   std::string key(req.Param("key"));
-  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, false));
-  if (!b.ok()) return AuthError(b.status());
+  absl::StatusOr<Caller> caller = AuthenticateCaller(SdkKeyOf(req, false));
+  if (!caller.ok()) return AuthError(caller.status());
+  if (std::optional<net::Response> limited = OverRateLimit(*caller, key)) {
+    return *std::move(limited);
+  }
+  const SdkBinding* b = &caller->binding;
   eval::Context context;
   std::string_view code;
   std::string details;
@@ -528,8 +593,12 @@ net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
 }
 
 net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
-  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, false));
-  if (!b.ok()) return AuthError(b.status());
+  absl::StatusOr<Caller> caller = AuthenticateCaller(SdkKeyOf(req, false));
+  if (!caller.ok()) return AuthError(caller.status());
+  if (std::optional<net::Response> limited = OverRateLimit(*caller, "")) {
+    return *std::move(limited);
+  }
+  const SdkBinding* b = &caller->binding;
   eval::Context context;
   std::string_view code;
   std::string details;

@@ -1,7 +1,8 @@
 #pragma once
 // The delivery service (DESIGN.md §5, docs/delivery.md): serves each environment's resolved
 // document from the edge KV as an immutable in-memory snapshot (GET /v1/config, strong
-// ETag), streams new versions (GET /v1/stream, SSE) and evaluates flags through OFREP.
+// ETag), streams new versions (GET /v1/stream, SSE) and evaluates flags through OFREP
+// (rate-limited per SDK key when DeliveryOptions asks for it: 429 with Retry-After).
 // It reads the KV only; it links no decryption code (tests/integration/delivery_boundary_test).
 //
 //   EV_ASSIGN_OR_RETURN(auto delivery, DeliveryService::Create({.kv = kv}));
@@ -17,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -28,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/env.h"
 #include "src/eval/evaluator.h"
 #include "src/net/router.h"
 #include "src/net/sse.h"
@@ -66,14 +69,43 @@ struct DeliveryOptions {
   absl::Duration poll_interval = absl::Milliseconds(150);
   // A heartbeat comment is sent to every stream after this many poll ticks (15 s at 150 ms).
   int heartbeat_ticks = 100;
+  // OFREP rate limit per SDK key (config delivery.ofrep_rate_limit_per_second / _burst,
+  // docs/delivery.md): a token bucket refilled at this many requests per second that holds
+  // at most `ofrep_rate_limit_burst` tokens (0 = one second's worth). Beyond it the OFREP
+  // endpoints answer 429 with Retry-After. 0 = unlimited (the default).
+  int64_t ofrep_rate_limit_per_second = 0;
+  int64_t ofrep_rate_limit_burst = 0;
+  // The rate limit's clock (MonotonicNow); nullptr = base::Env::Default(). Not owned.
+  base::Env* env = nullptr;
 };
+
+// A token bucket as GCRA: one atomic "theoretical arrival time", so taking a token is a
+// compare-and-swap, never a lock. `per_second` tokens are added per second, up to `burst`.
+// Thread-safety: TryTake may run concurrently from any number of threads.
+class TokenBucket {
+ public:
+  // Values below 1 count as 1.
+  TokenBucket(int64_t per_second, int64_t burst);
+  // Takes one token at `now` (a monotonic clock reading) and returns zero, or takes none
+  // and returns how long until one is available (> 0).
+  absl::Duration TryTake(absl::Duration now);
+
+ private:
+  const int64_t interval_ns_;   // time one token takes to refill
+  const int64_t tolerance_ns_;  // burst * interval: how far ahead of now the bucket may run
+  std::atomic<int64_t> tat_ns_{0};
+};
+
+// The Retry-After value (whole seconds, >= 1) for a TryTake wait.
+int64_t RetryAfterSeconds(absl::Duration wait);
 
 // Response header set when the answer comes from memory because the KV read failed.
 inline constexpr std::string_view kStaleHeader = "EdgeVault-Stale";
 
 class DeliveryService {
  public:
-  // InvalidArgument when kv is null or poll_interval / heartbeat_ticks is not positive.
+  // InvalidArgument when kv is null, poll_interval / heartbeat_ticks is not positive, or
+  // an OFREP rate-limit setting is negative.
   static absl::StatusOr<std::unique_ptr<DeliveryService>> Create(DeliveryOptions options);
   ~DeliveryService();  // Stops the poll thread.
 
@@ -120,10 +152,19 @@ class DeliveryService {
   };
   struct CachedKey {
     SdkBinding binding;
+    std::shared_ptr<TokenBucket> bucket;  // null when OFREP is not rate-limited
+  };
+  struct Caller {
+    SdkBinding binding;
+    std::shared_ptr<TokenBucket> bucket;
   };
 
   explicit DeliveryService(DeliveryOptions options) : options_(options) {}
   void PollLoop();
+  // Authenticate, plus the key's rate-limit bucket (one map lookup for both).
+  absl::StatusOr<Caller> AuthenticateCaller(std::string_view sdk_key);
+  // The 429 (OFREP error body, Retry-After) when the caller is over its OFREP rate limit.
+  std::optional<net::Response> OverRateLimit(const Caller& caller, std::string_view flag_key);
 
   DeliveryOptions options_;
 

@@ -11,10 +11,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <boost/json.hpp>
 
 #include "gtest/gtest.h"
+#include "src/base/env.h"
 #include "src/crypto/hash.h"
 #include "src/net/http_client.h"
 #include "src/net/http_server.h"
@@ -25,6 +28,7 @@ namespace {
 namespace json = boost::json;
 
 constexpr char kSdkKey[] = "evs_test_key_1";
+constexpr char kOtherSdkKey[] = "evs_test_key_2";  // same environment, its own rate limit
 
 // Passes through to a real KV, or fails every read with Unavailable when `down` is set.
 class FaultyKv : public storage::EdgeKv {
@@ -83,6 +87,9 @@ std::string Document(int64_t version, std::string_view greeting) {
 class DeliveryTest : public ::testing::Test {
  protected:
   absl::Duration poll_interval_ = absl::Milliseconds(20);
+  int64_t rate_per_second_ = 0;  // DeliveryOptions::ofrep_rate_limit_per_second
+  int64_t rate_burst_ = 0;
+  base::SimulatedEnv env_;  // the rate limit's clock: moves only when a test says so
   void SetUp() override {
     char tmpl[] = "/tmp/ev-delivery-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -94,11 +101,17 @@ class DeliveryTest : public ::testing::Test {
     ASSERT_TRUE(kv_->PutIfNewer("sdk/" + crypto::Sha256Hex(kSdkKey),
                                 R"({"org_id":"org_1","workspace_id":"ws_1","environment":"prod"})", 1)
                     .ok());
+    ASSERT_TRUE(kv_->PutIfNewer("sdk/" + crypto::Sha256Hex(kOtherSdkKey),
+                                R"({"org_id":"org_1","workspace_id":"ws_1","environment":"prod"})", 1)
+                    .ok());
     Publish(5, "hello");
     DeliveryOptions o;
     o.kv = faulty_.get();
     o.poll_interval = poll_interval_;
     o.heartbeat_ticks = 5;
+    o.ofrep_rate_limit_per_second = rate_per_second_;
+    o.ofrep_rate_limit_burst = rate_burst_;
+    o.env = &env_;
     auto svc = DeliveryService::Create(o);
     ASSERT_TRUE(svc.ok()) << svc.status();
     service_ = std::move(*svc);
@@ -394,6 +407,125 @@ TEST_F(DeliveryNotifyTest, NotificationPushesTheNewVersionToStreams) {
   ASSERT_TRUE(ReadUntil(fd, got, "notified")) << got;  // ReadUntil gives up after ~20 idle reads
   EXPECT_NE(got.find("id: 6"), std::string::npos) << got;
   ::close(fd);
+}
+
+// OFREP rate limit: 2 requests per second per SDK key, bursts of 3.
+class DeliveryRateLimitTest : public DeliveryTest {
+ protected:
+  DeliveryRateLimitTest() {
+    rate_per_second_ = 2;
+    rate_burst_ = 3;
+  }
+  static constexpr char kContext[] = R"({"context":{"targetingKey":"u1","plan":"pro"}})";
+  net::ClientResponse Single(const char* key = kSdkKey) {
+    return Call("POST", "/ofrep/v1/evaluate/flags/new-checkout", kContext,
+                {{"Authorization", std::string("Bearer ") + key}});
+  }
+  net::ClientResponse Bulk(const char* key = kSdkKey) {
+    return Call("POST", "/ofrep/v1/evaluate/flags", kContext, {{"X-API-Key", key}});
+  }
+};
+
+TEST_F(DeliveryRateLimitTest, OverTheLimitIs429WithRetryAfterAndOfrepBody) {
+  // The burst: single and bulk evaluations draw on the same bucket.
+  EXPECT_EQ(Single().status, 200);
+  EXPECT_EQ(Bulk().status, 200);
+  EXPECT_EQ(Single().status, 200);
+  net::ClientResponse limited = Single();
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(limited.Header("Retry-After").value_or(""), "1");
+  json::object body = json::parse(limited.body).as_object();
+  EXPECT_EQ(body["key"], "new-checkout");
+  EXPECT_EQ(body["errorCode"], "GENERAL");
+  EXPECT_NE(std::string(body["errorDetails"].as_string()).find("rate limit"), std::string::npos);
+  net::ClientResponse bulk = Bulk();
+  ASSERT_EQ(bulk.status, 429) << bulk.body;
+  EXPECT_EQ(bulk.Header("Retry-After").value_or(""), "1");
+  EXPECT_EQ(json::parse(bulk.body).as_object()["errorCode"], "GENERAL");
+  EXPECT_FALSE(json::parse(bulk.body).as_object().contains("key"));
+  // Refused requests take no token: half a second later exactly one more fits.
+  env_.AdvanceBy(absl::Milliseconds(500));
+  EXPECT_EQ(Single().status, 200);
+  EXPECT_EQ(Single().status, 429);
+}
+
+TEST_F(DeliveryRateLimitTest, RefillsAtTheRateUpToTheBurst) {
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Single().status, 200) << i;
+  EXPECT_EQ(Single().status, 429);
+  // Idle for a minute: the bucket holds the burst (3), not 120 tokens.
+  env_.AdvanceBy(absl::Minutes(1));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Single().status, 200) << i;
+  EXPECT_EQ(Single().status, 429);
+  // 2 per second: after 1 s, two more.
+  env_.AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(Single().status, 200);
+  EXPECT_EQ(Single().status, 200);
+  EXPECT_EQ(Single().status, 429);
+}
+
+TEST_F(DeliveryRateLimitTest, EachSdkKeyHasItsOwnBucketAndConfigIsNotLimited) {
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Single().status, 200) << i;
+  EXPECT_EQ(Single().status, 429);
+  EXPECT_EQ(Single(kOtherSdkKey).status, 200);
+  EXPECT_EQ(Bulk(kOtherSdkKey).status, 200);
+  // GET /v1/config (pre-serialised bytes, ETag) is not rate-limited.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Call("GET", "/v1/config").status, 200) << i;
+  // A bad key is still told 401, not 429.
+  EXPECT_EQ(Single("evs_unknown").status, 401);
+}
+
+TEST_F(DeliveryTest, NoRateLimitByDefault) {
+  for (int i = 0; i < 50; ++i) {
+    int status = 0;
+    Eval("new-checkout", R"({"targetingKey":"u1"})", &status);
+    ASSERT_EQ(status, 200) << i;
+  }
+}
+
+TEST(DeliveryCreateTest, NegativeRateLimitIsInvalid) {
+  FaultyKv faulty(nullptr);  // Create only checks that a KV is given
+  storage::EdgeKv* kv = &faulty;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      DeliveryService::Create({.kv = kv, .ofrep_rate_limit_per_second = -1}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      DeliveryService::Create({.kv = kv, .ofrep_rate_limit_burst = -1}).status()));
+}
+
+TEST(TokenBucketTest, BurstThenOneTokenPerInterval) {
+  TokenBucket bucket(10, 3);  // 100 ms per token
+  absl::Duration t = absl::Seconds(5);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(bucket.TryTake(t), absl::ZeroDuration()) << i;
+  EXPECT_EQ(bucket.TryTake(t), absl::Milliseconds(100));
+  EXPECT_EQ(bucket.TryTake(t + absl::Milliseconds(40)), absl::Milliseconds(60));
+  EXPECT_EQ(bucket.TryTake(t + absl::Milliseconds(100)), absl::ZeroDuration());
+  EXPECT_EQ(bucket.TryTake(t + absl::Milliseconds(100)), absl::Milliseconds(100));
+  // Long idle: full again, but only to the burst.
+  t += absl::Hours(1);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(bucket.TryTake(t), absl::ZeroDuration()) << i;
+  EXPECT_GT(bucket.TryTake(t), absl::ZeroDuration());
+}
+
+TEST(TokenBucketTest, ConcurrentTakersShareExactlyTheBurst) {
+  TokenBucket bucket(1, 1000);
+  std::atomic<int> taken{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 1000; ++j) {
+        if (bucket.TryTake(absl::Seconds(1)) == absl::ZeroDuration()) taken.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(taken.load(), 1000);
+}
+
+TEST(DeliveryHelpersTest, RetryAfterIsWholeSecondsRoundedUpAtLeastOne) {
+  EXPECT_EQ(RetryAfterSeconds(absl::Nanoseconds(1)), 1);
+  EXPECT_EQ(RetryAfterSeconds(absl::Milliseconds(999)), 1);
+  EXPECT_EQ(RetryAfterSeconds(absl::Seconds(1)), 1);
+  EXPECT_EQ(RetryAfterSeconds(absl::Milliseconds(1001)), 2);
+  EXPECT_EQ(RetryAfterSeconds(absl::ZeroDuration()), 1);
 }
 
 TEST(DeliveryHelpersTest, IfNoneMatch) {

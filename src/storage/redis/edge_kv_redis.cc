@@ -108,6 +108,7 @@ absl::Status ValidateOptions(const RedisEdgeKvOptions& o) {
         StrCat("redis edge KV: pool_size is ", o.pool_size, "; must be >= 1"));
   }
   if (o.channel.empty()) return absl::InvalidArgumentError("redis edge KV: channel is empty");
+  if (o.db < 0) return absl::InvalidArgumentError(StrCat("redis edge KV: db is ", o.db));
   return absl::OkStatus();
 }
 
@@ -147,6 +148,9 @@ absl::Status ErrorReplyStatus(const redisReply* r, std::string_view what,
     if (StartsWith(text, transient)) return absl::UnavailableError(msg);
   }
   if (StartsWith(text, "OOM")) return absl::ResourceExhaustedError(msg);
+  for (std::string_view denied : {"NOAUTH", "WRONGPASS", "NOPERM"}) {
+    if (StartsWith(text, denied)) return absl::PermissionDeniedError(msg);
+  }
   return absl::InternalError(msg);
 }
 
@@ -157,7 +161,47 @@ absl::StatusOr<Context> Connect(const RedisEdgeKvOptions& o) {
     return ContextStatus(c.get(), "set timeout", o);
   }
   ::redisEnableKeepAlive(c.get());  // best effort: only speeds up noticing a dead peer
+  // AUTH and SELECT before the connection is used; their replies are checked here so a
+  // wrong password is PermissionDenied, not a confusing error on the first command.
+  auto setup = [&](const std::vector<std::string_view>& args,
+                   std::string_view what) -> absl::Status {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (std::string_view a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    Reply reply(static_cast<redisReply*>(::redisCommandArgv(
+        c.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (reply == nullptr) return ContextStatus(c.get(), what, o);
+    if (reply->type == REDIS_REPLY_ERROR) {
+      // The message quotes the server's reply, never our arguments (the password).
+      absl::Status st = ErrorReplyStatus(reply.get(), what, o);
+      if (absl::IsInternal(st)) return absl::PermissionDeniedError(st.message());
+      return st;
+    }
+    return absl::OkStatus();
+  };
+  if (!o.password.empty()) {
+    std::vector<std::string_view> auth = {"AUTH"};
+    if (!o.username.empty()) auth.push_back(o.username);
+    auth.push_back(o.password);
+    EV_RETURN_IF_ERROR(setup(auth, "auth"));
+  }
+  if (o.db != 0) {
+    const std::string db = StrCat(o.db);
+    EV_RETURN_IF_ERROR(setup({"SELECT", db}, "select"));
+  }
   return c;
+}
+
+// True when an idle pooled connection is known dead without a round trip: the server closed
+// it (restart, timeout, CLIENT KILL) so the socket reads EOF, or it has bytes nobody asked for.
+// Either way it must not carry a command: a write sent on it would fail and, not being
+// repeatable, reach the caller as Unavailable although the server is back.
+bool IdleConnectionIsDead(const redisContext* c) {
+  pollfd p{.fd = c->fd, .events = POLLIN, .revents = 0};
+  return ::poll(&p, 1, 0) != 0;
 }
 
 // Escapes the glob characters of SCAN MATCH so the prefix matches itself only.
@@ -352,6 +396,9 @@ class RedisEdgeKv final : public EdgeKv {
     }
     for (int attempt = 0;; ++attempt) {
       ConnectionPool::Lease lease = pool_.Acquire();
+      if (lease.context != nullptr && IdleConnectionIsDead(lease.context.get())) {
+        lease.context.reset();  // and connect afresh below
+      }
       const bool reused = lease.context != nullptr;
       if (!reused) {
         absl::StatusOr<Context> fresh = Connect(options_);

@@ -30,6 +30,12 @@ namespace edgevault::storage {
 struct RedisEdgeKvOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
+  // Credentials sent with AUTH on every new connection (the watcher's too); an empty
+  // password sends no AUTH. An empty username is the default user (AUTH <password>).
+  std::string username;
+  std::string password;
+  // SELECTed on every new connection (pub/sub channels are not per database).
+  int db = 0;
   // Bounds connecting and each command's send and reply; past it the call is Unavailable.
   absl::Duration timeout = absl::Seconds(2);
   // Every EdgeKv key is stored as the Redis key key_prefix + key (namespaces a shared Redis).
@@ -41,16 +47,19 @@ struct RedisEdgeKvOptions {
 };
 
 // Checks the options and connects once (so a wrong address fails here, not at first use).
-// Connections are made lazily after that and replaced after any connection error: when the
-// server comes back, calls work again without reopening.
+// Connections are made lazily after that and replaced after any connection error, and an
+// idle connection the server has closed is replaced before it carries a command: when the
+// server comes back, calls (the first write included) work again without reopening.
 // Errors: InvalidArgument (empty host, port 0, timeout <= 0, pool_size < 1, empty
-// channel), Unavailable (cannot connect, or no answer within the timeout), Internal (the
-// server refused to load the scripts).
+// channel, db < 0), Unavailable (cannot connect, or no answer within the timeout),
+// PermissionDenied (AUTH refused: wrong user or password, or the server wants one; SELECT
+// refused), Internal (the server refused to load the scripts).
 // The returned store's methods return, beyond EdgeKv's codes: Unavailable (connection
 // refused, reset or closed, timeout, server LOADING/BUSY/MASTERDOWN; a write that fails so
 // may or may not have been applied — repeating it is safe under the version rule),
-// ResourceExhausted (the server is at maxmemory), Internal (a value under our prefix that is
-// not ours, protocol errors, other server errors).
+// ResourceExhausted (the server is at maxmemory), PermissionDenied (as above, on a new
+// connection), Internal (a value under our prefix that is not ours, protocol errors, other
+// server errors).
 absl::StatusOr<std::unique_ptr<EdgeKv>> OpenRedisEdgeKv(const RedisEdgeKvOptions& options);
 
 // Subscribes to options.channel on its own connection and its own thread, calling

@@ -1,13 +1,7 @@
 #include "src/storage/redis/edge_kv_redis.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "src/base/strings.h"
 #include "src/storage/edge_kv_conformance.h"
+#include "src/storage/redis/redis_test_server.h"
 
 namespace edgevault::storage {
 namespace {
@@ -37,122 +32,6 @@ using base::StrCat;
   auto tmp = (expr);                          \
   ASSERT_TRUE(tmp.ok()) << tmp.status();      \
   lhs = std::move(tmp).value()
-
-// A port the kernel just handed out and nobody is listening on.
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) std::abort();
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::abort();
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-struct ContextFree {
-  void operator()(redisContext* c) const { ::redisFree(c); }
-};
-struct ReplyFree {
-  void operator()(redisReply* r) const { ::freeReplyObject(r); }
-};
-using RawContext = std::unique_ptr<redisContext, ContextFree>;
-using RawReply = std::unique_ptr<redisReply, ReplyFree>;
-
-// A redis-server child process on 127.0.0.1, no persistence. Killed on destruction.
-class RedisServer {
- public:
-  RedisServer() = default;
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-  ~RedisServer() { Kill(); }
-
-  // Starts on a free port (or on the previous port when restarting). True when PING answers.
-  bool Start() {
-    for (int tries = 0; tries < 5; ++tries) {
-      if (port_ == 0 || (tries > 0 && !restarting_)) port_ = FreePort();
-      if (Launch()) return true;
-    }
-    return false;
-  }
-  bool Restart() {
-    Kill();
-    restarting_ = true;
-    bool ok = Start();
-    restarting_ = false;
-    return ok;
-  }
-  void Kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGCONT);  // in case a test stopped it
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  void Pause() { ::kill(pid_, SIGSTOP); }
-  void Resume() { ::kill(pid_, SIGCONT); }
-  uint16_t port() const { return port_; }
-
-  // A command on a fresh connection of its own; null reply on any failure.
-  RawReply Raw(const std::vector<std::string>& args) const {
-    RawContext c(::redisConnect("127.0.0.1", port_));
-    if (c == nullptr || c->err != 0) return nullptr;
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    return RawReply(static_cast<redisReply*>(::redisCommandArgv(
-        c.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-  }
-
-  RedisEdgeKvOptions Options() const {
-    RedisEdgeKvOptions o;
-    o.port = port_;
-    return o;
-  }
-
- private:
-  bool Launch() {
-    const std::string port = StrCat(port_);
-    pid_t pid = ::fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives a crashed test process
-      int null_fd = ::open("/dev/null", O_RDWR);
-      if (null_fd >= 0) {
-        ::dup2(null_fd, 1);
-        ::dup2(null_fd, 2);
-      }
-      ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--save", "",
-               "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no",
-               static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    pid_ = pid;
-    for (int i = 0; i < 1000; ++i) {  // up to ~10 s for the server to answer
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {  // exited: port taken, or no binary
-        pid_ = -1;
-        return false;
-      }
-      RawReply pong = Raw({"PING"});
-      if (pong != nullptr && pong->type == REDIS_REPLY_STATUS) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    Kill();
-    return false;
-  }
-
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  bool restarting_ = false;
-};
 
 // The conformance suite's server: one per test process, started on first use, killed after
 // the last test.
@@ -401,6 +280,58 @@ TEST_F(RedisEdgeKvTest, RestartedServerServesAgainWithoutReopening) {
   EXPECT_TRUE(rewritten);
   ASSERT_OK_AND_ASSIGN(KvEntry got, kv->Get("k"));
   EXPECT_EQ(got.value, "third");
+}
+
+TEST(RedisEdgeKvAuthTest, PasswordAndDatabaseAreUsedOnEveryConnection) {
+  RedisServer server;
+  server.RequirePassword("s3cret pass");
+  ASSERT_TRUE(server.Start()) << "could not start redis-server";
+  RedisEdgeKvOptions o = server.Options();
+  o.password.clear();
+  EXPECT_EQ(OpenRedisEdgeKv(o).status().code(), absl::StatusCode::kPermissionDenied);
+  o.password = "wrong";
+  absl::StatusOr<std::unique_ptr<EdgeKv>> refused = OpenRedisEdgeKv(o);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(std::string(refused.status().message()).find("wrong"), std::string::npos);
+
+  o.password = "s3cret pass";
+  o.db = 3;
+  Recorder recorder;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RedisKvWatcher> watcher, NewWatcher(o, recorder));
+  ASSERT_TRUE(watcher->Start().ok());
+  ASSERT_TRUE(recorder.WaitForSubscriptions(1));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EdgeKv> kv, OpenRedisEdgeKv(o));
+  ASSERT_TRUE(kv->PutIfNewer("k", "v", 2).ok());
+  // The entry is in database 3, not 0.
+  RawReply in_db0 = server.Raw({"EXISTS", "ev:k"});
+  ASSERT_NE(in_db0, nullptr);
+  EXPECT_EQ(in_db0->integer, 0);
+  ASSERT_TRUE(recorder.WaitForChanges(1));
+  EXPECT_EQ(recorder.changes(), (Changes{{"k", 2}}));
+
+  // After a restart the pooled connections are new ones: AUTH and SELECT again.
+  ASSERT_TRUE(server.Restart());
+  EXPECT_EQ(kv->Get("k").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(kv->PutIfNewer("k", "again", 5).ok());
+  ASSERT_OK_AND_ASSIGN(KvEntry got, kv->Get("k"));
+  EXPECT_EQ(got.value, "again");
+  ASSERT_TRUE(recorder.WaitForSubscriptions(2));
+}
+
+TEST_F(RedisEdgeKvTest, FirstWriteAfterServerRestartSucceeds) {
+  // Regression: the first write after a restart used a dead pooled connection and, writes
+  // not being repeated, failed with Unavailable although the server was back.
+  RedisEdgeKvOptions o = server_.Options();
+  o.pool_size = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EdgeKv> kv, OpenRedisEdgeKv(o));
+  ASSERT_TRUE(kv->PutIfNewer("k", "v", 1).ok());
+  ASSERT_TRUE(server_.Restart());
+  absl::StatusOr<bool> written = kv->PutIfNewer("k", "after restart", 2);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_TRUE(*written);
+  ASSERT_TRUE(kv->DeleteIfNotNewer("k", 2).ok());
+  ASSERT_TRUE(server_.Restart());
+  EXPECT_EQ(kv->DeleteIfNotNewer("k", 3).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RedisEdgeKvTest, WatcherReceivesAcceptedWritesAndDeletesOnly) {

@@ -1,0 +1,140 @@
+#include "src/services/api/edge_kv_republisher.h"
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "src/base/log.h"
+#include "src/base/status.h"
+#include "src/base/strings.h"
+#include "src/services/common/edge_kv_open.h"
+
+namespace edgevault::api {
+namespace {
+
+// The workspace ids that have a database file (as workspace::Service::Start finds them).
+std::vector<std::string> WorkspaceIds(const std::string& dir) {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() < 4 || name.substr(name.size() - 3) != ".db") continue;
+    ids.push_back(name.substr(0, name.size() - 3));
+  }
+  return ids;
+}
+
+// The document's own "version" (the head revision it was resolved at), which is the KV
+// version propagation writes it with (docs/design/resolved-document.md).
+absl::StatusOr<int64_t> DocumentVersion(const std::string& doc) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(doc, ec);
+  const boost::json::value* version =
+      !ec && v.is_object() ? v.as_object().if_contains("version") : nullptr;
+  if (version == nullptr || !version->is_int64() || version->as_int64() < 0) {
+    return absl::InternalError("a resolved document has no valid \"version\"");
+  }
+  return version->as_int64();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EdgeKvRepublisher>> EdgeKvRepublisher::Create(
+    EdgeKvRepublisherOptions o) {
+  if (o.service == nullptr || o.control == nullptr || o.kv == nullptr) {
+    return absl::InvalidArgumentError("EdgeKvRepublisherOptions needs service, control and kv");
+  }
+  if (o.check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("EdgeKvRepublisherOptions.check_interval must be positive");
+  }
+  return std::unique_ptr<EdgeKvRepublisher>(new EdgeKvRepublisher(std::move(o)));
+}
+
+EdgeKvRepublisher::~EdgeKvRepublisher() { Stop(); }
+
+absl::StatusOr<bool> EdgeKvRepublisher::CheckOnce() {
+  absl::StatusOr<int64_t> marker = options_.kv->GetVersion(services::kPopulatedKey);
+  if (marker.ok()) return false;
+  if (!absl::IsNotFound(marker.status())) return marker.status();
+  EV_RETURN_IF_ERROR(RepublishAll());
+  if (options_.on_published) options_.on_published();
+  EV_RETURN_IF_ERROR(
+      options_.kv->PutIfNewer(services::kPopulatedKey, R"({"format":1})", 1).status());
+  return true;
+}
+
+absl::Status EdgeKvRepublisher::RepublishAll() {
+  int docs = 0, sdk_keys = 0;
+  for (const std::string& id : WorkspaceIds(options_.workspaces_dir)) {
+    absl::StatusOr<storage::Workspace> ws = options_.control->GetWorkspaceById(id);
+    if (!ws.ok()) {
+      if (absl::IsNotFound(ws.status())) continue;  // an orphan file (creation crashed)
+      return ws.status();
+    }
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, options_.service->ListEnvironments(*ws));
+    for (const storage::Item& env : envs) {
+      // A concurrent write may make this document newer than a propagation already running;
+      // the version rule keeps whichever is newest, so racing with propagation is harmless.
+      absl::StatusOr<std::string> doc = options_.service->Resolve(*ws, env.key);
+      if (!doc.ok()) {
+        if (absl::IsNotFound(doc.status())) continue;  // deleted meanwhile
+        return doc.status();
+      }
+      EV_ASSIGN_OR_RETURN(int64_t version, DocumentVersion(*doc));
+      EV_RETURN_IF_ERROR(
+          options_.kv->PutIfNewer("doc/" + ws->id + "/" + env.key, *doc, version).status());
+      ++docs;
+    }
+    EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys,
+                        options_.control->ListSdkKeys(ws->org_id, ws->id));
+    for (const storage::SdkKey& k : keys) {
+      if (k.revoked_at.has_value()) continue;
+      EV_RETURN_IF_ERROR(options_.service->PublishSdkKey(k.key_hash, *ws, k.environment));
+      ++sdk_keys;
+    }
+  }
+  EV_LOG(kInfo, "edge KV had no populated marker: republished", {{"documents", docs}, {"sdk_keys", sdk_keys}});
+  return absl::OkStatus();
+}
+
+void EdgeKvRepublisher::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void EdgeKvRepublisher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EdgeKvRepublisher::Loop() {
+  const auto interval = absl::ToChronoMilliseconds(options_.check_interval);
+  bool failing = false;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    absl::StatusOr<bool> checked = CheckOnce();
+    // Log a failure once per outage, not once per check.
+    if (!checked.ok() && !failing) {
+      EV_LOG(kWarn, "edge KV republish check failed; retrying",
+             {{"error", checked.status().ToString()}});
+    } else if (checked.ok() && failing) {
+      EV_LOG(kInfo, "edge KV reachable again");
+    }
+    failing = !checked.ok();
+    lock.lock();
+    cv_.wait_for(lock, interval, [this] { return stopping_; });
+  }
+}
+
+}  // namespace edgevault::api

@@ -1,0 +1,70 @@
+#pragma once
+// Re-fills a shared edge KV (Redis) that lost its data. Redis run without persistence comes
+// back empty after a restart: every resolved document and every SDK-key binding is gone,
+// while the api (the system of record) still has them. The republisher watches the KV's
+// populated marker (services::kPopulatedKey); when it is absent it writes every
+// environment's document at its current version and every live SDK key's binding, calls
+// on_published, and then writes the marker. Delivery treats "absent" as "unavailable" while
+// the marker is missing, so it serves from memory meanwhile (docs/delivery.md, "Redis").
+//
+//   EV_ASSIGN_OR_RETURN(auto republisher, EdgeKvRepublisher::Create({.service = svc, ...}));
+//   republisher->Start();   // checks at once, then every check_interval
+//
+// Thread-safety: CheckOnce may be called from any thread, but not concurrently with itself
+// (the background thread calls it; tests call it with the thread not started). Start/Stop
+// from one owner thread.
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "src/storage/control_store.h"
+#include "src/storage/edge_kv.h"
+#include "src/workspace/service.h"
+
+namespace edgevault::api {
+
+struct EdgeKvRepublisherOptions {
+  workspace::Service* service = nullptr;     // not owned
+  storage::ControlStore* control = nullptr;  // workspaces and SDK keys; not owned
+  storage::EdgeKv* kv = nullptr;             // the shared KV; not owned
+  std::string workspaces_dir;                // DATA_DIR/workspaces (one <id>.db each)
+  // How often the marker is checked (one GetVersion); also the retry delay after a failed
+  // republish.
+  absl::Duration check_interval = absl::Seconds(1);
+  std::function<void()> on_published;  // after a republish, before the marker; may be empty
+};
+
+class EdgeKvRepublisher {
+ public:
+  // InvalidArgument when service, control or kv is null or check_interval is not positive.
+  static absl::StatusOr<std::unique_ptr<EdgeKvRepublisher>> Create(EdgeKvRepublisherOptions o);
+  ~EdgeKvRepublisher();  // Stop()
+
+  // Checks the marker; when it is absent, republishes everything and writes it. Returns
+  // whether it republished. Errors: the KV's (Unavailable while Redis is down, ...) and the
+  // stores' codes; the marker is then not written, so the next check tries again.
+  absl::StatusOr<bool> CheckOnce();
+
+  // Starts / stops the background thread (idempotent).
+  void Start();
+  void Stop();
+
+ private:
+  explicit EdgeKvRepublisher(EdgeKvRepublisherOptions o) : options_(std::move(o)) {}
+  absl::Status RepublishAll();
+  void Loop();
+
+  const EdgeKvRepublisherOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace edgevault::api
