@@ -185,6 +185,9 @@ class WorkspaceStore {
                                                                       int limit) = 0;
   // NotFound if unknown; marking a done row again is OK (a relay may retry).
   virtual absl::Status MarkOutboxDone(int64_t id) = 0;
+  // The same for many rows in one transaction (a propagation that coalesced several
+  // jobs, a relay batch): NotFound naming the first unknown id, and then nothing changes.
+  virtual absl::Status MarkOutboxDoneMany(const std::vector<int64_t>& ids) = 0;
   virtual absl::Status RecordOutboxAttempt(int64_t id) = 0;  // attempts + 1; NotFound
 
   // Appends the activity entry and the outbox rows (its audit event) in one transaction:

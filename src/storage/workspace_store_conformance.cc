@@ -491,6 +491,18 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxPendingOrderDoneAndAttempts) {
   EV_TEST_ASSIGN(auto none, store().PendingOutboxOfKind("no-such-kind", 10));
   EXPECT_TRUE(none.empty());
   EV_TEST_EXPECT_CODE(store().PendingOutboxOfKind("propagate", 0), kInvalidArgument);
+
+  // Many at once: all or nothing.
+  EV_TEST_EXPECT_CODE(store().MarkOutboxDoneMany({ids[0], ids.back() + 100}), kNotFound);
+  EV_TEST_ASSIGN(auto still, store().PendingOutbox(100));
+  EXPECT_EQ(still.front().id, ids[0]);  // the batch with an unknown id changed nothing
+  EV_TEST_ASSERT_OK(store().MarkOutboxDoneMany({ids[0], ids[2], ids[1]}));
+  EV_TEST_ASSERT_OK(store().MarkOutboxDoneMany({}));
+  EV_TEST_ASSIGN(auto after, store().PendingOutbox(100));
+  for (const OutboxRow& row : after) {
+    EXPECT_NE(row.id, ids[0]);
+    EXPECT_NE(row.id, ids[2]);
+  }
 }
 
 // ---- Activity --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "src/workspace/service.h"
 
+#include <charconv>
 #include <filesystem>
 
 #include "src/audit/event.h"
@@ -835,7 +836,10 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
   for (size_t i = 0; i < docs.size(); ++i) writes.push_back({keys[i], docs[i].second, snap.version});
   EV_RETURN_IF_ERROR(options_.kv->PutManyIfNewer(writes).status());
   if (options_.on_published) options_.on_published();
-  for (const auto& r : rows) EV_RETURN_IF_ERROR(open->store->MarkOutboxDone(r.id));
+  std::vector<int64_t> done;
+  done.reserve(rows.size());
+  for (const auto& r : rows) done.push_back(r.id);
+  EV_RETURN_IF_ERROR(open->store->MarkOutboxDoneMany(done));  // one commit for the batch
   if (rows.size() == static_cast<size_t>(kBatch)) Enqueue(workspace_id);  // more behind these
   return absl::OkStatus();
 }
@@ -858,11 +862,21 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Service::PeekAu
 }
 
 absl::Status Service::RemoveAuditOutbox(const std::vector<std::string>& ids) {
+  // "<workspace id>/<row id>", grouped so each workspace marks its rows in one commit.
+  std::map<std::string, std::vector<int64_t>> by_workspace;
   for (const std::string& id : ids) {
     size_t slash = id.find('/');
-    if (slash == std::string::npos) return absl::InvalidArgumentError("bad audit outbox id");
-    EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(id.substr(0, slash)));
-    EV_RETURN_IF_ERROR(open->store->MarkOutboxDone(std::stoll(id.substr(slash + 1))));
+    int64_t row = 0;
+    const char* end = id.data() + id.size();
+    if (slash == std::string::npos ||
+        std::from_chars(id.data() + slash + 1, end, row).ptr != end || slash + 1 == id.size()) {
+      return absl::InvalidArgumentError(base::ToAbsl("bad audit outbox id \"" + id + "\""));
+    }
+    by_workspace[id.substr(0, slash)].push_back(row);
+  }
+  for (const auto& [workspace_id, rows] : by_workspace) {
+    EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(workspace_id));
+    EV_RETURN_IF_ERROR(open->store->MarkOutboxDoneMany(rows));
   }
   return absl::OkStatus();
 }

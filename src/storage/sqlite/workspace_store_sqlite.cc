@@ -429,15 +429,23 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     return ReadAll<OutboxRow>(st, ReadOutbox);
   }
 
-  absl::Status MarkOutboxDone(int64_t id) override {
+  absl::Status MarkOutboxDone(int64_t id) override { return MarkOutboxDoneMany({id}); }
+
+  absl::Status MarkOutboxDoneMany(const std::vector<int64_t>& ids) override {
+    if (ids.empty()) return absl::OkStatus();
     const int64_t now = Micros(env_->Now());
     std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
     // Marking twice keeps the first time (and is not an error: the relay may retry).
     EV_ASSIGN_OR_RETURN(
         Statement st,
         db_->Prepare("UPDATE outbox SET done_at = COALESCE(done_at, ?) WHERE id = ?"));
-    st.Bind(1, now).Bind(2, id);
-    return ExpectOneChange(st, id);
+    for (int64_t id : ids) {
+      st.Reset();
+      st.Bind(1, now).Bind(2, id);
+      EV_RETURN_IF_ERROR(ExpectOneChange(st, id));  // rolls the whole batch back
+    }
+    return tx.Commit();
   }
 
   absl::Status RecordOutboxAttempt(int64_t id) override {
