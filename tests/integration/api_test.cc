@@ -38,6 +38,15 @@ class ApiTest : public ::testing::Test {
     up_ = EdgeVaultUp::Start().release();
     ASSERT_NE(up_, nullptr) << "edgevault up did not start";
     ASSERT_FALSE(up_->admin_key().empty());
+    // The suite creates more workspaces than the default plan allows (10) when its tests
+    // share one process (ctest runs each alone): raise the org's limit as an operator would.
+    auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
+    ASSERT_TRUE(control.ok()) << control.status();
+    absl::StatusOr<storage::Org> org = (*control)->GetOrgByName("default");
+    ASSERT_TRUE(org.ok()) << org.status();
+    storage::Entitlements more = org->entitlements;
+    more.max_workspaces = 100;
+    ASSERT_TRUE((*control)->SetEntitlements(org->id, more).ok());
   }
   static void TearDownTestSuite() {
     delete up_;
