@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "src/base/strings.h"
+#include "src/crypto/openssl_error.h"
 
 namespace edgevault::crypto {
 namespace {
@@ -20,17 +21,8 @@ namespace {
 constexpr size_t kMaxInput = size_t{1} << 30;
 constexpr size_t kSha256Size = 32;
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
 absl::Status OpenSslFailure(std::string_view what) {
-  return absl::InternalError(base::StrCat(what, ": ", OpenSslError()));
+  return absl::InternalError(base::StrCat(what, ": ", OpenSslErrorString()));
 }
 
 // Fetched once: an implicit fetch (EVP_aes_256_gcm()) on every init costs a provider lookup.

@@ -31,6 +31,16 @@ std::string Sha256(std::string_view data) {
 
 std::string Sha256Hex(std::string_view data) { return base::HexEncode(Sha256(data)); }
 
+std::string Sha256Etag(std::string_view data) {
+  // Built by appending: GCC 12 reports a false -Wrestrict for "literal" + std::string.
+  std::string etag;
+  etag.reserve(34);
+  etag.push_back('"');
+  etag.append(Sha256Hex(data), 0, 32);
+  etag.push_back('"');
+  return etag;
+}
+
 std::string HmacSha1(std::string_view key, std::string_view data) {
   return Hmac(EVP_sha1(), key, data);
 }

@@ -13,6 +13,8 @@ namespace edgevault::crypto {
 
 std::string Sha256(std::string_view data);                            // 32 bytes
 std::string Sha256Hex(std::string_view data);                         // 64 hex chars
+// A strong HTTP ETag for `data`: the first 32 hex digits of SHA-256, quoted ("\"3f2a...\"").
+std::string Sha256Etag(std::string_view data);
 std::string HmacSha1(std::string_view key, std::string_view data);    // 20 bytes
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 bytes
 

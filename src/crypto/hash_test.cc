@@ -12,6 +12,11 @@ TEST(HashTest, Sha256KnownAnswer) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(HashTest, Sha256EtagIsTheQuotedFirstHalfOfTheHexDigest) {
+  // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad.
+  EXPECT_EQ(Sha256Etag("abc"), "\"ba7816bf8f01cfea414140de5dae2223\"");
+}
+
 TEST(HashTest, HmacRfc4231Case2) {
   EXPECT_EQ(base::HexEncode(HmacSha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");

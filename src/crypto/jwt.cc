@@ -11,6 +11,7 @@
 
 #include "src/base/encoding.h"
 #include "src/base/strings.h"
+#include "src/crypto/openssl_error.h"
 #include "src/crypto/hash.h"
 
 namespace edgevault::crypto {
@@ -28,15 +29,6 @@ constexpr size_t kKeySize = 32;
 constexpr size_t kSignatureSize = 64;
 // Far above any token we issue; bounds the work an unauthenticated caller can cause.
 constexpr size_t kMaxTokenSize = 16 * 1024;
-
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
@@ -158,7 +150,7 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromRaw(std::string_view raw)
       EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
   if (p == nullptr) {
     return absl::InvalidArgumentError(
-        base::StrCat("invalid Ed25519 public key: ", OpenSslError()));
+        base::StrCat("invalid Ed25519 public key: ", OpenSslErrorString()));
   }
   return Ed25519PublicKey(internal::EvpPkeyPtr(p));
 }
@@ -184,11 +176,11 @@ bool Ed25519PublicKey::Verify(std::string_view message, std::string_view signatu
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(std::string_view pem) {
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return absl::InternalError(base::StrCat("BIO_new_mem_buf: ", OpenSslError()));
+  if (!bio) return absl::InternalError(base::StrCat("BIO_new_mem_buf: ", OpenSslErrorString()));
   EVP_PKEY* p = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
   if (p == nullptr) {
     return absl::InvalidArgumentError(
-        base::StrCat("not a PKCS#8 PEM private key: ", OpenSslError()));
+        base::StrCat("not a PKCS#8 PEM private key: ", OpenSslErrorString()));
   }
   internal::EvpPkeyPtr key(p);
   if (EVP_PKEY_get_id(p) != EVP_PKEY_ED25519) {
@@ -207,7 +199,7 @@ absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromRaw(std::string_view se
       seed.size());
   if (p == nullptr) {
     return absl::InvalidArgumentError(
-        base::StrCat("invalid Ed25519 private key: ", OpenSslError()));
+        base::StrCat("invalid Ed25519 private key: ", OpenSslErrorString()));
   }
   return Ed25519PrivateKey(internal::EvpPkeyPtr(p));
 }
@@ -226,7 +218,7 @@ absl::StatusOr<std::string> Ed25519PrivateKey::ToPem() const {
   std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), pkey_.get(), nullptr, nullptr, 0, nullptr,
                                        nullptr) != 1) {
-    return absl::InternalError(base::StrCat("Ed25519 key encoding failed: ", OpenSslError()));
+    return absl::InternalError(base::StrCat("Ed25519 key encoding failed: ", OpenSslErrorString()));
   }
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);

@@ -1,25 +1,15 @@
 #include "src/crypto/keygen.h"
 
 #include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include <memory>
 
 #include "src/base/strings.h"
+#include "src/crypto/openssl_error.h"
 
 namespace edgevault::crypto {
-
-namespace {
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-}  // namespace
 
 std::string GenerateSymmetricKeyFile(base::Env* env) { return env->RandomHex(32) + "\n"; }
 
@@ -28,13 +18,13 @@ absl::StatusOr<std::string> GenerateEd25519PrivateKeyPem() {
       EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr), EVP_PKEY_CTX_free);
   EVP_PKEY* raw = nullptr;
   if (!ctx || EVP_PKEY_keygen_init(ctx.get()) <= 0 || EVP_PKEY_keygen(ctx.get(), &raw) <= 0) {
-    return absl::InternalError(base::StrCat("Ed25519 key generation failed: ", OpenSslError()));
+    return absl::InternalError(base::StrCat("Ed25519 key generation failed: ", OpenSslErrorString()));
   }
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(raw, EVP_PKEY_free);
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
                                        nullptr) != 1) {
-    return absl::InternalError(base::StrCat("Ed25519 key encoding failed: ", OpenSslError()));
+    return absl::InternalError(base::StrCat("Ed25519 key encoding failed: ", OpenSslErrorString()));
   }
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);

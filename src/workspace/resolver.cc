@@ -255,14 +255,6 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ResolveAllEnvir
   return out;
 }
 
-std::string ResolvedDocumentEtag(std::string_view doc) {
-  // Built by appending: GCC 12 reports a false -Wrestrict for "literal" + std::string.
-  std::string etag;
-  etag.reserve(34);
-  etag.push_back('"');
-  etag.append(crypto::Sha256Hex(doc), 0, 32);
-  etag.push_back('"');
-  return etag;
-}
+std::string ResolvedDocumentEtag(std::string_view doc) { return crypto::Sha256Etag(doc); }
 
 }  // namespace edgevault::workspace
