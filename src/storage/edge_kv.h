@@ -8,7 +8,7 @@
 // reader processes — delivery) and redis/ (many nodes; pub/sub invalidation). Every backend passes
 // edge_kv_conformance.h.
 //
-// Keys used by EdgeVault (docs/design/resolved-document.md):
+// Keys used by EdgeVault (docs/design/resolved-document.md), built by the functions below:
 //   doc/<workspace_id>/<environment>   the resolved document (JSON)
 //   sdk/<sha256 hex of the SDK key>     {"org_id","workspace_id","environment"} (JSON)
 //
@@ -46,6 +46,52 @@ struct KvWrite {
   int64_t version = 0;
 };
 
+// The key of an environment's resolved document, and of an SDK key's binding.
+inline std::string EdgeKvDocumentKey(std::string_view workspace_id, std::string_view env) {
+  std::string k;
+  k.reserve(5 + workspace_id.size() + env.size());
+  k.append("doc/").append(workspace_id).append("/").append(env);
+  return k;
+}
+inline std::string EdgeKvSdkKey(std::string_view key_hash) {
+  std::string k;
+  k.reserve(4 + key_hash.size());
+  k.append("sdk/").append(key_hash);
+  return k;
+}
+
+// The contract's key limit (LMDB's compile-time maximum); every backend enforces it.
+inline constexpr size_t kMaxEdgeKvKeyBytes = 511;
+
+// The argument checks every backend makes before touching its store: InvalidArgument for
+// an empty key or one longer than kMaxEdgeKvKeyBytes, and for a negative version. The
+// messages are built out of line: these checks run on every delivery read.
+[[gnu::cold, gnu::noinline]] inline absl::Status BadEdgeKvKey(size_t size) {
+  if (size == 0) return absl::InvalidArgumentError("edge KV key is empty");
+  return absl::InvalidArgumentError("edge KV key is " + std::to_string(size) +
+                                    " bytes; the limit is " + std::to_string(kMaxEdgeKvKeyBytes));
+}
+[[gnu::cold, gnu::noinline]] inline absl::Status BadEdgeKvVersion(int64_t version) {
+  return absl::InvalidArgumentError("edge KV version is " + std::to_string(version) +
+                                    "; versions are >= 0");
+}
+inline absl::Status ValidateEdgeKvKey(std::string_view key) {
+  if (key.empty() || key.size() > kMaxEdgeKvKeyBytes) return BadEdgeKvKey(key.size());
+  return absl::OkStatus();
+}
+inline absl::Status ValidateEdgeKvVersion(int64_t version) {
+  if (version < 0) return BadEdgeKvVersion(version);
+  return absl::OkStatus();
+}
+// Both, for every write of a batch (PutManyIfNewer checks all before writing any).
+inline absl::Status ValidateEdgeKvWrites(const std::vector<KvWrite>& writes) {
+  for (const KvWrite& w : writes) {
+    if (absl::Status st = ValidateEdgeKvKey(w.key); !st.ok()) return st;
+    if (absl::Status st = ValidateEdgeKvVersion(w.version); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
 class EdgeKv {
  public:
   virtual ~EdgeKv() = default;
@@ -76,12 +122,7 @@ class EdgeKv {
   // by one, so after another error an earlier write may have happened — harmless, since
   // repeating a version-checked write changes nothing. Errors: PutIfNewer's.
   virtual absl::StatusOr<std::vector<bool>> PutManyIfNewer(const std::vector<KvWrite>& writes) {
-    for (const KvWrite& w : writes) {
-      if (w.key.empty() || w.key.size() > 511) {
-        return absl::InvalidArgumentError("edge KV key must be 1 to 511 bytes");
-      }
-      if (w.version < 0) return absl::InvalidArgumentError("edge KV version must be >= 0");
-    }
+    if (absl::Status st = ValidateEdgeKvWrites(writes); !st.ok()) return st;
     std::vector<bool> written;
     written.reserve(writes.size());
     for (const KvWrite& w : writes) {

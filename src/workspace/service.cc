@@ -803,11 +803,11 @@ absl::Status Service::PublishSdkKey(std::string_view key_hash, const storage::Wo
                                     std::string_view env) {
   json::object o{{"org_id", ws.org_id}, {"workspace_id", ws.id}, {"environment", env}};
   // Version 1: an SDK key's target never changes; revocation deletes it.
-  return options_.kv->PutIfNewer("sdk/" + std::string(key_hash), json::serialize(o), 1).status();
+  return options_.kv->PutIfNewer(storage::EdgeKvSdkKey(key_hash), json::serialize(o), 1).status();
 }
 
 absl::Status Service::UnpublishSdkKey(std::string_view key_hash) {
-  absl::Status st = options_.kv->DeleteIfNotNewer("sdk/" + std::string(key_hash), 1).status();
+  absl::Status st = options_.kv->DeleteIfNotNewer(storage::EdgeKvSdkKey(key_hash), 1).status();
   return absl::IsNotFound(st) ? absl::OkStatus() : st;
 }
 
@@ -830,7 +830,7 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
   EV_ASSIGN_OR_RETURN(auto docs, ResolveAllEnvironments(snap));
   std::vector<std::string> keys;
   keys.reserve(docs.size());
-  for (const auto& [env, doc] : docs) keys.push_back("doc/" + workspace_id + "/" + env);
+  for (const auto& [env, doc] : docs) keys.push_back(storage::EdgeKvDocumentKey(workspace_id, env));
   std::vector<storage::KvWrite> writes;
   writes.reserve(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) writes.push_back({keys[i], docs[i].second, snap.version});

@@ -86,7 +86,7 @@ absl::Status EdgeKvRepublisher::RepublishAll() {
       }
       EV_ASSIGN_OR_RETURN(int64_t version, DocumentVersion(*doc));
       EV_RETURN_IF_ERROR(
-          options_.kv->PutIfNewer("doc/" + ws->id + "/" + env.key, *doc, version).status());
+          options_.kv->PutIfNewer(storage::EdgeKvDocumentKey(ws->id, env.key), *doc, version).status());
       ++docs;
     }
     EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys,

@@ -24,8 +24,6 @@ namespace {
 
 using base::StrCat;
 
-// LMDB's compile-time key limit (mdb_env_get_maxkeysize) and the EdgeKv contract's.
-constexpr size_t kMaxKeyBytes = 511;
 // Each LMDB value is an 8-byte big-endian version followed by the value bytes.
 constexpr size_t kVersionBytes = 8;
 
@@ -46,23 +44,6 @@ int64_t DecodeVersion(const MDB_val& v) {
   for (size_t i = 0; i < kVersionBytes; ++i) version = (version << 8) | p[i];
   if (version > static_cast<uint64_t>(INT64_MAX)) return -1;
   return static_cast<int64_t>(version);
-}
-
-absl::Status ValidateKey(std::string_view key) {
-  if (key.empty()) return absl::InvalidArgumentError("edge KV key is empty");
-  if (key.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(
-        StrCat("edge KV key is ", key.size(), " bytes; the limit is ", kMaxKeyBytes));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateVersion(int64_t version) {
-  if (version < 0) {
-    return absl::InvalidArgumentError(
-        StrCat("edge KV version is ", version, "; versions are >= 0"));
-  }
-  return absl::OkStatus();
 }
 
 MDB_val ValOf(std::string_view s) {
@@ -241,8 +222,8 @@ class LmdbEdgeKv final : public EdgeKv {
 
   absl::StatusOr<bool> PutIfNewer(std::string_view key, std::string_view value,
                                   int64_t version) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
-    EV_RETURN_IF_ERROR(ValidateVersion(version));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvVersion(version));
     EV_RETURN_IF_ERROR(CheckWritable());
     MDB_txn* txn = nullptr;
     if (int rc = ::mdb_txn_begin(env_->env, nullptr, 0, &txn); rc != 0) {
@@ -260,10 +241,7 @@ class LmdbEdgeKv final : public EdgeKv {
   // All writes in one write transaction: one commit (one fsync) for the batch, and
   // readers see all of it or none of it.
   absl::StatusOr<std::vector<bool>> PutManyIfNewer(const std::vector<KvWrite>& writes) override {
-    for (const KvWrite& w : writes) {
-      EV_RETURN_IF_ERROR(ValidateKey(w.key));
-      EV_RETURN_IF_ERROR(ValidateVersion(w.version));
-    }
+    EV_RETURN_IF_ERROR(ValidateEdgeKvWrites(writes));
     EV_RETURN_IF_ERROR(CheckWritable());
     std::vector<bool> written;
     written.reserve(writes.size());
@@ -291,7 +269,7 @@ class LmdbEdgeKv final : public EdgeKv {
   }
 
   absl::StatusOr<KvEntry> Get(std::string_view key) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     KvEntry entry;
     EV_RETURN_IF_ERROR(WithReadTxn([&](MDB_txn* txn) -> absl::Status {
       MDB_val k = ValOf(key);
@@ -309,7 +287,7 @@ class LmdbEdgeKv final : public EdgeKv {
   }
 
   absl::StatusOr<int64_t> GetVersion(std::string_view key) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     int64_t version = -1;
     EV_RETURN_IF_ERROR(WithReadTxn([&](MDB_txn* txn) -> absl::Status {
       MDB_val k = ValOf(key);
@@ -325,8 +303,8 @@ class LmdbEdgeKv final : public EdgeKv {
   }
 
   absl::StatusOr<bool> DeleteIfNotNewer(std::string_view key, int64_t version) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
-    EV_RETURN_IF_ERROR(ValidateVersion(version));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvVersion(version));
     EV_RETURN_IF_ERROR(CheckWritable());
     MDB_txn* txn = nullptr;
     if (int rc = ::mdb_txn_begin(env_->env, nullptr, 0, &txn); rc != 0) {
@@ -362,7 +340,7 @@ class LmdbEdgeKv final : public EdgeKv {
     }
     std::vector<std::string> keys;
     // No stored key can start with a prefix longer than the key limit.
-    if (limit == 0 || prefix.size() > kMaxKeyBytes) return keys;
+    if (limit == 0 || prefix.size() > kMaxEdgeKvKeyBytes) return keys;
     EV_RETURN_IF_ERROR(WithReadTxn([&](MDB_txn* txn) -> absl::Status {
       keys.clear();
       MDB_cursor* cursor = nullptr;
@@ -584,10 +562,10 @@ absl::StatusOr<SharedEnv*> OpenEnvLocked(const std::string& real_path,
   if (int rc = ::mdb_env_open(shared->env, real_path.c_str(), flags, 0600); rc != 0) {
     return fail(rc, options.read_only ? "open read-only" : "open");
   }
-  if (::mdb_env_get_maxkeysize(shared->env) < static_cast<int>(kMaxKeyBytes)) {
+  if (::mdb_env_get_maxkeysize(shared->env) < static_cast<int>(kMaxEdgeKvKeyBytes)) {
     absl::Status status = absl::InternalError(
         StrCat("edge KV ", real_path, ": liblmdb was built with a key limit of ",
-               ::mdb_env_get_maxkeysize(shared->env), " bytes; EdgeKv needs ", kMaxKeyBytes));
+               ::mdb_env_get_maxkeysize(shared->env), " bytes; EdgeKv needs ", kMaxEdgeKvKeyBytes));
     ::mdb_env_close(shared->env);
     return status;
   }

@@ -27,7 +27,6 @@ namespace {
 
 using base::StrCat;
 
-constexpr size_t kMaxKeyBytes = 511;
 
 // Both scripts compare versions as canonical decimal strings (shorter is smaller, then
 // bytewise), never as Lua numbers: Lua numbers are doubles and would merge versions above
@@ -78,23 +77,6 @@ using Context = std::unique_ptr<redisContext, ContextFree>;
 
 std::string_view StrOf(const redisReply* r) {
   return std::string_view(r->str, r->len);
-}
-
-absl::Status ValidateKey(std::string_view key) {
-  if (key.empty()) return absl::InvalidArgumentError("edge KV key is empty");
-  if (key.size() > kMaxKeyBytes) {
-    return absl::InvalidArgumentError(
-        StrCat("edge KV key is ", key.size(), " bytes; the limit is ", kMaxKeyBytes));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateVersion(int64_t version) {
-  if (version < 0) {
-    return absl::InvalidArgumentError(
-        StrCat("edge KV version is ", version, "; versions are >= 0"));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ValidateOptions(const RedisEdgeKvOptions& o) {
@@ -274,8 +256,8 @@ class RedisEdgeKv final : public EdgeKv {
 
   absl::StatusOr<bool> PutIfNewer(std::string_view key, std::string_view value,
                                   int64_t version) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
-    EV_RETURN_IF_ERROR(ValidateVersion(version));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvVersion(version));
     const std::string full_key = FullKey(key);
     const std::string version_text = StrCat(version);
     const std::string message = StrCat(key, "\n", version_text);
@@ -289,7 +271,7 @@ class RedisEdgeKv final : public EdgeKv {
   }
 
   absl::StatusOr<KvEntry> Get(std::string_view key) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     const std::string full_key = FullKey(key);
     EV_ASSIGN_OR_RETURN(Reply reply, Command({"HMGET", full_key, "v", "version"}, true, "get"));
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return Unexpected("get");
@@ -309,7 +291,7 @@ class RedisEdgeKv final : public EdgeKv {
   }
 
   absl::StatusOr<int64_t> GetVersion(std::string_view key) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     const std::string full_key = FullKey(key);
     EV_ASSIGN_OR_RETURN(Reply reply, Command({"HGET", full_key, "version"}, true, "get version"));
     if (reply->type == REDIS_REPLY_NIL) return absl::NotFoundError("edge KV key not found");
@@ -320,8 +302,8 @@ class RedisEdgeKv final : public EdgeKv {
   }
 
   absl::StatusOr<bool> DeleteIfNotNewer(std::string_view key, int64_t version) override {
-    EV_RETURN_IF_ERROR(ValidateKey(key));
-    EV_RETURN_IF_ERROR(ValidateVersion(version));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
+    EV_RETURN_IF_ERROR(ValidateEdgeKvVersion(version));
     const std::string full_key = FullKey(key);
     const std::string version_text = StrCat(version);
     const std::string message = StrCat(key, "\n", version_text);
@@ -342,7 +324,7 @@ class RedisEdgeKv final : public EdgeKv {
     }
     std::vector<std::string> keys;
     // No stored key can start with a prefix longer than the key limit.
-    if (limit == 0 || prefix.size() > kMaxKeyBytes) return keys;
+    if (limit == 0 || prefix.size() > kMaxEdgeKvKeyBytes) return keys;
     const std::string pattern = GlobEscape(FullKey(prefix)) + "*";
     std::string cursor = "0";
     do {
