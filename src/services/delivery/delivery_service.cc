@@ -22,23 +22,6 @@ std::string TopicKey(std::string_view ws, std::string_view env) {
   return k;
 }
 
-std::string DocKey(std::string_view ws, std::string_view env) {
-  std::string k = "doc/";
-  k.append(ws);
-  k.push_back('/');
-  k.append(env);
-  return k;
-}
-
-std::string StrongEtag(std::string_view bytes) {
-  std::string etag;
-  etag.reserve(34);
-  etag.push_back('"');
-  etag.append(crypto::Sha256Hex(bytes), 0, 32);
-  etag.push_back('"');
-  return etag;
-}
-
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -295,7 +278,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
            {{"workspace_id", snap->workspace_id}, {"environment", snap->environment},
             {"error", set.status().ToString()}});
   }
-  snap->etag = StrongEtag(bytes);
+  snap->etag = crypto::Sha256Etag(bytes);
   snap->bytes = std::make_shared<const std::string>(std::move(bytes));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
@@ -382,7 +365,7 @@ absl::StatusOr<DeliveryService::Caller> DeliveryService::AuthenticateCaller(
     std::string_view sdk_key) {
   if (sdk_key.empty()) return absl::UnauthenticatedError("no SDK key");
   std::string hash = crypto::Sha256Hex(sdk_key);
-  std::string kv_key = "sdk/" + hash;
+  std::string kv_key = storage::EdgeKvSdkKey(hash);
   {
     std::shared_lock<std::shared_mutex> lock(keys_mu_);
     auto it = keys_.find(hash);
@@ -390,7 +373,7 @@ absl::StatusOr<DeliveryService::Caller> DeliveryService::AuthenticateCaller(
       // A revoked key is deleted from the KV: check it is still there (cheap).
       absl::StatusOr<int64_t> v = options_.kv->GetVersion(kv_key);
       if (v.ok() || !absl::IsNotFound(v.status())) {  // fail-static
-        return Caller{it->second.binding, it->second.bucket};
+        return it->second;
       }
     }
   }
@@ -454,7 +437,7 @@ absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
     auto it = snapshots_.find(topic);
     if (it != snapshots_.end()) held = it->second;
   }
-  std::string key = DocKey(workspace_id, environment);
+  std::string key = storage::EdgeKvDocumentKey(workspace_id, environment);
   absl::StatusOr<int64_t> version = options_.kv->GetVersion(key);
   if (!version.ok()) {
     if (absl::IsNotFound(version.status()) || held == nullptr) return version.status();
@@ -564,20 +547,27 @@ void DeliveryService::PollOnce() {
   }
 }
 
-net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
-  std::string key(req.Param("key"));
+std::optional<net::Response> DeliveryService::BeginOfrep(net::Request& req,
+                                                        std::string_view flag_key,
+                                                        OfrepCall* call) {
   absl::StatusOr<Caller> caller = AuthenticateCaller(SdkKeyOf(req, false));
   if (!caller.ok()) return AuthError(caller.status());
-  if (std::optional<net::Response> limited = OverRateLimit(*caller, key)) {
-    return *std::move(limited);
-  }
-  const SdkBinding* b = &caller->binding;
-  eval::Context context;
+  if (std::optional<net::Response> limited = OverRateLimit(*caller, flag_key)) return limited;
+  call->caller = *std::move(caller);
   std::string_view code;
   std::string details;
-  if (!ParseOfrepContext(req.body(), &context, &code, &details)) {
-    return OfrepError(400, key, code, details);
+  if (!ParseOfrepContext(req.body(), &call->context, &code, &details)) {
+    return OfrepError(400, flag_key, code, details);
   }
+  return std::nullopt;
+}
+
+net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
+  std::string key(req.Param("key"));
+  OfrepCall call;
+  if (std::optional<net::Response> error = BeginOfrep(req, key, &call)) return *std::move(error);
+  const eval::Context& context = call.context;
+  const SdkBinding* b = &call.caller.binding;
   absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
   if (!cur.ok()) {
     if (absl::IsNotFound(cur.status())) {
@@ -593,18 +583,10 @@ net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
 }
 
 net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
-  absl::StatusOr<Caller> caller = AuthenticateCaller(SdkKeyOf(req, false));
-  if (!caller.ok()) return AuthError(caller.status());
-  if (std::optional<net::Response> limited = OverRateLimit(*caller, "")) {
-    return *std::move(limited);
-  }
-  const SdkBinding* b = &caller->binding;
-  eval::Context context;
-  std::string_view code;
-  std::string details;
-  if (!ParseOfrepContext(req.body(), &context, &code, &details)) {
-    return OfrepError(400, "", code, details);
-  }
+  OfrepCall call;
+  if (std::optional<net::Response> error = BeginOfrep(req, "", &call)) return *std::move(error);
+  const eval::Context& context = call.context;
+  const SdkBinding* b = &call.caller.binding;
   absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
   if (!cur.ok()) {
     if (absl::IsNotFound(cur.status())) {
@@ -629,7 +611,7 @@ net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
   }
   std::string body = json::serialize(json::object{{"flags", std::move(flags)}});
   // Derived from the evaluated result, so a changed context that changes a value changes it.
-  std::string etag = StrongEtag(body);
+  std::string etag = crypto::Sha256Etag(body);
   net::Response r;
   if (IfNoneMatchMatches(req.Header("If-None-Match"), etag)) {
     r.status = 304;

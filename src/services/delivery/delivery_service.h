@@ -150,13 +150,15 @@ class DeliveryService {
     std::string environment;
     std::vector<Subscriber> subscribers;
   };
-  struct CachedKey {
+  // An authenticated SDK key, as cached by hash.
+  struct Caller {
     SdkBinding binding;
     std::shared_ptr<TokenBucket> bucket;  // null when OFREP is not rate-limited
   };
-  struct Caller {
-    SdkBinding binding;
-    std::shared_ptr<TokenBucket> bucket;
+  // What both OFREP handlers need before evaluating.
+  struct OfrepCall {
+    Caller caller;
+    eval::Context context;
   };
 
   explicit DeliveryService(DeliveryOptions options) : options_(options) {}
@@ -165,11 +167,15 @@ class DeliveryService {
   absl::StatusOr<Caller> AuthenticateCaller(std::string_view sdk_key);
   // The 429 (OFREP error body, Retry-After) when the caller is over its OFREP rate limit.
   std::optional<net::Response> OverRateLimit(const Caller& caller, std::string_view flag_key);
+  // Authenticates, applies the rate limit and parses the OFREP context into `call`; or
+  // returns the error response to send (401, 429, 400 naming `flag_key`; "" for bulk).
+  std::optional<net::Response> BeginOfrep(net::Request& req, std::string_view flag_key,
+                                          OfrepCall* call);
 
   DeliveryOptions options_;
 
   std::shared_mutex keys_mu_;
-  std::unordered_map<std::string, CachedKey> keys_;  // sha256 hex -> binding
+  std::unordered_map<std::string, Caller> keys_;  // sha256 hex -> binding and bucket
 
   std::shared_mutex snapshots_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Snapshot>> snapshots_;  // "ws/env"
