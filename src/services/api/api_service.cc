@@ -434,8 +434,17 @@ class ApiService::Handlers {
     // SDK keys of a workspace: metadata only (the key is shown once, at creation).
     Route(r, http::verb::get, "/v1/workspaces/{ws}/sdk-keys", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
-      EV_ASSIGN_OR_RETURN(json::array keys, ListSdkKeys(c.ws));
-      for (json::value& k : keys) k.as_object().erase("key_hash");
+      EV_ASSIGN_OR_RETURN(json::object listed,
+                          CallAuth("/internal/v1/sdk-keys/list", 200, "list the SDK keys",
+                                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id}}));
+      json::array keys;
+      if (json::value* all = listed.if_contains("sdk_keys"); all != nullptr && all->is_array()) {
+        keys = std::move(all->as_array());
+      }
+      for (json::value& k : keys) {
+        if (!k.is_object()) return absl::UnavailableError("the auth service answered an unexpected body");
+        k.as_object().erase("key_hash");
+      }
       return services::JsonResponse(200, json::object{{"sdk_keys", std::move(keys)}});
     });
 
@@ -447,24 +456,21 @@ class ApiService::Handlers {
       std::string env(req.Param("env")), id(req.Param("id"));
       EV_ASSIGN_OR_RETURN(bool prot, o_.service->IsProtected(c.ws, env));
       EV_RETURN_IF_ERROR(ApiAuth::Authorize(c.p, Action::kWrite, prot ? std::set<std::string>{env} : std::set<std::string>{}));
-      EV_ASSIGN_OR_RETURN(json::array keys, ListSdkKeys(c.ws));
-      bool found = std::any_of(keys.begin(), keys.end(), [&](const json::value& k) {
-        return k.at("id").as_string() == id && k.at("environment").as_string() == env;
-      });
-      if (!found) {
+      absl::StatusOr<json::object> revoked =
+          CallAuth("/internal/v1/sdk-keys/revoke", 200, "revoke the SDK key",
+                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id}, {"environment", env},
+                                {"id", id}, {"revoked_by", c.p.ActorId()}});
+      if (absl::IsNotFound(revoked.status())) {
         return absl::NotFoundError(base::ToAbsl("no SDK key " + id + " for environment \"" + env + "\""));
       }
-      EV_ASSIGN_OR_RETURN(json::object revoked,
-                          CallAuth("/internal/v1/sdk-keys/revoke", 200, "revoke the SDK key",
-                                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
-                                                {"id", id}, {"revoked_by", c.p.ActorId()}}));
-      const json::value* hash = revoked.if_contains("key_hash");
+      EV_RETURN_IF_ERROR(revoked.status());
+      const json::value* hash = revoked->if_contains("key_hash");
       if (hash == nullptr || !hash->is_string()) {
         return absl::UnavailableError("the auth service answered an unexpected body");
       }
       // Also when it was revoked before: a KV deletion that failed then is finished now.
       EV_RETURN_IF_ERROR(o_.service->UnpublishSdkKey(std::string(hash->as_string())));
-      const json::value* already = revoked.if_contains("already_revoked");
+      const json::value* already = revoked->if_contains("already_revoked");
       if (already != nullptr && already->is_bool() && already->as_bool()) {
         return services::WithErrorCode(absl::FailedPreconditionError("the SDK key is already revoked"),
                                        "already_revoked");
@@ -494,23 +500,6 @@ class ApiService::Handlers {
     json::value v = ParseOrNull(resp->body);
     if (!v.is_object()) return absl::UnavailableError("the auth service answered an unexpected body");
     return std::move(v.as_object());
-  }
-
-  absl::StatusOr<json::array> ListSdkKeys(const storage::Workspace& ws) {
-    EV_ASSIGN_OR_RETURN(json::object listed,
-                        CallAuth("/internal/v1/sdk-keys/list", 200, "list the SDK keys",
-                                 json::object{{"org_id", ws.org_id}, {"workspace_id", ws.id}}));
-    const json::value* keys = listed.if_contains("sdk_keys");
-    if (keys == nullptr || !keys->is_array()) {
-      return absl::UnavailableError("the auth service answered an unexpected body");
-    }
-    for (const json::value& k : keys->as_array()) {
-      if (!k.is_object() || !k.as_object().contains("id") || !k.at("id").is_string() ||
-          !k.as_object().contains("environment") || !k.at("environment").is_string()) {
-        return absl::UnavailableError("the auth service answered an unexpected body");
-      }
-    }
-    return keys->as_array();
   }
 
   void InstallKind(net::Router& r, KindRoute k) {

@@ -342,19 +342,25 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     return services::JsonResponse(200, json::object{{"sdk_keys", std::move(a)}});
   }, internal);
 
-  // The api revokes an SDK key, then deletes its edge KV binding with the hash answered
-  // here. Revoking a revoked key answers 200 with already_revoked, so the api can retry a
+  // The api revokes an SDK key of one environment (404 for a key of another), then
+  // deletes its edge KV binding with the hash answered here. Revoking a revoked key answers 200 with already_revoked, so the api can retry a
   // KV deletion that failed the first time.
   Route(http::verb::post, "/internal/v1/sdk-keys/revoke", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "workspace_id", "id", "revoked_by"}));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(
+        body, {"org_id", "workspace_id", "environment", "id", "revoked_by"}));
     EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
     EV_ASSIGN_OR_RETURN(std::string workspace_id, services::RequiredString(body, "workspace_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string environment, services::RequiredString(body, "environment", 64));
     EV_ASSIGN_OR_RETURN(std::string id, services::RequiredString(body, "id", 64));
     EV_ASSIGN_OR_RETURN(std::string revoked_by, services::RequiredString(body, "revoked_by", 128));
     EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, store_.ListSdkKeys(org_id, workspace_id));
-    auto it = std::find_if(keys.begin(), keys.end(), [&](const storage::SdkKey& k) { return k.id == id; });
-    if (it == keys.end()) return absl::NotFoundError("no SDK key " + id + " in this workspace");
+    auto it = std::find_if(keys.begin(), keys.end(), [&](const storage::SdkKey& k) {
+      return k.id == id && k.environment == environment;
+    });
+    if (it == keys.end()) {
+      return absl::NotFoundError("no SDK key " + id + " for environment \"" + environment + "\"");
+    }
     bool already = it->revoked_at.has_value();
     if (!already) {
       EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
