@@ -2,30 +2,18 @@
 // Helpers shared by the audit unit tests: temporary directories and sample events.
 // Not thread-safe; test-only.
 
-#include <stdlib.h>
-
 #include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "src/audit/event.h"
+#include "src/base/testing/temp_dir.h"
 
 namespace edgevault::audit::testing {
 
-class TempDir {
+// A temporary directory removed with its contents (/tmp/ev-audit-XXXXXX).
+class TempDir : public base::testing::TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/ev-audit-XXXXXX";
-    path_ = ::mkdtemp(tmpl) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : base::testing::TempDir("ev-audit") {}
 };
 
 // A valid event at `time` whose id encodes `n`.

@@ -27,6 +27,7 @@
 #include <boost/json.hpp>
 
 #include "gtest/gtest.h"
+#include "src/base/testing/temp_dir.h"
 #include "src/crypto/hash.h"
 #include "src/storage/redis/redis_test_server.h"
 #include "tests/integration/harness.h"
@@ -219,36 +220,23 @@ TEST_F(RedisKvTest, DeliveryServesStaleWhileRedisIsDownAndRecoversAfterAnEmptyRe
 }
 
 // Runs a service binary with `args`; returns (exit status, combined output).
-std::pair<int, std::string> RunBinary(const std::string& cmdline) {
-  std::string out;
-  FILE* p = ::popen((cmdline + " 2>&1").c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  char buf[512];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = ::pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
 TEST(RedisKvStartupTest, BadKvUrlStopsStartupNamingTheKey) {
-  char tmpl[] = "/tmp/ev-kvurl-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  base::testing::TempDir temp("ev-kvurl");
+  ASSERT_FALSE(temp.path().empty());
+  const std::string& dir = temp.path();
   for (const std::string service : {"delivery", "api"}) {
-    auto [code, out] = RunBinary(testing::BinDir() + "/edgevault-" + service + " --set data_dir=" + dir +
-                                 " --set 'kv.url=redis://:hunter2@cache:notaport'");
+    auto [code, out] = testing::RunShell(testing::BinDir() + "/edgevault-" + service + " --set data_dir=" + dir +
+                                         " --set 'kv.url=redis://:hunter2@cache:notaport'");
     EXPECT_EQ(code, 2) << out;  // configuration errors exit 2 (service_main.h)
     EXPECT_NE(out.find("kv.url"), std::string::npos) << out;
     EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 TEST(RedisKvStartupTest, UnreachableRedisStopsDeliveryStartupWithAMessage) {
-  char tmpl[] = "/tmp/ev-kvurl-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  base::testing::TempDir temp("ev-kvurl");
+  ASSERT_FALSE(temp.path().empty());
+  const std::string& dir = temp.path();
   // The services refuse to start without the internal key (`edgevault up` writes it).
   std::filesystem::create_directories(dir + "/keys");
   std::filesystem::permissions(dir + "/keys", std::filesystem::perms::owner_all);
@@ -261,12 +249,10 @@ TEST(RedisKvStartupTest, UnreachableRedisStopsDeliveryStartupWithAMessage) {
                                  std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   const int port = storage::FreePort();  // nobody listens there
-  auto [code, out] = RunBinary(testing::BinDir() + "/edgevault-delivery --set data_dir=" + dir +
-                               " --set kv.url=redis://127.0.0.1:" + std::to_string(port));
+  auto [code, out] = testing::RunShell(testing::BinDir() + "/edgevault-delivery --set data_dir=" + dir +
+                                       " --set kv.url=redis://127.0.0.1:" + std::to_string(port));
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << out;
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

@@ -11,26 +11,13 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "src/base/testing/temp_dir.h"
 #include "src/storage/redis/redis_test_server.h"
 
 namespace edgevault::services {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::path(::testing::TempDir()) / "edge_kv_open.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = base::testing::TempDir;
 
 // Waits (bounded, for failing tests only) until `done` holds.
 template <typename F>
