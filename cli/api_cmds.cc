@@ -144,10 +144,12 @@ class Client {
     return Client(*u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
   }
 
-  Reply Call(const std::string& method, const std::string& target, const json::value* body = nullptr) {
+  Reply Call(const std::string& method, const std::string& target, const json::value* body = nullptr,
+             std::vector<std::pair<std::string, std::string>> headers = {}) {
     net::ClientRequest req;
     req.method = method;
     req.target = target;
+    req.headers = std::move(headers);
     req.headers.push_back({"Authorization", "Bearer " + token_});
     if (body) {
       req.body = json::serialize(*body);
@@ -188,6 +190,20 @@ int Check(const Reply& r) {
   }
   std::fprintf(stderr, "edgevault: HTTP %d: %s\n", r.status, message.c_str());
   return 1;
+}
+
+// A 2xx whose body is not what the api documents: say what came back, exit 1.
+int Unexpected(const Reply& r) {
+  std::fprintf(stderr, "edgevault: unexpected answer from the api (HTTP %d): %.300s\n", r.status, r.raw.c_str());
+  return 1;
+}
+
+std::string Compact(const json::value& v);
+
+// A member of the reply's JSON object, compacted; "?" when absent.
+std::string Field(const Reply& r, std::string_view name) {
+  const json::value* v = r.body.is_object() ? r.body.get_object().if_contains(name) : nullptr;
+  return v == nullptr ? std::string("?") : Compact(*v);
 }
 
 std::string Compact(const json::value& v) {
@@ -378,10 +394,34 @@ std::optional<std::map<std::string, std::string>> FetchVariables(ApiCommands& c,
   }
   Reply secrets = client.Call("GET", WsPath(c) + "/environments/" + c.env + "/secrets");
   if ((*rc = Check(secrets))) return std::nullopt;
-  for (const auto& kv : secrets.body.at("secrets").as_object()) {
-    if (!add(std::string(kv.key()), std::string(kv.value().as_string()), "secret")) {
+  const json::value* values = secrets.body.is_object() ? secrets.body.get_object().if_contains("secrets") : nullptr;
+  if (values == nullptr || !values->is_object()) {
+    *rc = Unexpected(secrets);
+    return std::nullopt;
+  }
+  for (const auto& kv : values->get_object()) {
+    if (!kv.value().is_string()) {
+      *rc = Unexpected(secrets);
+      return std::nullopt;
+    }
+    if (!add(std::string(kv.key()), std::string(kv.value().get_string()), "secret")) {
       *rc = 2;
       return std::nullopt;
+    }
+  }
+  // Secrets set in an environment the caller may not read secrets in (for example
+  // inherited from a protected one) are withheld by the api: say so, never silently.
+  if (const json::value* withheld = secrets.body.get_object().if_contains("withheld");
+      withheld != nullptr && withheld->is_object()) {
+    for (const auto& kv : withheld->get_object()) {
+      std::string from = "?";
+      if (const json::object* w = kv.value().if_object()) {
+        if (const json::value* f = w->if_contains("from"); f != nullptr && f->is_string()) from = f->get_string();
+      }
+      std::fprintf(stderr,
+                   "edgevault: secret \"%s\" withheld: its value in \"%s\" comes from \"%s\", where you may not "
+                   "read secrets (ask an admin, or set it in \"%s\" itself)\n",
+                   std::string(kv.key()).c_str(), c.env.c_str(), from.c_str(), c.env.c_str());
     }
   }
   *rc = 0;
@@ -579,30 +619,51 @@ int RunApiCommands(ApiCommands& c) {
     return Output(c, r, [&] { std::printf("Created environment %s (revision %s).\n", c.key.c_str(), Compact(r.body.at("revision")).c_str()); });
   }
   if (c.config_set->parsed()) {
-    // Merge: other environments keep their values.
-    json::object body{{"type", c.type.empty() ? "string" : c.type}, {"values", json::object{}}};
-    Reply current = client->Call("GET", WsPath(c) + "/configs/" + c.key);
-    if (current.status == 200) {
-      for (const char* m : {"type", "description", "schema", "values"}) {
-        if (current.body.as_object().contains(m)) body[m] = current.body.at(m);
+    // Merge: other environments keep their values. GET, merge, then a PUT conditional on
+    // the workspace's head as it was before the GET (If-Match), so a change made by
+    // someone else in between is never overwritten: on 412 read again and merge again.
+    constexpr int kAttempts = 8;
+    for (int attempt = 1;; ++attempt) {
+      Reply ws = client->Call("GET", WsPath(c));
+      if (int rc = Check(ws)) return rc;
+      const json::value* head = ws.body.is_object() ? ws.body.get_object().if_contains("revision") : nullptr;
+      if (head == nullptr || !head->is_int64()) return Unexpected(ws);
+      json::object body{{"type", c.type.empty() ? "string" : c.type}, {"values", json::object{}}};
+      Reply current = client->Call("GET", WsPath(c) + "/configs/" + c.key);
+      if (current.status == 200) {
+        if (!current.body.is_object()) return Unexpected(current);
+        for (const char* m : {"type", "description", "schema", "values"}) {
+          if (const json::value* v = current.body.get_object().if_contains(m)) body[m] = *v;
+        }
+        if (!c.type.empty()) body["type"] = c.type;
+        if (!body["values"].is_object() || !body["type"].is_string()) return Unexpected(current);
+      } else if (current.status != 404) {
+        return Check(current);
       }
-      if (!c.type.empty()) body["type"] = c.type;
-    } else if (current.status != 404) {
-      return Check(current);
+      bool is_string = body["type"].get_string() == "string";
+      for (const std::string& kv : c.values) {
+        size_t eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) return Fail("--value takes ENV=VALUE, got \"" + kv + "\"");
+        std::string value = kv.substr(eq + 1);
+        boost::system::error_code ec;
+        json::value parsed = json::parse(value, ec);
+        if (ec || is_string) parsed = json::value(value);
+        body["values"].get_object()[kv.substr(0, eq)] = parsed;
+      }
+      body["reason"] = c.reason;
+      json::value v = body;
+      Reply r = client->Call("PUT", WsPath(c) + "/configs/" + c.key, &v,
+                             {{"If-Match", "\"" + std::to_string(head->get_int64()) + "\""}});
+      if (r.status == 412 && attempt < kAttempts) continue;  // someone wrote meanwhile: merge again
+      if (r.status == 412) {
+        std::fprintf(stderr, "edgevault: the workspace kept changing while merging (%d attempts); try again\n",
+                     kAttempts);
+        return 1;
+      }
+      return Output(c, r, [&] {
+        std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), Field(r, "workspace_revision").c_str());
+      });
     }
-    for (const std::string& kv : c.values) {
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return Fail("--value takes ENV=VALUE, got \"" + kv + "\"");
-      std::string value = kv.substr(eq + 1);
-      boost::system::error_code ec;
-      json::value parsed = json::parse(value, ec);
-      if (ec || body.at("type").as_string() == "string") parsed = json::value(value);
-      body["values"].as_object()[kv.substr(0, eq)] = parsed;
-    }
-    body["reason"] = c.reason;
-    json::value v = body;
-    Reply r = client->Call("PUT", WsPath(c) + "/configs/" + c.key, &v);
-    return Output(c, r, [&] { std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), Compact(r.body.at("workspace_revision")).c_str()); });
   }
   if (c.config_get->parsed() || c.flag_get->parsed()) {
     std::string kind = c.config_get->parsed() ? "configs" : "flags";

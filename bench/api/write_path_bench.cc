@@ -25,6 +25,7 @@
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "src/storage/sqlite/workspace_store_sqlite.h"
+#include "src/storage/sqlite/workspace_store_provider_sqlite.h"
 #include "src/workspace/service.h"
 
 namespace edgevault {
@@ -87,8 +88,9 @@ int Main(int argc, char** argv) {
   storage::LmdbEdgeKvOptions kvo;
   kvo.path = dir + "/edge";
   auto kv = *storage::OpenLmdbEdgeKv(kvo);
+  auto stores = *storage::OpenSqliteWorkspaceStoreProvider({.dir = dir + "/workspaces", .env = env});
   workspace::ServiceOptions so;
-  so.workspaces_dir = dir + "/workspaces";
+  so.stores = stores.get();
   so.control = control.get();
   so.kv = kv.get();
   so.env = env;
@@ -105,7 +107,8 @@ int Main(int argc, char** argv) {
   };
   auto put = [&](const storage::Workspace& ws, const std::string& key, int i) {
     json::object body{{"type", "integer"}, {"values", {{"dev", i}}}};
-    return service->PutItem(actor, ws, storage::ItemKind::kConfig, key, body, "bench", std::nullopt);
+    return service->PutItem(actor, ws, storage::ItemKind::kConfig, key, body, "bench", std::nullopt,
+                            workspace::AllowAnyWrite());
   };
 
   double baseline = RawSqliteCommitsPerSecond(dir + "/raw.db", n);
@@ -155,10 +158,7 @@ int Main(int argc, char** argv) {
   for (int size : sizes) {
     storage::Workspace ws = make_ws(base::StrCat("size", std::to_string(size)));
     {
-      storage::SqliteWorkspaceStoreOptions o;
-      o.path = so.workspaces_dir + "/" + ws.id + ".db";
-      o.env = env;
-      auto store = *storage::OpenSqliteWorkspaceStore(o);
+      std::shared_ptr<storage::WorkspaceStore> store = *stores->Open(ws.id);
       storage::CommitRequest c;
       c.actor = actor.id;
       c.reason = "prefill";
@@ -177,7 +177,7 @@ int Main(int argc, char** argv) {
     auto t0 = Clock::now();
     for (int i = 0; i < flag_writes; ++i) {
       rev = service->PutItem(actor, ws, storage::ItemKind::kFlag, base::StrCat("new_", std::to_string(i)), flag,
-                             "bench", std::nullopt);
+                             "bench", std::nullopt, workspace::AllowAnyWrite());
       if (!rev.ok()) {
         std::fprintf(stderr, "flag write failed: %s\n", rev.status().ToString().c_str());
         std::abort();

@@ -409,6 +409,11 @@ std::vector<KeySpec> BuildKeyTable() {
       "How many OFREP requests an SDK key may send at once before the per-second\n"
       "rate applies; 0 = the per-second rate.",
       [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_burst; }));
+  t.push_back(IntKey(
+      "api.max_open_workspaces", 1, 1000000,
+      "Workspace stores the api keeps open beyond those in use; the least recently\n"
+      "used close first (each SQLite workspace holds three file descriptors).",
+      [](auto& c) -> auto& { return c.api_settings.max_open_workspaces; }));
   return t;
 }
 

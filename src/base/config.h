@@ -64,6 +64,12 @@ struct AuthSettings {
   absl::Duration throttle_window = absl::Minutes(15);
 };
 
+// The api service (docs/api.md).
+struct ApiSettings {
+  // Workspace stores kept open beyond those in use (least recently used close first).
+  int64_t max_open_workspaces = 64;
+};
+
 // The delivery service (docs/delivery.md).
 struct DeliverySettings {
   // OFREP requests per second per SDK key (token bucket); 0 = unlimited.
@@ -94,6 +100,7 @@ struct Config {
   absl::Duration stop_timeout = absl::Seconds(5);
   AuthSettings auth_settings;  // the auth service's own settings (auth.* keys)
   DeliverySettings delivery_settings;  // delivery.* keys
+  ApiSettings api_settings;  // api.* keys
 
   // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.
   const ServiceEndpoint* Endpoint(std::string_view name) const;

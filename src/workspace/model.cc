@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "src/base/json_finite.h"
 #include "src/base/status.h"
 #include "src/eval/evaluator.h"
 #include "src/eval/model.h"
@@ -26,6 +27,15 @@ std::string Quoted(std::string_view s) {
 
 absl::Status Invalid(const std::string& path, const std::string& what) {
   return absl::InvalidArgumentError(path + ": " + what);
+}
+
+// Numbers must be finite: `1e999` parses as infinity and would be stored as `Infinity`,
+// which is not JSON (every later read of the item, and of its workspace's documents,
+// would fail).
+absl::Status CheckFinite(const json::object& request) {
+  std::optional<std::string> at = base::FindNonFiniteNumber(request);
+  if (!at) return absl::OkStatus();
+  return Invalid(*at, "numbers must be finite (this one is too large for a 64-bit float)");
 }
 
 absl::Status CheckFields(const json::object& o, std::initializer_list<std::string_view> allowed) {
@@ -334,6 +344,7 @@ absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json
                                                 const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "config key"));
   EV_RETURN_IF_ERROR(CheckFields(request, {"type", "description", "schema", "values"}));
+  EV_RETURN_IF_ERROR(CheckFinite(request));
   json::object out;
 
   const json::value* type_v = request.if_contains("type");
@@ -472,6 +483,7 @@ absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::obj
                                            const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "flag key"));
   EV_RETURN_IF_ERROR(CheckFields(request, {"description", "salt", "variations", "environments"}));
+  EV_RETURN_IF_ERROR(CheckFinite(request));
   EV_RETURN_IF_ERROR(eval::ValidateFlag(request));
 
   json::object out;
@@ -681,6 +693,7 @@ absl::StatusOr<json::object> ValidateSegmentBody(std::string_view key, const jso
                                                  const json::object& all_segments_after_change) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "segment key"));
   EV_RETURN_IF_ERROR(CheckFields(request, {"description", "included", "excluded", "rules"}));
+  EV_RETURN_IF_ERROR(CheckFinite(request));
   EV_RETURN_IF_ERROR(eval::ValidateSegment(request));
   json::object out;
   EV_RETURN_IF_ERROR(CopyDescription(request, out));

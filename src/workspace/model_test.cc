@@ -417,6 +417,42 @@ TEST(SegmentBodyTest, NestingIsCheckedAgainstAllSegments) {
   EXPECT_FALSE(ValidateSegmentBody("me", self, {}).ok());
 }
 
+// Regression (issue 12 §14): `1e999` was accepted in number and json values, schemas,
+// flag variations and clauses, stored as `Infinity` (not JSON), after which every
+// environment's document failed to resolve. Every validator refuses it, naming the path.
+TEST(NonFiniteTest, RefusedInEveryItemBody) {
+  EnvironmentSet envs = TestEnvs();
+  auto expect_refused = [](const absl::Status& st, const std::string& path) {
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_NE(std::string(st.message()).find(path), std::string::npos) << st;
+    EXPECT_NE(std::string(st.message()).find("finite"), std::string::npos) << st;
+  };
+  expect_refused(ValidateConfigBody("n", Obj(R"({"type":"number","values":{"dev":1e999}})"), envs).status(),
+                 "values.dev");
+  expect_refused(ValidateConfigBody("j", Obj(R"({"type":"json","values":{"dev":{"a":[1,-1e999]}}})"), envs).status(),
+                 "values.dev.a.1");
+  expect_refused(
+      ValidateConfigBody("s", Obj(R"({"type":"number","schema":{"maximum":1e999},"values":{}})"), envs).status(),
+      "schema.maximum");
+  expect_refused(ValidateFlagBody("f", Obj(R"({"variations":[{"value":1},{"value":1e999}],"environments":{}})"), envs,
+                                  json::object{})
+                     .status(),
+                 "variations.1.value");
+  expect_refused(ValidateFlagBody("f", Obj(R"({"variations":[{"value":1}],"environments":{"dev":{"on":true,
+                     "rules":[{"clauses":[{"attribute":"n","op":"gt","values":[1e999]}],"variation":0}],
+                     "fallthrough":{"variation":0}}}})"),
+                                  envs, json::object{})
+                     .status(),
+                 "environments.dev.rules.0.clauses.0.values.0");
+  expect_refused(ValidateSegmentBody("s", Obj(R"({"included":[],"excluded":[],
+                     "rules":[{"clauses":[{"attribute":"n","op":"lt","values":[-1e999]}]}]})"),
+                                     json::object{})
+                     .status(),
+                 "rules.0.clauses.0.values.0");
+  // The largest finite double is fine.
+  EXPECT_TRUE(ValidateConfigBody("n", Obj(R"({"type":"number","values":{"dev":1.7976931348623157e308}})"), envs).ok());
+}
+
 TEST(EnvironmentsNamedTest, ByKind) {
   EXPECT_EQ(EnvironmentsNamed(ItemKind::kConfig, Obj(R"({"values":{"dev":1,"qa":2}})")),
             (std::set<std::string>{"dev", "qa"}));

@@ -1,7 +1,7 @@
 #pragma once
 // The resolver: turns a snapshot of a workspace's items into the **resolved document** of
 // one environment — every effective config value and flag configuration after
-// inheritance, plus the segments, as deterministic bytes that the edge KV stores and the
+// inheritance, plus the segments those flags use, as deterministic bytes that the edge KV stores and the
 // delivery service serves (format: docs/design/resolved-document.md). Secrets are never
 // part of it: a snapshot has no field for them. Pure functions; thread-safe.
 //
@@ -10,7 +10,9 @@
 //   EV_ASSIGN_OR_RETURN(std::string doc, ResolveEnvironment(snap, "staging"));
 //   std::string etag = ResolvedDocumentEtag(doc);   // "\"3f2a...\"" (strong ETag)
 
+#include <boost/json.hpp>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,24 +38,55 @@ struct WorkspaceSnapshot {
   std::vector<storage::Item> segments;
 };
 
+// An item left out of the documents because its stored body cannot be resolved (not
+// JSON, not an object, a number that is not finite). Validation refuses such bodies on
+// write; a body stored before a check existed must not stop the rest of the workspace.
+struct ResolveProblem {
+  storage::ItemKind kind = storage::ItemKind::kConfig;
+  std::string key;
+  std::string message;
+};
+
 // The resolved document of `env`:
 //   {"format":1,"workspace_id":..,"workspace":..,"environment":..,"version":N,
 //    "configs":{"<key>":{"type":..,"value":..,"from":"<env>"}},
 //    "flags":{"<key>":{"salt"?,"variations":[..],"environments":{"<env>":{..}}}},
 //    "segments":{"<key>":{"included":[..],"excluded":[..],"rules":[..]}}}
 // Members in that order, items sorted by key, no whitespace: the same snapshot gives the
-// same bytes whatever the order of its item vectors. eval::FlagSet::Build(flags,
-// segments, env) accepts the document's "flags" and "segments".
-// Errors: NotFound when `env` is not an environment of the snapshot; Internal when a
-// stored body is not a JSON object (names the item).
+// same bytes whatever the order of its item vectors. "segments" holds exactly the
+// segments the environment's flags name in segment_match clauses, and those the named
+// segments name in turn. eval::FlagSet::Build(flags, segments, env) accepts the
+// document's "flags" and "segments". Items that cannot be resolved are left out and, when
+// `problems` is given, listed there. Errors: NotFound when `env` is not an environment of
+// the snapshot.
 absl::StatusOr<std::string> ResolveEnvironment(const WorkspaceSnapshot& snapshot,
-                                               std::string_view env);
+                                               std::string_view env,
+                                               std::vector<ResolveProblem>* problems = nullptr);
 
 // The resolved document of every environment of the snapshot, sorted by environment key:
 // for each the same bytes as ResolveEnvironment, with the items parsed once (what
-// propagation writes after each commit). Errors: Internal as for ResolveEnvironment.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ResolveAllEnvironments(
-    const WorkspaceSnapshot& snapshot);
+// propagation writes after each commit).
+std::vector<std::pair<std::string, std::string>> ResolveAllEnvironments(
+    const WorkspaceSnapshot& snapshot, std::vector<ResolveProblem>* problems = nullptr);
+
+// ---- one item's part of a document (the effect of a change, effect.h, compares these) ----
+
+// Appends `"key":{...}` as the document of the environment whose ancestor chain (itself
+// first) is `chain` holds it, and returns true; returns false and appends nothing when
+// the item is absent from that document.
+bool AppendConfigEntry(std::string_view key, const boost::json::object& body,
+                       const std::vector<std::string>& chain, std::string* out);
+// As AppendConfigEntry for a flag in environment `env` (chain[0]). When `segments_used`
+// is given, the segment keys its configuration names are added to it.
+bool AppendFlagEntry(std::string_view key, const boost::json::object& flag,
+                     const std::vector<std::string>& chain, std::string_view env,
+                     std::string* out, std::set<std::string>* segments_used = nullptr);
+// Appends a segment's entry (it is the same in every document that holds it).
+void AppendSegmentEntry(std::string_view key, const boost::json::object& segment,
+                        std::string* out);
+// Adds the segment keys that `holder`'s "rules" name in segment_match clauses (a flag's
+// environment configuration, or a segment).
+void AddSegmentReferences(const boost::json::object& holder, std::set<std::string>* out);
 
 // The strong ETag of a resolved document: "\"" + the first 32 hex digits of
 // SHA-256(doc) + "\"".

@@ -1,15 +1,18 @@
 #include "src/workspace/service.h"
 
 #include <charconv>
-#include <filesystem>
+
+#include <openssl/crypto.h>
+#include <chrono>
 
 #include "src/audit/event.h"
 #include "src/base/encoding.h"
+#include "src/base/json_finite.h"
 #include "src/base/log.h"
-#include "src/crypto/envelope.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
-#include "src/storage/sqlite/workspace_store_sqlite.h"
+#include "src/crypto/envelope.h"
+#include "src/workspace/effect.h"
 #include "src/workspace/model.h"
 #include "src/workspace/resolver.h"
 
@@ -18,31 +21,75 @@ namespace edgevault::workspace {
 namespace json = boost::json;
 using storage::ItemKind;
 
-struct Service::Open {
-  std::string id;
-  std::unique_ptr<storage::WorkspaceStore> store;
-  std::mutex write_mu;  // the actor: one writer per workspace at a time
+// One workspace's actor: the mutex that serialises its writers, and the revisions they
+// committed, handed to subscribers in commit order by one thread at a time with no lock
+// held (DeliverEvents).
+struct Service::Slot {
+  explicit Slot(std::string workspace_id) : id(std::move(workspace_id)) {}
+  const std::string id;
+  std::mutex write_mu;
+  std::mutex events_mu;
+  std::deque<storage::Revision> events;  // guarded by events_mu
+  bool delivering = false;               // guarded by events_mu
 };
+
+// What a write works with while it holds its workspace's write lock.
+struct Service::Locked {
+  storage::WorkspaceStore& store;
+  Slot& slot;
+};
+
+WriteAuthorizer AllowAnyWrite() {
+  return [](const WriteEffect&) { return absl::OkStatus(); };
+}
 
 namespace {
 
+// Slots of workspaces nobody is using are forgotten once more than this many exist.
+constexpr size_t kSlotSweepAt = 1024;
+
+std::string Join(const std::set<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out.push_back(',');
+    out += p;
+  }
+  return out;
+}
+
+json::array JsonArray(const std::set<std::string>& parts) {
+  json::array out;
+  for (const std::string& p : parts) out.emplace_back(p);
+  return out;
+}
+
 // The audit event (docs/design/audit-event.md) describing an api action, as an outbox
-// row written in the same transaction as the action.
+// row written in the same transaction as the action. `environment` (comma-separated when
+// several) and `target` ("<kind>:<key>" for items) make events filterable by where and
+// what; empty ones are left out.
 storage::OutboxRow AuditRow(base::Env* env, const Actor& actor, const storage::Workspace& ws,
-                            std::string_view action, absl::Time time, json::object details) {
+                            std::string_view action, absl::Time time, json::object details,
+                            std::string_view environment, std::string_view target,
+                            std::string_view outcome = "success") {
   json::object audit;
   audit["v"] = 1;
   audit["id"] = audit::NewEventId(env);
   audit["time"] = audit::FormatEventTime(time);
   audit["service"] = "api";
   audit["action"] = action;
-  audit["outcome"] = "success";
+  audit["outcome"] = outcome;
   audit["actor"] = {{"id", actor.id}, {"address", actor.address}};
   audit["org"] = ws.org_id;
   audit["workspace"] = ws.id;
+  if (!environment.empty()) audit["environment"] = environment;
+  if (!target.empty()) audit["target"] = target;
   audit["request_id"] = actor.request_id;
   audit["details"] = std::move(details);
   return {0, "audit", json::serialize(audit), time, 0};
+}
+
+std::string ItemTarget(ItemKind kind, std::string_view key) {
+  return std::string(storage::ItemKindName(kind)) + ":" + std::string(key);
 }
 
 json::value ParseOrNull(const std::string& text) {
@@ -50,6 +97,16 @@ json::value ParseOrNull(const std::string& text) {
   json::value v = json::parse(text, ec);
   return ec ? json::value(nullptr) : v;
 }
+
+// The stored body of an item as an object; nullopt when absent or unreadable.
+std::optional<json::object> StoredObject(const absl::StatusOr<storage::Item>& item) {
+  if (!item.ok()) return std::nullopt;
+  json::value v = ParseOrNull(item->body);
+  if (!v.is_object()) return std::nullopt;
+  return std::move(v.get_object());
+}
+
+const json::object* Ptr(const std::optional<json::object>& o) { return o ? &*o : nullptr; }
 
 absl::Status CheckKey(std::string_view what, std::string_view key) {
   bool ok = !key.empty() && key.size() <= 64 &&
@@ -81,186 +138,15 @@ absl::Status CheckIfMatch(std::optional<int64_t> if_match, int64_t head) {
                                          " is stale; the workspace is at " + std::to_string(head)));
 }
 
-}  // namespace
-
-Service::Service(ServiceOptions options) : options_(std::move(options)) {}
-
-Service::~Service() {
-  {
-    std::lock_guard<std::mutex> lock(prop_mu_);
-    stop_ = true;
+WriteEffect EffectOf(std::set<std::string> touched, const EnvironmentSet& envs) {
+  WriteEffect effect;
+  for (const std::string& e : touched) {
+    const Environment* env = envs.Find(e);
+    if (env != nullptr && env->is_protected) effect.protected_environments.insert(e);
   }
-  prop_cv_.notify_all();
-  if (prop_thread_.joinable()) prop_thread_.join();
+  effect.environments = std::move(touched);
+  return effect;
 }
-
-absl::StatusOr<std::unique_ptr<Service>> Service::Create(ServiceOptions options) {
-  if (options.control == nullptr || options.kv == nullptr || options.env == nullptr) {
-    return absl::InvalidArgumentError("workspace::ServiceOptions needs control, kv and env");
-  }
-  EV_RETURN_IF_ERROR(options.env->CreateDirs(options.workspaces_dir, 0700));
-  return std::unique_ptr<Service>(new Service(std::move(options)));
-}
-
-absl::Status Service::Start() {
-  // Every workspace of every org: finish what a crash left in the outbox.
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.workspaces_dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() < 4 || name.substr(name.size() - 3) != ".db") continue;
-    std::string id = name.substr(0, name.size() - 3);
-    absl::Status st = PropagateNow(id);
-    if (!st.ok()) {
-      EV_LOG(kError, "finishing propagation after restart failed",
-             {{"workspace", id}, {"error", st.ToString()}});
-    }
-  }
-  prop_thread_ = std::thread([this] { PropagationLoop(); });
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::shared_ptr<Service::Open>> Service::OpenWorkspace(const std::string& id) {
-  std::lock_guard<std::mutex> lock(open_mu_);
-  auto it = open_.find(id);
-  if (it != open_.end()) return it->second;
-  storage::SqliteWorkspaceStoreOptions o;
-  o.path = options_.workspaces_dir + "/" + id + ".db";
-  o.env = options_.env;
-  o.workspace_id = id;
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::WorkspaceStore> store,
-                      storage::OpenSqliteWorkspaceStore(o));
-  auto open = std::make_shared<Open>();
-  open->id = id;
-  open->store = std::move(store);
-  open_[id] = open;
-  return open;
-}
-
-// ---------------------------------------------------------------- workspaces
-
-absl::StatusOr<storage::Workspace> Service::CreateWorkspace(const Actor& actor, std::string_view key,
-                                                            std::string_view name) {
-  EV_RETURN_IF_ERROR(CheckKey("workspace key", key));
-  if (name.empty() || name.size() > 200) {
-    return absl::InvalidArgumentError("field 'name': must be 1 to 200 bytes");
-  }
-  EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(actor.org_id));
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> existing,
-                      options_.control->ListWorkspaces(actor.org_id));
-  if (static_cast<int64_t>(existing.size()) >= org.entitlements.max_workspaces) {
-    return EntitlementExceeded("the org's plan allows " +
-                               std::to_string(org.entitlements.max_workspaces) +
-                               " workspaces; delete one or raise the entitlement");
-  }
-  storage::Workspace ws;
-  ws.id = "ws_" + options_.env->RandomHex(10);
-  ws.org_id = actor.org_id;
-  ws.key = std::string(key);
-  ws.name = std::string(name);
-  ws.created_at = options_.env->Now();
-  // The file first, then the control row: a crash in between leaves an orphan file
-  // (harmless, never listed), never a listed workspace without its file.
-  EV_RETURN_IF_ERROR(OpenWorkspace(ws.id).status());
-  absl::Status st = options_.control->CreateWorkspace(ws);
-  if (absl::IsAlreadyExists(st)) {
-    return absl::AlreadyExistsError(base::ToAbsl("workspace \"" + ws.key + "\" already exists"));
-  }
-  EV_RETURN_IF_ERROR(st);
-  return ws;
-}
-
-absl::StatusOr<std::vector<storage::Workspace>> Service::ListWorkspaces(std::string_view org_id) {
-  return options_.control->ListWorkspaces(org_id);
-}
-
-absl::StatusOr<storage::Workspace> Service::GetWorkspace(std::string_view org_id,
-                                                         std::string_view key) {
-  absl::StatusOr<storage::Workspace> ws = options_.control->GetWorkspaceByKey(org_id, key);
-  if (absl::IsNotFound(ws.status())) {
-    return absl::NotFoundError(base::ToAbsl("no workspace \"" + std::string(key) + "\""));
-  }
-  return ws;
-}
-
-// ---------------------------------------------------------------- commit path
-
-absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const storage::Workspace& ws,
-                                                  Open& open, storage::CommitRequest request,
-                                                  std::string_view audit_action,
-                                                  json::object audit_details) {
-  request.actor = actor.id;
-  request.time = options_.env->Now();
-  // Propagation job and audit event, in the same transaction as the change.
-  json::array envs;
-  for (const auto& m : request.mutations) envs.emplace_back(m.environment);
-  request.outbox.push_back({0, "propagate", json::serialize(json::object{{"environments", envs}}),
-                            request.time, 0});
-  audit_details["reason"] = request.reason;
-  request.outbox.push_back(
-      AuditRow(options_.env, actor, ws, audit_action, request.time, std::move(audit_details)));
-
-  EV_ASSIGN_OR_RETURN(storage::CommitResult result, open.store->Commit(request));
-  // Broadcast, then hand propagation to the background thread.
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs,
-                      open.store->ListRevisions(result.first_revision - 1,
-                                                static_cast<int>(std::min<int64_t>(
-                                                    1000, result.last_revision - result.first_revision + 1))));
-  {
-    std::lock_guard<std::mutex> lock(sub_mu_);
-    for (const auto& rev : revs) {
-      for (const auto& [id, sub] : subs_) {
-        if (sub.first == ws.id) sub.second(RevisionEvent{ws.id, rev});
-      }
-    }
-  }
-  Enqueue(ws.id);
-  return result.last_revision;
-}
-
-absl::StatusOr<int64_t> Service::CreateEnvironment(const Actor& actor, const storage::Workspace& ws,
-                                                   const json::object& body, std::string_view reason,
-                                                   std::optional<int64_t> if_match) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, open->store->ListItems(ItemKind::kEnvironment));
-  EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(ws.org_id));
-  if (static_cast<int64_t>(env_items.size()) >= org.entitlements.max_environments) {
-    return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_environments) +
-                               " environments per workspace");
-  }
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
-  EV_ASSIGN_OR_RETURN(Environment created, envs.ValidateNewEnvironment(body));
-  json::object normalized = EnvironmentToJson(created);
-  std::string key = created.key;
-  storage::CommitRequest c;
-  c.reason = std::string(reason);
-  c.op = "create";
-  c.expected_head = if_match;
-  c.mutations.push_back({ItemKind::kEnvironment, key, json::serialize(normalized), key});
-  return CommitAndPublish(actor, ws, *open, std::move(c), "workspace.environment.create",
-                          {{"environment", key}});
-}
-
-absl::StatusOr<std::vector<storage::Item>> Service::ListEnvironments(const storage::Workspace& ws) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  return open->store->ListItems(ItemKind::kEnvironment);
-}
-
-absl::StatusOr<bool> Service::IsProtected(const storage::Workspace& ws, std::string_view env) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  absl::StatusOr<storage::Item> item = open->store->GetItem(ItemKind::kEnvironment, env);
-  if (absl::IsNotFound(item.status())) {
-    return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
-  }
-  EV_RETURN_IF_ERROR(item.status());
-  json::value v = ParseOrNull(item->body);
-  return v.is_object() && v.as_object().contains("protected") && v.at("protected").is_bool() &&
-         v.at("protected").as_bool();
-}
-
-// ---------------------------------------------------------------- items
-
-namespace {
 
 // All bodies of `kind` after replacing (or removing, when body is null) `key`.
 absl::StatusOr<json::object> ItemsAfter(storage::WorkspaceStore& store, ItemKind kind,
@@ -300,7 +186,289 @@ class StoreFlagLookup : public FlagLookup {
   storage::WorkspaceStore& store_;
 };
 
+// The environments an item's change from `before` to `after` touches (effect.h).
+absl::StatusOr<std::set<std::string>> ItemEffect(storage::WorkspaceStore& store, ItemKind kind,
+                                                 std::string_view key, const json::object* before,
+                                                 const json::object* after,
+                                                 const EnvironmentSet& envs) {
+  switch (kind) {
+    case ItemKind::kConfig:
+      return ConfigEffect(key, before, after, envs);
+    case ItemKind::kFlag:
+      return FlagEffect(key, before, after, envs);
+    case ItemKind::kSegment: {
+      EV_ASSIGN_OR_RETURN(json::object flags, ItemsAfter(store, ItemKind::kFlag, "", nullptr));
+      EV_ASSIGN_OR_RETURN(json::object segments, ItemsAfter(store, ItemKind::kSegment, key, nullptr));
+      return SegmentEffect(key, before, after, envs, flags, segments);
+    }
+    case ItemKind::kSecret:
+      return SecretEffect(before, after, envs);
+    case ItemKind::kEnvironment:
+      break;
+  }
+  return absl::InvalidArgumentError("environments are not items");
+}
+
+absl::StatusOr<WorkspaceSnapshot> Snapshot(storage::WorkspaceStore& store, const storage::Workspace& ws) {
+  WorkspaceSnapshot snap;
+  snap.workspace_id = ws.id;
+  snap.workspace_key = ws.key;
+  EV_ASSIGN_OR_RETURN(snap.version, store.Head());
+  EV_ASSIGN_OR_RETURN(snap.envs, LoadEnvironments(store));
+  EV_ASSIGN_OR_RETURN(snap.configs, store.ListItems(ItemKind::kConfig));
+  EV_ASSIGN_OR_RETURN(snap.flags, store.ListItems(ItemKind::kFlag));
+  EV_ASSIGN_OR_RETURN(snap.segments, store.ListItems(ItemKind::kSegment));
+  return snap;
+}
+
+std::vector<storage::Item>* SnapshotItems(WorkspaceSnapshot& snap, ItemKind kind) {
+  switch (kind) {
+    case ItemKind::kConfig:
+      return &snap.configs;
+    case ItemKind::kFlag:
+      return &snap.flags;
+    case ItemKind::kSegment:
+      return &snap.segments;
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
+
+Service::Service(ServiceOptions options) : options_(std::move(options)) {}
+
+Service::~Service() { Stop(); }
+
+void Service::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(prop_mu_);
+    stop_ = true;
+  }
+  prop_cv_.notify_all();
+  if (prop_thread_.joinable()) prop_thread_.join();
+}
+
+absl::StatusOr<std::unique_ptr<Service>> Service::Create(ServiceOptions options) {
+  if (options.stores == nullptr || options.control == nullptr || options.kv == nullptr ||
+      options.env == nullptr) {
+    return absl::InvalidArgumentError("workspace::ServiceOptions needs stores, control, kv and env");
+  }
+  return std::unique_ptr<Service>(new Service(std::move(options)));
+}
+
+absl::Status Service::Start() {
+  // Every workspace of every org: finish what a crash left in the outbox. Their audit
+  // outboxes may hold rows too.
+  EV_ASSIGN_OR_RETURN(std::vector<std::string> ids, options_.stores->List());
+  for (const std::string& id : ids) {
+    MarkAuditPending(id);
+    absl::Status st = PropagateNow(id);
+    if (!st.ok()) {
+      EV_LOG(kError, "finishing propagation after restart failed; retrying in the background",
+             {{"workspace", id}, {"error", st.ToString()}});
+      Enqueue(id);
+    }
+  }
+  std::lock_guard<std::mutex> lock(prop_mu_);
+  if (stop_ || prop_thread_.joinable()) return absl::OkStatus();
+  prop_thread_ = std::thread([this] { PropagationLoop(); });
+  return absl::OkStatus();
+}
+
+std::shared_ptr<Service::Slot> Service::SlotFor(const std::string& workspace_id) {
+  std::vector<std::shared_ptr<Slot>> unused;  // destroyed after the lock is released
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  auto it = slots_.find(workspace_id);
+  if (it != slots_.end()) return it->second;
+  if (slots_.size() >= kSlotSweepAt) {
+    // Nobody holds these: no writer is inside their lock and no event is waiting.
+    for (auto s = slots_.begin(); s != slots_.end();) {
+      if (s->second.use_count() == 1) {
+        unused.push_back(std::move(s->second));
+        s = slots_.erase(s);
+      } else {
+        ++s;
+      }
+    }
+  }
+  auto slot = std::make_shared<Slot>(workspace_id);
+  slots_.emplace(workspace_id, slot);
+  return slot;
+}
+
+template <typename Fn>
+auto Service::WithWriteLock(const std::string& workspace_id, Fn fn)
+    -> decltype(fn(std::declval<Locked&>())) {
+  std::shared_ptr<Slot> slot = SlotFor(workspace_id);
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
+  auto result = [&] {
+    std::lock_guard<std::mutex> lock(slot->write_mu);
+    Locked locked{*store, *slot};
+    return fn(locked);
+  }();
+  DeliverEvents(*slot);
+  return result;
+}
+
+// ---------------------------------------------------------------- workspaces
+
+absl::StatusOr<storage::Workspace> Service::CreateWorkspace(const Actor& actor, std::string_view key,
+                                                            std::string_view name) {
+  EV_RETURN_IF_ERROR(CheckKey("workspace key", key));
+  if (name.empty() || name.size() > 200) {
+    return absl::InvalidArgumentError("field 'name': must be 1 to 200 bytes");
+  }
+  storage::Workspace ws;
+  ws.id = "ws_" + options_.env->RandomHex(10);
+  ws.org_id = actor.org_id;
+  ws.key = std::string(key);
+  ws.name = std::string(name);
+  ws.created_at = options_.env->Now();
+  // The store first, then the control row: a crash in between leaves an orphan store
+  // (harmless, never listed), never a listed workspace without its store.
+  EV_RETURN_IF_ERROR(options_.stores->Create(ws.id).status());
+  // The limit is checked and the row written in one transaction: parallel creates can
+  // never both pass the check.
+  absl::Status st = options_.control->WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+    EV_ASSIGN_OR_RETURN(storage::Org org, tx.GetOrg(actor.org_id));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> existing, tx.ListWorkspaces(actor.org_id));
+    if (static_cast<int64_t>(existing.size()) >= org.entitlements.max_workspaces) {
+      return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_workspaces) +
+                                 " workspaces; delete one or raise the entitlement");
+    }
+    return tx.CreateWorkspace(ws);
+  });
+  if (absl::IsAlreadyExists(st)) {
+    return absl::AlreadyExistsError(base::ToAbsl("workspace \"" + ws.key + "\" already exists"));
+  }
+  EV_RETURN_IF_ERROR(st);
+  return ws;
+}
+
+absl::StatusOr<std::vector<storage::Workspace>> Service::ListWorkspaces(std::string_view org_id) {
+  return options_.control->ListWorkspaces(org_id);
+}
+
+absl::StatusOr<storage::Workspace> Service::GetWorkspace(std::string_view org_id,
+                                                         std::string_view key) {
+  absl::StatusOr<storage::Workspace> ws = options_.control->GetWorkspaceByKey(org_id, key);
+  if (absl::IsNotFound(ws.status())) {
+    return absl::NotFoundError(base::ToAbsl("no workspace \"" + std::string(key) + "\""));
+  }
+  return ws;
+}
+
+// ---------------------------------------------------------------- commit path
+
+absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const storage::Workspace& ws,
+                                                  Locked& locked, storage::CommitRequest request,
+                                                  std::string_view audit_action,
+                                                  json::object audit_details,
+                                                  const std::set<std::string>& environments,
+                                                  std::string target) {
+  request.actor = actor.id;
+  request.time = options_.env->Now();
+  // Propagation job and audit event, in the same transaction as the change.
+  request.outbox.push_back({0, "propagate",
+                            json::serialize(json::object{{"environments", JsonArray(environments)}}),
+                            request.time, 0});
+  audit_details["reason"] = request.reason;
+  audit_details["environments"] = JsonArray(environments);
+  request.outbox.push_back(AuditRow(options_.env, actor, ws, audit_action, request.time,
+                                    std::move(audit_details), Join(environments), target));
+
+  EV_ASSIGN_OR_RETURN(storage::CommitResult result, locked.store.Commit(request));
+  // Durable from here on: the write has succeeded whatever happens next. Propagation and
+  // the audit relay work from the outbox, so they recover from anything below.
+  MarkAuditPending(ws.id);
+  Enqueue(ws.id);
+  // The new revisions for subscribers, handed over in commit order (DeliverEvents sends
+  // them once the write lock is released).
+  for (int64_t after = result.first_revision - 1; after < result.last_revision;) {
+    int limit = static_cast<int>(std::min<int64_t>(1000, result.last_revision - after));
+    absl::StatusOr<std::vector<storage::Revision>> revs = locked.store.ListRevisions(after, limit);
+    if (!revs.ok() || revs->empty()) {
+      EV_LOG(kError, "a committed revision could not be read back for subscribers; they catch up on reconnect",
+             {{"workspace", ws.id}, {"after", std::to_string(after)},
+              {"error", revs.ok() ? "none listed" : revs.status().ToString()}});
+      break;
+    }
+    after = revs->back().seq;
+    std::lock_guard<std::mutex> lock(locked.slot.events_mu);
+    for (auto& rev : *revs) locked.slot.events.push_back(std::move(rev));
+  }
+  return result.last_revision;
+}
+
+void Service::DeliverEvents(Slot& slot) {
+  {
+    std::lock_guard<std::mutex> lock(slot.events_mu);
+    if (slot.delivering || slot.events.empty()) return;  // the deliverer will take ours
+    slot.delivering = true;
+  }
+  for (;;) {
+    std::deque<storage::Revision> batch;
+    {
+      std::lock_guard<std::mutex> lock(slot.events_mu);
+      if (slot.events.empty()) {
+        slot.delivering = false;
+        return;
+      }
+      batch.swap(slot.events);
+    }
+    std::vector<std::shared_ptr<const Subscriber>> targets;
+    {
+      std::lock_guard<std::mutex> lock(sub_mu_);
+      for (const auto& [id, sub] : subs_) {
+        if (sub.first == slot.id) targets.push_back(sub.second);
+      }
+    }
+    // No lock is held here: a subscriber may subscribe, unsubscribe or write.
+    for (const storage::Revision& rev : batch) {
+      for (const auto& fn : targets) (*fn)(RevisionEvent{slot.id, rev});
+    }
+  }
+}
+
+absl::StatusOr<int64_t> Service::CreateEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                                   const json::object& body, std::string_view reason,
+                                                   std::optional<int64_t> if_match) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, l.store.ListItems(ItemKind::kEnvironment));
+    EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(ws.org_id));
+    if (static_cast<int64_t>(env_items.size()) >= org.entitlements.max_environments) {
+      return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_environments) +
+                                 " environments per workspace");
+    }
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
+    EV_ASSIGN_OR_RETURN(Environment created, envs.ValidateNewEnvironment(body));
+    json::object normalized = EnvironmentToJson(created);
+    std::string key = created.key;
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "create";
+    c.expected_head = if_match;
+    c.mutations.push_back({ItemKind::kEnvironment, key, json::serialize(normalized), key});
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.create",
+                            {{"environment", key}}, {key}, "environment:" + key);
+  });
+}
+
+absl::StatusOr<std::vector<storage::Item>> Service::ListEnvironments(const storage::Workspace& ws) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  return store->ListItems(ItemKind::kEnvironment);
+}
+
+absl::StatusOr<bool> Service::IsProtected(const storage::Workspace& ws, std::string_view env) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*store));
+  const Environment* e = envs.Find(env);
+  if (e == nullptr) return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
+  return e->is_protected;
+}
+
+// ---------------------------------------------------------------- items
 
 absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id) {
   EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(org_id));
@@ -317,89 +485,100 @@ absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const 
 absl::StatusOr<int64_t> Service::PutItem(const Actor& actor, const storage::Workspace& ws,
                                          ItemKind kind, std::string_view key,
                                          const json::object& request, std::string_view reason,
-                                         std::optional<int64_t> if_match) {
+                                         std::optional<int64_t> if_match, const WriteAuthorizer& authorize) {
   EV_RETURN_IF_ERROR(CheckKey(storage::ItemKindName(kind), key));
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
-  json::object body;
-  switch (kind) {
-    case ItemKind::kConfig: {
-      EV_ASSIGN_OR_RETURN(body, ValidateConfigBody(key, request, envs));
-      break;
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    json::object body;
+    switch (kind) {
+      case ItemKind::kConfig: {
+        EV_ASSIGN_OR_RETURN(body, ValidateConfigBody(key, request, envs));
+        break;
+      }
+      case ItemKind::kFlag: {
+        StoreFlagLookup flags(l.store);
+        EV_ASSIGN_OR_RETURN(body, ValidateFlagWrite(key, request, envs, flags));
+        break;
+      }
+      case ItemKind::kSegment: {
+        EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(l.store, kind, key, &request));
+        EV_ASSIGN_OR_RETURN(body, ValidateSegmentBody(key, request, all));
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError("this item kind is not written through PutItem");
     }
-    case ItemKind::kFlag: {
-      StoreFlagLookup flags(*open->store);
-      EV_ASSIGN_OR_RETURN(body, ValidateFlagWrite(key, request, envs, flags));
-      break;
+    absl::StatusOr<storage::Item> existing = l.store.GetItem(kind, key);
+    if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+    std::string serialized = json::serialize(body);
+    if (existing.ok() && existing->body == serialized) {
+      // Nothing changes: no revision, the head stays (idempotent PUT).
+      EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+      EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+      return head;
     }
-    case ItemKind::kSegment: {
-      EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(*open->store, kind, key, &request));
-      EV_ASSIGN_OR_RETURN(body, ValidateSegmentBody(key, request, all));
-      break;
+    if (!existing.ok()) {
+      EV_RETURN_IF_ERROR(CheckRoomForNewItem(l.store, ws.org_id));
     }
-    default:
-      return absl::InvalidArgumentError("this item kind is not written through PutItem");
-  }
-  absl::StatusOr<storage::Item> existing = open->store->GetItem(kind, key);
-  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
-  if (!existing.ok()) {
-    EV_RETURN_IF_ERROR(CheckRoomForNewItem(*open->store, ws.org_id));
-  }
-  std::string serialized = json::serialize(body);
-  if (existing.ok() && existing->body == serialized) {
-    // Nothing changes: no revision, the head stays (idempotent PUT).
-    EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
-    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
-    return head;
-  }
-  storage::CommitRequest c;
-  c.reason = std::string(reason);
-  c.op = existing.ok() ? "update" : "create";
-  c.expected_head = if_match;
-  c.mutations.push_back({kind, std::string(key), serialized, ""});
-  return CommitAndPublish(actor, ws, *open, std::move(c),
-                          "workspace." + std::string(storage::ItemKindName(kind)) + "." + c.op,
-                          {{"kind", storage::ItemKindName(kind)}, {"key", key}});
+    std::optional<json::object> before = StoredObject(existing);
+    EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
+                        ItemEffect(l.store, kind, key, Ptr(before), &body, envs));
+    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = existing.ok() ? "update" : "create";
+    c.expected_head = if_match;
+    c.mutations.push_back({kind, std::string(key), serialized, ""});
+    return CommitAndPublish(actor, ws, l, std::move(c),
+                            "workspace." + std::string(storage::ItemKindName(kind)) + "." + c.op,
+                            {{"kind", storage::ItemKindName(kind)}, {"key", key}}, touched,
+                            ItemTarget(kind, key));
+  });
 }
 
 absl::StatusOr<int64_t> Service::DeleteItem(const Actor& actor, const storage::Workspace& ws,
                                             ItemKind kind, std::string_view key,
-                                            std::string_view reason, std::optional<int64_t> if_match) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  absl::StatusOr<storage::Item> existing = open->store->GetItem(kind, key);
-  if (absl::IsNotFound(existing.status())) {
-    return absl::NotFoundError(base::ToAbsl("no " + std::string(storage::ItemKindName(kind)) + " \"" +
-                                            std::string(key) + "\""));
-  }
-  EV_RETURN_IF_ERROR(existing.status());
-  if (kind == ItemKind::kFlag) {
-    // Other flags may name this one as a prerequisite. (A deleted segment simply matches
-    // nobody, which is the documented meaning of an unknown segment.)
-    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
-    StoreFlagLookup flags(*open->store);
-    absl::Status st = ValidateFlagDelete(key, envs, flags);
-    if (!st.ok() && !absl::IsInvalidArgument(st)) return st;  // the store's error
-    if (!st.ok()) {
-      return absl::FailedPreconditionError(base::ToAbsl(
-          "deleting flag \"" + std::string(key) + "\" would break others: " + std::string(st.message())));
+                                            std::string_view reason, std::optional<int64_t> if_match,
+                                            const WriteAuthorizer& authorize) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    absl::StatusOr<storage::Item> existing = l.store.GetItem(kind, key);
+    if (absl::IsNotFound(existing.status())) {
+      return absl::NotFoundError(base::ToAbsl("no " + std::string(storage::ItemKindName(kind)) + " \"" +
+                                              std::string(key) + "\""));
     }
-  }
-  storage::CommitRequest c;
-  c.reason = std::string(reason);
-  c.op = "delete";
-  c.expected_head = if_match;
-  c.mutations.push_back({kind, std::string(key), std::nullopt, ""});
-  return CommitAndPublish(actor, ws, *open, std::move(c),
-                          "workspace." + std::string(storage::ItemKindName(kind)) + ".delete",
-                          {{"kind", storage::ItemKindName(kind)}, {"key", key}});
+    EV_RETURN_IF_ERROR(existing.status());
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    if (kind == ItemKind::kFlag) {
+      // Other flags may name this one as a prerequisite. (A deleted segment simply
+      // matches nobody, which is the documented meaning of an unknown segment.)
+      StoreFlagLookup flags(l.store);
+      absl::Status st = ValidateFlagDelete(key, envs, flags);
+      if (!st.ok() && !absl::IsInvalidArgument(st)) return st;  // the store's error
+      if (!st.ok()) {
+        return absl::FailedPreconditionError(base::ToAbsl(
+            "deleting flag \"" + std::string(key) + "\" would break others: " + std::string(st.message())));
+      }
+    }
+    std::optional<json::object> before = StoredObject(existing);
+    EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
+                        ItemEffect(l.store, kind, key, Ptr(before), nullptr, envs));
+    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "delete";
+    c.expected_head = if_match;
+    c.mutations.push_back({kind, std::string(key), std::nullopt, ""});
+    return CommitAndPublish(actor, ws, l, std::move(c),
+                            "workspace." + std::string(storage::ItemKindName(kind)) + ".delete",
+                            {{"kind", storage::ItemKindName(kind)}, {"key", key}}, touched,
+                            ItemTarget(kind, key));
+  });
 }
 
 absl::StatusOr<storage::Item> Service::GetItem(const storage::Workspace& ws, ItemKind kind,
                                                std::string_view key) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  absl::StatusOr<storage::Item> item = open->store->GetItem(kind, key);
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  absl::StatusOr<storage::Item> item = store->GetItem(kind, key);
   if (absl::IsNotFound(item.status())) {
     return absl::NotFoundError(base::ToAbsl("no " + std::string(storage::ItemKindName(kind)) + " \"" +
                                             std::string(key) + "\""));
@@ -409,50 +588,8 @@ absl::StatusOr<storage::Item> Service::GetItem(const storage::Workspace& ws, Ite
 
 absl::StatusOr<std::vector<storage::Item>> Service::ListItems(const storage::Workspace& ws,
                                                               ItemKind kind) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  return open->store->ListItems(kind);
-}
-
-absl::StatusOr<std::set<std::string>> Service::EnvironmentsTouched(const storage::Workspace& ws,
-                                                                   ItemKind kind, std::string_view key,
-                                                                   const json::object* request) {
-  std::set<std::string> out;
-  auto collect = [&](const json::value& body) {
-    if (!body.is_object()) return;
-    for (const char* member : {"values", "environments"}) {
-      auto it = body.as_object().find(member);
-      if (it != body.as_object().end() && it->value().is_object()) {
-        for (const auto& kv : it->value().as_object()) out.insert(std::string(kv.key()));
-      }
-    }
-  };
-  if (request) collect(*request);
-  absl::StatusOr<storage::Item> existing = GetItem(ws, kind, key);
-  if (existing.ok()) {
-    json::value before = ParseOrNull(existing->body);
-    json::value after = request ? json::value(*request) : json::value(nullptr);
-    // An environment is touched when its part differs between before and after.
-    std::set<std::string> before_envs;
-    std::set<std::string> all;
-    for (const char* member : {"values", "environments"}) {
-      const json::object* b = nullptr;
-      const json::object* a = nullptr;
-      if (before.is_object() && before.as_object().contains(member) && before.at(member).is_object())
-        b = &before.at(member).as_object();
-      if (after.is_object() && after.as_object().contains(member) && after.at(member).is_object())
-        a = &after.at(member).as_object();
-      if (b) for (const auto& kv : *b) all.insert(std::string(kv.key()));
-      if (a) for (const auto& kv : *a) all.insert(std::string(kv.key()));
-      for (const auto& e : all) {
-        const json::value* bv = b ? b->if_contains(e) : nullptr;
-        const json::value* av = a ? a->if_contains(e) : nullptr;
-        if ((bv == nullptr) != (av == nullptr) || (bv && av && *bv != *av)) out.insert(e);
-      }
-      all.clear();
-    }
-    if (!request) collect(before);  // a delete touches every environment it had
-  }
-  return out;
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  return store->ListItems(kind);
 }
 
 // ---------------------------------------------------------------- secrets
@@ -464,8 +601,8 @@ json::value Service::SecretMetadata(const json::value& body) {
   if (const json::value* v = body.as_object().if_contains("values"); v && v->is_object()) {
     for (const auto& kv : v->as_object()) {
       json::object meta;
-      if (kv.value().is_object() && kv.value().as_object().contains("version")) {
-        meta["version"] = kv.value().at("version");
+      if (const json::object* o = kv.value().if_object()) {
+        if (const json::value* version = o->if_contains("version")) meta["version"] = *version;
       }
       values[kv.key()] = std::move(meta);
     }
@@ -506,7 +643,8 @@ absl::StatusOr<crypto::SecureBuffer> Service::OpenSecret(storage::WorkspaceStore
 
 absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Workspace& ws,
                                            std::string_view key, const json::object& request,
-                                           std::string_view reason, std::optional<int64_t> if_match) {
+                                           std::string_view reason, std::optional<int64_t> if_match,
+                                           const WriteAuthorizer& authorize) {
   if (options_.keyring == nullptr) {
     return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
   }
@@ -517,125 +655,252 @@ absl::StatusOr<int64_t> Service::PutSecret(const Actor& actor, const storage::Wo
                                                      "': is not a known field (known: values)"));
     }
   }
-  const json::value* values = request.if_contains("values");
-  if (values == nullptr || !values->is_object() || values->as_object().empty()) {
-    return absl::InvalidArgumentError("field 'values': must map environments to secret strings");
+  const json::value* values_v = request.if_contains("values");
+  if (values_v == nullptr || !values_v->is_object() || values_v->as_object().empty()) {
+    return absl::InvalidArgumentError(
+        "field 'values': must map environments to secret strings (or null to remove one)");
   }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
-  EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
-  EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
-  absl::StatusOr<storage::Item> existing = open->store->GetItem(ItemKind::kSecret, key);
-  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
-  if (!existing.ok()) {
-    EV_RETURN_IF_ERROR(CheckRoomForNewItem(*open->store, ws.org_id));
-  }
-  // A rotation may have made another key active since the last write.
-  if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
-    EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
-           {{"error", reload.ToString()}});
-  }
-  std::shared_ptr<const crypto::Keyring> keyring = options_.keyring->Get();
-  // Sealed for the revision this commit will get (writes are serialised: head + 1).
-  int64_t version = head + 1;
-  json::object sealed;
-  std::vector<storage::DataKeyRow> data_keys;
-  for (const auto& kv : values->as_object()) {
+  const json::object& values = values_v->as_object();
+  for (const auto& kv : values) {
     std::string env(kv.key());
-    if (!envs.Contains(env)) {
-      return absl::InvalidArgumentError(base::ToAbsl("values." + env + ": unknown environment \"" + env + "\""));
-    }
+    if (kv.value().is_null()) continue;
     if (!kv.value().is_string()) {
-      return absl::InvalidArgumentError(base::ToAbsl("values." + env + ": a secret value must be a string"));
+      return absl::InvalidArgumentError(
+          base::ToAbsl("values." + env + ": a secret value must be a string (or null to remove it)"));
     }
-    const json::string& plain = kv.value().as_string();
-    if (plain.size() > options_.max_value_bytes) {
+    if (kv.value().get_string().size() > options_.max_value_bytes) {
       return absl::InvalidArgumentError(base::ToAbsl("values." + env + ": larger than " +
                                                      std::to_string(options_.max_value_bytes) + " bytes"));
     }
-    crypto::EnvelopeContext ctx{ws.id, std::string(key), env, version};
-    EV_ASSIGN_OR_RETURN(crypto::SealedValue value,
-                        crypto::Seal(*keyring, ctx, std::string_view(plain.data(), plain.size()), options_.env));
-    sealed[env] = json::object{{"version", version}, {"envelope", base::Base64Encode(value.envelope)}};
-    data_keys.push_back(ToRow(value.data_key));
   }
-  json::object body{{"values", std::move(sealed)}};
-  storage::CommitRequest c;
-  c.reason = std::string(reason);
-  c.op = existing.ok() ? "update" : "create";
-  c.expected_head = if_match;
-  c.mutations.push_back({ItemKind::kSecret, std::string(key), json::serialize(body), ""});
-  c.data_keys = std::move(data_keys);
-  json::array env_names;
-  for (const auto& kv : body.at("values").as_object()) env_names.emplace_back(kv.key());
-  return CommitAndPublish(actor, ws, *open, std::move(c), "workspace.secret." + c.op,
-                          {{"kind", "secret"}, {"key", key}, {"environments", std::move(env_names)}});
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+    for (const auto& kv : values) {
+      std::string env(kv.key());
+      if (!envs.Contains(env)) {
+        return absl::InvalidArgumentError(base::ToAbsl("values." + env + ": unknown environment \"" + env + "\""));
+      }
+    }
+    absl::StatusOr<storage::Item> existing = l.store.GetItem(ItemKind::kSecret, key);
+    if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+    if (!existing.ok()) {
+      EV_RETURN_IF_ERROR(CheckRoomForNewItem(l.store, ws.org_id));
+    }
+    std::optional<json::object> before = StoredObject(existing);
+    // Environments not named keep their sealed value as it is; named ones get a new one
+    // (a placeholder until authorized: nothing is sealed for a refused write).
+    json::object after_values;
+    if (before) {
+      if (const json::value* v = before->if_contains("values"); v != nullptr && v->is_object()) {
+        after_values = v->get_object();
+      }
+    }
+    bool changes = !existing.ok();
+    for (const auto& kv : values) {
+      if (kv.value().is_null()) {
+        changes = after_values.erase(kv.key()) > 0 || changes;
+      } else {
+        after_values[kv.key()] = json::object{{"sealing", true}};
+        changes = true;
+      }
+    }
+    if (!changes) return head;  // only removals of values that were not there
+    json::object after{{"values", after_values}};
+    // Every environment given a value counts, even one whose value turns out to be the
+    // same: answering "unchanged" to a caller who may not write there would tell them
+    // whether their guess equals a protected secret.
+    std::set<std::string> touched = SecretEffect(Ptr(before), &after, envs);
+    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    // The same plaintext again keeps its envelope: a repeated PUT (a client retry after
+    // a lost answer, say) writes no second revision.
+    const json::object* before_values = nullptr;
+    if (before) {
+      if (const json::value* v = before->if_contains("values")) before_values = v->if_object();
+    }
+    std::set<std::string> unchanged;
+    for (const auto& kv : values) {
+      if (kv.value().is_null() || before_values == nullptr) continue;
+      const json::value* old = before_values->if_contains(kv.key());
+      const json::object* sealed = old == nullptr ? nullptr : old->if_object();
+      const json::value* envelope_b64 = sealed == nullptr ? nullptr : sealed->if_contains("envelope");
+      const json::value* old_version = sealed == nullptr ? nullptr : sealed->if_contains("version");
+      if (envelope_b64 == nullptr || !envelope_b64->is_string() || old_version == nullptr || !old_version->is_int64()) {
+        continue;
+      }
+      absl::StatusOr<std::string> envelope = base::Base64Decode(std::string(envelope_b64->get_string()));
+      if (!envelope.ok()) continue;
+      std::string env(kv.key());
+      absl::StatusOr<crypto::SecureBuffer> plain =
+          OpenSecret(l.store, {ws.id, std::string(key), env, old_version->get_int64()}, *envelope);
+      if (!plain.ok()) continue;  // unreadable: write the new value over it
+      const json::string& wanted = kv.value().get_string();
+      if (plain->size() == wanted.size() && CRYPTO_memcmp(plain->data(), wanted.data(), wanted.size()) == 0) {
+        after_values[kv.key()] = *old;
+        unchanged.insert(env);
+      }
+    }
+    bool removed_any = false;
+    for (const auto& kv : values) {
+      removed_any = removed_any || (kv.value().is_null() && before_values != nullptr && before_values->contains(kv.key()));
+    }
+    size_t named = 0;
+    for (const auto& kv : values) named += !kv.value().is_null();
+    if (existing.ok() && !removed_any && unchanged.size() == named) {
+      return head;  // every value is what it already was: no revision
+    }
+
+    // A rotation may have made another key active since the last write.
+    if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
+      EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
+             {{"error", reload.ToString()}});
+    }
+    std::shared_ptr<const crypto::Keyring> keyring = options_.keyring->Get();
+    // Sealed for the revision this commit will get (writes are serialised: head + 1).
+    int64_t version = head + 1;
+    std::vector<storage::DataKeyRow> data_keys;
+    std::set<std::string> set_envs;
+    for (const auto& kv : values) {
+      if (kv.value().is_null()) continue;
+      std::string env(kv.key());
+      set_envs.insert(env);
+      if (unchanged.contains(env)) continue;
+      const json::string& plain = kv.value().get_string();
+      crypto::EnvelopeContext ctx{ws.id, std::string(key), env, version};
+      EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed,
+                          crypto::Seal(*keyring, ctx, std::string_view(plain.data(), plain.size()), options_.env));
+      after_values[env] = json::object{{"version", version}, {"envelope", base::Base64Encode(sealed.envelope)}};
+      data_keys.push_back(ToRow(sealed.data_key));
+    }
+    json::object body{{"values", std::move(after_values)}};
+    std::set<std::string> changed = SecretEffect(Ptr(before), &body, envs);  // what really changed
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = existing.ok() ? "update" : "create";
+    c.expected_head = if_match;
+    c.mutations.push_back({ItemKind::kSecret, std::string(key), json::serialize(body), ""});
+    c.data_keys = std::move(data_keys);
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.secret." + c.op,
+                            {{"kind", "secret"}, {"key", key}, {"set", JsonArray(set_envs)}}, changed,
+                            ItemTarget(ItemKind::kSecret, key));
+  });
 }
 
-absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> Service::ReadSecretValues(
-    const Actor& actor, const storage::Workspace& ws, std::string_view env,
-    std::optional<std::string> only_key) {
+absl::StatusOr<SecretValues> Service::ReadSecretValues(const Actor& actor, const storage::Workspace& ws,
+                                                       std::string_view env,
+                                                       std::optional<std::string> only_key,
+                                                       const SecretReadAuthorizer& may_read) {
   if (options_.keyring == nullptr) {
     return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
   }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*store));
   if (!envs.Contains(env)) {
     return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
   }
   std::vector<storage::Item> items;
   if (only_key) {
-    absl::StatusOr<storage::Item> one = open->store->GetItem(ItemKind::kSecret, *only_key);
+    absl::StatusOr<storage::Item> one = store->GetItem(ItemKind::kSecret, *only_key);
     if (absl::IsNotFound(one.status())) {
       return absl::NotFoundError(base::ToAbsl("no secret \"" + *only_key + "\""));
     }
     EV_RETURN_IF_ERROR(one.status());
     items.push_back(*std::move(one));
   } else {
-    EV_ASSIGN_OR_RETURN(items, open->store->ListItems(ItemKind::kSecret));
+    EV_ASSIGN_OR_RETURN(items, store->ListItems(ItemKind::kSecret));
   }
-  // Which envelope serves each secret: the env's own value or the nearest ancestor's.
-  std::vector<std::string> chain = envs.AncestorChain(env);
+  // Which envelope serves each secret: the env's own value or the nearest ancestor's;
+  // the caller must be allowed to read secrets where that value is set.
   struct Pick {
     std::string key, from;
     int64_t version;
     std::string envelope;
   };
   std::vector<Pick> picks;
+  SecretValues out;
+  std::map<std::string, absl::Status> decisions;  // per source environment
   for (const auto& item : items) {
     json::value body = ParseOrNull(item.body);
-    const json::value* values = body.is_object() ? body.as_object().if_contains("values") : nullptr;
-    if (values == nullptr || !values->is_object()) continue;
-    for (const std::string& e : chain) {
-      const json::value* v = values->as_object().if_contains(e);
-      if (v == nullptr || !v->is_object()) continue;
-      EV_ASSIGN_OR_RETURN(std::string envelope,
-                          base::Base64Decode(std::string(v->at("envelope").as_string())));
-      picks.push_back({item.key, e, v->at("version").as_int64(), std::move(envelope)});
-      break;
+    if (!body.is_object()) continue;
+    std::string from = SecretSource(body.get_object(), envs, env);
+    if (from.empty()) continue;
+    auto decided = decisions.find(from);
+    if (decided == decisions.end()) {
+      const Environment* source = envs.Find(from);
+      decided = decisions.emplace(from, may_read(from, source != nullptr && source->is_protected)).first;
     }
+    if (!decided->second.ok()) {
+      out.withheld.push_back({item.key, from, std::string(decided->second.message())});
+      continue;
+    }
+    const json::object* at = nullptr;
+    if (const json::value* v = body.get_object().if_contains("values"); v != nullptr && v->is_object()) {
+      if (const json::value* e = v->get_object().if_contains(from)) at = e->if_object();
+    }
+    const json::value* envelope_b64 = at == nullptr ? nullptr : at->if_contains("envelope");
+    const json::value* version = at == nullptr ? nullptr : at->if_contains("version");
+    if (envelope_b64 == nullptr || !envelope_b64->is_string() || version == nullptr || !version->is_int64()) {
+      return absl::DataLossError(base::ToAbsl("secret \"" + item.key + "\": the stored value in \"" + from +
+                                              "\" is malformed"));
+    }
+    EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(envelope_b64->get_string())));
+    picks.push_back({item.key, from, version->get_int64(), std::move(envelope)});
   }
-  if (only_key && picks.empty()) {
+  if (only_key && picks.empty() && out.withheld.empty()) {
     return absl::NotFoundError(base::ToAbsl("secret \"" + *only_key + "\" has no value in \"" +
                                             std::string(env) + "\" or the environments it inherits from"));
   }
-  // Fail closed: record the read (activity + audit, one transaction) before decrypting.
+  // Fail closed: record the read and what was withheld (activity + audit, one
+  // transaction) before decrypting anything.
   json::array keys;
   for (const auto& p : picks) keys.emplace_back(p.key);
-  EV_RETURN_IF_ERROR(RecordActivity(actor, ws, "workspace.secret.read",
-                                    {{"environment", env}, {"keys", std::move(keys)}}));
-  std::map<std::string, crypto::SecureBuffer> out;
+  json::array withheld;
+  std::set<std::string> withheld_from;
+  for (const auto& w : out.withheld) {
+    withheld.push_back(json::object{{"key", w.key}, {"from", w.from}});
+    withheld_from.insert(w.from);
+  }
+  {
+    storage::Activity a;
+    a.time = options_.env->Now();
+    a.actor = actor.id;
+    a.action = picks.empty() ? "workspace.secret.read_denied" : "workspace.secret.read";
+    a.details = json::serialize(json::object{{"environment", env}, {"keys", keys}, {"withheld", withheld}});
+    std::string target = only_key ? ItemTarget(ItemKind::kSecret, *only_key) : "";
+    std::vector<storage::OutboxRow> audit;
+    if (!picks.empty() || out.withheld.empty()) {
+      audit.push_back(AuditRow(options_.env, actor, ws, "workspace.secret.read", a.time,
+                               {{"environment", env}, {"keys", keys}}, env, target));
+    }
+    if (!out.withheld.empty()) {
+      // Both environments named: where the read was asked, and where the values are set.
+      std::set<std::string> where = withheld_from;
+      where.insert(std::string(env));
+      audit.push_back(AuditRow(options_.env, actor, ws, "workspace.secret.read_denied", a.time,
+                               {{"environment", env}, {"withheld", withheld}}, Join(where), target,
+                               "denied"));
+    }
+    EV_RETURN_IF_ERROR(store->AppendActivity(a, audit).status());
+    MarkAuditPending(ws.id);
+  }
+  if (only_key && !out.withheld.empty()) {
+    const WithheldSecret& w = out.withheld.front();
+    return absl::PermissionDeniedError(base::ToAbsl(
+        "secret \"" + w.key + "\" in \"" + std::string(env) + "\" is " +
+        (w.from == env ? "set in \"" + w.from + "\"" : "inherited from \"" + w.from + "\"") +
+        ", where you may not read secret values: " + w.reason));
+  }
   for (const auto& p : picks) {
     crypto::EnvelopeContext ctx{ws.id, p.key, p.from, p.version};
-    absl::StatusOr<crypto::SecureBuffer> plain = OpenSecret(*open->store, ctx, p.envelope);
+    absl::StatusOr<crypto::SecureBuffer> plain = OpenSecret(*store, ctx, p.envelope);
     if (!plain.ok()) {
       EV_LOG(kError, "a secret failed to open", {{"workspace", ws.id}, {"key", p.key}, {"environment", p.from},
                                                  {"error", plain.status().ToString()}});
       return absl::InternalError(base::ToAbsl("secret \"" + p.key + "\" could not be decrypted (" +
                                               std::string(plain.status().message()) + ")"));
     }
-    out.emplace(p.key, *std::move(plain));
+    out.values.emplace(p.key, *std::move(plain));
   }
   return out;
 }
@@ -643,160 +908,176 @@ absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> Service::ReadSecretV
 // ---------------------------------------------------------------- history
 
 absl::StatusOr<int64_t> Service::Head(const storage::Workspace& ws) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  return open->store->Head();
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  return store->Head();
 }
 
 absl::StatusOr<std::vector<storage::Revision>> Service::ListRevisions(const storage::Workspace& ws,
                                                                       int64_t after, int limit) {
   if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be between 1 and 1000");
   if (after < 0) return absl::InvalidArgumentError("after must be 0 or more");
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  return open->store->ListRevisions(after, limit);
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  return store->ListRevisions(after, limit);
 }
 
 absl::StatusOr<int64_t> Service::Revert(const Actor& actor, const storage::Workspace& ws, int64_t n,
-                                        std::string_view reason, std::optional<int64_t> if_match) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  absl::StatusOr<storage::Revision> rev = open->store->GetRevision(n);
-  if (absl::IsNotFound(rev.status())) {
-    return absl::NotFoundError(base::ToAbsl("no revision " + std::to_string(n)));
-  }
-  EV_RETURN_IF_ERROR(rev.status());
-  if (rev->kind == ItemKind::kEnvironment) {
-    return absl::FailedPreconditionError("environment changes cannot be reverted");
-  }
-  // The revision's `before` becomes the item's state again. It must still be valid
-  // against today's workspace (environments and other flags may have changed since).
-  json::value before = ParseOrNull(rev->before);
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
-  std::optional<std::string> body;
-  if (before.is_object()) {
-    const json::object& b = before.as_object();
-    if (rev->kind == ItemKind::kConfig) {
-      EV_RETURN_IF_ERROR(ValidateConfigBody(rev->key, b, envs).status());
-    } else if (rev->kind == ItemKind::kFlag) {
-      EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(*open->store, ItemKind::kFlag, rev->key, &b));
-      EV_RETURN_IF_ERROR(ValidateFlagBody(rev->key, b, envs, all).status());
-    } else if (rev->kind == ItemKind::kSegment) {
-      EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(*open->store, ItemKind::kSegment, rev->key, &b));
-      EV_RETURN_IF_ERROR(ValidateSegmentBody(rev->key, b, all).status());
+                                        std::string_view reason, std::optional<int64_t> if_match,
+                                        const WriteAuthorizer& authorize) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    absl::StatusOr<storage::Revision> rev = l.store.GetRevision(n);
+    if (absl::IsNotFound(rev.status())) {
+      return absl::NotFoundError(base::ToAbsl("no revision " + std::to_string(n)));
     }
-    body = rev->before;
-  }
-  absl::StatusOr<storage::Item> current = open->store->GetItem(rev->kind, rev->key);
-  if (!body && absl::IsNotFound(current.status())) {
-    return absl::FailedPreconditionError("nothing to revert: the item is already absent");
-  }
-  if (body && current.ok() && current->body == *body) {
-    return absl::FailedPreconditionError("nothing to revert: the item already has that state");
-  }
-  storage::CommitRequest c;
-  c.reason = std::string(reason);
-  c.op = "revert";
-  c.expected_head = if_match;
-  c.mutations.push_back({rev->kind, rev->key, body, rev->environment});
-  return CommitAndPublish(actor, ws, *open, std::move(c), "workspace.revert",
-                          {{"reverted", n}, {"kind", storage::ItemKindName(rev->kind)}, {"key", rev->key}});
+    EV_RETURN_IF_ERROR(rev.status());
+    if (rev->kind == ItemKind::kEnvironment) {
+      return absl::FailedPreconditionError("environment changes cannot be reverted");
+    }
+    // The revision's `before` becomes the item's state again. It must still be valid
+    // against today's workspace (environments and other flags may have changed since).
+    json::value before = ParseOrNull(rev->before);
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    std::optional<std::string> body;
+    if (before.is_object()) {
+      const json::object& b = before.as_object();
+      if (rev->kind == ItemKind::kConfig) {
+        EV_RETURN_IF_ERROR(ValidateConfigBody(rev->key, b, envs).status());
+      } else if (rev->kind == ItemKind::kFlag) {
+        EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(l.store, ItemKind::kFlag, rev->key, &b));
+        EV_RETURN_IF_ERROR(ValidateFlagBody(rev->key, b, envs, all).status());
+      } else if (rev->kind == ItemKind::kSegment) {
+        EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(l.store, ItemKind::kSegment, rev->key, &b));
+        EV_RETURN_IF_ERROR(ValidateSegmentBody(rev->key, b, all).status());
+      }
+      body = rev->before;
+    }
+    absl::StatusOr<storage::Item> current = l.store.GetItem(rev->kind, rev->key);
+    if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+    if (!body && absl::IsNotFound(current.status())) {
+      return absl::FailedPreconditionError("nothing to revert: the item is already absent");
+    }
+    if (body && current.ok() && current->body == *body) {
+      return absl::FailedPreconditionError("nothing to revert: the item already has that state");
+    }
+    // Authorized here, under the lock, against the state the revert actually changes.
+    std::optional<json::object> now = StoredObject(current);
+    EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
+                        ItemEffect(l.store, rev->kind, rev->key, Ptr(now),
+                                   before.is_object() ? &before.get_object() : nullptr, envs));
+    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "revert";
+    c.expected_head = if_match;
+    c.mutations.push_back({rev->kind, rev->key, body, rev->environment});
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.revert",
+                            {{"reverted", n}, {"kind", storage::ItemKindName(rev->kind)}, {"key", rev->key}},
+                            touched, ItemTarget(rev->kind, rev->key));
+  });
 }
 
 absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
-                                          std::string_view reason, std::optional<int64_t> if_match) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(int64_t head, open->store->Head());
-  if (to < 0 || to > head) {
-    return absl::InvalidArgumentError(base::ToAbsl("to_revision must be between 0 and " + std::to_string(head)));
-  }
-  EV_ASSIGN_OR_RETURN(auto keys, open->store->AllKeysEver());
-  storage::CommitRequest c;
-  c.reason = std::string(reason);
-  c.op = "rollback";
-  c.expected_head = if_match;
-  for (const auto& [kind, key] : keys) {
-    if (kind == ItemKind::kEnvironment) continue;  // environments are not rolled back
-    EV_ASSIGN_OR_RETURN(std::optional<std::string> then, open->store->BodyAt(kind, key, to));
-    absl::StatusOr<storage::Item> now = open->store->GetItem(kind, key);
-    if (!now.ok() && !absl::IsNotFound(now.status())) return now.status();
-    std::optional<std::string> current = now.ok() ? std::optional<std::string>(now->body) : std::nullopt;
-    if (then == current) continue;
-    c.mutations.push_back({kind, key, then, ""});
-  }
-  if (c.mutations.empty()) return head;
-  // The restored state must be valid as a whole (flags referring to each other).
-  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*open->store));
-  EV_ASSIGN_OR_RETURN(json::object flags, ItemsAfter(*open->store, ItemKind::kFlag, "", nullptr));
-  for (const auto& m : c.mutations) {
-    if (m.kind != ItemKind::kFlag) continue;
-    if (m.body) {
-      flags[m.key] = ParseOrNull(*m.body).as_object();
-    } else {
-      flags.erase(m.key);
+                                          std::string_view reason, std::optional<int64_t> if_match,
+                                          const WriteAuthorizer& authorize) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    if (to < 0 || to > head) {
+      return absl::InvalidArgumentError(base::ToAbsl("to_revision must be between 0 and " + std::to_string(head)));
     }
-  }
-  for (const auto& m : c.mutations) {
-    if (!m.body) continue;
-    json::value v = ParseOrNull(*m.body);
-    if (!v.is_object()) continue;
-    if (m.kind == ItemKind::kConfig) {
-      EV_RETURN_IF_ERROR(ValidateConfigBody(m.key, v.as_object(), envs).status());
-    } else if (m.kind == ItemKind::kFlag) {
-      EV_RETURN_IF_ERROR(ValidateFlagBody(m.key, v.as_object(), envs, flags).status());
+    EV_ASSIGN_OR_RETURN(auto keys, l.store.AllKeysEver());
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "rollback";
+    c.expected_head = if_match;
+    EV_ASSIGN_OR_RETURN(WorkspaceSnapshot now_snap, Snapshot(l.store, ws));
+    WorkspaceSnapshot then_snap = now_snap;
+    std::set<std::string> touched;
+    for (const auto& [kind, key] : keys) {
+      if (kind == ItemKind::kEnvironment) continue;  // environments are not rolled back
+      EV_ASSIGN_OR_RETURN(std::optional<std::string> then, l.store.BodyAt(kind, key, to));
+      absl::StatusOr<storage::Item> now = l.store.GetItem(kind, key);
+      if (!now.ok() && !absl::IsNotFound(now.status())) return now.status();
+      std::optional<std::string> current = now.ok() ? std::optional<std::string>(now->body) : std::nullopt;
+      if (then == current) continue;
+      c.mutations.push_back({kind, key, then, ""});
+      if (kind == ItemKind::kSecret) {
+        std::optional<json::object> b = StoredObject(now);
+        json::value a = then ? ParseOrNull(*then) : json::value(nullptr);
+        std::set<std::string> t = SecretEffect(Ptr(b), a.is_object() ? &a.get_object() : nullptr, now_snap.envs);
+        touched.insert(t.begin(), t.end());
+      } else if (std::vector<storage::Item>* items = SnapshotItems(then_snap, kind)) {
+        std::erase_if(*items, [&](const storage::Item& i) { return i.key == key; });
+        if (then) items->push_back(storage::Item{kind, key, *then, 0, {}, {}});
+      }
     }
-  }
-  EV_RETURN_IF_ERROR(ValidateFlagSet(flags, envs));
-  int64_t changed = static_cast<int64_t>(c.mutations.size());
-  return CommitAndPublish(actor, ws, *open, std::move(c), "workspace.rollback",
-                          {{"to_revision", to}, {"items_changed", changed}});
+    if (c.mutations.empty()) return head;
+    // The restored state must be valid as a whole (flags referring to each other).
+    const EnvironmentSet& envs = now_snap.envs;
+    EV_ASSIGN_OR_RETURN(json::object flags, ItemsAfter(l.store, ItemKind::kFlag, "", nullptr));
+    for (const auto& m : c.mutations) {
+      if (m.kind != ItemKind::kFlag) continue;
+      json::value v = m.body ? ParseOrNull(*m.body) : json::value(nullptr);
+      if (v.is_object()) {
+        flags[m.key] = std::move(v.get_object());
+      } else {
+        flags.erase(m.key);
+      }
+    }
+    for (const auto& m : c.mutations) {
+      if (!m.body) continue;
+      json::value v = ParseOrNull(*m.body);
+      if (!v.is_object()) continue;
+      if (m.kind == ItemKind::kConfig) {
+        EV_RETURN_IF_ERROR(ValidateConfigBody(m.key, v.as_object(), envs).status());
+      } else if (m.kind == ItemKind::kFlag) {
+        EV_RETURN_IF_ERROR(ValidateFlagBody(m.key, v.as_object(), envs, flags).status());
+      }
+    }
+    EV_RETURN_IF_ERROR(ValidateFlagSet(flags, envs));
+    // Authorized on every environment whose document (or served secret) the whole
+    // restore changes, under the lock.
+    std::set<std::string> docs = DocumentsEffect(now_snap, then_snap);
+    touched.insert(docs.begin(), docs.end());
+    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    int64_t changed = static_cast<int64_t>(c.mutations.size());
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.rollback",
+                            {{"to_revision", to}, {"items_changed", changed}}, touched, "");
+  });
 }
 
 absl::StatusOr<std::vector<storage::Activity>> Service::ListActivity(const storage::Workspace& ws,
                                                                      int64_t after, int limit) {
   if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be between 1 and 1000");
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  return open->store->ListActivity(after, limit);
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  return store->ListActivity(after, limit);
 }
 
 absl::Status Service::RecordActivity(const Actor& actor, const storage::Workspace& ws,
-                                     std::string_view action, json::object details) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
+                                     std::string_view action, json::object details,
+                                     std::string_view environment, std::string_view target) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
   storage::Activity a;
   a.time = options_.env->Now();
   a.actor = actor.id;
   a.action = std::string(action);
   a.details = json::serialize(details);
-  return open->store->AppendActivity(a, {AuditRow(options_.env, actor, ws, action, a.time, std::move(details))})
-      .status();
+  EV_RETURN_IF_ERROR(
+      store->AppendActivity(a, {AuditRow(options_.env, actor, ws, action, a.time, std::move(details), environment, target)})
+          .status());
+  MarkAuditPending(ws.id);
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------- read model & propagation
 
-namespace {
-
-absl::StatusOr<WorkspaceSnapshot> Snapshot(storage::WorkspaceStore& store, const storage::Workspace& ws) {
-  WorkspaceSnapshot snap;
-  snap.workspace_id = ws.id;
-  snap.workspace_key = ws.key;
-  EV_ASSIGN_OR_RETURN(snap.version, store.Head());
-  EV_ASSIGN_OR_RETURN(snap.envs, LoadEnvironments(store));
-  EV_ASSIGN_OR_RETURN(snap.configs, store.ListItems(ItemKind::kConfig));
-  EV_ASSIGN_OR_RETURN(snap.flags, store.ListItems(ItemKind::kFlag));
-  EV_ASSIGN_OR_RETURN(snap.segments, store.ListItems(ItemKind::kSegment));
-  return snap;
-}
-
-}  // namespace
-
 absl::StatusOr<std::string> Service::Resolve(const storage::Workspace& ws, std::string_view env) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(ws.id));
-  // Under the write lock, so the snapshot is one consistent head.
-  std::lock_guard<std::mutex> lock(open->write_mu);
-  EV_ASSIGN_OR_RETURN(WorkspaceSnapshot snap, Snapshot(*open->store, ws));
-  if (!snap.envs.Contains(env)) {
-    return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
-  }
-  return ResolveEnvironment(snap, env);
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<std::string> {
+    // Under the write lock, so the snapshot is one consistent head.
+    EV_ASSIGN_OR_RETURN(WorkspaceSnapshot snap, Snapshot(l.store, ws));
+    if (!snap.envs.Contains(env)) {
+      return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
+    }
+    return ResolveEnvironment(snap, env);
+  });
 }
 
 absl::Status Service::PublishSdkKey(std::string_view key_hash, const storage::Workspace& ws,
@@ -812,22 +1093,30 @@ absl::Status Service::UnpublishSdkKey(std::string_view key_hash) {
 }
 
 absl::Status Service::PropagateNow(const std::string& workspace_id) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(workspace_id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
   constexpr int kBatch = 1000;
-  EV_ASSIGN_OR_RETURN(std::vector<storage::OutboxRow> rows,
-                      open->store->PendingOutboxOfKind("propagate", kBatch));
+  EV_ASSIGN_OR_RETURN(std::vector<storage::OutboxRow> rows, store->PendingOutboxOfKind("propagate", kBatch));
   if (rows.empty()) return absl::OkStatus();
   // Coalesce: one resolution of every environment at the current head serves every
   // pending job (each names a subset; resolving all is simpler and always correct).
   EV_ASSIGN_OR_RETURN(storage::Workspace ws, options_.control->GetWorkspaceById(workspace_id));
   WorkspaceSnapshot snap;
   {
-    std::lock_guard<std::mutex> lock(open->write_mu);
-    EV_ASSIGN_OR_RETURN(snap, Snapshot(*open->store, ws));
+    std::shared_ptr<Slot> slot = SlotFor(workspace_id);
+    std::lock_guard<std::mutex> lock(slot->write_mu);
+    EV_ASSIGN_OR_RETURN(snap, Snapshot(*store, ws));
   }
   // Every environment from one parse of the items, into the KV in one batch (LMDB: one
-  // transaction, one fsync, instead of one per environment).
-  EV_ASSIGN_OR_RETURN(auto docs, ResolveAllEnvironments(snap));
+  // transaction, one fsync, instead of one per environment). An item that cannot be
+  // resolved is left out and reported; it never holds up the rest of the workspace.
+  std::vector<ResolveProblem> problems;
+  std::vector<std::pair<std::string, std::string>> docs = ResolveAllEnvironments(snap, &problems);
+  for (const ResolveProblem& p : problems) {
+    EV_LOG(kError, "an item was left out of the resolved documents",
+           {{"workspace", workspace_id}, {"kind", std::string(storage::ItemKindName(p.kind))},
+            {"key", p.key}, {"problem", p.message}});
+    if (options_.on_problem) options_.on_problem(workspace_id, p);
+  }
   std::vector<std::string> keys;
   keys.reserve(docs.size());
   for (const auto& [env, doc] : docs) keys.push_back(storage::EdgeKvDocumentKey(workspace_id, env));
@@ -839,24 +1128,46 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
   std::vector<int64_t> done;
   done.reserve(rows.size());
   for (const auto& r : rows) done.push_back(r.id);
-  EV_RETURN_IF_ERROR(open->store->MarkOutboxDoneMany(done));  // one commit for the batch
+  EV_RETURN_IF_ERROR(store->MarkOutboxDoneMany(done));  // one commit for the batch
   if (rows.size() == static_cast<size_t>(kBatch)) Enqueue(workspace_id);  // more behind these
   return absl::OkStatus();
 }
 
+void Service::MarkAuditPending(const std::string& workspace_id) {
+  std::lock_guard<std::mutex> lock(audit_mu_);
+  audit_pending_.insert(workspace_id);
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Service::PeekAuditOutbox(int limit) {
   std::vector<std::pair<std::string, std::string>> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.workspaces_dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() < 4 || name.substr(name.size() - 3) != ".db") continue;
-    std::string id = name.substr(0, name.size() - 3);
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> lock(audit_mu_);
+    ids.assign(audit_pending_.begin(), audit_pending_.end());
+  }
+  for (const std::string& id : ids) {
     if (static_cast<int>(out.size()) >= limit) break;
-    absl::StatusOr<std::shared_ptr<Open>> open = OpenWorkspace(id);
-    if (!open.ok()) continue;  // an orphan file (workspace creation crashed half way)
-    EV_ASSIGN_OR_RETURN(std::vector<storage::OutboxRow> rows,
-                        (*open)->store->PendingOutboxOfKind("audit", limit - static_cast<int>(out.size())));
-    for (auto& r : rows) out.emplace_back(id + "/" + std::to_string(r.id), std::move(r.payload));
+    // Taken out before looking: a commit after this puts it back (MarkAuditPending runs
+    // after every commit), so a row is never left unseen.
+    {
+      std::lock_guard<std::mutex> lock(audit_mu_);
+      audit_pending_.erase(id);
+    }
+    absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(id);
+    if (absl::IsNotFound(store.status())) continue;
+    if (!store.ok()) {
+      MarkAuditPending(id);
+      return store.status();
+    }
+    absl::StatusOr<std::vector<storage::OutboxRow>> rows =
+        (*store)->PendingOutboxOfKind("audit", limit - static_cast<int>(out.size()));
+    if (!rows.ok()) {
+      MarkAuditPending(id);
+      return rows.status();
+    }
+    // Rows stay until RemoveAuditOutbox acknowledges them: look again next time.
+    if (!rows->empty()) MarkAuditPending(id);
+    for (auto& r : *rows) out.emplace_back(id + "/" + std::to_string(r.id), std::move(r.payload));
   }
   return out;
 }
@@ -875,8 +1186,8 @@ absl::Status Service::RemoveAuditOutbox(const std::vector<std::string>& ids) {
     by_workspace[id.substr(0, slash)].push_back(row);
   }
   for (const auto& [workspace_id, rows] : by_workspace) {
-    EV_ASSIGN_OR_RETURN(std::shared_ptr<Open> open, OpenWorkspace(workspace_id));
-    EV_RETURN_IF_ERROR(open->store->MarkOutboxDoneMany(rows));
+    EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
+    EV_RETURN_IF_ERROR(store->MarkOutboxDoneMany(rows));
   }
   return absl::OkStatus();
 }
@@ -891,36 +1202,66 @@ void Service::Enqueue(const std::string& workspace_id) {
 }
 
 void Service::PropagationLoop() {
+  std::unique_lock<std::mutex> lock(prop_mu_);
   for (;;) {
-    std::string id;
-    {
-      std::unique_lock<std::mutex> lock(prop_mu_);
-      prop_cv_.wait(lock, [this] { return stop_ || !prop_queue_.empty(); });
-      if (stop_) return;
-      id = prop_queue_.front();
-      prop_queue_.pop_front();
-      prop_pending_.erase(id);
+    if (stop_) return;
+    // The next workspace that is due: queued ones in order, skipping those backing off.
+    absl::Duration now = options_.env->MonotonicNow();
+    std::optional<absl::Duration> next_due;
+    auto due = prop_queue_.end();
+    for (auto it = prop_queue_.begin(); it != prop_queue_.end(); ++it) {
+      auto b = prop_backoff_.find(*it);
+      if (b == prop_backoff_.end() || b->second.due <= now) {
+        due = it;
+        break;
+      }
+      if (!next_due || b->second.due < *next_due) next_due = b->second.due;
     }
+    if (due == prop_queue_.end()) {
+      if (next_due) {
+        prop_cv_.wait_for(lock, std::chrono::microseconds(absl::ToInt64Microseconds(*next_due - now) + 1));
+      } else {
+        prop_cv_.wait(lock);
+      }
+      continue;
+    }
+    std::string id = *due;
+    prop_queue_.erase(due);
+    prop_pending_.erase(id);
+    lock.unlock();
     absl::Status st = PropagateNow(id);
-    if (!st.ok()) {
-      EV_LOG(kError, "propagation failed; retrying", {{"workspace", id}, {"error", st.ToString()}});
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          absl::ToInt64Milliseconds(options_.propagation_retry)));
-      Enqueue(id);
+    lock.lock();
+    if (st.ok()) {
+      prop_backoff_.erase(id);
+      continue;
     }
+    // This workspace alone waits; the others go on.
+    Backoff& b = prop_backoff_[id];
+    absl::Duration delay = options_.propagation_retry;
+    for (int i = 0; i < b.failures && delay < options_.propagation_retry_max; ++i) delay *= 2;
+    delay = std::min(delay, options_.propagation_retry_max);
+    ++b.failures;
+    b.due = options_.env->MonotonicNow() + delay;
+    EV_LOG(kError, "propagation failed; retrying this workspace later",
+           {{"workspace", id}, {"error", st.ToString()}, {"retry_in_ms", std::to_string(absl::ToInt64Milliseconds(delay))}});
+    if (prop_pending_.insert(id).second) prop_queue_.push_back(id);
   }
 }
 
 uint64_t Service::Subscribe(std::string workspace_id, Subscriber fn) {
   std::lock_guard<std::mutex> lock(sub_mu_);
   uint64_t id = next_sub_++;
-  subs_[id] = {std::move(workspace_id), std::move(fn)};
+  subs_[id] = {std::move(workspace_id), std::make_shared<const Subscriber>(std::move(fn))};
   return id;
 }
 
 void Service::Unsubscribe(uint64_t id) {
+  std::shared_ptr<const Subscriber> gone;  // released after the lock
   std::lock_guard<std::mutex> lock(sub_mu_);
-  subs_.erase(id);
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return;
+  gone = std::move(it->second.second);
+  subs_.erase(it);
 }
 
 }  // namespace edgevault::workspace

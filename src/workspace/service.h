@@ -1,13 +1,18 @@
 #pragma once
 // The write path and the read model of workspaces (DESIGN.md §3–§4), free of HTTP:
-// validate → one transaction appends the revision(s), updates item state and writes the
-// outbox (propagation job, audit event) → commit → broadcast to subscribers → resolve
-// each affected environment → write the resolved document through to the edge KV →
-// mark the outbox row done. A restart finishes unfinished outbox jobs (Start()).
+// validate → authorize by effect (the caller's WriteAuthorizer decides on the
+// environments the change touches, effect.h, under the write lock) → one transaction
+// appends the revision(s), updates item state and writes the outbox (propagation job,
+// audit event) → commit → broadcast to subscribers → resolve each environment → write
+// the resolved documents through to the edge KV → mark the outbox rows done. A restart
+// finishes unfinished outbox jobs (Start()). Once a commit is durable the write has
+// succeeded: a later failure is logged and left to the outbox, never reported as a
+// failed write.
 //
-// Each open workspace has one actor: its writes are serialised (one mutex per
-// workspace), writes to different workspaces proceed in parallel. Propagation runs on a
-// background thread, after the write has answered.
+// Each workspace has one actor: its writes are serialised (one mutex per workspace),
+// writes to different workspaces proceed in parallel. Propagation runs on a background
+// thread, after the write has answered; a workspace that fails to propagate backs off on
+// its own without holding up the others.
 //
 // Thread-safety: every public method may be called concurrently.
 //
@@ -39,11 +44,15 @@
 #include "src/storage/control_store.h"
 #include "src/storage/edge_kv.h"
 #include "src/storage/workspace_store.h"
+#include "src/storage/workspace_store_provider.h"
+#include "src/workspace/resolver.h"
 
 namespace edgevault::workspace {
 
 struct ServiceOptions {
-  std::string workspaces_dir;                // DATA_DIR/workspaces: one <id>.db per workspace
+  // Every workspace's store (src/storage/workspace_store_provider.h); not owned. The
+  // provider bounds how many stay open.
+  storage::WorkspaceStoreProvider* stores = nullptr;
   storage::ControlStore* control = nullptr;  // workspace metadata, entitlements; not owned
   storage::EdgeKv* kv = nullptr;             // not owned
   base::Env* env = nullptr;
@@ -56,7 +65,14 @@ struct ServiceOptions {
   // Called on the propagation thread after new documents reached the KV (the api tells
   // delivery to look now rather than at its next poll). May be empty.
   std::function<void()> on_published;
+  // Called on the propagation thread for each item left out of a workspace's documents
+  // because its stored body cannot be resolved (resolver.h). May be empty; the problem
+  // is logged either way.
+  std::function<void(const std::string& workspace_id, const ResolveProblem&)> on_problem;
+  // A workspace whose propagation fails is retried after this, doubling per consecutive
+  // failure up to propagation_retry_max; other workspaces are not held up meanwhile.
   absl::Duration propagation_retry = absl::Seconds(1);
+  absl::Duration propagation_retry_max = absl::Seconds(60);
 };
 
 // Who is writing, for revisions and audit.
@@ -73,15 +89,51 @@ struct RevisionEvent {
   storage::Revision revision;
 };
 
+// What a write changes (effect.h), computed under the workspace's write lock from the
+// state the write will actually change: the environments whose resolved document or
+// served secret value changes, and which of them are protected.
+struct WriteEffect {
+  std::set<std::string> environments;
+  std::set<std::string> protected_environments;
+};
+// Decides whether the caller may make a write with this effect. Called exactly once per
+// write that would change something, under the workspace's write lock, after validation
+// and before anything is committed; a non-OK status is returned as the write's result
+// and nothing changes. Must not call back into the Service.
+using WriteAuthorizer = std::function<absl::Status(const WriteEffect&)>;
+// Allows every write (tools and tests that act as the system itself).
+WriteAuthorizer AllowAnyWrite();
+
+// Decides whether the caller may see secret values set in environment `source` (which
+// is protected or not). OK or PermissionDenied (its message says what is missing).
+using SecretReadAuthorizer = std::function<absl::Status(std::string_view source, bool is_protected)>;
+
+// A secret whose value an environment would serve but the caller may not see: it is
+// inherited from (or set in) `from`, where the caller may not read secrets.
+struct WithheldSecret {
+  std::string key;
+  std::string from;
+  std::string reason;
+};
+struct SecretValues {
+  std::map<std::string, crypto::SecureBuffer> values;  // key → plaintext
+  std::vector<WithheldSecret> withheld;                // sorted by key
+};
+
 class Service {
  public:
   static absl::StatusOr<std::unique_ptr<Service>> Create(ServiceOptions options);
-  ~Service();  // stops the propagation thread
+  ~Service();  // Stop()s
 
   // Finishes unfinished outbox jobs of every workspace and starts the propagation thread.
   absl::Status Start();
+  // Stops the propagation thread and waits for it. Idempotent; writes still work after it
+  // but are propagated only by the next Start() (at the next process start).
+  void Stop();
 
   // ---- workspaces and environments ----
+  // The org's workspace limit is checked and the workspace recorded in one transaction,
+  // so parallel creates never exceed it.
   absl::StatusOr<storage::Workspace> CreateWorkspace(const Actor& actor, std::string_view key,
                                                      std::string_view name);
   absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id);
@@ -96,38 +148,43 @@ class Service {
   absl::StatusOr<bool> IsProtected(const storage::Workspace& ws, std::string_view env);
 
   // ---- items (configs, flags, segments) ----
-  // `request` is the PUT body without "reason". Returns the revision written.
+  // `request` is the PUT body without "reason". `authorize` decides on the write's
+  // effect (see WriteAuthorizer). Returns the revision written (the head when nothing
+  // changes: an idempotent PUT is neither authorized nor recorded).
   absl::StatusOr<int64_t> PutItem(const Actor& actor, const storage::Workspace& ws,
                                   storage::ItemKind kind, std::string_view key,
                                   const boost::json::object& request, std::string_view reason,
-                                  std::optional<int64_t> if_match);
+                                  std::optional<int64_t> if_match, const WriteAuthorizer& authorize);
   absl::StatusOr<int64_t> DeleteItem(const Actor& actor, const storage::Workspace& ws,
                                      storage::ItemKind kind, std::string_view key,
-                                     std::string_view reason, std::optional<int64_t> if_match);
+                                     std::string_view reason, std::optional<int64_t> if_match,
+                                     const WriteAuthorizer& authorize);
   absl::StatusOr<storage::Item> GetItem(const storage::Workspace& ws, storage::ItemKind kind,
                                         std::string_view key);
   absl::StatusOr<std::vector<storage::Item>> ListItems(const storage::Workspace& ws,
                                                        storage::ItemKind kind);
-  // The environments an existing or proposed item touches (for authorization).
-  absl::StatusOr<std::set<std::string>> EnvironmentsTouched(const storage::Workspace& ws,
-                                                            storage::ItemKind kind,
-                                                            std::string_view key,
-                                                            const boost::json::object* request);
 
   // ---- secrets (DESIGN.md §6; docs/secrets.md) ----
-  // `request` is {"values": {"<env>": "<plaintext>"}} (without "reason"): every value is
-  // sealed in its own envelope bound to (workspace, key, env, revision). Replaces all
-  // values of the secret.
+  // `request` is {"values": {"<env>": "<plaintext>" | null}} (without "reason"): each
+  // named environment's value is sealed in its own envelope bound to (workspace, key,
+  // env, revision), or removed when null; environments not named keep their value.
   absl::StatusOr<int64_t> PutSecret(const Actor& actor, const storage::Workspace& ws,
                                     std::string_view key, const boost::json::object& request,
-                                    std::string_view reason, std::optional<int64_t> if_match);
+                                    std::string_view reason, std::optional<int64_t> if_match,
+                                    const WriteAuthorizer& authorize);
   // The plaintext of every secret visible in `env` (its own value or the nearest
-  // ancestor's), or of `only_key`. The read is recorded (activity + audit event, one
-  // transaction) BEFORE anything is decrypted: if it cannot be recorded, nothing is
-  // returned. NotFound for an unknown env, or an unknown/unset `only_key`.
-  absl::StatusOr<std::map<std::string, crypto::SecureBuffer>> ReadSecretValues(
-      const Actor& actor, const storage::Workspace& ws, std::string_view env,
-      std::optional<std::string> only_key);
+  // ancestor's), or of `only_key`, for a caller who may read secrets set in the
+  // environments `may_read` allows: a value set in another environment is withheld
+  // (listed, not returned). The read and the withheld values are recorded (activity +
+  // audit events naming both environments, one transaction) BEFORE anything is
+  // decrypted: if that cannot be recorded, nothing is returned. Errors: NotFound for an
+  // unknown env, or an unknown/unset `only_key`; PermissionDenied when `only_key` is
+  // withheld (naming both environments); `may_read`'s error when it refuses every
+  // source (a caller who may read no secrets at all).
+  absl::StatusOr<SecretValues> ReadSecretValues(const Actor& actor, const storage::Workspace& ws,
+                                                std::string_view env,
+                                                std::optional<std::string> only_key,
+                                                const SecretReadAuthorizer& may_read);
   // A secret body (or revision before/after) with the envelopes removed:
   // {"values": {"<env>": {"version": N}}}. Other kinds pass through unchanged.
   static boost::json::value SecretMetadata(const boost::json::value& body);
@@ -136,17 +193,24 @@ class Service {
   absl::StatusOr<int64_t> Head(const storage::Workspace& ws);
   absl::StatusOr<std::vector<storage::Revision>> ListRevisions(const storage::Workspace& ws,
                                                                int64_t after, int limit);
-  // Undoes revision n as a new revision. Returns the new head.
+  // Undoes revision n as a new revision, authorized on what undoing it changes now.
+  // Returns the new head.
   absl::StatusOr<int64_t> Revert(const Actor& actor, const storage::Workspace& ws, int64_t n,
-                                 std::string_view reason, std::optional<int64_t> if_match);
+                                 std::string_view reason, std::optional<int64_t> if_match,
+                                 const WriteAuthorizer& authorize);
   // Restores every item to its state after revision `to`, as new revisions (one per item
-  // that differs). Returns the new head (unchanged when nothing differs).
+  // that differs), authorized on the environments the whole restore changes. Returns the
+  // new head (unchanged when nothing differs).
   absl::StatusOr<int64_t> Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
-                                   std::string_view reason, std::optional<int64_t> if_match);
+                                   std::string_view reason, std::optional<int64_t> if_match,
+                                   const WriteAuthorizer& authorize);
   absl::StatusOr<std::vector<storage::Activity>> ListActivity(const storage::Workspace& ws,
                                                               int64_t after, int limit);
+  // Records a non-write event (activity + audit event, one transaction). `environment`
+  // and `target` fill the audit event's fields of those names (may be empty).
   absl::Status RecordActivity(const Actor& actor, const storage::Workspace& ws,
-                              std::string_view action, boost::json::object details);
+                              std::string_view action, boost::json::object details,
+                              std::string_view environment = "", std::string_view target = "");
 
   // ---- read model ----
   // The resolved document of `env`, computed from the store now (the exact bytes
@@ -162,12 +226,16 @@ class Service {
 
   // ---- events ----
   using Subscriber = std::function<void(const RevisionEvent&)>;
-  // Returns an id for Unsubscribe. Called on the writing thread after commit: keep it short.
+  // Returns an id for Unsubscribe. Subscribers of a workspace get its revisions in order,
+  // each once, on the thread of a writer after it released every lock (so a subscriber
+  // may subscribe, unsubscribe or even write); keep it short. A subscriber may still be
+  // called once after Unsubscribe returns, if a delivery had already started.
   uint64_t Subscribe(std::string workspace_id, Subscriber fn);
   void Unsubscribe(uint64_t id);
 
-  // Audit events waiting in the outboxes of all workspaces, for the audit relay
-  // (src/audit/relay.h): (id, event JSON) with ids "<workspace id>/<row id>".
+  // Audit events waiting in the outboxes of the workspaces that have any, for the audit
+  // relay (src/audit/relay.h): (id, event JSON) with ids "<workspace id>/<row id>". Only
+  // workspaces written since their outbox was last seen empty are opened.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PeekAuditOutbox(int limit);
   absl::Status RemoveAuditOutbox(const std::vector<std::string>& ids);
 
@@ -175,13 +243,21 @@ class Service {
   absl::Status PropagateNow(const std::string& workspace_id);
 
  private:
-  struct Open;  // an open workspace: its store and its write mutex
+  struct Slot;  // per workspace: the write mutex and the ordered event hand-off
+  struct Locked;  // a workspace's store and actor while its write lock is held
   explicit Service(ServiceOptions options);
-  absl::StatusOr<std::shared_ptr<Open>> OpenWorkspace(const std::string& workspace_id);
+  std::shared_ptr<Slot> SlotFor(const std::string& workspace_id);
+  // Runs `fn` with the workspace's store under its write lock, then hands the revisions
+  // it committed to subscribers after the lock is released.
+  template <typename Fn>
+  auto WithWriteLock(const std::string& workspace_id, Fn fn) -> decltype(fn(std::declval<Locked&>()));
   absl::StatusOr<int64_t> CommitAndPublish(const Actor& actor, const storage::Workspace& ws,
-                                           Open& open, storage::CommitRequest request,
-                                           std::string_view audit_action, boost::json::object audit_details);
+                                           Locked& locked, storage::CommitRequest request,
+                                           std::string_view audit_action, boost::json::object audit_details,
+                                           const std::set<std::string>& environments, std::string target);
+  void DeliverEvents(Slot& slot);
   void PropagationLoop();
+  void MarkAuditPending(const std::string& workspace_id);
   // Opens one sealed value with its data key from `store` (reloading the keyring once
   // when the key names a master key not loaded yet). Errors: crypto::Open's; DataLoss
   // when the data key is missing.
@@ -194,17 +270,25 @@ class Service {
   void Enqueue(const std::string& workspace_id);
 
   ServiceOptions options_;
-  std::mutex open_mu_;
-  std::map<std::string, std::shared_ptr<Open>> open_;
+  std::mutex slots_mu_;
+  std::map<std::string, std::shared_ptr<Slot>> slots_;
 
   std::mutex sub_mu_;
   uint64_t next_sub_ = 1;
-  std::map<uint64_t, std::pair<std::string, Subscriber>> subs_;
+  std::map<uint64_t, std::pair<std::string, std::shared_ptr<const Subscriber>>> subs_;
+
+  std::mutex audit_mu_;
+  std::set<std::string> audit_pending_;  // workspaces whose audit outbox may hold rows
 
   std::mutex prop_mu_;
   std::condition_variable prop_cv_;
   std::deque<std::string> prop_queue_;
   std::set<std::string> prop_pending_;
+  struct Backoff {
+    int failures = 0;
+    absl::Duration due;  // env MonotonicNow() at which to retry
+  };
+  std::map<std::string, Backoff> prop_backoff_;
   bool stop_ = false;
   std::thread prop_thread_;
 };

@@ -184,6 +184,16 @@ TEST_F(ApiTest, BadInputIsA4xxAndWritesNothing) {
       {"revert missing", "POST", "/revisions/999/revert", R"({"reason":"x"})", 404, {}},
       {"rollback beyond head", "POST", "/rollback", R"({"to_revision":999,"reason":"x"})", 400, {}},
       {"env with unknown parent", "POST", "/environments", R"({"key":"qa","name":"QA","parent":"nope","reason":"x"})", 400, {}},
+      // Regression (issue 12 §14): 1e999 was stored as Infinity and froze the workspace.
+      {"infinite number value", "PUT", "/configs/ratio", R"({"type":"number","values":{"dev":1e999},"reason":"x"})", 400, {}},
+      {"infinite json value", "PUT", "/configs/blob", R"({"type":"json","values":{"dev":{"a":-1e999}},"reason":"x"})", 400, {}},
+      {"infinite schema bound", "PUT", "/configs/ratio",
+       R"({"type":"number","schema":{"maximum":1e999},"values":{},"reason":"x"})", 400, {}},
+      {"infinite variation", "PUT", "/flags/inf",
+       R"({"variations":[{"value":1},{"value":1e999}],"environments":{},"reason":"x"})", 400, {}},
+      {"infinite clause value", "PUT", "/segments/inf",
+       R"({"included":[],"excluded":[],"rules":[{"clauses":[{"attribute":"n","op":"gt","values":[1e999]}]}],"reason":"x"})",
+       400, {}},
   };
   for (const Case& c : cases) {
     std::string target = base + c.target;
@@ -197,6 +207,10 @@ TEST_F(ApiTest, BadInputIsA4xxAndWritesNothing) {
   EXPECT_EQ(static_cast<int64_t>(revs.json.at("revisions").as_array().size()), head);
   ExpectJsonError(Api("GET", base + "/revisions?limit=0"), 400);
   ExpectJsonError(Api("GET", base + "/revisions?after=abc"), 400);
+  // Every environment still resolves and names the field that was refused nowhere.
+  for (const char* env : {"prod", "staging", "dev"}) {
+    EXPECT_EQ(Api("GET", base + "/environments/" + env + "/resolved").status, 200) << env;
+  }
 }
 
 TEST_F(ApiTest, RolesAndProtectedEnvironments) {
@@ -344,9 +358,14 @@ TEST_F(ApiTest, SecretsAreSealedReadOnlyWithPermissionAndNeverStoredInClear) {
     EXPECT_EQ(r.body.find(marker), std::string::npos);
   }
   EXPECT_EQ(Api("GET", base + "/environments/dev/secrets/db.password", nullptr, dev).status, 200);
-  HttpReply dev_prod = Api("GET", base + "/environments/prod/secrets", nullptr, dev);  // protected
-  ExpectJsonError(dev_prod, 403);
+  // Protected: every value is withheld with its reason (the list answers; a single-key
+  // read is 403), and nothing of the values is in the answer.
+  HttpReply dev_prod = Api("GET", base + "/environments/prod/secrets", nullptr, dev);
+  EXPECT_EQ(dev_prod.status, 200) << dev_prod.body;
+  EXPECT_TRUE(dev_prod.json.at("secrets").as_object().empty()) << dev_prod.body;
+  EXPECT_EQ(dev_prod.json.at("withheld").as_object().size(), 2u) << dev_prod.body;
   EXPECT_EQ(dev_prod.body.find(marker), std::string::npos);
+  ExpectJsonError(Api("GET", base + "/environments/prod/secrets/db.password", nullptr, dev), 403);
   // An API key without secrets:read cannot read values even as owner.
   HttpReply key = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "reader"}, {"scopes", json::array{"read"}}},
                             up_->admin_key());

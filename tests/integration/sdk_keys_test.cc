@@ -66,6 +66,22 @@ class SdkKeysTest : public ::testing::Test {
   std::unique_ptr<EdgeVaultUp> up_;
 };
 
+// Regression (issue 12 §20): an empty name reached auth, which refused it, and the api
+// answered 503 as if auth were down. Bad input is a 400 that names the field, and no key
+// is minted.
+TEST_F(SdkKeysTest, AnEmptyNameIsA400) {
+  HttpReply before = Api("GET", "/v1/workspaces/shop/sdk-keys");
+  ASSERT_EQ(before.status, 200) << before.body;
+  for (const char* name : {"", "   "}) {
+    HttpReply r = Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys", json::object{{"name", name}});
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("name"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys", json::object{{"name", 7}}).status, 400);
+  HttpReply after = Api("GET", "/v1/workspaces/shop/sdk-keys");
+  EXPECT_EQ(after.json.at("sdk_keys").as_array().size(), before.json.at("sdk_keys").as_array().size());
+}
+
 TEST_F(SdkKeysTest, ListRevokeAndDeliveryRefusesARevokedKey) {
   HttpReply minted = Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys", json::object{{"name", "web"}});
   ASSERT_EQ(minted.status, 201) << minted.body;

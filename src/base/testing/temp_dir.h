@@ -1,5 +1,5 @@
 #pragma once
-// A temporary directory for a test (mode 0700, from mkdtemp under /tmp), removed with
+// A temporary directory for a test (mode 0700, from mkdtemp under /tmp or `parent`), removed with
 // everything in it when the object goes. path() is empty if it could not be created.
 // Test-only; not thread-safe.
 //
@@ -17,8 +17,9 @@ namespace edgevault::base::testing {
 
 class TempDir {
  public:
-  explicit TempDir(std::string_view prefix = "ev-test") {
-    std::string tmpl = "/tmp/" + std::string(prefix) + "-XXXXXX";
+  // Under `parent` (e.g. "/dev/shm" for a test about descriptors rather than fsync).
+  explicit TempDir(std::string_view prefix = "ev-test", std::string_view parent = "/tmp") {
+    std::string tmpl = std::string(parent) + "/" + std::string(prefix) + "-XXXXXX";
     if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
   }
   ~TempDir() {

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 #include "src/audit/event.h"
 #include "src/base/status.h"
@@ -167,31 +168,17 @@ class ApiService::Handlers {
   absl::StatusOr<Ctx> Enter(net::Request& req, Action action) {
     EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
     EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->GetWorkspace(p.org_id, req.Param("ws")));
-    if (action == Action::kRead || action == Action::kAdminister) {
-      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, action, {}));
-    }
+    // The action at all (role, scope); a write is then authorized again on its effect.
+    EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, action, {}));
     return Ctx{std::move(p), std::move(ws)};
   }
 
-  absl::StatusOr<std::set<std::string>> ProtectedAmong(const storage::Workspace& ws,
-                                                       const std::set<std::string>& envs) {
-    std::set<std::string> out;
-    for (const auto& e : envs) {
-      absl::StatusOr<bool> prot = o_.service->IsProtected(ws, e);
-      if (prot.ok() && *prot) out.insert(e);
-    }
-    return out;
-  }
-
-  // Write authorization for an item change touching `envs` (empty → every environment
-  // of the workspace counts, e.g. a change to a flag's variations).
-  absl::Status AuthorizeWrite(const Ctx& c, std::set<std::string> envs, Action action = Action::kWrite) {
-    if (envs.empty()) {
-      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> all, o_.service->ListEnvironments(c.ws));
-      for (const auto& e : all) envs.insert(e.key);
-    }
-    EV_ASSIGN_OR_RETURN(std::set<std::string> prot, ProtectedAmong(c.ws, envs));
-    return ApiAuth::Authorize(c.p, action, prot);
+  // Authorization by effect (DESIGN.md §4): the workspace service calls this under the
+  // workspace's write lock with the environments the write would actually change.
+  static workspace::WriteAuthorizer Writer(const Ctx& c) {
+    return [p = c.p](const workspace::WriteEffect& effect) {
+      return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
+    };
   }
 
   void Install(net::Router& r) {
@@ -289,14 +276,7 @@ class ApiService::Handlers {
       EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"reason"}));
       EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
-      EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs, o_.service->ListRevisions(c.ws, n - 1, 1));
-      if (revs.empty() || revs[0].seq != n) return absl::NotFoundError(base::ToAbsl("no revision " + std::to_string(n)));
-      json::value before = ParseOrNull(revs[0].before);
-      EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
-                          o_.service->EnvironmentsTouched(c.ws, revs[0].kind, revs[0].key,
-                                                          before.is_object() ? &before.as_object() : nullptr));
-      EV_RETURN_IF_ERROR(AuthorizeWrite(c, touched));
-      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Revert(ActorFor(c.p, req), c.ws, n, reason, if_match));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Revert(ActorFor(c.p, req), c.ws, n, reason, if_match, Writer(c)));
       return WithRevision(services::JsonResponse(200, json::object{{"revision", head}, {"reverted", n}}), head);
     });
 
@@ -308,10 +288,9 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> to, services::OptionalInt(body, "to_revision", 0, INT64_MAX));
       if (!to) return absl::InvalidArgumentError("field 'to_revision': is required");
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
-      // A rollback may touch every environment: it needs write access to all of them.
-      EV_RETURN_IF_ERROR(AuthorizeWrite(c, {}));
       EV_ASSIGN_OR_RETURN(int64_t before, o_.service->Head(c.ws));
-      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Rollback(ActorFor(c.p, req), c.ws, *to, reason, if_match));
+      EV_ASSIGN_OR_RETURN(int64_t head,
+                          o_.service->Rollback(ActorFor(c.p, req), c.ws, *to, reason, if_match, Writer(c)));
       return WithRevision(services::JsonResponse(200, json::object{{"revision", head}, {"to_revision", *to},
                                                                    {"revisions_written", head - before}}),
                           head);
@@ -381,23 +360,33 @@ class ApiService::Handlers {
       return resp;
     });
 
-    // Secret values: their own permission, recorded on every read (fail closed).
+    // Secret values: their own permission, checked against the environment each value
+    // comes from (an inherited protected value is as protected as where it is set), and
+    // recorded on every read (fail closed).
     auto secret_values = [this](net::Request& req, std::optional<std::string> key) -> absl::StatusOr<net::Response> {
-      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kReadSecretValues));
       std::string env(req.Param("env"));
-      EV_ASSIGN_OR_RETURN(bool prot, o_.service->IsProtected(c.ws, env));
-      EV_RETURN_IF_ERROR(ApiAuth::Authorize(c.p, Action::kReadSecretValues,
-                                            prot ? std::set<std::string>{env} : std::set<std::string>{}));
-      EV_ASSIGN_OR_RETURN(auto values, o_.service->ReadSecretValues(ActorFor(c.p, req), c.ws, env, key));
+      Principal p = c.p;
+      workspace::SecretReadAuthorizer may_read = [p](std::string_view source, bool is_protected) {
+        return ApiAuth::Authorize(p, Action::kReadSecretValues,
+                                  is_protected ? std::set<std::string>{std::string(source)} : std::set<std::string>{});
+      };
+      EV_ASSIGN_OR_RETURN(workspace::SecretValues read,
+                          o_.service->ReadSecretValues(ActorFor(c.p, req), c.ws, env, key, may_read));
       json::object o;
       o["environment"] = env;
       if (key) {
         o["key"] = *key;
-        o["value"] = std::string(values.begin()->second.view());
+        o["value"] = std::string(read.values.begin()->second.view());
       } else {
         json::object secrets;
-        for (const auto& [k, v] : values) secrets[k] = std::string(v.view());
+        for (const auto& [k, v] : read.values) secrets[k] = std::string(v.view());
         o["secrets"] = std::move(secrets);
+        json::object withheld;
+        for (const auto& w : read.withheld) {
+          withheld[w.key] = json::object{{"from", w.from}, {"reason", w.reason}};
+        }
+        o["withheld"] = std::move(withheld);
       }
       net::Response resp = services::JsonResponse(200, o);
       resp.WithHeader("Cache-Control", "no-store");
@@ -419,16 +408,29 @@ class ApiService::Handlers {
       }
       EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name"}));
       EV_ASSIGN_OR_RETURN(std::optional<std::string> name, services::OptionalString(body, "name", 100));
+      if (name && name->find_first_not_of(" \t\r\n") == std::string::npos) {
+        return absl::InvalidArgumentError("field 'name': must not be empty (leave it out to name the key after the environment)");
+      }
       EV_ASSIGN_OR_RETURN(json::object minted,
                           CallAuth("/internal/v1/sdk-keys", 201, "mint the SDK key",
                                    json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
                                                 {"environment", env}, {"name", name.value_or(env)},
                                                 {"created_by", c.p.ActorId()}}));
-      EV_RETURN_IF_ERROR(o_.service->PublishSdkKey(std::string(minted.at("key_hash").as_string()), c.ws, env));
+      // auth's answer is checked before use: a reply of another shape is a 503, not a crash.
+      std::map<std::string, std::string> got;
+      for (const char* field : {"id", "key", "prefix", "key_hash"}) {
+        const json::value* v = minted.if_contains(field);
+        if (v == nullptr || !v->is_string()) {
+          return absl::UnavailableError("the auth service answered an unexpected body");
+        }
+        got[field] = std::string(v->get_string());
+      }
+      EV_RETURN_IF_ERROR(o_.service->PublishSdkKey(got["key_hash"], c.ws, env));
       EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.create",
-                                                    {{"environment", env}, {"sdk_key", minted.at("id")}}));
-      return services::JsonResponse(201, json::object{{"id", minted.at("id")}, {"key", minted.at("key")},
-                                                      {"prefix", minted.at("prefix")}, {"environment", env}});
+                                                    {{"environment", env}, {"sdk_key", got["id"]}}, env,
+                                                    "sdk_key:" + got["id"]));
+      return services::JsonResponse(201, json::object{{"id", got["id"]}, {"key", got["key"]},
+                                                      {"prefix", got["prefix"]}, {"environment", env}});
     });
 
     // SDK keys of a workspace: metadata only (the key is shown once, at creation).
@@ -476,7 +478,7 @@ class ApiService::Handlers {
                                        "already_revoked");
       }
       EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.revoke",
-                                                    {{"environment", env}, {"sdk_key", id}}));
+                                                    {{"environment", env}, {"sdk_key", id}}, env, "sdk_key:" + id));
       return services::JsonResponse(200, json::object{{"id", id}, {"environment", env}, {"revoked", true}});
     });
   }
@@ -524,13 +526,13 @@ class ApiService::Handlers {
       body.erase("reason");
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
       std::string key(req.Param("key"));
-      EV_ASSIGN_OR_RETURN(std::set<std::string> touched, o_.service->EnvironmentsTouched(c.ws, kind, key, &body));
-      EV_RETURN_IF_ERROR(AuthorizeWrite(c, touched));
       int64_t head;
       if (kind == ItemKind::kSecret) {
-        EV_ASSIGN_OR_RETURN(head, o_.service->PutSecret(ActorFor(c.p, req), c.ws, key, body, reason, if_match));
+        EV_ASSIGN_OR_RETURN(head, o_.service->PutSecret(ActorFor(c.p, req), c.ws, key, body, reason, if_match,
+                                                        Writer(c)));
       } else {
-        EV_ASSIGN_OR_RETURN(head, o_.service->PutItem(ActorFor(c.p, req), c.ws, kind, key, body, reason, if_match));
+        EV_ASSIGN_OR_RETURN(head, o_.service->PutItem(ActorFor(c.p, req), c.ws, kind, key, body, reason, if_match,
+                                                      Writer(c)));
       }
       EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, kind, key));
       json::object o = ItemJson(item);
@@ -550,9 +552,8 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
       std::string key(req.Param("key"));
-      EV_ASSIGN_OR_RETURN(std::set<std::string> touched, o_.service->EnvironmentsTouched(c.ws, kind, key, nullptr));
-      EV_RETURN_IF_ERROR(AuthorizeWrite(c, touched));
-      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->DeleteItem(ActorFor(c.p, req), c.ws, kind, key, reason, if_match));
+      EV_ASSIGN_OR_RETURN(int64_t head,
+                          o_.service->DeleteItem(ActorFor(c.p, req), c.ws, kind, key, reason, if_match, Writer(c)));
       return WithRevision(services::JsonResponse(200, json::object{{"deleted", true}, {"revision", head}}), head);
     });
   }

@@ -16,6 +16,7 @@
 #include "src/storage/redis/edge_kv_redis.h"
 #include "src/storage/redis/redis_test_server.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/storage/sqlite/workspace_store_provider_sqlite.h"
 
 namespace edgevault::api {
 namespace {
@@ -41,8 +42,11 @@ class EdgeKvRepublisherTest : public ::testing::Test {
     org.name = "default";
     org.created_at = env_.Now();
     ASSERT_TRUE(control_->CreateOrg(org).ok());
+    auto stores = storage::OpenSqliteWorkspaceStoreProvider({.dir = dir_ + "/workspaces", .env = &env_});
+    ASSERT_TRUE(stores.ok()) << stores.status();
+    stores_ = std::move(*stores);
     workspace::ServiceOptions so;
-    so.workspaces_dir = dir_ + "/workspaces";
+    so.stores = stores_.get();
     so.control = control_.get();
     so.kv = kv_.get();
     so.env = &env_;
@@ -62,14 +66,14 @@ class EdgeKvRepublisherTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(service_->PutItem(actor_, ws_, storage::ItemKind::kConfig, "greeting",
                                   json::object{{"type", "string"}, {"values", {{"prod", "hello"}}}},
-                                  "setup", std::nullopt)
+                                  "setup", std::nullopt, workspace::AllowAnyWrite())
                     .ok());
     AddSdkKey("sdk_live", std::string(64, 'a'));
     AddSdkKey("sdk_revoked", std::string(64, 'b'));
     ASSERT_TRUE(control_->RevokeSdkKey("org_1", "sdk_revoked", env_.Now()).ok());
 
     auto republisher = EdgeKvRepublisher::Create({.service = service_.get(), .control = control_.get(),
-                                                  .kv = kv_.get(), .workspaces_dir = so.workspaces_dir,
+                                                  .kv = kv_.get(), .workspaces_dir = dir_ + "/workspaces",
                                                   .on_published = [this] { ++published_; }});
     ASSERT_TRUE(republisher.ok()) << republisher.status();
     republisher_ = std::move(*republisher);
@@ -118,6 +122,7 @@ class EdgeKvRepublisherTest : public ::testing::Test {
   storage::RedisServer redis_;
   std::unique_ptr<storage::EdgeKv> kv_;
   std::unique_ptr<storage::ControlStore> control_;
+  std::unique_ptr<storage::WorkspaceStoreProvider> stores_;
   std::unique_ptr<workspace::Service> service_;
   std::unique_ptr<EdgeKvRepublisher> republisher_;
   workspace::Actor actor_;

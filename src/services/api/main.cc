@@ -12,6 +12,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/storage/sqlite/workspace_store_provider_sqlite.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
@@ -30,9 +31,14 @@ absl::Status Install(services::ServiceContext& ctx) {
   // The holder reloads the keys when `edgevault keys rotate-master` changes them.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::KeyringHolder> keyring,
                       crypto::KeyringHolder::Load(ctx.env, crypto::MasterKeySource(config)));
+  const std::string workspaces_dir = config.data_dir + "/workspaces";
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::WorkspaceStoreProvider> stores,
+                      storage::OpenSqliteWorkspaceStoreProvider(
+                          {.dir = workspaces_dir, .env = ctx.env,
+                           .max_open = static_cast<size_t>(config.api_settings.max_open_workspaces)}));
   workspace::ServiceOptions so;
   so.keyring = keyring.release();
-  so.workspaces_dir = config.data_dir + "/workspaces";
+  so.stores = stores.release();
   so.control = control.release();
   so.kv = kv.release();
   so.env = ctx.env;
@@ -99,7 +105,7 @@ absl::Status Install(services::ServiceContext& ctx) {
     // Redis may come back empty (no persistence): re-fill it from the system of record.
     EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
                         EdgeKvRepublisher::Create({.service = service.get(), .control = so.control, .kv = so.kv,
-                                                   .workspaces_dir = so.workspaces_dir,
+                                                   .workspaces_dir = workspaces_dir,
                                                    .on_published = so.on_published}));
     republisher->Start();
     republisher.release();

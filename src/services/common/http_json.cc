@@ -1,5 +1,7 @@
 #include "src/services/common/http_json.h"
 
+#include "src/base/json_finite.h"
+
 #include "absl/strings/cord.h"
 #include "src/base/log.h"
 #include "src/base/status.h"
@@ -91,7 +93,14 @@ absl::StatusOr<boost::json::object> ParseJsonBody(const net::Request& req) {
     return WithErrorCode(absl::InvalidArgumentError("the request body must be a JSON object"),
                          "bad_json");
   }
-  return std::move(v.as_object());
+  // `1e999` parses as infinity, which no JSON can carry back out: refuse it here, for
+  // every endpoint, naming where it is.
+  if (std::optional<std::string> at = base::FindNonFiniteNumber(v)) {
+    return WithErrorCode(absl::InvalidArgumentError(base::ToAbsl(
+                             "field '" + *at + "': numbers must be finite (this one is too large for a 64-bit float)")),
+                         "bad_json");
+  }
+  return std::move(v.get_object());
 }
 
 absl::StatusOr<std::optional<std::string>> OptionalString(const boost::json::object& o,
