@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   CLI::Option* port_opt = up_cmd->add_option(
       "--port-base", port_base,
       "console on P, api P+1, delivery P+2, auth P+3, audit P+4 (default: the ports in the "
-      "configuration file, 8080.. on first run)");
+      "configuration file, 8080.. on first run); 0 = any free ports, printed and written to "
+      "DATA_DIR/run/<service>.port");
   up_cmd->add_option("--set", sets, "override a configuration key: --set log.level=debug")
       ->take_all();
 

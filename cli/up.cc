@@ -1,7 +1,11 @@
 #include "cli/up.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,9 +32,13 @@ namespace {
 constexpr absl::Duration kStableRun = absl::Seconds(10);
 constexpr absl::Duration kReadyWait = absl::Seconds(15);
 
+// The fd number a child finds its listening socket at (passed as --listen-fd).
+constexpr int kChildListenFd = 3;
+
 struct Child {
   std::string name;
   std::string binary;
+  int listen_fd = -1;           // ours; each start of the child inherits it
   pid_t pid = -1;
   absl::Duration started;       // monotonic
   absl::Duration backoff;       // next restart delay
@@ -43,6 +51,50 @@ int Fail(int code, std::string_view what, const absl::Status& st) {
   std::fprintf(stderr, "edgevault up: %.*s: %.*s\n", static_cast<int>(what.size()), what.data(),
                static_cast<int>(st.message().size()), st.message().data());
   return code;
+}
+
+// Binds and listens on host:port (port 0: the kernel picks one) for service `name`; the
+// socket is close-on-exec, so only the child it is handed to inherits it. Returns the fd
+// and sets *bound to the port it got.
+absl::StatusOr<int> Listen(std::string_view name, const std::string& host, uint16_t port,
+                           uint16_t* bound) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    return absl::InvalidArgumentError(base::StrCat("config key 'services.", name, ".host' (", host,
+                                                   ") must be an IP address"));
+  }
+  const std::string where = base::StrCat(host, ":", port, " for the ", name, " service");
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return base::ErrnoStatus("socket", where, errno);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    int err = errno;
+    ::close(fd);
+    return absl::UnavailableError(base::StrCat("cannot listen on ", where, ": ", std::strerror(err),
+                                               err == EADDRINUSE ? " (choose other ports with --port-base)" : ""));
+  }
+  len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *bound = ntohs(addr.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  return fd;
+}
+
+// "signal N" or "exit code N", for logs.
+std::string HowItEnded(int wait_status) {
+  return WIFSIGNALED(wait_status) ? base::StrCat("signal ", WTERMSIG(wait_status))
+                                  : base::StrCat("exit code ", WEXITSTATUS(wait_status));
 }
 
 std::string SelfDir() {
@@ -59,10 +111,17 @@ class Supervisor {
       : env_(env), config_(config), layout_(layout), child_args_(std::move(child_args)),
         signals_(signals) {}
 
-  void Add(std::string name, std::string binary) {
+  ~Supervisor() {
+    for (Child& c : children_) {
+      if (c.listen_fd >= 0) ::close(c.listen_fd);
+    }
+  }
+
+  void Add(std::string name, std::string binary, int listen_fd) {
     Child c;
     c.name = std::move(name);
     c.binary = std::move(binary);
+    c.listen_fd = listen_fd;
     c.backoff = config_.restart_backoff_initial;
     children_.push_back(std::move(c));
   }
@@ -72,16 +131,13 @@ class Supervisor {
     return absl::OkStatus();
   }
 
-  // Runs until SIGINT/SIGTERM; then stops every child. Returns the signal.
+  // Runs (restarting children that die) until SIGINT/SIGTERM; returns the signal.
   int Run() {
     for (;;) {
       struct timespec tick = {0, 50 * 1000 * 1000};
       siginfo_t info;
       int sig = sigtimedwait(&signals_, &info, &tick);
-      if (sig == SIGINT || sig == SIGTERM) {
-        StopAll();
-        return sig;
-      }
+      if (sig == SIGINT || sig == SIGTERM) return sig;
       ReapAndScheduleRestarts();
       RestartDue();
     }
@@ -122,14 +178,24 @@ class Supervisor {
   }
 
   int pending_signal() const { return pending_signal_; }
-  void StopAll() {
+  // Stops every child (SIGTERM, SIGKILL at the stop timeout). Returns true when each
+  // exited with code 0; each other outcome is logged.
+  bool StopAll() {
     for (Child& c : children_) {
       if (c.pid > 0) ::kill(c.pid, SIGTERM);
     }
+    bool clean = true;
+    auto note = [&clean](const std::vector<std::pair<Child*, int>>& exited) {
+      for (const auto& [c, status] : exited) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+        clean = false;
+        EV_LOG(kError, "service did not stop cleanly", {{"service", c->name}, {"how", HowItEnded(status)}});
+      }
+    };
     const absl::Duration deadline = env_->MonotonicNow() + config_.stop_timeout -
                                     absl::Milliseconds(250);
     while (AnyAlive() && env_->MonotonicNow() < deadline) {
-      Reap();
+      note(Reap());
       if (AnyAlive()) ::usleep(10 * 1000);
     }
     for (Child& c : children_) {
@@ -140,13 +206,15 @@ class Supervisor {
       }
     }
     while (AnyAlive()) {
-      Reap(/*block=*/true);
+      note(Reap(/*block=*/true));
     }
+    return clean;
   }
 
  private:
   absl::Status Spawn(Child& c) {
-    std::vector<std::string> args = {c.binary, "--config", layout_.config_file};
+    std::vector<std::string> args = {c.binary, "--config", layout_.config_file, "--listen-fd",
+                                     std::to_string(kChildListenFd)};
     args.insert(args.end(), child_args_.begin(), child_args_.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -158,6 +226,13 @@ class Supervisor {
       // Child: die with the launcher, get the default signal mask back, exec.
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(1);
+      // The service's listening socket at kChildListenFd, without close-on-exec (dup2
+      // clears it; the other children's sockets keep it and are not inherited).
+      if (c.listen_fd == kChildListenFd) {
+        ::fcntl(kChildListenFd, F_SETFD, 0);
+      } else if (::dup2(c.listen_fd, kChildListenFd) < 0) {
+        ::_exit(126);
+      }
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -204,8 +279,7 @@ class Supervisor {
   void ReapAndScheduleRestarts() {
     const absl::Duration now = env_->MonotonicNow();
     for (auto [c, status] : Reap()) {
-      std::string how = WIFSIGNALED(status) ? base::StrCat("signal ", WTERMSIG(status))
-                                            : base::StrCat("exit code ", WEXITSTATUS(status));
+      const std::string how = HowItEnded(status);
       if (now - c->started >= kStableRun) c->backoff = config_.restart_backoff_initial;
       c->restart_at = now + c->backoff;
       EV_LOG(kWarn, "service exited; restarting",
@@ -244,10 +318,11 @@ int RunUp(const UpOptions& options) {
   base::Env* env = base::Env::Default();
   DataDirLayout layout = DataDirLayout::For(options.data_dir);
 
-  if (options.port_base && (*options.port_base < 1 || *options.port_base > 65531)) {
+  if (options.port_base && (*options.port_base < 0 || *options.port_base > 65531)) {
     return Fail(2, "invalid --port-base",
                 absl::InvalidArgumentError(base::StrCat(
-                    "expected a port in 1..65531 (five ports from it are used), got ",
+                    "expected a port in 1..65531 (five ports from it are used) or 0 (any free "
+                    "ports), got ",
                     *options.port_base)));
   }
   if (absl::Status st = env->CreateDirs(layout.root, 0700); !st.ok()) {
@@ -264,8 +339,9 @@ int RunUp(const UpOptions& options) {
   if (options.port_base) {
     int i = 0;
     for (std::string_view name : base::kServiceNames) {
+      // 0: every service on a port the kernel picks (tests; see DATA_DIR/run/<name>.port).
       overrides.emplace_back(base::StrCat("services.", name, ".port"),
-                             base::StrCat(*options.port_base + i++));
+                             base::StrCat(*options.port_base == 0 ? 0 : *options.port_base + i++));
     }
   }
   base::ConfigSources sources;
@@ -285,6 +361,27 @@ int RunUp(const UpOptions& options) {
     return Fail(1, "refusing to start", st);
   }
 
+  // One listening socket per service, bound here and inherited by every start of that
+  // service (--listen-fd): a port 0 is resolved once, each child is told its peers' real
+  // ports, and a restarted child serves the same socket, so connections made while it
+  // was down wait in the backlog instead of being refused.
+  std::vector<int> listen_fds;
+  auto close_all = [&listen_fds] {
+    for (int fd : listen_fds) ::close(fd);
+  };
+  for (std::string_view name : base::kServiceNames) {
+    base::ServiceEndpoint* ep = config->MutableEndpoint(name);
+    uint16_t bound = 0;
+    absl::StatusOr<int> fd = Listen(name, ep->host, ep->port, &bound);
+    if (!fd.ok()) {
+      close_all();
+      return Fail(1, "cannot start the services", fd.status());
+    }
+    listen_fds.push_back(*fd);
+    ep->port = bound;
+    overrides.emplace_back(base::StrCat("services.", name, ".port"), base::StrCat(bound));
+  }
+
   const std::string bin_dir = options.bin_dir.empty() ? SelfDir() : options.bin_dir;
   std::vector<std::string> child_args;
   for (const auto& [k, v] : overrides) {
@@ -300,14 +397,18 @@ int RunUp(const UpOptions& options) {
   ::sigprocmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  Supervisor sup(env, *config, layout, child_args, signals);
   for (std::string_view name : base::kServiceNames) {
     std::string binary = base::StrCat(bin_dir, "/edgevault-", name);
     if (::access(binary.c_str(), X_OK) != 0) {
+      close_all();
       return Fail(1, "missing executable",
                   absl::NotFoundError(base::StrCat(binary, " is not there; run `make` first")));
     }
-    sup.Add(std::string(name), std::move(binary));
+  }
+  Supervisor sup(env, *config, layout, child_args, signals);
+  size_t i = 0;
+  for (std::string_view name : base::kServiceNames) {
+    sup.Add(std::string(name), base::StrCat(bin_dir, "/edgevault-", name), listen_fds[i++]);
   }
   if (*created) {
     std::printf("Initialised %s (configuration edgevault.toml, keys in keys/).\n",
@@ -319,13 +420,14 @@ int RunUp(const UpOptions& options) {
   }
   sup.PrintWhenReady();
   int sig = sup.pending_signal();
-  if (sig != 0) {
-    sup.StopAll();
-  } else {
-    sig = sup.Run();
-  }
-  EV_LOG(kInfo, "stopped", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  if (sig == 0) sig = sup.Run();
+  const bool clean = sup.StopAll();
+  EV_LOG(kInfo, "stopped", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}, {"clean", clean}});
   std::printf("EdgeVault stopped.\n");
+  if (!clean) {
+    std::fprintf(stderr, "edgevault up: a service did not stop cleanly (see \"service did not stop cleanly\" above)\n");
+    return 1;
+  }
   return 0;
 }
 

@@ -1,8 +1,10 @@
 #pragma once
 // `edgevault up`: runs the five services on one host as child processes, with an
 // embedded default data directory. First run initialises the directory; every run
-// checks the key files, takes the directory lock, starts the children on loopback,
-// prints their URLs, restarts a crashed child with back-off, and on SIGINT/SIGTERM
+// checks the key files, takes the directory lock, binds one listening socket per
+// service (a configured port 0 gets a free port) and starts the children on them (each
+// inherits its socket and is told every peer's real port), prints their URLs, restarts a
+// crashed child with back-off on the same socket, and on SIGINT/SIGTERM
 // stops them all (SIGTERM, then SIGKILL at the stop timeout) and exits 0.
 // Thread-safety: RunUp is called once, from main().
 
@@ -20,8 +22,9 @@ struct UpOptions {
   std::string bin_dir;  // where edgevault-<service> live; "" = beside this executable
 };
 
-// Returns the process exit code: 0 after a clean stop, 2 for bad configuration,
-// 1 for any other failure to start (each with a message on stderr).
+// Returns the process exit code: 0 after a clean stop (every service exited 0 after
+// SIGTERM), 2 for bad configuration, 1 for any other failure to start or when a service
+// did not stop cleanly (each with a message on stderr).
 int RunUp(const UpOptions& options);
 
 }  // namespace edgevault::cli

@@ -1,8 +1,7 @@
-# Shared by bench/delivery/*.sh (source it): a temporary directory, cleanup on exit, a free
-# block of loopback ports and `edgevault up` on them.
-#   ev_up BIN N   picks N consecutive free ports (base = console, +1 api, +2 delivery, ...;
-#                 extra ones for the caller), starts `BIN/edgevault up` in $tmp/data and
-#                 waits for it; sets base, api, dlv, data, admin, dpid.
+# Shared by bench/delivery/*.sh (source it): a temporary directory, cleanup on exit and
+# `edgevault up` on ports the kernel picks.
+#   ev_up BIN     starts `BIN/edgevault up --port-base 0` in $tmp/data and waits for it;
+#                 sets api, dlv, data, admin, dpid.
 # Set ngx to a pid to have it killed on exit too.
 tmp=$(mktemp -d)
 ev='' ngx=''
@@ -22,35 +21,25 @@ ev_cleanup() {
 trap ev_cleanup EXIT
 
 ev_up() {
-  local bin=$1 count=$2
-  base=$(python3 - "$count" <<'PY'
-import socket, sys
-n = int(sys.argv[1])
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for _ in range(200):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p < 65000 and all(free(p + i) for i in range(n)):
-        print(p); break
-PY
-)
-  api=http://127.0.0.1:$((base + 1))
-  dlv=http://127.0.0.1:$((base + 2))
+  local bin=$1
   data=$tmp/data
-  "$bin/edgevault" up --data-dir "$data" --port-base "$base" > "$tmp/up.log" 2>&1 &
+  # Port 0: every service on a port the kernel picks; each reports it in data/run/NAME.port.
+  "$bin/edgevault" up --data-dir "$data" --port-base 0 > "$tmp/up.log" 2>&1 &
   ev=$!
   for _ in $(seq 600); do
-    grep -q 'EdgeVault is up' "$tmp/up.log" && break
+    grep -q 'EdgeVault is up' "$tmp/up.log" && [ -s "$data/run/api.port" ] && [ -s "$data/run/delivery.port" ] && break
     kill -0 "$ev" 2>/dev/null || { cat "$tmp/up.log"; exit 1; }
     sleep 0.1
   done
   grep -q 'EdgeVault is up' "$tmp/up.log" || { echo "edgevault up did not start"; cat "$tmp/up.log"; exit 1; }
+  api=http://127.0.0.1:$(cat "$data/run/api.port")
+  dlv=http://127.0.0.1:$(cat "$data/run/delivery.port")
   admin=$(cat "$data/bootstrap-admin.key")
   dpid=$(cat "$data/run/delivery.pid")
+}
+
+# A free port for a third-party server that cannot report the port it got (nginx). Only
+# the benchmarks use it; tests never probe ports.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -17,7 +17,7 @@ bin=${EDGEVAULT_BIN_DIR:-$build/bin}
 flags=${FLAGS:-10000}
 flag_secs=${FLAG_SECONDS:-1200}
 . "$here/lib.sh"
-ev_up "$bin" 5
+ev_up "$bin"
 mem() { awk '/VmHWM|VmRSS/ {printf "%s %s kB  ", $1, $2}' "/proc/$dpid/status"; echo; }
 
 timeout 120 python3 "$here/drive.py" empty "$api" "$dlv" "$admin"

@@ -18,11 +18,11 @@ writes=${WRITES:-100}
 flags=${FLAGS:-10000}
 flag_secs=${FLAG_SECONDS:-420}
 . "$here/lib.sh"
-ev_up "$bin" 6
-ngport=$((base + 5))
+ev_up "$bin"
+ngport=$(free_port)
 
 read -r ws env sdk flag < <(timeout 120 python3 "$here/drive.py" setup "$api" "$dlv" "$admin")
-echo "edgevault up on $base (delivery pid $dpid), workspace $ws, environment $env"
+echo "edgevault up: api $api, delivery $dlv (pid $dpid), workspace $ws, environment $env"
 
 # 1. Propagation.
 timeout 300 python3 "$here/drive.py" propagation "$api" "$dlv" "$admin" "$ws" "$env" "$sdk" "$writes"

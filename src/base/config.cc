@@ -704,7 +704,8 @@ std::string DefaultConfigToml(int port_base) {
   Config defaults;
   int offset = 0;
   for (std::string_view name : kServiceNames) {
-    defaults.MutableEndpoint(name)->port = static_cast<uint16_t>(port_base + offset++);
+    // port_base 0: every service on a port the kernel picks.
+    defaults.MutableEndpoint(name)->port = static_cast<uint16_t>(port_base == 0 ? 0 : port_base + offset++);
   }
 
   std::string out =

@@ -138,7 +138,8 @@ absl::StatusOr<EdgeKvUrl> ParseEdgeKvUrl(std::string_view url);
 absl::StatusOr<Config> LoadConfig(const ConfigSources& sources);
 
 // The TOML text `edgevault up` writes on first run: every key with its default and a
-// comment, services on 127.0.0.1 at port_base + 0..4.
+// comment, services on 127.0.0.1 at port_base + 0..4 (port_base 0: every port 0, a free
+// port picked at each start).
 std::string DefaultConfigToml(int port_base);
 
 // EDGEVAULT_SERVICES_API_PORT for "services.api.port".

@@ -16,9 +16,18 @@ namespace edgevault::base {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
-std::mutex g_mu;  // guards g_service and g_sink
-std::string g_service = "edgevault";
-std::function<void(std::string_view)> g_sink;
+// Never destroyed (the pointer stays reachable): a log line written while the process
+// exits must not touch a destroyed string or function. The services join their threads
+// before main() returns; this keeps any other thread safe too.
+struct LogState {
+  std::mutex mu;  // guards service and sink
+  std::string service = "edgevault";
+  std::function<void(std::string_view)> sink;
+};
+LogState& State() {
+  static LogState* const state = new LogState;
+  return *state;
+}
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -81,16 +90,18 @@ bool ParseLogLevel(std::string_view text, LogLevel* out) {
 }
 
 void SetLogService(std::string_view service) {
-  std::lock_guard lock(g_mu);
-  g_service = std::string(service);
+  LogState& s = State();
+  std::lock_guard lock(s.mu);
+  s.service = std::string(service);
 }
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 
 void SetLogSink(std::function<void(std::string_view)> sink) {
-  std::lock_guard lock(g_mu);
-  g_sink = std::move(sink);
+  LogState& s = State();
+  std::lock_guard lock(s.mu);
+  s.sink = std::move(sink);
 }
 
 bool LogEnabled(LogLevel level) {
@@ -148,9 +159,10 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
   line.append("\",\"service\":");
   std::function<void(std::string_view)> sink;
   {
-    std::lock_guard lock(g_mu);
-    AppendJsonString(&line, g_service);
-    sink = g_sink;
+    LogState& s = State();
+    std::lock_guard lock(s.mu);
+    AppendJsonString(&line, s.service);
+    sink = s.sink;
   }
   line.append(",\"msg\":");
   AppendJsonString(&line, msg);

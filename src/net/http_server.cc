@@ -803,10 +803,14 @@ absl::Status HttpServer::Start() {
   error_code ec;
   tcp::endpoint ep(asio::ip::make_address(s.options_.host, ec), s.options_.port);
   s.acceptor_.emplace(s.workers_[0]->ioc);
-  s.acceptor_->open(ep.protocol(), ec);
-  if (!ec) s.acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor_->bind(ep, ec);
-  if (!ec) s.acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (s.options_.listen_fd >= 0) {
+    s.acceptor_->assign(ep.protocol(), s.options_.listen_fd, ec);
+  } else {
+    s.acceptor_->open(ep.protocol(), ec);
+    if (!ec) s.acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) s.acceptor_->bind(ep, ec);
+    if (!ec) s.acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  }
   if (ec) {
     s.acceptor_.reset();
     s.workers_.clear();

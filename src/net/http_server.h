@@ -41,6 +41,10 @@ struct ServerOptions {
   // when it is null. Not owned; must outlive the server.
   SignatureVerifier* verifier = nullptr;
   bool access_log = true;              // one JSON line per request at level info
+  // >= 0: serve on this already listening socket (inherited from `edgevault up`) instead
+  // of binding host:port; the server takes ownership and closes it on Drain. host must
+  // name the socket's address family.
+  int listen_fd = -1;
 };
 
 class HttpServer {

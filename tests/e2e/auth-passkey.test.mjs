@@ -9,18 +9,23 @@ import { EdgeVault } from './lib/edgevault.mjs';
 let ev, browser, page, authOrigin;
 
 before(async () => {
-  // The browser reaches auth as http://localhost:PORT: a secure context whose host is a
-  // valid RP ID (an IP address is not).
-  ev = await EdgeVault.start({
-    extraArgs: (base) => ['--set', `auth.webauthn_origins=http://localhost:${base + 3}`],
-  });
-  authOrigin = `http://localhost:${ev.base + 3}`;
+  // The browser reaches auth as http://localhost: a secure context whose host is a valid
+  // RP ID (an IP address is not). Auth listens on a port the kernel picked, unknown until
+  // it started, so the origin has no port: Playwright answers every request to it from the
+  // real auth service (nothing listens on port 80 here).
+  authOrigin = 'http://localhost';
+  ev = await EdgeVault.start({ extraArgs: ['--set', `auth.webauthn_origins=${authOrigin}`] });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox'],
   });
   page = await browser.newPage();
+  await page.route(`${authOrigin}/**`, async (route) => {
+    const url = new URL(route.request().url());
+    const response = await route.fetch({ url: ev.url('auth') + url.pathname + url.search });
+    await route.fulfill({ response });
+  });
   await page.goto(authOrigin + '/');
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable');

@@ -1,11 +1,12 @@
 #include "tests/integration/harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -39,25 +40,74 @@ CommandResult RunEdgevault(const std::string& args, const std::string& env) {
   return RunShell(env + (env.empty() ? "" : " ") + BinDir() + "/edgevault " + args);
 }
 
-int FreePortBase() {
-  boost::asio::io_context ioc;
-  using tcp = boost::asio::ip::tcp;
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    tcp::acceptor probe(ioc, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-    int base = probe.local_endpoint().port();
-    probe.close();
-    if (base > 65000) continue;
-    bool ok = true;
-    for (int i = 0; i < 5 && ok; ++i) {
-      boost::system::error_code ec;
-      tcp::acceptor a(ioc);
-      a.open(tcp::v4(), ec);
-      a.bind(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), base + i), ec);
-      ok = !ec;
-    }
-    if (ok) return base;
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+int ReadPortFile(const std::string& data_dir, std::string_view name) {
+  std::string text = ReadFile(data_dir + "/run/" + std::string(name) + ".port");
+  return text.empty() ? 0 : std::atoi(text.c_str());
+}
+
+RefusingPort::RefusingPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port_ = ntohs(addr.sin_port);
   }
-  return 0;
+}
+
+RefusingPort::~RefusingPort() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Proc Spawn(std::vector<std::string> args, const std::string& out_file,
+           const std::vector<std::string>& env) {
+  Proc p;
+  p.out_file = out_file;
+  p.pid = ::fork();
+  if (p.pid == 0) {
+    FILE* f = std::fopen(out_file.c_str(), "w");
+    if (f != nullptr) {
+      ::dup2(fileno(f), 1);
+      ::dup2(fileno(f), 2);
+    }
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return p;
+}
+
+bool PollUntil(const std::function<bool()>& done, int limit_ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int WaitExit(pid_t pid, int limit_ms) {
+  int code = -1;
+  PollUntil(
+      [&] {
+        int st = 0;
+        if (::waitpid(pid, &st, WNOHANG) != pid) return false;
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return true;
+      },
+      limit_ms);
+  return code;
 }
 
 std::string HttpReply::Header(std::string_view name) const {
@@ -70,15 +120,6 @@ std::string HttpReply::Header(std::string_view name) const {
   return "";
 }
 
-namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-}  // namespace
-
 std::unique_ptr<EdgeVaultUp> EdgeVaultUp::Start(std::vector<std::string> extra_args) {
   std::unique_ptr<EdgeVaultUp> up(new EdgeVaultUp());
   char tmpl[] = "/tmp/ev-it-XXXXXX";
@@ -86,84 +127,84 @@ std::unique_ptr<EdgeVaultUp> EdgeVaultUp::Start(std::vector<std::string> extra_a
   up->tmp_ = tmpl;
   up->data_ = up->tmp_ + "/data";
   up->out_file_ = up->tmp_ + "/up.out";
-  up->base_ = FreePortBase();
   up->client_ = *net::HttpClient::Create({});
   std::vector<std::string> args = {BinDir() + "/edgevault", "up", "--data-dir", up->data_,
-                                   "--port-base", std::to_string(up->base_)};
+                                   "--port-base", "0"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  up->pid_ = ::fork();
-  if (up->pid_ == 0) {
-    FILE* f = std::fopen(up->out_file_.c_str(), "w");
-    ::dup2(fileno(f), 1);
-    ::dup2(fileno(f), 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (up->Output().find("EdgeVault is up") == std::string::npos) {
-    if (std::chrono::steady_clock::now() > deadline) return nullptr;
-    int st = 0;
-    if (::waitpid(up->pid_, &st, WNOHANG) == up->pid_) return nullptr;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  up->pid_ = Spawn(args, up->out_file_).pid;
+  bool exited = false;
+  bool started = PollUntil(
+      [&] {
+        int st = 0;
+        exited = ::waitpid(up->pid_, &st, WNOHANG) == up->pid_;
+        return exited || up->Output().find("EdgeVault is up") != std::string::npos;
+      },
+      60000);
+  if (exited) up->pid_ = -1;
+  // "up" is printed once every service answered /healthz; each wrote its port file
+  // right after it started listening, so the files are there or about to be.
+  if (!started || exited || !PollUntil([&] { return up->ReloadPorts(); }, 10000)) {
+    std::fprintf(stderr, "edgevault up did not start:\n%s\n", up->Output().c_str());
+    return nullptr;
   }
   std::string out = up->Output();
   std::smatch m;
   if (std::regex_search(out, m, std::regex(R"(email:\s+(\S+))"))) up->email_ = m[1];
   if (std::regex_search(out, m, std::regex(R"(password:\s+(\S+))"))) up->password_ = m[1];
-  up->admin_key_ = ReadAll(up->data_ + "/bootstrap-admin.key");
+  up->admin_key_ = ReadFile(up->data_ + "/bootstrap-admin.key");
   while (!up->admin_key_.empty() && up->admin_key_.back() == '\n') up->admin_key_.pop_back();
   return up;
 }
 
-EdgeVaultUp::~EdgeVaultUp() {
+EdgeVaultUp::Stopped EdgeVaultUp::Stop() {
+  Stopped out;
   if (pid_ > 0) {
     ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (pid_ > 0) {
+    out.exit_code = WaitExit(pid_, 60000);
+    if (out.exit_code == -1) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    pid_ = -1;
+  }
+  out.output = Output();
+  return out;
+}
+
+EdgeVaultUp::~EdgeVaultUp() {
+  Stop();
+  // Children of a SIGKILLed `up` (they also get SIGTERM from the kernel when it dies).
+  for (const auto& [name, port] : ports_) {
+    pid_t child = ServicePid(name);
+    if (child > 0) ::kill(child, SIGKILL);
   }
   std::error_code ec;
   std::filesystem::remove_all(tmp_, ec);
 }
 
-int EdgeVaultUp::port(std::string_view service) const {
-  static constexpr std::string_view kNames[] = {"console", "api", "delivery", "auth", "audit"};
-  for (int i = 0; i < 5; ++i) {
-    if (kNames[i] == service) return base_ + i;
+bool EdgeVaultUp::ReloadPorts() {
+  for (std::string_view name : {"console", "api", "delivery", "auth", "audit"}) {
+    int p = ReadPortFile(data_, name);
+    if (p <= 0) return false;
+    ports_[std::string(name)] = p;
   }
-  return 0;
+  return true;
 }
 
-std::string EdgeVaultUp::Output() const { return ReadAll(out_file_); }
+int EdgeVaultUp::port(std::string_view service) const {
+  auto it = ports_.find(service);
+  return it == ports_.end() ? 0 : it->second;
+}
+
+std::string EdgeVaultUp::Output() const { return ReadFile(out_file_); }
 
 pid_t EdgeVaultUp::ServicePid(std::string_view service) const {
-  std::string text = ReadAll(data_ + "/run/" + std::string(service) + ".pid");
+  std::string text = ReadFile(data_ + "/run/" + std::string(service) + ".pid");
   return text.empty() ? -1 : static_cast<pid_t>(std::atoi(text.c_str()));
 }
 
 bool EdgeVaultUp::WaitHealthy(std::string_view service, int limit_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    net::ClientRequest req;
-    req.method = "GET";
-    req.target = "/healthz";
-    auto r = client_->Do("127.0.0.1", static_cast<uint16_t>(port(service)), req);
-    if (r.ok() && r->status == 200) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return PollUntil([&] { return Call(service, "GET", "/healthz").status == 200; }, limit_ms);
 }
 
 HttpReply EdgeVaultUp::Call(std::string_view service, std::string method, std::string target,

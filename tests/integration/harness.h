@@ -1,13 +1,19 @@
 #pragma once
-// Test harness for integration tests: runs the real `edgevault up` on free loopback ports
-// in a temporary data directory and talks to its services over HTTP.
+// Test harness for integration tests: runs the real `edgevault up --port-base 0` (every
+// service on a port the kernel picks; nothing is probed) in a temporary data directory,
+// reads the ports the services report in DATA_DIR/run/<name>.port, and talks to them over
+// HTTP.
 // Thread-safety: Call() may be used from several threads; Start/Stop from one.
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <boost/json.hpp>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/net/http_client.h"
@@ -25,8 +31,63 @@ struct CommandResult {
 CommandResult RunShell(const std::string& command);
 // Runs `BinDir()/edgevault ARGS` with `env` ("NAME=value ..." prefix, may be empty).
 CommandResult RunEdgevault(const std::string& args, const std::string& env = "");
-// Five consecutive free ports, found by binding them.
-int FreePortBase();
+// The port service `name` reported in DATA_DIR/run/<name>.port; 0 when there is none.
+int ReadPortFile(const std::string& data_dir, std::string_view name);
+
+// A loopback port that refuses connections for as long as this object lives: a socket is
+// bound to it but never listens, so nobody else can take the port meanwhile (unlike a port
+// probed and released). For tests of "nothing answers there".
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  int port() const { return port_; }  // 0 when no socket could be bound
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A child process with stdout and stderr going to a file.
+struct Proc {
+  pid_t pid = -1;
+  std::string out_file;
+};
+Proc Spawn(std::vector<std::string> args, const std::string& out_file,
+           const std::vector<std::string>& env = {});
+// Exit code of `pid` (128 + signal when killed), waiting at most `limit_ms`; -1 when it
+// is still running then.
+int WaitExit(pid_t pid, int limit_ms);
+std::string ReadFile(const std::string& path);
+// Polls `done` every 20 ms until it returns true (then true) or `limit_ms` passes (false).
+// The limit only bounds how long a failing test waits.
+bool PollUntil(const std::function<bool()>& done, int limit_ms);
+
+// Background load for a test: threads that run until stopped. The destructor stops and
+// joins them, so an ASSERT that returns early never leaves a joinable std::thread behind.
+class LoadThreads {
+ public:
+  LoadThreads() = default;
+  LoadThreads(const LoadThreads&) = delete;
+  LoadThreads& operator=(const LoadThreads&) = delete;
+  ~LoadThreads() { StopAndJoin(); }
+
+  // Starts a thread running `body`, which should return soon after stopping() is true.
+  void Add(std::function<void()> body) { threads_.emplace_back(std::move(body)); }
+  bool stopping() const { return stop_.load(); }
+  void StopAndJoin() {
+    stop_ = true;
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
 
 struct HttpReply {
   int status = 0;
@@ -40,7 +101,14 @@ class EdgeVaultUp {
  public:
   // Starts `edgevault up` and waits until it reports being up (60 s at most).
   static std::unique_ptr<EdgeVaultUp> Start(std::vector<std::string> extra_args = {});
-  ~EdgeVaultUp();  // SIGKILLs what is left and removes the directory
+  ~EdgeVaultUp();  // Stop() if still running, SIGKILLs what is left, removes the directory
+
+  // SIGTERMs `up` and waits (60 s at most) for it to stop its services and exit.
+  struct Stopped {
+    int exit_code = -1;  // -1: it did not exit in time (then it was SIGKILLed)
+    std::string output;  // everything `up` and the services printed
+  };
+  Stopped Stop();
 
   int port(std::string_view service) const;  // console, api, delivery, auth, audit
   const std::string& data_dir() const { return data_; }
@@ -51,6 +119,9 @@ class EdgeVaultUp {
   pid_t pid() const { return pid_; }
   // The pid of a child service (from DATA_DIR/run/<name>.pid), or -1.
   pid_t ServicePid(std::string_view service) const;
+  // Re-reads the ports from DATA_DIR/run (a restarted service keeps its socket, so they
+  // do not change while `up` runs). False when a file is missing.
+  bool ReloadPorts();
   // Polls /healthz of `service` until 200 (limit in ms); false on timeout.
   bool WaitHealthy(std::string_view service, int limit_ms = 30000);
 
@@ -68,7 +139,7 @@ class EdgeVaultUp {
  private:
   EdgeVaultUp() = default;
   std::string tmp_, data_, out_file_;
-  int base_ = 0;
+  std::map<std::string, int, std::less<>> ports_;
   pid_t pid_ = -1;
   std::string admin_key_, email_, password_;
   std::unique_ptr<net::HttpClient> client_;

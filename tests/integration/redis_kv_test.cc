@@ -248,7 +248,9 @@ TEST(RedisKvStartupTest, UnreachableRedisStopsDeliveryStartupWithAMessage) {
     std::filesystem::permissions(dir + "/keys/internal.key",
                                  std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
-  const int port = storage::FreePort();  // nobody listens there
+  testing::RefusingPort refusing;  // nobody listens there, and nobody can start to
+  ASSERT_NE(refusing.port(), 0);
+  const int port = refusing.port();
   auto [code, out] = testing::RunShell(testing::BinDir() + "/edgevault-delivery --set data_dir=" + dir +
                                        " --set kv.url=redis://127.0.0.1:" + std::to_string(port));
   EXPECT_EQ(code, 1) << out;

@@ -8,12 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "gtest/gtest.h"
 #include "src/net/http_client.h"
@@ -23,45 +21,14 @@ namespace edgevault {
 namespace {
 
 using testing::BinDir;
-using testing::FreePortBase;
+using testing::PollUntil;
+using testing::Proc;
+using testing::ReadFile;
+using testing::ReadPortFile;
+using testing::Spawn;
+using testing::WaitExit;
 
-struct Proc {
-  pid_t pid = -1;
-  std::string out_file;
-};
-
-Proc Spawn(std::vector<std::string> args, const std::string& out_file) {
-  Proc p;
-  p.out_file = out_file;
-  p.pid = ::fork();
-  if (p.pid == 0) {
-    FILE* f = std::fopen(out_file.c_str(), "w");
-    ::dup2(fileno(f), 1);
-    ::dup2(fileno(f), 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return p;
-}
-
-// Exit code of `p`, waiting at most `limit`; -1 when it is still running.
-int WaitExit(pid_t pid, std::chrono::milliseconds limit) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  for (;;) {
-    int st = 0;
-    if (::waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    if (std::chrono::steady_clock::now() > end) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+constexpr const char* kServices[] = {"console", "api", "delivery", "auth", "audit"};
 
 bool Alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
@@ -79,7 +46,7 @@ class UpTest : public ::testing::Test {
   void TearDown() override {
     if (up_.pid > 0 && Alive(up_.pid)) {
       ::kill(up_.pid, SIGKILL);
-      WaitExit(up_.pid, std::chrono::seconds(5));
+      WaitExit(up_.pid, 5000);
     }
     std::filesystem::remove_all(tmp_);
   }
@@ -90,24 +57,17 @@ class UpTest : public ::testing::Test {
     auto r = client_->Do("127.0.0.1", static_cast<uint16_t>(port), req);
     return r.ok() ? r->status : 0;
   }
-  // Polls until /healthz answers 200 (true) or `limit` passes (false).
-  bool WaitHealthy(int port, std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (Healthz(port) == 200) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
+  // Starts `up` with every service on a port the kernel picks and waits until each
+  // reported its port and answers /healthz there.
   void StartUp() {
-    base_ = FreePortBase();
-    ASSERT_NE(base_, 0);
-    up_ = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base",
-                 std::to_string(base_)},
+    up_ = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base", "0"},
                 tmp_ + "/up.log");
-    for (int i = 0; i < 5; ++i) {
-      ASSERT_TRUE(WaitHealthy(base_ + i, std::chrono::seconds(20)))
-          << "service " << i << " not healthy; log:\n" << ReadFile(tmp_ + "/up.log");
+    for (const char* name : kServices) {
+      ASSERT_TRUE(PollUntil([&] { return ReadPortFile(data_, name) > 0; }, 30000))
+          << name << " reported no port; log:\n" << ReadFile(tmp_ + "/up.log");
+      ports_[name] = ReadPortFile(data_, name);
+      ASSERT_TRUE(PollUntil([&] { return Healthz(ports_[name]) == 200; }, 30000))
+          << name << " not healthy; log:\n" << ReadFile(tmp_ + "/up.log");
     }
   }
   pid_t ChildPid(const std::string& name) {
@@ -116,7 +76,7 @@ class UpTest : public ::testing::Test {
   }
 
   std::string tmp_, data_;
-  int base_ = 0;
+  std::map<std::string, int> ports_;
   Proc up_;
   std::unique_ptr<net::HttpClient> client_;
 };
@@ -128,45 +88,52 @@ TEST_F(UpTest, AllFiveAnswerThenSurviveKillAndStopCleanly) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   // A second `up` on the same directory is refused.
-  Proc second = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base",
-                       std::to_string(base_)},
+  Proc second = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base", "0"},
                       tmp_ + "/second.log");
-  EXPECT_EQ(WaitExit(second.pid, std::chrono::seconds(10)), 1);
+  EXPECT_EQ(WaitExit(second.pid, 30000), 1);
   EXPECT_NE(ReadFile(tmp_ + "/second.log").find("already running"), std::string::npos);
 
-  // kill -9 of a child: it is restarted.
+  // kill -9 of a child: it is restarted, on the same port (it inherits the socket `up`
+  // bound), so its peers' addresses stay right.
   pid_t api = ChildPid("api");
   ASSERT_GT(api, 0);
   ASSERT_EQ(::kill(api, SIGKILL), 0);
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   pid_t again = -1;
-  while (std::chrono::steady_clock::now() < end) {
-    again = ChildPid("api");
-    if (again > 0 && again != api && Healthz(base_ + 1) == 200) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_NE(again, api);
-  EXPECT_EQ(Healthz(base_ + 1), 200);
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        again = ChildPid("api");
+        return again > 0 && again != api && Healthz(ports_["api"]) == 200;
+      },
+      30000))
+      << "api was not restarted; log:\n" << ReadFile(tmp_ + "/up.log");
+  EXPECT_EQ(ReadPortFile(data_, "api"), ports_["api"]);
 
   std::vector<pid_t> children;
-  for (const char* n : {"console", "api", "delivery", "auth", "audit"}) children.push_back(ChildPid(n));
+  for (const char* n : kServices) children.push_back(ChildPid(n));
+  for (pid_t c : children) ASSERT_GT(c, 0);
   ASSERT_EQ(::kill(up_.pid, SIGTERM), 0);
-  EXPECT_EQ(WaitExit(up_.pid, std::chrono::seconds(10)), 0) << ReadFile(tmp_ + "/up.log");
+  EXPECT_EQ(WaitExit(up_.pid, 60000), 0) << ReadFile(tmp_ + "/up.log");
   up_.pid = -1;
-  for (pid_t c : children) EXPECT_FALSE(c > 0 && Alive(c)) << "child " << c << " still alive";
+  // `up` reaped its children before exiting, so none of these pids is alive (or reused
+  // this quickly).
+  for (pid_t c : children) EXPECT_FALSE(Alive(c)) << "child " << c << " still alive";
+  // A clean stop removes the run files.
+  for (const char* n : kServices) {
+    EXPECT_FALSE(std::filesystem::exists(data_ + "/run/" + n + ".pid")) << n;
+    EXPECT_FALSE(std::filesystem::exists(data_ + "/run/" + n + ".port")) << n;
+  }
 }
 
 TEST_F(UpTest, KeyFileReadableByOthersIsRefused) {
   StartUp();
   ::kill(up_.pid, SIGTERM);
-  ASSERT_EQ(WaitExit(up_.pid, std::chrono::seconds(10)), 0);
+  ASSERT_EQ(WaitExit(up_.pid, 60000), 0);
   up_.pid = -1;
   std::string key = data_ + "/keys/internal.key";
   ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
-  Proc p = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base",
-                  std::to_string(base_)},
+  Proc p = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base", "0"},
                  tmp_ + "/perm.log");
-  EXPECT_EQ(WaitExit(p.pid, std::chrono::seconds(10)), 1);
+  EXPECT_EQ(WaitExit(p.pid, 30000), 1);
   std::string log = ReadFile(tmp_ + "/perm.log");
   EXPECT_NE(log.find(key), std::string::npos) << log;
   EXPECT_NE(log.find("chmod 600"), std::string::npos);
@@ -175,12 +142,12 @@ TEST_F(UpTest, KeyFileReadableByOthersIsRefused) {
 TEST_F(UpTest, BadConfigValueFailsNamingTheKey) {
   StartUp();
   ::kill(up_.pid, SIGTERM);
-  ASSERT_EQ(WaitExit(up_.pid, std::chrono::seconds(10)), 0);
+  ASSERT_EQ(WaitExit(up_.pid, 60000), 0);
   up_.pid = -1;
   Proc p = Spawn({BinDir() + "/edgevault-api", "--config", data_ + "/edgevault.toml", "--set",
                   "server.max_body_bytes=lots"},
                  tmp_ + "/bad.log");
-  EXPECT_EQ(WaitExit(p.pid, std::chrono::seconds(10)), 2);
+  EXPECT_EQ(WaitExit(p.pid, 30000), 2);
   EXPECT_NE(ReadFile(tmp_ + "/bad.log").find("server.max_body_bytes"), std::string::npos);
 }
 

@@ -20,8 +20,9 @@ namespace {
 
 absl::Status Install(services::ServiceContext& ctx) {
   const base::Config& config = ctx.config;
-  // Everything below lives as long as the process (RunService never returns before
-  // exit), so it is released on purpose rather than torn down under live handlers.
+  // Everything below is handed to ctx.Keep in the order it is wired, so that after the
+  // server drained RunService destroys it newest first: the relay, the republisher and
+  // the propagation thread stop before the stores and clients they use go away.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> control,
                       storage::OpenSqliteControlStore({config.data_dir + "/control.db", ctx.env}));
   // kv.url: the embedded LMDB store (default) or Redis (docs/configuration.md).
@@ -37,52 +38,55 @@ absl::Status Install(services::ServiceContext& ctx) {
                           {.dir = workspaces_dir, .env = ctx.env,
                            .max_open = static_cast<size_t>(config.api_settings.max_open_workspaces)}));
   workspace::ServiceOptions so;
-  so.keyring = keyring.release();
-  so.stores = stores.release();
-  so.control = control.release();
-  so.kv = kv.release();
+  so.keyring = ctx.Keep(std::move(keyring));
+  so.stores = ctx.Keep(std::move(stores));
+  so.control = ctx.Keep(std::move(control));
+  so.kv = ctx.Keep(std::move(kv));
   so.env = ctx.env;
   net::HttpClientOptions plain;
   plain.env = ctx.env;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> jwks_client, net::HttpClient::Create(plain));
+  net::HttpClient* jwks_http = ctx.Keep(std::move(jwks_client));
   net::HttpClientOptions signed_options;
   signed_options.env = ctx.env;
   signed_options.signing_key = &ctx.internal_key;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> auth_client, net::HttpClient::Create(signed_options));
+  net::HttpClient* auth_http = ctx.Keep(std::move(auth_client));
   // Push to delivery after each propagation (delivery also polls, so a lost notice only
   // delays an update until its next poll).
   signed_options.connect_timeout = absl::Milliseconds(200);
   signed_options.request_timeout = absl::Milliseconds(500);
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> delivery_client, net::HttpClient::Create(signed_options));
-  so.on_published = [client = delivery_client.release(), host = config.delivery.host, port = config.delivery.port] {
+  so.on_published = [client = ctx.Keep(std::move(delivery_client)), host = config.delivery.host, port = config.delivery.port] {
     net::ClientRequest req;
     req.method = "POST";
     req.target = "/internal/v1/changed";
     absl::StatusOr<net::ClientResponse> r = client->Do(host, port, req);
     if (!r.ok()) EV_LOG(kDebug, "notifying delivery failed", {{"error", r.status().ToString()}});
   };
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::Service> service, workspace::Service::Create(so));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::Service> created, workspace::Service::Create(so));
+  workspace::Service* service = ctx.Keep(std::move(created));
 
   services::JwksCacheOptions jo;
   jo.host = config.auth.host;
   jo.port = config.auth.port;
-  jo.client = jwks_client.release();
+  jo.client = jwks_http;
   jo.env = ctx.env;
   jo.issuer = config.auth_settings.issuer;
-  auto* jwks = new services::JwksCache(jo);
+  auto* jwks = ctx.Keep(std::make_unique<services::JwksCache>(jo));
 
   ApiAuthOptions ao;
   ao.jwks = jwks;
-  ao.auth_client = auth_client.get();
+  ao.auth_client = auth_http;
   ao.auth_host = config.auth.host;
   ao.auth_port = config.auth.port;
   ao.env = ctx.env;
-  auto* auth = new ApiAuth(ao);
+  auto* auth = ctx.Keep(std::make_unique<ApiAuth>(ao));
 
   ApiServiceOptions opts;
-  opts.service = service.get();
+  opts.service = service;
   opts.auth = auth;
-  opts.auth_client = auth_client.release();
+  opts.auth_client = auth_http;
   opts.auth_host = config.auth.host;
   opts.auth_port = config.auth.port;
   opts.env = ctx.env;
@@ -91,36 +95,33 @@ absl::Status Install(services::ServiceContext& ctx) {
   EV_RETURN_IF_ERROR(ctx.env->CreateDirs(audit::AuditDir(config.data_dir), 0700));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::SqliteAuditQueue> queue,
                       audit::SqliteAuditQueue::Open({.path = audit::AuditQueuePath(config.data_dir)}));
-  audit::AuditQueue* audit_queue = queue.get();
+  audit::AuditQueue* audit_queue = ctx.Keep(std::move(queue));
   base::Env* env = ctx.env;
   opts.record_denied = [audit_queue, env](const std::string& event_json) {
     absl::StatusOr<audit::AuditEvent> e = audit::ParseAuditEvent(event_json);
     absl::Status st = e.ok() ? audit_queue->Enqueue({*e}, env->Now()) : e.status();
     if (!st.ok()) EV_LOG(kError, "recording a denied request failed", {{"error", st.ToString()}});
   };
-  auto* api = new ApiService(opts);
+  auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
   if (services::EdgeKvIsShared(config)) {
     // Redis may come back empty (no persistence): re-fill it from the system of record.
     EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
-                        EdgeKvRepublisher::Create({.service = service.get(), .control = so.control, .kv = so.kv,
+                        EdgeKvRepublisher::Create({.service = service, .control = so.control, .kv = so.kv,
                                                    .workspaces_dir = workspaces_dir,
                                                    .on_published = so.on_published}));
-    republisher->Start();
-    republisher.release();
+    ctx.Keep(std::move(republisher))->Start();
   }
   audit::OutboxRelayOptions ro;
-  workspace::Service* svc = service.get();
+  workspace::Service* svc = service;
   ro.peek = [svc](int limit) { return svc->PeekAuditOutbox(limit); };
   ro.remove = [svc](const std::vector<std::string>& ids) { return svc->RemoveAuditOutbox(ids); };
-  ro.queue = queue.release();
+  ro.queue = audit_queue;
   ro.env = ctx.env;
   ro.source = "api";
   EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::OutboxRelay> relay, audit::OutboxRelay::Create(std::move(ro)));
-  relay->Start();
-  relay.release();
-  service.release();
+  ctx.Keep(std::move(relay))->Start();
   return absl::OkStatus();
 }
 

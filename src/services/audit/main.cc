@@ -16,15 +16,14 @@
 namespace edgevault::audit {
 namespace {
 
+// Members are destroyed in reverse order: the consumer (finishing its batch and joining
+// its thread) before the warehouse and the queue it uses.
 struct Pipeline {
   std::unique_ptr<SqliteAuditQueue> queue;
   std::unique_ptr<FileWarehouse> warehouse;
   std::unique_ptr<FileWarehouseReader> reader;
   std::unique_ptr<AuditConsumer> consumer;
 };
-
-// Lives from Install until main() stops the consumer after the server drained.
-Pipeline* g_pipeline = nullptr;
 
 net::Response Status(Pipeline& p) {
   boost::json::object o;
@@ -74,11 +73,11 @@ absl::Status Install(services::ServiceContext& ctx) {
       .queue = p->queue.get(), .warehouse = p->warehouse.get(), .env = ctx.env});
   Pipeline* raw = p.get();
   ctx.router.Get("/v1/audit/status", [raw](net::Request&) { return Status(*raw); });
+  ctx.Keep(std::move(p));  // destroyed after the server drained: the consumer finishes its batch
   raw->consumer->Start();
   EV_LOG(kInfo, "audit consumer started",
          {{"queue", AuditQueuePath(data_dir)}, {"warehouse", AuditWarehouseDir(data_dir)},
           {"last_hash", raw->warehouse->stats().last_hash}});
-  g_pipeline = p.release();
   return absl::OkStatus();
 }
 
@@ -86,8 +85,5 @@ absl::Status Install(services::ServiceContext& ctx) {
 }  // namespace edgevault::audit
 
 int main(int argc, char** argv) {
-  int rc = edgevault::services::RunService("audit", argc, argv, edgevault::audit::Install);
-  // The server has drained: finish the batch in flight, then stop.
-  if (edgevault::audit::g_pipeline != nullptr) edgevault::audit::g_pipeline->consumer->Stop();
-  return rc;
+  return edgevault::services::RunService("audit", argc, argv, edgevault::audit::Install);
 }

@@ -12,9 +12,6 @@
 namespace edgevault::auth {
 namespace {
 
-// Audit (issue 7): relays the control DB outbox to DATA_DIR/audit/queue.db; stopped in main().
-std::unique_ptr<audit::ControlOutboxRelay> g_audit_relay;
-
 std::vector<std::string> Origins(const base::Config& config) {
   std::vector<std::string> out;
   if (!config.auth_settings.webauthn_origins.empty()) {
@@ -29,16 +26,15 @@ std::vector<std::string> Origins(const base::Config& config) {
 
 absl::Status Install(services::ServiceContext& ctx) {
   const base::Config& config = ctx.config;
-  // The store and the service live as long as the process (RunService never returns
-  // before exit), so they are deliberately leaked rather than torn down under live
-  // handlers.
+  // The store, the service and the audit relay are handed to ctx.Keep: RunService
+  // destroys them, relay first, once the server has drained.
   storage::SqliteControlStoreOptions store_options;
   store_options.path = config.data_dir + "/control.db";
   store_options.env = ctx.env;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> store,
                       storage::OpenSqliteControlStore(store_options));
   AuthOptions options;
-  options.store = store.release();
+  options.store = ctx.Keep(std::move(store));
   options.env = ctx.env;
   options.signing_keys_dir = config.keys_dir + "/jwt-signing";
   options.password.memory_kib = static_cast<uint32_t>(config.auth_settings.argon2_memory_kib);
@@ -57,7 +53,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   std::string ikm(reinterpret_cast<const char*>(ctx.internal_key.bytes.data()), ctx.internal_key.bytes.size());
   std::string prk = crypto::HmacSha256(std::string(32, '\0'), ikm);
   options.correlation_key = crypto::HmacSha256(prk, std::string("edgevault/audit-correlation/v1") + '\x01');
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<AuthService> service, AuthService::Create(options));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<AuthService> created, AuthService::Create(options));
+  AuthService* service = ctx.Keep(std::move(created));
 
   std::string key_file = config.data_dir + "/bootstrap-admin.key";
   EV_ASSIGN_OR_RETURN(
@@ -77,10 +74,10 @@ absl::Status Install(services::ServiceContext& ctx) {
     EV_LOG(kInfo, "bootstrap owner created", {{"email", boot.email}, {"api_key_file", key_file}});
   }
   // Audit (issue 7): start relaying the outbox once Bootstrap's own events are in it.
-  EV_ASSIGN_OR_RETURN(g_audit_relay,
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::ControlOutboxRelay> relay,
                       audit::ControlOutboxRelay::Start(options.store, ctx.env, config.data_dir));
+  ctx.Keep(std::move(relay));
   service->Install(ctx.router);
-  service.release();
   return absl::OkStatus();
 }
 
@@ -88,7 +85,5 @@ absl::Status Install(services::ServiceContext& ctx) {
 }  // namespace edgevault::auth
 
 int main(int argc, char** argv) {
-  int rc = edgevault::services::RunService("auth", argc, argv, edgevault::auth::Install);
-  if (edgevault::auth::g_audit_relay) edgevault::auth::g_audit_relay->Stop();  // audit relay
-  return rc;
+  return edgevault::services::RunService("auth", argc, argv, edgevault::auth::Install);
 }

@@ -1,8 +1,10 @@
 #include "src/services/common/service_main.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -26,6 +28,37 @@ int Fail(int code, std::string_view what, const absl::Status& status) {
   return code;
 }
 
+// Destroys the objects the installer kept, newest first.
+void DestroyKept(ServiceContext& ctx) {
+  while (!ctx.kept.empty()) {
+    std::function<void()> destroy = std::move(ctx.kept.back());
+    ctx.kept.pop_back();
+    destroy();
+  }
+}
+
+// The threads this process has right now (/proc/self/task); 0 when unknown.
+int ThreadCount() {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return ec ? 0 : n;
+}
+
+// Checks that `fd` is a listening TCP socket (what `edgevault up` hands its children).
+absl::Status CheckListeningSocket(int fd) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening == 0) {
+    return absl::InvalidArgumentError(
+        base::StrCat("--listen-fd ", fd, " is not a listening socket"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunService(std::string_view name, int argc, char** argv, const Installer& install) {
@@ -36,7 +69,11 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   std::string config_file;
   std::vector<std::string> sets;
   bool show_version = false;
+  int listen_fd = -1;
   app.add_option("--config", config_file, "TOML configuration file (normally DATA_DIR/edgevault.toml)");
+  app.add_option("--listen-fd", listen_fd,
+                 "serve on this inherited listening socket instead of binding "
+                 "services.<name>.host/port (`edgevault up` passes it)");
   app.add_option("--set", sets, "override one configuration key: --set services.api.port=9001")
       ->take_all();
   app.add_flag("--version", show_version, "print the version and exit");
@@ -103,8 +140,15 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
       },
       net::RouteOptions{.internal_signed = true});
 
+  if (listen_fd >= 0) {
+    if (absl::Status st = CheckListeningSocket(listen_fd); !st.ok()) return Fail(2, "bad --listen-fd", st);
+  }
+
   ServiceContext ctx{name, *config, env, router, verifier, *key};
-  if (absl::Status st = install(ctx); !st.ok()) return Fail(1, "start-up failed", st);
+  if (absl::Status st = install(ctx); !st.ok()) {
+    DestroyKept(ctx);
+    return Fail(1, "start-up failed", st);
+  }
 
   net::ServerOptions options;
   options.service = std::string(name);
@@ -114,19 +158,40 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   options.limits = config->limits;
   options.env = env;
   options.verifier = &verifier;
+  options.listen_fd = listen_fd;
   absl::StatusOr<std::unique_ptr<net::HttpServer>> server =
       net::HttpServer::Create(options, std::move(router));
-  if (!server.ok()) return Fail(1, "cannot create the server", server.status());
-  if (absl::Status st = (*server)->Start(); !st.ok()) return Fail(1, "cannot start", st);
+  if (!server.ok()) {
+    DestroyKept(ctx);
+    return Fail(1, "cannot create the server", server.status());
+  }
+  if (absl::Status st = (*server)->Start(); !st.ok()) {
+    DestroyKept(ctx);
+    return Fail(1, "cannot start", st);
+  }
+  const uint16_t port = (*server)->port();
   EV_LOG(kInfo, "started",
-         {{"url", base::StrCat("http://", endpoint->host, ":", (*server)->port())},
-          {"version", kVersion}});
+         {{"url", base::StrCat("http://", endpoint->host, ":", port)}, {"version", kVersion}});
+  // Reports the port (a service configured with port 0 gets one from the kernel). Not
+  // fatal: a data-plane node may have no writable data directory.
+  const std::string port_file = base::StrCat(config->data_dir, "/run/", name, ".port");
+  absl::Status reported = env->CreateDirs(base::StrCat(config->data_dir, "/run"), 0700);
+  if (reported.ok()) reported = env->WriteFileAtomically(port_file, base::StrCat(port, "\n"), 0600);
+  if (!reported.ok()) EV_LOG(kWarn, "cannot record the port", {{"error", reported.message()}});
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   EV_LOG(kInfo, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*server)->Drain();
-  EV_LOG(kInfo, "stopped");
+  DestroyKept(ctx);
+  if (reported.ok()) {
+    // Only our own report: a newer instance may have replaced it.
+    absl::StatusOr<std::string> text = env->ReadFile(port_file);
+    if (text.ok() && *text == base::StrCat(port, "\n")) (void)env->DeleteFile(port_file);
+  }
+  const int threads = ThreadCount();
+  if (threads > 1) EV_LOG(kError, "threads still running at exit", {{"threads", threads}});
+  EV_LOG(kInfo, "stopped", {{"threads", threads}});
   return 0;
 }
 

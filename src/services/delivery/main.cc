@@ -11,23 +11,23 @@ absl::Status Install(services::ServiceContext& ctx) {
   // kv.url: the embedded LMDB store (waits for the api to create it) or Redis.
   absl::StatusOr<std::unique_ptr<storage::EdgeKv>> kv = services::OpenEdgeKv(ctx.config, /*read_only=*/true);
   if (!kv.ok()) return kv.status();
-  // The KV and the service live as long as the process (RunService never returns before
-  // exit), so they are released on purpose rather than torn down under live handlers.
+  // Kept until the server drained, then destroyed newest first: the watch, the service
+  // (which joins its poll thread), the KV.
   DeliveryOptions options;
-  options.kv = kv->release();
+  options.kv = ctx.Keep(*std::move(kv));
   options.ofrep_rate_limit_per_second = ctx.config.delivery_settings.ofrep_rate_limit_per_second;
   options.ofrep_rate_limit_burst = ctx.config.delivery_settings.ofrep_rate_limit_burst;
   options.env = ctx.env;
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<DeliveryService> service, DeliveryService::Create(options));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<DeliveryService> created, DeliveryService::Create(options));
+  DeliveryService* service = ctx.Keep(std::move(created));
   service->Install(ctx.router);
   service->Start();
   // Redis: push invalidation (every accepted write, and every resubscription after an
   // outage, polls now). LMDB: nullptr; the api's POST /internal/v1/changed does this.
-  DeliveryService* svc = service.get();
+  DeliveryService* svc = service;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<services::EdgeKvWatch> watch,
                       services::WatchEdgeKv(ctx.config, [svc] { svc->Notify(); }));
-  watch.release();
-  service.release();
+  ctx.Keep(std::move(watch));
   return absl::OkStatus();
 }
 

@@ -1,49 +1,40 @@
-// Starts a real `edgevault up` on free loopback ports in a temporary data directory and
-// gives tests small helpers to talk to it. Used by every tests/e2e/*.test.mjs.
+// Starts a real `edgevault up --port-base 0` (every service on a port the kernel picks;
+// nothing is probed) in a temporary data directory, reads the ports the services report in
+// DATA_DIR/run/<name>.port, and gives tests small helpers to talk to them. Used by every
+// tests/e2e/*.test.mjs.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 export const BIN_DIR = process.env.EDGEVAULT_BIN_DIR ||
   path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../build/bin');
 
-function canBind(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
+const SERVICES = ['console', 'api', 'delivery', 'auth', 'audit'];
 
-// Five consecutive free ports (console, api, delivery, auth, audit).
-async function freePortBase() {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = await new Promise((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-    });
-    if (base > 65000) continue;
-    let ok = true;
-    for (let i = 0; i < 5 && ok; i++) ok = await canBind(base + i);
-    if (ok) return base;
+// The port each service reported in DATA_DIR/run/<name>.port (written once it listens),
+// or undefined while a file is missing.
+function readPorts(dataDir) {
+  const ports = {};
+  for (const name of SERVICES) {
+    let text;
+    try { text = readFileSync(path.join(dataDir, 'run', `${name}.port`), 'utf8'); } catch { return undefined; }
+    const port = Number.parseInt(text, 10);
+    if (!(port > 0)) return undefined;
+    ports[name] = port;
   }
-  throw new Error('no five consecutive free ports');
+  return ports;
 }
 
 export class EdgeVault {
-  // `extraArgs` is a list, or a function of the port base returning one (for settings
-  // that name the ports, such as WebAuthn origins).
+  // `extraArgs`: more arguments for `edgevault up` (--set key=value ...).
   static async start({ extraArgs = [] } = {}) {
     const ev = new EdgeVault();
     ev.tmp = mkdtempSync(path.join(os.tmpdir(), 'ev-e2e-'));
     ev.dataDir = path.join(ev.tmp, 'data');
-    ev.base = await freePortBase();
     ev.output = '';
     ev.proc = spawn(path.join(BIN_DIR, 'edgevault'),
-      ['up', '--data-dir', ev.dataDir, '--port-base', String(ev.base),
-        ...(typeof extraArgs === 'function' ? extraArgs(ev.base) : extraArgs)],
+      ['up', '--data-dir', ev.dataDir, '--port-base', '0', ...extraArgs],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     ev.proc.stdout.on('data', (d) => { ev.output += d; });
     ev.proc.stderr.on('data', (d) => { ev.output += d; });
@@ -52,6 +43,12 @@ export class EdgeVault {
       if (ev.proc.exitCode !== null) throw new Error(`edgevault up exited:\n${ev.output}`);
       if (Date.now() > deadline) throw new Error(`edgevault up did not start:\n${ev.output}`);
       await new Promise((r) => setTimeout(r, 50));
+    }
+    // Every service answered /healthz; each wrote its port file right after it started
+    // listening, so the files are there or about to be.
+    while (!(ev.ports = readPorts(ev.dataDir))) {
+      if (Date.now() > deadline) throw new Error(`no port files in ${ev.dataDir}/run:\n${ev.output}`);
+      await new Promise((r) => setTimeout(r, 20));
     }
     const email = /email:\s+(\S+)/.exec(ev.output);
     const password = /password:\s+(\S+)/.exec(ev.output);
@@ -62,10 +59,9 @@ export class EdgeVault {
     return ev;
   }
 
-  url(service) {
-    const offset = { console: 0, api: 1, delivery: 2, auth: 3, audit: 4 }[service];
-    return `http://127.0.0.1:${this.base + offset}`;
-  }
+  port(service) { return this.ports[service]; }
+
+  url(service) { return `http://127.0.0.1:${this.ports[service]}`; }
 
   async call(service, method, target, { body, bearer, headers = {} } = {}) {
     const h = { ...headers };
