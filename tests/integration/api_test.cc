@@ -643,11 +643,10 @@ TEST(ApiCrashTest, Kill9DuringWriteStormLosesNothingAcknowledged) {
             201);
   std::mutex mu;
   std::set<std::string> acknowledged;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> writers;
+  testing::LoadThreads writers;
   for (int t = 0; t < 4; ++t) {
-    writers.emplace_back([&, t] {
-      for (int i = 0; !stop; ++i) {
+    writers.Add([&, t] {
+      for (int i = 0; !writers.stopping(); ++i) {
         std::string key = base::StrCat("t", std::to_string(t), "-", std::to_string(i));
         HttpReply r = api("PUT", "/v1/workspaces/crash/configs/" + key,
                           json::object{{"type", "integer"}, {"values", {{"prod", i}}}, {"reason", "storm"}});
@@ -658,27 +657,34 @@ TEST(ApiCrashTest, Kill9DuringWriteStormLosesNothingAcknowledged) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // Each phase waits for writes to be acknowledged rather than for a time: `more(n)` is
+  // true once n more writes were acknowledged (the deadline only bounds a failure).
+  auto acknowledged_count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return acknowledged.size();
+  };
+  auto more = [&](size_t n) {
+    const size_t target = acknowledged_count() + n;
+    return testing::PollUntil([&] { return acknowledged_count() >= target; }, 60000);
+  };
+  ASSERT_TRUE(more(20));
   // The audit consumer and auth (its relay) die mid-storm too.
   for (const char* service : {"audit", "auth"}) {
     pid_t pid = up->ServicePid(service);
     ASSERT_GT(pid, 0);
     ::kill(pid, SIGKILL);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Writes need auth (API-key check), so these land once `up` restarted it.
+  ASSERT_TRUE(more(20));
   pid_t victim = up->ServicePid("api");
   ASSERT_GT(victim, 0);
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // `up` restarts it; writes resume once it is back.
-  for (int i = 0; i < 200 && up->ServicePid("api") == victim; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  ASSERT_TRUE(testing::PollUntil([&] { return up->ServicePid("api") != victim; }, 60000));
   ASSERT_TRUE(up->WaitHealthy("api", 30000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  stop = true;
-  for (auto& w : writers) w.join();
-  ASSERT_GT(acknowledged.size(), 10u);
+  ASSERT_TRUE(more(20));
+  writers.StopAndJoin();
+  ASSERT_GE(acknowledged.size(), 60u);
 
   HttpReply items = api("GET", "/v1/workspaces/crash/configs", nullptr);
   std::set<std::string> present;

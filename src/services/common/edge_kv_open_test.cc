@@ -121,10 +121,17 @@ TEST_F(EdgeKvOpenRedisTest, WatchCallsBackOnSubscribeAndOnEveryAcceptedWrite) {
   const int before = calls.load();
   ASSERT_TRUE(server_.Restart());
   ASSERT_TRUE(Eventually([&] { return calls.load() > before; }));
+  // A second watch is the positive control: once it saw the next write, the stopped one
+  // would have seen it too.
+  std::atomic<int> control_calls{0};
+  absl::StatusOr<std::unique_ptr<EdgeKvWatch>> control = WatchEdgeKv(config_, [&] { ++control_calls; });
+  ASSERT_TRUE(control.ok()) << control.status();
+  ASSERT_TRUE(Eventually([&] { return control_calls.load() >= 1; }));  // subscribed
   watch->reset();  // stops: no callback after this
   const int after = calls.load();
+  const int control_before = control_calls.load();
   ASSERT_TRUE((*writer)->PutIfNewer("doc/ws/prod", "{}", 2).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(Eventually([&] { return control_calls.load() > control_before; }));
   EXPECT_EQ(calls.load(), after);
 }
 
