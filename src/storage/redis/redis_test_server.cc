@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -21,20 +23,17 @@
 
 namespace edgevault::storage {
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) std::abort();
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::abort();
+uint16_t CandidatePort() {
+  int low = 32768;  // Linux's default when the range cannot be read
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    int lo = 0, hi = 0;
+    if (std::fscanf(f, "%d %d", &lo, &hi) == 2 && lo > 2048) low = lo;
+    std::fclose(f);
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  // [1024, low) without the ports most often used by other software here.
+  const int first = low > 12000 ? 10000 : 1024;
+  static std::mt19937 rng(std::random_device{}());
+  return static_cast<uint16_t>(std::uniform_int_distribution<int>(first, low - 1)(rng));
 }
 
 RedisServer::RedisServer() {
@@ -50,7 +49,7 @@ RedisServer::~RedisServer() {
 
 bool RedisServer::Start() {
   for (int tries = 0; tries < 5; ++tries) {
-    if (port_ == 0 || (tries > 0 && !restarting_)) port_ = FreePort();
+    if (port_ == 0 || (tries > 0 && !restarting_)) port_ = CandidatePort();
     if (Launch()) return true;
   }
   return false;
@@ -131,8 +130,12 @@ bool RedisServer::Launch() {
       pid_ = -1;
       return false;
     }
-    RawReply pong = Raw({"PING"});
-    if (pong != nullptr && pong->type == REDIS_REPLY_STATUS) return true;
+    // Ours, not another test's server on the same port (ours then exits: port taken).
+    RawReply info = Raw({"INFO", "server"});
+    if (info != nullptr && info->type == REDIS_REPLY_STRING) {
+      const std::string text(info->str, info->len);
+      if (text.find("process_id:" + std::to_string(pid_) + "\r") != std::string::npos) return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   Kill();

@@ -1,5 +1,5 @@
 #pragma once
-// Tests only: a real redis-server child process on 127.0.0.1 and a free port, without
+// Tests only: a real redis-server child process on 127.0.0.1 and a port of its own, without
 // persistence, in a temporary directory of its own; killed (SIGKILL) on destruction and when
 // the test process dies. Used by the Redis backend's tests, the services' KV tests and the
 // integration tests. Needs `redis-server` on PATH (Debian package redis-server).
@@ -23,8 +23,12 @@
 
 namespace edgevault::storage {
 
-// A port the kernel just handed out and nobody is listening on.
-uint16_t FreePort();
+// A random port below the kernel's ephemeral range (net.ipv4.ip_local_port_range), for a
+// redis-server, which cannot bind port 0 and report the port it got. Nothing is probed:
+// the kernel never hands these ports to a bind(0) or an outgoing connection, so the
+// services (on port 0) cannot take it, and when another test's redis-server has it, ours
+// fails to start and Start() tries another.
+uint16_t CandidatePort();
 
 struct RedisContextFree {
   void operator()(redisContext* c) const { ::redisFree(c); }
@@ -42,7 +46,8 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
   ~RedisServer();  // Kill() and remove the directory
 
-  // Starts on a free port (or on the previous port when restarting). True when PING answers.
+  // Starts on a CandidatePort() (or on the previous port when restarting); true once this
+  // server (not another one on the same port) answers.
   bool Start();
   // Kill, then Start on the same port: the server comes back empty.
   bool Restart();
