@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "src/base/strings.h"
 #include "src/net/http_client.h"
 #include "tests/integration/harness.h"
 
@@ -108,6 +109,12 @@ TEST_F(UpTest, AllFiveAnswerThenSurviveKillAndStopCleanly) {
       << "api was not restarted; log:\n" << ReadFile(tmp_ + "/up.log");
   EXPECT_EQ(ReadPortFile(data_, "api"), ports_["api"]);
 
+  // The URLs `up` printed are the ports the services reported.
+  const std::string log = ReadFile(tmp_ + "/up.log");
+  for (const char* n : kServices) {
+    EXPECT_NE(log.find(base::StrCat("http://127.0.0.1:", ports_[n])), std::string::npos) << n << "\n" << log;
+  }
+
   std::vector<pid_t> children;
   for (const char* n : kServices) children.push_back(ChildPid(n));
   for (pid_t c : children) ASSERT_GT(c, 0);
@@ -149,6 +156,39 @@ TEST_F(UpTest, BadConfigValueFailsNamingTheKey) {
                  tmp_ + "/bad.log");
   EXPECT_EQ(WaitExit(p.pid, 30000), 2);
   EXPECT_NE(ReadFile(tmp_ + "/bad.log").find("server.max_body_bytes"), std::string::npos);
+}
+
+// A configured (fixed) port is the one `up` binds; when it is taken, `up` says which
+// service and port, before starting anything.
+TEST_F(UpTest, TakenFixedPortIsNamed) {
+  testing::RefusingPort taken;
+  ASSERT_NE(taken.port(), 0);
+  // (--port-base would override every port; set them one by one.)
+  std::vector<std::string> args = {BinDir() + "/edgevault", "up", "--data-dir", data_};
+  for (const char* n : kServices) {
+    args.push_back("--set");
+    args.push_back(base::StrCat("services.", n, ".port=", std::string_view(n) == "api" ? taken.port() : 0));
+  }
+  Proc p = Spawn(args, tmp_ + "/taken.log");
+  EXPECT_EQ(WaitExit(p.pid, 30000), 1);
+  const std::string log = ReadFile(tmp_ + "/taken.log");
+  EXPECT_NE(log.find(base::StrCat("cannot listen on 127.0.0.1:", taken.port(), " for the api service")),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/run/console.pid")) << "a service was started";
+}
+
+TEST_F(UpTest, ListenFdMustBeAListeningSocket) {
+  StartUp();
+  ::kill(up_.pid, SIGTERM);
+  ASSERT_EQ(WaitExit(up_.pid, 60000), 0);
+  up_.pid = -1;
+  // fd 1 is the log file Spawn opened, not a socket.
+  Proc p = Spawn({BinDir() + "/edgevault-console", "--config", data_ + "/edgevault.toml", "--listen-fd", "1"},
+                 tmp_ + "/fd.log");
+  EXPECT_EQ(WaitExit(p.pid, 30000), 2);
+  EXPECT_NE(ReadFile(tmp_ + "/fd.log").find("--listen-fd 1 is not a listening socket"), std::string::npos)
+      << ReadFile(tmp_ + "/fd.log");
 }
 
 }  // namespace
