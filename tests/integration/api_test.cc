@@ -420,8 +420,8 @@ TEST_F(ApiTest, SecretsAreSealedReadOnlyWithPermissionAndNeverStoredInClear) {
 // secret write makes a second revision and a second audit event for the one request.
 // Configs and flags are idempotent ("Writing an item with exactly its current body is a
 // no-op", docs/api.md); secrets are re-sealed with a fresh data key, so they are not.
-// Disabled until workspace::Service::PutSecret compares plaintexts; enable it with the fix.
-TEST_F(ApiTest, DISABLED_PuttingTheSameSecretTwiceWritesOneRevision) {
+// PutSecret now keeps the envelope of a value that is the same plaintext again.
+TEST_F(ApiTest, PuttingTheSameSecretTwiceWritesOneRevision) {
   std::string base = NewWorkspace("sameseal");
   json::object put{{"values", {{"dev", "the same value"}}}, {"reason", "x"}};
   HttpReply first = Api("PUT", base + "/secrets/s", put);
