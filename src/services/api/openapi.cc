@@ -84,10 +84,12 @@ json::object Build() {
       {"get", Op("The resolved document delivery serves (docs/design/resolved-document.md)",
                  {P("ws"), P("env")}, std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/secrets"] = {
-      {"get", Op("Every secret value visible in the environment (needs the secrets:read permission; "
-                 "each read is recorded)", {P("ws"), P("env")}, std::nullopt, "200", "Any")}};
+      {"get", Op("Every secret value visible in the environment (needs the secrets:read permission "
+                 "where each value is set; values set where the caller may not read are listed under "
+                 "'withheld'; each read is recorded)", {P("ws"), P("env")}, std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/secrets/{key}"] = {
-      {"get", Op("One secret value (needs the secrets:read permission; recorded)", {P("ws"), P("env"), P("key")},
+      {"get", Op("One secret value (needs the secrets:read permission where the value is set, 403 "
+                 "otherwise; recorded)", {P("ws"), P("env"), P("key")},
                  std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/revisions"] = {
       {"get", Op("Revisions after a sequence number", {P("ws"), P("after", "query", "integer"),
