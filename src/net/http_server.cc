@@ -325,10 +325,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (route->async_handler) {
       auto pending = std::make_shared<PendingResponse>(shared_from_this(), server_->async_);
-      route->async_handler(*request_, [pending](Response r) { pending->Complete(std::move(r)); });
+      try {
+        route->async_handler(*request_, [pending](Response r) { pending->Complete(std::move(r)); });
+      } catch (...) {
+        // The Responder went with the exception, unless the handler passed it on: either way
+        // the request is answered (by its holder, or 500 when the last copy is dropped).
+        RecordEscapedException(HandlerName(*route));
+      }
       return;
     }
-    WriteResponse(route->handler(*request_));
+    Response response;
+    try {
+      response = route->handler(*request_);
+    } catch (...) {
+      RecordEscapedException(HandlerName(*route));
+      response = InternalErrorResponse(request_id_);
+    }
+    WriteResponse(std::move(response));
+  }
+
+  static std::string HandlerName(const Router::Route& route) {
+    return base::StrCat("handler ", http::to_string(route.method), " ", route.pattern);
   }
 
   // Completes an AsyncHandler's request exactly once, on the connection's thread; a
@@ -339,7 +356,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       tracker->Add();
     }
     ~PendingResponse() {
-      if (!done.exchange(true)) Finish(Response::Error(500, "internal", "the request handler ended without answering"));
+      if (!done.exchange(true)) Finish(InternalErrorResponse(conn->request_id_));
     }
     void Complete(Response r) {
       if (done.exchange(true)) {
@@ -546,7 +563,11 @@ class SseStreamImpl final : public SseStream,
     asio::post(exec_, [self = shared_from_this(),
                        cb = std::move(callback)]() mutable {
       if (self->closed_.load()) {
-        cb();
+        try {
+          cb();
+        } catch (...) {
+          RecordEscapedException("an event stream's close callback");
+        }
       } else {
         self->on_close_ = std::move(cb);
       }
@@ -560,7 +581,11 @@ class SseStreamImpl final : public SseStream,
     if (on_close_) {
       auto cb = std::move(on_close_);
       on_close_ = nullptr;
-      cb();
+      try {
+        cb();
+      } catch (...) {
+        RecordEscapedException("an event stream's close callback");
+      }
     }
   }
 
@@ -589,7 +614,12 @@ void Connection::StartStream() {
   auto open = std::move(response_.sse);
   response_ = Response();
   WatchForClientClose();
-  open(sse_);
+  try {
+    open(sse_);
+  } catch (...) {
+    RecordEscapedException("an event stream's start");
+    EndStream();
+  }
 }
 
 void Connection::WatchForClientClose() {
@@ -767,10 +797,16 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ServerOptions opt
                              self->draining_.load() ? "draining: the server is shutting down"
                                                     : "not ready yet");
     }
+    if (self->options_.hooks.not_ready_reason) {
+      std::string reason = self->options_.hooks.not_ready_reason();
+      if (!reason.empty()) return Response::Error(503, "not_ready", reason);
+    }
     return Response::Json(200, "{\"status\":\"ready\"}");
   });
   self->router_.Get("/metrics", [self](Request&) {
-    Response r = Response::Json(200, self->metrics_->Render());
+    std::string text = self->metrics_->Render();
+    if (self->options_.hooks.extra_metrics) self->options_.hooks.extra_metrics(&text);
+    Response r = Response::Json(200, std::move(text));
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   });
@@ -821,7 +857,18 @@ absl::Status HttpServer::Start() {
   s.running_.store(true);
   s.DoAccept();
   for (auto& w : s.workers_) {
-    w->thread = std::thread([w = w.get()] { w->ioc.run(); });
+    w->thread = std::thread([w = w.get()] {
+      // The last resort of the handler boundary: asio lets an exception from a completion
+      // handler out of run(), after which run() may be called again (asio's documentation).
+      for (;;) {
+        try {
+          w->ioc.run();
+          return;
+        } catch (...) {
+          RecordEscapedException("an io thread's completion handler");
+        }
+      }
+    });
   }
   EV_LOG(kInfo, "listening",
          {{"host", s.options_.host}, {"port", static_cast<int>(s.port_)},

@@ -4,8 +4,9 @@
 // them (round robin) and never blocks it: handlers that need to wait use
 // AsyncHandler. Keep-alive, pipelining-safe, `Expect: 100-continue`, request ids,
 // JSON access logs, and the limits of base::ServerLimits answered with
-// 431/413/408/503 instead of crashing. Every server also serves /healthz, /readyz
-// and /metrics.
+// 431/413/408/503 instead of crashing. An exception escaping a handler is answered 500
+// and counted (the handler boundary, router.h). Every server also serves /healthz,
+// /readyz and /metrics.
 //
 //   net::Router router;  ... routes ...
 //   EV_ASSIGN_OR_RETURN(auto server, net::HttpServer::Create(options, std::move(router)));
@@ -17,6 +18,7 @@
 // thread; port(), SetReady() and metrics() from any thread.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +31,17 @@
 namespace edgevault::net {
 
 class SignatureVerifier;
+
+// What a service adds to the server's /readyz and /metrics (either may be empty).
+struct ServerHooks {
+  // While this returns a non-empty reason, /readyz answers
+  // 503 {"error":{"code":"not_ready","message":<reason>}}. Called on an io thread for each
+  // /readyz: keep it cheap; thread-safe.
+  std::function<std::string()> not_ready_reason;
+  // Appends Prometheus text (whole families, "# HELP"/"# TYPE" included) to /metrics.
+  // Thread-safe.
+  std::function<void(std::string* out)> extra_metrics;
+};
 
 struct ServerOptions {
   std::string service = "edgevault";  // for logs, metrics and /healthz
@@ -45,6 +58,7 @@ struct ServerOptions {
   // of binding host:port; the server takes ownership and closes it on Drain. host must
   // name the socket's address family.
   int listen_fd = -1;
+  ServerHooks hooks;
 };
 
 class HttpServer {

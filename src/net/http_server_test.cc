@@ -3,13 +3,18 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <stdexcept>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+
+#include <boost/json.hpp>
 
 #include "gtest/gtest.h"
 #include "src/net/signing.h"
@@ -452,6 +457,71 @@ TEST_F(ServerTest, InternalSignedRoutesCheckTheSignature) {
   SignedHeaders stale =
       Sign(*key, "POST", "/internal/v1/op", "{}", env->Now() - absl::Minutes(5), env);
   EXPECT_NE(send(stale, "{}").find("HTTP/1.1 401"), std::string::npos);
+}
+
+// Issue 5: an exception escaping a handler (a Boost.JSON .at() on a body of an unexpected
+// shape, say) used to terminate the whole service. The handler boundary answers 500 JSON,
+// counts it in edgevault_handler_exceptions_total, and the server keeps serving.
+int64_t HandlerExceptions(const std::string& metrics) {
+  const std::string name = "edgevault_handler_exceptions_total{service=\"test\"} ";
+  size_t at = metrics.find(name);
+  if (at == std::string::npos) return -1;
+  return std::stoll(metrics.substr(at + name.size()));
+}
+
+TEST_F(ServerTest, ThrowingHandlersAnswer500AndAreCountedAndTheServerKeepsServing) {
+  Router r = HelloRouter();
+  r.Get("/throws", [](Request&) -> Response {
+    boost::json::value v = boost::json::parse("42");
+    return Response::Json(200, std::string(v.at("field").as_string()));  // throws
+  });
+  r.Get("/throws-int", [](Request&) -> Response { throw 7; });
+  r.AddAsync(boost::beast::http::verb::get, "/async-throws",
+             [](Request&, Responder) { throw std::runtime_error("async handler bug"); });
+  StartServer(std::move(r));
+  RawClient c(port());
+  c.Send(Get("/metrics"));
+  const int64_t before = HandlerExceptions(c.ReadResponse());
+  ASSERT_GE(before, 0) << "no edgevault_handler_exceptions_total in /metrics";
+  for (const char* path : {"/throws", "/throws-int", "/async-throws"}) {
+    c.Send(Get(path));
+    std::string resp = c.ReadResponse();
+    EXPECT_NE(resp.find("HTTP/1.1 500"), std::string::npos) << path << ": " << resp;
+    EXPECT_NE(resp.find("Content-Type: application/json"), std::string::npos) << resp;
+    EXPECT_NE(resp.find("\"code\":\"internal\""), std::string::npos) << resp;
+  }
+  c.Send(Get("/hello/after"));
+  EXPECT_NE(c.ReadResponse().find("{\"hello\":\"after\"}"), std::string::npos);
+  c.Send(Get("/metrics"));
+  std::string m = c.ReadResponse();
+  EXPECT_EQ(HandlerExceptions(m), before + 3) << m;
+  EXPECT_NE(m.find("route=\"/throws\",status=\"500\"} 1"), std::string::npos) << m;
+}
+
+// Work a handler posts to a thread pool (api and auth do) runs outside the server's own
+// try/catch: net::CatchingTask gives it the same boundary.
+TEST_F(ServerTest, ThrowingPoolTaskAnswers500AndIsCounted) {
+  boost::asio::thread_pool pool(1);
+  Router r = HelloRouter();
+  r.AddAsync(boost::beast::http::verb::get, "/pool-throws", [&pool](Request&, Responder respond) {
+    boost::asio::post(pool, CatchingTask([respond = std::move(respond)]() {
+      boost::json::value v = boost::json::parse("[1]");
+      respond(Response::Json(200, std::string(v.as_object().at("x").as_string())));  // throws
+    }));
+  });
+  StartServer(std::move(r));
+  RawClient c(port());
+  c.Send(Get("/metrics"));
+  const int64_t before = HandlerExceptions(c.ReadResponse());
+  c.Send(Get("/pool-throws"));
+  std::string resp = c.ReadResponse();
+  EXPECT_NE(resp.find("HTTP/1.1 500"), std::string::npos) << resp;
+  EXPECT_NE(resp.find("\"code\":\"internal\""), std::string::npos) << resp;
+  c.Send(Get("/hello/after"));
+  EXPECT_NE(c.ReadResponse().find("{\"hello\":\"after\"}"), std::string::npos);
+  c.Send(Get("/metrics"));
+  EXPECT_EQ(HandlerExceptions(c.ReadResponse()), before + 1);
+  pool.join();
 }
 
 }  // namespace

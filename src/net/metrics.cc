@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "src/base/strings.h"
+#include "src/net/router.h"
 
 namespace edgevault::net {
 
@@ -119,7 +120,12 @@ std::string Metrics::Render() const {
                   "# HELP edgevault_http_connections_rejected_total Connections refused at the max_connections limit.\n"
                   "# TYPE edgevault_http_connections_rejected_total counter\n"
                   "edgevault_http_connections_rejected_total{service=\"", svc, "\"} ",
-                  rejected_.load(std::memory_order_relaxed), "\n");
+                  rejected_.load(std::memory_order_relaxed), "\n",
+                  "# HELP edgevault_handler_exceptions_total Exceptions that escaped a request "
+                  "handler or a task it posted (bugs; each was answered 500 and logged).\n"
+                  "# TYPE edgevault_handler_exceptions_total counter\n"
+                  "edgevault_handler_exceptions_total{service=\"", svc, "\"} ",
+                  EscapedExceptionCount(), "\n");
   return out;
 }
 

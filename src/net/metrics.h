@@ -1,6 +1,7 @@
 #pragma once
 // Server metrics in Prometheus text format: requests by route and status, a
-// latency histogram by route, connections and requests in flight.
+// latency histogram by route, connections and requests in flight, and the exceptions that
+// escaped a handler (router.h, EscapedExceptionCount).
 //
 // Thread-safety: Record*() may be called from any thread and take no lock (each
 // io thread owns a shard of relaxed atomics); Render() may run concurrently and

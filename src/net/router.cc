@@ -1,5 +1,8 @@
 #include "src/net/router.h"
 
+#include <atomic>
+#include <exception>
+
 #include "src/base/check.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
@@ -42,6 +45,36 @@ std::optional<std::string> Request::QueryParam(std::string_view name) const {
     return PercentDecode(part.substr(eq + 1), true);
   }
   return std::nullopt;
+}
+
+namespace {
+std::atomic<uint64_t> g_escaped_exceptions{0};
+}  // namespace
+
+void RecordEscapedException(std::string_view where) noexcept {
+  g_escaped_exceptions.fetch_add(1, std::memory_order_relaxed);
+  std::string what;
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception of a type not derived from std::exception";
+  }
+  EV_LOG(kError, "bug: an exception escaped; answered 500 and counted in "
+                 "edgevault_handler_exceptions_total",
+         {{"where", where}, {"exception", what}});
+}
+
+uint64_t EscapedExceptionCount() noexcept {
+  return g_escaped_exceptions.load(std::memory_order_relaxed);
+}
+
+Response InternalErrorResponse(std::string_view request_id) {
+  return Response::Error(
+      500, "internal",
+      base::StrCat("internal error: the request failed on a bug of the service (logged with "
+                   "request id ", request_id, "); retry, and report it if it persists"));
 }
 
 Response Response::Json(int status, std::string body) {

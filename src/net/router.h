@@ -89,6 +89,41 @@ using Responder = std::function<void(Response)>;
 using Handler = std::function<Response(Request&)>;
 using AsyncHandler = std::function<void(Request&, Responder)>;
 
+// The handler boundary (issue 5). Handlers do not throw: EdgeVault code returns statuses and
+// reads JSON with checked accessors. An exception that escapes anyway is a bug, and must not
+// take the service down: HttpServer catches it around every handler (sync and async) and
+// every SSE callback and answers 500 {"error":{"code":"internal",...}}; work a handler posts
+// elsewhere (a thread pool) gets the same boundary from CatchingTask. Each escaped exception
+// is logged (level error, with its what()) and counted in edgevault_handler_exceptions_total,
+// which every server's /metrics exports.
+//
+//   boost::asio::post(pool_, net::CatchingTask([&req, fn, respond = std::move(respond)] {
+//     respond(fn(req));
+//   }));
+
+// Logs and counts the exception being handled; call only inside a catch block. `where`
+// names the code it escaped from ("handler GET /v1/x").
+void RecordEscapedException(std::string_view where) noexcept;
+// How many exceptions escaped so far, in this process (every server and pool together).
+uint64_t EscapedExceptionCount() noexcept;
+// The answer to a request whose handler failed that way: 500, code "internal".
+Response InternalErrorResponse(std::string_view request_id);
+
+// `task` wrapped so that an exception escaping it is recorded (RecordEscapedException)
+// instead of terminating the thread that runs it. If `task` holds the request's Responder and
+// had not called it, the Responder is dropped with the task, which answers the request 500
+// (HttpServer answers every dropped Responder that way).
+template <typename Task>
+auto CatchingTask(Task task) {
+  return [task = std::move(task)]() mutable noexcept {
+    try {
+      task();
+    } catch (...) {
+      RecordEscapedException("a task posted by a handler");
+    }
+  };
+}
+
 struct RouteOptions {
   // Require a valid internal signature (service bindings; src/net/signing.h).
   bool internal_signed = false;

@@ -110,13 +110,13 @@ class ApiService::Handlers {
 
   void Route(net::Router& r, http::verb method, std::string pattern, Fn fn) {
     r.AddAsync(method, pattern, [this, fn = std::move(fn)](net::Request& req, net::Responder respond) {
-      boost::asio::post(pool_, [this, &req, fn, respond = std::move(respond)]() {
+      boost::asio::post(pool_, net::CatchingTask([this, &req, fn, respond = std::move(respond)]() {
         absl::StatusOr<net::Response> resp = fn(req);
         if (!resp.ok() && (absl::IsUnauthenticated(resp.status()) || absl::IsPermissionDenied(resp.status()))) {
           RecordDenied(req, resp.status());
         }
         respond(resp.ok() ? *std::move(resp) : services::ErrorResponse(resp.status()));
-      });
+      }));
     });
   }
 

@@ -74,10 +74,10 @@ net::AsyncHandler AuthService::Impl::Blocking(
     std::function<absl::StatusOr<net::Response>(net::Request&)> fn) {
   return [this, fn = std::move(fn)](net::Request& req, net::Responder respond) {
     // The request stays alive until `respond` runs (src/net/router.h).
-    boost::asio::post(pool_, [&req, fn, respond = std::move(respond)]() {
+    boost::asio::post(pool_, net::CatchingTask([&req, fn, respond = std::move(respond)]() {
       absl::StatusOr<net::Response> r = fn(req);
       respond(r.ok() ? *std::move(r) : services::ErrorResponse(r.status()));
-    });
+    }));
   };
 }
 

@@ -144,7 +144,8 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
     if (absl::Status st = CheckListeningSocket(listen_fd); !st.ok()) return Fail(2, "bad --listen-fd", st);
   }
 
-  ServiceContext ctx{name, *config, env, router, verifier, *key};
+  net::ServerHooks hooks;
+  ServiceContext ctx{name, *config, env, router, verifier, *key, hooks};
   if (absl::Status st = install(ctx); !st.ok()) {
     DestroyKept(ctx);
     return Fail(1, "start-up failed", st);
@@ -159,6 +160,7 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   options.env = env;
   options.verifier = &verifier;
   options.listen_fd = listen_fd;
+  options.hooks = std::move(hooks);
   absl::StatusOr<std::unique_ptr<net::HttpServer>> server =
       net::HttpServer::Create(options, std::move(router));
   if (!server.ok()) {

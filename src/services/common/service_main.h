@@ -33,6 +33,7 @@
 #include "src/base/config.h"
 #include "src/base/env.h"
 #include "src/base/status.h"
+#include "src/net/http_server.h"
 #include "src/net/router.h"
 #include "src/net/signing.h"
 
@@ -47,6 +48,7 @@ struct ServiceContext {
   net::Router& router;             // add routes here; served once the installer returns
   net::SignatureVerifier& verifier;  // for RouteOptions::internal_signed routes
   const net::InternalKey& internal_key;  // to sign calls to other services
+  net::ServerHooks& hooks;  // the service's own readiness condition and /metrics families
 
   // Keeps `object` alive while the server runs and destroys it after the server has
   // drained (no handler runs any more), before RunService returns; objects kept later
