@@ -34,11 +34,11 @@ absl::StatusOr<int64_t> DocumentVersion(const std::string& doc) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(doc, ec);
   const boost::json::value* version =
-      !ec && v.is_object() ? v.as_object().if_contains("version") : nullptr;
-  if (version == nullptr || !version->is_int64() || version->as_int64() < 0) {
+      !ec && v.is_object() ? v.get_object().if_contains("version") : nullptr;
+  if (version == nullptr || !version->is_int64() || version->get_int64() < 0) {
     return absl::InternalError("a resolved document has no valid \"version\"");
   }
-  return version->as_int64();
+  return version->get_int64();
 }
 
 }  // namespace
@@ -123,6 +123,7 @@ void EdgeKvRepublisher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
+    if (options_.maintain) options_.maintain();
     absl::StatusOr<bool> checked = CheckOnce();
     // Log a failure once per outage, not once per check.
     if (!checked.ok() && !failing) {

@@ -1,11 +1,13 @@
 #pragma once
-// Re-fills a shared edge KV (Redis) that lost its data. Redis run without persistence comes
-// back empty after a restart: every resolved document and every SDK-key binding is gone,
-// while the api (the system of record) still has them. The republisher watches the KV's
-// populated marker (services::kPopulatedKey); when it is absent it writes every
+// Re-fills an edge KV that is new or lost its data: Redis run without persistence comes back
+// empty after a restart, and a damaged or deleted LMDB store is rebuilt empty by the api
+// (services::ManagedEdgeKv::Maintain); every resolved document and SDK-key binding is then
+// gone, while the api (the system of record) still has them. The republisher watches the
+// KV's populated marker (services::kPopulatedKey); when it is absent it writes every
 // environment's document at its current version and every live SDK key's binding, calls
 // on_published, and then writes the marker. Delivery treats "absent" as "unavailable" while
-// the marker is missing, so it serves from memory meanwhile (docs/delivery.md, "Redis").
+// the marker is missing, so it serves from memory meanwhile (docs/delivery.md, "Redis" and
+// "A damaged or lost store").
 //
 //   EV_ASSIGN_OR_RETURN(auto republisher, EdgeKvRepublisher::Create({.service = svc, ...}));
 //   republisher->Start();   // checks at once, then every check_interval
@@ -32,12 +34,15 @@ namespace edgevault::api {
 struct EdgeKvRepublisherOptions {
   workspace::Service* service = nullptr;     // not owned
   storage::ControlStore* control = nullptr;  // workspaces and SDK keys; not owned
-  storage::EdgeKv* kv = nullptr;             // the shared KV; not owned
+  storage::EdgeKv* kv = nullptr;             // the edge KV; not owned
   std::string workspaces_dir;                // DATA_DIR/workspaces (one <id>.db each)
   // How often the marker is checked (one GetVersion); also the retry delay after a failed
   // republish.
   absl::Duration check_interval = absl::Seconds(1);
   std::function<void()> on_published;  // after a republish, before the marker; may be empty
+  // Runs on the background thread before each check (the api: the KV's upkeep, which
+  // rebuilds a damaged or deleted LMDB store). May be empty.
+  std::function<void()> maintain;
 };
 
 class EdgeKvRepublisher {

@@ -25,8 +25,13 @@ absl::Status Install(services::ServiceContext& ctx) {
   // the propagation thread stop before the stores and clients they use go away.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> control,
                       storage::OpenSqliteControlStore({config.data_dir + "/control.db", ctx.env}));
-  // kv.url: the embedded LMDB store (default) or Redis (docs/configuration.md).
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, services::OpenEdgeKv(config, /*read_only=*/false));
+  // kv.url: the embedded LMDB store (default) or Redis (docs/configuration.md). A damaged
+  // LMDB store is moved aside and replaced by a fresh one here; the republisher re-fills it.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<services::ManagedEdgeKv> kv,
+                      services::OpenEdgeKv(config, /*read_only=*/false, ctx.env));
+  services::ManagedEdgeKv* managed_kv = kv.get();
+  ctx.hooks.not_ready_reason = [managed_kv] { return managed_kv->NotReadyReason(); };
+  ctx.hooks.extra_metrics = [managed_kv](std::string* out) { managed_kv->AppendMetrics("api", out); };
 
   // A wrong or missing master key stops start-up here, with the file and the fix named.
   // The holder reloads the keys when `edgevault keys rotate-master` changes them.
@@ -105,14 +110,20 @@ absl::Status Install(services::ServiceContext& ctx) {
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
-  if (services::EdgeKvIsShared(config)) {
-    // Redis may come back empty (no persistence): re-fill it from the system of record.
-    EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
-                        EdgeKvRepublisher::Create({.service = service, .control = so.control, .kv = so.kv,
-                                                   .workspaces_dir = workspaces_dir,
-                                                   .on_published = so.on_published}));
-    ctx.Keep(std::move(republisher))->Start();
+  // The edge KV may be new, or come back empty (Redis without persistence) or rebuilt (a
+  // damaged or deleted LMDB store): re-fill it from the system of record. The first check
+  // runs before the api serves, so a fresh install is populated from the start.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
+                      EdgeKvRepublisher::Create({.service = service, .control = so.control, .kv = so.kv,
+                                                 .workspaces_dir = workspaces_dir,
+                                                 .on_published = so.on_published,
+                                                 .maintain = [managed_kv] { managed_kv->Maintain(); }}));
+  if (absl::StatusOr<bool> first = republisher->CheckOnce(); !first.ok()) {
+    EV_LOG(kWarn, "edge KV: the first republish check failed; retrying in the background",
+           {{"error", first.status().ToString()}});
   }
+  managed_kv->Maintain();
+  ctx.Keep(std::move(republisher))->Start();
   audit::OutboxRelayOptions ro;
   workspace::Service* svc = service;
   ro.peek = [svc](int limit) { return svc->PeekAuditOutbox(limit); };

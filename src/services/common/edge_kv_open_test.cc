@@ -1,16 +1,24 @@
 #include "src/services/common/edge_kv_open.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "src/base/testing/scramble.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/storage/redis/redis_test_server.h"
 
@@ -43,7 +51,9 @@ TEST(EdgeKvOpenTest, DefaultIsTheEmbeddedLmdbStoreUnderTheDataDir) {
   absl::StatusOr<std::unique_ptr<storage::EdgeKv>> reader = OpenEdgeKv(config, true);
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ((*reader)->GetVersion("doc/ws/prod").value_or(-1), 3);
-  // LMDB's absent means absent: there is no populated marker to consult.
+  // As on Redis: absent is "unavailable" until the api has written the populated marker.
+  EXPECT_EQ((*reader)->GetVersion("doc/ws/none").status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE((*writer)->PutIfNewer(kPopulatedKey, R"({"format":1})", 1).ok());
   EXPECT_EQ((*reader)->GetVersion("doc/ws/none").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ((*reader)->PutIfNewer("k", "v", 1).status().code(),
             absl::StatusCode::kFailedPrecondition);
@@ -150,6 +160,143 @@ TEST_F(EdgeKvOpenRedisTest, PasswordAndDatabaseComeFromTheUrl) {
   storage::RawReply in_db0 = secured.Raw({"EXISTS", "ev:k"});  // a new connection: db 0
   ASSERT_NE(in_db0, nullptr);
   EXPECT_EQ(in_db0->integer, 0);
+}
+
+// ---- The embedded store damaged, deleted or rebuilt (issue 19; docs/delivery.md "A damaged
+// or lost store"): the writer (the api) rebuilds, the reader (delivery) follows; neither
+// crashes, and reads of a damaged store are Unavailable (answered from memory upstream).
+
+void Scramble(const std::string& path, off_t from) {
+  ASSERT_TRUE(base::testing::Scramble(path, from, /*seed=*/11)) << path;
+}
+
+bool HasMovedAsideCopy(const std::string& dir) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("edge.damaged-", 0) == 0) return true;
+  }
+  return false;
+}
+
+class EdgeKvOpenLmdbTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.data_dir = dir_.path();
+    auto writer = OpenEdgeKv(config_, false);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    writer_ = *std::move(writer);
+    Publish("one", 1);
+    auto reader = OpenEdgeKv(config_, true);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    reader_ = *std::move(reader);
+    ASSERT_EQ(reader_->Maintain(), EdgeKvState::kOk) << reader_->StateDetail();
+    ASSERT_EQ(writer_->Maintain(), EdgeKvState::kOk) << writer_->StateDetail();
+  }
+  // What the api's propagation and republisher write.
+  void Publish(const std::string& value, int64_t version) {
+    ASSERT_TRUE(writer_->PutIfNewer("doc/ws/prod", value, version).ok());
+    ASSERT_TRUE(writer_->PutIfNewer(kPopulatedKey, R"({"format":1})", 1).ok());
+  }
+  std::string Data() const { return dir_.path() + "/edge/data.mdb"; }
+  std::string Metrics(ManagedEdgeKv& kv) const {
+    std::string out;
+    kv.AppendMetrics("t", &out);
+    return out;
+  }
+
+  TempDir dir_;
+  base::Config config_;
+  std::unique_ptr<ManagedEdgeKv> writer_;
+  std::unique_ptr<ManagedEdgeKv> reader_;
+};
+
+TEST_F(EdgeKvOpenLmdbTest, ReaderSeesAbsentAsUnavailableUntilTheStoreIsPopulated) {
+  EXPECT_EQ(reader_->GetVersion("sdk/none").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(writer_->DeleteIfNotNewer(kPopulatedKey, 1).ok());
+  EXPECT_EQ(reader_->GetVersion("sdk/none").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(writer_->GetVersion("sdk/none").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(reader_->GetVersion("doc/ws/prod").value_or(-1), 1);  // present keys read normally
+  EXPECT_EQ(reader_->Maintain(), EdgeKvState::kUnpopulated);
+  EXPECT_NE(reader_->NotReadyReason(), "");
+}
+
+TEST_F(EdgeKvOpenLmdbTest, WriterRebuildsADamagedStoreAndTheReaderFollows) {
+  Scramble(Data(), 0);
+  absl::StatusOr<storage::KvEntry> got = reader_->Get("doc/ws/prod");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+  EXPECT_EQ(reader_->Maintain(), EdgeKvState::kDamaged);
+  EXPECT_NE(reader_->NotReadyReason().find("damaged"), std::string::npos) << reader_->NotReadyReason();
+  EXPECT_NE(Metrics(*reader_).find("edgevault_edge_kv_state{service=\"t\",state=\"damaged\"} 1"),
+            std::string::npos)
+      << Metrics(*reader_);
+
+  // The api: moves it aside, opens a fresh one; the marker is missing until it republishes.
+  EXPECT_EQ(writer_->Maintain(), EdgeKvState::kUnpopulated) << writer_->StateDetail();
+  EXPECT_TRUE(HasMovedAsideCopy(dir_.path()));
+  EXPECT_EQ(writer_->GetVersion(kPopulatedKey).status().code(), absl::StatusCode::kNotFound);
+
+  // Delivery opens the new store; until the republish, absent is "unavailable".
+  EXPECT_EQ(reader_->Maintain(), EdgeKvState::kUnpopulated) << reader_->StateDetail();
+  EXPECT_EQ(reader_->Get("doc/ws/prod").status().code(), absl::StatusCode::kUnavailable);
+  Publish("two", 2);
+  EXPECT_EQ(reader_->Maintain(), EdgeKvState::kOk) << reader_->StateDetail();
+  EXPECT_EQ(reader_->NotReadyReason(), "");
+  absl::StatusOr<storage::KvEntry> fresh = reader_->Get("doc/ws/prod");
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->value, "two");
+  std::string m = Metrics(*reader_);
+  EXPECT_NE(m.find("edgevault_edge_kv_damage_detected_total{service=\"t\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("edgevault_edge_kv_reopened_total{service=\"t\"} 1"), std::string::npos) << m;
+  EXPECT_NE(Metrics(*writer_).find("edgevault_edge_kv_reopened_total{service=\"t\"} 1"), std::string::npos);
+}
+
+TEST_F(EdgeKvOpenLmdbTest, WriterChecksEveryPageWhenSomeoneElseWroteTheFile) {
+  // The head of a large value's overflow pages: no read below touches it, only a walk of
+  // every page finds it damaged.
+  ASSERT_TRUE(writer_->PutIfNewer("doc/ws/big", std::string(20000, 'x'), 1).ok());
+  ASSERT_EQ(writer_->Maintain(), EdgeKvState::kOk);
+  std::string file;
+  {
+    std::ifstream f(Data(), std::ios::binary);
+    file.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  size_t at = file.find(std::string("\0\0\0\0\0\0\0\1", 8) + std::string(64, 'x'));
+  ASSERT_NE(at, std::string::npos);
+  const off_t page = static_cast<off_t>((at - 16) / 4096 * 4096);
+  {
+    int fd = ::open(Data().c_str(), O_WRONLY);
+    std::string garbage(4096, '\x5a');
+    ASSERT_EQ(::pwrite(fd, garbage.data(), garbage.size(), page), 4096);
+    ::close(fd);
+  }
+  EXPECT_EQ(writer_->Maintain(), EdgeKvState::kUnpopulated) << writer_->StateDetail();
+  EXPECT_TRUE(HasMovedAsideCopy(dir_.path()));
+}
+
+TEST_F(EdgeKvOpenLmdbTest, WriterRecreatesADeletedDirectory) {
+  std::filesystem::remove_all(dir_.path() + "/edge");
+  EXPECT_EQ(reader_->Maintain(), EdgeKvState::kMissing);
+  EXPECT_EQ(reader_->GetVersion("doc/ws/prod").value_or(-1), 1);  // the old files still serve
+  EXPECT_EQ(writer_->Maintain(), EdgeKvState::kUnpopulated);
+  EXPECT_TRUE(std::filesystem::exists(Data()));
+  Publish("again", 3);
+  EXPECT_EQ(reader_->Maintain(), EdgeKvState::kOk);
+  EXPECT_EQ(reader_->GetVersion("doc/ws/prod").value_or(-1), 3);
+}
+
+TEST_F(EdgeKvOpenLmdbTest, ReaderStartsOnADamagedStoreAndWriterStartsByRebuildingIt) {
+  reader_.reset();
+  writer_.reset();
+  Scramble(Data(), 0);
+  absl::StatusOr<std::unique_ptr<ManagedEdgeKv>> reader = OpenEdgeKv(config_, true);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->state(), EdgeKvState::kDamaged) << (*reader)->StateDetail();
+  EXPECT_EQ((*reader)->GetVersion("doc/ws/prod").status().code(), absl::StatusCode::kUnavailable);
+  absl::StatusOr<std::unique_ptr<ManagedEdgeKv>> writer = OpenEdgeKv(config_, false);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  EXPECT_EQ((*writer)->state(), EdgeKvState::kUnpopulated) << (*writer)->StateDetail();
+  EXPECT_TRUE(HasMovedAsideCopy(dir_.path()));
+  ASSERT_TRUE((*writer)->PutIfNewer(kPopulatedKey, R"({"format":1})", 1).ok());
+  EXPECT_EQ((*reader)->Maintain(), EdgeKvState::kOk) << (*reader)->StateDetail();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,6 +78,10 @@ struct DeliveryOptions {
   int64_t ofrep_rate_limit_burst = 0;
   // The rate limit's clock (MonotonicNow); nullptr = base::Env::Default(). Not owned.
   base::Env* env = nullptr;
+  // Runs at the start of every poll (on the poll thread): main.cc checks the KV's store
+  // there (services::ManagedEdgeKv::Maintain: a damaged store, one the api rebuilt). May be
+  // empty.
+  std::function<void()> on_poll;
 };
 
 // A token bucket as GCRA: one atomic "theoretical arrival time", so taking a token is a
@@ -134,7 +139,8 @@ class DeliveryService {
   absl::StatusOr<Current> SnapshotFor(const std::string& workspace_id,
                                       const std::string& environment);
 
-  // Runs one poll of the streamed environments (what the poll thread does each tick).
+  // Runs one poll (what the poll thread does each tick): on_poll, then the streamed
+  // environments.
   void PollOnce();
   // A new version was written to the KV (the api calls POST /internal/v1/changed, signed,
   // after each propagation): polls now instead of at the next tick. Thread-safe.

@@ -8,19 +8,25 @@ namespace edgevault::delivery {
 namespace {
 
 absl::Status Install(services::ServiceContext& ctx) {
-  // kv.url: the embedded LMDB store (waits for the api to create it) or Redis.
-  absl::StatusOr<std::unique_ptr<storage::EdgeKv>> kv = services::OpenEdgeKv(ctx.config, /*read_only=*/true);
-  if (!kv.ok()) return kv.status();
+  // kv.url: the embedded LMDB store (waits for the api to create it) or Redis. A damaged or
+  // missing LMDB store does not stop start-up: delivery then answers from memory (nothing, at
+  // first), /readyz says why, and each poll checks whether the api has rebuilt it.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<services::ManagedEdgeKv> opened,
+                      services::OpenEdgeKv(ctx.config, /*read_only=*/true, ctx.env));
   // Kept until the server drained, then destroyed newest first: the watch, the service
   // (which joins its poll thread), the KV.
+  services::ManagedEdgeKv* kv = ctx.Keep(std::move(opened));
   DeliveryOptions options;
-  options.kv = ctx.Keep(*std::move(kv));
+  options.kv = kv;
   options.ofrep_rate_limit_per_second = ctx.config.delivery_settings.ofrep_rate_limit_per_second;
   options.ofrep_rate_limit_burst = ctx.config.delivery_settings.ofrep_rate_limit_burst;
   options.env = ctx.env;
+  options.on_poll = [kv] { kv->Maintain(); };
   EV_ASSIGN_OR_RETURN(std::unique_ptr<DeliveryService> created, DeliveryService::Create(options));
   DeliveryService* service = ctx.Keep(std::move(created));
   service->Install(ctx.router);
+  ctx.hooks.not_ready_reason = [kv] { return kv->NotReadyReason(); };
+  ctx.hooks.extra_metrics = [kv](std::string* out) { kv->AppendMetrics("delivery", out); };
   service->Start();
   // Redis: push invalidation (every accepted write, and every resubscription after an
   // outage, polls now). LMDB: nullptr; the api's POST /internal/v1/changed does this.
