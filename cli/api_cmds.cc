@@ -98,7 +98,7 @@ json::object ReadProfile() {
   std::string text((std::istreambuf_iterator<char>(f)), {});
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
-  return !ec && v.is_object() ? v.as_object() : json::object{};
+  return !ec && v.is_object() ? v.get_object() : json::object{};
 }
 
 int Fail(const std::string& message) {
@@ -108,9 +108,55 @@ int Fail(const std::string& message) {
 
 struct Reply {
   int status = 0;
-  json::value body;
+  json::value body;  // null when the body is not JSON
   std::string raw;
 };
+
+// Checked access to a reply's JSON: nullptr / nullopt when `v` is not an object, lacks
+// the member, or the member has another type. (Boost.JSON's .at()/as_*() throw instead.)
+const json::value* Member(const json::value& v, std::string_view name) {
+  const json::object* o = v.if_object();
+  return o != nullptr ? o->if_contains(name) : nullptr;
+}
+const json::object* ObjectMember(const json::value& v, std::string_view name) {
+  const json::value* m = Member(v, name);
+  return m != nullptr ? m->if_object() : nullptr;
+}
+const json::array* ArrayMember(const json::value& v, std::string_view name) {
+  const json::value* m = Member(v, name);
+  return m != nullptr ? m->if_array() : nullptr;
+}
+std::optional<std::string> StringMember(const json::value& v, std::string_view name) {
+  const json::value* m = Member(v, name);
+  if (m == nullptr || !m->is_string()) return std::nullopt;
+  return std::string(m->get_string());
+}
+
+// The last reply a server sent, for ReportUncaughtException.
+struct LastReply {
+  int status = 0;
+  std::string raw;
+};
+LastReply& TheLastReply() {
+  static LastReply* last = new LastReply();
+  return *last;
+}
+void RememberReply(const Reply& r) { TheLastReply() = LastReply{r.status, r.raw}; }
+
+// The reply's body for a message: as received, cut at 2000 bytes.
+std::string Shown(const std::string& raw) {
+  if (raw.empty()) return "(an empty body)";
+  if (raw.size() <= 2000) return raw;
+  return raw.substr(0, 2000) + "... (" + std::to_string(raw.size()) + " bytes)";
+}
+
+// The server answered, but not with what this command expects (an HTML error page from a
+// proxy, a number where an object belongs, a missing field): says what it got; exit 1.
+int Unexpected(const Reply& r, std::string_view what) {
+  std::fprintf(stderr, "edgevault: unexpected reply (HTTP %d): %.*s; the server sent:\n%s\n", r.status,
+               static_cast<int>(what.size()), what.data(), Shown(r.raw).c_str());
+  return 1;
+}
 
 class Client {
  public:
@@ -120,7 +166,7 @@ class Client {
       if (!flag.empty()) return flag;
       if (const char* v = std::getenv(env); v && *v) return std::string(v);
       if (auto it = profile.find(member); it != profile.end() && it->value().is_string()) {
-        return std::string(it->value().as_string());
+        return std::string(it->value().get_string());
       }
       return std::string();
     };
@@ -166,6 +212,7 @@ class Client {
     r.raw = resp->body;
     boost::system::error_code ec;
     r.body = json::parse(resp->body, ec);
+    RememberReply(r);
     return r;
   }
 
@@ -184,30 +231,17 @@ int Check(const Reply& r) {
     std::fprintf(stderr, "edgevault: cannot reach the api: %s\n", r.raw.c_str());
     return 1;
   }
-  std::string message = r.raw;
-  if (r.body.is_object() && r.body.as_object().contains("error")) {
-    message = std::string(r.body.at("error").at("message").as_string());
-  }
-  std::fprintf(stderr, "edgevault: HTTP %d: %s\n", r.status, message.c_str());
+  // {"error":{"code","message"}} (docs/http.md); anything else is shown as it came.
+  const json::object* error = ObjectMember(r.body, "error");
+  const json::value* message = error != nullptr ? error->if_contains("message") : nullptr;
+  std::fprintf(stderr, "edgevault: HTTP %d: %s\n", r.status,
+               message != nullptr && message->is_string() ? message->get_string().c_str()
+                                                          : Shown(r.raw).c_str());
   return 1;
-}
-
-// A 2xx whose body is not what the api documents: say what came back, exit 1.
-int Unexpected(const Reply& r) {
-  std::fprintf(stderr, "edgevault: unexpected answer from the api (HTTP %d): %.300s\n", r.status, r.raw.c_str());
-  return 1;
-}
-
-std::string Compact(const json::value& v);
-
-// A member of the reply's JSON object, compacted; "?" when absent.
-std::string Field(const Reply& r, std::string_view name) {
-  const json::value* v = r.body.is_object() ? r.body.get_object().if_contains(name) : nullptr;
-  return v == nullptr ? std::string("?") : Compact(*v);
 }
 
 std::string Compact(const json::value& v) {
-  std::string s = v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+  std::string s = v.is_string() ? std::string(v.get_string()) : json::serialize(v);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
@@ -230,15 +264,27 @@ void PrintTable(const std::vector<std::string>& headers, const std::vector<std::
   for (const auto& row : rows) line(row);
 }
 
-int Output(const ApiCommands& c, const Reply& r, const std::function<void()>& human) {
+// Prints a 2xx reply: the server's JSON with --json, else what `human` prints. `human`
+// returns nullopt when it printed, else what it missed in the reply (nothing is printed
+// then: the command exits 1 showing the reply).
+int Output(const ApiCommands& c, const Reply& r, const std::function<std::optional<std::string>()>& human) {
   if (int rc = Check(r)) return rc;
   if (c.as_json) {
     std::printf("%s\n", r.raw.c_str());
-  } else {
-    human();
+    return 0;
   }
+  if (std::optional<std::string> missing = human()) return Unexpected(r, *missing);
   return 0;
 }
+
+// `name` of a reply's body, compacted for a sentence or a table cell; nullopt if absent.
+std::optional<std::string> Field(const json::value& body, std::string_view name) {
+  const json::value* m = Member(body, name);
+  if (m == nullptr) return std::nullopt;
+  return Compact(*m);
+}
+
+std::string Missing(std::string_view name) { return "no \"" + std::string(name) + "\" in it"; }
 
 json::value YamlToJson(const YAML::Node& n) {
   switch (n.Type()) {
@@ -297,7 +343,7 @@ std::optional<json::object> ReadDocument(const std::string& path, std::string* e
     *error = path + ": must hold an object";
     return std::nullopt;
   }
-  return v.as_object();
+  return v.get_object();
 }
 
 std::string WsPath(const ApiCommands& c) { return "/v1/workspaces/" + c.ws; }
@@ -325,14 +371,17 @@ int RunLogin(ApiCommands& c) {
       r.raw = resp.ok() ? resp->body : std::string(resp.status().message());
       boost::system::error_code ec;
       r.body = json::parse(r.raw, ec);
+      if (resp.ok()) RememberReply(r);
       return r;
     };
     Reply login = post("/v1/login", json::object{{"email", c.login_email}, {"password", password}}, "");
     if (int rc = Check(login)) return rc;
-    if (login.body.as_object().contains("mfa_required")) {
+    if (Member(login.body, "mfa_required") != nullptr) {
       return Fail("this account needs a second factor: create an API key in the console and use --api-key");
     }
-    std::string session(login.body.at("session").as_string());
+    std::optional<std::string> session_token = StringMember(login.body, "session");
+    if (!session_token) return Unexpected(login, "no \"session\" string in the login reply");
+    const std::string& session = *session_token;
     char host[256] = "host";
     ::gethostname(host, sizeof host - 1);
     Reply key = post("/v1/api-keys",
@@ -344,7 +393,9 @@ int RunLogin(ApiCommands& c) {
       key = post("/v1/api-keys", json::object{{"name", std::string("cli@") + host}, {"expires_in", 90 * 86400}}, session);
     }
     if (int rc = Check(key)) return rc;
-    token = std::string(key.body.at("key").as_string());
+    std::optional<std::string> minted = StringMember(key.body, "key");
+    if (!minted) return Unexpected(key, "no \"key\" string in the API key reply");
+    token = *minted;
     post("/v1/logout", json::object{}, session);
   }
   std::string path = ProfilePath();
@@ -385,23 +436,32 @@ std::optional<std::map<std::string, std::string>> FetchVariables(ApiCommands& c,
   };
   Reply doc = client.Call("GET", WsPath(c) + "/environments/" + c.env + "/resolved");
   if ((*rc = Check(doc))) return std::nullopt;
-  for (const auto& kv : doc.body.at("configs").as_object()) {
-    const json::value& v = kv.value().at("value");
-    if (!add(std::string(kv.key()), v.is_string() ? std::string(v.as_string()) : json::serialize(v), "config")) {
+  const json::object* configs = ObjectMember(doc.body, "configs");
+  if (configs == nullptr) {
+    *rc = Unexpected(doc, "no \"configs\" object in the resolved document");
+    return std::nullopt;
+  }
+  for (const auto& kv : *configs) {
+    const json::value* v = Member(kv.value(), "value");
+    if (v == nullptr) {
+      *rc = Unexpected(doc, "config \"" + std::string(kv.key()) + "\" has no \"value\"");
+      return std::nullopt;
+    }
+    if (!add(std::string(kv.key()), v->is_string() ? std::string(v->get_string()) : json::serialize(*v), "config")) {
       *rc = 2;
       return std::nullopt;
     }
   }
   Reply secrets = client.Call("GET", WsPath(c) + "/environments/" + c.env + "/secrets");
   if ((*rc = Check(secrets))) return std::nullopt;
-  const json::value* values = secrets.body.is_object() ? secrets.body.get_object().if_contains("secrets") : nullptr;
-  if (values == nullptr || !values->is_object()) {
-    *rc = Unexpected(secrets);
+  const json::object* values = ObjectMember(secrets.body, "secrets");
+  if (values == nullptr) {
+    *rc = Unexpected(secrets, "no \"secrets\" object");
     return std::nullopt;
   }
-  for (const auto& kv : values->get_object()) {
+  for (const auto& kv : *values) {
     if (!kv.value().is_string()) {
-      *rc = Unexpected(secrets);
+      *rc = Unexpected(secrets, "secret \"" + std::string(kv.key()) + "\" is not a string");
       return std::nullopt;
     }
     if (!add(std::string(kv.key()), std::string(kv.value().get_string()), "secret")) {
@@ -598,16 +658,26 @@ int RunApiCommands(ApiCommands& c) {
   if (c.ws_create->parsed()) {
     json::value body = json::object{{"key", c.key}, {"name", c.name.empty() ? c.key : c.name}};
     Reply r = client->Call("POST", "/v1/workspaces", &body);
-    return Output(c, r, [&] { std::printf("Created workspace %s (%s).\n", c.key.c_str(), Compact(r.body.at("id")).c_str()); });
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> id = Field(r.body, "id");
+      if (!id) return Missing("id");
+      std::printf("Created workspace %s (%s).\n", c.key.c_str(), id->c_str());
+      return std::nullopt;
+    });
   }
   if (c.ws_list->parsed()) {
     Reply r = client->Call("GET", "/v1/workspaces");
-    return Output(c, r, [&] {
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      const json::array* workspaces = ArrayMember(r.body, "workspaces");
+      if (workspaces == nullptr) return std::string("no \"workspaces\" array in it");
       std::vector<std::vector<std::string>> rows;
-      for (const auto& w : r.body.at("workspaces").as_array()) {
-        rows.push_back({Compact(w.at("key")), Compact(w.at("name")), Compact(w.at("id"))});
+      for (const json::value& w : *workspaces) {
+        std::optional<std::string> key = Field(w, "key"), name = Field(w, "name"), id = Field(w, "id");
+        if (!key || !name || !id) return std::string("a workspace without \"key\", \"name\" or \"id\"");
+        rows.push_back({*key, *name, *id});
       }
       PrintTable({"KEY", "NAME", "ID"}, rows);
+      return std::nullopt;
     });
   }
   if (c.env_create->parsed()) {
@@ -616,7 +686,12 @@ int RunApiCommands(ApiCommands& c) {
     if (!c.parent.empty()) body["parent"] = c.parent;
     json::value v = body;
     Reply r = client->Call("POST", WsPath(c) + "/environments", &v);
-    return Output(c, r, [&] { std::printf("Created environment %s (revision %s).\n", c.key.c_str(), Compact(r.body.at("revision")).c_str()); });
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      if (!revision) return Missing("revision");
+      std::printf("Created environment %s (revision %s).\n", c.key.c_str(), revision->c_str());
+      return std::nullopt;
+    });
   }
   if (c.config_set->parsed()) {
     // Merge: other environments keep their values. GET, merge, then a PUT conditional on
@@ -626,17 +701,19 @@ int RunApiCommands(ApiCommands& c) {
     for (int attempt = 1;; ++attempt) {
       Reply ws = client->Call("GET", WsPath(c));
       if (int rc = Check(ws)) return rc;
-      const json::value* head = ws.body.is_object() ? ws.body.get_object().if_contains("revision") : nullptr;
-      if (head == nullptr || !head->is_int64()) return Unexpected(ws);
+      const json::value* head = Member(ws.body, "revision");
+      if (head == nullptr || !head->is_int64()) return Unexpected(ws, "no \"revision\" number");
       json::object body{{"type", c.type.empty() ? "string" : c.type}, {"values", json::object{}}};
       Reply current = client->Call("GET", WsPath(c) + "/configs/" + c.key);
       if (current.status == 200) {
-        if (!current.body.is_object()) return Unexpected(current);
+        if (!current.body.is_object()) return Unexpected(current, "the config is not a JSON object");
         for (const char* m : {"type", "description", "schema", "values"}) {
-          if (const json::value* v = current.body.get_object().if_contains(m)) body[m] = *v;
+          if (const json::value* v = Member(current.body, m)) body[m] = *v;
         }
         if (!c.type.empty()) body["type"] = c.type;
-        if (!body["values"].is_object() || !body["type"].is_string()) return Unexpected(current);
+        if (!body["type"].is_string() || !body["values"].is_object()) {
+          return Unexpected(current, "the config has no \"type\" string or \"values\" object");
+        }
       } else if (current.status != 404) {
         return Check(current);
       }
@@ -660,23 +737,33 @@ int RunApiCommands(ApiCommands& c) {
                      kAttempts);
         return 1;
       }
-      return Output(c, r, [&] {
-        std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), Field(r, "workspace_revision").c_str());
+      return Output(c, r, [&]() -> std::optional<std::string> {
+        std::optional<std::string> revision = Field(r.body, "workspace_revision");
+        if (!revision) return Missing("workspace_revision");
+        std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), revision->c_str());
+        return std::nullopt;
       });
     }
   }
   if (c.config_get->parsed() || c.flag_get->parsed()) {
     std::string kind = c.config_get->parsed() ? "configs" : "flags";
     Reply r = client->Call("GET", WsPath(c) + "/" + kind + "/" + c.key);
-    return Output(c, r, [&] {
-      if (kind == "configs") {
-        std::printf("%s (%s), revision %s\n", c.key.c_str(), Compact(r.body.at("type")).c_str(), Compact(r.body.at("revision")).c_str());
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& kv : r.body.at("values").as_object()) rows.push_back({std::string(kv.key()), Compact(kv.value())});
-        PrintTable({"ENVIRONMENT", "VALUE"}, rows);
-      } else {
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      if (kind != "configs") {
+        if (!r.body.is_object()) return std::string("the flag is not a JSON object");
         std::printf("%s\n", json::serialize(r.body).c_str());
+        return std::nullopt;
       }
+      std::optional<std::string> type = Field(r.body, "type"), revision = Field(r.body, "revision");
+      const json::object* values = ObjectMember(r.body, "values");
+      if (!type || !revision || values == nullptr) {
+        return std::string("no \"type\", \"revision\" or \"values\" object in it");
+      }
+      std::printf("%s (%s), revision %s\n", c.key.c_str(), type->c_str(), revision->c_str());
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& kv : *values) rows.push_back({std::string(kv.key()), Compact(kv.value())});
+      PrintTable({"ENVIRONMENT", "VALUE"}, rows);
+      return std::nullopt;
     });
   }
   if (c.flag_set->parsed()) {
@@ -685,60 +772,91 @@ int RunApiCommands(ApiCommands& c) {
     (*doc)["reason"] = c.reason;
     json::value v = *doc;
     Reply r = client->Call("PUT", WsPath(c) + "/flags/" + c.key, &v);
-    return Output(c, r, [&] { std::printf("Set flag %s (workspace revision %s).\n", c.key.c_str(), Compact(r.body.at("workspace_revision")).c_str()); });
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "workspace_revision");
+      if (!revision) return Missing("workspace_revision");
+      std::printf("Set flag %s (workspace revision %s).\n", c.key.c_str(), revision->c_str());
+      return std::nullopt;
+    });
   }
   if (c.history->parsed()) {
     Reply r = client->Call("GET", WsPath(c) + "/revisions?after=" + std::to_string(c.after) +
                                       "&limit=" + std::to_string(c.limit));
-    return Output(c, r, [&] {
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      const json::array* revisions = ArrayMember(r.body, "revisions");
+      if (revisions == nullptr) return std::string("no \"revisions\" array in it");
       std::vector<std::vector<std::string>> rows;
-      for (const auto& rev : r.body.at("revisions").as_array()) {
-        rows.push_back({Compact(rev.at("seq")), Compact(rev.at("time")), Compact(rev.at("actor")),
-                        Compact(rev.at("op")), Compact(rev.at("kind")) + " " + Compact(rev.at("key")),
-                        Compact(rev.at("reason"))});
+      for (const json::value& rev : *revisions) {
+        std::vector<std::string> row;
+        for (const char* name : {"seq", "time", "actor", "op", "kind", "key", "reason"}) {
+          std::optional<std::string> cell = Field(rev, name);
+          if (!cell) return "a revision without \"" + std::string(name) + "\"";
+          row.push_back(*std::move(cell));
+        }
+        rows.push_back({row[0], row[1], row[2], row[3], row[4] + " " + row[5], row[6]});
       }
       PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
+      return std::nullopt;
     });
   }
   if (c.revert->parsed()) {
     json::value v = json::object{{"reason", c.reason}};
     Reply r = client->Call("POST", WsPath(c) + "/revisions/" + std::to_string(c.revision) + "/revert", &v);
-    return Output(c, r, [&] { std::printf("Reverted revision %lld (now at %s).\n", static_cast<long long>(c.revision), Compact(r.body.at("revision")).c_str()); });
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      if (!revision) return Missing("revision");
+      std::printf("Reverted revision %lld (now at %s).\n", static_cast<long long>(c.revision), revision->c_str());
+      return std::nullopt;
+    });
   }
   if (c.rollback->parsed()) {
     json::value v = json::object{{"to_revision", c.revision}, {"reason", c.reason}};
     Reply r = client->Call("POST", WsPath(c) + "/rollback", &v);
-    return Output(c, r, [&] {
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> written = Field(r.body, "revisions_written"), revision = Field(r.body, "revision");
+      if (!written || !revision) return std::string("no \"revisions_written\" or \"revision\" in it");
       std::printf("Rolled back to revision %lld: %s revisions written (now at %s).\n",
-                  static_cast<long long>(c.revision), Compact(r.body.at("revisions_written")).c_str(),
-                  Compact(r.body.at("revision")).c_str());
+                  static_cast<long long>(c.revision), written->c_str(), revision->c_str());
+      return std::nullopt;
     });
   }
   if (c.sdk_key->parsed()) {
     json::value v = json::object{{"name", c.name.empty() ? c.env : c.name}};
     Reply r = client->Call("POST", WsPath(c) + "/environments/" + c.env + "/sdk-keys", &v);
-    return Output(c, r, [&] {
-      std::printf("SDK key for %s/%s (shown once, store it now):\n%s\n", c.ws.c_str(), c.env.c_str(),
-                  std::string(r.body.at("key").as_string()).c_str());
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> key = StringMember(r.body, "key");
+      if (!key) return std::string("no \"key\" string in it");
+      std::printf("SDK key for %s/%s (shown once, store it now):\n%s\n", c.ws.c_str(), c.env.c_str(), key->c_str());
+      return std::nullopt;
     });
   }
   if (c.sdk_key_list->parsed()) {
     Reply r = client->Call("GET", WsPath(c) + "/sdk-keys");
-    return Output(c, r, [&] {
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      const json::array* keys = ArrayMember(r.body, "sdk_keys");
+      if (keys == nullptr) return std::string("no \"sdk_keys\" array in it");
       std::vector<std::vector<std::string>> rows;
-      for (const auto& k : r.body.at("sdk_keys").as_array()) {
-        const json::value& revoked = k.at("revoked_at");
-        rows.push_back({Compact(k.at("id")), Compact(k.at("environment")), Compact(k.at("prefix")) + "...",
-                        Compact(k.at("name")), Compact(k.at("created_at")),
-                        revoked.is_null() ? std::string("active") : "revoked " + Compact(revoked)});
+      for (const json::value& k : *keys) {
+        std::vector<std::string> row;
+        for (const char* name : {"id", "environment", "prefix", "name", "created_at"}) {
+          std::optional<std::string> cell = Field(k, name);
+          if (!cell) return "an SDK key without \"" + std::string(name) + "\"";
+          row.push_back(*std::move(cell));
+        }
+        const json::value* revoked = Member(k, "revoked_at");
+        row[2] += "...";
+        row.push_back(revoked == nullptr || revoked->is_null() ? std::string("active") : "revoked " + Compact(*revoked));
+        rows.push_back(std::move(row));
       }
       PrintTable({"ID", "ENVIRONMENT", "PREFIX", "NAME", "CREATED", "STATE"}, rows);
+      return std::nullopt;
     });
   }
   if (c.sdk_key_revoke->parsed()) {
     Reply r = client->Call("DELETE", WsPath(c) + "/environments/" + c.env + "/sdk-keys/" + c.key);
-    return Output(c, r, [&] {
+    return Output(c, r, [&]() -> std::optional<std::string> {
       std::printf("Revoked SDK key %s (%s/%s).\n", c.key.c_str(), c.ws.c_str(), c.env.c_str());
+      return std::nullopt;
     });
   }
   if (c.run->parsed()) {
@@ -767,6 +885,17 @@ int RunApiCommands(ApiCommands& c) {
     return 0;
   }
   return -1;
+}
+
+int ReportUncaughtException(std::string_view what) {
+  std::fprintf(stderr, "edgevault: internal error (a bug; please report it): %.*s\n",
+               static_cast<int>(what.size()), what.data());
+  const LastReply& last = TheLastReply();
+  if (last.status != 0) {
+    std::fprintf(stderr, "edgevault: the last reply from the server (HTTP %d) was:\n%s\n", last.status,
+                 Shown(last.raw).c_str());
+  }
+  return 1;
 }
 
 }  // namespace edgevault::cli

@@ -4,10 +4,13 @@
 // (--api-url, --token), else EDGEVAULT_API_URL / EDGEVAULT_TOKEN, else the profile
 // `edgevault login` wrote ($EDGEVAULT_PROFILE or ~/.config/edgevault/profile.json, 0600).
 // Output: human-readable tables by default, --json for scripts. Exit codes: 0 success,
-// 1 the server refused (its error message is printed), 2 usage or local errors.
+// 1 the server refused (its error message is printed) or answered something the command
+// did not expect (an HTML page, a missing field: what it sent is printed), 2 usage or
+// local errors.
 // Thread-safety: called once from main().
 
 #include <memory>
+#include <string_view>
 
 namespace CLI {
 class App;
@@ -23,5 +26,9 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
 // After app.parse(): runs the parsed api command and returns its exit code, or -1 when
 // none of these commands was given.
 int RunApiCommands(ApiCommands& commands);
+
+// main()'s last resort for an exception that escaped a command (a bug): prints `what` and
+// the last reply a server sent, and returns the exit code, 1.
+int ReportUncaughtException(std::string_view what);
 
 }  // namespace edgevault::cli

@@ -1,6 +1,7 @@
 // edgevault: the command line tool. Subcommands live in their own files; this one
 // only parses and dispatches.
 #include <cstdio>
+#include <exception>
 
 #include "CLI/CLI.hpp"
 #include "cli/api_cmds.h"
@@ -10,7 +11,9 @@
 #include "cli/up.h"
 #include "src/base/config.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Main(int argc, char** argv) {
   CLI::App app{"edgevault: configuration, feature flags and secrets"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "edgevault 0.1.0");
@@ -107,4 +110,18 @@ int main(int argc, char** argv) {
   if (tail_cmd->parsed()) return edgevault::cli::RunAuditTail(audit_tail);
   if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;
   return 2;
+}
+
+}  // namespace
+
+// Commands never throw on purpose (a reply of an unexpected shape is reported and exits 1);
+// an exception that escapes anyway is a bug, reported the same way instead of a core dump.
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    return edgevault::cli::ReportUncaughtException(e.what());
+  } catch (...) {
+    return edgevault::cli::ReportUncaughtException("an exception of an unknown type");
+  }
 }
