@@ -4,7 +4,7 @@
 // Both are immutable after construction and safe to read from many threads.
 //
 //   EV_ASSIGN_OR_RETURN(AttributeRef city, AttributeRef::Parse("address.city"));
-//   Context ctx(boost::json::parse(R"({"key":"u1","address":{"city":"Oslo"}})").as_object());
+//   Context ctx(boost::json::object{{"key", "u1"}, {"address", {{"city", "Oslo"}}}});
 //   const boost::json::value* v = ctx.Find(city);   // "Oslo"
 //
 // Attribute syntax (docs/design/flags.md §Attributes):
