@@ -18,7 +18,8 @@
 // Error codes: NotFound (no such key), InvalidArgument (empty key, key > 511 bytes,
 // negative version, negative ListKeys limit), ResourceExhausted (the store is full: LMDB
 // map size), FailedPrecondition (a write through a handle opened read-only),
-// Unavailable (busy/unreachable), Internal.
+// Unavailable (busy/unreachable), DataLoss (LMDB: the store's file is damaged; the store is
+// then unusable, docs/design/edge-kv.md "Damage"), Internal.
 //
 //   auto kv = storage::OpenLmdbEdgeKv({.path = data_dir + "/edge"});
 //   EV_ASSIGN_OR_RETURN(bool written, (*kv)->PutIfNewer("doc/ws_1/prod", doc, 42));

@@ -80,9 +80,15 @@ struct FaultInfo {
   char assertion[240] = {};
 };
 
+// Left uninitialised on purpose (a guard is set up on every read): the handlers fill in
+// `info` before they jump.
 struct FaultGuard {
   sigjmp_buf jump;
-  FaultInfo info;
+  struct {
+    int signal;
+    void* address;
+    char assertion[sizeof FaultInfo::assertion];
+  } info;
 };
 
 // Initial-exec TLS of a trivially initialised pointer: safe to read in a signal handler.
@@ -118,6 +124,7 @@ void OnFault(int sig, siginfo_t* info, void* context) {
     t_fault_guard = nullptr;
     guard->info.signal = sig;
     guard->info.address = info != nullptr ? info->si_addr : nullptr;
+    guard->info.assertion[0] = '\0';
     // The handler runs with SA_NODEFER, so no signal is left blocked by jumping out.
     siglongjmp(guard->jump, 1);
   }
@@ -128,6 +135,8 @@ void OnLmdbAssert(MDB_env*, const char* message) {
   FaultGuard* guard = t_fault_guard;
   if (guard == nullptr) return;  // not inside Guarded(): LMDB prints the message and aborts
   t_fault_guard = nullptr;
+  guard->info.signal = 0;
+  guard->info.address = nullptr;
   size_t n = ::strnlen(message, sizeof guard->info.assertion - 1);
   std::memcpy(guard->info.assertion, message, n);
   guard->info.assertion[n] = '\0';
@@ -154,7 +163,9 @@ template <typename Fn>
   FaultGuard* const outer = t_fault_guard;
   if (sigsetjmp(guard.jump, 0) != 0) {
     t_fault_guard = outer;
-    *fault = guard.info;
+    fault->signal = guard.info.signal;
+    fault->address = guard.info.address;
+    std::memcpy(fault->assertion, guard.info.assertion, sizeof fault->assertion);
     return false;
   }
   t_fault_guard = &guard;
@@ -202,6 +213,7 @@ struct SharedEnv {
   pid_t pid = 0;    // the process that opened it; a forked child must not touch it
   uint64_t id = 0;  // never reused in this process; keys the per-thread read slots
   int data_fd = -1;                // LMDB's descriptor of data.mdb
+  std::atomic<uint64_t> known_file_size{0};  // a size data.mdb had (FitsFile)
   dev_t data_dev = 0, lock_dev = 0;  // which files these are (a rebuilt store has new ones)
   ino_t data_ino = 0, lock_ino = 0;
   // Damage: set once, never cleared. `damage` is written before `damaged` is set.
@@ -382,10 +394,14 @@ absl::Status CorruptRecord(SharedEnv& env, std::string_view key) {
 
 // True when a value LMDB returned can be in the file: a damaged node can claim any size,
 // and the copy would allocate it first. (Where the bytes are does not need checking: a read
-// through a bad pointer faults inside the guard.)
-bool FitsFile(const SharedEnv& env, const MDB_val& v) {
+// through a bad pointer faults inside the guard.) The file only grows, so a size it had is a
+// safe bound; fstat only when the value is larger than that.
+bool FitsFile(SharedEnv& env, const MDB_val& v) {
+  if (v.mv_size <= env.known_file_size.load(std::memory_order_relaxed)) return true;
   struct stat st;
-  return ::fstat(env.data_fd, &st) == 0 && v.mv_size <= static_cast<uint64_t>(st.st_size);
+  if (::fstat(env.data_fd, &st) != 0) return false;
+  env.known_file_size.store(static_cast<uint64_t>(st.st_size), std::memory_order_relaxed);
+  return v.mv_size <= static_cast<uint64_t>(st.st_size);
 }
 
 // Begins a read-only transaction, clearing reader slots of dead processes once if the
@@ -510,7 +526,7 @@ class LmdbEdgeKvImpl final : public LmdbEdgeKv {
     EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     if (damaged()) return DamagedStatus(*env_);
     KvEntry entry;
-    const SharedEnv& env = *env_;
+    SharedEnv& env = *env_;
     EV_RETURN_IF_ERROR(WithReadTxn("get", key, [&](MDB_txn* txn) -> int {
       MDB_val k = ValOf(key);
       MDB_val v;
@@ -1036,7 +1052,9 @@ absl::StatusOr<std::unique_ptr<LmdbEdgeKv>> OpenLmdbStore(const LmdbEdgeKvOption
   struct stat data_st, lock_st;
   const bool data_exists = StatFile(data_path, &data_st);
   const bool lock_exists = StatFile(lock_path, &lock_st);
-  if (!data_exists && options.read_only) {
+  // An empty data.mdb is one the writer is creating (LMDB creates the file, then writes
+  // both meta pages): not there yet, for a reader. (The writer itself sees it as damaged.)
+  if (options.read_only && (!data_exists || data_st.st_size == 0)) {
     return absl::NotFoundError(
         StrCat("edge KV ", real_path, ": no data.mdb yet (the writer creates the store)"));
   }

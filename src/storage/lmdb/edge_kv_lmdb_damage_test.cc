@@ -162,7 +162,10 @@ TEST(LmdbEdgeKvDamageTest, OpeningADamagedFileIsDataLoss) {
     for (bool read_only : {true, false}) {
       absl::StatusOr<std::unique_ptr<EdgeKv>> kv = OpenLmdbEdgeKv({.path = dir, .read_only = read_only});
       ASSERT_FALSE(kv.ok()) << d.what << (read_only ? " (read-only)" : " (read-write)");
-      EXPECT_EQ(kv.status().code(), absl::StatusCode::kDataLoss) << d.what << ": " << kv.status();
+      // A reader cannot tell an empty file from one the writer is creating: not there yet.
+      const bool empty = std::string_view(d.what) == "truncated to nothing";
+      EXPECT_EQ(kv.status().code(), empty && read_only ? absl::StatusCode::kNotFound : absl::StatusCode::kDataLoss)
+          << d.what << ": " << kv.status();
     }
   }
   restore();
