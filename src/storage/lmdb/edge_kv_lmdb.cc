@@ -216,6 +216,11 @@ struct SharedEnv {
   std::atomic<uint64_t> known_file_size{0};  // a size data.mdb had (FitsFile)
   dev_t data_dev = 0, lock_dev = 0;  // which files these are (a rebuilt store has new ones)
   ino_t data_ino = 0, lock_ino = 0;
+  // Held around every write transaction. LMDB serialises writers on a mutex in lock.mdb;
+  // a write transaction a fault cut short never releases that one, and a thread waiting
+  // on it would wait for ever. Waiting here instead, the next writer finds the environment
+  // damaged and never calls into LMDB.
+  std::mutex write_mu;
   // Damage: set once, never cleared. `damage` is written before `damaged` is set.
   std::atomic<bool> damaged{false};
   std::mutex damage_mu;
@@ -561,6 +566,7 @@ class LmdbEdgeKvImpl final : public LmdbEdgeKv {
     EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     EV_RETURN_IF_ERROR(ValidateEdgeKvVersion(version));
     EV_RETURN_IF_ERROR(CheckWritable());
+    std::lock_guard<std::mutex> writing(env_->write_mu);  // see SharedEnv::write_mu
     if (damaged()) return DamagedStatus(*env_);
     int rc = 0;
     const char* stage = "begin write";
@@ -715,6 +721,8 @@ class LmdbEdgeKvImpl final : public LmdbEdgeKv {
   // Applies `n` writes (PutIfNewer each) in one write transaction; `written[i]` says
   // whether write i was applied.
   absl::Status WriteTxn(const KvWrite* writes, size_t n, char* written) {
+    std::lock_guard<std::mutex> writing(env_->write_mu);  // see SharedEnv::write_mu
+    if (damaged()) return DamagedStatus(*env_);
     int rc = 0;
     const char* stage = "begin write";
     size_t at = 0;

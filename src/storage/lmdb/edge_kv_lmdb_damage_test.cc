@@ -15,6 +15,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -108,6 +109,23 @@ TEST(LmdbEdgeKvDamageTest, ReadOfATruncatedFileIsDataLossNotSigbus) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
   EXPECT_NE(got.status().message().find("SIGBUS"), std::string_view::npos) << got.status();
   EXPECT_EQ(kv->PutIfNewer(Key(1), "x", 2).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(LmdbEdgeKvDamageTest, WriteToATruncatedFileIsDataLossAndLaterCallsDoNotWait) {
+  std::unique_ptr<EdgeKv> kv;
+  std::string dir = FilledStore(&kv);
+  ASSERT_EQ(::truncate((dir + "/data.mdb").c_str(), 4096), 0);
+  // The write transaction faults while it holds LMDB's writer mutex; it is never released.
+  absl::StatusOr<bool> put = kv->PutIfNewer(Key(3), "x", 2);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kDataLoss) << put.status();
+  // Later writers (another thread too) and readers answer at once instead of waiting on it.
+  std::thread other([&] {
+    EXPECT_EQ(kv->DeleteIfNotNewer(Key(4), 9).status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ(kv->PutManyIfNewer({{Key(5), "y", 2}}).status().code(), absl::StatusCode::kDataLoss);
+  });
+  other.join();
+  EXPECT_EQ(kv->Get(Key(3)).status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(LmdbEdgeKvDamageTest, ReadsOfScrambledPagesNeverCrash) {
