@@ -71,6 +71,8 @@ struct Case {
   std::string method_and_path;  // the request it makes that gets the odd reply
   Canned reply;
   std::string shown;  // a piece of the reply the output must show
+  // Ordinary replies to the requests it makes before that one (method and path → reply).
+  std::vector<std::pair<std::string, Canned>> before = {};
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -81,6 +83,7 @@ TEST_P(CliOddRepliesTest, PrintsWhatItGotAndExits1) {
   const Case& c = GetParam();
   OddApi api;
   ASSERT_TRUE(api.ok());
+  for (const auto& [what, reply] : c.before) api.Set(what, reply);
   api.Set(c.method_and_path, c.reply);
   testing::CommandResult r = testing::RunEdgevault(
       c.args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", api.port(),
@@ -108,7 +111,10 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"ConfigValuesNotAnObject", "config get shop k", "GET /v1/workspaces/shop/configs/k",
              Json(R"({"type":"string","revision":1,"values":[1,2]})"), "[1,2]"},
         Case{"ConfigSetCurrentIsANumber", "config set shop k -v prod=1 -m r",
-             "GET /v1/workspaces/shop/configs/k", Json("1234567"), "1234567"},
+             "GET /v1/workspaces/shop/configs/k", Json("1234567"), "1234567",
+             {{"GET /v1/workspaces/shop", Json(R"({"key":"shop","revision":3})")}}},
+        Case{"ConfigSetHeadMissing", "config set shop k -v prod=1 -m r", "GET /v1/workspaces/shop",
+             Json(R"({"key":"shop"})"), R"({"key":"shop"})"},
         Case{"HistoryRevisionsNotAnArray", "history shop", "GET /v1/workspaces/shop/revisions",
              Json(R"({"revisions":"none"})"), "none"},
         Case{"SdkKeyNotAString", "sdk-key create shop prod", "POST /v1/workspaces/shop/environments/prod/sdk-keys",

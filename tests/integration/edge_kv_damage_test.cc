@@ -262,11 +262,11 @@ class DeliveryOnDamagedStoreTest : public ::testing::Test {
   }
 
   void StartDelivery() {
-    port_ = testing::FreePortBase();
-    ASSERT_GT(port_, 0);
+    // Port 0: the kernel picks one, delivery reports it in DATA_DIR/run/delivery.port.
+    std::remove((dir_ + "/run/delivery.port").c_str());
     std::vector<std::string> args = {testing::BinDir() + "/edgevault-delivery",
                                      "--set", "data_dir=" + dir_,
-                                     "--set", "services.delivery.port=" + std::to_string(port_),
+                                     "--set", "services.delivery.port=0",
                                      "--set", "log.level=warn"};
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -277,7 +277,10 @@ class DeliveryOnDamagedStoreTest : public ::testing::Test {
       ::_exit(127);
     }
     client_ = *net::HttpClient::Create({});
-    ASSERT_TRUE(Eventually([&] { return Get("/healthz").status == 200; })) << "delivery did not start";
+    ASSERT_TRUE(Eventually([&] {
+      port_ = testing::ReadPortFile(dir_, "delivery");
+      return port_ > 0 && Get("/healthz").status == 200;
+    })) << "delivery did not start";
   }
 
   HttpReply Get(const std::string& target, const std::string& bearer = "") {
