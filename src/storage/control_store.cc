@@ -18,6 +18,22 @@ std::string_view RoleName(Role role) {
   return "unknown";
 }
 
+std::string_view InvitationStatusName(InvitationStatus status) {
+  switch (status) {
+    case InvitationStatus::kPending:
+      return "pending";
+    case InvitationStatus::kAccepted:
+      return "accepted";
+    case InvitationStatus::kDeclined:
+      return "declined";
+    case InvitationStatus::kRevoked:
+      return "revoked";
+    case InvitationStatus::kExpired:
+      return "expired";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<Role> ParseRole(std::string_view name) {
   for (Role role : {Role::kViewer, Role::kDeveloper, Role::kAdmin, Role::kOwner}) {
     if (name == RoleName(role)) return role;

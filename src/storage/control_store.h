@@ -1,6 +1,6 @@
 #pragma once
-// The control DB: who is who (users, orgs, memberships with roles), how they prove it
-// (sessions, API keys, SDK keys, TOTP state, recovery codes, passkeys, one-shot
+// The control DB: who is who (users, orgs, memberships with roles, invitations), how they
+// prove it (sessions, API keys, SDK keys, TOTP state, recovery codes, passkeys, one-shot
 // challenges), which workspaces an org has and what the org is entitled to
 // (DESIGN.md §2, §7). The auth service owns it; the api reads workspace metadata and
 // entitlements through it.
@@ -15,7 +15,8 @@
 //
 // Error codes (the same for every backend; driver errors never leak):
 //   NotFound        the row does not exist (or is expired/used, where stated)
-//   AlreadyExists   a unique key is taken (email, org name, key hash, workspace key)
+//   AlreadyExists   a unique key is taken (email, org name, key hash, workspace key,
+//                   the one pending invitation of an email to an org)
 //   InvalidArgument a value the store cannot hold (empty id, unknown role)
 //   FailedPrecondition a row it refers to is missing (a membership of an unknown user),
 //                   or its state forbids the change (revoking a revoked key)
@@ -73,10 +74,34 @@ struct Membership {
   absl::Time created_at;
 };
 
+// The state of an invitation: pending until the invitee accepts or declines it, an admin
+// revokes it, or it expires (a pending row past expires_at counts as expired; the store
+// marks it so when a new invitation for the same org and email is created).
+enum class InvitationStatus { kPending, kAccepted, kDeclined, kRevoked, kExpired };
+std::string_view InvitationStatusName(InvitationStatus status);  // "pending", ...
+
+// An invitation of an email address to an org, with the role it grants on acceptance
+// (docs/auth.md "Members"). Adding an email to an org always makes one, so the answer is
+// the same whether or not the address already has an account.
+struct Invitation {
+  std::string id;      // opaque, unique
+  std::string org_id;
+  std::string email;   // lower-cased by the caller
+  Role role = Role::kViewer;
+  std::string invited_by;  // actor id ("user:<id>", "key:<id>")
+  // The account for `email` was created together with this invitation; that account's
+  // first login accepts it.
+  bool creates_account = false;
+  InvitationStatus status = InvitationStatus::kPending;
+  absl::Time created_at;
+  absl::Time expires_at;
+  std::optional<absl::Time> responded_at;
+};
+
 struct Session {
   std::string token_hash;  // SHA-256 hex of the opaque token; the primary key
   std::string user_id;
-  std::string org_id;
+  std::string org_id;  // the org the session was opened for; it acts only there
   absl::Time created_at;
   absl::Time last_seen_at;
   absl::Time idle_expires_at;      // moves forward on use
@@ -207,6 +232,10 @@ class ControlStore {
   // Returns how many were deleted; `except_token_hash` (may be empty) survives.
   virtual absl::StatusOr<int64_t> DeleteSessionsOfUser(std::string_view user_id,
                                                        std::string_view except_token_hash) = 0;
+  // The same, limited to the sessions opened for `org_id`: what an org's admin may end.
+  virtual absl::StatusOr<int64_t> DeleteSessionsOfUserInOrg(std::string_view user_id,
+                                                            std::string_view org_id,
+                                                            std::string_view except_token_hash) = 0;
   virtual absl::StatusOr<int64_t> DeleteExpiredSessions(absl::Time now) = 0;
 
   // API keys.
@@ -267,6 +296,24 @@ class ControlStore {
   virtual absl::Status PutChallenge(const Challenge& c) = 0;
   virtual absl::StatusOr<Challenge> TakeChallenge(std::string_view id, std::string_view kind,
                                                   absl::Time now) = 0;
+
+  // Invitations. Create: AlreadyExists when the org has a pending invitation for the email
+  // that has not expired at inv.created_at (an expired one is marked expired first);
+  // FailedPrecondition for an unknown org; InvalidArgument for a status other than
+  // kPending or an unknown role.
+  virtual absl::Status CreateInvitation(const Invitation& inv) = 0;
+  // As stored: a pending invitation may have expired (compare expires_at).
+  virtual absl::StatusOr<Invitation> GetInvitation(std::string_view id) = 0;
+  // Pending invitations not expired at `now`, oldest first.
+  virtual absl::StatusOr<std::vector<Invitation>> ListPendingInvitationsForEmail(
+      std::string_view email, absl::Time now) = 0;
+  virtual absl::StatusOr<std::vector<Invitation>> ListPendingInvitationsOfOrg(
+      std::string_view org_id, absl::Time now) = 0;
+  // Moves a pending invitation not expired at `at` to `status` (kAccepted, kDeclined or
+  // kRevoked) in one atomic step, so of two concurrent responses one wins. NotFound when
+  // it is absent, no longer pending or expired; InvalidArgument for another status.
+  virtual absl::Status RespondToInvitation(std::string_view id, InvitationStatus status,
+                                           absl::Time at) = 0;
 
   // Audit outbox.
   virtual absl::Status AppendOutbox(const OutboxEvent& e) = 0;

@@ -412,6 +412,27 @@ TEST_P(ControlStoreConformanceTest, DeleteSessionsOfUserKeepsTheException) {
   EV_TEST_EXPECT_OK(store().GetSession("b1"));
 }
 
+TEST_P(ControlStoreConformanceTest, DeleteSessionsOfUserInOrgLeavesOtherOrgsAlone) {
+  CS_SEED();
+  Session a = MakeSession("a", "u1");  // org o1
+  Session b = MakeSession("b", "u1");
+  b.org_id = "o2";
+  Session c = MakeSession("c", "u1");
+  Session d = MakeSession("d", "u2");
+  for (const Session& s : {a, b, c, d}) EV_TEST_ASSERT_OK(store().CreateSession(s));
+  EV_TEST_ASSIGN(int64_t n, store().DeleteSessionsOfUserInOrg("u1", "o1", "c"));
+  EXPECT_EQ(n, 1);
+  EV_TEST_EXPECT_CODE(store().GetSession("a"), kNotFound);
+  EV_TEST_EXPECT_OK(store().GetSession("b"));
+  EV_TEST_EXPECT_OK(store().GetSession("c"));
+  EV_TEST_EXPECT_OK(store().GetSession("d"));
+  EV_TEST_ASSIGN(n, store().DeleteSessionsOfUserInOrg("u1", "o1", ""));
+  EXPECT_EQ(n, 1);
+  EV_TEST_ASSIGN(n, store().DeleteSessionsOfUserInOrg("u1", "o9", ""));
+  EXPECT_EQ(n, 0);
+  EV_TEST_EXPECT_OK(store().GetSession("b"));
+}
+
 TEST_P(ControlStoreConformanceTest, DeleteExpiredSessionsUsesBothDeadlines) {
   CS_SEED();
   Session idle = MakeSession("idle", "u1");
@@ -434,6 +455,108 @@ TEST_P(ControlStoreConformanceTest, DeleteExpiredSessionsUsesBothDeadlines) {
   EXPECT_EQ(n, 1);
   EV_TEST_EXPECT_CODE(store().GetSession("absolute"), kNotFound);
   EV_TEST_EXPECT_OK(store().GetSession("live"));
+}
+
+// ---- Invitations -----------------------------------------------------------------------
+
+Invitation MakeInvitation(std::string id, std::string org, std::string email, absl::Time at = kT0) {
+  Invitation inv;
+  inv.id = std::move(id);
+  inv.org_id = std::move(org);
+  inv.email = std::move(email);
+  inv.role = Role::kDeveloper;
+  inv.invited_by = "user:u1";
+  inv.created_at = at;
+  inv.expires_at = at + absl::Hours(24);
+  return inv;
+}
+
+TEST_P(ControlStoreConformanceTest, InvitationRoundTripAndLists) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "acme")));
+  Invitation first = MakeInvitation("i1", "o1", "c@example.com");
+  first.creates_account = true;
+  first.role = Role::kAdmin;
+  EV_TEST_ASSERT_OK(store().CreateInvitation(first));
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i2", "o2", "c@example.com", At(1))));
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i3", "o1", "d@example.com", At(2))));
+  EV_TEST_ASSIGN(Invitation got, store().GetInvitation("i1"));
+  EXPECT_EQ(got.org_id, "o1");
+  EXPECT_EQ(got.email, "c@example.com");
+  EXPECT_EQ(got.role, Role::kAdmin);
+  EXPECT_EQ(got.invited_by, "user:u1");
+  EXPECT_TRUE(got.creates_account);
+  EXPECT_EQ(got.status, InvitationStatus::kPending);
+  EXPECT_EQ(got.created_at, kT0);
+  EXPECT_EQ(got.expires_at, kT0 + absl::Hours(24));
+  EXPECT_FALSE(got.responded_at.has_value());
+  EV_TEST_EXPECT_CODE(store().GetInvitation("nope"), kNotFound);
+
+  EV_TEST_ASSIGN(std::vector<Invitation> mine, store().ListPendingInvitationsForEmail("c@example.com", At(3)));
+  ASSERT_EQ(mine.size(), 2u);
+  EXPECT_EQ(mine[0].id, "i1");
+  EXPECT_EQ(mine[1].id, "i2");
+  EV_TEST_ASSIGN(std::vector<Invitation> org, store().ListPendingInvitationsOfOrg("o1", At(3)));
+  ASSERT_EQ(org.size(), 2u);
+  EXPECT_EQ(org[0].id, "i1");
+  EXPECT_EQ(org[1].id, "i3");
+  // Expired invitations are not listed.
+  EV_TEST_ASSIGN(mine, store().ListPendingInvitationsForEmail("c@example.com", kT0 + absl::Hours(24)));
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].id, "i2");
+}
+
+TEST_P(ControlStoreConformanceTest, OnePendingInvitationPerOrgAndEmail) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i1", "o1", "c@example.com")));
+  EV_TEST_EXPECT_CODE(store().CreateInvitation(MakeInvitation("i2", "o1", "c@example.com", At(5))),
+                      kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateInvitation(MakeInvitation("i1", "o1", "e@example.com")), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateInvitation(MakeInvitation("i9", "nope", "c@example.com")),
+                      kFailedPrecondition);
+  Invitation bad = MakeInvitation("i8", "o1", "f@example.com");
+  bad.status = InvitationStatus::kAccepted;
+  EV_TEST_EXPECT_CODE(store().CreateInvitation(bad), kInvalidArgument);
+  // Once the first has expired, a new one may be made; the old one reads as expired.
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i2", "o1", "c@example.com", kT0 + absl::Hours(25))));
+  EV_TEST_ASSIGN(Invitation old, store().GetInvitation("i1"));
+  EXPECT_EQ(old.status, InvitationStatus::kExpired);
+  // And once it is answered, too.
+  EV_TEST_ASSERT_OK(store().RespondToInvitation("i2", InvitationStatus::kDeclined, kT0 + absl::Hours(26)));
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i3", "o1", "c@example.com", kT0 + absl::Hours(27))));
+}
+
+TEST_P(ControlStoreConformanceTest, RespondToInvitationOnceAndOnlyWhilePending) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i1", "o1", "c@example.com")));
+  EV_TEST_EXPECT_CODE(store().RespondToInvitation("i1", InvitationStatus::kPending, At(1)), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().RespondToInvitation("i1", InvitationStatus::kExpired, At(1)), kInvalidArgument);
+  EV_TEST_ASSERT_OK(store().RespondToInvitation("i1", InvitationStatus::kAccepted, At(1)));
+  EV_TEST_ASSIGN(Invitation got, store().GetInvitation("i1"));
+  EXPECT_EQ(got.status, InvitationStatus::kAccepted);
+  ASSERT_TRUE(got.responded_at.has_value());
+  EXPECT_EQ(*got.responded_at, At(1));
+  EV_TEST_EXPECT_CODE(store().RespondToInvitation("i1", InvitationStatus::kDeclined, At(2)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().RespondToInvitation("nope", InvitationStatus::kRevoked, At(2)), kNotFound);
+  // An expired invitation cannot be answered.
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i2", "o1", "d@example.com")));
+  EV_TEST_EXPECT_CODE(store().RespondToInvitation("i2", InvitationStatus::kAccepted, kT0 + absl::Hours(24)),
+                      kNotFound);
+  EV_TEST_ASSERT_OK(store().RespondToInvitation("i2", InvitationStatus::kRevoked, kT0 + absl::Hours(23)));
+}
+
+TEST_P(ControlStoreConformanceTest, InvitationAcceptedConcurrentlyHasExactlyOneWinner) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateInvitation(MakeInvitation("i1", "o1", "c@example.com")));
+  std::atomic<int> wins{0}, not_found{0};
+  RunConcurrently(8, [&](int i) {
+    absl::Status st = store().RespondToInvitation(
+        "i1", i % 2 == 0 ? InvitationStatus::kAccepted : InvitationStatus::kDeclined, At(1));
+    if (st.ok()) ++wins;
+    if (absl::IsNotFound(st)) ++not_found;
+  });
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(not_found.load(), 7);
 }
 
 // ---- API keys --------------------------------------------------------------------------

@@ -140,6 +140,26 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_by_age ON outbox (created_at, id);
 )sql",
+      // 2: invitations to orgs (docs/design/control-db.md), sessions by org.
+      R"sql(
+CREATE TABLE invitations (
+  id              TEXT    PRIMARY KEY,
+  org_id          TEXT    NOT NULL REFERENCES orgs (id),
+  email           TEXT    NOT NULL,
+  role            TEXT    NOT NULL CHECK (role IN ('viewer', 'developer', 'admin', 'owner')),
+  invited_by      TEXT    NOT NULL,
+  creates_account INTEGER NOT NULL CHECK (creates_account IN (0, 1)),
+  status          TEXT    NOT NULL
+                  CHECK (status IN ('pending', 'accepted', 'declined', 'revoked', 'expired')),
+  created_at      BIGINT  NOT NULL,
+  expires_at      BIGINT  NOT NULL,
+  responded_at    BIGINT
+);
+CREATE UNIQUE INDEX invitations_one_pending ON invitations (org_id, email) WHERE status = 'pending';
+CREATE INDEX invitations_by_email ON invitations (email, status, created_at);
+CREATE INDEX invitations_by_org ON invitations (org_id, status, created_at);
+CREATE INDEX sessions_by_user_org ON sessions (user_id, org_id);
+)sql",
   };
   return *kSteps;
 }
@@ -230,6 +250,9 @@ absl::StatusOr<std::vector<std::string>> ScopesFromJson(const std::string& text)
   "credential_id, user_id, public_key_cose, algorithm, sign_count, name, aaguid, " \
   "user_verified_at_registration, created_at, last_used_at"
 #define EV_OUTBOX_COLUMNS "id, json, created_at"
+#define EV_INVITATION_COLUMNS                                                        \
+  "id, org_id, email, role, invited_by, creates_account, status, created_at, " \
+  "expires_at, responded_at"
 
 Org ReadOrg(const Statement& st) {
   Org o;
@@ -344,6 +367,31 @@ PasskeyCredential ReadPasskey(const Statement& st) {
   c.created_at = FromMicros(st.ColumnInt64(8));
   c.last_used_at = OptTime(st.ColumnOptionalInt64(9));
   return c;
+}
+
+absl::StatusOr<Invitation> ReadInvitation(const Statement& st) {
+  Invitation inv;
+  inv.id = st.ColumnText(0);
+  inv.org_id = st.ColumnText(1);
+  inv.email = st.ColumnText(2);
+  EV_ASSIGN_OR_RETURN(inv.role, ReadRole(st, 3));
+  inv.invited_by = st.ColumnText(4);
+  inv.creates_account = st.ColumnInt64(5) != 0;
+  std::string status = st.ColumnText(6);
+  bool known = false;
+  for (InvitationStatus s : {InvitationStatus::kPending, InvitationStatus::kAccepted,
+                             InvitationStatus::kDeclined, InvitationStatus::kRevoked,
+                             InvitationStatus::kExpired}) {
+    if (status == InvitationStatusName(s)) {
+      inv.status = s;
+      known = true;
+    }
+  }
+  if (!known) return absl::InternalError(StrCat("control store: corrupt invitation status \"", status, "\""));
+  inv.created_at = FromMicros(st.ColumnInt64(7));
+  inv.expires_at = FromMicros(st.ColumnInt64(8));
+  inv.responded_at = OptTime(st.ColumnOptionalInt64(9));
+  return inv;
 }
 
 OutboxEvent ReadOutbox(const Statement& st) {
@@ -583,6 +631,16 @@ class ControlQueries final : public ControlStore {
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM sessions "
                                                    "WHERE user_id = ? AND token_hash <> ?"));
     st.Bind(1, user_id).Bind(2, except_token_hash);
+    return Changed(st);
+  }
+
+  absl::StatusOr<int64_t> DeleteSessionsOfUserInOrg(std::string_view user_id,
+                                                    std::string_view org_id,
+                                                    std::string_view except_token_hash) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("DELETE FROM sessions "
+                                     "WHERE user_id = ? AND org_id = ? AND token_hash <> ?"));
+    st.Bind(1, user_id).Bind(2, org_id).Bind(3, except_token_hash);
     return Changed(st);
   }
 
@@ -964,6 +1022,78 @@ class ControlQueries final : public ControlStore {
     return *std::move(taken);
   }
 
+  // ---- Invitations ----
+
+  absl::Status CreateInvitation(const Invitation& inv) override {
+    EV_RETURN_IF_ERROR(RequireNonEmpty(inv.id, "invitation id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(inv.org_id, "invitation org id"));
+    EV_RETURN_IF_ERROR(RequireNonEmpty(inv.email, "invitation email"));
+    EV_RETURN_IF_ERROR(RequireRole(inv.role));
+    if (inv.status != InvitationStatus::kPending) {
+      return absl::InvalidArgumentError("control store: a new invitation must be pending");
+    }
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    {
+      // A pending invitation that has expired no longer holds the (org, email) slot.
+      EV_ASSIGN_OR_RETURN(Statement expire,
+                          db_->Prepare("UPDATE invitations SET status = 'expired' "
+                                       "WHERE org_id = ? AND email = ? AND status = 'pending' "
+                                       "AND expires_at <= ?"));
+      expire.Bind(1, inv.org_id).Bind(2, inv.email).Bind(3, Micros(inv.created_at));
+      EV_RETURN_IF_ERROR(expire.Run());
+    }
+    {
+      EV_ASSIGN_OR_RETURN(Statement st,
+                          db_->Prepare("INSERT INTO invitations (" EV_INVITATION_COLUMNS
+                                       ") VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL)"));
+      st.Bind(1, inv.id)
+          .Bind(2, inv.org_id)
+          .Bind(3, inv.email)
+          .Bind(4, RoleName(inv.role))
+          .Bind(5, inv.invited_by)
+          .Bind(6, inv.creates_account)
+          .Bind(7, Micros(inv.created_at))
+          .Bind(8, Micros(inv.expires_at));
+      EV_RETURN_IF_ERROR(st.Run());
+    }
+    return tx.Commit();
+  }
+
+  absl::StatusOr<Invitation> GetInvitation(std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_INVITATION_COLUMNS
+                                                   " FROM invitations WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return NotFound("invitation", id);
+    return ReadInvitation(st);
+  }
+
+  absl::StatusOr<std::vector<Invitation>> ListPendingInvitationsForEmail(std::string_view email,
+                                                                         absl::Time now) override {
+    return ListPendingInvitations("email", email, now);
+  }
+
+  absl::StatusOr<std::vector<Invitation>> ListPendingInvitationsOfOrg(std::string_view org_id,
+                                                                      absl::Time now) override {
+    return ListPendingInvitations("org_id", org_id, now);
+  }
+
+  absl::Status RespondToInvitation(std::string_view id, InvitationStatus status,
+                                   absl::Time at) override {
+    if (status != InvitationStatus::kAccepted && status != InvitationStatus::kDeclined &&
+        status != InvitationStatus::kRevoked) {
+      return absl::InvalidArgumentError(
+          "control store: an invitation can only be accepted, declined or revoked");
+    }
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("UPDATE invitations SET status = ?, responded_at = ? "
+                                     "WHERE id = ? AND status = 'pending' AND expires_at > ?"));
+    st.Bind(1, InvitationStatusName(status)).Bind(2, Micros(at)).Bind(3, id).Bind(4, Micros(at));
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed == 0) return absl::NotFoundError("no pending invitation with that id");
+    return absl::OkStatus();
+  }
+
   // ---- Outbox ----
 
   absl::Status AppendOutbox(const OutboxEvent& e) override {
@@ -1029,6 +1159,18 @@ class ControlQueries final : public ControlStore {
     }
   }
 
+  // Pending invitations not expired at `now` whose `column` (email or org_id) is `value`.
+  absl::StatusOr<std::vector<Invitation>> ListPendingInvitations(std::string_view column,
+                                                                 std::string_view value,
+                                                                 absl::Time now) {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare(StrCat("SELECT " EV_INVITATION_COLUMNS " FROM invitations WHERE ",
+                                            column, " = ? AND status = 'pending' AND expires_at > ? "
+                                            "ORDER BY created_at, id")));
+    st.Bind(1, value).Bind(2, Micros(now));
+    return ReadAll<Invitation>(st, ReadInvitation);
+  }
+
   absl::Status Revoke(std::string_view table, std::string_view what, std::string_view org_id,
                       std::string_view id, absl::Time at) {
     EV_ASSIGN_OR_RETURN(Statement st,
@@ -1092,6 +1234,8 @@ class SqliteControlStore final : public ControlStore {
   EV_FORWARD(absl::Status, DeleteSession, (std::string_view t), (t))
   EV_FORWARD(absl::StatusOr<int64_t>, DeleteSessionsOfUser,
              (std::string_view u, std::string_view e), (u, e))
+  EV_FORWARD(absl::StatusOr<int64_t>, DeleteSessionsOfUserInOrg,
+             (std::string_view u, std::string_view o, std::string_view e), (u, o, e))
   EV_FORWARD(absl::StatusOr<int64_t>, DeleteExpiredSessions, (absl::Time n), (n))
   EV_FORWARD(absl::Status, CreateApiKey, (const ApiKey& k), (k))
   EV_FORWARD(absl::StatusOr<ApiKey>, GetApiKeyByHash, (std::string_view h), (h))
@@ -1132,6 +1276,14 @@ class SqliteControlStore final : public ControlStore {
   EV_FORWARD(absl::Status, PutChallenge, (const Challenge& c), (c))
   EV_FORWARD(absl::StatusOr<Challenge>, TakeChallenge,
              (std::string_view id, std::string_view k, absl::Time n), (id, k, n))
+  EV_FORWARD(absl::Status, CreateInvitation, (const Invitation& i), (i))
+  EV_FORWARD(absl::StatusOr<Invitation>, GetInvitation, (std::string_view id), (id))
+  EV_FORWARD(absl::StatusOr<std::vector<Invitation>>, ListPendingInvitationsForEmail,
+             (std::string_view e, absl::Time n), (e, n))
+  EV_FORWARD(absl::StatusOr<std::vector<Invitation>>, ListPendingInvitationsOfOrg,
+             (std::string_view o, absl::Time n), (o, n))
+  EV_FORWARD(absl::Status, RespondToInvitation,
+             (std::string_view id, InvitationStatus s, absl::Time a), (id, s, a))
   EV_FORWARD(absl::Status, AppendOutbox, (const OutboxEvent& e), (e))
   EV_FORWARD(absl::StatusOr<std::vector<OutboxEvent>>, PeekOutbox, (int limit), (limit))
   EV_FORWARD(absl::Status, DeleteOutbox, (const std::vector<std::string>& ids), (ids))
