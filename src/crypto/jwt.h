@@ -116,9 +116,11 @@ class JwtVerifier {
   JwtVerifier() = default;
 
   // Reads the OKP/Ed25519 keys of a JWKS; other keys (other kty/crv, use other than "sig",
-  // alg other than "EdDSA", bad x) are skipped. A key without "kid" is filed under its
-  // thumbprint. Errors: InvalidArgument when the text is not a JWKS or holds no usable key.
-  static absl::StatusOr<JwtVerifier> FromJwks(std::string_view jwks_json);
+  // alg other than "EdDSA", bad x, members of the wrong JSON type) are skipped. A key
+  // without "kid" is filed under its thumbprint. Errors: InvalidArgument when the text is
+  // not a JWKS, or holds no usable key — except that with `allow_empty` an empty "keys"
+  // array gives a verifier that refuses every token (an issuer publishing no key).
+  static absl::StatusOr<JwtVerifier> FromJwks(std::string_view jwks_json, bool allow_empty = false);
 
   // Adds or replaces the key filed under `kid`.
   void AddKey(std::string kid, Ed25519PublicKey key);

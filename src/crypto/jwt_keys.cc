@@ -71,16 +71,94 @@ absl::StatusOr<std::vector<KeyFile>> ListKeyFiles(base::Env* env, const std::str
   return files;
 }
 
-// published[i] is whether files[i] (oldest first) is still published at `now`.
-std::vector<bool> PublishedMask(const std::vector<KeyFile>& files, absl::Time now,
-                                absl::Duration retire_after) {
-  std::vector<bool> published(files.size(), false);
-  published.back() = true;
-  for (size_t i = 0; i + 1 < files.size(); ++i) {
-    absl::Time successor_created = absl::FromUnixSeconds(files[i + 1].created_seconds);
-    published[i] = now - successor_created < retire_after;
+// The revocation list: "<kid> <revoked-unix-seconds>" per line; blank lines and lines
+// starting with '#' are comments.
+absl::StatusOr<std::vector<std::string>> ParseRevocations(const std::string& path,
+                                                          std::string_view text) {
+  std::vector<std::string> kids;
+  int line_no = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (line.empty() || line.front() == '#') continue;
+    size_t space = line.find(' ');
+    std::string_view kid = line.substr(0, space);
+    std::string_view when = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
+    int64_t seconds = 0;
+    auto [end, ec] = std::from_chars(when.data(), when.data() + when.size(), seconds);
+    if (kid.empty() || kid.size() > 128 || !std::all_of(kid.begin(), kid.end(), IsBase64UrlChar) ||
+        when.empty() || ec != std::errc() || end != when.data() + when.size() || seconds < 0) {
+      return absl::InvalidArgumentError(base::StrCat(
+          "JWT signing key revocation list ", path, " line ", line_no,
+          " is not \"<kid> <unix-seconds>\"; restore the file from a backup or fix the line"));
+    }
+    kids.emplace_back(kid);
   }
-  return published;
+  return kids;
+}
+
+std::string RevocationsPath(const std::string& dir) {
+  return base::StrCat(dir, "/", kRevokedSigningKeysFile);
+}
+
+absl::StatusOr<std::vector<std::string>> LoadRevocations(base::Env* env, const std::string& dir) {
+  const std::string path = RevocationsPath(dir);
+  absl::StatusOr<uint32_t> mode = env->FileMode(path);
+  if (absl::IsNotFound(mode.status())) return std::vector<std::string>{};
+  EV_RETURN_IF_ERROR(mode.status());
+  if ((*mode & 077) != 0) {
+    return absl::PermissionDeniedError(
+        base::StrCat("JWT signing key revocation list ", path, " has mode ", OctalMode(*mode),
+                     ", which lets group or others access it; run `chmod 600 ", path, "`"));
+  }
+  EV_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
+  return ParseRevocations(path, text);
+}
+
+// The key files of a directory sorted into what is live and what each live key does.
+struct KeyPlan {
+  std::vector<KeyFile> live;      // not revoked, oldest first; never empty
+  std::vector<KeyFile> revoked;   // files whose kid is on the revocation list
+  std::vector<std::string> revoked_kids;
+  size_t active = 0;              // index into live
+  std::vector<bool> published;    // published[i]: live[i] is in the JWKS
+};
+
+absl::StatusOr<KeyPlan> PlanKeys(base::Env* env, const std::string& dir, absl::Time now,
+                                 const SigningKeyPolicy& policy) {
+  EV_ASSIGN_OR_RETURN(std::vector<KeyFile> files, ListKeyFiles(env, dir));
+  KeyPlan plan;
+  EV_ASSIGN_OR_RETURN(plan.revoked_kids, LoadRevocations(env, dir));
+  for (KeyFile& f : files) {
+    bool revoked = std::find(plan.revoked_kids.begin(), plan.revoked_kids.end(), f.kid) !=
+                   plan.revoked_kids.end();
+    (revoked ? plan.revoked : plan.live).push_back(std::move(f));
+  }
+  if (plan.live.empty()) {
+    return absl::NotFoundError(base::StrCat(
+        "every JWT signing key in ", dir,
+        " is revoked; run `edgevault keys rotate-signing` to add a key"));
+  }
+  auto created = [](const KeyFile& f) { return absl::FromUnixSeconds(f.created_seconds); };
+  // The newest settled key signs; with none settled, the oldest key, published longest
+  // (a first key, a key rotated in right after it, or the replacement of a revoked key
+  // when nothing else may sign).
+  plan.active = 0;
+  for (size_t i = plan.live.size(); i-- > 0;) {
+    if (policy.settle <= absl::ZeroDuration() || created(plan.live[i]) + policy.settle <= now) {
+      plan.active = i;
+      break;
+    }
+  }
+  plan.published.assign(plan.live.size(), true);
+  for (size_t i = 0; i < plan.active; ++i) {
+    // Retired once its successor has been signing for retire_after.
+    absl::Time successor_signs_from = created(plan.live[i + 1]) + policy.settle;
+    plan.published[i] = now - successor_signs_from < policy.retire_after;
+  }
+  return plan;
 }
 
 absl::StatusOr<Ed25519PrivateKey> LoadKeyFile(base::Env* env, const std::string& dir,
@@ -146,38 +224,93 @@ absl::StatusOr<std::string> AddSigningKey(base::Env* env, const std::string& dir
 }
 
 absl::StatusOr<SigningKeySet> LoadSigningKeys(base::Env* env, const std::string& dir,
-                                              absl::Time now, absl::Duration retire_after) {
-  EV_ASSIGN_OR_RETURN(std::vector<KeyFile> files, ListKeyFiles(env, dir));
+                                              absl::Time now, const SigningKeyPolicy& policy) {
+  EV_ASSIGN_OR_RETURN(KeyPlan plan, PlanKeys(env, dir, now, policy));
   EV_RETURN_IF_ERROR(CheckDirMode(env, dir));
-  std::vector<bool> published = PublishedMask(files, now, retire_after);
-
-  const KeyFile& newest = files.back();
-  EV_ASSIGN_OR_RETURN(Ed25519PrivateKey active, LoadKeyFile(env, dir, newest));
-  SigningKeySet set{SigningKey{newest.kid, active, absl::FromUnixSeconds(newest.created_seconds)},
-                    {}};
-  set.published.emplace_back(newest.kid, active.PublicKey());
-  for (size_t i = files.size() - 1; i-- > 0;) {
-    if (!published[i]) continue;
-    EV_ASSIGN_OR_RETURN(Ed25519PrivateKey key, LoadKeyFile(env, dir, files[i]));
-    set.published.emplace_back(files[i].kid, key.PublicKey());
+  const KeyFile& active_file = plan.live[plan.active];
+  EV_ASSIGN_OR_RETURN(Ed25519PrivateKey active, LoadKeyFile(env, dir, active_file));
+  SigningKeySet set{
+      SigningKey{active_file.kid, active, absl::FromUnixSeconds(active_file.created_seconds)}, {},
+      plan.revoked_kids};
+  for (size_t i = plan.live.size(); i-- > 0;) {
+    if (!plan.published[i]) continue;
+    if (i == plan.active) {
+      set.published.emplace_back(active_file.kid, active.PublicKey());
+      continue;
+    }
+    EV_ASSIGN_OR_RETURN(Ed25519PrivateKey key, LoadKeyFile(env, dir, plan.live[i]));
+    set.published.emplace_back(plan.live[i].kid, key.PublicKey());
   }
   return set;
 }
 
-absl::StatusOr<int> PruneRetiredSigningKeys(base::Env* env, const std::string& dir,
-                                            absl::Time now, absl::Duration retire_after) {
-  // Loading first means a broken set (bad mode, corrupt active key) is reported rather
-  // than pruned around.
-  EV_RETURN_IF_ERROR(LoadSigningKeys(env, dir, now, retire_after).status());
-  EV_ASSIGN_OR_RETURN(std::vector<KeyFile> files, ListKeyFiles(env, dir));
-  std::vector<bool> published = PublishedMask(files, now, retire_after);
-  int deleted = 0;
-  for (size_t i = 0; i < files.size(); ++i) {
-    if (published[i]) continue;
-    EV_RETURN_IF_ERROR(env->DeleteFile(base::StrCat(dir, "/", files[i].name)));
-    ++deleted;
-  }
-  return deleted;
+absl::StatusOr<SigningKeySet> LoadSigningKeys(base::Env* env, const std::string& dir,
+                                              absl::Time now, absl::Duration retire_after) {
+  return LoadSigningKeys(env, dir, now, SigningKeyPolicy{retire_after, absl::ZeroDuration()});
 }
 
+absl::StatusOr<int> PruneRetiredSigningKeys(base::Env* env, const std::string& dir,
+                                            absl::Time now, const SigningKeyPolicy& policy) {
+  // Loading first means a broken set (bad mode, corrupt active key) is reported rather
+  // than pruned around.
+  EV_RETURN_IF_ERROR(LoadSigningKeys(env, dir, now, policy).status());
+  EV_ASSIGN_OR_RETURN(KeyPlan plan, PlanKeys(env, dir, now, policy));
+  std::vector<const KeyFile*> doomed;
+  for (const KeyFile& f : plan.revoked) doomed.push_back(&f);
+  for (size_t i = 0; i < plan.live.size(); ++i) {
+    if (!plan.published[i]) doomed.push_back(&plan.live[i]);
+  }
+  for (const KeyFile* f : doomed) {
+    EV_RETURN_IF_ERROR(env->DeleteFile(base::StrCat(dir, "/", f->name)));
+  }
+  return static_cast<int>(doomed.size());
+}
+
+absl::StatusOr<int> PruneRetiredSigningKeys(base::Env* env, const std::string& dir,
+                                            absl::Time now, absl::Duration retire_after) {
+  return PruneRetiredSigningKeys(env, dir, now, SigningKeyPolicy{retire_after, absl::ZeroDuration()});
+}
+
+absl::StatusOr<std::string> ReadSigningKeyRevocations(base::Env* env, const std::string& dir) {
+  absl::StatusOr<std::string> text = env->ReadFile(RevocationsPath(dir));
+  if (absl::IsNotFound(text.status())) return std::string();
+  return text;
+}
+
+absl::StatusOr<bool> RevokeSigningKey(base::Env* env, const std::string& dir,
+                                      std::string_view kid, absl::Time now) {
+  if (kid.empty() || kid.size() > 128 || !std::all_of(kid.begin(), kid.end(), IsBase64UrlChar)) {
+    return absl::InvalidArgumentError(base::StrCat(
+        "\"", kid, "\" is not a key id (43 characters of A-Z a-z 0-9 - _, as the JWKS shows)"));
+  }
+  EV_ASSIGN_OR_RETURN(std::vector<std::string> revoked, LoadRevocations(env, dir));
+  absl::StatusOr<std::vector<KeyFile>> files = ListKeyFiles(env, dir);
+  std::vector<KeyFile> all = files.ok() ? *std::move(files) : std::vector<KeyFile>{};
+  bool already = std::find(revoked.begin(), revoked.end(), kid) != revoked.end();
+  const KeyFile* file = nullptr;
+  for (const KeyFile& f : all) {
+    if (f.kid == kid) file = &f;
+  }
+  if (!already) {
+    if (file == nullptr) {
+      std::string known;
+      for (const KeyFile& f : all) base::StrAppend(&known, known.empty() ? "" : ", ", f.kid);
+      return absl::NotFoundError(base::StrCat("no JWT signing key with kid ", kid, " in ", dir,
+                                              known.empty() ? "" : "; the keys there are ",
+                                              known));
+    }
+    EV_ASSIGN_OR_RETURN(std::string text, ReadSigningKeyRevocations(env, dir));
+    if (text.empty()) {
+      text = "# Revoked JWT signing keys: never published, never used to sign "
+             "(docs/design/jwt.md).\n# <kid> <revoked-unix-seconds>\n";
+    } else if (text.back() != '\n') {
+      text += '\n';
+    }
+    base::StrAppend(&text, kid, " ", absl::ToUnixSeconds(now), "\n");
+    // The list first: once it is written the key is dead even if the delete below fails.
+    EV_RETURN_IF_ERROR(env->WriteFileAtomically(RevocationsPath(dir), text, 0600));
+  }
+  if (file != nullptr) EV_RETURN_IF_ERROR(env->DeleteFile(base::StrCat(dir, "/", file->name)));
+  return !already;
+}
 }  // namespace edgevault::crypto

@@ -196,6 +196,115 @@ TEST_F(JwtKeysTest, IgnoresOtherNamesAndRejectsMisnamedKey) {
   EXPECT_EQ(Load().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(JwtKeysTest, NewKeyIsPublishedAtOnceButSignsOnlyAfterSettling) {
+  const SigningKeyPolicy policy{kRetire, absl::Seconds(10)};
+  std::string a = Add();
+  // A first key has nothing to wait for.
+  absl::StatusOr<SigningKeySet> set = LoadSigningKeys(&env_, dir_, env_.Now(), policy);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->active.kid, a);
+  env_.AdvanceBy(absl::Hours(1));
+  std::string b = Add();
+  set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(9), policy);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->active.kid, a);
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{b, a}));
+  set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(10), policy);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->active.kid, b);
+  // a stays published for retire_after from when b started signing, not from b's creation.
+  set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(10) + kRetire - absl::Seconds(1), policy);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{b, a}));
+  set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(10) + kRetire, policy);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{b}));
+  // Prune keeps a settling key and the key still signing.
+  env_.AdvanceBy(absl::Hours(1));
+  std::string c = Add();
+  absl::StatusOr<int> pruned = PruneRetiredSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(5), policy);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 1);  // a
+  set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(5), policy);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->active.kid, b);
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{c, b}));
+}
+
+TEST_F(JwtKeysTest, KeyRotatedInBeforeTheFirstSettledWaitsForIt) {
+  // A fresh data directory rotated at once: neither key has settled, and the one
+  // published longest keeps signing.
+  const SigningKeyPolicy policy{kRetire, absl::Seconds(10)};
+  std::string a = Add();
+  env_.AdvanceBy(absl::Seconds(2));
+  std::string b = Add();
+  absl::StatusOr<SigningKeySet> set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(1), policy);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->active.kid, a);
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{b, a}));
+  set = LoadSigningKeys(&env_, dir_, env_.Now() + absl::Seconds(10), policy);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set->active.kid, b);
+}
+
+TEST_F(JwtKeysTest, RevokedKeyIsNeverPublishedNorActive) {
+  const SigningKeyPolicy policy{kRetire, absl::Seconds(10)};
+  std::string a = Add();
+  env_.AdvanceBy(absl::Hours(1));
+  std::string b = Add();
+  env_.AdvanceBy(absl::Minutes(1));
+  absl::StatusOr<SigningKeySet> set = LoadSigningKeys(&env_, dir_, env_.Now(), policy);
+  ASSERT_TRUE(set.ok());
+  ASSERT_EQ(set->active.kid, b);
+
+  absl::StatusOr<bool> revoked = RevokeSigningKey(&env_, dir_, b, env_.Now());
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_TRUE(*revoked);
+  EXPECT_EQ(*env_.FileMode(dir_ + "/revoked"), 0600u);
+  EXPECT_EQ(FileCount(), 2u);  // a's key file and the list: b's key file is gone
+  set = LoadSigningKeys(&env_, dir_, env_.Now(), policy);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->active.kid, a);
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{a}));
+  EXPECT_EQ(set->revoked, (std::vector<std::string>{b}));
+  // Again: nothing changes. Unknown and malformed kids are errors.
+  revoked = RevokeSigningKey(&env_, dir_, b, env_.Now());
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_FALSE(*revoked);
+  absl::Status unknown = RevokeSigningKey(&env_, dir_, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", env_.Now()).status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(unknown.message()).find(a), std::string::npos) << unknown;
+  EXPECT_EQ(RevokeSigningKey(&env_, dir_, "no/such", env_.Now()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Every key revoked: nothing may sign.
+  std::string pem = *set->active.key.ToPem();  // a's key, to restore below
+  ASSERT_TRUE(RevokeSigningKey(&env_, dir_, a, env_.Now()).ok());
+  EXPECT_EQ(LoadSigningKeys(&env_, dir_, env_.Now(), policy).status().code(), absl::StatusCode::kNotFound);
+  // A revoked key restored from a backup stays out, and prune deletes it again.
+  std::string restored = dir_ + "/" + std::to_string(absl::ToUnixSeconds(env_.Now()) - 3600) + "-" + a + ".pem";
+  ASSERT_TRUE(env_.WriteFileAtomically(restored, pem, 0600).ok());
+  std::string c = Add();
+  set = LoadSigningKeys(&env_, dir_, env_.Now(), policy);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->active.kid, c);  // unsettled, but the only key that is not revoked
+  EXPECT_EQ(Kids(*set), (std::vector<std::string>{c}));
+  absl::StatusOr<int> pruned = PruneRetiredSigningKeys(&env_, dir_, env_.Now(), policy);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 1);
+  EXPECT_FALSE(env_.Exists(restored));
+}
+
+TEST_F(JwtKeysTest, BrokenRevocationListIsRefused) {
+  Add();
+  ASSERT_TRUE(env_.WriteFileAtomically(dir_ + "/revoked", "# ok\nkid-1 1800000000\nkid-2 yesterday\n", 0600).ok());
+  absl::Status st = Load().status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(std::string(st.message()).find("line 3"), std::string::npos) << st;
+  ASSERT_TRUE(env_.WriteFileAtomically(dir_ + "/revoked", "kid-1 1800000000\n", 0644).ok());
+  EXPECT_EQ(Load().status().code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST_F(JwtKeysTest, SignedTokenVerifiesAgainstPublishedJwks) {
   Add();
   env_.AdvanceBy(absl::Hours(1));

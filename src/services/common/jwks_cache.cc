@@ -35,7 +35,8 @@ absl::Status JwksCache::Refresh() {
     return absl::UnavailableError(base::ToAbsl("fetching the JWKS from auth answered HTTP " +
                                                std::to_string(resp->status)));
   }
-  EV_ASSIGN_OR_RETURN(crypto::JwtVerifier v, crypto::JwtVerifier::FromJwks(resp->body));
+  EV_ASSIGN_OR_RETURN(crypto::JwtVerifier v,
+                      crypto::JwtVerifier::FromJwks(resp->body, /*allow_empty=*/true));
   std::lock_guard<std::mutex> lock(mu_);
   verifier_ = std::make_shared<const crypto::JwtVerifier>(std::move(v));
   fetched_at_ = options_.env->Now();
@@ -55,18 +56,22 @@ absl::Status JwksCache::MaybeRefresh() {
 
 absl::StatusOr<crypto::JwtClaims> JwksCache::Verify(std::string_view token) {
   std::shared_ptr<const crypto::JwtVerifier> v = Current();
-  bool stale;
-  {
+  auto age = [this] {
     std::lock_guard<std::mutex> lock(mu_);
-    stale = options_.env->Now() - fetched_at_ > options_.max_age;
-  }
-  if (!v || stale) {
+    return options_.env->Now() - fetched_at_;
+  };
+  if (!v || age() > options_.max_age) {
     absl::Status st = MaybeRefresh();
     v = Current();
-    // A stale cache keeps verifying while auth is unreachable (tokens live ≤ 5 min,
-    // keys stay published longer); only "never fetched" is fatal.
     if (!v) {
       return st.ok() ? absl::UnavailableError("no JWKS fetched from auth yet") : st;
+    }
+    // A set auth could not confirm keeps verifying while tokens it issued may still be
+    // valid, no longer (see JwksCacheOptions::max_stale).
+    if (absl::Duration a = age(); a > options_.max_stale) {
+      return absl::UnavailableError(base::ToAbsl(
+          "the auth service's JWKS could not be refreshed for " + absl::FormatDuration(a) +
+          (st.ok() ? std::string() : ": " + std::string(st.message()))));
     }
   }
   absl::Time now = options_.env->Now();

@@ -1,9 +1,11 @@
 #pragma once
 // Local verification of EdgeVault access tokens (EdDSA JWTs from edgevault-auth) for the
-// other services: the auth service's JWKS is fetched once, cached, refetched when it is
-// older than max_age, and refetched early when a token names an unknown `kid` (a signing
-// key rotated in) — at most once per min_refresh_interval, so forged kids cannot turn
-// into a request flood against auth. docs/design/jwt.md has the token rules.
+// other services: the auth service's JWKS is fetched, cached, refetched before use once it
+// is older than max_age (seconds), and refetched early when a token names an unknown
+// `kid` — at most once per min_refresh_interval, so forged kids cannot turn into a request
+// flood against auth. The fetched set is authoritative: a key it no longer holds (revoked
+// or retired) is refused from then on, and an empty set refuses every token, so a key
+// revoked at auth stops verifying here within max_age. docs/design/jwt.md has the rules.
 //
 //   services::JwksCache jwks({.host = "127.0.0.1", .port = 8083, .client = client.get(),
 //                             .env = env});
@@ -32,8 +34,16 @@ struct JwksCacheOptions {
   base::Env* env = nullptr;           // clock; not owned
   std::string issuer = "edgevault";
   std::string audience = "edgevault";
-  absl::Duration max_age = absl::Minutes(5);
-  absl::Duration min_refresh_interval = absl::Seconds(10);
+  // How long a fetched key set is used before it is refetched: the longest a key auth
+  // stopped publishing still verifies here. A new key settles at auth for longer than
+  // this (crypto::kDefaultSigningKeySettle) before it signs.
+  absl::Duration max_age = absl::Seconds(3);
+  // Fetches are at most this frequent (staleness and unknown kids alike).
+  absl::Duration min_refresh_interval = absl::Seconds(1);
+  // While auth cannot be reached the last set keeps verifying, but only this long after
+  // it was fetched: by then every token auth issued before it went away has expired
+  // (5 min lifetime + 1 min for skew), so nothing legitimate is refused.
+  absl::Duration max_stale = absl::Minutes(6);
 };
 
 class JwksCache {
@@ -42,19 +52,19 @@ class JwksCache {
 
   // The token's claims when it is valid now. Errors: Unauthenticated for every invalid
   // token (the message says why, e.g. "unknown key id", "token expired"); Unavailable
-  // when no key set has ever been fetched and auth cannot be reached.
+  // when no key set has been fetched within max_stale and auth cannot be reached.
   absl::StatusOr<crypto::JwtClaims> Verify(std::string_view token);
 
   // Fetches the JWKS now. Errors: Unavailable (auth unreachable or not 200),
-  // InvalidArgument (a JWKS without a usable key).
+  // InvalidArgument (not a JWKS, or entries without a usable key; an empty "keys" array is
+  // a valid set of no keys).
   absl::Status Refresh();
 
   int64_t fetches() const;  // successful fetches so far (tests, metrics)
 
  private:
   std::shared_ptr<const crypto::JwtVerifier> Current();
-  // Refreshes unless one happened less than min_refresh_interval ago (`force_age` lets
-  // a stale cache refresh regardless).
+  // Refreshes unless one was attempted less than min_refresh_interval ago.
   absl::Status MaybeRefresh();
 
   JwksCacheOptions options_;

@@ -23,7 +23,7 @@ class JwksCacheTest : public ::testing::Test {
     router.Get("/.well-known/jwks.json", [this](net::Request&) {
       ++hits_;
       std::lock_guard<std::mutex> lock(mu_);
-      return net::Response::Json(200, jwks_);
+      return net::Response::Json(status_, jwks_);
     });
     net::ServerOptions so;
     so.io_threads = 1;
@@ -41,8 +41,12 @@ class JwksCacheTest : public ::testing::Test {
   void SetKeys(std::vector<const Ed25519PrivateKey*> keys) {
     std::vector<std::pair<std::string, crypto::Ed25519PublicKey>> pubs;
     for (const auto* k : keys) pubs.emplace_back(k->Kid(), k->PublicKey());
+    SetBody(200, crypto::JwksJson(pubs));
+  }
+  void SetBody(int status, std::string body) {
     std::lock_guard<std::mutex> lock(mu_);
-    jwks_ = crypto::JwksJson(pubs);
+    status_ = status;
+    jwks_ = std::move(body);
   }
 
   JwtClaims Claims(absl::Duration ttl = absl::Minutes(5)) {
@@ -65,6 +69,7 @@ class JwksCacheTest : public ::testing::Test {
   Ed25519PrivateKey key_b_ = *Ed25519PrivateKey::FromRaw(std::string(32, 'b'));
   std::mutex mu_;
   std::string jwks_;
+  int status_ = 200;
   std::atomic<int> hits_{0};
   std::unique_ptr<net::HttpServer> server_;
   std::unique_ptr<net::HttpClient> client_;
@@ -76,10 +81,10 @@ TEST_F(JwksCacheTest, VerifiesAndCaches) {
   ASSERT_TRUE(cache_->Verify(token).ok());
   ASSERT_TRUE(cache_->Verify(token).ok());
   EXPECT_EQ(hits_.load(), 1);
-  env_.AdvanceBy(absl::Minutes(4));
+  env_.AdvanceBy(absl::Seconds(3));
   ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
   EXPECT_EQ(hits_.load(), 1);
-  env_.AdvanceBy(absl::Minutes(2));  // older than max_age: refetched
+  env_.AdvanceBy(absl::Seconds(1));  // older than max_age (3 s): refetched
   ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
   EXPECT_EQ(hits_.load(), 2);
 }
@@ -128,6 +133,56 @@ TEST_F(JwksCacheTest, UnknownKidRefetchesOnceThenRateLimits) {
   env_.AdvanceBy(absl::Seconds(11));
   EXPECT_FALSE(cache_->Verify(Sign(forged, Claims())).ok());
   EXPECT_EQ(hits_.load(), 3);
+}
+
+TEST_F(JwksCacheTest, RevokedKeyIsRefusedWithinSeconds) {
+  // Regression: a key auth stopped publishing was accepted until the cache expired
+  // (5 minutes).
+  SetKeys({&key_b_, &key_a_});
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  SetKeys({&key_b_});  // a revoked
+  env_.AdvanceBy(absl::Seconds(5));
+  absl::Status st = cache_->Verify(Sign(key_a_, Claims())).status();
+  EXPECT_TRUE(absl::IsUnauthenticated(st)) << st;
+  EXPECT_TRUE(cache_->Verify(Sign(key_b_, Claims())).ok());
+}
+
+TEST_F(JwksCacheTest, AnEmptyKeySetIsCachedAsNoKeys) {
+  // Auth publishing no key at all (every key revoked) must not leave the old set trusted.
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  SetBody(200, R"({"keys":[]})");
+  env_.AdvanceBy(absl::Seconds(5));
+  EXPECT_FALSE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  SetKeys({&key_a_});
+  env_.AdvanceBy(absl::Seconds(5));
+  EXPECT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+}
+
+TEST_F(JwksCacheTest, StaleSetStopsVerifyingOnceNoIssuedTokenCanBeValid) {
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  SetBody(503, R"({"error":{"code":"unavailable","message":"down"}})");
+  env_.AdvanceBy(absl::Minutes(2));
+  // Auth is down: the last set keeps verifying for a while...
+  EXPECT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  // ...but not past the point where every token auth could have issued has expired.
+  env_.AdvanceBy(absl::Minutes(5));
+  EXPECT_TRUE(absl::IsUnavailable(cache_->Verify(Sign(key_a_, Claims())).status()));
+  SetKeys({&key_a_});
+  env_.AdvanceBy(absl::Seconds(2));
+  EXPECT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+}
+
+TEST_F(JwksCacheTest, ARefetchedSetNamingAnyKeyTypeWrongIsAnErrorNotACrash) {
+  // A peer's reply with unexpected member types gives an error (or skips the entry).
+  ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
+  for (const char* body :
+       {R"({"keys":"nope"})", R"([1,2])", R"({"keys":[{"kty":1,"crv":[],"x":{},"kid":2}]})",
+        R"({"keys":[null, 3, "x", {"kty":"OKP","crv":"Ed25519","x":17}]})", "not json"}) {
+    SetBody(200, body);
+    env_.AdvanceBy(absl::Seconds(5));
+    absl::Status st = cache_->Verify(Sign(key_a_, Claims())).status();
+    EXPECT_TRUE(st.ok() || absl::IsUnauthenticated(st) || absl::IsUnavailable(st)) << body << ": " << st;
+  }
 }
 
 TEST_F(JwksCacheTest, UnreachableAuthIsUnavailableUntilFirstFetch) {
