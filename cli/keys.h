@@ -1,7 +1,10 @@
 #pragma once
-// `edgevault keys rotate-signing`: adds a new JWT signing key to the data directory's
-// keys/jwt-signing/ set and prunes keys that are no longer published. Running services
-// pick the new key up when they next reload the directory. Spec: docs/design/jwt.md.
+// `edgevault keys rotate-signing` and `edgevault keys revoke-signing`: manage the data
+// directory's keys/jwt-signing/ set. rotate-signing adds a key (published at once, signing
+// after the settle period) and prunes keys that are no longer published; revoke-signing
+// puts a key on the revocation list and deletes it, so auth stops publishing it and
+// signing with it at once, adding a replacement when it was the key signing. Running
+// services pick the changes up by themselves. Spec: docs/design/jwt.md.
 // Thread-safety: called once, from main(); does not take the data-directory lock, so it
 // may run while `edgevault up` does.
 
@@ -10,6 +13,7 @@
 
 #include "src/base/env.h"
 #include "src/base/status.h"
+#include "src/crypto/jwt_keys.h"
 
 namespace edgevault::cli {
 
@@ -17,22 +21,49 @@ struct KeysRotateOptions {
   std::string data_dir = "./edgevault-data";
 };
 
+struct KeysRevokeOptions {
+  std::string data_dir = "./edgevault-data";
+  std::string kid;
+};
+
 struct RotateSigningResult {
   std::string new_kid;
-  std::vector<std::string> published;  // newest (the new key) first
+  std::string active;                  // the key signing now (new_kid once it has settled)
+  std::vector<std::string> published;  // newest first
   int pruned = 0;
 };
 
 // Adds a key to `keys_dir`/jwt-signing (creating that directory, 0700, when absent), then
-// prunes keys retired at env->Now() with crypto::kDefaultSigningKeyRetireAfter.
+// prunes keys retired at env->Now() under `policy`.
 // Errors: from crypto::AddSigningKey / LoadSigningKeys / PruneRetiredSigningKeys
 // (PermissionDenied naming a key file or directory that is too open, InvalidArgument
 // naming a corrupt key file, Env errors).
-absl::StatusOr<RotateSigningResult> RotateSigningKey(base::Env* env, const std::string& keys_dir);
+absl::StatusOr<RotateSigningResult> RotateSigningKey(base::Env* env, const std::string& keys_dir,
+                                                     const crypto::SigningKeyPolicy& policy = {});
 
-// The command: reads DATA_DIR/edgevault.toml for the keys directory, rotates, prints
-// the new kid and the published set. Returns the exit code: 0, 2 for bad configuration
-// (including an uninitialised data directory), 1 for other failures.
+struct RevokeSigningResult {
+  bool revoked = false;          // false: it was on the revocation list already
+  std::string replacement;       // the key added because the revoked one was signing, or ""
+  std::string active;            // the key signing now
+  std::vector<std::string> published;  // newest first
+  int pruned = 0;
+};
+
+// Revokes `kid` in `keys_dir`/jwt-signing (crypto::RevokeSigningKey). Keys already
+// retired are pruned first, so an old key is never brought back to sign. When the revoked
+// key was the one signing, or no key is left, a new key is added: the newest settled key
+// that remains signs meanwhile, or, when there is none, the new key signs at once.
+// Errors: NotFound for a kid the directory does not hold (the message lists the kids);
+// InvalidArgument for a malformed kid; Env errors.
+absl::StatusOr<RevokeSigningResult> RevokeSigningKey(base::Env* env, const std::string& keys_dir,
+                                                     std::string_view kid,
+                                                     const crypto::SigningKeyPolicy& policy = {});
+
+// The commands: read DATA_DIR/edgevault.toml for the keys directory and
+// auth.signing_key_settle_s, act, print what changed. Return the exit code: 0, 2 for bad
+// configuration (including an uninitialised data directory), 1 for other failures
+// (including an unknown kid).
 int RunKeysRotateSigning(const KeysRotateOptions& options);
+int RunKeysRevokeSigning(const KeysRevokeOptions& options);
 
 }  // namespace edgevault::cli

@@ -38,6 +38,13 @@ int Main(int argc, char** argv) {
   CLI::App* rotate_cmd = keys_cmd->add_subcommand(
       "rotate-signing", "add a new JWT signing key; prune keys no longer published");
   rotate_cmd->add_option("--data-dir", rotate.data_dir, "data directory")->capture_default_str();
+  edgevault::cli::KeysRevokeOptions revoke;
+  CLI::App* revoke_cmd = keys_cmd->add_subcommand(
+      "revoke-signing",
+      "revoke a (compromised) JWT signing key: auth stops publishing and signing with it at "
+      "once, verifiers refuse its tokens within seconds");
+  revoke_cmd->add_option("kid", revoke.kid, "the key id (the JWT header's kid)")->required();
+  revoke_cmd->add_option("--data-dir", revoke.data_dir, "data directory")->capture_default_str();
   edgevault::cli::RotateMasterOptions rotate_master;
   double settle_seconds = 2;
   CLI::App* rotate_master_cmd = keys_cmd->add_subcommand(
@@ -101,6 +108,7 @@ int Main(int argc, char** argv) {
     return edgevault::cli::RunUp(up);
   }
   if (rotate_cmd->parsed()) return edgevault::cli::RunKeysRotateSigning(rotate);
+  if (revoke_cmd->parsed()) return edgevault::cli::RunKeysRevokeSigning(revoke);
   if (rotate_master_cmd->parsed()) {
     rotate_master.settle = absl::Seconds(settle_seconds);
     return edgevault::cli::RunKeysRotateMaster(rotate_master);

@@ -1,5 +1,7 @@
 #include "src/base/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <exception>
@@ -155,6 +157,37 @@ bool ValidOriginList(std::string_view s) {
   return true;
 }
 bool ValidKvUrl(std::string_view s) { return ParseEdgeKvUrl(s).ok(); }
+// An HTTP header name (RFC 9110 token), or empty.
+bool ValidHeaderName(std::string_view s) {
+  if (s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+// Comma-separated IP addresses or CIDR ranges ("10.0.0.0/8, 192.0.2.1, fd00::/8"), or empty.
+bool ValidAddressList(std::string_view s) {
+  for (std::string_view entry : Split(s, ',')) {
+    while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+    if (entry.empty()) continue;
+    std::string address(entry.substr(0, entry.find('/')));
+    unsigned char buf[16];
+    bool v4 = inet_pton(AF_INET, address.c_str(), buf) == 1;
+    bool v6 = !v4 && inet_pton(AF_INET6, address.c_str(), buf) == 1;
+    if (!v4 && !v6) return false;
+    if (entry.find('/') != std::string_view::npos) {
+      std::string_view bits = entry.substr(entry.find('/') + 1);
+      int n = 0;
+      auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), n);
+      if (bits.empty() || ec != std::errc() || end != bits.data() + bits.size() || n < 0 ||
+          n > (v4 ? 32 : 128)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 bool ValidHost(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
 
@@ -395,10 +428,38 @@ std::vector<KeySpec> BuildKeyTable() {
       "auth.throttle_address_failures", 1, 100000,
       "Failed logins per client address within throttle_window_s before it gets 429s.",
       [](auto& c) -> auto& { return c.auth_settings.throttle_address_failures; }));
+  t.push_back(IntKey(
+      "auth.throttle_second_factor_failures", 1, 1000,
+      "Failed second factors (TOTP or recovery codes, passkeys after a password) per\n"
+      "account within throttle_window_s before it gets 429s. A correct password does\n"
+      "not reset this count; a correct second factor does.",
+      [](auto& c) -> auto& { return c.auth_settings.throttle_second_factor_failures; }));
   t.push_back(DurationKey(
       "auth.throttle_window_s", 1, 86400, absl::Seconds(1),
       "The sliding window failed logins are counted in.",
       [](auto& c) -> auto& { return c.auth_settings.throttle_window; }));
+  t.push_back(StringKey(
+      "auth.client_address_header", ValidHeaderName, "an HTTP header name such as X-Forwarded-For",
+      "Behind a reverse proxy: the header naming the client address that login throttling\n"
+      "counts. Read only from connections from auth.trusted_proxies; empty = never.",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.client_address_header = v; },
+      [](const Config& c) { return c.auth_settings.client_address_header; }));
+  t.push_back(StringKey(
+      "auth.trusted_proxies", ValidAddressList, "comma-separated IP addresses or CIDR ranges",
+      "Comma-separated addresses or CIDR ranges of the reverse proxies whose\n"
+      "auth.client_address_header is believed, e.g. \"10.0.0.0/8, 192.0.2.10\".",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.trusted_proxies = v; },
+      [](const Config& c) { return c.auth_settings.trusted_proxies; }));
+  t.push_back(DurationKey(
+      "auth.signing_key_settle_s", 0, 3600, absl::Seconds(1),
+      "A new JWT signing key is published this long before auth signs with it, so every\n"
+      "verifier has fetched it first (more than their JWKS refresh of 3 s plus auth's\n"
+      "key reload of 5 s).",
+      [](auto& c) -> auto& { return c.auth_settings.signing_key_settle; }));
+  t.push_back(DurationKey(
+      "auth.invitation_ttl_s", 60, 7776000, absl::Seconds(1),
+      "How long an invitation to an org (POST /v1/users) may be accepted.",
+      [](auto& c) -> auto& { return c.auth_settings.invitation_ttl; }));
   t.push_back(IntKey(
       "delivery.ofrep_rate_limit_per_second", 0, 10000000,
       "OFREP evaluations per second each SDK key may make on each delivery node\n"

@@ -61,7 +61,16 @@ struct AuthSettings {
   std::string webauthn_origins;
   int64_t throttle_account_failures = 5;
   int64_t throttle_address_failures = 20;
+  int64_t throttle_second_factor_failures = 5;
   absl::Duration throttle_window = absl::Minutes(15);
+  // The client address behind a reverse proxy (docs/auth.md "Throttling"): a header such
+  // as X-Forwarded-For, read only from the comma-separated trusted_proxies (addresses or
+  // CIDR ranges). Both empty = the connection's own address.
+  std::string client_address_header;
+  std::string trusted_proxies;
+  // A new JWT signing key is published this long before it signs (docs/design/jwt.md).
+  absl::Duration signing_key_settle = absl::Seconds(10);
+  absl::Duration invitation_ttl = absl::Hours(24 * 7);
 };
 
 // The api service (docs/api.md).

@@ -124,6 +124,16 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.stop_timeout == absl::Milliseconds(100); }},
       {"kv.url", "redis://10.0.0.5:6380/2",
        [](const Config& c) { return c.kv_url == "redis://10.0.0.5:6380/2"; }},
+      {"auth.throttle_second_factor_failures", "7",
+       [](const Config& c) { return c.auth_settings.throttle_second_factor_failures == 7; }},
+      {"auth.client_address_header", "X-Forwarded-For",
+       [](const Config& c) { return c.auth_settings.client_address_header == "X-Forwarded-For"; }},
+      {"auth.trusted_proxies", "10.0.0.0/8, 192.0.2.10, fd00::/8",
+       [](const Config& c) { return c.auth_settings.trusted_proxies == "10.0.0.0/8, 192.0.2.10, fd00::/8"; }},
+      {"auth.signing_key_settle_s", "4",
+       [](const Config& c) { return c.auth_settings.signing_key_settle == absl::Seconds(4); }},
+      {"auth.invitation_ttl_s", "3600",
+       [](const Config& c) { return c.auth_settings.invitation_ttl == absl::Hours(1); }},
   };
   uint16_t port = 9100;
   for (std::string_view name : kServiceNames) {
@@ -419,6 +429,25 @@ TEST(ConfigTest, HostMustNotBeEmpty) {
   absl::StatusOr<Config> cfg = LoadConfig(src);
   EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(HasSubstr(cfg.status(), "'services.delivery.host' (from --set)"));
+}
+
+TEST(ConfigTest, TrustedProxiesAndClientAddressHeaderAreChecked) {
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"auth.trusted_proxies", "proxy.example"},
+           {"auth.trusted_proxies", "10.0.0.0/33"},
+           {"auth.trusted_proxies", "fd00::/129"},
+           {"auth.trusted_proxies", "10.0.0.1/"},
+           {"auth.client_address_header", "X Forwarded For"},
+           {"auth.client_address_header", "X-Forwarded-For:"}}) {
+    ConfigSources src;
+    src.overrides = {{key, value}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << key << "=" << value;
+    EXPECT_TRUE(HasSubstr(cfg.status(), StrCat("'", key, "'")));
+  }
+  ConfigSources ok;
+  ok.overrides = {{"auth.trusted_proxies", "127.0.0.1,::1, 10.0.0.0/8"}};
+  EXPECT_TRUE(LoadConfig(ok).ok());
 }
 
 TEST(ConfigTest, EmptyPathsAreRejected) {

@@ -300,6 +300,45 @@ TEST_F(JwtTest, MalformedTokensAreRejected) {
   ExpectRejected(Verify(token + std::string(20000, 'A')), "too large");
 }
 
+TEST_F(JwtTest, EveryMemberOfAnUnexpectedTypeIsAnErrorNotAThrow) {
+  // Headers and claims as a buggy or hostile issuer might write them (item 5 of the
+  // security issue): an Unauthenticated answer each, never an exception.
+  const std::string kid = key_.Kid();
+  for (const std::string& header :
+       {std::string(R"({"alg":1,"kid":")") + kid + R"("})", std::string(R"({"alg":["EdDSA"],"kid":")") + kid + R"("})",
+        std::string(R"({"alg":"EdDSA","kid":7})"), std::string(R"({"alg":"EdDSA","kid":{"a":1}})"),
+        std::string(R"({"alg":"EdDSA","kid":null})")}) {
+    absl::StatusOr<JwtClaims> r = Verify(Forge(header, "{}"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << header << ": " << r.status();
+  }
+  const std::string base = R"("iss":"https://auth.edgevault.test","aud":"edgevault-api","iat":1800000000,"exp":1800000100)";
+  for (const std::string& extra :
+       {std::string(R"("sub":5)"), std::string(R"("sub":"u","org":[1])"), std::string(R"("sub":"u","jti":{})"),
+        std::string(R"("sub":"u","roles":"admin")"), std::string(R"("sub":"u","roles":[1,2])"),
+        std::string(R"("sub":"u","scopes":{"a":"b"})"), std::string(R"("sub":"u","nbf":"soon")")}) {
+    absl::StatusOr<JwtClaims> r = Verify(Forge(Header(), "{" + extra + "," + base + "}"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << extra << ": " << r.status();
+  }
+  ExpectRejected(Verify(Forge(Header(), R"({"sub":"u","iss":["x"],"aud":"edgevault-api","iat":1800000000,"exp":1800000100})")),
+                 "iss");
+  ExpectRejected(Verify(Forge(Header(), R"({"sub":"u","iss":"https://auth.edgevault.test","aud":7,"iat":1800000000,"exp":1800000100})")),
+                 "audience");
+  ExpectRejected(Verify(Forge(Header(), R"({"sub":"u","iss":"https://auth.edgevault.test","aud":[7,null],"iat":1800000000,"exp":1800000100})")),
+                 "audience");
+}
+
+TEST(JwksTest, EmptyKeySetOnlyWhenAllowed) {
+  EXPECT_EQ(JwtVerifier::FromJwks(R"({"keys":[]})").status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<JwtVerifier> none = JwtVerifier::FromJwks(R"({"keys":[]})", /*allow_empty=*/true);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->size(), 0u);
+  // Entries that are all unusable are still an error: that is not "no keys".
+  EXPECT_FALSE(JwtVerifier::FromJwks(R"({"keys":[{"kty":7}]})", true).ok());
+  for (const char* bad : {R"({"keys":{}})", "[]", R"({"keys":[null,1,"x",[],{"kty":"OKP","crv":"Ed25519","x":1}]})"}) {
+    EXPECT_EQ(JwtVerifier::FromJwks(bad, true).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(JwksTest, FormatAndRoundTrip) {
   Ed25519PrivateKey k = RfcKey();
   std::string jwks = JwksJson({{k.Kid(), k.PublicKey()}});

@@ -61,7 +61,8 @@ json::object SdkKeyJson(const storage::SdkKey& k) {
                       {"key_hash", k.key_hash}};
 }
 
-// Who may give `target` the role `role`: owners anything; admins developer/viewer.
+}  // namespace
+
 absl::Status CheckCanAssign(const Principal& p, Role role) {
   if (p.role == Role::kOwner) return absl::OkStatus();
   if (p.role == Role::kAdmin && role <= Role::kDeveloper) return absl::OkStatus();
@@ -70,18 +71,12 @@ absl::Status CheckCanAssign(const Principal& p, Role role) {
       std::string(storage::RoleName(role)) + " role"));
 }
 
-}  // namespace
-
 void AuthService::Impl::InstallAdmin(net::Router& r) {
   // ---- API keys ----
   Route(http::verb::post, "/v1/api-keys", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
     if (p.kind == Principal::Kind::kApiKey && !p.HasScope("admin")) {
       return absl::PermissionDeniedError("creating API keys with an API key needs the 'admin' scope");
-    }
-    if (p.must_change_password) {
-      return services::WithErrorCode(absl::PermissionDeniedError("set a new password first (POST /v1/password)"),
-                                     "password_change_required");
     }
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
     EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name", "scopes", "expires_in", "role"}));
@@ -157,9 +152,19 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
     std::string id(req.Param("id"));
     EV_ASSIGN_OR_RETURN(storage::ApiKey k, store_.GetApiKey(p.org_id, id));
-    bool admin = p.role >= Role::kAdmin && (p.kind == Principal::Kind::kSession || p.HasScope("admin"));
-    if (k.created_by != p.user_id && !admin) {
-      return absl::PermissionDeniedError("only the key's creator or an admin can revoke it");
+    if (k.created_by != p.user_id) {
+      bool admin = p.role >= Role::kAdmin && (p.kind == Principal::Kind::kSession || p.HasScope("admin"));
+      if (!admin) return absl::PermissionDeniedError("only the key's creator or an admin can revoke it");
+      // Nobody acts above their role: an admin manages the keys of developers and
+      // viewers; a key of an admin or owner (or acting as one) is an owner's to revoke.
+      if (p.role != Role::kOwner) {
+        Role reach = k.role;
+        absl::StatusOr<storage::Membership> creator = store_.GetMembership(p.org_id, k.created_by);
+        if (creator.ok()) reach = std::max(reach, creator->role);
+        if (reach >= Role::kAdmin) {
+          return absl::PermissionDeniedError("only an owner can revoke a key of an admin or owner");
+        }
+      }
     }
     absl::Status st = store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
       EV_RETURN_IF_ERROR(tx.RevokeApiKey(p.org_id, id, Now()));
@@ -173,6 +178,12 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
   });
 
   // ---- users and members ----
+  // Adding an email to the org is always an invitation, and the answer is the same
+  // whether or not the address already has an account (no enumeration): an unknown
+  // address gets an account (with the given or a one-time password) whose first login
+  // accepts the invitation; an existing account keeps its password and its owner accepts
+  // or declines with their own session (GET /v1/invitations). Either way the person is a
+  // member only after that.
   Route(http::verb::post, "/v1/users", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(Principal p, Require(req, Role::kAdmin, true));
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
@@ -193,34 +204,56 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     } else {
       one_time = NewOneTimePassword();
     }
+    // Hashed whether or not an account is made, so both answers take the same time.
+    EV_ASSIGN_OR_RETURN(std::string hash,
+                        crypto::HashPassword(password ? *password : one_time, options_.password));
     absl::Time now = Now();
-    absl::StatusOr<storage::User> existing = store_.GetUserByEmail(email);
-    if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
-    storage::User user;
-    if (existing.ok()) {
-      user = *existing;
-      one_time.clear();  // an existing account keeps its password
-    } else {
-      user.id = NewId("usr_");
-      user.email = email;
-      user.display_name = display.value_or("");
-      EV_ASSIGN_OR_RETURN(user.password_hash,
-                          crypto::HashPassword(password ? *password : one_time, options_.password));
-      user.must_change_password = !password.has_value();
-      user.created_at = now;
-    }
+    storage::Invitation inv;
+    inv.id = NewId(kInvitationPrefix);
+    inv.org_id = p.org_id;
+    inv.email = email;
+    inv.role = *role;
+    inv.invited_by = p.ActorId();
+    inv.created_at = now;
+    inv.expires_at = now + options_.invitation_ttl;
     absl::Status st = store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
-      if (!existing.ok()) EV_RETURN_IF_ERROR(tx.CreateUser(user));
-      EV_RETURN_IF_ERROR(tx.AddMembership({p.org_id, user.id, *role, now}));
-      return Audit(tx, "auth.member.add", "success", p.ActorId(), p.org_id, req,
-                   {{"user_id", user.id}, {"role", storage::RoleName(*role)}});
+      absl::StatusOr<storage::User> existing = tx.GetUserByEmail(email);
+      if (existing.ok()) {
+        if (tx.GetMembership(p.org_id, existing->id).ok()) {
+          return absl::AlreadyExistsError("this email is already a member of the org");
+        }
+      } else if (absl::IsNotFound(existing.status())) {
+        storage::User user;
+        user.id = NewId("usr_");
+        user.email = email;
+        user.display_name = display.value_or("");
+        user.password_hash = hash;
+        user.must_change_password = !password.has_value();
+        user.created_at = now;
+        EV_RETURN_IF_ERROR(tx.CreateUser(user));
+        inv.creates_account = true;
+      } else {
+        return existing.status();
+      }
+      absl::Status created = tx.CreateInvitation(inv);
+      if (absl::IsAlreadyExists(created)) {
+        return absl::AlreadyExistsError(
+            "this email already has a pending invitation to the org (GET /v1/org/invitations)");
+      }
+      EV_RETURN_IF_ERROR(created);
+      return Audit(tx, "auth.member.invite", "success", p.ActorId(), p.org_id, req,
+                   {{"invitation", inv.id}, {"role", storage::RoleName(*role)},
+                    {"account_created", inv.creates_account}});
     });
-    if (absl::IsAlreadyExists(st)) {
-      return absl::AlreadyExistsError("this user is already a member of the org");
-    }
     EV_RETURN_IF_ERROR(st);
-    json::object o{{"id", user.id}, {"email", user.email}, {"role", storage::RoleName(*role)}};
-    if (!one_time.empty()) o["one_time_password"] = one_time;
+    json::object o{{"id", inv.id},
+                   {"email", email},
+                   {"role", storage::RoleName(*role)},
+                   {"status", "pending"},
+                   {"expires_at", services::FormatTime(inv.expires_at)}};
+    // Present whenever no password was given. It opens an account only if the address
+    // had none; a person who already has an account logs in with their own password.
+    if (!password) o["one_time_password"] = one_time;
     return services::JsonResponse(201, o);
   });
 
@@ -262,7 +295,9 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
         if (owners <= 1) return absl::FailedPreconditionError("the org must keep at least one owner");
       }
       EV_RETURN_IF_ERROR(tx.UpdateRole(p.org_id, user_id, *role));
-      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUser(user_id, "").status());
+      // Only the sessions opened for this org: the member's standing elsewhere is not
+      // this org's to change.
+      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUserInOrg(user_id, p.org_id, "").status());
       return Audit(tx, "auth.member.role_change", "success", p.ActorId(), p.org_id, req,
                    {{"user_id", user_id}, {"from", storage::RoleName(m.role)}, {"to", storage::RoleName(*role)}});
     }));
@@ -282,7 +317,7 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
         if (owners <= 1) return absl::FailedPreconditionError("the org must keep at least one owner");
       }
       EV_RETURN_IF_ERROR(tx.RemoveMembership(p.org_id, user_id));
-      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUser(user_id, "").status());
+      EV_RETURN_IF_ERROR(tx.DeleteSessionsOfUserInOrg(user_id, p.org_id, "").status());
       return Audit(tx, "auth.member.remove", "success", p.ActorId(), p.org_id, req, {{"user_id", user_id}});
     }));
     return services::JsonResponse(200, json::object{{"removed", true}, {"user_id", user_id}});

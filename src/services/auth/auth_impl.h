@@ -21,7 +21,7 @@ struct Principal {
   enum class Kind { kSession, kApiKey };
   Kind kind = Kind::kSession;
   std::string user_id;  // API keys: the user who created the key ("" for bootstrap)
-  std::string org_id;
+  std::string org_id;   // "" for a session of a user with no org yet (see Access)
   storage::Role role = storage::Role::kViewer;
   std::vector<std::string> scopes;
   std::string session_hash;  // sessions only
@@ -35,7 +35,7 @@ struct Principal {
 
 class AuthService::Impl {
  public:
-  explicit Impl(AuthOptions options);
+  Impl(AuthOptions options, ClientAddressResolver client_address);
 
   // ---- shared machinery (auth_service.cc) ----
   absl::Time Now() { return options_.env->Now(); }
@@ -48,8 +48,16 @@ class AuthService::Impl {
              std::function<absl::StatusOr<net::Response>(net::Request&)> fn,
              net::RouteOptions route_options = {});
 
-  // Unauthenticated when the bearer token is missing, unknown, expired or revoked.
-  absl::StatusOr<Principal> Authenticate(const net::Request& req);
+  // Which restricted sessions a route accepts besides ordinary callers:
+  //  - a session still on a one-time password may only see who it is, change its
+  //    password and log out (kPasswordChange routes); elsewhere 403
+  //    password_change_required;
+  //  - a session without an org (a user whose only way in is a pending invitation) may do
+  //    that and answer its invitations (kInvitations routes); elsewhere 403 no_org.
+  enum class Access { kFull, kInvitations, kPasswordChange };
+  // Unauthenticated when the bearer token is missing, unknown, expired or revoked;
+  // PermissionDenied as described for Access.
+  absl::StatusOr<Principal> Authenticate(const net::Request& req, Access access = Access::kFull);
   // Authenticate + PermissionDenied unless role ≥ min_role (and, for API keys, the
   // "admin" scope when `needs_admin_scope`).
   absl::StatusOr<Principal> Require(const net::Request& req, storage::Role min_role,
@@ -57,9 +65,15 @@ class AuthService::Impl {
   absl::StatusOr<Principal> PrincipalForApiKey(std::string_view key);
   // Authenticate + PermissionDenied unless the caller is a login session (`what` names
   // the thing managed, for the message).
-  absl::StatusOr<Principal> RequireSession(const net::Request& req, std::string_view what);
-  // ResourceExhausted ("too_many_attempts", with Retry-After) while throttled.
-  absl::Status CheckThrottle(std::string_view account, std::string_view address, absl::Time now);
+  absl::StatusOr<Principal> RequireSession(const net::Request& req, std::string_view what,
+                                           Access access = Access::kFull);
+  // The client address key the throttle counts (client_address.h).
+  std::string ClientAddress(const net::Request& req) const;
+  // Admits one credential check against `keys` and counts it (throttle.h), or answers
+  // ResourceExhausted ("too_many_attempts", with Retry-After) while any key is at its
+  // limit. Call throttle_.Succeeded(*attempt, ...) when the credential proves right.
+  absl::Status BeginAttempt(std::initializer_list<ThrottleKey> keys, absl::Time now,
+                            LoginThrottle::Attempt* attempt);
   // 20 random bytes as lower-case base32 (32 characters): one-time passwords.
   std::string NewOneTimePassword();
   // Ten recovery codes to show once, and the hashes to store.
@@ -71,9 +85,14 @@ class AuthService::Impl {
                                                    const storage::Membership& m,
                                                    std::string_view methods,
                                                    const net::Request& req);
-  // The org membership a login lands in: the named org, else the oldest membership.
+  // The org membership a login lands in: the named org, else the oldest membership. A
+  // user with no membership at all whose account was created by an invitation (POST
+  // /v1/users) accepts that invitation here: the first login is the acceptance. A user
+  // with no membership but other pending invitations gets a membership with an empty
+  // org_id (a session that can only answer them). InvalidCredentials otherwise.
   absl::StatusOr<storage::Membership> LoginMembership(const storage::User& user,
-                                                      std::optional<std::string> org_name);
+                                                      std::optional<std::string> org_name,
+                                                      const net::Request& req);
   absl::StatusOr<std::string> MintJwt(const Principal& p, absl::Time* expires_at);
   // The current signing keys, reloaded from disk at most every key_reload_interval.
   absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> Keys();
@@ -87,11 +106,21 @@ class AuthService::Impl {
                      std::string_view outcome, std::string_view actor,
                      const std::string& org_id, const net::Request& req,
                      boost::json::object details = {});
+  // The audit row of a refused login step (outcome "denied"), written outside any
+  // transaction. When it cannot be written the refusal is not lost silently: it is
+  // logged (error level, with the action and reason) and the request answers
+  // Unavailable ("audit_unavailable", 503, counted in /metrics by route and status)
+  // instead of the refusal — audit fails closed. The attempt stays counted by the
+  // throttle either way. OK when the row was written.
+  absl::Status AuditDenial(std::string_view action, std::string_view actor,
+                           const std::string& org_id, const net::Request& req,
+                           boost::json::object details);
 
   // ---- handler groups ----
   void InstallLogin(net::Router& r);   // auth_service.cc
   void InstallMfa(net::Router& r);     // mfa_handlers.cc
   void InstallAdmin(net::Router& r);   // admin_handlers.cc
+  void InstallInvitations(net::Router& r);  // invitation_handlers.cc
 
   // mfa_handlers.cc: the second step of a login that needs one.
   struct MfaContext {
@@ -104,18 +133,29 @@ class AuthService::Impl {
   absl::Status RestoreMfa(const MfaContext& m);
   absl::StatusOr<std::vector<std::string>> MfaMethods(const storage::User& user);
 
+  // invitation_handlers.cc: makes `user` a member of the invitation's org with its role
+  // and marks it accepted, in `tx`. NotFound when it is no longer pending (or expired),
+  // AlreadyExists when the user is a member already.
+  absl::Status AcceptInvitation(storage::ControlStore& tx, const storage::Invitation& inv,
+                                const storage::User& user, const net::Request& req);
+  // Accepts the pending invitation `user`'s account was created with, if there is one
+  // (LoginMembership).
+  absl::Status AcceptCreatingInvitation(const storage::User& user, const net::Request& req);
+
   absl::StatusOr<AuthService::BootstrapResult> Bootstrap(
       std::string_view email, const std::function<absl::Status(const BootstrapResult&)>& persist);
 
   AuthOptions options_;
   storage::ControlStore& store_;
   LoginThrottle throttle_;
+  ClientAddressResolver client_address_;
   boost::asio::thread_pool pool_;
 
   std::mutex keys_mu_;
   std::shared_ptr<const crypto::SigningKeySet> keys_;
   std::shared_ptr<const std::string> jwks_;
   absl::Time keys_loaded_at_ = absl::InfinitePast();
+  std::string revocations_;  // the revocation list's text when keys_ was loaded
 };
 
 // Lower-cased, trimmed; InvalidArgument unless it looks like an address.
@@ -123,5 +163,8 @@ absl::StatusOr<std::string> NormalizeEmail(std::string_view email);
 // The unauthenticated answer for every credential failure (no enumeration).
 absl::Status InvalidCredentials();
 boost::json::array ScopesJson(const std::vector<std::string>& scopes);
+// Who may grant `role` (directly or by invitation): owners any role; admins developer and
+// viewer. PermissionDenied otherwise.
+absl::Status CheckCanAssign(const Principal& p, storage::Role role);
 
 }  // namespace edgevault::auth

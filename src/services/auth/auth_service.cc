@@ -49,10 +49,11 @@ json::array ScopesJson(const std::vector<std::string>& scopes) {
   return a;
 }
 
-AuthService::Impl::Impl(AuthOptions options)
+AuthService::Impl::Impl(AuthOptions options, ClientAddressResolver client_address)
     : options_(std::move(options)),
       store_(*options_.store),
       throttle_(options_.throttle),
+      client_address_(std::move(client_address)),
       pool_(static_cast<size_t>(std::max(1, options_.blocking_threads))) {}
 
 std::string AuthService::Impl::NewSecretToken(std::string_view prefix) {
@@ -118,6 +119,23 @@ absl::Status AuthService::Impl::Audit(storage::ControlStore& tx, std::string_vie
   return tx.AppendOutbox(e);
 }
 
+absl::Status AuthService::Impl::AuditDenial(std::string_view action, std::string_view actor,
+                                            const std::string& org_id, const net::Request& req,
+                                            json::object details) {
+  std::string reason;
+  if (const json::value* r = details.if_contains("reason"); r != nullptr && r->is_string()) {
+    reason = std::string(r->get_string());
+  }
+  absl::Status st = Audit(store_, action, "denied", actor, org_id, req, std::move(details));
+  if (st.ok()) return st;
+  EV_LOG(kError, "the audit event of a refused login could not be written; answering 503",
+         {{"action", action}, {"reason", reason}, {"request_id", req.request_id()},
+          {"error", st.ToString()}});
+  return services::WithErrorCode(
+      absl::UnavailableError("the request was refused and recording that failed; try again later"),
+      "audit_unavailable");
+}
+
 // ---------------------------------------------------------------- authentication
 
 absl::StatusOr<Principal> AuthService::Impl::PrincipalForApiKey(std::string_view key) {
@@ -151,7 +169,8 @@ absl::StatusOr<Principal> AuthService::Impl::PrincipalForApiKey(std::string_view
   return p;
 }
 
-absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& req) {
+absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& req,
+                                                          Access access) {
   std::string_view token = services::BearerToken(req);
   if (token.empty()) {
     return absl::UnauthenticatedError(
@@ -173,7 +192,10 @@ absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& re
     return absl::UnauthenticatedError("the session has expired; log in again");
   }
   EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(s->user_id));
-  absl::StatusOr<storage::Membership> m = store_.GetMembership(s->org_id, s->user_id);
+  // A session without an org has no membership to check (see Access).
+  absl::StatusOr<storage::Membership> m =
+      s->org_id.empty() ? storage::Membership{"", s->user_id, Role::kViewer, s->created_at}
+                        : store_.GetMembership(s->org_id, s->user_id);
   if (user.disabled || !m.ok()) {
     (void)store_.DeleteSession(hash);
     return absl::UnauthenticatedError("the session is not valid; log in again");
@@ -191,12 +213,27 @@ absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& re
   p.auth_methods = s->auth_methods;
   p.must_change_password = user.must_change_password;
   for (std::string_view scope : kScopes) p.scopes.emplace_back(scope);
+  if (p.must_change_password && access != Access::kPasswordChange) {
+    return services::WithErrorCode(
+        absl::PermissionDeniedError(
+            "this session was opened with a one-time password; set a new one with POST "
+            "/v1/password first (until then only GET /v1/session and POST /v1/logout work)"),
+        "password_change_required");
+  }
+  if (p.org_id.empty() && access == Access::kFull) {
+    return services::WithErrorCode(
+        absl::PermissionDeniedError(
+            "this session belongs to no org yet; accept an invitation (GET /v1/invitations), "
+            "then log in again"),
+        "no_org");
+  }
   return p;
 }
 
 absl::StatusOr<Principal> AuthService::Impl::RequireSession(const net::Request& req,
-                                                            std::string_view what) {
-  EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+                                                            std::string_view what,
+                                                            Access access) {
+  EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req, access));
   if (p.kind != Principal::Kind::kSession) {
     return absl::PermissionDeniedError(
         base::ToAbsl(std::string(what) + " are managed from a login session, not with an API key"));
@@ -204,9 +241,15 @@ absl::StatusOr<Principal> AuthService::Impl::RequireSession(const net::Request& 
   return p;
 }
 
-absl::Status AuthService::Impl::CheckThrottle(std::string_view account, std::string_view address,
-                                              absl::Time now) {
-  absl::Duration wait = throttle_.Check(account, address, now);
+std::string AuthService::Impl::ClientAddress(const net::Request& req) const {
+  std::string_view header =
+      client_address_.header().empty() ? std::string_view() : req.Header(client_address_.header());
+  return client_address_.Resolve(req.remote_address(), header);
+}
+
+absl::Status AuthService::Impl::BeginAttempt(std::initializer_list<ThrottleKey> keys,
+                                             absl::Time now, LoginThrottle::Attempt* attempt) {
+  absl::Duration wait = throttle_.Begin(keys, now, attempt);
   if (wait <= absl::ZeroDuration()) return absl::OkStatus();
   int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
   return services::WithRetryAfter(
@@ -243,23 +286,44 @@ absl::StatusOr<Principal> AuthService::Impl::Require(const net::Request& req, Ro
 
 absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> AuthService::Impl::Keys() {
   absl::Time now = Now();
+  // The revocation list is a few bytes, read on every use: a key revoked with
+  // `edgevault keys revoke-signing` stops signing and leaves the JWKS at once, not at
+  // the next reload.
+  absl::StatusOr<std::string> revocations =
+      crypto::ReadSigningKeyRevocations(options_.env, options_.signing_keys_dir);
   std::lock_guard<std::mutex> lock(keys_mu_);
-  if (keys_ && now - keys_loaded_at_ < options_.key_reload_interval) return keys_;
-  absl::StatusOr<crypto::SigningKeySet> loaded = crypto::LoadSigningKeys(
-      options_.env, options_.signing_keys_dir, now, options_.token_ttl + absl::Minutes(1));
+  const bool revocations_changed = !revocations.ok() || *revocations != revocations_;
+  if (keys_ && !revocations_changed && now - keys_loaded_at_ < options_.key_reload_interval) {
+    return keys_;
+  }
+  crypto::SigningKeyPolicy policy;
+  policy.retire_after = options_.token_ttl + absl::Minutes(1);
+  policy.settle = options_.signing_key_settle;
+  absl::StatusOr<crypto::SigningKeySet> loaded =
+      crypto::LoadSigningKeys(options_.env, options_.signing_keys_dir, now, policy);
   if (!loaded.ok()) {
-    if (keys_) {
+    if (keys_ && !revocations_changed) {
       // Keep serving with the keys we have; a broken reload must not stop logins.
       EV_LOG(kError, "reloading JWT signing keys failed; keeping the previous set",
              {{"error", loaded.status().ToString()}});
       keys_loaded_at_ = now;
       return keys_;
     }
+    if (keys_) {
+      // A revocation list that changed but cannot be applied: the previous set may hold
+      // the key it revokes, so nothing signs or is published until it loads.
+      EV_LOG(kError, "the JWT signing key revocation list changed but the keys do not load; "
+             "refusing to sign until they do", {{"error", loaded.status().ToString()}});
+      keys_.reset();
+      jwks_.reset();
+      revocations_.clear();
+    }
     return loaded.status();
   }
   jwks_ = std::make_shared<const std::string>(crypto::JwksJson(loaded->published));
   keys_ = std::make_shared<const crypto::SigningKeySet>(*std::move(loaded));
   keys_loaded_at_ = now;
+  revocations_ = revocations.ok() ? *revocations : std::string();
   return keys_;
 }
 
@@ -271,7 +335,13 @@ std::shared_ptr<const std::string> AuthService::Impl::JwksBody() {
 
 absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p,
                                                        absl::Time* expires_at) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SigningKeySet> keys, Keys());
+  absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> loaded = Keys();
+  if (!loaded.ok()) {
+    // The detail (paths, file names) is for the operator's log, not the caller.
+    EV_LOG(kError, "no usable JWT signing key", {{"error", loaded.status().ToString()}});
+    return absl::UnavailableError("the auth service cannot sign tokens right now; try again later");
+  }
+  const std::shared_ptr<const crypto::SigningKeySet>& keys = *loaded;
   crypto::JwtClaims c;
   c.iss = options_.issuer;
   c.aud = options_.audience;
@@ -294,17 +364,25 @@ absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p,
 // ---------------------------------------------------------------- sessions
 
 absl::StatusOr<storage::Membership> AuthService::Impl::LoginMembership(
-    const storage::User& user, std::optional<std::string> org_name) {
+    const storage::User& user, std::optional<std::string> org_name, const net::Request& req) {
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Membership> ms, store_.ListMembershipsOfUser(user.id));
+  if (ms.empty()) {
+    EV_RETURN_IF_ERROR(AcceptCreatingInvitation(user, req));
+    EV_ASSIGN_OR_RETURN(ms, store_.ListMembershipsOfUser(user.id));
+  }
   if (org_name) {
     absl::StatusOr<storage::Org> org = store_.GetOrgByName(*org_name);
     if (!org.ok()) return InvalidCredentials();
-    absl::StatusOr<storage::Membership> m = store_.GetMembership(org->id, user.id);
-    if (!m.ok()) return InvalidCredentials();
-    return m;
+    for (const storage::Membership& m : ms) {
+      if (m.org_id == org->id) return m;
+    }
+    return InvalidCredentials();
   }
-  EV_ASSIGN_OR_RETURN(std::vector<storage::Membership> ms, store_.ListMembershipsOfUser(user.id));
-  if (ms.empty()) return InvalidCredentials();
-  return ms.front();
+  if (!ms.empty()) return ms.front();
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Invitation> pending,
+                      store_.ListPendingInvitationsForEmail(user.email, Now()));
+  if (pending.empty()) return InvalidCredentials();
+  return storage::Membership{"", user.id, Role::kViewer, Now()};
 }
 
 absl::StatusOr<json::object> AuthService::Impl::StartSession(storage::ControlStore& tx,
@@ -333,8 +411,9 @@ absl::StatusOr<json::object> AuthService::Impl::StartSession(storage::ControlSto
   o["expires_at"] = services::FormatTime(s.idle_expires_at);
   o["absolute_expires_at"] = services::FormatTime(s.absolute_expires_at);
   o["user"] = {{"id", user.id}, {"email", user.email}};
-  o["org_id"] = m.org_id;
-  o["role"] = storage::RoleName(m.role);
+  // A session without an org (only pending invitations) has neither.
+  o["org_id"] = m.org_id.empty() ? json::value(nullptr) : json::value(m.org_id);
+  o["role"] = m.org_id.empty() ? json::value(nullptr) : json::value(storage::RoleName(m.role));
   o["must_change_password"] = user.must_change_password;
   return o;
 }
@@ -349,7 +428,9 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
     }
     net::Response resp;
     resp.shared_body = body;
-    resp.WithHeader("Cache-Control", "public, max-age=60");
+    // Verifiers refetch within seconds so a revoked key stops verifying quickly
+    // (docs/design/jwt.md); a long-lived HTTP cache would defeat that.
+    resp.WithHeader("Cache-Control", "public, max-age=3");
     return resp;
   });
 
@@ -362,12 +443,15 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
     EV_ASSIGN_OR_RETURN(std::string email, NormalizeEmail(raw_email));
 
     absl::Time now = Now();
-    std::string address(req.remote_address());
-    if (absl::Status throttled = CheckThrottle(email, address, now); !throttled.ok()) {
-      (void)Audit(store_, "auth.login", "denied", EmailActor(email),
-                  "", req, {{"reason", "throttled"}});
+    LoginThrottle::Attempt attempt;
+    if (absl::Status throttled =
+            BeginAttempt({AccountKey(email), AddressKey(ClientAddress(req))}, now, &attempt);
+        !throttled.ok()) {
+      EV_RETURN_IF_ERROR(AuditDenial("auth.login", EmailActor(email), "", req, {{"reason", "throttled"}}));
       return throttled;
     }
+    // From here the attempt counts as a failure until the password proves right, so
+    // parallel guesses cannot all pass the check above.
     absl::StatusOr<storage::User> user = store_.GetUserByEmail(email);
     bool ok;
     if (user.ok()) {
@@ -379,15 +463,14 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
       return user.status();
     }
     absl::StatusOr<storage::Membership> m =
-        ok ? LoginMembership(*user, org) : absl::StatusOr<storage::Membership>(InvalidCredentials());
+        ok ? LoginMembership(*user, org, req) : absl::StatusOr<storage::Membership>(InvalidCredentials());
     if (!ok || !m.ok()) {
-      throttle_.RecordFailure(email, address, now);
-      (void)Audit(store_, "auth.login", "denied",
-                  user.ok() ? "user:" + user->id : EmailActor(email),
-                  user.ok() && m.ok() ? m->org_id : "", req, {{"reason", "invalid_credentials"}});
+      if (ok && !absl::IsUnauthenticated(m.status())) return m.status();  // a store error
+      EV_RETURN_IF_ERROR(AuditDenial("auth.login", user.ok() ? "user:" + user->id : EmailActor(email),
+                                     "", req, {{"reason", "invalid_credentials"}}));
       return InvalidCredentials();
     }
-    throttle_.RecordSuccess(email);
+    throttle_.Succeeded(attempt, ThrottleScope::kAccount);
     if (crypto::NeedsRehash(user->password_hash, options_.password)) {
       absl::StatusOr<std::string> rehashed = crypto::HashPassword(password, options_.password);
       if (rehashed.ok()) {
@@ -422,7 +505,7 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
   });
 
   Route(http::verb::post, "/v1/logout", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
-    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req, Access::kPasswordChange));
     if (p.kind != Principal::Kind::kSession) {
       return absl::InvalidArgumentError("logout ends a session; revoke API keys with DELETE /v1/api-keys/{id}");
     }
@@ -434,12 +517,12 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
   });
 
   Route(http::verb::get, "/v1/session", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
-    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
+    EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req, Access::kPasswordChange));
     json::object o;
     o["kind"] = p.kind == Principal::Kind::kSession ? "session" : "api_key";
     o["user_id"] = p.user_id;
-    o["org_id"] = p.org_id;
-    o["role"] = storage::RoleName(p.role);
+    o["org_id"] = p.org_id.empty() ? json::value(nullptr) : json::value(p.org_id);
+    o["role"] = p.org_id.empty() ? json::value(nullptr) : json::value(storage::RoleName(p.role));
     o["scopes"] = ScopesJson(p.scopes);
     if (p.kind == Principal::Kind::kSession) {
       EV_ASSIGN_OR_RETURN(storage::Session s, store_.GetSession(p.session_hash));
@@ -457,8 +540,10 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
     return services::JsonResponse(200, o);
   });
 
-  // Revokes every session of a user: yourself (keeping the calling session unless
-  // include_current), or — for an admin — a member of the org.
+  // Revokes every session of a user: yourself from a login session (in every org,
+  // keeping the calling session unless include_current), or — for an admin — the
+  // sessions a member opened for this org (never those of other orgs: an org's admin
+  // has no reach there).
   Route(http::verb::post, "/v1/sessions/revoke-all", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
     json::object body;
@@ -476,14 +561,20 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
       }
       absl::StatusOr<storage::Membership> m = store_.GetMembership(p.org_id, user_id);
       if (!m.ok()) return absl::NotFoundError("no member with that user_id in this org");
-      if (m->role == Role::kOwner && p.role != Role::kOwner) {
-        return absl::PermissionDeniedError("only an owner can revoke an owner's sessions");
+      // Admins act on developers and viewers; admins and owners are an owner's to manage.
+      if (m->role >= Role::kAdmin && p.role != Role::kOwner) {
+        return absl::PermissionDeniedError("only an owner can revoke an admin's or owner's sessions");
       }
     }
     std::string keep = (user_id == p.user_id && !include_current.value_or(false)) ? p.session_hash : "";
+    const bool everywhere = user_id == p.user_id && p.kind == Principal::Kind::kSession;
     int64_t n = 0;
     EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
-      EV_ASSIGN_OR_RETURN(n, tx.DeleteSessionsOfUser(user_id, keep));
+      if (everywhere) {
+        EV_ASSIGN_OR_RETURN(n, tx.DeleteSessionsOfUser(user_id, keep));
+      } else {
+        EV_ASSIGN_OR_RETURN(n, tx.DeleteSessionsOfUserInOrg(user_id, p.org_id, keep));
+      }
       return Audit(tx, "auth.sessions.revoke_all", "success", p.ActorId(), p.org_id, req,
                    {{"user_id", user_id}, {"revoked", n}});
     }));
@@ -492,12 +583,6 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
 
   Route(http::verb::post, "/v1/token", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(Principal p, Authenticate(req));
-    if (p.must_change_password) {
-      return services::WithErrorCode(
-          absl::PermissionDeniedError(
-              "this account's password is a one-time password; set a new one with POST /v1/password first"),
-          "password_change_required");
-    }
     absl::Time exp;
     EV_ASSIGN_OR_RETURN(std::string jwt, MintJwt(p, &exp));
     json::object o;
@@ -511,26 +596,31 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
   // Changes the caller's password: needs the current one; rotates the session (all other
   // sessions of the user end, the caller gets a new token).
   Route(http::verb::post, "/v1/password", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
-    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "passwords"));
+    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "passwords", Access::kPasswordChange));
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
     EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"current_password", "new_password"}));
     EV_ASSIGN_OR_RETURN(std::string current, services::RequiredString(body, "current_password", 1024));
     EV_ASSIGN_OR_RETURN(std::string next, services::RequiredString(body, "new_password", 4096));
     EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(p.user_id));
     absl::Time now = Now();
-    std::string address(req.remote_address());
-    EV_RETURN_IF_ERROR(CheckThrottle(user.email, address, now));
+    LoginThrottle::Attempt attempt;
+    EV_RETURN_IF_ERROR(BeginAttempt({AccountKey(user.email), AddressKey(ClientAddress(req))}, now, &attempt));
     if (!crypto::VerifyPassword(current, user.password_hash)) {
-      throttle_.RecordFailure(user.email, address, now);
+      EV_RETURN_IF_ERROR(AuditDenial("auth.password.change", p.ActorId(), p.org_id, req,
+                                     {{"reason", "invalid_credentials"}}));
       return services::WithErrorCode(absl::PermissionDeniedError("the current password is wrong"),
                                      "invalid_credentials");
     }
+    throttle_.Succeeded(attempt, ThrottleScope::kAccount);
     if (current == next) {
       return absl::InvalidArgumentError("field 'new_password': must differ from the current password");
     }
     EV_RETURN_IF_ERROR(crypto::CheckPasswordPolicy(next, user.email));
     EV_ASSIGN_OR_RETURN(std::string hash, crypto::HashPassword(next, options_.password));
-    EV_ASSIGN_OR_RETURN(storage::Membership m, store_.GetMembership(p.org_id, p.user_id));
+    storage::Membership m{"", p.user_id, Role::kViewer, now};  // a session without an org
+    if (!p.org_id.empty()) {
+      EV_ASSIGN_OR_RETURN(m, store_.GetMembership(p.org_id, p.user_id));
+    }
     json::object out;
     EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
       EV_RETURN_IF_ERROR(tx.UpdatePassword(user.id, hash, false));
@@ -612,7 +702,15 @@ absl::StatusOr<std::unique_ptr<AuthService>> AuthService::Create(AuthOptions opt
     return absl::InvalidArgumentError("auth token lifetime must be between 1 s and 5 min");
   }
   EV_RETURN_IF_ERROR(crypto::ValidatePasswordParams(options.password));
-  auto impl = std::make_unique<Impl>(std::move(options));
+  if (options.signing_key_settle < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the signing-key settle period must not be negative");
+  }
+  if (options.invitation_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the invitation lifetime must be positive");
+  }
+  EV_ASSIGN_OR_RETURN(ClientAddressResolver client_address,
+                      ClientAddressResolver::Create(options.client_address));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(client_address));
   EV_RETURN_IF_ERROR(impl->Keys().status());
   return std::unique_ptr<AuthService>(new AuthService(std::move(impl)));
 }
@@ -621,6 +719,7 @@ void AuthService::Install(net::Router& router) {
   impl_->InstallLogin(router);
   impl_->InstallMfa(router);
   impl_->InstallAdmin(router);
+  impl_->InstallInvitations(router);
 }
 
 absl::StatusOr<AuthService::BootstrapResult> AuthService::Bootstrap(

@@ -20,8 +20,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/base/env.h"
+#include "src/crypto/jwt_keys.h"
 #include "src/crypto/password.h"
 #include "src/net/router.h"
+#include "src/services/auth/client_address.h"
 #include "src/services/auth/throttle.h"
 #include "src/storage/control_store.h"
 
@@ -39,11 +41,19 @@ struct AuthOptions {
   absl::Duration session_absolute = absl::Hours(24 * 7);
   absl::Duration mfa_ttl = absl::Minutes(5);        // login → second factor
   absl::Duration challenge_ttl = absl::Minutes(5);  // WebAuthn ceremonies
+  // The key directory is re-read at most this often; the revocation list on every use,
+  // so a revoked key stops signing and leaves the JWKS at once.
   absl::Duration key_reload_interval = absl::Seconds(5);
+  // How long a new signing key is published before it signs (docs/design/jwt.md).
+  absl::Duration signing_key_settle = crypto::kDefaultSigningKeySettle;
+  // How long an invitation to an org may be accepted.
+  absl::Duration invitation_ttl = absl::Hours(24 * 7);
   std::string rp_id = "localhost";  // WebAuthn relying-party id
   std::string rp_name = "EdgeVault";
   std::vector<std::string> origins;  // WebAuthn origins accepted
   ThrottleOptions throttle;
+  // Where the throttled client address comes from (trusted proxies and their header).
+  ClientAddressOptions client_address;
   int blocking_threads = 4;
   // Key of the correlation hash in audit events (docs/design/audit-event.md); main.cc
   // derives it from the internal key.
@@ -52,7 +62,8 @@ struct AuthOptions {
 
 class AuthService {
  public:
-  // Errors: InvalidArgument for bad options; the errors of LoadSigningKeys.
+  // Errors: InvalidArgument for bad options (including a bad client_address); the errors
+  // of LoadSigningKeys.
   static absl::StatusOr<std::unique_ptr<AuthService>> Create(AuthOptions options);
   ~AuthService();
 
@@ -85,6 +96,7 @@ inline constexpr std::string_view kSessionPrefix = "evsn_";
 inline constexpr std::string_view kApiKeyPrefix = "evk_";
 inline constexpr std::string_view kSdkKeyPrefix = "evs_";
 inline constexpr std::string_view kMfaTokenPrefix = "evmfa_";
+inline constexpr std::string_view kInvitationPrefix = "inv_";
 
 // Scopes an API key may carry; a key's scopes are also capped by its role.
 inline constexpr std::string_view kScopes[] = {"read", "write", "secrets:read", "admin"};

@@ -3,152 +3,14 @@
 // tested without waiting.
 #include "src/services/auth/auth_service.h"
 
-#include <boost/json.hpp>
-#include <filesystem>
-
-#include "gtest/gtest.h"
 #include "src/base/encoding.h"
-#include "src/crypto/jwt.h"
-#include "src/crypto/jwt_keys.h"
-#include "src/crypto/totp.h"
-#include "src/net/http_client.h"
 #include "src/crypto/hash.h"
-#include "src/net/http_server.h"
-#include "src/net/signing.h"
-#include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/crypto/jwt.h"
+#include "src/crypto/totp.h"
+#include "src/services/auth/auth_service_test_fixture.h"
 
 namespace edgevault::auth {
 namespace {
-
-namespace json = boost::json;
-
-struct Reply {
-  int status = 0;
-  json::value body;
-  std::string raw;
-  std::string retry_after;
-};
-
-class AuthServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ev-auth-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_ / "keys" / "jwt-signing");
-    std::filesystem::permissions(dir_ / "keys" / "jwt-signing", std::filesystem::perms::owner_all);
-    ASSERT_TRUE(crypto::AddSigningKey(&env_, keys_dir()).ok());
-    auto store = storage::OpenSqliteControlStore({(dir_ / "control.db").string(), &env_});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    Start();
-  }
-
-  void Start(ThrottleOptions throttle = {3, 6, absl::Minutes(15), 1000},
-             crypto::PasswordParams password = crypto::PasswordParams::ForTests()) {
-    server_.reset();
-    service_.reset();
-    AuthOptions o;
-    o.store = store_.get();
-    o.env = &env_;
-    o.signing_keys_dir = keys_dir();
-    o.password = password;
-    o.origins = {"http://localhost:9999"};
-    o.throttle = throttle;
-    o.blocking_threads = 2;
-    o.correlation_key = std::string(32, 'k');
-    auto service = AuthService::Create(o);
-    ASSERT_TRUE(service.ok()) << service.status();
-    service_ = *std::move(service);
-    net::Router router;
-    service_->Install(router);
-    net::ServerOptions so;
-    so.service = "auth";
-    so.io_threads = 1;
-    so.access_log = false;
-    so.verifier = &verifier_;
-    auto server = net::HttpServer::Create(so, std::move(router));
-    ASSERT_TRUE(server.ok());
-    server_ = *std::move(server);
-    ASSERT_TRUE(server_->Start().ok());
-    if (!client_) {
-      auto client = net::HttpClient::Create({});
-      ASSERT_TRUE(client.ok());
-      client_ = *std::move(client);
-    }
-  }
-
-  void TearDown() override {
-    service_.reset();
-    server_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  std::string keys_dir() const { return (dir_ / "keys" / "jwt-signing").string(); }
-
-  Reply Call(std::string method, std::string target, std::string body = "",
-             std::string bearer = "") {
-    net::ClientRequest req;
-    req.method = std::move(method);
-    req.target = std::move(target);
-    req.body = std::move(body);
-    if (!req.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
-    if (!bearer.empty()) req.headers.push_back({"Authorization", "Bearer " + bearer});
-    auto resp = client_->Do("127.0.0.1", server_->port(), req);
-    EXPECT_TRUE(resp.ok()) << resp.status();
-    Reply r;
-    if (!resp.ok()) return r;
-    r.status = resp->status;
-    r.raw = resp->body;
-    r.retry_after = std::string(resp->Header("Retry-After").value_or(""));
-    boost::system::error_code ec;
-    r.body = json::parse(resp->body, ec);
-    return r;
-  }
-  Reply Post(std::string target, const json::value& body, std::string bearer = "") {
-    return Call("POST", std::move(target), json::serialize(body), std::move(bearer));
-  }
-
-  // Bootstraps and returns (email, one-time password, api key).
-  AuthService::BootstrapResult Boot() {
-    auto r = service_->Bootstrap("Owner@Example.com",
-                                 [](const AuthService::BootstrapResult&) { return absl::OkStatus(); });
-    EXPECT_TRUE(r.ok()) << r.status();
-    return *r;
-  }
-
-  // A logged-in owner with a real password; returns the session token.
-  std::string OwnerSession() {
-    auto boot = Boot();
-    Reply login = Post("/v1/login", {{"email", boot.email}, {"password", boot.password}});
-    EXPECT_EQ(login.status, 200) << login.raw;
-    std::string s(login.body.at("session").as_string());
-    Reply changed = Post("/v1/password",
-                         {{"current_password", boot.password}, {"new_password", kOwnerPassword}}, s);
-    EXPECT_EQ(changed.status, 200) << changed.raw;
-    return std::string(changed.body.at("session").as_string());
-  }
-
-  std::string Login(const std::string& email, const std::string& password) {
-    Reply r = Post("/v1/login", {{"email", email}, {"password", password}});
-    EXPECT_EQ(r.status, 200) << r.raw;
-    if (r.status != 200) return "";
-    return std::string(r.body.at("session").as_string());
-  }
-
-  static constexpr const char* kOwnerPassword = "correct horse battery staple";
-
-  std::filesystem::path dir_;
-  base::SimulatedEnv env_{absl::FromUnixSeconds(1'800'000'000), 7};
-  net::InternalKey internal_key_ = *net::ParseInternalKey(std::string(64, 'a'));
-  net::SignatureVerifier verifier_{internal_key_};
-  std::unique_ptr<storage::ControlStore> store_;
-  std::unique_ptr<AuthService> service_;
-  std::unique_ptr<net::HttpServer> server_;
-  std::unique_ptr<net::HttpClient> client_;
-};
 
 TEST_F(AuthServiceTest, BootstrapRunsOnceAndRollsBackWhenPersistFails) {
   auto failed = service_->Bootstrap("owner@example.com", [](const AuthService::BootstrapResult&) {
@@ -305,7 +167,7 @@ TEST_F(AuthServiceTest, TokenVerifiesAgainstJwksAndRotationKeepsOldKeyPublished)
   env_.AdvanceBy(absl::Seconds(10));
   auto new_kid = crypto::AddSigningKey(&env_, keys_dir());
   ASSERT_TRUE(new_kid.ok());
-  env_.AdvanceBy(absl::Seconds(6));  // past the reload interval
+  env_.AdvanceBy(absl::Seconds(11));  // past the reload interval and the settle period
   Reply jwks2 = Call("GET", "/.well-known/jwks.json");
   EXPECT_EQ(jwks2.body.at("keys").as_array().size(), 2u);
   auto v2 = crypto::JwtVerifier::FromJwks(jwks2.raw);
@@ -408,19 +270,28 @@ TEST_F(AuthServiceTest, MembersAndRoleRules) {
   Reply dev = Post("/v1/users", {{"email", "dev@example.com"}, {"role", "developer"},
                                  {"password", "developer password 1"}}, owner);
   ASSERT_EQ(dev.status, 201) << dev.raw;
-  std::string dev_id(dev.body.at("id").as_string());
   Reply adm = Post("/v1/users", {{"email", "adm@example.com"}, {"role", "admin"}}, owner);
   ASSERT_EQ(adm.status, 201) << adm.raw;
-  std::string adm_id(adm.body.at("id").as_string());
   ASSERT_TRUE(adm.body.as_object().contains("one_time_password"));
+  // Already invited (pending until the first login).
   EXPECT_EQ(Post("/v1/users", {{"email", "dev@example.com"}, {"role", "viewer"}}, owner).status, 409);
+  EXPECT_EQ(MemberId(owner, "dev@example.com"), "");
 
   std::string dev_s = Login("dev@example.com", "developer password 1");
+  std::string dev_id = MemberId(owner, "dev@example.com");
+  ASSERT_FALSE(dev_id.empty());
+  EXPECT_EQ(Post("/v1/users", {{"email", "dev@example.com"}, {"role", "viewer"}}, owner).status, 409);
   // A developer cannot manage members or raise their own role.
   EXPECT_EQ(Post("/v1/users", {{"email", "x@example.com"}, {"role", "viewer"}}, dev_s).status, 403);
   EXPECT_EQ(Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"owner\"}", dev_s).status, 403);
   // An admin cannot grant admin or owner, nor change their own role.
-  std::string adm_s = Login("adm@example.com", std::string(adm.body.at("one_time_password").as_string()));
+  std::string one_time(adm.body.at("one_time_password").as_string());
+  std::string adm_first = Login("adm@example.com", one_time);
+  Reply adm_changed = Post("/v1/password", {{"current_password", one_time},
+                                            {"new_password", "admin password 12"}}, adm_first);
+  ASSERT_EQ(adm_changed.status, 200) << adm_changed.raw;
+  std::string adm_s(adm_changed.body.at("session").as_string());
+  std::string adm_id = MemberId(owner, "adm@example.com");
   EXPECT_EQ(Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"owner\"}", adm_s).status, 403);
   EXPECT_EQ(Call("PATCH", "/v1/members/" + adm_id, "{\"role\":\"owner\"}", adm_s).status, 403);
   EXPECT_EQ(Call("PATCH", "/v1/members/" + dev_id, "{\"role\":\"superuser\"}", owner).status, 400);

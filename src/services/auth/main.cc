@@ -47,7 +47,15 @@ absl::Status Install(services::ServiceContext& ctx) {
   options.origins = Origins(config);
   options.throttle.max_account_failures = static_cast<int>(config.auth_settings.throttle_account_failures);
   options.throttle.max_address_failures = static_cast<int>(config.auth_settings.throttle_address_failures);
+  options.throttle.max_second_factor_failures =
+      static_cast<int>(config.auth_settings.throttle_second_factor_failures);
   options.throttle.window = config.auth_settings.throttle_window;
+  options.client_address.header = config.auth_settings.client_address_header;
+  for (std::string_view proxy : base::Split(config.auth_settings.trusted_proxies, ',')) {
+    options.client_address.trusted_proxies.emplace_back(proxy);
+  }
+  options.signing_key_settle = config.auth_settings.signing_key_settle;
+  options.invitation_ttl = config.auth_settings.invitation_ttl;
   // HKDF-SHA256(ikm = internal key, salt = "", info = "edgevault/audit-correlation/v1"),
   // one 32-byte block: PRK = HMAC(zeros, ikm); OKM = HMAC(PRK, info || 0x01).
   std::string ikm(reinterpret_cast<const char*>(ctx.internal_key.bytes.data()), ctx.internal_key.bytes.size());

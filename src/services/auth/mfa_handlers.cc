@@ -136,40 +136,41 @@ void AuthService::Impl::InstallMfa(net::Router& r) {
     EV_ASSIGN_OR_RETURN(MfaContext mfa, TakeMfa(token));
     EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(mfa.user_id));
     absl::Time now = Now();
-    std::string address(req.remote_address());
-    if (absl::Status throttled = CheckThrottle(user.email, address, now); !throttled.ok()) {
+    const std::string method = code ? "pwd+totp" : "pwd+recovery";
+    // Second-factor failures have their own count, which a correct password does not
+    // clear: knowing the password buys a bounded number of code guesses per window.
+    LoginThrottle::Attempt attempt;
+    if (absl::Status throttled =
+            BeginAttempt({SecondFactorKey(user.id), AddressKey(ClientAddress(req))}, now, &attempt);
+        !throttled.ok()) {
       EV_RETURN_IF_ERROR(RestoreMfa(mfa));
+      EV_RETURN_IF_ERROR(AuditDenial("auth.login.second_factor", "user:" + user.id, mfa.org_id, req,
+                                     {{"method", method}, {"reason", "throttled"}}));
       return throttled;
     }
     bool ok = false;
-    std::string method;
+    bool replayed = false;
     if (code) {
-      method = "pwd+totp";
       absl::StatusOr<storage::TotpState> totp = store_.GetTotp(user.id);
       if (totp.ok() && totp->confirmed) {
         std::optional<int64_t> step = crypto::MatchTotp(totp->secret, *code, now);
         if (step) {
           EV_ASSIGN_OR_RETURN(ok, store_.AdvanceTotpStep(user.id, *step));
-          if (!ok) {
-            throttle_.RecordFailure(user.email, address, now);
-            EV_RETURN_IF_ERROR(RestoreMfa(mfa));
-            return BadSecondFactor("this code was already used; wait for the next one");
-          }
+          replayed = !ok;
         }
       }
     } else {
-      method = "pwd+recovery";
       EV_ASSIGN_OR_RETURN(ok, store_.ConsumeRecoveryCode(
                                   user.id, crypto::Sha256Hex(crypto::NormalizeRecoveryCode(*recovery))));
     }
     if (!ok) {
-      throttle_.RecordFailure(user.email, address, now);
       EV_RETURN_IF_ERROR(RestoreMfa(mfa));
-      (void)Audit(store_, "auth.login.second_factor", "denied", "user:" + user.id, mfa.org_id, req,
-                  {{"method", method}});
-      return BadSecondFactor("the code is wrong");
+      EV_RETURN_IF_ERROR(AuditDenial("auth.login.second_factor", "user:" + user.id, mfa.org_id, req,
+                                     {{"method", method}, {"reason", replayed ? "replayed" : "wrong_code"}}));
+      return BadSecondFactor(replayed ? "this code was already used; wait for the next one"
+                                      : "the code is wrong");
     }
-    throttle_.RecordSuccess(user.email);
+    throttle_.Succeeded(attempt, ThrottleScope::kSecondFactor);
     EV_ASSIGN_OR_RETURN(storage::Membership m, store_.GetMembership(mfa.org_id, user.id));
     json::object out;
     EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
@@ -246,12 +247,13 @@ void AuthService::Impl::InstallMfa(net::Router& r) {
     EV_ASSIGN_OR_RETURN(std::string code, services::RequiredString(body, "code", 16));
     EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(p.user_id));
     absl::Time now = Now();
-    std::string address(req.remote_address());
-    EV_RETURN_IF_ERROR(CheckThrottle(user.email, address, now));
     absl::StatusOr<storage::TotpState> st = store_.GetTotp(p.user_id);
     if (!st.ok() || !st->confirmed) {
       return services::WithErrorCode(absl::FailedPreconditionError("TOTP is not enabled"), "not_enrolled");
     }
+    LoginThrottle::Attempt attempt;
+    EV_RETURN_IF_ERROR(BeginAttempt({AccountKey(user.email), SecondFactorKey(user.id),
+                                     AddressKey(ClientAddress(req))}, now, &attempt));
     bool ok = crypto::VerifyPassword(password, user.password_hash);
     std::optional<int64_t> step = crypto::MatchTotp(st->secret, code, now);
     if (ok && step) {
@@ -260,11 +262,13 @@ void AuthService::Impl::InstallMfa(net::Router& r) {
       ok = false;
     }
     if (!ok) {
-      throttle_.RecordFailure(user.email, address, now);
+      EV_RETURN_IF_ERROR(AuditDenial("auth.mfa.totp.disable", p.ActorId(), p.org_id, req,
+                                     {{"reason", "invalid_credentials"}}));
       return services::WithErrorCode(
           absl::PermissionDeniedError("re-authentication failed: the password or code is wrong"),
           "invalid_credentials");
     }
+    throttle_.Succeeded(attempt, ThrottleScope::kSecondFactor);
     EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
       EV_RETURN_IF_ERROR(tx.DeleteTotp(p.user_id));
       return Audit(tx, "auth.mfa.totp.disable", "success", p.ActorId(), p.org_id, req);
@@ -447,18 +451,31 @@ void AuthService::Impl::InstallMfa(net::Router& r) {
     if (!c.ok()) {
       return BadSecondFactor("the passkey challenge is unknown, used or expired; start again");
     }
-    absl::StatusOr<storage::PasskeyCredential> key = store_.GetPasskey(cred.id);
-    if (!key.ok()) return BadSecondFactor("this passkey is not registered");
     std::optional<MfaContext> mfa;
     if (mfa_token) {
       EV_ASSIGN_OR_RETURN(MfaContext m, TakeMfa(*mfa_token));
       mfa = m;
-      if (m.user_id != key->user_id || c->user_id != m.user_id) {
-        EV_RETURN_IF_ERROR(RestoreMfa(m));
-        return BadSecondFactor("this passkey belongs to another account");
-      }
     } else if (!c->user_id.empty()) {
       return BadSecondFactor("this challenge was issued for a second factor; send the mfa_token");
+    }
+    // As a second factor the attempt counts against the account's second-factor
+    // failures; passwordless, against the client address.
+    const std::string actor = mfa ? "user:" + mfa->user_id : "passkey";
+    LoginThrottle::Attempt attempt;
+    absl::Status throttled =
+        mfa ? BeginAttempt({SecondFactorKey(mfa->user_id), AddressKey(ClientAddress(req))}, now, &attempt)
+            : BeginAttempt({AddressKey(ClientAddress(req))}, now, &attempt);
+    auto refuse = [&](std::string_view reason, absl::Status answer) -> absl::Status {
+      if (mfa) EV_RETURN_IF_ERROR(RestoreMfa(*mfa));
+      EV_RETURN_IF_ERROR(AuditDenial("auth.login.passkey", actor, mfa ? mfa->org_id : "", req,
+                                     {{"reason", reason}}));
+      return answer;
+    };
+    if (!throttled.ok()) return refuse("throttled", throttled);
+    absl::StatusOr<storage::PasskeyCredential> key = store_.GetPasskey(cred.id);
+    if (!key.ok()) return refuse("unknown_passkey", BadSecondFactor("this passkey is not registered"));
+    if (mfa && (mfa->user_id != key->user_id || c->user_id != mfa->user_id)) {
+      return refuse("other_account", BadSecondFactor("this passkey belongs to another account"));
     }
     crypto::AssertionExpectation exp;
     exp.challenge = c->payload;
@@ -470,18 +487,17 @@ void AuthService::Impl::InstallMfa(net::Router& r) {
     absl::StatusOr<crypto::VerifiedAssertion> v =
         crypto::VerifyAssertion(cred.client_data_json, cred.authenticator_data, cred.signature, exp);
     if (!v.ok()) {
-      if (mfa) EV_RETURN_IF_ERROR(RestoreMfa(*mfa));
-      (void)Audit(store_, "auth.login.passkey", "denied", "user:" + key->user_id, "", req,
-                  {{"reason", std::string(v.status().message())}});
-      return BadSecondFactor("the passkey assertion was rejected: " + std::string(v.status().message()));
+      return refuse(std::string(v.status().message()),
+                    BadSecondFactor("the passkey assertion was rejected: " + std::string(v.status().message())));
     }
+    throttle_.Succeeded(attempt, mfa ? ThrottleScope::kSecondFactor : ThrottleScope::kAddress);
     EV_ASSIGN_OR_RETURN(storage::User user, store_.GetUser(key->user_id));
     if (user.disabled) return BadSecondFactor("this account is disabled");
     storage::Membership m;
     if (mfa) {
       EV_ASSIGN_OR_RETURN(m, store_.GetMembership(mfa->org_id, user.id));
     } else {
-      EV_ASSIGN_OR_RETURN(m, LoginMembership(user, std::nullopt));
+      EV_ASSIGN_OR_RETURN(m, LoginMembership(user, std::nullopt, req));
     }
     json::object out;
     EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {

@@ -3,62 +3,132 @@
 #include <algorithm>
 
 namespace edgevault::auth {
-namespace {
-std::string AccountKey(std::string_view account) { return "acct:" + std::string(account); }
-std::string AddressKey(std::string_view address) { return "addr:" + std::string(address); }
-}  // namespace
 
-void LoginThrottle::Prune(Entry& e, absl::Time now) {
-  while (!e.failures.empty() && e.failures.front() <= now - options_.window) {
-    e.failures.pop_front();
+std::string LoginThrottle::MapKey(const ThrottleKey& k) {
+  switch (k.scope) {
+    case ThrottleScope::kAccount:
+      return "acct:" + k.id;
+    case ThrottleScope::kAddress:
+      return "addr:" + k.id;
+    case ThrottleScope::kSecondFactor:
+      return "2fa:" + k.id;
+  }
+  return "?:" + k.id;
+}
+
+int LoginThrottle::LimitFor(ThrottleScope scope) const {
+  switch (scope) {
+    case ThrottleScope::kAccount:
+      return options_.max_account_failures;
+    case ThrottleScope::kAddress:
+      return options_.max_address_failures;
+    case ThrottleScope::kSecondFactor:
+      return options_.max_second_factor_failures;
+  }
+  return 1;
+}
+
+void LoginThrottle::Prune(Entry& e, absl::Time now) const {
+  while (!e.attempts.empty() && e.attempts.front() <= now - options_.window) {
+    e.attempts.pop_front();
   }
 }
 
-absl::Duration LoginThrottle::WaitFor(const std::string& key, int limit, absl::Time now) {
-  auto it = entries_.find(key);
-  if (it == entries_.end()) return absl::ZeroDuration();
-  Prune(it->second, now);
-  auto& f = it->second.failures;
-  if (static_cast<int>(f.size()) < limit) return absl::ZeroDuration();
-  // Allowed again once enough failures age out of the window that fewer than `limit`
-  // remain: the (size - limit + 1)-th oldest failure must leave.
-  absl::Time free_at = f[f.size() - static_cast<size_t>(limit)] + options_.window;
+absl::Duration LoginThrottle::WaitFor(Entry& e, absl::Time now) const {
+  Prune(e, now);
+  if (static_cast<int>(e.attempts.size()) < e.limit) return absl::ZeroDuration();
+  // Allowed again once enough attempts age out of the window that fewer than `limit`
+  // remain: the (size - limit + 1)-th oldest must leave.
+  absl::Time free_at = e.attempts[e.attempts.size() - static_cast<size_t>(e.limit)] + options_.window;
   return std::max(absl::Seconds(1), free_at - now);
 }
 
-absl::Duration LoginThrottle::Check(std::string_view account, std::string_view address,
-                                    absl::Time now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return std::max(WaitFor(AccountKey(account), options_.max_account_failures, now),
-                  WaitFor(AddressKey(address), options_.max_address_failures, now));
-}
+void LoginThrottle::Touch(Entry& e) { lru_.splice(lru_.end(), lru_, e.lru); }
 
-void LoginThrottle::RecordFailure(std::string_view account, std::string_view address,
-                                  absl::Time now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (entries_.size() >= options_.max_tracked_keys) {
-    // Forget keys whose failures have all aged out; if none, drop everything rather
-    // than grow without bound (an attacker rotating keys gains nothing lasting).
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      Prune(it->second, now);
-      it = it->second.failures.empty() ? entries_.erase(it) : std::next(it);
+void LoginThrottle::MakeRoom(absl::Time now) {
+  // 1. Keys whose attempts have all left the window (the least recently used first:
+  //    their newest attempt is the oldest).
+  while (!lru_.empty()) {
+    auto front = entries_.find(lru_.front());
+    Prune(front->second, now);
+    if (!front->second.attempts.empty()) break;
+    entries_.erase(front);
+    lru_.pop_front();
+  }
+  if (entries_.size() < options_.max_tracked_keys || lru_.empty()) return;
+  // 2. The least recently used key that is not locked out.
+  size_t scanned = 0;
+  for (auto it = lru_.begin(); it != lru_.end() && scanned < kEvictionScan; ++it, ++scanned) {
+    auto e = entries_.find(*it);
+    if (WaitFor(e->second, now) == absl::ZeroDuration()) {
+      entries_.erase(e);
+      lru_.erase(it);
+      return;
     }
-    if (entries_.size() >= options_.max_tracked_keys) entries_.clear();
   }
-  for (const std::string& key : {AccountKey(account), AddressKey(address)}) {
-    Entry& e = entries_[key];
+  // 3. Every scanned key is locked out: the least recently used one goes.
+  entries_.erase(lru_.front());
+  lru_.pop_front();
+}
+
+LoginThrottle::Entry& LoginThrottle::Insert(const std::string& key, int limit, absl::Time now) {
+  auto it = entries_.find(key);
+  if (it != entries_.end()) return it->second;
+  while (entries_.size() >= std::max<size_t>(options_.max_tracked_keys, 1)) MakeRoom(now);
+  Entry& e = entries_[key];
+  e.limit = limit;
+  e.lru = lru_.insert(lru_.end(), key);
+  return e;
+}
+
+absl::Duration LoginThrottle::Begin(std::initializer_list<ThrottleKey> keys, absl::Time now,
+                                    Attempt* attempt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Duration wait = absl::ZeroDuration();
+  for (const ThrottleKey& k : keys) {
+    auto it = entries_.find(MapKey(k));
+    if (it == entries_.end()) continue;
+    // A key that is being tried stays recent, so a flood of other keys does not push
+    // out the lockout of an account under attack.
+    Touch(it->second);
+    wait = std::max(wait, WaitFor(it->second, now));
+  }
+  if (wait > absl::ZeroDuration()) return wait;
+  attempt->keys.clear();
+  attempt->at = now;
+  attempt->admitted = true;
+  for (const ThrottleKey& k : keys) {
+    std::string key = MapKey(k);
+    Entry& e = Insert(key, LimitFor(k.scope), now);
     Prune(e, now);
-    e.failures.push_back(now);
-    // Never keep more than the largest limit needs.
-    size_t cap = static_cast<size_t>(
-        std::max(options_.max_account_failures, options_.max_address_failures));
-    while (e.failures.size() > cap) e.failures.pop_front();
+    e.attempts.push_back(now);
+    Touch(e);
+    attempt->keys.push_back(std::move(key));
+  }
+  return absl::ZeroDuration();
+}
+
+void LoginThrottle::Succeeded(const Attempt& attempt, ThrottleScope clear) {
+  if (!attempt.admitted) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string clear_prefix = MapKey({clear, ""});
+  for (const std::string& key : attempt.keys) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) continue;  // forgotten meanwhile: nothing to withdraw
+    Entry& e = it->second;
+    if (clear != ThrottleScope::kAddress && key.compare(0, clear_prefix.size(), clear_prefix) == 0) {
+      e.attempts.clear();
+      continue;
+    }
+    // Withdraw this attempt (attempts at the same instant are interchangeable).
+    auto at = std::find(e.attempts.rbegin(), e.attempts.rend(), attempt.at);
+    if (at != e.attempts.rend()) e.attempts.erase(std::next(at).base());
   }
 }
 
-void LoginThrottle::RecordSuccess(std::string_view account) {
+size_t LoginThrottle::tracked_keys() const {
   std::lock_guard<std::mutex> lock(mu_);
-  entries_.erase(AccountKey(account));
+  return entries_.size();
 }
 
 }  // namespace edgevault::auth

@@ -1,53 +1,113 @@
 #pragma once
-// Login throttling (issue 3 §4): counts failed attempts per account and per client
-// address in a sliding window and refuses attempts while a key is over its limit.
-// A successful login clears the account's failures but not the address's, so one
-// good password cannot be used to reset an address that is guessing other accounts.
-// Keys are opaque strings (callers pass "acct:<email>" / "addr:<ip>"). In memory, per
-// process: a restart forgets failures (documented in docs/auth.md).
+// Login throttling (DESIGN.md §7, docs/auth.md "Throttling"): counts attempts per
+// account, per client address and per account's second factor in a sliding window and
+// refuses attempts while any key is at its limit.
+//
+// Check and count are one step: Begin admits an attempt only when every key it names is
+// below its limit, and counts it against each key at once, as a failure, before the
+// credential is checked. Parallel guesses therefore see each other: no more than the
+// limit are ever admitted in a window. When the credential proves right, Succeeded
+// withdraws the attempt again (and clears what a success clears); an attempt that is
+// never reported stays counted, so an error path fails safe.
+//
+// What a success clears: a correct password clears the account's password failures
+// (not the address's: one good password must not reset an address that is guessing other
+// accounts); a correct second factor clears the second-factor failures. A correct
+// password never clears second-factor failures, so rounds of (password, wrong codes) run
+// out like any other guessing.
+//
+// Memory is bounded by max_tracked_keys. When the table is full, keys whose failures have
+// all left the window go first, then the least recently used key that is not at its
+// limit (among the kEvictionScan oldest), and only when all of those are locked out the
+// least recently used key: the table is never cleared, and the lockout of an account
+// under attack outlives a flood of other keys. In memory, per process: a restart forgets
+// failures (docs/auth.md).
 //
 // Thread-safety: all methods are safe to call concurrently.
+//
+//   LoginThrottle::Attempt attempt;
+//   absl::Duration wait = throttle.Begin({AccountKey(email), AddressKey(ip)}, now, &attempt);
+//   if (wait > absl::ZeroDuration()) return TooManyAttempts(wait);
+//   if (password_ok) throttle.Succeeded(attempt, ThrottleScope::kAccount);
 
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
+#include <list>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/time/time.h"
 
 namespace edgevault::auth {
 
 struct ThrottleOptions {
-  int max_account_failures = 5;      // within `window`
-  int max_address_failures = 20;     // within `window`
+  int max_account_failures = 5;      // password failures per account within `window`
+  int max_address_failures = 20;     // failures of any kind per client address
   absl::Duration window = absl::Minutes(15);
-  size_t max_tracked_keys = 100000;  // oldest keys are forgotten beyond this
+  size_t max_tracked_keys = 100000;  // see the header comment for what goes first
+  int max_second_factor_failures = 5;  // TOTP, recovery-code and passkey failures per account
 };
+
+// What a key counts; each has its own limit.
+enum class ThrottleScope { kAccount, kAddress, kSecondFactor };
+
+struct ThrottleKey {
+  ThrottleScope scope;
+  std::string id;  // an email, a client address key, a user id
+};
+inline ThrottleKey AccountKey(std::string_view email) { return {ThrottleScope::kAccount, std::string(email)}; }
+inline ThrottleKey AddressKey(std::string_view address) { return {ThrottleScope::kAddress, std::string(address)}; }
+inline ThrottleKey SecondFactorKey(std::string_view user_id) {
+  return {ThrottleScope::kSecondFactor, std::string(user_id)};
+}
 
 class LoginThrottle {
  public:
+  // Scans at most this many least-recently-used keys for one that is not locked out.
+  static constexpr size_t kEvictionScan = 64;
+
   explicit LoginThrottle(ThrottleOptions options) : options_(options) {}
 
-  // Zero when an attempt for (account, address) may proceed at `now`; otherwise how
-  // long until it may (the Retry-After).
-  absl::Duration Check(std::string_view account, std::string_view address, absl::Time now);
+  // An admitted attempt, counted against its keys until Succeeded withdraws it.
+  struct Attempt {
+    std::vector<std::string> keys;
+    absl::Time at;
+    bool admitted = false;
+  };
 
-  void RecordFailure(std::string_view account, std::string_view address, absl::Time now);
-  void RecordSuccess(std::string_view account);
+  // Zero when the attempt is admitted (and counted against every key, filling
+  // `attempt`); otherwise how long until it may be (the Retry-After), counting nothing.
+  absl::Duration Begin(std::initializer_list<ThrottleKey> keys, absl::Time now, Attempt* attempt);
+
+  // The attempt's credential was right: withdraws it from every key, and forgets every
+  // failure of its key of scope `clear` (kAccount after a correct password,
+  // kSecondFactor after a correct second factor; kAddress clears nothing extra).
+  void Succeeded(const Attempt& attempt, ThrottleScope clear);
+
+  size_t tracked_keys() const;  // for tests
 
  private:
   struct Entry {
-    std::deque<absl::Time> failures;
+    std::deque<absl::Time> attempts;  // oldest first, at most the scope's limit
+    int limit = 0;
+    std::list<std::string>::iterator lru;  // position in lru_
   };
-  // Waiting time for one key with `limit` failures allowed in the window.
-  absl::Duration WaitFor(const std::string& key, int limit, absl::Time now);
-  void Prune(Entry& e, absl::Time now);
+  static std::string MapKey(const ThrottleKey& k);
+  int LimitFor(ThrottleScope scope) const;
+  void Prune(Entry& e, absl::Time now) const;
+  absl::Duration WaitFor(Entry& e, absl::Time now) const;
+  void Touch(Entry& e);
+  Entry& Insert(const std::string& key, int limit, absl::Time now);
+  void MakeRoom(absl::Time now);
 
-  ThrottleOptions options_;
-  std::mutex mu_;
+  const ThrottleOptions options_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;  // least recently used first
 };
 
 }  // namespace edgevault::auth
