@@ -209,6 +209,35 @@ TEST_F(AuthSecurityTest, AddressLimitHoldsWithANewConnectionPerAttempt) {
   EXPECT_EQ(r.status, 429) << r.raw;
 }
 
+TEST_F(AuthSecurityTest, ForwardedForIsBelievedOnlyFromATrustedProxy) {
+  // The test client connects from 127.0.0.1: first as a trusted proxy, then not.
+  configure_ = [](AuthOptions& o) {
+    o.client_address = {"X-Forwarded-For", {"127.0.0.1"}};
+  };
+  Start({1000, 3, absl::Minutes(15), 1000});
+  OwnerSession();
+  auto guess = [&](int i, const std::string& forwarded) {
+    return Call("POST", "/v1/login",
+                json::serialize(json::object{{"email", "guess" + std::to_string(i) + "@example.com"},
+                                             {"password", "wrong-password-1"}}),
+                "", {{"X-Forwarded-For", forwarded}}).status;
+  };
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(guess(i, "198.51.100.1"), 401);
+  EXPECT_EQ(guess(3, "198.51.100.1"), 429);
+  // Another client behind the same proxy is not affected; a spoofed entry to the left of
+  // the one the proxy appended changes nothing.
+  EXPECT_EQ(guess(4, "198.51.100.2"), 401);
+  EXPECT_EQ(guess(5, "203.0.113.9, 198.51.100.1"), 429);
+
+  // Not from a trusted proxy: the header is ignored and the connection's address counts.
+  configure_ = [](AuthOptions& o) {
+    o.client_address = {"X-Forwarded-For", {"192.0.2.1"}};
+  };
+  Start({1000, 3, absl::Minutes(15), 1000});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(guess(10 + i, "198.51.100." + std::to_string(10 + i)), 401);
+  EXPECT_EQ(guess(13, "198.51.100.99"), 429);
+}
+
 // ---- item 17: cross-org reach
 
 TEST_F(AuthSecurityTest, AddingAUserOfAnotherOrgIsAnInvitationAndRevealsNothing) {
