@@ -189,6 +189,35 @@ TEST_F(AuthSecurityTest, SecondFactorGuessesAreThrottledAcrossCorrectPasswords) 
   EXPECT_EQ(ok.status, 200) << ok.raw;
 }
 
+TEST_F(AuthSecurityTest, FailedPasskeySecondFactorsCountWithTheCodes) {
+  Start({3, 1000, absl::Minutes(15), 1000});
+  std::string s = OwnerSession();
+  std::string secret = EnableTotp(s);
+  env_.AdvanceBy(absl::Seconds(30));
+  Reply first = Post("/v1/login", {{"email", "owner@example.com"}, {"password", kOwnerPassword}});
+  std::string mfa = Str(first, "mfa_token");
+  // Five passkey assertions that fail (a credential this account never registered).
+  json::object credential{{"id", base::Base64UrlEncode("not-a-registered-credential")},
+                          {"response", json::object{{"clientDataJSON", base::Base64UrlEncode("{}")},
+                                                    {"authenticatorData", base::Base64UrlEncode(std::string(37, 'a'))},
+                                                    {"signature", base::Base64UrlEncode(std::string(64, 's'))}}}};
+  for (int i = 0; i < 5; ++i) {
+    Reply begin = Post("/v1/login/passkey/begin", {{"mfa_token", mfa}});
+    ASSERT_EQ(begin.status, 200) << begin.raw;
+    Reply finish = Post("/v1/login/passkey/finish",
+                        {{"challenge_id", Str(begin, "challenge_id")}, {"mfa_token", mfa}, {"credential", credential}});
+    EXPECT_EQ(finish.status, 401) << finish.raw;
+  }
+  // The second factor is now locked for codes as well, the right one included.
+  std::string code = crypto::TotpCode(secret, crypto::TotpStep(env_.Now()));
+  Reply locked = Post("/v1/login/totp", {{"mfa_token", mfa}, {"code", code}});
+  EXPECT_EQ(locked.status, 429) << locked.raw;
+  Reply begin = Post("/v1/login/passkey/begin", {{"mfa_token", mfa}});
+  Reply finish = Post("/v1/login/passkey/finish",
+                      {{"challenge_id", Str(begin, "challenge_id")}, {"mfa_token", mfa}, {"credential", credential}});
+  EXPECT_EQ(finish.status, 429) << finish.raw;
+}
+
 // ---- item 16: per-address limit
 
 TEST_F(AuthSecurityTest, AddressLimitHoldsWithANewConnectionPerAttempt) {
