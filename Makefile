@@ -4,13 +4,17 @@
 #   make test     install dependencies, build, run every test (CTest summary at the end)
 #   make asan     ASan+UBSan build in build-asan/ and its test run
 #   make bench    build and run the benchmarks (see docs/performance.md)
+#   make fuzz     build the libFuzzer harnesses (clang, build-fuzz/) and run each for
+#                 FUZZ_SECONDS (docs/testing.md#fuzzing); `make test` runs a short pass
 JOBS      ?= 2
 BUILD     ?= build
 DATA_DIR  ?= ./edgevault-data
 PORT_BASE ?= 8080
 CMAKE_FLAGS ?=
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all build deps e2e-deps run test asan bench clean
+.PHONY: all build deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
 
 all: build
 
@@ -34,6 +38,27 @@ run: deps
 test: deps e2e-deps
 	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	$(MAKE) fuzz-check
+
+# The fuzz build: clang with libFuzzer + ASan + UBSan, only the harnesses and the
+# libraries they link (fuzz/CMakeLists.txt).
+$(FUZZ_BUILD)/build.ninja:
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Fuzz \
+	  -DEDGEVAULT_FUZZ=ON
+
+fuzz-build: $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
+
+# Every harness replays its committed corpus, then runs a fixed number of mutated
+# inputs (CTest tests fuzz.*); part of `make test`.
+fuzz-check: deps
+	$(MAKE) fuzz-build
+	cd $(FUZZ_BUILD) && ctest -L fuzz --output-on-failure -j $(JOBS) --timeout 600
+
+# Every harness for FUZZ_SECONDS; prints the executions per harness.
+fuzz: deps
+	$(MAKE) fuzz-build
+	fuzz/run.sh all $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 asan: deps e2e-deps
 	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DEDGEVAULT_SANITIZE=ON -DEDGEVAULT_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo"
@@ -44,4 +69,4 @@ bench: deps
 	bench/http/run.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)

@@ -17,6 +17,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "CLI/CLI.hpp"
+#include "cli/export_format.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
 #include "src/net/http_client.h"
@@ -407,17 +408,6 @@ int RunLogin(ApiCommands& c) {
   return 0;
 }
 
-// `database.pool-size` → `DATABASE_POOL_SIZE`.
-std::string EnvVarFor(std::string_view key) {
-  std::string out;
-  for (char ch : key) {
-    if (ch >= 'a' && ch <= 'z') out.push_back(char(ch - 'a' + 'A'));
-    else if ((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) out.push_back(ch);
-    else out.push_back('_');
-  }
-  return out;
-}
-
 // Every config and secret of (workspace, env) as NAME → value. Secrets win nothing:
 // a name that two items map to is an error, never a silent overwrite.
 std::optional<std::map<std::string, std::string>> FetchVariables(ApiCommands& c, Client& client, int* rc) {
@@ -486,23 +476,6 @@ std::optional<std::map<std::string, std::string>> FetchVariables(ApiCommands& c,
   }
   *rc = 0;
   return vars;
-}
-
-// Double-quoted, escaping what a POSIX shell expands inside double quotes (\\ " $ `);
-// newlines stay literal inside the quotes, which `set -a; . file` and multi-line-aware
-// dotenv parsers both read back exactly.
-std::string DotenvQuote(std::string_view v) {
-  std::string out = "\"";
-  for (char ch : v) {
-    switch (ch) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '$': out += "\\$"; break;
-      case '`': out += "\\`"; break;
-      default: out.push_back(ch);
-    }
-  }
-  return out + "\"";
 }
 
 volatile sig_atomic_t g_child = 0;
@@ -871,17 +844,9 @@ int RunApiCommands(ApiCommands& c) {
     int rc = 0;
     auto vars = FetchVariables(c, *client, &rc);
     if (!vars) return rc;
-    if (c.format == "json") {
-      json::object o;
-      for (const auto& [k, v] : *vars) o[k] = v;
-      std::printf("%s\n", json::serialize(o).c_str());
-    } else {
-      for (const auto& [k, v] : *vars) {
-        // JSON strings are valid YAML scalars, with every special character escaped.
-        std::string quoted = c.format == "yaml" ? json::serialize(json::value(v)) : DotenvQuote(v);
-        std::printf("%s%s%s\n", k.c_str(), c.format == "yaml" ? ": " : "=", quoted.c_str());
-      }
-    }
+    absl::StatusOr<std::string> text = FormatExport(*ParseExportFormat(c.format), *vars);
+    if (!text.ok()) return Fail(std::string(text.status().message()));
+    std::fwrite(text->data(), 1, text->size(), stdout);
     return 0;
   }
   return -1;

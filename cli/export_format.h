@@ -1,0 +1,39 @@
+#pragma once
+// What `edgevault export` prints and `edgevault run` injects (docs/cli.md): the variable
+// name of an item key, and the dotenv, JSON and YAML renderings of a variable set. Each
+// rendering reads back exactly with a real parser of its format (POSIX `sh` for dotenv,
+// any JSON parser, any YAML 1.1 or 1.2 parser); fuzz/export_roundtrip_fuzz.cc checks that.
+// Pure functions; thread-safe.
+//
+//   std::map<std::string, std::string> vars{{EnvVarFor("db.url"), "postgres://..."}};
+//   absl::StatusOr<std::string> text = FormatExport(ExportFormat::kDotenv, vars);
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace edgevault::cli {
+
+enum class ExportFormat { kDotenv, kJson, kYaml };
+// "dotenv", "json", "yaml"; nullopt otherwise.
+std::optional<ExportFormat> ParseExportFormat(std::string_view name);
+
+// `database.pool-size` → `DATABASE_POOL_SIZE`: letters upper-cased, digits kept, every
+// other byte becomes '_'.
+std::string EnvVarFor(std::string_view key);
+
+// The whole output, one variable per line in name order:
+//   dotenv  NAME="value" with \ " $ ` escaped (newlines stay literal inside the quotes);
+//   json    one object {"NAME":"value",...};
+//   yaml    NAME: "value" (a JSON string, which is a YAML double-quoted scalar), the
+//           name itself quoted when a YAML parser would otherwise read it as a
+//           number, boolean or null.
+// Errors: InvalidArgument for dotenv when a name is not a shell variable name (it starts
+// with a digit or is empty) or a value holds a NUL byte (no shell variable can).
+absl::StatusOr<std::string> FormatExport(ExportFormat format,
+                                         const std::map<std::string, std::string>& vars);
+
+}  // namespace edgevault::cli
