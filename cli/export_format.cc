@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "src/base/strings.h"
+
 namespace edgevault::cli {
 
 std::optional<ExportFormat> ParseExportFormat(std::string_view name) {
@@ -19,6 +21,16 @@ std::string EnvVarFor(std::string_view key) {
     else out.push_back('_');
   }
   return out;
+}
+
+bool IsShellVariableName(std::string_view n) {
+  if (n.empty() || (n[0] >= '0' && n[0] <= '9')) return false;
+  for (char c : n) {
+    if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace {
@@ -40,6 +52,19 @@ std::string DotenvQuote(std::string_view v) {
   return out + "\"";
 }
 
+// True when `k` written as a plain YAML scalar is the string `k` to every YAML 1.1 and 1.2
+// reader: a shell name (no number, sign, dot or indicator can start it) that is none of
+// the words YAML 1.1 reads as a boolean or null (y, yes, on, true, null, ...).
+bool YamlPlainKeyIsString(std::string_view k) {
+  if (!IsShellVariableName(k)) return false;
+  std::string lower(k);
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (std::string_view word : {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}) {
+    if (lower == word) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> FormatExport(ExportFormat format,
@@ -54,12 +79,26 @@ absl::StatusOr<std::string> FormatExport(ExportFormat format,
     return out;
   }
   for (const auto& [k, v] : vars) {
-    // JSON strings are valid YAML scalars, with every special character escaped.
-    std::string quoted = format == ExportFormat::kYaml ? json::serialize(json::value(v)) : DotenvQuote(v);
-    // As printf("%s%s%s\n") wrote it (pre-fuzzing behaviour, kept for the first harness run).
-    out += k.c_str();
-    out += format == ExportFormat::kYaml ? ": " : "=";
-    out += quoted.c_str();
+    if (format == ExportFormat::kYaml) {
+      // JSON strings are YAML double-quoted scalars, with every special character escaped.
+      out += YamlPlainKeyIsString(k) ? k : json::serialize(json::value(k));
+      out += ": ";
+      out += json::serialize(json::value(v));
+    } else {
+      if (!IsShellVariableName(k)) {
+        return absl::InvalidArgumentError(base::ToAbsl(
+            "variable " + k + " is not a shell variable name (it starts with a digit); rename "
+            "the item, or export with --format json or yaml"));
+      }
+      if (v.find('\0') != std::string::npos) {
+        return absl::InvalidArgumentError(base::ToAbsl(
+            "the value of " + k + " holds a NUL byte, which no environment variable can "
+            "hold; export with --format json or yaml"));
+      }
+      out += k;
+      out += "=";
+      out += DotenvQuote(v);
+    }
     out += "\n";
   }
   return out;

@@ -25,6 +25,9 @@ std::optional<ExportFormat> ParseExportFormat(std::string_view name);
 // other byte becomes '_'.
 std::string EnvVarFor(std::string_view key);
 
+// [A-Za-z_][A-Za-z0-9_]*: a name `NAME=value` assigns in a POSIX shell.
+bool IsShellVariableName(std::string_view name);
+
 // The whole output, one variable per line in name order:
 //   dotenv  NAME="value" with \ " $ ` escaped (newlines stay literal inside the quotes);
 //   json    one object {"NAME":"value",...};

@@ -37,6 +37,7 @@
 
 #include "cli/export_format.h"
 #include "fuzz/fuzz_util.h"
+#include "src/base/log.h"
 #include "src/workspace/model.h"
 
 extern char** environ;
@@ -46,49 +47,6 @@ namespace {
 
 using Vars = std::map<std::string, std::string>;
 using cli::ExportFormat;
-
-bool IsUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i - 1 < n) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
-bool IsShellName(std::string_view n) {
-  if (n.empty() || (n[0] >= '0' && n[0] <= '9')) return false;
-  for (char c : n) {
-    if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string Show(const std::string& s) {
   std::string out;
@@ -170,7 +128,7 @@ std::optional<Vars> ReadDotenvStrictly(const std::string& text, std::string* why
     size_t start = i;
     while (i < text.size() && text[i] != '=') ++i;
     std::string name = text.substr(start, i - start);
-    if (!IsShellName(name)) return fail("not a variable name: " + Show(name));
+    if (!cli::IsShellVariableName(name)) return fail("not a variable name: " + Show(name));
     if (i + 1 >= text.size() || text[i + 1] != '"') return fail("no opening quote");
     i += 2;
     std::string value;
@@ -264,12 +222,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 0; i < n && fdp.remaining_bytes() > 0; ++i) {
     std::string key = fdp.ConsumeRandomLengthString(64);
     std::string value = fdp.ConsumeRandomLengthString(512);
-    if (!workspace::IsValidKey(key) || !IsUtf8(value)) return 0;
+    if (!workspace::IsValidKey(key) || base::ToValidUtf8(value) != value) return 0;
     if (!vars.emplace(cli::EnvVarFor(key), value).second) return 0;  // the CLI refuses a clash
   }
   bool dotenv_can_hold = true;
   for (const auto& [k, v] : vars) {
-    dotenv_can_hold = dotenv_can_hold && IsShellName(k) && v.find('\0') == std::string::npos;
+    dotenv_can_hold = dotenv_can_hold && cli::IsShellVariableName(k) && v.find('\0') == std::string::npos;
   }
   for (ExportFormat f : {ExportFormat::kJson, ExportFormat::kYaml, ExportFormat::kDotenv}) {
     absl::StatusOr<std::string> text = cli::FormatExport(f, vars);

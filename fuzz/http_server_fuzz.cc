@@ -241,10 +241,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(p.status == 400, "garbage answered " + std::to_string(p.status));
     }
     first = false;
+    if (any_head) break;
     if (p.close) {
       FUZZ_CHECK(rest.empty(), "bytes after a Connection: close response:\n" + Show(got));
     }
-    if (any_head) break;
   }
   if (got.empty() && size > 0 && !IsTokenChar(data[0]) && data[0] != '\r' && data[0] != '\n') {
     FUZZ_CHECK(false, "garbage got no answer:\n" + Show(input));

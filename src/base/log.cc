@@ -108,6 +108,22 @@ bool LogEnabled(LogLevel level) {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
 
+std::string ToValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  while (!s.empty()) {
+    size_t len = static_cast<unsigned char>(s[0]) < 0x80 ? 1 : Utf8SequenceLength(s);
+    if (len == 0) {
+      out.append("\xef\xbf\xbd");  // U+FFFD
+      len = 1;
+    } else {
+      out.append(s.substr(0, len));
+    }
+    s.remove_prefix(len);
+  }
+  return out;
+}
+
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');

@@ -55,6 +55,10 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
 
 // Appends `s` to `out` as a JSON string literal (with quotes), escaping per RFC 8259.
 void AppendJsonString(std::string* out, std::string_view s);
+// `s` with each byte of every ill-formed UTF-8 sequence replaced by U+FFFD, as
+// AppendJsonString writes it: for text from the wire (a path parameter) that a JSON
+// serialiser that does not check UTF-8 (Boost.JSON) would otherwise copy as it is.
+std::string ToValidUtf8(std::string_view s);
 
 }  // namespace edgevault::base
 

@@ -579,5 +579,11 @@ TEST_F(LogTest, NullSinkRestoresStderr) {
   EXPECT_EQ(Lines().size(), 0u);
 }
 
+TEST(ToValidUtf8Test, KeepsWellFormedTextAndReplacesEachBadByte) {
+  EXPECT_EQ(ToValidUtf8("plain \xc3\xa9 \xf0\x9f\x99\x82"), "plain \xc3\xa9 \xf0\x9f\x99\x82");
+  EXPECT_EQ(ToValidUtf8(std::string("a\xf5\x01\0b", 5)), std::string("a\xef\xbf\xbd\x01\0b", 7));
+  EXPECT_EQ(ToValidUtf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
+}
+
 }  // namespace
 }  // namespace edgevault::base

@@ -36,7 +36,8 @@ net::Response ErrorResponse(const absl::Status& status);
 int HttpStatusFor(absl::StatusCode code);
 
 // The body as a JSON object. InvalidArgument ("bad_json") when the body is empty,
-// not JSON, or not an object.
+// not JSON, not an object, or holds a number that is not finite (Boost.JSON reads 1e400
+// as Infinity and 0e400 as NaN; written back out they are not JSON).
 absl::StatusOr<boost::json::object> ParseJsonBody(const net::Request& req);
 
 // Field accessors: InvalidArgument naming the field when it is missing (Required*),

@@ -568,7 +568,9 @@ std::optional<net::Response> DeliveryService::BeginOfrep(net::Request& req,
 }
 
 net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
-  std::string key(req.Param("key"));
+  // The path may carry any bytes; echoed as they are, a key that is not UTF-8 made the
+  // JSON answer unreadable (fuzz/corpus/delivery_document_fuzz/regress-key-not-utf8).
+  std::string key = base::ToValidUtf8(req.Param("key"));
   OfrepCall call;
   if (std::optional<net::Response> error = BeginOfrep(req, key, &call)) return *std::move(error);
   const eval::Context& context = call.context;
