@@ -156,7 +156,11 @@ std::optional<Vars> ReadDotenvStrictly(const std::string& text, std::string* why
 
 // Sources the file in /bin/sh and prints each variable back, NUL-separated.
 std::string ReadDotenvWithShell(const std::string& text, const Vars& vars) {
-  static const std::string path = "/tmp/edgevault-export-fuzz-" + std::to_string(getpid()) + ".env";
+  static const std::string path = [] {
+    static std::string p = "/tmp/edgevault-export-fuzz-" + std::to_string(getpid()) + ".env";
+    std::atexit([] { std::remove(p.c_str()); });
+    return p;
+  }();
   FILE* f = std::fopen(path.c_str(), "wb");
   FUZZ_CHECK(f != nullptr, "cannot write " + path);
   std::fwrite(text.data(), 1, text.size(), f);
