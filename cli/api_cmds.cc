@@ -838,6 +838,14 @@ int RunApiCommands(ApiCommands& c) {
     int rc = 0;
     auto vars = FetchVariables(c, *client, &rc);
     if (!vars) return rc;
+    // An environment variable cannot hold a NUL byte: the child would silently get the
+    // value cut short. Refuse, naming the variable, as `export --format dotenv` does.
+    for (const auto& [name, value] : *vars) {
+      if (value.find('\0') != std::string::npos) {
+        return Fail(name + " holds a NUL byte, which an environment variable cannot carry; use "
+                           "`edgevault export --format json` to read it");
+      }
+    }
     return RunChild(command, *vars);
   }
   if (c.export_cmd->parsed()) {

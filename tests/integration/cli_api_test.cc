@@ -99,6 +99,15 @@ TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
   EXPECT_NE(r.out.find("\"DATABASE_POOL_SIZE\":\"12\""), std::string::npos) << r.out;
   r = Cli("export -w app -e prod --format yaml");
   EXPECT_NE(r.out.find("DATABASE_POOL_SIZE: \"12\""), std::string::npos) << r.out;
+  // A NUL byte cannot travel in an environment variable: run refuses instead of cutting
+  // the value short (found by the export fuzzer).
+  auto nul = up_->Json("api", "PUT", "/v1/workspaces/app/secrets/nul.value",
+                       {{"values", {{"prod", std::string("before\0after", 12)}}}, {"reason", "nul"}}, up_->admin_key());
+  ASSERT_EQ(nul.status, 200) << nul.body;
+  r = Cli("run -w app -e prod -- true");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("NUL_VALUE holds a NUL byte"), std::string::npos) << r.out;
+  ASSERT_EQ(up_->Call("api", "DELETE", "/v1/workspaces/app/secrets/nul.value?reason=x", "", up_->admin_key()).status, 200);
   // Two items mapping to one variable name is an error, not an overwrite.
   ASSERT_EQ(Cli("config set app db-password -v prod=clash -m x").code, 0);
   r = Cli("run -w app -e prod -- true");

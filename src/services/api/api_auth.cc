@@ -66,12 +66,12 @@ absl::StatusOr<Principal> ApiAuth::FromApiKey(std::string_view key) {
   }
   boost::system::error_code ec;
   json::value v = json::parse(resp->body, ec);
-  if (ec || !v.is_object() || !v.as_object().contains("token")) {
+  const json::value* token = ec || !v.is_object() ? nullptr : v.get_object().if_contains("token");
+  if (token == nullptr || !token->is_string()) {
     return absl::UnavailableError("the auth service answered an unexpected body");
   }
   // The exchanged JWT is verified like any other: auth vouches for the key through it.
-  EV_ASSIGN_OR_RETURN(crypto::JwtClaims claims,
-                      options_.jwks->Verify(std::string(v.at("token").as_string())));
+  EV_ASSIGN_OR_RETURN(crypto::JwtClaims claims, options_.jwks->Verify(std::string(token->get_string())));
   EV_ASSIGN_OR_RETURN(Principal p, FromClaims(claims));
   std::lock_guard<std::mutex> lock(mu_);
   if (key_cache_.size() > 10000) key_cache_.clear();
