@@ -12,6 +12,8 @@
 #include "src/base/config.h"
 #include "src/crypto/jwt_keys.h"
 #include "src/crypto/keygen.h"
+#include "src/audit/correlation_key.h"
+#include "src/net/signing.h"
 
 namespace edgevault::cli {
 
@@ -27,6 +29,61 @@ DataDirLayout DataDirLayout::For(const std::string& dir) {
   l.run_dir = root + "/run";
   l.lock_file = root + "/edgevault.lock";
   return l;
+}
+
+namespace {
+
+// NotFound (with `missing_hint`) when `path` is absent; PermissionDenied naming the chmod
+// when its mode has any bit of `forbidden`.
+absl::Status CheckMode(base::Env* env, const std::string& path, uint32_t forbidden,
+                       std::string_view chmod, std::string_view missing_hint) {
+  absl::StatusOr<uint32_t> mode = env->FileMode(path);
+  if (!mode.ok()) {
+    return absl::NotFoundError(
+        base::StrCat(path, " is missing (", mode.status().message(), "); ", missing_hint));
+  }
+  if ((*mode & forbidden) != 0) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "%s is %s by group or others (mode %04o); run: chmod %s %s", path,
+        forbidden == 022 ? "writable" : "accessible", *mode, chmod, path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> EnsureServiceCredentials(base::Env* env,
+                                                                  const std::string& keys_dir,
+                                                                  const std::string& trust_dir) {
+  std::vector<std::string> created;
+  EV_RETURN_IF_ERROR(env->CreateDirs(base::StrCat(keys_dir, "/services"), 0700));
+  EV_RETURN_IF_ERROR(env->CreateDirs(trust_dir, 0755));
+  for (std::string_view name : base::kServiceNames) {
+    const std::string path = net::ServiceCredentialPath(keys_dir, name);
+    if (!env->Exists(path)) {
+      EV_ASSIGN_OR_RETURN(std::string pem, crypto::GenerateEd25519PrivateKeyPem());
+      absl::Status st = env->WriteFileAtomically(path, pem, 0600);
+      std::fill(pem.begin(), pem.end(), '\0');
+      EV_RETURN_IF_ERROR(st);
+      created.emplace_back(name);
+    }
+    EV_ASSIGN_OR_RETURN(net::ServiceCredential credential, net::ServiceCredential::Load(env, path, name));
+    EV_ASSIGN_OR_RETURN(std::string public_pem, credential.PublicKeyPem());
+    const std::string pub_path = net::TrustedKeyPath(trust_dir, name);
+    absl::StatusOr<std::string> published = env->Exists(pub_path) ? env->ReadFile(pub_path) : std::string();
+    if (!published.ok() || *published != public_pem) {
+      EV_RETURN_IF_ERROR(env->WriteFileAtomically(pub_path, public_pem, 0644));
+    }
+  }
+  return created;
+}
+
+absl::StatusOr<bool> MigrateLegacyInternalKey(base::Env* env, const std::string& keys_dir) {
+  const std::string legacy = base::StrCat(keys_dir, "/", kLegacyInternalKeyFile);
+  if (!env->Exists(legacy)) return false;
+  EV_RETURN_IF_ERROR(audit::LoadOrCreateCorrelationKey(env, keys_dir).status());
+  EV_RETURN_IF_ERROR(env->DeleteFile(legacy));
+  return true;
 }
 
 absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, int port_base) {
@@ -46,6 +103,8 @@ absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, in
     std::fill(text.begin(), text.end(), '\0');
     EV_RETURN_IF_ERROR(st);
   }
+  EV_RETURN_IF_ERROR(
+      EnsureServiceCredentials(env, layout.keys_dir, base::StrCat(layout.root, "/trust")).status());
   const std::string jwt_dir = base::StrCat(layout.keys_dir, "/", kJwtSigningDir);
   EV_RETURN_IF_ERROR(env->CreateDirs(jwt_dir, 0700));
   absl::Status loaded = crypto::LoadSigningKeys(env, jwt_dir, env->Now(),
@@ -60,7 +119,7 @@ absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, in
   return true;
 }
 
-absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir) {
+absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir, const std::string& trust_dir) {
   absl::StatusOr<uint32_t> dir_mode = env->FileMode(keys_dir);
   if (!dir_mode.ok()) {
     return absl::NotFoundError(base::StrCat("keys directory ", keys_dir,
@@ -71,20 +130,17 @@ absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir) {
         "keys directory %s is accessible by group or others (mode %04o); run: chmod 700 %s",
         keys_dir, *dir_mode, keys_dir));
   }
-  for (const char* name : kKeyFiles) {
-    std::string path = base::StrCat(keys_dir, "/", name);
-    absl::StatusOr<uint32_t> mode = env->FileMode(path);
-    if (!mode.ok()) {
-      return absl::NotFoundError(base::StrCat("key file ", path, " is missing (",
-                                              mode.status().message(),
-                                              "); restore it from your backup"));
-    }
-    if ((*mode & 077) != 0) {
-      return absl::PermissionDeniedError(absl::StrFormat(
-          "key file %s is readable or writable by group or others (mode %04o); run: chmod 600 %s",
-          path, *mode, path));
-    }
+  const std::string services_dir = base::StrCat(keys_dir, "/services");
+  EV_RETURN_IF_ERROR(CheckMode(env, services_dir, 077, "700",
+                               "run `edgevault up` once to create the services' credentials"));
+  for (std::string_view name : base::kServiceNames) {
+    EV_RETURN_IF_ERROR(CheckMode(env, net::ServiceCredentialPath(keys_dir, name), 077, "600",
+                                 "restore it from your backup, or delete it and run `edgevault "
+                                 "up` to make a new one"));
+    EV_RETURN_IF_ERROR(CheckMode(env, net::TrustedKeyPath(trust_dir, name), 022, "644",
+                                 "run `edgevault up` to publish it again"));
   }
+  EV_RETURN_IF_ERROR(net::ServiceTrust::LoadDir(env, trust_dir).status());
   const std::string jwt_dir = base::StrCat(keys_dir, "/", kJwtSigningDir);
   absl::StatusOr<uint32_t> jwt_mode = env->FileMode(jwt_dir);
   if (!jwt_mode.ok()) {

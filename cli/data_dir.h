@@ -15,11 +15,14 @@
 
 namespace edgevault::cli {
 
-// Key files the first run creates, relative to the keys directory.
-inline constexpr const char* kInitialKeyFiles[] = {"master.key", "internal.key"};
-// Key files every start needs. The master keys are checked apart (crypto::LoadKeyring):
-// they may come from elsewhere, and rotation retires master.key (docs/design/key-files.md).
-inline constexpr const char* kKeyFiles[] = {"internal.key"};
+// Key files the first run creates, relative to the keys directory. The master keys are
+// checked apart (crypto::LoadKeyring): they may come from elsewhere, and rotation retires
+// master.key (docs/design/key-files.md). The services' credentials are made by
+// EnsureServiceCredentials.
+inline constexpr const char* kInitialKeyFiles[] = {"master.key"};
+// The shared HMAC key of releases before per-service credentials; `edgevault up` migrates
+// it away (MigrateLegacyInternalKey).
+inline constexpr const char* kLegacyInternalKeyFile = "internal.key";
 // The JWT signing-key set (one PEM per key, docs/design/jwt.md), relative to the keys
 // directory.
 inline constexpr const char* kJwtSigningDir = "jwt-signing";
@@ -48,13 +51,29 @@ absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, in
 // LoadConfig's errors for a bad file.
 absl::StatusOr<base::Config> LoadDataDirConfig(base::Env* env, const DataDirLayout& layout);
 
-// Checks that `keys_dir` holds every key file and a jwt-signing/ directory with at
-// least one key, that no file is readable or writable by group or others, and that
-// neither directory is open to them.
+// Gives every service (base::kServiceNames) its own Ed25519 credential: creates
+// KEYS_DIR/services/ (0700) and a fresh KEYS_DIR/services/<name>.pem (0600) for each
+// service that has none, and writes TRUST_DIR/<name>.pub (0644, directory 0755) whenever
+// it is missing or does not match the private key. Returns the names of the services whose
+// credential it created. Errors: the Env's, naming the path; InvalidArgument naming an
+// existing credential that does not parse.
+absl::StatusOr<std::vector<std::string>> EnsureServiceCredentials(base::Env* env,
+                                                                  const std::string& keys_dir,
+                                                                  const std::string& trust_dir);
+
+// Retires the shared internal.key of older releases: derives auth's audit correlation key
+// from it (so correlation values do not change) unless that key exists already, then
+// deletes internal.key. Returns true when there was one. Errors: those of
+// audit::LoadOrCreateCorrelationKey and of removing the file.
+absl::StatusOr<bool> MigrateLegacyInternalKey(base::Env* env, const std::string& keys_dir);
+
+// Checks that `keys_dir` holds every service's credential and a jwt-signing/ directory
+// with at least one key, that `trust_dir` holds every service's public key, that no key
+// file is readable or writable by group or others and no directory open to them.
 // Errors: NotFound naming a missing file or an empty/missing jwt-signing/;
 // PermissionDenied naming the first file or directory whose mode is too open and the
-// chmod that fixes it; InvalidArgument naming an unreadable signing key.
-absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir);
+// chmod that fixes it; InvalidArgument naming an unreadable key.
+absl::Status CheckKeyFiles(base::Env* env, const std::string& keys_dir, const std::string& trust_dir);
 
 // An exclusive lock on layout.lock_file, held until destruction (flock(2), so it
 // is released when the process dies however it dies).

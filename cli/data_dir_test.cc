@@ -5,9 +5,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "src/base/config.h"
+#include "src/net/signing.h"
 
 namespace edgevault::cli {
 namespace {
@@ -21,6 +24,7 @@ class DataDirTest : public ::testing::Test {
     layout_ = DataDirLayout::For(tmp_ + "/data");
   }
   void TearDown() override { std::filesystem::remove_all(tmp_); }
+  std::string Trust() const { return layout_.root + "/trust"; }
   std::string tmp_;
   DataDirLayout layout_;
   base::Env* env_ = base::Env::Default();
@@ -35,7 +39,7 @@ TEST_F(DataDirTest, FirstRunCreatesConfigAndPrivateKeys) {
   for (const char* name : kInitialKeyFiles) {
     EXPECT_EQ(*env_->FileMode(layout_.keys_dir + "/" + name), 0600u) << name;
   }
-  EXPECT_TRUE(CheckKeyFiles(env_, layout_.keys_dir).ok());
+  EXPECT_TRUE(CheckKeyFiles(env_, layout_.keys_dir, Trust()).ok());
 
   base::ConfigSources src;
   src.file = layout_.config_file;
@@ -58,9 +62,9 @@ TEST_F(DataDirTest, SecondRunKeepsKeys) {
 
 TEST_F(DataDirTest, OpenKeyFileIsRefusedNamingIt) {
   ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
-  std::string path = layout_.keys_dir + "/internal.key";
+  std::string path = layout_.keys_dir + "/services/delivery.pem";
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
-  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir, Trust());
   EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_NE(std::string(st.message()).find(path), std::string::npos) << st;
   EXPECT_NE(std::string(st.message()).find("chmod 600"), std::string::npos);
@@ -68,11 +72,70 @@ TEST_F(DataDirTest, OpenKeyFileIsRefusedNamingIt) {
 
 TEST_F(DataDirTest, MissingKeyFileIsNamed) {
   ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
-  std::string path = layout_.keys_dir + "/internal.key";
+  std::string path = layout_.keys_dir + "/services/api.pem";
   ASSERT_EQ(::unlink(path.c_str()), 0);
-  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir, Trust());
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
   EXPECT_NE(std::string(st.message()).find(path), std::string::npos);
+}
+
+// Issue 12 item 3: one credential per service, the public halves in the trust directory,
+// and no shared internal.key any more.
+TEST_F(DataDirTest, FirstRunGivesEachServiceItsOwnCredential) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  EXPECT_FALSE(env_->Exists(layout_.keys_dir + "/internal.key"));
+  EXPECT_EQ(*env_->FileMode(layout_.keys_dir + "/services"), 0700u);
+  std::set<std::string> publics;
+  for (std::string_view name : base::kServiceNames) {
+    const std::string pem = layout_.keys_dir + "/services/" + std::string(name) + ".pem";
+    EXPECT_EQ(*env_->FileMode(pem), 0600u) << name;
+    auto credential = net::ServiceCredential::Load(env_, pem, name);
+    ASSERT_TRUE(credential.ok()) << credential.status();
+    const std::string pub = Trust() + "/" + std::string(name) + ".pub";
+    EXPECT_EQ(*env_->FileMode(pub), 0644u) << name;
+    EXPECT_EQ(*env_->ReadFile(pub), *credential->PublicKeyPem()) << name;
+    publics.insert(*env_->ReadFile(pub));
+  }
+  EXPECT_EQ(publics.size(), std::size(base::kServiceNames));  // no two services share a key
+
+  // A lost credential is replaced and its new public key published; the others stay.
+  const std::string api_pem = layout_.keys_dir + "/services/api.pem";
+  const std::string auth_before = *env_->ReadFile(layout_.keys_dir + "/services/auth.pem");
+  const std::string api_pub_before = *env_->ReadFile(Trust() + "/api.pub");
+  ASSERT_EQ(::unlink(api_pem.c_str()), 0);
+  auto created = EnsureServiceCredentials(env_, layout_.keys_dir, Trust());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(*created, std::vector<std::string>{"api"});
+  EXPECT_NE(*env_->ReadFile(Trust() + "/api.pub"), api_pub_before);
+  EXPECT_EQ(*env_->ReadFile(layout_.keys_dir + "/services/auth.pem"), auth_before);
+  EXPECT_TRUE(CheckKeyFiles(env_, layout_.keys_dir, Trust()).ok());
+
+  // A trust directory others may write to would let them add a caller.
+  ASSERT_EQ(::chmod((Trust() + "/api.pub").c_str(), 0666), 0);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir, Trust());
+  EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
+  EXPECT_NE(std::string(st.message()).find("chmod 644"), std::string::npos) << st;
+}
+
+// An install from before per-service credentials: internal.key is retired, and the audit
+// correlation key it seeded is kept (the same HKDF the old auth computed), so correlation
+// values do not change across the upgrade.
+TEST_F(DataDirTest, LegacyInternalKeyIsMigratedKeepingCorrelationValues) {
+  ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
+  const std::string legacy = layout_.keys_dir + "/internal.key";
+  ASSERT_TRUE(env_->WriteFileAtomically(legacy, std::string(64, 'a') + "\n", 0600).ok());
+  absl::StatusOr<bool> migrated = MigrateLegacyInternalKey(env_, layout_.keys_dir);
+  ASSERT_TRUE(migrated.ok()) << migrated.status();
+  EXPECT_TRUE(*migrated);
+  EXPECT_FALSE(env_->Exists(legacy));
+  const std::string path = layout_.keys_dir + "/auth/audit-correlation.key";
+  EXPECT_EQ(*env_->FileMode(path), 0600u);
+  EXPECT_EQ(*env_->FileMode(layout_.keys_dir + "/auth"), 0700u);
+  // HKDF-SHA256(ikm = 0xaa * 32, salt = "", info = "edgevault/audit-correlation/v1"),
+  // computed apart with Python's hmac module.
+  EXPECT_EQ(*env_->ReadFile(path),
+            "bf58cbdc05b594c21ecc72fa96156f0456745aa477612c14d6aecf833bb1577d\n");
+  EXPECT_FALSE(*MigrateLegacyInternalKey(env_, layout_.keys_dir));  // nothing left to do
 }
 
 TEST_F(DataDirTest, FirstRunCreatesOneJwtSigningKey) {
@@ -95,24 +158,24 @@ TEST_F(DataDirTest, JwtSigningDirectoryIsChecked) {
   ASSERT_TRUE(InitDataDir(env_, layout_, 9000).ok());
   std::string dir = layout_.keys_dir + "/" + kJwtSigningDir;
   ASSERT_EQ(::chmod(dir.c_str(), 0750), 0);
-  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir);
+  absl::Status st = CheckKeyFiles(env_, layout_.keys_dir, Trust());
   EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
   EXPECT_NE(std::string(st.message()).find("chmod 700 " + dir), std::string::npos) << st;
   ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
 
   std::string key = dir + "/" + env_->ListDir(dir)->front();
   ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
-  st = CheckKeyFiles(env_, layout_.keys_dir);
+  st = CheckKeyFiles(env_, layout_.keys_dir, Trust());
   EXPECT_EQ(st.code(), absl::StatusCode::kPermissionDenied) << st;
   EXPECT_NE(std::string(st.message()).find(key), std::string::npos) << st;
 
   ASSERT_EQ(::unlink(key.c_str()), 0);
-  st = CheckKeyFiles(env_, layout_.keys_dir);
+  st = CheckKeyFiles(env_, layout_.keys_dir, Trust());
   EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
   EXPECT_NE(std::string(st.message()).find("rotate-signing"), std::string::npos) << st;
 
   ASSERT_EQ(::rmdir(dir.c_str()), 0);
-  EXPECT_EQ(CheckKeyFiles(env_, layout_.keys_dir).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(CheckKeyFiles(env_, layout_.keys_dir, Trust()).code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(DataDirTest, LockIsExclusiveAndReleasedOnDestruction) {

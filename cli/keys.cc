@@ -1,5 +1,7 @@
 #include "cli/keys.h"
 
+#include "src/net/signing.h"
+
 #include <cstdio>
 
 #include "cli/data_dir.h"
@@ -105,6 +107,30 @@ int RunKeysRotateSigning(const KeysRotateOptions& options) {
                                  ", once every verifier has fetched it").c_str());
   PrintPublished(r->active, r->published);
   std::printf("retired keys deleted: %d\n", r->pruned);
+  return 0;
+}
+
+int RunKeysInitServices(const KeysInitServicesOptions& options) {
+  base::Env* env = base::Env::Default();
+  const DataDirLayout layout = DataDirLayout::For(options.data_dir);
+  std::string keys_dir = layout.keys_dir;
+  std::string trust_dir = layout.root + "/trust";
+  if (env->Exists(layout.config_file)) {
+    absl::StatusOr<base::Config> config = LoadDataDirConfig(env, layout);
+    if (!config.ok()) return Fail("init-services", 2, "invalid configuration", config.status());
+    keys_dir = config->keys_dir;
+    trust_dir = config->trust_dir;
+  }
+  if (absl::Status st = env->CreateDirs(keys_dir, 0700); !st.ok()) {
+    return Fail("init-services", 1, "cannot create the keys directory", st);
+  }
+  absl::StatusOr<std::vector<std::string>> created = EnsureServiceCredentials(env, keys_dir, trust_dir);
+  if (!created.ok()) return Fail("init-services", 1, "cannot create the credentials", created.status());
+  for (const std::string& name : *created) {
+    std::printf("created %s\n", net::ServiceCredentialPath(keys_dir, name).c_str());
+  }
+  std::printf("%zu credential(s) created; public keys published in %s\n", created->size(),
+              trust_dir.c_str());
   return 0;
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+// `edgevault keys init-services` makes the services' own credentials (src/net/signing.h).
 // `edgevault keys rotate-signing` and `edgevault keys revoke-signing`: manage the data
 // directory's keys/jwt-signing/ set. rotate-signing adds a key (published at once, signing
 // after the settle period) and prunes keys that are no longer published; revoke-signing
@@ -24,6 +25,10 @@ struct KeysRotateOptions {
 struct KeysRevokeOptions {
   std::string data_dir = "./edgevault-data";
   std::string kid;
+};
+
+struct KeysInitServicesOptions {
+  std::string data_dir = "./edgevault-data";
 };
 
 struct RotateSigningResult {
@@ -64,6 +69,12 @@ absl::StatusOr<RevokeSigningResult> RevokeSigningKey(base::Env* env, const std::
 // configuration (including an uninitialised data directory), 1 for other failures
 // (including an unknown kid).
 int RunKeysRotateSigning(const KeysRotateOptions& options);
+// `edgevault keys init-services`: gives each service that has none its own credential
+// (KEYS_DIR/services/NAME.pem) and publishes every public key to the trust directory
+// (EnsureServiceCredentials); what `edgevault up` does at each start, for hosts that run
+// single services. Without an edgevault.toml the default keys/ and trust/ of the data
+// directory are used. Exit 0 on success, 1 on failure, 2 for a bad configuration.
+int RunKeysInitServices(const KeysInitServicesOptions& options);
 int RunKeysRevokeSigning(const KeysRevokeOptions& options);
 
 }  // namespace edgevault::cli

@@ -42,7 +42,7 @@ TEST_F(KeysTest, RotateAddsActiveKeyKeepsPreviousThenPrunesIt) {
   EXPECT_NE(r->new_kid, first);
   EXPECT_EQ(r->published, (std::vector<std::string>{r->new_kid, first}));
   EXPECT_EQ(r->pruned, 0);
-  EXPECT_TRUE(CheckKeyFiles(&env_, layout_.keys_dir).ok());
+  EXPECT_TRUE(CheckKeyFiles(&env_, layout_.keys_dir, layout_.root + "/trust").ok());
 
   env_.AdvanceBy(absl::Minutes(6));
   absl::StatusOr<RotateSigningResult> r2 = RotateSigningKey(&env_, layout_.keys_dir);
@@ -73,7 +73,7 @@ TEST_F(KeysTest, RevokingTheSigningKeyAddsAReplacement) {
   // Nothing else may sign, so the replacement signs at once.
   EXPECT_EQ(r->active, r->replacement);
   EXPECT_EQ(r->published, (std::vector<std::string>{r->replacement}));
-  EXPECT_TRUE(CheckKeyFiles(&env_, layout_.keys_dir).ok());
+  EXPECT_TRUE(CheckKeyFiles(&env_, layout_.keys_dir, layout_.root + "/trust").ok());
 
   // Revoking the signing key while the previous key is still published: the previous key
   // (which verifiers hold) signs until the replacement has settled.

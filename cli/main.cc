@@ -38,6 +38,13 @@ int Main(int argc, char** argv) {
   CLI::App* rotate_cmd = keys_cmd->add_subcommand(
       "rotate-signing", "add a new JWT signing key; prune keys no longer published");
   rotate_cmd->add_option("--data-dir", rotate.data_dir, "data directory")->capture_default_str();
+  edgevault::cli::KeysInitServicesOptions init_services;
+  CLI::App* init_services_cmd = keys_cmd->add_subcommand(
+      "init-services",
+      "give each service its own credential for internal calls and publish the public keys "
+      "(`up` does this at every start)");
+  init_services_cmd->add_option("--data-dir", init_services.data_dir, "data directory")
+      ->capture_default_str();
   edgevault::cli::KeysRevokeOptions revoke;
   CLI::App* revoke_cmd = keys_cmd->add_subcommand(
       "revoke-signing",
@@ -108,6 +115,7 @@ int Main(int argc, char** argv) {
     return edgevault::cli::RunUp(up);
   }
   if (rotate_cmd->parsed()) return edgevault::cli::RunKeysRotateSigning(rotate);
+  if (init_services_cmd->parsed()) return edgevault::cli::RunKeysInitServices(init_services);
   if (revoke_cmd->parsed()) return edgevault::cli::RunKeysRevokeSigning(revoke);
   if (rotate_master_cmd->parsed()) {
     rotate_master.settle = absl::Seconds(settle_seconds);

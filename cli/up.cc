@@ -351,7 +351,19 @@ int RunUp(const UpOptions& options) {
   absl::StatusOr<base::Config> config = base::LoadConfig(sources);
   if (!config.ok()) return Fail(2, "invalid configuration", config.status());
   base::SetLogLevel(config->log_level);
-  if (absl::Status st = CheckKeyFiles(env, config->keys_dir); !st.ok()) {
+  // Every start: retire an older release's shared internal.key, and give each service
+  // its own credential (new installs got them from InitDataDir; this also replaces a
+  // deleted one and re-publishes a missing public key).
+  if (absl::StatusOr<bool> migrated = MigrateLegacyInternalKey(env, config->keys_dir); !migrated.ok()) {
+    return Fail(1, "cannot retire the shared internal key", migrated.status());
+  } else if (*migrated) {
+    EV_LOG(kInfo, "retired keys/internal.key: each service now signs with its own credential",
+           {{"keys_dir", config->keys_dir}});
+  }
+  absl::StatusOr<std::vector<std::string>> minted =
+      EnsureServiceCredentials(env, config->keys_dir, config->trust_dir);
+  if (!minted.ok()) return Fail(1, "cannot create the services' credentials", minted.status());
+  if (absl::Status st = CheckKeyFiles(env, config->keys_dir, config->trust_dir); !st.ok()) {
     return Fail(1, "refusing to start", st);
   }
   // The api would refuse the same way; saying it here names the problem before any

@@ -70,7 +70,7 @@ net::Router MakeRouter() {
     return resp;
   });
   net::RouteOptions internal;
-  internal.internal_signed = true;
+  internal.internal_callers = {"api"};
   r.Add(boost::beast::http::verb::post, "/internal/v1/changed",
         [](net::Request&) { return net::Response::Json(200, "{}"); }, internal);
   return r;

@@ -331,6 +331,12 @@ std::vector<KeySpec> BuildKeyTable() {
       // Stored as given; LoadConfig() resolves it against the final data_dir.
       [](Config& c, const std::string& v, const Source&) { c.keys_dir = v; },
       [](const Config& c) { return c.keys_dir.empty() ? std::string("keys") : c.keys_dir; }));
+  t.push_back(StringKey(
+      "keys.trust_dir", ValidPath, "a non-empty path",
+      "Directory of the services' public keys (<service>.pub) that internal calls are\n"
+      "checked against; a relative path is relative to data_dir.",
+      [](Config& c, const std::string& v, const Source&) { c.trust_dir = v; },
+      [](const Config& c) { return c.trust_dir.empty() ? std::string("trust") : c.trust_dir; }));
   KeySpec master_file = StringKey(
       "keys.master_key_file", ValidPath, "a non-empty path",
       "Read the master key from this file (mode 0600) instead of keys/master.key;\n"
@@ -756,6 +762,7 @@ absl::StatusOr<Config> LoadConfig(const ConfigSources& sources) {
                " because the current directory is unknown; use an absolute path"));
   }
   cfg.keys_dir = MakeAbsolute(cfg.data_dir, cfg.keys_dir.empty() ? "keys" : cfg.keys_dir);
+  cfg.trust_dir = MakeAbsolute(cfg.data_dir, cfg.trust_dir.empty() ? "trust" : cfg.trust_dir);
 
   EV_RETURN_IF_ERROR(CheckCrossKeys(cfg));
   return cfg;

@@ -95,6 +95,9 @@ struct Config {
   ServerLimits limits;
   ServiceEndpoint console, api, delivery, auth, audit;
   std::string keys_dir;  // absolute; default DATA_DIR/keys
+  // The services' public keys for internal signing (src/net/signing.h); absolute;
+  // default DATA_DIR/trust.
+  std::string trust_dir;
   // Where the master key comes from instead of keys_dir (docs/secrets.md): a file path
   // (absolute after loading), or the NAME of an environment variable holding it.
   std::string master_key_file;

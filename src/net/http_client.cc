@@ -259,10 +259,12 @@ class Call : public std::enable_shared_from_this<Call> {
   }
 
   void Send() {
-    if (impl_->options.signing_key != nullptr) {
+    if (impl_->options.credential != nullptr) {
       // Signed per attempt: a retry must not reuse a nonce the server may have recorded.
-      SignedHeaders h = Sign(*impl_->options.signing_key, request_.method_string(),
-                             request_.target(), request_.body(), impl_->env->Now(), impl_->env);
+      SignedHeaders h = Sign(*impl_->options.credential, impl_->options.audience,
+                             request_.method_string(), request_.target(), request_.body(),
+                             impl_->env->Now(), impl_->env);
+      request_.set(kCallerHeader, h.caller);
       request_.set(kTimestampHeader, h.timestamp);
       request_.set(kNonceHeader, h.nonce);
       request_.set(kSignatureHeader, h.signature);

@@ -1,12 +1,13 @@
 #pragma once
 // HttpClient: a synchronous HTTP/1.1 client (Boost.Beast) for service-to-service calls.
 // It keeps idle keep-alive connections per host:port, bounds connect time and total
-// request time, and can sign every request with the internal key (signing.h).
+// request time, and can sign every request with its service credential (signing.h).
 // Thread-safety: Do() may be called from any number of threads at once; all network I/O
 // runs on one thread the client owns, and a caller blocks only its own thread.
 //
 //   HttpClientOptions options;
-//   options.signing_key = &internal_key;  // must outlive the client
+//   options.credential = &ctx.credential;  // must outlive the client
+//   options.audience = "auth";             // the service every request goes to
 //   EV_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> client, HttpClient::Create(options));
 //   EV_ASSIGN_OR_RETURN(ClientResponse res,
 //                       client->Do("127.0.0.1", 8081, {.method = "GET", .target = "/readyz"}));
@@ -55,9 +56,11 @@ struct HttpClientOptions {
   size_t max_idle_per_host = 8;
   // Longer response bodies fail the call with ResourceExhausted.
   uint64_t max_response_body_bytes = 8 << 20;
-  // When set, every request carries X-EV-Timestamp/-Nonce/-Signature. Not owned; must
-  // outlive the client.
-  const InternalKey* signing_key = nullptr;
+  // When set, every request carries X-EV-Caller/-Timestamp/-Nonce/-Signature, signed for
+  // `audience` (the name of the service the client calls; one client per callee). Not
+  // owned; must outlive the client.
+  const ServiceCredential* credential = nullptr;
+  std::string audience;
   // Clock and random source for signing. nullptr means base::Env::Default().
   base::Env* env = nullptr;
 };

@@ -428,24 +428,34 @@ class SignedHttpClientTest : public ::testing::Test {
  protected:
   // Verifies like a service would; request 2 is verified and then dropped unanswered.
   Reply Check(const ServerRequest& request, int n) {
-    absl::Status status = verifier_.Verify(request.method_string(), request.target(),
-                                           request[kTimestampHeader], request[kNonceHeader],
-                                           request[kSignatureHeader], request.body(), env_.Now());
-    if (!status.ok()) return Respond(401, std::string(status.message()));
+    absl::StatusOr<std::string> caller = verifier_.Verify(
+        request.method_string(), request.target(), request[kCallerHeader],
+        request[kTimestampHeader], request[kNonceHeader], request[kSignatureHeader],
+        request.body(), env_.Now());
+    if (!caller.ok()) return Respond(401, std::string(caller.status().message()));
     if (n == drop_request_) return Act(Reply::Kind::kCloseWithoutResponse);
     return Respond(200, "verified");
   }
 
   base::SimulatedEnv env_;
-  InternalKey key_ = *ParseInternalKey(std::string(64, '7'));
-  SignatureVerifier verifier_{key_};
+  static ServiceCredential Credential(char seed) {
+    return *ServiceCredential::FromKey("api", *crypto::Ed25519PrivateKey::FromRaw(std::string(32, seed)));
+  }
+  static ServiceTrust Trusting(const ServiceCredential& c) {
+    ServiceTrust t;
+    t.Add(c.service(), c.key().PublicKey());
+    return t;
+  }
+  ServiceCredential key_ = Credential('7');
+  SignatureVerifier verifier_{"auth", Trusting(key_)};
   int drop_request_ = 0;
   TestServer server_{[this](const ServerRequest& r, int n) { return Check(r, n); }};
 };
 
 TEST_F(SignedHttpClientTest, SignedRequestsAreAccepted) {
   HttpClientOptions options;
-  options.signing_key = &key_;
+  options.credential = &key_;
+  options.audience = "auth";
   options.env = &env_;
   auto client = MakeClient(options);
   for (const ClientRequest& request : {Get("/internal/x?y=1"), Post("/internal/y", "body")}) {
@@ -461,13 +471,27 @@ TEST_F(SignedHttpClientTest, UnsignedRequestsAreRejectedByTheVerifier) {
   absl::StatusOr<ClientResponse> res = client->Do("127.0.0.1", server_.port(), Get("/internal/x"));
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_EQ(res->status, 401);
-  EXPECT_TRUE(Contains(res->body, "missing X-EV-Timestamp"));
+  EXPECT_TRUE(Contains(res->body, "missing X-EV-Caller"));
 }
 
 TEST_F(SignedHttpClientTest, ClientWithAnotherKeyIsRejected) {
-  InternalKey other = *ParseInternalKey(std::string(64, '8'));
+  ServiceCredential other = Credential('8');
   HttpClientOptions options;
-  options.signing_key = &other;
+  options.credential = &other;
+  options.audience = "auth";
+  options.env = &env_;
+  auto client = MakeClient(options);
+  absl::StatusOr<ClientResponse> res = client->Do("127.0.0.1", server_.port(), Get("/internal/x"));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->status, 401);
+  EXPECT_TRUE(Contains(res->body, "bad signature"));
+}
+
+// A request signed for another service (audience) cannot be replayed to this one.
+TEST_F(SignedHttpClientTest, RequestSignedForAnotherAudienceIsRejected) {
+  HttpClientOptions options;
+  options.credential = &key_;
+  options.audience = "delivery";
   options.env = &env_;
   auto client = MakeClient(options);
   absl::StatusOr<ClientResponse> res = client->Do("127.0.0.1", server_.port(), Get("/internal/x"));
@@ -481,7 +505,8 @@ TEST_F(SignedHttpClientTest, ClientWithAnotherKeyIsRejected) {
 TEST_F(SignedHttpClientTest, RetryCarriesAFreshNonce) {
   drop_request_ = 2;
   HttpClientOptions options;
-  options.signing_key = &key_;
+  options.credential = &key_;
+  options.audience = "auth";
   options.env = &env_;
   auto client = MakeClient(options);
   ASSERT_TRUE(client->Do("127.0.0.1", server_.port(), Get("/internal/x")).ok());

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,6 +28,7 @@
 #include <boost/beast/http/status.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "src/base/strings.h"
 #include "absl/strings/str_format.h"
 #include "src/base/check.h"
@@ -311,16 +313,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
         break;
     }
     route_index_ = route->index;
-    if (route->options.internal_signed) {
-      absl::Status st = absl::UnauthenticatedError("internal signing is not configured");
+    if (!route->options.internal_callers.empty()) {
+      absl::StatusOr<std::string> caller =
+          absl::UnauthenticatedError("internal signing is not configured");
       if (server_->options_.verifier != nullptr) {
-        st = server_->options_.verifier->Verify(
-            request_->method_string(), request_->target(), request_->Header(kTimestampHeader),
-            request_->Header(kNonceHeader), request_->Header(kSignatureHeader), request_->body(),
-            server_->env()->Now());
+        caller = server_->options_.verifier->Verify(
+            request_->method_string(), request_->target(), request_->Header(kCallerHeader),
+            request_->Header(kTimestampHeader), request_->Header(kNonceHeader),
+            request_->Header(kSignatureHeader), request_->body(), server_->env()->Now());
       }
-      if (!st.ok()) {
-        return WriteResponse(Response::Error(401, "bad_signature", base::ToStd(st.message())));
+      if (!caller.ok()) {
+        return WriteResponse(Response::Error(401, "bad_signature", base::ToStd(caller.status().message())));
+      }
+      const std::vector<std::string>& allowed = route->options.internal_callers;
+      if (std::find(allowed.begin(), allowed.end(), *caller) == allowed.end()) {
+        return WriteResponse(Response::Error(
+            403, "caller_not_allowed",
+            base::StrCat("service \"", *caller, "\" may not call ", request_->method_string(), " ",
+                         request_->path(), "; allowed callers: ", absl::StrJoin(allowed, ", "))));
       }
     }
     if (route->async_handler) {

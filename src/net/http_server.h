@@ -50,7 +50,7 @@ struct ServerOptions {
   int io_threads = 0;                  // 0 = one per core
   base::ServerLimits limits;
   base::Env* env = nullptr;            // nullptr = base::Env::Default()
-  // Verifies routes marked RouteOptions::internal_signed; such routes answer 401
+  // Verifies routes with RouteOptions::internal_callers; such routes answer 401
   // when it is null. Not owned; must outlive the server.
   SignatureVerifier* verifier = nullptr;
   bool access_log = true;              // one JSON line per request at level info

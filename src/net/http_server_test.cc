@@ -429,34 +429,54 @@ TEST_F(ServerTest, DrainFinishesInFlightRequestsAndClosesStreams) {
   EXPECT_TRUE(ec) << "listener still open after drain";
 }
 
-TEST_F(ServerTest, InternalSignedRoutesCheckTheSignature) {
+TEST_F(ServerTest, InternalRoutesCheckTheSignatureAndTheCaller) {
   base::Env* env = base::Env::Default();
-  auto key = ParseInternalKey(std::string(64, 'a'));
-  ASSERT_TRUE(key.ok());
-  SignatureVerifier verifier(*key);
+  auto credential = [](std::string_view service, char seed) {
+    return *ServiceCredential::FromKey(service, *crypto::Ed25519PrivateKey::FromRaw(std::string(32, seed)));
+  };
+  ServiceCredential api = credential("api", 'a');
+  ServiceCredential delivery = credential("delivery", 'd');
+  ServiceCredential forged_api = credential("api", 'x');  // right name, key nobody trusts
+  ServiceTrust trust;
+  trust.Add("api", api.key().PublicKey());
+  trust.Add("delivery", delivery.key().PublicKey());
+  SignatureVerifier verifier("auth", std::move(trust));
   Router r;
   r.Add(boost::beast::http::verb::post, "/internal/v1/op",
         [](Request&) { return Response::Json(200, "{\"ok\":true}"); },
-        RouteOptions{.internal_signed = true});
+        RouteOptions{.internal_callers = {"api"}});
   StartServer(std::move(r), {}, &verifier);
 
   auto send = [&](const SignedHeaders& h, std::string_view body) {
     RawClient c(port());
-    c.Send("POST /internal/v1/op HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-EV-Timestamp: " +
-           h.timestamp + "\r\nX-EV-Nonce: " + h.nonce + "\r\nX-EV-Signature: " + h.signature +
-           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body));
+    c.Send("POST /internal/v1/op HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-EV-Caller: " + h.caller +
+           "\r\nX-EV-Timestamp: " + h.timestamp + "\r\nX-EV-Nonce: " + h.nonce +
+           "\r\nX-EV-Signature: " + h.signature + "\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + std::string(body));
     return c.ReadAll();
   };
-  SignedHeaders good = Sign(*key, "POST", "/internal/v1/op", "{}", env->Now(), env);
+  auto sign = [&](const ServiceCredential& c, std::string_view audience, absl::Time at) {
+    return Sign(c, audience, "POST", "/internal/v1/op", "{}", at, env);
+  };
+  SignedHeaders good = sign(api, "auth", env->Now());
   EXPECT_NE(send(good, "{}").find("HTTP/1.1 200"), std::string::npos);
   EXPECT_NE(send(good, "{}").find("HTTP/1.1 401"), std::string::npos);  // replay
-  SignedHeaders other = Sign(*key, "POST", "/internal/v1/op", "{}", env->Now(), env);
-  std::string swapped = send(other, "{\"evil\":1}");
+  std::string swapped = send(sign(api, "auth", env->Now()), "{\"evil\":1}");
   EXPECT_NE(swapped.find("HTTP/1.1 401"), std::string::npos);
   EXPECT_NE(swapped.find("\"code\":\"bad_signature\""), std::string::npos);
-  SignedHeaders stale =
-      Sign(*key, "POST", "/internal/v1/op", "{}", env->Now() - absl::Minutes(5), env);
-  EXPECT_NE(send(stale, "{}").find("HTTP/1.1 401"), std::string::npos);
+  EXPECT_NE(send(sign(api, "auth", env->Now() - absl::Minutes(5)), "{}").find("HTTP/1.1 401"),
+            std::string::npos);
+  EXPECT_NE(send(sign(api, "delivery", env->Now()), "{}").find("HTTP/1.1 401"), std::string::npos);
+  EXPECT_NE(send(sign(forged_api, "auth", env->Now()), "{}").find("HTTP/1.1 401"), std::string::npos);
+  // A valid signature by a service the route does not list: 403, naming who may call.
+  std::string wrong_caller = send(sign(delivery, "auth", env->Now()), "{}");
+  EXPECT_NE(wrong_caller.find("HTTP/1.1 403"), std::string::npos) << wrong_caller;
+  EXPECT_NE(wrong_caller.find("\"code\":\"caller_not_allowed\""), std::string::npos) << wrong_caller;
+  EXPECT_NE(wrong_caller.find("allowed callers: api"), std::string::npos) << wrong_caller;
+  // A delivery credential claiming to be the api fails the signature check.
+  SignedHeaders impostor = sign(delivery, "auth", env->Now());
+  impostor.caller = "api";
+  EXPECT_NE(send(impostor, "{}").find("HTTP/1.1 401"), std::string::npos);
 }
 
 // Issue 5: an exception escaping a handler (a Boost.JSON .at() on a body of an unexpected

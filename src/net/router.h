@@ -125,8 +125,11 @@ auto CatchingTask(Task task) {
 }
 
 struct RouteOptions {
-  // Require a valid internal signature (service bindings; src/net/signing.h).
-  bool internal_signed = false;
+  // When not empty, the route is internal: a request must carry a valid signature
+  // (service bindings; src/net/signing.h) by one of these services, else 401 (no or bad
+  // signature) or 403 (a valid signature by a service not listed). Name each caller the
+  // route needs and no other: this list is what keeps a compromised edge node off writes.
+  std::vector<std::string> internal_callers;
 };
 
 class Router {

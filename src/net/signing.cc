@@ -2,11 +2,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <span>
+#include <utility>
 
 #include "src/base/check.h"
 #include "src/base/strings.h"
@@ -16,6 +17,7 @@ namespace {
 
 constexpr size_t kNonceBytes = 16;
 constexpr size_t kSha256Bytes = 32;
+constexpr size_t kSignatureBytes = 64;
 constexpr char kHexDigits[] = "0123456789abcdef";
 
 std::string HexEncode(const uint8_t* data, size_t n) {
@@ -66,20 +68,6 @@ std::string Sha256Hex(std::string_view data) {
   return HexEncode(digest, sizeof digest);
 }
 
-std::array<uint8_t, kSha256Bytes> ComputeMac(const InternalKey& key, std::string_view method,
-                                             std::string_view target, std::string_view timestamp,
-                                             std::string_view nonce, std::string_view body) {
-  std::string canonical =
-      base::StrCat(method, "\n", target, "\n", timestamp, "\n", nonce, "\n", Sha256Hex(body));
-  std::array<uint8_t, kSha256Bytes> mac;
-  unsigned int len = 0;
-  EV_CHECK(HMAC(EVP_sha256(), key.bytes.data(), static_cast<int>(key.bytes.size()),
-                reinterpret_cast<const unsigned char*>(canonical.data()), canonical.size(),
-                mac.data(), &len) != nullptr);
-  EV_CHECK(len == mac.size());
-  return mac;
-}
-
 // "0644" for mode 0644.
 std::string OctalMode(uint32_t mode) {
   char buf[12];
@@ -96,56 +84,136 @@ absl::Status Unauthenticated(std::string_view what) {
 
 }  // namespace
 
-InternalKey::InternalKey(std::span<const uint8_t, kInternalKeySize> key_bytes) {
-  std::copy(key_bytes.begin(), key_bytes.end(), bytes.begin());
-}
 
-InternalKey::~InternalKey() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-
-absl::StatusOr<InternalKey> ParseInternalKey(std::string_view text) {
-  std::string_view hex = text;
-  if (!hex.empty() && hex.back() == '\n') hex.remove_suffix(1);
-  InternalKey key;
-  if (hex.size() != 2 * kInternalKeySize || !DecodeLowerHex(hex, key.bytes)) {
-    // Never echo the text: it may be a nearly-right key.
-    return absl::InvalidArgumentError(
-        base::StrCat("want exactly ", 2 * kInternalKeySize,
-                     " lower-case hex characters and an optional trailing newline, got ",
-                     text.size(), " bytes that do not match; regenerate the key file"));
+bool IsServiceName(std::string_view name) {
+  for (std::string_view n : base::kServiceNames) {
+    if (n == name) return true;
   }
-  return key;
+  return false;
 }
 
-absl::StatusOr<InternalKey> LoadInternalKey(base::Env* env, const std::string& path) {
-  EV_ASSIGN_OR_RETURN(uint32_t mode, env->FileMode(path));
-  if ((mode & 077) != 0) {
+std::string ServiceCredentialPath(std::string_view keys_dir, std::string_view service) {
+  return base::StrCat(keys_dir, "/services/", service, ".pem");
+}
+
+std::string TrustedKeyPath(std::string_view trust_dir, std::string_view service) {
+  return base::StrCat(trust_dir, "/", service, ".pub");
+}
+
+absl::StatusOr<ServiceCredential> ServiceCredential::FromPem(std::string_view service,
+                                                             std::string_view pem) {
+  if (!IsServiceName(service)) {
+    return absl::InvalidArgumentError(base::StrCat("unknown service name \"", service, "\""));
+  }
+  EV_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::FromPem(pem));
+  return ServiceCredential(std::string(service), std::move(key));
+}
+
+absl::StatusOr<ServiceCredential> ServiceCredential::FromKey(std::string_view service,
+                                                             crypto::Ed25519PrivateKey key) {
+  if (!IsServiceName(service)) {
+    return absl::InvalidArgumentError(base::StrCat("unknown service name \"", service, "\""));
+  }
+  return ServiceCredential(std::string(service), std::move(key));
+}
+
+absl::StatusOr<ServiceCredential> ServiceCredential::Load(base::Env* env, const std::string& path,
+                                                          std::string_view service) {
+  absl::StatusOr<uint32_t> mode = env->FileMode(path);
+  if (!mode.ok()) {
+    return absl::Status(mode.status().code(),
+                        base::StrCat("credential of service ", service, ": ", mode.status().message(),
+                                     "; `edgevault up` creates it, or restore it from your backup"));
+  }
+  if ((*mode & 077) != 0) {
     return absl::PermissionDeniedError(
-        base::StrCat("internal key file ", path, " has mode ", OctalMode(mode),
+        base::StrCat("credential file ", path, " has mode ", OctalMode(*mode),
                      ", which lets group or others access it; run `chmod 600 ", path, "`"));
   }
   EV_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
-  absl::StatusOr<InternalKey> key = ParseInternalKey(text);
+  absl::StatusOr<ServiceCredential> c = FromPem(service, text);
   OPENSSL_cleanse(text.data(), text.size());
-  if (!key.ok()) {
+  if (!c.ok()) {
+    // Never echo the text: it is (nearly) a private key.
     return absl::InvalidArgumentError(
-        base::StrCat("internal key file ", path, ": ", key.status().message()));
+        base::StrCat("credential file ", path, " is not an Ed25519 PKCS#8 PEM private key (",
+                     c.status().message(), ")"));
   }
-  return key;
+  return c;
 }
 
-std::string GenerateInternalKeyFile(base::Env* env) {
-  return base::StrCat(env->RandomHex(kInternalKeySize), "\n");
+absl::StatusOr<std::string> ServiceCredential::PublicKeyPem() const {
+  return key_.PublicKey().ToPem();
 }
 
-SignedHeaders Sign(const InternalKey& key, std::string_view method, std::string_view target,
-                   std::string_view body, absl::Time now, base::Env* env) {
+absl::StatusOr<ServiceTrust> ServiceTrust::LoadDir(base::Env* env, const std::string& dir) {
+  ServiceTrust trust;
+  if (!env->Exists(dir)) return trust;
+  EV_ASSIGN_OR_RETURN(uint32_t dir_mode, env->FileMode(dir));
+  if ((dir_mode & 022) != 0) {
+    return absl::PermissionDeniedError(
+        base::StrCat("trust directory ", dir, " has mode ", OctalMode(dir_mode),
+                     ", which lets group or others add keys; run `chmod 755 ", dir, "`"));
+  }
+  for (std::string_view service : base::kServiceNames) {
+    const std::string path = TrustedKeyPath(dir, service);
+    if (!env->Exists(path)) continue;
+    EV_ASSIGN_OR_RETURN(uint32_t mode, env->FileMode(path));
+    if ((mode & 022) != 0) {
+      return absl::PermissionDeniedError(
+          base::StrCat("trusted key ", path, " has mode ", OctalMode(mode),
+                       ", which lets group or others replace it; run `chmod 644 ", path, "`"));
+    }
+    EV_ASSIGN_OR_RETURN(std::string pem, env->ReadFile(path));
+    if (absl::Status st = trust.Add(service, pem); !st.ok()) {
+      return absl::InvalidArgumentError(base::StrCat("trusted key ", path, ": ", st.message()));
+    }
+  }
+  return trust;
+}
+
+absl::Status ServiceTrust::Add(std::string_view service, std::string_view public_pem) {
+  if (!IsServiceName(service)) {
+    return absl::InvalidArgumentError(base::StrCat("unknown service name \"", service, "\""));
+  }
+  EV_ASSIGN_OR_RETURN(crypto::Ed25519PublicKey key, crypto::Ed25519PublicKey::FromPem(public_pem));
+  Add(service, std::move(key));
+  return absl::OkStatus();
+}
+
+void ServiceTrust::Add(std::string_view service, crypto::Ed25519PublicKey key) {
+  keys_.insert_or_assign(std::string(service), std::move(key));
+}
+
+const crypto::Ed25519PublicKey* ServiceTrust::Find(std::string_view service) const {
+  auto it = keys_.find(service);
+  return it == keys_.end() ? nullptr : &it->second;
+}
+
+std::string CanonicalRequest(std::string_view caller, std::string_view audience,
+                             std::string_view method, std::string_view target,
+                             std::string_view timestamp, std::string_view nonce,
+                             std::string_view body) {
+  return base::StrCat("EV-SIG-2\n", caller, "\n", audience, "\n", method, "\n", target, "\n",
+                      timestamp, "\n", nonce, "\n", Sha256Hex(body));
+}
+
+SignedHeaders Sign(const ServiceCredential& credential, std::string_view audience,
+                   std::string_view method, std::string_view target, std::string_view body,
+                   absl::Time now, base::Env* env) {
   EV_DCHECK(!HasLineBreak(method) && !HasLineBreak(target));
   SignedHeaders out;
+  out.caller = credential.service();
   out.timestamp = base::StrCat(absl::ToUnixSeconds(now));
   out.nonce = env->RandomHex(kNonceBytes);
-  auto mac = ComputeMac(key, method, target, out.timestamp, out.nonce, body);
-  out.signature = HexEncode(mac.data(), mac.size());
+  std::string sig = credential.key().Sign(
+      CanonicalRequest(out.caller, audience, method, target, out.timestamp, out.nonce, body));
+  out.signature = HexEncode(reinterpret_cast<const uint8_t*>(sig.data()), sig.size());
   return out;
+}
+
+TrustLoader TrustDirLoader(base::Env* env, std::string dir) {
+  return [env, dir = std::move(dir)] { return ServiceTrust::LoadDir(env, dir); };
 }
 
 size_t SignatureVerifier::NonceHash::operator()(const Nonce& n) const {
@@ -155,19 +223,49 @@ size_t SignatureVerifier::NonceHash::operator()(const Nonce& n) const {
   return h;
 }
 
-SignatureVerifier::SignatureVerifier(const InternalKey& key, SignatureVerifierOptions options)
-    : key_(key), options_(options) {
+SignatureVerifier::SignatureVerifier(std::string audience, ServiceTrust trust,
+                                     SignatureVerifierOptions options)
+    : SignatureVerifier(std::move(audience), std::move(trust), TrustLoader(),
+                        absl::InfiniteFuture(), options) {}
+
+SignatureVerifier::SignatureVerifier(std::string audience, ServiceTrust trust, TrustLoader loader,
+                                     absl::Time loaded_at, SignatureVerifierOptions options)
+    : audience_(std::move(audience)),
+      options_(options),
+      loader_(std::move(loader)),
+      trust_(std::make_shared<const ServiceTrust>(std::move(trust))),
+      trust_loaded_at_(loaded_at) {
   EV_CHECK(options_.window > absl::ZeroDuration());
 }
 
-absl::Status SignatureVerifier::Verify(std::string_view method, std::string_view target,
-                                       std::string_view timestamp_header,
-                                       std::string_view nonce_header,
-                                       std::string_view signature_header, std::string_view body,
-                                       absl::Time now) {
+absl::StatusOr<std::unique_ptr<SignatureVerifier>> SignatureVerifier::WithLoader(
+    std::string audience, TrustLoader loader, absl::Time now, SignatureVerifierOptions options) {
+  EV_ASSIGN_OR_RETURN(ServiceTrust first, loader());
+  return std::unique_ptr<SignatureVerifier>(new SignatureVerifier(
+      std::move(audience), std::move(first), std::move(loader), now, options));
+}
+
+std::shared_ptr<const ServiceTrust> SignatureVerifier::CurrentTrust(absl::Time now) {
+  std::lock_guard lock(trust_mu_);
+  if (loader_ && now - trust_loaded_at_ >= options_.trust_refresh) {
+    // A failed re-read (a file being replaced, a bad mode) keeps the last good trust and
+    // is tried again at the next refresh; the start-up load already proved the setup.
+    absl::StatusOr<ServiceTrust> fresh = loader_();
+    if (fresh.ok()) trust_ = std::make_shared<const ServiceTrust>(*std::move(fresh));
+    trust_loaded_at_ = now;
+  }
+  return trust_;
+}
+
+absl::StatusOr<std::string> SignatureVerifier::Verify(
+    std::string_view method, std::string_view target, std::string_view caller_header,
+    std::string_view timestamp_header, std::string_view nonce_header,
+    std::string_view signature_header, std::string_view body, absl::Time now) {
+  if (caller_header.empty()) return Unauthenticated("missing X-EV-Caller header");
   if (timestamp_header.empty()) return Unauthenticated("missing X-EV-Timestamp header");
   if (nonce_header.empty()) return Unauthenticated("missing X-EV-Nonce header");
   if (signature_header.empty()) return Unauthenticated("missing X-EV-Signature header");
+  if (!IsServiceName(caller_header)) return Unauthenticated("unknown caller in X-EV-Caller");
   // The canonical string separates fields by '\n'; a field containing one could shift them.
   if (method.empty() || target.empty() || HasLineBreak(method) || HasLineBreak(target)) {
     return Unauthenticated("malformed request line");
@@ -180,9 +278,9 @@ absl::Status SignatureVerifier::Verify(std::string_view method, std::string_view
   if (!DecodeLowerHex(nonce_header, nonce)) {
     return Unauthenticated("malformed X-EV-Nonce (want 32 lower-case hex characters)");
   }
-  std::array<uint8_t, kSha256Bytes> presented;
+  std::array<uint8_t, kSignatureBytes> presented;
   if (!DecodeLowerHex(signature_header, presented)) {
-    return Unauthenticated("malformed X-EV-Signature (want 64 lower-case hex characters)");
+    return Unauthenticated("malformed X-EV-Signature (want 128 lower-case hex characters)");
   }
 
   const absl::Time signed_at = absl::FromUnixSeconds(timestamp);
@@ -194,9 +292,18 @@ absl::Status SignatureVerifier::Verify(std::string_view method, std::string_view
         absl::FormatDuration(options_.window), " window; check clock sync between the hosts"));
   }
 
-  auto expected = ComputeMac(key_, method, target, timestamp_header, nonce_header, body);
-  if (CRYPTO_memcmp(expected.data(), presented.data(), expected.size()) != 0) {
-    return Unauthenticated("bad signature (wrong key, or request altered after signing)");
+  std::shared_ptr<const ServiceTrust> trust = CurrentTrust(now);
+  const crypto::Ed25519PublicKey* key = trust->Find(caller_header);
+  if (key == nullptr) {
+    return Unauthenticated(base::StrCat("no trusted key for caller \"", caller_header,
+                                        "\" (its .pub file is missing from the trust directory)"));
+  }
+  std::string canonical = CanonicalRequest(caller_header, audience_, method, target,
+                                           timestamp_header, nonce_header, body);
+  if (!key->Verify(canonical, std::string_view(reinterpret_cast<const char*>(presented.data()),
+                                               presented.size()))) {
+    return Unauthenticated(
+        "bad signature (wrong key or audience, or request altered after signing)");
   }
 
   std::lock_guard lock(mu_);
@@ -210,7 +317,7 @@ absl::Status SignatureVerifier::Verify(std::string_view method, std::string_view
   seen_.insert(nonce);
   expiry_heap_.push_back(Entry{signed_at + options_.window, nonce});
   std::push_heap(expiry_heap_.begin(), expiry_heap_.end(), LaterExpiry());
-  return absl::OkStatus();
+  return std::string(caller_header);
 }
 
 size_t SignatureVerifier::RememberedNonces() {

@@ -225,13 +225,8 @@ class DeliveryOnDamagedStoreTest : public ::testing::Test {
     ::signal(SIGPIPE, SIG_IGN);
     ASSERT_FALSE(temp_.path().empty());
     dir_ = temp_.path();
-    fs::create_directories(dir_ + "/keys");
-    fs::permissions(dir_ + "/keys", fs::perms::owner_all);
-    {
-      std::ofstream f(dir_ + "/keys/internal.key");
-      f << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
-    }
-    fs::permissions(dir_ + "/keys/internal.key", fs::perms::owner_read | fs::perms::owner_write);
+    auto [code, out] = testing::RunShell(testing::BinDir() + "/edgevault keys init-services --data-dir " + dir_);
+    ASSERT_EQ(code, 0) << out;
     Publish("v1", 1);
   }
   void TearDown() override {

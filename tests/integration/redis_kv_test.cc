@@ -237,17 +237,10 @@ TEST(RedisKvStartupTest, UnreachableRedisStopsDeliveryStartupWithAMessage) {
   base::testing::TempDir temp("ev-kvurl");
   ASSERT_FALSE(temp.path().empty());
   const std::string& dir = temp.path();
-  // The services refuse to start without the internal key (`edgevault up` writes it).
-  std::filesystem::create_directories(dir + "/keys");
-  std::filesystem::permissions(dir + "/keys", std::filesystem::perms::owner_all);
-  {
-    FILE* f = std::fopen((dir + "/keys/internal.key").c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", f);
-    std::fclose(f);
-    std::filesystem::permissions(dir + "/keys/internal.key",
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  }
+  // The services refuse to start without their credential (`edgevault up` writes it).
+  auto [init_code, init_out] =
+      testing::RunShell(testing::BinDir() + "/edgevault keys init-services --data-dir " + dir);
+  ASSERT_EQ(init_code, 0) << init_out;
   testing::RefusingPort refusing;  // nobody listens there, and nobody can start to
   ASSERT_NE(refusing.port(), 0);
   const int port = refusing.port();

@@ -136,7 +136,7 @@ TEST_F(UpTest, KeyFileReadableByOthersIsRefused) {
   ::kill(up_.pid, SIGTERM);
   ASSERT_EQ(WaitExit(up_.pid, 60000), 0);
   up_.pid = -1;
-  std::string key = data_ + "/keys/internal.key";
+  std::string key = data_ + "/keys/services/delivery.pem";
   ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
   Proc p = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base", "0"},
                  tmp_ + "/perm.log");
@@ -144,6 +144,34 @@ TEST_F(UpTest, KeyFileReadableByOthersIsRefused) {
   std::string log = ReadFile(tmp_ + "/perm.log");
   EXPECT_NE(log.find(key), std::string::npos) << log;
   EXPECT_NE(log.find("chmod 600"), std::string::npos);
+}
+
+// Issue 12 item 3, upgrade path: a data directory from a release with the shared
+// keys/internal.key starts, the key is retired (deleted) and auth's correlation key is the
+// one the old auth derived from it; every service runs on its own credential.
+TEST_F(UpTest, LegacyInternalKeyIsRetiredOnStart) {
+  StartUp();
+  ::kill(up_.pid, SIGTERM);
+  ASSERT_EQ(WaitExit(up_.pid, 60000), 0);
+  up_.pid = -1;
+  const std::string legacy = data_ + "/keys/internal.key";
+  const std::string correlation = data_ + "/keys/auth/audit-correlation.key";
+  ASSERT_EQ(::unlink(correlation.c_str()), 0);  // as before the upgrade: auth derived it
+  {
+    FILE* f = std::fopen(legacy.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", f);
+    std::fclose(f);
+    ASSERT_EQ(::chmod(legacy.c_str(), 0600), 0);
+  }
+  StartUp();
+  EXPECT_FALSE(std::filesystem::exists(legacy));
+  // HKDF-SHA256(0xaa * 32, "", "edgevault/audit-correlation/v1"), as data_dir_test pins it.
+  EXPECT_EQ(ReadFile(correlation), "bf58cbdc05b594c21ecc72fa96156f0456745aa477612c14d6aecf833bb1577d\n");
+  for (const char* name : kServices) {
+    EXPECT_TRUE(std::filesystem::exists(data_ + "/keys/services/" + name + ".pem")) << name;
+    EXPECT_TRUE(std::filesystem::exists(data_ + "/trust/" + name + ".pub")) << name;
+  }
 }
 
 TEST_F(UpTest, BadConfigValueFailsNamingTheKey) {

@@ -52,15 +52,19 @@ absl::Status Install(services::ServiceContext& ctx) {
   plain.env = ctx.env;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> jwks_client, net::HttpClient::Create(plain));
   net::HttpClient* jwks_http = ctx.Keep(std::move(jwks_client));
+  // Signed with the api's own credential; auth's and delivery's internal routes list the
+  // api as a caller (docs/design/internal-signing.md).
   net::HttpClientOptions signed_options;
   signed_options.env = ctx.env;
-  signed_options.signing_key = &ctx.internal_key;
+  signed_options.credential = &ctx.credential;
+  signed_options.audience = "auth";
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> auth_client, net::HttpClient::Create(signed_options));
   net::HttpClient* auth_http = ctx.Keep(std::move(auth_client));
   // Push to delivery after each propagation (delivery also polls, so a lost notice only
   // delays an update until its next poll).
   signed_options.connect_timeout = absl::Milliseconds(200);
   signed_options.request_timeout = absl::Milliseconds(500);
+  signed_options.audience = "delivery";
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> delivery_client, net::HttpClient::Create(signed_options));
   so.on_published = [client = ctx.Keep(std::move(delivery_client)), host = config.delivery.host, port = config.delivery.port] {
     net::ClientRequest req;

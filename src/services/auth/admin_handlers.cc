@@ -324,8 +324,10 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
   });
 
   // ---- internal (signed service bindings) ----
+  // Only the api may call these: minting and revoking SDK keys and exchanging API keys
+  // are writes and credential grants, never something an edge node needs.
   net::RouteOptions internal;
-  internal.internal_signed = true;
+  internal.internal_callers = {"api"};
 
   // The api exchanges an API key for a JWT (and caches it briefly).
   Route(http::verb::post, "/internal/v1/api-keys/exchange", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {

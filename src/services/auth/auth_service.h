@@ -56,7 +56,7 @@ struct AuthOptions {
   ClientAddressOptions client_address;
   int blocking_threads = 4;
   // Key of the correlation hash in audit events (docs/design/audit-event.md); main.cc
-  // derives it from the internal key.
+  // reads it from keys/auth/audit-correlation.key (src/audit/correlation_key.h).
   std::string correlation_key;
 };
 

@@ -353,7 +353,8 @@ TEST_F(AuthServiceTest, InternalEndpointsNeedTheServiceSignature) {
   Reply unsigned_call = Post("/internal/v1/api-keys/exchange", {{"api_key", boot.api_key}});
   EXPECT_EQ(unsigned_call.status, 401);
   net::HttpClientOptions co;
-  co.signing_key = &internal_key_;
+  co.credential = &api_credential_;
+  co.audience = "auth";
   auto signed_client = *net::HttpClient::Create(co);
   auto call = [&](const std::string& target, const json::value& body) {
     net::ClientRequest req;
@@ -386,6 +387,62 @@ TEST_F(AuthServiceTest, InternalEndpointsNeedTheServiceSignature) {
   auto stored = store_->GetSdkKeyByHash(crypto::Sha256Hex(key));
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->environment, "prod");
+}
+
+}  // namespace
+}  // namespace edgevault::auth
+
+namespace edgevault::auth {
+namespace {
+
+// Issue 12 item 3: the edge holds a credential, but no write route lists it. Every
+// internal route of auth, called with delivery's valid signature, answers 403 and changes
+// nothing (no SDK key minted, none revoked, no API key exchanged for a token).
+TEST_F(AuthServiceTest, DeliveryCredentialIsRefusedOnEveryInternalRoute) {
+  auto boot = Boot();
+  auto client_for = [&](const net::ServiceCredential* c) {
+    net::HttpClientOptions co;
+    co.credential = c;
+    co.audience = "auth";
+    return *net::HttpClient::Create(co);
+  };
+  auto api = client_for(&api_credential_);
+  auto delivery = client_for(&delivery_credential_);
+  auto call = [&](net::HttpClient& client, const std::string& target, const json::value& body) {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = target;
+    req.body = json::serialize(body);
+    auto r = client.Do("127.0.0.1", server_->port(), req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return std::make_pair(r->status, r->body);
+  };
+  auto [st, exchanged] = call(*api, "/internal/v1/api-keys/exchange", {{"api_key", boot.api_key}});
+  ASSERT_EQ(st, 200) << exchanged;
+  std::string org(json::parse(exchanged).at("org_id").as_string());
+  ASSERT_TRUE(store_->CreateWorkspace({"ws_1", org, "shop", "Shop", env_.Now()}).ok());
+  json::object mint{{"org_id", org}, {"workspace_id", "ws_1"}, {"environment", "prod"},
+                    {"name", "web"}, {"created_by", "user:1"}};
+  auto [minted, minted_body] = call(*api, "/internal/v1/sdk-keys", mint);
+  ASSERT_EQ(minted, 201) << minted_body;
+  std::string sdk_id(json::parse(minted_body).at("id").as_string());
+
+  const std::vector<std::pair<std::string, json::value>> routes = {
+      {"/internal/v1/api-keys/exchange", json::object{{"api_key", boot.api_key}}},
+      {"/internal/v1/sdk-keys", mint},
+      {"/internal/v1/sdk-keys/list", json::object{{"org_id", org}, {"workspace_id", "ws_1"}}},
+      {"/internal/v1/sdk-keys/revoke", json::object{{"org_id", org}, {"id", sdk_id}}},
+  };
+  for (const auto& [target, body] : routes) {
+    auto [code, answer] = call(*delivery, target, body);
+    EXPECT_EQ(code, 403) << target << ": " << answer;
+    EXPECT_NE(answer.find("caller_not_allowed"), std::string::npos) << answer;
+    EXPECT_EQ(answer.find("evs_"), std::string::npos) << answer;
+  }
+  auto keys = store_->ListSdkKeys(org, "ws_1");
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 1u);  // nothing minted
+  EXPECT_FALSE((*keys)[0].revoked_at.has_value());  // nothing revoked
 }
 
 }  // namespace

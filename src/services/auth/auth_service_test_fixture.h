@@ -174,8 +174,20 @@ class AuthServiceTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   base::SimulatedEnv env_{absl::FromUnixSeconds(1'800'000'000), 7};
-  net::InternalKey internal_key_ = *net::ParseInternalKey(std::string(64, 'a'));
-  net::SignatureVerifier verifier_{internal_key_};
+  static net::ServiceCredential Credential(std::string_view service, char seed) {
+    return *net::ServiceCredential::FromKey(service,
+                                            *crypto::Ed25519PrivateKey::FromRaw(std::string(32, seed)));
+  }
+  static net::ServiceTrust Trusting(std::initializer_list<const net::ServiceCredential*> credentials) {
+    net::ServiceTrust t;
+    for (const net::ServiceCredential* c : credentials) t.Add(c->service(), c->key().PublicKey());
+    return t;
+  }
+  // The api's credential (the caller auth's internal routes list) and delivery's (which
+  // they do not list); auth trusts both, as on a real install.
+  net::ServiceCredential api_credential_ = Credential("api", 'a');
+  net::ServiceCredential delivery_credential_ = Credential("delivery", 'd');
+  net::SignatureVerifier verifier_{"auth", Trusting({&api_credential_, &delivery_credential_})};
   std::unique_ptr<storage::ControlStore> store_;
   std::unique_ptr<AuthService> service_;
   std::unique_ptr<net::HttpServer> server_;

@@ -2,9 +2,9 @@
 #include <cstdio>
 
 #include "src/audit/control_outbox_relay.h"
+#include "src/audit/correlation_key.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
-#include "src/crypto/hash.h"
 #include "src/services/auth/auth_service.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
@@ -56,11 +56,9 @@ absl::Status Install(services::ServiceContext& ctx) {
   }
   options.signing_key_settle = config.auth_settings.signing_key_settle;
   options.invitation_ttl = config.auth_settings.invitation_ttl;
-  // HKDF-SHA256(ikm = internal key, salt = "", info = "edgevault/audit-correlation/v1"),
-  // one 32-byte block: PRK = HMAC(zeros, ikm); OKM = HMAC(PRK, info || 0x01).
-  std::string ikm(reinterpret_cast<const char*>(ctx.internal_key.bytes.data()), ctx.internal_key.bytes.size());
-  std::string prk = crypto::HmacSha256(std::string(32, '\0'), ikm);
-  options.correlation_key = crypto::HmacSha256(prk, std::string("edgevault/audit-correlation/v1") + '\x01');
+  // The correlation key is auth's alone (keys/auth/); created on first start, from the
+  // legacy internal.key when an older install still has one (docs/design/audit-event.md).
+  EV_ASSIGN_OR_RETURN(options.correlation_key, audit::LoadOrCreateCorrelationKey(ctx.env, config.keys_dir));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<AuthService> created, AuthService::Create(options));
   AuthService* service = ctx.Keep(std::move(created));
 

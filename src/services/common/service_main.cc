@@ -106,12 +106,17 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
     return Fail(1, "unknown service", absl::InvalidArgumentError(std::string(name)));
   }
 
-  const std::string key_path = base::StrCat(config->keys_dir, "/internal.key");
-  absl::StatusOr<net::InternalKey> key = net::LoadInternalKey(env, key_path);
-  if (!key.ok()) return Fail(1, "cannot load the internal key", key.status());
+  // The service's own credential is the only file under keys/ this code opens (the
+  // installer may open what its service alone needs: auth its keys/auth/, api the master
+  // keys); the trust directory holds only public keys.
+  absl::StatusOr<net::ServiceCredential> credential = net::ServiceCredential::Load(
+      env, net::ServiceCredentialPath(config->keys_dir, name), name);
+  if (!credential.ok()) return Fail(1, "cannot load the service credential", credential.status());
   net::SignatureVerifierOptions verifier_options;
   verifier_options.window = config->internal_signature_window;
-  net::SignatureVerifier verifier(*key, verifier_options);
+  absl::StatusOr<std::unique_ptr<net::SignatureVerifier>> verifier = net::SignatureVerifier::WithLoader(
+      std::string(name), net::TrustDirLoader(env, config->trust_dir), env->Now(), verifier_options);
+  if (!verifier.ok()) return Fail(1, "cannot load the trusted service keys", verifier.status());
 
   // Block the stop signals before any thread starts, so that every thread inherits
   // the mask and only sigwait() below sees them.
@@ -138,14 +143,14 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
         base::StrAppend(&body, ",\"received_bytes\":", req.body().size(), "}");
         return net::Response::Json(200, std::move(body));
       },
-      net::RouteOptions{.internal_signed = true});
+      net::RouteOptions{.internal_callers = {std::begin(base::kServiceNames), std::end(base::kServiceNames)}});
 
   if (listen_fd >= 0) {
     if (absl::Status st = CheckListeningSocket(listen_fd); !st.ok()) return Fail(2, "bad --listen-fd", st);
   }
 
   net::ServerHooks hooks;
-  ServiceContext ctx{name, *config, env, router, verifier, *key, hooks};
+  ServiceContext ctx{name, *config, env, router, **verifier, *credential, hooks};
   if (absl::Status st = install(ctx); !st.ok()) {
     DestroyKept(ctx);
     return Fail(1, "start-up failed", st);
@@ -158,7 +163,7 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   options.io_threads = config->io_threads;
   options.limits = config->limits;
   options.env = env;
-  options.verifier = &verifier;
+  options.verifier = verifier->get();
   options.listen_fd = listen_fd;
   options.hooks = std::move(hooks);
   absl::StatusOr<std::unique_ptr<net::HttpServer>> server =

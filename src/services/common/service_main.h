@@ -1,6 +1,6 @@
 #pragma once
 // The runtime every EdgeVault service executable shares: flags, configuration,
-// logging, the internal key, the HTTP server with its built-in /healthz, /readyz
+// logging, the service's credential for internal calls, the HTTP server with its built-in /healthz, /readyz
 // and /metrics, and a clean stop on SIGTERM/SIGINT (drain, then exit 0).
 //
 //   int main(int argc, char** argv) {
@@ -46,8 +46,9 @@ struct ServiceContext {
   const base::Config& config;
   base::Env* env;
   net::Router& router;             // add routes here; served once the installer returns
-  net::SignatureVerifier& verifier;  // for RouteOptions::internal_signed routes
-  const net::InternalKey& internal_key;  // to sign calls to other services
+  net::SignatureVerifier& verifier;  // for RouteOptions::internal_callers routes
+  // This service's own key, to sign its calls to other services (HttpClientOptions).
+  const net::ServiceCredential& credential;
   net::ServerHooks& hooks;  // the service's own readiness condition and /metrics families
 
   // Keeps `object` alive while the server runs and destroys it after the server has

@@ -309,7 +309,7 @@ void DeliveryService::Install(net::Router& router) {
   router.Post("/ofrep/v1/evaluate/flags",
               [this](net::Request& req) { return HandleEvaluateBulk(req); });
   net::RouteOptions internal;
-  internal.internal_signed = true;
+  internal.internal_callers = {"api"};  // the api, after each propagation
   router.Add(boost::beast::http::verb::post, "/internal/v1/changed",
              [this](net::Request&) {
                Notify();
