@@ -91,7 +91,7 @@ int Main(int argc, char** argv) {
   auto stores = *storage::OpenSqliteWorkspaceStoreProvider({.dir = dir + "/workspaces", .env = env});
   workspace::ServiceOptions so;
   so.stores = stores.get();
-  so.control = control.get();
+  so.directory = control.get();
   so.kv = kv.get();
   so.env = env;
   auto service = *workspace::Service::Create(so);

@@ -6,7 +6,7 @@
 namespace edgevault::audit {
 
 absl::StatusOr<std::unique_ptr<ControlOutboxRelay>> ControlOutboxRelay::Start(
-    storage::ControlStore* store, base::Env* env, const std::string& data_dir,
+    storage::ControlOutboxStore* store, base::Env* env, const std::string& data_dir,
     absl::Duration poll_interval) {
   if (store == nullptr) return absl::InvalidArgumentError("ControlOutboxRelay: store is required");
   EV_RETURN_IF_ERROR(env->CreateDirs(AuditDir(data_dir), 0700));

@@ -682,6 +682,58 @@ TEST_P(ControlStoreConformanceTest, WorkspaceKeyIsUniquePerOrgOnly) {
   EV_TEST_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w4", "ghost", "x")), kFailedPrecondition);
 }
 
+// ---- WorkspaceDirectory: the api's slice ----------------------------------------------
+
+TEST_P(ControlStoreConformanceTest, CreateWorkspaceWithinLimitStopsAtTheLimitWithItsNumber) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().SetEntitlements("o1", Entitlements{.max_workspaces = 2}));
+  WorkspaceDirectory& dir = store();
+  EV_TEST_ASSERT_OK(dir.CreateWorkspaceWithinLimit(MakeWorkspace("w1", "o1", "one")));
+  EV_TEST_EXPECT_CODE(dir.CreateWorkspaceWithinLimit(MakeWorkspace("w2", "o1", "one")), kAlreadyExists);
+  EV_TEST_ASSERT_OK(dir.CreateWorkspaceWithinLimit(MakeWorkspace("w2", "o1", "two")));
+  absl::Status full = dir.CreateWorkspaceWithinLimit(MakeWorkspace("w3", "o1", "three"));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_EQ(full.message(), "the org's plan allows 2 workspaces");
+  EV_TEST_EXPECT_CODE(dir.GetWorkspaceById("w3"), kNotFound);  // nothing written
+  EV_TEST_EXPECT_CODE(dir.CreateWorkspaceWithinLimit(MakeWorkspace("w4", "ghost", "x")), kNotFound);
+  EV_TEST_EXPECT_CODE(dir.CreateWorkspaceWithinLimit(MakeWorkspace("", "o1", "x")), kInvalidArgument);
+  EV_TEST_ASSIGN(std::vector<Workspace> all, dir.ListWorkspaces("o1"));
+  EXPECT_EQ(all.size(), 2u);
+}
+
+TEST_P(ControlStoreConformanceTest, ParallelCreatesAtTheLimitHaveExactlyOneWinner) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w0", "o1", "zero")));
+  EV_TEST_ASSERT_OK(store().SetEntitlements("o1", Entitlements{.max_workspaces = 2}));
+  std::atomic<int> wins{0}, full{0}, other{0};
+  RunConcurrently(8, [&](int i) {
+    absl::Status st = store().CreateWorkspaceWithinLimit(
+        MakeWorkspace("wp" + std::to_string(i), "o1", "p" + std::to_string(i)));
+    if (st.ok()) {
+      ++wins;
+    } else if (absl::IsResourceExhausted(st)) {
+      ++full;
+    } else {
+      ++other;
+    }
+  });
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(full.load(), 7);
+  EXPECT_EQ(other.load(), 0);
+  EV_TEST_ASSIGN(std::vector<Workspace> all, store().ListWorkspaces("o1"));
+  EXPECT_EQ(all.size(), 2u);
+}
+
+TEST_P(ControlStoreConformanceTest, GetEntitlementsIsTheOrgsAndNotFoundForAnUnknownOrg) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().SetEntitlements("o1", Entitlements{3, 4, 5}));
+  EV_TEST_ASSIGN(Entitlements e, store().GetEntitlements("o1"));
+  EXPECT_EQ(e.max_workspaces, 3);
+  EXPECT_EQ(e.max_environments, 4);
+  EXPECT_EQ(e.max_items, 5);
+  EV_TEST_EXPECT_CODE(store().GetEntitlements("ghost"), kNotFound);
+}
+
 TEST_P(ControlStoreConformanceTest, ListAndDeleteWorkspaces) {
   CS_SEED();
   EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));

@@ -250,9 +250,9 @@ void Service::Stop() {
 }
 
 absl::StatusOr<std::unique_ptr<Service>> Service::Create(ServiceOptions options) {
-  if (options.stores == nullptr || options.control == nullptr || options.kv == nullptr ||
+  if (options.stores == nullptr || options.directory == nullptr || options.kv == nullptr ||
       options.env == nullptr) {
-    return absl::InvalidArgumentError("workspace::ServiceOptions needs stores, control, kv and env");
+    return absl::InvalidArgumentError("workspace::ServiceOptions needs stores, directory, kv and env");
   }
   return std::unique_ptr<Service>(new Service(std::move(options)));
 }
@@ -328,17 +328,12 @@ absl::StatusOr<storage::Workspace> Service::CreateWorkspace(const Actor& actor, 
   // The store first, then the control row: a crash in between leaves an orphan store
   // (harmless, never listed), never a listed workspace without its store.
   EV_RETURN_IF_ERROR(options_.stores->Create(ws.id).status());
-  // The limit is checked and the row written in one transaction: parallel creates can
-  // never both pass the check.
-  absl::Status st = options_.control->WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
-    EV_ASSIGN_OR_RETURN(storage::Org org, tx.GetOrg(actor.org_id));
-    EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> existing, tx.ListWorkspaces(actor.org_id));
-    if (static_cast<int64_t>(existing.size()) >= org.entitlements.max_workspaces) {
-      return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_workspaces) +
-                                 " workspaces; delete one or raise the entitlement");
-    }
-    return tx.CreateWorkspace(ws);
-  });
+  // The directory checks the limit and records the row in one atomic step: parallel
+  // creates can never both pass the check.
+  absl::Status st = options_.directory->CreateWorkspaceWithinLimit(ws);
+  if (absl::IsResourceExhausted(st)) {  // its message names the limit
+    return EntitlementExceeded(std::string(base::ToStd(st.message())) + "; delete one or raise the entitlement");
+  }
   if (absl::IsAlreadyExists(st)) {
     return absl::AlreadyExistsError(base::ToAbsl("workspace \"" + ws.key + "\" already exists"));
   }
@@ -347,12 +342,12 @@ absl::StatusOr<storage::Workspace> Service::CreateWorkspace(const Actor& actor, 
 }
 
 absl::StatusOr<std::vector<storage::Workspace>> Service::ListWorkspaces(std::string_view org_id) {
-  return options_.control->ListWorkspaces(org_id);
+  return options_.directory->ListWorkspaces(org_id);
 }
 
 absl::StatusOr<storage::Workspace> Service::GetWorkspace(std::string_view org_id,
                                                          std::string_view key) {
-  absl::StatusOr<storage::Workspace> ws = options_.control->GetWorkspaceByKey(org_id, key);
+  absl::StatusOr<storage::Workspace> ws = options_.directory->GetWorkspaceByKey(org_id, key);
   if (absl::IsNotFound(ws.status())) {
     return absl::NotFoundError(base::ToAbsl("no workspace \"" + std::string(key) + "\""));
   }
@@ -436,9 +431,9 @@ absl::StatusOr<int64_t> Service::CreateEnvironment(const Actor& actor, const sto
                                                    std::optional<int64_t> if_match) {
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, l.store.ListItems(ItemKind::kEnvironment));
-    EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(ws.org_id));
-    if (static_cast<int64_t>(env_items.size()) >= org.entitlements.max_environments) {
-      return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_environments) +
+    EV_ASSIGN_OR_RETURN(storage::Entitlements ent, options_.directory->GetEntitlements(ws.org_id));
+    if (static_cast<int64_t>(env_items.size()) >= ent.max_environments) {
+      return EntitlementExceeded("the org's plan allows " + std::to_string(ent.max_environments) +
                                  " environments per workspace");
     }
     EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
@@ -471,14 +466,14 @@ absl::StatusOr<bool> Service::IsProtected(const storage::Workspace& ws, std::str
 // ---------------------------------------------------------------- items
 
 absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id) {
-  EV_ASSIGN_OR_RETURN(storage::Org org, options_.control->GetOrg(org_id));
+  EV_ASSIGN_OR_RETURN(storage::Entitlements ent, options_.directory->GetEntitlements(org_id));
   int64_t total = 0;
   for (ItemKind k : {ItemKind::kConfig, ItemKind::kFlag, ItemKind::kSegment, ItemKind::kSecret}) {
     EV_ASSIGN_OR_RETURN(int64_t n, store.CountItems(k));
     total += n;
   }
-  if (total < org.entitlements.max_items) return absl::OkStatus();
-  return EntitlementExceeded("the org's plan allows " + std::to_string(org.entitlements.max_items) +
+  if (total < ent.max_items) return absl::OkStatus();
+  return EntitlementExceeded("the org's plan allows " + std::to_string(ent.max_items) +
                              " items per workspace");
 }
 
@@ -1099,7 +1094,7 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
   if (rows.empty()) return absl::OkStatus();
   // Coalesce: one resolution of every environment at the current head serves every
   // pending job (each names a subset; resolving all is simpler and always correct).
-  EV_ASSIGN_OR_RETURN(storage::Workspace ws, options_.control->GetWorkspaceById(workspace_id));
+  EV_ASSIGN_OR_RETURN(storage::Workspace ws, options_.directory->GetWorkspaceById(workspace_id));
   WorkspaceSnapshot snap;
   {
     std::shared_ptr<Slot> slot = SlotFor(workspace_id);

@@ -41,7 +41,7 @@
 #include "src/crypto/aead.h"
 #include "src/crypto/envelope.h"
 #include "src/crypto/keyring.h"
-#include "src/storage/control_store.h"
+#include "src/storage/workspace_directory.h"
 #include "src/storage/edge_kv.h"
 #include "src/storage/workspace_store.h"
 #include "src/storage/workspace_store_provider.h"
@@ -53,8 +53,10 @@ struct ServiceOptions {
   // Every workspace's store (src/storage/workspace_store_provider.h); not owned. The
   // provider bounds how many stay open.
   storage::WorkspaceStoreProvider* stores = nullptr;
-  storage::ControlStore* control = nullptr;  // workspace metadata, entitlements; not owned
-  storage::EdgeKv* kv = nullptr;             // not owned
+  // Workspace metadata and entitlements; not owned. In the api: auth's internal API
+  // (src/services/api/remote_workspace_directory.h); in tests, a control store.
+  storage::WorkspaceDirectory* directory = nullptr;
+  storage::EdgeKv* kv = nullptr;  // not owned
   base::Env* env = nullptr;
   // Master keys for secret values (src/crypto/envelope.h); nullptr = secrets disabled
   // (writes and reads of secret values answer FailedPrecondition). Not owned. Reloaded

@@ -160,7 +160,7 @@ class ServiceTest : public ::testing::Test {
     stores_ = std::move(*stores);
     ServiceOptions so;
     so.stores = stores_.get();
-    so.control = control_.get();
+    so.directory = control_.get();
     so.kv = kv_.get();
     so.env = base::Env::Default();
     if (adjust) adjust(so);
@@ -383,7 +383,7 @@ TEST_F(ServiceTest, OneFailingWorkspaceDoesNotHoldUpTheOthers) {
   service_.reset();
   ServiceOptions so;
   so.stores = stores_.get();
-  so.control = control_.get();
+  so.directory = control_.get();
   so.kv = kv_wrapper_.get();
   so.env = base::Env::Default();
   so.propagation_retry = absl::Hours(1);

@@ -45,8 +45,8 @@ absl::StatusOr<int64_t> DocumentVersion(const std::string& doc) {
 
 absl::StatusOr<std::unique_ptr<EdgeKvRepublisher>> EdgeKvRepublisher::Create(
     EdgeKvRepublisherOptions o) {
-  if (o.service == nullptr || o.control == nullptr || o.kv == nullptr) {
-    return absl::InvalidArgumentError("EdgeKvRepublisherOptions needs service, control and kv");
+  if (o.service == nullptr || o.directory == nullptr || o.sdk_keys == nullptr || o.kv == nullptr) {
+    return absl::InvalidArgumentError("EdgeKvRepublisherOptions needs service, directory, sdk_keys and kv");
   }
   if (o.check_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("EdgeKvRepublisherOptions.check_interval must be positive");
@@ -70,7 +70,7 @@ absl::StatusOr<bool> EdgeKvRepublisher::CheckOnce() {
 absl::Status EdgeKvRepublisher::RepublishAll() {
   int docs = 0, sdk_keys = 0;
   for (const std::string& id : WorkspaceIds(options_.workspaces_dir)) {
-    absl::StatusOr<storage::Workspace> ws = options_.control->GetWorkspaceById(id);
+    absl::StatusOr<storage::Workspace> ws = options_.directory->GetWorkspaceById(id);
     if (!ws.ok()) {
       if (absl::IsNotFound(ws.status())) continue;  // an orphan file (creation crashed)
       return ws.status();
@@ -90,7 +90,7 @@ absl::Status EdgeKvRepublisher::RepublishAll() {
       ++docs;
     }
     EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys,
-                        options_.control->ListSdkKeys(ws->org_id, ws->id));
+                        options_.sdk_keys->ListSdkKeys(ws->org_id, ws->id));
     for (const storage::SdkKey& k : keys) {
       if (k.revoked_at.has_value()) continue;
       EV_RETURN_IF_ERROR(options_.service->PublishSdkKey(k.key_hash, *ws, k.environment));

@@ -25,15 +25,17 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "src/storage/control_store.h"
+#include "src/storage/credential_store.h"
 #include "src/storage/edge_kv.h"
+#include "src/storage/workspace_directory.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
 
 struct EdgeKvRepublisherOptions {
   workspace::Service* service = nullptr;     // not owned
-  storage::ControlStore* control = nullptr;  // workspaces and SDK keys; not owned
+  storage::WorkspaceDirectory* directory = nullptr;  // workspace rows; not owned
+  storage::SdkKeyLister* sdk_keys = nullptr;        // each workspace's SDK keys; not owned
   storage::EdgeKv* kv = nullptr;             // the edge KV; not owned
   std::string workspaces_dir;                // DATA_DIR/workspaces (one <id>.db each)
   // How often the marker is checked (one GetVersion); also the retry delay after a failed
@@ -47,7 +49,7 @@ struct EdgeKvRepublisherOptions {
 
 class EdgeKvRepublisher {
  public:
-  // InvalidArgument when service, control or kv is null or check_interval is not positive.
+  // InvalidArgument when service, directory, sdk_keys or kv is null or check_interval is not positive.
   static absl::StatusOr<std::unique_ptr<EdgeKvRepublisher>> Create(EdgeKvRepublisherOptions o);
   ~EdgeKvRepublisher();  // Stop()
 

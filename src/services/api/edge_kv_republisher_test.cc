@@ -47,7 +47,7 @@ class EdgeKvRepublisherTest : public ::testing::Test {
     stores_ = std::move(*stores);
     workspace::ServiceOptions so;
     so.stores = stores_.get();
-    so.control = control_.get();
+    so.directory = control_.get();
     so.kv = kv_.get();
     so.env = &env_;
     // Not started: nothing propagates on its own, so the KV holds only what the
@@ -72,7 +72,7 @@ class EdgeKvRepublisherTest : public ::testing::Test {
     AddSdkKey("sdk_revoked", std::string(64, 'b'));
     ASSERT_TRUE(control_->RevokeSdkKey("org_1", "sdk_revoked", env_.Now()).ok());
 
-    auto republisher = EdgeKvRepublisher::Create({.service = service_.get(), .control = control_.get(),
+    auto republisher = EdgeKvRepublisher::Create({.service = service_.get(), .directory = control_.get(), .sdk_keys = control_.get(),
                                                   .kv = kv_.get(), .workspaces_dir = dir_ + "/workspaces",
                                                   .on_published = [this] { ++published_; }});
     ASSERT_TRUE(republisher.ok()) << republisher.status();

@@ -8,10 +8,10 @@
 #include "src/services/api/api_auth.h"
 #include "src/services/api/api_service.h"
 #include "src/services/api/edge_kv_republisher.h"
+#include "src/services/api/remote_workspace_directory.h"
 #include "src/services/common/edge_kv_open.h"
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
-#include "src/storage/sqlite/control_store_sqlite.h"
 #include "src/storage/sqlite/workspace_store_provider_sqlite.h"
 #include "src/workspace/service.h"
 
@@ -23,8 +23,6 @@ absl::Status Install(services::ServiceContext& ctx) {
   // Everything below is handed to ctx.Keep in the order it is wired, so that after the
   // server drained RunService destroys it newest first: the relay, the republisher and
   // the propagation thread stop before the stores and clients they use go away.
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> control,
-                      storage::OpenSqliteControlStore({config.data_dir + "/control.db", ctx.env}));
   // kv.url: the embedded LMDB store (default) or Redis (docs/configuration.md). A damaged
   // LMDB store is moved aside and replaced by a fresh one here; the republisher re-fills it.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<services::ManagedEdgeKv> kv,
@@ -45,7 +43,6 @@ absl::Status Install(services::ServiceContext& ctx) {
   workspace::ServiceOptions so;
   so.keyring = ctx.Keep(std::move(keyring));
   so.stores = ctx.Keep(std::move(stores));
-  so.control = ctx.Keep(std::move(control));
   so.kv = ctx.Keep(std::move(kv));
   so.env = ctx.env;
   net::HttpClientOptions plain;
@@ -60,6 +57,15 @@ absl::Status Install(services::ServiceContext& ctx) {
   signed_options.audience = "auth";
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> auth_client, net::HttpClient::Create(signed_options));
   net::HttpClient* auth_http = ctx.Keep(std::move(auth_client));
+  // Workspace metadata and entitlements come from auth, which owns control.db: the api
+  // never opens it (docs/api.md "The control DB").
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<RemoteWorkspaceDirectory> directory,
+                      RemoteWorkspaceDirectory::Create({.client = auth_http,
+                                                        .host = config.auth.host,
+                                                        .port = static_cast<uint16_t>(config.auth.port),
+                                                        .env = ctx.env}));
+  RemoteWorkspaceDirectory* remote_directory = ctx.Keep(std::move(directory));
+  so.directory = remote_directory;
   // Push to delivery after each propagation (delivery also polls, so a lost notice only
   // delays an update until its next poll).
   signed_options.connect_timeout = absl::Milliseconds(200);
@@ -118,7 +124,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   // damaged or deleted LMDB store): re-fill it from the system of record. The first check
   // runs before the api serves, so a fresh install is populated from the start.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
-                      EdgeKvRepublisher::Create({.service = service, .control = so.control, .kv = so.kv,
+                      EdgeKvRepublisher::Create({.service = service, .directory = remote_directory,
+                                                 .sdk_keys = remote_directory, .kv = so.kv,
                                                  .workspaces_dir = workspaces_dir,
                                                  .on_published = so.on_published,
                                                  .maintain = [managed_kv] { managed_kv->Maintain(); }}));

@@ -1,5 +1,6 @@
 // API keys, users and members, and the signed internal endpoints other services call.
 #include <algorithm>
+#include <limits>
 
 #include "src/base/encoding.h"
 #include "src/base/strings.h"
@@ -59,6 +60,16 @@ json::object SdkKeyJson(const storage::SdkKey& k) {
                       {"last_used_at", opt(k.last_used_at)},
                       {"revoked_at", opt(k.revoked_at)},
                       {"key_hash", k.key_hash}};
+}
+
+// A workspace row for the api (internal endpoints); created_at in microseconds so the
+// api's copy is the stored value exactly.
+json::object WorkspaceJson(const storage::Workspace& w) {
+  return json::object{{"id", w.id},
+                      {"org_id", w.org_id},
+                      {"key", w.key},
+                      {"name", w.name},
+                      {"created_at_us", absl::ToUnixMicros(w.created_at)}};
 }
 
 }  // namespace
@@ -409,6 +420,73 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     json::object o = SdkKeyJson(*it);
     o["already_revoked"] = already;
     return services::JsonResponse(200, o);
+  }, internal);
+
+  // ---- the api's workspace directory (storage::WorkspaceDirectory over HTTP; the api's
+  // RemoteWorkspaceDirectory is the client). Errors keep their codes on the wire: 400
+  // invalid_argument, 404 not_found, 409 conflict (key taken), 429 entitlement_exceeded
+  // (the org is at max_workspaces).
+
+  // internal callers: api
+  // Records a workspace unless the org is at its limit: the count and the insert are one
+  // transaction here, so parallel creates through any number of api processes never
+  // exceed it.
+  Route(http::verb::post, "/internal/v1/workspaces/create", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"id", "org_id", "key", "name", "created_at_us"}));
+    storage::Workspace ws;
+    EV_ASSIGN_OR_RETURN(ws.id, services::RequiredString(body, "id", 64));
+    EV_ASSIGN_OR_RETURN(ws.org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(ws.key, services::RequiredString(body, "key", 128));
+    EV_ASSIGN_OR_RETURN(ws.name, services::RequiredString(body, "name", 200));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> at,
+                        services::OptionalInt(body, "created_at_us", 0, std::numeric_limits<int64_t>::max()));
+    ws.created_at = at ? absl::FromUnixMicros(*at) : Now();
+    absl::Status st = store_.CreateWorkspaceWithinLimit(ws);
+    if (absl::IsResourceExhausted(st)) return services::WithErrorCode(st, "entitlement_exceeded");
+    EV_RETURN_IF_ERROR(st);
+    return services::JsonResponse(201, WorkspaceJson(ws));
+  }, internal);
+
+  // internal callers: api
+  // One workspace, by {"id"} or by {"org_id", "key"}.
+  Route(http::verb::post, "/internal/v1/workspaces/get", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"id", "org_id", "key"}));
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> id, services::OptionalString(body, "id", 64));
+    storage::Workspace ws;
+    if (id.has_value()) {
+      EV_ASSIGN_OR_RETURN(ws, store_.GetWorkspaceById(*id));
+    } else {
+      EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+      EV_ASSIGN_OR_RETURN(std::string key, services::RequiredString(body, "key", 128));
+      EV_ASSIGN_OR_RETURN(ws, store_.GetWorkspaceByKey(org_id, key));
+    }
+    return services::JsonResponse(200, WorkspaceJson(ws));
+  }, internal);
+
+  // internal callers: api
+  // The org's workspaces, oldest first.
+  Route(http::verb::post, "/internal/v1/workspaces/list", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> all, store_.ListWorkspaces(org_id));
+    json::array a;
+    for (const storage::Workspace& w : all) a.push_back(WorkspaceJson(w));
+    return services::JsonResponse(200, json::object{{"workspaces", std::move(a)}});
+  }, internal);
+
+  // internal callers: api
+  // The org's entitlements (404 for an unknown org).
+  Route(http::verb::post, "/internal/v1/orgs/entitlements", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(storage::Entitlements e, store_.GetEntitlements(org_id));
+    return services::JsonResponse(200, json::object{{"max_workspaces", e.max_workspaces},
+                                                    {"max_environments", e.max_environments},
+                                                    {"max_items", e.max_items}});
   }, internal);
 }
 

@@ -3,10 +3,15 @@
 // tested without waiting.
 #include "src/services/auth/auth_service.h"
 
+#include <atomic>
+#include <thread>
+
+
 #include "src/base/encoding.h"
 #include "src/crypto/hash.h"
 #include "src/crypto/jwt.h"
 #include "src/crypto/totp.h"
+#include "src/services/api/remote_workspace_directory.h"
 #include "src/services/auth/auth_service_test_fixture.h"
 
 namespace edgevault::auth {
@@ -387,6 +392,72 @@ TEST_F(AuthServiceTest, InternalEndpointsNeedTheServiceSignature) {
   auto stored = store_->GetSdkKeyByHash(crypto::Sha256Hex(key));
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(stored->environment, "prod");
+}
+
+// The api's RemoteWorkspaceDirectory against auth's internal workspace routes: the same
+// answers (and error codes) as the control store, and the workspace limit still holds for
+// parallel creates, which now meet in auth's transaction instead of the api's.
+TEST_F(AuthServiceTest, RemoteWorkspaceDirectoryKeepsTheStoresContract) {
+  auto boot = Boot();
+  std::string org = store_->GetOrgByName("default")->id;
+  net::HttpClientOptions co;
+  co.credential = &api_credential_;
+  co.audience = "auth";
+  auto signed_client = *net::HttpClient::Create(co);
+  auto dir = api::RemoteWorkspaceDirectory::Create(
+      {.client = signed_client.get(), .host = "127.0.0.1", .port = server_->port(), .env = &env_});
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  storage::WorkspaceDirectory& remote = **dir;
+  ASSERT_TRUE(store_->SetEntitlements(org, {.max_workspaces = 2, .max_environments = 3, .max_items = 4}).ok());
+
+  storage::Workspace shop{"ws_shop", org, "shop", "Shop", absl::FromUnixMicros(1'800'000'000'000'001)};
+  ASSERT_TRUE(remote.CreateWorkspaceWithinLimit(shop).ok());
+  auto by_key = remote.GetWorkspaceByKey(org, "shop");
+  ASSERT_TRUE(by_key.ok()) << by_key.status();
+  EXPECT_EQ(by_key->id, "ws_shop");
+  EXPECT_EQ(by_key->created_at, shop.created_at);  // exact, microseconds included
+  EXPECT_EQ(remote.GetWorkspaceById("ws_shop")->key, "shop");
+  EXPECT_EQ(remote.GetWorkspaceById("ws_nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(remote.GetWorkspaceByKey(org, "nope").status().code(), absl::StatusCode::kNotFound);
+  storage::Workspace dup{"ws_dup", org, "shop", "Again", env_.Now()};
+  EXPECT_EQ(remote.CreateWorkspaceWithinLimit(dup).code(), absl::StatusCode::kAlreadyExists);
+  storage::Workspace ghost{"ws_ghost", "org_ghost", "x", "X", env_.Now()};
+  EXPECT_EQ(remote.CreateWorkspaceWithinLimit(ghost).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(remote.GetEntitlements("org_ghost").status().code(), absl::StatusCode::kNotFound);
+  auto ent = remote.GetEntitlements(org);
+  ASSERT_TRUE(ent.ok()) << ent.status();
+  EXPECT_EQ(ent->max_environments, 3);
+  EXPECT_EQ(ent->max_items, 4);
+
+  // Eight api threads race for the one place left: exactly one wins.
+  std::atomic<int> wins{0}, full{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      storage::Workspace ws{"ws_p" + std::to_string(i), org, "p" + std::to_string(i), "P", env_.Now()};
+      absl::Status st = remote.CreateWorkspaceWithinLimit(ws);
+      if (st.ok()) {
+        ++wins;
+      } else if (absl::IsResourceExhausted(st) && st.message() == "the org's plan allows 2 workspaces") {
+        ++full;
+      } else {
+        ++other;
+        ADD_FAILURE() << st;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(full.load(), 7);
+  EXPECT_EQ(other.load(), 0);
+  auto listed = remote.ListWorkspaces(org);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*store_->ListWorkspaces(org)).size(), 2u);
+
+  // Unsigned, the routes answer 401 (they are internal).
+  EXPECT_EQ(Post("/internal/v1/workspaces/list", {{"org_id", org}}).status, 401);
+  (void)boot;
 }
 
 }  // namespace

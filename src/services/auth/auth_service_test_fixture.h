@@ -16,6 +16,7 @@
 #include "src/net/http_server.h"
 #include "src/net/signing.h"
 #include "src/services/auth/auth_service.h"
+#include "src/services/auth/totp_seal.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 
 namespace edgevault::auth {
@@ -39,7 +40,12 @@ class AuthServiceTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ / "keys" / "jwt-signing");
     std::filesystem::permissions(dir_ / "keys" / "jwt-signing", std::filesystem::perms::owner_all);
     ASSERT_TRUE(crypto::AddSigningKey(&env_, keys_dir()).ok());
-    auto store = storage::OpenSqliteControlStore({(dir_ / "control.db").string(), &env_});
+    // The seal key as auth's main.cc makes it: keys/auth/totp-seal.key.
+    auto sealer = TotpSealer::LoadOrCreate(&env_, (dir_ / "keys" / "auth").string());
+    ASSERT_TRUE(sealer.ok()) << sealer.status();
+    sealer_ = *std::move(sealer);
+    auto store = storage::OpenSqliteControlStore(
+        {.path = (dir_ / "control.db").string(), .env = &env_, .totp_sealer = sealer_.get()});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     Start();
@@ -188,6 +194,7 @@ class AuthServiceTest : public ::testing::Test {
   net::ServiceCredential api_credential_ = Credential("api", 'a');
   net::ServiceCredential delivery_credential_ = Credential("delivery", 'd');
   net::SignatureVerifier verifier_{"auth", Trusting({&api_credential_, &delivery_credential_})};
+  std::unique_ptr<TotpSealer> sealer_;  // outlives store_
   std::unique_ptr<storage::ControlStore> store_;
   std::unique_ptr<AuthService> service_;
   std::unique_ptr<net::HttpServer> server_;

@@ -6,6 +6,7 @@
 #include "src/base/log.h"
 #include "src/base/strings.h"
 #include "src/services/auth/auth_service.h"
+#include "src/services/auth/totp_seal.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 
@@ -28,9 +29,15 @@ absl::Status Install(services::ServiceContext& ctx) {
   const base::Config& config = ctx.config;
   // The store, the service and the audit relay are handed to ctx.Keep: RunService
   // destroys them, relay first, once the server has drained.
+  // TOTP secrets are sealed with a key only auth holds (keys/auth/totp-seal.key, made
+  // here when missing); opening the store with it seals any row an older version left in
+  // clear text (docs/design/sealed-totp.md).
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<TotpSealer> sealer,
+                      TotpSealer::LoadOrCreate(ctx.env, config.keys_dir + "/auth"));
   storage::SqliteControlStoreOptions store_options;
   store_options.path = config.data_dir + "/control.db";
   store_options.env = ctx.env;
+  store_options.totp_sealer = ctx.Keep(std::move(sealer));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> store,
                       storage::OpenSqliteControlStore(store_options));
   AuthOptions options;

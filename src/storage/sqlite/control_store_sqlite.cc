@@ -1,5 +1,6 @@
 #include "src/storage/sqlite/control_store_sqlite.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -7,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "src/base/log.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/storage/sqlite/sqlite_db.h"
@@ -160,6 +162,12 @@ CREATE INDEX invitations_by_email ON invitations (email, status, created_at);
 CREATE INDEX invitations_by_org ON invitations (org_id, status, created_at);
 CREATE INDEX sessions_by_user_org ON sessions (user_id, org_id);
 )sql",
+      // 3: TOTP secrets sealed at rest (docs/design/sealed-totp.md). Rows written before
+      // this step hold the raw secret (sealed = 0) until a store opened with a sealer
+      // seals them all in one transaction (SealLegacyTotpSecrets below).
+      R"sql(
+ALTER TABLE totp ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0 CHECK (sealed IN (0, 1));
+)sql",
   };
   return *kSteps;
 }
@@ -190,6 +198,12 @@ absl::Status RequireRole(Role role) {
         StrCat("control store: unknown role value ", static_cast<int>(role)));
   }
   return absl::OkStatus();
+}
+
+absl::Status NoTotpSealer() {
+  return absl::FailedPreconditionError(
+      "control store: opened without a TOTP sealer, so TOTP secrets can be neither written "
+      "nor read (only edgevault-auth holds the seal key)");
 }
 
 absl::Status NotFound(std::string_view what, std::string_view key) {
@@ -245,7 +259,7 @@ absl::StatusOr<std::vector<std::string>> ScopesFromJson(const std::string& text)
   "id, key_hash, prefix, org_id, workspace_id, environment, name, created_by, " \
   "created_at, last_used_at, revoked_at"
 #define EV_WORKSPACE_COLUMNS "id, org_id, key, name, created_at"
-#define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at"
+#define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at, sealed"
 #define EV_PASSKEY_COLUMNS                                                         \
   "credential_id, user_id, public_key_cose, algorithm, sign_count, name, aaguid, " \
   "user_verified_at_registration, created_at, last_used_at"
@@ -344,13 +358,20 @@ Workspace ReadWorkspace(const Statement& st) {
   return w;
 }
 
-TotpState ReadTotp(const Statement& st) {
+// A TOTP row with its secret opened: sealed rows need `sealer`; a raw row (written before
+// schema step 3 and not yet sealed) is read as it is.
+absl::StatusOr<TotpState> ReadTotp(const Statement& st, const SecretSealer* sealer) {
   TotpState t;
   t.user_id = st.ColumnText(0);
-  t.secret = st.ColumnBlob(1);
   t.confirmed = st.ColumnInt64(2) != 0;
   t.last_step = st.ColumnInt64(3);
   t.created_at = FromMicros(st.ColumnInt64(4));
+  if (st.ColumnInt64(5) == 0) {
+    t.secret = st.ColumnBlob(1);
+    return t;
+  }
+  if (sealer == nullptr) return NoTotpSealer();
+  EV_ASSIGN_OR_RETURN(t.secret, sealer->Open(st.ColumnBlob(1), t.user_id));
   return t;
 }
 
@@ -406,7 +427,8 @@ OutboxEvent ReadOutbox(const Statement& st) {
 // holds the store's mutex. Also the transaction-scoped view handed to WithTransaction.
 class ControlQueries final : public ControlStore {
  public:
-  ControlQueries(SqliteDb* db, base::Env* env) : db_(db), env_(env) {}
+  ControlQueries(SqliteDb* db, base::Env* env, const SecretSealer* totp_sealer)
+      : db_(db), env_(env), totp_sealer_(totp_sealer) {}
 
   // Outermost: BEGIN IMMEDIATE ... COMMIT. Nested (tx.WithTransaction): a savepoint, so
   // the inner function's writes roll back alone when it fails.
@@ -815,18 +837,48 @@ class ControlQueries final : public ControlStore {
 
   absl::Status PutTotp(const TotpState& state) override {
     EV_RETURN_IF_ERROR(RequireNonEmpty(state.user_id, "TOTP user id"));
+    // Only ever the sealed secret is written (docs/design/sealed-totp.md).
+    if (totp_sealer_ == nullptr) return NoTotpSealer();
+    EV_ASSIGN_OR_RETURN(std::string sealed, totp_sealer_->Seal(state.secret, state.user_id));
     EV_ASSIGN_OR_RETURN(
         Statement st,
-        db_->Prepare("INSERT INTO totp (" EV_TOTP_COLUMNS ") VALUES (?, ?, ?, ?, ?) "
+        db_->Prepare("INSERT INTO totp (" EV_TOTP_COLUMNS ") VALUES (?, ?, ?, ?, ?, 1) "
                      "ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, "
                      "confirmed = excluded.confirmed, last_step = excluded.last_step, "
-                     "created_at = excluded.created_at"));
+                     "created_at = excluded.created_at, sealed = 1"));
     st.Bind(1, state.user_id)
-        .Bind(2, Blob{state.secret})
+        .Bind(2, Blob{sealed})
         .Bind(3, state.confirmed)
         .Bind(4, state.last_step)
         .Bind(5, Micros(state.created_at));
     return st.Run();
+  }
+
+  // Seals every TOTP secret still stored raw (rows from before schema step 3) in one
+  // transaction; returns how many. Run once at open by a store that has a sealer.
+  absl::StatusOr<int64_t> SealLegacyTotpSecrets() {
+    if (totp_sealer_ == nullptr) return NoTotpSealer();
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+    std::vector<std::pair<std::string, std::string>> raw;  // user id, secret
+    {
+      EV_ASSIGN_OR_RETURN(Statement st,
+                          db_->Prepare("SELECT user_id, secret FROM totp WHERE sealed = 0"));
+      while (true) {
+        EV_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        raw.emplace_back(st.ColumnText(0), st.ColumnBlob(1));
+      }
+    }
+    for (auto& [user_id, secret] : raw) {
+      EV_ASSIGN_OR_RETURN(std::string sealed, totp_sealer_->Seal(secret, user_id));
+      std::fill(secret.begin(), secret.end(), '\0');
+      EV_ASSIGN_OR_RETURN(Statement up, db_->Prepare("UPDATE totp SET secret = ?, sealed = 1 "
+                                                     "WHERE user_id = ? AND sealed = 0"));
+      up.Bind(1, Blob{sealed}).Bind(2, user_id);
+      EV_RETURN_IF_ERROR(up.Run());
+    }
+    EV_RETURN_IF_ERROR(tx.Commit());
+    return static_cast<int64_t>(raw.size());
   }
 
   absl::StatusOr<TotpState> GetTotp(std::string_view user_id) override {
@@ -835,7 +887,7 @@ class ControlQueries final : public ControlStore {
     st.Bind(1, user_id);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return NotFound("TOTP state of user", user_id);
-    return ReadTotp(st);
+    return ReadTotp(st, totp_sealer_);
   }
 
   absl::Status ConfirmTotp(std::string_view user_id) override {
@@ -1190,13 +1242,18 @@ class ControlQueries final : public ControlStore {
 
   SqliteDb* db_;
   base::Env* env_;
+  const SecretSealer* totp_sealer_;  // may be null: then no TOTP secret is written or opened
 };
 
 // The public store: every call takes the mutex and runs on ControlQueries.
 class SqliteControlStore final : public ControlStore {
  public:
-  SqliteControlStore(std::unique_ptr<SqliteDb> db, base::Env* env)
-      : db_(std::move(db)), queries_(db_.get(), env) {}
+  SqliteControlStore(std::unique_ptr<SqliteDb> db, base::Env* env, const SecretSealer* totp_sealer)
+      : db_(std::move(db)), queries_(db_.get(), env, totp_sealer) {}
+
+  absl::StatusOr<int64_t> SealLegacyTotpSecrets() {
+    return Locked([&] { return queries_.SealLegacyTotpSecrets(); });
+  }
 
   absl::Status WithTransaction(std::function<absl::Status(ControlStore& tx)> fn) override {
     return Locked([&] { return queries_.WithTransaction(fn); });
@@ -1324,7 +1381,23 @@ absl::StatusOr<std::unique_ptr<ControlStore>> OpenSqliteControlStore(
   EV_ASSIGN_OR_RETURN(std::unique_ptr<SqliteDb> db,
                       SqliteDb::Open(SqliteOptions{.path = options.path, .create_mode = 0600}));
   EV_RETURN_IF_ERROR(Migrate(*db, ControlDbMigrations()));
-  return std::unique_ptr<ControlStore>(new SqliteControlStore(std::move(db), options.env));
+  // Deleted and replaced content is overwritten with zeros, so a TOTP secret replaced by
+  // its sealed form leaves no copy in a free page of the file.
+  EV_RETURN_IF_ERROR(db->Exec("PRAGMA secure_delete = ON"));
+  SqliteDb* raw_db = db.get();
+  auto store = std::make_unique<SqliteControlStore>(std::move(db), options.env, options.totp_sealer);
+  if (options.totp_sealer != nullptr) {
+    // The data half of schema step 3: from here on no TOTP secret is stored raw.
+    EV_ASSIGN_OR_RETURN(int64_t sealed, store->SealLegacyTotpSecrets());
+    if (sealed > 0) {
+      // The WAL still holds the pages with the raw secrets: copy the sealed pages into the
+      // database file and empty the WAL (best effort: another reader may hold it open).
+      absl::Status checkpoint = raw_db->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      EV_LOG(kInfo, "control store: sealed TOTP secrets stored in clear text",
+             {{"rows", sealed}, {"wal_checkpoint", checkpoint.ok() ? "done" : checkpoint.ToString()}});
+    }
+  }
+  return std::unique_ptr<ControlStore>(std::move(store));
 }
 
 }  // namespace edgevault::storage

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/testing/test_sealer.h"
 #include "src/storage/testing/test_util.h"
 #include "src/storage/control_store_conformance.h"
 #include "src/storage/sqlite/sqlite_db.h"
@@ -30,8 +32,9 @@ base::SimulatedEnv* TestEnv() {
 }
 
 std::unique_ptr<ControlStore> NewStore() {
-  auto store =
-      OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("conformance", ".db"), .env = TestEnv()});
+  auto store = OpenSqliteControlStore({.path = ScratchDir::Get()->NewPath("conformance", ".db"),
+                                       .env = TestEnv(),
+                                       .totp_sealer = testing::TestSealer::Get()});
   if (!store.ok()) {
     ADD_FAILURE() << store.status();
     return nullptr;
@@ -219,6 +222,104 @@ TEST(SqliteControlStoreTest, ExpiredChallengesAreSweptByTake) {
   ASSERT_TRUE(*st->Step());
   EXPECT_EQ(st->ColumnText(0), "live");
   EXPECT_FALSE(*st->Step());
+}
+
+}  // namespace
+}  // namespace edgevault::storage
+
+// ---- TOTP secrets at rest (issue 12 item 4: they sat in control.db in clear text) -------
+
+namespace edgevault::storage {
+namespace {
+
+// Every byte of the database file and its WAL.
+std::string FileBytes(const std::string& path) {
+  std::string all;
+  for (const std::string& p : {path, path + "-wal"}) {
+    std::ifstream in(p, std::ios::binary);
+    all.append(std::istreambuf_iterator<char>(in), {});
+  }
+  return all;
+}
+
+const std::string kRawSecret("RAW-TOTP-SECRET-\x01\x02\x03\xfe", 20);
+
+TEST(SqliteControlStoreTest, TotpSecretIsStoredOnlySealed) {
+  std::string path = ScratchDir::Get()->NewPath("sealed", ".db");
+  auto store = OpenSqliteControlStore({.path = path, .env = TestEnv(), .totp_sealer = testing::TestSealer::Get()});
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->CreateUser(User{.id = "u1", .email = "a@example.com"}).ok());
+  ASSERT_TRUE((*store)->PutTotp(TotpState{.user_id = "u1", .secret = kRawSecret}).ok());
+  auto db = SqliteDb::Open({.path = path});
+  ASSERT_TRUE(db.ok());
+  auto st = (*db)->Prepare("SELECT secret, sealed FROM totp WHERE user_id = 'u1'");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(*st->Step());
+  EXPECT_EQ(st->ColumnBlob(0), *testing::TestSealer::Get()->Seal(kRawSecret, "u1"));
+  EXPECT_EQ(st->ColumnInt64(1), 1);
+  EXPECT_EQ(FileBytes(path).find(kRawSecret), std::string::npos);
+  auto got = (*store)->GetTotp("u1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->secret, kRawSecret);
+}
+
+TEST(SqliteControlStoreTest, WithoutASealerNoTotpSecretIsWrittenOrOpened) {
+  std::string path = ScratchDir::Get()->NewPath("nosealer", ".db");
+  {
+    auto sealed = OpenSqliteControlStore({.path = path, .env = TestEnv(), .totp_sealer = testing::TestSealer::Get()});
+    ASSERT_TRUE(sealed.ok());
+    ASSERT_TRUE((*sealed)->CreateUser(User{.id = "u1", .email = "a@example.com"}).ok());
+    ASSERT_TRUE((*sealed)->PutTotp(TotpState{.user_id = "u1", .secret = kRawSecret}).ok());
+  }
+  auto store = OpenAt(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetTotp("u1").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->PutTotp(TotpState{.user_id = "u1", .secret = "x"}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto confirmed = store->ConfirmTotp("u1");  // state without the secret still works
+  EXPECT_TRUE(confirmed.ok()) << confirmed;
+}
+
+// A control.db from before schema step 3 (the secret stored raw by the old code path) is
+// sealed, in one transaction, when a store with a sealer opens it; the raw bytes are then
+// in neither the database file nor its WAL.
+TEST(SqliteControlStoreTest, OpeningWithASealerSealsRawSecretsFromOlderVersions) {
+  std::string path = ScratchDir::Get()->NewPath("legacy", ".db");
+  {
+    auto db = SqliteDb::Open({.path = path, .create_mode = 0600});
+    ASSERT_TRUE(db.ok());
+    std::vector<std::string> old_steps(ControlDbMigrations().begin(), ControlDbMigrations().begin() + 2);
+    ASSERT_TRUE(Migrate(**db, old_steps).ok());
+    ASSERT_TRUE((*db)->Exec("INSERT INTO users VALUES ('u1', 'a@example.com', 'A', '', 0, 0, 1)").ok());
+    auto st = (*db)->Prepare("INSERT INTO totp (user_id, secret, confirmed, last_step, created_at) "
+                             "VALUES ('u1', ?, 1, 7, 1)");
+    ASSERT_TRUE(st.ok());
+    st->Bind(1, Blob{kRawSecret});
+    ASSERT_TRUE(st->Run().ok());
+  }
+  ASSERT_NE(FileBytes(path).find(kRawSecret), std::string::npos);  // positive control
+  {
+    // A tool without the key still reads the old row as it was (and changes nothing).
+    auto plain = OpenAt(path);
+    ASSERT_NE(plain, nullptr);
+    auto got = plain->GetTotp("u1");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->secret, kRawSecret);
+  }
+  auto store = OpenSqliteControlStore({.path = path, .env = TestEnv(), .totp_sealer = testing::TestSealer::Get()});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto got = (*store)->GetTotp("u1");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->secret, kRawSecret);
+  EXPECT_TRUE(got->confirmed);
+  EXPECT_EQ(got->last_step, 7);
+  auto db = SqliteDb::Open({.path = path});
+  ASSERT_TRUE(db.ok());
+  auto st = (*db)->Prepare("SELECT sealed FROM totp WHERE user_id = 'u1'");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(*st->Step());
+  EXPECT_EQ(st->ColumnInt64(0), 1);
+  EXPECT_EQ(FileBytes(path).find(kRawSecret), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+#pragma once
+// Which workspaces an org has and what the org is entitled to: the slice of the control DB
+// the api's workspace service needs (DESIGN.md §2–§3). Two kinds of implementation: the
+// control store itself (auth, which owns control.db) and the api's
+// RemoteWorkspaceDirectory (src/services/api/remote_workspace_directory.h), which asks
+// auth over its signed internal API, so the api never opens control.db.
+//
+// Thread-safety: every method may be called concurrently; each call is atomic.
+//
+// Error codes (every implementation):
+//   NotFound           no such workspace; for GetEntitlements and
+//                      CreateWorkspaceWithinLimit, no such org
+//   AlreadyExists      CreateWorkspaceWithinLimit: the org has a workspace with that key
+//                      (or the id is taken)
+//   ResourceExhausted  CreateWorkspaceWithinLimit: the org already has its
+//                      max_workspaces workspaces; the message is exactly
+//                      "the org's plan allows N workspaces"
+//   InvalidArgument    empty id, org id or key
+//   Unavailable        the database (or the auth service) is busy or unreachable; retry
+//   Internal           anything else
+//
+//   absl::Status st = directory.CreateWorkspaceWithinLimit(ws);
+//   if (absl::IsResourceExhausted(st)) { /* the plan's limit: 403 entitlement_exceeded */ }
+
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "src/storage/control_types.h"
+
+namespace edgevault::storage {
+
+class WorkspaceDirectory {
+ public:
+  virtual ~WorkspaceDirectory() = default;
+
+  // Records `ws` unless its org already has entitlements.max_workspaces workspaces. The
+  // count and the insert are one atomic step: of parallel creates at the limit exactly
+  // one succeeds, however many processes make them.
+  virtual absl::Status CreateWorkspaceWithinLimit(const Workspace& ws) = 0;
+  virtual absl::StatusOr<Workspace> GetWorkspaceByKey(std::string_view org_id,
+                                                      std::string_view key) = 0;
+  virtual absl::StatusOr<Workspace> GetWorkspaceById(std::string_view id) = 0;
+  // Oldest first.
+  virtual absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) = 0;
+  virtual absl::StatusOr<Entitlements> GetEntitlements(std::string_view org_id) = 0;
+};
+
+}  // namespace edgevault::storage
