@@ -708,7 +708,7 @@ TEST_P(ControlStoreConformanceTest, ParallelCreatesAtTheLimitHaveExactlyOneWinne
   std::atomic<int> wins{0}, full{0}, other{0};
   RunConcurrently(8, [&](int i) {
     absl::Status st = store().CreateWorkspaceWithinLimit(
-        MakeWorkspace("wp" + std::to_string(i), "o1", "p" + std::to_string(i)));
+        MakeWorkspace(base::StrCat("wp", i), "o1", base::StrCat("p", i)));
     if (st.ok()) {
       ++wins;
     } else if (absl::IsResourceExhausted(st)) {

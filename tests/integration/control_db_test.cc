@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "src/base/encoding.h"
+#include "src/base/strings.h"
 #include "src/crypto/totp.h"
 #include "src/storage/sqlite/sqlite_db.h"
 #include "tests/integration/harness.h"
@@ -113,7 +114,7 @@ TEST(ControlDbTest, TheApiServesWorkspacesWithoutOpeningControlDb) {
   std::vector<std::thread> racers;
   for (int i = 0; i < 8; ++i) {
     racers.emplace_back([&, i] {
-      HttpReply r = api("POST", "/v1/workspaces", json::object{{"key", "race" + std::to_string(i)}});
+      HttpReply r = api("POST", "/v1/workspaces", json::object{{"key", base::StrCat("race", i)}});
       if (r.status == 201) {
         ++created;
       } else if (r.status == 403 && r.body.find("entitlement_exceeded") != std::string::npos) {

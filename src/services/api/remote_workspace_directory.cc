@@ -1,6 +1,9 @@
 #include "src/services/api/remote_workspace_directory.h"
 
 #include <boost/json.hpp>
+#include <initializer_list>
+#include <optional>
+#include <utility>
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
@@ -17,13 +20,17 @@ std::string OrgKey(std::string_view org_id, std::string_view key) {
   return StrCat(org_id, std::string_view("\0", 1), key);
 }
 
+const json::value* Field(const json::object& o, std::string_view name) {
+  return o.if_contains(json::string_view(name.data(), name.size()));
+}
+
 const json::string* StringField(const json::object& o, std::string_view name) {
-  const json::value* v = o.if_contains(name);
+  const json::value* v = Field(o, name);
   return v != nullptr && v->is_string() ? &v->get_string() : nullptr;
 }
 
 std::optional<int64_t> IntField(const json::object& o, std::string_view name) {
-  const json::value* v = o.if_contains(name);
+  const json::value* v = Field(o, name);
   if (v == nullptr || !v->is_int64()) return std::nullopt;
   return v->get_int64();
 }
@@ -48,7 +55,7 @@ absl::StatusOr<storage::Workspace> ParseWorkspace(const json::value& v) {
 
 // RFC 3339 (auth's services::FormatTime), or null.
 absl::StatusOr<std::optional<absl::Time>> OptionalTime(const json::object& o, std::string_view name) {
-  const json::value* v = o.if_contains(name);
+  const json::value* v = Field(o, name);
   if (v == nullptr || v->is_null()) return std::nullopt;
   absl::Time t;
   std::string err;
@@ -63,9 +70,11 @@ absl::StatusOr<storage::SdkKey> ParseSdkKey(const json::value& v, std::string_vi
   const json::object& o = v.get_object();
   storage::SdkKey k;
   k.org_id = std::string(org_id);
-  for (auto [field, out] : {std::pair{"id", &k.id}, {"name", &k.name}, {"prefix", &k.prefix},
-                            {"workspace_id", &k.workspace_id}, {"environment", &k.environment},
-                            {"created_by", &k.created_by}, {"key_hash", &k.key_hash}}) {
+  const std::initializer_list<std::pair<std::string_view, std::string*>> fields = {
+      {"id", &k.id},         {"name", &k.name},           {"prefix", &k.prefix},
+      {"workspace_id", &k.workspace_id}, {"environment", &k.environment},
+      {"created_by", &k.created_by},     {"key_hash", &k.key_hash}};
+  for (auto [field, out] : fields) {
     const json::string* s = StringField(o, field);
     if (s == nullptr) return UnexpectedBody();
     *out = std::string(*s);

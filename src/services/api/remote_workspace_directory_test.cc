@@ -27,25 +27,26 @@ class FakeAuth {
   FakeAuth() {
     net::Router router;
     router.Post("/internal/v1/workspaces/get", [this](net::Request& req) { return Get(req); });
-    router.Post("/internal/v1/workspaces/create", [this](net::Request& req) {
-      ++calls_["create"];
+    router.Post("/internal/v1/workspaces/create", [this](net::Request&) {
       std::lock_guard<std::mutex> lock(mu_);
+      ++calls_["create"];
       return create_answer_;
     });
     router.Post("/internal/v1/workspaces/list", [this](net::Request&) {
-      ++calls_["list"];
       std::lock_guard<std::mutex> lock(mu_);
+      ++calls_["list"];
       json::array a;
       for (auto& [id, w] : rows_) a.push_back(w);
       return net::Response::Json(200, json::serialize(json::object{{"workspaces", a}}));
     });
     router.Post("/internal/v1/orgs/entitlements", [this](net::Request&) {
-      ++calls_["entitlements"];
       std::lock_guard<std::mutex> lock(mu_);
+      ++calls_["entitlements"];
       return net::Response::Json(200, json::serialize(json::object{
                                           {"max_workspaces", 10}, {"max_environments", max_envs_}, {"max_items", 30}}));
     });
     router.Post("/internal/v1/sdk-keys/list", [this](net::Request&) {
+      std::lock_guard<std::mutex> lock(mu_);
       ++calls_["sdk-keys"];
       json::object key{{"id", "sdk_1"}, {"name", "web"}, {"prefix", "evs_abcd"}, {"workspace_id", "ws_1"},
                        {"environment", "prod"}, {"created_by", "user:1"}, {"created_at", "2026-01-02T03:04:05Z"},
@@ -61,9 +62,9 @@ class FakeAuth {
   }
 
   net::Response Get(net::Request& req) {
-    ++calls_["get"];
     json::value body = json::parse(req.body());
     std::lock_guard<std::mutex> lock(mu_);
+    ++calls_["get"];
     for (auto& [id, w] : rows_) {
       const json::object& q = body.as_object();
       bool match = q.contains("id") ? q.at("id") == w.at("id")
@@ -85,7 +86,10 @@ class FakeAuth {
     std::lock_guard<std::mutex> lock(mu_);
     max_envs_ = n;
   }
-  int Calls(const std::string& route) { return calls_[route].load(); }
+  int Calls(const std::string& route) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_[route];
+  }
   uint16_t port() const { return server_->port(); }
 
  private:
@@ -93,8 +97,7 @@ class FakeAuth {
   std::map<std::string, json::object> rows_;
   net::Response create_answer_ = net::Response::Json(201, "{}");
   int64_t max_envs_ = 20;
-  std::map<std::string, std::atomic<int>> calls_{
-      {"get", 0}, {"create", 0}, {"list", 0}, {"entitlements", 0}, {"sdk-keys", 0}};
+  std::map<std::string, int> calls_;  // route → calls, guarded by mu_
   std::unique_ptr<net::HttpServer> server_;
 };
 

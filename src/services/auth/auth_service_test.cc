@@ -8,6 +8,7 @@
 
 
 #include "src/base/encoding.h"
+#include "src/base/strings.h"
 #include "src/crypto/hash.h"
 #include "src/crypto/jwt.h"
 #include "src/crypto/totp.h"
@@ -434,7 +435,7 @@ TEST_F(AuthServiceTest, RemoteWorkspaceDirectoryKeepsTheStoresContract) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
-      storage::Workspace ws{"ws_p" + std::to_string(i), org, "p" + std::to_string(i), "P", env_.Now()};
+      storage::Workspace ws{base::StrCat("ws_p", i), org, base::StrCat("p", i), "P", env_.Now()};
       absl::Status st = remote.CreateWorkspaceWithinLimit(ws);
       if (st.ok()) {
         ++wins;

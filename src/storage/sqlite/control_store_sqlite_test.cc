@@ -59,8 +59,8 @@ uint32_t ModeOf(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-std::unique_ptr<ControlStore> OpenAt(const std::string& path) {
-  auto store = OpenSqliteControlStore({.path = path, .env = TestEnv()});
+std::unique_ptr<ControlStore> OpenAt(const std::string& path, const SecretSealer* sealer = nullptr) {
+  auto store = OpenSqliteControlStore({.path = path, .env = TestEnv(), .totp_sealer = sealer});
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
@@ -159,8 +159,8 @@ TEST(SqliteControlStoreTest, SecondConnectionSeesCommittedDataOnly) {
 TEST(SqliteControlStoreTest, TwoConnectionsRaceForOneTotpStep) {
   // Atomicity across connections (processes), not just across threads of one store.
   std::string path = ScratchDir::Get()->NewPath("race", ".db");
-  auto a = OpenAt(path);
-  auto b = OpenAt(path);
+  auto a = OpenAt(path, testing::TestSealer::Get());
+  auto b = OpenAt(path, testing::TestSealer::Get());
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   User u;
