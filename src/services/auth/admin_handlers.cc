@@ -427,7 +427,7 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
   // invalid_argument, 404 not_found, 409 conflict (key taken), 429 entitlement_exceeded
   // (the org is at max_workspaces).
 
-  // internal callers: api
+  // internal callers: api (RouteOptions `internal` above)
   // Records a workspace unless the org is at its limit: the count and the insert are one
   // transaction here, so parallel creates through any number of api processes never
   // exceed it.
@@ -448,7 +448,7 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     return services::JsonResponse(201, WorkspaceJson(ws));
   }, internal);
 
-  // internal callers: api
+  // internal callers: api (RouteOptions `internal` above)
   // One workspace, by {"id"} or by {"org_id", "key"}.
   Route(http::verb::post, "/internal/v1/workspaces/get", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
@@ -465,7 +465,7 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     return services::JsonResponse(200, WorkspaceJson(ws));
   }, internal);
 
-  // internal callers: api
+  // internal callers: api (RouteOptions `internal` above)
   // The org's workspaces, oldest first.
   Route(http::verb::post, "/internal/v1/workspaces/list", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
@@ -477,7 +477,7 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     return services::JsonResponse(200, json::object{{"workspaces", std::move(a)}});
   }, internal);
 
-  // internal callers: api
+  // internal callers: api (RouteOptions `internal` above)
   // The org's entitlements (404 for an unknown org).
   Route(http::verb::post, "/internal/v1/orgs/entitlements", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
