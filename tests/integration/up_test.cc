@@ -45,11 +45,17 @@ class UpTest : public ::testing::Test {
     client_ = *std::move(c);
   }
   void TearDown() override {
+    // A clean stop first: `up` then waits for its children, so none is still writing in
+    // the directory (a SIGKILLed `up` leaves them to die on their own, racing remove_all).
     if (up_.pid > 0 && Alive(up_.pid)) {
-      ::kill(up_.pid, SIGKILL);
-      WaitExit(up_.pid, 5000);
+      ::kill(up_.pid, SIGTERM);
+      if (WaitExit(up_.pid, 60000) == -1) {
+        ::kill(up_.pid, SIGKILL);
+        WaitExit(up_.pid, 5000);
+      }
     }
-    std::filesystem::remove_all(tmp_);
+    std::error_code ec;
+    std::filesystem::remove_all(tmp_, ec);
   }
   int Healthz(int port) {
     net::ClientRequest req;
@@ -172,6 +178,9 @@ TEST_F(UpTest, LegacyInternalKeyIsRetiredOnStart) {
     EXPECT_TRUE(std::filesystem::exists(data_ + "/keys/services/" + name + ".pem")) << name;
     EXPECT_TRUE(std::filesystem::exists(data_ + "/trust/" + name + ".pub")) << name;
   }
+  ::kill(up_.pid, SIGTERM);
+  EXPECT_EQ(WaitExit(up_.pid, 60000), 0);
+  up_.pid = -1;
 }
 
 TEST_F(UpTest, BadConfigValueFailsNamingTheKey) {
