@@ -4,23 +4,13 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
-#include "src/crypto/keygen.h"
+#include "src/base/key_file.h"
 #include "src/crypto/keyring.h"
 
 namespace edgevault::auth {
 namespace {
 
 constexpr std::string_view kAadLabel = "edgevault/totp-secret/v1";
-
-absl::Status RequirePrivate(base::Env* env, const std::string& path, std::string_view what,
-                            std::string_view chmod) {
-  EV_ASSIGN_OR_RETURN(uint32_t mode, env->FileMode(path));
-  if ((mode & 077) != 0) {
-    return absl::PermissionDeniedError(base::StrCat(
-        what, " ", path, " lets group or others access it; run `chmod ", chmod, " ", path, "`"));
-  }
-  return absl::OkStatus();
-}
 
 // AAD: label, NUL, the header (version, key id), NUL, the user id.
 std::string Aad(std::string_view header, std::string_view user_id) {
@@ -32,24 +22,11 @@ std::string Aad(std::string_view header, std::string_view user_id) {
 absl::StatusOr<std::unique_ptr<TotpSealer>> TotpSealer::LoadOrCreate(base::Env* env,
                                                                      const std::string& dir) {
   if (env == nullptr) return absl::InvalidArgumentError("TotpSealer: null env");
-  EV_RETURN_IF_ERROR(env->CreateDirs(dir, 0700));
-  EV_RETURN_IF_ERROR(RequirePrivate(env, dir, "TOTP seal key directory", "700"));
-  const std::string path = base::StrCat(dir, "/", kTotpSealKeyFile);
-  if (!env->Exists(path)) {
-    std::string text = crypto::GenerateSymmetricKeyFile(env);
-    absl::Status written = env->WriteFileAtomically(path, text, 0600);
-    OPENSSL_cleanse(text.data(), text.size());
-    EV_RETURN_IF_ERROR(written);
-  }
-  EV_RETURN_IF_ERROR(RequirePrivate(env, path, "TOTP seal key file", "600"));
-  EV_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
-  absl::StatusOr<crypto::SecureBuffer> key = crypto::ParseMasterKey(text);
-  OPENSSL_cleanse(text.data(), text.size());
-  if (!key.ok()) {
-    return absl::InvalidArgumentError(
-        base::StrCat("TOTP seal key file ", path, ": ", base::ToStd(key.status().message())));
-  }
-  return FromKey(env, std::string(kTotpSealKeyId), std::move(*key));
+  EV_ASSIGN_OR_RETURN(std::string raw, base::LoadOrCreateKeyFile(env, dir, kTotpSealKeyFile,
+                                                                 "TOTP seal key", base::RandomKey(env)));
+  crypto::SecureBuffer key{std::string_view(raw)};
+  OPENSSL_cleanse(raw.data(), raw.size());
+  return FromKey(env, std::string(kTotpSealKeyId), std::move(key));
 }
 
 absl::StatusOr<std::unique_ptr<TotpSealer>> TotpSealer::FromKey(base::Env* env, std::string key_id,
