@@ -3,8 +3,6 @@
 // /bff/v1/password), the session document, the api proxy, the CSRF rules, logout, no
 // token ever in a body, security headers, static files without path traversal, the SSE
 // relay, and login throttling by the browser's real address (docs/design/console.md).
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -295,42 +293,25 @@ TEST_F(ConsoleTest, StaticFilesWithHeadersAndNoTraversal) {
   EXPECT_EQ(Get("/../outside.txt", "").body.find("OUTSIDE-SECRET"), std::string::npos);
 }
 
-// Reads from `fd` until `marker` shows up (or the peer stops sending for a while).
-std::string ReadUntil(int fd, std::string& buffer, const std::string& marker) {
-  for (int i = 0; i < 300 && buffer.find(marker) == std::string::npos; ++i) {
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n > 0) buffer.append(buf, static_cast<size_t>(n));
-    if (n == 0) break;
-  }
-  return buffer;
-}
-
 TEST_F(ConsoleTest, EventsAreRelayedFromTheApi) {
   ASSERT_EQ(Write("POST", "/bff/api/workspaces", json::object{{"key", "live"}, {"name", "Live"}}).status, 201);
   ASSERT_EQ(Write("POST", "/bff/api/workspaces/live/environments",
                   json::object{{"key", "dev"}, {"name", "Dev"}, {"reason", "setup"}})
                 .status,
             201);
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{0, 100000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(up_->port("console")));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = testing::ConnectLoopback(up_->port("console"));
+  ASSERT_GE(fd, 0);
   std::string req = base::StrCat("GET /bff/api/workspaces/live/events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ev_session=",
                                  *session_, "\r\n\r\n");
   ::send(fd, req.data(), req.size(), 0);
   std::string got;
-  ReadUntil(fd, got, ": connected");
+  testing::ReadUntil(fd, got, ": connected");
   ASSERT_NE(got.find("text/event-stream"), std::string::npos) << got;
   ASSERT_EQ(Write("PUT", "/bff/api/workspaces/live/configs/greeting",
                   json::object{{"type", "string"}, {"values", {{"dev", "hi"}}}, {"reason", "relay me"}})
                 .status,
             200);
-  ReadUntil(fd, got, "relay me");
+  testing::ReadUntil(fd, got, "relay me");
   EXPECT_NE(got.find("event: revision"), std::string::npos) << got;
   EXPECT_NE(got.find("relay me"), std::string::npos) << got;
   EXPECT_EQ(got.find("eyJ"), std::string::npos);
