@@ -11,7 +11,9 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "src/base/encoding.h"
 #include "src/base/strings.h"
+#include "src/crypto/totp.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -318,6 +320,56 @@ TEST_F(ConsoleTest, EventsAreRelayedFromTheApi) {
   ::close(fd);
   // Without a session: 401, no stream.
   EXPECT_EQ(Get("/bff/api/workspaces/live/events", "").status, 401);
+}
+
+// The second-factor step: /bff/v1/login answers a continuation (no cookie), and
+// /bff/v1/login/totp sets the cookie.
+TEST(ConsoleMfaTest, SecondFactorLoginSetsTheCookieOnlyAfterTheSecondStep) {
+  auto up = EdgeVaultUp::Start();
+  ASSERT_NE(up, nullptr);
+  const std::string origin = base::StrCat("http://127.0.0.1:", up->port("console"));
+  auto post = [&](const std::string& target, const json::value& body, const std::string& session = "",
+                  const std::string& csrf = "") {
+    Headers h = {{"Origin", origin}, {"Sec-Fetch-Site", "same-origin"}};
+    if (!session.empty()) h.push_back({"Cookie", "ev_session=" + session});
+    if (!csrf.empty()) h.push_back({"X-CSRF-Token", csrf});
+    return up->Json("console", "POST", target, body, "", h);
+  };
+  auto csrf_of = [&](const std::string& session) {
+    HttpReply r = up->Call("console", "GET", "/bff/v1/session", "", "", {{"Cookie", "ev_session=" + session}});
+    return r.status == 200 ? std::string(r.json.at("csrf_token").as_string()) : std::string();
+  };
+  HttpReply first = post("/bff/v1/login", {{"email", up->owner_email()}, {"password", up->owner_password()}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::string session = CookieToken(first);
+  HttpReply changed = post("/bff/v1/password",
+                           {{"current_password", up->owner_password()}, {"new_password", kNewPassword}}, session,
+                           csrf_of(session));
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  session = CookieToken(changed);
+  const std::string csrf = csrf_of(session);
+  HttpReply enroll = post("/bff/auth/mfa/totp/enroll", json::object{}, session, csrf);
+  ASSERT_EQ(enroll.status, 200) << enroll.body;
+  absl::StatusOr<std::string> secret = base::Base32Decode(std::string(enroll.json.at("secret").as_string()));
+  ASSERT_TRUE(secret.ok());
+  HttpReply confirm = post("/bff/auth/mfa/totp/confirm",
+                           {{"code", crypto::TotpCode(*secret, crypto::TotpStep(absl::Now()))}}, session, csrf);
+  ASSERT_EQ(confirm.status, 200) << confirm.body;
+  const std::string recovery(confirm.json.at("recovery_codes").as_array().at(0).as_string());
+
+  HttpReply step1 = post("/bff/v1/login", {{"email", up->owner_email()}, {"password", kNewPassword}});
+  ASSERT_EQ(step1.status, 200) << step1.body;
+  EXPECT_TRUE(step1.json.at("mfa_required").as_bool());
+  EXPECT_EQ(step1.Header("Set-Cookie"), "") << "no session before the second factor";
+  HttpReply step2 = post("/bff/v1/login/totp",
+                         {{"mfa_token", step1.json.at("mfa_token")}, {"recovery_code", recovery}});
+  ASSERT_EQ(step2.status, 200) << step2.body;
+  const std::string second = CookieToken(step2);
+  EXPECT_TRUE(second.starts_with("evsn_"));
+  EXPECT_EQ(step2.body.find("evsn_"), std::string::npos) << step2.body;
+  EXPECT_EQ(step2.json.at("auth_methods").as_string(), "pwd+recovery");
+  EXPECT_EQ(up->Call("console", "GET", "/bff/api/workspaces", "", "", {{"Cookie", "ev_session=" + second}}).status,
+            200);
 }
 
 // The browser cannot pick the address auth throttles: the console replaces its
