@@ -49,7 +49,13 @@ class UpTest : public ::testing::Test {
       ::kill(up_.pid, SIGKILL);
       WaitExit(up_.pid, 5000);
     }
-    std::filesystem::remove_all(tmp_);
+    // The children of a SIGKILLed `up` stop on their own (PDEATHSIG) and may still delete
+    // their files (audit's queue.db-shm) while we do: retry instead of throwing.
+    PollUntil([this] {
+      std::error_code ec;
+      std::filesystem::remove_all(tmp_, ec);
+      return !ec;
+    }, 5000);
   }
   int Healthz(int port) {
     net::ClientRequest req;
