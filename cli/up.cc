@@ -394,6 +394,18 @@ int RunUp(const UpOptions& options) {
     overrides.emplace_back(base::StrCat("services.", name, ".port"), base::StrCat(bound));
   }
 
+  // The console forwards each browser's address to auth in X-Forwarded-For (replacing any
+  // the browser sent) so login throttling stays per browser (docs/console.md). Unless the
+  // operator configured a proxy setup of their own, auth believes that header from the
+  // console's address only.
+  if (config->auth_settings.client_address_header.empty() &&
+      config->auth_settings.trusted_proxies.empty()) {
+    const std::string& console_host = config->console.host;
+    const bool wildcard = console_host == "0.0.0.0" || console_host == "::";
+    overrides.emplace_back("auth.client_address_header", "X-Forwarded-For");
+    overrides.emplace_back("auth.trusted_proxies", wildcard ? "127.0.0.1, ::1" : console_host);
+  }
+
   const std::string bin_dir = options.bin_dir.empty() ? SelfDir() : options.bin_dir;
   std::vector<std::string> child_args;
   for (const auto& [k, v] : overrides) {

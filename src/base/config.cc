@@ -125,6 +125,7 @@ const char* LevelName(LogLevel level) {
 }
 
 bool ValidPath(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
+bool ValidOptionalPath(std::string_view s) { return s.find('\0') == std::string_view::npos; }
 
 bool ValidNodeId(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
@@ -481,6 +482,15 @@ std::vector<KeySpec> BuildKeyTable() {
       "Workspace stores the api keeps open beyond those in use; the least recently\n"
       "used close first (each SQLite workspace holds three file descriptors).",
       [](auto& c) -> auto& { return c.api_settings.max_open_workspaces; }));
+  t.push_back(StringKey(
+      "console.web_dir", ValidOptionalPath, "a path (or \"\" for the default)",
+      "Directory of the built web app the console serves (index.html, assets/); a\n"
+      "relative path is relative to this file's directory. Empty = the web/ directory\n"
+      "next to the executables' bin/ (build/web in a source build).",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.console_settings.web_dir = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.console_settings.web_dir; }));
   return t;
 }
 

@@ -86,6 +86,13 @@ struct DeliverySettings {
   int64_t ofrep_rate_limit_burst = 0;  // bucket size; 0 = ofrep_rate_limit_per_second
 };
 
+// The console service (docs/console.md).
+struct ConsoleSettings {
+  // Directory of the built web app (index.html, assets/); absolute after loading.
+  // "" = <directory of the edgevault-console executable>/../web (build/web).
+  std::string web_dir;
+};
+
 struct Config {
   std::string config_file;  // absolute path of the file loaded ("" when none)
   std::string data_dir;     // absolute; default: the config file's directory
@@ -113,6 +120,7 @@ struct Config {
   AuthSettings auth_settings;  // the auth service's own settings (auth.* keys)
   DeliverySettings delivery_settings;  // delivery.* keys
   ApiSettings api_settings;  // api.* keys
+  ConsoleSettings console_settings;  // console.* keys
 
   // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.
   const ServiceEndpoint* Endpoint(std::string_view name) const;

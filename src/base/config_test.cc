@@ -132,6 +132,8 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.auth_settings.trusted_proxies == "10.0.0.0/8, 192.0.2.10, fd00::/8"; }},
       {"auth.signing_key_settle_s", "4",
        [](const Config& c) { return c.auth_settings.signing_key_settle == absl::Seconds(4); }},
+      {"console.web_dir", "/srv/web",
+       [](const Config& c) { return c.console_settings.web_dir == "/srv/web"; }},
       {"auth.invitation_ttl_s", "3600",
        [](const Config& c) { return c.auth_settings.invitation_ttl == absl::Hours(1); }},
   };

@@ -595,28 +595,11 @@ TEST(ApiEntitlementsTest, OrgLimitsAreEnforcedWithAClearMessage) {
             200);
 }
 
-// Reads from a raw socket until `marker` appears or ~10 s pass.
-std::string ReadUntil(int fd, std::string& buffer, std::string_view marker) {
-  for (int i = 0; i < 100 && buffer.find(marker) == std::string::npos; ++i) {
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n > 0) buffer.append(buf, static_cast<size_t>(n));
-    if (n == 0) break;
-  }
-  return buffer;
-}
-
 TEST_F(ApiTest, EventsStreamEveryNewRevisionAndResumes) {
   std::string base = NewWorkspace("events");
   auto open_stream = [&](const std::string& last_event_id) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{0, 100000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(up_->port("api")));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = testing::ConnectLoopback(up_->port("api"));
+    EXPECT_GE(fd, 0);
     std::string req = base::StrCat("GET ", base, "/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
                                    up_->admin_key(), "\r\n");
     if (!last_event_id.empty()) req += "Last-Event-ID: " + last_event_id + "\r\n";
@@ -626,20 +609,20 @@ TEST_F(ApiTest, EventsStreamEveryNewRevisionAndResumes) {
   };
   int fd = open_stream("");
   std::string got;
-  ReadUntil(fd, got, ": connected");
+  testing::ReadUntil(fd, got, ": connected");
   ASSERT_NE(got.find("text/event-stream"), std::string::npos) << got;
   ASSERT_EQ(Api("PUT", base + "/configs/live", json::object{{"type", "string"}, {"values", {{"dev", "v1"}}}, {"reason", "watch me"}})
                 .status,
             200);
   int64_t head = Head(base);
-  ReadUntil(fd, got, "watch me");
+  testing::ReadUntil(fd, got, "watch me");
   EXPECT_NE(got.find("event: revision"), std::string::npos) << got;
   EXPECT_NE(got.find(base::StrCat("id: ", std::to_string(head))), std::string::npos) << got;
   ::close(fd);
   // Resume: a client that saw revision head-1 gets head again on reconnect.
   int fd2 = open_stream(std::to_string(head - 1));
   std::string again;
-  ReadUntil(fd2, again, "watch me");
+  testing::ReadUntil(fd2, again, "watch me");
   EXPECT_NE(again.find("watch me"), std::string::npos) << again;
   ::close(fd2);
   // Without a token: 401, no stream.

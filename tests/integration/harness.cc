@@ -45,6 +45,32 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+int ConnectLoopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  timeval tv{0, 100000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string ReadUntil(int fd, std::string& buffer, std::string_view marker) {
+  for (int i = 0; i < 100 && buffer.find(marker) == std::string::npos; ++i) {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) buffer.append(buf, static_cast<size_t>(n));
+    if (n == 0) break;
+  }
+  return buffer;
+}
+
 int ReadPortFile(const std::string& data_dir, std::string_view name) {
   std::string text = ReadFile(data_dir + "/run/" + std::string(name) + ".port");
   return text.empty() ? 0 : std::atoi(text.c_str());

@@ -34,6 +34,13 @@ CommandResult RunEdgevault(const std::string& args, const std::string& env = "")
 // The port service `name` reported in DATA_DIR/run/<name>.port; 0 when there is none.
 int ReadPortFile(const std::string& data_dir, std::string_view name);
 
+// A TCP connection to 127.0.0.1:`port` whose reads time out after 100 ms (for raw-socket
+// tests of streams, e.g. SSE); -1 when it cannot connect. The caller closes it.
+int ConnectLoopback(int port);
+// Appends what `fd` receives to `buffer` until `marker` appears, the peer closes, or about
+// 10 s of reads (100 timeouts of ConnectLoopback's socket) pass. Returns `buffer`.
+std::string ReadUntil(int fd, std::string& buffer, std::string_view marker);
+
 // A loopback port that refuses connections for as long as this object lives: a socket is
 // bound to it but never listens, so nobody else can take the port meanwhile (unlike a port
 // probed and released). For tests of "nothing answers there".

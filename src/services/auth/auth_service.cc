@@ -528,6 +528,7 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
       EV_ASSIGN_OR_RETURN(storage::Session s, store_.GetSession(p.session_hash));
       EV_ASSIGN_OR_RETURN(storage::User u, store_.GetUser(p.user_id));
       o["email"] = u.email;
+      o["display_name"] = u.display_name;
       o["methods"] = s.auth_methods;
       o["expires_at"] = services::FormatTime(s.idle_expires_at);
       o["absolute_expires_at"] = services::FormatTime(s.absolute_expires_at);

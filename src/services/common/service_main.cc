@@ -128,12 +128,15 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   signal(SIGPIPE, SIG_IGN);
 
   net::Router router;
-  router.Get("/", [name = std::string(name)](net::Request&) {
-    std::string body = "{\"service\":";
-    base::AppendJsonString(&body, name);
-    base::StrAppend(&body, ",\"version\":\"", kVersion, "\"}");
-    return net::Response::Json(200, std::move(body));
-  });
+  // The console serves its web app at / (docs/console.md); every other service says who it is.
+  if (name != "console") {
+    router.Get("/", [name = std::string(name)](net::Request&) {
+      std::string body = "{\"service\":";
+      base::AppendJsonString(&body, name);
+      base::StrAppend(&body, ",\"version\":\"", kVersion, "\"}");
+      return net::Response::Json(200, std::move(body));
+    });
+  }
   // A signed no-op: lets a caller (and the tests) check a service binding end to end.
   router.Add(
       boost::beast::http::verb::post, "/internal/v1/ping",
