@@ -29,7 +29,7 @@ before(async () => {
     headless: true,
     args: ['--no-sandbox'],
   });
-  page = await browser.newPage();
+  page = await (await browser.newContext()).newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   page.on('dialog', (d) => { pageErrors.push(`dialog: ${d.message()}`); void d.dismiss(); });
@@ -61,16 +61,16 @@ test('the console: login, first-start password, workspace, inheritance, live upd
   await assertAccessible('login');
   // A wrong password: the error is shown, nothing else happens.
   await page.getByLabel('Email').fill(ev.ownerEmail);
-  await page.getByLabel('Password').fill('not the password');
+  await page.getByLabel('Password', { exact: true }).fill('not the password');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').waitFor();
-  await page.getByLabel('Password').fill(ev.ownerOneTimePassword);
+  await page.getByLabel('Password', { exact: true }).fill(ev.ownerOneTimePassword);
   await page.getByRole('button', { name: 'Sign in' }).click();
 
   // First start: the one-time password must be replaced before anything else.
   await heading('Choose your password').waitFor();
   await assertAccessible('password change');
-  await page.getByLabel('New password').fill(NEW_PASSWORD);
+  await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
   await page.getByLabel('Confirm new password').fill(NEW_PASSWORD);
   await page.getByRole('button', { name: 'Change password' }).click();
 
@@ -79,7 +79,7 @@ test('the console: login, first-start password, workspace, inheritance, live upd
   await page.getByText('No workspaces yet').waitFor();
   await assertAccessible('workspaces');
   const wsName = `Shop ${XSS}`;
-  await page.getByLabel('Key').fill('shop');
+  await page.getByLabel('Key', { exact: true }).fill('shop');
   await page.getByLabel('Name (optional)').fill(wsName);
   await page.getByRole('button', { name: 'Create workspace' }).click();
 
@@ -93,7 +93,7 @@ test('the console: login, first-start password, workspace, inheritance, live upd
   // Two environments: dev inherits from base.
   const createEnv = async (key, parent) => {
     await page.locator('#env-key').fill(key);
-    await page.getByLabel('Inherits from').selectOption(parent ?? '');
+    await page.locator('#env-parent').selectOption(parent ?? '');
     await page.locator('#env-reason').fill(`e2e: ${key}`);
     await page.getByRole('button', { name: 'Create environment' }).click();
     await page.getByText(`Environment ${key} created.`).waitFor();

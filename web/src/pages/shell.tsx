@@ -16,7 +16,7 @@ export function Shell({ children }: { children: ComponentChildren }) {
       <header class="topbar">
         <a class="brand" href="/workspaces" onClick={linkClick}>EdgeVault</a>
         <div class="who">
-          <span>{s?.user.display_name || s?.user.email}</span>
+          <span>{s?.user?.display_name || s?.user?.email}</span>
           <a class="button" href="/logout" onClick={linkClick}>Sign out</a>
         </div>
       </header>
