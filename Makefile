@@ -1,5 +1,6 @@
 # EdgeVault: the two commands a newcomer needs are `make run` and `make test`.
-#   make          build (Release) into build/, executables in build/bin/
+#   make          build (Release) into build/, executables in build/bin/, the console's
+#                 web app in build/web/ (web/: npm ci, then esbuild)
 #   make run      install dependencies, build, start `edgevault up` on ./edgevault-data
 #   make test     install dependencies, build, run every test (CTest summary at the end)
 #   make asan     ASan+UBSan build in build-asan/ and its test run
@@ -14,7 +15,7 @@ CMAKE_FLAGS ?=
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
+.PHONY: all build web deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
 
 all: build
 
@@ -30,6 +31,20 @@ $(BUILD)/build.ninja:
 
 build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
+	$(MAKE) web
+
+# The console's web app (web/build.mjs: tsc --noEmit, then esbuild) into $(BUILD)/web, where
+# edgevault-console finds it (bin/../web). npm ci runs again only when the lockfile changed,
+# the bundle only when a source did, so a no-op `make` stays fast.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tsconfig.json web/package-lock.json
+
+web: $(BUILD)/web/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+$(BUILD)/web/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && node build.mjs $(abspath $(BUILD))/web
 
 run: deps
 	$(MAKE) build

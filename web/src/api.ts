@@ -1,0 +1,116 @@
+// The only way the app talks to a server: same-origin `/bff/...` requests. The browser sends
+// the session cookie and its own Origin; state-changing requests add the session's
+// X-CSRF-Token (docs/design/console.md, "CSRF and hardening").
+import { signal } from '@preact/signals';
+
+export interface User { id: string; email: string; display_name?: string }
+export interface Session {
+  user: User;
+  org_id: string;
+  role: string;
+  auth_methods?: string[];
+  must_change_password?: boolean;
+  csrf_token: string;
+}
+
+// undefined: not known yet; null: nobody is logged in.
+export const session = signal<Session | null | undefined>(undefined);
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+async function parse(res: Response): Promise<unknown> {
+  const text = await res.text();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorOf(status: number, body: unknown): ApiError {
+  const e = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof e?.code === 'string' ? e.code : `http_${status}`;
+  const message = typeof e?.message === 'string' && e.message
+    ? e.message
+    : `The console answered ${status}; try again, or reload the page.`;
+  return new ApiError(status, code, message);
+}
+
+async function send(method: string, path: string, body: unknown): Promise<Response> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const token = session.value?.csrf_token;
+  if (method !== 'GET' && token) headers['x-csrf-token'] = token;
+  return fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+}
+
+// Calls `path` (under /bff/) and answers its JSON body, or throws an ApiError.
+// A 401 outside the login routes means the session ended: the app shows the login page.
+// A CSRF refusal after a console restart (a new CSRF key) is retried once with a fresh token.
+export async function bff<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await send(method, path, body);
+  } catch {
+    throw new ApiError(0, 'network', 'The console cannot be reached; check your connection and try again.');
+  }
+  let json = await parse(res);
+  if (res.status === 403 && method !== 'GET' && (json as { error?: { code?: string } })?.error?.code === 'csrf') {
+    if (await refreshSession()) {
+      res = await send(method, path, body);
+      json = await parse(res);
+    }
+  }
+  if (!res.ok) {
+    if (res.status === 401 && !path.startsWith('/bff/v1/login')) session.value = null;
+    throw errorOf(res.status, json);
+  }
+  return json as T;
+}
+
+// Loads the session document; answers whether someone is logged in. Other failures throw.
+export async function refreshSession(): Promise<boolean> {
+  const res = await fetch('/bff/v1/session', { credentials: 'same-origin', cache: 'no-store' });
+  const json = await parse(res);
+  if (res.status === 401) {
+    session.value = null;
+    return false;
+  }
+  if (!res.ok) throw errorOf(res.status, json);
+  session.value = json as Session;
+  return true;
+}
+
+export const enc = encodeURIComponent;
+
+// --- The api's shapes behind /bff/api/ (docs/api.md) ---
+
+export interface Workspace { id: string; key: string; name: string; created_at?: string }
+export interface Environment {
+  key: string;
+  name: string;
+  parent?: string | null;
+  protected?: boolean;
+  revision?: number;
+}
+export interface WorkspaceDetail extends Workspace { revision: number; environments: Environment[] }
+export type ConfigType = 'string' | 'integer' | 'number' | 'boolean' | 'json';
+export interface ConfigItem {
+  key: string;
+  type: ConfigType;
+  description?: string;
+  schema?: unknown;
+  values?: Record<string, unknown>;
+  revision?: number;
+}

@@ -1,0 +1,87 @@
+// Small shared pieces: a loader with loading / error / data states, status messages, and a
+// labelled form field. Every user string is rendered as a text child (never as HTML).
+import type { ComponentChildren } from 'preact';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError } from './api';
+
+export type Resource<T> =
+  | { state: 'loading'; data?: T }
+  | { state: 'error'; error: string; data?: T }
+  | { state: 'ok'; data: T };
+
+// Runs `load` when `deps` change; `reload()` runs it again and keeps the previous data on
+// screen while it runs (live updates do not flash a loading state).
+export function useResource<T>(load: () => Promise<T>, deps: unknown[]): [Resource<T>, () => void] {
+  const [res, setRes] = useState<Resource<T>>({ state: 'loading' });
+  const generation = useRef(0);
+  const run = useCallback(() => {
+    const g = ++generation.current;
+    setRes((prev) => ({ state: 'loading', data: prev.data }));
+    load().then(
+      (data) => { if (g === generation.current) setRes({ state: 'ok', data }); },
+      (e: unknown) => { if (g === generation.current) setRes((prev) => ({ state: 'error', error: messageOf(e), data: prev.data })); },
+    );
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, deps);
+  useEffect(() => {
+    run();
+    return () => { generation.current++; };
+  }, [run]);
+  return [res, run];
+}
+
+export function messageOf(e: unknown): string {
+  if (e instanceof ApiError) return e.message;
+  return 'Something went wrong; reload the page and try again.';
+}
+
+export function Loading({ what }: { what: string }) {
+  return <p role="status" class="muted">Loading {what}…</p>;
+}
+
+export function ErrorMessage({ message, retry }: { message: string; retry?: () => void }) {
+  return (
+    <div role="alert" class="error">
+      <p>{message}</p>
+      {retry && <button type="button" onClick={retry}>Try again</button>}
+    </div>
+  );
+}
+
+export function Field(props: {
+  id: string;
+  label: string;
+  children: ComponentChildren;
+  hint?: string;
+}) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      {props.children}
+      {props.hint && <p class="hint" id={`${props.id}-hint`}>{props.hint}</p>}
+    </div>
+  );
+}
+
+// A form's submit state: busy while the request runs, the error message if it failed.
+export function useSubmit(): {
+  busy: boolean;
+  error: string | undefined;
+  submit: (work: () => Promise<void>) => Promise<void>;
+  setError: (m: string | undefined) => void;
+} {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const submit = async (work: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await work();
+    } catch (e) {
+      setError(messageOf(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit, setError };
+}
