@@ -1,6 +1,7 @@
 // The app: loads the session, then shows the login steps, or the shell with the page the
 // path names. Focus moves to each new page's heading so keyboard and screen-reader users
 // land on it.
+import type { JSX } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { refreshSession, session } from './api';
 import { navigate, path } from './router';
@@ -9,6 +10,10 @@ import { LogoutPage } from './pages/logout';
 import { Shell } from './pages/shell';
 import { WorkspacePage } from './pages/workspace';
 import { WorkspacesPage } from './pages/workspaces';
+import { HistoryPage } from './pages/history';
+import { SecretsPage } from './pages/secrets';
+import { SdkKeysPage } from './pages/sdkkeys';
+import { PickWorkspace } from './pages/wssection';
 import { ErrorMessage, Loading, messageOf, useResource } from './ui';
 
 export function App() {
@@ -48,10 +53,32 @@ function page(p: string) {
     }
     return <WorkspacePage key={key} wsKey={key} />;
   }
+  const section = wsSection(p);
+  if (section) return section;
   return (
     <>
       <h1 tabIndex={-1} data-autofocus>Page not found</h1>
       <p>There is no page at this address. <a href="/workspaces">Go to your workspaces</a>.</p>
     </>
   );
+}
+
+// The per-workspace History, Secrets and SDK keys pages, and their menu entries (which ask
+// for a workspace first).
+const WS_SECTIONS: Record<string, { title: string; render: (wsKey: string) => JSX.Element }> = {
+  history: { title: 'History', render: (k) => <HistoryPage key={k} wsKey={k} /> },
+  secrets: { title: 'Secrets', render: (k) => <SecretsPage key={k} wsKey={k} /> },
+  'sdk-keys': { title: 'SDK keys', render: (k) => <SdkKeysPage key={k} wsKey={k} /> },
+};
+
+function wsSection(p: string) {
+  const top = /^\/(history|secrets|sdk-keys)\/?$/.exec(p);
+  if (top) return <PickWorkspace key={top[1]} slug={top[1]!} title={WS_SECTIONS[top[1]!]!.title} />;
+  const m = /^\/workspaces\/([^/]+)\/(history|secrets|sdk-keys)\/?$/.exec(p);
+  if (!m) return undefined;
+  try {
+    return WS_SECTIONS[m[2]!]!.render(decodeURIComponent(m[1]!));
+  } catch (e) {
+    return <ErrorMessage message={messageOf(e)} />;
+  }
 }

@@ -1,15 +1,30 @@
 // The signed-in frame: a skip link, the header with the user and "Sign out", and the
-// navigation. Only Workspaces exists yet; the other sections are listed, marked "soon" and
-// not links, so the navigation's shape is settled before their pages land.
+// navigation. Sections not built yet are listed, marked "soon" and not links, so the
+// navigation's shape is settled before their pages land.
 import type { ComponentChildren } from 'preact';
 import { session } from '../api';
 import { linkClick, path } from '../router';
 
-const SOON = ['Flags', 'Secrets', 'History', 'SDK keys', 'Members', 'Audit', 'Promotions', 'Insights'];
+const SOON = ['Flags', 'Members', 'Audit', 'Promotions', 'Insights'];
+
+// Per-workspace pages: inside a workspace the entry opens that workspace's page, elsewhere a
+// list of workspaces to choose from.
+const WS_PAGES = [
+  { slug: 'history', label: 'History' },
+  { slug: 'secrets', label: 'Secrets' },
+  { slug: 'sdk-keys', label: 'SDK keys' },
+];
+
+function wsPageLink(p: string, slug: string): { href: string; current: boolean } {
+  const m = /^\/workspaces\/([^/]+)/.exec(p);
+  const href = m ? `/workspaces/${m[1]}/${slug}` : `/${slug}`;
+  return { href, current: p === href || p === `${href}/` || p === `/${slug}` };
+}
 
 export function Shell({ children }: { children: ComponentChildren }) {
   const s = session.value;
-  const onWorkspaces = path.value === '/' || path.value.startsWith('/workspaces');
+  const onWsPage = WS_PAGES.some((w) => wsPageLink(path.value, w.slug).current);
+  const onWorkspaces = !onWsPage && (path.value === '/' || path.value.startsWith('/workspaces'));
   return (
     <div class="shell">
       <a class="skip" href="#main">Skip to content</a>
@@ -26,6 +41,14 @@ export function Shell({ children }: { children: ComponentChildren }) {
             <li>
               <a href="/workspaces" onClick={linkClick} aria-current={onWorkspaces ? 'page' : undefined}>Workspaces</a>
             </li>
+            {WS_PAGES.map((w) => {
+              const l = wsPageLink(path.value, w.slug);
+              return (
+                <li key={w.slug}>
+                  <a href={l.href} onClick={linkClick} aria-current={l.current ? 'page' : undefined}>{w.label}</a>
+                </li>
+              );
+            })}
             {SOON.map((name) => (
               <li key={name} class="soon">
                 <span>{name}</span> <span class="badge">soon</span>
