@@ -73,11 +73,11 @@ export function HistoryPage({ wsKey }: { wsKey: string }) {
               <Diff kind={r.kind} changes={envChanges(r.kind, r.before, r.after, envs)} label={`Changes of revision ${r.seq}`} />
               {r.kind !== 'environment' && (
                 <div class="actions">
-                  <button type="button" class="small" aria-label={`Revert revision ${r.seq}`}
-                    onClick={() => { setDone(undefined); setPlan({ type: 'revert', rev: r }); }}>Revert…</button>
+                  <button type="button" class="small"
+                    onClick={() => { setDone(undefined); setPlan({ type: 'revert', rev: r }); }}>Revert revision {r.seq}…</button>
                   {r.seq < data.head && (
-                    <button type="button" class="small" aria-label={`Roll back to revision ${r.seq}`}
-                      onClick={() => { setDone(undefined); setPlan({ type: 'rollback', to: r.seq }); }}>Roll back to here…</button>
+                    <button type="button" class="small"
+                      onClick={() => { setDone(undefined); setPlan({ type: 'rollback', to: r.seq }); }}>Roll back to revision {r.seq}…</button>
                   )}
                 </div>
               )}
