@@ -180,6 +180,16 @@ test('history, secrets and SDK keys pages', async () => {
   assert.ok(!(await devPage.content()).includes(PROD_SECRET));
   await assertAccessible(devPage, 'secrets (developer)');
 
+  // Reverting a change to protected prod is the api's 403, shown with its reason.
+  await devPage.getByRole('navigation', { name: 'Workspace sections' }).getByRole('link', { name: 'History' }).click();
+  await devPage.getByRole('button', { name: `Revert revision ${base}…` }).click();
+  const devConfirm = devPage.locator('section.confirm');
+  await devConfirm.locator('tr[data-env="prod"]').waitFor();
+  await devConfirm.getByLabel('Reason').fill('e2e: not allowed');
+  await devPage.getByRole('button', { name: 'Confirm revert' }).click();
+  await devConfirm.getByRole('alert').getByText(/^Not allowed: /).waitFor();
+  assert.equal((await api('GET', '/v1/workspaces/hist/configs/greeting')).values.prod, 'hello');
+
   // The owner may reveal it, and sets a secret of their own in staging.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Secrets' }).click();
   await page.getByRole('heading', { level: 1, name: 'Secrets of History shop' }).waitFor();
@@ -187,6 +197,11 @@ test('history, secrets and SDK keys pages', async () => {
   assert.equal(await ownerCell.locator('.masked').count(), 1);
   await page.getByRole('button', { name: 'Reveal staging' }).click();
   await ownerCell.locator('.revealed', { hasText: PROD_SECRET }).waitFor();
+  // The reveal was the api's audited read: the workspace's activity records it (keys only).
+  const activity = await api('GET', '/v1/workspaces/hist/activity?limit=1000');
+  const reads = activity.activity.filter((a) => a.type === 'event' && a.action === 'workspace.secret.read');
+  assert.ok(reads.length >= 1, JSON.stringify(activity.activity.filter((a) => a.type === 'event')));
+  assert.ok(!JSON.stringify(activity).includes(PROD_SECRET));
   await page.getByRole('button', { name: 'Hide staging' }).click();
   await ownerCell.locator('.masked').waitFor();
   await page.locator('#secret-key').fill('api.token');
