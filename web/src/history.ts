@@ -55,7 +55,7 @@ function obj(v: unknown): Record<string, unknown> | undefined {
 }
 
 // The nearest environment from `env` up its parents that `has` a value.
-function source(env: string, envs: Environment[], has: (e: string) => boolean): string | undefined {
+export function source(env: string, envs: Environment[], has: (e: string) => boolean): string | undefined {
   const byKey = new Map(envs.map((e) => [e.key, e]));
   const seen = new Set<string>();
   let at: string | undefined = env;

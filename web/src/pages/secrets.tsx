@@ -5,6 +5,7 @@
 // environment's value, with a reason.
 import { useState } from 'preact/hooks';
 import { bff, enc, type Environment, type WorkspaceDetail } from '../api';
+import { source } from '../history';
 import { envOrder } from '../model';
 import { ErrorMessage, Field, Loading, messageOf, useResource, useSubmit } from '../ui';
 import { formatTime, WsHeader } from './wssection';
@@ -24,15 +25,7 @@ type Reveal = { state: 'loading' } | { state: 'error'; error: string } | { state
 
 // Where env's value of a secret comes from: itself, the nearest ancestor with one, or none.
 function sourceOf(s: SecretMeta, env: string, envs: Environment[]): string | undefined {
-  const byKey = new Map(envs.map((e) => [e.key, e]));
-  const seen = new Set<string>();
-  let at: string | undefined = env;
-  while (at && !seen.has(at)) {
-    seen.add(at);
-    if (s.values && Object.prototype.hasOwnProperty.call(s.values, at)) return at;
-    at = byKey.get(at)?.parent ?? undefined;
-  }
-  return undefined;
+  return source(env, envs, (e) => !!s.values && Object.prototype.hasOwnProperty.call(s.values, e));
 }
 
 export function SecretsPage({ wsKey }: { wsKey: string }) {
