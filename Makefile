@@ -79,9 +79,10 @@ asan: deps e2e-deps
 	$(MAKE) build BUILD=build-asan CMAKE_FLAGS="-DEDGEVAULT_SANITIZE=ON -DEDGEVAULT_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 	cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-bench: deps
+bench: deps e2e-deps
 	$(MAKE) build
 	bench/http/run.sh $(BUILD)
+	EDGEVAULT_BIN_DIR=$(abspath $(BUILD))/bin EDGEVAULT_WEB_DIR=$(abspath $(BUILD))/web node bench/console/run.mjs 20
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)
