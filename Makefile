@@ -15,7 +15,7 @@ CMAKE_FLAGS ?=
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build web deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
+.PHONY: all build web screenshots deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
 
 all: build
 
@@ -83,6 +83,11 @@ bench: deps e2e-deps
 	$(MAKE) build
 	bench/http/run.sh $(BUILD)
 	EDGEVAULT_BIN_DIR=$(abspath $(BUILD))/bin EDGEVAULT_WEB_DIR=$(abspath $(BUILD))/web node bench/console/run.mjs 20
+
+# The console's screenshots in docs/console/ are what e2e.console saw in its last run.
+screenshots:
+	cd $(BUILD) && ctest -R '^e2e.console$$' --output-on-failure
+	mkdir -p docs/console && cp $(BUILD)/screenshots/*.png docs/console/
 
 clean:
 	rm -rf build build-asan $(FUZZ_BUILD)

@@ -6,6 +6,8 @@
 // finding no serious or critical violation on any page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import { EdgeVault } from './lib/edgevault.mjs';
@@ -40,7 +42,21 @@ after(async () => {
   await ev?.stop();
 });
 
+// With EDGEVAULT_SCREENSHOTS_DIR set (CTest sets it to <build>/screenshots), every page the
+// accessibility check visits is also saved as <name>.png; `make screenshots` copies them into
+// docs/console/ for docs/console.md, so the pictures are the pages this test just drove.
+async function screenshot(name) {
+  const dir = process.env.EDGEVAULT_SCREENSHOTS_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  await page.setViewportSize({ width: 1200, height: 760 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const file = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') + '.png';
+  await page.screenshot({ path: path.join(dir, file) });
+}
+
 async function assertAccessible(name) {
+  await screenshot(name);
   const result = await new AxeBuilder({ page }).analyze();
   const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
