@@ -41,8 +41,8 @@ function errorOf(status: number, body: unknown): ApiError {
   return new ApiError(status, code, message);
 }
 
-async function send(method: string, path: string, body: unknown): Promise<Response> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function send(method: string, path: string, body: unknown, extra?: Record<string, string>): Promise<Response> {
+  const headers: Record<string, string> = { ...extra, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const token = session.value?.csrf_token;
   if (method !== 'GET' && token) headers['x-csrf-token'] = token;
@@ -58,17 +58,18 @@ async function send(method: string, path: string, body: unknown): Promise<Respon
 // Calls `path` (under /bff/) and answers its JSON body, or throws an ApiError.
 // A 401 outside the login routes means the session ended: the app shows the login page.
 // A CSRF refusal after a console restart (a new CSRF key) is retried once with a fresh token.
-export async function bff<T>(method: string, path: string, body?: unknown): Promise<T> {
+// `headers` adds request headers the BFF passes on (If-Match).
+export async function bff<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
   let res: Response;
   try {
-    res = await send(method, path, body);
+    res = await send(method, path, body, headers);
   } catch {
     throw new ApiError(0, 'network', 'The console cannot be reached; check your connection and try again.');
   }
   let json = await parse(res);
   if (res.status === 403 && method !== 'GET' && (json as { error?: { code?: string } })?.error?.code === 'csrf') {
     if (await refreshSession()) {
-      res = await send(method, path, body);
+      res = await send(method, path, body, headers);
       json = await parse(res);
     }
   }

@@ -6,6 +6,8 @@ import { refreshSession, session } from './api';
 import { navigate, path } from './router';
 import { LoginPage } from './pages/login';
 import { LogoutPage } from './pages/logout';
+import { FlagsPage } from './pages/flags';
+import { SegmentsPage } from './pages/segments';
 import { Shell } from './pages/shell';
 import { WorkspacePage } from './pages/workspace';
 import { WorkspacesPage } from './pages/workspaces';
@@ -47,6 +49,16 @@ function page(p: string) {
       return <ErrorMessage message={messageOf(e)} />;
     }
     return <WorkspacePage key={key} wsKey={key} />;
+  }
+  const section = /^\/workspaces\/([^/]+)\/(flags|segments)\/?$/.exec(p);
+  if (section) {
+    let key: string;
+    try {
+      key = decodeURIComponent(section[1]!);
+    } catch (e) {
+      return <ErrorMessage message={messageOf(e)} />;
+    }
+    return section[2] === 'flags' ? <FlagsPage key={key} wsKey={key} /> : <SegmentsPage key={key} wsKey={key} />;
   }
   return (
     <>
