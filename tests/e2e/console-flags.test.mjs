@@ -1,9 +1,9 @@
 // The console's Flags and Segments pages in a real browser against a real `edgevault up`: a
-// flag built through the editor (a rule with a clause and a 50/50 rollout whose percentages
-// are checked inline before submit), the "evaluate as" panel answering exactly what
-// delivery's OFREP endpoint answers for the same context, a toggle (with its reason) made
-// with the keyboard arriving live in a second browser, a segment, and axe-core finding no
-// serious or critical violation.
+// flag built through the editor (an individual target, a rule with a clause and a 50/50
+// rollout whose percentages are checked inline before submit), the "evaluate as" panel
+// answering exactly what delivery's OFREP endpoint answers for the same context, a toggle
+// (with its reason) made with the keyboard arriving live in a second browser, a segment, and
+// axe-core finding no serious or critical violation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -118,6 +118,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   await page.getByRole('button', { name: 'New flag' }).click();
   await page.locator('#flag-key').fill('checkout');
   await page.locator('#env-prod-on').check();
+  await page.locator('#env-prod-targets-1').fill('vip-1');
   await page.getByRole('button', { name: 'Add rule' }).click();
   await page.locator('#env-prod-r0-id').fill('pro-plan');
   await page.locator('#env-prod-r0-c0-attr').fill('plan');
@@ -141,6 +142,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   const stored = (await api('GET', '/v1/workspaces/shop/flags/checkout')).json;
   assert.deepEqual(stored.environments.prod.fallthrough,
     { rollout: [{ variation: 0, weight: 50000 }, { variation: 1, weight: 50000 }] });
+  assert.deepEqual(stored.environments.prod.targets, [{ variation: 1, values: ['vip-1'] }]);
   assert.deepEqual(stored.environments.prod.rules,
     [{ id: 'pro-plan', clauses: [{ attribute: 'plan', op: 'in', values: ['pro'] }], variation: 1 }]);
   const toggle = page.locator('table.flags td[data-env="prod"] button.toggle');
@@ -150,13 +152,14 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   const minted = await api('POST', '/v1/workspaces/shop/environments/prod/sdk-keys', { name: 'e2e' });
   assert.equal(minted.status, 201, minted.text);
   const sdkKey = minted.json.key;
-  for (const [key, attrs] of [['user-1', { plan: 'pro' }], ['user-2', { plan: 'free' }], ['user-3', {}]]) {
+  for (const [key, attrs] of [['user-1', { plan: 'pro' }], ['user-2', { plan: 'free' }], ['user-3', {}], ['vip-1', { plan: 'free' }]]) {
     const shown = await evaluateAs(key, attrs);
     const want = await ofrep(sdkKey, 'checkout', { targetingKey: key, ...attrs });
     assert.equal(shown.value, JSON.stringify(want.value), `${key}: value`);
     assert.equal(shown.variant, want.variant, `${key}: variant`);
     assert.equal(shown.reason, want.reason, `${key}: reason`);
-    if (attrs.plan === 'pro') assert.equal(shown.rule, 'Rule 1 (pro-plan)');
+    if (key === 'vip-1') assert.deepEqual([want.reason, shown.rule], ['TARGETING_MATCH', '—']);
+    else if (attrs.plan === 'pro') assert.equal(shown.rule, 'Rule 1 (pro-plan)');
     else assert.equal(want.reason, 'SPLIT');
   }
   await assertAccessible(page, 'flags (evaluated)');
