@@ -354,6 +354,7 @@ function FlagEditor({ base, data, flagKey, onDone, onClose }: {
   const [reason, setReason] = useState('');
   const { busy, error, submit, setError } = useSubmit();
   const update = (fn: (d: EFlag) => void) => {
+    setError(undefined);  // the last save's problem may be fixed by this change
     setDraft((d) => {
       const copy = structuredClone(d);
       fn(copy);
