@@ -443,9 +443,111 @@ TEST_F(ApiTest, OpenApiListsEveryRoute) {
                         "/v1/workspaces/{ws}/revisions", "/v1/workspaces/{ws}/revisions/{n}/revert",
                         "/v1/workspaces/{ws}/rollback", "/v1/workspaces/{ws}/activity",
                         "/v1/workspaces/{ws}/events", "/v1/workspaces/{ws}/environments/{env}/sdk-keys",
-                        "/v1/workspaces/{ws}/secrets/{key}", "/v1/workspaces/{ws}/environments/{env}/secrets"}) {
+                        "/v1/workspaces/{ws}/secrets/{key}", "/v1/workspaces/{ws}/environments/{env}/secrets",
+                        "/v1/workspaces/{ws}/flags/{key}/evaluate"}) {
     EXPECT_TRUE(paths.contains(p)) << p;
   }
+}
+
+// "Evaluate as" (issue 13): one context, every environment, the same answer delivery's OFREP
+// endpoint gives for that context with an SDK key of the environment.
+TEST_F(ApiTest, EvaluateAnswersAsDeliveryDoesInEveryEnvironment) {
+  std::string base = NewWorkspace("evaluate");
+  json::object flag = json::parse(R"({
+    "variations": [{"value": false, "name": "Off"}, {"value": true, "name": "On"}],
+    "environments": {
+      "prod": {"on": true,
+               "rules": [{"id": "pro", "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
+                          "variation": 1}],
+               "fallthrough": {"rollout": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+      "staging": {"on": false, "off_variation": 0, "fallthrough": {"variation": 1}}},
+    "reason": "setup"})").as_object();
+  ASSERT_EQ(Api("PUT", base + "/flags/checkout", flag).status, 200);
+  ASSERT_EQ(Api("PUT", base + "/flags/dev-only",
+                json::object{{"variations", json::array{json::object{{"value", "a"}}}},
+                             {"environments", {{"dev", {{"on", true}, {"fallthrough", {{"variation", 0}}}}}}},
+                             {"reason", "setup"}})
+                .status,
+            200);
+  auto evaluate = [&](const std::string& key, const json::value& context) {
+    HttpReply r = Api("POST", base + "/flags/" + key + "/evaluate", json::object{{"context", context}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::map<std::string, json::object> by_env;
+    if (r.status != 200) return by_env;
+    EXPECT_EQ(r.json.at("flag").as_string(), key);
+    for (const json::value& e : r.json.at("environments").as_array()) {
+      by_env[std::string(e.at("environment").as_string())] = e.as_object();
+    }
+    EXPECT_EQ(by_env.size(), 3u) << r.body;
+    return by_env;
+  };
+
+  json::object pro{{"targetingKey", "user-1"}, {"plan", "pro"}};
+  auto got = evaluate("checkout", pro);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got["prod"].at("value"), json::value(true));
+  EXPECT_EQ(got["prod"].at("variant").as_string(), "On");
+  EXPECT_EQ(got["prod"].at("reason").as_string(), "TARGETING_MATCH");
+  EXPECT_EQ(got["prod"].at("rule_index").as_int64(), 0);
+  EXPECT_EQ(got["prod"].at("rule_id").as_string(), "pro");
+  EXPECT_EQ(got["staging"].at("value"), json::value(false));
+  EXPECT_EQ(got["staging"].at("variant").as_string(), "Off");
+  EXPECT_EQ(got["staging"].at("reason").as_string(), "DISABLED");
+  EXPECT_EQ(got["dev"].at("reason").as_string(), "DISABLED") << "dev inherits staging's configuration";
+  auto split = evaluate("checkout", json::object{{"targetingKey", "user-7"}});
+  ASSERT_EQ(split.size(), 3u);
+  EXPECT_EQ(split["prod"].at("reason").as_string(), "SPLIT");
+  EXPECT_EQ(split["prod"].at("in_experiment"), json::value(true));
+
+  auto only = evaluate("dev-only", json::object{{"targetingKey", "u"}});
+  ASSERT_EQ(only.size(), 3u);
+  EXPECT_EQ(only["dev"].at("value").as_string(), "a");
+  EXPECT_EQ(only["prod"].at("reason").as_string(), "ERROR");
+  EXPECT_EQ(only["prod"].at("error").at("code").as_string(), "FLAG_NOT_FOUND");
+
+  // Delivery's OFREP answer for the same contexts, once prod's document at this head is out.
+  HttpReply minted = Api("POST", base + "/environments/prod/sdk-keys", json::object{{"name", "eval"}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  std::string sdk(minted.json.at("key").as_string());
+  for (const json::object& context : {pro, json::object{{"targetingKey", "user-7"}},
+                                      json::object{{"targetingKey", "user-8"}, {"plan", "free"}}}) {
+    auto ours = evaluate("checkout", context)["prod"];
+    HttpReply theirs;
+    for (int i = 0; i < 400; ++i) {
+      theirs = up_->Json("delivery", "POST", "/ofrep/v1/evaluate/flags/checkout", json::object{{"context", context}}, sdk);
+      if (theirs.status == 200 && theirs.json.at("metadata").at("version") == ours.at("version")) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(theirs.status, 200) << theirs.body;
+    EXPECT_EQ(theirs.json.at("value"), ours.at("value")) << json::serialize(context);
+    EXPECT_EQ(theirs.json.at("variant"), ours.at("variant")) << json::serialize(context);
+    EXPECT_EQ(theirs.json.at("reason"), ours.at("reason")) << json::serialize(context);
+  }
+
+  // A viewer may evaluate (read permission), an anonymous caller may not.
+  std::string viewer = up_->TokenForNewUser("viewer-evaluate@example.com", "viewer");
+  EXPECT_EQ(Api("POST", base + "/flags/checkout/evaluate", json::object{{"context", pro}}, viewer).status, 200);
+  ExpectJsonError(up_->Call("api", "POST", base + "/flags/checkout/evaluate", "{}"), 401);
+}
+
+TEST_F(ApiTest, EvaluateRejectsBadInput) {
+  std::string base = NewWorkspace("evaluate-bad");
+  ASSERT_EQ(Api("PUT", base + "/flags/f",
+                json::object{{"variations", json::array{json::object{{"value", 1}}}},
+                             {"environments", {{"prod", {{"on", true}, {"fallthrough", {{"variation", 0}}}}}}},
+                             {"reason", "setup"}})
+                .status,
+            200);
+  std::string target = base + "/flags/f/evaluate";
+  ExpectJsonError(up_->Call("api", "POST", target, "not json", up_->admin_key()), 400);
+  ExpectJsonError(Api("POST", target, json::array{1}), 400);
+  ExpectJsonError(Api("POST", target, json::object{{"ctx", json::object{}}}), 400);
+  ExpectJsonError(Api("POST", target, json::object{{"context", "user-1"}}), 400);
+  ExpectJsonError(Api("POST", target, json::object{{"context", {{"targetingKey", 5}}}}), 400);
+  ExpectJsonError(Api("POST", base + "/flags/nope/evaluate", json::object{{"context", json::object{}}}), 404);
+  // No context at all is the empty context: the flag needs no key, so it evaluates.
+  HttpReply ok = Api("POST", target, json::object{});
+  ASSERT_EQ(ok.status, 200) << ok.body;
 }
 
 TEST_F(ApiTest, SdkKeyIsPublishedToTheEdgeKv) {

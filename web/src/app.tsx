@@ -13,6 +13,8 @@ import { WorkspacesPage } from './pages/workspaces';
 import { HistoryPage } from './pages/history';
 import { SecretsPage } from './pages/secrets';
 import { SdkKeysPage } from './pages/sdkkeys';
+import { FlagsPage } from './pages/flags';
+import { SegmentsPage } from './pages/segments';
 import { PickWorkspace } from './pages/wssection';
 import { ErrorMessage, Loading, messageOf, useResource } from './ui';
 
@@ -63,18 +65,20 @@ function page(p: string) {
   );
 }
 
-// The per-workspace History, Secrets and SDK keys pages, and their menu entries (which ask
+// The per-workspace Flags, Segments, History, Secrets and SDK keys pages, and their menu entries (which ask
 // for a workspace first).
 const WS_SECTIONS: Record<string, { title: string; render: (wsKey: string) => JSX.Element }> = {
+  flags: { title: 'Flags', render: (k) => <FlagsPage key={k} wsKey={k} /> },
+  segments: { title: 'Segments', render: (k) => <SegmentsPage key={k} wsKey={k} /> },
   history: { title: 'History', render: (k) => <HistoryPage key={k} wsKey={k} /> },
   secrets: { title: 'Secrets', render: (k) => <SecretsPage key={k} wsKey={k} /> },
   'sdk-keys': { title: 'SDK keys', render: (k) => <SdkKeysPage key={k} wsKey={k} /> },
 };
 
 function wsSection(p: string) {
-  const top = /^\/(history|secrets|sdk-keys)\/?$/.exec(p);
+  const top = /^\/(flags|segments|history|secrets|sdk-keys)\/?$/.exec(p);
   if (top) return <PickWorkspace key={top[1]} slug={top[1]!} title={WS_SECTIONS[top[1]!]!.title} />;
-  const m = /^\/workspaces\/([^/]+)\/(history|secrets|sdk-keys)\/?$/.exec(p);
+  const m = /^\/workspaces\/([^/]+)\/(flags|segments|history|secrets|sdk-keys)\/?$/.exec(p);
   if (!m) return undefined;
   try {
     return WS_SECTIONS[m[2]!]!.render(decodeURIComponent(m[1]!));

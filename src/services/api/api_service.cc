@@ -9,6 +9,8 @@
 #include "src/audit/event.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/eval/evaluator.h"
+#include "src/eval/ofrep.h"
 #include "src/net/sse.h"
 #include "src/services/common/http_json.h"
 #include "src/workspace/resolver.h"
@@ -250,6 +252,28 @@ class ApiService::Handlers {
       return resp;
     });
 
+    // "Evaluate as": the flag for one context in every environment, by the evaluator delivery
+    // uses, on the document delivery would serve (resolved now, so a write just made shows).
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/flags/{key}/evaluate", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"context"}));
+      const json::value* given = body.if_contains("context");
+      absl::StatusOr<eval::Context> context = eval::ContextFromOfrep(given != nullptr ? *given : json::value(nullptr));
+      if (!context.ok()) {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError(base::ToAbsl("field 'context': " + std::string(context.status().message()) +
+                                                     " (send {\"context\": {\"targetingKey\": \"user-1\", ...attributes}})")),
+            "invalid_context");
+      }
+      std::string key(req.Param("key"));
+      EV_RETURN_IF_ERROR(o_.service->GetItem(c.ws, ItemKind::kFlag, key).status());
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, o_.service->ListEnvironments(c.ws));
+      json::array out;
+      for (const storage::Item& env : envs) out.push_back(EvaluateIn(c.ws, env.key, key, *context));
+      return services::JsonResponse(200, json::object{{"flag", key}, {"environments", std::move(out)}});
+    });
+
     Route(r, http::verb::get, "/v1/workspaces/{ws}/revisions", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
       EV_ASSIGN_OR_RETURN(int64_t after, QueryInt(req, "after", 0, 0, INT64_MAX));
@@ -481,6 +505,50 @@ class ApiService::Handlers {
                                                     {{"environment", env}, {"sdk_key", id}}, env, "sdk_key:" + id));
       return services::JsonResponse(200, json::object{{"id", id}, {"environment", env}, {"revoked", true}});
     });
+  }
+
+  // One environment's answer for the evaluate route: {environment, version, value, variant,
+  // reason, rule_index?, rule_id?, in_experiment?, failed_prerequisite?} or, when the flag
+  // cannot be evaluated there, {environment, reason: "ERROR", error: {code, message}}.
+  json::object EvaluateIn(const storage::Workspace& ws, const std::string& env, const std::string& key,
+                          const eval::Context& context) {
+    json::object o{{"environment", env}};
+    auto error = [&](std::string_view code, std::string message) {
+      o["value"] = nullptr;
+      o["reason"] = eval::kReasonError;
+      o["error"] = json::object{{"code", code}, {"message", std::move(message)}};
+      return o;
+    };
+    absl::StatusOr<std::string> doc = o_.service->Resolve(ws, env);
+    if (!doc.ok()) return error(eval::kErrorGeneral, std::string(doc.status().message()));
+    json::value parsed = ParseOrNull(*doc);
+    static const json::object kEmpty;
+    auto member = [&](std::string_view name) -> const json::object& {
+      const json::value* v = parsed.is_object() ? parsed.get_object().if_contains(name) : nullptr;
+      return v != nullptr && v->is_object() ? v->get_object() : kEmpty;
+    };
+    if (const json::value* v = parsed.is_object() ? parsed.get_object().if_contains("version") : nullptr) o["version"] = *v;
+    const json::object& flags = member("flags");
+    const json::value* flag = flags.if_contains(key);
+    if (flag == nullptr || !flag->is_object()) {
+      return error(eval::kErrorFlagNotFound, "the flag has no configuration in this environment (nor in one it inherits from)");
+    }
+    absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set = eval::FlagSet::Build(flags, member("segments"), env);
+    if (!set.ok()) {
+      return error(eval::kErrorGeneral, "the environment's flags could not be compiled: " + std::string(set.status().message()));
+    }
+    eval::EvalResult r = eval::Evaluate(**set, key, context);
+    if (r.reason == eval::kReasonError) {
+      return error(r.error_code, r.error_message.empty() ? std::string(r.error_code) : r.error_message);
+    }
+    o["value"] = r.value != nullptr ? *r.value : json::value(nullptr);
+    if (r.variation >= 0) o["variant"] = eval::VariantName(flag->get_object(), r.variation);
+    o["reason"] = r.reason;
+    if (r.rule_index >= 0) o["rule_index"] = r.rule_index;
+    if (!r.rule_id.empty()) o["rule_id"] = r.rule_id;
+    if (r.in_experiment) o["in_experiment"] = true;
+    if (!r.failed_prerequisite.empty()) o["failed_prerequisite"] = r.failed_prerequisite;
+    return o;
   }
 
   // POSTs `body` to auth's signed internal `target`; Unavailable unless it answers

@@ -83,6 +83,17 @@ json::object Build() {
   paths["/v1/workspaces/{ws}/environments/{env}/resolved"] = {
       {"get", Op("The resolved document delivery serves (docs/design/resolved-document.md)",
                  {P("ws"), P("env")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/flags/{key}/evaluate"] = {
+      {"post", Op("Evaluate a flag for an OFREP context ({targetingKey, ...attributes}) in every environment, "
+                  "with delivery's evaluator on the document delivery serves: {flag, environments: "
+                  "[{environment, version, value, variant?, reason, rule_index?, rule_id?, in_experiment?, "
+                  "failed_prerequisite?, error?: {code, message}}]} (read permission)",
+                  {P("ws"), P("key")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"context", {{"type", "object"},
+                                                            {"properties", {{"targetingKey", {{"type", "string"}}}}}}}}},
+                               {"additionalProperties", false}},
+                  "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/secrets"] = {
       {"get", Op("Every secret value visible in the environment (needs the secrets:read permission "
                  "where each value is set; values set where the caller may not read are listed under "

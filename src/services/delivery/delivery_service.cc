@@ -7,6 +7,7 @@
 #include "src/base/log.h"
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
+#include "src/eval/ofrep.h"
 #include "src/services/common/http_json.h"
 
 namespace edgevault::delivery {
@@ -90,27 +91,7 @@ bool ParseOfrepContext(const std::string& body, eval::Context* out, std::string_
     return false;
   }
   const json::value* ctx = v.get_object().if_contains("context");
-  if (ctx == nullptr || ctx->is_null()) {
-    *out = eval::Context();
-    return true;
-  }
-  if (!ctx->is_object()) {
-    *code = "INVALID_CONTEXT";
-    *details = "\"context\" must be a JSON object";
-    return false;
-  }
-  json::object attrs = ctx->get_object();
-  if (const json::value* tk = attrs.if_contains("targetingKey")) {
-    if (!tk->is_string()) {
-      *code = "INVALID_CONTEXT";
-      *details = "\"targetingKey\" must be a string";
-      return false;
-    }
-    json::value key = *tk;
-    attrs.erase("targetingKey");
-    attrs["key"] = std::move(key);
-  }
-  absl::StatusOr<eval::Context> c = eval::Context::FromJson(json::value(std::move(attrs)));
+  absl::StatusOr<eval::Context> c = eval::ContextFromOfrep(ctx != nullptr ? *ctx : json::value(nullptr));
   if (!c.ok()) {
     *code = "INVALID_CONTEXT";
     *details = std::string(c.status().message());
@@ -247,12 +228,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
     if (flag.is_object()) {
       if (const json::value* vars = flag.get_object().if_contains("variations");
           vars && vars->is_array()) {
-        const json::array& a = vars->get_array();
-        for (size_t i = 0; i < a.size(); ++i) {
-          const json::value* name = a[i].is_object() ? a[i].get_object().if_contains("name") : nullptr;
-          names.push_back(name != nullptr && name->is_string() && !name->get_string().empty()
-                              ? std::string(name->get_string())
-                              : std::to_string(i));
+        for (size_t i = 0; i < vars->get_array().size(); ++i) {
+          names.push_back(eval::VariantName(flag.get_object(), static_cast<int>(i)));
         }
       }
     }

@@ -5,11 +5,13 @@ import type { ComponentChildren } from 'preact';
 import { session } from '../api';
 import { linkClick, path } from '../router';
 
-const SOON = ['Flags', 'Members', 'Audit', 'Promotions', 'Insights'];
+const SOON = ['Members', 'Audit', 'Promotions', 'Insights'];
 
 // Per-workspace pages: inside a workspace the entry opens that workspace's page, elsewhere a
 // list of workspaces to choose from.
 const WS_PAGES = [
+  { slug: 'flags', label: 'Flags' },
+  { slug: 'segments', label: 'Segments' },
   { slug: 'history', label: 'History' },
   { slug: 'secrets', label: 'Secrets' },
   { slug: 'sdk-keys', label: 'SDK keys' },

@@ -52,7 +52,7 @@ export function WorkspacePage({ wsKey }: { wsKey: string }) {
 
 // EventSource on the workspace's events; answers whether it is connected. `onRevision` runs
 // at most once per burst of events.
-function useLiveRevisions(url: string, onRevision: () => void): boolean {
+export function useLiveRevisions(url: string, onRevision: () => void): boolean {
   const [live, setLive] = useState(false);
   const callback = useRef(onRevision);
   callback.current = onRevision;

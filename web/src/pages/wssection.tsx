@@ -1,4 +1,4 @@
-// Pieces shared by the per-workspace pages (History, Secrets, SDK keys): the links between a
+// Pieces shared by the per-workspace pages (Flags, Segments, History, Secrets, SDK keys): the links between a
 // workspace's pages, the page that asks which workspace when the menu is used outside one,
 // and the org's members and API keys that turn actor ids into names.
 import { bff, enc, type Workspace } from '../api';
@@ -8,6 +8,8 @@ import { ErrorMessage, Loading, useResource } from '../ui';
 
 export const SECTIONS = [
   { slug: '', label: 'Overview' },
+  { slug: 'flags', label: 'Flags' },
+  { slug: 'segments', label: 'Segments' },
   { slug: 'history', label: 'History' },
   { slug: 'secrets', label: 'Secrets' },
   { slug: 'sdk-keys', label: 'SDK keys' },
