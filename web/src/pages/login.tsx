@@ -1,9 +1,11 @@
-// Login: email + password, then the TOTP step when auth asks for a second factor, then the
-// first-start password change when the session says `must_change_password`.
+// Login: email + password (or a passkey, passwordless), then the TOTP step when auth asks
+// for a second factor, then the first-start password change when the session says
+// `must_change_password`.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { bff, session, type Session } from '../api';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, useSubmit } from '../ui';
+import { decodeOptions, encodeCredential, webAuthnError } from './account';
 
 interface MfaRequired { mfa_required: true; mfa_token: string; methods?: string[] }
 
@@ -52,6 +54,7 @@ function PasswordStep({ onMfa, onPassword }: { onMfa: (m: MfaRequired) => void; 
         {error && <div id="login-error"><ErrorMessage message={error} /></div>}
         <button type="submit" class="primary" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
       </form>
+      <PasskeyLogin />
     </main>
   );
 }
@@ -129,5 +132,31 @@ function ChangePassword({ current }: { current?: string }) {
         </div>
       </form>
     </main>
+  );
+}
+
+// Passwordless: auth's options → navigator.credentials.get → the assertion back to auth,
+// which answers the session (the BFF sets the cookie).
+function PasskeyLogin() {
+  const { busy, error, submit, setError } = useSubmit();
+  if (typeof window.PublicKeyCredential === 'undefined') return null;
+  const go = () => void submit(async () => {
+    const begin = await bff<{ challenge_id: string; publicKey: unknown }>('POST', '/bff/v1/login/passkey/begin', {});
+    let cred: PublicKeyCredential;
+    try {
+      cred = (await navigator.credentials.get({ publicKey: decodeOptions(begin.publicKey) })) as PublicKeyCredential;
+    } catch (e) {
+      setError(webAuthnError(e) ?? 'The passkey could not be used; try again.');
+      return;
+    }
+    session.value = await bff<Session>('POST', '/bff/v1/login/passkey/finish',
+      { challenge_id: begin.challenge_id, credential: encodeCredential(cred) });
+  });
+  return (
+    <div class="alt-login">
+      <p class="muted">or</p>
+      {error && <ErrorMessage message={error} />}
+      <button type="button" onClick={go} disabled={busy}>{busy ? 'Waiting for the passkey…' : 'Sign in with a passkey'}</button>
+    </div>
   );
 }
