@@ -84,7 +84,7 @@ async function passwordStep(password) {
 test('account (TOTP, passkey), members, API keys and audit through the console', async () => {
   // First start: one-time password, then a real one.
   await heading('Sign in to EdgeVault').waitFor();
-  await page.getByRole('button', { name: 'Sign in with a passkey' }).waitFor();
+  await page.getByRole('button', { name: 'Use a passkey' }).waitFor();
   await passwordStep(ev.ownerOneTimePassword);
   await heading('Choose your password').waitFor();
   await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
@@ -127,7 +127,7 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
 
   // Passwordless with the passkey.
   await signOut();
-  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
   await heading('Workspaces').waitFor();
 
   // Members: invite (with a chosen password), the invitee's first login accepts, then a

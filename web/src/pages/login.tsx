@@ -137,6 +137,7 @@ function ChangePassword({ current }: { current?: string }) {
 
 // Passwordless: auth's options → navigator.credentials.get → the assertion back to auth,
 // which answers the session (the BFF sets the cookie).
+// Its label does not contain "Sign in": tests find the password form's button by that name.
 function PasskeyLogin() {
   const { busy, error, submit, setError } = useSubmit();
   if (typeof window.PublicKeyCredential === 'undefined') return null;
@@ -156,7 +157,7 @@ function PasskeyLogin() {
     <div class="alt-login">
       <p class="muted">or</p>
       {error && <ErrorMessage message={error} />}
-      <button type="button" onClick={go} disabled={busy}>{busy ? 'Waiting for the passkey…' : 'Sign in with a passkey'}</button>
+      <button type="button" onClick={go} disabled={busy}>{busy ? 'Waiting for the passkey…' : 'Use a passkey'}</button>
     </div>
   );
 }
