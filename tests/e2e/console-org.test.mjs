@@ -1,19 +1,19 @@
 // The console's account and org pages in a real browser against a real `edgevault up`:
-// TOTP enrolment through the Account page (the QR code is an <img>, the code comes from
-// oathtool), signing in again with password + TOTP; a passkey registered through Chrome's
-// virtual authenticator (CDP) and used on the login page; inviting a member and changing
-// their role; creating and revoking an API key (auth accepts it, then refuses it); the Audit page
-// showing the logins and filtering by action; signing out other sessions and removing the
-// passkey; axe-core finding no serious or critical
+// TOTP enrolment and a password change on the Account page (the QR code is an <img>, the
+// code comes from oathtool), signing in again with password + TOTP; a passkey registered
+// through Chrome's virtual authenticator (CDP) and used on the login page; inviting a
+// member and changing their role; creating and revoking an API key (auth accepts it, then
+// refuses it); the Audit page showing the logins and filtering by action; signing out the
+// other sessions and removing the passkey; axe-core finding no serious or critical
 // violation on these pages. The browser uses http://localhost:PORT, the WebAuthn RP ID.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { addVirtualAuthenticator, assertAccessible as axe, launchChromium } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const PASSWORD = 'console org e2e password 1';
+const NEW_PASSWORD = 'console org e2e password 2';
 const MEMBER = 'new.member@e2e.test';
 
 let ev, browser, page, origin;
@@ -24,25 +24,14 @@ before(async () => {
   const webDir = process.env.EDGEVAULT_WEB_DIR;
   ev = await EdgeVault.start({ extraArgs: webDir ? ['--set', `console.web_dir=${webDir}`] : [] });
   origin = `http://localhost:${ev.port('console')}`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    // The console listens on 127.0.0.1; "localhost" must not try ::1 first.
-    args: ['--no-sandbox', '--host-resolver-rules=MAP localhost 127.0.0.1'],
-  });
+  // The console listens on 127.0.0.1; "localhost" must not try ::1 first.
+  browser = await launchChromium(['--host-resolver-rules=MAP localhost 127.0.0.1']);
   page = await (await browser.newContext()).newPage();
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   page.on('dialog', (d) => { pageErrors.push(`dialog: ${d.message()}`); void d.dismiss(); });
   await page.goto(origin + '/');
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
-      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
-    },
-  });
+  await addVirtualAuthenticator(page);
 });
 
 after(async () => {
@@ -50,12 +39,7 @@ after(async () => {
   await ev?.stop();
 });
 
-async function assertAccessible(name) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-    `axe: serious or critical violations on the ${name} page`);
-}
+const assertAccessible = (name) => axe(page, name);
 
 const heading = (name) => page.getByRole('heading', { level: 1, name });
 const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
@@ -117,9 +101,17 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await page.getByText('Passkey added.').waitFor();
   await page.getByRole('cell', { name: 'e2e authenticator', exact: true }).waitFor();
 
-  // Password + TOTP.
+  // A new password (the session is replaced; the page stays signed in).
+  await page.getByLabel('Current password').fill(PASSWORD);
+  await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel('Confirm new password').fill(NEW_PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText('Password changed.').waitFor();
+  await heading('Account').waitFor();
+
+  // The new password + TOTP.
   await signOut();
-  await passwordStep(PASSWORD);
+  await passwordStep(NEW_PASSWORD);
   await heading('Two-factor authentication').waitFor();
   await page.getByLabel('Authentication code').fill(totp(secret, 1));
   await page.getByRole('button', { name: 'Verify' }).click();

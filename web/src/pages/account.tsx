@@ -3,7 +3,8 @@
 // remove) and signing out every other session. Every call goes to auth through the BFF
 // (/bff/v1/password, /bff/auth/...), which checks it as for any other client.
 import { useState } from 'preact/hooks';
-import { bff, enc, refreshSession, session, type Session } from '../api';
+import { bff, enc, refreshSession, session } from '../api';
+import { PasswordForm } from './password';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 
 export function AccountPage() {
@@ -21,46 +22,12 @@ export function AccountPage() {
 }
 
 function PasswordSection() {
-  const [current, setCurrent] = useState('');
-  const [next, setNext] = useState('');
-  const [confirm, setConfirm] = useState('');
   const [done, setDone] = useState(false);
-  const { busy, error, submit, setError } = useSubmit();
-  const onSubmit = (e: Event) => {
-    e.preventDefault();
-    setDone(false);
-    if (next !== confirm) {
-      setError('The two new passwords differ; type the same password twice.');
-      return;
-    }
-    void submit(async () => {
-      await bff('POST', '/bff/v1/password', { current_password: current, new_password: next });
-      // The change replaced the session (and its CSRF token).
-      session.value = await bff<Session>('GET', '/bff/v1/session');
-      setCurrent(''); setNext(''); setConfirm('');
-      setDone(true);
-    });
-  };
   return (
     <section aria-labelledby="acct-pw-h">
       <h2 id="acct-pw-h">Password</h2>
-      <form onSubmit={onSubmit}>
-        <Field id="acct-pw-current" label="Current password">
-          <input id="acct-pw-current" type="password" autoComplete="current-password" required value={current}
-            onInput={(e) => setCurrent(e.currentTarget.value)} />
-        </Field>
-        <Field id="acct-pw-new" label="New password" hint="At least 12 characters. Your other sessions end.">
-          <input id="acct-pw-new" type="password" autoComplete="new-password" required minLength={12} value={next}
-            aria-describedby="acct-pw-new-hint" onInput={(e) => setNext(e.currentTarget.value)} />
-        </Field>
-        <Field id="acct-pw-confirm" label="Confirm new password">
-          <input id="acct-pw-confirm" type="password" autoComplete="new-password" required value={confirm}
-            onInput={(e) => setConfirm(e.currentTarget.value)} />
-        </Field>
-        {error && <ErrorMessage message={error} />}
-        {done && <p role="status" class="ok">Password changed.</p>}
-        <button type="submit" disabled={busy}>{busy ? 'Saving…' : 'Change password'}</button>
-      </form>
+      {done && <p role="status" class="ok">Password changed.</p>}
+      <PasswordForm hint="At least 12 characters. Your other sessions end." onChanged={() => setDone(true)} />
     </section>
   );
 }

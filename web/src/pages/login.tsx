@@ -6,6 +6,7 @@ import { bff, session, type Session } from '../api';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, useSubmit } from '../ui';
 import { decodeOptions, encodeCredential, webAuthnError } from './account';
+import { PasswordForm } from './password';
 
 interface MfaRequired { mfa_required: true; mfa_token: string; methods?: string[] }
 
@@ -89,48 +90,13 @@ function TotpStep({ mfa, onCancel }: { mfa: MfaRequired; onCancel: () => void })
 }
 
 function ChangePassword({ current }: { current?: string }) {
-  const [currentPassword, setCurrentPassword] = useState(current ?? '');
-  const [next, setNext] = useState('');
-  const [confirm, setConfirm] = useState('');
-  const { busy, error, submit, setError } = useSubmit();
   const heading = useFocusHeading();
-  const onSubmit = (e: Event) => {
-    e.preventDefault();
-    if (next !== confirm) {
-      setError('The two new passwords differ; type the same password twice.');
-      return;
-    }
-    void submit(async () => {
-      await bff('POST', '/bff/v1/password', { current_password: currentPassword, new_password: next });
-      // The password change replaced the session (and so its CSRF token): load it again.
-      session.value = await bff<Session>('GET', '/bff/v1/session');
-    });
-  };
   return (
     <main id="main" class="auth-card">
       <h1 tabIndex={-1} ref={heading}>Choose your password</h1>
       <p>This account still has its one-time password. Choose a new one to continue.</p>
-      <form onSubmit={onSubmit}>
-        {current === undefined && (
-          <Field id="pw-current" label="Current password">
-            <input id="pw-current" type="password" autoComplete="current-password" required value={currentPassword}
-              onInput={(e) => setCurrentPassword(e.currentTarget.value)} />
-          </Field>
-        )}
-        <Field id="pw-new" label="New password" hint="At least 12 characters.">
-          <input id="pw-new" type="password" autoComplete="new-password" required minLength={12} value={next}
-            aria-describedby="pw-new-hint" onInput={(e) => setNext(e.currentTarget.value)} />
-        </Field>
-        <Field id="pw-confirm" label="Confirm new password">
-          <input id="pw-confirm" type="password" autoComplete="new-password" required value={confirm}
-            onInput={(e) => setConfirm(e.currentTarget.value)} />
-        </Field>
-        {error && <ErrorMessage message={error} />}
-        <div class="actions">
-          <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Change password'}</button>
-          <a href="/logout" onClick={linkClick}>Sign out</a>
-        </div>
-      </form>
+      <PasswordForm current={current} hint="At least 12 characters."
+        actions={<a href="/logout" onClick={linkClick}>Sign out</a>} />
     </main>
   );
 }
