@@ -1,11 +1,12 @@
 // The console's account and org pages in a real browser against a real `edgevault up`:
-// TOTP enrolment and a password change on the Account page (the QR code is an <img>, the
-// code comes from oathtool), signing in again with password + TOTP; a passkey registered
-// through Chrome's virtual authenticator (CDP) and used on the login page; inviting a
-// member and changing their role; creating and revoking an API key (auth accepts it, then
-// refuses it); the Audit page showing the logins and filtering by action; signing out the
-// other sessions and removing the passkey; axe-core finding no serious or critical
-// violation on these pages. The browser uses http://localhost:PORT, the WebAuthn RP ID.
+// a session opened elsewhere listed and signed out from the Account page; TOTP enrolment
+// and a password change there (the QR code is an <img>, the code comes from oathtool),
+// signing in again with password + TOTP; a passkey registered through Chrome's virtual
+// authenticator (CDP) and used on the login page; inviting a member and changing their
+// role; creating and revoking an API key (auth accepts it, then refuses it); the Audit page
+// showing the logins and filtering by action; signing out all other sessions and removing
+// the passkey; axe-core finding no serious or critical violation on these pages. The
+// browser uses http://localhost:PORT, the WebAuthn RP ID.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -76,10 +77,22 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await page.getByRole('button', { name: 'Change password' }).click();
   await heading('Workspaces').waitFor();
 
-  // Account: enrol TOTP. The QR code is an image from a data: URL, not markup.
+  // Account. A session opened elsewhere (the API) is listed and signed out from here.
+  const elsewhere = await ev.auth('POST', '/v1/login', { body: { email: ev.ownerEmail, password: PASSWORD } });
+  assert.equal(elsewhere.status, 200, elsewhere.text);
   await page.getByRole('link', { name: 'Account', exact: true }).click();
   await heading('Account').waitFor();
+  const sessions = page.getByRole('table', { name: 'Your sessions' });
+  await sessions.locator('tbody tr').nth(1).waitFor();
+  assert.equal(await sessions.locator('tbody tr').count(), 2);
+  await sessions.getByText('(this session)').waitFor();
   await assertAccessible('account');
+  await sessions.getByRole('button', { name: /^Sign out session [0-9a-f]{16}$/ }).click();
+  await page.getByText(/^Session [0-9a-f]{16} signed out\.$/).waitFor();
+  assert.equal(await sessions.locator('tbody tr').count(), 1);
+  assert.equal((await ev.auth('GET', '/v1/session', { bearer: elsewhere.json.session })).status, 401);
+
+  // TOTP. The QR code is an image from a data: URL, not markup.
   await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
   const qr = page.getByRole('img', { name: 'QR code of the authenticator key' });
   await qr.waitFor();

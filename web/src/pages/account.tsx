@@ -1,7 +1,8 @@
 // Account: the signed-in user's own credentials — password, TOTP (enrol with a QR code,
 // confirm, recovery codes shown once, disable), passkeys (register with WebAuthn, list,
-// remove) and signing out every other session. Every call goes to auth through the BFF
-// (/bff/v1/password, /bff/auth/...), which checks it as for any other client.
+// remove) and the account's sessions (list, sign out one or all others). Every call goes
+// to auth through the BFF (/bff/v1/password, /bff/auth/...), which checks it as for any
+// other client.
 import { useState } from 'preact/hooks';
 import { bff, enc, refreshSession, session } from '../api';
 import { PasswordForm } from './password';
@@ -248,22 +249,59 @@ function PasskeysSection() {
   );
 }
 
+interface SessionInfo {
+  id: string; current: boolean; org_id: string; created_at: string; last_seen_at: string; expires_at: string;
+  client_address: string; user_agent: string; auth_methods: string;
+}
+
 function SessionsSection() {
+  const [res, reload] = useResource(
+    () => bff<{ sessions: SessionInfo[] }>('GET', '/bff/auth/sessions').then((r) => r.sessions ?? []), []);
   const [notice, setNotice] = useState<string | undefined>(undefined);
   const { busy, error, submit } = useSubmit();
-  const revoke = () => void submit(async () => {
+  const revokeOne = (x: SessionInfo) => void submit(async () => {
+    setNotice(undefined);
+    await bff('DELETE', `/bff/auth/sessions/${enc(x.id)}`);
+    setNotice(`Session ${x.id} signed out.`);
+    reload();
+  });
+  const revokeAll = () => void submit(async () => {
+    setNotice(undefined);
     const r = await bff<{ revoked: number }>('POST', '/bff/auth/sessions/revoke-all', {});
     setNotice(r.revoked === 1 ? 'Signed out 1 other session.' : `Signed out ${r.revoked} other sessions.`);
+    reload();
   });
-  const s = session.value;
   return (
     <section aria-labelledby="acct-sessions-h">
       <h2 id="acct-sessions-h">Sessions</h2>
-      <p>This session{s?.auth_methods ? ` (signed in with ${s.auth_methods})` : ''} stays
-        signed in. Signing out everywhere else ends every other session of your account, in every org.</p>
+      <p>Where your account is signed in, in every org. Sign out any session you do not recognise.</p>
+      {res.state === 'loading' && !res.data && <Loading what="sessions" />}
+      {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
+      {res.data && (
+        <div class="table-wrap">
+          <table class="list" aria-label="Your sessions">
+            <thead><tr><th scope="col">Session</th><th scope="col">Signed in with</th><th scope="col">Address</th><th scope="col">Browser</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <tbody>
+              {res.data.map((x) => (
+                <tr key={x.id} data-session={x.id}>
+                  <td><code>{x.id}</code>{x.current ? ' (this session)' : ''}</td>
+                  <td>{x.auth_methods}</td>
+                  <td>{x.client_address}</td>
+                  <td class="ua">{x.user_agent}</td>
+                  <td>{x.last_seen_at}</td>
+                  <td>{!x.current && (
+                    <button type="button" disabled={busy} onClick={() => revokeOne(x)}
+                      aria-label={`Sign out session ${x.id}`}>Sign out</button>
+                  )}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
       {error && <ErrorMessage message={error} />}
       {notice && <p role="status" class="ok">{notice}</p>}
-      <button type="button" onClick={revoke} disabled={busy}>Sign out all other sessions</button>
+      <button type="button" onClick={revokeAll} disabled={busy}>Sign out all other sessions</button>
     </section>
   );
 }
