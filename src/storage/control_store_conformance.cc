@@ -433,6 +433,25 @@ TEST_P(ControlStoreConformanceTest, DeleteSessionsOfUserInOrgLeavesOtherOrgsAlon
   EV_TEST_EXPECT_OK(store().GetSession("b"));
 }
 
+TEST_P(ControlStoreConformanceTest, ListSessionsOfUserShowsLiveOnesMostRecentlyUsedFirst) {
+  CS_SEED();
+  Session old_one = MakeSession("old", "u1");
+  Session recent = MakeSession("recent", "u1", At(60));
+  recent.org_id = "o2";  // every org
+  Session idle = MakeSession("idle", "u1");
+  idle.idle_expires_at = At(100);
+  Session other = MakeSession("other", "u2", At(120));
+  for (const Session& s : {old_one, recent, idle, other}) EV_TEST_ASSERT_OK(store().CreateSession(s));
+  EV_TEST_ASSIGN(std::vector<Session> live, store().ListSessionsOfUser("u1", At(100)));
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].token_hash, "recent");
+  EXPECT_EQ(live[0].org_id, "o2");
+  EXPECT_EQ(live[1].token_hash, "old");
+  EXPECT_EQ(live[1].auth_methods, "pwd+totp");
+  EV_TEST_ASSIGN(live, store().ListSessionsOfUser("u9", At(100)));
+  EXPECT_TRUE(live.empty());
+}
+
 TEST_P(ControlStoreConformanceTest, DeleteExpiredSessionsUsesBothDeadlines) {
   CS_SEED();
   Session idle = MakeSession("idle", "u1");

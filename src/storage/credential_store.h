@@ -55,6 +55,10 @@ class CredentialStore : public SdkKeyLister {
                                                             std::string_view org_id,
                                                             std::string_view except_token_hash) = 0;
   virtual absl::StatusOr<int64_t> DeleteExpiredSessions(absl::Time now) = 0;
+  // The user's sessions (in every org) still live at `now` (both deadlines after it), most
+  // recently used first.
+  virtual absl::StatusOr<std::vector<Session>> ListSessionsOfUser(std::string_view user_id,
+                                                                   absl::Time now) = 0;
 
   // API keys.
   virtual absl::Status CreateApiKey(const ApiKey& key) = 0;

@@ -3,7 +3,7 @@
 // passkey as a second factor, and the counter moving forward.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { addVirtualAuthenticator, launchChromium } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 let ev, browser, page, authOrigin;
@@ -15,11 +15,7 @@ before(async () => {
   // real auth service (nothing listens on port 80 here).
   authOrigin = 'http://localhost';
   ev = await EdgeVault.start({ extraArgs: ['--set', `auth.webauthn_origins=${authOrigin}`] });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage();
   await page.route(`${authOrigin}/**`, async (route) => {
     const url = new URL(route.request().url());
@@ -27,14 +23,7 @@ before(async () => {
     await route.fulfill({ response });
   });
   await page.goto(authOrigin + '/');
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
-      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
-    },
-  });
+  await addVirtualAuthenticator(page);
 });
 
 after(async () => {

@@ -8,8 +8,9 @@ export interface Session {
   user: User;
   org_id: string;
   role: string;
-  auth_methods?: string[];
+  auth_methods?: string; // how this session signed in: "pwd", "pwd+totp", "passkey"
   must_change_password?: boolean;
+  mfa?: string[];
   csrf_token: string;
 }
 

@@ -5,8 +5,12 @@ import type { JSX } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { refreshSession, session } from './api';
 import { navigate, path } from './router';
+import { AccountPage } from './pages/account';
+import { ApiKeysPage } from './pages/apikeys';
+import { AuditPage } from './pages/audit';
 import { LoginPage } from './pages/login';
 import { LogoutPage } from './pages/logout';
+import { MembersPage } from './pages/members';
 import { Shell } from './pages/shell';
 import { WorkspacePage } from './pages/workspace';
 import { WorkspacesPage } from './pages/workspaces';
@@ -45,6 +49,10 @@ export function App() {
 
 function page(p: string) {
   if (p === '/' || p === '/workspaces') return <WorkspacesPage />;
+  if (p === '/account') return <AccountPage />;
+  if (p === '/members') return <MembersPage />;
+  if (p === '/api-keys') return <ApiKeysPage />;
+  if (p === '/audit') return <AuditPage />;
   const m = /^\/workspaces\/([^/]+)\/?$/.exec(p);
   if (m) {
     let key: string;

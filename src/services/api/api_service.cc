@@ -7,6 +7,7 @@
 #include <map>
 
 #include "src/audit/event.h"
+#include "src/audit/event_query.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/eval/evaluator.h"
@@ -243,6 +244,7 @@ class ApiService::Handlers {
     });
 
     for (const KindRoute& k : kKinds) InstallKind(r, k);
+    InstallAudit(r);
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
@@ -624,6 +626,84 @@ class ApiService::Handlers {
                           o_.service->DeleteItem(ActorFor(c.p, req), c.ws, kind, key, reason, if_match, Writer(c)));
       return WithRevision(services::JsonResponse(200, json::object{{"deleted", true}, {"revision", head}}), head);
     });
+  }
+
+  // The org's audit events from the warehouse edgevault-audit writes (event_query.h):
+  // admins and owners only (the api's "administer" action), always filtered to the
+  // caller's org, newest first, paged by cursor.
+  void InstallAudit(net::Router& r) {
+    Route(r, http::verb::get, "/v1/audit/events", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
+      if (o_.audit_reader == nullptr) {
+        return absl::UnavailableError("the audit warehouse is not configured for this api");
+      }
+      EV_ASSIGN_OR_RETURN(audit::EventQuery q, AuditQuery(req, p));
+      EV_ASSIGN_OR_RETURN(audit::EventPage page, audit::QueryEvents(*o_.audit_reader, q));
+      json::array events;
+      for (const audit::AuditEvent& e : page.events) events.push_back(ParseOrNull(audit::CanonicalJson(e)));
+      json::object o{{"events", std::move(events)}};
+      o["next_cursor"] = page.next_cursor.empty() ? json::value(nullptr) : json::value(page.next_cursor);
+      return services::JsonResponse(200, o);
+    });
+  }
+
+  absl::StatusOr<audit::EventQuery> AuditQuery(const net::Request& req, const Principal& p) {
+    static constexpr std::string_view kKnown[] = {"actor", "action", "workspace", "since", "until", "limit", "cursor"};
+    for (std::string_view pair : base::Split(req.query(), '&')) {
+      if (pair.empty()) continue;
+      std::string_view name = pair.substr(0, pair.find('='));
+      if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
+        return absl::InvalidArgumentError(base::ToAbsl(
+            "unknown query parameter '" + std::string(name.substr(0, 64)) +
+            "'; use actor, action, workspace, since, until, limit or cursor"));
+      }
+    }
+    audit::EventQuery q;
+    q.org = p.org_id;
+    auto text = [&](std::string_view name, size_t max, std::string* out) -> absl::Status {
+      std::optional<std::string> v = req.QueryParam(name);
+      if (!v) return absl::OkStatus();
+      if (v->size() > max) {
+        return absl::InvalidArgumentError(base::ToAbsl("query parameter '" + std::string(name) + "' is longer than " +
+                                                       std::to_string(max) + " bytes"));
+      }
+      *out = *v;
+      return absl::OkStatus();
+    };
+    EV_RETURN_IF_ERROR(text("actor", 200, &q.actor));
+    EV_RETURN_IF_ERROR(text("action", 128, &q.action));
+    EV_RETURN_IF_ERROR(text("workspace", 128, &q.workspace));
+    EV_RETURN_IF_ERROR(text("cursor", 64, &q.cursor));
+    if (!q.action.empty() && !audit::ValidActionFilter(q.action)) {
+      return absl::InvalidArgumentError(
+          "query parameter 'action' must be an action like auth.login, or a prefix like auth.*");
+    }
+    if (!q.cursor.empty() && !audit::ValidEventId(q.cursor)) {
+      return absl::InvalidArgumentError("query parameter 'cursor' must be the next_cursor of a previous page");
+    }
+    // A workspace key is accepted too: events name workspaces by id.
+    if (!q.workspace.empty()) {
+      absl::StatusOr<storage::Workspace> ws = o_.service->GetWorkspace(p.org_id, q.workspace);
+      if (ws.ok()) q.workspace = ws->id;
+    }
+    for (auto [name, out] : {std::pair{"since", &q.since}, std::pair{"until", &q.until}}) {
+      std::optional<std::string> v = req.QueryParam(name);
+      if (!v) continue;
+      absl::Time t;
+      std::string err;
+      if (v->size() > 64 || !absl::ParseTime(absl::RFC3339_full, *v, &t, &err)) {
+        return absl::InvalidArgumentError(base::ToAbsl("query parameter '" + std::string(name) +
+                                                       "' must be an RFC 3339 time, e.g. 2026-03-04T05:06:07Z"));
+      }
+      *out = t;
+    }
+    if (q.since && q.until && *q.since >= *q.until) {
+      return absl::InvalidArgumentError("query parameter 'since' must be before 'until'");
+    }
+    EV_ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+    q.limit = static_cast<int>(limit);
+    return q;
   }
 
  private:

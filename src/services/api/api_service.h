@@ -1,7 +1,7 @@
 #pragma once
 // edgevault-api's HTTP surface (docs/api.md, GET /v1/openapi.json): workspaces,
 // environments, configs, flags, segments, resolved documents, revisions, revert,
-// rollback, activity, live events (SSE) and SDK keys. Handlers translate HTTP to
+// rollback, activity, live events (SSE), SDK keys and the org's audit events. Handlers translate HTTP to
 // workspace::Service calls after ApiAuth has authenticated and authorized the caller.
 //
 // Thread-safety: Install once; handlers then run concurrently on the service's blocking
@@ -12,6 +12,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "src/audit/warehouse.h"
 #include "src/net/http_client.h"
 #include "src/net/router.h"
 #include "src/services/api/api_auth.h"
@@ -31,6 +32,9 @@ struct ApiServiceOptions {
   // JSON). nullptr = not recorded. Called on the blocking pool; must be thread-safe.
   std::function<void(const std::string& event_json)> record_denied;
   size_t max_reason_bytes = 1000;
+  // The audit warehouse GET /v1/audit/events reads (DATA_DIR/audit/warehouse, written by
+  // edgevault-audit on the same host); nullptr = the route answers 503. Not owned.
+  audit::WarehouseReader* audit_reader = nullptr;
 };
 
 class ApiService {

@@ -1,5 +1,6 @@
 // edgevault-api: the system of record and the write path.
 #include "src/audit/event.h"
+#include "src/audit/file_warehouse.h"
 #include "src/audit/paths.h"
 #include "src/audit/relay.h"
 #include "src/audit/sqlite_queue.h"
@@ -117,6 +118,8 @@ absl::Status Install(services::ServiceContext& ctx) {
     absl::Status st = e.ok() ? audit_queue->Enqueue({*e}, env->Now()) : e.status();
     if (!st.ok()) EV_LOG(kError, "recording a denied request failed", {{"error", st.ToString()}});
   };
+  opts.audit_reader = ctx.Keep(std::make_unique<audit::FileWarehouseReader>(
+      audit::AuditWarehouseDir(config.data_dir), ctx.env));
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());

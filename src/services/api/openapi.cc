@@ -130,6 +130,11 @@ json::object Build() {
   paths["/v1/workspaces/{ws}/sdk-keys"] = {
       {"get", Op("SDK keys of the workspace: id, prefix, name, environment, times; never the key",
                  {P("ws")}, std::nullopt, "200", "Any")}};
+  paths["/v1/audit/events"] = {
+      {"get", Op("The org's audit events from the warehouse, newest first (admin); next_cursor pages on",
+                 {P("actor", "query"), P("action", "query"), P("workspace", "query"), P("since", "query"),
+                  P("until", "query"), P("limit", "query", "integer"), P("cursor", "query")},
+                 std::nullopt, "200", "AuditEvents")}};
   paths["/v1/openapi.json"] = {{"get", Op("This document", {}, std::nullopt, "200", "Any")}};
 
   json::object schemas;
@@ -140,6 +145,10 @@ json::object Build() {
                                                                  {"message", {{"type", "string"}}}}},
                                                  {"required", json::array{"code", "message"}}}}}},
                       {"required", json::array{"error"}}};
+  schemas["AuditEvents"] = {{"type", "object"},
+                            {"properties", {{"events", {{"type", "array"}, {"items", {{"type", "object"}}}}},
+                                            {"next_cursor", {{"type", json::array{"string", "null"}}}}}},
+                            {"required", json::array{"events", "next_cursor"}}};
   schemas["WriteResult"] = {{"type", "object"}, {"properties", {{"revision", {{"type", "integer"}}}}}};
 
   json::object doc;

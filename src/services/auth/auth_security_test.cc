@@ -407,6 +407,8 @@ TEST_F(AuthSecurityTest, OneTimePasswordSessionCanOnlyChangeItsPassword) {
       {"DELETE", "/v1/api-keys/{id}", "/v1/api-keys/key_x", ""},
       {"POST", "/v1/token", "/v1/token", "{}"},
       {"POST", "/v1/sessions/revoke-all", "/v1/sessions/revoke-all", "{}"},
+      {"GET", "/v1/sessions", "/v1/sessions", ""},
+      {"DELETE", "/v1/sessions/{id}", "/v1/sessions/0123456789abcdef", ""},
       {"POST", "/v1/mfa/totp/enroll", "/v1/mfa/totp/enroll", "{}"},
       {"POST", "/v1/mfa/totp/confirm", "/v1/mfa/totp/confirm", R"({"code":"123456"})"},
       {"POST", "/v1/mfa/totp/disable", "/v1/mfa/totp/disable", R"({"password":"x","code":"123456"})"},

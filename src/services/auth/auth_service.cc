@@ -1,6 +1,7 @@
 #include "src/services/auth/auth_service.h"
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 
 #include "src/audit/event.h"
 #include "src/base/encoding.h"
@@ -14,6 +15,9 @@ namespace edgevault::auth {
 namespace http = boost::beast::http;
 namespace json = boost::json;
 using storage::Role;
+
+// How many hex digits of a session token's SHA-256 name it in GET /v1/sessions.
+constexpr size_t kSessionIdLength = 16;
 
 bool Principal::HasScope(std::string_view scope) const {
   for (const auto& s : scopes) {
@@ -580,6 +584,50 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
                    {{"user_id", user_id}, {"revoked", n}});
     }));
     return services::JsonResponse(200, json::object{{"revoked", n}});
+  });
+
+  // Your own live sessions, in every org, so you can end one you do not recognise. A
+  // session is named by the first 16 hex digits of its token's SHA-256: enough to pick
+  // it, useless to reach the token.
+  Route(http::verb::get, "/v1/sessions", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "sessions"));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Session> sessions, store_.ListSessionsOfUser(p.user_id, Now()));
+    json::array a;
+    for (const storage::Session& s : sessions) {
+      a.push_back(json::object{{"id", s.token_hash.substr(0, kSessionIdLength)},
+                               {"current", s.token_hash == p.session_hash},
+                               {"org_id", s.org_id},
+                               {"created_at", services::FormatTime(s.created_at)},
+                               {"last_seen_at", services::FormatTime(s.last_seen_at)},
+                               {"expires_at", services::FormatTime(std::min(s.idle_expires_at, s.absolute_expires_at))},
+                               {"client_address", s.client_address},
+                               {"user_agent", s.user_agent},
+                               {"auth_methods", s.auth_methods}});
+    }
+    return services::JsonResponse(200, json::object{{"sessions", std::move(a)}});
+  });
+
+  Route(http::verb::delete_, "/v1/sessions/{id}", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "sessions"));
+    std::string_view id = req.Param("id");
+    if (id.size() != kSessionIdLength ||
+        id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+      return absl::InvalidArgumentError("a session id is 16 lower-case hex digits, as GET /v1/sessions lists them");
+    }
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Session> sessions, store_.ListSessionsOfUser(p.user_id, Now()));
+    auto it = std::find_if(sessions.begin(), sessions.end(),
+                           [&](const storage::Session& s) { return s.token_hash.substr(0, kSessionIdLength) == id; });
+    if (it == sessions.end()) return absl::NotFoundError("you have no live session with that id");
+    if (it->token_hash == p.session_hash) {
+      return services::WithErrorCode(
+          absl::FailedPreconditionError("this is the session making the request; end it with POST /v1/logout"),
+          "current_session");
+    }
+    EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+      EV_RETURN_IF_ERROR(tx.DeleteSession(it->token_hash));
+      return Audit(tx, "auth.session.revoke", "success", p.ActorId(), p.org_id, req, {{"session", std::string(id)}});
+    }));
+    return services::JsonResponse(200, json::object{{"id", std::string(id)}, {"revoked", true}});
   });
 
   Route(http::verb::post, "/v1/token", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {

@@ -154,6 +154,36 @@ TEST_F(AuthServiceTest, LogoutAndRevokeAll) {
   EXPECT_EQ(Call("GET", "/v1/session", "", a).status, 200);
 }
 
+TEST_F(AuthServiceTest, ListAndRevokeOwnSessions) {
+  std::string a = OwnerSession();
+  env_.AdvanceBy(absl::Seconds(5));
+  std::string b = Login("owner@example.com", kOwnerPassword);
+  Reply list = Call("GET", "/v1/sessions", "", a);
+  ASSERT_EQ(list.status, 200) << list.raw;
+  const json::array& sessions = list.body.at("sessions").as_array();
+  ASSERT_EQ(sessions.size(), 2u);
+  const size_t current = sessions[0].at("current").as_bool() ? 0 : 1;
+  ASSERT_TRUE(sessions[current].at("current").as_bool());
+  ASSERT_FALSE(sessions[1 - current].at("current").as_bool());
+  std::string mine(sessions[current].at("id").as_string());
+  std::string other(sessions[1 - current].at("id").as_string());
+  EXPECT_EQ(other.size(), 16u);
+  EXPECT_EQ(list.raw.find(b), std::string::npos) << "a token leaked into the list";
+
+  EXPECT_EQ(Call("DELETE", "/v1/sessions/" + mine, "", a).status, 409);
+  EXPECT_EQ(Call("DELETE", "/v1/sessions/NOT-HEX", "", a).status, 400);
+  EXPECT_EQ(Call("DELETE", "/v1/sessions/0000000000000000", "", a).status, 404);
+  Reply revoked = Call("DELETE", "/v1/sessions/" + other, "", a);
+  EXPECT_EQ(revoked.status, 200) << revoked.raw;
+  EXPECT_EQ(Call("GET", "/v1/session", "", b).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/session", "", a).status, 200);
+  EXPECT_EQ(Call("DELETE", "/v1/sessions/" + other, "", a).status, 404);
+  // Sessions are a login session's own business: not an API key's.
+  Reply key = Post("/v1/api-keys", {{"name", "k"}}, a);
+  ASSERT_EQ(key.status, 201) << key.raw;
+  EXPECT_EQ(Call("GET", "/v1/sessions", "", std::string(key.body.at("key").as_string())).status, 403);
+}
+
 TEST_F(AuthServiceTest, TokenVerifiesAgainstJwksAndRotationKeepsOldKeyPublished) {
   std::string s = OwnerSession();
   Reply jwks = Call("GET", "/.well-known/jwks.json");

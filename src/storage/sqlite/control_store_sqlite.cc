@@ -666,6 +666,16 @@ class ControlQueries final : public ControlStore {
     return Changed(st);
   }
 
+  absl::StatusOr<std::vector<Session>> ListSessionsOfUser(std::string_view user_id,
+                                                           absl::Time now) override {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_SESSION_COLUMNS " FROM sessions WHERE user_id = ? "
+                                     "AND idle_expires_at > ? AND absolute_expires_at > ? "
+                                     "ORDER BY last_seen_at DESC, token_hash"));
+    st.Bind(1, user_id).Bind(2, Micros(now)).Bind(3, Micros(now));
+    return ReadAll<Session>(st, ReadSession);
+  }
+
   absl::StatusOr<int64_t> DeleteExpiredSessions(absl::Time now) override {
     EV_ASSIGN_OR_RETURN(Statement st,
                         db_->Prepare("DELETE FROM sessions "
@@ -1294,6 +1304,8 @@ class SqliteControlStore final : public ControlStore {
   EV_FORWARD(absl::StatusOr<int64_t>, DeleteSessionsOfUserInOrg,
              (std::string_view u, std::string_view o, std::string_view e), (u, o, e))
   EV_FORWARD(absl::StatusOr<int64_t>, DeleteExpiredSessions, (absl::Time n), (n))
+  EV_FORWARD(absl::StatusOr<std::vector<Session>>, ListSessionsOfUser, (std::string_view u, absl::Time n),
+             (u, n))
   EV_FORWARD(absl::Status, CreateApiKey, (const ApiKey& k), (k))
   EV_FORWARD(absl::StatusOr<ApiKey>, GetApiKeyByHash, (std::string_view h), (h))
   EV_FORWARD(absl::StatusOr<ApiKey>, GetApiKey, (std::string_view o, std::string_view id), (o, id))

@@ -1,11 +1,14 @@
-// The signed-in frame: a skip link, the header with the user and "Sign out", and the
-// navigation. Sections not built yet are listed, marked "soon" and not links, so the
+// The signed-in frame: a skip link, the header with the user, "Account" and "Sign out", and
+// the navigation. Sections not built yet are listed, marked "soon" and not links, so the
 // navigation's shape is settled before their pages land.
 import type { ComponentChildren } from 'preact';
 import { session } from '../api';
 import { linkClick, path } from '../router';
 
-const SOON = ['Members', 'Audit', 'Promotions', 'Insights'];
+const SOON = ['Promotions', 'Insights'];
+
+// The org's pages: auth and the api decide what each role may see and do there.
+const ORG_PAGES: [string, string][] = [['/members', 'Members'], ['/api-keys', 'API keys'], ['/audit', 'Audit']];
 
 // Per-workspace pages: inside a workspace the entry opens that workspace's page, elsewhere a
 // list of workspaces to choose from.
@@ -34,6 +37,7 @@ export function Shell({ children }: { children: ComponentChildren }) {
         <a class="brand" href="/workspaces" onClick={linkClick}>EdgeVault</a>
         <div class="who">
           <span>{s?.user?.display_name || s?.user?.email}</span>
+          <a href="/account" onClick={linkClick} aria-current={path.value === '/account' ? 'page' : undefined}>Account</a>
           <a class="button" href="/logout" onClick={linkClick}>Sign out</a>
         </div>
       </header>
@@ -51,6 +55,11 @@ export function Shell({ children }: { children: ComponentChildren }) {
                 </li>
               );
             })}
+            {ORG_PAGES.map(([href, name]) => (
+              <li key={href}>
+                <a href={href} onClick={linkClick} aria-current={path.value === href ? 'page' : undefined}>{name}</a>
+              </li>
+            ))}
             {SOON.map((name) => (
               <li key={name} class="soon">
                 <span>{name}</span> <span class="badge">soon</span>
