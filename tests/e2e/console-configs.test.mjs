@@ -143,6 +143,16 @@ test('configs: schema editor, inline schema violation, JSON value editor; deleti
   assert.deepEqual((await config()).values, { prod: { port: 8080 } });
   await page.locator('td[data-env="prod"] code.value').getByText('{"port":8080}').waitFor();
 
+  // A stricter schema the stored value would not match: refused, shown at the schema field.
+  const stricter = { ...schema, properties: { port: { type: 'integer', maximum: 1024 } } };
+  await page.locator('#schema-text').fill(JSON.stringify(stricter));
+  await page.locator('#schema-reason').fill('e2e: stricter');
+  await page.getByRole('button', { name: 'Save schema' }).click();
+  await page.locator('#schema-text-error').getByText('8080 is greater than the maximum 1024').waitFor();
+  assert.equal(await page.locator('#schema-text-error').innerText(),
+    'The value in prod does not match at /port: 8080 is greater than the maximum 1024');
+  assert.deepEqual((await config()).schema, schema, 'a schema the stored value violates was stored');
+
   // Flags: billing is checkout's prerequisite, so deleting it is refused and nothing changes.
   await page.goto(origin + '/workspaces/shop/flags');
   await page.getByRole('heading', { name: 'Delete a flag' }).waitFor();

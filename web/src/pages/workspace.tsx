@@ -327,12 +327,13 @@ function SetValue(props: {
   );
 }
 
-// A value or schema problem next to its field: the message, and which part of the value
-// (a JSON Pointer) when the api names one.
+// A value or schema problem next to its field: the message, which part of the value (a JSON
+// Pointer) when the api names one, and whose value it is when it is another environment's.
 function FieldViolation({ id, violation }: { id: string; violation: Violation }) {
   return (
     <p id={id} class="field-error" role="alert">
-      {violation.pointer !== undefined && <>At <code>{violation.pointer}</code>: </>}
+      {violation.env !== undefined && <>The value in <code>{violation.env}</code> does not match{violation.pointer !== undefined ? ' at ' : ': '}</>}
+      {violation.pointer !== undefined && <>{violation.env === undefined && 'At '}<code>{violation.pointer}</code>: </>}
       {violation.message}
     </p>
   );
@@ -418,9 +419,7 @@ function SchemaForm({ base, items, item, choose, done, setDone, onDone }: {
           </p>
         )}
         {violation && (
-          <FieldViolation id="schema-text-error" violation={violation.env !== undefined
-            ? { ...violation, message: `the value in ${violation.env} does not match: ${violation.message}` }
-            : violation} />
+          <FieldViolation id="schema-text-error" violation={violation} />
         )}
       </Field>
       <Field id="schema-reason" label="Reason">
