@@ -84,9 +84,10 @@ bench: deps e2e-deps
 	bench/http/run.sh $(BUILD)
 	EDGEVAULT_BIN_DIR=$(abspath $(BUILD))/bin EDGEVAULT_WEB_DIR=$(abspath $(BUILD))/web node bench/console/run.mjs 20
 
-# The console's screenshots in docs/console/ are what e2e.console saw in its last run.
+# The console's screenshots in docs/console/ are what e2e.console and e2e.console-configs
+# saw in their last run.
 screenshots:
-	cd $(BUILD) && ctest -R '^e2e.console$$' --output-on-failure
+	cd $(BUILD) && ctest -R '^e2e.console(-configs)?$$' --output-on-failure
 	mkdir -p docs/console && cp $(BUILD)/screenshots/*.png docs/console/
 
 clean:

@@ -79,3 +79,35 @@ export function parseValue(type: ConfigType, text: string): { value: unknown } |
       }
   }
 }
+
+// A problem with one value, shown next to its field: the message and, when known, the JSON
+// Pointer (RFC 6901) of the failing part of the value; `env` names the environment whose
+// value it is when that is not the one being edited.
+export interface Violation { message: string; pointer?: string; env?: string }
+
+// The api's 400 message for a config value names the value and the failing place:
+// `values.prod: /port: 70000 is greater than the maximum 65535` (the pointer is absent for a
+// failure at the value's root). Answers undefined when the message is about something else.
+export function valueViolation(message: string, env: string): Violation | undefined {
+  const prefix = `values.${env}: `;
+  if (!message.startsWith(prefix)) return undefined;
+  const rest = message.slice(prefix.length);
+  const m = /^(\/[^ ]*): (.*)$/s.exec(rest);
+  return m ? { pointer: m[1]!, message: m[2]! } : { message: rest };
+}
+
+// Answers undefined for valid JSON text, else what is wrong and where (line and column).
+export function jsonSyntax(text: string): string | undefined {
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch (e) {
+    const what = e instanceof Error ? e.message : 'not valid JSON';
+    const pos = /position (\d+)/.exec(what);
+    if (!pos) return `Not valid JSON: ${what}.`;
+    const before = text.slice(0, Number(pos[1]));
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    return `Not valid JSON at line ${line}, column ${column}: ${what.replace(/ in JSON at position \d+.*$/s, '')}.`;
+  }
+}

@@ -13,6 +13,7 @@ import {
 import { envOrder, formatValue } from '../model';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
+import { DeleteItem } from './deleteitem';
 import { useLiveRevisions } from './workspace';
 
 interface Data { ws: WorkspaceDetail; flags: FlagItem[]; segments: SegmentItem[] }
@@ -95,6 +96,8 @@ export function FlagsPage({ wsKey }: { wsKey: string }) {
               onClose={() => { setSaved(undefined); setEditing(undefined); }} />
           )}
           {data.flags.length > 0 && <EvaluatePanel base={base} data={data} />}
+          <DeleteItem base={base} kind="flag" keys={data.flags.map((f) => f.key).sort()}
+            onDone={(k) => { if (editing === k) setEditing(undefined); setSaved(undefined); reload(); }} />
         </>
       )}
     </>

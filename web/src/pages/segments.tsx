@@ -6,6 +6,7 @@ import { bff, enc, type WorkspaceDetail } from '../api';
 import { parseKeys, type Clause, type SegmentItem } from '../flagmodel';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 import { ClauseList, SectionHeader, fromEClause, itemBody, putIfMatch, toEClause } from './flags';
+import { DeleteItem } from './deleteitem';
 import { useLiveRevisions } from './workspace';
 
 interface Data { ws: WorkspaceDetail; segments: SegmentItem[] }
@@ -59,6 +60,8 @@ export function SegmentsPage({ wsKey }: { wsKey: string }) {
               onDone={(k) => { setSaved(`${k} saved.`); setEditing(k); reload(); }}
               onClose={() => { setSaved(undefined); setEditing(undefined); }} />
           )}
+          <DeleteItem base={base} kind="segment" keys={segments.map((s) => s.key)}
+            onDone={(k) => { if (editing === k) setEditing(undefined); setSaved(undefined); reload(); }} />
         </>
       )}
     </>

@@ -3,8 +3,8 @@
 // from) with a form to set a value in one environment. Live: the page reloads its data on
 // every `revision` event of the workspace's event stream.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { bff, enc, type ConfigItem, type ConfigType, type Environment, type WorkspaceDetail } from '../api';
-import { effectiveValue, envOrder, envTree, formatValue, parseValue, type EnvNode } from '../model';
+import { ApiError, bff, enc, type ConfigItem, type ConfigType, type Environment, type WorkspaceDetail } from '../api';
+import { effectiveValue, envOrder, envTree, formatValue, jsonSyntax, parseValue, valueViolation, type EnvNode, type Violation } from '../model';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 
@@ -204,6 +204,7 @@ function Configs({ base, data, onDone }: { base: string; data: Data; onDone: () 
         <SetValue base={base} items={items} envs={envs} target={target} setTarget={setTarget}
           valueInput={valueInput} onDone={onDone} />
       )}
+      {items.length > 0 && <SchemaEditor base={base} items={items} onDone={onDone} />}
       <CreateConfig base={base} onDone={onDone} />
     </section>
   );
@@ -226,11 +227,21 @@ function SetValue(props: {
   const [reason, setReason] = useState('');
   const { busy, error, submit, setError } = useSubmit();
   const [done, setDone] = useState<string | undefined>(undefined);
+  // The value's own problem (bad JSON here, or the api's schema violation), shown at the field.
+  const [violation, setViolation] = useState<Violation | undefined>(undefined);
+  const syntax = item.type === 'json' && text.trim() !== '' ? jsonSyntax(text) : undefined;
   const onSubmit = (e: Event) => {
     e.preventDefault();
+    setDone(undefined);
+    setViolation(undefined);
     const parsed = parseValue(item.type, text);
     if ('error' in parsed) {
-      setError(parsed.error);
+      if (item.type === 'json') {
+        setViolation({ message: jsonSyntax(text) ?? parsed.error });
+        props.valueInput.current?.focus();
+      } else {
+        setError(parsed.error);
+      }
       return;
     }
     void submit(async () => {
@@ -242,7 +253,15 @@ function SetValue(props: {
       };
       if (item.description !== undefined) body.description = item.description;
       if (item.schema !== undefined) body.schema = item.schema;
-      await bff('PUT', `${base}/configs/${enc(item.key)}`, body);
+      try {
+        await bff('PUT', `${base}/configs/${enc(item.key)}`, body);
+      } catch (err) {
+        const v = err instanceof ApiError && err.status === 400 ? valueViolation(err.message, envKey) : undefined;
+        if (!v) throw err;
+        setViolation(v);
+        props.valueInput.current?.focus();
+        return;
+      }
       setDone(`${item.key} set in ${envKey}.`);
       setText('');
       setReason('');
@@ -273,18 +292,142 @@ function SetValue(props: {
                 <option value="false">false</option>
               </select>
             )
-            : (
-              <input id="set-value" ref={props.valueInput as { current: HTMLInputElement | null }} value={text}
-                onInput={(e) => setText(e.currentTarget.value)} />
-            )}
+            : item.type === 'json'
+              ? (
+                <textarea id="set-value" class="json" rows={6} spellcheck={false}
+                  ref={props.valueInput as unknown as { current: HTMLTextAreaElement | null }} value={text}
+                  aria-invalid={violation || syntax ? 'true' : undefined}
+                  aria-describedby={violation ? 'set-value-error' : 'set-value-syntax'}
+                  onInput={(e) => { setText(e.currentTarget.value); setViolation(undefined); }} />
+              )
+              : (
+                <input id="set-value" ref={props.valueInput as { current: HTMLInputElement | null }} value={text}
+                  aria-invalid={violation ? 'true' : undefined}
+                  aria-describedby={violation ? 'set-value-error' : undefined}
+                  onInput={(e) => { setText(e.currentTarget.value); setViolation(undefined); }} />
+              )}
+          {item.type === 'json' && !violation && (
+            <p id="set-value-syntax" class={syntax ? 'hint invalid' : 'hint'}>
+              {text.trim() === '' ? 'Any JSON value, e.g. {"port": 8080}.' : syntax ?? 'Valid JSON.'}
+            </p>
+          )}
+          {violation && <FieldViolation id="set-value-error" violation={violation} />}
         </Field>
       </div>
+      {item.schema !== undefined && item.schema !== null && (
+        <p class="muted">Values of {item.key} must match its schema (edit it under “Schema of a config”).</p>
+      )}
       <Field id="set-reason" label="Reason">
         <input id="set-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       </Field>
       {error && <ErrorMessage message={error} />}
       {done && !error && <p role="status" class="ok">{done}</p>}
       <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Set value'}</button>
+    </form>
+  );
+}
+
+// A value or schema problem next to its field: the message, which part of the value (a JSON
+// Pointer) when the api names one, and whose value it is when it is another environment's.
+function FieldViolation({ id, violation }: { id: string; violation: Violation }) {
+  return (
+    <p id={id} class="field-error" role="alert">
+      {violation.env !== undefined && <>The value in <code>{violation.env}</code> does not match{violation.pointer !== undefined ? ' at ' : ': '}</>}
+      {violation.pointer !== undefined && <>{violation.env === undefined && 'At '}<code>{violation.pointer}</code>: </>}
+      {violation.message}
+    </p>
+  );
+}
+
+// The JSON Schema (docs/design/items.md §4 subset) of one config. The api compiles it and
+// checks every existing value against it; either refusal is shown at the schema field.
+function SchemaEditor({ base, items, onDone }: { base: string; items: ConfigItem[]; onDone: () => void }) {
+  const [chosen, setChosen] = useState(items[0]!.key);
+  const item = items.find((i) => i.key === chosen) ?? items[0]!;
+  // Outlives the form: a save reloads the item, whose new revision remounts the form.
+  const [done, setDone] = useState<string | undefined>(undefined);
+  // A new revision of the item (saved here or elsewhere) starts the form afresh.
+  return <SchemaForm key={`${item.key}@${item.revision ?? 0}`} base={base} items={items} item={item}
+    choose={(k) => { setDone(undefined); setChosen(k); }} done={done} setDone={setDone} onDone={onDone} />;
+}
+
+function SchemaForm({ base, items, item, choose, done, setDone, onDone }: {
+  base: string; items: ConfigItem[]; item: ConfigItem; choose: (k: string) => void;
+  done: string | undefined; setDone: (m: string | undefined) => void; onDone: () => void;
+}) {
+  const current = item.schema === undefined || item.schema === null ? '' : JSON.stringify(item.schema, null, 2);
+  const [text, setText] = useState(current);
+  const [reason, setReason] = useState('');
+  const { busy, error, submit } = useSubmit();
+  const [violation, setViolation] = useState<Violation | undefined>(undefined);
+  const syntax = text.trim() === '' ? undefined : jsonSyntax(text);
+  const onSubmit = (e: Event) => {
+    e.preventDefault();
+    setDone(undefined);
+    setViolation(undefined);
+    let schema: unknown = null;
+    if (text.trim() !== '') {
+      if (syntax) {
+        setViolation({ message: syntax });
+        document.getElementById('schema-text')?.focus();
+        return;
+      }
+      schema = JSON.parse(text) as unknown;
+      if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+        setViolation({ message: 'A schema is a JSON object, e.g. {"type": "object"}.' });
+        document.getElementById('schema-text')?.focus();
+        return;
+      }
+    }
+    void submit(async () => {
+      const body: Record<string, unknown> = { type: item.type, values: item.values ?? {}, schema, reason: reason.trim() };
+      if (item.description !== undefined) body.description = item.description;
+      try {
+        await bff('PUT', `${base}/configs/${enc(item.key)}`, body);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 400 && /^(schema|values\.)/.test(err.message)) {
+          const v = /^values\.([^:]+): /.exec(err.message);
+          setViolation(v
+            ? { ...(valueViolation(err.message, v[1]!) ?? { message: err.message }), env: v[1] }
+            : { message: err.message });
+          document.getElementById('schema-text')?.focus();
+          return;
+        }
+        throw err;
+      }
+      setDone(schema === null ? `${item.key} has no schema now.` : `Schema of ${item.key} saved.`);
+      setReason('');
+      onDone();
+    });
+  };
+  return (
+    <form onSubmit={onSubmit} aria-labelledby="schema-h" class="panel">
+      <h3 id="schema-h">Schema of a config</h3>
+      <Field id="schema-item" label="Config">
+        <select id="schema-item" value={item.key} onChange={(e) => choose(e.currentTarget.value)}>
+          {items.map((i) => <option key={i.key} value={i.key}>{i.key}</option>)}
+        </select>
+      </Field>
+      <Field id="schema-text" label="JSON Schema (empty: no schema)">
+        <textarea id="schema-text" class="json" rows={8} spellcheck={false} value={text}
+          aria-invalid={violation || syntax ? 'true' : undefined}
+          aria-describedby={violation ? 'schema-text-error' : 'schema-text-hint'}
+          onInput={(e) => { setText(e.currentTarget.value); setViolation(undefined); }} />
+        {!violation && (
+          <p id="schema-text-hint" class={syntax ? 'hint invalid' : 'hint'}>
+            {syntax ?? 'Supported: type, enum, const, properties, required, additionalProperties, items, minItems, maxItems, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern. Every existing value must match.'}
+          </p>
+        )}
+        {violation && (
+          <FieldViolation id="schema-text-error" violation={violation} />
+        )}
+      </Field>
+      <Field id="schema-reason" label="Reason">
+        <input id="schema-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      </Field>
+      {error && <ErrorMessage message={error} />}
+      {done && !error && <p role="status" class="ok">{done}</p>}
+      <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Save schema'}</button>
     </form>
   );
 }
