@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -64,9 +65,17 @@ class ConsoleTlsTest : public ::testing::Test {
     if (root_) fs::remove_all(*root_);
   }
 
-  // curl -k with the response headers on stdout (then the body).
-  static testing::CommandResult Curl(const std::string& args) {
-    return RunShell("curl -k -s -S --max-time 20 -D - " + args);
+  // curl -k with the response headers on stdout (then the body); `lower` is that in lower
+  // case (header names are case-insensitive), at the same offsets.
+  struct CurlResult {
+    int code = -1;
+    std::string out, lower;
+  };
+  static CurlResult Curl(const std::string& args) {
+    testing::CommandResult r = RunShell("curl -k -s -S --max-time 20 -D - " + args);
+    CurlResult c{r.code, r.out, r.out};
+    for (char& ch : c.lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return c;
   }
   static std::string Login(const std::string& origin) {
     return base::StrCat("-X POST -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: same-origin' ",
@@ -94,30 +103,32 @@ TEST_F(ConsoleTlsTest, UpReportsTheConsoleAsHttps) {
 }
 
 TEST_F(ConsoleTlsTest, LoginOverHttpsSetsTheHostPrefixedSecureCookieAndHsts) {
-  testing::CommandResult r = Curl(Login(*base_));
+  CurlResult r = Curl(Login(*base_));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find(" 200"), std::string::npos) << r.out;
-  const size_t at = r.out.find("set-cookie: __Host-ev_session=");
+  const size_t at = r.lower.find("\nset-cookie: ");
   ASSERT_NE(at, std::string::npos) << r.out;
-  const std::string cookie = r.out.substr(at, r.out.find('\n', at) - at);
+  const size_t value = at + std::string_view("\nset-cookie: ").size();
+  const std::string cookie = r.out.substr(value, r.out.find('\r', value) - value);
+  EXPECT_TRUE(cookie.starts_with("__Host-ev_session=evsn_")) << cookie;
   EXPECT_NE(cookie.find("; Secure"), std::string::npos) << cookie;
-  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
-  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
-  EXPECT_NE(cookie.find("Path=/"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("; HttpOnly"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("; SameSite=Strict"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("; Path=/"), std::string::npos) << cookie;
   EXPECT_EQ(cookie.find("Domain"), std::string::npos) << cookie;
-  EXPECT_NE(r.out.find("strict-transport-security: max-age="), std::string::npos) << r.out;
+  EXPECT_NE(r.lower.find("\nstrict-transport-security: max-age="), std::string::npos) << r.out;
 
   // The web app's page over TLS carries HSTS too.
-  testing::CommandResult page = Curl(*base_ + "/");
-  EXPECT_NE(page.out.find("strict-transport-security: max-age="), std::string::npos) << page.out;
+  CurlResult page = Curl(*base_ + "/");
+  EXPECT_NE(page.lower.find("\nstrict-transport-security: max-age="), std::string::npos) << page.out;
 }
 
 TEST_F(ConsoleTlsTest, OriginMustBeTheHttpsOrigin) {
-  testing::CommandResult r =
-      Curl(Login(base::StrCat("http://127.0.0.1:", up_->port("console"))));
+  CurlResult r = Curl(Login(base::StrCat("http://127.0.0.1:", up_->port("console"))));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find(" 403"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("set-cookie: __Host-ev_session="), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"csrf\""), std::string::npos) << r.out;
+  EXPECT_EQ(r.lower.find("\nset-cookie:"), std::string::npos) << r.out;
 }
 
 TEST_F(ConsoleTlsTest, PlainHttpOnTheTlsPortGetsNoAnswer) {
@@ -149,7 +160,7 @@ TEST_F(ConsoleTlsTest, ReplacedCertificateFilesAreServedWithoutRestart) {
   fs::rename(*root_ / "next.key", *root_ / "console.key");
   EXPECT_EQ(ServedFingerprint(), two);
   EXPECT_EQ(up_->ServicePid("console"), pid);  // no restart
-  testing::CommandResult r = Curl(*base_ + "/healthz");
+  CurlResult r = Curl(*base_ + "/healthz");
   EXPECT_NE(r.out.find(" 200"), std::string::npos) << r.out;
 }
 
