@@ -22,6 +22,7 @@
 #include "src/base/log.h"
 #include "src/crypto/keyring.h"
 #include "src/net/http_client.h"
+#include "src/net/http_server.h"
 
 namespace edgevault::cli {
 
@@ -150,12 +151,17 @@ class Supervisor {
     for (Child& c : children_) {
       const base::ServiceEndpoint* ep = config_.Endpoint(c.name);
       bool ready = false;
+      const bool tls = c.name == "console" && !config_.console_settings.tls_cert_file.empty();
       while (!ready && env_->MonotonicNow() < deadline) {
-        net::ClientRequest req;
-        req.method = "GET";
-        req.target = "/healthz";
-        auto resp = (*client)->Do(ep->host, ep->port, req);
-        ready = resp.ok() && resp->status == 200;
+        if (tls) {
+          ready = net::TlsHealthy(ep->host, ep->port, absl::Seconds(2));
+        } else {
+          net::ClientRequest req;
+          req.method = "GET";
+          req.target = "/healthz";
+          auto resp = (*client)->Do(ep->host, ep->port, req);
+          ready = resp.ok() && resp->status == 200;
+        }
         if (!ready) {
           // Let a signal (Ctrl-C during start-up) through while waiting.
           struct timespec t = {0, 50 * 1000 * 1000};
@@ -169,7 +175,8 @@ class Supervisor {
           RestartDue();
         }
       }
-      std::printf("  %-9s http://%s:%d%s\n", c.name.c_str(), ep->host.c_str(), ep->port,
+      std::printf("  %-9s %s://%s:%d%s\n", c.name.c_str(), tls ? "https" : "http",
+                  ep->host.c_str(), ep->port,
                   ready ? "" : "   (not answering yet)");
     }
     std::printf("EdgeVault is up (data directory %s). Press Ctrl-C to stop.\n",
@@ -371,6 +378,16 @@ int RunUp(const UpOptions& options) {
   if (absl::Status st = crypto::LoadKeyring(env, crypto::MasterKeySource(*config)).status();
       !st.ok()) {
     return Fail(1, "refusing to start", st);
+  }
+
+  // The console would refuse the same TLS files (docs/console.md#tls); say so before any
+  // service starts.
+  if (!config->console_settings.tls_cert_file.empty()) {
+    if (absl::Status st = net::CheckTlsFiles(config->console_settings.tls_cert_file,
+                                             config->console_settings.tls_key_file);
+        !st.ok()) {
+      return Fail(1, "refusing to start", st);
+    }
   }
 
   // One listening socket per service, bound here and inherited by every start of that

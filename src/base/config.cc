@@ -491,6 +491,24 @@ std::vector<KeySpec> BuildKeyTable() {
         c.console_settings.web_dir = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
       },
       [](const Config& c) { return c.console_settings.web_dir; }));
+  t.push_back(StringKey(
+      "console.tls_cert_file", ValidOptionalPath, "a path (or \"\" for plain HTTP)",
+      "PEM certificate chain of the console's HTTPS listener; set together with\n"
+      "console.tls_key_file. Set: the console serves HTTPS only (TLS 1.2+), its session\n"
+      "cookie is __Host-ev_session; Secure. Replaced files are picked up without a\n"
+      "restart. A relative path is relative to this file's directory.",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.console_settings.tls_cert_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.console_settings.tls_cert_file; }));
+  t.push_back(StringKey(
+      "console.tls_key_file", ValidOptionalPath, "a path (or \"\" for plain HTTP)",
+      "PEM private key of console.tls_cert_file; the file must be mode 0600 or stricter.\n"
+      "A relative path is relative to this file's directory.",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.console_settings.tls_key_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.console_settings.tls_key_file; }));
   return t;
 }
 
@@ -693,6 +711,11 @@ absl::Status CheckCrossKeys(const Config& cfg) {
                                              ") must be at least 'up.restart_backoff_initial_ms' (",
                                              absl::ToInt64Milliseconds(cfg.restart_backoff_initial),
                                              ")"));
+  }
+  if (cfg.console_settings.tls_cert_file.empty() != cfg.console_settings.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "config keys 'console.tls_cert_file' and 'console.tls_key_file' must be set together "
+        "(both for HTTPS, neither for plain HTTP)");
   }
   constexpr size_t kServices = std::size(kServiceNames);
   for (size_t i = 0; i < kServices; ++i) {

@@ -91,6 +91,10 @@ struct ConsoleSettings {
   // Directory of the built web app (index.html, assets/); absolute after loading.
   // "" = <directory of the edgevault-console executable>/../web (build/web).
   std::string web_dir;
+  // PEM certificate chain and private key: both set = the console serves HTTPS only
+  // (docs/console.md#tls). Absolute after loading; "" = plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct Config {

@@ -267,6 +267,29 @@ TEST(ConfigTest, EveryKeyCanBeSetWithAnOverride) {
   }
 }
 
+// The console's TLS files are set together (each alone would fail validation, so they are
+// not in AllKeys()).
+TEST(ConfigTest, ConsoleTlsFilesAreSetTogether) {
+  ConfigSources both;
+  both.overrides = {{"console.tls_cert_file", "/etc/ev/console.crt"},
+                    {"console.tls_key_file", "/etc/ev/console.key"}};
+  absl::StatusOr<Config> cfg = LoadConfig(both);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->console_settings.tls_cert_file, "/etc/ev/console.crt");
+  EXPECT_EQ(cfg->console_settings.tls_key_file, "/etc/ev/console.key");
+
+  for (const char* key : {"console.tls_cert_file", "console.tls_key_file"}) {
+    SCOPED_TRACE(key);
+    ConfigSources one;
+    one.overrides = {{key, "/etc/ev/x.pem"}};
+    absl::StatusOr<Config> half = LoadConfig(one);
+    ASSERT_FALSE(half.ok());
+    EXPECT_TRUE(absl::IsInvalidArgument(half.status()));
+    EXPECT_NE(half.status().message().find("must be set together"), std::string::npos)
+        << half.status();
+  }
+}
+
 TEST(ConfigTest, EnvironmentVariableNamesAreDistinct) {
   std::vector<std::string> names;
   for (const KeyCase& c : AllKeys()) names.push_back(EnvVarName(c.key));

@@ -1,5 +1,6 @@
 #include "src/net/http_server.h"
 
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
@@ -18,6 +19,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -25,6 +28,9 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/beast/http/status.hpp>
 
 #include "absl/strings/ascii.h"
@@ -121,6 +127,148 @@ struct AsyncTracker {
   }
 };
 
+// The console's optional TLS (ServerOptions::tls_cert_file): the current certificate and
+// key, reloaded when either file changes (a cheap stat of both on each new connection). A
+// pair that does not load keeps the previous one and logs an error, once per change.
+class TlsContextSource {
+ public:
+  TlsContextSource(std::string cert_file, std::string key_file)
+      : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)) {}
+
+  // Loads the first pair; its error stops start-up.
+  absl::Status Init() {
+    std::string sig = Signature();
+    absl::StatusOr<std::shared_ptr<asio::ssl::context>> ctx = Load();
+    if (!ctx.ok()) return ctx.status();
+    current_ = *std::move(ctx);
+    loaded_sig_ = std::move(sig);
+    return absl::OkStatus();
+  }
+
+  std::shared_ptr<asio::ssl::context> Current() {
+    std::string sig = Signature();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sig != loaded_sig_ && sig != failed_sig_) {
+      absl::StatusOr<std::shared_ptr<asio::ssl::context>> ctx = Load();
+      if (ctx.ok()) {
+        current_ = *std::move(ctx);
+        loaded_sig_ = std::move(sig);
+        failed_sig_.clear();
+        EV_LOG(kInfo, "reloaded the TLS certificate", {{"cert_file", cert_file_}});
+      } else {
+        failed_sig_ = std::move(sig);
+        EV_LOG(kError, "cannot reload the TLS certificate; still serving the previous one",
+               {{"cert_file", cert_file_}, {"error", ctx.status().message()}});
+      }
+    }
+    return current_;
+  }
+
+ private:
+  // Identity of both files' current contents (inode, size, mtime): changes on a rewrite or
+  // on a rename over them.
+  std::string Signature() const {
+    std::string sig;
+    for (const std::string* f : {&cert_file_, &key_file_}) {
+      struct stat st;
+      if (::stat(f->c_str(), &st) != 0) {
+        sig += "missing;";
+        continue;
+      }
+      base::StrAppend(&sig, st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                      st.st_mtim.tv_nsec, ";");
+    }
+    return sig;
+  }
+
+  absl::StatusOr<std::shared_ptr<asio::ssl::context>> Load() const {
+    struct stat st;
+    if (::stat(key_file_.c_str(), &st) != 0) {
+      return absl::InvalidArgumentError(
+          base::StrCat("cannot read the TLS key file ", key_file_, " (console.tls_key_file)"));
+    }
+    if ((st.st_mode & 077) != 0) {
+      return absl::InvalidArgumentError(base::StrCat(
+          "the TLS key file ", key_file_, " (console.tls_key_file) is readable by others (mode ",
+          absl::StrFormat("%04o", st.st_mode & 07777), "); run `chmod 600 ", key_file_, "`"));
+    }
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                     ec);
+    // A client's renegotiation would need the TLS layer to read while an event stream only
+    // watches the socket for the client going away.
+    SSL_CTX_set_options(ctx->native_handle(), SSL_OP_NO_RENEGOTIATION);
+    if (!ec) ctx->use_certificate_chain_file(cert_file_, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(base::StrCat("cannot load the TLS certificate ", cert_file_,
+                                                     " (console.tls_cert_file): ", ec.message()));
+    }
+    ctx->use_private_key_file(key_file_, asio::ssl::context::pem, ec);
+    if (!ec && SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+      return absl::InvalidArgumentError(base::StrCat("the TLS key ", key_file_,
+                                                     " does not match the certificate ", cert_file_));
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(base::StrCat("cannot load the TLS key ", key_file_,
+                                                     " (console.tls_key_file): ", ec.message()));
+    }
+    return ctx;
+  }
+
+  const std::string cert_file_;
+  const std::string key_file_;
+  std::mutex mu_;
+  std::shared_ptr<asio::ssl::context> current_;
+  std::string loaded_sig_;
+  std::string failed_sig_;
+};
+
+// A connection's byte stream: the TCP stream, or TLS over it. One predictable branch per
+// operation on the plain path.
+class ConnStream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+  explicit ConnStream(tcp::socket socket) : tcp_(std::move(socket)) {}
+
+  void StartTls(std::shared_ptr<asio::ssl::context> ctx) {
+    ctx_ = std::move(ctx);
+    tls_.emplace(tcp_, *ctx_);
+  }
+  bool is_tls() const { return tls_.has_value(); }
+  asio::ssl::stream<beast::tcp_stream&>& tls() { return *tls_; }
+
+  executor_type get_executor() { return tcp_.get_executor(); }
+  tcp::socket& socket() { return tcp_.socket(); }
+  void expires_after(std::chrono::steady_clock::duration d) { tcp_.expires_after(d); }
+  void expires_never() { tcp_.expires_never(); }
+  void close() { tcp_.close(); }
+
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      tcp_.async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <class Buffers, class Handler>
+  void async_write_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      tls_->async_write_some(buffers, std::forward<Handler>(handler));
+    } else {
+      tcp_.async_write_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+
+ private:
+  beast::tcp_stream tcp_;
+  std::shared_ptr<asio::ssl::context> ctx_;
+  std::optional<asio::ssl::stream<beast::tcp_stream&>> tls_;
+};
+
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, Router router)
@@ -137,6 +285,7 @@ class HttpServer::Impl {
   std::atomic<bool> running_{false};
   uint16_t port_ = 0;
   std::shared_ptr<AsyncTracker> async_ = std::make_shared<AsyncTracker>();
+  std::unique_ptr<TlsContextSource> tls_;  // null: plain HTTP
 
   base::Env* env() const { return options_.env; }
   void DoAccept();
@@ -148,8 +297,10 @@ class SseStreamImpl;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(HttpServer::Impl* server, Worker* worker, tcp::socket socket)
+  Connection(HttpServer::Impl* server, Worker* worker, tcp::socket socket,
+             std::shared_ptr<asio::ssl::context> tls)
       : server_(server), worker_(worker), stream_(std::move(socket)) {
+    if (tls) stream_.StartTls(std::move(tls));
     error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_ = base::StrCat(ep.address().to_string(), ":", ep.port());
@@ -158,7 +309,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Start() {
     server_->metrics_->ConnectionOpened();
     worker_->conns.insert(this);
-    WaitForRequest();
+    if (!stream_.is_tls()) return WaitForRequest();
+    state_ = State::kReading;
+    stream_.expires_after(ToChrono(limits().read_timeout));
+    stream_.tls().async_handshake(asio::ssl::stream_base::server,
+                                  [self = shared_from_this()](error_code ec) {
+                                    if (ec) return self->Close();
+                                    self->WaitForRequest();
+                                  });
   }
 
   // Called on the worker thread when the server starts draining.
@@ -525,7 +683,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   friend class SseStreamImpl;
   HttpServer::Impl* server_;
   Worker* worker_;
-  beast::tcp_stream stream_;
+  ConnStream stream_;
   beast::flat_buffer buffer_;
   asio::steady_timer read_timer_{stream_.get_executor()};
   bool read_timed_out_ = false;
@@ -718,7 +876,8 @@ void HttpServer::Impl::OnAccept(Worker* worker, error_code ec, tcp::socket socke
       });
     } else {
       asio::post(worker->ioc, [this, worker, s = std::move(socket)]() mutable {
-        std::make_shared<Connection>(this, worker, std::move(s))->Start();
+        std::make_shared<Connection>(this, worker, std::move(s),
+                                     tls_ ? tls_->Current() : nullptr)->Start();
       });
     }
   } else {
@@ -793,8 +952,17 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(ServerOptions opt
   if (options.io_threads <= 0) {
     options.io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both a certificate file and a key file");
+  }
+  std::unique_ptr<TlsContextSource> tls;
+  if (!options.tls_cert_file.empty()) {
+    tls = std::make_unique<TlsContextSource>(options.tls_cert_file, options.tls_key_file);
+    if (absl::Status st = tls->Init(); !st.ok()) return st;
+  }
   auto impl = std::make_unique<Impl>(std::move(options), std::move(router));
   Impl* self = impl.get();
+  self->tls_ = std::move(tls);
   self->router_.Get("/healthz", [self](Request&) {
     std::string body = "{\"status\":\"ok\",\"service\":";
     base::AppendJsonString(&body, self->options_.service);
@@ -884,6 +1052,42 @@ absl::Status HttpServer::Start() {
          {{"host", s.options_.host}, {"port", static_cast<int>(s.port_)},
           {"io_threads", s.options_.io_threads}});
   return absl::OkStatus();
+}
+
+absl::Status CheckTlsFiles(const std::string& cert_file, const std::string& key_file) {
+  TlsContextSource source(cert_file, key_file);
+  return source.Init();
+}
+
+bool TlsHealthy(const std::string& host, uint16_t port, absl::Duration timeout) {
+  asio::io_context ioc;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.set_verify_mode(asio::ssl::verify_none);
+  asio::ssl::stream<beast::tcp_stream> s(ioc, ctx);
+  error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(host, ec), port);
+  if (ec) return false;
+  beast::get_lowest_layer(s).expires_after(absl::ToChronoNanoseconds(timeout));
+  http::request<http::string_body> req{http::verb::get, "/healthz", 11};
+  req.set(http::field::host, base::StrCat(host, ":", port));
+  req.set(http::field::connection, "close");
+  http::response<http::string_body> resp;
+  beast::flat_buffer buf;
+  bool ok = false;
+  beast::get_lowest_layer(s).async_connect(ep, [&](error_code e) {
+    if (e) return;
+    s.async_handshake(asio::ssl::stream_base::client, [&](error_code e) {
+      if (e) return;
+      http::async_write(s, req, [&](error_code e, size_t) {
+        if (e) return;
+        http::async_read(s, buf, resp, [&](error_code e, size_t) {
+          ok = !e && resp.result_int() == 200;
+        });
+      });
+    });
+  });
+  ioc.run();
+  return ok;
 }
 
 void HttpServer::Drain() { impl_->Drain(); }

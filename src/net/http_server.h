@@ -59,6 +59,12 @@ struct ServerOptions {
   // name the socket's address family.
   int listen_fd = -1;
   ServerHooks hooks;
+  // Both set: serve HTTPS only (TLS 1.2+) with this PEM certificate chain and key; the key
+  // file must not be readable by group or others. Either file changing is picked up by the
+  // next connection (a stat of both per accepted connection); a pair that does not load
+  // keeps the previous one and logs an error. Used by the console only.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
@@ -88,5 +94,13 @@ class HttpServer {
   explicit HttpServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Loads a TLS certificate and key as ServerOptions::tls_cert_file/tls_key_file would
+// (the key's mode included): InvalidArgument naming the file and the fix.
+absl::Status CheckTlsFiles(const std::string& cert_file, const std::string& key_file);
+
+// GET /healthz over TLS, the certificate not verified: whether host:port answers 200
+// within `timeout`. `edgevault up`'s readiness check of an HTTPS console.
+bool TlsHealthy(const std::string& host, uint16_t port, absl::Duration timeout);
 
 }  // namespace edgevault::net

@@ -169,6 +169,10 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   options.verifier = verifier->get();
   options.listen_fd = listen_fd;
   options.hooks = std::move(hooks);
+  if (name == "console") {
+    options.tls_cert_file = config->console_settings.tls_cert_file;
+    options.tls_key_file = config->console_settings.tls_key_file;
+  }
   absl::StatusOr<std::unique_ptr<net::HttpServer>> server =
       net::HttpServer::Create(options, std::move(router));
   if (!server.ok()) {
@@ -181,7 +185,7 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   }
   const uint16_t port = (*server)->port();
   EV_LOG(kInfo, "started",
-         {{"url", base::StrCat("http://", endpoint->host, ":", port)}, {"version", kVersion}});
+         {{"url", base::StrCat(options.tls_cert_file.empty() ? "http://" : "https://", endpoint->host, ":", port)}, {"version", kVersion}});
   // Reports the port (a service configured with port 0 gets one from the kernel). Not
   // fatal: a data-plane node may have no writable data directory.
   const std::string port_file = base::StrCat(config->data_dir, "/run/", name, ".port");

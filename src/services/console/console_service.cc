@@ -184,7 +184,7 @@ struct ConsoleService::Impl : std::enable_shared_from_this<ConsoleService::Impl>
                                                 respond = std::move(respond)]() {
         net::Response r = self->Guard(req, needs_csrf_token);
         if (r.status == 0) r = fn(req);
-        AddSecurityHeaders(r, /*bff=*/true);
+        AddSecurityHeaders(r, /*bff=*/true, self->options.tls);
         respond(std::move(r));
       }));
     };
@@ -474,9 +474,10 @@ struct ConsoleService::Impl : std::enable_shared_from_this<ConsoleService::Impl>
 
   net::AsyncHandler Static(std::function<net::Response(net::Request&)> fn) {
     return [self = shared_from_this(), fn = std::move(fn)](net::Request& req, net::Responder respond) {
-      asio::post(self->pool, net::CatchingTask([&req, fn, respond = std::move(respond)]() {
+      asio::post(self->pool, net::CatchingTask([&req, fn, tls = self->options.tls,
+                                                respond = std::move(respond)]() {
         net::Response r = fn(req);
-        AddSecurityHeaders(r, /*bff=*/false);
+        AddSecurityHeaders(r, /*bff=*/false, tls);
         respond(std::move(r));
       }));
     };

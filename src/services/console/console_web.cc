@@ -110,7 +110,7 @@ std::string_view ContentTypeFor(std::string_view name) {
   return "application/octet-stream";
 }
 
-void AddSecurityHeaders(net::Response& response, bool bff) {
+void AddSecurityHeaders(net::Response& response, bool bff, bool tls) {
   response.headers.emplace_back(
       "Content-Security-Policy",
       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -120,6 +120,9 @@ void AddSecurityHeaders(net::Response& response, bool bff) {
   response.headers.emplace_back("Referrer-Policy", "no-referrer");
   response.headers.emplace_back("X-Frame-Options", "DENY");
   if (bff) response.headers.emplace_back("Cache-Control", "no-store");
+  // Only over TLS: sent over plain HTTP it would be ignored, and it must not pin a host
+  // whose console is not served over HTTPS.
+  if (tls) response.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
 }
 
 bool AuthPathAllowed(std::string_view path) {

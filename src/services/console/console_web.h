@@ -53,8 +53,9 @@ std::optional<std::string> SanitizeAssetPath(std::string_view name);
 // unknown).
 std::string_view ContentTypeFor(std::string_view name);
 
-// Adds the headers every console response carries; `bff` adds Cache-Control: no-store.
-void AddSecurityHeaders(net::Response& response, bool bff);
+// Adds the headers every console response carries; `bff` adds Cache-Control: no-store,
+// `tls` (the console serves HTTPS) Strict-Transport-Security.
+void AddSecurityHeaders(net::Response& response, bool bff, bool tls = false);
 
 // Whether `/bff/auth/<path>` may reach auth's `/v1/<path>`: the account and org routes
 // (mfa, passkeys, sessions, api-keys, members, users, invitations, org). Never token,

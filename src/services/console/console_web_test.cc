@@ -112,6 +112,12 @@ TEST(ConsoleHeadersTest, SecurityHeadersAndNoStoreForBff) {
   net::Response page;
   AddSecurityHeaders(page, false);
   for (const auto& [n, v] : page.headers) EXPECT_NE(n, "Cache-Control");
+  for (const auto& [n, v] : page.headers) EXPECT_NE(n, "Strict-Transport-Security");
+  net::Response tls_page;
+  AddSecurityHeaders(tls_page, false, /*tls=*/true);
+  bool hsts = false;
+  for (const auto& [n, v] : tls_page.headers) hsts |= n == "Strict-Transport-Security";
+  EXPECT_TRUE(hsts);
 }
 
 struct Collected {

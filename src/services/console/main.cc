@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     options.api_host = ctx.config.api.host;
     options.api_port = ctx.config.api.port;
     options.env = ctx.env;
+    options.tls = !ctx.config.console_settings.tls_cert_file.empty();
     EV_ASSIGN_OR_RETURN(std::unique_ptr<console::ConsoleService> service,
                         console::ConsoleService::Create(std::move(options)));
     ctx.Keep(std::move(service))->InstallRoutes(ctx.router);
