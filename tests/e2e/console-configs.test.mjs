@@ -6,10 +6,7 @@
 // deleted after confirmation; axe-core finding no serious or critical violation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { assertAccessible as axe, consoleArgs, launchChromium, screenshot as shoot, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const NEW_PASSWORD = 'console configs e2e password 1';
@@ -18,17 +15,11 @@ let ev, browser, page, origin;
 const pageErrors = [];
 
 before(async () => {
-  const webDir = process.env.EDGEVAULT_WEB_DIR;
-  ev = await EdgeVault.start({ extraArgs: webDir ? ['--set', `console.web_dir=${webDir}`] : [] });
+  ev = await EdgeVault.start({ extraArgs: consoleArgs() });
   origin = ev.url('console');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('dialog', (d) => { pageErrors.push(`dialog: ${d.message()}`); void d.dismiss(); });
+  watchPage(page, pageErrors);
 });
 
 after(async () => {
@@ -36,25 +27,8 @@ after(async () => {
   await ev?.stop();
 });
 
-// With EDGEVAULT_SCREENSHOTS_DIR set (CTest: <build>/screenshots), saves <name>.png with
-// `focus` (a locator) scrolled into the middle of the picture.
-async function screenshot(name, focus) {
-  const dir = process.env.EDGEVAULT_SCREENSHOTS_DIR;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  await page.setViewportSize({ width: 1200, height: 760 });
-  if (focus) await focus.evaluate((el) => el.scrollIntoView({ block: 'center' }));
-  else await page.evaluate(() => window.scrollTo(0, 0));
-  const file = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') + '.png';
-  await page.screenshot({ path: path.join(dir, file) });
-}
-
-async function assertAccessible(name) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-    `axe: serious or critical violations on the ${name} page`);
-}
+const screenshot = (name, focus) => shoot(page, name, focus);
+const assertAccessible = (name) => axe(page, name);
 
 const api = (method, target, body) => ev.call('api', method, target, { body, bearer: ev.adminKey });
 async function ok(p) {

@@ -6,8 +6,7 @@
 // axe-core finding no serious or critical violation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { assertAccessible, consoleArgs, launchChromium, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const NEW_PASSWORD = 'console flags e2e password 1';
@@ -16,31 +15,18 @@ let ev, browser, context, page, origin;
 const pageErrors = [];
 
 before(async () => {
-  const webDir = process.env.EDGEVAULT_WEB_DIR;
-  ev = await EdgeVault.start({ extraArgs: webDir ? ['--set', `console.web_dir=${webDir}`] : [] });
+  ev = await EdgeVault.start({ extraArgs: consoleArgs() });
   origin = ev.url('console');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
   context = await browser.newContext();
   page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('dialog', (d) => { pageErrors.push(`dialog: ${d.message()}`); void d.dismiss(); });
+  watchPage(page, pageErrors);
 });
 
 after(async () => {
   await browser?.close();
   await ev?.stop();
 });
-
-async function assertAccessible(p, name) {
-  const result = await new AxeBuilder({ page: p }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-    `axe: serious or critical violations on the ${name} page`);
-}
 
 // Presses Tab until `locator`'s element has the focus: it is reachable with the keyboard.
 async function tabTo(p, locator, max = 120) {

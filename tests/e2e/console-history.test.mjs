@@ -6,8 +6,7 @@
 // no serious or critical violation on these pages.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { assertAccessible, consoleArgs, launchChromium, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const XSS = '<img src=x onerror="window.__xss=1">';
@@ -20,14 +19,9 @@ let ev, browser, origin;
 const pageErrors = [];
 
 before(async () => {
-  const webDir = process.env.EDGEVAULT_WEB_DIR;
-  ev = await EdgeVault.start({ extraArgs: webDir ? ['--set', `console.web_dir=${webDir}`] : [] });
+  ev = await EdgeVault.start({ extraArgs: consoleArgs() });
   origin = ev.url('console');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -36,17 +30,7 @@ after(async () => {
 });
 
 async function newPage() {
-  const page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('dialog', (d) => { pageErrors.push(`dialog: ${d.message()}`); void d.dismiss(); });
-  return page;
-}
-
-async function assertAccessible(page, name) {
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-    `axe: serious or critical violations on the ${name} page`);
+  return watchPage(await (await browser.newContext()).newPage(), pageErrors);
 }
 
 async function assertInert(page) {

@@ -6,10 +6,7 @@
 // finding no serious or critical violation on any page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { AxeBuilder } from '@axe-core/playwright';
+import { assertAccessible as axe, consoleArgs, launchChromium, screenshot, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 // The markup a careless renderer would turn into an element that runs code.
@@ -21,20 +18,12 @@ const pageErrors = [];
 const cspViolations = [];
 
 before(async () => {
-  // CTest points EDGEVAULT_WEB_DIR at <build>/web (what `make build` wrote); without it the
-  // console serves its default, <bin>/../web.
-  const webDir = process.env.EDGEVAULT_WEB_DIR;
-  ev = await EdgeVault.start({ extraArgs: webDir ? ['--set', `console.web_dir=${webDir}`] : [] });
+  ev = await EdgeVault.start({ extraArgs: consoleArgs() });
   origin = ev.url('console');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox'],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  watchPage(page, pageErrors);
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
-  page.on('dialog', (d) => { pageErrors.push(`dialog: ${d.message()}`); void d.dismiss(); });
 });
 
 after(async () => {
@@ -42,25 +31,10 @@ after(async () => {
   await ev?.stop();
 });
 
-// With EDGEVAULT_SCREENSHOTS_DIR set (CTest sets it to <build>/screenshots), every page the
-// accessibility check visits is also saved as <name>.png; `make screenshots` copies them into
-// docs/console/ for docs/console.md, so the pictures are the pages this test just drove.
-async function screenshot(name) {
-  const dir = process.env.EDGEVAULT_SCREENSHOTS_DIR;
-  if (!dir) return;
-  mkdirSync(dir, { recursive: true });
-  await page.setViewportSize({ width: 1200, height: 760 });
-  await page.evaluate(() => window.scrollTo(0, 0));
-  const file = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') + '.png';
-  await page.screenshot({ path: path.join(dir, file) });
-}
-
+// Every page the accessibility check visits is also a screenshot for docs/console.md.
 async function assertAccessible(name) {
-  await screenshot(name);
-  const result = await new AxeBuilder({ page }).analyze();
-  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [],
-    `axe: serious or critical violations on the ${name} page`);
+  await screenshot(page, name);
+  await axe(page, name);
 }
 
 async function assertInert() {

@@ -1,6 +1,8 @@
 // Browser helpers for the console's e2e tests: Debian's Chromium through playwright-core,
 // axe-core's verdict, and a CDP virtual authenticator for WebAuthn ceremonies.
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 
@@ -32,4 +34,32 @@ export async function addVirtualAuthenticator(page) {
       hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
     },
   });
+}
+
+// `edgevault up` arguments that make the console serve the web app CTest built
+// (EDGEVAULT_WEB_DIR = <build>/web); without it the console serves its default, <bin>/../web.
+export function consoleArgs() {
+  const webDir = process.env.EDGEVAULT_WEB_DIR;
+  return webDir ? ['--set', `console.web_dir=${webDir}`] : [];
+}
+
+// Records `page`'s uncaught errors and any dialog (dismissed) in `errors`.
+export function watchPage(page, errors) {
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('dialog', (d) => { errors.push(`dialog: ${d.message()}`); void d.dismiss(); });
+  return page;
+}
+
+// With EDGEVAULT_SCREENSHOTS_DIR set (CTest: <build>/screenshots), saves the page as
+// <name>.png, scrolled to the top or with `focus` (a locator) in the middle; `make
+// screenshots` copies them into docs/console/, so the pictures are the pages a test drove.
+export async function screenshot(page, name, focus) {
+  const dir = process.env.EDGEVAULT_SCREENSHOTS_DIR;
+  if (!dir) return;
+  mkdirSync(dir, { recursive: true });
+  await page.setViewportSize({ width: 1200, height: 760 });
+  if (focus) await focus.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  else await page.evaluate(() => window.scrollTo(0, 0));
+  const file = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') + '.png';
+  await page.screenshot({ path: path.join(dir, file) });
 }
