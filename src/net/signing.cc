@@ -102,11 +102,8 @@ std::string TrustedKeyPath(std::string_view trust_dir, std::string_view service)
 
 absl::StatusOr<ServiceCredential> ServiceCredential::FromPem(std::string_view service,
                                                              std::string_view pem) {
-  if (!IsServiceName(service)) {
-    return absl::InvalidArgumentError(base::StrCat("unknown service name \"", service, "\""));
-  }
   EV_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::FromPem(pem));
-  return ServiceCredential(std::string(service), std::move(key));
+  return FromKey(service, std::move(key));
 }
 
 absl::StatusOr<ServiceCredential> ServiceCredential::FromKey(std::string_view service,
