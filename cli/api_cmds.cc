@@ -43,6 +43,10 @@ struct ApiCommands {
   std::vector<std::string> values;
 
   CLI::App* env_create = nullptr;
+  CLI::App* env_list = nullptr;
+  CLI::App* env_rename = nullptr;
+  CLI::App* env_protect = nullptr;
+  CLI::App* env_unprotect = nullptr;
   CLI::App* config_set = nullptr;
   CLI::App* config_get = nullptr;
   CLI::App* flag_set = nullptr;
@@ -551,6 +555,18 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->env_create->add_option("--name", c->name);
   c->env_create->add_option("--parent", c->parent, "inherit every value this environment does not set");
   c->env_create->add_flag("--protected", c->is_protected, "writes need the admin role");
+  c->env_list = common(env->add_subcommand("list", "list a workspace's environments"));
+  c->env_list->add_option("workspace", c->ws)->required();
+  c->env_rename = with_reason(common(env->add_subcommand("rename", "change an environment's display name (admin)")));
+  c->env_rename->add_option("workspace", c->ws)->required();
+  c->env_rename->add_option("environment", c->env)->required();
+  c->env_rename->add_option("name", c->name, "the new display name (the key stays)")->required();
+  c->env_protect = with_reason(common(env->add_subcommand("protect", "make writes to an environment need the admin role (admin)")));
+  c->env_protect->add_option("workspace", c->ws)->required();
+  c->env_protect->add_option("environment", c->env)->required();
+  c->env_unprotect = with_reason(common(env->add_subcommand("unprotect", "let developers write an environment again (admin)")));
+  c->env_unprotect->add_option("workspace", c->ws)->required();
+  c->env_unprotect->add_option("environment", c->env)->required();
 
   CLI::App* config = app.add_subcommand("config", "configs");
   config->require_subcommand(1);
@@ -618,7 +634,8 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
 int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
   bool any = false;
-  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.config_set, c.config_get, c.flag_set,
+  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
+                        c.env_unprotect, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.run, c.export_cmd}) {
     any = any || cmd->parsed();
@@ -663,6 +680,45 @@ int RunApiCommands(ApiCommands& c) {
       std::optional<std::string> revision = Field(r.body, "revision");
       if (!revision) return Missing("revision");
       std::printf("Created environment %s (revision %s).\n", c.key.c_str(), revision->c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.env_list->parsed()) {
+    Reply r = client->Call("GET", WsPath(c) + "/environments");
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      const json::array* envs = ArrayMember(r.body, "environments");
+      if (envs == nullptr) return std::string("no \"environments\" array in it");
+      std::vector<std::vector<std::string>> rows;
+      for (const json::value& e : *envs) {
+        std::optional<std::string> key = Field(e, "key"), name = Field(e, "name");
+        const json::value* parent = Member(e, "parent");
+        const json::value* is_protected = Member(e, "protected");
+        if (!key || !name || is_protected == nullptr || !is_protected->is_bool()) {
+          return std::string("an environment without \"key\", \"name\" or \"protected\"");
+        }
+        rows.push_back({*key, *name, parent == nullptr || parent->is_null() ? "-" : Compact(*parent),
+                        is_protected->get_bool() ? "yes" : "no"});
+      }
+      PrintTable({"KEY", "NAME", "PARENT", "PROTECTED"}, rows);
+      return std::nullopt;
+    });
+  }
+  if (c.env_rename->parsed() || c.env_protect->parsed() || c.env_unprotect->parsed()) {
+    json::object body{{"reason", c.reason}};
+    std::string done;
+    if (c.env_rename->parsed()) {
+      body["name"] = c.name;
+      done = "Renamed environment " + c.env + " to \"" + c.name + "\"";
+    } else {
+      body["protected"] = c.env_protect->parsed();
+      done = std::string(c.env_protect->parsed() ? "Protected" : "Unprotected") + " environment " + c.env;
+    }
+    json::value v = body;
+    Reply r = client->Call("PATCH", WsPath(c) + "/environments/" + c.env, &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      if (!revision) return Missing("revision");
+      std::printf("%s (workspace revision %s).\n", done.c_str(), revision->c_str());
       return std::nullopt;
     });
   }

@@ -198,6 +198,33 @@ absl::StatusOr<Environment> ParseEnvironmentBody(const json::object& body) {
   return env;
 }
 
+absl::StatusOr<json::object> PatchEnvironmentBody(const json::object& stored,
+                                                  const json::object& change) {
+  if (change.contains("key")) {
+    return Invalid("key", "an environment's key cannot change (it names the environment in every "
+                          "item, SDK key and resolved document); create a new environment instead");
+  }
+  if (change.contains("parent")) {
+    return Invalid("parent", "cannot be changed here: only name and protected can change");
+  }
+  EV_RETURN_IF_ERROR(CheckFields(change, {"name", "protected"}));
+  json::object out = stored;
+  if (const json::value* name = change.if_contains("name")) {
+    if (!name->is_string()) return Invalid("name", "must be a string");
+    std::string_view n(name->get_string().data(), name->get_string().size());
+    if (!n.empty() && n.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+      return Invalid("name", "must not be blank");
+    }
+    out["name"] = *name;
+  }
+  if (const json::value* p = change.if_contains("protected")) {
+    if (!p->is_bool()) return Invalid("protected", "must be a boolean");
+    out["protected"] = *p;
+  }
+  EV_RETURN_IF_ERROR(ParseEnvironmentBody(out).status());
+  return out;
+}
+
 json::object EnvironmentToJson(const Environment& env) {
   json::object o;
   o["key"] = env.key;

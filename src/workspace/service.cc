@@ -450,6 +450,34 @@ absl::StatusOr<int64_t> Service::CreateEnvironment(const Actor& actor, const sto
   });
 }
 
+absl::StatusOr<int64_t> Service::UpdateEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                                   std::string_view env, const json::object& change,
+                                                   std::string_view reason, std::optional<int64_t> if_match) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    absl::StatusOr<storage::Item> current = l.store.GetItem(ItemKind::kEnvironment, env);
+    if (absl::IsNotFound(current.status())) {
+      return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
+    }
+    EV_RETURN_IF_ERROR(current.status());
+    EV_ASSIGN_OR_RETURN(json::object stored, ParseObject(current->body, "environment \"" + std::string(env) + "\""));
+    EV_ASSIGN_OR_RETURN(json::object changed, PatchEnvironmentBody(stored, change));
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+    std::string body = json::serialize(changed);
+    if (body == current->body) return head;  // nothing changes: no revision
+    std::string key(env);
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "update";
+    c.expected_head = if_match;
+    c.mutations.push_back({ItemKind::kEnvironment, key, body, key});
+    json::object details{{"environment", key}};
+    for (const auto& member : change) details[member.key()] = member.value();
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.update",
+                            std::move(details), {key}, "environment:" + key);
+  });
+}
+
 absl::StatusOr<std::vector<storage::Item>> Service::ListEnvironments(const storage::Workspace& ws) {
   EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
   return store->ListItems(ItemKind::kEnvironment);
@@ -924,9 +952,7 @@ absl::StatusOr<int64_t> Service::Revert(const Actor& actor, const storage::Works
       return absl::NotFoundError(base::ToAbsl("no revision " + std::to_string(n)));
     }
     EV_RETURN_IF_ERROR(rev.status());
-    if (rev->kind == ItemKind::kEnvironment) {
-      return absl::FailedPreconditionError("environment changes cannot be reverted");
-    }
+    if (rev->kind == ItemKind::kEnvironment) return RevertEnvironment(actor, ws, l, *rev, reason, if_match, authorize);
     // The revision's `before` becomes the item's state again. It must still be valid
     // against today's workspace (environments and other flags may have changed since).
     json::value before = ParseOrNull(rev->before);
@@ -970,6 +996,44 @@ absl::StatusOr<int64_t> Service::Revert(const Actor& actor, const storage::Works
   });
 }
 
+absl::StatusOr<int64_t> Service::RevertEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                                   Locked& l, const storage::Revision& rev,
+                                                   std::string_view reason, std::optional<int64_t> if_match,
+                                                   const WriteAuthorizer& authorize) {
+  json::value before = ParseOrNull(rev.before);
+  if (!before.is_object()) {
+    return absl::FailedPreconditionError(
+        "an environment's creation cannot be reverted (environments are not deleted); only a "
+        "change of its name or protection can");
+  }
+  absl::StatusOr<storage::Item> current = l.store.GetItem(ItemKind::kEnvironment, rev.key);
+  if (absl::IsNotFound(current.status())) {
+    return absl::FailedPreconditionError("nothing to revert: the environment no longer exists");
+  }
+  EV_RETURN_IF_ERROR(current.status());
+  std::string body = json::serialize(before);
+  if (current->body == body) {
+    return absl::FailedPreconditionError("nothing to revert: the environment already has that state");
+  }
+  // Valid against today's environments (its parent must still exist, without a cycle).
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+  EV_ASSIGN_OR_RETURN(Environment restored, envs.ValidateEnvironmentUpdate(before.as_object()));
+  if (restored.key != rev.key) {
+    return absl::FailedPreconditionError("revision " + std::to_string(rev.seq) + " names another environment");
+  }
+  WriteEffect effect = EffectOf({rev.key}, envs);
+  effect.environment_settings = {rev.key};
+  EV_RETURN_IF_ERROR(authorize(effect));
+  storage::CommitRequest c;
+  c.reason = std::string(reason);
+  c.op = "revert";
+  c.expected_head = if_match;
+  c.mutations.push_back({ItemKind::kEnvironment, rev.key, body, rev.key});
+  return CommitAndPublish(actor, ws, l, std::move(c), "workspace.revert",
+                          {{"reverted", rev.seq}, {"kind", storage::ItemKindName(rev.kind)}, {"key", rev.key}},
+                          {rev.key}, "environment:" + rev.key);
+}
+
 absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
                                           std::string_view reason, std::optional<int64_t> if_match,
                                           const WriteAuthorizer& authorize) {
@@ -985,14 +1049,23 @@ absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Wor
     c.expected_head = if_match;
     EV_ASSIGN_OR_RETURN(WorkspaceSnapshot now_snap, Snapshot(l.store, ws));
     WorkspaceSnapshot then_snap = now_snap;
-    std::set<std::string> touched;
+    std::set<std::string> touched, environment_settings;
     for (const auto& [kind, key] : keys) {
-      if (kind == ItemKind::kEnvironment) continue;  // environments are not rolled back
       EV_ASSIGN_OR_RETURN(std::optional<std::string> then, l.store.BodyAt(kind, key, to));
       absl::StatusOr<storage::Item> now = l.store.GetItem(kind, key);
       if (!now.ok() && !absl::IsNotFound(now.status())) return now.status();
       std::optional<std::string> current = now.ok() ? std::optional<std::string>(now->body) : std::nullopt;
       if (then == current) continue;
+      if (kind == ItemKind::kEnvironment) {
+        // Settings come back; an environment created since `to` is kept (not deleted).
+        if (!then || !current) continue;
+        json::value b = ParseOrNull(*then);
+        if (!b.is_object()) continue;
+        EV_RETURN_IF_ERROR(now_snap.envs.ValidateEnvironmentUpdate(b.as_object()).status());
+        c.mutations.push_back({kind, key, then, key});
+        environment_settings.insert(key);
+        continue;
+      }
       c.mutations.push_back({kind, key, then, ""});
       if (kind == ItemKind::kSecret) {
         std::optional<json::object> b = StoredObject(now);
@@ -1032,7 +1105,10 @@ absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Wor
     // restore changes, under the lock.
     std::set<std::string> docs = DocumentsEffect(now_snap, then_snap);
     touched.insert(docs.begin(), docs.end());
-    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    WriteEffect effect = EffectOf(touched, envs);
+    effect.environment_settings = environment_settings;
+    EV_RETURN_IF_ERROR(authorize(effect));
+    touched.insert(environment_settings.begin(), environment_settings.end());
     int64_t changed = static_cast<int64_t>(c.mutations.size());
     return CommitAndPublish(actor, ws, l, std::move(c), "workspace.rollback",
                             {{"to_revision", to}, {"items_changed", changed}}, touched, "");

@@ -97,6 +97,9 @@ struct RevisionEvent {
 struct WriteEffect {
   std::set<std::string> environments;
   std::set<std::string> protected_environments;
+  // Environments whose own settings (name, protected) the write changes (a revert or a
+  // rollback across UpdateEnvironment): administering environments, not writing values.
+  std::set<std::string> environment_settings;
 };
 // Decides whether the caller may make a write with this effect. Called exactly once per
 // write that would change something, under the workspace's write lock, after validation
@@ -145,6 +148,14 @@ class Service {
   absl::StatusOr<int64_t> CreateEnvironment(const Actor& actor, const storage::Workspace& ws,
                                             const boost::json::object& body, std::string_view reason,
                                             std::optional<int64_t> if_match);
+  // Changes an existing environment's name and/or protected flag: `change` is
+  // {name?, protected?} (PatchEnvironmentBody, model.h; the key and parent cannot change).
+  // The caller has authorized administering environments. Returns the revision written,
+  // or the head when nothing changes (no revision). Errors: NotFound (environment),
+  // InvalidArgument (named field), Aborted (If-Match stale).
+  absl::StatusOr<int64_t> UpdateEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                            std::string_view env, const boost::json::object& change,
+                                            std::string_view reason, std::optional<int64_t> if_match);
   absl::StatusOr<std::vector<storage::Item>> ListEnvironments(const storage::Workspace& ws);
   // Whether environment `env` is protected (NotFound when unknown).
   absl::StatusOr<bool> IsProtected(const storage::Workspace& ws, std::string_view env);
@@ -196,13 +207,17 @@ class Service {
   absl::StatusOr<std::vector<storage::Revision>> ListRevisions(const storage::Workspace& ws,
                                                                int64_t after, int limit);
   // Undoes revision n as a new revision, authorized on what undoing it changes now.
-  // Returns the new head.
+  // An environment change (UpdateEnvironment) can be undone, its effect naming the
+  // environment in `environment_settings`; an environment's creation cannot
+  // (FailedPrecondition). Returns the new head.
   absl::StatusOr<int64_t> Revert(const Actor& actor, const storage::Workspace& ws, int64_t n,
                                  std::string_view reason, std::optional<int64_t> if_match,
                                  const WriteAuthorizer& authorize);
   // Restores every item to its state after revision `to`, as new revisions (one per item
-  // that differs), authorized on the environments the whole restore changes. Returns the
-  // new head (unchanged when nothing differs).
+  // that differs), authorized on the environments the whole restore changes. Environments
+  // that existed at `to` get their settings back (effect: `environment_settings`);
+  // environments created since are kept. Returns the new head (unchanged when nothing
+  // differs).
   absl::StatusOr<int64_t> Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
                                    std::string_view reason, std::optional<int64_t> if_match,
                                    const WriteAuthorizer& authorize);
@@ -257,6 +272,11 @@ class Service {
                                            Locked& locked, storage::CommitRequest request,
                                            std::string_view audit_action, boost::json::object audit_details,
                                            const std::set<std::string>& environments, std::string target);
+  // Revert of an environment revision (Revert's contract), under the write lock.
+  absl::StatusOr<int64_t> RevertEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                            Locked& l, const storage::Revision& rev,
+                                            std::string_view reason, std::optional<int64_t> if_match,
+                                            const WriteAuthorizer& authorize);
   void DeliverEvents(Slot& slot);
   void PropagationLoop();
   void MarkAuditPending(const std::string& workspace_id);

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
+#include "src/crypto/password.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
@@ -84,6 +85,42 @@ class ApiTest : public ::testing::Test {
     HttpReply r = Api("GET", base);
     EXPECT_EQ(r.status, 200) << r.body;
     return r.status == 200 ? r.json.at("revision").as_int64() : -1;
+  }
+
+  // A JWT for the owner of a second org (made in the control DB, as an operator would):
+  // a caller who is an owner, but of someone else's workspaces.
+  std::string TokenForOwnerOfAnotherOrg(const std::string& name) {
+    auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
+    EXPECT_TRUE(control.ok()) << control.status();
+    if (!control.ok()) return "";
+    absl::Time now = absl::Now();
+    storage::Org org{"org_" + name, name, {}, now};
+    EXPECT_TRUE((*control)->CreateOrg(org).ok());
+    const std::string email = name + "-owner@example.com", password = name + " owner password 1";
+    storage::User u;
+    u.id = "usr_" + name;
+    u.email = email;
+    u.password_hash = *crypto::HashPassword(password, crypto::PasswordParams::ForTests());
+    u.created_at = now;
+    EXPECT_TRUE((*control)->CreateUser(u).ok());
+    EXPECT_TRUE((*control)->AddMembership({org.id, u.id, storage::Role::kOwner, now}).ok());
+    HttpReply login = up_->Json("auth", "POST", "/v1/login", {{"email", email}, {"password", password}});
+    EXPECT_EQ(login.status, 200) << login.body;
+    if (login.status != 200) return "";
+    HttpReply token = up_->Call("auth", "POST", "/v1/token", "", std::string(login.json.at("session").as_string()));
+    EXPECT_EQ(token.status, 200) << token.body;
+    return token.status == 200 ? std::string(token.json.at("token").as_string()) : "";
+  }
+
+  json::object Environment(const std::string& base, const std::string& key) {
+    HttpReply r = Api("GET", base + "/environments");
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return {};
+    for (const json::value& e : r.json.at("environments").as_array()) {
+      if (e.at("key").as_string() == key) return e.as_object();
+    }
+    ADD_FAILURE() << "no environment " << key << " in " << r.body;
+    return {};
   }
 
   static void ExpectJsonError(const HttpReply& r, int status) {
@@ -444,7 +481,7 @@ TEST_F(ApiTest, OpenApiListsEveryRoute) {
                         "/v1/workspaces/{ws}/rollback", "/v1/workspaces/{ws}/activity",
                         "/v1/workspaces/{ws}/events", "/v1/workspaces/{ws}/environments/{env}/sdk-keys",
                         "/v1/workspaces/{ws}/secrets/{key}", "/v1/workspaces/{ws}/environments/{env}/secrets",
-                        "/v1/workspaces/{ws}/flags/{key}/evaluate"}) {
+                        "/v1/workspaces/{ws}/flags/{key}/evaluate", "/v1/workspaces/{ws}/environments/{env}"}) {
     EXPECT_TRUE(paths.contains(p)) << p;
   }
 }
@@ -528,6 +565,20 @@ TEST_F(ApiTest, EvaluateAnswersAsDeliveryDoesInEveryEnvironment) {
   std::string viewer = up_->TokenForNewUser("viewer-evaluate@example.com", "viewer");
   EXPECT_EQ(Api("POST", base + "/flags/checkout/evaluate", json::object{{"context", pro}}, viewer).status, 200);
   ExpectJsonError(up_->Call("api", "POST", base + "/flags/checkout/evaluate", "{}"), 401);
+  // Another org's owner learns nothing: the answer is the one for a workspace that does not
+  // exist, and names no flag, environment or value of this one.
+  std::string stranger = TokenForOwnerOfAnotherOrg("evaluate-other");
+  ASSERT_FALSE(stranger.empty());
+  HttpReply foreign = Api("POST", base + "/flags/checkout/evaluate", json::object{{"context", pro}}, stranger);
+  ExpectJsonError(foreign, 404);
+  HttpReply missing = Api("POST", "/v1/workspaces/evaluate-none/flags/checkout/evaluate",
+                          json::object{{"context", pro}}, stranger);
+  ExpectJsonError(missing, 404);
+  EXPECT_EQ(foreign.json.at("error").at("code"), missing.json.at("error").at("code"));
+  for (const char* secret : {"prod", "staging", "TARGETING", "variant", "On"}) {
+    EXPECT_EQ(foreign.body.find(secret), std::string::npos) << secret << " in " << foreign.body;
+  }
+  ExpectJsonError(Api("POST", base + "/flags/nope/evaluate", json::object{{"context", pro}}, stranger), 404);
 }
 
 TEST_F(ApiTest, EvaluateRejectsBadInput) {
@@ -548,6 +599,149 @@ TEST_F(ApiTest, EvaluateRejectsBadInput) {
   // No context at all is the empty context: the flag needs no key, so it evaluates.
   HttpReply ok = Api("POST", target, json::object{});
   ASSERT_EQ(ok.status, 200) << ok.body;
+}
+
+// Issue 13: an environment's name and protection change through PATCH, as one revision.
+TEST_F(ApiTest, EnvironmentRenameAndProtectWriteOneRevisionEach) {
+  std::string base = NewWorkspace("envpatch");
+  int64_t head = Head(base);
+  HttpReply renamed = Api("PATCH", base + "/environments/staging",
+                          json::object{{"name", "Pre-production"}, {"reason", "clearer name"}}, "",
+                          {{"If-Match", Quoted(head)}});
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  EXPECT_EQ(renamed.json.at("revision").as_int64(), head + 1);
+  EXPECT_EQ(renamed.Header("ETag"), Quoted(head + 1));
+  EXPECT_EQ(renamed.json.at("environment").at("name").as_string(), "Pre-production");
+  EXPECT_EQ(renamed.json.at("environment").at("parent").as_string(), "prod");
+  EXPECT_EQ(Environment(base, "staging").at("name").as_string(), "Pre-production");
+  // In history like any write: kind environment, op update, before and after.
+  HttpReply revs = Api("GET", base::StrCat(base, "/revisions?after=", std::to_string(head)));
+  ASSERT_EQ(revs.json.at("revisions").as_array().size(), 1u) << revs.body;
+  const json::value& rev = revs.json.at("revisions").as_array()[0];
+  EXPECT_EQ(rev.at("kind").as_string(), "environment");
+  EXPECT_EQ(rev.at("op").as_string(), "update");
+  EXPECT_EQ(rev.at("key").as_string(), "staging");
+  EXPECT_EQ(rev.at("reason").as_string(), "clearer name");
+  EXPECT_EQ(rev.at("before").at("name").as_string(), "Staging");
+  EXPECT_EQ(rev.at("after").at("name").as_string(), "Pre-production");
+  // The same change again changes nothing and writes nothing.
+  HttpReply again = Api("PATCH", base + "/environments/staging",
+                        json::object{{"name", "Pre-production"}, {"protected", false}, {"reason", "again"}});
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json.at("revision").as_int64(), head + 1);
+  EXPECT_EQ(Head(base), head + 1);
+
+  // Protecting staging makes its writes (and dev's inherited values from it) admin-only.
+  std::string dev = up_->TokenForNewUser("dev-envpatch@example.com", "developer");
+  ASSERT_FALSE(dev.empty());
+  EXPECT_EQ(Api("PUT", base + "/configs/t", json::object{{"type", "integer"}, {"values", {{"staging", 1}}}, {"reason", "x"}}, dev)
+                .status,
+            200);
+  HttpReply prot = Api("PATCH", base + "/environments/staging", json::object{{"protected", true}, {"reason", "freeze"}});
+  ASSERT_EQ(prot.status, 200) << prot.body;
+  EXPECT_TRUE(Environment(base, "staging").at("protected").as_bool());
+  ExpectJsonError(Api("PUT", base + "/configs/t", json::object{{"type", "integer"}, {"values", {{"staging", 2}}}, {"reason", "x"}}, dev),
+                  403);
+  ASSERT_EQ(Api("PATCH", base + "/environments/staging", json::object{{"protected", false}, {"reason", "thaw"}}).status, 200);
+  EXPECT_EQ(Api("PUT", base + "/configs/t", json::object{{"type", "integer"}, {"values", {{"staging", 2}}}, {"reason", "x"}}, dev)
+                .status,
+            200);
+
+  // Bad input: 4xx naming the field, nothing written.
+  head = Head(base);
+  struct Case {
+    std::string env;
+    json::value body;
+    int status;
+    std::string says;
+    std::vector<std::pair<std::string, std::string>> headers = {};
+  };
+  std::vector<Case> cases = {
+      {"nope", json::object{{"name", "X"}, {"reason", "x"}}, 404, "nope"},
+      {"dev", json::object{{"name", ""}, {"reason", "x"}}, 400, "name"},
+      {"dev", json::object{{"name", "   "}, {"reason", "x"}}, 400, "name"},
+      {"dev", json::object{{"name", std::string(101, 'n')}, {"reason", "x"}}, 400, "name"},
+      {"dev", json::object{{"name", 5}, {"reason", "x"}}, 400, "name"},
+      {"dev", json::object{{"protected", "yes"}, {"reason", "x"}}, 400, "protected"},
+      {"dev", json::object{{"key", "development"}, {"reason", "x"}}, 400, "key cannot change"},
+      {"dev", json::object{{"parent", "prod"}, {"reason", "x"}}, 400, "parent"},
+      {"dev", json::object{{"colour", "red"}, {"reason", "x"}}, 400, "colour"},
+      {"dev", json::object{{"policy", json::object{}}, {"reason", "x"}}, 400, "policy"},
+      {"dev", json::object{{"name", "Dev 2"}}, 400, "reason"},
+      {"dev", json::array{1}, 400, ""},
+      {"dev", json::object{{"name", "Dev 2"}, {"reason", "x"}}, 412, "stale", {{"If-Match", Quoted(head - 1)}}},
+  };
+  for (const Case& c : cases) {
+    HttpReply r = Api("PATCH", base + "/environments/" + c.env, c.body, "", c.headers);
+    ExpectJsonError(r, c.status);
+    EXPECT_NE(r.body.find(c.says), std::string::npos) << json::serialize(c.body) << " → " << r.body;
+  }
+  EXPECT_EQ(Head(base), head);
+  EXPECT_EQ(Environment(base, "dev").at("name").as_string(), "Dev");
+}
+
+// Issue 13: changing an environment is an admin action however it is reached — the PATCH
+// itself, a revert of it, a rollback across it — and another org cannot even see it.
+TEST_F(ApiTest, EnvironmentChangesNeedAdminOnEveryPath) {
+  std::string base = NewWorkspace("envauthz");
+  std::string dev = up_->TokenForNewUser("dev-envauthz@example.com", "developer");
+  std::string viewer = up_->TokenForNewUser("viewer-envauthz@example.com", "viewer");
+  std::string stranger = TokenForOwnerOfAnotherOrg("envauthz-other");
+  ASSERT_FALSE(dev.empty());
+  ASSERT_FALSE(viewer.empty());
+  ASSERT_FALSE(stranger.empty());
+  int64_t head = Head(base);
+  ExpectJsonError(Api("PATCH", base + "/environments/prod", json::object{{"protected", false}, {"reason", "x"}}, dev), 403);
+  ExpectJsonError(Api("PATCH", base + "/environments/dev", json::object{{"name", "Mine"}, {"reason", "x"}}, dev), 403);
+  ExpectJsonError(Api("PATCH", base + "/environments/dev", json::object{{"protected", true}, {"reason", "x"}}, dev), 403);
+  ExpectJsonError(Api("PATCH", base + "/environments/dev", json::object{{"name", "Mine"}, {"reason", "x"}}, viewer), 403);
+  // Another org's owner: the same 404 as for a workspace that does not exist.
+  HttpReply foreign = Api("PATCH", base + "/environments/prod", json::object{{"protected", false}, {"reason", "x"}}, stranger);
+  ExpectJsonError(foreign, 404);
+  HttpReply missing = Api("PATCH", "/v1/workspaces/envauthz-none/environments/prod",
+                          json::object{{"protected", false}, {"reason", "x"}}, stranger);
+  ExpectJsonError(missing, 404);
+  EXPECT_EQ(foreign.json.at("error").at("code"), missing.json.at("error").at("code"));
+  EXPECT_EQ(Head(base), head);
+  EXPECT_TRUE(Environment(base, "prod").at("protected").as_bool());
+  EXPECT_EQ(Environment(base, "dev").at("name").as_string(), "Dev");
+
+  // Revert of a protect revision: a developer may revert writes, but not this one.
+  ASSERT_EQ(Api("PATCH", base + "/environments/dev", json::object{{"protected", true}, {"reason", "freeze"}}).status, 200);
+  int64_t protect_rev = Head(base);
+  std::string revert = base::StrCat(base, "/revisions/", std::to_string(protect_rev), "/revert");
+  ExpectJsonError(Api("POST", revert, json::object{{"reason", "undo"}}, dev), 403);
+  ExpectJsonError(Api("POST", revert, json::object{{"reason", "undo"}}, viewer), 403);
+  ExpectJsonError(Api("POST", revert, json::object{{"reason", "undo"}}, stranger), 404);
+  EXPECT_EQ(Head(base), protect_rev);
+  EXPECT_TRUE(Environment(base, "dev").at("protected").as_bool());
+  HttpReply reverted = Api("POST", revert, json::object{{"reason", "undo"}});
+  ASSERT_EQ(reverted.status, 200) << reverted.body;
+  EXPECT_FALSE(Environment(base, "dev").at("protected").as_bool());
+  HttpReply revs = Api("GET", base::StrCat(base, "/revisions?after=", std::to_string(protect_rev)));
+  ASSERT_EQ(revs.json.at("revisions").as_array().size(), 1u) << revs.body;
+  EXPECT_EQ(revs.json.at("revisions").as_array()[0].at("op").as_string(), "revert");
+  // A second revert of the same revision has nothing to do; an environment's creation
+  // (revision 1 of this workspace) cannot be reverted.
+  ExpectJsonError(Api("POST", revert, json::object{{"reason", "again"}}), 409);
+  ExpectJsonError(Api("POST", base + "/revisions/1/revert", json::object{{"reason", "x"}}), 409);
+
+  // Rollback across a rename: a developer's rollback is refused, an admin's restores it.
+  int64_t before_rename = Head(base);
+  ASSERT_EQ(Api("PATCH", base + "/environments/dev", json::object{{"name", "Sandbox"}, {"reason", "rename"}}).status, 200);
+  int64_t renamed = Head(base);
+  ExpectJsonError(Api("POST", base + "/rollback", json::object{{"to_revision", before_rename}, {"reason", "x"}}, dev), 403);
+  EXPECT_EQ(Head(base), renamed);
+  EXPECT_EQ(Environment(base, "dev").at("name").as_string(), "Sandbox");
+  HttpReply rb = Api("POST", base + "/rollback", json::object{{"to_revision", before_rename}, {"reason", "restore"}});
+  ASSERT_EQ(rb.status, 200) << rb.body;
+  EXPECT_EQ(rb.json.at("revisions_written").as_int64(), 1);
+  EXPECT_EQ(Environment(base, "dev").at("name").as_string(), "Dev");
+  // Rolling back to before the environments existed keeps them (they are not deleted).
+  HttpReply to_zero = Api("POST", base + "/rollback", json::object{{"to_revision", 0}, {"reason", "x"}});
+  ASSERT_EQ(to_zero.status, 200) << to_zero.body;
+  EXPECT_EQ(to_zero.json.at("revisions_written").as_int64(), 0);
+  EXPECT_EQ(Environment(base, "prod").at("name").as_string(), "Production");
 }
 
 TEST_F(ApiTest, SdkKeyIsPublishedToTheEdgeKv) {

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+
+#include <boost/json.hpp>
 
 #include "gtest/gtest.h"
 #include "src/base/strings.h"
@@ -164,6 +167,46 @@ TEST_F(CliApiTest, ErrorsAreClearAndExitNonZero) {
   r = Cli("ws list", "evk_wrong");
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
+}
+
+TEST_F(CliApiTest, EnvironmentsListRenameProtectAndUnprotect) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create envs").code, 0);
+  ASSERT_EQ(Cli("env create envs prod --name Production -m setup").code, 0);
+  ASSERT_EQ(Cli("env create envs dev --parent prod -m setup").code, 0);
+  CliRun r = Cli("env rename envs dev 'Dev box' -m 'clearer name'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Renamed environment dev"), std::string::npos) << r.out;
+  r = Cli("env protect envs prod -m freeze");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Protected environment prod"), std::string::npos) << r.out;
+  r = Cli("env list envs");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("PROTECTED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Dev box"), std::string::npos) << r.out;
+  r = Cli("env list envs --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  boost::json::value list = boost::json::parse(r.out);
+  std::map<std::string, bool> protection;
+  for (const auto& e : list.at("environments").as_array()) {
+    protection[std::string(e.at("key").as_string())] = e.at("protected").as_bool();
+  }
+  EXPECT_EQ(protection, (std::map<std::string, bool>{{"dev", false}, {"prod", true}}));
+  r = Cli("env unprotect envs prod -m thaw");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(Cli("env list envs --json").out.find("\"protected\":true"), std::string::npos);
+  // Every change needs a reason; the server's refusals reach the user.
+  EXPECT_EQ(Cli("env protect envs prod").code, 2);
+  r = Cli("env rename envs nope X -m x");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("404"), std::string::npos) << r.out;
+  std::string dev = up_->TokenForNewUser("cli-envs-dev@example.com", "developer");
+  ASSERT_FALSE(dev.empty());
+  r = Cli("env protect envs dev -m mine", dev);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
+  r = Cli("env list envs", dev);  // reading is a viewer's right
+  EXPECT_EQ(r.code, 0) << r.out;
 }
 
 }  // namespace

@@ -180,6 +180,8 @@ class ApiService::Handlers {
   // workspace's write lock with the environments the write would actually change.
   static workspace::WriteAuthorizer Writer(const Ctx& c) {
     return [p = c.p](const workspace::WriteEffect& effect) {
+      // Restoring an environment's name or protection administers it, as changing it does.
+      if (!effect.environment_settings.empty()) EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
       return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
     };
   }
@@ -233,6 +235,20 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
       EV_ASSIGN_OR_RETURN(int64_t head, o_.service->CreateEnvironment(ActorFor(c.p, req), c.ws, body, reason, if_match));
       return WithRevision(services::JsonResponse(201, json::object{{"revision", head}}), head);
+    });
+
+    // Rename and protect/unprotect (admin, as creating is). Answers the environment as it is
+    // now; a change that changes nothing writes no revision.
+    Route(r, http::verb::patch, "/v1/workspaces/{ws}/environments/{env}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      body.erase("reason");
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      std::string env(req.Param("env"));
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->UpdateEnvironment(ActorFor(c.p, req), c.ws, env, body, reason, if_match));
+      EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, ItemKind::kEnvironment, env));
+      return WithRevision(services::JsonResponse(200, json::object{{"revision", head}, {"environment", ItemJson(item)}}), head);
     });
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments", [this](net::Request& req) -> absl::StatusOr<net::Response> {

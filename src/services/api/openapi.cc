@@ -80,6 +80,19 @@ json::object Build() {
                       {P("ws"), P("key"), IfMatchParam(), P("reason", "query")}, std::nullopt, "200",
                       "WriteResult")}};
   }
+  paths["/v1/workspaces/{ws}/environments/{env}"] = {
+      {"patch", Op("Rename an environment and/or protect or unprotect it (admin); the key and parent "
+                   "cannot change. Answers {revision, environment}; a change that changes nothing "
+                   "writes no revision",
+                   {P("ws"), P("env"), IfMatchParam()},
+                   [] {
+                     json::object b = WithReason({{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 100}}},
+                                                  {"protected", {{"type", "boolean"}}}},
+                                                 {});
+                     b["additionalProperties"] = false;
+                     return b;
+                   }(),
+                   "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/resolved"] = {
       {"get", Op("The resolved document delivery serves (docs/design/resolved-document.md)",
                  {P("ws"), P("env")}, std::nullopt, "200", "Any")}};

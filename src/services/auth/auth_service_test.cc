@@ -4,6 +4,7 @@
 #include "src/services/auth/auth_service.h"
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 
@@ -182,6 +183,46 @@ TEST_F(AuthServiceTest, ListAndRevokeOwnSessions) {
   Reply key = Post("/v1/api-keys", {{"name", "k"}}, a);
   ASSERT_EQ(key.status, 201) << key.raw;
   EXPECT_EQ(Call("GET", "/v1/sessions", "", std::string(key.body.at("key").as_string())).status, 403);
+}
+
+// The sessions routes reach the caller's own sessions only: another member's (even for the
+// org's owner) are not listed, and ending one by its id answers as for an id that does not
+// exist, leaving it working.
+TEST_F(AuthServiceTest, AnotherUsersSessionsAreNeitherListedNorEnded) {
+  std::string owner = OwnerSession();
+  Reply added = Post("/v1/users", {{"email", "dev@example.com"}, {"role", "developer"},
+                                   {"password", "developer password 1"}}, owner);
+  ASSERT_EQ(added.status, 201) << added.raw;
+  std::string dev = Login("dev@example.com", "developer password 1");
+  env_.AdvanceBy(absl::Seconds(5));
+  std::string dev2 = Login("dev@example.com", "developer password 1");
+  auto ids = [&](const std::string& session) {
+    std::set<std::string> out;
+    Reply list = Call("GET", "/v1/sessions", "", session);
+    EXPECT_EQ(list.status, 200) << list.raw;
+    if (list.status != 200) return out;
+    for (const json::value& s : list.body.at("sessions").as_array()) out.insert(std::string(s.at("id").as_string()));
+    return out;
+  };
+  std::set<std::string> owners = ids(owner), devs = ids(dev);
+  ASSERT_EQ(owners.size(), 1u);
+  ASSERT_EQ(devs.size(), 2u);
+  for (const std::string& id : devs) EXPECT_EQ(owners.count(id), 0u) << "the owner sees a developer's session";
+
+  Reply unknown = Call("DELETE", "/v1/sessions/0000000000000000", "", owner);
+  ASSERT_EQ(unknown.status, 404) << unknown.raw;
+  for (const std::string& id : devs) {
+    Reply r = Call("DELETE", "/v1/sessions/" + id, "", owner);
+    EXPECT_EQ(r.status, 404) << r.raw;
+    EXPECT_EQ(r.raw, unknown.raw) << "the answer differs from one for an id nobody has";
+  }
+  Reply back = Call("DELETE", "/v1/sessions/" + *owners.begin(), "", dev);
+  EXPECT_EQ(back.status, 404) << back.raw;
+  EXPECT_EQ(Call("GET", "/v1/session", "", dev).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/session", "", dev2).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/session", "", owner).status, 200);
+  EXPECT_EQ(ids(dev), devs);
+  EXPECT_EQ(ids(owner), owners);
 }
 
 TEST_F(AuthServiceTest, TokenVerifiesAgainstJwksAndRotationKeepsOldKeyPublished) {
