@@ -28,9 +28,9 @@ export function itemBody<T extends object>(item: T): Record<string, unknown> {
 // PUTs an item with If-Match on the revision the page shows. Answers false, with the message
 // set, when the workspace moved on meanwhile (412); other failures throw.
 export async function putIfMatch(path: string, body: unknown, revision: number,
-  setError: (m: string) => void): Promise<boolean> {
+  setError: (m: string) => void, method = 'PUT'): Promise<boolean> {
   try {
-    await bff('PUT', path, body, { 'if-match': `"${revision}"` });
+    await bff(method, path, body, { 'if-match': `"${revision}"` });
     return true;
   } catch (e) {
     if (e instanceof ApiError && e.status === 412) {

@@ -1,4 +1,5 @@
-// One workspace: its environments as their inheritance tree, a form to create one, and the
+// One workspace: its environments as their inheritance tree (each with rename and
+// protect/unprotect actions, admin-only in the api), a form to create one, and the
 // configs table (items × environments, each cell the effective value and where it comes
 // from) with a form to set a value in one environment. Live: the page reloads its data on
 // every `revision` event of the workspace's event stream.
@@ -7,6 +8,7 @@ import { ApiError, bff, enc, type ConfigItem, type ConfigType, type Environment,
 import { effectiveValue, envOrder, envTree, formatValue, jsonSyntax, parseValue, valueViolation, type EnvNode, type Violation } from '../model';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
+import { putIfMatch } from './flags';
 
 interface Data { ws: WorkspaceDetail; configs: ConfigItem[] }
 
@@ -40,7 +42,7 @@ export function WorkspacePage({ wsKey }: { wsKey: string }) {
             <h2 id="envs-h">Environments</h2>
             {data.ws.environments.length === 0
               ? <p class="empty">No environments yet. Create one below; a child environment inherits every value it does not set.</p>
-              : <EnvTree nodes={envTree(data.ws.environments)} label="Environments and what each inherits from" />}
+              : <EnvironmentTree base={base} data={data} onDone={reload} />}
             <CreateEnvironment base={base} envs={data.ws.environments} onDone={reload} />
           </section>
           <Configs base={base} data={data} onDone={reload} />
@@ -74,20 +76,114 @@ export function useLiveRevisions(url: string, onRevision: () => void): boolean {
   return live;
 }
 
-function EnvTree({ nodes, label }: { nodes: EnvNode[]; label?: string }) {
+type EnvChange = 'rename' | 'protect' | 'unprotect';
+interface EnvAction { env: Environment; change: EnvChange }
+
+// Stable while the environment's protection flips, so focus can return to it.
+const actionId = (key: string, change: EnvChange) => `env-${change === 'rename' ? 'rename' : 'protection'}-${key}`;
+
+// The tree, and below it the form of the action chosen on one of its environments.
+function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onDone: () => void }) {
+  const [action, setAction] = useState<EnvAction | undefined>(undefined);
+  const [done, setDone] = useState<string | undefined>(undefined);
+  const choose = (a: EnvAction) => {
+    setAction(a);
+    setDone(undefined);
+    setTimeout(() => document.getElementById(a.change === 'rename' ? 'env-change-name' : 'env-change-reason')?.focus(), 0);
+  };
+  // Back to the button that opened the form (it is still there after a reload).
+  const close = (a: EnvAction, message?: string) => {
+    setAction(undefined);
+    setDone(message);
+    setTimeout(() => document.getElementById(actionId(a.env.key, a.change))?.focus(), 0);
+  };
+  // An environment changed elsewhere while its form is open: the form follows it.
+  const current = action && data.ws.environments.find((e) => e.key === action.env.key);
+  return (
+    <>
+      <EnvTree nodes={envTree(data.ws.environments)} label="Environments and what each inherits from" onAction={choose} />
+      {done && <p role="status" class="ok">{done}</p>}
+      {action && current && (
+        <EnvChangeForm key={`${action.env.key}/${action.change}`} base={base} revision={data.ws.revision}
+          action={{ env: current, change: action.change }}
+          onCancel={() => close(action)}
+          onDone={(message) => { close(action, message); onDone(); }} />
+      )}
+    </>
+  );
+}
+
+function EnvTree({ nodes, label, onAction }: { nodes: EnvNode[]; label?: string; onAction: (a: EnvAction) => void }) {
   return (
     <ul class="tree" aria-label={label}>
-      {nodes.map((n) => (
-        <li key={n.env.key}>
-          <span class="env">
-            <strong>{n.env.name}</strong> <code>{n.env.key}</code>
-            {n.env.protected && <span class="badge">protected</span>}
-            {n.env.parent && <span class="muted"> inherits from <code>{n.env.parent}</code></span>}
-          </span>
-          {n.children.length > 0 && <EnvTree nodes={n.children} />}
-        </li>
-      ))}
+      {nodes.map((n) => {
+        const protect: EnvChange = n.env.protected ? 'unprotect' : 'protect';
+        return (
+          <li key={n.env.key} data-env={n.env.key}>
+            <span class="env">
+              <strong>{n.env.name}</strong> <code>{n.env.key}</code>
+              {n.env.protected && <span class="badge">protected</span>}
+              {n.env.parent && <span class="muted"> inherits from <code>{n.env.parent}</code></span>}
+              <button type="button" class="small" id={actionId(n.env.key, 'rename')} aria-label={`Rename ${n.env.key}`}
+                onClick={() => onAction({ env: n.env, change: 'rename' })}>Rename</button>
+              <button type="button" class="small" id={actionId(n.env.key, protect)} aria-label={`${n.env.protected ? 'Unprotect' : 'Protect'} ${n.env.key}`}
+                onClick={() => onAction({ env: n.env, change: protect })}>{n.env.protected ? 'Unprotect' : 'Protect'}</button>
+            </span>
+            {n.children.length > 0 && <EnvTree nodes={n.children} onAction={onAction} />}
+          </li>
+        );
+      })}
     </ul>
+  );
+}
+
+// Rename, protect or unprotect one environment: a PATCH with a reason, conditional on the
+// revision the page shows (someone else's change in between is shown, not overwritten).
+// Escape or Cancel closes it.
+function EnvChangeForm({ base, revision, action, onCancel, onDone }: {
+  base: string; revision: number; action: EnvAction; onCancel: () => void; onDone: (message: string) => void;
+}) {
+  const { env, change } = action;
+  const [name, setName] = useState(env.name);
+  const [reason, setReason] = useState('');
+  const { busy, error, submit, setError } = useSubmit();
+  const title = change === 'rename' ? `Rename ${env.key}` : `${change === 'protect' ? 'Protect' : 'Unprotect'} ${env.key}`;
+  const onSubmit = (e: Event) => {
+    e.preventDefault();
+    void submit(async () => {
+      const body: Record<string, unknown> = { reason: reason.trim() };
+      if (change === 'rename') {
+        body.name = name.trim();
+      } else {
+        body.protected = change === 'protect';
+      }
+      if (!await putIfMatch(`${base}/environments/${enc(env.key)}`, body, revision, setError, 'PATCH')) return;
+      onDone(change === 'rename'
+        ? `${env.key} is now called ${name.trim()}.`
+        : `${env.key} is ${change === 'protect' ? 'protected: only admins may change its values' : 'no longer protected'}.`);
+    });
+  };
+  return (
+    <form onSubmit={onSubmit} class="panel" aria-labelledby="env-change-h"
+      onKeyDown={(e) => { if (e.key === 'Escape' && !busy) { e.preventDefault(); onCancel(); } }}>
+      <h3 id="env-change-h">{title}</h3>
+      {change === 'rename' && (
+        <Field id="env-change-name" label="New name" hint="The key stays the same; only the name people see changes.">
+          <input id="env-change-name" required maxLength={100} value={name} aria-describedby="env-change-name-hint"
+            onInput={(e) => setName(e.currentTarget.value)} />
+        </Field>
+      )}
+      {change === 'protect' && <p>Once {env.key} is protected, only admins may change its values or values it inherits.</p>}
+      {change === 'unprotect' && <p>Once {env.key} is unprotected, developers may change its values too.</p>}
+      <Field id="env-change-reason" label="Reason">
+        <input id="env-change-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      </Field>
+      {error && <ErrorMessage message={error} />}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : title}</button>
+        <button type="button" onClick={onCancel} disabled={busy}>Cancel</button>
+      </div>
+    </form>
   );
 }
 
