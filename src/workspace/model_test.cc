@@ -82,6 +82,35 @@ TEST(EnvironmentTest, ParseAndNormalise) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(EnvironmentTest, PatchChangesNameAndProtectionOnly) {
+  json::object stored = Obj(R"({"key":"staging","name":"Staging","parent":"prod","protected":false})");
+  absl::StatusOr<json::object> out = PatchEnvironmentBody(stored, Obj(R"({"name":"Pre-production"})"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(json::serialize(*out), R"({"key":"staging","name":"Pre-production","parent":"prod","protected":false})");
+  out = PatchEnvironmentBody(stored, Obj(R"({"protected":true})"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(json::serialize(*out), R"({"key":"staging","name":"Staging","parent":"prod","protected":true})");
+  out = PatchEnvironmentBody(stored, Obj("{}"));
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, stored);
+
+  auto refused = [&](std::string_view change) { return Message(PatchEnvironmentBody(stored, Obj(change)).status()); };
+  EXPECT_EQ(refused(R"({"key":"qa"})").rfind("key: an environment's key cannot change", 0), 0u);
+  EXPECT_EQ(refused(R"({"key":"staging"})").rfind("key: ", 0), 0u);  // even unchanged: not a member to send
+  EXPECT_EQ(refused(R"({"parent":null})").rfind("parent: cannot be changed here", 0), 0u);
+  EXPECT_EQ(refused(R"({"colour":"red"})"), "colour: unknown field (allowed: name, protected)");
+  EXPECT_EQ(refused(R"({"name":""})"), "name: must be 1 to 100 characters long");
+  EXPECT_EQ(refused(R"({"name":" \t "})"), "name: must not be blank");
+  EXPECT_EQ(refused(R"({"name":null})"), "name: must be a string");
+  EXPECT_EQ(refused(R"({"protected":null})"), "protected: must be a boolean");
+  EXPECT_EQ(refused(std::string(R"({"name":")") + std::string(101, 'x') + "\"}"),
+            "name: must be 1 to 100 characters long");
+  // 100 characters are 100 code points, not bytes.
+  std::string hundred;
+  for (int i = 0; i < 100; ++i) hundred += "\xc3\xa9";
+  EXPECT_TRUE(PatchEnvironmentBody(stored, json::object{{"name", hundred}}).ok());
+}
+
 TEST(EnvironmentSetTest, AncestorChainAndDescendants) {
   EnvironmentSet envs = TestEnvs();
   EXPECT_EQ(envs.size(), 5u);

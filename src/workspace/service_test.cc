@@ -483,5 +483,52 @@ TEST_F(ServiceTest, ARefusedWriteChangesNothing) {
   EXPECT_EQ(*service_->Head(ws), head);
 }
 
+// An environment change is one revision (none when nothing changes); undoing it, by revert
+// or rollback, shows the authorizer the environment in `environment_settings`, and a
+// refusal changes nothing.
+TEST_F(ServiceTest, EnvironmentUpdatesAreRevisionsWhoseUndoIsAuthorizedAsSuch) {
+  Open();
+  storage::Workspace ws = NewWorkspace("shop");
+  int64_t head = *service_->Head(ws);
+  absl::StatusOr<int64_t> renamed =
+      service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"name", "Development"}}, "rename", head);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ(*renamed, head + 1);
+  EXPECT_EQ(*service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"name", "Development"}}, "again", std::nullopt),
+            head + 1);
+  EXPECT_EQ(service_->UpdateEnvironment(actor_, ws, "qa", json::object{{"name", "QA"}}, "x", std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"name", "D"}}, "x", head).status().code(),
+            absl::StatusCode::kAborted);
+  ASSERT_TRUE(service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"protected", true}}, "freeze", std::nullopt).ok());
+  int64_t protect_rev = *service_->Head(ws);
+  EXPECT_TRUE(*service_->IsProtected(ws, "dev"));
+
+  WriteEffect seen;
+  auto refuse = [&](const WriteEffect& e) {
+    seen = e;
+    return absl::PermissionDeniedError("no");
+  };
+  EXPECT_EQ(service_->Revert(actor_, ws, protect_rev, "undo", std::nullopt, refuse).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(seen.environment_settings, std::set<std::string>{"dev"});
+  EXPECT_TRUE(*service_->IsProtected(ws, "dev"));
+  seen = {};
+  EXPECT_EQ(service_->Rollback(actor_, ws, head, "undo", std::nullopt, refuse).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(seen.environment_settings, std::set<std::string>{"dev"});
+  EXPECT_EQ(*service_->Head(ws), protect_rev);
+
+  ASSERT_TRUE(service_->Revert(actor_, ws, protect_rev, "undo", std::nullopt, AllowAnyWrite()).ok());
+  EXPECT_FALSE(*service_->IsProtected(ws, "dev"));
+  ASSERT_TRUE(service_->Rollback(actor_, ws, head, "undo", std::nullopt, AllowAnyWrite()).ok());
+  absl::StatusOr<storage::Item> dev = service_->GetItem(ws, ItemKind::kEnvironment, "dev");
+  ASSERT_TRUE(dev.ok());
+  EXPECT_EQ(dev->body, R"({"key":"dev","name":"Dev","parent":"prod","protected":false})");
+  // The creation of an environment is not undone.
+  EXPECT_EQ(service_->Revert(actor_, ws, 1, "x", std::nullopt, AllowAnyWrite()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace edgevault::workspace
