@@ -131,20 +131,34 @@ export function revertPreview(rev: Revision, revisions: Revision[], envs: Enviro
     changes: envChanges(rev.kind, now, rev.before ?? null, envs) };
 }
 
-// What rolling back to `to` changes now: every item (environments excepted) goes back to
-// its state after revision `to`.
+// What rolling back to `to` changes now: every item goes back to its state after revision
+// `to`; an environment gets its name and protection back only if it existed then (one created
+// since is kept, as the api does).
 export function rollbackPreview(to: number, revisions: Revision[], envs: Environment[]): ItemChange[] {
   const now = statesAt(revisions);
   const then = statesAt(revisions, to);
   const out: ItemChange[] = [];
   for (const [id, cur] of now) {
-    if (cur.kind === 'environment') continue;
     const old = then.get(id)?.body ?? null;
+    if (cur.kind === 'environment' && (old === null || cur.body === null)) continue;
     if (stable(old) === stable(cur.body)) continue;
     out.push({ kind: cur.kind, key: cur.key, before: cur.body, after: old,
       changes: envChanges(cur.kind, cur.body, old, envs) });
   }
   return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.key.localeCompare(b.key));
+}
+
+// What an environment revision changed, one line per setting: `name: "A" → "B"`,
+// `protected: no → yes`; a creation is `created`.
+export function environmentChanges(before: unknown, after: unknown): string[] {
+  const b = obj(before), a = obj(after);
+  if (!a) return b ? ['removed'] : [];
+  if (!b) return ['created'];
+  const out: string[] = [];
+  if (b.name !== a.name) out.push(`name: ${JSON.stringify(b.name ?? null)} → ${JSON.stringify(a.name ?? null)}`);
+  if (!!b.protected !== !!a.protected) out.push(`protected: ${b.protected ? 'yes' : 'no'} → ${a.protected ? 'yes' : 'no'}`);
+  if ((b.parent ?? null) !== (a.parent ?? null)) out.push(`parent: ${JSON.stringify(b.parent ?? null)} → ${JSON.stringify(a.parent ?? null)}`);
+  return out;
 }
 
 // One served state as text for a diff cell. A secret never shows a value: only whether

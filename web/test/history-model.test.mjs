@@ -69,3 +69,21 @@ test('revert and rollback previews compare the current state with the restored o
   assert.equal(back[1].after, null);  // the secret did not exist after revision 1
   assert.deepEqual(h.rollbackPreview(4, revs, envs), []);
 });
+
+test('environment revisions: their changes in words; a rollback restores settings, never creations', () => {
+  const prod = { key: 'prod', name: 'Production', parent: null, protected: true };
+  const qa = { key: 'qa', name: 'QA', parent: 'prod', protected: false };
+  const revs = [
+    { seq: 1, kind: 'environment', key: 'prod', op: 'create', before: null, after: prod },
+    { seq: 2, kind: 'environment', key: 'prod', op: 'update', before: prod, after: { ...prod, name: 'Live', protected: false } },
+    { seq: 3, kind: 'environment', key: 'qa', op: 'create', before: null, after: qa },
+  ];
+  assert.deepEqual(h.environmentChanges(revs[1].before, revs[1].after), ['name: "Production" → "Live"', 'protected: yes → no']);
+  assert.deepEqual(h.environmentChanges(null, qa), ['created']);
+  assert.deepEqual(h.environmentChanges(qa, qa), []);
+  const back = h.rollbackPreview(1, revs, envs);
+  assert.deepEqual(back.map((i) => `${i.kind}/${i.key}`), ['environment/prod']);  // qa is kept
+  assert.deepEqual(h.environmentChanges(back[0].before, back[0].after), ['name: "Live" → "Production"', 'protected: no → yes']);
+  const revert = h.revertPreview(revs[1], revs, envs);
+  assert.deepEqual(h.environmentChanges(revert.before, revert.after), ['name: "Live" → "Production"', 'protected: no → yes']);
+});

@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, bff, enc, type WorkspaceDetail } from '../api';
 import {
-  actorName, describeServed, envChanges, revertPreview, rollbackPreview,
+  actorName, describeServed, envChanges, environmentChanges, revertPreview, rollbackPreview,
   type EnvChange, type ItemChange, type Revision,
 } from '../history';
 import { envOrder } from '../model';
@@ -70,8 +70,9 @@ export function HistoryPage({ wsKey }: { wsKey: string }) {
                 {' · '}<time dateTime={r.time}>{formatTime(r.time)}</time>
               </p>
               <p>Reason: <span class="reason">{r.reason}</span></p>
-              <Diff kind={r.kind} changes={envChanges(r.kind, r.before, r.after, envs)} label={`Changes of revision ${r.seq}`} />
-              {r.kind !== 'environment' && (
+              <Diff kind={r.kind} changes={envChanges(r.kind, r.before, r.after, envs)} label={`Changes of revision ${r.seq}`}
+                before={r.before} after={r.after} />
+              {(r.kind !== 'environment' || r.before !== null) && (
                 <div class="actions">
                   <button type="button" class="small"
                     onClick={() => { setDone(undefined); setPlan({ type: 'revert', rev: r }); }}>Revert revision {r.seq}…</button>
@@ -89,8 +90,18 @@ export function HistoryPage({ wsKey }: { wsKey: string }) {
   );
 }
 
-function Diff({ kind, changes, label }: { kind: string; changes: EnvChange[]; label: string }) {
-  if (kind === 'environment') return <p class="muted">An environment's definition (environments are not rolled back).</p>;
+function Diff({ kind, changes, label, before, after }: {
+  kind: string; changes: EnvChange[]; label: string; before: unknown; after: unknown;
+}) {
+  if (kind === 'environment') {
+    const lines = environmentChanges(before, after);
+    if (lines.includes('created')) return <p class="muted">A new environment (its creation is not reverted or rolled back).</p>;
+    return (
+      <ul class="env-changes" aria-label={label}>
+        {lines.map((l) => <li key={l}><code>{l}</code></li>)}
+      </ul>
+    );
+  }
   if (changes.length === 0) return <p class="muted">No environment's served value changed.</p>;
   return (
     <table class="diff" aria-label={label}>
@@ -174,7 +185,7 @@ function Confirm(props: {
                   <strong>{i.kind} <code>{i.key}</code></strong>
                   {i.after === null && <span> (removed)</span>}
                   {i.before === null && <span> (restored)</span>}
-                  <Diff kind={i.kind} changes={i.changes} label={`Preview for ${i.kind} ${i.key}`} />
+                  <Diff kind={i.kind} changes={i.changes} label={`Preview for ${i.kind} ${i.key}`} before={i.before} after={i.after} />
                 </li>
               ))}
             </ul>
