@@ -1,8 +1,9 @@
 // The workspace page's environment actions in Chromium against a real `edgevault up`: rename
 // and protect/unprotect from the environment tree, with the keyboard, each with a reason; a
 // second browser showing the same workspace updates live; Escape closes the form and gives
-// the focus back; a developer's attempt is refused by the api with its message shown and
-// nothing changed; axe-core finds no serious or critical violation with the form open.
+// the focus back; History shows the change in words and reverts it; a developer's attempt
+// is refused by the api with its message shown and nothing changed; axe-core finds no
+// serious or critical violation with the form open.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertAccessible, consoleArgs, launchChromium, watchPage } from './lib/browser.mjs';
@@ -126,6 +127,19 @@ test('environments: rename and protect from the tree, live elsewhere, refused fo
     ['environment', 'dev', 'update', 'e2e: thaw dev'],
   ]);
   await other.context().close();
+
+  // History lists the rename in words, and reverting it (revision 4) through its preview
+  // gives staging its old name back.
+  await page.goto(origin + '/workspaces/shop/history');
+  const renameRev = page.locator('li.revision[data-seq="4"]');
+  await renameRev.getByText('name: "Staging" → "Pre-production"').waitFor();
+  await page.getByRole('button', { name: 'Revert revision 4…' }).click();
+  const confirm = page.locator('section.confirm');
+  await confirm.getByText('name: "Pre-production" → "Staging"').waitFor();
+  await confirm.getByLabel('Reason').fill('e2e: old name back');
+  await page.getByRole('button', { name: 'Confirm revert' }).click();
+  await page.getByText('Revision 4 reverted (new revision 7).').waitFor();
+  assert.equal((await envOf('staging')).name, 'Staging');
 
   // A developer sees the actions, but the api refuses them: the message is shown, nothing changes.
   const invited = await ev.auth('POST', '/v1/users', {
