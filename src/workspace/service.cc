@@ -1011,14 +1011,36 @@ absl::StatusOr<int64_t> Service::RevertEnvironment(const Actor& actor, const sto
     return absl::FailedPreconditionError("nothing to revert: the environment no longer exists");
   }
   EV_RETURN_IF_ERROR(current.status());
-  std::string body = json::serialize(before);
+  // Only what that revision changed goes back (reverting a rename keeps a later change of
+  // protection); every other member stays as it is now.
+  json::value now = ParseOrNull(current->body);
+  json::value after = ParseOrNull(rev.after);
+  if (!now.is_object()) return absl::DataLossError("environment \"" + rev.key + "\" has an unreadable body");
+  json::object restored = now.as_object();
+  const json::object& b = before.as_object();
+  const json::object empty;
+  const json::object& a = after.is_object() ? after.as_object() : empty;
+  for (const json::object* side : {&b, &a}) {
+    for (const auto& member : *side) {
+      const json::value* was = b.if_contains(member.key());
+      const json::value* became = a.if_contains(member.key());
+      if (was != nullptr && became != nullptr && *was == *became) continue;
+      if (was != nullptr) {
+        restored[member.key()] = *was;
+      } else {
+        restored.erase(member.key());
+      }
+    }
+  }
+  before = restored;
+  std::string body = json::serialize(restored);
   if (current->body == body) {
     return absl::FailedPreconditionError("nothing to revert: the environment already has that state");
   }
   // Valid against today's environments (its parent must still exist, without a cycle).
   EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
-  EV_ASSIGN_OR_RETURN(Environment restored, envs.ValidateEnvironmentUpdate(before.as_object()));
-  if (restored.key != rev.key) {
+  EV_ASSIGN_OR_RETURN(Environment valid, envs.ValidateEnvironmentUpdate(before.as_object()));
+  if (valid.key != rev.key) {
     return absl::FailedPreconditionError("revision " + std::to_string(rev.seq) + " names another environment");
   }
   WriteEffect effect = EffectOf({rev.key}, envs);

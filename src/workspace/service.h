@@ -207,8 +207,9 @@ class Service {
   absl::StatusOr<std::vector<storage::Revision>> ListRevisions(const storage::Workspace& ws,
                                                                int64_t after, int limit);
   // Undoes revision n as a new revision, authorized on what undoing it changes now.
-  // An environment change (UpdateEnvironment) can be undone, its effect naming the
-  // environment in `environment_settings`; an environment's creation cannot
+  // An environment change (UpdateEnvironment) can be undone: the settings that revision
+  // changed go back, the others stay as they are now; its effect names the environment in
+  // `environment_settings`. An environment's creation cannot be undone
   // (FailedPrecondition). Returns the new head.
   absl::StatusOr<int64_t> Revert(const Actor& actor, const storage::Workspace& ws, int64_t n,
                                  std::string_view reason, std::optional<int64_t> if_match,

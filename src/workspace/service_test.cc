@@ -528,6 +528,14 @@ TEST_F(ServiceTest, EnvironmentUpdatesAreRevisionsWhoseUndoIsAuthorizedAsSuch) {
   // The creation of an environment is not undone.
   EXPECT_EQ(service_->Revert(actor_, ws, 1, "x", std::nullopt, AllowAnyWrite()).status().code(),
             absl::StatusCode::kFailedPrecondition);
+  // Reverting a rename gives the old name back and keeps a later change of protection.
+  ASSERT_TRUE(service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"name", "Sandbox"}}, "r", std::nullopt).ok());
+  int64_t rename_rev = *service_->Head(ws);
+  ASSERT_TRUE(service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"protected", true}}, "p", std::nullopt).ok());
+  ASSERT_TRUE(service_->Revert(actor_, ws, rename_rev, "undo rename", std::nullopt, AllowAnyWrite()).ok());
+  dev = service_->GetItem(ws, ItemKind::kEnvironment, "dev");
+  ASSERT_TRUE(dev.ok());
+  EXPECT_EQ(dev->body, R"({"key":"dev","name":"Dev","parent":"prod","protected":true})");
 }
 
 }  // namespace

@@ -127,6 +127,17 @@ export function statesAt(revisions: Revision[], upTo?: number): Map<string, { ki
 // What reverting revision `rev` changes now: its item goes back to `rev.before`.
 export function revertPreview(rev: Revision, revisions: Revision[], envs: Environment[]): ItemChange {
   const now = statesAt(revisions).get(itemId(rev.kind, rev.key))?.body ?? null;
+  const b = obj(rev.before), a = obj(rev.after), cur = obj(now);
+  if (rev.kind === 'environment' && b && cur) {
+    // As the api does: only the settings that revision changed go back.
+    const restored: Record<string, unknown> = { ...cur };
+    for (const k of new Set([...Object.keys(b), ...Object.keys(a ?? {})])) {
+      if (stable(b[k]) === stable(a?.[k])) continue;
+      if (k in b) restored[k] = b[k];
+      else delete restored[k];
+    }
+    return { kind: rev.kind, key: rev.key, before: now, after: restored, changes: [] };
+  }
   return { kind: rev.kind, key: rev.key, before: now, after: rev.before ?? null,
     changes: envChanges(rev.kind, now, rev.before ?? null, envs) };
 }

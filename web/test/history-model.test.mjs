@@ -86,4 +86,11 @@ test('environment revisions: their changes in words; a rollback restores setting
   assert.deepEqual(h.environmentChanges(back[0].before, back[0].after), ['name: "Live" → "Production"', 'protected: no → yes']);
   const revert = h.revertPreview(revs[1], revs, envs);
   assert.deepEqual(h.environmentChanges(revert.before, revert.after), ['name: "Live" → "Production"', 'protected: no → yes']);
+  // Reverting only a rename leaves a later change of protection alone.
+  const more = [...revs,
+    { seq: 4, kind: 'environment', key: 'qa', op: 'update', before: qa, after: { ...qa, name: 'Quality' } },
+    { seq: 5, kind: 'environment', key: 'qa', op: 'update', before: { ...qa, name: 'Quality' }, after: { ...qa, name: 'Quality', protected: true } }];
+  const rename = h.revertPreview(more[3], more, envs);
+  assert.deepEqual(h.environmentChanges(rename.before, rename.after), ['name: "Quality" → "QA"']);
+  assert.equal(rename.after.protected, true);
 });
