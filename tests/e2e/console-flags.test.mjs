@@ -6,7 +6,7 @@
 // axe-core finding no serious or critical violation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertAccessible, consoleArgs, launchChromium, watchPage } from './lib/browser.mjs';
+import { assertAccessible, consoleArgs, launchChromium, screenshot, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const NEW_PASSWORD = 'console flags e2e password 1';
@@ -122,6 +122,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   assert.equal((await api('GET', '/v1/workspaces/shop/flags')).json.items.length, 0, 'an invalid rollout was submitted');
   await page.locator('#env-prod-fall-pct-1').fill('50');
   await page.getByText('The percentages add up to 100%.').first().waitFor();
+  await screenshot(page, 'flag editor', page.locator('#env-prod-r0-c0-attr'));
   await assertAccessible(page, 'flag editor');
   await page.getByRole('button', { name: 'Save flag' }).click();
   await page.getByText('checkout saved.').waitFor();
@@ -148,6 +149,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
     else if (attrs.plan === 'pro') assert.equal(shown.rule, 'Rule 1 (pro-plan)');
     else assert.equal(want.reason, 'SPLIT');
   }
+  await screenshot(page, 'evaluate as', page.locator('table.evaluation'));
   await assertAccessible(page, 'flags (evaluated)');
 
   // A second browser on the same page sees a toggle made in the first, live.
@@ -176,6 +178,8 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   assert.equal(offWant.reason, 'DISABLED');
   assert.equal(off.reason, offWant.reason);
   await other.context().close();
+  await screenshot(page, 'flags');
+  await assertAccessible(page, 'flags');
 
   // The editor is reachable with the keyboard too: Tab to "Edit checkout", Enter opens it.
   await page.getByRole('heading', { level: 1, name: 'Flags' }).focus();
@@ -205,6 +209,8 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   assert.deepEqual(seg.included, ['user-9', 'user-10']);
   assert.deepEqual(seg.rules, [{ clauses: [{ attribute: 'email', op: 'ends_with', values: ['@corp.example'] }] }]);
   await page.getByText('2 included, 0 excluded, 1 rules').waitFor();
+  await screenshot(page, 'segments');
+  await assertAccessible(page, 'segments');
 
   assert.deepEqual(pageErrors, []);
 });
