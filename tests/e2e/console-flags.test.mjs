@@ -76,15 +76,20 @@ async function evaluateAs(targetingKey, attributes) {
 test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, segments, accessibility', async () => {
   // Sign in (first start: replace the one-time password).
   await page.goto(origin + '/');
+  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await assertAccessible(page, 'login');
   await page.getByLabel('Email').fill(ev.ownerEmail);
   await page.getByLabel('Password', { exact: true }).fill(ev.ownerOneTimePassword);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Choose your password' }).waitFor();
+  await assertAccessible(page, 'password change');
   await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
   await page.getByLabel('Confirm new password').fill(NEW_PASSWORD);
   await page.getByRole('button', { name: 'Change password' }).click();
 
   // A workspace and an environment through the UI.
   await page.getByRole('heading', { level: 1, name: 'Workspaces' }).waitFor();
+  await assertAccessible(page, 'workspaces');
   await page.getByLabel('Key', { exact: true }).fill('shop');
   await page.getByRole('button', { name: 'Create workspace' }).click();
   await page.waitForURL(origin + '/workspaces/shop');
@@ -92,6 +97,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   await page.locator('#env-reason').fill('e2e: prod');
   await page.getByRole('button', { name: 'Create environment' }).click();
   await page.getByText('Environment prod created.').waitFor();
+  await assertAccessible(page, 'workspace');
 
   // The Flags entry of the navigation leads to the workspace's flags.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Flags' }).click();

@@ -43,10 +43,12 @@ async function assertInert(page) {
 async function login(page, email, password) {
   await page.goto(origin + '/');
   await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await assertAccessible(page, 'login');
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Workspaces' }).waitFor();
+  await assertAccessible(page, 'workspaces');
 }
 
 async function api(method, target, body) {
@@ -73,6 +75,7 @@ test('history, secrets and SDK keys pages', async () => {
   // The owner sets staging's greeting twice in the console; the first reason carries markup.
   await page.goto(origin + '/workspaces/hist');
   await page.getByRole('heading', { level: 1, name: 'History shop' }).waitFor();
+  await assertAccessible(page, 'workspace');
   const setGreeting = async (value, reason, on = page) => {
     await on.getByRole('button', { name: 'Set greeting in staging' }).click();
     await on.locator('#set-value').fill(value);
@@ -171,6 +174,7 @@ test('history, secrets and SDK keys pages', async () => {
   // 412 with a clear message, and the preview is recomputed.
   await other.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
   await other.getByText('Live updates are not connected.').waitFor();
+  await assertAccessible(other, 'history (not live)');
   await other.getByRole('button', { name: `Revert revision ${base + 7}` }).click();
   const otherConfirm = other.locator('section.confirm');
   await otherConfirm.locator('tr[data-env="staging"]').waitFor();
@@ -215,6 +219,7 @@ test('history, secrets and SDK keys pages', async () => {
   await devConfirm.getByLabel('Reason').fill('e2e: not allowed');
   await devPage.getByRole('button', { name: 'Confirm revert' }).click();
   await devConfirm.getByRole('alert').getByText(/^Not allowed: /).waitFor();
+  await assertAccessible(devPage, 'history (developer, refused)');
   assert.equal((await api('GET', '/v1/workspaces/hist/configs/greeting')).values.prod, 'hello');
 
   // The owner may reveal it, and sets a secret of their own in staging.

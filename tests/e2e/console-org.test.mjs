@@ -75,6 +75,7 @@ async function totp(secret) {
 async function signOut() {
   await page.getByRole('link', { name: 'Sign out' }).click();
   await page.getByText('You are signed out.').waitFor();
+  await assertAccessible('sign out');
   await page.getByRole('button', { name: 'Sign in again' }).click();
   await heading('Sign in to EdgeVault').waitFor();
 }
@@ -89,12 +90,15 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   // First start: one-time password, then a real one.
   await heading('Sign in to EdgeVault').waitFor();
   await page.getByRole('button', { name: 'Use a passkey' }).waitFor();
+  await assertAccessible('login');
   await passwordStep(ev.ownerOneTimePassword);
   await heading('Choose your password').waitFor();
+  await assertAccessible('password change');
   await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Confirm new password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Change password' }).click();
   await heading('Workspaces').waitFor();
+  await assertAccessible('workspaces');
 
   // Account. A session opened elsewhere (the API) is listed and signed out from here.
   const elsewhere = await ev.auth('POST', '/v1/login', { body: { email: ev.ownerEmail, password: PASSWORD } });
@@ -146,6 +150,7 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await signOut();
   await passwordStep(NEW_PASSWORD);
   await heading('Two-factor authentication').waitFor();
+  await assertAccessible('two-factor authentication');
   await page.getByLabel('Authentication code').fill(await totp(secret));
   await page.getByRole('button', { name: 'Verify' }).click();
   await heading('Workspaces').waitFor();

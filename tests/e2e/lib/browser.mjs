@@ -61,6 +61,6 @@ export async function screenshot(page, name, focus) {
   await page.setViewportSize({ width: 1280, height: 800 });
   if (focus) await focus.evaluate((el) => el.scrollIntoView({ block: 'center' }));
   else await page.evaluate(() => window.scrollTo(0, 0));
-  const file = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') + '.png';
+  const file = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') + '.png';
   await page.screenshot({ path: path.join(dir, file) });
 }
