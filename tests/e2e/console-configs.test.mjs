@@ -41,13 +41,18 @@ const config = async () => (await ok(api('GET', '/v1/workspaces/shop/configs/lim
 test('configs: schema editor, inline schema violation, JSON value editor; deleting flags and segments', async () => {
   // Sign in (first start: replace the one-time password).
   await page.goto(origin + '/');
+  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await assertAccessible('login');
   await page.getByLabel('Email').fill(ev.ownerEmail);
   await page.getByLabel('Password', { exact: true }).fill(ev.ownerOneTimePassword);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Choose your password' }).waitFor();
+  await assertAccessible('password change');
   await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
   await page.getByLabel('Confirm new password').fill(NEW_PASSWORD);
   await page.getByRole('button', { name: 'Change password' }).click();
   await page.getByRole('heading', { level: 1, name: 'Workspaces' }).waitFor();
+  await assertAccessible('workspaces');
 
   // The data through the api: a json config, two flags (checkout needs billing), a segment.
   await ok(api('POST', '/v1/workspaces', { key: 'shop', name: 'Shop' }));

@@ -6,7 +6,7 @@
 // axe-core finding no serious or critical violation.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertAccessible, consoleArgs, launchChromium, watchPage } from './lib/browser.mjs';
+import { assertAccessible, consoleArgs, launchChromium, screenshot, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const NEW_PASSWORD = 'console flags e2e password 1';
@@ -76,15 +76,20 @@ async function evaluateAs(targetingKey, attributes) {
 test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, segments, accessibility', async () => {
   // Sign in (first start: replace the one-time password).
   await page.goto(origin + '/');
+  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await assertAccessible(page, 'login');
   await page.getByLabel('Email').fill(ev.ownerEmail);
   await page.getByLabel('Password', { exact: true }).fill(ev.ownerOneTimePassword);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Choose your password' }).waitFor();
+  await assertAccessible(page, 'password change');
   await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
   await page.getByLabel('Confirm new password').fill(NEW_PASSWORD);
   await page.getByRole('button', { name: 'Change password' }).click();
 
   // A workspace and an environment through the UI.
   await page.getByRole('heading', { level: 1, name: 'Workspaces' }).waitFor();
+  await assertAccessible(page, 'workspaces');
   await page.getByLabel('Key', { exact: true }).fill('shop');
   await page.getByRole('button', { name: 'Create workspace' }).click();
   await page.waitForURL(origin + '/workspaces/shop');
@@ -92,6 +97,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   await page.locator('#env-reason').fill('e2e: prod');
   await page.getByRole('button', { name: 'Create environment' }).click();
   await page.getByText('Environment prod created.').waitFor();
+  await assertAccessible(page, 'workspace');
 
   // The Flags entry of the navigation leads to the workspace's flags.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Flags' }).click();
@@ -122,6 +128,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   assert.equal((await api('GET', '/v1/workspaces/shop/flags')).json.items.length, 0, 'an invalid rollout was submitted');
   await page.locator('#env-prod-fall-pct-1').fill('50');
   await page.getByText('The percentages add up to 100%.').first().waitFor();
+  await screenshot(page, 'flag editor', page.locator('#env-prod-r0-c0-attr'));
   await assertAccessible(page, 'flag editor');
   await page.getByRole('button', { name: 'Save flag' }).click();
   await page.getByText('checkout saved.').waitFor();
@@ -148,6 +155,7 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
     else if (attrs.plan === 'pro') assert.equal(shown.rule, 'Rule 1 (pro-plan)');
     else assert.equal(want.reason, 'SPLIT');
   }
+  await screenshot(page, 'evaluate as', page.locator('table.evaluation'));
   await assertAccessible(page, 'flags (evaluated)');
 
   // A second browser on the same page sees a toggle made in the first, live.
@@ -176,6 +184,8 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   assert.equal(offWant.reason, 'DISABLED');
   assert.equal(off.reason, offWant.reason);
   await other.context().close();
+  await screenshot(page, 'flags');
+  await assertAccessible(page, 'flags');
 
   // The editor is reachable with the keyboard too: Tab to "Edit checkout", Enter opens it.
   await page.getByRole('heading', { level: 1, name: 'Flags' }).focus();
@@ -205,6 +215,8 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   assert.deepEqual(seg.included, ['user-9', 'user-10']);
   assert.deepEqual(seg.rules, [{ clauses: [{ attribute: 'email', op: 'ends_with', values: ['@corp.example'] }] }]);
   await page.getByText('2 included, 0 excluded, 1 rules').waitFor();
+  await screenshot(page, 'segments');
+  await assertAccessible(page, 'segments');
 
   assert.deepEqual(pageErrors, []);
 });

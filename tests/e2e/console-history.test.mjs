@@ -3,10 +3,12 @@
 // preview and a confirmation, a secret inherited from a protected environment withheld from a
 // developer (naming where it comes from) but revealed to the owner, an SDK key shown once and
 // then refused by delivery once revoked, markup in a reason staying text, and axe-core finding
-// no serious or critical violation on these pages.
+// no serious or critical violation on these pages. History is live: a second browser's write
+// appears without a reload, and with a preview open the page says the preview is out of date
+// instead of changing it; its confirm button then refreshes the preview.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertAccessible, consoleArgs, launchChromium, watchPage } from './lib/browser.mjs';
+import { assertAccessible, consoleArgs, launchChromium, screenshot, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const XSS = '<img src=x onerror="window.__xss=1">';
@@ -41,10 +43,12 @@ async function assertInert(page) {
 async function login(page, email, password) {
   await page.goto(origin + '/');
   await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await assertAccessible(page, 'login');
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Workspaces' }).waitFor();
+  await assertAccessible(page, 'workspaces');
 }
 
 async function api(method, target, body) {
@@ -71,13 +75,14 @@ test('history, secrets and SDK keys pages', async () => {
   // The owner sets staging's greeting twice in the console; the first reason carries markup.
   await page.goto(origin + '/workspaces/hist');
   await page.getByRole('heading', { level: 1, name: 'History shop' }).waitFor();
-  const setGreeting = async (value, reason) => {
-    await page.getByRole('button', { name: 'Set greeting in staging' }).click();
-    await page.locator('#set-value').fill(value);
-    await page.locator('#set-reason').fill(reason);
-    await page.getByRole('button', { name: 'Set value' }).click();
-    await page.getByText('greeting set in staging.').waitFor();
-    await page.locator('table.configs td[data-env="staging"] .value', { hasText: value }).waitFor();
+  await assertAccessible(page, 'workspace');
+  const setGreeting = async (value, reason, on = page) => {
+    await on.getByRole('button', { name: 'Set greeting in staging' }).click();
+    await on.locator('#set-value').fill(value);
+    await on.locator('#set-reason').fill(reason);
+    await on.getByRole('button', { name: 'Set value' }).click();
+    await on.getByText('greeting set in staging.').waitFor();
+    await on.locator('table.configs td[data-env="staging"] .value', { hasText: value }).waitFor();
   };
   await setGreeting('one', `first ${XSS}`);
   await setGreeting('two', 'second');
@@ -110,6 +115,7 @@ test('history, secrets and SDK keys pages', async () => {
   await confirm.getByRole('heading', { name: `Preview: Revert revision ${base + 2}` }).waitFor();
   assert.equal(await confirm.locator('tr[data-env="staging"] td.before').innerText(), 'two');
   assert.equal(await confirm.locator('tr[data-env="staging"] td.after').innerText(), 'one');
+  await screenshot(page, 'history preview', confirm);
   await assertAccessible(page, 'history (revert preview)');
   await confirm.getByLabel('Reason').fill('e2e: undo second');
   await page.getByRole('button', { name: 'Confirm revert' }).click();
@@ -130,14 +136,55 @@ test('history, secrets and SDK keys pages', async () => {
   const cfg = await api('GET', '/v1/workspaces/hist/configs/greeting');
   assert.deepEqual(cfg.values, { prod: 'hello' });
 
-  // A write meanwhile makes the confirmation a 412 with a clear message.
-  await page.getByRole('button', { name: `Revert revision ${base + 4}` }).click();
-  await confirm.locator('tr[data-env="staging"]').waitFor();
-  await api('PUT', '/v1/workspaces/hist/configs/greeting', { type: 'string', values: { prod: 'hello', staging: 'meanwhile' }, reason: 'e2e: race' });
-  await confirm.getByLabel('Reason').fill('e2e: stale');
+  // Live: the owner in a second browser sets staging's greeting on the workspace page; the
+  // first browser's History shows the new revision without a reload. The second browser
+  // gets no events (its event stream is blocked), so it can go stale later.
+  const other = await newPage();
+  await other.route('**/events', (route) => route.abort());
+  await login(other, ev.ownerEmail, OWNER_PASSWORD);
+  await other.goto(origin + '/workspaces/hist');
+  await other.getByRole('heading', { level: 1, name: 'History shop' }).waitFor();
+  await page.getByText('Live: changes made elsewhere appear here.').waitFor();
+  await setGreeting('live', 'e2e: from elsewhere', other);
+  await rev(base + 5).waitFor();
+  assert.equal(await rev(base + 5).locator('td.after').innerText(), 'live');
+
+  // With a preview open, another write does not change the page under the user: the preview
+  // says it is out of date, and its button refreshes it instead of writing.
+  await page.getByRole('button', { name: `Revert revision ${base + 5}` }).click();
+  await confirm.getByRole('heading', { name: `Preview: Revert revision ${base + 5}` }).waitFor();
+  assert.equal(await confirm.locator('tr[data-env="staging"] td.before').innerText(), 'live');
+  await confirm.getByLabel('Reason').fill('e2e: undo the live one');
+  await setGreeting('meanwhile', 'e2e: meanwhile', other);
+  await confirm.getByText('1 new revision; the preview is out of date.').waitFor();
+  assert.equal(await rev(base + 6).count(), 0, 'the list changed while a preview was open');
+  assert.equal(await confirm.locator('tr[data-env="staging"] td.before').innerText(), 'live');
+  await assertAccessible(page, 'history (preview out of date)');
+  await confirm.getByRole('button', { name: 'Refresh the preview' }).click();
+  await confirm.getByText('The preview shows the current state').waitFor();
+  assert.equal(await confirm.locator('tr[data-env="staging"] td.before').innerText(), 'meanwhile');
+  assert.equal(await confirm.locator('tr[data-env="staging"] td.after').innerText(), 'hello');
+  await rev(base + 6).waitFor();
+  assert.equal(await confirm.getByLabel('Reason').inputValue(), 'e2e: undo the live one');
   await page.getByRole('button', { name: 'Confirm revert' }).click();
-  await confirm.getByText('The workspace changed since this preview was made.').waitFor();
-  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByText(`Revision ${base + 5} reverted (new revision ${base + 7}).`).waitFor();
+  assert.deepEqual((await api('GET', '/v1/workspaces/hist/configs/greeting')).values, { prod: 'hello' });
+
+  // Without live updates (the second browser), a write meanwhile makes the confirmation a
+  // 412 with a clear message, and the preview is recomputed.
+  await other.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'History' }).click();
+  await other.getByText('Live updates are not connected.').waitFor();
+  await assertAccessible(other, 'history (not live)');
+  await other.getByRole('button', { name: `Revert revision ${base + 7}` }).click();
+  const otherConfirm = other.locator('section.confirm');
+  await otherConfirm.locator('tr[data-env="staging"]').waitFor();
+  await api('PUT', '/v1/workspaces/hist/configs/greeting', { type: 'string', values: { prod: 'hello', staging: 'race' }, reason: 'e2e: race' });
+  await otherConfirm.getByLabel('Reason').fill('e2e: stale');
+  await other.getByRole('button', { name: 'Confirm revert' }).click();
+  await otherConfirm.getByText('The workspace changed since this preview was made.').waitFor();
+  await otherConfirm.locator('tr[data-env="staging"] td.before', { hasText: 'race' }).waitFor();
+  await other.getByRole('button', { name: 'Cancel' }).click();
+  await other.context().close();
 
   // A developer: staging's secret is inherited from protected prod, so it is withheld, and
   // the page names prod as where it comes from.
@@ -172,6 +219,7 @@ test('history, secrets and SDK keys pages', async () => {
   await devConfirm.getByLabel('Reason').fill('e2e: not allowed');
   await devPage.getByRole('button', { name: 'Confirm revert' }).click();
   await devConfirm.getByRole('alert').getByText(/^Not allowed: /).waitFor();
+  await assertAccessible(devPage, 'history (developer, refused)');
   assert.equal((await api('GET', '/v1/workspaces/hist/configs/greeting')).values.prod, 'hello');
 
   // The owner may reveal it, and sets a secret of their own in staging.
@@ -196,6 +244,7 @@ test('history, secrets and SDK keys pages', async () => {
   await page.getByText('api.token set in staging.').waitFor();
   await page.locator('table.secrets tr', { hasText: 'api.token' }).locator('td[data-env="staging"]').getByText('set here').waitFor();
   await assertInert(page);
+  await screenshot(page, 'secrets');
   await assertAccessible(page, 'secrets (owner)');
 
   // SDK keys: create one for staging; it is shown once, then only its prefix.
@@ -216,6 +265,8 @@ test('history, secrets and SDK keys pages', async () => {
   const prefix = (await row.locator('.prefix').innerText()).replace(/…$/, '');
   assert.ok(prefix.length > 0 && key.startsWith(prefix), `prefix ${prefix} of ${key}`);
   assert.ok(!(await page.content()).includes(key), 'the key is still on the page after closing');
+  await screenshot(page, 'sdk keys');
+  await assertAccessible(page, 'SDK keys');
 
   // Delivery serves the key until it is revoked, then refuses it.
   const deliver = () => ev.call('delivery', 'GET', '/v1/config', { bearer: key });

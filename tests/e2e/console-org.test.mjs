@@ -5,19 +5,25 @@
 // authenticator (CDP) and used on the login page; inviting a member and changing their
 // role; creating and revoking an API key (auth accepts it, then refuses it); the Audit page
 // showing the logins and filtering by action; signing out all other sessions and removing
-// the passkey; axe-core finding no serious or critical violation on these pages. The
-// browser uses http://localhost:PORT, the WebAuthn RP ID.
+// the passkey; turning TOTP off (the next sign-in needs no code); an admin who is not an
+// owner refused (and shown why) when making someone owner or removing the owner; removing a
+// member, whose open console goes to the sign-in page at its next load; axe-core finding no
+// serious or critical violation on these pages. The browser uses http://localhost:PORT, the
+// WebAuthn RP ID.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { addVirtualAuthenticator, assertAccessible as axe, launchChromium } from './lib/browser.mjs';
+import { addVirtualAuthenticator, assertAccessible as axe, launchChromium, screenshot, watchPage } from './lib/browser.mjs';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const PASSWORD = 'console org e2e password 1';
 const NEW_PASSWORD = 'console org e2e password 2';
 const MEMBER = 'new.member@e2e.test';
+const MEMBER_PASSWORD = 'member e2e password 1';
+const ADMIN = 'an.admin@e2e.test';
+const ADMIN_PASSWORD = 'admin e2e password 1';
 
-let ev, browser, page, origin;
+let ev, browser, page, origin, secret;
 const pageErrors = [];
 const cspViolations = [];
 
@@ -41,21 +47,35 @@ after(async () => {
 });
 
 const assertAccessible = (name) => axe(page, name);
+// The page as it is now is also docs/console/<name>.png (`make screenshots`).
+async function shotAndCheck(name) {
+  await screenshot(page, name);
+  await axe(page, name);
+}
 
 const heading = (name) => page.getByRole('heading', { level: 1, name });
 const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
 
-// RFC 6238 with oathtool; `ahead` steps of 30 s in the future (auth accepts ±1 step and
-// each step once, so a second login in the same step uses the next one).
-function totp(secret, ahead = 0) {
-  const args = ['--totp', '-b', secret];
-  if (ahead) args.push('--now', new Date(Date.now() + ahead * 30000).toISOString().replace(/\.\d+Z$/, 'Z'));
-  return execFileSync('oathtool', args, { encoding: 'utf8' }).trim();
+// RFC 6238 with oathtool, for a 30 s step after every step used so far: auth accepts ±1
+// step and refuses a step not after the last one it accepted, so a code in the same step as
+// the previous one uses the next step (waiting until that is within the ±1 window).
+let lastStep = 0;
+async function totp(secret) {
+  let now = Math.floor(Date.now() / 30000);
+  const step = Math.max(now, lastStep + 1);
+  while (step > now + 1) {
+    await new Promise((r) => setTimeout(r, 1000));
+    now = Math.floor(Date.now() / 30000);
+  }
+  lastStep = step;
+  const at = new Date(step * 30000 + 15000).toISOString().replace(/\.\d+Z$/, 'Z');
+  return execFileSync('oathtool', ['--totp', '-b', secret, '--now', at], { encoding: 'utf8' }).trim();
 }
 
 async function signOut() {
   await page.getByRole('link', { name: 'Sign out' }).click();
   await page.getByText('You are signed out.').waitFor();
+  await assertAccessible('sign out');
   await page.getByRole('button', { name: 'Sign in again' }).click();
   await heading('Sign in to EdgeVault').waitFor();
 }
@@ -70,12 +90,15 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   // First start: one-time password, then a real one.
   await heading('Sign in to EdgeVault').waitFor();
   await page.getByRole('button', { name: 'Use a passkey' }).waitFor();
+  await assertAccessible('login');
   await passwordStep(ev.ownerOneTimePassword);
   await heading('Choose your password').waitFor();
+  await assertAccessible('password change');
   await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Confirm new password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Change password' }).click();
   await heading('Workspaces').waitFor();
+  await assertAccessible('workspaces');
 
   // Account. A session opened elsewhere (the API) is listed and signed out from here.
   const elsewhere = await ev.auth('POST', '/v1/login', { body: { email: ev.ownerEmail, password: PASSWORD } });
@@ -86,7 +109,7 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await sessions.locator('tbody tr').nth(1).waitFor();
   assert.equal(await sessions.locator('tbody tr').count(), 2);
   await sessions.getByText('(this session)').waitFor();
-  await assertAccessible('account');
+  await shotAndCheck('account');
   await sessions.getByRole('button', { name: /^Sign out session [0-9a-f]{16}$/ }).click();
   await page.getByText(/^Session [0-9a-f]{16} signed out\.$/).waitFor();
   // The list reloads after the notice: wait for the row to go.
@@ -99,8 +122,8 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await qr.waitFor();
   assert.match(await qr.getAttribute('src'), /^data:image\/svg\+xml/);
   assert.equal(await page.locator('main svg').count(), 0, 'the QR SVG was inserted as markup');
-  const secret = (await page.getByTestId('totp-secret').innerText()).trim();
-  await page.getByLabel('Code from the app').fill(totp(secret));
+  secret = (await page.getByTestId('totp-secret').innerText()).trim();
+  await page.getByLabel('Code from the app').fill(await totp(secret));
   await page.getByRole('button', { name: 'Turn on' }).click();
   const codes = page.getByRole('list', { name: 'Recovery codes' });
   await codes.waitFor();
@@ -127,7 +150,8 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await signOut();
   await passwordStep(NEW_PASSWORD);
   await heading('Two-factor authentication').waitFor();
-  await page.getByLabel('Authentication code').fill(totp(secret, 1));
+  await assertAccessible('two-factor authentication');
+  await page.getByLabel('Authentication code').fill(await totp(secret));
   await page.getByRole('button', { name: 'Verify' }).click();
   await heading('Workspaces').waitFor();
 
@@ -142,14 +166,14 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   await heading('Members').waitFor();
   await page.getByLabel('Email').fill(MEMBER);
   await page.getByLabel('Role', { exact: true }).selectOption('developer');
-  await page.getByLabel('Initial password (optional)').fill('member e2e password 1');
+  await page.getByLabel('Initial password (optional)').fill(MEMBER_PASSWORD);
   await page.getByRole('button', { name: 'Invite', exact: true }).click();
   await page.getByText(`Invited ${MEMBER} as developer.`).waitFor();
   await page.getByRole('list', { name: 'Pending invitations' }).getByText(MEMBER).waitFor();
   await page.getByLabel('Email').fill(MEMBER);
   await page.getByRole('button', { name: 'Invite', exact: true }).click();
   await page.getByRole('alert').waitFor();
-  const login = await ev.auth('POST', '/v1/login', { body: { email: MEMBER, password: 'member e2e password 1' } });
+  const login = await ev.auth('POST', '/v1/login', { body: { email: MEMBER, password: MEMBER_PASSWORD } });
   assert.equal(login.status, 200, login.text);
   await page.reload();
   await heading('Members').waitFor();
@@ -157,7 +181,7 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   assert.equal(await role.inputValue(), 'developer');
   await role.selectOption('viewer');
   await page.getByText(`${MEMBER} is now viewer.`).waitFor();
-  await assertAccessible('members');
+  await shotAndCheck('members');
   const members = await ev.auth('GET', '/v1/members', { bearer: ev.adminKey });
   assert.equal(members.json.members.find((m) => m.email === MEMBER)?.role, 'viewer');
 
@@ -169,7 +193,7 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   const key = (await page.getByTestId('new-api-key').innerText()).trim();
   assert.match(key, /^evk_/);
   assert.equal((await ev.auth('GET', '/v1/session', { bearer: key })).status, 200);
-  await assertAccessible('API keys');
+  await shotAndCheck('API keys');
   await page.getByRole('button', { name: 'Revoke API key ci key' }).click();
   await page.getByText('API key ci key revoked.').waitFor();
   await page.locator('tr[data-key="ci key"]').getByText(/^revoked/).waitFor();
@@ -194,7 +218,7 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
   }
   await page.getByRole('button', { name: 'Clear' }).click();
   await page.locator('table.audit tbody tr:not([data-action="auth.login"])').first().waitFor();
-  await assertAccessible('audit');
+  await shotAndCheck('audit');
 
   // Back on the Account page: sign out the other sessions, remove the passkey.
   await page.getByRole('link', { name: 'Account', exact: true }).click();
@@ -207,4 +231,86 @@ test('account (TOTP, passkey), members, API keys and audit through the console',
 
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(cspViolations, []);
+});
+
+// A new browser context signed in as `email` (an invitee's first sign-in accepts).
+async function signedInPage(email, password) {
+  const other = watchPage(await (await browser.newContext()).newPage(), pageErrors);
+  await other.goto(origin + '/');
+  await other.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await other.getByLabel('Email').fill(email);
+  await other.getByLabel('Password', { exact: true }).fill(password);
+  await other.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await other.getByRole('heading', { level: 1, name: 'Workspaces' }).waitFor();
+  return other;
+}
+
+async function roleOf(email) {
+  const r = await ev.auth('GET', '/v1/members', { bearer: ev.adminKey });
+  assert.equal(r.status, 200, r.text);
+  return r.json.members.find((m) => m.email === email)?.role;
+}
+
+test('turning TOTP off on the Account page: the next sign-in needs no code', async () => {
+  assert.ok(secret, 'the first test enrolled TOTP');
+  await page.getByRole('link', { name: 'Account', exact: true }).click();
+  await heading('Account').waitFor();
+  await page.getByText('On. To turn it off').waitFor();
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel('Current code').fill(await totp(secret));
+  await page.getByRole('button', { name: 'Turn off two-factor authentication' }).click();
+  await page.getByText('Two-factor authentication is off.').waitFor();
+  await page.getByRole('button', { name: 'Set up an authenticator app' }).waitFor();
+  await assertAccessible('account (TOTP off)');
+  await signOut();
+  await passwordStep(NEW_PASSWORD);
+  await heading('Workspaces').waitFor();
+  assert.deepEqual(pageErrors, []);
+});
+
+test('an admin who is not an owner cannot make someone owner or remove the owner', async () => {
+  await nav('Members').click();
+  await heading('Members').waitFor();
+  await page.getByLabel('Email').fill(ADMIN);
+  await page.getByLabel('Role', { exact: true }).selectOption('admin');
+  await page.getByLabel('Initial password (optional)').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  await page.getByText(`Invited ${ADMIN} as admin.`).waitFor();
+  const admin = await signedInPage(ADMIN, ADMIN_PASSWORD);
+  await admin.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members', exact: true }).click();
+  await admin.getByRole('heading', { level: 1, name: 'Members' }).waitFor();
+
+  // Making the viewer an owner: auth's refusal is shown and the menu keeps the role.
+  const role = admin.getByLabel(`Role of ${MEMBER}`);
+  assert.equal(await role.inputValue(), 'viewer');
+  await role.selectOption('owner');
+  await admin.getByRole('alert').getByText('cannot grant the owner role').waitFor();
+  assert.equal(await role.inputValue(), 'viewer');
+  assert.equal(await roleOf(MEMBER), 'viewer');
+  await axe(admin, 'members (admin, refused)');
+
+  // Removing the owner: refused, the owner is still listed and still the owner.
+  await admin.getByRole('button', { name: `Remove ${ev.ownerEmail}` }).click();
+  await admin.getByRole('alert').getByText('only an owner can remove an admin or owner').waitFor();
+  await admin.locator(`tr[data-member="${ev.ownerEmail}"]`).waitFor();
+  assert.equal(await roleOf(ev.ownerEmail), 'owner');
+  await admin.context().close();
+  assert.deepEqual(pageErrors, []);
+});
+
+test('removing a member: their open console goes to the sign-in page at its next load', async () => {
+  const member = await signedInPage(MEMBER, MEMBER_PASSWORD);
+  await nav('Members').click();
+  await heading('Members').waitFor();
+  await page.getByRole('button', { name: `Remove ${MEMBER}` }).click();
+  await page.getByText(`${MEMBER} was removed from the org.`).waitFor();
+  await page.locator(`tr[data-member="${MEMBER}"]`).waitFor({ state: 'detached' });
+  await assertAccessible('members (after removal)');
+  assert.equal(await roleOf(MEMBER), undefined);
+
+  await member.reload();
+  await member.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await axe(member, 'login (removed member)');
+  await member.context().close();
+  assert.deepEqual(pageErrors, []);
 });

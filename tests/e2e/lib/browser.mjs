@@ -51,15 +51,16 @@ export function watchPage(page, errors) {
 }
 
 // With EDGEVAULT_SCREENSHOTS_DIR set (CTest: <build>/screenshots), saves the page as
-// <name>.png, scrolled to the top or with `focus` (a locator) in the middle; `make
-// screenshots` copies them into docs/console/, so the pictures are the pages a test drove.
+// <name>.png (a 1280x800 viewport), scrolled to the top or with `focus` (a locator) in the
+// middle; `make screenshots` copies them into docs/console/, so the pictures are the pages a
+// test drove. Names are unique across the console tests (they share one directory).
 export async function screenshot(page, name, focus) {
   const dir = process.env.EDGEVAULT_SCREENSHOTS_DIR;
   if (!dir) return;
   mkdirSync(dir, { recursive: true });
-  await page.setViewportSize({ width: 1200, height: 760 });
+  await page.setViewportSize({ width: 1280, height: 800 });
   if (focus) await focus.evaluate((el) => el.scrollIntoView({ block: 'center' }));
   else await page.evaluate(() => window.scrollTo(0, 0));
-  const file = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') + '.png';
+  const file = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') + '.png';
   await page.screenshot({ path: path.join(dir, file) });
 }

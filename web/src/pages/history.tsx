@@ -3,6 +3,9 @@
 // value changed). Revert one revision or roll everything back to one, each after a preview
 // of what it will change and a confirmation; the write is conditional (If-Match on the head
 // the preview was computed from), so a change made meanwhile is a clear 412, not a surprise.
+// Live: every `revision` event of the workspace's event stream reloads the list, except while
+// a preview is open: then the data stays as previewed, the preview says how many revisions
+// arrived since, and its confirm button refreshes the preview instead of writing.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, bff, enc, type WorkspaceDetail } from '../api';
 import {
@@ -11,6 +14,7 @@ import {
 } from '../history';
 import { envOrder } from '../model';
 import { ErrorMessage, Field, Loading, messageOf, useResource, useSubmit } from '../ui';
+import { useLiveRevisions } from './workspace';
 import { formatTime, loadPeople, WsHeader, type People } from './wssection';
 
 interface Data { ws: WorkspaceDetail; revisions: Revision[]; head: number; people: People }
@@ -43,17 +47,32 @@ export function HistoryPage({ wsKey }: { wsKey: string }) {
   }, [base]);
   const [plan, setPlan] = useState<Plan | undefined>(undefined);
   const [done, setDone] = useState<string | undefined>(undefined);
+  // The newest head the event stream announced while a preview was open; the preview is
+  // out of date by how far it is ahead of the data shown.
+  const [announcedHead, setAnnouncedHead] = useState(0);
   const data = res.data;
+  const live = useLiveRevisions(`${base}/events`, () => {
+    if (!plan || !data) { reload(); return; }
+    const shown = data.head;
+    bff<{ head: number }>('GET', `${base}/revisions?after=${shown}&limit=1`).then(
+      (r) => setAnnouncedHead((h) => Math.max(h, r.head)),
+      () => setAnnouncedHead((h) => Math.max(h, shown + 1)));
+  });
+  const behind = data ? Math.max(0, announcedHead - data.head) : 0;
   const envs = data ? envOrder(data.ws.environments) : [];
   return (
     <>
       <WsHeader wsKey={wsKey} title={`History of ${data ? data.ws.name : wsKey}`} />
+      <p class="muted" role="status">
+        {data ? `Revision ${data.head}. ` : ''}
+        {live ? 'Live: changes made elsewhere appear here.' : 'Live updates are not connected.'}
+      </p>
       {res.state === 'loading' && !data && <Loading what="the history" />}
       {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
       {done && <p role="status" class="ok">{done}</p>}
       {data && plan && (
-        <Confirm base={base} data={data} plan={plan} envs={envs}
-          onCancel={() => setPlan(undefined)}
+        <Confirm base={base} data={data} plan={plan} envs={envs} behind={behind}
+          onCancel={() => { setPlan(undefined); if (behind > 0) reload(); }}
           onDone={(m) => { setPlan(undefined); setDone(m); reload(); }}
           onStale={reload} />
       )}
@@ -132,22 +151,32 @@ function Confirm(props: {
   data: Data;
   plan: Plan;
   envs: ReturnType<typeof envOrder>;
+  behind: number;  // revisions written since `data` was loaded
   onCancel: () => void;
   onDone: (message: string) => void;
   onStale: () => void;
 }) {
-  const { base, data, plan, envs } = props;
+  const { base, data, plan, envs, behind } = props;
   const [reason, setReason] = useState('');
+  const [refreshed, setRefreshed] = useState(false);
   const { busy, error, submit, setError } = useSubmit();
   const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => { heading.current?.focus(); }, [plan]);
+  useEffect(() => { heading.current?.focus(); setRefreshed(false); }, [plan]);
   const items: ItemChange[] = plan.type === 'revert'
     ? [revertPreview(plan.rev, data.revisions, envs)]
     : rollbackPreview(plan.to, data.revisions, envs);
   const title = plan.type === 'revert' ? `Revert revision ${plan.rev.seq}` : `Roll back to revision ${plan.to}`;
   const nothing = items.length === 0 || items.every((i) => i.changes.length === 0 && JSON.stringify(i.before) === JSON.stringify(i.after));
+  const refresh = () => {
+    setError(undefined);
+    setRefreshed(true);
+    props.onStale();
+    heading.current?.focus();
+  };
   const onSubmit = (e: Event) => {
     e.preventDefault();
+    if (behind > 0) { refresh(); return; }
+    setRefreshed(false);
     void submit(async () => {
       const ifMatch = { 'if-match': `"${data.head}"` };
       try {
@@ -174,6 +203,15 @@ function Confirm(props: {
   return (
     <section class="panel confirm" aria-labelledby="confirm-h">
       <h2 id="confirm-h" tabIndex={-1} ref={heading}>Preview: {title}</h2>
+      <div role="status">
+        {behind > 0 && (
+          <p class="warning stale">
+            {behind === 1 ? '1 new revision' : `${behind} new revisions`}; the preview is out of date.
+            Refresh it to see what confirming would change now.
+          </p>
+        )}
+        {behind === 0 && refreshed && <p class="ok">The preview shows the current state: check it, then confirm.</p>}
+      </div>
       {nothing
         ? <p>Nothing would change: the workspace already has this state.</p>
         : (
@@ -197,9 +235,13 @@ function Confirm(props: {
         </Field>
         {error && <ErrorMessage message={error} />}
         <div class="actions">
-          <button type="submit" class="primary" disabled={busy || nothing}>
-            {busy ? 'Working…' : plan.type === 'revert' ? 'Confirm revert' : 'Confirm rollback'}
-          </button>
+          {behind > 0
+            ? <button type="button" class="primary" onClick={refresh}>Refresh the preview</button>
+            : (
+              <button type="submit" class="primary" disabled={busy || nothing}>
+                {busy ? 'Working…' : plan.type === 'revert' ? 'Confirm revert' : 'Confirm rollback'}
+              </button>
+            )}
           <button type="button" onClick={props.onCancel}>Cancel</button>
         </div>
       </form>
