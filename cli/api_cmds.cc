@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -51,6 +53,13 @@ struct ApiCommands {
   CLI::App* config_get = nullptr;
   CLI::App* flag_set = nullptr;
   CLI::App* flag_get = nullptr;
+  CLI::App* flag_eval = nullptr;
+  std::vector<std::string> eval_envs;
+  std::string context;
+  CLI::App* audit_events = nullptr;  // registered by AddAuditEventsCommand
+  std::string actor, action, since, until;
+  int events_limit = 100;
+  int page_size = 1000;
   CLI::App* history = nullptr;
   int64_t after = 0;
   int limit = 50;
@@ -353,6 +362,131 @@ std::optional<json::object> ReadDocument(const std::string& path, std::string* e
 
 std::string WsPath(const ApiCommands& c) { return "/v1/workspaces/" + c.ws; }
 
+// A query parameter's value: everything but RFC 3986's unreserved characters escaped.
+std::string QueryValue(std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : v) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
+  }
+  return out;
+}
+
+// `flag eval`: the evaluate reply's environments (only those of --env when given), as a
+// table or, with --json, the reply with the array filtered.
+int RunFlagEval(const ApiCommands& c, Client& client) {
+  json::value context = json::object{};
+  if (!c.context.empty()) {
+    boost::system::error_code ec;
+    context = json::parse(c.context, ec);
+    if (ec) return Fail("--context is not valid JSON (" + ec.message() + "): " + c.context);
+    if (!context.is_object()) return Fail("--context must be a JSON object, like '{\"targetingKey\":\"user-1\"}'");
+  }
+  json::value body = json::object{{"context", context}};
+  Reply r = client.Call("POST", WsPath(c) + "/flags/" + c.key + "/evaluate", &body);
+  if (int rc = Check(r)) return rc;
+  const json::array* all = ArrayMember(r.body, "environments");
+  if (all == nullptr) return Unexpected(r, "no \"environments\" array in it");
+  json::array shown;
+  for (const json::value& e : *all) {
+    std::optional<std::string> env = StringMember(e, "environment");
+    if (!env) return Unexpected(r, "an environment without an \"environment\" string");
+    if (c.eval_envs.empty() || std::find(c.eval_envs.begin(), c.eval_envs.end(), *env) != c.eval_envs.end()) {
+      shown.push_back(e);
+    }
+  }
+  for (const std::string& wanted : c.eval_envs) {
+    bool found = std::any_of(shown.begin(), shown.end(),
+                             [&](const json::value& e) { return StringMember(e, "environment") == wanted; });
+    if (!found) {
+      std::fprintf(stderr, "edgevault: workspace %s has no environment \"%s\"\n", c.ws.c_str(), wanted.c_str());
+      return 1;
+    }
+  }
+  if (c.as_json) {
+    json::object out = r.body.get_object();
+    out["environments"] = shown;
+    std::printf("%s\n", json::serialize(out).c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& e : shown) {
+    const json::value* value = Member(e, "value");
+    std::optional<std::string> reason = StringMember(e, "reason");
+    if (value == nullptr || !reason) return Unexpected(r, "an environment without \"value\" or \"reason\"");
+    std::string variant = Field(e, "variant").value_or("-");
+    std::string detail;
+    if (const json::value* index = Member(e, "rule_index"); index != nullptr && index->is_int64()) {
+      detail = "rule " + std::to_string(index->get_int64());
+      if (std::optional<std::string> id = StringMember(e, "rule_id"); id && !id->empty()) detail += " (" + *id + ")";
+    }
+    if (std::optional<std::string> pre = StringMember(e, "failed_prerequisite")) {
+      detail = "prerequisite " + *pre + " failed";
+    }
+    if (const json::value* x = Member(e, "in_experiment"); x != nullptr && x->is_bool() && x->get_bool()) {
+      detail += detail.empty() ? "in experiment" : ", in experiment";
+    }
+    if (const json::value* error = Member(e, "error"); error != nullptr) {
+      detail = Field(*error, "code").value_or("?") + ": " + Field(*error, "message").value_or("");
+    }
+    rows.push_back({*StringMember(e, "environment"), Compact(*value), variant, *reason, detail});
+  }
+  PrintTable({"ENVIRONMENT", "VALUE", "VARIANT", "REASON", "MATCHED"}, rows);
+  return 0;
+}
+
+// `audit events`: pages through GET /v1/audit/events (newest first) following
+// next_cursor until --limit events are printed or nothing older matches.
+int RunAuditEvents(const ApiCommands& c, Client& client) {
+  if (c.events_limit < 1) return Fail("--limit must be at least 1");
+  std::string query;
+  const std::pair<const char*, const std::string*> filters[] = {
+      {"actor", &c.actor}, {"action", &c.action}, {"workspace", &c.ws}, {"since", &c.since}, {"until", &c.until}};
+  for (const auto& [name, value] : filters) {
+    if (!value->empty()) query += std::string("&") + name + "=" + QueryValue(*value);
+  }
+  std::vector<std::vector<std::string>> rows;
+  int printed = 0;
+  std::string cursor;
+  while (printed < c.events_limit) {
+    const int page = std::min(c.events_limit - printed, c.page_size);
+    std::string target = "/v1/audit/events?limit=" + std::to_string(page) + query;
+    if (!cursor.empty()) target += "&cursor=" + QueryValue(cursor);
+    Reply r = client.Call("GET", target);
+    if (int rc = Check(r)) return rc;
+    const json::array* events = ArrayMember(r.body, "events");
+    const json::value* next = Member(r.body, "next_cursor");
+    if (events == nullptr || next == nullptr || !(next->is_string() || next->is_null())) {
+      return Unexpected(r, "no \"events\" array or \"next_cursor\" in it");
+    }
+    for (const json::value& e : *events) {
+      if (printed == c.events_limit) break;
+      ++printed;
+      if (c.as_json) {
+        std::printf("%s\n", json::serialize(e).c_str());
+        continue;
+      }
+      std::optional<std::string> time = StringMember(e, "time"), action = StringMember(e, "action");
+      const json::object* actor = ObjectMember(e, "actor");
+      if (!time || !action || actor == nullptr) return Unexpected(r, "an event without \"time\", \"action\" or \"actor\"");
+      const json::value* workspace = Member(e, "workspace");
+      rows.push_back({*time, Field(*actor, "id").value_or("-"), *action, Field(e, "outcome").value_or("-"),
+                      workspace != nullptr && workspace->is_string() ? std::string(workspace->get_string()) : "-",
+                      Field(e, "target").value_or("-")});
+    }
+    if (next->is_null() || events->empty()) break;
+    cursor = std::string(next->get_string());
+  }
+  if (!c.as_json) PrintTable({"TIME", "ACTOR", "ACTION", "OUTCOME", "WORKSPACE", "TARGET"}, rows);
+  return 0;
+}
+
 int RunLogin(ApiCommands& c) {
   if (c.api_url.empty()) c.api_url = "http://127.0.0.1:8081";
   if (!ParseUrl(c.api_url)) return Fail("--api-url must look like http://host:port");
@@ -590,6 +724,14 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->flag_get = common(flag->add_subcommand("get", "show a flag"));
   c->flag_get->add_option("workspace", c->ws)->required();
   c->flag_get->add_option("key", c->key)->required();
+  c->flag_eval = common(flag->add_subcommand(
+      "eval", "evaluate a flag for one context in every environment (nothing is written)"));
+  c->flag_eval->add_option("workspace", c->ws)->required();
+  c->flag_eval->add_option("key", c->key)->required();
+  c->flag_eval->add_option("--context", c->context,
+                           "the evaluation context, a JSON object: '{\"targetingKey\":\"user-1\",\"plan\":\"pro\"}' "
+                           "(default {})");
+  c->flag_eval->add_option("--env,-e", c->eval_envs, "only these environments (repeatable)");
 
   c->history = common(app.add_subcommand("history", "revisions of a workspace"));
   c->history->add_option("workspace", c->ws)->required();
@@ -636,11 +778,12 @@ int RunApiCommands(ApiCommands& c) {
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.config_set, c.config_get, c.flag_set,
-                        c.flag_get, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
+                        c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.run, c.export_cmd}) {
     any = any || cmd->parsed();
   }
-  if (!any) return -1;
+  const bool audit_events = c.audit_events != nullptr && c.audit_events->parsed();
+  if (!any && !audit_events) return -1;
   std::string error;
   std::optional<Client> client = Client::Connect(c, &error);
   if (!client) return Fail(error);
@@ -808,6 +951,8 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
+  if (c.flag_eval->parsed()) return RunFlagEval(c, *client);
+  if (audit_events) return RunAuditEvents(c, *client);
   if (c.history->parsed()) {
     Reply r = client->Call("GET", WsPath(c) + "/revisions?after=" + std::to_string(c.after) +
                                       "&limit=" + std::to_string(c.limit));
@@ -914,6 +1059,23 @@ int RunApiCommands(ApiCommands& c) {
     return 0;
   }
   return -1;
+}
+
+void AddAuditEventsCommand(CLI::App& audit, ApiCommands& c) {
+  c.audit_events = audit.add_subcommand(
+      "events", "the org's audit events from the api, newest first (admin; pages through them)");
+  c.audit_events->add_option("--api-url", c.api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
+  c.audit_events->add_option("--token", c.token, "JWT or API key with the admin scope (default $EDGEVAULT_TOKEN or the profile)");
+  c.audit_events->add_flag("--json", c.as_json, "print each event as one JSON line");
+  c.audit_events->add_option("--actor", c.actor, "only this actor id (user:usr_..., key:key_...)");
+  c.audit_events->add_option("--action", c.action, "only this action, or a prefix like auth.*");
+  c.audit_events->add_option("--workspace,-w", c.ws, "only this workspace (key or id)");
+  c.audit_events->add_option("--since", c.since, "only events at or after this RFC 3339 time");
+  c.audit_events->add_option("--until", c.until, "only events before this RFC 3339 time");
+  c.audit_events->add_option("--limit", c.events_limit, "print at most this many (default 100)")
+      ->check(CLI::Range(1, 1000000));
+  c.audit_events->add_option("--page-size", c.page_size, "events per request (1-1000, default 1000)")
+      ->check(CLI::Range(1, 1000));
 }
 
 int ReportUncaughtException(std::string_view what) {

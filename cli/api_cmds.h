@@ -1,6 +1,6 @@
 #pragma once
 // `edgevault` commands that talk to a running api (docs/cli.md): login, ws, env, config,
-// flag, history, revert, rollback, sdk-key. The api URL and token come from flags
+// flag (set, get, eval), history, revert, rollback, sdk-key, audit events. The api URL and token come from flags
 // (--api-url, --token), else EDGEVAULT_API_URL / EDGEVAULT_TOKEN, else the profile
 // `edgevault login` wrote ($EDGEVAULT_PROFILE or ~/.config/edgevault/profile.json, 0600).
 // Output: human-readable tables by default, --json for scripts. Exit codes: 0 success,
@@ -22,6 +22,10 @@ struct ApiCommands;
 
 // Registers the subcommands on `app`; the returned object holds their parsed options.
 std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& app);
+
+// Registers `audit events` (GET /v1/audit/events) on the `audit` command, whose other
+// subcommands read the local warehouse.
+void AddAuditEventsCommand(CLI::App& audit, ApiCommands& commands);
 
 // After app.parse(): runs the parsed api command and returns its exit code, or -1 when
 // none of these commands was given.

@@ -81,7 +81,7 @@ int Main(int argc, char** argv) {
 
   edgevault::cli::AuditVerifyOptions audit_verify;
   edgevault::cli::AuditTailOptions audit_tail;
-  CLI::App* audit_cmd = app.add_subcommand("audit", "inspect the audit warehouse");
+  CLI::App* audit_cmd = app.add_subcommand("audit", "inspect the audit warehouse (verify, tail) or ask the api (events)");
   audit_cmd->require_subcommand(1);
   CLI::App* verify_cmd = audit_cmd->add_subcommand(
       "verify", "check the hash chain; exit 0 intact, 1 broken (names the first broken place)");
@@ -94,6 +94,7 @@ int Main(int argc, char** argv) {
   tail_cmd->add_option("--actor", audit_tail.actor, "only this actor id (user:..., key:...)");
   tail_cmd->add_option("--action", audit_tail.action, "only this action, or a prefix like auth.*");
   tail_cmd->add_option("--since", audit_tail.since, "only records at or after this RFC 3339 time");
+  edgevault::cli::AddAuditEventsCommand(*audit_cmd, *api_commands);
 
   try {
     app.parse(argc, argv);

@@ -56,6 +56,19 @@ namespace {
 // response, so that the client reads the response instead of a reset.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr size_t kLingerMaxBytes = 1 << 20;
+// How long the server waits for a TLS client's close_notify after sending its own (the
+// client has the server's at once; this only bounds how long the socket stays open).
+constexpr auto kTlsShutdownTime = std::chrono::seconds(1);
+// A connection over the limit on a TLS listener is answered inside TLS, so it needs a
+// handshake first: each may take this long in all, and at most kMaxTlsRefusals run at once
+// (more are closed unanswered, so an overload cannot hold unbounded sockets open).
+constexpr auto kTlsRefusalTime = std::chrono::seconds(5);
+constexpr int kMaxTlsRefusals = 64;
+
+constexpr std::string_view kBusy =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    "Content-Length: 95\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit reached; retry\"}}";
 
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -269,6 +282,37 @@ class ConnStream {
   std::optional<asio::ssl::stream<beast::tcp_stream&>> tls_;
 };
 
+// A connection over the limit on a TLS listener: the 503 is sent inside TLS like any
+// other answer (plaintext on a TLS port is a protocol error to the client), so the
+// handshake comes first, then the 503, then close_notify, all within kTlsRefusalTime.
+class TlsRefusal : public std::enable_shared_from_this<TlsRefusal> {
+ public:
+  // Counts itself in `in_flight` for as long as it lives.
+  TlsRefusal(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx,
+             std::shared_ptr<std::atomic<int>> in_flight)
+      : tcp_(std::move(socket)), ctx_(std::move(ctx)), tls_(tcp_, *ctx_),
+        in_flight_(std::move(in_flight)) {}
+  ~TlsRefusal() { in_flight_->fetch_sub(1, std::memory_order_relaxed); }
+
+  void Start() {
+    tcp_.expires_after(kTlsRefusalTime);
+    tls_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+      if (ec) return;
+      asio::async_write(self->tls_, asio::buffer(kBusy.data(), kBusy.size()),
+                        [self](error_code ec, size_t) {
+                          if (ec) return;
+                          self->tls_.async_shutdown([self](error_code) {});
+                        });
+    });
+  }
+
+ private:
+  beast::tcp_stream tcp_;  // closed by its destructor when the last handler lets go
+  std::shared_ptr<asio::ssl::context> ctx_;
+  asio::ssl::stream<beast::tcp_stream&> tls_;
+  std::shared_ptr<std::atomic<int>> in_flight_;
+};
+
 class HttpServer::Impl {
  public:
   Impl(ServerOptions options, Router router)
@@ -286,6 +330,7 @@ class HttpServer::Impl {
   uint16_t port_ = 0;
   std::shared_ptr<AsyncTracker> async_ = std::make_shared<AsyncTracker>();
   std::unique_ptr<TlsContextSource> tls_;  // null: plain HTTP
+  std::shared_ptr<std::atomic<int>> tls_refusals_ = std::make_shared<std::atomic<int>>(0);
 
   base::Env* env() const { return options_.env; }
   void DoAccept();
@@ -322,7 +367,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Called on the worker thread when the server starts draining.
   void OnDrain() {
     if (state_ == State::kIdle) {
-      Close();
+      CloseIdle();
     } else if (state_ == State::kStreaming) {
       EndStream();
     }
@@ -344,16 +389,53 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void WaitForRequest() {
-    if (server_->draining_.load(std::memory_order_relaxed)) return Close();
+    if (server_->draining_.load(std::memory_order_relaxed)) {
+      return stream_.is_tls() ? TlsShutdown(kTlsShutdownTime) : Close();
+    }
     state_ = State::kIdle;
     if (buffer_.size() > 0) return ReadHeader();  // pipelined request already buffered
-    stream_.expires_after(ToChrono(limits().idle_timeout));
+    if (stream_.is_tls()) {
+      // Not the stream's expiry, which closes the socket: an idle TLS connection is ended
+      // with close_notify (CloseIdle).
+      stream_.expires_never();
+      read_timer_.expires_after(ToChrono(limits().idle_timeout));
+      read_timer_.async_wait([self = shared_from_this()](error_code ec) {
+        if (ec || self->state_ != State::kIdle) return;
+        self->CloseIdle();
+      });
+    } else {
+      stream_.expires_after(ToChrono(limits().idle_timeout));
+    }
     stream_.async_read_some(buffer_.prepare(8192),
                             [self = shared_from_this()](error_code ec, size_t n) {
+                              if (self->state_ == State::kClosing) return self->TlsShutdown(kTlsShutdownTime);
+                              if (ec == asio::error::eof && self->stream_.is_tls()) {
+                                // The client's close_notify (a TCP close without one is
+                                // stream_truncated): answer it with ours.
+                                self->state_ = State::kClosing;
+                                return self->TlsShutdown(kTlsShutdownTime);
+                              }
                               if (ec) return self->Close();
                               self->buffer_.commit(n);
                               self->ReadHeader();
                             });
+  }
+
+  // Ends a connection waiting for its next request: at once on plain HTTP; on TLS the
+  // pending read is cancelled and its handler (WaitForRequest) sends close_notify.
+  void CloseIdle() {
+    if (!stream_.is_tls()) return Close();
+    state_ = State::kClosing;
+    error_code ignored;
+    stream_.socket().cancel(ignored);
+  }
+
+  // Sends close_notify, waits up to `bound` for the client's, then closes. Only with no
+  // other operation pending on the stream.
+  void TlsShutdown(std::chrono::steady_clock::duration bound) {
+    state_ = State::kClosing;
+    stream_.expires_after(bound);
+    stream_.tls().async_shutdown([self = shared_from_this()](error_code) { self->Close(); });
   }
 
   void ReadHeader() {
@@ -647,6 +729,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void ShutdownAndClose() {
+    if (stream_.is_tls()) {
+      if (state_ == State::kClosing || state_ == State::kClosed) return;
+      state_ = State::kClosing;
+      // An event stream's watch reads the socket: cancel it; its handler shuts TLS down.
+      if (watching_) {
+        error_code ignored;
+        stream_.socket().cancel(ignored);
+        return;
+      }
+      return TlsShutdown(kTlsShutdownTime);
+    }
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     Close();
@@ -655,6 +748,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // After an error response to a request we did not read whole: stop sending,
   // then read and discard what the client still sends (bounded), then close.
   void LingeringClose() {
+    // TLS: close_notify, then OpenSSL discards what the client still sends until its own
+    // close_notify or the linger time.
+    if (stream_.is_tls()) return TlsShutdown(kLingerTime);
     state_ = State::kClosing;
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -707,6 +803,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::string> chunks_;
   bool chunk_writing_ = false;
   bool stream_ending_ = false;
+  bool watching_ = false;  // WatchForClientClose's read is pending
   std::array<char, 256> discard_{};
 };
 
@@ -792,8 +889,13 @@ void Connection::StartStream() {
 
 void Connection::WatchForClientClose() {
   // A client never sends on an event stream; a read completes only when it goes away.
+  watching_ = true;
   stream_.socket().async_read_some(asio::buffer(discard_),
                                    [self = shared_from_this()](error_code ec, size_t) {
+                                     self->watching_ = false;
+                                     if (self->state_ == State::kClosing) {
+                                       return self->TlsShutdown(kTlsShutdownTime);
+                                     }
                                      if (ec) return self->Close();
                                      self->WatchForClientClose();
                                    });
@@ -835,6 +937,7 @@ void Connection::Close() {
   if (state_ == State::kHandling) response_.status = 499;  // client went away first
   state_ = State::kClosed;
   FinishRequest();
+  read_timer_.cancel();  // its wait holds the connection (and keeps the io thread busy)
   error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.close();
@@ -860,13 +963,19 @@ void HttpServer::Impl::OnAccept(Worker* worker, error_code ec, tcp::socket socke
     socket.set_option(tcp::no_delay(true), ignored);
     if (static_cast<size_t>(metrics_->connections()) >= options_.limits.max_connections) {
       metrics_->ConnectionRejected();
+      if (tls_) {
+        if (tls_refusals_->fetch_add(1, std::memory_order_relaxed) >= kMaxTlsRefusals) {
+          tls_refusals_->fetch_sub(1, std::memory_order_relaxed);
+          socket.close(ignored);  // the client's handshake fails: still no plaintext
+        } else {
+          auto refusal = std::make_shared<TlsRefusal>(std::move(socket), tls_->Current(), tls_refusals_);
+          asio::post(worker->ioc, [refusal] { refusal->Start(); });
+        }
+        return DoAccept();
+      }
       // Answer on the worker so the acceptor never waits on a slow client.
       auto sock = std::make_shared<tcp::socket>(std::move(socket));
       asio::post(worker->ioc, [sock] {
-        static constexpr std::string_view kBusy =
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            "Content-Length: 95\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-            "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit reached; retry\"}}";
         asio::async_write(*sock, asio::buffer(kBusy.data(), kBusy.size()),
                           [sock](error_code, size_t) {
                             error_code ignored;

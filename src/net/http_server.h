@@ -62,7 +62,11 @@ struct ServerOptions {
   // Both set: serve HTTPS only (TLS 1.2+) with this PEM certificate chain and key; the key
   // file must not be readable by group or others. Either file changing is picked up by the
   // next connection (a stat of both per accepted connection); a pair that does not load
-  // keeps the previous one and logs an error. Used by the console only.
+  // keeps the previous one and logs an error. Every answer travels inside TLS, the 503 for
+  // a connection over limits.max_connections included (handshake first; beyond 64 such
+  // refusals at once a connection is closed unanswered). The server ends a TLS connection
+  // it closes (Connection: close, idle timeout, error answers, Drain) with close_notify,
+  // waiting at most a second for the client's. Used by the console only.
   std::string tls_cert_file;
   std::string tls_key_file;
 };

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "src/net/signing.h"
 #include "src/net/sse.h"
+#include "src/net/tls_test_client.h"
 
 namespace edgevault::net {
 namespace {
@@ -94,8 +96,13 @@ std::string Get(std::string_view path, std::string_view extra = "") {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void StartServer(Router router, base::ServerLimits limits = {}, SignatureVerifier* v = nullptr) {
+  void StartServer(Router router, base::ServerLimits limits = {}, SignatureVerifier* v = nullptr,
+                   const TlsFiles* tls = nullptr) {
     ServerOptions o;
+    if (tls != nullptr) {
+      o.tls_cert_file = tls->cert_file;
+      o.tls_key_file = tls->key_file;
+    }
     o.service = "test";
     o.io_threads = 2;
     o.limits = limits;
@@ -542,6 +549,121 @@ TEST_F(ServerTest, ThrowingPoolTaskAnswers500AndIsCounted) {
   c.Send(Get("/metrics"));
   EXPECT_EQ(HandlerExceptions(c.ReadResponse()), before + 1);
   pool.join();
+}
+
+// The server as the console runs it, over TLS (ServerOptions::tls_cert_file), with a
+// certificate made here.
+class TlsServerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ev-tls-server-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    absl::StatusOr<TlsFiles> files = MakeSelfSignedCert(dir_, "server");
+    ASSERT_TRUE(files.ok()) << files.status();
+    files_ = *files;
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void StartTls(Router router, base::ServerLimits limits = {}) {
+    StartServer(std::move(router), limits, nullptr, &files_);
+  }
+  std::string dir_;
+  TlsFiles files_;
+};
+
+// Issue 13: a connection over max_connections was answered with a plaintext 503 on the TLS
+// port, which a TLS client reads as a broken handshake.
+TEST_F(TlsServerTest, ConnectionsBeyondTheLimitGet503InsideTls) {
+  base::ServerLimits limits;
+  limits.max_connections = 1;
+  StartTls(HelloRouter(), limits);
+  TlsTestClient first(port());
+  ASSERT_TRUE(first.ok()) << first.error();
+  ASSERT_TRUE(first.Send(Get("/hello/a")));
+  first.ReadUntil("}");  // the first connection is surely counted now
+
+  TlsTestClient second(port());
+  ASSERT_TRUE(second.ok()) << second.error();
+  TlsTestClient::Ending got = second.ReadToEnd();
+  EXPECT_TRUE(got.data.starts_with("HTTP/1.1 503")) << got.data;
+  EXPECT_NE(got.data.find("too_many_connections"), std::string::npos) << got.data;
+  EXPECT_EQ(got.end, TlsTestClient::End::kCloseNotify) << EndName(got.end) << " " << got.detail;
+
+  // A client that speaks plain HTTP to the TLS port at the limit gets no HTTP back.
+  RawClient plain(port());
+  plain.Send(Get("/hello/b"));
+  std::string raw = plain.ReadAll();
+  EXPECT_EQ(raw.find("HTTP/"), std::string::npos) << raw;
+}
+
+TEST_F(TlsServerTest, ConnectionCloseEndsWithCloseNotify) {
+  StartTls(HelloRouter());
+  TlsTestClient c(port());
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(c.Send(Get("/hello/a")));  // keep-alive first: the connection stays
+  EXPECT_NE(c.ReadUntil("}").find("{\"hello\":\"a\"}"), std::string::npos);
+  ASSERT_TRUE(c.Send(Get("/hello/b", "Connection: close\r\n")));
+  TlsTestClient::Ending got = c.ReadToEnd();
+  EXPECT_NE(got.data.find("{\"hello\":\"b\"}"), std::string::npos) << got.data;
+  EXPECT_EQ(got.end, TlsTestClient::End::kCloseNotify) << EndName(got.end) << " " << got.detail;
+}
+
+TEST_F(TlsServerTest, IdleTimeoutEndsWithCloseNotify) {
+  base::ServerLimits limits;
+  limits.idle_timeout = absl::Milliseconds(200);
+  StartTls(HelloRouter(), limits);
+  TlsTestClient c(port());
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(c.Send(Get("/hello/a")));
+  TlsTestClient::Ending got = c.ReadToEnd();  // the response, then the idle close
+  EXPECT_NE(got.data.find("{\"hello\":\"a\"}"), std::string::npos) << got.data;
+  EXPECT_EQ(got.end, TlsTestClient::End::kCloseNotify) << EndName(got.end) << " " << got.detail;
+}
+
+TEST_F(TlsServerTest, ErrorAnswersEndWithCloseNotify) {
+  base::ServerLimits limits;
+  limits.max_header_bytes = 1024;
+  StartTls(HelloRouter(), limits);
+  TlsTestClient c(port());
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(c.Send(Get("/hello/a", "X-Big: " + std::string(4000, 'x') + "\r\n")));
+  TlsTestClient::Ending got = c.ReadToEnd();
+  EXPECT_TRUE(got.data.starts_with("HTTP/1.1 431")) << got.data;
+  EXPECT_EQ(got.end, TlsTestClient::End::kCloseNotify) << EndName(got.end) << " " << got.detail;
+}
+
+TEST_F(TlsServerTest, DrainEndsIdleConnectionsAndStreamsWithCloseNotify) {
+  std::promise<std::shared_ptr<SseStream>> opened;
+  Router r = HelloRouter();
+  r.Get("/events", [&](Request&) {
+    Response resp;
+    resp.sse = [&](std::shared_ptr<SseStream> s) { opened.set_value(s); };
+    return resp;
+  });
+  StartTls(std::move(r));
+  TlsTestClient idle(port()), events(port());
+  ASSERT_TRUE(idle.ok()) << idle.error();
+  ASSERT_TRUE(events.ok()) << events.error();
+  ASSERT_TRUE(idle.Send(Get("/hello/a")));
+  idle.ReadUntil("}");
+  ASSERT_TRUE(events.Send(Get("/events")));
+  std::shared_ptr<SseStream> stream = opened.get_future().get();
+  ASSERT_TRUE(stream->SendComment("hi"));
+  events.ReadUntil("hi");
+
+  std::thread drainer([this] { server_->Drain(); });
+  TlsTestClient::Ending idle_end = idle.ReadToEnd();
+  EXPECT_EQ(idle_end.data, "");
+  EXPECT_EQ(idle_end.end, TlsTestClient::End::kCloseNotify) << EndName(idle_end.end) << " " << idle_end.detail;
+  TlsTestClient::Ending stream_end = events.ReadToEnd();
+  EXPECT_NE(stream_end.data.find("0\r\n\r\n"), std::string::npos) << stream_end.data;
+  EXPECT_EQ(stream_end.end, TlsTestClient::End::kCloseNotify)
+      << EndName(stream_end.end) << " " << stream_end.detail;
+  drainer.join();
+  EXPECT_TRUE(stream->closed());
 }
 
 }  // namespace

@@ -209,5 +209,131 @@ TEST_F(CliApiTest, EnvironmentsListRenameProtectAndUnprotect) {
   EXPECT_EQ(r.code, 0) << r.out;
 }
 
+TEST_F(CliApiTest, FlagEvalPrintsEachEnvironmentsAnswer) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create evalws").code, 0);
+  ASSERT_EQ(Cli("env create evalws prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create evalws dev -m setup").code, 0);
+  std::string json = (std::filesystem::temp_directory_path() / "ev-cli-eval-flag.json").string();
+  std::ofstream(json) << R"({"variations": [{"value": false, "name": "Off"}, {"value": true, "name": "On"}],
+    "environments": {
+      "prod": {"on": true, "off_variation": 0, "fallthrough": {"variation": 0},
+               "rules": [{"id": "pro", "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}],
+                          "variation": 1}]},
+      "dev": {"on": false, "off_variation": 0, "fallthrough": {"variation": 1}}}})";
+  ASSERT_EQ(Cli("flag set evalws checkout -f " + json + " -m launch").code, 0);
+  std::filesystem::remove(json);
+
+  CliRun r = Cli(R"(flag eval evalws checkout --context '{"targetingKey":"u1","plan":"pro"}')");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("ENVIRONMENT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("TARGETING_MATCH"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rule 0 (pro)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DISABLED"), std::string::npos) << r.out;  // dev is off
+
+  r = Cli(R"(flag eval evalws checkout --env prod --json --context '{"targetingKey":"u1","plan":"free"}')");
+  ASSERT_EQ(r.code, 0) << r.out;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(r.out, ec);
+  ASSERT_FALSE(ec) << r.out;
+  const boost::json::array& envs = v.at("environments").as_array();
+  ASSERT_EQ(envs.size(), 1u) << r.out;
+  EXPECT_EQ(envs[0].at("environment"), "prod");
+  EXPECT_EQ(envs[0].at("reason"), "DEFAULT");  // OFREP's name for the fallthrough
+  EXPECT_EQ(envs[0].at("value"), false);
+
+  // No context: the empty context.
+  r = Cli("flag eval evalws checkout -e prod");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("DEFAULT"), std::string::npos) << r.out;
+
+  r = Cli("flag eval evalws checkout --env nowhere");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("no environment \"nowhere\""), std::string::npos) << r.out;
+  r = Cli("flag eval evalws nosuchflag");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("404"), std::string::npos) << r.out;
+}
+
+// Bad input is refused before anything is sent: the api URL here refuses connections, so
+// a command that tried to send would report "cannot reach the api" (exit 1) instead.
+TEST_F(CliApiTest, FlagEvalAndAuditEventsRefuseBadInputLocally) {
+  testing::RefusingPort nowhere;
+  ASSERT_NE(nowhere.port(), 0);
+  auto cli = [&](const std::string& args) {
+    return testing::RunEdgevault(args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", nowhere.port(),
+                                                    " EDGEVAULT_TOKEN=evk_x EDGEVAULT_PROFILE=/nonexistent"));
+  };
+  CliRun r = cli("flag eval ws checkout --context 'plan=pro'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--context is not valid JSON"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("cannot reach"), std::string::npos) << r.out;
+  r = cli("flag eval ws checkout --context '[1,2]'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--context must be a JSON object"), std::string::npos) << r.out;
+  r = cli("flag eval ws checkout --contxt '{}'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--contxt"), std::string::npos) << r.out;
+  r = cli("audit events --limit 0");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--limit"), std::string::npos) << r.out;
+  r = cli("audit events --page-size 5000");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = cli("audit events --bogus");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--bogus"), std::string::npos) << r.out;
+  // The positive control: a well-formed command does try, and says it cannot reach it.
+  r = cli("audit events");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot reach the api"), std::string::npos) << r.out;
+}
+
+TEST_F(CliApiTest, AuditEventsReadsTheApiFilteredAndPaged) {
+  ASSERT_NE(up_, nullptr);
+  // Two members log in: two auth.login events of this org.
+  const std::string dev = up_->TokenForNewUser("dev@cli-audit.test", "developer");
+  ASSERT_FALSE(dev.empty());
+  ASSERT_FALSE(up_->TokenForNewUser("viewer@cli-audit.test", "viewer").empty());
+  auto lines = [](const std::string& out) {
+    std::vector<boost::json::value> v;
+    size_t at = 0;
+    for (size_t nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+      boost::system::error_code ec;
+      boost::json::value e = boost::json::parse(std::string_view(out).substr(at, nl - at), ec);
+      if (!ec) v.push_back(std::move(e));
+    }
+    return v;
+  };
+  // The warehouse fills asynchronously (outbox, queue, consumer).
+  CliRun r;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        r = Cli("audit events --action auth.login --json");
+        return r.code == 0 && lines(r.out).size() >= 2;
+      },
+      30000))
+      << r.out;
+  for (const boost::json::value& e : lines(r.out)) EXPECT_EQ(e.at("action"), "auth.login") << r.out;
+
+  // One event per request, three requests: the same three events as one page of three.
+  CliRun paged = Cli("audit events --action auth.* --limit 3 --page-size 1 --json");
+  CliRun whole = Cli("audit events --action auth.* --limit 3 --json");
+  ASSERT_EQ(paged.code, 0) << paged.out;
+  ASSERT_EQ(lines(paged.out).size(), 3u) << paged.out;
+  EXPECT_EQ(paged.out, whole.out);
+
+  r = Cli("audit events --action auth.login --limit 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("ACTION"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("auth.login"), std::string::npos) << r.out;
+
+  r = Cli("audit events --since yesterday");  // the api's 400 names the parameter
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("since"), std::string::npos) << r.out;
+  r = Cli("audit events", dev);  // not an admin
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace edgevault

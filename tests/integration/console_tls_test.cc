@@ -3,7 +3,7 @@
 // line, a login over HTTPS (curl) that sets __Host-ev_session with Secure, HSTS over TLS,
 // the Origin check expecting https://, plain HTTP refused on the TLS port, a key file
 // readable by others refusing start-up, and replaced certificate files served without a
-// restart (docs/console.md#tls).
+// restart, and the server ending a connection with close_notify (docs/console.md#tls).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "src/base/strings.h"
+#include "src/net/tls_test_client.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -140,6 +141,19 @@ TEST_F(ConsoleTlsTest, PlainHttpOnTheTlsPortGetsNoAnswer) {
   EXPECT_NE(r.out.find("000"), std::string::npos) << r.out;
   // The other services still serve plain HTTP.
   EXPECT_EQ(up_->Call("api", "GET", "/healthz").status, 200);
+}
+
+// Issue 13: the console closed TLS connections with a bare TCP close, which a TLS client
+// cannot tell from a truncation attack; an OpenSSL client now reads SSL_ERROR_ZERO_RETURN.
+TEST_F(ConsoleTlsTest, ServerEndsConnectionsWithCloseNotify) {
+  net::TlsTestClient c(static_cast<uint16_t>(up_->port("console")));
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  EXPECT_NE(c.ReadUntil("}").find(" 200 "), std::string::npos);
+  ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+  net::TlsTestClient::Ending got = c.ReadToEnd();
+  EXPECT_NE(got.data.find(" 200 "), std::string::npos) << got.data;
+  EXPECT_EQ(got.end, net::TlsTestClient::End::kCloseNotify) << net::EndName(got.end) << " " << got.detail;
 }
 
 TEST_F(ConsoleTlsTest, ReplacedCertificateFilesAreServedWithoutRestart) {
