@@ -73,6 +73,32 @@ class ForwardingStore : public storage::WorkspaceStore {
   absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() override {
     return real_->CountDataKeysByMasterKey();
   }
+  absl::StatusOr<std::vector<storage::OutboxRow>> PendingOutboxOfKindAfter(std::string_view kind, int64_t after,
+                                                                            int limit) override {
+    return real_->PendingOutboxOfKindAfter(kind, after, limit);
+  }
+  absl::StatusOr<int64_t> MarkOutboxOfKindDoneThrough(std::string_view kind, int64_t through) override {
+    return real_->MarkOutboxOfKindDoneThrough(kind, through);
+  }
+  absl::StatusOr<std::vector<storage::WebhookRow>> ListWebhooks() override { return real_->ListWebhooks(); }
+  absl::StatusOr<storage::WebhookRow> GetWebhook(std::string_view id) override { return real_->GetWebhook(id); }
+  absl::StatusOr<storage::WebhookRow> CreateWebhook(const storage::WebhookRow& w,
+                                                    const std::vector<storage::DataKeyRow>& keys,
+                                                    const std::vector<storage::OutboxRow>& outbox) override {
+    return real_->CreateWebhook(w, keys, outbox);
+  }
+  absl::Status UpdateWebhook(const storage::WebhookRow& w, bool clear_failing,
+                             const std::vector<storage::DataKeyRow>& keys,
+                             const std::vector<storage::OutboxRow>& outbox) override {
+    return real_->UpdateWebhook(w, clear_failing, keys, outbox);
+  }
+  absl::Status DeleteWebhook(std::string_view id, const std::vector<storage::OutboxRow>& outbox) override {
+    return real_->DeleteWebhook(id, outbox);
+  }
+  absl::Status SetWebhookDelivery(std::string_view id, int64_t cursor, bool failing,
+                                  std::string_view last_error) override {
+    return real_->SetWebhookDelivery(id, cursor, failing, last_error);
+  }
 
  private:
   std::shared_ptr<storage::WorkspaceStore> real_;
