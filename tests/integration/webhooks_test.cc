@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -307,6 +308,37 @@ TEST_F(WebhooksTest, AReceiverThatWasDownGetsEveryEventAfterwardsInOrder) {
   HttpReply w = Api("GET", "/v1/workspaces/shop/webhooks/" + id);
   ASSERT_EQ(w.status, 200);
   EXPECT_EQ(S(w.json.at("state")), "ok") << w.body;
+}
+
+// Events are outbox rows committed with their revisions and cursors are stored: a kill -9 of
+// the api while the receiver is down loses nothing, and the order holds across the restart.
+TEST_F(WebhooksTest, EventsSurviveAnApiKillWhileTheReceiverIsDown) {
+  StartUp({"--set", "api.webhook_retry_initial_ms=20", "--set", "api.webhook_retry_max_ms=200", "--set",
+           "api.webhook_max_attempts=1000"});
+  Receiver receiver;  // refusing
+  auto [id, secret] = Register(receiver.Url());
+  ASSERT_FALSE(id.empty());
+  int64_t first = PutConfig("k", 1);
+  PutConfig("k", 2);
+  PutConfig("k", 3);
+  pid_t api = up_->ServicePid("api");
+  ASSERT_GT(api, 0);
+  ASSERT_EQ(::kill(api, SIGKILL), 0);
+  // `up` restarts it; wait for the new process to answer.
+  ASSERT_TRUE(testing::PollUntil([&] { return up_->ServicePid("api") != api; }, 30000));
+  ASSERT_TRUE(up_->WaitHealthy("api", 30000));
+  PutConfig("k", 4);
+  int64_t last = PutConfig("k", 5);
+  receiver.Listen();
+  ASSERT_TRUE(testing::PollUntil([&] { return static_cast<int64_t>(receiver.Delivered().size()) >= last - first + 1; },
+                                 60000))
+      << receiver.Delivered().size();
+  std::vector<Receiver::Request> got = receiver.Delivered();
+  ASSERT_EQ(static_cast<int64_t>(got.size()), last - first + 1);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(FirstRevision(got[i]), first + static_cast<int64_t>(i)) << got[i].body;
+    EXPECT_TRUE(SignatureVerifies(got[i], secret));
+  }
 }
 
 TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
