@@ -383,6 +383,19 @@ TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
   }
   out = cli("webhook rm shop " + gone, &code);
   EXPECT_NE(code, 0) << out;  // already gone: 404
+
+  // Registration changes are audit events (never with the secret).
+  HttpReply audit;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        audit = Api("GET", "/v1/audit/events?action=workspace.webhook.*");
+        return audit.status == 200 && audit.body.find("workspace.webhook.delete") != std::string::npos &&
+               audit.body.find("workspace.webhook.create") != std::string::npos;
+      },
+      60000))
+      << audit.body;
+  EXPECT_EQ(audit.body.find("whsec_"), std::string::npos) << audit.body;
+  EXPECT_NE(audit.body.find("webhook:" + gone), std::string::npos) << audit.body;
 }
 
 TEST_F(WebhooksTest, OnlyThisOrgsAdminsManageWebhooksAndBadInputIsRefused) {
