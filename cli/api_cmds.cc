@@ -69,6 +69,10 @@ struct ApiCommands {
   CLI::App* sdk_key = nullptr;
   CLI::App* sdk_key_list = nullptr;
   CLI::App* sdk_key_revoke = nullptr;
+  CLI::App* webhook_add = nullptr;
+  CLI::App* webhook_list = nullptr;
+  CLI::App* webhook_rm = nullptr;
+  std::string url, events = "*", description;
   CLI::App* run = nullptr;
   CLI::App* export_cmd = nullptr;
   std::string format = "dotenv";
@@ -760,6 +764,20 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->sdk_key_revoke->add_option("environment", c->env)->required();
   c->sdk_key_revoke->add_option("id", c->key, "the key's id (sdk_..., from `sdk-key list`)")->required();
 
+  CLI::App* webhook = app.add_subcommand("webhook", "webhooks of a workspace (docs/design/webhooks.md)");
+  webhook->require_subcommand(1);
+  c->webhook_add = common(webhook->add_subcommand("add", "register a webhook; prints its signing secret (shown once)"));
+  c->webhook_add->add_option("workspace", c->ws)->required();
+  c->webhook_add->add_option("url", c->url, "http://host[:port]/path")->required();
+  c->webhook_add->add_option("--events", c->events,
+                             "comma-separated event types, or * for all (default *)");
+  c->webhook_add->add_option("--description", c->description);
+  c->webhook_list = common(webhook->add_subcommand("list", "webhooks of a workspace with their delivery state"));
+  c->webhook_list->add_option("workspace", c->ws)->required();
+  c->webhook_rm = common(webhook->add_subcommand("rm", "delete a webhook: nothing more is sent to it"));
+  c->webhook_rm->add_option("workspace", c->ws)->required();
+  c->webhook_rm->add_option("id", c->key, "the webhook's id (wh_..., from `webhook list`)")->required();
+
   c->run = common(app.add_subcommand(
       "run", "run a command with every config and secret of an environment as environment variables"));
   c->run->add_option("--workspace,-w", c->ws)->required();
@@ -779,7 +797,7 @@ int RunApiCommands(ApiCommands& c) {
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
-                        c.run, c.export_cmd}) {
+                        c.webhook_add, c.webhook_list, c.webhook_rm, c.run, c.export_cmd}) {
     any = any || cmd->parsed();
   }
   const bool audit_events = c.audit_events != nullptr && c.audit_events->parsed();
@@ -1030,6 +1048,56 @@ int RunApiCommands(ApiCommands& c) {
     Reply r = client->Call("DELETE", WsPath(c) + "/environments/" + c.env + "/sdk-keys/" + c.key);
     return Output(c, r, [&]() -> std::optional<std::string> {
       std::printf("Revoked SDK key %s (%s/%s).\n", c.key.c_str(), c.ws.c_str(), c.env.c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.webhook_add->parsed()) {
+    json::value events;
+    if (c.events == "*") {
+      events = "*";
+    } else {
+      json::array list;
+      for (std::string_view e : base::Split(c.events, ',')) {
+        if (!e.empty()) list.emplace_back(e);
+      }
+      events = std::move(list);
+    }
+    json::value v = json::object{{"url", c.url}, {"events", events}, {"description", c.description}};
+    Reply r = client->Call("POST", WsPath(c) + "/webhooks", &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> id = StringMember(r.body, "id");
+      std::optional<std::string> secret = StringMember(r.body, "secret");
+      if (!id || !secret) return std::string("no \"id\" and \"secret\" strings in it");
+      std::printf("Webhook %s registered for %s.\nSigning secret (shown once, store it now):\n%s\n", id->c_str(),
+                  c.url.c_str(), secret->c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.webhook_list->parsed()) {
+    Reply r = client->Call("GET", WsPath(c) + "/webhooks");
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      const json::array* hooks = ArrayMember(r.body, "webhooks");
+      if (hooks == nullptr) return std::string("no \"webhooks\" array in it");
+      std::vector<std::vector<std::string>> rows;
+      for (const json::value& h : *hooks) {
+        std::vector<std::string> row;
+        for (const char* name : {"id", "url", "events", "state"}) {
+          const json::value* cell = Member(h, name);
+          if (cell == nullptr) return "a webhook without \"" + std::string(name) + "\"";
+          row.push_back(cell->is_string() ? std::string(cell->get_string()) : Compact(*cell));
+        }
+        const json::value* error = Member(h, "last_error");
+        row.push_back(error == nullptr || !error->is_string() ? std::string("") : std::string(error->get_string()));
+        rows.push_back(std::move(row));
+      }
+      PrintTable({"ID", "URL", "EVENTS", "STATE", "LAST ERROR"}, rows);
+      return std::nullopt;
+    });
+  }
+  if (c.webhook_rm->parsed()) {
+    Reply r = client->Call("DELETE", WsPath(c) + "/webhooks/" + c.key);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::printf("Deleted webhook %s (%s).\n", c.key.c_str(), c.ws.c_str());
       return std::nullopt;
     });
   }

@@ -167,6 +167,21 @@ bool ValidHeaderName(std::string_view s) {
   });
 }
 // Comma-separated IP addresses or CIDR ranges ("10.0.0.0/8, 192.0.2.1, fd00::/8"), or empty.
+// Comma-separated host names or IP literals (IPv6 optionally in brackets); "" allowed.
+bool ValidHostList(std::string_view v) {
+  for (std::string_view part : Split(v, ',')) {
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    if (part.empty()) return v.empty();
+    for (char c : part) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                c == '-' || c == ':' || c == '[' || c == ']';
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
 bool ValidAddressList(std::string_view s) {
   for (std::string_view entry : Split(s, ',')) {
     while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
@@ -482,6 +497,26 @@ std::vector<KeySpec> BuildKeyTable() {
       "Workspace stores the api keeps open beyond those in use; the least recently\n"
       "used close first (each SQLite workspace holds three file descriptors).",
       [](auto& c) -> auto& { return c.api_settings.max_open_workspaces; }));
+  t.push_back(DurationKey(
+      "api.webhook_retry_initial_ms", 1, 3600000, absl::Milliseconds(1),
+      "Wait after a webhook delivery fails before the next attempt; doubles per failure\n"
+      "in a row up to api.webhook_retry_max_ms (docs/design/webhooks.md).",
+      [](auto& c) -> auto& { return c.api_settings.webhook_retry_initial; }));
+  t.push_back(DurationKey(
+      "api.webhook_retry_max_ms", 1, 86400000, absl::Milliseconds(1),
+      "The longest wait between two attempts of a webhook delivery.",
+      [](auto& c) -> auto& { return c.api_settings.webhook_retry_max; }));
+  t.push_back(IntKey(
+      "api.webhook_max_attempts", 1, 1000,
+      "Failed attempts in a row after which a webhook is marked failing and no longer\n"
+      "called (its events are kept; PATCH it with active=true to resume).",
+      [](auto& c) -> auto& { return c.api_settings.webhook_max_attempts; }));
+  t.push_back(StringKey(
+      "api.webhook_allowed_hosts", ValidHostList, "comma-separated host names or IP addresses",
+      "Hosts webhooks may be registered for and delivered to, compared exactly; empty =\n"
+      "any host, loopback and private addresses included (docs/design/webhooks.md).",
+      [](Config& c, const std::string& v, const Source&) { c.api_settings.webhook_allowed_hosts = v; },
+      [](const Config& c) { return c.api_settings.webhook_allowed_hosts; }));
   t.push_back(StringKey(
       "console.web_dir", ValidOptionalPath, "a path (or \"\" for the default)",
       "Directory of the built web app the console serves (index.html, assets/); a\n"

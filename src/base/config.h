@@ -77,6 +77,13 @@ struct AuthSettings {
 struct ApiSettings {
   // Workspace stores kept open beyond those in use (least recently used close first).
   int64_t max_open_workspaces = 64;
+  // Webhook delivery (docs/design/webhooks.md): back-off after a failed attempt, doubling
+  // up to the maximum; a webhook is marked failing after max_attempts failures in a row.
+  absl::Duration webhook_retry_initial = absl::Seconds(1);
+  absl::Duration webhook_retry_max = absl::Minutes(10);
+  int64_t webhook_max_attempts = 25;
+  // Comma-separated hosts webhooks may call; "" = any (docs/design/webhooks.md "SSRF").
+  std::string webhook_allowed_hosts;
 };
 
 // The delivery service (docs/delivery.md).

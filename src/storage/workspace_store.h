@@ -96,6 +96,22 @@ struct DataKeyReplacement {
   std::string expected_master_key_id;
 };
 
+// A webhook registration (docs/design/webhooks.md). `body` (url, events, description,
+// active) is JSON text opaque to the store; `secret` is the sealed signing secret (bytes).
+// cursor, failing and last_error are the delivery state, written only by
+// SetWebhookDelivery (and cursor once, by CreateWebhook).
+struct WebhookRow {
+  std::string id;  // non-empty
+  std::string body;
+  std::string secret;
+  int64_t secret_version = 0;
+  absl::Time created_at;
+  absl::Time updated_at;
+  int64_t cursor = 0;  // outbox id of the last event the webhook finished with
+  bool failing = false;
+  std::string last_error;
+};
+
 struct CommitRequest {
   std::string actor;   // "user:usr_..." / "key:key_..."
   std::string reason;  // non-empty; the domain layer checks it
@@ -197,6 +213,40 @@ class WorkspaceStore {
                                                  const std::vector<OutboxRow>& outbox) = 0;
   // Activity with id > after, ascending, at most `limit` (1..1000, else InvalidArgument).
   virtual absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) = 0;
+
+  // Outbox rows of `kind` not yet done with id > after_id, ascending, at most `limit`
+  // (1..1000, else InvalidArgument): a webhook reads from its own cursor.
+  virtual absl::StatusOr<std::vector<OutboxRow>> PendingOutboxOfKindAfter(std::string_view kind,
+                                                                           int64_t after_id,
+                                                                           int limit) = 0;
+  // Marks every row of `kind` with id <= through_id done (rows already done keep their
+  // time). Returns how many rows changed.
+  virtual absl::StatusOr<int64_t> MarkOutboxOfKindDoneThrough(std::string_view kind,
+                                                              int64_t through_id) = 0;
+
+  // Webhooks (docs/design/webhooks.md). Listed by id.
+  virtual absl::StatusOr<std::vector<WebhookRow>> ListWebhooks() = 0;
+  virtual absl::StatusOr<WebhookRow> GetWebhook(std::string_view id) = 0;  // NotFound
+  // Inserts `w` with its data keys and outbox rows (its audit event) in one transaction.
+  // The cursor is set to the highest outbox id before this transaction (w.cursor is
+  // ignored): the webhook gets the events committed after it. Returns the row as stored.
+  // AlreadyExists for a taken id; InvalidArgument for an empty id, a bad data key or an
+  // outbox row with an empty kind. Nothing is written on error.
+  virtual absl::StatusOr<WebhookRow> CreateWebhook(const WebhookRow& w,
+                                                   const std::vector<DataKeyRow>& data_keys,
+                                                   const std::vector<OutboxRow>& outbox) = 0;
+  // Replaces body, secret, secret_version and updated_at of webhook w.id (the delivery
+  // state stays, except that `clear_failing` resets failing and last_error), with data
+  // keys and outbox rows, one transaction. NotFound; InvalidArgument as CreateWebhook.
+  virtual absl::Status UpdateWebhook(const WebhookRow& w, bool clear_failing,
+                                     const std::vector<DataKeyRow>& data_keys,
+                                     const std::vector<OutboxRow>& outbox) = 0;
+  // Deletes it and writes the outbox rows, one transaction. NotFound.
+  virtual absl::Status DeleteWebhook(std::string_view id, const std::vector<OutboxRow>& outbox) = 0;
+  // Records delivery progress: the cursor only moves forward (a lower value keeps the
+  // stored one). NotFound when the webhook is gone.
+  virtual absl::Status SetWebhookDelivery(std::string_view id, int64_t cursor, bool failing,
+                                          std::string_view last_error) = 0;
 
   // Data keys (master-key rotation).
   virtual absl::StatusOr<DataKeyRow> GetDataKey(std::string_view id) = 0;  // NotFound

@@ -821,5 +821,117 @@ TEST_P(WorkspaceStoreConformanceTest, ConcurrentRewrapsApplyEachRowOnce) {
   EXPECT_EQ(counts, (std::map<std::string, int64_t>{{"m2", 40}}));
 }
 
+
+// ---- Webhooks (docs/design/webhooks.md) ------------------------------------------------
+
+WebhookRow Hook(std::string id, std::string body = "{\"url\":\"http://x/\"}") {
+  WebhookRow w;
+  w.id = std::move(id);
+  w.body = std::move(body);
+  w.secret = std::string("\x00sealed\xff", 8);
+  w.secret_version = 1;
+  w.created_at = At(1);
+  w.updated_at = At(1);
+  w.cursor = 999;  // ignored by CreateWebhook
+  return w;
+}
+
+TEST_P(WorkspaceStoreConformanceTest, AWebhookStartsAfterTheOutboxAndArrivesWithItsAuditRowAndKey) {
+  CommitRequest c = Request({Put(ItemKind::kConfig, "k", Body(1))});
+  c.outbox = {Outbox("webhook", "{\"e\":1}"), Outbox("audit", "{}")};
+  EV_TEST_ASSIGN(CommitResult r, store().Commit(c));
+  EV_TEST_ASSIGN(WebhookRow created,
+                 store().CreateWebhook(Hook("wh_1"), {Key("dk1", "m1", "w")}, {Outbox("audit", "{\"c\":1}")}));
+  EXPECT_EQ(created.cursor, r.outbox_ids.back());  // only later events
+  EXPECT_FALSE(created.failing);
+  EXPECT_EQ(created.secret, std::string("\x00sealed\xff", 8));
+  EXPECT_EQ(created.created_at, At(1));
+  EV_TEST_ASSIGN(DataKeyRow key, store().GetDataKey("dk1"));
+  EXPECT_EQ(key.wrapped, "w");
+  EV_TEST_ASSIGN(auto audit, store().PendingOutboxOfKind("audit", 10));
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_EQ(audit[1].payload, "{\"c\":1}");
+  EV_TEST_EXPECT_CODE(store().CreateWebhook(Hook("wh_1"), {}, {Outbox("audit", "{\"again\":1}")}), kAlreadyExists);
+  EV_TEST_EXPECT_CODE(store().CreateWebhook(Hook(""), {}, {}), kInvalidArgument);
+  // A refused create writes nothing: no row, no audit row, no data key.
+  EV_TEST_EXPECT_CODE(store().CreateWebhook(Hook("wh_2"), {Key("dk2", "m1", "w")}, {Outbox("", "{}")}),
+                      kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().GetWebhook("wh_2"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetDataKey("dk2"), kNotFound);
+  EV_TEST_ASSIGN(audit, store().PendingOutboxOfKind("audit", 10));
+  EXPECT_EQ(audit.size(), 2u);
+}
+
+TEST_P(WorkspaceStoreConformanceTest, WebhookUpdateKeepsDeliveryStateAndDeleteRemovesIt) {
+  EV_TEST_ASSERT_OK(store().CreateWebhook(Hook("wh_b"), {}, {}).status());
+  EV_TEST_ASSERT_OK(store().CreateWebhook(Hook("wh_a"), {}, {}).status());
+  EV_TEST_ASSERT_OK(store().SetWebhookDelivery("wh_a", 7, true, "HTTP 500"));
+  EV_TEST_ASSERT_OK(store().SetWebhookDelivery("wh_a", 5, true, "HTTP 503"));  // the cursor never goes back
+  EV_TEST_ASSIGN(WebhookRow a, store().GetWebhook("wh_a"));
+  EXPECT_EQ(a.cursor, 7);
+  EXPECT_TRUE(a.failing);
+  EXPECT_EQ(a.last_error, "HTTP 503");
+
+  WebhookRow changed = Hook("wh_a", "{\"url\":\"http://y/\"}");
+  changed.secret = "s2";
+  changed.secret_version = 2;
+  changed.updated_at = At(9);
+  EV_TEST_ASSERT_OK(store().UpdateWebhook(changed, /*clear_failing=*/false, {}, {}));
+  EV_TEST_ASSIGN(a, store().GetWebhook("wh_a"));
+  EXPECT_EQ(a.body, "{\"url\":\"http://y/\"}");
+  EXPECT_EQ(a.secret, "s2");
+  EXPECT_EQ(a.secret_version, 2);
+  EXPECT_EQ(a.created_at, At(1));
+  EXPECT_EQ(a.updated_at, At(9));
+  EXPECT_EQ(a.cursor, 7);
+  EXPECT_TRUE(a.failing);
+  EV_TEST_ASSERT_OK(store().UpdateWebhook(changed, /*clear_failing=*/true, {}, {}));
+  EV_TEST_ASSIGN(a, store().GetWebhook("wh_a"));
+  EXPECT_FALSE(a.failing);
+  EXPECT_EQ(a.last_error, "");
+  EXPECT_EQ(a.cursor, 7);
+
+  EV_TEST_ASSIGN(auto all, store().ListWebhooks());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, "wh_a");
+  EXPECT_EQ(all[1].id, "wh_b");
+  EV_TEST_EXPECT_CODE(store().UpdateWebhook(Hook("wh_zz"), false, {}, {}), kNotFound);
+  EV_TEST_ASSERT_OK(store().DeleteWebhook("wh_a", {Outbox("audit", "{\"d\":1}")}));
+  EV_TEST_EXPECT_CODE(store().GetWebhook("wh_a"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().DeleteWebhook("wh_a", {}), kNotFound);
+  EV_TEST_EXPECT_CODE(store().SetWebhookDelivery("wh_a", 9, false, ""), kNotFound);
+  EV_TEST_ASSIGN(all, store().ListWebhooks());
+  ASSERT_EQ(all.size(), 1u);
+  EV_TEST_ASSIGN(auto audit, store().PendingOutboxOfKind("audit", 10));
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0].payload, "{\"d\":1}");
+}
+
+TEST_P(WorkspaceStoreConformanceTest, OutboxOfKindAfterACursorAndDoneThrough) {
+  std::vector<int64_t> hooks;
+  for (int i = 0; i < 4; ++i) {
+    CommitRequest c = Request({Put(ItemKind::kConfig, "k", Body(i))});
+    c.outbox = {Outbox("audit", "{}"), Outbox("webhook", StrCat("{\"i\":", i, "}"))};
+    EV_TEST_ASSIGN(CommitResult r, store().Commit(c));
+    hooks.push_back(r.outbox_ids[1]);
+  }
+  EV_TEST_ASSIGN(auto after, store().PendingOutboxOfKindAfter("webhook", hooks[0], 2));
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].id, hooks[1]);
+  EXPECT_EQ(after[0].payload, "{\"i\":1}");
+  EXPECT_EQ(after[1].id, hooks[2]);
+  EV_TEST_EXPECT_CODE(store().PendingOutboxOfKindAfter("webhook", 0, 0), kInvalidArgument);
+  EV_TEST_ASSIGN(int64_t n, store().MarkOutboxOfKindDoneThrough("webhook", hooks[1]));
+  EXPECT_EQ(n, 2);
+  EV_TEST_ASSIGN(n, store().MarkOutboxOfKindDoneThrough("webhook", hooks[1]));
+  EXPECT_EQ(n, 0);
+  EV_TEST_ASSIGN(auto left, store().PendingOutboxOfKindAfter("webhook", 0, 100));
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, hooks[2]);
+  // Other kinds are untouched.
+  EV_TEST_ASSIGN(auto audit, store().PendingOutboxOfKind("audit", 100));
+  EXPECT_EQ(audit.size(), 4u);
+}
+
 }  // namespace
 }  // namespace edgevault::storage

@@ -372,12 +372,42 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
   audit_details["environments"] = JsonArray(environments);
   request.outbox.push_back(AuditRow(options_.env, actor, ws, audit_action, request.time,
                                     std::move(audit_details), Join(environments), target));
+  // The revision.written webhook event, when the workspace has webhooks: kinds, keys and
+  // environments only, never a value (docs/design/webhooks.md).
+  EV_ASSIGN_OR_RETURN(std::vector<storage::WebhookRow> hooks, locked.store.ListWebhooks());
+  bool webhook_event = false;
+  if (!hooks.empty() && !request.mutations.empty()) {
+    EV_ASSIGN_OR_RETURN(int64_t head, locked.store.Head());
+    int64_t seq = head;
+    json::array revisions;
+    for (const storage::Mutation& m : request.mutations) {
+      revisions.push_back(json::object{
+          {"revision", ++seq},
+          {"kind", storage::ItemKindName(m.kind)},
+          {"key", m.key},
+          {"environment", m.environment.empty() ? json::value(nullptr) : json::value(m.environment)}});
+    }
+    WebhookEvent event{"revision.written",
+                       {{"first_revision", head + 1},
+                        {"last_revision", seq},
+                        {"op", request.op},
+                        {"reason", request.reason},
+                        {"environments", JsonArray(environments)},
+                        {"revisions", std::move(revisions)}}};
+    EV_ASSIGN_OR_RETURN(std::optional<storage::OutboxRow> row,
+                        WebhookOutboxRow(locked.store, options_.env, ws, actor.id, event, request.time));
+    if (row) {
+      request.outbox.push_back(*std::move(row));
+      webhook_event = true;
+    }
+  }
 
   EV_ASSIGN_OR_RETURN(storage::CommitResult result, locked.store.Commit(request));
   // Durable from here on: the write has succeeded whatever happens next. Propagation and
   // the audit relay work from the outbox, so they recover from anything below.
   MarkAuditPending(ws.id);
   Enqueue(ws.id);
+  if (webhook_event) WebhookEventsCommitted(ws.id);
   // The new revisions for subscribers, handed over in commit order (DeliverEvents sends
   // them once the write lock is released).
   for (int64_t after = result.first_revision - 1; after < result.last_revision;) {
@@ -1158,6 +1188,156 @@ absl::Status Service::RecordActivity(const Actor& actor, const storage::Workspac
           .status());
   MarkAuditPending(ws.id);
   return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- webhooks
+
+namespace {
+
+absl::Status Coded(absl::Status st, std::string_view code) {
+  st.SetPayload("edgevault.dev/error-code", absl::Cord(base::ToAbsl(code)));
+  return st;
+}
+
+// What an audit event says about a webhook: never the secret, and only the host of the
+// URL (a receiver's URL may itself carry a token).
+json::object WebhookAuditDetails(const std::string& id, const WebhookSpec& spec) {
+  absl::StatusOr<WebhookUrl> url = ParseWebhookUrl(spec.url);
+  json::array events;
+  for (const std::string& e : spec.events) events.emplace_back(e);
+  return {{"webhook", id}, {"host", url.ok() ? url->host : ""}, {"events", std::move(events)},
+          {"active", spec.active}};
+}
+
+}  // namespace
+
+void Service::WebhookEventsCommitted(const std::string& workspace_id) {
+  if (options_.on_webhook_events) options_.on_webhook_events(workspace_id);
+}
+
+absl::StatusOr<Service::SealedWebhookSecret> Service::NewWebhookSecret(const std::string& workspace_id,
+                                                                      const std::string& id, int64_t version) {
+  if (options_.keyring == nullptr) {
+    return Coded(absl::FailedPreconditionError(
+                     "webhooks need the master key to store their signing secrets, and secrets are disabled"),
+                 "secrets_disabled");
+  }
+  if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
+    EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
+           {{"error", reload.ToString()}});
+  }
+  SealedWebhookSecret out;
+  out.plaintext = "whsec_" + options_.env->RandomHex(32);
+  crypto::EnvelopeContext ctx{workspace_id, "webhook:" + id, "", version};
+  EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed,
+                      crypto::Seal(*options_.keyring->Get(), ctx, out.plaintext, options_.env));
+  out.envelope = std::move(sealed.envelope);
+  out.data_key = ToRow(sealed.data_key);
+  return out;
+}
+
+absl::StatusOr<WebhookWithSecret> Service::CreateWebhook(const Actor& actor, const storage::Workspace& ws,
+                                                         const json::object& body) {
+  EV_ASSIGN_OR_RETURN(WebhookSpec spec, WebhookSpecFromRequest(body, nullptr, options_.webhook_allowed_hosts));
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<WebhookWithSecret> {
+    EV_ASSIGN_OR_RETURN(std::vector<storage::WebhookRow> hooks, l.store.ListWebhooks());
+    if (hooks.size() >= kMaxWebhooksPerWorkspace) {
+      return Coded(absl::FailedPreconditionError(base::ToAbsl(
+                       "the workspace already has " + std::to_string(kMaxWebhooksPerWorkspace) +
+                       " webhooks; delete one first")),
+                   "too_many_webhooks");
+    }
+    storage::WebhookRow row;
+    row.id = "wh_" + options_.env->RandomHex(8);
+    row.body = json::serialize(spec.ToJson());
+    row.secret_version = 1;
+    EV_ASSIGN_OR_RETURN(SealedWebhookSecret secret, NewWebhookSecret(ws.id, row.id, row.secret_version));
+    row.secret = secret.envelope;
+    row.created_at = row.updated_at = options_.env->Now();
+    storage::OutboxRow audit = AuditRow(options_.env, actor, ws, "workspace.webhook.create", row.created_at,
+                                        WebhookAuditDetails(row.id, spec), "", "webhook:" + row.id);
+    EV_ASSIGN_OR_RETURN(storage::WebhookRow created, l.store.CreateWebhook(row, {secret.data_key}, {audit}));
+    MarkAuditPending(ws.id);
+    return WebhookWithSecret{std::move(created), std::move(secret.plaintext)};
+  });
+}
+
+absl::StatusOr<std::vector<storage::WebhookRow>> Service::ListWebhooks(const storage::Workspace& ws) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  return store->ListWebhooks();
+}
+
+absl::StatusOr<storage::WebhookRow> Service::GetWebhook(const storage::Workspace& ws, std::string_view id) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  absl::StatusOr<storage::WebhookRow> row = store->GetWebhook(id);
+  if (absl::IsNotFound(row.status())) {
+    return absl::NotFoundError(base::ToAbsl("no webhook \"" + std::string(id.substr(0, 64)) + "\""));
+  }
+  return row;
+}
+
+absl::StatusOr<storage::WebhookRow> Service::UpdateWebhook(const Actor& actor, const storage::Workspace& ws,
+                                                           std::string_view id, const json::object& patch) {
+  absl::StatusOr<storage::WebhookRow> result = WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<storage::WebhookRow> {
+    EV_ASSIGN_OR_RETURN(storage::WebhookRow row, GetWebhook(ws, id));
+    EV_ASSIGN_OR_RETURN(WebhookSpec old, WebhookSpecFromStored(row.body));
+    EV_ASSIGN_OR_RETURN(WebhookSpec spec, WebhookSpecFromRequest(patch, &old, options_.webhook_allowed_hosts));
+    row.body = json::serialize(spec.ToJson());
+    row.updated_at = options_.env->Now();
+    bool resume = patch.contains("active") || patch.contains("url");
+    json::object details = WebhookAuditDetails(row.id, spec);
+    json::array changed;
+    for (const auto& kv : patch) changed.emplace_back(kv.key());
+    details["changed"] = std::move(changed);
+    storage::OutboxRow audit = AuditRow(options_.env, actor, ws, "workspace.webhook.update", row.updated_at,
+                                        std::move(details), "", "webhook:" + row.id);
+    EV_RETURN_IF_ERROR(l.store.UpdateWebhook(row, resume, {}, {audit}));
+    MarkAuditPending(ws.id);
+    return l.store.GetWebhook(row.id);
+  });
+  if (result.ok()) WebhookEventsCommitted(ws.id);
+  return result;
+}
+
+absl::StatusOr<WebhookWithSecret> Service::RotateWebhookSecret(const Actor& actor, const storage::Workspace& ws,
+                                                               std::string_view id) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<WebhookWithSecret> {
+    EV_ASSIGN_OR_RETURN(storage::WebhookRow row, GetWebhook(ws, id));
+    EV_ASSIGN_OR_RETURN(WebhookSpec spec, WebhookSpecFromStored(row.body));
+    ++row.secret_version;
+    EV_ASSIGN_OR_RETURN(SealedWebhookSecret secret, NewWebhookSecret(ws.id, row.id, row.secret_version));
+    row.secret = secret.envelope;
+    row.updated_at = options_.env->Now();
+    storage::OutboxRow audit = AuditRow(options_.env, actor, ws, "workspace.webhook.rotate_secret", row.updated_at,
+                                        WebhookAuditDetails(row.id, spec), "", "webhook:" + row.id);
+    EV_RETURN_IF_ERROR(l.store.UpdateWebhook(row, false, {secret.data_key}, {audit}));
+    MarkAuditPending(ws.id);
+    EV_ASSIGN_OR_RETURN(storage::WebhookRow stored, l.store.GetWebhook(row.id));
+    return WebhookWithSecret{std::move(stored), std::move(secret.plaintext)};
+  });
+}
+
+absl::Status Service::DeleteWebhook(const Actor& actor, const storage::Workspace& ws, std::string_view id) {
+  absl::Status st = WithWriteLock(ws.id, [&](Locked& l) -> absl::Status {
+    EV_ASSIGN_OR_RETURN(storage::WebhookRow row, GetWebhook(ws, id));
+    EV_ASSIGN_OR_RETURN(WebhookSpec spec, WebhookSpecFromStored(row.body));
+    storage::OutboxRow audit = AuditRow(options_.env, actor, ws, "workspace.webhook.delete", options_.env->Now(),
+                                        WebhookAuditDetails(row.id, spec), "", "webhook:" + row.id);
+    EV_RETURN_IF_ERROR(l.store.DeleteWebhook(row.id, {audit}));
+    MarkAuditPending(ws.id);
+    return absl::OkStatus();
+  });
+  // The dispatcher forgets it and releases the events only it was waiting for.
+  if (st.ok()) WebhookEventsCommitted(ws.id);
+  return st;
+}
+
+absl::StatusOr<crypto::SecureBuffer> Service::OpenWebhookSecret(const std::string& workspace_id,
+                                                                const storage::WebhookRow& row) {
+  if (options_.keyring == nullptr) return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
+  crypto::EnvelopeContext ctx{workspace_id, "webhook:" + row.id, "", row.secret_version};
+  return OpenSecret(*store, ctx, row.secret);
 }
 
 // ---------------------------------------------------------------- read model & propagation

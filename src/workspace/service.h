@@ -46,6 +46,7 @@
 #include "src/storage/workspace_store.h"
 #include "src/storage/workspace_store_provider.h"
 #include "src/workspace/resolver.h"
+#include "src/workspace/webhooks.h"
 
 namespace edgevault::workspace {
 
@@ -75,6 +76,11 @@ struct ServiceOptions {
   // failure up to propagation_retry_max; other workspaces are not held up meanwhile.
   absl::Duration propagation_retry = absl::Seconds(1);
   absl::Duration propagation_retry_max = absl::Seconds(60);
+  // Webhooks (docs/design/webhooks.md): hosts a registration may name (empty = any), and
+  // the hand-off to the dispatcher, called after a commit wrote webhook events and after
+  // a registration changed (may be empty; the dispatcher also looks at start).
+  std::vector<std::string> webhook_allowed_hosts;
+  std::function<void(const std::string& workspace_id)> on_webhook_events;
 };
 
 // Who is writing, for revisions and audit.
@@ -83,6 +89,13 @@ struct Actor {
   std::string org_id;
   std::string address;
   std::string request_id;
+};
+
+// A webhook registration with its signing secret in plaintext: only CreateWebhook and
+// RotateWebhookSecret return one, for the api to show once.
+struct WebhookWithSecret {
+  storage::WebhookRow row;
+  std::string secret;  // "whsec_" + 64 hex digits
 };
 
 // A new revision, as broadcast to event subscribers (GET .../events).
@@ -230,6 +243,30 @@ class Service {
                               std::string_view action, boost::json::object details,
                               std::string_view environment = "", std::string_view target = "");
 
+  // ---- webhooks (docs/design/webhooks.md) ----
+  // `body`: {url, events, description?, active?} (webhooks.h WebhookSpecFromRequest). The
+  // secret is generated here and stored sealed; the audit event is written in the same
+  // transaction. Errors: InvalidArgument (named field), FailedPrecondition when secrets
+  // are disabled (no master key) or the workspace has kMaxWebhooksPerWorkspace already.
+  absl::StatusOr<WebhookWithSecret> CreateWebhook(const Actor& actor, const storage::Workspace& ws,
+                                                  const boost::json::object& body);
+  absl::StatusOr<std::vector<storage::WebhookRow>> ListWebhooks(const storage::Workspace& ws);
+  absl::StatusOr<storage::WebhookRow> GetWebhook(const storage::Workspace& ws, std::string_view id);  // NotFound
+  // Changes the fields `patch` names; a PATCH naming `active` or `url` also resumes a
+  // failing webhook (from the event that failed). NotFound; InvalidArgument.
+  absl::StatusOr<storage::WebhookRow> UpdateWebhook(const Actor& actor, const storage::Workspace& ws,
+                                                    std::string_view id, const boost::json::object& patch);
+  absl::StatusOr<WebhookWithSecret> RotateWebhookSecret(const Actor& actor, const storage::Workspace& ws,
+                                                        std::string_view id);
+  absl::Status DeleteWebhook(const Actor& actor, const storage::Workspace& ws, std::string_view id);
+  // The signing secret of a webhook, for the dispatcher. Errors: FailedPrecondition
+  // (secrets disabled), crypto::Open's, DataLoss (data key missing).
+  absl::StatusOr<crypto::SecureBuffer> OpenWebhookSecret(const std::string& workspace_id,
+                                                         const storage::WebhookRow& row);
+  // Tells the dispatcher that `workspace_id` has new webhook events or registrations
+  // (ServiceOptions::on_webhook_events). Call after committing a WebhookOutboxRow.
+  void WebhookEventsCommitted(const std::string& workspace_id);
+
   // ---- read model ----
   // The resolved document of `env`, computed from the store now (the exact bytes
   // propagation writes to the edge KV for the same head).
@@ -279,6 +316,14 @@ class Service {
                                             std::string_view reason, std::optional<int64_t> if_match,
                                             const WriteAuthorizer& authorize);
   void DeliverEvents(Slot& slot);
+  // A new signing secret for webhook `id` sealed for (workspace, "webhook:<id>", version).
+  struct SealedWebhookSecret {
+    std::string plaintext;
+    std::string envelope;
+    storage::DataKeyRow data_key;
+  };
+  absl::StatusOr<SealedWebhookSecret> NewWebhookSecret(const std::string& workspace_id, const std::string& id,
+                                                       int64_t version);
   void PropagationLoop();
   void MarkAuditPending(const std::string& workspace_id);
   // Opens one sealed value with its data key from `store` (reloading the keyring once

@@ -73,6 +73,32 @@ class ForwardingStore : public storage::WorkspaceStore {
   absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() override {
     return real_->CountDataKeysByMasterKey();
   }
+  absl::StatusOr<std::vector<storage::OutboxRow>> PendingOutboxOfKindAfter(std::string_view kind, int64_t after,
+                                                                            int limit) override {
+    return real_->PendingOutboxOfKindAfter(kind, after, limit);
+  }
+  absl::StatusOr<int64_t> MarkOutboxOfKindDoneThrough(std::string_view kind, int64_t through) override {
+    return real_->MarkOutboxOfKindDoneThrough(kind, through);
+  }
+  absl::StatusOr<std::vector<storage::WebhookRow>> ListWebhooks() override { return real_->ListWebhooks(); }
+  absl::StatusOr<storage::WebhookRow> GetWebhook(std::string_view id) override { return real_->GetWebhook(id); }
+  absl::StatusOr<storage::WebhookRow> CreateWebhook(const storage::WebhookRow& w,
+                                                    const std::vector<storage::DataKeyRow>& keys,
+                                                    const std::vector<storage::OutboxRow>& outbox) override {
+    return real_->CreateWebhook(w, keys, outbox);
+  }
+  absl::Status UpdateWebhook(const storage::WebhookRow& w, bool clear_failing,
+                             const std::vector<storage::DataKeyRow>& keys,
+                             const std::vector<storage::OutboxRow>& outbox) override {
+    return real_->UpdateWebhook(w, clear_failing, keys, outbox);
+  }
+  absl::Status DeleteWebhook(std::string_view id, const std::vector<storage::OutboxRow>& outbox) override {
+    return real_->DeleteWebhook(id, outbox);
+  }
+  absl::Status SetWebhookDelivery(std::string_view id, int64_t cursor, bool failing,
+                                  std::string_view last_error) override {
+    return real_->SetWebhookDelivery(id, cursor, failing, last_error);
+  }
 
  private:
   std::shared_ptr<storage::WorkspaceStore> real_;
@@ -536,6 +562,85 @@ TEST_F(ServiceTest, EnvironmentUpdatesAreRevisionsWhoseUndoIsAuthorizedAsSuch) {
   dev = service_->GetItem(ws, ItemKind::kEnvironment, "dev");
   ASSERT_TRUE(dev.ok());
   EXPECT_EQ(dev->body, R"({"key":"dev","name":"Dev","parent":"prod","protected":true})");
+}
+
+}  // namespace
+}  // namespace edgevault::workspace
+
+namespace edgevault::workspace {
+namespace {
+
+std::unique_ptr<crypto::KeyringHolder> OneKeyHolder() {
+  crypto::Keyring k;
+  EXPECT_TRUE(k.Add("m1", crypto::SecureBuffer(std::string(32, '\x42'))).ok());
+  return std::make_unique<crypto::KeyringHolder>(std::move(k));
+}
+
+// Webhook events (docs/design/webhooks.md) are outbox rows of the commit itself: a refused
+// write leaves none, a workspace without webhooks gets none, and a secret's event names
+// its key and environments but never its value.
+TEST_F(ServiceTest, WebhookEventsAreWrittenWithTheirCommitOnly) {
+  std::unique_ptr<crypto::KeyringHolder> keyring = OneKeyHolder();
+  std::vector<std::string> woken;
+  Open(64, [&](ServiceOptions& so) {
+    so.keyring = keyring.get();
+    so.on_webhook_events = [&](const std::string& id) { woken.push_back(id); };
+  });
+  storage::Workspace ws = NewWorkspace("hooks");
+  auto store = stores_->Open(ws.id);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(Put(ws, "a", {{"prod", 1}}).ok());
+  auto rows = (*store)->PendingOutboxOfKind(kWebhookOutboxKind, 100);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());  // no webhook, no event rows
+  EXPECT_TRUE(woken.empty());
+
+  absl::StatusOr<WebhookWithSecret> hook =
+      service_->CreateWebhook(actor_, ws, json::object{{"url", "http://127.0.0.1:9/h"}, {"events", "*"}});
+  ASSERT_TRUE(hook.ok()) << hook.status();
+  EXPECT_EQ(hook->secret.rfind("whsec_", 0), 0u);
+  absl::StatusOr<crypto::SecureBuffer> opened = service_->OpenWebhookSecret(ws.id, hook->row);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(std::string(opened->view()), hook->secret);
+  EXPECT_EQ(hook->row.secret.find(hook->secret), std::string::npos);  // stored sealed
+
+  // A refused write (stale If-Match) writes no event.
+  absl::StatusOr<int64_t> head = service_->Head(ws);
+  ASSERT_TRUE(head.ok());
+  EXPECT_FALSE(service_->PutItem(actor_, ws, ItemKind::kConfig, "a",
+                                 json::object{{"type", "integer"}, {"values", {{"prod", 2}}}}, "stale", *head - 1,
+                                 AllowAnyWrite())
+                   .ok());
+  rows = (*store)->PendingOutboxOfKind(kWebhookOutboxKind, 100);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_TRUE(rows->empty());
+
+  absl::StatusOr<int64_t> written = service_->PutSecret(
+      actor_, ws, "db.password", json::object{{"values", {{"dev", "PLAINTEXT-VALUE-123"}}}}, "set", std::nullopt,
+      AllowAnyWrite());
+  ASSERT_TRUE(written.ok()) << written.status();
+  rows = (*store)->PendingOutboxOfKind(kWebhookOutboxKind, 100);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().payload.find("PLAINTEXT-VALUE-123"), std::string::npos);
+  EXPECT_EQ(rows->front().payload.find("envelope"), std::string::npos);
+  json::value event = json::parse(rows->front().payload);
+  EXPECT_EQ(event.at("type").as_string(), "revision.written");
+  EXPECT_EQ(event.at("data").at("first_revision").as_int64(), *written);
+  EXPECT_EQ(event.at("data").at("revisions").at(0).at("key").as_string(), "db.password");
+  EXPECT_EQ(json::serialize(event.at("data").at("environments")), R"(["dev"])");
+  EXPECT_EQ(woken, std::vector<std::string>{ws.id});
+}
+
+TEST_F(ServiceTest, WebhooksNeedTheMasterKey) {
+  Open();
+  storage::Workspace ws = NewWorkspace("nokeys");
+  absl::StatusOr<WebhookWithSecret> hook =
+      service_->CreateWebhook(actor_, ws, json::object{{"url", "http://127.0.0.1:9/h"}, {"events", "*"}});
+  EXPECT_TRUE(absl::IsFailedPrecondition(hook.status())) << hook.status();
+  auto listed = service_->ListWebhooks(ws);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
 }
 
 }  // namespace

@@ -261,6 +261,7 @@ class ApiService::Handlers {
 
     for (const KindRoute& k : kKinds) InstallKind(r, k);
     InstallAudit(r);
+    InstallWebhooks(r);
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
@@ -642,6 +643,75 @@ class ApiService::Handlers {
                           o_.service->DeleteItem(ActorFor(c.p, req), c.ws, kind, key, reason, if_match, Writer(c)));
       return WithRevision(services::JsonResponse(200, json::object{{"deleted", true}, {"revision", head}}), head);
     });
+  }
+
+  // Webhooks of a workspace (docs/design/webhooks.md): admins only; the secret is shown
+  // once, by create and rotate-secret.
+  void InstallWebhooks(net::Router& r) {
+    const std::string base = "/v1/workspaces/{ws}/webhooks";
+    Route(r, http::verb::post, base, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(workspace::WebhookWithSecret created,
+                          o_.service->CreateWebhook(ActorFor(c.p, req), c.ws, body));
+      EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(created.row));
+      o["secret"] = created.secret;
+      net::Response resp = services::JsonResponse(201, o);
+      resp.WithHeader("Cache-Control", "no-store");
+      return resp;
+    });
+    Route(r, http::verb::get, base, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::WebhookRow> rows, o_.service->ListWebhooks(c.ws));
+      json::array a;
+      for (const auto& row : rows) {
+        EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(row));
+        a.push_back(std::move(o));
+      }
+      return services::JsonResponse(200, json::object{{"webhooks", std::move(a)}});
+    });
+    Route(r, http::verb::get, base + "/{id}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(storage::WebhookRow row, o_.service->GetWebhook(c.ws, req.Param("id")));
+      EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(row));
+      return services::JsonResponse(200, o);
+    });
+    Route(r, http::verb::patch, base + "/{id}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(storage::WebhookRow row,
+                          o_.service->UpdateWebhook(ActorFor(c.p, req), c.ws, req.Param("id"), body));
+      EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(row));
+      return services::JsonResponse(200, o);
+    });
+    Route(r, http::verb::post, base + "/{id}/rotate-secret", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(workspace::WebhookWithSecret rotated,
+                          o_.service->RotateWebhookSecret(ActorFor(c.p, req), c.ws, req.Param("id")));
+      EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(rotated.row));
+      o["secret"] = rotated.secret;
+      net::Response resp = services::JsonResponse(200, o);
+      resp.WithHeader("Cache-Control", "no-store");
+      return resp;
+    });
+    Route(r, http::verb::delete_, base + "/{id}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      std::string id(req.Param("id"));
+      EV_RETURN_IF_ERROR(o_.service->DeleteWebhook(ActorFor(c.p, req), c.ws, id));
+      return services::JsonResponse(200, json::object{{"id", id}, {"deleted", true}});
+    });
+  }
+
+  // A webhook as the api shows it: never its secret.
+  static absl::StatusOr<json::object> WebhookJson(const storage::WebhookRow& row) {
+    EV_ASSIGN_OR_RETURN(workspace::WebhookSpec spec, workspace::WebhookSpecFromStored(row.body));
+    json::object o = spec.ToJson();
+    o["id"] = row.id;
+    o["state"] = !spec.active ? "paused" : row.failing ? "failing" : !row.last_error.empty() ? "retrying" : "ok";
+    o["last_error"] = row.last_error.empty() ? json::value(nullptr) : json::value(row.last_error);
+    o["created_at"] = services::FormatTime(row.created_at);
+    o["updated_at"] = services::FormatTime(row.updated_at);
+    return o;
   }
 
   // The org's audit events from the warehouse edgevault-audit writes (event_query.h):

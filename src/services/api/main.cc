@@ -5,11 +5,13 @@
 #include "src/audit/relay.h"
 #include "src/audit/sqlite_queue.h"
 #include "src/base/log.h"
+#include "src/base/strings.h"
 #include "src/crypto/keyring.h"
 #include "src/services/api/api_auth.h"
 #include "src/services/api/api_service.h"
 #include "src/services/api/edge_kv_republisher.h"
 #include "src/services/api/remote_workspace_directory.h"
+#include "src/services/api/webhook_dispatcher.h"
 #include "src/services/common/edge_kv_open.h"
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
@@ -80,8 +82,37 @@ absl::Status Install(services::ServiceContext& ctx) {
     absl::StatusOr<net::ClientResponse> r = client->Do(host, port, req);
     if (!r.ok()) EV_LOG(kDebug, "notifying delivery failed", {{"error", r.status().ToString()}});
   };
+  // Webhooks (docs/design/webhooks.md): the service hands new events to the dispatcher,
+  // which exists only after the service; `wake` is set below, before anything is served.
+  for (std::string_view host : base::Split(config.api_settings.webhook_allowed_hosts, ',')) {
+    while (!host.empty() && host.front() == ' ') host.remove_prefix(1);
+    while (!host.empty() && host.back() == ' ') host.remove_suffix(1);
+    if (!host.empty()) so.webhook_allowed_hosts.emplace_back(host);
+  }
+  auto wake = std::make_shared<std::function<void(const std::string&)>>();
+  so.on_webhook_events = [wake](const std::string& workspace_id) {
+    if (*wake) (*wake)(workspace_id);
+  };
   EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::Service> created, workspace::Service::Create(so));
   workspace::Service* service = ctx.Keep(std::move(created));
+  net::HttpClientOptions webhook_http;
+  webhook_http.env = ctx.env;
+  webhook_http.connect_timeout = absl::Seconds(5);
+  webhook_http.request_timeout = absl::Seconds(10);
+  webhook_http.max_idle_per_host = 0;
+  webhook_http.max_response_body_bytes = 64 * 1024;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> webhook_client, net::HttpClient::Create(webhook_http));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<WebhookDispatcher> dispatcher,
+                      WebhookDispatcher::Create({.service = service,
+                                                 .stores = so.stores,
+                                                 .client = ctx.Keep(std::move(webhook_client)),
+                                                 .env = ctx.env,
+                                                 .retry_initial = config.api_settings.webhook_retry_initial,
+                                                 .retry_max = config.api_settings.webhook_retry_max,
+                                                 .max_attempts = static_cast<int>(config.api_settings.webhook_max_attempts),
+                                                 .allowed_hosts = so.webhook_allowed_hosts}));
+  WebhookDispatcher* webhooks = ctx.Keep(std::move(dispatcher));
+  *wake = [webhooks](const std::string& workspace_id) { webhooks->Wake(workspace_id); };
 
   services::JwksCacheOptions jo;
   jo.host = config.auth.host;
@@ -123,6 +154,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
+  EV_RETURN_IF_ERROR(webhooks->Start());
   // The edge KV may be new, or come back empty (Redis without persistence) or rebuilt (a
   // damaged or deleted LMDB store): re-fill it from the system of record. The first check
   // runs before the api serves, so a fresh install is populated from the start.

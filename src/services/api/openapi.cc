@@ -149,6 +149,33 @@ json::object Build() {
                   P("until", "query"), P("limit", "query", "integer"), P("cursor", "query")},
                  std::nullopt, "200", "AuditEvents")}};
   paths["/v1/openapi.json"] = {{"get", Op("This document", {}, std::nullopt, "200", "Any")}};
+  // Webhooks (docs/design/webhooks.md): admin only.
+  json::object webhook_body{
+      {"type", "object"},
+      {"properties",
+       {{"url", {{"type", "string"}, {"maxLength", 2048}, {"description", "http:// only; no user-info, no fragment"}}},
+        {"events", {{"description", "\"*\" or event types: revision.written, change_request.opened, "
+                                    "change_request.approved, change_request.applied, change_request.failed, "
+                                    "promotion.applied"}}},
+        {"description", {{"type", "string"}, {"maxLength", 200}}},
+        {"active", {{"type", "boolean"}}}}},
+      {"additionalProperties", false}};
+  json::object webhook_create = webhook_body;
+  webhook_create["required"] = json::array{"url", "events"};
+  paths["/v1/workspaces/{ws}/webhooks"] = {
+      {"get", Op("The workspace's webhooks with their delivery state; never a secret (admin)", {P("ws")},
+                 std::nullopt, "200", "Any")},
+      {"post", Op("Register a webhook (admin); the answer holds its signing secret, shown only here",
+                  {P("ws")}, webhook_create, "201", "Webhook")}};
+  paths["/v1/workspaces/{ws}/webhooks/{id}"] = {
+      {"get", Op("One webhook (admin)", {P("ws"), P("id")}, std::nullopt, "200", "Webhook")},
+      {"patch", Op("Change url, events, description or active; naming active or url resumes a failing webhook (admin)",
+                   {P("ws"), P("id")}, webhook_body, "200", "Webhook")},
+      {"delete", Op("Delete a webhook: nothing more is sent to it (admin)", {P("ws"), P("id")}, std::nullopt,
+                    "200", "Any")}};
+  paths["/v1/workspaces/{ws}/webhooks/{id}/rotate-secret"] = {
+      {"post", Op("A new signing secret, shown only here; the old one stops signing at once (admin)",
+                  {P("ws"), P("id")}, std::nullopt, "200", "Webhook")}};
 
   json::object schemas;
   schemas["Any"] = json::object{};
@@ -162,6 +189,20 @@ json::object Build() {
                             {"properties", {{"events", {{"type", "array"}, {"items", {{"type", "object"}}}}},
                                             {"next_cursor", {{"type", json::array{"string", "null"}}}}}},
                             {"required", json::array{"events", "next_cursor"}}};
+  schemas["Webhook"] = {
+      {"type", "object"},
+      {"properties",
+       {{"id", {{"type", "string"}}},
+        {"url", {{"type", "string"}}},
+        {"events", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+        {"description", {{"type", "string"}}},
+        {"active", {{"type", "boolean"}}},
+        {"state", {{"type", "string"}, {"enum", json::array{"ok", "retrying", "failing", "paused"}}}},
+        {"last_error", {{"type", json::array{"string", "null"}}}},
+        {"secret", {{"type", "string"}, {"description", "only in the answers of create and rotate-secret"}}},
+        {"created_at", {{"type", "string"}}},
+        {"updated_at", {{"type", "string"}}}}},
+      {"required", json::array{"id", "url", "events", "active", "state"}}};
   schemas["WriteResult"] = {{"type", "object"}, {"properties", {{"revision", {{"type", "integer"}}}}}};
 
   json::object doc;

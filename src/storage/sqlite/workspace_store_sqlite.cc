@@ -84,6 +84,23 @@ CREATE TABLE data_keys (
 CREATE INDEX data_keys_by_master_key ON data_keys (master_key_id, id);
 UPDATE meta SET value = '2' WHERE name = 'schema_version';
 )sql",
+      // 3: webhook registrations and their delivery cursors (docs/design/webhooks.md);
+      // their events are outbox rows of kind 'webhook'.
+      R"sql(
+CREATE TABLE webhooks (
+  id             TEXT   PRIMARY KEY CHECK (id <> ''),
+  body           TEXT   NOT NULL,
+  secret         BLOB   NOT NULL,
+  secret_version BIGINT NOT NULL,
+  created_at     BIGINT NOT NULL,
+  updated_at     BIGINT NOT NULL,
+  cursor         BIGINT NOT NULL,
+  failing        BIGINT NOT NULL DEFAULT 0,
+  last_error     TEXT   NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_pending_by_kind ON outbox (kind, id) WHERE done_at IS NULL;
+UPDATE meta SET value = '3' WHERE name = 'schema_version';
+)sql",
   };
   return *kSteps;
 }
@@ -137,6 +154,22 @@ absl::StatusOr<int64_t> ScalarInt64(SqliteDb& db, std::string_view sql) {
 #define EV_REVISION_COLUMNS "seq, time, actor, reason, op, kind, key, environment, before, after"
 #define EV_OUTBOX_COLUMNS "id, kind, payload, created_at, attempts"
 #define EV_ACTIVITY_COLUMNS "id, time, actor, action, details"
+#define EV_WEBHOOK_COLUMNS \
+  "id, body, secret, secret_version, created_at, updated_at, cursor, failing, last_error"
+
+absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
+  WebhookRow w;
+  w.id = st.ColumnText(0);
+  w.body = st.ColumnText(1);
+  w.secret = st.ColumnBlob(2);
+  w.secret_version = st.ColumnInt64(3);
+  w.created_at = FromMicros(st.ColumnInt64(4));
+  w.updated_at = FromMicros(st.ColumnInt64(5));
+  w.cursor = st.ColumnInt64(6);
+  w.failing = st.ColumnInt64(7) != 0;
+  w.last_error = st.ColumnText(8);
+  return w;
+}
 
 absl::StatusOr<Item> ReadItem(const Statement& st) {
   Item item;
@@ -303,23 +336,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
       EV_RETURN_IF_ERROR(append.Run());
     }
 
-    if (!c.data_keys.empty()) {
-      EV_ASSIGN_OR_RETURN(Statement exists,
-                          db_->Prepare("SELECT 1 FROM data_keys WHERE id = ?"));
-      EV_ASSIGN_OR_RETURN(Statement insert,
-                          db_->Prepare("INSERT INTO data_keys (id, master_key_id, wrapped) "
-                                       "VALUES (?, ?, ?)"));
-      for (const DataKeyRow& k : c.data_keys) {
-        exists.Reset();
-        exists.Bind(1, k.id);
-        EV_ASSIGN_OR_RETURN(bool taken, exists.Step());
-        exists.Reset();
-        if (taken) return Invalid(StrCat("data key ", k.id, " already exists"));
-        insert.Reset();
-        insert.Bind(1, k.id).Bind(2, k.master_key_id).Bind(3, Blob{k.wrapped});
-        EV_RETURN_IF_ERROR(insert.Run());
-      }
-    }
+    EV_RETURN_IF_ERROR(InsertDataKeysLocked(c.data_keys));
 
     CommitResult result;
     result.first_revision = head + 1;
@@ -483,6 +500,105 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     return ReadAll<Activity>(st, ReadActivity);
   }
 
+  absl::StatusOr<std::vector<OutboxRow>> PendingOutboxOfKindAfter(std::string_view kind, int64_t after_id,
+                                                                   int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox WHERE done_at IS NULL "
+                                     "AND kind = ? AND id > ? ORDER BY id LIMIT ?"));
+    st.Bind(1, kind).Bind(2, after_id).Bind(3, limit);
+    return ReadAll<OutboxRow>(st, ReadOutbox);
+  }
+
+  absl::StatusOr<int64_t> MarkOutboxOfKindDoneThrough(std::string_view kind, int64_t through_id) override {
+    const int64_t now = Micros(env_->Now());
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE outbox SET done_at = ? WHERE done_at IS NULL "
+                                                   "AND kind = ? AND id <= ?"));
+    st.Bind(1, now).Bind(2, kind).Bind(3, through_id);
+    EV_RETURN_IF_ERROR(st.Run());
+    return static_cast<int64_t>(db_->Changes());
+  }
+
+  absl::StatusOr<std::vector<WebhookRow>> ListWebhooks() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WEBHOOK_COLUMNS " FROM webhooks ORDER BY id"));
+    return ReadAll<WebhookRow>(st, ReadWebhook);
+  }
+
+  absl::StatusOr<WebhookRow> GetWebhook(std::string_view id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return GetWebhookLocked(id);
+  }
+
+  absl::StatusOr<WebhookRow> CreateWebhook(const WebhookRow& w, const std::vector<DataKeyRow>& data_keys,
+                                           const std::vector<OutboxRow>& outbox) override {
+    if (w.id.empty()) return Invalid("empty webhook id");
+    for (const DataKeyRow& k : data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    if (GetWebhookLocked(w.id).ok()) return absl::AlreadyExistsError(StrCat("webhook ", w.id, " already exists"));
+    EV_ASSIGN_OR_RETURN(int64_t cursor, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) FROM outbox"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO webhooks (" EV_WEBHOOK_COLUMNS
+                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, 0, '')"));
+    st.Bind(1, w.id)
+        .Bind(2, w.body)
+        .Bind(3, Blob{w.secret})
+        .Bind(4, w.secret_version)
+        .Bind(5, Micros(w.created_at))
+        .Bind(6, Micros(w.updated_at))
+        .Bind(7, cursor);
+    EV_RETURN_IF_ERROR(st.Run());
+    EV_RETURN_IF_ERROR(InsertDataKeysLocked(data_keys));
+    EV_RETURN_IF_ERROR(InsertOutboxLocked(outbox).status());
+    EV_ASSIGN_OR_RETURN(WebhookRow stored, GetWebhookLocked(w.id));
+    EV_RETURN_IF_ERROR(tx.Commit());
+    return stored;
+  }
+
+  absl::Status UpdateWebhook(const WebhookRow& w, bool clear_failing, const std::vector<DataKeyRow>& data_keys,
+                             const std::vector<OutboxRow>& outbox) override {
+    if (w.id.empty()) return Invalid("empty webhook id");
+    for (const DataKeyRow& k : data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    EV_ASSIGN_OR_RETURN(
+        Statement st,
+        db_->Prepare(clear_failing ? "UPDATE webhooks SET body = ?, secret = ?, secret_version = ?, updated_at = ?, "
+                                     "failing = 0, last_error = '' WHERE id = ?"
+                                   : "UPDATE webhooks SET body = ?, secret = ?, secret_version = ?, updated_at = ? "
+                                     "WHERE id = ?"));
+    st.Bind(1, w.body).Bind(2, Blob{w.secret}).Bind(3, w.secret_version).Bind(4, Micros(w.updated_at)).Bind(5, w.id);
+    EV_RETURN_IF_ERROR(st.Run());
+    if (db_->Changes() == 0) return absl::NotFoundError(StrCat("webhook ", w.id, " not found"));
+    EV_RETURN_IF_ERROR(InsertDataKeysLocked(data_keys));
+    EV_RETURN_IF_ERROR(InsertOutboxLocked(outbox).status());
+    return tx.Commit();
+  }
+
+  absl::Status DeleteWebhook(std::string_view id, const std::vector<OutboxRow>& outbox) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM webhooks WHERE id = ?"));
+    st.Bind(1, id);
+    EV_RETURN_IF_ERROR(st.Run());
+    if (db_->Changes() == 0) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    EV_RETURN_IF_ERROR(InsertOutboxLocked(outbox).status());
+    return tx.Commit();
+  }
+
+  absl::Status SetWebhookDelivery(std::string_view id, int64_t cursor, bool failing,
+                                  std::string_view last_error) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE webhooks SET cursor = MAX(cursor, ?), failing = ?, "
+                                                   "last_error = ? WHERE id = ?"));
+    st.Bind(1, cursor).Bind(2, static_cast<int64_t>(failing ? 1 : 0)).Bind(3, last_error).Bind(4, id);
+    EV_RETURN_IF_ERROR(st.Run());
+    if (db_->Changes() == 0) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<DataKeyRow> GetDataKey(std::string_view id) override {
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT id, master_key_id, wrapped "
@@ -576,6 +692,34 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
       ids.push_back(next++);
     }
     return ids;
+  }
+
+  // Inserts data key rows; the caller holds the mutex and an open transaction.
+  // InvalidArgument for an id that exists.
+  absl::Status InsertDataKeysLocked(const std::vector<DataKeyRow>& keys) {
+    if (keys.empty()) return absl::OkStatus();
+    EV_ASSIGN_OR_RETURN(Statement exists, db_->Prepare("SELECT 1 FROM data_keys WHERE id = ?"));
+    EV_ASSIGN_OR_RETURN(Statement insert, db_->Prepare("INSERT INTO data_keys (id, master_key_id, wrapped) "
+                                                       "VALUES (?, ?, ?)"));
+    for (const DataKeyRow& k : keys) {
+      exists.Reset();
+      exists.Bind(1, k.id);
+      EV_ASSIGN_OR_RETURN(bool taken, exists.Step());
+      exists.Reset();
+      if (taken) return Invalid(StrCat("data key ", k.id, " already exists"));
+      insert.Reset();
+      insert.Bind(1, k.id).Bind(2, k.master_key_id).Bind(3, Blob{k.wrapped});
+      EV_RETURN_IF_ERROR(insert.Run());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<WebhookRow> GetWebhookLocked(std::string_view id) {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    return ReadWebhook(st);
   }
 
   absl::Status ExpectOneChange(Statement& st, int64_t id) {

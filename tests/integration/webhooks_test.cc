@@ -1,0 +1,490 @@
+// Webhooks through the real binaries (docs/design/webhooks.md, issue 14): a real HTTP
+// receiver on 127.0.0.1 started by the test gets every revision as a signed event that
+// verifies with the secret the api showed once; events arrive in order; a receiver that
+// refuses connections and then answers 500 for a while gets every event afterwards, in order;
+// no body ever contains a secret value; a deleted webhook gets nothing more; and another
+// org's admin can neither list nor create webhooks on the workspace (404).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "src/base/encoding.h"
+#include "src/base/env.h"
+#include "src/base/strings.h"
+#include "src/crypto/hash.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+#include "tests/integration/harness.h"
+
+namespace edgevault {
+namespace {
+
+namespace json = boost::json;
+using testing::EdgeVaultUp;
+using testing::HttpReply;
+
+constexpr char kPlaintext[] = "PLAINTEXT-sup3r-s3cret-4711";
+
+// A minimal HTTP/1.1 receiver: a socket bound to a loopback port chosen by the kernel. Until
+// Listen() it refuses connections (bound, not listening: nobody else can take the port);
+// then it answers each request with `status` and records it. One request per connection.
+class Receiver {
+ public:
+  struct Request {
+    std::string head;  // request line and headers
+    std::string body;
+    int answered = 0;  // the status it was answered with
+    std::string Header(std::string_view name) const {
+      std::string lower_head = head;
+      for (char& c : lower_head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string key = "\r\n" + std::string(name) + ":";
+      for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      size_t at = lower_head.find(key);
+      if (at == std::string::npos) return "";
+      size_t start = at + key.size();
+      size_t end = head.find("\r\n", start);
+      std::string v = head.substr(start, end - start);
+      while (!v.empty() && v.front() == ' ') v.erase(v.begin());
+      return v;
+    }
+  };
+
+  Receiver() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~Receiver() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  int port() const { return port_; }
+  std::string Url(std::string_view path = "/hook") const {
+    return base::StrCat("http://127.0.0.1:", std::to_string(port_), path);
+  }
+  void SetStatus(int status) { status_ = status; }
+
+  void Listen() {
+    ASSERT_EQ(::listen(fd_, 64), 0);
+    thread_ = std::thread([this] { Serve(); });
+  }
+
+  std::vector<Request> Requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+  // Requests answered 2xx, from webhook `id` ("" = any).
+  std::vector<Request> Delivered(const std::string& id = "") {
+    std::vector<Request> out;
+    for (Request& r : Requests()) {
+      if (r.answered / 100 == 2 && (id.empty() || r.Header("X-EdgeVault-Webhook-Id") == id)) out.push_back(r);
+    }
+    return out;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      timeval tv{5, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      std::string data;
+      char buf[8192];
+      size_t head_end = std::string::npos;
+      size_t want = 0;
+      for (;;) {
+        if (head_end != std::string::npos && data.size() >= head_end + 4 + want) break;
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        data.append(buf, static_cast<size_t>(n));
+        if (head_end == std::string::npos && (head_end = data.find("\r\n\r\n")) != std::string::npos) {
+          Request probe{data.substr(0, head_end), "", 0};
+          want = static_cast<size_t>(std::atoi(probe.Header("Content-Length").c_str()));
+        }
+      }
+      if (head_end == std::string::npos) {
+        ::close(c);
+        continue;
+      }
+      int status = status_;
+      Request r{data.substr(0, head_end), data.substr(head_end + 4, want), status};
+      std::string answer = base::StrCat("HTTP/1.1 ", std::to_string(status),
+                                        status == 200 ? " OK" : " Error",
+                                        "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      (void)!::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+      ::close(c);
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(std::move(r));
+    }
+  }
+
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> status_{200};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Request> requests_;
+};
+
+std::string S(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : json::serialize(v); }
+
+json::value Parse(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return ec ? json::value(nullptr) : v;
+}
+
+// Whether `r` carries a valid X-EdgeVault-Signature for `secret`.
+bool SignatureVerifies(const Receiver::Request& r, const std::string& secret) {
+  std::string header = r.Header("X-EdgeVault-Signature");
+  size_t comma = header.find(",v1=");
+  if (header.rfind("t=", 0) != 0 || comma == std::string::npos) return false;
+  std::string t = header.substr(2, comma - 2);
+  std::string v1 = header.substr(comma + 4);
+  return base::HexEncode(crypto::HmacSha256(secret, t + "." + r.body)) == v1;
+}
+
+int64_t FirstRevision(const Receiver::Request& r) {
+  json::value v = Parse(r.body);
+  const json::value* data = v.is_object() ? v.get_object().if_contains("data") : nullptr;
+  const json::value* first = data != nullptr && data->is_object() ? data->get_object().if_contains("first_revision") : nullptr;
+  return first != nullptr && first->is_int64() ? first->get_int64() : -1;
+}
+
+class WebhooksTest : public ::testing::Test {
+ protected:
+  void StartUp(std::vector<std::string> args = {}) {
+    up_ = EdgeVaultUp::Start(std::move(args));
+    ASSERT_NE(up_, nullptr);
+    ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "shop"}, {"name", "Shop"}}).status, 201);
+    ASSERT_EQ(Api("POST", "/v1/workspaces/shop/environments",
+                  json::object{{"key", "prod"}, {"name", "Prod"}, {"reason", "setup"}})
+                  .status,
+              201);
+  }
+
+  HttpReply Api(std::string method, std::string target, const json::value& body = nullptr, std::string bearer = "") {
+    if (bearer.empty()) bearer = up_->admin_key();
+    if (body.is_null()) return up_->Call("api", std::move(method), std::move(target), "", bearer);
+    return up_->Json("api", std::move(method), std::move(target), body, bearer);
+  }
+
+  // Registers a webhook; returns {id, secret}.
+  std::pair<std::string, std::string> Register(const std::string& url, const json::value& events = "*") {
+    HttpReply r = Api("POST", "/v1/workspaces/shop/webhooks", json::object{{"url", url}, {"events", events}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return {};
+    return {std::string(r.json.at("id").as_string()), std::string(r.json.at("secret").as_string())};
+  }
+
+  int64_t PutConfig(const std::string& key, int value) {
+    HttpReply r = Api("PUT", "/v1/workspaces/shop/configs/" + key,
+                      json::object{{"type", "integer"}, {"values", {{"prod", value}}}, {"reason", "tick"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.status == 200 ? r.json.at("workspace_revision").as_int64() : -1;
+  }
+
+  std::unique_ptr<EdgeVaultUp> up_;
+};
+
+TEST_F(WebhooksTest, SignedInOrderAndNeverASecretValue) {
+  StartUp();
+  Receiver receiver;
+  ASSERT_GT(receiver.port(), 0);
+  receiver.Listen();
+  auto [id, secret] = Register(receiver.Url(), json::array{"revision.written"});
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(secret.rfind("whsec_", 0), 0u) << secret;
+
+  // Listing never shows the secret.
+  HttpReply list = Api("GET", "/v1/workspaces/shop/webhooks");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.body.find(secret), std::string::npos);
+  EXPECT_EQ(list.json.at("webhooks").as_array().size(), 1u);
+
+  HttpReply s = Api("PUT", "/v1/workspaces/shop/secrets/db.password",
+                    json::object{{"values", {{"prod", kPlaintext}}}, {"reason", "set the password"}});
+  ASSERT_EQ(s.status, 200) << s.body;
+  const int64_t secret_revision = s.json.at("workspace_revision").as_int64();
+  constexpr int kWrites = 40;
+  int64_t last = 0;
+  for (int i = 0; i < kWrites; ++i) last = PutConfig("counter", i);
+
+  ASSERT_TRUE(testing::PollUntil([&] { return receiver.Delivered().size() >= kWrites + 1; }, 60000))
+      << receiver.Delivered().size() << " events received";
+  std::vector<Receiver::Request> got = receiver.Delivered();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kWrites + 1));
+  int64_t expect = secret_revision;
+  for (const Receiver::Request& r : got) {
+    EXPECT_TRUE(SignatureVerifies(r, secret)) << r.head;
+    EXPECT_FALSE(SignatureVerifies(r, secret + "x"));
+    EXPECT_EQ(r.Header("X-EdgeVault-Event"), "revision.written");
+    EXPECT_EQ(r.Header("X-EdgeVault-Webhook-Id"), id);
+    EXPECT_EQ(r.Header("Content-Type"), "application/json");
+    EXPECT_EQ(FirstRevision(r), expect) << r.body;  // in commit order, none missing
+    ++expect;
+    EXPECT_EQ(r.body.find(kPlaintext), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find("envelope"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(expect, last + 1);
+  // The secret's event names its key and environment, nothing more.
+  json::value first = Parse(got[0].body);
+  ASSERT_TRUE(first.is_object()) << got[0].body;
+  EXPECT_EQ(S(first.at("type")), "revision.written");
+  EXPECT_EQ(S(first.at("workspace").at("key")), "shop");
+  const json::object& rev = first.at("data").at("revisions").at(0).as_object();
+  EXPECT_EQ(S(rev.at("kind")), "secret");
+  EXPECT_EQ(S(rev.at("key")), "db.password");
+  EXPECT_TRUE(rev.at("environment").is_null());  // a secret is one item over its environments
+  EXPECT_EQ(json::serialize(first.at("data").at("environments")), R"(["prod"])");
+  EXPECT_EQ(rev.size(), 4u) << json::serialize(rev);  // revision, kind, key, environment
+
+  // A rotated secret signs from then on; the old one no longer verifies.
+  HttpReply rotated = Api("POST", "/v1/workspaces/shop/webhooks/" + id + "/rotate-secret");
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  std::string new_secret(rotated.json.at("secret").as_string());
+  PutConfig("counter", 1000);
+  ASSERT_TRUE(testing::PollUntil([&] { return receiver.Delivered().size() >= kWrites + 2; }, 30000));
+  Receiver::Request after = receiver.Delivered().back();
+  EXPECT_TRUE(SignatureVerifies(after, new_secret));
+  EXPECT_FALSE(SignatureVerifies(after, secret));
+  for (const Receiver::Request& r : receiver.Requests()) EXPECT_EQ(r.body.find(kPlaintext), std::string::npos);
+}
+
+TEST_F(WebhooksTest, AReceiverThatWasDownGetsEveryEventAfterwardsInOrder) {
+  // Short back-off so the test does not wait for the production defaults.
+  StartUp({"--set", "api.webhook_retry_initial_ms=20", "--set", "api.webhook_retry_max_ms=200", "--set",
+           "api.webhook_max_attempts=1000"});
+  Receiver receiver;  // bound, not listening: connections are refused
+  ASSERT_GT(receiver.port(), 0);
+  auto [id, secret] = Register(receiver.Url());
+  ASSERT_FALSE(id.empty());
+  int64_t first = PutConfig("a", 1);
+  for (int i = 2; i <= 5; ++i) PutConfig("a", i);
+  // The webhook shows it is retrying, with the error.
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        HttpReply w = Api("GET", "/v1/workspaces/shop/webhooks/" + id);
+        return w.status == 200 && w.json.is_object() && S(w.json.at("state")) == "retrying";
+      },
+      30000));
+  // Now it listens but fails with 500 for a while.
+  receiver.SetStatus(500);
+  receiver.Listen();
+  ASSERT_TRUE(testing::PollUntil([&] { return receiver.Requests().size() >= 3; }, 30000));
+  for (int i = 6; i <= 10; ++i) PutConfig("a", i);
+  int64_t last = PutConfig("a", 11);
+  // Every failed attempt was the first event, again: nothing later went ahead of it.
+  for (const Receiver::Request& r : receiver.Requests()) EXPECT_EQ(FirstRevision(r), first) << r.body;
+  receiver.SetStatus(200);
+  ASSERT_TRUE(testing::PollUntil([&] { return static_cast<int64_t>(receiver.Delivered().size()) >= last - first + 1; },
+                                 60000))
+      << receiver.Delivered().size();
+  std::vector<Receiver::Request> got = receiver.Delivered();
+  ASSERT_EQ(static_cast<int64_t>(got.size()), last - first + 1);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(FirstRevision(got[i]), first + static_cast<int64_t>(i)) << got[i].body;
+    EXPECT_TRUE(SignatureVerifies(got[i], secret));
+  }
+  HttpReply w = Api("GET", "/v1/workspaces/shop/webhooks/" + id);
+  ASSERT_EQ(w.status, 200);
+  EXPECT_EQ(S(w.json.at("state")), "ok") << w.body;
+}
+
+// Events are outbox rows committed with their revisions and cursors are stored: a kill -9 of
+// the api while the receiver is down loses nothing, and the order holds across the restart.
+TEST_F(WebhooksTest, EventsSurviveAnApiKillWhileTheReceiverIsDown) {
+  StartUp({"--set", "api.webhook_retry_initial_ms=20", "--set", "api.webhook_retry_max_ms=200", "--set",
+           "api.webhook_max_attempts=1000"});
+  Receiver receiver;  // refusing
+  auto [id, secret] = Register(receiver.Url());
+  ASSERT_FALSE(id.empty());
+  int64_t first = PutConfig("k", 1);
+  PutConfig("k", 2);
+  PutConfig("k", 3);
+  pid_t api = up_->ServicePid("api");
+  ASSERT_GT(api, 0);
+  ASSERT_EQ(::kill(api, SIGKILL), 0);
+  // `up` restarts it; wait for the new process to answer.
+  ASSERT_TRUE(testing::PollUntil([&] { return up_->ServicePid("api") != api; }, 30000));
+  ASSERT_TRUE(up_->WaitHealthy("api", 30000));
+  PutConfig("k", 4);
+  int64_t last = PutConfig("k", 5);
+  receiver.Listen();
+  ASSERT_TRUE(testing::PollUntil([&] { return static_cast<int64_t>(receiver.Delivered().size()) >= last - first + 1; },
+                                 60000))
+      << receiver.Delivered().size();
+  std::vector<Receiver::Request> got = receiver.Delivered();
+  ASSERT_EQ(static_cast<int64_t>(got.size()), last - first + 1);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(FirstRevision(got[i]), first + static_cast<int64_t>(i)) << got[i].body;
+    EXPECT_TRUE(SignatureVerifies(got[i], secret));
+  }
+}
+
+TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
+  StartUp();
+  Receiver receiver;
+  receiver.Listen();
+  auto cli = [&](const std::string& args, int* code) {
+    testing::CommandResult r = testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
+    *code = r.code;
+    return r.out;
+  };
+  int code = -1;
+  std::string out = cli("webhook add shop " + receiver.Url("/gone") + " --events revision.written", &code);
+  ASSERT_EQ(code, 0) << out;
+  ASSERT_NE(out.find("whsec_"), std::string::npos) << out;
+  size_t at = out.find("wh_");
+  ASSERT_NE(at, std::string::npos) << out;
+  std::string gone = out.substr(at, out.find_first_of(" \n", at) - at);
+  auto [kept, kept_secret] = Register(receiver.Url("/kept"));
+  ASSERT_FALSE(kept.empty());
+  out = cli("webhook list shop", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(gone), std::string::npos) << out;
+  EXPECT_EQ(out.find("whsec_"), std::string::npos) << out;
+
+  PutConfig("x", 1);
+  ASSERT_TRUE(testing::PollUntil(
+      [&] { return receiver.Delivered(gone).size() == 1 && receiver.Delivered(kept).size() == 1; }, 30000));
+  out = cli("webhook rm shop " + gone, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/webhooks/" + gone).status, 404);
+  for (int i = 2; i <= 6; ++i) PutConfig("x", i);
+  // The webhook that stays gets them all; by then the deleted one would have had its turn.
+  ASSERT_TRUE(testing::PollUntil([&] { return receiver.Delivered(kept).size() == 6; }, 30000));
+  EXPECT_EQ(receiver.Delivered(gone).size(), 1u);
+  for (const Receiver::Request& r : receiver.Requests()) {
+    if (r.Header("X-EdgeVault-Webhook-Id") == gone) {
+      EXPECT_NE(r.head.find("POST /gone"), std::string::npos);
+    }
+  }
+  out = cli("webhook rm shop " + gone, &code);
+  EXPECT_NE(code, 0) << out;  // already gone: 404
+
+  // Registration changes are audit events (never with the secret).
+  HttpReply audit;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        audit = Api("GET", "/v1/audit/events?action=workspace.webhook.*");
+        return audit.status == 200 && audit.body.find("workspace.webhook.delete") != std::string::npos &&
+               audit.body.find("workspace.webhook.create") != std::string::npos;
+      },
+      60000))
+      << audit.body;
+  EXPECT_EQ(audit.body.find("whsec_"), std::string::npos) << audit.body;
+  EXPECT_NE(audit.body.find("webhook:" + gone), std::string::npos) << audit.body;
+}
+
+TEST_F(WebhooksTest, OnlyThisOrgsAdminsManageWebhooksAndBadInputIsRefused) {
+  StartUp();
+  const std::string url = "http://127.0.0.1:9/hook";
+  // Another org's admin: the workspace does not exist for them.
+  std::string other_email = "other-org-admin@example.com";
+  ASSERT_EQ(up_->Json("auth", "POST", "/v1/users",
+                      {{"email", other_email}, {"role", "admin"}, {"password", "integration password 1"}},
+                      up_->admin_key())
+                .status,
+            201);
+  {
+    auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
+    ASSERT_TRUE(control.ok()) << control.status();
+    absl::StatusOr<storage::User> user = (*control)->GetUserByEmail(other_email);
+    ASSERT_TRUE(user.ok()) << user.status();
+    absl::StatusOr<storage::Org> home = (*control)->GetOrgByName("default");
+    ASSERT_TRUE(home.ok());
+    storage::Org org;
+    org.id = "org_otherorg0001";
+    org.name = "other";
+    org.created_at = absl::Now();
+    ASSERT_TRUE((*control)->CreateOrg(org).ok());
+    ASSERT_TRUE((*control)->AddMembership({org.id, user->id, storage::Role::kAdmin, absl::Now()}).ok());
+    absl::Status removed = (*control)->RemoveMembership(home->id, user->id);
+    ASSERT_TRUE(removed.ok() || absl::IsNotFound(removed)) << removed;  // users may live in one org only
+  }
+  HttpReply login = up_->Json("auth", "POST", "/v1/login", {{"email", other_email}, {"password", "integration password 1"}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  HttpReply token = up_->Call("auth", "POST", "/v1/token", "", std::string(login.json.at("session").as_string()));
+  ASSERT_EQ(token.status, 200) << token.body;
+  std::string other(token.json.at("token").as_string());
+  auto [id, secret] = Register(url);
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/webhooks", nullptr, other).status, 404);
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/webhooks/" + id, nullptr, other).status, 404);
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/webhooks", json::object{{"url", url}, {"events", "*"}}, other).status, 404);
+  EXPECT_EQ(Api("DELETE", "/v1/workspaces/shop/webhooks/" + id, nullptr, other).status, 404);
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/webhooks/" + id + "/rotate-secret", nullptr, other).status, 404);
+
+  // In the org, below admin: 403.
+  std::string developer = up_->TokenForNewUser("dev@example.com", "developer");
+  ASSERT_FALSE(developer.empty());
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/webhooks", nullptr, developer).status, 403);
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/webhooks", json::object{{"url", url}, {"events", "*"}}, developer).status,
+            403);
+
+  // Bad input: 400 with the reason, nothing registered.
+  struct Bad {
+    json::object body;
+    const char* code;
+  };
+  std::vector<Bad> bad = {
+      {{{"url", "https://example.com/hook"}, {"events", "*"}}, "https_unsupported"},
+      {{{"url", "http://user:pw@127.0.0.1/hook"}, {"events", "*"}}, "invalid_url"},
+      {{{"url", "ftp://127.0.0.1/"}, {"events", "*"}}, "invalid_url"},
+      {{{"url", "http://127.0.0.1/a#frag"}, {"events", "*"}}, "invalid_url"},
+      {{{"url", "http://127.0.0.1:99999/"}, {"events", "*"}}, "invalid_url"},
+      {{{"url", "http://127.0.0.1/" + std::string(2100, 'a')}, {"events", "*"}}, "invalid_url"},
+      {{{"url", url}, {"events", json::array{"revision.writen"}}}, "unknown_event_type"},
+      {{{"url", url}, {"events", json::array{}}}, "invalid_argument"},
+      {{{"url", url}}, "invalid_argument"},
+      {{{"url", url}, {"events", "*"}, {"secret", "mine"}}, "invalid_argument"},
+  };
+  for (const Bad& b : bad) {
+    HttpReply r = Api("POST", "/v1/workspaces/shop/webhooks", b.body);
+    EXPECT_EQ(r.status, 400) << json::serialize(b.body) << " → " << r.body;
+    if (r.json.is_object()) {
+      EXPECT_EQ(S(r.json.at("error").at("code")), b.code) << r.body;
+    }
+  }
+  HttpReply list = Api("GET", "/v1/workspaces/shop/webhooks");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.json.at("webhooks").as_array().size(), 1u);
+  HttpReply patched = Api("PATCH", "/v1/workspaces/shop/webhooks/" + id, json::object{{"active", false}});
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(S(patched.json.at("state")), "paused");
+  EXPECT_EQ(Api("PATCH", "/v1/workspaces/shop/webhooks/" + id, json::object{{"url", "https://x/"}}).status, 400);
+  EXPECT_EQ(Api("PATCH", "/v1/workspaces/shop/webhooks/wh_nope", json::object{{"active", true}}).status, 404);
+
+  HttpReply doc = up_->Call("api", "GET", "/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  const json::object& paths = doc.json.at("paths").as_object();
+  for (const char* p : {"/v1/workspaces/{ws}/webhooks", "/v1/workspaces/{ws}/webhooks/{id}",
+                        "/v1/workspaces/{ws}/webhooks/{id}/rotate-secret"}) {
+    EXPECT_TRUE(paths.contains(p)) << p;
+  }
+}
+
+}  // namespace
+}  // namespace edgevault
