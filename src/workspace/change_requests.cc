@@ -257,41 +257,51 @@ absl::StatusOr<json::object> ChangeRequests::Review(const Actor& actor, std::str
   if (comment.size() > kMaxComment) {
     return absl::InvalidArgumentError(base::ToAbsl("field 'comment': at most " + std::to_string(kMaxComment) + " bytes"));
   }
+  if (actor.id.rfind("key:", 0) == 0) {
+    // An API key is not a person: its owner could approve their own request with it, or
+    // count twice with two keys.
+    return absl::PermissionDeniedError("change requests are reviewed by people: sign in instead of using an API key");
+  }
   EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
-  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
-  const char* verb = approve ? "approved" : "rejected";
-  if (!In(cr.state, {"open", "approved"})) return WrongState(cr, verb);
-  if (cr.author == actor.id) {
-    return absl::PermissionDeniedError("the author of a change request never reviews it; ask another reviewer");
+  // Parallel reviews of one request: the loser of the compare-and-set reads again.
+  absl::StatusOr<storage::ChangeRequest> written;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+    const char* verb = approve ? "approved" : "rejected";
+    if (!In(cr.state, {"open", "approved"})) return WrongState(cr, verb);
+    if (cr.author == actor.id) {
+      return absl::PermissionDeniedError("the author of a change request never reviews it; ask another reviewer");
+    }
+    if (role == "viewer") return absl::PermissionDeniedError("viewers cannot review change requests");
+    std::set<std::string> envs = Environments(ParseBody(cr.body));
+    EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, envs));
+    Requirement req = RequirementOf(policies);
+    if (req.roles && !req.roles->contains(std::string(role))) {
+      return absl::PermissionDeniedError(base::ToAbsl(
+          "reviewing this change request needs one of the roles " +
+          JoinSet(*req.roles, ", ") +
+          " (the policies of " + JoinSet(envs, ", ") + "); you are " +
+          std::string(role)));
+    }
+    EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
+    std::set<std::string> approvers = Approvers(reviews, cr.round);
+    storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+    w.review = storage::ChangeRequestReview{.change_request_id = cr.id, .round = cr.round, .actor = actor.id,
+                                            .decision = approve ? "approve" : "reject", .comment = comment};
+    if (approve) {
+      approvers.insert(actor.id);
+      if (static_cast<int>(approvers.size()) >= req.approvals) w.row.state = "approved";
+    } else {
+      w.row.state = "rejected";
+      w.row.state_reason = comment.empty() ? "rejected by " + actor.id : comment;
+    }
+    written =
+        service_->WriteChangeRequest(actor, ws, std::move(w),
+                                     approve ? "workspace.change_request.approve" : "workspace.change_request.reject",
+                                     {{"round", cr.round}, {"approvals", static_cast<int64_t>(approvers.size())}},
+                                     JoinSet(envs, ","));
+    if (!absl::IsAborted(written.status())) break;
   }
-  if (role == "viewer") return absl::PermissionDeniedError("viewers cannot review change requests");
-  std::set<std::string> envs = Environments(ParseBody(cr.body));
-  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, envs));
-  Requirement req = RequirementOf(policies);
-  if (req.roles && !req.roles->contains(std::string(role))) {
-    return absl::PermissionDeniedError(base::ToAbsl(
-        "reviewing this change request needs one of the roles " +
-        JoinSet(*req.roles, ", ") +
-        " (the policies of " + JoinSet(envs, ", ") + "); you are " +
-        std::string(role)));
-  }
-  EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
-  std::set<std::string> approvers = Approvers(reviews, cr.round);
-  storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
-  w.review = storage::ChangeRequestReview{.change_request_id = cr.id, .round = cr.round, .actor = actor.id,
-                                          .decision = approve ? "approve" : "reject", .comment = comment};
-  if (approve) {
-    approvers.insert(actor.id);
-    if (static_cast<int>(approvers.size()) >= req.approvals) w.row.state = "approved";
-  } else {
-    w.row.state = "rejected";
-    w.row.state_reason = comment.empty() ? "rejected by " + actor.id : comment;
-  }
-  absl::StatusOr<storage::ChangeRequest> written =
-      service_->WriteChangeRequest(actor, ws, std::move(w),
-                                   approve ? "workspace.change_request.approve" : "workspace.change_request.reject",
-                                   {{"round", cr.round}, {"approvals", static_cast<int64_t>(approvers.size())}},
-                                   JoinSet(envs, ","));
   if (absl::IsAlreadyExists(written.status())) {
     return absl::AlreadyExistsError("you already reviewed this change request (approvals count once per user)");
   }

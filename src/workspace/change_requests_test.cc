@@ -105,6 +105,9 @@ TEST_F(ChangeRequestsTest, PromotionNeedsTwoDistinctApproversAndAppliesExactlyTh
   EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(author_, "owner", ws_, id, true, "").status()));
   EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(admin1_, "viewer", ws_, id, true, "").status()));
   EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(admin1_, "developer", ws_, id, true, "").status()));
+  // An API key is not a reviewer (its owner could approve their own request through it).
+  Actor key{"key:key_1", "org_1", "127.0.0.1", "r9"};
+  EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(key, "admin", ws_, id, true, "").status()));
   // Not enough approvals yet: apply refuses and writes nothing.
   absl::Status early = crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).status();
   EXPECT_EQ(Code(early), "approvals_required") << early;

@@ -46,7 +46,8 @@ const json::value* ServedValue(const json::object& body, const std::vector<std::
 }
 
 bool Selected(const PromotionRequest& r, ItemKind kind, const std::string& key) {
-  if (r.items.empty()) return r.kinds.empty() || r.kinds.contains(kind);
+  if (!r.kinds.empty() && !r.kinds.contains(kind)) return false;
+  if (r.items.empty()) return true;
   for (const auto& [k, name] : r.items) {
     if ((!k || *k == kind) && name == key) return true;
   }

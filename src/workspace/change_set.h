@@ -57,7 +57,7 @@ struct PromotionRequest {
   // Exact items to consider (a key without a kind: every kind that has it); empty =
   // every item of `kinds`.
   std::vector<std::pair<std::optional<storage::ItemKind>, std::string>> items;
-  // Kinds to consider (config, flag, secret); empty = all three.
+  // Kinds to consider (config, flag, secret); empty = all three. Both filters apply.
   std::set<storage::ItemKind> kinds;
 };
 
