@@ -67,7 +67,7 @@ struct ApiCommands {
   std::vector<std::string> items, kinds;
   bool dry_run = false;
   CLI::App* cr_list = nullptr;
-  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close
+  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment
   int64_t cr_id = 0;
 };
 
@@ -637,18 +637,20 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   cr->require_subcommand(1);
   c->cr_list = common(cr->add_subcommand("list", "change requests of a workspace, newest first"));
   c->cr_list->add_option("workspace", c->ws)->required();
-  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close"}) {
+  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment"}) {
     static const std::map<std::string, std::string> kHelp = {
         {"show", "show a change request with its diff, reviews and comments"},
         {"approve", "approve (never your own; roles from the environments' policies)"},
         {"reject", "reject (final)"},
         {"apply", "apply it: one atomic commit, refused when its items changed since (rebase)"},
         {"rebase", "recompute the diff against the current workspace (approvals reset)"},
-        {"close", "close without applying (author or admin)"}};
+        {"close", "close without applying (author or admin)"},
+        {"comment", "add a comment"}};
     CLI::App* cmd = common(cr->add_subcommand(op, kHelp.at(op)));
     cmd->add_option("workspace", c->ws)->required();
     cmd->add_option("id", c->cr_id, "the change request's number")->required();
     if (std::string(op) == "approve" || std::string(op) == "reject") cmd->add_option("--comment,-c", c->comment);
+    if (std::string(op) == "comment") cmd->add_option("text", c->comment)->required();
     c->cr_ops[op] = cmd;
   }
   return c;
@@ -977,8 +979,9 @@ int RunApiCommands(ApiCommands& c) {
     } else {
       json::object body;
       if ((op == "approve" || op == "reject") && !c.comment.empty()) body["comment"] = c.comment;
+      if (op == "comment") body["text"] = c.comment;
       json::value v = body;
-      r = client->Call("POST", path + "/" + op, &v);
+      r = client->Call("POST", path + "/" + (op == "comment" ? std::string("comments") : op), &v);
     }
     return Output(c, r, [&]() -> std::optional<std::string> {
       if (!Field(r.body, "state")) return Missing("state");

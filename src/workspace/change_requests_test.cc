@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "src/base/env.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/crypto/keyring.h"
@@ -217,6 +219,20 @@ TEST_F(ChangeRequestsTest, CloseByAuthorOrAdminOnlyAndCommentsKept) {
   EXPECT_EQ(Code(crs_->Review(admin1_, "admin", ws_, id, true, "").status()), "change_request_state");
   absl::StatusOr<json::array> list = crs_->List(ws_, 0, 10);
   ASSERT_EQ(list->size(), 1u);
+}
+
+TEST_F(ChangeRequestsTest, ParallelApprovalsBothCount) {
+  int64_t id = Promote()->at("id").as_int64();
+  absl::Status a, b;
+  std::thread t1([&] { a = crs_->Review(admin1_, "admin", ws_, id, true, "").status(); });
+  std::thread t2([&] { b = crs_->Review(admin2_, "admin", ws_, id, true, "").status(); });
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(a.ok()) << a;
+  EXPECT_TRUE(b.ok()) << b;
+  absl::StatusOr<json::object> shown = crs_->Show(ws_, id);
+  EXPECT_EQ(shown->at("approvals").as_array().size(), 2u);
+  EXPECT_EQ(shown->at("state").as_string(), "approved");
 }
 
 }  // namespace

@@ -187,6 +187,18 @@ TEST_F(PromotionTest, TwoApprovalPromotionAppliesExactlyTheDiffAndDeliveryServes
   HttpReply shown = Api(viewer_, "GET", cr);
   ASSERT_EQ(shown.status, 200);
   EXPECT_EQ(shown.json.at("reviews").as_array().size(), 2u);
+
+  // Every step is an audit event naming the request.
+  std::string ws_id(Admin("GET", base).json.at("id").as_string());
+  std::string id_needle = "\"change_request\":" + std::to_string(created.json.at("id").as_int64());
+  auto audited = [&](std::string_view action, int want) {
+    return testing::PollUntil(
+        [&] { return testing::CountAuditLines(up_->data_dir(), action, {ws_id, id_needle}) >= want; }, 20000);
+  };
+  EXPECT_TRUE(audited("workspace.change_request.create", 1));
+  EXPECT_TRUE(audited("workspace.change_request.approve", 2));
+  EXPECT_TRUE(audited("workspace.change_request.apply", 1));
+  EXPECT_EQ(testing::CountAuditLines(up_->data_dir(), "workspace.change_request.apply", {"s3cret"}), 0);
 }
 
 TEST_F(PromotionTest, ConflictingProdWriteGives409ThenRebaseAndReapprovalApply) {
@@ -239,6 +251,15 @@ TEST_F(PromotionTest, BadPromotionsAreRefusedAtCreation) {
   EXPECT_EQ(Api(author_, "POST", base + "/promotions", json::object{{"from", "prod"}, {"to", "prod"}, {"title", "t"}}).status,
             400);
   EXPECT_EQ(Promote(base, viewer_).status, 403);
+  // The policy is the admins' to set, and validated.
+  EXPECT_EQ(Api(author_, "PUT", base + "/environments/prod/policy",
+                json::object{{"required_approvals", 0}, {"reason", "no reviews please"}})
+                .status,
+            403);
+  HttpReply bad = Admin("PUT", base + "/environments/prod/policy",
+                        json::object{{"required_approvals", 11}, {"reason", "r"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("policy.required_approvals"), std::string::npos) << bad.body;
   HttpReply nothing = Api(author_, "POST", base + "/promotions",
                           json::object{{"from", "staging"}, {"to", "prod"}, {"title", "t"}, {"kinds", json::array{"secret"}},
                                        {"items", json::array{json::object{{"key", "pool"}}}}});
@@ -264,6 +285,7 @@ TEST_F(PromotionTest, CliPromotesReviewsAndApplies) {
   EXPECT_NE(cli("cr approve promo-cli 1", author_).code, 0);
   EXPECT_EQ(cli("cr approve promo-cli 1 -c ok", admin1_).code, 0);
   EXPECT_EQ(cli("cr approve promo-cli 1", admin2_).code, 0);
+  EXPECT_EQ(cli("cr comment promo-cli 1 'ship after lunch'", admin2_).code, 0);
   testing::CommandResult list = cli("cr list promo-cli", viewer_);
   EXPECT_EQ(list.code, 0) << list.out;
   EXPECT_NE(list.out.find("approved"), std::string::npos) << list.out;
@@ -274,6 +296,7 @@ TEST_F(PromotionTest, CliPromotesReviewsAndApplies) {
   testing::CommandResult shown = cli("cr show promo-cli 1 --json", viewer_);
   EXPECT_EQ(shown.code, 0);
   EXPECT_NE(shown.out.find("\"applied_revision\""), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("ship after lunch"), std::string::npos) << shown.out;
 }
 
 // The api is SIGKILLed while it applies a large change request: after `up` restarts it,
