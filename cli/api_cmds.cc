@@ -67,7 +67,7 @@ struct ApiCommands {
   std::vector<std::string> items, kinds;
   bool dry_run = false;
   CLI::App* cr_list = nullptr;
-  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment
+  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert
   int64_t cr_id = 0;
 };
 
@@ -637,7 +637,7 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   cr->require_subcommand(1);
   c->cr_list = common(cr->add_subcommand("list", "change requests of a workspace, newest first"));
   c->cr_list->add_option("workspace", c->ws)->required();
-  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment"}) {
+  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment", "revert"}) {
     static const std::map<std::string, std::string> kHelp = {
         {"show", "show a change request with its diff, reviews and comments"},
         {"approve", "approve (never your own; roles from the environments' policies)"},
@@ -645,7 +645,8 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
         {"apply", "apply it: one atomic commit, refused when its items changed since (rebase)"},
         {"rebase", "recompute the diff against the current workspace (approvals reset)"},
         {"close", "close without applying (author or admin)"},
-        {"comment", "add a comment"}};
+        {"comment", "add a comment"},
+        {"revert", "open a change request that restores every item an applied one changed"}};
     CLI::App* cmd = common(cr->add_subcommand(op, kHelp.at(op)));
     cmd->add_option("workspace", c->ws)->required();
     cmd->add_option("id", c->cr_id, "the change request's number")->required();

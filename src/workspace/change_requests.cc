@@ -67,11 +67,11 @@ json::array ToArray(const std::set<std::string>& s) {
 }
 
 // The stored body of a request: its request, its exact changes, what they touch.
-json::object PlanBody(const PromotionRequest& request, const PlannedChangeSet& plan) {
+json::object PlanBody(std::string_view type, json::value request, const PlannedChangeSet& plan) {
   json::array changes;
   for (const PlannedChange& c : plan.changes) changes.push_back(PlannedChangeToJson(c));
-  return {{"type", "promotion"},
-          {"request", PromotionRequestToJson(request)},
+  return {{"type", type},
+          {"request", std::move(request)},
           {"changes", std::move(changes)},
           {"environments", ToArray(plan.environments)}};
 }
@@ -210,7 +210,7 @@ absl::StatusOr<json::object> ChangeRequests::Promote(const Actor& actor, const s
   EV_ASSIGN_OR_RETURN(description, Text(body, "description", kMaxDescription, false));
   EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
   EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputePromotion(request, in));
-  json::object planned = PlanBody(request, plan);
+  json::object planned = PlanBody("promotion", PromotionRequestToJson(request), plan);
   EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
   Requirement req = RequirementOf(policies);
   if (dry_run) {
@@ -341,14 +341,12 @@ absl::StatusOr<json::object> ChangeRequests::Rebase(const Actor& actor, const st
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
   if (!In(cr.state, {"open", "approved", "failed"})) return WrongState(cr, "rebased");
   json::object body = ParseBody(cr.body);
-  const json::value* req_v = body.if_contains("request");
-  if (req_v == nullptr || !req_v->is_object()) return absl::DataLossError("the stored change request has no request");
-  EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(req_v->get_object()));
   EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
-  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputePromotion(request, in));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, body, in));
   EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
   storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
-  w.row.body = json::serialize(PlanBody(request, plan));
+  w.row.body = json::serialize(PlanBody(body["type"].is_string() ? std::string(body["type"].get_string()) : "promotion",
+                                        body["request"], plan));
   w.row.base_revision = in.head;
   w.row.round = cr.round + 1;
   w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
@@ -358,6 +356,57 @@ absl::StatusOr<json::object> ChangeRequests::Rebase(const Actor& actor, const st
                       service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.rebase",
                                                    std::move(details), JoinSet(plan.environments, ",")));
   return ToJson(ws, written, false);
+}
+
+absl::StatusOr<PlannedChangeSet> ChangeRequests::Plan(const storage::Workspace& ws, const json::object& body,
+                                                      const ChangeSetInput& in) {
+  const json::value* req_v = body.if_contains("request");
+  const json::value* type = body.if_contains("type");
+  if (req_v == nullptr || !req_v->is_object() || type == nullptr || !type->is_string()) {
+    return absl::DataLossError("the stored change request has no request");
+  }
+  if (type->get_string() == "promotion") {
+    EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(req_v->get_object()));
+    return ComputePromotion(request, in);
+  }
+  const json::value* of = req_v->get_object().if_contains("revert_of");
+  if (type->get_string() != "revert" || of == nullptr || !of->is_int64()) {
+    return absl::DataLossError("the stored change request has an unknown type");
+  }
+  // The revisions the reverted request's apply wrote: its last revision and the ones
+  // before it, one per change.
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest reverted, Load(ws, of->get_int64()));
+  json::object reverted_body = ParseBody(reverted.body);
+  const json::value* changes = reverted_body.if_contains("changes");
+  int64_t n = changes != nullptr && changes->is_array() ? static_cast<int64_t>(changes->get_array().size()) : 0;
+  if (reverted.state != "applied" || n < 1 || n > 1000) {
+    return WrongState(reverted, "reverted (only an applied change request is)");
+  }
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs,
+                      store->ListRevisions(reverted.applied_revision - n, static_cast<int>(n)));
+  return ComputeRevert(revs, in);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Revert(const Actor& actor, const storage::Workspace& ws, int64_t id) {
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  if (cr.state != "applied") return WrongState(cr, "reverted (only an applied change request is)");
+  json::object request{{"revert_of", id}};
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, json::object{{"type", "revert"}, {"request", request}}, in));
+  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
+  storage::ChangeRequestWrite w;
+  w.row.title = ("Revert #" + std::to_string(id) + ": " + cr.title).substr(0, kMaxTitle);
+  w.row.description = "Restores every item change request #" + std::to_string(id) + " changed.";
+  w.row.author = actor.id;
+  w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
+  w.row.base_revision = in.head;
+  w.row.body = json::serialize(PlanBody("revert", request, plan));
+  json::object details{{"revert_of", id}, {"changes", static_cast<int64_t>(plan.changes.size())}};
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest created,
+                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.create",
+                                                   std::move(details), JoinSet(plan.environments, ",")));
+  return ToJson(ws, created, false);
 }
 
 absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,

@@ -66,6 +66,9 @@ class ChangeRequests {
   // Recomputes the diff against the current workspace; approvals reset (a new round).
   // Allowed in open, approved and failed.
   absl::StatusOr<boost::json::object> Rebase(const Actor& actor, const storage::Workspace& ws, int64_t id);
+  // Opens a new change request that restores every item an applied request changed
+  // (change_set.h ComputeRevert), reviewed and applied like any other. Allowed in applied.
+  absl::StatusOr<boost::json::object> Revert(const Actor& actor, const storage::Workspace& ws, int64_t id);
   // Applies it (Service::ApplyChangeSet). `may_write` is the caller's own authorization
   // on the effect (protected environments); the approvals are checked against the
   // policies of the environments the apply touches, as they are now. A change that no
@@ -75,6 +78,9 @@ class ChangeRequests {
 
  private:
   absl::StatusOr<storage::ChangeRequest> Load(const storage::Workspace& ws, int64_t id);
+  // The diff of a stored request's body ({"type", "request"}) against the workspace now.
+  absl::StatusOr<PlannedChangeSet> Plan(const storage::Workspace& ws, const boost::json::object& body,
+                                        const ChangeSetInput& in);
   // The request as JSON; with `detail`, its reviews and comments too.
   absl::StatusOr<boost::json::object> ToJson(const storage::Workspace& ws, const storage::ChangeRequest& cr,
                                              bool detail);

@@ -235,5 +235,31 @@ TEST_F(ChangeRequestsTest, ParallelApprovalsBothCount) {
   EXPECT_EQ(shown->at("state").as_string(), "approved");
 }
 
+TEST_F(ChangeRequestsTest, RevertRestoresEveryChangedPartIncludingTheSecret) {
+  int64_t id = Promote()->at("id").as_int64();
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).ok());
+  ASSERT_EQ(ProdSecret(), "s3cret");
+  EXPECT_EQ(Code(crs_->Revert(author_, ws_, id + 100).status()), "");  // NotFound, no code
+  absl::StatusOr<json::object> revert = crs_->Revert(author_, ws_, id);
+  ASSERT_TRUE(revert.ok()) << revert.status();
+  EXPECT_EQ(revert->at("type").as_string(), "revert");
+  EXPECT_EQ(revert->at("changes").as_array().size(), 3u);
+  EXPECT_EQ(json::serialize(revert->at("changes")).find("old"), std::string::npos);  // a reference only
+  int64_t rid = revert->at("id").as_int64();
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, rid, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, rid, true, "").ok());
+  absl::StatusOr<json::object> applied = crs_->Apply(admin2_, ws_, rid, AllowAnyWrite());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_NE(service_->GetItem(ws_, ItemKind::kConfig, "pool")->body.find(R"("prod":10)"), std::string::npos);
+  EXPECT_EQ(service_->GetItem(ws_, ItemKind::kFlag, "checkout")->body.find(R"("prod")"), std::string::npos);
+  EXPECT_EQ(ProdSecret(), "old");
+  // Reverting the revert brings the promotion back; an open request cannot be reverted.
+  absl::StatusOr<json::object> again = crs_->Revert(author_, ws_, rid);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Code(crs_->Revert(author_, ws_, again->at("id").as_int64()).status()), "change_request_state");
+}
+
 }  // namespace
 }  // namespace edgevault::workspace

@@ -58,6 +58,10 @@ absl::Status WithItem(ItemKind kind, std::string_view key, const absl::Status& s
   return absl::Status(st.code(), Name(kind, key) + ": " + std::string(st.message()));
 }
 
+// A computed plan, refused when empty (FailedPrecondition "nothing_to_promote" with
+// `nothing`) and validated against the workspace's flags and environments.
+absl::StatusOr<PlannedChangeSet> Validated(PlannedChangeSet plan, const ChangeSetInput& in, const std::string& nothing);
+
 }  // namespace
 
 absl::StatusOr<PromotionRequest> ParsePromotionRequest(const json::object& body) {
@@ -210,19 +214,79 @@ absl::StatusOr<PlannedChangeSet> ComputePromotion(const PromotionRequest& r, con
                                          .secret_from = from, .secret_version = version->get_int64()});
   }
 
-  if (plan.changes.empty()) {
-    absl::Status st = absl::FailedPreconditionError(
-        "nothing to promote: every selected item already serves in " + Quoted(r.to) + " what it serves in " +
-        Quoted(r.from));
-    st.SetPayload("edgevault.dev/error-code", absl::Cord("nothing_to_promote"));
-    return st;
+  return Validated(std::move(plan), in,
+                   "nothing to promote: every selected item already serves in " + Quoted(r.to) +
+                       " what it serves in " + Quoted(r.from));
+}
+
+absl::StatusOr<PlannedChangeSet> ComputeRevert(const std::vector<storage::Revision>& applied,
+                                               const ChangeSetInput& in) {
+  PlannedChangeSet plan;
+  for (const storage::Revision& rev : applied) {
+    const std::vector<storage::Item>* list = rev.kind == ItemKind::kConfig ? &in.configs
+                                             : rev.kind == ItemKind::kFlag ? &in.flags
+                                             : rev.kind == ItemKind::kSecret ? &in.secrets
+                                                                              : nullptr;
+    if (list == nullptr || rev.environment.empty()) {
+      return absl::InvalidArgumentError(Name(rev.kind, rev.key) + ": revision " + std::to_string(rev.seq) +
+                                        " is not a change of one environment's part; it cannot be reverted here");
+    }
+    const storage::Item* now = nullptr;
+    for (const auto& item : *list) {
+      if (item.key == rev.key) now = &item;
+    }
+    std::optional<json::object> current = now == nullptr ? std::nullopt : ParseBody(now->body);
+    std::optional<json::object> before = ParseBody(rev.before);
+    if (!current || !before) {
+      return absl::InvalidArgumentError(Name(rev.kind, rev.key) + " was deleted or created by the change; "
+                                        "revert its revisions instead");
+    }
+    const std::string& env = rev.environment;
+    const char* part = rev.kind == ItemKind::kFlag ? "environments" : "values";
+    const json::object* before_part = MemberObject(*before, part);
+    const json::value* old = before_part == nullptr ? nullptr : before_part->if_contains(env);
+    json::object after = *current;
+    json::value& members = after[part];
+    if (!members.is_object()) members = json::object();
+    // A copy: `members` changes below, which may move its elements.
+    std::optional<json::value> was_now;
+    if (const json::value* v = members.as_object().if_contains(env)) was_now = *v;
+    PlannedChange c{.kind = rev.kind, .key = rev.key, .expected_revision = now->revision, .environment = env};
+    if (rev.kind == ItemKind::kSecret) {
+      const json::value* version = old != nullptr && old->is_object() ? old->as_object().if_contains("version") : nullptr;
+      if (old != nullptr && (version == nullptr || !version->is_int64())) {
+        return absl::DataLossError(Name(rev.kind, rev.key) + ": the value before revision " + std::to_string(rev.seq) +
+                                   " is malformed");
+      }
+      if (old == nullptr) {
+        if (!was_now) continue;  // already without a value
+        c.secret_remove = true;
+        members.as_object().erase(env);
+      } else {
+        c.secret_from = env;
+        c.secret_version = version->get_int64();
+        c.secret_from_revision = rev.seq;
+        members.as_object()[env] = json::object{{"sealing", true}};
+      }
+      plan.environments.merge(SecretEffect(&*current, &after, in.envs));
+      plan.changes.push_back(std::move(c));
+      continue;
+    }
+    if (old == nullptr) {
+      if (!was_now) continue;
+      members.as_object().erase(env);
+    } else {
+      if (was_now && *was_now == *old) continue;
+      members.as_object()[env] = *old;
+    }
+    c.before = was_now ? *was_now : json::value(nullptr);
+    c.after = old == nullptr ? json::value(nullptr) : *old;
+    c.body = json::serialize(after);
+    plan.environments.merge(rev.kind == ItemKind::kConfig ? ConfigEffect(rev.key, &*current, &after, in.envs)
+                                                          : FlagEffect(rev.key, &*current, &after, in.envs));
+    plan.changes.push_back(std::move(c));
   }
-  json::object flags_now;
-  for (const auto& f : in.flags) {
-    if (std::optional<json::object> b = ParseBody(f.body)) flags_now[f.key] = std::move(*b);
-  }
-  EV_RETURN_IF_ERROR(ValidateChanges(plan.changes, in.envs, flags_now));
-  return plan;
+  return Validated(std::move(plan), in, "nothing to revert: every item is already as it was before");
 }
 
 absl::Status ValidateChanges(const std::vector<PlannedChange>& changes, const EnvironmentSet& envs,
@@ -260,7 +324,13 @@ json::object PlannedChangeToJson(const PlannedChange& c) {
                  {"expected_revision", c.expected_revision},
                  {"environment", c.environment}};
   if (c.kind == ItemKind::kSecret) {
-    o["source"] = json::object{{"environment", c.secret_from}, {"version", c.secret_version}};
+    if (c.secret_remove) {
+      o["remove"] = true;
+      return o;
+    }
+    json::object source{{"environment", c.secret_from}, {"version", c.secret_version}};
+    if (c.secret_from_revision > 0) source["before_revision"] = c.secret_from_revision;
+    o["source"] = std::move(source);
     return o;
   }
   o["before"] = c.before;
@@ -292,7 +362,14 @@ absl::StatusOr<PlannedChange> PlannedChangeFromJson(const json::value& v) {
   c.expected_revision = rev->get_int64();
   c.environment = std::string(env->get_string());
   if (c.kind == ItemKind::kSecret) {
+    if (const json::value* remove = o->if_contains("remove"); remove != nullptr && remove->is_bool() && remove->get_bool()) {
+      c.secret_remove = true;
+      return c;
+    }
     const json::object* source = MemberObject(*o, "source");
+    if (const json::value* r = source == nullptr ? nullptr : source->if_contains("before_revision"); r != nullptr && r->is_int64()) {
+      c.secret_from_revision = r->get_int64();
+    }
     const json::value* from = source == nullptr ? nullptr : source->if_contains("environment");
     const json::value* version = source == nullptr ? nullptr : source->if_contains("version");
     if (from == nullptr || !from->is_string() || version == nullptr || !version->is_int64()) return bad();
@@ -307,5 +384,23 @@ absl::StatusOr<PlannedChange> PlannedChangeFromJson(const json::value& v) {
   if (const json::value* a = o->if_contains("after")) c.after = *a;
   return c;
 }
+
+namespace {
+
+absl::StatusOr<PlannedChangeSet> Validated(PlannedChangeSet plan, const ChangeSetInput& in, const std::string& nothing) {
+  if (plan.changes.empty()) {
+    absl::Status st = absl::FailedPreconditionError(nothing);
+    st.SetPayload("edgevault.dev/error-code", absl::Cord("nothing_to_promote"));
+    return st;
+  }
+  json::object flags_now;
+  for (const auto& f : in.flags) {
+    if (std::optional<json::object> b = ParseBody(f.body)) flags_now[f.key] = std::move(*b);
+  }
+  EV_RETURN_IF_ERROR(ValidateChanges(plan.changes, in.envs, flags_now));
+  return plan;
+}
+
+}  // namespace
 
 }  // namespace edgevault::workspace

@@ -37,6 +37,12 @@ struct PlannedChange {
   // `secret_version` into `environment`.
   std::string secret_from;
   int64_t secret_version = 0;
+  // A revert restores a value the item no longer holds: the sealed value is the one
+  // `secret_from` had in the `before` of revision `secret_from_revision` (0: in the
+  // item's current body).
+  int64_t secret_from_revision = 0;
+  // Secrets: remove `environment`'s own value instead (a revert to "no value").
+  bool secret_remove = false;
   // For display: the target's value / configuration before and after (configs, flags).
   boost::json::value before;
   boost::json::value after;
@@ -77,6 +83,14 @@ boost::json::object PromotionRequestToJson(const PromotionRequest& r);
 // nothing differs.
 absl::StatusOr<PlannedChangeSet> ComputePromotion(const PromotionRequest& request,
                                                   const ChangeSetInput& in);
+
+// The changes that undo an applied change set, given the revisions it wrote: each
+// item's part for the revision's environment (a config's value, a flag's configuration,
+// a secret's value) goes back to what it was before, the rest of the item stays as it is
+// now. InvalidArgument naming an item deleted since, or a change that does not validate;
+// FailedPrecondition "nothing_to_promote" when everything is already as before.
+absl::StatusOr<PlannedChangeSet> ComputeRevert(const std::vector<storage::Revision>& applied,
+                                               const ChangeSetInput& in);
 
 // Validates every config and flag body of `changes` as a write would, against `envs` and
 // the workspace's flags after all the changes (`flags_now`: every stored flag by key).

@@ -1154,7 +1154,11 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
         if (befores[i]) after = *befores[i];
         json::value& values = after["values"];
         if (!values.is_object()) values = json::object();
-        values.as_object()[c.environment] = json::object{{"sealing", true}};
+        if (c.secret_remove) {
+          values.as_object().erase(c.environment);
+        } else {
+          values.as_object()[c.environment] = json::object{{"sealing", true}};
+        }
       } else {
         after = ParseOrNull(*c.body).as_object();  // ValidateChanges parsed it
       }
@@ -1179,7 +1183,22 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
         commit.mutations.push_back({c.kind, c.key, *c.body, c.environment});
         continue;
       }
-      const json::value* values = befores[i] ? befores[i]->if_contains("values") : nullptr;
+      if (c.secret_remove) {
+        commit.mutations.push_back({c.kind, c.key, json::serialize(afters[i]), c.environment});
+        continue;
+      }
+      // The sealed value to copy: in the item as it is (a promotion), or in the item as
+      // it was before revision `secret_from_revision` (a revert).
+      std::optional<json::object> from_body = befores[i];
+      if (c.secret_from_revision > 0) {
+        EV_ASSIGN_OR_RETURN(storage::Revision rev, l.store.GetRevision(c.secret_from_revision));
+        if (rev.kind != ItemKind::kSecret || rev.key != c.key) {
+          return absl::DataLossError(base::ToAbsl("revision " + std::to_string(rev.seq) + " is not of secret \"" + c.key + "\""));
+        }
+        json::value b = ParseOrNull(rev.before);
+        from_body = b.is_object() ? std::optional<json::object>(std::move(b.as_object())) : std::nullopt;
+      }
+      const json::value* values = from_body ? from_body->if_contains("values") : nullptr;
       const json::value* source = values != nullptr && values->is_object() ? values->as_object().if_contains(c.secret_from) : nullptr;
       const json::value* envelope_b64 = source != nullptr && source->is_object() ? source->as_object().if_contains("envelope") : nullptr;
       const json::value* version = source != nullptr && source->is_object() ? source->as_object().if_contains("version") : nullptr;

@@ -293,6 +293,15 @@ TEST_F(PromotionTest, CliPromotesReviewsAndApplies) {
   EXPECT_EQ(applied.code, 0) << applied.out;
   EXPECT_NE(applied.out.find("[applied]"), std::string::npos) << applied.out;
   EXPECT_EQ(Admin("GET", base + "/configs/pool").json.at("values").at("prod").as_int64(), 20);
+  // Revert: a new change request, reviewed and applied like the first.
+  testing::CommandResult reverted = cli("cr revert promo-cli 1", author_);
+  ASSERT_EQ(reverted.code, 0) << reverted.out;
+  EXPECT_NE(reverted.out.find("#2 Revert #1"), std::string::npos) << reverted.out;
+  EXPECT_EQ(cli("cr approve promo-cli 2", admin1_).code, 0);
+  EXPECT_EQ(cli("cr approve promo-cli 2", admin2_).code, 0);
+  testing::CommandResult undone = cli("cr apply promo-cli 2", author_);
+  EXPECT_EQ(undone.code, 0) << undone.out;
+  EXPECT_EQ(Admin("GET", base + "/configs/pool").json.at("values").at("prod").as_int64(), 10);
   testing::CommandResult shown = cli("cr show promo-cli 1 --json", viewer_);
   EXPECT_EQ(shown.code, 0);
   EXPECT_NE(shown.out.find("\"applied_revision\""), std::string::npos) << shown.out;

@@ -706,6 +706,7 @@ class ApiService::Handlers {
           EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {}));
           if (op == "close") out = cr->Close(actor, c.p.role >= storage::Role::kAdmin, c.ws, id);
           if (op == "rebase") out = cr->Rebase(actor, c.ws, id);
+          if (op == "revert") out = cr->Revert(actor, c.ws, id);
           if (op == "apply") {
             // The caller's own right on the effect (protected environments need admin);
             // the change request's approvals are checked by ChangeRequests::Apply.
@@ -716,12 +717,12 @@ class ApiService::Handlers {
           }
         }
         EV_RETURN_IF_ERROR(out.status());
-        return services::JsonResponse(200, *out);
+        return services::JsonResponse(op == "revert" ? 201 : 200, *out);
       };
     };
     std::string base = "/v1/workspaces/{ws}/change-requests/{id}";
     Route(r, http::verb::get, base, one("show", Action::kRead));
-    for (const char* op : {"approve", "reject", "comments", "close", "rebase", "apply"}) {
+    for (const char* op : {"approve", "reject", "comments", "close", "rebase", "apply", "revert"}) {
       Route(r, http::verb::post, base + "/" + op, one(op, Action::kWrite));
     }
   }

@@ -179,6 +179,7 @@ json::object Build() {
                       json::object{{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}, {"required", json::array{"text"}}}},
            std::tuple{"close", "Close without applying (the author or an admin)", empty_body},
            std::tuple{"rebase", "Recompute the diff against the current workspace; approvals reset", empty_body},
+           std::tuple{"revert", "Open a new change request (201) restoring every item an applied one changed", empty_body},
            std::tuple{"apply", "Apply in one commit: 409 change_request_conflict when an item changed since the base, "
                                "409 approvals_required, 400 change_request_invalid (marked failed, nothing written)", empty_body}}) {
     paths[std::string("/v1/workspaces/{ws}/change-requests/{id}/") + op] = {
