@@ -77,6 +77,15 @@ struct ApiCommands {
   CLI::App* export_cmd = nullptr;
   std::string format = "dotenv";
   std::vector<std::string> command;
+
+  // Promotions and change requests (docs/design/promotions.md).
+  CLI::App* promote = nullptr;
+  std::string from, to, title, comment;  // `description` is shared with webhook add
+  std::vector<std::string> items, kinds;
+  bool dry_run = false;
+  CLI::App* cr_list = nullptr;
+  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert
+  int64_t cr_id = 0;
 };
 
 namespace {
@@ -788,8 +797,73 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->export_cmd->add_option("--env,-e", c->env)->required();
   c->export_cmd->add_option("--format", c->format, "dotenv, json or yaml")
       ->check(CLI::IsMember({"dotenv", "json", "yaml"}))->capture_default_str();
+
+  c->promote = common(app.add_subcommand(
+      "promote", "open a change request that promotes what one environment serves into another"));
+  c->promote->add_option("workspace", c->ws)->required();
+  c->promote->add_option("--from", c->from, "the source environment")->required();
+  c->promote->add_option("--to", c->to, "the target environment")->required();
+  c->promote->add_option("--items", c->items, "only these item keys (comma-separated; KIND:KEY to name one kind)")
+      ->delimiter(',');
+  c->promote->add_option("--kinds", c->kinds, "only these kinds: config, flag, secret (comma-separated)")->delimiter(',');
+  c->promote->add_option("--title,-t", c->title, "the change request's title (required unless --dry-run)");
+  c->promote->add_option("--description,-d", c->description);
+  c->promote->add_flag("--dry-run", c->dry_run, "show the diff; create nothing");
+  CLI::App* cr = app.add_subcommand("cr", "change requests");
+  cr->require_subcommand(1);
+  c->cr_list = common(cr->add_subcommand("list", "change requests of a workspace, newest first"));
+  c->cr_list->add_option("workspace", c->ws)->required();
+  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment", "revert"}) {
+    static const std::map<std::string, std::string> kHelp = {
+        {"show", "show a change request with its diff, reviews and comments"},
+        {"approve", "approve (never your own; roles from the environments' policies)"},
+        {"reject", "reject (final)"},
+        {"apply", "apply it: one atomic commit, refused when its items changed since (rebase)"},
+        {"rebase", "recompute the diff against the current workspace (approvals reset)"},
+        {"close", "close without applying (author or admin)"},
+        {"comment", "add a comment"},
+        {"revert", "open a change request that restores every item an applied one changed"}};
+    CLI::App* cmd = common(cr->add_subcommand(op, kHelp.at(op)));
+    cmd->add_option("workspace", c->ws)->required();
+    cmd->add_option("id", c->cr_id, "the change request's number")->required();
+    if (std::string(op) == "approve" || std::string(op) == "reject") cmd->add_option("--comment,-c", c->comment);
+    if (std::string(op) == "comment") cmd->add_option("text", c->comment)->required();
+    c->cr_ops[op] = cmd;
+  }
   return c;
 }
+
+namespace {
+
+// A change request as a few lines of text: header, state, approvals, each change.
+void PrintChangeRequest(const json::value& cr) {
+  std::printf("#%s %s [%s]\n", Field(cr, "id").value_or("?").c_str(), Field(cr, "title").value_or("").c_str(),
+              Field(cr, "state").value_or("?").c_str());
+  const json::array* approvals = ArrayMember(cr, "approvals");
+  std::printf("author %s, base revision %s, approvals %zu of %s\n", Field(cr, "author").value_or("?").c_str(),
+              Field(cr, "base_revision").value_or("?").c_str(), approvals == nullptr ? size_t{0} : approvals->size(),
+              Field(cr, "required_approvals").value_or("0").c_str());
+  if (std::optional<std::string> why = Field(cr, "state_reason")) std::printf("reason: %s\n", why->c_str());
+  if (const json::array* changes = ArrayMember(cr, "changes")) {
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& ch : *changes) {
+      std::string what;
+      if (const json::object* source = ObjectMember(ch, "source")) {
+        what = "secret value from " + Field(*source, "environment").value_or("?") + " (v" +
+               Field(*source, "version").value_or("?") + ")";
+      } else {
+        const json::value* before = Member(ch, "before");
+        const json::value* after = Member(ch, "after");
+        what = (before ? Compact(*before) : "null") + " -> " + (after ? Compact(*after) : "null");
+      }
+      rows.push_back({Field(ch, "kind").value_or("?") + " " + Field(ch, "key").value_or("?"),
+                      Field(ch, "environment").value_or("?"), what});
+    }
+    PrintTable({"ITEM", "ENVIRONMENT", "CHANGE"}, rows);
+  }
+}
+
+}  // namespace
 
 int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
@@ -797,9 +871,10 @@ int RunApiCommands(ApiCommands& c) {
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
-                        c.webhook_add, c.webhook_list, c.webhook_rm, c.run, c.export_cmd}) {
+                        c.webhook_add, c.webhook_list, c.webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list}) {
     any = any || cmd->parsed();
   }
+  for (const auto& [op, cmd] : c.cr_ops) any = any || cmd->parsed();
   const bool audit_events = c.audit_events != nullptr && c.audit_events->parsed();
   if (!any && !audit_events) return -1;
   std::string error;
@@ -1116,6 +1191,73 @@ int RunApiCommands(ApiCommands& c) {
       }
     }
     return RunChild(command, *vars);
+  }
+  if (c.promote->parsed()) {
+    if (!c.dry_run && c.title.empty()) return Fail("edgevault promote needs a title (-t TITLE) unless --dry-run");
+    json::object body{{"from", c.from}, {"to", c.to}, {"dry_run", c.dry_run}};
+    if (!c.title.empty()) body["title"] = c.title;
+    if (!c.description.empty()) body["description"] = c.description;
+    if (!c.items.empty()) {
+      json::array items;
+      for (const std::string& it : c.items) {
+        size_t colon = it.find(':');
+        json::object item{{"key", colon == std::string::npos ? it : it.substr(colon + 1)}};
+        if (colon != std::string::npos) item["kind"] = it.substr(0, colon);
+        items.push_back(std::move(item));
+      }
+      body["items"] = std::move(items);
+    }
+    if (!c.kinds.empty()) body["kinds"] = json::value_from(c.kinds);
+    json::value v = body;
+    Reply r = client->Call("POST", WsPath(c) + "/promotions", &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      if (ArrayMember(r.body, "changes") == nullptr) return Missing("changes");
+      if (c.dry_run) {
+        std::printf("Dry run: %s -> %s would change (base revision %s, %s approvals required):\n", c.from.c_str(),
+                    c.to.c_str(), Field(r.body, "base_revision").value_or("?").c_str(),
+                    Field(r.body, "required_approvals").value_or("0").c_str());
+      } else {
+        std::printf("Opened change request #%s.\n", Field(r.body, "id").value_or("?").c_str());
+      }
+      PrintChangeRequest(r.body);
+      return std::nullopt;
+    });
+  }
+  if (c.cr_list->parsed()) {
+    Reply r = client->Call("GET", WsPath(c) + "/change-requests");
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      const json::array* list = ArrayMember(r.body, "change_requests");
+      if (list == nullptr) return Missing("change_requests");
+      std::vector<std::vector<std::string>> rows;
+      for (const json::value& cr : *list) {
+        const json::array* approvals = ArrayMember(cr, "approvals");
+        rows.push_back({Field(cr, "id").value_or("?"), Field(cr, "state").value_or("?"),
+                        std::to_string(approvals == nullptr ? 0 : approvals->size()) + "/" +
+                            Field(cr, "required_approvals").value_or("0"),
+                        Field(cr, "author").value_or("?"), Field(cr, "title").value_or("")});
+      }
+      PrintTable({"ID", "STATE", "APPROVALS", "AUTHOR", "TITLE"}, rows);
+      return std::nullopt;
+    });
+  }
+  for (const auto& [op, cmd] : c.cr_ops) {
+    if (!cmd->parsed()) continue;
+    std::string path = WsPath(c) + "/change-requests/" + std::to_string(c.cr_id);
+    Reply r;
+    if (op == "show") {
+      r = client->Call("GET", path);
+    } else {
+      json::object body;
+      if ((op == "approve" || op == "reject") && !c.comment.empty()) body["comment"] = c.comment;
+      if (op == "comment") body["text"] = c.comment;
+      json::value v = body;
+      r = client->Call("POST", path + "/" + (op == "comment" ? std::string("comments") : op), &v);
+    }
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      if (!Field(r.body, "state")) return Missing("state");
+      PrintChangeRequest(r.body);
+      return std::nullopt;
+    });
   }
   if (c.export_cmd->parsed()) {
     int rc = 0;

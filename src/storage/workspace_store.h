@@ -112,6 +112,53 @@ struct WebhookRow {
   std::string last_error;
 };
 
+// A change request (docs/design/promotions.md): a reviewed set of item changes. The
+// store keeps the row; `body` (the diff, JSON text) and `state` are the domain's.
+struct ChangeRequest {
+  int64_t id = 0;       // assigned by the store on create: 1, 2, 3, ... per workspace
+  int64_t version = 0;  // 1 on create, +1 on every write (compare-and-set)
+  std::string title;
+  std::string description;
+  std::string author;  // actor id
+  std::string state;   // "open", "approved", "scheduled", "applied", "rejected", "closed", "failed"
+  std::string state_reason;
+  int64_t base_revision = 0;
+  int64_t round = 1;             // approvals count within the current round (rebase: +1)
+  int64_t applied_revision = 0;  // the apply commit's last revision; 0 until applied
+  std::string body;              // JSON text
+  absl::Time created_at;
+  absl::Time updated_at;
+};
+
+// One reviewer's decision in one round of a change request.
+struct ChangeRequestReview {
+  int64_t change_request_id = 0;
+  int64_t round = 0;
+  std::string actor;
+  std::string decision;  // "approve" / "reject"
+  std::string comment;
+  absl::Time time;
+};
+
+struct ChangeRequestComment {
+  int64_t id = 0;  // assigned by the store (ascending)
+  int64_t change_request_id = 0;
+  std::string actor;
+  std::string text;
+  absl::Time time;
+};
+
+// One atomic write of a change request: the row (created when row.id is 0, else replaced
+// if its version is still expected_version), optionally a review and a comment of it,
+// and the outbox rows (audit events) in the same transaction.
+struct ChangeRequestWrite {
+  ChangeRequest row;
+  int64_t expected_version = 0;  // updates only
+  std::optional<ChangeRequestReview> review;    // its change_request_id is the row's id
+  std::optional<ChangeRequestComment> comment;  // likewise
+  std::vector<OutboxRow> outbox;
+};
+
 struct CommitRequest {
   std::string actor;   // "user:usr_..." / "key:key_..."
   std::string reason;  // non-empty; the domain layer checks it
@@ -127,6 +174,10 @@ struct CommitRequest {
   // The data keys of the secret values this commit writes, inserted in the same
   // transaction (InvalidArgument for an empty id or master key id, or an id that exists).
   std::vector<DataKeyRow> data_keys;
+  // A change request row to update in the same transaction (an apply): the commit is
+  // refused (Aborted, nothing written) unless its version is still expected_version;
+  // the row's applied_revision is set to the commit's last revision.
+  std::optional<ChangeRequestWrite> change_request;
 };
 
 struct CommitResult {
@@ -260,6 +311,21 @@ class WorkspaceStore {
   virtual absl::StatusOr<int> ReplaceDataKeys(const std::vector<DataKeyReplacement>& r) = 0;
   // Number of data keys per master key id (ids with no rows are absent).
   virtual absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() = 0;
+
+  // Change requests (docs/design/promotions.md §7). Creates (row.id == 0: the store
+  // assigns the next id, version 1) or updates (compare-and-set on version: Aborted when
+  // stale; NotFound for an unknown id) the row, adds the review and the comment, and
+  // writes the outbox rows, in one transaction. Returns the row as stored.
+  // InvalidArgument: empty title, author or state; an outbox row with an empty kind; a
+  // review or comment with an empty actor. AlreadyExists: the actor already reviewed this
+  // change request in this round (then nothing is written).
+  virtual absl::StatusOr<ChangeRequest> WriteChangeRequest(const ChangeRequestWrite& w) = 0;
+  virtual absl::StatusOr<ChangeRequest> GetChangeRequest(int64_t id) = 0;  // NotFound
+  // Newest first: ids < before (0 = from the newest), at most `limit` (1..1000).
+  virtual absl::StatusOr<std::vector<ChangeRequest>> ListChangeRequests(int64_t before, int limit) = 0;
+  // Every review of the change request (all rounds), by round then time.
+  virtual absl::StatusOr<std::vector<ChangeRequestReview>> ListChangeRequestReviews(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<ChangeRequestComment>> ListChangeRequestComments(int64_t id) = 0;
 };
 
 }  // namespace edgevault::storage

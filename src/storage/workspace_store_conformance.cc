@@ -933,5 +933,116 @@ TEST_P(WorkspaceStoreConformanceTest, OutboxOfKindAfterACursorAndDoneThrough) {
   EXPECT_EQ(audit.size(), 4u);
 }
 
+// ---- change requests
+
+ChangeRequestWrite NewCr(std::string title, absl::Time at = kT0) {
+  ChangeRequestWrite w;
+  w.row.title = std::move(title);
+  w.row.author = "user:usr_1";
+  w.row.state = "open";
+  w.row.base_revision = 3;
+  w.row.body = R"({"changes":[]})";
+  w.row.created_at = at;
+  w.row.updated_at = at;
+  return w;
+}
+
+TEST_P(WorkspaceStoreConformanceTest, ChangeRequestsGetIdsOneToNAndListNewestFirst) {
+  for (int i = 1; i <= 3; ++i) {
+    EV_TEST_ASSIGN(ChangeRequest cr, store().WriteChangeRequest(NewCr(StrCat("cr ", i), At(i))));
+    EXPECT_EQ(cr.id, i);
+    EXPECT_EQ(cr.version, 1);
+  }
+  EV_TEST_ASSIGN(ChangeRequest got, store().GetChangeRequest(2));
+  EXPECT_EQ(got.title, "cr 2");
+  EXPECT_EQ(got.author, "user:usr_1");
+  EXPECT_EQ(got.state, "open");
+  EXPECT_EQ(got.base_revision, 3);
+  EXPECT_EQ(got.round, 1);
+  EXPECT_EQ(got.body, R"({"changes":[]})");
+  EXPECT_EQ(got.created_at, At(2));
+  EV_TEST_ASSIGN(auto page, store().ListChangeRequests(0, 2));
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id, 3);
+  EXPECT_EQ(page[1].id, 2);
+  EV_TEST_ASSIGN(auto rest, store().ListChangeRequests(2, 10));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, 1);
+  EV_TEST_EXPECT_CODE(store().GetChangeRequest(9), kNotFound);
+  EV_TEST_EXPECT_CODE(store().ListChangeRequests(0, 0), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().WriteChangeRequest(NewCr("")), kInvalidArgument);
+}
+
+TEST_P(WorkspaceStoreConformanceTest, ChangeRequestUpdatesCompareAndSetTheVersion) {
+  EV_TEST_ASSIGN(ChangeRequest cr, store().WriteChangeRequest(NewCr("promote")));
+  ChangeRequestWrite w{.row = cr, .expected_version = 1};
+  w.row.state = "approved";
+  w.row.updated_at = At(5);
+  w.outbox.push_back(Outbox("audit", R"({"a":1})"));
+  EV_TEST_ASSIGN(ChangeRequest updated, store().WriteChangeRequest(w));
+  EXPECT_EQ(updated.version, 2);
+  // The same write again is stale: refused, nothing written (no second outbox row).
+  w.row.state = "closed";
+  EV_TEST_EXPECT_CODE(store().WriteChangeRequest(w), kAborted);
+  EV_TEST_ASSIGN(ChangeRequest got, store().GetChangeRequest(cr.id));
+  EXPECT_EQ(got.state, "approved");
+  EXPECT_EQ(got.version, 2);
+  EXPECT_EQ(got.updated_at, At(5));
+  EXPECT_EQ(got.created_at, kT0);
+  EV_TEST_ASSIGN(auto outbox, store().PendingOutbox(10));
+  EXPECT_EQ(outbox.size(), 1u);
+  ChangeRequestWrite unknown{.row = cr, .expected_version = 1};
+  unknown.row.id = 42;
+  EV_TEST_EXPECT_CODE(store().WriteChangeRequest(unknown), kNotFound);
+}
+
+TEST_P(WorkspaceStoreConformanceTest, OneReviewPerUserPerRoundAndCommentsInOrder) {
+  EV_TEST_ASSIGN(ChangeRequest cr, store().WriteChangeRequest(NewCr("promote")));
+  auto review = [&](const ChangeRequest& at, std::string actor, int64_t round) {
+    ChangeRequestWrite w{.row = at, .expected_version = at.version};
+    w.review = ChangeRequestReview{.round = round, .actor = std::move(actor), .decision = "approve", .time = At(1)};
+    return store().WriteChangeRequest(w);
+  };
+  EV_TEST_ASSIGN(cr, review(cr, "user:a", 1));
+  EV_TEST_ASSIGN(cr, review(cr, "user:b", 1));
+  // user:a again in round 1: refused, and the row's version does not move.
+  EV_TEST_EXPECT_CODE(review(cr, "user:a", 1), kAlreadyExists);
+  EV_TEST_ASSIGN(ChangeRequest got, store().GetChangeRequest(cr.id));
+  EXPECT_EQ(got.version, cr.version);
+  EV_TEST_ASSIGN(cr, review(cr, "user:a", 2));  // a new round (rebase) counts again
+  EV_TEST_ASSIGN(auto reviews, store().ListChangeRequestReviews(cr.id));
+  ASSERT_EQ(reviews.size(), 3u);
+  EXPECT_EQ(reviews[0].round, 1);
+  EXPECT_EQ(reviews[2].round, 2);
+  EXPECT_EQ(reviews[2].actor, "user:a");
+
+  for (int i = 0; i < 2; ++i) {
+    ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+    w.comment = ChangeRequestComment{.actor = "user:c", .text = StrCat("note ", i), .time = At(i)};
+    EV_TEST_ASSIGN(cr, store().WriteChangeRequest(w));
+  }
+  EV_TEST_ASSIGN(auto comments, store().ListChangeRequestComments(cr.id));
+  ASSERT_EQ(comments.size(), 2u);
+  EXPECT_EQ(comments[0].text, "note 0");
+  EXPECT_EQ(comments[1].text, "note 1");
+  EXPECT_LT(comments[0].id, comments[1].id);
+}
+
+TEST_P(WorkspaceStoreConformanceTest, CommitMovesTheChangeRequestInTheSameTransaction) {
+  EV_TEST_ASSIGN(ChangeRequest cr, store().WriteChangeRequest(NewCr("promote")));
+  CommitRequest c = Request({Put(ItemKind::kConfig, "a", Body(1)), Put(ItemKind::kConfig, "b", Body(2))});
+  c.change_request = ChangeRequestWrite{.row = cr, .expected_version = cr.version};
+  c.change_request->row.state = "applied";
+  EV_TEST_ASSIGN(CommitResult r, store().Commit(c));
+  EXPECT_EQ(r.last_revision, 2);
+  EV_TEST_ASSIGN(ChangeRequest got, store().GetChangeRequest(cr.id));
+  EXPECT_EQ(got.state, "applied");
+  EXPECT_EQ(got.applied_revision, 2);
+  // Applying again with the old version: refused as a whole, no revision written.
+  EV_TEST_EXPECT_CODE(store().Commit(c), kAborted);
+  EV_TEST_ASSIGN(int64_t head, store().Head());
+  EXPECT_EQ(head, 2);
+}
+
 }  // namespace
 }  // namespace edgevault::storage

@@ -167,7 +167,7 @@ absl::StatusOr<json::object> ParseObject(std::string_view json_text, std::string
 // ---- environments ----
 
 absl::StatusOr<Environment> ParseEnvironmentBody(const json::object& body) {
-  EV_RETURN_IF_ERROR(CheckFields(body, {"key", "name", "parent", "protected"}));
+  EV_RETURN_IF_ERROR(CheckFields(body, {"key", "name", "parent", "protected", "policy"}));
   Environment env;
   const json::value* key = body.if_contains("key");
   if (key == nullptr || key->is_null()) return Invalid("key", "missing required field");
@@ -194,6 +194,9 @@ absl::StatusOr<Environment> ParseEnvironmentBody(const json::object& body) {
   if (const json::value* p = body.if_contains("protected"); p != nullptr && !p->is_null()) {
     if (!p->is_bool()) return Invalid("protected", "must be a boolean");
     env.is_protected = p->get_bool();
+  }
+  if (const json::value* p = body.if_contains("policy"); p != nullptr && !p->is_null()) {
+    EV_ASSIGN_OR_RETURN(env.policy, ParsePolicy(*p));
   }
   return env;
 }
@@ -225,6 +228,53 @@ absl::StatusOr<json::object> PatchEnvironmentBody(const json::object& stored,
   return out;
 }
 
+absl::StatusOr<EnvironmentPolicy> ParsePolicy(const json::value& v) {
+  if (!v.is_object()) return Invalid("policy", "must be an object");
+  const json::object& o = v.get_object();
+  for (const auto& kv : o) {
+    if (kv.key() != "required_approvals" && kv.key() != "approver_roles" &&
+        kv.key() != "change_requests_required") {
+      return Invalid("policy." + Str(kv.key()),
+                     "unknown field (allowed: required_approvals, approver_roles, change_requests_required)");
+    }
+  }
+  EnvironmentPolicy p;
+  if (const json::value* n = o.if_contains("required_approvals"); n != nullptr) {
+    if (!n->is_int64() || n->get_int64() < 0 || n->get_int64() > kMaxRequiredApprovals) {
+      return Invalid("policy.required_approvals",
+                     "must be an integer from 0 to " + std::to_string(kMaxRequiredApprovals));
+    }
+    p.required_approvals = static_cast<int>(n->get_int64());
+  }
+  if (const json::value* roles = o.if_contains("approver_roles"); roles != nullptr) {
+    if (!roles->is_array() || roles->get_array().empty()) {
+      return Invalid("policy.approver_roles", "must be a non-empty list of \"developer\", \"admin\", \"owner\"");
+    }
+    std::set<std::string> seen;
+    for (const json::value& r : roles->get_array()) {
+      if (!r.is_string() || (r.get_string() != "developer" && r.get_string() != "admin" && r.get_string() != "owner")) {
+        return Invalid("policy.approver_roles",
+                       "each role must be \"developer\", \"admin\" or \"owner\" (viewers never approve)");
+      }
+      seen.insert(Str(r.get_string()));
+    }
+    p.approver_roles.assign(seen.begin(), seen.end());
+  }
+  if (const json::value* b = o.if_contains("change_requests_required"); b != nullptr) {
+    if (!b->is_bool()) return Invalid("policy.change_requests_required", "must be a boolean");
+    p.change_requests_required = b->get_bool();
+  }
+  return p;
+}
+
+json::object PolicyToJson(const EnvironmentPolicy& p) {
+  json::array roles;
+  for (const std::string& r : p.approver_roles) roles.emplace_back(r);
+  return {{"required_approvals", p.required_approvals},
+          {"approver_roles", std::move(roles)},
+          {"change_requests_required", p.change_requests_required}};
+}
+
 json::object EnvironmentToJson(const Environment& env) {
   json::object o;
   o["key"] = env.key;
@@ -235,6 +285,7 @@ json::object EnvironmentToJson(const Environment& env) {
     o["parent"] = env.parent;
   }
   o["protected"] = env.is_protected;
+  if (env.policy) o["policy"] = PolicyToJson(*env.policy);
   return o;
 }
 

@@ -43,13 +43,28 @@ absl::StatusOr<boost::json::object> ParseObject(std::string_view json_text, std:
 
 // ---- environments ----
 
+// An environment's change-request policy (docs/design/promotions.md §4):
+// {"required_approvals": 0..10, "approver_roles": ["developer"|"admin"|"owner", ...],
+//  "change_requests_required": bool}.
+struct EnvironmentPolicy {
+  int required_approvals = 0;
+  std::vector<std::string> approver_roles = {"admin", "owner"};  // sorted, distinct
+  bool change_requests_required = false;
+};
+inline constexpr int kMaxRequiredApprovals = 10;
+// Strict parse (unknown fields, ranges, role names); errors are InvalidArgument naming
+// the field, e.g. `policy.required_approvals: must be an integer from 0 to 10`.
+absl::StatusOr<EnvironmentPolicy> ParsePolicy(const boost::json::value& v);
+boost::json::object PolicyToJson(const EnvironmentPolicy& p);
+
 // Body: {"key": "staging", "name": "Staging", "parent": "production" | null,
-//        "protected": false}
+//        "protected": false, "policy"?: {...EnvironmentPolicy}}
 struct Environment {
   std::string key;
   std::string name;
   std::string parent;  // "" = no parent (a root)
   bool is_protected = false;
+  std::optional<EnvironmentPolicy> policy;  // absent: no approvals, direct writes allowed
 };
 
 inline constexpr size_t kMaxEnvironmentNameLength = 100;  // code points
@@ -58,7 +73,7 @@ inline constexpr size_t kMaxEnvironmentNameLength = 100;  // code points
 // 1..100 characters, defaults to the key), parent (optional key or null), protected
 // (optional bool, default false); unknown fields rejected. Errors: InvalidArgument.
 absl::StatusOr<Environment> ParseEnvironmentBody(const boost::json::object& body);
-// The normalised body: {"key","name","parent","protected"} in that order.
+// The normalised body: {"key","name","parent","protected","policy"?} in that order.
 boost::json::object EnvironmentToJson(const Environment& env);
 // Applies a change {"name"?, "protected"?} to the stored body of an existing environment;
 // every other member of `stored` is kept as it is. The key cannot change, and the parent

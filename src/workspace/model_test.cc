@@ -73,7 +73,7 @@ TEST(EnvironmentTest, ParseAndNormalise) {
   EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"name":"x"})")).status()),
             "key: missing required field");
   EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","colour":"red"})")).status()),
-            "colour: unknown field (allowed: key, name, parent, protected)");
+            "colour: unknown field (allowed: key, name, parent, protected, policy)");
   EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","protected":"yes"})")).status()),
             "protected: must be a boolean");
   EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","name":""})")).status()),
@@ -109,6 +109,31 @@ TEST(EnvironmentTest, PatchChangesNameAndProtectionOnly) {
   std::string hundred;
   for (int i = 0; i < 100; ++i) hundred += "\xc3\xa9";
   EXPECT_TRUE(PatchEnvironmentBody(stored, json::object{{"name", hundred}}).ok());
+}
+
+TEST(EnvironmentTest, PolicyParsesStrictlyAndRoundTrips) {
+  absl::StatusOr<Environment> env = ParseEnvironmentBody(Obj(
+      R"({"key":"prod","policy":{"required_approvals":2,"approver_roles":["owner","admin","admin"],"change_requests_required":true}})"));
+  ASSERT_TRUE(env.ok()) << env.status();
+  ASSERT_TRUE(env->policy.has_value());
+  EXPECT_EQ(env->policy->required_approvals, 2);
+  EXPECT_EQ(env->policy->approver_roles, (std::vector<std::string>{"admin", "owner"}));
+  EXPECT_TRUE(env->policy->change_requests_required);
+  EXPECT_EQ(json::serialize(EnvironmentToJson(*env)),
+            R"({"key":"prod","name":"prod","parent":null,"protected":false,"policy":{"required_approvals":2,)"
+            R"("approver_roles":["admin","owner"],"change_requests_required":true}})");
+  // Defaults: no approvals, admins and owners approve, direct writes allowed.
+  env = ParseEnvironmentBody(Obj(R"({"key":"prod","policy":{}})"));
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->policy->required_approvals, 0);
+  EXPECT_FALSE(env->policy->change_requests_required);
+
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","policy":{"required_approvals":11}})")).status()),
+            "policy.required_approvals: must be an integer from 0 to 10");
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","policy":{"approver_roles":["viewer"]}})")).status()),
+            "policy.approver_roles: each role must be \"developer\", \"admin\" or \"owner\" (viewers never approve)");
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","policy":{"approvals":1}})")).status()),
+            "policy.approvals: unknown field (allowed: required_approvals, approver_roles, change_requests_required)");
 }
 
 TEST(EnvironmentSetTest, AncestorChainAndDescendants) {

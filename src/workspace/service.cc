@@ -143,6 +143,10 @@ WriteEffect EffectOf(std::set<std::string> touched, const EnvironmentSet& envs) 
   for (const std::string& e : touched) {
     const Environment* env = envs.Find(e);
     if (env != nullptr && env->is_protected) effect.protected_environments.insert(e);
+    if (env != nullptr && env->policy) {
+      effect.policies.emplace(e, *env->policy);
+      if (env->policy->change_requests_required) effect.change_request_environments.insert(e);
+    }
   }
   effect.environments = std::move(touched);
   return effect;
@@ -505,6 +509,36 @@ absl::StatusOr<int64_t> Service::UpdateEnvironment(const Actor& actor, const sto
     for (const auto& member : change) details[member.key()] = member.value();
     return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.update",
                             std::move(details), {key}, "environment:" + key);
+  });
+}
+
+absl::StatusOr<int64_t> Service::SetEnvironmentPolicy(const Actor& actor, const storage::Workspace& ws,
+                                                      std::string_view env, const json::value& policy,
+                                                      std::string_view reason, std::optional<int64_t> if_match) {
+  std::optional<EnvironmentPolicy> parsed;
+  if (!policy.is_null()) {
+    EV_ASSIGN_OR_RETURN(parsed, ParsePolicy(policy));
+  }
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    const Environment* found = envs.Find(env);
+    if (found == nullptr) return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
+    Environment changed = *found;
+    changed.policy = parsed;
+    std::string body = json::serialize(EnvironmentToJson(changed));
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+    EV_ASSIGN_OR_RETURN(storage::Item current, l.store.GetItem(ItemKind::kEnvironment, env));
+    if (current.body == body) return head;
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "policy";
+    c.expected_head = if_match;
+    c.mutations.push_back({ItemKind::kEnvironment, std::string(env), body, std::string(env)});
+    json::object details{{"environment", env}};
+    details["policy"] = parsed ? json::value(PolicyToJson(*parsed)) : json::value(nullptr);
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.policy", std::move(details),
+                            {std::string(env)}, "environment:" + std::string(env));
   });
 }
 
@@ -1338,6 +1372,168 @@ absl::StatusOr<crypto::SecureBuffer> Service::OpenWebhookSecret(const std::strin
   EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
   crypto::EnvelopeContext ctx{workspace_id, "webhook:" + row.id, "", row.secret_version};
   return OpenSecret(*store, ctx, row.secret);
+}
+
+// ---------------------------------------------------------------- change requests
+
+absl::StatusOr<ChangeSetInput> Service::ReadChangeSetInput(const storage::Workspace& ws) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<ChangeSetInput> {
+    ChangeSetInput in;
+    EV_ASSIGN_OR_RETURN(in.head, l.store.Head());
+    EV_ASSIGN_OR_RETURN(in.envs, LoadEnvironments(l.store));
+    EV_ASSIGN_OR_RETURN(in.configs, l.store.ListItems(ItemKind::kConfig));
+    EV_ASSIGN_OR_RETURN(in.flags, l.store.ListItems(ItemKind::kFlag));
+    EV_ASSIGN_OR_RETURN(in.secrets, l.store.ListItems(ItemKind::kSecret));
+    return in;
+  });
+}
+
+absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storage::Workspace& ws,
+                                                ChangeSetApply set, const WriteAuthorizer& authorize) {
+  if (set.changes.empty()) return absl::InvalidArgumentError("a change set needs at least one change");
+  bool has_secret = false;
+  for (const PlannedChange& c : set.changes) has_secret = has_secret || c.kind == ItemKind::kSecret;
+  if (has_secret && options_.keyring == nullptr) {
+    return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
+  }
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    // 1. Every item is still where the request saw it.
+    std::vector<std::optional<json::object>> befores;
+    std::string conflicts;
+    for (const PlannedChange& c : set.changes) {
+      absl::StatusOr<storage::Item> now = l.store.GetItem(c.kind, c.key);
+      if (!now.ok() && !absl::IsNotFound(now.status())) return now.status();
+      int64_t at = now.ok() ? now->revision : 0;
+      if (at != c.expected_revision) {
+        if (!conflicts.empty()) conflicts += ", ";
+        conflicts += ItemTarget(c.kind, c.key) + " (at revision " + std::to_string(at) + ", expected " +
+                     std::to_string(c.expected_revision) + ")";
+      }
+      befores.push_back(StoredObject(now));
+    }
+    if (!conflicts.empty()) {
+      absl::Status st = absl::FailedPreconditionError(base::ToAbsl(
+          "items changed since the change request was made: " + conflicts + "; rebase the change request"));
+      st.SetPayload("edgevault.dev/error-code", absl::Cord("change_request_conflict"));
+      return st;
+    }
+    // 2. Valid against the workspace as it is now.
+    EV_ASSIGN_OR_RETURN(json::object flags_now, ItemsAfter(l.store, ItemKind::kFlag, "", nullptr));
+    EV_RETURN_IF_ERROR(ValidateChanges(set.changes, envs, flags_now));
+    // 3. Authorized on the effect of the whole set.
+    std::set<std::string> touched;
+    std::vector<json::object> afters;
+    for (size_t i = 0; i < set.changes.size(); ++i) {
+      const PlannedChange& c = set.changes[i];
+      json::object after;
+      if (c.kind == ItemKind::kSecret) {
+        if (befores[i]) after = *befores[i];
+        json::value& values = after["values"];
+        if (!values.is_object()) values = json::object();
+        if (c.secret_remove) {
+          values.as_object().erase(c.environment);
+        } else {
+          values.as_object()[c.environment] = json::object{{"sealing", true}};
+        }
+      } else {
+        after = ParseOrNull(*c.body).as_object();  // ValidateChanges parsed it
+      }
+      EV_ASSIGN_OR_RETURN(std::set<std::string> t, ItemEffect(l.store, c.kind, c.key, Ptr(befores[i]), &after, envs));
+      touched.insert(t.begin(), t.end());
+      afters.push_back(std::move(after));
+    }
+    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    // 4. Secrets: opened and re-sealed here, for the revision each one gets.
+    storage::CommitRequest commit;
+    std::shared_ptr<const crypto::Keyring> keyring;
+    if (has_secret) {
+      if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
+        EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
+               {{"error", reload.ToString()}});
+      }
+      keyring = options_.keyring->Get();
+    }
+    for (size_t i = 0; i < set.changes.size(); ++i) {
+      const PlannedChange& c = set.changes[i];
+      if (c.kind != ItemKind::kSecret) {
+        commit.mutations.push_back({c.kind, c.key, *c.body, c.environment});
+        continue;
+      }
+      if (c.secret_remove) {
+        commit.mutations.push_back({c.kind, c.key, json::serialize(afters[i]), c.environment});
+        continue;
+      }
+      // The sealed value to copy: in the item as it is (a promotion), or in the item as
+      // it was before revision `secret_from_revision` (a revert).
+      std::optional<json::object> from_body = befores[i];
+      if (c.secret_from_revision > 0) {
+        EV_ASSIGN_OR_RETURN(storage::Revision rev, l.store.GetRevision(c.secret_from_revision));
+        if (rev.kind != ItemKind::kSecret || rev.key != c.key) {
+          return absl::DataLossError(base::ToAbsl("revision " + std::to_string(rev.seq) + " is not of secret \"" + c.key + "\""));
+        }
+        json::value b = ParseOrNull(rev.before);
+        from_body = b.is_object() ? std::optional<json::object>(std::move(b.as_object())) : std::nullopt;
+      }
+      const json::value* values = from_body ? from_body->if_contains("values") : nullptr;
+      const json::value* source = values != nullptr && values->is_object() ? values->as_object().if_contains(c.secret_from) : nullptr;
+      const json::value* envelope_b64 = source != nullptr && source->is_object() ? source->as_object().if_contains("envelope") : nullptr;
+      const json::value* version = source != nullptr && source->is_object() ? source->as_object().if_contains("version") : nullptr;
+      if (envelope_b64 == nullptr || !envelope_b64->is_string() || version == nullptr || !version->is_int64() ||
+          version->get_int64() != c.secret_version) {
+        return absl::DataLossError(base::ToAbsl("secret \"" + c.key + "\": the value in \"" + c.secret_from +
+                                                "\" is not the one the change request refers to"));
+      }
+      EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(envelope_b64->get_string())));
+      crypto::EnvelopeContext source_ctx{ws.id, c.key, c.secret_from, c.secret_version};
+      EV_ASSIGN_OR_RETURN(crypto::SecureBuffer plain, OpenSecret(l.store, source_ctx, envelope));
+      // Sealed for the revision this mutation gets (head + 1 + its index in the commit).
+      crypto::EnvelopeContext target_ctx{ws.id, c.key, c.environment, head + 1 + static_cast<int64_t>(i)};
+      EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed, crypto::Seal(*keyring, target_ctx, plain.view(), options_.env));
+      int64_t revision = target_ctx.version;
+      afters[i]["values"].as_object()[c.environment] =
+          json::object{{"version", revision}, {"envelope", base::Base64Encode(sealed.envelope)}};
+      commit.mutations.push_back({c.kind, c.key, json::serialize(afters[i]), c.environment});
+      commit.data_keys.push_back(ToRow(sealed.data_key));
+    }
+    // 5. One commit: the items, their outbox rows and the request's new state.
+    commit.reason = set.reason;
+    commit.op = "change_request";
+    commit.change_request = std::move(set.change_request);
+    json::array items;
+    for (const PlannedChange& c : set.changes) items.emplace_back(ItemTarget(c.kind, c.key));
+    return CommitAndPublish(actor, ws, l, std::move(commit), "workspace.change_request.apply",
+                            {{"change_request", set.change_request_id}, {"items", std::move(items)}}, touched,
+                            "change_request:" + std::to_string(set.change_request_id));
+  });
+}
+
+absl::StatusOr<storage::ChangeRequest> Service::WriteChangeRequest(const Actor& actor, const storage::Workspace& ws,
+                                                                   storage::ChangeRequestWrite w,
+                                                                   std::string_view action, json::object details,
+                                                                   std::string_view environments) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  absl::Time now = options_.env->Now();
+  w.row.updated_at = now;
+  if (w.row.id == 0) w.row.created_at = now;
+  if (w.review) w.review->time = now;
+  if (w.comment) w.comment->time = now;
+  // The id of a new request is known only inside the store's transaction: it is the next
+  // one, because creates of one workspace are serialised here.
+  std::shared_ptr<Slot> slot = SlotFor(ws.id);
+  std::lock_guard<std::mutex> lock(slot->write_mu);
+  int64_t id = w.row.id;
+  if (id == 0) {
+    EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequest> newest, store->ListChangeRequests(0, 1));
+    id = newest.empty() ? 1 : newest.front().id + 1;
+  }
+  details["change_request"] = id;
+  w.outbox.push_back(AuditRow(options_.env, actor, ws, action, now, std::move(details), environments,
+                              "change_request:" + std::to_string(id)));
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest row, store->WriteChangeRequest(w));
+  MarkAuditPending(ws.id);
+  return row;
 }
 
 // ---------------------------------------------------------------- read model & propagation

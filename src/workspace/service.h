@@ -45,6 +45,7 @@
 #include "src/storage/edge_kv.h"
 #include "src/storage/workspace_store.h"
 #include "src/storage/workspace_store_provider.h"
+#include "src/workspace/change_set.h"
 #include "src/workspace/resolver.h"
 #include "src/workspace/webhooks.h"
 
@@ -113,6 +114,11 @@ struct WriteEffect {
   // Environments whose own settings (name, protected) the write changes (a revert or a
   // rollback across UpdateEnvironment): administering environments, not writing values.
   std::set<std::string> environment_settings;
+  // Those whose policy requires change requests (docs/design/promotions.md §4): a direct
+  // write touching one is refused by the api's authorizer; only ApplyChangeSet may.
+  std::set<std::string> change_request_environments;
+  // The policy of every touched environment that has one.
+  std::map<std::string, EnvironmentPolicy> policies;
 };
 // Decides whether the caller may make a write with this effect. Called exactly once per
 // write that would change something, under the workspace's write lock, after validation
@@ -170,6 +176,13 @@ class Service {
                                             std::string_view env, const boost::json::object& change,
                                             std::string_view reason, std::optional<int64_t> if_match);
   absl::StatusOr<std::vector<storage::Item>> ListEnvironments(const storage::Workspace& ws);
+  // Sets (or, for null, removes) environment `env`'s change-request policy
+  // (model.h EnvironmentPolicy) as a new revision of its body. NotFound for an unknown
+  // environment; InvalidArgument for a bad policy. Returns the new head (the head when
+  // the policy is unchanged).
+  absl::StatusOr<int64_t> SetEnvironmentPolicy(const Actor& actor, const storage::Workspace& ws,
+                                               std::string_view env, const boost::json::value& policy,
+                                               std::string_view reason, std::optional<int64_t> if_match);
   // Whether environment `env` is protected (NotFound when unknown).
   absl::StatusOr<bool> IsProtected(const storage::Workspace& ws, std::string_view env);
 
@@ -266,6 +279,40 @@ class Service {
   // Tells the dispatcher that `workspace_id` has new webhook events or registrations
   // (ServiceOptions::on_webhook_events). Call after committing a WebhookOutboxRow.
   void WebhookEventsCommitted(const std::string& workspace_id);
+
+  // ---- change requests (docs/design/promotions.md; change_requests.h drives these) ----
+  // The environments and the configs, flags and secrets at one head, read under the
+  // write lock (one consistent state to plan a change set against).
+  absl::StatusOr<ChangeSetInput> ReadChangeSetInput(const storage::Workspace& ws);
+
+  struct ChangeSetApply {
+    std::vector<PlannedChange> changes;
+    std::string reason;  // every revision's reason
+    int64_t change_request_id = 0;
+    // Moved in the same transaction as the items (compare-and-set on its version).
+    storage::ChangeRequestWrite change_request;
+  };
+  // Applies every change in ONE commit under the workspace's write lock, or nothing:
+  //  - FailedPrecondition, error code "change_request_conflict", naming the items whose
+  //    revision is no longer the expected one;
+  //  - InvalidArgument when a body no longer validates against the current workspace
+  //    (environments, schemas, flag rules; change_set.h ValidateChanges);
+  //  - `authorize`'s error, called once with the effect of the whole set;
+  //  - Aborted when the change request row changed meanwhile.
+  // Secrets: the source envelope is opened here and the plaintext sealed for
+  // (workspace, key, target env, its new revision); it never leaves this call. Every
+  // revision has op "change_request"; the audit event workspace.change_request.apply
+  // names the request. Returns the new head.
+  absl::StatusOr<int64_t> ApplyChangeSet(const Actor& actor, const storage::Workspace& ws,
+                                         ChangeSetApply set, const WriteAuthorizer& authorize);
+  // Writes a change request row (create, review, comment, state change) together with its
+  // audit event `action` (details get "change_request": id), one transaction. The store's
+  // errors (Aborted when the row changed meanwhile, AlreadyExists for a second review).
+  absl::StatusOr<storage::ChangeRequest> WriteChangeRequest(const Actor& actor, const storage::Workspace& ws,
+                                                            storage::ChangeRequestWrite w,
+                                                            std::string_view action,
+                                                            boost::json::object details,
+                                                            std::string_view environments);
 
   // ---- read model ----
   // The resolved document of `env`, computed from the store now (the exact bytes

@@ -99,6 +99,19 @@ class ForwardingStore : public storage::WorkspaceStore {
                                   std::string_view last_error) override {
     return real_->SetWebhookDelivery(id, cursor, failing, last_error);
   }
+  absl::StatusOr<storage::ChangeRequest> WriteChangeRequest(const storage::ChangeRequestWrite& w) override {
+    return real_->WriteChangeRequest(w);
+  }
+  absl::StatusOr<storage::ChangeRequest> GetChangeRequest(int64_t id) override { return real_->GetChangeRequest(id); }
+  absl::StatusOr<std::vector<storage::ChangeRequest>> ListChangeRequests(int64_t before, int limit) override {
+    return real_->ListChangeRequests(before, limit);
+  }
+  absl::StatusOr<std::vector<storage::ChangeRequestReview>> ListChangeRequestReviews(int64_t id) override {
+    return real_->ListChangeRequestReviews(id);
+  }
+  absl::StatusOr<std::vector<storage::ChangeRequestComment>> ListChangeRequestComments(int64_t id) override {
+    return real_->ListChangeRequestComments(id);
+  }
 
  private:
   std::shared_ptr<storage::WorkspaceStore> real_;

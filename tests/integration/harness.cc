@@ -114,6 +114,25 @@ Proc Spawn(std::vector<std::string> args, const std::string& out_file,
   return p;
 }
 
+int CountAuditLines(const std::string& data_dir, std::string_view action,
+                    const std::vector<std::string>& needles) {
+  int n = 0;
+  std::string root = data_dir + "/audit/warehouse";
+  std::error_code ec;
+  if (!std::filesystem::exists(root, ec)) return 0;
+  const std::string wanted = "\"action\":\"" + std::string(action) + "\"";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root, ec)) {
+    if (entry.path().extension() != ".ndjson") continue;
+    std::ifstream f(entry.path());
+    for (std::string line; std::getline(f, line);) {
+      bool match = line.find(wanted) != std::string::npos;
+      for (const auto& needle : needles) match = match && line.find(needle) != std::string::npos;
+      n += match;
+    }
+  }
+  return n;
+}
+
 bool PollUntil(const std::function<bool()>& done, int limit_ms) {
   auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
   for (;;) {

@@ -71,6 +71,10 @@ std::string ReadFile(const std::string& path);
 // Polls `done` every 20 ms until it returns true (then true) or `limit_ms` passes (false).
 // The limit only bounds how long a failing test waits.
 bool PollUntil(const std::function<bool()>& done, int limit_ms);
+// Lines of the audit warehouse (DATA_DIR/audit/warehouse/**.ndjson) whose action is
+// `action` and that contain every needle. The warehouse fills asynchronously: poll.
+int CountAuditLines(const std::string& data_dir, std::string_view action,
+                    const std::vector<std::string>& needles);
 
 // Background load for a test: threads that run until stopped. The destructor stops and
 // joins them, so an ASSERT that returns early never leaves a joinable std::thread behind.

@@ -14,6 +14,7 @@
 #include "src/eval/ofrep.h"
 #include "src/net/sse.h"
 #include "src/services/common/http_json.h"
+#include "src/workspace/change_requests.h"
 #include "src/workspace/resolver.h"
 
 namespace edgevault::api {
@@ -178,8 +179,18 @@ class ApiService::Handlers {
 
   // Authorization by effect (DESIGN.md §4): the workspace service calls this under the
   // workspace's write lock with the environments the write would actually change.
+  // A direct write touching an environment whose policy requires change requests is
+  // refused, whoever asks (docs/design/promotions.md §4).
   static workspace::WriteAuthorizer Writer(const Ctx& c) {
-    return [p = c.p](const workspace::WriteEffect& effect) {
+    return [p = c.p](const workspace::WriteEffect& effect) -> absl::Status {
+      if (!effect.change_request_environments.empty()) {
+        return services::WithErrorCode(
+            absl::PermissionDeniedError(base::ToAbsl(
+                "environment \"" + *effect.change_request_environments.begin() +
+                "\" accepts changes only through change requests; open one with POST "
+                "/v1/workspaces/{ws}/promotions (edgevault promote)")),
+            "change_request_required");
+      }
       // Restoring an environment's name or protection administers it, as changing it does.
       if (!effect.environment_settings.empty()) EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
       return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
@@ -262,6 +273,7 @@ class ApiService::Handlers {
     for (const KindRoute& k : kKinds) InstallKind(r, k);
     InstallAudit(r);
     InstallWebhooks(r);
+    InstallChangeRequests(r);
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
@@ -712,6 +724,93 @@ class ApiService::Handlers {
     o["created_at"] = services::FormatTime(row.created_at);
     o["updated_at"] = services::FormatTime(row.updated_at);
     return o;
+  }
+
+  // Promotions and change requests (docs/design/promotions.md; workspace/change_requests.h),
+  // and the environment policies they follow.
+  void InstallChangeRequests(net::Router& r) {
+    Route(r, http::verb::put, "/v1/workspaces/{ws}/environments/{env}/policy", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      body.erase("reason");
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      std::string env(req.Param("env"));
+      EV_ASSIGN_OR_RETURN(int64_t head,
+                          o_.service->SetEnvironmentPolicy(ActorFor(c.p, req), c.ws, env, body, reason, if_match));
+      return WithRevision(services::JsonResponse(200, json::object{{"environment", env}, {"revision", head}}), head);
+    });
+    auto crs = [this]() -> absl::StatusOr<workspace::ChangeRequests*> {
+      if (o_.change_requests == nullptr) return absl::UnavailableError("change requests are not enabled in this api");
+      return o_.change_requests;
+    };
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/promotions", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(json::object out, cr->Promote(ActorFor(c.p, req), c.ws, body));
+      return services::JsonResponse(out.contains("dry_run") ? 200 : 201, out);
+    });
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/change-requests", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
+      EV_ASSIGN_OR_RETURN(int64_t before, QueryInt(req, "before", 0, 0, INT64_MAX));
+      EV_ASSIGN_OR_RETURN(int64_t limit, QueryInt(req, "limit", 100, 1, 1000));
+      EV_ASSIGN_OR_RETURN(json::array list, cr->List(c.ws, before, static_cast<int>(limit)));
+      return services::JsonResponse(200, json::object{{"change_requests", std::move(list)}});
+    });
+    // One change request: {id} is its number; `op` does the rest.
+    auto one = [this, crs](std::string_view op, Action action) {
+      return [this, crs, op = std::string(op), action](net::Request& req) -> absl::StatusOr<net::Response> {
+        EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, action));
+        EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
+        int64_t id = 0;
+        std::string_view ids = req.Param("id");
+        auto [end, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
+        if (ec != std::errc() || end != ids.data() + ids.size() || id < 1) {
+          return absl::NotFoundError(base::ToAbsl("no change request \"" + std::string(ids.substr(0, 40)) + "\""));
+        }
+        if (op == "show") {
+          EV_ASSIGN_OR_RETURN(json::object shown, cr->Show(c.ws, id));
+          return services::JsonResponse(200, shown);
+        }
+        json::object body;
+        if (!req.body().empty()) {
+          EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
+        }
+        workspace::Actor actor = ActorFor(c.p, req);
+        absl::StatusOr<json::object> out;
+        if (op == "approve" || op == "reject") {
+          EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"comment"}));
+          EV_ASSIGN_OR_RETURN(std::optional<std::string> comment, services::OptionalString(body, "comment", 4000));
+          out = cr->Review(actor, storage::RoleName(c.p.role), c.ws, id, op == "approve", comment.value_or(""));
+        } else if (op == "comments") {
+          EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"text"}));
+          EV_ASSIGN_OR_RETURN(std::string text, services::RequiredString(body, "text", 4000));
+          out = cr->Comment(actor, c.ws, id, text);
+        } else {
+          EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {}));
+          if (op == "close") out = cr->Close(actor, c.p.role >= storage::Role::kAdmin, c.ws, id);
+          if (op == "rebase") out = cr->Rebase(actor, c.ws, id);
+          if (op == "revert") out = cr->Revert(actor, c.ws, id);
+          if (op == "apply") {
+            // The caller's own right on the effect (protected environments need admin);
+            // the change request's approvals are checked by ChangeRequests::Apply.
+            Principal p = c.p;
+            out = cr->Apply(actor, c.ws, id, [p](const workspace::WriteEffect& effect) {
+              return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
+            });
+          }
+        }
+        EV_RETURN_IF_ERROR(out.status());
+        return services::JsonResponse(op == "revert" ? 201 : 200, *out);
+      };
+    };
+    std::string base = "/v1/workspaces/{ws}/change-requests/{id}";
+    Route(r, http::verb::get, base, one("show", Action::kRead));
+    for (const char* op : {"approve", "reject", "comments", "close", "rebase", "apply", "revert"}) {
+      Route(r, http::verb::post, base + "/" + op, one(op, Action::kWrite));
+    }
   }
 
   // The org's audit events from the warehouse edgevault-audit writes (event_query.h):

@@ -16,6 +16,7 @@
 #include "src/net/http_client.h"
 #include "src/net/router.h"
 #include "src/services/api/api_auth.h"
+#include "src/workspace/change_requests.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
@@ -35,6 +36,9 @@ struct ApiServiceOptions {
   // The audit warehouse GET /v1/audit/events reads (DATA_DIR/audit/warehouse, written by
   // edgevault-audit on the same host); nullptr = the route answers 503. Not owned.
   audit::WarehouseReader* audit_reader = nullptr;
+  // Change requests and promotions (docs/design/promotions.md); nullptr = their routes
+  // answer 503. Not owned.
+  workspace::ChangeRequests* change_requests = nullptr;
 };
 
 class ApiService {

@@ -151,6 +151,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   };
   opts.audit_reader = ctx.Keep(std::make_unique<audit::FileWarehouseReader>(
       audit::AuditWarehouseDir(config.data_dir), ctx.env));
+  opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores));
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());

@@ -2,6 +2,7 @@
 // Keep in step with docs/api.md and src/services/api/api_service.cc; api_test checks that
 // every route the service installs appears here.
 #include <boost/json.hpp>
+#include <tuple>
 
 #include "src/services/api/api_service.h"
 
@@ -148,6 +149,55 @@ json::object Build() {
                  {P("actor", "query"), P("action", "query"), P("workspace", "query"), P("since", "query"),
                   P("until", "query"), P("limit", "query", "integer"), P("cursor", "query")},
                  std::nullopt, "200", "AuditEvents")}};
+  // Promotions and change requests (docs/design/promotions.md).
+  paths["/v1/workspaces/{ws}/environments/{env}/policy"] = {
+      {"put", Op("Set the environment's change-request policy (admin): required approvals, approver roles, "
+                 "whether direct writes are refused (403 change_request_required)",
+                 {P("ws"), P("env"), IfMatchParam()},
+                 WithReason({{"required_approvals", {{"type", "integer"}, {"minimum", 0}, {"maximum", 10}}},
+                             {"approver_roles", {{"type", "array"}, {"items", {{"enum", json::array{"developer", "admin", "owner"}}}}}},
+                             {"change_requests_required", {{"type", "boolean"}}}},
+                            {}),
+                 "200", "WriteResult")}};
+  json::object item_ref{{"type", "object"},
+                        {"properties", {{"kind", {{"enum", json::array{"config", "flag", "secret"}}}},
+                                        {"key", {{"type", "string"}}}}},
+                        {"required", json::array{"key"}}};
+  paths["/v1/workspaces/{ws}/promotions"] = {
+      {"post", Op("Open a change request promoting what `from` serves into `to` (developer); validated like a "
+                  "write; dry_run returns the diff and stores nothing (200), else the change request (201)",
+                  {P("ws")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"from", {{"type", "string"}}}, {"to", {{"type", "string"}}},
+                                               {"items", {{"type", "array"}, {"items", item_ref}}},
+                                               {"kinds", {{"type", "array"}, {"items", {{"enum", json::array{"config", "flag", "secret"}}}}}},
+                                               {"title", {{"type", "string"}, {"maxLength", 200}}},
+                                               {"description", {{"type", "string"}, {"maxLength", 4000}}},
+                                               {"dry_run", {{"type", "boolean"}}}}},
+                               {"required", json::array{"from", "to"}},
+                               {"additionalProperties", false}},
+                  "201", "ChangeRequest")}};
+  paths["/v1/workspaces/{ws}/change-requests"] = {
+      {"get", Op("Change requests, newest first", {P("ws"), P("before", "query", "integer"), P("limit", "query", "integer")},
+                 std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/change-requests/{id}"] = {
+      {"get", Op("A change request with its diff, reviews and comments", {P("ws"), P("id", "path", "integer")},
+                 std::nullopt, "200", "ChangeRequest")}};
+  json::object comment_body{{"type", "object"}, {"properties", {{"comment", {{"type", "string"}}}}}, {"additionalProperties", false}};
+  json::object empty_body{{"type", "object"}, {"additionalProperties", false}};
+  for (auto [op, summary, body] : {
+           std::tuple{"approve", "Approve (never the author's own; roles from the touched environments' policies; once per user per round)", comment_body},
+           std::tuple{"reject", "Reject (final)", comment_body},
+           std::tuple{"comments", "Add a comment",
+                      json::object{{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}, {"required", json::array{"text"}}}},
+           std::tuple{"close", "Close without applying (the author or an admin)", empty_body},
+           std::tuple{"rebase", "Recompute the diff against the current workspace; approvals reset", empty_body},
+           std::tuple{"revert", "Open a new change request (201) restoring every item an applied one changed", empty_body},
+           std::tuple{"apply", "Apply in one commit: 409 change_request_conflict when an item changed since the base, "
+                               "409 approvals_required, 400 change_request_invalid (marked failed, nothing written)", empty_body}}) {
+    paths[std::string("/v1/workspaces/{ws}/change-requests/{id}/") + op] = {
+        {"post", Op(summary, {P("ws"), P("id", "path", "integer")}, body, "200", "ChangeRequest")}};
+  }
   paths["/v1/openapi.json"] = {{"get", Op("This document", {}, std::nullopt, "200", "Any")}};
   // Webhooks (docs/design/webhooks.md): admin only.
   json::object webhook_body{
@@ -204,6 +254,15 @@ json::object Build() {
         {"updated_at", {{"type", "string"}}}}},
       {"required", json::array{"id", "url", "events", "active", "state"}}};
   schemas["WriteResult"] = {{"type", "object"}, {"properties", {{"revision", {{"type", "integer"}}}}}};
+  schemas["ChangeRequest"] = {
+      {"type", "object"},
+      {"properties", {{"id", {{"type", "integer"}}}, {"title", {{"type", "string"}}}, {"author", {{"type", "string"}}},
+                      {"state", {{"enum", json::array{"open", "approved", "scheduled", "applied", "rejected", "closed", "failed"}}}},
+                      {"base_revision", {{"type", "integer"}}}, {"round", {{"type", "integer"}}},
+                      {"changes", {{"type", "array"}, {"items", {{"type", "object"}}}}},
+                      {"environments", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                      {"approvals", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                      {"required_approvals", {{"type", "integer"}}}}}};
 
   json::object doc;
   doc["openapi"] = "3.1.0";

@@ -84,7 +84,43 @@ CREATE TABLE data_keys (
 CREATE INDEX data_keys_by_master_key ON data_keys (master_key_id, id);
 UPDATE meta SET value = '2' WHERE name = 'schema_version';
 )sql",
-      // 3: webhook registrations and their delivery cursors (docs/design/webhooks.md);
+      // 3: change requests, their reviews and comments (docs/design/promotions.md).
+      R"sql(
+CREATE TABLE change_requests (
+  id               BIGINT PRIMARY KEY CHECK (id > 0),
+  version          BIGINT NOT NULL,
+  title            TEXT NOT NULL CHECK (title <> ''),
+  description      TEXT NOT NULL,
+  author           TEXT NOT NULL CHECK (author <> ''),
+  state            TEXT NOT NULL CHECK (state <> ''),
+  state_reason     TEXT NOT NULL,
+  base_revision    BIGINT NOT NULL,
+  round            BIGINT NOT NULL,
+  applied_revision BIGINT NOT NULL,
+  body             TEXT NOT NULL,
+  created_at       BIGINT NOT NULL,
+  updated_at       BIGINT NOT NULL
+);
+CREATE TABLE change_request_reviews (
+  change_request_id BIGINT NOT NULL REFERENCES change_requests (id),
+  round             BIGINT NOT NULL,
+  actor             TEXT NOT NULL CHECK (actor <> ''),
+  decision          TEXT NOT NULL,
+  comment           TEXT NOT NULL,
+  time              BIGINT NOT NULL,
+  PRIMARY KEY (change_request_id, round, actor)
+);
+CREATE TABLE change_request_comments (
+  id                BIGINT PRIMARY KEY,
+  change_request_id BIGINT NOT NULL REFERENCES change_requests (id),
+  actor             TEXT NOT NULL CHECK (actor <> ''),
+  text              TEXT NOT NULL,
+  time              BIGINT NOT NULL
+);
+CREATE INDEX change_request_comments_by_request ON change_request_comments (change_request_id, id);
+UPDATE meta SET value = '3' WHERE name = 'schema_version';
+)sql",
+      // 4: webhook registrations and their delivery cursors (docs/design/webhooks.md);
       // their events are outbox rows of kind 'webhook'.
       R"sql(
 CREATE TABLE webhooks (
@@ -99,7 +135,7 @@ CREATE TABLE webhooks (
   last_error     TEXT   NOT NULL DEFAULT ''
 );
 CREATE INDEX outbox_pending_by_kind ON outbox (kind, id) WHERE done_at IS NULL;
-UPDATE meta SET value = '3' WHERE name = 'schema_version';
+UPDATE meta SET value = '4' WHERE name = 'schema_version';
 )sql",
   };
   return *kSteps;
@@ -169,6 +205,40 @@ absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
   w.failing = st.ColumnInt64(7) != 0;
   w.last_error = st.ColumnText(8);
   return w;
+}
+
+#define EV_CR_COLUMNS                                                                         \
+  "id, version, title, description, author, state, state_reason, base_revision, round, " \
+  "applied_revision, body, created_at, updated_at"
+
+absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
+  ChangeRequest c;
+  c.id = st.ColumnInt64(0);
+  c.version = st.ColumnInt64(1);
+  c.title = st.ColumnText(2);
+  c.description = st.ColumnText(3);
+  c.author = st.ColumnText(4);
+  c.state = st.ColumnText(5);
+  c.state_reason = st.ColumnText(6);
+  c.base_revision = st.ColumnInt64(7);
+  c.round = st.ColumnInt64(8);
+  c.applied_revision = st.ColumnInt64(9);
+  c.body = st.ColumnText(10);
+  c.created_at = FromMicros(st.ColumnInt64(11));
+  c.updated_at = FromMicros(st.ColumnInt64(12));
+  return c;
+}
+
+absl::Status ValidateChangeRequestWrite(const ChangeRequestWrite& w) {
+  if (w.row.title.empty() || w.row.author.empty() || w.row.state.empty()) {
+    return Invalid("a change request needs a title, an author and a state");
+  }
+  if (w.review && w.review->actor.empty()) return Invalid("a review needs an actor");
+  if (w.comment && w.comment->actor.empty()) return Invalid("a comment needs an actor");
+  for (const OutboxRow& r : w.outbox) {
+    if (r.kind.empty()) return Invalid("empty outbox row kind");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Item> ReadItem(const Statement& st) {
@@ -269,6 +339,10 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     }
     for (const Mutation& m : c.mutations) EV_RETURN_IF_ERROR(ValidateMutation(m));
     for (const DataKeyRow& k : c.data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
+    if (c.change_request) {
+      EV_RETURN_IF_ERROR(ValidateChangeRequestWrite(*c.change_request));
+      if (c.change_request->row.id == 0) return Invalid("a commit can only update a change request");
+    }
 
     std::lock_guard<std::mutex> lock(mu_);
     // BEGIN IMMEDIATE takes the write lock now, so the head read below cannot go stale
@@ -341,6 +415,11 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     CommitResult result;
     result.first_revision = head + 1;
     result.last_revision = seq;
+    if (c.change_request) {
+      ChangeRequestWrite w = *c.change_request;
+      w.row.applied_revision = seq;
+      EV_RETURN_IF_ERROR(WriteChangeRequestLocked(w).status());
+    }
     EV_ASSIGN_OR_RETURN(result.outbox_ids, InsertOutboxLocked(c.outbox));
     EV_RETURN_IF_ERROR(tx.Commit());
     return result;
@@ -658,6 +737,54 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     }
   }
 
+  absl::StatusOr<ChangeRequest> WriteChangeRequest(const ChangeRequestWrite& w) override {
+    EV_RETURN_IF_ERROR(ValidateChangeRequestWrite(w));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
+    EV_ASSIGN_OR_RETURN(ChangeRequest row, WriteChangeRequestLocked(w));
+    EV_RETURN_IF_ERROR(tx.Commit());
+    return row;
+  }
+
+  absl::StatusOr<ChangeRequest> GetChangeRequest(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return GetChangeRequestLocked(id);
+  }
+
+  absl::StatusOr<std::vector<ChangeRequest>> ListChangeRequests(int64_t before, int limit) override {
+    EV_RETURN_IF_ERROR(CheckPage(limit));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests "
+                                                   "WHERE ? = 0 OR id < ? ORDER BY id DESC LIMIT ?"));
+    st.Bind(1, before).Bind(2, before).Bind(3, limit);
+    return ReadAll<ChangeRequest>(st, ReadChangeRequest);
+  }
+
+  absl::StatusOr<std::vector<ChangeRequestReview>> ListChangeRequestReviews(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT change_request_id, round, actor, decision, comment, time "
+                                     "FROM change_request_reviews WHERE change_request_id = ? "
+                                     "ORDER BY round, time, actor"));
+    st.Bind(1, id);
+    return ReadAll<ChangeRequestReview>(st, [](const Statement& r) -> absl::StatusOr<ChangeRequestReview> {
+      return ChangeRequestReview{r.ColumnInt64(0), r.ColumnInt64(1), r.ColumnText(2),
+                                 r.ColumnText(3),  r.ColumnText(4),  FromMicros(r.ColumnInt64(5))};
+    });
+  }
+
+  absl::StatusOr<std::vector<ChangeRequestComment>> ListChangeRequestComments(int64_t id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT id, change_request_id, actor, text, time "
+                                     "FROM change_request_comments WHERE change_request_id = ? ORDER BY id"));
+    st.Bind(1, id);
+    return ReadAll<ChangeRequestComment>(st, [](const Statement& r) -> absl::StatusOr<ChangeRequestComment> {
+      return ChangeRequestComment{r.ColumnInt64(0), r.ColumnInt64(1), r.ColumnText(2), r.ColumnText(3),
+                                  FromMicros(r.ColumnInt64(4))};
+    });
+  }
+
   // Reads one meta value (nullopt when absent). Used before the store exists, too.
   static absl::StatusOr<std::optional<std::string>> ReadMeta(SqliteDb& db, std::string_view name) {
     EV_ASSIGN_OR_RETURN(Statement st, db.Prepare("SELECT value FROM meta WHERE name = ?"));
@@ -720,6 +847,70 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
     return ReadWebhook(st);
+  }
+
+  absl::StatusOr<ChangeRequest> GetChangeRequestLocked(int64_t id) {
+    EV_ASSIGN_OR_RETURN(Statement st,
+                        db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests WHERE id = ?"));
+    st.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::NotFoundError(StrCat("change request ", id, " not found"));
+    return ReadChangeRequest(st);
+  }
+
+  // The caller holds the mutex and an open write transaction (rolled back on error).
+  absl::StatusOr<ChangeRequest> WriteChangeRequestLocked(const ChangeRequestWrite& w) {
+    ChangeRequest row = w.row;
+    if (row.id == 0) {
+      EV_ASSIGN_OR_RETURN(row.id, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM change_requests"));
+      row.version = 1;
+      EV_ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT INTO change_requests (" EV_CR_COLUMNS
+                                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      ins.Bind(1, row.id).Bind(2, row.version).Bind(3, row.title).Bind(4, row.description)
+          .Bind(5, row.author).Bind(6, row.state).Bind(7, row.state_reason).Bind(8, row.base_revision)
+          .Bind(9, row.round).Bind(10, row.applied_revision).Bind(11, row.body)
+          .Bind(12, Micros(row.created_at)).Bind(13, Micros(row.updated_at));
+      EV_RETURN_IF_ERROR(ins.Run());
+    } else {
+      EV_ASSIGN_OR_RETURN(ChangeRequest current, GetChangeRequestLocked(row.id));
+      if (current.version != w.expected_version) {
+        return absl::AbortedError(StrCat("change request ", row.id, " changed meanwhile (version ",
+                                         current.version, ", expected ", w.expected_version, "); reload and retry"));
+      }
+      row.version = current.version + 1;
+      row.created_at = current.created_at;
+      EV_ASSIGN_OR_RETURN(Statement up, db_->Prepare(
+          "UPDATE change_requests SET version = ?, title = ?, description = ?, author = ?, state = ?, "
+          "state_reason = ?, base_revision = ?, round = ?, applied_revision = ?, body = ?, updated_at = ? "
+          "WHERE id = ?"));
+      up.Bind(1, row.version).Bind(2, row.title).Bind(3, row.description).Bind(4, row.author)
+          .Bind(5, row.state).Bind(6, row.state_reason).Bind(7, row.base_revision).Bind(8, row.round)
+          .Bind(9, row.applied_revision).Bind(10, row.body).Bind(11, Micros(row.updated_at)).Bind(12, row.id);
+      EV_RETURN_IF_ERROR(up.Run());
+    }
+    if (w.review) {
+      EV_ASSIGN_OR_RETURN(Statement rv, db_->Prepare(
+          "INSERT INTO change_request_reviews (change_request_id, round, actor, decision, comment, time) "
+          "VALUES (?, ?, ?, ?, ?, ?)"));
+      rv.Bind(1, row.id).Bind(2, w.review->round).Bind(3, w.review->actor).Bind(4, w.review->decision)
+          .Bind(5, w.review->comment).Bind(6, Micros(w.review->time));
+      absl::Status st = rv.Run();
+      if (absl::IsAlreadyExists(st)) {
+        return absl::AlreadyExistsError(StrCat(w.review->actor, " already reviewed change request ", row.id,
+                                               " in round ", w.review->round));
+      }
+      EV_RETURN_IF_ERROR(st);
+    }
+    if (w.comment) {
+      EV_ASSIGN_OR_RETURN(int64_t id, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM change_request_comments"));
+      EV_ASSIGN_OR_RETURN(Statement cm, db_->Prepare(
+          "INSERT INTO change_request_comments (id, change_request_id, actor, text, time) VALUES (?, ?, ?, ?, ?)"));
+      cm.Bind(1, id).Bind(2, row.id).Bind(3, w.comment->actor).Bind(4, w.comment->text)
+          .Bind(5, Micros(w.comment->time));
+      EV_RETURN_IF_ERROR(cm.Run());
+    }
+    EV_RETURN_IF_ERROR(InsertOutboxLocked(w.outbox).status());
+    return row;
   }
 
   absl::Status ExpectOneChange(Statement& st, int64_t id) {

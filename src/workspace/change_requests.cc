@@ -1,0 +1,474 @@
+#include "src/workspace/change_requests.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "src/base/status.h"
+#include "src/base/strings.h"
+
+namespace edgevault::workspace {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr size_t kMaxTitle = 200;
+constexpr size_t kMaxDescription = 4000;
+constexpr size_t kMaxComment = 4000;
+
+absl::Status WithCode(absl::Status st, std::string_view code) {
+  st.SetPayload("edgevault.dev/error-code", absl::Cord(std::string(code)));
+  return st;
+}
+
+absl::Status WrongState(const storage::ChangeRequest& cr, std::string_view what) {
+  return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+                      "change request #" + std::to_string(cr.id) + " is " + cr.state + "; it cannot be " +
+                      std::string(what))),
+                  "change_request_state");
+}
+
+bool In(std::string_view state, std::initializer_list<std::string_view> states) {
+  return std::find(states.begin(), states.end(), state) != states.end();
+}
+
+std::string Time(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
+
+json::object ParseBody(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return !ec && v.is_object() ? std::move(v.as_object()) : json::object();
+}
+
+std::set<std::string> Environments(const json::object& body) {
+  std::set<std::string> out;
+  if (const json::value* v = body.if_contains("environments"); v != nullptr && v->is_array()) {
+    for (const json::value& e : v->get_array()) {
+      if (e.is_string()) out.insert(std::string(e.get_string()));
+    }
+  }
+  return out;
+}
+
+std::string JoinSet(const std::set<std::string>& s, std::string_view sep) {
+  std::string out;
+  for (const std::string& x : s) {
+    if (!out.empty()) out += sep;
+    out += x;
+  }
+  return out;
+}
+
+json::array ToArray(const std::set<std::string>& s) {
+  json::array a;
+  for (const std::string& x : s) a.emplace_back(x);
+  return a;
+}
+
+// The stored body of a request: its request, its exact changes, what they touch.
+json::object PlanBody(std::string_view type, json::value request, const PlannedChangeSet& plan) {
+  json::array changes;
+  for (const PlannedChange& c : plan.changes) changes.push_back(PlannedChangeToJson(c));
+  return {{"type", type},
+          {"request", std::move(request)},
+          {"changes", std::move(changes)},
+          {"environments", ToArray(plan.environments)}};
+}
+
+// The required count and the reviewer roles for a set of environments, from their
+// policies: the maximum count, and the roles every policy allows.
+struct Requirement {
+  int approvals = 0;
+  std::optional<std::set<std::string>> roles;  // nullopt: no policy (any reviewer role)
+};
+
+Requirement RequirementOf(const std::map<std::string, EnvironmentPolicy>& policies) {
+  Requirement r;
+  for (const auto& [env, p] : policies) {
+    r.approvals = std::max(r.approvals, p.required_approvals);
+    std::set<std::string> roles(p.approver_roles.begin(), p.approver_roles.end());
+    if (!r.roles) {
+      r.roles = roles;
+    } else {
+      std::set<std::string> both;
+      for (const std::string& x : *r.roles) {
+        if (roles.contains(x)) both.insert(x);
+      }
+      r.roles = both;
+    }
+  }
+  return r;
+}
+
+absl::StatusOr<std::map<std::string, EnvironmentPolicy>> PoliciesNow(Service& service, const storage::Workspace& ws,
+                                                                     const std::set<std::string>& envs) {
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, service.ListEnvironments(ws));
+  EV_ASSIGN_OR_RETURN(EnvironmentSet set, EnvironmentSet::FromItems(items));
+  std::map<std::string, EnvironmentPolicy> out;
+  for (const std::string& e : envs) {
+    const Environment* env = set.Find(e);
+    if (env != nullptr && env->policy) out.emplace(e, *env->policy);
+  }
+  return out;
+}
+
+std::set<std::string> Approvers(const std::vector<storage::ChangeRequestReview>& reviews, int64_t round) {
+  std::set<std::string> out;
+  for (const auto& r : reviews) {
+    if (r.round == round && r.decision == "approve") out.insert(r.actor);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> Text(const json::object& body, std::string_view field, size_t max, bool required) {
+  const json::value* v = body.if_contains(field);
+  if (v == nullptr || v->is_null()) {
+    if (required) return absl::InvalidArgumentError(base::ToAbsl("field '" + std::string(field) + "': is required"));
+    return std::string();
+  }
+  if (!v->is_string() || v->get_string().size() > max ||
+      (required && std::string_view(v->get_string()).find_first_not_of(" \t\r\n") == std::string_view::npos)) {
+    return absl::InvalidArgumentError(base::ToAbsl("field '" + std::string(field) + "': must be " +
+                                                   (required ? "a non-empty" : "a") + " string of at most " +
+                                                   std::to_string(max) + " bytes"));
+  }
+  return std::string(v->get_string());
+}
+
+}  // namespace
+
+absl::StatusOr<storage::ChangeRequest> ChangeRequests::Load(const storage::Workspace& ws, int64_t id) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  absl::StatusOr<storage::ChangeRequest> cr = store->GetChangeRequest(id);
+  if (absl::IsNotFound(cr.status())) {
+    return absl::NotFoundError(base::ToAbsl("no change request #" + std::to_string(id)));
+  }
+  return cr;
+}
+
+absl::StatusOr<json::object> ChangeRequests::ToJson(const storage::Workspace& ws, const storage::ChangeRequest& cr,
+                                                     bool detail) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  json::object body = ParseBody(cr.body);
+  EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
+  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, Environments(body)));
+  json::object o{{"id", cr.id},
+                 {"title", cr.title},
+                 {"description", cr.description},
+                 {"author", cr.author},
+                 {"state", cr.state},
+                 {"base_revision", cr.base_revision},
+                 {"round", cr.round},
+                 {"created_at", Time(cr.created_at)},
+                 {"updated_at", Time(cr.updated_at)}};
+  if (!cr.state_reason.empty()) o["state_reason"] = cr.state_reason;
+  if (cr.applied_revision > 0) o["applied_revision"] = cr.applied_revision;
+  for (const char* member : {"type", "request", "environments", "changes"}) {
+    if (const json::value* v = body.if_contains(member)) o[member] = *v;
+  }
+  o["approvals"] = ToArray(Approvers(reviews, cr.round));
+  o["required_approvals"] = RequirementOf(policies).approvals;
+  if (detail) {
+    json::array rv;
+    for (const auto& r : reviews) {
+      json::object x{{"round", r.round}, {"actor", r.actor}, {"decision", r.decision}, {"time", Time(r.time)}};
+      if (!r.comment.empty()) x["comment"] = r.comment;
+      rv.push_back(std::move(x));
+    }
+    o["reviews"] = std::move(rv);
+    EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestComment> comments, store->ListChangeRequestComments(cr.id));
+    json::array cm;
+    for (const auto& c : comments) {
+      cm.push_back(json::object{{"id", c.id}, {"actor", c.actor}, {"text", c.text}, {"time", Time(c.time)}});
+    }
+    o["comments"] = std::move(cm);
+  }
+  return o;
+}
+
+absl::StatusOr<json::object> ChangeRequests::Promote(const Actor& actor, const storage::Workspace& ws,
+                                                     const json::object& body) {
+  for (const auto& kv : body) {
+    static constexpr std::string_view kKnown[] = {"from", "to", "items", "kinds", "title", "description", "dry_run"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), kv.key()) == std::end(kKnown)) {
+      return absl::InvalidArgumentError(base::ToAbsl(
+          "field '" + std::string(kv.key()) + "': is not a known field (known: from, to, items, kinds, title, "
+                                              "description, dry_run)"));
+    }
+  }
+  EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(body));
+  bool dry_run = false;
+  if (const json::value* d = body.if_contains("dry_run"); d != nullptr && !d->is_null()) {
+    if (!d->is_bool()) return absl::InvalidArgumentError("field 'dry_run': must be a boolean");
+    dry_run = d->get_bool();
+  }
+  std::string title, description;
+  if (!dry_run) {
+    EV_ASSIGN_OR_RETURN(title, Text(body, "title", kMaxTitle, true));
+  }
+  EV_ASSIGN_OR_RETURN(description, Text(body, "description", kMaxDescription, false));
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputePromotion(request, in));
+  json::object planned = PlanBody("promotion", PromotionRequestToJson(request), plan);
+  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
+  Requirement req = RequirementOf(policies);
+  if (dry_run) {
+    planned["dry_run"] = true;
+    planned["base_revision"] = in.head;
+    planned["required_approvals"] = req.approvals;
+    return planned;
+  }
+  storage::ChangeRequestWrite w;
+  w.row.title = title;
+  w.row.description = description;
+  w.row.author = actor.id;
+  w.row.state = req.approvals == 0 ? "approved" : "open";
+  w.row.base_revision = in.head;
+  w.row.body = json::serialize(planned);
+  json::object details{{"from", request.from}, {"to", request.to},
+                       {"changes", static_cast<int64_t>(plan.changes.size())}};
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr,
+                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.create",
+                                                   std::move(details), JoinSet(plan.environments, ",")));
+  return ToJson(ws, cr, false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Show(const storage::Workspace& ws, int64_t id) {
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  return ToJson(ws, cr, true);
+}
+
+absl::StatusOr<json::array> ChangeRequests::List(const storage::Workspace& ws, int64_t before, int limit) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequest> rows, store->ListChangeRequests(before, limit));
+  json::array out;
+  for (const auto& cr : rows) {
+    EV_ASSIGN_OR_RETURN(json::object o, ToJson(ws, cr, false));
+    o.erase("changes");
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+absl::StatusOr<json::object> ChangeRequests::Review(const Actor& actor, std::string_view role,
+                                                    const storage::Workspace& ws, int64_t id, bool approve,
+                                                    std::string comment) {
+  if (comment.size() > kMaxComment) {
+    return absl::InvalidArgumentError(base::ToAbsl("field 'comment': at most " + std::to_string(kMaxComment) + " bytes"));
+  }
+  if (actor.id.rfind("key:", 0) == 0) {
+    // An API key is not a person: its owner could approve their own request with it, or
+    // count twice with two keys.
+    return absl::PermissionDeniedError("change requests are reviewed by people: sign in instead of using an API key");
+  }
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  // Parallel reviews of one request: the loser of the compare-and-set reads again.
+  absl::StatusOr<storage::ChangeRequest> written;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+    const char* verb = approve ? "approved" : "rejected";
+    if (!In(cr.state, {"open", "approved"})) return WrongState(cr, verb);
+    if (cr.author == actor.id) {
+      return absl::PermissionDeniedError("the author of a change request never reviews it; ask another reviewer");
+    }
+    if (role == "viewer") return absl::PermissionDeniedError("viewers cannot review change requests");
+    std::set<std::string> envs = Environments(ParseBody(cr.body));
+    EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, envs));
+    Requirement req = RequirementOf(policies);
+    if (req.roles && !req.roles->contains(std::string(role))) {
+      return absl::PermissionDeniedError(base::ToAbsl(
+          "reviewing this change request needs one of the roles " +
+          JoinSet(*req.roles, ", ") +
+          " (the policies of " + JoinSet(envs, ", ") + "); you are " +
+          std::string(role)));
+    }
+    EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
+    std::set<std::string> approvers = Approvers(reviews, cr.round);
+    storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+    w.review = storage::ChangeRequestReview{.change_request_id = cr.id, .round = cr.round, .actor = actor.id,
+                                            .decision = approve ? "approve" : "reject", .comment = comment};
+    if (approve) {
+      approvers.insert(actor.id);
+      if (static_cast<int>(approvers.size()) >= req.approvals) w.row.state = "approved";
+    } else {
+      w.row.state = "rejected";
+      w.row.state_reason = comment.empty() ? "rejected by " + actor.id : comment;
+    }
+    written =
+        service_->WriteChangeRequest(actor, ws, std::move(w),
+                                     approve ? "workspace.change_request.approve" : "workspace.change_request.reject",
+                                     {{"round", cr.round}, {"approvals", static_cast<int64_t>(approvers.size())}},
+                                     JoinSet(envs, ","));
+    if (!absl::IsAborted(written.status())) break;
+  }
+  if (absl::IsAlreadyExists(written.status())) {
+    return absl::AlreadyExistsError("you already reviewed this change request (approvals count once per user)");
+  }
+  EV_RETURN_IF_ERROR(written.status());
+  return ToJson(ws, *written, false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Comment(const Actor& actor, const storage::Workspace& ws, int64_t id,
+                                                     std::string text) {
+  if (text.empty() || text.size() > kMaxComment) {
+    return absl::InvalidArgumentError(base::ToAbsl("field 'text': must be 1 to " + std::to_string(kMaxComment) + " bytes"));
+  }
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+  w.comment = storage::ChangeRequestComment{.change_request_id = cr.id, .actor = actor.id, .text = std::move(text)};
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest written,
+                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.comment", {}, ""));
+  return ToJson(ws, written, true);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Close(const Actor& actor, bool is_admin, const storage::Workspace& ws,
+                                                   int64_t id) {
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  if (!In(cr.state, {"open", "approved", "failed"})) return WrongState(cr, "closed");
+  if (cr.author != actor.id && !is_admin) {
+    return absl::PermissionDeniedError("only the author or an admin closes a change request");
+  }
+  storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+  w.row.state = "closed";
+  w.row.state_reason = "closed by " + actor.id;
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest written,
+                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.close", {}, ""));
+  return ToJson(ws, written, false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Rebase(const Actor& actor, const storage::Workspace& ws, int64_t id) {
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  if (!In(cr.state, {"open", "approved", "failed"})) return WrongState(cr, "rebased");
+  json::object body = ParseBody(cr.body);
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, body, in));
+  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
+  storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+  w.row.body = json::serialize(PlanBody(body["type"].is_string() ? std::string(body["type"].get_string()) : "promotion",
+                                        body["request"], plan));
+  w.row.base_revision = in.head;
+  w.row.round = cr.round + 1;
+  w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
+  w.row.state_reason.clear();
+  json::object details{{"base_revision", in.head}, {"round", cr.round + 1}};
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest written,
+                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.rebase",
+                                                   std::move(details), JoinSet(plan.environments, ",")));
+  return ToJson(ws, written, false);
+}
+
+absl::StatusOr<PlannedChangeSet> ChangeRequests::Plan(const storage::Workspace& ws, const json::object& body,
+                                                      const ChangeSetInput& in) {
+  const json::value* req_v = body.if_contains("request");
+  const json::value* type = body.if_contains("type");
+  if (req_v == nullptr || !req_v->is_object() || type == nullptr || !type->is_string()) {
+    return absl::DataLossError("the stored change request has no request");
+  }
+  if (type->get_string() == "promotion") {
+    EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(req_v->get_object()));
+    return ComputePromotion(request, in);
+  }
+  const json::value* of = req_v->get_object().if_contains("revert_of");
+  if (type->get_string() != "revert" || of == nullptr || !of->is_int64()) {
+    return absl::DataLossError("the stored change request has an unknown type");
+  }
+  // The revisions the reverted request's apply wrote: its last revision and the ones
+  // before it, one per change.
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest reverted, Load(ws, of->get_int64()));
+  json::object reverted_body = ParseBody(reverted.body);
+  const json::value* changes = reverted_body.if_contains("changes");
+  int64_t n = changes != nullptr && changes->is_array() ? static_cast<int64_t>(changes->get_array().size()) : 0;
+  if (reverted.state != "applied" || n < 1 || n > 1000) {
+    return WrongState(reverted, "reverted (only an applied change request is)");
+  }
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs,
+                      store->ListRevisions(reverted.applied_revision - n, static_cast<int>(n)));
+  return ComputeRevert(revs, in);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Revert(const Actor& actor, const storage::Workspace& ws, int64_t id) {
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  if (cr.state != "applied") return WrongState(cr, "reverted (only an applied change request is)");
+  json::object request{{"revert_of", id}};
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, json::object{{"type", "revert"}, {"request", request}}, in));
+  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
+  storage::ChangeRequestWrite w;
+  w.row.title = ("Revert #" + std::to_string(id) + ": " + cr.title).substr(0, kMaxTitle);
+  w.row.description = "Restores every item change request #" + std::to_string(id) + " changed.";
+  w.row.author = actor.id;
+  w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
+  w.row.base_revision = in.head;
+  w.row.body = json::serialize(PlanBody("revert", request, plan));
+  json::object details{{"revert_of", id}, {"changes", static_cast<int64_t>(plan.changes.size())}};
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest created,
+                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.create",
+                                                   std::move(details), JoinSet(plan.environments, ",")));
+  return ToJson(ws, created, false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,
+                                                   const WriteAuthorizer& may_write) {
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  if (!In(cr.state, {"open", "approved"})) return WrongState(cr, "applied");
+  json::object body = ParseBody(cr.body);
+  std::set<std::string> planned_envs = Environments(body);
+  Service::ChangeSetApply set;
+  if (const json::value* changes = body.if_contains("changes"); changes != nullptr && changes->is_array()) {
+    for (const json::value& c : changes->get_array()) {
+      EV_ASSIGN_OR_RETURN(PlannedChange change, PlannedChangeFromJson(c));
+      set.changes.push_back(std::move(change));
+    }
+  }
+  EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
+  const size_t approvals = Approvers(reviews, cr.round).size();
+  set.reason = "change request #" + std::to_string(cr.id) + ": " + cr.title;
+  set.change_request_id = cr.id;
+  set.change_request = storage::ChangeRequestWrite{.row = cr, .expected_version = cr.version};
+  set.change_request.row.state = "applied";
+  set.change_request.row.state_reason.clear();
+  // Decided under the write lock, on the effect the apply actually has and the policies
+  // as they are now: enough approvals for every touched environment, then the caller's
+  // own right to write there.
+  WriteAuthorizer authorize = [&](const WriteEffect& effect) -> absl::Status {
+    for (const std::string& e : effect.environments) {
+      if (!planned_envs.contains(e)) {
+        return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+                            "applying now would also change \"" + e +
+                            "\", which the change request was not reviewed for; rebase it")),
+                        "change_request_conflict");
+      }
+    }
+    Requirement req = RequirementOf(effect.policies);
+    if (static_cast<int>(approvals) < req.approvals) {
+      return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+                          "change request #" + std::to_string(cr.id) + " has " + std::to_string(approvals) +
+                          " of the " + std::to_string(req.approvals) + " approvals its environments require")),
+                      "approvals_required");
+    }
+    return may_write(effect);
+  };
+  absl::StatusOr<int64_t> head = service_->ApplyChangeSet(actor, ws, std::move(set), authorize);
+  if (absl::IsInvalidArgument(head.status())) {
+    // No longer valid: nothing was written; the request is marked failed with the reason.
+    storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+    w.row.state = "failed";
+    w.row.state_reason = std::string(head.status().message());
+    absl::Status marked = service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.fail",
+                                                       {{"reason", std::string(head.status().message())}}, "")
+                              .status();
+    if (!marked.ok() && !absl::IsAborted(marked)) return marked;
+    return WithCode(absl::InvalidArgumentError(base::ToAbsl("change request #" + std::to_string(cr.id) +
+                                                            " no longer validates, nothing was written: " +
+                                                            std::string(head.status().message()))),
+                    "change_request_invalid");
+  }
+  EV_RETURN_IF_ERROR(head.status());
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest applied, Load(ws, id));
+  return ToJson(ws, applied, false);
+}
+
+}  // namespace edgevault::workspace

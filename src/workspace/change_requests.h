@@ -1,0 +1,92 @@
+#pragma once
+// Change requests and promotions (docs/design/promotions.md): creating a promotion from
+// its diff, reviews under the environments' policies, comments, close, rebase and apply.
+// The rows live in the workspace store (WorkspaceStore::WriteChangeRequest); every write
+// goes through Service::WriteChangeRequest (row + audit event, one transaction) and apply
+// through Service::ApplyChangeSet (items + row, one commit). Concurrent writes to one
+// request are compare-and-set on its version: the loser gets Aborted (412), never a lost
+// update. Free of HTTP: the api maps the errors once.
+//
+// Thread-safety: every method may be called concurrently.
+//
+// Errors: InvalidArgument (bad input, a change that does not validate: code
+// "change_request_invalid" at apply), NotFound (no such request), PermissionDenied (the
+// author approving their own request, a role the policy does not allow),
+// FailedPrecondition (code "change_request_state": not allowed in this state;
+// "change_request_conflict": items changed since the base; "approvals_required";
+// "nothing_to_promote"), AlreadyExists (a second review in one round), Aborted.
+//
+//   ChangeRequests crs(service, stores);
+//   EV_ASSIGN_OR_RETURN(json::object cr, crs.Promote(actor, ws, body));  // {"id": 3, ...}
+//   EV_ASSIGN_OR_RETURN(cr, crs.Review(approver, "admin", ws, 3, true, ""));
+//   EV_ASSIGN_OR_RETURN(cr, crs.Apply(actor, ws, 3, may_write));
+
+#include <boost/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "src/storage/workspace_store_provider.h"
+#include "src/workspace/service.h"
+
+namespace edgevault::workspace {
+
+class ChangeRequests {
+ public:
+  // Neither is owned; both must outlive this object.
+  ChangeRequests(Service* service, storage::WorkspaceStoreProvider* stores)
+      : service_(service), stores_(stores) {}
+
+  // body: {from, to, items?: [{kind, key}], kinds?, title, description?, dry_run?}.
+  // Computes and validates the diff (change_set.h ComputePromotion); with dry_run
+  // returns {"dry_run": true, "changes", "environments", "base_revision",
+  // "required_approvals"} and stores nothing, else the new request (ToJson). Creating
+  // needs no approval rights: the policies apply to reviews and apply.
+  absl::StatusOr<boost::json::object> Promote(const Actor& actor, const storage::Workspace& ws,
+                                              const boost::json::object& body);
+
+  // The request with its changes, reviews, comments, current approvals and required count.
+  absl::StatusOr<boost::json::object> Show(const storage::Workspace& ws, int64_t id);
+  // Newest first, ids < before (0: from the newest), without changes/reviews/comments.
+  absl::StatusOr<boost::json::array> List(const storage::Workspace& ws, int64_t before, int limit);
+
+  // approve = true: approves (state → approved once the required count is reached);
+  // false: rejects (final). `role` is the reviewer's role name ("viewer", "developer",
+  // "admin", "owner"); the author never reviews their own request, a viewer never
+  // reviews, and the role must be in approver_roles of every touched environment that has
+  // a policy. Allowed in open and approved.
+  absl::StatusOr<boost::json::object> Review(const Actor& actor, std::string_view role,
+                                             const storage::Workspace& ws, int64_t id, bool approve,
+                                             std::string comment);
+  absl::StatusOr<boost::json::object> Comment(const Actor& actor, const storage::Workspace& ws, int64_t id,
+                                              std::string text);
+  // The author, or an admin (`is_admin`). Allowed in open, approved and failed.
+  absl::StatusOr<boost::json::object> Close(const Actor& actor, bool is_admin, const storage::Workspace& ws,
+                                            int64_t id);
+  // Recomputes the diff against the current workspace; approvals reset (a new round).
+  // Allowed in open, approved and failed.
+  absl::StatusOr<boost::json::object> Rebase(const Actor& actor, const storage::Workspace& ws, int64_t id);
+  // Opens a new change request that restores every item an applied request changed
+  // (change_set.h ComputeRevert), reviewed and applied like any other. Allowed in applied.
+  absl::StatusOr<boost::json::object> Revert(const Actor& actor, const storage::Workspace& ws, int64_t id);
+  // Applies it (Service::ApplyChangeSet). `may_write` is the caller's own authorization
+  // on the effect (protected environments); the approvals are checked against the
+  // policies of the environments the apply touches, as they are now. A change that no
+  // longer validates marks the request failed (and writes no item).
+  absl::StatusOr<boost::json::object> Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,
+                                            const WriteAuthorizer& may_write);
+
+ private:
+  absl::StatusOr<storage::ChangeRequest> Load(const storage::Workspace& ws, int64_t id);
+  // The diff of a stored request's body ({"type", "request"}) against the workspace now.
+  absl::StatusOr<PlannedChangeSet> Plan(const storage::Workspace& ws, const boost::json::object& body,
+                                        const ChangeSetInput& in);
+  // The request as JSON; with `detail`, its reviews and comments too.
+  absl::StatusOr<boost::json::object> ToJson(const storage::Workspace& ws, const storage::ChangeRequest& cr,
+                                             bool detail);
+
+  Service* service_;
+  storage::WorkspaceStoreProvider* stores_;
+};
+
+}  // namespace edgevault::workspace

@@ -1,0 +1,265 @@
+#include "src/workspace/change_requests.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "src/base/env.h"
+#include "src/base/testing/temp_dir.h"
+#include "src/crypto/keyring.h"
+#include "src/storage/lmdb/edge_kv_lmdb.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/storage/sqlite/workspace_store_provider_sqlite.h"
+
+namespace edgevault::workspace {
+namespace {
+
+namespace json = boost::json;
+using storage::ItemKind;
+
+std::string Code(const absl::Status& st) {
+  auto c = st.GetPayload("edgevault.dev/error-code");
+  return c ? std::string(*c) : "";
+}
+
+class ChangeRequestsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    control_ = *storage::OpenSqliteControlStore({dir_.path() + "/control.db", base::Env::Default()});
+    storage::Org org{.id = "org_1", .name = "default"};
+    org.created_at = absl::Now();
+    ASSERT_TRUE(control_->CreateOrg(org).ok());
+    kv_ = *storage::OpenLmdbEdgeKv({.path = dir_.path() + "/edge"});
+    stores_ = *storage::OpenSqliteWorkspaceStoreProvider(
+        {.dir = dir_.path() + "/workspaces", .env = base::Env::Default(), .max_open = 8});
+    crypto::Keyring ring;
+    ASSERT_TRUE(ring.Add("m1", crypto::SecureBuffer(std::string(32, 'k'))).ok());
+    keyring_ = std::make_unique<crypto::KeyringHolder>(std::move(ring));
+    ServiceOptions so{.stores = stores_.get(), .directory = control_.get(), .kv = kv_.get(),
+                      .env = base::Env::Default(), .keyring = keyring_.get()};
+    service_ = *Service::Create(so);
+    crs_ = std::make_unique<ChangeRequests>(service_.get(), stores_.get());
+
+    ws_ = *service_->CreateWorkspace(author_, "shop", "Shop");
+    for (const char* env : {"staging", "prod"}) {
+      ASSERT_TRUE(service_->CreateEnvironment(author_, ws_, json::object{{"key", env}}, "setup", std::nullopt).ok());
+    }
+    Put(ItemKind::kConfig, "pool",
+        {{"type", "integer"}, {"schema", {{"maximum", 100}}}, {"values", {{"staging", 20}, {"prod", 10}}}});
+    Put(ItemKind::kFlag, "checkout",
+        {{"variations", json::array{json::object{{"value", false}}, json::object{{"value", true}}}},
+         {"environments", {{"staging", {{"on", true}, {"off_variation", 0}, {"fallthrough", {{"variation", 1}}}}}}}});
+    ASSERT_TRUE(service_->PutSecret(author_, ws_, "token", {{"values", {{"staging", "s3cret"}, {"prod", "old"}}}},
+                                    "setup", std::nullopt, AllowAnyWrite())
+                    .ok());
+    ASSERT_TRUE(service_->SetEnvironmentPolicy(author_, ws_, "prod",
+                                               json::object{{"required_approvals", 2},
+                                                            {"change_requests_required", true}},
+                                               "policy", std::nullopt)
+                    .ok());
+  }
+
+  void Put(ItemKind kind, const std::string& key, json::object body) {
+    absl::StatusOr<int64_t> r = service_->PutItem(author_, ws_, kind, key, body, "setup", std::nullopt, AllowAnyWrite());
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  absl::StatusOr<json::object> Promote(bool dry_run = false) {
+    return crs_->Promote(author_, ws_, json::object{{"from", "staging"}, {"to", "prod"}, {"title", "ship it"},
+                                                    {"dry_run", dry_run}});
+  }
+
+  std::string ProdSecret() {
+    absl::StatusOr<SecretValues> v = service_->ReadSecretValues(
+        admin1_, ws_, "prod", "token", [](std::string_view, bool) { return absl::OkStatus(); });
+    return v.ok() ? std::string(v->values.at("token").view()) : v.status().ToString();
+  }
+
+  base::testing::TempDir dir_{"ev-cr"};
+  std::unique_ptr<storage::ControlStore> control_;
+  std::unique_ptr<storage::EdgeKv> kv_;
+  std::unique_ptr<storage::WorkspaceStoreProvider> stores_;
+  std::unique_ptr<crypto::KeyringHolder> keyring_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<ChangeRequests> crs_;
+  storage::Workspace ws_;
+  Actor author_{"user:usr_author", "org_1", "127.0.0.1", "r1"};
+  Actor admin1_{"user:usr_a1", "org_1", "127.0.0.1", "r2"};
+  Actor admin2_{"user:usr_a2", "org_1", "127.0.0.1", "r3"};
+};
+
+TEST_F(ChangeRequestsTest, PromotionNeedsTwoDistinctApproversAndAppliesExactlyTheDiffInOneCommit) {
+  absl::StatusOr<int64_t> head0 = service_->Head(ws_);
+  absl::StatusOr<json::object> preview = Promote(true);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->at("changes").as_array().size(), 3u);
+  EXPECT_EQ(preview->at("required_approvals").as_int64(), 2);
+  EXPECT_EQ(json::serialize(preview->at("environments")), R"(["prod"])");
+  // The diff never carries a secret value, only the reference to the sealed one.
+  EXPECT_EQ(json::serialize(preview->at("changes")).find("s3cret"), std::string::npos);
+  EXPECT_EQ(*service_->Head(ws_), *head0);  // a dry run stores nothing
+
+  absl::StatusOr<json::object> cr = Promote();
+  ASSERT_TRUE(cr.ok()) << cr.status();
+  int64_t id = cr->at("id").as_int64();
+  EXPECT_EQ(cr->at("state").as_string(), "open");
+
+  EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(author_, "owner", ws_, id, true, "").status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(admin1_, "viewer", ws_, id, true, "").status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(admin1_, "developer", ws_, id, true, "").status()));
+  // An API key is not a reviewer (its owner could approve their own request through it).
+  Actor key{"key:key_1", "org_1", "127.0.0.1", "r9"};
+  EXPECT_TRUE(absl::IsPermissionDenied(crs_->Review(key, "admin", ws_, id, true, "").status()));
+  // Not enough approvals yet: apply refuses and writes nothing.
+  absl::Status early = crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).status();
+  EXPECT_EQ(Code(early), "approvals_required") << early;
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "lgtm").ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(crs_->Review(admin1_, "admin", ws_, id, true, "").status()));
+  absl::StatusOr<json::object> approved = crs_->Review(admin2_, "owner", ws_, id, true, "");
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->at("state").as_string(), "approved");
+
+  // A direct write to prod is flagged as needing a change request.
+  WriteEffect seen;
+  ASSERT_TRUE(service_
+                  ->PutItem(author_, ws_, ItemKind::kConfig, "pool",
+                            {{"type", "integer"}, {"schema", {{"maximum", 100}}}, {"values", {{"staging", 20}, {"prod", 11}}}},
+                            "direct", std::nullopt,
+                            [&](const WriteEffect& e) {
+                              seen = e;
+                              return absl::PermissionDeniedError("refused by the test");
+                            })
+                  .status()
+                  .ok() == false);
+  EXPECT_EQ(seen.change_request_environments, (std::set<std::string>{"prod"}));
+
+  absl::StatusOr<json::object> applied = crs_->Apply(admin1_, ws_, id, AllowAnyWrite());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->at("state").as_string(), "applied");
+  EXPECT_EQ(applied->at("applied_revision").as_int64(), *head0 + 3);
+  absl::StatusOr<std::vector<storage::Revision>> revs = service_->ListRevisions(ws_, *head0, 10);
+  ASSERT_EQ(revs->size(), 3u);
+  for (const auto& r : *revs) {
+    EXPECT_EQ(r.op, "change_request");
+    EXPECT_EQ(r.reason, "change request #" + std::to_string(id) + ": ship it");
+  }
+  EXPECT_NE(service_->GetItem(ws_, ItemKind::kConfig, "pool")->body.find(R"("prod":20)"), std::string::npos);
+  EXPECT_NE(service_->GetItem(ws_, ItemKind::kFlag, "checkout")->body.find(R"("prod":{)"), std::string::npos);
+  EXPECT_EQ(ProdSecret(), "s3cret");
+  // Applied once only.
+  EXPECT_EQ(Code(crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).status()), "change_request_state");
+}
+
+TEST_F(ChangeRequestsTest, ConflictingWriteGives409ThenRebaseResetsApprovals) {
+  int64_t id = Promote()->at("id").as_int64();
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, id, true, "").ok());
+  Put(ItemKind::kConfig, "pool",
+      {{"type", "integer"}, {"schema", {{"maximum", 100}}}, {"values", {{"staging", 20}, {"prod", 15}}}});
+  int64_t head = *service_->Head(ws_);
+  absl::Status st = crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(st)) << st;
+  EXPECT_EQ(Code(st), "change_request_conflict");
+  EXPECT_NE(st.message().find("config:pool"), absl::string_view::npos) << st;
+  EXPECT_EQ(*service_->Head(ws_), head);  // nothing written
+  EXPECT_EQ(ProdSecret(), "old");
+
+  absl::StatusOr<json::object> rebased = crs_->Rebase(author_, ws_, id);
+  ASSERT_TRUE(rebased.ok()) << rebased.status();
+  EXPECT_EQ(rebased->at("round").as_int64(), 2);
+  EXPECT_EQ(rebased->at("state").as_string(), "open");
+  EXPECT_TRUE(rebased->at("approvals").as_array().empty());
+  EXPECT_EQ(rebased->at("base_revision").as_int64(), head);
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "").ok());  // again, in round 2
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, id, true, "").ok());
+  absl::StatusOr<json::object> applied = crs_->Apply(admin2_, ws_, id, AllowAnyWrite());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_NE(service_->GetItem(ws_, ItemKind::kConfig, "pool")->body.find(R"("prod":20)"), std::string::npos);
+}
+
+TEST_F(ChangeRequestsTest, SchemaViolationRefusedAtCreationAndInvalidAtApplyWritesNothing) {
+  // A staging value the schema refuses (stored before a check, written behind the api's back).
+  std::shared_ptr<storage::WorkspaceStore> store = *stores_->Open(ws_.id);
+  storage::CommitRequest raw{.actor = "test", .reason = "raw", .op = "put", .time = absl::Now()};
+  raw.mutations.push_back({ItemKind::kConfig, "pool",
+                           R"({"type":"integer","schema":{"maximum":100},"values":{"prod":10,"staging":500}})", ""});
+  ASSERT_TRUE(store->Commit(raw).ok());
+  absl::Status st = crs_->Promote(author_, ws_, {{"from", "staging"}, {"to", "prod"}, {"title", "x"},
+                                                  {"items", json::array{json::object{{"kind", "config"}, {"key", "pool"}}}}})
+                        .status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NE(st.message().find("config \"pool\""), absl::string_view::npos) << st;
+
+  // Valid at creation, invalid at apply: the flag's variations change shape behind the api.
+  absl::StatusOr<json::object> cr = crs_->Promote(
+      author_, ws_, {{"from", "staging"}, {"to", "prod"}, {"title", "flag"}, {"kinds", json::array{"flag"}}});
+  ASSERT_TRUE(cr.ok()) << cr.status();
+  int64_t id = cr->at("id").as_int64();
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, id, true, "").ok());
+  storage::CommitRequest env_change{.actor = "test", .reason = "raw", .op = "put", .time = absl::Now()};
+  env_change.mutations.push_back({ItemKind::kEnvironment, "prod", std::nullopt, "prod"});
+  ASSERT_TRUE(store->Commit(env_change).ok());  // prod is gone: values for it no longer validate
+  int64_t head = *service_->Head(ws_);
+  absl::Status at_apply = crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).status();
+  EXPECT_EQ(Code(at_apply), "change_request_invalid") << at_apply;
+  EXPECT_EQ(*service_->Head(ws_), head);
+  absl::StatusOr<json::object> failed = crs_->Show(ws_, id);
+  EXPECT_EQ(failed->at("state").as_string(), "failed");
+}
+
+TEST_F(ChangeRequestsTest, CloseByAuthorOrAdminOnlyAndCommentsKept) {
+  int64_t id = Promote()->at("id").as_int64();
+  ASSERT_TRUE(crs_->Comment(admin1_, ws_, id, "why now?").ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(crs_->Close(admin1_, false, ws_, id).status()));
+  ASSERT_TRUE(crs_->Close(author_, false, ws_, id).ok());
+  absl::StatusOr<json::object> shown = crs_->Show(ws_, id);
+  EXPECT_EQ(shown->at("state").as_string(), "closed");
+  EXPECT_EQ(shown->at("comments").as_array().at(0).as_object().at("text").as_string(), "why now?");
+  EXPECT_EQ(Code(crs_->Review(admin1_, "admin", ws_, id, true, "").status()), "change_request_state");
+  absl::StatusOr<json::array> list = crs_->List(ws_, 0, 10);
+  ASSERT_EQ(list->size(), 1u);
+}
+
+TEST_F(ChangeRequestsTest, ParallelApprovalsBothCount) {
+  int64_t id = Promote()->at("id").as_int64();
+  absl::Status a, b;
+  std::thread t1([&] { a = crs_->Review(admin1_, "admin", ws_, id, true, "").status(); });
+  std::thread t2([&] { b = crs_->Review(admin2_, "admin", ws_, id, true, "").status(); });
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(a.ok()) << a;
+  EXPECT_TRUE(b.ok()) << b;
+  absl::StatusOr<json::object> shown = crs_->Show(ws_, id);
+  EXPECT_EQ(shown->at("approvals").as_array().size(), 2u);
+  EXPECT_EQ(shown->at("state").as_string(), "approved");
+}
+
+TEST_F(ChangeRequestsTest, RevertRestoresEveryChangedPartIncludingTheSecret) {
+  int64_t id = Promote()->at("id").as_int64();
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Apply(admin1_, ws_, id, AllowAnyWrite()).ok());
+  ASSERT_EQ(ProdSecret(), "s3cret");
+  EXPECT_EQ(Code(crs_->Revert(author_, ws_, id + 100).status()), "");  // NotFound, no code
+  absl::StatusOr<json::object> revert = crs_->Revert(author_, ws_, id);
+  ASSERT_TRUE(revert.ok()) << revert.status();
+  EXPECT_EQ(revert->at("type").as_string(), "revert");
+  EXPECT_EQ(revert->at("changes").as_array().size(), 3u);
+  EXPECT_EQ(json::serialize(revert->at("changes")).find("old"), std::string::npos);  // a reference only
+  int64_t rid = revert->at("id").as_int64();
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, rid, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, rid, true, "").ok());
+  absl::StatusOr<json::object> applied = crs_->Apply(admin2_, ws_, rid, AllowAnyWrite());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_NE(service_->GetItem(ws_, ItemKind::kConfig, "pool")->body.find(R"("prod":10)"), std::string::npos);
+  EXPECT_EQ(service_->GetItem(ws_, ItemKind::kFlag, "checkout")->body.find(R"("prod")"), std::string::npos);
+  EXPECT_EQ(ProdSecret(), "old");
+  // Reverting the revert brings the promotion back; an open request cannot be reverted.
+  absl::StatusOr<json::object> again = crs_->Revert(author_, ws_, rid);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Code(crs_->Revert(author_, ws_, again->at("id").as_int64()).status()), "change_request_state");
+}
+
+}  // namespace
+}  // namespace edgevault::workspace
