@@ -365,7 +365,7 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
                                                   std::string_view audit_action,
                                                   json::object audit_details,
                                                   const std::set<std::string>& environments,
-                                                  std::string target) {
+                                                  std::string target, std::vector<WebhookEvent> more_events) {
   request.actor = actor.id;
   request.time = options_.env->Now();
   // Propagation job and audit event, in the same transaction as the change.
@@ -398,6 +398,17 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
                         {"reason", request.reason},
                         {"environments", JsonArray(environments)},
                         {"revisions", std::move(revisions)}}};
+    EV_ASSIGN_OR_RETURN(std::optional<storage::OutboxRow> row,
+                        WebhookOutboxRow(locked.store, options_.env, ws, actor.id, event, request.time));
+    if (row) {
+      request.outbox.push_back(*std::move(row));
+      webhook_event = true;
+    }
+  }
+  // Events of the change this commit completes (a change request applied), after the
+  // revisions they are about.
+  for (const WebhookEvent& event : more_events) {
+    if (hooks.empty()) break;
     EV_ASSIGN_OR_RETURN(std::optional<storage::OutboxRow> row,
                         WebhookOutboxRow(locked.store, options_.env, ws, actor.id, event, request.time));
     if (row) {
@@ -1376,6 +1387,51 @@ absl::StatusOr<crypto::SecureBuffer> Service::OpenWebhookSecret(const std::strin
 
 // ---------------------------------------------------------------- change requests
 
+namespace {
+
+// What a change request's webhook events say about it: never its diff (which names the
+// values it writes), only what identifies it (docs/design/webhooks.md).
+json::object ChangeRequestEventData(const storage::ChangeRequest& row, int64_t id) {
+  json::object data{{"change_request", id},     {"title", row.title},
+                    {"state", row.state},       {"author", row.author},
+                    {"base_revision", row.base_revision}};
+  if (row.state == "failed") data["reason"] = row.state_reason;
+  boost::system::error_code ec;
+  json::value body = json::parse(row.body, ec);
+  const json::object* o = !ec && body.is_object() ? &body.get_object() : nullptr;
+  const json::value* type = o != nullptr ? o->if_contains("type") : nullptr;
+  const json::value* request = o != nullptr ? o->if_contains("request") : nullptr;
+  if (type != nullptr && *type == "promotion" && request != nullptr && request->is_object()) {
+    json::object promotion;
+    for (const char* k : {"from", "to"}) {
+      if (const json::value* v = request->get_object().if_contains(k)) promotion[k] = *v;
+    }
+    data["promotion"] = std::move(promotion);
+  }
+  if (const json::value* envs = o != nullptr ? o->if_contains("environments") : nullptr) {
+    data["environments"] = *envs;
+  }
+  return data;
+}
+
+// The webhook event a change request write emits, if any.
+std::optional<WebhookEvent> ChangeRequestWebhookEvent(std::string_view action, const storage::ChangeRequest& row,
+                                                      int64_t id) {
+  std::string type;
+  if (action == "workspace.change_request.create") {
+    type = "change_request.opened";
+  } else if (action == "workspace.change_request.approve" && row.state == "approved") {
+    type = "change_request.approved";
+  } else if (action == "workspace.change_request.fail") {
+    type = "change_request.failed";
+  } else {
+    return std::nullopt;
+  }
+  return WebhookEvent{std::move(type), ChangeRequestEventData(row, id)};
+}
+
+}  // namespace
+
 absl::StatusOr<ChangeSetInput> Service::ReadChangeSetInput(const storage::Workspace& ws) {
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<ChangeSetInput> {
     ChangeSetInput in;
@@ -1503,9 +1559,16 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
     commit.change_request = std::move(set.change_request);
     json::array items;
     for (const PlannedChange& c : set.changes) items.emplace_back(ItemTarget(c.kind, c.key));
+    json::object applied = ChangeRequestEventData(commit.change_request->row, set.change_request_id);
+    applied["state"] = "applied";
+    applied["first_revision"] = head + 1;
+    applied["last_revision"] = head + static_cast<int64_t>(commit.mutations.size());
+    applied["items"] = items;
+    std::vector<WebhookEvent> events{{"change_request.applied", applied}};
+    if (applied.contains("promotion")) events.push_back({"promotion.applied", std::move(applied)});
     return CommitAndPublish(actor, ws, l, std::move(commit), "workspace.change_request.apply",
                             {{"change_request", set.change_request_id}, {"items", std::move(items)}}, touched,
-                            "change_request:" + std::to_string(set.change_request_id));
+                            "change_request:" + std::to_string(set.change_request_id), std::move(events));
   });
 }
 
@@ -1531,8 +1594,19 @@ absl::StatusOr<storage::ChangeRequest> Service::WriteChangeRequest(const Actor& 
   details["change_request"] = id;
   w.outbox.push_back(AuditRow(options_.env, actor, ws, action, now, std::move(details), environments,
                               "change_request:" + std::to_string(id)));
+  // Its webhook event (opened, approved, failed), in the same transaction.
+  bool webhook_event = false;
+  if (std::optional<WebhookEvent> event = ChangeRequestWebhookEvent(action, w.row, id)) {
+    EV_ASSIGN_OR_RETURN(std::optional<storage::OutboxRow> row,
+                        WebhookOutboxRow(*store, options_.env, ws, actor.id, *event, now));
+    if (row) {
+      w.outbox.push_back(*std::move(row));
+      webhook_event = true;
+    }
+  }
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest row, store->WriteChangeRequest(w));
   MarkAuditPending(ws.id);
+  if (webhook_event) WebhookEventsCommitted(ws.id);
   return row;
 }
 

@@ -356,7 +356,8 @@ class Service {
   absl::StatusOr<int64_t> CommitAndPublish(const Actor& actor, const storage::Workspace& ws,
                                            Locked& locked, storage::CommitRequest request,
                                            std::string_view audit_action, boost::json::object audit_details,
-                                           const std::set<std::string>& environments, std::string target);
+                                           const std::set<std::string>& environments, std::string target,
+                                           std::vector<WebhookEvent> more_events = {});
   // Revert of an environment revision (Revert's contract), under the write lock.
   absl::StatusOr<int64_t> RevertEnvironment(const Actor& actor, const storage::Workspace& ws,
                                             Locked& l, const storage::Revision& rev,

@@ -270,6 +270,75 @@ TEST_F(WebhooksTest, SignedInOrderAndNeverASecretValue) {
   for (const Receiver::Request& r : receiver.Requests()) EXPECT_EQ(r.body.find(kPlaintext), std::string::npos);
 }
 
+// A promotion's life reaches the receiver as it happens, each event in the transaction of
+// its step: opened, approved, the revisions the apply wrote, applied, promotion.applied.
+// No body carries the promoted secret's value or the diff.
+TEST_F(WebhooksTest, ChangeRequestEventsFollowThePromotionInOrder) {
+  StartUp();
+  ASSERT_EQ(Api("POST", "/v1/workspaces/shop/environments",
+                json::object{{"key", "staging"}, {"name", "Staging"}, {"reason", "setup"}})
+                .status,
+            201);
+  HttpReply s = Api("PUT", "/v1/workspaces/shop/secrets/db.password",
+                    json::object{{"values", {{"staging", kPlaintext}}}, {"reason", "set the password"}});
+  ASSERT_EQ(s.status, 200) << s.body;
+  ASSERT_EQ(Api("PUT", "/v1/workspaces/shop/configs/pool",
+                json::object{{"type", "integer"}, {"values", {{"staging", 20}}}, {"reason", "tune"}})
+                .status,
+            200);
+  ASSERT_EQ(Api("PUT", "/v1/workspaces/shop/environments/prod/policy",
+                json::object{{"required_approvals", 1}, {"reason", "review prod"}})
+                .status,
+            200);
+  Receiver receiver;
+  ASSERT_GT(receiver.port(), 0);
+  receiver.Listen();
+  auto [id, secret] = Register(receiver.Url());
+  ASSERT_FALSE(id.empty());
+
+  std::string author = up_->TokenForNewUser("author-hooks@example.com", "developer");
+  HttpReply created = Api("POST", "/v1/workspaces/shop/promotions",
+                          json::object{{"from", "staging"}, {"to", "prod"}, {"title", "ship the pool"}}, author);
+  ASSERT_EQ(created.status, 201) << created.body;
+  const int64_t cr = created.json.at("id").as_int64();
+  const std::string base = "/v1/workspaces/shop/change-requests/" + std::to_string(cr);
+  // API keys never review (docs/design/promotions.md): a user does.
+  std::string approver = up_->TokenForNewUser("approver-hooks@example.com", "admin");
+  ASSERT_EQ(Api("POST", base + "/approve", json::object{}, approver).status, 200);
+  HttpReply applied = Api("POST", base + "/apply", json::object{}, approver);
+  ASSERT_EQ(applied.status, 200) << applied.body;
+
+  const std::vector<std::string> want = {"change_request.opened", "change_request.approved", "revision.written",
+                                         "change_request.applied", "promotion.applied"};
+  ASSERT_TRUE(testing::PollUntil([&] { return receiver.Delivered().size() >= want.size(); }, 60000))
+      << receiver.Delivered().size() << " events received";
+  std::vector<Receiver::Request> got = receiver.Delivered();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].Header("X-EdgeVault-Event"), want[i]) << got[i].body;
+    EXPECT_TRUE(SignatureVerifies(got[i], secret));
+    EXPECT_EQ(got[i].body.find(kPlaintext), std::string::npos) << got[i].body;
+    EXPECT_EQ(got[i].body.find("envelope"), std::string::npos) << got[i].body;
+    json::value event = Parse(got[i].body);
+    ASSERT_TRUE(event.is_object()) << got[i].body;
+    if (want[i] == "revision.written") continue;
+    const json::object& data = event.at("data").as_object();
+    EXPECT_EQ(data.at("change_request").as_int64(), cr);
+    EXPECT_EQ(S(data.at("title")), "ship the pool");
+    EXPECT_EQ(S(data.at("promotion").at("from")), "staging");
+    EXPECT_EQ(S(data.at("promotion").at("to")), "prod");
+    EXPECT_FALSE(data.contains("changes")) << got[i].body;  // the diff stays in the api
+  }
+  json::value done = Parse(got[3].body);
+  ASSERT_TRUE(done.is_object());
+  EXPECT_EQ(S(done.at("data").at("state")), "applied");
+  json::value written = Parse(got[2].body);
+  ASSERT_TRUE(written.is_object());
+  EXPECT_EQ(done.at("data").at("first_revision"), written.at("data").at("first_revision"));
+  EXPECT_EQ(done.at("data").at("last_revision"), written.at("data").at("last_revision"));
+  EXPECT_EQ(S(written.at("data").at("op")), "change_request");
+}
+
 TEST_F(WebhooksTest, AReceiverThatWasDownGetsEveryEventAfterwardsInOrder) {
   // Short back-off so the test does not wait for the production defaults.
   StartUp({"--set", "api.webhook_retry_initial_ms=20", "--set", "api.webhook_retry_max_ms=200", "--set",
