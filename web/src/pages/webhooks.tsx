@@ -23,7 +23,10 @@ interface Webhook {
 const EVENTS = ['revision.written', 'change_request.opened', 'change_request.approved', 'change_request.applied',
   'change_request.failed', 'promotion.applied'];
 
-const eventsText = (e: string[] | string) => (typeof e === 'string' ? (e === '*' ? 'every event' : e) : e.join(', '));
+const eventsText = (e: string[] | string) => {
+  const list = typeof e === 'string' ? [e] : e;
+  return list.includes('*') ? 'every event' : list.join(', ');
+};
 
 export function WebhooksPage({ wsKey }: { wsKey: string }) {
   const base = `/bff/api/workspaces/${enc(wsKey)}/webhooks`;
@@ -82,7 +85,7 @@ function Row({ base, w, onDone, onSecret }: { base: string; w: Webhook; onDone: 
             <>
               <button type="button" class="small" disabled={busy} aria-label={`${paused ? 'Resume' : 'Pause'} ${w.url}`}
                 onClick={() => void submit(async () => { await bff('PATCH', url, { active: paused }); onDone(); })}>{paused ? 'Resume' : 'Pause'}</button>
-              <button type="button" class="small" disabled={busy} aria-label={`Rotate the secret of ${w.url}`}
+              <button type="button" class="small" disabled={busy} aria-label={`Rotate secret of ${w.url}`}
                 onClick={() => void submit(async () => { onSecret(await bff<Webhook>('POST', `${url}/rotate-secret`)); })}>Rotate secret</button>
               <button type="button" class="small" aria-label={`Delete ${w.url}`} onClick={() => setConfirming(true)}>Delete…</button>
             </>
