@@ -168,6 +168,30 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   assert.match(await direct.innerText(), /accepts changes only through change requests/);
   assert.equal((await api('GET', '/v1/workspaces/shop/configs/greeting')).values.prod, 'hello v2');
 
+  // Revert #1 from its page: a new request (#2) restoring prod's old value and removing the
+  // secret. An item changed meanwhile makes apply answer change_request_conflict: the page
+  // explains it and Rebase recomputes the diff.
+  await admin.goto(origin + '/workspaces/shop/change-requests/1');
+  await admin.getByRole('button', { name: 'Revert…' }).click();
+  await admin.getByRole('heading', { level: 1, name: /^#2 / }).waitFor();
+  const revertDiff = admin.locator('section[aria-labelledby="changes-h"]');
+  assert.deepEqual(await row(revertDiff, 'config:greeting').allInnerTexts(), ['"hello v2"', '"hello v1"']);
+  assert.deepEqual(await row(revertDiff, 'secret:stripe.key').allInnerTexts(), ['(not shown)', '(no value)']);
+  await api('PUT', '/v1/workspaces/shop/configs/greeting',
+    { type: 'string', values: { prod: 'hello v2', staging: 'hello v3' }, reason: 'meanwhile in staging' });
+  await admin.getByRole('button', { name: 'Apply…' }).click();
+  await admin.getByRole('button', { name: 'Apply now' }).click();
+  await admin.getByText('Rebase it: the diff is computed again', { exact: false }).waitFor();
+  await assertAccessible(admin, 'change request (conflict)');
+  await admin.getByRole('button', { name: 'Rebase' }).click();
+  await admin.getByText('Rebased: the diff was computed again; approvals start over.').waitFor();
+  await admin.locator('[data-approvals]', { hasText: '0 of 1 (round 2)' }).waitFor();
+  // The developer's badge counts the admin's open request; the admin's own does not count.
+  await dev.goto(origin + '/workspaces/shop/change-requests');
+  await dev.locator('nav.tabs .badge.count', { hasText: '1' }).waitFor();
+  await admin.getByRole('button', { name: 'Close request' }).click();
+  await admin.locator('[data-state="closed"]').waitFor();
+
   // Webhooks: add one; its secret is shown once; the list shows it.
   await admin.goto(origin + '/workspaces/shop/webhooks');
   await admin.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
