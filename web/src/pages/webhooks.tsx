@@ -4,7 +4,7 @@
 // is shown once with a copy button; the api never shows it again.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { bff, enc } from '../api';
-import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
+import { ErrorMessage, Field, Loading, ShownOnce, useResource, useSubmit } from '../ui';
 import { WsHeader } from './wssection';
 
 interface Webhook {
@@ -97,32 +97,10 @@ function Row({ base, w, onDone, onSecret }: { base: string; w: Webhook; onDone: 
 }
 
 function SecretOnce({ what, secret, onClose }: { what: string; secret: string; onClose: () => void }) {
-  const [copied, setCopied] = useState<string | undefined>(undefined);
-  const input = useRef<HTMLInputElement>(null);
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => { heading.current?.focus(); }, [secret]);
-  const copy = () => {
-    const fallback = (m: string) => { input.current?.select(); setCopied(m); };
-    if (navigator.clipboard?.writeText) {
-      navigator.clipboard.writeText(secret).then(() => setCopied('Copied to the clipboard.'),
-        () => fallback('Copying failed: the secret is selected, copy it with Ctrl+C.'));
-    } else {
-      fallback('The secret is selected: copy it with Ctrl+C.');
-    }
-  };
   return (
-    <section class="panel once" aria-labelledby="wh-once-h">
-      <h2 id="wh-once-h" tabIndex={-1} ref={heading}>{what}</h2>
+    <ShownOnce id="wh-once-secret" title={what} label="Signing secret" value={secret} what="secret" onClose={onClose}>
       <p class="warning"><strong>Copy this signing secret now: it is shown only once.</strong> Your receiver uses it to check the X-EdgeVault-Signature header; if you lose it, rotate it.</p>
-      <Field id="wh-once-secret" label="Signing secret">
-        <input id="wh-once-secret" readOnly value={secret} ref={input} class="mono" onFocus={(e) => e.currentTarget.select()} />
-      </Field>
-      <div class="actions">
-        <button type="button" class="primary" onClick={copy}>Copy secret</button>
-        <button type="button" onClick={onClose}>I have copied it</button>
-      </div>
-      {copied && <p role="status" class="ok">{copied}</p>}
-    </section>
+    </ShownOnce>
   );
 }
 
