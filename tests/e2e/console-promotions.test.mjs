@@ -200,7 +200,8 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   await admin.getByLabel('Description (optional)').fill('deploy bot');
   await admin.getByRole('button', { name: 'Add webhook' }).click();
   await admin.getByRole('heading', { name: 'Secret for http://127.0.0.1:9/edgevault' }).waitFor();
-  assert.match(await admin.locator('#wh-once-secret').inputValue(), /^whsec_[0-9a-f]{64}$/);
+  const firstSecret = await admin.locator('#wh-once-secret').inputValue();
+  assert.match(firstSecret, /^whsec_[0-9a-f]{64}$/);
   const hook = admin.locator('table.webhooks tbody tr');
   await hook.getByText('http://127.0.0.1:9/edgevault').waitFor();
   assert.match(await hook.innerText(), /every event/);
@@ -212,6 +213,22 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   const listedHooks = (await api('GET', '/v1/workspaces/shop/webhooks')).webhooks;
   assert.equal(listedHooks.length, 1);
   assert.equal(listedHooks[0].active, false);
+  await admin.getByRole('button', { name: 'Resume http://127.0.0.1:9/edgevault' }).click();
+  await admin.getByRole('button', { name: 'Pause http://127.0.0.1:9/edgevault' }).waitFor();
+  // Rotating shows the new secret once; the old one is gone.
+  await admin.getByRole('button', { name: 'Rotate secret of http://127.0.0.1:9/edgevault' }).click();
+  await admin.getByRole('heading', { name: 'New secret for http://127.0.0.1:9/edgevault' }).waitFor();
+  const rotated = await admin.locator('#wh-once-secret').inputValue();
+  assert.match(rotated, /^whsec_[0-9a-f]{64}$/);
+  assert.notEqual(rotated, firstSecret);
+  await admin.getByRole('button', { name: 'I have copied it' }).click();
+  assert.ok(!(await admin.content()).includes(rotated), 'the secret is gone from the page once dismissed');
+  // Delete asks first, with the focus on the confirming button.
+  await admin.getByRole('button', { name: 'Delete http://127.0.0.1:9/edgevault' }).click();
+  await admin.waitForFunction(() => document.activeElement?.textContent === 'Delete now');
+  await admin.keyboard.press('Enter');
+  await admin.getByText('No webhooks yet.').waitFor();
+  assert.deepEqual((await api('GET', '/v1/workspaces/shop/webhooks')).webhooks, []);
   // A developer is refused by the api and sees why.
   await dev.goto(origin + '/workspaces/shop/webhooks');
   await dev.getByRole('alert').waitFor();

@@ -41,6 +41,9 @@ export function WebhooksPage({ wsKey }: { wsKey: string }) {
       {res.state === 'loading' && !res.data && <Loading what="the webhooks" />}
       {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
       {secret && <SecretOnce what={secret.what} secret={secret.secret} onClose={() => setSecret(undefined)} />}
+      {res.data && res.data.length > 0 && (
+        <p><button type="button" onClick={reload} disabled={res.state === 'loading'}>Refresh delivery states</button></p>
+      )}
       {res.data && res.data.length === 0 && <p class="empty">No webhooks yet.</p>}
       {res.data && res.data.length > 0 && (
         <table class="configs webhooks">
