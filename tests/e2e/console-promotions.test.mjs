@@ -67,7 +67,7 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   await admin.goto(origin + '/workspaces/shop');
   await admin.getByRole('button', { name: 'Policy of prod', exact: true }).click();
   await admin.getByRole('heading', { name: 'Policy of prod' }).waitFor();
-  assert.equal(await admin.evaluate(() => document.activeElement?.id), 'env-policy-approvals');
+  await admin.waitForFunction(() => document.activeElement?.id === 'env-policy-approvals');
   await admin.locator('#env-policy-approvals').fill('1');
   await admin.getByLabel(/Change requests required/).check();
   await admin.locator('#env-change-reason').fill('e2e: review prod changes');
@@ -102,7 +102,7 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   await dev.getByRole('button', { name: 'Preview the diff' }).click();
   const preview = dev.locator('section.preview');
   await preview.getByRole('heading', { name: 'Preview: staging → prod' }).waitFor();
-  assert.equal(await dev.evaluate(() => document.activeElement?.id), 'preview-h');
+  await dev.waitForFunction(() => document.activeElement?.id === 'preview-h');
   const row = (scope, item) => scope.locator(`[data-diff-env="prod"] tr[data-item="${item}"] td`);
   assert.deepEqual(await row(preview, 'config:greeting').allInnerTexts(), ['"hello v1"', '"hello v2"']);
   assert.deepEqual(await row(preview, 'secret:stripe.key').allInnerTexts(), ['(not shown)', 'value from staging']);
@@ -148,7 +148,7 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   await admin.locator('ul.reviews').getByText('Looks right.').waitFor();
   await admin.getByRole('button', { name: 'Apply…' }).click();
   await admin.getByText('Apply 2 changes to prod now, in one commit?').waitFor();
-  assert.equal(await admin.evaluate(() => document.activeElement?.textContent), 'Apply now');
+  await admin.waitForFunction(() => document.activeElement?.textContent === 'Apply now');
   await assertAccessible(admin, 'change request (confirm apply)');
   await screenshot(admin, 'change-request', admin.locator('section[aria-labelledby="changes-h"]'));
   await admin.getByRole('button', { name: 'Apply now' }).click();

@@ -1,5 +1,5 @@
-// One workspace: its environments as their inheritance tree (each with rename and
-// protect/unprotect actions, admin-only in the api), a form to create one, and the
+// One workspace: its environments as their inheritance tree (each with rename,
+// protect/unprotect and change-policy actions, admin-only in the api), a form to create one, and the
 // configs table (items × environments, each cell the effective value and where it comes
 // from) with a form to set a value in one environment. Live: the page reloads its data on
 // every `revision` event of the workspace's event stream.
@@ -91,7 +91,7 @@ function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onD
   const choose = (a: EnvAction) => {
     setAction(a);
     setDone(undefined);
-    const first = { rename: 'env-change-name', policy: 'env-policy-approvals' }[a.change as string] ?? 'env-change-reason';
+    const first = a.change === 'rename' ? 'env-change-name' : a.change === 'policy' ? 'env-policy-approvals' : 'env-change-reason';
     setTimeout(() => document.getElementById(first)?.focus(), 0);
   };
   // Back to the button that opened the form (it is still there after a reload).
