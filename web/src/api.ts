@@ -105,7 +105,10 @@ export interface Environment {
   parent?: string | null;
   protected?: boolean;
   revision?: number;
+  // Change policy (docs/design/promotions.md §4); absent when the environment has none.
+  policy?: EnvPolicy;
 }
+export interface EnvPolicy { required_approvals?: number; approver_roles?: string[]; change_requests_required?: boolean }
 export interface WorkspaceDetail extends Workspace { revision: number; environments: Environment[] }
 export type ConfigType = 'string' | 'integer' | 'number' | 'boolean' | 'json';
 export interface ConfigItem {

@@ -20,6 +20,9 @@ import { SdkKeysPage } from './pages/sdkkeys';
 import { FlagsPage } from './pages/flags';
 import { SegmentsPage } from './pages/segments';
 import { PickWorkspace } from './pages/wssection';
+import { ChangeRequestsPage, NewPromotionPage } from './pages/changerequests';
+import { ChangeRequestPage } from './pages/changerequest';
+import { WebhooksPage } from './pages/webhooks';
 import { ErrorMessage, Loading, messageOf, useResource } from './ui';
 
 export function App() {
@@ -81,12 +84,23 @@ const WS_SECTIONS: Record<string, { title: string; render: (wsKey: string) => JS
   history: { title: 'History', render: (k) => <HistoryPage key={k} wsKey={k} /> },
   secrets: { title: 'Secrets', render: (k) => <SecretsPage key={k} wsKey={k} /> },
   'sdk-keys': { title: 'SDK keys', render: (k) => <SdkKeysPage key={k} wsKey={k} /> },
+  'change-requests': { title: 'Change requests', render: (k) => <ChangeRequestsPage key={k} wsKey={k} /> },
+  webhooks: { title: 'Webhooks', render: (k) => <WebhooksPage key={k} wsKey={k} /> },
 };
 
 function wsSection(p: string) {
-  const top = /^\/(flags|segments|history|secrets|sdk-keys)\/?$/.exec(p);
+  const cr = /^\/workspaces\/([^/]+)\/change-requests\/(new|[1-9][0-9]{0,15})\/?$/.exec(p);
+  if (cr) {
+    try {
+      const k = decodeURIComponent(cr[1]!);
+      return cr[2] === 'new' ? <NewPromotionPage key={k} wsKey={k} /> : <ChangeRequestPage key={`${k}/${cr[2]}`} wsKey={k} id={Number(cr[2])} />;
+    } catch (e) {
+      return <ErrorMessage message={messageOf(e)} />;
+    }
+  }
+  const top = /^\/(flags|segments|history|secrets|sdk-keys|change-requests|webhooks)\/?$/.exec(p);
   if (top) return <PickWorkspace key={top[1]} slug={top[1]!} title={WS_SECTIONS[top[1]!]!.title} />;
-  const m = /^\/workspaces\/([^/]+)\/(flags|segments|history|secrets|sdk-keys)\/?$/.exec(p);
+  const m = /^\/workspaces\/([^/]+)\/(flags|segments|history|secrets|sdk-keys|change-requests|webhooks)\/?$/.exec(p);
   if (!m) return undefined;
   try {
     return WS_SECTIONS[m[2]!]!.render(decodeURIComponent(m[1]!));

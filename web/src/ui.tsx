@@ -85,3 +85,38 @@ export function useSubmit(): {
   };
   return { busy, error, submit, setError };
 }
+
+// A credential shown once (a new SDK key, a webhook's signing secret): the heading takes the
+// focus, the value sits in a read-only field with a copy button (selected for Ctrl+C when
+// the clipboard is unavailable), and `children` warn that it is not shown again.
+export function ShownOnce(props: {
+  id: string; title: string; label: string; value: string; what: string; onClose: () => void; children: ComponentChildren;
+}) {
+  const [copied, setCopied] = useState<string | undefined>(undefined);
+  const input = useRef<HTMLInputElement>(null);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => { heading.current?.focus(); }, [props.value]);
+  const copy = () => {
+    const fallback = (m: string) => { input.current?.select(); setCopied(m); };
+    if (navigator.clipboard?.writeText) {
+      navigator.clipboard.writeText(props.value).then(() => setCopied('Copied to the clipboard.'),
+        () => fallback(`Copying failed: the ${props.what} is selected, copy it with Ctrl+C.`));
+    } else {
+      fallback(`The ${props.what} is selected: copy it with Ctrl+C.`);
+    }
+  };
+  return (
+    <section class="panel once" aria-labelledby={`${props.id}-h`}>
+      <h2 id={`${props.id}-h`} tabIndex={-1} ref={heading}>{props.title}</h2>
+      {props.children}
+      <Field id={props.id} label={props.label}>
+        <input id={props.id} readOnly value={props.value} ref={input} class="mono" onFocus={(e) => e.currentTarget.select()} />
+      </Field>
+      <div class="actions">
+        <button type="button" class="primary" onClick={copy}>Copy {props.what}</button>
+        <button type="button" onClick={props.onClose}>I have copied it</button>
+      </div>
+      {copied && <p role="status" class="ok">{copied}</p>}
+    </section>
+  );
+}

@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { bff, enc, type WorkspaceDetail } from '../api';
 import { actorName } from '../history';
 import { envOrder } from '../model';
-import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
+import { ErrorMessage, Field, Loading, ShownOnce, useResource, useSubmit } from '../ui';
 import { formatTime, loadPeople, WsHeader, type People } from './wssection';
 
 interface SdkKey {
@@ -118,35 +118,10 @@ function KeyRow({ base, k, people, onDone }: { base: string; k: SdkKey; people: 
 }
 
 function ShowOnce({ minted, onClose }: { minted: Minted; onClose: () => void }) {
-  const [copied, setCopied] = useState<string | undefined>(undefined);
-  const input = useRef<HTMLInputElement>(null);
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => { heading.current?.focus(); }, [minted]);
-  const copy = () => {
-    const done = () => setCopied('Copied to the clipboard.');
-    if (navigator.clipboard?.writeText) {
-      navigator.clipboard.writeText(minted.key).then(done, () => {
-        input.current?.select();
-        setCopied('Copying failed: the key is selected, copy it with Ctrl+C.');
-      });
-    } else {
-      input.current?.select();
-      setCopied('The key is selected: copy it with Ctrl+C.');
-    }
-  };
   return (
-    <section class="panel once" aria-labelledby="once-h">
-      <h2 id="once-h" tabIndex={-1} ref={heading}>New SDK key for {minted.environment}</h2>
+    <ShownOnce id="once-key" title={`New SDK key for ${minted.environment}`} label="SDK key" value={minted.key} what="key" onClose={onClose}>
       <p class="warning"><strong>Copy this key now: it is shown only once.</strong> EdgeVault keeps only its hash; if you lose it, create a new key and revoke this one.</p>
-      <Field id="once-key" label="SDK key">
-        <input id="once-key" readOnly value={minted.key} ref={input} class="mono" onFocus={(e) => e.currentTarget.select()} />
-      </Field>
-      <div class="actions">
-        <button type="button" class="primary" onClick={copy}>Copy key</button>
-        <button type="button" onClick={onClose}>I have copied it</button>
-      </div>
-      {copied && <p role="status" class="ok">{copied}</p>}
-    </section>
+    </ShownOnce>
   );
 }
 

@@ -5,7 +5,7 @@ import type { ComponentChildren } from 'preact';
 import { session } from '../api';
 import { linkClick, path } from '../router';
 
-const SOON = ['Promotions', 'Insights'];
+const SOON = ['Insights'];
 
 // The org's pages: auth and the api decide what each role may see and do there.
 const ORG_PAGES: [string, string][] = [['/members', 'Members'], ['/api-keys', 'API keys'], ['/audit', 'Audit']];
@@ -18,6 +18,7 @@ const WS_PAGES = [
   { slug: 'history', label: 'History' },
   { slug: 'secrets', label: 'Secrets' },
   { slug: 'sdk-keys', label: 'SDK keys' },
+  { slug: 'change-requests', label: 'Change requests' },
 ];
 
 function wsPageLink(p: string, slug: string): { href: string; current: boolean } {

@@ -1,5 +1,5 @@
-// One workspace: its environments as their inheritance tree (each with rename and
-// protect/unprotect actions, admin-only in the api), a form to create one, and the
+// One workspace: its environments as their inheritance tree (each with rename,
+// protect/unprotect and change-policy actions, admin-only in the api), a form to create one, and the
 // configs table (items × environments, each cell the effective value and where it comes
 // from) with a form to set a value in one environment. Live: the page reloads its data on
 // every `revision` event of the workspace's event stream.
@@ -9,6 +9,7 @@ import { effectiveValue, envOrder, envTree, formatValue, jsonSyntax, parseValue,
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 import { putIfMatch } from './flags';
+import { EnvPolicyForm, policySummary } from './envpolicy';
 
 interface Data { ws: WorkspaceDetail; configs: ConfigItem[] }
 
@@ -76,11 +77,12 @@ export function useLiveRevisions(url: string, onRevision: () => void): boolean {
   return live;
 }
 
-type EnvChange = 'rename' | 'protect' | 'unprotect';
+type EnvChange = 'rename' | 'protect' | 'unprotect' | 'policy';
 interface EnvAction { env: Environment; change: EnvChange }
 
 // Stable while the environment's protection flips, so focus can return to it.
-const actionId = (key: string, change: EnvChange) => `env-${change === 'rename' ? 'rename' : 'protection'}-${key}`;
+const actionId = (key: string, change: EnvChange) =>
+  `env-${change === 'rename' || change === 'policy' ? change : 'protection'}-${key}`;
 
 // The tree, and below it the form of the action chosen on one of its environments.
 function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onDone: () => void }) {
@@ -89,7 +91,8 @@ function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onD
   const choose = (a: EnvAction) => {
     setAction(a);
     setDone(undefined);
-    setTimeout(() => document.getElementById(a.change === 'rename' ? 'env-change-name' : 'env-change-reason')?.focus(), 0);
+    const first = a.change === 'rename' ? 'env-change-name' : a.change === 'policy' ? 'env-policy-approvals' : 'env-change-reason';
+    setTimeout(() => document.getElementById(first)?.focus(), 0);
   };
   // Back to the button that opened the form (it is still there after a reload).
   const close = (a: EnvAction, message?: string) => {
@@ -103,7 +106,12 @@ function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onD
     <>
       <EnvTree nodes={envTree(data.ws.environments)} label="Environments and what each inherits from" onAction={choose} />
       {done && <p role="status" class="ok">{done}</p>}
-      {action && current && (
+      {action && current && action.change === 'policy' && (
+        <EnvPolicyForm key={`${action.env.key}/policy`} base={base} revision={data.ws.revision} env={current}
+          onCancel={() => close(action)}
+          onDone={(message) => { close(action, message); onDone(); }} />
+      )}
+      {action && current && action.change !== 'policy' && (
         <EnvChangeForm key={`${action.env.key}/${action.change}`} base={base} revision={data.ws.revision}
           action={{ env: current, change: action.change }}
           onCancel={() => close(action)}
@@ -124,10 +132,13 @@ function EnvTree({ nodes, label, onAction }: { nodes: EnvNode[]; label?: string;
               <strong>{n.env.name}</strong> <code>{n.env.key}</code>
               {n.env.protected && <span class="badge">protected</span>}
               {n.env.parent && <span class="muted"> inherits from <code>{n.env.parent}</code></span>}
+              {n.env.policy && <span class="badge policy">{policySummary(n.env.policy)}</span>}
               <button type="button" class="small" id={actionId(n.env.key, 'rename')} aria-label={`Rename ${n.env.key}`}
                 onClick={() => onAction({ env: n.env, change: 'rename' })}>Rename</button>
               <button type="button" class="small" id={actionId(n.env.key, protect)} aria-label={`${n.env.protected ? 'Unprotect' : 'Protect'} ${n.env.key}`}
                 onClick={() => onAction({ env: n.env, change: protect })}>{n.env.protected ? 'Unprotect' : 'Protect'}</button>
+              <button type="button" class="small" id={actionId(n.env.key, 'policy')} aria-label={`Policy of ${n.env.key}`}
+                onClick={() => onAction({ env: n.env, change: 'policy' })}>Policy</button>
             </span>
             {n.children.length > 0 && <EnvTree nodes={n.children} onAction={onAction} />}
           </li>

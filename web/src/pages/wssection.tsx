@@ -5,6 +5,7 @@ import { bff, enc, type Workspace } from '../api';
 import type { ApiKeyMeta, Member } from '../history';
 import { linkClick, path } from '../router';
 import { ErrorMessage, Loading, useResource } from '../ui';
+import { ReviewBadge } from './changerequests';
 
 export const SECTIONS = [
   { slug: '', label: 'Overview' },
@@ -13,6 +14,8 @@ export const SECTIONS = [
   { slug: 'history', label: 'History' },
   { slug: 'secrets', label: 'Secrets' },
   { slug: 'sdk-keys', label: 'SDK keys' },
+  { slug: 'change-requests', label: 'Change requests' },
+  { slug: 'webhooks', label: 'Webhooks' },
 ] as const;
 
 export function wsPath(wsKey: string, slug: string): string {
@@ -32,7 +35,9 @@ export function WsHeader({ wsKey, title }: { wsKey: string; title: string }) {
             const to = wsPath(wsKey, s.slug);
             return (
               <li key={s.slug}>
-                <a href={to} onClick={linkClick} aria-current={path.value === to ? 'page' : undefined}>{s.label}</a>
+                <a href={to} onClick={linkClick} aria-current={path.value === to ? 'page' : undefined}>
+                  {s.label}{s.slug === 'change-requests' && <ReviewBadge wsKey={wsKey} />}
+                </a>
               </li>
             );
           })}
