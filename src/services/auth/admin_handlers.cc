@@ -78,7 +78,7 @@ absl::Status CheckCanAssign(const Principal& p, Role role) {
   if (p.role == Role::kOwner) return absl::OkStatus();
   if (p.role == Role::kAdmin && role <= Role::kDeveloper) return absl::OkStatus();
   return absl::PermissionDeniedError(base::ToAbsl(
-      "a " + std::string(storage::RoleName(p.role)) + " cannot grant the " +
+      std::string(p.role == Role::kAdmin ? "an " : "a ") + std::string(storage::RoleName(p.role)) + " cannot grant the " +
       std::string(storage::RoleName(role)) + " role"));
 }
 
