@@ -280,5 +280,30 @@ TEST_F(SchedulerTest, ConflictOrLostRightsOrApprovalsAtApplyTimeMarkFailedAndWri
   EXPECT_EQ(Head(), head);
 }
 
+TEST_F(SchedulerTest, ARequestNoLongerValidAtItsTimeEndsFailedWithTheReason) {
+  int64_t id = Approved();
+  ASSERT_TRUE(Schedule(id, absl::Minutes(1), admin1_).ok());
+  // prod disappears behind the api's back: a value for it no longer validates.
+  std::shared_ptr<storage::WorkspaceStore> store = *stores_->Open(ws_.id);
+  storage::CommitRequest raw{.actor = "test", .reason = "raw", .op = "put", .time = env_.Now()};
+  raw.mutations.push_back({ItemKind::kEnvironment, "prod", std::nullopt, "prod"});
+  ASSERT_TRUE(store->Commit(raw).ok());
+  const int64_t head = Head();
+  env_.AdvanceBy(absl::Minutes(1));
+  std::vector<ChangeRequestScheduler::Outcome> ran = scheduler_->RunDue();
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_EQ(ran[0].result, "failed") << ran[0].detail;
+  absl::StatusOr<json::object> failed = crs_->Show(ws_, id);
+  EXPECT_EQ(failed->at("state").as_string(), "failed");
+  EXPECT_NE(std::string(failed->at("state_reason").as_string()).find("prod"), std::string::npos)
+      << failed->at("state_reason");
+  EXPECT_EQ(Head(), head);
+  // The failure is recorded as an audit event of the scheduled apply.
+  std::vector<storage::OutboxRow> pending = *store->PendingOutboxOfKind("audit", 1000);
+  ASSERT_FALSE(pending.empty());
+  EXPECT_NE(pending.back().payload.find("workspace.change_request.fail"), std::string::npos);
+  EXPECT_NE(pending.back().payload.find(R"("scheduled":true)"), std::string::npos) << pending.back().payload;
+}
+
 }  // namespace
 }  // namespace edgevault::workspace

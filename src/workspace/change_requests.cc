@@ -579,7 +579,9 @@ absl::StatusOr<json::object> ChangeRequests::ApplyScheduled(const storage::Works
   const absl::Status& st = applied.status();
   // Nobody is waiting for an answer: a refusal that a retry would not change ends the
   // schedule (an invalid change was marked failed by ApplyLoaded already).
-  if (absl::IsFailedPrecondition(st) || absl::IsPermissionDenied(st)) {
+  auto code = st.GetPayload("edgevault.dev/error-code");
+  const bool marked_invalid = code.has_value() && *code == "change_request_invalid";
+  if (absl::IsFailedPrecondition(st) || absl::IsPermissionDenied(st) || (absl::IsInvalidArgument(st) && !marked_invalid)) {
     storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
     w.row.state = "failed";
     w.row.state_reason = std::string(st.message());
