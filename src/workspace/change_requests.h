@@ -63,17 +63,18 @@ class ChangeRequests {
   // false: rejects (final). `role` is the reviewer's role name ("viewer", "developer",
   // "admin", "owner"); the author never reviews their own request, a viewer never
   // reviews, and the role must be in approver_roles of every touched environment that has
-  // a policy. Allowed in open and approved.
+  // a policy. Allowed in open, approved and scheduled (an approval keeps it scheduled; a
+  // rejection ends the schedule).
   absl::StatusOr<boost::json::object> Review(const Actor& actor, std::string_view role,
                                              const storage::Workspace& ws, int64_t id, bool approve,
                                              std::string comment);
   absl::StatusOr<boost::json::object> Comment(const Actor& actor, const storage::Workspace& ws, int64_t id,
                                               std::string text);
-  // The author, or an admin (`is_admin`). Allowed in open, approved and failed.
+  // The author, or an admin (`is_admin`). Allowed in open, approved, scheduled and failed.
   absl::StatusOr<boost::json::object> Close(const Actor& actor, bool is_admin, const storage::Workspace& ws,
                                             int64_t id);
-  // Recomputes the diff against the current workspace; approvals reset (a new round).
-  // Allowed in open, approved and failed.
+  // Recomputes the diff against the current workspace; approvals reset (a new round) and a
+  // schedule is cleared. Allowed in open, approved, scheduled and failed.
   absl::StatusOr<boost::json::object> Rebase(const Actor& actor, const storage::Workspace& ws, int64_t id);
   // Opens a new change request that restores every item an applied request changed
   // (change_set.h ComputeRevert), reviewed and applied like any other. Allowed in applied.
@@ -81,7 +82,8 @@ class ChangeRequests {
   // Applies it (Service::ApplyChangeSet). `may_write` is the caller's own authorization
   // on the effect (protected environments); the approvals are checked against the
   // policies of the environments the apply touches, as they are now. A change that no
-  // longer validates marks the request failed (and writes no item).
+  // longer validates marks the request failed (and writes no item). Allowed in open, approved
+  // and scheduled (applying a scheduled one now: the scheduler then finds it applied).
   absl::StatusOr<boost::json::object> Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,
                                             const WriteAuthorizer& may_write);
 
