@@ -233,6 +233,25 @@ TEST_F(ScheduledApplyTest, ConflictBeforeItsTimeEndsFailedWithTheReasonAndWrites
   EXPECT_EQ(Code(early), "change_request_state");
 }
 
+// Authorization by effect: scheduling (and unscheduling) a change to a protected
+// environment needs what applying it needs, the admin role; another org never sees it.
+TEST_F(ScheduledApplyTest, ProtectedEnvironmentsNeedAnAdminToScheduleOrUnschedule) {
+  std::string base = NewWorkspace("sched-protected");
+  HttpReply prot = Admin("PATCH", base + "/environments/prod", json::object{{"protected", true}, {"reason", "r"}});
+  ASSERT_EQ(prot.status, 200) << prot.body;
+  std::string cr = ApprovedRequest(base);
+  HttpReply dev = Schedule(cr, absl::Now() + absl::Hours(1), author_);
+  EXPECT_EQ(dev.status, 403) << dev.body;
+  EXPECT_NE(dev.body.find("admin"), std::string::npos) << dev.body;
+  ASSERT_EQ(Schedule(cr, absl::Now() + absl::Hours(1)).status, 200);
+  EXPECT_EQ(Api(author_, "POST", cr + "/unschedule", json::object{}).status, 403);
+  EXPECT_EQ(State(cr), "scheduled");
+  HttpReply un = Api(admin2_, "POST", cr + "/unschedule", json::object{});
+  ASSERT_EQ(un.status, 200) << un.body;
+  EXPECT_EQ(un.json.at("state").as_string(), "approved");
+  EXPECT_EQ(Api(admin2_, "POST", cr + "/unschedule", json::object{}).status, 409);  // not scheduled
+}
+
 TEST_F(ScheduledApplyTest, OpenApiListsTheScheduleRoutes) {
   HttpReply r = up_->Call("api", "GET", "/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
