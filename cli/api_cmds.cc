@@ -84,8 +84,10 @@ struct ApiCommands {
   std::vector<std::string> items, kinds;
   bool dry_run = false;
   CLI::App* cr_list = nullptr;
-  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert
+  std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert,
+                                            // schedule, unschedule
   int64_t cr_id = 0;
+  std::string apply_at;  // cr schedule --at
 };
 
 namespace {
@@ -813,7 +815,8 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   cr->require_subcommand(1);
   c->cr_list = common(cr->add_subcommand("list", "change requests of a workspace, newest first"));
   c->cr_list->add_option("workspace", c->ws)->required();
-  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment", "revert"}) {
+  for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment", "revert", "schedule",
+                         "unschedule"}) {
     static const std::map<std::string, std::string> kHelp = {
         {"show", "show a change request with its diff, reviews and comments"},
         {"approve", "approve (never your own; roles from the environments' policies)"},
@@ -822,12 +825,18 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
         {"rebase", "recompute the diff against the current workspace (approvals reset)"},
         {"close", "close without applying (author or admin)"},
         {"comment", "add a comment"},
-        {"revert", "open a change request that restores every item an applied one changed"}};
+        {"revert", "open a change request that restores every item an applied one changed"},
+        {"schedule", "have the api apply an approved change request at a time (as you, re-checked then)"},
+        {"unschedule", "cancel a scheduled apply (back to approved)"}};
     CLI::App* cmd = common(cr->add_subcommand(op, kHelp.at(op)));
     cmd->add_option("workspace", c->ws)->required();
     cmd->add_option("id", c->cr_id, "the change request's number")->required();
     if (std::string(op) == "approve" || std::string(op) == "reject") cmd->add_option("--comment,-c", c->comment);
     if (std::string(op) == "comment") cmd->add_option("text", c->comment)->required();
+    if (std::string(op) == "schedule") {
+      cmd->add_option("--at", c->apply_at, "an RFC 3339 time (2026-03-04T05:06:07Z) or +DURATION from now (+10m, +2h)")
+          ->required();
+    }
     c->cr_ops[op] = cmd;
   }
   return c;
@@ -844,6 +853,9 @@ void PrintChangeRequest(const json::value& cr) {
               Field(cr, "base_revision").value_or("?").c_str(), approvals == nullptr ? size_t{0} : approvals->size(),
               Field(cr, "required_approvals").value_or("0").c_str());
   if (std::optional<std::string> why = Field(cr, "state_reason")) std::printf("reason: %s\n", why->c_str());
+  if (std::optional<std::string> at = Field(cr, "apply_at")) {
+    std::printf("scheduled for %s by %s\n", at->c_str(), Field(cr, "scheduled_by").value_or("?").c_str());
+  }
   if (const json::array* changes = ArrayMember(cr, "changes")) {
     std::vector<std::vector<std::string>> rows;
     for (const json::value& ch : *changes) {
@@ -1231,7 +1243,9 @@ int RunApiCommands(ApiCommands& c) {
       std::vector<std::vector<std::string>> rows;
       for (const json::value& cr : *list) {
         const json::array* approvals = ArrayMember(cr, "approvals");
-        rows.push_back({Field(cr, "id").value_or("?"), Field(cr, "state").value_or("?"),
+        std::string state = Field(cr, "state").value_or("?");
+        if (std::optional<std::string> at = Field(cr, "apply_at")) state += " " + *at;
+        rows.push_back({Field(cr, "id").value_or("?"), state,
                         std::to_string(approvals == nullptr ? 0 : approvals->size()) + "/" +
                             Field(cr, "required_approvals").value_or("0"),
                         Field(cr, "author").value_or("?"), Field(cr, "title").value_or("")});
@@ -1250,6 +1264,14 @@ int RunApiCommands(ApiCommands& c) {
       json::object body;
       if ((op == "approve" || op == "reject") && !c.comment.empty()) body["comment"] = c.comment;
       if (op == "comment") body["text"] = c.comment;
+      if (op == "schedule") {
+        absl::Duration ahead;
+        if (!c.apply_at.empty() && c.apply_at[0] == '+' && absl::ParseDuration(c.apply_at.substr(1), &ahead)) {
+          body["apply_at"] = absl::FormatTime(absl::RFC3339_sec, absl::Now() + ahead, absl::UTCTimeZone());
+        } else {
+          body["apply_at"] = c.apply_at;  // the api checks it
+        }
+      }
       json::value v = body;
       r = client->Call("POST", path + "/" + (op == "comment" ? std::string("comments") : op), &v);
     }

@@ -128,6 +128,10 @@ struct ChangeRequest {
   std::string body;              // JSON text
   absl::Time created_at;
   absl::Time updated_at;
+  // Scheduled apply (state "scheduled"): when, and who scheduled it with which rights
+  // (JSON text, the domain's). nullopt / "" otherwise.
+  std::optional<absl::Time> apply_at;
+  std::string schedule;
 };
 
 // One reviewer's decision in one round of a change request.
@@ -323,6 +327,8 @@ class WorkspaceStore {
   virtual absl::StatusOr<ChangeRequest> GetChangeRequest(int64_t id) = 0;  // NotFound
   // Newest first: ids < before (0 = from the newest), at most `limit` (1..1000).
   virtual absl::StatusOr<std::vector<ChangeRequest>> ListChangeRequests(int64_t before, int limit) = 0;
+  // Every request in state "scheduled", soonest apply_at first (the scheduler's index).
+  virtual absl::StatusOr<std::vector<ChangeRequest>> ListScheduledChangeRequests() = 0;
   // Every review of the change request (all rounds), by round then time.
   virtual absl::StatusOr<std::vector<ChangeRequestReview>> ListChangeRequestReviews(int64_t id) = 0;
   virtual absl::StatusOr<std::vector<ChangeRequestComment>> ListChangeRequestComments(int64_t id) = 0;

@@ -35,6 +35,12 @@ bool In(std::string_view state, std::initializer_list<std::string_view> states) 
 
 std::string Time(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
 
+// Leaving "scheduled" (or never in it): no apply time, no grant.
+void ClearSchedule(storage::ChangeRequest& row) {
+  row.apply_at.reset();
+  row.schedule.clear();
+}
+
 json::object ParseBody(const std::string& text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
@@ -101,6 +107,16 @@ Requirement RequirementOf(const std::map<std::string, EnvironmentPolicy>& polici
   return r;
 }
 
+// FailedPrecondition "approvals_required" unless `approvals` meet the policies.
+absl::Status EnoughApprovals(int64_t id, size_t approvals, const std::map<std::string, EnvironmentPolicy>& policies) {
+  const int required = RequirementOf(policies).approvals;
+  if (static_cast<int>(approvals) >= required) return absl::OkStatus();
+  return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+                      "change request #" + std::to_string(id) + " has " + std::to_string(approvals) + " of the " +
+                      std::to_string(required) + " approvals its environments require")),
+                  "approvals_required");
+}
+
 absl::StatusOr<std::map<std::string, EnvironmentPolicy>> PoliciesNow(Service& service, const storage::Workspace& ws,
                                                                      const std::set<std::string>& envs) {
   EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, service.ListEnvironments(ws));
@@ -164,6 +180,8 @@ absl::StatusOr<json::object> ChangeRequests::ToJson(const storage::Workspace& ws
                  {"updated_at", Time(cr.updated_at)}};
   if (!cr.state_reason.empty()) o["state_reason"] = cr.state_reason;
   if (cr.applied_revision > 0) o["applied_revision"] = cr.applied_revision;
+  if (cr.apply_at) o["apply_at"] = Time(*cr.apply_at);
+  if (std::optional<ScheduleGrant> g = GrantOf(cr)) o["scheduled_by"] = g->by;
   for (const char* member : {"type", "request", "environments", "changes"}) {
     if (const json::value* v = body.if_contains(member)) o[member] = *v;
   }
@@ -268,7 +286,7 @@ absl::StatusOr<json::object> ChangeRequests::Review(const Actor& actor, std::str
   for (int attempt = 0; attempt < 5; ++attempt) {
     EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
     const char* verb = approve ? "approved" : "rejected";
-    if (!In(cr.state, {"open", "approved"})) return WrongState(cr, verb);
+    if (!In(cr.state, {"open", "approved", "scheduled"})) return WrongState(cr, verb);
     if (cr.author == actor.id) {
       return absl::PermissionDeniedError("the author of a change request never reviews it; ask another reviewer");
     }
@@ -290,9 +308,11 @@ absl::StatusOr<json::object> ChangeRequests::Review(const Actor& actor, std::str
                                             .decision = approve ? "approve" : "reject", .comment = comment};
     if (approve) {
       approvers.insert(actor.id);
-      if (static_cast<int>(approvers.size()) >= req.approvals) w.row.state = "approved";
+      // A scheduled request stays scheduled: one more approval changes nothing else.
+      if (static_cast<int>(approvers.size()) >= req.approvals && cr.state != "scheduled") w.row.state = "approved";
     } else {
       w.row.state = "rejected";
+      ClearSchedule(w.row);
       w.row.state_reason = comment.empty() ? "rejected by " + actor.id : comment;
     }
     written =
@@ -325,13 +345,14 @@ absl::StatusOr<json::object> ChangeRequests::Comment(const Actor& actor, const s
 absl::StatusOr<json::object> ChangeRequests::Close(const Actor& actor, bool is_admin, const storage::Workspace& ws,
                                                    int64_t id) {
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
-  if (!In(cr.state, {"open", "approved", "failed"})) return WrongState(cr, "closed");
+  if (!In(cr.state, {"open", "approved", "scheduled", "failed"})) return WrongState(cr, "closed");
   if (cr.author != actor.id && !is_admin) {
     return absl::PermissionDeniedError("only the author or an admin closes a change request");
   }
   storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
   w.row.state = "closed";
   w.row.state_reason = "closed by " + actor.id;
+  ClearSchedule(w.row);
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest written,
                       service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.close", {}, ""));
   return ToJson(ws, written, false);
@@ -339,7 +360,7 @@ absl::StatusOr<json::object> ChangeRequests::Close(const Actor& actor, bool is_a
 
 absl::StatusOr<json::object> ChangeRequests::Rebase(const Actor& actor, const storage::Workspace& ws, int64_t id) {
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
-  if (!In(cr.state, {"open", "approved", "failed"})) return WrongState(cr, "rebased");
+  if (!In(cr.state, {"open", "approved", "scheduled", "failed"})) return WrongState(cr, "rebased");
   json::object body = ParseBody(cr.body);
   EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
   EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, body, in));
@@ -351,6 +372,7 @@ absl::StatusOr<json::object> ChangeRequests::Rebase(const Actor& actor, const st
   w.row.round = cr.round + 1;
   w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
   w.row.state_reason.clear();
+  ClearSchedule(w.row);  // a new diff is reviewed and scheduled anew
   json::object details{{"base_revision", in.head}, {"round", cr.round + 1}};
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest written,
                       service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.rebase",
@@ -411,9 +433,18 @@ absl::StatusOr<json::object> ChangeRequests::Revert(const Actor& actor, const st
 
 absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,
                                                    const WriteAuthorizer& may_write) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
-  if (!In(cr.state, {"open", "approved"})) return WrongState(cr, "applied");
+  // A scheduled request may also be applied now: the scheduler then finds it applied.
+  if (!In(cr.state, {"open", "approved", "scheduled"})) return WrongState(cr, "applied");
+  return ApplyLoaded(actor, ws, cr, may_write, "", false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::ApplyLoaded(const Actor& actor, const storage::Workspace& ws,
+                                                         const storage::ChangeRequest& cr,
+                                                         const WriteAuthorizer& may_write,
+                                                         std::string_view reason_suffix, bool scheduled) {
+  const int64_t id = cr.id;
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
   json::object body = ParseBody(cr.body);
   std::set<std::string> planned_envs = Environments(body);
   Service::ChangeSetApply set;
@@ -425,11 +456,12 @@ absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const sto
   }
   EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
   const size_t approvals = Approvers(reviews, cr.round).size();
-  set.reason = "change request #" + std::to_string(cr.id) + ": " + cr.title;
+  set.reason = "change request #" + std::to_string(cr.id) + ": " + cr.title + std::string(reason_suffix);
   set.change_request_id = cr.id;
   set.change_request = storage::ChangeRequestWrite{.row = cr, .expected_version = cr.version};
   set.change_request.row.state = "applied";
   set.change_request.row.state_reason.clear();
+  ClearSchedule(set.change_request.row);
   // Decided under the write lock, on the effect the apply actually has and the policies
   // as they are now: enough approvals for every touched environment, then the caller's
   // own right to write there.
@@ -442,13 +474,7 @@ absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const sto
                         "change_request_conflict");
       }
     }
-    Requirement req = RequirementOf(effect.policies);
-    if (static_cast<int>(approvals) < req.approvals) {
-      return WithCode(absl::FailedPreconditionError(base::ToAbsl(
-                          "change request #" + std::to_string(cr.id) + " has " + std::to_string(approvals) +
-                          " of the " + std::to_string(req.approvals) + " approvals its environments require")),
-                      "approvals_required");
-    }
+    EV_RETURN_IF_ERROR(EnoughApprovals(cr.id, approvals, effect.policies));
     return may_write(effect);
   };
   absl::StatusOr<int64_t> head = service_->ApplyChangeSet(actor, ws, std::move(set), authorize);
@@ -457,8 +483,11 @@ absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const sto
     storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
     w.row.state = "failed";
     w.row.state_reason = std::string(head.status().message());
+    ClearSchedule(w.row);
+    json::object details{{"reason", std::string(head.status().message())}};
+    if (scheduled) details["scheduled"] = true;
     absl::Status marked = service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.fail",
-                                                       {{"reason", std::string(head.status().message())}}, "")
+                                                       std::move(details), "")
                               .status();
     if (!marked.ok() && !absl::IsAborted(marked)) return marked;
     return WithCode(absl::InvalidArgumentError(base::ToAbsl("change request #" + std::to_string(cr.id) +
@@ -469,6 +498,101 @@ absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const sto
   EV_RETURN_IF_ERROR(head.status());
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest applied, Load(ws, id));
   return ToJson(ws, applied, false);
+}
+
+std::optional<ChangeRequests::ScheduleGrant> ChangeRequests::GrantOf(const storage::ChangeRequest& cr) {
+  if (cr.state != "scheduled" || cr.schedule.empty()) return std::nullopt;
+  json::object o = ParseBody(cr.schedule);
+  const json::value* by = o.if_contains("by");
+  const json::value* grant = o.if_contains("grant");
+  if (by == nullptr || !by->is_string()) return std::nullopt;
+  return ScheduleGrant{std::string(by->get_string()), grant != nullptr && grant->is_object() ? grant->get_object() : json::object()};
+}
+
+absl::StatusOr<json::object> ChangeRequests::Schedule(const Actor& actor, const storage::Workspace& ws, int64_t id,
+                                                      std::optional<absl::Time> apply_at, json::object grant,
+                                                      const WriteAuthorizer& may_write) {
+  const absl::Time now = env_->Now();
+  if (apply_at && (*apply_at <= now || *apply_at > now + kMaxScheduleAhead)) {
+    return absl::InvalidArgumentError(base::ToAbsl(
+        "field 'apply_at': must be in the future and at most 366 days ahead (now is " + Time(now) + ")"));
+  }
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  absl::StatusOr<storage::ChangeRequest> written;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+    storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+    json::object details;
+    if (!apply_at && cr.state != "scheduled") return WrongState(cr, "unscheduled (it is not scheduled)");
+    if (apply_at && !In(cr.state, {"approved", "scheduled"})) {
+      return WrongState(cr, "scheduled (only an approved change request is)");
+    }
+    // Scheduling and unscheduling need the right to apply it: the caller's own right on the
+    // environments it changes (protected ones need admin), as they are now.
+    std::set<std::string> envs = Environments(ParseBody(cr.body));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, service_->ListEnvironments(ws));
+    EV_ASSIGN_OR_RETURN(EnvironmentSet set, EnvironmentSet::FromItems(items));
+    WriteEffect effect;
+    effect.environments = envs;
+    for (const std::string& e : envs) {
+      const Environment* env = set.Find(e);
+      if (env == nullptr) continue;
+      if (env->is_protected) effect.protected_environments.insert(e);
+      if (env->policy) effect.policies.emplace(e, *env->policy);
+    }
+    EV_RETURN_IF_ERROR(may_write(effect));
+    if (!apply_at) {
+      w.row.state = "approved";
+      ClearSchedule(w.row);
+    } else {
+      // ... and, to schedule, the approvals under the policies as they are now.
+      EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
+      EV_RETURN_IF_ERROR(EnoughApprovals(cr.id, Approvers(reviews, cr.round).size(), effect.policies));
+      w.row.state = "scheduled";
+      w.row.state_reason.clear();
+      w.row.apply_at = *apply_at;
+      w.row.schedule = json::serialize(json::object{{"by", actor.id}, {"grant", grant}});
+      details["apply_at"] = Time(*apply_at);
+    }
+    written = service_->WriteChangeRequest(actor, ws, std::move(w),
+                                           apply_at ? "workspace.change_request.schedule"
+                                                    : "workspace.change_request.unschedule",
+                                           std::move(details), "");
+    if (!absl::IsAborted(written.status())) break;
+  }
+  EV_RETURN_IF_ERROR(written.status());
+  if (apply_at && on_scheduled_) on_scheduled_(ws.id, id, *apply_at);
+  return ToJson(ws, *written, false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::ApplyScheduled(const storage::Workspace& ws, int64_t id, absl::Time now,
+                                                            const WriteAuthorizer& may_write) {
+  EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));
+  std::optional<ScheduleGrant> grant = GrantOf(cr);
+  if (!grant || !cr.apply_at || *cr.apply_at > now) {
+    return WrongState(cr, "applied by the scheduler (it is not due)");
+  }
+  // The one who scheduled it acts; the request id names the schedule.
+  Actor actor{grant->by, ws.org_id, "scheduler", "scheduled-cr-" + std::to_string(id)};
+  const std::string suffix = " (scheduled by " + grant->by + " for " + Time(*cr.apply_at) + ")";
+  absl::StatusOr<json::object> applied = ApplyLoaded(actor, ws, cr, may_write, suffix, true);
+  const absl::Status& st = applied.status();
+  // Nobody is waiting for an answer: a refusal that a retry would not change ends the
+  // schedule (an invalid change was marked failed by ApplyLoaded already).
+  auto code = st.GetPayload("edgevault.dev/error-code");
+  const bool marked_invalid = code.has_value() && *code == "change_request_invalid";
+  if (absl::IsFailedPrecondition(st) || absl::IsPermissionDenied(st) || (absl::IsInvalidArgument(st) && !marked_invalid)) {
+    storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
+    w.row.state = "failed";
+    w.row.state_reason = std::string(st.message());
+    ClearSchedule(w.row);
+    absl::Status marked = service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.fail",
+                                                       {{"reason", std::string(st.message())}, {"scheduled", true}},
+                                                       "")
+                              .status();
+    if (!marked.ok()) return marked;  // Aborted: it changed meanwhile; the scheduler looks again
+  }
+  return applied;
 }
 
 }  // namespace edgevault::workspace

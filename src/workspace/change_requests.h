@@ -22,10 +22,13 @@
 //   EV_ASSIGN_OR_RETURN(cr, crs.Apply(actor, ws, 3, may_write));
 
 #include <boost/json.hpp>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "src/base/env.h"
 #include "src/storage/workspace_store_provider.h"
 #include "src/workspace/service.h"
 
@@ -34,8 +37,14 @@ namespace edgevault::workspace {
 class ChangeRequests {
  public:
   // Neither is owned; both must outlive this object.
-  ChangeRequests(Service* service, storage::WorkspaceStoreProvider* stores)
-      : service_(service), stores_(stores) {}
+  ChangeRequests(Service* service, storage::WorkspaceStoreProvider* stores,
+                 base::Env* env = base::Env::Default())
+      : service_(service), stores_(stores), env_(env) {}
+
+  // Told about every successful Schedule (workspace id, request id, apply_at): the
+  // scheduler's index (change_request_scheduler.h). Set before any call; not thread-safe.
+  using ScheduleListener = std::function<void(const std::string&, int64_t, absl::Time)>;
+  void SetScheduleListener(ScheduleListener listener) { on_scheduled_ = std::move(listener); }
 
   // body: {from, to, items?: [{kind, key}], kinds?, title, description?, dry_run?}.
   // Computes and validates the diff (change_set.h ComputePromotion); with dry_run
@@ -54,17 +63,18 @@ class ChangeRequests {
   // false: rejects (final). `role` is the reviewer's role name ("viewer", "developer",
   // "admin", "owner"); the author never reviews their own request, a viewer never
   // reviews, and the role must be in approver_roles of every touched environment that has
-  // a policy. Allowed in open and approved.
+  // a policy. Allowed in open, approved and scheduled (an approval keeps it scheduled; a
+  // rejection ends the schedule).
   absl::StatusOr<boost::json::object> Review(const Actor& actor, std::string_view role,
                                              const storage::Workspace& ws, int64_t id, bool approve,
                                              std::string comment);
   absl::StatusOr<boost::json::object> Comment(const Actor& actor, const storage::Workspace& ws, int64_t id,
                                               std::string text);
-  // The author, or an admin (`is_admin`). Allowed in open, approved and failed.
+  // The author, or an admin (`is_admin`). Allowed in open, approved, scheduled and failed.
   absl::StatusOr<boost::json::object> Close(const Actor& actor, bool is_admin, const storage::Workspace& ws,
                                             int64_t id);
-  // Recomputes the diff against the current workspace; approvals reset (a new round).
-  // Allowed in open, approved and failed.
+  // Recomputes the diff against the current workspace; approvals reset (a new round) and a
+  // schedule is cleared. Allowed in open, approved, scheduled and failed.
   absl::StatusOr<boost::json::object> Rebase(const Actor& actor, const storage::Workspace& ws, int64_t id);
   // Opens a new change request that restores every item an applied request changed
   // (change_set.h ComputeRevert), reviewed and applied like any other. Allowed in applied.
@@ -72,11 +82,42 @@ class ChangeRequests {
   // Applies it (Service::ApplyChangeSet). `may_write` is the caller's own authorization
   // on the effect (protected environments); the approvals are checked against the
   // policies of the environments the apply touches, as they are now. A change that no
-  // longer validates marks the request failed (and writes no item).
+  // longer validates marks the request failed (and writes no item). Allowed in open, approved
+  // and scheduled (applying a scheduled one now: the scheduler then finds it applied).
   absl::StatusOr<boost::json::object> Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,
                                             const WriteAuthorizer& may_write);
 
+  // Scheduled apply (docs/design/promotions.md §5a). With `apply_at`: an approved (or
+  // already scheduled) request becomes "scheduled" for that time, on behalf of `actor`;
+  // `grant` (opaque here, e.g. the caller's role and scopes) is stored with it and handed
+  // back to the scheduler to authorize that actor at apply time. The caller must be able
+  // to apply it now: enough approvals under the policies as they are now (FailedPrecondition
+  // "approvals_required"), and `may_write` on the planned environments (protected ones
+  // as they are now). apply_at must be after now and at most kMaxScheduleAhead ahead
+  // (InvalidArgument). Without `apply_at`: a scheduled request returns to "approved".
+  static constexpr absl::Duration kMaxScheduleAhead = absl::Hours(24 * 366);
+  absl::StatusOr<boost::json::object> Schedule(const Actor& actor, const storage::Workspace& ws, int64_t id,
+                                               std::optional<absl::Time> apply_at, boost::json::object grant,
+                                               const WriteAuthorizer& may_write);
+  // The scheduler's apply of a request that is due: only when it is still "scheduled" with
+  // apply_at <= `now` (else FailedPrecondition "change_request_state" and nothing happens). Applies it
+  // as the actor who scheduled it (revisions' reason and the audit event say "scheduled");
+  // `may_write` is that actor's right now. A refusal (no longer valid, conflict, missing
+  // approvals or rights) marks the request "failed" with the reason and returns it; the
+  // other errors (Aborted, Unavailable, ...) leave it scheduled for a retry.
+  absl::StatusOr<boost::json::object> ApplyScheduled(const storage::Workspace& ws, int64_t id, absl::Time now,
+                                                     const WriteAuthorizer& may_write);
+  // Who scheduled `cr` and the grant stored with it (nullopt when it is not scheduled).
+  struct ScheduleGrant {
+    std::string by;
+    boost::json::object grant;
+  };
+  static std::optional<ScheduleGrant> GrantOf(const storage::ChangeRequest& cr);
+
  private:
+  absl::StatusOr<boost::json::object> ApplyLoaded(const Actor& actor, const storage::Workspace& ws,
+                                                  const storage::ChangeRequest& cr, const WriteAuthorizer& may_write,
+                                                  std::string_view reason_suffix, bool scheduled);
   absl::StatusOr<storage::ChangeRequest> Load(const storage::Workspace& ws, int64_t id);
   // The diff of a stored request's body ({"type", "request"}) against the workspace now.
   absl::StatusOr<PlannedChangeSet> Plan(const storage::Workspace& ws, const boost::json::object& body,
@@ -87,6 +128,8 @@ class ChangeRequests {
 
   Service* service_;
   storage::WorkspaceStoreProvider* stores_;
+  base::Env* env_;
+  ScheduleListener on_scheduled_;
 };
 
 }  // namespace edgevault::workspace

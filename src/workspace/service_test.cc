@@ -106,6 +106,9 @@ class ForwardingStore : public storage::WorkspaceStore {
   absl::StatusOr<std::vector<storage::ChangeRequest>> ListChangeRequests(int64_t before, int limit) override {
     return real_->ListChangeRequests(before, limit);
   }
+  absl::StatusOr<std::vector<storage::ChangeRequest>> ListScheduledChangeRequests() override {
+    return real_->ListScheduledChangeRequests();
+  }
   absl::StatusOr<std::vector<storage::ChangeRequestReview>> ListChangeRequestReviews(int64_t id) override {
     return real_->ListChangeRequestReviews(id);
   }

@@ -108,6 +108,39 @@ constexpr KindRoute kKinds[] = {{"configs", ItemKind::kConfig},
 
 }  // namespace
 
+json::object ScheduleGrant(const Principal& p) {
+  json::array scopes;
+  for (const std::string& s : p.scopes) scopes.emplace_back(s);
+  return {{"role", storage::RoleName(p.role)}, {"scopes", std::move(scopes)}};
+}
+
+workspace::WriteAuthorizer ApplyRight(const Principal& p) {
+  return [p](const workspace::WriteEffect& effect) {
+    return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
+  };
+}
+
+workspace::WriteAuthorizer ScheduledApplyRight(const std::string& by, const json::object& grant) {
+  Principal p;
+  p.subject = by.rfind("user:", 0) == 0 ? by.substr(5) : by;
+  const json::value* role = grant.if_contains("role");
+  absl::StatusOr<storage::Role> parsed =
+      role != nullptr && role->is_string() ? storage::ParseRole(role->get_string())
+                                           : absl::StatusOr<storage::Role>(absl::InvalidArgumentError("no role"));
+  if (const json::value* scopes = grant.if_contains("scopes"); scopes != nullptr && scopes->is_array()) {
+    for (const json::value& s : scopes->get_array()) {
+      if (s.is_string()) p.scopes.emplace_back(s.get_string());
+    }
+  }
+  if (!parsed.ok()) {
+    return [](const workspace::WriteEffect&) {
+      return absl::PermissionDeniedError("the schedule records no role for whoever scheduled it");
+    };
+  }
+  p.role = *parsed;
+  return ApplyRight(p);
+}
+
 class ApiService::Handlers {
  public:
   Handlers(ApiServiceOptions& o, boost::asio::thread_pool& pool) : o_(o), pool_(pool) {}
@@ -788,19 +821,35 @@ class ApiService::Handlers {
           EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"text"}));
           EV_ASSIGN_OR_RETURN(std::string text, services::RequiredString(body, "text", 4000));
           out = cr->Comment(actor, c.ws, id, text);
-        } else {
+        } else if (op != "schedule") {
           EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {}));
           if (op == "close") out = cr->Close(actor, c.p.role >= storage::Role::kAdmin, c.ws, id);
           if (op == "rebase") out = cr->Rebase(actor, c.ws, id);
           if (op == "revert") out = cr->Revert(actor, c.ws, id);
-          if (op == "apply") {
-            // The caller's own right on the effect (protected environments need admin);
-            // the change request's approvals are checked by ChangeRequests::Apply.
-            Principal p = c.p;
-            out = cr->Apply(actor, c.ws, id, [p](const workspace::WriteEffect& effect) {
-              return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
-            });
+          // The caller's own right on the effect (protected environments need admin);
+          // the change request's approvals are checked by ChangeRequests.
+          if (op == "apply") out = cr->Apply(actor, c.ws, id, ApplyRight(c.p));
+          if (op == "unschedule") out = cr->Schedule(actor, c.ws, id, std::nullopt, {}, ApplyRight(c.p));
+        }
+        if (op == "schedule") {
+          EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"apply_at"}));
+          const json::value* at = body.if_contains("apply_at");
+          if (at == nullptr) {
+            return absl::InvalidArgumentError(
+                "field 'apply_at': is required (an RFC 3339 time, or null to unschedule)");
           }
+          std::optional<absl::Time> when;
+          if (!at->is_null()) {
+            absl::Time t;
+            std::string err;
+            if (!at->is_string() || at->get_string().size() > 64 ||
+                !absl::ParseTime(absl::RFC3339_full, std::string(at->get_string()), &t, &err)) {
+              return absl::InvalidArgumentError(
+                  "field 'apply_at': must be an RFC 3339 time, e.g. 2026-03-04T05:06:07Z");
+            }
+            when = t;
+          }
+          out = cr->Schedule(actor, c.ws, id, when, ScheduleGrant(c.p), ApplyRight(c.p));
         }
         EV_RETURN_IF_ERROR(out.status());
         return services::JsonResponse(op == "revert" ? 201 : 200, *out);
@@ -808,7 +857,8 @@ class ApiService::Handlers {
     };
     std::string base = "/v1/workspaces/{ws}/change-requests/{id}";
     Route(r, http::verb::get, base, one("show", Action::kRead));
-    for (const char* op : {"approve", "reject", "comments", "close", "rebase", "apply", "revert"}) {
+    for (const char* op : {"approve", "reject", "comments", "close", "rebase", "apply", "revert", "schedule",
+                           "unschedule"}) {
       Route(r, http::verb::post, base + "/" + op, one(op, Action::kWrite));
     }
   }

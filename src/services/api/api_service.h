@@ -54,6 +54,14 @@ class ApiService {
   std::unique_ptr<Handlers> handlers_;
 };
 
+// Scheduled apply (docs/design/promotions.md §5a). The grant stored with a schedule: the
+// scheduling principal's role and scopes. ApplyRight: a principal's right to apply a
+// change request (write on its effect; protected environments need admin).
+// ScheduledApplyRight: the same right rebuilt from a stored grant, for the scheduler.
+boost::json::object ScheduleGrant(const Principal& p);
+workspace::WriteAuthorizer ApplyRight(const Principal& p);
+workspace::WriteAuthorizer ScheduledApplyRight(const std::string& by, const boost::json::object& grant);
+
 // The OpenAPI 3.1 document served at GET /v1/openapi.json.
 const std::string& OpenApiDocument();
 

@@ -16,6 +16,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/workspace_store_provider_sqlite.h"
+#include "src/workspace/change_request_scheduler.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
@@ -151,11 +152,21 @@ absl::Status Install(services::ServiceContext& ctx) {
   };
   opts.audit_reader = ctx.Keep(std::make_unique<audit::FileWarehouseReader>(
       audit::AuditWarehouseDir(config.data_dir), ctx.env));
-  opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores));
+  opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores, ctx.env));
+  // Scheduled apply (docs/design/promotions.md §5a): started below with the service; it
+  // applies as whoever scheduled, with the rights recorded in the schedule.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::ChangeRequestScheduler> created_scheduler,
+                      workspace::ChangeRequestScheduler::Create({.change_requests = opts.change_requests,
+                                                                 .stores = so.stores,
+                                                                 .directory = remote_directory,
+                                                                 .env = ctx.env,
+                                                                 .authorizer = ScheduledApplyRight}));
+  workspace::ChangeRequestScheduler* scheduler = ctx.Keep(std::move(created_scheduler));
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
   EV_RETURN_IF_ERROR(webhooks->Start());
+  EV_RETURN_IF_ERROR(scheduler->Start());
   // The edge KV may be new, or come back empty (Redis without persistence) or rebuilt (a
   // damaged or deleted LMDB store): re-fill it from the system of record. The first check
   // runs before the api serves, so a fresh install is populated from the start.

@@ -194,7 +194,15 @@ json::object Build() {
            std::tuple{"rebase", "Recompute the diff against the current workspace; approvals reset", empty_body},
            std::tuple{"revert", "Open a new change request (201) restoring every item an applied one changed", empty_body},
            std::tuple{"apply", "Apply in one commit: 409 change_request_conflict when an item changed since the base, "
-                               "409 approvals_required, 400 change_request_invalid (marked failed, nothing written)", empty_body}}) {
+                               "409 approvals_required, 400 change_request_invalid (marked failed, nothing written)", empty_body},
+           std::tuple{"schedule", "Schedule an approved request for apply_at (RFC 3339, in the future, at most 366 days "
+                                  "ahead; null unschedules): needs the right to apply it and its approvals now; the api "
+                                  "applies it then as the caller, re-checking everything, or marks it failed",
+                      json::object{{"type", "object"},
+                                   {"properties", {{"apply_at", {{"type", json::array{"string", "null"}}, {"format", "date-time"}}}}},
+                                   {"required", json::array{"apply_at"}},
+                                   {"additionalProperties", false}}},
+           std::tuple{"unschedule", "Return a scheduled request to approved (the right to apply it)", empty_body}}) {
     paths[std::string("/v1/workspaces/{ws}/change-requests/{id}/") + op] = {
         {"post", Op(summary, {P("ws"), P("id", "path", "integer")}, body, "200", "ChangeRequest")}};
   }
@@ -262,7 +270,9 @@ json::object Build() {
                       {"changes", {{"type", "array"}, {"items", {{"type", "object"}}}}},
                       {"environments", {{"type", "array"}, {"items", {{"type", "string"}}}}},
                       {"approvals", {{"type", "array"}, {"items", {{"type", "string"}}}}},
-                      {"required_approvals", {{"type", "integer"}}}}}};
+                      {"required_approvals", {{"type", "integer"}}},
+                      {"apply_at", {{"type", "string"}, {"format", "date-time"}, {"description", "when scheduled"}}},
+                      {"scheduled_by", {{"type", "string"}, {"description", "the actor the scheduled apply acts as"}}}}}};
 
   json::object doc;
   doc["openapi"] = "3.1.0";

@@ -137,6 +137,14 @@ CREATE TABLE webhooks (
 CREATE INDEX outbox_pending_by_kind ON outbox (kind, id) WHERE done_at IS NULL;
 UPDATE meta SET value = '4' WHERE name = 'schema_version';
 )sql",
+      // 5: scheduled apply of change requests (docs/design/promotions.md §5a): when, and
+      // who scheduled it with which rights (JSON, opaque here); 0 / '' when not scheduled.
+      R"sql(
+ALTER TABLE change_requests ADD COLUMN apply_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE change_requests ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
+CREATE INDEX change_requests_scheduled ON change_requests (apply_at, id) WHERE state = 'scheduled';
+UPDATE meta SET value = '5' WHERE name = 'schema_version';
+)sql",
   };
   return *kSteps;
 }
@@ -209,7 +217,7 @@ absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
 
 #define EV_CR_COLUMNS                                                                         \
   "id, version, title, description, author, state, state_reason, base_revision, round, " \
-  "applied_revision, body, created_at, updated_at"
+  "applied_revision, body, created_at, updated_at, apply_at, schedule"
 
 absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
   ChangeRequest c;
@@ -226,6 +234,8 @@ absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
   c.body = st.ColumnText(10);
   c.created_at = FromMicros(st.ColumnInt64(11));
   c.updated_at = FromMicros(st.ColumnInt64(12));
+  if (int64_t at = st.ColumnInt64(13); at != 0) c.apply_at = FromMicros(at);
+  c.schedule = st.ColumnText(14);
   return c;
 }
 
@@ -760,6 +770,13 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     return ReadAll<ChangeRequest>(st, ReadChangeRequest);
   }
 
+  absl::StatusOr<std::vector<ChangeRequest>> ListScheduledChangeRequests() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests "
+                                                   "WHERE state = 'scheduled' ORDER BY apply_at, id"));
+    return ReadAll<ChangeRequest>(st, ReadChangeRequest);
+  }
+
   absl::StatusOr<std::vector<ChangeRequestReview>> ListChangeRequestReviews(int64_t id) override {
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Statement st,
@@ -865,11 +882,12 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
       EV_ASSIGN_OR_RETURN(row.id, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM change_requests"));
       row.version = 1;
       EV_ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT INTO change_requests (" EV_CR_COLUMNS
-                                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       ins.Bind(1, row.id).Bind(2, row.version).Bind(3, row.title).Bind(4, row.description)
           .Bind(5, row.author).Bind(6, row.state).Bind(7, row.state_reason).Bind(8, row.base_revision)
           .Bind(9, row.round).Bind(10, row.applied_revision).Bind(11, row.body)
-          .Bind(12, Micros(row.created_at)).Bind(13, Micros(row.updated_at));
+          .Bind(12, Micros(row.created_at)).Bind(13, Micros(row.updated_at))
+          .Bind(14, row.apply_at ? Micros(*row.apply_at) : int64_t{0}).Bind(15, row.schedule);
       EV_RETURN_IF_ERROR(ins.Run());
     } else {
       EV_ASSIGN_OR_RETURN(ChangeRequest current, GetChangeRequestLocked(row.id));
@@ -881,11 +899,12 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
       row.created_at = current.created_at;
       EV_ASSIGN_OR_RETURN(Statement up, db_->Prepare(
           "UPDATE change_requests SET version = ?, title = ?, description = ?, author = ?, state = ?, "
-          "state_reason = ?, base_revision = ?, round = ?, applied_revision = ?, body = ?, updated_at = ? "
-          "WHERE id = ?"));
+          "state_reason = ?, base_revision = ?, round = ?, applied_revision = ?, body = ?, updated_at = ?, "
+          "apply_at = ?, schedule = ? WHERE id = ?"));
       up.Bind(1, row.version).Bind(2, row.title).Bind(3, row.description).Bind(4, row.author)
           .Bind(5, row.state).Bind(6, row.state_reason).Bind(7, row.base_revision).Bind(8, row.round)
-          .Bind(9, row.applied_revision).Bind(10, row.body).Bind(11, Micros(row.updated_at)).Bind(12, row.id);
+          .Bind(9, row.applied_revision).Bind(10, row.body).Bind(11, Micros(row.updated_at))
+          .Bind(12, row.apply_at ? Micros(*row.apply_at) : int64_t{0}).Bind(13, row.schedule).Bind(14, row.id);
       EV_RETURN_IF_ERROR(up.Run());
     }
     if (w.review) {
