@@ -118,7 +118,7 @@ ChangeRequestScheduler::Outcome ChangeRequestScheduler::RunOne(const std::string
     return o;
   }
   absl::StatusOr<boost::json::object> applied =
-      o_.change_requests->ApplyScheduled(*ws, id, now, o_.authorizer(grant->by, grant->grant));
+      o_.change_requests->ApplyScheduled(*ws, id, now, o_.authorizer(*ws, grant->by, grant->grant));
   if (applied.ok()) {
     o.result = "applied";
     return o;

@@ -47,8 +47,12 @@ struct ChangeRequestSchedulerOptions {
   storage::WorkspaceStoreProvider* stores = nullptr;  // not owned
   storage::WorkspaceDirectory* directory = nullptr;   // the workspace rows; not owned
   base::Env* env = nullptr;
-  // The write right, now, of `by` who scheduled with `grant` (what the api recorded).
-  std::function<WriteAuthorizer(const std::string& by, const boost::json::object& grant)> authorizer;
+  // The write right, now, in workspace `ws`, of `by` who scheduled with `grant` (what the
+  // api recorded). Called before each apply, outside every lock: it may ask auth for the
+  // rights `by` holds today.
+  std::function<WriteAuthorizer(const storage::Workspace& ws, const std::string& by,
+                                const boost::json::object& grant)>
+      authorizer;
   absl::Duration max_wait = absl::Milliseconds(250);
   // After an error a retry could fix (Unavailable, Aborted, ...), the entry is due again
   // this much later.

@@ -54,7 +54,7 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<ChangeRequestScheduler> NewScheduler() {
     return *ChangeRequestScheduler::Create(
         {.change_requests = crs_.get(), .stores = stores_.get(), .directory = control_.get(), .env = &env_,
-         .authorizer = [this](const std::string& by, const json::object& grant) -> WriteAuthorizer {
+         .authorizer = [this](const storage::Workspace&, const std::string& by, const json::object& grant) -> WriteAuthorizer {
            authorized_as_ = by + " " + json::serialize(grant);
            return [this](const WriteEffect&) { return rights_; };
          }});

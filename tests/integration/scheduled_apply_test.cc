@@ -252,6 +252,57 @@ TEST_F(ScheduledApplyTest, ProtectedEnvironmentsNeedAnAdminToScheduleOrUnschedul
   EXPECT_EQ(Api(admin2_, "POST", cr + "/unschedule", json::object{}).status, 409);  // not scheduled
 }
 
+// The scheduled apply runs with no more than the rights its scheduler holds AT APPLY
+// TIME (auth's /internal/v1/principals/rights): an admin demoted to developer after
+// scheduling a change to a protected environment, or a member removed, does not get it
+// applied; the request ends failed with the reason and nothing is written.
+TEST_F(ScheduledApplyTest, ASchedulerDemotedOrRemovedSinceSchedulingAppliesNothing) {
+  std::string base = NewWorkspace("sched-demoted");
+  ASSERT_EQ(Admin("PATCH", base + "/environments/prod", json::object{{"protected", true}, {"reason", "r"}}).status,
+            200);
+  std::string demoted = up_->TokenForNewUser("demoted-sched@example.com", "admin");
+  std::string removed = up_->TokenForNewUser("removed-sched@example.com", "admin");
+  ASSERT_FALSE(demoted.empty());
+  ASSERT_FALSE(removed.empty());
+  std::string first = ApprovedRequest(base);
+  const absl::Time at = absl::Now() + absl::Seconds(4);
+  ASSERT_EQ(Schedule(first, at, demoted).status, 200);
+
+  auto user_id = [&](const std::string& email) -> std::string {
+    HttpReply members = up_->Call("auth", "GET", "/v1/members", "", up_->admin_key());
+    if (members.status != 200) return "";
+    for (const json::value& m : members.json.at("members").as_array()) {
+      if (m.at("email").as_string() == email) return std::string(m.at("user_id").as_string());
+    }
+    return "";
+  };
+  std::string demoted_id = user_id("demoted-sched@example.com");
+  ASSERT_FALSE(demoted_id.empty());
+  HttpReply demote = up_->Json("auth", "PATCH", "/v1/members/" + demoted_id, {{"role", "developer"}}, up_->admin_key());
+  ASSERT_EQ(demote.status, 200) << demote.body;
+
+  const int64_t head = Head(base);
+  ASSERT_TRUE(WaitState(first, "failed")) << State(first);
+  HttpReply shown = Admin("GET", first);
+  ASSERT_EQ(shown.status, 200);
+  EXPECT_NE(std::string(shown.json.at("state_reason").as_string()).find("admin"), std::string::npos) << shown.body;
+  EXPECT_EQ(RevisionsAfter(base, head).size(), 0u);
+
+  // Removed from the org: the same, with the reason saying so.
+  std::string second = ApprovedRequest(base);
+  ASSERT_EQ(Schedule(second, absl::Now() + absl::Seconds(4), removed).status, 200);
+  std::string removed_id = user_id("removed-sched@example.com");
+  ASSERT_FALSE(removed_id.empty());
+  HttpReply gone = up_->Call("auth", "DELETE", "/v1/members/" + removed_id, "", up_->admin_key());
+  ASSERT_EQ(gone.status / 100, 2) << gone.body;
+  const int64_t head2 = Head(base);
+  ASSERT_TRUE(WaitState(second, "failed")) << State(second);
+  shown = Admin("GET", second);
+  EXPECT_NE(std::string(shown.json.at("state_reason").as_string()).find("no longer holds rights"), std::string::npos)
+      << shown.body;
+  EXPECT_EQ(RevisionsAfter(base, head2).size(), 0u);
+}
+
 TEST_F(ScheduledApplyTest, OpenApiListsTheScheduleRoutes) {
   HttpReply r = up_->Call("api", "GET", "/v1/openapi.json");
   ASSERT_EQ(r.status, 200);

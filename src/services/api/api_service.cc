@@ -93,7 +93,10 @@ absl::StatusOr<int64_t> QueryInt(const net::Request& req, std::string_view name,
 }
 
 net::Response WithRevision(net::Response r, int64_t head) {
-  r.WithHeader("ETag", "\"" + std::to_string(head) + "\"");
+  // Built with append: GCC 12 reports a false -Wrestrict for "\"" + std::string&&.
+  std::string etag(1, '"');
+  etag.append(std::to_string(head)).push_back('"');
+  r.WithHeader("ETag", etag);
   return r;
 }
 
@@ -139,6 +142,45 @@ workspace::WriteAuthorizer ScheduledApplyRight(const std::string& by, const json
   }
   p.role = *parsed;
   return ApplyRight(p);
+}
+
+workspace::WriteAuthorizer ScheduledApplyRightNow(const std::string& by, const json::object& grant,
+                                                  const absl::StatusOr<json::object>& current) {
+  if (absl::IsNotFound(current.status())) {
+    std::string message = by + " no longer holds rights in this org (removed, disabled or revoked since "
+                               "scheduling); the scheduled apply is refused";
+    return [message](const workspace::WriteEffect&) { return absl::PermissionDeniedError(base::ToAbsl(message)); };
+  }
+  if (!current.ok()) {
+    std::string message = "cannot check the current rights of " + by + ": " + std::string(current.status().message());
+    return [message](const workspace::WriteEffect&) { return absl::UnavailableError(base::ToAbsl(message)); };
+  }
+  auto role_of = [](const json::object& o) -> std::optional<storage::Role> {
+    const json::value* r = o.if_contains("role");
+    if (r == nullptr || !r->is_string()) return std::nullopt;
+    absl::StatusOr<storage::Role> parsed = storage::ParseRole(r->get_string());
+    return parsed.ok() ? std::optional<storage::Role>(*parsed) : std::nullopt;
+  };
+  std::optional<storage::Role> recorded = role_of(grant), now = role_of(*current);
+  json::object effective = grant;
+  if (recorded && now) effective["role"] = storage::RoleName(std::min(*recorded, *now));
+  if (!now) effective.erase("role");  // ScheduledApplyRight refuses a grant without a role
+  if (by.rfind("key:", 0) == 0) {
+    std::set<std::string> held;
+    if (const json::value* sc = current->if_contains("scopes"); sc != nullptr && sc->is_array()) {
+      for (const json::value& v : sc->get_array()) {
+        if (v.is_string()) held.emplace(v.get_string());
+      }
+    }
+    json::array both;
+    if (const json::value* sc = grant.if_contains("scopes"); sc != nullptr && sc->is_array()) {
+      for (const json::value& v : sc->get_array()) {
+        if (v.is_string() && held.contains(std::string(v.get_string()))) both.push_back(v);
+      }
+    }
+    effective["scopes"] = std::move(both);
+  }
+  return ScheduledApplyRight(by, effective);
 }
 
 class ApiService::Handlers {

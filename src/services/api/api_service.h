@@ -61,6 +61,14 @@ class ApiService {
 boost::json::object ScheduleGrant(const Principal& p);
 workspace::WriteAuthorizer ApplyRight(const Principal& p);
 workspace::WriteAuthorizer ScheduledApplyRight(const std::string& by, const boost::json::object& grant);
+// The rights `by` holds in the org at apply time (auth's /internal/v1/principals/rights):
+// {"role", "scopes"}, NotFound when they were removed, disabled or revoked since.
+// ScheduledApplyRightNow never grants more than either: the role is the lower of the
+// recorded and the current one, an API key's scopes are those in both. NotFound refuses
+// the apply (PermissionDenied: the request is marked failed); any other error is
+// Unavailable, so the scheduler tries again later.
+workspace::WriteAuthorizer ScheduledApplyRightNow(const std::string& by, const boost::json::object& grant,
+                                                  const absl::StatusOr<boost::json::object>& current);
 
 // The OpenAPI 3.1 document served at GET /v1/openapi.json.
 const std::string& OpenApiDocument();

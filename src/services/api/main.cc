@@ -154,13 +154,21 @@ absl::Status Install(services::ServiceContext& ctx) {
       audit::AuditWarehouseDir(config.data_dir), ctx.env));
   opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores, ctx.env));
   // Scheduled apply (docs/design/promotions.md §5a): started below with the service; it
-  // applies as whoever scheduled, with the rights recorded in the schedule.
+  // applies as whoever scheduled, with no more than the rights recorded in the schedule
+  // AND the rights auth says they hold at apply time.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<workspace::ChangeRequestScheduler> created_scheduler,
                       workspace::ChangeRequestScheduler::Create({.change_requests = opts.change_requests,
                                                                  .stores = so.stores,
                                                                  .directory = remote_directory,
                                                                  .env = ctx.env,
-                                                                 .authorizer = ScheduledApplyRight}));
+                                                                 .authorizer =
+                                                                     [remote_directory](const storage::Workspace& ws,
+                                                                                        const std::string& by,
+                                                                                        const boost::json::object& grant) {
+                                                                       return ScheduledApplyRightNow(
+                                                                           by, grant,
+                                                                           remote_directory->CurrentRights(ws.org_id, by));
+                                                                     }}));
   workspace::ChangeRequestScheduler* scheduler = ctx.Keep(std::move(created_scheduler));
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);

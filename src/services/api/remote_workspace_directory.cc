@@ -225,6 +225,12 @@ absl::StatusOr<storage::Entitlements> RemoteWorkspaceDirectory::GetEntitlements(
   return e;
 }
 
+absl::StatusOr<json::object> RemoteWorkspaceDirectory::CurrentRights(std::string_view org_id,
+                                                                    std::string_view actor) {
+  return Call(options_, "/internal/v1/principals/rights",
+              json::object{{"org_id", std::string(org_id)}, {"actor", std::string(actor)}}, 200);
+}
+
 absl::StatusOr<std::vector<storage::SdkKey>> RemoteWorkspaceDirectory::ListSdkKeys(std::string_view org_id,
                                                                                    std::string_view workspace_id) {
   EV_ASSIGN_OR_RETURN(json::object listed,

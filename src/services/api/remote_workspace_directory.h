@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/base/env.h"
@@ -67,6 +69,9 @@ class RemoteWorkspaceDirectory final : public storage::WorkspaceDirectory,
   absl::StatusOr<storage::Workspace> GetWorkspaceById(std::string_view id) override;
   absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id) override;
   absl::StatusOr<storage::Entitlements> GetEntitlements(std::string_view org_id) override;
+  // The rights `actor` ("user:<id>" / "key:<id>") holds in the org now: {"role", "scopes"}
+  // (auth's /internal/v1/principals/rights; never cached). NotFound when it holds none.
+  absl::StatusOr<boost::json::object> CurrentRights(std::string_view org_id, std::string_view actor);
   absl::StatusOr<std::vector<storage::SdkKey>> ListSdkKeys(std::string_view org_id,
                                                           std::string_view workspace_id) override;
 

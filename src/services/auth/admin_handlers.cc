@@ -488,6 +488,38 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
                                                     {"max_environments", e.max_environments},
                                                     {"max_items", e.max_items}});
   }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
+  // The rights an actor holds in an org NOW, for work the api does later on someone's
+  // behalf (a scheduled apply, docs/design/promotions.md §5a): {"actor": "user:usr_…"} →
+  // the member's role (404 when no longer a member, or disabled); {"actor": "key:key_…"} →
+  // the key's role and scopes (404 when revoked or expired).
+  Route(http::verb::post, "/internal/v1/principals/rights", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "actor"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string actor, services::RequiredString(body, "actor", 128));
+    auto gone = [&] { return absl::NotFoundError(base::ToAbsl(actor + " holds no rights in this org")); };
+    if (actor.rfind("user:", 0) == 0) {
+      std::string user_id = actor.substr(5);
+      absl::StatusOr<storage::Membership> m = store_.GetMembership(org_id, user_id);
+      if (absl::IsNotFound(m.status())) return gone();
+      EV_RETURN_IF_ERROR(m.status());
+      EV_ASSIGN_OR_RETURN(storage::User u, store_.GetUser(user_id));
+      if (u.disabled) return gone();
+      return services::JsonResponse(200, json::object{{"role", storage::RoleName(m->role)}, {"scopes", json::array{}}});
+    }
+    if (actor.rfind("key:", 0) == 0) {
+      absl::StatusOr<storage::ApiKey> k = store_.GetApiKey(org_id, actor.substr(4));
+      if (absl::IsNotFound(k.status())) return gone();
+      EV_RETURN_IF_ERROR(k.status());
+      if (k->revoked_at || (k->expires_at && *k->expires_at <= Now())) return gone();
+      json::array scopes;
+      for (const std::string& sc : k->scopes) scopes.emplace_back(sc);
+      return services::JsonResponse(200, json::object{{"role", storage::RoleName(k->role)}, {"scopes", std::move(scopes)}});
+    }
+    return absl::InvalidArgumentError("actor: must be \"user:<id>\" or \"key:<id>\"");
+  }, internal);
 }
 
 }  // namespace edgevault::auth
