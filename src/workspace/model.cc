@@ -201,6 +201,20 @@ absl::StatusOr<Environment> ParseEnvironmentBody(const json::object& body) {
   return env;
 }
 
+namespace {
+
+// A name sent by a client (create or rename) must not be only whitespace. Stored bodies
+// are not held to it, so environments written before this rule still load.
+absl::Status CheckNameNotBlank(const json::value& name) {
+  std::string_view n(name.get_string().data(), name.get_string().size());
+  if (!n.empty() && n.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return Invalid("name", "must not be blank");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<json::object> PatchEnvironmentBody(const json::object& stored,
                                                   const json::object& change) {
   if (change.contains("key")) {
@@ -214,10 +228,7 @@ absl::StatusOr<json::object> PatchEnvironmentBody(const json::object& stored,
   json::object out = stored;
   if (const json::value* name = change.if_contains("name")) {
     if (!name->is_string()) return Invalid("name", "must be a string");
-    std::string_view n(name->get_string().data(), name->get_string().size());
-    if (!n.empty() && n.find_first_not_of(" \t\r\n") == std::string_view::npos) {
-      return Invalid("name", "must not be blank");
-    }
+    EV_RETURN_IF_ERROR(CheckNameNotBlank(*name));
     out["name"] = *name;
   }
   if (const json::value* p = change.if_contains("protected")) {
@@ -381,6 +392,9 @@ std::vector<std::string> EnvironmentSet::Descendants(std::string_view env) const
 }
 
 absl::StatusOr<Environment> EnvironmentSet::ValidateNewEnvironment(const json::object& body) const {
+  if (const json::value* name = body.if_contains("name"); name != nullptr && name->is_string()) {
+    EV_RETURN_IF_ERROR(CheckNameNotBlank(*name));
+  }
   EV_ASSIGN_OR_RETURN(Environment env, ParseEnvironmentBody(body));
   if (Contains(env.key)) {
     return absl::AlreadyExistsError("environment " + Quoted(env.key) + " already exists");

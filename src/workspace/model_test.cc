@@ -181,6 +181,8 @@ TEST(EnvironmentSetTest, ValidateNewEnvironment) {
 
   absl::Status dup = envs.ValidateNewEnvironment(Obj(R"({"key":"staging"})")).status();
   EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Message(envs.ValidateNewEnvironment(Obj(R"({"key":"x","name":" \t "})")).status()),
+            "name: must not be blank");
   EXPECT_EQ(Message(envs.ValidateNewEnvironment(Obj(R"({"key":"x","parent":"nope"})")).status()),
             "parent: unknown environment \"nope\"");
   EXPECT_EQ(Message(envs.ValidateNewEnvironment(Obj(R"({"key":"x","parent":"x"})")).status()),
