@@ -9,8 +9,12 @@
 //     return absl::OkStatus();
 //   }
 
+#include <string>
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 
 #define EV_INTERNAL_CONCAT_(a, b) a##b
 #define EV_INTERNAL_CONCAT(a, b) EV_INTERNAL_CONCAT_(a, b)
@@ -31,3 +35,22 @@
   auto tmp = (rexpr);                                 \
   if (!tmp.ok()) return std::move(tmp).status();      \
   lhs = std::move(tmp).value()
+
+namespace edgevault::base {
+
+// A machine-readable error code carried with a status (the "code" of the api's JSON error
+// body, e.g. "change_request_conflict"); the HTTP edge reads it, any layer may set it.
+inline constexpr char kErrorCodePayload[] = "edgevault.dev/error-code";
+
+inline absl::Status WithErrorCode(absl::Status status, std::string_view code) {
+  status.SetPayload(kErrorCodePayload, absl::Cord(std::string(code)));
+  return status;
+}
+
+// The code set by WithErrorCode, or "" when none is.
+inline std::string ErrorCode(const absl::Status& status) {
+  auto code = status.GetPayload(kErrorCodePayload);  // absl::optional<absl::Cord>
+  return code ? std::string(*code) : std::string();
+}
+
+}  // namespace edgevault::base

@@ -1,5 +1,6 @@
 // Scheduled apply (docs/design/promotions.md §5a): ChangeRequests::Schedule and the
 // scheduler, on a SimulatedEnv clock that moves only when the test says so.
+#include "src/base/status.h"
 #include "src/workspace/change_request_scheduler.h"
 
 #include <gtest/gtest.h>
@@ -17,10 +18,7 @@ namespace {
 namespace json = boost::json;
 using storage::ItemKind;
 
-std::string Code(const absl::Status& st) {
-  auto c = st.GetPayload("edgevault.dev/error-code");
-  return c ? std::string(*c) : "";
-}
+std::string Code(const absl::Status& st) { return base::ErrorCode(st); }
 
 class SchedulerTest : public ::testing::Test {
  protected:

@@ -17,13 +17,10 @@ constexpr size_t kMaxTitle = 200;
 constexpr size_t kMaxDescription = 4000;
 constexpr size_t kMaxComment = 4000;
 
-absl::Status WithCode(absl::Status st, std::string_view code) {
-  st.SetPayload("edgevault.dev/error-code", absl::Cord(std::string(code)));
-  return st;
-}
+using base::WithErrorCode;
 
 absl::Status WrongState(const storage::ChangeRequest& cr, std::string_view what) {
-  return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+  return WithErrorCode(absl::FailedPreconditionError(base::ToAbsl(
                       "change request #" + std::to_string(cr.id) + " is " + cr.state + "; it cannot be " +
                       std::string(what))),
                   "change_request_state");
@@ -111,7 +108,7 @@ Requirement RequirementOf(const std::map<std::string, EnvironmentPolicy>& polici
 absl::Status EnoughApprovals(int64_t id, size_t approvals, const std::map<std::string, EnvironmentPolicy>& policies) {
   const int required = RequirementOf(policies).approvals;
   if (static_cast<int>(approvals) >= required) return absl::OkStatus();
-  return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+  return WithErrorCode(absl::FailedPreconditionError(base::ToAbsl(
                       "change request #" + std::to_string(id) + " has " + std::to_string(approvals) + " of the " +
                       std::to_string(required) + " approvals its environments require")),
                   "approvals_required");
@@ -468,7 +465,7 @@ absl::StatusOr<json::object> ChangeRequests::ApplyLoaded(const Actor& actor, con
   WriteAuthorizer authorize = [&](const WriteEffect& effect) -> absl::Status {
     for (const std::string& e : effect.environments) {
       if (!planned_envs.contains(e)) {
-        return WithCode(absl::FailedPreconditionError(base::ToAbsl(
+        return WithErrorCode(absl::FailedPreconditionError(base::ToAbsl(
                             "applying now would also change \"" + e +
                             "\", which the change request was not reviewed for; rebase it")),
                         "change_request_conflict");
@@ -490,7 +487,7 @@ absl::StatusOr<json::object> ChangeRequests::ApplyLoaded(const Actor& actor, con
                                                        std::move(details), "")
                               .status();
     if (!marked.ok() && !absl::IsAborted(marked)) return marked;
-    return WithCode(absl::InvalidArgumentError(base::ToAbsl("change request #" + std::to_string(cr.id) +
+    return WithErrorCode(absl::InvalidArgumentError(base::ToAbsl("change request #" + std::to_string(cr.id) +
                                                             " no longer validates, nothing was written: " +
                                                             std::string(head.status().message()))),
                     "change_request_invalid");
@@ -579,8 +576,7 @@ absl::StatusOr<json::object> ChangeRequests::ApplyScheduled(const storage::Works
   const absl::Status& st = applied.status();
   // Nobody is waiting for an answer: a refusal that a retry would not change ends the
   // schedule (an invalid change was marked failed by ApplyLoaded already).
-  auto code = st.GetPayload("edgevault.dev/error-code");
-  const bool marked_invalid = code.has_value() && *code == "change_request_invalid";
+  const bool marked_invalid = base::ErrorCode(st) == "change_request_invalid";
   if (absl::IsFailedPrecondition(st) || absl::IsPermissionDenied(st) || (absl::IsInvalidArgument(st) && !marked_invalid)) {
     storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
     w.row.state = "failed";

@@ -1,3 +1,4 @@
+#include "src/base/status.h"
 #include "src/workspace/change_requests.h"
 
 #include <gtest/gtest.h>
@@ -17,10 +18,7 @@ namespace {
 namespace json = boost::json;
 using storage::ItemKind;
 
-std::string Code(const absl::Status& st) {
-  auto c = st.GetPayload("edgevault.dev/error-code");
-  return c ? std::string(*c) : "";
-}
+std::string Code(const absl::Status& st) { return base::ErrorCode(st); }
 
 class ChangeRequestsTest : public ::testing::Test {
  protected:

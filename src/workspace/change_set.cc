@@ -389,9 +389,7 @@ namespace {
 
 absl::StatusOr<PlannedChangeSet> Validated(PlannedChangeSet plan, const ChangeSetInput& in, const std::string& nothing) {
   if (plan.changes.empty()) {
-    absl::Status st = absl::FailedPreconditionError(nothing);
-    st.SetPayload("edgevault.dev/error-code", absl::Cord("nothing_to_promote"));
-    return st;
+    return base::WithErrorCode(absl::FailedPreconditionError(nothing), "nothing_to_promote");
   }
   json::object flags_now;
   for (const auto& f : in.flags) {

@@ -121,9 +121,7 @@ absl::Status CheckKey(std::string_view what, std::string_view key) {
 }
 
 absl::Status EntitlementExceeded(std::string message) {
-  absl::Status st = absl::PermissionDeniedError(base::ToAbsl(message));
-  st.SetPayload("edgevault.dev/error-code", absl::Cord("entitlement_exceeded"));
-  return st;
+  return base::WithErrorCode(absl::PermissionDeniedError(base::ToAbsl(message)), "entitlement_exceeded");
 }
 
 absl::StatusOr<EnvironmentSet> LoadEnvironments(storage::WorkspaceStore& store) {
@@ -1239,10 +1237,7 @@ absl::Status Service::RecordActivity(const Actor& actor, const storage::Workspac
 
 namespace {
 
-absl::Status Coded(absl::Status st, std::string_view code) {
-  st.SetPayload("edgevault.dev/error-code", absl::Cord(base::ToAbsl(code)));
-  return st;
-}
+using base::WithErrorCode;
 
 // What an audit event says about a webhook: never the secret, and only the host of the
 // URL (a receiver's URL may itself carry a token).
@@ -1263,7 +1258,7 @@ void Service::WebhookEventsCommitted(const std::string& workspace_id) {
 absl::StatusOr<Service::SealedWebhookSecret> Service::NewWebhookSecret(const std::string& workspace_id,
                                                                       const std::string& id, int64_t version) {
   if (options_.keyring == nullptr) {
-    return Coded(absl::FailedPreconditionError(
+    return WithErrorCode(absl::FailedPreconditionError(
                      "webhooks need the master key to store their signing secrets, and secrets are disabled"),
                  "secrets_disabled");
   }
@@ -1287,7 +1282,7 @@ absl::StatusOr<WebhookWithSecret> Service::CreateWebhook(const Actor& actor, con
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<WebhookWithSecret> {
     EV_ASSIGN_OR_RETURN(std::vector<storage::WebhookRow> hooks, l.store.ListWebhooks());
     if (hooks.size() >= kMaxWebhooksPerWorkspace) {
-      return Coded(absl::FailedPreconditionError(base::ToAbsl(
+      return WithErrorCode(absl::FailedPreconditionError(base::ToAbsl(
                        "the workspace already has " + std::to_string(kMaxWebhooksPerWorkspace) +
                        " webhooks; delete one first")),
                    "too_many_webhooks");
@@ -1470,10 +1465,10 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       befores.push_back(StoredObject(now));
     }
     if (!conflicts.empty()) {
-      absl::Status st = absl::FailedPreconditionError(base::ToAbsl(
-          "items changed since the change request was made: " + conflicts + "; rebase the change request"));
-      st.SetPayload("edgevault.dev/error-code", absl::Cord("change_request_conflict"));
-      return st;
+      return base::WithErrorCode(
+          absl::FailedPreconditionError(base::ToAbsl("items changed since the change request was made: " +
+                                                     conflicts + "; rebase the change request")),
+          "change_request_conflict");
     }
     // 2. Valid against the workspace as it is now.
     EV_ASSIGN_OR_RETURN(json::object flags_now, ItemsAfter(l.store, ItemKind::kFlag, "", nullptr));

@@ -14,13 +14,10 @@ namespace json = boost::json;
 
 namespace {
 
-absl::Status Coded(absl::Status st, std::string_view code) {
-  st.SetPayload("edgevault.dev/error-code", absl::Cord(base::ToAbsl(code)));
-  return st;
-}
+using base::WithErrorCode;
 
 absl::Status BadUrl(std::string what) {
-  return Coded(absl::InvalidArgumentError(base::ToAbsl("field 'url': " + what)), "invalid_url");
+  return WithErrorCode(absl::InvalidArgumentError(base::ToAbsl("field 'url': " + what)), "invalid_url");
 }
 
 std::string Lower(std::string_view s) {
@@ -53,7 +50,7 @@ absl::StatusOr<std::vector<std::string>> EventsFrom(const json::value& v) {
     if (!IsWebhookEventType(type)) {
       std::string known;
       for (std::string_view k : kWebhookEventTypes) known += (known.empty() ? "" : ", ") + std::string(k);
-      return Coded(absl::InvalidArgumentError(base::ToAbsl("field 'events': unknown event type \"" +
+      return WithErrorCode(absl::InvalidArgumentError(base::ToAbsl("field 'events': unknown event type \"" +
                                                            std::string(type.substr(0, 64)) + "\"; use " +
                                                            known + " or \"*\"")),
                    "unknown_event_type");
@@ -104,7 +101,7 @@ absl::StatusOr<WebhookUrl> ParseWebhookUrl(std::string_view url) {
     }
   }
   if (StartsWithNoCase(url, "https://")) {
-    return Coded(absl::InvalidArgumentError(
+    return WithErrorCode(absl::InvalidArgumentError(
                      "field 'url': https delivery is not supported by this version; use an http:// URL "
                      "(for an HTTPS receiver, run a relay next to the api; docs/design/webhooks.md)"),
                  "https_unsupported");
@@ -199,7 +196,7 @@ absl::StatusOr<WebhookSpec> WebhookSpecFromRequest(const json::object& body, con
     std::string text(url->get_string());
     EV_ASSIGN_OR_RETURN(WebhookUrl parsed, ParseWebhookUrl(text));
     if (!WebhookHostAllowed(parsed.host, allowed_hosts)) {
-      return Coded(absl::InvalidArgumentError(base::ToAbsl(
+      return WithErrorCode(absl::InvalidArgumentError(base::ToAbsl(
                        "field 'url': host \"" + parsed.host +
                        "\" is not in this api's api.webhook_allowed_hosts; ask the operator to add it")),
                    "host_not_allowed");

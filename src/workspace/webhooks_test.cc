@@ -1,3 +1,4 @@
+#include "src/base/status.h"
 #include "src/workspace/webhooks.h"
 
 #include "gtest/gtest.h"
@@ -7,10 +8,7 @@ namespace {
 
 namespace json = boost::json;
 
-std::string Code(const absl::Status& st) {
-  auto c = st.GetPayload("edgevault.dev/error-code");
-  return c ? std::string(*c) : "";
-}
+std::string Code(const absl::Status& st) { return base::ErrorCode(st); }
 
 TEST(WebhookUrlTest, HttpUrlsParseIntoHostPortAndTarget) {
   absl::StatusOr<WebhookUrl> u = ParseWebhookUrl("http://Hooks.Example.com:8080/a/b?x=1");

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "src/base/strings.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/reviewers_fixture.h"
 
 namespace edgevault {
 namespace {
@@ -23,30 +24,9 @@ namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
 
-class PromotionTest : public ::testing::Test {
+class PromotionTest : public testing::ReviewersSuite {
  protected:
-  static void SetUpTestSuite() {
-    up_ = EdgeVaultUp::Start().release();
-    ASSERT_NE(up_, nullptr) << "edgevault up did not start";
-    author_ = up_->TokenForNewUser("author-promo@example.com", "developer");
-    admin1_ = up_->TokenForNewUser("admin1-promo@example.com", "admin");
-    admin2_ = up_->TokenForNewUser("admin2-promo@example.com", "admin");
-    viewer_ = up_->TokenForNewUser("viewer-promo@example.com", "viewer");
-    ASSERT_FALSE(author_.empty() || admin1_.empty() || admin2_.empty() || viewer_.empty());
-  }
-  static void TearDownTestSuite() {
-    delete up_;
-    up_ = nullptr;
-  }
-
-  HttpReply Api(const std::string& token, std::string method, std::string target,
-                const json::value& body = nullptr) {
-    if (body.is_null()) return up_->Call("api", std::move(method), std::move(target), "", token);
-    return up_->Json("api", std::move(method), std::move(target), body, token);
-  }
-  HttpReply Admin(std::string method, std::string target, const json::value& body = nullptr) {
-    return Api(up_->admin_key(), std::move(method), std::move(target), body);
-  }
+  static void SetUpTestSuite() { StartWithReviewers("promo"); }
 
   // staging and prod (roots), a config with a schema, a flag configured in staging, a
   // secret in both; then prod's policy: 2 approvals, change requests only.
@@ -110,12 +90,8 @@ class PromotionTest : public ::testing::Test {
                : "";
   }
 
-  static EdgeVaultUp* up_;
-  static std::string author_, admin1_, admin2_, viewer_;
 };
 
-EdgeVaultUp* PromotionTest::up_ = nullptr;
-std::string PromotionTest::author_, PromotionTest::admin1_, PromotionTest::admin2_, PromotionTest::viewer_;
 
 TEST_F(PromotionTest, TwoApprovalPromotionAppliesExactlyTheDiffAndDeliveryServesIt) {
   std::string base = NewWorkspace("promo-main");

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "src/base/strings.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/reviewers_fixture.h"
 
 namespace edgevault {
 namespace {
@@ -25,30 +26,9 @@ using testing::HttpReply;
 
 std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone()); }
 
-class ScheduledApplyTest : public ::testing::Test {
+class ScheduledApplyTest : public testing::ReviewersSuite {
  protected:
-  static void SetUpTestSuite() {
-    up_ = EdgeVaultUp::Start().release();
-    ASSERT_NE(up_, nullptr) << "edgevault up did not start";
-    author_ = up_->TokenForNewUser("author-sched@example.com", "developer");
-    admin1_ = up_->TokenForNewUser("admin1-sched@example.com", "admin");
-    admin2_ = up_->TokenForNewUser("admin2-sched@example.com", "admin");
-    viewer_ = up_->TokenForNewUser("viewer-sched@example.com", "viewer");
-    ASSERT_FALSE(author_.empty() || admin1_.empty() || admin2_.empty() || viewer_.empty());
-  }
-  static void TearDownTestSuite() {
-    delete up_;
-    up_ = nullptr;
-  }
-
-  HttpReply Api(const std::string& token, std::string method, std::string target,
-                const json::value& body = nullptr) {
-    if (body.is_null()) return up_->Call("api", std::move(method), std::move(target), "", token);
-    return up_->Json("api", std::move(method), std::move(target), body, token);
-  }
-  HttpReply Admin(std::string method, std::string target, const json::value& body = nullptr) {
-    return Api(up_->admin_key(), std::move(method), std::move(target), body);
-  }
+  static void SetUpTestSuite() { StartWithReviewers("sched"); }
 
   // staging and prod, a config pool (staging 20, prod 10), prod needs 2 approvals.
   std::string NewWorkspace(const std::string& key) {
@@ -106,13 +86,8 @@ class ScheduledApplyTest : public ::testing::Test {
                : "";
   }
 
-  static EdgeVaultUp* up_;
-  static std::string author_, admin1_, admin2_, viewer_;
 };
 
-EdgeVaultUp* ScheduledApplyTest::up_ = nullptr;
-std::string ScheduledApplyTest::author_, ScheduledApplyTest::admin1_, ScheduledApplyTest::admin2_,
-    ScheduledApplyTest::viewer_;
 
 TEST_F(ScheduledApplyTest, AppliesOnceAtItsTimeAndDeliveryServesIt) {
   std::string base = NewWorkspace("sched-main");

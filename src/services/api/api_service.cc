@@ -239,6 +239,21 @@ class ApiService::Handlers {
     return *r;
   }
 
+  // A write's request: its body without "reason", the reason (required) and If-Match.
+  struct WriteRequest {
+    json::object body;
+    std::string reason;
+    std::optional<int64_t> if_match;
+  };
+  absl::StatusOr<WriteRequest> ReadWrite(net::Request& req) {
+    WriteRequest w;
+    EV_ASSIGN_OR_RETURN(w.body, services::ParseJsonBody(req));
+    EV_ASSIGN_OR_RETURN(w.reason, Reason(w.body));
+    w.body.erase("reason");
+    EV_ASSIGN_OR_RETURN(w.if_match, IfMatch(req));
+    return w;
+  }
+
   // Authenticates, finds the workspace in the caller's org, and authorizes `action`.
   struct Ctx {
     Principal p;
@@ -315,10 +330,8 @@ class ApiService::Handlers {
 
     Route(r, http::verb::post, "/v1/workspaces/{ws}/environments", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
-      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
-      body.erase("reason");
-      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));
+      auto& [body, reason, if_match] = w;
       EV_ASSIGN_OR_RETURN(int64_t head, o_.service->CreateEnvironment(ActorFor(c.p, req), c.ws, body, reason, if_match));
       return WithRevision(services::JsonResponse(201, json::object{{"revision", head}}), head);
     });
@@ -327,10 +340,8 @@ class ApiService::Handlers {
     // now; a change that changes nothing writes no revision.
     Route(r, http::verb::patch, "/v1/workspaces/{ws}/environments/{env}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
-      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
-      body.erase("reason");
-      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));
+      auto& [body, reason, if_match] = w;
       std::string env(req.Param("env"));
       EV_ASSIGN_OR_RETURN(int64_t head, o_.service->UpdateEnvironment(ActorFor(c.p, req), c.ws, env, body, reason, if_match));
       EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, ItemKind::kEnvironment, env));
@@ -695,10 +706,8 @@ class ApiService::Handlers {
     });
     Route(r, http::verb::put, base + "/{key}", [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
-      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
-      body.erase("reason");
-      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));
+      auto& [body, reason, if_match] = w;
       std::string key(req.Param("key"));
       int64_t head;
       if (kind == ItemKind::kSecret) {
@@ -806,10 +815,8 @@ class ApiService::Handlers {
   void InstallChangeRequests(net::Router& r) {
     Route(r, http::verb::put, "/v1/workspaces/{ws}/environments/{env}/policy", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
-      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
-      body.erase("reason");
-      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));
+      auto& [body, reason, if_match] = w;
       std::string env(req.Param("env"));
       EV_ASSIGN_OR_RETURN(int64_t head,
                           o_.service->SetEnvironmentPolicy(ActorFor(c.p, req), c.ws, env, body, reason, if_match));

@@ -10,7 +10,6 @@
 namespace edgevault::services {
 namespace {
 
-constexpr char kCodePayload[] = "edgevault.dev/error-code";
 constexpr char kRetryPayload[] = "edgevault.dev/retry-after";
 
 std::string DefaultCode(absl::StatusCode code) {
@@ -36,8 +35,7 @@ absl::Status FieldError(std::string_view field, std::string_view what) {
 }  // namespace
 
 absl::Status WithErrorCode(absl::Status status, std::string_view code) {
-  status.SetPayload(kCodePayload, absl::Cord(base::ToAbsl(code)));
-  return status;
+  return base::WithErrorCode(std::move(status), code);
 }
 
 absl::Status WithRetryAfter(absl::Status status, int64_t seconds) {
@@ -64,7 +62,7 @@ int HttpStatusFor(absl::StatusCode code) {
 net::Response ErrorResponse(const absl::Status& status) {
   int http = HttpStatusFor(status.code());
   std::string code = DefaultCode(status.code());
-  if (auto p = status.GetPayload(kCodePayload)) code = std::string(*p);
+  if (std::string set = base::ErrorCode(status); !set.empty()) code = std::move(set);
   std::string message(status.message());
   if (http == 500) {
     EV_LOG(kError, "internal error", {{"status", status.ToString()}});
