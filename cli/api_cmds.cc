@@ -88,6 +88,9 @@ struct ApiCommands {
                                             // schedule, unschedule
   int64_t cr_id = 0;
   std::string apply_at;  // cr schedule --at
+  // cr propose: the proposed changes, by option (docs/cli.md).
+  CLI::App* cr_propose = nullptr;
+  std::vector<std::string> propose_config, propose_flag, propose_secret, propose_unset, propose_body, propose_delete;
 };
 
 namespace {
@@ -813,6 +816,24 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->promote->add_flag("--dry-run", c->dry_run, "show the diff; create nothing");
   CLI::App* cr = app.add_subcommand("cr", "change requests");
   cr->require_subcommand(1);
+  c->cr_propose = common(cr->add_subcommand(
+      "propose", "open a change request proposing changes directly (for change-request-only environments)"));
+  c->cr_propose->add_option("workspace", c->ws)->required();
+  c->cr_propose->add_option("--title,-t", c->title, "the change request's title (required unless --dry-run)");
+  c->cr_propose->add_option("--description,-d", c->description);
+  c->cr_propose->add_option("--file,-f", c->file, "changes from a JSON or YAML file: {\"changes\": [...]} as the api takes them");
+  c->cr_propose->add_option("--body", c->propose_body, "KIND:KEY=FILE: the whole config, flag or segment from a file");
+  c->cr_propose->add_option("--config", c->propose_config,
+                            "KEY@ENV=VALUE: a config's value in one environment (as `config set` reads it)");
+  c->cr_propose->add_option("--flag", c->propose_flag,
+                            "KEY@ENV=FILE: a flag's configuration in one environment, from a JSON or YAML file");
+  c->cr_propose->add_option("--secret", c->propose_secret,
+                            "KEY@ENV: a secret's value in one environment, read as one line from standard input "
+                            "(in the order given; never on the command line)");
+  c->cr_propose->add_option("--unset", c->propose_unset,
+                            "KIND:KEY@ENV: remove an environment's own value or configuration (it inherits again)");
+  c->cr_propose->add_option("--delete", c->propose_delete, "KIND:KEY: delete an item");
+  c->cr_propose->add_flag("--dry-run", c->dry_run, "show the diff; create nothing");
   c->cr_list = common(cr->add_subcommand("list", "change requests of a workspace, newest first"));
   c->cr_list->add_option("workspace", c->ws)->required();
   for (const char* op : {"show", "approve", "reject", "apply", "rebase", "close", "comment", "revert", "schedule",
@@ -860,7 +881,14 @@ void PrintChangeRequest(const json::value& cr) {
     std::vector<std::vector<std::string>> rows;
     for (const json::value& ch : *changes) {
       std::string what;
-      if (const json::object* source = ObjectMember(ch, "source")) {
+      const json::value* del = Member(ch, "delete");
+      if (del != nullptr && del->is_bool() && del->get_bool()) {
+        what = "delete";
+      } else if (const json::value* rm = Member(ch, "remove"); rm != nullptr && rm->is_bool() && rm->get_bool()) {
+        what = "remove the secret's value";
+      } else if (const json::object* source = ObjectMember(ch, "source"); source != nullptr && source->contains("proposal")) {
+        what = "new secret value (sealed, never shown)";
+      } else if (source != nullptr) {
         what = "secret value from " + Field(*source, "environment").value_or("?") + " (v" +
                Field(*source, "version").value_or("?") + ")";
       } else {
@@ -868,11 +896,118 @@ void PrintChangeRequest(const json::value& cr) {
         const json::value* after = Member(ch, "after");
         what = (before ? Compact(*before) : "null") + " -> " + (after ? Compact(*after) : "null");
       }
+      std::string env = Field(ch, "environment").value_or("?");
       rows.push_back({Field(ch, "kind").value_or("?") + " " + Field(ch, "key").value_or("?"),
-                      Field(ch, "environment").value_or("?"), what});
+                      env.empty() ? "(whole item)" : env, what});
     }
     PrintTable({"ITEM", "ENVIRONMENT", "CHANGE"}, rows);
   }
+}
+
+}  // namespace
+
+namespace {
+
+// "A@B" → {A, B}; nullopt without an '@' or with an empty side.
+std::optional<std::pair<std::string, std::string>> SplitAt(const std::string& s, char sep) {
+  size_t at = s.find(sep);
+  if (at == std::string::npos || at == 0 || at + 1 == s.size()) return std::nullopt;
+  return std::pair{s.substr(0, at), s.substr(at + 1)};
+}
+
+// `cr propose`: the options become the api's change entries, in the documented order.
+int RunPropose(ApiCommands& c, Client& client) {
+  if (!c.dry_run && c.title.empty()) return Fail("edgevault cr propose needs a title (-t TITLE) unless --dry-run");
+  std::string error;
+  json::array changes;
+  if (!c.file.empty()) {
+    std::optional<json::object> doc = ReadDocument(c.file, &error);
+    if (!doc) return Fail(error);
+    const json::value* list = doc->if_contains("changes");
+    if (list == nullptr || !list->is_array()) return Fail(c.file + ": needs a \"changes\" list");
+    changes = list->get_array();
+  }
+  for (const std::string& b : c.propose_body) {
+    auto kind_key = SplitAt(b.substr(0, b.find('=')), ':');
+    size_t eq = b.find('=');
+    if (!kind_key || eq == std::string::npos) return Fail("--body takes KIND:KEY=FILE, got \"" + b + "\"");
+    std::optional<json::object> doc = ReadDocument(b.substr(eq + 1), &error);
+    if (!doc) return Fail(error);
+    doc->erase("reason");
+    changes.push_back(json::object{{"kind", kind_key->first}, {"key", kind_key->second}, {"body", *doc}});
+  }
+  // A string config takes VALUE as it is, any other type as JSON (as `config set` does).
+  std::map<std::string, bool> is_string;
+  for (const std::string& kv : c.propose_config) {
+    size_t eq = kv.find('=');
+    auto key_env = SplitAt(kv.substr(0, eq), '@');
+    if (!key_env || eq == std::string::npos) return Fail("--config takes KEY@ENV=VALUE, got \"" + kv + "\"");
+    if (!is_string.contains(key_env->first)) {
+      Reply current = client.Call("GET", WsPath(c) + "/configs/" + key_env->first);
+      if (current.status != 200) return Check(current);
+      std::optional<std::string> type = Field(current.body, "type");
+      is_string[key_env->first] = type.value_or("string") == "string";
+    }
+    std::string value = kv.substr(eq + 1);
+    boost::system::error_code ec;
+    json::value parsed = json::parse(value, ec);
+    if (ec || is_string[key_env->first]) parsed = json::value(value);
+    changes.push_back(json::object{{"kind", "config"}, {"key", key_env->first}, {"environment", key_env->second},
+                                   {"value", parsed}});
+  }
+  for (const std::string& kv : c.propose_flag) {
+    size_t eq = kv.find('=');
+    auto key_env = SplitAt(kv.substr(0, eq), '@');
+    if (!key_env || eq == std::string::npos) return Fail("--flag takes KEY@ENV=FILE, got \"" + kv + "\"");
+    std::optional<json::object> doc = ReadDocument(kv.substr(eq + 1), &error);
+    if (!doc) return Fail(error);
+    changes.push_back(json::object{{"kind", "flag"}, {"key", key_env->first}, {"environment", key_env->second},
+                                   {"configuration", *doc}});
+  }
+  for (const std::string& ke : c.propose_secret) {
+    auto key_env = SplitAt(ke, '@');
+    if (!key_env) return Fail("--secret takes KEY@ENV (the value comes from standard input), got \"" + ke + "\"");
+    std::string value;
+    if (!std::getline(std::cin, value)) {
+      return Fail("--secret " + ke + ": no line left on standard input for its value");
+    }
+    if (!value.empty() && value.back() == '\r') value.pop_back();
+    changes.push_back(json::object{{"kind", "secret"}, {"key", key_env->first}, {"environment", key_env->second},
+                                   {"value", value}});
+  }
+  for (const std::string& u : c.propose_unset) {
+    auto kind_rest = SplitAt(u, ':');
+    auto key_env = kind_rest ? SplitAt(kind_rest->second, '@') : std::nullopt;
+    if (!key_env) return Fail("--unset takes KIND:KEY@ENV, got \"" + u + "\"");
+    json::object e{{"kind", kind_rest->first}, {"key", key_env->first}, {"environment", key_env->second}};
+    e[kind_rest->first == "flag" ? "configuration" : "value"] = nullptr;
+    changes.push_back(std::move(e));
+  }
+  for (const std::string& d : c.propose_delete) {
+    auto kind_key = SplitAt(d, ':');
+    if (!kind_key) return Fail("--delete takes KIND:KEY, got \"" + d + "\"");
+    changes.push_back(json::object{{"kind", kind_key->first}, {"key", kind_key->second}, {"delete", true}});
+  }
+  if (changes.empty()) {
+    return Fail("nothing to propose: give --config, --flag, --secret, --unset, --body, --delete or --file");
+  }
+  json::object body{{"changes", std::move(changes)}, {"dry_run", c.dry_run}};
+  if (!c.title.empty()) body["title"] = c.title;
+  if (!c.description.empty()) body["description"] = c.description;
+  json::value v = body;
+  Reply r = client.Call("POST", WsPath(c) + "/change-requests", &v);
+  return Output(c, r, [&]() -> std::optional<std::string> {
+    if (ArrayMember(r.body, "changes") == nullptr) return Missing("changes");
+    if (c.dry_run) {
+      std::printf("Dry run: would change (base revision %s, %s approvals required):\n",
+                  Field(r.body, "base_revision").value_or("?").c_str(),
+                  Field(r.body, "required_approvals").value_or("0").c_str());
+    } else {
+      std::printf("Opened change request #%s.\n", Field(r.body, "id").value_or("?").c_str());
+    }
+    PrintChangeRequest(r.body);
+    return std::nullopt;
+  });
 }
 
 }  // namespace
@@ -883,7 +1018,8 @@ int RunApiCommands(ApiCommands& c) {
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
-                        c.webhook_add, c.webhook_list, c.webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list}) {
+                        c.webhook_add, c.webhook_list, c.webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
+                        c.cr_propose}) {
     any = any || cmd->parsed();
   }
   for (const auto& [op, cmd] : c.cr_ops) any = any || cmd->parsed();
@@ -1235,6 +1371,7 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
+  if (c.cr_propose->parsed()) return RunPropose(c, *client);
   if (c.cr_list->parsed()) {
     Reply r = client->Call("GET", WsPath(c) + "/change-requests");
     return Output(c, r, [&]() -> std::optional<std::string> {

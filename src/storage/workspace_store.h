@@ -161,6 +161,9 @@ struct ChangeRequestWrite {
   std::optional<ChangeRequestReview> review;    // its change_request_id is the row's id
   std::optional<ChangeRequestComment> comment;  // likewise
   std::vector<OutboxRow> outbox;
+  // The data keys of secret values the request holds sealed (proposed values), inserted in
+  // the same transaction (as CommitRequest::data_keys; WriteChangeRequest only).
+  std::vector<DataKeyRow> data_keys;
 };
 
 struct CommitRequest {

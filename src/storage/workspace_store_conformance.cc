@@ -996,6 +996,23 @@ TEST_P(WorkspaceStoreConformanceTest, ChangeRequestUpdatesCompareAndSetTheVersio
   EV_TEST_EXPECT_CODE(store().WriteChangeRequest(unknown), kNotFound);
 }
 
+TEST_P(WorkspaceStoreConformanceTest, ChangeRequestDataKeysCommitWithTheRowOrNotAtAll) {
+  ChangeRequestWrite w = NewCr("propose");
+  w.data_keys = {Key("cd01", "m1", "w1")};
+  EV_TEST_ASSIGN(ChangeRequest cr, store().WriteChangeRequest(w));
+  EV_TEST_ASSIGN(DataKeyRow got, store().GetDataKey("cd01"));
+  EXPECT_EQ(got.wrapped, "w1");
+  // A key that exists already refuses the whole write: no second request.
+  ChangeRequestWrite again = NewCr("propose again");
+  again.data_keys = {Key("cd02", "m1", "w2"), Key("cd01", "m1", "w3")};
+  EXPECT_FALSE(store().WriteChangeRequest(again).ok());
+  EV_TEST_EXPECT_CODE(store().GetDataKey("cd02"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetChangeRequest(cr.id + 1), kNotFound);
+  ChangeRequestWrite bad = NewCr("bad key");
+  bad.data_keys = {Key("", "m1", "w")};
+  EV_TEST_EXPECT_CODE(store().WriteChangeRequest(bad), kInvalidArgument);
+}
+
 TEST_P(WorkspaceStoreConformanceTest, OneReviewPerUserPerRoundAndCommentsInOrder) {
   EV_TEST_ASSIGN(ChangeRequest cr, store().WriteChangeRequest(NewCr("promote")));
   auto review = [&](const ChangeRequest& at, std::string actor, int64_t round) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "src/base/encoding.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 
@@ -202,51 +203,119 @@ absl::StatusOr<json::object> ChangeRequests::ToJson(const storage::Workspace& ws
   return o;
 }
 
-absl::StatusOr<json::object> ChangeRequests::Promote(const Actor& actor, const storage::Workspace& ws,
-                                                     const json::object& body) {
+namespace {
+
+absl::Status RejectUnknown(const json::object& body, std::initializer_list<std::string_view> known) {
   for (const auto& kv : body) {
-    static constexpr std::string_view kKnown[] = {"from", "to", "items", "kinds", "title", "description", "dry_run"};
-    if (std::find(std::begin(kKnown), std::end(kKnown), kv.key()) == std::end(kKnown)) {
-      return absl::InvalidArgumentError(base::ToAbsl(
-          "field '" + std::string(kv.key()) + "': is not a known field (known: from, to, items, kinds, title, "
-                                              "description, dry_run)"));
-    }
+    if (std::find(known.begin(), known.end(), kv.key()) != known.end()) continue;
+    std::string list;
+    for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    return absl::InvalidArgumentError(
+        base::ToAbsl("field '" + std::string(kv.key()) + "': is not a known field (known: " + list + ")"));
   }
-  EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(body));
-  bool dry_run = false;
-  if (const json::value* d = body.if_contains("dry_run"); d != nullptr && !d->is_null()) {
-    if (!d->is_bool()) return absl::InvalidArgumentError("field 'dry_run': must be a boolean");
-    dry_run = d->get_bool();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ChangeRequests::Draft> ChangeRequests::ReadDraft(const json::object& body) {
+  Draft d;
+  if (const json::value* v = body.if_contains("dry_run"); v != nullptr && !v->is_null()) {
+    if (!v->is_bool()) return absl::InvalidArgumentError("field 'dry_run': must be a boolean");
+    d.dry_run = v->get_bool();
   }
-  std::string title, description;
-  if (!dry_run) {
-    EV_ASSIGN_OR_RETURN(title, Text(body, "title", kMaxTitle, true));
+  if (!d.dry_run) {
+    EV_ASSIGN_OR_RETURN(d.title, Text(body, "title", kMaxTitle, true));
   }
-  EV_ASSIGN_OR_RETURN(description, Text(body, "description", kMaxDescription, false));
-  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
-  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputePromotion(request, in));
-  json::object planned = PlanBody("promotion", PromotionRequestToJson(request), plan);
+  EV_ASSIGN_OR_RETURN(d.description, Text(body, "description", kMaxDescription, false));
+  return d;
+}
+
+absl::StatusOr<json::object> ChangeRequests::Create(const Actor& actor, const storage::Workspace& ws, Draft draft,
+                                                    json::object planned, const PlannedChangeSet& plan, int64_t head,
+                                                    json::object details, std::vector<storage::DataKeyRow> data_keys) {
   EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
   Requirement req = RequirementOf(policies);
-  if (dry_run) {
+  if (draft.dry_run) {
+    planned.erase("sealed");
     planned["dry_run"] = true;
-    planned["base_revision"] = in.head;
+    planned["base_revision"] = head;
     planned["required_approvals"] = req.approvals;
     return planned;
   }
   storage::ChangeRequestWrite w;
-  w.row.title = title;
-  w.row.description = description;
+  w.row.title = std::move(draft.title);
+  w.row.description = std::move(draft.description);
   w.row.author = actor.id;
   w.row.state = req.approvals == 0 ? "approved" : "open";
-  w.row.base_revision = in.head;
+  w.row.base_revision = head;
   w.row.body = json::serialize(planned);
-  json::object details{{"from", request.from}, {"to", request.to},
-                       {"changes", static_cast<int64_t>(plan.changes.size())}};
+  w.data_keys = std::move(data_keys);
+  details["changes"] = static_cast<int64_t>(plan.changes.size());
   EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr,
                       service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.create",
                                                    std::move(details), JoinSet(plan.environments, ",")));
   return ToJson(ws, cr, false);
+}
+
+absl::StatusOr<json::object> ChangeRequests::Promote(const Actor& actor, const storage::Workspace& ws,
+                                                     const json::object& body) {
+  EV_RETURN_IF_ERROR(RejectUnknown(body, {"from", "to", "items", "kinds", "title", "description", "dry_run"}));
+  EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(body));
+  EV_ASSIGN_OR_RETURN(Draft draft, ReadDraft(body));
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputePromotion(request, in));
+  return Create(actor, ws, std::move(draft), PlanBody("promotion", PromotionRequestToJson(request), plan), plan,
+                in.head, {{"from", request.from}, {"to", request.to}}, {});
+}
+
+absl::StatusOr<json::object> ChangeRequests::Propose(const Actor& actor, const storage::Workspace& ws,
+                                                     const json::object& body) {
+  EV_RETURN_IF_ERROR(RejectUnknown(body, {"changes", "title", "description", "dry_run"}));
+  EV_ASSIGN_OR_RETURN(Draft draft, ReadDraft(body));
+  const json::value* changes_v = body.if_contains("changes");
+  if (changes_v == nullptr || !changes_v->is_array()) {
+    return absl::InvalidArgumentError("field 'changes': must be a list of changes (see the API guide)");
+  }
+  if (changes_v->get_array().empty() || changes_v->get_array().size() > kMaxProposedChanges) {
+    return absl::InvalidArgumentError("field 'changes': must list 1 to " + std::to_string(kMaxProposedChanges) +
+                                      " changes");
+  }
+  // Secret values are sealed before anything is stored or planned: the stored request
+  // names them by proposal id, and only the api opens them, at apply.
+  json::array stored = changes_v->get_array();
+  json::object sealed;
+  std::vector<storage::DataKeyRow> data_keys;
+  for (size_t i = 0; i < stored.size(); ++i) {
+    json::object* e = stored[i].if_object();
+    const json::value* kind = e == nullptr ? nullptr : e->if_contains("kind");
+    json::value* value = e == nullptr ? nullptr : e->if_contains("value");
+    if (kind == nullptr || !kind->is_string() || kind->get_string() != "secret" || value == nullptr || value->is_null()) {
+      continue;
+    }
+    const json::value* key = e->if_contains("key");
+    const json::value* env = e->if_contains("environment");
+    if (!value->is_string() || key == nullptr || !key->is_string() || env == nullptr || !env->is_string()) {
+      return absl::InvalidArgumentError(base::ToAbsl("changes[" + std::to_string(i) +
+                                                      "]: a secret value must be a string (or null to remove it), "
+                                                      "with its key and environment"));
+    }
+    if (draft.dry_run) {
+      *value = json::object{{"sealed", "dry-run-" + std::to_string(i)}};  // never sealed nor stored
+      continue;
+    }
+    EV_ASSIGN_OR_RETURN(Service::SealedProposal p,
+                        service_->SealProposedSecret(ws, std::string(key->get_string()),
+                                                     std::string(env->get_string()), value->get_string()));
+    sealed[p.id] = base::Base64Encode(p.envelope);
+    data_keys.push_back(std::move(p.data_key));
+    *value = json::object{{"sealed", p.id}};
+  }
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputeProposal(stored, in));
+  json::object planned = PlanBody("change", json::object{{"changes", stored}}, plan);
+  if (!sealed.empty()) planned["sealed"] = std::move(sealed);
+  return Create(actor, ws, std::move(draft), std::move(planned), plan, in.head, {}, std::move(data_keys));
 }
 
 absl::StatusOr<json::object> ChangeRequests::Show(const storage::Workspace& ws, int64_t id) {
@@ -363,8 +432,10 @@ absl::StatusOr<json::object> ChangeRequests::Rebase(const Actor& actor, const st
   EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, body, in));
   EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
   storage::ChangeRequestWrite w{.row = cr, .expected_version = cr.version};
-  w.row.body = json::serialize(PlanBody(body["type"].is_string() ? std::string(body["type"].get_string()) : "promotion",
-                                        body["request"], plan));
+  json::object rebased = PlanBody(body["type"].is_string() ? std::string(body["type"].get_string()) : "promotion",
+                                  body["request"], plan);
+  if (const json::value* sealed = body.if_contains("sealed")) rebased["sealed"] = *sealed;  // the proposed secret values
+  w.row.body = json::serialize(rebased);
   w.row.base_revision = in.head;
   w.row.round = cr.round + 1;
   w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
@@ -387,6 +458,11 @@ absl::StatusOr<PlannedChangeSet> ChangeRequests::Plan(const storage::Workspace& 
   if (type->get_string() == "promotion") {
     EV_ASSIGN_OR_RETURN(PromotionRequest request, ParsePromotionRequest(req_v->get_object()));
     return ComputePromotion(request, in);
+  }
+  if (type->get_string() == "change") {
+    const json::value* changes = req_v->get_object().if_contains("changes");
+    if (changes == nullptr || !changes->is_array()) return absl::DataLossError("the stored change request has no changes");
+    return ComputeProposal(changes->get_array(), in);
   }
   const json::value* of = req_v->get_object().if_contains("revert_of");
   if (type->get_string() != "revert" || of == nullptr || !of->is_int64()) {
@@ -413,19 +489,9 @@ absl::StatusOr<json::object> ChangeRequests::Revert(const Actor& actor, const st
   json::object request{{"revert_of", id}};
   EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
   EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, Plan(ws, json::object{{"type", "revert"}, {"request", request}}, in));
-  EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, plan.environments));
-  storage::ChangeRequestWrite w;
-  w.row.title = ("Revert #" + std::to_string(id) + ": " + cr.title).substr(0, kMaxTitle);
-  w.row.description = "Restores every item change request #" + std::to_string(id) + " changed.";
-  w.row.author = actor.id;
-  w.row.state = RequirementOf(policies).approvals == 0 ? "approved" : "open";
-  w.row.base_revision = in.head;
-  w.row.body = json::serialize(PlanBody("revert", request, plan));
-  json::object details{{"revert_of", id}, {"changes", static_cast<int64_t>(plan.changes.size())}};
-  EV_ASSIGN_OR_RETURN(storage::ChangeRequest created,
-                      service_->WriteChangeRequest(actor, ws, std::move(w), "workspace.change_request.create",
-                                                   std::move(details), JoinSet(plan.environments, ",")));
-  return ToJson(ws, created, false);
+  Draft draft{.title = ("Revert #" + std::to_string(id) + ": " + cr.title).substr(0, kMaxTitle),
+              .description = "Restores every item change request #" + std::to_string(id) + " changed."};
+  return Create(actor, ws, std::move(draft), PlanBody("revert", request, plan), plan, in.head, {{"revert_of", id}}, {});
 }
 
 absl::StatusOr<json::object> ChangeRequests::Apply(const Actor& actor, const storage::Workspace& ws, int64_t id,
@@ -449,6 +515,13 @@ absl::StatusOr<json::object> ChangeRequests::ApplyLoaded(const Actor& actor, con
     for (const json::value& c : changes->get_array()) {
       EV_ASSIGN_OR_RETURN(PlannedChange change, PlannedChangeFromJson(c));
       set.changes.push_back(std::move(change));
+    }
+  }
+  if (const json::value* sealed = body.if_contains("sealed"); sealed != nullptr && sealed->is_object()) {
+    for (const auto& kv : sealed->get_object()) {
+      if (!kv.value().is_string()) continue;
+      EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(kv.value().get_string())));
+      set.proposals.emplace(std::string(kv.key()), std::move(envelope));
     }
   }
   EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));

@@ -54,6 +54,14 @@ class ChangeRequests {
   absl::StatusOr<boost::json::object> Promote(const Actor& actor, const storage::Workspace& ws,
                                               const boost::json::object& body);
 
+  // body: {title, description?, changes: [...], dry_run?}: a request that proposes the
+  // changes directly (docs/design/promotions.md §2b; change_set.h ComputeProposal).
+  // Secret values are sealed here (Service::SealProposedSecret) and stored only sealed,
+  // with their data keys, in the request's transaction; no answer shows them. Answers
+  // like Promote.
+  absl::StatusOr<boost::json::object> Propose(const Actor& actor, const storage::Workspace& ws,
+                                              const boost::json::object& body);
+
   // The request with its changes, reviews, comments, current approvals and required count.
   absl::StatusOr<boost::json::object> Show(const storage::Workspace& ws, int64_t id);
   // Newest first, ids < before (0: from the newest), without changes/reviews/comments.
@@ -115,6 +123,18 @@ class ChangeRequests {
   static std::optional<ScheduleGrant> GrantOf(const storage::ChangeRequest& cr);
 
  private:
+  // What every new request has besides its changes.
+  struct Draft {
+    std::string title;
+    std::string description;
+    bool dry_run = false;
+  };
+  static absl::StatusOr<Draft> ReadDraft(const boost::json::object& body);
+  // Stores a new request with body `planned` (or, for a dry run, returns it with the
+  // required approvals and without its sealed values).
+  absl::StatusOr<boost::json::object> Create(const Actor& actor, const storage::Workspace& ws, Draft draft,
+                                             boost::json::object planned, const PlannedChangeSet& plan, int64_t head,
+                                             boost::json::object details, std::vector<storage::DataKeyRow> data_keys);
   absl::StatusOr<boost::json::object> ApplyLoaded(const Actor& actor, const storage::Workspace& ws,
                                                   const storage::ChangeRequest& cr, const WriteAuthorizer& may_write,
                                                   std::string_view reason_suffix, bool scheduled);

@@ -67,10 +67,26 @@ class ChangeRequestsTest : public ::testing::Test {
                                                     {"dry_run", dry_run}});
   }
 
-  std::string ProdSecret() {
+  std::string ProdSecret() { return Secret("prod"); }
+  std::string Secret(const std::string& env) {
     absl::StatusOr<SecretValues> v = service_->ReadSecretValues(
-        admin1_, ws_, "prod", "token", [](std::string_view, bool) { return absl::OkStatus(); });
+        admin1_, ws_, env, "token", [](std::string_view, bool) { return absl::OkStatus(); });
     return v.ok() ? std::string(v->values.at("token").view()) : v.status().ToString();
+  }
+
+  absl::StatusOr<json::object> Propose(json::array changes, bool dry_run = false) {
+    return crs_->Propose(author_, ws_, json::object{{"title", "proposed"}, {"changes", std::move(changes)},
+                                                    {"dry_run", dry_run}});
+  }
+  // Two approvals, then apply.
+  absl::StatusOr<json::object> ApproveAndApply(int64_t id) {
+    EV_RETURN_IF_ERROR(crs_->Review(admin1_, "admin", ws_, id, true, "").status());
+    EV_RETURN_IF_ERROR(crs_->Review(admin2_, "admin", ws_, id, true, "").status());
+    return crs_->Apply(admin1_, ws_, id, AllowAnyWrite());
+  }
+  std::string Body(ItemKind kind, const std::string& key) {
+    absl::StatusOr<storage::Item> item = service_->GetItem(ws_, kind, key);
+    return item.ok() ? item->body : item.status().ToString();
   }
 
   base::testing::TempDir dir_{"ev-cr"};
@@ -257,6 +273,142 @@ TEST_F(ChangeRequestsTest, RevertRestoresEveryChangedPartIncludingTheSecret) {
   absl::StatusOr<json::object> again = crs_->Revert(author_, ws_, rid);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(Code(crs_->Revert(author_, ws_, again->at("id").as_int64()).status()), "change_request_state");
+}
+
+json::object ProdFlagConfig() {
+  return {{"on", true}, {"off_variation", 0}, {"fallthrough", {{"variation", 0}}}};
+}
+
+TEST_F(ChangeRequestsTest, ProposalAppliesValuesConfigurationsSecretsAndWholeItemsInOneCommit) {
+  const int64_t head0 = *service_->Head(ws_);
+  json::array changes{
+      json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 30}},
+      json::object{{"kind", "flag"}, {"key", "checkout"}, {"environment", "prod"}, {"configuration", ProdFlagConfig()}},
+      json::object{{"kind", "secret"}, {"key", "token"}, {"environment", "prod"}, {"value", "n3w-prod"}},
+      json::object{{"kind", "secret"}, {"key", "token"}, {"environment", "staging"}, {"value", "n3w-staging"}},
+      json::object{{"kind", "config"}, {"key", "timeout"}, {"body", {{"type", "integer"}, {"values", {{"prod", 5}}}}}},
+  };
+  absl::StatusOr<json::object> preview = Propose(changes, true);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->at("changes").as_array().size(), 5u);
+  EXPECT_EQ(json::serialize(*preview).find("n3w"), std::string::npos);
+  EXPECT_EQ(*service_->Head(ws_), head0);
+
+  absl::StatusOr<json::object> cr = Propose(changes);
+  ASSERT_TRUE(cr.ok()) << cr.status();
+  EXPECT_EQ(cr->at("type").as_string(), "change");
+  EXPECT_EQ(cr->at("required_approvals").as_int64(), 2);
+  const int64_t id = cr->at("id").as_int64();
+  // Neither the answer, nor Show, nor the stored row hold the plaintext; no answer holds
+  // the sealed envelope either.
+  absl::StatusOr<json::object> shown = crs_->Show(ws_, id);
+  ASSERT_TRUE(shown.ok());
+  for (const json::object* o : {&*cr, &*shown}) {
+    EXPECT_EQ(json::serialize(*o).find("n3w"), std::string::npos);
+    EXPECT_FALSE(o->contains("sealed"));
+  }
+  auto store = *stores_->Open(ws_.id);
+  absl::StatusOr<storage::ChangeRequest> row = store->GetChangeRequest(id);
+  ASSERT_TRUE(row.ok());
+  EXPECT_EQ(row->body.find("n3w"), std::string::npos);
+  EXPECT_NE(row->body.find("\"sealed\""), std::string::npos);
+
+  absl::StatusOr<json::object> applied = ApproveAndApply(id);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->at("applied_revision").as_int64(), head0 + 5);
+  EXPECT_NE(Body(ItemKind::kConfig, "pool").find(R"("prod":30)"), std::string::npos);
+  EXPECT_NE(Body(ItemKind::kFlag, "checkout").find(R"("prod":{)"), std::string::npos);
+  EXPECT_NE(Body(ItemKind::kConfig, "timeout").find(R"("prod":5)"), std::string::npos);
+  // Two values of one secret in one request: both land, neither overwrites the other.
+  EXPECT_EQ(Secret("prod"), "n3w-prod");
+  EXPECT_EQ(Secret("staging"), "n3w-staging");
+}
+
+TEST_F(ChangeRequestsTest, ProposalRefusesBadEntriesNamingThem) {
+  auto code_of = [&](json::array changes) { return Propose(std::move(changes)).status(); };
+  auto entry = [](json::object o) { return json::array{std::move(o)}; };
+  absl::Status st = code_of(entry({{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 500}}));
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_NE(st.message().find("config \"pool\""), std::string::npos) << st;
+  st = code_of(entry({{"kind", "config"}, {"key", "pool"}, {"environment", "nowhere"}, {"value", 5}}));
+  EXPECT_NE(st.message().find("changes[0]: field 'environment'"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "config"}, {"key", "ghost"}, {"environment", "prod"}, {"value", 5}}));
+  EXPECT_NE(st.message().find("create it with a whole-item change"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "secret"}, {"key", "token"}, {"environment", "prod"}, {"value", 5}}));
+  EXPECT_NE(st.message().find("must be a string"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "secret"}, {"key", "token"}, {"environment", "prod"}, {"value", {{"sealed", "prp_x"}}}}));
+  EXPECT_NE(st.message().find("must be a string"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 5}, {"extra", 1}}));
+  EXPECT_NE(st.message().find("'extra'"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "environment"}, {"key", "prod"}, {"delete", true}}));
+  EXPECT_NE(st.message().find("field 'kind'"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "segment"}, {"key", "beta"}, {"environment", "prod"}, {"value", 1}}));
+  EXPECT_NE(st.message().find("whole body"), std::string::npos) << st;
+  st = code_of(json::array{json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 5}},
+                           json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 6}}});
+  EXPECT_NE(st.message().find("changes[1]"), std::string::npos) << st;
+  st = code_of(json::array{json::object{{"kind", "flag"}, {"key", "checkout"}, {"delete", true}},
+                           json::object{{"kind", "flag"}, {"key", "checkout"}, {"environment", "prod"},
+                                        {"configuration", ProdFlagConfig()}}});
+  EXPECT_NE(st.message().find("deleted by an earlier change"), std::string::npos) << st;
+  st = code_of(entry({{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 10}}));
+  EXPECT_EQ(Code(st), "nothing_to_change") << st;
+  EXPECT_TRUE(absl::IsInvalidArgument(code_of(json::array{})));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      crs_->Propose(author_, ws_, json::object{{"changes", entry({{"kind", "config"}, {"key", "pool"},
+                                                                  {"environment", "prod"}, {"value", 5}})}})
+          .status()));  // no title
+  // Nothing was stored by any of these.
+  EXPECT_TRUE(crs_->List(ws_, 0, 10)->empty());
+}
+
+TEST_F(ChangeRequestsTest, ProposalRevertRestoresWholeItemsAndEnvironmentParts) {
+  Put(ItemKind::kSegment, "beta", {{"included", json::array{"u1"}}});
+  json::array changes{
+      json::object{{"kind", "config"}, {"key", "timeout"}, {"body", {{"type", "integer"}, {"values", {{"prod", 5}}}}}},
+      json::object{{"kind", "config"}, {"key", "timeout"}, {"environment", "staging"}, {"value", 7}},
+      json::object{{"kind", "flag"}, {"key", "checkout"}, {"delete", true}},
+      json::object{{"kind", "segment"}, {"key", "beta"}, {"body", {{"included", json::array{"u1", "u2"}}}}},
+      json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 40}},
+  };
+  const std::string checkout_before = Body(ItemKind::kFlag, "checkout");
+  absl::StatusOr<json::object> cr = Propose(changes);
+  ASSERT_TRUE(cr.ok()) << cr.status();
+  ASSERT_TRUE(ApproveAndApply(cr->at("id").as_int64()).ok());
+  EXPECT_NE(Body(ItemKind::kConfig, "timeout").find(R"("staging":7)"), std::string::npos);
+  EXPECT_NE(Body(ItemKind::kSegment, "beta").find("u2"), std::string::npos);
+  EXPECT_NE(Body(ItemKind::kFlag, "checkout").find("no flag"), std::string::npos);
+
+  absl::StatusOr<json::object> revert = crs_->Revert(author_, ws_, cr->at("id").as_int64());
+  ASSERT_TRUE(revert.ok()) << revert.status();
+  absl::StatusOr<json::object> applied = ApproveAndApply(revert->at("id").as_int64());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_NE(Body(ItemKind::kConfig, "timeout").find("no config"), std::string::npos);  // created → deleted
+  EXPECT_EQ(Body(ItemKind::kFlag, "checkout"), checkout_before);                        // deleted → re-created
+  EXPECT_EQ(Body(ItemKind::kSegment, "beta").find("u2"), std::string::npos);
+  EXPECT_NE(Body(ItemKind::kConfig, "pool").find(R"("prod":10)"), std::string::npos);
+}
+
+TEST_F(ChangeRequestsTest, ProposalRebaseKeepsTheSealedSecretAndAppliesOnTheNewBase) {
+  absl::StatusOr<json::object> cr = Propose(json::array{
+      json::object{{"kind", "secret"}, {"key", "token"}, {"environment", "prod"}, {"value", "rotated"}},
+      json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 30}}});
+  ASSERT_TRUE(cr.ok()) << cr.status();
+  const int64_t id = cr->at("id").as_int64();
+  // Someone changes staging's token meanwhile: the request's base is stale.
+  ASSERT_TRUE(service_->PutSecret(author_, ws_, "token", {{"values", {{"staging", "s4"}}}}, "direct", std::nullopt,
+                                  AllowAnyWrite())
+                  .ok());
+  EXPECT_EQ(Code(ApproveAndApply(id).status()), "change_request_conflict");
+  absl::StatusOr<json::object> rebased = crs_->Rebase(author_, ws_, id);
+  ASSERT_TRUE(rebased.ok()) << rebased.status();
+  EXPECT_EQ(rebased->at("round").as_int64(), 2);
+  ASSERT_TRUE(crs_->Review(admin1_, "admin", ws_, id, true, "").ok());
+  ASSERT_TRUE(crs_->Review(admin2_, "admin", ws_, id, true, "").ok());
+  absl::StatusOr<json::object> applied = crs_->Apply(admin1_, ws_, id, AllowAnyWrite());
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(Secret("prod"), "rotated");
+  EXPECT_EQ(Secret("staging"), "s4");
 }
 
 }  // namespace

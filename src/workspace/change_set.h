@@ -43,6 +43,11 @@ struct PlannedChange {
   int64_t secret_from_revision = 0;
   // Secrets: remove `environment`'s own value instead (a revert to "no value").
   bool secret_remove = false;
+  // Secrets: the value proposed by a change request (type "change"): the id of its sealed
+  // proposal (docs/design/promotions.md §2b), opened only by Service::ApplyChangeSet.
+  std::string secret_proposal;
+  // Deletes the item (`body` is then empty, `environment` "").
+  bool delete_item = false;
   // For display: the target's value / configuration before and after (configs, flags).
   boost::json::value before;
   boost::json::value after;
@@ -55,6 +60,7 @@ struct ChangeSetInput {
   std::vector<storage::Item> configs;
   std::vector<storage::Item> flags;
   std::vector<storage::Item> secrets;
+  std::vector<storage::Item> segments;
 };
 
 struct PromotionRequest {
@@ -92,11 +98,22 @@ absl::StatusOr<PlannedChangeSet> ComputePromotion(const PromotionRequest& reques
 absl::StatusOr<PlannedChangeSet> ComputeRevert(const std::vector<storage::Revision>& applied,
                                                const ChangeSetInput& in);
 
-// Validates every config and flag body of `changes` as a write would, against `envs` and
-// the workspace's flags after all the changes (`flags_now`: every stored flag by key).
+// The diff of proposed changes (docs/design/promotions.md §2b), validated. `entries` are
+// in their stored form: a secret's value is null or {"sealed": "<proposal id>"} (the caller
+// seals plaintext first). Each entry applies on top of the previous ones; entries that
+// change nothing are dropped. Errors: InvalidArgument naming the entry (`changes[2]: ...`)
+// or the item; FailedPrecondition with error code "nothing_to_change" when nothing differs.
+absl::StatusOr<PlannedChangeSet> ComputeProposal(const boost::json::array& entries, const ChangeSetInput& in);
+// At most this many entries in one proposal.
+inline constexpr size_t kMaxProposedChanges = 100;
+
+// Validates every config, flag and segment body of `changes` as a write would, against
+// `envs` and the workspace's flags and segments after all the changes (`flags_now`,
+// `segments_now`: every stored one by key, before the changes). A change of one item
+// after another of it replaces it; a deleted flag or segment leaves the sets.
 // InvalidArgument `config "db.port": values.prod: ...` / `flag "a": ...`.
 absl::Status ValidateChanges(const std::vector<PlannedChange>& changes, const EnvironmentSet& envs,
-                             const boost::json::object& flags_now);
+                             const boost::json::object& flags_now, const boost::json::object& segments_now);
 
 // JSON of a change for storage and display; secrets carry only the source reference.
 boost::json::object PlannedChangeToJson(const PlannedChange& c);

@@ -566,14 +566,14 @@ absl::StatusOr<bool> Service::IsProtected(const storage::Workspace& ws, std::str
 
 // ---------------------------------------------------------------- items
 
-absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id) {
+absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id, int64_t adding) {
   EV_ASSIGN_OR_RETURN(storage::Entitlements ent, options_.directory->GetEntitlements(org_id));
   int64_t total = 0;
   for (ItemKind k : {ItemKind::kConfig, ItemKind::kFlag, ItemKind::kSegment, ItemKind::kSecret}) {
     EV_ASSIGN_OR_RETURN(int64_t n, store.CountItems(k));
     total += n;
   }
-  if (total < ent.max_items) return absl::OkStatus();
+  if (total + adding <= ent.max_items) return absl::OkStatus();
   return EntitlementExceeded("the org's plan allows " + std::to_string(ent.max_items) +
                              " items per workspace");
 }
@@ -1435,25 +1435,60 @@ absl::StatusOr<ChangeSetInput> Service::ReadChangeSetInput(const storage::Worksp
     EV_ASSIGN_OR_RETURN(in.configs, l.store.ListItems(ItemKind::kConfig));
     EV_ASSIGN_OR_RETURN(in.flags, l.store.ListItems(ItemKind::kFlag));
     EV_ASSIGN_OR_RETURN(in.secrets, l.store.ListItems(ItemKind::kSecret));
+    EV_ASSIGN_OR_RETURN(in.segments, l.store.ListItems(ItemKind::kSegment));
     return in;
   });
+}
+
+absl::StatusOr<Service::SealedProposal> Service::SealProposedSecret(const storage::Workspace& ws, std::string_view key,
+                                                                    std::string_view environment,
+                                                                    std::string_view plaintext) {
+  if (options_.keyring == nullptr) {
+    return WithErrorCode(absl::FailedPreconditionError("secrets are disabled: no master key is loaded"),
+                         "secrets_disabled");
+  }
+  if (plaintext.size() > options_.max_value_bytes) {
+    return absl::InvalidArgumentError(base::ToAbsl("secret \"" + std::string(key) + "\" in \"" +
+                                                   std::string(environment) + "\": larger than " +
+                                                   std::to_string(options_.max_value_bytes) + " bytes"));
+  }
+  if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
+    EV_LOG(kWarn, "reloading the master keys failed; sealing under the keys loaded before",
+           {{"error", reload.ToString()}});
+  }
+  SealedProposal out;
+  out.id = "prp_" + options_.env->RandomHex(12);
+  crypto::EnvelopeContext ctx{ws.id, std::string(key), "proposal:" + out.id + ":" + std::string(environment), 0};
+  EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed, crypto::Seal(*options_.keyring->Get(), ctx, plaintext, options_.env));
+  out.envelope = std::move(sealed.envelope);
+  out.data_key = ToRow(sealed.data_key);
+  return out;
 }
 
 absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storage::Workspace& ws,
                                                 ChangeSetApply set, const WriteAuthorizer& authorize) {
   if (set.changes.empty()) return absl::InvalidArgumentError("a change set needs at least one change");
   bool has_secret = false;
-  for (const PlannedChange& c : set.changes) has_secret = has_secret || c.kind == ItemKind::kSecret;
+  for (const PlannedChange& c : set.changes) has_secret = has_secret || (c.kind == ItemKind::kSecret && !c.delete_item);
   if (has_secret && options_.keyring == nullptr) {
     return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
   }
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
     EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
-    // 1. Every item is still where the request saw it.
+    // 1. Every item is still where the request saw it. A later change of the same item
+    // starts from the earlier one's result (`latest`: its index in `afters`).
     std::vector<std::optional<json::object>> befores;
+    std::map<std::pair<ItemKind, std::string>, size_t> latest;
     std::string conflicts;
-    for (const PlannedChange& c : set.changes) {
+    int64_t new_items = 0;
+    for (size_t i = 0; i < set.changes.size(); ++i) {
+      const PlannedChange& c = set.changes[i];
+      if (latest.contains({c.kind, c.key})) {
+        befores.emplace_back();  // filled in step 3
+        continue;
+      }
+      latest[{c.kind, c.key}] = i;
       absl::StatusOr<storage::Item> now = l.store.GetItem(c.kind, c.key);
       if (!now.ok() && !absl::IsNotFound(now.status())) return now.status();
       int64_t at = now.ok() ? now->revision : 0;
@@ -1462,6 +1497,7 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
         conflicts += ItemTarget(c.kind, c.key) + " (at revision " + std::to_string(at) + ", expected " +
                      std::to_string(c.expected_revision) + ")";
       }
+      new_items += now.ok() ? 0 : 1;
       befores.push_back(StoredObject(now));
     }
     if (!conflicts.empty()) {
@@ -1470,18 +1506,29 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
                                                      conflicts + "; rebase the change request")),
           "change_request_conflict");
     }
+    if (new_items > 0) EV_RETURN_IF_ERROR(CheckRoomForNewItem(l.store, ws.org_id, new_items));
     // 2. Valid against the workspace as it is now.
     EV_ASSIGN_OR_RETURN(json::object flags_now, ItemsAfter(l.store, ItemKind::kFlag, "", nullptr));
-    EV_RETURN_IF_ERROR(ValidateChanges(set.changes, envs, flags_now));
+    EV_ASSIGN_OR_RETURN(json::object segments_now, ItemsAfter(l.store, ItemKind::kSegment, "", nullptr));
+    EV_RETURN_IF_ERROR(ValidateChanges(set.changes, envs, flags_now, segments_now));
     // 3. Authorized on the effect of the whole set.
     std::set<std::string> touched;
-    std::vector<json::object> afters;
+    std::vector<std::optional<json::object>> afters;
+    std::vector<std::optional<size_t>> previous(set.changes.size());  // the earlier change of the item
+    latest.clear();
     for (size_t i = 0; i < set.changes.size(); ++i) {
       const PlannedChange& c = set.changes[i];
-      json::object after;
-      if (c.kind == ItemKind::kSecret) {
-        if (befores[i]) after = *befores[i];
-        json::value& values = after["values"];
+      if (auto it = latest.find({c.kind, c.key}); it != latest.end()) {
+        previous[i] = it->second;
+        befores[i] = afters[it->second];
+      }
+      latest[{c.kind, c.key}] = i;
+      std::optional<json::object> after;
+      if (c.delete_item) {
+        // absent
+      } else if (c.kind == ItemKind::kSecret) {
+        after = befores[i] ? *befores[i] : json::object();
+        json::value& values = (*after)["values"];
         if (!values.is_object()) values = json::object();
         if (c.secret_remove) {
           values.as_object().erase(c.environment);
@@ -1491,7 +1538,8 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       } else {
         after = ParseOrNull(*c.body).as_object();  // ValidateChanges parsed it
       }
-      EV_ASSIGN_OR_RETURN(std::set<std::string> t, ItemEffect(l.store, c.kind, c.key, Ptr(befores[i]), &after, envs));
+      EV_ASSIGN_OR_RETURN(std::set<std::string> t,
+                          ItemEffect(l.store, c.kind, c.key, Ptr(befores[i]), Ptr(after), envs));
       touched.insert(t.begin(), t.end());
       afters.push_back(std::move(after));
     }
@@ -1508,44 +1556,69 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
     }
     for (size_t i = 0; i < set.changes.size(); ++i) {
       const PlannedChange& c = set.changes[i];
+      if (c.delete_item) {
+        commit.mutations.push_back({c.kind, c.key, std::nullopt, ""});
+        continue;
+      }
       if (c.kind != ItemKind::kSecret) {
         commit.mutations.push_back({c.kind, c.key, *c.body, c.environment});
         continue;
       }
+      if (previous[i]) {
+        // On top of the earlier change of this secret as sealed just now.
+        json::value values = (*afters[*previous[i]])["values"];
+        if (c.secret_remove) {
+          values.as_object().erase(c.environment);
+        } else {
+          values.as_object()[c.environment] = (*afters[i])["values"].as_object()[c.environment];
+        }
+        (*afters[i])["values"] = std::move(values);
+      }
       if (c.secret_remove) {
-        commit.mutations.push_back({c.kind, c.key, json::serialize(afters[i]), c.environment});
+        commit.mutations.push_back({c.kind, c.key, json::serialize(*afters[i]), c.environment});
         continue;
       }
-      // The sealed value to copy: in the item as it is (a promotion), or in the item as
-      // it was before revision `secret_from_revision` (a revert).
-      std::optional<json::object> from_body = befores[i];
-      if (c.secret_from_revision > 0) {
-        EV_ASSIGN_OR_RETURN(storage::Revision rev, l.store.GetRevision(c.secret_from_revision));
-        if (rev.kind != ItemKind::kSecret || rev.key != c.key) {
-          return absl::DataLossError(base::ToAbsl("revision " + std::to_string(rev.seq) + " is not of secret \"" + c.key + "\""));
+      crypto::SecureBuffer plain;
+      if (!c.secret_proposal.empty()) {
+        // A value proposed by the request, sealed when it was created.
+        auto p = set.proposals.find(c.secret_proposal);
+        if (p == set.proposals.end()) {
+          return absl::DataLossError(base::ToAbsl("secret \"" + c.key + "\": the change request's sealed value is missing"));
         }
-        json::value b = ParseOrNull(rev.before);
-        from_body = b.is_object() ? std::optional<json::object>(std::move(b.as_object())) : std::nullopt;
+        crypto::EnvelopeContext proposal_ctx{ws.id, c.key, "proposal:" + c.secret_proposal + ":" + c.environment, 0};
+        EV_ASSIGN_OR_RETURN(plain, OpenSecret(l.store, proposal_ctx, p->second));
+      } else {
+        // The sealed value to copy: in the item as it is (a promotion), or in the item as
+        // it was before revision `secret_from_revision` (a revert).
+        std::optional<json::object> from_body = befores[i];
+        if (c.secret_from_revision > 0) {
+          EV_ASSIGN_OR_RETURN(storage::Revision rev, l.store.GetRevision(c.secret_from_revision));
+          if (rev.kind != ItemKind::kSecret || rev.key != c.key) {
+            return absl::DataLossError(base::ToAbsl("revision " + std::to_string(rev.seq) + " is not of secret \"" + c.key + "\""));
+          }
+          json::value b = ParseOrNull(rev.before);
+          from_body = b.is_object() ? std::optional<json::object>(std::move(b.as_object())) : std::nullopt;
+        }
+        const json::value* values = from_body ? from_body->if_contains("values") : nullptr;
+        const json::value* source = values != nullptr && values->is_object() ? values->as_object().if_contains(c.secret_from) : nullptr;
+        const json::value* envelope_b64 = source != nullptr && source->is_object() ? source->as_object().if_contains("envelope") : nullptr;
+        const json::value* version = source != nullptr && source->is_object() ? source->as_object().if_contains("version") : nullptr;
+        if (envelope_b64 == nullptr || !envelope_b64->is_string() || version == nullptr || !version->is_int64() ||
+            version->get_int64() != c.secret_version) {
+          return absl::DataLossError(base::ToAbsl("secret \"" + c.key + "\": the value in \"" + c.secret_from +
+                                                  "\" is not the one the change request refers to"));
+        }
+        EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(envelope_b64->get_string())));
+        crypto::EnvelopeContext source_ctx{ws.id, c.key, c.secret_from, c.secret_version};
+        EV_ASSIGN_OR_RETURN(plain, OpenSecret(l.store, source_ctx, envelope));
       }
-      const json::value* values = from_body ? from_body->if_contains("values") : nullptr;
-      const json::value* source = values != nullptr && values->is_object() ? values->as_object().if_contains(c.secret_from) : nullptr;
-      const json::value* envelope_b64 = source != nullptr && source->is_object() ? source->as_object().if_contains("envelope") : nullptr;
-      const json::value* version = source != nullptr && source->is_object() ? source->as_object().if_contains("version") : nullptr;
-      if (envelope_b64 == nullptr || !envelope_b64->is_string() || version == nullptr || !version->is_int64() ||
-          version->get_int64() != c.secret_version) {
-        return absl::DataLossError(base::ToAbsl("secret \"" + c.key + "\": the value in \"" + c.secret_from +
-                                                "\" is not the one the change request refers to"));
-      }
-      EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(envelope_b64->get_string())));
-      crypto::EnvelopeContext source_ctx{ws.id, c.key, c.secret_from, c.secret_version};
-      EV_ASSIGN_OR_RETURN(crypto::SecureBuffer plain, OpenSecret(l.store, source_ctx, envelope));
       // Sealed for the revision this mutation gets (head + 1 + its index in the commit).
       crypto::EnvelopeContext target_ctx{ws.id, c.key, c.environment, head + 1 + static_cast<int64_t>(i)};
       EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed, crypto::Seal(*keyring, target_ctx, plain.view(), options_.env));
       int64_t revision = target_ctx.version;
-      afters[i]["values"].as_object()[c.environment] =
+      (*afters[i])["values"].as_object()[c.environment] =
           json::object{{"version", revision}, {"envelope", base::Base64Encode(sealed.envelope)}};
-      commit.mutations.push_back({c.kind, c.key, json::serialize(afters[i]), c.environment});
+      commit.mutations.push_back({c.kind, c.key, json::serialize(*afters[i]), c.environment});
       commit.data_keys.push_back(ToRow(sealed.data_key));
     }
     // 5. One commit: the items, their outbox rows and the request's new state.

@@ -281,9 +281,22 @@ class Service {
   void WebhookEventsCommitted(const std::string& workspace_id);
 
   // ---- change requests (docs/design/promotions.md; change_requests.h drives these) ----
-  // The environments and the configs, flags and secrets at one head, read under the
-  // write lock (one consistent state to plan a change set against).
+  // The environments and the configs, flags, segments and secrets at one head, read under
+  // the write lock (one consistent state to plan a change set against).
   absl::StatusOr<ChangeSetInput> ReadChangeSetInput(const storage::Workspace& ws);
+
+  // A secret value proposed by a change request, sealed for the context
+  // (workspace, key, "proposal:<id>:<environment>", 0) under a fresh data key
+  // (docs/design/promotions.md §2b). The caller stores both with the request; the
+  // plaintext is not kept. Errors: FailedPrecondition (secrets disabled, code
+  // "secrets_disabled"), InvalidArgument (larger than the value limit), crypto's.
+  struct SealedProposal {
+    std::string id;        // "prp_<hex>"
+    std::string envelope;  // binary
+    storage::DataKeyRow data_key;
+  };
+  absl::StatusOr<SealedProposal> SealProposedSecret(const storage::Workspace& ws, std::string_view key,
+                                                    std::string_view environment, std::string_view plaintext);
 
   struct ChangeSetApply {
     std::vector<PlannedChange> changes;
@@ -291,6 +304,8 @@ class Service {
     int64_t change_request_id = 0;
     // Moved in the same transaction as the items (compare-and-set on its version).
     storage::ChangeRequestWrite change_request;
+    // The sealed proposals the changes name (PlannedChange::secret_proposal): id → envelope.
+    std::map<std::string, std::string> proposals;
   };
   // Applies every change in ONE commit under the workspace's write lock, or nothing:
   //  - FailedPrecondition, error code "change_request_conflict", naming the items whose
@@ -299,7 +314,10 @@ class Service {
   //    (environments, schemas, flag rules; change_set.h ValidateChanges);
   //  - `authorize`'s error, called once with the effect of the whole set;
   //  - Aborted when the change request row changed meanwhile.
-  // Secrets: the source envelope is opened here and the plaintext sealed for
+  // Several changes of one item apply in order, each on the previous one's result (only
+  // the first is checked against the stored revision). New items count against the org's
+  // item limit (PermissionDenied "entitlement_exceeded").
+  // Secrets: the source envelope (or the sealed proposal) is opened here and the plaintext sealed for
   // (workspace, key, target env, its new revision); it never leaves this call. Every
   // revision has op "change_request"; the audit event workspace.change_request.apply
   // names the request. Returns the new head.
@@ -382,7 +400,8 @@ class Service {
                                                   std::string_view envelope);
   // PermissionDenied "entitlement_exceeded" when the workspace already holds the org's
   // maximum number of items.
-  absl::Status CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id);
+  // PermissionDenied "entitlement_exceeded" unless `adding` more items fit the org's plan.
+  absl::Status CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id, int64_t adding = 1);
   void Enqueue(const std::string& workspace_id);
 
   ServiceOptions options_;

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -82,6 +84,13 @@ class PromotionTest : public testing::ReviewersSuite {
     }
     ADD_FAILURE() << "delivery never served version " << version << ": " << r.status << " " << r.body;
     return nullptr;
+  }
+
+  // `edgevault ARGS` against this suite's api as the holder of `token`.
+  testing::CommandResult Cli(const std::string& args, const std::string& token) {
+    return testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_TOKEN=", token, " EDGEVAULT_PROFILE=/nonexistent"));
   }
 
   static std::string Code(const HttpReply& r) {
@@ -247,11 +256,7 @@ TEST_F(PromotionTest, BadPromotionsAreRefusedAtCreation) {
 
 TEST_F(PromotionTest, CliPromotesReviewsAndApplies) {
   std::string base = NewWorkspace("promo-cli");
-  auto cli = [&](const std::string& args, const std::string& token) {
-    return testing::RunEdgevault(
-        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
-                           " EDGEVAULT_TOKEN=", token, " EDGEVAULT_PROFILE=/nonexistent"));
-  };
+  auto cli = [&](const std::string& args, const std::string& token) { return Cli(args, token); };
   testing::CommandResult dry = cli("promote promo-cli --from staging --to prod --items pool --dry-run", author_);
   EXPECT_EQ(dry.code, 0) << dry.out;
   EXPECT_NE(dry.out.find("config pool"), std::string::npos) << dry.out;
@@ -283,6 +288,129 @@ TEST_F(PromotionTest, CliPromotesReviewsAndApplies) {
   EXPECT_EQ(shown.code, 0);
   EXPECT_NE(shown.out.find("\"applied_revision\""), std::string::npos) << shown.out;
   EXPECT_NE(shown.out.find("ship after lunch"), std::string::npos) << shown.out;
+}
+
+// Proposed changes (docs/design/promotions.md §2b): a change request that proposes values
+// directly, for an environment that takes no direct writes, including a secret value that
+// is sealed at once and never shown or stored in the clear.
+bool AnyFileHolds(const std::string& dir, const std::string& needle) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream f(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(f)), {});
+    if (bytes.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(PromotionTest, ProposedChangesToAChangeRequestOnlyEnvironmentApplyAndDeliver) {
+  std::string base = NewWorkspace("propose-main");
+  HttpReply minted = Admin("POST", base + "/environments/prod/sdk-keys", json::object{});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  std::string sdk_key(minted.json.at("key").as_string());
+  // The direct write's refusal says how to propose it instead.
+  HttpReply direct = Api(author_, "PUT", base + "/configs/pool",
+                         json::object{{"type", "integer"}, {"schema", {{"maximum", 100}}},
+                                      {"values", {{"staging", 20}, {"prod", 30}}}, {"reason", "hotfix"}});
+  EXPECT_EQ(Code(direct), "change_request_required");
+  EXPECT_NE(direct.body.find("change-requests"), std::string::npos) << direct.body;
+
+  const std::string plaintext = "rotated-prod-7f3a9c";
+  json::array changes{
+      json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 30}},
+      json::object{{"kind", "flag"}, {"key", "checkout"}, {"environment", "prod"},
+                   {"configuration", {{"on", true}, {"off_variation", 0}, {"fallthrough", {{"variation", 1}}}}}},
+      json::object{{"kind", "secret"}, {"key", "token"}, {"environment", "prod"}, {"value", plaintext}},
+      json::object{{"kind", "config"}, {"key", "timeout"}, {"body", {{"type", "integer"}, {"values", {{"prod", 5}}}}}}};
+  // A viewer proposes nothing; a value the schema refuses is refused at creation.
+  EXPECT_EQ(Api(viewer_, "POST", base + "/change-requests", json::object{{"title", "t"}, {"changes", changes}}).status,
+            403);
+  HttpReply bad = Api(author_, "POST", base + "/change-requests",
+                      json::object{{"title", "t"},
+                                   {"changes", json::array{json::object{{"kind", "config"}, {"key", "pool"},
+                                                                        {"environment", "prod"}, {"value", 500}}}}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("pool"), std::string::npos) << bad.body;
+  HttpReply none = Api(author_, "POST", base + "/change-requests",
+                       json::object{{"title", "t"},
+                                    {"changes", json::array{json::object{{"kind", "config"}, {"key", "pool"},
+                                                                         {"environment", "prod"}, {"value", 10}}}}});
+  EXPECT_EQ(none.status, 409) << none.body;
+  EXPECT_EQ(Code(none), "nothing_to_change");
+
+  HttpReply dry = Api(author_, "POST", base + "/change-requests",
+                      json::object{{"changes", changes}, {"dry_run", true}});
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(dry.body.find(plaintext), std::string::npos);
+  const int64_t before = Head(base);
+  HttpReply created = Api(author_, "POST", base + "/change-requests",
+                          json::object{{"title", "prod pool, checkout and token"}, {"changes", changes}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json.at("type").as_string(), "change");
+  EXPECT_EQ(created.json.at("required_approvals").as_int64(), 2);
+  EXPECT_EQ(created.body.find(plaintext), std::string::npos);
+  std::string cr = base + "/change-requests/" + std::to_string(created.json.at("id").as_int64());
+  HttpReply shown = Api(viewer_, "GET", cr);
+  ASSERT_EQ(shown.status, 200);
+  EXPECT_EQ(shown.body.find(plaintext), std::string::npos);
+  EXPECT_EQ(shown.body.find("\"sealed\":{"), std::string::npos) << shown.body;  // no envelope either
+
+  EXPECT_EQ(Api(author_, "POST", cr + "/approve", json::object{}).status, 403);
+  ASSERT_EQ(Api(admin1_, "POST", cr + "/approve", json::object{}).status, 200);
+  ASSERT_EQ(Api(admin2_, "POST", cr + "/approve", json::object{}).status, 200);
+  HttpReply applied = Api(author_, "POST", cr + "/apply", json::object{});
+  ASSERT_EQ(applied.status, 200) << applied.body;
+  EXPECT_EQ(applied.json.at("applied_revision").as_int64(), before + 4);
+
+  json::value doc = DeliveredProd(sdk_key, before + 4);
+  ASSERT_TRUE(doc.is_object());
+  EXPECT_EQ(doc.at("configs").at("pool").at("value").as_int64(), 30);
+  EXPECT_EQ(doc.at("configs").at("timeout").at("value").as_int64(), 5);
+  EXPECT_TRUE(doc.at("flags").as_object().contains("checkout"));
+  HttpReply secret = Admin("GET", base + "/environments/prod/secrets/token");
+  ASSERT_EQ(secret.status, 200) << secret.body;
+  EXPECT_EQ(secret.json.at("value").as_string(), plaintext);
+  // Nowhere on disk in the clear: not in the workspace database (the request or the
+  // item), the edge KV, the outbox or the audit warehouse.
+  std::string ws_id(Admin("GET", base).json.at("id").as_string());
+  EXPECT_TRUE(testing::PollUntil(
+      [&] { return testing::CountAuditLines(up_->data_dir(), "workspace.change_request.apply", {ws_id}) >= 1; },
+      20000));
+  EXPECT_FALSE(AnyFileHolds(up_->data_dir(), plaintext));
+}
+
+TEST_F(PromotionTest, CliProposesASecretFromStandardInputAndAProtectedApplyNeedsAnAdmin) {
+  std::string base = NewWorkspace("propose-cli");
+  ASSERT_EQ(Admin("PATCH", base + "/environments/prod", json::object{{"protected", true}, {"reason", "r"}}).status, 200);
+  auto cli = [&](const std::string& args, const std::string& token) { return Cli(args, token); };
+  const std::string input = up_->data_dir() + "/../propose-cli-secret.txt";
+  {
+    std::ofstream f(input);
+    f << "cli-rotated-91b2\n";
+  }
+  testing::CommandResult dry =
+      cli("cr propose propose-cli --config pool@prod=40 --secret token@prod --dry-run < " + input, author_);
+  EXPECT_EQ(dry.code, 0) << dry.out;
+  EXPECT_NE(dry.out.find("10 -> 40"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("sealed, never shown"), std::string::npos) << dry.out;
+  EXPECT_EQ(dry.out.find("cli-rotated"), std::string::npos) << dry.out;
+  testing::CommandResult missing = cli("cr propose propose-cli --config pool@prod=40", author_);
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.out.find("title"), std::string::npos) << missing.out;
+  testing::CommandResult opened =
+      cli("cr propose propose-cli -t 'rotate token' --config pool@prod=40 --secret token@prod < " + input, author_);
+  ASSERT_EQ(opened.code, 0) << opened.out;
+  EXPECT_NE(opened.out.find("Opened change request #1"), std::string::npos) << opened.out;
+  EXPECT_EQ(cli("cr approve propose-cli 1", admin1_).code, 0);
+  EXPECT_EQ(cli("cr approve propose-cli 1", admin2_).code, 0);
+  // prod is protected: the developer who proposed it may not apply it; an admin may.
+  testing::CommandResult dev = cli("cr apply propose-cli 1", author_);
+  EXPECT_NE(dev.code, 0) << dev.out;
+  EXPECT_EQ(Admin("GET", base + "/configs/pool").json.at("values").at("prod").as_int64(), 10);
+  testing::CommandResult applied = cli("cr apply propose-cli 1", admin1_);
+  EXPECT_EQ(applied.code, 0) << applied.out;
+  EXPECT_EQ(Admin("GET", base + "/configs/pool").json.at("values").at("prod").as_int64(), 40);
+  EXPECT_EQ(Admin("GET", base + "/environments/prod/secrets/token").json.at("value").as_string(), "cli-rotated-91b2");
 }
 
 // The api is SIGKILLed while it applies a large change request, at a few different moments

@@ -277,8 +277,9 @@ class ApiService::Handlers {
         return services::WithErrorCode(
             absl::PermissionDeniedError(base::ToAbsl(
                 "environment \"" + *effect.change_request_environments.begin() +
-                "\" accepts changes only through change requests; open one with POST "
-                "/v1/workspaces/{ws}/promotions (edgevault promote)")),
+                "\" accepts changes only through change requests: propose this change with POST "
+                "/v1/workspaces/{ws}/change-requests (edgevault cr propose), or promote it from another "
+                "environment (edgevault promote)")),
             "change_request_required");
       }
       // Restoring an environment's name or protection administers it, as changing it does.
@@ -831,6 +832,13 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
       EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
       EV_ASSIGN_OR_RETURN(json::object out, cr->Promote(ActorFor(c.p, req), c.ws, body));
+      return services::JsonResponse(out.contains("dry_run") ? 200 : 201, out);
+    });
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/change-requests", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(json::object out, cr->Propose(ActorFor(c.p, req), c.ws, body));
       return services::JsonResponse(out.contains("dry_run") ? 200 : 201, out);
     });
     Route(r, http::verb::get, "/v1/workspaces/{ws}/change-requests", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {

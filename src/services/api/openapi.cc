@@ -177,9 +177,38 @@ json::object Build() {
                                {"required", json::array{"from", "to"}},
                                {"additionalProperties", false}},
                   "201", "ChangeRequest")}};
+  json::object proposed_change{
+      {"type", "object"},
+      {"description", "One of: {kind: config, key, environment, value} (null removes the environment's own value); "
+                      "{kind: flag, key, environment, configuration} (null removes it); {kind: secret, key, "
+                      "environment, value} (a string, sealed at once and never shown again; null removes it); "
+                      "{kind: config|flag|segment, key, body} (the whole item, created when missing); "
+                      "{kind, key, delete: true}"},
+      {"properties", {{"kind", {{"enum", json::array{"config", "flag", "segment", "secret"}}}},
+                      {"key", {{"type", "string"}}},
+                      {"environment", {{"type", "string"}}},
+                      {"value", json::object{}},
+                      {"configuration", {{"type", json::array{"object", "null"}}}},
+                      {"body", {{"type", "object"}}},
+                      {"delete", {{"const", true}}}}},
+      {"required", json::array{"kind", "key"}},
+      {"additionalProperties", false}};
   paths["/v1/workspaces/{ws}/change-requests"] = {
       {"get", Op("Change requests, newest first", {P("ws"), P("before", "query", "integer"), P("limit", "query", "integer")},
-                 std::nullopt, "200", "Any")}};
+                 std::nullopt, "200", "Any")},
+      {"post", Op("Open a change request proposing changes directly (developer): applied in order, validated like "
+                  "writes; 409 nothing_to_change when nothing differs; dry_run returns the diff and stores nothing "
+                  "(200), else the change request (201)",
+                  {P("ws")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"changes", {{"type", "array"}, {"minItems", 1}, {"maxItems", 100},
+                                                            {"items", proposed_change}}},
+                                               {"title", {{"type", "string"}, {"maxLength", 200}}},
+                                               {"description", {{"type", "string"}, {"maxLength", 4000}}},
+                                               {"dry_run", {{"type", "boolean"}}}}},
+                               {"required", json::array{"changes"}},
+                               {"additionalProperties", false}},
+                  "201", "ChangeRequest")}};
   paths["/v1/workspaces/{ws}/change-requests/{id}"] = {
       {"get", Op("A change request with its diff, reviews and comments", {P("ws"), P("id", "path", "integer")},
                  std::nullopt, "200", "ChangeRequest")}};

@@ -749,9 +749,11 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<ChangeRequest> WriteChangeRequest(const ChangeRequestWrite& w) override {
     EV_RETURN_IF_ERROR(ValidateChangeRequestWrite(w));
+    for (const DataKeyRow& k : w.data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
     EV_ASSIGN_OR_RETURN(ChangeRequest row, WriteChangeRequestLocked(w));
+    EV_RETURN_IF_ERROR(InsertDataKeysLocked(w.data_keys));
     EV_RETURN_IF_ERROR(tx.Commit());
     return row;
   }
