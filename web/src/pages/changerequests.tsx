@@ -49,7 +49,7 @@ export function ChangeRequestsPage({ wsKey }: { wsKey: string }) {
       <p><a class="button primary" href={wsPath(wsKey, 'change-requests/new')} onClick={linkClick}>New promotion</a></p>
       {res.state === 'loading' && !data && <Loading what="the change requests" />}
       {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
-      {data && data.list.length === 0 && <p class="empty">No change requests yet. A promotion copies what one environment serves into another, reviewed first.</p>}
+      {data && data.list.length === 0 && <p class="empty">No change requests yet. A promotion copies what one environment serves into another, reviewed first; “Propose as change request” in an item's editor proposes an edit.</p>}
       {data && data.list.length > 0 && (
         <table class="configs crs">
           <caption class="sr-only">Change requests, newest first</caption>
