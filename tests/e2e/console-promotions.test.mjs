@@ -135,7 +135,7 @@ test('promotion staging → prod through review, policy, badge, apply; webhooks'
   await badge.waitFor();
   assert.match(await badge.innerText(), /^1/);
   const listed = admin.locator('tr[data-cr="1"]');
-  assert.match(await listed.innerText(), /Ship greeting v2\s+Open\s+dev@promo\.example\s+0 of 1/);
+  assert.match(await listed.innerText(), /Ship greeting v2\s+Promotion\s+Open\s+dev@promo\.example\s+0 of 1/);
   await assertAccessible(admin, 'change requests');
   await screenshot(admin, 'change-requests');
   await listed.getByRole('link', { name: 'Ship greeting v2' }).click();

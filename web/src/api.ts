@@ -2,6 +2,7 @@
 // the session cookie and its own Origin; state-changing requests add the session's
 // X-CSRF-Token (docs/design/console.md, "CSRF and hardening").
 import { signal } from '@preact/signals';
+import type { ChangeProposal, ChangeRequest } from './crmodel';
 
 export interface User { id: string; email: string; display_name?: string }
 export interface Session {
@@ -118,4 +119,31 @@ export interface ConfigItem {
   schema?: unknown;
   values?: Record<string, unknown>;
   revision?: number;
+}
+
+// --- Change requests proposed from the editors, and their schedule (docs/design/promotions.md
+// §2b, §5a). Every page reaches these routes only through the helpers below, so a change of
+// the api's contract is a change here.
+
+// True when the api refused a direct write because an environment it touches takes changes
+// only through change requests (its policy): the editors then offer to propose the edit.
+export function changeRequestRequired(e: unknown): e is ApiError {
+  return e instanceof ApiError && e.code === 'change_request_required';
+}
+
+// Opens a change request (type "change") with the proposal's entries; answers the request.
+export function proposeChange(wsKey: string, proposal: ChangeProposal): Promise<ChangeRequest> {
+  return bff<ChangeRequest>('POST', `/bff/api/workspaces/${enc(wsKey)}/change-requests`, proposal);
+}
+
+const crPath = (wsKey: string, id: number) => `/bff/api/workspaces/${enc(wsKey)}/change-requests/${id}`;
+
+// Schedules an approved request at `applyAt` (RFC 3339 UTC), or moves its time.
+export function scheduleChangeRequest(wsKey: string, id: number, applyAt: string): Promise<ChangeRequest> {
+  return bff<ChangeRequest>('POST', `${crPath(wsKey, id)}/schedule`, { apply_at: applyAt });
+}
+
+// Returns a scheduled request to approved.
+export function unscheduleChangeRequest(wsKey: string, id: number): Promise<ChangeRequest> {
+  return bff<ChangeRequest>('POST', `${crPath(wsKey, id)}/unschedule`);
 }

@@ -67,3 +67,81 @@ test('the promotion body carries only what the form narrows', () => {
     items: [{ kind: 'config', key: 'db.pool' }, { key: 'checkout' }],
   });
 });
+
+test('proposed changes: whole items, deletions, and sealed secret values', () => {
+  const groups = m.diffGroups([
+    { kind: 'config', key: 'db.pool', environment: 'prod', before: 50, after: 80 },
+    { kind: 'secret', key: 'stripe.key', environment: 'prod', value: { sealed: 'p1' } },
+    { kind: 'secret', key: 'other.key', environment: 'prod', source: { proposed: true } },
+    { kind: 'secret', key: 'gone.key', environment: 'prod', value: null },
+    { kind: 'config', key: 'db.timeout', environment: '', before: null, after: { type: 'integer', values: { dev: 5 } } },
+    { kind: 'segment', key: 'beta', environment: '', delete: true, before: { included: ['a'] }, after: null },
+    { kind: 'flag', key: 'old', environment: '', before: { variations: [] }, after: null },
+    { kind: 'secret', key: 'legacy', environment: '', delete: true },
+  ]);
+  assert.deepEqual(groups.map((g) => g.environment), ['prod', '']);
+  assert.deepEqual(groups[0].rows.map((r) => r.after),
+    ['80', 'new value (sealed, never shown)', 'new value (sealed, never shown)', '(no value)']);
+  assert.deepEqual(groups[1].rows, [
+    { kind: 'config', key: 'db.timeout', before: '(does not exist)', after: '{"type":"integer","values":{"dev":5}}' },
+    { kind: 'segment', key: 'beta', before: '{"included":["a"]}', after: '(deleted)' },
+    { kind: 'flag', key: 'old', before: '{"variations":[]}', after: '(deleted)' },
+    { kind: 'secret', key: 'legacy', before: '(not shown)', after: '(deleted)' },
+  ]);
+  // No row ever prints a sealed reference or anything but the words above.
+  assert.ok(!JSON.stringify(groups).includes('p1'));
+});
+
+test('type labels', () => {
+  assert.equal(m.typeLabel({ type: 'change' }), 'Change');
+  assert.equal(m.typeLabel({ type: 'promotion' }), 'Promotion');
+  assert.equal(m.typeLabel({}), 'Promotion');
+  assert.equal(m.typeLabel({ type: 'revert' }), 'Revert');
+});
+
+test('an edit becomes one per-environment entry when only one environment changed', () => {
+  const before = { type: 'integer', values: { prod: 50, dev: 5 }, schema: { maximum: 100 } };
+  assert.deepEqual(m.itemEntries('config', 'db.pool', before, { ...before, values: { prod: 80, dev: 5 }, reason: 'r' }),
+    [{ kind: 'config', key: 'db.pool', environment: 'prod', value: 80 }]);
+  // Removing the environment's value: null.
+  assert.deepEqual(m.itemEntries('config', 'db.pool', before, { ...before, values: { dev: 5 } }),
+    [{ kind: 'config', key: 'db.pool', environment: 'prod', value: null }]);
+  // A shared part (the schema) or two environments changed: the whole body, without the reason.
+  const schema = { ...before, schema: { maximum: 60 }, reason: 'r' };
+  assert.deepEqual(m.itemEntries('config', 'db.pool', before, schema),
+    [{ kind: 'config', key: 'db.pool', body: { type: 'integer', values: { prod: 50, dev: 5 }, schema: { maximum: 60 } } }]);
+  assert.equal(m.itemEntries('config', 'db.pool', before, { ...before, values: { prod: 1, dev: 2 } })[0].body.values.dev, 2);
+  const flag = { variations: [{ value: false }, { value: true }], environments: { prod: { on: false, fallthrough: { variation: 0 } } } };
+  const on = { on: true, fallthrough: { variation: 0 } };
+  assert.deepEqual(m.itemEntries('flag', 'checkout', flag, { ...flag, environments: { prod: on } }),
+    [{ kind: 'flag', key: 'checkout', environment: 'prod', configuration: on }]);
+  // Key order does not count as a change.
+  assert.deepEqual(m.itemEntries('flag', 'checkout', flag, { environments: { prod: on }, variations: flag.variations }),
+    [{ kind: 'flag', key: 'checkout', environment: 'prod', configuration: on }]);
+  // A new item, or a segment (one definition for every environment): the body.
+  assert.deepEqual(m.itemEntries('flag', 'new', undefined, flag), [{ kind: 'flag', key: 'new', body: flag }]);
+  assert.deepEqual(m.itemEntries('segment', 'beta', { included: [] }, { included: ['a'] }),
+    [{ kind: 'segment', key: 'beta', body: { included: ['a'] } }]);
+});
+
+test('proposal titles', () => {
+  assert.equal(m.proposalTitle([{ kind: 'config', key: 'db.pool', environment: 'prod', value: 80 }]), 'Update config "db.pool" in prod');
+  assert.equal(m.proposalTitle([{ kind: 'config', key: 'db.pool', environment: 'prod', value: null }]), 'Remove config "db.pool" in prod');
+  assert.equal(m.proposalTitle([{ kind: 'flag', key: 'f', body: {} }], true), 'Create flag "f"');
+  assert.equal(m.proposalTitle([{ kind: 'flag', key: 'f', body: {} }]), 'Update flag "f"');
+  assert.equal(m.proposalTitle([{ kind: 'segment', key: 's', delete: true }]), 'Delete segment "s"');
+  assert.equal(m.proposalTitle([{ kind: 'secret', key: 'k', environment: 'prod', value: 'x' }]), 'Set secret "k" in prod');
+  assert.equal(m.proposalTitle([{ kind: 'secret', key: 'k', environment: 'prod', value: null }]), 'Remove secret "k" in prod');
+});
+
+test('schedule times: a local datetime-local value goes out as RFC 3339 UTC', () => {
+  const local = m.toLocalInput(new Date(Date.UTC(2026, 2, 4, 5, 6, 7)));
+  assert.match(local, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/);
+  assert.equal(m.localInputToUtc(local), '2026-03-04T05:06:07Z');
+  // Without seconds (what a browser sends when they are 0).
+  assert.equal(m.localInputToUtc(local.slice(0, 16)), '2026-03-04T05:06:00Z');
+  assert.equal(m.localInputToUtc(''), undefined);
+  assert.equal(m.localInputToUtc('tomorrow'), undefined);
+  assert.equal(m.formatUtc('2026-03-04T05:06:07Z'), '2026-03-04 05:06:07 UTC');
+  assert.equal(m.formatUtc('not a time'), 'not a time');
+});

@@ -1,10 +1,14 @@
 // One change request: what it changes side by side, what its environments' policies require,
 // its reviews and comments, and the actions the api decides on (approve, reject, comment,
-// apply, rebase, close, revert). Every refusal is the api's message, shown where the action
-// is; a conflict at apply explains rebasing and offers it.
+// apply, rebase, close, revert, schedule and unschedule). Every refusal is the api's message,
+// shown where the action is; a conflict at apply explains rebasing and offers it.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, bff, type Environment, type WorkspaceDetail } from '../api';
-import { approvalsLabel, stateLabel, type ChangeRequest } from '../crmodel';
+import {
+  ApiError, bff, scheduleChangeRequest, unscheduleChangeRequest, type Environment, type WorkspaceDetail,
+} from '../api';
+import {
+  approvalsLabel, formatUtc, localInputToUtc, stateLabel, toLocalInput, typeLabel, type ChangeRequest,
+} from '../crmodel';
 import { actorName } from '../history';
 import { linkClick, navigate } from '../router';
 import { ErrorMessage, Field, Loading, messageOf, useResource, useSubmit } from '../ui';
@@ -42,11 +46,12 @@ function Detail({ wsKey, url, cr, envs, people, onDone }: {
 }) {
   const name = (actor: string) => actorName(actor, people.members, people.keys);
   const touched = envs.filter((e) => cr.environments?.includes(e.key));
-  const live = ['open', 'approved', 'failed'].includes(cr.state);
+  const live = ['open', 'approved', 'scheduled', 'failed'].includes(cr.state);
   return (
     <>
       <dl class="facts">
         <dt>State</dt><dd><span class={`status cr-${cr.state}`} data-state={cr.state}>{stateLabel(cr.state)}</span>{cr.state_reason ? ` — ${cr.state_reason}` : ''}</dd>
+        <dt>Type</dt><dd data-cr-type={cr.type ?? 'promotion'}>{typeLabel(cr)}{cr.type === 'change' ? ' (proposed directly)' : ''}</dd>
         <dt>Author</dt><dd>{name(cr.author)}</dd>
         <dt>Created</dt><dd>{formatTime(cr.created_at)}</dd>
         {cr.request?.from && <><dt>Promotion</dt><dd><code>{cr.request.from}</code> → <code>{cr.request.to}</code></dd></>}
@@ -76,6 +81,9 @@ function Detail({ wsKey, url, cr, envs, people, onDone }: {
         <DiffTables changes={cr.changes} />
       </section>
       {live && <Review url={url} onDone={onDone} />}
+      {(cr.state === 'approved' || cr.state === 'scheduled') && (
+        <Schedule key={`${cr.state}/${cr.apply_at ?? ''}`} wsKey={wsKey} cr={cr} name={name} onDone={onDone} />
+      )}
       {(live || cr.state === 'applied') && <Actions wsKey={wsKey} url={url} cr={cr} onDone={onDone} />}
       <section aria-labelledby="reviews-h">
         <h2 id="reviews-h">Reviews</h2>
@@ -187,6 +195,68 @@ function Actions({ wsKey, url, cr, onDone }: { wsKey: string; url: string; cr: C
               <button type="button" disabled={busy} onClick={() => void run('close', 'Closed.')}>Close request</button>
             </div>
           )}
+    </section>
+  );
+}
+
+// An approved request: a time (the browser's local time, sent as UTC) and Schedule. A
+// scheduled one: when it applies, in local time and UTC, who it acts as, and Unschedule.
+function Schedule({ wsKey, cr, name, onDone }: {
+  wsKey: string; cr: ChangeRequest; name: (a: string) => string; onDone: () => void;
+}) {
+  const [at, setAt] = useState(() => toLocalInput(new Date(Date.now() + 3600_000)));
+  const [done, setDone] = useState<string | undefined>(undefined);
+  const { busy, error, submit, setError } = useSubmit();
+  const schedule = (e: Event) => {
+    e.preventDefault();
+    setDone(undefined);
+    const utc = localInputToUtc(at);
+    if (!utc) {
+      setError('Choose the date and time to apply it.');
+      document.getElementById('schedule-at')?.focus();
+      return;
+    }
+    void submit(async () => {
+      await scheduleChangeRequest(wsKey, cr.id, utc);
+      setDone(`Scheduled for ${formatUtc(utc)}.`);
+      onDone();
+    });
+  };
+  const unschedule = () => void submit(async () => {
+    setDone(undefined);
+    await unscheduleChangeRequest(wsKey, cr.id);
+    setDone('Unscheduled: it is approved and waits to be applied or scheduled again.');
+    onDone();
+  });
+  const when = cr.apply_at ? new Date(cr.apply_at) : undefined;
+  return (
+    <section class="panel" aria-labelledby="schedule-h">
+      <h2 id="schedule-h">Schedule</h2>
+      {cr.state === 'scheduled' && cr.apply_at && when
+        ? (
+          <>
+            <p data-apply-at={cr.apply_at}>
+              Applies at <strong>{when.toLocaleString()}</strong> (your time), <code>{formatUtc(cr.apply_at)}</code>
+              {cr.scheduled_by ? `, as ${name(cr.scheduled_by)}` : ''}. The api applies it then, with the approvals
+              and rights as they are at that time; if something refuses it, it becomes failed with the reason.
+            </p>
+            {error && <ErrorMessage message={error} />}
+            {done && !error && <p role="status" class="ok">{done}</p>}
+            <button type="button" disabled={busy} onClick={unschedule}>{busy ? 'Unscheduling…' : 'Unschedule'}</button>
+          </>
+        )
+        : (
+          <form onSubmit={schedule}>
+            <Field id="schedule-at" label="Apply at (your local time)" hint="At most 366 days ahead. You need the right to apply it now; it is applied as you.">
+              <input id="schedule-at" type="datetime-local" step={1} value={at} aria-describedby="schedule-at-hint"
+                onInput={(e) => setAt(e.currentTarget.value)} />
+            </Field>
+            {localInputToUtc(at) && <p class="muted">That is {formatUtc(localInputToUtc(at)!)}.</p>}
+            {error && <ErrorMessage message={error} />}
+            {done && !error && <p role="status" class="ok">{done}</p>}
+            <button type="submit" disabled={busy}>{busy ? 'Scheduling…' : 'Schedule'}</button>
+          </form>
+        )}
     </section>
   );
 }

@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { bff, enc, session, type WorkspaceDetail } from '../api';
-import { approvalsLabel, diffGroups, promotionBody, reviewableCount, stateLabel, type ChangeRequest, type CrChange } from '../crmodel';
+import { approvalsLabel, diffGroups, promotionBody, reviewableCount, stateLabel, typeLabel, type ChangeRequest, type CrChange } from '../crmodel';
 import { actorName } from '../history';
 import { envOrder } from '../model';
 import { linkClick, navigate } from '../router';
@@ -49,13 +49,13 @@ export function ChangeRequestsPage({ wsKey }: { wsKey: string }) {
       <p><a class="button primary" href={wsPath(wsKey, 'change-requests/new')} onClick={linkClick}>New promotion</a></p>
       {res.state === 'loading' && !data && <Loading what="the change requests" />}
       {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
-      {data && data.list.length === 0 && <p class="empty">No change requests yet. A promotion copies what one environment serves into another, reviewed first.</p>}
+      {data && data.list.length === 0 && <p class="empty">No change requests yet. A promotion copies what one environment serves into another, reviewed first; “Propose as change request” in an item's editor proposes an edit.</p>}
       {data && data.list.length > 0 && (
         <table class="configs crs">
           <caption class="sr-only">Change requests, newest first</caption>
           <thead>
             <tr>
-              <th scope="col">#</th><th scope="col">Title</th><th scope="col">State</th>
+              <th scope="col">#</th><th scope="col">Title</th><th scope="col">Type</th><th scope="col">State</th>
               <th scope="col">Author</th><th scope="col">Approvals</th><th scope="col">Created</th>
             </tr>
           </thead>
@@ -64,6 +64,7 @@ export function ChangeRequestsPage({ wsKey }: { wsKey: string }) {
               <tr key={cr.id} data-cr={cr.id}>
                 <td>{cr.id}</td>
                 <th scope="row"><a href={wsPath(wsKey, `change-requests/${cr.id}`)} onClick={linkClick}>{cr.title}</a></th>
+                <td data-cr-type={cr.type ?? 'promotion'}>{typeLabel(cr)}</td>
                 <td><span class={`status cr-${cr.state}`}>{stateLabel(cr.state)}</span></td>
                 <td>{actorName(cr.author, data.people.members, data.people.keys)}</td>
                 <td>{approvalsLabel(cr)}</td>
@@ -84,8 +85,10 @@ export function DiffTables({ changes }: { changes: CrChange[] | undefined }) {
   return (
     <>
       {groups.map((g) => (
-        <section key={g.environment} aria-labelledby={`diff-${g.environment}-h`} data-diff-env={g.environment}>
-          <h3 id={`diff-${g.environment}-h`}>In <code>{g.environment}</code></h3>
+        <section key={g.environment} aria-labelledby={`diff-${g.environment || 'whole'}-h`} data-diff-env={g.environment || 'whole item'}>
+          <h3 id={`diff-${g.environment || 'whole'}-h`}>
+            {g.environment ? <>In <code>{g.environment}</code></> : 'Whole item (every environment)'}
+          </h3>
           <table class="diff">
             <thead><tr><th scope="col">Item</th><th scope="col">Before</th><th scope="col">After</th></tr></thead>
             <tbody>

@@ -1,11 +1,16 @@
 // Deleting a flag or a segment: choose the item, give a reason, then confirm in a second
 // step (no browser dialog). The api decides: a flag another flag needs as a prerequisite is
 // refused (409) and its message is shown as the form's error; nothing is deleted then.
+// The deletion can be proposed as a change request instead (and is offered when the api
+// refuses it because an environment takes changes only through change requests).
 import { useState } from 'preact/hooks';
 import { bff, enc } from '../api';
 import { ErrorMessage, Field, useSubmit } from '../ui';
+import { ProposeChange, saveOrOffer } from './propose';
+import { proposalTitle, type ChangeEntry } from '../crmodel';
 
-export function DeleteItem({ base, kind, keys, onDone }: {
+export function DeleteItem({ wsKey, base, kind, keys, onDone }: {
+  wsKey: string;
   base: string;
   kind: 'flag' | 'segment';
   keys: string[];
@@ -16,8 +21,10 @@ export function DeleteItem({ base, kind, keys, onDone }: {
   const [confirming, setConfirming] = useState(false);
   const { busy, error, submit, setError } = useSubmit();
   const [done, setDone] = useState<string | undefined>(undefined);
+  const [refused, setRefused] = useState<string | undefined>(undefined);
   const id = `del-${kind}`;
   const chosen = keys.includes(key) ? key : '';
+  const entries = (): ChangeEntry[] | string => chosen ? [{ kind, key: chosen, delete: true }] : `Choose the ${kind} to delete.`;
   const onSubmit = (e: Event) => {
     e.preventDefault();
     setDone(undefined);
@@ -28,7 +35,15 @@ export function DeleteItem({ base, kind, keys, onDone }: {
       return;
     }
     void submit(async () => {
-      await bff('DELETE', `${base}/${kind}s/${enc(chosen)}`, { reason: reason.trim() });
+      let deleted = false;
+      await saveOrOffer(async () => {
+        await bff('DELETE', `${base}/${kind}s/${enc(chosen)}`, { reason: reason.trim() });
+        deleted = true;
+      }, setRefused);
+      if (!deleted) {
+        setConfirming(false);
+        return;
+      }
       setDone(`${kind === 'flag' ? 'Flag' : 'Segment'} ${chosen} deleted.`);
       setConfirming(false);
       setKey('');
@@ -48,7 +63,7 @@ export function DeleteItem({ base, kind, keys, onDone }: {
       <div class="row">
         <Field id={`${id}-key`} label={kind === 'flag' ? 'Flag' : 'Segment'}>
           <select id={`${id}-key`} required value={chosen} disabled={confirming}
-            onChange={(e) => { setKey(e.currentTarget.value); setError(undefined); }}>
+            onChange={(e) => { setKey(e.currentTarget.value); setError(undefined); setRefused(undefined); }}>
             <option value="">Choose…</option>
             {keys.map((k) => <option key={k} value={k}>{k}</option>)}
           </select>
@@ -61,6 +76,10 @@ export function DeleteItem({ base, kind, keys, onDone }: {
       {error && <ErrorMessage message={error} />}
       {done && !error && <p role="status" class="ok">{done}</p>}
       {!confirming && <button type="submit" id={`${id}-submit`}>Delete…</button>}
+      {!confirming && chosen && (
+        <ProposeChange key={`${chosen}/${refused ?? ''}`} id={`${id}-propose`} wsKey={wsKey} entries={entries}
+          title={proposalTitle([{ kind, key: chosen, delete: true }])} reason={reason} refused={refused} />
+      )}
       {confirming && (
         <div role="group" aria-labelledby={`${id}-q`}>
           <p id={`${id}-q`}>

@@ -14,6 +14,8 @@ import { envOrder, formatValue } from '../model';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 import { DeleteItem } from './deleteitem';
+import { CrOnlyNote, crOnly, envOption, ProposeChange, saveOrOffer } from './propose';
+import { itemEntries, proposalTitle, type ChangeEntry } from '../crmodel';
 import { useLiveRevisions } from './workspace';
 
 interface Data { ws: WorkspaceDetail; flags: FlagItem[]; segments: SegmentItem[] }
@@ -85,18 +87,18 @@ export function FlagsPage({ wsKey }: { wsKey: string }) {
       {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
       {data && (
         <>
-          <FlagTable base={base} data={data} onDone={reload} onEdit={editFlag} />
+          <FlagTable wsKey={wsKey} base={base} data={data} onDone={reload} onEdit={editFlag} />
           <p><button type="button" onClick={() => { setSaved(undefined); editFlag(null); }}>New flag</button></p>
           {saved && <p role="status" class="ok">{saved}</p>}
           {editing !== undefined && (
             // A new item revision (saved here or elsewhere) starts the editor afresh from it.
             <FlagEditor key={`${editing ?? ''}@${editing === null ? 0 : data.flags.find((f) => f.key === editing)?.revision ?? 0}`}
-              base={base} data={data} flagKey={editing}
+              wsKey={wsKey} base={base} data={data} flagKey={editing}
               onDone={(k) => { setSaved(`${k} saved.`); setEditing(k); reload(); }}
               onClose={() => { setSaved(undefined); setEditing(undefined); }} />
           )}
           {data.flags.length > 0 && <EvaluatePanel base={base} data={data} />}
-          <DeleteItem base={base} kind="flag" keys={data.flags.map((f) => f.key).sort()}
+          <DeleteItem wsKey={wsKey} base={base} kind="flag" keys={data.flags.map((f) => f.key).sort()}
             onDone={(k) => { if (editing === k) setEditing(undefined); setSaved(undefined); reload(); }} />
         </>
       )}
@@ -106,8 +108,8 @@ export function FlagsPage({ wsKey }: { wsKey: string }) {
 
 interface Toggle { flag: FlagItem; env: string }
 
-function FlagTable({ base, data, onDone, onEdit }: {
-  base: string; data: Data; onDone: () => void; onEdit: (key: string) => void;
+function FlagTable({ wsKey, base, data, onDone, onEdit }: {
+  wsKey: string; base: string; data: Data; onDone: () => void; onEdit: (key: string) => void;
 }) {
   const envs = envOrder(data.ws.environments);
   const flags = [...data.flags].sort((a, b) => a.key.localeCompare(b.key));
@@ -162,7 +164,7 @@ function FlagTable({ base, data, onDone, onEdit }: {
       )}
       {done && <p role="status" class="ok">{done}</p>}
       {toggle && (
-        <ToggleForm base={base} revision={data.ws.revision} toggle={toggle}
+        <ToggleForm wsKey={wsKey} base={base} revision={data.ws.revision} toggle={toggle}
           onCancel={() => setToggle(undefined)}
           onDone={(message) => { setToggle(undefined); setDone(message); onDone(); }} />
       )}
@@ -183,21 +185,24 @@ function inheritedFrom(flag: FlagItem, env: Environment, envs: Environment[]): s
   return undefined;
 }
 
-function ToggleForm({ base, revision, toggle, onCancel, onDone }: {
-  base: string; revision: number; toggle: Toggle; onCancel: () => void; onDone: (message: string) => void;
+function ToggleForm({ wsKey, base, revision, toggle, onCancel, onDone }: {
+  wsKey: string; base: string; revision: number; toggle: Toggle; onCancel: () => void; onDone: (message: string) => void;
 }) {
   const [reason, setReason] = useState('');
   const { busy, error, submit, setError } = useSubmit();
+  const [refused, setRefused] = useState<string | undefined>(undefined);
   const cfg = toggle.flag.environments[toggle.env]!;
   const to = !cfg.on;
+  const entries: ChangeEntry[] = [{ kind: 'flag', key: toggle.flag.key, environment: toggle.env, configuration: { ...cfg, on: to } }];
   const onSubmit = (e: Event) => {
     e.preventDefault();
     void submit(async () => {
       const body = itemBody(toggle.flag);
       body.environments = { ...toggle.flag.environments, [toggle.env]: { ...cfg, on: to } };
       body.reason = reason.trim();
-      if (!await putIfMatch(`${base}/flags/${enc(toggle.flag.key)}`, body, revision, setError)) return;
-      onDone(`${toggle.flag.key} is now ${to ? 'on' : 'off'} in ${toggle.env}.`);
+      let saved = false;
+      await saveOrOffer(async () => { saved = await putIfMatch(`${base}/flags/${enc(toggle.flag.key)}`, body, revision, setError); }, setRefused);
+      if (saved) onDone(`${toggle.flag.key} is now ${to ? 'on' : 'off'} in ${toggle.env}.`);
     });
   };
   return (
@@ -211,6 +216,8 @@ function ToggleForm({ base, revision, toggle, onCancel, onDone }: {
         <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : `Turn ${to ? 'on' : 'off'}`}</button>
         <button type="button" onClick={onCancel}>Cancel</button>
       </div>
+      <ProposeChange key={refused ?? ''} id="toggle-propose" wsKey={wsKey} entries={() => entries}
+        title={`Turn flag "${toggle.flag.key}" ${to ? 'on' : 'off'} in ${toggle.env}`} reason={reason} refused={refused} />
     </form>
   );
 }
@@ -347,8 +354,8 @@ function fromEFlag(f: EFlag, original: FlagItem | undefined): Record<string, unk
   return body;
 }
 
-function FlagEditor({ base, data, flagKey, onDone, onClose }: {
-  base: string; data: Data; flagKey: string | null; onDone: (key: string) => void; onClose: () => void;
+function FlagEditor({ wsKey, base, data, flagKey, onDone, onClose }: {
+  wsKey: string; base: string; data: Data; flagKey: string | null; onDone: (key: string) => void; onClose: () => void;
 }) {
   const envs = envOrder(data.ws.environments);
   const original = flagKey === null ? undefined : data.flags.find((f) => f.key === flagKey);
@@ -364,8 +371,22 @@ function FlagEditor({ base, data, flagKey, onDone, onClose }: {
       return copy;
     });
   };
+  const [refused, setRefused] = useState<string | undefined>(undefined);
   const n = draft.variations.length;
   const env = envKey ? draft.envs[envKey] : undefined;
+  const only = crOnly(envs);
+  // What Save would write, as change entries: one environment's configuration when only
+  // that changed, else the whole flag.
+  const entries = (): ChangeEntry[] | string => {
+    const key = draft.key.trim();
+    if (!key) return 'Give the flag a key.';
+    const body = fromEFlag(draft, original);
+    return typeof body === 'string' ? body : itemEntries('flag', key, original && itemBody(original), body);
+  };
+  const proposed = entries();
+  const title = typeof proposed === 'string'
+    ? `${original ? 'Update' : 'Create'} flag "${draft.key.trim()}"`
+    : proposalTitle(proposed, !original);
   const onSubmit = (e: Event) => {
     e.preventDefault();
     const key = draft.key.trim();
@@ -376,8 +397,9 @@ function FlagEditor({ base, data, flagKey, onDone, onClose }: {
     }
     body.reason = reason.trim();
     void submit(async () => {
-      if (!await putIfMatch(`${base}/flags/${enc(key)}`, body, data.ws.revision, setError)) return;
-      onDone(key);
+      let saved = false;
+      await saveOrOffer(async () => { saved = await putIfMatch(`${base}/flags/${enc(key)}`, body, data.ws.revision, setError); }, setRefused);
+      if (saved) onDone(key);
     });
   };
   const variationOptions = draft.variations.map((v, i) => (
@@ -422,10 +444,11 @@ function FlagEditor({ base, data, flagKey, onDone, onClose }: {
       {envs.length > 0 && (
         <Field id="flag-env" label="Environment to configure">
           <select id="flag-env" value={envKey} onChange={(e) => setEnvKey(e.currentTarget.value)}>
-            {envs.map((x) => <option key={x.key} value={x.key}>{x.key}{draft.envs[x.key] ? '' : ' (not configured)'}</option>)}
+            {envs.map((x) => <option key={x.key} value={x.key}>{envOption(x, only)}{draft.envs[x.key] ? '' : ' (not configured)'}</option>)}
           </select>
         </Field>
       )}
+      {envKey && <CrOnlyNote env={envKey} only={only} />}
       {envKey && (
         <div class="check">
           <input id="flag-env-configured" type="checkbox" checked={!!env}
@@ -446,6 +469,7 @@ function FlagEditor({ base, data, flagKey, onDone, onClose }: {
         <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Save flag'}</button>
         <button type="button" onClick={onClose}>Close editor</button>
       </div>
+      <ProposeChange key={refused ?? ''} id="flag-propose" wsKey={wsKey} entries={entries} title={title} reason={reason} refused={refused} />
     </form>
   );
 }

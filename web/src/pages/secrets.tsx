@@ -9,6 +9,8 @@ import { source } from '../history';
 import { envOrder } from '../model';
 import { ErrorMessage, Field, Loading, messageOf, useResource, useSubmit } from '../ui';
 import { formatTime, WsHeader } from './wssection';
+import { CrOnlyNote, crOnly, envOption, ProposeChange, saveOrOffer } from './propose';
+import { proposalTitle, type ChangeEntry } from '../crmodel';
 
 interface SecretMeta {
   key: string;
@@ -122,13 +124,13 @@ export function SecretsPage({ wsKey }: { wsKey: string }) {
           </table>
         </div>
       )}
-      {data && envs.length > 0 && <SetSecret base={base} envs={envs} secrets={data.secrets} onDone={() => { setRevealed({}); reload(); }} />}
+      {data && envs.length > 0 && <SetSecret wsKey={wsKey} base={base} envs={envs} secrets={data.secrets} onDone={() => { setRevealed({}); reload(); }} />}
     </>
   );
 }
 
-function SetSecret({ base, envs, secrets, onDone }: {
-  base: string; envs: Environment[]; secrets: SecretMeta[]; onDone: () => void;
+function SetSecret({ wsKey, base, envs, secrets, onDone }: {
+  wsKey: string; base: string; envs: Environment[]; secrets: SecretMeta[]; onDone: () => void;
 }) {
   const [key, setKey] = useState('');
   const [env, setEnv] = useState(envs[0]!.key);
@@ -137,11 +139,21 @@ function SetSecret({ base, envs, secrets, onDone }: {
   const [reason, setReason] = useState('');
   const { busy, error, submit } = useSubmit();
   const [done, setDone] = useState<string | undefined>(undefined);
+  const [refused, setRefused] = useState<string | undefined>(undefined);
+  const only = crOnly(envs);
+  const k = key.trim();
+  // The value goes to the api inside the proposal and is sealed there; it is never shown again.
+  const entry: ChangeEntry = { kind: 'secret', key: k, environment: env, value: remove ? null : value };
   const onSubmit = (e: Event) => {
     e.preventDefault();
+    setDone(undefined);
     void submit(async () => {
-      const k = key.trim();
-      await bff('PUT', `${base}/secrets/${enc(k)}`, { values: { [env]: remove ? null : value }, reason: reason.trim() });
+      let saved = false;
+      await saveOrOffer(async () => {
+        await bff('PUT', `${base}/secrets/${enc(k)}`, { values: { [env]: remove ? null : value }, reason: reason.trim() });
+        saved = true;
+      }, setRefused);
+      if (!saved) return;
       setDone(remove ? `${k}: the value in ${env} was removed.` : `${k} set in ${env}.`);
       setValue('');
       setReason('');
@@ -163,7 +175,7 @@ function SetSecret({ base, envs, secrets, onDone }: {
         </Field>
         <Field id="secret-env" label="Environment">
           <select id="secret-env" value={env} onChange={(e) => setEnv(e.currentTarget.value)}>
-            {envs.map((x) => <option key={x.key} value={x.key}>{x.key}</option>)}
+            {envs.map((x) => <option key={x.key} value={x.key}>{envOption(x, only)}</option>)}
           </select>
         </Field>
         <Field id="secret-value" label="Value">
@@ -175,12 +187,16 @@ function SetSecret({ base, envs, secrets, onDone }: {
         <input id="secret-remove" type="checkbox" checked={remove} onChange={(e) => setRemove(e.currentTarget.checked)} />
         <label for="secret-remove">Remove this environment's value (it then inherits, if a parent has one)</label>
       </div>
+      <CrOnlyNote env={env} only={only} />
       <Field id="secret-reason" label="Reason">
         <input id="secret-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       </Field>
       {error && <ErrorMessage message={error} />}
       {done && !error && <p role="status" class="ok">{done}</p>}
       <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Save secret'}</button>
+      <ProposeChange key={refused ?? ''} id="secret-propose" wsKey={wsKey}
+        entries={() => (k ? [entry] : 'Give the secret a key.')}
+        title={proposalTitle([entry])} reason={reason} refused={refused} />
     </form>
   );
 }

@@ -7,6 +7,8 @@ import { parseKeys, type Clause, type SegmentItem } from '../flagmodel';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 import { ClauseList, SectionHeader, fromEClause, itemBody, putIfMatch, toEClause } from './flags';
 import { DeleteItem } from './deleteitem';
+import { ProposeChange, saveOrOffer } from './propose';
+import { itemEntries, proposalTitle } from '../crmodel';
 import { useLiveRevisions } from './workspace';
 
 interface Data { ws: WorkspaceDetail; segments: SegmentItem[] }
@@ -56,11 +58,11 @@ export function SegmentsPage({ wsKey }: { wsKey: string }) {
           {saved && <p role="status" class="ok">{saved}</p>}
           {editing !== undefined && (
             <SegmentEditor key={`${editing ?? ''}@${editing === null ? 0 : data.segments.find((s) => s.key === editing)?.revision ?? 0}`}
-              base={base} data={data} segKey={editing}
+              wsKey={wsKey} base={base} data={data} segKey={editing}
               onDone={(k) => { setSaved(`${k} saved.`); setEditing(k); reload(); }}
               onClose={() => { setSaved(undefined); setEditing(undefined); }} />
           )}
-          <DeleteItem base={base} kind="segment" keys={segments.map((s) => s.key)}
+          <DeleteItem wsKey={wsKey} base={base} kind="segment" keys={segments.map((s) => s.key)}
             onDone={(k) => { if (editing === k) setEditing(undefined); setSaved(undefined); reload(); }} />
         </>
       )}
@@ -70,8 +72,8 @@ export function SegmentsPage({ wsKey }: { wsKey: string }) {
 
 interface ERule { id: string; clauses: ReturnType<typeof toEClause>[] }
 
-function SegmentEditor({ base, data, segKey, onDone, onClose }: {
-  base: string; data: Data; segKey: string | null; onDone: (key: string) => void; onClose: () => void;
+function SegmentEditor({ wsKey, base, data, segKey, onDone, onClose }: {
+  wsKey: string; base: string; data: Data; segKey: string | null; onDone: (key: string) => void; onClose: () => void;
 }) {
   const original = segKey === null ? undefined : data.segments.find((s) => s.key === segKey);
   const [key, setKey] = useState(original?.key ?? '');
@@ -87,17 +89,15 @@ function SegmentEditor({ base, data, segKey, onDone, onClose }: {
     fn(copy);
     return copy;
   });
-  const onSubmit = (e: Event) => {
-    e.preventDefault();
+  const [refused, setRefused] = useState<string | undefined>(undefined);
+  // The segment's PUT body (without reason), or the first problem found.
+  const segmentBody = (): Record<string, unknown> | string => {
     const out: { id?: string; clauses: Clause[] }[] = [];
     for (const [ri, r] of rules.entries()) {
       const clauses: Clause[] = [];
       for (const [ci, c] of r.clauses.entries()) {
         const clause = fromEClause(c, `Rule ${ri + 1}, clause ${ci + 1}`);
-        if (typeof clause === 'string') {
-          setError(clause);
-          return;
-        }
+        if (typeof clause === 'string') return clause;
         clauses.push(clause);
       }
       out.push(r.id.trim() ? { id: r.id.trim(), clauses } : { clauses });
@@ -108,11 +108,26 @@ function SegmentEditor({ base, data, segKey, onDone, onClose }: {
     body.rules = out;
     if (description.trim()) body.description = description.trim();
     else delete body.description;
+    return body;
+  };
+  const k = key.trim();
+  const entries = () => {
+    if (!k) return 'Give the segment a key.';
+    const body = segmentBody();
+    return typeof body === 'string' ? body : itemEntries('segment', k, undefined, body);
+  };
+  const onSubmit = (e: Event) => {
+    e.preventDefault();
+    const body = segmentBody();
+    if (typeof body === 'string') {
+      setError(body);
+      return;
+    }
     body.reason = reason.trim();
-    const k = key.trim();
     void submit(async () => {
-      if (!await putIfMatch(`${base}/segments/${enc(k)}`, body, data.ws.revision, setError)) return;
-      onDone(k);
+      let saved = false;
+      await saveOrOffer(async () => { saved = await putIfMatch(`${base}/segments/${enc(k)}`, body, data.ws.revision, setError); }, setRefused);
+      if (saved) onDone(k);
     });
   };
   return (
@@ -158,6 +173,8 @@ function SegmentEditor({ base, data, segKey, onDone, onClose }: {
         <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Save segment'}</button>
         <button type="button" onClick={onClose}>Close editor</button>
       </div>
+      <ProposeChange key={refused ?? ''} id="seg-propose" wsKey={wsKey} entries={entries}
+        title={proposalTitle([{ kind: 'segment', key: k, body: {} }], !original)} reason={reason} refused={refused} />
     </form>
   );
 }

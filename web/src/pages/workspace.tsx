@@ -10,6 +10,8 @@ import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 import { putIfMatch } from './flags';
 import { EnvPolicyForm, policySummary } from './envpolicy';
+import { CrOnlyNote, crOnly, envOption, ProposeChange, saveOrOffer } from './propose';
+import { itemEntries, proposalTitle, type ChangeEntry } from '../crmodel';
 
 interface Data { ws: WorkspaceDetail; configs: ConfigItem[] }
 
@@ -46,7 +48,7 @@ export function WorkspacePage({ wsKey }: { wsKey: string }) {
               : <EnvironmentTree base={base} data={data} onDone={reload} />}
             <CreateEnvironment base={base} envs={data.ws.environments} onDone={reload} />
           </section>
-          <Configs base={base} data={data} onDone={reload} />
+          <Configs wsKey={wsKey} base={base} data={data} onDone={reload} />
         </>
       )}
     </>
@@ -256,7 +258,7 @@ function CreateEnvironment({ base, envs, onDone }: { base: string; envs: Environ
 
 interface Target { item: string; env: string }
 
-function Configs({ base, data, onDone }: { base: string; data: Data; onDone: () => void }) {
+function Configs({ wsKey, base, data, onDone }: { wsKey: string; base: string; data: Data; onDone: () => void }) {
   const envs = envOrder(data.ws.environments);
   const items = [...data.configs].sort((a, b) => a.key.localeCompare(b.key));
   const [target, setTarget] = useState<Target | undefined>(undefined);
@@ -308,16 +310,25 @@ function Configs({ base, data, onDone }: { base: string; data: Data; onDone: () 
         </div>
       )}
       {items.length > 0 && envs.length > 0 && (
-        <SetValue base={base} items={items} envs={envs} target={target} setTarget={setTarget}
+        <SetValue wsKey={wsKey} base={base} items={items} envs={envs} target={target} setTarget={setTarget}
           valueInput={valueInput} onDone={onDone} />
       )}
-      {items.length > 0 && <SchemaEditor base={base} items={items} onDone={onDone} />}
+      {items.length > 0 && <SchemaEditor wsKey={wsKey} base={base} items={items} onDone={onDone} />}
       <CreateConfig base={base} onDone={onDone} />
     </section>
   );
 }
 
+// A config's PUT body (without reason) as stored: the parts the api takes back.
+function configBody(item: ConfigItem): Record<string, unknown> {
+  const body: Record<string, unknown> = { type: item.type, values: item.values ?? {} };
+  if (item.description !== undefined) body.description = item.description;
+  if (item.schema !== undefined) body.schema = item.schema;
+  return body;
+}
+
 function SetValue(props: {
+  wsKey: string;
   base: string;
   items: ConfigItem[];
   envs: Environment[];
@@ -336,11 +347,21 @@ function SetValue(props: {
   const [done, setDone] = useState<string | undefined>(undefined);
   // The value's own problem (bad JSON here, or the api's schema violation), shown at the field.
   const [violation, setViolation] = useState<Violation | undefined>(undefined);
+  // The api's change_request_required refusal of the last save: the proposal is offered.
+  const [refused, setRefused] = useState<string | undefined>(undefined);
   const syntax = item.type === 'json' && text.trim() !== '' ? jsonSyntax(text) : undefined;
+  const only = crOnly(envs);
+  // What Set value would write, as a change request's entries (one environment's value).
+  const entries = (): ChangeEntry[] | string => {
+    const parsed = parseValue(item.type, text);
+    if ('error' in parsed) return item.type === 'json' ? jsonSyntax(text) ?? parsed.error : parsed.error;
+    return itemEntries('config', item.key, configBody(item), { ...configBody(item), values: { ...(item.values ?? {}), [envKey]: parsed.value } });
+  };
   const onSubmit = (e: Event) => {
     e.preventDefault();
     setDone(undefined);
     setViolation(undefined);
+    setRefused(undefined);
     const parsed = parseValue(item.type, text);
     if ('error' in parsed) {
       if (item.type === 'json') {
@@ -354,14 +375,14 @@ function SetValue(props: {
     void submit(async () => {
       // A config PUT carries the whole item: keep every other environment's value.
       const body: Record<string, unknown> = {
-        type: item.type,
+        ...configBody(item),
         values: { ...(item.values ?? {}), [envKey]: parsed.value },
         reason: reason.trim(),
       };
-      if (item.description !== undefined) body.description = item.description;
-      if (item.schema !== undefined) body.schema = item.schema;
+      let refusedNow = false;
       try {
-        await bff('PUT', `${base}/configs/${enc(item.key)}`, body);
+        await saveOrOffer(() => bff('PUT', `${base}/configs/${enc(item.key)}`, body),
+          (m) => { refusedNow = m !== undefined; setRefused(m); });
       } catch (err) {
         const v = err instanceof ApiError && err.status === 400 ? valueViolation(err.message, envKey) : undefined;
         if (!v) throw err;
@@ -369,6 +390,7 @@ function SetValue(props: {
         props.valueInput.current?.focus();
         return;
       }
+      if (refusedNow) return;
       setDone(`${item.key} set in ${envKey}.`);
       setText('');
       setReason('');
@@ -386,7 +408,7 @@ function SetValue(props: {
         </Field>
         <Field id="set-env" label="Environment">
           <select id="set-env" value={envKey} onChange={(e) => props.setTarget({ item: item.key, env: e.currentTarget.value })}>
-            {envs.map((env) => <option key={env.key} value={env.key}>{env.key}</option>)}
+            {envs.map((env) => <option key={env.key} value={env.key}>{envOption(env, only)}</option>)}
           </select>
         </Field>
         <Field id="set-value" label={`Value (${item.type})`}>
@@ -424,12 +446,15 @@ function SetValue(props: {
       {item.schema !== undefined && item.schema !== null && (
         <p class="muted">Values of {item.key} must match its schema (edit it under “Schema of a config”).</p>
       )}
+      <CrOnlyNote env={envKey} only={only} />
       <Field id="set-reason" label="Reason">
         <input id="set-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       </Field>
       {error && <ErrorMessage message={error} />}
       {done && !error && <p role="status" class="ok">{done}</p>}
       <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Set value'}</button>
+      <ProposeChange key={`${item.key}/${envKey}/${refused ?? ''}`} id="set-propose" wsKey={props.wsKey} entries={entries}
+        title={`Update config "${item.key}" in ${envKey}`} reason={reason} refused={refused} />
     </form>
   );
 }
@@ -448,18 +473,18 @@ function FieldViolation({ id, violation }: { id: string; violation: Violation })
 
 // The JSON Schema (docs/design/items.md §4 subset) of one config. The api compiles it and
 // checks every existing value against it; either refusal is shown at the schema field.
-function SchemaEditor({ base, items, onDone }: { base: string; items: ConfigItem[]; onDone: () => void }) {
+function SchemaEditor({ wsKey, base, items, onDone }: { wsKey: string; base: string; items: ConfigItem[]; onDone: () => void }) {
   const [chosen, setChosen] = useState(items[0]!.key);
   const item = items.find((i) => i.key === chosen) ?? items[0]!;
   // Outlives the form: a save reloads the item, whose new revision remounts the form.
   const [done, setDone] = useState<string | undefined>(undefined);
   // A new revision of the item (saved here or elsewhere) starts the form afresh.
-  return <SchemaForm key={`${item.key}@${item.revision ?? 0}`} base={base} items={items} item={item}
+  return <SchemaForm key={`${item.key}@${item.revision ?? 0}`} wsKey={wsKey} base={base} items={items} item={item}
     choose={(k) => { setDone(undefined); setChosen(k); }} done={done} setDone={setDone} onDone={onDone} />;
 }
 
-function SchemaForm({ base, items, item, choose, done, setDone, onDone }: {
-  base: string; items: ConfigItem[]; item: ConfigItem; choose: (k: string) => void;
+function SchemaForm({ wsKey, base, items, item, choose, done, setDone, onDone }: {
+  wsKey: string; base: string; items: ConfigItem[]; item: ConfigItem; choose: (k: string) => void;
   done: string | undefined; setDone: (m: string | undefined) => void; onDone: () => void;
 }) {
   const current = item.schema === undefined || item.schema === null ? '' : JSON.stringify(item.schema, null, 2);
@@ -467,30 +492,40 @@ function SchemaForm({ base, items, item, choose, done, setDone, onDone }: {
   const [reason, setReason] = useState('');
   const { busy, error, submit } = useSubmit();
   const [violation, setViolation] = useState<Violation | undefined>(undefined);
+  const [refused, setRefused] = useState<string | undefined>(undefined);
   const syntax = text.trim() === '' ? undefined : jsonSyntax(text);
+  // The schema typed, or its problem.
+  const parsed = (): { schema: unknown } | { error: string } => {
+    if (text.trim() === '') return { schema: null };
+    if (syntax) return { error: syntax };
+    const schema = JSON.parse(text) as unknown;
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+      return { error: 'A schema is a JSON object, e.g. {"type": "object"}.' };
+    }
+    return { schema };
+  };
+  const entries = (): ChangeEntry[] | string => {
+    const p = parsed();
+    return 'error' in p ? p.error : itemEntries('config', item.key, configBody(item), { ...configBody(item), schema: p.schema });
+  };
   const onSubmit = (e: Event) => {
     e.preventDefault();
     setDone(undefined);
     setViolation(undefined);
-    let schema: unknown = null;
-    if (text.trim() !== '') {
-      if (syntax) {
-        setViolation({ message: syntax });
-        document.getElementById('schema-text')?.focus();
-        return;
-      }
-      schema = JSON.parse(text) as unknown;
-      if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
-        setViolation({ message: 'A schema is a JSON object, e.g. {"type": "object"}.' });
-        document.getElementById('schema-text')?.focus();
-        return;
-      }
+    setRefused(undefined);
+    const p = parsed();
+    if ('error' in p) {
+      setViolation({ message: p.error });
+      document.getElementById('schema-text')?.focus();
+      return;
     }
+    const schema = p.schema;
     void submit(async () => {
-      const body: Record<string, unknown> = { type: item.type, values: item.values ?? {}, schema, reason: reason.trim() };
-      if (item.description !== undefined) body.description = item.description;
+      const body: Record<string, unknown> = { ...configBody(item), schema, reason: reason.trim() };
+      let refusedNow = false;
       try {
-        await bff('PUT', `${base}/configs/${enc(item.key)}`, body);
+        await saveOrOffer(() => bff('PUT', `${base}/configs/${enc(item.key)}`, body),
+          (m) => { refusedNow = m !== undefined; setRefused(m); });
       } catch (err) {
         if (err instanceof ApiError && err.status === 400 && /^(schema|values\.)/.test(err.message)) {
           const v = /^values\.([^:]+): /.exec(err.message);
@@ -502,6 +537,7 @@ function SchemaForm({ base, items, item, choose, done, setDone, onDone }: {
         }
         throw err;
       }
+      if (refusedNow) return;
       setDone(schema === null ? `${item.key} has no schema now.` : `Schema of ${item.key} saved.`);
       setReason('');
       onDone();
@@ -535,6 +571,8 @@ function SchemaForm({ base, items, item, choose, done, setDone, onDone }: {
       {error && <ErrorMessage message={error} />}
       {done && !error && <p role="status" class="ok">{done}</p>}
       <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : 'Save schema'}</button>
+      <ProposeChange key={`${item.key}/${refused ?? ''}`} id="schema-propose" wsKey={wsKey} entries={entries}
+        title={proposalTitle([{ kind: 'config', key: item.key, body: {} }])} reason={reason} refused={refused} />
     </form>
   );
 }
