@@ -19,6 +19,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "CLI/CLI.hpp"
+#include "cli/api_client.h"
 #include "cli/export_format.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
@@ -97,304 +98,12 @@ namespace {
 
 void Delete(ApiCommands* c) { delete c; }
 
-struct Url {
-  std::string host;
-  uint16_t port = 80;
-};
-
-std::optional<Url> ParseUrl(std::string_view url) {
-  if (url.substr(0, 7) != "http://") return std::nullopt;
-  url.remove_prefix(7);
-  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
-  Url u;
-  size_t colon = url.rfind(':');
-  if (colon == std::string_view::npos) {
-    u.host = std::string(url);
-    return u;
-  }
-  u.host = std::string(url.substr(0, colon));
-  int port = std::atoi(std::string(url.substr(colon + 1)).c_str());
-  if (port <= 0 || port > 65535 || u.host.empty()) return std::nullopt;
-  u.port = static_cast<uint16_t>(port);
-  return u;
-}
-
-std::string ProfilePath() {
-  if (const char* p = std::getenv("EDGEVAULT_PROFILE")) return p;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.config/edgevault/profile.json";
-}
-
-json::object ReadProfile() {
-  std::ifstream f(ProfilePath());
-  std::string text((std::istreambuf_iterator<char>(f)), {});
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  return !ec && v.is_object() ? v.get_object() : json::object{};
-}
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "edgevault: %s\n", message.c_str());
-  return 2;
-}
-
-struct Reply {
-  int status = 0;
-  json::value body;  // null when the body is not JSON
-  std::string raw;
-};
-
-// Checked access to a reply's JSON: nullptr / nullopt when `v` is not an object, lacks
-// the member, or the member has another type. (Boost.JSON's .at()/as_*() throw instead.)
-const json::value* Member(const json::value& v, std::string_view name) {
-  const json::object* o = v.if_object();
-  return o != nullptr ? o->if_contains(name) : nullptr;
-}
-const json::object* ObjectMember(const json::value& v, std::string_view name) {
-  const json::value* m = Member(v, name);
-  return m != nullptr ? m->if_object() : nullptr;
-}
-const json::array* ArrayMember(const json::value& v, std::string_view name) {
-  const json::value* m = Member(v, name);
-  return m != nullptr ? m->if_array() : nullptr;
-}
-std::optional<std::string> StringMember(const json::value& v, std::string_view name) {
-  const json::value* m = Member(v, name);
-  if (m == nullptr || !m->is_string()) return std::nullopt;
-  return std::string(m->get_string());
-}
-
-// The last reply a server sent, for ReportUncaughtException.
-struct LastReply {
-  int status = 0;
-  std::string raw;
-};
-LastReply& TheLastReply() {
-  static LastReply* last = new LastReply();
-  return *last;
-}
-void RememberReply(const Reply& r) { TheLastReply() = LastReply{r.status, r.raw}; }
-
-// The reply's body for a message: as received, cut at 2000 bytes.
-std::string Shown(const std::string& raw) {
-  if (raw.empty()) return "(an empty body)";
-  if (raw.size() <= 2000) return raw;
-  return raw.substr(0, 2000) + "... (" + std::to_string(raw.size()) + " bytes)";
-}
-
-// The server answered, but not with what this command expects (an HTML error page from a
-// proxy, a number where an object belongs, a missing field): says what it got; exit 1.
-int Unexpected(const Reply& r, std::string_view what) {
-  std::fprintf(stderr, "edgevault: unexpected reply (HTTP %d): %.*s; the server sent:\n%s\n", r.status,
-               static_cast<int>(what.size()), what.data(), Shown(r.raw).c_str());
-  return 1;
-}
-
-class Client {
- public:
-  static std::optional<Client> Connect(ApiCommands& c, std::string* error) {
-    json::object profile = ReadProfile();
-    auto pick = [&](const std::string& flag, const char* env, const char* member) {
-      if (!flag.empty()) return flag;
-      if (const char* v = std::getenv(env); v && *v) return std::string(v);
-      if (auto it = profile.find(member); it != profile.end() && it->value().is_string()) {
-        return std::string(it->value().get_string());
-      }
-      return std::string();
-    };
-    std::string url = pick(c.api_url, "EDGEVAULT_API_URL", "api_url");
-    std::string token = pick(c.token, "EDGEVAULT_TOKEN", "token");
-    if (url.empty()) url = "http://127.0.0.1:8081";
-    std::optional<Url> u = ParseUrl(url);
-    if (!u) {
-      *error = "the api URL must look like http://host:port, got \"" + url + "\"";
-      return std::nullopt;
-    }
-    if (token.empty()) {
-      *error = "no token: pass --token, set EDGEVAULT_TOKEN, or run `edgevault login`";
-      return std::nullopt;
-    }
-    auto http = net::HttpClient::Create({});
-    if (!http.ok()) {
-      *error = std::string(http.status().message());
-      return std::nullopt;
-    }
-    return Client(*u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
-  }
-
-  Reply Call(const std::string& method, const std::string& target, const json::value* body = nullptr,
-             std::vector<std::pair<std::string, std::string>> headers = {}) {
-    net::ClientRequest req;
-    req.method = method;
-    req.target = target;
-    req.headers = std::move(headers);
-    req.headers.push_back({"Authorization", "Bearer " + token_});
-    if (body) {
-      req.body = json::serialize(*body);
-      req.headers.push_back({"Content-Type", "application/json"});
-    }
-    Reply r;
-    auto resp = http_->Do(url_.host, url_.port, req);
-    if (!resp.ok()) {
-      r.status = -1;
-      r.raw = std::string(resp.status().message());
-      return r;
-    }
-    r.status = resp->status;
-    r.raw = resp->body;
-    boost::system::error_code ec;
-    r.body = json::parse(resp->body, ec);
-    RememberReply(r);
-    return r;
-  }
-
- private:
-  Client(Url u, std::string token, std::shared_ptr<net::HttpClient> http)
-      : url_(std::move(u)), token_(std::move(token)), http_(std::move(http)) {}
-  Url url_;
-  std::string token_;
-  std::shared_ptr<net::HttpClient> http_;
-};
-
-// Prints the server's error and returns 1, or returns 0 for a 2xx.
-int Check(const Reply& r) {
-  if (r.status >= 200 && r.status < 300) return 0;
-  if (r.status < 0) {
-    std::fprintf(stderr, "edgevault: cannot reach the api: %s\n", r.raw.c_str());
-    return 1;
-  }
-  // {"error":{"code","message"}} (docs/http.md); anything else is shown as it came.
-  const json::object* error = ObjectMember(r.body, "error");
-  const json::value* message = error != nullptr ? error->if_contains("message") : nullptr;
-  std::fprintf(stderr, "edgevault: HTTP %d: %s\n", r.status,
-               message != nullptr && message->is_string() ? message->get_string().c_str()
-                                                          : Shown(r.raw).c_str());
-  return 1;
-}
-
-std::string Compact(const json::value& v) {
-  std::string s = v.is_string() ? std::string(v.get_string()) : json::serialize(v);
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
-}
-
-void PrintTable(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width(headers.size());
-  for (size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (size_t i = 0; i < cells.size(); ++i) {
-      out += cells[i];
-      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
-    }
-    std::printf("%s\n", out.c_str());
-  };
-  line(headers);
-  for (const auto& row : rows) line(row);
-}
-
-// Prints a 2xx reply: the server's JSON with --json, else what `human` prints. `human`
-// returns nullopt when it printed, else what it missed in the reply (nothing is printed
-// then: the command exits 1 showing the reply).
+// Output() with the command's --json.
 int Output(const ApiCommands& c, const Reply& r, const std::function<std::optional<std::string>()>& human) {
-  if (int rc = Check(r)) return rc;
-  if (c.as_json) {
-    std::printf("%s\n", r.raw.c_str());
-    return 0;
-  }
-  if (std::optional<std::string> missing = human()) return Unexpected(r, *missing);
-  return 0;
-}
-
-// `name` of a reply's body, compacted for a sentence or a table cell; nullopt if absent.
-std::optional<std::string> Field(const json::value& body, std::string_view name) {
-  const json::value* m = Member(body, name);
-  if (m == nullptr) return std::nullopt;
-  return Compact(*m);
-}
-
-std::string Missing(std::string_view name) { return "no \"" + std::string(name) + "\" in it"; }
-
-json::value YamlToJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json::object o;
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Sequence: {
-      json::array a;
-      for (const auto& x : n) a.push_back(YamlToJson(x));
-      return a;
-    }
-    case YAML::NodeType::Scalar: {
-      std::string s = n.Scalar();
-      if (n.Tag() == "!") return json::value(s);  // quoted: always a string
-      if (s == "true") return true;
-      if (s == "false") return false;
-      if (s == "null" || s == "~") return nullptr;
-      boost::system::error_code ec;
-      json::value num = json::parse(s, ec);
-      if (!ec && num.is_number()) return num;
-      return json::value(s);
-    }
-    default:
-      return nullptr;
-  }
-}
-
-// The file as a JSON object: .yaml/.yml parsed as YAML, anything else as JSON.
-std::optional<json::object> ReadDocument(const std::string& path, std::string* error) {
-  std::ifstream f(path);
-  if (!f) {
-    *error = "cannot read " + path;
-    return std::nullopt;
-  }
-  std::string text((std::istreambuf_iterator<char>(f)), {});
-  json::value v;
-  bool yaml = path.size() > 5 && (path.substr(path.size() - 5) == ".yaml" || path.substr(path.size() - 4) == ".yml");
-  if (yaml) {
-    try {
-      v = YamlToJson(YAML::Load(text));
-    } catch (const std::exception& e) {
-      *error = path + ": not valid YAML: " + e.what();
-      return std::nullopt;
-    }
-  } else {
-    boost::system::error_code ec;
-    v = json::parse(text, ec);
-    if (ec) {
-      *error = path + ": not valid JSON: " + ec.message();
-      return std::nullopt;
-    }
-  }
-  if (!v.is_object()) {
-    *error = path + ": must hold an object";
-    return std::nullopt;
-  }
-  return v.get_object();
+  return Output(c.as_json, r, human);
 }
 
 std::string WsPath(const ApiCommands& c) { return "/v1/workspaces/" + c.ws; }
-
-// A query parameter's value: everything but RFC 3986's unreserved characters escaped.
-std::string QueryValue(std::string_view v) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : v) {
-    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    }
-  }
-  return out;
-}
 
 // `flag eval`: the evaluate reply's environments (only those of --env when given), as a
 // table or, with --json, the reply with the array filtered.
@@ -1026,7 +735,7 @@ int RunApiCommands(ApiCommands& c) {
   const bool audit_events = c.audit_events != nullptr && c.audit_events->parsed();
   if (!any && !audit_events) return -1;
   std::string error;
-  std::optional<Client> client = Client::Connect(c, &error);
+  std::optional<Client> client = Client::Connect(c.api_url, c.token, &error);
   if (!client) return Fail(error);
 
   if (c.ws_create->parsed()) {
@@ -1107,56 +816,38 @@ int RunApiCommands(ApiCommands& c) {
     });
   }
   if (c.config_set->parsed()) {
-    // Merge: other environments keep their values. GET, merge, then a PUT conditional on
-    // the workspace's head as it was before the GET (If-Match), so a change made by
-    // someone else in between is never overwritten: on 412 read again and merge again.
-    constexpr int kAttempts = 8;
-    for (int attempt = 1;; ++attempt) {
-      Reply ws = client->Call("GET", WsPath(c));
-      if (int rc = Check(ws)) return rc;
-      const json::value* head = Member(ws.body, "revision");
-      if (head == nullptr || !head->is_int64()) return Unexpected(ws, "no \"revision\" number");
-      json::object body{{"type", c.type.empty() ? "string" : c.type}, {"values", json::object{}}};
-      Reply current = client->Call("GET", WsPath(c) + "/configs/" + c.key);
-      if (current.status == 200) {
-        if (!current.body.is_object()) return Unexpected(current, "the config is not a JSON object");
-        for (const char* m : {"type", "description", "schema", "values"}) {
-          if (const json::value* v = Member(current.body, m)) body[m] = *v;
-        }
-        if (!c.type.empty()) body["type"] = c.type;
-        if (!body["type"].is_string() || !body["values"].is_object()) {
-          return Unexpected(current, "the config has no \"type\" string or \"values\" object");
-        }
-      } else if (current.status != 404) {
-        return Check(current);
+    // Merge: other environments keep their values, and a parallel change is never
+    // overwritten (UpdateItem).
+    Reply r;
+    int rc = UpdateItem(*client, WsPath(c), WsPath(c) + "/configs/" + c.key, c.reason,
+                        [&](json::value& current) -> std::optional<std::string> {
+      json::object body = current.is_object() ? current.get_object() : json::object{};
+      if (!c.type.empty()) body["type"] = c.type;
+      if (!body.contains("type")) body["type"] = "string";
+      if (!body.contains("values")) body["values"] = json::object{};
+      if (!body["type"].is_string() || !body["values"].is_object()) {
+        return "the config has no \"type\" string or \"values\" object";
       }
       bool is_string = body["type"].get_string() == "string";
       for (const std::string& kv : c.values) {
         size_t eq = kv.find('=');
-        if (eq == std::string::npos || eq == 0) return Fail("--value takes ENV=VALUE, got \"" + kv + "\"");
+        if (eq == std::string::npos || eq == 0) return "--value takes ENV=VALUE, got \"" + kv + "\"";
         std::string value = kv.substr(eq + 1);
         boost::system::error_code ec;
         json::value parsed = json::parse(value, ec);
         if (ec || is_string) parsed = json::value(value);
         body["values"].get_object()[kv.substr(0, eq)] = parsed;
       }
-      body["reason"] = c.reason;
-      json::value v = body;
-      Reply r = client->Call("PUT", WsPath(c) + "/configs/" + c.key, &v,
-                             {{"If-Match", "\"" + std::to_string(head->get_int64()) + "\""}});
-      if (r.status == 412 && attempt < kAttempts) continue;  // someone wrote meanwhile: merge again
-      if (r.status == 412) {
-        std::fprintf(stderr, "edgevault: the workspace kept changing while merging (%d attempts); try again\n",
-                     kAttempts);
-        return 1;
-      }
-      return Output(c, r, [&]() -> std::optional<std::string> {
-        std::optional<std::string> revision = Field(r.body, "workspace_revision");
-        if (!revision) return Missing("workspace_revision");
-        std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), revision->c_str());
-        return std::nullopt;
-      });
-    }
+      current = std::move(body);
+      return std::nullopt;
+    }, &r);
+    if (rc != 0) return rc;
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "workspace_revision");
+      if (!revision) return Missing("workspace_revision");
+      std::printf("Set %s (workspace revision %s).\n", c.key.c_str(), revision->c_str());
+      return std::nullopt;
+    });
   }
   if (c.config_get->parsed() || c.flag_get->parsed()) {
     std::string kind = c.config_get->parsed() ? "configs" : "flags";
@@ -1450,10 +1141,10 @@ void AddAuditEventsCommand(CLI::App& audit, ApiCommands& c) {
 int ReportUncaughtException(std::string_view what) {
   std::fprintf(stderr, "edgevault: internal error (a bug; please report it): %.*s\n",
                static_cast<int>(what.size()), what.data());
-  const LastReply& last = TheLastReply();
-  if (last.status != 0) {
-    std::fprintf(stderr, "edgevault: the last reply from the server (HTTP %d) was:\n%s\n", last.status,
-                 Shown(last.raw).c_str());
+  auto [status, raw] = LastReply();
+  if (status != 0) {
+    std::fprintf(stderr, "edgevault: the last reply from the server (HTTP %d) was:\n%s\n", status,
+                 Shown(raw).c_str());
   }
   return 1;
 }
