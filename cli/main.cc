@@ -5,6 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/api_cmds.h"
+#include "cli/item_cmds.h"
 #include "cli/audit.h"
 #include "cli/keys.h"
 #include "cli/master_keys.h"
@@ -78,6 +79,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
 
   auto api_commands = edgevault::cli::AddApiCommands(app);
+  auto item_commands = edgevault::cli::AddItemCommands(app);
 
   edgevault::cli::AuditVerifyOptions audit_verify;
   edgevault::cli::AuditTailOptions audit_tail;
@@ -126,6 +128,7 @@ int Main(int argc, char** argv) {
   if (verify_cmd->parsed()) return edgevault::cli::RunAuditVerify(audit_verify);
   if (tail_cmd->parsed()) return edgevault::cli::RunAuditTail(audit_tail);
   if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;
+  if (int rc = edgevault::cli::RunItemCommands(*item_commands); rc >= 0) return rc;
   return 2;
 }
 

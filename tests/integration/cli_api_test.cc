@@ -124,6 +124,128 @@ TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
   EXPECT_EQ(r.out.find("line1"), std::string::npos);
 }
 
+// Every item kind from the CLI alone: secrets whose values come from standard input or a
+// file (never argv), the listings, unset/rm, the flag kill switch, segments, `ws show`;
+// and the refusals, which change nothing.
+TEST_F(CliApiTest, EveryItemKindFromTheCli) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create items").code, 0);
+  ASSERT_EQ(Cli("env create items prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create items dev --parent prod -m setup").code, 0);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "ev-cli-items";
+  std::filesystem::create_directories(dir);
+  const std::string value_file = (dir / "value").string(), exact_file = (dir / "exact").string();
+  std::ofstream(value_file) << "s3cr3t-marker\n";
+  std::ofstream(exact_file) << "two\nlines\n";
+
+  // secret set reads standard input (one final newline dropped) or a file (exactly).
+  CliRun r = Cli("secret set items api.token -e prod -m rotate < " + value_file);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos) << r.out;
+  r = Cli("secret get items api.token -e dev");  // inherited from prod
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "s3cr3t-marker\n");
+  ASSERT_EQ(Cli("secret set items cert -e dev -e prod --from-file " + exact_file + " -m pem < /dev/null").code, 0);
+  r = Cli("secret get items cert -e prod --json");
+  EXPECT_NE(r.out.find(R"("value":"two\nlines\n")"), std::string::npos) << r.out;
+  r = Cli("secret list items");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("api.token"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dev=v"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("lines"), std::string::npos) << r.out;
+  r = Cli("secret get items api.token -e dev -e prod");
+  EXPECT_EQ(r.code, 2) << r.out;
+  // Without secrets:read the value never comes out.
+  auto ro = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "items-ro"}, {"scopes", boost::json::array{"read"}}},
+                      up_->admin_key());
+  r = Cli("secret get items api.token -e prod", std::string(ro.json.at("key").as_string()));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos) << r.out;
+  // unset: dev inherits prod's value again; rm: gone everywhere.
+  ASSERT_EQ(Cli("secret unset items cert -e dev -m inherit").code, 0);
+  EXPECT_NE(Cli("secret list items").out.find("prod=v"), std::string::npos);
+  ASSERT_EQ(Cli("secret rm items cert -m gone").code, 0);
+  r = Cli("secret get items cert -e prod");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("404"), std::string::npos) << r.out;
+
+  // configs: list, unset one environment, rm.
+  ASSERT_EQ(Cli("config set items db.pool --type integer -v prod=20 -v dev=5 -m sizing").code, 0);
+  r = Cli("config list items");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("db.pool"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("integer"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dev=5"), std::string::npos) << r.out;
+  ASSERT_EQ(Cli("config unset items db.pool -e dev -m inherit").code, 0);
+  r = Cli("config get items db.pool --json");
+  EXPECT_EQ(r.out.find("\"dev\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"prod\":20"), std::string::npos) << r.out;
+  r = Cli("config unset items db.pool -e dev -m again");  // nothing of its own left: refused, nothing written
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no value of its own in dev"), std::string::npos) << r.out;
+  ASSERT_EQ(Cli("config rm items db.pool -m gone").code, 0);
+  EXPECT_EQ(Cli("config get items db.pool").code, 1);
+
+  // flags: list, the kill switch, nothing else of the flag changes.
+  const std::string flag_file = (dir / "flag.yaml").string();
+  std::ofstream(flag_file) << "variations:\n  - value: true\n  - value: false\n"
+                              "environments:\n  prod:\n    on: true\n    off_variation: 1\n"
+                              "    fallthrough:\n      variation: 0\n";
+  ASSERT_EQ(Cli("flag set items checkout -f " + flag_file + " -m launch").code, 0);
+  r = Cli("flag list items");
+  EXPECT_NE(r.out.find("prod=on"), std::string::npos) << r.out;
+  auto before = up_->Call("api", "GET", "/v1/workspaces/items/flags/checkout", "", up_->admin_key());
+  r = Cli("flag off items checkout -e prod -m incident");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Turned off flag checkout in prod"), std::string::npos) << r.out;
+  EXPECT_NE(Cli("flag list items").out.find("prod=off"), std::string::npos);
+  auto after = up_->Call("api", "GET", "/v1/workspaces/items/flags/checkout", "", up_->admin_key());
+  EXPECT_EQ(after.json.at("variations"), before.json.at("variations"));
+  EXPECT_EQ(after.json.at("environments").at("prod").at("fallthrough"),
+            before.json.at("environments").at("prod").at("fallthrough"));
+  EXPECT_EQ(after.json.at("environments").at("prod").at("on"), false);
+  auto evaluated = up_->Json("api", "POST", "/v1/workspaces/items/flags/checkout/evaluate", {{"context", boost::json::object{}}},
+                             up_->admin_key());
+  EXPECT_NE(boost::json::serialize(evaluated.json).find("DISABLED"), std::string::npos) << evaluated.body;
+  r = Cli("flag on items checkout -e dev -m nope");  // dev has no configuration of its own
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no configuration in dev"), std::string::npos) << r.out;
+  r = Cli("flag on items missing -e prod -m nope");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no flag missing"), std::string::npos) << r.out;
+  ASSERT_EQ(Cli("flag on items checkout -e prod -m recovered").code, 0);
+  EXPECT_NE(Cli("flag list items").out.find("prod=on"), std::string::npos);
+
+  // segments from a file; a flag that uses one keeps it from being deleted.
+  const std::string segment_file = (dir / "beta.yaml").string();
+  std::ofstream(segment_file) << "included: [user-1, user-2]\nexcluded: []\nrules: []\n";
+  ASSERT_EQ(Cli("segment set items beta -f " + segment_file + " -m testers").code, 0);
+  r = Cli("segment list items");
+  EXPECT_NE(r.out.find("beta"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("INCLUDED"), std::string::npos) << r.out;
+  EXPECT_NE(Cli("segment get items beta").out.find("user-2"), std::string::npos);
+  r = Cli("segment set items beta -f " + (dir / "missing.yaml").string() + " -m nope");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("cannot read"), std::string::npos) << r.out;
+  ASSERT_EQ(Cli("segment rm items beta -m gone").code, 0);
+  EXPECT_EQ(Cli("segment get items beta").code, 1);
+  ASSERT_EQ(Cli("flag rm items checkout -m gone").code, 0);
+  EXPECT_NE(Cli("flag list items").out.find("KEY"), std::string::npos);
+
+  // ws show: the head and the environment tree; every refusal above wrote nothing.
+  auto head = up_->Call("api", "GET", "/v1/workspaces/items", "", up_->admin_key());
+  r = Cli("ws show items");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("revision " + boost::json::serialize(head.json.at("revision"))), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dev"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("PARENT"), std::string::npos) << r.out;
+  auto revisions = up_->Call("api", "GET", "/v1/workspaces/items/revisions?limit=1000", "", up_->admin_key());
+  EXPECT_EQ(revisions.json.at("revisions").as_array().size(), head.json.at("revision").as_int64()) << revisions.body;
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
   ASSERT_NE(up_, nullptr);
   std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-profile-", std::to_string(::getpid()), ".json")).string();

@@ -1,0 +1,364 @@
+#include "cli/item_cmds.h"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "cli/api_client.h"
+
+namespace edgevault::cli {
+
+namespace json = boost::json;
+
+struct ItemCommands {
+  std::string api_url, token, reason, ws, key, file;
+  std::vector<std::string> envs;
+  bool as_json = false;
+  // Each registered command with what it does once parsed.
+  std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
+};
+
+namespace {
+
+void Delete(ItemCommands* c) { delete c; }
+
+std::string WsPath(const ItemCommands& c) { return "/v1/workspaces/" + QueryValue(c.ws); }
+std::string ItemPath(const ItemCommands& c, std::string_view plural) {
+  return WsPath(c) + "/" + std::string(plural) + "/" + QueryValue(c.key);
+}
+
+// The secret's value: the file's bytes exactly (--from-file), else standard input — one
+// line typed without echo on a terminal, otherwise everything up to end of input with one
+// final newline ("\n" or "\r\n") removed, so `printf '%s\n' "$V" | ...` and `< file` work.
+std::optional<std::string> ReadSecretValue(const ItemCommands& c, std::string* error) {
+  if (!c.file.empty()) {
+    std::ifstream f(c.file, std::ios::binary);
+    if (!f) {
+      *error = "cannot read " + c.file;
+      return std::nullopt;
+    }
+    return std::string((std::istreambuf_iterator<char>(f)), {});
+  }
+  std::string value;
+  if (::isatty(STDIN_FILENO)) {
+    std::fprintf(stderr, "Value of %s (not echoed): ", c.key.c_str());
+    termios old{};
+    bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
+    if (restore) {
+      termios quiet = old;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::getline(std::cin, value);
+    if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::fprintf(stderr, "\n");
+    return value;
+  }
+  value.assign(std::istreambuf_iterator<char>(std::cin), {});
+  if (!value.empty() && value.back() == '\n') value.pop_back();
+  if (!value.empty() && value.back() == '\r') value.pop_back();
+  return value;
+}
+
+// "dev=1, prod=2" from an object of per-environment values, each through `cell`.
+std::string PerEnvironment(const json::object& values, const std::function<std::string(const json::value&)>& cell) {
+  std::string out;
+  for (const auto& kv : values) {
+    if (!out.empty()) out += ", ";
+    out += std::string(kv.key()) + "=" + cell(kv.value());
+  }
+  return out.empty() ? "-" : out;
+}
+
+// GET …/{plural}: a table with KEY, REVISION and `describe`'s columns per item.
+int ListItems(ItemCommands& c, Client& client, std::string_view plural, std::vector<std::string> headers,
+              const std::function<std::optional<std::vector<std::string>>(const json::value&)>& describe) {
+  Reply r = client.Call("GET", WsPath(c) + "/" + std::string(plural));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* items = ArrayMember(r.body, "items");
+    if (items == nullptr) return std::string("no \"items\" array in it");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& item : *items) {
+      std::optional<std::string> key = StringMember(item, "key"), revision = Field(item, "revision");
+      std::optional<std::vector<std::string>> cells = describe(item);
+      if (!key || !revision || !cells) return "an item without \"key\", \"revision\" or its fields";
+      std::vector<std::string> row{*key};
+      row.insert(row.end(), cells->begin(), cells->end());
+      row.push_back(*revision);
+      rows.push_back(std::move(row));
+    }
+    headers.insert(headers.begin(), "KEY");
+    headers.push_back("REVISION");
+    PrintTable(headers, rows);
+    return std::nullopt;
+  });
+}
+
+// DELETE …/{plural}/{key} with the reason.
+int RemoveItem(ItemCommands& c, Client& client, std::string_view plural, std::string_view noun) {
+  Reply r = client.Call("DELETE", ItemPath(c, plural) + "?reason=" + QueryValue(c.reason));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> revision = Field(r.body, "revision");
+    if (!revision) return Missing("revision");
+    std::printf("Deleted %.*s %s (workspace revision %s).\n", static_cast<int>(noun.size()), noun.data(),
+                c.key.c_str(), revision->c_str());
+    return std::nullopt;
+  });
+}
+
+// The reply of a PUT: "<done> (workspace revision N)."
+int Written(ItemCommands& c, const Reply& r, const std::string& done) {
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> revision = Field(r.body, "workspace_revision");
+    if (!revision) return Missing("workspace_revision");
+    std::printf("%s (workspace revision %s).\n", done.c_str(), revision->c_str());
+    return std::nullopt;
+  });
+}
+
+std::string JoinEnvs(const std::vector<std::string>& envs) {
+  std::string out;
+  for (const std::string& e : envs) out += (out.empty() ? "" : ", ") + e;
+  return out;
+}
+
+int SecretSet(ItemCommands& c, Client& client) {
+  std::string error;
+  std::optional<std::string> value = ReadSecretValue(c, &error);
+  if (!value) return Fail(error);
+  json::object values;
+  for (const std::string& env : c.envs) values[env] = *value;
+  json::value body = json::object{{"values", std::move(values)}, {"reason", c.reason}};
+  return Written(c, client.Call("PUT", ItemPath(c, "secrets"), &body),
+                 "Set secret " + c.key + " in " + JoinEnvs(c.envs));
+}
+
+int SecretUnset(ItemCommands& c, Client& client) {
+  json::object values;
+  for (const std::string& env : c.envs) values[env] = nullptr;
+  json::value body = json::object{{"values", std::move(values)}, {"reason", c.reason}};
+  return Written(c, client.Call("PUT", ItemPath(c, "secrets"), &body),
+                 "Removed secret " + c.key + "'s own value in " + JoinEnvs(c.envs));
+}
+
+int SecretGet(ItemCommands& c, Client& client) {
+  if (c.envs.size() != 1) return Fail("secret get prints one environment's value: give --env once");
+  Reply r = client.Call("GET", WsPath(c) + "/environments/" + QueryValue(c.envs.front()) + "/secrets/" +
+                                   QueryValue(c.key));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> value = StringMember(r.body, "value");
+    if (!value) return Missing("value");
+    std::fwrite(value->data(), 1, value->size(), stdout);
+    std::printf("\n");
+    return std::nullopt;
+  });
+}
+
+int ConfigUnset(ItemCommands& c, Client& client) {
+  Reply r;
+  int rc = UpdateItem(client, WsPath(c), ItemPath(c, "configs"), c.reason, [&](json::value& body) -> std::optional<std::string> {
+    json::object* values = body.is_object() ? body.get_object().if_contains("values") != nullptr
+                                                  ? body.get_object()["values"].if_object()
+                                                  : nullptr
+                                            : nullptr;
+    if (values == nullptr) return "no config " + c.key + " in " + c.ws;
+    for (const std::string& env : c.envs) {
+      if (values->erase(env) == 0) return "config " + c.key + " has no value of its own in " + env;
+    }
+    return std::nullopt;
+  }, &r);
+  if (rc != 0) return rc;
+  return Written(c, r, "Removed config " + c.key + "'s own value in " + JoinEnvs(c.envs));
+}
+
+// flag on|off: the environments' `on`, nothing else of the flag changes.
+int FlagToggle(ItemCommands& c, Client& client, bool on) {
+  Reply r;
+  int rc = UpdateItem(client, WsPath(c), ItemPath(c, "flags"), c.reason, [&](json::value& body) -> std::optional<std::string> {
+    json::object* envs = nullptr;
+    if (json::object* o = body.if_object()) {
+      if (json::value* e = o->if_contains("environments")) envs = e->if_object();
+    }
+    if (envs == nullptr) return "no flag " + c.key + " in " + c.ws + " (create it with `edgevault flag set`)";
+    for (const std::string& env : c.envs) {
+      json::value* config = envs->if_contains(env);
+      if (config == nullptr || !config->is_object()) {
+        return "flag " + c.key + " has no configuration in " + env +
+               " (give it one with `edgevault flag set` or `edgevault cr propose --flag`)";
+      }
+      config->get_object()["on"] = on;
+    }
+    return std::nullopt;
+  }, &r);
+  if (rc != 0) return rc;
+  return Written(c, r, std::string(on ? "Turned on" : "Turned off") + " flag " + c.key + " in " + JoinEnvs(c.envs));
+}
+
+int SegmentSet(ItemCommands& c, Client& client) {
+  std::string error;
+  std::optional<json::object> body = ReadDocument(c.file, &error);
+  if (!body) return Fail(error);
+  (*body)["reason"] = c.reason;
+  json::value v = std::move(*body);
+  return Written(c, client.Call("PUT", ItemPath(c, "segments"), &v), "Set segment " + c.key);
+}
+
+// `get` of a flag-like item: its JSON, pretty enough to read and valid to edit.
+int ShowJson(ItemCommands& c, Client& client, std::string_view plural) {
+  Reply r = client.Call("GET", ItemPath(c, plural));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    if (!r.body.is_object()) return std::string("not a JSON object");
+    std::printf("%s\n", json::serialize(r.body).c_str());
+    return std::nullopt;
+  });
+}
+
+int WorkspaceShow(ItemCommands& c, Client& client) {
+  Reply r = client.Call("GET", WsPath(c));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> key = StringMember(r.body, "key"), name = StringMember(r.body, "name"),
+                               id = StringMember(r.body, "id"), revision = Field(r.body, "revision");
+    const json::array* envs = ArrayMember(r.body, "environments");
+    if (!key || !name || !id || !revision || envs == nullptr) {
+      return std::string("no \"key\", \"name\", \"id\", \"revision\" or \"environments\" in it");
+    }
+    std::printf("%s (%s), id %s, revision %s\n", key->c_str(), name->c_str(), id->c_str(), revision->c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& e : *envs) {
+      std::optional<std::string> ekey = StringMember(e, "key"), ename = StringMember(e, "name");
+      const json::value* parent = Member(e, "parent");
+      const json::value* is_protected = Member(e, "protected");
+      if (!ekey || !ename) return std::string("an environment without \"key\" or \"name\"");
+      rows.push_back({*ekey, *ename, parent == nullptr || parent->is_null() ? "-" : Compact(*parent),
+                      is_protected != nullptr && is_protected->is_bool() && is_protected->get_bool() ? "yes" : "no"});
+    }
+    PrintTable({"ENVIRONMENT", "NAME", "PARENT", "PROTECTED"}, rows);
+    return std::nullopt;
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App& app) {
+  std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> c(new ItemCommands(), Delete);
+  ItemCommands& o = *c;
+  // A command with the connection options, WS and (when `with_key`) KEY, and what it runs.
+  auto add = [&](CLI::App* group, const char* name, const char* help, bool with_key,
+                 std::function<int(ItemCommands&, Client&)> run) {
+    CLI::App* cmd = group->add_subcommand(name, help);
+    cmd->add_option("--api-url", o.api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
+    cmd->add_option("--token", o.token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
+    cmd->add_flag("--json", o.as_json, "print the server's JSON instead of a table");
+    cmd->add_option("workspace", o.ws, "workspace key or id")->required();
+    if (with_key) cmd->add_option("key", o.key, "the item's key")->required();
+    o.commands.push_back({cmd, std::move(run)});
+    return cmd;
+  };
+  auto reason = [&](CLI::App* cmd) {
+    cmd->add_option("--reason,-m", o.reason, "why (recorded in the revision)")->required();
+    return cmd;
+  };
+  auto envs = [&](CLI::App* cmd, const char* help) {
+    cmd->add_option("--env,-e", o.envs, help)->required();
+    return cmd;
+  };
+
+  CLI::App* secret = app.add_subcommand("secret", "secrets: values are read from standard input or a file, never the command line");
+  secret->require_subcommand(1);
+  CLI::App* set = reason(envs(add(secret, "set", "set a secret's value in one or more environments (the others keep theirs)", true, SecretSet),
+                              "environment to set (repeatable)"));
+  set->add_option("--from-file", o.file, "read the value from this file, byte for byte (default: standard input)");
+  envs(add(secret, "get", "print a secret's value in one environment (needs permission to read secret values; audited)", true, SecretGet),
+       "the environment");
+  add(secret, "list", "secrets of a workspace: which environments have a value, never the values", false,
+      [](ItemCommands& c, Client& client) {
+        return ListItems(c, client, "secrets", {"ENVIRONMENTS"}, [](const json::value& item) -> std::optional<std::vector<std::string>> {
+          const json::object* values = ObjectMember(item, "values");
+          if (values == nullptr) return std::nullopt;
+          return std::vector<std::string>{PerEnvironment(*values, [](const json::value& meta) {
+            const json::value* version = Member(meta, "version");
+            return version != nullptr ? "v" + Compact(*version) : std::string("set");
+          })};
+        });
+      });
+  reason(envs(add(secret, "unset", "remove a secret's own value in environments (they inherit again)", true, SecretUnset),
+              "environment (repeatable)"));
+  reason(add(secret, "rm", "delete a secret in every environment", true,
+             [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "secrets", "secret"); }));
+
+  CLI::App* config = app.get_subcommand("config");
+  add(config, "list", "configs of a workspace with each environment's own value", false, [](ItemCommands& c, Client& client) {
+    return ListItems(c, client, "configs", {"TYPE", "VALUES"}, [](const json::value& item) -> std::optional<std::vector<std::string>> {
+      std::optional<std::string> type = StringMember(item, "type");
+      const json::object* values = ObjectMember(item, "values");
+      if (!type || values == nullptr) return std::nullopt;
+      return std::vector<std::string>{*type, PerEnvironment(*values, [](const json::value& v) { return Compact(v); })};
+    });
+  });
+  reason(envs(add(config, "unset", "remove a config's own value in environments (they inherit again)", true, ConfigUnset),
+              "environment (repeatable)"));
+  reason(add(config, "rm", "delete a config in every environment", true,
+             [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "configs", "config"); }));
+
+  CLI::App* flag = app.get_subcommand("flag");
+  add(flag, "list", "flags of a workspace: on or off in each environment", false, [](ItemCommands& c, Client& client) {
+    return ListItems(c, client, "flags", {"ENVIRONMENTS"}, [](const json::value& item) -> std::optional<std::vector<std::string>> {
+      const json::object* environments = ObjectMember(item, "environments");
+      if (environments == nullptr) return std::nullopt;
+      return std::vector<std::string>{PerEnvironment(*environments, [](const json::value& config) {
+        const json::value* on = Member(config, "on");
+        return on != nullptr && on->is_bool() && on->get_bool() ? std::string("on") : std::string("off");
+      })};
+    });
+  });
+  reason(envs(add(flag, "on", "turn a flag on in environments (its rules apply); nothing else changes", true,
+                  [](ItemCommands& c, Client& client) { return FlagToggle(c, client, true); }),
+              "environment (repeatable)"));
+  reason(envs(add(flag, "off", "turn a flag off in environments (everyone gets its off variation): the kill switch", true,
+                  [](ItemCommands& c, Client& client) { return FlagToggle(c, client, false); }),
+              "environment (repeatable)"));
+  reason(add(flag, "rm", "delete a flag (refused while another flag needs it as a prerequisite)", true,
+             [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "flags", "flag"); }));
+
+  CLI::App* segment = app.add_subcommand("segment", "segments: named groups of users flags target");
+  segment->require_subcommand(1);
+  reason(add(segment, "set", "create or replace a segment from a JSON or YAML file", true, SegmentSet))
+      ->add_option("--file,-f", o.file, "the segment definition (.json, .yaml or .yml)")->required();
+  add(segment, "get", "show a segment", true, [](ItemCommands& c, Client& client) { return ShowJson(c, client, "segments"); });
+  add(segment, "list", "segments of a workspace", false, [](ItemCommands& c, Client& client) {
+    return ListItems(c, client, "segments", {"INCLUDED", "EXCLUDED", "RULES"}, [](const json::value& item) -> std::optional<std::vector<std::string>> {
+      auto count = [&](const char* m) {
+        const json::array* a = ArrayMember(item, m);
+        return a != nullptr ? std::to_string(a->size()) : std::string("0");
+      };
+      return std::vector<std::string>{count("included"), count("excluded"), count("rules")};
+    });
+  });
+  reason(add(segment, "rm", "delete a segment (refused while a flag uses it)", true,
+             [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "segments", "segment"); }));
+
+  add(app.get_subcommand("ws"), "show", "a workspace: id, head revision and its environments", false, WorkspaceShow);
+  return c;
+}
+
+int RunItemCommands(ItemCommands& c) {
+  for (auto& [cmd, run] : c.commands) {
+    if (!cmd->parsed()) continue;
+    std::string error;
+    std::optional<Client> client = Client::Connect(c.api_url, c.token, &error);
+    if (!client) return Fail(error);
+    return run(c, *client);
+  }
+  return -1;
+}
+
+}  // namespace edgevault::cli
