@@ -144,7 +144,7 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
   auto resp = http_->Do(url_.host, url_.port, req);
   if (!resp.ok()) {
     r.status = -1;
-    r.raw = std::string(resp.status().message());
+    r.raw = "http://" + url_.host + ":" + std::to_string(url_.port) + " (" + std::string(resp.status().message()) + ")";
     return r;
   }
   r.status = resp->status;
@@ -159,7 +159,10 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
 int Check(const Reply& r) {
   if (r.status >= 200 && r.status < 300) return 0;
   if (r.status < 0) {
-    std::fprintf(stderr, "edgevault: cannot reach the api: %s\n", r.raw.c_str());
+    std::fprintf(stderr,
+                 "edgevault: cannot reach the api at %s; is edgevault-api running there? The URL comes from "
+                 "--api-url, EDGEVAULT_API_URL or the profile (`edgevault login`)\n",
+                 r.raw.c_str());
     return 1;
   }
   // {"error":{"code","message"}} (docs/http.md); anything else is shown as it came.

@@ -46,7 +46,7 @@ boost::json::object ReadProfile();
 int Fail(const std::string& message);
 
 struct Reply {
-  int status = 0;            // -1 when the api could not be reached (raw says why)
+  int status = 0;            // -1 when the api could not be reached (raw: "http://host:port (why)")
   boost::json::value body;   // null when the body is not JSON
   std::string raw;
 };

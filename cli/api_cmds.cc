@@ -250,13 +250,16 @@ int RunLogin(ApiCommands& c) {
     const std::string& session = *session_token;
     char host[256] = "host";
     ::gethostname(host, sizeof host - 1);
-    Reply key = post("/v1/api-keys",
-                     json::object{{"name", std::string("cli@") + host},
-                                  {"scopes", json::array{"read", "write", "secrets:read"}},
-                                  {"expires_in", 90 * 86400}},
-                     session);
-    if (key.status == 403) {
-      key = post("/v1/api-keys", json::object{{"name", std::string("cli@") + host}, {"expires_in", 90 * 86400}}, session);
+    // The widest scopes the user's role allows: auth refuses (403) a scope above the role,
+    // so ask for all of them first (an owner or admin can then create workspaces and manage
+    // members from the CLI), then a developer's, then the default (read).
+    Reply key;
+    for (const json::array& scopes : {json::array{"read", "write", "secrets:read", "admin"},
+                                      json::array{"read", "write", "secrets:read"}, json::array{"read"}}) {
+      key = post("/v1/api-keys",
+                 json::object{{"name", std::string("cli@") + host}, {"scopes", scopes}, {"expires_in", 90 * 86400}},
+                 session);
+      if (key.status != 403) break;
     }
     if (int rc = Check(key)) return rc;
     std::optional<std::string> minted = StringMember(key.body, "key");

@@ -9,6 +9,7 @@
 #include "cli/audit.h"
 #include "cli/keys.h"
 #include "cli/master_keys.h"
+#include "cli/suggest.h"
 #include "cli/up.h"
 #include "src/base/config.h"
 
@@ -102,6 +103,9 @@ int Main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
+    if (rc != 0) {
+      if (std::string hint = edgevault::cli::Hint(app, e); !hint.empty()) std::fprintf(stderr, "%s\n", hint.c_str());
+    }
     return rc == 0 ? 0 : 2;
   }
 

@@ -275,6 +275,20 @@ TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
                        " --email cli-user@example.com --password-stdin"),
           "wrong password 12345");
   EXPECT_EQ(r.code, 1) << r.out;
+  // The key gets what the role allows, no more: a developer cannot create a workspace, an
+  // admin's CLI key can (it carries the admin scope), a viewer's key still reads.
+  EXPECT_EQ(run("ws create made-by-developer").code, 1);
+  for (const char* role : {"admin", "viewer"}) {
+    std::string email = base::StrCat("cli-", role, "@example.com");
+    ASSERT_EQ(up_->Json("auth", "POST", "/v1/users", {{"email", email}, {"role", role}, {"password", "cli user password 1"}},
+                        up_->admin_key()).status, 201);
+    r = run(base::StrCat("login --api-url ", api_url, " --auth-url ", auth_url, " --email ", email, " --password-stdin"),
+            "cli user password 1");
+    ASSERT_EQ(r.code, 0) << role << ": " << r.out;
+    r = run(base::StrCat("ws create made-by-", role));
+    EXPECT_EQ(r.code, std::string(role) == "admin" ? 0 : 1) << role << ": " << r.out;
+    EXPECT_EQ(run("ws list").code, 0) << role;
+  }
   std::filesystem::remove(profile);
 }
 
@@ -396,6 +410,13 @@ TEST_F(CliApiTest, FlagEvalAndAuditEventsRefuseBadInputLocally) {
   r = cli("flag eval ws checkout --contxt '{}'");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--contxt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Did you mean 'edgevault flag eval --context'?"), std::string::npos) << r.out;
+  r = cli("flag evl ws checkout");  // a mistyped command: the nearest one
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("Did you mean 'edgevault flag eval'?"), std::string::npos) << r.out;
+  r = cli("secret get ws");  // a missing argument: the usage line
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("Usage: edgevault secret get [OPTIONS] workspace key"), std::string::npos) << r.out;
   r = cli("audit events --limit 0");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--limit"), std::string::npos) << r.out;
@@ -407,7 +428,9 @@ TEST_F(CliApiTest, FlagEvalAndAuditEventsRefuseBadInputLocally) {
   // The positive control: a well-formed command does try, and says it cannot reach it.
   r = cli("audit events");
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("cannot reach the api"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cannot reach the api at http://127.0.0.1:" + std::to_string(nowhere.port())), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("EDGEVAULT_API_URL"), std::string::npos) << r.out;
 }
 
 TEST_F(CliApiTest, AuditEventsReadsTheApiFilteredAndPaged) {
