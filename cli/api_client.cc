@@ -98,8 +98,9 @@ int Unexpected(const Reply& r, std::string_view what) {
   return 1;
 }
 
-std::optional<Client> Client::Connect(const std::string& api_url_flag, const std::string& token_flag,
-                                     std::string* error) {
+std::optional<Client> Client::Connect(const std::string& url_flag, const std::string& token_flag, std::string* error,
+                                     Service service) {
+  const bool api = service == Service::kApi;
   json::object profile = ReadProfile();
   auto pick = [&](const std::string& flag, const char* env, const char* member) {
     if (!flag.empty()) return flag;
@@ -109,12 +110,12 @@ std::optional<Client> Client::Connect(const std::string& api_url_flag, const std
     }
     return std::string();
   };
-  std::string url = pick(api_url_flag, "EDGEVAULT_API_URL", "api_url");
+  std::string url = api ? pick(url_flag, "EDGEVAULT_API_URL", "api_url") : pick(url_flag, "EDGEVAULT_AUTH_URL", "auth_url");
   std::string token = pick(token_flag, "EDGEVAULT_TOKEN", "token");
-  if (url.empty()) url = "http://127.0.0.1:8081";
+  if (url.empty()) url = api ? "http://127.0.0.1:8081" : "http://127.0.0.1:8083";
   std::optional<Url> u = ParseUrl(url);
   if (!u) {
-    *error = "the api URL must look like http://host:port, got \"" + url + "\"";
+    *error = std::string(api ? "the api" : "the auth") + " URL must look like http://host:port, got \"" + url + "\"";
     return std::nullopt;
   }
   if (token.empty()) {
@@ -126,7 +127,7 @@ std::optional<Client> Client::Connect(const std::string& api_url_flag, const std
     *error = std::string(http.status().message());
     return std::nullopt;
   }
-  return Client(*u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
+  return Client(service, *u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
 }
 
 Reply Client::Call(const std::string& method, const std::string& target, const json::value* body,
@@ -144,7 +145,8 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
   auto resp = http_->Do(url_.host, url_.port, req);
   if (!resp.ok()) {
     r.status = -1;
-    r.raw = "http://" + url_.host + ":" + std::to_string(url_.port) + " (" + std::string(resp.status().message()) + ")";
+    r.raw = std::string(service_ == Service::kApi ? "the api" : "the auth service") + " at http://" + url_.host + ":" +
+            std::to_string(url_.port) + " (" + std::string(resp.status().message()) + ")";
     return r;
   }
   r.status = resp->status;
@@ -159,10 +161,12 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
 int Check(const Reply& r) {
   if (r.status >= 200 && r.status < 300) return 0;
   if (r.status < 0) {
+    const bool api = r.raw.rfind("the api ", 0) == 0;
     std::fprintf(stderr,
-                 "edgevault: cannot reach the api at %s; is edgevault-api running there? The URL comes from "
-                 "--api-url, EDGEVAULT_API_URL or the profile (`edgevault login`)\n",
-                 r.raw.c_str());
+                 "edgevault: cannot reach %s; is edgevault-%s running there? The URL comes from %s, %s or the "
+                 "profile (`edgevault login`)\n",
+                 r.raw.c_str(), api ? "api" : "auth", api ? "--api-url" : "--auth-url",
+                 api ? "EDGEVAULT_API_URL" : "EDGEVAULT_AUTH_URL");
     return 1;
   }
   // {"error":{"code","message"}} (docs/http.md); anything else is shown as it came.

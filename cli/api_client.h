@@ -46,7 +46,7 @@ boost::json::object ReadProfile();
 int Fail(const std::string& message);
 
 struct Reply {
-  int status = 0;            // -1 when the api could not be reached (raw: "http://host:port (why)")
+  int status = 0;            // -1 when the service could not be reached (raw: "the api at http://host:port (why)")
   boost::json::value body;   // null when the body is not JSON
   std::string raw;
 };
@@ -68,21 +68,28 @@ int Unexpected(const Reply& r, std::string_view what);
 std::pair<int, std::string> LastReply();
 void RememberReply(const Reply& r);
 
+// Which service a Client talks to: the api (workspaces and items) or auth (who you are,
+// API keys, members). Each has its URL flag, variable, profile member and default.
+enum class Service { kApi, kAuth };
+
 class Client {
  public:
-  // The URL and token: the flag when non-empty, else the environment variable, else the
-  // profile; the URL defaults to http://127.0.0.1:8081. nullopt with *error saying what
-  // to do when the URL is malformed or there is no token.
-  static std::optional<Client> Connect(const std::string& api_url_flag, const std::string& token_flag,
-                                       std::string* error);
+  // The URL and token: the flag when non-empty, else the environment variable
+  // (EDGEVAULT_API_URL or EDGEVAULT_AUTH_URL; EDGEVAULT_TOKEN), else the profile
+  // (api_url or auth_url; token); the URL defaults to http://127.0.0.1:8081 (api) or
+  // :8083 (auth). nullopt with *error saying what to do when the URL is malformed or there
+  // is no token.
+  static std::optional<Client> Connect(const std::string& url_flag, const std::string& token_flag,
+                                       std::string* error, Service service = Service::kApi);
 
   // One request with the Bearer token (and the JSON body, when given).
   Reply Call(const std::string& method, const std::string& target, const boost::json::value* body = nullptr,
              std::vector<std::pair<std::string, std::string>> headers = {});
 
  private:
-  Client(Url u, std::string token, std::shared_ptr<net::HttpClient> http)
-      : url_(std::move(u)), token_(std::move(token)), http_(std::move(http)) {}
+  Client(Service service, Url u, std::string token, std::shared_ptr<net::HttpClient> http)
+      : service_(service), url_(std::move(u)), token_(std::move(token)), http_(std::move(http)) {}
+  Service service_;
   Url url_;
   std::string token_;
   std::shared_ptr<net::HttpClient> http_;

@@ -270,6 +270,10 @@ int RunLogin(ApiCommands& c) {
   std::string path = ProfilePath();
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   json::object profile{{"api_url", c.api_url}, {"token", token}};
+  // Where auth is, for whoami, logout, api-key and member (cli/account_cmds.h).
+  if (!c.auth_url.empty() || !c.login_email.empty()) {
+    profile["auth_url"] = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
+  }
   absl::Status st = base::Env::Default()->WriteFileAtomically(path, json::serialize(profile) + "\n", 0600);
   if (!st.ok()) return Fail(std::string(st.message()));
   std::printf("Logged in; profile written to %s (mode 0600).\n", path.c_str());

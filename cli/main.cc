@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "CLI/CLI.hpp"
+#include "cli/account_cmds.h"
 #include "cli/api_cmds.h"
 #include "cli/item_cmds.h"
 #include "cli/audit.h"
@@ -81,6 +82,7 @@ int Main(int argc, char** argv) {
 
   auto api_commands = edgevault::cli::AddApiCommands(app);
   auto item_commands = edgevault::cli::AddItemCommands(app);
+  auto account_commands = edgevault::cli::AddAccountCommands(app);
 
   edgevault::cli::AuditVerifyOptions audit_verify;
   edgevault::cli::AuditTailOptions audit_tail;
@@ -133,6 +135,7 @@ int Main(int argc, char** argv) {
   if (tail_cmd->parsed()) return edgevault::cli::RunAuditTail(audit_tail);
   if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;
   if (int rc = edgevault::cli::RunItemCommands(*item_commands); rc >= 0) return rc;
+  if (int rc = edgevault::cli::RunAccountCommands(*account_commands); rc >= 0) return rc;
   return 2;
 }
 

@@ -246,6 +246,103 @@ TEST_F(CliApiTest, EveryItemKindFromTheCli) {
   std::filesystem::remove_all(dir);
 }
 
+// whoami, API keys, members and logout talk to auth (--auth-url, EDGEVAULT_AUTH_URL or
+// the profile's auth_url), with the same token.
+TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
+  ASSERT_NE(up_, nullptr);
+  const std::string auth_url = base::StrCat("http://127.0.0.1:", std::to_string(up_->port("auth")));
+  auto cli = [&](const std::string& args, const std::string& token = "", const std::string& profile = "/nonexistent") {
+    return testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_AUTH_URL=", auth_url, " EDGEVAULT_TOKEN=", token.empty() ? up_->admin_key() : token,
+                           " EDGEVAULT_PROFILE=", profile));
+  };
+  CliRun r = cli("whoami");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("as owner, with API key key_"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("@"), std::string::npos) << r.out;  // the email behind the key
+
+  // An API key for CI: printed once on stdout, usable at once, listed, revoked.
+  r = testing::RunShell(base::StrCat("EDGEVAULT_AUTH_URL=", auth_url, " EDGEVAULT_TOKEN=", up_->admin_key(),
+                                     " EDGEVAULT_PROFILE=/nonexistent ", testing::BinDir(),
+                                     "/edgevault api-key create ci-deploy --scope read --scope write --expires-in-days 7 2>/dev/null",
+                                     " | tail -n 1"));  // the key alone on standard output's last line
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string ci_key = r.out.substr(0, r.out.find('\n'));
+  ASSERT_EQ(ci_key.rfind("evk_", 0), 0u) << r.out;
+  EXPECT_EQ(cli("ws list", ci_key).code, 0);
+  r = cli("whoami", ci_key);
+  EXPECT_NE(r.out.find("scopes read,write"), std::string::npos) << r.out;
+  r = cli("api-key list");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("ci-deploy"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(ci_key), std::string::npos) << "a listing never shows a key";
+  r = cli("api-key list --json");
+  auto listed = boost::json::parse(r.out);
+  std::string ci_id;
+  for (const auto& k : listed.at("api_keys").as_array()) {
+    if (k.at("name") == "ci-deploy") ci_id = std::string(k.at("id").as_string());
+  }
+  ASSERT_FALSE(ci_id.empty()) << r.out;
+  ASSERT_EQ(cli("api-key revoke " + ci_id).code, 0);
+  r = cli("whoami", ci_key);  // auth refuses it at once
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
+  // The api caches a key's identity for up to 30 s (api_auth.h): it refuses it after that.
+  for (int i = 0; i < 90 && (r = cli("ws list", ci_key)).code == 0; ++i) ::usleep(500 * 1000);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
+  EXPECT_EQ(cli("api-key revoke " + ci_id).code, 1);  // already revoked: the server says so
+
+  // Members: a developer who has accepted (first login), promoted, then removed.
+  ASSERT_EQ(up_->Json("auth", "POST", "/v1/users",
+                      {{"email", "member-cli@example.com"}, {"role", "developer"}, {"password", "member cli password"}},
+                      up_->admin_key()).status, 201);
+  ASSERT_EQ(up_->Json("auth", "POST", "/v1/login", {{"email", "member-cli@example.com"}, {"password", "member cli password"}})
+                .status, 200);
+  r = cli("member list --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string user_id;
+  boost::json::value members = boost::json::parse(r.out);
+  for (const auto& m : members.at("members").as_array()) {
+    if (m.at("email") == "member-cli@example.com") user_id = std::string(m.at("user_id").as_string());
+  }
+  ASSERT_FALSE(user_id.empty()) << r.out;
+  r = cli("member role " + user_id + " admin");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(cli("member list").out.find("member-cli@example.com  admin"), std::string::npos);
+  ASSERT_EQ(cli("member rm " + user_id).code, 0);
+  EXPECT_EQ(cli("member list").out.find("member-cli@example.com"), std::string::npos);
+  r = cli("member invite someone@example.com --role superuser");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = cli("member invite new-cli@example.com --role viewer");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Invited new-cli@example.com as viewer"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("One-time password"), std::string::npos) << r.out;
+
+  // logout revokes the profile's key and forgets it.
+  std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-logout-", std::to_string(::getpid()), ".json")).string();
+  auto minted = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "laptop"}, {"scopes", boost::json::array{"read"}}},
+                          up_->admin_key());
+  std::string laptop_key(minted.json.at("key").as_string());
+  std::ofstream(profile) << boost::json::serialize(boost::json::object{{"token", laptop_key}, {"auth_url", auth_url}});
+  r = testing::RunEdgevault("logout", "EDGEVAULT_PROFILE=" + profile);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("the API key is revoked"), std::string::npos) << r.out;
+  EXPECT_EQ(testing::ReadFile(profile).find(laptop_key), std::string::npos);
+  EXPECT_EQ(cli("whoami", laptop_key).code, 1);
+  std::filesystem::remove(profile);
+
+  // An unreachable auth is named by its URL.
+  testing::RefusingPort nowhere;
+  r = testing::RunEdgevault("whoami", base::StrCat("EDGEVAULT_AUTH_URL=http://127.0.0.1:", nowhere.port(),
+                                                   " EDGEVAULT_TOKEN=evk_x EDGEVAULT_PROFILE=/nonexistent"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot reach the auth service at http://127.0.0.1:" + std::to_string(nowhere.port())),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("EDGEVAULT_AUTH_URL"), std::string::npos) << r.out;
+}
+
 TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
   ASSERT_NE(up_, nullptr);
   std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-profile-", std::to_string(::getpid()), ".json")).string();

@@ -541,6 +541,8 @@ void AuthService::Impl::InstallLogin(net::Router& r) {
       o["mfa"] = ScopesJson(methods);
     } else {
       o["api_key_id"] = p.api_key_id;
+      // The person behind the key, for `edgevault whoami`.
+      if (absl::StatusOr<storage::User> u = store_.GetUser(p.user_id); u.ok()) o["email"] = u->email;
     }
     return services::JsonResponse(200, o);
   });

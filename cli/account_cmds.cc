@@ -1,0 +1,241 @@
+#include "cli/account_cmds.h"
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "cli/api_client.h"
+#include "src/base/env.h"
+
+namespace edgevault::cli {
+
+namespace json = boost::json;
+
+struct AccountCommands {
+  std::string auth_url, token, name, role, email, password, id;
+  std::vector<std::string> scopes;
+  int64_t expires_in_days = 90;
+  bool as_json = false;
+  std::vector<std::pair<CLI::App*, std::function<int(AccountCommands&, Client&)>>> commands;
+};
+
+namespace {
+
+void Delete(AccountCommands* c) { delete c; }
+
+std::string Cell(const json::value& v, std::string_view name) {
+  const json::value* m = Member(v, name);
+  if (m == nullptr || m->is_null()) return "-";
+  return Compact(*m);
+}
+
+std::string Joined(const json::value& v, std::string_view name) {
+  const json::array* a = ArrayMember(v, name);
+  if (a == nullptr) return "-";
+  std::string out;
+  for (const json::value& x : *a) out += (out.empty() ? "" : ",") + Compact(x);
+  return out.empty() ? "-" : out;
+}
+
+int Whoami(AccountCommands& c, Client& client) {
+  Reply r = client.Call("GET", "/v1/session");
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> kind = StringMember(r.body, "kind");
+    if (!kind) return Missing("kind");
+    std::string who = Cell(r.body, "email") != "-" ? Cell(r.body, "email") : Cell(r.body, "user_id");
+    std::printf("%s in org %s as %s", who.c_str(), Cell(r.body, "org_id").c_str(), Cell(r.body, "role").c_str());
+    if (*kind == "api_key") {
+      std::printf(", with API key %s (scopes %s)\n", Cell(r.body, "api_key_id").c_str(), Joined(r.body, "scopes").c_str());
+    } else {
+      std::printf(", with a login session until %s\n", Cell(r.body, "expires_at").c_str());
+    }
+    return std::nullopt;
+  });
+}
+
+// Revokes the API key the token is (an API key's whoami names it), then removes the token
+// from the profile; a session token is ended with POST /v1/logout instead.
+int Logout(AccountCommands& c, Client& client) {
+  Reply me = client.Call("GET", "/v1/session");
+  if (int rc = Check(me)) return rc;
+  std::optional<std::string> kind = StringMember(me.body, "kind");
+  Reply r;
+  if (kind == "api_key") {
+    std::optional<std::string> id = StringMember(me.body, "api_key_id");
+    if (!id) return Unexpected(me, "no \"api_key_id\" for an API key");
+    r = client.Call("DELETE", "/v1/api-keys/" + QueryValue(*id));
+  } else {
+    json::value empty = json::object{};
+    r = client.Call("POST", "/v1/logout", &empty);
+  }
+  if (int rc = Check(r)) return rc;
+  json::object profile = ReadProfile();
+  bool forgot = profile.erase("token") > 0;
+  if (forgot) {
+    absl::Status st = base::Env::Default()->WriteFileAtomically(ProfilePath(), json::serialize(profile) + "\n", 0600);
+    if (!st.ok()) return Fail("the key is revoked, but the profile could not be rewritten: " + std::string(st.message()));
+  }
+  if (c.as_json) {
+    std::printf("%s\n", r.raw.c_str());
+  } else {
+    std::printf("Logged out: %s%s.\n", kind == "api_key" ? "the API key is revoked" : "the session has ended",
+                forgot ? " and the token removed from the profile" : "");
+  }
+  return 0;
+}
+
+int ApiKeyCreate(AccountCommands& c, Client& client) {
+  json::object body{{"name", c.name}, {"expires_in", c.expires_in_days * 86400}};
+  if (!c.scopes.empty()) {
+    json::array scopes;
+    for (const std::string& s : c.scopes) scopes.push_back(json::value(s));
+    body["scopes"] = std::move(scopes);
+  }
+  if (!c.role.empty()) body["role"] = c.role;
+  json::value v = std::move(body);
+  Reply r = client.Call("POST", "/v1/api-keys", &v);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> key = StringMember(r.body, "key"), id = StringMember(r.body, "id");
+    if (!key || !id) return std::string("no \"key\" or \"id\" in it");
+    std::fprintf(stderr, "Created API key %s (%s, scopes %s, expires %s). It is shown once:\n", id->c_str(),
+                 Cell(r.body, "role").c_str(), Joined(r.body, "scopes").c_str(), Cell(r.body, "expires_at").c_str());
+    std::printf("%s\n", key->c_str());
+    return std::nullopt;
+  });
+}
+
+int ApiKeyList(AccountCommands& c, Client& client) {
+  Reply r = client.Call("GET", "/v1/api-keys");
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* keys = ArrayMember(r.body, "api_keys");
+    if (keys == nullptr) return std::string("no \"api_keys\" array in it");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& k : *keys) {
+      std::string state = Cell(k, "revoked_at") != "-" ? "revoked" : "active";
+      rows.push_back({Cell(k, "id"), Cell(k, "name"), Cell(k, "prefix"), Cell(k, "role"), Joined(k, "scopes"),
+                      Cell(k, "expires_at"), Cell(k, "last_used_at"), state});
+    }
+    PrintTable({"ID", "NAME", "PREFIX", "ROLE", "SCOPES", "EXPIRES", "LAST USED", "STATE"}, rows);
+    return std::nullopt;
+  });
+}
+
+int ApiKeyRevoke(AccountCommands& c, Client& client) {
+  Reply r = client.Call("DELETE", "/v1/api-keys/" + QueryValue(c.id));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::printf("Revoked API key %s: auth refuses it at once, the api within 30 seconds (it caches a key that long).\n",
+                c.id.c_str());
+    return std::nullopt;
+  });
+}
+
+int MemberList(AccountCommands& c, Client& client) {
+  Reply r = client.Call("GET", "/v1/members");
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* members = ArrayMember(r.body, "members");
+    if (members == nullptr) return std::string("no \"members\" array in it");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& m : *members) {
+      const json::value* disabled = Member(m, "disabled");
+      rows.push_back({Cell(m, "user_id"), Cell(m, "email"), Cell(m, "role"), Cell(m, "display_name"),
+                      Cell(m, "since"), disabled != nullptr && disabled->is_bool() && disabled->get_bool() ? "disabled" : "active"});
+    }
+    PrintTable({"USER", "EMAIL", "ROLE", "NAME", "SINCE", "STATE"}, rows);
+    return std::nullopt;
+  });
+}
+
+int MemberInvite(AccountCommands& c, Client& client) {
+  json::value body = json::object{{"email", c.email}, {"role", c.role}};
+  Reply r = client.Call("POST", "/v1/users", &body);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> id = StringMember(r.body, "id");
+    if (!id) return Missing("id");
+    std::printf("Invited %s as %s (invitation %s, expires %s).\n", c.email.c_str(), c.role.c_str(), id->c_str(),
+                Cell(r.body, "expires_at").c_str());
+    if (std::optional<std::string> otp = StringMember(r.body, "one_time_password")) {
+      std::printf("One-time password (give it to them privately; it must be changed at first login):\n%s\n",
+                  otp->c_str());
+    }
+    return std::nullopt;
+  });
+}
+
+int MemberRole(AccountCommands& c, Client& client) {
+  json::value body = json::object{{"role", c.role}};
+  Reply r = client.Call("PATCH", "/v1/members/" + QueryValue(c.id), &body);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::printf("%s is now %s; their sessions in this org have ended.\n", c.id.c_str(), c.role.c_str());
+    return std::nullopt;
+  });
+}
+
+int MemberRemove(AccountCommands& c, Client& client) {
+  Reply r = client.Call("DELETE", "/v1/members/" + QueryValue(c.id));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::printf("Removed %s: their sessions in this org ended and their API keys stopped working.\n", c.id.c_str());
+    return std::nullopt;
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(CLI::App& app) {
+  std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> c(new AccountCommands(), Delete);
+  AccountCommands& o = *c;
+  auto add = [&](CLI::App* group, const char* name, const char* help, std::function<int(AccountCommands&, Client&)> run) {
+    CLI::App* cmd = group->add_subcommand(name, help);
+    cmd->add_option("--auth-url", o.auth_url, "auth base URL (default $EDGEVAULT_AUTH_URL, the profile, http://127.0.0.1:8083)");
+    cmd->add_option("--token", o.token, "JWT, session or API key (default $EDGEVAULT_TOKEN or the profile)");
+    cmd->add_flag("--json", o.as_json, "print the server's JSON instead of a table");
+    o.commands.push_back({cmd, std::move(run)});
+    return cmd;
+  };
+  const auto roles = CLI::IsMember({"owner", "admin", "developer", "viewer"});
+
+  add(&app, "whoami", "who the token belongs to: user, org, role, and the API key's scopes", Whoami);
+  add(&app, "logout", "revoke the profile's CLI API key and remove it from the profile", Logout);
+
+  CLI::App* key = app.add_subcommand("api-key", "API keys for scripts and CI (docs/auth.md)");
+  key->require_subcommand(1);
+  CLI::App* create = add(key, "create", "mint an API key; printed once on standard output", ApiKeyCreate);
+  create->add_option("name", o.name, "what it is for, e.g. ci-deploy")->required();
+  create->add_option("--scope", o.scopes, "read, write, secrets:read, admin (repeatable; default read)")
+      ->check(CLI::IsMember({"read", "write", "secrets:read", "admin"}));
+  create->add_option("--role", o.role, "act as this role, at most your own (default yours)")->check(roles);
+  create->add_option("--expires-in-days", o.expires_in_days, "lifetime in days (1-3650, default 90)")
+      ->check(CLI::Range(1, 3650));
+  add(key, "list", "your API keys (an admin's: the org's), never the keys themselves", ApiKeyList);
+  add(key, "revoke", "revoke an API key: it stops working at once", ApiKeyRevoke)
+      ->add_option("id", o.id, "the key's id (key_...)")->required();
+
+  CLI::App* member = app.add_subcommand("member", "the org's members (admins and owners)");
+  member->require_subcommand(1);
+  add(member, "list", "members with their roles", MemberList);
+  CLI::App* invite = add(member, "invite", "invite an email with a role; prints a one-time password for a new account", MemberInvite);
+  invite->add_option("email", o.email)->required();
+  invite->add_option("--role", o.role, "owner, admin, developer or viewer")->required()->check(roles);
+  CLI::App* role = add(member, "role", "change a member's role (their sessions in this org end)", MemberRole);
+  role->add_option("user", o.id, "the member's user id (usr_..., from member list)")->required();
+  role->add_option("role", o.role, "owner, admin, developer or viewer")->required()->check(roles);
+  add(member, "rm", "remove a member: sessions end, their API keys stop working", MemberRemove)
+      ->add_option("user", o.id, "the member's user id (usr_...)")->required();
+  return c;
+}
+
+int RunAccountCommands(AccountCommands& c) {
+  for (auto& [cmd, run] : c.commands) {
+    if (!cmd->parsed()) continue;
+    std::string error;
+    std::optional<Client> client = Client::Connect(c.auth_url, c.token, &error, Service::kAuth);
+    if (!client) return Fail(error);
+    return run(c, *client);
+  }
+  return -1;
+}
+
+}  // namespace edgevault::cli
