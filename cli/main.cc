@@ -8,6 +8,7 @@
 #include "cli/api_cmds.h"
 #include "cli/item_cmds.h"
 #include "cli/audit.h"
+#include "cli/completion.h"
 #include "cli/keys.h"
 #include "cli/master_keys.h"
 #include "cli/suggest.h"
@@ -101,6 +102,18 @@ int Main(int argc, char** argv) {
   tail_cmd->add_option("--since", audit_tail.since, "only records at or after this RFC 3339 time");
   edgevault::cli::AddAuditEventsCommand(*audit_cmd, *api_commands);
 
+  std::string completion_shell;
+  CLI::App* completion_cmd = app.add_subcommand(
+      "completion", "print the shell completion script: eval \"$(edgevault completion bash)\" (or zsh)");
+  completion_cmd->add_option("shell", completion_shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  // `edgevault __complete WORD...`: what the completion scripts ask (cli/completion.h).
+  if (argc >= 2 && std::string_view(argv[1]) == "__complete") {
+    for (const std::string& c : edgevault::cli::CompletionCandidates(app, std::vector<std::string>(argv + 2, argv + argc))) {
+      std::printf("%s\n", c.c_str());
+    }
+    return 0;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,6 +124,10 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
+  if (completion_cmd->parsed()) {
+    std::fputs(edgevault::cli::CompletionScript(completion_shell).value_or("").c_str(), stdout);
+    return 0;
+  }
   if (up_cmd->parsed()) {
     if (port_opt->count() > 0) up.port_base = port_base;
     for (const std::string& s : sets) {

@@ -343,6 +343,21 @@ TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
   EXPECT_NE(r.out.find("EDGEVAULT_AUTH_URL"), std::string::npos) << r.out;
 }
 
+// The bash completion script asks the installed binary: commands, then a command's
+// subcommands and options.
+TEST(CliCompletionTest, BashCompletesCommandsAndOptionsFromTheBinary) {
+  auto complete = [](const std::string& words, int cword) {
+    return testing::RunShell(base::StrCat("PATH=", testing::BinDir(), ":$PATH bash -c 'eval \"$(edgevault completion bash)\"; ",
+                                          "COMP_WORDS=(", words, "); COMP_CWORD=", std::to_string(cword),
+                                          "; _edgevault; echo \"${COMPREPLY[*]}\"'"))
+        .out;
+  };
+  EXPECT_EQ(complete("edgevault secr", 1), "secret\n");
+  EXPECT_EQ(complete("edgevault secret ''", 2), "set get list unset rm --help\n");
+  EXPECT_EQ(complete("edgevault flag off --en", 3), "--env\n");
+  EXPECT_EQ(testing::RunEdgevault("completion fish").code, 2);
+}
+
 TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
   ASSERT_NE(up_, nullptr);
   std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-profile-", std::to_string(::getpid()), ".json")).string();
