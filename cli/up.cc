@@ -15,6 +15,7 @@
 #include <map>
 
 #include "src/base/strings.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/data_dir.h"
 #include "src/base/config.h"
@@ -179,10 +180,39 @@ class Supervisor {
                   ep->host.c_str(), ep->port,
                   ready ? "" : "   (not answering yet)");
     }
+    PrintFirstStart();  // before the "is up" line scripts wait for
     std::printf("EdgeVault is up (data directory %s). Press Ctrl-C to stop.\n",
                 layout_.root.c_str());
     std::fflush(stdout);
   }
+
+  // On the first start auth leaves the owner's one-time password in run/first-start
+  // (FirstStartFile()) instead of printing it between the services' logs: print it once
+  // here, after the URLs, in a block of its own, then delete the file.
+  void PrintFirstStart() {
+    const std::string path = FirstStartFile();
+    absl::StatusOr<std::string> text = env_->ReadFile(path);
+    if (!text.ok()) return;
+    ::unlink(path.c_str());
+    std::vector<std::string> lines = absl::StrSplit(*text, '\n');
+    if (lines.size() < 2) return;
+    const base::ServiceEndpoint* console = config_.Endpoint("console");
+    const base::ServiceEndpoint* api = config_.Endpoint("api");
+    const std::string key_file = layout_.root + "/bootstrap-admin.key";
+    const std::string rule(72, '=');
+    std::printf("\n%s\nFirst start: EdgeVault created the owner account. Shown once; keep it now.\n\n", rule.c_str());
+    if (console != nullptr) std::printf("  console:  http://%s:%d\n", console->host.c_str(), console->port);
+    std::printf("  email:    %s\n  password: %s\n            (one-time: you choose a new one at the first login)\n",
+                lines[0].c_str(), lines[1].c_str());
+    std::printf("  owner API key: %s (mode 0600)\n", key_file.c_str());
+    if (api != nullptr) {
+      std::printf("\n  From the command line:\n    edgevault login --api-url http://%s:%d --api-key \"$(cat %s)\"\n",
+                  api->host.c_str(), api->port, key_file.c_str());
+    }
+    std::printf("%s\n\n", rule.c_str());
+  }
+
+  std::string FirstStartFile() const { return layout_.run_dir + "/first-start"; }
 
   int pending_signal() const { return pending_signal_; }
   // Stops every child (SIGTERM, SIGKILL at the stop timeout). Returns true when each
@@ -240,6 +270,8 @@ class Supervisor {
       } else if (::dup2(c.listen_fd, kChildListenFd) < 0) {
         ::_exit(126);
       }
+      // Auth leaves the first start's one-time password here for PrintFirstStart.
+      if (c.name == "auth") ::setenv("EDGEVAULT_FIRST_START_FILE", FirstStartFile().c_str(), 1);
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -137,6 +137,42 @@ TEST_F(UpTest, AllFiveAnswerThenSurviveKillAndStopCleanly) {
   }
 }
 
+// The first start's owner credentials come once, in a block of their own after the
+// service URLs and before "EdgeVault is up", never in the services' log lines; the file
+// auth handed them over in is gone, and a second start prints nothing of the kind.
+TEST_F(UpTest, FirstStartPrintsTheOwnerOnceInABlockOfItsOwn) {
+  StartUp();
+  std::string log;
+  ASSERT_TRUE(PollUntil([&] { return (log = ReadFile(tmp_ + "/up.log")).find("EdgeVault is up") != std::string::npos; }, 30000));
+  size_t urls = log.find(base::StrCat("http://127.0.0.1:", ports_["audit"]));
+  size_t block = log.find("First start: EdgeVault created the owner account");
+  size_t password = log.find("password: ");
+  size_t is_up = log.find("EdgeVault is up");
+  ASSERT_NE(block, std::string::npos) << log;
+  EXPECT_LT(urls, block) << log;
+  EXPECT_LT(block, password) << log;
+  EXPECT_LT(password, is_up) << log;
+  EXPECT_EQ(log.find("password: ", password + 1), std::string::npos) << "printed twice:\n" << log;
+  // The password is on no JSON log line.
+  std::string pw = log.substr(password + 10, log.find('\n', password) - password - 10);
+  ASSERT_GE(pw.size(), 16u);
+  for (size_t at = log.find(pw); at != std::string::npos; at = log.find(pw, at + 1)) {
+    size_t line_start = log.rfind('\n', at);
+    EXPECT_NE(log[line_start == std::string::npos ? 0 : line_start + 1], '{') << log;
+  }
+  EXPECT_NE(log.find("edgevault login --api-url http://127.0.0.1:" + std::to_string(ports_["api"])), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/run/first-start"));
+
+  ASSERT_EQ(::kill(up_.pid, SIGTERM), 0);
+  ASSERT_EQ(WaitExit(up_.pid, 60000), 0);
+  up_.pid = -1;
+  std::filesystem::rename(tmp_ + "/up.log", tmp_ + "/first.log");
+  StartUp();
+  ASSERT_TRUE(PollUntil([&] { return (log = ReadFile(tmp_ + "/up.log")).find("EdgeVault is up") != std::string::npos; }, 30000));
+  EXPECT_EQ(log.find("First start"), std::string::npos) << log;
+  EXPECT_EQ(log.find(pw), std::string::npos) << log;
+}
+
 TEST_F(UpTest, KeyFileReadableByOthersIsRefused) {
   StartUp();
   ::kill(up_.pid, SIGTERM);

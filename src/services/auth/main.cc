@@ -1,5 +1,6 @@
 // edgevault-auth: identity: passwords, sessions, tokens, MFA, API keys.
 #include <cstdio>
+#include <cstdlib>
 
 #include "src/audit/control_outbox_relay.h"
 #include "src/audit/correlation_key.h"
@@ -76,7 +77,13 @@ absl::Status Install(services::ServiceContext& ctx) {
                          [&](const AuthService::BootstrapResult& r) {
                            return ctx.env->WriteFileAtomically(key_file, r.api_key + "\n", 0600);
                          }));
-  if (boot.created) {
+  const char* first_start_file = std::getenv("EDGEVAULT_FIRST_START_FILE");
+  if (boot.created && first_start_file != nullptr && *first_start_file != '\0') {
+    // Under `edgevault up`: it prints this once, after every service is up, and deletes
+    // the file (0600, in the 0700 run/ directory).
+    EV_RETURN_IF_ERROR(ctx.env->WriteFileAtomically(first_start_file, boot.email + "\n" + boot.password + "\n", 0600));
+    EV_LOG(kInfo, "bootstrap owner created", {{"email", boot.email}, {"api_key_file", key_file}});
+  } else if (boot.created) {
     // Printed once, to the terminal only: never logged, never printed again.
     std::printf(
         "\nEdgeVault created the owner account (shown once; the password must be changed at first login):\n"
