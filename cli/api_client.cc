@@ -210,6 +210,37 @@ int UpdateItem(Client& client, const std::string& workspace_path, const std::str
   }
 }
 
+ActorNames ActorNames::Load(const std::string& token_flag) {
+  ActorNames names;
+  std::string error;
+  std::optional<Client> auth = Client::Connect("", token_flag, &error, Service::kAuth);
+  if (!auth) return names;
+  Reply members = auth->Call("GET", "/v1/members");
+  if (const json::array* list = members.status == 200 ? ArrayMember(members.body, "members") : nullptr) {
+    for (const json::value& m : *list) {
+      std::optional<std::string> id = StringMember(m, "user_id"), email = StringMember(m, "email");
+      if (!id || !email) continue;
+      std::optional<std::string> display = StringMember(m, "display_name");
+      names.names_.push_back({"user:" + *id, display && !display->empty() ? *display + " <" + *email + ">" : *email});
+    }
+  }
+  Reply keys = auth->Call("GET", "/v1/api-keys");
+  if (const json::array* list = keys.status == 200 ? ArrayMember(keys.body, "api_keys") : nullptr) {
+    for (const json::value& k : *list) {
+      std::optional<std::string> id = StringMember(k, "id"), name = StringMember(k, "name");
+      if (id && name) names.names_.push_back({"key:" + *id, "API key " + *name});
+    }
+  }
+  return names;
+}
+
+std::string ActorNames::Name(std::string_view actor) const {
+  for (const auto& [id, name] : names_) {
+    if (id == actor) return name;
+  }
+  return std::string(actor);
+}
+
 std::string Compact(const json::value& v) {
   std::string s = v.is_string() ? std::string(v.get_string()) : json::serialize(v);
   if (s.size() > 60) s = s.substr(0, 57) + "...";

@@ -95,6 +95,20 @@ class Client {
   std::shared_ptr<net::HttpClient> http_;
 };
 
+// Actor ids ("user:usr_…", "key:key_…") as people read them: a member's email (with the
+// display name when there is one), "API key <name>". Loaded once from auth (GET
+// /v1/members and GET /v1/api-keys, with the token and auth URL of Client::Connect) by
+// Load; an id auth does not tell this token about, or any id when auth cannot be reached,
+// stays as it is, so nothing is hidden.
+class ActorNames {
+ public:
+  static ActorNames Load(const std::string& token_flag);
+  std::string Name(std::string_view actor) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> names_;  // actor id → name
+};
+
 // Prints the server's error and returns 1, or returns 0 for a 2xx.
 int Check(const Reply& r);
 

@@ -179,6 +179,7 @@ int RunAuditEvents(const ApiCommands& c, Client& client) {
     if (!value->empty()) query += std::string("&") + name + "=" + QueryValue(*value);
   }
   std::vector<std::vector<std::string>> rows;
+  const ActorNames names = c.as_json ? ActorNames() : ActorNames::Load(c.token);
   int printed = 0;
   std::string cursor;
   while (printed < c.events_limit) {
@@ -203,7 +204,7 @@ int RunAuditEvents(const ApiCommands& c, Client& client) {
       const json::object* actor = ObjectMember(e, "actor");
       if (!time || !action || actor == nullptr) return Unexpected(r, "an event without \"time\", \"action\" or \"actor\"");
       const json::value* workspace = Member(e, "workspace");
-      rows.push_back({*time, Field(*actor, "id").value_or("-"), *action, Field(e, "outcome").value_or("-"),
+      rows.push_back({*time, names.Name(Field(*actor, "id").value_or("-")), *action, Field(e, "outcome").value_or("-"),
                       workspace != nullptr && workspace->is_string() ? std::string(workspace->get_string()) : "-",
                       Field(e, "target").value_or("-")});
     }
@@ -582,16 +583,16 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
 namespace {
 
 // A change request as a few lines of text: header, state, approvals, each change.
-void PrintChangeRequest(const json::value& cr) {
+void PrintChangeRequest(const json::value& cr, const ActorNames& names) {
   std::printf("#%s %s [%s]\n", Field(cr, "id").value_or("?").c_str(), Field(cr, "title").value_or("").c_str(),
               Field(cr, "state").value_or("?").c_str());
   const json::array* approvals = ArrayMember(cr, "approvals");
-  std::printf("author %s, base revision %s, approvals %zu of %s\n", Field(cr, "author").value_or("?").c_str(),
+  std::printf("author %s, base revision %s, approvals %zu of %s\n", names.Name(Field(cr, "author").value_or("?")).c_str(),
               Field(cr, "base_revision").value_or("?").c_str(), approvals == nullptr ? size_t{0} : approvals->size(),
               Field(cr, "required_approvals").value_or("0").c_str());
   if (std::optional<std::string> why = Field(cr, "state_reason")) std::printf("reason: %s\n", why->c_str());
   if (std::optional<std::string> at = Field(cr, "apply_at")) {
-    std::printf("scheduled for %s by %s\n", at->c_str(), Field(cr, "scheduled_by").value_or("?").c_str());
+    std::printf("scheduled for %s by %s\n", at->c_str(), names.Name(Field(cr, "scheduled_by").value_or("?")).c_str());
   }
   if (const json::array* changes = ArrayMember(cr, "changes")) {
     std::vector<std::vector<std::string>> rows;
@@ -721,7 +722,7 @@ int RunPropose(ApiCommands& c, Client& client) {
     } else {
       std::printf("Opened change request #%s.\n", Field(r.body, "id").value_or("?").c_str());
     }
-    PrintChangeRequest(r.body);
+    PrintChangeRequest(r.body, ActorNames::Load(c.token));
     return std::nullopt;
   });
 }
@@ -898,6 +899,7 @@ int RunApiCommands(ApiCommands& c) {
     return Output(c, r, [&]() -> std::optional<std::string> {
       const json::array* revisions = ArrayMember(r.body, "revisions");
       if (revisions == nullptr) return std::string("no \"revisions\" array in it");
+      const ActorNames names = ActorNames::Load(c.token);
       std::vector<std::vector<std::string>> rows;
       for (const json::value& rev : *revisions) {
         std::vector<std::string> row;
@@ -906,7 +908,7 @@ int RunApiCommands(ApiCommands& c) {
           if (!cell) return "a revision without \"" + std::string(name) + "\"";
           row.push_back(*std::move(cell));
         }
-        rows.push_back({row[0], row[1], row[2], row[3], row[4] + " " + row[5], row[6]});
+        rows.push_back({row[0], row[1], names.Name(row[2]), row[3], row[4] + " " + row[5], row[6]});
       }
       PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
       return std::nullopt;
@@ -1065,7 +1067,7 @@ int RunApiCommands(ApiCommands& c) {
       } else {
         std::printf("Opened change request #%s.\n", Field(r.body, "id").value_or("?").c_str());
       }
-      PrintChangeRequest(r.body);
+      PrintChangeRequest(r.body, ActorNames::Load(c.token));
       return std::nullopt;
     });
   }
@@ -1075,6 +1077,7 @@ int RunApiCommands(ApiCommands& c) {
     return Output(c, r, [&]() -> std::optional<std::string> {
       const json::array* list = ArrayMember(r.body, "change_requests");
       if (list == nullptr) return Missing("change_requests");
+      const ActorNames names = ActorNames::Load(c.token);
       std::vector<std::vector<std::string>> rows;
       for (const json::value& cr : *list) {
         const json::array* approvals = ArrayMember(cr, "approvals");
@@ -1083,7 +1086,7 @@ int RunApiCommands(ApiCommands& c) {
         rows.push_back({Field(cr, "id").value_or("?"), state,
                         std::to_string(approvals == nullptr ? 0 : approvals->size()) + "/" +
                             Field(cr, "required_approvals").value_or("0"),
-                        Field(cr, "author").value_or("?"), Field(cr, "title").value_or("")});
+                        names.Name(Field(cr, "author").value_or("?")), Field(cr, "title").value_or("")});
       }
       PrintTable({"ID", "STATE", "APPROVALS", "AUTHOR", "TITLE"}, rows);
       return std::nullopt;
@@ -1112,7 +1115,7 @@ int RunApiCommands(ApiCommands& c) {
     }
     return Output(c, r, [&]() -> std::optional<std::string> {
       if (!Field(r.body, "state")) return Missing("state");
-      PrintChangeRequest(r.body);
+      PrintChangeRequest(r.body, ActorNames::Load(c.token));
       return std::nullopt;
     });
   }

@@ -333,6 +333,16 @@ TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
   EXPECT_EQ(cli("whoami", laptop_key).code, 1);
   std::filesystem::remove(profile);
 
+  // History names people and keys, not ids, when auth tells this token about them.
+  ASSERT_EQ(cli("ws create named").code, 0);
+  ASSERT_EQ(cli("env create named prod -m setup").code, 0);
+  r = cli("history named");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("API key "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("key:key_"), std::string::npos) << r.out;
+  r = cli("history named --json");  // scripts get the ids
+  EXPECT_NE(r.out.find("key:key_"), std::string::npos) << r.out;
+
   // An unreachable auth is named by its URL.
   testing::RefusingPort nowhere;
   r = testing::RunEdgevault("whoami", base::StrCat("EDGEVAULT_AUTH_URL=http://127.0.0.1:", nowhere.port(),
