@@ -1396,6 +1396,9 @@ json::object ChangeRequestEventData(const storage::ChangeRequest& row, int64_t i
   const json::object* o = !ec && body.is_object() ? &body.get_object() : nullptr;
   const json::value* type = o != nullptr ? o->if_contains("type") : nullptr;
   const json::value* request = o != nullptr ? o->if_contains("request") : nullptr;
+  // "promotion", "change" or "revert": what kind of request it is, so a receiver need not
+  // guess from the presence of `promotion`.
+  if (type != nullptr && type->is_string()) data["type"] = *type;
   if (type != nullptr && *type == "promotion" && request != nullptr && request->is_object()) {
     json::object promotion;
     for (const char* k : {"from", "to"}) {

@@ -325,6 +325,7 @@ TEST_F(WebhooksTest, ChangeRequestEventsFollowThePromotionInOrder) {
     const json::object& data = event.at("data").as_object();
     EXPECT_EQ(data.at("change_request").as_int64(), cr);
     EXPECT_EQ(S(data.at("title")), "ship the pool");
+    EXPECT_EQ(S(data.at("type")), "promotion");
     EXPECT_EQ(S(data.at("promotion").at("from")), "staging");
     EXPECT_EQ(S(data.at("promotion").at("to")), "prod");
     EXPECT_FALSE(data.contains("changes")) << got[i].body;  // the diff stays in the api
