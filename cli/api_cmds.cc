@@ -73,6 +73,9 @@ struct ApiCommands {
   CLI::App* webhook_add = nullptr;
   CLI::App* webhook_list = nullptr;
   CLI::App* webhook_rm = nullptr;
+  CLI::App* org_webhook_add = nullptr;  // the same for the org's webhooks (no workspace)
+  CLI::App* org_webhook_list = nullptr;
+  CLI::App* org_webhook_rm = nullptr;
   std::string url, events = "*", description;
   CLI::App* run = nullptr;
   CLI::App* export_cmd = nullptr;
@@ -499,7 +502,7 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   webhook->require_subcommand(1);
   c->webhook_add = common(webhook->add_subcommand("add", "register a webhook; prints its signing secret (shown once)"));
   c->webhook_add->add_option("workspace", c->ws)->required();
-  c->webhook_add->add_option("url", c->url, "http://host[:port]/path")->required();
+  c->webhook_add->add_option("url", c->url, "http[s]://host[:port]/path")->required();
   c->webhook_add->add_option("--events", c->events,
                              "comma-separated event types, or * for all (default *)");
   c->webhook_add->add_option("--description", c->description);
@@ -508,6 +511,18 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->webhook_rm = common(webhook->add_subcommand("rm", "delete a webhook: nothing more is sent to it"));
   c->webhook_rm->add_option("workspace", c->ws)->required();
   c->webhook_rm->add_option("id", c->key, "the webhook's id (wh_..., from `webhook list`)")->required();
+
+  CLI::App* org_webhook = app.add_subcommand(
+      "org-webhook", "webhooks of the whole org: every workspace's events, admins only (docs/design/webhooks.md)");
+  org_webhook->require_subcommand(1);
+  c->org_webhook_add = common(org_webhook->add_subcommand(
+      "add", "register an org webhook for every workspace of the org; prints its signing secret (shown once)"));
+  c->org_webhook_add->add_option("url", c->url, "http[s]://host[:port]/path")->required();
+  c->org_webhook_add->add_option("--events", c->events, "comma-separated event types, or * for all (default *)");
+  c->org_webhook_add->add_option("--description", c->description);
+  c->org_webhook_list = common(org_webhook->add_subcommand("list", "the org's webhooks with their delivery state"));
+  c->org_webhook_rm = common(org_webhook->add_subcommand("rm", "delete an org webhook: no workspace sends to it any more"));
+  c->org_webhook_rm->add_option("id", c->key, "the webhook's id (wh_..., from `org-webhook list`)")->required();
 
   c->run = common(app.add_subcommand(
       "run", "run a command with every config and secret of an environment as environment variables"));
@@ -735,7 +750,8 @@ int RunApiCommands(ApiCommands& c) {
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
-                        c.webhook_add, c.webhook_list, c.webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
+                        c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
+                        c.org_webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
                         c.cr_propose}) {
     any = any || cmd->parsed();
   }
@@ -974,7 +990,11 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
-  if (c.webhook_add->parsed()) {
+  // Workspace webhooks and the org's: the same bodies under another path.
+  const bool org_hooks = c.org_webhook_add->parsed() || c.org_webhook_list->parsed() || c.org_webhook_rm->parsed();
+  const std::string hooks_path = org_hooks ? std::string("/v1/webhooks") : WsPath(c) + "/webhooks";
+  const std::string hooks_owner = org_hooks ? std::string("the org") : c.ws;
+  if (c.webhook_add->parsed() || c.org_webhook_add->parsed()) {
     json::value events;
     if (c.events == "*") {
       events = "*";
@@ -986,7 +1006,7 @@ int RunApiCommands(ApiCommands& c) {
       events = std::move(list);
     }
     json::value v = json::object{{"url", c.url}, {"events", events}, {"description", c.description}};
-    Reply r = client->Call("POST", WsPath(c) + "/webhooks", &v);
+    Reply r = client->Call("POST", hooks_path, &v);
     return Output(c, r, [&]() -> std::optional<std::string> {
       std::optional<std::string> id = StringMember(r.body, "id");
       std::optional<std::string> secret = StringMember(r.body, "secret");
@@ -996,8 +1016,8 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
-  if (c.webhook_list->parsed()) {
-    Reply r = client->Call("GET", WsPath(c) + "/webhooks");
+  if (c.webhook_list->parsed() || c.org_webhook_list->parsed()) {
+    Reply r = client->Call("GET", hooks_path);
     return Output(c, r, [&]() -> std::optional<std::string> {
       const json::array* hooks = ArrayMember(r.body, "webhooks");
       if (hooks == nullptr) return std::string("no \"webhooks\" array in it");
@@ -1017,10 +1037,10 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
-  if (c.webhook_rm->parsed()) {
-    Reply r = client->Call("DELETE", WsPath(c) + "/webhooks/" + c.key);
+  if (c.webhook_rm->parsed() || c.org_webhook_rm->parsed()) {
+    Reply r = client->Call("DELETE", hooks_path + "/" + c.key);
     return Output(c, r, [&]() -> std::optional<std::string> {
-      std::printf("Deleted webhook %s (%s).\n", c.key.c_str(), c.ws.c_str());
+      std::printf("Deleted webhook %s (%s).\n", c.key.c_str(), hooks_owner.c_str());
       return std::nullopt;
     });
   }

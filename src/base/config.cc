@@ -518,6 +518,16 @@ std::vector<KeySpec> BuildKeyTable() {
       [](Config& c, const std::string& v, const Source&) { c.api_settings.webhook_allowed_hosts = v; },
       [](const Config& c) { return c.api_settings.webhook_allowed_hosts; }));
   t.push_back(StringKey(
+      "api.webhook_ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
+      "PEM file of extra CA certificates that https:// webhook receivers' certificates\n"
+      "may chain to, trusted in addition to the system trust store (a private CA).\n"
+      "Read at start; an unreadable file stops start-up. A relative path is relative\n"
+      "to this file's directory (docs/design/webhooks.md \"HTTPS\").",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.api_settings.webhook_ca_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.api_settings.webhook_ca_file; }));
+  t.push_back(StringKey(
       "console.web_dir", ValidOptionalPath, "a path (or \"\" for the default)",
       "Directory of the built web app the console serves (index.html, assets/); a\n"
       "relative path is relative to this file's directory. Empty = the web/ directory\n"

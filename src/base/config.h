@@ -84,6 +84,8 @@ struct ApiSettings {
   int64_t webhook_max_attempts = 25;
   // Comma-separated hosts webhooks may call; "" = any (docs/design/webhooks.md "SSRF").
   std::string webhook_allowed_hosts;
+  // PEM CA bundle trusted for https:// webhook receivers besides the system store; "" = none.
+  std::string webhook_ca_file;
 };
 
 // The delivery service (docs/delivery.md).

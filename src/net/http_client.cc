@@ -15,6 +15,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -25,10 +27,16 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "src/base/log.h"
+#include "src/base/status.h"
 #include "src/base/strings.h"
 
 namespace edgevault::net {
@@ -78,7 +86,7 @@ Clock::duration ToChrono(absl::Duration d) {
 // The server closed or reset the connection before answering: the signature of a
 // pooled connection that the server timed out just as we reused it.
 bool IsClosedByPeer(const beast::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
          ec == asio::error::connection_aborted;
 }
@@ -91,9 +99,27 @@ bool IdleSocketLooksOpen(int fd) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// A TCP connection, plain or wrapped in TLS (`tls` non-null). Timeouts are set on the TCP
+// layer either way; reads and writes go through With().
 struct Connection {
-  explicit Connection(asio::io_context& ioc) : stream(ioc) {}
-  beast::tcp_stream stream;
+  Connection(asio::io_context& ioc, asio::ssl::context* tls) {
+    if (tls != nullptr) {
+      secure.emplace(ioc, *tls);
+    } else {
+      plain.emplace(ioc);
+    }
+  }
+  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  template <class F>
+  void With(F&& f) {
+    if (secure) {
+      f(*secure);
+    } else {
+      f(*plain);
+    }
+  }
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
 };
 
@@ -118,7 +144,7 @@ struct HttpClient::Impl {
     while (!conns.empty()) {
       std::unique_ptr<Connection> conn = std::move(conns.back());
       conns.pop_back();
-      if (IdleSocketLooksOpen(conn->stream.socket().native_handle())) return conn;
+      if (IdleSocketLooksOpen(conn->tcp().socket().native_handle())) return conn;
     }
     return nullptr;
   }
@@ -127,7 +153,7 @@ struct HttpClient::Impl {
   void ReturnIdle(const std::string& key, std::unique_ptr<Connection> conn) {
     auto& conns = idle[key];
     if (conns.size() >= options.max_idle_per_host) return;  // closes `conn`
-    conn->stream.expires_never();
+    conn->tcp().expires_never();
     conns.push_back(std::move(conn));
   }
 
@@ -135,6 +161,8 @@ struct HttpClient::Impl {
   base::Env* const env;
   asio::io_context ioc{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+  // Set when options.tls.enabled, before the I/O thread starts; read-only afterwards.
+  std::optional<asio::ssl::context> tls_context;
   // Idle keep-alive connections by "host:port". I/O thread only; declared after `ioc`
   // so that the sockets close before the io_context goes away.
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
@@ -149,19 +177,21 @@ namespace {
 // caller.
 class Call : public std::enable_shared_from_this<Call> {
  public:
-  Call(HttpClient::Impl* impl, std::string host, uint16_t port, Request request,
+  Call(HttpClient::Impl* impl, std::string host, uint16_t port, Scheme scheme, Request request,
        std::promise<Result> promise)
       : impl_(impl),
         host_(std::move(host)),
         port_(port),
+        tls_(scheme == Scheme::kHttps),
         endpoint_name_(base::StrCat(host_, ":", port_)),
+        pool_key_(base::StrCat(tls_ ? "https://" : "http://", endpoint_name_)),
         request_(std::move(request)),
         promise_(std::move(promise)),
         idempotent_(IsIdempotent(request_.method_string())),
         deadline_(Clock::now() + ToChrono(impl->options.request_timeout)) {}
 
   void Start() {
-    conn_ = impl_->TakeIdle(endpoint_name_);
+    conn_ = impl_->TakeIdle(pool_key_);
     if (conn_ != nullptr) {
       reused_ = true;
       Send();
@@ -224,8 +254,8 @@ class Call : public std::enable_shared_from_this<Call> {
                        last_connect_error_ ? last_connect_error_.message() : "no address")));
       return;
     }
-    conn_ = std::make_unique<Connection>(impl_->ioc);
-    auto& socket = conn_->stream.socket();
+    conn_ = std::make_unique<Connection>(impl_->ioc, tls_ ? &*impl_->tls_context : nullptr);
+    auto& socket = conn_->tcp().socket();
     beast::error_code ec;
     socket.open(endpoints_[index].protocol(), ec);
     if (ec) {
@@ -235,8 +265,8 @@ class Call : public std::enable_shared_from_this<Call> {
     }
     // Keep pooled sockets out of child processes (`edgevault up` spawns services).
     ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
-    conn_->stream.expires_at(connect_deadline_);
-    conn_->stream.async_connect(endpoints_[index],
+    conn_->tcp().expires_at(connect_deadline_);
+    conn_->tcp().async_connect(endpoints_[index],
                                 [self = shared_from_this(), index](beast::error_code connect_ec) {
                                   self->OnConnected(connect_ec, index);
                                 });
@@ -254,7 +284,51 @@ class Call : public std::enable_shared_from_this<Call> {
       return;
     }
     beast::error_code ignored;
-    conn_->stream.socket().set_option(tcp::no_delay(true), ignored);
+    conn_->tcp().socket().set_option(tcp::no_delay(true), ignored);
+    if (tls_) return Handshake();
+    Send();
+  }
+
+  // TLS: SNI for a name, and the certificate must be valid for the name or IP address
+  // called (checked by OpenSSL during the handshake, with the chain).
+  void Handshake() {
+    SSL* ssl = conn_->secure->native_handle();
+    beast::error_code not_ip;
+    asio::ip::make_address(host_, not_ip);
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    int set = 0;
+    if (not_ip) {
+      set = X509_VERIFY_PARAM_set1_host(param, host_.data(), host_.size());
+      if (set == 1) set = static_cast<int>(SSL_set_tlsext_host_name(ssl, host_.c_str()));
+    } else {
+      set = X509_VERIFY_PARAM_set1_ip_asc(param, host_.c_str());
+    }
+    if (set != 1) {
+      return Fail(absl::InvalidArgumentError(base::StrCat("cannot verify a TLS certificate for host \"",
+                                                          absl::CEscape(host_), "\"")));
+    }
+    conn_->tcp().expires_at(deadline_);
+    conn_->secure->async_handshake(asio::ssl::stream_base::client,
+                                   [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      return Fail(absl::DeadlineExceededError(
+          base::StrCat("TLS handshake with ", endpoint_name_, ": no answer within request_timeout (",
+                       absl::FormatDuration(impl_->options.request_timeout), ")")));
+    }
+    if (ec) {
+      const long verify = SSL_get_verify_result(conn_->secure->native_handle());
+      if (verify != X509_V_OK) {
+        return Fail(base::WithErrorCode(
+            absl::UnavailableError(base::StrCat("TLS certificate of ", endpoint_name_, " not accepted: ",
+                                                X509_verify_cert_error_string(verify))),
+            "tls_certificate"));
+      }
+      return Fail(absl::UnavailableError(base::StrCat("TLS handshake with ", endpoint_name_, " failed: ", ec.message())));
+    }
     Send();
   }
 
@@ -269,10 +343,11 @@ class Call : public std::enable_shared_from_this<Call> {
       request_.set(kNonceHeader, h.nonce);
       request_.set(kSignatureHeader, h.signature);
     }
-    conn_->stream.expires_at(deadline_);
-    http::async_write(
-        conn_->stream, request_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+    conn_->tcp().expires_at(deadline_);
+    conn_->With([&](auto& stream) {
+      http::async_write(stream, request_,
+                        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+    });
   }
 
   void OnWritten(beast::error_code ec) {
@@ -289,12 +364,20 @@ class Call : public std::enable_shared_from_this<Call> {
     parser_->header_limit(kMaxResponseHeaderBytes);
     // A HEAD response announces a body length but carries no body.
     if (request_.method() == http::verb::head) parser_->skip(true);
-    http::async_read(
-        conn_->stream, conn_->buffer, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    conn_->With([&](auto& stream) {
+      http::async_read(stream, conn_->buffer, *parser_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    });
   }
 
   void OnRead(beast::error_code ec) {
+    // A TLS server that closes without close_notify after a response framed by the close:
+    // the response ends there, as it would on a plain TCP close.
+    if (ec == asio::ssl::error::stream_truncated && parser_->got_some() && !parser_->is_done()) {
+      beast::error_code eof_ec;
+      parser_->put_eof(eof_ec);
+      if (!eof_ec && parser_->is_done()) ec = {};
+    }
     if (ec) {
       if (MayRetry(ec)) return Retry();
       return Fail(ErrorStatus(ec, "reading response from"));
@@ -311,7 +394,7 @@ class Call : public std::enable_shared_from_this<Call> {
     const bool reusable =
         message.keep_alive() && !parser_->need_eof() && status != 101 && conn_->buffer.size() == 0;
     response.body = std::move(message.body());
-    if (reusable) impl_->ReturnIdle(endpoint_name_, std::move(conn_));
+    if (reusable) impl_->ReturnIdle(pool_key_, std::move(conn_));
     Finish(std::move(response));
   }
 
@@ -377,7 +460,9 @@ class Call : public std::enable_shared_from_this<Call> {
   HttpClient::Impl* const impl_;
   const std::string host_;
   const uint16_t port_;
-  const std::string endpoint_name_;  // "host:port", also the pool key
+  const bool tls_;
+  const std::string endpoint_name_;  // "host:port"
+  const std::string pool_key_;       // "http://host:port" or "https://host:port"
   Request request_;
   std::promise<Result> promise_;
   const bool idempotent_;
@@ -451,9 +536,30 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(HttpClientOptions
   if (options.max_response_body_bytes == 0) {
     return absl::InvalidArgumentError("HttpClientOptions: max_response_body_bytes must be > 0");
   }
+  if (options.tls.enabled && !options.tls.system_trust && options.tls.ca_file.empty()) {
+    return absl::InvalidArgumentError("HttpClientOptions: TLS needs the system trust store or a CA file");
+  }
   std::unique_ptr<Impl> impl;
   try {
     impl = std::make_unique<Impl>(options);
+    if (options.tls.enabled) {
+      asio::ssl::context& ctx = impl->tls_context.emplace(asio::ssl::context::tls_client);
+      SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+      ctx.set_verify_mode(asio::ssl::verify_peer);
+      beast::error_code ec;
+      if (options.tls.system_trust) {
+        ctx.set_default_verify_paths(ec);
+        if (ec) return absl::InternalError(base::StrCat("loading the system trust store: ", ec.message()));
+      }
+      if (!options.tls.ca_file.empty()) {
+        ctx.load_verify_file(options.tls.ca_file, ec);
+        if (ec) {
+          return absl::InvalidArgumentError(base::StrCat("TLS CA file ", options.tls.ca_file,
+                                                         ": cannot be loaded (", ec.message(),
+                                                         "); it must be readable and hold PEM certificates"));
+        }
+      }
+    }
     Impl* raw = impl.get();
     impl->thread = std::thread([raw] {
       for (;;) {
@@ -481,7 +587,10 @@ HttpClient::~HttpClient() {
 }
 
 absl::StatusOr<ClientResponse> HttpClient::Do(std::string_view host, uint16_t port,
-                                              const ClientRequest& request) {
+                                              const ClientRequest& request, Scheme scheme) {
+  if (scheme == Scheme::kHttps && !impl_->tls_context) {
+    return absl::FailedPreconditionError("HttpClient: https is not enabled for this client (HttpClientOptions::tls)");
+  }
   if (impl_->ioc.get_executor().running_in_this_thread()) {
     return absl::FailedPreconditionError(
         "HttpClient::Do called on the client's own I/O thread; it would wait forever");
@@ -490,7 +599,7 @@ absl::StatusOr<ClientResponse> HttpClient::Do(std::string_view host, uint16_t po
   try {
     std::promise<Result> promise;
     std::future<Result> answer = promise.get_future();
-    auto call = std::make_shared<Call>(impl_.get(), std::string(host), port, std::move(message),
+    auto call = std::make_shared<Call>(impl_.get(), std::string(host), port, scheme, std::move(message),
                                        std::move(promise));
     asio::post(impl_->ioc, [call = std::move(call)] { call->Start(); });
     return answer.get();

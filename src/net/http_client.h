@@ -1,7 +1,10 @@
 #pragma once
-// HttpClient: a synchronous HTTP/1.1 client (Boost.Beast) for service-to-service calls.
-// It keeps idle keep-alive connections per host:port, bounds connect time and total
+// HttpClient: a synchronous HTTP/1.1 client (Boost.Beast) for service-to-service calls and,
+// with HttpClientOptions::tls enabled, for HTTPS calls to outside receivers (webhooks).
+// It keeps idle keep-alive connections per scheme:host:port, bounds connect time and total
 // request time, and can sign every request with its service credential (signing.h).
+// HTTPS verifies the server's certificate chain (system trust store and/or a CA file) and
+// its name (SNI + X509_VERIFY_PARAM host or IP check); there is no way to turn that off.
 // Thread-safety: Do() may be called from any number of threads at once; all network I/O
 // runs on one thread the client owns, and a caller blocks only its own thread.
 //
@@ -37,6 +40,8 @@ struct ClientRequest {
   std::string body;
 };
 
+enum class Scheme { kHttp, kHttps };
+
 struct ClientResponse {
   int status = 0;
   // In the order received; names as the server spelled them.
@@ -45,6 +50,16 @@ struct ClientResponse {
 
   // The value of the first field named `name` (ASCII case-insensitive), if any.
   std::optional<std::string_view> Header(std::string_view name) const;
+};
+
+// HTTPS for Do(..., Scheme::kHttps). Disabled by default: service-to-service clients speak
+// plain HTTP on the internal network and need no trust store.
+struct TlsClientOptions {
+  bool enabled = false;
+  // Trust the system's CA store (OpenSSL's default paths, e.g. /etc/ssl/certs).
+  bool system_trust = true;
+  // PEM file of extra trusted CA certificates; "" = none.
+  std::string ca_file;
 };
 
 struct HttpClientOptions {
@@ -63,12 +78,15 @@ struct HttpClientOptions {
   std::string audience;
   // Clock and random source for signing. nullptr means base::Env::Default().
   base::Env* env = nullptr;
+  TlsClientOptions tls;
 };
 
 class HttpClient {
  public:
   // Starts the client's I/O thread. Errors: InvalidArgument for a non-positive timeout
-  // or body limit; Internal when the I/O machinery cannot be set up.
+  // or body limit, or (tls.enabled) a CA file that cannot be read or holds no certificate,
+  // or no trust at all (system_trust false and no ca_file); Internal when the I/O or TLS
+  // machinery cannot be set up.
   static absl::StatusOr<std::unique_ptr<HttpClient>> Create(HttpClientOptions options);
 
   // Closes idle connections and stops the I/O thread. Every Do() must have returned.
@@ -77,8 +95,8 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Sends `request` to host:port (an IP literal or a name to resolve) over plain HTTP/1.1
-  // and waits for the response. Any status code the server sends, 4xx and 5xx included,
+  // Sends `request` to host:port (an IP literal or a name to resolve) over HTTP/1.1, plain
+  // or (kHttps) over TLS 1.2+, and waits for the response. Any status code the server sends, 4xx and 5xx included,
   // is a successful call. A reused idle connection that the server has closed is retried
   // once on a new connection for GET, HEAD, PUT and DELETE (re-signed with a new nonce).
   // Errors: InvalidArgument for a malformed request (bad method, target or header);
@@ -86,9 +104,12 @@ class HttpClient {
   // closed early); DeadlineExceeded when connect_timeout or request_timeout passes;
   // ResourceExhausted when the response body or header is too large; Internal when the
   // response is not valid HTTP/1.1; FailedPrecondition when called on the client's own
-  // I/O thread.
+  // I/O thread. HTTPS adds: FailedPrecondition when tls.enabled is false; Unavailable with
+  // error code "tls_certificate" when the server's certificate is not trusted or not valid
+  // for `host` (the message names the verification error, e.g. "hostname mismatch"), and
+  // Unavailable for another handshake failure.
   absl::StatusOr<ClientResponse> Do(std::string_view host, uint16_t port,
-                                    const ClientRequest& request);
+                                    const ClientRequest& request, Scheme scheme = Scheme::kHttp);
 
   struct Impl;  // defined in http_client.cc; public only so its helpers can name it
 

@@ -22,8 +22,14 @@
 #include <boost/beast/http/write.hpp>
 
 #include "gtest/gtest.h"
+#include <filesystem>
+
+#include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/net/http_server.h"
+#include "src/net/router.h"
 #include "src/net/signing.h"
+#include "src/net/tls_test_client.h"
 
 namespace edgevault::net {
 namespace {
@@ -565,6 +571,111 @@ TEST(HttpClientTest, CreateRejectsNonsenseOptions) {
   options = {};
   options.max_response_body_bytes = 0;
   EXPECT_EQ(HttpClient::Create(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// HTTPS (HttpClientOptions::tls): a real TLS server (HttpServer as the console runs it) with
+// a self-signed certificate for 127.0.0.1 made here, which the client trusts only through
+// its CA file.
+class HttpsClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ev-https-client-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    absl::StatusOr<TlsFiles> files = MakeSelfSignedCert(dir_, "server");
+    ASSERT_TRUE(files.ok()) << files.status();
+    files_ = *files;
+  }
+  void TearDown() override {
+    if (server_) server_->Drain();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Start(const std::string& host) {
+    Router r;
+    r.Post("/hook", [](Request& req) { return Response::Json(200, "{\"got\":\"" + std::string(req.body()) + "\"}"); });
+    ServerOptions o;
+    o.host = host;
+    o.io_threads = 1;
+    o.access_log = false;
+    o.tls_cert_file = files_.cert_file;
+    o.tls_key_file = files_.key_file;
+    absl::StatusOr<std::unique_ptr<HttpServer>> s = HttpServer::Create(o, std::move(r));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    ASSERT_TRUE(server_->Start().ok());
+  }
+  std::unique_ptr<HttpClient> Client(bool system_trust, std::string ca_file) {
+    HttpClientOptions o;
+    o.tls = {.enabled = true, .system_trust = system_trust, .ca_file = std::move(ca_file)};
+    absl::StatusOr<std::unique_ptr<HttpClient>> c = HttpClient::Create(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *std::move(c) : nullptr;
+  }
+  static ClientRequest Post() { return {.method = "POST", .target = "/hook", .headers = {}, .body = "ping"}; }
+
+  std::string dir_;
+  TlsFiles files_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpsClientTest, TrustedCertificateForTheAddressCalledSucceeds) {
+  Start("127.0.0.1");
+  std::unique_ptr<HttpClient> client = Client(true, files_.cert_file);
+  ASSERT_NE(client, nullptr);
+  for (int i = 0; i < 2; ++i) {  // the second one reuses the TLS connection
+    absl::StatusOr<ClientResponse> res = client->Do("127.0.0.1", server_->port(), Post(), Scheme::kHttps);
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(res->body, "{\"got\":\"ping\"}");
+  }
+  // Plain HTTP to the TLS port gets no HTTP answer.
+  EXPECT_FALSE(client->Do("127.0.0.1", server_->port(), Post()).ok());
+}
+
+TEST_F(HttpsClientTest, UntrustedCertificateIsACertificateError) {
+  Start("127.0.0.1");
+  std::unique_ptr<HttpClient> client = Client(true, "");  // the system store only
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<ClientResponse> res = client->Do("127.0.0.1", server_->port(), Post(), Scheme::kHttps);
+  ASSERT_FALSE(res.ok());
+  EXPECT_TRUE(absl::IsUnavailable(res.status())) << res.status();
+  EXPECT_EQ(base::ErrorCode(res.status()), "tls_certificate") << res.status();
+  EXPECT_TRUE(Contains(res.status().message(), "not accepted: self")) << res.status();
+}
+
+TEST_F(HttpsClientTest, CertificateForAnotherAddressIsRefused) {
+  Start("127.0.0.2");  // the certificate names 127.0.0.1 only
+  std::unique_ptr<HttpClient> client = Client(false, files_.cert_file);
+  ASSERT_NE(client, nullptr);
+  absl::StatusOr<ClientResponse> res = client->Do("127.0.0.2", server_->port(), Post(), Scheme::kHttps);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(base::ErrorCode(res.status()), "tls_certificate") << res.status();
+  EXPECT_TRUE(Contains(res.status().message(), "mismatch")) << res.status();
+}
+
+TEST_F(HttpsClientTest, CertificateWithoutTheNameCalledIsRefused) {
+  Start("127.0.0.1");
+  std::unique_ptr<HttpClient> client = Client(false, files_.cert_file);
+  ASSERT_NE(client, nullptr);
+  // "localhost" resolves to this server, but the certificate names IP 127.0.0.1, no DNS name.
+  absl::StatusOr<ClientResponse> res = client->Do("localhost", server_->port(), Post(), Scheme::kHttps);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(base::ErrorCode(res.status()), "tls_certificate") << res.status();
+  EXPECT_TRUE(Contains(res.status().message(), "hostname mismatch")) << res.status();
+}
+
+TEST_F(HttpsClientTest, HttpsMustBeEnabledAndTheCaFileMustLoad) {
+  HttpClientOptions o;
+  absl::StatusOr<std::unique_ptr<HttpClient>> plain = HttpClient::Create(o);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition((*plain)->Do("127.0.0.1", 9, Post(), Scheme::kHttps).status()));
+  o.tls = {.enabled = true, .system_trust = true, .ca_file = dir_ + "/missing.pem"};
+  EXPECT_TRUE(absl::IsInvalidArgument(HttpClient::Create(o).status()));
+  o.tls = {.enabled = true, .system_trust = true, .ca_file = files_.key_file};  // no certificate in it
+  EXPECT_TRUE(absl::IsInvalidArgument(HttpClient::Create(o).status()));
+  o.tls = {.enabled = true, .system_trust = false, .ca_file = ""};
+  EXPECT_TRUE(absl::IsInvalidArgument(HttpClient::Create(o).status()));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <thread>
 
 #include "src/base/env.h"
@@ -11,6 +13,7 @@
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "src/storage/sqlite/workspace_store_provider_sqlite.h"
+#include "src/workspace/webhooks.h"
 
 namespace edgevault::workspace {
 namespace {
@@ -409,6 +412,39 @@ TEST_F(ChangeRequestsTest, ProposalRebaseKeepsTheSealedSecretAndAppliesOnTheNewB
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(Secret("prod"), "rotated");
   EXPECT_EQ(Secret("staging"), "s4");
+}
+
+// Change-request webhook events say which kind of request they are about (promotion, change
+// or revert), from the request's stored type (docs/design/webhooks.md "Events").
+TEST_F(ChangeRequestsTest, WebhookEventsNameTheRequestType) {
+  ASSERT_TRUE(service_->CreateWebhook(author_, ws_, json::object{{"url", "http://127.0.0.1:9/h"}, {"events", "*"}}).ok());
+  int64_t promotion = Promote()->at("id").as_int64();
+  ASSERT_TRUE(ApproveAndApply(promotion).ok());
+  absl::StatusOr<json::object> revert = crs_->Revert(author_, ws_, promotion);
+  ASSERT_TRUE(revert.ok()) << revert.status();
+  absl::StatusOr<json::object> change =
+      Propose(json::array{json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "prod"}, {"value", 30}}});
+  ASSERT_TRUE(change.ok()) << change.status();
+
+  auto store = *stores_->Open(ws_.id);
+  absl::StatusOr<std::vector<storage::OutboxRow>> rows = store->PendingOutboxOfKind(kWebhookOutboxKind, 100);
+  ASSERT_TRUE(rows.ok());
+  std::map<int64_t, std::set<std::string>> types;  // change request → the types its events named
+  int change_request_events = 0;
+  for (const storage::OutboxRow& row : *rows) {
+    json::value event = json::parse(row.payload);
+    std::string_view type = event.at("type").as_string();
+    if (type == "revision.written") continue;
+    ++change_request_events;
+    const json::object& data = event.at("data").as_object();
+    ASSERT_TRUE(data.contains("type")) << row.payload;
+    types[data.at("change_request").as_int64()].insert(std::string(data.at("type").as_string()));
+  }
+  // opened, approved, applied, promotion.applied; opened of the revert; opened of the change.
+  EXPECT_GE(change_request_events, 6);
+  EXPECT_EQ(types[promotion], std::set<std::string>{"promotion"});
+  EXPECT_EQ(types[revert->at("id").as_int64()], std::set<std::string>{"revert"});
+  EXPECT_EQ(types[change->at("id").as_int64()], std::set<std::string>{"change"});
 }
 
 }  // namespace

@@ -1256,7 +1256,8 @@ void Service::WebhookEventsCommitted(const std::string& workspace_id) {
 }
 
 absl::StatusOr<Service::SealedWebhookSecret> Service::NewWebhookSecret(const std::string& workspace_id,
-                                                                      const std::string& id, int64_t version) {
+                                                                      const std::string& id, int64_t version,
+                                                                      const std::optional<std::string>& plaintext) {
   if (options_.keyring == nullptr) {
     return WithErrorCode(absl::FailedPreconditionError(
                      "webhooks need the master key to store their signing secrets, and secrets are disabled"),
@@ -1267,7 +1268,7 @@ absl::StatusOr<Service::SealedWebhookSecret> Service::NewWebhookSecret(const std
            {{"error", reload.ToString()}});
   }
   SealedWebhookSecret out;
-  out.plaintext = "whsec_" + options_.env->RandomHex(32);
+  out.plaintext = plaintext ? *plaintext : "whsec_" + options_.env->RandomHex(32);
   crypto::EnvelopeContext ctx{workspace_id, "webhook:" + id, "", version};
   EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed,
                       crypto::Seal(*options_.keyring->Get(), ctx, out.plaintext, options_.env));
@@ -1372,6 +1373,58 @@ absl::Status Service::DeleteWebhook(const Actor& actor, const storage::Workspace
   return st;
 }
 
+absl::StatusOr<storage::WebhookRow> Service::PutOrgWebhookCopy(const Actor& actor, const storage::Workspace& ws,
+                                                               const std::string& id, WebhookSpec spec,
+                                                               const std::optional<std::string>& secret, bool resume,
+                                                               std::string_view action) {
+  spec.org = true;
+  absl::StatusOr<storage::WebhookRow> result =
+      WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<storage::WebhookRow> {
+        absl::StatusOr<storage::WebhookRow> existing = l.store.GetWebhook(id);
+        if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+        const absl::Time now = options_.env->Now();
+        json::object details = WebhookAuditDetails(id, spec);
+        details["org_webhook"] = true;
+        storage::OutboxRow audit = AuditRow(options_.env, actor, ws, action, now, std::move(details), "", "webhook:" + id);
+        if (existing.ok()) {
+          storage::WebhookRow row = *std::move(existing);
+          row.body = json::serialize(spec.ToJson());
+          row.updated_at = now;
+          std::vector<storage::DataKeyRow> keys;
+          if (secret) {
+            ++row.secret_version;
+            EV_ASSIGN_OR_RETURN(SealedWebhookSecret sealed, NewWebhookSecret(ws.id, row.id, row.secret_version, secret));
+            row.secret = std::move(sealed.envelope);
+            keys.push_back(std::move(sealed.data_key));
+          }
+          EV_RETURN_IF_ERROR(l.store.UpdateWebhook(row, resume, keys, {audit}));
+          MarkAuditPending(ws.id);
+          return l.store.GetWebhook(row.id);
+        }
+        if (!secret) return absl::InvalidArgumentError("a new org webhook copy needs its signing secret");
+        EV_ASSIGN_OR_RETURN(std::vector<storage::WebhookRow> hooks, l.store.ListWebhooks());
+        if (hooks.size() >= kMaxWebhooksPerWorkspace) {
+          return WithErrorCode(absl::FailedPreconditionError(base::ToAbsl(
+                                   "workspace \"" + ws.key + "\" already has " +
+                                   std::to_string(kMaxWebhooksPerWorkspace) +
+                                   " webhooks (org webhooks included); delete one of them first")),
+                               "too_many_webhooks");
+        }
+        storage::WebhookRow row;
+        row.id = id;
+        row.body = json::serialize(spec.ToJson());
+        row.secret_version = 1;
+        EV_ASSIGN_OR_RETURN(SealedWebhookSecret sealed, NewWebhookSecret(ws.id, row.id, row.secret_version, secret));
+        row.secret = std::move(sealed.envelope);
+        row.created_at = row.updated_at = now;
+        EV_ASSIGN_OR_RETURN(storage::WebhookRow created, l.store.CreateWebhook(row, {sealed.data_key}, {audit}));
+        MarkAuditPending(ws.id);
+        return created;
+      });
+  if (result.ok()) WebhookEventsCommitted(ws.id);
+  return result;
+}
+
 absl::StatusOr<crypto::SecureBuffer> Service::OpenWebhookSecret(const std::string& workspace_id,
                                                                 const storage::WebhookRow& row) {
   if (options_.keyring == nullptr) return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
@@ -1396,6 +1449,9 @@ json::object ChangeRequestEventData(const storage::ChangeRequest& row, int64_t i
   const json::object* o = !ec && body.is_object() ? &body.get_object() : nullptr;
   const json::value* type = o != nullptr ? o->if_contains("type") : nullptr;
   const json::value* request = o != nullptr ? o->if_contains("request") : nullptr;
+  // "promotion", "change" or "revert": what kind of request it is, so a receiver need not
+  // guess from the presence of `promotion`.
+  if (type != nullptr && type->is_string()) data["type"] = *type;
   if (type != nullptr && *type == "promotion" && request != nullptr && request->is_object()) {
     json::object promotion;
     for (const char* k : {"from", "to"}) {

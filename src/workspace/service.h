@@ -279,6 +279,18 @@ class Service {
   // Tells the dispatcher that `workspace_id` has new webhook events or registrations
   // (ServiceOptions::on_webhook_events). Call after committing a WebhookOutboxRow.
   void WebhookEventsCommitted(const std::string& workspace_id);
+  // Org-wide webhooks (org_webhooks.h keeps one copy per workspace of the org): creates or
+  // replaces this workspace's copy of org webhook `id` with `spec` (spec.org set here) and,
+  // when `secret` is given, that signing secret sealed for this workspace (a new copy needs
+  // one). A new copy gets the events committed after it; `resume` clears `failing`. The audit
+  // event `action` is written in the same transaction. Errors: as CreateWebhook;
+  // InvalidArgument for a new copy without a secret.
+  absl::StatusOr<storage::WebhookRow> PutOrgWebhookCopy(const Actor& actor, const storage::Workspace& ws,
+                                                        const std::string& id, WebhookSpec spec,
+                                                        const std::optional<std::string>& secret, bool resume,
+                                                        std::string_view action);
+  const std::vector<std::string>& webhook_allowed_hosts() const { return options_.webhook_allowed_hosts; }
+  base::Env* env() const { return options_.env; }
 
   // ---- change requests (docs/design/promotions.md; change_requests.h drives these) ----
   // The environments and the configs, flags, segments and secrets at one head, read under
@@ -388,8 +400,10 @@ class Service {
     std::string envelope;
     storage::DataKeyRow data_key;
   };
+  // `plaintext`: seal this secret instead of generating one (an org webhook's copies share it).
   absl::StatusOr<SealedWebhookSecret> NewWebhookSecret(const std::string& workspace_id, const std::string& id,
-                                                       int64_t version);
+                                                       int64_t version,
+                                                       const std::optional<std::string>& plaintext = std::nullopt);
   void PropagationLoop();
   void MarkAuditPending(const std::string& workspace_id);
   // Opens one sealed value with its data key from `store` (reloading the keyring once

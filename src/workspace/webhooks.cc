@@ -100,22 +100,24 @@ absl::StatusOr<WebhookUrl> ParseWebhookUrl(std::string_view url) {
       return BadUrl("must be printable ASCII without spaces (percent-encode the rest; punycode for names)");
     }
   }
+  WebhookUrl out;
+  std::string_view rest;
   if (StartsWithNoCase(url, "https://")) {
-    return WithErrorCode(absl::InvalidArgumentError(
-                     "field 'url': https delivery is not supported by this version; use an http:// URL "
-                     "(for an HTTPS receiver, run a relay next to the api; docs/design/webhooks.md)"),
-                 "https_unsupported");
+    out.tls = true;
+    out.port = 443;
+    rest = url.substr(8);
+  } else if (StartsWithNoCase(url, "http://")) {
+    rest = url.substr(7);
+  } else {
+    return BadUrl("must start with http:// or https://");
   }
-  if (!StartsWithNoCase(url, "http://")) return BadUrl("must start with http://");
   if (url.find('#') != std::string_view::npos) return BadUrl("must not have a fragment (#...)");
-  std::string_view rest = url.substr(7);
   size_t end = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, end);
   std::string_view target = end == std::string_view::npos ? std::string_view() : rest.substr(end);
   if (authority.find('@') != std::string_view::npos) {
     return BadUrl("must not contain user information (user:password@); authenticate with the signature");
   }
-  WebhookUrl out;
   std::string_view port_text;
   if (!authority.empty() && authority[0] == '[') {
     size_t close = authority.find(']');
@@ -178,7 +180,9 @@ bool WebhookSpec::Subscribes(std::string_view type) const {
 json::object WebhookSpec::ToJson() const {
   json::array ev;
   for (const std::string& e : events) ev.emplace_back(e);
-  return {{"url", url}, {"events", std::move(ev)}, {"description", description}, {"active", active}};
+  json::object o{{"url", url}, {"events", std::move(ev)}, {"description", description}, {"active", active}};
+  if (org) o["org"] = true;
+  return o;
 }
 
 absl::StatusOr<WebhookSpec> WebhookSpecFromRequest(const json::object& body, const WebhookSpec* base,
@@ -245,6 +249,8 @@ absl::StatusOr<WebhookSpec> WebhookSpecFromStored(std::string_view body) {
   }
   spec.description = std::string(description->get_string());
   spec.active = active->get_bool();
+  const json::value* org = o.if_contains("org");
+  spec.org = org != nullptr && org->is_bool() && org->get_bool();
   return spec;
 }
 

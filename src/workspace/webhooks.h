@@ -61,14 +61,15 @@ absl::StatusOr<std::optional<storage::OutboxRow>> WebhookOutboxRow(storage::Work
                                                                    const WebhookEvent& event,
                                                                    absl::Time time);
 
-// Where a delivery goes: http://host[:port][target].
+// Where a delivery goes: http[s]://host[:port][target].
 struct WebhookUrl {
+  bool tls = false;    // https://: the certificate is verified (docs/design/webhooks.md "HTTPS")
   std::string host;    // lower-case; an IPv6 literal without its brackets
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 for https:// without a port
   std::string target;  // origin-form path and query, at least "/"
 };
-// InvalidArgument (with an error code payload "invalid_url" or "https_unsupported") naming
-// what is wrong: see docs/design/webhooks.md "Registration".
+// InvalidArgument (with the error code payload "invalid_url") naming what is wrong: see
+// docs/design/webhooks.md "Registration".
 absl::StatusOr<WebhookUrl> ParseWebhookUrl(std::string_view url);
 
 // A registration as stored in WebhookRow::body.
@@ -77,6 +78,9 @@ struct WebhookSpec {
   std::vector<std::string> events;  // sorted, unique; {"*"} = every type
   std::string description;
   bool active = true;
+  // This row is one workspace's copy of an org-wide webhook (org_webhooks.h): managed
+  // through the org's routes only. Stored as "org": true; never set from a request body.
+  bool org = false;
 
   bool Subscribes(std::string_view type) const;
   boost::json::object ToJson() const;

@@ -26,11 +26,35 @@ TEST(WebhookUrlTest, HttpUrlsParseIntoHostPortAndTarget) {
   EXPECT_EQ(u->target, "/?q");
 }
 
+TEST(WebhookUrlTest, HttpsUrlsAreDeliveredOverTlsToPort443ByDefault) {
+  absl::StatusOr<WebhookUrl> u = ParseWebhookUrl("HTTPS://Hooks.Example.com/in");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "hooks.example.com");
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->target, "/in");
+  u = ParseWebhookUrl("https://[::1]:8443");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 8443);
+  u = ParseWebhookUrl("http://h/");
+  ASSERT_TRUE(u.ok());
+  EXPECT_FALSE(u->tls);
+  // The allow-list applies to https as to http.
+  EXPECT_EQ(Code(WebhookSpecFromRequest(json::object{{"url", "https://127.0.0.1/"}, {"events", "*"}}, nullptr,
+                                        {"hooks.internal"})
+                     .status()),
+            "host_not_allowed");
+  EXPECT_TRUE(WebhookSpecFromRequest(json::object{{"url", "https://hooks.internal/"}, {"events", "*"}}, nullptr,
+                                     {"hooks.internal"})
+                  .ok());
+}
+
 TEST(WebhookUrlTest, RefusesWhatItCannotOrMustNotCall) {
-  EXPECT_EQ(Code(ParseWebhookUrl("https://example.com/").status()), "https_unsupported");
   for (std::string bad : {"", "ftp://x/", "http://", "http://user:pw@host/", "http://host@evil/", "http://h/#f",
                           "http://h:0/", "http://h:65536/", "http://h:/", "http://h x/", "http://h/\n",
-                          "http://[::1/", "http://h_1/", "http://[::1]x/", "//h/"}) {
+                          "http://[::1/", "http://h_1/", "http://[::1]x/", "//h/", "https://", "https://u@h/",
+                          "https://h:0/", "httpx://h/"}) {
     absl::StatusOr<WebhookUrl> u = ParseWebhookUrl(bad);
     EXPECT_TRUE(absl::IsInvalidArgument(u.status())) << bad;
     EXPECT_EQ(Code(u.status()), "invalid_url") << bad;

@@ -2,8 +2,9 @@
 // receiver on 127.0.0.1 started by the test gets every revision as a signed event that
 // verifies with the secret the api showed once; events arrive in order; a receiver that
 // refuses connections and then answers 500 for a while gets every event afterwards, in order;
-// no body ever contains a secret value; a deleted webhook gets nothing more; and another
-// org's admin can neither list nor create webhooks on the workspace (404).
+// no body ever contains a secret value; a deleted webhook gets nothing more; another org's
+// admin can neither list nor create webhooks on the workspace (404); and https:// receivers
+// get events only when their certificate verifies (a test CA made here).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -20,6 +22,8 @@
 #include "src/base/env.h"
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
+#include "src/net/http_server.h"
+#include "src/net/router.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
 
@@ -203,6 +207,51 @@ class WebhooksTest : public ::testing::Test {
     return r.status == 200 ? r.json.at("workspace_revision").as_int64() : -1;
   }
 
+  // Runs `edgevault ARGS` against this api as the admin key; sets *code to its exit code.
+  std::string Cli(const std::string& args, int* code) {
+    testing::CommandResult r = testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
+    *code = r.code;
+    return r.out;
+  }
+
+  // A token of an admin of a second org (made in the control DB: orgs are not created over
+  // the api); "" after a failed assertion.
+  std::string OtherOrgAdmin(const std::string& email) {
+    EXPECT_EQ(up_->Json("auth", "POST", "/v1/users",
+                        {{"email", email}, {"role", "admin"}, {"password", "integration password 1"}},
+                        up_->admin_key())
+                  .status,
+              201);
+    {
+      auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
+      if (!control.ok()) ADD_FAILURE() << control.status();
+      if (!control.ok()) return "";
+      absl::StatusOr<storage::User> user = (*control)->GetUserByEmail(email);
+      absl::StatusOr<storage::Org> home = (*control)->GetOrgByName("default");
+      if (!user.ok() || !home.ok()) ADD_FAILURE() << user.status() << home.status();
+      if (!user.ok() || !home.ok()) return "";
+      storage::Org org;
+      org.id = "org_";
+      for (char ch : email.substr(0, email.find('@'))) {
+        if (std::isalnum(static_cast<unsigned char>(ch))) org.id.push_back(ch);
+      }
+      org.name = email;
+      org.created_at = absl::Now();
+      EXPECT_TRUE((*control)->CreateOrg(org).ok());
+      EXPECT_TRUE((*control)->AddMembership({org.id, user->id, storage::Role::kAdmin, absl::Now()}).ok());
+      absl::Status removed = (*control)->RemoveMembership(home->id, user->id);
+      EXPECT_TRUE(removed.ok() || absl::IsNotFound(removed)) << removed;  // users may live in one org only
+    }
+    HttpReply login = up_->Json("auth", "POST", "/v1/login", {{"email", email}, {"password", "integration password 1"}});
+    EXPECT_EQ(login.status, 200) << login.body;
+    if (login.status != 200) return "";
+    HttpReply token = up_->Call("auth", "POST", "/v1/token", "", std::string(login.json.at("session").as_string()));
+    EXPECT_EQ(token.status, 200) << token.body;
+    return token.status == 200 ? std::string(token.json.at("token").as_string()) : "";
+  }
+
   std::unique_ptr<EdgeVaultUp> up_;
 };
 
@@ -325,6 +374,7 @@ TEST_F(WebhooksTest, ChangeRequestEventsFollowThePromotionInOrder) {
     const json::object& data = event.at("data").as_object();
     EXPECT_EQ(data.at("change_request").as_int64(), cr);
     EXPECT_EQ(S(data.at("title")), "ship the pool");
+    EXPECT_EQ(S(data.at("type")), "promotion");
     EXPECT_EQ(S(data.at("promotion").at("from")), "staging");
     EXPECT_EQ(S(data.at("promotion").at("to")), "prod");
     EXPECT_FALSE(data.contains("changes")) << got[i].body;  // the diff stays in the api
@@ -414,15 +464,8 @@ TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
   StartUp();
   Receiver receiver;
   receiver.Listen();
-  auto cli = [&](const std::string& args, int* code) {
-    testing::CommandResult r = testing::RunEdgevault(
-        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
-                           " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
-    *code = r.code;
-    return r.out;
-  };
   int code = -1;
-  std::string out = cli("webhook add shop " + receiver.Url("/gone") + " --events revision.written", &code);
+  std::string out = Cli("webhook add shop " + receiver.Url("/gone") + " --events revision.written", &code);
   ASSERT_EQ(code, 0) << out;
   ASSERT_NE(out.find("whsec_"), std::string::npos) << out;
   size_t at = out.find("wh_");
@@ -430,7 +473,7 @@ TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
   std::string gone = out.substr(at, out.find_first_of(" \n", at) - at);
   auto [kept, kept_secret] = Register(receiver.Url("/kept"));
   ASSERT_FALSE(kept.empty());
-  out = cli("webhook list shop", &code);
+  out = Cli("webhook list shop", &code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find(gone), std::string::npos) << out;
   EXPECT_EQ(out.find("whsec_"), std::string::npos) << out;
@@ -438,7 +481,7 @@ TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
   PutConfig("x", 1);
   ASSERT_TRUE(testing::PollUntil(
       [&] { return receiver.Delivered(gone).size() == 1 && receiver.Delivered(kept).size() == 1; }, 30000));
-  out = cli("webhook rm shop " + gone, &code);
+  out = Cli("webhook rm shop " + gone, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_EQ(Api("GET", "/v1/workspaces/shop/webhooks/" + gone).status, 404);
   for (int i = 2; i <= 6; ++i) PutConfig("x", i);
@@ -450,7 +493,7 @@ TEST_F(WebhooksTest, ADeletedWebhookGetsNothingMoreAndTheCliManagesThem) {
       EXPECT_NE(r.head.find("POST /gone"), std::string::npos);
     }
   }
-  out = cli("webhook rm shop " + gone, &code);
+  out = Cli("webhook rm shop " + gone, &code);
   EXPECT_NE(code, 0) << out;  // already gone: 404
 
   // Registration changes are audit events (never with the secret).
@@ -471,33 +514,9 @@ TEST_F(WebhooksTest, OnlyThisOrgsAdminsManageWebhooksAndBadInputIsRefused) {
   StartUp();
   const std::string url = "http://127.0.0.1:9/hook";
   // Another org's admin: the workspace does not exist for them.
-  std::string other_email = "other-org-admin@example.com";
-  ASSERT_EQ(up_->Json("auth", "POST", "/v1/users",
-                      {{"email", other_email}, {"role", "admin"}, {"password", "integration password 1"}},
-                      up_->admin_key())
-                .status,
-            201);
-  {
-    auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
-    ASSERT_TRUE(control.ok()) << control.status();
-    absl::StatusOr<storage::User> user = (*control)->GetUserByEmail(other_email);
-    ASSERT_TRUE(user.ok()) << user.status();
-    absl::StatusOr<storage::Org> home = (*control)->GetOrgByName("default");
-    ASSERT_TRUE(home.ok());
-    storage::Org org;
-    org.id = "org_otherorg0001";
-    org.name = "other";
-    org.created_at = absl::Now();
-    ASSERT_TRUE((*control)->CreateOrg(org).ok());
-    ASSERT_TRUE((*control)->AddMembership({org.id, user->id, storage::Role::kAdmin, absl::Now()}).ok());
-    absl::Status removed = (*control)->RemoveMembership(home->id, user->id);
-    ASSERT_TRUE(removed.ok() || absl::IsNotFound(removed)) << removed;  // users may live in one org only
-  }
-  HttpReply login = up_->Json("auth", "POST", "/v1/login", {{"email", other_email}, {"password", "integration password 1"}});
-  ASSERT_EQ(login.status, 200) << login.body;
-  HttpReply token = up_->Call("auth", "POST", "/v1/token", "", std::string(login.json.at("session").as_string()));
-  ASSERT_EQ(token.status, 200) << token.body;
-  std::string other(token.json.at("token").as_string());
+  std::string other;
+  ASSERT_NO_FATAL_FAILURE(other = OtherOrgAdmin("other-org-admin@example.com"));
+  ASSERT_FALSE(other.empty());
   auto [id, secret] = Register(url);
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(Api("GET", "/v1/workspaces/shop/webhooks", nullptr, other).status, 404);
@@ -519,7 +538,7 @@ TEST_F(WebhooksTest, OnlyThisOrgsAdminsManageWebhooksAndBadInputIsRefused) {
     const char* code;
   };
   std::vector<Bad> bad = {
-      {{{"url", "https://example.com/hook"}, {"events", "*"}}, "https_unsupported"},
+      {{{"url", "https://user@127.0.0.1/hook"}, {"events", "*"}}, "invalid_url"},
       {{{"url", "http://user:pw@127.0.0.1/hook"}, {"events", "*"}}, "invalid_url"},
       {{{"url", "ftp://127.0.0.1/"}, {"events", "*"}}, "invalid_url"},
       {{{"url", "http://127.0.0.1/a#frag"}, {"events", "*"}}, "invalid_url"},
@@ -543,7 +562,7 @@ TEST_F(WebhooksTest, OnlyThisOrgsAdminsManageWebhooksAndBadInputIsRefused) {
   HttpReply patched = Api("PATCH", "/v1/workspaces/shop/webhooks/" + id, json::object{{"active", false}});
   ASSERT_EQ(patched.status, 200) << patched.body;
   EXPECT_EQ(S(patched.json.at("state")), "paused");
-  EXPECT_EQ(Api("PATCH", "/v1/workspaces/shop/webhooks/" + id, json::object{{"url", "https://x/"}}).status, 400);
+  EXPECT_EQ(Api("PATCH", "/v1/workspaces/shop/webhooks/" + id, json::object{{"url", "https://x:0/"}}).status, 400);
   EXPECT_EQ(Api("PATCH", "/v1/workspaces/shop/webhooks/wh_nope", json::object{{"active", true}}).status, 404);
 
   HttpReply doc = up_->Call("api", "GET", "/v1/openapi.json");
@@ -553,6 +572,300 @@ TEST_F(WebhooksTest, OnlyThisOrgsAdminsManageWebhooksAndBadInputIsRefused) {
                         "/v1/workspaces/{ws}/webhooks/{id}/rotate-secret"}) {
     EXPECT_TRUE(paths.contains(p)) << p;
   }
+}
+
+// Org-wide webhooks (docs/design/webhooks.md "Org-wide webhooks"): one registration by an org
+// admin receives the events of every workspace of the org, one created afterwards included,
+// signed with its one secret; workspace routes neither list nor change it; a developer cannot
+// manage it; another org's admin neither sees nor changes it, and the two orgs' events never
+// cross.
+TEST_F(WebhooksTest, AnOrgWebhookGetsEveryWorkspaceOfItsOrgAndNoOtherOrgs) {
+  StartUp();
+  Receiver receiver;
+  ASSERT_GT(receiver.port(), 0);
+  receiver.Listen();
+  HttpReply created = Api("POST", "/v1/webhooks", json::object{{"url", receiver.Url("/org")}, {"events", "*"}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id(created.json.at("id").as_string());
+  const std::string secret(created.json.at("secret").as_string());
+  EXPECT_EQ(created.json.at("workspaces").as_array().size(), 1u) << created.body;
+
+  // A workspace created afterwards is covered too.
+  ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "later"}, {"name", "Later"}}).status, 201);
+  ASSERT_EQ(Api("POST", "/v1/workspaces/later/environments",
+                json::object{{"key", "prod"}, {"name", "Prod"}, {"reason", "setup"}})
+                .status,
+            201);
+
+  // The workspace routes do not show or change it.
+  HttpReply listed = Api("GET", "/v1/workspaces/shop/webhooks");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_TRUE(listed.json.at("webhooks").as_array().empty()) << listed.body;
+  HttpReply refused = Api("DELETE", "/v1/workspaces/shop/webhooks/" + id);
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_NE(refused.body.find("org_webhook"), std::string::npos) << refused.body;
+
+  // Below admin: 403.
+  std::string developer = up_->TokenForNewUser("org-hooks-dev@example.com", "developer");
+  EXPECT_EQ(Api("GET", "/v1/webhooks", nullptr, developer).status, 403);
+  EXPECT_EQ(Api("POST", "/v1/webhooks", json::object{{"url", receiver.Url("/dev")}, {"events", "*"}}, developer).status,
+            403);
+
+  // Another org: sees none of it, can change none of it, and has its own.
+  std::string other;
+  ASSERT_NO_FATAL_FAILURE(other = OtherOrgAdmin("org-hooks-other@example.com"));
+  ASSERT_FALSE(other.empty());
+  HttpReply theirs_list = Api("GET", "/v1/webhooks", nullptr, other);
+  ASSERT_EQ(theirs_list.status, 200) << theirs_list.body;
+  EXPECT_TRUE(theirs_list.json.at("webhooks").as_array().empty()) << theirs_list.body;
+  EXPECT_EQ(Api("GET", "/v1/webhooks/" + id, nullptr, other).status, 404);
+  EXPECT_EQ(Api("PATCH", "/v1/webhooks/" + id, json::object{{"url", receiver.Url("/stolen")}}, other).status, 404);
+  EXPECT_EQ(Api("POST", "/v1/webhooks/" + id + "/rotate-secret", nullptr, other).status, 404);
+  EXPECT_EQ(Api("DELETE", "/v1/webhooks/" + id, nullptr, other).status, 404);
+  // Without a workspace there is nowhere to keep one.
+  HttpReply none = Api("POST", "/v1/webhooks", json::object{{"url", receiver.Url("/theirs")}, {"events", "*"}}, other);
+  EXPECT_EQ(none.status, 409) << none.body;
+  ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "theirs"}}, other).status, 201);
+  ASSERT_EQ(Api("POST", "/v1/workspaces/theirs/environments",
+                json::object{{"key", "prod"}, {"name", "Prod"}, {"reason", "setup"}}, other)
+                .status,
+            201);
+  HttpReply their_hook =
+      Api("POST", "/v1/webhooks", json::object{{"url", receiver.Url("/theirs")}, {"events", "*"}}, other);
+  ASSERT_EQ(their_hook.status, 201) << their_hook.body;
+  const std::string their_id(their_hook.json.at("id").as_string());
+
+  // One write in each of the three workspaces.
+  PutConfig("a", 1);
+  for (const auto& [ws, bearer] : std::vector<std::pair<std::string, std::string>>{{"later", ""}, {"theirs", other}}) {
+    HttpReply w = Api("PUT", "/v1/workspaces/" + ws + "/configs/a",
+                      json::object{{"type", "integer"}, {"values", {{"prod", 1}}}, {"reason", "tick"}}, bearer);
+    ASSERT_EQ(w.status, 200) << w.body;
+  }
+  ASSERT_TRUE(testing::PollUntil(
+      [&] { return receiver.Delivered(id).size() >= 2 && receiver.Delivered(their_id).size() >= 1; }, 30000));
+  auto workspaces_of = [&](const std::string& hook) {
+    std::set<std::string> keys;
+    for (const Receiver::Request& r : receiver.Delivered(hook)) {
+      json::value event = Parse(r.body);
+      if (event.is_object()) keys.insert(S(event.at("workspace").at("key")));
+    }
+    return keys;
+  };
+  EXPECT_EQ(workspaces_of(id), (std::set<std::string>{"later", "shop"}));
+  EXPECT_EQ(workspaces_of(their_id), std::set<std::string>{"theirs"});
+  for (const Receiver::Request& r : receiver.Delivered(id)) {
+    EXPECT_TRUE(SignatureVerifies(r, secret));
+    EXPECT_NE(r.head.find("POST /org"), std::string::npos);
+  }
+  for (const Receiver::Request& r : receiver.Delivered(their_id)) EXPECT_FALSE(SignatureVerifies(r, secret));
+
+  HttpReply shown = Api("GET", "/v1/webhooks/" + id);
+  ASSERT_EQ(shown.status, 200) << shown.body;
+  EXPECT_EQ(S(shown.json.at("state")), "ok") << shown.body;
+  EXPECT_EQ(shown.json.at("workspaces").as_array().size(), 2u) << shown.body;
+
+  // The CLI lists and removes it; afterwards no workspace sends to it.
+  int code = -1;
+  std::string out = Cli("org-webhook list", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(id), std::string::npos) << out;
+  EXPECT_EQ(out.find(their_id), std::string::npos) << out;
+  out = Cli("org-webhook rm " + id, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_EQ(Api("GET", "/v1/webhooks/" + id).status, 404);
+  const size_t before = receiver.Delivered(id).size();
+  PutConfig("a", 2);
+  HttpReply w = Api("PUT", "/v1/workspaces/theirs/configs/a",
+                    json::object{{"type", "integer"}, {"values", {{"prod", 2}}}, {"reason", "tick"}}, other);
+  ASSERT_EQ(w.status, 200);
+  // Their hook still gets their second event; by then ours would have had its turn.
+  ASSERT_TRUE(testing::PollUntil([&] { return receiver.Delivered(their_id).size() >= 2; }, 30000));
+  EXPECT_EQ(receiver.Delivered(id).size(), before);
+
+  out = Cli("org-webhook add " + receiver.Url("/cli") + " --events revision.written", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("whsec_"), std::string::npos) << out;
+
+  HttpReply doc = up_->Call("api", "GET", "/v1/openapi.json");
+  ASSERT_EQ(doc.status, 200);
+  for (const char* p : {"/v1/webhooks", "/v1/webhooks/{id}", "/v1/webhooks/{id}/rotate-secret"}) {
+    EXPECT_TRUE(doc.json.at("paths").as_object().contains(p)) << p;
+  }
+}
+
+// HTTPS delivery (docs/design/webhooks.md "HTTPS"): a real TLS receiver on 127.0.0.1 (the
+// project's HTTP server with TLS, in this process) whose certificate is issued by a test CA
+// made here with the openssl command line.
+class TlsReceiver {
+ public:
+  struct Got {
+    std::string body, signature, webhook;
+  };
+  TlsReceiver(const std::string& cert_file, const std::string& key_file) {
+    net::Router r;
+    r.Post("/hook", [this](net::Request& req) {
+      std::lock_guard<std::mutex> lock(mu_);
+      got_.push_back({req.body(), std::string(req.Header("X-EdgeVault-Signature")),
+                      std::string(req.Header("X-EdgeVault-Webhook-Id"))});
+      return net::Response::Json(200, "{}");
+    });
+    net::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.io_threads = 1;
+    o.access_log = false;
+    o.tls_cert_file = cert_file;
+    o.tls_key_file = key_file;
+    absl::StatusOr<std::unique_ptr<net::HttpServer>> s = net::HttpServer::Create(o, std::move(r));
+    if (s.ok() && (*s)->Start().ok()) server_ = *std::move(s);
+  }
+  ~TlsReceiver() {
+    if (server_) server_->Drain();
+  }
+  bool ok() const { return server_ != nullptr; }
+  std::string Url() const { return base::StrCat("https://127.0.0.1:", std::to_string(server_->port()), "/hook"); }
+  std::vector<Got> Received(const std::string& webhook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Got> out;
+    for (const Got& g : got_) {
+      if (g.webhook == webhook) out.push_back(g);
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<net::HttpServer> server_;
+  std::mutex mu_;
+  std::vector<Got> got_;
+};
+
+// A CA and certificates it issues, in a scratch directory: "good" for 127.0.0.1, "elsewhere"
+// for another address and name only; "stranger" is issued by a second CA the api never trusts.
+class TestPki {
+ public:
+  TestPki() : dir_(base::StrCat("/tmp/ev-webhook-pki-", std::to_string(::getpid()))) {
+    testing::RunShell("rm -rf " + dir_ + " && mkdir -p " + dir_);
+    ok_ = Ca("ca") && Ca("ca2") && Leaf("good", "ca", "IP:127.0.0.1") &&
+          Leaf("elsewhere", "ca", "IP:127.0.0.2,DNS:elsewhere.example.test") && Leaf("stranger", "ca2", "IP:127.0.0.1");
+  }
+  ~TestPki() { testing::RunShell("rm -rf " + dir_); }
+  bool ok() const { return ok_; }
+  std::string File(const std::string& name) const { return dir_ + "/" + name; }
+
+ private:
+  bool Run(const std::string& command) {
+    testing::CommandResult r = testing::RunShell(command + " 2>&1");
+    if (r.code != 0) std::fprintf(stderr, "%s failed: %s\n", command.c_str(), r.out.c_str());
+    return r.code == 0;
+  }
+  bool Ca(const std::string& name) {
+    return Run(base::StrCat("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=",
+                            name, "-edgevault-test -addext basicConstraints=critical,CA:TRUE",
+                            " -addext keyUsage=critical,keyCertSign -keyout ", File(name + ".key"), " -out ",
+                            File(name + ".crt")));
+  }
+  bool Leaf(const std::string& name, const std::string& ca, const std::string& san) {
+    std::string ext = File(name + ".ext");
+    return Run(base::StrCat("printf 'subjectAltName=", san, "\\n' > ", ext)) &&
+           Run(base::StrCat("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=", name,
+                            " -keyout ", File(name + ".key"), " -out ", File(name + ".csr"))) &&
+           Run(base::StrCat("openssl x509 -req -in ", File(name + ".csr"), " -CA ", File(ca + ".crt"), " -CAkey ",
+                            File(ca + ".key"), " -CAcreateserial -days 2 -extfile ", ext, " -out ",
+                            File(name + ".crt"))) &&
+           Run("chmod 600 " + File(name + ".key"));
+  }
+
+  std::string dir_;
+  bool ok_ = false;
+};
+
+class WebhooksHttpsTest : public WebhooksTest {
+ protected:
+  // Fast retries, and a webhook gives up after 3 failed attempts.
+  void StartWith(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--set", "api.webhook_retry_initial_ms=20", "--set",
+                                     "api.webhook_retry_max_ms=100", "--set", "api.webhook_max_attempts=3"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    StartUp(std::move(args));
+  }
+  // Waits until webhook `id` is `failing` (its attempts used up, each one retried like any
+  // failure) and returns its last_error.
+  std::string FailingWith(const std::string& id) {
+    std::string error;
+    bool failing = testing::PollUntil(
+        [&] {
+          HttpReply w = Api("GET", "/v1/workspaces/shop/webhooks/" + id);
+          if (w.status != 200 || !w.json.is_object()) return false;
+          if (w.json.at("last_error").is_string()) error = S(w.json.at("last_error"));
+          return S(w.json.at("state")) == "failing";
+        },
+        60000);
+    EXPECT_TRUE(failing) << error;
+    return error;
+  }
+  TestPki pki_;
+};
+
+TEST_F(WebhooksHttpsTest, DeliveredWhenTheCaIsTrustedRefusedForAnotherAddress) {
+  ASSERT_TRUE(pki_.ok());
+  StartWith({"--set", "api.webhook_ca_file=" + pki_.File("ca.crt")});
+  TlsReceiver good(pki_.File("good.crt"), pki_.File("good.key"));
+  TlsReceiver elsewhere(pki_.File("elsewhere.crt"), pki_.File("elsewhere.key"));
+  ASSERT_TRUE(good.ok() && elsewhere.ok());
+  auto [id, secret] = Register(good.Url());
+  auto [wrong_id, wrong_secret] = Register(elsewhere.Url());
+  ASSERT_FALSE(id.empty() || wrong_id.empty());
+  int64_t revision = PutConfig("a", 1);
+
+  ASSERT_TRUE(testing::PollUntil([&] { return good.Received(id).size() == 1; }, 30000));
+  TlsReceiver::Got got = good.Received(id).front();
+  Receiver::Request as_plain{"\r\nX-EdgeVault-Signature: " + got.signature + "\r\n", got.body, 200};
+  EXPECT_TRUE(SignatureVerifies(as_plain, secret));
+  EXPECT_EQ(FirstRevision(as_plain), revision) << got.body;
+  HttpReply w = Api("GET", "/v1/workspaces/shop/webhooks/" + id);
+  ASSERT_EQ(w.status, 200);
+  EXPECT_EQ(S(w.json.at("state")), "ok") << w.body;
+
+  // The certificate is from the trusted CA but names another address: never sent.
+  std::string error = FailingWith(wrong_id);
+  EXPECT_NE(error.find("TLS certificate of 127.0.0.1:"), std::string::npos) << error;
+  EXPECT_NE(error.find("IP address mismatch"), std::string::npos) << error;
+  EXPECT_TRUE(elsewhere.Received(wrong_id).empty());
+}
+
+TEST_F(WebhooksHttpsTest, WithoutTheCaTheCertificateFailsEveryAttemptWithItsReason) {
+  ASSERT_TRUE(pki_.ok());
+  StartWith({});  // the system trust store only: the test CA is unknown
+  TlsReceiver good(pki_.File("good.crt"), pki_.File("good.key"));
+  ASSERT_TRUE(good.ok());
+  auto [id, secret] = Register(good.Url());
+  ASSERT_FALSE(id.empty());
+  PutConfig("a", 1);
+  std::string error = FailingWith(id);
+  EXPECT_NE(error.find("not accepted: unable to get local issuer certificate"), std::string::npos) << error;
+  EXPECT_TRUE(good.Received(id).empty());
+  // The CLI's list shows the state and the reason.
+  int code = -1;
+  std::string listed = Cli("webhook list shop", &code);
+  EXPECT_EQ(code, 0) << listed;
+  EXPECT_NE(listed.find("failing"), std::string::npos) << listed;
+}
+
+TEST_F(WebhooksHttpsTest, ACertificateFromAnotherCaIsRefusedAndHttpStillWorks) {
+  ASSERT_TRUE(pki_.ok());
+  StartWith({"--set", "api.webhook_ca_file=" + pki_.File("ca.crt")});
+  TlsReceiver stranger(pki_.File("stranger.crt"), pki_.File("stranger.key"));
+  ASSERT_TRUE(stranger.ok());
+  Receiver plain;
+  plain.Listen();
+  auto [id, secret] = Register(stranger.Url());
+  auto [plain_id, plain_secret] = Register(plain.Url());
+  ASSERT_FALSE(id.empty() || plain_id.empty());
+  PutConfig("a", 1);
+  ASSERT_TRUE(testing::PollUntil([&] { return plain.Delivered(plain_id).size() == 1; }, 30000));
+  std::string error = FailingWith(id);
+  EXPECT_NE(error.find("not accepted"), std::string::npos) << error;
+  EXPECT_TRUE(stranger.Received(id).empty());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "src/audit/event.h"
 #include "src/audit/event_query.h"
+#include "src/base/log.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/eval/evaluator.h"
@@ -15,6 +16,7 @@
 #include "src/net/sse.h"
 #include "src/services/common/http_json.h"
 #include "src/workspace/change_requests.h"
+#include "src/workspace/org_webhooks.h"
 #include "src/workspace/resolver.h"
 
 namespace edgevault::api {
@@ -300,6 +302,13 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::optional<std::string> name, services::OptionalString(body, "name", 200));
       EV_ASSIGN_OR_RETURN(storage::Workspace ws,
                           o_.service->CreateWorkspace(ActorFor(p, req), key, name.value_or(key)));
+      // The org's webhooks receive the new workspace's events too. A failure here leaves the
+      // workspace without them until the next change to those webhooks (which repairs it):
+      // logged, not a failed create (the workspace exists).
+      if (absl::Status attached = workspace::OrgWebhooks(o_.service).Attach(ActorFor(p, req), ws); !attached.ok()) {
+        EV_LOG(kError, "the new workspace did not get the org's webhooks; change an org webhook to repair",
+               {{"workspace", ws.id}, {"error", attached.ToString()}});
+      }
       return services::JsonResponse(201, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
                                                       {"created_at", services::FormatTime(ws.created_at)},
                                                       {"revision", 0}});
@@ -360,6 +369,7 @@ class ApiService::Handlers {
     for (const KindRoute& k : kKinds) InstallKind(r, k);
     InstallAudit(r);
     InstallWebhooks(r);
+    InstallOrgWebhooks(r);
     InstallChangeRequests(r);
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
@@ -763,19 +773,21 @@ class ApiService::Handlers {
       json::array a;
       for (const auto& row : rows) {
         EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(row));
+        if (o.contains("org")) continue;  // an org webhook's copy: GET /v1/webhooks shows it
         a.push_back(std::move(o));
       }
       return services::JsonResponse(200, json::object{{"webhooks", std::move(a)}});
     });
     Route(r, http::verb::get, base + "/{id}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
-      EV_ASSIGN_OR_RETURN(storage::WebhookRow row, o_.service->GetWebhook(c.ws, req.Param("id")));
+      EV_ASSIGN_OR_RETURN(storage::WebhookRow row, WorkspaceWebhook(c.ws, req.Param("id")));
       EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(row));
       return services::JsonResponse(200, o);
     });
     Route(r, http::verb::patch, base + "/{id}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
       EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(WorkspaceWebhook(c.ws, req.Param("id")).status());
       EV_ASSIGN_OR_RETURN(storage::WebhookRow row,
                           o_.service->UpdateWebhook(ActorFor(c.p, req), c.ws, req.Param("id"), body));
       EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(row));
@@ -783,6 +795,7 @@ class ApiService::Handlers {
     });
     Route(r, http::verb::post, base + "/{id}/rotate-secret", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_RETURN_IF_ERROR(WorkspaceWebhook(c.ws, req.Param("id")).status());
       EV_ASSIGN_OR_RETURN(workspace::WebhookWithSecret rotated,
                           o_.service->RotateWebhookSecret(ActorFor(c.p, req), c.ws, req.Param("id")));
       EV_ASSIGN_OR_RETURN(json::object o, WebhookJson(rotated.row));
@@ -794,9 +807,111 @@ class ApiService::Handlers {
     Route(r, http::verb::delete_, base + "/{id}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
       std::string id(req.Param("id"));
+      EV_RETURN_IF_ERROR(WorkspaceWebhook(c.ws, id).status());
       EV_RETURN_IF_ERROR(o_.service->DeleteWebhook(ActorFor(c.p, req), c.ws, id));
       return services::JsonResponse(200, json::object{{"id", id}, {"deleted", true}});
     });
+  }
+
+  // A webhook of the workspace itself: an org webhook's copy is managed by the org's routes
+  // only (409 org_webhook, naming them).
+  absl::StatusOr<storage::WebhookRow> WorkspaceWebhook(const storage::Workspace& ws, std::string_view id) {
+    EV_ASSIGN_OR_RETURN(storage::WebhookRow row, o_.service->GetWebhook(ws, id));
+    EV_ASSIGN_OR_RETURN(workspace::WebhookSpec spec, workspace::WebhookSpecFromStored(row.body));
+    if (spec.org) {
+      return services::WithErrorCode(
+          absl::FailedPreconditionError(base::ToAbsl("webhook " + row.id + " is an org webhook: manage it with /v1/webhooks/" +
+                                                     row.id + " (edgevault org-webhook)")),
+          "org_webhook");
+    }
+    return row;
+  }
+
+  // Org-wide webhooks (docs/design/webhooks.md "Org-wide webhooks"; workspace/org_webhooks.h):
+  // the caller's org only (an id of another org is 404), admins only, same bodies as a
+  // workspace's webhooks.
+  void InstallOrgWebhooks(net::Router& r) {
+    const std::string base = "/v1/webhooks";
+    auto enter = [this](net::Request& req) -> absl::StatusOr<Principal> {
+      EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
+      return p;
+    };
+    Route(r, http::verb::post, base, [this, enter](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, enter(req));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(workspace::OrgWebhookWithSecret created,
+                          workspace::OrgWebhooks(o_.service).Create(ActorFor(p, req), body));
+      json::object o = OrgWebhookJson(created.hook);
+      o["secret"] = created.secret;
+      net::Response resp = services::JsonResponse(201, o);
+      resp.WithHeader("Cache-Control", "no-store");
+      return resp;
+    });
+    Route(r, http::verb::get, base, [this, enter](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, enter(req));
+      EV_ASSIGN_OR_RETURN(std::vector<workspace::OrgWebhook> hooks, workspace::OrgWebhooks(o_.service).List(p.org_id));
+      json::array a;
+      for (const auto& hook : hooks) a.push_back(OrgWebhookJson(hook));
+      return services::JsonResponse(200, json::object{{"webhooks", std::move(a)}});
+    });
+    Route(r, http::verb::get, base + "/{id}", [this, enter](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, enter(req));
+      EV_ASSIGN_OR_RETURN(workspace::OrgWebhook hook, workspace::OrgWebhooks(o_.service).Get(p.org_id, req.Param("id")));
+      return services::JsonResponse(200, OrgWebhookJson(hook));
+    });
+    Route(r, http::verb::patch, base + "/{id}", [this, enter](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, enter(req));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_ASSIGN_OR_RETURN(workspace::OrgWebhook hook,
+                          workspace::OrgWebhooks(o_.service).Update(ActorFor(p, req), req.Param("id"), body));
+      return services::JsonResponse(200, OrgWebhookJson(hook));
+    });
+    Route(r, http::verb::post, base + "/{id}/rotate-secret", [this, enter](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, enter(req));
+      EV_ASSIGN_OR_RETURN(workspace::OrgWebhookWithSecret rotated,
+                          workspace::OrgWebhooks(o_.service).RotateSecret(ActorFor(p, req), req.Param("id")));
+      json::object o = OrgWebhookJson(rotated.hook);
+      o["secret"] = rotated.secret;
+      net::Response resp = services::JsonResponse(200, o);
+      resp.WithHeader("Cache-Control", "no-store");
+      return resp;
+    });
+    Route(r, http::verb::delete_, base + "/{id}", [this, enter](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, enter(req));
+      std::string id(req.Param("id"));
+      EV_RETURN_IF_ERROR(workspace::OrgWebhooks(o_.service).Delete(ActorFor(p, req), id));
+      return services::JsonResponse(200, json::object{{"id", id}, {"deleted", true}});
+    });
+  }
+
+  // An org webhook as the api shows it: the registration, the state over all its copies
+  // (paused; failing when any workspace's copy gave up; retrying when any is retrying) and
+  // each workspace's own state and last error.
+  static json::object OrgWebhookJson(const workspace::OrgWebhook& hook) {
+    workspace::WebhookSpec spec = hook.spec;
+    spec.org = false;
+    json::object o = spec.ToJson();
+    o["id"] = hook.id;
+    bool failing = false, retrying = false;
+    std::string last_error;
+    json::array workspaces;
+    for (const workspace::OrgWebhookCopy& copy : hook.copies) {
+      const storage::WebhookRow& row = copy.row;
+      failing = failing || row.failing;
+      retrying = retrying || !row.last_error.empty();
+      if (last_error.empty() && !row.last_error.empty()) last_error = copy.ws.key + ": " + row.last_error;
+      workspaces.push_back(json::object{
+          {"workspace", copy.ws.key},
+          {"state", !spec.active ? "paused" : row.failing ? "failing" : !row.last_error.empty() ? "retrying" : "ok"},
+          {"last_error", row.last_error.empty() ? json::value(nullptr) : json::value(row.last_error)}});
+    }
+    o["state"] = !spec.active ? "paused" : failing ? "failing" : retrying ? "retrying" : "ok";
+    o["last_error"] = last_error.empty() ? json::value(nullptr) : json::value(last_error);
+    o["created_at"] = services::FormatTime(hook.created_at);
+    o["updated_at"] = services::FormatTime(hook.updated_at);
+    o["workspaces"] = std::move(workspaces);
+    return o;
   }
 
   // A webhook as the api shows it: never its secret.

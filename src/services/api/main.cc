@@ -102,11 +102,17 @@ absl::Status Install(services::ServiceContext& ctx) {
   webhook_http.request_timeout = absl::Seconds(10);
   webhook_http.max_idle_per_host = 0;
   webhook_http.max_response_body_bytes = 64 * 1024;
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> webhook_client, net::HttpClient::Create(webhook_http));
+  // https:// receivers: verified against the system trust store plus the operator's CA file.
+  webhook_http.tls = {.enabled = true, .system_trust = true, .ca_file = config.api_settings.webhook_ca_file};
+  absl::StatusOr<std::unique_ptr<net::HttpClient>> webhook_client = net::HttpClient::Create(webhook_http);
+  if (!webhook_client.ok()) {
+    return absl::Status(webhook_client.status().code(),
+                        base::ToAbsl("api.webhook_ca_file: " + std::string(webhook_client.status().message())));
+  }
   EV_ASSIGN_OR_RETURN(std::unique_ptr<WebhookDispatcher> dispatcher,
                       WebhookDispatcher::Create({.service = service,
                                                  .stores = so.stores,
-                                                 .client = ctx.Keep(std::move(webhook_client)),
+                                                 .client = ctx.Keep(*std::move(webhook_client)),
                                                  .env = ctx.env,
                                                  .retry_initial = config.api_settings.webhook_retry_initial,
                                                  .retry_max = config.api_settings.webhook_retry_max,

@@ -240,7 +240,7 @@ json::object Build() {
   json::object webhook_body{
       {"type", "object"},
       {"properties",
-       {{"url", {{"type", "string"}, {"maxLength", 2048}, {"description", "http:// only; no user-info, no fragment"}}},
+       {{"url", {{"type", "string"}, {"maxLength", 2048}, {"description", "http:// or https:// (certificate verified); no user-info, no fragment"}}},
         {"events", {{"description", "\"*\" or event types: revision.written, change_request.opened, "
                                     "change_request.approved, change_request.applied, change_request.failed, "
                                     "promotion.applied"}}},
@@ -263,6 +263,23 @@ json::object Build() {
   paths["/v1/workspaces/{ws}/webhooks/{id}/rotate-secret"] = {
       {"post", Op("A new signing secret, shown only here; the old one stops signing at once (admin)",
                   {P("ws"), P("id")}, std::nullopt, "200", "Webhook")}};
+  // Org-wide webhooks: the events of every workspace of the caller's org (admin).
+  paths["/v1/webhooks"] = {
+      {"get", Op("The org's webhooks, each with its state in every workspace; never a secret (admin)", {},
+                 std::nullopt, "200", "Any")},
+      {"post", Op("Register an org webhook receiving the events of every workspace of the org, those created "
+                  "later included (admin); the answer holds its signing secret, shown only here",
+                  {}, webhook_create, "201", "OrgWebhook")}};
+  paths["/v1/webhooks/{id}"] = {
+      {"get", Op("One org webhook (admin)", {P("id")}, std::nullopt, "200", "OrgWebhook")},
+      {"patch", Op("Change url, events, description or active in every workspace; naming active or url resumes "
+                   "failing workspaces (admin)",
+                   {P("id")}, webhook_body, "200", "OrgWebhook")},
+      {"delete", Op("Delete an org webhook: nothing more is sent to it from any workspace (admin)", {P("id")},
+                    std::nullopt, "200", "Any")}};
+  paths["/v1/webhooks/{id}/rotate-secret"] = {
+      {"post", Op("A new signing secret for every workspace, shown only here (admin)", {P("id")}, std::nullopt,
+                  "200", "OrgWebhook")}};
 
   json::object schemas;
   schemas["Any"] = json::object{};
@@ -290,6 +307,15 @@ json::object Build() {
         {"created_at", {{"type", "string"}}},
         {"updated_at", {{"type", "string"}}}}},
       {"required", json::array{"id", "url", "events", "active", "state"}}};
+  json::object org_webhook = schemas["Webhook"].as_object();
+  org_webhook["properties"].as_object()["workspaces"] = {
+      {"type", "array"},
+      {"items",
+       {{"type", "object"},
+        {"properties", {{"workspace", {{"type", "string"}}},
+                        {"state", {{"type", "string"}, {"enum", json::array{"ok", "retrying", "failing", "paused"}}}},
+                        {"last_error", {{"type", json::array{"string", "null"}}}}}}}}};
+  schemas["OrgWebhook"] = std::move(org_webhook);
   schemas["WriteResult"] = {{"type", "object"}, {"properties", {{"revision", {{"type", "integer"}}}}}};
   schemas["ChangeRequest"] = {
       {"type", "object"},

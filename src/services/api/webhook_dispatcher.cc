@@ -137,7 +137,8 @@ absl::Status WebhookDispatcher::Send(const storage::WebhookRow& hook, std::strin
                  {"X-EdgeVault-Event-Id", EventId(payload)},
                  {"X-EdgeVault-Webhook-Id", hook.id},
                  {"X-EdgeVault-Signature", WebhookSignatureHeader(secret, absl::ToUnixSeconds(o_.env->Now()), payload)}};
-  absl::StatusOr<net::ClientResponse> resp = o_.client->Do(url.host, url.port, req);
+  absl::StatusOr<net::ClientResponse> resp =
+      o_.client->Do(url.host, url.port, req, url.tls ? net::Scheme::kHttps : net::Scheme::kHttp);
   if (!resp.ok()) return absl::UnavailableError(base::ToAbsl(std::string(resp.status().message()).substr(0, 300)));
   if (resp->status < 200 || resp->status > 299) {
     return absl::UnavailableError(base::ToAbsl("the receiver answered HTTP " + std::to_string(resp->status)));

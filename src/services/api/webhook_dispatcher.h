@@ -36,8 +36,9 @@ namespace edgevault::api {
 struct WebhookDispatcherOptions {
   workspace::Service* service = nullptr;              // opens signing secrets; not owned
   storage::WorkspaceStoreProvider* stores = nullptr;  // events, registrations, cursors; not owned
-  // Plain HTTP, no service credential, no connection reuse (a POST on a connection the
-  // receiver closed would not be retried by the client); not owned.
+  // No service credential, no connection reuse (a POST on a connection the receiver closed
+  // would not be retried by the client), TLS enabled for https:// URLs (with the operator's
+  // trust: the system store plus api.webhook_ca_file); not owned.
   net::HttpClient* client = nullptr;
   base::Env* env = nullptr;
   absl::Duration retry_initial = absl::Seconds(1);

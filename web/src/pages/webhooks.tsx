@@ -127,7 +127,7 @@ function AddWebhook({ base, onAdded }: { base: string; onAdded: (w: Webhook) => 
   return (
     <form onSubmit={onSubmit} class="panel" aria-labelledby="wh-add-h">
       <h2 id="wh-add-h">Add a webhook</h2>
-      <Field id="wh-url" label="URL" hint="http:// only in this version, e.g. http://hooks.internal:8080/edgevault">
+      <Field id="wh-url" label="URL" hint="http:// or https:// (the certificate is verified), e.g. https://hooks.example.com/edgevault">
         <input id="wh-url" required maxLength={2048} value={url} aria-describedby="wh-url-hint" onInput={(e) => setUrl(e.currentTarget.value)} />
       </Field>
       <Field id="wh-description" label="Description (optional)">
