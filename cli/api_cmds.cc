@@ -87,6 +87,7 @@ struct ApiCommands {
   std::string from, to, title, comment;  // `description` is shared with webhook add
   std::vector<std::string> items, kinds;
   bool dry_run = false;
+  bool yes = false;  // rollback: no confirmation
   CLI::App* cr_list = nullptr;
   std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert,
                                             // schedule, unschedule
@@ -483,6 +484,8 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->rollback = with_reason(common(app.add_subcommand("rollback", "restore a workspace to its state after a revision")));
   c->rollback->add_option("workspace", c->ws)->required();
   c->rollback->add_option("--to", c->revision, "the revision to return to")->required();
+  c->rollback->add_flag("--dry-run", c->dry_run, "list what the rollback would change, write nothing");
+  c->rollback->add_flag("--yes,-y", c->yes, "do not ask before a rollback that deletes items (for scripts)");
 
   CLI::App* sdk = app.add_subcommand("sdk-key", "SDK keys");
   sdk->require_subcommand(1);
@@ -941,8 +944,58 @@ int RunApiCommands(ApiCommands& c) {
     });
   }
   if (c.rollback->parsed()) {
+    // First what it would change (every check made, nothing written): printed for
+    // --dry-run, and a rollback that deletes items asks before it goes on (--yes skips).
+    json::value preview = json::object{{"to_revision", c.revision}, {"reason", c.reason}, {"dry_run", true}};
+    Reply plan = client->Call("POST", WsPath(c) + "/rollback", &preview);
+    if (c.dry_run) {
+      return Output(c, plan, [&]() -> std::optional<std::string> {
+        const json::array* changes = ArrayMember(plan.body, "changes");
+        if (changes == nullptr) return Missing("changes");
+        std::vector<std::vector<std::string>> rows;
+        for (const json::value& ch : *changes) {
+          rows.push_back({Field(ch, "action").value_or("?"), Field(ch, "kind").value_or("?"), Field(ch, "key").value_or("?")});
+        }
+        std::printf("Rolling back to revision %lld would write %zu revision(s):\n", static_cast<long long>(c.revision),
+                    rows.size());
+        if (!rows.empty()) PrintTable({"ACTION", "KIND", "KEY"}, rows);
+        return std::nullopt;
+      });
+    }
+    if (int rc = Check(plan)) return rc;
+    const json::array* changes = ArrayMember(plan.body, "changes");
+    if (changes == nullptr) return Unexpected(plan, Missing("changes"));
+    std::vector<std::string> deleted;
+    for (const json::value& ch : *changes) {
+      if (StringMember(ch, "action") == "delete") {
+        deleted.push_back(Field(ch, "kind").value_or("?") + " " + Field(ch, "key").value_or("?"));
+      }
+    }
+    if (!deleted.empty() && !c.yes) {
+      std::string list;
+      for (const std::string& d : deleted) list += (list.empty() ? "" : ", ") + d;
+      if (!::isatty(STDIN_FILENO)) {
+        return Fail("this rollback deletes " + std::to_string(deleted.size()) + " item(s) created since revision " +
+                    std::to_string(c.revision) + " (" + list + "); nothing was changed. Pass --yes to go ahead, or "
+                    "--dry-run to see every change");
+      }
+      std::fprintf(stderr, "This rollback deletes %zu item(s) created since revision %lld: %s.\nGo ahead? [y/N] ",
+                   deleted.size(), static_cast<long long>(c.revision), list.c_str());
+      std::string answer;
+      std::getline(std::cin, answer);
+      if (answer != "y" && answer != "Y" && answer != "yes") return Fail("not rolled back; nothing was changed");
+    }
+    // Conditional on the head the preview saw, so what was confirmed is what is written.
     json::value v = json::object{{"to_revision", c.revision}, {"reason", c.reason}};
-    Reply r = client->Call("POST", WsPath(c) + "/rollback", &v);
+    std::vector<std::pair<std::string, std::string>> if_match;
+    if (const json::value* head = Member(plan.body, "revision"); head != nullptr && head->is_int64()) {
+      if_match.push_back({"If-Match", "\"" + std::to_string(head->get_int64()) + "\""});
+    }
+    Reply r = client->Call("POST", WsPath(c) + "/rollback", &v, if_match);
+    if (r.status == 412) {
+      std::fprintf(stderr, "edgevault: the workspace changed since the preview; nothing was rolled back. Run it again\n");
+      return 1;
+    }
     return Output(c, r, [&]() -> std::optional<std::string> {
       std::optional<std::string> written = Field(r.body, "revisions_written"), revision = Field(r.body, "revision");
       if (!written || !revision) return std::string("no \"revisions_written\" or \"revision\" in it");
@@ -951,6 +1004,7 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
+
   if (c.sdk_key->parsed()) {
     json::value v = json::object{{"name", c.name.empty() ? c.env : c.name}};
     Reply r = client->Call("POST", WsPath(c) + "/environments/" + c.env + "/sdk-keys", &v);

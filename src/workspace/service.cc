@@ -1131,7 +1131,7 @@ absl::StatusOr<int64_t> Service::RevertEnvironment(const Actor& actor, const sto
 
 absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
                                           std::string_view reason, std::optional<int64_t> if_match,
-                                          const WriteAuthorizer& authorize) {
+                                          const WriteAuthorizer& authorize, std::vector<PlannedRestore>* dry_run) {
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
     if (to < 0 || to > head) {
@@ -1159,9 +1159,11 @@ absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Wor
         EV_RETURN_IF_ERROR(now_snap.envs.ValidateEnvironmentUpdate(b.as_object()).status());
         c.mutations.push_back({kind, key, then, key});
         environment_settings.insert(key);
+        if (dry_run != nullptr) dry_run->push_back({kind, key, "update"});
         continue;
       }
       c.mutations.push_back({kind, key, then, ""});
+      if (dry_run != nullptr) dry_run->push_back({kind, key, !then ? "delete" : !current ? "create" : "update"});
       if (kind == ItemKind::kSecret) {
         std::optional<json::object> b = StoredObject(now);
         json::value a = then ? ParseOrNull(*then) : json::value(nullptr);
@@ -1204,6 +1206,14 @@ absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Wor
     effect.environment_settings = environment_settings;
     EV_RETURN_IF_ERROR(authorize(effect));
     touched.insert(environment_settings.begin(), environment_settings.end());
+    if (dry_run != nullptr) {
+      // If-Match is answered as the commit would answer it.
+      if (if_match && *if_match != head) {
+        return absl::AbortedError(base::ToAbsl("expected head " + std::to_string(*if_match) + " but the head is " +
+                                               std::to_string(head) + "; reload and retry"));
+      }
+      return head;
+    }
     int64_t changed = static_cast<int64_t>(c.mutations.size());
     return CommitAndPublish(actor, ws, l, std::move(c), "workspace.rollback",
                             {{"to_revision", to}, {"items_changed", changed}}, touched, "");

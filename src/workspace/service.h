@@ -240,14 +240,22 @@ class Service {
   absl::StatusOr<int64_t> Revert(const Actor& actor, const storage::Workspace& ws, int64_t n,
                                  std::string_view reason, std::optional<int64_t> if_match,
                                  const WriteAuthorizer& authorize);
+  // What a rollback would change, item by item (RollbackPlan).
+  struct PlannedRestore {
+    storage::ItemKind kind;
+    std::string key;
+    std::string action;  // "create" (deleted since), "update", "delete" (created since)
+  };
   // Restores every item to its state after revision `to`, as new revisions (one per item
   // that differs), authorized on the environments the whole restore changes. Environments
   // that existed at `to` get their settings back (effect: `environment_settings`);
   // environments created since are kept. Returns the new head (unchanged when nothing
-  // differs).
+  // differs). With `dry_run`, every check is made (validation, authorization, If-Match)
+  // and the changes are listed there instead of written; the head is returned as it is.
   absl::StatusOr<int64_t> Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
                                    std::string_view reason, std::optional<int64_t> if_match,
-                                   const WriteAuthorizer& authorize);
+                                   const WriteAuthorizer& authorize,
+                                   std::vector<PlannedRestore>* dry_run = nullptr);
   absl::StatusOr<std::vector<storage::Activity>> ListActivity(const storage::Workspace& ws,
                                                               int64_t after, int limit);
   // Records a non-write event (activity + audit event, one transaction). `environment`

@@ -313,6 +313,22 @@ TEST_F(ApiTest, RevisionsRevertAndRollback) {
   ASSERT_EQ(Api("PUT", base + "/configs/extra", json::object{{"type", "string"}, {"values", {{"dev", "x"}}}, {"reason", "new"}})
                 .status,
             200);
+  // A dry run lists what would be written and writes nothing; If-Match is checked as for
+  // the real thing.
+  int64_t head = Head(base);
+  HttpReply dry = Api("POST", base + "/rollback",
+                      json::object{{"to_revision", start + 1}, {"reason", "bad release"}, {"dry_run", true}});
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(dry.json.at("revision").as_int64(), head);
+  EXPECT_EQ(json::serialize(dry.json.at("changes")),
+            R"([{"kind":"config","key":"extra","action":"delete"},{"kind":"config","key":"level","action":"update"}])");
+  EXPECT_EQ(Head(base), head);
+  ExpectJsonError(Api("POST", base + "/rollback",
+                      json::object{{"to_revision", start + 1}, {"reason", "x"}, {"dry_run", true}},
+                      "", {{"If-Match", base::StrCat("\"", std::to_string(head - 1), "\"")}}),
+                  412);
+  ExpectJsonError(Api("POST", base + "/rollback", json::object{{"to_revision", start + 1}, {"reason", "x"}, {"dry_run", 1}}),
+                  400);
   HttpReply rb = Api("POST", base + "/rollback",
                      json::object{{"to_revision", start + 1}, {"reason", "bad release"}});
   ASSERT_EQ(rb.status, 200) << rb.body;
@@ -731,6 +747,9 @@ TEST_F(ApiTest, EnvironmentChangesNeedAdminOnEveryPath) {
   ASSERT_EQ(Api("PATCH", base + "/environments/dev", json::object{{"name", "Sandbox"}, {"reason", "rename"}}).status, 200);
   int64_t renamed = Head(base);
   ExpectJsonError(Api("POST", base + "/rollback", json::object{{"to_revision", before_rename}, {"reason", "x"}}, dev), 403);
+  ExpectJsonError(Api("POST", base + "/rollback",
+                      json::object{{"to_revision", before_rename}, {"reason", "x"}, {"dry_run", true}}, dev),
+                  403);  // a dry run is authorized like the rollback
   EXPECT_EQ(Head(base), renamed);
   EXPECT_EQ(Environment(base, "dev").at("name").as_string(), "Sandbox");
   HttpReply rb = Api("POST", base + "/rollback", json::object{{"to_revision", before_rename}, {"reason", "restore"}});

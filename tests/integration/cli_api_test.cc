@@ -66,7 +66,18 @@ TEST_F(CliApiTest, WorkspaceToSdkKey) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("launch"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("REASON"), std::string::npos) << r.out;
-  r = Cli("rollback shop --to 3 -m undo");
+  // A rollback that deletes items (the flag came after revision 3) asks first; without a
+  // terminal it refuses unless --yes, and changes nothing.
+  std::string head_before = up_->Call("api", "GET", "/v1/workspaces/shop", "", up_->admin_key()).body;
+  r = Cli("rollback shop --to 3 -m undo --dry-run");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("would write 2 revision(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("delete  flag    checkout"), std::string::npos) << r.out;
+  r = Cli("rollback shop --to 3 -m undo < /dev/null");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("deletes 1 item(s) created since revision 3 (flag checkout)"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/shop", "", up_->admin_key()).body, head_before);
+  r = Cli("rollback shop --to 3 -m undo --yes");
   ASSERT_EQ(r.code, 0) << r.out;
   r = Cli("config get shop db.pool --json");
   EXPECT_NE(r.out.find("\"dev\":5"), std::string::npos) << r.out;

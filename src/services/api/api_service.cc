@@ -435,11 +435,25 @@ class ApiService::Handlers {
     Route(r, http::verb::post, "/v1/workspaces/{ws}/rollback", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
       EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"to_revision", "reason"}));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"to_revision", "reason", "dry_run"}));
       EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> to, services::OptionalInt(body, "to_revision", 0, INT64_MAX));
       if (!to) return absl::InvalidArgumentError("field 'to_revision': is required");
+      EV_ASSIGN_OR_RETURN(std::optional<bool> dry_run, services::OptionalBool(body, "dry_run"));
       EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      if (dry_run.value_or(false)) {
+        // Every check a rollback makes, and what it would write, item by item.
+        std::vector<workspace::Service::PlannedRestore> plan;
+        EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Rollback(ActorFor(c.p, req), c.ws, *to, reason, if_match,
+                                                               Writer(c), &plan));
+        json::array changes;
+        for (const auto& p : plan) {
+          changes.push_back(json::object{{"kind", storage::ItemKindName(p.kind)}, {"key", p.key}, {"action", p.action}});
+        }
+        return WithRevision(services::JsonResponse(200, json::object{{"dry_run", true}, {"revision", head},
+                                                                     {"to_revision", *to}, {"changes", std::move(changes)}}),
+                            head);
+      }
       EV_ASSIGN_OR_RETURN(int64_t before, o_.service->Head(c.ws));
       EV_ASSIGN_OR_RETURN(int64_t head,
                           o_.service->Rollback(ActorFor(c.p, req), c.ws, *to, reason, if_match, Writer(c)));
