@@ -13,8 +13,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import { EdgeVault } from './lib/edgevault.mjs';
+import { BIN_DIR, EdgeVault } from './lib/edgevault.mjs';
 
 const MARKER = `sk_marker_${randomBytes(8).toString('hex')}`;
 const PROPOSED_MARKER = `sk_proposed_${randomBytes(8).toString('hex')}`;
@@ -240,6 +241,27 @@ test('a secret value reaches an agent only when the server allows it and the tok
   // Token may, server does not (the default server): see the first test; and here directly.
   const def = await connect(ev, ev.secretsKey);
   assert.ok(!(await def.client.listTools()).tools.some((t) => t.name === 'read_secret_value'));
+});
+
+test('the SDK over stdio: `edgevault mcp` relays to /mcp with the token it is given', async () => {
+  const transport = new StdioClientTransport({
+    command: path.join(BIN_DIR, 'edgevault'),
+    args: ['mcp'],
+    env: { EDGEVAULT_API_URL: ev.url('api'), EDGEVAULT_TOKEN: ev.readKey, HOME: ev.tmp },
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: 'stdio-agent', version: '0.0.1' });
+  await client.connect(transport);
+  clients.push(client);
+  assert.equal(client.getServerVersion().name, 'edgevault-api');
+  const names = (await client.listTools()).tools.map((t) => t.name);
+  assert.ok(names.includes('get_item'));
+  for (const w of WRITE_TOOLS) assert.ok(!names.includes(w), w);  // the read-only key's rights, as over HTTP
+  const r = await client.callTool({ name: 'get_item', arguments: { workspace: 'shop', kind: 'config', key: 'db.pool' } });
+  assert.equal(r.structuredContent.key, 'db.pool', textOf(r));
+  const read = await client.readResource({ uri: 'edgevault://shop/environments/prod/resolved' });
+  assert.equal(JSON.parse(read.contents[0].text).environment, 'prod');
+  await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), /unknown tool/);
 });
 
 // NDJSON lines of the audit warehouse.
