@@ -130,19 +130,22 @@ std::optional<Client> Client::Connect(const std::string& url_flag, const std::st
   return Client(service, *u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
 }
 
-Reply Client::Call(const std::string& method, const std::string& target, const json::value* body,
-                 std::vector<std::pair<std::string, std::string>> headers) {
+absl::StatusOr<net::ClientResponse> Client::Send(const std::string& method, const std::string& target, std::string body,
+                                                 std::vector<std::pair<std::string, std::string>> headers) {
   net::ClientRequest req;
   req.method = method;
   req.target = target;
   req.headers = std::move(headers);
   req.headers.push_back({"Authorization", "Bearer " + token_});
-  if (body) {
-    req.body = json::serialize(*body);
-    req.headers.push_back({"Content-Type", "application/json"});
-  }
+  req.body = std::move(body);
+  return http_->Do(url_.host, url_.port, req);
+}
+
+Reply Client::Call(const std::string& method, const std::string& target, const json::value* body,
+                 std::vector<std::pair<std::string, std::string>> headers) {
+  if (body) headers.push_back({"Content-Type", "application/json"});
   Reply r;
-  auto resp = http_->Do(url_.host, url_.port, req);
+  auto resp = Send(method, target, body ? json::serialize(*body) : std::string(), std::move(headers));
   if (!resp.ok()) {
     r.status = -1;
     r.raw = std::string(service_ == Service::kApi ? "the api" : "the auth service") + " at http://" + url_.host + ":" +

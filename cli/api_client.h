@@ -22,11 +22,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "src/net/http_client.h"
 #include "yaml-cpp/node/node.h"
-
-namespace edgevault::net {
-class HttpClient;
-}
 
 namespace edgevault::cli {
 
@@ -85,6 +83,10 @@ class Client {
   // One request with the Bearer token (and the JSON body, when given).
   Reply Call(const std::string& method, const std::string& target, const boost::json::value* body = nullptr,
              std::vector<std::pair<std::string, std::string>> headers = {});
+  // The raw request with the Bearer token, for a caller that handles the reply itself
+  // (the MCP stdio relay).
+  absl::StatusOr<net::ClientResponse> Send(const std::string& method, const std::string& target, std::string body,
+                                           std::vector<std::pair<std::string, std::string>> headers);
 
  private:
   Client(Service service, Url u, std::string token, std::shared_ptr<net::HttpClient> http)

@@ -21,6 +21,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
 #include "cli/export_format.h"
+#include "cli/mcp_stdio.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
 #include "src/net/http_client.h"
@@ -95,6 +96,7 @@ struct ApiCommands {
   std::string apply_at;  // cr schedule --at
   // cr propose: the proposed changes, by option (docs/cli.md).
   CLI::App* cr_propose = nullptr;
+  CLI::App* mcp = nullptr;  // `edgevault mcp`: MCP over stdio (mcp_stdio.h)
   std::vector<std::string> propose_config, propose_flag, propose_secret, propose_unset, propose_body, propose_delete;
 };
 
@@ -551,6 +553,11 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->promote->add_flag("--dry-run", c->dry_run, "show the diff; create nothing");
   CLI::App* cr = app.add_subcommand("cr", "change requests");
   cr->require_subcommand(1);
+  c->mcp = app.add_subcommand("mcp",
+                              "serve the Model Context Protocol over stdio for a local agent, relayed to the "
+                              "api's /mcp with your token (docs/mcp.md)");
+  c->mcp->add_option("--api-url", c->api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
+  c->mcp->add_option("--token", c->token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
   c->cr_propose = common(cr->add_subcommand(
       "propose", "open a change request proposing changes directly (for change-request-only environments)"));
   c->cr_propose->add_option("workspace", c->ws)->required();
@@ -755,7 +762,7 @@ int RunApiCommands(ApiCommands& c) {
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
                         c.org_webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
-                        c.cr_propose}) {
+                        c.cr_propose, c.mcp}) {
     any = any || cmd->parsed();
   }
   for (const auto& [op, cmd] : c.cr_ops) any = any || cmd->parsed();
@@ -764,6 +771,25 @@ int RunApiCommands(ApiCommands& c) {
   std::string error;
   std::optional<Client> client = Client::Connect(c.api_url, c.token, &error);
   if (!client) return Fail(error);
+  if (c.mcp->parsed()) {
+    return RelayMcpStdio(std::cin, std::cout, std::cerr,
+                         [&](const std::string& method, const std::string& body,
+                             const std::vector<std::pair<std::string, std::string>>& headers) {
+                           McpHttpReply r;
+                           auto resp = client->Send(method, "/mcp", body, headers);
+                           if (!resp.ok()) {
+                             r.status = -1;
+                             r.error = std::string(resp.status().message());
+                             return r;
+                           }
+                           r.status = resp->status;
+                           r.body = resp->body;
+                           if (std::optional<std::string_view> id = resp->Header("Mcp-Session-Id")) {
+                             r.session_id = std::string(*id);
+                           }
+                           return r;
+                         });
+  }
 
   if (c.ws_create->parsed()) {
     json::value body = json::object{{"key", c.key}, {"name", c.name.empty() ? c.key : c.name}};

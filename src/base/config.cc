@@ -51,6 +51,9 @@ struct KeySpec {
   // The value may carry a password in URL userinfo (kv.url): error messages show it with
   // the userinfo replaced by "***".
   bool redact_userinfo = false;
+  // kInt with range 0..1 written and read as a boolean: TOML true/false (or 0/1), text
+  // "true"/"false"/"1"/"0".
+  bool boolean = false;
   std::function<void(Config&, const Value&, const Source&)> set;
   std::function<Value(const Config&)> get;
 };
@@ -254,6 +257,16 @@ KeySpec DurationKey(std::string key, int64_t min, int64_t max, absl::Duration un
     absl::Duration remainder;  // Debian's Abseil (20220623) requires a non-null pointer
     return absl::IDivDuration(field(c), unit, &remainder);
   };
+  return k;
+}
+
+// A boolean key (KeySpec::boolean).
+template <typename Field>
+KeySpec BoolKey(std::string key, std::string help, Field field) {
+  KeySpec k = IntSpec(std::move(key), 0, 1, std::move(help));
+  k.boolean = true;
+  k.set = [field](Config& c, const Value& v, const Source&) { field(c) = std::get<int64_t>(v) != 0; };
+  k.get = [field](const Config& c) -> Value { return static_cast<int64_t>(field(c) ? 1 : 0); };
   return k;
 }
 
@@ -517,6 +530,20 @@ std::vector<KeySpec> BuildKeyTable() {
       "any host, loopback and private addresses included (docs/design/webhooks.md).",
       [](Config& c, const std::string& v, const Source&) { c.api_settings.webhook_allowed_hosts = v; },
       [](const Config& c) { return c.api_settings.webhook_allowed_hosts; }));
+  t.push_back(BoolKey(
+      "mcp.enabled",
+      "Serve the Model Context Protocol endpoint /mcp on the api (docs/mcp.md).",
+      [](auto& c) -> auto& { return c.mcp_settings.enabled; }));
+  t.push_back(BoolKey(
+      "mcp.read_only",
+      "MCP agents get read tools only: the write tools (propose_change, apply_change,\n"
+      "create_promotion) are neither listed nor run (docs/design/mcp.md section 4).",
+      [](auto& c) -> auto& { return c.mcp_settings.read_only; }));
+  t.push_back(BoolKey(
+      "mcp.allow_secret_values",
+      "Offer MCP agents the read_secret_value tool; a token still needs the right to\n"
+      "read secret values. Off: agents see secret names and metadata only.",
+      [](auto& c) -> auto& { return c.mcp_settings.allow_secret_values; }));
   t.push_back(StringKey(
       "api.webhook_ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
       "PEM file of extra CA certificates that https:// webhook receivers' certificates\n"
@@ -634,6 +661,7 @@ absl::Status UnknownKeyError(std::string_view key, const Source& src) {
 }
 
 std::string Expected(const KeySpec& spec) {
+  if (spec.boolean) return "expected true or false";
   if (spec.kind == KeySpec::Kind::kInt) {
     return StrCat("expected an integer in ", spec.min, "..", spec.max);
   }
@@ -642,6 +670,11 @@ std::string Expected(const KeySpec& spec) {
 
 // Parses a value given as text (environment, --set).
 absl::StatusOr<Value> ParseText(const KeySpec& spec, std::string_view text, const Source& src) {
+  if (spec.boolean) {
+    if (text == "true" || text == "1") return Value(int64_t{1});
+    if (text == "false" || text == "0") return Value(int64_t{0});
+    return KeyError(spec.key, src, StrCat(Expected(spec), ", got ", Quote(text)));
+  }
   if (spec.kind == KeySpec::Kind::kInt) {
     int64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -686,6 +719,9 @@ std::string DescribeNode(const toml::node& node) {
 
 // Converts a TOML value, which must already have the key's TOML type.
 absl::StatusOr<Value> ConvertNode(const KeySpec& spec, const toml::node& node, const Source& src) {
+  if (spec.boolean) {
+    if (const toml::value<bool>* b = node.as_boolean()) return Value(int64_t{b->get() ? 1 : 0});
+  }
   if (spec.kind == KeySpec::Kind::kInt) {
     if (const toml::value<int64_t>* i = node.as_integer()) {
       int64_t v = i->get();
@@ -878,7 +914,9 @@ std::string DefaultConfigToml(int port_base) {
       continue;
     }
     Value v = spec.get(defaults);
-    if (const int64_t* i = std::get_if<int64_t>(&v)) {
+    if (const int64_t* i = std::get_if<int64_t>(&v); i != nullptr && spec.boolean) {
+      StrAppend(&out, leaf, " = ", *i != 0 ? "true" : "false", "\n");
+    } else if (const int64_t* i = std::get_if<int64_t>(&v)) {
       StrAppend(&out, leaf, " = ", *i, "\n");
     } else {
       StrAppend(&out, leaf, " = ", Quote(std::get<std::string>(v)), "\n");

@@ -88,6 +88,13 @@ struct ApiSettings {
   std::string webhook_ca_file;
 };
 
+// The api's MCP endpoint (docs/design/mcp.md §7).
+struct McpSettings {
+  bool enabled = true;
+  bool read_only = false;
+  bool allow_secret_values = false;
+};
+
 // The delivery service (docs/delivery.md).
 struct DeliverySettings {
   // OFREP requests per second per SDK key (token bucket); 0 = unlimited.
@@ -133,6 +140,7 @@ struct Config {
   AuthSettings auth_settings;  // the auth service's own settings (auth.* keys)
   DeliverySettings delivery_settings;  // delivery.* keys
   ApiSettings api_settings;  // api.* keys
+  McpSettings mcp_settings;  // mcp.* keys
   ConsoleSettings console_settings;  // console.* keys
 
   // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.

@@ -132,6 +132,9 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.auth_settings.trusted_proxies == "10.0.0.0/8, 192.0.2.10, fd00::/8"; }},
       {"auth.signing_key_settle_s", "4",
        [](const Config& c) { return c.auth_settings.signing_key_settle == absl::Seconds(4); }},
+      {"mcp.enabled", "0", [](const Config& c) { return !c.mcp_settings.enabled; }},
+      {"mcp.read_only", "1", [](const Config& c) { return c.mcp_settings.read_only; }},
+      {"mcp.allow_secret_values", "1", [](const Config& c) { return c.mcp_settings.allow_secret_values; }},
       {"console.web_dir", "/srv/web",
        [](const Config& c) { return c.console_settings.web_dir == "/srv/web"; }},
       {"auth.invitation_ttl_s", "3600",
@@ -369,6 +372,32 @@ TEST(ConfigTest, IntegersFromTextAreParsedStrictly) {
     EXPECT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(HasSubstr(cfg.status(), "'server.io_threads'"));
   }
+}
+
+TEST(ConfigTest, BooleansAreTrueOrFalse) {
+  TempDir dir;
+  absl::StatusOr<Config> cfg = LoadToml(dir, "[mcp]\nread_only = true\nallow_secret_values = false\n");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(cfg->mcp_settings.read_only);
+  EXPECT_FALSE(cfg->mcp_settings.allow_secret_values);
+  for (std::string_view text : {"true", "1"}) {
+    ConfigSources src;
+    src.overrides = {{"mcp.read_only", std::string(text)}};
+    absl::StatusOr<Config> set = LoadConfig(src);
+    ASSERT_TRUE(set.ok()) << set.status();
+    EXPECT_TRUE(set->mcp_settings.read_only);
+  }
+  for (std::string_view bad : {"yes", "", "2", "TRUE"}) {
+    SCOPED_TRACE(bad);
+    ConfigSources src;
+    src.overrides = {{"mcp.read_only", std::string(bad)}};
+    absl::StatusOr<Config> set = LoadConfig(src);
+    EXPECT_EQ(set.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(HasSubstr(set.status(), "expected true or false"));
+  }
+  absl::StatusOr<Config> wrong = LoadToml(dir, "[mcp]\nread_only = \"yes\"\n");
+  EXPECT_TRUE(HasSubstr(wrong.status(), "expected true or false"));
+  EXPECT_NE(DefaultConfigToml(7000).find("read_only = false"), std::string::npos);
 }
 
 TEST(ConfigTest, IntegerRangesAreInclusive) {

@@ -84,9 +84,22 @@ storage::OutboxRow AuditRow(base::Env* env, const Actor& actor, const storage::W
   if (!environment.empty()) audit["environment"] = environment;
   if (!target.empty()) audit["target"] = target;
   audit["request_id"] = actor.request_id;
+  if (!actor.agent.client.empty()) {
+    audit["actor"].as_object()["user_agent"] = "mcp:" + actor.agent.client + "/" + actor.agent.client_version;
+    details["agent"] = AgentJson(actor.agent);
+  }
   audit["details"] = std::move(details);
   return {0, "audit", json::serialize(audit), time, 0};
 }
+
+}  // namespace
+
+json::object AgentJson(const AgentInfo& agent) {
+  return {{"protocol", "mcp"}, {"client", agent.client}, {"client_version", agent.client_version},
+          {"session", agent.session}, {"tool", agent.tool}};
+}
+
+namespace {
 
 std::string ItemTarget(ItemKind kind, std::string_view key) {
   return std::string(storage::ItemKindName(kind)) + ":" + std::string(key);

@@ -84,13 +84,27 @@ struct ServiceOptions {
   std::function<void(const std::string& workspace_id)> on_webhook_events;
 };
 
+// An MCP agent acting for the principal (docs/design/mcp.md §6): every audit event the
+// action produces names it in details.agent. Empty `client` = no agent.
+struct AgentInfo {
+  std::string client;          // the MCP client's clientInfo.name
+  std::string client_version;  // its clientInfo.version
+  std::string session;         // the Mcp-Session-Id
+  std::string tool;            // the tool called
+};
+
 // Who is writing, for revisions and audit.
 struct Actor {
   std::string id;       // "user:usr_..." / "key:key_..."
   std::string org_id;
   std::string address;
   std::string request_id;
+  AgentInfo agent;
 };
+
+// {"protocol": "mcp", "client", "client_version", "session", "tool"}: how audit events name
+// an agent.
+boost::json::object AgentJson(const AgentInfo& agent);
 
 // A webhook registration with its signing secret in plaintext: only CreateWebhook and
 // RotateWebhookSecret return one, for the api to show once.

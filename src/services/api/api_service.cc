@@ -14,7 +14,9 @@
 #include "src/eval/evaluator.h"
 #include "src/eval/ofrep.h"
 #include "src/net/sse.h"
+#include "src/services/api/mcp_server.h"
 #include "src/services/common/http_json.h"
+#include "src/services/common/service_main.h"
 #include "src/workspace/change_requests.h"
 #include "src/workspace/org_webhooks.h"
 #include "src/workspace/resolver.h"
@@ -106,6 +108,26 @@ struct KindRoute {
   const char* plural;
   ItemKind kind;
 };
+// The agent an MCP tool acts as (docs/design/mcp.md §6), on the requests the tool layer
+// makes to the handlers. The router strips it from every outside request.
+constexpr std::string_view kAgentHeader = "EdgeVault-Agent";
+
+workspace::AgentInfo ParseAgentHeader(std::string_view header) {
+  workspace::AgentInfo a;
+  json::value v = ParseOrNull(std::string(header));
+  const json::object* o = v.if_object();
+  if (o == nullptr) return a;
+  auto text = [&](std::string_view name) {
+    const json::value* x = o->if_contains(name);
+    return x != nullptr && x->is_string() ? std::string(x->get_string()) : std::string();
+  };
+  a.client = text("client");
+  a.client_version = text("client_version");
+  a.session = text("session");
+  a.tool = text("tool");
+  return a;
+}
+
 constexpr KindRoute kKinds[] = {{"configs", ItemKind::kConfig},
                                 {"flags", ItemKind::kFlag},
                                 {"segments", ItemKind::kSegment},
@@ -189,16 +211,85 @@ class ApiService::Handlers {
  public:
   Handlers(ApiServiceOptions& o, boost::asio::thread_pool& pool) : o_(o), pool_(pool) {}
 
+  // Registers `fn` for the route twice: on the served router (run on the blocking pool)
+  // and on inner_, where MCP tools run the very same function (CallRoute).
   void Route(net::Router& r, http::verb method, std::string pattern, Fn fn) {
+    inner_.Add(method, pattern, [this, fn](net::Request& req) { return Run(fn, req); });
     r.AddAsync(method, pattern, [this, fn = std::move(fn)](net::Request& req, net::Responder respond) {
+      // Only the tool layer names an agent; a client cannot claim to be one.
+      req.raw().erase(std::string(kAgentHeader));
       boost::asio::post(pool_, net::CatchingTask([this, &req, fn, respond = std::move(respond)]() {
-        absl::StatusOr<net::Response> resp = fn(req);
-        if (!resp.ok() && (absl::IsUnauthenticated(resp.status()) || absl::IsPermissionDenied(resp.status()))) {
-          RecordDenied(req, resp.status());
-        }
-        respond(resp.ok() ? *std::move(resp) : services::ErrorResponse(resp.status()));
+        respond(Run(fn, req));
       }));
     });
+  }
+
+  net::Response Run(const Fn& fn, net::Request& req) {
+    absl::StatusOr<net::Response> resp = fn(req);
+    if (!resp.ok() && (absl::IsUnauthenticated(resp.status()) || absl::IsPermissionDenied(resp.status()))) {
+      RecordDenied(req, resp.status());
+    }
+    return resp.ok() ? *std::move(resp) : services::ErrorResponse(resp.status());
+  }
+
+  // Runs the handler of `method target` synchronously, on this thread, as the caller of
+  // `outer` (its credential headers) acting through `agent` (docs/design/mcp.md §3).
+  RouteAnswer CallRoute(const net::Request& outer, const workspace::AgentInfo& agent, http::verb method,
+                        const std::string& target, const json::value* body,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
+    net::RawRequest raw{method, target, 11};
+    for (const char* h : {"Authorization", "X-API-Key", "User-Agent"}) {
+      if (std::string_view v = outer.Header(h); !v.empty()) raw.set(h, v);
+    }
+    for (const auto& [name, value] : headers) raw.set(name, value);
+    raw.set(std::string(kAgentHeader), json::serialize(workspace::AgentJson(agent)));
+    if (body != nullptr) {
+      raw.set(http::field::content_type, "application/json");
+      raw.body() = json::serialize(*body);
+    }
+    raw.prepare_payload();
+    net::Request req(raw, outer.request_id(), outer.remote_address());
+    const net::Router::Route* route = nullptr;
+    std::string allow;
+    RouteAnswer answer;
+    if (inner_.Match(req, &route, &allow) != net::Router::MatchResult::kFound || !route->handler) {
+      answer.status = 404;
+      answer.body = json::object{{"error", {{"code", "not_found"}, {"message", "no such route: " + target.substr(0, 200)}}}};
+      return answer;
+    }
+    net::Response resp = route->handler(req);
+    answer.status = resp.status;
+    const std::string& text = resp.shared_body ? *resp.shared_body : resp.body;
+    answer.body = ParseOrNull(text);
+    return answer;
+  }
+
+  void InstallMcp(net::Router& r) {
+    if (!o_.mcp_enabled) return;
+    McpServerOptions mo;
+    ApiAuth* auth = o_.auth;
+    mo.authenticate = [auth](const net::Request& req) { return auth->Authenticate(req); };
+    mo.call_route = [this](const net::Request& outer, const workspace::AgentInfo& agent, http::verb method,
+                           const std::string& target, const json::value* body,
+                           const std::vector<std::pair<std::string, std::string>>& headers) {
+      return CallRoute(outer, agent, method, target, body, headers);
+    };
+    mo.record_denied = [this](const net::Request& req, const absl::Status& why) {
+      RecordDenied(const_cast<net::Request&>(req), why);
+    };
+    mo.record_event = o_.record_event;
+    mo.env = o_.env;
+    mo.read_only = o_.mcp_read_only;
+    mo.allow_secret_values = o_.mcp_allow_secret_values;
+    mo.server_version = std::string(services::kVersion);
+    mcp_ = std::make_unique<McpServer>(std::move(mo));
+    for (http::verb m : {http::verb::post, http::verb::get, http::verb::delete_}) {
+      r.AddAsync(m, "/mcp", [this](net::Request& req, net::Responder respond) {
+        boost::asio::post(pool_, net::CatchingTask([this, &req, respond = std::move(respond)]() {
+          respond(mcp_->Handle(req));
+        }));
+      });
+    }
   }
 
   // Denied requests are audit events too (issue 7): who tried what, and why it was refused.
@@ -227,7 +318,9 @@ class ApiService::Handlers {
   }
 
   workspace::Actor ActorFor(const Principal& p, const net::Request& req) {
-    return {p.ActorId(), p.org_id, std::string(req.remote_address()), std::string(req.request_id())};
+    workspace::Actor a{p.ActorId(), p.org_id, std::string(req.remote_address()), std::string(req.request_id())};
+    if (std::string_view agent = req.Header(kAgentHeader); !agent.empty()) a.agent = ParseAgentHeader(agent);
+    return a;
   }
 
   absl::StatusOr<std::string> Reason(const json::object& body) {
@@ -371,6 +464,7 @@ class ApiService::Handlers {
     InstallWebhooks(r);
     InstallOrgWebhooks(r);
     InstallChangeRequests(r);
+    InstallMcp(r);
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
@@ -1130,6 +1224,8 @@ class ApiService::Handlers {
  private:
   ApiServiceOptions& o_;
   boost::asio::thread_pool& pool_;
+  net::Router inner_;             // the same handlers, for MCP tools (CallRoute)
+  std::unique_ptr<McpServer> mcp_;
 };
 
 ApiService::ApiService(ApiServiceOptions options)

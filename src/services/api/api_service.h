@@ -1,7 +1,8 @@
 #pragma once
 // edgevault-api's HTTP surface (docs/api.md, GET /v1/openapi.json): workspaces,
 // environments, configs, flags, segments, resolved documents, revisions, revert,
-// rollback, activity, live events (SSE), SDK keys and the org's audit events. Handlers translate HTTP to
+// rollback, activity, live events (SSE), SDK keys and the org's audit events, and the MCP
+// endpoint /mcp (mcp_server.h), whose tools run these same handlers. Handlers translate HTTP to
 // workspace::Service calls after ApiAuth has authenticated and authorized the caller.
 //
 // Thread-safety: Install once; handlers then run concurrently on the service's blocking
@@ -39,6 +40,13 @@ struct ApiServiceOptions {
   // Change requests and promotions (docs/design/promotions.md); nullptr = their routes
   // answer 503. Not owned.
   workspace::ChangeRequests* change_requests = nullptr;
+  // The MCP endpoint /mcp (docs/design/mcp.md; config mcp.*): served when mcp_enabled.
+  bool mcp_enabled = false;
+  bool mcp_read_only = false;
+  bool mcp_allow_secret_values = false;
+  // Enqueues an audit event (docs/design/audit-event.md JSON) of an agent's call; an error
+  // withholds the call's answer. Empty = not recorded. Must be thread-safe.
+  std::function<absl::Status(const std::string& event_json)> record_event;
 };
 
 class ApiService {

@@ -156,6 +156,17 @@ absl::Status Install(services::ServiceContext& ctx) {
     absl::Status st = e.ok() ? audit_queue->Enqueue({*e}, env->Now()) : e.status();
     if (!st.ok()) EV_LOG(kError, "recording a denied request failed", {{"error", st.ToString()}});
   };
+  // MCP agents' calls (docs/design/mcp.md §6): enqueued directly; a failure withholds the
+  // agent's answer.
+  opts.record_event = [audit_queue, env](const std::string& event_json) -> absl::Status {
+    EV_ASSIGN_OR_RETURN(audit::AuditEvent e, audit::ParseAuditEvent(event_json));
+    absl::Status st = audit_queue->Enqueue({e}, env->Now());
+    if (!st.ok()) EV_LOG(kError, "recording an MCP call failed", {{"error", st.ToString()}});
+    return st;
+  };
+  opts.mcp_enabled = config.mcp_settings.enabled;
+  opts.mcp_read_only = config.mcp_settings.read_only;
+  opts.mcp_allow_secret_values = config.mcp_settings.allow_secret_values;
   opts.audit_reader = ctx.Keep(std::make_unique<audit::FileWarehouseReader>(
       audit::AuditWarehouseDir(config.data_dir), ctx.env));
   opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores, ctx.env));

@@ -1,0 +1,471 @@
+// McpServer's JSON-RPC handling, sessions and authorization (docs/design/mcp.md), with the
+// REST routes replaced by a recording fake: what the transport answers, which tools a
+// principal sees, that tools reach routes only with checked arguments, and that every
+// call is audited naming the agent. The real routes are exercised by
+// tests/integration/mcp_test.cc and tests/e2e/mcp.test.mjs.
+#include "src/services/api/mcp_server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace edgevault::api {
+namespace {
+
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+struct RouteCall {
+  http::verb method;
+  std::string target;
+  json::value body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  workspace::AgentInfo agent;
+  std::string authorization;
+};
+
+Principal Developer() {
+  Principal p;
+  p.subject = "key:key_dev";
+  p.org_id = "org_1";
+  p.role = storage::Role::kDeveloper;
+  p.scopes = {"read", "write", "secrets:read"};
+  return p;
+}
+
+Principal Viewer() {
+  Principal p = Developer();
+  p.subject = "key:key_viewer";
+  p.role = storage::Role::kViewer;
+  p.scopes = {"read"};
+  return p;
+}
+
+struct HttpAnswer {
+  int status = 0;
+  json::value body;
+  std::string session;
+  const net::Response* raw = nullptr;
+};
+
+class McpServerTest : public ::testing::Test {
+ protected:
+  void Start(bool read_only = false, bool allow_secret_values = false) {
+    McpServerOptions o;
+    o.authenticate = [this](const net::Request& req) -> absl::StatusOr<Principal> {
+      std::string_view auth = req.Header("Authorization");
+      if (auth == "Bearer dev") return Developer();
+      if (auth == "Bearer viewer") return Viewer();
+      if (auth == "Bearer other") {
+        Principal p = Developer();
+        p.subject = "key:key_other";
+        return p;
+      }
+      return absl::UnauthenticatedError("no valid bearer token");
+    };
+    o.call_route = [this](const net::Request& outer, const workspace::AgentInfo& agent, http::verb method,
+                          const std::string& target, const json::value* body,
+                          const std::vector<std::pair<std::string, std::string>>& headers) {
+      calls_.push_back({method, target, body != nullptr ? *body : json::value(nullptr), headers, agent,
+                        std::string(outer.Header("Authorization"))});
+      for (auto& [prefix, answer] : answers_) {
+        if (target.rfind(prefix, 0) == 0 && (answer_method_.count(prefix) == 0 || answer_method_[prefix] == method)) {
+          return answer;
+        }
+      }
+      return RouteAnswer{200, json::object{{"items", json::array()}}};
+    };
+    o.record_denied = [this](const net::Request&, const absl::Status& why) { denied_.push_back(why); };
+    o.record_event = [this](const std::string& event) -> absl::Status {
+      if (!audit_ok_) return absl::UnavailableError("queue down");
+      events_.push_back(json::parse(event));
+      return absl::OkStatus();
+    };
+    o.env = &env_;
+    o.read_only = read_only;
+    o.allow_secret_values = allow_secret_values;
+    server_ = std::make_unique<McpServer>(std::move(o));
+  }
+
+  HttpAnswer Send(http::verb method, std::string body, std::vector<std::pair<std::string, std::string>> headers) {
+    raw_ = std::make_unique<net::RawRequest>(method, "/mcp", 11);
+    for (auto& [k, v] : headers) raw_->set(k, v);
+    raw_->body() = std::move(body);
+    req_ = std::make_unique<net::Request>(*raw_, "req-1", "127.0.0.1");
+    last_ = server_->Handle(*req_);
+    HttpAnswer a;
+    a.status = last_.status;
+    boost::system::error_code ec;
+    a.body = last_.body.empty() ? json::value(nullptr) : json::parse(last_.body, ec);
+    for (auto& [k, v] : last_.headers) {
+      if (k == "Mcp-Session-Id") a.session = v;
+    }
+    a.raw = &last_;
+    return a;
+  }
+
+  HttpAnswer Rpc(const json::value& message, std::string token = "dev", std::string session = "") {
+    std::vector<std::pair<std::string, std::string>> h = {{"Content-Type", "application/json"},
+                                                           {"Accept", "application/json, text/event-stream"}};
+    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    if (!session.empty()) h.emplace_back("Mcp-Session-Id", session);
+    return Send(http::verb::post, json::serialize(message), h);
+  }
+
+  std::string Initialize(std::string token = "dev", std::string version = "2025-06-18") {
+    HttpAnswer a = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                    {"params", {{"protocolVersion", version}, {"capabilities", json::object()},
+                                                {"clientInfo", {{"name", "test-agent"}, {"version", "1.2.3"}}}}}},
+                       token);
+    EXPECT_EQ(a.status, 200) << json::serialize(a.body);
+    return a.session;
+  }
+
+  json::value Request(std::string_view method, json::object params, const std::string& session,
+                      std::string token = "dev") {
+    HttpAnswer a = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 7}, {"method", method}, {"params", std::move(params)}},
+                       token, session);
+    EXPECT_EQ(a.status, 200) << json::serialize(a.body);
+    return a.body;
+  }
+
+  std::vector<std::string> ToolNames(const std::string& session, std::string token = "dev") {
+    json::value r = Request("tools/list", {}, session, token);
+    std::vector<std::string> names;
+    for (const json::value& t : r.at("result").at("tools").as_array()) names.emplace_back(t.at("name").as_string());
+    return names;
+  }
+
+  json::value CallTool(const std::string& session, std::string_view name, json::object args,
+                       std::string token = "dev") {
+    return Request("tools/call", {{"name", name}, {"arguments", std::move(args)}}, session, token);
+  }
+
+  base::SimulatedEnv env_;
+  std::unique_ptr<McpServer> server_;
+  std::unique_ptr<net::RawRequest> raw_;
+  std::unique_ptr<net::Request> req_;
+  net::Response last_;
+  std::vector<RouteCall> calls_;
+  std::vector<std::pair<std::string, RouteAnswer>> answers_;
+  std::map<std::string, http::verb> answer_method_;
+  std::vector<absl::Status> denied_;
+  std::vector<json::value> events_;
+  bool audit_ok_ = true;
+};
+
+bool Contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST_F(McpServerTest, InitializeNegotiatesTheVersionAndOpensASession) {
+  Start();
+  HttpAnswer a = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", "init"}, {"method", "initialize"},
+                                  {"params", {{"protocolVersion", "2025-03-26"},
+                                              {"clientInfo", {{"name", "x"}, {"version", "1"}}}}}});
+  ASSERT_EQ(a.status, 200);
+  EXPECT_EQ(a.body.at("id"), "init");
+  EXPECT_EQ(a.body.at("result").at("protocolVersion"), "2025-03-26");
+  EXPECT_EQ(a.body.at("result").at("serverInfo").at("name"), "edgevault-api");
+  EXPECT_TRUE(a.body.at("result").at("capabilities").as_object().contains("tools"));
+  EXPECT_EQ(a.session.rfind("mcps_", 0), 0u);
+  EXPECT_EQ(a.session.size(), 5u + 32u);
+  // A version this server does not speak gets the latest one it does.
+  a = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "initialize"},
+                       {"params", {{"protocolVersion", "1999-01-01"}, {"clientInfo", {{"name", "x"}}}}}});
+  EXPECT_EQ(a.body.at("result").at("protocolVersion"), json::value(kMcpProtocolVersions[0]));
+  EXPECT_EQ(server_->session_count(), 2u);
+  // Without clientInfo.name the agent could not be named in the audit log.
+  a = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 3}, {"method", "initialize"}, {"params", {{"protocolVersion", "2025-06-18"}}}});
+  EXPECT_EQ(a.status, 200);
+  EXPECT_EQ(a.body.at("error").at("code"), -32602);
+  EXPECT_TRUE(a.session.empty());
+}
+
+TEST_F(McpServerTest, EveryRequestAfterInitializeNeedsItsOwnSession) {
+  Start();
+  std::string s = Initialize();
+  EXPECT_EQ(Request("ping", {}, s).at("result"), json::object());
+  HttpAnswer none = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}});
+  EXPECT_EQ(none.status, 400);
+  EXPECT_EQ(none.body.at("error").at("code"), -32600);
+  HttpAnswer unknown = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", "mcps_nope");
+  EXPECT_EQ(unknown.status, 404);
+  // Another principal presenting the session id finds nothing.
+  HttpAnswer stolen = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "other", s);
+  EXPECT_EQ(stolen.status, 404);
+  // initialize never reuses a session.
+  HttpAnswer again = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                      {"params", {{"protocolVersion", "2025-06-18"}, {"clientInfo", {{"name", "x"}}}}}},
+                         "dev", s);
+  EXPECT_EQ(again.status, 400);
+  // DELETE ends it.
+  HttpAnswer del = Send(http::verb::delete_, "", {{"Authorization", "Bearer dev"}, {"Mcp-Session-Id", s}});
+  EXPECT_EQ(del.status, 204);
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 404);
+}
+
+TEST_F(McpServerTest, IdleSessionsExpire) {
+  Start();
+  std::string s = Initialize();
+  env_.AdvanceBy(absl::Minutes(59));
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 200);
+  env_.AdvanceBy(absl::Minutes(61));
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 404);
+}
+
+TEST_F(McpServerTest, BadInputGetsA4xxWithAJsonRpcErrorNeverA500) {
+  Start();
+  std::string s = Initialize();
+  std::vector<std::pair<std::string, std::string>> h = {{"Content-Type", "application/json"},
+                                                         {"Authorization", "Bearer dev"},
+                                                         {"Mcp-Session-Id", s}};
+  struct Case {
+    std::string body;
+    int status;
+    int code;
+  };
+  const Case cases[] = {
+      {"{not json", 400, -32700},
+      {"", 400, -32700},
+      {"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", 400, -32600},
+      {"42", 400, -32600},
+      {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", 400, -32600},
+      {"{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"ping\"}", 400, -32600},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", 400, -32600},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", 400, -32600},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":[1]}", 400, -32600},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1}", 400, -32600},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"nope/nope\"}", 200, -32601},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{}}", 200, -32602},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"get_item\",\"arguments\":[]}}", 200, -32602},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"no_such_tool\"}}", 200, -32602},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///etc/passwd\"}}", 200, -32002},
+      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"edgevault://w/../x\"}}", 200, -32002},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    HttpAnswer a = Send(http::verb::post, c.body, h);
+    EXPECT_EQ(a.status, c.status);
+    ASSERT_TRUE(a.body.is_object());
+    EXPECT_EQ(a.body.at("jsonrpc"), "2.0");
+    EXPECT_EQ(a.body.at("error").at("code"), c.code);
+  }
+  EXPECT_TRUE(calls_.empty());  // nothing bad reached a route
+  // Notifications and responses are acknowledged with 202 and no body.
+  EXPECT_EQ(Send(http::verb::post, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", h).status, 202);
+  EXPECT_EQ(Send(http::verb::post, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}", h).status, 202);
+  // Transport rules.
+  EXPECT_EQ(Send(http::verb::post, "{}", {{"Content-Type", "text/plain"}, {"Authorization", "Bearer dev"}}).status, 415);
+  EXPECT_EQ(Send(http::verb::post, "{}",
+                 {{"Content-Type", "application/json"}, {"Accept", "text/html"}, {"Authorization", "Bearer dev"}})
+                .status,
+            406);
+  EXPECT_EQ(Send(http::verb::put, "{}", {{"Authorization", "Bearer dev"}}).status, 405);
+  EXPECT_EQ(Send(http::verb::post, "{}", {{"Origin", "https://evil.example"}, {"Authorization", "Bearer dev"}}).status, 403);
+  EXPECT_EQ(Send(http::verb::get, "", {{"Accept", "application/json"}, {"Authorization", "Bearer dev"}, {"Mcp-Session-Id", s}})
+                .status,
+            406);
+  HttpAnswer version = Send(http::verb::post, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+                            {{"Content-Type", "application/json"}, {"Authorization", "Bearer dev"},
+                             {"Mcp-Session-Id", s}, {"MCP-Protocol-Version", "2023-01-01"}});
+  EXPECT_EQ(version.status, 400);
+}
+
+TEST_F(McpServerTest, NoTokenIs401WithWwwAuthenticateAndRecordedAsDenied) {
+  Start();
+  HttpAnswer a = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "");
+  EXPECT_EQ(a.status, 401);
+  bool challenge = false;
+  for (auto& [k, v] : a.raw->headers) challenge = challenge || (k == "WWW-Authenticate" && v.rfind("Bearer ", 0) == 0);
+  EXPECT_TRUE(challenge);
+  ASSERT_EQ(denied_.size(), 1u);
+  EXPECT_TRUE(absl::IsUnauthenticated(denied_[0]));
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "forged").status, 401);
+}
+
+TEST_F(McpServerTest, EveryToolHasSchemasAndAnnotations) {
+  Start(false, true);
+  std::string s = Initialize();
+  json::value r = Request("tools/list", {}, s);
+  const json::array& tools = r.at("result").at("tools").as_array();
+  ASSERT_GE(tools.size(), 15u);
+  for (const json::value& t : tools) {
+    SCOPED_TRACE(json::serialize(t.at("name")));
+    EXPECT_EQ(t.at("inputSchema").at("type"), "object");
+    EXPECT_EQ(t.at("inputSchema").at("additionalProperties"), false);
+    EXPECT_EQ(t.at("outputSchema").at("type"), "object");
+    EXPECT_TRUE(t.at("annotations").at("readOnlyHint").is_bool());
+    EXPECT_TRUE(t.at("annotations").at("destructiveHint").is_bool());
+  }
+  std::vector<std::string> names = ToolNames(s);
+  for (std::string_view n : {"list_workspaces", "list_environments", "list_items", "get_item", "get_resolved_environment",
+                             "search_items", "explain_flag", "get_history", "diff_revisions", "list_change_requests",
+                             "propose_change", "apply_change", "create_promotion", "read_secret_value"}) {
+    EXPECT_TRUE(Contains(names, n)) << n;
+  }
+  // Agents never approve.
+  for (const std::string& n : names) EXPECT_EQ(n.find("approve"), std::string::npos);
+}
+
+TEST_F(McpServerTest, ReadOnlyServerNeitherListsNorRunsWriteTools) {
+  Start(/*read_only=*/true);
+  std::string s = Initialize();
+  std::vector<std::string> names = ToolNames(s);
+  EXPECT_TRUE(Contains(names, "get_item"));  // positive control: tools are listed
+  for (std::string_view w : {"apply_change", "propose_change", "create_promotion"}) EXPECT_FALSE(Contains(names, w)) << w;
+  json::value r = CallTool(s, "apply_change",
+                           {{"workspace", "w"}, {"kind", "config"}, {"key", "k"}, {"body", json::object()}, {"reason", "r"}});
+  EXPECT_EQ(r.at("error").at("code"), -32602);
+  EXPECT_NE(std::string(r.at("error").at("message").as_string()).find("read-only"), std::string::npos);
+  EXPECT_TRUE(calls_.empty());
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].at("outcome"), "denied");
+}
+
+TEST_F(McpServerTest, ATokenThatCannotWriteSeesNoWriteTools) {
+  Start();
+  std::string s = Initialize("viewer");
+  std::vector<std::string> names = ToolNames(s, "viewer");
+  EXPECT_TRUE(Contains(names, "list_items"));
+  EXPECT_FALSE(Contains(names, "apply_change"));
+  EXPECT_FALSE(Contains(names, "propose_change"));
+  std::string d = Initialize("dev");
+  EXPECT_TRUE(Contains(ToolNames(d), "apply_change"));
+}
+
+TEST_F(McpServerTest, SecretValuesNeedTheServerSwitchAndTheTokensRight) {
+  for (bool allow : {false, true}) {
+    Start(false, allow);
+    std::string dev = Initialize("dev");
+    std::string viewer = Initialize("viewer");
+    EXPECT_EQ(Contains(ToolNames(dev), "read_secret_value"), allow) << allow;
+    EXPECT_FALSE(Contains(ToolNames(viewer, "viewer"), "read_secret_value"));
+    json::value r = CallTool(viewer, "read_secret_value", {{"workspace", "w"}, {"environment", "e"}, {"key", "k"}}, "viewer");
+    EXPECT_EQ(r.at("error").at("code"), -32602);
+  }
+  EXPECT_TRUE(calls_.empty());
+}
+
+TEST_F(McpServerTest, ToolsCallTheirRouteWithTheCallersCredentialAndTheAgent) {
+  Start();
+  std::string s = Initialize();
+  answers_.push_back({"/v1/workspaces/shop/configs/", RouteAnswer{200, json::object{{"key", "db.pool"}, {"kind", "config"}}}});
+  json::value r = CallTool(s, "get_item", {{"workspace", "shop"}, {"kind", "config"}, {"key", "db.pool"}});
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(calls_[0].method, http::verb::get);
+  EXPECT_EQ(calls_[0].target, "/v1/workspaces/shop/configs/db.pool");
+  EXPECT_EQ(calls_[0].authorization, "Bearer dev");
+  EXPECT_EQ(calls_[0].agent.client, "test-agent");
+  EXPECT_EQ(calls_[0].agent.client_version, "1.2.3");
+  EXPECT_EQ(calls_[0].agent.tool, "get_item");
+  EXPECT_EQ(calls_[0].agent.session, s);
+  EXPECT_EQ(r.at("result").at("structuredContent").at("key"), "db.pool");
+  EXPECT_FALSE(r.at("result").as_object().contains("isError"));
+  // A path parameter cannot add path steps.
+  CallTool(s, "get_item", {{"workspace", "../x"}, {"kind", "flag"}, {"key", "a/b?c"}});
+  EXPECT_EQ(calls_.back().target, "/v1/workspaces/..%2Fx/flags/a%2Fb%3Fc");
+  CallTool(s, "get_item", {{"workspace", ".."}, {"kind", "flag"}, {"key", "."}});
+  EXPECT_EQ(calls_.back().target, "/v1/workspaces/%2E%2E/flags/%2E");
+}
+
+TEST_F(McpServerTest, ArgumentsAreCheckedBeforeAnyRouteRuns) {
+  Start();
+  std::string s = Initialize();
+  const json::object bad[] = {
+      {{"workspace", "w"}, {"kind", "config"}},                                   // key missing
+      {{"workspace", "w"}, {"kind", "widget"}, {"key", "k"}},                      // kind not in enum
+      {{"workspace", "w"}, {"kind", "config"}, {"key", 3}},                        // wrong type
+      {{"workspace", "w"}, {"kind", "config"}, {"key", "k"}, {"extra", true}},     // unknown member
+      {{"workspace", ""}, {"kind", "config"}, {"key", "k"}},                       // too short
+  };
+  for (const json::object& args : bad) {
+    SCOPED_TRACE(json::serialize(args));
+    json::value r = CallTool(s, "get_item", args);
+    EXPECT_EQ(r.at("result").at("isError"), true);
+    EXPECT_NE(json::serialize(r.at("result").at("content")).find("invalid_arguments"), std::string::npos);
+  }
+  json::value r = CallTool(s, "list_items", {{"workspace", "w"}, {"limit", 100000}});
+  EXPECT_EQ(r.at("result").at("isError"), true);
+  r = CallTool(s, "apply_change", {{"workspace", "w"}, {"kind", "config"}, {"key", "k"}, {"reason", "r"}});
+  EXPECT_EQ(r.at("result").at("isError"), true);  // neither body nor delete
+  EXPECT_TRUE(calls_.empty());
+}
+
+TEST_F(McpServerTest, ApplyChangeOpensAChangeRequestWhereThePolicyRequiresOne) {
+  Start();
+  std::string s = Initialize();
+  answers_.push_back({"/v1/workspaces/shop/secrets/",
+                      RouteAnswer{403, json::object{{"error", {{"code", "change_request_required"},
+                                                               {"message", "environment \"prod\" accepts changes only through change requests"}}}}}});
+  answers_.push_back({"/v1/workspaces/shop/change-requests", RouteAnswer{201, json::object{{"id", 7}, {"state", "open"}}}});
+  json::value r = CallTool(s, "apply_change",
+                           {{"workspace", "shop"}, {"kind", "secret"}, {"key", "stripe.key"},
+                            {"body", {{"values", {{"prod", "sk_live_1"}, {"dev", nullptr}}}}},
+                            {"reason", "rotate the key"}, {"if_match", 12}});
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[0].method, http::verb::put);
+  EXPECT_EQ(calls_[0].body.at("reason"), "rotate the key");
+  ASSERT_EQ(calls_[0].headers.size(), 1u);
+  EXPECT_EQ(calls_[0].headers[0].second, "\"12\"");
+  EXPECT_EQ(calls_[1].method, http::verb::post);
+  EXPECT_EQ(calls_[1].target, "/v1/workspaces/shop/change-requests");
+  EXPECT_EQ(calls_[1].body.at("title"), "rotate the key");
+  const json::array& changes = calls_[1].body.at("changes").as_array();
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].at("kind"), "secret");
+  EXPECT_TRUE(changes[0].as_object().contains("environment"));
+  const json::value& out = r.at("result").at("structuredContent");
+  EXPECT_EQ(out.at("outcome"), "change_request_opened");
+  EXPECT_EQ(out.at("change_request").at("id"), 7);
+  // The secret value went to the route, never back into the answer.
+  EXPECT_EQ(json::serialize(r).find("sk_live_1"), std::string::npos);
+}
+
+TEST_F(McpServerTest, ApplyChangeReturnsEveryOtherRefusalAsItIs) {
+  Start();
+  std::string s = Initialize();
+  answers_.push_back({"/v1/workspaces/shop/configs/",
+                      RouteAnswer{403, json::object{{"error", {{"code", "forbidden"}, {"message", "admin needed for prod"}}}}}});
+  json::value r = CallTool(s, "apply_change",
+                           {{"workspace", "shop"}, {"kind", "config"}, {"key", "db.pool"}, {"delete", true}, {"reason", "gone"}});
+  ASSERT_EQ(calls_.size(), 1u);  // no change request
+  EXPECT_EQ(calls_[0].method, http::verb::delete_);
+  EXPECT_EQ(r.at("result").at("isError"), true);
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].at("outcome"), "denied");
+  EXPECT_EQ(events_[0].at("details").at("error"), "forbidden");
+}
+
+TEST_F(McpServerTest, EveryCallIsAuditedNamingTheAgentAndThePrincipal) {
+  Start();
+  std::string s = Initialize();
+  CallTool(s, "list_workspaces", {});
+  ASSERT_EQ(events_.size(), 1u);
+  const json::value& e = events_[0];
+  EXPECT_EQ(e.at("action"), "api.mcp.tool_call");
+  EXPECT_EQ(e.at("outcome"), "success");
+  EXPECT_EQ(e.at("actor").at("id"), "key:key_dev");
+  EXPECT_EQ(e.at("actor").at("user_agent"), "mcp:test-agent/1.2.3");
+  EXPECT_EQ(e.at("org"), "org_1");
+  EXPECT_EQ(e.at("details").at("agent").at("tool"), "list_workspaces");
+  EXPECT_EQ(e.at("details").at("agent").at("client"), "test-agent");
+  EXPECT_EQ(e.at("details").at("agent").at("session"), json::value(s));
+  answers_.push_back({"/v1/workspaces/w/environments/prod/resolved", RouteAnswer{200, json::object{{"version", 3}}}});
+  json::value read = Request("resources/read", {{"uri", "edgevault://w/environments/prod/resolved"}}, s);
+  EXPECT_EQ(read.at("result").at("contents").at(0).at("mimeType"), "application/json");
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[1].at("action"), "api.mcp.resource_read");
+}
+
+TEST_F(McpServerTest, AnAnswerIsWithheldWhenItsAuditEventCannotBeRecorded) {
+  Start();
+  std::string s = Initialize();
+  audit_ok_ = false;
+  json::value r = CallTool(s, "list_workspaces", {});
+  EXPECT_EQ(r.at("error").at("code"), -32603);
+  EXPECT_FALSE(r.as_object().contains("result"));
+}
+
+}  // namespace
+}  // namespace edgevault::api

@@ -1,0 +1,182 @@
+// The MCP endpoint /mcp of the real edgevault-api (issue 16; docs/design/mcp.md) over
+// HTTP: tools run the REST handlers, so authorization by effect, viewer limits and the
+// change-request-only policy hold for agents exactly as for REST clients; an agent's
+// write is audited naming the agent, and a REST client cannot claim to be one.
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+
+namespace edgevault {
+namespace {
+
+namespace json = boost::json;
+using testing::EdgeVaultUp;
+using testing::HttpReply;
+
+class McpTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    up_ = EdgeVaultUp::Start().release();
+    ASSERT_NE(up_, nullptr);
+    developer_ = up_->TokenForNewUser("dev@mcp.test", "developer");
+    viewer_ = up_->TokenForNewUser("viewer@mcp.test", "viewer");
+    ASSERT_FALSE(developer_.empty());
+    ASSERT_FALSE(viewer_.empty());
+    auto admin = [](std::string method, std::string target, json::value body) {
+      return up_->Json("api", std::move(method), std::move(target), body, up_->admin_key());
+    };
+    ASSERT_EQ(admin("POST", "/v1/workspaces", json::object{{"key", "shop"}}).status, 201);
+    ASSERT_EQ(admin("POST", "/v1/workspaces/shop/environments", json::object{{"key", "dev"}, {"reason", "setup"}}).status, 201);
+    ASSERT_EQ(admin("POST", "/v1/workspaces/shop/environments",
+                    json::object{{"key", "prod"}, {"protected", true}, {"reason", "setup"}})
+                  .status,
+              201);
+    ASSERT_EQ(admin("POST", "/v1/workspaces/shop/environments", json::object{{"key", "review"}, {"reason", "setup"}}).status,
+              201);
+    HttpReply policy = admin("PUT", "/v1/workspaces/shop/environments/review/policy",
+                             json::object{{"required_approvals", 1}, {"change_requests_required", true}, {"reason", "reviewed"}});
+    ASSERT_EQ(policy.status, 200) << policy.body;
+  }
+  static void TearDownTestSuite() {
+    delete up_;
+    up_ = nullptr;
+  }
+
+  static HttpReply Post(const json::value& message, const std::string& token, const std::string& session = "") {
+    std::vector<std::pair<std::string, std::string>> h = {{"Accept", "application/json, text/event-stream"}};
+    if (!session.empty()) h.emplace_back("Mcp-Session-Id", session);
+    return up_->Json("api", "POST", "/mcp", message, token, h);
+  }
+
+  static std::string Initialize(const std::string& token) {
+    HttpReply r = Post(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                    {"params", {{"protocolVersion", "2025-06-18"},
+                                                {"capabilities", json::object()},
+                                                {"clientInfo", {{"name", "itest-agent"}, {"version", "9.9"}}}}}},
+                       token);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.Header("Mcp-Session-Id");
+  }
+
+  static json::value Tool(const std::string& token, const std::string& session, std::string_view name,
+                          json::object args) {
+    HttpReply r = Post(json::object{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "tools/call"},
+                                    {"params", {{"name", name}, {"arguments", std::move(args)}}}},
+                       token, session);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.json;
+  }
+
+  static std::vector<std::string> Tools(const std::string& token, const std::string& session) {
+    HttpReply r = Post(json::object{{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/list"}}, token, session);
+    std::vector<std::string> names;
+    if (r.status != 200) return names;
+    for (const json::value& t : r.json.at("result").at("tools").as_array()) names.emplace_back(t.at("name").as_string());
+    return names;
+  }
+
+  static EdgeVaultUp* up_;
+  static std::string developer_, viewer_;
+};
+
+EdgeVaultUp* McpTest::up_ = nullptr;
+std::string McpTest::developer_;
+std::string McpTest::viewer_;
+
+bool Has(const std::vector<std::string>& v, std::string_view s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+TEST_F(McpTest, NoTokenIsRefusedWithABearerChallenge) {
+  HttpReply r = Post(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.Header("WWW-Authenticate").rfind("Bearer ", 0), 0u);
+  EXPECT_EQ(r.json.at("jsonrpc"), "2.0");
+  r = Post(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "evk_not_a_real_key");
+  EXPECT_EQ(r.status, 401);
+  // The API key from the bootstrap works as it does for REST.
+  EXPECT_FALSE(Initialize(up_->admin_key()).empty());
+}
+
+TEST_F(McpTest, AViewerSeesNoWriteToolsAndCannotWriteThroughAnyOfThem) {
+  std::string s = Initialize(viewer_);
+  std::vector<std::string> tools = Tools(viewer_, s);
+  EXPECT_TRUE(Has(tools, "list_items"));
+  EXPECT_FALSE(Has(tools, "apply_change"));
+  json::value r = Tool(viewer_, s, "apply_change",
+                       {{"workspace", "shop"}, {"kind", "config"}, {"key", "x"},
+                        {"body", {{"type", "integer"}, {"values", {{"dev", 1}}}}}, {"reason", "try"}});
+  EXPECT_EQ(r.at("error").at("code"), -32602);
+  // Positive control: the same viewer reads through MCP.
+  r = Tool(viewer_, s, "list_environments", {{"workspace", "shop"}});
+  EXPECT_EQ(r.at("result").at("structuredContent").at("environments").as_array().size(), 3u);
+}
+
+TEST_F(McpTest, WritesAreAuthorizedByEffectAsOverRest) {
+  std::string s = Initialize(developer_);
+  json::value r = Tool(developer_, s, "apply_change",
+                       {{"workspace", "shop"}, {"kind", "config"}, {"key", "db.pool"},
+                        {"body", {{"type", "integer"}, {"values", {{"dev", 5}}}}}, {"reason", "size the pool"}});
+  ASSERT_TRUE(r.as_object().contains("result")) << json::serialize(r);
+  EXPECT_EQ(r.at("result").at("structuredContent").at("outcome"), "applied") << json::serialize(r);
+  // prod is protected: a developer's write there is refused by the route, through MCP too.
+  r = Tool(developer_, s, "apply_change",
+           {{"workspace", "shop"}, {"kind", "config"}, {"key", "db.pool"},
+            {"body", {{"type", "integer"}, {"values", {{"dev", 5}, {"prod", 50}}}}}, {"reason", "prod too"}});
+  EXPECT_EQ(r.at("result").at("isError"), true) << json::serialize(r);
+  EXPECT_NE(json::serialize(r).find("\\\"status\\\":403"), std::string::npos) << json::serialize(r);
+  HttpReply item = up_->Call("api", "GET", "/v1/workspaces/shop/configs/db.pool", "", developer_);
+  EXPECT_FALSE(item.json.at("values").as_object().contains("prod"));
+  // A bad value is refused by the route's validation.
+  r = Tool(developer_, s, "apply_change",
+           {{"workspace", "shop"}, {"kind", "config"}, {"key", "db.pool"},
+            {"body", {{"type", "integer"}, {"values", {{"dev", "five"}}}}}, {"reason", "oops"}});
+  EXPECT_EQ(r.at("result").at("isError"), true);
+}
+
+TEST_F(McpTest, AWriteToAChangeRequestOnlyEnvironmentOpensAChangeRequest) {
+  std::string s = Initialize(developer_);
+  json::value r = Tool(developer_, s, "apply_change",
+                       {{"workspace", "shop"}, {"kind", "config"}, {"key", "timeout"},
+                        {"body", {{"type", "integer"}, {"values", {{"review", 30}}}}}, {"reason", "longer timeout"}});
+  ASSERT_TRUE(r.as_object().contains("result")) << json::serialize(r);
+  const json::value& out = r.at("result").at("structuredContent");
+  EXPECT_EQ(out.at("outcome"), "change_request_opened") << json::serialize(r);
+  int64_t id = out.at("change_request").at("id").as_int64();
+  // Nothing was written; the request waits for a human.
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/shop/configs/timeout", "", developer_).status, 404);
+  HttpReply cr = up_->Call("api", "GET", "/v1/workspaces/shop/change-requests/" + std::to_string(id), "", developer_);
+  ASSERT_EQ(cr.status, 200) << cr.body;
+  EXPECT_EQ(cr.json.at("state"), "open");
+  EXPECT_EQ(cr.json.at("title"), "longer timeout");
+  // The agent cannot approve: there is no such tool.
+  json::value approve = Tool(developer_, s, "approve_change_request", {{"workspace", "shop"}, {"id", id}});
+  EXPECT_EQ(approve.at("error").at("code"), -32602);
+}
+
+TEST_F(McpTest, AnAgentsWriteIsAuditedNamingItAndARestClientCannotClaimToBeOne) {
+  std::string s = Initialize(developer_);
+  json::value r = Tool(developer_, s, "apply_change",
+                       {{"workspace", "shop"}, {"kind", "config"}, {"key", "audited"},
+                        {"body", {{"type", "string"}, {"values", {{"dev", "x"}}}}}, {"reason", "audit me"}});
+  ASSERT_EQ(r.at("result").at("structuredContent").at("outcome"), "applied") << json::serialize(r);
+  // A REST client sending the internal header is not an agent.
+  HttpReply forged = up_->Json("api", "PUT", "/v1/workspaces/shop/configs/forged",
+                               json::object{{"type", "string"}, {"values", {{"dev", "y"}}}, {"reason", "forge"}}, developer_,
+                               {{"EdgeVault-Agent", R"({"client":"forged-agent","tool":"apply_change"})"}});
+  ASSERT_EQ(forged.status, 200) << forged.body;
+  const std::string dir = up_->data_dir();
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        return testing::CountAuditLines(dir, "workspace.config.create",
+                                        {"config:audited", "\"client\":\"itest-agent\"", "\"tool\":\"apply_change\""}) == 1 &&
+               testing::CountAuditLines(dir, "api.mcp.tool_call",
+                                        {"\"client\":\"itest-agent\"", "\"tool\":\"apply_change\"",
+                                         "mcp:itest-agent/9.9"}) >= 1 &&
+               testing::CountAuditLines(dir, "workspace.config.create", {"config:forged"}) == 1;
+      },
+      30000));
+  EXPECT_EQ(testing::CountAuditLines(dir, "workspace.config.create", {"forged-agent"}), 0);
+}
+
+}  // namespace
+}  // namespace edgevault
