@@ -26,11 +26,6 @@
 
 namespace edgevault::audit {
 
-// "2026/03/04/05/node-1-0000000007.ndjson".
-std::string WarehouseFilePath(absl::CivilHour hour, std::string_view node, uint64_t seq);
-// True for [A-Za-z0-9._-]{1,64}.
-bool ValidNodeId(std::string_view node);
-
 class FileWarehouseReader : public WarehouseReader {
  public:
   FileWarehouseReader(std::string dir, base::Env* env) : dir_(std::move(dir)), env_(env) {}
@@ -42,7 +37,7 @@ class FileWarehouseReader : public WarehouseReader {
   absl::StatusOr<std::vector<std::string>> HeadNodes() override;
   std::string Describe(const std::string& path) const override { return dir_ + "/" + path; }
 
-  static std::string HeadName(std::string_view node) { return std::string(node) + ".head"; }
+  static std::string HeadName(std::string_view node) { return HeadRecordName(node); }
 
  private:
   std::string dir_;
@@ -87,7 +82,6 @@ class FileWarehouse : public AuditWarehouse {
  private:
   explicit FileWarehouse(FileWarehouseOptions options);
   absl::Status Recover();
-  absl::Status RememberRecentFromFiles(const std::vector<WarehouseFile>& files);
   absl::Status OpenNewFile(absl::CivilHour hour);
   absl::Status SyncAndClose();
   absl::Status WriteHead();
