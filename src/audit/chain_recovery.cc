@@ -4,6 +4,7 @@
 
 #include "src/base/log.h"
 #include "src/base/status.h"
+#include "src/base/strings.h"
 
 namespace edgevault::audit {
 
@@ -62,6 +63,45 @@ absl::Status RecentIds(WarehouseReader& reader, const std::vector<WarehouseFile>
 }
 
 }  // namespace
+
+void RecentEventIds::Reset(const std::vector<std::string>& ids_oldest_first) {
+  ids_.clear();
+  order_.clear();
+  for (const std::string& id : ids_oldest_first) Remember(id);
+}
+
+void RecentEventIds::Remember(const std::string& id) {
+  if (!ids_.insert(id).second) return;
+  order_.push_back(id);
+  while (order_.size() > window_) {
+    ids_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+std::vector<const AuditEvent*> RecentEventIds::Fresh(const std::vector<AuditEvent>& batch,
+                                                     int64_t* skipped) const {
+  std::vector<const AuditEvent*> todo;
+  todo.reserve(batch.size());
+  std::unordered_set<std::string_view> in_batch;
+  for (const AuditEvent& e : batch) {
+    if (ids_.count(e.id) > 0 || !in_batch.insert(e.id).second) {
+      ++*skipped;
+      continue;
+    }
+    todo.push_back(&e);
+  }
+  auto hour_of = [](const AuditEvent* e) { return absl::ToCivilHour(e->time, absl::UTCTimeZone()); };
+  std::stable_sort(todo.begin(), todo.end(),
+                   [&](const AuditEvent* a, const AuditEvent* b) { return hour_of(a) < hour_of(b); });
+  return todo;
+}
+
+absl::Status CheckWriterNodeId(std::string_view who, std::string_view node) {
+  if (ValidNodeId(node)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      base::StrCat(who, ": node id '", node, "' must match [A-Za-z0-9._-]{1,64}"));
+}
 
 absl::StatusOr<RecoveredChain> RecoverChain(WarehouseReader& reader, const std::string& node,
                                             size_t dedup_window) {

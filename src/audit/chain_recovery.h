@@ -12,7 +12,9 @@
 //   last_hash_ = r.last_hash;  // the next record's prev_hash
 
 #include <cstdint>
+#include <deque>
 #include <optional>
+#include <unordered_set>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,26 @@ struct RecoveredChain {
   size_t torn_keep_bytes = 0;
   std::vector<std::string> recent_ids;  // event ids of the newest records, oldest first
 };
+
+// The event ids a writer remembers (at most `window`, the newest) so that a re-delivered
+// batch is not written twice.
+class RecentEventIds {
+ public:
+  explicit RecentEventIds(size_t window) : window_(window < 1 ? 1 : window) {}
+  void Reset(const std::vector<std::string>& ids_oldest_first);
+  void Remember(const std::string& id);
+  // The events of `batch` not yet written and not repeated within it, in batch order,
+  // stable-sorted by UTC hour (the partition); adds the others to *skipped.
+  std::vector<const AuditEvent*> Fresh(const std::vector<AuditEvent>& batch, int64_t* skipped) const;
+
+ private:
+  size_t window_;
+  std::unordered_set<std::string> ids_;
+  std::deque<std::string> order_;
+};
+
+// A writer's node id must name its files: InvalidArgument naming `who` otherwise.
+absl::Status CheckWriterNodeId(std::string_view who, std::string_view node);
 
 // Errors: from the reader (listing and reading; an unreadable HEAD is logged and treated
 // as missing).

@@ -110,7 +110,8 @@ absl::StatusOr<std::vector<std::string>> FileWarehouseReader::HeadNodes() {
 // ---------------------------------------------------------------- writer
 
 FileWarehouse::FileWarehouse(FileWarehouseOptions options)
-    : options_(std::move(options)), reader_(options_.dir, options_.env) {}
+    : options_(std::move(options)), reader_(options_.dir, options_.env),
+      recent_(options_.dedup_window) {}
 
 FileWarehouse::~FileWarehouse() {
   if (fd_ >= 0) {
@@ -122,25 +123,12 @@ FileWarehouse::~FileWarehouse() {
 absl::StatusOr<std::unique_ptr<FileWarehouse>> FileWarehouse::Create(FileWarehouseOptions options) {
   if (options.env == nullptr) return absl::InvalidArgumentError("FileWarehouse: env is required");
   if (options.dir.empty()) return absl::InvalidArgumentError("FileWarehouse: dir is required");
-  if (!ValidNodeId(options.node)) {
-    return absl::InvalidArgumentError(
-        base::StrCat("FileWarehouse: node id '", options.node, "' must match [A-Za-z0-9._-]{1,64}"));
-  }
-  if (options.dedup_window < 1) options.dedup_window = 1;
+  EV_RETURN_IF_ERROR(CheckWriterNodeId("FileWarehouse", options.node));
   EV_RETURN_IF_ERROR(options.env->CreateDirs(options.dir, 0700));
   std::unique_ptr<FileWarehouse> w(new FileWarehouse(std::move(options)));
   std::lock_guard<std::mutex> lock(w->mu_);
   EV_RETURN_IF_ERROR(w->Recover());
   return w;
-}
-
-void FileWarehouse::Remember(const std::string& id) {
-  if (!recent_.insert(id).second) return;
-  recent_order_.push_back(id);
-  while (recent_order_.size() > options_.dedup_window) {
-    recent_.erase(recent_order_.front());
-    recent_order_.pop_front();
-  }
 }
 
 absl::Status FileWarehouse::Recover() {
@@ -168,9 +156,7 @@ absl::Status FileWarehouse::Recover() {
   }
   if (r.head_needs_write) EV_RETURN_IF_ERROR(WriteHead());
   head_dirty_ = false;
-  recent_.clear();
-  recent_order_.clear();
-  for (const std::string& id : r.recent_ids) Remember(id);
+  recent_.Reset(r.recent_ids);
   return absl::OkStatus();
 }
 
@@ -229,22 +215,11 @@ absl::Status FileWarehouse::Append(const std::vector<AuditEvent>& events) {
     EV_RETURN_IF_ERROR(Recover());
     needs_recovery_ = false;
   }
-  std::vector<const AuditEvent*> todo;
-  todo.reserve(events.size());
-  std::unordered_set<std::string_view> in_batch;
-  for (const AuditEvent& e : events) {
-    if (recent_.count(e.id) > 0 || !in_batch.insert(e.id).second) {
-      ++duplicates_skipped_;
-      continue;
-    }
-    todo.push_back(&e);
-  }
+  std::vector<const AuditEvent*> todo = recent_.Fresh(events, &duplicates_skipped_);
   if (!todo.empty()) {
     auto hour_of = [](const AuditEvent* e) {
       return absl::ToCivilHour(e->time, absl::UTCTimeZone());
     };
-    std::stable_sort(todo.begin(), todo.end(),
-                     [&](const AuditEvent* a, const AuditEvent* b) { return hour_of(a) < hour_of(b); });
     std::string hash = last_hash_;
     int64_t lines_in_file = cur_lines_;
     absl::Status st;
@@ -279,7 +254,7 @@ absl::Status FileWarehouse::Append(const std::vector<AuditEvent>& events) {
     last_hash_ = hash;
     head_seq_ = cur_seq_;
     head_line_ = cur_lines_;
-    for (const AuditEvent* e : todo) Remember(e->id);
+    for (const AuditEvent* e : todo) recent_.Remember(e->id);
     events_written_ += static_cast<int64_t>(todo.size());
     head_dirty_ = true;
   }

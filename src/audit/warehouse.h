@@ -62,6 +62,18 @@ struct ChainHead {
   std::string hash;
 };
 
+// What a writer reports on GET /v1/audit/status.
+struct WarehouseWriterStats {
+  std::string node;
+  std::string last_hash;      // of the newest durable record (kGenesisHash when none)
+  uint64_t head_seq = 0;      // its file
+  int64_t head_line = 0;      // its line
+  std::string current_file;   // relative path; "" before the first append
+  int64_t events_written = 0;      // by this writer since Create
+  int64_t duplicates_skipped = 0;  // events dropped as already written
+  int64_t files_created = 0;
+};
+
 // A file (or object) of one node's chain.
 struct WarehouseFile {
   std::string path;  // relative to the warehouse root: 2026/03/04/05/node-1-0000000007.ndjson

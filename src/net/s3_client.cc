@@ -129,6 +129,17 @@ bool ValidBucketName(std::string_view b) {
 
 }  // namespace
 
+sigv4::Credentials S3CredentialsFromEnvironment(
+    const std::vector<std::pair<std::string, std::string>>& environment) {
+  sigv4::Credentials c;
+  for (const auto& [name, value] : environment) {
+    if (name == "AWS_ACCESS_KEY_ID") c.access_key_id = value;
+    if (name == "AWS_SECRET_ACCESS_KEY") c.secret_access_key = value;
+    if (name == "AWS_SESSION_TOKEN") c.session_token = value;
+  }
+  return c;
+}
+
 absl::StatusOr<S3ListPage> ParseListObjectsV2(std::string_view xml) {
   if (xml.find("<ListBucketResult") == std::string_view::npos) {
     return absl::InternalError("ListObjectsV2: the reply is not a ListBucketResult");

@@ -103,6 +103,11 @@ class S3Client {
   std::string host_header_;
 };
 
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN from `environment`
+// (base::ProcessEnvironment()); empty fields for missing variables.
+sigv4::Credentials S3CredentialsFromEnvironment(
+    const std::vector<std::pair<std::string, std::string>>& environment);
+
 // Parses the XML of a ListObjectsV2 reply (exposed for tests). Errors: Internal when
 // it is not a ListBucketResult.
 absl::StatusOr<S3ListPage> ParseListObjectsV2(std::string_view xml);
