@@ -5,7 +5,7 @@
 // the newest records (so a re-delivered batch is not written twice). Shared by every
 // backend (file_warehouse.h, s3_warehouse.h); each applies the result its own way (the
 // file backend fsyncs adopted files and cuts a torn final line). Rules:
-// docs/design/audit-event.md#recovery.
+// docs/design/audit-event.md, "Writer start (recovery)".
 // Thread-safety: a function of what the reader returns; callers serialise per node.
 //
 //   EV_ASSIGN_OR_RETURN(RecoveredChain r, RecoverChain(reader, "node-1", 100000));

@@ -10,7 +10,8 @@
 // re-reads the chain before its next batch); on a store without them, uniqueness rests
 // on node ids being unique per writer. Layout: docs/design/audit-event.md#object-storage.
 // Thread-safety: S3Warehouse serialises Append and stats() with a mutex; one writer per
-// node id. S3WarehouseReader may be used from one thread at a time while writers run.
+// node id. S3WarehouseReader holds no state of its own (S3Client is thread-safe): any
+// number of threads may use it, while writers run.
 //
 //   EV_ASSIGN_OR_RETURN(auto s3, net::S3Client::Create(client_options));
 //   EV_ASSIGN_OR_RETURN(auto w, S3Warehouse::Create({.client = s3.get(), .prefix = "audit/",
