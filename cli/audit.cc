@@ -5,9 +5,8 @@
 #include <string>
 #include <thread>
 
-#include "src/audit/file_warehouse.h"
-#include "src/audit/paths.h"
 #include "src/audit/verify.h"
+#include "src/audit/warehouse_open.h"
 #include "src/base/config.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
@@ -31,6 +30,25 @@ std::string ResolveDataDir(base::Env* env, const std::string& dir) {
 
 std::string_view Msg(const absl::Status& s) { return base::ToStd(s.message()); }
 
+// The warehouse to read: --warehouse-url, else audit.warehouse_url from the environment
+// (EDGEVAULT_AUDIT_WAREHOUSE_URL) or DIR/edgevault.toml, else DATA_DIR/audit/warehouse.
+absl::StatusOr<std::unique_ptr<audit::OpenedWarehouse>> OpenForReading(
+    base::Env* env, const std::string& dir, const std::string& flag_url) {
+  std::string url = flag_url;
+  if (url.empty()) {
+    base::ConfigSources sources;
+    std::string config = dir + "/edgevault.toml";
+    if (env->Exists(config)) sources.file = config;
+    sources.env = base::ProcessEnvironment();
+    absl::StatusOr<base::Config> c = base::LoadConfig(sources);
+    if (c.ok()) url = c->audit_warehouse_url;
+  }
+  EV_ASSIGN_OR_RETURN(base::AuditWarehouseUrl parsed, base::ParseAuditWarehouseUrl(url));
+  return audit::OpenWarehouse(
+      {.url = parsed, .data_dir = ResolveDataDir(env, dir), .env = env,
+       .credentials = net::S3CredentialsFromEnvironment(base::ProcessEnvironment())});
+}
+
 }  // namespace
 
 int RunAuditVerify(const AuditVerifyOptions& options) {
@@ -45,13 +63,19 @@ int RunAuditVerify(const AuditVerifyOptions& options) {
     vo.from = day;
   }
   base::Env* env = base::Env::Default();
-  const std::string dir = audit::AuditWarehouseDir(ResolveDataDir(env, options.data_dir));
-  if (!env->Exists(dir)) {
+  absl::StatusOr<std::unique_ptr<audit::OpenedWarehouse>> w =
+      OpenForReading(env, options.data_dir, options.warehouse_url);
+  if (!w.ok()) {
+    std::fprintf(stderr, "edgevault audit verify: %.*s\n", static_cast<int>(Msg(w.status()).size()),
+                 Msg(w.status()).data());
+    return 2;
+  }
+  const std::string& dir = (*w)->location;
+  if ((*w)->is_file && !env->Exists(dir)) {
     std::fprintf(stderr, "edgevault audit verify: no audit warehouse at %s\n", dir.c_str());
     return 1;
   }
-  audit::FileWarehouseReader reader(dir, env);
-  absl::StatusOr<audit::VerifyReport> r = audit::VerifyWarehouse(reader, vo);
+  absl::StatusOr<audit::VerifyReport> r = audit::VerifyWarehouse(*(*w)->reader, vo);
   if (!r.ok()) {
     std::fprintf(stderr, "edgevault audit verify: cannot read %s: %.*s\n", dir.c_str(),
                  static_cast<int>(Msg(r.status()).size()), Msg(r.status()).data());
@@ -127,11 +151,18 @@ int RunAuditTail(const AuditTailOptions& options) {
     filter.since = t;
   }
   base::Env* env = base::Env::Default();
-  const std::string dir = audit::AuditWarehouseDir(ResolveDataDir(env, options.data_dir));
-  audit::FileWarehouseReader reader(dir, env);
+  absl::StatusOr<std::unique_ptr<audit::OpenedWarehouse>> w =
+      OpenForReading(env, options.data_dir, options.warehouse_url);
+  if (!w.ok()) {
+    std::fprintf(stderr, "edgevault audit tail: %.*s\n", static_cast<int>(Msg(w.status()).size()),
+                 Msg(w.status()).data());
+    return 2;
+  }
+  const std::string& dir = (*w)->location;
+  audit::WarehouseReader& reader = *(*w)->reader;
   std::map<std::string, size_t> consumed;  // path → bytes already printed
   for (;;) {
-    if (env->Exists(dir)) {
+    if (!(*w)->is_file || env->Exists(dir)) {
       absl::StatusOr<std::vector<audit::WarehouseFile>> files = reader.ListFiles();
       if (!files.ok()) {
         std::fprintf(stderr, "edgevault audit tail: cannot read %s: %.*s\n", dir.c_str(),

@@ -93,8 +93,13 @@ int Main(int argc, char** argv) {
       "verify", "check the hash chain; exit 0 intact, 1 broken (names the first broken place)");
   verify_cmd->add_option("--data-dir", audit_verify.data_dir, "data directory")->capture_default_str();
   verify_cmd->add_option("--from", audit_verify.from, "start at this day (YYYY-MM-DD)");
+  verify_cmd->add_option("--warehouse-url", audit_verify.warehouse_url,
+                         "read this warehouse (s3://bucket/prefix?endpoint=...) instead of the "
+                         "configured audit.warehouse_url");
   CLI::App* tail_cmd = audit_cmd->add_subcommand("tail", "print audit records");
   tail_cmd->add_option("--data-dir", audit_tail.data_dir, "data directory")->capture_default_str();
+  tail_cmd->add_option("--warehouse-url", audit_tail.warehouse_url,
+                       "read this warehouse instead of the configured audit.warehouse_url");
   tail_cmd->add_flag("--follow,-f", audit_tail.follow, "keep printing new records");
   tail_cmd->add_flag("--json", audit_tail.json, "print the raw warehouse lines");
   tail_cmd->add_option("--actor", audit_tail.actor, "only this actor id (user:..., key:...)");

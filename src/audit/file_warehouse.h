@@ -14,22 +14,16 @@
 //   EV_RETURN_IF_ERROR(w->Append(batch.events));
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
+#include "src/audit/chain_recovery.h"
 #include "src/audit/warehouse.h"
 #include "src/base/env.h"
 
 namespace edgevault::audit {
-
-// "2026/03/04/05/node-1-0000000007.ndjson".
-std::string WarehouseFilePath(absl::CivilHour hour, std::string_view node, uint64_t seq);
-// True for [A-Za-z0-9._-]{1,64}.
-bool ValidNodeId(std::string_view node);
 
 class FileWarehouseReader : public WarehouseReader {
  public:
@@ -42,7 +36,7 @@ class FileWarehouseReader : public WarehouseReader {
   absl::StatusOr<std::vector<std::string>> HeadNodes() override;
   std::string Describe(const std::string& path) const override { return dir_ + "/" + path; }
 
-  static std::string HeadName(std::string_view node) { return std::string(node) + ".head"; }
+  static std::string HeadName(std::string_view node) { return HeadRecordName(node); }
 
  private:
   std::string dir_;
@@ -72,26 +66,15 @@ class FileWarehouse : public AuditWarehouse {
 
   absl::Status Append(const std::vector<AuditEvent>& events) override;
 
-  struct Stats {
-    std::string node;
-    std::string last_hash;      // of the newest durable record (kGenesisHash when none)
-    uint64_t head_seq = 0;      // its file
-    int64_t head_line = 0;      // its line
-    std::string current_file;   // relative path; "" before the first append
-    int64_t events_written = 0;      // by this writer since Create
-    int64_t duplicates_skipped = 0;  // events dropped as already written
-    int64_t files_created = 0;
-  };
+  using Stats = WarehouseWriterStats;
   Stats stats() const;
 
  private:
   explicit FileWarehouse(FileWarehouseOptions options);
   absl::Status Recover();
-  absl::Status RememberRecentFromFiles(const std::vector<WarehouseFile>& files);
   absl::Status OpenNewFile(absl::CivilHour hour);
   absl::Status SyncAndClose();
   absl::Status WriteHead();
-  void Remember(const std::string& id);
 
   const FileWarehouseOptions options_;
   FileWarehouseReader reader_;
@@ -108,8 +91,7 @@ class FileWarehouse : public AuditWarehouse {
   int64_t head_line_ = 0;
   bool head_dirty_ = false;
   bool needs_recovery_ = false;
-  std::unordered_set<std::string> recent_;
-  std::deque<std::string> recent_order_;
+  RecentEventIds recent_;
   int64_t events_written_ = 0;
   int64_t duplicates_skipped_ = 0;
   int64_t files_created_ = 0;

@@ -1,8 +1,13 @@
 #include "src/audit/warehouse.h"
 
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
 #include <boost/json.hpp>
 
 #include "src/base/strings.h"
+#include "src/audit/event.h"
 #include "src/crypto/hash.h"
 
 namespace edgevault::audit {
@@ -23,7 +28,123 @@ bool IsLowerHex64(std::string_view s) {
   return true;
 }
 
+bool AllDigits(std::string_view s, size_t n) {
+  if (s.size() != n) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+int ToInt(std::string_view s) {
+  int v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// "node-1-0000000007.ndjson" → ("node-1", 7).
+bool ParseFileName(std::string_view name, std::string* node, uint64_t* seq) {
+  if (name.size() <= kChainFileSuffix.size() ||
+      name.substr(name.size() - kChainFileSuffix.size()) != kChainFileSuffix) {
+    return false;
+  }
+  std::string_view stem = name.substr(0, name.size() - kChainFileSuffix.size());
+  size_t dash = stem.rfind('-');
+  if (dash == std::string_view::npos || dash == 0) return false;
+  std::string_view n = stem.substr(0, dash), s = stem.substr(dash + 1);
+  if (!ValidNodeId(n) || s.size() < 10 || s.size() > 19) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  if (v == 0) return false;
+  *node = std::string(n);
+  *seq = v;
+  return true;
+}
+
 }  // namespace
+
+bool ValidNodeId(std::string_view node) {
+  if (node.empty() || node.size() > 64) return false;
+  for (char c : node) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return node != "." && node != "..";
+}
+
+std::string WarehouseFilePath(absl::CivilHour hour, std::string_view node, uint64_t seq) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d/%02d/%02d/%02d/", static_cast<int>(hour.year()),
+                hour.month(), hour.day(), hour.hour());
+  char seq_buf[32];
+  std::snprintf(seq_buf, sizeof seq_buf, "-%010llu", static_cast<unsigned long long>(seq));
+  return base::StrCat(buf, node, seq_buf, kChainFileSuffix);
+}
+
+bool ParseWarehouseFilePath(std::string_view path, WarehouseFile* out) {
+  std::vector<std::string_view> parts = base::Split(path, '/');
+  if (parts.size() != 5 || !AllDigits(parts[0], 4) || !AllDigits(parts[1], 2) ||
+      !AllDigits(parts[2], 2) || !AllDigits(parts[3], 2)) {
+    return false;
+  }
+  const int y = ToInt(parts[0]), m = ToInt(parts[1]), d = ToInt(parts[2]), h = ToInt(parts[3]);
+  absl::CivilHour hour(y, m, d, h);
+  if (hour.year() != y || hour.month() != m || hour.day() != d || hour.hour() != h) return false;
+  WarehouseFile f;
+  if (!ParseFileName(parts[4], &f.node, &f.seq)) return false;
+  f.path = std::string(path);
+  f.hour = hour;
+  *out = std::move(f);
+  return true;
+}
+
+void SortChainFiles(std::vector<WarehouseFile>& files) {
+  std::sort(files.begin(), files.end(), [](const WarehouseFile& a, const WarehouseFile& b) {
+    return a.node != b.node ? a.node < b.node : a.seq < b.seq;
+  });
+}
+
+std::string HeadRecordName(std::string_view node) { return base::StrCat(node, ".head"); }
+
+std::string HeadRecordText(std::string_view node, uint64_t seq, int64_t line,
+                           std::string_view hash) {
+  std::string text = "{\"v\":1,\"node\":";
+  AppendCanonicalString(&text, node);
+  base::StrAppend(&text, ",\"seq\":", static_cast<unsigned long long>(seq), ",\"line\":", line,
+                  ",\"hash\":\"", hash, "\"}\n");
+  return text;
+}
+
+absl::StatusOr<ChainHead> ParseHeadRecord(std::string_view text, std::string_view node,
+                                          std::string_view where) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(base::StrCat("HEAD record ", where, ": ", why));
+  };
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  if (ec || !v.is_object()) return bad("not a JSON object");
+  const boost::json::object& o = v.get_object();
+  const boost::json::value* n = o.if_contains("node");
+  const boost::json::value* s = o.if_contains("seq");
+  const boost::json::value* l = o.if_contains("line");
+  const boost::json::value* h = o.if_contains("hash");
+  if (n == nullptr || !n->is_string() || s == nullptr || !s->is_int64() || l == nullptr ||
+      !l->is_int64() || h == nullptr || !h->is_string() || h->get_string().size() != 64 ||
+      s->get_int64() < 1 || l->get_int64() < 1) {
+    return bad("expected {\"v\":1,\"node\":…,\"seq\":N,\"line\":N,\"hash\":\"<64 hex>\"}");
+  }
+  ChainHead head;
+  head.node = std::string(n->get_string().data(), n->get_string().size());
+  if (head.node != node) return bad("names another node");
+  head.seq = static_cast<uint64_t>(s->get_int64());
+  head.line = l->get_int64();
+  head.hash = std::string(h->get_string().data(), h->get_string().size());
+  return head;
+}
 
 std::string ChainHash(std::string_view prev_hash_hex, std::string_view canonical) {
   std::string data;

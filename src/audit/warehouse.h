@@ -54,14 +54,6 @@ class AuditWarehouse {
   virtual absl::Status Append(const std::vector<AuditEvent>& events) = 0;
 };
 
-// A file of one node's chain.
-struct WarehouseFile {
-  std::string path;  // relative to the warehouse root: 2026/03/04/05/node-1-0000000007.ndjson
-  std::string node;
-  uint64_t seq = 0;
-  absl::CivilHour hour;  // the partition (from the directory names)
-};
-
 // The last record a writer made durable (the HEAD record).
 struct ChainHead {
   std::string node;
@@ -69,6 +61,48 @@ struct ChainHead {
   int64_t line = 0;   // 1-based line in that file
   std::string hash;
 };
+
+// What a writer reports on GET /v1/audit/status.
+struct WarehouseWriterStats {
+  std::string node;
+  std::string last_hash;      // of the newest durable record (kGenesisHash when none)
+  uint64_t head_seq = 0;      // its file
+  int64_t head_line = 0;      // its line
+  std::string current_file;   // relative path; "" before the first append
+  int64_t events_written = 0;      // by this writer since Create
+  int64_t duplicates_skipped = 0;  // events dropped as already written
+  int64_t files_created = 0;
+};
+
+// A file (or object) of one node's chain.
+struct WarehouseFile {
+  std::string path;  // relative to the warehouse root: 2026/03/04/05/node-1-0000000007.ndjson
+  std::string node;
+  uint64_t seq = 0;
+  absl::CivilHour hour;  // the partition (from the directory names)
+};
+
+// True for [A-Za-z0-9._-]{1,64} other than "." and "..".
+bool ValidNodeId(std::string_view node);
+// "2026/03/04/05/node-1-0000000007.ndjson".
+std::string WarehouseFilePath(absl::CivilHour hour, std::string_view node, uint64_t seq);
+// The inverse of WarehouseFilePath for a path relative to the warehouse root; false when
+// `path` is not a valid YYYY/MM/DD/HH/<node>-<seq>.ndjson name (a bad name: verify
+// reports it). Names not ending in .ndjson are not chain files at all (callers skip them).
+bool ParseWarehouseFilePath(std::string_view path, WarehouseFile* out);
+inline constexpr std::string_view kChainFileSuffix = ".ndjson";
+// Sorts by (node, seq): chain order.
+void SortChainFiles(std::vector<WarehouseFile>& files);
+
+// The HEAD record of a node: {"v":1,"node":…,"seq":N,"line":N,"hash":"…"} and a newline.
+std::string HeadRecordText(std::string_view node, uint64_t seq, int64_t line,
+                           std::string_view hash);
+// "<node>.head": the HEAD record's name, beside the YYYY directories.
+std::string HeadRecordName(std::string_view node);
+// Parses a HEAD record of `node`. `where` names it in messages. Errors: InvalidArgument
+// ("HEAD record <where>: …") when it does not parse or names another node.
+absl::StatusOr<ChainHead> ParseHeadRecord(std::string_view text, std::string_view node,
+                                          std::string_view where);
 
 class WarehouseReader {
  public:

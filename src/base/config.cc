@@ -161,6 +161,7 @@ bool ValidOriginList(std::string_view s) {
   return true;
 }
 bool ValidKvUrl(std::string_view s) { return ParseEdgeKvUrl(s).ok(); }
+bool ValidWarehouseUrl(std::string_view s) { return ParseAuditWarehouseUrl(s).ok(); }
 // An HTTP header name (RFC 9110 token), or empty.
 bool ValidHeaderName(std::string_view s) {
   if (s.size() > 64) return false;
@@ -394,6 +395,16 @@ std::vector<KeySpec> BuildKeyTable() {
       [](const Config& c) { return c.kv_url; });
   kv_url.redact_userinfo = true;
   t.push_back(std::move(kv_url));
+  t.push_back(StringKey(
+      "audit.warehouse_url", ValidWarehouseUrl,
+      "\"\", \"file:\", file:/absolute/dir or s3://bucket[/prefix][?endpoint=...&region=...&style=path|virtual]",
+      "Where edgevault-audit writes the hash-chained audit warehouse and `edgevault audit\n"
+      "verify` reads it: \"\" or \"file:\" = data_dir/audit/warehouse; file:/dir = that\n"
+      "directory; s3://bucket/prefix?endpoint=http://host:port&region=us-east-1&style=path\n"
+      "= an S3-compatible store (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY\n"
+      "and AWS_SESSION_TOKEN; docs/audit.md#s3). Every audit node needs its own node_id.",
+      [](Config& c, const std::string& v, const Source&) { c.audit_warehouse_url = v; },
+      [](const Config& c) { return c.audit_warehouse_url; }));
   t.push_back(DurationKey(
       "internal.signature_window_s", 1, 3600, absl::Seconds(1),
       "Signed internal calls are accepted within this many seconds of\n"
@@ -962,6 +973,86 @@ absl::Status BadKvUrl(std::string_view why) {
 }
 
 }  // namespace
+
+absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(StrCat("audit warehouse URL \"", url, "\": ", why));
+  };
+  AuditWarehouseUrl out;
+  if (url.empty() || url == "file:") return out;
+  if (url.substr(0, 5) == "file:") {
+    std::string_view dir = url.substr(5);
+    if (dir.substr(0, 2) == "//") dir.remove_prefix(2);  // file:///abs
+    if (dir.empty() || dir.front() != '/' || dir.find('\0') != std::string_view::npos) {
+      return bad("a file: URL names an absolute directory (file:/var/lib/edgevault/audit)");
+    }
+    out.dir = std::string(dir);
+    return out;
+  }
+  constexpr std::string_view kScheme = "s3://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return bad("expected \"file:\", file:/dir or s3://bucket[/prefix][?endpoint=...]");
+  }
+  out.kind = AuditWarehouseUrl::Kind::kS3;
+  std::string_view rest = url.substr(kScheme.size());
+  std::string_view query;
+  if (size_t q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  if (rest.find('#') != std::string_view::npos) return bad("fragments are not supported");
+  size_t slash = rest.find('/');
+  out.bucket = std::string(rest.substr(0, slash));
+  if (out.bucket.size() < 3 || out.bucket.size() > 63 ||
+      out.bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos ||
+      out.bucket.front() == '.' || out.bucket.front() == '-' || out.bucket.back() == '.' ||
+      out.bucket.back() == '-') {
+    return bad("the bucket name must be 3-63 characters of a-z 0-9 . - (s3://bucket/prefix)");
+  }
+  std::string_view prefix = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
+  if (!prefix.empty()) {
+    for (std::string_view seg : Split(prefix, '/')) {
+      if (seg.empty() || seg == "." || seg == ".." ||
+          seg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string_view::npos) {
+        return bad("the prefix must be segments of A-Z a-z 0-9 . _ - separated by single '/'");
+      }
+    }
+    out.prefix = StrCat(prefix, "/");
+  }
+  bool have_endpoint = false;
+  for (std::string_view param : Split(query, '&')) {
+    if (param.empty()) continue;
+    size_t eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    std::string value;
+    if (eq == std::string_view::npos || !PercentDecode(param.substr(eq + 1), &value) || value.empty()) {
+      return bad(StrCat("parameter ", key, " needs a value (", key, "=...)"));
+    }
+    if (key == "endpoint") {
+      if (value.substr(0, 7) != "http://" && value.substr(0, 8) != "https://") {
+        return bad("endpoint must be http://host[:port] or https://host[:port]");
+      }
+      out.endpoint = value;
+      have_endpoint = true;
+    } else if (key == "region") {
+      if (value.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+        return bad("region must be a-z 0-9 - (us-east-1)");
+      }
+      out.region = value;
+    } else if (key == "style") {
+      if (value != "path" && value != "virtual") return bad("style must be path or virtual");
+      out.virtual_host_style = value == "virtual";
+    } else if (key == "resolve") {
+      out.connect_address = value;
+    } else {
+      return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve)"));
+    }
+  }
+  if (!have_endpoint) out.endpoint = StrCat("https://s3.", out.region, ".amazonaws.com");
+  return out;
+}
 
 absl::StatusOr<EdgeKvUrl> ParseEdgeKvUrl(std::string_view url) {
   EdgeKvUrl out;

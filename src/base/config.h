@@ -132,6 +132,10 @@ struct Config {
   // kv.url: the edge KV the api writes and delivery reads (docs/configuration.md); "" or
   // "lmdb:" = the embedded LMDB store under DATA_DIR/edge. Parse with ParseEdgeKvUrl.
   std::string kv_url;
+  // audit.warehouse_url: where edgevault-audit writes the audit warehouse and `audit
+  // verify` reads it (docs/audit.md#s3); "" or "file:" = DATA_DIR/audit/warehouse. Parse
+  // with ParseAuditWarehouseUrl.
+  std::string audit_warehouse_url;
   absl::Duration internal_signature_window = absl::Seconds(60);
   // `edgevault up` supervision.
   absl::Duration restart_backoff_initial = absl::Milliseconds(200);
@@ -171,6 +175,23 @@ struct EdgeKvUrl {
 // InvalidArgument saying what is wrong with `url` (the message never contains the
 // password).
 absl::StatusOr<EdgeKvUrl> ParseEdgeKvUrl(std::string_view url);
+
+// audit.warehouse_url, parsed: "" or "file:" (DATA_DIR/audit/warehouse), "file:/abs/dir", or
+// s3://BUCKET[/PREFIX][?endpoint=http://host[:port]&region=R&style=path|virtual&resolve=ADDR].
+struct AuditWarehouseUrl {
+  enum class Kind { kFile, kS3 };
+  Kind kind = Kind::kFile;
+  std::string dir;     // kFile: "" = DATA_DIR/audit/warehouse
+  std::string bucket;  // kS3
+  std::string prefix;  // kS3: "" or ending in '/'
+  std::string endpoint;  // kS3: default https://s3.<region>.amazonaws.com
+  std::string region = "us-east-1";
+  bool virtual_host_style = false;
+  std::string connect_address;  // kS3 resolve=: connect here instead of resolving the host
+};
+
+// InvalidArgument saying what is wrong with `url`.
+absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url);
 
 // Loads and validates. Errors (InvalidArgument unless noted) name the key and the
 // source, e.g. "config key 'services.api.port' (from EDGEVAULT_SERVICES_API_PORT):

@@ -787,6 +787,58 @@ TEST(ConfigTest, ProcessEnvironmentFeedsLoadConfig) {
   EXPECT_EQ(cfg->node_id, "from-environ");
 }
 
+// ---- audit.warehouse_url ------------------------------------------------------------
+
+TEST(AuditWarehouseUrlTest, FileUrls) {
+  for (std::string_view url : {"", "file:"}) {
+    absl::StatusOr<AuditWarehouseUrl> u = ParseAuditWarehouseUrl(url);
+    ASSERT_TRUE(u.ok()) << url << ": " << u.status();
+    EXPECT_EQ(u->kind, AuditWarehouseUrl::Kind::kFile);
+    EXPECT_EQ(u->dir, "");
+  }
+  absl::StatusOr<AuditWarehouseUrl> u = ParseAuditWarehouseUrl("file:///var/audit");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->dir, "/var/audit");
+  EXPECT_FALSE(ParseAuditWarehouseUrl("file:relative").ok());
+}
+
+TEST(AuditWarehouseUrlTest, S3UrlsParseWithDefaults) {
+  absl::StatusOr<AuditWarehouseUrl> u = ParseAuditWarehouseUrl("s3://audit-logs");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->kind, AuditWarehouseUrl::Kind::kS3);
+  EXPECT_EQ(u->bucket, "audit-logs");
+  EXPECT_EQ(u->prefix, "");
+  EXPECT_EQ(u->region, "us-east-1");
+  EXPECT_EQ(u->endpoint, "https://s3.us-east-1.amazonaws.com");
+  EXPECT_FALSE(u->virtual_host_style);
+
+  u = ParseAuditWarehouseUrl(
+      "s3://audit/prod/eu/?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=eu-west-1&style=virtual"
+      "&resolve=10.0.0.5");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->bucket, "audit");
+  EXPECT_EQ(u->prefix, "prod/eu/");
+  EXPECT_EQ(u->endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(u->region, "eu-west-1");
+  EXPECT_TRUE(u->virtual_host_style);
+  EXPECT_EQ(u->connect_address, "10.0.0.5");
+  // An unencoded endpoint works too: the query is split on '&' only.
+  u = ParseAuditWarehouseUrl("s3://audit/p?endpoint=http://127.0.0.1:9000&style=path");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->endpoint, "http://127.0.0.1:9000");
+  EXPECT_EQ(u->region, "us-east-1");
+}
+
+TEST(AuditWarehouseUrlTest, MalformedUrlsAreInvalidArgument) {
+  for (std::string_view url :
+       {"s3://", "s3://ab", "s3://Upper", "s3://b-/x", "s3://bucket/a//b", "s3://bucket/../x",
+        "s3://bucket?style=sideways", "s3://bucket?endpoint=ftp://x", "s3://bucket?region=",
+        "s3://bucket?color=red", "s3://bucket?region=EU", "gs://bucket", "/var/audit"}) {
+    absl::StatusOr<AuditWarehouseUrl> u = ParseAuditWarehouseUrl(url);
+    EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << url;
+  }
+}
+
 // ---- kv.url -----------------------------------------------------------------------
 
 TEST(EdgeKvUrlTest, EmptyAndLmdbMeanTheEmbeddedStore) {

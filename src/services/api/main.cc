@@ -1,6 +1,6 @@
 // edgevault-api: the system of record and the write path.
 #include "src/audit/event.h"
-#include "src/audit/file_warehouse.h"
+#include "src/audit/warehouse_open.h"
 #include "src/audit/paths.h"
 #include "src/audit/relay.h"
 #include "src/audit/sqlite_queue.h"
@@ -167,8 +167,19 @@ absl::Status Install(services::ServiceContext& ctx) {
   opts.mcp_enabled = config.mcp_settings.enabled;
   opts.mcp_read_only = config.mcp_settings.read_only;
   opts.mcp_allow_secret_values = config.mcp_settings.allow_secret_values;
-  opts.audit_reader = ctx.Keep(std::make_unique<audit::FileWarehouseReader>(
-      audit::AuditWarehouseDir(config.data_dir), ctx.env));
+  // GET /v1/audit/events reads the warehouse audit.warehouse_url names. One that cannot be
+  // opened (an S3 store without credentials) leaves that route answering 503, not the api down.
+  EV_ASSIGN_OR_RETURN(base::AuditWarehouseUrl warehouse_url,
+                      base::ParseAuditWarehouseUrl(config.audit_warehouse_url));
+  absl::StatusOr<std::unique_ptr<audit::OpenedWarehouse>> warehouse = audit::OpenWarehouse(
+      {.url = warehouse_url, .data_dir = config.data_dir, .env = ctx.env,
+       .credentials = net::S3CredentialsFromEnvironment(base::ProcessEnvironment())});
+  if (warehouse.ok()) {
+    opts.audit_reader = ctx.Keep(std::move(*warehouse))->reader.get();
+  } else {
+    EV_LOG(kError, "the audit warehouse cannot be opened; GET /v1/audit/events answers 503",
+           {{"error", warehouse.status().ToString()}});
+  }
   opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores, ctx.env));
   // Scheduled apply (docs/design/promotions.md §5a): started below with the service; it
   // applies as whoever scheduled, with no more than the rights recorded in the schedule

@@ -1,12 +1,13 @@
 // edgevault-audit: the audit queue consumer and warehouse writer. Claims batches from
-// DATA_DIR/audit/queue.db, appends them to DATA_DIR/audit/warehouse (fsync), acks them;
+// DATA_DIR/audit/queue.db, appends them to the warehouse audit.warehouse_url names
+// (DATA_DIR/audit/warehouse by default, or S3-compatible storage), acks them once durable;
 // serves GET /v1/audit/status. docs/audit.md.
 #include <memory>
 
 #include <boost/json.hpp>
 
 #include "src/audit/consumer.h"
-#include "src/audit/file_warehouse.h"
+#include "src/audit/warehouse_open.h"
 #include "src/audit/paths.h"
 #include "src/audit/sqlite_queue.h"
 #include "src/base/log.h"
@@ -20,8 +21,7 @@ namespace {
 // its thread) before the warehouse and the queue it uses.
 struct Pipeline {
   std::unique_ptr<SqliteAuditQueue> queue;
-  std::unique_ptr<FileWarehouse> warehouse;
-  std::unique_ptr<FileWarehouseReader> reader;
+  std::unique_ptr<OpenedWarehouse> warehouse;  // writer, reader and (s3://) their client
   std::unique_ptr<AuditConsumer> consumer;
 };
 
@@ -34,14 +34,15 @@ net::Response Status(Pipeline& p) {
     o["queue_depth"] = nullptr;
     o["queue_error"] = std::string(depth.status().message());
   }
-  FileWarehouse::Stats s = p.warehouse->stats();
+  WarehouseWriterStats s = p.warehouse->writer_stats();
+  o["warehouse"] = p.warehouse->location;
   o["node"] = s.node;
   o["last_hash"] = s.last_hash;
   o["head"] = {{"seq", s.head_seq}, {"line", s.head_line}};
   o["current_file"] = s.current_file;
   o["events_written"] = s.events_written;
   o["duplicates_skipped"] = s.duplicates_skipped;
-  absl::StatusOr<std::vector<WarehouseFile>> files = p.reader->ListFiles();
+  absl::StatusOr<std::vector<WarehouseFile>> files = p.warehouse->reader->ListFiles();
   boost::json::array names;
   if (files.ok()) {
     for (const WarehouseFile& f : *files) names.emplace_back(f.path);
@@ -64,20 +65,22 @@ absl::Status Install(services::ServiceContext& ctx) {
   EV_RETURN_IF_ERROR(ctx.env->CreateDirs(AuditDir(data_dir), 0700));
   auto p = std::make_unique<Pipeline>();
   EV_ASSIGN_OR_RETURN(p->queue, SqliteAuditQueue::Open({.path = AuditQueuePath(data_dir)}));
-  EV_ASSIGN_OR_RETURN(p->warehouse,
-                      FileWarehouse::Create({.dir = AuditWarehouseDir(data_dir),
-                                             .node = ctx.config.node_id,
-                                             .env = ctx.env}));
-  p->reader = std::make_unique<FileWarehouseReader>(AuditWarehouseDir(data_dir), ctx.env);
+  EV_ASSIGN_OR_RETURN(base::AuditWarehouseUrl url,
+                      base::ParseAuditWarehouseUrl(ctx.config.audit_warehouse_url));
+  EV_ASSIGN_OR_RETURN(
+      p->warehouse,
+      OpenWarehouse({.url = url, .data_dir = data_dir, .node = ctx.config.node_id, .writer = true,
+                     .env = ctx.env,
+                     .credentials = net::S3CredentialsFromEnvironment(base::ProcessEnvironment())}));
   p->consumer = std::make_unique<AuditConsumer>(AuditConsumerOptions{
-      .queue = p->queue.get(), .warehouse = p->warehouse.get(), .env = ctx.env});
+      .queue = p->queue.get(), .warehouse = p->warehouse->writer.get(), .env = ctx.env});
   Pipeline* raw = p.get();
   ctx.router.Get("/v1/audit/status", [raw](net::Request&) { return Status(*raw); });
   ctx.Keep(std::move(p));  // destroyed after the server drained: the consumer finishes its batch
   raw->consumer->Start();
   EV_LOG(kInfo, "audit consumer started",
-         {{"queue", AuditQueuePath(data_dir)}, {"warehouse", AuditWarehouseDir(data_dir)},
-          {"last_hash", raw->warehouse->stats().last_hash}});
+         {{"queue", AuditQueuePath(data_dir)}, {"warehouse", raw->warehouse->location},
+          {"last_hash", raw->warehouse->writer_stats().last_hash}});
   return absl::OkStatus();
 }
 
