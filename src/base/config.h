@@ -123,6 +123,9 @@ struct Config {
   // kv.url: the edge KV the api writes and delivery reads (docs/configuration.md); "" or
   // "lmdb:" = the embedded LMDB store under DATA_DIR/edge. Parse with ParseEdgeKvUrl.
   std::string kv_url;
+  // rate_limit.url: where rate limits and login throttling count (docs/design/rate-limits.md):
+  // "" = in each process; "redis://..." = shared by every node. Parse with ParseEdgeKvUrl.
+  std::string rate_limit_url;
   absl::Duration internal_signature_window = absl::Seconds(60);
   // `edgevault up` supervision.
   absl::Duration restart_backoff_initial = absl::Milliseconds(200);
