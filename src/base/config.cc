@@ -510,6 +510,17 @@ std::vector<KeySpec> BuildKeyTable() {
       "rate applies; 0 = the per-second rate.",
       [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_burst; }));
   t.push_back(IntKey(
+      "api.rate_limit_per_second", 0, 1000000,
+      "Requests per second each user or API key may make to the api (token bucket;\n"
+      "beyond it 429 with Retry-After): on each api node, or across all of them when\n"
+      "rate_limit.url names a Redis. 0 = unlimited.",
+      [](auto& c) -> auto& { return c.api_settings.rate_limit_per_second; }));
+  t.push_back(IntKey(
+      "api.rate_limit_burst", 0, 10000000,
+      "How many api requests a user or API key may send at once before the per-second\n"
+      "rate applies; 0 = the per-second rate.",
+      [](auto& c) -> auto& { return c.api_settings.rate_limit_burst; }));
+  t.push_back(IntKey(
       "api.max_open_workspaces", 1, 1000000,
       "Workspace stores the api keeps open beyond those in use; the least recently\n"
       "used close first (each SQLite workspace holds three file descriptors).",

@@ -84,6 +84,10 @@ struct ApiSettings {
   int64_t webhook_max_attempts = 25;
   // Comma-separated hosts webhooks may call; "" = any (docs/design/webhooks.md "SSRF").
   std::string webhook_allowed_hosts;
+  // Requests per second per principal (user or API key); 0 = unlimited. Beyond it 429 with
+  // Retry-After; counted across api nodes when rate_limit.url names a Redis.
+  int64_t rate_limit_per_second = 0;
+  int64_t rate_limit_burst = 0;  // 0 = rate_limit_per_second
 };
 
 // The delivery service (docs/delivery.md).

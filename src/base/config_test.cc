@@ -124,6 +124,8 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.stop_timeout == absl::Milliseconds(100); }},
       {"kv.url", "redis://10.0.0.5:6380/2",
        [](const Config& c) { return c.kv_url == "redis://10.0.0.5:6380/2"; }},
+      {"api.rate_limit_per_second", "25",
+       [](const Config& c) { return c.api_settings.rate_limit_per_second == 25; }},
       {"rate_limit.url", "redis://10.0.0.6",
        [](const Config& c) { return c.rate_limit_url == "redis://10.0.0.6"; }},
       {"auth.throttle_second_factor_failures", "7",

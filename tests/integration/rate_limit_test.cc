@@ -51,6 +51,7 @@ class SharedRateLimitTest : public ::testing::Test {
     settings_ = {"kv.url=" + redis_.Url(), "rate_limit.url=" + redis_.Url(),
                  "delivery.ofrep_rate_limit_per_second=" + std::to_string(kRate),
                  "delivery.ofrep_rate_limit_burst=" + std::to_string(kBurst)};
+    settings_.insert(settings_.end(), extra_settings_.begin(), extra_settings_.end());
     std::vector<std::string> args;
     for (const std::string& s : settings_) {
       args.push_back("--set");
@@ -103,6 +104,7 @@ class SharedRateLimitTest : public ::testing::Test {
   }
 
   storage::RedisServer redis_;
+  std::vector<std::string> extra_settings_;  // a derived fixture's own --set values
   std::vector<std::string> settings_;
   std::unique_ptr<EdgeVaultUp> up_;
   std::unique_ptr<net::HttpClient> client_;
@@ -189,6 +191,44 @@ TEST_F(SharedRateLimitTest, AnSdkKeysOfrepLimitHoldsAcrossTwoDeliveryNodes) {
               std::string::npos)
         << metrics->body;
   }
+}
+
+// The api's per-principal limit (api.rate_limit_per_second), counted in the same Redis.
+class ApiRateLimitTest : public SharedRateLimitTest {
+ protected:
+  ApiRateLimitTest() { extra_settings_ = {"api.rate_limit_per_second=1", "api.rate_limit_burst=5"}; }
+};
+
+TEST_F(ApiRateLimitTest, EachUserOrKeyHasItsOwnLimitCountedInRedis) {
+  const std::string viewer = up_->TokenForNewUser("viewer@example.com", "viewer");  // auth only
+  ASSERT_FALSE(viewer.empty());
+  const auto start = std::chrono::steady_clock::now();
+  int admitted = 0;
+  HttpReply limited;
+  for (int i = 0; i < 100 && limited.status == 0; ++i) {
+    HttpReply r = up_->Call("api", "GET", "/v1/workspaces", "", up_->admin_key());
+    if (r.status == 200) {
+      ++admitted;
+    } else {
+      limited = r;
+    }
+  }
+  const double elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(limited.Header("Retry-After"), "1");  // one request a second: due within 1 s
+  ASSERT_TRUE(limited.json.is_object()) << limited.body;
+  EXPECT_EQ(limited.json.at("error").at("code"), "rate_limited");
+  // The burst plus what one per second refilled meanwhile (+1: a refill due at the end).
+  EXPECT_GE(admitted, 1);
+  EXPECT_LE(admitted, 5 + static_cast<int>(elapsed_s) + 1) << elapsed_s << " s";
+  // Another principal has its own count; no token is still 401, never 429.
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces", "", viewer).status, 200);
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces").status, 401);
+  // Both principals are counted in Redis, under ev:rl:api:<subject>.
+  storage::RawReply keys = redis_.Raw({"KEYS", "ev:rl:api:*"});
+  ASSERT_NE(keys, nullptr);
+  EXPECT_EQ(keys->elements, 2u);
 }
 
 }  // namespace
