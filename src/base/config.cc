@@ -162,6 +162,11 @@ bool ValidOriginList(std::string_view s) {
 }
 bool ValidKvUrl(std::string_view s) { return ParseEdgeKvUrl(s).ok(); }
 bool ValidWarehouseUrl(std::string_view s) { return ParseAuditWarehouseUrl(s).ok(); }
+bool ValidRateLimitUrl(std::string_view s) {
+  if (s.empty()) return true;
+  absl::StatusOr<EdgeKvUrl> url = ParseEdgeKvUrl(s);
+  return url.ok() && url->kind == EdgeKvUrl::Kind::kRedis;
+}
 // An HTTP header name (RFC 9110 token), or empty.
 bool ValidHeaderName(std::string_view s) {
   if (s.size() > 64) return false;
@@ -405,6 +410,17 @@ std::vector<KeySpec> BuildKeyTable() {
       "and AWS_SESSION_TOKEN; docs/audit.md#s3). Every audit node needs its own node_id.",
       [](Config& c, const std::string& v, const Source&) { c.audit_warehouse_url = v; },
       [](const Config& c) { return c.audit_warehouse_url; }));
+  KeySpec rate_limit_url = StringKey(
+      "rate_limit.url", ValidRateLimitUrl,
+      "\"\" (each process counts on its own) or redis://[[user]:password@]host[:port][/db]",
+      "Where rate limits and login throttling are counted (docs/design/rate-limits.md):\n"
+      "\"\" = in each process (N nodes give N x the rate; a restart forgets);\n"
+      "redis://[[user]:password@]host[:port][/db] = one Redis every node shares (it may\n"
+      "be the edge KV's). Prefer EDGEVAULT_RATE_LIMIT_URL for a URL with a password.",
+      [](Config& c, const std::string& v, const Source&) { c.rate_limit_url = v; },
+      [](const Config& c) { return c.rate_limit_url; });
+  rate_limit_url.redact_userinfo = true;
+  t.push_back(std::move(rate_limit_url));
   t.push_back(DurationKey(
       "internal.signature_window_s", 1, 3600, absl::Seconds(1),
       "Signed internal calls are accepted within this many seconds of\n"
@@ -508,14 +524,26 @@ std::vector<KeySpec> BuildKeyTable() {
       [](auto& c) -> auto& { return c.auth_settings.invitation_ttl; }));
   t.push_back(IntKey(
       "delivery.ofrep_rate_limit_per_second", 0, 10000000,
-      "OFREP evaluations per second each SDK key may make on each delivery node\n"
-      "(token bucket; beyond it 429 with Retry-After). 0 = unlimited.",
+      "OFREP evaluations per second each SDK key may make (token bucket; beyond it 429\n"
+      "with Retry-After): on each delivery node, or across all of them when\n"
+      "rate_limit.url names a Redis. 0 = unlimited.",
       [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_per_second; }));
   t.push_back(IntKey(
       "delivery.ofrep_rate_limit_burst", 0, 10000000,
       "How many OFREP requests an SDK key may send at once before the per-second\n"
       "rate applies; 0 = the per-second rate.",
       [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_burst; }));
+  t.push_back(IntKey(
+      "api.rate_limit_per_second", 0, 1000000,
+      "Requests per second each user or API key may make to the api (token bucket;\n"
+      "beyond it 429 with Retry-After): on each api node, or across all of them when\n"
+      "rate_limit.url names a Redis. 0 = unlimited.",
+      [](auto& c) -> auto& { return c.api_settings.rate_limit_per_second; }));
+  t.push_back(IntKey(
+      "api.rate_limit_burst", 0, 10000000,
+      "How many api requests a user or API key may send at once before the per-second\n"
+      "rate applies; 0 = the per-second rate.",
+      [](auto& c) -> auto& { return c.api_settings.rate_limit_burst; }));
   t.push_back(IntKey(
       "api.max_open_workspaces", 1, 1000000,
       "Workspace stores the api keeps open beyond those in use; the least recently\n"

@@ -84,6 +84,10 @@ struct ApiSettings {
   int64_t webhook_max_attempts = 25;
   // Comma-separated hosts webhooks may call; "" = any (docs/design/webhooks.md "SSRF").
   std::string webhook_allowed_hosts;
+  // Requests per second per principal (user or API key); 0 = unlimited. Beyond it 429 with
+  // Retry-After; counted across api nodes when rate_limit.url names a Redis.
+  int64_t rate_limit_per_second = 0;
+  int64_t rate_limit_burst = 0;  // 0 = rate_limit_per_second
   // PEM CA bundle trusted for https:// webhook receivers besides the system store; "" = none.
   std::string webhook_ca_file;
 };
@@ -136,6 +140,9 @@ struct Config {
   // verify` reads it (docs/audit.md#s3); "" or "file:" = DATA_DIR/audit/warehouse. Parse
   // with ParseAuditWarehouseUrl.
   std::string audit_warehouse_url;
+  // rate_limit.url: where rate limits and login throttling count (docs/design/rate-limits.md):
+  // "" = in each process; "redis://..." = shared by every node. Parse with ParseEdgeKvUrl.
+  std::string rate_limit_url;
   absl::Duration internal_signature_window = absl::Seconds(60);
   // `edgevault up` supervision.
   absl::Duration restart_backoff_initial = absl::Milliseconds(200);

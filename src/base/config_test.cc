@@ -124,6 +124,10 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.stop_timeout == absl::Milliseconds(100); }},
       {"kv.url", "redis://10.0.0.5:6380/2",
        [](const Config& c) { return c.kv_url == "redis://10.0.0.5:6380/2"; }},
+      {"api.rate_limit_per_second", "25",
+       [](const Config& c) { return c.api_settings.rate_limit_per_second == 25; }},
+      {"rate_limit.url", "redis://10.0.0.6",
+       [](const Config& c) { return c.rate_limit_url == "redis://10.0.0.6"; }},
       {"auth.throttle_second_factor_failures", "7",
        [](const Config& c) { return c.auth_settings.throttle_second_factor_failures == 7; }},
       {"auth.client_address_header", "X-Forwarded-For",
@@ -913,6 +917,23 @@ TEST(ConfigTest, KvUrlComesFromTheEnvironment) {
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->kv_url, "redis://127.0.0.1:6390");
   EXPECT_EQ(LoadConfig(ConfigSources{})->kv_url, "");
+}
+
+TEST(ConfigTest, RateLimitUrlIsEmptyOrRedisAndHidesThePassword) {
+  EXPECT_EQ(LoadConfig(ConfigSources{})->rate_limit_url, "");
+  ConfigSources src;
+  src.env = {{"EDGEVAULT_RATE_LIMIT_URL", "redis://:pw@127.0.0.1:6390/1"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->rate_limit_url, "redis://:pw@127.0.0.1:6390/1");
+  // "lmdb:" is the edge KV's, not a place to count.
+  for (const char* bad : {"lmdb:", "memory:", "redis://:hunter2@cache:notaport"}) {
+    src.env = {{"EDGEVAULT_RATE_LIMIT_URL", bad}};
+    cfg = LoadConfig(src);
+    ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'rate_limit.url'")) << cfg.status();
+    EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+  }
 }
 
 }  // namespace

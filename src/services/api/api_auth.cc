@@ -81,6 +81,23 @@ absl::StatusOr<Principal> ApiAuth::FromApiKey(std::string_view key) {
 }
 
 absl::StatusOr<Principal> ApiAuth::Authenticate(const net::Request& req) {
+  EV_ASSIGN_OR_RETURN(Principal p, Identify(req));
+  if (options_.rate_limiter == nullptr || options_.rate_limit.count <= 0) return p;
+  absl::StatusOr<absl::Duration> wait =
+      options_.rate_limiter->Take("api:" + p.subject, options_.rate_limit);
+  if (!wait.ok() || *wait <= absl::ZeroDuration()) return p;  // a failing limiter admits
+  const int64_t seconds = storage::RetryAfterSeconds(*wait);
+  return services::WithRetryAfter(
+      services::WithErrorCode(
+          absl::ResourceExhaustedError(base::ToAbsl(
+              "rate limit of " + std::to_string(options_.rate_limit.count) +
+              " requests per second for this user or API key exceeded; retry after " +
+              std::to_string(seconds) + " s")),
+          "rate_limited"),
+      seconds);
+}
+
+absl::StatusOr<Principal> ApiAuth::Identify(const net::Request& req) {
   std::string_view token = services::BearerToken(req);
   if (token.empty()) token = req.Header("X-API-Key");
   if (token.empty()) {

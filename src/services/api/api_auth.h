@@ -12,7 +12,10 @@
 //   administer          admin (workspaces, environments)      admin
 //
 // Unauthenticated (401) when the token is missing or invalid; PermissionDenied (403)
-// when it is valid but not allowed. Thread-safety: all methods are thread-safe.
+// when it is valid but not allowed; ResourceExhausted (429, Retry-After) when the principal
+// is over its request rate (ApiAuthOptions::rate_limit; config api.rate_limit_per_second,
+// counted across api nodes when rate_limit.url names a Redis). Thread-safety: all methods
+// are thread-safe.
 
 #include <map>
 #include <mutex>
@@ -26,6 +29,7 @@
 #include "src/net/router.h"
 #include "src/services/common/jwks_cache.h"
 #include "src/storage/control_store.h"
+#include "src/storage/rate_limiter.h"
 
 namespace edgevault::api {
 
@@ -47,13 +51,21 @@ struct ApiAuthOptions {
   uint16_t auth_port = 0;
   base::Env* env = nullptr;
   absl::Duration api_key_cache_ttl = absl::Seconds(30);
+  // Requests per principal (user or API key), counted under "api:<subject>"; count 0 =
+  // unlimited. The limiter is not owned (nullptr = unlimited); when it fails, the request
+  // is admitted.
+  storage::RateLimiter* rate_limiter = nullptr;
+  storage::RateLimit rate_limit;
 };
 
 class ApiAuth {
  public:
   explicit ApiAuth(ApiAuthOptions options) : options_(std::move(options)) {}
 
+  // The request's principal, counted against its rate limit (one per request).
   absl::StatusOr<Principal> Authenticate(const net::Request& req);
+  // The same without counting (for a second look at a request already authenticated).
+  absl::StatusOr<Principal> Identify(const net::Request& req);
 
   // OK when `p` may do `action` touching `environments` of which `protected_envs` are
   // protected. PermissionDenied names what is missing.

@@ -297,7 +297,7 @@ class ApiService::Handlers {
     if (!o_.record_denied) return;
     std::string actor = "anonymous";
     if (absl::IsPermissionDenied(why)) {
-      absl::StatusOr<Principal> p = o_.auth->Authenticate(req);  // cached; cheap
+      absl::StatusOr<Principal> p = o_.auth->Identify(req);  // cached; cheap; not counted
       if (p.ok()) actor = p->ActorId();
     }
     absl::Time now = o_.env->Now();

@@ -14,6 +14,7 @@
 #include "src/services/api/webhook_dispatcher.h"
 #include "src/services/common/edge_kv_open.h"
 #include "src/services/common/jwks_cache.h"
+#include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/workspace_store_provider_sqlite.h"
 #include "src/workspace/change_request_scheduler.h"
@@ -33,7 +34,20 @@ absl::Status Install(services::ServiceContext& ctx) {
                       services::OpenEdgeKv(config, /*read_only=*/false, ctx.env));
   services::ManagedEdgeKv* managed_kv = kv.get();
   ctx.hooks.not_ready_reason = [managed_kv] { return managed_kv->NotReadyReason(); };
-  ctx.hooks.extra_metrics = [managed_kv](std::string* out) { managed_kv->AppendMetrics("api", out); };
+  // rate_limit.url: the per-principal request limit (api.rate_limit_per_second) counted in a
+  // Redis every api node shares (this node's own count while it does not answer), or "" =
+  // in this process.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<services::SharedRateLimits> opened_limits,
+                      services::SharedRateLimits::Open(config, ctx.env, "api"));
+  services::SharedRateLimits* limits =
+      opened_limits != nullptr ? ctx.Keep(std::move(opened_limits)) : nullptr;
+  storage::RateLimiter* rate_limiter =
+      limits != nullptr ? limits->limiter()
+                        : ctx.Keep(storage::NewMemoryRateLimiter({.env = ctx.env}));
+  ctx.hooks.extra_metrics = [managed_kv, limits](std::string* out) {
+    managed_kv->AppendMetrics("api", out);
+    if (limits != nullptr) limits->AppendMetrics(out);
+  };
 
   // A wrong or missing master key stops start-up here, with the file and the fix named.
   // The holder reloads the keys when `edgevault keys rotate-master` changes them.
@@ -135,6 +149,10 @@ absl::Status Install(services::ServiceContext& ctx) {
   ao.auth_host = config.auth.host;
   ao.auth_port = config.auth.port;
   ao.env = ctx.env;
+  ao.rate_limiter = rate_limiter;
+  ao.rate_limit = {.count = config.api_settings.rate_limit_per_second,
+                   .period = absl::Seconds(1),
+                   .burst = config.api_settings.rate_limit_burst};
   auto* auth = ctx.Keep(std::make_unique<ApiAuth>(ao));
 
   ApiServiceOptions opts;

@@ -759,6 +759,8 @@ absl::StatusOr<std::unique_ptr<AuthService>> AuthService::Create(AuthOptions opt
   if (options.invitation_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("the invitation lifetime must be positive");
   }
+  // Ids of attempts in a shared throttle window must not collide with another node's.
+  if (options.throttle.instance_id.empty()) options.throttle.instance_id = options.env->RandomHex(8);
   EV_ASSIGN_OR_RETURN(ClientAddressResolver client_address,
                       ClientAddressResolver::Create(options.client_address));
   auto impl = std::make_unique<Impl>(std::move(options), std::move(client_address));

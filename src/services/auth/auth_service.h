@@ -51,6 +51,7 @@ struct AuthOptions {
   std::string rp_id = "localhost";  // WebAuthn relying-party id
   std::string rp_name = "EdgeVault";
   std::vector<std::string> origins;  // WebAuthn origins accepted
+  // Login throttling (throttle.h); throttle.shared counts it across nodes (rate_limit.url).
   ThrottleOptions throttle;
   // Where the throttled client address comes from (trusted proxies and their header).
   ClientAddressOptions client_address;

@@ -8,6 +8,7 @@
 #include "src/base/strings.h"
 #include "src/services/auth/auth_service.h"
 #include "src/services/auth/totp_seal.h"
+#include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 
@@ -58,6 +59,16 @@ absl::Status Install(services::ServiceContext& ctx) {
   options.throttle.max_second_factor_failures =
       static_cast<int>(config.auth_settings.throttle_second_factor_failures);
   options.throttle.window = config.auth_settings.throttle_window;
+  // rate_limit.url: failures counted in a Redis every auth node shares (this process's own
+  // table decides while it does not answer), or "" = this process only.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<services::SharedRateLimits> opened_limits,
+                      services::SharedRateLimits::Open(config, ctx.env, "auth"));
+  if (opened_limits != nullptr) {
+    services::SharedRateLimits* limits = ctx.Keep(std::move(opened_limits));
+    options.throttle.shared = limits->attempt_window();
+    options.throttle.on_shared_error = [limits](const absl::Status& e) { limits->RecordFallback(e); };
+    ctx.hooks.extra_metrics = [limits](std::string* out) { limits->AppendMetrics(out); };
+  }
   options.client_address.header = config.auth_settings.client_address_header;
   for (std::string_view proxy : base::Split(config.auth_settings.trusted_proxies, ',')) {
     options.client_address.trusted_proxies.emplace_back(proxy);

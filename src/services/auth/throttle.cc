@@ -81,8 +81,39 @@ LoginThrottle::Entry& LoginThrottle::Insert(const std::string& key, int limit, a
   return e;
 }
 
+void LoginThrottle::SharedFailed(const absl::Status& error, absl::Time now) {
+  local_until_ns_.store(absl::ToUnixNanos(now + kSharedRetry), std::memory_order_relaxed);
+  if (options_.on_shared_error) options_.on_shared_error(error);
+}
+
+std::optional<absl::Duration> LoginThrottle::BeginShared(std::initializer_list<ThrottleKey> keys,
+                                                         absl::Time now, Attempt* attempt) {
+  if (options_.shared == nullptr ||
+      absl::ToUnixNanos(now) < local_until_ns_.load(std::memory_order_relaxed)) {
+    return std::nullopt;
+  }
+  std::vector<storage::AttemptWindow::Key> window_keys;
+  window_keys.reserve(keys.size());
+  for (const ThrottleKey& k : keys) window_keys.push_back({"login:" + MapKey(k), LimitFor(k.scope)});
+  std::string id = options_.instance_id + ":" +
+                   std::to_string(next_attempt_.fetch_add(1, std::memory_order_relaxed));
+  absl::StatusOr<absl::Duration> wait = options_.shared->Begin(window_keys, options_.window, id);
+  if (!wait.ok()) {
+    SharedFailed(wait.status(), now);
+    return std::nullopt;
+  }
+  if (*wait > absl::ZeroDuration()) return std::max(absl::Seconds(1), *wait);
+  attempt->keys.clear();
+  for (const ThrottleKey& k : keys) attempt->keys.push_back(MapKey(k));
+  attempt->at = now;
+  attempt->admitted = true;
+  attempt->shared_id = std::move(id);
+  return absl::ZeroDuration();
+}
+
 absl::Duration LoginThrottle::Begin(std::initializer_list<ThrottleKey> keys, absl::Time now,
                                     Attempt* attempt) {
+  if (std::optional<absl::Duration> shared = BeginShared(keys, now, attempt)) return *shared;
   std::lock_guard<std::mutex> lock(mu_);
   absl::Duration wait = absl::ZeroDuration();
   for (const ThrottleKey& k : keys) {
@@ -97,6 +128,7 @@ absl::Duration LoginThrottle::Begin(std::initializer_list<ThrottleKey> keys, abs
   attempt->keys.clear();
   attempt->at = now;
   attempt->admitted = true;
+  attempt->shared_id.clear();
   for (const ThrottleKey& k : keys) {
     std::string key = MapKey(k);
     Entry& e = Insert(key, LimitFor(k.scope), now);
@@ -110,8 +142,21 @@ absl::Duration LoginThrottle::Begin(std::initializer_list<ThrottleKey> keys, abs
 
 void LoginThrottle::Succeeded(const Attempt& attempt, ThrottleScope clear) {
   if (!attempt.admitted) return;
-  std::lock_guard<std::mutex> lock(mu_);
   const std::string clear_prefix = MapKey({clear, ""});
+  if (!attempt.shared_id.empty()) {
+    std::vector<std::string> keys, forget;
+    for (const std::string& key : attempt.keys) {
+      keys.push_back("login:" + key);
+      if (clear != ThrottleScope::kAddress && key.compare(0, clear_prefix.size(), clear_prefix) == 0) {
+        forget.push_back(keys.back());
+      }
+    }
+    absl::Status withdrawn = options_.shared->Withdraw(keys, attempt.shared_id, forget);
+    // Not withdrawn: the attempt stays counted and ages out with the window (fails safe).
+    if (!withdrawn.ok() && options_.on_shared_error) options_.on_shared_error(withdrawn);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& key : attempt.keys) {
     auto it = entries_.find(key);
     if (it == entries_.end()) continue;  // forgotten meanwhile: nothing to withdraw

@@ -6,7 +6,8 @@
 // Check and count are one step: Begin admits an attempt only when every key it names is
 // below its limit, and counts it against each key at once, as a failure, before the
 // credential is checked. Parallel guesses therefore see each other: no more than the
-// limit are ever admitted in a window. When the credential proves right, Succeeded
+// limit are ever admitted in a window — across nodes too, when the failures are counted in
+// a shared store (ThrottleOptions::shared, below). When the credential proves right, Succeeded
 // withdraws the attempt again (and clears what a success clears); an attempt that is
 // never reported stays counted, so an error path fails safe.
 //
@@ -23,6 +24,15 @@
 // under attack outlives a flood of other keys. In memory, per process: a restart forgets
 // failures (docs/auth.md).
 //
+// Shared (config rate_limit.url; docs/design/rate-limits.md): with ThrottleOptions::shared
+// set, every key is counted in that AttemptWindow instead (a Redis every auth node uses:
+// keys "login:" + "acct:<email>" / "addr:<address>" / "2fa:<user id>"), with the same
+// limits, window and success rules, so N nodes allow the guesses of one and a restart
+// forgets nothing. When the shared window fails, Begin counts in this process's table
+// instead, and keeps doing so for kSharedRetry before asking the shared one again (guessing
+// stays limited per node; never fails closed); an attempt admitted by the shared window is
+// withdrawn from it, and when that fails it stays counted (fails safe).
+//
 // Thread-safety: all methods are safe to call concurrently.
 //
 //   LoginThrottle::Attempt attempt;
@@ -30,17 +40,22 @@
 //   if (wait > absl::ZeroDuration()) return TooManyAttempts(wait);
 //   if (password_ok) throttle.Succeeded(attempt, ThrottleScope::kAccount);
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <initializer_list>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "src/storage/rate_limiter.h"
 
 namespace edgevault::auth {
 
@@ -50,6 +65,14 @@ struct ThrottleOptions {
   absl::Duration window = absl::Minutes(15);
   size_t max_tracked_keys = 100000;  // see the header comment for what goes first
   int max_second_factor_failures = 5;  // TOTP, recovery-code and passkey failures per account
+  // Where failures are counted across nodes; nullptr = this process only. Not owned.
+  storage::AttemptWindow* shared = nullptr;
+  // Unique per process (AuthService::Create sets a random one): prefixes the ids of attempts
+  // in the shared window.
+  std::string instance_id;
+  // Called (on the calling thread) when the shared window failed and this process's table
+  // decided instead, or a withdrawal failed. May be empty.
+  std::function<void(const absl::Status&)> on_shared_error;
 };
 
 // What a key counts; each has its own limit.
@@ -69,14 +92,17 @@ class LoginThrottle {
  public:
   // Scans at most this many least-recently-used keys for one that is not locked out.
   static constexpr size_t kEvictionScan = 64;
+  // After the shared window fails, this process's table decides for this long.
+  static constexpr absl::Duration kSharedRetry = absl::Seconds(1);
 
-  explicit LoginThrottle(ThrottleOptions options) : options_(options) {}
+  explicit LoginThrottle(ThrottleOptions options) : options_(std::move(options)) {}
 
   // An admitted attempt, counted against its keys until Succeeded withdraws it.
   struct Attempt {
     std::vector<std::string> keys;
     absl::Time at;
     bool admitted = false;
+    std::string shared_id;  // non-empty: admitted by (and counted in) the shared window
   };
 
   // Zero when the attempt is admitted (and counted against every key, filling
@@ -97,6 +123,11 @@ class LoginThrottle {
     std::list<std::string>::iterator lru;  // position in lru_
   };
   static std::string MapKey(const ThrottleKey& k);
+  // The shared window's verdict, or nullopt when it is not used or failed (then the local
+  // table decides).
+  std::optional<absl::Duration> BeginShared(std::initializer_list<ThrottleKey> keys,
+                                            absl::Time now, Attempt* attempt);
+  void SharedFailed(const absl::Status& error, absl::Time now);
   int LimitFor(ThrottleScope scope) const;
   void Prune(Entry& e, absl::Time now) const;
   absl::Duration WaitFor(Entry& e, absl::Time now) const;
@@ -108,6 +139,8 @@ class LoginThrottle {
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
   std::list<std::string> lru_;  // least recently used first
+  std::atomic<int64_t> local_until_ns_{0};  // unix ns before which the shared window is skipped
+  std::atomic<uint64_t> next_attempt_{0};   // numbers the shared attempt ids
 };
 
 }  // namespace edgevault::auth

@@ -168,18 +168,13 @@ absl::Duration TokenBucket::TryTake(absl::Duration now) {
   const int64_t t = absl::ToInt64Nanoseconds(now);
   int64_t tat = tat_ns_.load(std::memory_order_relaxed);
   for (;;) {
-    // The bucket is full when tat <= t; each token taken moves tat one interval ahead, and
-    // a token is available while tat stays within `tolerance` of now.
-    const int64_t next = std::max(tat, t) + interval_ns_;
-    if (next - t > tolerance_ns_) return absl::Nanoseconds(next - tolerance_ns_ - t);
+    int64_t next = tat;
+    const int64_t wait = storage::GcraTake(&next, t, interval_ns_, tolerance_ns_);
+    if (wait > 0) return absl::Nanoseconds(wait);
     if (tat_ns_.compare_exchange_weak(tat, next, std::memory_order_relaxed)) {
       return absl::ZeroDuration();
     }
   }
-}
-
-int64_t RetryAfterSeconds(absl::Duration wait) {
-  return std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))));
 }
 
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
@@ -390,16 +385,27 @@ absl::StatusOr<DeliveryService::Caller> DeliveryService::AuthenticateCaller(
   if (it->second.bucket == nullptr && options_.ofrep_rate_limit_per_second > 0) {
     it->second.bucket = std::make_shared<TokenBucket>(options_.ofrep_rate_limit_per_second,
                                                       options_.ofrep_rate_limit_burst);
+    if (options_.shared_rate_limiter != nullptr) {
+      it->second.rate_key = std::make_shared<const std::string>("ofrep:" + hash);
+    }
   }
-  return Caller{std::move(b), it->second.bucket};
+  return Caller{std::move(b), it->second.bucket, it->second.rate_key};
 }
 
 std::optional<net::Response> DeliveryService::OverRateLimit(const Caller& caller,
                                                            std::string_view flag_key) {
   if (caller.bucket == nullptr) return std::nullopt;
-  absl::Duration wait = caller.bucket->TryTake(options_.env->MonotonicNow());
-  if (wait <= absl::ZeroDuration()) return std::nullopt;
-  const int64_t seconds = RetryAfterSeconds(wait);
+  std::optional<absl::Duration> wait;
+  if (caller.rate_key != nullptr) {
+    absl::StatusOr<absl::Duration> shared = options_.shared_rate_limiter->Take(
+        *caller.rate_key, {.count = options_.ofrep_rate_limit_per_second,
+                           .period = absl::Seconds(1),
+                           .burst = options_.ofrep_rate_limit_burst});
+    if (shared.ok()) wait = *shared;
+  }
+  if (!wait.has_value()) wait = caller.bucket->TryTake(options_.env->MonotonicNow());
+  if (*wait <= absl::ZeroDuration()) return std::nullopt;
+  const int64_t seconds = RetryAfterSeconds(*wait);
   net::Response limited = OfrepError(
       429, flag_key, "GENERAL",
       "rate limit of " + std::to_string(options_.ofrep_rate_limit_per_second) +

@@ -36,6 +36,7 @@
 #include "src/net/router.h"
 #include "src/net/sse.h"
 #include "src/storage/edge_kv.h"
+#include "src/storage/rate_limiter.h"
 
 namespace edgevault::delivery {
 
@@ -76,6 +77,12 @@ struct DeliveryOptions {
   // endpoints answer 429 with Retry-After. 0 = unlimited (the default).
   int64_t ofrep_rate_limit_per_second = 0;
   int64_t ofrep_rate_limit_burst = 0;
+  // Where the OFREP limit is counted (config rate_limit.url, docs/design/rate-limits.md).
+  // nullptr: a lock-free TokenBucket per SDK key in this process (each node limits on its
+  // own). Otherwise this limiter, shared by every node, under "ofrep:<sha256 hex of the
+  // key>"; when it fails (it should not: main.cc passes a FallbackRateLimiter) the key's
+  // local bucket decides. Not owned; must outlive the service.
+  storage::RateLimiter* shared_rate_limiter = nullptr;
   // The rate limit's clock (MonotonicNow); nullptr = base::Env::Default(). Not owned.
   base::Env* env = nullptr;
   // Runs at the start of every poll (on the poll thread): main.cc checks the KV's store
@@ -84,8 +91,8 @@ struct DeliveryOptions {
   std::function<void()> on_poll;
 };
 
-// A token bucket as GCRA: one atomic "theoretical arrival time", so taking a token is a
-// compare-and-swap, never a lock. `per_second` tokens are added per second, up to `burst`.
+// A token bucket as GCRA (storage::GcraTake): one atomic "theoretical arrival time", so
+// taking a token is a compare-and-swap, never a lock. `per_second` tokens are added per second, up to `burst`.
 // Thread-safety: TryTake may run concurrently from any number of threads.
 class TokenBucket {
  public:
@@ -102,7 +109,7 @@ class TokenBucket {
 };
 
 // The Retry-After value (whole seconds, >= 1) for a TryTake wait.
-int64_t RetryAfterSeconds(absl::Duration wait);
+using storage::RetryAfterSeconds;
 
 // Response header set when the answer comes from memory because the KV read failed.
 inline constexpr std::string_view kStaleHeader = "EdgeVault-Stale";
@@ -160,6 +167,7 @@ class DeliveryService {
   struct Caller {
     SdkBinding binding;
     std::shared_ptr<TokenBucket> bucket;  // null when OFREP is not rate-limited
+    std::shared_ptr<const std::string> rate_key;  // the shared limiter's key; null without one
   };
   // What both OFREP handlers need before evaluating.
   struct OfrepCall {

@@ -89,6 +89,7 @@ class DeliveryTest : public ::testing::Test {
   absl::Duration poll_interval_ = absl::Milliseconds(20);
   int64_t rate_per_second_ = 0;  // DeliveryOptions::ofrep_rate_limit_per_second
   int64_t rate_burst_ = 0;
+  storage::RateLimiter* shared_limiter_ = nullptr;  // DeliveryOptions::shared_rate_limiter
   base::SimulatedEnv env_;  // the rate limit's clock: moves only when a test says so
   void SetUp() override {
     char tmpl[] = "/tmp/ev-delivery-XXXXXX";
@@ -111,6 +112,7 @@ class DeliveryTest : public ::testing::Test {
     o.heartbeat_ticks = 5;
     o.ofrep_rate_limit_per_second = rate_per_second_;
     o.ofrep_rate_limit_burst = rate_burst_;
+    o.shared_rate_limiter = shared_limiter_;
     o.env = &env_;
     auto svc = DeliveryService::Create(o);
     ASSERT_TRUE(svc.ok()) << svc.status();
@@ -472,6 +474,53 @@ TEST_F(DeliveryRateLimitTest, EachSdkKeyHasItsOwnBucketAndConfigIsNotLimited) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Call("GET", "/v1/config").status, 200) << i;
   // A bad key is still told 401, not 429.
   EXPECT_EQ(Single("evs_unknown").status, 401);
+}
+
+// The same limit counted by a limiter every node shares (rate_limit.url): here an in-memory
+// one the test also takes from, as another node would.
+class DeliverySharedRateLimitTest : public DeliveryRateLimitTest {
+ protected:
+  DeliverySharedRateLimitTest() { shared_limiter_ = &shared_; }
+  // A shared limiter that fails while `down` is set.
+  class Shared : public storage::RateLimiter {
+   public:
+    absl::StatusOr<absl::Duration> Take(std::string_view key,
+                                        const storage::RateLimit& limit) override {
+      if (down) return absl::UnavailableError("shared limiter down");
+      keys.emplace_back(key);
+      return inner->Take(key, limit);
+    }
+    bool down = false;
+    std::vector<std::string> keys;
+    base::SimulatedEnv clock;
+    std::unique_ptr<storage::RateLimiter> inner = storage::NewMemoryRateLimiter({.env = &clock});
+  };
+  Shared shared_;
+};
+
+TEST_F(DeliverySharedRateLimitTest, AnotherNodesRequestsCountAgainstTheSameKey) {
+  const std::string key = "ofrep:" + crypto::Sha256Hex(kSdkKey);
+  const storage::RateLimit limit = {.count = 2, .period = absl::Seconds(1), .burst = 3};
+  // Another node used two of the burst of three.
+  ASSERT_EQ(shared_.Take(key, limit).value(), absl::ZeroDuration());
+  ASSERT_EQ(shared_.Take(key, limit).value(), absl::ZeroDuration());
+  EXPECT_EQ(Single().status, 200);
+  net::ClientResponse limited = Bulk();
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(limited.Header("Retry-After").value_or(""), "1");
+  // Under the key's hash only: the raw SDK key never reaches the shared store.
+  for (const std::string& k : shared_.keys) {
+    EXPECT_EQ(k, key);
+    EXPECT_EQ(k.find(kSdkKey), std::string::npos);
+  }
+  // The other SDK key has its own count.
+  EXPECT_EQ(Single(kOtherSdkKey).status, 200);
+}
+
+TEST_F(DeliverySharedRateLimitTest, AFailingSharedLimiterLeavesItToTheLocalBucket) {
+  shared_.down = true;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Single().status, 200) << i;
+  EXPECT_EQ(Single().status, 429);
 }
 
 TEST_F(DeliveryTest, NoRateLimitByDefault) {

@@ -1,6 +1,7 @@
 // edgevault-delivery: the data plane: pre-resolved configs and flag evaluation for SDKs.
 #include "src/base/log.h"
 #include "src/services/common/edge_kv_open.h"
+#include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
 #include "src/services/delivery/delivery_service.h"
 
@@ -20,13 +21,23 @@ absl::Status Install(services::ServiceContext& ctx) {
   options.kv = kv;
   options.ofrep_rate_limit_per_second = ctx.config.delivery_settings.ofrep_rate_limit_per_second;
   options.ofrep_rate_limit_burst = ctx.config.delivery_settings.ofrep_rate_limit_burst;
+  // rate_limit.url: the OFREP limit counted in a Redis every node shares (falling back to
+  // this node's own count while it does not answer), or "" = this node only.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<services::SharedRateLimits> opened_limits,
+                      services::SharedRateLimits::Open(ctx.config, ctx.env, "delivery"));
+  services::SharedRateLimits* limits =
+      opened_limits != nullptr ? ctx.Keep(std::move(opened_limits)) : nullptr;
+  if (limits != nullptr) options.shared_rate_limiter = limits->limiter();
   options.env = ctx.env;
   options.on_poll = [kv] { kv->Maintain(); };
   EV_ASSIGN_OR_RETURN(std::unique_ptr<DeliveryService> created, DeliveryService::Create(options));
   DeliveryService* service = ctx.Keep(std::move(created));
   service->Install(ctx.router);
   ctx.hooks.not_ready_reason = [kv] { return kv->NotReadyReason(); };
-  ctx.hooks.extra_metrics = [kv](std::string* out) { kv->AppendMetrics("delivery", out); };
+  ctx.hooks.extra_metrics = [kv, limits](std::string* out) {
+    kv->AppendMetrics("delivery", out);
+    if (limits != nullptr) limits->AppendMetrics(out);
+  };
   service->Start();
   // Redis: push invalidation (every accepted write, and every resubscription after an
   // outage, polls now). LMDB: nullptr; the api's POST /internal/v1/changed does this.

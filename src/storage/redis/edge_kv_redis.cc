@@ -21,6 +21,7 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/redis/redis_client.h"
 
 namespace edgevault::storage {
 namespace {
@@ -65,32 +66,20 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 )lua";
 
-struct ReplyFree {
-  void operator()(redisReply* r) const { ::freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+using redis_internal::Client;
+using redis_internal::ConnectionOptions;
+using redis_internal::Context;
+using redis_internal::Reply;
+using redis_internal::StrOf;
 
-struct ContextFree {
-  void operator()(redisContext* c) const { ::redisFree(c); }
-};
-using Context = std::unique_ptr<redisContext, ContextFree>;
-
-std::string_view StrOf(const redisReply* r) {
-  return std::string_view(r->str, r->len);
+ConnectionOptions ConnectionOf(const RedisEdgeKvOptions& o) {
+  return {.host = o.host, .port = o.port, .username = o.username, .password = o.password,
+          .db = o.db, .timeout = o.timeout, .pool_size = o.pool_size, .label = "redis edge KV"};
 }
 
 absl::Status ValidateOptions(const RedisEdgeKvOptions& o) {
-  if (o.host.empty()) return absl::InvalidArgumentError("redis edge KV: host is empty");
-  if (o.port == 0) return absl::InvalidArgumentError("redis edge KV: port is 0");
-  if (o.timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("redis edge KV: timeout must be > 0");
-  }
-  if (o.pool_size < 1) {
-    return absl::InvalidArgumentError(
-        StrCat("redis edge KV: pool_size is ", o.pool_size, "; must be >= 1"));
-  }
+  EV_RETURN_IF_ERROR(redis_internal::ValidateConnectionOptions(ConnectionOf(o)));
   if (o.channel.empty()) return absl::InvalidArgumentError("redis edge KV: channel is empty");
-  if (o.db < 0) return absl::InvalidArgumentError(StrCat("redis edge KV: db is ", o.db));
   return absl::OkStatus();
 }
 
@@ -103,88 +92,7 @@ int64_t ParseVersion(std::string_view s) {
   return v;
 }
 
-struct timeval TimevalOf(absl::Duration d) { return absl::ToTimeval(d); }
-
-std::string Where(const RedisEdgeKvOptions& o) { return StrCat(o.host, ":", o.port); }
-
-// A context-level failure (no reply): the connection is unusable afterwards.
-absl::Status ContextStatus(const redisContext* c, std::string_view what,
-                           const RedisEdgeKvOptions& o) {
-  std::string msg = StrCat("redis edge KV at ", Where(o), ": ", what, ": ",
-                           c == nullptr ? "out of memory" : c->errstr);
-  if (c != nullptr && (c->err == REDIS_ERR_IO || c->err == REDIS_ERR_EOF)) {
-    return absl::UnavailableError(msg);
-  }
-  return absl::InternalError(msg);
-}
-
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-// An error reply from the server: the connection stays usable.
-absl::Status ErrorReplyStatus(const redisReply* r, std::string_view what,
-                              const RedisEdgeKvOptions& o) {
-  std::string_view text = StrOf(r);
-  std::string msg = StrCat("redis edge KV at ", Where(o), ": ", what, ": ", text);
-  for (std::string_view transient :
-       {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"}) {
-    if (StartsWith(text, transient)) return absl::UnavailableError(msg);
-  }
-  if (StartsWith(text, "OOM")) return absl::ResourceExhaustedError(msg);
-  for (std::string_view denied : {"NOAUTH", "WRONGPASS", "NOPERM"}) {
-    if (StartsWith(text, denied)) return absl::PermissionDeniedError(msg);
-  }
-  return absl::InternalError(msg);
-}
-
-absl::StatusOr<Context> Connect(const RedisEdgeKvOptions& o) {
-  Context c(::redisConnectWithTimeout(o.host.c_str(), o.port, TimevalOf(o.timeout)));
-  if (c == nullptr || c->err != 0) return ContextStatus(c.get(), "connect", o);
-  if (::redisSetTimeout(c.get(), TimevalOf(o.timeout)) != REDIS_OK) {
-    return ContextStatus(c.get(), "set timeout", o);
-  }
-  ::redisEnableKeepAlive(c.get());  // best effort: only speeds up noticing a dead peer
-  // AUTH and SELECT before the connection is used; their replies are checked here so a
-  // wrong password is PermissionDenied, not a confusing error on the first command.
-  auto setup = [&](const std::vector<std::string_view>& args,
-                   std::string_view what) -> absl::Status {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (std::string_view a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    Reply reply(static_cast<redisReply*>(::redisCommandArgv(
-        c.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (reply == nullptr) return ContextStatus(c.get(), what, o);
-    if (reply->type == REDIS_REPLY_ERROR) {
-      // The message quotes the server's reply, never our arguments (the password).
-      absl::Status st = ErrorReplyStatus(reply.get(), what, o);
-      if (absl::IsInternal(st)) return absl::PermissionDeniedError(st.message());
-      return st;
-    }
-    return absl::OkStatus();
-  };
-  if (!o.password.empty()) {
-    std::vector<std::string_view> auth = {"AUTH"};
-    if (!o.username.empty()) auth.push_back(o.username);
-    auth.push_back(o.password);
-    EV_RETURN_IF_ERROR(setup(auth, "auth"));
-  }
-  if (o.db != 0) {
-    const std::string db = StrCat(o.db);
-    EV_RETURN_IF_ERROR(setup({"SELECT", db}, "select"));
-  }
-  return c;
-}
-
-// True when an idle pooled connection is known dead without a round trip: the server closed
-// it (restart, timeout, CLIENT KILL) so the socket reads EOF, or it has bytes nobody asked for.
-// Either way it must not carry a command: a write sent on it would fail and, not being
-// repeatable, reach the caller as Unavailable although the server is back.
-bool IdleConnectionIsDead(const redisContext* c) {
-  pollfd p{.fd = c->fd, .events = POLLIN, .revents = 0};
-  return ::poll(&p, 1, 0) != 0;
-}
 
 // Escapes the glob characters of SCAN MATCH so the prefix matches itself only.
 std::string GlobEscape(std::string_view s) {
@@ -197,60 +105,11 @@ std::string GlobEscape(std::string_view s) {
   return out;
 }
 
-// A fixed number of connections, made lazily. A connection error drops every idle
-// connection (after a server restart they are all dead) by bumping the generation.
-class ConnectionPool {
- public:
-  struct Lease {
-    Context context;  // null: the caller connects
-    uint64_t generation = 0;
-  };
-
-  explicit ConnectionPool(int size) : permits_(size) {}
-
-  Lease Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return permits_ > 0; });
-    --permits_;
-    Lease lease;
-    lease.generation = generation_;
-    if (!idle_.empty()) {
-      lease.context = std::move(idle_.back());
-      idle_.pop_back();
-    }
-    return lease;
-  }
-
-  // healthy=false: the connection is closed and every idle one with it.
-  void Release(Lease lease, bool healthy) {
-    std::vector<Context> dropped;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!healthy) {
-        ++generation_;
-        dropped.swap(idle_);
-      } else if (lease.context != nullptr && lease.generation == generation_) {
-        idle_.push_back(std::move(lease.context));
-      }
-      ++permits_;
-    }
-    cv_.notify_one();
-    // `dropped` and a stale lease close here, outside the lock.
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int permits_;
-  uint64_t generation_ = 0;
-  std::vector<Context> idle_;
-};
-
 class RedisEdgeKv final : public EdgeKv {
  public:
   RedisEdgeKv(const RedisEdgeKvOptions& options, std::string put_sha, std::string delete_sha)
       : options_(options),
-        pool_(options.pool_size),
+        client_(ConnectionOf(options)),
         put_sha_(std::move(put_sha)),
         delete_sha_(std::move(delete_sha)) {}
 
@@ -262,8 +121,9 @@ class RedisEdgeKv final : public EdgeKv {
     const std::string version_text = StrCat(version);
     const std::string message = StrCat(key, "\n", version_text);
     EV_ASSIGN_OR_RETURN(Reply reply,
-                        RunScript(put_sha_, kPutScript, full_key,
-                                  {value, version_text, options_.channel, message}, "put"));
+                        client_.RunScript(put_sha_, kPutScript, {full_key},
+                                          {value, version_text, options_.channel, message},
+                                          false, "put"));
     if (reply->type != REDIS_REPLY_INTEGER || (reply->integer != 0 && reply->integer != 1)) {
       return Unexpected("put");
     }
@@ -273,7 +133,7 @@ class RedisEdgeKv final : public EdgeKv {
   absl::StatusOr<KvEntry> Get(std::string_view key) override {
     EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     const std::string full_key = FullKey(key);
-    EV_ASSIGN_OR_RETURN(Reply reply, Command({"HMGET", full_key, "v", "version"}, true, "get"));
+    EV_ASSIGN_OR_RETURN(Reply reply, client_.Command({"HMGET", full_key, "v", "version"}, true, "get"));
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return Unexpected("get");
     const redisReply* value = reply->element[0];
     const redisReply* version = reply->element[1];
@@ -293,7 +153,7 @@ class RedisEdgeKv final : public EdgeKv {
   absl::StatusOr<int64_t> GetVersion(std::string_view key) override {
     EV_RETURN_IF_ERROR(ValidateEdgeKvKey(key));
     const std::string full_key = FullKey(key);
-    EV_ASSIGN_OR_RETURN(Reply reply, Command({"HGET", full_key, "version"}, true, "get version"));
+    EV_ASSIGN_OR_RETURN(Reply reply, client_.Command({"HGET", full_key, "version"}, true, "get version"));
     if (reply->type == REDIS_REPLY_NIL) return absl::NotFoundError("edge KV key not found");
     if (reply->type != REDIS_REPLY_STRING) return Unexpected("get version");
     int64_t version = ParseVersion(StrOf(reply.get()));
@@ -308,8 +168,9 @@ class RedisEdgeKv final : public EdgeKv {
     const std::string version_text = StrCat(version);
     const std::string message = StrCat(key, "\n", version_text);
     EV_ASSIGN_OR_RETURN(Reply reply,
-                        RunScript(delete_sha_, kDeleteScript, full_key,
-                                  {version_text, options_.channel, message}, "delete"));
+                        client_.RunScript(delete_sha_, kDeleteScript, {full_key},
+                                          {version_text, options_.channel, message},
+                                          false, "delete"));
     if (reply->type != REDIS_REPLY_INTEGER || reply->integer < -1 || reply->integer > 1) {
       return Unexpected("delete");
     }
@@ -329,7 +190,7 @@ class RedisEdgeKv final : public EdgeKv {
     std::string cursor = "0";
     do {
       EV_ASSIGN_OR_RETURN(Reply reply,
-                          Command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}, true,
+                          client_.Command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}, true,
                                   "scan"));
       if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
           reply->element[0]->type != REDIS_REPLY_STRING ||
@@ -353,105 +214,28 @@ class RedisEdgeKv final : public EdgeKv {
     return keys;
   }
 
-  // One command on a pooled connection; error replies map to a status.
-  absl::StatusOr<Reply> Command(const std::vector<std::string_view>& args, bool idempotent,
-                                std::string_view what) {
-    EV_ASSIGN_OR_RETURN(Reply reply, Exec(args, idempotent, what));
-    if (reply->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(reply.get(), what, options_);
-    return reply;
-  }
+  absl::StatusOr<std::string> LoadScript(const char* script) { return client_.LoadScript(script); }
 
  private:
-  // One command on a pooled connection; error replies are returned as replies. A read
-  // (`idempotent`) that fails on a reused connection is tried once more on a fresh one:
-  // after a server restart every pooled connection is dead, and the caller should not see
-  // that. Writes are not repeated (a lost reply would turn "written" into "not written").
-  absl::StatusOr<Reply> Exec(const std::vector<std::string_view>& args, bool idempotent,
-                             std::string_view what) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    argv.reserve(args.size());
-    lens.reserve(args.size());
-    for (std::string_view a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    for (int attempt = 0;; ++attempt) {
-      ConnectionPool::Lease lease = pool_.Acquire();
-      if (lease.context != nullptr && IdleConnectionIsDead(lease.context.get())) {
-        lease.context.reset();  // and connect afresh below
-      }
-      const bool reused = lease.context != nullptr;
-      if (!reused) {
-        absl::StatusOr<Context> fresh = Connect(options_);
-        if (!fresh.ok()) {
-          pool_.Release(std::move(lease), false);
-          return fresh.status();
-        }
-        lease.context = std::move(*fresh);
-      }
-      Reply reply(static_cast<redisReply*>(::redisCommandArgv(
-          lease.context.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-      if (reply == nullptr) {
-        absl::Status status = ContextStatus(lease.context.get(), what, options_);
-        pool_.Release(std::move(lease), false);
-        if (idempotent && reused && attempt == 0) continue;
-        return status;
-      }
-      pool_.Release(std::move(lease), true);
-      return reply;
-    }
-  }
-
-  // EVALSHA, falling back to EVAL (which caches the script again) when the server has lost
-  // it (restart, SCRIPT FLUSH).
-  absl::StatusOr<Reply> RunScript(const std::string& sha, const char* script,
-                                  const std::string& full_key,
-                                  std::vector<std::string_view> args, std::string_view what) {
-    std::vector<std::string_view> call = {"EVALSHA", sha, "1", full_key};
-    call.insert(call.end(), args.begin(), args.end());
-    EV_ASSIGN_OR_RETURN(Reply reply, Exec(call, false, what));
-    if (reply->type == REDIS_REPLY_ERROR && StartsWith(StrOf(reply.get()), "NOSCRIPT")) {
-      call[0] = "EVAL";
-      call[1] = script;
-      return Command(call, false, what);
-    }
-    if (reply->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(reply.get(), what, options_);
-    return reply;
-  }
-
   std::string FullKey(std::string_view key) const {
     std::string out = options_.key_prefix;
     out.append(key);
     return out;
   }
 
-  absl::Status Unexpected(std::string_view what) const {
-    return absl::InternalError(
-        StrCat("redis edge KV at ", Where(options_), ": unexpected reply to ", what));
-  }
+  absl::Status Unexpected(std::string_view what) const { return client_.Unexpected(what); }
 
   absl::Status NotOurs(std::string_view key) const {
-    return absl::InternalError(StrCat("redis edge KV at ", Where(options_), ": the entry of ",
+    return absl::InternalError(StrCat(client_.Where(), ": the entry of ",
                                       key.size(), "-byte key under prefix '",
                                       options_.key_prefix, "' is not an edge KV entry"));
   }
 
   const RedisEdgeKvOptions options_;
-  ConnectionPool pool_;
+  Client client_;
   const std::string put_sha_;
   const std::string delete_sha_;
 };
-
-absl::StatusOr<std::string> LoadScript(RedisEdgeKv& kv, const char* script,
-                                       const RedisEdgeKvOptions& o) {
-  EV_ASSIGN_OR_RETURN(Reply reply, kv.Command({"SCRIPT", "LOAD", script}, true, "script load"));
-  if (reply->type != REDIS_REPLY_STRING) {
-    return absl::InternalError(
-        StrCat("redis edge KV at ", Where(o), ": unexpected reply to script load"));
-  }
-  return std::string(StrOf(reply.get()));
-}
 
 // ---- The watcher ----------------------------------------------------------------------------
 
@@ -521,7 +305,7 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   // Connects, subscribes and delivers messages until an error or Stop. Returns true when
   // it got as far as subscribing (so the next reconnect starts with a short backoff).
   bool RunOneConnection() {
-    absl::StatusOr<Context> connected = Connect(options_);
+    absl::StatusOr<Context> connected = redis_internal::Connect(ConnectionOf(options_));
     if (!connected.ok()) return false;
     Context c = std::move(*connected);
     Reply reply(static_cast<redisReply*>(::redisCommand(
@@ -582,8 +366,8 @@ absl::StatusOr<std::unique_ptr<EdgeKv>> OpenRedisEdgeKv(const RedisEdgeKvOptions
   // Scripts are loaded through a store without hashes, then the real one is built: loading
   // also proves the server answers.
   RedisEdgeKv loader(options, "", "");
-  EV_ASSIGN_OR_RETURN(std::string put_sha, LoadScript(loader, kPutScript, options));
-  EV_ASSIGN_OR_RETURN(std::string delete_sha, LoadScript(loader, kDeleteScript, options));
+  EV_ASSIGN_OR_RETURN(std::string put_sha, loader.LoadScript(kPutScript));
+  EV_ASSIGN_OR_RETURN(std::string delete_sha, loader.LoadScript(kDeleteScript));
   return std::make_unique<RedisEdgeKv>(options, std::move(put_sha), std::move(delete_sha));
 }
 

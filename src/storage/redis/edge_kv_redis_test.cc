@@ -33,50 +33,9 @@ using base::StrCat;
   ASSERT_TRUE(tmp.ok()) << tmp.status();      \
   lhs = std::move(tmp).value()
 
-// The conformance suite's server: one per test process, started on first use, killed after
-// the last test.
-class SharedServer : public ::testing::Environment {
- public:
-  static SharedServer* Get() {
-    static SharedServer* env = [] {
-      ::signal(SIGPIPE, SIG_IGN);  // as service_main does (see edge_kv_redis.h)
-      auto* e = new SharedServer();
-      ::testing::AddGlobalTestEnvironment(e);  // gtest owns it and calls TearDown
-      return e;
-    }();
-    return env;
-  }
-  RedisServer* server() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (server_ == nullptr) {
-      server_ = std::make_unique<RedisServer>();
-      if (!server_->Start()) server_.reset();
-    }
-    return server_.get();
-  }
-  void TearDown() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    server_.reset();
-  }
-
- private:
-  std::mutex mu_;
-  std::unique_ptr<RedisServer> server_;
-};
-
-[[maybe_unused]] const SharedServer* const kShared = SharedServer::Get();
-
 std::unique_ptr<EdgeKv> NewEmptyRedisEdgeKv() {
-  RedisServer* server = SharedServer::Get()->server();
-  if (server == nullptr) {
-    ADD_FAILURE() << "could not start redis-server";
-    return nullptr;
-  }
-  RawReply flushed = server->Raw({"FLUSHDB"});
-  if (flushed == nullptr || flushed->type != REDIS_REPLY_STATUS) {
-    ADD_FAILURE() << "FLUSHDB failed";
-    return nullptr;
-  }
+  RedisServer* server = EmptySharedRedisServer();
+  if (server == nullptr) return nullptr;
   auto kv = OpenRedisEdgeKv(server->Options());
   if (!kv.ok()) {
     ADD_FAILURE() << kv.status();

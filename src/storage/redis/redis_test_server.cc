@@ -14,12 +14,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "gtest/gtest.h"
 
 namespace edgevault::storage {
 
@@ -140,6 +143,53 @@ bool RedisServer::Launch() {
   }
   Kill();
   return false;
+}
+
+namespace {
+
+class SharedServerEnvironment : public ::testing::Environment {
+ public:
+  RedisServer* server() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (server_ == nullptr) {
+      server_ = std::make_unique<RedisServer>();
+      if (!server_->Start()) server_.reset();
+    }
+    return server_.get();
+  }
+  void TearDown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    server_.reset();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<RedisServer> server_;
+};
+
+}  // namespace
+
+RedisServer* SharedRedisServer() {
+  static SharedServerEnvironment* env = [] {
+    ::signal(SIGPIPE, SIG_IGN);
+    auto* e = new SharedServerEnvironment();
+    ::testing::AddGlobalTestEnvironment(e);  // gtest owns it and calls TearDown
+    return e;
+  }();
+  RedisServer* server = env->server();
+  if (server == nullptr) ADD_FAILURE() << "could not start redis-server";
+  return server;
+}
+
+RedisServer* EmptySharedRedisServer() {
+  RedisServer* server = SharedRedisServer();
+  if (server == nullptr) return nullptr;
+  RawReply flushed = server->Raw({"FLUSHALL"});
+  if (flushed == nullptr || flushed->type != REDIS_REPLY_STATUS) {
+    ADD_FAILURE() << "FLUSHALL failed";
+    return nullptr;
+  }
+  return server;
 }
 
 }  // namespace edgevault::storage

@@ -75,4 +75,13 @@ class RedisServer {
   std::string password_;
 };
 
+// One server per test process, started on first use and killed by a GoogleTest environment
+// after the last test (so a conformance suite's factory can reach it); null, after a test
+// failure is recorded, when it cannot start. Also ignores SIGPIPE, as service_main does.
+RedisServer* SharedRedisServer();
+
+// The shared server, emptied (FLUSHALL): for a factory that must hand out a fresh store.
+// Null, after a test failure is recorded, when there is none or it cannot be emptied.
+RedisServer* EmptySharedRedisServer();
+
 }  // namespace edgevault::storage
