@@ -167,6 +167,17 @@ bool ValidRateLimitUrl(std::string_view s) {
   absl::StatusOr<EdgeKvUrl> url = ParseEdgeKvUrl(s);
   return url.ok() && url->kind == EdgeKvUrl::Kind::kRedis;
 }
+
+// "" or "sqlite:" (the embedded control.db), or a postgres:// / postgresql:// URL; libpq
+// checks the rest when auth connects (docs/design/postgres-schema.md).
+bool ValidControlDbUrl(std::string_view s) {
+  if (s.empty() || s == "sqlite:") return true;
+  std::string_view rest;
+  if (s.substr(0, 11) == "postgres://") rest = s.substr(11);
+  if (s.substr(0, 13) == "postgresql://") rest = s.substr(13);
+  return !rest.empty() && s.size() <= 4096 &&
+         s.find_first_of(std::string_view(" \t\r\n\0", 5)) == std::string_view::npos;
+}
 // An HTTP header name (RFC 9110 token), or empty.
 bool ValidHeaderName(std::string_view s) {
   if (s.size() > 64) return false;
@@ -522,6 +533,17 @@ std::vector<KeySpec> BuildKeyTable() {
       "auth.invitation_ttl_s", 60, 7776000, absl::Seconds(1),
       "How long an invitation to an org (POST /v1/users) may be accepted.",
       [](auto& c) -> auto& { return c.auth_settings.invitation_ttl; }));
+  KeySpec control_db_url = StringKey(
+      "auth.control_db_url", ValidControlDbUrl,
+      "\"\" or \"sqlite:\" (the embedded control.db) or postgres://user:password@host:port/database",
+      "The control DB (users, orgs, sessions, keys) auth keeps: \"\" or \"sqlite:\" =\n"
+      "data_dir/control.db (one auth node); postgres://user:password@host:port/database\n"
+      "(any libpq URI, e.g. ?sslmode=verify-full) = a PostgreSQL database any number of\n"
+      "auth nodes share. Prefer EDGEVAULT_AUTH_CONTROL_DB_URL for a URL with a password.",
+      [](Config& c, const std::string& v, const Source&) { c.auth_settings.control_db_url = v; },
+      [](const Config& c) { return c.auth_settings.control_db_url; });
+  control_db_url.redact_userinfo = true;
+  t.push_back(std::move(control_db_url));
   t.push_back(IntKey(
       "delivery.ofrep_rate_limit_per_second", 0, 10000000,
       "OFREP evaluations per second each SDK key may make (token bucket; beyond it 429\n"

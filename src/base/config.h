@@ -71,6 +71,9 @@ struct AuthSettings {
   // A new JWT signing key is published this long before it signs (docs/design/jwt.md).
   absl::Duration signing_key_settle = absl::Seconds(10);
   absl::Duration invitation_ttl = absl::Hours(24 * 7);
+  // auth.control_db_url: "" or "sqlite:" = DATA_DIR/control.db; postgres://... = a
+  // PostgreSQL control DB (storage/control_store_open.h). May hold a password.
+  std::string control_db_url;
 };
 
 // The api service (docs/api.md).

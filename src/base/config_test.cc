@@ -128,6 +128,11 @@ std::vector<KeyCase> AllKeys() {
        [](const Config& c) { return c.api_settings.rate_limit_per_second == 25; }},
       {"rate_limit.url", "redis://10.0.0.6",
        [](const Config& c) { return c.rate_limit_url == "redis://10.0.0.6"; }},
+      {"auth.control_db_url", "postgres://auth@db.internal:5433/edgevault?sslmode=verify-full",
+       [](const Config& c) {
+         return c.auth_settings.control_db_url ==
+                "postgres://auth@db.internal:5433/edgevault?sslmode=verify-full";
+       }},
       {"auth.throttle_second_factor_failures", "7",
        [](const Config& c) { return c.auth_settings.throttle_second_factor_failures == 7; }},
       {"auth.client_address_header", "X-Forwarded-For",
@@ -932,6 +937,31 @@ TEST(ConfigTest, RateLimitUrlIsEmptyOrRedisAndHidesThePassword) {
     cfg = LoadConfig(src);
     ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'rate_limit.url'")) << cfg.status();
+    EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+  }
+}
+
+// ---- auth.control_db_url --------------------------------------------------------
+
+TEST(ConfigTest, ControlDbUrlIsSqliteByDefaultOrAPostgresUrlFromTheEnvironment) {
+  EXPECT_EQ(LoadConfig(ConfigSources{})->auth_settings.control_db_url, "");
+  for (std::string_view url : {"sqlite:", "postgresql://u:p@h/db", "postgres://h"}) {
+    ConfigSources src;
+    src.env = {{"EDGEVAULT_AUTH_CONTROL_DB_URL", std::string(url)}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    EXPECT_EQ(cfg->auth_settings.control_db_url, url);
+  }
+}
+
+TEST(ConfigTest, BadControlDbUrlNamesTheKeyAndHidesThePassword) {
+  for (std::string_view url : {"mysql://root:hunter2@db/x", "postgres://", "sqlite:/x.db",
+                               "postgres://u:hunter2@db/x y", "redis://:hunter2@h"}) {
+    ConfigSources src;
+    src.overrides = {{"auth.control_db_url", std::string(url)}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'auth.control_db_url' (from --set)"));
     EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
   }
 }

@@ -10,7 +10,7 @@
 #include "src/services/auth/totp_seal.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
-#include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/storage/control_store_open.h"
 
 namespace edgevault::auth {
 namespace {
@@ -36,12 +36,16 @@ absl::Status Install(services::ServiceContext& ctx) {
   // clear text (docs/design/sealed-totp.md).
   EV_ASSIGN_OR_RETURN(std::unique_ptr<TotpSealer> sealer,
                       TotpSealer::LoadOrCreate(ctx.env, config.keys_dir + "/auth"));
-  storage::SqliteControlStoreOptions store_options;
-  store_options.path = config.data_dir + "/control.db";
+  // auth.control_db_url: control.db in the data dir, or a PostgreSQL database shared by
+  // several auth nodes (docs/configuration.md).
+  storage::ControlStoreOpenOptions store_options;
+  store_options.url = config.auth_settings.control_db_url;
+  store_options.data_dir = config.data_dir;
   store_options.env = ctx.env;
   store_options.totp_sealer = ctx.Keep(std::move(sealer));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::ControlStore> store,
-                      storage::OpenSqliteControlStore(store_options));
+                      storage::OpenControlStore(store_options));
+  EV_LOG(kInfo, "control DB open", {{"at", storage::DescribeControlStoreUrl(store_options)}});
   AuthOptions options;
   options.store = ctx.Keep(std::move(store));
   options.env = ctx.env;

@@ -1,0 +1,44 @@
+#include "src/storage/control_store_open.h"
+
+#include <string_view>
+
+#include "src/storage/postgres/control_store_postgres.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+
+namespace edgevault::storage {
+
+namespace {
+
+bool IsPostgres(std::string_view url) {
+  return url.starts_with("postgres://") || url.starts_with("postgresql://");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControlStore>> OpenControlStore(
+    const ControlStoreOpenOptions& options) {
+  if (options.url.empty() || options.url == "sqlite:") {
+    return OpenSqliteControlStore({.path = options.data_dir + "/control.db",
+                                   .env = options.env,
+                                   .totp_sealer = options.totp_sealer});
+  }
+  if (IsPostgres(options.url)) {
+    return OpenPostgresControlStore(
+        {.url = options.url, .env = options.env, .totp_sealer = options.totp_sealer});
+  }
+  return absl::InvalidArgumentError(
+      "control DB URL: expected \"\", \"sqlite:\" or a postgres:// URL");
+}
+
+std::string DescribeControlStoreUrl(const ControlStoreOpenOptions& options) {
+  if (!IsPostgres(options.url)) return "sqlite:" + options.data_dir + "/control.db";
+  std::string_view rest = options.url;
+  const size_t scheme_end = rest.find("://") + 3;
+  rest.remove_prefix(scheme_end);
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  const size_t at = rest.rfind('@');
+  if (at != std::string_view::npos) rest.remove_prefix(at + 1);
+  return "postgres://" + std::string(rest);
+}
+
+}  // namespace edgevault::storage
