@@ -6,6 +6,7 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/internal/workspace_store_checks.h"
 #include "src/storage/sqlite/sqlite_db.h"
 
 namespace edgevault::storage {
@@ -152,24 +153,15 @@ UPDATE meta SET value = '5' WHERE name = 'schema_version';
 namespace {
 
 using base::StrCat;
-
-constexpr int kMaxPage = 1000;
-constexpr std::string_view kNull = "null";
+using internal::CheckPage;
+using internal::KindText;
+using internal::ValidateChangeRequestWrite;
+using internal::ValidateDataKeyRow;
+constexpr std::string_view kNull = internal::kNullBody;
+absl::Status (&Invalid)(std::string_view) = internal::WorkspaceStoreInvalid;
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-
-absl::Status Invalid(std::string_view what) {
-  return absl::InvalidArgumentError(StrCat("workspace store: ", what));
-}
-
-absl::StatusOr<std::string_view> KindText(ItemKind kind) {
-  std::string_view name = ItemKindName(kind);
-  if (name == "unknown") {
-    return Invalid(StrCat("unknown item kind value ", static_cast<int>(kind)));
-  }
-  return name;
-}
 
 absl::StatusOr<ItemKind> ReadKind(const Statement& st, int col) {
   std::string name = st.ColumnText(col);
@@ -177,13 +169,6 @@ absl::StatusOr<ItemKind> ReadKind(const Statement& st, int col) {
   if (!kind.ok())
     return absl::InternalError(StrCat("workspace store: corrupt kind \"", name, "\""));
   return kind;
-}
-
-absl::Status CheckPage(int limit) {
-  if (limit < 1 || limit > kMaxPage) {
-    return Invalid(StrCat("page limit ", limit, " is outside 1..", kMaxPage));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> ScalarInt64(SqliteDb& db, std::string_view sql) {
@@ -237,18 +222,6 @@ absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
   if (int64_t at = st.ColumnInt64(13); at != 0) c.apply_at = FromMicros(at);
   c.schedule = st.ColumnText(14);
   return c;
-}
-
-absl::Status ValidateChangeRequestWrite(const ChangeRequestWrite& w) {
-  if (w.row.title.empty() || w.row.author.empty() || w.row.state.empty()) {
-    return Invalid("a change request needs a title, an author and a state");
-  }
-  if (w.review && w.review->actor.empty()) return Invalid("a review needs an actor");
-  if (w.comment && w.comment->actor.empty()) return Invalid("a comment needs an actor");
-  for (const OutboxRow& r : w.outbox) {
-    if (r.kind.empty()) return Invalid("empty outbox row kind");
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<Item> ReadItem(const Statement& st) {
@@ -308,25 +281,6 @@ absl::StatusOr<std::vector<T>> ReadAll(Statement& st, Reader read) {
   }
 }
 
-// Checks what the schema cannot (or should not be relied on to) refuse, before any write.
-absl::Status ValidateMutation(const Mutation& m) {
-  EV_RETURN_IF_ERROR(KindText(m.kind).status());
-  if (m.key.empty()) return Invalid("empty item key");
-  // "null" is how before/after spell "absent"; a body that is JSON null would be ambiguous.
-  if (m.body.has_value() && *m.body == kNull) {
-    return Invalid(StrCat("the body of ", ItemKindName(m.kind), " \"", m.key,
-                          "\" is JSON null; delete the item instead"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateDataKeyRow(const DataKeyRow& k) {
-  if (k.id.empty() || k.master_key_id.empty()) {
-    return Invalid("a data key needs an id and a master key id");
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<DataKeyRow> ReadDataKey(const Statement& st) {
   return DataKeyRow{st.ColumnText(0), st.ColumnText(1), st.ColumnBlob(2)};
 }
@@ -344,15 +298,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   }
 
   absl::StatusOr<CommitResult> Commit(const CommitRequest& c) override {
-    if (c.mutations.empty() && c.outbox.empty()) {
-      return Invalid("a commit needs at least one mutation or outbox row");
-    }
-    for (const Mutation& m : c.mutations) EV_RETURN_IF_ERROR(ValidateMutation(m));
-    for (const DataKeyRow& k : c.data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
-    if (c.change_request) {
-      EV_RETURN_IF_ERROR(ValidateChangeRequestWrite(*c.change_request));
-      if (c.change_request->row.id == 0) return Invalid("a commit can only update a change request");
-    }
+    EV_RETURN_IF_ERROR(internal::ValidateCommitRequest(c));
 
     std::lock_guard<std::mutex> lock(mu_);
     // BEGIN IMMEDIATE takes the write lock now, so the head read below cannot go stale
