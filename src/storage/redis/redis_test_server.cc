@@ -14,27 +14,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "src/storage/testing/candidate_port.h"
+
 namespace edgevault::storage {
 
-uint16_t CandidatePort() {
-  int low = 32768;  // Linux's default when the range cannot be read
-  if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
-    int lo = 0, hi = 0;
-    if (std::fscanf(f, "%d %d", &lo, &hi) == 2 && lo > 2048) low = lo;
-    std::fclose(f);
-  }
-  // [1024, low) without the ports most often used by other software here.
-  const int first = low > 12000 ? 10000 : 1024;
-  static std::mt19937 rng(std::random_device{}());
-  return static_cast<uint16_t>(std::uniform_int_distribution<int>(first, low - 1)(rng));
-}
+uint16_t CandidatePort() { return testing::CandidatePort(); }
 
 RedisServer::RedisServer() {
   char tmpl[] = "/tmp/ev-redis-XXXXXX";

@@ -23,11 +23,7 @@
 
 namespace edgevault::storage {
 
-// A random port below the kernel's ephemeral range (net.ipv4.ip_local_port_range), for a
-// redis-server, which cannot bind port 0 and report the port it got. Nothing is probed:
-// the kernel never hands these ports to a bind(0) or an outgoing connection, so the
-// services (on port 0) cannot take it, and when another test's redis-server has it, ours
-// fails to start and Start() tries another.
+// testing::CandidatePort() (src/storage/testing/candidate_port.h).
 uint16_t CandidatePort();
 
 struct RedisContextFree {
