@@ -274,6 +274,12 @@ absl::StatusOr<PgResult> PgConnection::Run(std::string_view sql, const PgParams*
     for (size_t i = 0; i < params->size(); ++i) {
       const PgValue& v = (*params)[i];
       if (v.is_null()) continue;  // values[i] stays null: SQL NULL
+      if (!v.binary() && v.value().find('\0') != std::string::npos) {
+        // libpq sends text parameters as C strings: the text would be cut at the NUL.
+        return absl::InvalidArgumentError(base::ToAbsl(
+            StrCat("postgres: ", Describe(sql), ": parameter $", i + 1,
+                   " is text with a NUL byte, which PostgreSQL text cannot hold")));
+      }
       values[i] = v.value().c_str();
       lengths[i] = static_cast<int>(v.value().size());
       formats[i] = v.binary() ? 1 : 0;

@@ -68,7 +68,9 @@ struct PgBytes {
 
 // One query parameter: NULL, text, or bytea. Implicit conversions make parameter lists
 // read like the row: {"id", 7, true, std::nullopt, PgBytes{b}, std::optional<int64_t>()}.
-// Integers and doubles are sent as their decimal text; booleans as "true"/"false".
+// Integers and doubles are sent as their decimal text; booleans as "true"/"false". Text
+// must not contain a NUL byte (InvalidArgument: PostgreSQL text cannot hold one; use
+// PgBytes for binary data); invalid UTF-8 is refused by the server (InvalidArgument).
 class PgValue {
  public:
   PgValue(std::nullopt_t) {}                                         // NOLINT

@@ -128,6 +128,9 @@ TEST_F(PgDbTest, ConstraintViolationsMapToDomainCodesWithoutRowValues) {
   EXPECT_EQ(check.status().code(), absl::StatusCode::kInvalidArgument) << check.status();
   auto utf8 = conn_->Exec("INSERT INTO users VALUES ($1, $2, $3)", {"u3", "bad \xff utf8", 1});
   EXPECT_EQ(utf8.status().code(), absl::StatusCode::kInvalidArgument) << utf8.status();
+  auto nul = conn_->Exec("INSERT INTO users VALUES ($1, $2, $3)",
+                         {"u3", std::string("cut\0here", 8), 1});
+  EXPECT_EQ(nul.status().code(), absl::StatusCode::kInvalidArgument) << nul.status();
   auto syntax = conn_->Query("SELEC 1");
   EXPECT_EQ(syntax.status().code(), absl::StatusCode::kInternal) << syntax.status();
   auto missing = conn_->Query("SELECT * FROM no_such_table");

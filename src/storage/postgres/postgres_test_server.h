@@ -1,13 +1,13 @@
 #pragma once
 // Tests only: a real PostgreSQL server child process (initdb + postgres) in a scratch
-// directory of its own under /tmp, listening on 127.0.0.1 and a port of its own plus a
-// unix socket in the scratch directory, with fsync off (speed; nothing survives it
-// anyway); shut down (SIGINT, fast) on destruction and killed (SIGKILL) when the
-// test process dies. PostgreSQL refuses to run as root: when the test runs as root (CI)
-// initdb and postgres run as the `postgres` system user (Debian's package), else
-// `nobody`, and the scratch directory belongs to that user. Needs PostgreSQL's server
-// binaries: $EDGEVAULT_PG_BINDIR, else the newest /usr/lib/postgresql/<v>/bin
-// (Debian package postgresql-15).
+// directory of its own (under /dev/shm, a tmpfs, else /tmp), listening on 127.0.0.1 and a
+// port of its own plus a unix socket in the scratch directory, with fsync off (speed;
+// nothing survives it anyway); shut down (SIGINT, fast) on destruction and killed
+// (SIGKILL) when the test process dies. PostgreSQL refuses to run as root: when the test
+// runs as root (CI) initdb and postgres run as the `postgres` system user (Debian's
+// package), else `nobody`, and the scratch directory belongs to that user. Needs
+// PostgreSQL's server binaries: $EDGEVAULT_PG_BINDIR, else the newest
+// /usr/lib/postgresql/<v>/bin (Debian package postgresql-15).
 //
 //   PostgresTestServer* server = PostgresTestServer::Shared();  // once per test binary
 //   ASSERT_NE(server, nullptr);
@@ -81,7 +81,9 @@ class PostgresTestServer {
 };
 
 // For tests: a fresh database on the shared server, or "" after ADD_FAILURE (GoogleTest)
-// with the reason.
+// with the reason. The databases made during earlier tests are dropped first (WITH
+// FORCE), so a test's databases live until the next test asks for one: a test must not
+// keep a store open past its end.
 std::string NewPostgresTestDatabase();
 
 }  // namespace edgevault::storage

@@ -6,11 +6,10 @@
 #include <thread>
 #include <utility>
 
-#include <boost/json.hpp>
-
 #include "src/base/log.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/control_store_common.h"
 #include "src/storage/sqlite/sqlite_db.h"
 
 namespace edgevault::storage {
@@ -176,72 +175,17 @@ namespace {
 
 using base::StrCat;
 
-int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
-absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-std::optional<int64_t> OptMicros(const std::optional<absl::Time>& t) {
-  if (!t.has_value()) return std::nullopt;
-  return Micros(*t);
-}
-std::optional<absl::Time> OptTime(std::optional<int64_t> us) {
-  if (!us.has_value()) return std::nullopt;
-  return FromMicros(*us);
-}
-
-absl::Status RequireNonEmpty(std::string_view value, std::string_view what) {
-  if (value.empty()) return absl::InvalidArgumentError(StrCat("control store: empty ", what));
-  return absl::OkStatus();
-}
-
-absl::Status RequireRole(Role role) {
-  if (RoleName(role) == "unknown") {
-    return absl::InvalidArgumentError(
-        StrCat("control store: unknown role value ", static_cast<int>(role)));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status NoTotpSealer() {
-  return absl::FailedPreconditionError(
-      "control store: opened without a TOTP sealer, so TOTP secrets can be neither written "
-      "nor read (only edgevault-auth holds the seal key)");
-}
-
-absl::Status NotFound(std::string_view what, std::string_view key) {
-  return absl::NotFoundError(StrCat(what, " \"", key, "\" not found"));
-}
+using control_internal::FromMicros;
+using control_internal::Micros;
+using control_internal::NoTotpSealer;
+using control_internal::NotFound;
+using control_internal::OptMicros;
+using control_internal::OptTime;
+using control_internal::ScopesFromJson;
+using control_internal::ScopesToJson;
 
 absl::StatusOr<Role> ReadRole(const Statement& st, int col) {
-  std::string name = st.ColumnText(col);
-  absl::StatusOr<Role> role = ParseRole(name);
-  if (!role.ok()) return absl::InternalError(StrCat("control store: corrupt role \"", name, "\""));
-  return role;
-}
-
-absl::StatusOr<std::string> ScopesToJson(const std::vector<std::string>& scopes) {
-  boost::json::array array;
-  for (const std::string& s : scopes)
-    array.emplace_back(boost::json::string_view(s.data(), s.size()));
-  std::string text = boost::json::serialize(array);
-  boost::system::error_code ec;
-  [[maybe_unused]] boost::json::value back = boost::json::parse(text, ec);
-  if (ec) return absl::InvalidArgumentError("control store: API key scopes must be valid UTF-8");
-  return text;
-}
-
-absl::StatusOr<std::vector<std::string>> ScopesFromJson(const std::string& text) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text, ec);
-  if (ec || !v.is_array()) {
-    return absl::InternalError(StrCat("control store: corrupt scopes_json: ", text));
-  }
-  std::vector<std::string> out;
-  for (const boost::json::value& e : v.get_array()) {
-    if (!e.is_string()) {
-      return absl::InternalError(StrCat("control store: corrupt scopes_json: ", text));
-    }
-    out.emplace_back(e.get_string().data(), e.get_string().size());
-  }
-  return out;
+  return control_internal::ParseStoredRole(st.ColumnText(col));
 }
 
 // Column lists, shared by the SELECTs and the row readers below (same order).
@@ -398,17 +342,7 @@ absl::StatusOr<Invitation> ReadInvitation(const Statement& st) {
   EV_ASSIGN_OR_RETURN(inv.role, ReadRole(st, 3));
   inv.invited_by = st.ColumnText(4);
   inv.creates_account = st.ColumnInt64(5) != 0;
-  std::string status = st.ColumnText(6);
-  bool known = false;
-  for (InvitationStatus s : {InvitationStatus::kPending, InvitationStatus::kAccepted,
-                             InvitationStatus::kDeclined, InvitationStatus::kRevoked,
-                             InvitationStatus::kExpired}) {
-    if (status == InvitationStatusName(s)) {
-      inv.status = s;
-      known = true;
-    }
-  }
-  if (!known) return absl::InternalError(StrCat("control store: corrupt invitation status \"", status, "\""));
+  EV_ASSIGN_OR_RETURN(inv.status, control_internal::ParseStoredInvitationStatus(st.ColumnText(6)));
   inv.created_at = FromMicros(st.ColumnInt64(7));
   inv.expires_at = FromMicros(st.ColumnInt64(8));
   inv.responded_at = OptTime(st.ColumnOptionalInt64(9));
@@ -445,8 +379,7 @@ class ControlQueries final : public ControlStore {
   // ---- Orgs ----
 
   absl::Status CreateOrg(const Org& org) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(org.id, "org id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(org.name, "org name"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(org));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO orgs (" EV_ORG_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?)"));
     st.Bind(1, org.id)
@@ -491,8 +424,7 @@ class ControlQueries final : public ControlStore {
   // ---- Users ----
 
   absl::Status CreateUser(const User& user) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(user.id, "user id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(user.email, "user email"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(user));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO users (" EV_USER_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?, ?)"));
     st.Bind(1, user.id)
@@ -541,9 +473,7 @@ class ControlQueries final : public ControlStore {
   // ---- Memberships ----
 
   absl::Status AddMembership(const Membership& m) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(m.org_id, "membership org id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(m.user_id, "membership user id"));
-    EV_RETURN_IF_ERROR(RequireRole(m.role));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(m));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO memberships (" EV_MEMBERSHIP_COLUMNS
                                                    ") VALUES (?, ?, ?, ?)"));
     st.Bind(1, m.org_id).Bind(2, m.user_id).Bind(3, RoleName(m.role)).Bind(4, Micros(m.created_at));
@@ -578,7 +508,7 @@ class ControlQueries final : public ControlStore {
   }
 
   absl::Status UpdateRole(std::string_view org_id, std::string_view user_id, Role role) override {
-    EV_RETURN_IF_ERROR(RequireRole(role));
+    EV_RETURN_IF_ERROR(control_internal::RequireRole(role));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE memberships SET role = ? "
                                                    "WHERE org_id = ? AND user_id = ?"));
     st.Bind(1, RoleName(role)).Bind(2, org_id).Bind(3, user_id);
@@ -593,7 +523,7 @@ class ControlQueries final : public ControlStore {
   }
 
   absl::StatusOr<int64_t> CountMembersWithRole(std::string_view org_id, Role role) override {
-    EV_RETURN_IF_ERROR(RequireRole(role));
+    EV_RETURN_IF_ERROR(control_internal::RequireRole(role));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT COUNT(*) FROM memberships "
                                                    "WHERE org_id = ? AND role = ?"));
     st.Bind(1, org_id).Bind(2, RoleName(role));
@@ -603,8 +533,7 @@ class ControlQueries final : public ControlStore {
   // ---- Sessions ----
 
   absl::Status CreateSession(const Session& s) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(s.token_hash, "session token hash"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(s.user_id, "session user id"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(s));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO sessions (" EV_SESSION_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     st.Bind(1, s.token_hash)
@@ -687,10 +616,7 @@ class ControlQueries final : public ControlStore {
   // ---- API keys ----
 
   absl::Status CreateApiKey(const ApiKey& key) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.id, "API key id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.key_hash, "API key hash"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.org_id, "API key org id"));
-    EV_RETURN_IF_ERROR(RequireRole(key.role));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(key));
     EV_ASSIGN_OR_RETURN(std::string scopes, ScopesToJson(key.scopes));
     EV_ASSIGN_OR_RETURN(Statement st,
                         db_->Prepare("INSERT INTO api_keys (" EV_API_KEY_COLUMNS
@@ -749,10 +675,7 @@ class ControlQueries final : public ControlStore {
   // ---- SDK keys ----
 
   absl::Status CreateSdkKey(const SdkKey& key) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.id, "SDK key id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.key_hash, "SDK key hash"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.org_id, "SDK key org id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(key.workspace_id, "SDK key workspace id"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(key));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO sdk_keys (" EV_SDK_KEY_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     st.Bind(1, key.id)
@@ -794,9 +717,7 @@ class ControlQueries final : public ControlStore {
   // ---- Workspaces ----
 
   absl::Status CreateWorkspace(const Workspace& ws) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(ws.id, "workspace id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(ws.org_id, "workspace org id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(ws.key, "workspace key"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(ws));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO workspaces (" EV_WORKSPACE_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?)"));
     st.Bind(1, ws.id)
@@ -846,7 +767,7 @@ class ControlQueries final : public ControlStore {
   // ---- TOTP ----
 
   absl::Status PutTotp(const TotpState& state) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(state.user_id, "TOTP user id"));
+    EV_RETURN_IF_ERROR(control_internal::RequireNonEmpty(state.user_id, "TOTP user id"));
     // Only ever the sealed secret is written (docs/design/sealed-totp.md).
     if (totp_sealer_ == nullptr) return NoTotpSealer();
     EV_ASSIGN_OR_RETURN(std::string sealed, totp_sealer_->Seal(state.secret, state.user_id));
@@ -938,10 +859,7 @@ class ControlQueries final : public ControlStore {
 
   absl::Status ReplaceRecoveryCodes(std::string_view user_id,
                                     const std::vector<std::string>& code_hashes) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(user_id, "recovery code user id"));
-    for (const std::string& h : code_hashes) {
-      EV_RETURN_IF_ERROR(RequireNonEmpty(h, "recovery code hash"));
-    }
+    EV_RETURN_IF_ERROR(control_internal::CheckRecoveryCodes(user_id, code_hashes));
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
     EV_ASSIGN_OR_RETURN(Statement del,
                         db_->Prepare("DELETE FROM recovery_codes WHERE user_id = ?"));
@@ -979,8 +897,7 @@ class ControlQueries final : public ControlStore {
   // ---- Passkeys ----
 
   absl::Status AddPasskey(const PasskeyCredential& c) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(c.credential_id, "passkey credential id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(c.user_id, "passkey user id"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(c));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO passkeys (" EV_PASSKEY_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     st.Bind(1, Blob{c.credential_id})
@@ -1036,8 +953,7 @@ class ControlQueries final : public ControlStore {
   // ---- Challenges ----
 
   absl::Status PutChallenge(const Challenge& c) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(c.id, "challenge id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(c.kind, "challenge kind"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(c));
     EV_ASSIGN_OR_RETURN(Statement st,
                         db_->Prepare("INSERT INTO challenges (id, kind, user_id, payload, "
                                      "expires_at) VALUES (?, ?, ?, ?, ?)"));
@@ -1087,13 +1003,7 @@ class ControlQueries final : public ControlStore {
   // ---- Invitations ----
 
   absl::Status CreateInvitation(const Invitation& inv) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(inv.id, "invitation id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(inv.org_id, "invitation org id"));
-    EV_RETURN_IF_ERROR(RequireNonEmpty(inv.email, "invitation email"));
-    EV_RETURN_IF_ERROR(RequireRole(inv.role));
-    if (inv.status != InvitationStatus::kPending) {
-      return absl::InvalidArgumentError("control store: a new invitation must be pending");
-    }
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(inv));
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
     {
       // A pending invitation that has expired no longer holds the (org, email) slot.
@@ -1142,11 +1052,7 @@ class ControlQueries final : public ControlStore {
 
   absl::Status RespondToInvitation(std::string_view id, InvitationStatus status,
                                    absl::Time at) override {
-    if (status != InvitationStatus::kAccepted && status != InvitationStatus::kDeclined &&
-        status != InvitationStatus::kRevoked) {
-      return absl::InvalidArgumentError(
-          "control store: an invitation can only be accepted, declined or revoked");
-    }
+    EV_RETURN_IF_ERROR(control_internal::CheckInvitationResponse(status));
     EV_ASSIGN_OR_RETURN(Statement st,
                         db_->Prepare("UPDATE invitations SET status = ?, responded_at = ? "
                                      "WHERE id = ? AND status = 'pending' AND expires_at > ?"));
@@ -1159,7 +1065,7 @@ class ControlQueries final : public ControlStore {
   // ---- Outbox ----
 
   absl::Status AppendOutbox(const OutboxEvent& e) override {
-    EV_RETURN_IF_ERROR(RequireNonEmpty(e.id, "outbox event id"));
+    EV_RETURN_IF_ERROR(control_internal::CheckNew(e));
     EV_ASSIGN_OR_RETURN(
         Statement st, db_->Prepare("INSERT INTO outbox (" EV_OUTBOX_COLUMNS ") VALUES (?, ?, ?)"));
     st.Bind(1, e.id).Bind(2, e.json).Bind(3, Micros(e.created_at));
