@@ -89,6 +89,16 @@ absl::Status ValidateChangeRequestWrite(const ChangeRequestWrite& w) {
   return ValidateOutboxRows(w.outbox);
 }
 
+bool IsPlainWorkspaceId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 absl::Status ValidateCommitRequest(const CommitRequest& c) {
   if (c.mutations.empty() && c.outbox.empty()) {
     return WorkspaceStoreInvalid("a commit needs at least one mutation or outbox row");

@@ -31,6 +31,10 @@ absl::Status ValidateDataKeyRow(const DataKeyRow& k);
 absl::Status ValidateChangeRequestWrite(const ChangeRequestWrite& w);
 // Every outbox row has a non-empty kind.
 absl::Status ValidateOutboxRows(const std::vector<OutboxRow>& rows);
+// A workspace id a provider accepts: [A-Za-z0-9_-]{1,128}. Ids reach providers from files
+// and outbox rows too; the SQLite provider makes file names of them (never a path outside
+// its directory), and the PostgreSQL one keeps the same rule so ids move between backends.
+bool IsPlainWorkspaceId(std::string_view id);
 // Everything Commit checks before it opens a transaction: at least one mutation or outbox
 // row, then the checks above on each part.
 absl::Status ValidateCommitRequest(const CommitRequest& c);

@@ -7,6 +7,7 @@
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/storage/internal/workspace_store_checks.h"
+#include "src/storage/internal/workspace_store_sql.h"
 #include "src/storage/sqlite/sqlite_db.h"
 
 namespace edgevault::storage {
@@ -178,13 +179,6 @@ absl::StatusOr<int64_t> ScalarInt64(SqliteDb& db, std::string_view sql) {
   return st.ColumnInt64(0);
 }
 
-// Column lists, shared by the SELECTs and the row readers below (same order).
-#define EV_ITEM_COLUMNS "kind, key, body, revision, created_at, updated_at"
-#define EV_REVISION_COLUMNS "seq, time, actor, reason, op, kind, key, environment, before, after"
-#define EV_OUTBOX_COLUMNS "id, kind, payload, created_at, attempts"
-#define EV_ACTIVITY_COLUMNS "id, time, actor, action, details"
-#define EV_WEBHOOK_COLUMNS \
-  "id, body, secret, secret_version, created_at, updated_at, cursor, failing, last_error"
 
 absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
   WebhookRow w;
@@ -199,10 +193,6 @@ absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
   w.last_error = st.ColumnText(8);
   return w;
 }
-
-#define EV_CR_COLUMNS                                                                         \
-  "id, version, title, description, author, state, state_reason, base_revision, round, " \
-  "applied_revision, body, created_at, updated_at, apply_at, schedule"
 
 absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
   ChangeRequest c;
@@ -315,12 +305,12 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
                                                      "WHERE kind = ? AND key = ?"));
     EV_ASSIGN_OR_RETURN(
         Statement upsert,
-        db_->Prepare("INSERT INTO items (" EV_ITEM_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?) "
+        db_->Prepare("INSERT INTO items (" EV_WS_ITEM_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, "
                      "revision = excluded.revision, updated_at = excluded.updated_at"));
     EV_ASSIGN_OR_RETURN(Statement remove,
                         db_->Prepare("DELETE FROM items WHERE kind = ? AND key = ?"));
-    EV_ASSIGN_OR_RETURN(Statement append, db_->Prepare("INSERT INTO revisions (" EV_REVISION_COLUMNS
+    EV_ASSIGN_OR_RETURN(Statement append, db_->Prepare("INSERT INTO revisions (" EV_WS_REVISION_COLUMNS
                                                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
 
     int64_t seq = head;
@@ -389,7 +379,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<Item> GetItem(ItemKind kind, std::string_view key) override {
     EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ITEM_COLUMNS " FROM items "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_ITEM_COLUMNS " FROM items "
                                                    "WHERE kind = ? AND key = ?"));
     st.Bind(1, kind_text).Bind(2, key);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -400,7 +390,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<Item>> ListItems(ItemKind kind) override {
     EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ITEM_COLUMNS " FROM items "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_ITEM_COLUMNS " FROM items "
                                                    "WHERE kind = ? ORDER BY key"));
     st.Bind(1, kind_text);
     return ReadAll<Item>(st, ReadItem);
@@ -419,7 +409,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<Revision>> ListRevisions(int64_t after, int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_REVISION_COLUMNS " FROM revisions "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_REVISION_COLUMNS " FROM revisions "
                                                    "WHERE seq > ? ORDER BY seq LIMIT ?"));
     st.Bind(1, after).Bind(2, limit);
     return ReadAll<Revision>(st, ReadRevision);
@@ -428,7 +418,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<Revision> GetRevision(int64_t seq) override {
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(
-        Statement st, db_->Prepare("SELECT " EV_REVISION_COLUMNS " FROM revisions WHERE seq = ?"));
+        Statement st, db_->Prepare("SELECT " EV_WS_REVISION_COLUMNS " FROM revisions WHERE seq = ?"));
     st.Bind(1, seq);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("revision ", seq, " not found"));
@@ -464,7 +454,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<OutboxRow>> PendingOutbox(int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_OUTBOX_COLUMNS " FROM outbox "
                                                    "WHERE done_at IS NULL ORDER BY id LIMIT ?"));
     st.Bind(1, limit);
     return ReadAll<OutboxRow>(st, ReadOutbox);
@@ -475,7 +465,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+                        db_->Prepare("SELECT " EV_WS_OUTBOX_COLUMNS " FROM outbox "
                                      "WHERE done_at IS NULL AND kind = ? ORDER BY id LIMIT ?"));
     st.Bind(1, kind).Bind(2, limit);
     return ReadAll<OutboxRow>(st, ReadOutbox);
@@ -515,7 +505,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
     EV_ASSIGN_OR_RETURN(int64_t id,
                         ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM activity"));
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO activity (" EV_ACTIVITY_COLUMNS
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO activity (" EV_WS_ACTIVITY_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?)"));
     st.Bind(1, id).Bind(2, Micros(a.time)).Bind(3, a.actor).Bind(4, a.action).Bind(5, a.details);
     EV_RETURN_IF_ERROR(st.Run());
@@ -529,7 +519,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ACTIVITY_COLUMNS " FROM activity "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_ACTIVITY_COLUMNS " FROM activity "
                                                    "WHERE id > ? ORDER BY id LIMIT ?"));
     st.Bind(1, after).Bind(2, limit);
     return ReadAll<Activity>(st, ReadActivity);
@@ -540,7 +530,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox WHERE done_at IS NULL "
+                        db_->Prepare("SELECT " EV_WS_OUTBOX_COLUMNS " FROM outbox WHERE done_at IS NULL "
                                      "AND kind = ? AND id > ? ORDER BY id LIMIT ?"));
     st.Bind(1, kind).Bind(2, after_id).Bind(3, limit);
     return ReadAll<OutboxRow>(st, ReadOutbox);
@@ -558,7 +548,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<std::vector<WebhookRow>> ListWebhooks() override {
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WEBHOOK_COLUMNS " FROM webhooks ORDER BY id"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_WEBHOOK_COLUMNS " FROM webhooks ORDER BY id"));
     return ReadAll<WebhookRow>(st, ReadWebhook);
   }
 
@@ -575,7 +565,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
     if (GetWebhookLocked(w.id).ok()) return absl::AlreadyExistsError(StrCat("webhook ", w.id, " already exists"));
     EV_ASSIGN_OR_RETURN(int64_t cursor, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) FROM outbox"));
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO webhooks (" EV_WEBHOOK_COLUMNS
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO webhooks (" EV_WS_WEBHOOK_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, 0, '')"));
     st.Bind(1, w.id)
         .Bind(2, w.body)
@@ -712,7 +702,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<ChangeRequest>> ListChangeRequests(int64_t before, int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_CHANGE_REQUEST_COLUMNS " FROM change_requests "
                                                    "WHERE ? = 0 OR id < ? ORDER BY id DESC LIMIT ?"));
     st.Bind(1, before).Bind(2, before).Bind(3, limit);
     return ReadAll<ChangeRequest>(st, ReadChangeRequest);
@@ -720,7 +710,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<std::vector<ChangeRequest>> ListScheduledChangeRequests() override {
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_CHANGE_REQUEST_COLUMNS " FROM change_requests "
                                                    "WHERE state = 'scheduled' ORDER BY apply_at, id"));
     return ReadAll<ChangeRequest>(st, ReadChangeRequest);
   }
@@ -807,7 +797,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   }
 
   absl::StatusOr<WebhookRow> GetWebhookLocked(std::string_view id) {
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ?"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ?"));
     st.Bind(1, id);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
@@ -816,7 +806,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<ChangeRequest> GetChangeRequestLocked(int64_t id) {
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests WHERE id = ?"));
+                        db_->Prepare("SELECT " EV_WS_CHANGE_REQUEST_COLUMNS " FROM change_requests WHERE id = ?"));
     st.Bind(1, id);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("change request ", id, " not found"));
@@ -829,7 +819,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     if (row.id == 0) {
       EV_ASSIGN_OR_RETURN(row.id, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM change_requests"));
       row.version = 1;
-      EV_ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT INTO change_requests (" EV_CR_COLUMNS
+      EV_ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT INTO change_requests (" EV_WS_CHANGE_REQUEST_COLUMNS
                                                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       ins.Bind(1, row.id).Bind(2, row.version).Bind(3, row.title).Bind(4, row.description)
           .Bind(5, row.author).Bind(6, row.state).Bind(7, row.state_reason).Bind(8, row.base_revision)
