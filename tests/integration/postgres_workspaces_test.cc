@@ -82,6 +82,32 @@ TEST(PostgresWorkspacesTest, WritesLandInPostgresAndReachDelivery) {
   ASSERT_EQ(history.status, 200) << history.body;
   EXPECT_NE(history.body.find("hello again"), std::string::npos) << history.body;
 
+  // `edgevault keys rotate-master` re-wraps the data keys where the api keeps them: in the
+  // database named by the same setting (here from the environment), not in the data
+  // directory. Were it to miss them, retire-master would delete a key still in use.
+  HttpReply secret = api("PUT", base + "/secrets/token",
+                         json::object{{"values", {{"prod", "s3cret"}}}, {"reason", "test"}});
+  ASSERT_EQ(secret.status, 200) << secret.body;
+  auto keys_under = [&](const std::string& master) -> int64_t {
+    absl::StatusOr<storage::PgResult> r =
+        (*pool)->Query("SELECT COUNT(*) FROM ws_data_keys WHERE master_key_id = $1", {master});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->Int64(0, 0) : -1;
+  };
+  ASSERT_GE(keys_under("m1"), 1);
+  const std::string with_db = "EDGEVAULT_API_WORKSPACE_DB_URL='" + url + "'";
+  testing::CommandResult rotated =
+      testing::RunEdgevault("keys rotate-master --settle 0 --data-dir " + up->data_dir(), with_db);
+  ASSERT_EQ(rotated.code, 0) << rotated.out;
+  EXPECT_EQ(keys_under("m1"), 0) << rotated.out;
+  EXPECT_GE(keys_under("m2"), 1) << rotated.out;
+  testing::CommandResult retired =
+      testing::RunEdgevault("keys retire-master m1 --data-dir " + up->data_dir(), with_db);
+  ASSERT_EQ(retired.code, 0) << retired.out;
+  HttpReply read = api("GET", base + "/environments/prod/secrets/token");
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_NE(read.body.find("s3cret"), std::string::npos) << read.body;
+
   EdgeVaultUp::Stopped stopped = up->Stop();
   EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
 }

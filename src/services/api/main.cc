@@ -15,34 +15,12 @@
 #include "src/services/common/edge_kv_open.h"
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/service_main.h"
-#include "src/storage/postgres/workspace_store_postgres.h"
-#include "src/storage/sqlite/workspace_store_provider_sqlite.h"
+#include "src/storage/workspace_store_open.h"
 #include "src/workspace/change_request_scheduler.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
 namespace {
-
-// api.workspace_db_url (docs/configuration.md): one SQLite file per workspace under the data
-// directory (default), or every workspace in one PostgreSQL database that any number of
-// api nodes share (docs/design/postgres-workspace-store.md).
-absl::StatusOr<std::unique_ptr<storage::WorkspaceStoreProvider>> OpenWorkspaceStores(const base::Config& config,
-                                                                                     base::Env* env) {
-  const std::string& url = config.api_settings.workspace_db_url;
-  if (url.empty() || url == "sqlite:") {
-    return storage::OpenSqliteWorkspaceStoreProvider(
-        {.dir = config.data_dir + "/workspaces", .env = env,
-         .max_open = static_cast<size_t>(config.api_settings.max_open_workspaces)});
-  }
-  absl::StatusOr<std::unique_ptr<storage::WorkspaceStoreProvider>> stores =
-      storage::OpenPostgresWorkspaceStoreProvider({.url = url, .env = env});
-  if (!stores.ok()) {  // the message never holds the URL (it may hold a password)
-    return absl::Status(stores.status().code(),
-                        base::ToAbsl(base::StrCat("config key 'api.workspace_db_url': ",
-                                                  base::ToStd(stores.status().message()))));
-  }
-  return stores;
-}
 
 absl::Status Install(services::ServiceContext& ctx) {
   const base::Config& config = ctx.config;
@@ -62,7 +40,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   EV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::KeyringHolder> keyring,
                       crypto::KeyringHolder::Load(ctx.env, crypto::MasterKeySource(config)));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::WorkspaceStoreProvider> stores,
-                      OpenWorkspaceStores(config, ctx.env));
+                      storage::OpenConfiguredWorkspaceStores(config, ctx.env));
   workspace::ServiceOptions so;
   so.keyring = ctx.Keep(std::move(keyring));
   so.stores = ctx.Keep(std::move(stores));
