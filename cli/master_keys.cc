@@ -9,7 +9,7 @@
 #include "src/base/strings.h"
 #include "src/crypto/keygen.h"
 #include "src/crypto/keyring.h"
-#include "src/storage/sqlite/workspace_store_sqlite.h"
+#include "src/storage/workspace_store_open.h"
 #include "src/workspace/rewrap.h"
 
 namespace edgevault::cli {
@@ -22,24 +22,6 @@ int Fail(std::string_view command, int code, std::string_view what, const absl::
                command.data(), static_cast<int>(what.size()), what.data(),
                static_cast<int>(Msg(st).size()), Msg(st).data());
   return code;
-}
-
-// The workspace ids under `dir` (one <id>.db each); none when the directory is absent.
-absl::StatusOr<std::vector<std::string>> WorkspaceIds(base::Env* env, const std::string& dir) {
-  std::vector<std::string> ids;
-  if (!env->Exists(dir)) return ids;
-  EV_ASSIGN_OR_RETURN(std::vector<std::string> names, env->ListDir(dir));
-  for (const std::string& name : names) {
-    if (name.size() > 3 && name.ends_with(".db")) ids.push_back(name.substr(0, name.size() - 3));
-  }
-  return ids;
-}
-
-absl::StatusOr<std::unique_ptr<storage::WorkspaceStore>> OpenStore(base::Env* env,
-                                                                   const std::string& dir,
-                                                                   const std::string& id) {
-  return storage::OpenSqliteWorkspaceStore(
-      {.path = base::StrCat(dir, "/", id, ".db"), .env = env, .workspace_id = id});
 }
 
 std::string KeyFileName(std::string_view id) {
@@ -56,7 +38,9 @@ std::string FormatCounts(const std::map<std::string, int64_t>& counts) {
 
 struct Setup {
   base::Config config;
-  std::string workspaces_dir;
+  // The workspaces api.workspace_db_url names, as the api sees them (SQLite files or
+  // PostgreSQL): a rotation that missed some would let retire-master delete a key in use.
+  std::unique_ptr<storage::WorkspaceStoreProvider> stores;
 };
 
 // Loads the configuration and insists on the keys directory as the master key source.
@@ -75,18 +59,20 @@ std::variant<Setup, int> Prepare(std::string_view command, base::Env* env,
                     "which hold one key; rotation needs the keys directory "
                     "(docs/design/key-files.md)"));
   }
-  return Setup{*config, config->data_dir + "/workspaces"};
+  absl::StatusOr<std::unique_ptr<storage::WorkspaceStoreProvider>> stores =
+      storage::OpenConfiguredWorkspaceStores(*config, env);
+  if (!stores.ok()) return Fail(command, 1, "opening the workspace stores failed", stores.status());
+  return Setup{*config, std::move(*stores)};
 }
 
 // One pass over every workspace. Returns rows re-wrapped, or the exit code.
 std::variant<int64_t, int> RewrapPass(base::Env* env, const Setup& setup,
                                       const crypto::Keyring& keyring, int batch) {
-  absl::StatusOr<std::vector<std::string>> ids = WorkspaceIds(env, setup.workspaces_dir);
+  absl::StatusOr<std::vector<std::string>> ids = setup.stores->List();
   if (!ids.ok()) return Fail("rotate-master", 1, "listing workspaces failed", ids.status());
   int64_t total = 0;
   for (const std::string& id : *ids) {
-    absl::StatusOr<std::unique_ptr<storage::WorkspaceStore>> store =
-        OpenStore(env, setup.workspaces_dir, id);
+    absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = setup.stores->Open(id);
     if (!store.ok()) return Fail("rotate-master", 1, id, store.status());
     workspace::RewrapOptions options;
     options.batch = batch;
@@ -133,13 +119,11 @@ absl::StatusOr<std::string> AddMasterKey(base::Env* env, const std::string& keys
   return id;
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> CountDataKeys(base::Env* env,
-                                                             const std::string& workspaces_dir) {
+absl::StatusOr<std::map<std::string, int64_t>> CountDataKeys(storage::WorkspaceStoreProvider& stores) {
   std::map<std::string, int64_t> total;
-  EV_ASSIGN_OR_RETURN(std::vector<std::string> ids, WorkspaceIds(env, workspaces_dir));
+  EV_ASSIGN_OR_RETURN(std::vector<std::string> ids, stores.List());
   for (const std::string& id : ids) {
-    EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::WorkspaceStore> store,
-                        OpenStore(env, workspaces_dir, id));
+    EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores.Open(id));
     EV_ASSIGN_OR_RETURN(auto counts, store->CountDataKeysByMasterKey());
     for (const auto& [key, n] : counts) total[key] += n;
   }
@@ -156,7 +140,7 @@ int RunKeysRotateMaster(const RotateMasterOptions& options) {
 
   absl::StatusOr<crypto::Keyring> keyring = crypto::LoadKeyring(env, source);
   if (!keyring.ok()) return Fail(kCmd, 1, "loading the master keys failed", keyring.status());
-  absl::StatusOr<std::map<std::string, int64_t>> counts = CountDataKeys(env, setup.workspaces_dir);
+  absl::StatusOr<std::map<std::string, int64_t>> counts = CountDataKeys(*setup.stores);
   if (!counts.ok()) return Fail(kCmd, 1, "counting data keys failed", counts.status());
   int64_t behind = 0;
   for (const auto& [id, n] : *counts) behind += id == keyring->active_id() ? 0 : n;
@@ -191,7 +175,7 @@ int RunKeysRotateMaster(const RotateMasterOptions& options) {
     if (pass > 1 && n == 0) break;
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.settle));
   }
-  counts = CountDataKeys(env, setup.workspaces_dir);
+  counts = CountDataKeys(*setup.stores);
   if (!counts.ok()) return Fail(kCmd, 1, "counting data keys failed", counts.status());
   std::printf("done: %lld data keys re-wrapped; data keys per master key: %s\n",
               static_cast<long long>(rewrapped), FormatCounts(*counts).c_str());
@@ -224,7 +208,7 @@ int RunKeysRetireMaster(const RetireMasterOptions& options) {
                 absl::FailedPreconditionError(base::StrCat(
                     id, " is the active master key; rotate first (`edgevault keys rotate-master`)")));
   }
-  absl::StatusOr<std::map<std::string, int64_t>> counts = CountDataKeys(env, setup.workspaces_dir);
+  absl::StatusOr<std::map<std::string, int64_t>> counts = CountDataKeys(*setup.stores);
   if (!counts.ok()) return Fail(kCmd, 1, "counting data keys failed", counts.status());
   if (auto it = counts->find(id); it != counts->end()) {
     return Fail(kCmd, 1, "refused",

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "src/base/env.h"
 #include "src/base/status.h"
+#include "src/storage/workspace_store_provider.h"
 
 namespace edgevault::cli {
 
@@ -40,9 +41,8 @@ struct RetireMasterOptions {
 // load before it is changed); Env write errors.
 absl::StatusOr<std::string> AddMasterKey(base::Env* env, const std::string& keys_dir);
 
-// Data keys per master key id, summed over every workspace under `workspaces_dir`.
-absl::StatusOr<std::map<std::string, int64_t>> CountDataKeys(base::Env* env,
-                                                             const std::string& workspaces_dir);
+// Data keys per master key id, summed over every workspace of `stores`.
+absl::StatusOr<std::map<std::string, int64_t>> CountDataKeys(storage::WorkspaceStoreProvider& stores);
 
 // The commands. Exit codes: 0 done; 1 failure (named); 2 bad configuration or usage
 // (an uninitialised data directory, a master key that does not come from the keys

@@ -178,6 +178,19 @@ bool ValidControlDbUrl(std::string_view s) {
   return !rest.empty() && s.size() <= 4096 &&
          s.find_first_of(std::string_view(" \t\r\n\0", 5)) == std::string_view::npos;
 }
+
+// api.workspace_db_url: the embedded SQLite files, or a PostgreSQL URL (libpq checks the
+// rest when the api starts; base/ does not link libpq).
+bool ValidWorkspaceDbUrl(std::string_view s) {
+  if (s.empty() || s == "sqlite:") return true;
+  if (s.size() > 4096 || s.find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string_view::npos) {
+    return false;
+  }
+  for (std::string_view scheme : {"postgres://", "postgresql://"}) {
+    if (s.size() > scheme.size() && s.substr(0, scheme.size()) == scheme) return true;
+  }
+  return false;
+}
 // An HTTP header name (RFC 9110 token), or empty.
 bool ValidHeaderName(std::string_view s) {
   if (s.size() > 64) return false;
@@ -571,6 +584,17 @@ std::vector<KeySpec> BuildKeyTable() {
       "Workspace stores the api keeps open beyond those in use; the least recently\n"
       "used close first (each SQLite workspace holds three file descriptors).",
       [](auto& c) -> auto& { return c.api_settings.max_open_workspaces; }));
+  KeySpec workspace_db_url = StringKey(
+      "api.workspace_db_url", ValidWorkspaceDbUrl,
+      "\"\" or \"sqlite:\" (one SQLite file per workspace) or postgres://user[:password]@host[:port]/db",
+      "Where the api keeps the workspaces (items, revisions, change requests, ...):\n"
+      "\"\" or \"sqlite:\" = one SQLite file per workspace under data_dir/workspaces (one api);\n"
+      "postgres://user[:password]@host[:port]/db = one PostgreSQL database that any number\n"
+      "of api nodes share. Prefer EDGEVAULT_API_WORKSPACE_DB_URL for a URL with a password.",
+      [](Config& c, const std::string& v, const Source&) { c.api_settings.workspace_db_url = v; },
+      [](const Config& c) { return c.api_settings.workspace_db_url; });
+  workspace_db_url.redact_userinfo = true;
+  t.push_back(std::move(workspace_db_url));
   t.push_back(DurationKey(
       "api.webhook_retry_initial_ms", 1, 3600000, absl::Milliseconds(1),
       "Wait after a webhook delivery fails before the next attempt; doubles per failure\n"

@@ -80,6 +80,11 @@ struct AuthSettings {
 struct ApiSettings {
   // Workspace stores kept open beyond those in use (least recently used close first).
   int64_t max_open_workspaces = 64;
+  // api.workspace_db_url: where the workspace stores live (docs/configuration.md). "" or
+  // "sqlite:" = one SQLite file per workspace under DATA_DIR/workspaces; a postgres:// or
+  // postgresql:// URL = every workspace in that PostgreSQL database, shared by any number
+  // of api nodes (docs/design/postgres-workspace-store.md).
+  std::string workspace_db_url;
   // Webhook delivery (docs/design/webhooks.md): back-off after a failed attempt, doubling
   // up to the maximum; a webhook is marked failing after max_attempts failures in a row.
   absl::Duration webhook_retry_initial = absl::Seconds(1);

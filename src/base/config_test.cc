@@ -133,6 +133,8 @@ std::vector<KeyCase> AllKeys() {
          return c.auth_settings.control_db_url ==
                 "postgres://auth@db.internal:5433/edgevault?sslmode=verify-full";
        }},
+      {"api.workspace_db_url", "postgres://ev@db.internal:5432/edgevault",
+       [](const Config& c) { return c.api_settings.workspace_db_url == "postgres://ev@db.internal:5432/edgevault"; }},
       {"auth.throttle_second_factor_failures", "7",
        [](const Config& c) { return c.auth_settings.throttle_second_factor_failures == 7; }},
       {"auth.client_address_header", "X-Forwarded-For",
@@ -962,6 +964,36 @@ TEST(ConfigTest, BadControlDbUrlNamesTheKeyAndHidesThePassword) {
     absl::StatusOr<Config> cfg = LoadConfig(src);
     ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'auth.control_db_url' (from --set)"));
+    EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+  }
+}
+
+// ---- api.workspace_db_url ------------------------------------------------------------
+
+TEST(ConfigTest, WorkspaceDbUrlIsSqliteOrPostgres) {
+  EXPECT_EQ(LoadConfig(ConfigSources{})->api_settings.workspace_db_url, "");
+  for (std::string_view url : {"", "sqlite:", "postgres://h/db", "postgresql://u:p@h:5433/db?sslmode=require"}) {
+    ConfigSources src;
+    src.overrides = {{"api.workspace_db_url", std::string(url)}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    ASSERT_TRUE(cfg.ok()) << url << ": " << cfg.status();
+    EXPECT_EQ(cfg->api_settings.workspace_db_url, url);
+  }
+  ConfigSources env;
+  env.env = {{"EDGEVAULT_API_WORKSPACE_DB_URL", "postgres://ev@10.0.0.9/ev"}};
+  absl::StatusOr<Config> cfg = LoadConfig(env);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->api_settings.workspace_db_url, "postgres://ev@10.0.0.9/ev");
+}
+
+TEST(ConfigTest, BadWorkspaceDbUrlNamesTheKeyAndHidesThePassword) {
+  for (std::string_view url : {"sqlite", "mysql://u:hunter2@h/db", "postgres://", "postgres://u:hunter2@h /db",
+                               "redis://u:hunter2@h"}) {
+    ConfigSources src;
+    src.overrides = {{"api.workspace_db_url", std::string(url)}};
+    absl::StatusOr<Config> cfg = LoadConfig(src);
+    ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'api.workspace_db_url' (from --set)")) << cfg.status();
     EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
   }
 }

@@ -52,20 +52,7 @@ CommitRequest Request(std::vector<Mutation> mutations, absl::Time at = kT0) {
 
 std::string Body(int n) { return StrCat("{\"n\":", n, "}"); }
 
-// Runs `fn(i)` on `n` threads released together; returns when all finished.
-template <typename Fn>
-void RunConcurrently(int n, Fn fn) {
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] {
-      while (!go.load()) std::this_thread::yield();
-      fn(i);
-    });
-  }
-  go.store(true);
-  for (std::thread& t : threads) t.join();
-}
+using testing::RunConcurrently;
 
 // ---- Kinds -----------------------------------------------------------------------------
 

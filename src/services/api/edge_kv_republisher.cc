@@ -1,6 +1,5 @@
 #include "src/services/api/edge_kv_republisher.h"
 
-#include <filesystem>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -15,18 +14,6 @@
 
 namespace edgevault::api {
 namespace {
-
-// The workspace ids that have a database file (as workspace::Service::Start finds them).
-std::vector<std::string> WorkspaceIds(const std::string& dir) {
-  std::vector<std::string> ids;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() < 4 || name.substr(name.size() - 3) != ".db") continue;
-    ids.push_back(name.substr(0, name.size() - 3));
-  }
-  return ids;
-}
 
 // The document's own "version" (the head revision it was resolved at), which is the KV
 // version propagation writes it with (docs/design/resolved-document.md).
@@ -45,8 +32,9 @@ absl::StatusOr<int64_t> DocumentVersion(const std::string& doc) {
 
 absl::StatusOr<std::unique_ptr<EdgeKvRepublisher>> EdgeKvRepublisher::Create(
     EdgeKvRepublisherOptions o) {
-  if (o.service == nullptr || o.directory == nullptr || o.sdk_keys == nullptr || o.kv == nullptr) {
-    return absl::InvalidArgumentError("EdgeKvRepublisherOptions needs service, directory, sdk_keys and kv");
+  if (o.service == nullptr || o.directory == nullptr || o.sdk_keys == nullptr || o.kv == nullptr ||
+      o.stores == nullptr) {
+    return absl::InvalidArgumentError("EdgeKvRepublisherOptions needs service, directory, sdk_keys, kv and stores");
   }
   if (o.check_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("EdgeKvRepublisherOptions.check_interval must be positive");
@@ -69,10 +57,12 @@ absl::StatusOr<bool> EdgeKvRepublisher::CheckOnce() {
 
 absl::Status EdgeKvRepublisher::RepublishAll() {
   int docs = 0, sdk_keys = 0;
-  for (const std::string& id : WorkspaceIds(options_.workspaces_dir)) {
+  // Every workspace that has a store (as workspace::Service::Start finds them).
+  EV_ASSIGN_OR_RETURN(std::vector<std::string> ids, options_.stores->List());
+  for (const std::string& id : ids) {
     absl::StatusOr<storage::Workspace> ws = options_.directory->GetWorkspaceById(id);
     if (!ws.ok()) {
-      if (absl::IsNotFound(ws.status())) continue;  // an orphan file (creation crashed)
+      if (absl::IsNotFound(ws.status())) continue;  // an orphan store (creation crashed)
       return ws.status();
     }
     EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, options_.service->ListEnvironments(*ws));

@@ -28,6 +28,7 @@
 #include "src/storage/credential_store.h"
 #include "src/storage/edge_kv.h"
 #include "src/storage/workspace_directory.h"
+#include "src/storage/workspace_store_provider.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
@@ -37,7 +38,8 @@ struct EdgeKvRepublisherOptions {
   storage::WorkspaceDirectory* directory = nullptr;  // workspace rows; not owned
   storage::SdkKeyLister* sdk_keys = nullptr;        // each workspace's SDK keys; not owned
   storage::EdgeKv* kv = nullptr;             // the edge KV; not owned
-  std::string workspaces_dir;                // DATA_DIR/workspaces (one <id>.db each)
+  // Every workspace store, whatever the backend (the ids come from List()); not owned.
+  storage::WorkspaceStoreProvider* stores = nullptr;
   // How often the marker is checked (one GetVersion); also the retry delay after a failed
   // republish.
   absl::Duration check_interval = absl::Seconds(1);
@@ -49,7 +51,8 @@ struct EdgeKvRepublisherOptions {
 
 class EdgeKvRepublisher {
  public:
-  // InvalidArgument when service, directory, sdk_keys or kv is null or check_interval is not positive.
+  // InvalidArgument when service, directory, sdk_keys, kv or stores is null or check_interval
+  // is not positive.
   static absl::StatusOr<std::unique_ptr<EdgeKvRepublisher>> Create(EdgeKvRepublisherOptions o);
   ~EdgeKvRepublisher();  // Stop()
 

@@ -73,7 +73,7 @@ class EdgeKvRepublisherTest : public ::testing::Test {
     ASSERT_TRUE(control_->RevokeSdkKey("org_1", "sdk_revoked", env_.Now()).ok());
 
     auto republisher = EdgeKvRepublisher::Create({.service = service_.get(), .directory = control_.get(), .sdk_keys = control_.get(),
-                                                  .kv = kv_.get(), .workspaces_dir = dir_ + "/workspaces",
+                                                  .kv = kv_.get(), .stores = stores_.get(),
                                                   .on_published = [this] { ++published_; }});
     ASSERT_TRUE(republisher.ok()) << republisher.status();
     republisher_ = std::move(*republisher);

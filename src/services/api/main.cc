@@ -16,7 +16,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
-#include "src/storage/sqlite/workspace_store_provider_sqlite.h"
+#include "src/storage/workspace_store_open.h"
 #include "src/workspace/change_request_scheduler.h"
 #include "src/workspace/service.h"
 
@@ -53,11 +53,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   // The holder reloads the keys when `edgevault keys rotate-master` changes them.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::KeyringHolder> keyring,
                       crypto::KeyringHolder::Load(ctx.env, crypto::MasterKeySource(config)));
-  const std::string workspaces_dir = config.data_dir + "/workspaces";
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::WorkspaceStoreProvider> stores,
-                      storage::OpenSqliteWorkspaceStoreProvider(
-                          {.dir = workspaces_dir, .env = ctx.env,
-                           .max_open = static_cast<size_t>(config.api_settings.max_open_workspaces)}));
+                      storage::OpenConfiguredWorkspaceStores(config, ctx.env));
   workspace::ServiceOptions so;
   so.keyring = ctx.Keep(std::move(keyring));
   so.stores = ctx.Keep(std::move(stores));
@@ -227,7 +224,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   EV_ASSIGN_OR_RETURN(std::unique_ptr<EdgeKvRepublisher> republisher,
                       EdgeKvRepublisher::Create({.service = service, .directory = remote_directory,
                                                  .sdk_keys = remote_directory, .kv = so.kv,
-                                                 .workspaces_dir = workspaces_dir,
+                                                 .stores = so.stores,
                                                  .on_published = so.on_published,
                                                  .maintain = [managed_kv] { managed_kv->Maintain(); }}));
   if (absl::StatusOr<bool> first = republisher->CheckOnce(); !first.ok()) {

@@ -7,23 +7,14 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/internal/workspace_store_checks.h"
 #include "src/storage/sqlite/workspace_store_sqlite.h"
 
 namespace edgevault::storage {
 
 namespace {
 
-// Workspace ids are generated ("ws_" + hex) but reach the provider from files and
-// outbox ids too: never let one name a path outside the directory.
-bool IsPlainId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+using internal::IsPlainWorkspaceId;
 
 class SqliteProvider : public WorkspaceStoreProvider {
  public:
@@ -42,7 +33,7 @@ class SqliteProvider : public WorkspaceStoreProvider {
     for (const std::string& name : names) {
       if (name.size() < 4 || name.substr(name.size() - 3) != ".db") continue;
       std::string id = name.substr(0, name.size() - 3);
-      if (IsPlainId(id)) out.push_back(std::move(id));
+      if (IsPlainWorkspaceId(id)) out.push_back(std::move(id));
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -66,7 +57,7 @@ class SqliteProvider : public WorkspaceStoreProvider {
 
   absl::StatusOr<std::shared_ptr<WorkspaceStore>> Get(std::string_view id_view, bool create) {
     std::string id(id_view);
-    if (!IsPlainId(id)) {
+    if (!IsPlainWorkspaceId(id)) {
       return absl::InvalidArgumentError(base::ToAbsl(base::StrCat("\"", id.substr(0, 80), "\" is not a workspace id")));
     }
     std::shared_ptr<Slot> slot;

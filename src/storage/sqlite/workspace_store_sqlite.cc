@@ -6,6 +6,8 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/storage/internal/workspace_store_checks.h"
+#include "src/storage/internal/workspace_store_sql.h"
 #include "src/storage/sqlite/sqlite_db.h"
 
 namespace edgevault::storage {
@@ -152,24 +154,15 @@ UPDATE meta SET value = '5' WHERE name = 'schema_version';
 namespace {
 
 using base::StrCat;
-
-constexpr int kMaxPage = 1000;
-constexpr std::string_view kNull = "null";
+using internal::CheckPage;
+using internal::KindText;
+using internal::ValidateChangeRequestWrite;
+using internal::ValidateDataKeyRow;
+constexpr std::string_view kNull = internal::kNullBody;
+absl::Status (&Invalid)(std::string_view) = internal::WorkspaceStoreInvalid;
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-
-absl::Status Invalid(std::string_view what) {
-  return absl::InvalidArgumentError(StrCat("workspace store: ", what));
-}
-
-absl::StatusOr<std::string_view> KindText(ItemKind kind) {
-  std::string_view name = ItemKindName(kind);
-  if (name == "unknown") {
-    return Invalid(StrCat("unknown item kind value ", static_cast<int>(kind)));
-  }
-  return name;
-}
 
 absl::StatusOr<ItemKind> ReadKind(const Statement& st, int col) {
   std::string name = st.ColumnText(col);
@@ -179,13 +172,6 @@ absl::StatusOr<ItemKind> ReadKind(const Statement& st, int col) {
   return kind;
 }
 
-absl::Status CheckPage(int limit) {
-  if (limit < 1 || limit > kMaxPage) {
-    return Invalid(StrCat("page limit ", limit, " is outside 1..", kMaxPage));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<int64_t> ScalarInt64(SqliteDb& db, std::string_view sql) {
   EV_ASSIGN_OR_RETURN(Statement st, db.Prepare(sql));
   EV_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -193,13 +179,6 @@ absl::StatusOr<int64_t> ScalarInt64(SqliteDb& db, std::string_view sql) {
   return st.ColumnInt64(0);
 }
 
-// Column lists, shared by the SELECTs and the row readers below (same order).
-#define EV_ITEM_COLUMNS "kind, key, body, revision, created_at, updated_at"
-#define EV_REVISION_COLUMNS "seq, time, actor, reason, op, kind, key, environment, before, after"
-#define EV_OUTBOX_COLUMNS "id, kind, payload, created_at, attempts"
-#define EV_ACTIVITY_COLUMNS "id, time, actor, action, details"
-#define EV_WEBHOOK_COLUMNS \
-  "id, body, secret, secret_version, created_at, updated_at, cursor, failing, last_error"
 
 absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
   WebhookRow w;
@@ -214,10 +193,6 @@ absl::StatusOr<WebhookRow> ReadWebhook(const Statement& st) {
   w.last_error = st.ColumnText(8);
   return w;
 }
-
-#define EV_CR_COLUMNS                                                                         \
-  "id, version, title, description, author, state, state_reason, base_revision, round, " \
-  "applied_revision, body, created_at, updated_at, apply_at, schedule"
 
 absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
   ChangeRequest c;
@@ -237,18 +212,6 @@ absl::StatusOr<ChangeRequest> ReadChangeRequest(const Statement& st) {
   if (int64_t at = st.ColumnInt64(13); at != 0) c.apply_at = FromMicros(at);
   c.schedule = st.ColumnText(14);
   return c;
-}
-
-absl::Status ValidateChangeRequestWrite(const ChangeRequestWrite& w) {
-  if (w.row.title.empty() || w.row.author.empty() || w.row.state.empty()) {
-    return Invalid("a change request needs a title, an author and a state");
-  }
-  if (w.review && w.review->actor.empty()) return Invalid("a review needs an actor");
-  if (w.comment && w.comment->actor.empty()) return Invalid("a comment needs an actor");
-  for (const OutboxRow& r : w.outbox) {
-    if (r.kind.empty()) return Invalid("empty outbox row kind");
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<Item> ReadItem(const Statement& st) {
@@ -308,25 +271,6 @@ absl::StatusOr<std::vector<T>> ReadAll(Statement& st, Reader read) {
   }
 }
 
-// Checks what the schema cannot (or should not be relied on to) refuse, before any write.
-absl::Status ValidateMutation(const Mutation& m) {
-  EV_RETURN_IF_ERROR(KindText(m.kind).status());
-  if (m.key.empty()) return Invalid("empty item key");
-  // "null" is how before/after spell "absent"; a body that is JSON null would be ambiguous.
-  if (m.body.has_value() && *m.body == kNull) {
-    return Invalid(StrCat("the body of ", ItemKindName(m.kind), " \"", m.key,
-                          "\" is JSON null; delete the item instead"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateDataKeyRow(const DataKeyRow& k) {
-  if (k.id.empty() || k.master_key_id.empty()) {
-    return Invalid("a data key needs an id and a master key id");
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<DataKeyRow> ReadDataKey(const Statement& st) {
   return DataKeyRow{st.ColumnText(0), st.ColumnText(1), st.ColumnBlob(2)};
 }
@@ -344,15 +288,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   }
 
   absl::StatusOr<CommitResult> Commit(const CommitRequest& c) override {
-    if (c.mutations.empty() && c.outbox.empty()) {
-      return Invalid("a commit needs at least one mutation or outbox row");
-    }
-    for (const Mutation& m : c.mutations) EV_RETURN_IF_ERROR(ValidateMutation(m));
-    for (const DataKeyRow& k : c.data_keys) EV_RETURN_IF_ERROR(ValidateDataKeyRow(k));
-    if (c.change_request) {
-      EV_RETURN_IF_ERROR(ValidateChangeRequestWrite(*c.change_request));
-      if (c.change_request->row.id == 0) return Invalid("a commit can only update a change request");
-    }
+    EV_RETURN_IF_ERROR(internal::ValidateCommitRequest(c));
 
     std::lock_guard<std::mutex> lock(mu_);
     // BEGIN IMMEDIATE takes the write lock now, so the head read below cannot go stale
@@ -369,12 +305,12 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
                                                      "WHERE kind = ? AND key = ?"));
     EV_ASSIGN_OR_RETURN(
         Statement upsert,
-        db_->Prepare("INSERT INTO items (" EV_ITEM_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?) "
+        db_->Prepare("INSERT INTO items (" EV_WS_ITEM_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, "
                      "revision = excluded.revision, updated_at = excluded.updated_at"));
     EV_ASSIGN_OR_RETURN(Statement remove,
                         db_->Prepare("DELETE FROM items WHERE kind = ? AND key = ?"));
-    EV_ASSIGN_OR_RETURN(Statement append, db_->Prepare("INSERT INTO revisions (" EV_REVISION_COLUMNS
+    EV_ASSIGN_OR_RETURN(Statement append, db_->Prepare("INSERT INTO revisions (" EV_WS_REVISION_COLUMNS
                                                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
 
     int64_t seq = head;
@@ -443,7 +379,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<Item> GetItem(ItemKind kind, std::string_view key) override {
     EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ITEM_COLUMNS " FROM items "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_ITEM_COLUMNS " FROM items "
                                                    "WHERE kind = ? AND key = ?"));
     st.Bind(1, kind_text).Bind(2, key);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -454,7 +390,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<Item>> ListItems(ItemKind kind) override {
     EV_ASSIGN_OR_RETURN(std::string_view kind_text, KindText(kind));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ITEM_COLUMNS " FROM items "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_ITEM_COLUMNS " FROM items "
                                                    "WHERE kind = ? ORDER BY key"));
     st.Bind(1, kind_text);
     return ReadAll<Item>(st, ReadItem);
@@ -473,7 +409,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<Revision>> ListRevisions(int64_t after, int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_REVISION_COLUMNS " FROM revisions "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_REVISION_COLUMNS " FROM revisions "
                                                    "WHERE seq > ? ORDER BY seq LIMIT ?"));
     st.Bind(1, after).Bind(2, limit);
     return ReadAll<Revision>(st, ReadRevision);
@@ -482,7 +418,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<Revision> GetRevision(int64_t seq) override {
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(
-        Statement st, db_->Prepare("SELECT " EV_REVISION_COLUMNS " FROM revisions WHERE seq = ?"));
+        Statement st, db_->Prepare("SELECT " EV_WS_REVISION_COLUMNS " FROM revisions WHERE seq = ?"));
     st.Bind(1, seq);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("revision ", seq, " not found"));
@@ -518,7 +454,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<OutboxRow>> PendingOutbox(int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_OUTBOX_COLUMNS " FROM outbox "
                                                    "WHERE done_at IS NULL ORDER BY id LIMIT ?"));
     st.Bind(1, limit);
     return ReadAll<OutboxRow>(st, ReadOutbox);
@@ -529,7 +465,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox "
+                        db_->Prepare("SELECT " EV_WS_OUTBOX_COLUMNS " FROM outbox "
                                      "WHERE done_at IS NULL AND kind = ? ORDER BY id LIMIT ?"));
     st.Bind(1, kind).Bind(2, limit);
     return ReadAll<OutboxRow>(st, ReadOutbox);
@@ -569,7 +505,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
     EV_ASSIGN_OR_RETURN(int64_t id,
                         ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM activity"));
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO activity (" EV_ACTIVITY_COLUMNS
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO activity (" EV_WS_ACTIVITY_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?)"));
     st.Bind(1, id).Bind(2, Micros(a.time)).Bind(3, a.actor).Bind(4, a.action).Bind(5, a.details);
     EV_RETURN_IF_ERROR(st.Run());
@@ -583,7 +519,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<Activity>> ListActivity(int64_t after, int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_ACTIVITY_COLUMNS " FROM activity "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_ACTIVITY_COLUMNS " FROM activity "
                                                    "WHERE id > ? ORDER BY id LIMIT ?"));
     st.Bind(1, after).Bind(2, limit);
     return ReadAll<Activity>(st, ReadActivity);
@@ -594,7 +530,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_OUTBOX_COLUMNS " FROM outbox WHERE done_at IS NULL "
+                        db_->Prepare("SELECT " EV_WS_OUTBOX_COLUMNS " FROM outbox WHERE done_at IS NULL "
                                      "AND kind = ? AND id > ? ORDER BY id LIMIT ?"));
     st.Bind(1, kind).Bind(2, after_id).Bind(3, limit);
     return ReadAll<OutboxRow>(st, ReadOutbox);
@@ -612,7 +548,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<std::vector<WebhookRow>> ListWebhooks() override {
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WEBHOOK_COLUMNS " FROM webhooks ORDER BY id"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_WEBHOOK_COLUMNS " FROM webhooks ORDER BY id"));
     return ReadAll<WebhookRow>(st, ReadWebhook);
   }
 
@@ -629,7 +565,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Transaction::Mode::kImmediate));
     if (GetWebhookLocked(w.id).ok()) return absl::AlreadyExistsError(StrCat("webhook ", w.id, " already exists"));
     EV_ASSIGN_OR_RETURN(int64_t cursor, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) FROM outbox"));
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO webhooks (" EV_WEBHOOK_COLUMNS
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO webhooks (" EV_WS_WEBHOOK_COLUMNS
                                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, 0, '')"));
     st.Bind(1, w.id)
         .Bind(2, w.body)
@@ -766,7 +702,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   absl::StatusOr<std::vector<ChangeRequest>> ListChangeRequests(int64_t before, int limit) override {
     EV_RETURN_IF_ERROR(CheckPage(limit));
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_CHANGE_REQUEST_COLUMNS " FROM change_requests "
                                                    "WHERE ? = 0 OR id < ? ORDER BY id DESC LIMIT ?"));
     st.Bind(1, before).Bind(2, before).Bind(3, limit);
     return ReadAll<ChangeRequest>(st, ReadChangeRequest);
@@ -774,7 +710,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<std::vector<ChangeRequest>> ListScheduledChangeRequests() override {
     std::lock_guard<std::mutex> lock(mu_);
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests "
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_CHANGE_REQUEST_COLUMNS " FROM change_requests "
                                                    "WHERE state = 'scheduled' ORDER BY apply_at, id"));
     return ReadAll<ChangeRequest>(st, ReadChangeRequest);
   }
@@ -861,7 +797,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
   }
 
   absl::StatusOr<WebhookRow> GetWebhookLocked(std::string_view id) {
-    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ?"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WS_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ?"));
     st.Bind(1, id);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
@@ -870,7 +806,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
 
   absl::StatusOr<ChangeRequest> GetChangeRequestLocked(int64_t id) {
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_CR_COLUMNS " FROM change_requests WHERE id = ?"));
+                        db_->Prepare("SELECT " EV_WS_CHANGE_REQUEST_COLUMNS " FROM change_requests WHERE id = ?"));
     st.Bind(1, id);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return absl::NotFoundError(StrCat("change request ", id, " not found"));
@@ -883,7 +819,7 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     if (row.id == 0) {
       EV_ASSIGN_OR_RETURN(row.id, ScalarInt64(*db_, "SELECT COALESCE(MAX(id), 0) + 1 FROM change_requests"));
       row.version = 1;
-      EV_ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT INTO change_requests (" EV_CR_COLUMNS
+      EV_ASSIGN_OR_RETURN(Statement ins, db_->Prepare("INSERT INTO change_requests (" EV_WS_CHANGE_REQUEST_COLUMNS
                                                       ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       ins.Bind(1, row.id).Bind(2, row.version).Bind(3, row.title).Bind(4, row.description)
           .Bind(5, row.author).Bind(6, row.state).Bind(7, row.state_reason).Bind(8, row.base_revision)

@@ -10,10 +10,13 @@
 
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -57,6 +60,21 @@ class ScratchDir : public ::testing::Environment {
   std::string path_;
   int counter_ = 0;
 };
+
+// Runs `fn(i)` for i in 0..n-1 on n threads released together; returns when all finished.
+template <typename Fn>
+void RunConcurrently(int n, Fn fn) {
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      while (!go.load()) std::this_thread::yield();
+      fn(i);
+    });
+  }
+  go.store(true);
+  for (std::thread& t : threads) t.join();
+}
 
 inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
 template <typename T>
