@@ -158,6 +158,9 @@ TEST_F(FlagPatchTest, BadPatchesWriteNothing) {
   EXPECT_EQ(current.status, 200) << current.body;
   // Secrets have no PATCH (their values are not shown, so there is nothing to patch against).
   EXPECT_NE(Patch(base + "/secrets/checkout?reason=r", "[]").status, 200);
+  json::value openapi = Api("GET", "/v1/openapi.json").json;
+  EXPECT_TRUE(openapi.at("paths").at("/v1/workspaces/{ws}/flags/{key}").as_object().contains("patch"));
+  EXPECT_FALSE(openapi.at("paths").at("/v1/workspaces/{ws}/secrets/{key}").as_object().contains("patch"));
 }
 
 TEST_F(FlagPatchTest, AuthorizedOnTheEffectOfThePatch) {
