@@ -139,7 +139,9 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
   req.headers.push_back({"Authorization", "Bearer " + token_});
   if (body) {
     req.body = json::serialize(*body);
-    req.headers.push_back({"Content-Type", "application/json"});
+    bool typed = false;  // a PATCH names its patch type
+    for (const auto& [name, value] : req.headers) typed = typed || name == "Content-Type";
+    if (!typed) req.headers.push_back({"Content-Type", "application/json"});
   }
   Reply r;
   auto resp = http_->Do(url_.host, url_.port, req);

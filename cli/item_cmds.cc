@@ -23,6 +23,7 @@ struct ItemCommands {
   std::string api_url, token, reason, ws, key, file;
   std::vector<std::string> envs;
   bool as_json = false;
+  bool merge = false;  // flag patch: a JSON Merge Patch instead of a JSON Patch
   // Each registered command with what it does once parsed.
   std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
 };
@@ -203,6 +204,23 @@ int FlagToggle(ItemCommands& c, Client& client, bool on) {
   return Written(c, r, std::string(on ? "Turned on" : "Turned off") + " flag " + c.key + " in " + JoinEnvs(c.envs));
 }
 
+// flag patch: the file's JSON Patch (or, with --merge, JSON Merge Patch) sent as it is to
+// PATCH (docs/api.md), which applies, validates and authorizes it in one step.
+int FlagPatch(ItemCommands& c, Client& client) {
+  std::ifstream f(c.file, std::ios::binary);
+  if (!f) return Fail("cannot read " + c.file);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  boost::system::error_code ec;
+  json::value patch = json::parse(text, ec);
+  if (ec) return Fail(c.file + " is not JSON: " + ec.message());
+  if (!c.merge && !patch.is_array()) {
+    return Fail(c.file + " is not a JSON Patch (an array of operations); for a merge patch (an object) add --merge");
+  }
+  Reply r = client.Call("PATCH", ItemPath(c, "flags") + "?reason=" + QueryValue(c.reason), &patch,
+                        {{"Content-Type", c.merge ? "application/merge-patch+json" : "application/json-patch+json"}});
+  return Written(c, r, "Patched flag " + c.key);
+}
+
 int SegmentSet(ItemCommands& c, Client& client) {
   std::string error;
   std::optional<json::object> body = ReadDocument(c.file, &error);
@@ -326,6 +344,11 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   reason(envs(add(flag, "off", "turn a flag off in environments (everyone gets its off variation): the kill switch", true,
                   [](ItemCommands& c, Client& client) { return FlagToggle(c, client, false); }),
               "environment (repeatable)"));
+  CLI::App* patch = reason(add(flag, "patch", "change part of a flag with a JSON Patch (RFC 6902) file, or a JSON Merge "
+                                              "Patch (RFC 7396) with --merge; validated and authorized like a full write",
+                               true, FlagPatch));
+  patch->add_option("--file,-f", o.file, "the patch (.json)")->required();
+  patch->add_flag("--merge", o.merge, "the file is a JSON Merge Patch (an object), not a JSON Patch (an array)");
   reason(add(flag, "rm", "delete a flag (refused while another flag needs it as a prerequisite)", true,
              [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "flags", "flag"); }));
 

@@ -2,6 +2,7 @@
 // and JSON Merge Patch, a failing "test" op, bad input (nothing written: the history head
 // stays), If-Match, authorization by the patch's effect (a developer may patch dev but not
 // protected prod) and a change-request-only environment.
+#include <fstream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -84,6 +85,17 @@ class FlagPatchTest : public ::testing::Test {
   bool On(const std::string& base, const char* env) {
     HttpReply r = Api("GET", base + "/flags/checkout");
     return r.status == 200 && r.json.at("environments").at(env).at("on").as_bool();
+  }
+
+  testing::CommandResult Cli(const std::string& args, const std::string& token = "") {
+    return testing::RunEdgevault(args, "EDGEVAULT_API_URL=http://127.0.0.1:" + std::to_string(up_->port("api")) +
+                                           " EDGEVAULT_TOKEN=" + (token.empty() ? up_->admin_key() : token) +
+                                           " EDGEVAULT_PROFILE=/nonexistent");
+  }
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    std::string path = up_->data_dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
   }
 
   static EdgeVaultUp* up_;
@@ -187,6 +199,36 @@ TEST_F(FlagPatchTest, ChangeRequestOnlyEnvironmentRefusesAPatch) {
   EXPECT_EQ(Head(base), head);
   EXPECT_EQ(Patch(base + "/flags/checkout?reason=dev", R"({"environments":{"dev":{"on":false}}})", kMergePatch).status,
             200);
+}
+
+TEST_F(FlagPatchTest, CliFlagPatch) {
+  std::string base = NewWorkspace("patch-cli");
+  std::string off = WriteFile("off.json", R"([{"op":"test","path":"/environments/dev/on","value":true},
+                                              {"op":"replace","path":"/environments/dev/on","value":false}])");
+  testing::CommandResult r = Cli("flag patch patch-cli checkout -f " + off + " -m incident");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Patched flag checkout"), std::string::npos) << r.out;
+  EXPECT_FALSE(On(base, "dev"));
+  int64_t head = Head(base);
+  // The same patch again: its test op sees the change, exit 1 with the server's reason.
+  r = Cli("flag patch patch-cli checkout -f " + off + " -m again");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("HTTP 409: op 0 (test)"), std::string::npos) << r.out;
+  // A merge patch without --merge, and a file that is not JSON: refused locally (exit 2).
+  std::string merge = WriteFile("merge.json", R"({"environments":{"dev":{"on":true}}})");
+  r = Cli("flag patch patch-cli checkout -f " + merge + " -m r");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--merge"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("flag patch patch-cli checkout -f " + WriteFile("bad.json", "[{") + " -m r").code, 2);
+  EXPECT_EQ(Head(base), head);
+  // A developer's merge patch of prod: refused by the server (exit 1), nothing written.
+  std::string prod_off = WriteFile("prod-off.json", R"({"environments":{"prod":{"on":false}}})");
+  r = Cli("flag patch patch-cli checkout --merge -f " + prod_off + " -m r", developer_);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(Head(base), head);
+  r = Cli("flag patch patch-cli checkout --merge -f " + merge + " -m back", developer_);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(On(base, "dev"));
 }
 
 }  // namespace
