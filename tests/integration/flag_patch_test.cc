@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "src/base/json_patch.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -14,6 +15,7 @@ namespace {
 namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
+using base::JsonEqual;
 
 constexpr char kJsonPatch[] = "application/json-patch+json";
 constexpr char kMergePatch[] = "application/merge-patch+json";
@@ -229,6 +231,60 @@ TEST_F(FlagPatchTest, CliFlagPatch) {
   r = Cli("flag patch patch-cli checkout --merge -f " + merge + " -m back", developer_);
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(On(base, "dev"));
+}
+
+TEST_F(FlagPatchTest, CliRolloutTargetCopy) {
+  std::string base = NewWorkspace("patch-cli-ops");
+  testing::CommandResult r = Cli("flag rollout patch-cli-ops checkout -e dev true=20 false=80 -m ramp");
+  ASSERT_EQ(r.code, 0) << r.out;
+  json::value flag = Api("GET", base + "/flags/checkout").json;
+  EXPECT_TRUE(JsonEqual(flag.at("environments").at("dev").at("fallthrough"),
+                        json::parse(R"({"rollout":[{"variation":1,"weight":20000},{"variation":0,"weight":80000}]})")))
+      << flag;
+  int64_t head = Head(base);
+  // Weights that do not add up to 100, an unknown variation, a rule that does not exist: exit 2.
+  r = Cli("flag rollout patch-cli-ops checkout -e dev true=20 false=70 -m r");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("add up to 90.000%, not 100%"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("flag rollout patch-cli-ops checkout -e dev maybe=100 -m r").code, 2);
+  EXPECT_EQ(Cli("flag rollout patch-cli-ops checkout -e dev --rule 3 true=100 -m r").code, 2);
+  EXPECT_EQ(Cli("flag rollout patch-cli-ops checkout -e qa true=100 -m r").code, 2);
+  EXPECT_EQ(Head(base), head);
+
+  r = Cli("flag target patch-cli-ops checkout -e dev --variation true --add u1 u2 -m beta");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = Cli("flag target patch-cli-ops checkout -e dev --variation 0 --add u2 -m u2-out");
+  ASSERT_EQ(r.code, 0) << r.out;
+  flag = Api("GET", base + "/flags/checkout").json;
+  EXPECT_TRUE(JsonEqual(flag.at("environments").at("dev").at("targets"),
+                        json::parse(R"([{"variation":1,"values":["u1"]},{"variation":0,"values":["u2"]}])")))
+      << flag;
+  r = Cli("flag target patch-cli-ops checkout -e dev --variation true --remove u1 -m done");
+  ASSERT_EQ(r.code, 0) << r.out;
+  flag = Api("GET", base + "/flags/checkout").json;
+  EXPECT_EQ(flag.at("environments").at("dev").at("targets").as_array().size(), 1u) << flag;
+
+  r = Cli("flag copy patch-cli-ops checkout --from dev --to staging -m same");
+  ASSERT_EQ(r.code, 0) << r.out;
+  flag = Api("GET", base + "/flags/checkout").json;
+  EXPECT_TRUE(JsonEqual(flag.at("environments").at("staging"), flag.at("environments").at("dev"))) << flag;
+  // A developer may copy into staging but not into protected prod.
+  head = Head(base);
+  r = Cli("flag copy patch-cli-ops checkout --from dev --to prod -m r", developer_);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_EQ(Head(base), head);
+  r = Cli("flag rollout patch-cli-ops checkout -e staging false=100 -m r", developer_);
+  EXPECT_EQ(r.code, 0) << r.out;
+  // A change-request-only environment refuses the CLI's patch too.
+  ASSERT_EQ(Api("PUT", base + "/environments/prod/policy",
+                json::object{{"required_approvals", 1}, {"change_requests_required", true}, {"reason", "r"}})
+                .status,
+            200);
+  head = Head(base);
+  r = Cli("flag copy patch-cli-ops checkout --from dev --to prod -m r");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("change request"), std::string::npos) << r.out;
+  EXPECT_EQ(Head(base), head);
 }
 
 }  // namespace
