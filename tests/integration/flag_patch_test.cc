@@ -197,6 +197,7 @@ TEST_F(FlagPatchTest, ChangeRequestOnlyEnvironmentRefusesAPatch) {
   ASSERT_EQ(policy.status, 200) << policy.body;
   int64_t head = Head(base);
   HttpReply prod = Patch(base + "/flags/checkout?reason=prod", R"({"environments":{"prod":{"on":false}}})", kMergePatch);
+  EXPECT_EQ(prod.status, 403) << prod.body;
   EXPECT_EQ(Code(prod), "change_request_required") << prod.body;
   EXPECT_EQ(Head(base), head);
   EXPECT_EQ(Patch(base + "/flags/checkout?reason=dev", R"({"environments":{"dev":{"on":false}}})", kMergePatch).status,
