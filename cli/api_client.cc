@@ -143,7 +143,11 @@ absl::StatusOr<net::ClientResponse> Client::Send(const std::string& method, cons
 
 Reply Client::Call(const std::string& method, const std::string& target, const json::value* body,
                  std::vector<std::pair<std::string, std::string>> headers) {
-  if (body) headers.push_back({"Content-Type", "application/json"});
+  if (body) {
+    bool typed = false;  // a PATCH names its patch type
+    for (const auto& [name, value] : headers) typed = typed || name == "Content-Type";
+    if (!typed) headers.push_back({"Content-Type", "application/json"});
+  }
   Reply r;
   auto resp = Send(method, target, body ? json::serialize(*body) : std::string(), std::move(headers));
   if (!resp.ok()) {

@@ -80,7 +80,8 @@ class Client {
   static std::optional<Client> Connect(const std::string& url_flag, const std::string& token_flag,
                                        std::string* error, Service service = Service::kApi);
 
-  // One request with the Bearer token (and the JSON body, when given).
+  // One request with the Bearer token (and the JSON body, when given: Content-Type
+  // application/json unless `headers` name another).
   Reply Call(const std::string& method, const std::string& target, const boost::json::value* body = nullptr,
              std::vector<std::pair<std::string, std::string>> headers = {});
   // The raw request with the Bearer token, for a caller that handles the reply itself

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
+#include "src/base/json_patch.h"
 
 namespace edgevault::cli {
 
@@ -23,6 +25,10 @@ struct ItemCommands {
   std::string api_url, token, reason, ws, key, file;
   std::vector<std::string> envs;
   bool as_json = false;
+  bool merge = false;  // flag patch: a JSON Merge Patch instead of a JSON Patch
+  int rule = -1;       // flag rollout --rule (-1: the fallthrough)
+  std::string env, from, to, variation;
+  std::vector<std::string> weights, add_users, remove_users;
   // Each registered command with what it does once parsed.
   std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
 };
@@ -203,6 +209,200 @@ int FlagToggle(ItemCommands& c, Client& client, bool on) {
   return Written(c, r, std::string(on ? "Turned on" : "Turned off") + " flag " + c.key + " in " + JoinEnvs(c.envs));
 }
 
+// flag patch: the file's JSON Patch (or, with --merge, JSON Merge Patch) sent as it is to
+// PATCH (docs/api.md), which applies, validates and authorizes it in one step.
+int FlagPatch(ItemCommands& c, Client& client) {
+  std::ifstream f(c.file, std::ios::binary);
+  if (!f) return Fail("cannot read " + c.file);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  boost::system::error_code ec;
+  json::value patch = json::parse(text, ec);
+  if (ec) return Fail(c.file + " is not JSON: " + ec.message());
+  if (!c.merge && !patch.is_array()) {
+    return Fail(c.file + " is not a JSON Patch (an array of operations); for a merge patch (an object) add --merge");
+  }
+  Reply r = client.Call("PATCH", ItemPath(c, "flags") + "?reason=" + QueryValue(c.reason), &patch,
+                        {{"Content-Type", c.merge ? "application/merge-patch+json" : "application/json-patch+json"}});
+  return Written(c, r, "Patched flag " + c.key);
+}
+
+// Reads the flag, builds a JSON Patch from it with `ops` (which starts it with a `test` of
+// what it read, so a parallel edit makes the server refuse it: 409 patch_test_failed) and
+// sends it; on that refusal reads again, up to 5 times. `ops` returns an error message
+// (exit 2) or nullopt.
+int PatchFlag(ItemCommands& c, Client& client, const std::string& done,
+              const std::function<std::optional<std::string>(const json::object& flag, json::array& ops)>& ops) {
+  for (int attempt = 0;; ++attempt) {
+    Reply got = client.Call("GET", ItemPath(c, "flags"));
+    if (int rc = Check(got)) return rc;
+    const json::object* flag = got.body.if_object();
+    if (flag == nullptr) return Unexpected(got, "a flag object");
+    json::array patch;
+    if (std::optional<std::string> error = ops(*flag, patch)) return Fail(*error);
+    json::value body = std::move(patch);
+    Reply r = client.Call("PATCH", ItemPath(c, "flags") + "?reason=" + QueryValue(c.reason), &body,
+                          {{"Content-Type", "application/json-patch+json"}});
+    const json::object* error = ObjectMember(r.body, "error");
+    bool raced = r.status == 409 && error != nullptr && StringMember(*error, "code") == "patch_test_failed";
+    if (!raced || attempt == 4) return Written(c, r, done);
+  }
+}
+
+// Members of an object by type (nullptr when absent or of another type). Member() and
+// friends take a json::value: given an object they would point into a temporary copy.
+const json::object* ObjectIn(const json::object& o, std::string_view name) {
+  const json::value* v = o.if_contains(name);
+  return v != nullptr ? v->if_object() : nullptr;
+}
+const json::array* ArrayIn(const json::object& o, std::string_view name) {
+  const json::value* v = o.if_contains(name);
+  return v != nullptr ? v->if_array() : nullptr;
+}
+
+// The environment's configuration of `flag`, or an error message.
+std::optional<std::string> EnvConfig(const ItemCommands& c, const json::object& flag, const std::string& env,
+                                     const json::object** config) {
+  const json::object* envs = ObjectIn(flag, "environments");
+  *config = envs != nullptr ? ObjectIn(*envs, env) : nullptr;
+  if (*config == nullptr) return "flag " + c.key + " has no configuration in " + env;
+  return std::nullopt;
+}
+
+// A variation by index ("1") or by value as `flag get` shows it ("true", "blue"); -1 if none.
+int64_t VariationIndex(const json::object& flag, const std::string& name) {
+  const json::array* variations = ArrayIn(flag, "variations");
+  if (variations == nullptr) return -1;
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos && name.size() < 9) {
+    int64_t i = std::stoll(name);
+    return i < static_cast<int64_t>(variations->size()) ? i : -1;
+  }
+  for (size_t i = 0; i < variations->size(); ++i) {
+    const json::value* v = Member((*variations)[i], "value");
+    if (v != nullptr && Compact(*v) == name) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+std::string EnvPointer(const std::string& env) { return "/environments" + base::JsonPointer({env}); }
+
+// A percentage with at most 3 decimals ("12.5") in the model's 1/100000 units; -1 if not one.
+int64_t Thousandths(const std::string& text) {
+  size_t dot = text.find('.');
+  std::string whole = text.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : text.substr(dot + 1);
+  auto digits = [](const std::string& d) { return d.find_first_not_of("0123456789") == std::string::npos; };
+  if (whole.empty() || whole.size() > 3 || frac.size() > 3 || !digits(whole) || !digits(frac)) return -1;
+  if (dot != std::string::npos && frac.empty()) return -1;
+  while (frac.size() < 3) frac.push_back('0');
+  return std::stoll(whole) * 1000 + std::stoll(frac);
+}
+
+int FlagRollout(ItemCommands& c, Client& client) {
+  const std::string env = c.env;
+  std::string where = c.rule >= 0 ? "rule " + std::to_string(c.rule) : "the fallthrough";
+  return PatchFlag(c, client, "Set flag " + c.key + "'s rollout in " + env + " (" + where + ")",
+                   [&](const json::object& flag, json::array& ops) -> std::optional<std::string> {
+    const json::object* config = nullptr;
+    if (auto e = EnvConfig(c, flag, env, &config)) return e;
+    json::array rollout;
+    int64_t total = 0;
+    for (const std::string& w : c.weights) {
+      size_t eq = w.find('=');
+      if (eq == std::string::npos) return "'" + w + "': expected VARIATION=PERCENT, e.g. true=20";
+      int64_t index = VariationIndex(flag, w.substr(0, eq));
+      if (index < 0) return "'" + w.substr(0, eq) + "' is no variation of flag " + c.key + " (an index or a value)";
+      int64_t weight = Thousandths(w.substr(eq + 1));
+      if (weight < 0) return "'" + w + "': the weight must be a percentage, e.g. 20 or 12.5";
+      total += weight;
+      rollout.push_back(json::object{{"variation", index}, {"weight", weight}});
+    }
+    if (total != 100000) {
+      return "the weights add up to " + std::to_string(total / 1000) + "." + std::to_string(total % 1000 + 1000).substr(1) +
+             "%, not 100%";
+    }
+    std::string path = EnvPointer(env);
+    const json::value* target = nullptr;
+    if (c.rule >= 0) {
+      const json::array* rules = ArrayIn(*config, "rules");
+      if (rules == nullptr || static_cast<size_t>(c.rule) >= rules->size()) {
+        return "flag " + c.key + " has no rule " + std::to_string(c.rule) + " in " + env;
+      }
+      target = &(*rules)[static_cast<size_t>(c.rule)];
+      path += "/rules/" + std::to_string(c.rule);
+    } else {
+      target = config->if_contains("fallthrough");
+      if (target == nullptr) return "flag " + c.key + " has no fallthrough in " + env;
+      path += "/fallthrough";
+    }
+    json::object next = target->is_object() ? target->get_object() : json::object{};
+    next.erase("variation");
+    next["rollout"] = std::move(rollout);
+    ops.push_back(json::object{{"op", "test"}, {"path", path}, {"value", *target}});
+    ops.push_back(json::object{{"op", "replace"}, {"path", path}, {"value", std::move(next)}});
+    return std::nullopt;
+  });
+}
+
+int FlagTarget(ItemCommands& c, Client& client) {
+  const std::string env = c.env;
+  if (c.add_users.empty() && c.remove_users.empty()) return Fail("nothing to do: give --add USER... and/or --remove USER...");
+  return PatchFlag(c, client, "Updated flag " + c.key + "'s targets in " + env,
+                   [&](const json::object& flag, json::array& ops) -> std::optional<std::string> {
+    const json::object* config = nullptr;
+    if (auto e = EnvConfig(c, flag, env, &config)) return e;
+    int64_t index = VariationIndex(flag, c.variation);
+    if (index < 0) return "'" + c.variation + "' is no variation of flag " + c.key + " (an index or a value)";
+    const json::array* old = ArrayIn(*config, "targets");
+    json::array targets;
+    bool found = false;
+    for (const json::value& t : old != nullptr ? *old : json::array{}) {
+      json::object entry = t.is_object() ? t.get_object() : json::object{};
+      const json::value* v = entry.if_contains("variation");
+      bool mine = v != nullptr && v->is_int64() && v->get_int64() == index;
+      json::array values;
+      for (const json::value& user : entry.contains("values") && entry["values"].is_array() ? entry["values"].get_array()
+                                                                                            : json::array{}) {
+        std::string u = user.is_string() ? std::string(user.get_string()) : "";
+        bool drop = std::find(c.add_users.begin(), c.add_users.end(), u) != c.add_users.end() ||
+                    (mine && std::find(c.remove_users.begin(), c.remove_users.end(), u) != c.remove_users.end());
+        if (!drop) values.push_back(user);
+      }
+      if (mine) {
+        found = true;
+        for (const std::string& u : c.add_users) values.push_back(json::value(u));
+      }
+      if (!values.empty()) {
+        entry["values"] = std::move(values);
+        targets.push_back(std::move(entry));
+      }
+    }
+    if (!found && !c.add_users.empty()) {
+      json::array values;
+      for (const std::string& u : c.add_users) values.push_back(json::value(u));
+      targets.push_back(json::object{{"variation", index}, {"values", std::move(values)}});
+    }
+    ops.push_back(json::object{{"op", "test"}, {"path", EnvPointer(env)}, {"value", *config}});
+    ops.push_back(json::object{{"op", "add"}, {"path", EnvPointer(env) + "/targets"}, {"value", std::move(targets)}});
+    return std::nullopt;
+  });
+}
+
+int FlagCopy(ItemCommands& c, Client& client) {
+  if (c.from == c.to) return Fail("--from and --to name the same environment");
+  return PatchFlag(c, client, "Copied flag " + c.key + "'s configuration from " + c.from + " to " + c.to,
+                   [&](const json::object& flag, json::array& ops) -> std::optional<std::string> {
+    const json::object* from = nullptr;
+    if (auto e = EnvConfig(c, flag, c.from, &from)) return e;
+    const json::object* envs = ObjectIn(flag, "environments");
+    if (const json::value* to = envs->if_contains(c.to)) {
+      ops.push_back(json::object{{"op", "test"}, {"path", EnvPointer(c.to)}, {"value", *to}});
+    }
+    ops.push_back(json::object{{"op", "test"}, {"path", EnvPointer(c.from)}, {"value", *from}});
+    ops.push_back(json::object{{"op", "add"}, {"path", EnvPointer(c.to)}, {"value", *from}});
+    return std::nullopt;
+  });
+}
+
 int SegmentSet(ItemCommands& c, Client& client) {
   std::string error;
   std::optional<json::object> body = ReadDocument(c.file, &error);
@@ -326,6 +526,27 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   reason(envs(add(flag, "off", "turn a flag off in environments (everyone gets its off variation): the kill switch", true,
                   [](ItemCommands& c, Client& client) { return FlagToggle(c, client, false); }),
               "environment (repeatable)"));
+  CLI::App* patch = reason(add(flag, "patch", "change part of a flag with a JSON Patch (RFC 6902) file, or a JSON Merge "
+                                              "Patch (RFC 7396) with --merge; validated and authorized like a full write",
+                               true, FlagPatch));
+  patch->add_option("--file,-f", o.file, "the patch (.json)")->required();
+  patch->add_flag("--merge", o.merge, "the file is a JSON Merge Patch (an object), not a JSON Patch (an array)");
+  CLI::App* rollout = reason(add(flag, "rollout", "set a percentage rollout of the fallthrough (or --rule N) in "
+                                                 "an environment: VARIATION=PERCENT..., adding up to 100",
+                                 true, FlagRollout));
+  rollout->add_option("--env,-e", o.env, "environment")->required();
+  rollout->add_option("--rule", o.rule, "the rule's index (default: the fallthrough)")->check(CLI::NonNegativeNumber);
+  rollout->add_option("weights", o.weights, "VARIATION=PERCENT (variation by index or value), e.g. false=80 true=20")
+      ->required();
+  CLI::App* target = reason(add(flag, "target", "add or remove individual targets of a variation in an environment",
+                                true, FlagTarget));
+  target->add_option("--env,-e", o.env, "environment")->required();
+  target->add_option("--variation", o.variation, "the variation (index or value)")->required();
+  target->add_option("--add", o.add_users, "context keys to serve the variation (taken from any other variation)");
+  target->add_option("--remove", o.remove_users, "context keys to stop targeting");
+  CLI::App* copy = reason(add(flag, "copy", "copy a flag's configuration from one environment to another", true, FlagCopy));
+  copy->add_option("--from", o.from, "the environment to copy from")->required();
+  copy->add_option("--to", o.to, "the environment to copy to")->required();
   reason(add(flag, "rm", "delete a flag (refused while another flag needs it as a prerequisite)", true,
              [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "flags", "flag"); }));
 

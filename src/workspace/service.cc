@@ -597,52 +597,74 @@ absl::StatusOr<int64_t> Service::PutItem(const Actor& actor, const storage::Work
                                          std::optional<int64_t> if_match, const WriteAuthorizer& authorize) {
   EV_RETURN_IF_ERROR(CheckKey(storage::ItemKindName(kind), key));
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
-    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
-    json::object body;
-    switch (kind) {
-      case ItemKind::kConfig: {
-        EV_ASSIGN_OR_RETURN(body, ValidateConfigBody(key, request, envs));
-        break;
-      }
-      case ItemKind::kFlag: {
-        StoreFlagLookup flags(l.store);
-        EV_ASSIGN_OR_RETURN(body, ValidateFlagWrite(key, request, envs, flags));
-        break;
-      }
-      case ItemKind::kSegment: {
-        EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(l.store, kind, key, &request));
-        EV_ASSIGN_OR_RETURN(body, ValidateSegmentBody(key, request, all));
-        break;
-      }
-      default:
-        return absl::InvalidArgumentError("this item kind is not written through PutItem");
-    }
-    absl::StatusOr<storage::Item> existing = l.store.GetItem(kind, key);
-    if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
-    std::string serialized = json::serialize(body);
-    if (existing.ok() && existing->body == serialized) {
-      // Nothing changes: no revision, the head stays (idempotent PUT).
-      EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
-      EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
-      return head;
-    }
-    if (!existing.ok()) {
-      EV_RETURN_IF_ERROR(CheckRoomForNewItem(l.store, ws.org_id));
-    }
-    std::optional<json::object> before = StoredObject(existing);
-    EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
-                        ItemEffect(l.store, kind, key, Ptr(before), &body, envs));
-    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
-    storage::CommitRequest c;
-    c.reason = std::string(reason);
-    c.op = existing.ok() ? "update" : "create";
-    c.expected_head = if_match;
-    c.mutations.push_back({kind, std::string(key), serialized, ""});
-    return CommitAndPublish(actor, ws, l, std::move(c),
-                            "workspace." + std::string(storage::ItemKindName(kind)) + "." + c.op,
-                            {{"kind", storage::ItemKindName(kind)}, {"key", key}}, touched,
-                            ItemTarget(kind, key));
+    return PutItemLocked(l, actor, ws, kind, key, request, reason, if_match, authorize);
   });
+}
+
+absl::StatusOr<int64_t> Service::PatchItem(const Actor& actor, const storage::Workspace& ws,
+                                           ItemKind kind, std::string_view key, const ItemPatch& patch,
+                                           std::string_view reason, std::optional<int64_t> if_match,
+                                           const WriteAuthorizer& authorize) {
+  EV_RETURN_IF_ERROR(CheckKey(storage::ItemKindName(kind), key));
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(storage::Item existing, l.store.GetItem(kind, key));
+    std::optional<json::object> current = StoredObject(existing);
+    if (!current) return absl::InternalError("the stored item is not a JSON object");
+    EV_ASSIGN_OR_RETURN(json::object request, patch(*current));
+    return PutItemLocked(l, actor, ws, kind, key, request, reason, if_match, authorize);
+  });
+}
+
+absl::StatusOr<int64_t> Service::PutItemLocked(Locked& l, const Actor& actor, const storage::Workspace& ws,
+                                               ItemKind kind, std::string_view key,
+                                               const json::object& request, std::string_view reason,
+                                               std::optional<int64_t> if_match,
+                                               const WriteAuthorizer& authorize) {
+  EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+  json::object body;
+  switch (kind) {
+    case ItemKind::kConfig: {
+      EV_ASSIGN_OR_RETURN(body, ValidateConfigBody(key, request, envs));
+      break;
+    }
+    case ItemKind::kFlag: {
+      StoreFlagLookup flags(l.store);
+      EV_ASSIGN_OR_RETURN(body, ValidateFlagWrite(key, request, envs, flags));
+      break;
+    }
+    case ItemKind::kSegment: {
+      EV_ASSIGN_OR_RETURN(json::object all, ItemsAfter(l.store, kind, key, &request));
+      EV_ASSIGN_OR_RETURN(body, ValidateSegmentBody(key, request, all));
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("this item kind is not written through PutItem");
+  }
+  absl::StatusOr<storage::Item> existing = l.store.GetItem(kind, key);
+  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+  std::string serialized = json::serialize(body);
+  if (existing.ok() && existing->body == serialized) {
+    // Nothing changes: no revision, the head stays (idempotent PUT).
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+    return head;
+  }
+  if (!existing.ok()) {
+    EV_RETURN_IF_ERROR(CheckRoomForNewItem(l.store, ws.org_id));
+  }
+  std::optional<json::object> before = StoredObject(existing);
+  EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
+                      ItemEffect(l.store, kind, key, Ptr(before), &body, envs));
+  EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+  storage::CommitRequest c;
+  c.reason = std::string(reason);
+  c.op = existing.ok() ? "update" : "create";
+  c.expected_head = if_match;
+  c.mutations.push_back({kind, std::string(key), serialized, ""});
+  return CommitAndPublish(actor, ws, l, std::move(c),
+                          "workspace." + std::string(storage::ItemKindName(kind)) + "." + c.op,
+                          {{"kind", storage::ItemKindName(kind)}, {"key", key}}, touched,
+                          ItemTarget(kind, key));
 }
 
 absl::StatusOr<int64_t> Service::DeleteItem(const Actor& actor, const storage::Workspace& ws,

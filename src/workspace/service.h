@@ -208,6 +208,15 @@ class Service {
                                   storage::ItemKind kind, std::string_view key,
                                   const boost::json::object& request, std::string_view reason,
                                   std::optional<int64_t> if_match, const WriteAuthorizer& authorize);
+  // A partial update (PATCH): under the write lock, `patch` turns the item's stored document
+  // into a PUT request, which is then validated, authorized on its effect and written
+  // exactly as PutItem does. NotFound when the item does not exist; whatever `patch`
+  // returns when it fails (nothing is written); otherwise as PutItem.
+  using ItemPatch = std::function<absl::StatusOr<boost::json::object>(const boost::json::object& current)>;
+  absl::StatusOr<int64_t> PatchItem(const Actor& actor, const storage::Workspace& ws,
+                                    storage::ItemKind kind, std::string_view key, const ItemPatch& patch,
+                                    std::string_view reason, std::optional<int64_t> if_match,
+                                    const WriteAuthorizer& authorize);
   absl::StatusOr<int64_t> DeleteItem(const Actor& actor, const storage::Workspace& ws,
                                      storage::ItemKind kind, std::string_view key,
                                      std::string_view reason, std::optional<int64_t> if_match,
@@ -399,6 +408,11 @@ class Service {
  private:
   struct Slot;  // per workspace: the write mutex and the ordered event hand-off
   struct Locked;  // a workspace's store and actor while its write lock is held
+  // PutItem's work once the write lock is held (shared with PatchItem).
+  absl::StatusOr<int64_t> PutItemLocked(Locked& l, const Actor& actor, const storage::Workspace& ws,
+                                        storage::ItemKind kind, std::string_view key,
+                                        const boost::json::object& request, std::string_view reason,
+                                        std::optional<int64_t> if_match, const WriteAuthorizer& authorize);
   explicit Service(ServiceOptions options);
   std::shared_ptr<Slot> SlotFor(const std::string& workspace_id);
   // Runs `fn` with the workspace's store under its write lock, then hands the revisions

@@ -260,7 +260,9 @@ HttpReply EdgeVaultUp::Call(std::string_view service, std::string method, std::s
   req.target = std::move(target);
   req.body = std::move(body);
   req.headers = std::move(headers);
-  if (!req.body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+  bool typed = false;
+  for (const auto& [name, value] : req.headers) typed = typed || name == "Content-Type";
+  if (!req.body.empty() && !typed) req.headers.push_back({"Content-Type", "application/json"});
   if (!bearer.empty()) req.headers.push_back({"Authorization", "Bearer " + bearer});
   HttpReply reply;
   auto r = client_->Do("127.0.0.1", static_cast<uint16_t>(port(service)), req);

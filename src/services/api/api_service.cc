@@ -9,6 +9,8 @@
 #include "src/audit/event.h"
 #include "src/audit/event_query.h"
 #include "src/base/log.h"
+#include "src/base/json_finite.h"
+#include "src/base/json_patch.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/eval/evaluator.h"
@@ -808,6 +810,64 @@ class ApiService::Handlers {
     return std::move(v.as_object());
   }
 
+  // PATCH of a config, flag or segment (docs/api.md): the body is a JSON Patch (RFC 6902,
+  // application/json-patch+json) or a JSON Merge Patch (RFC 7396,
+  // application/merge-patch+json) of the stored document, the reason is the query
+  // parameter `reason`. The service applies it under the write lock, then validates,
+  // authorizes and writes the result exactly like a PUT.
+  absl::StatusOr<net::Response> PatchItem(net::Request& req, ItemKind kind) {
+    EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+    std::string_view type = req.Header("Content-Type");
+    type = type.substr(0, type.find(';'));
+    while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+    bool merge = type == "application/merge-patch+json";
+    if (!merge && type != "application/json-patch+json") {
+      return services::WithErrorCode(
+          absl::InvalidArgumentError("PATCH takes Content-Type application/json-patch+json (RFC 6902) or "
+                                     "application/merge-patch+json (RFC 7396)"),
+          "unsupported_media_type");
+    }
+    boost::system::error_code ec;
+    json::value patch = json::parse(req.body(), ec);
+    if (ec) {
+      return services::WithErrorCode(
+          absl::InvalidArgumentError(base::ToAbsl("the request body is not valid JSON: " + ec.message())), "bad_json");
+    }
+    if (std::optional<std::string> at = base::FindNonFiniteNumber(patch)) {
+      return services::WithErrorCode(
+          absl::InvalidArgumentError(base::ToAbsl("'" + *at + "': numbers must be finite")), "bad_json");
+    }
+    json::object reason_holder;
+    if (std::optional<std::string> q = req.QueryParam("reason")) reason_holder["reason"] = *q;
+    EV_ASSIGN_OR_RETURN(std::string reason, Reason(reason_holder));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+    std::string key(req.Param("key"));
+    auto apply = [&](const json::object& current) -> absl::StatusOr<json::object> {
+      json::value result;
+      if (merge) {
+        result = base::ApplyMergePatch(current, patch);
+      } else {
+        absl::StatusOr<json::value> r = base::ApplyJsonPatch(current, patch);
+        if (!r.ok()) {
+          bool test_failed = r.status().code() == absl::StatusCode::kFailedPrecondition;
+          return services::WithErrorCode(r.status(), test_failed ? "patch_test_failed" : "bad_patch");
+        }
+        result = *std::move(r);
+      }
+      if (!result.is_object()) {
+        return services::WithErrorCode(absl::InvalidArgumentError("the patched document must be a JSON object"),
+                                       "bad_patch");
+      }
+      return std::move(result.get_object());
+    };
+    EV_ASSIGN_OR_RETURN(int64_t head, o_.service->PatchItem(ActorFor(c.p, req), c.ws, kind, key, apply, reason,
+                                                            if_match, Writer(c)));
+    EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, kind, key));
+    json::object o = ItemJson(item);
+    o["workspace_revision"] = head;
+    return WithRevision(services::JsonResponse(200, o), head);
+  }
+
   void InstallKind(net::Router& r, KindRoute k) {
     std::string base = "/v1/workspaces/{ws}/" + std::string(k.plural);
     ItemKind kind = k.kind;
@@ -841,6 +901,11 @@ class ApiService::Handlers {
       o["workspace_revision"] = head;
       return WithRevision(services::JsonResponse(200, o), head);
     });
+    if (kind != ItemKind::kSecret) {
+      Route(r, http::verb::patch, base + "/{key}", [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
+        return PatchItem(req, kind);
+      });
+    }
     Route(r, http::verb::delete_, base + "/{key}", [this, kind](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
       json::object body;

@@ -80,6 +80,25 @@ json::object Build() {
         {"delete", Op("Delete an item (reason in the body or ?reason=)",
                       {P("ws"), P("key"), IfMatchParam(), P("reason", "query")}, std::nullopt, "200",
                       "WriteResult")}};
+    if (std::string(kind) == "secrets") continue;
+    json::object patch = Op("Change part of an item (docs/api.md): a JSON Patch (RFC 6902) or JSON Merge Patch "
+                            "(RFC 7396) of its stored document, reason in ?reason=; validated, authorized and "
+                            "written like a PUT. 409 patch_test_failed when a test op fails, 400 bad_patch "
+                            "naming the op index; nothing is written on any error",
+                            {P("ws"), P("key"), IfMatchParam(), P("reason", "query")}, std::nullopt, "200", "Any");
+    patch["requestBody"] = {
+        {"required", true},
+        {"content", {{"application/json-patch+json",
+                      {{"schema", {{"type", "array"},
+                                   {"items", {{"type", "object"},
+                                              {"properties", {{"op", {{"enum", json::array{"add", "remove", "replace",
+                                                                                           "move", "copy", "test"}}}},
+                                                              {"path", {{"type", "string"}}},
+                                                              {"from", {{"type", "string"}}},
+                                                              {"value", json::object{}}}},
+                                              {"required", json::array{"op", "path"}}}}}}}},
+                     {"application/merge-patch+json", {{"schema", {{"type", "object"}}}}}}}};
+    paths[base + "/{key}"].as_object()["patch"] = std::move(patch);
   }
   paths["/v1/workspaces/{ws}/environments/{env}"] = {
       {"patch", Op("Rename an environment and/or protect or unprotect it (admin); the key and parent "
