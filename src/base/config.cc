@@ -982,10 +982,28 @@ std::string DefaultConfigToml(int port_base) {
       "# Each key can be overridden by an environment variable, EDGEVAULT_ + the key\n"
       "# upper-cased with '.' replaced by '_' (services.api.port ->\n"
       "# EDGEVAULT_SERVICES_API_PORT), and both by `--set key=value` on the command line.\n";
-  std::string table;  // the TOML table currently open ("" = top level)
-  for (const KeySpec& spec : KeyTable()) {
+  // TOML opens each table once: keys are written grouped by table (top-level keys first,
+  // then the tables in the order their first key is registered), whatever order the key
+  // table lists them in.
+  auto prefix_of = [](const KeySpec& spec) {
     size_t dot = spec.key.rfind('.');
-    std::string prefix = dot == std::string::npos ? "" : spec.key.substr(0, dot);
+    return dot == std::string::npos ? std::string() : spec.key.substr(0, dot);
+  };
+  std::vector<std::string> tables{""};
+  for (const KeySpec& spec : KeyTable()) {
+    if (std::find(tables.begin(), tables.end(), prefix_of(spec)) == tables.end()) tables.push_back(prefix_of(spec));
+  }
+  std::vector<const KeySpec*> ordered;
+  for (const std::string& t : tables) {
+    for (const KeySpec& spec : KeyTable()) {
+      if (prefix_of(spec) == t) ordered.push_back(&spec);
+    }
+  }
+  std::string table;  // the TOML table currently open ("" = top level)
+  for (const KeySpec* spec_ptr : ordered) {
+    const KeySpec& spec = *spec_ptr;
+    size_t dot = spec.key.rfind('.');
+    std::string prefix = prefix_of(spec);
     std::string leaf = dot == std::string::npos ? spec.key : spec.key.substr(dot + 1);
     if (prefix != table) {
       StrAppend(&out, "\n[", prefix, "]\n");
