@@ -127,7 +127,7 @@ int ApiKeyList(AccountCommands& c, Client& client) {
 int ApiKeyRevoke(AccountCommands& c, Client& client) {
   Reply r = client.Call("DELETE", "/v1/api-keys/" + QueryValue(c.id));
   return Output(c.as_json, r, [&]() -> std::optional<std::string> {
-    std::printf("Revoked API key %s: auth refuses it at once, the api within 30 seconds (it caches a key that long).\n",
+    std::printf("Revoked API key %s: auth refuses it at once, every api node within about a second.\n",
                 c.id.c_str());
     return std::nullopt;
   });

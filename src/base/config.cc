@@ -596,6 +596,12 @@ std::vector<KeySpec> BuildKeyTable() {
   workspace_db_url.redact_userinfo = true;
   t.push_back(std::move(workspace_db_url));
   t.push_back(DurationKey(
+      "api.principal_recheck_ms", 100, 60000, absl::Milliseconds(1),
+      "How often the api rechecks with auth the users and API keys it let in during the\n"
+      "last 10 minutes: the longest a revoked key, a removed or disabled member, or a\n"
+      "lowered role keeps working at this node (docs/design/principal-recheck.md).",
+      [](auto& c) -> auto& { return c.api_settings.principal_recheck_interval; }));
+  t.push_back(DurationKey(
       "api.webhook_retry_initial_ms", 1, 3600000, absl::Milliseconds(1),
       "Wait after a webhook delivery fails before the next attempt; doubles per failure\n"
       "in a row up to api.webhook_retry_max_ms (docs/design/webhooks.md).",

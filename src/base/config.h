@@ -98,6 +98,10 @@ struct ApiSettings {
   int64_t rate_limit_burst = 0;  // 0 = rate_limit_per_second
   // PEM CA bundle trusted for https:// webhook receivers besides the system store; "" = none.
   std::string webhook_ca_file;
+  // How often the api asks auth whether the users and API keys it has recently let in still
+  // hold their rights (docs/design/principal-recheck.md): the most a revoked key, a removed
+  // or disabled member or a lowered role keeps working at this node.
+  absl::Duration principal_recheck_interval = absl::Seconds(1);
 };
 
 // The api's MCP endpoint (docs/design/mcp.md §7).

@@ -299,7 +299,7 @@ TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
   r = cli("whoami", ci_key);  // auth refuses it at once
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
-  // The api caches a key's identity for up to 30 s (api_auth.h): it refuses it after that.
+  // The api rechecks the keys it let in every api.principal_recheck_ms (1 s): it refuses it soon.
   for (int i = 0; i < 90 && (r = cli("ws list", ci_key)).code == 0; ++i) ::usleep(500 * 1000);
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;

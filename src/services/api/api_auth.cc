@@ -1,7 +1,10 @@
 #include "src/services/api/api_auth.h"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
+#include "src/base/log.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
@@ -59,7 +62,10 @@ absl::StatusOr<Principal> ApiAuth::FromApiKey(std::string_view key) {
     return absl::UnavailableError(base::ToAbsl("the auth service is unreachable: " +
                                                std::string(resp.status().message())));
   }
-  if (resp->status == 401) return absl::UnauthenticatedError("the API key is not valid");
+  if (resp->status == 401) {
+    return absl::UnauthenticatedError(
+        "the API key is not valid: it is unknown, revoked or expired, or its owner is no longer an active member");
+  }
   if (resp->status != 200) {
     return absl::UnavailableError(base::ToAbsl("the auth service answered HTTP " +
                                                std::to_string(resp->status)));
@@ -78,6 +84,172 @@ absl::StatusOr<Principal> ApiAuth::FromApiKey(std::string_view key) {
   // Cached for at most the TTL and never beyond the token's own expiry.
   key_cache_[hash] = {p, std::min(now + options_.api_key_cache_ttl, claims.exp)};
   return p;
+}
+
+ApiAuth::~ApiAuth() { Stop(); }
+
+absl::StatusOr<Principal> ApiAuth::Admit(Principal p) {
+  const absl::Time now = options_.env->Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = tracked_.try_emplace({p.org_id, p.ActorId()});
+  Tracked& t = it->second;
+  t.last_seen = now;
+  if (inserted && tracked_.size() > 100000) {
+    // Far beyond any real org's users and keys: refuse to grow without bound.
+    tracked_.erase(it);
+    return absl::UnavailableError("too many distinct principals at this node; retry shortly");
+  }
+  if (!t.checked) return p;  // let in on its token; the next recheck asks auth
+  if (t.gone) {
+    return absl::UnauthenticatedError(
+        "this credential no longer grants access to the org (the API key was revoked or expired, or "
+        "the member was removed or disabled); log in again or use a valid API key");
+  }
+  p.role = std::min(p.role, t.role);
+  if (p.subject.rfind("key:", 0) == 0) {
+    std::vector<std::string> narrowed;
+    for (const std::string& s : p.scopes) {
+      if (std::find(t.scopes.begin(), t.scopes.end(), s) != t.scopes.end()) narrowed.push_back(s);
+    }
+    p.scopes = std::move(narrowed);
+  }
+  return p;
+}
+
+absl::Status ApiAuth::RecheckOnce() {
+  const absl::Time now = options_.env->Now();
+  std::vector<std::pair<std::string, std::string>> ask;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = tracked_.begin(); it != tracked_.end();) {
+      if (it->second.pins == 0 && now - it->second.last_seen > options_.track_for) {
+        it = tracked_.erase(it);
+      } else {
+        ask.push_back(it->first);
+        ++it;
+      }
+    }
+  }
+  constexpr size_t kBatch = 10000;  // auth's limit per call
+  for (size_t from = 0; from < ask.size(); from += kBatch) {
+    json::array list;
+    for (size_t i = from; i < std::min(ask.size(), from + kBatch); ++i) {
+      list.emplace_back(json::object{{"org_id", ask[i].first}, {"actor", ask[i].second}});
+    }
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = "/internal/v1/principals/check";
+    req.headers.push_back({"Content-Type", "application/json"});
+    req.body = json::serialize(json::object{{"principals", std::move(list)}});
+    absl::StatusOr<net::ClientResponse> resp =
+        options_.auth_client->Do(options_.auth_host, options_.auth_port, req);
+    if (!resp.ok()) {
+      return absl::UnavailableError(base::ToAbsl("the auth service is unreachable: " +
+                                                 std::string(resp.status().message())));
+    }
+    if (resp->status != 200) {
+      return absl::UnavailableError(base::ToAbsl("the auth service answered HTTP " +
+                                                 std::to_string(resp->status)));
+    }
+    boost::system::error_code ec;
+    json::value v = json::parse(resp->body, ec);
+    const json::value* answers = ec || !v.is_object() ? nullptr : v.get_object().if_contains("principals");
+    if (answers == nullptr || !answers->is_array()) {
+      return absl::UnavailableError("the auth service answered an unexpected body");
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const json::value& a : answers->get_array()) {
+      const json::object* o = a.if_object();
+      const json::string* org = o ? o->if_contains("org_id") ? o->at("org_id").if_string() : nullptr : nullptr;
+      const json::string* actor = o ? o->if_contains("actor") ? o->at("actor").if_string() : nullptr : nullptr;
+      const json::value* rights = o ? o->if_contains("rights") : nullptr;
+      if (org == nullptr || actor == nullptr || rights == nullptr) continue;
+      auto it = tracked_.find({std::string(*org), std::string(*actor)});
+      if (it == tracked_.end()) continue;
+      Tracked& t = it->second;
+      absl::StatusOr<storage::Role> role = absl::NotFoundError("");
+      const json::object* r = rights->if_object();
+      if (r != nullptr && r->if_contains("role") && r->at("role").is_string()) {
+        role = storage::ParseRole(r->at("role").get_string());
+      }
+      t.checked = true;
+      t.gone = !role.ok();  // null rights (or a role this node cannot read) let nothing in
+      if (t.gone) {
+        // Its cached identity goes too, so nothing is served from the cache after this.
+        for (auto k = key_cache_.begin(); k != key_cache_.end();) {
+          k = k->second.principal.org_id == *org && k->second.principal.ActorId() == *actor
+                  ? key_cache_.erase(k)
+                  : std::next(k);
+        }
+        continue;
+      }
+      t.role = *role;
+      t.scopes.clear();
+      if (const json::value* sc = r->if_contains("scopes"); sc != nullptr && sc->is_array()) {
+        for (const json::value& x : sc->get_array()) {
+          if (x.is_string()) t.scopes.emplace_back(x.get_string());
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ApiAuth::Pin(const Principal& p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Tracked& t = tracked_[{p.org_id, p.ActorId()}];
+  ++t.pins;
+  t.last_seen = options_.env->Now();
+}
+
+void ApiAuth::Unpin(const Principal& p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tracked_.find({p.org_id, p.ActorId()});
+  if (it == tracked_.end()) return;
+  if (it->second.pins > 0) --it->second.pins;
+  it->second.last_seen = options_.env->Now();
+}
+
+bool ApiAuth::Revoked(const Principal& p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tracked_.find({p.org_id, p.ActorId()});
+  return it != tracked_.end() && it->second.checked && it->second.gone;
+}
+
+void ApiAuth::Start() {
+  std::lock_guard<std::mutex> lock(loop_mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void ApiAuth::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(loop_mu_);
+    stopping_ = true;
+  }
+  loop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ApiAuth::Loop() {
+  const auto interval = absl::ToChronoMilliseconds(options_.recheck_interval);
+  bool failing = false;
+  std::unique_lock<std::mutex> lock(loop_mu_);
+  while (!stopping_) {
+    loop_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    absl::Status st = RecheckOnce();
+    // Logged once per outage; the last answers stay in force meanwhile.
+    if (!st.ok() && !failing) {
+      EV_LOG(kWarn, "rechecking principals with auth failed; retrying", {{"error", st.ToString()}});
+    } else if (st.ok() && failing) {
+      EV_LOG(kInfo, "rechecking principals with auth works again");
+    }
+    failing = !st.ok();
+    lock.lock();
+  }
 }
 
 absl::StatusOr<Principal> ApiAuth::Authenticate(const net::Request& req) {
@@ -104,13 +276,17 @@ absl::StatusOr<Principal> ApiAuth::Identify(const net::Request& req) {
     return absl::UnauthenticatedError(
         "send a token from POST /v1/token (auth) or an API key as 'Authorization: Bearer <token>'");
   }
-  if (token.substr(0, 4) == "evk_") return FromApiKey(token);
+  if (token.substr(0, 4) == "evk_") {
+    EV_ASSIGN_OR_RETURN(Principal p, FromApiKey(token));
+    return Admit(std::move(p));
+  }
   if (token.substr(0, 5) == "evsn_") {
     return absl::UnauthenticatedError(
         "a login session is not accepted here; exchange it for a token with POST /v1/token on auth");
   }
   EV_ASSIGN_OR_RETURN(crypto::JwtClaims claims, options_.jwks->Verify(token));
-  return FromClaims(claims);
+  EV_ASSIGN_OR_RETURN(Principal p, FromClaims(claims));
+  return Admit(std::move(p));
 }
 
 absl::Status ApiAuth::Authorize(const Principal& p, Action action,

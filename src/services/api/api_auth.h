@@ -16,11 +16,22 @@
 // is over its request rate (ApiAuthOptions::rate_limit; config api.rate_limit_per_second,
 // counted across api nodes when rate_limit.url names a Redis). Thread-safety: all methods
 // are thread-safe.
+//
+// Recheck (docs/design/principal-recheck.md): a JWT stays valid until it expires and an API
+// key's identity is cached, so on their own they would let a revoked key, a removed or
+// disabled member or a lowered role keep working for minutes. Every principal let in during
+// the last `track_for` is therefore tracked, and RecheckOnce() (every `recheck_interval` on
+// the thread Start() runs) asks auth for the rights each holds now: one that holds none is
+// refused (401) from then on, and a lowered role or narrowed scopes apply to its next
+// request. The window is one recheck interval.
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -51,6 +62,11 @@ struct ApiAuthOptions {
   uint16_t auth_port = 0;
   base::Env* env = nullptr;
   absl::Duration api_key_cache_ttl = absl::Seconds(30);
+  // Recheck period (config api.principal_recheck_ms) and how long a principal stays tracked
+  // after its last request: longer than any JWT auth issues (auth.token_ttl_s ≤ 300 s) and
+  // than api_key_cache_ttl, so no credential it let in outlives its tracking.
+  absl::Duration recheck_interval = absl::Seconds(1);
+  absl::Duration track_for = absl::Minutes(10);
   // Requests per principal (user or API key), counted under "api:<subject>"; count 0 =
   // unlimited. The limiter is not owned (nullptr = unlimited); when it fails, the request
   // is admitted.
@@ -61,6 +77,23 @@ struct ApiAuthOptions {
 class ApiAuth {
  public:
   explicit ApiAuth(ApiAuthOptions options) : options_(std::move(options)) {}
+  ~ApiAuth();  // Stop()
+  ApiAuth(const ApiAuth&) = delete;
+  ApiAuth& operator=(const ApiAuth&) = delete;
+
+  // Asks auth (POST /internal/v1/principals/check) for the current rights of every tracked
+  // principal and applies the answer; forgets principals unseen for `track_for`. Unavailable
+  // when auth cannot be asked (the previous answers stay in force).
+  absl::Status RecheckOnce();
+  // A long-lived answer (an event stream) keeps its principal tracked, however long it stays
+  // open, between Pin and Unpin; it asks Revoked before each thing it sends and ends when
+  // true (a recheck found that the principal holds no rights any more).
+  void Pin(const Principal& p);
+  void Unpin(const Principal& p);
+  bool Revoked(const Principal& p);
+  // Starts / stops the thread that calls RecheckOnce() every recheck_interval (idempotent).
+  void Start();
+  void Stop();
 
   // The request's principal, counted against its rate limit (one per request).
   absl::StatusOr<Principal> Authenticate(const net::Request& req);
@@ -74,6 +107,10 @@ class ApiAuth {
 
  private:
   absl::StatusOr<Principal> FromApiKey(std::string_view key);
+  // Tracks `p` and narrows it to what the last recheck found (Unauthenticated when it
+  // holds no rights any more).
+  absl::StatusOr<Principal> Admit(Principal p);
+  void Loop();
 
   ApiAuthOptions options_;
   std::mutex mu_;
@@ -82,6 +119,20 @@ class ApiAuth {
     absl::Time expires;
   };
   std::map<std::string, Cached> key_cache_;  // sha256(key) → identity
+  struct Tracked {
+    absl::Time last_seen;
+    bool checked = false;  // false until a recheck answered for it
+    bool gone = false;     // holds no rights in the org any more
+    int pins = 0;          // open event streams; a pinned principal is never forgotten
+    storage::Role role = storage::Role::kViewer;
+    std::vector<std::string> scopes;  // API keys only
+  };
+  std::map<std::pair<std::string, std::string>, Tracked> tracked_;  // (org, actor) → state
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace edgevault::api

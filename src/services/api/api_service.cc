@@ -587,20 +587,32 @@ class ApiService::Handlers {
       net::Response resp;
       workspace::Service* service = o_.service;
       storage::Workspace ws = c.ws;
-      resp.sse = [service, ws](std::shared_ptr<net::SseStream> stream) {
+      ApiAuth* auth = o_.auth;
+      Principal p = c.p;
+      resp.sse = [service, ws, auth, p](std::shared_ptr<net::SseStream> stream) {
         struct State {
           std::mutex mu;
           int64_t last_sent = 0;
         };
         auto state = std::make_shared<State>();
-        auto send = [stream, state](const storage::Revision& rev) {
+        // The stream lives as long as the subscriber holds rights in the org: once a recheck
+        // finds its key revoked or its membership gone, the next revision ends it instead.
+        auth->Pin(p);
+        auto send = [stream, state, auth, p](const storage::Revision& rev) {
           std::lock_guard<std::mutex> lock(state->mu);
+          if (auth->Revoked(p)) {
+            stream->Close();
+            return;
+          }
           if (rev.seq <= state->last_sent) return;
           state->last_sent = rev.seq;
           stream->Send({std::to_string(rev.seq), "revision", json::serialize(RevisionJson(rev))});
         };
         uint64_t id = service->Subscribe(ws.id, [send](const workspace::RevisionEvent& e) { send(e.revision); });
-        stream->OnClose([service, id] { service->Unsubscribe(id); });
+        stream->OnClose([service, id, auth, p] {
+          service->Unsubscribe(id);
+          auth->Unpin(p);
+        });
         // Resume: everything after Last-Event-ID first (the live feed skips what was sent).
         int64_t after = 0;
         std::string_view last = stream->last_event_id();

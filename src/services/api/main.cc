@@ -150,7 +150,9 @@ absl::Status Install(services::ServiceContext& ctx) {
   ao.rate_limit = {.count = config.api_settings.rate_limit_per_second,
                    .period = absl::Seconds(1),
                    .burst = config.api_settings.rate_limit_burst};
+  ao.recheck_interval = config.api_settings.principal_recheck_interval;
   auto* auth = ctx.Keep(std::make_unique<ApiAuth>(ao));
+  auth->Start();
 
   ApiServiceOptions opts;
   opts.service = service;

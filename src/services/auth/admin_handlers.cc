@@ -72,6 +72,10 @@ json::object WorkspaceJson(const storage::Workspace& w) {
                       {"created_at_us", absl::ToUnixMicros(w.created_at)}};
 }
 
+json::object RightsJson(const AuthService::Impl::Rights& r) {
+  return json::object{{"role", storage::RoleName(r.role)}, {"scopes", ScopesJson(r.scopes)}};
+}
+
 }  // namespace
 
 absl::Status CheckCanAssign(const Principal& p, Role role) {
@@ -499,26 +503,36 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "actor"}));
     EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
     EV_ASSIGN_OR_RETURN(std::string actor, services::RequiredString(body, "actor", 128));
-    auto gone = [&] { return absl::NotFoundError(base::ToAbsl(actor + " holds no rights in this org")); };
-    if (actor.rfind("user:", 0) == 0) {
-      std::string user_id = actor.substr(5);
-      absl::StatusOr<storage::Membership> m = store_.GetMembership(org_id, user_id);
-      if (absl::IsNotFound(m.status())) return gone();
-      EV_RETURN_IF_ERROR(m.status());
-      EV_ASSIGN_OR_RETURN(storage::User u, store_.GetUser(user_id));
-      if (u.disabled) return gone();
-      return services::JsonResponse(200, json::object{{"role", storage::RoleName(m->role)}, {"scopes", json::array{}}});
+    EV_ASSIGN_OR_RETURN(std::optional<Rights> rights, CurrentRights(org_id, actor));
+    if (!rights) return absl::NotFoundError(base::ToAbsl(actor + " holds no rights in this org"));
+    return services::JsonResponse(200, RightsJson(*rights));
+  }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
+  // The api's recheck of every principal it has recently let in (docs/design/principal-recheck.md):
+  // {"principals": [{"org_id", "actor"}, ...]} (at most 10000) → the same list, each with
+  // "rights": {"role", "scopes"} or null when it holds none any more.
+  Route(http::verb::post, "/internal/v1/principals/check", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"principals"}));
+    const json::value* list = body.if_contains("principals");
+    if (list == nullptr || !list->is_array()) {
+      return absl::InvalidArgumentError("principals: must be an array of {\"org_id\", \"actor\"}");
     }
-    if (actor.rfind("key:", 0) == 0) {
-      absl::StatusOr<storage::ApiKey> k = store_.GetApiKey(org_id, actor.substr(4));
-      if (absl::IsNotFound(k.status())) return gone();
-      EV_RETURN_IF_ERROR(k.status());
-      if (k->revoked_at || (k->expires_at && *k->expires_at <= Now())) return gone();
-      json::array scopes;
-      for (const std::string& sc : k->scopes) scopes.emplace_back(sc);
-      return services::JsonResponse(200, json::object{{"role", storage::RoleName(k->role)}, {"scopes", std::move(scopes)}});
+    if (list->get_array().size() > 10000) return absl::InvalidArgumentError("principals: at most 10000 per call");
+    json::array out;
+    for (const json::value& v : list->get_array()) {
+      if (!v.is_object()) return absl::InvalidArgumentError("principals: each entry must be an object");
+      const json::object& o = v.get_object();
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(o, {"org_id", "actor"}));
+      EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(o, "org_id", 64));
+      EV_ASSIGN_OR_RETURN(std::string actor, services::RequiredString(o, "actor", 128));
+      EV_ASSIGN_OR_RETURN(std::optional<Rights> rights, CurrentRights(org_id, actor));
+      out.emplace_back(json::object{{"org_id", org_id},
+                                    {"actor", actor},
+                                    {"rights", rights ? json::value(RightsJson(*rights)) : json::value(nullptr)}});
     }
-    return absl::InvalidArgumentError("actor: must be \"user:<id>\" or \"key:<id>\"");
+    return services::JsonResponse(200, json::object{{"principals", std::move(out)}});
   }, internal);
 }
 

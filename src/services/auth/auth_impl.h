@@ -63,6 +63,16 @@ class AuthService::Impl {
   absl::StatusOr<Principal> Require(const net::Request& req, storage::Role min_role,
                                     bool needs_admin_scope);
   absl::StatusOr<Principal> PrincipalForApiKey(std::string_view key);
+  // The rights `actor` ("user:<id>" / "key:<id>") holds in `org_id` now, as the api must see
+  // them (docs/design/principal-recheck.md): a member's role (nullopt when no longer a member
+  // or disabled); a key's role capped by its creator's current role, and its scopes (nullopt
+  // when revoked, expired, or its creator is no longer a member). InvalidArgument for an
+  // actor of another form.
+  struct Rights {
+    storage::Role role = storage::Role::kViewer;
+    std::vector<std::string> scopes;
+  };
+  absl::StatusOr<std::optional<Rights>> CurrentRights(std::string_view org_id, std::string_view actor);
   // Authenticate + PermissionDenied unless the caller is a login session (`what` names
   // the thing managed, for the message).
   absl::StatusOr<Principal> RequireSession(const net::Request& req, std::string_view what,

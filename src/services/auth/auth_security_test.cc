@@ -3,6 +3,7 @@
 // ceilings, signing-key settle). Each test names the item it guards; each failed on the
 // code before the fix.
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -445,7 +446,7 @@ TEST_F(AuthSecurityTest, OneTimePasswordSessionCanOnlyChangeItsPassword) {
       "/v1/login/passkey/finish", "/internal/v1/api-keys/exchange", "/internal/v1/sdk-keys",
       "/internal/v1/sdk-keys/list", "/internal/v1/sdk-keys/revoke", "/internal/v1/workspaces/create",
       "/internal/v1/workspaces/get", "/internal/v1/workspaces/list", "/internal/v1/orgs/entitlements",
-      "/internal/v1/principals/rights"};
+      "/internal/v1/principals/rights", "/internal/v1/principals/check"};
   std::set<std::string> listed = allowed;
   listed.insert(unauthenticated.begin(), unauthenticated.end());
   for (const auto& c : refused) listed.insert(c.pattern);
@@ -553,6 +554,84 @@ TEST_F(AuthSecurityTest, RevokedSigningKeyStopsAtOnce) {
   Reply refused = Post("/v1/token", json::object{}, s);
   EXPECT_EQ(refused.status, 503) << refused.raw;
   EXPECT_EQ(Call("GET", "/.well-known/jwks.json").status, 503);
+}
+
+// ---- the api's recheck (docs/design/principal-recheck.md)
+
+// POST /internal/v1/principals/check answers, for every principal the api asks about, the
+// rights it holds now; a key never above its creator, nothing for a revoked key, a removed
+// member or a removed member's key, and nothing across orgs.
+TEST_F(AuthSecurityTest, PrincipalsCheckAnswersTheRightsHeldNow) {
+  std::string owner = OwnerSession();
+  std::string org = OrgIdOf(owner);
+  std::string admin = AddMember(owner, "adm-check@example.com", "admin");
+  std::string admin_id = MemberId(owner, "adm-check@example.com");
+  Reply admin_key = Post("/v1/api-keys", {{"name", "adm-ci"}, {"scopes", json::array{"read", "admin"}}}, admin);
+  ASSERT_EQ(admin_key.status, 201) << admin_key.raw;
+  Reply plain_key = Post("/v1/api-keys", {{"name", "owner-ci"}, {"scopes", json::array{"read"}}}, owner);
+  ASSERT_EQ(plain_key.status, 201) << plain_key.raw;
+  OtherOrg other = MakeOtherOrg("elsewhere", "else@example.com");
+
+  net::HttpClientOptions co;
+  co.credential = &api_credential_;
+  co.audience = "auth";
+  auto signed_client = *net::HttpClient::Create(co);
+  auto check = [&](json::array principals) -> std::map<std::string, json::value> {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = "/internal/v1/principals/check";
+    req.body = json::serialize(json::object{{"principals", std::move(principals)}});
+    auto r = signed_client->Do("127.0.0.1", server_->port(), req);
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << r->body;
+    std::map<std::string, json::value> out;
+    json::value v = json::parse(r->body);
+    for (const auto& p : v.at("principals").as_array()) {
+      out[std::string(p.at("org_id").as_string()) + " " + std::string(p.at("actor").as_string())] = p.at("rights");
+    }
+    return out;
+  };
+  const std::string admin_actor = "user:" + admin_id;
+  const std::string admin_key_actor = "key:" + Str(admin_key, "id");
+  const std::string plain_key_actor = "key:" + Str(plain_key, "id");
+  auto all = [&] {
+    return json::array{json::object{{"org_id", org}, {"actor", admin_actor}},
+                       json::object{{"org_id", org}, {"actor", admin_key_actor}},
+                       json::object{{"org_id", org}, {"actor", plain_key_actor}},
+                       json::object{{"org_id", other.org_id}, {"actor", admin_actor}},
+                       json::object{{"org_id", other.org_id}, {"actor", plain_key_actor}}};
+  };
+  auto got = check(all());
+  EXPECT_EQ(got[org + " " + admin_actor].at("role").as_string(), "admin");
+  EXPECT_EQ(got[org + " " + admin_key_actor].at("role").as_string(), "admin");
+  EXPECT_EQ(got[org + " " + admin_key_actor].at("scopes"), (json::array{"read", "admin"}));
+  EXPECT_EQ(got[org + " " + plain_key_actor].at("role").as_string(), "owner");
+  EXPECT_TRUE(got[other.org_id + " " + admin_actor].is_null()) << "not a member of the other org";
+  EXPECT_TRUE(got[other.org_id + " " + plain_key_actor].is_null()) << "a key belongs to one org";
+
+  // Lowered: the member and the key it made follow; revoked: the key holds nothing.
+  ASSERT_EQ(Call("PATCH", "/v1/members/" + admin_id, json::serialize(json::object{{"role", "viewer"}}), owner).status, 200);
+  ASSERT_EQ(Call("DELETE", "/v1/api-keys/" + Str(plain_key, "id"), "", owner).status, 200);
+  got = check(all());
+  EXPECT_EQ(got[org + " " + admin_actor].at("role").as_string(), "viewer");
+  EXPECT_EQ(got[org + " " + admin_key_actor].at("role").as_string(), "viewer");
+  EXPECT_TRUE(got[org + " " + plain_key_actor].is_null());
+
+  // Removed: the member and every key it made hold nothing.
+  ASSERT_EQ(Call("DELETE", "/v1/members/" + admin_id, "", owner).status, 200);
+  got = check(all());
+  EXPECT_TRUE(got[org + " " + admin_actor].is_null());
+  EXPECT_TRUE(got[org + " " + admin_key_actor].is_null());
+
+  // Bad input is a 400 that names the problem.
+  net::ClientRequest bad;
+  bad.method = "POST";
+  bad.target = "/internal/v1/principals/check";
+  bad.body = R"({"principals":[{"org_id":"o","actor":"robot:1"}]})";
+  auto r = signed_client->Do("127.0.0.1", server_->port(), bad);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("actor"), std::string::npos) << r->body;
 }
 
 }  // namespace

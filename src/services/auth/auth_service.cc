@@ -160,17 +160,50 @@ absl::StatusOr<Principal> AuthService::Impl::PrincipalForApiKey(std::string_view
   p.role = k->role;
   p.scopes = k->scopes;
   p.api_key_id = k->id;
-  // A key never acts above its creator's current role; a removed creator's keys stop.
-  if (!k->created_by.empty() && k->created_by != "bootstrap") {
-    absl::StatusOr<storage::Membership> m = store_.GetMembership(k->org_id, k->created_by);
-    if (!m.ok()) return absl::UnauthenticatedError("the API key's owner is no longer a member");
-    p.role = std::min(p.role, m->role);
-  }
+  // A key never acts above its creator's current role; a removed or disabled creator's keys stop.
+  EV_ASSIGN_OR_RETURN(std::optional<Rights> rights, CurrentRights(k->org_id, "key:" + k->id));
+  if (!rights) return absl::UnauthenticatedError("the API key's owner is no longer an active member");
+  p.role = rights->role;
   // last_used_at at one-minute resolution keeps reads from turning into writes.
   if (!k->last_used_at || now - *k->last_used_at > absl::Minutes(1)) {
     EV_RETURN_IF_ERROR(store_.TouchApiKey(k->id, now));
   }
   return p;
+}
+
+absl::StatusOr<std::optional<AuthService::Impl::Rights>> AuthService::Impl::CurrentRights(
+    std::string_view org_id, std::string_view actor) {
+  // A member's role in the org, or nullopt when the user is not one or is disabled.
+  auto member_role = [&](std::string_view user_id) -> absl::StatusOr<std::optional<Role>> {
+    absl::StatusOr<storage::Membership> m = store_.GetMembership(org_id, user_id);
+    if (absl::IsNotFound(m.status())) return std::nullopt;
+    EV_RETURN_IF_ERROR(m.status());
+    absl::StatusOr<storage::User> u = store_.GetUser(user_id);
+    if (absl::IsNotFound(u.status())) return std::nullopt;
+    EV_RETURN_IF_ERROR(u.status());
+    if (u->disabled) return std::nullopt;
+    return m->role;
+  };
+  if (actor.rfind("user:", 0) == 0) {
+    EV_ASSIGN_OR_RETURN(std::optional<Role> role, member_role(actor.substr(5)));
+    if (!role) return std::nullopt;
+    return Rights{.role = *role, .scopes = {}};
+  }
+  if (actor.rfind("key:", 0) == 0) {
+    absl::StatusOr<storage::ApiKey> k = store_.GetApiKey(org_id, actor.substr(4));
+    if (absl::IsNotFound(k.status())) return std::nullopt;
+    EV_RETURN_IF_ERROR(k.status());
+    if (k->revoked_at || (k->expires_at && *k->expires_at <= Now())) return std::nullopt;
+    Rights rights{.role = k->role, .scopes = k->scopes};
+    // As PrincipalForApiKey: never above the creator's current role; a removed creator's keys stop.
+    if (!k->created_by.empty() && k->created_by != "bootstrap") {
+      EV_ASSIGN_OR_RETURN(std::optional<Role> creator, member_role(k->created_by));
+      if (!creator) return std::nullopt;
+      rights.role = std::min(rights.role, *creator);
+    }
+    return rights;
+  }
+  return absl::InvalidArgumentError("actor: must be \"user:<id>\" or \"key:<id>\"");
 }
 
 absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& req,
