@@ -86,6 +86,11 @@ class Evaluation {
 
   EvalResult Run(const CompiledFlag& flag) {
     chain_[0] = &flag;
+    // Only clauses use the memo: a flag without rules or prerequisites (the commonest kind)
+    // does not pay for setting it up.
+    if (flag.rules.empty() && flag.prerequisites.empty()) return Flag(flag, 0);
+    Memo memo;
+    memo_ = &memo;
     return Flag(flag, 0);
   }
 
@@ -204,20 +209,52 @@ class Evaluation {
       return member != c.negate;
     }
     // A missing attribute never matches, negated or not (LaunchDarkly's rule).
-    const value* v = context_.Find(c.attribute);
+    const value* v = Attribute(c);
     if (v == nullptr) return false;
     bool matched = false;
     if (const boost::json::array* elements = v->if_array()) {
       for (const value& e : *elements) {
-        if (ValueMatches(c, e)) {
+        if (ValueMatches(c, e, nullptr)) {
           matched = true;
           break;
         }
       }
     } else {
-      matched = ValueMatches(c, *v);
+      matched = ValueMatches(c, *v, ParsedFor(c.slot));
     }
     return matched != c.negate;
+  }
+
+  // The clause's attribute in the context, looked up once per slot per evaluation.
+  const value* Attribute(const CompiledClause& c) {
+    if (c.slot < 0 || memo_ == nullptr) return context_.Find(c.attribute);
+    const uint64_t bit = uint64_t{1} << c.slot;
+    if ((memo_->found_mask & bit) == 0) {
+      memo_->found[c.slot] = context_.Find(c.attribute);
+      memo_->found_mask |= bit;
+    }
+    return memo_->found[c.slot];
+  }
+
+  // A scalar attribute's value parsed as a number, time or semver, each at most once per
+  // evaluation (the first kParsedSlots slots that need one; the rest parse every time).
+  struct Parsed {
+    int slot = -1;
+    bool number_done = false, time_done = false, semver_done = false;
+    std::optional<double> number;
+    std::optional<absl::Time> time;
+    std::optional<Semver> semver;
+  };
+  static constexpr int kParsedSlots = 4;
+  Parsed* ParsedFor(int slot) {
+    if (slot < 0 || memo_ == nullptr) return nullptr;
+    for (int i = 0; i < memo_->parsed_count; ++i) {
+      if (memo_->parsed[i]->slot == slot) return &*memo_->parsed[i];
+    }
+    if (memo_->parsed_count == kParsedSlots) return nullptr;
+    Parsed& p = memo_->parsed[memo_->parsed_count++].emplace();
+    p.slot = slot;
+    return &p;
   }
 
   bool InSegment(const CompiledSegment& s, int segment_depth) {
@@ -231,7 +268,8 @@ class Evaluation {
     return false;
   }
 
-  static bool ValueMatches(const CompiledClause& c, const value& v) {
+  // `parsed` (may be null) memoizes v's typed forms across the clauses naming its slot.
+  static bool ValueMatches(const CompiledClause& c, const value& v, Parsed* parsed) {
     switch (c.op) {
       case Op::kIn: {
         if (const boost::json::string* s = v.if_string()) {
@@ -270,7 +308,11 @@ class Evaluation {
       case Op::kLte:
       case Op::kGt:
       case Op::kGte: {
-        std::optional<double> n = NumberValue(v);
+        std::optional<double> computed;
+        const std::optional<double>& n = parsed == nullptr ? (computed = NumberValue(v))
+                                         : parsed->number_done
+                                             ? parsed->number
+                                             : (parsed->number_done = true, parsed->number = NumberValue(v));
         if (!n) return false;
         for (double want : c.numbers) {
           bool hit = c.op == Op::kLt    ? *n < want
@@ -283,7 +325,11 @@ class Evaluation {
       }
       case Op::kBefore:
       case Op::kAfter: {
-        std::optional<absl::Time> t = TimeValue(v);
+        std::optional<absl::Time> computed;
+        const std::optional<absl::Time>& t = parsed == nullptr ? (computed = TimeValue(v))
+                                             : parsed->time_done
+                                                 ? parsed->time
+                                                 : (parsed->time_done = true, parsed->time = TimeValue(v));
         if (!t) return false;
         for (absl::Time want : c.times) {
           if (c.op == Op::kBefore ? *t < want : *t > want) return true;
@@ -295,7 +341,11 @@ class Evaluation {
       case Op::kSemverGt: {
         const boost::json::string* s = v.if_string();
         if (s == nullptr) return false;
-        std::optional<Semver> version = Semver::Parse(std::string_view(*s));
+        std::optional<Semver> computed;
+        const std::optional<Semver>& version =
+            parsed == nullptr ? (computed = Semver::Parse(std::string_view(*s)))
+            : parsed->semver_done ? parsed->semver
+                                  : (parsed->semver_done = true, parsed->semver = Semver::Parse(std::string_view(*s)));
         if (!version) return false;
         for (const Semver& want : c.semvers) {
           int cmp = Compare(*version, want);
@@ -314,6 +364,15 @@ class Evaluation {
   const FlagSet& set_;
   const Context& context_;
   const CompiledFlag* chain_[kMaxPrerequisiteDepth + 1] = {};
+  // What this evaluation has looked up and parsed (set up by Run when the flag has rules
+  // or prerequisites, the only ways to reach a clause).
+  struct Memo {
+    uint64_t found_mask = 0;                 // slots looked up so far
+    const value* found[kMaxAttributeSlots];  // valid where found_mask has the bit
+    std::optional<Parsed> parsed[kParsedSlots];  // built on first use
+    int parsed_count = 0;
+  };
+  Memo* memo_ = nullptr;
 };
 
 const EVP_MD* Sha1() {
@@ -432,7 +491,32 @@ absl::StatusOr<std::shared_ptr<const FlagSet>> FlagSet::Build(
       }
     }
   }
+  set->AssignAttributeSlots();
   return std::shared_ptr<const FlagSet>(std::move(set));
+}
+
+void FlagSet::AssignAttributeSlots() {
+  StringMap<int> slots;
+  auto number = [&](std::vector<CompiledClause>& clauses) {
+    for (CompiledClause& c : clauses) {
+      c.slot = -1;
+      if (c.op == Op::kSegmentMatch) continue;
+      auto it = slots.find(c.attribute.text());
+      if (it != slots.end()) {
+        c.slot = it->second;
+      } else if (static_cast<int>(slots.size()) < kMaxAttributeSlots) {
+        c.slot = static_cast<int>(slots.size());
+        slots.emplace(c.attribute.text(), c.slot);
+      }
+    }
+  };
+  for (auto& [key, f] : flags_) {
+    for (CompiledRule& r : f.rules) number(r.clauses);
+  }
+  for (auto& [key, s] : segments_) {
+    for (CompiledSegmentRule& r : s.rules) number(r.clauses);
+  }
+  attribute_slots_ = static_cast<int>(slots.size());
 }
 
 std::shared_ptr<const FlagSet> FlagSet::FromCompiled(std::vector<CompiledFlag> flags,
@@ -446,6 +530,7 @@ std::shared_ptr<const FlagSet> FlagSet::FromCompiled(std::vector<CompiledFlag> f
     std::string key = s.key;
     set->segments_.emplace(std::move(key), std::move(s));
   }
+  set->AssignAttributeSlots();
   return set;
 }
 

@@ -90,9 +90,15 @@ class FlagSet {
   const CompiledSegment* FindSegment(std::string_view key) const;
   size_t flag_count() const { return flags_.size(); }
   size_t segment_count() const { return segments_.size(); }
+  // Distinct attributes the set's clauses name that got a slot (CompiledClause::slot).
+  int attribute_slots() const { return attribute_slots_; }
 
  private:
   FlagSet() = default;
+  // Numbers the clauses' attributes: equal texts share a slot; past kMaxAttributeSlots
+  // distinct texts, clauses keep slot -1 (looked up every time, still correct).
+  void AssignAttributeSlots();
+  int attribute_slots_ = 0;
   StringMap<CompiledFlag> flags_;
   StringMap<CompiledSegment> segments_;
 };
@@ -107,6 +113,8 @@ EvalResult Evaluate(const FlagSet& set, std::string_view flag_key, const Context
 EvalResult StaticResult(const boost::json::value& value);
 
 inline constexpr int kMaxPrerequisiteDepth = 32;
+// Attributes per FlagSet whose lookups and parses an evaluation memoizes (one bit each).
+inline constexpr int kMaxAttributeSlots = 64;
 
 // The rollout bucket in [0, 1]: the first 15 hex digits of
 // sha1(flag_key + "." + salt + "." + value), or of sha1(seed + "." + value) when a seed

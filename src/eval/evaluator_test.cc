@@ -566,5 +566,53 @@ TEST(SegmentTest, RuntimeNestingGuardWithoutBuild) {
   EXPECT_EQ(r.variation, 1);
 }
 
+// The per-evaluation memo (an attribute looked up once per slot, its number, time and
+// semver parsed once) must never change an answer: one attribute under several operators
+// (parsed differently by each), in segments and prerequisites, array attributes (never
+// memoized), and more distinct attributes than there are slots.
+TEST(MemoTest, SharedAttributesGiveTheSameAnswersAsSeparateOnes) {
+  // "v" is a number for gte, a semver for semver_gt (as a string elsewhere), a string for in.
+  std::string rules = R"([
+      {"clauses":[{"attribute":"v","op":"gte","values":[5]}],"variation":2},
+      {"clauses":[{"attribute":"v","op":"semver_gt","values":["1.0.0"]},
+                  {"attribute":"v","op":"in","values":["1.2.3"]}],"variation":1}])";
+  auto set = MustBuild(
+      Flags({{"f", Flag(base::StrCat(R"({"on":true,"fallthrough":{"variation":0},"rules":)", rules, "}"))}}));
+  EXPECT_GT(set->attribute_slots(), 0);
+  EXPECT_EQ(Evaluate(*set, "f", Ctx(R"({"key":"k","v":"1.2.3"})")).variation, 1);  // no number; semver + in
+  EXPECT_EQ(Evaluate(*set, "f", Ctx(R"({"key":"k","v":7})")).variation, 2);        // a number
+  EXPECT_EQ(Evaluate(*set, "f", Ctx(R"({"key":"k","v":"0.9.0"})")).variation, 0);  // semver too low
+  // An array: any element matching, each element parsed on its own.
+  EXPECT_EQ(Evaluate(*set, "f", Ctx(R"({"key":"k","v":["0.1.0","1.2.3"]})")).variation, 1);
+  EXPECT_EQ(Evaluate(*set, "f", Ctx(R"({"key":"k","v":[1,"1.2.3",9]})")).variation, 2);
+
+  // More distinct attributes than slots: the last rule's attribute has none and still matches.
+  std::string many = "[";
+  for (int i = 0; i <= kMaxAttributeSlots + 5; ++i) {
+    base::StrAppend(&many, i > 0 ? "," : "", R"({"clauses":[{"attribute":"a)", i,
+                    R"(","op":"semver_gt","values":["1.0.0"]},{"attribute":"a)", i,
+                    R"(","op":"semver_gt","values":["2.0.0"]}],"variation":1})");
+  }
+  many += "]";
+  auto wide = MustBuild(
+      Flags({{"w", Flag(base::StrCat(R"({"on":true,"fallthrough":{"variation":0},"rules":)", many, "}"))}}));
+  EXPECT_EQ(wide->attribute_slots(), kMaxAttributeSlots);
+  const std::string last = base::StrCat("a", kMaxAttributeSlots + 5);
+  EXPECT_EQ(Evaluate(*wide, "w", Ctx(base::StrCat(R"({"key":"k",")", last, R"(":"3.0.0"})"))).variation, 1);
+  EXPECT_EQ(Evaluate(*wide, "w", Ctx(base::StrCat(R"({"key":"k",")", last, R"(":"1.5.0"})"))).variation, 0);
+
+  // A prerequisite and a segment naming the same attribute as the flag's own rule.
+  auto with_parts = MustBuild(
+      Flags({{"pre", Flag(R"({"on":true,"fallthrough":{"variation":0},"rules":[
+                {"clauses":[{"attribute":"plan","op":"starts_with","values":["pro"]}],"variation":1}]})")},
+             {"main", Flag(R"({"on":true,"off_variation":2,"prerequisites":[{"flag":"pre","variation":1}],
+                "fallthrough":{"variation":0},"rules":[
+                {"clauses":[{"op":"segment_match","values":["team"]}],"variation":1}]})")}}),
+      R"({"team":{"rules":[{"clauses":[{"attribute":"plan","op":"ends_with","values":["-team"]}]}]}})");
+  EXPECT_EQ(Evaluate(*with_parts, "main", Ctx(R"({"key":"k","plan":"pro-team"})")).variation, 1);
+  EXPECT_EQ(Evaluate(*with_parts, "main", Ctx(R"({"key":"k","plan":"pro-solo"})")).variation, 0);
+  EXPECT_EQ(Evaluate(*with_parts, "main", Ctx(R"({"key":"k","plan":"free-team"})")).variation, 2);
+}
+
 }  // namespace
 }  // namespace edgevault::eval

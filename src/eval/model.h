@@ -68,6 +68,10 @@ std::string_view OpName(Op op);
 // to `op` are filled.
 struct CompiledClause {
   AttributeRef attribute;  // unused (may be empty) for segment_match
+  // The attribute's slot in its FlagSet (FlagSet::Build / FromCompiled number every distinct
+  // attribute text of the set, up to kMaxAttributeSlots): one evaluation looks each slot up
+  // in the context once and parses its number, time or semver once. -1 = not numbered.
+  int slot = -1;
   Op op = Op::kIn;
   bool negate = false;
   // kIn: string values in a hash set, every other value (numbers, bools, objects, arrays)
