@@ -2,6 +2,8 @@
 
 #include <re2/re2.h>
 
+#include "src/base/json_patch.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -210,16 +212,7 @@ std::vector<std::string_view> LeakScanner::ScanString(std::string_view value, st
 }
 
 void AppendPointerToken(std::string& pointer, std::string_view token) {
-  pointer.push_back('/');
-  for (char c : token) {
-    if (c == '~') {
-      pointer += "~0";
-    } else if (c == '/') {
-      pointer += "~1";
-    } else {
-      pointer.push_back(c);
-    }
-  }
+  pointer += base::JsonPointer({std::string(token)});
 }
 
 namespace {
