@@ -244,9 +244,10 @@ absl::StatusOr<EnvironmentPolicy> ParsePolicy(const json::value& v) {
   const json::object& o = v.get_object();
   for (const auto& kv : o) {
     if (kv.key() != "required_approvals" && kv.key() != "approver_roles" &&
-        kv.key() != "change_requests_required") {
+        kv.key() != "change_requests_required" && kv.key() != "leak_scan") {
       return Invalid("policy." + Str(kv.key()),
-                     "unknown field (allowed: required_approvals, approver_roles, change_requests_required)");
+                     "unknown field (allowed: required_approvals, approver_roles, change_requests_required, "
+                     "leak_scan)");
     }
   }
   EnvironmentPolicy p;
@@ -275,15 +276,23 @@ absl::StatusOr<EnvironmentPolicy> ParsePolicy(const json::value& v) {
     if (!b->is_bool()) return Invalid("policy.change_requests_required", "must be a boolean");
     p.change_requests_required = b->get_bool();
   }
+  if (const json::value* m = o.if_contains("leak_scan"); m != nullptr) {
+    if (!m->is_string() || (m->get_string() != "off" && m->get_string() != "warn" && m->get_string() != "block")) {
+      return Invalid("policy.leak_scan", "must be \"off\", \"warn\" or \"block\"");
+    }
+    p.leak_scan = Str(m->get_string());
+  }
   return p;
 }
 
 json::object PolicyToJson(const EnvironmentPolicy& p) {
   json::array roles;
   for (const std::string& r : p.approver_roles) roles.emplace_back(r);
-  return {{"required_approvals", p.required_approvals},
-          {"approver_roles", std::move(roles)},
-          {"change_requests_required", p.change_requests_required}};
+  json::object o{{"required_approvals", p.required_approvals},
+                 {"approver_roles", std::move(roles)},
+                 {"change_requests_required", p.change_requests_required}};
+  if (p.leak_scan) o["leak_scan"] = *p.leak_scan;
+  return o;
 }
 
 json::object EnvironmentToJson(const Environment& env) {

@@ -45,11 +45,14 @@ absl::StatusOr<boost::json::object> ParseObject(std::string_view json_text, std:
 
 // An environment's change-request policy (docs/design/promotions.md §4):
 // {"required_approvals": 0..10, "approver_roles": ["developer"|"admin"|"owner", ...],
-//  "change_requests_required": bool}.
+//  "change_requests_required": bool, "leak_scan"?: "off"|"warn"|"block"}.
 struct EnvironmentPolicy {
   int required_approvals = 0;
   std::vector<std::string> approver_roles = {"admin", "owner"};  // sorted, distinct
   bool change_requests_required = false;
+  // Secret-leak scanning of config and flag writes touching this environment
+  // (docs/secret-scanning.md): "off", "warn" or "block"; unset = "warn".
+  std::optional<std::string> leak_scan;
 };
 inline constexpr int kMaxRequiredApprovals = 10;
 // Strict parse (unknown fields, ranges, role names); errors are InvalidArgument naming
