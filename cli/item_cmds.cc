@@ -28,6 +28,7 @@ struct ItemCommands {
   bool merge = false;  // flag patch: a JSON Merge Patch instead of a JSON Patch
   int rule = -1;       // flag rollout --rule (-1: the fallthrough)
   std::string env, from, to, variation;
+  std::string pointer, secret;  // config move-to-secret
   std::vector<std::string> weights, add_users, remove_users;
   // Each registered command with what it does once parsed.
   std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
@@ -446,6 +447,46 @@ int WorkspaceShow(ItemCommands& c, Client& client) {
   });
 }
 
+// GET …/leak-scan: one row per finding; exit 1 when there is any (for CI).
+int Scan(ItemCommands& c, Client& client) {
+  Reply r = client.Call("GET", WsPath(c) + "/leak-scan");
+  int rc = Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* findings = ArrayMember(r.body, "findings");
+    if (findings == nullptr) return Missing("findings");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& f : *findings) {
+      std::optional<std::string> kind = StringMember(f, "kind"), key = StringMember(f, "key"),
+                                 pointer = StringMember(f, "pointer"), finding = StringMember(f, "finding");
+      if (!kind || !key || !pointer || !finding) return std::string("a finding without kind, key, pointer or finding");
+      rows.push_back({*kind, *key, pointer->empty() ? "/" : *pointer, *finding});
+    }
+    if (rows.empty()) {
+      std::printf("No credentials found.\n");
+    } else {
+      PrintTable({"KIND", "KEY", "POINTER", "FINDING"}, rows);
+    }
+    return std::nullopt;
+  });
+  if (rc != 0) return rc;
+  const json::array* findings = ArrayMember(r.body, "findings");
+  return findings != nullptr && !findings->empty() ? 1 : 0;
+}
+
+int ConfigMoveToSecret(ItemCommands& c, Client& client) {
+  json::object body{{"pointer", c.pointer}, {"reason", c.reason}};
+  if (!c.secret.empty()) body["secret"] = c.secret;
+  json::value v = body;
+  Reply r = client.Call("POST", ItemPath(c, "configs") + "/move-to-secret", &v);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> secret = StringMember(r.body, "secret"), config = StringMember(r.body, "config"),
+                               env = StringMember(r.body, "environment"), revision = Field(r.body, "revision");
+    if (!secret || !config || !env || !revision) return std::string("no secret, config, environment or revision in it");
+    std::printf("Moved %s of config %s into secret %s (environment %s); the config was %s (workspace revision %s).\n",
+                c.pointer.c_str(), c.key.c_str(), secret->c_str(), env->c_str(), config->c_str(), revision->c_str());
+    return std::nullopt;
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App& app) {
@@ -508,6 +549,13 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
               "environment (repeatable)"));
   reason(add(config, "rm", "delete a config in every environment", true,
              [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "configs", "config"); }));
+
+  CLI::App* move = reason(add(config, "move-to-secret", "move a value that holds a credential out of a config into a "
+                                                    "secret (docs/secret-scanning.md)", true, ConfigMoveToSecret));
+  move->add_option("--pointer,-p", o.pointer, "where the value is: /values/ENV or a JSON pointer inside it, as "
+                                              "edgevault scan prints it")->required();
+  move->add_option("--secret", o.secret, "the secret's key (default: the config key, plus the path inside the value)");
+  add(&app, "scan", "scan a workspace's configs and flags for credentials (exit 1 when any is found)", false, Scan);
 
   CLI::App* flag = app.get_subcommand("flag");
   add(flag, "list", "flags of a workspace: on or off in each environment", false, [](ItemCommands& c, Client& client) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "src/base/strings.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -60,6 +61,12 @@ class LeakPolicyApiTest : public ::testing::Test {
       EXPECT_EQ(p.status, 200) << p.body;
     }
     return base;
+  }
+
+  testing::CommandResult Cli(const std::string& args) {
+    return testing::RunEdgevault(
+        args, base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                           " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
   }
 
   static EdgeVaultUp* up_;
@@ -227,6 +234,25 @@ TEST_F(LeakPolicyApiTest, OnDemandScanAndMoveToSecret) {
                      json::object{{"pointer", "/values/prod/nope"}, {"reason", "x"}})), "bad_pointer");
   EXPECT_EQ(Api("POST", base + "/configs/db/move-to-secret",
                 json::object{{"pointer", "/values/prod/host"}, {"secret", "ci.token"}, {"reason", "x"}}).status, 409);
+}
+
+// The CLI: a write warns on standard error, `scan` lists and exits 1, `config
+// move-to-secret` fixes it, after which `scan` exits 0.
+TEST_F(LeakPolicyApiTest, CliWarnsScansAndMoves) {
+  std::string base = NewWorkspace("leak-cli", "");
+  testing::CommandResult set = Cli("config set leak-cli stripe.key --value prod=sk_live_51Synthetic0NotReal0Key0123 -m key");
+  EXPECT_EQ(set.code, 0) << set.out;
+  EXPECT_NE(set.out.find("warning: config \"stripe.key\" at /values/prod"), std::string::npos) << set.out;
+  EXPECT_NE(set.out.find("edgevault config move-to-secret"), std::string::npos) << set.out;
+  testing::CommandResult scan = Cli("scan leak-cli");
+  EXPECT_EQ(scan.code, 1) << scan.out;
+  EXPECT_NE(scan.out.find("stripe_secret_key"), std::string::npos) << scan.out;
+  EXPECT_EQ(scan.out.find("sk_live_"), std::string::npos) << scan.out;
+  testing::CommandResult move = Cli("config move-to-secret leak-cli stripe.key --pointer /values/prod -m fix");
+  EXPECT_EQ(move.code, 0) << move.out;
+  scan = Cli("scan leak-cli");
+  EXPECT_EQ(scan.code, 0) << scan.out;
+  EXPECT_NE(scan.out.find("No credentials found."), std::string::npos) << scan.out;
 }
 
 }  // namespace
