@@ -234,6 +234,10 @@ TEST_F(LeakPolicyApiTest, OnDemandScanAndMoveToSecret) {
                      json::object{{"pointer", "/values/prod/nope"}, {"reason", "x"}})), "bad_pointer");
   EXPECT_EQ(Api("POST", base + "/configs/db/move-to-secret",
                 json::object{{"pointer", "/values/prod/host"}, {"secret", "ci.token"}, {"reason", "x"}}).status, 409);
+
+  json::value openapi = Api("GET", "/v1/openapi.json").json;
+  EXPECT_TRUE(openapi.at("paths").as_object().contains("/v1/workspaces/{ws}/leak-scan"));
+  EXPECT_TRUE(openapi.at("paths").as_object().contains("/v1/workspaces/{ws}/configs/{key}/move-to-secret"));
 }
 
 // The CLI: a write warns on standard error, `scan` lists and exits 1, `config
