@@ -29,6 +29,7 @@ struct ItemCommands {
   int rule = -1;       // flag rollout --rule (-1: the fallthrough)
   std::string env, from, to, variation;
   std::string pointer, secret;  // config move-to-secret
+  int days = 30;                // flag stale
   std::vector<std::string> weights, add_users, remove_users;
   // Each registered command with what it does once parsed.
   std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
@@ -472,6 +473,45 @@ int Scan(ItemCommands& c, Client& client) {
   return findings != nullptr && !findings->empty() ? 1 : 0;
 }
 
+// GET …/flags/stale: one row per finding with its evidence in a sentence.
+int FlagStale(ItemCommands& c, Client& client) {
+  Reply r = client.Call("GET", WsPath(c) + "/flags/stale?days=" + std::to_string(c.days));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* flags = ArrayMember(r.body, "flags");
+    if (flags == nullptr) return Missing("flags");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& f : *flags) {
+      std::optional<std::string> key = StringMember(f, "key"), reason = StringMember(f, "reason");
+      const json::value* evidence = Member(f, "evidence");  // a value: the helpers below point into it
+      if (!key || !reason || evidence == nullptr || !evidence->is_object()) {
+        return std::string("a flag without key, reason or evidence");
+      }
+      std::string why;
+      if (*reason == "past_remove_after") {
+        why = "remove after " + Field(*evidence, "remove_after").value_or("?") + " (" +
+              Field(*evidence, "days_past").value_or("?") + " days past)";
+      } else {
+        why = Field(*evidence, "days").value_or("?") + " days since revision " +
+              Field(*evidence, "since_revision").value_or("?") + ":";
+        if (const json::object* envs = ObjectMember(*evidence, "environments")) {
+          for (const auto& kv : *envs) {
+            const json::value* value = Member(kv.value(), "value");
+            why += " " + std::string(kv.key()) + "=" + (value != nullptr ? Compact(*value) : std::string("default"));
+          }
+        }
+      }
+      rows.push_back({*key, *reason == "past_remove_after" ? "past removal date" : "one variation everywhere",
+                      StringMember(f, "owner").value_or("-"), why});
+    }
+    if (rows.empty()) {
+      std::printf("No stale flags (window: %d days).\n", c.days);
+    } else {
+      PrintTable({"FLAG", "WHY", "OWNER", "EVIDENCE"}, rows);
+    }
+    return std::nullopt;
+  });
+}
+
 int ConfigMoveToSecret(ItemCommands& c, Client& client) {
   json::object body{{"pointer", c.pointer}, {"reason", c.reason}};
   if (!c.secret.empty()) body["secret"] = c.secret;
@@ -595,6 +635,10 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   CLI::App* copy = reason(add(flag, "copy", "copy a flag's configuration from one environment to another", true, FlagCopy));
   copy->add_option("--from", o.from, "the environment to copy from")->required();
   copy->add_option("--to", o.to, "the environment to copy to")->required();
+  add(flag, "stale", "temporary flags serving one variation everywhere for --days, and flags past their removal "
+                     "date, with the evidence", false, FlagStale)
+      ->add_option("--days", o.days, "how long a flag must have served one variation (default 30)")
+      ->check(CLI::Range(0, 3650));
   reason(add(flag, "rm", "delete a flag (refused while another flag needs it as a prerequisite)", true,
              [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "flags", "flag"); }));
 

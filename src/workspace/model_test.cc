@@ -354,7 +354,7 @@ TEST(FlagBodyTest, RejectsStructuralErrorsAndUnknownEnvironments) {
     return Message(r.status());
   };
   EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{},"tags":[]})"),
-            "tags: unknown field (allowed: description, salt, variations, environments)");
+            "tags: unknown field (allowed: description, lifecycle, owner, remove_after, salt, variations, environments)");
   EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{"production":{"on":true,
       "fallthrough":{"variation":0},"offVariation":0}}})"),
             "environments.production.offVariation: unknown field");

@@ -23,6 +23,7 @@
 #include "src/workspace/change_requests.h"
 #include "src/workspace/org_webhooks.h"
 #include "src/workspace/resolver.h"
+#include "src/workspace/stale_flags.h"
 
 namespace edgevault::api {
 
@@ -537,6 +538,27 @@ class ApiService::Handlers {
       return services::JsonResponse(200, json::object{{"environments", std::move(e)}});
     });
 
+    // Before the item routes: GET .../flags/stale is the report, not a flag (the key is reserved).
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/flags/stale", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(int64_t days, QueryInt(req, "days", 30, 0, 3650));
+      absl::Time now = o_.env->Now();
+      EV_ASSIGN_OR_RETURN(std::vector<workspace::StaleFlag> stale, workspace::FindStaleFlags(*o_.service, c.ws, now, days));
+      json::array flags;
+      for (workspace::StaleFlag& s : stale) {
+        json::object o{{"key", s.key}, {"reason", s.reason}, {"evidence", std::move(s.evidence)}};
+        // Who to ask: the flag's owner and lifecycle, as set.
+        absl::StatusOr<storage::Item> item = o_.service->GetItem(c.ws, ItemKind::kFlag, s.key);
+        json::value body = item.ok() ? ParseOrNull(item->body) : json::value(nullptr);
+        for (const char* m : {"owner", "lifecycle", "remove_after"}) {
+          const json::value* v = body.is_object() ? body.get_object().if_contains(m) : nullptr;
+          if (v != nullptr) o[m] = *v;
+        }
+        flags.push_back(std::move(o));
+      }
+      return services::JsonResponse(200, json::object{{"days", days}, {"now", services::FormatTime(now)},
+                                                      {"flags", std::move(flags)}});
+    });
     for (const KindRoute& k : kKinds) InstallKind(r, k);
     InstallAudit(r);
     InstallWebhooks(r);

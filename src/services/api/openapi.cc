@@ -127,6 +127,11 @@ json::object Build() {
                                                             {"properties", {{"targetingKey", {{"type", "string"}}}}}}}}},
                                {"additionalProperties", false}},
                   "200", "Any")}};
+  paths["/v1/workspaces/{ws}/flags/stale"] = {
+      {"get", Op("Stale flags (docs/api.md): temporary flags serving one variation everywhere for `days` days, "
+                 "and flags past their remove_after date: {days, now, flags: [{key, reason, evidence, owner?, "
+                 "lifecycle?, remove_after?}]}",
+                 {P("ws"), P("days", "query", "integer")}, std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/leak-scan"] = {
       {"get", Op("Every config and flag scanned for credentials (docs/secret-scanning.md): {findings: [{kind, "
                  "key, pointer, finding, description, revision}], scanned: {configs, flags}}, never a value",
