@@ -10,11 +10,13 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
+#include "cli/refs.h"
 #include "src/base/json_patch.h"
 
 namespace edgevault::cli {
@@ -30,6 +32,9 @@ struct ItemCommands {
   std::string env, from, to, variation;
   std::string pointer, secret;  // config move-to-secret
   int days = 30;                // flag stale
+  CLI::App* refs_scan = nullptr;  // refs scan: the api only when a workspace is named
+  std::string refs_path;
+  std::vector<std::string> refs_flags;
   std::vector<std::string> weights, add_users, remove_users;
   // Each registered command with what it does once parsed.
   std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
@@ -512,6 +517,56 @@ int FlagStale(ItemCommands& c, Client& client) {
   });
 }
 
+// refs scan: the keys (--flag, and every flag of -w WS from the api), then the tree.
+int RefsScanCommand(ItemCommands& c) {
+  std::vector<std::string> keys = c.refs_flags;
+  if (!c.ws.empty()) {
+    std::string error;
+    std::optional<Client> client = Client::Connect(c.api_url, c.token, &error);
+    if (!client) return Fail(error);
+    Reply r = client->Call("GET", WsPath(c) + "/flags");
+    if (int rc = Check(r)) return rc;
+    const json::array* items = ArrayMember(r.body, "items");
+    if (items == nullptr) return Unexpected(r, "no \"items\" array in it");
+    for (const json::value& item : *items) {
+      if (std::optional<std::string> key = StringMember(item, "key")) keys.push_back(*key);
+    }
+  }
+  if (keys.empty()) return Fail("no flag keys to look for: name a workspace (-w WS) or keys (--flag KEY)");
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  RefsScan scan = ScanTree(c.refs_path, keys);
+  for (const std::string& e : scan.errors) std::fprintf(stderr, "edgevault: %s\n", e.c_str());
+  std::set<std::string> used;
+  for (const FlagReference& r : scan.references) used.insert(r.flag);
+  if (c.as_json) {
+    json::array refs, unused;
+    for (const FlagReference& r : scan.references) {
+      refs.push_back(json::object{{"flag", r.flag}, {"file", r.file}, {"line", r.line}, {"column", r.column},
+                                  {"text", r.text}});
+    }
+    for (const std::string& k : keys) {
+      if (!used.contains(k)) unused.emplace_back(k);
+    }
+    std::printf("%s\n", json::serialize(json::object{{"references", std::move(refs)},
+                                                      {"unreferenced", std::move(unused)},
+                                                      {"files_scanned", scan.files_scanned}}).c_str());
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const FlagReference& r : scan.references) {
+      rows.push_back({r.flag, r.file + ":" + std::to_string(r.line) + ":" + std::to_string(r.column), r.text.substr(0, 80)});
+    }
+    if (!rows.empty()) PrintTable({"FLAG", "WHERE", "LINE"}, rows);
+    std::string unused;
+    for (const std::string& k : keys) {
+      if (!used.contains(k)) unused += (unused.empty() ? "" : ", ") + k;
+    }
+    std::printf("%zu references in %zu files scanned.%s%s\n", scan.references.size(), scan.files_scanned,
+                unused.empty() ? "" : " Not found: ", unused.c_str());
+  }
+  return scan.errors.empty() ? 0 : 1;
+}
+
 int ConfigMoveToSecret(ItemCommands& c, Client& client) {
   json::object body{{"pointer", c.pointer}, {"reason", c.reason}};
   if (!c.secret.empty()) body["secret"] = c.secret;
@@ -596,6 +651,15 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
                                               "edgevault scan prints it")->required();
   move->add_option("--secret", o.secret, "the secret's key (default: the config key, plus the path inside the value)");
   add(&app, "scan", "scan a workspace's configs and flags for credentials (exit 1 when any is found)", false, Scan);
+  CLI::App* refs = app.add_subcommand("refs", "where flag keys are used in source code");
+  refs->require_subcommand(1);
+  o.refs_scan = refs->add_subcommand("scan", "find flag keys in a source tree (files git ignores are skipped)");
+  o.refs_scan->add_option("path", o.refs_path, "the directory (or file) to scan")->required();
+  o.refs_scan->add_option("--workspace,-w", o.ws, "look for every flag of this workspace (asks the api)");
+  o.refs_scan->add_option("--flag", o.refs_flags, "a flag key to look for (repeatable)");
+  o.refs_scan->add_option("--api-url", o.api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
+  o.refs_scan->add_option("--token", o.token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
+  o.refs_scan->add_flag("--json", o.as_json, "{references: [{flag, file, line, column, text}], unreferenced, files_scanned}");
 
   CLI::App* flag = app.get_subcommand("flag");
   add(flag, "list", "flags of a workspace: on or off in each environment", false, [](ItemCommands& c, Client& client) {
@@ -664,6 +728,7 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
 }
 
 int RunItemCommands(ItemCommands& c) {
+  if (c.refs_scan != nullptr && c.refs_scan->parsed()) return RefsScanCommand(c);
   for (auto& [cmd, run] : c.commands) {
     if (!cmd->parsed()) continue;
     std::string error;

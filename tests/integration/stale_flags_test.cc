@@ -3,10 +3,13 @@
 // clock are tested in src/workspace/stale_flags_test.cc; here the window is 0 days (the
 // api's real clock), which still separates a flag serving one variation from one that
 // splits, a permanent flag from a temporary one, and a removal date in the past.
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "src/base/strings.h"
+#include "src/base/testing/temp_dir.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -87,6 +90,21 @@ TEST_F(StaleFlagsApiTest, ReportsWithEvidenceAndNeverAPermanentFlag) {
   EXPECT_NE(cli.out.find("team-web"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("remove after 2020-01-31"), std::string::npos) << cli.out;
   EXPECT_EQ(cli.out.find("kept"), std::string::npos) << cli.out;
+
+  // Where the workspace's flags are used: .gitignore'd files are not looked at.
+  base::testing::TempDir src;
+  ASSERT_FALSE(src.path().empty());
+  std::ofstream(src.path() + "/.gitignore") << "vendor/\n";
+  std::ofstream(src.path() + "/app.ts") << "if (flags.on('launched')) {}\n";
+  std::filesystem::create_directories(src.path() + "/vendor");
+  std::ofstream(src.path() + "/vendor/lib.ts") << "'ramping'\n";
+  testing::CommandResult refs = testing::RunEdgevault(
+      "refs scan " + src.path() + " -w stale",
+      base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                   " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
+  EXPECT_EQ(refs.code, 0) << refs.out;
+  EXPECT_NE(refs.out.find("app.ts:1:15"), std::string::npos) << refs.out;
+  EXPECT_NE(refs.out.find("Not found: kept, overdue, ramping"), std::string::npos) << refs.out;
 }
 
 }  // namespace
