@@ -165,6 +165,17 @@ TEST_F(LeakPolicyApiTest, BlockRefusesAChangeRequestBeforeItIsStored) {
                                                                                   {"values", {{"dev", kDbUrl}}}}}}}}});
   EXPECT_EQ(dev.status, 201) << dev.body;
   EXPECT_EQ(dev.json.at("warnings").as_array().size(), 1u) << dev.body;
+  // Applying is checked again: dev turned to "block" since, so the apply is refused (the
+  // request fails like one that no longer validates) and nothing is written.
+  ASSERT_EQ(Api("PUT", base + "/environments/dev/policy", json::object{{"leak_scan", "block"}, {"reason", "x"}}).status,
+            200);
+  int64_t head = Head(base);
+  HttpReply apply = Api("POST", base + "/change-requests/" + std::to_string(dev.json.at("id").as_int64()) + "/apply",
+                        json::object{});
+  EXPECT_EQ(apply.status, 400) << apply.body;
+  EXPECT_NE(apply.body.find("url_with_password"), std::string::npos) << apply.body;
+  EXPECT_EQ(apply.body.find(kDbPassword), std::string::npos) << apply.body;
+  EXPECT_EQ(Head(base), head);
 }
 
 TEST_F(LeakPolicyApiTest, RevertIsNotBlockedRetroactively) {
