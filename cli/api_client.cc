@@ -279,6 +279,19 @@ int Output(bool as_json, const Reply& r, const std::function<std::optional<std::
     return 0;
   }
   if (std::optional<std::string> missing = human()) return Unexpected(r, *missing);
+  // A write the api let through under a "warn" secret-leak policy (docs/secret-scanning.md).
+  if (const json::array* warnings = ArrayMember(r.body, "warnings")) {
+    for (const json::value& w : *warnings) {
+      std::optional<std::string> kind = StringMember(w, "kind"), key = StringMember(w, "key"),
+                                 pointer = StringMember(w, "pointer"), description = StringMember(w, "description");
+      if (!kind || !key || !pointer || !description) continue;
+      std::fprintf(stderr, "warning: %s \"%s\" at %s looks like a credential (%s); move it into a secret%s\n",
+                   kind->c_str(), key->c_str(), pointer->empty() ? "/" : pointer->c_str(), description->c_str(),
+                   *kind == "config" ? (" with: edgevault config move-to-secret WS " + *key + " --pointer " + *pointer +
+                                        " -m REASON").c_str()
+                                     : "");
+    }
+  }
   return 0;
 }
 

@@ -10,11 +10,13 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
+#include "cli/refs.h"
 #include "src/base/json_patch.h"
 
 namespace edgevault::cli {
@@ -28,6 +30,11 @@ struct ItemCommands {
   bool merge = false;  // flag patch: a JSON Merge Patch instead of a JSON Patch
   int rule = -1;       // flag rollout --rule (-1: the fallthrough)
   std::string env, from, to, variation;
+  std::string pointer, secret;  // config move-to-secret
+  int days = 30;                // flag stale
+  CLI::App* refs_scan = nullptr;  // refs scan: the api only when a workspace is named
+  std::string refs_path;
+  std::vector<std::string> refs_flags;
   std::vector<std::string> weights, add_users, remove_users;
   // Each registered command with what it does once parsed.
   std::vector<std::pair<CLI::App*, std::function<int(ItemCommands&, Client&)>>> commands;
@@ -446,6 +453,135 @@ int WorkspaceShow(ItemCommands& c, Client& client) {
   });
 }
 
+// GET …/leak-scan: one row per finding; exit 1 when there is any (for CI).
+int Scan(ItemCommands& c, Client& client) {
+  Reply r = client.Call("GET", WsPath(c) + "/leak-scan");
+  int rc = Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* findings = ArrayMember(r.body, "findings");
+    if (findings == nullptr) return Missing("findings");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& f : *findings) {
+      std::optional<std::string> kind = StringMember(f, "kind"), key = StringMember(f, "key"),
+                                 pointer = StringMember(f, "pointer"), finding = StringMember(f, "finding");
+      if (!kind || !key || !pointer || !finding) return std::string("a finding without kind, key, pointer or finding");
+      rows.push_back({*kind, *key, pointer->empty() ? "/" : *pointer, *finding});
+    }
+    if (rows.empty()) {
+      std::printf("No credentials found.\n");
+    } else {
+      PrintTable({"KIND", "KEY", "POINTER", "FINDING"}, rows);
+    }
+    return std::nullopt;
+  });
+  if (rc != 0) return rc;
+  const json::array* findings = ArrayMember(r.body, "findings");
+  return findings != nullptr && !findings->empty() ? 1 : 0;
+}
+
+// GET …/flags/stale: one row per finding with its evidence in a sentence.
+int FlagStale(ItemCommands& c, Client& client) {
+  Reply r = client.Call("GET", WsPath(c) + "/flags/stale?days=" + std::to_string(c.days));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* flags = ArrayMember(r.body, "flags");
+    if (flags == nullptr) return Missing("flags");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& f : *flags) {
+      std::optional<std::string> key = StringMember(f, "key"), reason = StringMember(f, "reason");
+      const json::value* evidence = Member(f, "evidence");  // a value: the helpers below point into it
+      if (!key || !reason || evidence == nullptr || !evidence->is_object()) {
+        return std::string("a flag without key, reason or evidence");
+      }
+      std::string why;
+      if (*reason == "past_remove_after") {
+        why = "remove after " + Field(*evidence, "remove_after").value_or("?") + " (" +
+              Field(*evidence, "days_past").value_or("?") + " days past)";
+      } else {
+        why = Field(*evidence, "days").value_or("?") + " days since revision " +
+              Field(*evidence, "since_revision").value_or("?") + ":";
+        if (const json::object* envs = ObjectMember(*evidence, "environments")) {
+          for (const auto& kv : *envs) {
+            const json::value* value = Member(kv.value(), "value");
+            why += " " + std::string(kv.key()) + "=" + (value != nullptr ? Compact(*value) : std::string("default"));
+          }
+        }
+      }
+      rows.push_back({*key, *reason == "past_remove_after" ? "past removal date" : "one variation everywhere",
+                      StringMember(f, "owner").value_or("-"), why});
+    }
+    if (rows.empty()) {
+      std::printf("No stale flags (window: %d days).\n", c.days);
+    } else {
+      PrintTable({"FLAG", "WHY", "OWNER", "EVIDENCE"}, rows);
+    }
+    return std::nullopt;
+  });
+}
+
+// refs scan: the keys (--flag, and every flag of -w WS from the api), then the tree.
+int RefsScanCommand(ItemCommands& c) {
+  std::vector<std::string> keys = c.refs_flags;
+  if (!c.ws.empty()) {
+    std::string error;
+    std::optional<Client> client = Client::Connect(c.api_url, c.token, &error);
+    if (!client) return Fail(error);
+    Reply r = client->Call("GET", WsPath(c) + "/flags");
+    if (int rc = Check(r)) return rc;
+    const json::array* items = ArrayMember(r.body, "items");
+    if (items == nullptr) return Unexpected(r, "no \"items\" array in it");
+    for (const json::value& item : *items) {
+      if (std::optional<std::string> key = StringMember(item, "key")) keys.push_back(*key);
+    }
+  }
+  if (keys.empty()) return Fail("no flag keys to look for: name a workspace (-w WS) or keys (--flag KEY)");
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  RefsScan scan = ScanTree(c.refs_path, keys);
+  for (const std::string& e : scan.errors) std::fprintf(stderr, "edgevault: %s\n", e.c_str());
+  std::set<std::string> used;
+  for (const FlagReference& r : scan.references) used.insert(r.flag);
+  if (c.as_json) {
+    json::array refs, unused;
+    for (const FlagReference& r : scan.references) {
+      refs.push_back(json::object{{"flag", r.flag}, {"file", r.file}, {"line", r.line}, {"column", r.column},
+                                  {"text", r.text}});
+    }
+    for (const std::string& k : keys) {
+      if (!used.contains(k)) unused.emplace_back(k);
+    }
+    std::printf("%s\n", json::serialize(json::object{{"references", std::move(refs)},
+                                                      {"unreferenced", std::move(unused)},
+                                                      {"files_scanned", scan.files_scanned}}).c_str());
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const FlagReference& r : scan.references) {
+      rows.push_back({r.flag, r.file + ":" + std::to_string(r.line) + ":" + std::to_string(r.column), r.text.substr(0, 80)});
+    }
+    if (!rows.empty()) PrintTable({"FLAG", "WHERE", "LINE"}, rows);
+    std::string unused;
+    for (const std::string& k : keys) {
+      if (!used.contains(k)) unused += (unused.empty() ? "" : ", ") + k;
+    }
+    std::printf("%zu references in %zu files scanned.%s%s\n", scan.references.size(), scan.files_scanned,
+                unused.empty() ? "" : " Not found: ", unused.c_str());
+  }
+  return scan.errors.empty() ? 0 : 1;
+}
+
+int ConfigMoveToSecret(ItemCommands& c, Client& client) {
+  json::object body{{"pointer", c.pointer}, {"reason", c.reason}};
+  if (!c.secret.empty()) body["secret"] = c.secret;
+  json::value v = body;
+  Reply r = client.Call("POST", ItemPath(c, "configs") + "/move-to-secret", &v);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::optional<std::string> secret = StringMember(r.body, "secret"), config = StringMember(r.body, "config"),
+                               env = StringMember(r.body, "environment"), revision = Field(r.body, "revision");
+    if (!secret || !config || !env || !revision) return std::string("no secret, config, environment or revision in it");
+    std::printf("Moved %s of config %s into secret %s (environment %s); the config was %s (workspace revision %s).\n",
+                c.pointer.c_str(), c.key.c_str(), secret->c_str(), env->c_str(), config->c_str(), revision->c_str());
+    return std::nullopt;
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App& app) {
@@ -509,6 +645,22 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   reason(add(config, "rm", "delete a config in every environment", true,
              [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "configs", "config"); }));
 
+  CLI::App* move = reason(add(config, "move-to-secret", "move a value that holds a credential out of a config into a "
+                                                    "secret (docs/secret-scanning.md)", true, ConfigMoveToSecret));
+  move->add_option("--pointer,-p", o.pointer, "where the value is: /values/ENV or a JSON pointer inside it, as "
+                                              "edgevault scan prints it")->required();
+  move->add_option("--secret", o.secret, "the secret's key (default: the config key, plus the path inside the value)");
+  add(&app, "scan", "scan a workspace's configs and flags for credentials (exit 1 when any is found)", false, Scan);
+  CLI::App* refs = app.add_subcommand("refs", "where flag keys are used in source code");
+  refs->require_subcommand(1);
+  o.refs_scan = refs->add_subcommand("scan", "find flag keys in a source tree (files git ignores are skipped)");
+  o.refs_scan->add_option("path", o.refs_path, "the directory (or file) to scan")->required();
+  o.refs_scan->add_option("--workspace,-w", o.ws, "look for every flag of this workspace (asks the api)");
+  o.refs_scan->add_option("--flag", o.refs_flags, "a flag key to look for (repeatable)");
+  o.refs_scan->add_option("--api-url", o.api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
+  o.refs_scan->add_option("--token", o.token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
+  o.refs_scan->add_flag("--json", o.as_json, "{references: [{flag, file, line, column, text}], unreferenced, files_scanned}");
+
   CLI::App* flag = app.get_subcommand("flag");
   add(flag, "list", "flags of a workspace: on or off in each environment", false, [](ItemCommands& c, Client& client) {
     return ListItems(c, client, "flags", {"ENVIRONMENTS"}, [](const json::value& item) -> std::optional<std::vector<std::string>> {
@@ -547,6 +699,10 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   CLI::App* copy = reason(add(flag, "copy", "copy a flag's configuration from one environment to another", true, FlagCopy));
   copy->add_option("--from", o.from, "the environment to copy from")->required();
   copy->add_option("--to", o.to, "the environment to copy to")->required();
+  add(flag, "stale", "temporary flags serving one variation everywhere for --days, and flags past their removal "
+                     "date, with the evidence", false, FlagStale)
+      ->add_option("--days", o.days, "how long a flag must have served one variation (default 30)")
+      ->check(CLI::Range(0, 3650));
   reason(add(flag, "rm", "delete a flag (refused while another flag needs it as a prerequisite)", true,
              [](ItemCommands& c, Client& client) { return RemoveItem(c, client, "flags", "flag"); }));
 
@@ -572,6 +728,7 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
 }
 
 int RunItemCommands(ItemCommands& c) {
+  if (c.refs_scan != nullptr && c.refs_scan->parsed()) return RefsScanCommand(c);
   for (auto& [cmd, run] : c.commands) {
     if (!cmd->parsed()) continue;
     std::string error;

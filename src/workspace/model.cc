@@ -64,12 +64,56 @@ json::object SortedByKey(const json::object& o) {
   return out;
 }
 
+}  // namespace
+
+std::optional<absl::Time> ParseCalendarDate(std::string_view text) {
+  if (text.size() != 10) return std::nullopt;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d", std::string(text), absl::UTCTimeZone(), &t, &err)) return std::nullopt;
+  // absl normalises 2026-02-30 to March 2: only a date that formats back the same is one.
+  if (absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()) != text) return std::nullopt;
+  return t;
+}
+
+namespace {
+
 // An optional "description": must be a string.
 absl::Status CopyDescription(const json::object& request, json::object& out) {
   const json::value* d = request.if_contains("description");
   if (d == nullptr) return absl::OkStatus();
   if (!d->is_string()) return Invalid("description", "must be a string");
   out["description"] = *d;
+  return absl::OkStatus();
+}
+
+// A flag's lifecycle (docs/design/items.md "Flag lifecycle"): "lifecycle" temporary or
+// permanent, "owner" a non-blank string, "remove_after" a calendar date YYYY-MM-DD (not on a
+// permanent flag). Each optional; copied when present.
+absl::Status CopyLifecycle(const json::object& request, json::object& out) {
+  const json::value* lifecycle = request.if_contains("lifecycle");
+  if (lifecycle != nullptr) {
+    if (!lifecycle->is_string() || (lifecycle->get_string() != "temporary" && lifecycle->get_string() != "permanent")) {
+      return Invalid("lifecycle", "must be \"temporary\" or \"permanent\"");
+    }
+    out["lifecycle"] = *lifecycle;
+  }
+  if (const json::value* owner = request.if_contains("owner")) {
+    if (!owner->is_string() || owner->get_string().size() > 200 ||
+        std::string_view(owner->get_string()).find_first_not_of(" \t\r\n") == std::string_view::npos) {
+      return Invalid("owner", "must be a non-blank string of at most 200 bytes (a team or a person)");
+    }
+    out["owner"] = *owner;
+  }
+  if (const json::value* date = request.if_contains("remove_after")) {
+    if (!date->is_string() || !ParseCalendarDate(date->get_string())) {
+      return Invalid("remove_after", "must be a date YYYY-MM-DD, e.g. 2026-09-30");
+    }
+    if (lifecycle != nullptr && lifecycle->get_string() == "permanent") {
+      return Invalid("remove_after", "a permanent flag has no removal date (make it temporary, or drop the date)");
+    }
+    out["remove_after"] = *date;
+  }
   return absl::OkStatus();
 }
 
@@ -244,9 +288,10 @@ absl::StatusOr<EnvironmentPolicy> ParsePolicy(const json::value& v) {
   const json::object& o = v.get_object();
   for (const auto& kv : o) {
     if (kv.key() != "required_approvals" && kv.key() != "approver_roles" &&
-        kv.key() != "change_requests_required") {
+        kv.key() != "change_requests_required" && kv.key() != "leak_scan") {
       return Invalid("policy." + Str(kv.key()),
-                     "unknown field (allowed: required_approvals, approver_roles, change_requests_required)");
+                     "unknown field (allowed: required_approvals, approver_roles, change_requests_required, "
+                     "leak_scan)");
     }
   }
   EnvironmentPolicy p;
@@ -275,15 +320,23 @@ absl::StatusOr<EnvironmentPolicy> ParsePolicy(const json::value& v) {
     if (!b->is_bool()) return Invalid("policy.change_requests_required", "must be a boolean");
     p.change_requests_required = b->get_bool();
   }
+  if (const json::value* m = o.if_contains("leak_scan"); m != nullptr) {
+    if (!m->is_string() || (m->get_string() != "off" && m->get_string() != "warn" && m->get_string() != "block")) {
+      return Invalid("policy.leak_scan", "must be \"off\", \"warn\" or \"block\"");
+    }
+    p.leak_scan = Str(m->get_string());
+  }
   return p;
 }
 
 json::object PolicyToJson(const EnvironmentPolicy& p) {
   json::array roles;
   for (const std::string& r : p.approver_roles) roles.emplace_back(r);
-  return {{"required_approvals", p.required_approvals},
-          {"approver_roles", std::move(roles)},
-          {"change_requests_required", p.change_requests_required}};
+  json::object o{{"required_approvals", p.required_approvals},
+                 {"approver_roles", std::move(roles)},
+                 {"change_requests_required", p.change_requests_required}};
+  if (p.leak_scan) o["leak_scan"] = *p.leak_scan;
+  return o;
 }
 
 json::object EnvironmentToJson(const Environment& env) {
@@ -574,12 +627,18 @@ namespace {
 absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::object& request,
                                            const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "flag key"));
-  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "salt", "variations", "environments"}));
+  if (key == "stale") {
+    return absl::InvalidArgumentError(
+        "flag key \"stale\" is reserved: GET /v1/workspaces/{ws}/flags/stale is the stale-flags report");
+  }
+  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "lifecycle", "owner", "remove_after", "salt", "variations",
+                                           "environments"}));
   EV_RETURN_IF_ERROR(CheckFinite(request));
   EV_RETURN_IF_ERROR(eval::ValidateFlag(request));
 
   json::object out;
   EV_RETURN_IF_ERROR(CopyDescription(request, out));
+  EV_RETURN_IF_ERROR(CopyLifecycle(request, out));
   if (const json::value* salt = request.if_contains("salt")) out["salt"] = *salt;
   out["variations"] = request.at("variations");  // ValidateFlag: present
   const json::object& environments = request.at("environments").get_object();

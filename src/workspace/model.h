@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "src/storage/workspace_store.h"
 
 namespace edgevault::workspace {
@@ -45,11 +46,14 @@ absl::StatusOr<boost::json::object> ParseObject(std::string_view json_text, std:
 
 // An environment's change-request policy (docs/design/promotions.md §4):
 // {"required_approvals": 0..10, "approver_roles": ["developer"|"admin"|"owner", ...],
-//  "change_requests_required": bool}.
+//  "change_requests_required": bool, "leak_scan"?: "off"|"warn"|"block"}.
 struct EnvironmentPolicy {
   int required_approvals = 0;
   std::vector<std::string> approver_roles = {"admin", "owner"};  // sorted, distinct
   bool change_requests_required = false;
+  // Secret-leak scanning of config and flag writes touching this environment
+  // (docs/secret-scanning.md): "off", "warn" or "block"; unset = "warn".
+  std::optional<std::string> leak_scan;
 };
 inline constexpr int kMaxRequiredApprovals = 10;
 // Strict parse (unknown fields, ranges, role names); errors are InvalidArgument naming
@@ -145,13 +149,17 @@ absl::StatusOr<boost::json::object> ValidateConfigBody(std::string_view key,
 // ---- flags ----
 
 // Body: the flag JSON of docs/design/flags.md ({"salt"?, "variations", "environments"})
-// plus an optional "description" string; other top-level fields are rejected.
+// plus optional "description" (string) and lifecycle fields (docs/design/items.md):
+// "lifecycle" ("temporary" | "permanent"; absent = temporary), "owner" (non-blank string),
+// "remove_after" ("YYYY-MM-DD", not on a permanent flag); other top-level fields are
+// rejected. The lifecycle fields are the flag's shared part: they never reach a resolved
+// document.
 // `all_flags_after_change` maps every flag key of the workspace to its body after the
 // change; the entry for `key` is replaced by the request (added when missing), so the
 // caller may pass the current bodies. Checks: key, eval::ValidateFlag, every key of
 // "environments" is an environment, then ValidateFlagSet over the changed set.
-// Returns the normalised body: {"description"?, "salt"?, "variations", "environments"
-// (sorted)}. Errors: InvalidArgument.
+// Returns the normalised body: {"description"?, "lifecycle"?, "owner"?, "remove_after"?,
+// "salt"?, "variations", "environments" (sorted)}. Errors: InvalidArgument.
 absl::StatusOr<boost::json::object> ValidateFlagBody(
     std::string_view key, const boost::json::object& request, const EnvironmentSet& envs,
     const boost::json::object& all_flags_after_change);
@@ -214,6 +222,10 @@ FlagInEnvironment FlagConfigFor(const boost::json::object& flag,
 // objects or lack the fields are skipped (stored bodies were validated on write).
 boost::json::object ResolveFlagsForEnvironment(const boost::json::object& flags_by_key,
                                                const EnvironmentSet& envs, std::string_view env);
+
+// A calendar date "YYYY-MM-DD" as the UTC midnight starting it; nullopt for anything else
+// (also for dates that do not exist, such as 2026-02-30).
+std::optional<absl::Time> ParseCalendarDate(std::string_view text);
 
 // ---- segments ----
 

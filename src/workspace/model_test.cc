@@ -133,7 +133,17 @@ TEST(EnvironmentTest, PolicyParsesStrictlyAndRoundTrips) {
   EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","policy":{"approver_roles":["viewer"]}})")).status()),
             "policy.approver_roles: each role must be \"developer\", \"admin\" or \"owner\" (viewers never approve)");
   EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","policy":{"approvals":1}})")).status()),
-            "policy.approvals: unknown field (allowed: required_approvals, approver_roles, change_requests_required)");
+            "policy.approvals: unknown field (allowed: required_approvals, approver_roles, change_requests_required, "
+            "leak_scan)");
+  // Secret-leak scanning (docs/secret-scanning.md): written back only when set.
+  env = ParseEnvironmentBody(Obj(R"({"key":"prod","policy":{"leak_scan":"block"}})"));
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->policy->leak_scan, "block");
+  EXPECT_EQ(json::serialize(PolicyToJson(*env->policy)),
+            R"({"required_approvals":0,"approver_roles":["admin","owner"],"change_requests_required":false,)"
+            R"("leak_scan":"block"})");
+  EXPECT_EQ(Message(ParseEnvironmentBody(Obj(R"({"key":"x","policy":{"leak_scan":"maybe"}})")).status()),
+            "policy.leak_scan: must be \"off\", \"warn\" or \"block\"");
 }
 
 TEST(EnvironmentSetTest, AncestorChainAndDescendants) {
@@ -344,7 +354,7 @@ TEST(FlagBodyTest, RejectsStructuralErrorsAndUnknownEnvironments) {
     return Message(r.status());
   };
   EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{},"tags":[]})"),
-            "tags: unknown field (allowed: description, salt, variations, environments)");
+            "tags: unknown field (allowed: description, lifecycle, owner, remove_after, salt, variations, environments)");
   EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{"production":{"on":true,
       "fallthrough":{"variation":0},"offVariation":0}}})"),
             "environments.production.offVariation: unknown field");

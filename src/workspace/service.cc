@@ -655,7 +655,9 @@ absl::StatusOr<int64_t> Service::PutItemLocked(Locked& l, const Actor& actor, co
   std::optional<json::object> before = StoredObject(existing);
   EV_ASSIGN_OR_RETURN(std::set<std::string> touched,
                       ItemEffect(l.store, kind, key, Ptr(before), &body, envs));
-  EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+  WriteEffect effect = EffectOf(touched, envs);
+  if (kind == ItemKind::kConfig || kind == ItemKind::kFlag) effect.written.push_back({kind, std::string(key), &body});
+  EV_RETURN_IF_ERROR(authorize(effect));
   storage::CommitRequest c;
   c.reason = std::string(reason);
   c.op = existing.ok() ? "update" : "create";
@@ -1644,7 +1646,14 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       touched.insert(t.begin(), t.end());
       afters.push_back(std::move(after));
     }
-    EV_RETURN_IF_ERROR(authorize(EffectOf(touched, envs)));
+    WriteEffect effect = EffectOf(touched, envs);
+    for (size_t i = 0; i < set.changes.size(); ++i) {
+      const PlannedChange& c = set.changes[i];
+      if ((c.kind == ItemKind::kConfig || c.kind == ItemKind::kFlag) && afters[i]) {
+        effect.written.push_back({c.kind, c.key, &*afters[i]});
+      }
+    }
+    EV_RETURN_IF_ERROR(authorize(effect));
     // 4. Secrets: opened and re-sealed here, for the revision each one gets.
     storage::CommitRequest commit;
     std::shared_ptr<const crypto::Keyring> keyring;

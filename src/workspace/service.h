@@ -133,6 +133,16 @@ struct WriteEffect {
   std::set<std::string> change_request_environments;
   // The policy of every touched environment that has one.
   std::map<std::string, EnvironmentPolicy> policies;
+  // The config and flag bodies (normalised) this write stores as new content: PutItem,
+  // PatchItem and ApplyChangeSet (change requests, promotions) fill it, for checks of
+  // what is written such as secret-leak scanning (docs/secret-scanning.md). Revert and
+  // rollback restore history and leave it empty. The pointers live for the call.
+  struct Written {
+    storage::ItemKind kind;
+    std::string key;
+    const boost::json::object* body = nullptr;
+  };
+  std::vector<Written> written;
 };
 // Decides whether the caller may make a write with this effect. Called exactly once per
 // write that would change something, under the workspace's write lock, after validation

@@ -132,6 +132,18 @@ test('configs: schema editor, inline schema violation, JSON value editor; deleti
     'The value in prod does not match at /port: 8080 is greater than the maximum 1024');
   assert.deepEqual((await config()).schema, schema, 'a schema the stored value violates was stored');
 
+  // A value holding a credential: saved (the policy defaults to warn) with a banner naming
+  // where and what, never the value (docs/secret-scanning.md).
+  await page.locator('#set-value').fill('{"port": 8080, "db_password": "q7F!xR2m#Lp9vZ"}');
+  await page.locator('#set-reason').fill('e2e: pasted a password');
+  await page.getByRole('button', { name: 'Set value' }).click();
+  const leak = page.getByRole('alert').filter({ hasText: 'looks like a credential' });
+  await leak.waitFor();
+  assert.match(await leak.innerText(), /limits at \/values\/prod\/db_password: high-entropy value/);
+  assert.ok(!(await leak.innerText()).includes('q7F!'), 'the banner shows the value');
+  await leak.getByRole('button', { name: 'Dismiss' }).click();
+  assert.equal(await leak.count(), 0);
+
   // Flags: billing is checkout's prerequisite, so deleting it is refused and nothing changes.
   await page.goto(origin + '/workspaces/shop/flags');
   await page.getByRole('heading', { name: 'Delete a flag' }).waitFor();

@@ -19,7 +19,7 @@ import { BIN_DIR, EdgeVault } from './lib/edgevault.mjs';
 
 const MARKER = `sk_marker_${randomBytes(8).toString('hex')}`;
 const PROPOSED_MARKER = `sk_proposed_${randomBytes(8).toString('hex')}`;
-const WRITE_TOOLS = ['propose_change', 'apply_change', 'create_promotion'];
+const WRITE_TOOLS = ['propose_change', 'apply_change', 'create_promotion', 'config_move_to_secret'];
 
 let ev;          // default settings
 let evLocked;    // mcp.read_only = true, mcp.allow_secret_values = true
@@ -96,9 +96,9 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
 
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ['apply_change', 'create_promotion', 'diff_revisions', 'explain_flag', 'get_change_request',
-    'get_history', 'get_item', 'get_resolved_environment', 'list_change_requests', 'list_environments', 'list_items',
-    'list_workspaces', 'propose_change', 'search_items']);
+  assert.deepEqual(names, ['apply_change', 'config_move_to_secret', 'create_promotion', 'diff_revisions', 'explain_flag',
+    'get_change_request', 'get_history', 'get_item', 'get_resolved_environment', 'leak_scan', 'list_change_requests',
+    'list_environments', 'list_items', 'list_workspaces', 'propose_change', 'search_items']);
   for (const t of tools) {
     assert.equal(t.inputSchema.type, 'object', t.name);
     assert.equal(t.outputSchema.type, 'object', t.name);
@@ -106,6 +106,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
     assert.equal(t.annotations.readOnlyHint, !WRITE_TOOLS.includes(t.name), t.name);
   }
   assert.equal(tools.find((t) => t.name === 'apply_change').annotations.destructiveHint, true);
+  assert.equal(tools.find((t) => t.name === 'config_move_to_secret').annotations.destructiveHint, true);
 
   const outputs = [];
   const call = async (name, args) => {
@@ -175,6 +176,12 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   const promo = await call('create_promotion', { ...ws, from: 'dev', to: 'prod', kinds: ['config'], dry_run: true });
   assert.equal(promo.dry_run, true);
   assert.ok(promo.changes.some((c) => c.key === 'db.pool'));
+  // Secret-leak scanning (docs/secret-scanning.md): nothing here looks like a credential, and
+  // moving a number into a secret is refused (a secret holds a string).
+  assert.deepEqual((await call('leak_scan', ws)).findings, []);
+  const notString = await client.callTool({ name: 'config_move_to_secret', arguments: { ...ws, key: 'db.pool', pointer: '/values/prod', reason: 'x' } });
+  outputs.push(textOf(notString));
+  assert.equal(notString.isError, true, textOf(notString));
 
   // A resource: listed, then read.
   const { resources } = await client.listResources();
@@ -187,7 +194,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   outputs.push(textOf(item));
 
   // Default server: no tool output, however it was asked, carries a secret value.
-  assert.equal(outputs.length, 19);  // 17 tool calls (every tool but read_secret_value), 2 resource reads
+  assert.equal(outputs.length, 21);  // 19 tool calls (every tool but read_secret_value), 2 resource reads
   for (const o of outputs) {
     assert.ok(!o.includes(MARKER), `a secret value leaked: ${o.slice(0, 300)}`);
     assert.ok(!o.includes(PROPOSED_MARKER), `a proposed secret value leaked: ${o.slice(0, 300)}`);

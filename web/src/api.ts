@@ -18,6 +18,12 @@ export interface Session {
 // undefined: not known yet; null: nobody is logged in.
 export const session = signal<Session | null | undefined>(undefined);
 
+// A write the api let through under a "warn" secret-leak policy (docs/secret-scanning.md):
+// the findings of the last such save (item, pointer, kind; never a value), shown by the shell
+// until dismissed or the next save.
+export interface LeakWarning { kind: string; key: string; pointer: string; finding: string; description: string }
+export const leakWarnings = signal<LeakWarning[]>([]);
+
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
@@ -78,6 +84,12 @@ export async function bff<T>(method: string, path: string, body?: unknown, heade
   if (!res.ok) {
     if (res.status === 401 && !path.startsWith('/bff/v1/login')) session.value = null;
     throw errorOf(res.status, json);
+  }
+  if (method !== 'GET') {
+    const w = (json as { warnings?: unknown } | undefined)?.warnings;
+    leakWarnings.value = Array.isArray(w)
+      ? (w as LeakWarning[]).filter((x) => x && typeof x.key === 'string' && typeof x.pointer === 'string')
+      : [];
   }
   return json as T;
 }

@@ -16,12 +16,14 @@
 #include "src/eval/evaluator.h"
 #include "src/eval/ofrep.h"
 #include "src/net/sse.h"
+#include "src/services/api/leak_guard.h"
 #include "src/services/api/mcp_server.h"
 #include "src/services/common/http_json.h"
 #include "src/services/common/service_main.h"
 #include "src/workspace/change_requests.h"
 #include "src/workspace/org_webhooks.h"
 #include "src/workspace/resolver.h"
+#include "src/workspace/stale_flags.h"
 
 namespace edgevault::api {
 
@@ -143,10 +145,12 @@ json::object ScheduleGrant(const Principal& p) {
   return {{"role", storage::RoleName(p.role)}, {"scopes", std::move(scopes)}};
 }
 
-workspace::WriteAuthorizer ApplyRight(const Principal& p) {
-  return [p](const workspace::WriteEffect& effect) {
-    return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
-  };
+workspace::WriteAuthorizer ApplyRight(const Principal& p, std::shared_ptr<LeakReport> leaks) {
+  return WithLeakScan(
+      [p](const workspace::WriteEffect& effect) {
+        return ApiAuth::Authorize(p, Action::kWrite, effect.protected_environments);
+      },
+      leaks != nullptr ? std::move(leaks) : std::make_shared<LeakReport>());
 }
 
 workspace::WriteAuthorizer ScheduledApplyRight(const std::string& by, const json::object& grant) {
@@ -385,6 +389,79 @@ class ApiService::Handlers {
     };
   }
 
+  // A write that stored credentials under a "warn" policy: the answer lists them
+  // (`warnings`) and so does the activity log and audit trail (workspace.leak_scan.warning,
+  // pointers and kinds, never values). The write itself has succeeded: a failure to
+  // record the warning is logged, not returned.
+  void AttachLeakWarnings(const Ctx& c, const net::Request& req, const LeakReport& leaks, int64_t revision,
+                          json::object& answer) {
+    if (leaks.items.empty()) return;
+    json::array warnings = LeakWarningsJson(leaks.items);
+    answer["warnings"] = warnings;
+    std::string target = leaks.items.front().kind + ":" + leaks.items.front().key;
+    absl::Status recorded = o_.service->RecordActivity(
+        ActorFor(c.p, req), c.ws, "workspace.leak_scan.warning",
+        {{"revision", revision}, {"findings", std::move(warnings)}}, "", target);
+    if (!recorded.ok()) {
+      EV_LOG(kError, "a secret-leak warning could not be recorded in the activity log",
+             {{"workspace", c.ws.id}, {"error", recorded.ToString()}});
+    }
+  }
+
+  // Creating a change request or promotion (docs/secret-scanning.md): its changes are
+  // planned first as a dry run and scanned under the policies of the environments they
+  // change; "block" refuses the request before anything is stored, "warn" lists the
+  // findings in the answer. Applying it is checked again (ApplyRight), on the workspace
+  // as it is then.
+  absl::StatusOr<json::object> CreateChecked(const Ctx& c, const json::object& body,
+                                             const std::function<absl::StatusOr<json::object>(const json::object&)>& create) {
+    json::object dry = body;
+    dry["dry_run"] = true;
+    absl::StatusOr<json::object> planned = create(dry);
+    if (!planned.ok()) return create(body);  // the request's own error, as it would be
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, o_.service->ListEnvironments(c.ws));
+    EV_ASSIGN_OR_RETURN(workspace::EnvironmentSet envs, workspace::EnvironmentSet::FromItems(env_items));
+    workspace::WriteEffect effect;
+    std::vector<json::object> bodies;
+    const json::value* changes = planned->if_contains("changes");
+    if (changes != nullptr && changes->is_array()) {
+      bodies.reserve(changes->get_array().size());
+      for (const json::value& ch : changes->get_array()) {
+        const json::object* o = ch.if_object();
+        if (o == nullptr) continue;
+        const json::value* kind = o->if_contains("kind");
+        const json::value* key = o->if_contains("key");
+        const json::value* env = o->if_contains("environment");
+        const json::value* b = o->if_contains("body");
+        if (kind == nullptr || !kind->is_string() || key == nullptr || !key->is_string() || b == nullptr ||
+            !b->is_object()) {
+          continue;
+        }
+        absl::StatusOr<storage::ItemKind> k = storage::ParseItemKind(kind->get_string());
+        if (!k.ok() || (*k != ItemKind::kConfig && *k != ItemKind::kFlag)) continue;
+        // A whole-item change names no environment: every environment may change.
+        std::vector<std::string> named = envs.Keys();
+        if (env != nullptr && env->is_string() && !env->get_string().empty()) named = {std::string(env->get_string())};
+        for (const std::string& e : named) {
+          effect.environments.insert(e);
+          if (const workspace::Environment* found = envs.Find(e); found != nullptr && found->policy) {
+            effect.policies.emplace(e, *found->policy);
+          }
+        }
+        bodies.push_back(b->get_object());
+        effect.written.push_back({*k, std::string(key->get_string()), nullptr});
+      }
+    }
+    for (size_t i = 0; i < bodies.size(); ++i) effect.written[i].body = &bodies[i];
+    LeakMode worst = LeakMode::kOff;
+    std::vector<LeakReport::Item> found = ScanWritten(effect, &worst);
+    if (worst == LeakMode::kBlock) return SecretDetectedError(found);
+    json::value dry_run = body.contains("dry_run") ? body.at("dry_run") : json::value(false);
+    EV_ASSIGN_OR_RETURN(json::object out, dry_run.is_bool() && dry_run.get_bool() ? *std::move(planned) : create(body));
+    if (!found.empty()) out["warnings"] = LeakWarningsJson(found);
+    return out;
+  }
+
   void Install(net::Router& r) {
     r.Get("/v1/openapi.json", [](net::Request&) { return net::Response::Json(200, OpenApiDocument()); });
 
@@ -461,11 +538,33 @@ class ApiService::Handlers {
       return services::JsonResponse(200, json::object{{"environments", std::move(e)}});
     });
 
+    // Before the item routes: GET .../flags/stale is the report, not a flag (the key is reserved).
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/flags/stale", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      EV_ASSIGN_OR_RETURN(int64_t days, QueryInt(req, "days", 30, 0, 3650));
+      absl::Time now = o_.env->Now();
+      EV_ASSIGN_OR_RETURN(std::vector<workspace::StaleFlag> stale, workspace::FindStaleFlags(*o_.service, c.ws, now, days));
+      json::array flags;
+      for (workspace::StaleFlag& s : stale) {
+        json::object o{{"key", s.key}, {"reason", s.reason}, {"evidence", std::move(s.evidence)}};
+        // Who to ask: the flag's owner and lifecycle, as set.
+        absl::StatusOr<storage::Item> item = o_.service->GetItem(c.ws, ItemKind::kFlag, s.key);
+        json::value body = item.ok() ? ParseOrNull(item->body) : json::value(nullptr);
+        for (const char* m : {"owner", "lifecycle", "remove_after"}) {
+          const json::value* v = body.is_object() ? body.get_object().if_contains(m) : nullptr;
+          if (v != nullptr) o[m] = *v;
+        }
+        flags.push_back(std::move(o));
+      }
+      return services::JsonResponse(200, json::object{{"days", days}, {"now", services::FormatTime(now)},
+                                                      {"flags", std::move(flags)}});
+    });
     for (const KindRoute& k : kKinds) InstallKind(r, k);
     InstallAudit(r);
     InstallWebhooks(r);
     InstallOrgWebhooks(r);
     InstallChangeRequests(r);
+    InstallLeakScan(r);
     InstallMcp(r);
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/resolved", [this](net::Request& req) -> absl::StatusOr<net::Response> {
@@ -872,11 +971,13 @@ class ApiService::Handlers {
       }
       return std::move(result.get_object());
     };
+    auto leaks = std::make_shared<LeakReport>();
     EV_ASSIGN_OR_RETURN(int64_t head, o_.service->PatchItem(ActorFor(c.p, req), c.ws, kind, key, apply, reason,
-                                                            if_match, Writer(c)));
+                                                            if_match, WithLeakScan(Writer(c), leaks)));
     EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, kind, key));
     json::object o = ItemJson(item);
     o["workspace_revision"] = head;
+    AttachLeakWarnings(c, req, *leaks, head, o);
     return WithRevision(services::JsonResponse(200, o), head);
   }
 
@@ -901,16 +1002,18 @@ class ApiService::Handlers {
       auto& [body, reason, if_match] = w;
       std::string key(req.Param("key"));
       int64_t head;
+      auto leaks = std::make_shared<LeakReport>();
       if (kind == ItemKind::kSecret) {
         EV_ASSIGN_OR_RETURN(head, o_.service->PutSecret(ActorFor(c.p, req), c.ws, key, body, reason, if_match,
                                                         Writer(c)));
       } else {
         EV_ASSIGN_OR_RETURN(head, o_.service->PutItem(ActorFor(c.p, req), c.ws, kind, key, body, reason, if_match,
-                                                      Writer(c)));
+                                                      WithLeakScan(Writer(c), leaks)));
       }
       EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, kind, key));
       json::object o = ItemJson(item);
       o["workspace_revision"] = head;
+      AttachLeakWarnings(c, req, *leaks, head, o);
       return WithRevision(services::JsonResponse(200, o), head);
     });
     if (kind != ItemKind::kSecret) {
@@ -1131,14 +1234,16 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
       EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
       EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_ASSIGN_OR_RETURN(json::object out, cr->Promote(ActorFor(c.p, req), c.ws, body));
+      auto create = [&](const json::object& b) { return cr->Promote(ActorFor(c.p, req), c.ws, b); };
+      EV_ASSIGN_OR_RETURN(json::object out, CreateChecked(c, body, create));
       return services::JsonResponse(out.contains("dry_run") ? 200 : 201, out);
     });
     Route(r, http::verb::post, "/v1/workspaces/{ws}/change-requests", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
       EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
       EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
-      EV_ASSIGN_OR_RETURN(json::object out, cr->Propose(ActorFor(c.p, req), c.ws, body));
+      auto create = [&](const json::object& b) { return cr->Propose(ActorFor(c.p, req), c.ws, b); };
+      EV_ASSIGN_OR_RETURN(json::object out, CreateChecked(c, body, create));
       return services::JsonResponse(out.contains("dry_run") ? 200 : 201, out);
     });
     Route(r, http::verb::get, "/v1/workspaces/{ws}/change-requests", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
@@ -1185,7 +1290,14 @@ class ApiService::Handlers {
           if (op == "revert") out = cr->Revert(actor, c.ws, id);
           // The caller's own right on the effect (protected environments need admin);
           // the change request's approvals are checked by ChangeRequests.
-          if (op == "apply") out = cr->Apply(actor, c.ws, id, ApplyRight(c.p));
+          if (op == "apply") {
+            auto leaks = std::make_shared<LeakReport>();
+            out = cr->Apply(actor, c.ws, id, ApplyRight(c.p, leaks));
+            if (out.ok()) {
+              const json::value* rev = out->if_contains("applied_revision");
+              AttachLeakWarnings(c, req, *leaks, rev != nullptr && rev->is_int64() ? rev->get_int64() : 0, *out);
+            }
+          }
           if (op == "unschedule") out = cr->Schedule(actor, c.ws, id, std::nullopt, {}, ApplyRight(c.p));
         }
         if (op == "schedule") {
@@ -1218,6 +1330,139 @@ class ApiService::Handlers {
                            "unschedule"}) {
       Route(r, http::verb::post, base + "/" + op, one(op, Action::kWrite));
     }
+  }
+
+  // Secret-leak scanning on demand and its one-action fix (docs/secret-scanning.md).
+  void InstallLeakScan(net::Router& r) {
+    // Every config and flag as stored now, scanned whatever the policies say (a scan is a
+    // read): what was stored before scanning existed, or under "warn" or "off".
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/leak-scan", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      json::array findings;
+      json::object scanned;
+      for (ItemKind kind : {ItemKind::kConfig, ItemKind::kFlag}) {
+        EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, o_.service->ListItems(c.ws, kind));
+        scanned[std::string(storage::ItemKindName(kind)) + "s"] = items.size();
+        for (const storage::Item& item : items) {
+          json::value body = ParseOrNull(item.body);
+          if (!body.is_object()) continue;
+          LeakReport::Item found{std::string(storage::ItemKindName(kind)), item.key,
+                                 scan::LeakScanner::Get().ScanItem(storage::ItemKindName(kind), item.key, body.get_object())};
+          for (json::value& f : LeakWarningsJson({found})) {
+            f.as_object().erase("type");
+            f.as_object()["revision"] = item.revision;
+            findings.push_back(std::move(f));
+          }
+        }
+      }
+      return services::JsonResponse(200, json::object{{"findings", std::move(findings)}, {"scanned", std::move(scanned)}});
+    });
+
+    // Moves the string at `pointer` (/values/<env> or deeper) of a config into a secret's
+    // value for <env>, then removes it from the config (deleting the config when no value
+    // is left). Two writes, secret first: a failure in between never loses the value.
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/configs/{key}/move-to-secret",
+          [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(w.body, {"pointer", "secret"}));
+      EV_ASSIGN_OR_RETURN(std::string pointer, services::RequiredString(w.body, "pointer", 2048));
+      EV_ASSIGN_OR_RETURN(std::optional<std::string> secret_key, services::OptionalString(w.body, "secret", 200));
+      std::string key(req.Param("key"));
+      EV_ASSIGN_OR_RETURN(storage::Item item, o_.service->GetItem(c.ws, ItemKind::kConfig, key));
+      if (w.if_match && *w.if_match != item.revision) {
+        return absl::AbortedError("the config changed since (If-Match names a revision it is no longer at)");
+      }
+      json::value stored = ParseOrNull(item.body);
+      if (!stored.is_object()) return absl::InternalError("the stored config is not a JSON object");
+      json::object config = stored.get_object();
+      absl::StatusOr<std::vector<std::string>> tokens = base::ParseJsonPointer(pointer);
+      auto bad_pointer = [&](std::string why) {
+        return services::WithErrorCode(absl::InvalidArgumentError(base::ToAbsl("field 'pointer': " + why)),
+                                       "bad_pointer");
+      };
+      if (!tokens.ok() || tokens->size() < 2 || (*tokens)[0] != "values") {
+        return bad_pointer("must point at an environment's value or inside it: /values/<env>[/...]");
+      }
+      const std::string env = (*tokens)[1];
+      json::value* values = config.if_contains("values");
+      json::value* at = values != nullptr && values->is_object() ? values->as_object().if_contains(env) : nullptr;
+      for (size_t i = 2; at != nullptr && i < tokens->size(); ++i) {
+        const std::string& t = (*tokens)[i];
+        if (json::object* o = at->if_object()) {
+          at = o->if_contains(t);
+        } else if (json::array* a = at->if_array()) {
+          size_t n = 0;
+          auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+          at = ec == std::errc() && end == t.data() + t.size() && n < a->size() ? &(*a)[n] : nullptr;
+        } else {
+          at = nullptr;
+        }
+      }
+      if (at == nullptr) return bad_pointer("config \"" + key + "\" has no value at " + pointer);
+      if (!at->is_string()) return bad_pointer("the value at " + pointer + " is not a string (a secret holds a string)");
+      // The secret's key: given, or derived from the config key and the path inside the value.
+      std::string name = secret_key.value_or(key);
+      if (!secret_key) {
+        for (size_t i = 2; i < tokens->size(); ++i) {
+          name += '.';
+          for (char ch : (*tokens)[i]) {
+            unsigned char u = static_cast<unsigned char>(ch);
+            name += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : (ch == '.' || ch == '_' ? ch : '-');
+          }
+        }
+        if (name.size() > workspace::kMaxKeyLength) name.resize(workspace::kMaxKeyLength);
+      }
+      EV_RETURN_IF_ERROR(workspace::ValidateKey(name, "secret"));
+      // Never overwrite a secret value that is there already.
+      absl::StatusOr<storage::Item> existing = o_.service->GetItem(c.ws, ItemKind::kSecret, name);
+      if (existing.ok()) {
+        json::value meta = workspace::Service::SecretMetadata(ParseOrNull(existing->body));
+        const json::value* vals = meta.is_object() ? meta.get_object().if_contains("values") : nullptr;
+        if (vals != nullptr && vals->is_object() && vals->get_object().contains(env)) {
+          return services::WithErrorCode(
+              absl::AlreadyExistsError(base::ToAbsl("secret \"" + name + "\" already has a value for environment \"" +
+                                                    env + "\"; name another secret with \"secret\"")),
+              "secret_exists");
+        }
+      } else if (!absl::IsNotFound(existing.status())) {
+        return existing.status();
+      }
+      workspace::Actor actor = ActorFor(c.p, req);
+      EV_ASSIGN_OR_RETURN(int64_t secret_rev,
+                          o_.service->PutSecret(actor, c.ws, name, json::object{{"values", {{env, *at}}}}, w.reason,
+                                                std::nullopt, Writer(c)));
+      // Then out of the config: the member (or element) removed, or the environment's value.
+      json::value patched = config;
+      if (tokens->size() == 2) {
+        patched.as_object()["values"].as_object().erase(env);
+      } else {
+        absl::StatusOr<json::value> r = base::ApplyJsonPatch(
+            config, json::array{json::object{{"op", "remove"}, {"path", pointer}}});
+        if (!r.ok()) return r.status();
+        patched = *std::move(r);
+      }
+      const json::value* left = patched.as_object().if_contains("values");
+      bool empty = left == nullptr || !left->is_object() || left->get_object().empty();
+      absl::StatusOr<int64_t> head =
+          empty ? o_.service->DeleteItem(actor, c.ws, ItemKind::kConfig, key, w.reason, std::nullopt, Writer(c))
+                : o_.service->PutItem(actor, c.ws, ItemKind::kConfig, key, patched.as_object(), w.reason,
+                                      std::nullopt, Writer(c));
+      if (!head.ok()) {
+        return absl::Status(head.status().code(),
+                            base::ToAbsl("the value was stored in secret \"" + name + "\" (revision " +
+                                         std::to_string(secret_rev) + ") but config \"" + key +
+                                         "\" could not be changed: " + std::string(head.status().message()) +
+                                         "; fix that and remove the value from the config"));
+      }
+      return WithRevision(services::JsonResponse(200, json::object{{"secret", name},
+                                                                   {"environment", env},
+                                                                   {"pointer", pointer},
+                                                                   {"config", empty ? "deleted" : "updated"},
+                                                                   {"secret_revision", secret_rev},
+                                                                   {"revision", *head}}),
+                          *head);
+    });
   }
 
   // The org's audit events from the warehouse edgevault-audit writes (event_query.h):

@@ -17,6 +17,7 @@
 #include "src/net/http_client.h"
 #include "src/net/router.h"
 #include "src/services/api/api_auth.h"
+#include "src/services/api/leak_guard.h"
 #include "src/workspace/change_requests.h"
 #include "src/workspace/service.h"
 
@@ -67,7 +68,9 @@ class ApiService {
 // change request (write on its effect; protected environments need admin).
 // ScheduledApplyRight: the same right rebuilt from a stored grant, for the scheduler.
 boost::json::object ScheduleGrant(const Principal& p);
-workspace::WriteAuthorizer ApplyRight(const Principal& p);
+// ApplyRight also applies the secret-leak policy (leak_guard.h) to what the apply stores;
+// `leaks` (optional) receives its findings.
+workspace::WriteAuthorizer ApplyRight(const Principal& p, std::shared_ptr<LeakReport> leaks = nullptr);
 workspace::WriteAuthorizer ScheduledApplyRight(const std::string& by, const boost::json::object& grant);
 // The rights `by` holds in the org at apply time (auth's /internal/v1/principals/rights):
 // {"role", "scopes"}, NotFound when they were removed, disabled or revoked since.

@@ -572,6 +572,50 @@ std::vector<McpTool> BuildTools() {
                  json::value b = body;
                  return Answer(call(http::verb::post, WsPath(args) + "/promotions", &b, {}));
                }});
+
+  // Secret-leak detection (docs/secret-scanning.md).
+  t.push_back({.name = "leak_scan",
+               .title = "Scan for credentials",
+               .description = "Every config and flag of a workspace scanned for credentials pasted where a secret "
+                              "belongs (cloud keys, tokens, private keys, URLs with passwords, high-entropy values "
+                              "under secret-like names): item, JSON pointer and kind per finding, never the value. "
+                              "Fix a config's finding with config_move_to_secret.",
+               .input_schema = Input({{"workspace", Workspace()}}, {"workspace"}),
+               .output_schema = Output({{"findings", Arr("{kind, key, pointer, finding, description, revision}")},
+                                        {"scanned", Obj("{configs, flags}: how many were scanned")}},
+                                       {"findings"}),
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 return Answer(call(http::verb::get, WsPath(args) + "/leak-scan", nullptr, {}));
+               }});
+  t.push_back({.name = "config_move_to_secret",
+               .title = "Move a config value into a secret",
+               .description = "Moves the string at `pointer` (/values/<env> or a pointer inside that value, as "
+                              "leak_scan reports it) out of a config into a secret's value for that environment "
+                              "(default name: the config key plus the path), removing it from the config.",
+               .input_schema = Input({{"workspace", Workspace()},
+                                      {"key", Str("the config's key")},
+                                      {"pointer", Str("JSON pointer of the value, e.g. /values/prod/password", 2048)},
+                                      {"secret", Str("the secret's key (default: derived from the config key and pointer)")},
+                                      {"reason", Str("why (recorded with the revisions)", 1000)}},
+                                     {"workspace", "key", "pointer", "reason"}),
+               .output_schema = Output({{"secret", {{"type", "string"}}},
+                                        {"environment", {{"type", "string"}}},
+                                        {"config", {{"type", "string"}}},
+                                        {"revision", {{"type", "integer"}}}},
+                                       {"secret", "config"}),
+               .read_only = false,
+               .destructive = true,
+               .write = true,
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 json::object body;
+                 for (const char* m : {"pointer", "secret", "reason"}) {
+                   if (const json::value* v = args.if_contains(m)) body[m] = *v;
+                 }
+                 json::value b = body;
+                 return Answer(call(http::verb::post,
+                                    WsPath(args) + "/configs/" + PercentEncode(S(args, "key")) + "/move-to-secret", &b,
+                                    {}));
+               }});
   return t;
 }
 

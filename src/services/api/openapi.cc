@@ -127,6 +127,27 @@ json::object Build() {
                                                             {"properties", {{"targetingKey", {{"type", "string"}}}}}}}}},
                                {"additionalProperties", false}},
                   "200", "Any")}};
+  paths["/v1/workspaces/{ws}/flags/stale"] = {
+      {"get", Op("Stale flags (docs/api.md): temporary flags serving one variation everywhere for `days` days, "
+                 "and flags past their remove_after date: {days, now, flags: [{key, reason, evidence, owner?, "
+                 "lifecycle?, remove_after?}]}",
+                 {P("ws"), P("days", "query", "integer")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/leak-scan"] = {
+      {"get", Op("Every config and flag scanned for credentials (docs/secret-scanning.md): {findings: [{kind, "
+                 "key, pointer, finding, description, revision}], scanned: {configs, flags}}, never a value",
+                 {P("ws")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/configs/{key}/move-to-secret"] = {
+      {"post", Op("Move the string at a JSON pointer (/values/<env>[/...]) of a config into a secret's value "
+                  "for that environment and remove it from the config (deleted when no value is left): "
+                  "{secret, environment, pointer, config: updated|deleted, secret_revision, revision}",
+                  {P("ws"), P("key")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"pointer", {{"type", "string"}}},
+                                               {"secret", {{"type", "string"}}},
+                                               {"reason", {{"type", "string"}}}}},
+                               {"required", {"pointer", "reason"}},
+                               {"additionalProperties", false}},
+                  "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/secrets"] = {
       {"get", Op("Every secret value visible in the environment (needs the secrets:read permission "
                  "where each value is set; values set where the caller may not read are listed under "
@@ -171,11 +192,12 @@ json::object Build() {
   // Promotions and change requests (docs/design/promotions.md).
   paths["/v1/workspaces/{ws}/environments/{env}/policy"] = {
       {"put", Op("Set the environment's change-request policy (admin): required approvals, approver roles, "
-                 "whether direct writes are refused (403 change_request_required)",
+                 "whether direct writes are refused (403 change_request_required), secret-leak scanning (leak_scan)",
                  {P("ws"), P("env"), IfMatchParam()},
                  WithReason({{"required_approvals", {{"type", "integer"}, {"minimum", 0}, {"maximum", 10}}},
                              {"approver_roles", {{"type", "array"}, {"items", {{"enum", json::array{"developer", "admin", "owner"}}}}}},
-                             {"change_requests_required", {{"type", "boolean"}}}},
+                             {"change_requests_required", {{"type", "boolean"}}},
+                             {"leak_scan", {{"enum", json::array{"off", "warn", "block"}}}}},
                             {}),
                  "200", "WriteResult")}};
   json::object item_ref{{"type", "object"},

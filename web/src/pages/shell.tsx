@@ -2,7 +2,7 @@
 // the navigation. Sections not built yet are listed, marked "soon" and not links, so the
 // navigation's shape is settled before their pages land.
 import type { ComponentChildren } from 'preact';
-import { session } from '../api';
+import { leakWarnings, session } from '../api';
 import { linkClick, path } from '../router';
 
 const SOON = ['Insights'];
@@ -68,7 +68,26 @@ export function Shell({ children }: { children: ComponentChildren }) {
             ))}
           </ul>
         </nav>
-        <main id="main" tabIndex={-1}>{children}</main>
+        <main id="main" tabIndex={-1}>
+          {leakWarnings.value.length > 0 && (
+            <div class="warning" role="alert">
+              <p>
+                <strong>Saved, but this looks like a credential.</strong> Secrets belong in a secret (encrypted,
+                reads recorded, never sent to the edge); move it with <code>edgevault config move-to-secret</code>,
+                and rotate it if it was exposed.
+              </p>
+              <ul>
+                {leakWarnings.value.map((w) => (
+                  <li key={`${w.kind}:${w.key}:${w.pointer}:${w.finding}`}>
+                    {w.kind} <code>{w.key}</code> at <code>{w.pointer || '/'}</code>: {w.description}
+                  </li>
+                ))}
+              </ul>
+              <button type="button" onClick={() => { leakWarnings.value = []; }}>Dismiss</button>
+            </div>
+          )}
+          {children}
+        </main>
       </div>
     </div>
   );
