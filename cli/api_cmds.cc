@@ -51,6 +51,11 @@ struct ApiCommands {
   CLI::App* env_rename = nullptr;
   CLI::App* env_protect = nullptr;
   CLI::App* env_unprotect = nullptr;
+  CLI::App* env_parent = nullptr;  // env parent WS ENV (PARENT | --root)
+  bool root = false;
+  CLI::App* env_delete = nullptr;
+  std::string reparent_children_to;
+  bool children_become_roots = false, revoke_sdk_keys = false;
   CLI::App* config_set = nullptr;
   CLI::App* config_get = nullptr;
   CLI::App* flag_set = nullptr;
@@ -88,7 +93,7 @@ struct ApiCommands {
   std::string from, to, title, comment;  // `description` is shared with webhook add
   std::vector<std::string> items, kinds;
   bool dry_run = false;
-  bool yes = false;  // rollback: no confirmation
+  bool yes = false;  // rollback, env delete: no confirmation
   CLI::App* cr_list = nullptr;
   std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert,
                                             // schedule, unschedule
@@ -101,6 +106,21 @@ struct ApiCommands {
 };
 
 namespace {
+
+// Asks "<what>. Go ahead? [y/N]" on the terminal. nullopt when the user said yes; else
+// fails (exit 2) saying nothing changed: without a terminal, pointing at --yes and `other`.
+std::optional<int> Confirm(const std::string& what, const std::string& other, const std::string& declined) {
+  if (!::isatty(STDIN_FILENO)) {
+    return Fail(what + "; nothing was changed. Pass --yes to go ahead" + (other.empty() ? "" : ", or " + other));
+  }
+  std::string shown = what;
+  if (!shown.empty()) shown[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(shown[0])));
+  std::fprintf(stderr, "%s.\nGo ahead? [y/N] ", shown.c_str());
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "y" && answer != "Y" && answer != "yes") return Fail(declined + "; nothing was changed");
+  return std::nullopt;
+}
 
 void Delete(ApiCommands* c) { delete c; }
 
@@ -442,6 +462,22 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->env_unprotect = with_reason(common(env->add_subcommand("unprotect", "let developers write an environment again (admin)")));
   c->env_unprotect->add_option("workspace", c->ws)->required();
   c->env_unprotect->add_option("environment", c->env)->required();
+  c->env_parent = with_reason(common(env->add_subcommand(
+      "parent", "change what an environment inherits from: another environment, or none with --root (admin)")));
+  c->env_parent->add_option("workspace", c->ws)->required();
+  c->env_parent->add_option("environment", c->env)->required();
+  c->env_parent->add_option("parent", c->parent, "the environment to inherit from");
+  c->env_parent->add_flag("--root", c->root, "inherit from nothing");
+  c->env_delete = with_reason(common(env->add_subcommand(
+      "delete", "delete an environment and every value set in it (admin)")));
+  c->env_delete->add_option("workspace", c->ws)->required();
+  c->env_delete->add_option("environment", c->env)->required();
+  c->env_delete->add_option("--reparent-children-to", c->reparent_children_to,
+                            "environments inheriting from it inherit from this one instead");
+  c->env_delete->add_flag("--children-become-roots", c->children_become_roots,
+                          "environments inheriting from it inherit from nothing instead");
+  c->env_delete->add_flag("--revoke-sdk-keys", c->revoke_sdk_keys, "revoke the SDK keys that read it");
+  c->env_delete->add_flag("--yes,-y", c->yes, "do not ask first (for scripts)");
 
   CLI::App* config = app.add_subcommand("config", "configs");
   config->require_subcommand(1);
@@ -758,7 +794,7 @@ int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
-                        c.env_unprotect, c.config_set, c.config_get, c.flag_set,
+                        c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
                         c.org_webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
@@ -865,6 +901,51 @@ int RunApiCommands(ApiCommands& c) {
       std::optional<std::string> revision = Field(r.body, "revision");
       if (!revision) return Missing("revision");
       std::printf("%s (workspace revision %s).\n", done.c_str(), revision->c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.env_parent->parsed()) {
+    if (c.root == !c.parent.empty()) {
+      return Fail("say which environment " + c.env + " inherits from (edgevault env parent WS ENV PARENT -m REASON), "
+                  "or --root for none, not both");
+    }
+    json::value v = json::object{{"reason", c.reason},
+                                 {"parent", c.root ? json::value(nullptr) : json::value(c.parent)}};
+    Reply r = client->Call("PATCH", WsPath(c) + "/environments/" + c.env, &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      if (!revision) return Missing("revision");
+      std::printf("Environment %s now inherits from %s (workspace revision %s).\n", c.env.c_str(),
+                  c.root ? "nothing" : c.parent.c_str(), revision->c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.env_delete->parsed()) {
+    if (c.children_become_roots && !c.reparent_children_to.empty()) {
+      return Fail("--reparent-children-to and --children-become-roots exclude each other: say one");
+    }
+    if (!c.yes) {
+      if (std::optional<int> no = Confirm("this deletes environment " + c.env + " of workspace " + c.ws +
+                                              " and every value set in it (the api refuses while environments "
+                                              "inherit from it or SDK keys read it, unless told what to do)",
+                                          "", "not deleted")) {
+        return *no;
+      }
+    }
+    json::object body{{"reason", c.reason}};
+    if (c.children_become_roots) body["reparent_children_to"] = nullptr;
+    if (!c.reparent_children_to.empty()) body["reparent_children_to"] = c.reparent_children_to;
+    if (c.revoke_sdk_keys) body["revoke_sdk_keys"] = true;
+    json::value v = body;
+    Reply r = client->Call("DELETE", WsPath(c) + "/environments/" + c.env, &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      const json::array* revoked = ArrayMember(r.body, "revoked_sdk_keys");
+      if (!revision || revoked == nullptr) return Missing("revision");
+      std::printf("Deleted environment %s (workspace revision %s).\n", c.env.c_str(), revision->c_str());
+      for (const json::value& id : *revoked) {
+        std::printf("Revoked SDK key %s.\n", id.is_string() ? std::string(id.get_string()).c_str() : Compact(id).c_str());
+      }
       return std::nullopt;
     });
   }
@@ -1000,16 +1081,9 @@ int RunApiCommands(ApiCommands& c) {
     if (!deleted.empty() && !c.yes) {
       std::string list;
       for (const std::string& d : deleted) list += (list.empty() ? "" : ", ") + d;
-      if (!::isatty(STDIN_FILENO)) {
-        return Fail("this rollback deletes " + std::to_string(deleted.size()) + " item(s) created since revision " +
-                    std::to_string(c.revision) + " (" + list + "); nothing was changed. Pass --yes to go ahead, or "
-                    "--dry-run to see every change");
-      }
-      std::fprintf(stderr, "This rollback deletes %zu item(s) created since revision %lld: %s.\nGo ahead? [y/N] ",
-                   deleted.size(), static_cast<long long>(c.revision), list.c_str());
-      std::string answer;
-      std::getline(std::cin, answer);
-      if (answer != "y" && answer != "Y" && answer != "yes") return Fail("not rolled back; nothing was changed");
+      std::string what = "this rollback deletes " + std::to_string(deleted.size()) + " item(s) created since revision " +
+                         std::to_string(c.revision) + " (" + list + ")";
+      if (std::optional<int> no = Confirm(what, "--dry-run to see every change", "not rolled back")) return *no;
     }
     // Conditional on the head the preview saw, so what was confirmed is what is written.
     json::value v = json::object{{"to_revision", c.revision}, {"reason", c.reason}};

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include <boost/json.hpp>
 
@@ -476,6 +477,100 @@ TEST_F(CliApiTest, EnvironmentsListRenameProtectAndUnprotect) {
   EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
   r = Cli("env list envs", dev);  // reading is a viewer's right
   EXPECT_EQ(r.code, 0) << r.out;
+}
+
+// Issue 17: an environment's parent changes (never into a cycle) and an environment is
+// deleted from the CLI: refused while something depends on it unless told what to do,
+// asking first, and afterwards delivery no longer serves it.
+TEST_F(CliApiTest, EnvironmentsChangeParentAndAreDeleted) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create tree").code, 0);
+  ASSERT_EQ(Cli("env create tree prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create tree staging --parent prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create tree qa --parent staging -m setup").code, 0);
+  ASSERT_EQ(Cli("env create tree base -m setup").code, 0);
+  ASSERT_EQ(Cli("config set tree region -v prod=eu -v staging=us -m setup").code, 0);
+  auto head = [&] { return up_->Call("api", "GET", "/v1/workspaces/tree", "", up_->admin_key()).body; };
+
+  // A cycle, an unknown parent, both a parent and --root: refused, nothing changed.
+  std::string before = head();
+  CliRun r = Cli("env parent tree prod qa -m loop");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cycle"), std::string::npos) << r.out;
+  r = Cli("env parent tree qa nope -m x");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown environment"), std::string::npos) << r.out;
+  r = Cli("env parent tree qa base --root -m x");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--root"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("env parent tree qa -m x").code, 2);
+  EXPECT_EQ(head(), before);
+
+  // qa inherits staging's region; after the move it inherits nothing from there.
+  auto resolved = [&](const std::string& env) {
+    return up_->Call("api", "GET", "/v1/workspaces/tree/environments/" + env + "/resolved", "", up_->admin_key()).body;
+  };
+  EXPECT_NE(resolved("qa").find("\"us\""), std::string::npos) << resolved("qa");
+  r = Cli("env parent tree qa base -m 'test on the base'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Environment qa now inherits from base"), std::string::npos) << r.out;
+  EXPECT_EQ(resolved("qa").find("\"us\""), std::string::npos) << resolved("qa");
+  r = Cli("env parent tree qa --root -m alone --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"parent\":null"), std::string::npos) << r.out;
+  ASSERT_EQ(Cli("env parent tree qa staging -m back").code, 0);
+
+  // staging: a child (qa) and an SDK key depend on it.
+  r = Cli("sdk-key create tree staging");
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t at = r.out.find("evs_");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string sdk_key = r.out.substr(at, r.out.find_first_of(" \n", at) - at);
+  testing::HttpReply served;
+  for (int i = 0; i < 200; ++i) {  // bounded wait for the first document
+    served = up_->Call("delivery", "GET", "/v1/config", "", sdk_key);
+    if (served.status != 404) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(served.status, 200) << served.body;
+
+  before = head();
+  r = Cli("env delete tree staging -m retire < /dev/null");  // no terminal, no --yes
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("Pass --yes"), std::string::npos) << r.out;
+  r = Cli("env delete tree staging -m retire --yes");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("--revoke-sdk-keys"), std::string::npos) << r.out;
+  r = Cli("env delete tree staging -m retire --yes --revoke-sdk-keys");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("\"qa\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--reparent-children-to"), std::string::npos) << r.out;
+  r = Cli("env delete tree staging -m retire --yes --revoke-sdk-keys --reparent-children-to qa");
+  EXPECT_EQ(r.code, 1) << r.out;
+  r = Cli("env delete tree staging -m x --yes --reparent-children-to prod --children-become-roots");
+  EXPECT_EQ(r.code, 2) << r.out;
+  std::string dev = up_->TokenForNewUser("cli-envdel-dev@example.com", "developer");
+  ASSERT_FALSE(dev.empty());
+  r = Cli("env delete tree staging -m mine --yes --revoke-sdk-keys --reparent-children-to prod", dev);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
+  EXPECT_EQ(head(), before);
+  EXPECT_EQ(up_->Call("delivery", "GET", "/v1/config", "", sdk_key).status, 200);
+
+  r = Cli("env delete tree staging -m retire --yes --revoke-sdk-keys --reparent-children-to prod");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Deleted environment staging"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Revoked SDK key sdk_"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("delivery", "GET", "/v1/config", "", sdk_key).status, 401);
+  r = Cli("env list tree --json");
+  EXPECT_EQ(r.out.find("\"staging\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"parent\":\"prod\""), std::string::npos) << r.out;  // qa's new parent
+  EXPECT_NE(resolved("qa").find("\"eu\""), std::string::npos) << resolved("qa");
+  r = Cli("config get tree region --json");
+  EXPECT_EQ(r.out.find("staging"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("env delete tree staging -m again --yes").code, 1);
+  r = Cli("history tree");
+  EXPECT_NE(r.out.find("retire"), std::string::npos) << r.out;
 }
 
 TEST_F(CliApiTest, FlagEvalPrintsEachEnvironmentsAnswer) {
