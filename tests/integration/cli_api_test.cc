@@ -12,7 +12,9 @@
 #include <boost/json.hpp>
 
 #include "gtest/gtest.h"
+#include "src/base/encoding.h"
 #include "src/base/strings.h"
+#include "src/crypto/totp.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -367,6 +369,102 @@ TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
 
 // The bash completion script asks the installed binary: commands, then a command's
 // subcommands and options.
+// Issue 17: password change and TOTP from the CLI. auth takes these only from a login
+// session, so each command logs in with the password it reads (never from argv), acts and
+// logs out; the CLI's own API key keeps working throughout.
+TEST_F(CliApiTest, AccountPasswordAndTotpFromTheCli) {
+  ASSERT_NE(up_, nullptr);
+  const std::string email = "cli-account@example.com";
+  const std::string first = "first cli password 1", second = "second cli password 2";
+  ASSERT_EQ(up_->Json("auth", "POST", "/v1/users", {{"email", email}, {"role", "developer"}, {"password", first}},
+                      up_->admin_key()).status, 201);
+  auto login = [&](const std::string& password) {
+    return up_->Json("auth", "POST", "/v1/login", {{"email", email}, {"password", password}});
+  };
+  testing::HttpReply session = login(first);
+  ASSERT_EQ(session.status, 200) << session.body;
+  testing::HttpReply minted = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "cli"}, {"expires_in", 86400}},
+                                        std::string(session.json.at("session").as_string()));
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string key(minted.json.at("key").as_string());
+  const std::string auth_url = base::StrCat("http://127.0.0.1:", std::to_string(up_->port("auth")));
+  // Standard input is `input` (lines), never a terminal here.
+  auto cli = [&](const std::string& args, const std::string& input) {
+    std::string file = (std::filesystem::temp_directory_path() / "ev-cli-account.in").string();
+    std::ofstream(file) << input;
+    CliRun r = testing::RunEdgevault(args + " < " + file,
+                                     base::StrCat("EDGEVAULT_AUTH_URL=", auth_url, " EDGEVAULT_TOKEN=", key,
+                                                  " EDGEVAULT_PROFILE=/nonexistent"));
+    std::filesystem::remove(file);
+    return r;
+  };
+
+  // A wrong current password, a new one too short, no input: refused, nothing changed.
+  CliRun r = cli("account password", "wrong password 123\n" + second + "\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  r = cli("account password", first + "\nshort\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("12"), std::string::npos) << r.out;
+  r = cli("account password", "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("never an argument"), std::string::npos) << r.out;
+  EXPECT_EQ(login(first).status, 200);
+
+  r = cli("account password", first + "\n" + second + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Password changed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(second), std::string::npos) << r.out;
+  EXPECT_NE(login(first).status, 200);
+  EXPECT_EQ(login(second).status, 200);
+  EXPECT_EQ(cli("whoami", "").code, 0);  // the API key still works
+
+  // TOTP: enrol (prints the secret; without a terminal, confirm is a second command).
+  r = cli("account totp enable", second + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t at = r.out.find("secret: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string b32 = r.out.substr(at + 8, r.out.find('\n', at) - at - 8);
+  absl::StatusOr<std::string> secret = base::Base32Decode(b32);
+  ASSERT_TRUE(secret.ok()) << b32;
+  EXPECT_NE(r.out.find("edgevault account totp confirm"), std::string::npos) << r.out;
+  // Each code is accepted once: hand out steps that only go up, within the ±1 window.
+  int64_t last = -1;
+  auto code = [&] {
+    last = std::max(last + 1, crypto::TotpStep(absl::Now()) - 1);
+    return crypto::TotpCode(*secret, last);
+  };
+  r = cli("account totp confirm", second + "\n000000\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  r = cli("account totp confirm", second + "\n" + code() + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_NE(r.out.find("Recovery codes"), std::string::npos) << r.out;
+  std::vector<std::string> recovery;
+  for (size_t p = r.out.find("\n  ", r.out.find("Recovery codes")); p != std::string::npos; p = r.out.find("\n  ", p + 1)) {
+    recovery.push_back(r.out.substr(p + 3, r.out.find('\n', p + 1) - p - 3));
+  }
+  ASSERT_GE(recovery.size(), 2u) << r.out;
+  testing::HttpReply needs_code = login(second);
+  ASSERT_EQ(needs_code.status, 200);
+  EXPECT_TRUE(needs_code.json.as_object().contains("mfa_token")) << needs_code.body;
+
+  // Disabling: log in with a code (or a recovery code), then a newer code. Only three
+  // codes fit in the window, so the refusals log in with recovery codes.
+  r = cli("account totp disable", second + "\n" + recovery[0] + "\n");  // no second code
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = cli("account totp disable", second + "\n" + recovery[1] + "\n000000\n");  // a wrong one
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("password or code is wrong"), std::string::npos) << r.out;
+  EXPECT_TRUE(login(second).json.as_object().contains("mfa_token"));
+  std::string to_log_in = code();  // in order: the operands of + are not sequenced
+  std::string to_disable = code();
+  r = cli("account totp disable", second + "\n" + to_log_in + "\n" + to_disable + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("TOTP is off"), std::string::npos) << r.out;
+  testing::HttpReply plain = login(second);
+  ASSERT_EQ(plain.status, 200);
+  EXPECT_FALSE(plain.json.as_object().contains("mfa_token")) << plain.body;
+}
+
 TEST(CliCompletionTest, BashCompletesCommandsAndOptionsFromTheBinary) {
   auto complete = [](const std::string& words, int cword) {
     return testing::RunShell(base::StrCat("PATH=", testing::BinDir(), ":$PATH bash -c 'eval \"$(edgevault completion bash)\"; ",
