@@ -21,6 +21,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
 #include "cli/export_format.h"
+#include "cli/history_diff.h"
 #include "cli/mcp_stdio.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
@@ -70,6 +71,7 @@ struct ApiCommands {
   CLI::App* history = nullptr;
   int64_t after = 0;
   int limit = 50;
+  bool diff = false;  // history --diff
   CLI::App* revert = nullptr;
   int64_t revision = 0;
   CLI::App* rollback = nullptr;
@@ -514,6 +516,7 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->history->add_option("workspace", c->ws)->required();
   c->history->add_option("--after", c->after, "only revisions after this number");
   c->history->add_option("--limit", c->limit, "at most this many (1-1000)");
+  c->history->add_flag("--diff", c->diff, "under each revision, what it changed in each environment (before → after)");
 
   c->revert = with_reason(common(app.add_subcommand("revert", "undo one revision as a new revision")));
   c->revert->add_option("workspace", c->ws)->required();
@@ -1035,8 +1038,19 @@ int RunApiCommands(ApiCommands& c) {
           row.push_back(*std::move(cell));
         }
         rows.push_back({row[0], row[1], names.Name(row[2]), row[3], row[4] + " " + row[5], row[6]});
+        if (c.diff) {
+          // One block per revision: its line, then what changed, environment by environment.
+          std::printf("%s  %s  %s  %s  %s %s  \"%s\"\n", rows.back()[0].c_str(), rows.back()[1].c_str(),
+                      rows.back()[2].c_str(), row[3].c_str(), row[4].c_str(), row[5].c_str(), row[6].c_str());
+          const json::value* before = Member(rev, "before");
+          const json::value* after = Member(rev, "after");
+          for (const std::string& line : RevisionDiff(row[4], before ? *before : json::value(nullptr),
+                                                      after ? *after : json::value(nullptr))) {
+            std::printf("    %s\n", line.c_str());
+          }
+        }
       }
-      PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
+      if (!c.diff) PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
       return std::nullopt;
     });
   }

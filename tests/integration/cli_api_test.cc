@@ -669,6 +669,14 @@ TEST_F(CliApiTest, EnvironmentsChangeParentAndAreDeleted) {
   EXPECT_EQ(Cli("env delete tree staging -m again --yes").code, 1);
   r = Cli("history tree");
   EXPECT_NE(r.out.find("retire"), std::string::npos) << r.out;
+  // --diff: what each revision changed, environment by environment.
+  r = Cli("history tree --diff");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("environment.delete  config region  \"retire\"\n    staging: \"us\" → (inherits)"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("environment qa  \"test on the base\"\n    parent: \"staging\" → \"base\""),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("environment staging  \"retire\"\n    deleted"), std::string::npos) << r.out;
 }
 
 TEST_F(CliApiTest, FlagEvalPrintsEachEnvironmentsAnswer) {
