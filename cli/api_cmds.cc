@@ -87,6 +87,9 @@ struct ApiCommands {
   std::string url, events = "*", description;
   CLI::App* run = nullptr;
   CLI::App* export_cmd = nullptr;
+  CLI::App* import_cmd = nullptr;  // import --from dotenv FILE -w WS -e ENV [--secrets]
+  std::string import_from = "dotenv";
+  bool import_secrets = false;
   std::string format = "dotenv";
   std::vector<std::string> command;
 
@@ -579,6 +582,16 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->export_cmd->add_option("--format", c->format, "dotenv, json or yaml")
       ->check(CLI::IsMember({"dotenv", "json", "yaml"}))->capture_default_str();
 
+  c->import_cmd = with_reason(common(app.add_subcommand(
+      "import", "set an environment's configs (or secrets) from a dotenv file, e.g. one `export` wrote")));
+  c->import_cmd->add_option("--from", c->import_from, "the file's format")->check(CLI::IsMember({"dotenv"}))
+      ->capture_default_str();
+  c->import_cmd->add_option("file", c->file, "the file")->required();
+  c->import_cmd->add_option("--workspace,-w", c->ws)->required();
+  c->import_cmd->add_option("--env,-e", c->env)->required();
+  c->import_cmd->add_flag("--secrets", c->import_secrets, "set secrets instead of configs (values never printed)");
+  c->import_cmd->add_flag("--dry-run", c->dry_run, "list what it would set, write nothing");
+
   c->promote = common(app.add_subcommand(
       "promote", "open a change request that promotes what one environment serves into another"));
   c->promote->add_option("workspace", c->ws)->required();
@@ -800,7 +813,7 @@ int RunApiCommands(ApiCommands& c) {
                         c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
-                        c.org_webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
+                        c.org_webhook_rm, c.run, c.export_cmd, c.import_cmd, c.promote, c.cr_list,
                         c.cr_propose, c.mcp}) {
     any = any || cmd->parsed();
   }
@@ -1306,6 +1319,78 @@ int RunApiCommands(ApiCommands& c) {
       PrintChangeRequest(r.body, ActorNames::Load(c.token));
       return std::nullopt;
     });
+  }
+  if (c.import_cmd->parsed()) {
+    std::ifstream f(c.file, std::ios::binary);
+    if (!f) return Fail("cannot read " + c.file);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    absl::StatusOr<std::map<std::string, std::string>> vars = ParseDotenv(text);
+    if (!vars.ok()) return Fail(c.file + ": " + std::string(vars.status().message()) + "; nothing was imported");
+    // What each variable does to the environment: compared with the configs as they are
+    // (secrets cannot be compared without reading them: they are always set).
+    std::map<std::string, json::value> configs;
+    if (!c.import_secrets) {
+      Reply list = client->Call("GET", WsPath(c) + "/configs");
+      if (int rc = Check(list)) return rc;
+      const json::array* items = ArrayMember(list.body, "items");
+      if (items == nullptr) return Unexpected(list, "no \"items\" array");
+      for (const json::value& item : *items) {
+        if (std::optional<std::string> key = StringMember(item, "key")) configs[*key] = item;
+      }
+    }
+    std::vector<std::vector<std::string>> plan;  // action, key, variable
+    for (const auto& [name, value] : *vars) {
+      std::string key = KeyForEnvVar(name);
+      std::string action = "set";
+      if (!c.import_secrets) {
+        auto it = configs.find(key);
+        const json::object* values = it == configs.end() ? nullptr : ObjectMember(it->second, "values");
+        const json::value* now = values == nullptr ? nullptr : values->if_contains(c.env);
+        action = it == configs.end() ? "create" : now == nullptr ? "set" : "update";
+        if (now != nullptr && ((now->is_string() && now->get_string() == value) || Compact(*now) == value)) {
+          action = "unchanged";
+        }
+      }
+      plan.push_back({action, key, name});
+    }
+    if (c.dry_run) {
+      PrintTable({"ACTION", c.import_secrets ? "SECRET" : "CONFIG", "FROM"}, plan);
+      std::printf("Dry run: nothing was written.\n");
+      return 0;
+    }
+    int written = 0;
+    for (const auto& p : plan) {
+      if (p[0] == "unchanged") continue;
+      const std::string& value = vars->at(p[2]);
+      Reply r;
+      if (c.import_secrets) {
+        json::value body = json::object{{"values", json::object{{c.env, value}}}, {"reason", c.reason}};
+        r = client->Call("PUT", WsPath(c) + "/secrets/" + QueryValue(p[1]), &body);
+      } else {
+        int rc = UpdateItem(*client, WsPath(c), WsPath(c) + "/configs/" + QueryValue(p[1]), c.reason,
+                            [&](json::value& current) -> std::optional<std::string> {
+          json::object body = current.is_object() ? current.get_object() : json::object{{"type", "string"}};
+          if (!body.contains("values") || !body["values"].is_object()) body["values"] = json::object{};
+          bool is_string = !body.contains("type") || body["type"] == "string";
+          boost::system::error_code ec;
+          json::value parsed = json::parse(value, ec);
+          if (ec || is_string) parsed = json::value(value);
+          body["values"].get_object()[c.env] = parsed;
+          current = std::move(body);
+          return std::nullopt;
+        }, &r);
+        if (rc != 0) return rc;
+      }
+      if (r.status / 100 != 2) {
+        std::fprintf(stderr, "edgevault: %s %s: stopped after %d written (the rest were not)\n", p[0].c_str(),
+                     p[1].c_str(), written);
+        return Check(r);
+      }
+      ++written;
+    }
+    std::printf("Imported %d %s into %s/%s (%zu unchanged).\n", written, c.import_secrets ? "secret(s)" : "config(s)",
+                c.ws.c_str(), c.env.c_str(), plan.size() - static_cast<size_t>(written));
+    return 0;
   }
   if (c.export_cmd->parsed()) {
     int rc = 0;

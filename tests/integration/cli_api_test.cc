@@ -138,6 +138,52 @@ TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
   EXPECT_EQ(r.out.find("line1"), std::string::npos);
 }
 
+// Issue 17: `import --from dotenv` reads back what `export` wrote (configs, or secrets with
+// --secrets), with a dry run first; a bad file names its line and changes nothing.
+TEST_F(CliApiTest, ImportDotenvReadsBackAnExport) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create imp-src").code, 0);
+  ASSERT_EQ(Cli("env create imp-src prod -m setup").code, 0);
+  ASSERT_EQ(Cli("config set imp-src db_url -v prod=postgres://db/x -m x").code, 0);
+  ASSERT_EQ(Cli("config set imp-src greeting -v 'prod=say \"hi\" $HOME' -m x").code, 0);
+  ASSERT_EQ(Cli("ws create imp-dst").code, 0);
+  ASSERT_EQ(Cli("env create imp-dst prod -m setup").code, 0);
+  ASSERT_EQ(Cli("config set imp-dst greeting -v prod=old -m x").code, 0);
+  CliRun exported = Cli("export -w imp-src -e prod --format dotenv");
+  ASSERT_EQ(exported.code, 0) << exported.out;
+  std::string file = (std::filesystem::temp_directory_path() / "ev-import.env").string();
+  std::ofstream(file) << exported.out;
+
+  std::string head = up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body;
+  CliRun r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m copy --dry-run");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("create  db_url"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("update  greeting"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body, head);
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m copy");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Imported 2 config(s)"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("export -w imp-dst -e prod --format dotenv").out, exported.out);
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m again");
+  EXPECT_NE(r.out.find("Imported 0 config(s) into imp-dst/prod (2 unchanged)"), std::string::npos) << r.out;
+
+  // Secrets: never printed, set in the environment.
+  std::ofstream(file) << "export API_TOKEN=\"s3cr3t value\"\n";
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod --secrets -m token");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("secret get imp-dst api_token -e prod").out, "s3cr3t value\n");
+
+  // A bad file: its line named, nothing written.
+  head = up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body;
+  std::ofstream(file) << "A=1\nthis is not dotenv\n";
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m bad");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("line 2: not NAME=value; nothing was imported"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body, head);
+  std::filesystem::remove(file);
+}
+
 // Every item kind from the CLI alone: secrets whose values come from standard input or a
 // file (never argv), the listings, unset/rm, the flag kill switch, segments, `ws show`;
 // and the refusals, which change nothing.
