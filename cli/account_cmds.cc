@@ -1,6 +1,9 @@
 #include "cli/account_cmds.h"
 
 #include <boost/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -20,6 +23,7 @@ struct AccountCommands {
   std::vector<std::string> scopes;
   int64_t expires_in_days = 90;
   bool as_json = false;
+  std::string login_email;  // account password / totp: whose account (default: the token's)
   std::vector<std::pair<CLI::App*, std::function<int(AccountCommands&, Client&)>>> commands;
 };
 
@@ -182,6 +186,171 @@ int MemberRemove(AccountCommands& c, Client& client) {
   });
 }
 
+// ---- account password / totp: auth takes these only from a login session (the CLI holds
+// an API key), so each command logs in with the password it reads, does its one thing
+// with that session and ends it.
+
+// A login session of the account, or the exit code after saying why.
+struct Session {
+  std::string token;
+  std::string password;  // the current password, as typed
+  int rc = 0;
+};
+
+std::optional<std::string> Secret(const std::string& prompt, const std::string& what) {
+  std::optional<std::string> v = ReadHiddenLine(prompt);
+  if (!v || v->empty()) {
+    Fail("no " + what + " on standard input (type it on a terminal, or pipe it in one line; never an argument)");
+    return std::nullopt;
+  }
+  return v;
+}
+
+Session OpenSession(AccountCommands& c, Client& client) {
+  Session s;
+  std::string email = c.login_email;
+  if (email.empty()) {
+    Reply me = client.Call("GET", "/v1/session");
+    if ((s.rc = Check(me)) != 0) return s;
+    std::optional<std::string> e = StringMember(me.body, "email");
+    if (!e) {
+      s.rc = Fail("the token does not name an email; say whose account with --email");
+      return s;
+    }
+    email = *e;
+  }
+  std::optional<std::string> password = Secret("Current password of " + email + " (not echoed): ", "current password");
+  if (!password) {
+    s.rc = 2;
+    return s;
+  }
+  s.password = *password;
+  Client anonymous = client.WithToken("");
+  json::value body = json::object{{"email", email}, {"password", s.password}};
+  Reply login = anonymous.Call("POST", "/v1/login", &body);
+  if ((s.rc = Check(login)) != 0) return s;
+  if (std::optional<std::string> mfa = StringMember(login.body, "mfa_token")) {
+    std::optional<std::string> code =
+        Secret("Code from your authenticator app, or a recovery code (to log in): ", "TOTP code to log in");
+    if (!code) {
+      s.rc = 2;
+      return s;
+    }
+    // Six digits are a code; anything else is tried as a recovery code (xxxx-xxxx).
+    bool digits = code->size() == 6 && std::all_of(code->begin(), code->end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    json::value second = json::object{{"mfa_token", *mfa}, {digits ? "code" : "recovery_code", *code}};
+    login = anonymous.Call("POST", "/v1/login/totp", &second);
+    if ((s.rc = Check(login)) != 0) return s;
+  }
+  std::optional<std::string> token = StringMember(login.body, "session");
+  if (!token) {
+    s.rc = Unexpected(login, "no \"session\" string in the login reply");
+    return s;
+  }
+  s.token = *token;
+  return s;
+}
+
+// Ends the session the command opened (best effort: it expires on its own otherwise).
+void CloseSession(Client& client, const std::string& token) {
+  json::value empty = json::object{};
+  client.WithToken(token).Call("POST", "/v1/logout", &empty);
+}
+
+int AccountPassword(AccountCommands& c, Client& client) {
+  Session s = OpenSession(c, client);
+  if (s.rc != 0) return s.rc;
+  std::optional<std::string> next = Secret("New password (at least 12 characters, not echoed): ", "new password");
+  if (!next) {
+    CloseSession(client, s.token);
+    return 2;
+  }
+  if (::isatty(STDIN_FILENO)) {
+    std::optional<std::string> again = ReadHiddenLine("The new password again: ");
+    if (again != next) {
+      CloseSession(client, s.token);
+      return Fail("the two new passwords differ; nothing was changed");
+    }
+  }
+  json::value body = json::object{{"current_password", s.password}, {"new_password", *next}};
+  Reply r = client.WithToken(s.token).Call("POST", "/v1/password", &body);
+  if (r.status / 100 != 2) CloseSession(client, s.token);
+  if (std::optional<std::string> rotated = StringMember(r.body, "session"); rotated && r.status == 200) {
+    CloseSession(client, *rotated);
+  }
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::printf("Password changed. Every login session of yours has ended; API keys (this CLI's too) keep working.\n");
+    return std::nullopt;
+  });
+}
+
+// Confirms a pending enrolment with a code; prints the recovery codes once.
+int ConfirmTotp(AccountCommands& c, Client& session) {
+  std::optional<std::string> code = Secret("Code from your authenticator app: ", "TOTP code");
+  if (!code) return 2;
+  json::value body = json::object{{"code", *code}};
+  Reply r = session.Call("POST", "/v1/mfa/totp/confirm", &body);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* codes = ArrayMember(r.body, "recovery_codes");
+    if (codes == nullptr) return Missing("recovery_codes");
+    std::printf("TOTP is on: logging in now needs a code. Your other sessions have ended.\n"
+                "Recovery codes (each works once instead of a code; store them offline, they are not shown again):\n");
+    for (const json::value& v : *codes) std::printf("  %s\n", Compact(v).c_str());
+    return std::nullopt;
+  });
+}
+
+int TotpEnable(AccountCommands& c, Client& client) {
+  Session s = OpenSession(c, client);
+  if (s.rc != 0) return s.rc;
+  Client session = client.WithToken(s.token);
+  json::value empty = json::object{};
+  Reply r = session.Call("POST", "/v1/mfa/totp/enroll", &empty);
+  int rc = Check(r);
+  std::optional<std::string> secret = StringMember(r.body, "secret"), uri = StringMember(r.body, "otpauth_uri");
+  if (rc == 0 && (!secret || !uri)) rc = Unexpected(r, "no \"secret\" or \"otpauth_uri\" in the enrolment reply");
+  if (rc == 0) {
+    std::printf("Add this account to your authenticator app (the secret is shown once):\n  secret: %s\n  URI:    %s\n",
+                secret->c_str(), uri->c_str());
+    std::fflush(stdout);
+    if (::isatty(STDIN_FILENO)) {
+      rc = ConfirmTotp(c, session);
+    } else {
+      std::printf("Then finish with: edgevault account totp confirm  (reads your password and a code from standard input)\n");
+    }
+  }
+  CloseSession(client, s.token);
+  return rc;
+}
+
+int TotpConfirm(AccountCommands& c, Client& client) {
+  Session s = OpenSession(c, client);
+  if (s.rc != 0) return s.rc;
+  Client session = client.WithToken(s.token);
+  int rc = ConfirmTotp(c, session);
+  CloseSession(client, s.token);
+  return rc;
+}
+
+int TotpDisable(AccountCommands& c, Client& client) {
+  Session s = OpenSession(c, client);
+  if (s.rc != 0) return s.rc;
+  // Each code is accepted once: the one that logged in cannot disable too.
+  std::optional<std::string> code =
+      Secret("Another code, newer than the one you logged in with (wait for the app to show it): ", "second TOTP code");
+  int rc = 2;
+  if (code) {
+    json::value body = json::object{{"password", s.password}, {"code", *code}};
+    Reply r = client.WithToken(s.token).Call("POST", "/v1/mfa/totp/disable", &body);
+    rc = Output(c.as_json, r, [&]() -> std::optional<std::string> {
+      std::printf("TOTP is off: logging in needs only your password (or a passkey) now.\n");
+      return std::nullopt;
+    });
+  }
+  CloseSession(client, s.token);
+  return rc;
+}
+
 }  // namespace
 
 std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(CLI::App& app) {
@@ -212,6 +381,23 @@ std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(
   add(key, "list", "your API keys (an admin's: the org's), never the keys themselves", ApiKeyList);
   add(key, "revoke", "revoke an API key: it stops working at once", ApiKeyRevoke)
       ->add_option("id", o.id, "the key's id (key_...)")->required();
+
+  CLI::App* account = app.add_subcommand("account", "your own account: password and second factor (docs/auth.md)");
+  account->require_subcommand(1);
+  auto with_email = [&](CLI::App* cmd) {
+    cmd->add_option("--email", o.login_email, "the account (default: the token's)");
+    return cmd;
+  };
+  with_email(add(account, "password",
+                 "change your password: reads the current one, then the new one, from the terminal (not echoed) or "
+                 "standard input, never arguments",
+                 AccountPassword));
+  CLI::App* totp = account->add_subcommand("totp", "TOTP codes from an authenticator app as a second factor");
+  totp->require_subcommand(1);
+  with_email(add(totp, "enable", "start TOTP: prints the secret to add to your app, then asks for a code", TotpEnable));
+  with_email(add(totp, "confirm", "finish an enrolment started without a terminal: reads the password and a code",
+                 TotpConfirm));
+  with_email(add(totp, "disable", "stop TOTP: reads your password, a code to log in and a newer code", TotpDisable));
 
   CLI::App* member = app.add_subcommand("member", "the org's members (admins and owners)");
   member->require_subcommand(1);

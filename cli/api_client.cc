@@ -1,5 +1,7 @@
 #include "cli/api_client.h"
 
+#include <termios.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 
 #include "src/net/http_client.h"
@@ -136,7 +139,7 @@ absl::StatusOr<net::ClientResponse> Client::Send(const std::string& method, cons
   req.method = method;
   req.target = target;
   req.headers = std::move(headers);
-  req.headers.push_back({"Authorization", "Bearer " + token_});
+  if (!token_.empty()) req.headers.push_back({"Authorization", "Bearer " + token_});
   req.body = std::move(body);
   return http_->Do(url_.host, url_.port, req);
 }
@@ -379,6 +382,28 @@ std::string QueryValue(std::string_view v) {
     }
   }
   return out;
+}
+
+std::optional<std::string> ReadHiddenLine(const std::string& prompt) {
+  std::string line;
+  if (::isatty(STDIN_FILENO)) {
+    std::fprintf(stderr, "%s", prompt.c_str());
+    termios old{};
+    bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
+    if (restore) {
+      termios quiet = old;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    bool got = static_cast<bool>(std::getline(std::cin, line));
+    if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::fprintf(stderr, "\n");
+    if (!got) return std::nullopt;
+    return line;
+  }
+  if (!std::getline(std::cin, line)) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
 }
 
 }  // namespace edgevault::cli

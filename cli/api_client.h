@@ -88,6 +88,12 @@ class Client {
   // (the MCP stdio relay).
   absl::StatusOr<net::ClientResponse> Send(const std::string& method, const std::string& target, std::string body,
                                            std::vector<std::pair<std::string, std::string>> headers);
+  // The same service with another bearer ("" = none): a login session the command opened.
+  Client WithToken(std::string token) const {
+    Client c = *this;
+    c.token_ = std::move(token);
+    return c;
+  }
 
  private:
   Client(Service service, Url u, std::string token, std::shared_ptr<net::HttpClient> http)
@@ -145,6 +151,12 @@ std::string Missing(std::string_view name);  // "no \"name\" in it"
 // with *error naming the file and the problem.
 boost::json::value YamlToJson(const YAML::Node& n);
 std::optional<boost::json::object> ReadDocument(const std::string& path, std::string* error);
+
+// One line of standard input that must not show: on a terminal, `prompt` on standard error
+// and the line typed without echo; otherwise the next line as it comes ("\r\n" or "\n"
+// removed), so scripts pipe secrets in, never pass them as arguments. nullopt at end of
+// input.
+std::optional<std::string> ReadHiddenLine(const std::string& prompt);
 
 // A query parameter's value: everything but RFC 3986's unreserved characters escaped.
 // Also right for one path segment.

@@ -21,6 +21,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
 #include "cli/export_format.h"
+#include "cli/history_diff.h"
 #include "cli/mcp_stdio.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
@@ -51,6 +52,11 @@ struct ApiCommands {
   CLI::App* env_rename = nullptr;
   CLI::App* env_protect = nullptr;
   CLI::App* env_unprotect = nullptr;
+  CLI::App* env_parent = nullptr;  // env parent WS ENV (PARENT | --root)
+  bool root = false;
+  CLI::App* env_delete = nullptr;
+  std::string reparent_children_to;
+  bool children_become_roots = false, revoke_sdk_keys = false;
   CLI::App* config_set = nullptr;
   CLI::App* config_get = nullptr;
   CLI::App* flag_set = nullptr;
@@ -65,6 +71,7 @@ struct ApiCommands {
   CLI::App* history = nullptr;
   int64_t after = 0;
   int limit = 50;
+  bool diff = false;  // history --diff
   CLI::App* revert = nullptr;
   int64_t revision = 0;
   CLI::App* rollback = nullptr;
@@ -80,6 +87,9 @@ struct ApiCommands {
   std::string url, events = "*", description;
   CLI::App* run = nullptr;
   CLI::App* export_cmd = nullptr;
+  CLI::App* import_cmd = nullptr;  // import --from dotenv FILE -w WS -e ENV [--secrets]
+  std::string import_from = "dotenv";
+  bool import_secrets = false;
   std::string format = "dotenv";
   std::vector<std::string> command;
 
@@ -88,7 +98,7 @@ struct ApiCommands {
   std::string from, to, title, comment;  // `description` is shared with webhook add
   std::vector<std::string> items, kinds;
   bool dry_run = false;
-  bool yes = false;  // rollback: no confirmation
+  bool yes = false;  // rollback, env delete: no confirmation
   CLI::App* cr_list = nullptr;
   std::map<std::string, CLI::App*> cr_ops;  // show, approve, reject, apply, rebase, close, comment, revert,
                                             // schedule, unschedule
@@ -101,6 +111,21 @@ struct ApiCommands {
 };
 
 namespace {
+
+// Asks "<what>. Go ahead? [y/N]" on the terminal. nullopt when the user said yes; else
+// fails (exit 2) saying nothing changed: without a terminal, pointing at --yes and `other`.
+std::optional<int> Confirm(const std::string& what, const std::string& other, const std::string& declined) {
+  if (!::isatty(STDIN_FILENO)) {
+    return Fail(what + "; nothing was changed. Pass --yes to go ahead" + (other.empty() ? "" : ", or " + other));
+  }
+  std::string shown = what;
+  if (!shown.empty()) shown[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(shown[0])));
+  std::fprintf(stderr, "%s.\nGo ahead? [y/N] ", shown.c_str());
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "y" && answer != "Y" && answer != "yes") return Fail(declined + "; nothing was changed");
+  return std::nullopt;
+}
 
 void Delete(ApiCommands* c) { delete c; }
 
@@ -442,6 +467,22 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->env_unprotect = with_reason(common(env->add_subcommand("unprotect", "let developers write an environment again (admin)")));
   c->env_unprotect->add_option("workspace", c->ws)->required();
   c->env_unprotect->add_option("environment", c->env)->required();
+  c->env_parent = with_reason(common(env->add_subcommand(
+      "parent", "change what an environment inherits from: another environment, or none with --root (admin)")));
+  c->env_parent->add_option("workspace", c->ws)->required();
+  c->env_parent->add_option("environment", c->env)->required();
+  c->env_parent->add_option("parent", c->parent, "the environment to inherit from");
+  c->env_parent->add_flag("--root", c->root, "inherit from nothing");
+  c->env_delete = with_reason(common(env->add_subcommand(
+      "delete", "delete an environment and every value set in it (admin)")));
+  c->env_delete->add_option("workspace", c->ws)->required();
+  c->env_delete->add_option("environment", c->env)->required();
+  c->env_delete->add_option("--reparent-children-to", c->reparent_children_to,
+                            "environments inheriting from it inherit from this one instead");
+  c->env_delete->add_flag("--children-become-roots", c->children_become_roots,
+                          "environments inheriting from it inherit from nothing instead");
+  c->env_delete->add_flag("--revoke-sdk-keys", c->revoke_sdk_keys, "revoke the SDK keys that read it");
+  c->env_delete->add_flag("--yes,-y", c->yes, "do not ask first (for scripts)");
 
   CLI::App* config = app.add_subcommand("config", "configs");
   config->require_subcommand(1);
@@ -478,6 +519,7 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->history->add_option("workspace", c->ws)->required();
   c->history->add_option("--after", c->after, "only revisions after this number");
   c->history->add_option("--limit", c->limit, "at most this many (1-1000)");
+  c->history->add_flag("--diff", c->diff, "under each revision, what it changed in each environment (before → after)");
 
   c->revert = with_reason(common(app.add_subcommand("revert", "undo one revision as a new revision")));
   c->revert->add_option("workspace", c->ws)->required();
@@ -539,6 +581,16 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->export_cmd->add_option("--env,-e", c->env)->required();
   c->export_cmd->add_option("--format", c->format, "dotenv, json or yaml")
       ->check(CLI::IsMember({"dotenv", "json", "yaml"}))->capture_default_str();
+
+  c->import_cmd = with_reason(common(app.add_subcommand(
+      "import", "set an environment's configs (or secrets) from a dotenv file, e.g. one `export` wrote")));
+  c->import_cmd->add_option("--from", c->import_from, "the file's format")->check(CLI::IsMember({"dotenv"}))
+      ->capture_default_str();
+  c->import_cmd->add_option("file", c->file, "the file")->required();
+  c->import_cmd->add_option("--workspace,-w", c->ws)->required();
+  c->import_cmd->add_option("--env,-e", c->env)->required();
+  c->import_cmd->add_flag("--secrets", c->import_secrets, "set secrets instead of configs (values never printed)");
+  c->import_cmd->add_flag("--dry-run", c->dry_run, "list what it would set, write nothing");
 
   c->promote = common(app.add_subcommand(
       "promote", "open a change request that promotes what one environment serves into another"));
@@ -758,10 +810,10 @@ int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
-                        c.env_unprotect, c.config_set, c.config_get, c.flag_set,
+                        c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
-                        c.org_webhook_rm, c.run, c.export_cmd, c.promote, c.cr_list,
+                        c.org_webhook_rm, c.run, c.export_cmd, c.import_cmd, c.promote, c.cr_list,
                         c.cr_propose, c.mcp}) {
     any = any || cmd->parsed();
   }
@@ -868,6 +920,51 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
+  if (c.env_parent->parsed()) {
+    if (c.root == !c.parent.empty()) {
+      return Fail("say which environment " + c.env + " inherits from (edgevault env parent WS ENV PARENT -m REASON), "
+                  "or --root for none, not both");
+    }
+    json::value v = json::object{{"reason", c.reason},
+                                 {"parent", c.root ? json::value(nullptr) : json::value(c.parent)}};
+    Reply r = client->Call("PATCH", WsPath(c) + "/environments/" + c.env, &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      if (!revision) return Missing("revision");
+      std::printf("Environment %s now inherits from %s (workspace revision %s).\n", c.env.c_str(),
+                  c.root ? "nothing" : c.parent.c_str(), revision->c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.env_delete->parsed()) {
+    if (c.children_become_roots && !c.reparent_children_to.empty()) {
+      return Fail("--reparent-children-to and --children-become-roots exclude each other: say one");
+    }
+    if (!c.yes) {
+      if (std::optional<int> no = Confirm("this deletes environment " + c.env + " of workspace " + c.ws +
+                                              " and every value set in it (the api refuses while environments "
+                                              "inherit from it or SDK keys read it, unless told what to do)",
+                                          "", "not deleted")) {
+        return *no;
+      }
+    }
+    json::object body{{"reason", c.reason}};
+    if (c.children_become_roots) body["reparent_children_to"] = nullptr;
+    if (!c.reparent_children_to.empty()) body["reparent_children_to"] = c.reparent_children_to;
+    if (c.revoke_sdk_keys) body["revoke_sdk_keys"] = true;
+    json::value v = body;
+    Reply r = client->Call("DELETE", WsPath(c) + "/environments/" + c.env, &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> revision = Field(r.body, "revision");
+      const json::array* revoked = ArrayMember(r.body, "revoked_sdk_keys");
+      if (!revision || revoked == nullptr) return Missing("revision");
+      std::printf("Deleted environment %s (workspace revision %s).\n", c.env.c_str(), revision->c_str());
+      for (const json::value& id : *revoked) {
+        std::printf("Revoked SDK key %s.\n", id.is_string() ? std::string(id.get_string()).c_str() : Compact(id).c_str());
+      }
+      return std::nullopt;
+    });
+  }
   if (c.config_set->parsed()) {
     // Merge: other environments keep their values, and a parallel change is never
     // overwritten (UpdateItem).
@@ -954,8 +1051,19 @@ int RunApiCommands(ApiCommands& c) {
           row.push_back(*std::move(cell));
         }
         rows.push_back({row[0], row[1], names.Name(row[2]), row[3], row[4] + " " + row[5], row[6]});
+        if (c.diff) {
+          // One block per revision: its line, then what changed, environment by environment.
+          std::printf("%s  %s  %s  %s  %s %s  \"%s\"\n", rows.back()[0].c_str(), rows.back()[1].c_str(),
+                      rows.back()[2].c_str(), row[3].c_str(), row[4].c_str(), row[5].c_str(), row[6].c_str());
+          const json::value* before = Member(rev, "before");
+          const json::value* after = Member(rev, "after");
+          for (const std::string& line : RevisionDiff(row[4], before ? *before : json::value(nullptr),
+                                                      after ? *after : json::value(nullptr))) {
+            std::printf("    %s\n", line.c_str());
+          }
+        }
       }
-      PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
+      if (!c.diff) PrintTable({"REV", "TIME", "ACTOR", "OP", "ITEM", "REASON"}, rows);
       return std::nullopt;
     });
   }
@@ -1000,16 +1108,9 @@ int RunApiCommands(ApiCommands& c) {
     if (!deleted.empty() && !c.yes) {
       std::string list;
       for (const std::string& d : deleted) list += (list.empty() ? "" : ", ") + d;
-      if (!::isatty(STDIN_FILENO)) {
-        return Fail("this rollback deletes " + std::to_string(deleted.size()) + " item(s) created since revision " +
-                    std::to_string(c.revision) + " (" + list + "); nothing was changed. Pass --yes to go ahead, or "
-                    "--dry-run to see every change");
-      }
-      std::fprintf(stderr, "This rollback deletes %zu item(s) created since revision %lld: %s.\nGo ahead? [y/N] ",
-                   deleted.size(), static_cast<long long>(c.revision), list.c_str());
-      std::string answer;
-      std::getline(std::cin, answer);
-      if (answer != "y" && answer != "Y" && answer != "yes") return Fail("not rolled back; nothing was changed");
+      std::string what = "this rollback deletes " + std::to_string(deleted.size()) + " item(s) created since revision " +
+                         std::to_string(c.revision) + " (" + list + ")";
+      if (std::optional<int> no = Confirm(what, "--dry-run to see every change", "not rolled back")) return *no;
     }
     // Conditional on the head the preview saw, so what was confirmed is what is written.
     json::value v = json::object{{"to_revision", c.revision}, {"reason", c.reason}};
@@ -1218,6 +1319,78 @@ int RunApiCommands(ApiCommands& c) {
       PrintChangeRequest(r.body, ActorNames::Load(c.token));
       return std::nullopt;
     });
+  }
+  if (c.import_cmd->parsed()) {
+    std::ifstream f(c.file, std::ios::binary);
+    if (!f) return Fail("cannot read " + c.file);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    absl::StatusOr<std::map<std::string, std::string>> vars = ParseDotenv(text);
+    if (!vars.ok()) return Fail(c.file + ": " + std::string(vars.status().message()) + "; nothing was imported");
+    // What each variable does to the environment: compared with the configs as they are
+    // (secrets cannot be compared without reading them: they are always set).
+    std::map<std::string, json::value> configs;
+    if (!c.import_secrets) {
+      Reply list = client->Call("GET", WsPath(c) + "/configs");
+      if (int rc = Check(list)) return rc;
+      const json::array* items = ArrayMember(list.body, "items");
+      if (items == nullptr) return Unexpected(list, "no \"items\" array");
+      for (const json::value& item : *items) {
+        if (std::optional<std::string> key = StringMember(item, "key")) configs[*key] = item;
+      }
+    }
+    std::vector<std::vector<std::string>> plan;  // action, key, variable
+    for (const auto& [name, value] : *vars) {
+      std::string key = KeyForEnvVar(name);
+      std::string action = "set";
+      if (!c.import_secrets) {
+        auto it = configs.find(key);
+        const json::object* values = it == configs.end() ? nullptr : ObjectMember(it->second, "values");
+        const json::value* now = values == nullptr ? nullptr : values->if_contains(c.env);
+        action = it == configs.end() ? "create" : now == nullptr ? "set" : "update";
+        if (now != nullptr && ((now->is_string() && now->get_string() == value) || Compact(*now) == value)) {
+          action = "unchanged";
+        }
+      }
+      plan.push_back({action, key, name});
+    }
+    if (c.dry_run) {
+      PrintTable({"ACTION", c.import_secrets ? "SECRET" : "CONFIG", "FROM"}, plan);
+      std::printf("Dry run: nothing was written.\n");
+      return 0;
+    }
+    int written = 0;
+    for (const auto& p : plan) {
+      if (p[0] == "unchanged") continue;
+      const std::string& value = vars->at(p[2]);
+      Reply r;
+      if (c.import_secrets) {
+        json::value body = json::object{{"values", json::object{{c.env, value}}}, {"reason", c.reason}};
+        r = client->Call("PUT", WsPath(c) + "/secrets/" + QueryValue(p[1]), &body);
+      } else {
+        int rc = UpdateItem(*client, WsPath(c), WsPath(c) + "/configs/" + QueryValue(p[1]), c.reason,
+                            [&](json::value& current) -> std::optional<std::string> {
+          json::object body = current.is_object() ? current.get_object() : json::object{{"type", "string"}};
+          if (!body.contains("values") || !body["values"].is_object()) body["values"] = json::object{};
+          bool is_string = !body.contains("type") || body["type"] == "string";
+          boost::system::error_code ec;
+          json::value parsed = json::parse(value, ec);
+          if (ec || is_string) parsed = json::value(value);
+          body["values"].get_object()[c.env] = parsed;
+          current = std::move(body);
+          return std::nullopt;
+        }, &r);
+        if (rc != 0) return rc;
+      }
+      if (r.status / 100 != 2) {
+        std::fprintf(stderr, "edgevault: %s %s: stopped after %d written (the rest were not)\n", p[0].c_str(),
+                     p[1].c_str(), written);
+        return Check(r);
+      }
+      ++written;
+    }
+    std::printf("Imported %d %s into %s/%s (%zu unchanged).\n", written, c.import_secrets ? "secret(s)" : "config(s)",
+                c.ws.c_str(), c.env.c_str(), plan.size() - static_cast<size_t>(written));
+    return 0;
   }
   if (c.export_cmd->parsed()) {
     int rc = 0;

@@ -1,5 +1,7 @@
 #include "cli/export_format.h"
 
+#include <cctype>
+
 #include <boost/json.hpp>
 
 #include "src/base/strings.h"
@@ -102,6 +104,85 @@ absl::StatusOr<std::string> FormatExport(ExportFormat format,
     out += "\n";
   }
   return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseDotenv(std::string_view text) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  int line = 0;
+  auto fail = [&](const std::string& why) {
+    return absl::InvalidArgumentError(base::StrCat("line ", std::to_string(line), ": ", why));
+  };
+  auto blank = [](char ch) { return ch == ' ' || ch == '\t' || ch == '\r'; };
+  while (pos < text.size()) {
+    ++line;
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view l = text.substr(pos, end - pos);
+    pos = end + 1;
+    while (!l.empty() && blank(l.front())) l.remove_prefix(1);
+    while (!l.empty() && blank(l.back())) l.remove_suffix(1);
+    if (l.empty() || l.front() == '#') continue;
+    if (l.substr(0, 7) == "export ") l.remove_prefix(7);
+    size_t eq = l.find('=');
+    if (eq == std::string_view::npos) return fail("not NAME=value");
+    std::string name(l.substr(0, eq));
+    while (!name.empty() && blank(name.back())) name.pop_back();
+    if (!IsShellVariableName(name)) return fail(base::StrCat("\"", name.substr(0, 80), "\" is not a variable name"));
+    // The value starts right after '=' in the raw text (a quoted one may run on).
+    size_t start = static_cast<size_t>(l.data() - text.data()) + eq + 1;
+    while (start < text.size() && (text[start] == ' ' || text[start] == '\t')) ++start;
+    std::string value;
+    if (start < text.size() && (text[start] == '"' || text[start] == '\'')) {
+      char quote = text[start];
+      size_t i = start + 1;
+      bool closed = false;
+      for (; i < text.size(); ++i) {
+        char ch = text[i];
+        if (ch == '\n') ++line;
+        if (ch == quote) {
+          closed = true;
+          break;
+        }
+        if (quote == '"' && ch == '\\' && i + 1 < text.size()) {
+          char next = text[i + 1];
+          if (next == '\\' || next == '"' || next == '$' || next == '`') {
+            value.push_back(next);
+            ++i;
+            continue;
+          }
+          if (next == 'n') {
+            value.push_back('\n');
+            ++i;
+            continue;
+          }
+        }
+        value.push_back(ch);
+      }
+      if (!closed) return fail(base::StrCat("the quote ", std::string(1, quote), " opened here is never closed"));
+      // Only blanks or a comment may follow the closing quote.
+      size_t rest_end = text.find('\n', i + 1);
+      if (rest_end == std::string_view::npos) rest_end = text.size();
+      std::string_view rest = text.substr(i + 1, rest_end - i - 1);
+      while (!rest.empty() && blank(rest.front())) rest.remove_prefix(1);
+      if (!rest.empty() && rest.front() != '#') return fail("text after the closing quote");
+      pos = rest_end + 1;
+    } else {
+      std::string_view v = l.substr(eq + 1);
+      if (size_t hash = v.find(" #"); hash != std::string_view::npos) v = v.substr(0, hash);
+      while (!v.empty() && blank(v.front())) v.remove_prefix(1);
+      while (!v.empty() && blank(v.back())) v.remove_suffix(1);
+      value = std::string(v);
+    }
+    if (!out.emplace(name, std::move(value)).second) return fail(base::StrCat(name, " is set twice"));
+  }
+  return out;
+}
+
+std::string KeyForEnvVar(std::string_view name) {
+  std::string key;
+  for (char ch : name) key.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  return key;
 }
 
 }  // namespace edgevault::cli

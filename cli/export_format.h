@@ -39,4 +39,17 @@ bool IsShellVariableName(std::string_view name);
 absl::StatusOr<std::string> FormatExport(ExportFormat format,
                                          const std::map<std::string, std::string>& vars);
 
+// Reads a dotenv file (`edgevault import --from dotenv`): `NAME=value` lines, optionally
+// `export NAME=value`; blank lines and `#` comments skipped; a value in double quotes may
+// span lines and unescapes \\ \" \$ \` (and \n as a newline), in single quotes it is
+// literal, unquoted it runs to the end of the line (a ` #` starts a comment) with
+// surrounding blanks removed. Reads back what FormatExport(kDotenv) writes. Errors:
+// InvalidArgument naming the line: not NAME=value, a name that is not a shell variable
+// name, an unterminated quote, a name given twice.
+absl::StatusOr<std::map<std::string, std::string>> ParseDotenv(std::string_view text);
+
+// The item key an imported variable becomes: `DATABASE_URL` → `database_url` (lower-case;
+// EnvVarFor maps it back to the same name).
+std::string KeyForEnvVar(std::string_view name);
+
 }  // namespace edgevault::cli

@@ -56,5 +56,33 @@ TEST(ExportFormatTest, YamlQuotesKeysYamlWouldRetype) {
   EXPECT_EQ(*out, "\"1E5\": \"d\"\n\"NULL\": \"a\"\n\"ON\": \"c\"\nPORT: \"80\"\n\"Y\": \"b\"\n");
 }
 
+TEST(ParseDotenvTest, ReadsBackWhatExportWrites) {
+  std::map<std::string, std::string> vars{{"A", "plain"}, {"B", "line1\nsay \"hi\" $HOME `x` \\ end"}, {"C", ""}};
+  absl::StatusOr<std::string> text = FormatExport(ExportFormat::kDotenv, vars);
+  ASSERT_TRUE(text.ok());
+  absl::StatusOr<std::map<std::string, std::string>> back = ParseDotenv(*text);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, vars);
+}
+
+TEST(ParseDotenvTest, CommonDotenvForms) {
+  absl::StatusOr<std::map<std::string, std::string>> v = ParseDotenv(
+      "# comment\n\nexport DB_URL=postgres://x # the db\nNAME='it''s' \nQ=\"a\\nb\"\nEMPTY=\n  SPACED = v  \n");
+  ASSERT_FALSE(v.ok());  // 'it''s' leaves text after the closing quote
+  v = ParseDotenv("# comment\n\nexport DB_URL=postgres://x # the db\nNAME='a $b'\nQ=\"a\\nb\"\nEMPTY=\n  SPACED = v  \n");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(*v, (std::map<std::string, std::string>{
+                    {"DB_URL", "postgres://x"}, {"NAME", "a $b"}, {"Q", "a\nb"}, {"EMPTY", ""}, {"SPACED", "v"}}));
+  EXPECT_EQ(KeyForEnvVar("DB_URL"), "db_url");
+  EXPECT_EQ(EnvVarFor(KeyForEnvVar("DB_URL")), "DB_URL");
+}
+
+TEST(ParseDotenvTest, BadLinesAreNamed) {
+  EXPECT_EQ(ParseDotenv("A=1\nnot a line\n").status().message(), "line 2: not NAME=value");
+  EXPECT_EQ(ParseDotenv("1A=x\n").status().message(), "line 1: \"1A\" is not a variable name");
+  EXPECT_EQ(ParseDotenv("A=\"open\nB=2\n").status().message(), "line 3: the quote \" opened here is never closed");
+  EXPECT_EQ(ParseDotenv("A=1\nA=2\n").status().message(), "line 2: A is set twice");
+}
+
 }  // namespace
 }  // namespace edgevault::cli

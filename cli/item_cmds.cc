@@ -1,6 +1,5 @@
 #include "cli/item_cmds.h"
 
-#include <termios.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -62,20 +61,7 @@ std::optional<std::string> ReadSecretValue(const ItemCommands& c, std::string* e
     return std::string((std::istreambuf_iterator<char>(f)), {});
   }
   std::string value;
-  if (::isatty(STDIN_FILENO)) {
-    std::fprintf(stderr, "Value of %s (not echoed): ", c.key.c_str());
-    termios old{};
-    bool restore = ::tcgetattr(STDIN_FILENO, &old) == 0;
-    if (restore) {
-      termios quiet = old;
-      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-    }
-    std::getline(std::cin, value);
-    if (restore) ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
-    std::fprintf(stderr, "\n");
-    return value;
-  }
+  if (::isatty(STDIN_FILENO)) return ReadHiddenLine("Value of " + c.key + " (not echoed): ").value_or("");
   value.assign(std::istreambuf_iterator<char>(std::cin), {});
   if (!value.empty() && value.back() == '\n') value.pop_back();
   if (!value.empty() && value.back() == '\r') value.pop_back();

@@ -265,10 +265,7 @@ absl::StatusOr<json::object> PatchEnvironmentBody(const json::object& stored,
     return Invalid("key", "an environment's key cannot change (it names the environment in every "
                           "item, SDK key and resolved document); create a new environment instead");
   }
-  if (change.contains("parent")) {
-    return Invalid("parent", "cannot be changed here: only name and protected can change");
-  }
-  EV_RETURN_IF_ERROR(CheckFields(change, {"name", "protected"}));
+  EV_RETURN_IF_ERROR(CheckFields(change, {"name", "parent", "protected"}));
   json::object out = stored;
   if (const json::value* name = change.if_contains("name")) {
     if (!name->is_string()) return Invalid("name", "must be a string");
@@ -278,6 +275,14 @@ absl::StatusOr<json::object> PatchEnvironmentBody(const json::object& stored,
   if (const json::value* p = change.if_contains("protected")) {
     if (!p->is_bool()) return Invalid("protected", "must be a boolean");
     out["protected"] = *p;
+  }
+  // The parent is checked against the other environments (unknown, a cycle) by
+  // EnvironmentSet::ValidateEnvironmentUpdate; here only its form.
+  if (const json::value* parent = change.if_contains("parent")) {
+    if (!parent->is_string() && !parent->is_null()) {
+      return Invalid("parent", "must be an environment key or null (no parent)");
+    }
+    out["parent"] = *parent;
   }
   EV_RETURN_IF_ERROR(ParseEnvironmentBody(out).status());
   return out;

@@ -79,12 +79,13 @@ inline constexpr size_t kMaxEnvironmentNameLength = 100;  // code points
 absl::StatusOr<Environment> ParseEnvironmentBody(const boost::json::object& body);
 // The normalised body: {"key","name","parent","protected","policy"?} in that order.
 boost::json::object EnvironmentToJson(const Environment& env);
-// Applies a change {"name"?, "protected"?} to the stored body of an existing environment;
-// every other member of `stored` is kept as it is. The key cannot change, and the parent
-// is not changed this way. Returns the new body (validated as ParseEnvironmentBody does).
+// Applies a change {"name"?, "parent"?, "protected"?} to the stored body of an existing
+// environment; every other member of `stored` is kept as it is. The key cannot change.
+// Returns the new body (validated as ParseEnvironmentBody does; whether the parent exists
+// and makes no cycle is EnvironmentSet::ValidateEnvironmentUpdate's job).
 // Errors: InvalidArgument naming the field: `key: an environment's key cannot change ...`,
-// `parent: ...`, an unknown field, a name that is not 1..100 characters or is blank,
-// `protected` not a boolean.
+// a parent that is neither a key nor null, an unknown field, a name that is not 1..100
+// characters or is blank, `protected` not a boolean.
 absl::StatusOr<boost::json::object> PatchEnvironmentBody(const boost::json::object& stored,
                                                          const boost::json::object& change);
 

@@ -82,7 +82,7 @@ TEST(EnvironmentTest, ParseAndNormalise) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(EnvironmentTest, PatchChangesNameAndProtectionOnly) {
+TEST(EnvironmentTest, PatchChangesNameParentAndProtection) {
   json::object stored = Obj(R"({"key":"staging","name":"Staging","parent":"prod","protected":false})");
   absl::StatusOr<json::object> out = PatchEnvironmentBody(stored, Obj(R"({"name":"Pre-production"})"));
   ASSERT_TRUE(out.ok()) << out.status();
@@ -90,6 +90,12 @@ TEST(EnvironmentTest, PatchChangesNameAndProtectionOnly) {
   out = PatchEnvironmentBody(stored, Obj(R"({"protected":true})"));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(json::serialize(*out), R"({"key":"staging","name":"Staging","parent":"prod","protected":true})");
+  out = PatchEnvironmentBody(stored, Obj(R"({"parent":null})"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(json::serialize(*out), R"({"key":"staging","name":"Staging","parent":null,"protected":false})");
+  out = PatchEnvironmentBody(stored, Obj(R"({"parent":"qa"})"));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(json::serialize(*out), R"({"key":"staging","name":"Staging","parent":"qa","protected":false})");
   out = PatchEnvironmentBody(stored, Obj("{}"));
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(*out, stored);
@@ -97,8 +103,9 @@ TEST(EnvironmentTest, PatchChangesNameAndProtectionOnly) {
   auto refused = [&](std::string_view change) { return Message(PatchEnvironmentBody(stored, Obj(change)).status()); };
   EXPECT_EQ(refused(R"({"key":"qa"})").rfind("key: an environment's key cannot change", 0), 0u);
   EXPECT_EQ(refused(R"({"key":"staging"})").rfind("key: ", 0), 0u);  // even unchanged: not a member to send
-  EXPECT_EQ(refused(R"({"parent":null})").rfind("parent: cannot be changed here", 0), 0u);
-  EXPECT_EQ(refused(R"({"colour":"red"})"), "colour: unknown field (allowed: name, protected)");
+  EXPECT_EQ(refused(R"({"parent":7})"), "parent: must be an environment key or null (no parent)");
+  EXPECT_EQ(refused(R"({"parent":"Not A Key"})").rfind("parent \"Not A Key\": must match", 0), 0u);
+  EXPECT_EQ(refused(R"({"colour":"red"})"), "colour: unknown field (allowed: name, parent, protected)");
   EXPECT_EQ(refused(R"({"name":""})"), "name: must be 1 to 100 characters long");
   EXPECT_EQ(refused(R"({"name":" \t "})"), "name: must not be blank");
   EXPECT_EQ(refused(R"({"name":null})"), "name: must be a string");

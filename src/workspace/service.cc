@@ -517,11 +517,20 @@ absl::StatusOr<int64_t> Service::UpdateEnvironment(const Actor& actor, const sto
     EV_RETURN_IF_ERROR(current.status());
     EV_ASSIGN_OR_RETURN(json::object stored, ParseObject(current->body, "environment \"" + std::string(env) + "\""));
     EV_ASSIGN_OR_RETURN(json::object changed, PatchEnvironmentBody(stored, change));
+    // A new parent must exist and must not inherit from this environment (a cycle).
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    EV_RETURN_IF_ERROR(envs.ValidateEnvironmentUpdate(changed).status());
     EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
     EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
     std::string body = json::serialize(changed);
     if (body == current->body) return head;  // nothing changes: no revision
     std::string key(env);
+    // Another parent changes what this environment and its descendants inherit.
+    std::set<std::string> touched{key};
+    const json::value* was = stored.if_contains("parent");
+    if (was == nullptr || *was != changed["parent"]) {
+      for (const std::string& d : envs.Descendants(key)) touched.insert(d);
+    }
     storage::CommitRequest c;
     c.reason = std::string(reason);
     c.op = "update";
@@ -530,7 +539,7 @@ absl::StatusOr<int64_t> Service::UpdateEnvironment(const Actor& actor, const sto
     json::object details{{"environment", key}};
     for (const auto& member : change) details[member.key()] = member.value();
     return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.update",
-                            std::move(details), {key}, "environment:" + key);
+                            std::move(details), touched, "environment:" + key);
   });
 }
 
@@ -561,6 +570,98 @@ absl::StatusOr<int64_t> Service::SetEnvironmentPolicy(const Actor& actor, const 
     details["policy"] = parsed ? json::value(PolicyToJson(*parsed)) : json::value(nullptr);
     return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.policy", std::move(details),
                             {std::string(env)}, "environment:" + std::string(env));
+  });
+}
+
+absl::StatusOr<int64_t> Service::DeleteEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                                   std::string_view env, const EnvironmentDeletion& deletion,
+                                                   std::string_view reason, std::optional<int64_t> if_match) {
+  return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
+    EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    const Environment* found = envs.Find(env);
+    if (found == nullptr) return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
+    const std::string key(env);
+    if (found->is_protected) {
+      return base::WithErrorCode(
+          absl::FailedPreconditionError(base::ToAbsl(
+              "environment \"" + key + "\" is protected: unprotect it first (edgevault env unprotect), then delete it")),
+          "environment_protected");
+    }
+    std::vector<std::string> children = envs.Children(key);
+    if (!children.empty() && !deletion.reparent_children_to) {
+      std::string names;
+      for (const std::string& ch : children) names += (names.empty() ? "\"" : ", \"") + ch + "\"";
+      return base::WithErrorCode(
+          absl::FailedPreconditionError(base::ToAbsl(
+              "environment \"" + key + "\" has environments inheriting from it (" + names +
+              "): say where they go with reparent_children_to (edgevault env delete --reparent-children-to "
+              "ENV, or --reparent-children-to '' to make them roots), or delete them first")),
+          "environment_has_children");
+    }
+    EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
+    EV_RETURN_IF_ERROR(CheckIfMatch(if_match, head));
+    storage::CommitRequest c;
+    c.reason = std::string(reason);
+    c.op = "environment.delete";
+    c.expected_head = if_match;
+    // Its descendants inherit something else from now on.
+    std::set<std::string> touched;
+    for (const std::string& d : envs.Descendants(key)) {
+      if (d != key) touched.insert(d);
+    }
+    // The children's new parent, checked as the environments will be without this one.
+    std::vector<Environment> remaining;
+    for (const std::string& k : envs.Keys()) {
+      if (k == key) continue;
+      Environment e = *envs.Find(k);
+      if (e.parent == key) {
+        const std::string& to = *deletion.reparent_children_to;
+        if (to == key) {
+          return absl::InvalidArgumentError("reparent_children_to: not the environment being deleted");
+        }
+        e.parent = to;
+        c.mutations.push_back({ItemKind::kEnvironment, k, json::serialize(EnvironmentToJson(e)), k});
+      }
+      remaining.push_back(std::move(e));
+    }
+    if (deletion.reparent_children_to && !deletion.reparent_children_to->empty() && !children.empty()) {
+      absl::StatusOr<EnvironmentSet> after = EnvironmentSet::FromEnvironments(std::move(remaining));
+      if (!after.ok()) {
+        return absl::InvalidArgumentError(base::ToAbsl(
+            "reparent_children_to: \"" + *deletion.reparent_children_to +
+            "\" is not an environment that can take the children (it must exist and not inherit from \"" + key + "\")"));
+      }
+    }
+    c.mutations.push_back({ItemKind::kEnvironment, key, std::nullopt, key});
+    // Every value held for it goes with it: configs' and secrets' own values, flags'
+    // configuration there.
+    json::array items_changed;
+    for (ItemKind kind : {ItemKind::kConfig, ItemKind::kFlag, ItemKind::kSecret}) {
+      const char* field = kind == ItemKind::kFlag ? "environments" : "values";
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, l.store.ListItems(kind));
+      for (const storage::Item& item : items) {
+        json::value v = ParseOrNull(item.body);
+        if (!v.is_object()) continue;
+        json::value* per_env = v.get_object().if_contains(field);
+        if (per_env == nullptr || !per_env->is_object() || !per_env->get_object().contains(key)) continue;
+        per_env->get_object().erase(key);
+        c.mutations.push_back({kind, item.key, json::serialize(v), key});
+        items_changed.push_back(json::string(ItemTarget(kind, item.key)));
+      }
+    }
+    // The propagation job takes its document out of the edge KV.
+    c.outbox.push_back({0, "propagate", json::serialize(json::object{{"removed", json::array{json::string(key)}}}),
+                        options_.env->Now(), 0});
+    json::object details{{"environment", key}, {"items", std::move(items_changed)}};
+    if (deletion.reparent_children_to && !children.empty()) {
+      details["children"] = JsonArray(std::set<std::string>(children.begin(), children.end()));
+      details["reparented_to"] = deletion.reparent_children_to->empty()
+                                     ? json::value(nullptr)
+                                     : json::value(*deletion.reparent_children_to);
+    }
+    touched.insert(key);
+    return CommitAndPublish(actor, ws, l, std::move(c), "workspace.environment.delete", std::move(details),
+                            touched, "environment:" + key);
   });
 }
 
@@ -1118,7 +1219,9 @@ absl::StatusOr<int64_t> Service::RevertEnvironment(const Actor& actor, const sto
   }
   absl::StatusOr<storage::Item> current = l.store.GetItem(ItemKind::kEnvironment, rev.key);
   if (absl::IsNotFound(current.status())) {
-    return absl::FailedPreconditionError("nothing to revert: the environment no longer exists");
+    return absl::FailedPreconditionError(
+        "nothing to revert: the environment no longer exists (a deleted environment is not restored by "
+        "revert: create it again with edgevault env create, then set its values)");
   }
   EV_RETURN_IF_ERROR(current.status());
   // Only what that revision changed goes back (reverting a rename keeps a later change of
@@ -1156,6 +1259,11 @@ absl::StatusOr<int64_t> Service::RevertEnvironment(const Actor& actor, const sto
   WriteEffect effect = EffectOf({rev.key}, envs);
   effect.environment_settings = {rev.key};
   EV_RETURN_IF_ERROR(authorize(effect));
+  // A parent put back changes what the descendants inherit too.
+  std::set<std::string> touched{rev.key};
+  if (now.as_object().if_contains("parent") == nullptr || now.as_object()["parent"] != restored["parent"]) {
+    for (const std::string& d : envs.Descendants(rev.key)) touched.insert(d);
+  }
   storage::CommitRequest c;
   c.reason = std::string(reason);
   c.op = "revert";
@@ -1163,7 +1271,7 @@ absl::StatusOr<int64_t> Service::RevertEnvironment(const Actor& actor, const sto
   c.mutations.push_back({ItemKind::kEnvironment, rev.key, body, rev.key});
   return CommitAndPublish(actor, ws, l, std::move(c), "workspace.revert",
                           {{"reverted", rev.seq}, {"kind", storage::ItemKindName(rev.kind)}, {"key", rev.key}},
-                          {rev.key}, "environment:" + rev.key);
+                          touched, "environment:" + rev.key);
 }
 
 absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Workspace& ws, int64_t to,
@@ -1845,6 +1953,19 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
   writes.reserve(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) writes.push_back({keys[i], docs[i].second, snap.version});
   EV_RETURN_IF_ERROR(options_.kv->PutManyIfNewer(writes).status());
+  // Deleted environments (DeleteEnvironment): their documents leave the KV, unless the
+  // environment exists again (created anew since; its document was just written).
+  for (const auto& row : rows) {
+    json::value payload = ParseOrNull(row.payload);
+    const json::value* removed = payload.is_object() ? payload.get_object().if_contains("removed") : nullptr;
+    if (removed == nullptr || !removed->is_array()) continue;
+    for (const json::value& env : removed->get_array()) {
+      if (!env.is_string() || snap.envs.Contains(env.get_string())) continue;
+      absl::Status st = options_.kv->DeleteIfNotNewer(
+          storage::EdgeKvDocumentKey(workspace_id, std::string(env.get_string())), snap.version).status();
+      if (!st.ok() && !absl::IsNotFound(st)) return st;
+    }
+  }
   if (options_.on_published) options_.on_published();
   std::vector<int64_t> done;
   done.reserve(rows.size());

@@ -191,15 +191,34 @@ class Service {
   absl::StatusOr<int64_t> CreateEnvironment(const Actor& actor, const storage::Workspace& ws,
                                             const boost::json::object& body, std::string_view reason,
                                             std::optional<int64_t> if_match);
-  // Changes an existing environment's name and/or protected flag: `change` is
-  // {name?, protected?} (PatchEnvironmentBody, model.h; the key and parent cannot change).
-  // The caller has authorized administering environments. Returns the revision written,
-  // or the head when nothing changes (no revision). Errors: NotFound (environment),
-  // InvalidArgument (named field), Aborted (If-Match stale).
+  // Changes an existing environment's name, parent and/or protected flag: `change` is
+  // {name?, parent?, protected?} (PatchEnvironmentBody, model.h; the key cannot change).
+  // A new parent changes what the environment and every descendant inherit: they are
+  // re-resolved and propagated (the audit event lists them). The caller has authorized
+  // administering environments. Returns the revision written, or the head when nothing
+  // changes (no revision). Errors: NotFound (environment), InvalidArgument (named field;
+  // an unknown parent or one that would make a cycle), Aborted (If-Match stale).
   absl::StatusOr<int64_t> UpdateEnvironment(const Actor& actor, const storage::Workspace& ws,
                                             std::string_view env, const boost::json::object& change,
                                             std::string_view reason, std::optional<int64_t> if_match);
   absl::StatusOr<std::vector<storage::Item>> ListEnvironments(const storage::Workspace& ws);
+  // What to do with an environment's children when it is deleted: nothing (the delete is
+  // refused while it has any), or give them another parent ("" = they become roots).
+  struct EnvironmentDeletion {
+    std::optional<std::string> reparent_children_to;
+  };
+  // Deletes environment `env` in one commit: the environment, every value the workspace's
+  // items hold for it (configs' and secrets' own values, flags' configuration there; one
+  // revision each, so history shows them) and, when told, its children's new parent. Its
+  // resolved document leaves the edge KV at propagation; what its children inherit is
+  // re-resolved. The caller has authorized administering environments and dealt with the
+  // SDK keys bound to it (they live at auth). Returns the new head. Errors: NotFound
+  // (environment); FailedPrecondition (it is protected: unprotect it first; it has
+  // children and no `reparent_children_to`); InvalidArgument (`reparent_children_to`
+  // unknown, the environment itself or one of its descendants); Aborted (If-Match stale).
+  absl::StatusOr<int64_t> DeleteEnvironment(const Actor& actor, const storage::Workspace& ws,
+                                            std::string_view env, const EnvironmentDeletion& deletion,
+                                            std::string_view reason, std::optional<int64_t> if_match);
   // Sets (or, for null, removes) environment `env`'s change-request policy
   // (model.h EnvironmentPolicy) as a new revision of its body. NotFound for an unknown
   // environment; InvalidArgument for a bad policy. Returns the new head (the head when

@@ -580,6 +580,86 @@ TEST_F(ServiceTest, EnvironmentUpdatesAreRevisionsWhoseUndoIsAuthorizedAsSuch) {
   EXPECT_EQ(dev->body, R"({"key":"dev","name":"Dev","parent":"prod","protected":true})");
 }
 
+// Issue 17: an environment's parent can change (never into a cycle), and an environment can
+// be deleted: with its values, its document leaving the edge KV, its children given a new
+// parent only when the caller says which.
+TEST_F(ServiceTest, EnvironmentsCanBeReparentedAndDeleted) {
+  Open();
+  ASSERT_TRUE(service_->Start().ok());
+  storage::Workspace ws = NewWorkspace("shop");  // prod (protected) <- dev
+  for (json::object env : {json::object{{"key", "qa"}, {"parent", "dev"}}, json::object{{"key", "staging"}}}) {
+    ASSERT_TRUE(service_->CreateEnvironment(actor_, ws, env, "setup", std::nullopt).ok());
+  }
+  ASSERT_TRUE(Put(ws, "pool", {{"prod", 10}, {"dev", 20}, {"qa", 30}}).ok());
+  absl::StatusOr<int64_t> rev = Put(ws, "only.prod", {{"prod", 1}});
+  ASSERT_TRUE(rev.ok()) << rev.status();
+  ASSERT_TRUE(KvReaches(ws, "dev", *rev));
+  EXPECT_NE(service_->Resolve(ws, "qa")->find("\"only.prod\""), std::string::npos);
+
+  // A cycle is refused and changes nothing.
+  int64_t head = *service_->Head(ws);
+  absl::Status cycle = service_->UpdateEnvironment(actor_, ws, "dev", json::object{{"parent", "qa"}}, "loop",
+                                                   std::nullopt).status();
+  EXPECT_EQ(cycle.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(cycle.message().find("cycle"), std::string_view::npos) << cycle;
+  EXPECT_EQ(service_->UpdateEnvironment(actor_, ws, "qa", json::object{{"parent", "nope"}}, "x", std::nullopt)
+                .status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*service_->Head(ws), head);
+
+  // Deleting refuses a protected environment and one with children (naming them).
+  absl::Status st = service_->DeleteEnvironment(actor_, ws, "prod", {}, "x", std::nullopt).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("unprotect"), std::string_view::npos) << st;
+  st = service_->DeleteEnvironment(actor_, ws, "dev", {}, "x", std::nullopt).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("\"qa\""), std::string_view::npos) << st;
+  EXPECT_EQ(service_->DeleteEnvironment(actor_, ws, "dev", {.reparent_children_to = "qa"}, "x", std::nullopt)
+                .status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->DeleteEnvironment(actor_, ws, "dev", {.reparent_children_to = "nope"}, "x", std::nullopt)
+                .status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->DeleteEnvironment(actor_, ws, "nope", {}, "x", std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(*service_->Head(ws), head);
+
+  // Another parent: qa stops inheriting prod's values.
+  ASSERT_TRUE(service_->UpdateEnvironment(actor_, ws, "qa", json::object{{"parent", "staging"}}, "move", std::nullopt).ok());
+  int64_t moved = *service_->Head(ws);
+  EXPECT_EQ(service_->Resolve(ws, "qa")->find("\"only.prod\""), std::string::npos);
+  ASSERT_TRUE(KvReaches(ws, "qa", moved));
+  EXPECT_EQ(kv_->Get(storage::EdgeKvDocumentKey(ws.id, "qa"))->value.find("\"only.prod\""), std::string::npos);
+
+  // dev has no children now: it goes, with its value of pool; its document leaves the KV.
+  absl::StatusOr<int64_t> deleted = service_->DeleteEnvironment(actor_, ws, "dev", {}, "retire dev", std::nullopt);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_FALSE(service_->GetItem(ws, ItemKind::kEnvironment, "dev").ok());
+  EXPECT_EQ(service_->GetItem(ws, ItemKind::kConfig, "pool")->body.find("\"dev\""), std::string::npos);
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    gone = absl::IsNotFound(kv_->GetVersion(storage::EdgeKvDocumentKey(ws.id, "dev")).status());
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone);
+  // Its deletion is not undone by revert (it says what to do instead).
+  absl::StatusOr<std::vector<storage::Revision>> revs = service_->ListRevisions(ws, moved, 10);
+  ASSERT_TRUE(revs.ok());
+  int64_t env_rev = 0;
+  for (const auto& r : *revs) {
+    if (r.kind == ItemKind::kEnvironment) env_rev = r.seq;
+  }
+  ASSERT_GT(env_rev, 0);
+  st = service_->Revert(actor_, ws, env_rev, "undo", std::nullopt, AllowAnyWrite()).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(st.message().find("env create"), std::string_view::npos) << st;
+
+  // Children can be told where to go: "" makes them roots.
+  ASSERT_TRUE(service_->DeleteEnvironment(actor_, ws, "staging", {.reparent_children_to = ""}, "x", std::nullopt).ok());
+  EXPECT_EQ(service_->GetItem(ws, ItemKind::kEnvironment, "qa")->body,
+            R"({"key":"qa","name":"qa","parent":null,"protected":false})");
+}
+
 }  // namespace
 }  // namespace edgevault::workspace
 

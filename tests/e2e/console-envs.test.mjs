@@ -1,5 +1,5 @@
 // The workspace page's environment actions in Chromium against a real `edgevault up`: rename
-// and protect/unprotect from the environment tree, with the keyboard, each with a reason; a
+// and protect/unprotect (and, issue 17, move and delete) from the environment tree, with the keyboard, each with a reason; a
 // second browser showing the same workspace updates live; Escape closes the form and gives
 // the focus back; History shows the change in words and reverts it; a developer's attempt
 // is refused by the api with its message shown and nothing changed; axe-core finds no
@@ -158,6 +158,65 @@ test('environments: rename and protect from the tree, live elsewhere, refused fo
   assert.match(await refusal.innerText(), /admin role/);
   assert.equal((await envOf('prod')).protected, true);
   await devPage.context().close();
+
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});
+
+// Issue 17: move an environment under another parent (a cycle is refused with the api's
+// message) and delete one, saying where its children go and revoking its SDK keys.
+test('environments: move and delete from the tree', async () => {
+  await api('POST', '/v1/workspaces', { key: 'tree', name: 'Tree' });
+  for (const env of [{ key: 'base' }, { key: 'prod', parent: 'base' }, { key: 'qa', parent: 'prod' }, { key: 'other' }]) {
+    await api('POST', '/v1/workspaces/tree/environments', { ...env, reason: 'setup' });
+  }
+  const envIn = async (key) => (await api('GET', '/v1/workspaces/tree/environments')).environments.find((e) => e.key === key);
+  const context = await browser.newContext();
+  const page = watchPage(await context.newPage(), pageErrors);
+  await login(page, ev.ownerEmail, OWNER_PASSWORD);
+  await page.goto(origin + '/workspaces/tree');
+  await page.getByText('Live: changes made elsewhere appear here.').waitFor();
+
+  // Move qa under other with the keyboard.
+  await page.getByRole('button', { name: 'Move qa', exact: true }).click();
+  await page.getByRole('heading', { name: 'Move qa' }).waitFor();
+  assert.equal(await focusedId(page), 'env-change-parent');
+  await page.locator('#env-change-parent').selectOption('other');
+  await page.locator('#env-change-reason').fill('e2e: test on other');
+  await page.keyboard.press('Enter');
+  await page.getByText('qa now inherits from other.').waitFor();
+  assert.equal((await envIn('qa')).parent, 'other');
+
+  // A cycle: the api's refusal is shown, nothing changes.
+  await page.getByRole('button', { name: 'Move base', exact: true }).click();
+  await page.locator('#env-change-parent').selectOption('prod');
+  await page.locator('#env-change-reason').fill('e2e: loop');
+  await page.getByRole('button', { name: 'Move base', exact: true }).last().click();
+  const refusal = page.locator('form[aria-labelledby="env-change-h"] [role="alert"]');
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /cycle/);
+  assert.equal((await envIn('base')).parent ?? null, null);
+  await page.keyboard.press('Escape');
+
+  // Delete base: an SDK key reads it and prod inherits from it.
+  const minted = await ev.call('api', 'POST', '/v1/workspaces/tree/environments/base/sdk-keys', { bearer: ev.adminKey, body: {} });
+  assert.equal(minted.status, 201, minted.text);
+  await page.getByRole('button', { name: 'Delete base', exact: true }).click();
+  await page.getByRole('heading', { name: 'Delete base' }).waitFor();
+  await page.locator('#env-delete-children').waitFor();
+  await page.locator('#env-change-reason').fill('e2e: retire base');
+  await assertAccessible(page, 'workspace (delete environment form)');
+  await page.getByRole('button', { name: 'Delete base', exact: true }).last().click();
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /SDK key/);
+  assert.ok(await envIn('base'));
+  await page.locator('#env-delete-revoke').check();
+  await page.getByRole('button', { name: 'Delete base', exact: true }).last().click();
+  await page.getByText('base is deleted with every value set in it.').waitFor();
+  assert.equal(await envIn('base'), undefined);
+  assert.equal((await envIn('prod')).parent ?? null, null);  // its child became a root
+  const keys = (await api('GET', '/v1/workspaces/tree/sdk-keys')).sdk_keys;
+  assert.ok(keys.every((k) => k.revoked_at), JSON.stringify(keys));
 
   assert.deepEqual(pageErrors, []);
   await context.close();

@@ -7,11 +7,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include <boost/json.hpp>
 
 #include "gtest/gtest.h"
+#include "src/base/encoding.h"
 #include "src/base/strings.h"
+#include "src/crypto/totp.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -133,6 +136,52 @@ TEST_F(CliApiTest, RunAndExportInjectConfigsAndSecrets) {
   r = Cli("export -w app -e prod", std::string(key.json.at("key").as_string()));
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_EQ(r.out.find("line1"), std::string::npos);
+}
+
+// Issue 17: `import --from dotenv` reads back what `export` wrote (configs, or secrets with
+// --secrets), with a dry run first; a bad file names its line and changes nothing.
+TEST_F(CliApiTest, ImportDotenvReadsBackAnExport) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create imp-src").code, 0);
+  ASSERT_EQ(Cli("env create imp-src prod -m setup").code, 0);
+  ASSERT_EQ(Cli("config set imp-src db_url -v prod=postgres://db/x -m x").code, 0);
+  ASSERT_EQ(Cli("config set imp-src greeting -v 'prod=say \"hi\" $HOME' -m x").code, 0);
+  ASSERT_EQ(Cli("ws create imp-dst").code, 0);
+  ASSERT_EQ(Cli("env create imp-dst prod -m setup").code, 0);
+  ASSERT_EQ(Cli("config set imp-dst greeting -v prod=old -m x").code, 0);
+  CliRun exported = Cli("export -w imp-src -e prod --format dotenv");
+  ASSERT_EQ(exported.code, 0) << exported.out;
+  std::string file = (std::filesystem::temp_directory_path() / "ev-import.env").string();
+  std::ofstream(file) << exported.out;
+
+  std::string head = up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body;
+  CliRun r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m copy --dry-run");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("create  db_url"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("update  greeting"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body, head);
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m copy");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Imported 2 config(s)"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("export -w imp-dst -e prod --format dotenv").out, exported.out);
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m again");
+  EXPECT_NE(r.out.find("Imported 0 config(s) into imp-dst/prod (2 unchanged)"), std::string::npos) << r.out;
+
+  // Secrets: never printed, set in the environment.
+  std::ofstream(file) << "export API_TOKEN=\"s3cr3t value\"\n";
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod --secrets -m token");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("s3cr3t"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("secret get imp-dst api_token -e prod").out, "s3cr3t value\n");
+
+  // A bad file: its line named, nothing written.
+  head = up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body;
+  std::ofstream(file) << "A=1\nthis is not dotenv\n";
+  r = Cli("import --from dotenv " + file + " -w imp-dst -e prod -m bad");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("line 2: not NAME=value; nothing was imported"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body, head);
+  std::filesystem::remove(file);
 }
 
 // Every item kind from the CLI alone: secrets whose values come from standard input or a
@@ -366,6 +415,102 @@ TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
 
 // The bash completion script asks the installed binary: commands, then a command's
 // subcommands and options.
+// Issue 17: password change and TOTP from the CLI. auth takes these only from a login
+// session, so each command logs in with the password it reads (never from argv), acts and
+// logs out; the CLI's own API key keeps working throughout.
+TEST_F(CliApiTest, AccountPasswordAndTotpFromTheCli) {
+  ASSERT_NE(up_, nullptr);
+  const std::string email = "cli-account@example.com";
+  const std::string first = "first cli password 1", second = "second cli password 2";
+  ASSERT_EQ(up_->Json("auth", "POST", "/v1/users", {{"email", email}, {"role", "developer"}, {"password", first}},
+                      up_->admin_key()).status, 201);
+  auto login = [&](const std::string& password) {
+    return up_->Json("auth", "POST", "/v1/login", {{"email", email}, {"password", password}});
+  };
+  testing::HttpReply session = login(first);
+  ASSERT_EQ(session.status, 200) << session.body;
+  testing::HttpReply minted = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "cli"}, {"expires_in", 86400}},
+                                        std::string(session.json.at("session").as_string()));
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string key(minted.json.at("key").as_string());
+  const std::string auth_url = base::StrCat("http://127.0.0.1:", std::to_string(up_->port("auth")));
+  // Standard input is `input` (lines), never a terminal here.
+  auto cli = [&](const std::string& args, const std::string& input) {
+    std::string file = (std::filesystem::temp_directory_path() / "ev-cli-account.in").string();
+    std::ofstream(file) << input;
+    CliRun r = testing::RunEdgevault(args + " < " + file,
+                                     base::StrCat("EDGEVAULT_AUTH_URL=", auth_url, " EDGEVAULT_TOKEN=", key,
+                                                  " EDGEVAULT_PROFILE=/nonexistent"));
+    std::filesystem::remove(file);
+    return r;
+  };
+
+  // A wrong current password, a new one too short, no input: refused, nothing changed.
+  CliRun r = cli("account password", "wrong password 123\n" + second + "\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  r = cli("account password", first + "\nshort\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("12"), std::string::npos) << r.out;
+  r = cli("account password", "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("never an argument"), std::string::npos) << r.out;
+  EXPECT_EQ(login(first).status, 200);
+
+  r = cli("account password", first + "\n" + second + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Password changed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(second), std::string::npos) << r.out;
+  EXPECT_NE(login(first).status, 200);
+  EXPECT_EQ(login(second).status, 200);
+  EXPECT_EQ(cli("whoami", "").code, 0);  // the API key still works
+
+  // TOTP: enrol (prints the secret; without a terminal, confirm is a second command).
+  r = cli("account totp enable", second + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t at = r.out.find("secret: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string b32 = r.out.substr(at + 8, r.out.find('\n', at) - at - 8);
+  absl::StatusOr<std::string> secret = base::Base32Decode(b32);
+  ASSERT_TRUE(secret.ok()) << b32;
+  EXPECT_NE(r.out.find("edgevault account totp confirm"), std::string::npos) << r.out;
+  // Each code is accepted once: hand out steps that only go up, within the ±1 window.
+  int64_t last = -1;
+  auto code = [&] {
+    last = std::max(last + 1, crypto::TotpStep(absl::Now()) - 1);
+    return crypto::TotpCode(*secret, last);
+  };
+  r = cli("account totp confirm", second + "\n000000\n");
+  EXPECT_EQ(r.code, 1) << r.out;
+  r = cli("account totp confirm", second + "\n" + code() + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_NE(r.out.find("Recovery codes"), std::string::npos) << r.out;
+  std::vector<std::string> recovery;
+  for (size_t p = r.out.find("\n  ", r.out.find("Recovery codes")); p != std::string::npos; p = r.out.find("\n  ", p + 1)) {
+    recovery.push_back(r.out.substr(p + 3, r.out.find('\n', p + 1) - p - 3));
+  }
+  ASSERT_GE(recovery.size(), 2u) << r.out;
+  testing::HttpReply needs_code = login(second);
+  ASSERT_EQ(needs_code.status, 200);
+  EXPECT_TRUE(needs_code.json.as_object().contains("mfa_token")) << needs_code.body;
+
+  // Disabling: log in with a code (or a recovery code), then a newer code. Only three
+  // codes fit in the window, so the refusals log in with recovery codes.
+  r = cli("account totp disable", second + "\n" + recovery[0] + "\n");  // no second code
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = cli("account totp disable", second + "\n" + recovery[1] + "\n000000\n");  // a wrong one
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("password or code is wrong"), std::string::npos) << r.out;
+  EXPECT_TRUE(login(second).json.as_object().contains("mfa_token"));
+  std::string to_log_in = code();  // in order: the operands of + are not sequenced
+  std::string to_disable = code();
+  r = cli("account totp disable", second + "\n" + to_log_in + "\n" + to_disable + "\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("TOTP is off"), std::string::npos) << r.out;
+  testing::HttpReply plain = login(second);
+  ASSERT_EQ(plain.status, 200);
+  EXPECT_FALSE(plain.json.as_object().contains("mfa_token")) << plain.body;
+}
+
 TEST(CliCompletionTest, BashCompletesCommandsAndOptionsFromTheBinary) {
   auto complete = [](const std::string& words, int cword) {
     return testing::RunShell(base::StrCat("PATH=", testing::BinDir(), ":$PATH bash -c 'eval \"$(edgevault completion bash)\"; ",
@@ -476,6 +621,108 @@ TEST_F(CliApiTest, EnvironmentsListRenameProtectAndUnprotect) {
   EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
   r = Cli("env list envs", dev);  // reading is a viewer's right
   EXPECT_EQ(r.code, 0) << r.out;
+}
+
+// Issue 17: an environment's parent changes (never into a cycle) and an environment is
+// deleted from the CLI: refused while something depends on it unless told what to do,
+// asking first, and afterwards delivery no longer serves it.
+TEST_F(CliApiTest, EnvironmentsChangeParentAndAreDeleted) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create tree").code, 0);
+  ASSERT_EQ(Cli("env create tree prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create tree staging --parent prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create tree qa --parent staging -m setup").code, 0);
+  ASSERT_EQ(Cli("env create tree base -m setup").code, 0);
+  ASSERT_EQ(Cli("config set tree region -v prod=eu -v staging=us -m setup").code, 0);
+  auto head = [&] { return up_->Call("api", "GET", "/v1/workspaces/tree", "", up_->admin_key()).body; };
+
+  // A cycle, an unknown parent, both a parent and --root: refused, nothing changed.
+  std::string before = head();
+  CliRun r = Cli("env parent tree prod qa -m loop");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cycle"), std::string::npos) << r.out;
+  r = Cli("env parent tree qa nope -m x");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown environment"), std::string::npos) << r.out;
+  r = Cli("env parent tree qa base --root -m x");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--root"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("env parent tree qa -m x").code, 2);
+  EXPECT_EQ(head(), before);
+
+  // qa inherits staging's region; after the move it inherits nothing from there.
+  auto resolved = [&](const std::string& env) {
+    return up_->Call("api", "GET", "/v1/workspaces/tree/environments/" + env + "/resolved", "", up_->admin_key()).body;
+  };
+  EXPECT_NE(resolved("qa").find("\"us\""), std::string::npos) << resolved("qa");
+  r = Cli("env parent tree qa base -m 'test on the base'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Environment qa now inherits from base"), std::string::npos) << r.out;
+  EXPECT_EQ(resolved("qa").find("\"us\""), std::string::npos) << resolved("qa");
+  r = Cli("env parent tree qa --root -m alone --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"parent\":null"), std::string::npos) << r.out;
+  ASSERT_EQ(Cli("env parent tree qa staging -m back").code, 0);
+
+  // staging: a child (qa) and an SDK key depend on it.
+  r = Cli("sdk-key create tree staging");
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t at = r.out.find("evs_");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::string sdk_key = r.out.substr(at, r.out.find_first_of(" \n", at) - at);
+  testing::HttpReply served;
+  for (int i = 0; i < 200; ++i) {  // bounded wait for the first document
+    served = up_->Call("delivery", "GET", "/v1/config", "", sdk_key);
+    if (served.status != 404) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(served.status, 200) << served.body;
+
+  before = head();
+  r = Cli("env delete tree staging -m retire < /dev/null");  // no terminal, no --yes
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("Pass --yes"), std::string::npos) << r.out;
+  r = Cli("env delete tree staging -m retire --yes");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("--revoke-sdk-keys"), std::string::npos) << r.out;
+  r = Cli("env delete tree staging -m retire --yes --revoke-sdk-keys");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("\"qa\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--reparent-children-to"), std::string::npos) << r.out;
+  r = Cli("env delete tree staging -m retire --yes --revoke-sdk-keys --reparent-children-to qa");
+  EXPECT_EQ(r.code, 1) << r.out;
+  r = Cli("env delete tree staging -m x --yes --reparent-children-to prod --children-become-roots");
+  EXPECT_EQ(r.code, 2) << r.out;
+  std::string dev = up_->TokenForNewUser("cli-envdel-dev@example.com", "developer");
+  ASSERT_FALSE(dev.empty());
+  r = Cli("env delete tree staging -m mine --yes --revoke-sdk-keys --reparent-children-to prod", dev);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
+  EXPECT_EQ(head(), before);
+  EXPECT_EQ(up_->Call("delivery", "GET", "/v1/config", "", sdk_key).status, 200);
+
+  r = Cli("env delete tree staging -m retire --yes --revoke-sdk-keys --reparent-children-to prod");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Deleted environment staging"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Revoked SDK key sdk_"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("delivery", "GET", "/v1/config", "", sdk_key).status, 401);
+  r = Cli("env list tree --json");
+  EXPECT_EQ(r.out.find("\"staging\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"parent\":\"prod\""), std::string::npos) << r.out;  // qa's new parent
+  EXPECT_NE(resolved("qa").find("\"eu\""), std::string::npos) << resolved("qa");
+  r = Cli("config get tree region --json");
+  EXPECT_EQ(r.out.find("staging"), std::string::npos) << r.out;
+  EXPECT_EQ(Cli("env delete tree staging -m again --yes").code, 1);
+  r = Cli("history tree");
+  EXPECT_NE(r.out.find("retire"), std::string::npos) << r.out;
+  // --diff: what each revision changed, environment by environment.
+  r = Cli("history tree --diff");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("environment.delete  config region  \"retire\"\n    staging: \"us\" → (inherits)"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("environment qa  \"test on the base\"\n    parent: \"staging\" → \"base\""),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("environment staging  \"retire\"\n    deleted"), std::string::npos) << r.out;
 }
 
 TEST_F(CliApiTest, FlagEvalPrintsEachEnvironmentsAnswer) {

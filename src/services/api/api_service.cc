@@ -530,6 +530,62 @@ class ApiService::Handlers {
       return WithRevision(services::JsonResponse(200, json::object{{"revision", head}, {"environment", ItemJson(item)}}), head);
     });
 
+    // Delete (admin): refused while SDK keys are bound to it unless revoke_sdk_keys, and
+    // while environments inherit from it unless reparent_children_to says where they go.
+    Route(r, http::verb::delete_, "/v1/workspaces/{ws}/environments/{env}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      json::object body;
+      if (!req.body().empty()) {
+        EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
+      }
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"reason", "reparent_children_to", "revoke_sdk_keys"}));
+      if (!body.contains("reason")) {
+        if (std::optional<std::string> q = req.QueryParam("reason")) body["reason"] = *q;
+      }
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(std::optional<int64_t> if_match, IfMatch(req));
+      workspace::Service::EnvironmentDeletion deletion;
+      if (const json::value* to = body.if_contains("reparent_children_to"); to != nullptr) {
+        if (to->is_null()) {
+          deletion.reparent_children_to = "";
+        } else if (to->is_string() && to->get_string().size() <= 64) {
+          deletion.reparent_children_to = std::string(to->get_string());
+        } else {
+          return absl::InvalidArgumentError(
+              "field 'reparent_children_to': must be an environment key, or null to make the children roots");
+        }
+      }
+      bool revoke = false;
+      if (const json::value* v = body.if_contains("revoke_sdk_keys"); v != nullptr) {
+        if (!v->is_bool()) return absl::InvalidArgumentError("field 'revoke_sdk_keys': must be a boolean");
+        revoke = v->get_bool();
+      }
+      std::string env(req.Param("env"));
+      EV_RETURN_IF_ERROR(o_.service->IsProtected(c.ws, env).status());  // NotFound before asking auth
+      EV_ASSIGN_OR_RETURN(std::vector<std::string> keys, ActiveSdkKeys(c, env));
+      if (!keys.empty() && !revoke) {
+        return services::WithErrorCode(
+            absl::FailedPreconditionError(base::ToAbsl(
+                std::to_string(keys.size()) + " SDK key(s) still read environment \"" + env + "\" (" + keys.front() +
+                (keys.size() > 1 ? ", ..." : "") +
+                "): revoke them with it (revoke_sdk_keys: true; edgevault env delete --revoke-sdk-keys) or "
+                "one by one (edgevault sdk-key revoke)")),
+            "environment_has_sdk_keys");
+      }
+      EV_ASSIGN_OR_RETURN(int64_t head, o_.service->DeleteEnvironment(ActorFor(c.p, req), c.ws, env, deletion,
+                                                                      reason, if_match));
+      // After the environment is gone: a refused delete revokes nothing.
+      json::array revoked;
+      for (const std::string& id : keys) {
+        EV_RETURN_IF_ERROR(RevokeSdkKey(c, req, env, id).status());
+        revoked.push_back(json::string(id));
+      }
+      return WithRevision(services::JsonResponse(200, json::object{{"deleted", true}, {"environment", env},
+                                                                   {"revision", head},
+                                                                   {"revoked_sdk_keys", std::move(revoked)}}),
+                          head);
+    });
+
     Route(r, http::verb::get, "/v1/workspaces/{ws}/environments", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
       EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, o_.service->ListEnvironments(c.ws));
@@ -831,29 +887,57 @@ class ApiService::Handlers {
       std::string env(req.Param("env")), id(req.Param("id"));
       EV_ASSIGN_OR_RETURN(bool prot, o_.service->IsProtected(c.ws, env));
       EV_RETURN_IF_ERROR(ApiAuth::Authorize(c.p, Action::kWrite, prot ? std::set<std::string>{env} : std::set<std::string>{}));
-      absl::StatusOr<json::object> revoked =
-          CallAuth("/internal/v1/sdk-keys/revoke", 200, "revoke the SDK key",
-                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id}, {"environment", env},
-                                {"id", id}, {"revoked_by", c.p.ActorId()}});
-      if (absl::IsNotFound(revoked.status())) {
-        return absl::NotFoundError(base::ToAbsl("no SDK key " + id + " for environment \"" + env + "\""));
-      }
-      EV_RETURN_IF_ERROR(revoked.status());
-      const json::value* hash = revoked->if_contains("key_hash");
-      if (hash == nullptr || !hash->is_string()) {
-        return absl::UnavailableError("the auth service answered an unexpected body");
-      }
-      // Also when it was revoked before: a KV deletion that failed then is finished now.
-      EV_RETURN_IF_ERROR(o_.service->UnpublishSdkKey(std::string(hash->as_string())));
-      const json::value* already = revoked->if_contains("already_revoked");
-      if (already != nullptr && already->is_bool() && already->as_bool()) {
+      EV_ASSIGN_OR_RETURN(bool already, RevokeSdkKey(c, req, env, id));
+      if (already) {
         return services::WithErrorCode(absl::FailedPreconditionError("the SDK key is already revoked"),
                                        "already_revoked");
       }
-      EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.revoke",
-                                                    {{"environment", env}, {"sdk_key", id}}, env, "sdk_key:" + id));
       return services::JsonResponse(200, json::object{{"id", id}, {"environment", env}, {"revoked", true}});
     });
+  }
+
+  // Revokes SDK key `id` of environment `env` at auth, then deletes its edge KV binding
+  // (also when it was revoked before: a KV deletion that failed then is finished now) and
+  // records the revocation. Returns whether it was already revoked (nothing recorded).
+  absl::StatusOr<bool> RevokeSdkKey(const Ctx& c, net::Request& req, const std::string& env, const std::string& id) {
+    absl::StatusOr<json::object> revoked =
+        CallAuth("/internal/v1/sdk-keys/revoke", 200, "revoke the SDK key",
+                 json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id}, {"environment", env},
+                              {"id", id}, {"revoked_by", c.p.ActorId()}});
+    if (absl::IsNotFound(revoked.status())) {
+      return absl::NotFoundError(base::ToAbsl("no SDK key " + id + " for environment \"" + env + "\""));
+    }
+    EV_RETURN_IF_ERROR(revoked.status());
+    const json::value* hash = revoked->if_contains("key_hash");
+    if (hash == nullptr || !hash->is_string()) {
+      return absl::UnavailableError("the auth service answered an unexpected body");
+    }
+    EV_RETURN_IF_ERROR(o_.service->UnpublishSdkKey(std::string(hash->as_string())));
+    const json::value* already = revoked->if_contains("already_revoked");
+    if (already != nullptr && already->is_bool() && already->as_bool()) return true;
+    EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.revoke",
+                                                  {{"environment", env}, {"sdk_key", id}}, env, "sdk_key:" + id));
+    return false;
+  }
+
+  // The ids of the SDK keys auth holds for environment `env` that are not revoked.
+  absl::StatusOr<std::vector<std::string>> ActiveSdkKeys(const Ctx& c, const std::string& env) {
+    EV_ASSIGN_OR_RETURN(json::object listed,
+                        CallAuth("/internal/v1/sdk-keys/list", 200, "list the SDK keys",
+                                 json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id}}));
+    const json::value* all = listed.if_contains("sdk_keys");
+    if (all == nullptr || !all->is_array()) return absl::UnavailableError("the auth service answered an unexpected body");
+    std::vector<std::string> ids;
+    for (const json::value& k : all->get_array()) {
+      const json::value* id = k.is_object() ? k.get_object().if_contains("id") : nullptr;
+      const json::value* e = k.is_object() ? k.get_object().if_contains("environment") : nullptr;
+      const json::value* revoked = k.is_object() ? k.get_object().if_contains("revoked_at") : nullptr;
+      if (id == nullptr || !id->is_string() || e == nullptr || !e->is_string()) {
+        return absl::UnavailableError("the auth service answered an unexpected body");
+      }
+      if (e->get_string() == env && (revoked == nullptr || revoked->is_null())) ids.emplace_back(id->get_string());
+    }
+    return ids;
   }
 
   // One environment's answer for the evaluate route: {environment, version, value, variant,

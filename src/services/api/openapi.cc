@@ -101,18 +101,32 @@ json::object Build() {
     paths[base + "/{key}"].as_object()["patch"] = std::move(patch);
   }
   paths["/v1/workspaces/{ws}/environments/{env}"] = {
-      {"patch", Op("Rename an environment and/or protect or unprotect it (admin); the key and parent "
-                   "cannot change. Answers {revision, environment}; a change that changes nothing "
-                   "writes no revision",
+      {"patch", Op("Rename an environment, change its parent (null: none; refused when it would make a "
+                   "cycle) and/or protect or unprotect it (admin); the key cannot change. Answers "
+                   "{revision, environment}; a change that changes nothing writes no revision",
                    {P("ws"), P("env"), IfMatchParam()},
                    [] {
                      json::object b = WithReason({{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 100}}},
+                                                  {"parent", {{"type", json::array{"string", "null"}}}},
                                                   {"protected", {{"type", "boolean"}}}},
                                                  {});
                      b["additionalProperties"] = false;
                      return b;
                    }(),
-                   "200", "Any")}};
+                   "200", "Any")},
+      {"delete", Op("Delete an environment and every value set in it (admin): 409 environment_protected, "
+                    "environment_has_children (unless reparent_children_to: a key, or null for roots) or "
+                    "environment_has_sdk_keys (unless revoke_sdk_keys). Answers {deleted, environment, "
+                    "revision, revoked_sdk_keys}",
+                    {P("ws"), P("env"), IfMatchParam()},
+                    [] {
+                      json::object b = WithReason({{"reparent_children_to", {{"type", json::array{"string", "null"}}}},
+                                                   {"revoke_sdk_keys", {{"type", "boolean"}}}},
+                                                  {});
+                      b["additionalProperties"] = false;
+                      return b;
+                    }(),
+                    "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/resolved"] = {
       {"get", Op("The resolved document delivery serves (docs/design/resolved-document.md)",
                  {P("ws"), P("env")}, std::nullopt, "200", "Any")}};

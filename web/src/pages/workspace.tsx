@@ -79,12 +79,12 @@ export function useLiveRevisions(url: string, onRevision: () => void): boolean {
   return live;
 }
 
-type EnvChange = 'rename' | 'protect' | 'unprotect' | 'policy';
+type EnvChange = 'rename' | 'protect' | 'unprotect' | 'policy' | 'parent' | 'delete';
 interface EnvAction { env: Environment; change: EnvChange }
 
 // Stable while the environment's protection flips, so focus can return to it.
 const actionId = (key: string, change: EnvChange) =>
-  `env-${change === 'rename' || change === 'policy' ? change : 'protection'}-${key}`;
+  `env-${change === 'protect' || change === 'unprotect' ? 'protection' : change}-${key}`;
 
 // The tree, and below it the form of the action chosen on one of its environments.
 function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onDone: () => void }) {
@@ -93,7 +93,8 @@ function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onD
   const choose = (a: EnvAction) => {
     setAction(a);
     setDone(undefined);
-    const first = a.change === 'rename' ? 'env-change-name' : a.change === 'policy' ? 'env-policy-approvals' : 'env-change-reason';
+    const first = a.change === 'rename' ? 'env-change-name' : a.change === 'policy' ? 'env-policy-approvals'
+      : a.change === 'parent' ? 'env-change-parent' : 'env-change-reason';
     setTimeout(() => document.getElementById(first)?.focus(), 0);
   };
   // Back to the button that opened the form (it is still there after a reload).
@@ -115,7 +116,7 @@ function EnvironmentTree({ base, data, onDone }: { base: string; data: Data; onD
       )}
       {action && current && action.change !== 'policy' && (
         <EnvChangeForm key={`${action.env.key}/${action.change}`} base={base} revision={data.ws.revision}
-          action={{ env: current, change: action.change }}
+          action={{ env: current, change: action.change }} envs={data.ws.environments}
           onCancel={() => close(action)}
           onDone={(message) => { close(action, message); onDone(); }} />
       )}
@@ -141,6 +142,10 @@ function EnvTree({ nodes, label, onAction }: { nodes: EnvNode[]; label?: string;
                 onClick={() => onAction({ env: n.env, change: protect })}>{n.env.protected ? 'Unprotect' : 'Protect'}</button>
               <button type="button" class="small" id={actionId(n.env.key, 'policy')} aria-label={`Policy of ${n.env.key}`}
                 onClick={() => onAction({ env: n.env, change: 'policy' })}>Policy</button>
+              <button type="button" class="small" id={actionId(n.env.key, 'parent')} aria-label={`Move ${n.env.key}`}
+                onClick={() => onAction({ env: n.env, change: 'parent' })}>Move</button>
+              <button type="button" class="small" id={actionId(n.env.key, 'delete')} aria-label={`Delete ${n.env.key}`}
+                onClick={() => onAction({ env: n.env, change: 'delete' })}>Delete</button>
             </span>
             {n.children.length > 0 && <EnvTree nodes={n.children} onAction={onAction} />}
           </li>
@@ -150,32 +155,51 @@ function EnvTree({ nodes, label, onAction }: { nodes: EnvNode[]; label?: string;
   );
 }
 
-// Rename, protect or unprotect one environment: a PATCH with a reason, conditional on the
-// revision the page shows (someone else's change in between is shown, not overwritten).
-// Escape or Cancel closes it.
-function EnvChangeForm({ base, revision, action, onCancel, onDone }: {
-  base: string; revision: number; action: EnvAction; onCancel: () => void; onDone: (message: string) => void;
+// Rename, move (another parent), protect, unprotect or delete one environment: a PATCH (or
+// DELETE) with a reason, conditional on the revision the page shows (someone else's change
+// in between is shown, not overwritten). Escape or Cancel closes it.
+function EnvChangeForm({ base, revision, action, envs, onCancel, onDone }: {
+  base: string; revision: number; action: EnvAction; envs: Environment[]; onCancel: () => void; onDone: (message: string) => void;
 }) {
   const { env, change } = action;
   const [name, setName] = useState(env.name);
+  const [parent, setParent] = useState(env.parent ?? '');
+  const children = envs.filter((e) => e.parent === env.key);
+  // A deleted environment's children inherit from its parent unless told otherwise.
+  const [childrenTo, setChildrenTo] = useState(env.parent ?? '');
+  const [revokeKeys, setRevokeKeys] = useState(false);
   const [reason, setReason] = useState('');
   const { busy, error, submit, setError } = useSubmit();
-  const title = change === 'rename' ? `Rename ${env.key}` : `${change === 'protect' ? 'Protect' : 'Unprotect'} ${env.key}`;
+  const title = change === 'rename' ? `Rename ${env.key}` : change === 'parent' ? `Move ${env.key}`
+    : change === 'delete' ? `Delete ${env.key}` : `${change === 'protect' ? 'Protect' : 'Unprotect'} ${env.key}`;
   const onSubmit = (e: Event) => {
     e.preventDefault();
     void submit(async () => {
       const body: Record<string, unknown> = { reason: reason.trim() };
+      const path = `${base}/environments/${enc(env.key)}`;
+      if (change === 'delete') {
+        if (children.length > 0) body.reparent_children_to = childrenTo === '' ? null : childrenTo;
+        if (revokeKeys) body.revoke_sdk_keys = true;
+        if (!await putIfMatch(path, body, revision, setError, 'DELETE')) return;
+        onDone(`${env.key} is deleted with every value set in it.`);
+        return;
+      }
       if (change === 'rename') {
         body.name = name.trim();
+      } else if (change === 'parent') {
+        body.parent = parent === '' ? null : parent;
       } else {
         body.protected = change === 'protect';
       }
-      if (!await putIfMatch(`${base}/environments/${enc(env.key)}`, body, revision, setError, 'PATCH')) return;
+      if (!await putIfMatch(path, body, revision, setError, 'PATCH')) return;
       onDone(change === 'rename'
         ? `${env.key} is now called ${name.trim()}.`
-        : `${env.key} is ${change === 'protect' ? 'protected: only admins may change its values' : 'no longer protected'}.`);
+        : change === 'parent'
+          ? `${env.key} now inherits from ${parent === '' ? 'nothing' : parent}.`
+          : `${env.key} is ${change === 'protect' ? 'protected: only admins may change its values' : 'no longer protected'}.`);
     });
   };
+  const others = envs.filter((e) => e.key !== env.key);
   return (
     <form onSubmit={onSubmit} class="panel" aria-labelledby="env-change-h"
       onKeyDown={(e) => { if (e.key === 'Escape' && !busy) { e.preventDefault(); onCancel(); } }}>
@@ -186,6 +210,29 @@ function EnvChangeForm({ base, revision, action, onCancel, onDone }: {
             onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
       )}
+      {change === 'parent' && (
+        <Field id="env-change-parent" label="Inherits from" hint="It and every environment inheriting from it then serve what the new parent provides where they set nothing.">
+          <select id="env-change-parent" value={parent} aria-describedby="env-change-parent-hint" onChange={(e) => setParent(e.currentTarget.value)}>
+            <option value="">(nothing: a root environment)</option>
+            {others.map((o) => <option key={o.key} value={o.key}>{o.name} ({o.key})</option>)}
+          </select>
+        </Field>
+      )}
+      {change === 'delete' && (
+        <>
+          <p>This deletes {env.key} and every value set in it; it cannot be undone. It must not be protected.</p>
+          {children.length > 0 && (
+            <Field id="env-delete-children" label={`${children.map((c) => c.key).join(', ')} then inherit from`}>
+              <select id="env-delete-children" value={childrenTo} onChange={(e) => setChildrenTo(e.currentTarget.value)}>
+                <option value="">(nothing: they become roots)</option>
+                {others.filter((o) => o.parent !== env.key).map((o) => <option key={o.key} value={o.key}>{o.name} ({o.key})</option>)}
+              </select>
+            </Field>
+          )}
+          <p><label><input type="checkbox" id="env-delete-revoke" checked={revokeKeys}
+            onChange={(e) => setRevokeKeys(e.currentTarget.checked)} /> Revoke the SDK keys that read it (otherwise a key still reading it stops the deletion)</label></p>
+        </>
+      )}
       {change === 'protect' && <p>Once {env.key} is protected, only admins may change its values or values it inherits.</p>}
       {change === 'unprotect' && <p>Once {env.key} is unprotected, developers may change its values too.</p>}
       <Field id="env-change-reason" label="Reason">
@@ -193,7 +240,7 @@ function EnvChangeForm({ base, revision, action, onCancel, onDone }: {
       </Field>
       {error && <ErrorMessage message={error} />}
       <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>{busy ? 'Saving…' : title}</button>
+        <button type="submit" class={change === 'delete' ? 'danger' : 'primary'} disabled={busy}>{busy ? 'Saving…' : title}</button>
         <button type="button" onClick={onCancel} disabled={busy}>Cancel</button>
       </div>
     </form>
