@@ -74,6 +74,16 @@ absl::Status CopyDescription(const json::object& request, json::object& out) {
 }
 
 // The normalised value of a config of `type`, or an error naming `path`.
+// An optional "client_visible": must be a boolean; kept only when true (the default,
+// false, is the absence), so bodies written before it existed keep their bytes.
+absl::Status CopyClientVisible(const json::object& request, json::object& out) {
+  const json::value* v = request.if_contains("client_visible");
+  if (v == nullptr || v->is_null()) return absl::OkStatus();
+  if (!v->is_bool()) return Invalid("client_visible", "must be true or false");
+  if (v->get_bool()) out["client_visible"] = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<json::value> CheckConfigType(std::string_view type, const json::value& v,
                                             const std::string& path) {
   auto mismatch = [&](std::string_view expected) {
@@ -435,7 +445,7 @@ EnvironmentSet EnvironmentSet::With(Environment env) const {
 absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json::object& request,
                                                 const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "config key"));
-  EV_RETURN_IF_ERROR(CheckFields(request, {"type", "description", "schema", "values"}));
+  EV_RETURN_IF_ERROR(CheckFields(request, {"type", "description", "client_visible", "schema", "values"}));
   EV_RETURN_IF_ERROR(CheckFinite(request));
   json::object out;
 
@@ -450,6 +460,7 @@ absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json
   }
   out["type"] = type;
   EV_RETURN_IF_ERROR(CopyDescription(request, out));
+  EV_RETURN_IF_ERROR(CopyClientVisible(request, out));
 
   std::optional<JsonSchema> schema;
   const json::value* schema_v = request.if_contains("schema");
@@ -574,12 +585,14 @@ namespace {
 absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::object& request,
                                            const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "flag key"));
-  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "salt", "variations", "environments"}));
+  EV_RETURN_IF_ERROR(
+      CheckFields(request, {"description", "client_visible", "salt", "variations", "environments"}));
   EV_RETURN_IF_ERROR(CheckFinite(request));
   EV_RETURN_IF_ERROR(eval::ValidateFlag(request));
 
   json::object out;
   EV_RETURN_IF_ERROR(CopyDescription(request, out));
+  EV_RETURN_IF_ERROR(CopyClientVisible(request, out));
   if (const json::value* salt = request.if_contains("salt")) out["salt"] = *salt;
   out["variations"] = request.at("variations");  // ValidateFlag: present
   const json::object& environments = request.at("environments").get_object();
