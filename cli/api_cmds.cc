@@ -76,6 +76,8 @@ struct ApiCommands {
   int64_t revision = 0;
   CLI::App* rollback = nullptr;
   CLI::App* sdk_key = nullptr;
+  bool sdk_client = false;              // sdk-key create --client
+  std::vector<std::string> sdk_origins;  // sdk-key create --origin (repeatable)
   CLI::App* sdk_key_list = nullptr;
   CLI::App* sdk_key_revoke = nullptr;
   CLI::App* webhook_add = nullptr;
@@ -537,6 +539,10 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->sdk_key->add_option("workspace", c->ws)->required();
   c->sdk_key->add_option("environment", c->env)->required();
   c->sdk_key->add_option("--name", c->name);
+  c->sdk_key->add_flag("--client", c->sdk_client,
+                       "a client key, safe in a web page: client-visible items only, CORS for --origin");
+  c->sdk_key->add_option("--origin", c->sdk_origins,
+                         "a browser origin allowed to use the client key (scheme://host[:port]; repeat for more)");
   c->sdk_key_list = common(sdk->add_subcommand("list", "SDK keys of a workspace (never the keys themselves)"));
   c->sdk_key_list->add_option("workspace", c->ws)->required();
   c->sdk_key_revoke = common(sdk->add_subcommand(
@@ -1133,12 +1139,20 @@ int RunApiCommands(ApiCommands& c) {
   }
 
   if (c.sdk_key->parsed()) {
-    json::value v = json::object{{"name", c.name.empty() ? c.env : c.name}};
+    json::object body{{"name", c.name.empty() ? c.env : c.name}};
+    if (c.sdk_client) {
+      body["kind"] = "client";
+      body["origins"] = json::array(c.sdk_origins.begin(), c.sdk_origins.end());
+    } else if (!c.sdk_origins.empty()) {
+      return Fail("--origin needs --client (a server SDK key must never be used from a browser); nothing was created");
+    }
+    json::value v = std::move(body);
     Reply r = client->Call("POST", WsPath(c) + "/environments/" + c.env + "/sdk-keys", &v);
     return Output(c, r, [&]() -> std::optional<std::string> {
       std::optional<std::string> key = StringMember(r.body, "key");
       if (!key) return std::string("no \"key\" string in it");
-      std::printf("SDK key for %s/%s (shown once, store it now):\n%s\n", c.ws.c_str(), c.env.c_str(), key->c_str());
+      std::printf("%s key for %s/%s (shown once, store it now):\n%s\n", c.sdk_client ? "Client SDK" : "SDK",
+                  c.ws.c_str(), c.env.c_str(), key->c_str());
       return std::nullopt;
     });
   }
@@ -1158,9 +1172,20 @@ int RunApiCommands(ApiCommands& c) {
         const json::value* revoked = Member(k, "revoked_at");
         row[2] += "...";
         row.push_back(revoked == nullptr || revoked->is_null() ? std::string("active") : "revoked " + Compact(*revoked));
+        // KIND and ORIGINS (an api older than client keys answers neither: a server key).
+        std::optional<std::string> kind = Field(k, "kind");
+        row.push_back(kind ? *kind : "server");
+        std::string origins;
+        if (const json::value* o = Member(k, "origins"); o != nullptr && o->is_array()) {
+          for (const json::value& origin : o->get_array()) {
+            if (!origin.is_string()) continue;
+            origins += (origins.empty() ? "" : " ") + std::string(origin.get_string());
+          }
+        }
+        row.push_back(origins.empty() ? "-" : origins);
         rows.push_back(std::move(row));
       }
-      PrintTable({"ID", "ENVIRONMENT", "PREFIX", "NAME", "CREATED", "STATE"}, rows);
+      PrintTable({"ID", "ENVIRONMENT", "PREFIX", "NAME", "CREATED", "STATE", "KIND", "ORIGINS"}, rows);
       return std::nullopt;
     });
   }

@@ -70,6 +70,9 @@ absl::Status CheckNew(const SdkKey& key) {
   EV_RETURN_IF_ERROR(RequireNonEmpty(key.key_hash, "SDK key hash"));
   EV_RETURN_IF_ERROR(RequireNonEmpty(key.org_id, "SDK key org id"));
   EV_RETURN_IF_ERROR(RequireNonEmpty(key.workspace_id, "SDK key workspace id"));
+  if (key.kind == SdkKeyKind::kServer && !key.origins.empty()) {
+    return absl::InvalidArgumentError("a server SDK key has no browser origins");
+  }
   return absl::OkStatus();
 }
 
@@ -157,6 +160,12 @@ absl::StatusOr<Role> ParseStoredRole(std::string_view name) {
   absl::StatusOr<Role> role = ParseRole(name);
   if (!role.ok()) return absl::InternalError(StrCat("control store: corrupt role \"", name, "\""));
   return role;
+}
+
+absl::StatusOr<SdkKeyKind> ParseStoredSdkKeyKind(std::string_view name) {
+  if (name == "server") return SdkKeyKind::kServer;
+  if (name == "client") return SdkKeyKind::kClient;
+  return absl::InternalError(StrCat("control store: corrupt SDK key kind \"", name, "\""));
 }
 
 absl::StatusOr<InvitationStatus> ParseStoredInvitationStatus(std::string_view name) {

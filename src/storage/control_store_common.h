@@ -64,6 +64,7 @@ absl::StatusOr<std::vector<std::string>> ScopesFromJson(const std::string& text)
 
 // Stored names back to enums; Internal ("corrupt") for anything else.
 absl::StatusOr<Role> ParseStoredRole(std::string_view name);
+absl::StatusOr<SdkKeyKind> ParseStoredSdkKeyKind(std::string_view name);
 absl::StatusOr<InvitationStatus> ParseStoredInvitationStatus(std::string_view name);
 
 }  // namespace edgevault::storage::control_internal

@@ -816,6 +816,29 @@ TEST_P(ControlStoreConformanceTest, SdkKeyRoundTripListAndRevoke) {
   EXPECT_EQ(got.revoked_at, std::optional<absl::Time>(At(9)));
 }
 
+TEST_P(ControlStoreConformanceTest, ClientSdkKeyKeepsItsKindAndOrigins) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop")));
+  SdkKey client = MakeSdkKey("c1", "ch1", "w1", At(1));
+  client.kind = SdkKeyKind::kClient;
+  client.origins = {"https://app.example", "http://127.0.0.1:8080"};
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(client));
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "w1", At(2))));
+  EV_TEST_ASSIGN(SdkKey got, store().GetSdkKeyByHash("ch1"));
+  EXPECT_EQ(got.kind, SdkKeyKind::kClient);
+  EXPECT_EQ(got.origins, client.origins);
+  EV_TEST_ASSIGN(std::vector<SdkKey> list, store().ListSdkKeys("o1", "w1"));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].kind, SdkKeyKind::kClient);
+  EXPECT_EQ(list[0].origins, client.origins);
+  EXPECT_EQ(list[1].kind, SdkKeyKind::kServer);
+  EXPECT_TRUE(list[1].origins.empty());
+  // Origins belong to client keys only.
+  SdkKey server = MakeSdkKey("s2", "sh2", "w1");
+  server.origins = {"https://app.example"};
+  EV_TEST_EXPECT_CODE(store().CreateSdkKey(server), kInvalidArgument);
+}
+
 TEST_P(ControlStoreConformanceTest, SdkKeyNeedsAWorkspaceOfItsOrgAndGoesWithIt) {
   CS_SEED();
   EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));

@@ -18,6 +18,10 @@ std::string_view RoleName(Role role) {
   return "unknown";
 }
 
+std::string_view SdkKeyKindName(SdkKeyKind kind) {
+  return kind == SdkKeyKind::kClient ? "client" : "server";
+}
+
 std::string_view InvitationStatusName(InvitationStatus status) {
   switch (status) {
     case InvitationStatus::kPending:

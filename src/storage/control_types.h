@@ -106,6 +106,12 @@ struct ApiKey {
   std::optional<absl::Time> revoked_at;
 };
 
+// A server SDK key sees the whole environment; a client key (safe in a web page) sees only
+// the items marked client_visible and may be used from its listed browser origins
+// (docs/delivery.md, "Client keys").
+enum class SdkKeyKind { kServer, kClient };
+std::string_view SdkKeyKindName(SdkKeyKind kind);  // "server" / "client"
+
 struct SdkKey {
   std::string id;
   std::string key_hash;  // unique
@@ -114,6 +120,10 @@ struct SdkKey {
   std::string workspace_id;
   std::string environment;  // environment key
   std::string name;
+  SdkKeyKind kind = SdkKeyKind::kServer;
+  // Client keys: the browser origins allowed to call delivery with it, normalised
+  // ("scheme://host[:port]", lower case, no default port); always empty for server keys.
+  std::vector<std::string> origins;
   std::string created_by;
   absl::Time created_at;
   std::optional<absl::Time> last_used_at;

@@ -10,6 +10,7 @@
 //
 // Keys used by EdgeVault (docs/design/resolved-document.md), built by the functions below:
 //   doc/<workspace_id>/<environment>   the resolved document (JSON)
+//   cdoc/<workspace_id>/<environment>  the client document: client-visible items only
 //   sdk/<sha256 hex of the SDK key>     {"org_id","workspace_id","environment"} (JSON)
 //
 // Thread-safety: all methods are safe to call concurrently, from any number of
@@ -52,6 +53,13 @@ inline std::string EdgeKvDocumentKey(std::string_view workspace_id, std::string_
   std::string k;
   k.reserve(5 + workspace_id.size() + env.size());
   k.append("doc/").append(workspace_id).append("/").append(env);
+  return k;
+}
+// The client document (client-visible items only) that client SDK keys read.
+inline std::string EdgeKvClientDocumentKey(std::string_view workspace_id, std::string_view env) {
+  std::string k;
+  k.reserve(6 + workspace_id.size() + env.size());
+  k.append("cdoc/").append(workspace_id).append("/").append(env);
   return k;
 }
 inline std::string EdgeKvSdkKey(std::string_view key_hash) {

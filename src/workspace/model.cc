@@ -118,6 +118,16 @@ absl::Status CopyLifecycle(const json::object& request, json::object& out) {
 }
 
 // The normalised value of a config of `type`, or an error naming `path`.
+// An optional "client_visible": must be a boolean; kept only when true (the default,
+// false, is the absence), so bodies written before it existed keep their bytes.
+absl::Status CopyClientVisible(const json::object& request, json::object& out) {
+  const json::value* v = request.if_contains("client_visible");
+  if (v == nullptr || v->is_null()) return absl::OkStatus();
+  if (!v->is_bool()) return Invalid("client_visible", "must be true or false");
+  if (v->get_bool()) out["client_visible"] = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<json::value> CheckConfigType(std::string_view type, const json::value& v,
                                             const std::string& path) {
   auto mismatch = [&](std::string_view expected) {
@@ -493,7 +503,7 @@ EnvironmentSet EnvironmentSet::With(Environment env) const {
 absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json::object& request,
                                                 const EnvironmentSet& envs) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "config key"));
-  EV_RETURN_IF_ERROR(CheckFields(request, {"type", "description", "schema", "values"}));
+  EV_RETURN_IF_ERROR(CheckFields(request, {"type", "description", "client_visible", "schema", "values"}));
   EV_RETURN_IF_ERROR(CheckFinite(request));
   json::object out;
 
@@ -508,6 +518,7 @@ absl::StatusOr<json::object> ValidateConfigBody(std::string_view key, const json
   }
   out["type"] = type;
   EV_RETURN_IF_ERROR(CopyDescription(request, out));
+  EV_RETURN_IF_ERROR(CopyClientVisible(request, out));
 
   std::optional<JsonSchema> schema;
   const json::value* schema_v = request.if_contains("schema");
@@ -636,7 +647,7 @@ absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::obj
     return absl::InvalidArgumentError(
         "flag key \"stale\" is reserved: GET /v1/workspaces/{ws}/flags/stale is the stale-flags report");
   }
-  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "lifecycle", "owner", "remove_after", "salt", "variations",
+  EV_RETURN_IF_ERROR(CheckFields(request, {"description", "client_visible", "lifecycle", "owner", "remove_after", "salt", "variations",
                                            "environments"}));
   EV_RETURN_IF_ERROR(CheckFinite(request));
   EV_RETURN_IF_ERROR(eval::ValidateFlag(request));
@@ -644,6 +655,7 @@ absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::obj
   json::object out;
   EV_RETURN_IF_ERROR(CopyDescription(request, out));
   EV_RETURN_IF_ERROR(CopyLifecycle(request, out));
+  EV_RETURN_IF_ERROR(CopyClientVisible(request, out));
   if (const json::value* salt = request.if_contains("salt")) out["salt"] = *salt;
   out["variations"] = request.at("variations");  // ValidateFlag: present
   const json::object& environments = request.at("environments").get_object();

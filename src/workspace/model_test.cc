@@ -242,7 +242,7 @@ TEST(ConfigBodyTest, RejectsUnknownFieldsTypesAndEnvironments) {
     return Message(r.status());
   };
   EXPECT_EQ(err("x", R"({"type":"string","reason":"r"})"),
-            "reason: unknown field (allowed: type, description, schema, values)");
+            "reason: unknown field (allowed: type, description, client_visible, schema, values)");
   EXPECT_EQ(err("x", R"({"values":{}})"), "type: missing required field");
   EXPECT_EQ(err("x", R"({"type":"float"})"),
             R"(type: must be one of "string", "integer", "number", "boolean", "json")");
@@ -361,7 +361,7 @@ TEST(FlagBodyTest, RejectsStructuralErrorsAndUnknownEnvironments) {
     return Message(r.status());
   };
   EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{},"tags":[]})"),
-            "tags: unknown field (allowed: description, lifecycle, owner, remove_after, salt, variations, environments)");
+            "tags: unknown field (allowed: description, client_visible, lifecycle, owner, remove_after, salt, variations, environments)");
   EXPECT_EQ(err(R"({"variations":[{"value":1}],"environments":{"production":{"on":true,
       "fallthrough":{"variation":0},"offVariation":0}}})"),
             "environments.production.offVariation: unknown field");
@@ -664,6 +664,41 @@ TEST(FlagDeleteTest, AgreesWithValidateFlagSet) {
   absl::Status full = ValidateFlagSet(without, envs);
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(ValidateFlagDelete("billing", envs, lookup), full);
+}
+
+}  // namespace
+}  // namespace edgevault::workspace
+
+namespace edgevault::workspace {
+namespace {
+
+// Issue 19: client_visible is a boolean of the shared part, stored only when true.
+TEST(ClientVisibleTest, ConfigsAndFlagsTakeABooleanKeptOnlyWhenTrue) {
+  EnvironmentSet envs = TestEnvs();
+  absl::StatusOr<json::object> on = ValidateConfigBody(
+      "ui.theme", Obj(R"({"type":"string","client_visible":true,"values":{"dev":"dark"}})"), envs);
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(json::serialize(*on), R"({"type":"string","client_visible":true,"schema":null,"values":{"dev":"dark"}})");
+  absl::StatusOr<json::object> off = ValidateConfigBody(
+      "ui.theme", Obj(R"({"type":"string","client_visible":false,"values":{"dev":"dark"}})"), envs);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(json::serialize(*off), R"({"type":"string","schema":null,"values":{"dev":"dark"}})");
+  absl::StatusOr<json::object> bad =
+      ValidateConfigBody("ui.theme", Obj(R"({"type":"string","client_visible":"yes"})"), envs);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(Message(bad.status()), "client_visible: must be true or false");
+
+  const std::string flag =
+      R"("variations":[{"value":false},{"value":true}],"environments":{"dev":{"on":true,"fallthrough":{"variation":1}}})";
+  absl::StatusOr<json::object> f = ValidateFlagBody("new-ui", Obj("{\"client_visible\":true," + flag + "}"), envs, {});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->at("client_visible").as_bool());
+  absl::StatusOr<json::object> g = ValidateFlagBody("new-ui", Obj("{\"client_visible\":false," + flag + "}"), envs, {});
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->if_contains("client_visible"), nullptr);
+  absl::StatusOr<json::object> h = ValidateFlagBody("new-ui", Obj("{\"client_visible\":1," + flag + "}"), envs, {});
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(Message(h.status()), "client_visible: must be true or false");
 }
 
 }  // namespace

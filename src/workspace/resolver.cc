@@ -163,6 +163,11 @@ const json::object* FindSorted(const std::vector<std::pair<std::string, json::ob
 
 }  // namespace
 
+bool IsClientVisible(const json::object& body) {
+  const json::value* v = body.if_contains("client_visible");
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+
 void AddSegmentReferences(const json::object& holder, std::set<std::string>* out) {
   const json::value* rules_v = holder.if_contains("rules");
   const json::array* rules = rules_v == nullptr ? nullptr : rules_v->if_array();
@@ -207,6 +212,7 @@ bool AppendConfigEntry(std::string_view key, const json::object& body,
     AppendJson(*v, out);
     out->append(",\"from\":");
     AppendString(at, out);
+    if (IsClientVisible(body)) out->append(",\"client_visible\":true");
     out->push_back('}');
     return true;
   }
@@ -232,7 +238,9 @@ bool AppendFlagEntry(std::string_view key, const json::object& flag,
   out->append(",\"environments\":{");
   AppendKey(env, out);
   AppendJson(*config, out);
-  out->append("}}");
+  out->push_back('}');
+  if (IsClientVisible(flag)) out->append(",\"client_visible\":true");
+  out->push_back('}');
   if (segments_used != nullptr && config->is_object()) {
     AddSegmentReferences(config->get_object(), segments_used);
   }
@@ -263,7 +271,8 @@ namespace {
 // bytes are those of the object the format describes (tests compare them with
 // ResolveFlagsForEnvironment's flags).
 std::string Resolve(const WorkspaceSnapshot& snapshot, const ParsedSnapshot& parsed,
-                    std::string_view env, size_t size_hint) {
+                    std::string_view env, size_t size_hint, Audience audience) {
+  const bool client = audience == Audience::kClient;
   std::vector<std::string> chain = snapshot.envs.AncestorChain(env);
   std::string out;
   out.reserve(size_hint);
@@ -275,10 +284,12 @@ std::string Resolve(const WorkspaceSnapshot& snapshot, const ParsedSnapshot& par
   out.append(",\"environment\":");
   AppendString(env, &out);
   out.append(",\"version\":").append(std::to_string(snapshot.version));
+  if (client) out.append(",\"audience\":\"client\"");
 
   out.append(",\"configs\":{");
   bool first = true;
   for (const auto& [key, body] : parsed.configs) {
+    if (client && !IsClientVisible(body)) continue;
     size_t mark = out.size();
     if (!first) out.push_back(',');
     if (AppendConfigEntry(key, body, chain, &out)) {
@@ -292,6 +303,7 @@ std::string Resolve(const WorkspaceSnapshot& snapshot, const ParsedSnapshot& par
   first = true;
   std::set<std::string> segments_used;
   for (const auto& [key, flag] : parsed.flags) {
+    if (client && !IsClientVisible(flag)) continue;
     size_t mark = out.size();
     if (!first) out.push_back(',');
     if (AppendFlagEntry(key, flag, chain, env, &out, &segments_used)) {
@@ -334,24 +346,29 @@ std::string Resolve(const WorkspaceSnapshot& snapshot, const ParsedSnapshot& par
 
 absl::StatusOr<std::string> ResolveEnvironment(const WorkspaceSnapshot& snapshot,
                                                std::string_view env,
-                                               std::vector<ResolveProblem>* problems) {
+                                               std::vector<ResolveProblem>* problems,
+                                               Audience audience) {
   if (!snapshot.envs.Contains(env)) {
     return absl::NotFoundError("environment " + Quoted(env) + " not found");
   }
   ParsedSnapshot parsed = Parse(snapshot);
   if (problems != nullptr) *problems = std::move(parsed.problems);
-  return Resolve(snapshot, parsed, env, 0);
+  return Resolve(snapshot, parsed, env, 0, audience);
 }
 
 std::vector<std::pair<std::string, std::string>> ResolveAllEnvironments(
-    const WorkspaceSnapshot& snapshot, std::vector<ResolveProblem>* problems) {
+    const WorkspaceSnapshot& snapshot, std::vector<ResolveProblem>* problems,
+    std::vector<std::pair<std::string, std::string>>* client_docs) {
   ParsedSnapshot parsed = Parse(snapshot);
   if (problems != nullptr) *problems = std::move(parsed.problems);
   std::vector<std::pair<std::string, std::string>> out;
   size_t size_hint = 0;  // the previous environment's size: documents are alike
   for (const std::string& env : snapshot.envs.Keys()) {
-    out.emplace_back(env, Resolve(snapshot, parsed, env, size_hint));
+    out.emplace_back(env, Resolve(snapshot, parsed, env, size_hint, Audience::kServer));
     size_hint = out.back().second.size() + 1024;
+    if (client_docs != nullptr) {
+      client_docs->emplace_back(env, Resolve(snapshot, parsed, env, 0, Audience::kClient));
+    }
   }
   return out;
 }

@@ -59,15 +59,25 @@ struct ResolveProblem {
 // document's "flags" and "segments". Items that cannot be resolved are left out and, when
 // `problems` is given, listed there. Errors: NotFound when `env` is not an environment of
 // the snapshot.
+//
+// Audience::kClient gives the environment's client document instead: the same layout with
+// "audience":"client" after "version", only the configs and flags marked client_visible,
+// and only the segments those flags reach — what delivery serves to client SDK keys
+// (resolved-document.md §7). It never holds a server-only item.
+enum class Audience { kServer, kClient };
 absl::StatusOr<std::string> ResolveEnvironment(const WorkspaceSnapshot& snapshot,
                                                std::string_view env,
-                                               std::vector<ResolveProblem>* problems = nullptr);
+                                               std::vector<ResolveProblem>* problems = nullptr,
+                                               Audience audience = Audience::kServer);
 
 // The resolved document of every environment of the snapshot, sorted by environment key:
 // for each the same bytes as ResolveEnvironment, with the items parsed once (what
 // propagation writes after each commit).
+// When `client_docs` is given, each environment's client document is appended to it too
+// (same order).
 std::vector<std::pair<std::string, std::string>> ResolveAllEnvironments(
-    const WorkspaceSnapshot& snapshot, std::vector<ResolveProblem>* problems = nullptr);
+    const WorkspaceSnapshot& snapshot, std::vector<ResolveProblem>* problems = nullptr,
+    std::vector<std::pair<std::string, std::string>>* client_docs = nullptr);
 
 // ---- one item's part of a document (the effect of a change, effect.h, compares these) ----
 
@@ -84,6 +94,8 @@ bool AppendFlagEntry(std::string_view key, const boost::json::object& flag,
 // Appends a segment's entry (it is the same in every document that holds it).
 void AppendSegmentEntry(std::string_view key, const boost::json::object& segment,
                         std::string* out);
+// Whether an item's stored body is marked "client_visible": true.
+bool IsClientVisible(const boost::json::object& body);
 // Adds the segment keys that `holder`'s "rules" name in segment_match clauses (a flag's
 // environment configuration, or a segment).
 void AddSegmentReferences(const boost::json::object& holder, std::set<std::string>* out);

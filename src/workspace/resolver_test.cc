@@ -382,3 +382,81 @@ TEST(ResolverTest, EtagFormat) {
 
 }  // namespace
 }  // namespace edgevault::workspace
+
+namespace edgevault::workspace {
+namespace {
+
+// Issue 19: the client document holds the client-visible items only.
+WorkspaceSnapshot SnapshotWithClientItems() {
+  WorkspaceSnapshot snap = Snapshot();
+  snap.workspace_id = "ws_1";
+  snap.workspace_key = "web";
+  snap.version = 7;
+  snap.configs = {
+      MakeItem(ItemKind::kConfig, "ui.theme",
+               R"({"type":"string","client_visible":true,"schema":null,"values":{"production":"dark"}})"),
+      MakeItem(ItemKind::kConfig, "db.password-hint",
+               R"({"type":"string","schema":null,"values":{"production":"server-only"}})"),
+  };
+  snap.flags = {
+      MakeItem(ItemKind::kFlag, "new-checkout", R"({"client_visible":true,
+          "variations":[{"value":false},{"value":true}],
+          "environments":{"production":{"on":true,"rules":[{"clauses":[{"op":"segment_match","values":["beta"]}],"variation":1}],
+                          "fallthrough":{"variation":0}}}})"),
+      MakeItem(ItemKind::kFlag, "internal-kill", R"({"variations":[{"value":false},{"value":true}],
+          "environments":{"production":{"on":true,"rules":[{"clauses":[{"op":"segment_match","values":["staff"]}],"variation":1}],
+                          "fallthrough":{"variation":1}}}})"),
+  };
+  snap.segments = {
+      MakeItem(ItemKind::kSegment, "beta", R"({"included":["user-1"],"excluded":[],"rules":[]})"),
+      MakeItem(ItemKind::kSegment, "staff", R"({"included":["admin-1"],"excluded":[],"rules":[]})"),
+  };
+  return snap;
+}
+
+TEST(ResolverClientTest, ClientDocumentHoldsOnlyClientVisibleItemsAndTheirSegments) {
+  WorkspaceSnapshot snap = SnapshotWithClientItems();
+  absl::StatusOr<std::string> client = ResolveEnvironment(snap, "staging", nullptr, Audience::kClient);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(*client,
+            R"({"format":1,"workspace_id":"ws_1","workspace":"web","environment":"staging","version":7,)"
+            R"("audience":"client",)"
+            R"("configs":{"ui.theme":{"type":"string","value":"dark","from":"production","client_visible":true}},)"
+            R"("flags":{"new-checkout":{"variations":[{"value":false},{"value":true}],"environments":{"staging":)"
+            R"({"on":true,"rules":[{"clauses":[{"op":"segment_match","values":["beta"]}],"variation":1}],)"
+            R"("fallthrough":{"variation":0}}},"client_visible":true}},)"
+            R"("segments":{"beta":{"included":["user-1"],"excluded":[],"rules":[]}}})");
+  for (const char* server_only : {"db.password-hint", "server-only", "internal-kill", "staff", "admin-1"}) {
+    EXPECT_EQ(client->find(server_only), std::string::npos) << server_only;
+  }
+  // The full document keeps everything, with the marker on the client-visible entries.
+  absl::StatusOr<std::string> full = ResolveEnvironment(snap, "staging");
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->find("audience"), std::string::npos);
+  EXPECT_NE(full->find("internal-kill"), std::string::npos);
+  EXPECT_NE(full->find(R"("from":"production","client_visible":true})"), std::string::npos);
+  // What delivery compiles: the client document's flags and segments build.
+  json::object doc = json::parse(*client).as_object();
+  EXPECT_TRUE(eval::FlagSet::Build(doc.at("flags").as_object(), doc.at("segments").as_object(), "staging").ok());
+}
+
+TEST(ResolverClientTest, ResolveAllGivesTheSameClientDocumentsAndNoneWithoutVisibleItems) {
+  WorkspaceSnapshot snap = SnapshotWithClientItems();
+  std::vector<std::pair<std::string, std::string>> clients;
+  std::vector<std::pair<std::string, std::string>> docs = ResolveAllEnvironments(snap, nullptr, &clients);
+  ASSERT_EQ(clients.size(), docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    EXPECT_EQ(clients[i].first, docs[i].first);
+    EXPECT_EQ(clients[i].second, *ResolveEnvironment(snap, clients[i].first, nullptr, Audience::kClient));
+  }
+  // A workspace without client-visible items: empty client documents, full documents
+  // byte for byte as before (no marker anywhere).
+  WorkspaceSnapshot plain = Snapshot();
+  absl::StatusOr<std::string> client = ResolveEnvironment(plain, "production", nullptr, Audience::kClient);
+  ASSERT_TRUE(client.ok());
+  EXPECT_NE(client->find(R"("configs":{},"flags":{},"segments":{}})"), std::string::npos) << *client;
+  EXPECT_EQ(ResolveEnvironment(plain, "production")->find("client_visible"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace edgevault::workspace

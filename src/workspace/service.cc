@@ -1898,20 +1898,36 @@ absl::StatusOr<storage::ChangeRequest> Service::WriteChangeRequest(const Actor& 
 
 // ---------------------------------------------------------------- read model & propagation
 
-absl::StatusOr<std::string> Service::Resolve(const storage::Workspace& ws, std::string_view env) {
+absl::StatusOr<std::string> Service::Resolve(const storage::Workspace& ws, std::string_view env,
+                                             Audience audience) {
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<std::string> {
     // Under the write lock, so the snapshot is one consistent head.
     EV_ASSIGN_OR_RETURN(WorkspaceSnapshot snap, Snapshot(l.store, ws));
     if (!snap.envs.Contains(env)) {
       return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
     }
-    return ResolveEnvironment(snap, env);
+    return ResolveEnvironment(snap, env, nullptr, audience);
   });
 }
 
 absl::Status Service::PublishSdkKey(std::string_view key_hash, const storage::Workspace& ws,
-                                    std::string_view env) {
+                                    std::string_view env, storage::SdkKeyKind kind,
+                                    const std::vector<std::string>& origins) {
   json::object o{{"org_id", ws.org_id}, {"workspace_id", ws.id}, {"environment", env}};
+  // A server key's binding keeps its original three members (older delivery nodes read it).
+  if (kind == storage::SdkKeyKind::kClient) {
+    o["kind"] = "client";
+    o["origins"] = json::array(origins.begin(), origins.end());
+    // The environment's client document, now: a KV last propagated by a version without
+    // client documents has none until the workspace's next write, and the new key would
+    // answer 404 until then. Same bytes and version as propagation's (the version rule
+    // makes a race with it harmless).
+    EV_RETURN_IF_ERROR(WithWriteLock(ws.id, [&](Locked& l) -> absl::Status {
+      EV_ASSIGN_OR_RETURN(WorkspaceSnapshot snap, Snapshot(l.store, ws));
+      EV_ASSIGN_OR_RETURN(std::string doc, ResolveEnvironment(snap, env, nullptr, Audience::kClient));
+      return options_.kv->PutIfNewer(storage::EdgeKvClientDocumentKey(ws.id, env), doc, snap.version).status();
+    }));
+  }
   // Version 1: an SDK key's target never changes; revocation deletes it.
   return options_.kv->PutIfNewer(storage::EdgeKvSdkKey(key_hash), json::serialize(o), 1).status();
 }
@@ -1939,7 +1955,10 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
   // transaction, one fsync, instead of one per environment). An item that cannot be
   // resolved is left out and reported; it never holds up the rest of the workspace.
   std::vector<ResolveProblem> problems;
-  std::vector<std::pair<std::string, std::string>> docs = ResolveAllEnvironments(snap, &problems);
+  // The client documents go in the same batch: a client key's binding never reads a full
+  // document, so nothing server-only is ever stored where client keys look.
+  std::vector<std::pair<std::string, std::string>> client_docs;
+  std::vector<std::pair<std::string, std::string>> docs = ResolveAllEnvironments(snap, &problems, &client_docs);
   for (const ResolveProblem& p : problems) {
     EV_LOG(kError, "an item was left out of the resolved documents",
            {{"workspace", workspace_id}, {"kind", std::string(storage::ItemKindName(p.kind))},
@@ -1947,11 +1966,15 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
     if (options_.on_problem) options_.on_problem(workspace_id, p);
   }
   std::vector<std::string> keys;
-  keys.reserve(docs.size());
+  keys.reserve(docs.size() + client_docs.size());
   for (const auto& [env, doc] : docs) keys.push_back(storage::EdgeKvDocumentKey(workspace_id, env));
+  for (const auto& [env, doc] : client_docs) keys.push_back(storage::EdgeKvClientDocumentKey(workspace_id, env));
   std::vector<storage::KvWrite> writes;
-  writes.reserve(docs.size());
+  writes.reserve(keys.size());
   for (size_t i = 0; i < docs.size(); ++i) writes.push_back({keys[i], docs[i].second, snap.version});
+  for (size_t i = 0; i < client_docs.size(); ++i) {
+    writes.push_back({keys[docs.size() + i], client_docs[i].second, snap.version});
+  }
   EV_RETURN_IF_ERROR(options_.kv->PutManyIfNewer(writes).status());
   // Deleted environments (DeleteEnvironment): their documents leave the KV, unless the
   // environment exists again (created anew since; its document was just written).

@@ -407,11 +407,16 @@ class Service {
   // ---- read model ----
   // The resolved document of `env`, computed from the store now (the exact bytes
   // propagation writes to the edge KV for the same head).
-  absl::StatusOr<std::string> Resolve(const storage::Workspace& ws, std::string_view env);
+  // Audience::kClient: the client document (resolver.h), which propagation writes beside it.
+  absl::StatusOr<std::string> Resolve(const storage::Workspace& ws, std::string_view env,
+                                      Audience audience = Audience::kServer);
 
   // ---- SDK keys: the lookup delivery uses, written through to the KV ----
+  // A client key's binding also holds its kind and browser origins (edge-kv.md).
   absl::Status PublishSdkKey(std::string_view key_hash, const storage::Workspace& ws,
-                             std::string_view env);
+                             std::string_view env,
+                             storage::SdkKeyKind kind = storage::SdkKeyKind::kServer,
+                             const std::vector<std::string>& origins = {});
   // Deletes a revoked key's binding, so delivery refuses it on its next request.
   // Idempotent: a binding already gone is OK.
   absl::Status UnpublishSdkKey(std::string_view key_hash);

@@ -741,3 +741,45 @@ TEST_F(ServiceTest, WebhooksNeedTheMasterKey) {
 
 }  // namespace
 }  // namespace edgevault::workspace
+
+namespace edgevault::workspace {
+namespace {
+
+// Issue 19: propagation writes each environment's client document (client-visible items
+// only) beside the full one, and publishing a client key writes it at once (a KV last
+// propagated by an older build has none).
+TEST_F(ServiceTest, PropagationAndClientKeysWriteTheClientDocument) {
+  Open();
+  ASSERT_TRUE(service_->Start().ok());
+  storage::Workspace ws = NewWorkspace("shop");
+  absl::StatusOr<int64_t> hidden = Put(ws, "pool", {{"prod", 10}});
+  ASSERT_TRUE(hidden.ok()) << hidden.status();
+  absl::StatusOr<int64_t> shown =
+      service_->PutItem(actor_, ws, ItemKind::kConfig, "theme",
+                        json::object{{"type", "string"}, {"client_visible", true}, {"values", {{"prod", "dark"}}}},
+                        "test", std::nullopt, AllowAnyWrite());
+  ASSERT_TRUE(shown.ok()) << shown.status();
+  ASSERT_TRUE(KvReaches(ws, "dev", *shown));
+  absl::StatusOr<storage::KvEntry> client = kv_->Get(storage::EdgeKvClientDocumentKey(ws.id, "dev"));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->version, *shown);
+  EXPECT_NE(client->value.find(R"("audience":"client")"), std::string::npos) << client->value;
+  EXPECT_NE(client->value.find("\"theme\""), std::string::npos) << client->value;
+  EXPECT_EQ(client->value.find("\"pool\""), std::string::npos) << client->value;
+
+  // As if an older build had propagated: no client document; a new client key writes it.
+  ASSERT_TRUE(kv_->DeleteIfNotNewer(storage::EdgeKvClientDocumentKey(ws.id, "prod"), *shown).ok());
+  ASSERT_TRUE(service_->PublishSdkKey("hash_1", ws, "prod", storage::SdkKeyKind::kClient, {"https://app.example"}).ok());
+  client = kv_->Get(storage::EdgeKvClientDocumentKey(ws.id, "prod"));
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->version, *shown);
+  EXPECT_NE(client->value.find("\"theme\""), std::string::npos);
+  absl::StatusOr<storage::KvEntry> binding = kv_->Get(storage::EdgeKvSdkKey("hash_1"));
+  ASSERT_TRUE(binding.ok());
+  EXPECT_EQ(binding->value,
+            R"({"org_id":")" + ws.org_id + R"(","workspace_id":")" + ws.id +
+                R"(","environment":"prod","kind":"client","origins":["https://app.example"]})");
+}
+
+}  // namespace
+}  // namespace edgevault::workspace

@@ -283,5 +283,22 @@ test('history, secrets and SDK keys pages', async () => {
   assert.equal((await deliver()).status, 401);
   await assertAccessible(page, 'SDK keys (revoked)');
 
+  // A client key (issue 19): kind "client" with its browser origins, shown as such.
+  await page.locator('#key-env').selectOption('staging');
+  await page.locator('#key-name').fill('browser');
+  await page.locator('#key-kind').selectOption('client');
+  await page.locator('#key-origins').fill('https://App.example:443\nhttp://127.0.0.1:5173');
+  await page.getByRole('button', { name: 'Create SDK key' }).click();
+  await page.getByText('Copy this key now: it is shown only once.').waitFor();
+  assert.match(await page.locator('#once-key').inputValue(), /^evc_/);
+  await page.getByRole('button', { name: 'I have copied it' }).click();
+  const clientRow = page.locator('section[data-env="staging"] tr', { hasText: 'browser' });
+  await clientRow.waitFor();
+  const kindCell = await clientRow.locator('td').first().innerText();
+  assert.match(kindCell, /Client/);
+  assert.match(kindCell, /https:\/\/app\.example/);  // normalised
+  assert.match(kindCell, /http:\/\/127\.0\.0\.1:5173/);
+  await assertAccessible(page, 'SDK keys (client key)');
+
   assert.deepEqual(pageErrors, []);
 });

@@ -147,5 +147,83 @@ TEST_F(SdkKeysTest, ListRevokeAndDeliveryRefusesARevokedKey) {
   EXPECT_NE(code, 0) << out;
 }
 
+// Issue 19: a client key through the real binaries — minted by the api (origins validated
+// and normalised) and by the CLI, republished with its kind, answered by delivery from the
+// client document only, with CORS for its origins and none for server keys.
+TEST_F(SdkKeysTest, ClientKeySeesClientVisibleItemsOnlyWithCorsForItsOrigins) {
+  ASSERT_EQ(Api("PUT", "/v1/workspaces/shop/configs/ui.theme",
+                json::object{{"type", "string"}, {"client_visible", true}, {"values", {{"prod", "dark"}}},
+                             {"reason", "web"}})
+                .status,
+            200);
+  ASSERT_EQ(Api("PUT", "/v1/workspaces/shop/configs/ui.theme",
+                json::object{{"type", "string"}, {"client_visible", "yes"}, {"reason", "web"}})
+                .status,
+            400);
+  // Bad client keys: 400, naming what is wrong, and nothing minted.
+  for (const json::value& body :
+       {json::value{{"kind", "client"}, {"origins", {"https://*.example"}}},
+        json::value{{"kind", "client"}, {"origins", {"https://app.example/path"}}},
+        json::value{{"kind", "browser"}}, json::value{{"origins", {"https://app.example"}}}}) {
+    HttpReply r = Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys", body);
+    EXPECT_EQ(r.status, 400) << json::serialize(body) << " " << r.body;
+  }
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/sdk-keys").json.at("sdk_keys").as_array().size(), 0u);
+
+  HttpReply minted = Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys",
+                         json::object{{"name", "web"}, {"kind", "client"},
+                                      {"origins", {"HTTPS://App.Example:443", "http://127.0.0.1:5173"}}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  std::string key(minted.json.at("key").as_string());
+  EXPECT_EQ(key.rfind("evc_", 0), 0u) << key;
+  EXPECT_EQ(json::serialize(minted.json.at("origins")), R"(["https://app.example","http://127.0.0.1:5173"])");
+  HttpReply server = Api("POST", "/v1/workspaces/shop/environments/dev/sdk-keys", json::object{{"name", "backend"}});
+  ASSERT_EQ(server.status, 201) << server.body;
+  std::string server_key(server.json.at("key").as_string());
+
+  ASSERT_EQ(DeliveryStatus(key), 200);
+  HttpReply doc;
+  for (int i = 0; i < 200; ++i) {  // propagation runs after the write answered
+    doc = up_->Call("delivery", "GET", "/v1/config", "", key, {{"Origin", "https://app.example"}});
+    if (doc.body.find("ui.theme") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(doc.status, 200) << doc.body;
+  EXPECT_NE(doc.body.find(R"("audience":"client")"), std::string::npos) << doc.body;
+  EXPECT_NE(doc.body.find("ui.theme"), std::string::npos) << doc.body;
+  EXPECT_EQ(doc.body.find("greeting"), std::string::npos) << doc.body;
+  EXPECT_EQ(doc.Header("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_EQ(doc.Header("Vary"), "Origin");
+  HttpReply hidden = up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/greeting", "{}", key);
+  EXPECT_EQ(hidden.status, 404) << hidden.body;
+  EXPECT_NE(hidden.body.find("FLAG_NOT_FOUND"), std::string::npos);
+  HttpReply full = up_->Call("delivery", "GET", "/v1/config", "", server_key, {{"Origin", "https://app.example"}});
+  EXPECT_NE(full.body.find("greeting"), std::string::npos);
+  EXPECT_EQ(full.Header("Access-Control-Allow-Origin"), "");
+  EXPECT_EQ(full.Header("Vary"), "");
+  HttpReply preflight = up_->Call("delivery", "OPTIONS", "/client/" + key + "/ofrep/v1/evaluate/flags", "", "",
+                                  {{"Origin", "http://127.0.0.1:5173"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(preflight.status, 204) << preflight.body;
+  EXPECT_EQ(preflight.Header("Access-Control-Allow-Origin"), "http://127.0.0.1:5173");
+
+  HttpReply list = Api("GET", "/v1/workspaces/shop/sdk-keys");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.json.at("sdk_keys").as_array()[0].at("kind").as_string(), "client");
+  EXPECT_EQ(list.json.at("sdk_keys").as_array()[1].at("kind").as_string(), "server");
+
+  // The CLI: --client --origin, and --origin alone is refused before anything is sent.
+  int code = -1;
+  std::string out = Cli("sdk-key create shop dev --client --origin https://cli.example", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("evc_"), std::string::npos) << out;
+  out = Cli("sdk-key create shop dev --origin https://cli.example", &code);
+  EXPECT_NE(code, 0) << out;
+  out = Cli("sdk-key list shop", &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("https://cli.example"), std::string::npos) << out;
+  EXPECT_NE(out.find("client"), std::string::npos) << out;
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/sdk-keys").json.at("sdk_keys").as_array().size(), 3u);
+}
+
 }  // namespace
 }  // namespace edgevault

@@ -18,6 +18,7 @@
 #include "src/net/sse.h"
 #include "src/services/api/leak_guard.h"
 #include "src/services/api/mcp_server.h"
+#include "src/services/common/browser_origin.h"
 #include "src/services/common/http_json.h"
 #include "src/services/common/service_main.h"
 #include "src/workspace/change_requests.h"
@@ -835,16 +836,38 @@ class ApiService::Handlers {
       if (!req.body().empty()) {
         EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
       }
-      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name"}));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name", "kind", "origins"}));
       EV_ASSIGN_OR_RETURN(std::optional<std::string> name, services::OptionalString(body, "name", 100));
       if (name && name->find_first_not_of(" \t\r\n") == std::string::npos) {
         return absl::InvalidArgumentError("field 'name': must not be empty (leave it out to name the key after the environment)");
       }
+      // kind "client": a key safe in a web page (client-visible items only, CORS for
+      // `origins`); docs/delivery.md, "Client keys".
+      EV_ASSIGN_OR_RETURN(std::optional<std::string> kind_name, services::OptionalString(body, "kind", 16));
+      if (kind_name && *kind_name != "server" && *kind_name != "client") {
+        return absl::InvalidArgumentError("field 'kind': must be \"server\" (the default) or \"client\"");
+      }
+      const bool client = kind_name == "client";
+      EV_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> origins_given,
+                          services::OptionalStringArray(body, "origins", services::kMaxBrowserOrigins, 300));
+      if (origins_given && !origins_given->empty() && !client) {
+        return absl::InvalidArgumentError(
+            "field 'origins': only client keys (\"kind\": \"client\") have browser origins; a server key "
+            "must never be used from a browser");
+      }
+      std::vector<std::string> origins;
+      if (origins_given) {
+        EV_ASSIGN_OR_RETURN(origins, services::NormalizeBrowserOrigins(*origins_given));
+      }
+      json::object mint{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
+                        {"environment", env}, {"name", name.value_or(env)},
+                        {"created_by", c.p.ActorId()}};
+      if (client) {
+        mint["kind"] = "client";
+        mint["origins"] = json::array(origins.begin(), origins.end());
+      }
       EV_ASSIGN_OR_RETURN(json::object minted,
-                          CallAuth("/internal/v1/sdk-keys", 201, "mint the SDK key",
-                                   json::object{{"org_id", c.ws.org_id}, {"workspace_id", c.ws.id},
-                                                {"environment", env}, {"name", name.value_or(env)},
-                                                {"created_by", c.p.ActorId()}}));
+                          CallAuth("/internal/v1/sdk-keys", 201, "mint the SDK key", mint));
       // auth's answer is checked before use: a reply of another shape is a 503, not a crash.
       std::map<std::string, std::string> got;
       for (const char* field : {"id", "key", "prefix", "key_hash"}) {
@@ -854,12 +877,16 @@ class ApiService::Handlers {
         }
         got[field] = std::string(v->get_string());
       }
-      EV_RETURN_IF_ERROR(o_.service->PublishSdkKey(got["key_hash"], c.ws, env));
+      const storage::SdkKeyKind kind = client ? storage::SdkKeyKind::kClient : storage::SdkKeyKind::kServer;
+      EV_RETURN_IF_ERROR(o_.service->PublishSdkKey(got["key_hash"], c.ws, env, kind, origins));
       EV_RETURN_IF_ERROR(o_.service->RecordActivity(ActorFor(c.p, req), c.ws, "workspace.sdk_key.create",
-                                                    {{"environment", env}, {"sdk_key", got["id"]}}, env,
-                                                    "sdk_key:" + got["id"]));
-      return services::JsonResponse(201, json::object{{"id", got["id"]}, {"key", got["key"]},
-                                                      {"prefix", got["prefix"]}, {"environment", env}});
+                                                    {{"environment", env}, {"sdk_key", got["id"]},
+                                                     {"kind", storage::SdkKeyKindName(kind)}},
+                                                    env, "sdk_key:" + got["id"]));
+      json::object created{{"id", got["id"]}, {"key", got["key"]}, {"prefix", got["prefix"]},
+                           {"environment", env}, {"kind", storage::SdkKeyKindName(kind)}};
+      if (client) created["origins"] = json::array(origins.begin(), origins.end());
+      return services::JsonResponse(201, created);
     });
 
     // SDK keys of a workspace: metadata only (the key is shown once, at creation).

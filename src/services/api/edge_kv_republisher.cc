@@ -78,12 +78,24 @@ absl::Status EdgeKvRepublisher::RepublishAll() {
       EV_RETURN_IF_ERROR(
           options_.kv->PutIfNewer(storage::EdgeKvDocumentKey(ws->id, env.key), *doc, version).status());
       ++docs;
+      // The client document (client-visible items only), at its own version.
+      absl::StatusOr<std::string> client =
+          options_.service->Resolve(*ws, env.key, workspace::Audience::kClient);
+      if (!client.ok()) {
+        if (absl::IsNotFound(client.status())) continue;
+        return client.status();
+      }
+      EV_ASSIGN_OR_RETURN(int64_t client_version, DocumentVersion(*client));
+      EV_RETURN_IF_ERROR(options_.kv
+                             ->PutIfNewer(storage::EdgeKvClientDocumentKey(ws->id, env.key), *client,
+                                          client_version)
+                             .status());
     }
     EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys,
                         options_.sdk_keys->ListSdkKeys(ws->org_id, ws->id));
     for (const storage::SdkKey& k : keys) {
       if (k.revoked_at.has_value()) continue;
-      EV_RETURN_IF_ERROR(options_.service->PublishSdkKey(k.key_hash, *ws, k.environment));
+      EV_RETURN_IF_ERROR(options_.service->PublishSdkKey(k.key_hash, *ws, k.environment, k.kind, k.origins));
       ++sdk_keys;
     }
   }

@@ -190,13 +190,14 @@ json::object Build() {
       {"get", Op("Server-Sent Events: one `revision` event per new revision (resumable with Last-Event-ID)",
                  {P("ws")}, std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/sdk-keys"] = {
-      {"post", Op("Mint an SDK key (evs_, read-only, this environment); shown once", {P("ws"), P("env")},
+      {"post", Op("Mint an SDK key (read-only, this environment; kind server: evs_, or client: evc_ with "
+                  "browser origins, client-visible items only); shown once", {P("ws"), P("env")},
                   any_object, "201", "Any")}};
   paths["/v1/workspaces/{ws}/environments/{env}/sdk-keys/{id}"] = {
       {"delete", Op("Revoke an SDK key: delivery refuses it from its next request on",
                     {P("ws"), P("env"), P("id")}, std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/sdk-keys"] = {
-      {"get", Op("SDK keys of the workspace: id, prefix, name, environment, times; never the key",
+      {"get", Op("SDK keys of the workspace: id, prefix, name, environment, kind, origins, times; never the key",
                  {P("ws")}, std::nullopt, "200", "Any")}};
   paths["/v1/audit/events"] = {
       {"get", Op("The org's audit events from the warehouse, newest first (admin); next_cursor pages on",

@@ -84,6 +84,22 @@ absl::StatusOr<storage::SdkKey> ParseSdkKey(const json::value& v, std::string_vi
   k.created_at = *created;
   EV_ASSIGN_OR_RETURN(k.last_used_at, OptionalTime(o, "last_used_at"));
   EV_ASSIGN_OR_RETURN(k.revoked_at, OptionalTime(o, "revoked_at"));
+  // kind and origins: absent from an auth older than client keys (then a server key).
+  if (const json::value* kind = o.if_contains("kind"); kind != nullptr) {
+    if (!kind->is_string()) return UnexpectedBody();
+    if (kind->get_string() == "client") {
+      k.kind = storage::SdkKeyKind::kClient;
+    } else if (kind->get_string() != "server") {
+      return UnexpectedBody();
+    }
+  }
+  if (const json::value* origins = o.if_contains("origins"); origins != nullptr) {
+    if (!origins->is_array()) return UnexpectedBody();
+    for (const json::value& origin : origins->get_array()) {
+      if (!origin.is_string()) return UnexpectedBody();
+      k.origins.emplace_back(origin.get_string());
+    }
+  }
   return k;
 }
 

@@ -7,6 +7,7 @@
 #include "src/crypto/hash.h"
 
 #include "src/services/auth/auth_impl.h"
+#include "src/services/common/browser_origin.h"
 
 namespace edgevault::auth {
 
@@ -55,6 +56,8 @@ json::object SdkKeyJson(const storage::SdkKey& k) {
                       {"prefix", k.prefix},
                       {"workspace_id", k.workspace_id},
                       {"environment", k.environment},
+                      {"kind", storage::SdkKeyKindName(k.kind)},
+                      {"origins", json::array(k.origins.begin(), k.origins.end())},
                       {"created_by", k.created_by},
                       {"created_at", services::FormatTime(k.created_at)},
                       {"last_used_at", opt(k.last_used_at)},
@@ -359,7 +362,8 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
                                                     {"scopes", ScopesJson(p.scopes)}, {"api_key_id", p.api_key_id}});
   }, internal);
 
-  // The api mints SDK keys (read-only, one environment); auth stores their hashes.
+  // The api mints SDK keys (read-only, one environment; server or client kind); auth
+  // stores their hashes.
   Route(http::verb::post, "/internal/v1/sdk-keys", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
     storage::SdkKey k;
@@ -368,15 +372,29 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     EV_ASSIGN_OR_RETURN(k.environment, services::RequiredString(body, "environment", 64));
     EV_ASSIGN_OR_RETURN(k.name, services::RequiredString(body, "name", 100));
     EV_ASSIGN_OR_RETURN(k.created_by, services::RequiredString(body, "created_by", 128));
-    std::string key = NewSecretToken(kSdkKeyPrefix);
+    // kind and origins: the api validated them (its callers' errors are named there);
+    // checked again here because the stored row is what republishing trusts.
+    EV_ASSIGN_OR_RETURN(std::optional<std::string> kind, services::OptionalString(body, "kind", 16));
+    if (kind && *kind != "server" && *kind != "client") {
+      return absl::InvalidArgumentError("field 'kind': must be \"server\" or \"client\"");
+    }
+    if (kind == "client") k.kind = storage::SdkKeyKind::kClient;
+    EV_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> origins,
+                        services::OptionalStringArray(body, "origins", services::kMaxBrowserOrigins, 300));
+    if (origins) {
+      EV_ASSIGN_OR_RETURN(k.origins, services::NormalizeBrowserOrigins(*origins));
+    }
+    std::string_view prefix = k.kind == storage::SdkKeyKind::kClient ? kClientSdkKeyPrefix : kSdkKeyPrefix;
+    std::string key = NewSecretToken(prefix);
     k.id = NewId("sdk_");
     k.key_hash = crypto::Sha256Hex(key);
-    k.prefix = key.substr(0, kSdkKeyPrefix.size() + 4);
+    k.prefix = key.substr(0, prefix.size() + 4);
     k.created_at = Now();
     EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
       EV_RETURN_IF_ERROR(tx.CreateSdkKey(k));
       return Audit(tx, "auth.sdk_key.create", "success", k.created_by, k.org_id, req,
-                   {{"sdk_key", k.id}, {"workspace_id", k.workspace_id}, {"environment", k.environment}});
+                   {{"sdk_key", k.id}, {"workspace_id", k.workspace_id}, {"environment", k.environment},
+                    {"kind", storage::SdkKeyKindName(k.kind)}});
     }));
     return services::JsonResponse(201, json::object{{"id", k.id}, {"key", key}, {"key_hash", k.key_hash},
                                                     {"prefix", k.prefix}});

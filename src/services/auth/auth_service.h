@@ -96,6 +96,8 @@ class AuthService {
 inline constexpr std::string_view kSessionPrefix = "evsn_";
 inline constexpr std::string_view kApiKeyPrefix = "evk_";
 inline constexpr std::string_view kSdkKeyPrefix = "evs_";
+// Client SDK keys (safe in a web page: client-visible items only, CORS for their origins).
+inline constexpr std::string_view kClientSdkKeyPrefix = "evc_";
 inline constexpr std::string_view kMfaTokenPrefix = "evmfa_";
 inline constexpr std::string_view kInvitationPrefix = "inv_";
 

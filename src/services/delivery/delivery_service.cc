@@ -14,12 +14,14 @@ namespace edgevault::delivery {
 namespace json = boost::json;
 namespace {
 
-std::string TopicKey(std::string_view ws, std::string_view env) {
+// "ws/env", or "ws/env#c" for the client document ('#' is never part of an environment key).
+std::string TopicKey(std::string_view ws, std::string_view env, bool client) {
   std::string k;
-  k.reserve(ws.size() + env.size() + 1);
+  k.reserve(ws.size() + env.size() + 3);
   k.append(ws);
   k.push_back('/');
   k.append(env);
+  if (client) k.append("#c");
   return k;
 }
 
@@ -29,8 +31,11 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// The SDK key of a request: Bearer, X-API-Key, or (streams only) ?key=.
+// The SDK key of a request: the /client/{client_key}/ path segment (nothing else counts
+// there), else Bearer, X-API-Key, or (streams only) ?key=.
 std::string SdkKeyOf(net::Request& req, bool allow_query) {
+  std::string_view in_path = req.Param("client_key");
+  if (!in_path.empty()) return std::string(in_path);
   std::string_view bearer = services::BearerToken(req);
   if (!bearer.empty()) return std::string(bearer);
   std::string_view header = req.Header("X-API-Key");
@@ -50,6 +55,33 @@ net::Response Unauthorized() {
 
 net::Response AuthError(const absl::Status& status) {
   return absl::IsUnauthenticated(status) ? Unauthorized() : services::ErrorResponse(status);
+}
+
+// The /client/{client_key}/ routes take client keys only: a server key there (in a URL,
+// so in a browser) is refused before it is used.
+bool ServerKeyOnClientRoute(net::Request& req, const SdkBinding& b) {
+  return !b.client && !req.Param("client_key").empty();
+}
+net::Response ClientKeyRequired() {
+  return net::Response::Error(403, "client_key_required",
+                              "the /client/{key}/ routes take client SDK keys (evc_...) only; a server "
+                              "key must never be used from a browser");
+}
+
+// The headers a browser may read from a cross-origin answer.
+constexpr std::string_view kExposedHeaders = "ETag, EdgeVault-Stale, Retry-After";
+
+// CORS for an answer to `b`'s key: nothing for a server key (ever); for a client key
+// `Vary: Origin`, plus Access-Control-Allow-Origin when the request's Origin is one of
+// the key's origins (exact, normalised comparison). No credentials: delivery uses no cookies.
+void AddCors(const SdkBinding& b, net::Request& req, net::Response& r) {
+  if (!b.client) return;
+  r.headers.emplace_back("Vary", "Origin");
+  std::string_view origin = req.Header("Origin");
+  if (origin.empty()) return;
+  if (std::find(b.origins.begin(), b.origins.end(), origin) == b.origins.end()) return;
+  r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  r.headers.emplace_back("Access-Control-Expose-Headers", std::string(kExposedHeaders));
 }
 
 net::Response SnapshotError(const absl::Status& status) {
@@ -274,12 +306,20 @@ absl::StatusOr<std::unique_ptr<DeliveryService>> DeliveryService::Create(Deliver
 DeliveryService::~DeliveryService() { Stop(); }
 
 void DeliveryService::Install(net::Router& router) {
-  router.Get("/v1/config", [this](net::Request& req) { return HandleConfig(req); });
-  router.Get("/v1/stream", [this](net::Request& req) { return HandleStream(req); });
-  router.Post("/ofrep/v1/evaluate/flags/{key}",
-              [this](net::Request& req) { return HandleEvaluateFlag(req); });
-  router.Post("/ofrep/v1/evaluate/flags",
-              [this](net::Request& req) { return HandleEvaluateBulk(req); });
+  // Each route twice: as is, and under /client/{client_key}/ for browsers — a CORS
+  // preflight carries no credentials, so the client key rides in the path where the
+  // preflight can see it (docs/delivery.md, "Client keys"). Only client keys are accepted
+  // there.
+  for (const std::string prefix : {"", "/client/{client_key}"}) {
+    router.Get(prefix + "/v1/config", [this](net::Request& req) { return HandleConfig(req); });
+    router.Get(prefix + "/v1/stream", [this](net::Request& req) { return HandleStream(req); });
+    router.Post(prefix + "/ofrep/v1/evaluate/flags/{key}",
+                [this](net::Request& req) { return HandleEvaluateFlag(req); });
+    router.Post(prefix + "/ofrep/v1/evaluate/flags",
+                [this](net::Request& req) { return HandleEvaluateBulk(req); });
+  }
+  router.Add(boost::beast::http::verb::options, "/client/{client_key}/{rest...}",
+             [this](net::Request& req) { return HandlePreflight(req); });
   net::RouteOptions internal;
   internal.internal_callers = {"api"};  // the api, after each propagation
   router.Add(boost::beast::http::verb::post, "/internal/v1/changed",
@@ -374,6 +414,12 @@ absl::StatusOr<DeliveryService::Caller> DeliveryService::AuthenticateCaller(
     b.org_id = str("org_id");
     b.workspace_id = str("workspace_id");
     b.environment = str("environment");
+    b.client = str("kind") == "client";
+    if (const json::value* origins = o.if_contains("origins"); origins != nullptr && origins->is_array()) {
+      for (const json::value& origin : origins->get_array()) {
+        if (origin.is_string()) b.origins.emplace_back(origin.get_string());
+      }
+    }
   }
   if (b.workspace_id.empty() || b.environment.empty()) {
     return absl::InternalError("the SDK key's KV entry is malformed");
@@ -416,15 +462,16 @@ std::optional<net::Response> DeliveryService::OverRateLimit(const Caller& caller
 }
 
 absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
-    const std::string& workspace_id, const std::string& environment) {
-  std::string topic = TopicKey(workspace_id, environment);
+    const std::string& workspace_id, const std::string& environment, bool client) {
+  std::string topic = TopicKey(workspace_id, environment, client);
   std::shared_ptr<const Snapshot> held;
   {
     std::shared_lock<std::shared_mutex> lock(snapshots_mu_);
     auto it = snapshots_.find(topic);
     if (it != snapshots_.end()) held = it->second;
   }
-  std::string key = storage::EdgeKvDocumentKey(workspace_id, environment);
+  std::string key = client ? storage::EdgeKvClientDocumentKey(workspace_id, environment)
+                           : storage::EdgeKvDocumentKey(workspace_id, environment);
   absl::StatusOr<int64_t> version = options_.kv->GetVersion(key);
   if (!version.ok()) {
     if (absl::IsNotFound(version.status()) || held == nullptr) return version.status();
@@ -451,12 +498,27 @@ absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
   return Current{slot, false};
 }
 
-net::Response DeliveryService::HandleConfig(net::Request& req) {
-  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, false));
+std::optional<net::Response> DeliveryService::BeginDocument(net::Request& req, bool allow_query,
+                                                            SdkBinding* binding, Current* current) {
+  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, allow_query));
   if (!b.ok()) return AuthError(b.status());
-  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
-  if (!cur.ok()) return SnapshotError(cur.status());
-  const Snapshot& snap = *cur->snapshot;
+  if (ServerKeyOnClientRoute(req, *b)) return ClientKeyRequired();
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment, b->client);
+  if (!cur.ok()) {
+    net::Response error = SnapshotError(cur.status());
+    AddCors(*b, req, error);
+    return error;
+  }
+  *binding = *std::move(b);
+  *current = *std::move(cur);
+  return std::nullopt;
+}
+
+net::Response DeliveryService::HandleConfig(net::Request& req) {
+  SdkBinding binding;
+  Current cur;
+  if (std::optional<net::Response> error = BeginDocument(req, false, &binding, &cur)) return *std::move(error);
+  const Snapshot& snap = *cur.snapshot;
   net::Response r;
   if (IfNoneMatchMatches(req.Header("If-None-Match"), snap.etag)) {
     r.status = 304;
@@ -466,20 +528,20 @@ net::Response DeliveryService::HandleConfig(net::Request& req) {
   }
   r.headers.emplace_back("ETag", snap.etag);
   r.headers.emplace_back("Cache-Control", "no-cache");
-  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  if (cur.stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  AddCors(binding, req, r);
   return r;
 }
 
 net::Response DeliveryService::HandleStream(net::Request& req) {
-  absl::StatusOr<SdkBinding> b = Authenticate(SdkKeyOf(req, true));
-  if (!b.ok()) return AuthError(b.status());
-  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
-  if (!cur.ok()) return SnapshotError(cur.status());
+  SdkBinding binding;
+  Current cur;
+  if (std::optional<net::Response> error = BeginDocument(req, true, &binding, &cur)) return *std::move(error);
   net::Response r;
-  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
-  std::string topic_key = TopicKey(b->workspace_id, b->environment);
-  std::shared_ptr<const Snapshot> snap = cur->snapshot;
-  SdkBinding binding = *b;
+  if (cur.stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  AddCors(binding, req, r);
+  std::string topic_key = TopicKey(binding.workspace_id, binding.environment, binding.client);
+  std::shared_ptr<const Snapshot> snap = cur.snapshot;
   r.sse = [this, topic_key, snap, binding](std::shared_ptr<net::SseStream> stream) {
     Subscriber sub;
     sub.stream = stream;
@@ -494,6 +556,7 @@ net::Response DeliveryService::HandleStream(net::Request& req) {
     Topic& t = topics_[topic_key];
     t.workspace_id = binding.workspace_id;
     t.environment = binding.environment;
+    t.client = binding.client;
     t.subscribers.push_back(std::move(sub));
   };
   return r;
@@ -502,7 +565,11 @@ net::Response DeliveryService::HandleStream(net::Request& req) {
 void DeliveryService::PollOnce() {
   if (options_.on_poll) options_.on_poll();
   bool heartbeat = (++ticks_ % options_.heartbeat_ticks) == 0;
-  std::vector<std::pair<std::string, std::string>> envs;
+  struct Streamed {
+    std::string workspace_id, environment;
+    bool client;
+  };
+  std::vector<Streamed> envs;
   {
     std::lock_guard<std::mutex> lock(topics_mu_);
     for (auto it = topics_.begin(); it != topics_.end();) {
@@ -513,15 +580,15 @@ void DeliveryService::PollOnce() {
       if (subs.empty()) {
         it = topics_.erase(it);
       } else {
-        envs.emplace_back(it->second.workspace_id, it->second.environment);
+        envs.push_back({it->second.workspace_id, it->second.environment, it->second.client});
         ++it;
       }
     }
   }
-  for (const auto& [ws, env] : envs) {
-    absl::StatusOr<Current> cur = SnapshotFor(ws, env);
+  for (const auto& [ws, env, client] : envs) {
+    absl::StatusOr<Current> cur = SnapshotFor(ws, env, client);
     std::lock_guard<std::mutex> lock(topics_mu_);
-    auto it = topics_.find(TopicKey(ws, env));
+    auto it = topics_.find(TopicKey(ws, env, client));
     if (it == topics_.end()) continue;
     for (Subscriber& s : it->second.subscribers) {
       if (cur.ok() && s.sent_version < cur->snapshot->version) {
@@ -540,12 +607,18 @@ std::optional<net::Response> DeliveryService::BeginOfrep(net::Request& req,
                                                         OfrepCall* call) {
   absl::StatusOr<Caller> caller = AuthenticateCaller(SdkKeyOf(req, false));
   if (!caller.ok()) return AuthError(caller.status());
-  if (std::optional<net::Response> limited = OverRateLimit(*caller, flag_key)) return limited;
+  if (ServerKeyOnClientRoute(req, caller->binding)) return ClientKeyRequired();
   call->caller = *std::move(caller);
+  if (std::optional<net::Response> limited = OverRateLimit(call->caller, flag_key)) {
+    AddCors(call->caller.binding, req, *limited);
+    return limited;
+  }
   std::string_view code;
   std::string details;
   if (!ParseOfrepContext(req.body(), &call->context, &code, &details)) {
-    return OfrepError(400, flag_key, code, details);
+    net::Response bad = OfrepError(400, flag_key, code, details);
+    AddCors(call->caller.binding, req, bad);
+    return bad;
   }
   return std::nullopt;
 }
@@ -558,17 +631,23 @@ net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
   if (std::optional<net::Response> error = BeginOfrep(req, key, &call)) return *std::move(error);
   const eval::Context& context = call.context;
   const SdkBinding* b = &call.caller.binding;
-  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment, b->client);
+  net::Response r;
   if (!cur.ok()) {
     if (absl::IsNotFound(cur.status())) {
-      return OfrepError(404, key, "FLAG_NOT_FOUND", "this environment has no published document yet");
+      r = OfrepError(404, key, "FLAG_NOT_FOUND", "this environment has no published document yet");
+    } else {
+      r = services::ErrorResponse(cur.status());
     }
-    return services::ErrorResponse(cur.status());
+  } else {
+    // A client key's snapshot holds client-visible items only: a server-only flag is
+    // FLAG_NOT_FOUND exactly as a missing one (same status, same message).
+    json::object out;
+    int status = EvaluateOne(*cur->snapshot, key, context, &out);
+    r = services::JsonResponse(status, out);
+    if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
   }
-  json::object out;
-  int status = EvaluateOne(*cur->snapshot, key, context, &out);
-  net::Response r = services::JsonResponse(status, out);
-  if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  AddCors(*b, req, r);
   return r;
 }
 
@@ -577,12 +656,13 @@ net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
   if (std::optional<net::Response> error = BeginOfrep(req, "", &call)) return *std::move(error);
   const eval::Context& context = call.context;
   const SdkBinding* b = &call.caller.binding;
-  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment);
+  absl::StatusOr<Current> cur = SnapshotFor(b->workspace_id, b->environment, b->client);
   if (!cur.ok()) {
-    if (absl::IsNotFound(cur.status())) {
-      return services::JsonResponse(200, json::object{{"flags", json::array()}});
-    }
-    return services::ErrorResponse(cur.status());
+    net::Response error = absl::IsNotFound(cur.status())
+                              ? services::JsonResponse(200, json::object{{"flags", json::array()}})
+                              : services::ErrorResponse(cur.status());
+    AddCors(*b, req, error);
+    return error;
   }
   const Snapshot& snap = *cur->snapshot;
   json::array flags;
@@ -611,6 +691,32 @@ net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
   }
   r.headers.emplace_back("ETag", etag);
   if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  AddCors(*b, req, r);
+  return r;
+}
+
+net::Response DeliveryService::HandlePreflight(net::Request& req) {
+  std::string key(req.Param("client_key"));
+  absl::StatusOr<SdkBinding> b = Authenticate(key);
+  if (!b.ok()) return AuthError(b.status());
+  if (!b->client) return ClientKeyRequired();
+  net::Response r;
+  std::string_view origin = req.Header("Origin");
+  if (origin.empty() ||
+      std::find(b->origins.begin(), b->origins.end(), origin) == b->origins.end()) {
+    r = net::Response::Error(403, "origin_not_allowed",
+                             "this client key does not list the request's Origin; add it with "
+                             "'edgevault sdk-key create --client --origin <origin>'");
+    r.headers.emplace_back("Vary", "Origin");
+    return r;
+  }
+  r.status = 204;
+  r.content_type.clear();
+  r.headers.emplace_back("Vary", "Origin");
+  r.headers.emplace_back("Access-Control-Allow-Origin", std::string(origin));
+  r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST");
+  r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type, If-None-Match, Last-Event-ID");
+  r.headers.emplace_back("Access-Control-Max-Age", "600");
   return r;
 }
 

@@ -63,6 +63,11 @@ struct SdkBinding {
   std::string org_id;
   std::string workspace_id;
   std::string environment;
+  // A client key ("kind":"client"): reads the environment's client document (client-
+  // visible items only) and gets CORS for exactly these origins (normalised, as browsers
+  // send `Origin`). Server keys (client == false) never get a CORS header.
+  bool client = false;
+  std::vector<std::string> origins;
 };
 
 struct DeliveryOptions {
@@ -131,6 +136,10 @@ class DeliveryService {
   net::Response HandleStream(net::Request& req);
   net::Response HandleEvaluateFlag(net::Request& req);  // needs the {key} param
   net::Response HandleEvaluateBulk(net::Request& req);
+  // CORS preflight (OPTIONS) of the /client/{client_key}/... routes: 204 with the
+  // Access-Control-Allow-* headers when the path's key is a client key that lists the
+  // request's Origin; otherwise an error without any of them (the browser then refuses).
+  net::Response HandlePreflight(net::Request& req);
 
   // The SDK key's binding. Unauthenticated when the key is empty or unknown; the KV's
   // other errors when it cannot be read and the key is not cached.
@@ -143,8 +152,9 @@ class DeliveryService {
   // The environment's newest snapshot, rebuilt when the KV holds a newer version.
   // NotFound when the KV has no document for it; the KV's error when it cannot be read
   // and no snapshot is held.
+  // `client`: the environment's client document (cdoc/...) instead of the full one.
   absl::StatusOr<Current> SnapshotFor(const std::string& workspace_id,
-                                      const std::string& environment);
+                                      const std::string& environment, bool client = false);
 
   // Runs one poll (what the poll thread does each tick): on_poll, then the streamed
   // environments.
@@ -161,6 +171,7 @@ class DeliveryService {
   struct Topic {
     std::string workspace_id;
     std::string environment;
+    bool client = false;
     std::vector<Subscriber> subscribers;
   };
   // An authenticated SDK key, as cached by hash.
@@ -185,6 +196,11 @@ class DeliveryService {
   // returns the error response to send (401, 429, 400 naming `flag_key`; "" for bulk).
   std::optional<net::Response> BeginOfrep(net::Request& req, std::string_view flag_key,
                                           OfrepCall* call);
+  // Authenticates the request's key (a client key on the /client/ routes) and finds its
+  // environment's document (full or client) for GET /v1/config and /v1/stream; or returns
+  // the error response to send (401, 403, 404, 503; CORS for a client key's origin).
+  std::optional<net::Response> BeginDocument(net::Request& req, bool allow_query,
+                                             SdkBinding* binding, Current* current);
 
   DeliveryOptions options_;
 
@@ -192,10 +208,10 @@ class DeliveryService {
   std::unordered_map<std::string, Caller> keys_;  // sha256 hex -> binding and bucket
 
   std::shared_mutex snapshots_mu_;
-  std::unordered_map<std::string, std::shared_ptr<const Snapshot>> snapshots_;  // "ws/env"
+  std::unordered_map<std::string, std::shared_ptr<const Snapshot>> snapshots_;  // "ws/env[#c]"
 
   std::mutex topics_mu_;
-  std::unordered_map<std::string, Topic> topics_;  // "ws/env"
+  std::unordered_map<std::string, Topic> topics_;  // "ws/env[#c]"
 
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;

@@ -596,3 +596,169 @@ TEST(DeliveryHelpersTest, BuildSnapshotRejectsUnknownFormat) {
 
 }  // namespace
 }  // namespace edgevault::delivery
+
+namespace edgevault::delivery {
+namespace {
+
+// ---- client keys (docs/delivery.md, "Client keys") ----
+
+constexpr char kClientKey[] = "evc_test_client_key";
+
+// What the api writes under cdoc/ for the document above when only "greeting" and
+// "new-checkout" are client-visible.
+std::string ClientDocument(int64_t version) {
+  json::value full = json::parse(Document(version, "hello"));
+  json::object& o = full.as_object();
+  json::object doc{{"format", 1},         {"workspace_id", "ws_1"}, {"workspace", "shop"},
+                   {"environment", "prod"}, {"version", version},     {"audience", "client"},
+                   {"configs", o["configs"]},
+                   {"flags", json::object{{"new-checkout", o["flags"].as_object()["new-checkout"]}}},
+                   {"segments", json::object{}}};
+  return json::serialize(doc);
+}
+
+class ClientKeyTest : public DeliveryTest {
+ protected:
+  void SetUp() override {
+    DeliveryTest::SetUp();
+    ASSERT_TRUE(kv_->PutIfNewer("sdk/" + crypto::Sha256Hex(kClientKey),
+                                R"({"org_id":"org_1","workspace_id":"ws_1","environment":"prod",)"
+                                R"("kind":"client","origins":["https://app.example","http://127.0.0.1:5173"]})",
+                                1)
+                    .ok());
+    ASSERT_TRUE(kv_->PutIfNewer("cdoc/ws_1/prod", ClientDocument(5), 5).ok());
+  }
+  static std::vector<std::pair<std::string, std::string>> As(std::string_view key, std::string_view origin = "") {
+    std::vector<std::pair<std::string, std::string>> h{{"Authorization", "Bearer " + std::string(key)}};
+    if (!origin.empty()) h.emplace_back("Origin", std::string(origin));
+    return h;
+  }
+  static bool HasCorsHeader(const net::ClientResponse& r) {
+    for (const auto& [name, value] : r.headers) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.rfind("access-control-", 0) == 0 || lower == "vary") return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(ClientKeyTest, ClientKeyReadsOnlyTheClientDocument) {
+  net::ClientResponse doc = Call("GET", "/v1/config", "", As(kClientKey));
+  ASSERT_EQ(doc.status, 200) << doc.body;
+  EXPECT_EQ(doc.body, ClientDocument(5));
+  EXPECT_EQ(doc.body.find("killed"), std::string::npos);
+  net::ClientResponse bulk = Call("POST", "/ofrep/v1/evaluate/flags", R"({"context":{"targetingKey":"u1"}})",
+                                  As(kClientKey));
+  ASSERT_EQ(bulk.status, 200) << bulk.body;
+  EXPECT_NE(bulk.body.find("new-checkout"), std::string::npos);
+  EXPECT_NE(bulk.body.find("greeting"), std::string::npos);
+  EXPECT_EQ(bulk.body.find("killed"), std::string::npos);
+  EXPECT_EQ(bulk.body.find("split"), std::string::npos);
+  // The server key still sees everything.
+  EXPECT_EQ(Call("GET", "/v1/config").body, Document(5, "hello"));
+}
+
+TEST_F(ClientKeyTest, ServerOnlyFlagIsNotFoundExactlyLikeAMissingOne) {
+  auto eval = [&](std::string_view flag) {
+    return Call("POST", "/ofrep/v1/evaluate/flags/" + std::string(flag), R"({"context":{"targetingKey":"u1"}})",
+                As(kClientKey));
+  };
+  net::ClientResponse hidden = eval("killed");  // exists, server-only
+  net::ClientResponse missing = eval("kille0");  // does not exist (same length)
+  EXPECT_EQ(hidden.status, 404);
+  EXPECT_EQ(missing.status, 404);
+  json::object h = json::parse(hidden.body).as_object(), m = json::parse(missing.body).as_object();
+  EXPECT_EQ(h["errorCode"], "FLAG_NOT_FOUND");
+  h.erase("key");
+  m.erase("key");
+  std::string hd = json::serialize(h), md = json::serialize(m);
+  // Same answer but for the echoed key.
+  EXPECT_EQ(hd.replace(hd.find("killed"), 6, "X"), md.replace(md.find("kille0"), 6, "X"));
+  EXPECT_EQ(eval("new-checkout").status, 200);
+}
+
+TEST_F(ClientKeyTest, CorsOnlyForAListedOriginOfAClientKey) {
+  net::ClientResponse ok = Call("GET", "/v1/config", "", As(kClientKey, "https://app.example"));
+  ASSERT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.Header("Access-Control-Allow-Origin").value_or(""), "https://app.example");
+  EXPECT_EQ(ok.Header("Vary").value_or(""), "Origin");
+  EXPECT_NE(ok.Header("Access-Control-Expose-Headers").value_or("").find("ETag"), std::string::npos);
+
+  net::ClientResponse other = Call("GET", "/v1/config", "", As(kClientKey, "https://evil.example"));
+  EXPECT_EQ(other.status, 200);  // not a browser: the data is the client document anyway
+  EXPECT_FALSE(other.Header("Access-Control-Allow-Origin").has_value());
+  EXPECT_EQ(other.Header("Vary").value_or(""), "Origin");
+  // An origin differing only by port or scheme is another origin.
+  EXPECT_FALSE(Call("GET", "/v1/config", "", As(kClientKey, "http://app.example"))
+                   .Header("Access-Control-Allow-Origin").has_value());
+  EXPECT_FALSE(Call("GET", "/v1/config", "", As(kClientKey, "http://127.0.0.1:5174"))
+                   .Header("Access-Control-Allow-Origin").has_value());
+
+  // OFREP answers, errors included, carry it too so the browser can read FLAG_NOT_FOUND.
+  net::ClientResponse missing = Call("POST", "/ofrep/v1/evaluate/flags/nope", "{}", As(kClientKey, "http://127.0.0.1:5173"));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.Header("Access-Control-Allow-Origin").value_or(""), "http://127.0.0.1:5173");
+}
+
+TEST_F(ClientKeyTest, ServerKeyNeverGetsCorsHeaders) {
+  for (const char* target : {"/v1/config"}) {
+    net::ClientResponse r = Call("GET", target, "", As(kSdkKey, "https://app.example"));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_FALSE(HasCorsHeader(r));
+  }
+  net::ClientResponse one = Call("POST", "/ofrep/v1/evaluate/flags/new-checkout", "{}", As(kSdkKey, "https://app.example"));
+  EXPECT_EQ(one.status, 200);
+  EXPECT_FALSE(HasCorsHeader(one));
+  net::ClientResponse bulk = Call("POST", "/ofrep/v1/evaluate/flags", "{}", As(kSdkKey, "https://app.example"));
+  EXPECT_FALSE(HasCorsHeader(bulk));
+  // The /client/ routes refuse a server key outright, without CORS.
+  net::ClientResponse path = Call("POST", std::string("/client/") + kSdkKey + "/ofrep/v1/evaluate/flags", "{}",
+                                  {{"Origin", "https://app.example"}});
+  EXPECT_EQ(path.status, 403);
+  EXPECT_FALSE(HasCorsHeader(path));
+  net::ClientResponse preflight = Call("OPTIONS", std::string("/client/") + kSdkKey + "/ofrep/v1/evaluate/flags", "",
+                                       {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(preflight.status, 403);
+  EXPECT_FALSE(HasCorsHeader(preflight));
+}
+
+TEST_F(ClientKeyTest, PreflightOnTheClientRoutesAnswersListedOriginsOnly) {
+  const std::string base = std::string("/client/") + kClientKey;
+  for (const std::string& path : {base + "/ofrep/v1/evaluate/flags", base + "/ofrep/v1/evaluate/flags/new-checkout",
+                                  base + "/v1/config"}) {
+    net::ClientResponse ok = Call("OPTIONS", path, "",
+                                  {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "POST"},
+                                   {"Access-Control-Request-Headers", "content-type"}});
+    EXPECT_EQ(ok.status, 204) << path;
+    EXPECT_EQ(ok.Header("Access-Control-Allow-Origin").value_or(""), "https://app.example");
+    EXPECT_NE(ok.Header("Access-Control-Allow-Methods").value_or("").find("POST"), std::string::npos);
+    EXPECT_NE(ok.Header("Access-Control-Allow-Headers").value_or("").find("Content-Type"), std::string::npos);
+    EXPECT_EQ(ok.Header("Vary").value_or(""), "Origin");
+  }
+  net::ClientResponse refused = Call("OPTIONS", base + "/ofrep/v1/evaluate/flags", "",
+                                     {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_FALSE(refused.Header("Access-Control-Allow-Origin").has_value());
+  net::ClientResponse unknown = Call("OPTIONS", "/client/evc_unknown/ofrep/v1/evaluate/flags", "",
+                                     {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_FALSE(unknown.Header("Access-Control-Allow-Origin").has_value());
+}
+
+TEST_F(ClientKeyTest, ClientRoutesTakeTheKeyFromThePath) {
+  const std::string base = std::string("/client/") + kClientKey;
+  net::ClientResponse one = Call("POST", base + "/ofrep/v1/evaluate/flags/new-checkout",
+                                 R"({"context":{"targetingKey":"u1","plan":"pro"}})", {{"Origin", "https://app.example"}});
+  ASSERT_EQ(one.status, 200) << one.body;
+  EXPECT_EQ(json::parse(one.body).as_object()["value"], true);
+  EXPECT_EQ(one.Header("Access-Control-Allow-Origin").value_or(""), "https://app.example");
+  EXPECT_EQ(Call("POST", base + "/ofrep/v1/evaluate/flags/killed", "{}", {}).status, 404);
+  net::ClientResponse doc = Call("GET", base + "/v1/config", "", {});
+  EXPECT_EQ(doc.body, ClientDocument(5));
+  // A header key does not override the path's key.
+  EXPECT_EQ(Call("GET", base + "/v1/config", "", As(kSdkKey)).body, ClientDocument(5));
+}
+
+}  // namespace
+}  // namespace edgevault::delivery

@@ -161,6 +161,12 @@ CREATE UNIQUE INDEX invitations_one_pending ON invitations (org_id, email)
 CREATE INDEX invitations_by_email ON invitations (email, status, created_at);
 CREATE INDEX invitations_by_org ON invitations (org_id, status, created_at);
 )sql",
+      // 2: the schema of SQLite step 4: client SDK keys (kind, browser origins).
+      R"sql(
+ALTER TABLE sdk_keys ADD COLUMN kind TEXT COLLATE "C" NOT NULL DEFAULT 'server'
+  CHECK (kind IN ('server', 'client'));
+ALTER TABLE sdk_keys ADD COLUMN origins_json TEXT COLLATE "C" NOT NULL DEFAULT '[]';
+)sql",
   };
   return *kSteps;
 }
@@ -198,7 +204,7 @@ thread_local const void* tls_in_transaction_of = nullptr;
   "expires_at, last_used_at, revoked_at"
 #define EV_SDK_KEY_COLUMNS                                                      \
   "id, key_hash, prefix, org_id, workspace_id, environment, name, created_by, " \
-  "created_at, last_used_at, revoked_at"
+  "created_at, last_used_at, revoked_at, kind, origins_json"
 #define EV_WORKSPACE_COLUMNS "id, org_id, key, name, created_at"
 #define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at"
 #define EV_PASSKEY_COLUMNS                                                         \
@@ -279,7 +285,7 @@ absl::StatusOr<ApiKey> ReadApiKey(const PgResult& r, int i) {
   return k;
 }
 
-SdkKey ReadSdkKey(const PgResult& r, int i) {
+absl::StatusOr<SdkKey> ReadSdkKey(const PgResult& r, int i) {
   SdkKey k;
   k.id = r.String(i, 0);
   k.key_hash = r.String(i, 1);
@@ -292,6 +298,8 @@ SdkKey ReadSdkKey(const PgResult& r, int i) {
   k.created_at = TimeAt(r, i, 8);
   k.last_used_at = OptTimeAt(r, i, 9);
   k.revoked_at = OptTimeAt(r, i, 10);
+  EV_ASSIGN_OR_RETURN(k.kind, control_internal::ParseStoredSdkKeyKind(r.Text(i, 11)));
+  EV_ASSIGN_OR_RETURN(k.origins, control_internal::ScopesFromJson(r.String(i, 12)));
   return k;
 }
 
@@ -632,11 +640,12 @@ class PgControlQueries final : public ControlStore {
 
   absl::Status CreateSdkKey(const SdkKey& key) override {
     EV_RETURN_IF_ERROR(control_internal::CheckNew(key));
+    EV_ASSIGN_OR_RETURN(std::string origins, control_internal::ScopesToJson(key.origins));
     return Run("INSERT INTO sdk_keys (" EV_SDK_KEY_COLUMNS
-               ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+               ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                {key.id, key.key_hash, key.prefix, key.org_id, key.workspace_id, key.environment,
                 key.name, key.created_by, Micros(key.created_at), OptMicros(key.last_used_at),
-                OptMicros(key.revoked_at)});
+                OptMicros(key.revoked_at), SdkKeyKindName(key.kind), origins});
   }
 
   absl::StatusOr<SdkKey> GetSdkKeyByHash(std::string_view key_hash) override {

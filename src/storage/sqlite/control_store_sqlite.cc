@@ -167,6 +167,12 @@ CREATE INDEX sessions_by_user_org ON sessions (user_id, org_id);
       R"sql(
 ALTER TABLE totp ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0 CHECK (sealed IN (0, 1));
 )sql",
+      // 4: client SDK keys (docs/delivery.md, "Client keys"): the key's kind and, for a
+      // client key, its browser origins (a JSON array of strings). Existing keys are server keys.
+      R"sql(
+ALTER TABLE sdk_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'server' CHECK (kind IN ('server', 'client'));
+ALTER TABLE sdk_keys ADD COLUMN origins_json TEXT NOT NULL DEFAULT '[]';
+)sql",
   };
   return *kSteps;
 }
@@ -201,7 +207,7 @@ absl::StatusOr<Role> ReadRole(const Statement& st, int col) {
   "expires_at, last_used_at, revoked_at"
 #define EV_SDK_KEY_COLUMNS                                                      \
   "id, key_hash, prefix, org_id, workspace_id, environment, name, created_by, " \
-  "created_at, last_used_at, revoked_at"
+  "created_at, last_used_at, revoked_at, kind, origins_json"
 #define EV_WORKSPACE_COLUMNS "id, org_id, key, name, created_at"
 #define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at, sealed"
 #define EV_PASSKEY_COLUMNS                                                         \
@@ -276,7 +282,7 @@ absl::StatusOr<ApiKey> ReadApiKey(const Statement& st) {
   return k;
 }
 
-SdkKey ReadSdkKey(const Statement& st) {
+absl::StatusOr<SdkKey> ReadSdkKey(const Statement& st) {
   SdkKey k;
   k.id = st.ColumnText(0);
   k.key_hash = st.ColumnText(1);
@@ -289,6 +295,8 @@ SdkKey ReadSdkKey(const Statement& st) {
   k.created_at = FromMicros(st.ColumnInt64(8));
   k.last_used_at = OptTime(st.ColumnOptionalInt64(9));
   k.revoked_at = OptTime(st.ColumnOptionalInt64(10));
+  EV_ASSIGN_OR_RETURN(k.kind, control_internal::ParseStoredSdkKeyKind(st.ColumnText(11)));
+  EV_ASSIGN_OR_RETURN(k.origins, ScopesFromJson(st.ColumnText(12)));
   return k;
 }
 
@@ -677,7 +685,8 @@ class ControlQueries final : public ControlStore {
   absl::Status CreateSdkKey(const SdkKey& key) override {
     EV_RETURN_IF_ERROR(control_internal::CheckNew(key));
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("INSERT INTO sdk_keys (" EV_SDK_KEY_COLUMNS
-                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    EV_ASSIGN_OR_RETURN(std::string origins, ScopesToJson(key.origins));
     st.Bind(1, key.id)
         .Bind(2, key.key_hash)
         .Bind(3, key.prefix)
@@ -688,7 +697,9 @@ class ControlQueries final : public ControlStore {
         .Bind(8, key.created_by)
         .Bind(9, Micros(key.created_at))
         .Bind(10, OptMicros(key.last_used_at))
-        .Bind(11, OptMicros(key.revoked_at));
+        .Bind(11, OptMicros(key.revoked_at))
+        .Bind(12, SdkKeyKindName(key.kind))
+        .Bind(13, origins);
     return st.Run();
   }
 
