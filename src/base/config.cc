@@ -238,6 +238,17 @@ bool ValidAddressList(std::string_view s) {
   return true;
 }
 
+// "" or http(s)://host[:port][/path] without query, fragment, spaces or a trailing '/'.
+bool ValidOptionalBaseUrl(std::string_view s) {
+  if (s.empty()) return true;
+  if (!s.starts_with("http://") && !s.starts_with("https://")) return false;
+  if (s.back() == '/') return false;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '?' || c == '#') return false;
+  }
+  return s.find("://") + 3 < s.size();
+}
+
 bool ValidHost(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
 
 // The member of Config holding service `name`'s endpoint; nullptr for unknown names.
@@ -635,6 +646,35 @@ std::vector<KeySpec> BuildKeyTable() {
       "Offer MCP agents the read_secret_value tool; a token still needs the right to\n"
       "read secret values. Off: agents see secret names and metadata only.",
       [](auto& c) -> auto& { return c.mcp_settings.allow_secret_values; }));
+  // OAuth 2.1 for MCP clients (docs/design/oauth.md): auth is the authorization server.
+  t.push_back(BoolKey(
+      "oauth.enabled",
+      "Let MCP clients sign in with OAuth: the api publishes protected-resource\n"
+      "metadata for /mcp, auth serves the authorization server (docs/mcp.md#oauth).",
+      [](auto& c) -> auto& { return c.oauth_settings.enabled; }));
+  t.push_back(StringKey(
+      "oauth.issuer_url", ValidOptionalBaseUrl, "an http(s) URL without a path (or \"\" for the default)",
+      "auth's public base URL as MCP clients reach it: the OAuth issuer, and where the\n"
+      "token, registration and revocation endpoints are. Empty = http://<auth.host>:<auth.port>.",
+      [](Config& c, const std::string& v, const Source&) { c.oauth_settings.issuer_url = v; },
+      [](const Config& c) { return c.oauth_settings.issuer_url; }));
+  t.push_back(StringKey(
+      "oauth.console_url", ValidOptionalBaseUrl, "an http(s) URL without a path (or \"\" for the default)",
+      "The console's public base URL as a browser reaches it; its /oauth/authorize page\n"
+      "asks the user's consent. Empty = http://<console.host>:<console.port>.",
+      [](Config& c, const std::string& v, const Source&) { c.oauth_settings.console_url = v; },
+      [](const Config& c) { return c.oauth_settings.console_url; }));
+  t.push_back(StringKey(
+      "oauth.mcp_resource", ValidOptionalBaseUrl, "an http(s) URL (or \"\" for the default)",
+      "The api's MCP endpoint exactly as clients are configured with it (RFC 8707 resource\n"
+      "indicator): OAuth access tokens are bound to it and accepted nowhere else.\n"
+      "Empty = http://<api.host>:<api.port>/mcp.",
+      [](Config& c, const std::string& v, const Source&) { c.oauth_settings.mcp_resource = v; },
+      [](const Config& c) { return c.oauth_settings.mcp_resource; }));
+  t.push_back(DurationKey(
+      "oauth.refresh_token_ttl_s", 300, 31536000, absl::Seconds(1),
+      "An OAuth grant unused (not refreshed) for this long ends; each refresh extends it.",
+      [](auto& c) -> auto& { return c.oauth_settings.refresh_ttl; }));
   t.push_back(StringKey(
       "api.webhook_ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
       "PEM file of extra CA certificates that https:// webhook receivers' certificates\n"
@@ -906,6 +946,25 @@ absl::Status CheckCrossKeys(const Config& cfg) {
 }
 
 }  // namespace
+
+namespace {
+std::string EndpointUrl(const ServiceEndpoint& e) {
+  // An IPv6 literal needs brackets; a wildcard address is no address to send anyone to.
+  std::string host = e.host == "0.0.0.0" ? "127.0.0.1" : e.host == "::" ? "::1" : e.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(e.port);
+}
+}  // namespace
+
+std::string OAuthIssuerUrl(const Config& c) {
+  return c.oauth_settings.issuer_url.empty() ? EndpointUrl(c.auth) : c.oauth_settings.issuer_url;
+}
+std::string OAuthConsoleUrl(const Config& c) {
+  return c.oauth_settings.console_url.empty() ? EndpointUrl(c.console) : c.oauth_settings.console_url;
+}
+std::string OAuthMcpResource(const Config& c) {
+  return c.oauth_settings.mcp_resource.empty() ? EndpointUrl(c.api) + "/mcp" : c.oauth_settings.mcp_resource;
+}
 
 const ServiceEndpoint* Config::Endpoint(std::string_view name) const {
   ServiceEndpoint Config::*member = EndpointMember(name);

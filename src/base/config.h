@@ -111,6 +111,16 @@ struct McpSettings {
   bool allow_secret_values = false;
 };
 
+// OAuth 2.1 for MCP clients (docs/design/oauth.md; oauth.* keys). URLs "" = derived from
+// the services' addresses (OAuthIssuerUrl and friends below).
+struct OAuthSettings {
+  bool enabled = true;
+  std::string issuer_url;    // auth's public base URL
+  std::string console_url;   // the console's public base URL (consent page)
+  std::string mcp_resource;  // the api's /mcp as clients name it
+  absl::Duration refresh_ttl = absl::Hours(24 * 30);
+};
+
 // The delivery service (docs/delivery.md).
 struct DeliverySettings {
   // OFREP requests per second per SDK key (token bucket); 0 = unlimited.
@@ -164,6 +174,7 @@ struct Config {
   DeliverySettings delivery_settings;  // delivery.* keys
   ApiSettings api_settings;  // api.* keys
   McpSettings mcp_settings;  // mcp.* keys
+  OAuthSettings oauth_settings;  // oauth.* keys
   ConsoleSettings console_settings;  // console.* keys
 
   // The endpoint of service `name` (one of kServiceNames); nullptr for unknown names.
@@ -217,6 +228,12 @@ absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url);
 // expected an integer in 0..65535, got \"abc\"". A missing file is NotFound; a TOML
 // syntax error names the file, line and column.
 absl::StatusOr<Config> LoadConfig(const ConfigSources& sources);
+
+// The OAuth URLs in effect: the oauth.* key when set, else derived from the services'
+// configured addresses (a wildcard host becomes loopback).
+std::string OAuthIssuerUrl(const Config& c);    // http://<auth>
+std::string OAuthConsoleUrl(const Config& c);   // http://<console>
+std::string OAuthMcpResource(const Config& c);  // http://<api>/mcp
 
 // The TOML text `edgevault up` writes on first run: every key with its default and a
 // comment, services on 127.0.0.1 at port_base + 0..4 (port_base 0: every port 0, a free

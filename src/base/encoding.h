@@ -22,6 +22,9 @@ std::string Base64Encode(std::string_view bytes);  // with '=' padding
 absl::StatusOr<std::string> Base64Decode(std::string_view text);
 
 std::string Base64UrlEncode(std::string_view bytes);  // no padding
+// RFC 3986 percent-encoding: every byte but the unreserved A-Z a-z 0-9 - . _ ~ as %XX
+// (upper-case hex); for query values and URI components.
+std::string PercentEncode(std::string_view text);
 // Accepts unpadded input (and tolerates trailing '='); InvalidArgument otherwise.
 absl::StatusOr<std::string> Base64UrlDecode(std::string_view text);
 

@@ -16,11 +16,6 @@ constexpr std::string_view kRecoveryAlphabet = "0123456789abcdefghjkmnpqrstvwxyz
 constexpr int kRecoveryChars = 12;  // 12 * 5 = 60 bits
 constexpr int kRecoveryGroup = 4;
 
-bool IsUnreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 }  // namespace
 
 namespace internal {
@@ -54,22 +49,7 @@ std::string HotpCode(std::string_view secret, uint64_t counter, int digits) {
   return out;
 }
 
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (IsUnreserved(c)) {
-      out.push_back(c);
-    } else {
-      const auto b = static_cast<unsigned char>(c);
-      out.push_back('%');
-      out.push_back(kHex[b >> 4]);
-      out.push_back(kHex[b & 0x0F]);
-    }
-  }
-  return out;
-}
+std::string PercentEncode(std::string_view text) { return base::PercentEncode(text); }
 
 }  // namespace internal
 

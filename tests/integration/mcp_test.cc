@@ -153,6 +153,62 @@ TEST_F(McpTest, AWriteToAChangeRequestOnlyEnvironmentOpensAChangeRequest) {
   EXPECT_EQ(approve.at("error").at("code"), -32602);
 }
 
+// Prompts (docs/design/mcp.md §3b) are filled through the REST handlers: real data, the
+// caller's rights (a viewer cannot plan a promotion), and audited naming the agent.
+TEST_F(McpTest, PromptsAreFilledFromRealDataWithTheCallersRights) {
+  std::string s = Initialize(developer_);
+  auto rpc = [&](const std::string& token, const std::string& session, std::string method, json::object params) {
+    return Post(json::object{{"jsonrpc", "2.0"}, {"id", 7}, {"method", std::move(method)}, {"params", std::move(params)}},
+                token, session);
+  };
+  HttpReply list = rpc(developer_, s, "prompts/list", {});
+  ASSERT_EQ(list.status, 200) << list.body;
+  std::vector<std::string> names;
+  for (const json::value& p : list.json.at("result").at("prompts").as_array()) names.emplace_back(p.at("name").as_string());
+  EXPECT_EQ(names, (std::vector<std::string>{"review_change_request", "explain_flag", "plan_promotion"}));
+
+  json::value cr = Tool(developer_, s, "apply_change",
+                        {{"workspace", "shop"}, {"kind", "config"}, {"key", "prompted"},
+                         {"body", {{"type", "integer"}, {"values", {{"review", 7}}}}}, {"reason", "prompt me"}});
+  ASSERT_EQ(cr.at("result").at("structuredContent").at("outcome"), "change_request_opened") << json::serialize(cr);
+  std::string id = std::to_string(cr.at("result").at("structuredContent").at("change_request").at("id").as_int64());
+  HttpReply review = rpc(developer_, s, "prompts/get",
+                         {{"name", "review_change_request"}, {"arguments", {{"workspace", "shop"}, {"id", id}}}});
+  ASSERT_EQ(review.status, 200) << review.body;
+  const std::string text(review.json.at("result").at("messages").at(0).at("content").at("text").as_string());
+  EXPECT_NE(text.find("prompt me"), std::string::npos) << text;  // the request's own title
+  EXPECT_NE(text.find("never approve"), std::string::npos);
+
+  HttpReply missing = rpc(developer_, s, "prompts/get", {{"name", "review_change_request"}, {"arguments", {{"workspace", "shop"}}}});
+  EXPECT_EQ(missing.json.at("error").at("code"), -32602);
+  HttpReply unknown = rpc(developer_, s, "prompts/get", {{"name", "approve_everything"}});
+  EXPECT_EQ(unknown.json.at("error").at("code"), -32602);
+  HttpReply bad_context = rpc(developer_, s, "prompts/get",
+                              {{"name", "explain_flag"}, {"arguments", {{"workspace", "shop"}, {"flag", "f"}, {"context", "[1]"}}}});
+  EXPECT_EQ(bad_context.json.at("error").at("code"), -32602);
+
+  json::value dev_write = Tool(developer_, s, "apply_change",
+                               {{"workspace", "shop"}, {"kind", "config"}, {"key", "plan.me"},
+                                {"body", {{"type", "integer"}, {"values", {{"dev", 1}}}}}, {"reason", "to promote"}});
+  ASSERT_EQ(dev_write.at("result").at("structuredContent").at("outcome"), "applied") << json::serialize(dev_write);
+  // The promotion dry run needs the write right: a viewer's prompt is refused by the route.
+  std::string vs = Initialize(viewer_);
+  HttpReply plan = rpc(viewer_, vs, "prompts/get",
+                       {{"name", "plan_promotion"}, {"arguments", {{"workspace", "shop"}, {"from", "dev"}, {"to", "review"}}}});
+  EXPECT_EQ(plan.json.at("error").at("data").at("status"), 403) << plan.body;
+  HttpReply dev_plan = rpc(developer_, s, "prompts/get",
+                           {{"name", "plan_promotion"}, {"arguments", {{"workspace", "shop"}, {"from", "dev"}, {"to", "review"}}}});
+  ASSERT_EQ(dev_plan.status, 200);
+  ASSERT_TRUE(dev_plan.json.as_object().contains("result")) << dev_plan.body;
+  EXPECT_NE(json::serialize(dev_plan.json).find("plan.me"), std::string::npos) << dev_plan.body;
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        return testing::CountAuditLines(up_->data_dir(), "api.mcp.prompt_get",
+                                        {"\"tool\":\"prompts/get:review_change_request\"", "mcp:itest-agent/9.9"}) >= 1;
+      },
+      30000));
+}
+
 TEST_F(McpTest, AnAgentsWriteIsAuditedNamingItAndARestClientCannotClaimToBeOne) {
   std::string s = Initialize(developer_);
   json::value r = Tool(developer_, s, "apply_change",

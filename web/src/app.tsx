@@ -10,6 +10,7 @@ import { ApiKeysPage } from './pages/apikeys';
 import { AuditPage } from './pages/audit';
 import { LoginPage } from './pages/login';
 import { LogoutPage } from './pages/logout';
+import { ConsentPage } from './pages/consent';
 import { MembersPage } from './pages/members';
 import { Shell } from './pages/shell';
 import { WorkspacePage } from './pages/workspace';
@@ -47,6 +48,8 @@ export function App() {
     );
   }
   if (s === null || s.must_change_password) return <LoginPage />;
+  // An MCP client's authorization request (docs/design/oauth.md): outside the shell.
+  if (p === '/oauth/authorize') return <ConsentPage />;
   return <Shell>{page(p)}</Shell>;
 }
 

@@ -284,8 +284,15 @@ absl::StatusOr<Principal> ApiAuth::Identify(const net::Request& req) {
     return absl::UnauthenticatedError(
         "a login session is not accepted here; exchange it for a token with POST /v1/token on auth");
   }
-  EV_ASSIGN_OR_RETURN(crypto::JwtClaims claims, options_.jwks->Verify(token));
-  EV_ASSIGN_OR_RETURN(Principal p, FromClaims(claims));
+  absl::StatusOr<crypto::JwtClaims> claims = options_.jwks->Verify(token);
+  if (absl::IsUnauthenticated(claims.status()) && !options_.mcp_resource.empty() &&
+      (req.path() == "/mcp" || !req.Header(kAgentHeader).empty())) {
+    // An OAuth token is bound to the MCP resource (RFC 8707): good here, nowhere else.
+    absl::StatusOr<crypto::JwtClaims> bound = options_.jwks->Verify(token, options_.mcp_resource);
+    if (bound.ok()) claims = std::move(bound);
+  }
+  if (!claims.ok()) return claims.status();
+  EV_ASSIGN_OR_RETURN(Principal p, FromClaims(*claims));
   return Admit(std::move(p));
 }
 

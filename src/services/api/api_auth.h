@@ -72,7 +72,16 @@ struct ApiAuthOptions {
   // is admitted.
   storage::RateLimiter* rate_limiter = nullptr;
   storage::RateLimit rate_limit;
+  // The api's MCP resource (oauth.mcp_resource; "" = none). A JWT whose audience is this —
+  // an OAuth access token for MCP clients (docs/design/oauth.md) — is accepted only on
+  // /mcp and on the requests MCP tools make to the REST handlers (kAgentHeader); every
+  // other route refuses it (401, wrong audience).
+  std::string mcp_resource;
 };
+
+// The agent an MCP tool acts as (docs/design/mcp.md §6), on the requests the tool layer
+// makes to the handlers. The router strips it from every outside request.
+inline constexpr std::string_view kAgentHeader = "EdgeVault-Agent";
 
 class ApiAuth {
  public:

@@ -113,9 +113,6 @@ struct KindRoute {
   const char* plural;
   ItemKind kind;
 };
-// The agent an MCP tool acts as (docs/design/mcp.md §6), on the requests the tool layer
-// makes to the handlers. The router strips it from every outside request.
-constexpr std::string_view kAgentHeader = "EdgeVault-Agent";
 
 workspace::AgentInfo ParseAgentHeader(std::string_view header) {
   workspace::AgentInfo a;
@@ -288,8 +285,28 @@ class ApiService::Handlers {
     mo.env = o_.env;
     mo.read_only = o_.mcp_read_only;
     mo.allow_secret_values = o_.mcp_allow_secret_values;
+    if (!o_.mcp_oauth_resource.empty()) mo.resource_metadata_url = ProtectedResourceMetadataUrl(o_.mcp_oauth_resource);
     mo.server_version = std::string(services::kVersion);
     mcp_ = std::make_unique<McpServer>(std::move(mo));
+    if (!o_.mcp_oauth_resource.empty()) {
+      // RFC 9728 protected-resource metadata: at the path-suffixed well-known URL the 401
+      // names, and at the bare one for clients that look there first.
+      json::object prm;
+      prm["resource"] = o_.mcp_oauth_resource;
+      prm["authorization_servers"] = json::array{json::string(o_.mcp_oauth_issuer)};
+      prm["scopes_supported"] = json::array{"read", "write", "secrets:read"};
+      prm["bearer_methods_supported"] = json::array{"header"};
+      prm["resource_name"] = "EdgeVault";
+      auto body = std::make_shared<const std::string>(json::serialize(prm));
+      auto serve = [body](net::Request&) {
+        net::Response resp;
+        resp.shared_body = body;
+        resp.WithHeader("Cache-Control", "public, max-age=300");
+        return resp;
+      };
+      r.Add(http::verb::get, "/.well-known/oauth-protected-resource", serve);
+      r.Add(http::verb::get, "/.well-known/oauth-protected-resource/mcp", serve);
+    }
     for (http::verb m : {http::verb::post, http::verb::get, http::verb::delete_}) {
       r.AddAsync(m, "/mcp", [this](net::Request& req, net::Responder respond) {
         boost::asio::post(pool_, net::CatchingTask([this, &req, respond = std::move(respond)]() {

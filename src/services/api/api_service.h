@@ -45,6 +45,11 @@ struct ApiServiceOptions {
   bool mcp_enabled = false;
   bool mcp_read_only = false;
   bool mcp_allow_secret_values = false;
+  // OAuth for MCP clients (docs/design/oauth.md): when mcp_oauth_resource is set, the api
+  // serves protected-resource metadata (RFC 9728) naming mcp_oauth_issuer, and a 401 from
+  // /mcp points to it.
+  std::string mcp_oauth_resource;
+  std::string mcp_oauth_issuer;
   // Enqueues an audit event (docs/design/audit-event.md JSON) of an agent's call; an error
   // withholds the call's answer. Empty = not recorded. Must be thread-safe.
   std::function<absl::Status(const std::string& event_json)> record_event;

@@ -151,6 +151,8 @@ absl::Status Install(services::ServiceContext& ctx) {
                    .period = absl::Seconds(1),
                    .burst = config.api_settings.rate_limit_burst};
   ao.recheck_interval = config.api_settings.principal_recheck_interval;
+  const bool oauth = config.oauth_settings.enabled && config.mcp_settings.enabled;
+  if (oauth) ao.mcp_resource = base::OAuthMcpResource(config);
   auto* auth = ctx.Keep(std::make_unique<ApiAuth>(ao));
   auth->Start();
 
@@ -184,6 +186,10 @@ absl::Status Install(services::ServiceContext& ctx) {
   opts.mcp_enabled = config.mcp_settings.enabled;
   opts.mcp_read_only = config.mcp_settings.read_only;
   opts.mcp_allow_secret_values = config.mcp_settings.allow_secret_values;
+  if (oauth) {
+    opts.mcp_oauth_resource = base::OAuthMcpResource(config);
+    opts.mcp_oauth_issuer = base::OAuthIssuerUrl(config);
+  }
   // GET /v1/audit/events reads the warehouse audit.warehouse_url names. One that cannot be
   // opened (an S3 store without credentials) leaves that route answering 503, not the api down.
   EV_ASSIGN_OR_RETURN(base::AuditWarehouseUrl warehouse_url,

@@ -1,5 +1,7 @@
 #include "src/services/api/mcp_server.h"
 
+#include "src/services/api/mcp_prompts.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -109,6 +111,15 @@ size_t McpServer::session_count() const {
   return sessions_.size();
 }
 
+std::string ProtectedResourceMetadataUrl(std::string_view resource) {
+  size_t scheme = resource.find("://");
+  size_t slash = scheme == std::string_view::npos ? std::string_view::npos : resource.find('/', scheme + 3);
+  std::string_view origin = resource.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view() : resource.substr(slash);
+  if (path == "/") path = {};
+  return std::string(origin) + "/.well-known/oauth-protected-resource" + std::string(path);
+}
+
 net::Response McpServer::Handle(net::Request& req) {
   // No browser talks to the api (DESIGN.md §1), and the MCP spec requires refusing
   // foreign origins against DNS rebinding: any Origin is refused.
@@ -130,7 +141,16 @@ net::Response McpServer::Handle(net::Request& req) {
     std::string message = status >= 500 && status != 503 ? "internal error" : std::string(p.status().message());
     net::Response r = RpcErrorResponse(status, nullptr, kSessionNotFound, message);
     if (status == 401) {
-      r.WithHeader("WWW-Authenticate", "Bearer realm=\"edgevault-api\", error=\"invalid_token\"");
+      // RFC 6750 §3: error= only when a token was sent; RFC 9728 §5.1: where the metadata is,
+      // so an OAuth client can discover the authorization server from this answer.
+      std::string challenge = "Bearer realm=\"edgevault-api\"";
+      if (!options_.resource_metadata_url.empty()) {
+        challenge += ", resource_metadata=\"" + options_.resource_metadata_url + "\"";
+      }
+      if (!req.Header("Authorization").empty() || !req.Header("X-API-Key").empty()) {
+        challenge += ", error=\"invalid_token\"";
+      }
+      r.WithHeader("WWW-Authenticate", challenge);
     }
     return r;
   }
@@ -366,6 +386,10 @@ net::Response McpServer::Post(net::Request& req, const Principal& p) {
     result = json::object{{"resourceTemplates", McpTools::ResourceTemplates()}};
   } else if (method == "resources/read") {
     result = ResourcesRead(call, *params, &error);
+  } else if (method == "prompts/list") {
+    result = json::object{{"prompts", McpPromptList()}};
+  } else if (method == "prompts/get") {
+    result = PromptsGet(call, *params, &error);
   } else {
     error = RpcError(kMethodNotFound, "method \"" + method + "\" is not served here; see tools/list and resources/list");
   }
@@ -395,7 +419,9 @@ json::value McpServer::Initialize(const json::object& params, const Principal& p
   return json::object{
       {"protocolVersion", negotiated},
       {"capabilities",
-       {{"tools", {{"listChanged", false}}}, {"resources", {{"subscribe", false}, {"listChanged", false}}}}},
+       {{"tools", {{"listChanged", false}}},
+        {"resources", {{"subscribe", false}, {"listChanged", false}}},
+        {"prompts", {{"listChanged", false}}}}},
       {"serverInfo", {{"name", "edgevault-api"}, {"title", "EdgeVault"}, {"version", options_.server_version}}},
       {"instructions",
        "EdgeVault holds configuration, feature flags and secrets per workspace and environment. Read with "
@@ -457,6 +483,43 @@ json::value McpServer::ToolsCall(Call& call, const json::object& params, json::o
     result["structuredContent"] = std::move(out.structured);
   }
   return result;
+}
+
+json::value McpServer::PromptsGet(Call& call, const json::object& params, json::object* error) {
+  const json::value* name_v = params.if_contains("name");
+  if (name_v == nullptr || !name_v->is_string()) {
+    *error = RpcError(kInvalidParams, "params.name (the prompt's name) is required");
+    return nullptr;
+  }
+  std::string name = std::string(name_v->get_string()).substr(0, 128);
+  static const json::object kNone;
+  const json::object* args = &kNone;
+  if (const json::value* a = params.if_contains("arguments"); a != nullptr && !a->is_null()) {
+    args = a->if_object();
+    if (args == nullptr) {
+      *error = RpcError(kInvalidParams, "params.arguments must be an object of strings");
+      return nullptr;
+    }
+  }
+  PromptOutcome out = GetMcpPrompt(name, *args, CallerFor(call, "prompts/get:" + name));
+  if (absl::IsInvalidArgument(out.status)) {
+    *error = RpcError(kInvalidParams, std::string(out.status.message()));
+    return nullptr;
+  }
+  int status = out.status.ok() ? 200 : out.route_status;
+  std::string_view outcome = out.status.ok() ? "success" : (status == 401 || status == 403) ? "denied" : "error";
+  if (!Audit(call, "api.mcp.prompt_get", outcome, status, out.error_code, out.workspace,
+             json::object{{"tool", "prompts/get:" + name}})
+           .ok()) {
+    *error = RpcError(kInternalError, "audit unavailable: the answer is withheld until the call can be recorded");
+    return nullptr;
+  }
+  if (!out.status.ok()) {
+    *error = RpcError(kInvalidParams, std::string(out.status.message()));
+    (*error)["data"] = json::object{{"status", status}};
+    return nullptr;
+  }
+  return std::move(out.result);
 }
 
 RouteCaller McpServer::CallerFor(const Call& call, std::string tool) {

@@ -55,11 +55,18 @@ struct McpServerOptions {
   base::Env* env = nullptr;
   bool read_only = false;            // mcp.read_only
   bool allow_secret_values = false;  // mcp.allow_secret_values
+  // The protected-resource metadata URL a 401 names (RFC 9728 §5.1); "" = none.
+  std::string resource_metadata_url;
   std::string server_version = "0.1.0";
   size_t max_sessions = 10000;
   size_t max_sessions_per_principal = 64;
   absl::Duration session_idle = absl::Hours(1);
 };
+
+// RFC 9728 §3.1: the metadata URL of `resource` — its origin, then
+// "/.well-known/oauth-protected-resource", then its path ("http://h:1/mcp" →
+// "http://h:1/.well-known/oauth-protected-resource/mcp").
+std::string ProtectedResourceMetadataUrl(std::string_view resource);
 
 class McpServer {
  public:
@@ -97,6 +104,7 @@ class McpServer {
   boost::json::value ToolsCall(Call& call, const boost::json::object& params, boost::json::object* error);
   boost::json::value ResourcesRead(Call& call, const boost::json::object& params, boost::json::object* error);
   boost::json::value ResourcesList(Call& call, boost::json::object* error);
+  boost::json::value PromptsGet(Call& call, const boost::json::object& params, boost::json::object* error);
   // Runs routes for `call` as its agent calling `tool` (valid while `call` lives).
   RouteCaller CallerFor(const Call& call, std::string tool);
   // Enqueues the audit event of an agent's action; the status of record_event.

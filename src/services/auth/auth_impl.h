@@ -103,7 +103,13 @@ class AuthService::Impl {
   absl::StatusOr<storage::Membership> LoginMembership(const storage::User& user,
                                                       std::optional<std::string> org_name,
                                                       const net::Request& req);
-  absl::StatusOr<std::string> MintJwt(const Principal& p, absl::Time* expires_at);
+  // An access token for `p`; `audience` "" = options_.audience, `extra` claims added.
+  absl::StatusOr<std::string> MintJwt(const Principal& p, absl::Time* expires_at,
+                                      std::string_view audience = "", boost::json::object extra = {});
+  // oauth_handlers.cc: the access token of an OAuth grant, bound to options_.oauth.resource.
+  absl::StatusOr<std::string> MintGrantJwt(const std::string& user_id, const std::string& org_id,
+                                           storage::Role role, const std::vector<std::string>& scopes,
+                                           const std::string& grant_id, absl::Time* expires_at);
   // The current signing keys, reloaded from disk at most every key_reload_interval.
   absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> Keys();
   std::shared_ptr<const std::string> JwksBody();
@@ -131,6 +137,7 @@ class AuthService::Impl {
   void InstallMfa(net::Router& r);     // mfa_handlers.cc
   void InstallAdmin(net::Router& r);   // admin_handlers.cc
   void InstallInvitations(net::Router& r);  // invitation_handlers.cc
+  void InstallOAuth(net::Router& r);  // oauth_handlers.cc (when options_.oauth.enabled)
 
   // mfa_handlers.cc: the second step of a login that needs one.
   struct MfaContext {

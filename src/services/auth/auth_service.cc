@@ -370,8 +370,8 @@ std::shared_ptr<const std::string> AuthService::Impl::JwksBody() {
   return jwks_;
 }
 
-absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p,
-                                                       absl::Time* expires_at) {
+absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p, absl::Time* expires_at,
+                                                       std::string_view audience, json::object extra) {
   absl::StatusOr<std::shared_ptr<const crypto::SigningKeySet>> loaded = Keys();
   if (!loaded.ok()) {
     // The detail (paths, file names) is for the operator's log, not the caller.
@@ -381,7 +381,7 @@ absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p,
   const std::shared_ptr<const crypto::SigningKeySet>& keys = *loaded;
   crypto::JwtClaims c;
   c.iss = options_.issuer;
-  c.aud = options_.audience;
+  c.aud = audience.empty() ? options_.audience : std::string(audience);
   c.sub = p.kind == Principal::Kind::kApiKey ? "key:" + p.api_key_id : p.user_id;
   c.org = p.org_id;
   c.roles = {std::string(storage::RoleName(p.role))};
@@ -394,6 +394,7 @@ absl::StatusOr<std::string> AuthService::Impl::MintJwt(const Principal& p,
   } else {
     c.extra["amr"] = p.auth_methods;
   }
+  for (auto& [k, v] : extra) c.extra[k] = std::move(v);
   *expires_at = c.exp;
   return crypto::SignJwt(keys->active.key, keys->active.kid, c);
 }
@@ -806,6 +807,7 @@ void AuthService::Install(net::Router& router) {
   impl_->InstallMfa(router);
   impl_->InstallAdmin(router);
   impl_->InstallInvitations(router);
+  impl_->InstallOAuth(router);
 }
 
 absl::StatusOr<AuthService::BootstrapResult> AuthService::Bootstrap(

@@ -59,6 +59,17 @@ struct AuthOptions {
   // Key of the correlation hash in audit events (docs/design/audit-event.md); main.cc
   // reads it from keys/auth/audit-correlation.key (src/audit/correlation_key.h).
   std::string correlation_key;
+  // The OAuth 2.1 authorization server for MCP clients (docs/design/oauth.md).
+  struct OAuth {
+    bool enabled = false;
+    std::string issuer_url;   // auth's public base URL: the issuer, token/register/revoke endpoints
+    std::string consent_url;  // the console's consent page (the authorization endpoint)
+    std::string resource;     // the api's MCP endpoint: the only resource tokens are minted for
+    std::string client_id_key;  // HMAC key of the stateless client ids (oauth.h)
+    absl::Duration code_ttl = absl::Seconds(60);
+    absl::Duration refresh_ttl = absl::Hours(24 * 30);  // idle: each refresh extends it
+  };
+  OAuth oauth;
 };
 
 class AuthService {

@@ -6,6 +6,7 @@
 #include "src/audit/correlation_key.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
+#include "src/crypto/hash.h"
 #include "src/services/auth/auth_service.h"
 #include "src/services/auth/totp_seal.h"
 #include "src/services/common/rate_limiter_open.h"
@@ -82,6 +83,14 @@ absl::Status Install(services::ServiceContext& ctx) {
   // The correlation key is auth's alone (keys/auth/); created on first start, from the
   // legacy internal.key when an older install still has one (docs/design/audit-event.md).
   EV_ASSIGN_OR_RETURN(options.correlation_key, audit::LoadOrCreateCorrelationKey(ctx.env, config.keys_dir));
+  // OAuth for MCP clients (docs/design/oauth.md). The client-id MAC key is derived from
+  // the correlation key (both auth's alone) under its own label, so it needs no key file.
+  options.oauth.enabled = config.oauth_settings.enabled && config.mcp_settings.enabled;
+  options.oauth.issuer_url = base::OAuthIssuerUrl(config);
+  options.oauth.consent_url = base::OAuthConsoleUrl(config) + "/oauth/authorize";
+  options.oauth.resource = base::OAuthMcpResource(config);
+  options.oauth.refresh_ttl = config.oauth_settings.refresh_ttl;
+  options.oauth.client_id_key = crypto::HmacSha256(options.correlation_key, "edgevault oauth client-id key v1");
   EV_ASSIGN_OR_RETURN(std::unique_ptr<AuthService> created, AuthService::Create(options));
   AuthService* service = ctx.Keep(std::move(created));
 

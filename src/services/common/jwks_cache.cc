@@ -55,6 +55,10 @@ absl::Status JwksCache::MaybeRefresh() {
 }
 
 absl::StatusOr<crypto::JwtClaims> JwksCache::Verify(std::string_view token) {
+  return Verify(token, options_.audience);
+}
+
+absl::StatusOr<crypto::JwtClaims> JwksCache::Verify(std::string_view token, std::string_view audience) {
   std::shared_ptr<const crypto::JwtVerifier> v = Current();
   auto age = [this] {
     std::lock_guard<std::mutex> lock(mu_);
@@ -75,12 +79,12 @@ absl::StatusOr<crypto::JwtClaims> JwksCache::Verify(std::string_view token) {
     }
   }
   absl::Time now = options_.env->Now();
-  absl::StatusOr<crypto::JwtClaims> claims = v->Verify(token, now, options_.issuer, options_.audience);
+  absl::StatusOr<crypto::JwtClaims> claims = v->Verify(token, now, options_.issuer, audience);
   if (absl::IsNotFound(claims.status())) {
     // A kid we do not know: a key may have rotated in. Refetch (rate-limited), retry once.
     (void)MaybeRefresh();
     std::shared_ptr<const crypto::JwtVerifier> fresh = Current();
-    if (fresh && fresh != v) claims = fresh->Verify(token, now, options_.issuer, options_.audience);
+    if (fresh && fresh != v) claims = fresh->Verify(token, now, options_.issuer, audience);
     if (absl::IsNotFound(claims.status())) {
       return absl::UnauthenticatedError(base::ToAbsl(std::string(claims.status().message())));
     }

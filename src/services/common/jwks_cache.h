@@ -54,6 +54,9 @@ class JwksCache {
   // token (the message says why, e.g. "unknown key id", "token expired"); Unavailable
   // when no key set has been fetched within max_stale and auth cannot be reached.
   absl::StatusOr<crypto::JwtClaims> Verify(std::string_view token);
+  // The same for a token that must name `audience` instead of options.audience (OAuth
+  // tokens bound to the api's MCP resource, docs/design/oauth.md).
+  absl::StatusOr<crypto::JwtClaims> Verify(std::string_view token, std::string_view audience);
 
   // Fetches the JWKS now. Errors: Unavailable (auth unreachable or not 200),
   // InvalidArgument (not a JWKS, or entries without a usable key; an empty "keys" array is

@@ -126,8 +126,9 @@ void AddSecurityHeaders(net::Response& response, bool bff, bool tls) {
 }
 
 bool AuthPathAllowed(std::string_view path) {
-  static constexpr std::array<std::string_view, 8> kAllowed = {
-      "mfa", "passkeys", "sessions", "api-keys", "members", "users", "invitations", "org"};
+  // "oauth": the consent page's GET/POST /v1/oauth/authorize (docs/design/oauth.md).
+  static constexpr std::array<std::string_view, 9> kAllowed = {
+      "mfa", "passkeys", "sessions", "api-keys", "members", "users", "invitations", "org", "oauth"};
   std::string_view first = path.substr(0, path.find('/'));
   for (std::string_view a : kAllowed) {
     if (first == a) return true;
