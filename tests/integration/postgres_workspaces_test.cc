@@ -68,10 +68,16 @@ TEST(PostgresWorkspacesTest, WritesLandInPostgresAndReachDelivery) {
   EXPECT_EQ(revisions->Int64(0, 1), 1);   // gapless from 1
   EXPECT_EQ(revisions->Int64(0, 2), revisions->Int64(0, 0));
   EXPECT_EQ(revisions->Int64(0, 3), 1);   // one workspace
-  absl::StatusOr<storage::PgResult> pending =
-      (*pool)->Query("SELECT COUNT(*) FROM ws_outbox WHERE kind = 'propagate' AND done_at IS NULL");
+  // Propagation marks its jobs done in the database. The last one may still be finishing
+  // when delivery already serves its document (the mark follows the KV write), so wait.
+  absl::StatusOr<storage::PgResult> pending;
+  for (auto deadline = std::chrono::steady_clock::now() + kDeadline; std::chrono::steady_clock::now() < deadline;) {
+    pending = (*pool)->Query("SELECT COUNT(*) FROM ws_outbox WHERE kind = 'propagate' AND done_at IS NULL");
+    if (!pending.ok() || pending->Int64(0, 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   ASSERT_TRUE(pending.ok()) << pending.status();
-  EXPECT_EQ(pending->Int64(0, 0), 0);  // propagation marked its jobs done in the database
+  EXPECT_EQ(pending->Int64(0, 0), 0);
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(up->data_dir() + "/workspaces", ec)) {
     ADD_FAILURE() << "unexpected workspace file " << entry.path();
