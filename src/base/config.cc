@@ -1138,11 +1138,19 @@ absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url) {
       out.virtual_host_style = value == "virtual";
     } else if (key == "resolve") {
       out.connect_address = value;
+    } else if (key == "ca_file") {
+      if (value.front() != '/' || value.find('\0') != std::string::npos) {
+        return bad("ca_file must be an absolute path to a PEM file of CA certificates");
+      }
+      out.ca_file = value;
     } else {
-      return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve)"));
+      return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve, ca_file)"));
     }
   }
   if (!have_endpoint) out.endpoint = StrCat("https://s3.", out.region, ".amazonaws.com");
+  if (!out.ca_file.empty() && out.endpoint.substr(0, 8) != "https://") {
+    return bad("ca_file needs an https:// endpoint");
+  }
   return out;
 }
 

@@ -203,6 +203,7 @@ struct AuditWarehouseUrl {
   std::string region = "us-east-1";
   bool virtual_host_style = false;
   std::string connect_address;  // kS3 resolve=: connect here instead of resolving the host
+  std::string ca_file;  // kS3 ca_file=: extra trusted CAs (PEM) for an https endpoint
 };
 
 // InvalidArgument saying what is wrong with `url`.

@@ -838,13 +838,20 @@ TEST(AuditWarehouseUrlTest, S3UrlsParseWithDefaults) {
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->endpoint, "http://127.0.0.1:9000");
   EXPECT_EQ(u->region, "us-east-1");
+  EXPECT_EQ(u->ca_file, "");
+  // S3 over https with a private CA.
+  u = ParseAuditWarehouseUrl("s3://audit/p?endpoint=https://minio.internal:9000&ca_file=/etc/edgevault/s3-ca.pem");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->endpoint, "https://minio.internal:9000");
+  EXPECT_EQ(u->ca_file, "/etc/edgevault/s3-ca.pem");
 }
 
 TEST(AuditWarehouseUrlTest, MalformedUrlsAreInvalidArgument) {
   for (std::string_view url :
        {"s3://", "s3://ab", "s3://Upper", "s3://b-/x", "s3://bucket/a//b", "s3://bucket/../x",
         "s3://bucket?style=sideways", "s3://bucket?endpoint=ftp://x", "s3://bucket?region=",
-        "s3://bucket?color=red", "s3://bucket?region=EU", "gs://bucket", "/var/audit"}) {
+        "s3://bucket?color=red", "s3://bucket?region=EU", "gs://bucket", "/var/audit",
+        "s3://bucket?ca_file=relative.pem", "s3://bucket?endpoint=http://h:9000&ca_file=/ca.pem"}) {
     absl::StatusOr<AuditWarehouseUrl> u = ParseAuditWarehouseUrl(url);
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << url;
   }
