@@ -558,6 +558,11 @@ std::vector<KeySpec> BuildKeyTable() {
   control_db_url.redact_userinfo = true;
   t.push_back(std::move(control_db_url));
   t.push_back(IntKey(
+      "auth.control_db_pool_size", 1, 1000,
+      "Connections each auth node opens to a PostgreSQL control DB at most (on demand);\n"
+      "auth nodes x this must stay below the server's max_connections. Ignored for SQLite.",
+      [](auto& c) -> auto& { return c.auth_settings.control_db_pool_size; }));
+  t.push_back(IntKey(
       "delivery.ofrep_rate_limit_per_second", 0, 10000000,
       "OFREP evaluations per second each SDK key may make (token bucket; beyond it 429\n"
       "with Retry-After): on each delivery node, or across all of them when\n"
@@ -595,6 +600,11 @@ std::vector<KeySpec> BuildKeyTable() {
       [](const Config& c) { return c.api_settings.workspace_db_url; });
   workspace_db_url.redact_userinfo = true;
   t.push_back(std::move(workspace_db_url));
+  t.push_back(IntKey(
+      "api.workspace_db_pool_size", 1, 1000,
+      "Connections each api node opens to a PostgreSQL workspace store at most (on demand);\n"
+      "api nodes x this must stay below the server's max_connections. Ignored for SQLite.",
+      [](auto& c) -> auto& { return c.api_settings.workspace_db_pool_size; }));
   t.push_back(DurationKey(
       "api.webhook_retry_initial_ms", 1, 3600000, absl::Milliseconds(1),
       "Wait after a webhook delivery fails before the next attempt; doubles per failure\n"

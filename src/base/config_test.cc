@@ -1005,5 +1005,29 @@ TEST(ConfigTest, BadWorkspaceDbUrlNamesTheKeyAndHidesThePassword) {
   }
 }
 
+// ---- PostgreSQL pool sizes ------------------------------------------------------------
+
+TEST(ConfigTest, PostgresPoolSizesDefaultTo8AndAre1To1000) {
+  absl::StatusOr<Config> defaults = LoadConfig(ConfigSources{});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->auth_settings.control_db_pool_size, 8);
+  EXPECT_EQ(defaults->api_settings.workspace_db_pool_size, 8);
+  ConfigSources src;
+  src.overrides = {{"auth.control_db_pool_size", "1"}, {"api.workspace_db_pool_size", "1000"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->auth_settings.control_db_pool_size, 1);
+  EXPECT_EQ(cfg->api_settings.workspace_db_pool_size, 1000);
+  for (std::string key : {"auth.control_db_pool_size", "api.workspace_db_pool_size"}) {
+    for (std::string bad : {"0", "-1", "1001", "many"}) {
+      ConfigSources b;
+      b.overrides = {{key, bad}};
+      absl::StatusOr<Config> refused = LoadConfig(b);
+      ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << key << "=" << bad;
+      EXPECT_TRUE(HasSubstr(refused.status(), "config key '" + key + "'")) << refused.status();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgevault::base
