@@ -6,7 +6,9 @@
 #include "src/audit/test_util.h"
 #include "src/audit/verify.h"
 #include "src/audit/warehouse_open.h"
+#include "src/base/testing/temp_dir.h"
 #include "src/net/s3_test_server.h"
+#include "src/net/tls_test_client.h"
 
 namespace edgevault::audit {
 namespace {
@@ -235,6 +237,35 @@ TEST(OpenWarehouseTest, S3UrlOpensTheS3BackendAndNeedsCredentials) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->ok);
   EXPECT_EQ(r->events, 2);
+}
+
+// audit.warehouse_url with an https endpoint and ca_file=: the warehouse written and
+// verified over TLS, the store's certificate trusted only through the CA file.
+TEST(OpenWarehouseTest, HttpsEndpointWithCaFileWritesAndVerifies) {
+  base::testing::TempDir dir("ev-s3-wh-https");
+  absl::StatusOr<net::TlsFiles> files = net::MakeSelfSignedCert(dir.path(), "s3");
+  ASSERT_TRUE(files.ok()) << files.status();
+  net::S3TestServer server;
+  server.UseTls(files->cert_file, files->key_file);
+  ASSERT_TRUE(server.Start()) << server.error();
+  auto url = base::ParseAuditWarehouseUrl("s3://audit/tls?endpoint=" + server.Endpoint() +
+                                          "&ca_file=" + files->cert_file);
+  ASSERT_TRUE(url.ok()) << url.status();
+  OpenWarehouseOptions o{.url = *url, .node = "n1", .writer = true};
+  o.credentials = {"S3RVER", "S3RVER", ""};
+  auto w = OpenWarehouse(o);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->writer->Append(Batch(1, 3, kT0)).ok());
+  auto r = VerifyWarehouse(*(*w)->reader, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->ok) << r->problem;
+  EXPECT_EQ(r->events, 3);
+  // The same URL without ca_file does not trust the store: the writer cannot even start
+  // (it reads the chain's head first).
+  url = base::ParseAuditWarehouseUrl("s3://audit/tls?endpoint=" + server.Endpoint());
+  ASSERT_TRUE(url.ok());
+  o.url = *url;
+  EXPECT_EQ(OpenWarehouse(o).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

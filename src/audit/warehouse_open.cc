@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<OpenedWarehouse>> OpenWarehouse(const OpenWarehou
   co.region = options.url.region;
   co.virtual_host_style = options.url.virtual_host_style;
   co.connect_address = options.url.connect_address;
+  co.ca_file = options.url.ca_file;
   co.credentials = options.credentials;
   co.env = env;
   EV_ASSIGN_OR_RETURN(out->client, net::S3Client::Create(std::move(co)));

@@ -40,8 +40,8 @@ struct OpenedWarehouse {
   bool is_file = true;
 };
 
-// Errors: InvalidArgument (bad options, missing credentials), Unimplemented (https S3
-// endpoints), and, for the writer, those of opening the backend.
+// Errors: InvalidArgument (bad options, missing credentials, an unreadable ca_file), and,
+// for the writer, those of opening the backend.
 absl::StatusOr<std::unique_ptr<OpenedWarehouse>> OpenWarehouse(const OpenWarehouseOptions& options);
 
 }  // namespace edgevault::audit

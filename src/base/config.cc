@@ -569,6 +569,11 @@ std::vector<KeySpec> BuildKeyTable() {
   control_db_url.redact_userinfo = true;
   t.push_back(std::move(control_db_url));
   t.push_back(IntKey(
+      "auth.control_db_pool_size", 1, 1000,
+      "Connections each auth node opens to a PostgreSQL control DB at most (on demand);\n"
+      "auth nodes x this must stay below the server's max_connections. Ignored for SQLite.",
+      [](auto& c) -> auto& { return c.auth_settings.control_db_pool_size; }));
+  t.push_back(IntKey(
       "delivery.ofrep_rate_limit_per_second", 0, 10000000,
       "OFREP evaluations per second each SDK key may make (token bucket; beyond it 429\n"
       "with Retry-After): on each delivery node, or across all of them when\n"
@@ -606,6 +611,11 @@ std::vector<KeySpec> BuildKeyTable() {
       [](const Config& c) { return c.api_settings.workspace_db_url; });
   workspace_db_url.redact_userinfo = true;
   t.push_back(std::move(workspace_db_url));
+  t.push_back(IntKey(
+      "api.workspace_db_pool_size", 1, 1000,
+      "Connections each api node opens to a PostgreSQL workspace store at most (on demand);\n"
+      "api nodes x this must stay below the server's max_connections. Ignored for SQLite.",
+      [](auto& c) -> auto& { return c.api_settings.workspace_db_pool_size; }));
   t.push_back(DurationKey(
       "api.principal_recheck_ms", 100, 60000, absl::Milliseconds(1),
       "How often the api rechecks with auth the users and API keys it let in during the\n"
@@ -1203,11 +1213,19 @@ absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url) {
       out.virtual_host_style = value == "virtual";
     } else if (key == "resolve") {
       out.connect_address = value;
+    } else if (key == "ca_file") {
+      if (value.front() != '/' || value.find('\0') != std::string::npos) {
+        return bad("ca_file must be an absolute path to a PEM file of CA certificates");
+      }
+      out.ca_file = value;
     } else {
-      return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve)"));
+      return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve, ca_file)"));
     }
   }
   if (!have_endpoint) out.endpoint = StrCat("https://s3.", out.region, ".amazonaws.com");
+  if (!out.ca_file.empty() && out.endpoint.substr(0, 8) != "https://") {
+    return bad("ca_file needs an https:// endpoint");
+  }
   return out;
 }
 

@@ -74,6 +74,9 @@ struct AuthSettings {
   // auth.control_db_url: "" or "sqlite:" = DATA_DIR/control.db; postgres://... = a
   // PostgreSQL control DB (storage/control_store_open.h). May hold a password.
   std::string control_db_url;
+  // auth.control_db_pool_size: connections each auth node keeps to a PostgreSQL control DB
+  // at most (ignored for SQLite).
+  int64_t control_db_pool_size = 8;
 };
 
 // The api service (docs/api.md).
@@ -85,6 +88,9 @@ struct ApiSettings {
   // postgresql:// URL = every workspace in that PostgreSQL database, shared by any number
   // of api nodes (docs/design/postgres-workspace-store.md).
   std::string workspace_db_url;
+  // api.workspace_db_pool_size: connections each api node keeps to a PostgreSQL workspace
+  // store at most (ignored for SQLite).
+  int64_t workspace_db_pool_size = 8;
   // Webhook delivery (docs/design/webhooks.md): back-off after a failed attempt, doubling
   // up to the maximum; a webhook is marked failing after max_attempts failures in a row.
   absl::Duration webhook_retry_initial = absl::Seconds(1);
@@ -218,6 +224,7 @@ struct AuditWarehouseUrl {
   std::string region = "us-east-1";
   bool virtual_host_style = false;
   std::string connect_address;  // kS3 resolve=: connect here instead of resolving the host
+  std::string ca_file;  // kS3 ca_file=: extra trusted CAs (PEM) for an https endpoint
 };
 
 // InvalidArgument saying what is wrong with `url`.

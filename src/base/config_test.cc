@@ -838,13 +838,20 @@ TEST(AuditWarehouseUrlTest, S3UrlsParseWithDefaults) {
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->endpoint, "http://127.0.0.1:9000");
   EXPECT_EQ(u->region, "us-east-1");
+  EXPECT_EQ(u->ca_file, "");
+  // S3 over https with a private CA.
+  u = ParseAuditWarehouseUrl("s3://audit/p?endpoint=https://minio.internal:9000&ca_file=/etc/edgevault/s3-ca.pem");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->endpoint, "https://minio.internal:9000");
+  EXPECT_EQ(u->ca_file, "/etc/edgevault/s3-ca.pem");
 }
 
 TEST(AuditWarehouseUrlTest, MalformedUrlsAreInvalidArgument) {
   for (std::string_view url :
        {"s3://", "s3://ab", "s3://Upper", "s3://b-/x", "s3://bucket/a//b", "s3://bucket/../x",
         "s3://bucket?style=sideways", "s3://bucket?endpoint=ftp://x", "s3://bucket?region=",
-        "s3://bucket?color=red", "s3://bucket?region=EU", "gs://bucket", "/var/audit"}) {
+        "s3://bucket?color=red", "s3://bucket?region=EU", "gs://bucket", "/var/audit",
+        "s3://bucket?ca_file=relative.pem", "s3://bucket?endpoint=http://h:9000&ca_file=/ca.pem"}) {
     absl::StatusOr<AuditWarehouseUrl> u = ParseAuditWarehouseUrl(url);
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << url;
   }
@@ -995,6 +1002,30 @@ TEST(ConfigTest, BadWorkspaceDbUrlNamesTheKeyAndHidesThePassword) {
     ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'api.workspace_db_url' (from --set)")) << cfg.status();
     EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+  }
+}
+
+// ---- PostgreSQL pool sizes ------------------------------------------------------------
+
+TEST(ConfigTest, PostgresPoolSizesDefaultTo8AndAre1To1000) {
+  absl::StatusOr<Config> defaults = LoadConfig(ConfigSources{});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->auth_settings.control_db_pool_size, 8);
+  EXPECT_EQ(defaults->api_settings.workspace_db_pool_size, 8);
+  ConfigSources src;
+  src.overrides = {{"auth.control_db_pool_size", "1"}, {"api.workspace_db_pool_size", "1000"}};
+  absl::StatusOr<Config> cfg = LoadConfig(src);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(cfg->auth_settings.control_db_pool_size, 1);
+  EXPECT_EQ(cfg->api_settings.workspace_db_pool_size, 1000);
+  for (std::string key : {"auth.control_db_pool_size", "api.workspace_db_pool_size"}) {
+    for (std::string bad : {"0", "-1", "1001", "many"}) {
+      ConfigSources b;
+      b.overrides = {{key, bad}};
+      absl::StatusOr<Config> refused = LoadConfig(b);
+      ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << key << "=" << bad;
+      EXPECT_TRUE(HasSubstr(refused.status(), "config key '" + key + "'")) << refused.status();
+    }
   }
 }
 

@@ -168,20 +168,20 @@ absl::StatusOr<S3ListPage> ParseListObjectsV2(std::string_view xml) {
 
 absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions options) {
   std::string_view ep = options.endpoint;
-  if (ep.rfind("https://", 0) == 0) {
-    return absl::UnimplementedError(base::StrCat(
-        "S3 endpoint ", options.endpoint,
-        ": https is not supported yet (the HTTP client has no TLS); use an http:// endpoint "
-        "on a trusted network or a local TLS-terminating proxy"));
-  }
-  if (ep.rfind("http://", 0) != 0) {
+  const bool https = ep.rfind("https://", 0) == 0;
+  if (!https && ep.rfind("http://", 0) != 0) {
     return absl::InvalidArgumentError(
-        base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http://host[:port]"));
+        base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http[s]://host[:port]"));
   }
-  ep.remove_prefix(7);
+  if (!https && !options.ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        base::StrCat("S3 endpoint \"", options.endpoint, "\": a CA file needs an https:// endpoint"));
+  }
+  ep.remove_prefix(https ? 8 : 7);
   if (!ep.empty() && ep.back() == '/') ep.remove_suffix(1);
   std::string host;
-  uint16_t port = 80;
+  const uint16_t default_port = https ? 443 : 80;
+  uint16_t port = default_port;
   if (!ep.empty() && ep.front() == '[') {
     size_t close = ep.find(']');
     if (close == std::string_view::npos) {
@@ -190,7 +190,7 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions optio
     host = std::string(ep.substr(1, close - 1));
     ep.remove_prefix(close + 1);
     if (!ep.empty() && ep.front() != ':') {
-      return absl::InvalidArgumentError(base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http://host[:port]"));
+      return absl::InvalidArgumentError(base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http[s]://host[:port]"));
     }
   } else {
     size_t colon = ep.find(':');
@@ -204,13 +204,13 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions optio
     if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || v == 0 ||
         v > 65535) {
       return absl::InvalidArgumentError(
-          base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http://host[:port] (no path)"));
+          base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http[s]://host[:port] (no path)"));
     }
     port = static_cast<uint16_t>(v);
   }
   if (host.empty() || host.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(
-        base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http://host[:port] (no path)"));
+        base::StrCat("S3 endpoint \"", options.endpoint, "\": expected http[s]://host[:port] (no path)"));
   }
   if (!ValidBucketName(options.bucket)) {
     return absl::InvalidArgumentError(base::StrCat(
@@ -226,12 +226,18 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions optio
   ho.request_timeout = options.request_timeout;
   ho.max_response_body_bytes = options.max_object_bytes;
   ho.env = options.env;
+  if (https) {
+    // The store's certificate is verified (chain and name) against the system's CAs and,
+    // when given, the CA file (a private CA in front of MinIO, Ceph RGW, ...).
+    ho.tls = {.enabled = true, .system_trust = true, .ca_file = options.ca_file};
+  }
   EV_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> http, HttpClient::Create(ho));
   std::unique_ptr<S3Client> c(new S3Client(std::move(options), std::move(http)));
   c->host_ = host;
   c->port_ = port;
+  c->scheme_ = https ? Scheme::kHttps : Scheme::kHttp;
   std::string authority = host.find(':') != std::string::npos ? base::StrCat("[", host, "]") : host;
-  if (port != 80) base::StrAppend(&authority, ":", port);
+  if (port != default_port) base::StrAppend(&authority, ":", port);
   c->host_header_ = c->options_.virtual_host_style
                         ? base::StrCat(c->options_.bucket, ".", authority)
                         : authority;
@@ -264,7 +270,7 @@ absl::StatusOr<ClientResponse> S3Client::Send(std::string method, std::string_vi
   for (auto& h : s.headers) req.headers.push_back(std::move(h));
   req.body = std::string(body);
   const std::string& connect = options_.connect_address.empty() ? host_ : options_.connect_address;
-  return http_->Do(connect, port_, req);
+  return http_->Do(connect, port_, req, scheme_);
 }
 
 absl::Status S3Client::PutObject(std::string_view key, std::string_view body,

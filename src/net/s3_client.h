@@ -2,8 +2,9 @@
 // S3Client: the few S3 calls the audit warehouse needs (PutObject, conditional create,
 // GetObject, ListObjectsV2 with pagination) against any S3-compatible store, signed with
 // AWS Signature V4 (sigv4.h), over HttpClient. Path-style (http://host/bucket/key) or
-// virtual-host-style (Host: bucket.host) addressing. Plain http:// endpoints only:
-// HttpClient has no TLS yet, so Create refuses https:// (docs/audit.md#s3).
+// virtual-host-style (Host: bucket.host) addressing. http:// or https:// endpoints; over
+// https the store's certificate chain and name are always verified, against the system's
+// CAs plus an optional CA file (docs/audit.md#s3).
 // Thread-safety: every method may be called from any number of threads at once.
 //
 //   EV_ASSIGN_OR_RETURN(auto s3, S3Client::Create({.endpoint = "http://127.0.0.1:9000",
@@ -32,8 +33,12 @@
 namespace edgevault::net {
 
 struct S3ClientOptions {
-  // Scheme, host and optional port: "http://127.0.0.1:9000", "http://s3.example.internal".
+  // Scheme, host and optional port: "http://127.0.0.1:9000", "https://s3.example.internal"
+  // (default port 80 / 443).
   std::string endpoint;
+  // https only: a PEM file of CA certificates trusted besides the system's (a private CA);
+  // "" = the system's only. Must be empty for http://.
+  std::string ca_file;
   std::string bucket;
   std::string region = "us-east-1";
   // false: http://host/bucket/key (path-style); true: Host: bucket.host (virtual-host-style).
@@ -70,8 +75,10 @@ struct S3ListPage {
 
 class S3Client {
  public:
-  // Errors: InvalidArgument (endpoint not http://host[:port], bad bucket name, missing
-  // credentials), Unimplemented (https:// endpoints), Internal (HTTP client setup).
+  // Errors: InvalidArgument (endpoint not http[s]://host[:port], a CA file with http://
+  // or one that cannot be read or holds no certificate, bad bucket name, missing
+  // credentials), Internal (HTTP client setup). Over https a certificate the store presents
+  // that is not trusted fails each call with Unavailable, error code "tls_certificate".
   static absl::StatusOr<std::unique_ptr<S3Client>> Create(S3ClientOptions options);
 
   absl::Status PutObject(std::string_view key, std::string_view body, const S3PutOptions& options);
@@ -100,6 +107,7 @@ class S3Client {
   std::unique_ptr<HttpClient> http_;
   std::string host_;  // endpoint host (no port)
   uint16_t port_ = 80;
+  Scheme scheme_ = Scheme::kHttp;
   std::string host_header_;
 };
 

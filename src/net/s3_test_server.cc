@@ -49,6 +49,11 @@ bool S3TestServer::Start(bool conditional_writes) {
                                      EV_S3_SERVER_SCRIPT, "--dir", data.c_str(),
                                      "--port-file", port_file.c_str()};
     if (conditional_writes) argv.push_back("--conditional-writes");
+    if (!tls_cert_file_.empty()) {
+      for (const char* a : {"--tls-cert", tls_cert_file_.c_str(), "--tls-key", tls_key_file_.c_str()}) {
+        argv.push_back(a);
+      }
+    }
     argv.push_back(nullptr);
     ::execv(EV_NODE_EXECUTABLE, const_cast<char* const*>(argv.data()));
     ::_exit(127);
@@ -86,11 +91,14 @@ void S3TestServer::Kill() {
   pid_ = -1;
 }
 
-std::string S3TestServer::Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string S3TestServer::Endpoint() const {
+  return (tls_cert_file_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port_);
+}
 
 S3ClientOptions S3TestServer::ClientOptions() const {
   S3ClientOptions o;
   o.endpoint = Endpoint();
+  o.ca_file = tls_cert_file_;
   o.bucket = "audit";
   o.region = "us-east-1";
   o.credentials = {"S3RVER", "S3RVER", ""};

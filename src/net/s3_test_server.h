@@ -31,9 +31,16 @@ class S3TestServer {
   // PUT with If-None-Match: * answers 412 for an existing object (AWS S3 does; s3rver alone
   // ignores the header).
   bool Start(bool conditional_writes = false);
+  // Before Start: serve HTTPS with this certificate and key (PEM files, e.g.
+  // tls_test_client.h MakeSelfSignedCert); Endpoint() is then https://127.0.0.1:<port> and
+  // ClientOptions() trusts `cert_file` as its CA file.
+  void UseTls(std::string cert_file, std::string key_file) {
+    tls_cert_file_ = std::move(cert_file);
+    tls_key_file_ = std::move(key_file);
+  }
   void Kill();
   uint16_t port() const { return port_; }
-  std::string Endpoint() const;  // http://127.0.0.1:<port>
+  std::string Endpoint() const;  // http://127.0.0.1:<port> (https:// after UseTls)
   const std::string& dir() const { return dir_; }  // s3rver's storage: <dir>/data/<bucket>/...
   const std::string& error() const { return error_; }
   // Path-style options for bucket "audit" with the server's credentials.
@@ -44,6 +51,7 @@ class S3TestServer {
   pid_t pid_ = -1;
   int stdin_fd_ = -1;  // the child's standard input (write end)
   uint16_t port_ = 0;
+  std::string tls_cert_file_, tls_key_file_;
   std::string error_;
 };
 

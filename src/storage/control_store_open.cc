@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<ControlStore>> OpenControlStore(
   }
   if (IsPostgres(options.url)) {
     return OpenPostgresControlStore(
-        {.url = options.url, .env = options.env, .totp_sealer = options.totp_sealer});
+        {.url = options.url, .env = options.env, .totp_sealer = options.totp_sealer,
+         .max_connections = options.pool_size});
   }
   return absl::InvalidArgumentError(
       "control DB URL: expected \"\", \"sqlite:\" or a postgres:// URL");

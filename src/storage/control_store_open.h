@@ -27,10 +27,12 @@ struct ControlStoreOpenOptions {
   std::string data_dir;  // where control.db lives for SQLite
   base::Env* env = nullptr;
   const SecretSealer* totp_sealer = nullptr;  // not owned; see the backends' options
+  int pool_size = 8;  // PostgreSQL: the connection pool's limit (at least 1); SQLite: unused
 };
 
-// The backend's own errors (OpenSqliteControlStore, OpenPostgresControlStore), and
-// InvalidArgument for any other scheme (the message does not echo the URL).
+// The backend's own errors (OpenSqliteControlStore, OpenPostgresControlStore: e.g.
+// InvalidArgument for a pool size below 1), and InvalidArgument for any other scheme (the
+// message does not echo the URL).
 absl::StatusOr<std::unique_ptr<ControlStore>> OpenControlStore(
     const ControlStoreOpenOptions& options);
 

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "src/base/env.h"
@@ -51,6 +53,31 @@ TEST(ControlStoreOpenTest, PostgresUrlOpensThePostgresStore) {
   EV_TEST_ASSIGN(PgResult r, conn->Query("SELECT name FROM orgs WHERE id = 'o1'"));
   ASSERT_EQ(r.Rows(), 1);
   EXPECT_EQ(r.String(0, 0), "default");
+}
+
+// auth.control_db_pool_size reaches the pool: 8 threads at once never hold more than 2
+// server connections, and a size below 1 is refused.
+TEST(ControlStoreOpenTest, PoolSizeBoundsTheConnectionsToPostgres) {
+  base::SimulatedEnv env;
+  std::string url = NewPostgresTestDatabase();
+  ASSERT_FALSE(url.empty());
+  EXPECT_EQ(OpenControlStore({.url = url, .data_dir = "/nonexistent", .env = &env, .pool_size = 0})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EV_TEST_ASSIGN(auto store, OpenControlStore({.url = url, .data_dir = "/nonexistent", .env = &env,
+                                               .pool_size = 2}));
+  EV_TEST_ASSERT_OK(store->CreateOrg(MakeOrg()));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) EXPECT_TRUE(store->GetOrg("o1").ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  const int open = OtherConnectionsTo(url);
+  EXPECT_GE(open, 1);
+  EXPECT_LE(open, 2);
 }
 
 TEST(ControlStoreOpenTest, OtherSchemesAreInvalidArgumentWithoutThePassword) {

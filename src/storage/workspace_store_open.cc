@@ -15,7 +15,9 @@ absl::StatusOr<std::unique_ptr<WorkspaceStoreProvider>> OpenConfiguredWorkspaceS
          .max_open = static_cast<size_t>(config.api_settings.max_open_workspaces)});
   }
   absl::StatusOr<std::unique_ptr<WorkspaceStoreProvider>> stores =
-      OpenPostgresWorkspaceStoreProvider({.url = url, .env = env});
+      OpenPostgresWorkspaceStoreProvider(
+          {.url = url, .env = env,
+           .max_connections = static_cast<int>(config.api_settings.workspace_db_pool_size)});
   if (!stores.ok()) {
     return absl::Status(stores.status().code(),
                         base::ToAbsl(base::StrCat("config key 'api.workspace_db_url': ",

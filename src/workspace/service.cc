@@ -37,6 +37,13 @@ struct Service::Slot {
 struct Service::Locked {
   storage::WorkspaceStore& store;
   Slot& slot;
+  // The head read first thing under the lock: every state this attempt reads is at least
+  // this new, and its commit expects exactly this head. The lock covers this process
+  // only; another api node on the same PostgreSQL store may commit meanwhile.
+  int64_t head = 0;
+  // Set by CommitAndPublish when the store refused the commit because the head moved
+  // since `head` (another node wrote): WithWriteLock runs the write again on fresh state.
+  bool stale = false;
 };
 
 WriteAuthorizer AllowAnyWrite() {
@@ -47,6 +54,11 @@ namespace {
 
 // Slots of workspaces nobody is using are forgotten once more than this many exist.
 constexpr size_t kSlotSweepAt = 1024;
+
+// How many times a write is read, validated and committed before it gives up with
+// Unavailable when other api nodes keep moving the head under it (each retry follows a
+// commit by someone else, so this bounds starvation, not progress).
+constexpr int kMaxWriteAttempts = 5;
 
 std::string Join(const std::set<std::string>& parts) {
   std::string out;
@@ -317,10 +329,23 @@ auto Service::WithWriteLock(const std::string& workspace_id, Fn fn)
     -> decltype(fn(std::declval<Locked&>())) {
   std::shared_ptr<Slot> slot = SlotFor(workspace_id);
   EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
-  auto result = [&] {
+  using Result = decltype(fn(std::declval<Locked&>()));
+  auto result = [&]() -> Result {
     std::lock_guard<std::mutex> lock(slot->write_mu);
-    Locked locked{*store, *slot};
-    return fn(locked);
+    for (int attempt = 1;; ++attempt) {
+      Locked locked{*store, *slot};
+      EV_ASSIGN_OR_RETURN(locked.head, store->Head());
+      Result r = fn(locked);
+      if (!locked.stale) return r;
+      // Another node committed between this attempt's reads and its commit: what was
+      // validated and authorized may no longer hold. Read, validate and authorize again.
+      if (attempt == kMaxWriteAttempts) {
+        return absl::UnavailableError(base::ToAbsl(
+            "the workspace kept changing under this write (other api nodes are writing it); retry"));
+      }
+      EV_LOG(kInfo, "the workspace changed on another node before this write committed; re-validating",
+             {{"workspace", workspace_id}, {"attempt", std::to_string(attempt)}});
+    }
   }();
   DeliverEvents(*slot);
   return result;
@@ -377,6 +402,11 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
                                                   json::object audit_details,
                                                   const std::set<std::string>& environments,
                                                   std::string target, std::vector<WebhookEvent> more_events) {
+  // The caller's If-Match must name the head this write read its state at; the commit
+  // then expects that head whether or not the caller asked (a stale check is refused by
+  // the store atomically, and WithWriteLock retries on fresh state).
+  EV_RETURN_IF_ERROR(CheckIfMatch(request.expected_head, locked.head));
+  request.expected_head = locked.head;
   request.actor = actor.id;
   request.time = options_.env->Now();
   // Propagation job and audit event, in the same transaction as the change.
@@ -392,7 +422,7 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
   EV_ASSIGN_OR_RETURN(std::vector<storage::WebhookRow> hooks, locked.store.ListWebhooks());
   bool webhook_event = false;
   if (!hooks.empty() && !request.mutations.empty()) {
-    EV_ASSIGN_OR_RETURN(int64_t head, locked.store.Head());
+    const int64_t head = locked.head;
     int64_t seq = head;
     json::array revisions;
     for (const storage::Mutation& m : request.mutations) {
@@ -428,7 +458,15 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
     }
   }
 
-  EV_ASSIGN_OR_RETURN(storage::CommitResult result, locked.store.Commit(request));
+  absl::StatusOr<storage::CommitResult> committed = locked.store.Commit(request);
+  if (absl::IsAborted(committed.status())) {
+    // Aborted is also a change request that moved (its compare-and-set): only a moved
+    // head means this attempt's state was stale.
+    absl::StatusOr<int64_t> now = locked.store.Head();
+    if (now.ok() && *now != locked.head) locked.stale = true;
+  }
+  EV_ASSIGN_OR_RETURN(storage::CommitResult result, std::move(committed));
+  locked.head = result.last_revision;
   // Durable from here on: the write has succeeded whatever happens next. Propagation and
   // the audit relay work from the outbox, so they recover from anything below.
   MarkAuditPending(ws.id);

@@ -10,7 +10,11 @@
 // failed write.
 //
 // Each workspace has one actor: its writes are serialised (one mutex per workspace),
-// writes to different workspaces proceed in parallel. Propagation runs on a background
+// writes to different workspaces proceed in parallel. Several api nodes may share one
+// PostgreSQL workspace store; the mutex covers only this process, so a write reads the
+// head first, commits with that expected head, and when another node committed in between
+// (the store refuses atomically) is read, validated and authorized again on the new state,
+// up to 5 times, then answers Unavailable (docs/design/postgres-workspace-store.md). Propagation runs on a background
 // thread, after the write has answered; a workspace that fails to propagate backs off on
 // its own without holding up the others.
 //
@@ -20,7 +24,8 @@
 // NotFound (workspace, environment, item, revision), AlreadyExists, Aborted (If-Match
 // stale → 412), PermissionDenied (entitlement exceeded → 403 with code
 // "entitlement_exceeded"), FailedPrecondition (e.g. deleting an environment with
-// children), Unavailable, Internal.
+// children), Unavailable (also: other nodes kept moving the head under every attempt),
+// Internal.
 
 #include <condition_variable>
 #include <deque>
@@ -144,9 +149,10 @@ struct WriteEffect {
   };
   std::vector<Written> written;
 };
-// Decides whether the caller may make a write with this effect. Called exactly once per
-// write that would change something, under the workspace's write lock, after validation
-// and before anything is committed; a non-OK status is returned as the write's result
+// Decides whether the caller may make a write with this effect. Called once per attempt
+// of a write that would change something (again only when another api node committed
+// before the attempt could: the write is then re-validated on the new state), under the
+// workspace's write lock, after validation and before anything is committed; a non-OK status is returned as the write's result
 // and nothing changes. Must not call back into the Service.
 using WriteAuthorizer = std::function<absl::Status(const WriteEffect&)>;
 // Allows every write (tools and tests that act as the system itself).

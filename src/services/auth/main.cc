@@ -41,6 +41,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   // several auth nodes (docs/configuration.md).
   storage::ControlStoreOpenOptions store_options;
   store_options.url = config.auth_settings.control_db_url;
+  store_options.pool_size = static_cast<int>(config.auth_settings.control_db_pool_size);
   store_options.data_dir = config.data_dir;
   store_options.env = ctx.env;
   store_options.totp_sealer = ctx.Keep(std::move(sealer));

@@ -291,4 +291,20 @@ std::string NewPostgresTestDatabase() {
   return *url;
 }
 
+int OtherConnectionsTo(const std::string& url) {
+  absl::StatusOr<std::unique_ptr<PgConnection>> conn = PgConnection::Connect({.url = url});
+  if (!conn.ok()) {
+    ADD_FAILURE() << conn.status();
+    return -1;
+  }
+  absl::StatusOr<PgResult> r = (*conn)->Query(
+      "SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() "
+      "AND pid <> pg_backend_pid()");
+  if (!r.ok() || r->Rows() != 1) {
+    ADD_FAILURE() << (r.ok() ? "no row" : r.status().ToString());
+    return -1;
+  }
+  return std::stoi(r->String(0, 0));
+}
+
 }  // namespace edgevault::storage

@@ -86,4 +86,9 @@ class PostgresTestServer {
 // keep a store open past its end.
 std::string NewPostgresTestDatabase();
 
+// For tests: how many sessions other than this query's own are connected to the database
+// `url` names (a pool's open connections, once its users are done), or -1 after
+// ADD_FAILURE with the reason.
+int OtherConnectionsTo(const std::string& url);
+
 }  // namespace edgevault::storage

@@ -9,11 +9,14 @@
 // which OpenSSL 3 has only in its legacy provider: run node with --openssl-legacy-provider.
 // Run as a program:
 //   node --openssl-legacy-provider s3-server.mjs --dir DIR --port-file FILE [--bucket NAME]... [--conditional-writes]
-// writes the proxy's port to FILE (atomically) once both listen; stops on SIGTERM/SIGINT
+//        [--tls-cert CERT.pem --tls-key KEY.pem]
+// (with --tls-*, the proxy speaks HTTPS with that certificate: S3 over TLS) writes the proxy's port to FILE (atomically) once both listen; stops on SIGTERM/SIGINT
 // or when its standard input closes. Used by tests/e2e/audit-s3.test.mjs and the C++
 // S3 tests (src/net/s3_test_server.h). Credentials: S3RVER / S3RVER; region us-east-1;
 // virtual-host-style names are <bucket>.s3.localhost.
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import S3rver from 's3rver';
@@ -65,7 +68,7 @@ async function expectedAuthorization(req, body) {
   return signed.headers.authorization;
 }
 
-export async function startS3Server({ dir, buckets = ['audit'], conditionalWrites = false }) {
+export async function startS3Server({ dir, buckets = ['audit'], conditionalWrites = false, tls = null }) {
   const backend = new S3rver({
     address: '127.0.0.1', port: 0, silent: true, directory: dir,
     serviceEndpoint: 'localhost', configureBuckets: buckets.map((name) => ({ name })),
@@ -79,7 +82,7 @@ export async function startS3Server({ dir, buckets = ['audit'], conditionalWrite
     out.on('error', (e) => s3Error(res, 502, 'BadGateway', String(e)));
     out.end(body);
   };
-  const proxy = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
@@ -116,11 +119,12 @@ export async function startS3Server({ dir, buckets = ['audit'], conditionalWrite
       }
       forward(req, body, res);
     });
-  });
+  };
+  const proxy = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
   await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   return {
     port: proxy.address().port,
-    endpoint: `http://127.0.0.1:${proxy.address().port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${proxy.address().port}`,
     async close() {
       await new Promise((resolve) => proxy.close(resolve));
       await backend.close();
@@ -131,17 +135,21 @@ export async function startS3Server({ dir, buckets = ['audit'], conditionalWrite
 // Run as a program.
 if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
   const args = process.argv.slice(2);
-  let dir, portFile, conditionalWrites = false;
+  let dir, portFile, tlsCert, tlsKey, conditionalWrites = false;
   const buckets = [];
   for (let i = 0; i < args.length; ++i) {
     if (args[i] === '--dir') dir = args[++i];
     else if (args[i] === '--port-file') portFile = args[++i];
     else if (args[i] === '--bucket') buckets.push(args[++i]);
     else if (args[i] === '--conditional-writes') conditionalWrites = true;
+    else if (args[i] === '--tls-cert') tlsCert = args[++i];
+    else if (args[i] === '--tls-key') tlsKey = args[++i];
     else { console.error(`unknown argument ${args[i]}`); process.exit(2); }
   }
   if (!dir || !portFile) { console.error('usage: s3-server.mjs --dir DIR --port-file FILE'); process.exit(2); }
-  const server = await startS3Server({ dir, buckets: buckets.length ? buckets : ['audit'], conditionalWrites });
+  if (!tlsCert !== !tlsKey) { console.error('--tls-cert and --tls-key go together'); process.exit(2); }
+  const tls = tlsCert ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : null;
+  const server = await startS3Server({ dir, buckets: buckets.length ? buckets : ['audit'], conditionalWrites, tls });
   writeFileSync(`${portFile}.tmp`, `${server.port}\n`);
   renameSync(`${portFile}.tmp`, portFile);
   const stop = async () => { await server.close(); process.exit(0); };

@@ -1,0 +1,202 @@
+// Two api nodes on one PostgreSQL workspace store: two workspace::Service instances, each
+// with its own connection pool (its write lock covers only its own "process"), writing
+// the same workspace. A write reads and validates under its own lock, so another node may
+// commit in between; these tests make that happen deterministically from inside the
+// first write's authorizer (called after validation, before the commit) and check that
+// exactly one of two conflicting writes wins. Without the head check at commit time the
+// loser commits on stale state (regression: issue 15, cross-node stale check).
+#include <atomic>
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "src/base/status.h"
+#include "src/base/testing/temp_dir.h"
+#include "src/storage/lmdb/edge_kv_lmdb.h"
+#include "src/storage/postgres/postgres_test_server.h"
+#include "src/storage/postgres/workspace_store_postgres.h"
+#include "src/storage/sqlite/control_store_sqlite.h"
+#include "src/workspace/service.h"
+
+namespace edgevault::workspace {
+namespace {
+
+namespace json = boost::json;
+using storage::ItemKind;
+
+json::object Obj(std::string_view text) { return json::parse(text).as_object(); }
+
+constexpr char kBoolFlag[] = R"({"variations":[{"value":false},{"value":true}],
+    "environments":{"prod":{"on":true,"fallthrough":{"variation":1}}}})";
+constexpr char kNeedsBilling[] = R"({"variations":[{"value":false},{"value":true}],
+    "environments":{"prod":{"on":true,"fallthrough":{"variation":1},
+                            "prerequisites":[{"flag":"billing","variation":1}]}}})";
+
+class TwoNodeServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = storage::NewPostgresTestDatabase();
+    ASSERT_FALSE(url_.empty());
+    auto control = storage::OpenSqliteControlStore({dir_.path() + "/control.db", base::Env::Default()});
+    ASSERT_TRUE(control.ok()) << control.status();
+    control_ = std::move(*control);
+    storage::Org org;
+    org.id = "org_1";
+    org.name = "default";
+    org.created_at = absl::Now();
+    ASSERT_TRUE(control_->CreateOrg(org).ok());
+    auto kv = storage::OpenLmdbEdgeKv({.path = dir_.path() + "/edge"});
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    kv_ = std::move(*kv);
+    for (int n = 0; n < 2; ++n) {
+      auto stores = storage::OpenPostgresWorkspaceStoreProvider(
+          {.url = url_, .env = base::Env::Default(), .max_connections = 4});
+      ASSERT_TRUE(stores.ok()) << stores.status();
+      stores_[n] = std::move(*stores);
+      ServiceOptions so;
+      so.stores = stores_[n].get();
+      so.directory = control_.get();
+      so.kv = kv_.get();
+      so.env = base::Env::Default();
+      auto service = Service::Create(so);
+      ASSERT_TRUE(service.ok()) << service.status();
+      node_[n] = std::move(*service);
+    }
+    absl::StatusOr<storage::Workspace> ws = node_[0]->CreateWorkspace(actor_, "shop", "Shop");
+    ASSERT_TRUE(ws.ok()) << ws.status();
+    ws_ = *ws;
+    ASSERT_TRUE(node_[0]->CreateEnvironment(actor_, ws_, {{"key", "prod"}, {"name", "Prod"}}, "setup",
+                                            std::nullopt)
+                    .ok());
+  }
+  void TearDown() override {
+    // Stores first (they hold pooled connections into a database the next test drops).
+    for (auto& n : node_) n.reset();
+    for (auto& s : stores_) s.reset();
+  }
+
+  absl::StatusOr<int64_t> PutConfig(Service& node, const std::string& key, int value,
+                                    std::optional<int64_t> if_match, const WriteAuthorizer& authorize) {
+    return node.PutItem(actor_, ws_, ItemKind::kConfig, key,
+                        json::object{{"type", "integer"}, {"values", json::object{{"prod", value}}}}, "test",
+                        if_match, authorize);
+  }
+
+  // An authorizer that, the first time it is called, lets `other` happen (another node's
+  // write, committed between this write's validation and its commit).
+  static WriteAuthorizer InterleaveOnce(std::function<void()> other, std::atomic<int>* calls) {
+    return [other = std::move(other), calls](const WriteEffect&) {
+      if (calls->fetch_add(1) == 0) other();
+      return absl::OkStatus();
+    };
+  }
+
+  base::testing::TempDir dir_{"ev-service-pg"};
+  std::string url_;
+  Actor actor_{"user:usr_1", "org_1", "127.0.0.1", "req-1"};
+  std::unique_ptr<storage::ControlStore> control_;
+  std::unique_ptr<storage::EdgeKv> kv_;
+  std::unique_ptr<storage::WorkspaceStoreProvider> stores_[2];
+  std::unique_ptr<Service> node_[2];
+  storage::Workspace ws_;
+};
+
+// The org's item limit is checked against the item count read under node A's lock; node B
+// adds the last item that fits before A commits. A must re-check and be refused.
+TEST_F(TwoNodeServiceTest, TheItemLimitHoldsWhenTwoNodesAddTheLastItemAtOnce) {
+  storage::Entitlements one_item;
+  one_item.max_items = 1;
+  ASSERT_TRUE(control_->SetEntitlements("org_1", one_item).ok());
+  absl::StatusOr<int64_t> b_wrote;
+  std::atomic<int> calls{0};
+  absl::StatusOr<int64_t> a_wrote = PutConfig(
+      *node_[0], "a", 1, std::nullopt,
+      InterleaveOnce([&] { b_wrote = PutConfig(*node_[1], "b", 2, std::nullopt, AllowAnyWrite()); }, &calls));
+  ASSERT_TRUE(b_wrote.ok()) << b_wrote.status();
+  ASSERT_FALSE(a_wrote.ok()) << "node A committed on a stale item count";
+  EXPECT_EQ(a_wrote.status().code(), absl::StatusCode::kPermissionDenied) << a_wrote.status();
+  absl::StatusOr<std::vector<storage::Item>> items = node_[1]->ListItems(ws_, ItemKind::kConfig);
+  ASSERT_TRUE(items.ok());
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].key, "b");
+}
+
+// Node A deletes flag "billing" after checking that no flag requires it; node B meanwhile
+// adds a flag that requires it. Exactly one of them may win: A re-validates and refuses.
+TEST_F(TwoNodeServiceTest, ADeleteIsRevalidatedWhenAnotherNodeStartsDependingOnTheItem) {
+  ASSERT_TRUE(node_[0]->PutItem(actor_, ws_, ItemKind::kFlag, "billing", Obj(kBoolFlag), "setup", std::nullopt,
+                                AllowAnyWrite())
+                  .ok());
+  absl::StatusOr<int64_t> b_wrote;
+  std::atomic<int> calls{0};
+  absl::Status a_deleted =
+      node_[0]
+          ->DeleteItem(actor_, ws_, ItemKind::kFlag, "billing", "cleanup", std::nullopt,
+                       InterleaveOnce(
+                           [&] {
+                             b_wrote = node_[1]->PutItem(actor_, ws_, ItemKind::kFlag, "checkout",
+                                                         Obj(kNeedsBilling), "test", std::nullopt,
+                                                         AllowAnyWrite());
+                           },
+                           &calls))
+          .status();
+  ASSERT_TRUE(b_wrote.ok()) << b_wrote.status();
+  EXPECT_EQ(a_deleted.code(), absl::StatusCode::kFailedPrecondition) << a_deleted;
+  EXPECT_EQ(calls.load(), 1);  // the retry refused before asking for authorization again
+  EXPECT_TRUE(node_[1]->GetItem(ws_, ItemKind::kFlag, "billing").ok()) << "the required flag was deleted";
+}
+
+// Two If-Match writes of the same item at the same head: the second to commit answers
+// Aborted (412) whichever node it runs on, and the item holds the winner's value.
+TEST_F(TwoNodeServiceTest, OfTwoIfMatchWritesAtOneHeadExactlyOneWins) {
+  ASSERT_TRUE(PutConfig(*node_[0], "pool", 1, std::nullopt, AllowAnyWrite()).ok());
+  absl::StatusOr<int64_t> head = node_[0]->Head(ws_);
+  ASSERT_TRUE(head.ok());
+  absl::StatusOr<int64_t> b_wrote;
+  std::atomic<int> calls{0};
+  absl::StatusOr<int64_t> a_wrote = PutConfig(
+      *node_[0], "pool", 10, *head,
+      InterleaveOnce([&] { b_wrote = PutConfig(*node_[1], "pool", 20, *head, AllowAnyWrite()); }, &calls));
+  ASSERT_TRUE(b_wrote.ok()) << b_wrote.status();
+  EXPECT_EQ(a_wrote.status().code(), absl::StatusCode::kAborted) << a_wrote.status();
+  absl::StatusOr<storage::Item> item = node_[0]->GetItem(ws_, ItemKind::kConfig, "pool");
+  ASSERT_TRUE(item.ok());
+  EXPECT_EQ(item->revision, *b_wrote);
+  EXPECT_NE(item->body.find("20"), std::string::npos) << item->body;
+}
+
+// A write without If-Match whose check went stale is not refused: it is checked again on
+// the new state and committed on top of the other node's write (no lost update of the
+// other item, no spurious 412).
+TEST_F(TwoNodeServiceTest, AStaleWriteWithoutIfMatchIsRetriedOnTheNewHead) {
+  absl::StatusOr<int64_t> b_wrote;
+  std::atomic<int> calls{0};
+  absl::StatusOr<int64_t> a_wrote = PutConfig(
+      *node_[0], "a", 1, std::nullopt,
+      InterleaveOnce([&] { b_wrote = PutConfig(*node_[1], "b", 2, std::nullopt, AllowAnyWrite()); }, &calls));
+  ASSERT_TRUE(b_wrote.ok()) << b_wrote.status();
+  ASSERT_TRUE(a_wrote.ok()) << a_wrote.status();
+  EXPECT_EQ(*a_wrote, *b_wrote + 1);
+  EXPECT_EQ(calls.load(), 2);  // authorized again on the state it finally committed on
+  absl::StatusOr<std::vector<storage::Item>> items = node_[0]->ListItems(ws_, ItemKind::kConfig);
+  ASSERT_TRUE(items.ok());
+  EXPECT_EQ(items->size(), 2u);
+}
+
+// A node that loses every attempt gives up with Unavailable (503, retry) after a bounded
+// number of them rather than looping.
+TEST_F(TwoNodeServiceTest, AWriteThatKeepsLosingGivesUpWithUnavailable) {
+  std::atomic<int> calls{0};
+  int other = 0;
+  absl::StatusOr<int64_t> a_wrote =
+      PutConfig(*node_[0], "a", 1, std::nullopt, [&](const WriteEffect&) {
+        ++calls;
+        EXPECT_TRUE(PutConfig(*node_[1], "b", ++other, std::nullopt, AllowAnyWrite()).ok());
+        return absl::OkStatus();
+      });
+  EXPECT_EQ(a_wrote.status().code(), absl::StatusCode::kUnavailable) << a_wrote.status();
+  EXPECT_EQ(calls.load(), 5);
+  EXPECT_FALSE(node_[1]->GetItem(ws_, ItemKind::kConfig, "a").ok());
+}
+
+}  // namespace
+}  // namespace edgevault::workspace
