@@ -87,41 +87,55 @@ test('the audit consumer writes a hash-chained NDJSON warehouse to S3 that verif
   assert.equal(status.warehouse, 's3://audit/edgevault/prod/');
 
   // A third-party client lists and reads the objects: valid NDJSON, chained across objects.
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'audit', Prefix: 'edgevault/prod/' }));
-  const keys = listed.Contents.map((o) => o.Key);
-  const chainKeys = keys.filter((k) => k.endsWith('.ndjson'));
-  assert.ok(chainKeys.length >= 1, keys.join(' '));
-  for (const k of chainKeys) {
-    assert.match(k, /^edgevault\/prod\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/node-1-\d{10}\.ndjson$/);
-  }
-  assert.ok(keys.includes('edgevault/prod/node-1.head'), keys.join(' '));
-  chainKeys.sort((a, b) => a.slice(-17).localeCompare(b.slice(-17)));  // by seq
-  let prev = '0'.repeat(64);
-  let records = 0;
-  const actions = new Set();
-  for (const k of chainKeys) {
-    const text = await body(s3, k);
-    assert.ok(text.endsWith('\n'), `${k} ends with a newline`);
-    for (const line of text.slice(0, -1).split('\n')) {
-      const rec = JSON.parse(line);
-      assert.equal(rec.prev_hash, prev, `${k}: prev_hash links to the previous record`);
-      // hash = SHA-256(prev_hash || the line without its two chain members).
-      const canonical = line.slice(0, line.lastIndexOf(',"prev_hash":')) + '}';
-      assert.equal(rec.hash, createHash('sha256').update(prev + canonical).digest('hex'));
-      prev = rec.hash;
-      actions.add(rec.action);
-      ++records;
+  // The services may still record an event meanwhile (the consumer then writes one more
+  // object and moves HEAD), so the walk is repeated until HEAD names its last record.
+  const walk = async () => {
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'audit', Prefix: 'edgevault/prod/' }));
+    const keys = listed.Contents.map((o) => o.Key);
+    const chainKeys = keys.filter((k) => k.endsWith('.ndjson'));
+    assert.ok(chainKeys.length >= 1, keys.join(' '));
+    for (const k of chainKeys) {
+      assert.match(k, /^edgevault\/prod\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/node-1-\d{10}\.ndjson$/);
     }
+    assert.ok(keys.includes('edgevault/prod/node-1.head'), keys.join(' '));
+    chainKeys.sort((a, b) => a.slice(-17).localeCompare(b.slice(-17)));  // by seq
+    let prev = '0'.repeat(64);
+    let records = 0;
+    const actions = new Set();
+    for (const k of chainKeys) {
+      const text = await body(s3, k);
+      assert.ok(text.endsWith('\n'), `${k} ends with a newline`);
+      for (const line of text.slice(0, -1).split('\n')) {
+        const rec = JSON.parse(line);
+        assert.equal(rec.prev_hash, prev, `${k}: prev_hash links to the previous record`);
+        // hash = SHA-256(prev_hash || the line without its two chain members).
+        const canonical = line.slice(0, line.lastIndexOf(',"prev_hash":')) + '}';
+        assert.equal(rec.hash, createHash('sha256').update(prev + canonical).digest('hex'));
+        prev = rec.hash;
+        actions.add(rec.action);
+        ++records;
+      }
+    }
+    const head = JSON.parse(await body(s3, 'edgevault/prod/node-1.head'));
+    return { chainKeys, records, actions, prev, head };
+  };
+  let seen = await walk();
+  for (let i = 0; i < 20 && seen.head.hash !== seen.prev; ++i) {
+    await new Promise((r) => setTimeout(r, 250));
+    seen = await walk();
   }
+  const { chainKeys, records, actions, prev, head } = seen;
   assert.ok(records >= 4, `records: ${records}`);
   assert.ok([...actions].some((a) => a.startsWith('auth.login')), [...actions].join(' '));
-  const head = JSON.parse(await body(s3, 'edgevault/prod/node-1.head'));
   assert.equal(head.hash, prev, 'HEAD names the last record');
 
   // `edgevault audit verify` on the objects.
   let v = verify(url);
   assert.equal(v.status, 0, v.stdout + v.stderr);
-  assert.match(v.stdout, new RegExp(`OK: ${records} event\\(s\\) in ${chainKeys.length} file\\(s\\), 1 chain\\(s\\) intact \\(s3://audit/edgevault/prod/\\)`));
+  // At least what the walk saw (an event recorded since adds to both counts).
+  const ok = v.stdout.match(/OK: (\d+) event\(s\) in (\d+) file\(s\), 1 chain\(s\) intact \(s3:\/\/audit\/edgevault\/prod\/\)/);
+  assert.ok(ok, v.stdout);
+  assert.ok(Number(ok[1]) >= records && Number(ok[2]) >= chainKeys.length, v.stdout);
 
   // Tamper: edit a field of the first record. verify names the object and the line.
   const first = chainKeys[0];
