@@ -79,6 +79,18 @@ std::string_view TypeName(ValueType t) {
   return "?";
 }
 
+// A scalar attribute's value parsed as a number, time or semver, each at most once per
+// evaluation (the first Evaluation::kParsedSlots slots that need one; the rest parse every
+// time). At namespace scope: clang cannot default-construct a nested class with member
+// initializers inside std::optional while the enclosing class is incomplete.
+struct Parsed {
+  int slot = -1;
+  bool number_done = false, time_done = false, semver_done = false;
+  std::optional<double> number;
+  std::optional<absl::Time> time;
+  std::optional<Semver> semver;
+};
+
 // One evaluation: the set, the context, and the prerequisite chain being evaluated.
 class Evaluation {
  public:
@@ -236,15 +248,7 @@ class Evaluation {
     return memo_->found[c.slot];
   }
 
-  // A scalar attribute's value parsed as a number, time or semver, each at most once per
-  // evaluation (the first kParsedSlots slots that need one; the rest parse every time).
-  struct Parsed {
-    int slot = -1;
-    bool number_done = false, time_done = false, semver_done = false;
-    std::optional<double> number;
-    std::optional<absl::Time> time;
-    std::optional<Semver> semver;
-  };
+  // (Parsed: see above the class.)
   static constexpr int kParsedSlots = 4;
   Parsed* ParsedFor(int slot) {
     if (slot < 0 || memo_ == nullptr) return nullptr;
