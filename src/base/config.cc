@@ -685,6 +685,12 @@ std::vector<KeySpec> BuildKeyTable() {
       "oauth.refresh_token_ttl_s", 300, 31536000, absl::Seconds(1),
       "An OAuth grant unused (not refreshed) for this long ends; each refresh extends it.",
       [](auto& c) -> auto& { return c.oauth_settings.refresh_ttl; }));
+  t.push_back(IntKey(
+      "oauth.registrations_per_address", 1, 100000,
+      "Open OAuth client registrations (POST /oauth/register) one client address may make\n"
+      "within auth.throttle_window_s; beyond it 429 with Retry-After. Counted across auth\n"
+      "nodes when rate_limit.url names a Redis.",
+      [](auto& c) -> auto& { return c.oauth_settings.registrations_per_address; }));
   t.push_back(StringKey(
       "api.webhook_ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
       "PEM file of extra CA certificates that https:// webhook receivers' certificates\n"

@@ -125,6 +125,9 @@ struct OAuthSettings {
   std::string console_url;   // the console's public base URL (consent page)
   std::string mcp_resource;  // the api's /mcp as clients name it
   absl::Duration refresh_ttl = absl::Hours(24 * 30);
+  // Open client registrations (POST /oauth/register) per client address within
+  // auth.throttle_window_s, counted across auth nodes when rate_limit.url names a Redis.
+  int64_t registrations_per_address = 20;
 };
 
 // The delivery service (docs/delivery.md).

@@ -187,6 +187,26 @@ TEST_F(McpOAuthTest, RegistrationTakesPublicLoopbackOrHttpsClientsOnly) {
   EXPECT_EQ(Str(ok.json, "token_endpoint_auth_method"), "none");
 }
 
+// Registration is open and each one is an audit row: one client address gets
+// oauth.registrations_per_address per throttle window, then 429 with Retry-After, and the
+// limit is its own (logging in from that address still works).
+TEST(McpOAuthLimitTest, RegistrationsPerAddressAreLimited) {
+  auto up = EdgeVaultUp::Start({"--set", "oauth.registrations_per_address=3"});
+  ASSERT_NE(up, nullptr);
+  auto reg = [&] {
+    return up->Json("auth", "POST", "/oauth/register",
+                    json::object{{"client_name", "flood"}, {"redirect_uris", json::array{kRedirect}}});
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(reg().status, 201) << i;
+  HttpReply refused = reg();
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(Str(refused.json, "error"), "too_many_requests") << refused.body;
+  EXPECT_FALSE(refused.Header("Retry-After").empty());
+  EXPECT_EQ(up->Json("auth", "POST", "/v1/login", {{"email", up->owner_email()}, {"password", up->owner_password()}})
+                .status,
+            200);
+}
+
 TEST_F(McpOAuthTest, ConsentNeedsALoginSessionAndAValidRequest) {
   json::object q = Authorize();
   std::string query;

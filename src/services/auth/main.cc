@@ -65,6 +65,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   options.throttle.max_second_factor_failures =
       static_cast<int>(config.auth_settings.throttle_second_factor_failures);
   options.throttle.window = config.auth_settings.throttle_window;
+  options.throttle.max_registrations = static_cast<int>(config.oauth_settings.registrations_per_address);
   // rate_limit.url: failures counted in a Redis every auth node shares (this process's own
   // table decides while it does not answer), or "" = this process only.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<services::SharedRateLimits> opened_limits,

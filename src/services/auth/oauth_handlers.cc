@@ -181,6 +181,18 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
   // RFC 7591: open registration of public clients. Nothing is stored: the client id
   // carries the registration, signed (oauth.h), so registrations cannot fill a table.
   Route(http::verb::post, "/oauth/register", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    // Open to anyone, and each registration is an audit row: a client address may register
+    // oauth.registrations_per_address clients per throttle window (throttle.h).
+    LoginThrottle::Attempt attempt;
+    if (absl::Duration wait = throttle_.Begin({RegistrationKey(ClientAddress(req))}, Now(), &attempt);
+        wait > absl::ZeroDuration()) {
+      const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
+      net::Response resp = OAuthError(429, "too_many_requests",
+                                      "too many client registrations from this address; retry after " +
+                                          std::to_string(secs) + " s");
+      resp.WithHeader("Retry-After", std::to_string(secs));
+      return resp;
+    }
     absl::StatusOr<json::object> body = services::ParseJsonBody(req);
     if (!body.ok()) return OAuthError(400, "invalid_client_metadata", base::ToStd(body.status().message()));
     absl::StatusOr<OAuthClient> c = ParseClientRegistration(*body, absl::ToUnixSeconds(Now()));

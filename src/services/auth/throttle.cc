@@ -12,6 +12,8 @@ std::string LoginThrottle::MapKey(const ThrottleKey& k) {
       return "addr:" + k.id;
     case ThrottleScope::kSecondFactor:
       return "2fa:" + k.id;
+    case ThrottleScope::kRegistration:
+      return "reg:" + k.id;
   }
   return "?:" + k.id;
 }
@@ -24,6 +26,8 @@ int LoginThrottle::LimitFor(ThrottleScope scope) const {
       return options_.max_address_failures;
     case ThrottleScope::kSecondFactor:
       return options_.max_second_factor_failures;
+    case ThrottleScope::kRegistration:
+      return options_.max_registrations;
   }
   return 1;
 }

@@ -65,6 +65,7 @@ struct ThrottleOptions {
   absl::Duration window = absl::Minutes(15);
   size_t max_tracked_keys = 100000;  // see the header comment for what goes first
   int max_second_factor_failures = 5;  // TOTP, recovery-code and passkey failures per account
+  int max_registrations = 20;  // open OAuth client registrations per client address (never cleared)
   // Where failures are counted across nodes; nullptr = this process only. Not owned.
   storage::AttemptWindow* shared = nullptr;
   // Unique per process (AuthService::Create sets a random one): prefixes the ids of attempts
@@ -76,7 +77,7 @@ struct ThrottleOptions {
 };
 
 // What a key counts; each has its own limit.
-enum class ThrottleScope { kAccount, kAddress, kSecondFactor };
+enum class ThrottleScope { kAccount, kAddress, kSecondFactor, kRegistration };
 
 struct ThrottleKey {
   ThrottleScope scope;
@@ -86,6 +87,10 @@ inline ThrottleKey AccountKey(std::string_view email) { return {ThrottleScope::k
 inline ThrottleKey AddressKey(std::string_view address) { return {ThrottleScope::kAddress, std::string(address)}; }
 inline ThrottleKey SecondFactorKey(std::string_view user_id) {
   return {ThrottleScope::kSecondFactor, std::string(user_id)};
+}
+// OAuth client registrations from one client address (counted, never withdrawn).
+inline ThrottleKey RegistrationKey(std::string_view address) {
+  return {ThrottleScope::kRegistration, std::string(address)};
 }
 
 class LoginThrottle {
