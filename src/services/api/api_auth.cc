@@ -51,28 +51,14 @@ absl::StatusOr<Principal> ApiAuth::FromApiKey(std::string_view key) {
     auto it = key_cache_.find(hash);
     if (it != key_cache_.end() && it->second.expires > now) return it->second.principal;
   }
-  net::ClientRequest req;
-  req.method = "POST";
-  req.target = "/internal/v1/api-keys/exchange";
-  req.headers.push_back({"Content-Type", "application/json"});
-  req.body = json::serialize(json::object{{"api_key", key}});
-  absl::StatusOr<net::ClientResponse> resp =
-      options_.auth_client->Do(options_.auth_host, options_.auth_port, req);
-  if (!resp.ok()) {
-    return absl::UnavailableError(base::ToAbsl("the auth service is unreachable: " +
-                                               std::string(resp.status().message())));
-  }
-  if (resp->status == 401) {
+  absl::StatusOr<json::object> answer =
+      CallAuth("/internal/v1/api-keys/exchange", json::object{{"api_key", key}});
+  if (absl::IsUnauthenticated(answer.status())) {
     return absl::UnauthenticatedError(
         "the API key is not valid: it is unknown, revoked or expired, or its owner is no longer an active member");
   }
-  if (resp->status != 200) {
-    return absl::UnavailableError(base::ToAbsl("the auth service answered HTTP " +
-                                               std::to_string(resp->status)));
-  }
-  boost::system::error_code ec;
-  json::value v = json::parse(resp->body, ec);
-  const json::value* token = ec || !v.is_object() ? nullptr : v.get_object().if_contains("token");
+  EV_RETURN_IF_ERROR(answer.status());
+  const json::value* token = answer->if_contains("token");
   if (token == nullptr || !token->is_string()) {
     return absl::UnavailableError("the auth service answered an unexpected body");
   }
@@ -87,6 +73,29 @@ absl::StatusOr<Principal> ApiAuth::FromApiKey(std::string_view key) {
 }
 
 ApiAuth::~ApiAuth() { Stop(); }
+
+absl::StatusOr<json::object> ApiAuth::CallAuth(std::string_view target, json::object body) {
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = std::string(target);
+  req.headers.push_back({"Content-Type", "application/json"});
+  req.body = json::serialize(body);
+  absl::StatusOr<net::ClientResponse> resp =
+      options_.auth_client->Do(options_.auth_host, options_.auth_port, req);
+  if (!resp.ok()) {
+    return absl::UnavailableError(base::ToAbsl("the auth service is unreachable: " +
+                                               std::string(resp.status().message())));
+  }
+  if (resp->status == 401) return absl::UnauthenticatedError("auth answered HTTP 401");
+  if (resp->status != 200) {
+    return absl::UnavailableError(base::ToAbsl("the auth service answered HTTP " +
+                                               std::to_string(resp->status)));
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(resp->body, ec);
+  if (ec || !v.is_object()) return absl::UnavailableError("the auth service answered an unexpected body");
+  return std::move(v.get_object());
+}
 
 absl::StatusOr<Principal> ApiAuth::Admit(Principal p) {
   const absl::Time now = options_.env->Now();
@@ -136,33 +145,27 @@ absl::Status ApiAuth::RecheckOnce() {
     for (size_t i = from; i < std::min(ask.size(), from + kBatch); ++i) {
       list.emplace_back(json::object{{"org_id", ask[i].first}, {"actor", ask[i].second}});
     }
-    net::ClientRequest req;
-    req.method = "POST";
-    req.target = "/internal/v1/principals/check";
-    req.headers.push_back({"Content-Type", "application/json"});
-    req.body = json::serialize(json::object{{"principals", std::move(list)}});
-    absl::StatusOr<net::ClientResponse> resp =
-        options_.auth_client->Do(options_.auth_host, options_.auth_port, req);
-    if (!resp.ok()) {
-      return absl::UnavailableError(base::ToAbsl("the auth service is unreachable: " +
-                                                 std::string(resp.status().message())));
+    absl::StatusOr<json::object> answer =
+        CallAuth("/internal/v1/principals/check", json::object{{"principals", std::move(list)}});
+    if (absl::IsUnauthenticated(answer.status())) {
+      return absl::UnavailableError("the auth service refused the api's signed call (HTTP 401)");
     }
-    if (resp->status != 200) {
-      return absl::UnavailableError(base::ToAbsl("the auth service answered HTTP " +
-                                                 std::to_string(resp->status)));
-    }
-    boost::system::error_code ec;
-    json::value v = json::parse(resp->body, ec);
-    const json::value* answers = ec || !v.is_object() ? nullptr : v.get_object().if_contains("principals");
+    EV_RETURN_IF_ERROR(answer.status());
+    const json::value* answers = answer->if_contains("principals");
     if (answers == nullptr || !answers->is_array()) {
       return absl::UnavailableError("the auth service answered an unexpected body");
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (const json::value& a : answers->get_array()) {
       const json::object* o = a.if_object();
-      const json::string* org = o ? o->if_contains("org_id") ? o->at("org_id").if_string() : nullptr : nullptr;
-      const json::string* actor = o ? o->if_contains("actor") ? o->at("actor").if_string() : nullptr : nullptr;
-      const json::value* rights = o ? o->if_contains("rights") : nullptr;
+      if (o == nullptr) continue;
+      auto string_member = [o](std::string_view name) -> const json::string* {
+        const json::value* v = o->if_contains(name);
+        return v == nullptr ? nullptr : v->if_string();
+      };
+      const json::string* org = string_member("org_id");
+      const json::string* actor = string_member("actor");
+      const json::value* rights = o->if_contains("rights");
       if (org == nullptr || actor == nullptr || rights == nullptr) continue;
       auto it = tracked_.find({std::string(*org), std::string(*actor)});
       if (it == tracked_.end()) continue;

@@ -34,6 +34,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/json.hpp>
+
 #include "absl/status/statusor.h"
 #include "src/base/env.h"
 #include "src/net/http_client.h"
@@ -116,6 +118,9 @@ class ApiAuth {
 
  private:
   absl::StatusOr<Principal> FromApiKey(std::string_view key);
+  // POSTs `body` to auth's internal `target` (signed by auth_client): the JSON object of a
+  // 200; Unauthenticated for a 401 (the caller says what it means); Unavailable otherwise.
+  absl::StatusOr<boost::json::object> CallAuth(std::string_view target, boost::json::object body);
   // Tracks `p` and narrows it to what the last recheck found (Unauthenticated when it
   // holds no rights any more).
   absl::StatusOr<Principal> Admit(Principal p);
