@@ -170,6 +170,9 @@ WriteEffect EffectOf(std::set<std::string> touched, const EnvironmentSet& envs) 
       effect.policies.emplace(e, *env->policy);
       if (env->policy->change_requests_required) effect.change_request_environments.insert(e);
     }
+    for (const Environment* a = env; a != nullptr && !effect.parents.contains(a->key); a = envs.Find(a->parent)) {
+      effect.parents.emplace(a->key, a->parent);
+    }
   }
   effect.environments = std::move(touched);
   return effect;

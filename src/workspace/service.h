@@ -138,6 +138,10 @@ struct WriteEffect {
   std::set<std::string> change_request_environments;
   // The policy of every touched environment that has one.
   std::map<std::string, EnvironmentPolicy> policies;
+  // The parent of every touched environment and of each of its ancestors ("" for a root):
+  // which touched environments serve a value set higher up, by inheritance (a value
+  // written in `prod` is served by a touched `dev` below it that does not set its own).
+  std::map<std::string, std::string> parents;
   // The config and flag bodies (normalised) this write stores as new content: PutItem,
   // PatchItem and ApplyChangeSet (change requests, promotions) fill it, for checks of
   // what is written such as secret-leak scanning (docs/secret-scanning.md). Revert and

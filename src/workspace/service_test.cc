@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <set>
 #include <future>
 #include <thread>
 
@@ -411,6 +412,70 @@ TEST_F(ServiceTest, ParallelCreatesNeverExceedTheWorkspaceLimit) {
   EXPECT_EQ(created.load(), 5);
   EXPECT_EQ(refused.load(), 11);
   EXPECT_EQ(control_->ListWorkspaces("org_1")->size(), 5u);
+}
+
+// Deleting an environment races giving it a child (a reparent or a new environment under
+// it) from another request: the writes are serialised, so either the child moved first and
+// the delete is refused (it has children), or the delete went first and the child's write
+// is refused (unknown parent). Never an environment whose parent is gone.
+TEST_F(ServiceTest, ParallelDeleteAndReparentNeverLeaveAnOrphan) {
+  Open();
+  ASSERT_TRUE(service_->Start().ok());
+  storage::Workspace ws = NewWorkspace("race");  // prod (protected) <- dev
+  for (int round = 0; round < 12; ++round) {
+    std::string doomed = "staging" + std::to_string(round);
+    std::string child = "qa" + std::to_string(round);
+    absl::Status made = service_->CreateEnvironment(actor_, ws, json::object{{"key", doomed}}, "setup", std::nullopt).status();
+    ASSERT_TRUE(made.ok()) << made;
+    made = service_->CreateEnvironment(actor_, ws, json::object{{"key", child}, {"parent", "dev"}}, "setup", std::nullopt)
+               .status();
+    ASSERT_TRUE(made.ok()) << made;
+    std::string born = "new" + std::to_string(round);
+    std::promise<void> go;
+    std::shared_future<void> start = go.get_future().share();
+    auto del = std::async(std::launch::async, [&] {
+      start.wait();
+      return service_->DeleteEnvironment(actor_, ws, doomed, {}, "retire", std::nullopt).status();
+    });
+    auto move = std::async(std::launch::async, [&] {
+      start.wait();
+      return service_->UpdateEnvironment(actor_, ws, child, json::object{{"parent", doomed}}, "move", std::nullopt)
+          .status();
+    });
+    auto create = std::async(std::launch::async, [&] {
+      start.wait();
+      return service_->CreateEnvironment(actor_, ws, json::object{{"key", born}, {"parent", doomed}}, "add",
+                                         std::nullopt)
+          .status();
+    });
+    go.set_value();
+    absl::Status d = del.get(), m = move.get(), c = create.get();
+    if (d.ok()) {
+      EXPECT_EQ(m.code(), absl::StatusCode::kInvalidArgument) << m;
+      EXPECT_EQ(c.code(), absl::StatusCode::kInvalidArgument) << c;
+    } else {
+      EXPECT_EQ(d.code(), absl::StatusCode::kFailedPrecondition) << d;
+      EXPECT_TRUE(m.ok() || c.ok()) << m << " / " << c;
+    }
+    absl::StatusOr<std::vector<storage::Item>> envs = service_->ListEnvironments(ws);
+    ASSERT_TRUE(envs.ok()) << envs.status();
+    std::set<std::string> keys;
+    for (const storage::Item& e : *envs) keys.insert(e.key);
+    for (const storage::Item& e : *envs) {
+      json::value body = json::parse(e.body);
+      const json::value* parent = body.as_object().if_contains("parent");
+      if (parent != nullptr && parent->is_string()) {
+        EXPECT_TRUE(keys.contains(std::string(parent->as_string()))) << e.key << " has a deleted parent: " << e.body;
+      }
+    }
+    // Leave room under the plan's environment limit for the next round.
+    for (const std::string& e : {child, born, doomed}) {
+      if (keys.contains(e)) {
+        absl::Status gone = service_->DeleteEnvironment(actor_, ws, e, {}, "cleanup", std::nullopt).status();
+        ASSERT_TRUE(gone.ok()) << e << ": " << gone;
+      }
+    }
+  }
 }
 
 // Regression (issue 12 §9): one workspace whose propagation failed put the single

@@ -178,6 +178,58 @@ TEST_F(LeakPolicyApiTest, BlockRefusesAChangeRequestBeforeItIsStored) {
   EXPECT_EQ(Head(base), head);
 }
 
+// "block" on an environment covers what it inherits: a credential written in its parent
+// (which only warns) is refused when the blocking child would serve it, and judged by the
+// parent alone once the child sets its own value.
+TEST_F(LeakPolicyApiTest, BlockCoversValuesAnEnvironmentInherits) {
+  std::string base = NewWorkspace("leak-inherit", "");
+  ASSERT_EQ(Api("PUT", base + "/environments/dev/policy", json::object{{"leak_scan", "block"}, {"reason", "x"}}).status,
+            200);
+  int64_t head = Head(base);
+  HttpReply put = Api("PUT", base + "/configs/db.url",
+                      json::object{{"type", "string"}, {"values", {{"prod", kDbUrl}}}, {"reason", "db"}});
+  EXPECT_EQ(put.status, 400) << put.body;
+  EXPECT_EQ(Code(put), "secret_detected");
+  EXPECT_EQ(put.body.find(kDbPassword), std::string::npos) << put.body;
+  EXPECT_EQ(Head(base), head);
+
+  // dev sets its own (clean) value in the same write: prod's credential reaches no blocking
+  // environment, so prod's "warn" applies.
+  HttpReply both = Api("PUT", base + "/configs/db.url",
+                       json::object{{"type", "string"},
+                                    {"values", {{"prod", kDbUrl}, {"dev", "postgres://app@dev-db/shop"}}},
+                                    {"reason", "db"}});
+  ASSERT_EQ(both.status, 200) << both.body;
+  EXPECT_EQ(both.json.at("warnings").as_array().size(), 1u) << both.body;
+
+  // A PATCH that removes dev's own value would make dev inherit the credential: refused.
+  head = Head(base);
+  HttpReply unshadow = up_->Call("api", "PATCH", base + "/configs/db.url?reason=x", R"({"values": {"dev": null}})",
+                                 up_->admin_key(), {{"Content-Type", "application/merge-patch+json"}});
+  EXPECT_EQ(unshadow.status, 400) << unshadow.body;
+  EXPECT_EQ(Code(unshadow), "secret_detected");
+  EXPECT_EQ(Head(base), head);
+}
+
+// A promotion copies dev's values into prod: a credential dev only warned about is refused
+// when the promotion is created for a blocking prod, and nothing is stored.
+TEST_F(LeakPolicyApiTest, PromotionIntoABlockingEnvironmentIsRefused) {
+  std::string base = NewWorkspace("leak-promote", "block");
+  HttpReply dev = Api("PUT", base + "/configs/db.url",
+                      json::object{{"type", "string"}, {"values", {{"dev", kDbUrl}}}, {"reason", "db"}});
+  ASSERT_EQ(dev.status, 200) << dev.body;
+  EXPECT_EQ(dev.json.at("warnings").as_array().size(), 1u);
+  int64_t head = Head(base);
+  HttpReply promote = Api("POST", base + "/promotions", json::object{{"from", "dev"}, {"to", "prod"}, {"title", "ship"}});
+  EXPECT_EQ(promote.status, 400) << promote.body;
+  EXPECT_NE(promote.body.find("url_with_password"), std::string::npos) << promote.body;
+  EXPECT_EQ(promote.body.find(kDbPassword), std::string::npos) << promote.body;
+  EXPECT_EQ(Head(base), head);
+  HttpReply list = Api("GET", base + "/change-requests");
+  ASSERT_EQ(list.status, 200);
+  EXPECT_TRUE(list.json.at("change_requests").as_array().empty()) << list.body;
+}
+
 TEST_F(LeakPolicyApiTest, RevertIsNotBlockedRetroactively) {
   std::string base = NewWorkspace("leak-revert", "");
   ASSERT_EQ(Api("PUT", base + "/configs/db.url",
@@ -195,6 +247,9 @@ TEST_F(LeakPolicyApiTest, RevertIsNotBlockedRetroactively) {
 
 TEST_F(LeakPolicyApiTest, OnDemandScanAndMoveToSecret) {
   std::string base = NewWorkspace("leak-move", "off");
+  // dev inherits prod's values: "off" there too, or dev's default "warn" would judge them.
+  ASSERT_EQ(Api("PUT", base + "/environments/dev/policy", json::object{{"leak_scan", "off"}, {"reason", "x"}}).status,
+            200);
   // "off" in prod: stored without a warning, but the scan on demand still finds it.
   HttpReply put = Api("PUT", base + "/configs/db",
                       json::object{{"type", "json"},

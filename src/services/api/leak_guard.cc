@@ -1,5 +1,8 @@
 #include "src/services/api/leak_guard.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/services/common/http_json.h"
@@ -37,6 +40,37 @@ std::string ConfigEnvironment(const std::string& pointer) {
   return pointer.substr(kPrefix.size(), end == std::string::npos ? std::string::npos : end - kPrefix.size());
 }
 
+// The strictest mode of the touched environments that serve the value `body` sets in
+// `env`: `env` itself and every touched environment below it that inherits the value
+// (no environment between them sets its own). nullopt when none of them is touched: the
+// write does not change what any environment serves from that value.
+std::optional<LeakMode> ServingMode(const workspace::WriteEffect& effect, const json::object& body,
+                                    const std::string& env) {
+  const json::object* values = nullptr;
+  if (const json::value* v = body.if_contains("values"); v != nullptr) values = v->if_object();
+  auto sets_own = [&](const std::string& e) { return values != nullptr && values->contains(e); };
+  std::optional<LeakMode> mode;
+  for (const std::string& served : effect.environments) {
+    bool inherits = served == env;
+    if (!inherits && !sets_own(served)) {
+      // Walk up from `served` until `env`, a root, or an environment with its own value.
+      std::string e = served;
+      for (size_t steps = 0; steps <= effect.parents.size(); ++steps) {
+        auto p = effect.parents.find(e);
+        if (p == effect.parents.end() || p->second.empty()) break;
+        e = p->second;
+        if (e == env) {
+          inherits = true;
+          break;
+        }
+        if (sets_own(e)) break;
+      }
+    }
+    if (inherits) mode = std::max(mode.value_or(LeakMode::kOff), ModeOf(effect, served));
+  }
+  return mode;
+}
+
 }  // namespace
 
 LeakMode EffectiveLeakMode(const workspace::WriteEffect& effect) {
@@ -61,8 +95,9 @@ std::vector<LeakReport::Item> ScanWritten(const workspace::WriteEffect& effect, 
       LeakMode mode = overall;
       if (w.kind == storage::ItemKind::kConfig) {
         if (std::string env = ConfigEnvironment(f.pointer); !env.empty()) {
-          if (!effect.environments.contains(env)) continue;
-          mode = ModeOf(effect, env);
+          std::optional<LeakMode> serving = ServingMode(effect, *w.body, env);
+          if (!serving) continue;
+          mode = *serving;
         }
       }
       if (mode == LeakMode::kOff) continue;

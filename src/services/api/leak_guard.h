@@ -1,9 +1,10 @@
 #pragma once
 // The api's secret-leak policy on writes (docs/secret-scanning.md): every config and flag
 // body a write stores (workspace::WriteEffect::written: PUT, PATCH, change-request and
-// promotion apply) is scanned (src/scan/leak_scan.h). A config value is judged by
-// its environment's `leak_scan` (environment policy; unset = "warn"), anything else by the
-// strictest of the environments the write touches:
+// promotion apply) is scanned (src/scan/leak_scan.h). A config value set in <env> is
+// judged by the strictest `leak_scan` (environment policy; unset = "warn") of the touched
+// environments that serve it (<env> and those below it inheriting the value), anything
+// else by the strictest of the environments the write touches:
 //   off   nothing is scanned;
 //   warn  the write succeeds; the findings are collected for the response and activity;
 //   block the write is refused: InvalidArgument, error code "secret_detected", naming the
@@ -46,7 +47,8 @@ struct LeakReport {
 
 // The findings in effect.written that a policy other than "off" applies to, item by item
 // (items without findings left out). A config value's finding (/values/<env>/...) counts
-// only when the write touches <env>, under <env>'s own mode; every other finding under
+// only when the write touches <env> or an environment inheriting the value from it, under
+// the strictest mode of those; every other finding under
 // EffectiveLeakMode. `strictest` (may be null) gets the strictest mode of a kept finding
 // (kOff when none).
 std::vector<LeakReport::Item> ScanWritten(const workspace::WriteEffect& effect, LeakMode* strictest);
