@@ -43,6 +43,7 @@ struct ApiCommands {
 
   CLI::App* ws_create = nullptr;
   CLI::App* ws_list = nullptr;
+  CLI::App* ws_rename = nullptr;
   std::string ws, key, name, env, parent, type, file;
   bool is_protected = false;
   std::vector<std::string> values;
@@ -448,6 +449,9 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->ws_create->add_option("key", c->key, "workspace key")->required();
   c->ws_create->add_option("--name", c->name, "display name");
   c->ws_list = common(ws->add_subcommand("list", "list workspaces"));
+  c->ws_rename = with_reason(common(ws->add_subcommand("rename", "change a workspace's display name (admin)")));
+  c->ws_rename->add_option("workspace", c->ws)->required();
+  c->ws_rename->add_option("name", c->name, "the new display name (the key stays)")->required();
 
   CLI::App* env = app.add_subcommand("env", "environments");
   env->require_subcommand(1);
@@ -815,7 +819,7 @@ int RunPropose(ApiCommands& c, Client& client) {
 int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
   bool any = false;
-  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.env_create, c.env_list, c.env_rename, c.env_protect,
+  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.ws_rename, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
@@ -871,6 +875,16 @@ int RunApiCommands(ApiCommands& c) {
         rows.push_back({*key, *name, *id});
       }
       PrintTable({"KEY", "NAME", "ID"}, rows);
+      return std::nullopt;
+    });
+  }
+  if (c.ws_rename->parsed()) {
+    json::value body = json::object{{"name", c.name}, {"reason", c.reason}};
+    Reply r = client->Call("PATCH", WsPath(c), &body);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> name = Field(r.body, "name");
+      if (!name) return Missing("name");
+      std::printf("Renamed workspace %s to \"%s\".\n", c.ws.c_str(), name->c_str());
       return std::nullopt;
     });
   }

@@ -753,6 +753,22 @@ TEST_P(ControlStoreConformanceTest, GetEntitlementsIsTheOrgsAndNotFoundForAnUnkn
   EV_TEST_EXPECT_CODE(store().GetEntitlements("ghost"), kNotFound);
 }
 
+TEST_P(ControlStoreConformanceTest, RenameWorkspaceChangesOnlyTheName) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop", At(1))));
+  EV_TEST_ASSERT_OK(store().RenameWorkspace("o1", "w1", "Shop (EU)"));
+  EV_TEST_ASSIGN(Workspace ws, store().GetWorkspaceByKey("o1", "shop"));
+  EXPECT_EQ(ws.id, "w1");
+  EXPECT_EQ(ws.name, "Shop (EU)");
+  EXPECT_EQ(ws.created_at, At(1));
+  EV_TEST_EXPECT_CODE(store().RenameWorkspace("o2", "w1", "taken over"), kNotFound);  // other org
+  EV_TEST_EXPECT_CODE(store().RenameWorkspace("o1", "ghost", "x"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().RenameWorkspace("o1", "w1", ""), kInvalidArgument);
+  EV_TEST_ASSIGN(ws, store().GetWorkspaceById("w1"));
+  EXPECT_EQ(ws.name, "Shop (EU)");
+}
+
 TEST_P(ControlStoreConformanceTest, ListAndDeleteWorkspaces) {
   CS_SEED();
   EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));

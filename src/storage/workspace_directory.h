@@ -44,6 +44,9 @@ class WorkspaceDirectory {
   virtual absl::StatusOr<Workspace> GetWorkspaceById(std::string_view id) = 0;
   // Oldest first.
   virtual absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) = 0;
+  // Sets the display name of workspace `id` of `org_id` (its key and id never change).
+  // NotFound when the org has no such workspace; InvalidArgument for an empty name.
+  virtual absl::Status RenameWorkspace(std::string_view org_id, std::string_view id, std::string_view name) = 0;
   virtual absl::StatusOr<Entitlements> GetEntitlements(std::string_view org_id) = 0;
 };
 

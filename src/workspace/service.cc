@@ -384,6 +384,21 @@ absl::StatusOr<storage::Workspace> Service::CreateWorkspace(const Actor& actor, 
   return ws;
 }
 
+absl::StatusOr<storage::Workspace> Service::RenameWorkspace(const Actor& actor, const storage::Workspace& ws,
+                                                            std::string_view name, std::string_view reason) {
+  if (name.empty() || name.size() > 200) {
+    return absl::InvalidArgumentError("field 'name': must be 1 to 200 bytes");
+  }
+  if (name == ws.name) return ws;
+  EV_RETURN_IF_ERROR(options_.directory->RenameWorkspace(ws.org_id, ws.id, name));
+  storage::Workspace renamed = ws;
+  renamed.name = std::string(name);
+  json::object details{{"name", renamed.name}, {"previous_name", ws.name}};
+  if (!reason.empty()) details["reason"] = std::string(reason);
+  EV_RETURN_IF_ERROR(RecordActivity(actor, renamed, "workspace.rename", std::move(details)));
+  return renamed;
+}
+
 absl::StatusOr<std::vector<storage::Workspace>> Service::ListWorkspaces(std::string_view org_id) {
   return options_.directory->ListWorkspaces(org_id);
 }

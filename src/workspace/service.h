@@ -196,6 +196,13 @@ class Service {
                                                      std::string_view name);
   absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id);
   absl::StatusOr<storage::Workspace> GetWorkspace(std::string_view org_id, std::string_view key);
+  // Sets `ws`'s display name (1–200 bytes; the key, which URLs and SDK keys name, never
+  // changes) and records it in the activity and audit trail ("workspace.rename", with the
+  // previous name and `reason`). Returns the renamed workspace; `ws` itself when the name
+  // is already `name` (nothing recorded). The caller has authorized administering the
+  // workspace. Errors: InvalidArgument (name), NotFound (workspace gone).
+  absl::StatusOr<storage::Workspace> RenameWorkspace(const Actor& actor, const storage::Workspace& ws,
+                                                     std::string_view name, std::string_view reason);
 
   // body: {key, name, parent?, protected?}. Returns the new head revision.
   absl::StatusOr<int64_t> CreateEnvironment(const Actor& actor, const storage::Workspace& ws,

@@ -700,6 +700,70 @@ TEST_F(ApiTest, EnvironmentRenameAndProtectWriteOneRevisionEach) {
 
 // Issue 13: changing an environment is an admin action however it is reached — the PATCH
 // itself, a revert of it, a rollback across it — and another org cannot even see it.
+// PATCH /v1/workspaces/{ws}: an admin changes the display name (never the key), with a
+// reason, recorded in the activity; developers, viewers and another org's owner cannot,
+// and bad bodies change nothing. The CLI's `ws rename` does the same.
+TEST_F(ApiTest, WorkspaceRenameNeedsAdminAndKeepsTheKey) {
+  std::string base = NewWorkspace("renamable");
+  std::string dev = up_->TokenForNewUser("dev-rename@example.com", "developer");
+  std::string viewer = up_->TokenForNewUser("viewer-rename@example.com", "viewer");
+  std::string stranger = TokenForOwnerOfAnotherOrg("rename-other");
+  ASSERT_FALSE(dev.empty());
+  ASSERT_FALSE(viewer.empty());
+  ASSERT_FALSE(stranger.empty());
+  json::object rename{{"name", "Storefront"}, {"reason", "the team's name for it"}};
+  ExpectJsonError(Api("PATCH", base, rename, dev), 403);
+  ExpectJsonError(Api("PATCH", base, rename, viewer), 403);
+  ExpectJsonError(Api("PATCH", base, rename, stranger), 404);
+  ExpectJsonError(Api("PATCH", base, json::object{{"name", "Storefront"}}), 400);  // no reason
+  ExpectJsonError(Api("PATCH", base, json::object{{"name", ""}, {"reason", "x"}}), 400);
+  ExpectJsonError(Api("PATCH", base, json::object{{"name", std::string(201, 'n')}, {"reason", "x"}}), 400);
+  ExpectJsonError(Api("PATCH", base, json::object{{"reason", "x"}}), 400);  // no name
+  ExpectJsonError(Api("PATCH", base, json::object{{"name", "x"}, {"key", "other"}, {"reason", "x"}}), 400);
+  ExpectJsonError(Api("PATCH", "/v1/workspaces/renamable-none", rename), 404);
+  EXPECT_EQ(Api("GET", base).json.at("name").as_string(), "renamable");
+
+  HttpReply renamed = Api("PATCH", base, rename);
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  EXPECT_EQ(renamed.json.at("name").as_string(), "Storefront");
+  EXPECT_EQ(renamed.json.at("key").as_string(), "renamable");
+  HttpReply got = Api("GET", base);
+  EXPECT_EQ(got.json.at("name").as_string(), "Storefront");
+  bool listed = false;
+  HttpReply list = Api("GET", "/v1/workspaces");
+  ASSERT_EQ(list.status, 200) << list.body;
+  for (const json::value& w : list.json.at("workspaces").as_array()) {
+    if (w.at("key").as_string() == "renamable") listed = w.at("name").as_string() == "Storefront";
+  }
+  EXPECT_TRUE(listed);
+  HttpReply activity = Api("GET", base + "/activity");
+  ASSERT_EQ(activity.status, 200) << activity.body;
+  bool recorded = false;
+  for (const json::value& a : activity.json.at("activity").as_array()) {
+    if (a.as_object().contains("action") && a.at("action") == "workspace.rename") {
+      recorded = true;
+      EXPECT_EQ(a.at("details").at("previous_name").as_string(), "renamable");
+      EXPECT_EQ(a.at("details").at("name").as_string(), "Storefront");
+      EXPECT_EQ(a.at("details").at("reason").as_string(), "the team's name for it");
+    }
+  }
+  EXPECT_TRUE(recorded) << activity.body;
+
+  testing::CommandResult cli = testing::RunEdgevault(
+      "ws rename renamable 'Storefront EU' -m 'moved to the EU team'",
+      base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                   " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
+  EXPECT_EQ(cli.code, 0) << cli.out;
+  EXPECT_NE(cli.out.find("Storefront EU"), std::string::npos) << cli.out;
+  EXPECT_EQ(Api("GET", base).json.at("name").as_string(), "Storefront EU");
+  testing::CommandResult refused = testing::RunEdgevault(
+      "ws rename renamable 'Mine' -m 'x'",
+      base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")), " EDGEVAULT_TOKEN=", dev,
+                   " EDGEVAULT_PROFILE=/nonexistent"));
+  EXPECT_NE(refused.code, 0) << refused.out;
+  EXPECT_EQ(Api("GET", base).json.at("name").as_string(), "Storefront EU");
+}
+
 TEST_F(ApiTest, EnvironmentChangesNeedAdminOnEveryPath) {
   std::string base = NewWorkspace("envauthz");
   std::string dev = up_->TokenForNewUser("dev-envauthz@example.com", "developer");

@@ -528,6 +528,18 @@ class ApiService::Handlers {
                           head);
     });
 
+    // Renames (the display name; the key never changes). Administering, with a reason.
+    Route(r, http::verb::patch, "/v1/workspaces/{ws}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"name", "reason"}));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(std::string name, services::RequiredString(body, "name", 200));
+      EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->RenameWorkspace(ActorFor(c.p, req), c.ws, name, reason));
+      return services::JsonResponse(200, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
+                                                      {"created_at", services::FormatTime(ws.created_at)}});
+    });
+
     Route(r, http::verb::post, "/v1/workspaces/{ws}/environments", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kAdminister));
       EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));

@@ -60,8 +60,11 @@ json::object Build() {
                                {"properties", {{"key", {{"type", "string"}}}, {"name", {{"type", "string"}}}}},
                                {"required", json::array{"key"}}},
                   "201", "Any")}};
-  paths["/v1/workspaces/{ws}"] = {{"get", Op("A workspace with its environments and head revision",
-                                             {P("ws")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}"] = {
+      {"get", Op("A workspace with its environments and head revision", {P("ws")}, std::nullopt, "200", "Any")},
+      {"patch", Op("Rename a workspace: its display name; the key never changes (admin)", {P("ws")},
+                   WithReason({{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 200}}}}, {"name"}), "200",
+                   "Any")}};
   paths["/v1/workspaces/{ws}/environments"] = {
       {"get", Op("List environments", {P("ws")}, std::nullopt, "200", "Any")},
       {"post", Op("Create an environment (admin)", {P("ws"), IfMatchParam()},

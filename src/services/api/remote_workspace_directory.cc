@@ -161,13 +161,21 @@ absl::StatusOr<std::unique_ptr<RemoteWorkspaceDirectory>> RemoteWorkspaceDirecto
 }
 
 void RemoteWorkspaceDirectory::Remember(const storage::Workspace& ws) {
+  absl::Time now = options_.env->Now();
   std::lock_guard<std::mutex> lock(mu_);
   if (by_id_.size() >= options_.max_cached_workspaces && !by_id_.contains(ws.id)) {
     by_id_.clear();
     id_by_org_key_.clear();
   }
-  by_id_[ws.id] = ws;
+  by_id_[ws.id] = {ws, now};
   id_by_org_key_[OrgKey(ws.org_id, ws.key)] = ws.id;
+}
+
+const storage::Workspace* RemoteWorkspaceDirectory::Cached(std::string_view id, bool* fresh) {
+  auto ws = by_id_.find(id);
+  if (ws == by_id_.end()) return nullptr;
+  *fresh = options_.env->Now() - ws->second.fetched_at < options_.workspace_ttl;
+  return &ws->second.row;
 }
 
 absl::Status RemoteWorkspaceDirectory::CreateWorkspaceWithinLimit(const storage::Workspace& ws) {
@@ -183,28 +191,54 @@ absl::Status RemoteWorkspaceDirectory::CreateWorkspaceWithinLimit(const storage:
 
 absl::StatusOr<storage::Workspace> RemoteWorkspaceDirectory::GetWorkspaceByKey(std::string_view org_id,
                                                                                std::string_view key) {
+  std::optional<storage::Workspace> stale;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto id = id_by_org_key_.find(OrgKey(org_id, key)); id != id_by_org_key_.end()) {
-      if (auto ws = by_id_.find(id->second); ws != by_id_.end()) return ws->second;
+      bool fresh = false;
+      if (const storage::Workspace* ws = Cached(id->second, &fresh); ws != nullptr) {
+        if (fresh) return *ws;
+        stale = *ws;
+      }
     }
   }
-  EV_ASSIGN_OR_RETURN(json::object got, Call(options_, "/internal/v1/workspaces/get",
-                                             json::object{{"org_id", std::string(org_id)}, {"key", std::string(key)}}, 200));
-  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(got));
+  absl::StatusOr<json::object> got = Call(options_, "/internal/v1/workspaces/get",
+                                          json::object{{"org_id", std::string(org_id)}, {"key", std::string(key)}}, 200);
+  if (absl::IsUnavailable(got.status()) && stale) return *stale;
+  EV_RETURN_IF_ERROR(got.status());
+  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(*got));
   Remember(ws);
   return ws;
 }
 
 absl::StatusOr<storage::Workspace> RemoteWorkspaceDirectory::GetWorkspaceById(std::string_view id) {
+  std::optional<storage::Workspace> stale;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto ws = by_id_.find(id); ws != by_id_.end()) return ws->second;
+    bool fresh = false;
+    if (const storage::Workspace* ws = Cached(id, &fresh); ws != nullptr) {
+      if (fresh) return *ws;
+      stale = *ws;
+    }
   }
-  EV_ASSIGN_OR_RETURN(json::object got, Call(options_, "/internal/v1/workspaces/get", json::object{{"id", std::string(id)}}, 200));
-  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(got));
+  absl::StatusOr<json::object> got =
+      Call(options_, "/internal/v1/workspaces/get", json::object{{"id", std::string(id)}}, 200);
+  if (absl::IsUnavailable(got.status()) && stale) return *stale;
+  EV_RETURN_IF_ERROR(got.status());
+  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(*got));
   Remember(ws);
   return ws;
+}
+
+absl::Status RemoteWorkspaceDirectory::RenameWorkspace(std::string_view org_id, std::string_view id,
+                                                       std::string_view name) {
+  EV_ASSIGN_OR_RETURN(json::object renamed,
+                      Call(options_, "/internal/v1/workspaces/rename",
+                           json::object{{"org_id", std::string(org_id)}, {"id", std::string(id)}, {"name", std::string(name)}},
+                           200));
+  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(renamed));
+  Remember(ws);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<storage::Workspace>> RemoteWorkspaceDirectory::ListWorkspaces(std::string_view org_id) {

@@ -4,9 +4,11 @@
 // control.db (docs/api.md "The control DB"; routes in docs/auth.md "Internal endpoints").
 //
 // A small cache spares auth a call per request:
-//  - workspace rows, by id and by (org, key), kept until the process ends or the cache
-//    holds max_cached_workspaces rows (then it starts over). A workspace row never changes
-//    once created, and nothing in EdgeVault deletes one.
+//  - workspace rows, by id and by (org, key), for workspace_ttl: a rename through another
+//    api process shows here at most that long after (its id, org and key never change).
+//    A row older than that is asked for again; when auth does not answer, the row cached
+//    is used (requests keep working through an auth restart). The cache starts over when it
+//    holds max_cached_workspaces rows.
 //  - each org's entitlements for entitlements_ttl: a raised or lowered limit takes effect
 //    in the api at most that long after it changes in control.db. The workspace-count
 //    limit is not cached: auth checks it in the same transaction as the insert.
@@ -52,6 +54,7 @@ struct RemoteWorkspaceDirectoryOptions {
   uint16_t port = 0;
   base::Env* env = nullptr;  // clock for the entitlements TTL; not owned
   absl::Duration entitlements_ttl = absl::Seconds(5);
+  absl::Duration workspace_ttl = absl::Seconds(5);
   size_t max_cached_workspaces = 10000;
 };
 
@@ -68,6 +71,7 @@ class RemoteWorkspaceDirectory final : public storage::WorkspaceDirectory,
                                                        std::string_view key) override;
   absl::StatusOr<storage::Workspace> GetWorkspaceById(std::string_view id) override;
   absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id) override;
+  absl::Status RenameWorkspace(std::string_view org_id, std::string_view id, std::string_view name) override;
   absl::StatusOr<storage::Entitlements> GetEntitlements(std::string_view org_id) override;
   // The rights `actor` ("user:<id>" / "key:<id>") holds in the org now: {"role", "scopes"}
   // (auth's /internal/v1/principals/rights; never cached). NotFound when it holds none.
@@ -78,10 +82,17 @@ class RemoteWorkspaceDirectory final : public storage::WorkspaceDirectory,
  private:
   explicit RemoteWorkspaceDirectory(RemoteWorkspaceDirectoryOptions o) : options_(std::move(o)) {}
   void Remember(const storage::Workspace& ws);
+  // The cached row of `id`, when there is one; `fresh` says whether it is younger than
+  // workspace_ttl. Holds mu_.
+  const storage::Workspace* Cached(std::string_view id, bool* fresh);
 
   const RemoteWorkspaceDirectoryOptions options_;
   std::mutex mu_;
-  std::map<std::string, storage::Workspace, std::less<>> by_id_;
+  struct CachedWorkspace {
+    storage::Workspace row;
+    absl::Time fetched_at;
+  };
+  std::map<std::string, CachedWorkspace, std::less<>> by_id_;
   std::map<std::string, std::string, std::less<>> id_by_org_key_;  // org id, NUL, key → id
   struct CachedEntitlements {
     storage::Entitlements value;

@@ -32,6 +32,15 @@ class FakeAuth {
       ++calls_["create"];
       return create_answer_;
     });
+    router.Post("/internal/v1/workspaces/rename", [this](net::Request& req) {
+      json::value body = json::parse(req.body());
+      std::lock_guard<std::mutex> lock(mu_);
+      ++calls_["rename"];
+      auto row = rows_.find(std::string(body.at("id").as_string()));
+      if (row == rows_.end()) return net::Response::Error(404, "not_found", "workspace not found");
+      row->second["name"] = body.at("name");
+      return net::Response::Json(200, json::serialize(row->second));
+    });
     router.Post("/internal/v1/workspaces/list", [this](net::Request&) {
       std::lock_guard<std::mutex> lock(mu_);
       ++calls_["list"];
@@ -65,6 +74,7 @@ class FakeAuth {
     json::value body = json::parse(req.body());
     std::lock_guard<std::mutex> lock(mu_);
     ++calls_["get"];
+    if (down_) return net::Response::Error(503, "unavailable", "auth is restarting");
     for (auto& [id, w] : rows_) {
       const json::object& q = body.as_object();
       bool match = q.contains("id") ? q.at("id") == w.at("id")
@@ -77,6 +87,14 @@ class FakeAuth {
   void AddRow(const std::string& id, const std::string& key) {
     std::lock_guard<std::mutex> lock(mu_);
     rows_[id] = json::object{{"id", id}, {"org_id", "org_1"}, {"key", key}, {"name", key}, {"created_at_us", 1234567}};
+  }
+  void SetName(const std::string& id, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    rows_[id]["name"] = name;
+  }
+  void SetDown(bool down) {
+    std::lock_guard<std::mutex> lock(mu_);
+    down_ = down;
   }
   void AnswerCreate(net::Response r) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -97,6 +115,7 @@ class FakeAuth {
   std::map<std::string, json::object> rows_;
   net::Response create_answer_ = net::Response::Json(201, "{}");
   int64_t max_envs_ = 20;
+  bool down_ = false;
   std::map<std::string, int> calls_;  // route → calls, guarded by mu_
   std::unique_ptr<net::HttpServer> server_;
 };
@@ -137,6 +156,40 @@ TEST_F(RemoteWorkspaceDirectoryTest, RowsAreCachedByIdAndKeyButNotFoundNeverIs) 
   // Another org's key is another lookup.
   EXPECT_EQ(dir_->GetWorkspaceByKey("org_2", "shop").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(auth_.Calls("get"), 4);
+}
+
+// A row is asked for again once older than workspace_ttl (a rename through another api
+// process shows), and the cached row is used while auth does not answer.
+TEST_F(RemoteWorkspaceDirectoryTest, RowsAreAskedAgainAfterTheirTtlAndKeptWhileAuthIsDown) {
+  auth_.AddRow("ws_1", "shop");
+  ASSERT_EQ(dir_->GetWorkspaceByKey("org_1", "shop")->name, "shop");
+  auth_.SetName("ws_1", "Storefront");
+  env_.AdvanceBy(absl::Seconds(4));
+  EXPECT_EQ(dir_->GetWorkspaceByKey("org_1", "shop")->name, "shop");  // within the TTL
+  EXPECT_EQ(auth_.Calls("get"), 1);
+  env_.AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(dir_->GetWorkspaceByKey("org_1", "shop")->name, "Storefront");
+  EXPECT_EQ(dir_->GetWorkspaceById("ws_1")->name, "Storefront");
+  EXPECT_EQ(auth_.Calls("get"), 2);
+  auth_.SetDown(true);
+  env_.AdvanceBy(absl::Seconds(10));
+  absl::StatusOr<storage::Workspace> stale = dir_->GetWorkspaceByKey("org_1", "shop");
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(stale->name, "Storefront");
+  ASSERT_TRUE(dir_->GetWorkspaceById("ws_1").ok());
+  EXPECT_EQ(auth_.Calls("get"), 4);
+  // A workspace never seen is not invented.
+  EXPECT_EQ(dir_->GetWorkspaceByKey("org_1", "other").status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RemoteWorkspaceDirectoryTest, RenameAsksAuthAndUpdatesTheCache) {
+  auth_.AddRow("ws_1", "shop");
+  ASSERT_EQ(dir_->GetWorkspaceById("ws_1")->name, "shop");
+  ASSERT_TRUE(dir_->RenameWorkspace("org_1", "ws_1", "Storefront").ok());
+  EXPECT_EQ(auth_.Calls("rename"), 1);
+  EXPECT_EQ(dir_->GetWorkspaceById("ws_1")->name, "Storefront");  // from the cache, renamed
+  EXPECT_EQ(auth_.Calls("get"), 1);
+  EXPECT_EQ(dir_->RenameWorkspace("org_1", "ws_9", "x").code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RemoteWorkspaceDirectoryTest, ListsAlwaysAskAndFillTheRowCache) {

@@ -488,6 +488,19 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
   }, internal);
 
   // internal callers: api (RouteOptions `internal` above)
+  // Sets a workspace's display name; answers the row. 404 when the org has no such workspace.
+  Route(http::verb::post, "/internal/v1/workspaces/rename", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "id", "name"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string id, services::RequiredString(body, "id", 64));
+    EV_ASSIGN_OR_RETURN(std::string name, services::RequiredString(body, "name", 200));
+    EV_RETURN_IF_ERROR(store_.RenameWorkspace(org_id, id, name));
+    EV_ASSIGN_OR_RETURN(storage::Workspace ws, store_.GetWorkspaceById(id));
+    return services::JsonResponse(200, WorkspaceJson(ws));
+  }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
   // The org's workspaces, oldest first.
   Route(http::verb::post, "/internal/v1/workspaces/list", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
     EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));

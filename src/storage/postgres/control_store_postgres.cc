@@ -701,6 +701,12 @@ class PgControlQueries final : public ControlStore {
     return ReadAll<Workspace>(r, ReadWorkspace);
   }
 
+  absl::Status RenameWorkspace(std::string_view org_id, std::string_view id, std::string_view name) override {
+    EV_RETURN_IF_ERROR(control_internal::RequireNonEmpty(name, "workspace name"));
+    return ExpectChanged("UPDATE workspaces SET name = $1 WHERE org_id = $2 AND id = $3", {name, org_id, id},
+                         "workspace", id);
+  }
+
   absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {
     // Its SDK keys go with it (ON DELETE CASCADE).
     return ExpectChanged("DELETE FROM workspaces WHERE org_id = $1 AND id = $2", {org_id, id},

@@ -767,6 +767,13 @@ class ControlQueries final : public ControlStore {
     return ReadAll<Workspace>(st, ReadWorkspace);
   }
 
+  absl::Status RenameWorkspace(std::string_view org_id, std::string_view id, std::string_view name) override {
+    EV_RETURN_IF_ERROR(control_internal::RequireNonEmpty(name, "workspace name"));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE workspaces SET name = ? WHERE org_id = ? AND id = ?"));
+    st.Bind(1, name).Bind(2, org_id).Bind(3, id);
+    return ExpectChanged(st, "workspace", id);
+  }
+
   absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {
     // Its SDK keys go with it (ON DELETE CASCADE).
     EV_ASSIGN_OR_RETURN(Statement st,
@@ -1241,6 +1248,8 @@ class SqliteControlStore final : public ControlStore {
              (o, k))
   EV_FORWARD(absl::StatusOr<Workspace>, GetWorkspaceById, (std::string_view id), (id))
   EV_FORWARD(absl::StatusOr<std::vector<Workspace>>, ListWorkspaces, (std::string_view o), (o))
+  EV_FORWARD(absl::Status, RenameWorkspace, (std::string_view o, std::string_view id, std::string_view n),
+             (o, id, n))
   EV_FORWARD(absl::Status, DeleteWorkspace, (std::string_view o, std::string_view id), (o, id))
   EV_FORWARD(absl::Status, PutTotp, (const TotpState& s), (s))
   EV_FORWARD(absl::StatusOr<TotpState>, GetTotp, (std::string_view u), (u))
