@@ -11,6 +11,7 @@
 #include "cli/completion.h"
 #include "cli/keys.h"
 #include "cli/master_keys.h"
+#include "cli/migrate.h"
 #include "cli/suggest.h"
 #include "cli/up.h"
 #include "src/base/config.h"
@@ -80,6 +81,27 @@ int Main(int argc, char** argv) {
       ->required();
   retire_master_cmd->add_option("--data-dir", retire_master.data_dir, "data directory")
       ->capture_default_str();
+
+  edgevault::cli::MigrateOptions migrate;
+  CLI::App* migrate_cmd = app.add_subcommand(
+      "migrate",
+      "copy this single-host installation (control DB, every workspace with its history, "
+      "the audit warehouse) into PostgreSQL and S3 for a fleet, and verify the copy; "
+      "resumable: run it again after an interruption");
+  migrate_cmd->add_option("--data-dir", migrate.data_dir, "data directory (its services stopped)")
+      ->capture_default_str();
+  migrate_cmd->add_option("--to", migrate.to,
+                          "postgres://USER:PASSWORD@HOST/DB: the fleet's auth.control_db_url "
+                          "and api.workspace_db_url")
+      ->required();
+  migrate_cmd->add_option("--audit-to", migrate.audit_to,
+                          "s3://BUCKET/PREFIX?endpoint=...&region=...: the fleet's "
+                          "audit.warehouse_url (credentials from AWS_ACCESS_KEY_ID/"
+                          "AWS_SECRET_ACCESS_KEY)")
+      ->required();
+  migrate_cmd->add_option("--batch", migrate.batch, "rows per transaction")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
 
   auto api_commands = edgevault::cli::AddApiCommands(app);
   auto item_commands = edgevault::cli::AddItemCommands(app);
@@ -153,6 +175,7 @@ int Main(int argc, char** argv) {
     return edgevault::cli::RunKeysRotateMaster(rotate_master);
   }
   if (retire_master_cmd->parsed()) return edgevault::cli::RunKeysRetireMaster(retire_master);
+  if (migrate_cmd->parsed()) return edgevault::cli::RunMigrate(migrate);
   if (verify_cmd->parsed()) return edgevault::cli::RunAuditVerify(audit_verify);
   if (tail_cmd->parsed()) return edgevault::cli::RunAuditTail(audit_tail);
   if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;

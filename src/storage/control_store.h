@@ -32,6 +32,7 @@
 #include "src/storage/credential_store.h"
 #include "src/storage/identity_store.h"
 #include "src/storage/mfa_store.h"
+#include "src/storage/store_transfer.h"
 #include "src/storage/workspace_directory.h"
 
 namespace edgevault::storage {
@@ -40,7 +41,10 @@ class ControlStore : public IdentityStore,
                      public CredentialStore,
                      public MfaStore,
                      public WorkspaceDirectory,
-                     public ControlOutboxStore {
+                     public ControlOutboxStore,
+                     // Over ControlTransferTables(), for `edgevault migrate`; on the
+                     // store itself, not inside WithTransaction.
+                     public StoreTransfer {
  public:
   ~ControlStore() override = default;
 

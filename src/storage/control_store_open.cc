@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "src/storage/postgres/control_store_postgres.h"
+#include "src/storage/postgres/pg_db.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 
 namespace edgevault::storage {
@@ -33,13 +34,7 @@ absl::StatusOr<std::unique_ptr<ControlStore>> OpenControlStore(
 
 std::string DescribeControlStoreUrl(const ControlStoreOpenOptions& options) {
   if (!IsPostgres(options.url)) return "sqlite:" + options.data_dir + "/control.db";
-  std::string_view rest = options.url;
-  const size_t scheme_end = rest.find("://") + 3;
-  rest.remove_prefix(scheme_end);
-  rest = rest.substr(0, rest.find_first_of("?#"));
-  const size_t at = rest.rfind('@');
-  if (at != std::string_view::npos) rest.remove_prefix(at + 1);
-  return "postgres://" + std::string(rest);
+  return DescribePostgresUrl(options.url);
 }
 
 }  // namespace edgevault::storage

@@ -42,6 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/storage/store_transfer.h"
 
 namespace edgevault::storage {
 
@@ -217,7 +218,9 @@ struct Activity {
   std::string details;  // JSON text
 };
 
-class WorkspaceStore {
+// Every backend also implements StoreTransfer over WorkspaceTransferTables() (the rows of
+// this one workspace), which `edgevault migrate` copies between backends.
+class WorkspaceStore : public StoreTransfer {
  public:
   virtual ~WorkspaceStore() = default;
 

@@ -1048,5 +1048,104 @@ TEST_P(WorkspaceStoreConformanceTest, CommitMovesTheChangeRequestInTheSameTransa
   EXPECT_EQ(head, 2);
 }
 
+// ---- Transfer (edgevault migrate) ------------------------------------------------------
+
+std::vector<std::vector<std::string>> AllTransferRows(StoreTransfer& s) {
+  std::vector<std::vector<std::string>> out;
+  for (const TransferTable& t : WorkspaceTransferTables()) {
+    std::vector<std::string> rows;
+    for (int64_t offset = 0;;) {
+      absl::StatusOr<std::vector<TransferRow>> page = s.ExportRows(t.name, offset, 3);
+      EXPECT_TRUE(page.ok()) << t.name << ": " << page.status();
+      if (!page.ok() || page->empty()) break;
+      for (const TransferRow& r : *page) rows.push_back(EncodeTransferRow(r));
+      offset += static_cast<int64_t>(page->size());
+    }
+    out.push_back(std::move(rows));
+  }
+  return out;
+}
+
+TEST_P(WorkspaceStoreConformanceTest, TransferCopiesTheWholeHistoryAndTheCopyGoesOn) {
+  CommitRequest first = Request({Put(ItemKind::kEnvironment, "prod", "{}"),
+                                 Put(ItemKind::kConfig, "db.pool", Body(1), "prod")});
+  first.outbox = {Outbox("propagate", "{\"rev\":2}"), Outbox("audit", "{\"a\":1}")};
+  EV_TEST_ASSERT_OK(store().Commit(first));
+  CommitRequest secret = Request({Put(ItemKind::kSecret, "db.password", Body(2), "prod")}, At(1));
+  secret.data_keys = {Key("aa01", "m1", std::string("\x00\xffwrapped", 9))};
+  EV_TEST_ASSERT_OK(store().Commit(secret));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "db.pool", Body(3), "prod")}, At(2))));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Delete(ItemKind::kConfig, "db.pool")}, At(3))));
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kFlag, "checkout", Body(4))}, At(4))));
+  EV_TEST_ASSIGN(std::vector<OutboxRow> pending, store().PendingOutbox(10));
+  ASSERT_FALSE(pending.empty());
+  EV_TEST_ASSERT_OK(store().MarkOutboxDone(pending[0].id));
+  EV_TEST_ASSERT_OK(store().RecordOutboxAttempt(pending[1].id));
+  EV_TEST_ASSERT_OK(store().AppendActivity(
+      Activity{.time = At(5), .actor = "user:usr_1", .action = "secret.read", .details = "{}"},
+      {Outbox("audit", "{\"read\":1}")}));
+  ChangeRequestWrite cr = NewCr("promote");
+  cr.comment = ChangeRequestComment{.actor = "user:b", .text = "looks good", .time = At(6)};
+  EV_TEST_ASSIGN(ChangeRequest created, store().WriteChangeRequest(cr));
+  ChangeRequestWrite review;
+  review.row = created;
+  review.expected_version = created.version;
+  review.review = ChangeRequestReview{.change_request_id = created.id, .round = 1,
+                                      .actor = "user:b", .decision = "approve", .time = At(7)};
+  EV_TEST_ASSERT_OK(store().WriteChangeRequest(review));
+  EV_TEST_ASSERT_OK(store().CreateWebhook(Hook("wh_1"), {Key("bb01", "m1", "w")}, {}));
+  EV_TEST_ASSIGN(int64_t head, store().Head());
+
+  std::unique_ptr<WorkspaceStore> target = GetParam()();
+  ASSERT_NE(target, nullptr);
+  for (const TransferTable& t : WorkspaceTransferTables()) {
+    EV_TEST_ASSIGN(int64_t n, store().CountRows(t.name));
+    EXPECT_GT(n, 0) << t.name << ": the test fills every table";
+    for (int64_t offset = 0; offset < n; offset += 3) {
+      EV_TEST_ASSIGN(std::vector<TransferRow> rows, store().ExportRows(t.name, offset, 3));
+      EV_TEST_ASSIGN(int64_t inserted, target->ImportRows(t.name, rows));
+      EXPECT_EQ(inserted, static_cast<int64_t>(rows.size())) << t.name;
+      EV_TEST_ASSIGN(int64_t again, target->ImportRows(t.name, rows));
+      EXPECT_EQ(again, 0) << t.name << ": a resumed import writes nothing twice";
+    }
+  }
+  EXPECT_EQ(AllTransferRows(*target), AllTransferRows(store()));
+
+  // Same history through the store's API, and the copy is a working store: the next
+  // commit continues the revision and outbox numbering.
+  EV_TEST_ASSIGN(int64_t copied_head, target->Head());
+  EXPECT_EQ(copied_head, head);
+  EV_TEST_ASSIGN(std::vector<Revision> revs, target->ListRevisions(0, 100));
+  ASSERT_EQ(static_cast<int64_t>(revs.size()), head);
+  EXPECT_EQ(revs[3].time, At(2));
+  EV_TEST_ASSIGN(std::optional<std::string> old, target->BodyAt(ItemKind::kConfig, "db.pool", 4));
+  EXPECT_EQ(old, Body(3));
+  EV_TEST_ASSIGN(DataKeyRow dk, target->GetDataKey("aa01"));
+  EXPECT_EQ(dk.wrapped, std::string("\x00\xffwrapped", 9));
+  EV_TEST_ASSIGN(std::vector<OutboxRow> copied_pending, target->PendingOutbox(10));
+  EXPECT_EQ(copied_pending.size(), 2u);  // the first commit's second row and the read's audit row
+  EV_TEST_ASSIGN(CommitResult next, target->Commit(Request(
+                                        {Put(ItemKind::kConfig, "db.pool", Body(9), "prod")}, At(9))));
+  EXPECT_EQ(next.first_revision, head + 1);
+  EV_TEST_ASSIGN(std::vector<ChangeRequestReview> reviews, target->ListChangeRequestReviews(created.id));
+  EXPECT_EQ(reviews.size(), 1u);
+}
+
+TEST_P(WorkspaceStoreConformanceTest, TransferRefusesBadRowsAndUnknownTables) {
+  EV_TEST_ASSERT_OK(store().Commit(Request({Put(ItemKind::kConfig, "a", Body(1))})));
+  EV_TEST_EXPECT_CODE(store().CountRows("meta"), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().ExportRows("revisions", 0, 0), kInvalidArgument);
+  EV_TEST_ASSIGN(std::vector<TransferRow> revs, store().ExportRows("revisions", 0, 10));
+  ASSERT_EQ(revs.size(), 1u);
+  std::unique_ptr<WorkspaceStore> target = GetParam()();
+  ASSERT_NE(target, nullptr);
+  std::vector<TransferRow> two = {revs[0], revs[0]};
+  two[1][0] = int64_t{2};
+  two[1][1] = std::string("not a time");
+  EV_TEST_EXPECT_CODE(target->ImportRows("revisions", two), kInvalidArgument);
+  EV_TEST_ASSIGN(int64_t head, target->Head());
+  EXPECT_EQ(head, 0) << "nothing of a refused batch is written";
+}
+
 }  // namespace
 }  // namespace edgevault::storage

@@ -71,6 +71,15 @@ class ForwardingStore : public storage::WorkspaceStore {
   absl::StatusOr<int> ReplaceDataKeys(const std::vector<storage::DataKeyReplacement>& r) override {
     return real_->ReplaceDataKeys(r);
   }
+  absl::StatusOr<int64_t> CountRows(std::string_view t) override { return real_->CountRows(t); }
+  absl::StatusOr<std::vector<storage::TransferRow>> ExportRows(std::string_view t, int64_t offset,
+                                                               int limit) override {
+    return real_->ExportRows(t, offset, limit);
+  }
+  absl::StatusOr<int64_t> ImportRows(std::string_view t,
+                                     const std::vector<storage::TransferRow>& rows) override {
+    return real_->ImportRows(t, rows);
+  }
   absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() override {
     return real_->CountDataKeysByMasterKey();
   }

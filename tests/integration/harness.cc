@@ -173,25 +173,7 @@ std::unique_ptr<EdgeVaultUp> EdgeVaultUp::Start(std::vector<std::string> extra_a
   up->data_ = up->tmp_ + "/data";
   up->out_file_ = up->tmp_ + "/up.out";
   up->client_ = *net::HttpClient::Create({});
-  std::vector<std::string> args = {BinDir() + "/edgevault", "up", "--data-dir", up->data_,
-                                   "--port-base", "0"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  up->pid_ = Spawn(args, up->out_file_).pid;
-  bool exited = false;
-  bool started = PollUntil(
-      [&] {
-        int st = 0;
-        exited = ::waitpid(up->pid_, &st, WNOHANG) == up->pid_;
-        return exited || up->Output().find("EdgeVault is up") != std::string::npos;
-      },
-      60000);
-  if (exited) up->pid_ = -1;
-  // "up" is printed once every service answered /healthz; each wrote its port file
-  // right after it started listening, so the files are there or about to be.
-  if (!started || exited || !PollUntil([&] { return up->ReloadPorts(); }, 10000)) {
-    std::fprintf(stderr, "edgevault up did not start:\n%s\n", up->Output().c_str());
-    return nullptr;
-  }
+  if (!up->Launch(std::move(extra_args))) return nullptr;
   std::string out = up->Output();
   std::smatch m;
   if (std::regex_search(out, m, std::regex(R"(email:\s+(\S+))"))) up->email_ = m[1];
@@ -199,6 +181,35 @@ std::unique_ptr<EdgeVaultUp> EdgeVaultUp::Start(std::vector<std::string> extra_a
   up->admin_key_ = ReadFile(up->data_ + "/bootstrap-admin.key");
   while (!up->admin_key_.empty() && up->admin_key_.back() == '\n') up->admin_key_.pop_back();
   return up;
+}
+
+bool EdgeVaultUp::Restart(std::vector<std::string> extra_args) {
+  if (pid_ > 0) return false;
+  out_file_ = tmp_ + "/up-" + std::to_string(++restarts_) + ".out";
+  return Launch(std::move(extra_args));
+}
+
+bool EdgeVaultUp::Launch(std::vector<std::string> extra_args) {
+  std::vector<std::string> args = {BinDir() + "/edgevault", "up", "--data-dir", data_,
+                                   "--port-base", "0"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  pid_ = Spawn(args, out_file_).pid;
+  bool exited = false;
+  bool started = PollUntil(
+      [&] {
+        int st = 0;
+        exited = ::waitpid(pid_, &st, WNOHANG) == pid_;
+        return exited || Output().find("EdgeVault is up") != std::string::npos;
+      },
+      60000);
+  if (exited) pid_ = -1;
+  // "up" is printed once every service answered /healthz; each wrote its port file
+  // right after it started listening, so the files are there or about to be.
+  if (!started || exited || !PollUntil([&] { return ReloadPorts(); }, 10000)) {
+    std::fprintf(stderr, "edgevault up did not start:\n%s\n", Output().c_str());
+    return false;
+  }
+  return true;
 }
 
 EdgeVaultUp::Stopped EdgeVaultUp::Stop() {

@@ -120,6 +120,9 @@ class EdgeVaultUp {
     std::string output;  // everything `up` and the services printed
   };
   Stopped Stop();
+  // After Stop(): starts `up` again on the same data directory (with other arguments,
+  // e.g. --set overrides) and waits as Start does; false when it did not come up.
+  bool Restart(std::vector<std::string> extra_args = {});
 
   int port(std::string_view service) const;  // console, api, delivery, auth, audit
   const std::string& data_dir() const { return data_; }
@@ -149,7 +152,9 @@ class EdgeVaultUp {
 
  private:
   EdgeVaultUp() = default;
+  bool Launch(std::vector<std::string> extra_args);
   std::string tmp_, data_, out_file_;
+  int restarts_ = 0;
   std::map<std::string, int, std::less<>> ports_;
   pid_t pid_ = -1;
   std::string admin_key_, email_, password_;

@@ -11,6 +11,7 @@
 #include "src/storage/postgres/pg_db.h"
 #include "src/storage/postgres/pg_migrate.h"
 #include "src/storage/postgres/pg_pool.h"
+#include "src/storage/postgres/pg_transfer.h"
 
 namespace edgevault::storage {
 
@@ -387,6 +388,25 @@ class PgControlQueries final : public ControlStore {
 
   // The top-level store owns its pool.
   void Own(std::unique_ptr<PgPool> pool) { owned_pool_ = std::move(pool); }
+
+  // ---- Transfer (edgevault migrate): on the store itself, on the pool ----
+
+  absl::StatusOr<int64_t> CountRows(std::string_view table) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, TransferTableOutsideTransaction(table));
+    return PgCountRows(*pool_, *t, {});
+  }
+  absl::StatusOr<std::vector<TransferRow>> ExportRows(std::string_view table, int64_t offset,
+                                                      int limit) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, TransferTableOutsideTransaction(table));
+    return PgExportRows(*pool_, *t, {}, offset, limit);
+  }
+  absl::StatusOr<int64_t> ImportRows(std::string_view table,
+                                     const std::vector<TransferRow>& rows) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, TransferTableOutsideTransaction(table));
+    static const std::string kLock =
+        StrCat("SELECT pg_advisory_xact_lock(", kControlWriterLockKey, ")");
+    return PgImportRows(*pool_, *t, {.import_lock_sql = kLock}, rows);
+  }
 
   absl::Status WithTransaction(std::function<absl::Status(ControlStore& tx)> fn) override {
     if (conn_ != nullptr) return InSavepoint([&] { return fn(*this); });
@@ -1051,6 +1071,14 @@ class PgControlQueries final : public ControlStore {
                                       {org_id, id}));
     if (r.Rows() == 0) return NotFound(what, id);
     return absl::FailedPreconditionError(StrCat(what, " \"", id, "\" is already revoked"));
+  }
+
+  absl::StatusOr<const TransferTable*> TransferTableOutsideTransaction(std::string_view name) {
+    if (conn_ != nullptr) {
+      return absl::FailedPreconditionError("control store: transfer calls are not part of a transaction");
+    }
+    EV_RETURN_IF_ERROR(NotInsideOwnTransaction());
+    return FindTransferTable(ControlTransferTables(), name);
   }
 
   PgPool* pool_;

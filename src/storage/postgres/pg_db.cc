@@ -390,4 +390,14 @@ void PgTransaction::Rollback() {
   if (conn_->Healthy()) conn_->ExecScript("ROLLBACK").IgnoreError();
 }
 
+std::string DescribePostgresUrl(std::string_view url) {
+  std::string_view rest = url;
+  const size_t scheme = rest.find("://");
+  if (scheme != std::string_view::npos) rest.remove_prefix(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  const size_t at = rest.rfind('@');
+  if (at != std::string_view::npos) rest.remove_prefix(at + 1);
+  return "postgres://" + std::string(rest);
+}
+
 }  // namespace edgevault::storage

@@ -147,6 +147,10 @@ struct PgConnectOptions {
   std::string application_name = "edgevault";
 };
 
+// "postgres://host:port/database" for logs and messages: the URL without user, password
+// and parameters.
+std::string DescribePostgresUrl(std::string_view url);
+
 // Checks that `url` is a postgres:// or postgresql:// URL that libpq can parse.
 // Errors: InvalidArgument (says what is wrong, without echoing the URL).
 absl::Status ValidatePostgresUrl(std::string_view url);

@@ -13,6 +13,7 @@
 #include "src/storage/internal/workspace_store_checks.h"
 #include "src/storage/internal/workspace_store_sql.h"
 #include "src/storage/postgres/pg_migrate.h"
+#include "src/storage/postgres/pg_transfer.h"
 
 namespace edgevault::storage {
 
@@ -660,6 +661,21 @@ class PostgresWorkspaceStore final : public WorkspaceStore {
     return changed;
   }
 
+  absl::StatusOr<int64_t> CountRows(std::string_view table) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(WorkspaceTransferTables(), table));
+    return PgCountRows(*pool_, *t, Scope());
+  }
+  absl::StatusOr<std::vector<TransferRow>> ExportRows(std::string_view table, int64_t offset,
+                                                      int limit) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(WorkspaceTransferTables(), table));
+    return PgExportRows(*pool_, *t, Scope(), offset, limit);
+  }
+  absl::StatusOr<int64_t> ImportRows(std::string_view table,
+                                     const std::vector<TransferRow>& rows) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(WorkspaceTransferTables(), table));
+    return PgImportRows(*pool_, *t, Scope(), rows);
+  }
+
   absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() override {
     EV_ASSIGN_OR_RETURN(PgResult r, pool_->Query("SELECT master_key_id, COUNT(*) FROM ws_data_keys "
                                                  "WHERE workspace_id = $1 GROUP BY master_key_id",
@@ -860,6 +876,10 @@ class PostgresWorkspaceStore final : public WorkspaceStore {
     }
     EV_RETURN_IF_ERROR(InsertOutbox(db, w.outbox).status());
     return row;
+  }
+
+  PgTransferScope Scope() const {
+    return {.prefix = "ws_", .scope_column = "workspace_id", .scope_value = ws_};
   }
 
   const std::shared_ptr<PgPool> pool_;

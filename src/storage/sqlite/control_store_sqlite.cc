@@ -11,6 +11,7 @@
 #include "src/base/strings.h"
 #include "src/storage/control_store_common.h"
 #include "src/storage/sqlite/sqlite_db.h"
+#include "src/storage/sqlite/sqlite_transfer.h"
 
 namespace edgevault::storage {
 
@@ -365,6 +366,17 @@ OutboxEvent ReadOutbox(const Statement& st) {
   return e;
 }
 
+// totp.sealed is SQLite's own column (v3): PostgreSQL holds sealed secrets only, so only
+// sealed rows leave and every row that comes in is sealed.
+SqliteTransferOptions TransferOptions(const TransferTable& t) {
+  if (t.name != "totp") return {};
+  return {.import_extra_column = "sealed",
+          .import_extra_value = 1,
+          .refuse_where = "sealed = 0",
+          .refuse_message = "control store: a TOTP secret is not sealed yet; start "
+                            "edgevault-auth (or `edgevault up`) once so it seals them"};
+}
+
 // Every query, against one connection, without locking: the caller (SqliteControlStore)
 // holds the store's mutex. Also the transaction-scoped view handed to WithTransaction.
 class ControlQueries final : public ControlStore {
@@ -382,6 +394,23 @@ class ControlQueries final : public ControlStore {
       return status;
     }
     return tx.Commit();
+  }
+
+  // ---- Transfer (edgevault migrate) ----
+
+  absl::StatusOr<int64_t> CountRows(std::string_view table) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(ControlTransferTables(), table));
+    return SqliteCountRows(*db_, *t);
+  }
+  absl::StatusOr<std::vector<TransferRow>> ExportRows(std::string_view table, int64_t offset,
+                                                      int limit) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(ControlTransferTables(), table));
+    return SqliteExportRows(*db_, *t, offset, limit, TransferOptions(*t));
+  }
+  absl::StatusOr<int64_t> ImportRows(std::string_view table,
+                                     const std::vector<TransferRow>& rows) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(ControlTransferTables(), table));
+    return SqliteImportRows(*db_, *t, rows, TransferOptions(*t));
   }
 
   // ---- Orgs ----
@@ -1198,6 +1227,11 @@ class SqliteControlStore final : public ControlStore {
     return Locked([&] { return queries_.name args; }); \
   }
 
+  EV_FORWARD(absl::StatusOr<int64_t>, CountRows, (std::string_view t), (t))
+  EV_FORWARD(absl::StatusOr<std::vector<TransferRow>>, ExportRows,
+             (std::string_view t, int64_t o, int l), (t, o, l))
+  EV_FORWARD(absl::StatusOr<int64_t>, ImportRows,
+             (std::string_view t, const std::vector<TransferRow>& r), (t, r))
   EV_FORWARD(absl::Status, CreateOrg, (const Org& o), (o))
   EV_FORWARD(absl::StatusOr<Org>, GetOrg, (std::string_view id), (id))
   EV_FORWARD(absl::StatusOr<Org>, GetOrgByName, (std::string_view n), (n))

@@ -9,6 +9,7 @@
 #include "src/storage/internal/workspace_store_checks.h"
 #include "src/storage/internal/workspace_store_sql.h"
 #include "src/storage/sqlite/sqlite_db.h"
+#include "src/storage/sqlite/sqlite_transfer.h"
 
 namespace edgevault::storage {
 
@@ -669,6 +670,24 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     }
     EV_RETURN_IF_ERROR(tx.Commit());
     return changed;
+  }
+
+  absl::StatusOr<int64_t> CountRows(std::string_view table) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(WorkspaceTransferTables(), table));
+    std::lock_guard<std::mutex> lock(mu_);
+    return SqliteCountRows(*db_, *t);
+  }
+  absl::StatusOr<std::vector<TransferRow>> ExportRows(std::string_view table, int64_t offset,
+                                                      int limit) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(WorkspaceTransferTables(), table));
+    std::lock_guard<std::mutex> lock(mu_);
+    return SqliteExportRows(*db_, *t, offset, limit);
+  }
+  absl::StatusOr<int64_t> ImportRows(std::string_view table,
+                                     const std::vector<TransferRow>& rows) override {
+    EV_ASSIGN_OR_RETURN(const TransferTable* t, FindTransferTable(WorkspaceTransferTables(), table));
+    std::lock_guard<std::mutex> lock(mu_);
+    return SqliteImportRows(*db_, *t, rows);
   }
 
   absl::StatusOr<std::map<std::string, int64_t>> CountDataKeysByMasterKey() override {
