@@ -146,7 +146,10 @@ TEST_P(UsageStoreConformanceTest, ConcurrentBatchesAllCount) {
       for (int i = 0; i < 10; ++i) {
         absl::StatusOr<bool> added = absl::UnavailableError("not tried");
         for (int attempt = 0; attempt < 20 && !added.ok(); ++attempt) {
-          added = store().Add("t" + std::to_string(t) + "-" + std::to_string(i), {Eval(kM0, "on", 1)}, kT0);
+          // Built with append: GCC 12 reports a false -Wrestrict for "t" + std::string&&.
+          std::string id(1, 't');
+          id.append(std::to_string(t)).append("-").append(std::to_string(i));
+          added = store().Add(id, {Eval(kM0, "on", 1)}, kT0);
         }
         EXPECT_TRUE(added.ok()) << added.status();
       }
