@@ -31,6 +31,7 @@ struct ItemCommands {
   std::string env, from, to, variation;
   std::string pointer, secret;  // config move-to-secret
   int days = 30;                // flag stale
+  std::string step;             // flag insights (from, to: the fields above)
   CLI::App* refs_scan = nullptr;  // refs scan: the api only when a workspace is named
   std::string refs_path;
   std::vector<std::string> refs_flags;
@@ -478,7 +479,11 @@ int FlagStale(ItemCommands& c, Client& client) {
         return std::string("a flag without key, reason or evidence");
       }
       std::string why;
-      if (*reason == "past_remove_after") {
+      if (*reason == "not_evaluated") {
+        std::optional<std::string> last = Field(*evidence, "last_evaluated");
+        why = "no evaluation in " + Field(*evidence, "days").value_or("?") + " days (last: " +
+              (last && *last != "null" ? *last : std::string("never")) + ")";
+      } else if (*reason == "past_remove_after") {
         why = "remove after " + Field(*evidence, "remove_after").value_or("?") + " (" +
               Field(*evidence, "days_past").value_or("?") + " days past)";
       } else {
@@ -491,7 +496,9 @@ int FlagStale(ItemCommands& c, Client& client) {
           }
         }
       }
-      rows.push_back({*key, *reason == "past_remove_after" ? "past removal date" : "one variation everywhere",
+      rows.push_back({*key, *reason == "past_remove_after" ? "past removal date"
+                            : *reason == "not_evaluated"   ? "not evaluated"
+                                                           : "one variation everywhere",
                       StringMember(f, "owner").value_or("-"), why});
     }
     if (rows.empty()) {
@@ -499,6 +506,56 @@ int FlagStale(ItemCommands& c, Client& client) {
     } else {
       PrintTable({"FLAG", "WHY", "OWNER", "EVIDENCE"}, rows);
     }
+    return std::nullopt;
+  });
+}
+
+// A bar of eight levels per bucket, scaled to the largest bucket of the series.
+std::string Sparkline(const json::array& counts, int64_t max) {
+  static const char* kBars[] = {" ", "\u2581", "\u2582", "\u2583", "\u2584", "\u2585", "\u2586", "\u2587", "\u2588"};
+  std::string out;
+  for (const json::value& v : counts) {
+    const int64_t n = v.is_int64() ? v.get_int64() : 0;
+    out += kBars[n <= 0 || max <= 0 ? 0 : 1 + static_cast<int>((n * 7) / max)];
+  }
+  return out;
+}
+
+// GET …/flags/KEY/insights: evaluations per variant (and reason) with a sparkline each.
+int FlagInsightsCommand(ItemCommands& c, Client& client) {
+  std::string target = ItemPath(c, "flags") + "/insights?env=" + QueryValue(c.env);
+  if (!c.from.empty()) target += "&from=" + QueryValue(c.from);
+  if (!c.to.empty()) target += "&to=" + QueryValue(c.to);
+  if (!c.step.empty()) target += "&step=" + QueryValue(c.step);
+  Reply r = client.Call("GET", target);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* buckets = ArrayMember(r.body, "buckets");
+    if (buckets == nullptr) return Missing("buckets");
+    std::printf("%s in %s, %s to %s, every %s s: %s evaluations\n", c.key.c_str(), c.env.c_str(),
+                Field(r.body, "from").value_or("?").c_str(), Field(r.body, "to").value_or("?").c_str(),
+                Field(r.body, "step_seconds").value_or("?").c_str(), Field(r.body, "total").value_or("0").c_str());
+    for (const char* group : {"variants", "reasons"}) {
+      const json::array* series = ArrayMember(r.body, group);
+      if (series == nullptr) return Missing(group);
+      if (series->empty()) continue;
+      int64_t max = 0;
+      for (const json::value& s : *series) {
+        if (const json::array* counts = ArrayMember(s, "counts")) {
+          for (const json::value& n : *counts) max = std::max<int64_t>(max, n.is_int64() ? n.get_int64() : 0);
+        }
+      }
+      std::vector<std::vector<std::string>> rows;
+      const char* name = std::string_view(group) == "variants" ? "variant" : "reason";
+      for (const json::value& s : *series) {
+        const json::array* counts = ArrayMember(s, "counts");
+        std::string label = StringMember(s, name).value_or("?");
+        rows.push_back({label.empty() ? "(none)" : label, Field(s, "total").value_or("0"),
+                        counts != nullptr ? Sparkline(*counts, max) : std::string()});
+      }
+      std::printf("\n");
+      PrintTable({std::string_view(group) == "variants" ? "VARIANT" : "REASON", "EVALUATIONS", "OVER TIME"}, rows);
+    }
+    if (std::string(Field(r.body, "total").value_or("0")) == "0") std::printf("\nNo evaluations recorded in this range.\n");
     return std::nullopt;
   });
 }
@@ -685,8 +742,14 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   CLI::App* copy = reason(add(flag, "copy", "copy a flag's configuration from one environment to another", true, FlagCopy));
   copy->add_option("--from", o.from, "the environment to copy from")->required();
   copy->add_option("--to", o.to, "the environment to copy to")->required();
-  add(flag, "stale", "temporary flags serving one variation everywhere for --days, and flags past their removal "
-                     "date, with the evidence", false, FlagStale)
+  CLI::App* insights = add(flag, "insights", "evaluations of a flag in an environment over time, per variant and "
+                                             "reason, as delivery counted them", true, FlagInsightsCommand);
+  insights->add_option("--env,-e", o.env, "environment")->required();
+  insights->add_option("--from", o.from, "start, RFC 3339 (default: 24 h before --to)");
+  insights->add_option("--to", o.to, "end, RFC 3339 (default: now)");
+  insights->add_option("--step", o.step, "bucket size: 1m, 5m, 1h, 24h ... (default 1h; 1m for ranges up to 2 h)");
+  add(flag, "stale", "temporary flags serving one variation everywhere for --days, not evaluated for --days, and "
+                     "flags past their removal date, with the evidence", false, FlagStale)
       ->add_option("--days", o.days, "how long a flag must have served one variation (default 30)")
       ->check(CLI::Range(0, 3650));
   reason(add(flag, "rm", "delete a flag (refused while another flag needs it as a prerequisite)", true,

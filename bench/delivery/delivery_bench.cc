@@ -29,17 +29,18 @@ const char kDocument[] =
 struct Fixture {
   std::string dir;
   std::unique_ptr<storage::EdgeKv> kv;
+  UsageCounters usage;  // as edgevault-delivery counts (docs/design/usage.md)
   std::unique_ptr<DeliveryService> service;
   net::Router router;
 
-  Fixture() {
+  explicit Fixture(bool count_usage = true) {
     char tmpl[] = "/tmp/ev-delivery-bench-XXXXXX";
     dir = ::mkdtemp(tmpl);
     kv = std::move(*storage::OpenLmdbEdgeKv({.path = dir + "/edge"}));
     (void)kv->PutIfNewer("sdk/" + crypto::Sha256Hex(kKey),
                          R"({"org_id":"o","workspace_id":"ws_1","environment":"prod"})", 1);
     (void)kv->PutIfNewer("doc/ws_1/prod", kDocument, 9);
-    service = std::move(*DeliveryService::Create({.kv = kv.get()}));
+    service = std::move(*DeliveryService::Create({.kv = kv.get(), .usage = count_usage ? &usage : nullptr}));
     service->Install(router);
   }
   ~Fixture() {
@@ -66,7 +67,7 @@ net::RawRequest MakeRaw(boost::beast::http::verb verb, const char* target, std::
 }
 
 void BM_OfrepEvaluateFlag(benchmark::State& state) {
-  Fixture f;
+  Fixture f(/*count_usage=*/state.range(0) != 0);
   net::RawRequest raw = MakeRaw(boost::beast::http::verb::post, "/ofrep/v1/evaluate/flags/new-checkout",
                                 R"({"context":{"targetingKey":"user-1","plan":"pro"}})");
   for (auto _ : state) {
@@ -75,7 +76,8 @@ void BM_OfrepEvaluateFlag(benchmark::State& state) {
     benchmark::DoNotOptimize(r.body.data());
   }
 }
-BENCHMARK(BM_OfrepEvaluateFlag);
+// Arg 1: usage counted, as the service runs; arg 0: not counted (the counting's cost).
+BENCHMARK(BM_OfrepEvaluateFlag)->Arg(1)->Arg(0);
 
 void BM_ConfigSnapshot(benchmark::State& state) {
   Fixture f;

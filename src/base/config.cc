@@ -584,6 +584,11 @@ std::vector<KeySpec> BuildKeyTable() {
       "How many OFREP requests an SDK key may send at once before the per-second\n"
       "rate applies; 0 = the per-second rate.",
       [](auto& c) -> auto& { return c.delivery_settings.ofrep_rate_limit_burst; }));
+  t.push_back(DurationKey(
+      "delivery.usage_interval_s", 1, 3600, absl::Seconds(1),
+      "How often each delivery node ships its evaluation and SDK-request counts to the\n"
+      "api (and once more when it stops). 60 = whole minutes; lower only for tests.",
+      [](auto& c) -> auto& { return c.delivery_settings.usage_interval; }));
   t.push_back(IntKey(
       "api.rate_limit_per_second", 0, 1000000,
       "Requests per second each user or API key may make to the api (token bucket;\n"

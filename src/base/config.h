@@ -135,6 +135,8 @@ struct DeliverySettings {
   // OFREP requests per second per SDK key (token bucket); 0 = unlimited.
   int64_t ofrep_rate_limit_per_second = 0;
   int64_t ofrep_rate_limit_burst = 0;  // bucket size; 0 = ofrep_rate_limit_per_second
+  // How often usage counts are shipped to the api (docs/design/usage.md §2).
+  absl::Duration usage_interval = absl::Seconds(60);
 };
 
 // The console service (docs/console.md).

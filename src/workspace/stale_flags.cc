@@ -1,6 +1,9 @@
 #include "src/workspace/stale_flags.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "src/base/status.h"
 #include "src/workspace/model.h"
@@ -141,14 +144,44 @@ std::vector<StaleFlag> StaleFlagsOf(const std::map<std::string, json::object>& f
   return out;
 }
 
+std::vector<StaleFlag> NotEvaluatedFlagsOf(const std::map<std::string, json::object>& flags,
+                                           const std::map<std::string, absl::Time>& created,
+                                           const std::map<std::string, int64_t>& last_evaluated, absl::Time now,
+                                           int64_t days) {
+  std::vector<StaleFlag> out;
+  if (days < 1) return out;
+  const absl::Time since = now - absl::Hours(24 * days);
+  for (const auto& [key, body] : flags) {
+    const json::value* lifecycle = body.if_contains("lifecycle");
+    if (lifecycle != nullptr && lifecycle->is_string() && lifecycle->get_string() == "permanent") continue;
+    auto made = created.find(key);
+    if (made == created.end() || made->second > since) continue;  // too young to tell
+    auto last = last_evaluated.find(key);
+    std::optional<absl::Time> last_time;
+    if (last != last_evaluated.end()) last_time = absl::FromUnixSeconds(last->second * 60);
+    // A recorded minute that ends after `since` is an evaluation within the window.
+    if (last_time && *last_time + absl::Minutes(1) > since) continue;
+    json::object evidence{{"days", days},
+                          {"created_at", absl::FormatTime(absl::RFC3339_sec, made->second, absl::UTCTimeZone())},
+                          {"last_evaluated", last_time ? json::value(absl::FormatTime(absl::RFC3339_sec, *last_time,
+                                                                                      absl::UTCTimeZone()))
+                                                       : json::value(nullptr)}};
+    out.push_back({key, "not_evaluated", std::move(evidence)});
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<StaleFlag>> FindStaleFlags(Service& service, const storage::Workspace& ws, absl::Time now,
-                                                      int64_t days) {
+                                                      int64_t days,
+                                                      const std::map<std::string, int64_t>* last_evaluated) {
   EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, service.ListItems(ws, storage::ItemKind::kFlag));
   std::map<std::string, json::object> flags;
+  std::map<std::string, absl::Time> created;
   for (const storage::Item& item : items) {
     boost::system::error_code ec;
     json::value v = json::parse(item.body, ec);
     if (!ec && v.is_object()) flags[item.key] = std::move(v.get_object());
+    created[item.key] = item.created_at;
   }
   std::map<std::string, std::vector<FlagVersion>> history;
   if (!flags.empty()) {
@@ -167,7 +200,14 @@ absl::StatusOr<std::vector<StaleFlag>> FindStaleFlags(Service& service, const st
       after = page.back().seq;
     }
   }
-  return StaleFlagsOf(flags, history, now, days);
+  std::vector<StaleFlag> stale = StaleFlagsOf(flags, history, now, days);
+  if (last_evaluated != nullptr) {
+    for (StaleFlag& f : NotEvaluatedFlagsOf(flags, created, *last_evaluated, now, days)) stale.push_back(std::move(f));
+    std::stable_sort(stale.begin(), stale.end(), [](const StaleFlag& a, const StaleFlag& b) {
+      return std::tie(a.key, a.reason) < std::tie(b.key, b.reason);
+    });
+  }
+  return stale;
 }
 
 }  // namespace edgevault::workspace

@@ -6,7 +6,9 @@
 //    prerequisite and every target, rule and rollout with weight > 0 on the same variation
 //    as the fallthrough), continuously for at least `days` days: since the revision that
 //    last made it so, by the history's timestamps;
-//  - "past_remove_after": a temporary flag whose remove_after date has passed.
+//  - "past_remove_after": a temporary flag whose remove_after date has passed;
+//  - "not_evaluated": a temporary flag that existed `days` days ago (days >= 1) and has no
+//    evaluation recorded since (by delivery's usage counts, docs/design/usage.md).
 // A permanent flag is never reported. A flag configured in no environment is not reported
 // as serving one variation (it serves nothing).
 //
@@ -35,7 +37,7 @@ std::optional<std::map<std::string, int64_t>> SingleVariationPerEnvironment(cons
 
 struct StaleFlag {
   std::string key;
-  std::string reason;  // "serving_one_variation" | "past_remove_after"
+  std::string reason;  // "serving_one_variation" | "past_remove_after" | "not_evaluated"
   boost::json::object evidence;
 };
 
@@ -52,9 +54,18 @@ std::vector<StaleFlag> StaleFlagsOf(const std::map<std::string, boost::json::obj
                                     const std::map<std::string, std::vector<FlagVersion>>& history, absl::Time now,
                                     int64_t days);
 
+// "not_evaluated" findings: `created` is each flag's creation time, `last_evaluated` the
+// Unix minute of each flag's last recorded evaluation (absent: none recorded). Nothing
+// when days < 1. Sorted by key.
+std::vector<StaleFlag> NotEvaluatedFlagsOf(const std::map<std::string, boost::json::object>& flags,
+                                           const std::map<std::string, absl::Time>& created,
+                                           const std::map<std::string, int64_t>& last_evaluated, absl::Time now,
+                                           int64_t days);
+
 // Reads the workspace's flags and its revision history (every page) and applies
-// StaleFlagsOf. Errors: the store's.
+// StaleFlagsOf, plus NotEvaluatedFlagsOf when `last_evaluated` is given. Errors: the store's.
 absl::StatusOr<std::vector<StaleFlag>> FindStaleFlags(Service& service, const storage::Workspace& ws,
-                                                      absl::Time now, int64_t days);
+                                                      absl::Time now, int64_t days,
+                                                      const std::map<std::string, int64_t>* last_evaluated = nullptr);
 
 }  // namespace edgevault::workspace

@@ -128,6 +128,34 @@ TEST_F(StaleFlagsTest, PastItsRemovalDateByTheClock) {
   EXPECT_EQ(stale["cleanup/past_remove_after"], R"({"remove_after":"2027-01-15","days_past":0})");
 }
 
+TEST(NotEvaluatedTest, ATemporaryFlagWithoutEvaluationsForTheDaysIsReported) {
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  const absl::Time old = now - absl::Hours(24 * 40);
+  std::map<std::string, json::object> flags{
+      {"silent", json::object{}},                                // never evaluated
+      {"lapsed", json::object{}},                                // last evaluated 31 days ago
+      {"busy", json::object{}},                                  // evaluated yesterday
+      {"kept", json::object{{"lifecycle", "permanent"}}},        // permanent: never reported
+      {"young", json::object{}}};                                // created 2 days ago
+  std::map<std::string, absl::Time> created{{"silent", old}, {"lapsed", old}, {"busy", old}, {"kept", old},
+                                            {"young", now - absl::Hours(48)}};
+  auto minute = [](absl::Time t) { return absl::ToUnixSeconds(t) / 60; };
+  std::map<std::string, int64_t> last{{"lapsed", minute(now - absl::Hours(24 * 31))},
+                                      {"busy", minute(now - absl::Hours(24))}};
+  std::vector<StaleFlag> found = NotEvaluatedFlagsOf(flags, created, last, now, 30);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].key, "lapsed");
+  EXPECT_EQ(found[0].reason, "not_evaluated");
+  EXPECT_TRUE(found[0].evidence.at("last_evaluated").is_string());
+  EXPECT_EQ(found[1].key, "silent");
+  EXPECT_TRUE(found[1].evidence.at("last_evaluated").is_null());
+  EXPECT_EQ(found[1].evidence.at("days"), 30);
+  // The window is exact: 32 days back, "lapsed" was evaluated within it.
+  EXPECT_EQ(NotEvaluatedFlagsOf(flags, created, last, now, 32).size(), 1u);
+  // Zero days asks nothing.
+  EXPECT_TRUE(NotEvaluatedFlagsOf(flags, created, last, now, 0).empty());
+}
+
 TEST(FlagLifecycleTest, FieldsAreValidated) {
   EnvironmentSet envs = *EnvironmentSet::FromEnvironments({Environment{.key = "prod", .name = "prod"}});
   json::object base = {{"variations", json::array{json::object{{"value", true}}}},

@@ -3,7 +3,9 @@
 // rollout whose percentages are checked inline before submit), the "evaluate as" panel
 // answering exactly what delivery's OFREP endpoint answers for the same context, a toggle
 // (with its reason) made with the keyboard arriving live in a second browser, a segment, and
-// axe-core finding no serious or critical violation.
+// axe-core finding no serious or critical violation. The insights chart shows, per variant,
+// the same totals as the api's insights for those OFREP evaluations (counts shipped every
+// second here: delivery.usage_interval_s=1).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertAccessible, consoleArgs, launchChromium, screenshot, watchPage } from './lib/browser.mjs';
@@ -15,7 +17,7 @@ let ev, browser, context, page, origin;
 const pageErrors = [];
 
 before(async () => {
-  ev = await EdgeVault.start({ extraArgs: consoleArgs() });
+  ev = await EdgeVault.start({ extraArgs: [...consoleArgs(), '--set', 'delivery.usage_interval_s=1'] });
   origin = ev.url('console');
   browser = await launchChromium();
   context = await browser.newContext();
@@ -157,6 +159,36 @@ test('flags: editor, rollout validation, evaluate-as equals OFREP, live toggle, 
   }
   await screenshot(page, 'evaluate as', page.locator('table.evaluation'));
   await assertAccessible(page, 'flags (evaluated)');
+
+  // Insights: the chart and its table agree with the api once delivery has shipped the counts.
+  await page.locator('#insights-flag').selectOption('checkout');
+  await page.locator('#insights-env').selectOption('prod');
+  await page.locator('#insights-range').selectOption('1h');
+  const showInsights = async () => {
+    const n = await page.evaluate(() => Number(document.querySelector('div.insights')?.dataset.answer ?? 0));
+    await page.getByRole('button', { name: 'Show evaluations' }).click();
+    await page.locator(`div.insights[data-answer="${n + 1}"]`).waitFor();
+    return page.evaluate(() => Object.fromEntries([...document.querySelectorAll('table.insights-table tr[data-variant]')]
+      .map((tr) => [tr.dataset.variant, Number(tr.querySelector('td.total').textContent)])));
+  };
+  const apiTotals = async () => {
+    const from = new Date(Date.now() - 3600 * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const r = await api('GET', `/v1/workspaces/shop/flags/checkout/insights?env=prod&step=1m&from=${from}`);
+    assert.equal(r.status, 200, r.text);
+    return Object.fromEntries(r.json.variants.map((v) => [v.variant, v.total]));
+  };
+  let shown = {}, fromApi = {};
+  for (const until = Date.now() + 30000; Date.now() < until;) {
+    shown = await showInsights();
+    fromApi = await apiTotals();
+    if (Object.keys(shown).length > 0 && JSON.stringify(shown) === JSON.stringify(fromApi)) break;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  assert.ok(Object.keys(shown).length > 0, 'no evaluations shown');
+  assert.deepEqual(shown, fromApi);
+  assert.equal(await page.locator('svg.chart path[data-variant]').count(), Object.keys(shown).length);
+  await screenshot(page, 'flag insights', page.locator('div.insights'));
+  await assertAccessible(page, 'flags (insights)');
 
   // A second browser on the same page sees a toggle made in the first, live.
   const other = await (await browser.newContext({ storageState: await context.storageState() })).newPage();

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <map>
 
@@ -18,6 +19,7 @@
 #include "src/net/sse.h"
 #include "src/services/api/leak_guard.h"
 #include "src/services/api/mcp_server.h"
+#include "src/services/api/usage_routes.h"
 #include "src/services/common/browser_origin.h"
 #include "src/services/common/http_json.h"
 #include "src/services/common/service_main.h"
@@ -629,7 +631,14 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
       EV_ASSIGN_OR_RETURN(int64_t days, QueryInt(req, "days", 30, 0, 3650));
       absl::Time now = o_.env->Now();
-      EV_ASSIGN_OR_RETURN(std::vector<workspace::StaleFlag> stale, workspace::FindStaleFlags(*o_.service, c.ws, now, days));
+      // "Not evaluated for N days" needs the usage delivery reported (docs/design/usage.md).
+      std::optional<std::map<std::string, int64_t>> last_evaluated;
+      if (o_.usage != nullptr) {
+        EV_ASSIGN_OR_RETURN(last_evaluated, o_.usage->LastEvaluated(c.ws.id));
+      }
+      EV_ASSIGN_OR_RETURN(std::vector<workspace::StaleFlag> stale,
+                          workspace::FindStaleFlags(*o_.service, c.ws, now, days,
+                                                    last_evaluated ? &*last_evaluated : nullptr));
       json::array flags;
       for (workspace::StaleFlag& s : stale) {
         json::object o{{"key", s.key}, {"reason", s.reason}, {"evidence", std::move(s.evidence)}};
@@ -645,6 +654,7 @@ class ApiService::Handlers {
       return services::JsonResponse(200, json::object{{"days", days}, {"now", services::FormatTime(now)},
                                                       {"flags", std::move(flags)}});
     });
+    InstallUsage(r);
     for (const KindRoute& k : kKinds) InstallKind(r, k);
     InstallAudit(r);
     InstallWebhooks(r);
@@ -1182,6 +1192,45 @@ class ApiService::Handlers {
 
   // Webhooks of a workspace (docs/design/webhooks.md): admins only; the secret is shown
   // once, by create and rotate-secret.
+  // Evaluation usage (docs/design/usage.md): delivery's submissions and flag insights.
+  void InstallUsage(net::Router& r) {
+    net::RouteOptions from_delivery;
+    from_delivery.internal_callers = {"delivery"};  // delivery's credential: this route only
+    r.AddAsync(
+        http::verb::post, "/internal/v1/usage",
+        [this](net::Request& req, net::Responder respond) {
+          boost::asio::post(pool_, net::CatchingTask([this, &req, respond = std::move(respond)]() {
+            if (o_.usage == nullptr) {
+              respond(net::Response::Error(503, "unavailable", "this api keeps no usage"));
+              return;
+            }
+            absl::StatusOr<json::object> accepted = AcceptUsage(*o_.usage, req.body(), o_.env->Now(), &last_usage_prune_);
+            respond(accepted.ok() ? services::JsonResponse(200, *accepted) : services::ErrorResponse(accepted.status()));
+          }));
+        },
+        from_delivery);
+
+    // Authorized as reading the flag: the workspace's read right, a flag that exists, an
+    // environment that exists.
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/flags/{key}/insights", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      std::string key(req.Param("key"));
+      EV_RETURN_IF_ERROR(o_.service->GetItem(c.ws, ItemKind::kFlag, key).status());
+      std::optional<std::string> env = req.QueryParam("env");
+      if (!env || env->empty()) {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError("query parameter 'env' is required: the environment whose evaluations to show"),
+            "bad_range");
+      }
+      EV_ASSIGN_OR_RETURN(InsightsRange range, ParseInsightsRange(req.QueryParam("from"), req.QueryParam("to"),
+                                                                  req.QueryParam("step"), o_.env->Now()));
+      EV_RETURN_IF_ERROR(o_.service->GetItem(c.ws, ItemKind::kEnvironment, *env).status());
+      if (o_.usage == nullptr) return absl::UnavailableError("this api keeps no usage");
+      EV_ASSIGN_OR_RETURN(json::object answer, FlagInsights(*o_.usage, c.ws.id, *env, key, range));
+      return services::JsonResponse(200, answer);
+    });
+  }
+
   void InstallWebhooks(net::Router& r) {
     const std::string base = "/v1/workspaces/{ws}/webhooks";
     Route(r, http::verb::post, base, [this](net::Request& req) -> absl::StatusOr<net::Response> {
@@ -1686,6 +1735,7 @@ class ApiService::Handlers {
  private:
   ApiServiceOptions& o_;
   boost::asio::thread_pool& pool_;
+  std::atomic<int64_t> last_usage_prune_{0};  // Unix minute of the usage store's last prune
   net::Router inner_;             // the same handlers, for MCP tools (CallRoute)
   std::unique_ptr<McpServer> mcp_;
 };

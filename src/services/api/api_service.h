@@ -18,6 +18,7 @@
 #include "src/net/router.h"
 #include "src/services/api/api_auth.h"
 #include "src/services/api/leak_guard.h"
+#include "src/storage/usage_store.h"
 #include "src/workspace/change_requests.h"
 #include "src/workspace/service.h"
 
@@ -53,6 +54,10 @@ struct ApiServiceOptions {
   // Enqueues an audit event (docs/design/audit-event.md JSON) of an agent's call; an error
   // withholds the call's answer. Empty = not recorded. Must be thread-safe.
   std::function<absl::Status(const std::string& event_json)> record_event;
+  // Evaluation usage from delivery (docs/design/usage.md): POST /internal/v1/usage stores
+  // into it, flag insights and the stale-flag report read it. nullptr = those routes
+  // answer 503 and the report has no "not_evaluated" findings. Not owned.
+  storage::UsageStore* usage = nullptr;
 };
 
 class ApiService {

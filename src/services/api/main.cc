@@ -16,6 +16,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
+#include "src/storage/usage_store.h"
 #include "src/storage/workspace_store_open.h"
 #include "src/workspace/change_request_scheduler.h"
 #include "src/workspace/service.h"
@@ -204,6 +205,10 @@ absl::Status Install(services::ServiceContext& ctx) {
            {{"error", warehouse.status().ToString()}});
   }
   opts.change_requests = ctx.Keep(std::make_unique<workspace::ChangeRequests>(service, so.stores, ctx.env));
+  // Evaluation usage from delivery (docs/design/usage.md): DATA_DIR/usage.db or tables in
+  // the PostgreSQL workspace database.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::UsageStore> usage, storage::OpenConfiguredUsageStore(config, ctx.env));
+  opts.usage = ctx.Keep(std::move(usage));
   // Scheduled apply (docs/design/promotions.md §5a): started below with the service; it
   // applies as whoever scheduled, with no more than the rights recorded in the schedule
   // AND the rights auth says they hold at apply time.

@@ -300,7 +300,7 @@ TEST_F(McpServerTest, EveryToolHasSchemasAndAnnotations) {
   }
   std::vector<std::string> names = ToolNames(s);
   for (std::string_view n : {"list_workspaces", "list_environments", "list_items", "get_item", "get_resolved_environment",
-                             "search_items", "explain_flag", "get_history", "diff_revisions", "list_change_requests",
+                             "search_items", "explain_flag", "flag_insights", "get_history", "diff_revisions", "list_change_requests",
                              "propose_change", "apply_change", "create_promotion", "read_secret_value"}) {
     EXPECT_TRUE(Contains(names, n)) << n;
   }

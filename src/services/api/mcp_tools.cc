@@ -282,6 +282,31 @@ std::vector<McpTool> BuildTools() {
                                     &b, {}));
                }});
 
+  t.push_back({.name = "flag_insights",
+               .title = "Flag insights",
+               .description = "How often a flag was evaluated in one environment over time, per variant and per "
+                              "reason, as the delivery nodes counted it (docs/api.md \"Flag insights\"). Times are "
+                              "RFC 3339; step is 1m..59m (last 2 days) or whole hours such as 1h or 24h.",
+               .input_schema = Input({{"workspace", Workspace()}, {"flag", Str("the flag's key")},
+                                      {"environment", Str("the environment's key")},
+                                      {"from", Str("start, RFC 3339 (default: 24 h before 'to')")},
+                                      {"to", Str("end, RFC 3339 (default: now)")},
+                                      {"step", Str("bucket size such as 5m, 1h or 24h")}},
+                                     {"workspace", "flag", "environment"}),
+               .output_schema = Output({{"buckets", Arr("the start of each bucket")},
+                                        {"total", {{"type", "integer"}}},
+                                        {"variants", Arr("{variant, total, counts[]} per variant")},
+                                        {"reasons", Arr("{reason, total, counts[]} per reason")}},
+                                       {"buckets", "total", "variants", "reasons"}),
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 std::string target = WsPath(args) + "/flags/" + PercentEncode(S(args, "flag")) +
+                                      "/insights?env=" + PercentEncode(S(args, "environment"));
+                 for (const char* q : {"from", "to", "step"}) {
+                   if (std::string v = S(args, q); !v.empty()) target += std::string("&") + q + "=" + PercentEncode(v);
+                 }
+                 return Answer(call(http::verb::get, target, nullptr, {}));
+               }});
+
   t.push_back({.name = "get_history",
                .title = "Get history",
                .description = "Revisions of a workspace after a revision number, oldest first (who, when, why, "

@@ -146,9 +146,15 @@ json::object Build() {
                   "200", "Any")}};
   paths["/v1/workspaces/{ws}/flags/stale"] = {
       {"get", Op("Stale flags (docs/api.md): temporary flags serving one variation everywhere for `days` days, "
-                 "and flags past their remove_after date: {days, now, flags: [{key, reason, evidence, owner?, "
-                 "lifecycle?, remove_after?}]}",
+                 "not evaluated for `days` days, and flags past their remove_after date: {days, now, flags: "
+                 "[{key, reason, evidence, owner?, lifecycle?, remove_after?}]}",
                  {P("ws"), P("days", "query", "integer")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/flags/{key}/insights"] = {
+      {"get", Op("Evaluations of a flag in one environment over time, as delivery counted them (docs/api.md "
+                 "\"Flag insights\"): {flag, environment, from, to, step_seconds, resolution, buckets, total, "
+                 "variants: [{variant, total, counts}], reasons: [{reason, total, counts}]} (read permission)",
+                 {P("ws"), P("key"), P("env", "query"), P("from", "query"), P("to", "query"), P("step", "query")},
+                 std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/leak-scan"] = {
       {"get", Op("Every config and flag scanned for credentials (docs/secret-scanning.md): {findings: [{kind, "
                  "key, pointer, finding, description, revision}], scanned: {configs, flags}}, never a value",

@@ -133,10 +133,22 @@ bool ParseOfrepContext(const std::string& body, eval::Context* out, std::string_
   return true;
 }
 
+// Where a request's evaluations are counted (usage.md §1): the minute is read once per request.
+struct UsageTally {
+  UsageCounters* counters = nullptr;
+  int64_t minute = 0;
+  void Count(const Snapshot& snap, std::string_view flag, std::string_view variant,
+             std::string_view reason) const {
+    if (counters != nullptr) {
+      counters->CountEvaluation(minute, snap.workspace_id, snap.environment, flag, variant, reason);
+    }
+  }
+};
+
 // One evaluation as OFREP's success or failure object. Returns the HTTP status a single
-// evaluation would answer (200, 400 or 404).
+// evaluation would answer (200, 400 or 404). A flag of the document is counted in `tally`.
 int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context& context,
-                json::object* out) {
+                json::object* out, const UsageTally& tally) {
   out->clear();
   (*out)["key"] = key;
   auto fail = [&](int status, std::string_view code, std::string_view details) {
@@ -149,6 +161,7 @@ int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context&
     auto c = snap.configs.find(key);
     if (c == snap.configs.end()) {
       if (!snap.flags_error.empty() && snap.variant_names.count(key)) {
+        tally.Count(snap, key, "", eval::kReasonError);
         return fail(400, "GENERAL", snap.flags_error);
       }
       return fail(404, "FLAG_NOT_FOUND",
@@ -161,6 +174,7 @@ int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context&
   }
   eval::EvalResult r = eval::Evaluate(*snap.flags, key, context);
   if (r.reason == eval::kReasonError) {
+    tally.Count(snap, key, "", eval::kReasonError);
     if (r.error_code == eval::kErrorFlagNotFound) return fail(404, "FLAG_NOT_FOUND", r.error_message);
     if (r.error_code == eval::kErrorTargetingKeyMissing) {
       return fail(400, "TARGETING_KEY_MISSING",
@@ -180,6 +194,9 @@ int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context&
     } else {
       (*out)["variant"] = std::to_string(r.variation);
     }
+    tally.Count(snap, key, (*out)["variant"].get_string(), r.reason);
+  } else {
+    tally.Count(snap, key, "", r.reason);
   }
   json::object meta{{"version", snap.version}};
   if (r.rule_index >= 0) meta["ruleIndex"] = r.rule_index;
@@ -188,6 +205,15 @@ int EvaluateOne(const Snapshot& snap, std::string_view key, const eval::Context&
   if (!r.failed_prerequisite.empty()) meta["failedPrerequisite"] = r.failed_prerequisite;
   (*out)["metadata"] = std::move(meta);
   return 200;
+}
+
+// Counts one authenticated SDK request (usage.md §1) and returns the tally its evaluations
+// are counted in; nothing when the service does not count usage.
+UsageTally CountRequest(const DeliveryOptions& o, const SdkBinding& b, std::string_view endpoint) {
+  if (o.usage == nullptr) return {};
+  UsageTally t{o.usage, UnixMinute(absl::ToUnixSeconds(o.env->Now()))};
+  o.usage->CountSdkRequest(t.minute, b.workspace_id, b.environment, b.client ? "client" : "server", endpoint);
+  return t;
 }
 
 }  // namespace
@@ -509,6 +535,7 @@ std::optional<net::Response> DeliveryService::BeginDocument(net::Request& req, b
     AddCors(*b, req, error);
     return error;
   }
+  CountRequest(options_, *b, allow_query ? "stream" : "config");
   *binding = *std::move(b);
   *current = *std::move(cur);
   return std::nullopt;
@@ -643,7 +670,7 @@ net::Response DeliveryService::HandleEvaluateFlag(net::Request& req) {
     // A client key's snapshot holds client-visible items only: a server-only flag is
     // FLAG_NOT_FOUND exactly as a missing one (same status, same message).
     json::object out;
-    int status = EvaluateOne(*cur->snapshot, key, context, &out);
+    int status = EvaluateOne(*cur->snapshot, key, context, &out, CountRequest(options_, *b, "ofrep"));
     r = services::JsonResponse(status, out);
     if (cur->stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
   }
@@ -665,17 +692,18 @@ net::Response DeliveryService::HandleEvaluateBulk(net::Request& req) {
     return error;
   }
   const Snapshot& snap = *cur->snapshot;
+  const UsageTally tally = CountRequest(options_, *b, "ofrep_bulk");
   json::array flags;
   flags.reserve(snap.flag_keys.size() + snap.config_keys.size());
   json::object one;
   for (const std::string& k : snap.flag_keys) {
-    EvaluateOne(snap, k, context, &one);
+    EvaluateOne(snap, k, context, &one, tally);
     flags.emplace_back(std::move(one));
     one = json::object();
   }
   for (const std::string& k : snap.config_keys) {
     if (snap.variant_names.count(k)) continue;  // a flag of the same key wins
-    EvaluateOne(snap, k, context, &one);
+    EvaluateOne(snap, k, context, &one, UsageTally{});
     flags.emplace_back(std::move(one));
     one = json::object();
   }

@@ -35,6 +35,7 @@
 #include "src/eval/evaluator.h"
 #include "src/net/router.h"
 #include "src/net/sse.h"
+#include "src/services/delivery/usage_counters.h"
 #include "src/storage/edge_kv.h"
 #include "src/storage/rate_limiter.h"
 
@@ -94,6 +95,9 @@ struct DeliveryOptions {
   // there (services::ManagedEdgeKv::Maintain: a damaged store, one the api rebuilt). May be
   // empty.
   std::function<void()> on_poll;
+  // Usage counts (docs/design/usage.md): every flag evaluation and SDK request is counted
+  // here for the shipper. nullptr = not counted. Not owned.
+  UsageCounters* usage = nullptr;
 };
 
 // A token bucket as GCRA (storage::GcraTake): one atomic "theoretical arrival time", so

@@ -3,7 +3,9 @@
 #include "src/services/common/edge_kv_open.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
+#include "src/net/http_client.h"
 #include "src/services/delivery/delivery_service.h"
+#include "src/services/delivery/usage_shipper.h"
 
 namespace edgevault::delivery {
 namespace {
@@ -30,15 +32,60 @@ absl::Status Install(services::ServiceContext& ctx) {
   if (limits != nullptr) options.shared_rate_limiter = limits->limiter();
   options.env = ctx.env;
   options.on_poll = [kv] { kv->Maintain(); };
+  // Usage counts (docs/design/usage.md), kept before the service so they outlive it.
+  UsageCounters* usage = ctx.Keep(std::make_unique<UsageCounters>());
+  options.usage = usage;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<DeliveryService> created, DeliveryService::Create(options));
   DeliveryService* service = ctx.Keep(std::move(created));
+  // Shipped to the api's POST /internal/v1/usage, signed with delivery's own credential (the
+  // only api route that lists delivery). Kept after the service: destroyed first, its Stop
+  // ships what the current minute counted.
+  net::HttpClientOptions signed_options;
+  signed_options.env = ctx.env;
+  signed_options.credential = &ctx.credential;
+  signed_options.audience = "api";
+  signed_options.connect_timeout = absl::Seconds(2);
+  signed_options.request_timeout = absl::Seconds(10);
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> api_client, net::HttpClient::Create(signed_options));
+  net::HttpClient* api = ctx.Keep(std::move(api_client));
+  const std::string api_host = ctx.config.api.host;
+  const uint16_t api_port = ctx.config.api.port;
+  EV_ASSIGN_OR_RETURN(
+      std::unique_ptr<UsageShipper> shipper,
+      UsageShipper::Create({.counters = usage,
+                            .env = ctx.env,
+                            .send = [api, api_host, api_port](const std::string& body) -> absl::Status {
+                              net::ClientRequest req;
+                              req.method = "POST";
+                              req.target = "/internal/v1/usage";
+                              req.body = body;
+                              req.headers = {{"Content-Type", "application/json"}};
+                              EV_ASSIGN_OR_RETURN(net::ClientResponse r, api->Do(api_host, api_port, req));
+                              if (r.status != 200) {
+                                return absl::UnavailableError("the api answered " + std::to_string(r.status) +
+                                                              ": " + r.body.substr(0, 200));
+                              }
+                              return absl::OkStatus();
+                            },
+                            .node_id = ctx.config.node_id,
+                            .interval = ctx.config.delivery_settings.usage_interval}));
   service->Install(ctx.router);
   ctx.hooks.not_ready_reason = [kv] { return kv->NotReadyReason(); };
-  ctx.hooks.extra_metrics = [kv, limits](std::string* out) {
+  UsageShipper* usage_shipper = ctx.Keep(std::move(shipper));
+  ctx.hooks.extra_metrics = [kv, limits, usage, usage_shipper](std::string* out) {
     kv->AppendMetrics("delivery", out);
     if (limits != nullptr) limits->AppendMetrics(out);
+    out->append("# TYPE edgevault_usage_dropped_total counter\nedgevault_usage_dropped_total ");
+    out->append(std::to_string(usage->dropped())).append("\n");
+    out->append("# TYPE edgevault_usage_batches_shipped_total counter\nedgevault_usage_batches_shipped_total ");
+    out->append(std::to_string(usage_shipper->shipped_batches())).append("\n");
+    out->append("# TYPE edgevault_usage_batches_dropped_total counter\nedgevault_usage_batches_dropped_total ");
+    out->append(std::to_string(usage_shipper->dropped_batches())).append("\n");
+    out->append("# TYPE edgevault_usage_batches_pending gauge\nedgevault_usage_batches_pending ");
+    out->append(std::to_string(usage_shipper->pending())).append("\n");
   };
   service->Start();
+  usage_shipper->Start();
   // Redis: push invalidation (every accepted write, and every resubscription after an
   // outage, polls now). LMDB: nullptr; the api's POST /internal/v1/changed does this.
   DeliveryService* svc = service;

@@ -1,7 +1,8 @@
 // Flags of one workspace: the flags × environments table with a one-click on/off toggle (it
 // asks for the reason), the flag editor (variations, individual targets, ordered rules with
 // clauses, percentage rollouts, prerequisites, per environment) and the "evaluate as" panel
-// (one context, every environment, by the api's evaluate route: the evaluator delivery uses).
+// (one context, every environment, by the api's evaluate route: the evaluator delivery uses),
+// and the insights chart (./insights.tsx: evaluations per variant over time).
 // Every write is the item PUT with If-Match on the revision the page shows. Live: reloads on
 // each `revision` event of the workspace.
 import { useState } from 'preact/hooks';
@@ -14,6 +15,7 @@ import { envOrder, formatValue } from '../model';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
 import { DeleteItem } from './deleteitem';
+import { InsightsPanel } from './insights';
 import { CrOnlyNote, crOnly, envOption, ProposeChange, saveOrOffer } from './propose';
 import { itemEntries, proposalTitle, type ChangeEntry } from '../crmodel';
 import { useLiveRevisions } from './workspace';
@@ -98,6 +100,9 @@ export function FlagsPage({ wsKey }: { wsKey: string }) {
               onClose={() => { setSaved(undefined); setEditing(undefined); }} />
           )}
           {data.flags.length > 0 && <EvaluatePanel base={base} data={data} />}
+          {data.flags.length > 0 && data.ws.environments.length > 0 && (
+            <InsightsPanel base={base} ws={data.ws} flagKeys={data.flags.map((f) => f.key).sort()} />
+          )}
           <DeleteItem wsKey={wsKey} base={base} kind="flag" keys={data.flags.map((f) => f.key).sort()}
             onDone={(k) => { if (editing === k) setEditing(undefined); setSaved(undefined); reload(); }} />
         </>
