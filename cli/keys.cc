@@ -7,6 +7,7 @@
 #include "cli/data_dir.h"
 #include "src/base/config.h"
 #include "src/base/strings.h"
+#include "src/crypto/document_signer.h"
 
 namespace edgevault::cli {
 namespace {
@@ -40,7 +41,8 @@ int LoadSetup(std::string_view command, base::Env* env, const std::string& data_
   return 0;
 }
 
-void PrintPublished(const std::string& active, const std::vector<std::string>& published) {
+void PrintPublished(const std::string& active, const std::vector<std::string>& published,
+                    std::string_view previous = "published until tokens it signed have expired") {
   std::printf("published in the JWKS:\n");
   bool newer = true;
   for (const std::string& kid : published) {
@@ -48,15 +50,16 @@ void PrintPublished(const std::string& active, const std::vector<std::string>& p
     std::printf("  %s%s\n", kid.c_str(),
                 kid == active ? "  (signing)"
                 : newer       ? "  (settling: signs once verifiers have it)"
-                              : "  (previous: published until tokens it signed have expired)");
+                              : base::StrCat("  (previous: ", previous, ")").c_str());
   }
 }
 
 }  // namespace
 
 absl::StatusOr<RotateSigningResult> RotateSigningKey(base::Env* env, const std::string& keys_dir,
-                                                     const crypto::SigningKeyPolicy& policy) {
-  const std::string dir = SigningDir(keys_dir);
+                                                     const crypto::SigningKeyPolicy& policy,
+                                                     std::string_view subdir) {
+  const std::string dir = base::StrCat(keys_dir, "/", subdir);
   // Only create: CreateDirs would also chmod an existing directory, silently "fixing" a
   // mode that LoadSigningKeys should report.
   if (!env->Exists(dir)) EV_RETURN_IF_ERROR(env->CreateDirs(dir, 0700));
@@ -106,6 +109,29 @@ int RunKeysRotateSigning(const KeysRotateOptions& options) {
                   : base::StrCat("after ", absl::FormatDuration(setup.policy.settle),
                                  ", once every verifier has fetched it").c_str());
   PrintPublished(r->active, r->published);
+  std::printf("retired keys deleted: %d\n", r->pruned);
+  return 0;
+}
+
+int RunKeysRotateDocumentSigning(const KeysRotateOptions& options) {
+  constexpr std::string_view kCommand = "rotate-document-signing";
+  base::Env* env = base::Env::Default();
+  Setup setup;
+  if (int rc = LoadSetup(kCommand, env, options.data_dir, &setup); rc != 0) return rc;
+  const crypto::SigningKeyPolicy policy{.retire_after = crypto::kDefaultDocumentSigningRetireAfter,
+                                        .settle = crypto::kDefaultDocumentSigningSettle};
+  absl::StatusOr<RotateSigningResult> r =
+      RotateSigningKey(env, setup.keys_dir, policy, crypto::kDocumentSigningDir);
+  if (!r.ok()) return Fail(kCommand, 1, "rotation failed", r.status());
+  std::printf("new document-signing key: %s (published now at "
+              "/.well-known/edgevault-document-keys.json; the api signs with it %s and then "
+              "re-signs every document)\n",
+              r->new_kid.c_str(),
+              r->active == r->new_kid
+                  ? "at once"
+                  : base::StrCat("after ", absl::FormatDuration(policy.settle)).c_str());
+  std::printf("pin the new key in every verifier (SDK, relay) before the old one is retired\n");
+  PrintPublished(r->active, r->published, "published while the api re-signs every document");
   std::printf("retired keys deleted: %d\n", r->pruned);
   return 0;
 }

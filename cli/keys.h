@@ -43,8 +43,11 @@ struct RotateSigningResult {
 // Errors: from crypto::AddSigningKey / LoadSigningKeys / PruneRetiredSigningKeys
 // (PermissionDenied naming a key file or directory that is too open, InvalidArgument
 // naming a corrupt key file, Env errors).
+// `subdir`: the key set's directory under keys_dir — kJwtSigningDir (auth's JWT keys) or
+// crypto::kDocumentSigningDir (the api's document-signing keys, resolved-document.md §8).
 absl::StatusOr<RotateSigningResult> RotateSigningKey(base::Env* env, const std::string& keys_dir,
-                                                     const crypto::SigningKeyPolicy& policy = {});
+                                                     const crypto::SigningKeyPolicy& policy = {},
+                                                     std::string_view subdir = "jwt-signing");
 
 struct RevokeSigningResult {
   bool revoked = false;          // false: it was on the revocation list already
@@ -69,6 +72,12 @@ absl::StatusOr<RevokeSigningResult> RevokeSigningKey(base::Env* env, const std::
 // configuration (including an uninitialised data directory), 1 for other failures
 // (including an unknown kid).
 int RunKeysRotateSigning(const KeysRotateOptions& options);
+// `edgevault keys rotate-document-signing`: adds a document-signing key to
+// KEYS_DIR/document-signing (published at once in meta/document-keys, signing after
+// crypto::kDefaultDocumentSigningSettle; the api then re-signs every document) and prunes
+// keys retired for longer than crypto::kDefaultDocumentSigningRetireAfter. Exit codes as
+// RunKeysRotateSigning.
+int RunKeysRotateDocumentSigning(const KeysRotateOptions& options);
 // `edgevault keys init-services`: gives each service that has none its own credential
 // (KEYS_DIR/services/NAME.pem) and publishes every public key to the trust directory
 // (EnsureServiceCredentials); what `edgevault up` does at each start, for hosts that run

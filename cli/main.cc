@@ -38,11 +38,17 @@ int Main(int argc, char** argv) {
       ->take_all();
 
   edgevault::cli::KeysRotateOptions rotate;
+  edgevault::cli::KeysRotateOptions rotate_documents;
   CLI::App* keys_cmd = app.add_subcommand("keys", "manage key material");
   keys_cmd->require_subcommand(1);
   CLI::App* rotate_cmd = keys_cmd->add_subcommand(
       "rotate-signing", "add a new JWT signing key; prune keys no longer published");
   rotate_cmd->add_option("--data-dir", rotate.data_dir, "data directory")->capture_default_str();
+  CLI::App* rotate_documents_cmd = keys_cmd->add_subcommand(
+      "rotate-document-signing",
+      "add a new document-signing key (signs resolved documents); prune keys no longer published");
+  rotate_documents_cmd->add_option("--data-dir", rotate_documents.data_dir, "data directory")
+      ->capture_default_str();
   edgevault::cli::KeysInitServicesOptions init_services;
   CLI::App* init_services_cmd = keys_cmd->add_subcommand(
       "init-services",
@@ -168,6 +174,7 @@ int Main(int argc, char** argv) {
     return edgevault::cli::RunUp(up);
   }
   if (rotate_cmd->parsed()) return edgevault::cli::RunKeysRotateSigning(rotate);
+  if (rotate_documents_cmd->parsed()) return edgevault::cli::RunKeysRotateDocumentSigning(rotate_documents);
   if (init_services_cmd->parsed()) return edgevault::cli::RunKeysInitServices(init_services);
   if (revoke_cmd->parsed()) return edgevault::cli::RunKeysRevokeSigning(revoke);
   if (rotate_master_cmd->parsed()) {

@@ -16,48 +16,9 @@
 #include <string_view>
 
 #include "src/base/status.h"
+#include "src/crypto/ed25519_public.h"
 
 namespace edgevault::crypto {
-
-namespace internal {
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
-// A new reference to the same (immutable) key.
-EvpPkeyPtr UpRef(EVP_PKEY* p);
-}  // namespace internal
-
-class Ed25519PublicKey {
- public:
-  // Errors: InvalidArgument unless `raw` is 32 bytes that OpenSSL accepts.
-  static absl::StatusOr<Ed25519PublicKey> FromRaw(std::string_view raw);
-
-  Ed25519PublicKey(const Ed25519PublicKey& o) : pkey_(internal::UpRef(o.pkey_.get())) {}
-  Ed25519PublicKey& operator=(const Ed25519PublicKey& o) {
-    if (this != &o) pkey_ = internal::UpRef(o.pkey_.get());
-    return *this;
-  }
-  Ed25519PublicKey(Ed25519PublicKey&&) = default;
-  Ed25519PublicKey& operator=(Ed25519PublicKey&&) = default;
-
-  // SubjectPublicKeyInfo "-----BEGIN PUBLIC KEY-----" PEM, as `openssl pkey -pubout`
-  // writes it. Errors: InvalidArgument when unparsable or not an Ed25519 key.
-  static absl::StatusOr<Ed25519PublicKey> FromPem(std::string_view pem);
-
-  std::string Raw() const;  // 32 bytes
-  // SubjectPublicKeyInfo PEM. Errors: Internal when OpenSSL fails.
-  absl::StatusOr<std::string> ToPem() const;
-  // RFC 7638 JWK thumbprint: base64url(SHA-256(`{"crv":"Ed25519","kty":"OKP","x":"..."}`)).
-  std::string Kid() const;
-  // True when `signature` is a valid Ed25519 signature of `message` under this key.
-  bool Verify(std::string_view message, std::string_view signature) const;
-
- private:
-  explicit Ed25519PublicKey(internal::EvpPkeyPtr p) : pkey_(std::move(p)) {}
-  friend class Ed25519PrivateKey;
-  internal::EvpPkeyPtr pkey_;
-};
 
 class Ed25519PrivateKey {
  public:

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "src/base/status.h"
 #include "src/crypto/ed25519.h"
+#include "src/crypto/jwks.h"
 
 namespace edgevault::crypto {
 
@@ -46,8 +47,7 @@ struct JwtClaims {
 // base64url(signature). iat/exp are written as integer NumericDate seconds.
 std::string SignJwt(const Ed25519PrivateKey& key, std::string_view kid, const JwtClaims& claims);
 
-// {"keys":[{"kty":"OKP","crv":"Ed25519","x":...,"kid":...,"use":"sig","alg":"EdDSA"},...]}
-std::string JwksJson(const std::vector<std::pair<std::string, Ed25519PublicKey>>& keys);
+// JwksJson (the JWKS the auth service publishes) lives in jwks.h.
 
 class JwtVerifier {
  public:

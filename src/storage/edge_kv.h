@@ -11,7 +11,10 @@
 // Keys used by EdgeVault (docs/design/resolved-document.md), built by the functions below:
 //   doc/<workspace_id>/<environment>   the resolved document (JSON)
 //   cdoc/<workspace_id>/<environment>  the client document: client-visible items only
+//   sig/<workspace_id>/<environment>   the document's signature "<kid>.<sig>", same version
+//   csig/<workspace_id>/<environment>  the client document's signature, same version
 //   sdk/<sha256 hex of the SDK key>     {"org_id","workspace_id","environment"} (JSON)
+//   meta/document-keys                 the document-signing public keys (JWKS)
 //
 // Thread-safety: all methods are safe to call concurrently, from any number of
 // processes sharing the backend.
@@ -62,6 +65,18 @@ inline std::string EdgeKvClientDocumentKey(std::string_view workspace_id, std::s
   k.append("cdoc/").append(workspace_id).append("/").append(env);
   return k;
 }
+// The signature entry that goes with a document key (doc/… -> sig/…, cdoc/… -> csig/…),
+// or "" when `document_key` is neither.
+inline std::string EdgeKvSignatureKeyFor(std::string_view document_key) {
+  if (document_key.substr(0, 4) == "doc/") return "sig/" + std::string(document_key.substr(4));
+  if (document_key.substr(0, 5) == "cdoc/") return "csig/" + std::string(document_key.substr(5));
+  return std::string();
+}
+// The document-signing public keys (JWKS JSON), resolved-document.md §8.
+inline constexpr std::string_view kEdgeKvDocumentKeysKey = "meta/document-keys";
+// {"format":1,"active":"<kid>"}: the key that signed (or is re-signing) every document;
+// its version rises at each change, which tells readers to pick up re-signed entries.
+inline constexpr std::string_view kEdgeKvDocumentSignerKey = "meta/document-signer";
 inline std::string EdgeKvSdkKey(std::string_view key_hash) {
   std::string k;
   k.reserve(4 + key_hash.size());

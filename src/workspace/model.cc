@@ -12,6 +12,7 @@
 #include "src/eval/evaluator.h"
 #include "src/eval/model.h"
 #include "src/workspace/json_schema.h"
+#include "src/workspace/resolver.h"
 
 namespace edgevault::workspace {
 
@@ -610,11 +611,27 @@ absl::Status ValidateFlagSet(const json::object& all_flags, const EnvironmentSet
     const json::object* environments =
         environments_v == nullptr ? nullptr : environments_v->if_object();
     if (environments == nullptr) continue;
+    const bool client_visible = IsClientVisible(*flag);
     for (const auto& env : *environments) {
       for (auto& [required, path] : Prerequisites(env.value(), "environments." + Str(env.key()))) {
         if (!all_flags.contains(required)) {
           return absl::InvalidArgumentError("flag " + Quoted(flag_key) + ": " + path +
                                             ": unknown flag " + Quoted(required));
+        }
+        // Issue 19: client keys evaluate a client-visible flag from the client document,
+        // where a server-only prerequisite is absent; its key would reach browsers (the
+        // flag's configuration and failedPrerequisite) and the flag would always fail for
+        // them. So a client-visible flag may only require client-visible flags, whichever
+        // write breaks that (this flag's, the prerequisite's, a promotion, a rollback).
+        const json::value* required_v = all_flags.if_contains(required);
+        const json::object* required_body = required_v == nullptr ? nullptr : required_v->if_object();
+        if (client_visible && (required_body == nullptr || !IsClientVisible(*required_body))) {
+          return absl::InvalidArgumentError(
+              "flag " + Quoted(flag_key) + ": " + path + ": flag " + Quoted(required) +
+              " is not client_visible, but " + Quoted(flag_key) +
+              " is: client keys would see a server-only flag's key and never pass the "
+              "prerequisite. Mark " + Quoted(required) + " client_visible too, or remove the "
+              "prerequisite, or make " + Quoted(flag_key) + " server-only");
         }
         if (std::find(edges.begin(), edges.end(), required) == edges.end()) {
           edges.push_back(required);
@@ -730,6 +747,9 @@ class CachedFlags {
 absl::StatusOr<bool> FlagChangeNeedsFullCheck(const std::string& key, const json::object& after,
                                               const EnvironmentSet& envs, FlagLookup& lookup,
                                               CachedFlags& flags) {
+  // A client-visible flag with prerequisites: the full check makes sure each is
+  // client-visible too (ValidateFlagSet).
+  if (IsClientVisible(after) && !AllPrerequisites(after).empty()) return true;
   // Cycles: only one through `key` can be new. Walk what `key` requires, transitively.
   std::set<std::string> visited;
   std::vector<std::string> stack = AllPrerequisites(after);
@@ -777,7 +797,8 @@ absl::StatusOr<bool> FlagChangeNeedsFullCheck(const std::string& key, const json
   // its prerequisites exist, and a flag others require cannot be deleted).
   EV_ASSIGN_OR_RETURN(const json::object* before, flags.Get(key));
   if (before == nullptr) return false;
-  bool may_break = VariationCount(after) < VariationCount(*before);
+  bool may_break = VariationCount(after) < VariationCount(*before) ||
+                   (IsClientVisible(*before) && !IsClientVisible(after));  // a client-visible flag may require it
   for (const std::string& env : envs.Keys()) {
     if (may_break) break;
     std::vector<std::string> chain = envs.AncestorChain(env);

@@ -652,6 +652,51 @@ TEST(FlagWriteTest, ReadsOnlyWhatTheChangeReaches) {
   EXPECT_EQ(widen.alls, 1);
 }
 
+json::object Visible(json::object flag) {
+  flag["client_visible"] = true;
+  return flag;
+}
+
+// Issue 19: a client-visible flag whose prerequisite is server-only showed the server-only
+// flag's key to client keys (in the client document and in failedPrerequisite) and could
+// never pass for them. Every path that changes either flag refuses it.
+TEST(FlagWriteTest, ClientVisibleFlagMayOnlyRequireClientVisibleFlags) {
+  constexpr std::string_view kOn = R"({"production":{"on":true,"fallthrough":{"variation":1}}})";
+  json::object stored{{"billing", BoolFlag(kOn)}, {"theme", Visible(BoolFlag(kOn))}};
+  // Written client-visible with a server-only prerequisite: refused, naming both and the fix.
+  EXPECT_FALSE(ExpectSameAsFullValidation(stored, "checkout", Visible(BoolFlag(kRequiresBilling1))));
+  MemoryFlags lookup(stored);
+  absl::Status st = ValidateFlagWrite("checkout", Visible(BoolFlag(kRequiresBilling1)), TestEnvs(), lookup).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NE(st.message().find("\"billing\" is not client_visible"), std::string_view::npos) << st;
+  EXPECT_NE(st.message().find("Mark \"billing\" client_visible"), std::string_view::npos) << st;
+  // Server-only requiring server-only, and client-visible requiring client-visible: fine.
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "checkout", BoolFlag(kRequiresBilling1)));
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "checkout", Visible(BoolFlag(
+      R"({"production":{"on":true,"fallthrough":{"variation":1},"prerequisites":[{"flag":"theme","variation":1}]}})"))));
+  // An existing server-only flag requiring billing made client-visible later (a PATCH of
+  // its shared part): refused.
+  json::object with_checkout = stored;
+  with_checkout["checkout"] = BoolFlag(kRequiresBilling1);
+  EXPECT_FALSE(ExpectSameAsFullValidation(with_checkout, "checkout", Visible(BoolFlag(kRequiresBilling1))));
+
+  // The prerequisite made server-only while a client-visible flag requires it: refused;
+  // other changes to it that keep it visible are fine.
+  json::object both_visible{{"billing", Visible(BoolFlag(kOn))},
+                            {"checkout", Visible(BoolFlag(kRequiresBilling1))}};
+  EXPECT_FALSE(ExpectSameAsFullValidation(both_visible, "billing", BoolFlag(kOn)));
+  EXPECT_TRUE(ExpectSameAsFullValidation(both_visible, "billing", Visible(BoolFlag(
+      R"({"production":{"on":false,"fallthrough":{"variation":0}}})"))));
+
+  // Change sets (promotions, rollbacks and reverts restore whole bodies) are checked over
+  // the resulting set.
+  EXPECT_FALSE(ValidateFlagSet(json::object{{"billing", BoolFlag(kOn)},
+                                            {"checkout", Visible(BoolFlag(kRequiresBilling1))}},
+                               TestEnvs())
+                   .ok());
+  EXPECT_TRUE(ValidateFlagSet(both_visible, TestEnvs()).ok());
+}
+
 TEST(FlagDeleteTest, AgreesWithValidateFlagSet) {
   EnvironmentSet envs = TestEnvs();
   json::object stored{{"billing", Obj(kBoolFlag)}, {"checkout", BoolFlag(kRequiresBilling1)},

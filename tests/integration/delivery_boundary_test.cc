@@ -61,6 +61,28 @@ TEST(DeliveryBoundaryTest, InspectionFindsDecryptionWhereItExists) {
   EXPECT_NE(symbols.find("edgevault::crypto::Open("), std::string::npos);
 }
 
+// Document signing (resolved-document.md §8): delivery passes the api's signatures on and
+// links the verifier (public keys only), never the signing-key set, so it cannot sign.
+const std::vector<std::string> kSigningForbidden = {
+    "edgevault::crypto::DocumentSigner", "edgevault::crypto::LoadSigningKeys",
+    "edgevault::crypto::AddSigningKey", "edgevault::crypto::SignJwt"};
+
+TEST(DeliveryBoundaryTest, DeliveryBinaryCannotSignDocuments) {
+  std::string symbols = Symbols(testing::BinDir() + "/edgevault-delivery");
+  ASSERT_GT(symbols.size(), 1000u) << "nm printed almost nothing: " << symbols;
+  for (const std::string& f : kSigningForbidden) {
+    EXPECT_EQ(symbols.find(f), std::string::npos) << "edgevault-delivery contains " << f;
+  }
+  // It does carry the signature wire format, so the inspection looks at the right binary.
+  EXPECT_NE(symbols.find("edgevault::crypto::ParseStoredDocumentSignature"), std::string::npos);
+}
+
+TEST(DeliveryBoundaryTest, InspectionFindsDocumentSigningWhereItExists) {
+  std::string symbols = Symbols(testing::BinDir() + "/edgevault-api");
+  EXPECT_NE(symbols.find("edgevault::crypto::DocumentSigner::Sign"), std::string::npos);
+  EXPECT_NE(symbols.find("edgevault::crypto::LoadSigningKeys"), std::string::npos);
+}
+
 // Every path under `keys_dir` named by a file syscall in an strace -f output.
 std::set<std::string> PathsUnder(const std::string& trace, const std::string& keys_dir) {
   std::set<std::string> out;

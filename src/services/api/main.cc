@@ -10,6 +10,8 @@
 #include "src/services/api/api_auth.h"
 #include "src/services/api/api_service.h"
 #include "src/services/api/edge_kv_republisher.h"
+#include "src/services/api/signing_edge_kv.h"
+#include "src/crypto/document_signer.h"
 #include "src/services/api/remote_workspace_directory.h"
 #include "src/services/api/webhook_dispatcher.h"
 #include "src/services/common/edge_kv_open.h"
@@ -59,7 +61,21 @@ absl::Status Install(services::ServiceContext& ctx) {
   workspace::ServiceOptions so;
   so.keyring = ctx.Keep(std::move(keyring));
   so.stores = ctx.Keep(std::move(stores));
-  so.kv = ctx.Keep(std::move(kv));
+  storage::EdgeKv* plain_kv = ctx.Keep(std::move(kv));
+  // Every document the api writes to the KV is signed (resolved-document.md §8) with the
+  // document-signing key set, created on first start (keys/document-signing/, 0700/0600).
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::DocumentSigner> signer,
+                      crypto::DocumentSigner::Open(
+                          {.env = ctx.env,
+                           .dir = config.keys_dir + "/" + std::string(crypto::kDocumentSigningDir)}));
+  SigningEdgeKv* signing_kv =
+      ctx.Keep(std::make_unique<SigningEdgeKv>(plain_kv, ctx.Keep(std::move(signer)), ctx.env));
+  // The key set is in meta/document-keys before any document it signs is read.
+  if (absl::Status st = signing_kv->MaintainKeys(); !st.ok()) {
+    EV_LOG(kWarn, "edge KV: publishing the document-signing keys failed; retrying in the background",
+           {{"error", st.ToString()}});
+  }
+  so.kv = signing_kv;
   so.env = ctx.env;
   net::HttpClientOptions plain;
   plain.env = ctx.env;
@@ -239,7 +255,13 @@ absl::Status Install(services::ServiceContext& ctx) {
                                                  .sdk_keys = remote_directory, .kv = so.kv,
                                                  .stores = so.stores,
                                                  .on_published = so.on_published,
-                                                 .maintain = [managed_kv] { managed_kv->Maintain(); }}));
+                                                 .maintain = [managed_kv, signing_kv] {
+                                                   managed_kv->Maintain();
+                                                   if (absl::Status st = signing_kv->MaintainKeys(); !st.ok()) {
+                                                     EV_LOG(kWarn, "edge KV: document-signing key upkeep failed",
+                                                            {{"error", st.ToString()}});
+                                                   }
+                                                 }}));
   if (absl::StatusOr<bool> first = republisher->CheckOnce(); !first.ok()) {
     EV_LOG(kWarn, "edge KV: the first republish check failed; retrying in the background",
            {{"error", first.status().ToString()}});

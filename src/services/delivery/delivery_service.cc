@@ -6,6 +6,7 @@
 
 #include "src/base/log.h"
 #include "src/base/strings.h"
+#include "src/crypto/document_signature.h"
 #include "src/crypto/hash.h"
 #include "src/eval/ofrep.h"
 #include "src/services/common/http_json.h"
@@ -69,7 +70,7 @@ net::Response ClientKeyRequired() {
 }
 
 // The headers a browser may read from a cross-origin answer.
-constexpr std::string_view kExposedHeaders = "ETag, EdgeVault-Stale, Retry-After";
+constexpr std::string_view kExposedHeaders = "ETag, EdgeVault-Stale, EdgeVault-Signature, Retry-After";
 
 // CORS for an answer to `b`'s key: nothing for a server key (ever); for a client key
 // `Vary: Origin`, plus Access-Control-Allow-Origin when the request's Origin is one of
@@ -247,7 +248,14 @@ bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
 }
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
-                                                              int64_t version) {
+                                                              int64_t version,
+                                                              std::string_view signature) {
+  std::optional<crypto::DocumentSignature> sig;
+  if (!signature.empty()) {
+    absl::StatusOr<crypto::DocumentSignature> parsed = crypto::ParseStoredDocumentSignature(signature);
+    if (!parsed.ok()) return parsed.status();
+    sig = *std::move(parsed);
+  }
   boost::system::error_code ec;
   json::value doc = json::parse(bytes, ec);
   if (ec || !doc.is_object()) {
@@ -309,6 +317,10 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
             {"error", set.status().ToString()}});
   }
   snap->etag = crypto::Sha256Etag(bytes);
+  if (sig) {
+    snap->signature = crypto::FormatDocumentSignatureHeader(*sig);
+    snap->signature_kid = std::move(sig->kid);
+  }
   snap->bytes = std::make_shared<const std::string>(std::move(bytes));
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
@@ -344,6 +356,7 @@ void DeliveryService::Install(net::Router& router) {
     router.Post(prefix + "/ofrep/v1/evaluate/flags",
                 [this](net::Request& req) { return HandleEvaluateBulk(req); });
   }
+  router.Get(std::string(kDocumentKeysPath), [this](net::Request& req) { return HandleDocumentKeys(req); });
   router.Add(boost::beast::http::verb::options, "/client/{client_key}/{rest...}",
              [this](net::Request& req) { return HandlePreflight(req); });
   net::RouteOptions internal;
@@ -509,8 +522,28 @@ absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
     if (absl::IsNotFound(entry.status()) || held == nullptr) return entry.status();
     return Current{held, true};
   }
+  // A document is served only with the signature of its own version (resolved-document.md
+  // §8). The api writes the signature first; a reader that finds another version beside
+  // the document (a newer pair half-written on a backend without batch transactions) keeps
+  // the pair it holds.
+  absl::StatusOr<storage::KvEntry> sig = options_.kv->Get(storage::EdgeKvSignatureKeyFor(key));
+  std::string signature;
+  if (sig.ok()) {
+    if (sig->version != entry->version) {
+      if (held != nullptr) return Current{held, false};
+      return absl::UnavailableError("the environment's document is being updated; retry shortly");
+    }
+    signature = std::move(sig->value);
+  } else if (absl::IsNotFound(sig.status())) {
+    // A store written without signatures (an api before signing): served unsigned, and
+    // verifiers refuse it. A signed document is never replaced by an unsigned one.
+    if (held != nullptr && !held->signature.empty()) return Current{held, false};
+  } else {
+    if (held == nullptr) return sig.status();
+    return Current{held, true};
+  }
   absl::StatusOr<std::shared_ptr<const Snapshot>> built =
-      BuildSnapshot(std::move(entry->value), entry->version);
+      BuildSnapshot(std::move(entry->value), entry->version, signature);
   if (!built.ok()) {
     EV_LOG(kError, "delivery: unreadable document in the KV",
            {{"key", key}, {"error", built.status().ToString()}});
@@ -554,6 +587,7 @@ net::Response DeliveryService::HandleConfig(net::Request& req) {
     r.shared_body = snap.bytes;
   }
   r.headers.emplace_back("ETag", snap.etag);
+  if (!snap.signature.empty()) r.headers.emplace_back(std::string(kSignatureHeader), snap.signature);
   r.headers.emplace_back("Cache-Control", "no-cache");
   if (cur.stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
   AddCors(binding, req, r);
@@ -576,6 +610,9 @@ net::Response DeliveryService::HandleStream(net::Request& req) {
     if (stream->last_event_id() == version) {
       sub.sent_version = snap->version;  // the client has it: wait for the next change
     } else {
+      if (!snap->signature.empty()) {
+        stream->Send({.id = version, .event = "signature", .data = snap->signature});
+      }
       stream->Send({.id = version, .event = "config", .data = *snap->bytes});
       sub.sent_version = snap->version;
     }
@@ -591,6 +628,7 @@ net::Response DeliveryService::HandleStream(net::Request& req) {
 
 void DeliveryService::PollOnce() {
   if (options_.on_poll) options_.on_poll();
+  RefreshSignatures();
   bool heartbeat = (++ticks_ % options_.heartbeat_ticks) == 0;
   struct Streamed {
     std::string workspace_id, environment;
@@ -619,14 +657,91 @@ void DeliveryService::PollOnce() {
     if (it == topics_.end()) continue;
     for (Subscriber& s : it->second.subscribers) {
       if (cur.ok() && s.sent_version < cur->snapshot->version) {
-        s.stream->Send({.id = std::to_string(cur->snapshot->version), .event = "config",
-                        .data = *cur->snapshot->bytes});
+        std::string id = std::to_string(cur->snapshot->version);
+        if (!cur->snapshot->signature.empty()) {
+          s.stream->Send({.id = id, .event = "signature", .data = cur->snapshot->signature});
+        }
+        s.stream->Send({.id = std::move(id), .event = "config", .data = *cur->snapshot->bytes});
         s.sent_version = cur->snapshot->version;
       } else if (heartbeat) {
         s.stream->SendComment("heartbeat");
       }
     }
   }
+}
+
+void DeliveryService::RefreshSignatures() {
+  std::lock_guard<std::mutex> refresh_lock(refresh_mu_);
+  absl::StatusOr<int64_t> record_version = options_.kv->GetVersion(storage::kEdgeKvDocumentSignerKey);
+  if (!record_version.ok()) return;  // none yet, or the KV is unreadable: next tick
+  if (*record_version != signer_record_version_) {
+    absl::StatusOr<storage::KvEntry> record = options_.kv->Get(storage::kEdgeKvDocumentSignerKey);
+    if (!record.ok()) return;
+    boost::system::error_code ec;
+    json::value v = json::parse(record->value, ec);
+    const json::object* o = ec ? nullptr : v.if_object();
+    const json::value* active = o != nullptr ? o->if_contains("active") : nullptr;
+    if (active == nullptr || !active->is_string()) return;
+    active_signer_kid_ = std::string(active->get_string());
+    signer_record_version_ = record->version;
+  }
+  std::vector<std::pair<std::string, std::shared_ptr<const Snapshot>>> outdated;
+  {
+    std::shared_lock<std::shared_mutex> lock(snapshots_mu_);
+    for (const auto& [topic, snap] : snapshots_) {
+      if (!snap->signature.empty() && snap->signature_kid != active_signer_kid_) {
+        outdated.emplace_back(topic, snap);
+      }
+    }
+  }
+  for (auto& [topic, snap] : outdated) {
+    const bool client = topic.size() > 2 && topic.compare(topic.size() - 2, 2, "#c") == 0;
+    std::string key = client ? storage::EdgeKvClientDocumentKey(snap->workspace_id, snap->environment)
+                             : storage::EdgeKvDocumentKey(snap->workspace_id, snap->environment);
+    absl::StatusOr<storage::KvEntry> sig = options_.kv->Get(storage::EdgeKvSignatureKeyFor(key));
+    if (!sig.ok() || sig->version != snap->version) continue;  // not re-signed yet, or newer
+    absl::StatusOr<crypto::DocumentSignature> parsed = crypto::ParseStoredDocumentSignature(sig->value);
+    if (!parsed.ok() || parsed->kid == snap->signature_kid) continue;
+    auto copy = std::make_shared<Snapshot>(*snap);
+    copy->signature = crypto::FormatDocumentSignatureHeader(*parsed);
+    copy->signature_kid = parsed->kid;
+    std::unique_lock<std::shared_mutex> lock(snapshots_mu_);
+    std::shared_ptr<const Snapshot>& slot = snapshots_[topic];
+    if (slot == snap) slot = std::move(copy);  // unless a newer version arrived meanwhile
+  }
+}
+
+net::Response DeliveryService::HandleDocumentKeys(net::Request&) {
+  absl::StatusOr<storage::KvEntry> entry = options_.kv->Get(storage::kEdgeKvDocumentKeysKey);
+  std::shared_ptr<const std::string> keys;
+  bool stale = false;
+  {
+    std::lock_guard<std::mutex> lock(document_keys_mu_);
+    if (entry.ok()) {
+      if (document_keys_ == nullptr || *document_keys_ != entry->value) {
+        document_keys_ = std::make_shared<const std::string>(std::move(entry->value));
+      }
+    } else if (!absl::IsNotFound(entry.status())) {
+      stale = document_keys_ != nullptr;
+    }
+    if (entry.ok() || stale) keys = document_keys_;
+  }
+  if (keys == nullptr) {
+    if (absl::IsNotFound(entry.status())) {
+      return net::Response::Error(404, "not_found",
+                                  "no document-signing keys are published yet; the api publishes them "
+                                  "when it starts");
+    }
+    return services::ErrorResponse(entry.status());
+  }
+  net::Response r;
+  r.content_type = "application/json";
+  r.shared_body = std::move(keys);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  // Public keys: any page may read them.
+  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  if (stale) r.headers.emplace_back(std::string(kStaleHeader), "true");
+  return r;
 }
 
 std::optional<net::Response> DeliveryService::BeginOfrep(net::Request& req,

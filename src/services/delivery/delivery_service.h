@@ -48,6 +48,11 @@ struct Snapshot {
   std::string environment;
   std::shared_ptr<const std::string> bytes;  // the document, sent as it is
   std::string etag;                          // strong: "<first 32 hex of SHA-256(bytes)>"
+  // The api's signature of `bytes` (resolved-document.md §8) as sent in EdgeVault-Signature
+  // and the stream's `signature` event: "kid=<kid>; sig=<base64url>"; empty when the KV holds
+  // none for this document (a store written without signatures).
+  std::string signature;
+  std::string signature_kid;
   std::shared_ptr<const eval::FlagSet> flags;
   // Non-empty when FlagSet::Build refused the document's flags: every flag evaluation
   // then answers GENERAL with this message (configs stay evaluable).
@@ -122,6 +127,10 @@ using storage::RetryAfterSeconds;
 
 // Response header set when the answer comes from memory because the KV read failed.
 inline constexpr std::string_view kStaleHeader = "EdgeVault-Stale";
+// Response header carrying the document's signature (GET /v1/config, 200 and 304).
+inline constexpr std::string_view kSignatureHeader = "EdgeVault-Signature";
+// Where delivery serves the document-signing public keys (the KV's meta/document-keys).
+inline constexpr std::string_view kDocumentKeysPath = "/.well-known/edgevault-document-keys.json";
 
 class DeliveryService {
  public:
@@ -144,6 +153,9 @@ class DeliveryService {
   // Access-Control-Allow-* headers when the path's key is a client key that lists the
   // request's Origin; otherwise an error without any of them (the browser then refuses).
   net::Response HandlePreflight(net::Request& req);
+  // GET /.well-known/edgevault-document-keys.json: the JWKS of the document-signing keys,
+  // unauthenticated (public keys); the last copy read when the KV cannot be read.
+  net::Response HandleDocumentKeys(net::Request& req);
 
   // The SDK key's binding. Unauthenticated when the key is empty or unknown; the KV's
   // other errors when it cannot be read and the key is not cached.
@@ -192,6 +204,10 @@ class DeliveryService {
 
   explicit DeliveryService(DeliveryOptions options) : options_(options) {}
   void PollLoop();
+  // The poll thread's part of a key rotation: when meta/document-signer names a new active
+  // key, the api re-signs every document at its version; held snapshots whose signature is
+  // by another key take the re-signed entry as soon as it is there.
+  void RefreshSignatures();
   // Authenticate, plus the key's rate-limit bucket (one map lookup for both).
   absl::StatusOr<Caller> AuthenticateCaller(std::string_view sdk_key);
   // The 429 (OFREP error body, Retry-After) when the caller is over its OFREP rate limit.
@@ -223,12 +239,21 @@ class DeliveryService {
   bool notified_ = false;
   std::thread poll_thread_;
   int64_t ticks_ = 0;
+  std::mutex refresh_mu_;  // RefreshSignatures runs one at a time
+  int64_t signer_record_version_ = -1;  // guarded by refresh_mu_
+  std::string active_signer_kid_;       // guarded by refresh_mu_
+
+  std::mutex document_keys_mu_;
+  std::shared_ptr<const std::string> document_keys_;  // last JWKS read from the KV
 };
 
 // The document snapshot for `bytes` at `version` (exposed for tests and benchmarks).
 // InvalidArgument when the bytes are not a JSON object or its format is not 1.
+// `signature`: the KV's stored form "<kid>.<sig>" of the document's signature, or "" for
+// none; a malformed one is InvalidArgument.
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
-                                                              int64_t version);
+                                                              int64_t version,
+                                                              std::string_view signature = {});
 
 // True when an If-None-Match header value matches `etag` (a list, `*`, weak forms).
 bool IfNoneMatchMatches(std::string_view header, std::string_view etag);

@@ -18,7 +18,10 @@
 
 #include "gtest/gtest.h"
 #include "src/base/env.h"
+#include "src/crypto/document_signature.h"
+#include "src/crypto/ed25519.h"
 #include "src/crypto/hash.h"
+#include "src/crypto/jwks.h"
 #include "src/net/http_client.h"
 #include "src/net/http_server.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
@@ -758,6 +761,144 @@ TEST_F(ClientKeyTest, ClientRoutesTakeTheKeyFromThePath) {
   EXPECT_EQ(doc.body, ClientDocument(5));
   // A header key does not override the path's key.
   EXPECT_EQ(Call("GET", base + "/v1/config", "", As(kSdkKey)).body, ClientDocument(5));
+}
+
+// ---------------------------------------------------------------- signatures (§8)
+
+class DeliverySignatureTest : public DeliveryTest {
+ protected:
+  // What the api writes (api::SigningEdgeKv): the signature first, then the document.
+  void PublishSigned(int64_t version, std::string_view greeting, const crypto::Ed25519PrivateKey& key) {
+    std::string doc = Document(version, greeting);
+    crypto::DocumentSignature sig{key.Kid(), key.Sign(crypto::DocumentSigningInput(doc))};
+    ASSERT_TRUE(*kv_->PutIfNewer("sig/ws_1/prod", crypto::FormatStoredDocumentSignature(sig), version));
+    ASSERT_TRUE(*kv_->PutIfNewer("doc/ws_1/prod", doc, version));
+  }
+  crypto::DocumentVerifier Verifier() {
+    crypto::DocumentVerifier v;
+    v.AddKey(key_.Kid(), key_.PublicKey());
+    v.AddKey(next_key_.Kid(), next_key_.PublicKey());
+    return v;
+  }
+  absl::Status VerifyResponse(const std::string& body, const net::ClientResponse& r, int64_t min_version = 0) {
+    absl::StatusOr<crypto::DocumentSignature> sig =
+        crypto::ParseDocumentSignatureHeader(r.Header("EdgeVault-Signature").value_or(""));
+    if (!sig.ok()) return sig.status();
+    return Verifier().Verify(body, *sig, {.workspace_id = "ws_1", .environment = "prod",
+                                          .min_version = min_version}).status();
+  }
+  crypto::Ed25519PrivateKey key_ = *crypto::Ed25519PrivateKey::FromRaw(std::string(32, 'a'));
+  crypto::Ed25519PrivateKey next_key_ = *crypto::Ed25519PrivateKey::FromRaw(std::string(32, 'b'));
+};
+
+TEST_F(DeliverySignatureTest, ConfigCarriesTheSignatureOfItsVersionOn200And304) {
+  net::ClientResponse unsigned_doc = Call("GET", "/v1/config");
+  EXPECT_FALSE(unsigned_doc.Header("EdgeVault-Signature").has_value())
+      << "a store without signatures serves documents without the header";
+  PublishSigned(6, "signed", key_);
+  net::ClientResponse r = Call("GET", "/v1/config");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, Document(6, "signed"));
+  EXPECT_TRUE(VerifyResponse(r.body, r, 6).ok()) << VerifyResponse(r.body, r, 6);
+  std::string etag(r.Header("ETag").value_or(""));
+  net::ClientResponse not_modified = Call("GET", "/v1/config", "",
+                                          {{"X-API-Key", kSdkKey}, {"If-None-Match", etag}});
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.Header("EdgeVault-Signature"), r.Header("EdgeVault-Signature"));
+}
+
+TEST_F(DeliverySignatureTest, DocumentWithoutItsSameVersionSignatureKeepsThePreviousPair) {
+  PublishSigned(6, "six", key_);
+  ASSERT_EQ(Call("GET", "/v1/config").body, Document(6, "six"));
+  // Version 7's document is there but its signature is not (yet): 6's pair is kept.
+  ASSERT_TRUE(*kv_->PutIfNewer("doc/ws_1/prod", Document(7, "seven"), 7));
+  net::ClientResponse r = Call("GET", "/v1/config");
+  EXPECT_EQ(r.body, Document(6, "six"));
+  EXPECT_TRUE(VerifyResponse(r.body, r).ok());
+  // Its signature arrives: the new pair is served.
+  std::string doc7 = Document(7, "seven");
+  ASSERT_TRUE(*kv_->PutIfNewer("sig/ws_1/prod",
+                               crypto::FormatStoredDocumentSignature(
+                                   {key_.Kid(), key_.Sign(crypto::DocumentSigningInput(doc7))}),
+                               7));
+  r = Call("GET", "/v1/config");
+  EXPECT_EQ(r.body, doc7);
+  EXPECT_TRUE(VerifyResponse(r.body, r, 7).ok());
+  // A signature removed later never turns a signed document back into an unsigned one.
+  ASSERT_TRUE(*kv_->DeleteIfNotNewer("sig/ws_1/prod", 7));
+  ASSERT_TRUE(*kv_->PutIfNewer("doc/ws_1/prod", Document(8, "unsigned"), 8));
+  r = Call("GET", "/v1/config");
+  EXPECT_EQ(r.body, doc7);
+  EXPECT_TRUE(r.Header("EdgeVault-Signature").has_value());
+}
+
+TEST_F(DeliverySignatureTest, StreamSendsTheSignatureBeforeEachDocumentWithTheSameId) {
+  PublishSigned(6, "six", key_);
+  int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
+  std::string got;
+  ASSERT_TRUE(ReadUntil(fd, got, "six")) << got;
+  PublishSigned(7, "seven", key_);
+  ASSERT_TRUE(ReadUntil(fd, got, "seven")) << got;
+  ::close(fd);
+  // Both events of each version, signature first, same id, and each verifies.
+  for (int64_t v : {6, 7}) {
+    std::string head = "id: " + std::to_string(v) + "\nevent: signature\ndata: ";
+    size_t at = got.find(head);
+    ASSERT_NE(at, std::string::npos) << got;
+    size_t end = got.find('\n', at + head.size());
+    std::string header = got.substr(at + head.size(), end - at - head.size());
+    std::string config = "id: " + std::to_string(v) + "\nevent: config\ndata: ";
+    size_t doc_at = got.find(config, end);
+    ASSERT_NE(doc_at, std::string::npos) << got;
+    absl::StatusOr<crypto::DocumentSignature> sig = crypto::ParseDocumentSignatureHeader(header);
+    ASSERT_TRUE(sig.ok()) << sig.status() << " in " << header;
+    std::string doc = got.substr(doc_at + config.size(), got.find('\n', doc_at + config.size()) - doc_at - config.size());
+    EXPECT_TRUE(Verifier().Verify(doc, *sig, {.min_version = v}).ok());
+  }
+}
+
+// The test runs the polls itself (the poll thread's first tick is a minute away).
+class DeliveryResignTest : public DeliverySignatureTest {
+ protected:
+  DeliveryResignTest() { poll_interval_ = absl::Minutes(1); }
+};
+
+TEST_F(DeliveryResignTest, ReSignedDocumentIsPickedUpAtTheSameVersion) {
+  PublishSigned(6, "six", key_);
+  ASSERT_EQ(Call("GET", "/v1/config").body, Document(6, "six"));
+  // A rotation: the api records the new active key, then re-signs at the same version.
+  ASSERT_TRUE(*kv_->PutIfNewer("meta/document-signer",
+                               R"({"format":1,"active":")" + next_key_.Kid() + R"("})", 100));
+  service_->PollOnce();  // not re-signed yet: the old pair stays
+  EXPECT_NE(Call("GET", "/v1/config").Header("EdgeVault-Signature").value_or("").find(key_.Kid()),
+            std::string::npos);
+  std::string doc = Document(6, "six");
+  ASSERT_TRUE(*kv_->DeleteIfNotNewer("sig/ws_1/prod", 6));
+  ASSERT_TRUE(*kv_->PutIfNewer("sig/ws_1/prod",
+                               crypto::FormatStoredDocumentSignature(
+                                   {next_key_.Kid(), next_key_.Sign(crypto::DocumentSigningInput(doc))}),
+                               6));
+  service_->PollOnce();
+  net::ClientResponse r = Call("GET", "/v1/config");
+  EXPECT_EQ(r.body, doc);
+  EXPECT_NE(r.Header("EdgeVault-Signature").value_or("").find(next_key_.Kid()), std::string::npos);
+  EXPECT_TRUE(VerifyResponse(r.body, r, 6).ok());
+}
+
+TEST_F(DeliverySignatureTest, DocumentKeysAreServedUnauthenticated) {
+  EXPECT_EQ(Call("GET", "/.well-known/edgevault-document-keys.json", "", {}).status, 404);
+  std::string jwks = crypto::JwksJson({{key_.Kid(), key_.PublicKey()}});
+  ASSERT_TRUE(*kv_->PutIfNewer("meta/document-keys", jwks, 1));
+  net::ClientResponse r = Call("GET", "/.well-known/edgevault-document-keys.json", "", {});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, jwks);
+  // From memory while the KV cannot be read, and marked as such.
+  faulty_->down = true;
+  net::ClientResponse stale = Call("GET", "/.well-known/edgevault-document-keys.json", "", {});
+  faulty_->down = false;
+  EXPECT_EQ(stale.status, 200);
+  EXPECT_EQ(stale.body, jwks);
+  EXPECT_EQ(stale.Header("EdgeVault-Stale").value_or(""), "true");
 }
 
 }  // namespace
