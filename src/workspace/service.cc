@@ -2040,9 +2040,12 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
     if (removed == nullptr || !removed->is_array()) continue;
     for (const json::value& env : removed->get_array()) {
       if (!env.is_string() || snap.envs.Contains(env.get_string())) continue;
-      absl::Status st = options_.kv->DeleteIfNotNewer(
-          storage::EdgeKvDocumentKey(workspace_id, std::string(env.get_string())), snap.version).status();
-      if (!st.ok() && !absl::IsNotFound(st)) return st;
+      // The full document and the client document (what client keys read) alike.
+      for (const std::string& key : {storage::EdgeKvDocumentKey(workspace_id, std::string(env.get_string())),
+                                     storage::EdgeKvClientDocumentKey(workspace_id, std::string(env.get_string()))}) {
+        absl::Status st = options_.kv->DeleteIfNotNewer(key, snap.version).status();
+        if (!st.ok() && !absl::IsNotFound(st)) return st;
+      }
     }
   }
   if (options_.on_published) options_.on_published();

@@ -705,6 +705,7 @@ TEST_F(ServiceTest, EnvironmentsCanBeReparentedAndDeleted) {
   ASSERT_TRUE(KvReaches(ws, "qa", moved));
   EXPECT_EQ(kv_->Get(storage::EdgeKvDocumentKey(ws.id, "qa"))->value.find("\"only.prod\""), std::string::npos);
 
+  ASSERT_TRUE(kv_->GetVersion(storage::EdgeKvClientDocumentKey(ws.id, "dev")).ok());  // there to be removed
   // dev has no children now: it goes, with its value of pool; its document leaves the KV.
   absl::StatusOr<int64_t> deleted = service_->DeleteEnvironment(actor_, ws, "dev", {}, "retire dev", std::nullopt);
   ASSERT_TRUE(deleted.ok()) << deleted.status();
@@ -712,7 +713,9 @@ TEST_F(ServiceTest, EnvironmentsCanBeReparentedAndDeleted) {
   EXPECT_EQ(service_->GetItem(ws, ItemKind::kConfig, "pool")->body.find("\"dev\""), std::string::npos);
   bool gone = false;
   for (int i = 0; i < 300 && !gone; ++i) {
-    gone = absl::IsNotFound(kv_->GetVersion(storage::EdgeKvDocumentKey(ws.id, "dev")).status());
+    // Its client document (what client keys read) goes too.
+    gone = absl::IsNotFound(kv_->GetVersion(storage::EdgeKvDocumentKey(ws.id, "dev")).status()) &&
+           absl::IsNotFound(kv_->GetVersion(storage::EdgeKvClientDocumentKey(ws.id, "dev")).status());
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(gone);
