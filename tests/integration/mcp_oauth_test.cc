@@ -173,6 +173,44 @@ TEST_F(McpOAuthTest, DiscoveryFromThe401) {
   EXPECT_EQ(json::serialize(meta.json.at("token_endpoint_auth_methods_supported")), "[\"none\"]");
 }
 
+// Browser-based MCP clients call auth's metadata, registration, token and revocation
+// endpoints and the api's protected-resource metadata cross-origin: each answers a preflight
+// and carries Access-Control-Allow-Origin: * without credentials. The consent route and the
+// REST api do not (positive control that the header is not simply everywhere).
+TEST_F(McpOAuthTest, PublicOAuthEndpointsAnswerCorsWithoutCredentials) {
+  const std::vector<std::pair<std::string, std::string>> origin = {{"Origin", "https://inspector.example"}};
+  struct Case {
+    std::string service, path, method;
+  };
+  for (const Case& c : std::vector<Case>{{"auth", "/.well-known/oauth-authorization-server", "GET"},
+                                         {"auth", "/oauth/register", "POST"},
+                                         {"auth", "/oauth/token", "POST"},
+                                         {"auth", "/oauth/revoke", "POST"},
+                                         {"api", "/.well-known/oauth-protected-resource", "GET"},
+                                         {"api", "/.well-known/oauth-protected-resource/mcp", "GET"}}) {
+    HttpReply pre = up_->Call(c.service, "OPTIONS", c.path, "", "",
+                              {{"Origin", "https://inspector.example"},
+                               {"Access-Control-Request-Method", c.method},
+                               {"Access-Control-Request-Headers", "content-type, mcp-protocol-version"}});
+    EXPECT_EQ(pre.status, 204) << c.path << " " << pre.body;
+    EXPECT_EQ(pre.Header("Access-Control-Allow-Origin"), "*") << c.path;
+    EXPECT_EQ(pre.Header("Access-Control-Allow-Methods"), c.method) << c.path;
+    EXPECT_NE(pre.Header("Access-Control-Allow-Headers").find("MCP-Protocol-Version"), std::string::npos);
+    EXPECT_EQ(pre.Header("Access-Control-Allow-Credentials"), "") << c.path;
+    // The request itself, even a refused one, is readable by the page.
+    HttpReply r = up_->Call(c.service, c.method, c.path, c.method == "POST" ? "x=1" : "", "", origin);
+    EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "*") << c.path << " " << r.status;
+    EXPECT_EQ(r.Header("Access-Control-Allow-Credentials"), "") << c.path;
+  }
+  // Not the consent (it needs the user's login session and is the console's, same-origin):
+  HttpReply consent = up_->Call("auth", "GET", "/v1/oauth/authorize?client_id=x", "", "", origin);
+  EXPECT_EQ(consent.Header("Access-Control-Allow-Origin"), "") << consent.status;
+  EXPECT_NE(up_->Call("auth", "OPTIONS", "/v1/oauth/authorize", "", "", origin).status, 204);
+  // Nor the REST api.
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces", "", up_->admin_key(), origin).Header("Access-Control-Allow-Origin"),
+            "");
+}
+
 TEST_F(McpOAuthTest, RegistrationTakesPublicLoopbackOrHttpsClientsOnly) {
   auto reg = [](json::object body) { return up_->Json("auth", "POST", "/oauth/register", body); };
   HttpReply evil = reg({{"redirect_uris", json::array{"http://evil.test/cb"}}});
@@ -202,6 +240,47 @@ TEST(McpOAuthLimitTest, RegistrationsPerAddressAreLimited) {
   EXPECT_EQ(refused.status, 429) << refused.body;
   EXPECT_EQ(Str(refused.json, "error"), "too_many_requests") << refused.body;
   EXPECT_FALSE(refused.Header("Retry-After").empty());
+  EXPECT_EQ(up->Json("auth", "POST", "/v1/login", {{"email", up->owner_email()}, {"password", up->owner_password()}})
+                .status,
+            200);
+}
+
+// The token endpoint is open too: per OAuth client (oauth.token_requests_per_client) and per
+// client address (oauth.token_requests_per_address) within the throttle window, then 429
+// too_many_requests with Retry-After in the OAuth error JSON; a client's count is its own,
+// a made-up client id counts against the address only, and logging in still works.
+TEST(McpOAuthLimitTest, TokenRequestsPerClientAndPerAddressAreLimited) {
+  auto up = EdgeVaultUp::Start(
+      {"--set", "oauth.token_requests_per_client=3", "--set", "oauth.token_requests_per_address=6"});
+  ASSERT_NE(up, nullptr);
+  auto client = [&] {
+    HttpReply r = up->Json("auth", "POST", "/oauth/register",
+                           json::object{{"client_name", "limited"}, {"redirect_uris", json::array{kRedirect}}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Str(r.json, "client_id");
+  };
+  auto token = [&](const std::string& client_id) {
+    return up->Call("auth", "POST", "/oauth/token",
+                    Form({{"grant_type", "refresh_token"}, {"refresh_token", "evor_guess"}, {"client_id", client_id}}),
+                    "", {{"Content-Type", "application/x-www-form-urlencoded"}});
+  };
+  std::string a = client();
+  std::string b = client();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(token(a).status, 400) << i;  // invalid_grant, counted
+  HttpReply refused = token(a);
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(Str(refused.json, "error"), "too_many_requests") << refused.body;
+  EXPECT_FALSE(Str(refused.json, "error_description").empty());
+  EXPECT_FALSE(refused.Header("Retry-After").empty());
+  EXPECT_EQ(refused.Header("Cache-Control"), "no-store");
+  // Client b has its own allowance (the refused request counted nothing)...
+  EXPECT_EQ(token(b).status, 400);
+  // ...an id that does not verify is refused as before and counts against the address:
+  EXPECT_EQ(token("evoc_made.up").status, 401);
+  // 3 (a) + 1 (b) + 1 (made up) + this one = 6: the address is at its limit.
+  EXPECT_EQ(token(b).status, 400);
+  EXPECT_EQ(token(b).status, 429);
+  EXPECT_EQ(token("evoc_made.up").status, 429);
   EXPECT_EQ(up->Json("auth", "POST", "/v1/login", {{"email", up->owner_email()}, {"password", up->owner_password()}})
                 .status,
             200);

@@ -195,7 +195,46 @@ absl::Status ApiAuth::RecheckOnce() {
       }
     }
   }
+  // Watches of principals found gone fire now, each once, outside the lock.
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto w = watches_.begin(); w != watches_.end();) {
+      auto it = tracked_.find(w->second.principal);
+      if (it == tracked_.end() || !it->second.checked || !it->second.gone) {
+        ++w;
+        continue;
+      }
+      if (it->second.pins > 0) --it->second.pins;
+      fire.push_back(std::move(w->second.on_revoked));
+      w = watches_.erase(w);
+    }
+  }
+  for (auto& f : fire) f();
   return absl::OkStatus();
+}
+
+uint64_t ApiAuth::WatchRevocation(const Principal& p, std::function<void()> on_revoked) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::pair<std::string, std::string> key{p.org_id, p.ActorId()};
+  Tracked& t = tracked_[key];
+  ++t.pins;
+  t.last_seen = options_.env->Now();
+  uint64_t id = next_watch_++;
+  watches_.emplace(id, Watch{std::move(key), std::move(on_revoked)});
+  return id;
+}
+
+void ApiAuth::Unwatch(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto w = watches_.find(id);
+  if (w == watches_.end()) return;
+  auto it = tracked_.find(w->second.principal);
+  if (it != tracked_.end()) {
+    if (it->second.pins > 0) --it->second.pins;
+    it->second.last_seen = options_.env->Now();
+  }
+  watches_.erase(w);
 }
 
 void ApiAuth::Pin(const Principal& p) {

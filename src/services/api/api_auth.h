@@ -26,6 +26,7 @@
 // request. The window is one recheck interval.
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -102,6 +103,13 @@ class ApiAuth {
   void Pin(const Principal& p);
   void Unpin(const Principal& p);
   bool Revoked(const Principal& p);
+  // Pins `p` and calls `on_revoked` once, on the recheck thread and with no lock of this
+  // class held, from the first recheck that finds it holds no rights (so an idle stream is
+  // closed within one recheck interval, not at its next send). Returns an id for
+  // Unwatch, which unpins; a watch that has fired is already unpinned and Unwatch does
+  // nothing. `on_revoked` may call Unwatch (of any id) but must not block.
+  uint64_t WatchRevocation(const Principal& p, std::function<void()> on_revoked);
+  void Unwatch(uint64_t id);
   // Starts / stops the thread that calls RecheckOnce() every recheck_interval (idempotent).
   void Start();
   void Stop();
@@ -142,6 +150,12 @@ class ApiAuth {
     std::vector<std::string> scopes;  // API keys only
   };
   std::map<std::pair<std::string, std::string>, Tracked> tracked_;  // (org, actor) → state
+  struct Watch {
+    std::pair<std::string, std::string> principal;  // (org, actor)
+    std::function<void()> on_revoked;
+  };
+  std::map<uint64_t, Watch> watches_;
+  uint64_t next_watch_ = 1;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

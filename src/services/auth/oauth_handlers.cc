@@ -13,6 +13,7 @@
 #include "src/crypto/hash.h"
 #include "src/services/auth/auth_impl.h"
 #include "src/services/auth/oauth.h"
+#include "src/services/common/public_cors.h"
 
 namespace edgevault::auth {
 
@@ -156,7 +157,16 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
 
   // RFC 8414. The authorization endpoint is the console's page: a browser talks to the
   // console only (DESIGN.md §1); everything else a client calls is here.
-  r.Add(http::verb::get, "/.well-known/oauth-authorization-server", [this](net::Request&) {
+  // Browser-based clients call the metadata, registration, token and revocation endpoints
+  // from their own origin: CORS for any origin, without credentials (public_cors.h); the
+  // authorization request and the consent are the console's, same-origin only.
+  auto public_route = [this, &r](http::verb method, std::string_view pattern,
+                                 std::function<absl::StatusOr<net::Response>(net::Request&)> fn) {
+    r.AddAsync(method, pattern, services::WithPublicCors(Blocking(std::move(fn))));
+    r.Add(http::verb::options, pattern, services::PublicCorsPreflight(std::string(http::to_string(method))));
+  };
+  r.Add(http::verb::options, "/.well-known/oauth-authorization-server", services::PublicCorsPreflight("GET"));
+  r.Add(http::verb::get, "/.well-known/oauth-authorization-server", services::WithPublicCors([this](net::Request&) {
     const AuthOptions::OAuth& o = options_.oauth;
     json::object m;
     m["issuer"] = o.issuer_url;
@@ -176,11 +186,11 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     net::Response resp = services::JsonResponse(200, m);
     resp.WithHeader("Cache-Control", "public, max-age=300");
     return resp;
-  });
+  }));
 
   // RFC 7591: open registration of public clients. Nothing is stored: the client id
   // carries the registration, signed (oauth.h), so registrations cannot fill a table.
-  Route(http::verb::post, "/oauth/register", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+  public_route(http::verb::post, "/oauth/register", [this](net::Request& req) -> absl::StatusOr<net::Response> {
     // Open to anyone, and each registration is an audit row: a client address may register
     // oauth.registrations_per_address clients per throttle window (throttle.h).
     LoginThrottle::Attempt attempt;
@@ -306,7 +316,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
           return services::JsonResponse(200, json::object{{"redirect_to", AppendQuery(ar->redirect_uri, q)}});
         });
 
-  Route(http::verb::post, "/oauth/token", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+  public_route(http::verb::post, "/oauth/token", [this](net::Request& req) -> absl::StatusOr<net::Response> {
     if (!req.Header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
       return OAuthError(400, "invalid_request", "send the parameters as application/x-www-form-urlencoded");
     }
@@ -318,6 +328,22 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     };
     const std::string client_id = get("client_id");
     absl::StatusOr<OAuthClient> client = DecodeClientId(client_id, options_.oauth.client_id_key);
+    // Open to anyone: every request counts against its client address, and one whose
+    // client id verifies against that client too (an unverified id names no client, so
+    // no one can use up another client's allowance by quoting a made-up id).
+    LoginThrottle::Attempt attempt;
+    const std::string address = ClientAddress(req);
+    absl::Duration wait = client.ok() ? throttle_.Begin({TokenAddressKey(address), TokenClientKey(ClientRef(client_id))},
+                                                        Now(), &attempt)
+                                      : throttle_.Begin({TokenAddressKey(address)}, Now(), &attempt);
+    if (wait > absl::ZeroDuration()) {
+      const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
+      net::Response resp = OAuthError(429, "too_many_requests",
+                                      "too many token requests from this address or for this client; retry after " +
+                                          std::to_string(secs) + " s");
+      resp.WithHeader("Retry-After", std::to_string(secs));
+      return resp;
+    }
     if (!client.ok()) return OAuthError(client.status(), "invalid_client");
     const std::string client_hash = crypto::Sha256Hex(client_id);
     const std::string grant_type = get("grant_type");
@@ -502,7 +528,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
   // RFC 7009. A refresh token ends its whole grant; an access token (a JWT, verified
   // offline) cannot be recalled and simply expires (≤ auth.token_ttl). Always 200, so
   // the answer tells nothing about the token.
-  Route(http::verb::post, "/oauth/revoke", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+  public_route(http::verb::post, "/oauth/revoke", [this](net::Request& req) -> absl::StatusOr<net::Response> {
     if (!req.Header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
       return OAuthError(400, "invalid_request", "send the parameters as application/x-www-form-urlencoded");
     }
