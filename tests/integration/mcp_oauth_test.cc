@@ -4,6 +4,7 @@
 // consent a logged-in user gives, the code exchange with PKCE S256, tokens bound to the
 // api's MCP resource (RFC 8707: good on /mcp, refused on REST), refresh-token rotation with
 // reuse detection, code replay, revocation, scopes capped by role, and the audit trail.
+#include <set>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -420,6 +421,73 @@ TEST_F(McpOAuthTest, RevocationEndsTheGrant) {
   EXPECT_EQ(revoke("evor_unknown").status, 200) << "RFC 7009: unknown tokens are not an error";
   EXPECT_EQ(revoke(refresh).status, 200);
   EXPECT_EQ(Str(Refresh(refresh).json, "error"), "invalid_grant");
+}
+
+// A user lists the OAuth clients they authorized and revokes one (docs/design/oauth.md §7b):
+// its refresh token is refused at once, its access token at the api within the recheck
+// window; another user can neither see nor revoke it, an API key cannot list grants at all;
+// the revocation is audited.
+TEST_F(McpOAuthTest, AUserListsAndRevokesTheirGrants) {
+  auto list = [](const std::string& bearer) {
+    return up_->Call("auth", "GET", "/v1/account/oauth-grants", "", bearer);
+  };
+  auto ids = [&](const std::string& bearer) {
+    std::set<std::string> out;
+    HttpReply r = list(bearer);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return out;
+    for (const json::value& g : r.json.at("grants").as_array()) out.insert(Str(g, "id"));
+    return out;
+  };
+  std::set<std::string> before = ids(developer_session_);
+  HttpReply t = Exchange(Consent(developer_session_, Authorize("read write")));
+  ASSERT_EQ(t.status, 200) << t.body;
+  std::string access = Str(t.json, "access_token");
+  std::string refresh = Str(t.json, "refresh_token");
+  HttpReply mine = list(developer_session_);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  const json::object* grant = nullptr;
+  for (const json::value& g : mine.json.at("grants").as_array()) {
+    if (!before.contains(Str(g, "id"))) grant = &g.as_object();
+  }
+  ASSERT_NE(grant, nullptr) << mine.body;
+  const std::string id = Str(*grant, "id");
+  EXPECT_TRUE(id.starts_with("ogr_")) << id;
+  EXPECT_EQ(Str(grant->at("client"), "name"), "itest agent");
+  EXPECT_EQ(Str(grant->at("client"), "ref").size(), 16u);
+  EXPECT_EQ(json::serialize(grant->at("scopes")), "[\"read\",\"write\"]");
+  EXPECT_EQ(Str(*grant, "resource"), resource_);
+  EXPECT_FALSE(Str(*grant, "created_at").empty());
+  EXPECT_FALSE(Str(*grant, "last_used_at").empty());
+  EXPECT_FALSE(Str(*grant, "expires_at").empty());
+  EXPECT_EQ(mine.body.find(refresh), std::string::npos);
+
+  // Another user sees nothing of it and cannot revoke it; an API key lists nothing.
+  EXPECT_FALSE(ids(viewer_session_).contains(id));
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/account/oauth-grants/" + id, "", viewer_session_).status, 404);
+  EXPECT_EQ(list(up_->admin_key()).status, 403);
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/account/oauth-grants/not-a-grant", "", developer_session_).status, 400);
+  // Positive control: the token works while the grant lives.
+  EXPECT_FALSE(Initialize(access).empty());
+
+  HttpReply revoked = up_->Call("auth", "DELETE", "/v1/account/oauth-grants/" + id, "", developer_session_);
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(Str(revoked.json, "id"), id);
+  EXPECT_FALSE(ids(developer_session_).contains(id));
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/account/oauth-grants/" + id, "", developer_session_).status, 404);
+  EXPECT_EQ(Str(Refresh(refresh).json, "error"), "invalid_grant");
+  // The access token (valid for minutes more) stops at the api within the recheck window.
+  auto init = [&] {
+    return Mcp(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                            {"params", {{"protocolVersion", "2025-06-18"}, {"clientInfo", {{"name", "x"}}}}}},
+               access)
+        .status;
+  };
+  int last = 0;
+  EXPECT_TRUE(testing::PollUntil([&] { return (last = init()) == 401; }, 20000)) << last;
+  EXPECT_TRUE(testing::PollUntil(
+      [] { return testing::CountAuditLines(up_->data_dir(), "auth.oauth.revoke", {"itest agent", "account"}) >= 1; },
+      30000));
 }
 
 TEST_F(McpOAuthTest, ScopesNeverExceedTheRole) {

@@ -52,6 +52,10 @@ struct Principal {
   std::string org_id;
   storage::Role role = storage::Role::kViewer;
   std::vector<std::string> scopes;
+  // An OAuth access token's grant (claim "grant", docs/design/oauth.md): the grant is
+  // rechecked as "grant:<id>" beside the user, so revoking it stops the token within one
+  // recheck interval. "" for API keys and ordinary JWTs.
+  std::string grant;
   bool HasScope(std::string_view s) const;
   std::string ActorId() const;  // "user:usr_..." / "key:key_..."
 };
@@ -150,8 +154,11 @@ class ApiAuth {
     std::vector<std::string> scopes;  // API keys only
   };
   std::map<std::pair<std::string, std::string>, Tracked> tracked_;  // (org, actor) → state
+  // The tracked keys of `p`: (org, actor), and (org, "grant:<id>") for an OAuth token.
+  static std::vector<std::pair<std::string, std::string>> KeysOf(const Principal& p);
+  bool GoneLocked(const Principal& p) const;  // needs mu_
   struct Watch {
-    std::pair<std::string, std::string> principal;  // (org, actor)
+    std::vector<std::pair<std::string, std::string>> keys;  // KeysOf the principal
     std::function<void()> on_revoked;
   };
   std::map<uint64_t, Watch> watches_;

@@ -452,7 +452,9 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
                                                           {"client_name", client->name},
                                                           {"scopes", ToJson(scopes)},
                                                           {"org", org_id},
-                                                          {"created_at", absl::ToUnixSeconds(now)}}));
+                                                          {"resource", options_.oauth.resource},
+                                                          {"created_at", absl::ToUnixSeconds(now)},
+                                                          {"last_used_at", absl::ToUnixSeconds(now)}}));
         return Audit(tx, "auth.oauth.token", "success", "user:" + user_id, org_id, req,
                      {{"client", client->name}, {"client_ref", ClientRef(client_id)}, {"grant", grant_id},
                       {"scopes", ToJson(scopes)}, {"grant_type", "authorization_code"}});
@@ -498,6 +500,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
         }
         if (absl::Status s = standing(tx); !s.ok()) return s;  // the grant stays taken: it ended
         EV_RETURN_IF_ERROR(mark_used(tx, hash, kRefreshUsedKind));
+        grant["last_used_at"] = absl::ToUnixSeconds(now);
         EV_RETURN_IF_ERROR(issue_refresh(tx, grant));
         if (narrowed.ok() && !get("scope").empty()) scopes = CapScopes(*narrowed, role);
         return absl::OkStatus();
@@ -558,6 +561,78 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     resp.WithHeader("Cache-Control", "no-store");
     return resp;
   });
+
+  // The clients you authorized (docs/design/oauth.md §7b): a login session lists its user's
+  // live grants in every org and revokes one. An API key — an agent's credential — cannot.
+  Route(http::verb::get, "/v1/account/oauth-grants", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "the apps you authorized"));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Challenge> grants,
+                        store_.ListChallengesOfUser(p.user_id, kGrantKind, Now(), 1000));
+    json::array out;
+    for (const storage::Challenge& g : grants) out.push_back(GrantJson(g));
+    return services::JsonResponse(200, json::object{{"grants", std::move(out)}});
+  });
+
+  Route(http::verb::delete_, "/v1/account/oauth-grants/{id}", r,
+        [this](net::Request& req) -> absl::StatusOr<net::Response> {
+          EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "the apps you authorized"));
+          std::string id(req.Param("id"));
+          if (id.size() > 64 || !id.starts_with("ogr_")) {
+            return absl::InvalidArgumentError("a grant id is ogr_… as GET /v1/account/oauth-grants lists it");
+          }
+          absl::Time now = Now();
+          json::object revoked;
+          EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+            absl::StatusOr<storage::Challenge> g = tx.GetChallenge(id, kGrantKind, now);
+            // Another user's grant is answered like an absent one.
+            if (absl::IsNotFound(g.status()) || (g.ok() && g->user_id != p.user_id)) {
+              return absl::NotFoundError("you have no live grant with that id");
+            }
+            EV_RETURN_IF_ERROR(g.status());
+            revoked = GrantJson(*g);
+            // Its refresh tokens name the grant: without it every one of them is refused
+            // (and the api's recheck of "grant:<id>" stops its access tokens).
+            EV_RETURN_IF_ERROR(tx.TakeChallenge(id, kGrantKind, now).status());
+            json::object grant = ParsePayload(g->payload);
+            return Audit(tx, "auth.oauth.revoke", "success", "user:" + p.user_id, StringMember(grant, "org"), req,
+                         {{"client", StringMember(grant, "client_name")}, {"grant", id}, {"via", "account"}});
+          }));
+          revoked["revoked"] = true;
+          return services::JsonResponse(200, revoked);
+        });
+}
+
+json::object AuthService::Impl::GrantJson(const storage::Challenge& g) const {
+  json::object p = ParsePayload(g.payload);
+  auto time_member = [&](std::string_view name) -> json::value {
+    const json::value* v = p.if_contains(name);
+    if (v == nullptr || !v->is_int64()) return nullptr;
+    return json::value(services::FormatTime(absl::FromUnixSeconds(v->get_int64())));
+  };
+  std::string resource = StringMember(p, "resource");
+  return json::object{{"id", g.id},
+                      {"client", {{"name", StringMember(p, "client_name")}, {"ref", StringMember(p, "client").substr(0, 16)}}},
+                      {"scopes", ToJson(StringsMember(p, "scopes"))},
+                      {"resource", resource.empty() ? options_.oauth.resource : resource},
+                      {"org_id", StringMember(p, "org")},
+                      {"created_at", time_member("created_at")},
+                      {"last_used_at", time_member("last_used_at")},
+                      {"expires_at", services::FormatTime(g.expires_at)}};
+}
+
+absl::StatusOr<std::optional<AuthService::Impl::Rights>> AuthService::Impl::GrantRights(std::string_view org_id,
+                                                                                          std::string_view grant_id) {
+  absl::StatusOr<storage::Challenge> g = store_.GetChallenge(grant_id, kGrantKind, Now());
+  if (absl::IsNotFound(g.status())) return std::nullopt;
+  EV_RETURN_IF_ERROR(g.status());
+  json::object grant = ParsePayload(g->payload);
+  if (StringMember(grant, "org") != org_id) return std::nullopt;
+  absl::StatusOr<std::optional<Rights>> user = CurrentRights(org_id, "user:" + g->user_id);
+  if (!user.ok() || !user->has_value()) return user;
+  Rights rights = **user;
+  rights.scopes = CapScopes(StringsMember(grant, "scopes"), rights.role);
+  if (rights.scopes.empty()) return std::nullopt;
+  return rights;
 }
 
 }  // namespace edgevault::auth
