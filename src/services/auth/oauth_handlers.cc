@@ -36,6 +36,15 @@ net::Response OAuthError(int status, std::string_view code, std::string_view des
   return r;
 }
 
+// 429 from a throttle that refused for `wait`: the OAuth error JSON and Retry-After.
+net::Response TooManyRequests(absl::Duration wait, std::string_view what) {
+  const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
+  net::Response resp =
+      OAuthError(429, "too_many_requests", "too many " + std::string(what) + "; retry after " + std::to_string(secs) + " s");
+  resp.WithHeader("Retry-After", std::to_string(secs));
+  return resp;
+}
+
 net::Response OAuthError(const absl::Status& st, std::string_view fallback_code) {
   std::string code = base::ErrorCode(st);
   if (code.empty()) code = fallback_code;
@@ -196,12 +205,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     LoginThrottle::Attempt attempt;
     if (absl::Duration wait = throttle_.Begin({RegistrationKey(ClientAddress(req))}, Now(), &attempt);
         wait > absl::ZeroDuration()) {
-      const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
-      net::Response resp = OAuthError(429, "too_many_requests",
-                                      "too many client registrations from this address; retry after " +
-                                          std::to_string(secs) + " s");
-      resp.WithHeader("Retry-After", std::to_string(secs));
-      return resp;
+      return TooManyRequests(wait, "client registrations from this address");
     }
     absl::StatusOr<json::object> body = services::ParseJsonBody(req);
     if (!body.ok()) return OAuthError(400, "invalid_client_metadata", base::ToStd(body.status().message()));
@@ -336,14 +340,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     absl::Duration wait = client.ok() ? throttle_.Begin({TokenAddressKey(address), TokenClientKey(ClientRef(client_id))},
                                                         Now(), &attempt)
                                       : throttle_.Begin({TokenAddressKey(address)}, Now(), &attempt);
-    if (wait > absl::ZeroDuration()) {
-      const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
-      net::Response resp = OAuthError(429, "too_many_requests",
-                                      "too many token requests from this address or for this client; retry after " +
-                                          std::to_string(secs) + " s");
-      resp.WithHeader("Retry-After", std::to_string(secs));
-      return resp;
-    }
+    if (wait > absl::ZeroDuration()) return TooManyRequests(wait, "token requests from this address or for this client");
     if (!client.ok()) return OAuthError(client.status(), "invalid_client");
     const std::string client_hash = crypto::Sha256Hex(client_id);
     const std::string grant_type = get("grant_type");
