@@ -254,9 +254,11 @@ TEST(McpOAuthLimitTest, TokenRequestsPerClientAndPerAddressAreLimited) {
   auto up = EdgeVaultUp::Start(
       {"--set", "oauth.token_requests_per_client=3", "--set", "oauth.token_requests_per_address=6"});
   ASSERT_NE(up, nullptr);
-  auto client = [&] {
+  // Two registrations alike within one second are one client id (nothing is stored; the id
+  // is the signed registration), so the two clients differ in name.
+  auto client = [&](const std::string& name) {
     HttpReply r = up->Json("auth", "POST", "/oauth/register",
-                           json::object{{"client_name", "limited"}, {"redirect_uris", json::array{kRedirect}}});
+                           json::object{{"client_name", name}, {"redirect_uris", json::array{kRedirect}}});
     EXPECT_EQ(r.status, 201) << r.body;
     return Str(r.json, "client_id");
   };
@@ -265,8 +267,9 @@ TEST(McpOAuthLimitTest, TokenRequestsPerClientAndPerAddressAreLimited) {
                     Form({{"grant_type", "refresh_token"}, {"refresh_token", "evor_guess"}, {"client_id", client_id}}),
                     "", {{"Content-Type", "application/x-www-form-urlencoded"}});
   };
-  std::string a = client();
-  std::string b = client();
+  std::string a = client("limited a");
+  std::string b = client("limited b");
+  ASSERT_NE(a, b);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(token(a).status, 400) << i;  // invalid_grant, counted
   HttpReply refused = token(a);
   EXPECT_EQ(refused.status, 429) << refused.body;
