@@ -284,6 +284,42 @@ int AccountPassword(AccountCommands& c, Client& client) {
   });
 }
 
+// ---- account apps: the OAuth clients (MCP agents) you authorized; auth lists and revokes
+// them only for a login session, so each command opens one with your password.
+
+int AppsList(AccountCommands& c, Client& client) {
+  Session s = OpenSession(c, client);
+  if (s.rc != 0) return s.rc;
+  Reply r = client.WithToken(s.token).Call("GET", "/v1/account/oauth-grants");
+  CloseSession(client, s.token);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* grants = ArrayMember(r.body, "grants");
+    if (grants == nullptr) return std::string("no \"grants\" array in it");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& g : *grants) {
+      const json::value* client_v = Member(g, "client");
+      std::string name = client_v != nullptr ? Cell(*client_v, "name") : "-";
+      rows.push_back({Cell(g, "id"), name, Joined(g, "scopes"), Cell(g, "last_used_at"), Cell(g, "created_at"),
+                      Cell(g, "resource")});
+    }
+    PrintTable({"ID", "CLIENT", "SCOPES", "LAST USED", "CREATED", "RESOURCE"}, rows);
+    return std::nullopt;
+  });
+}
+
+int AppsRevoke(AccountCommands& c, Client& client) {
+  Session s = OpenSession(c, client);
+  if (s.rc != 0) return s.rc;
+  Reply r = client.WithToken(s.token).Call("DELETE", "/v1/account/oauth-grants/" + QueryValue(c.id));
+  CloseSession(client, s.token);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::printf("Revoked %s: its refresh tokens are refused at once, its access tokens at every api node within "
+                "about a second.\n",
+                c.id.c_str());
+    return std::nullopt;
+  });
+}
+
 // Confirms a pending enrolment with a code; prints the recovery codes once.
 int ConfirmTotp(AccountCommands& c, Client& session) {
   std::optional<std::string> code = Secret("Code from your authenticator app: ", "TOTP code");
@@ -382,7 +418,8 @@ std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(
   add(key, "revoke", "revoke an API key: it stops working at once", ApiKeyRevoke)
       ->add_option("id", o.id, "the key's id (key_...)")->required();
 
-  CLI::App* account = app.add_subcommand("account", "your own account: password and second factor (docs/auth.md)");
+  CLI::App* account =
+      app.add_subcommand("account", "your own account: password, second factor, authorized apps (docs/auth.md)");
   account->require_subcommand(1);
   auto with_email = [&](CLI::App* cmd) {
     cmd->add_option("--email", o.login_email, "the account (default: the token's)");
@@ -398,6 +435,12 @@ std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(
   with_email(add(totp, "confirm", "finish an enrolment started without a terminal: reads the password and a code",
                  TotpConfirm));
   with_email(add(totp, "disable", "stop TOTP: reads your password, a code to log in and a newer code", TotpDisable));
+  CLI::App* apps = account->add_subcommand("apps", "the OAuth clients (MCP agents) you authorized (docs/mcp.md)");
+  apps->require_subcommand(1);
+  with_email(add(apps, "list", "the apps you authorized: client, scopes, last use; reads your password", AppsList));
+  with_email(add(apps, "revoke", "end an app's access (its grant); reads your password", AppsRevoke))
+      ->add_option("id", o.id, "the grant's id (ogr_..., from account apps list)")
+      ->required();
 
   CLI::App* member = app.add_subcommand("member", "the org's members (admins and owners)");
   member->require_subcommand(1);

@@ -661,6 +661,16 @@ std::vector<KeySpec> BuildKeyTable() {
       "Offer MCP agents the read_secret_value tool; a token still needs the right to\n"
       "read secret values. Off: agents see secret names and metadata only.",
       [](auto& c) -> auto& { return c.mcp_settings.allow_secret_values; }));
+  t.push_back(IntKey(
+      "mcp.max_sessions_per_principal", 1, 10000,
+      "Open MCP sessions one user or API key may hold at an api node; initialize beyond\n"
+      "it is refused (429) until one ends (DELETE /mcp) or goes idle.",
+      [](auto& c) -> auto& { return c.mcp_settings.max_sessions_per_principal; }));
+  t.push_back(DurationKey(
+      "mcp.session_idle_s", 60, 86400, absl::Seconds(1),
+      "An MCP session without requests (and without an open event stream) for this long\n"
+      "ends; the client starts a new one.",
+      [](auto& c) -> auto& { return c.mcp_settings.session_idle; }));
   // OAuth 2.1 for MCP clients (docs/design/oauth.md): auth is the authorization server.
   t.push_back(BoolKey(
       "oauth.enabled",
@@ -696,6 +706,17 @@ std::vector<KeySpec> BuildKeyTable() {
       "within auth.throttle_window_s; beyond it 429 with Retry-After. Counted across auth\n"
       "nodes when rate_limit.url names a Redis.",
       [](auto& c) -> auto& { return c.oauth_settings.registrations_per_address; }));
+  t.push_back(IntKey(
+      "oauth.token_requests_per_address", 1, 1000000,
+      "Requests to the OAuth token endpoint (POST /oauth/token) one client address may make\n"
+      "within auth.throttle_window_s; beyond it 429 with Retry-After. Counted across auth\n"
+      "nodes when rate_limit.url names a Redis.",
+      [](auto& c) -> auto& { return c.oauth_settings.token_requests_per_address; }));
+  t.push_back(IntKey(
+      "oauth.token_requests_per_client", 1, 1000000,
+      "Requests to the OAuth token endpoint one OAuth client (client_id) may make within\n"
+      "auth.throttle_window_s, from any address; beyond it 429 with Retry-After.",
+      [](auto& c) -> auto& { return c.oauth_settings.token_requests_per_client; }));
   t.push_back(StringKey(
       "api.webhook_ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
       "PEM file of extra CA certificates that https:// webhook receivers' certificates\n"

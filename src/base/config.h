@@ -115,6 +115,10 @@ struct McpSettings {
   bool enabled = true;
   bool read_only = false;
   bool allow_secret_values = false;
+  // Open sessions one principal (user or API key) may hold at an api node; one more is
+  // refused (429) until one ends or goes idle.
+  int64_t max_sessions_per_principal = 64;
+  absl::Duration session_idle = absl::Hours(1);  // a session unused this long ends
 };
 
 // OAuth 2.1 for MCP clients (docs/design/oauth.md; oauth.* keys). URLs "" = derived from
@@ -128,6 +132,10 @@ struct OAuthSettings {
   // Open client registrations (POST /oauth/register) per client address within
   // auth.throttle_window_s, counted across auth nodes when rate_limit.url names a Redis.
   int64_t registrations_per_address = 20;
+  // Requests to POST /oauth/token per client address and per OAuth client within
+  // auth.throttle_window_s (shared across auth nodes like the registrations).
+  int64_t token_requests_per_address = 600;
+  int64_t token_requests_per_client = 60;
 };
 
 // The delivery service (docs/delivery.md).

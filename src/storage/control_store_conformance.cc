@@ -1103,6 +1103,37 @@ TEST_P(ControlStoreConformanceTest, ExpiredChallengeIsNotFound) {
   EV_TEST_EXPECT_OK(store().TakeChallenge("c3", "mfa", At(59)));
 }
 
+TEST_P(ControlStoreConformanceTest, ChallengesAreReadAndListedWithoutBeingTaken) {
+  for (const char* id : {"g2", "g1", "g3"}) {
+    EV_TEST_ASSERT_OK(store().PutChallenge(
+        Challenge{.id = id, .kind = "oauth-grant", .user_id = "u1", .payload = id, .expires_at = At(300)}));
+  }
+  EV_TEST_ASSERT_OK(store().PutChallenge(
+      Challenge{.id = "old", .kind = "oauth-grant", .user_id = "u1", .expires_at = At(60)}));
+  EV_TEST_ASSERT_OK(store().PutChallenge(
+      Challenge{.id = "theirs", .kind = "oauth-grant", .user_id = "u2", .expires_at = At(300)}));
+  EV_TEST_ASSERT_OK(store().PutChallenge(
+      Challenge{.id = "refresh", .kind = "oauth-refresh", .user_id = "u1", .expires_at = At(300)}));
+  EV_TEST_ASSIGN(std::vector<Challenge> mine, store().ListChallengesOfUser("u1", "oauth-grant", At(61), 100));
+  ASSERT_EQ(mine.size(), 3u);  // not the expired one, not u2's, not another kind
+  EXPECT_EQ(mine[0].id, "g1");
+  EXPECT_EQ(mine[1].id, "g2");
+  EXPECT_EQ(mine[2].payload, "g3");
+  EV_TEST_ASSIGN(mine, store().ListChallengesOfUser("u1", "oauth-grant", At(61), 2));
+  EXPECT_EQ(mine.size(), 2u);
+  EV_TEST_EXPECT_CODE(store().ListChallengesOfUser("u1", "oauth-grant", At(61), 0), kInvalidArgument);
+  EV_TEST_ASSIGN(Challenge got, store().GetChallenge("g2", "oauth-grant", At(61)));
+  EXPECT_EQ(got.user_id, "u1");
+  EXPECT_EQ(got.expires_at, At(300));
+  EV_TEST_EXPECT_CODE(store().GetChallenge("g2", "oauth-refresh", At(61)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetChallenge("old", "oauth-grant", At(61)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetChallenge("never", "oauth-grant", At(61)), kNotFound);
+  // Reading took nothing.
+  EV_TEST_EXPECT_OK(store().TakeChallenge("g2", "oauth-grant", At(61)));
+  EV_TEST_ASSIGN(mine, store().ListChallengesOfUser("u1", "oauth-grant", At(61), 100));
+  EXPECT_EQ(mine.size(), 2u);
+}
+
 TEST_P(ControlStoreConformanceTest, ChallengeTakenConcurrentlyHasExactlyOneWinner) {
   for (int round = 0; round < 5; ++round) {
     std::string id = StrCat("c", round);

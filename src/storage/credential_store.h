@@ -91,6 +91,13 @@ class CredentialStore : public SdkKeyLister {
   virtual absl::Status PutChallenge(const Challenge& c) = 0;
   virtual absl::StatusOr<Challenge> TakeChallenge(std::string_view id, std::string_view kind,
                                                   absl::Time now) = 0;
+  // Reads without taking (OAuth grants are listed and rechecked; docs/design/oauth.md §6).
+  // Get: NotFound when absent, of another kind, or expired at `now`. List: the live
+  // challenges of `kind` whose user is `user_id`, by id, at most `limit` (1..1000).
+  virtual absl::StatusOr<Challenge> GetChallenge(std::string_view id, std::string_view kind, absl::Time now) = 0;
+  virtual absl::StatusOr<std::vector<Challenge>> ListChallengesOfUser(std::string_view user_id,
+                                                                      std::string_view kind, absl::Time now,
+                                                                      int limit) = 0;
 };
 
 }  // namespace edgevault::storage

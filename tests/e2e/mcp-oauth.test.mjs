@@ -6,7 +6,8 @@
 // in Chromium (Playwright), the browser lands on the test's loopback redirect listener, the
 // SDK exchanges the code; the token works on /mcp, is refused by the REST api (it is bound
 // to the MCP resource), an expired access token is refreshed by the SDK with a rotated
-// refresh token, a request for another resource is refused, and a viewer's grant is read-only.
+// refresh token, a request for another resource is refused, and a viewer's grant is read-only;
+// the user revokes an app on the console's Account page and the SDK's access ends.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -192,5 +193,54 @@ test("a viewer's agent gets read only, and so does a developer who unticks write
   assert.equal(careful.savedTokens.scope, 'read');
   const { client: c2 } = await connect(careful);
   assert.ok(!(await c2.listTools()).tools.some((t) => t.name === 'apply_change'));
+  assert.deepEqual(pageErrors, []);
+});
+
+test("the user revokes an app on the console's Account page and the agent's access ends", async () => {
+  const name = 'e2e oauth client to revoke';
+  const provider = new TestProvider(name);
+  await authorize(provider, VIEWER);
+  const { client } = await connect(provider);
+  assert.ok((await client.listTools()).tools.length > 0);  // positive control
+
+  const page = watchPage(await (await browser.newContext()).newPage(), pageErrors);
+  await page.goto(`${ev.url('console')}/account`);
+  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await page.getByLabel('Email').fill(VIEWER);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 2, name: 'Authorized apps' }).waitFor();
+  const table = page.getByRole('table', { name: 'Your authorized apps' });
+  const row = table.getByRole('row').filter({ hasText: name });
+  await row.waitFor();
+  assert.match(await row.innerText(), /read/);
+  await row.getByRole('button', { name: `Revoke access of ${name}` }).click();
+  await page.getByRole('status').filter({ hasText: `Access of ${name} revoked.` }).waitFor();
+  // The list is read again after the revocation: the app's row goes.
+  await page.getByRole('row').filter({ hasText: name }).waitFor({ state: 'detached' });
+  await page.context().close();
+
+  // The refresh token is dead at once; the access token within the api's recheck interval.
+  const refreshed = await fetch(`${ev.url('auth')}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: provider.savedTokens.refresh_token,
+      client_id: provider.client.client_id }),
+  });
+  assert.equal((await refreshed.json()).error, 'invalid_grant');
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const r = await fetch(`${ev.url('api')}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${provider.savedTokens.access_token}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+    });
+    if (r.status === 401) break;
+    assert.equal(r.status, 200);
+    if (Date.now() > deadline) throw new Error('the revoked access token still works at the api');
+    await new Promise((res) => setTimeout(res, 100));
+  }
   assert.deepEqual(pageErrors, []);
 });

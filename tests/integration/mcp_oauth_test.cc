@@ -4,6 +4,7 @@
 // consent a logged-in user gives, the code exchange with PKCE S256, tokens bound to the
 // api's MCP resource (RFC 8707: good on /mcp, refused on REST), refresh-token rotation with
 // reuse detection, code replay, revocation, scopes capped by role, and the audit trail.
+#include <set>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -173,6 +174,44 @@ TEST_F(McpOAuthTest, DiscoveryFromThe401) {
   EXPECT_EQ(json::serialize(meta.json.at("token_endpoint_auth_methods_supported")), "[\"none\"]");
 }
 
+// Browser-based MCP clients call auth's metadata, registration, token and revocation
+// endpoints and the api's protected-resource metadata cross-origin: each answers a preflight
+// and carries Access-Control-Allow-Origin: * without credentials. The consent route and the
+// REST api do not (positive control that the header is not simply everywhere).
+TEST_F(McpOAuthTest, PublicOAuthEndpointsAnswerCorsWithoutCredentials) {
+  const std::vector<std::pair<std::string, std::string>> origin = {{"Origin", "https://inspector.example"}};
+  struct Case {
+    std::string service, path, method;
+  };
+  for (const Case& c : std::vector<Case>{{"auth", "/.well-known/oauth-authorization-server", "GET"},
+                                         {"auth", "/oauth/register", "POST"},
+                                         {"auth", "/oauth/token", "POST"},
+                                         {"auth", "/oauth/revoke", "POST"},
+                                         {"api", "/.well-known/oauth-protected-resource", "GET"},
+                                         {"api", "/.well-known/oauth-protected-resource/mcp", "GET"}}) {
+    HttpReply pre = up_->Call(c.service, "OPTIONS", c.path, "", "",
+                              {{"Origin", "https://inspector.example"},
+                               {"Access-Control-Request-Method", c.method},
+                               {"Access-Control-Request-Headers", "content-type, mcp-protocol-version"}});
+    EXPECT_EQ(pre.status, 204) << c.path << " " << pre.body;
+    EXPECT_EQ(pre.Header("Access-Control-Allow-Origin"), "*") << c.path;
+    EXPECT_EQ(pre.Header("Access-Control-Allow-Methods"), c.method) << c.path;
+    EXPECT_NE(pre.Header("Access-Control-Allow-Headers").find("MCP-Protocol-Version"), std::string::npos);
+    EXPECT_EQ(pre.Header("Access-Control-Allow-Credentials"), "") << c.path;
+    // The request itself, even a refused one, is readable by the page.
+    HttpReply r = up_->Call(c.service, c.method, c.path, c.method == "POST" ? "x=1" : "", "", origin);
+    EXPECT_EQ(r.Header("Access-Control-Allow-Origin"), "*") << c.path << " " << r.status;
+    EXPECT_EQ(r.Header("Access-Control-Allow-Credentials"), "") << c.path;
+  }
+  // Not the consent (it needs the user's login session and is the console's, same-origin):
+  HttpReply consent = up_->Call("auth", "GET", "/v1/oauth/authorize?client_id=x", "", "", origin);
+  EXPECT_EQ(consent.Header("Access-Control-Allow-Origin"), "") << consent.status;
+  EXPECT_NE(up_->Call("auth", "OPTIONS", "/v1/oauth/authorize", "", "", origin).status, 204);
+  // Nor the REST api.
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces", "", up_->admin_key(), origin).Header("Access-Control-Allow-Origin"),
+            "");
+}
+
 TEST_F(McpOAuthTest, RegistrationTakesPublicLoopbackOrHttpsClientsOnly) {
   auto reg = [](json::object body) { return up_->Json("auth", "POST", "/oauth/register", body); };
   HttpReply evil = reg({{"redirect_uris", json::array{"http://evil.test/cb"}}});
@@ -202,6 +241,50 @@ TEST(McpOAuthLimitTest, RegistrationsPerAddressAreLimited) {
   EXPECT_EQ(refused.status, 429) << refused.body;
   EXPECT_EQ(Str(refused.json, "error"), "too_many_requests") << refused.body;
   EXPECT_FALSE(refused.Header("Retry-After").empty());
+  EXPECT_EQ(up->Json("auth", "POST", "/v1/login", {{"email", up->owner_email()}, {"password", up->owner_password()}})
+                .status,
+            200);
+}
+
+// The token endpoint is open too: per OAuth client (oauth.token_requests_per_client) and per
+// client address (oauth.token_requests_per_address) within the throttle window, then 429
+// too_many_requests with Retry-After in the OAuth error JSON; a client's count is its own,
+// a made-up client id counts against the address only, and logging in still works.
+TEST(McpOAuthLimitTest, TokenRequestsPerClientAndPerAddressAreLimited) {
+  auto up = EdgeVaultUp::Start(
+      {"--set", "oauth.token_requests_per_client=3", "--set", "oauth.token_requests_per_address=6"});
+  ASSERT_NE(up, nullptr);
+  // Two registrations alike within one second are one client id (nothing is stored; the id
+  // is the signed registration), so the two clients differ in name.
+  auto client = [&](const std::string& name) {
+    HttpReply r = up->Json("auth", "POST", "/oauth/register",
+                           json::object{{"client_name", name}, {"redirect_uris", json::array{kRedirect}}});
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Str(r.json, "client_id");
+  };
+  auto token = [&](const std::string& client_id) {
+    return up->Call("auth", "POST", "/oauth/token",
+                    Form({{"grant_type", "refresh_token"}, {"refresh_token", "evor_guess"}, {"client_id", client_id}}),
+                    "", {{"Content-Type", "application/x-www-form-urlencoded"}});
+  };
+  std::string a = client("limited a");
+  std::string b = client("limited b");
+  ASSERT_NE(a, b);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(token(a).status, 400) << i;  // invalid_grant, counted
+  HttpReply refused = token(a);
+  EXPECT_EQ(refused.status, 429) << refused.body;
+  EXPECT_EQ(Str(refused.json, "error"), "too_many_requests") << refused.body;
+  EXPECT_FALSE(Str(refused.json, "error_description").empty());
+  EXPECT_FALSE(refused.Header("Retry-After").empty());
+  EXPECT_EQ(refused.Header("Cache-Control"), "no-store");
+  // Client b has its own allowance (the refused request counted nothing)...
+  EXPECT_EQ(token(b).status, 400);
+  // ...an id that does not verify is refused as before and counts against the address:
+  EXPECT_EQ(token("evoc_made.up").status, 401);
+  // 3 (a) + 1 (b) + 1 (made up) + this one = 6: the address is at its limit.
+  EXPECT_EQ(token(b).status, 400);
+  EXPECT_EQ(token(b).status, 429);
+  EXPECT_EQ(token("evoc_made.up").status, 429);
   EXPECT_EQ(up->Json("auth", "POST", "/v1/login", {{"email", up->owner_email()}, {"password", up->owner_password()}})
                 .status,
             200);
@@ -341,6 +424,73 @@ TEST_F(McpOAuthTest, RevocationEndsTheGrant) {
   EXPECT_EQ(revoke("evor_unknown").status, 200) << "RFC 7009: unknown tokens are not an error";
   EXPECT_EQ(revoke(refresh).status, 200);
   EXPECT_EQ(Str(Refresh(refresh).json, "error"), "invalid_grant");
+}
+
+// A user lists the OAuth clients they authorized and revokes one (docs/design/oauth.md §7b):
+// its refresh token is refused at once, its access token at the api within the recheck
+// window; another user can neither see nor revoke it, an API key cannot list grants at all;
+// the revocation is audited.
+TEST_F(McpOAuthTest, AUserListsAndRevokesTheirGrants) {
+  auto list = [](const std::string& bearer) {
+    return up_->Call("auth", "GET", "/v1/account/oauth-grants", "", bearer);
+  };
+  auto ids = [&](const std::string& bearer) {
+    std::set<std::string> out;
+    HttpReply r = list(bearer);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return out;
+    for (const json::value& g : r.json.at("grants").as_array()) out.insert(Str(g, "id"));
+    return out;
+  };
+  std::set<std::string> before = ids(developer_session_);
+  HttpReply t = Exchange(Consent(developer_session_, Authorize("read write")));
+  ASSERT_EQ(t.status, 200) << t.body;
+  std::string access = Str(t.json, "access_token");
+  std::string refresh = Str(t.json, "refresh_token");
+  HttpReply mine = list(developer_session_);
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  const json::object* grant = nullptr;
+  for (const json::value& g : mine.json.at("grants").as_array()) {
+    if (!before.contains(Str(g, "id"))) grant = &g.as_object();
+  }
+  ASSERT_NE(grant, nullptr) << mine.body;
+  const std::string id = Str(*grant, "id");
+  EXPECT_TRUE(id.starts_with("ogr_")) << id;
+  EXPECT_EQ(Str(grant->at("client"), "name"), "itest agent");
+  EXPECT_EQ(Str(grant->at("client"), "ref").size(), 16u);
+  EXPECT_EQ(json::serialize(grant->at("scopes")), "[\"read\",\"write\"]");
+  EXPECT_EQ(Str(*grant, "resource"), resource_);
+  EXPECT_FALSE(Str(*grant, "created_at").empty());
+  EXPECT_FALSE(Str(*grant, "last_used_at").empty());
+  EXPECT_FALSE(Str(*grant, "expires_at").empty());
+  EXPECT_EQ(mine.body.find(refresh), std::string::npos);
+
+  // Another user sees nothing of it and cannot revoke it; an API key lists nothing.
+  EXPECT_FALSE(ids(viewer_session_).contains(id));
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/account/oauth-grants/" + id, "", viewer_session_).status, 404);
+  EXPECT_EQ(list(up_->admin_key()).status, 403);
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/account/oauth-grants/not-a-grant", "", developer_session_).status, 400);
+  // Positive control: the token works while the grant lives.
+  EXPECT_FALSE(Initialize(access).empty());
+
+  HttpReply revoked = up_->Call("auth", "DELETE", "/v1/account/oauth-grants/" + id, "", developer_session_);
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(Str(revoked.json, "id"), id);
+  EXPECT_FALSE(ids(developer_session_).contains(id));
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/account/oauth-grants/" + id, "", developer_session_).status, 404);
+  EXPECT_EQ(Str(Refresh(refresh).json, "error"), "invalid_grant");
+  // The access token (valid for minutes more) stops at the api within the recheck window.
+  auto init = [&] {
+    return Mcp(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                            {"params", {{"protocolVersion", "2025-06-18"}, {"clientInfo", {{"name", "x"}}}}}},
+               access)
+        .status;
+  };
+  int last = 0;
+  EXPECT_TRUE(testing::PollUntil([&] { return (last = init()) == 401; }, 20000)) << last;
+  EXPECT_TRUE(testing::PollUntil(
+      [] { return testing::CountAuditLines(up_->data_dir(), "auth.oauth.revoke", {"itest agent", "account"}) >= 1; },
+      30000));
 }
 
 TEST_F(McpOAuthTest, ScopesNeverExceedTheRole) {

@@ -2,9 +2,14 @@
 // HTTP: tools run the REST handlers, so authorization by effect, viewer limits and the
 // change-request-only policy hold for agents exactly as for REST clients; an agent's
 // write is audited naming the agent, and a REST client cannot claim to be one.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "src/base/strings.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -232,6 +237,70 @@ TEST_F(McpTest, AnAgentsWriteIsAuditedNamingItAndARestClientCannotClaimToBeOne) 
       },
       30000));
   EXPECT_EQ(testing::CountAuditLines(dir, "workspace.config.create", {"forged-agent"}), 0);
+}
+
+// Resource subscriptions (docs/design/mcp.md §1b) over a real socket: a write reaches the
+// session's GET stream as notifications/resources/updated; when the member behind the
+// session is removed, the principal recheck closes the idle stream by itself (no write in
+// between), and the session is gone.
+TEST_F(McpTest, SubscribedStreamHearsWritesAndClosesWhenTheMemberIsRemoved) {
+  std::string jwt = up_->TokenForNewUser("leaver@mcp.test", "developer");
+  ASSERT_FALSE(jwt.empty());
+  std::string user_id;
+  HttpReply members = up_->Call("auth", "GET", "/v1/members", "", up_->admin_key());
+  for (const auto& m : members.json.at("members").as_array()) {
+    if (m.at("email").as_string() == "leaver@mcp.test") user_id = std::string(m.at("user_id").as_string());
+  }
+  ASSERT_FALSE(user_id.empty()) << members.body;
+  std::string session = Initialize(jwt);
+  ASSERT_FALSE(session.empty());
+  const std::string uri = "edgevault://shop/configs/subscribed";
+  HttpReply sub = Post(json::object{{"jsonrpc", "2.0"}, {"id", 5}, {"method", "resources/subscribe"},
+                                    {"params", {{"uri", uri}}}},
+                       jwt, session);
+  ASSERT_EQ(sub.status, 200) << sub.body;
+  ASSERT_TRUE(sub.json.as_object().contains("result")) << sub.body;
+
+  int fd = testing::ConnectLoopback(up_->port("api"));
+  ASSERT_GE(fd, 0);
+  std::string req = base::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer ",
+                                 jwt, "\r\nMcp-Session-Id: ", session, "\r\n\r\n");
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string got;
+  testing::ReadUntil(fd, got, ": edgevault mcp session stream");
+  ASSERT_NE(got.find("text/event-stream"), std::string::npos) << got;
+
+  // Positive control: the write is announced on the open stream.
+  auto put = [&](const std::string& value) {
+    return up_->Json("api", "PUT", "/v1/workspaces/shop/configs/subscribed",
+                     json::object{{"type", "string"}, {"values", {{"dev", value}}}, {"reason", value}},
+                     up_->admin_key());
+  };
+  ASSERT_EQ(put("first").status, 200);
+  testing::ReadUntil(fd, got, "notifications/resources/updated");
+  ASSERT_NE(got.find("notifications/resources/updated"), std::string::npos) << got;
+  EXPECT_NE(got.find(uri), std::string::npos) << got;
+
+  ASSERT_EQ(up_->Call("auth", "DELETE", "/v1/members/" + user_id, "", up_->admin_key()).status, 200);
+  // Nothing is written: only the recheck's watch can end the stream. Read to the end.
+  std::string rest;
+  bool closed = false;
+  testing::PollUntil(
+      [&] {
+        char buf[1024];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) rest.append(buf, static_cast<size_t>(n));
+        closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+        return closed;
+      },
+      30000);
+  EXPECT_TRUE(closed) << "the stream stayed open after the member was removed: " << rest;
+  EXPECT_EQ(rest.find("notifications/resources/updated"), std::string::npos) << rest;
+  ::close(fd);
+  // A write after it reaches nobody, and the session is gone (the JWT itself is refused).
+  ASSERT_EQ(put("second").status, 200);
+  HttpReply after = Post(json::object{{"jsonrpc", "2.0"}, {"id", 6}, {"method", "ping"}}, jwt, session);
+  EXPECT_EQ(after.status, 401) << after.body;
 }
 
 }  // namespace

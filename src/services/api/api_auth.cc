@@ -37,6 +37,9 @@ absl::StatusOr<Principal> FromClaims(const crypto::JwtClaims& c) {
   if (!role.ok()) return absl::UnauthenticatedError("the token carries an unknown role");
   p.role = *role;
   p.scopes = c.scopes;
+  if (const boost::json::value* g = c.extra.if_contains("grant"); g != nullptr && g->is_string()) {
+    p.grant = std::string(g->get_string()).substr(0, 64);
+  }
   if (p.org_id.empty()) return absl::UnauthenticatedError("the token carries no org");
   return p;
 }
@@ -107,6 +110,16 @@ absl::StatusOr<Principal> ApiAuth::Admit(Principal p) {
     // Far beyond any real org's users and keys: refuse to grow without bound.
     tracked_.erase(it);
     return absl::UnavailableError("too many distinct principals at this node; retry shortly");
+  }
+  if (!p.grant.empty()) {
+    // The grant behind an OAuth token is rechecked too: revoked (by the user, or by a reuse
+    // of one of its tokens), the token stops here.
+    Tracked& g = tracked_[{p.org_id, "grant:" + p.grant}];
+    g.last_seen = now;
+    if (g.checked && g.gone) {
+      return absl::UnauthenticatedError(
+          "the OAuth grant behind this token was revoked or has ended; authorize the client again");
+    }
   }
   if (!t.checked) return p;  // let in on its token; the next recheck asks auth
   if (t.gone) {
@@ -195,28 +208,93 @@ absl::Status ApiAuth::RecheckOnce() {
       }
     }
   }
+  // Watches of principals found gone fire now, each once, outside the lock.
+  std::vector<std::function<void()>> fire;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto w = watches_.begin(); w != watches_.end();) {
+      bool gone = false;
+      for (const auto& key : w->second.keys) {
+        auto it = tracked_.find(key);
+        gone = gone || (it != tracked_.end() && it->second.checked && it->second.gone);
+      }
+      if (!gone) {
+        ++w;
+        continue;
+      }
+      for (const auto& key : w->second.keys) {
+        if (auto it = tracked_.find(key); it != tracked_.end() && it->second.pins > 0) --it->second.pins;
+      }
+      fire.push_back(std::move(w->second.on_revoked));
+      w = watches_.erase(w);
+    }
+  }
+  for (auto& f : fire) f();
   return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, std::string>> ApiAuth::KeysOf(const Principal& p) {
+  std::vector<std::pair<std::string, std::string>> keys{{p.org_id, p.ActorId()}};
+  if (!p.grant.empty()) keys.emplace_back(p.org_id, "grant:" + p.grant);
+  return keys;
+}
+
+uint64_t ApiAuth::WatchRevocation(const Principal& p, std::function<void()> on_revoked) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, std::string>> keys = KeysOf(p);
+  for (const auto& key : keys) {
+    Tracked& t = tracked_[key];
+    ++t.pins;
+    t.last_seen = options_.env->Now();
+  }
+  uint64_t id = next_watch_++;
+  watches_.emplace(id, Watch{std::move(keys), std::move(on_revoked)});
+  return id;
+}
+
+void ApiAuth::Unwatch(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto w = watches_.find(id);
+  if (w == watches_.end()) return;
+  for (const auto& key : w->second.keys) {
+    auto it = tracked_.find(key);
+    if (it == tracked_.end()) continue;
+    if (it->second.pins > 0) --it->second.pins;
+    it->second.last_seen = options_.env->Now();
+  }
+  watches_.erase(w);
 }
 
 void ApiAuth::Pin(const Principal& p) {
   std::lock_guard<std::mutex> lock(mu_);
-  Tracked& t = tracked_[{p.org_id, p.ActorId()}];
-  ++t.pins;
-  t.last_seen = options_.env->Now();
+  for (const auto& key : KeysOf(p)) {
+    Tracked& t = tracked_[key];
+    ++t.pins;
+    t.last_seen = options_.env->Now();
+  }
 }
 
 void ApiAuth::Unpin(const Principal& p) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = tracked_.find({p.org_id, p.ActorId()});
-  if (it == tracked_.end()) return;
-  if (it->second.pins > 0) --it->second.pins;
-  it->second.last_seen = options_.env->Now();
+  for (const auto& key : KeysOf(p)) {
+    auto it = tracked_.find(key);
+    if (it == tracked_.end()) continue;
+    if (it->second.pins > 0) --it->second.pins;
+    it->second.last_seen = options_.env->Now();
+  }
+}
+
+bool ApiAuth::GoneLocked(const Principal& p) const {
+  for (const auto& key : KeysOf(p)) {
+    auto it = tracked_.find(key);
+    if (it != tracked_.end() && it->second.checked && it->second.gone) return true;
+  }
+  return false;
 }
 
 bool ApiAuth::Revoked(const Principal& p) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = tracked_.find({p.org_id, p.ActorId()});
-  return it != tracked_.end() && it->second.checked && it->second.gone;
+  return GoneLocked(p);
 }
 
 void ApiAuth::Start() {

@@ -26,6 +26,7 @@
 // request. The window is one recheck interval.
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -51,6 +52,10 @@ struct Principal {
   std::string org_id;
   storage::Role role = storage::Role::kViewer;
   std::vector<std::string> scopes;
+  // An OAuth access token's grant (claim "grant", docs/design/oauth.md): the grant is
+  // rechecked as "grant:<id>" beside the user, so revoking it stops the token within one
+  // recheck interval. "" for API keys and ordinary JWTs.
+  std::string grant;
   bool HasScope(std::string_view s) const;
   std::string ActorId() const;  // "user:usr_..." / "key:key_..."
 };
@@ -102,6 +107,13 @@ class ApiAuth {
   void Pin(const Principal& p);
   void Unpin(const Principal& p);
   bool Revoked(const Principal& p);
+  // Pins `p` and calls `on_revoked` once, on the recheck thread and with no lock of this
+  // class held, from the first recheck that finds it holds no rights (so an idle stream is
+  // closed within one recheck interval, not at its next send). Returns an id for
+  // Unwatch, which unpins; a watch that has fired is already unpinned and Unwatch does
+  // nothing. `on_revoked` may call Unwatch (of any id) but must not block.
+  uint64_t WatchRevocation(const Principal& p, std::function<void()> on_revoked);
+  void Unwatch(uint64_t id);
   // Starts / stops the thread that calls RecheckOnce() every recheck_interval (idempotent).
   void Start();
   void Stop();
@@ -142,6 +154,15 @@ class ApiAuth {
     std::vector<std::string> scopes;  // API keys only
   };
   std::map<std::pair<std::string, std::string>, Tracked> tracked_;  // (org, actor) → state
+  // The tracked keys of `p`: (org, actor), and (org, "grant:<id>") for an OAuth token.
+  static std::vector<std::pair<std::string, std::string>> KeysOf(const Principal& p);
+  bool GoneLocked(const Principal& p) const;  // needs mu_
+  struct Watch {
+    std::vector<std::pair<std::string, std::string>> keys;  // KeysOf the principal
+    std::function<void()> on_revoked;
+  };
+  std::map<uint64_t, Watch> watches_;
+  uint64_t next_watch_ = 1;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -20,6 +20,7 @@
 #include "src/services/api/leak_guard.h"
 #include "src/services/api/mcp_server.h"
 #include "src/services/api/usage_routes.h"
+#include "src/services/common/public_cors.h"
 #include "src/services/common/browser_origin.h"
 #include "src/services/common/http_json.h"
 #include "src/services/common/service_main.h"
@@ -284,9 +285,21 @@ class ApiService::Handlers {
       RecordDenied(const_cast<net::Request&>(req), why);
     };
     mo.record_event = o_.record_event;
+    workspace::Service* service = o_.service;
+    mo.subscribe = [service](const std::string& workspace_id, std::function<void(const storage::Revision&)> fn) {
+      return service->Subscribe(workspace_id, [fn = std::move(fn)](const workspace::RevisionEvent& e) { fn(e.revision); });
+    };
+    mo.unsubscribe = [service](uint64_t id) { service->Unsubscribe(id); };
+    mo.watch_revocation = [auth](const Principal& p, std::function<void()> fn) {
+      return auth->WatchRevocation(p, std::move(fn));
+    };
+    mo.unwatch = [auth](uint64_t id) { auth->Unwatch(id); };
+    mo.revoked = [auth](const Principal& p) { return auth->Revoked(p); };
     mo.env = o_.env;
     mo.read_only = o_.mcp_read_only;
     mo.allow_secret_values = o_.mcp_allow_secret_values;
+    mo.max_sessions_per_principal = o_.mcp_max_sessions_per_principal;
+    mo.session_idle = o_.mcp_session_idle;
     if (!o_.mcp_oauth_resource.empty()) mo.resource_metadata_url = ProtectedResourceMetadataUrl(o_.mcp_oauth_resource);
     mo.server_version = std::string(services::kVersion);
     mcp_ = std::make_unique<McpServer>(std::move(mo));
@@ -306,8 +319,13 @@ class ApiService::Handlers {
         resp.WithHeader("Cache-Control", "public, max-age=300");
         return resp;
       };
-      r.Add(http::verb::get, "/.well-known/oauth-protected-resource", serve);
-      r.Add(http::verb::get, "/.well-known/oauth-protected-resource/mcp", serve);
+      // Browser-based MCP clients read it cross-origin: public, credential-less, so CORS for
+      // any origin (public_cors.h, docs/design/oauth.md §2b). /mcp itself stays closed to
+      // browsers.
+      for (const char* path : {"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"}) {
+        r.Add(http::verb::get, path, services::WithPublicCors(net::Handler(serve)));
+        r.Add(http::verb::options, path, services::PublicCorsPreflight("GET"));
+      }
     }
     for (http::verb m : {http::verb::post, http::verb::get, http::verb::delete_}) {
       r.AddAsync(m, "/mcp", [this](net::Request& req, net::Responder respond) {

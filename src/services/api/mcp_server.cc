@@ -95,15 +95,50 @@ struct McpServer::Call {
 McpServer::McpServer(McpServerOptions options)
     : options_(std::move(options)),
       tools_({.read_only = options_.read_only, .allow_secret_values = options_.allow_secret_values}),
-      all_tools_({.read_only = false, .allow_secret_values = true}) {}
+      all_tools_({.read_only = false, .allow_secret_values = true}) {
+  guard_->server = this;
+}
 
 McpServer::~McpServer() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, s] : sessions_) {
-    for (auto& w : s.streams) {
-      if (auto stream = w.lock()) stream->Close();
-    }
+  {
+    // Waits for a callback that is running; later ones find no server.
+    std::lock_guard<std::mutex> lock(guard_->mu);
+    guard_->server = nullptr;
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) it = DropLocked(it);
+}
+
+namespace {
+
+bool HasLiveStream(const std::vector<std::weak_ptr<net::SseStream>>& streams) {
+  for (const auto& w : streams) {
+    if (auto s = w.lock(); s && !s->closed()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::map<std::string, McpServer::Session>::iterator McpServer::DropLocked(
+    std::map<std::string, Session>::iterator it) {
+  for (auto& w : it->second.streams) {
+    if (auto stream = w.lock()) stream->Close();  // its OnClose unwatches the principal
+  }
+  if (options_.unsubscribe) {
+    for (auto& [uri, sub] : it->second.subscriptions) options_.unsubscribe(sub.id);
+  }
+  return sessions_.erase(it);
+}
+
+void McpServer::EndSession(const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = sessions_.find(session_id); it != sessions_.end()) DropLocked(it);
+}
+
+bool McpServer::subscriptions_enabled() const {
+  return options_.subscribe && options_.unsubscribe && options_.watch_revocation && options_.unwatch &&
+         options_.revoked;
 }
 
 size_t McpServer::session_count() const {
@@ -174,11 +209,11 @@ absl::StatusOr<McpServer::Session> McpServer::FindSession(const net::Request& re
   absl::Time now = options_.env->Now();
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(std::string(id.substr(0, 64)));
-  if (it != sessions_.end() && it->second.last_used + options_.session_idle < now) {
-    for (auto& w : it->second.streams) {
-      if (auto stream = w.lock()) stream->Close();
-    }
-    sessions_.erase(it);
+  // A session is idle when unused for session_idle with no stream open (a client
+  // listening for notifications is using it).
+  if (it != sessions_.end() && it->second.last_used + options_.session_idle < now &&
+      !HasLiveStream(it->second.streams)) {
+    DropLocked(it);
     it = sessions_.end();
   }
   // A session of another principal is answered like an unknown one: a session id names
@@ -192,41 +227,47 @@ absl::StatusOr<McpServer::Session> McpServer::FindSession(const net::Request& re
   return it->second;
 }
 
-std::string McpServer::CreateSession(const Principal& p, std::string client, std::string client_version,
-                                     std::string protocol) {
+absl::StatusOr<std::string> McpServer::CreateSession(const Principal& p, std::string client,
+                                                     std::string client_version, std::string protocol,
+                                                     absl::Duration* retry_after) {
   absl::Time now = options_.env->Now();
   Session s;
   s.id = "mcps_" + options_.env->RandomHex(16);
   s.actor = p.ActorId();
   s.org = p.org_id;
+  s.principal = p;
   s.client = std::move(client);
   s.client_version = std::move(client_version);
   s.protocol = std::move(protocol);
   s.last_used = now;
   std::lock_guard<std::mutex> lock(mu_);
-  auto drop = [&](std::map<std::string, Session>::iterator it) {
-    for (auto& w : it->second.streams) {
-      if (auto stream = w.lock()) stream->Close();
-    }
-    return sessions_.erase(it);
-  };
+  auto drop = [&](std::map<std::string, Session>::iterator it) { return DropLocked(it); };
   // Expired sessions go first; then, over a limit, the least recently used.
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    it = it->second.last_used + options_.session_idle < now ? drop(it) : std::next(it);
+    it = it->second.last_used + options_.session_idle < now && !HasLiveStream(it->second.streams) ? drop(it)
+                                                                                                   : std::next(it);
   }
-  auto evict_oldest = [&](bool same_principal) {
-    auto oldest = sessions_.end();
-    size_t count = 0;
+  // Over its own limit a principal is refused: evicting its oldest session would end a
+  // client's session that is still in use, silently (mcp.max_sessions_per_principal).
+  size_t own = 0;
+  absl::Time oldest_use = absl::InfiniteFuture();
+  for (const auto& [id, other] : sessions_) {
+    if (other.actor != s.actor || other.org != s.org) continue;
+    ++own;
+    oldest_use = std::min(oldest_use, other.last_used);
+  }
+  if (own >= options_.max_sessions_per_principal) {
+    *retry_after = std::max(absl::Seconds(1), oldest_use + options_.session_idle - now);
+    return absl::ResourceExhaustedError("too many open sessions");
+  }
+  // Over the node's limit the least recently used session of anyone goes (memory bound).
+  if (sessions_.size() >= options_.max_sessions) {
+    auto oldest = sessions_.begin();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-      if (same_principal && it->second.actor != s.actor) continue;
-      ++count;
-      if (oldest == sessions_.end() || it->second.last_used < oldest->second.last_used) oldest = it;
+      if (it->second.last_used < oldest->second.last_used) oldest = it;
     }
-    size_t limit = same_principal ? options_.max_sessions_per_principal : options_.max_sessions;
-    if (count >= limit && oldest != sessions_.end()) drop(oldest);
-  };
-  evict_oldest(true);
-  evict_oldest(false);
+    if (oldest != sessions_.end()) drop(oldest);
+  }
   std::string id = s.id;
   sessions_.emplace(id, std::move(s));
   return id;
@@ -241,7 +282,8 @@ net::Response McpServer::Get(net::Request& req, const Principal& p) {
   if (!s.ok()) return error;
   net::Response resp;
   std::string id = s->id;
-  resp.sse = [this, id](std::shared_ptr<net::SseStream> stream) {
+  Principal principal = p;
+  resp.sse = [this, id, principal](std::shared_ptr<net::SseStream> stream) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = sessions_.find(id);
@@ -254,8 +296,19 @@ net::Response McpServer::Get(net::Request& req, const Principal& p) {
                     streams.end());
       streams.push_back(stream);
     }
-    // Nothing is pushed yet (no subscriptions, a fixed tool list); the comment shows the
-    // stream is open.
+    if (options_.watch_revocation && options_.unwatch) {
+      // The stream pins its principal, so an idle listener is still rechecked, and the
+      // first recheck that finds it holds no rights ends the session: the stream closes
+      // within one recheck interval and no notification follows (principal-recheck.md).
+      std::weak_ptr<Guard> guard = guard_;
+      uint64_t watch = options_.watch_revocation(principal, [guard, id] {
+        if (auto g = guard.lock()) {
+          std::lock_guard<std::mutex> lock(g->mu);
+          if (g->server != nullptr) g->server->EndSession(id);
+        }
+      });
+      stream->OnClose([unwatch = options_.unwatch, watch] { unwatch(watch); });
+    }
     stream->SendComment("edgevault mcp session stream");
   };
   return resp;
@@ -265,13 +318,7 @@ net::Response McpServer::Delete(net::Request& req, const Principal& p) {
   net::Response error;
   absl::StatusOr<Session> s = FindSession(req, p, &error);
   if (!s.ok()) return error;
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = sessions_.find(s->id); it != sessions_.end()) {
-    for (auto& w : it->second.streams) {
-      if (auto stream = w.lock()) stream->Close();
-    }
-    sessions_.erase(it);
-  }
+  EndSession(s->id);
   net::Response r;
   r.status = 204;
   r.content_type.clear();
@@ -339,7 +386,14 @@ net::Response McpServer::Post(net::Request& req, const Principal& p) {
     }
     std::string session_id;
     json::object error;
-    json::value result = Initialize(*params, p, &session_id, &error);
+    int http_status = 200;
+    absl::Duration retry_after;
+    json::value result = Initialize(*params, p, &session_id, &error, &http_status, &retry_after);
+    if (http_status == 429) {
+      net::Response r = services::JsonResponse(429, json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}});
+      r.WithHeader("Retry-After", std::to_string(absl::ToInt64Seconds(absl::Ceil(retry_after, absl::Seconds(1)))));
+      return r;
+    }
     if (!error.empty()) {
       return services::JsonResponse(200, json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}});
     }
@@ -386,6 +440,8 @@ net::Response McpServer::Post(net::Request& req, const Principal& p) {
     result = json::object{{"resourceTemplates", McpTools::ResourceTemplates()}};
   } else if (method == "resources/read") {
     result = ResourcesRead(call, *params, &error);
+  } else if ((method == "resources/subscribe" || method == "resources/unsubscribe") && subscriptions_enabled()) {
+    result = ResourcesSubscribe(call, *params, method == "resources/subscribe", &error);
   } else if (method == "prompts/list") {
     result = json::object{{"prompts", McpPromptList()}};
   } else if (method == "prompts/get") {
@@ -400,7 +456,7 @@ net::Response McpServer::Post(net::Request& req, const Principal& p) {
 }
 
 json::value McpServer::Initialize(const json::object& params, const Principal& p, std::string* session_id,
-                                  json::object* error) {
+                                  json::object* error, int* http_status, absl::Duration* retry_after) {
   const json::value* requested = params.if_contains("protocolVersion");
   if (requested == nullptr || !requested->is_string()) {
     *error = RpcError(kInvalidParams, "params.protocolVersion (a string such as \"2025-06-18\") is required");
@@ -415,12 +471,22 @@ json::value McpServer::Initialize(const json::object& params, const Principal& p
   std::string version = Clean(StringMember(*client, "version"), 100);
   std::string asked(requested->get_string());
   std::string negotiated = Supported(asked) ? asked : std::string(kMcpProtocolVersions[0]);
-  *session_id = CreateSession(p, name, version, negotiated);
+  absl::StatusOr<std::string> created = CreateSession(p, name, version, negotiated, retry_after);
+  if (!created.ok()) {
+    *http_status = 429;
+    *error = RpcError(kInvalidRequest,
+                      "this token holds " + std::to_string(options_.max_sessions_per_principal) +
+                          " open MCP sessions already (mcp.max_sessions_per_principal): end one with DELETE /mcp "
+                          "or retry once one has been idle for the session idle time");
+    (*error)["data"] = json::object{{"status", 429}, {"code", "too_many_sessions"}};
+    return nullptr;
+  }
+  *session_id = *std::move(created);
   return json::object{
       {"protocolVersion", negotiated},
       {"capabilities",
        {{"tools", {{"listChanged", false}}},
-        {"resources", {{"subscribe", false}, {"listChanged", false}}},
+        {"resources", {{"subscribe", subscriptions_enabled()}, {"listChanged", false}}},
         {"prompts", {{"listChanged", false}}}}},
       {"serverInfo", {{"name", "edgevault-api"}, {"title", "EdgeVault"}, {"version", options_.server_version}}},
       {"instructions",
@@ -579,6 +645,124 @@ json::value McpServer::ResourcesRead(Call& call, const json::object& params, jso
   }
   return json::object{{"contents", json::array{json::object{
                                        {"uri", uri}, {"mimeType", "application/json"}, {"text", json::serialize(answer.body)}}}}};
+}
+
+json::value McpServer::ResourcesSubscribe(Call& call, const json::object& params, bool subscribe,
+                                          json::object* error) {
+  const json::value* uri_v = params.if_contains("uri");
+  if (uri_v == nullptr || !uri_v->is_string()) {
+    *error = RpcError(kInvalidParams, "params.uri is required");
+    return nullptr;
+  }
+  std::string uri(uri_v->get_string());
+  absl::StatusOr<ResourceRef> ref = McpTools::ParseResourceUri(uri);
+  if (!ref.ok()) {
+    *error = RpcError(kResourceNotFound, std::string(ref.status().message()));
+    (*error)["data"] = json::object{{"uri", uri.substr(0, 300)}};
+    return nullptr;
+  }
+  if (!subscribe) {
+    // Unsubscribing from what was never subscribed is not an error (nothing changes).
+    uint64_t id = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = sessions_.find(call.session.id);
+      if (it != sessions_.end()) {
+        if (auto sub = it->second.subscriptions.find(uri); sub != it->second.subscriptions.end()) {
+          id = sub->second.id;
+          it->second.subscriptions.erase(sub);
+        }
+      }
+    }
+    if (id != 0) options_.unsubscribe(id);
+    return json::object();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(call.session.id);
+    if (it != sessions_.end() && it->second.subscriptions.contains(uri)) return json::object();
+    if (it != sessions_.end() && it->second.subscriptions.size() >= options_.max_subscriptions_per_session) {
+      *error = RpcError(kInvalidParams, "a session holds at most " +
+                                            std::to_string(options_.max_subscriptions_per_session) +
+                                            " subscriptions: unsubscribe from one first");
+      return nullptr;
+    }
+  }
+  // The workspace must be readable by this principal in its org (the REST route decides,
+  // as for resources/read); its id is what revisions are published under.
+  RouteAnswer answer = CallerFor(call, "resources/subscribe")(
+      http::verb::get, "/v1/workspaces/" + ref->WorkspaceSegment(), nullptr, {});
+  bool ok = answer.status >= 200 && answer.status < 300;
+  const json::object* body = answer.body.if_object();
+  std::string code;
+  if (!ok && body != nullptr) {
+    const json::object* e = ObjectMember(*body, "error");
+    code = e != nullptr ? StringMember(*e, "code") : "";
+  }
+  std::string_view outcome = ok ? "success" : (answer.status == 401 || answer.status == 403) ? "denied" : "error";
+  if (!Audit(call, "api.mcp.resource_subscribe", outcome, answer.status, code, ref->workspace,
+             json::object{{"uri", uri.substr(0, 300)}, {"tool", "resources/subscribe"}})
+           .ok()) {
+    *error = RpcError(kInternalError, "audit unavailable: the subscription is refused until it can be recorded");
+    return nullptr;
+  }
+  std::string workspace_id = ok && body != nullptr ? StringMember(*body, "id") : "";
+  if (!ok || workspace_id.empty()) {
+    *error = RpcError(answer.status == 404 ? kResourceNotFound : kInvalidParams,
+                      "cannot subscribe to " + uri.substr(0, 300) + ": " +
+                          json::serialize(answer.body).substr(0, 500));
+    (*error)["data"] = json::object{{"status", answer.status}, {"uri", uri.substr(0, 300)}};
+    return nullptr;
+  }
+  std::weak_ptr<Guard> guard = guard_;
+  std::string session_id = call.session.id;
+  uint64_t id = options_.subscribe(workspace_id, [guard, session_id, uri](const storage::Revision& rev) {
+    if (auto g = guard.lock()) {
+      std::lock_guard<std::mutex> lock(g->mu);
+      if (g->server != nullptr) g->server->OnRevision(session_id, uri, rev);
+    }
+  });
+  bool kept = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it != sessions_.end() && !it->second.subscriptions.contains(uri)) {
+      it->second.subscriptions.emplace(uri, Subscription{*std::move(ref), id});
+      kept = true;
+    }
+  }
+  if (!kept) options_.unsubscribe(id);  // the session ended meanwhile, or a parallel subscribe won
+  return json::object();
+}
+
+void McpServer::OnRevision(const std::string& session_id, const std::string& uri, const storage::Revision& rev) {
+  std::vector<std::shared_ptr<net::SseStream>> streams;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return;
+    auto sub = it->second.subscriptions.find(uri);
+    if (sub == it->second.subscriptions.end()) return;
+    const ResourceRef& ref = sub->second.ref;
+    // A resolved document holds no secrets, and any other change may change it (through
+    // inheritance, segments, prerequisites): it is announced for every non-secret revision.
+    bool touches = ref.kind == "resolved" ? rev.kind != storage::ItemKind::kSecret
+                                          : storage::ItemKindName(rev.kind) == ref.kind && rev.key == ref.name;
+    if (!touches) return;
+    // Not a word about a workspace to a principal that holds no rights any more: the
+    // session ends instead (the recheck's watch does the same at once when it fires).
+    if (options_.revoked(it->second.principal)) {
+      DropLocked(it);
+      return;
+    }
+    for (auto& w : it->second.streams) {
+      if (auto s = w.lock(); s && !s->closed()) streams.push_back(std::move(s));
+    }
+  }
+  if (streams.empty()) return;  // no stream open: the notification is not kept (no resumption)
+  std::string message = json::serialize(json::object{
+      {"jsonrpc", "2.0"}, {"method", "notifications/resources/updated"}, {"params", {{"uri", uri}}}});
+  for (auto& s : streams) s->Send({.id = "", .event = "message", .data = message});
 }
 
 absl::Status McpServer::Audit(const Call& call, std::string_view action, std::string_view outcome, int status,

@@ -58,9 +58,21 @@ struct McpServerOptions {
   // The protected-resource metadata URL a 401 names (RFC 9728 §5.1); "" = none.
   std::string resource_metadata_url;
   std::string server_version = "0.1.0";
+  // Resource subscriptions (docs/design/mcp.md §1b); any of these empty = resources/subscribe
+  // is not offered. `subscribe` calls `fn` with every revision of workspace `workspace_id`
+  // (workspace::Service::Subscribe) and returns an id for `unsubscribe`.
+  std::function<uint64_t(const std::string& workspace_id, std::function<void(const storage::Revision&)> fn)>
+      subscribe;
+  std::function<void(uint64_t)> unsubscribe;
+  // ApiAuth::WatchRevocation / Unwatch / Revoked: a session's GET stream pins its principal
+  // and ends when a recheck finds it holds no rights in the org any more.
+  std::function<uint64_t(const Principal&, std::function<void()>)> watch_revocation;
+  std::function<void(uint64_t)> unwatch;
+  std::function<bool(const Principal&)> revoked;
+  size_t max_subscriptions_per_session = 100;
   size_t max_sessions = 10000;
-  size_t max_sessions_per_principal = 64;
-  absl::Duration session_idle = absl::Hours(1);
+  size_t max_sessions_per_principal = 64;  // mcp.max_sessions_per_principal; one more is 429
+  absl::Duration session_idle = absl::Hours(1);  // mcp.session_idle_s
 };
 
 // RFC 9728 §3.1: the metadata URL of `resource` — its origin, then
@@ -79,14 +91,26 @@ class McpServer {
   size_t session_count() const;
 
  private:
+  struct Subscription {
+    ResourceRef ref;
+    uint64_t id = 0;  // of options_.subscribe
+  };
   struct Session {
     std::string id;
     std::string actor;  // Principal::ActorId()
     std::string org;
+    Principal principal;  // as it opened the session (for the revocation check)
     std::string client, client_version;
     std::string protocol;
     absl::Time last_used;
     std::vector<std::weak_ptr<net::SseStream>> streams;
+    std::map<std::string, Subscription> subscriptions;  // by URI
+  };
+  // Callbacks from the workspace service and ApiAuth reach the server through this, so
+  // one that runs after the destructor started finds `server` null (see ~McpServer).
+  struct Guard {
+    std::mutex mu;
+    McpServer* server = nullptr;
   };
   struct Call;  // one JSON-RPC request being answered
 
@@ -96,14 +120,26 @@ class McpServer {
   // The session named by the request's Mcp-Session-Id, if it exists, is live and belongs
   // to `p` (then its last use is now); otherwise the HTTP error to answer.
   absl::StatusOr<Session> FindSession(const net::Request& req, const Principal& p, net::Response* error);
-  std::string CreateSession(const Principal& p, std::string client, std::string client_version,
-                            std::string protocol);
+  // A new session's id; ResourceExhausted when `p` holds max_sessions_per_principal live
+  // sessions already (then *retry_after is when its least recently used one goes idle).
+  absl::StatusOr<std::string> CreateSession(const Principal& p, std::string client, std::string client_version,
+                                            std::string protocol, absl::Duration* retry_after);
 
+  // The initialize result, or a JSON-RPC error in *error; *http_status 429 (and
+  // *retry_after) when the principal has too many sessions open.
   boost::json::value Initialize(const boost::json::object& params, const Principal& p, std::string* session_id,
-                                boost::json::object* error);
+                                boost::json::object* error, int* http_status, absl::Duration* retry_after);
   boost::json::value ToolsCall(Call& call, const boost::json::object& params, boost::json::object* error);
   boost::json::value ResourcesRead(Call& call, const boost::json::object& params, boost::json::object* error);
   boost::json::value ResourcesList(Call& call, boost::json::object* error);
+  boost::json::value ResourcesSubscribe(Call& call, const boost::json::object& params, bool subscribe,
+                                       boost::json::object* error);
+  // A revision of a workspace the session `session_id` subscribed to `uri` in.
+  void OnRevision(const std::string& session_id, const std::string& uri, const storage::Revision& rev);
+  // Drops session `it`: closes its streams, ends its subscriptions. Needs mu_ held.
+  std::map<std::string, Session>::iterator DropLocked(std::map<std::string, Session>::iterator it);
+  void EndSession(const std::string& session_id);
+  bool subscriptions_enabled() const;
   boost::json::value PromptsGet(Call& call, const boost::json::object& params, boost::json::object* error);
   // Runs routes for `call` as its agent calling `tool` (valid while `call` lives).
   RouteCaller CallerFor(const Call& call, std::string tool);
@@ -114,6 +150,7 @@ class McpServer {
   McpServerOptions options_;
   McpTools tools_;
   McpTools all_tools_;  // every tool, to tell "unavailable here" from "unknown"
+  std::shared_ptr<Guard> guard_ = std::make_shared<Guard>();
   mutable std::mutex mu_;
   std::map<std::string, Session> sessions_;
 };

@@ -9,6 +9,9 @@
 
 #include <boost/json.hpp>
 
+#include <set>
+#include <utility>
+
 namespace edgevault::api {
 namespace {
 
@@ -81,6 +84,19 @@ class McpServerTest : public ::testing::Test {
       events_.push_back(json::parse(event));
       return absl::OkStatus();
     };
+    o.subscribe = [this](const std::string& workspace_id, std::function<void(const storage::Revision&)> fn) {
+      uint64_t id = next_id_++;
+      subscribers_[id] = {workspace_id, std::move(fn)};
+      return id;
+    };
+    o.unsubscribe = [this](uint64_t id) { subscribers_.erase(id); };
+    o.watch_revocation = [this](const Principal& p, std::function<void()> fn) {
+      uint64_t id = next_id_++;
+      watches_[id] = {p.ActorId(), std::move(fn)};
+      return id;
+    };
+    o.unwatch = [this](uint64_t id) { watches_.erase(id); };
+    o.revoked = [this](const Principal& p) { return revoked_.contains(p.ActorId()); };
     o.env = &env_;
     o.read_only = read_only;
     o.allow_secret_values = allow_secret_values;
@@ -141,7 +157,39 @@ class McpServerTest : public ::testing::Test {
     return Request("tools/call", {{"name", name}, {"arguments", std::move(args)}}, session, token);
   }
 
+  // A recheck that finds `actor` gone: what ApiAuth does (Revoked, then the watches fire).
+  void Revoke(const std::string& actor) {
+    revoked_.insert(actor);
+    std::vector<std::function<void()>> fire;
+    for (auto it = watches_.begin(); it != watches_.end();) {
+      if (it->second.first == actor) {
+        fire.push_back(std::move(it->second.second));
+        it = watches_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& f : fire) f();
+  }
+  // A revision published to the subscribers of `workspace_id`, as the workspace service does.
+  void Publish(const std::string& workspace_id, storage::ItemKind kind, std::string key) {
+    storage::Revision rev;
+    rev.seq = ++seq_;
+    rev.kind = kind;
+    rev.key = std::move(key);
+    std::vector<std::function<void(const storage::Revision&)>> fns;
+    for (auto& [id, sub] : subscribers_) {
+      if (sub.first == workspace_id) fns.push_back(sub.second);
+    }
+    for (auto& f : fns) f(rev);
+  }
+
   base::SimulatedEnv env_;
+  std::map<uint64_t, std::pair<std::string, std::function<void(const storage::Revision&)>>> subscribers_;
+  std::map<uint64_t, std::pair<std::string, std::function<void()>>> watches_;
+  std::set<std::string> revoked_;
+  uint64_t next_id_ = 1;
+  int64_t seq_ = 0;
   std::unique_ptr<McpServer> server_;
   std::unique_ptr<net::RawRequest> raw_;
   std::unique_ptr<net::Request> req_;
@@ -152,6 +200,44 @@ class McpServerTest : public ::testing::Test {
   std::vector<absl::Status> denied_;
   std::vector<json::value> events_;
   bool audit_ok_ = true;
+};
+
+// An open GET stream as the HTTP server hands it to Response::sse: records what is sent.
+class FakeStream : public net::SseStream {
+ public:
+  bool Send(const net::SseEvent& e) override {
+    if (closed_) return false;
+    events.push_back(e);
+    return true;
+  }
+  bool SendComment(std::string_view) override { return !closed_; }
+  void Close() override {
+    if (closed_) return;
+    closed_ = true;
+    if (on_close_) std::exchange(on_close_, nullptr)();
+  }
+  bool closed() const override { return closed_; }
+  void OnClose(std::function<void()> cb) override {
+    if (closed_) cb();
+    else on_close_ = std::move(cb);
+  }
+  std::string_view last_event_id() const override { return ""; }
+  // The URIs of the notifications/resources/updated messages sent.
+  std::vector<std::string> Updated() const {
+    std::vector<std::string> uris;
+    for (const net::SseEvent& e : events) {
+      json::value m = json::parse(e.data);
+      EXPECT_EQ(e.event, "message");
+      EXPECT_EQ(m.at("method"), "notifications/resources/updated");
+      uris.emplace_back(m.at("params").at("uri").as_string());
+    }
+    return uris;
+  }
+  std::vector<net::SseEvent> events;
+
+ private:
+  bool closed_ = false;
+  std::function<void()> on_close_;
 };
 
 bool Contains(const std::vector<std::string>& v, std::string_view s) {
@@ -212,6 +298,30 @@ TEST_F(McpServerTest, IdleSessionsExpire) {
   EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 200);
   env_.AdvanceBy(absl::Minutes(61));
   EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 404);
+}
+
+TEST_F(McpServerTest, APrincipalOverItsSessionLimitIsRefusedWith429) {
+  Start();
+  std::vector<std::string> open;
+  for (int i = 0; i < 64; ++i) open.push_back(Initialize());
+  env_.AdvanceBy(absl::Minutes(10));
+  HttpAnswer refused = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                        {"params", {{"protocolVersion", "2025-06-18"}, {"clientInfo", {{"name", "x"}}}}}});
+  EXPECT_EQ(refused.status, 429) << json::serialize(refused.body);
+  EXPECT_EQ(refused.body.at("error").at("data").at("code"), "too_many_sessions");
+  EXPECT_TRUE(refused.session.empty());
+  std::string retry;
+  for (auto& [k, v] : refused.raw->headers) {
+    if (k == "Retry-After") retry = v;
+  }
+  EXPECT_EQ(retry, "3000");  // the oldest session goes idle 50 minutes from now
+  // Nothing was evicted: every open session still works.
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", open.front()).status, 200);
+  // The limit is per principal: another key opens one.
+  EXPECT_FALSE(Initialize("other").empty());
+  // Ending one makes room.
+  Send(http::verb::delete_, "", {{"Authorization", "Bearer dev"}, {"Mcp-Session-Id", open.back()}});
+  EXPECT_FALSE(Initialize().empty());
 }
 
 TEST_F(McpServerTest, BadInputGetsA4xxWithAJsonRpcErrorNeverA500) {
@@ -465,6 +575,125 @@ TEST_F(McpServerTest, AnAnswerIsWithheldWhenItsAuditEventCannotBeRecorded) {
   json::value r = CallTool(s, "list_workspaces", {});
   EXPECT_EQ(r.at("error").at("code"), -32603);
   EXPECT_FALSE(r.as_object().contains("result"));
+}
+
+// Opens the session's GET stream the way the HTTP server does (Response::sse).
+std::shared_ptr<FakeStream> OpenStream(McpServer& server, const std::string& session, const std::string& token) {
+  net::RawRequest raw(http::verb::get, "/mcp", 11);
+  raw.set("Accept", "text/event-stream");
+  raw.set("Authorization", "Bearer " + token);
+  raw.set("Mcp-Session-Id", session);
+  net::Request req(raw, "req-get", "127.0.0.1");
+  net::Response resp = server.Handle(req);
+  EXPECT_EQ(resp.status, 200);
+  auto stream = std::make_shared<FakeStream>();
+  if (resp.sse) resp.sse(stream);
+  return stream;
+}
+
+TEST_F(McpServerTest, ASubscribedResourceUpdateReachesTheSessionStream) {
+  Start();
+  answers_.push_back({"/v1/workspaces/shop", RouteAnswer{200, json::object{{"id", "ws_1"}, {"key", "shop"}}}});
+  std::string s = Initialize();
+  json::value init = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                      {"params", {{"protocolVersion", "2025-06-18"}, {"clientInfo", {{"name", "x"}}}}}})
+                         .body;
+  EXPECT_EQ(init.at("result").at("capabilities").at("resources").at("subscribe"), true);
+  auto stream = OpenStream(*server_, s, "dev");
+  const std::string item = "edgevault://shop/configs/db.pool";
+  const std::string resolved = "edgevault://shop/environments/prod/resolved";
+  EXPECT_EQ(Request("resources/subscribe", {{"uri", item}}, s).at("result"), json::object());
+  EXPECT_EQ(Request("resources/subscribe", {{"uri", resolved}}, s).at("result"), json::object());
+  EXPECT_EQ(subscribers_.size(), 2u);
+  EXPECT_EQ(subscribers_.begin()->second.first, "ws_1");  // by the id the workspace route answered
+  // The subscription ran the workspace route as the agent, and was audited.
+  ASSERT_FALSE(events_.empty());
+  EXPECT_EQ(events_.back().at("action"), "api.mcp.resource_subscribe");
+
+  Publish("ws_1", storage::ItemKind::kConfig, "db.pool");  // the item and the document
+  Publish("ws_1", storage::ItemKind::kConfig, "other");    // only the document
+  Publish("ws_1", storage::ItemKind::kSecret, "db.pool");  // neither: no secret is resolved, another kind
+  EXPECT_EQ(stream->Updated(), (std::vector<std::string>{item, resolved, resolved}));
+
+  // Unsubscribed: nothing more about the item.
+  EXPECT_EQ(Request("resources/unsubscribe", {{"uri", item}}, s).at("result"), json::object());
+  stream->events.clear();
+  Publish("ws_1", storage::ItemKind::kConfig, "db.pool");
+  EXPECT_EQ(stream->Updated(), (std::vector<std::string>{resolved}));
+
+  // DELETE ends the session, its stream and its subscriptions.
+  Send(http::verb::delete_, "", {{"Authorization", "Bearer dev"}, {"Mcp-Session-Id", s}});
+  EXPECT_TRUE(stream->closed());
+  EXPECT_TRUE(subscribers_.empty());
+  EXPECT_TRUE(watches_.empty());
+}
+
+TEST_F(McpServerTest, SubscribingNeedsAServedUriInAReadableWorkspace) {
+  Start();
+  answers_.push_back({"/v1/workspaces/theirs",
+                      RouteAnswer{404, json::object{{"error", {{"code", "not_found"}, {"message", "no workspace"}}}}}});
+  std::string s = Initialize();
+  json::value r = Request("resources/subscribe", {{"uri", "edgevault://theirs/flags/x"}}, s);
+  EXPECT_EQ(r.at("error").at("code"), -32002);
+  r = Request("resources/subscribe", {{"uri", "https://example.com/x"}}, s);
+  EXPECT_EQ(r.at("error").at("code"), -32002);
+  r = Request("resources/subscribe", json::object{}, s);
+  EXPECT_EQ(r.at("error").at("code"), -32602);
+  EXPECT_TRUE(subscribers_.empty());
+  // Positive control: a readable workspace is subscribed.
+  answers_.push_back({"/v1/workspaces/shop", RouteAnswer{200, json::object{{"id", "ws_1"}}}});
+  EXPECT_EQ(Request("resources/subscribe", {{"uri", "edgevault://shop/flags/x"}}, s).at("result"), json::object());
+  EXPECT_EQ(subscribers_.size(), 1u);
+}
+
+TEST_F(McpServerTest, ARevokedPrincipalsStreamClosesAndHearsNothingMore) {
+  Start();
+  answers_.push_back({"/v1/workspaces/shop", RouteAnswer{200, json::object{{"id", "ws_1"}}}});
+  std::string s = Initialize();
+  std::string other = Initialize("other");
+  auto stream = OpenStream(*server_, s, "dev");
+  auto other_stream = OpenStream(*server_, other, "other");
+  EXPECT_EQ(watches_.size(), 2u);  // each open stream pins its principal
+  const std::string uri = "edgevault://shop/flags/x";
+  Request("resources/subscribe", {{"uri", uri}}, s);
+  Request("resources/subscribe", {{"uri", uri}}, other, "other");
+  Publish("ws_1", storage::ItemKind::kFlag, "x");
+  EXPECT_EQ(stream->Updated().size(), 1u);  // positive control
+  EXPECT_EQ(other_stream->Updated().size(), 1u);
+
+  Revoke("key:key_dev");  // the recheck found the key revoked
+  EXPECT_TRUE(stream->closed());
+  EXPECT_FALSE(other_stream->closed());
+  Publish("ws_1", storage::ItemKind::kFlag, "x");
+  EXPECT_EQ(stream->Updated().size(), 1u);
+  EXPECT_EQ(other_stream->Updated().size(), 2u);
+  EXPECT_EQ(subscribers_.size(), 1u);  // the revoked session's subscription ended
+}
+
+TEST_F(McpServerTest, ANotificationIsNotSentOnceTheRecheckSaysGone) {
+  // The revision may arrive between the recheck's answer and its watch firing: the
+  // notification checks Revoked itself.
+  Start();
+  answers_.push_back({"/v1/workspaces/shop", RouteAnswer{200, json::object{{"id", "ws_1"}}}});
+  std::string s = Initialize();
+  auto stream = OpenStream(*server_, s, "dev");
+  Request("resources/subscribe", {{"uri", "edgevault://shop/flags/x"}}, s);
+  revoked_.insert("key:key_dev");
+  Publish("ws_1", storage::ItemKind::kFlag, "x");
+  EXPECT_TRUE(stream->events.empty());
+  EXPECT_TRUE(stream->closed());
+  EXPECT_EQ(server_->session_count(), 0u);
+}
+
+TEST_F(McpServerTest, ASessionWithAnOpenStreamIsNotIdle) {
+  Start();
+  std::string s = Initialize();
+  auto stream = OpenStream(*server_, s, "dev");
+  env_.AdvanceBy(absl::Hours(2));
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 200);
+  stream->Close();
+  env_.AdvanceBy(absl::Hours(2));
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 404);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <optional>
 #include <tuple>
 
+#include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/net/router.h"
 
@@ -831,8 +832,9 @@ json::array McpTools::ResourceTemplates() {
                        {"mimeType", "application/json"}}};
 }
 
-absl::Status McpTools::ReadResource(std::string_view uri, const RouteCaller& call, RouteAnswer* answer,
-                                    std::string* workspace) {
+std::string ResourceRef::WorkspaceSegment() const { return PercentEncode(workspace); }
+
+absl::StatusOr<ResourceRef> McpTools::ParseResourceUri(std::string_view uri) {
   auto not_served = [&] {
     return absl::InvalidArgumentError(base::ToAbsl(
         "no resource " + std::string(uri.substr(0, 200)) +
@@ -844,23 +846,32 @@ absl::Status McpTools::ReadResource(std::string_view uri, const RouteCaller& cal
   for (std::string_view p : parts) {
     if (p.empty()) return not_served();
   }
-  // Segments arrive percent-encoded, as resources/list wrote them; they go into the REST
-  // path as they are after a decode and re-encode (so no segment can add a path step).
-  auto seg = [](std::string_view p) { return PercentEncode(net::PercentDecode(p, false)); };
+  // Segments arrive percent-encoded, as resources/list wrote them; they go into a REST
+  // path re-encoded after the decode (so no segment can add a path step).
+  ResourceRef ref;
   if (parts.size() == 4 && parts[1] == "environments" && parts[3] == "resolved") {
-    *workspace = net::PercentDecode(parts[0], false);
-    *answer = call(http::verb::get, "/v1/workspaces/" + seg(parts[0]) + "/environments/" + seg(parts[2]) + "/resolved",
-                   nullptr, {});
-    return absl::OkStatus();
+    ref.kind = "resolved";
+  } else if (parts.size() == 3 &&
+             (parts[1] == "configs" || parts[1] == "flags" || parts[1] == "segments" || parts[1] == "secrets")) {
+    ref.kind = std::string(parts[1].substr(0, parts[1].size() - 1));
+  } else {
+    return not_served();
   }
-  if (parts.size() == 3 &&
-      (parts[1] == "configs" || parts[1] == "flags" || parts[1] == "segments" || parts[1] == "secrets")) {
-    *workspace = net::PercentDecode(parts[0], false);
-    *answer = call(http::verb::get, "/v1/workspaces/" + seg(parts[0]) + "/" + std::string(parts[1]) + "/" + seg(parts[2]),
-                   nullptr, {});
-    return absl::OkStatus();
-  }
-  return not_served();
+  ref.workspace = net::PercentDecode(parts[0], false);
+  ref.name = net::PercentDecode(parts[2], false);
+  if (ref.workspace.empty() || ref.name.empty()) return not_served();
+  return ref;
+}
+
+absl::Status McpTools::ReadResource(std::string_view uri, const RouteCaller& call, RouteAnswer* answer,
+                                    std::string* workspace) {
+  EV_ASSIGN_OR_RETURN(ResourceRef ref, ParseResourceUri(uri));
+  *workspace = ref.workspace;
+  std::string path = "/v1/workspaces/" + ref.WorkspaceSegment() +
+                     (ref.kind == "resolved" ? "/environments/" + PercentEncode(ref.name) + "/resolved"
+                                             : "/" + ref.kind + "s/" + PercentEncode(ref.name));
+  *answer = call(http::verb::get, path, nullptr, {});
+  return absl::OkStatus();
 }
 
 }  // namespace edgevault::api

@@ -20,6 +20,7 @@
 #include <boost/json.hpp>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace edgevault::api {
 
@@ -58,6 +59,17 @@ struct McpTool {
   boost::json::object ToJson() const;
 };
 
+// A resource URI taken apart: the resolved document of an environment
+// (kind "resolved", name = the environment) or one item (kind "config", "flag",
+// "segment" or "secret", name = its key). Workspace and name are percent-decoded.
+struct ResourceRef {
+  std::string workspace;
+  std::string kind;
+  std::string name;
+  // The workspace as a REST path segment (re-encoded, so it cannot add a path step).
+  std::string WorkspaceSegment() const;
+};
+
 struct McpToolsOptions {
   bool read_only = false;
   bool allow_secret_values = false;
@@ -82,6 +94,8 @@ class McpTools {
   static boost::json::array ResourceTemplates();
   static absl::Status ReadResource(std::string_view uri, const RouteCaller& call, RouteAnswer* answer,
                                    std::string* workspace);
+  // What a resource URI names; InvalidArgument for a URI this server does not serve.
+  static absl::StatusOr<ResourceRef> ParseResourceUri(std::string_view uri);
 
  private:
   McpToolsOptions options_;

@@ -73,6 +73,9 @@ class AuthService::Impl {
     std::vector<std::string> scopes;
   };
   absl::StatusOr<std::optional<Rights>> CurrentRights(std::string_view org_id, std::string_view actor);
+  // "grant:<id>" (oauth_handlers.cc): the granting member's role and the grant's scopes
+  // while the grant exists in `org_id` and its user is an active member; else nullopt.
+  absl::StatusOr<std::optional<Rights>> GrantRights(std::string_view org_id, std::string_view grant_id);
   // Authenticate + PermissionDenied unless the caller is a login session (`what` names
   // the thing managed, for the message).
   absl::StatusOr<Principal> RequireSession(const net::Request& req, std::string_view what,
@@ -138,6 +141,8 @@ class AuthService::Impl {
   void InstallAdmin(net::Router& r);   // admin_handlers.cc
   void InstallInvitations(net::Router& r);  // invitation_handlers.cc
   void InstallOAuth(net::Router& r);  // oauth_handlers.cc (when options_.oauth.enabled)
+  // A grant row as GET /v1/account/oauth-grants lists it (oauth_handlers.cc).
+  boost::json::object GrantJson(const storage::Challenge& g) const;
 
   // mfa_handlers.cc: the second step of a login that needs one.
   struct MfaContext {

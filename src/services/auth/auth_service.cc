@@ -203,7 +203,8 @@ absl::StatusOr<std::optional<AuthService::Impl::Rights>> AuthService::Impl::Curr
     }
     return rights;
   }
-  return absl::InvalidArgumentError("actor: must be \"user:<id>\" or \"key:<id>\"");
+  if (actor.rfind("grant:", 0) == 0) return GrantRights(org_id, actor.substr(6));
+  return absl::InvalidArgumentError("actor: must be \"user:<id>\", \"key:<id>\" or \"grant:<id>\"");
 }
 
 absl::StatusOr<Principal> AuthService::Impl::Authenticate(const net::Request& req,

@@ -66,6 +66,9 @@ absl::Status Install(services::ServiceContext& ctx) {
       static_cast<int>(config.auth_settings.throttle_second_factor_failures);
   options.throttle.window = config.auth_settings.throttle_window;
   options.throttle.max_registrations = static_cast<int>(config.oauth_settings.registrations_per_address);
+  options.throttle.max_token_requests_per_address =
+      static_cast<int>(config.oauth_settings.token_requests_per_address);
+  options.throttle.max_token_requests_per_client = static_cast<int>(config.oauth_settings.token_requests_per_client);
   // rate_limit.url: failures counted in a Redis every auth node shares (this process's own
   // table decides while it does not answer), or "" = this process only.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<services::SharedRateLimits> opened_limits,

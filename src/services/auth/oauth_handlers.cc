@@ -13,6 +13,7 @@
 #include "src/crypto/hash.h"
 #include "src/services/auth/auth_impl.h"
 #include "src/services/auth/oauth.h"
+#include "src/services/common/public_cors.h"
 
 namespace edgevault::auth {
 
@@ -33,6 +34,15 @@ net::Response OAuthError(int status, std::string_view code, std::string_view des
       status, json::object{{"error", code}, {"error_description", description}});
   r.WithHeader("Cache-Control", "no-store");
   return r;
+}
+
+// 429 from a throttle that refused for `wait`: the OAuth error JSON and Retry-After.
+net::Response TooManyRequests(absl::Duration wait, std::string_view what) {
+  const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
+  net::Response resp =
+      OAuthError(429, "too_many_requests", "too many " + std::string(what) + "; retry after " + std::to_string(secs) + " s");
+  resp.WithHeader("Retry-After", std::to_string(secs));
+  return resp;
 }
 
 net::Response OAuthError(const absl::Status& st, std::string_view fallback_code) {
@@ -156,7 +166,16 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
 
   // RFC 8414. The authorization endpoint is the console's page: a browser talks to the
   // console only (DESIGN.md §1); everything else a client calls is here.
-  r.Add(http::verb::get, "/.well-known/oauth-authorization-server", [this](net::Request&) {
+  // Browser-based clients call the metadata, registration, token and revocation endpoints
+  // from their own origin: CORS for any origin, without credentials (public_cors.h); the
+  // authorization request and the consent are the console's, same-origin only.
+  auto public_route = [this, &r](http::verb method, std::string_view pattern,
+                                 std::function<absl::StatusOr<net::Response>(net::Request&)> fn) {
+    r.AddAsync(method, pattern, services::WithPublicCors(Blocking(std::move(fn))));
+    r.Add(http::verb::options, pattern, services::PublicCorsPreflight(std::string(http::to_string(method))));
+  };
+  r.Add(http::verb::options, "/.well-known/oauth-authorization-server", services::PublicCorsPreflight("GET"));
+  r.Add(http::verb::get, "/.well-known/oauth-authorization-server", services::WithPublicCors([this](net::Request&) {
     const AuthOptions::OAuth& o = options_.oauth;
     json::object m;
     m["issuer"] = o.issuer_url;
@@ -176,22 +195,17 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     net::Response resp = services::JsonResponse(200, m);
     resp.WithHeader("Cache-Control", "public, max-age=300");
     return resp;
-  });
+  }));
 
   // RFC 7591: open registration of public clients. Nothing is stored: the client id
   // carries the registration, signed (oauth.h), so registrations cannot fill a table.
-  Route(http::verb::post, "/oauth/register", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+  public_route(http::verb::post, "/oauth/register", [this](net::Request& req) -> absl::StatusOr<net::Response> {
     // Open to anyone, and each registration is an audit row: a client address may register
     // oauth.registrations_per_address clients per throttle window (throttle.h).
     LoginThrottle::Attempt attempt;
     if (absl::Duration wait = throttle_.Begin({RegistrationKey(ClientAddress(req))}, Now(), &attempt);
         wait > absl::ZeroDuration()) {
-      const int64_t secs = absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1)));
-      net::Response resp = OAuthError(429, "too_many_requests",
-                                      "too many client registrations from this address; retry after " +
-                                          std::to_string(secs) + " s");
-      resp.WithHeader("Retry-After", std::to_string(secs));
-      return resp;
+      return TooManyRequests(wait, "client registrations from this address");
     }
     absl::StatusOr<json::object> body = services::ParseJsonBody(req);
     if (!body.ok()) return OAuthError(400, "invalid_client_metadata", base::ToStd(body.status().message()));
@@ -306,7 +320,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
           return services::JsonResponse(200, json::object{{"redirect_to", AppendQuery(ar->redirect_uri, q)}});
         });
 
-  Route(http::verb::post, "/oauth/token", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+  public_route(http::verb::post, "/oauth/token", [this](net::Request& req) -> absl::StatusOr<net::Response> {
     if (!req.Header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
       return OAuthError(400, "invalid_request", "send the parameters as application/x-www-form-urlencoded");
     }
@@ -318,6 +332,15 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     };
     const std::string client_id = get("client_id");
     absl::StatusOr<OAuthClient> client = DecodeClientId(client_id, options_.oauth.client_id_key);
+    // Open to anyone: every request counts against its client address, and one whose
+    // client id verifies against that client too (an unverified id names no client, so
+    // no one can use up another client's allowance by quoting a made-up id).
+    LoginThrottle::Attempt attempt;
+    const std::string address = ClientAddress(req);
+    absl::Duration wait = client.ok() ? throttle_.Begin({TokenAddressKey(address), TokenClientKey(ClientRef(client_id))},
+                                                        Now(), &attempt)
+                                      : throttle_.Begin({TokenAddressKey(address)}, Now(), &attempt);
+    if (wait > absl::ZeroDuration()) return TooManyRequests(wait, "token requests from this address or for this client");
     if (!client.ok()) return OAuthError(client.status(), "invalid_client");
     const std::string client_hash = crypto::Sha256Hex(client_id);
     const std::string grant_type = get("grant_type");
@@ -426,7 +449,9 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
                                                           {"client_name", client->name},
                                                           {"scopes", ToJson(scopes)},
                                                           {"org", org_id},
-                                                          {"created_at", absl::ToUnixSeconds(now)}}));
+                                                          {"resource", options_.oauth.resource},
+                                                          {"created_at", absl::ToUnixSeconds(now)},
+                                                          {"last_used_at", absl::ToUnixSeconds(now)}}));
         return Audit(tx, "auth.oauth.token", "success", "user:" + user_id, org_id, req,
                      {{"client", client->name}, {"client_ref", ClientRef(client_id)}, {"grant", grant_id},
                       {"scopes", ToJson(scopes)}, {"grant_type", "authorization_code"}});
@@ -472,6 +497,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
         }
         if (absl::Status s = standing(tx); !s.ok()) return s;  // the grant stays taken: it ended
         EV_RETURN_IF_ERROR(mark_used(tx, hash, kRefreshUsedKind));
+        grant["last_used_at"] = absl::ToUnixSeconds(now);
         EV_RETURN_IF_ERROR(issue_refresh(tx, grant));
         if (narrowed.ok() && !get("scope").empty()) scopes = CapScopes(*narrowed, role);
         return absl::OkStatus();
@@ -502,7 +528,7 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
   // RFC 7009. A refresh token ends its whole grant; an access token (a JWT, verified
   // offline) cannot be recalled and simply expires (≤ auth.token_ttl). Always 200, so
   // the answer tells nothing about the token.
-  Route(http::verb::post, "/oauth/revoke", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+  public_route(http::verb::post, "/oauth/revoke", [this](net::Request& req) -> absl::StatusOr<net::Response> {
     if (!req.Header("Content-Type").starts_with("application/x-www-form-urlencoded")) {
       return OAuthError(400, "invalid_request", "send the parameters as application/x-www-form-urlencoded");
     }
@@ -532,6 +558,78 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
     resp.WithHeader("Cache-Control", "no-store");
     return resp;
   });
+
+  // The clients you authorized (docs/design/oauth.md §7b): a login session lists its user's
+  // live grants in every org and revokes one. An API key — an agent's credential — cannot.
+  Route(http::verb::get, "/v1/account/oauth-grants", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "the apps you authorized"));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Challenge> grants,
+                        store_.ListChallengesOfUser(p.user_id, kGrantKind, Now(), 1000));
+    json::array out;
+    for (const storage::Challenge& g : grants) out.push_back(GrantJson(g));
+    return services::JsonResponse(200, json::object{{"grants", std::move(out)}});
+  });
+
+  Route(http::verb::delete_, "/v1/account/oauth-grants/{id}", r,
+        [this](net::Request& req) -> absl::StatusOr<net::Response> {
+          EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "the apps you authorized"));
+          std::string id(req.Param("id"));
+          if (id.size() > 64 || !id.starts_with("ogr_")) {
+            return absl::InvalidArgumentError("a grant id is ogr_… as GET /v1/account/oauth-grants lists it");
+          }
+          absl::Time now = Now();
+          json::object revoked;
+          EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+            absl::StatusOr<storage::Challenge> g = tx.GetChallenge(id, kGrantKind, now);
+            // Another user's grant is answered like an absent one.
+            if (absl::IsNotFound(g.status()) || (g.ok() && g->user_id != p.user_id)) {
+              return absl::NotFoundError("you have no live grant with that id");
+            }
+            EV_RETURN_IF_ERROR(g.status());
+            revoked = GrantJson(*g);
+            // Its refresh tokens name the grant: without it every one of them is refused
+            // (and the api's recheck of "grant:<id>" stops its access tokens).
+            EV_RETURN_IF_ERROR(tx.TakeChallenge(id, kGrantKind, now).status());
+            json::object grant = ParsePayload(g->payload);
+            return Audit(tx, "auth.oauth.revoke", "success", "user:" + p.user_id, StringMember(grant, "org"), req,
+                         {{"client", StringMember(grant, "client_name")}, {"grant", id}, {"via", "account"}});
+          }));
+          revoked["revoked"] = true;
+          return services::JsonResponse(200, revoked);
+        });
+}
+
+json::object AuthService::Impl::GrantJson(const storage::Challenge& g) const {
+  json::object p = ParsePayload(g.payload);
+  auto time_member = [&](std::string_view name) -> json::value {
+    const json::value* v = p.if_contains(name);
+    if (v == nullptr || !v->is_int64()) return nullptr;
+    return json::value(services::FormatTime(absl::FromUnixSeconds(v->get_int64())));
+  };
+  std::string resource = StringMember(p, "resource");
+  return json::object{{"id", g.id},
+                      {"client", {{"name", StringMember(p, "client_name")}, {"ref", StringMember(p, "client").substr(0, 16)}}},
+                      {"scopes", ToJson(StringsMember(p, "scopes"))},
+                      {"resource", resource.empty() ? options_.oauth.resource : resource},
+                      {"org_id", StringMember(p, "org")},
+                      {"created_at", time_member("created_at")},
+                      {"last_used_at", time_member("last_used_at")},
+                      {"expires_at", services::FormatTime(g.expires_at)}};
+}
+
+absl::StatusOr<std::optional<AuthService::Impl::Rights>> AuthService::Impl::GrantRights(std::string_view org_id,
+                                                                                          std::string_view grant_id) {
+  absl::StatusOr<storage::Challenge> g = store_.GetChallenge(grant_id, kGrantKind, Now());
+  if (absl::IsNotFound(g.status())) return std::nullopt;
+  EV_RETURN_IF_ERROR(g.status());
+  json::object grant = ParsePayload(g->payload);
+  if (StringMember(grant, "org") != org_id) return std::nullopt;
+  absl::StatusOr<std::optional<Rights>> user = CurrentRights(org_id, "user:" + g->user_id);
+  if (!user.ok() || !user->has_value()) return user;
+  Rights rights = **user;
+  rights.scopes = CapScopes(StringsMember(grant, "scopes"), rights.role);
+  if (rights.scopes.empty()) return std::nullopt;
+  return rights;
 }
 
 }  // namespace edgevault::auth

@@ -14,6 +14,10 @@ std::string LoginThrottle::MapKey(const ThrottleKey& k) {
       return "2fa:" + k.id;
     case ThrottleScope::kRegistration:
       return "reg:" + k.id;
+    case ThrottleScope::kTokenAddress:
+      return "tok:addr:" + k.id;
+    case ThrottleScope::kTokenClient:
+      return "tok:client:" + k.id;
   }
   return "?:" + k.id;
 }
@@ -28,6 +32,10 @@ int LoginThrottle::LimitFor(ThrottleScope scope) const {
       return options_.max_second_factor_failures;
     case ThrottleScope::kRegistration:
       return options_.max_registrations;
+    case ThrottleScope::kTokenAddress:
+      return options_.max_token_requests_per_address;
+    case ThrottleScope::kTokenClient:
+      return options_.max_token_requests_per_client;
   }
   return 1;
 }

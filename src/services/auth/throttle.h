@@ -66,6 +66,10 @@ struct ThrottleOptions {
   size_t max_tracked_keys = 100000;  // see the header comment for what goes first
   int max_second_factor_failures = 5;  // TOTP, recovery-code and passkey failures per account
   int max_registrations = 20;  // open OAuth client registrations per client address (never cleared)
+  // Requests to the open OAuth token endpoint (never cleared): per client address, and per
+  // OAuth client (its reference, docs/design/oauth.md §3).
+  int max_token_requests_per_address = 600;
+  int max_token_requests_per_client = 60;
   // Where failures are counted across nodes; nullptr = this process only. Not owned.
   storage::AttemptWindow* shared = nullptr;
   // Unique per process (AuthService::Create sets a random one): prefixes the ids of attempts
@@ -77,7 +81,7 @@ struct ThrottleOptions {
 };
 
 // What a key counts; each has its own limit.
-enum class ThrottleScope { kAccount, kAddress, kSecondFactor, kRegistration };
+enum class ThrottleScope { kAccount, kAddress, kSecondFactor, kRegistration, kTokenAddress, kTokenClient };
 
 struct ThrottleKey {
   ThrottleScope scope;
@@ -91,6 +95,13 @@ inline ThrottleKey SecondFactorKey(std::string_view user_id) {
 // OAuth client registrations from one client address (counted, never withdrawn).
 inline ThrottleKey RegistrationKey(std::string_view address) {
   return {ThrottleScope::kRegistration, std::string(address)};
+}
+// OAuth token requests from one client address, and by one client (counted, never withdrawn).
+inline ThrottleKey TokenAddressKey(std::string_view address) {
+  return {ThrottleScope::kTokenAddress, std::string(address)};
+}
+inline ThrottleKey TokenClientKey(std::string_view client_ref) {
+  return {ThrottleScope::kTokenClient, std::string(client_ref)};
 }
 
 class LoginThrottle {

@@ -126,9 +126,10 @@ void AddSecurityHeaders(net::Response& response, bool bff, bool tls) {
 }
 
 bool AuthPathAllowed(std::string_view path) {
-  // "oauth": the consent page's GET/POST /v1/oauth/authorize (docs/design/oauth.md).
-  static constexpr std::array<std::string_view, 9> kAllowed = {
-      "mfa", "passkeys", "sessions", "api-keys", "members", "users", "invitations", "org", "oauth"};
+  // "oauth": the consent page's GET/POST /v1/oauth/authorize (docs/design/oauth.md);
+  // "account": the account page's authorized apps (/v1/account/oauth-grants).
+  static constexpr std::array<std::string_view, 10> kAllowed = {
+      "mfa", "passkeys", "sessions", "api-keys", "members", "users", "invitations", "org", "oauth", "account"};
   std::string_view first = path.substr(0, path.find('/'));
   for (std::string_view a : kAllowed) {
     if (first == a) return true;

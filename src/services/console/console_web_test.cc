@@ -82,7 +82,8 @@ TEST(ConsoleAssetPathTest, ContentTypeByExtension) {
 
 TEST(ConsoleRoutesTest, AuthAllowListKeepsTokenAndLoginRoutesOut) {
   for (const char* ok : {"mfa/totp/enroll", "passkeys", "passkeys/abc", "sessions/revoke-all", "api-keys",
-                         "members/u1", "users", "invitations", "org/invitations/x", "oauth/authorize"}) {
+                         "members/u1", "users", "invitations", "org/invitations/x", "oauth/authorize",
+                         "account/oauth-grants", "account/oauth-grants/ogr_1"}) {
     EXPECT_TRUE(AuthPathAllowed(ok)) << ok;
   }
   for (const char* bad : {"token", "login", "login/totp", "login/passkey/begin", "logout", "password",

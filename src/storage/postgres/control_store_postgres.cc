@@ -871,6 +871,24 @@ class PgControlQueries final : public ControlStore {
                {c.id, c.kind, c.user_id, PgBytes{c.payload}, Micros(c.expires_at)});
   }
 
+  absl::StatusOr<Challenge> GetChallenge(std::string_view id, std::string_view kind, absl::Time now) override {
+    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_CHALLENGE_COLUMNS " FROM challenges "
+                                      "WHERE id = $1 AND kind = $2 AND expires_at > $3",
+                                      {id, kind, Micros(now)}));
+    if (r.Rows() == 0) return absl::NotFoundError("challenge not found, already used, or expired");
+    return ReadChallenge(r, 0);
+  }
+
+  absl::StatusOr<std::vector<Challenge>> ListChallengesOfUser(std::string_view user_id, std::string_view kind,
+                                                              absl::Time now, int limit) override {
+    if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be 1..1000");
+    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_CHALLENGE_COLUMNS " FROM challenges "
+                                      "WHERE user_id = $1 AND kind = $2 AND expires_at > $3 "
+                                      "ORDER BY id LIMIT $4",
+                                      {user_id, kind, Micros(now), static_cast<int64_t>(limit)}));
+    return ReadAll<Challenge>(r, ReadChallenge);
+  }
+
   absl::StatusOr<Challenge> TakeChallenge(std::string_view id, std::string_view kind,
                                           absl::Time now) override {
     std::optional<Challenge> taken;

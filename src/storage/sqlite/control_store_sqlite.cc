@@ -1012,6 +1012,33 @@ class ControlQueries final : public ControlStore {
     return st.Run();
   }
 
+  static Challenge ReadChallengeRow(const Statement& st) {
+    return Challenge{.id = st.ColumnText(0),
+                     .kind = st.ColumnText(1),
+                     .user_id = st.ColumnText(2),
+                     .payload = st.ColumnBlob(3),
+                     .expires_at = FromMicros(st.ColumnInt64(4))};
+  }
+
+  absl::StatusOr<Challenge> GetChallenge(std::string_view id, std::string_view kind, absl::Time now) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT id, kind, user_id, payload, expires_at FROM challenges "
+                                                   "WHERE id = ? AND kind = ? AND expires_at > ?"));
+    st.Bind(1, id).Bind(2, kind).Bind(3, Micros(now));
+    EV_ASSIGN_OR_RETURN(std::vector<Challenge> rows, ReadAll<Challenge>(st, ReadChallengeRow));
+    if (rows.empty()) return absl::NotFoundError("challenge not found, already used, or expired");
+    return std::move(rows.front());
+  }
+
+  absl::StatusOr<std::vector<Challenge>> ListChallengesOfUser(std::string_view user_id, std::string_view kind,
+                                                              absl::Time now, int limit) override {
+    if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be 1..1000");
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT id, kind, user_id, payload, expires_at FROM challenges "
+                                                   "WHERE user_id = ? AND kind = ? AND expires_at > ? "
+                                                   "ORDER BY id LIMIT ?"));
+    st.Bind(1, user_id).Bind(2, kind).Bind(3, Micros(now)).Bind(4, static_cast<int64_t>(limit));
+    return ReadAll<Challenge>(st, ReadChallengeRow);
+  }
+
   absl::StatusOr<Challenge> TakeChallenge(std::string_view id, std::string_view kind,
                                           absl::Time now) override {
     EV_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
@@ -1305,6 +1332,10 @@ class SqliteControlStore final : public ControlStore {
   EV_FORWARD(absl::Status, PutChallenge, (const Challenge& c), (c))
   EV_FORWARD(absl::StatusOr<Challenge>, TakeChallenge,
              (std::string_view id, std::string_view k, absl::Time n), (id, k, n))
+  EV_FORWARD(absl::StatusOr<Challenge>, GetChallenge, (std::string_view id, std::string_view k, absl::Time n),
+             (id, k, n))
+  EV_FORWARD(absl::StatusOr<std::vector<Challenge>>, ListChallengesOfUser,
+             (std::string_view u, std::string_view k, absl::Time n, int l), (u, k, n, l))
   EV_FORWARD(absl::Status, CreateInvitation, (const Invitation& i), (i))
   EV_FORWARD(absl::StatusOr<Invitation>, GetInvitation, (std::string_view id), (id))
   EV_FORWARD(absl::StatusOr<std::vector<Invitation>>, ListPendingInvitationsForEmail,

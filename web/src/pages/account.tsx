@@ -1,6 +1,7 @@
 // Account: the signed-in user's own credentials — password, TOTP (enrol with a QR code,
 // confirm, recovery codes shown once, disable), passkeys (register with WebAuthn, list,
-// remove) and the account's sessions (list, sign out one or all others). Every call goes
+// remove), the account's sessions (list, sign out one or all others) and the apps (OAuth
+// clients such as MCP agents) it authorized (list, revoke). Every call goes
 // to auth through the BFF (/bff/v1/password, /bff/auth/...), which checks it as for any
 // other client.
 import { useState } from 'preact/hooks';
@@ -18,6 +19,7 @@ export function AccountPage() {
       <TotpSection />
       <PasskeysSection />
       <SessionsSection />
+      <AppsSection />
     </>
   );
 }
@@ -302,6 +304,59 @@ function SessionsSection() {
       {error && <ErrorMessage message={error} />}
       {notice && <p role="status" class="ok">{notice}</p>}
       <button type="button" onClick={revokeAll} disabled={busy}>Sign out all other sessions</button>
+    </section>
+  );
+}
+
+interface Grant {
+  id: string; client: { name: string; ref: string }; scopes: string[]; resource: string; org_id: string;
+  created_at: string | null; last_used_at: string | null; expires_at: string;
+}
+
+// The OAuth clients (MCP agents: Claude, VS Code, ...) this account allowed on the consent
+// page, in every org. Revoking one ends its grant: its refresh tokens stop at once, its
+// access tokens at the api within about a second.
+function AppsSection() {
+  const [res, reload] = useResource(
+    () => bff<{ grants: Grant[] }>('GET', '/bff/auth/account/oauth-grants').then((r) => r.grants ?? []), []);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const { busy, error, submit } = useSubmit();
+  const revoke = (g: Grant) => void submit(async () => {
+    setNotice(undefined);
+    await bff('DELETE', `/bff/auth/account/oauth-grants/${enc(g.id)}`);
+    setNotice(`Access of ${g.client.name} revoked.`);
+    reload();
+  });
+  return (
+    <section aria-labelledby="acct-apps-h">
+      <h2 id="acct-apps-h">Authorized apps</h2>
+      <p>Agents and other OAuth clients you allowed to act as you. Revoke any you no longer use.</p>
+      {res.state === 'loading' && !res.data && <Loading what="authorized apps" />}
+      {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
+      {res.data && res.data.length === 0 && <p class="muted">No app holds access to your account.</p>}
+      {res.data && res.data.length > 0 && (
+        <div class="table-wrap">
+          <table class="list" aria-label="Your authorized apps">
+            <thead><tr><th scope="col">App</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col">Allowed</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <tbody>
+              {res.data.map((g) => (
+                <tr key={g.id} data-grant={g.id}>
+                  <td>{g.client.name} <span class="muted"><code>{g.client.ref}</code></span></td>
+                  <td>{g.scopes.join(', ')}</td>
+                  <td>{g.last_used_at ?? '—'}</td>
+                  <td>{g.created_at ?? '—'}</td>
+                  <td>
+                    <button type="button" disabled={busy} onClick={() => revoke(g)}
+                      aria-label={`Revoke access of ${g.client.name}`}>Revoke</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {error && <ErrorMessage message={error} />}
+      {notice && <p role="status" class="ok">{notice}</p>}
     </section>
   );
 }
