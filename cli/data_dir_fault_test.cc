@@ -15,7 +15,11 @@ namespace {
 
 using base::testing::Fault;
 using base::testing::FaultInjectionEnv;
+using base::testing::FaultPoint;
 using base::testing::FileOp;
+using base::testing::ForEachFaultPoint;
+using base::testing::kAllCrashes;
+using base::testing::kAllFileOps;
 
 class DataDirFaultTest : public ::testing::Test {
  protected:
@@ -28,10 +32,13 @@ class DataDirFaultTest : public ::testing::Test {
   std::string MasterKey() {
     return sim_.ReadFile(layout_.keys_dir + "/master.key").value_or("<missing>");
   }
-  int64_t CleanCount(FileOp op) {
-    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-    EXPECT_TRUE(InitDataDir(env.get(), layout_, 9000).ok());
-    return env->count(op);
+  std::function<int64_t(FileOp)> CleanCount() {
+    return [this](FileOp op) {
+      std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+      EXPECT_TRUE(InitDataDir(env.get(), layout_, 9000).ok());
+      EXPECT_GT(env->count(op), 0);
+      return env->count(op);
+    };
   }
   // A finished, loadable data directory.
   void ExpectComplete(base::Env* env, const std::string& context) {
@@ -47,53 +54,42 @@ class DataDirFaultTest : public ::testing::Test {
 };
 
 TEST_F(DataDirFaultTest, FailureIsReportedAndARetryFinishesDurably) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    ASSERT_GT(n, 5);
-    for (int64_t k = 1; k <= n; ++k) {
-      const std::string context = "op " + std::to_string(static_cast<int>(op)) + " #" + std::to_string(k);
-      std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-      env->InjectAt(op, k, Fault::kFail);
-      EXPECT_FALSE(InitDataDir(env.get(), layout_, 9000).ok()) << context;
-      absl::StatusOr<bool> retried = InitDataDir(env.get(), layout_, 9000);
-      ASSERT_TRUE(retried.ok()) << context << ": " << retried.status();
-      const std::string key = MasterKey();
-      env->Crash(Fault::kPowerLoss);
-      env->Restart();
-      absl::StatusOr<bool> again = InitDataDir(env.get(), layout_, 9000);
-      ASSERT_TRUE(again.ok()) << context << ": " << again.status();
-      EXPECT_FALSE(*again) << context << ": the finished initialisation did not survive";
-      ExpectComplete(env.get(), context);
-      EXPECT_EQ(MasterKey(), key) << context << ": the master key changed across a power loss";
-    }
-  }
+  ForEachFaultPoint(kAllFileOps, {Fault::kFail}, CleanCount(), false, [&](const FaultPoint& at) {
+    const std::string context = at.Describe();
+    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+    env->Arm(at);
+    EXPECT_FALSE(InitDataDir(env.get(), layout_, 9000).ok()) << context;
+    absl::StatusOr<bool> retried = InitDataDir(env.get(), layout_, 9000);
+    ASSERT_TRUE(retried.ok()) << context << ": " << retried.status();
+    const std::string key = MasterKey();
+    env->Crash(Fault::kPowerLoss);
+    env->Restart();
+    absl::StatusOr<bool> again = InitDataDir(env.get(), layout_, 9000);
+    ASSERT_TRUE(again.ok()) << context << ": " << again.status();
+    EXPECT_FALSE(*again) << context << ": the finished initialisation did not survive";
+    ExpectComplete(env.get(), context);
+    EXPECT_EQ(MasterKey(), key) << context << ": the master key changed across a power loss";
+  });
 }
 
 TEST_F(DataDirFaultTest, CrashAtEveryPointIsCompletedByTheNextRun) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    for (Fault crash : {Fault::kPowerLoss, Fault::kPowerLossTorn, Fault::kProcessKill}) {
-      for (int64_t k = 1; k <= n + 1; ++k) {
-        const std::string context = "op " + std::to_string(static_cast<int>(op)) + " #" +
-                                    std::to_string(k) + " crash " +
-                                    std::to_string(static_cast<int>(crash));
-        std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-        if (k <= n) env->InjectAt(op, k, crash);  // k == n + 1: a crash after the last one
-        absl::StatusOr<bool> first = InitDataDir(env.get(), layout_, 9000);
-        EXPECT_EQ(first.ok(), k > n) << context;
-        const std::string key = MasterKey();
-        env->Crash(crash);
-        env->Restart();
-        absl::StatusOr<bool> next = InitDataDir(env.get(), layout_, 9000);
-        ASSERT_TRUE(next.ok()) << context << ": " << next.status();
-        ExpectComplete(env.get(), context);
-        if (first.ok()) {
-          EXPECT_FALSE(*next) << context;
-          EXPECT_EQ(MasterKey(), key) << context;
-        }
-      }
+  ForEachFaultPoint(kAllFileOps, kAllCrashes, CleanCount(), true, [&](const FaultPoint& at) {
+    const std::string context = at.Describe();
+    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+    env->Arm(at);
+    absl::StatusOr<bool> first = InitDataDir(env.get(), layout_, 9000);
+    EXPECT_EQ(first.ok(), at.after_last()) << context;
+    const std::string key = MasterKey();
+    env->Crash(at.fault);
+    env->Restart();
+    absl::StatusOr<bool> next = InitDataDir(env.get(), layout_, 9000);
+    ASSERT_TRUE(next.ok()) << context << ": " << next.status();
+    ExpectComplete(env.get(), context);
+    if (first.ok()) {
+      EXPECT_FALSE(*next) << context;
+      EXPECT_EQ(MasterKey(), key) << context;
     }
-  }
+  });
 }
 
 }  // namespace

@@ -21,7 +21,11 @@ namespace {
 
 using base::testing::Fault;
 using base::testing::FaultInjectionEnv;
+using base::testing::FaultPoint;
 using base::testing::FileOp;
+using base::testing::ForEachFaultPoint;
+using base::testing::kAllCrashes;
+using base::testing::kAllFileOps;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);  // 2027-01-15T08:00:00Z
 
@@ -40,15 +44,6 @@ std::vector<std::vector<std::vector<AuditEvent>>> Workload() {
           {Batch(8, 12, kT0 + absl::Hours(1)), spanning}};
 }
 constexpr int kEvents = 16;
-
-std::string OpName(FileOp op) {
-  switch (op) {
-    case FileOp::kWrite: return "write";
-    case FileOp::kSync: return "fsync";
-    case FileOp::kRename: return "rename";
-  }
-  return "?";
-}
 
 class FileWarehouseFaultTest : public ::testing::Test {
  protected:
@@ -132,13 +127,16 @@ class FileWarehouseFaultTest : public ::testing::Test {
     return ids;
   }
 
-  // The count of `op` in a run without faults.
-  int64_t CleanCount(FileOp op) {
-    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-    Run run = RunWorkload(*env, /*retry=*/false);
-    EXPECT_EQ(run.acked.size(), static_cast<size_t>(kEvents));
-    EXPECT_FALSE(run.error_reported);
-    return env->count(op);
+  // The count of an operation in a run without faults.
+  std::function<int64_t(FileOp)> CleanCount() {
+    return [this](FileOp op) {
+      std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+      Run run = RunWorkload(*env, /*retry=*/false);
+      EXPECT_EQ(run.acked.size(), static_cast<size_t>(kEvents));
+      EXPECT_FALSE(run.error_reported);
+      EXPECT_GT(env->count(op), 3);
+      return env->count(op);
+    };
   }
 
   base::SimulatedEnv sim_;
@@ -149,84 +147,70 @@ class FileWarehouseFaultTest : public ::testing::Test {
 // closing fsync, after every batch had been acknowledged), and a retry completes with
 // every event stored once and a chain that verifies.
 TEST_F(FileWarehouseFaultTest, EveryFailedOperationIsReportedAndARetryRecovers) {
-  const std::vector<std::pair<FileOp, Fault>> cases = {{FileOp::kWrite, Fault::kFail},
-                                                       {FileOp::kWrite, Fault::kShortWrite},
-                                                       {FileOp::kSync, Fault::kFail},
-                                                       {FileOp::kRename, Fault::kFail}};
-  for (const auto& [op, fault] : cases) {
-    const int64_t n = CleanCount(op);
-    ASSERT_GT(n, 3) << OpName(op);
-    for (int64_t k = 1; k <= n; ++k) {
-      const std::string context = OpName(op) + " #" + std::to_string(k);
-      std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-      env->InjectAt(op, k, fault);
-      Run run = RunWorkload(*env, /*retry=*/true);
-      EXPECT_EQ(env->faults_fired(), 1) << context;
-      EXPECT_TRUE(run.error_reported || run.InDestructor(op, k)) << context << ": the failure went unreported";
-      EXPECT_EQ(run.acked.size(), static_cast<size_t>(kEvents)) << context;
-      std::map<std::string, int> ids = VerifiedIds(context);
-      EXPECT_EQ(ids.size(), static_cast<size_t>(kEvents)) << context;
-      for (const auto& [id, times] : ids) EXPECT_EQ(times, 1) << context << ": " << id;
-    }
-  }
+  auto check = [&](const FaultPoint& at) {
+    const std::string context = at.Describe();
+    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+    env->Arm(at);
+    Run run = RunWorkload(*env, /*retry=*/true);
+    EXPECT_EQ(env->faults_fired(), 1) << context;
+    EXPECT_TRUE(run.error_reported || run.InDestructor(at.op, at.k))
+        << context << ": the failure went unreported";
+    EXPECT_EQ(run.acked.size(), static_cast<size_t>(kEvents)) << context;
+    std::map<std::string, int> ids = VerifiedIds(context);
+    EXPECT_EQ(ids.size(), static_cast<size_t>(kEvents)) << context;
+    for (const auto& [id, times] : ids) EXPECT_EQ(times, 1) << context << ": " << id;
+  };
+  ForEachFaultPoint(kAllFileOps, {Fault::kFail}, CleanCount(), false, check);
+  ForEachFaultPoint({FileOp::kWrite}, {Fault::kShortWrite}, CleanCount(), false, check);
 }
 
 // A crash before each write, fsync and rename (and one after the last): after a restart
 // the warehouse opens and verifies, holds every acknowledged event exactly once and no
 // event that was never sent; the re-delivered rest is stored once.
 TEST_F(FileWarehouseFaultTest, CrashAtEveryPointLeavesTheOldOrTheNewState) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    ASSERT_GT(n, 3) << OpName(op);
-    for (Fault crash : {Fault::kPowerLoss, Fault::kPowerLossTorn, Fault::kProcessKill}) {
-      for (int64_t k = 1; k <= n + 1; ++k) {
-        const std::string context = "crash (" + std::to_string(static_cast<int>(crash)) +
-                                    ") before " + OpName(op) + " #" + std::to_string(k);
-        std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-        if (k <= n) env->InjectAt(op, k, crash);  // k == n + 1: a crash after the last one
-        Run run = RunWorkload(*env, /*retry=*/false);
-        if (k > n) {
-          EXPECT_FALSE(env->crashed()) << context;
-          env->Crash(crash);
-        }
-        EXPECT_TRUE(env->crashed()) << context;
-        if (k <= n) {
-          EXPECT_TRUE(run.error_reported || run.InDestructor(op, k)) << context;
-        } else {
-          EXPECT_FALSE(run.error_reported) << context;
-        }
-        env->Restart();
+  ForEachFaultPoint(kAllFileOps, kAllCrashes, CleanCount(), true, [&](const FaultPoint& at) {
+    const std::string context = at.Describe();
+    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+    env->Arm(at);
+    Run run = RunWorkload(*env, /*retry=*/false);
+    if (at.after_last()) {
+      EXPECT_FALSE(env->crashed()) << context;
+      EXPECT_FALSE(run.error_reported) << context;
+      env->Crash(at.fault);
+    } else {
+      EXPECT_TRUE(run.error_reported || run.InDestructor(at.op, at.k)) << context;
+    }
+    EXPECT_TRUE(env->crashed()) << context;
+    env->Restart();
 
-        {
-          absl::StatusOr<std::unique_ptr<FileWarehouse>> w = Open(env.get());
-          ASSERT_TRUE(w.ok()) << context << ": " << w.status();
-        }
-        std::map<std::string, int> ids = VerifiedIds(context + ", after the restart");
-        for (const std::string& id : run.acked) {
-          EXPECT_EQ(ids.count(id), 1u) << context << ": acknowledged " << id << " was lost";
-        }
-        for (const auto& [id, times] : ids) {
-          EXPECT_EQ(times, 1) << context << ": " << id;
-          EXPECT_EQ(run.attempted.count(id), 1u) << context << ": " << id << " was never sent";
-        }
+    {
+      absl::StatusOr<std::unique_ptr<FileWarehouse>> w = Open(env.get());
+      ASSERT_TRUE(w.ok()) << context << ": " << w.status();
+    }
+    std::map<std::string, int> ids = VerifiedIds(context + ", after the restart");
+    for (const std::string& id : run.acked) {
+      EXPECT_EQ(ids.count(id), 1u) << context << ": acknowledged " << id << " was lost";
+    }
+    for (const auto& [id, times] : ids) {
+      EXPECT_EQ(times, 1) << context << ": " << id;
+      EXPECT_EQ(run.attempted.count(id), 1u) << context << ": " << id << " was never sent";
+    }
 
-        // The queue re-delivers every batch not acknowledged.
-        absl::StatusOr<std::unique_ptr<FileWarehouse>> w = Open(env.get());
-        ASSERT_TRUE(w.ok()) << context << ": " << w.status();
-        for (const auto& phase : Workload()) {
-          for (const std::vector<AuditEvent>& batch : phase) {
-            if (run.acked.count(batch.front().id) != 0) continue;
-            absl::Status st = (*w)->Append(batch);
-            EXPECT_TRUE(st.ok()) << context << ": " << st;
-          }
-        }
-        w->reset();
-        ids = VerifiedIds(context + ", after re-delivery");
-        EXPECT_EQ(ids.size(), static_cast<size_t>(kEvents)) << context;
-        for (const auto& [id, times] : ids) EXPECT_EQ(times, 1) << context << ": " << id;
+    // The queue re-delivers every batch not acknowledged.
+    absl::StatusOr<std::unique_ptr<FileWarehouse>> w = Open(env.get());
+    ASSERT_TRUE(w.ok()) << context << ": " << w.status();
+    for (const auto& phase : Workload()) {
+      for (const std::vector<AuditEvent>& batch : phase) {
+        if (run.acked.count(batch.front().id) != 0) continue;
+        absl::Status st = (*w)->Append(batch);
+        EXPECT_TRUE(st.ok()) << context << ": " << st;
       }
     }
-  }
+    w->reset();
+    ids = VerifiedIds(context + ", after re-delivery");
+    EXPECT_EQ(ids.size(), static_cast<size_t>(kEvents)) << context;
+    for (const auto& [id, times] : ids) EXPECT_EQ(times, 1) << context << ": " << id;
+  });
 }
 
 }  // namespace

@@ -15,6 +15,8 @@ namespace {
 using testing::Fault;
 using testing::FaultInjectionEnv;
 using testing::FileOp;
+using testing::kAllCrashes;
+using testing::kAllFileOps;
 
 class KeyFileFaultTest : public ::testing::Test {
  protected:
@@ -26,10 +28,13 @@ class KeyFileFaultTest : public ::testing::Test {
     tmp_ = std::make_unique<testing::TempDir>("ev-keyfile-fault", "/dev/shm");
     return std::make_unique<FaultInjectionEnv>(&sim_);
   }
-  int64_t CleanCount(FileOp op) {
-    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-    EXPECT_TRUE(Load(env.get()).ok());
-    return env->count(op);
+  std::function<int64_t(FileOp)> CleanCount() {
+    return [this](FileOp op) {
+      std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+      EXPECT_TRUE(Load(env.get()).ok());
+      EXPECT_GT(env->count(op), 0);
+      return env->count(op);
+    };
   }
 
   SimulatedEnv sim_;
@@ -39,50 +44,39 @@ class KeyFileFaultTest : public ::testing::Test {
 // Each write, fsync and rename of the first start fails once: the error is reported, and
 // the key a retry returns is the key after a power loss.
 TEST_F(KeyFileFaultTest, FailureIsReportedAndTheRetriedKeySurvivesPowerLoss) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    ASSERT_GE(n, 1);
-    for (int64_t k = 1; k <= n; ++k) {
-      const std::string context = "op " + std::to_string(static_cast<int>(op)) + " #" + std::to_string(k);
-      std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-      env->InjectAt(op, k, Fault::kFail);
-      EXPECT_FALSE(Load(env.get()).ok()) << context;
-      absl::StatusOr<std::string> key = Load(env.get());
-      ASSERT_TRUE(key.ok()) << context << ": " << key.status();
-      env->Crash(Fault::kPowerLoss);
-      env->Restart();
-      absl::StatusOr<std::string> after = Load(env.get());
-      ASSERT_TRUE(after.ok()) << context << ": " << after.status();
-      EXPECT_EQ(*after, *key) << context << ": the key changed across a power loss";
-    }
-  }
+  testing::ForEachFaultPoint(kAllFileOps, {Fault::kFail}, CleanCount(), false, [&](const testing::FaultPoint& at) {
+    const std::string context = at.Describe();
+    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+    env->Arm(at);
+    EXPECT_FALSE(Load(env.get()).ok()) << context;
+    absl::StatusOr<std::string> key = Load(env.get());
+    ASSERT_TRUE(key.ok()) << context << ": " << key.status();
+    env->Crash(Fault::kPowerLoss);
+    env->Restart();
+    absl::StatusOr<std::string> after = Load(env.get());
+    ASSERT_TRUE(after.ok()) << context << ": " << after.status();
+    EXPECT_EQ(*after, *key) << context << ": the key changed across a power loss";
+  });
 }
 
 // A crash before each write, fsync and rename: the next start loads a key (the same one
 // whenever the first start had returned it), never a half-written file.
 TEST_F(KeyFileFaultTest, CrashAtEveryPointLeavesNoKeyOrTheWholeKey) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    for (Fault crash : {Fault::kPowerLoss, Fault::kPowerLossTorn, Fault::kProcessKill}) {
-      for (int64_t k = 1; k <= n + 1; ++k) {
-        const std::string context = "op " + std::to_string(static_cast<int>(op)) + " #" +
-                                    std::to_string(k) + " crash " +
-                                    std::to_string(static_cast<int>(crash));
-        std::unique_ptr<FaultInjectionEnv> env = NewEnv();
-        if (k <= n) env->InjectAt(op, k, crash);  // k == n + 1: a crash after the last one
-        absl::StatusOr<std::string> first = Load(env.get());
-        EXPECT_EQ(first.ok(), k > n) << context;
-        env->Crash(crash);
-        env->Restart();
-        absl::StatusOr<std::string> after = Load(env.get());
-        ASSERT_TRUE(after.ok()) << context << ": " << after.status();
-        EXPECT_EQ(after->size(), kKeyFileBytes) << context;
-        if (first.ok()) {
-          EXPECT_EQ(*after, *first) << context;
-        }
-      }
+  testing::ForEachFaultPoint(kAllFileOps, kAllCrashes, CleanCount(), true, [&](const testing::FaultPoint& at) {
+    const std::string context = at.Describe();
+    std::unique_ptr<FaultInjectionEnv> env = NewEnv();
+    env->Arm(at);
+    absl::StatusOr<std::string> first = Load(env.get());
+    EXPECT_EQ(first.ok(), at.after_last()) << context;
+    env->Crash(at.fault);
+    env->Restart();
+    absl::StatusOr<std::string> after = Load(env.get());
+    ASSERT_TRUE(after.ok()) << context << ": " << after.status();
+    EXPECT_EQ(after->size(), kKeyFileBytes) << context;
+    if (first.ok()) {
+      EXPECT_EQ(*after, *first) << context;
     }
-  }
+  });
 }
 
 }  // namespace

@@ -16,7 +16,11 @@ namespace {
 
 using base::testing::Fault;
 using base::testing::FaultInjectionEnv;
+using base::testing::FaultPoint;
 using base::testing::FileOp;
+using base::testing::ForEachFaultPoint;
+using base::testing::kAllCrashes;
+using base::testing::kAllFileOps;
 
 const absl::Duration kRetire = absl::Minutes(6);
 
@@ -44,12 +48,15 @@ class JwtKeysFaultTest : public ::testing::Test {
     if (r.added.ok()) r.revoked = RevokeSigningKey(env, dir_, first, env->Now());
     return r;
   }
-  int64_t CleanCount(FileOp op) {
-    std::string first = Prepare();
-    FaultInjectionEnv env(&sim_);
-    Result r = Run(&env, first);
-    EXPECT_TRUE(r.added.ok() && r.revoked.ok());
-    return env.count(op);
+  std::function<int64_t(FileOp)> CleanCount() {
+    return [this](FileOp op) {
+      std::string first = Prepare();
+      FaultInjectionEnv env(&sim_);
+      Result r = Run(&env, first);
+      EXPECT_TRUE(r.added.ok() && r.revoked.ok());
+      EXPECT_GT(env.count(op), 0);
+      return env.count(op);
+    };
   }
 
   base::SimulatedEnv sim_;
@@ -58,52 +65,41 @@ class JwtKeysFaultTest : public ::testing::Test {
 };
 
 TEST_F(JwtKeysFaultTest, CrashAtEveryPointLeavesALoadableSetKeepingWhatWasConfirmed) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    ASSERT_GE(n, 2);
-    for (Fault crash : {Fault::kPowerLoss, Fault::kPowerLossTorn, Fault::kProcessKill}) {
-      for (int64_t k = 1; k <= n + 1; ++k) {
-        const std::string context = "op " + std::to_string(static_cast<int>(op)) + " #" +
-                                    std::to_string(k) + " crash " +
-                                    std::to_string(static_cast<int>(crash));
-        const std::string first = Prepare();
-        FaultInjectionEnv env(&sim_);
-        if (k <= n) env.InjectAt(op, k, crash);  // k == n + 1: a crash after the last one
-        Result r = Run(&env, first);
-        EXPECT_EQ(r.added.ok() && r.revoked.ok(), k > n) << context;
-        env.Crash(crash);
-        env.Restart();
-        absl::StatusOr<SigningKeySet> set = LoadSigningKeys(&env, dir_, env.Now(), kRetire);
-        ASSERT_TRUE(set.ok()) << context << ": " << set.status();
-        if (r.added.ok()) {
-          EXPECT_EQ(set->active.kid, *r.added) << context << ": a confirmed key was lost";
-        }
-        const bool listed = std::find(set->revoked.begin(), set->revoked.end(), first) != set->revoked.end();
-        if (r.revoked.ok()) {
-          EXPECT_TRUE(listed) << context << ": a confirmed revocation was lost";
-        }
-        if (listed) {
-          EXPECT_NE(set->active.kid, first) << context;
-        }
-      }
+  ForEachFaultPoint(kAllFileOps, kAllCrashes, CleanCount(), true, [&](const FaultPoint& at) {
+    const std::string context = at.Describe();
+    const std::string first = Prepare();
+    FaultInjectionEnv env(&sim_);
+    env.Arm(at);
+    Result r = Run(&env, first);
+    EXPECT_EQ(r.added.ok() && r.revoked.ok(), at.after_last()) << context;
+    env.Crash(at.fault);
+    env.Restart();
+    absl::StatusOr<SigningKeySet> set = LoadSigningKeys(&env, dir_, env.Now(), kRetire);
+    ASSERT_TRUE(set.ok()) << context << ": " << set.status();
+    if (r.added.ok()) {
+      EXPECT_EQ(set->active.kid, *r.added) << context << ": a confirmed key was lost";
     }
-  }
+    const bool listed = std::find(set->revoked.begin(), set->revoked.end(), first) != set->revoked.end();
+    if (r.revoked.ok()) {
+      EXPECT_TRUE(listed) << context << ": a confirmed revocation was lost";
+    }
+    if (listed) {
+      EXPECT_NE(set->active.kid, first) << context;
+    }
+  });
 }
 
 TEST_F(JwtKeysFaultTest, EveryFailureIsReported) {
-  for (FileOp op : {FileOp::kWrite, FileOp::kSync, FileOp::kRename}) {
-    const int64_t n = CleanCount(op);
-    for (int64_t k = 1; k <= n; ++k) {
-      const std::string context = "op " + std::to_string(static_cast<int>(op)) + " #" + std::to_string(k);
-      const std::string first = Prepare();
-      FaultInjectionEnv env(&sim_);
-      env.InjectAt(op, k, Fault::kFail);
-      Result r = Run(&env, first);
-      EXPECT_EQ(env.faults_fired(), 1) << context;
-      EXPECT_FALSE(r.added.ok() && r.revoked.ok()) << context << ": the failure went unreported";
-      EXPECT_TRUE(LoadSigningKeys(&env, dir_, env.Now(), kRetire).ok()) << context;
-    }
-  }
+  ForEachFaultPoint(kAllFileOps, {Fault::kFail}, CleanCount(), false, [&](const FaultPoint& at) {
+    const std::string context = at.Describe();
+    const std::string first = Prepare();
+    FaultInjectionEnv env(&sim_);
+    env.Arm(at);
+    Result r = Run(&env, first);
+    EXPECT_EQ(env.faults_fired(), 1) << context;
+    EXPECT_FALSE(r.added.ok() && r.revoked.ok()) << context << ": the failure went unreported";
+    EXPECT_TRUE(LoadSigningKeys(&env, dir_, env.Now(), kRetire).ok()) << context;
+  });
 }
 
 }  // namespace

@@ -36,7 +36,36 @@ class FaultInjectionEnv::File final : public WritableFile {
   uint64_t generation_;
 };
 
+std::string FaultPoint::Describe() const {
+  const char* what = "?";
+  switch (fault) {
+    case Fault::kFail: what = "failure of"; break;
+    case Fault::kShortWrite: what = "short write at"; break;
+    case Fault::kPowerLoss: what = "power loss before"; break;
+    case Fault::kPowerLossTorn: what = "torn power loss before"; break;
+    case Fault::kProcessKill: what = "process kill before"; break;
+  }
+  const char* name = op == FileOp::kWrite ? "write" : op == FileOp::kSync ? "fsync" : "rename";
+  if (after_last()) return StrCat(what, " nothing: after the last ", name, " of ", total);
+  return StrCat(what, " ", name, " #", k, " of ", total);
+}
+
+void ForEachFaultPoint(std::initializer_list<FileOp> ops, std::initializer_list<Fault> faults,
+                       const std::function<int64_t(FileOp)>& clean_count, bool with_after_last,
+                       const std::function<void(const FaultPoint&)>& body) {
+  for (FileOp op : ops) {
+    const int64_t total = clean_count(op);
+    for (Fault fault : faults) {
+      for (int64_t k = 1; k <= total + (with_after_last ? 1 : 0); ++k) body({op, fault, k, total});
+    }
+  }
+}
+
 FaultInjectionEnv::FaultInjectionEnv(Env* base) : base_(base) {}
+
+void FaultInjectionEnv::Arm(const FaultPoint& point) {
+  if (!point.after_last()) InjectAt(point.op, point.k, point.fault);
+}
 FaultInjectionEnv::~FaultInjectionEnv() = default;
 
 void FaultInjectionEnv::InjectAt(FileOp op, int64_t nth, Fault fault) {

@@ -16,6 +16,8 @@
 //   ...open the unit again and check it shows the old or the new state
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +40,31 @@ enum class Fault {
   kProcessKill,     // a crash before the operation: the file system keeps all writes
 };
 
+inline constexpr std::initializer_list<FileOp> kAllFileOps = {FileOp::kWrite, FileOp::kSync,
+                                                              FileOp::kRename};
+inline constexpr std::initializer_list<Fault> kAllCrashes = {Fault::kPowerLoss, Fault::kPowerLossTorn,
+                                                            Fault::kProcessKill};
+
+// One point of a fault campaign: `fault` at the `k`th operation of kind `op`, of `total`
+// such operations in a run without faults; k == total + 1 means "after the last one"
+// (nothing is armed; the test crashes explicitly).
+struct FaultPoint {
+  FileOp op;
+  Fault fault;
+  int64_t k;
+  int64_t total;
+
+  bool after_last() const { return k > total; }
+  std::string Describe() const;  // "power loss before fsync #3 of 7", for test messages
+};
+
+// Calls `body` for each op in `ops`, each fault in `faults` and k = 1..total (and
+// total + 1 when `with_after_last`), where total = clean_count(op), the operations a
+// fault-free run of the workload makes.
+void ForEachFaultPoint(std::initializer_list<FileOp> ops, std::initializer_list<Fault> faults,
+                       const std::function<int64_t(FileOp)>& clean_count, bool with_after_last,
+                       const std::function<void(const FaultPoint&)>& body);
+
 class FaultInjectionEnv : public Env {
  public:
   explicit FaultInjectionEnv(Env* base);
@@ -46,6 +73,8 @@ class FaultInjectionEnv : public Env {
   // Arms `fault` for the `nth` (1-based, counted since construction) operation of kind
   // `op`. kShortWrite applies to kWrite only.
   void InjectAt(FileOp op, int64_t nth, Fault fault);
+  // InjectAt(point.op, point.k, point.fault) unless the point is after the last one.
+  void Arm(const FaultPoint& point);
   // Operations of kind `op` attempted so far (including failed ones).
   int64_t count(FileOp op) const;
   // Armed faults that have fired.
