@@ -75,6 +75,10 @@ absl::StatusOr<std::vector<std::string>> EnsureServiceCredentials(base::Env* env
       EV_RETURN_IF_ERROR(env->WriteFileAtomically(pub_path, public_pem, 0644));
     }
   }
+  // A file found in place may come from an earlier run that crashed, or failed, before its
+  // directory fsync: make every name durable before a service relies on it.
+  EV_RETURN_IF_ERROR(env->SyncDir(base::StrCat(keys_dir, "/services")));
+  EV_RETURN_IF_ERROR(env->SyncDir(trust_dir));
   return created;
 }
 
@@ -89,7 +93,11 @@ absl::StatusOr<bool> MigrateLegacyInternalKey(base::Env* env, const std::string&
 absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, int port_base) {
   EV_RETURN_IF_ERROR(env->CreateDirs(layout.root, 0700));
   EV_RETURN_IF_ERROR(env->CreateDirs(layout.run_dir, 0700));
-  if (env->Exists(layout.config_file)) return false;
+  if (env->Exists(layout.config_file)) {
+    // Possibly from a run whose last directory fsync failed: make the mark durable.
+    EV_RETURN_IF_ERROR(env->SyncDir(layout.root));
+    return false;
+  }
 
   EV_RETURN_IF_ERROR(env->CreateDirs(layout.keys_dir, 0700));
   for (const char* name : kInitialKeyFiles) {
@@ -113,6 +121,10 @@ absl::StatusOr<bool> InitDataDir(base::Env* env, const DataDirLayout& layout, in
   if (loaded.code() == absl::StatusCode::kNotFound) {
     EV_RETURN_IF_ERROR(crypto::AddSigningKey(env, jwt_dir).status());
   }
+  // Key files kept from a half-finished earlier initialisation may not be durable yet
+  // (docs/design/durability.md): the configuration file must not outlive them.
+  EV_RETURN_IF_ERROR(env->SyncDir(layout.keys_dir));
+  EV_RETURN_IF_ERROR(env->SyncDir(jwt_dir));
   // The configuration file goes last: its presence marks a finished initialisation.
   EV_RETURN_IF_ERROR(env->WriteFileAtomically(layout.config_file,
                                               base::DefaultConfigToml(port_base), 0600));

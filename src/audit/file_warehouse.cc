@@ -1,10 +1,6 @@
 #include "src/audit/file_warehouse.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 
 #include "src/audit/chain_recovery.h"
 #include "src/base/log.h"
@@ -12,32 +8,6 @@
 #include "src/base/strings.h"
 
 namespace edgevault::audit {
-
-namespace {
-
-absl::Status FsyncPath(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return base::ErrnoStatus("open", path, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return base::ErrnoStatus("fsync", path, err);
-  return absl::OkStatus();
-}
-
-absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return base::ErrnoStatus("write", path, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------- reader
 
@@ -114,9 +84,10 @@ FileWarehouse::FileWarehouse(FileWarehouseOptions options)
       recent_(options_.dedup_window) {}
 
 FileWarehouse::~FileWarehouse() {
-  if (fd_ >= 0) {
-    ::fsync(fd_);
-    ::close(fd_);
+  if (file_ != nullptr) {
+    // Every acknowledged batch was synced already; errors here change nothing.
+    (void)file_->Sync();
+    (void)file_->Close();
   }
 }
 
@@ -132,9 +103,9 @@ absl::StatusOr<std::unique_ptr<FileWarehouse>> FileWarehouse::Create(FileWarehou
 }
 
 absl::Status FileWarehouse::Recover() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
+  if (file_ != nullptr) {
+    (void)file_->Close();
+    file_.reset();
   }
   cur_path_.clear();
   EV_ASSIGN_OR_RETURN(RecoveredChain r, RecoverChain(reader_, options_.node, options_.dedup_window));
@@ -144,20 +115,44 @@ absl::Status FileWarehouse::Recover() {
   head_line_ = r.head_line;
   // Adopted records were written but maybe not fsynced: make them durable before HEAD
   // points at them.
-  for (const std::string& f : r.adopted_files) EV_RETURN_IF_ERROR(FsyncPath(reader_.Describe(f)));
+  for (const std::string& f : r.adopted_files) EV_RETURN_IF_ERROR(SyncExisting(reader_.Describe(f)));
   if (!r.torn_file.empty()) {
     const std::string path = reader_.Describe(r.torn_file);
     EV_LOG(kWarn, "audit warehouse: dropping a torn final line",
            {{"file", path}, {"keep_bytes", static_cast<uint64_t>(r.torn_keep_bytes)}});
-    if (::truncate(path.c_str(), static_cast<off_t>(r.torn_keep_bytes)) != 0) {
-      return base::ErrnoStatus("truncate", path, errno);
-    }
-    EV_RETURN_IF_ERROR(FsyncPath(path));
+    EV_RETURN_IF_ERROR(options_.env->Truncate(path, r.torn_keep_bytes));
+    EV_RETURN_IF_ERROR(SyncExisting(path));
+  }
+  if (r.head_seq == 0) {
+    EV_ASSIGN_OR_RETURN(bool dropped, DropFilesWithoutRecords());
+    if (dropped) max_seq_ = 0;  // the chain starts again at seq 1, with no gap
   }
   if (r.head_needs_write) EV_RETURN_IF_ERROR(WriteHead());
   head_dirty_ = false;
   recent_.Reset(r.recent_ids);
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> FileWarehouse::DropFilesWithoutRecords() {
+  // No record of this node anywhere, so no HEAD either: a crash came between creating the
+  // node's first file and its first HEAD. Files without a single complete line hold
+  // nothing that was ever acknowledged, but verify would call them "HEAD missing while
+  // chain files exist" (docs/design/audit-event.md, "Failures and recovery").
+  EV_ASSIGN_OR_RETURN(std::vector<WarehouseFile> files, reader_.ListFiles());
+  std::vector<std::string> doomed;
+  for (const WarehouseFile& f : files) {
+    if (f.node != options_.node) continue;
+    EV_ASSIGN_OR_RETURN(std::string content, reader_.ReadFile(f.path));
+    if (content.find('\n') != std::string::npos) return false;  // leave it to verify
+    doomed.push_back(reader_.Describe(f.path));
+  }
+  for (const std::string& path : doomed) {
+    EV_LOG(kWarn, "audit warehouse: removing a file without records left by a crash before the first HEAD",
+           {{"file", path}});
+    EV_RETURN_IF_ERROR(options_.env->DeleteFile(path));
+    EV_RETURN_IF_ERROR(options_.env->SyncDir(path.substr(0, path.rfind('/'))));
+  }
+  return !doomed.empty();
 }
 
 absl::Status FileWarehouse::OpenNewFile(absl::CivilHour hour) {
@@ -171,19 +166,17 @@ absl::Status FileWarehouse::OpenNewFile(absl::CivilHour hour) {
       EV_RETURN_IF_ERROR(options_.env->CreateDirs(hour_dir.substr(0, at), 0700));
     }
   }
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return base::ErrnoStatus("create", path, errno);
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<base::WritableFile> file,
+                      options_.env->NewWritableFile(path, base::FileOpen::kCreateExclusive, 0600));
   // Make the new name durable: the hour directory and, in case they are new, its parents.
+  // (On failure the empty file stays: the next start finds it, and its seq is never reused.)
   std::string dir = hour_dir;
   for (int level = 0; level < 5; ++level) {
-    if (absl::Status st = FsyncPath(dir); !st.ok()) {
-      ::close(fd);
-      return st;
-    }
+    EV_RETURN_IF_ERROR(options_.env->SyncDir(dir));
     dir = dir.substr(0, dir.rfind('/'));
   }
   max_seq_ = seq;
-  fd_ = fd;
+  file_ = std::move(file);
   cur_seq_ = seq;
   cur_hour_ = hour;
   cur_path_ = rel;
@@ -194,13 +187,19 @@ absl::Status FileWarehouse::OpenNewFile(absl::CivilHour hour) {
 }
 
 absl::Status FileWarehouse::SyncAndClose() {
-  if (fd_ < 0) return absl::OkStatus();
-  int rc = ::fsync(fd_);
-  int err = errno;
-  ::close(fd_);
-  fd_ = -1;
-  if (rc != 0) return base::ErrnoStatus("fsync", reader_.Describe(cur_path_), err);
-  return absl::OkStatus();
+  if (file_ == nullptr) return absl::OkStatus();
+  absl::Status st = file_->Sync();
+  absl::Status closed = file_->Close();
+  file_.reset();
+  return st.ok() ? closed : st;
+}
+
+absl::Status FileWarehouse::SyncExisting(const std::string& path) {
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<base::WritableFile> file,
+                      options_.env->NewWritableFile(path, base::FileOpen::kAppendExisting, 0600));
+  absl::Status st = file->Sync();
+  absl::Status closed = file->Close();
+  return st.ok() ? closed : st;
 }
 
 absl::Status FileWarehouse::WriteHead() {
@@ -226,7 +225,7 @@ absl::Status FileWarehouse::Append(const std::vector<AuditEvent>& events) {
     size_t i = 0;
     while (i < todo.size() && st.ok()) {
       absl::CivilHour hour = hour_of(todo[i]);
-      if (fd_ < 0 || cur_hour_ != hour || cur_bytes_ >= options_.max_file_bytes) {
+      if (file_ == nullptr || cur_hour_ != hour || cur_bytes_ >= options_.max_file_bytes) {
         st = SyncAndClose();
         if (st.ok()) st = OpenNewFile(hour);
         if (!st.ok()) break;
@@ -239,15 +238,15 @@ absl::Status FileWarehouse::Append(const std::vector<AuditEvent>& events) {
         buf.push_back('\n');
         ++lines_in_file;
       }
-      st = WriteAll(fd_, buf, reader_.Describe(cur_path_));
+      st = file_->Append(buf);
       cur_bytes_ += static_cast<int64_t>(buf.size());
     }
-    if (st.ok() && ::fsync(fd_) != 0) st = base::ErrnoStatus("fsync", reader_.Describe(cur_path_), errno);
+    if (st.ok()) st = file_->Sync();
     if (!st.ok()) {
       // Some records may be on disk: recovery re-reads the files before the next append.
       needs_recovery_ = true;
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = -1;
+      if (file_ != nullptr) (void)file_->Close();
+      file_.reset();
       return st;
     }
     cur_lines_ = lines_in_file;

@@ -4,7 +4,9 @@
 // line, plus <node>.head (the last durable record). Files are created O_EXCL with mode
 // 0600, appended with O_APPEND, fsynced after every batch (and their directory on
 // creation) and never rewritten; the one exception is recovery dropping a torn final
-// line that no HEAD ever covered. Format: docs/design/audit-event.md.
+// line that no HEAD ever covered. Format: docs/design/audit-event.md. Every file operation
+// goes through the Env; what each failed write, fsync or rename leaves behind and how
+// the next start repairs it: docs/design/durability.md.
 // Thread-safety: FileWarehouse serialises Append and stats() with a mutex; one writer
 // per node and directory (edgevault-audit). FileWarehouseReader is safe to use while
 // a writer runs (it may see a record being written: callers treat a final line
@@ -72,14 +74,18 @@ class FileWarehouse : public AuditWarehouse {
  private:
   explicit FileWarehouse(FileWarehouseOptions options);
   absl::Status Recover();
+  // True when it removed files (the node's files held no complete line at all).
+  absl::StatusOr<bool> DropFilesWithoutRecords();
   absl::Status OpenNewFile(absl::CivilHour hour);
   absl::Status SyncAndClose();
   absl::Status WriteHead();
+  // fsync of an existing file (records adopted on recovery, a cut torn line).
+  absl::Status SyncExisting(const std::string& path);
 
   const FileWarehouseOptions options_;
   FileWarehouseReader reader_;
   mutable std::mutex mu_;
-  int fd_ = -1;
+  std::unique_ptr<base::WritableFile> file_;  // the file being appended to, if any
   absl::CivilHour cur_hour_;
   uint64_t cur_seq_ = 0;
   std::string cur_path_;

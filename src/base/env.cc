@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -35,58 +34,6 @@ absl::StatusOr<std::string> PosixReadFile(const std::string& path) {
   }
   ::close(fd);
   return out;
-}
-
-absl::Status PosixWriteFileAtomically(const std::string& path, std::string_view data,
-                                      uint32_t mode) {
-  // Unique per call, not just per process: two threads writing the same path must not
-  // share (and truncate) one temporary file.
-  static std::atomic<uint64_t> counter{0};
-  std::string tmp = StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoStatus("open", tmp, errno);
-  // open() applies the umask; the caller asked for exactly `mode`.
-  if (::fchmod(fd, mode) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return ErrnoStatus("chmod", tmp, err);
-  }
-  std::string_view rest = data;
-  while (!rest.empty()) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return ErrnoStatus("write", tmp, err);
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return ErrnoStatus("fsync", tmp, err);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return ErrnoStatus("rename", path, err);
-  }
-  // Make the rename durable.
-  // (A std::filesystem::path, not a std::string: `str = "."` here trips GCC 12's
-  // -Wrestrict false positive at -O2, which -Werror turns into a Release build failure.)
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return absl::OkStatus();
 }
 
 absl::Status PosixCreateDirs(const std::string& path, uint32_t mode) {
@@ -143,10 +90,6 @@ class PosixEnv final : public Env {
   }
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
     return PosixReadFile(path);
-  }
-  absl::Status WriteFileAtomically(const std::string& path, std::string_view data,
-                                   uint32_t mode) override {
-    return PosixWriteFileAtomically(path, data, mode);
   }
   absl::Status CreateDirs(const std::string& path, uint32_t mode) override {
     return PosixCreateDirs(path, mode);
@@ -237,10 +180,6 @@ void SimulatedEnv::RandomBytes(void* out, size_t n) {
 
 absl::StatusOr<std::string> SimulatedEnv::ReadFile(const std::string& path) {
   return PosixReadFile(path);
-}
-absl::Status SimulatedEnv::WriteFileAtomically(const std::string& path, std::string_view data,
-                                               uint32_t mode) {
-  return PosixWriteFileAtomically(path, data, mode);
 }
 absl::Status SimulatedEnv::CreateDirs(const std::string& path, uint32_t mode) {
   return PosixCreateDirs(path, mode);

@@ -18,6 +18,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "src/base/env_file.h"
 #include "src/base/status.h"
 
 namespace edgevault::base {
@@ -41,9 +42,11 @@ class Env {
 
   // File system. Errors: NotFound, PermissionDenied, Internal (with errno text).
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
-  // Writes `path` via a temporary file, fsync and rename, with mode `mode`.
-  virtual absl::Status WriteFileAtomically(const std::string& path, std::string_view data,
-                                           uint32_t mode) = 0;
+  // Writes `path` via a temporary file, fsync, rename and an fsync of the directory, with
+  // mode `mode`, through the file primitives below (so a fault-injecting Env sees each
+  // step). OK means the new content is durable; on error `path` holds its old content or,
+  // if only the final directory fsync failed, the new one (not yet durable).
+  absl::Status WriteFileAtomically(const std::string& path, std::string_view data, uint32_t mode);
   // Creates `path` and missing parents; sets `mode` on the last component.
   virtual absl::Status CreateDirs(const std::string& path, uint32_t mode) = 0;
   virtual bool Exists(const std::string& path) = 0;
@@ -59,6 +62,27 @@ class Env {
   virtual absl::Status DeleteFile(const std::string& path) {
     return absl::UnimplementedError("DeleteFile " + path + ": not supported by this Env");
   }
+
+  // ---- File handles, durability and renames (env_file.h; docs/design/durability.md) ----
+  // The defaults are the real file system (PosixEnv and SimulatedEnv use them);
+  // testing::FaultInjectionEnv overrides them to fail or "crash" at any step.
+
+  // Opens `path` for writing as `how` says; a file it creates gets exactly `mode` (not
+  // masked by the umask). Errors: AlreadyExists (kCreateExclusive), NotFound
+  // (kAppendExisting, or a missing directory), PermissionDenied, Internal.
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                                        FileOpen how,
+                                                                        uint32_t mode);
+  // fsync of the directory `dir`: makes the names created, renamed or removed in it
+  // durable. Errors: NotFound, PermissionDenied, Internal.
+  virtual absl::Status SyncDir(const std::string& dir);
+  // rename(2): atomically replaces `to` (same file system). Durable after SyncDir of the
+  // directory. Errors: NotFound, PermissionDenied, Internal.
+  virtual absl::Status Rename(const std::string& from, const std::string& to);
+  // Cuts `path` to `size` bytes (durable after a Sync of a handle on it).
+  // Errors: NotFound, PermissionDenied, Internal.
+  virtual absl::Status Truncate(const std::string& path, uint64_t size);
+  // ---- end of file handles ----
 };
 
 // An Env for tests: a clock that starts at `start` and only moves when
@@ -76,8 +100,6 @@ class SimulatedEnv : public Env {
   absl::Duration MonotonicNow() override;
   void RandomBytes(void* out, size_t n) override;
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
-  absl::Status WriteFileAtomically(const std::string& path, std::string_view data,
-                                   uint32_t mode) override;
   absl::Status CreateDirs(const std::string& path, uint32_t mode) override;
   bool Exists(const std::string& path) override;
   absl::StatusOr<uint32_t> FileMode(const std::string& path) override;

@@ -49,6 +49,11 @@ absl::StatusOr<std::string> LoadOrCreateKeyFile(Env* env, const std::string& dir
     absl::Status written = env->WriteFileAtomically(path, text, 0600);
     Wipe(text);
     EV_RETURN_IF_ERROR(written);
+  } else {
+    // The file may come from an earlier attempt whose directory fsync failed or never
+    // ran (a crash right after the rename): make its name durable before anything is
+    // sealed under this key, so a power loss cannot swap it for a new one.
+    EV_RETURN_IF_ERROR(env->SyncDir(dir));
   }
   EV_RETURN_IF_ERROR(RequirePrivate(env, path, StrCat(what, " file"), "600"));
   EV_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));

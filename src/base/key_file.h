@@ -25,7 +25,9 @@ using InitialKey = std::function<absl::StatusOr<std::string>()>;
 InitialKey RandomKey(Env* env);
 
 // The 32 raw bytes of `dir`/`name`. When the file is missing, creates `dir` (0700) and writes
-// the file (0600, atomically) from `initial()` first. The caller should wipe the result.
+// the file (0600, atomically) from `initial()` first; an existing file's directory is
+// fsynced, so a returned key survives a power loss (docs/design/durability.md). The
+// caller should wipe the result.
 // Errors, each naming the path and `what`: PermissionDenied when the directory or the file
 // lets group or others in (with the chmod that fixes it); InvalidArgument for content that
 // is not 64 hex characters (never echoed); `initial`'s and the Env's errors.
