@@ -234,7 +234,8 @@ absl::Status Install(services::ServiceContext& ctx) {
                                                  .sdk_keys = remote_directory, .kv = so.kv,
                                                  .stores = so.stores,
                                                  .on_published = so.on_published,
-                                                 .maintain = [managed_kv] { managed_kv->Maintain(); }}));
+                                                 .maintain = [managed_kv] { managed_kv->Maintain(); },
+                                                 .env = ctx.env}));
   if (absl::StatusOr<bool> first = republisher->CheckOnce(); !first.ok()) {
     EV_LOG(kWarn, "edge KV: the first republish check failed; retrying in the background",
            {{"error", first.status().ToString()}});
