@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <map>
 #include <string>
-#include <thread>
 
 #include "src/audit/verify.h"
 #include "src/audit/warehouse_open.h"
@@ -200,7 +199,7 @@ int RunAuditTail(const AuditTailOptions& options) {
       return 1;
     }
     if (!options.follow) return 0;
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(options.poll_interval));
+    env->SleepFor(options.poll_interval);
   }
 }
 

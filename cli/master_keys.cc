@@ -1,7 +1,6 @@
 #include "cli/master_keys.h"
 
 #include <cstdio>
-#include <thread>
 #include <variant>
 #include <vector>
 
@@ -173,7 +172,7 @@ int RunKeysRotateMaster(const RotateMasterOptions& options) {
     int64_t n = std::get<int64_t>(r);
     rewrapped += n;
     if (pass > 1 && n == 0) break;
-    std::this_thread::sleep_for(absl::ToChronoNanoseconds(options.settle));
+    env->SleepFor(options.settle);
   }
   counts = CountDataKeys(*setup.stores);
   if (!counts.ok()) return Fail(kCmd, 1, "counting data keys failed", counts.status());

@@ -233,7 +233,7 @@ class Supervisor {
                                     absl::Milliseconds(250);
     while (AnyAlive() && env_->MonotonicNow() < deadline) {
       note(Reap());
-      if (AnyAlive()) ::usleep(10 * 1000);
+      if (AnyAlive()) env_->SleepFor(absl::Milliseconds(10));
     }
     for (Child& c : children_) {
       if (c.pid > 0) {

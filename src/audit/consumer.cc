@@ -35,37 +35,26 @@ absl::StatusOr<int> AuditConsumer::RunOnce() {
   return static_cast<int>(batch->events.size());
 }
 
-void AuditConsumer::Loop() {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-    }
-    absl::StatusOr<int> n = RunOnce();
-    if (!n.ok()) {
-      EV_LOG(kError, "audit consumer batch failed; it stays queued and is retried",
-             {{"error", n.status().message()}});
-    }
-    if (n.ok() && *n == options_.batch) continue;
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval), [&] { return stop_; });
+base::NextRun AuditConsumer::RunInBackground() {
+  absl::StatusOr<int> n = RunOnce();
+  if (!n.ok()) {
+    EV_LOG(kError, "audit consumer batch failed; it stays queued and is retried",
+           {{"error", n.status().message()}});
+    return base::NextRun::Interval();
   }
+  return *n == options_.batch ? base::NextRun::Immediately() : base::NextRun::Interval();
 }
 
 void AuditConsumer::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  if (task_ != nullptr) return;
+  task_ = options_.env->Schedule("audit consumer",
+                                 {.interval = options_.poll_interval, .run_at_start = true},
+                                 [this] { return RunInBackground(); });
 }
 
 void AuditConsumer::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (task_ != nullptr) task_->Stop();
+  task_.reset();
 }
 
 AuditConsumer::Status AuditConsumer::status() const {

@@ -3,16 +3,17 @@
 // to the warehouse (durable on return), Ack it. A crash anywhere leaves the batch unacked;
 // after the lease it is claimed again and the warehouse skips the records it already has,
 // so every event lands exactly once. Acked tombstones are pruned after `tombstone_ttl`.
-// Thread-safety: RunOnce must not run concurrently with itself or the thread; Start/Stop
+// The loop is a periodic task of `env` (docs/design/periodic-tasks.md): a full batch runs
+// the next at once, else it waits poll_interval.
+// Thread-safety: RunOnce must not run concurrently with itself or the task; Start/Stop
 // from one owner thread; status() from any thread.
 //
 //   AuditConsumer c({.queue = q.get(), .warehouse = w.get(), .env = env});
 //   c.Start();  ...  c.Stop();
 
-#include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -54,15 +55,13 @@ class AuditConsumer {
   Status status() const;
 
  private:
-  void Loop();
+  base::NextRun RunInBackground();
 
   const AuditConsumerOptions options_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
   Status status_;
   absl::Time last_prune_ = absl::InfinitePast();
-  std::thread thread_;
+  std::unique_ptr<base::PeriodicTask> task_;
 };
 
 }  // namespace edgevault::audit

@@ -81,7 +81,7 @@ TEST(AuditConsumerTest, LostAckIsRedeliveredAndWrittenOnce) {
   EXPECT_EQ(r->events, 10);
 }
 
-TEST(AuditConsumerTest, ThreadDrainsTheQueue) {
+TEST(AuditConsumerTest, BackgroundTaskDrainsTheQueueThenPolls) {
   TempDir dir;
   base::SimulatedEnv env;
   auto queue = SqliteAuditQueue::Open({.path = dir.path() + "/queue.db"});
@@ -92,14 +92,23 @@ TEST(AuditConsumerTest, ThreadDrainsTheQueue) {
   auto w = FileWarehouse::Create({.dir = dir.path() + "/w", .node = "n", .env = &env});
   ASSERT_TRUE(w.ok());
   AuditConsumer c({.queue = queue->get(), .warehouse = w->get(), .env = &env, .batch = 10,
-                   .poll_interval = absl::Milliseconds(5)});
+                   .poll_interval = absl::Seconds(1)});
   c.Start();
-  for (int i = 0; i < 2000 && c.status().events < 25; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  c.Stop();
+  EXPECT_EQ(c.status().events, 0);  // runs only when the simulated Env says so
+  // Two full batches run back to back; the third (5 events) is not full, so the consumer
+  // then waits for the poll interval.
+  EXPECT_EQ(env.RunDueTasks(), 3);
   EXPECT_EQ(c.status().events, 25);
+  EXPECT_EQ(c.status().batches, 3);
   EXPECT_EQ(*(*queue)->Depth(), 0);
+  ASSERT_TRUE((*queue)->Enqueue({SampleEvent(100, env.Now())}, env.Now()).ok());
+  EXPECT_EQ(env.RunDueTasks(), 0);
+  EXPECT_EQ(env.RunFor(absl::Seconds(1)), 1);
+  EXPECT_EQ(c.status().events, 26);
+  c.Stop();
+  ASSERT_TRUE((*queue)->Enqueue({SampleEvent(101, env.Now())}, env.Now()).ok());
+  EXPECT_EQ(env.RunFor(absl::Minutes(1)), 0);  // stopped: never runs again
+  EXPECT_EQ(c.status().events, 26);
 }
 
 }  // namespace

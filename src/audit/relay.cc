@@ -68,37 +68,27 @@ absl::StatusOr<int> OutboxRelay::RunOnce() {
   return static_cast<int>(ids.size());
 }
 
-void OutboxRelay::Loop() {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-    }
-    absl::StatusOr<int> n = RunOnce();
-    if (!n.ok()) {
-      EV_LOG(kWarn, "audit relay pass failed; retrying",
-             {{"source", options_.source}, {"error", n.status().message()}});
-    }
-    if (n.ok() && *n == options_.batch) continue;  // more may be waiting
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval), [&] { return stop_; });
+base::NextRun OutboxRelay::RunInBackground() {
+  absl::StatusOr<int> n = RunOnce();
+  if (!n.ok()) {
+    EV_LOG(kWarn, "audit relay pass failed; retrying",
+           {{"source", options_.source}, {"error", n.status().message()}});
+    return base::NextRun::Interval();
   }
+  return *n == options_.batch ? base::NextRun::Immediately()  // more may be waiting
+                              : base::NextRun::Interval();
 }
 
 void OutboxRelay::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  if (task_ != nullptr) return;
+  task_ = options_.env->Schedule("audit relay " + options_.source,
+                                 {.interval = options_.poll_interval, .run_at_start = true},
+                                 [this] { return RunInBackground(); });
 }
 
 void OutboxRelay::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (task_ != nullptr) task_->Stop();
+  task_.reset();
 }
 
 int64_t OutboxRelay::moved() const {

@@ -6,8 +6,9 @@
 // the same ids next time; the queue ignores them (Enqueue is idempotent on the id), so
 // nothing is duplicated. An outbox row that is not a valid event is not lost either: it is
 // replaced by an `audit.malformed_event` event (see docs/design/audit-event.md).
+// The background loop is a periodic task of `env` (docs/design/periodic-tasks.md).
 // Thread-safety: RunOnce is not to be called concurrently with itself or with the
-// background thread; Start/Stop from one owner thread.
+// background task; Start/Stop from one owner thread; Wake from any thread.
 //
 //   OutboxRelayOptions o;
 //   o.peek = [&](int n) { ... };  o.remove = [&](const auto& ids) { ... };
@@ -15,12 +16,10 @@
 //   EV_ASSIGN_OR_RETURN(auto relay, OutboxRelay::Create(o));
 //   relay->Start();   // ... relay->Stop();
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -55,10 +54,10 @@ class OutboxRelay {
   // outbox unless the queue accepted the batch).
   absl::StatusOr<int> RunOnce();
 
-  // Starts the background thread: RunOnce until the outbox is empty, then wait
+  // Starts the background task: RunOnce until the outbox is empty, then wait
   // poll_interval (or Stop). Errors are logged and retried after poll_interval.
   void Start();
-  // Stops and joins the background thread; idempotent.
+  // Stops the background task (waits for a pass in progress); idempotent.
   void Stop();
 
   // Rows moved since creation (for status and tests).
@@ -66,16 +65,14 @@ class OutboxRelay {
 
  private:
   explicit OutboxRelay(OutboxRelayOptions options) : options_(std::move(options)) {}
-  void Loop();
+  base::NextRun RunInBackground();
   AuditEvent MalformedEvent(const std::string& row_id, const std::string& raw,
                             const absl::Status& why);
 
   const OutboxRelayOptions options_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
   int64_t moved_ = 0;
-  std::thread thread_;
+  std::unique_ptr<base::PeriodicTask> task_;
 };
 
 }  // namespace edgevault::audit

@@ -122,18 +122,29 @@ TEST_F(RelayTest, MalformedRowBecomesAnErrorEventWithAStableId) {
   EXPECT_EQ(CanonicalJson(e).find("hunter2"), std::string::npos);
 }
 
-TEST_F(RelayTest, BackgroundThreadDrainsAndStops) {
+TEST_F(RelayTest, BackgroundTaskDrainsAtOnceThenPollsAndStops) {
   auto o = outbox_.Options(queue_.get(), &env_, 2);
-  o.poll_interval = absl::Milliseconds(5);
+  o.poll_interval = absl::Seconds(5);
   auto relay = OutboxRelay::Create(std::move(o));
   ASSERT_TRUE(relay.ok());
   (*relay)->Start();
-  for (int i = 0; i < 2000 && (*relay)->moved() < 7; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  (*relay)->Stop();
+  EXPECT_EQ((*relay)->moved(), 0);  // nothing runs until the simulated Env says so
+  // Full batches of 2 follow each other at once; the last (1 row) waits for the interval.
+  EXPECT_EQ(env_.RunDueTasks(), 4);
   EXPECT_EQ((*relay)->moved(), 7);
   EXPECT_EQ(*queue_->Depth(), 7);
+  AuditEvent late = SampleEvent(100, env_.Now());
+  outbox_.rows[late.id] = CanonicalJson(late);
+  env_.AdvanceBy(absl::Seconds(4));
+  EXPECT_EQ(env_.RunDueTasks(), 0);
+  env_.AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(env_.RunDueTasks(), 1);
+  EXPECT_EQ((*relay)->moved(), 8);
+  (*relay)->Stop();
+  AuditEvent after_stop = SampleEvent(101, env_.Now());
+  outbox_.rows[after_stop.id] = CanonicalJson(after_stop);
+  EXPECT_EQ(env_.RunFor(absl::Minutes(1)), 0);
+  EXPECT_EQ((*relay)->moved(), 8);
 }
 
 TEST(RelayCreateTest, RejectsMissingCallbacks) {

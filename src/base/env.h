@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "src/base/env_file.h"
+#include "src/base/periodic.h"
 #include "src/base/status.h"
 
 namespace edgevault::base {
@@ -83,6 +84,17 @@ class Env {
   // Errors: NotFound, PermissionDenied, Internal.
   virtual absl::Status Truncate(const std::string& path, uint64_t size);
   // ---- end of file handles ----
+
+  // ---- Time and background work (src/base/periodic.h, docs/design/periodic-tasks.md) ----
+
+  // Starts a periodic task named `name` (for logs) that runs `fn` as PeriodicTaskOptions
+  // and the NextRun it returns say; the handle Stop()s it. The default runs it on a thread
+  // of its own; SimulatedEnv runs it only inside RunDueTasks/RunFor.
+  virtual std::unique_ptr<PeriodicTask> Schedule(std::string name, PeriodicTaskOptions options,
+                                                 PeriodicFn fn);
+  // Blocks the caller for `d` (a one-off wait in a command-line tool or at start-up; a
+  // loop that waits is a periodic task instead). SimulatedEnv advances its clock instead.
+  virtual void SleepFor(absl::Duration d);
 };
 
 // An Env for tests: a clock that starts at `start` and only moves when
@@ -106,7 +118,19 @@ class SimulatedEnv : public Env {
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override;
   absl::Status DeleteFile(const std::string& path) override;
 
+  // ---- Time and background work ----
+  // Tasks run on the calling thread, only here: RunDueTasks runs every task that is due
+  // at Now() or was woken (earliest first; again while runs ask for Immediately, at most
+  // `max_runs` runs) and returns how many ran. RunFor moves the clock forward by `d` in
+  // steps, stopping at each task's due time to run what is due then.
+  std::unique_ptr<PeriodicTask> Schedule(std::string name, PeriodicTaskOptions options,
+                                         PeriodicFn fn) override;
+  void SleepFor(absl::Duration d) override;  // AdvanceBy(d)
+  int RunDueTasks(int max_runs = 10'000);
+  int RunFor(absl::Duration d);
+
  private:
+  const std::shared_ptr<internal::SimulatedScheduler> scheduler_ = internal::NewSimulatedScheduler();
   std::mutex mu_;
   absl::Time now_;
   absl::Time start_;

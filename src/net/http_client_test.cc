@@ -26,6 +26,7 @@
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/base/testing/poll_until.h"
 #include "src/net/http_server.h"
 #include "src/net/router.h"
 #include "src/net/signing.h"
@@ -45,14 +46,7 @@ using ServerRequest = http::request<http::string_body>;
   return ::testing::AssertionFailure() << "\"" << haystack << "\" lacks \"" << needle << "\"";
 }
 
-// Polls `cond` for up to 10 s; for conditions that depend on another thread.
-bool Eventually(const std::function<bool()>& cond) {
-  for (int i = 0; i < 10000; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return cond();
-}
+using base::testing::PollUntil;
 
 // What the test server does with one request.
 struct Reply {
@@ -381,7 +375,7 @@ TEST(HttpClientTest, IdleConnectionClosedByServerIsReplacedTransparently) {
   });
   auto client = MakeClient();
   ASSERT_TRUE(client->Do("127.0.0.1", server.port(), Get("/")).ok());
-  ASSERT_TRUE(Eventually([&] { return server.closed() == 1; }));
+  ASSERT_TRUE(PollUntil([&] { return server.closed() == 1; }));
   absl::StatusOr<ClientResponse> res = client->Do("127.0.0.1", server.port(), Get("/"));
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_EQ(res->body, "second");

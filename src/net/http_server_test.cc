@@ -328,7 +328,6 @@ TEST_F(ServerTest, AsyncHandlerAnswersFromAnotherThread) {
   r.AddAsync(boost::beast::http::verb::get, "/later", [&threads](Request& req, Responder done) {
     std::string id(req.request_id());
     threads.emplace_back([done = std::move(done), id] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
       done(Response::Json(200, "{\"later\":\"" + id + "\"}"));
     });
   });
@@ -349,11 +348,14 @@ TEST_F(ServerTest, DestructionWaitsForRespondersStillHeldElsewhere) {
   std::promise<void> handed_over;
   std::atomic<bool> answered{false};
   std::thread worker;
+  RawClient* client = nullptr;
   Router r;
   r.AddAsync(boost::beast::http::verb::get, "/held", [&](Request&, Responder done) {
     worker = std::thread([&, done = std::move(done)]() mutable {
       handed_over.set_value();
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      // Answer only once the destruction is under way: it closes the connection first,
+      // then waits for the Responders still out.
+      client->ReadAll();
       answered = true;
       done(Response::Json(200, "{}"));
       done = nullptr;  // the last reference goes here, on this thread
@@ -361,6 +363,7 @@ TEST_F(ServerTest, DestructionWaitsForRespondersStillHeldElsewhere) {
   });
   StartServer(std::move(r));
   RawClient c(port());
+  client = &c;
   c.Send(Get("/held"));
   handed_over.get_future().get();
   server_.reset();  // drain_timeout 0 in the destructor; the Responder is still out

@@ -45,11 +45,9 @@ absl::Status ChangeRequestScheduler::Rebuild() {
 }
 
 void ChangeRequestScheduler::Add(const std::string& workspace_id, int64_t id, absl::Time apply_at) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    index_.emplace(apply_at, workspace_id, id);
-  }
-  cv_.notify_all();
+  std::lock_guard<std::mutex> lock(mu_);
+  index_.emplace(apply_at, workspace_id, id);
+  if (task_ != nullptr) task_->Wake();
 }
 
 std::optional<absl::Time> ChangeRequestScheduler::NextDue() {
@@ -131,35 +129,31 @@ ChangeRequestScheduler::Outcome ChangeRequestScheduler::RunOne(const std::string
   return o;
 }
 
-void ChangeRequestScheduler::Loop() {
-  for (;;) {
-    RunDue();
-    std::unique_lock<std::mutex> lock(mu_);
-    if (stop_) return;
-    absl::Duration wait = o_.max_wait;
-    if (!index_.empty()) wait = std::min(wait, std::get<0>(*index_.begin()) - o_.env->Now());
-    if (wait > absl::ZeroDuration()) {
-      cv_.wait_for(lock, absl::ToChronoMicroseconds(wait), [&] { return stop_; });
-    }
-    if (stop_) return;
-  }
+base::NextRun ChangeRequestScheduler::RunInBackground() {
+  RunDue();
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Duration wait = o_.max_wait;
+  if (!index_.empty()) wait = std::min(wait, std::get<0>(*index_.begin()) - o_.env->Now());
+  return base::NextRun::After(wait);
 }
 
 absl::Status ChangeRequestScheduler::Start() {
   EV_RETURN_IF_ERROR(Rebuild());
   std::lock_guard<std::mutex> lock(mu_);
-  if (stop_ || thread_.joinable()) return absl::OkStatus();
-  thread_ = std::thread([this] { Loop(); });
+  if (stop_ || task_ != nullptr) return absl::OkStatus();
+  task_ = o_.env->Schedule("scheduled change requests", {.interval = o_.max_wait, .run_at_start = true},
+                           [this] { return RunInBackground(); });
   return absl::OkStatus();
 }
 
 void ChangeRequestScheduler::Stop() {
+  base::PeriodicTask* task = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    task = task_.get();  // never reset: Add may still read it
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (task != nullptr) task->Stop();
 }
 
 }  // namespace edgevault::workspace

@@ -18,20 +18,19 @@
 // apply (the row moves to "applied" in the item commit), so a restart, a manual apply or
 // a second tick racing it finds the row applied and does nothing.
 //
-// Timing: RunDue() handles what is due at env->Now(); the thread calls it, then sleeps
-// until the next entry is due or `max_wait` passes (Add wakes it), so a request applies
-// within about max_wait of its time. Tests drive RunDue() with a SimulatedEnv instead.
+// Timing: RunDue() handles what is due at env->Now(); a periodic task of env calls it,
+// then waits until the next entry is due or `max_wait` passes (Add wakes it), so a request
+// applies within about max_wait of its time. Tests drive RunDue() (or the task, with
+// SimulatedEnv::RunFor) on a SimulatedEnv.
 //
 // Thread-safety: every method may be called concurrently; RunDue runs one at a time.
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 
 #include "absl/status/statusor.h"
@@ -89,16 +88,15 @@ class ChangeRequestScheduler {
 
  private:
   explicit ChangeRequestScheduler(ChangeRequestSchedulerOptions o) : o_(std::move(o)) {}
-  void Loop();
+  base::NextRun RunInBackground();
   Outcome RunOne(const std::string& workspace_id, int64_t id, absl::Time now);
 
   const ChangeRequestSchedulerOptions o_;
   std::mutex run_mu_;  // one RunDue at a time
   std::mutex mu_;
-  std::condition_variable cv_;
   std::set<std::tuple<absl::Time, std::string, int64_t>> index_;
   bool stop_ = false;
-  std::thread thread_;
+  std::unique_ptr<base::PeriodicTask> task_;  // set once by Start, under mu_
 };
 
 }  // namespace edgevault::workspace

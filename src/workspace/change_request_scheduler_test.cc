@@ -105,6 +105,30 @@ class SchedulerTest : public ::testing::Test {
   Actor admin2_{"user:usr_a2", "org_1", "127.0.0.1", "r3"};
 };
 
+// The background task (Start) on the simulated clock: it applies at the due time, not
+// before, and a schedule made after Start wakes it (no max_wait passes in between).
+TEST_F(SchedulerTest, BackgroundTaskAppliesAtTheDueTimeOnly) {
+  ASSERT_TRUE(scheduler_->Start().ok());
+  EXPECT_EQ(env_.RunDueTasks(), 1);  // the first tick: nothing due
+  int64_t id = Approved();
+  ASSERT_TRUE(Schedule(id, absl::Seconds(30), admin1_).ok());
+  const int64_t head = Head();
+  env_.RunFor(absl::Seconds(29));
+  EXPECT_EQ(State(id), "scheduled");
+  EXPECT_EQ(Head(), head);
+  env_.RunFor(absl::Seconds(1));
+  EXPECT_EQ(State(id), "applied");
+  EXPECT_EQ(Head(), head + 1);
+  env_.RunFor(absl::Minutes(5));  // later ticks apply nothing again
+  EXPECT_EQ(Head(), head + 1);
+  scheduler_->Stop();
+  PutPool(30, 20);
+  int64_t later = Approved();
+  ASSERT_TRUE(Schedule(later, absl::Seconds(1), admin1_).ok());
+  EXPECT_EQ(env_.RunFor(absl::Minutes(1)), 0);  // stopped
+  EXPECT_EQ(State(later), "scheduled");
+}
+
 TEST_F(SchedulerTest, AppliesOnceWhenDueAsWhoScheduledIt) {
   int64_t id = Approved();
   absl::StatusOr<json::object> scheduled = Schedule(id, absl::Seconds(30), admin1_);

@@ -271,12 +271,13 @@ Service::Service(ServiceOptions options) : options_(std::move(options)) {}
 Service::~Service() { Stop(); }
 
 void Service::Stop() {
+  base::PeriodicTask* task = nullptr;
   {
     std::lock_guard<std::mutex> lock(prop_mu_);
     stop_ = true;
+    task = prop_task_.get();  // never reset: Enqueue may still read it
   }
-  prop_cv_.notify_all();
-  if (prop_thread_.joinable()) prop_thread_.join();
+  if (task != nullptr) task->Stop();
 }
 
 absl::StatusOr<std::unique_ptr<Service>> Service::Create(ServiceOptions options) {
@@ -301,8 +302,9 @@ absl::Status Service::Start() {
     }
   }
   std::lock_guard<std::mutex> lock(prop_mu_);
-  if (stop_ || prop_thread_.joinable()) return absl::OkStatus();
-  prop_thread_ = std::thread([this] { PropagationLoop(); });
+  if (stop_ || prop_task_ != nullptr) return absl::OkStatus();
+  prop_task_ = options_.env->Schedule("propagation", {.interval = absl::InfiniteDuration(), .run_at_start = true},
+                                      [this] { return PropagateNextDue(); });
   return absl::OkStatus();
 }
 
@@ -2117,18 +2119,16 @@ absl::Status Service::RemoveAuditOutbox(const std::vector<std::string>& ids) {
 }
 
 void Service::Enqueue(const std::string& workspace_id) {
-  {
-    std::lock_guard<std::mutex> lock(prop_mu_);
-    if (!prop_pending_.insert(workspace_id).second) return;
-    prop_queue_.push_back(workspace_id);
-  }
-  prop_cv_.notify_one();
+  std::lock_guard<std::mutex> lock(prop_mu_);
+  if (!prop_pending_.insert(workspace_id).second) return;
+  prop_queue_.push_back(workspace_id);
+  if (prop_task_ != nullptr) prop_task_->Wake();
 }
 
-void Service::PropagationLoop() {
-  std::unique_lock<std::mutex> lock(prop_mu_);
-  for (;;) {
-    if (stop_) return;
+base::NextRun Service::PropagateNextDue() {
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(prop_mu_);
     // The next workspace that is due: queued ones in order, skipping those backing off.
     absl::Duration now = options_.env->MonotonicNow();
     std::optional<absl::Duration> next_due;
@@ -2142,34 +2142,29 @@ void Service::PropagationLoop() {
       if (!next_due || b->second.due < *next_due) next_due = b->second.due;
     }
     if (due == prop_queue_.end()) {
-      if (next_due) {
-        prop_cv_.wait_for(lock, std::chrono::microseconds(absl::ToInt64Microseconds(*next_due - now) + 1));
-      } else {
-        prop_cv_.wait(lock);
-      }
-      continue;
+      return next_due ? base::NextRun::After(*next_due - now) : base::NextRun::Interval();
     }
-    std::string id = *due;
+    id = *due;
     prop_queue_.erase(due);
     prop_pending_.erase(id);
-    lock.unlock();
-    absl::Status st = PropagateNow(id);
-    lock.lock();
-    if (st.ok()) {
-      prop_backoff_.erase(id);
-      continue;
-    }
-    // This workspace alone waits; the others go on.
-    Backoff& b = prop_backoff_[id];
-    absl::Duration delay = options_.propagation_retry;
-    for (int i = 0; i < b.failures && delay < options_.propagation_retry_max; ++i) delay *= 2;
-    delay = std::min(delay, options_.propagation_retry_max);
-    ++b.failures;
-    b.due = options_.env->MonotonicNow() + delay;
-    EV_LOG(kError, "propagation failed; retrying this workspace later",
-           {{"workspace", id}, {"error", st.ToString()}, {"retry_in_ms", std::to_string(absl::ToInt64Milliseconds(delay))}});
-    if (prop_pending_.insert(id).second) prop_queue_.push_back(id);
   }
+  absl::Status st = PropagateNow(id);
+  std::lock_guard<std::mutex> lock(prop_mu_);
+  if (st.ok()) {
+    prop_backoff_.erase(id);
+    return base::NextRun::Immediately();
+  }
+  // This workspace alone waits; the others go on.
+  Backoff& b = prop_backoff_[id];
+  absl::Duration delay = options_.propagation_retry;
+  for (int i = 0; i < b.failures && delay < options_.propagation_retry_max; ++i) delay *= 2;
+  delay = std::min(delay, options_.propagation_retry_max);
+  ++b.failures;
+  b.due = options_.env->MonotonicNow() + delay;
+  EV_LOG(kError, "propagation failed; retrying this workspace later",
+         {{"workspace", id}, {"error", st.ToString()}, {"retry_in_ms", std::to_string(absl::ToInt64Milliseconds(delay))}});
+  if (prop_pending_.insert(id).second) prop_queue_.push_back(id);
+  return base::NextRun::Immediately();
 }
 
 uint64_t Service::Subscribe(std::string workspace_id, Subscriber fn) {

@@ -14,8 +14,8 @@
 // PostgreSQL workspace store; the mutex covers only this process, so a write reads the
 // head first, commits with that expected head, and when another node committed in between
 // (the store refuses atomically) is read, validated and authorized again on the new state,
-// up to 5 times, then answers Unavailable (docs/design/postgres-workspace-store.md). Propagation runs on a background
-// thread, after the write has answered; a workspace that fails to propagate backs off on
+// up to 5 times, then answers Unavailable (docs/design/postgres-workspace-store.md). Propagation runs in a background
+// task of env (docs/design/periodic-tasks.md), after the write has answered; a workspace that fails to propagate backs off on
 // its own without holding up the others.
 //
 // Thread-safety: every public method may be called concurrently.
@@ -27,7 +27,6 @@
 // children), Unavailable (also: other nodes kept moving the head under every attempt),
 // Internal.
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -36,7 +35,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -491,7 +489,9 @@ class Service {
   absl::StatusOr<SealedWebhookSecret> NewWebhookSecret(const std::string& workspace_id, const std::string& id,
                                                        int64_t version,
                                                        const std::optional<std::string>& plaintext = std::nullopt);
-  void PropagationLoop();
+  // One due workspace per run, then at once again while more are queued, else when the
+  // next back-off ends or Enqueue wakes it.
+  base::NextRun PropagateNextDue();
   void MarkAuditPending(const std::string& workspace_id);
   // Opens one sealed value with its data key from `store` (reloading the keyring once
   // when the key names a master key not loaded yet). Errors: crypto::Open's; DataLoss
@@ -517,7 +517,6 @@ class Service {
   std::set<std::string> audit_pending_;  // workspaces whose audit outbox may hold rows
 
   std::mutex prop_mu_;
-  std::condition_variable prop_cv_;
   std::deque<std::string> prop_queue_;
   std::set<std::string> prop_pending_;
   struct Backoff {
@@ -526,7 +525,7 @@ class Service {
   };
   std::map<std::string, Backoff> prop_backoff_;
   bool stop_ = false;
-  std::thread prop_thread_;
+  std::unique_ptr<base::PeriodicTask> prop_task_;  // set once by Start, under prop_mu_
 };
 
 }  // namespace edgevault::workspace

@@ -14,6 +14,7 @@
 #include "src/audit/event.h"
 #include "src/base/strings.h"
 #include "src/base/testing/descriptors.h"
+#include "src/base/testing/poll_until.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
@@ -239,12 +240,10 @@ class ServiceTest : public ::testing::Test {
 
   // Polls the KV until doc/<ws>/<env> reaches `version` (a deadline only bounds a failure).
   bool KvReaches(const storage::Workspace& ws, const std::string& env, int64_t version) {
-    for (int i = 0; i < 300; ++i) {
+    return base::testing::PollUntil([&] {
       absl::StatusOr<int64_t> v = kv_->GetVersion(storage::EdgeKvDocumentKey(ws.id, env));
-      if (v.ok() && *v >= version) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+      return v.ok() && *v >= version;
+    });
   }
 
   const std::string& root() const { return shm_ ? shm_->path() : dir_.path(); }
@@ -711,14 +710,11 @@ TEST_F(ServiceTest, EnvironmentsCanBeReparentedAndDeleted) {
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_FALSE(service_->GetItem(ws, ItemKind::kEnvironment, "dev").ok());
   EXPECT_EQ(service_->GetItem(ws, ItemKind::kConfig, "pool")->body.find("\"dev\""), std::string::npos);
-  bool gone = false;
-  for (int i = 0; i < 300 && !gone; ++i) {
-    // Its client document (what client keys read) goes too.
-    gone = absl::IsNotFound(kv_->GetVersion(storage::EdgeKvDocumentKey(ws.id, "dev")).status()) &&
+  // Its client document (what client keys read) goes too.
+  EXPECT_TRUE(base::testing::PollUntil([&] {
+    return absl::IsNotFound(kv_->GetVersion(storage::EdgeKvDocumentKey(ws.id, "dev")).status()) &&
            absl::IsNotFound(kv_->GetVersion(storage::EdgeKvClientDocumentKey(ws.id, "dev")).status());
-    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  EXPECT_TRUE(gone);
+  }));
   // Its deletion is not undone by revert (it says what to do instead).
   absl::StatusOr<std::vector<storage::Revision>> revs = service_->ListRevisions(ws, moved, 10);
   ASSERT_TRUE(revs.ok());

@@ -566,11 +566,10 @@ TEST_F(ApiTest, EvaluateAnswersAsDeliveryDoesInEveryEnvironment) {
                                       json::object{{"targetingKey", "user-8"}, {"plan", "free"}}}) {
     auto ours = evaluate("checkout", context)["prod"];
     HttpReply theirs;
-    for (int i = 0; i < 400; ++i) {
+    testing::PollUntil([&] {
       theirs = up_->Json("delivery", "POST", "/ofrep/v1/evaluate/flags/checkout", json::object{{"context", context}}, sdk);
-      if (theirs.status == 200 && theirs.json.at("metadata").at("version") == ours.at("version")) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+      return theirs.status == 200 && theirs.json.at("metadata").at("version") == ours.at("version");
+    }, 20000);
     ASSERT_EQ(theirs.status, 200) << theirs.body;
     EXPECT_EQ(theirs.json.at("value"), ours.at("value")) << json::serialize(context);
     EXPECT_EQ(theirs.json.at("variant"), ours.at("variant")) << json::serialize(context);
@@ -891,11 +890,11 @@ TEST_F(ApiTest, ConcurrentWritersGetGaplessRevisionsAndKvCatchesUp) {
   ASSERT_TRUE(kv.ok());
   for (const char* env : {"prod", "staging", "dev"}) {
     int64_t version = -1;
-    for (int i = 0; i < 200 && version != head; ++i) {
+    testing::PollUntil([&] {
       auto v = (*kv)->GetVersion("doc/" + ws_id + "/" + env);
       version = v.ok() ? *v : -1;
-      if (version != head) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+      return version == head;
+    }, 10000);
     EXPECT_EQ(version, head) << env;
   }
 }
@@ -927,13 +926,11 @@ TEST_F(ApiTest, WritesSecretReadsAndDenialsReachTheAuditWarehouseOnce) {
     }
     return n;
   };
-  bool done = false;
-  for (int i = 0; i < 200 && !done; ++i) {
-    done = count("workspace.config.create", ws_id) == 1 && count("workspace.config.update", ws_id) == 1 &&
+  testing::PollUntil([&] {
+    return count("workspace.config.create", ws_id) == 1 && count("workspace.config.update", ws_id) == 1 &&
            count("workspace.secret.create", ws_id) == 1 && count("workspace.secret.read", ws_id) == 1 &&
            count("api.request.denied", "/v1/workspaces/{ws}/configs/{key}") >= 1;
-    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  }, 20000);
   EXPECT_EQ(count("workspace.config.create", ws_id), 1);
   EXPECT_EQ(count("workspace.config.update", ws_id), 1);
   EXPECT_EQ(count("workspace.secret.create", ws_id), 1);
@@ -1090,11 +1087,11 @@ TEST(ApiCrashTest, Kill9DuringWriteStormLosesNothingAcknowledged) {
   auto kv = storage::OpenLmdbEdgeKv(o);
   ASSERT_TRUE(kv.ok());
   int64_t version = -1;
-  for (int i = 0; i < 200 && version != head; ++i) {
+  testing::PollUntil([&] {
     auto v = (*kv)->GetVersion("doc/" + ws_id + "/prod");
     version = v.ok() ? *v : -1;
-    if (version != head) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return version == head;
+  }, 10000);
   EXPECT_EQ(version, head);
 
   // Audit: every acknowledged write has exactly one line in the warehouse, no write has
@@ -1118,13 +1115,12 @@ TEST(ApiCrashTest, Kill9DuringWriteStormLosesNothingAcknowledged) {
     return counts;
   };
   std::map<std::string, int> counts;
-  for (int i = 0; i < 300; ++i) {
+  testing::PollUntil([&] {
     counts = audited();
     bool all = true;
     for (const auto& key : acknowledged) all = all && counts.count(key);
-    if (all) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return all;
+  }, 30000);
   for (const auto& key : acknowledged) EXPECT_EQ(counts[key], 1) << key;
   for (const auto& [key, n] : counts) EXPECT_EQ(n, 1) << key << " audited " << n << " times";
   std::string cmd = base::StrCat(testing::BinDir(), "/edgevault audit verify --data-dir ", up->data_dir(),

@@ -45,14 +45,11 @@ TEST(AuditReadIntegrationTest, AdminsReadTheirOrgsEventsFilteredAndPaged) {
 
   // The warehouse fills asynchronously (relay, queue, consumer): wait for both logins.
   HttpReply logins;
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
+  ASSERT_TRUE(testing::PollUntil([&] {
     logins = up->Call("api", "GET", "/v1/audit/events?action=auth.login", "", key);
-    ASSERT_EQ(logins.status, 200) << logins.body;
-    if (Events(logins) && Events(logins)->size() >= 2) break;
-    ASSERT_LT(std::chrono::steady_clock::now(), end) << "no login events reached the warehouse: " << logins.body;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+    return logins.status != 200 || (Events(logins) && Events(logins)->size() >= 2);
+  }, 30000)) << "no login events reached the warehouse: " << logins.body;
+  ASSERT_EQ(logins.status, 200) << logins.body;
   std::string previous;
   for (const boost::json::value& e : *Events(logins)) {
     EXPECT_EQ(Str(e, "action"), "auth.login");

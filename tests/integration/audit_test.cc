@@ -53,14 +53,14 @@ WarehouseView ReadWarehouse(const std::string& data_dir) {
 
 // Polls (20 s at most) until every request id has a login record.
 WarehouseView WaitForLogins(const std::string& data_dir, const std::vector<std::string>& reqs) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (;;) {
-    WarehouseView v = ReadWarehouse(data_dir);
+  WarehouseView v;
+  testing::PollUntil([&] {
+    v = ReadWarehouse(data_dir);
     bool all = true;
     for (const auto& r : reqs) all = all && v.logins_by_request.count(r) > 0;
-    if (all || std::chrono::steady_clock::now() > end) return v;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+    return all;
+  }, 20000);
+  return v;
 }
 
 int RunVerify(const std::string& data_dir, std::string* output) {
@@ -125,15 +125,13 @@ TEST(AuditIntegrationTest, LoginsLandExactlyOnceAcrossKill9AndVerifyPasses) {
       sent = i + 1;
     }
   });
-  while (sent < 6) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(testing::PollUntil([&] { return sent >= 6; }, 60000));
   ASSERT_EQ(::kill(audit_pid, SIGKILL), 0);
   client.join();
-  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < end) {
+  testing::PollUntil([&] {
     pid_t again = up->ServicePid("audit");
-    if (again > 0 && again != audit_pid) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return again > 0 && again != audit_pid;
+  }, 20000);
   EXPECT_NE(up->ServicePid("audit"), audit_pid);
   EXPECT_TRUE(up->WaitHealthy("audit", 20000));
 

@@ -75,23 +75,8 @@ class AuthzEffectTest : public ::testing::Test {
   // waits up to 20 s for at least `want`).
   int AuditLines(std::string_view action, const std::vector<std::string>& needles, int want) {
     int n = 0;
-    for (int i = 0; i < 200; ++i) {
-      n = 0;
-      std::string root = up_->data_dir() + "/audit/warehouse";
-      if (std::filesystem::exists(root)) {
-        for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
-          if (entry.path().extension() != ".ndjson") continue;
-          std::ifstream f(entry.path());
-          for (std::string line; std::getline(f, line);) {
-            bool match = line.find(base::StrCat("\"action\":\"", action, "\"")) != std::string::npos;
-            for (const auto& needle : needles) match = match && line.find(needle) != std::string::npos;
-            n += match;
-          }
-        }
-      }
-      if (n >= want) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    testing::PollUntil([&] { return (n = testing::CountAuditLines(up_->data_dir(), action, needles)) >= want; },
+                       20000);
     return n;
   }
 

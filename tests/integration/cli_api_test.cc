@@ -349,7 +349,7 @@ TEST_F(CliApiTest, AccountCommandsTalkToAuth) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
   // The api rechecks the keys it let in every api.principal_recheck_ms (1 s): it refuses it soon.
-  for (int i = 0; i < 90 && (r = cli("ws list", ci_key)).code == 0; ++i) ::usleep(500 * 1000);
+  testing::PollUntil([&] { return (r = cli("ws list", ci_key)).code != 0; }, 45000);
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("401"), std::string::npos) << r.out;
   EXPECT_EQ(cli("api-key revoke " + ci_id).code, 1);  // already revoked: the server says so
@@ -671,11 +671,10 @@ TEST_F(CliApiTest, EnvironmentsChangeParentAndAreDeleted) {
   ASSERT_NE(at, std::string::npos) << r.out;
   std::string sdk_key = r.out.substr(at, r.out.find_first_of(" \n", at) - at);
   testing::HttpReply served;
-  for (int i = 0; i < 200; ++i) {  // bounded wait for the first document
+  testing::PollUntil([&] {  // bounded wait for the first document
     served = up_->Call("delivery", "GET", "/v1/config", "", sdk_key);
-    if (served.status != 404) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return served.status != 404;
+  }, 10000);
   ASSERT_EQ(served.status, 200) << served.body;
 
   before = head();

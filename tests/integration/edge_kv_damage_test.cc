@@ -43,16 +43,11 @@ namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
 
-constexpr auto kDeadline = std::chrono::seconds(60);  // only bounds how long a failure waits
+constexpr int kDeadlineMs = 60000;  // only bounds how long a failure waits
 
-// Polls `probe` until it returns true; false after kDeadline.
+// Polls `probe` until it returns true; false after kDeadlineMs.
 bool Eventually(const std::function<bool()>& probe) {
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (probe()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
+  return testing::PollUntil(probe, kDeadlineMs);
 }
 
 std::string Greeting(const HttpReply& r) {

@@ -21,7 +21,7 @@ namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
 
-constexpr auto kDeadline = std::chrono::seconds(30);  // only bounds how long a failure waits
+constexpr int kDeadlineMs = 30000;  // only bounds how long a failure waits
 
 TEST(PostgresWorkspacesTest, WritesLandInPostgresAndReachDelivery) {
   const std::string url = storage::NewPostgresTestDatabase();
@@ -50,11 +50,10 @@ TEST(PostgresWorkspacesTest, WritesLandInPostgresAndReachDelivery) {
 
   // Delivery serves the latest value: propagation read the outbox from PostgreSQL.
   HttpReply doc;
-  for (auto deadline = std::chrono::steady_clock::now() + kDeadline; std::chrono::steady_clock::now() < deadline;) {
+  testing::PollUntil([&] {
     doc = up->Call("delivery", "GET", "/v1/config", "", sdk_key);
-    if (doc.status == 200 && doc.body.find("hello again") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return doc.status == 200 && doc.body.find("hello again") != std::string::npos;
+  }, kDeadlineMs);
   ASSERT_EQ(doc.status, 200) << doc.body;
   EXPECT_NE(doc.body.find("hello again"), std::string::npos) << doc.body;
 
@@ -71,11 +70,10 @@ TEST(PostgresWorkspacesTest, WritesLandInPostgresAndReachDelivery) {
   // Propagation marks its jobs done in the database. The last one may still be finishing
   // when delivery already serves its document (the mark follows the KV write), so wait.
   absl::StatusOr<storage::PgResult> pending;
-  for (auto deadline = std::chrono::steady_clock::now() + kDeadline; std::chrono::steady_clock::now() < deadline;) {
+  testing::PollUntil([&] {
     pending = (*pool)->Query("SELECT COUNT(*) FROM ws_outbox WHERE kind = 'propagate' AND done_at IS NULL");
-    if (!pending.ok() || pending->Int64(0, 0) == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return !pending.ok() || pending->Int64(0, 0) == 0;
+  }, kDeadlineMs);
   ASSERT_TRUE(pending.ok()) << pending.status();
   EXPECT_EQ(pending->Int64(0, 0), 0);
   std::error_code ec;

@@ -74,13 +74,12 @@ class PromotionTest : public testing::ReviewersSuite {
   // prod's resolved document as delivery serves it, once it reached `version`.
   json::value DeliveredProd(const std::string& sdk_key, int64_t version) {
     HttpReply r;
-    for (int i = 0; i < 300; ++i) {
-      r = up_->Call("delivery", "GET", "/v1/config", "", sdk_key);
-      if (r.status == 200 && r.json.is_object() && r.json.as_object().contains("version") &&
-          r.json.at("version").as_int64() >= version) {
-        return r.json;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (testing::PollUntil([&] {
+          r = up_->Call("delivery", "GET", "/v1/config", "", sdk_key);
+          return r.status == 200 && r.json.is_object() && r.json.as_object().contains("version") &&
+                 r.json.at("version").as_int64() >= version;
+        }, 15000)) {
+      return r.json;
     }
     ADD_FAILURE() << "delivery never served version " << version << ": " << r.status << " " << r.body;
     return nullptr;

@@ -39,7 +39,7 @@ namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
 
-constexpr auto kDeadline = std::chrono::seconds(30);  // only bounds how long a failure waits
+constexpr int kDeadlineMs = 30000;  // only bounds how long a failure waits
 
 // Integer replies of a command on the test server; -1 on failure.
 long long Integer(const storage::RedisServer& server, const std::vector<std::string>& args) {
@@ -82,12 +82,7 @@ class StreamReader {
     return text_;
   }
   bool WaitFor(const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + kDeadline;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Text().find(needle) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return testing::PollUntil([&] { return Text().find(needle) != std::string::npos; }, kDeadlineMs);
   }
 
  private:
@@ -122,13 +117,13 @@ class RedisKvTest : public ::testing::Test {
   // Returns the last reply.
   HttpReply PollConfig(const std::string& sdk_key, const std::function<bool(const HttpReply&)>& done,
                        const std::function<void(const HttpReply&)>& each = nullptr) {
-    auto deadline = std::chrono::steady_clock::now() + kDeadline;
     HttpReply r;
-    while (std::chrono::steady_clock::now() < deadline) {
-      r = Config(sdk_key);
-      if (each) each(r);
-      if (done(r)) return r;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (testing::PollUntil([&] {
+          r = Config(sdk_key);
+          if (each) each(r);
+          return done(r);
+        }, kDeadlineMs)) {
+      return r;
     }
     ADD_FAILURE() << "timed out; last reply " << r.status << " " << r.body;
     return r;

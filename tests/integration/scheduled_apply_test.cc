@@ -174,8 +174,13 @@ TEST_F(ScheduledApplyTest, SurvivesAnApiKillJustBeforeItsTimeAndAppliesExactlyOn
   std::printf("[   INFO   ] the api was back %.0f ms after the apply_at\n", absl::ToDoubleMilliseconds(absl::Now() - at));
 
   ASSERT_TRUE(WaitState(cr, "applied")) << State(cr);
-  // Give a second apply every chance to happen: the api's scheduler ticks every 250 ms.
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // Give a second apply every chance to happen, by progress rather than by time: a later
+  // schedule (in another workspace) applying shows the restarted api's scheduler ran past
+  // this request's time more than once.
+  std::string sentinel_base = NewWorkspace("sched-kill-sentinel");
+  std::string sentinel = ApprovedRequest(sentinel_base);
+  ASSERT_EQ(Schedule(sentinel, absl::Now() + absl::Seconds(1)).status, 200);
+  ASSERT_TRUE(WaitState(sentinel, "applied")) << State(sentinel);
   json::array revs = RevisionsAfter(base, head);
   ASSERT_EQ(revs.size(), 1u);  // exactly one apply in the history
   EXPECT_EQ(revs[0].at("op").as_string(), "change_request");

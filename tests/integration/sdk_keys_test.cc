@@ -47,11 +47,10 @@ class SdkKeysTest : public ::testing::Test {
   // GET /v1/config from delivery with `key`, waiting (bounded) for the first document.
   int DeliveryStatus(const std::string& key) {
     HttpReply r;
-    for (int i = 0; i < 200; ++i) {
+    testing::PollUntil([&] {
       r = up_->Call("delivery", "GET", "/v1/config", "", key);
-      if (r.status != 404) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+      return r.status != 404;
+    }, 10000);
     return r.status;
   }
 
@@ -183,11 +182,10 @@ TEST_F(SdkKeysTest, ClientKeySeesClientVisibleItemsOnlyWithCorsForItsOrigins) {
 
   ASSERT_EQ(DeliveryStatus(key), 200);
   HttpReply doc;
-  for (int i = 0; i < 200; ++i) {  // propagation runs after the write answered
+  testing::PollUntil([&] {  // propagation runs after the write answered
     doc = up_->Call("delivery", "GET", "/v1/config", "", key, {{"Origin", "https://app.example"}});
-    if (doc.body.find("ui.theme") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+    return doc.body.find("ui.theme") != std::string::npos;
+  }, 10000);
   ASSERT_EQ(doc.status, 200) << doc.body;
   EXPECT_NE(doc.body.find(R"("audience":"client")"), std::string::npos) << doc.body;
   EXPECT_NE(doc.body.find("ui.theme"), std::string::npos) << doc.body;

@@ -20,12 +20,7 @@ using testing::HttpReply;
 // Polls `done` every 50 ms until it holds or `limit` passes; true when it held.
 template <typename F>
 bool PollUntil(F done, std::chrono::seconds limit = std::chrono::seconds(60)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
+  return testing::PollUntil(done, static_cast<int>(std::chrono::milliseconds(limit).count()));
 }
 
 std::string KidOf(const std::string& jwt) {

@@ -298,39 +298,31 @@ bool ApiAuth::Revoked(const Principal& p) {
 }
 
 void ApiAuth::Start() {
-  std::lock_guard<std::mutex> lock(loop_mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  std::lock_guard<std::mutex> lock(task_mu_);
+  if (recheck_task_ != nullptr) return;
+  recheck_task_ = options_.env->Schedule("principal recheck", {.interval = options_.recheck_interval},
+                                         [this] { return RecheckInBackground(); });
 }
 
 void ApiAuth::Stop() {
+  std::unique_ptr<base::PeriodicTask> task;
   {
-    std::lock_guard<std::mutex> lock(loop_mu_);
-    stopping_ = true;
+    std::lock_guard<std::mutex> lock(task_mu_);
+    task = std::move(recheck_task_);
   }
-  loop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (task != nullptr) task->Stop();
 }
 
-void ApiAuth::Loop() {
-  const auto interval = absl::ToChronoMilliseconds(options_.recheck_interval);
-  bool failing = false;
-  std::unique_lock<std::mutex> lock(loop_mu_);
-  while (!stopping_) {
-    loop_cv_.wait_for(lock, interval, [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
-    absl::Status st = RecheckOnce();
-    // Logged once per outage; the last answers stay in force meanwhile.
-    if (!st.ok() && !failing) {
-      EV_LOG(kWarn, "rechecking principals with auth failed; retrying", {{"error", st.ToString()}});
-    } else if (st.ok() && failing) {
-      EV_LOG(kInfo, "rechecking principals with auth works again");
-    }
-    failing = !st.ok();
-    lock.lock();
+base::NextRun ApiAuth::RecheckInBackground() {
+  absl::Status st = RecheckOnce();
+  // Logged once per outage; the last answers stay in force meanwhile.
+  if (!st.ok() && !recheck_failing_) {
+    EV_LOG(kWarn, "rechecking principals with auth failed; retrying", {{"error", st.ToString()}});
+  } else if (st.ok() && recheck_failing_) {
+    EV_LOG(kInfo, "rechecking principals with auth works again");
   }
+  recheck_failing_ = !st.ok();
+  return base::NextRun::Interval();
 }
 
 absl::StatusOr<Principal> ApiAuth::Authenticate(const net::Request& req) {

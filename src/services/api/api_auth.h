@@ -25,13 +25,11 @@
 // refused (401) from then on, and a lowered role or narrowed scopes apply to its next
 // request. The window is one recheck interval.
 
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -136,7 +134,7 @@ class ApiAuth {
   // Tracks `p` and narrows it to what the last recheck found (Unauthenticated when it
   // holds no rights any more).
   absl::StatusOr<Principal> Admit(Principal p);
-  void Loop();
+  base::NextRun RecheckInBackground();
 
   ApiAuthOptions options_;
   std::mutex mu_;
@@ -164,10 +162,9 @@ class ApiAuth {
   std::map<uint64_t, Watch> watches_;
   uint64_t next_watch_ = 1;
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::mutex task_mu_;  // guards recheck_task_
+  std::unique_ptr<base::PeriodicTask> recheck_task_;
+  bool recheck_failing_ = false;  // the recheck task's only (logged once per outage)
 };
 
 }  // namespace edgevault::api

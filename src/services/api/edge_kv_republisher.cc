@@ -104,40 +104,29 @@ absl::Status EdgeKvRepublisher::RepublishAll() {
 }
 
 void EdgeKvRepublisher::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  if (task_ != nullptr) return;
+  base::Env* env = options_.env != nullptr ? options_.env : base::Env::Default();
+  task_ = env->Schedule("edge KV republisher", {.interval = options_.check_interval, .run_at_start = true},
+                        [this] { return CheckInBackground(); });
 }
 
 void EdgeKvRepublisher::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (task_ != nullptr) task_->Stop();
+  task_.reset();
 }
 
-void EdgeKvRepublisher::Loop() {
-  const auto interval = absl::ToChronoMilliseconds(options_.check_interval);
-  bool failing = false;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    lock.unlock();
-    if (options_.maintain) options_.maintain();
-    absl::StatusOr<bool> checked = CheckOnce();
-    // Log a failure once per outage, not once per check.
-    if (!checked.ok() && !failing) {
-      EV_LOG(kWarn, "edge KV republish check failed; retrying",
-             {{"error", checked.status().ToString()}});
-    } else if (checked.ok() && failing) {
-      EV_LOG(kInfo, "edge KV reachable again");
-    }
-    failing = !checked.ok();
-    lock.lock();
-    cv_.wait_for(lock, interval, [this] { return stopping_; });
+base::NextRun EdgeKvRepublisher::CheckInBackground() {
+  if (options_.maintain) options_.maintain();
+  absl::StatusOr<bool> checked = CheckOnce();
+  // Log a failure once per outage, not once per check.
+  if (!checked.ok() && !failing_) {
+    EV_LOG(kWarn, "edge KV republish check failed; retrying",
+           {{"error", checked.status().ToString()}});
+  } else if (checked.ok() && failing_) {
+    EV_LOG(kInfo, "edge KV reachable again");
   }
+  failing_ = !checked.ok();
+  return base::NextRun::Interval();
 }
 
 }  // namespace edgevault::api

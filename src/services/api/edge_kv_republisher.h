@@ -13,18 +13,17 @@
 //   republisher->Start();   // checks at once, then every check_interval
 //
 // Thread-safety: CheckOnce may be called from any thread, but not concurrently with itself
-// (the background thread calls it; tests call it with the thread not started). Start/Stop
+// (the background task calls it; tests call it with the task not started). Start/Stop
 // from one owner thread.
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/env.h"
 #include "src/storage/credential_store.h"
 #include "src/storage/edge_kv.h"
 #include "src/storage/workspace_directory.h"
@@ -44,9 +43,11 @@ struct EdgeKvRepublisherOptions {
   // republish.
   absl::Duration check_interval = absl::Seconds(1);
   std::function<void()> on_published;  // after a republish, before the marker; may be empty
-  // Runs on the background thread before each check (the api: the KV's upkeep, which
+  // Runs in the background task before each check (the api: the KV's upkeep, which
   // rebuilds a damaged or deleted LMDB store). May be empty.
   std::function<void()> maintain;
+  // Runs the background task (docs/design/periodic-tasks.md); nullptr = base::Env::Default().
+  base::Env* env = nullptr;
 };
 
 class EdgeKvRepublisher {
@@ -61,20 +62,19 @@ class EdgeKvRepublisher {
   // stores' codes; the marker is then not written, so the next check tries again.
   absl::StatusOr<bool> CheckOnce();
 
-  // Starts / stops the background thread (idempotent).
+  // Starts / stops the background task: a check at once, then every check_interval
+  // (idempotent).
   void Start();
   void Stop();
 
  private:
   explicit EdgeKvRepublisher(EdgeKvRepublisherOptions o) : options_(std::move(o)) {}
   absl::Status RepublishAll();
-  void Loop();
+  base::NextRun CheckInBackground();
 
   const EdgeKvRepublisherOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::unique_ptr<base::PeriodicTask> task_;
+  bool failing_ = false;  // the background task's only (a failure is logged once per outage)
 };
 
 }  // namespace edgevault::api

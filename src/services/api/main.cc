@@ -263,7 +263,8 @@ absl::Status Install(services::ServiceContext& ctx) {
                                                      EV_LOG(kWarn, "edge KV: document-signing key upkeep failed",
                                                             {{"error", st.ToString()}});
                                                    }
-                                                 }}));
+                                                 },
+                                                 .env = ctx.env}));
   if (absl::StatusOr<bool> first = republisher->CheckOnce(); !first.ok()) {
     EV_LOG(kWarn, "edge KV: the first republish check failed; retrying in the background",
            {{"error", first.status().ToString()}});

@@ -65,34 +65,33 @@ absl::Status WebhookDispatcher::Start() {
   EV_ASSIGN_OR_RETURN(std::vector<std::string> ids, o_.stores->List());
   std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& id : ids) pending_.emplace(id, absl::ZeroDuration());
-  if (stop_ || thread_.joinable()) return absl::OkStatus();
-  thread_ = std::thread([this] { Loop(); });
+  if (stop_ || task_ != nullptr) return absl::OkStatus();
+  task_ = o_.env->Schedule("webhook delivery", {.interval = absl::InfiniteDuration(), .run_at_start = true},
+                           [this] { return RunNextDue(); });
   return absl::OkStatus();
 }
 
 void WebhookDispatcher::Stop() {
+  base::PeriodicTask* task = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    task = task_.get();  // never reset: Wake may still read it
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (task != nullptr) task->Stop();
 }
 
 void WebhookDispatcher::Wake(const std::string& workspace_id) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_[workspace_id] = absl::ZeroDuration();  // due now
-  }
-  cv_.notify_one();
+  std::lock_guard<std::mutex> lock(mu_);
+  pending_[workspace_id] = absl::ZeroDuration();  // due now
+  if (task_ != nullptr) task_->Wake();
 }
 
-void WebhookDispatcher::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    if (stop_) return;
+base::NextRun WebhookDispatcher::RunNextDue() {
+  std::string pick;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     absl::Duration now = o_.env->MonotonicNow();
-    std::optional<std::string> pick;
     std::optional<absl::Duration> next_due;
     for (const auto& [id, due] : pending_) {
       if (due <= now) {
@@ -101,23 +100,18 @@ void WebhookDispatcher::Loop() {
       }
       if (!next_due || due < *next_due) next_due = due;
     }
-    if (!pick) {
-      if (next_due) {
-        cv_.wait_for(lock, std::chrono::microseconds(absl::ToInt64Microseconds(*next_due - now) + 1));
-      } else {
-        cv_.wait(lock);
-      }
-      continue;
+    if (pick.empty()) {
+      return next_due ? base::NextRun::After(*next_due - now) : base::NextRun::Interval();
     }
-    pending_.erase(*pick);
-    lock.unlock();
-    std::optional<absl::Duration> again = RunOnce(*pick);
-    lock.lock();
-    if (again) {
-      auto [it, inserted] = pending_.emplace(*pick, *again);
-      if (!inserted) it->second = std::min(it->second, *again);
-    }
+    pending_.erase(pick);
   }
+  std::optional<absl::Duration> again = RunOnce(pick);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (again) {
+    auto [it, inserted] = pending_.emplace(pick, *again);
+    if (!inserted) it->second = std::min(it->second, *again);
+  }
+  return base::NextRun::Immediately();  // the next due workspace, or the wait for it
 }
 
 absl::Status WebhookDispatcher::Send(const storage::WebhookRow& hook, std::string_view url_text,

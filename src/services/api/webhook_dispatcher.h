@@ -15,13 +15,11 @@
 //   EV_RETURN_IF_ERROR(d->Start());
 //   ... d->Wake(workspace_id) after a commit that wrote events ...
 
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -74,7 +72,9 @@ class WebhookDispatcher {
     absl::Duration due;    // MonotonicNow at which to try again
   };
   explicit WebhookDispatcher(WebhookDispatcherOptions options) : o_(std::move(options)) {}
-  void Loop();
+  // One due workspace per run (so Stop never waits for more than one), then at once again
+  // while more are due, else when the next is due or a Wake comes.
+  base::NextRun RunNextDue();
   // Sends one event; OK on a 2xx answer.
   absl::Status Send(const storage::WebhookRow& hook, std::string_view url, std::string_view secret,
                     const std::string& payload);
@@ -83,10 +83,9 @@ class WebhookDispatcher {
   std::map<std::string, Backoff> backoff_;  // "<workspace>/<webhook>"; the sending thread only
 
   std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, absl::Duration> pending_;  // workspace → when its next pass is due
   bool stop_ = false;
-  std::thread thread_;
+  std::unique_ptr<base::PeriodicTask> task_;  // set once by Start, under mu_
 };
 
 }  // namespace edgevault::api

@@ -98,7 +98,7 @@ class LmdbManagedKv final : public ManagedEdgeKv {
       if (attempt == 0) {
         EV_LOG(kInfo, "waiting for the api to create the edge KV", {{"path", options_.path}});
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      env_->SleepFor(absl::Milliseconds(100));
       kv = storage::OpenLmdbStore(options_);
     }
     if (kv.ok()) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "src/base/testing/poll_until.h"
 #include "src/base/testing/scramble.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/storage/redis/redis_test_server.h"
@@ -27,16 +28,6 @@ namespace {
 
 using TempDir = base::testing::TempDir;
 
-// Waits (bounded, for failing tests only) until `done` holds.
-template <typename F>
-bool Eventually(F done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 
 TEST(EdgeKvOpenTest, DefaultIsTheEmbeddedLmdbStoreUnderTheDataDir) {
   TempDir dir;
@@ -122,26 +113,26 @@ TEST_F(EdgeKvOpenRedisTest, WatchCallsBackOnSubscribeAndOnEveryAcceptedWrite) {
   absl::StatusOr<std::unique_ptr<EdgeKvWatch>> watch = WatchEdgeKv(config_, [&] { ++calls; });
   ASSERT_TRUE(watch.ok()) << watch.status();
   ASSERT_NE(*watch, nullptr);
-  ASSERT_TRUE(Eventually([&] { return calls.load() >= 1; }));  // subscribed
+  ASSERT_TRUE(base::testing::PollUntil([&] { return calls.load() >= 1; }));  // subscribed
   absl::StatusOr<std::unique_ptr<storage::EdgeKv>> writer = OpenEdgeKv(config_, false);
   ASSERT_TRUE(writer.ok()) << writer.status();
   ASSERT_TRUE((*writer)->PutIfNewer("doc/ws/prod", "{}", 1).ok());
-  ASSERT_TRUE(Eventually([&] { return calls.load() >= 2; }));
+  ASSERT_TRUE(base::testing::PollUntil([&] { return calls.load() >= 2; }));
   // After a restart the watch resubscribes (and calls back, so the owner re-checks).
   const int before = calls.load();
   ASSERT_TRUE(server_.Restart());
-  ASSERT_TRUE(Eventually([&] { return calls.load() > before; }));
+  ASSERT_TRUE(base::testing::PollUntil([&] { return calls.load() > before; }));
   // A second watch is the positive control: once it saw the next write, the stopped one
   // would have seen it too.
   std::atomic<int> control_calls{0};
   absl::StatusOr<std::unique_ptr<EdgeKvWatch>> control = WatchEdgeKv(config_, [&] { ++control_calls; });
   ASSERT_TRUE(control.ok()) << control.status();
-  ASSERT_TRUE(Eventually([&] { return control_calls.load() >= 1; }));  // subscribed
+  ASSERT_TRUE(base::testing::PollUntil([&] { return control_calls.load() >= 1; }));  // subscribed
   watch->reset();  // stops: no callback after this
   const int after = calls.load();
   const int control_before = control_calls.load();
   ASSERT_TRUE((*writer)->PutIfNewer("doc/ws/prod", "{}", 2).ok());
-  ASSERT_TRUE(Eventually([&] { return control_calls.load() > control_before; }));
+  ASSERT_TRUE(base::testing::PollUntil([&] { return control_calls.load() > control_before; }));
   EXPECT_EQ(calls.load(), after);
 }
 

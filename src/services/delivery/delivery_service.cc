@@ -370,44 +370,37 @@ void DeliveryService::Install(net::Router& router) {
 }
 
 void DeliveryService::Notify() {
-  {
-    std::lock_guard<std::mutex> lock(poll_mu_);
-    notified_ = true;
-  }
-  poll_cv_.notify_all();
+  std::lock_guard<std::mutex> lock(poll_mu_);
+  if (poll_task_ != nullptr) poll_task_->Wake();
+}
+
+size_t DeliveryService::open_streams() {
+  std::lock_guard<std::mutex> lock(topics_mu_);
+  size_t n = 0;
+  for (const auto& [key, topic] : topics_) n += topic.subscribers.size();
+  return n;
 }
 
 void DeliveryService::Start() {
   std::lock_guard<std::mutex> lock(poll_mu_);
-  if (poll_thread_.joinable()) return;
-  stopping_ = false;
-  poll_thread_ = std::thread([this] { PollLoop(); });
-}
-
-void DeliveryService::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(poll_mu_);
-    stopping_ = true;
-  }
-  poll_cv_.notify_all();
-  if (poll_thread_.joinable()) poll_thread_.join();
-}
-
-void DeliveryService::PollLoop() {
-  const auto interval = absl::ToChronoMilliseconds(options_.poll_interval);
-  std::unique_lock<std::mutex> lock(poll_mu_);
-  while (!stopping_) {
-    poll_cv_.wait_for(lock, interval, [this] { return stopping_ || notified_; });
-    if (stopping_) break;
-    notified_ = false;
-    lock.unlock();
+  if (poll_task_ != nullptr) return;
+  poll_task_ = options_.env->Schedule("delivery stream poll", {.interval = options_.poll_interval}, [this] {
     try {
       PollOnce();
     } catch (...) {
       net::RecordEscapedException("delivery's poll");  // a bug; the next tick tries again
     }
-    lock.lock();
+    return base::NextRun::Interval();
+  });
+}
+
+void DeliveryService::Stop() {
+  std::unique_ptr<base::PeriodicTask> task;
+  {
+    std::lock_guard<std::mutex> lock(poll_mu_);
+    task = std::move(poll_task_);
   }
+  if (task != nullptr) task->Stop();
 }
 
 absl::StatusOr<SdkBinding> DeliveryService::Authenticate(std::string_view sdk_key) {

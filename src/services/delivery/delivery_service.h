@@ -14,7 +14,6 @@
 // with. Start/Stop are called from one controlling thread.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,7 +22,6 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -94,9 +92,10 @@ struct DeliveryOptions {
   // key>"; when it fails (it should not: main.cc passes a FallbackRateLimiter) the key's
   // local bucket decides. Not owned; must outlive the service.
   storage::RateLimiter* shared_rate_limiter = nullptr;
-  // The rate limit's clock (MonotonicNow); nullptr = base::Env::Default(). Not owned.
+  // The rate limit's clock (MonotonicNow) and the stream poll's periodic task;
+  // nullptr = base::Env::Default(). Not owned.
   base::Env* env = nullptr;
-  // Runs at the start of every poll (on the poll thread): main.cc checks the KV's store
+  // Runs at the start of every poll (in the poll task): main.cc checks the KV's store
   // there (services::ManagedEdgeKv::Maintain: a damaged store, one the api rebuilt). May be
   // empty.
   std::function<void()> on_poll;
@@ -137,10 +136,11 @@ class DeliveryService {
   // InvalidArgument when kv is null, poll_interval / heartbeat_ticks is not positive, or
   // an OFREP rate-limit setting is negative.
   static absl::StatusOr<std::unique_ptr<DeliveryService>> Create(DeliveryOptions options);
-  ~DeliveryService();  // Stops the poll thread.
+  ~DeliveryService();  // Stops the poll task.
 
   void Install(net::Router& router);
-  // Starts / stops the stream poll thread (idempotent).
+  // Starts / stops the stream poll, a periodic task of options.env every poll_interval
+  // (idempotent).
   void Start();
   void Stop();
 
@@ -178,6 +178,8 @@ class DeliveryService {
   // A new version was written to the KV (the api calls POST /internal/v1/changed, signed,
   // after each propagation): polls now instead of at the next tick. Thread-safe.
   void Notify();
+  // Open event streams subscribed to some environment (for tests and status).
+  size_t open_streams();
 
  private:
   struct Subscriber {
@@ -203,7 +205,6 @@ class DeliveryService {
   };
 
   explicit DeliveryService(DeliveryOptions options) : options_(options) {}
-  void PollLoop();
   // The poll thread's part of a key rotation: when meta/document-signer names a new active
   // key, the api re-signs every document at its version; held snapshots whose signature is
   // by another key take the re-signed entry as soon as it is there.
@@ -233,11 +234,8 @@ class DeliveryService {
   std::mutex topics_mu_;
   std::unordered_map<std::string, Topic> topics_;  // "ws/env[#c]"
 
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
-  bool stopping_ = false;
-  bool notified_ = false;
-  std::thread poll_thread_;
+  std::mutex poll_mu_;  // guards poll_task_ (Start/Stop against Notify)
+  std::unique_ptr<base::PeriodicTask> poll_task_;
   int64_t ticks_ = 0;
   std::mutex refresh_mu_;  // RefreshSignatures runs one at a time
   int64_t signer_record_version_ = -1;  // guarded by refresh_mu_

@@ -18,6 +18,7 @@
 
 #include "gtest/gtest.h"
 #include "src/base/env.h"
+#include "src/base/testing/poll_until.h"
 #include "src/crypto/document_signature.h"
 #include "src/crypto/ed25519.h"
 #include "src/crypto/hash.h"
@@ -370,7 +371,9 @@ TEST_F(DeliveryTest, StreamSendsDocumentThenEveryNewVersion) {
   EXPECT_NE(got.find("text/event-stream"), std::string::npos) << got;
   EXPECT_NE(got.find("id: 5"), std::string::npos) << got;
   EXPECT_NE(got.find("event: config"), std::string::npos) << got;
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 1; }));
   Publish(6, "pushed");
+  env_.RunFor(poll_interval_);  // the next poll finds version 6
   ASSERT_TRUE(ReadUntil(fd, got, "pushed")) << got;
   EXPECT_NE(got.find("id: 6"), std::string::npos) << got;
   ::close(fd);
@@ -381,7 +384,9 @@ TEST_F(DeliveryTest, StreamResumeAtCurrentVersionWaitsForTheNextChange) {
                       std::string("Authorization: Bearer ") + kSdkKey + "\r\nLast-Event-ID: 5\r\n");
   std::string got;
   ASSERT_TRUE(ReadUntil(fd, got, "\r\n\r\n")) << got;  // the response head
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 1; }));
   Publish(6, "next");
+  env_.RunFor(poll_interval_);
   ASSERT_TRUE(ReadUntil(fd, got, "next")) << got;
   EXPECT_EQ(got.find("hello"), std::string::npos) << "version 5 was re-sent: " << got;
   ::close(fd);
@@ -392,7 +397,9 @@ TEST_F(DeliveryTest, StreamSendsHeartbeats) {
   int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
   std::string got;
   ASSERT_TRUE(ReadUntil(fd, got, "hello")) << got;
-  ASSERT_TRUE(ReadUntil(fd, got, ": heartbeat")) << got;  // every 5 polls in this fixture
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 1; }));
+  env_.RunFor(5 * poll_interval_);  // a heartbeat every 5 polls in this fixture
+  ASSERT_TRUE(ReadUntil(fd, got, ": heartbeat")) << got;
   ::close(fd);
 }
 
@@ -407,8 +414,11 @@ TEST_F(DeliveryNotifyTest, NotificationPushesTheNewVersionToStreams) {
   int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
   std::string got;
   ASSERT_TRUE(ReadUntil(fd, got, "hello")) << got;
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 1; }));
   Publish(6, "notified");
+  EXPECT_EQ(env_.RunDueTasks(), 0);  // positive control: no poll is due for a minute
   service_->Notify();
+  EXPECT_EQ(env_.RunDueTasks(), 1);  // the notification made one due now
   ASSERT_TRUE(ReadUntil(fd, got, "notified")) << got;  // ReadUntil gives up after ~20 idle reads
   EXPECT_NE(got.find("id: 6"), std::string::npos) << got;
   ::close(fd);

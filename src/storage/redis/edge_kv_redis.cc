@@ -265,8 +265,17 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
     wake_read_ = fds[0];
     wake_write_ = fds[1];
     started_ = true;
+    base::Env* env = options_.env != nullptr ? options_.env : base::Env::Default();
     try {
-      thread_ = std::thread([this] { Run(); });
+      task_ = env->Schedule("redis KV watcher",
+                            {.interval = absl::Milliseconds(50),
+                             .run_at_start = true,
+                             .backoff_initial = absl::Milliseconds(100),
+                             .backoff_max = absl::Seconds(2)},
+                            [this] {
+                              if (Stopping()) return base::NextRun::Interval();
+                              return RunOneConnection() ? base::NextRun::Interval() : base::NextRun::BackOff();
+                            });
     } catch (const std::system_error& e) {
       return absl::InternalError(StrCat("redis KV watcher: no thread: ", e.what()));
     }
@@ -274,32 +283,24 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   }
 
   void Stop() override {
+    base::PeriodicTask* task = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
+      task = task_.get();
     }
-    cv_.notify_all();
+    // Unblocks a connection waiting in poll(); the task then finishes its run.
     if (wake_write_ >= 0) {
       char byte = 1;
       [[maybe_unused]] ssize_t n = ::write(wake_write_, &byte, 1);
     }
-    if (thread_.joinable()) thread_.join();
+    if (task != nullptr) task->Stop();
   }
 
  private:
   bool Stopping() {
     std::lock_guard<std::mutex> lock(mu_);
     return stopping_;
-  }
-
-  void Run() {
-    auto backoff = std::chrono::milliseconds(50);
-    while (!Stopping()) {
-      if (RunOneConnection()) backoff = std::chrono::milliseconds(50);
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, backoff, [&] { return stopping_; })) return;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-    }
   }
 
   // Connects, subscribes and delivers messages until an error or Stop. Returns true when
@@ -351,12 +352,11 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   const OnChange on_change_;
   const std::function<void()> on_subscribed_;
   std::mutex mu_;
-  std::condition_variable cv_;
   bool started_ = false;
   bool stopping_ = false;
   int wake_read_ = -1;
   int wake_write_ = -1;
-  std::thread thread_;
+  std::unique_ptr<base::PeriodicTask> task_;  // set once by Start, under mu_
 };
 
 }  // namespace

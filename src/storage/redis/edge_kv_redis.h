@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/env.h"
 #include "src/storage/edge_kv.h"
 
 namespace edgevault::storage {
@@ -44,6 +45,9 @@ struct RedisEdgeKvOptions {
   std::string channel = "ev:kv";
   // Connections kept open; at most this many commands run at once.
   int pool_size = 4;
+  // The watcher's connection loop runs as a periodic task of this Env
+  // (docs/design/periodic-tasks.md); nullptr = base::Env::Default(). Not owned.
+  base::Env* env = nullptr;
 };
 
 // Checks the options and connects once (so a wrong address fails here, not at first use).
@@ -67,7 +71,8 @@ absl::StatusOr<std::unique_ptr<EdgeKv>> OpenRedisEdgeKv(const RedisEdgeKvOptions
 // using the same channel. Pub/sub is at-most-once: messages published while the watcher is
 // disconnected are lost, so on_subscribed (optional) runs after every successful
 // (re)subscription and the owner should then re-validate what it caches (GetVersion).
-// Reconnects after errors with a backoff from 50 ms doubling to 2 s.
+// Reconnects 50 ms after a subscription ends, and after failing to subscribe with a
+// back-off from 100 ms doubling to 2 s, less up to 20% jitter.
 class RedisKvWatcher {
  public:
   using OnChange = std::function<void(std::string key, int64_t version)>;
@@ -80,12 +85,12 @@ class RedisKvWatcher {
 
   virtual ~RedisKvWatcher() = default;
 
-  // Starts the thread. Errors: FailedPrecondition (already started, or stopped), Internal
+  // Starts the watcher's task (its own thread on the real Env). Errors: FailedPrecondition (already started, or stopped), Internal
   // (no thread or wake-up pipe could be made).
   virtual absl::Status Start() = 0;
 
-  // Stops and joins the thread; no callback runs after it returns. Returns at once unless
-  // the thread is connecting (then within options.timeout). Idempotent; the destructor
+  // Stops the task and waits for it; no callback runs after it returns. Returns at once
+  // unless it is connecting (then within options.timeout). Idempotent; the destructor
   // calls it. Must not be called from a callback.
   virtual void Stop() = 0;
 };

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "src/base/testing/poll_until.h"
 #include "src/storage/rate_limiter_conformance.h"
 #include "src/storage/redis/redis_test_server.h"
 
@@ -65,6 +66,18 @@ class RedisRateLimiterTest : public ::testing::Test {
     RawReply r = server_.Raw(args);
     return r != nullptr && r->type == REDIS_REPLY_INTEGER ? r->integer : -100;
   }
+  // The server's clock (TIME), which the limiter counts on; InfinitePast when unreadable.
+  absl::Time ServerTime() {
+    RawReply r = server_.Raw({"TIME"});
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return absl::InfinitePast();
+    return absl::FromUnixMicros(std::stoll(r->element[0]->str) * 1'000'000 + std::stoll(r->element[1]->str));
+  }
+  // Waits, by polling the server's clock rather than sleeping on ours, until `d` has
+  // passed on it since now.
+  bool WaitOnServerClock(absl::Duration d) {
+    const absl::Time until = ServerTime() + d;
+    return base::testing::PollUntil([&] { return ServerTime() >= until; });
+  }
   absl::Duration Take(RateLimiter& limiter, std::string_view key, const RateLimit& limit) {
     absl::StatusOr<absl::Duration> wait = limiter.Take(key, limit);
     EXPECT_TRUE(wait.ok()) << wait.status();
@@ -110,7 +123,7 @@ TEST_F(RedisRateLimiterTest, TheServersClockRefillsAfterTheWaitItReports) {
   ASSERT_LE(wait, absl::Milliseconds(50));
   // Waiting what it said is enough (the server's clock runs with ours): admitted again,
   // once, then refused again.
-  std::this_thread::sleep_for(absl::ToChronoMicroseconds(wait));
+  ASSERT_TRUE(WaitOnServerClock(wait));
   EXPECT_EQ(Take(*limiter, "k", limit), absl::ZeroDuration());
   EXPECT_GT(Take(*limiter, "k", limit), absl::ZeroDuration());
 }
@@ -260,7 +273,7 @@ TEST_F(RedisRateLimiterTest, AttemptsLeaveTheWindowOnTheServersClock) {
   absl::Duration wait = node->Begin({{"k", 1}}, window, "b").value_or(absl::ZeroDuration());
   ASSERT_GT(wait, absl::ZeroDuration());
   ASSERT_LE(wait, window);
-  std::this_thread::sleep_for(absl::ToChronoMicroseconds(wait));
+  ASSERT_TRUE(WaitOnServerClock(wait));
   EXPECT_EQ(node->Begin({{"k", 1}}, window, "c").value_or(absl::InfiniteDuration()), absl::ZeroDuration());
 }
 

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/base/testing/poll_until.h"
 #include "src/storage/testing/test_util.h"
 #include "src/storage/sqlite/sqlite_db.h"
 #include "src/storage/workspace_store_conformance.h"
@@ -316,14 +317,14 @@ TEST_P(SqliteWorkspaceStoreCrashTest, KilledWriterLeavesOnlyWholeCommits) {
   {
     auto watcher = OpenAt(path, "ws_crash");
     ASSERT_NE(watcher, nullptr);
-    for (;;) {
+    bool died = false;
+    ASSERT_TRUE(base::testing::PollUntil([&] {
       auto head = watcher->Head();
-      ASSERT_TRUE(head.ok()) << head.status();
-      if (*head >= min_head) break;
       int status = 0;
-      ASSERT_EQ(::waitpid(child.pid(), &status, WNOHANG), 0) << "the writer died early: " << status;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+      died = died || ::waitpid(child.pid(), &status, WNOHANG) != 0;
+      return died || (head.ok() && *head >= min_head);
+    }));
+    ASSERT_FALSE(died) << "the writer died early";
   }
   std::this_thread::sleep_for(std::chrono::microseconds(extra_delay_us));
   const int status = child.KillAndReap();
