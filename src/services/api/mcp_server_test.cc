@@ -9,6 +9,8 @@
 
 #include <boost/json.hpp>
 
+#include "src/net/raw_request.h"
+
 namespace edgevault::api {
 namespace {
 
