@@ -1,7 +1,9 @@
 # EdgeVault: the two commands a newcomer needs are `make run` and `make test`.
-#   make          build (Release) into build/, executables in build/bin/, the console's
-#                 web app in build/web/ (web/: npm ci, then esbuild)
-#   make run      install dependencies, build, start `edgevault up` on ./edgevault-data
+#   make          the product only (Release, no tests: needs neither GoogleTest nor Node.js)
+#                 into build/, executables in build/bin/; the console's web app in build/web/
+#                 when Node.js is installed (WEB=auto; WEB=off skips it, WEB=on requires it)
+#   make build    the same with every test and benchmark (what `make test` runs; ctest in build/)
+#   make run      install dependencies, build the product, start `edgevault up` on ./edgevault-data
 #   make test     install dependencies, build, run every test (CTest summary at the end)
 #   make asan     ASan+UBSan build in build-asan/ and its test run
 #   make bench    build and run the benchmarks (see docs/performance.md)
@@ -15,9 +17,11 @@ CMAKE_FLAGS ?=
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build web screenshots deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
+WEB       ?= auto
 
-all: build
+.PHONY: all product build configure web product-web screenshots deps e2e-deps run test asan bench clean fuzz fuzz-build fuzz-check
+
+all: product
 
 deps:
 	scripts/install-deps
@@ -26,10 +30,36 @@ deps:
 e2e-deps:
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
 
-$(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+# One build directory serves both: `make` configures it with EDGEVAULT_TESTS=OFF, `make build`
+# with ON, and each re-runs CMake only when the directory is new or set the other way
+# (objects are shared, so switching rebuilds nothing of the product).
+TESTS ?= ON
+configure:
+	@if [ ! -f $(BUILD)/build.ninja ] || \
+	    ! grep -qx 'EDGEVAULT_TESTS:BOOL=$(TESTS)' $(BUILD)/CMakeCache.txt; then \
+	  cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDGEVAULT_TESTS=$(TESTS) \
+	    $(CMAKE_FLAGS); \
+	fi
 
-build: $(BUILD)/build.ninja
+product:
+	$(MAKE) configure TESTS=OFF
+	cmake --build $(BUILD) -j $(JOBS)
+	$(MAKE) product-web
+
+# The web app needs Node.js (tsc, esbuild from npm). Without it the product build still
+# succeeds and the console serves a page saying the web app is not built.
+product-web:
+ifeq ($(WEB),off)
+	@echo "web app skipped (WEB=off): the console will say it is not built"
+else ifeq ($(WEB),on)
+	$(MAKE) web
+else
+	@if command -v node >/dev/null && command -v npm >/dev/null; then $(MAKE) web; else \
+	  echo "Node.js not found: web app not built (the console will say so; install nodejs and npm, or WEB=off)"; fi
+endif
+
+build:
+	$(MAKE) configure TESTS=ON
 	cmake --build $(BUILD) -j $(JOBS)
 	$(MAKE) web
 
@@ -47,7 +77,7 @@ $(BUILD)/web/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
 	cd web && node build.mjs $(abspath $(BUILD))/web
 
 run: deps
-	$(MAKE) build
+	$(MAKE) product
 	$(BUILD)/bin/edgevault up --data-dir $(DATA_DIR) --port-base $(PORT_BASE)
 
 test: deps e2e-deps

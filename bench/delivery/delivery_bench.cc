@@ -11,6 +11,7 @@
 
 #include "src/base/encoding.h"
 #include "src/crypto/hash.h"
+#include "src/net/raw_request.h"
 #include "src/net/router.h"
 #include "src/services/delivery/delivery_service.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"

@@ -39,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "src/base/check.h"
 #include "src/base/log.h"
+#include "src/net/raw_request.h"
 #include "src/net/signing.h"
 #include "src/net/sse.h"
 

@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <exception>
+#include <type_traits>
+
+#include "src/net/raw_request.h"
 
 #include "src/base/check.h"
 #include "src/base/log.h"
@@ -11,17 +14,26 @@ namespace edgevault::net {
 
 namespace http = boost::beast::http;
 
+// router.h spells RawRequest out from forward declarations; it must stay Beast's own type.
+static_assert(std::is_same_v<RawRequest, http::request<http::string_body>>);
+
 Request::Request(RawRequest& raw, std::string_view request_id, std::string_view remote)
-    : raw_(raw), request_id_(request_id), remote_(remote) {
-  std::string_view target = raw_.target();
-  size_t q = target.find('?');
+    : raw_(raw),
+      method_(raw.method()),
+      target_(raw.target()),
+      body_(&raw.body()),
+      request_id_(request_id),
+      remote_(remote) {
+  size_t q = target_.find('?');
   if (q == std::string_view::npos) {
-    path_ = target;
+    path_ = target_;
   } else {
-    path_ = target.substr(0, q);
-    query_ = target.substr(q + 1);
+    path_ = target_.substr(0, q);
+    query_ = target_.substr(q + 1);
   }
 }
+
+std::string_view Request::method_string() const { return raw_.method_string(); }
 
 std::string_view Request::Header(std::string_view name) const {
   auto it = raw_.find(name);

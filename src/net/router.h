@@ -24,29 +24,44 @@
 #include <utility>
 #include <vector>
 
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
+
+// Beast's message templates, declared only: this header is included by every handler file,
+// and <boost/beast/http/message.hpp> costs each of them about a second of compile time
+// (issue 20). Code that touches the raw message (Request::raw()) includes
+// "src/net/raw_request.h", which defines it; router.cc checks that RawRequest below is
+// Beast's request<string_body>.
+namespace boost::beast::http {
+template <bool isRequest, class Body, class Fields>
+class message;
+template <class Allocator>
+class basic_fields;
+template <class CharT, class Traits, class Allocator>
+struct basic_string_body;
+}  // namespace boost::beast::http
 
 namespace edgevault::net {
 
 class SseStream;
 
-using RawRequest = boost::beast::http::request<boost::beast::http::string_body>;
+// boost::beast::http::request<boost::beast::http::string_body>.
+using RawRequest = boost::beast::http::message<
+    true, boost::beast::http::basic_string_body<char, std::char_traits<char>, std::allocator<char>>,
+    boost::beast::http::basic_fields<std::allocator<char>>>;
 
 class Request {
  public:
   Request(RawRequest& raw, std::string_view request_id, std::string_view remote);
 
-  boost::beast::http::verb method() const { return raw_.method(); }
-  std::string_view method_string() const { return raw_.method_string(); }
+  boost::beast::http::verb method() const { return method_; }
+  std::string_view method_string() const;
   // The request target as sent ("/v1/x?y=1"), its path ("/v1/x") and query ("y=1").
-  std::string_view target() const { return raw_.target(); }
+  std::string_view target() const { return target_; }
   std::string_view path() const { return path_; }
   std::string_view query() const { return query_; }
   // The value of header `name` (case-insensitive), "" when absent.
   std::string_view Header(std::string_view name) const;
-  const std::string& body() const { return raw_.body(); }
+  const std::string& body() const { return *body_; }
   // A `{name}` segment of the matched route, percent-decoded; "" when absent.
   std::string_view Param(std::string_view name) const;
   // The first query parameter `name`, percent-decoded ('+' as space); nullopt when absent.
@@ -55,11 +70,17 @@ class Request {
   std::string_view remote_address() const { return remote_; }
   // The matched route pattern ("/v1/things/{id}"), for logs and metrics.
   std::string_view route() const { return route_; }
+  // The Beast message itself; using it needs "src/net/raw_request.h".
   RawRequest& raw() { return raw_; }
 
  private:
   friend class Router;
   RawRequest& raw_;
+  // Read from raw_ once, when the Request is made: the accessors above stay inline without
+  // this header needing Beast's message definition.
+  boost::beast::http::verb method_;
+  std::string_view target_;
+  const std::string* body_;
   std::string_view path_, query_;
   std::string_view request_id_, remote_;
   std::string_view route_;

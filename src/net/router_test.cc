@@ -2,6 +2,8 @@
 
 #include "gtest/gtest.h"
 
+#include "src/net/raw_request.h"
+
 namespace edgevault::net {
 namespace {
 

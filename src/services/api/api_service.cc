@@ -16,6 +16,7 @@
 #include "src/base/strings.h"
 #include "src/eval/evaluator.h"
 #include "src/eval/ofrep.h"
+#include "src/net/raw_request.h"
 #include "src/net/sse.h"
 #include "src/services/api/leak_guard.h"
 #include "src/services/api/mcp_server.h"

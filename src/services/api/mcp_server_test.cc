@@ -12,6 +12,8 @@
 #include <set>
 #include <utility>
 
+#include "src/net/raw_request.h"
+
 namespace edgevault::api {
 namespace {
 
