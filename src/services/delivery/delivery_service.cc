@@ -1,6 +1,7 @@
 #include "src/services/delivery/delivery_service.h"
 
 #include <algorithm>
+#include <set>
 #include <optional>
 #include <utility>
 
@@ -447,6 +448,7 @@ absl::StatusOr<DeliveryService::Caller> DeliveryService::AuthenticateCaller(
     b.workspace_id = str("workspace_id");
     b.environment = str("environment");
     b.client = str("kind") == "client";
+    b.kv_key = kv_key;
     if (const json::value* origins = o.if_contains("origins"); origins != nullptr && origins->is_array()) {
       for (const json::value& origin : origins->get_array()) {
         if (origin.is_string()) b.origins.emplace_back(origin.get_string());
@@ -599,6 +601,7 @@ net::Response DeliveryService::HandleStream(net::Request& req) {
   r.sse = [this, topic_key, snap, binding](std::shared_ptr<net::SseStream> stream) {
     Subscriber sub;
     sub.stream = stream;
+    sub.key_kv_key = binding.kv_key;
     std::string version = std::to_string(snap->version);
     if (stream->last_event_id() == version) {
       sub.sent_version = snap->version;  // the client has it: wait for the next change
@@ -623,6 +626,11 @@ void DeliveryService::PollOnce() {
   if (options_.on_poll) options_.on_poll();
   RefreshSignatures();
   bool heartbeat = (++ticks_ % options_.heartbeat_ticks) == 0;
+  // About once a second (every tick when the poll is slower): revoked keys' streams end.
+  const int64_t key_check_ticks =
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Seconds(1)) /
+                               std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.poll_interval)));
+  if (ticks_ % key_check_ticks == 0) CloseRevokedStreams();
   struct Streamed {
     std::string workspace_id, environment;
     bool client;
@@ -660,6 +668,35 @@ void DeliveryService::PollOnce() {
         s.stream->SendComment("heartbeat");
       }
     }
+  }
+}
+
+void DeliveryService::CloseRevokedStreams() {
+  std::set<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(topics_mu_);
+    for (const auto& [name, topic] : topics_) {
+      for (const Subscriber& s : topic.subscribers) {
+        if (!s.key_kv_key.empty()) keys.insert(s.key_kv_key);
+      }
+    }
+  }
+  std::set<std::string> revoked;
+  for (const std::string& key : keys) {
+    // Fail-static, as for requests: only a key the KV says is gone ends its streams.
+    if (absl::IsNotFound(options_.kv->GetVersion(key).status())) revoked.insert(key);
+  }
+  if (revoked.empty()) return;
+  {
+    std::unique_lock<std::shared_mutex> lock(keys_mu_);
+    for (const std::string& key : revoked) keys_.erase(key.substr(key.find('/') + 1));
+  }
+  std::lock_guard<std::mutex> lock(topics_mu_);
+  for (auto& [name, topic] : topics_) {
+    for (Subscriber& s : topic.subscribers) {
+      if (revoked.contains(s.key_kv_key)) s.stream->Close();
+    }
+    std::erase_if(topic.subscribers, [](const Subscriber& s) { return s.stream->closed(); });
   }
 }
 

@@ -72,6 +72,8 @@ struct SdkBinding {
   // send `Origin`). Server keys (client == false) never get a CORS header.
   bool client = false;
   std::vector<std::string> origins;
+  // The key's edge-KV entry (sdk/<sha256 hex>): gone once the key is revoked.
+  std::string kv_key;
 };
 
 struct DeliveryOptions {
@@ -185,7 +187,11 @@ class DeliveryService {
   struct Subscriber {
     std::shared_ptr<net::SseStream> stream;
     int64_t sent_version = -1;
+    std::string key_kv_key;  // the SDK key's KV entry, rechecked while the stream is open
   };
+  // Ends every open stream whose SDK key's KV entry is gone (the key was revoked): a
+  // stream opened before the revocation hears nothing more. One KV read per distinct key.
+  void CloseRevokedStreams();
   struct Topic {
     std::string workspace_id;
     std::string environment;

@@ -379,6 +379,30 @@ TEST_F(DeliveryTest, StreamSendsDocumentThenEveryNewVersion) {
   ::close(fd);
 }
 
+// An SDK key revoked while its stream is open: the stream ends within about a second
+// (the poll rechecks the keys of open streams) and hears no later version; another key's
+// stream on the same environment goes on.
+TEST_F(DeliveryTest, StreamOfARevokedKeyEndsAndHearsNothingMore) {
+  int revoked = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
+  int other = OpenStream(server_->port(), std::string("/v1/stream?key=") + kOtherSdkKey, "");
+  std::string got_revoked, got_other;
+  ASSERT_TRUE(ReadUntil(revoked, got_revoked, "hello")) << got_revoked;
+  ASSERT_TRUE(ReadUntil(other, got_other, "hello")) << got_other;
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 2; }));
+  ASSERT_TRUE(kv_->DeleteIfNotNewer("sdk/" + crypto::Sha256Hex(kSdkKey), 1).ok());
+  env_.RunFor(absl::Seconds(1) + poll_interval_);
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 1; }));
+  Publish(6, "after-revocation");
+  env_.RunFor(poll_interval_);
+  ASSERT_TRUE(ReadUntil(other, got_other, "after-revocation")) << got_other;
+  EXPECT_FALSE(ReadUntil(revoked, got_revoked, "after-revocation")) << got_revoked;
+  char c;
+  EXPECT_EQ(::recv(revoked, &c, 1, 0), 0) << "the revoked key's stream is still open";
+  ::close(revoked);
+  ::close(other);
+  EXPECT_EQ(Call("GET", "/v1/config").status, 401);
+}
+
 TEST_F(DeliveryTest, StreamResumeAtCurrentVersionWaitsForTheNextChange) {
   int fd = OpenStream(server_->port(), "/v1/stream",
                       std::string("Authorization: Bearer ") + kSdkKey + "\r\nLast-Event-ID: 5\r\n");
