@@ -13,6 +13,7 @@
 #include "src/base/env.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/crypto/hash.h"
+#include "src/net/raw_request.h"
 #include "src/net/router.h"
 #include "src/services/delivery/delivery_service.h"
 #include "src/services/delivery/usage_shipper.h"
