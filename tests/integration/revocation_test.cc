@@ -140,5 +140,34 @@ TEST_F(RevocationTest, EventStreamEndsWhenItsKeyIsRevoked) {
   ::close(fd);
 }
 
+// An idle stream: no revision follows the revocation, and the stream still ends, within
+// one recheck (the api watches the principal of every open event stream).
+TEST_F(RevocationTest, IdleEventStreamEndsWithoutAWriteWhenItsKeyIsRevoked) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Admin("api", "POST", "/v1/workspaces", json::object{{"key", "idle"}, {"name", "idle"}}).status, 201);
+  auto [id, key] = NewKey("idle-watcher", json::array{"read"});
+  ASSERT_FALSE(key.empty());
+  int fd = testing::ConnectLoopback(up_->port("api"));
+  ASSERT_GE(fd, 0);
+  std::string req = base::StrCat("GET /v1/workspaces/idle/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
+                                 key, "\r\n\r\n");
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string got;
+  testing::ReadUntil(fd, got, ": connected");
+  ASSERT_NE(got.find("text/event-stream"), std::string::npos) << got;
+  auto ended = [&] {
+    char buf[512];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0) return true;   // the api closed it
+      if (n < 0) return false;   // open, nothing to read
+    }
+  };
+  EXPECT_FALSE(ended());  // positive control: open while the key is valid
+  ASSERT_EQ(Admin("auth", "DELETE", "/v1/api-keys/" + id).status, 200);
+  EXPECT_TRUE(testing::PollUntil(ended, 20000)) << "the idle stream of a revoked key stayed open";
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace edgevault

@@ -809,9 +809,13 @@ class ApiService::Handlers {
           int64_t last_sent = 0;
         };
         auto state = std::make_shared<State>();
-        // The stream lives as long as the subscriber holds rights in the org: once a recheck
-        // finds its key revoked or its membership gone, the next revision ends it instead.
-        auth->Pin(p);
+        // The stream lives as long as the subscriber holds rights in the org: the first
+        // recheck that finds its key revoked or its membership gone ends it (within one
+        // recheck interval, even when no revision follows), and no revision is sent after.
+        std::weak_ptr<net::SseStream> weak = stream;
+        uint64_t watch = auth->WatchRevocation(p, [weak] {
+          if (auto s = weak.lock()) s->Close();
+        });
         auto send = [stream, state, auth, p](const storage::Revision& rev) {
           std::lock_guard<std::mutex> lock(state->mu);
           if (auth->Revoked(p)) {
@@ -823,9 +827,9 @@ class ApiService::Handlers {
           stream->Send({std::to_string(rev.seq), "revision", json::serialize(RevisionJson(rev))});
         };
         uint64_t id = service->Subscribe(ws.id, [send](const workspace::RevisionEvent& e) { send(e.revision); });
-        stream->OnClose([service, id, auth, p] {
+        stream->OnClose([service, id, auth, watch] {
           service->Unsubscribe(id);
-          auth->Unpin(p);
+          auth->Unwatch(watch);
         });
         // Resume: everything after Last-Event-ID first (the live feed skips what was sent).
         int64_t after = 0;
