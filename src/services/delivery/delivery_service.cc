@@ -693,10 +693,12 @@ void DeliveryService::CloseRevokedStreams() {
   }
   std::lock_guard<std::mutex> lock(topics_mu_);
   for (auto& [name, topic] : topics_) {
-    for (Subscriber& s : topic.subscribers) {
-      if (revoked.contains(s.key_kv_key)) s.stream->Close();
-    }
-    std::erase_if(topic.subscribers, [](const Subscriber& s) { return s.stream->closed(); });
+    // Close() may finish on the stream's own thread later: drop them from the topic now.
+    std::erase_if(topic.subscribers, [&](const Subscriber& s) {
+      if (!revoked.contains(s.key_kv_key)) return false;
+      s.stream->Close();
+      return true;
+    });
   }
 }
 

@@ -871,7 +871,9 @@ TEST_F(DeliverySignatureTest, StreamSendsTheSignatureBeforeEachDocumentWithTheSa
   int fd = OpenStream(server_->port(), std::string("/v1/stream?key=") + kSdkKey, "");
   std::string got;
   ASSERT_TRUE(ReadUntil(fd, got, "six")) << got;
+  ASSERT_TRUE(base::testing::PollUntil([&] { return service_->open_streams() == 1; }));
   PublishSigned(7, "seven", key_);
+  env_.RunFor(poll_interval_);  // the next poll finds version 7
   ASSERT_TRUE(ReadUntil(fd, got, "seven")) << got;
   ::close(fd);
   // Both events of each version, signature first, same id, and each verifies.

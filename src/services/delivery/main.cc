@@ -44,8 +44,11 @@ absl::Status Install(services::ServiceContext& ctx) {
   signed_options.env = ctx.env;
   signed_options.credential = &ctx.credential;
   signed_options.audience = "api";
-  signed_options.connect_timeout = absl::Seconds(2);
-  signed_options.request_timeout = absl::Seconds(10);
+  // Short: a failed send is retried at the next interval with the same batch id, and the
+  // flush at stop must finish well inside the supervisor's stop grace (`up` gives 5 s)
+  // even when the api's socket still accepts (held by `up`) but nobody answers.
+  signed_options.connect_timeout = absl::Seconds(1);
+  signed_options.request_timeout = absl::Seconds(2);
   EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> api_client, net::HttpClient::Create(signed_options));
   net::HttpClient* api = ctx.Keep(std::move(api_client));
   const std::string api_host = ctx.config.api.host;
