@@ -153,6 +153,29 @@ TEST(UsageShipperTest, LargeDrainsAreSplitAndTheOldestBatchIsDroppedBeyondTheBou
   EXPECT_EQ(json::parse(sent.bodies[0]).at("evaluations").at(0).at("minute"), 2);  // minutes 0-1 dropped
 }
 
+// The background task: the first shipment just after the minute closes, then one per
+// interval; nothing in between. Driven by the simulated clock, never by sleeping.
+TEST(UsageShipperTest, BackgroundTaskShipsJustAfterEachMinute) {
+  base::SimulatedEnv env(absl::FromUnixSeconds(1'800'000'030));  // half a minute in
+  UsageCounters counters;
+  Sent sent;
+  auto shipper = UsageShipper::Create(ShipperOptions(&counters, &env, &sent));
+  ASSERT_TRUE(shipper.ok());
+  (*shipper)->Start();
+  counters.CountEvaluation(30'000'000, "ws", "prod", "f", "on", "STATIC");
+  env.RunFor(absl::Seconds(30));  // the minute closes at +30 s; shipped at +31 s
+  EXPECT_TRUE(sent.bodies.empty());
+  env.RunFor(absl::Seconds(2));
+  ASSERT_EQ(sent.bodies.size(), 1u);
+  counters.CountEvaluation(30'000'001, "ws", "prod", "f", "off", "STATIC");
+  env.RunFor(absl::Seconds(58));
+  EXPECT_EQ(sent.bodies.size(), 1u);
+  env.RunFor(absl::Seconds(2));
+  EXPECT_EQ(sent.bodies.size(), 2u);
+  (*shipper)->Stop();
+  (*shipper)->Stop();  // idempotent
+}
+
 TEST(UsageShipperTest, StopShipsWhatTheCurrentMinuteCounted) {
   base::SimulatedEnv env;
   UsageCounters counters;

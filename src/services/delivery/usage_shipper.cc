@@ -45,39 +45,33 @@ UsageShipper::~UsageShipper() { Stop(); }
 
 void UsageShipper::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { Loop(); });
+  if (task_ != nullptr) return;
+  // The first shipment just after a boundary of the interval (a minute: just after the
+  // minute closed), so that a node's batches hold whole minutes; then every interval.
+  const int64_t interval_s = std::max<int64_t>(1, absl::ToInt64Seconds(options_.interval));
+  const int64_t now_s = absl::ToUnixSeconds(options_.env->Now());
+  const absl::Duration first =
+      std::min(options_.interval, absl::Seconds(interval_s - now_s % interval_s) + absl::Seconds(1));
+  task_ = options_.env->Schedule("usage shipper", {.interval = options_.interval, .run_at_start = true},
+                                 [this, first, aligned = false]() mutable {
+                                   if (!aligned) {  // the run at start only sets the first wait
+                                     aligned = true;
+                                     return base::NextRun::After(first);
+                                   }
+                                   ShipOnce();
+                                   return base::NextRun::Interval();
+                                 });
 }
 
 void UsageShipper::Stop() {
-  bool was_running = false;
+  std::unique_ptr<base::PeriodicTask> task;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    was_running = thread_.joinable();
+    task = std::move(task_);
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  if (was_running) ShipOnce();  // the flush: what the current minute has counted so far
-}
-
-void UsageShipper::Loop() {
-  // The first tick just after a boundary of the interval (a minute: just after the minute
-  // closed), so that a node's batches hold whole minutes.
-  const int64_t interval_s = std::max<int64_t>(1, absl::ToInt64Seconds(options_.interval));
-  const int64_t now_s = absl::ToUnixSeconds(options_.env->Now());
-  absl::Duration wait = absl::Seconds(interval_s - now_s % interval_s) + absl::Seconds(1);
-  if (wait > options_.interval) wait = options_.interval;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(wait), [this] { return stopping_; });
-    if (stopping_) break;
-    lock.unlock();
-    ShipOnce();
-    lock.lock();
-    wait = options_.interval;
-  }
+  if (task == nullptr) return;
+  task->Stop();  // waits for a shipment in progress
+  ShipOnce();    // the flush: what the current minute has counted so far
 }
 
 int UsageShipper::ShipOnce() {

@@ -11,14 +11,12 @@
 //                                                            .env = env, .send = post}));
 //   shipper->Start();   // ... shipper->Stop() ships what is left
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,7 +61,6 @@ class UsageShipper {
     std::string body;
   };
   explicit UsageShipper(UsageShipperOptions options) : options_(std::move(options)) {}
-  void Loop();
 
   UsageShipperOptions options_;
   std::mutex ship_mu_;  // serialises ShipOnce
@@ -71,10 +68,10 @@ class UsageShipper {
   int64_t dropped_batches_ = 0;  // guarded by ship_mu_
   int64_t shipped_batches_ = 0;  // guarded by ship_mu_
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::mutex mu_;  // guards task_
+  // The periodic task of options.env (docs/design/periodic-tasks.md) that ships each
+  // interval; null when not started.
+  std::unique_ptr<base::PeriodicTask> task_;
 };
 
 // The submission body of usage.md §2 for `counts` (the caller keeps a body's row count
