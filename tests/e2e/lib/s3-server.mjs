@@ -38,6 +38,12 @@ const signer = new SignatureV4({
 });
 
 function s3Error(res, status, code, message) {
+  // The backend may fail after its answer started (headers already forwarded): then the
+  // client sees a cut connection, never a crashed test server.
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   res.writeHead(status, { 'content-type': 'application/xml' });
   res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`);
 }
@@ -75,9 +81,11 @@ export async function startS3Server({ dir, buckets = ['audit'], conditionalWrite
   });
   const { port: backendPort } = await backend.run();
   const forward = (req, body, res) => {
+    // A connection of its own per request (agent: false): a reused keep-alive connection
+    // to s3rver once failed to parse, mid-answer, in CI.
     const out = http.request({
       host: '127.0.0.1', port: backendPort, method: req.method, path: req.url,
-      headers: req.headers,
+      headers: req.headers, agent: false,
     }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
     out.on('error', (e) => s3Error(res, 502, 'BadGateway', String(e)));
     out.end(body);
