@@ -186,6 +186,36 @@ int MemberRemove(AccountCommands& c, Client& client) {
   });
 }
 
+// ---- member apps: the OAuth clients (MCP agents) the org's members authorized (admins).
+
+int MemberAppsList(AccountCommands& c, Client& client) {
+  Reply r = client.Call("GET", "/v1/org/oauth-grants");
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* grants = ArrayMember(r.body, "grants");
+    if (grants == nullptr) return std::string("no \"grants\" array in it");
+    std::vector<std::vector<std::string>> rows;
+    for (const json::value& g : *grants) {
+      const json::value* client_v = Member(g, "client");
+      const json::value* user_v = Member(g, "user");
+      rows.push_back({Cell(g, "id"), user_v != nullptr ? Cell(*user_v, "email") : "-",
+                      client_v != nullptr ? Cell(*client_v, "name") : "-", Joined(g, "scopes"),
+                      Cell(g, "last_used_at"), Cell(g, "created_at")});
+    }
+    PrintTable({"ID", "MEMBER", "CLIENT", "SCOPES", "LAST USED", "CREATED"}, rows);
+    return std::nullopt;
+  });
+}
+
+int MemberAppsRevoke(AccountCommands& c, Client& client) {
+  Reply r = client.Call("DELETE", "/v1/org/oauth-grants/" + QueryValue(c.id));
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    std::printf("Revoked %s: its refresh tokens are refused at once, its access tokens at every api node within "
+                "about a second.\n",
+                c.id.c_str());
+    return std::nullopt;
+  });
+}
+
 // ---- account password / totp: auth takes these only from a login session (the CLI holds
 // an API key), so each command logs in with the password it reads, does its one thing
 // with that session and ends it.
@@ -453,6 +483,11 @@ std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(
   role->add_option("role", o.role, "owner, admin, developer or viewer")->required()->check(roles);
   add(member, "rm", "remove a member: sessions end, their API keys stop working", MemberRemove)
       ->add_option("user", o.id, "the member's user id (usr_...)")->required();
+  CLI::App* member_apps = member->add_subcommand("apps", "the OAuth clients (MCP agents) members authorized (admins)");
+  member_apps->require_subcommand(1);
+  add(member_apps, "list", "every live grant in the org: member, client, scopes, last use", MemberAppsList);
+  add(member_apps, "revoke", "end an agent's access (a grant of an admin or owner: owners only)", MemberAppsRevoke)
+      ->add_option("id", o.id, "the grant's id (ogr_..., from member apps list)")->required();
   return c;
 }
 

@@ -521,13 +521,47 @@ std::string Sparkline(const json::array& counts, int64_t max) {
   return out;
 }
 
+// `?from=…&to=…&step=…` of a usage range, as given ("" when none is).
+std::string RangeQuery(const ItemCommands& c) {
+  std::string q;
+  if (!c.from.empty()) q += "&from=" + QueryValue(c.from);
+  if (!c.to.empty()) q += "&to=" + QueryValue(c.to);
+  if (!c.step.empty()) q += "&step=" + QueryValue(c.step);
+  return q;
+}
+
+// One table of usage series, each row its labels, its total and a sparkline scaled to the
+// largest count of the table. `labels` name the members that label a row.
+void PrintUsageTable(const json::array& series, const std::vector<std::pair<std::string, std::string>>& labels,
+                     const std::string& count_header) {
+  int64_t max = 0;
+  for (const json::value& s : series) {
+    if (const json::array* counts = ArrayMember(s, "counts")) {
+      for (const json::value& n : *counts) max = std::max<int64_t>(max, n.is_int64() ? n.get_int64() : 0);
+    }
+  }
+  std::vector<std::string> header;
+  for (const auto& [member, title] : labels) header.push_back(title);
+  header.push_back(count_header);
+  header.push_back("OVER TIME");
+  std::vector<std::vector<std::string>> rows;
+  for (const json::value& s : series) {
+    std::vector<std::string> row;
+    for (const auto& [member, title] : labels) {
+      std::string label = StringMember(s, member).value_or("?");
+      row.push_back(label.empty() ? "(none)" : label);
+    }
+    const json::array* counts = ArrayMember(s, "counts");
+    row.push_back(Field(s, "total").value_or("0"));
+    row.push_back(counts != nullptr ? Sparkline(*counts, max) : std::string());
+    rows.push_back(std::move(row));
+  }
+  PrintTable(header, rows);
+}
+
 // GET …/flags/KEY/insights: evaluations per variant (and reason) with a sparkline each.
 int FlagInsightsCommand(ItemCommands& c, Client& client) {
-  std::string target = ItemPath(c, "flags") + "/insights?env=" + QueryValue(c.env);
-  if (!c.from.empty()) target += "&from=" + QueryValue(c.from);
-  if (!c.to.empty()) target += "&to=" + QueryValue(c.to);
-  if (!c.step.empty()) target += "&step=" + QueryValue(c.step);
-  Reply r = client.Call("GET", target);
+  Reply r = client.Call("GET", ItemPath(c, "flags") + "/insights?env=" + QueryValue(c.env) + RangeQuery(c));
   return Output(c.as_json, r, [&]() -> std::optional<std::string> {
     const json::array* buckets = ArrayMember(r.body, "buckets");
     if (buckets == nullptr) return Missing("buckets");
@@ -538,24 +572,33 @@ int FlagInsightsCommand(ItemCommands& c, Client& client) {
       const json::array* series = ArrayMember(r.body, group);
       if (series == nullptr) return Missing(group);
       if (series->empty()) continue;
-      int64_t max = 0;
-      for (const json::value& s : *series) {
-        if (const json::array* counts = ArrayMember(s, "counts")) {
-          for (const json::value& n : *counts) max = std::max<int64_t>(max, n.is_int64() ? n.get_int64() : 0);
-        }
-      }
-      std::vector<std::vector<std::string>> rows;
-      const char* name = std::string_view(group) == "variants" ? "variant" : "reason";
-      for (const json::value& s : *series) {
-        const json::array* counts = ArrayMember(s, "counts");
-        std::string label = StringMember(s, name).value_or("?");
-        rows.push_back({label.empty() ? "(none)" : label, Field(s, "total").value_or("0"),
-                        counts != nullptr ? Sparkline(*counts, max) : std::string()});
-      }
+      const bool variants = std::string_view(group) == "variants";
       std::printf("\n");
-      PrintTable({std::string_view(group) == "variants" ? "VARIANT" : "REASON", "EVALUATIONS", "OVER TIME"}, rows);
+      PrintUsageTable(*series, {{variants ? "variant" : "reason", variants ? "VARIANT" : "REASON"}}, "EVALUATIONS");
     }
     if (std::string(Field(r.body, "total").value_or("0")) == "0") std::printf("\nNo evaluations recorded in this range.\n");
+    return std::nullopt;
+  });
+}
+
+// GET …/environments/ENV/sdk-usage: the SDK requests delivery answered, per endpoint and
+// key kind, with a sparkline each.
+int SdkUsageCommand(ItemCommands& c, Client& client) {
+  std::string query = RangeQuery(c);
+  if (!query.empty()) query[0] = '?';
+  Reply r = client.Call("GET", WsPath(c) + "/environments/" + QueryValue(c.env) + "/sdk-usage" + query);
+  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
+    const json::array* series = ArrayMember(r.body, "series");
+    if (series == nullptr) return Missing("series");
+    std::printf("SDK requests to %s, %s to %s, every %s s: %s requests\n", c.env.c_str(),
+                Field(r.body, "from").value_or("?").c_str(), Field(r.body, "to").value_or("?").c_str(),
+                Field(r.body, "step_seconds").value_or("?").c_str(), Field(r.body, "total").value_or("0").c_str());
+    if (series->empty()) {
+      std::printf("\nNo SDK requests recorded in this range.\n");
+      return std::nullopt;
+    }
+    std::printf("\n");
+    PrintUsageTable(*series, {{"endpoint", "ENDPOINT"}, {"key_kind", "KEY KIND"}}, "REQUESTS");
     return std::nullopt;
   });
 }
@@ -748,6 +791,12 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
   insights->add_option("--from", o.from, "start, RFC 3339 (default: 24 h before --to)");
   insights->add_option("--to", o.to, "end, RFC 3339 (default: now)");
   insights->add_option("--step", o.step, "bucket size: 1m, 5m, 1h, 24h ... (default 1h; 1m for ranges up to 2 h)");
+  CLI::App* usage = add(&app, "usage", "the SDK requests delivery answered for an environment over time, per "
+                                       "endpoint (config, stream, ofrep, ofrep_bulk) and key kind", false, SdkUsageCommand);
+  usage->add_option("--env,-e", o.env, "environment")->required();
+  usage->add_option("--from", o.from, "start, RFC 3339 (default: 24 h before --to)");
+  usage->add_option("--to", o.to, "end, RFC 3339 (default: now)");
+  usage->add_option("--step", o.step, "bucket size: 1m, 5m, 1h, 24h ... (default 1h; 1m for ranges up to 2 h)");
   add(flag, "stale", "temporary flags serving one variation everywhere for --days, not evaluated for --days, and "
                      "flags past their removal date, with the evidence", false, FlagStale)
       ->add_option("--days", o.days, "how long a flag must have served one variation (default 30)")

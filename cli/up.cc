@@ -215,12 +215,15 @@ class Supervisor {
   std::string FirstStartFile() const { return layout_.run_dir + "/first-start"; }
 
   int pending_signal() const { return pending_signal_; }
-  // Stops every child (SIGTERM, SIGKILL at the stop timeout). Returns true when each
-  // exited with code 0; each other outcome is logged.
+  // Stops every child, callers before the services they call, so nothing is cut off in the
+  // middle of a last call: delivery (its final usage flush goes to the api) and the console
+  // first, then the api, then auth, then audit (it drains what the others queued). Each stage
+  // gets SIGTERM and waits until its children are gone or the overall stop timeout is near;
+  // children still alive then get SIGKILL. Returns true when each exited with code 0; each
+  // other outcome is logged.
   bool StopAll() {
-    for (Child& c : children_) {
-      if (c.pid > 0) ::kill(c.pid, SIGTERM);
-    }
+    static constexpr std::string_view kStages[][2] = {
+        {"delivery", "console"}, {"api", ""}, {"auth", ""}, {"audit", ""}};
     bool clean = true;
     auto note = [&clean](const std::vector<std::pair<Child*, int>>& exited) {
       for (const auto& [c, status] : exited) {
@@ -231,6 +234,28 @@ class Supervisor {
     };
     const absl::Duration deadline = env_->MonotonicNow() + config_.stop_timeout -
                                     absl::Milliseconds(250);
+    auto in_stage = [](const Child& c, const std::string_view (&stage)[2]) {
+      return c.name == stage[0] || (!stage[1].empty() && c.name == stage[1]);
+    };
+    auto stage_alive = [&](const std::string_view (&stage)[2]) {
+      for (const Child& c : children_) {
+        if (c.pid > 0 && in_stage(c, stage)) return true;
+      }
+      return false;
+    };
+    for (const auto& stage : kStages) {
+      for (Child& c : children_) {
+        if (c.pid > 0 && in_stage(c, stage)) ::kill(c.pid, SIGTERM);
+      }
+      while (stage_alive(stage) && env_->MonotonicNow() < deadline) {
+        note(Reap());
+        if (stage_alive(stage)) env_->SleepFor(absl::Milliseconds(10));
+      }
+    }
+    // A child not named in a stage (none today) still gets its SIGTERM and the rest of the time.
+    for (Child& c : children_) {
+      if (c.pid > 0) ::kill(c.pid, SIGTERM);
+    }
     while (AnyAlive() && env_->MonotonicNow() < deadline) {
       note(Reap());
       if (AnyAlive()) env_->SleepFor(absl::Milliseconds(10));

@@ -29,18 +29,9 @@ struct BioFree {
 // ---- Ed25519PrivateKey
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(std::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return absl::InternalError(base::StrCat("BIO_new_mem_buf: ", OpenSslErrorString()));
-  EVP_PKEY* p = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-  if (p == nullptr) {
-    return absl::InvalidArgumentError(
-        base::StrCat("not a PKCS#8 PEM private key: ", OpenSslErrorString()));
-  }
-  internal::EvpPkeyPtr key(p);
-  if (EVP_PKEY_get_id(p) != EVP_PKEY_ED25519) {
-    return absl::InvalidArgumentError("PEM private key is not an Ed25519 key");
-  }
-  return Ed25519PrivateKey(std::move(key));
+  absl::StatusOr<internal::EvpPkeyPtr> key = internal::ReadEd25519Pem(pem, /*private_key=*/true);
+  if (!key.ok()) return key.status();
+  return Ed25519PrivateKey(*std::move(key));
 }
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromRaw(std::string_view seed) {

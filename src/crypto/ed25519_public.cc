@@ -49,6 +49,23 @@ std::string RawPublicOf(EVP_PKEY* pkey) {
   return out;
 }
 
+absl::StatusOr<EvpPkeyPtr> ReadEd25519Pem(std::string_view pem, bool private_key) {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return absl::InternalError(base::StrCat("BIO_new_mem_buf: ", OpenSslErrorString()));
+  EVP_PKEY* p = private_key ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
+                            : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  const std::string_view what = private_key ? "PEM private key" : "PEM public key";
+  if (p == nullptr) {
+    return absl::InvalidArgumentError(base::StrCat(
+        private_key ? "not a PKCS#8 PEM private key: " : "not a PEM public key: ", OpenSslErrorString()));
+  }
+  EvpPkeyPtr key(p);
+  if (EVP_PKEY_get_id(p) != EVP_PKEY_ED25519) {
+    return absl::InvalidArgumentError(base::StrCat(what, " is not an Ed25519 key"));
+  }
+  return key;
+}
+
 }  // namespace internal
 
 // ---- Ed25519PublicKey
@@ -68,18 +85,9 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromRaw(std::string_view raw)
 }
 
 absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromPem(std::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return absl::InternalError(base::StrCat("BIO_new_mem_buf: ", OpenSslErrorString()));
-  EVP_PKEY* p = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
-  if (p == nullptr) {
-    return absl::InvalidArgumentError(
-        base::StrCat("not a PEM public key: ", OpenSslErrorString()));
-  }
-  internal::EvpPkeyPtr key(p);
-  if (EVP_PKEY_get_id(p) != EVP_PKEY_ED25519) {
-    return absl::InvalidArgumentError("PEM public key is not an Ed25519 key");
-  }
-  return Ed25519PublicKey(std::move(key));
+  absl::StatusOr<internal::EvpPkeyPtr> key = internal::ReadEd25519Pem(pem, /*private_key=*/false);
+  if (!key.ok()) return key.status();
+  return Ed25519PublicKey(*std::move(key));
 }
 
 std::string Ed25519PublicKey::Raw() const { return internal::RawPublicOf(pkey_.get()); }

@@ -31,6 +31,9 @@ EvpPkeyPtr UpRef(EVP_PKEY* p);
 std::string RawPublicOf(EVP_PKEY* pkey);
 // RFC 7638 thumbprint of a raw Ed25519 public key.
 std::string Ed25519Thumbprint(std::string_view raw_public);
+// Reads an Ed25519 key from PEM: a private key (PKCS#8) when `private_key`, else a public
+// key (SubjectPublicKeyInfo). InvalidArgument for another PEM or another key type.
+absl::StatusOr<EvpPkeyPtr> ReadEd25519Pem(std::string_view pem, bool private_key);
 }  // namespace internal
 
 class Ed25519PublicKey {

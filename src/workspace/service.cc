@@ -530,7 +530,7 @@ void Service::DeliverEvents(Slot& slot) {
     {
       std::lock_guard<std::mutex> lock(sub_mu_);
       for (const auto& [id, sub] : subs_) {
-        if (sub.first == slot.id) targets.push_back(sub.second);
+        if (sub.first == slot.id || sub.first.empty()) targets.push_back(sub.second);
       }
     }
     // No lock is held here: a subscriber may subscribe, unsubscribe or write.

@@ -438,7 +438,8 @@ class Service {
 
   // ---- events ----
   using Subscriber = std::function<void(const RevisionEvent&)>;
-  // Returns an id for Unsubscribe. Subscribers of a workspace get its revisions in order,
+  // Returns an id for Unsubscribe. `workspace_id` "" subscribes to every workspace (each
+  // event names its workspace). Subscribers of a workspace get its revisions in order,
   // each once, on the thread of a writer after it released every lock (so a subscriber
   // may subscribe, unsubscribe or even write); keep it short. A subscriber may still be
   // called once after Unsubscribe returns, if a delivery had already started.

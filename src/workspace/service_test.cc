@@ -284,6 +284,25 @@ TEST_F(ServiceTest, ACommittedWriteSucceedsEvenWhenReadingItBackFails) {
   EXPECT_TRUE(seen.empty());                // subscribers catch up on reconnect
 }
 
+// Subscribe("") hears every workspace's revisions, each naming its workspace (the MCP
+// server's resources/list_changed rides on it); a workspace subscriber hears only its own.
+TEST_F(ServiceTest, AnEmptyWorkspaceIdSubscribesToEveryWorkspace) {
+  Open();
+  ASSERT_TRUE(service_->Start().ok());
+  storage::Workspace shop = NewWorkspace("shop");
+  storage::Workspace blog = NewWorkspace("blog");
+  std::vector<std::string> all, only_shop;
+  uint64_t id = service_->Subscribe("", [&](const RevisionEvent& e) { all.push_back(e.workspace_id + ":" + e.revision.key); });
+  service_->Subscribe(shop.id, [&](const RevisionEvent& e) { only_shop.push_back(e.revision.key); });
+  ASSERT_TRUE(Put(shop, "pool", {{"dev", 5}}).ok());
+  ASSERT_TRUE(Put(blog, "theme", {{"dev", 1}}).ok());
+  EXPECT_EQ(all, (std::vector<std::string>{shop.id + ":pool", blog.id + ":theme"}));
+  EXPECT_EQ(only_shop, (std::vector<std::string>{"pool"}));
+  service_->Unsubscribe(id);
+  ASSERT_TRUE(Put(blog, "theme", {{"dev", 2}}).ok());
+  EXPECT_EQ(all.size(), 2u);
+}
+
 // Regression (issue 12 §7): subscribers were called under the subscriber mutex with the
 // workspace's write lock held, so one that subscribed, unsubscribed or wrote deadlocked.
 TEST_F(ServiceTest, SubscribersMaySubscribeUnsubscribeAndWriteFromTheirCallback) {

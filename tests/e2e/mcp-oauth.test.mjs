@@ -19,6 +19,7 @@ import { EdgeVault } from './lib/edgevault.mjs';
 
 const DEV = 'oauth.dev@e2e.test';
 const VIEWER = 'oauth.viewer@e2e.test';
+const ADMIN = 'oauth.admin@e2e.test';
 const PASSWORD = 'oauth e2e password 1';
 
 let ev, browser, callback, callbackUrl;
@@ -108,7 +109,7 @@ before(async () => {
   ev = await EdgeVault.start({ extraArgs: consoleArgs() });
   const r = await ev.call('api', 'POST', '/v1/workspaces', { bearer: ev.adminKey, body: { key: 'shop', name: 'Shop' } });
   assert.equal(r.status, 201, r.text);
-  for (const [email, role] of [[DEV, 'developer'], [VIEWER, 'viewer']]) {
+  for (const [email, role] of [[DEV, 'developer'], [VIEWER, 'viewer'], [ADMIN, 'admin']]) {
     const u = await ev.auth('POST', '/v1/users', { bearer: ev.adminKey, body: { email, role, password: PASSWORD } });
     assert.equal(u.status, 201, u.text);
   }
@@ -242,5 +243,42 @@ test("the user revokes an app on the console's Account page and the agent's acce
     if (Date.now() > deadline) throw new Error('the revoked access token still works at the api');
     await new Promise((res) => setTimeout(res, 100));
   }
+  assert.deepEqual(pageErrors, []);
+});
+
+test("an admin sees a member's app on the console's Members page and ends its access", async () => {
+  const name = 'e2e oauth client the admin revokes';
+  const provider = new TestProvider(name);
+  await authorize(provider, DEV);
+  const { client } = await connect(provider);
+  assert.ok((await client.listTools()).tools.length > 0);  // positive control
+
+  const page = watchPage(await (await browser.newContext()).newPage(), pageErrors);
+  await page.goto(`${ev.url('console')}/members`);
+  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await page.getByLabel('Email').fill(ADMIN);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 2, name: 'Authorized apps in this org' }).waitFor();
+  const table = page.getByRole('table', { name: 'Authorized apps in this org' });
+  const row = table.getByRole('row').filter({ hasText: name });
+  await row.waitFor();
+  assert.match(await row.innerText(), new RegExp(DEV.replace(/\./g, '\\.')));
+  await row.getByRole('button', { name: `Revoke access of ${name} for ${DEV}` }).click();
+  await page.getByRole('status').filter({ hasText: `Access of ${name} (allowed by ${DEV}) revoked.` }).waitFor();
+  await table.getByRole('row').filter({ hasText: name }).waitFor({ state: 'detached' });
+  await page.context().close();
+
+  const refreshed = await fetch(`${ev.url('auth')}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: provider.savedTokens.refresh_token,
+      client_id: provider.client.client_id }),
+  });
+  assert.equal((await refreshed.json()).error, 'invalid_grant');
+  // A developer's session is refused the org's list (auth decides, not the page).
+  const login = await ev.auth('POST', '/v1/login', { body: { email: DEV, password: PASSWORD } });
+  const denied = await ev.auth('GET', '/v1/org/oauth-grants', { bearer: login.json.session });
+  assert.equal(denied.status, 403);
   assert.deepEqual(pageErrors, []);
 });

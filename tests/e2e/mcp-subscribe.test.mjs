@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ResourceListChangedNotificationSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { EdgeVault } from './lib/edgevault.mjs';
 
 const ITEM = 'edgevault://shop/configs/db.pool';
@@ -45,8 +45,9 @@ async function connect(bearer, name) {
     requestInit: { headers: { Authorization: `Bearer ${bearer}` } },
     reconnectionOptions: { initialReconnectionDelay: 100, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1.5, maxRetries: 2 },
   });
-  const c = { client, transport, updates: [], errors: [] };
+  const c = { client, transport, updates: [], listChanged: 0, errors: [] };
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { c.updates.push(n.params.uri); });
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, () => { c.listChanged += 1; });
   await client.connect(transport);
   transport.onerror = (e) => { c.errors.push(`${e?.code ?? ''} ${e?.message ?? e}`); };
   clients.push(client);
@@ -112,6 +113,42 @@ test('a subscribed resource changed by a write reaches the SDK as notifications/
   // A workspace the key cannot see is no subscription at all.
   await assert.rejects(c.client.subscribeResource({ uri: 'edgevault://elsewhere/configs/x' }), /-32002|not found|cannot subscribe/i);
   await assert.rejects(c.client.subscribeResource({ uri: 'https://example.com/x' }), /-32002|no resource/i);
+});
+
+// docs/design/mcp.md §1c: a new environment (and a renamed workspace) changes what
+// resources/list answers; a client that listed hears notifications/resources/list_changed
+// and finds the new document when it lists again.
+test('a new environment reaches a client that listed as notifications/resources/list_changed', async () => {
+  const { key } = await newKey('agent-lister');
+  const c = await connect(key, 'e2e-lister');
+  assert.equal(c.client.getServerCapabilities().resources.listChanged, true);
+  const first = await c.client.listResources();
+  assert.ok(first.resources.some((r) => r.uri === RESOLVED), JSON.stringify(first.resources));
+  // The SDK opens its GET stream by itself: until the api holds it, a notification has
+  // nowhere to go, so environments are created until one is heard.
+  let created = 0;
+  for (let i = 0; i < 40 && c.listChanged === 0; i++) {
+    created += 1;
+    await ok(ev.call('api', 'POST', '/v1/workspaces/shop/environments',
+      { bearer: ev.adminKey, body: { key: `qa${created}`, name: `qa ${created}`, reason: 'list change' } }), 201);
+    const deadline = Date.now() + 500;
+    while (Date.now() < deadline && c.listChanged === 0) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.ok(c.listChanged > 0, 'no list_changed after creating environments');
+  const again = await c.client.listResources();
+  assert.ok(again.resources.some((r) => r.uri === `edgevault://shop/environments/qa${created}/resolved`),
+    JSON.stringify(again.resources));
+  // A config write changes no list: no list_changed follows it.
+  const heard = c.listChanged;
+  await writePool();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(c.listChanged, heard);
+  // Renaming the workspace does.
+  await ok(ev.call('api', 'PATCH', '/v1/workspaces/shop', { bearer: ev.adminKey, body: { name: 'Shop 2', reason: 'rename' } }));
+  await waitFor(() => c.listChanged > heard, 'list_changed after the rename');
+  for (let i = 1; i <= created; i++) {
+    await ok(ev.call('api', 'DELETE', `/v1/workspaces/shop/environments/qa${i}`, { bearer: ev.adminKey, body: { reason: 'cleanup' } }));
+  }
 });
 
 test('revoking the key behind a session ends its stream and no notification follows', async () => {

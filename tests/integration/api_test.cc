@@ -23,6 +23,7 @@
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/other_org.h"
 
 namespace edgevault {
 namespace {
@@ -87,30 +88,6 @@ class ApiTest : public ::testing::Test {
     return r.status == 200 ? r.json.at("revision").as_int64() : -1;
   }
 
-  // A JWT for the owner of a second org (made in the control DB, as an operator would):
-  // a caller who is an owner, but of someone else's workspaces.
-  std::string TokenForOwnerOfAnotherOrg(const std::string& name) {
-    auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
-    EXPECT_TRUE(control.ok()) << control.status();
-    if (!control.ok()) return "";
-    absl::Time now = absl::Now();
-    storage::Org org{"org_" + name, name, {}, now};
-    EXPECT_TRUE((*control)->CreateOrg(org).ok());
-    const std::string email = name + "-owner@example.com", password = name + " owner password 1";
-    storage::User u;
-    u.id = "usr_" + name;
-    u.email = email;
-    u.password_hash = *crypto::HashPassword(password, crypto::PasswordParams::ForTests());
-    u.created_at = now;
-    EXPECT_TRUE((*control)->CreateUser(u).ok());
-    EXPECT_TRUE((*control)->AddMembership({org.id, u.id, storage::Role::kOwner, now}).ok());
-    HttpReply login = up_->Json("auth", "POST", "/v1/login", {{"email", email}, {"password", password}});
-    EXPECT_EQ(login.status, 200) << login.body;
-    if (login.status != 200) return "";
-    HttpReply token = up_->Call("auth", "POST", "/v1/token", "", std::string(login.json.at("session").as_string()));
-    EXPECT_EQ(token.status, 200) << token.body;
-    return token.status == 200 ? std::string(token.json.at("token").as_string()) : "";
-  }
 
   json::object Environment(const std::string& base, const std::string& key) {
     HttpReply r = Api("GET", base + "/environments");
@@ -582,7 +559,7 @@ TEST_F(ApiTest, EvaluateAnswersAsDeliveryDoesInEveryEnvironment) {
   ExpectJsonError(up_->Call("api", "POST", base + "/flags/checkout/evaluate", "{}"), 401);
   // Another org's owner learns nothing: the answer is the one for a workspace that does not
   // exist, and names no flag, environment or value of this one.
-  std::string stranger = TokenForOwnerOfAnotherOrg("evaluate-other");
+  std::string stranger = testing::TokenForOwnerOfAnotherOrg(*up_, "evaluate-other");
   ASSERT_FALSE(stranger.empty());
   HttpReply foreign = Api("POST", base + "/flags/checkout/evaluate", json::object{{"context", pro}}, stranger);
   ExpectJsonError(foreign, 404);
@@ -706,7 +683,7 @@ TEST_F(ApiTest, WorkspaceRenameNeedsAdminAndKeepsTheKey) {
   std::string base = NewWorkspace("renamable");
   std::string dev = up_->TokenForNewUser("dev-rename@example.com", "developer");
   std::string viewer = up_->TokenForNewUser("viewer-rename@example.com", "viewer");
-  std::string stranger = TokenForOwnerOfAnotherOrg("rename-other");
+  std::string stranger = testing::TokenForOwnerOfAnotherOrg(*up_, "rename-other");
   ASSERT_FALSE(dev.empty());
   ASSERT_FALSE(viewer.empty());
   ASSERT_FALSE(stranger.empty());
@@ -767,7 +744,7 @@ TEST_F(ApiTest, EnvironmentChangesNeedAdminOnEveryPath) {
   std::string base = NewWorkspace("envauthz");
   std::string dev = up_->TokenForNewUser("dev-envauthz@example.com", "developer");
   std::string viewer = up_->TokenForNewUser("viewer-envauthz@example.com", "viewer");
-  std::string stranger = TokenForOwnerOfAnotherOrg("envauthz-other");
+  std::string stranger = testing::TokenForOwnerOfAnotherOrg(*up_, "envauthz-other");
   ASSERT_FALSE(dev.empty());
   ASSERT_FALSE(viewer.empty());
   ASSERT_FALSE(stranger.empty());

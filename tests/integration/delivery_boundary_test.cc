@@ -144,34 +144,14 @@ TEST(DeliveryBoundaryTest, DeliveryOpensNothingUnderKeysButItsOwnCredential) {
 TEST(DeliveryBoundaryTest, DeliverySignedRequestsToWriteRoutesAreRefused) {
   auto ev = testing::EdgeVaultUp::Start();
   ASSERT_NE(ev, nullptr);
-  const std::string keys = ev->data_dir() + "/keys";
-  base::Env* env = base::Env::Default();
-  auto delivery = net::ServiceCredential::Load(env, net::ServiceCredentialPath(keys, "delivery"), "delivery");
-  auto api = net::ServiceCredential::Load(env, net::ServiceCredentialPath(keys, "api"), "api");
+  auto delivery = testing::SignedCaller::Load(*ev, "delivery");
+  auto api = testing::SignedCaller::Load(*ev, "api");
   ASSERT_TRUE(delivery.ok()) << delivery.status();
   ASSERT_TRUE(api.ok()) << api.status();
-  auto client_for = [](const net::ServiceCredential& c, std::string audience) {
-    net::HttpClientOptions o;
-    o.credential = &c;
-    o.audience = std::move(audience);
-    return *net::HttpClient::Create(o);
-  };
-  auto post = [&](net::HttpClient& client, std::string_view service, const std::string& target,
-                  const std::string& body) {
-    net::ClientRequest req;
-    req.method = "POST";
-    req.target = target;
-    req.body = body;
-    auto r = client.Do("127.0.0.1", ev->port(service), req);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : net::ClientResponse{};
-  };
-  auto as_delivery = client_for(*delivery, "auth");
-  auto as_api = client_for(*api, "auth");
   const std::string exchange = R"({"api_key":")" + ev->admin_key() + R"("})";
 
   // Positive control: the api's credential exchanges the owner's API key for a token.
-  net::ClientResponse ok = post(*as_api, "auth", "/internal/v1/api-keys/exchange", exchange);
+  net::ClientResponse ok = (*api)->Post("auth", "/internal/v1/api-keys/exchange", exchange);
   ASSERT_EQ(ok.status, 200) << ok.body;
   boost::json::value who = boost::json::parse(ok.body);
   const std::string org(who.at("org_id").as_string());
@@ -185,17 +165,15 @@ TEST(DeliveryBoundaryTest, DeliverySignedRequestsToWriteRoutesAreRefused) {
                                            R"(","workspace_id":"ws_x","environment":"prod","id":"sdk_x","revoked_by":"user:x"})"},
   };
   for (const auto& [target, body] : writes) {
-    net::ClientResponse r = post(*as_delivery, "auth", target, body);
+    net::ClientResponse r = (*delivery)->Post("auth", target, body);
     EXPECT_EQ(r.status, 403) << target << ": " << r.body;
     EXPECT_NE(r.body.find("caller_not_allowed"), std::string::npos) << r.body;
     EXPECT_EQ(r.body.find("token"), std::string::npos) << r.body;
   }
   // Signed for another audience (auth's, sent to the api): 401. Delivery may still call
   // what lists every service, such as the signed no-op /internal/v1/ping.
-  auto to_api = client_for(*delivery, "auth");
-  EXPECT_EQ(post(*to_api, "api", "/internal/v1/ping", "{}").status, 401);
-  auto ping_api = client_for(*delivery, "api");
-  EXPECT_EQ(post(*ping_api, "api", "/internal/v1/ping", "{}").status, 200);  // reading is fine
+  EXPECT_EQ((*delivery)->Post("api", "/internal/v1/ping", "{}", "auth").status, 401);
+  EXPECT_EQ((*delivery)->Post("api", "/internal/v1/ping", "{}").status, 200);  // reading is fine
 }
 
 }  // namespace

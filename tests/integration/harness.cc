@@ -14,6 +14,8 @@
 #include <regex>
 #include <thread>
 
+#include "src/base/env.h"
+
 namespace edgevault::testing {
 
 namespace json = boost::json;
@@ -309,6 +311,39 @@ std::string EdgeVaultUp::TokenForNewUser(const std::string& email, const std::st
   HttpReply token = Call("auth", "POST", "/v1/token", "", session);
   if (token.status != 200) return "";
   return std::string(token.json.at("token").as_string());
+}
+
+absl::StatusOr<std::unique_ptr<SignedCaller>> SignedCaller::Load(const EdgeVaultUp& up,
+                                                                  std::string_view as_service) {
+  absl::StatusOr<net::ServiceCredential> credential = net::ServiceCredential::Load(
+      base::Env::Default(), net::ServiceCredentialPath(up.data_dir() + "/keys", as_service), as_service);
+  if (!credential.ok()) return credential.status();
+  return std::unique_ptr<SignedCaller>(new SignedCaller(up, std::move(*credential)));
+}
+
+net::ClientResponse SignedCaller::Post(std::string_view to_service, const std::string& target,
+                                       const std::string& body, std::string_view audience) {
+  net::HttpClientOptions options;
+  options.credential = &credential_;
+  options.audience = std::string(audience.empty() ? to_service : audience);
+  absl::StatusOr<std::unique_ptr<net::HttpClient>> client = net::HttpClient::Create(options);
+  if (!client.ok()) {
+    net::ClientResponse failed;
+    failed.body = client.status().ToString();
+    return failed;
+  }
+  net::ClientRequest req;
+  req.method = "POST";
+  req.target = target;
+  req.body = body;
+  req.headers = {{"Content-Type", "application/json"}};
+  absl::StatusOr<net::ClientResponse> r = (*client)->Do("127.0.0.1", static_cast<uint16_t>(up_.port(to_service)), req);
+  if (!r.ok()) {
+    net::ClientResponse failed;
+    failed.body = r.status().ToString();
+    return failed;
+  }
+  return *std::move(r);
 }
 
 }  // namespace edgevault::testing

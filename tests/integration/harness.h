@@ -16,7 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "src/net/http_client.h"
+#include "src/net/signing.h"
 
 namespace edgevault::testing {
 
@@ -159,6 +161,25 @@ class EdgeVaultUp {
   pid_t pid_ = -1;
   std::string admin_key_, email_, password_;
   std::unique_ptr<net::HttpClient> client_;
+};
+
+// Requests signed with the real credential of one of up's services (from DATA_DIR/keys):
+// what that service, or an attacker holding its key, can send to the internal routes.
+class SignedCaller {
+ public:
+  // Loads `as_service`'s credential; the Env's error when its key file cannot be read.
+  static absl::StatusOr<std::unique_ptr<SignedCaller>> Load(const EdgeVaultUp& up, std::string_view as_service);
+
+  // POSTs `body` (sent as JSON) to `target` of `to_service`, signed for `audience`
+  // (`to_service` when empty). A transport failure is status 0 with the error as the body.
+  net::ClientResponse Post(std::string_view to_service, const std::string& target, const std::string& body,
+                           std::string_view audience = "");
+
+ private:
+  SignedCaller(const EdgeVaultUp& up, net::ServiceCredential credential)
+      : up_(up), credential_(std::move(credential)) {}
+  const EdgeVaultUp& up_;
+  net::ServiceCredential credential_;
 };
 
 }  // namespace edgevault::testing

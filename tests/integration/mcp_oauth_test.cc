@@ -4,12 +4,14 @@
 // consent a logged-in user gives, the code exchange with PKCE S256, tokens bound to the
 // api's MCP resource (RFC 8707: good on /mcp, refused on REST), refresh-token rotation with
 // reuse detection, code replay, revocation, scopes capped by role, and the audit trail.
+#include <map>
 #include <set>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "src/base/encoding.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/other_org.h"
 
 namespace edgevault {
 namespace {
@@ -491,6 +493,87 @@ TEST_F(McpOAuthTest, AUserListsAndRevokesTheirGrants) {
   EXPECT_TRUE(testing::PollUntil(
       [] { return testing::CountAuditLines(up_->data_dir(), "auth.oauth.revoke", {"itest agent", "account"}) >= 1; },
       30000));
+}
+
+// An admin sees which agents hold access to the org and through whom (oauth.md §7c), and
+// ends one; a grant of an admin or owner is an owner's to end; others see nothing.
+TEST_F(McpOAuthTest, AnAdminListsAndRevokesTheOrgsGrants) {
+  const std::string admin = NewSession("admin@oauth.test", "admin");
+  ASSERT_FALSE(admin.empty());
+  auto org_ids = [&](const std::string& bearer) {
+    std::map<std::string, std::string> out;  // grant id → its user's email
+    HttpReply r = up_->Call("auth", "GET", "/v1/org/oauth-grants", "", bearer);
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200) return out;
+    for (const json::value& g : r.json.at("grants").as_array()) out[Str(g, "id")] = Str(g.at("user"), "email");
+    return out;
+  };
+  auto grant_of = [&](const std::string& session) {
+    std::set<std::string> before;
+    const HttpReply earlier = up_->Call("auth", "GET", "/v1/account/oauth-grants", "", session);
+    for (const json::value& g : earlier.json.at("grants").as_array()) before.insert(Str(g, "id"));
+    HttpReply t = Exchange(Consent(session, Authorize("read")));
+    EXPECT_EQ(t.status, 200) << t.body;
+    const HttpReply after = up_->Call("auth", "GET", "/v1/account/oauth-grants", "", session);
+    for (const json::value& g : after.json.at("grants").as_array()) {
+      if (!before.contains(Str(g, "id"))) return std::make_pair(Str(g, "id"), Str(t.json, "refresh_token"));
+    }
+    return std::make_pair(std::string(), std::string());
+  };
+  auto [dev_grant, dev_refresh] = grant_of(developer_session_);
+  auto [admin_grant, admin_refresh] = grant_of(admin);
+  ASSERT_FALSE(dev_grant.empty());
+  ASSERT_FALSE(admin_grant.empty());
+
+  // The admin (a session) and the owner's admin key both see both grants, with their users.
+  std::map<std::string, std::string> seen = org_ids(admin);
+  EXPECT_EQ(seen[dev_grant], "dev@oauth.test");
+  EXPECT_EQ(seen[admin_grant], "admin@oauth.test");
+  EXPECT_TRUE(org_ids(up_->admin_key()).contains(dev_grant));
+  // A developer or viewer may not look, nor revoke; bad ids are 400; unknown ones 404.
+  EXPECT_EQ(up_->Call("auth", "GET", "/v1/org/oauth-grants", "", developer_session_).status, 403);
+  EXPECT_EQ(up_->Call("auth", "GET", "/v1/org/oauth-grants", "", viewer_session_).status, 403);
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/org/oauth-grants/" + dev_grant, "", viewer_session_).status, 403);
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/org/oauth-grants/nope", "", admin).status, 400);
+  EXPECT_EQ(up_->Call("auth", "DELETE", "/v1/org/oauth-grants/ogr_unknown", "", admin).status, 404);
+  // Another org's owner neither sees nor revokes this org's grants.
+  const std::string rival = testing::TokenForOwnerOfAnotherOrg(*up_, "grants-rival");
+  ASSERT_FALSE(rival.empty());
+  HttpReply rival_list = up_->Call("auth", "GET", "/v1/org/oauth-grants", "", rival);
+  if (rival_list.status == 200) {
+    EXPECT_EQ(rival_list.body.find(dev_grant), std::string::npos) << rival_list.body;
+  }
+  EXPECT_NE(up_->Call("auth", "DELETE", "/v1/org/oauth-grants/" + dev_grant, "", rival).status, 200);
+
+  // An admin may not end another admin's grant; the owner may.
+  HttpReply above = up_->Call("auth", "DELETE", "/v1/org/oauth-grants/" + admin_grant, "", NewSession("admin2@oauth.test", "admin"));
+  EXPECT_EQ(above.status, 403) << above.body;
+  EXPECT_TRUE(org_ids(admin).contains(admin_grant));
+  // The admin ends the developer's grant: its refresh token is refused at once.
+  HttpReply revoked = up_->Call("auth", "DELETE", "/v1/org/oauth-grants/" + dev_grant, "", admin);
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(Str(Refresh(dev_refresh).json, "error"), "invalid_grant");
+  EXPECT_FALSE(org_ids(admin).contains(dev_grant));
+  HttpReply by_owner = up_->Call("auth", "DELETE", "/v1/org/oauth-grants/" + admin_grant, "", up_->admin_key());
+  EXPECT_EQ(by_owner.status, 200) << by_owner.body;
+  EXPECT_TRUE(testing::PollUntil(
+      [] { return testing::CountAuditLines(up_->data_dir(), "auth.oauth.revoke", {"\"via\":\"org\""}) >= 2; }, 30000));
+
+  // The CLI: `member apps list` and `member apps revoke` with an admin key.
+  auto [third, third_refresh] = grant_of(developer_session_);
+  ASSERT_FALSE(third.empty());
+  const std::string env = "EDGEVAULT_AUTH_URL=http://127.0.0.1:" + std::to_string(up_->port("auth")) +
+                          " EDGEVAULT_API_URL=http://127.0.0.1:" + std::to_string(up_->port("api")) +
+                          " EDGEVAULT_TOKEN=" + up_->admin_key() + " EDGEVAULT_PROFILE=/nonexistent";
+  testing::CommandResult listed = testing::RunEdgevault("member apps list", env);
+  EXPECT_EQ(listed.code, 0) << listed.out;
+  EXPECT_NE(listed.out.find(third), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("dev@oauth.test"), std::string::npos) << listed.out;
+  testing::CommandResult cut = testing::RunEdgevault("member apps revoke " + third, env);
+  EXPECT_EQ(cut.code, 0) << cut.out;
+  EXPECT_EQ(Str(Refresh(third_refresh).json, "error"), "invalid_grant");
+  testing::CommandResult again = testing::RunEdgevault("member apps revoke " + third, env);
+  EXPECT_NE(again.code, 0) << again.out;
 }
 
 TEST_F(McpOAuthTest, ScopesNeverExceedTheRole) {

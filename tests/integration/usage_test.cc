@@ -10,11 +10,10 @@
 #include "gtest/gtest.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
-#include "src/crypto/password.h"
 #include "src/net/http_client.h"
 #include "src/net/signing.h"
-#include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/other_org.h"
 
 namespace edgevault {
 namespace {
@@ -89,29 +88,6 @@ class UsageTest : public ::testing::Test {
     return variant != nullptr && variant->is_string() ? std::string(variant->get_string()) : "";
   }
 
-  // A JWT for the owner of a second org (made in the control DB, as an operator would).
-  std::string TokenForOwnerOfAnotherOrg(const std::string& name) {
-    auto control = storage::OpenSqliteControlStore({up_->data_dir() + "/control.db", base::Env::Default()});
-    EXPECT_TRUE(control.ok()) << control.status();
-    if (!control.ok()) return "";
-    absl::Time now = absl::Now();
-    storage::Org org{"org_" + name, name, {}, now};
-    EXPECT_TRUE((*control)->CreateOrg(org).ok());
-    const std::string email = name + "-owner@example.com", password = name + " owner password 1";
-    storage::User u;
-    u.id = "usr_" + name;
-    u.email = email;
-    u.password_hash = *crypto::HashPassword(password, crypto::PasswordParams::ForTests());
-    u.created_at = now;
-    EXPECT_TRUE((*control)->CreateUser(u).ok());
-    EXPECT_TRUE((*control)->AddMembership({org.id, u.id, storage::Role::kOwner, now}).ok());
-    HttpReply login = up_->Json("auth", "POST", "/v1/login", {{"email", email}, {"password", password}});
-    EXPECT_EQ(login.status, 200) << login.body;
-    if (login.status != 200) return "";
-    HttpReply token = up_->Call("auth", "POST", "/v1/token", "", std::string(login.json.at("session").as_string()));
-    EXPECT_EQ(token.status, 200) << token.body;
-    return token.status == 200 ? std::string(token.json.at("token").as_string()) : "";
-  }
 
   std::unique_ptr<EdgeVaultUp> up_;
   std::unique_ptr<net::HttpClient> client_;
@@ -194,6 +170,32 @@ TEST_F(UsageTest, EvaluationsFromTwoDeliveryNodesAddUpExactlyInInsights) {
   EXPECT_NE(cli.out.find("27 evaluations"), std::string::npos) << cli.out;
   EXPECT_NE(cli.out.find("TARGETING_MATCH"), std::string::npos) << cli.out;
 
+  // The same requests as SDK usage: every OFREP call of the server key, on both nodes (the
+  // warm-up polls may have made a few more before the flag was published).
+  HttpReply sdk;
+  int64_t ofrep_server = 0;
+  // 27 evaluations and the unknown flag (the first node ships it within its next second).
+  EXPECT_TRUE(testing::PollUntil([&] {
+    sdk = Api("GET", "/v1/workspaces/shop/environments/prod/sdk-usage?step=1m");
+    if (sdk.status != 200) return false;
+    for (const json::value& s : sdk.json.at("series").as_array()) {
+      if (s.at("endpoint") == "ofrep" && s.at("key_kind") == "server") ofrep_server = s.at("total").as_int64();
+    }
+    return ofrep_server >= 28;
+  }, 30000)) << sdk.status << " " << sdk.body;
+  for (const json::value& s : sdk.json.at("series").as_array()) {
+    EXPECT_NE(s.at("key_kind"), "client") << sdk.body;  // no client key was used
+  }
+  EXPECT_EQ(sdk.json.at("total").as_int64(), ofrep_server) << sdk.body;
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/environments/nope/sdk-usage").status, 404);
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/environments/prod/sdk-usage?step=30s").status, 400);
+  testing::CommandResult usage_cli = testing::RunEdgevault(
+      "usage shop --env prod --step 1m",
+      base::StrCat("EDGEVAULT_API_URL=http://127.0.0.1:", std::to_string(up_->port("api")),
+                   " EDGEVAULT_TOKEN=", up_->admin_key(), " EDGEVAULT_PROFILE=/nonexistent"));
+  EXPECT_EQ(usage_cli.code, 0) << usage_cli.out;
+  EXPECT_NE(usage_cli.out.find("ofrep"), std::string::npos) << usage_cli.out;
+
   // Bad ranges: 400 with a JSON error; unknown flag or environment: 404.
   for (const char* q : {"?env=prod&step=30s", "?env=prod&step=90m", "?env=prod&from=yesterday",
                         "?env=prod&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "?step=1h",
@@ -206,10 +208,11 @@ TEST_F(UsageTest, EvaluationsFromTwoDeliveryNodesAddUpExactlyInInsights) {
   EXPECT_EQ(Api("GET", "/v1/workspaces/shop/flags/checkout/insights?env=nope").status, 404);
 
   // Another org's owner: the same 404 as for a workspace that does not exist.
-  std::string other = TokenForOwnerOfAnotherOrg("rival");
+  std::string other = testing::TokenForOwnerOfAnotherOrg(*up_, "rival");
   ASSERT_FALSE(other.empty());
   HttpReply denied = Api("GET", insights, nullptr, other);
   EXPECT_EQ(denied.status, 404) << denied.body;
+  EXPECT_EQ(Api("GET", "/v1/workspaces/shop/environments/prod/sdk-usage", nullptr, other).status, 404);
   EXPECT_EQ(denied.body.find("\"on\""), std::string::npos) << denied.body;
   // Positive control: the same token reads its own org's (empty) workspace list.
   EXPECT_EQ(Api("GET", "/v1/workspaces", nullptr, other).status, 200);
@@ -218,29 +221,10 @@ TEST_F(UsageTest, EvaluationsFromTwoDeliveryNodesAddUpExactlyInInsights) {
 // Delivery's credential is the usage credential: it submits usage and is refused by every
 // other internal route of the api and auth; the api's credential cannot submit usage.
 TEST_F(UsageTest, TheUsageCredentialCanOnlySubmitUsage) {
-  const std::string keys = up_->data_dir() + "/keys";
-  base::Env* env = base::Env::Default();
-  auto delivery = net::ServiceCredential::Load(env, net::ServiceCredentialPath(keys, "delivery"), "delivery");
-  auto api = net::ServiceCredential::Load(env, net::ServiceCredentialPath(keys, "api"), "api");
+  auto delivery = testing::SignedCaller::Load(*up_, "delivery");
+  auto api = testing::SignedCaller::Load(*up_, "api");
   ASSERT_TRUE(delivery.ok()) << delivery.status();
   ASSERT_TRUE(api.ok()) << api.status();
-  auto client_for = [](const net::ServiceCredential& c, std::string audience) {
-    net::HttpClientOptions o;
-    o.credential = &c;
-    o.audience = std::move(audience);
-    return *net::HttpClient::Create(o);
-  };
-  auto post = [&](net::HttpClient& client, std::string_view service, const std::string& target,
-                  const std::string& body) {
-    net::ClientRequest req;
-    req.method = "POST";
-    req.target = target;
-    req.body = body;
-    req.headers = {{"Content-Type", "application/json"}};
-    auto r = client.Do("127.0.0.1", up_->port(service), req);
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : net::ClientResponse{};
-  };
   const int64_t minute = absl::ToUnixSeconds(absl::Now()) / 60;
   auto body = [&](const std::string& batch, int64_t count) {
     return json::serialize(json::object{
@@ -249,37 +233,71 @@ TEST_F(UsageTest, TheUsageCredentialCanOnlySubmitUsage) {
                                                  {"flag", "f"}, {"variant", "on"}, {"reason", "STATIC"},
                                                  {"count", count}}}}});
   };
-  auto as_delivery_api = client_for(*delivery, "api");
-  net::ClientResponse ok = post(*as_delivery_api, "api", "/internal/v1/usage", body(std::string(32, 'a'), 3));
+  net::ClientResponse ok = (*delivery)->Post("api", "/internal/v1/usage", body(std::string(32, 'a'), 3));
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_NE(ok.body.find("\"duplicate\":false"), std::string::npos) << ok.body;
-  EXPECT_NE(post(*as_delivery_api, "api", "/internal/v1/usage", body(std::string(32, 'a'), 3)).body.find("\"duplicate\":true"),
+  EXPECT_NE((*delivery)->Post("api", "/internal/v1/usage", body(std::string(32, 'a'), 3)).body.find("\"duplicate\":true"),
             std::string::npos);
   // Bad bodies: 400 JSON naming the problem.
-  net::ClientResponse bad = post(*as_delivery_api, "api", "/internal/v1/usage", body(std::string(32, 'b'), -1));
+  net::ClientResponse bad = (*delivery)->Post("api", "/internal/v1/usage", body(std::string(32, 'b'), -1));
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_NE(bad.body.find("\"error\""), std::string::npos) << bad.body;
-  EXPECT_EQ(post(*as_delivery_api, "api", "/internal/v1/usage", "[").status, 400);
+  EXPECT_EQ((*delivery)->Post("api", "/internal/v1/usage", "[").status, 400);
 
   // The api's own credential cannot submit usage.
-  auto as_api = client_for(*api, "api");
-  net::ClientResponse not_api = post(*as_api, "api", "/internal/v1/usage", body(std::string(32, 'c'), 1));
+  net::ClientResponse not_api = (*api)->Post("api", "/internal/v1/usage", body(std::string(32, 'c'), 1));
   EXPECT_EQ(not_api.status, 403) << not_api.body;
 
   // Every other internal route refuses delivery's credential.
-  auto as_delivery_auth = client_for(*delivery, "auth");
   for (const char* target : {"/internal/v1/api-keys/exchange", "/internal/v1/sdk-keys", "/internal/v1/sdk-keys/list",
                              "/internal/v1/sdk-keys/revoke", "/internal/v1/workspaces/create",
                              "/internal/v1/workspaces/get", "/internal/v1/workspaces/list",
                              "/internal/v1/orgs/entitlements", "/internal/v1/principals/rights"}) {
-    net::ClientResponse r = post(*as_delivery_auth, "auth", target, "{}");
+    net::ClientResponse r = (*delivery)->Post("auth", target, "{}");
     EXPECT_EQ(r.status, 403) << target << ": " << r.body;
     EXPECT_NE(r.body.find("caller_not_allowed"), std::string::npos) << r.body;
   }
-  auto as_delivery_delivery = client_for(*delivery, "delivery");
-  EXPECT_EQ(post(*as_delivery_delivery, "delivery", "/internal/v1/changed", "{}").status, 403);
+  EXPECT_EQ((*delivery)->Post("delivery", "/internal/v1/changed", "{}").status, 403);
   // A usage body signed for auth is refused by the api (audience), and auth has no usage route.
-  EXPECT_EQ(post(*as_delivery_auth, "api", "/internal/v1/usage", body(std::string(32, 'd'), 1)).status, 401);
+  EXPECT_EQ((*delivery)->Post("api", "/internal/v1/usage", body(std::string(32, 'd'), 1), "auth").status, 401);
+}
+
+// `edgevault up` stops delivery before the api, so what delivery counted since its last
+// shipment (here: everything, the interval is an hour) lands in the api on the way out and is
+// in the insights after a restart. Stopping both at once raced delivery's last flush against
+// the api's exit.
+TEST(UsageStopTest, UpStopsDeliveryBeforeTheApiSoTheLastCountsLand) {
+  ::signal(SIGPIPE, SIG_IGN);
+  auto up = EdgeVaultUp::Start({"--set", "delivery.usage_interval_s=3600"});
+  ASSERT_NE(up, nullptr);
+  const std::string admin = up->admin_key();
+  ASSERT_EQ(up->Json("api", "POST", "/v1/workspaces", {{"key", "shop"}, {"name", "Shop"}}, admin).status, 201);
+  ASSERT_EQ(up->Json("api", "POST", "/v1/workspaces/shop/environments", {{"key", "prod"}, {"reason", "setup"}}, admin).status, 201);
+  ASSERT_EQ(up->Json("api", "PUT", "/v1/workspaces/shop/flags/checkout",
+                     json::parse(R"({"variations":[{"value":false,"name":"off"},{"value":true,"name":"on"}],)"
+                                 R"("environments":{"prod":{"on":true,"fallthrough":{"variation":1}}},"reason":"launch"})"),
+                     admin).status, 200);
+  HttpReply minted = up->Json("api", "POST", "/v1/workspaces/shop/environments/prod/sdk-keys", {{"name", "web"}}, admin);
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string sdk_key(minted.json.at("key").as_string());
+  auto evaluate = [&] {
+    HttpReply r = up->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/checkout",
+                           R"({"context":{"targetingKey":"u1"}})", sdk_key, {{"Content-Type", "application/json"}});
+    return r.status == 200 && r.json.is_object() && r.json.as_object().contains("variant") ? std::string(r.json.at("variant").as_string()) : "";
+  };
+  ASSERT_TRUE(testing::PollUntil([&] { return evaluate() == "on"; }, 30000));
+  for (int i = 0; i < 9; ++i) ASSERT_EQ(evaluate(), "on");  // 10 in all, none shipped yet
+  const std::string insights = "/v1/workspaces/shop/flags/checkout/insights?env=prod&step=1m";
+  HttpReply before = up->Call("api", "GET", insights, "", admin);
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_EQ(before.json.at("total"), 0) << before.body;
+
+  EdgeVaultUp::Stopped stopped = up->Stop();
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  ASSERT_TRUE(up->Restart({"--set", "delivery.usage_interval_s=3600"})) << up->Output();
+  HttpReply after = up->Call("api", "GET", insights, "", admin);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.json.at("total"), 10) << after.body << "\n" << stopped.output;
 }
 
 }  // namespace

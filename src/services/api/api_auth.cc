@@ -265,25 +265,6 @@ void ApiAuth::Unwatch(uint64_t id) {
   watches_.erase(w);
 }
 
-void ApiAuth::Pin(const Principal& p) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& key : KeysOf(p)) {
-    Tracked& t = tracked_[key];
-    ++t.pins;
-    t.last_seen = options_.env->Now();
-  }
-}
-
-void ApiAuth::Unpin(const Principal& p) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& key : KeysOf(p)) {
-    auto it = tracked_.find(key);
-    if (it == tracked_.end()) continue;
-    if (it->second.pins > 0) --it->second.pins;
-    it->second.last_seen = options_.env->Now();
-  }
-}
-
 bool ApiAuth::GoneLocked(const Principal& p) const {
   for (const auto& key : KeysOf(p)) {
     auto it = tracked_.find(key);

@@ -99,13 +99,10 @@ class ApiAuth {
   // principal and applies the answer; forgets principals unseen for `track_for`. Unavailable
   // when auth cannot be asked (the previous answers stay in force).
   absl::Status RecheckOnce();
-  // A long-lived answer (an event stream) keeps its principal tracked, however long it stays
-  // open, between Pin and Unpin; it asks Revoked before each thing it sends and ends when
-  // true (a recheck found that the principal holds no rights any more).
-  void Pin(const Principal& p);
-  void Unpin(const Principal& p);
+  // True when a recheck found that `p` holds no rights any more. A long-lived answer (an
+  // event stream) asks before each thing it sends, and holds a WatchRevocation meanwhile.
   bool Revoked(const Principal& p);
-  // Pins `p` and calls `on_revoked` once, on the recheck thread and with no lock of this
+  // Keeps `p` tracked (pinned), however long its stream stays open, and calls `on_revoked` once, on the recheck thread and with no lock of this
   // class held, from the first recheck that finds it holds no rights (so an idle stream is
   // closed within one recheck interval, not at its next send). Returns an id for
   // Unwatch, which unpins; a watch that has fired is already unpinned and Unwatch does

@@ -287,8 +287,11 @@ class ApiService::Handlers {
     };
     mo.record_event = o_.record_event;
     workspace::Service* service = o_.service;
-    mo.subscribe = [service](const std::string& workspace_id, std::function<void(const storage::Revision&)> fn) {
-      return service->Subscribe(workspace_id, [fn = std::move(fn)](const workspace::RevisionEvent& e) { fn(e.revision); });
+    mo.subscribe = [service](const std::string& workspace_id,
+                             std::function<void(const std::string&, const storage::Revision&)> fn) {
+      return service->Subscribe(workspace_id, [fn = std::move(fn)](const workspace::RevisionEvent& e) {
+        fn(e.workspace_id, e.revision);
+      });
     };
     mo.unsubscribe = [service](uint64_t id) { service->Unsubscribe(id); };
     mo.watch_revocation = [auth](const Principal& p, std::function<void()> fn) {
@@ -520,6 +523,7 @@ class ApiService::Handlers {
         EV_LOG(kError, "the new workspace did not get the org's webhooks; change an org webhook to repair",
                {{"workspace", ws.id}, {"error", attached.ToString()}});
       }
+      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);  // MCP sessions list resources per workspace
       return services::JsonResponse(201, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
                                                       {"created_at", services::FormatTime(ws.created_at)},
                                                       {"revision", 0}});
@@ -557,6 +561,7 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
       EV_ASSIGN_OR_RETURN(std::string name, services::RequiredString(body, "name", 200));
       EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->RenameWorkspace(ActorFor(c.p, req), c.ws, name, reason));
+      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);
       return services::JsonResponse(200, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
                                                       {"created_at", services::FormatTime(ws.created_at)}});
     });
@@ -1252,6 +1257,20 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(json::object answer, FlagInsights(*o_.usage, c.ws.id, *env, key, range));
       return services::JsonResponse(200, answer);
     });
+
+    // The SDK requests delivery answered for an environment, per endpoint and key kind.
+    // Authorized as reading the workspace; the environment must exist.
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/environments/{env}/sdk-usage",
+          [this](net::Request& req) -> absl::StatusOr<net::Response> {
+            EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+            std::string env(req.Param("env"));
+            EV_ASSIGN_OR_RETURN(InsightsRange range, ParseInsightsRange(req.QueryParam("from"), req.QueryParam("to"),
+                                                                        req.QueryParam("step"), o_.env->Now()));
+            EV_RETURN_IF_ERROR(o_.service->GetItem(c.ws, ItemKind::kEnvironment, env).status());
+            if (o_.usage == nullptr) return absl::UnavailableError("this api keeps no usage");
+            EV_ASSIGN_OR_RETURN(json::object answer, SdkUsage(*o_.usage, c.ws.id, env, range));
+            return services::JsonResponse(200, answer);
+          });
   }
 
   void InstallWebhooks(net::Router& r) {

@@ -97,6 +97,17 @@ McpServer::McpServer(McpServerOptions options)
       tools_({.read_only = options_.read_only, .allow_secret_values = options_.allow_secret_values}),
       all_tools_({.read_only = false, .allow_secret_values = true}) {
   guard_->server = this;
+  if (subscriptions_enabled()) {
+    // An environment created or deleted changes what resources/list answers (§1c).
+    std::weak_ptr<Guard> guard = guard_;
+    all_revisions_ = options_.subscribe("", [guard](const std::string& workspace_id, const storage::Revision& rev) {
+      if (rev.kind != storage::ItemKind::kEnvironment || (rev.before != "null" && rev.after != "null")) return;
+      if (auto g = guard.lock()) {
+        std::lock_guard<std::mutex> lock(g->mu);
+        if (g->server != nullptr) g->server->ResourceListChanged(workspace_id, "");
+      }
+    });
+  }
 }
 
 McpServer::~McpServer() {
@@ -105,8 +116,38 @@ McpServer::~McpServer() {
     std::lock_guard<std::mutex> lock(guard_->mu);
     guard_->server = nullptr;
   }
+  if (all_revisions_ != 0) options_.unsubscribe(all_revisions_);
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = sessions_.begin(); it != sessions_.end();) it = DropLocked(it);
+}
+
+void McpServer::ResourceListChanged(std::string_view workspace_id, std::string_view org_id) {
+  std::vector<std::shared_ptr<net::SseStream>> streams;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      Session& s = it->second;
+      const bool concerns = s.listed && ((!workspace_id.empty() && s.listed_workspaces.contains(std::string(workspace_id))) ||
+                                         (!org_id.empty() && s.org == org_id));
+      if (!concerns) {
+        ++it;
+        continue;
+      }
+      // Not a word about the org to a principal that holds no rights any more.
+      if (options_.revoked && options_.revoked(s.principal)) {
+        it = DropLocked(it);
+        continue;
+      }
+      for (auto& w : s.streams) {
+        if (auto stream = w.lock(); stream && !stream->closed()) streams.push_back(std::move(stream));
+      }
+      ++it;
+    }
+  }
+  if (streams.empty()) return;
+  static const std::string kMessage =
+      json::serialize(json::object{{"jsonrpc", "2.0"}, {"method", "notifications/resources/list_changed"}});
+  for (auto& s : streams) s->Send({.id = "", .event = "message", .data = kMessage});
 }
 
 namespace {
@@ -486,7 +527,7 @@ json::value McpServer::Initialize(const json::object& params, const Principal& p
       {"protocolVersion", negotiated},
       {"capabilities",
        {{"tools", {{"listChanged", false}}},
-        {"resources", {{"subscribe", subscriptions_enabled()}, {"listChanged", false}}},
+        {"resources", {{"subscribe", subscriptions_enabled()}, {"listChanged", subscriptions_enabled()}}},
         {"prompts", {{"listChanged", false}}}}},
       {"serverInfo", {{"name", "edgevault-api"}, {"title", "EdgeVault"}, {"version", options_.server_version}}},
       {"instructions",
@@ -600,10 +641,18 @@ RouteCaller McpServer::CallerFor(const Call& call, std::string tool) {
 json::value McpServer::ResourcesList(Call& call, json::object* error) {
   RouteCaller caller = CallerFor(call, "resources/list");
   json::array resources;
-  RouteAnswer a = McpTools::ListResources(caller, &resources);
+  std::vector<std::string> workspace_ids;
+  RouteAnswer a = McpTools::ListResources(caller, &resources, &workspace_ids);
   if (a.status < 200 || a.status >= 300) {
     *error = RpcError(kInternalError, "listing the workspaces failed with HTTP " + std::to_string(a.status));
     return nullptr;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = sessions_.find(call.session.id); it != sessions_.end()) {
+      it->second.listed = true;
+      it->second.listed_workspaces = std::set<std::string>(workspace_ids.begin(), workspace_ids.end());
+    }
   }
   return json::object{{"resources", std::move(resources)}};
 }
@@ -716,7 +765,7 @@ json::value McpServer::ResourcesSubscribe(Call& call, const json::object& params
   }
   std::weak_ptr<Guard> guard = guard_;
   std::string session_id = call.session.id;
-  uint64_t id = options_.subscribe(workspace_id, [guard, session_id, uri](const storage::Revision& rev) {
+  uint64_t id = options_.subscribe(workspace_id, [guard, session_id, uri](const std::string&, const storage::Revision& rev) {
     if (auto g = guard.lock()) {
       std::lock_guard<std::mutex> lock(g->mu);
       if (g->server != nullptr) g->server->OnRevision(session_id, uri, rev);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,8 +61,10 @@ struct McpServerOptions {
   std::string server_version = "0.1.0";
   // Resource subscriptions (docs/design/mcp.md §1b); any of these empty = resources/subscribe
   // is not offered. `subscribe` calls `fn` with every revision of workspace `workspace_id`
-  // (workspace::Service::Subscribe) and returns an id for `unsubscribe`.
-  std::function<uint64_t(const std::string& workspace_id, std::function<void(const storage::Revision&)> fn)>
+  // ("" = of every workspace, with its id) (workspace::Service::Subscribe) and returns an id
+  // for `unsubscribe`.
+  std::function<uint64_t(const std::string& workspace_id,
+                         std::function<void(const std::string& workspace_id, const storage::Revision&)> fn)>
       subscribe;
   std::function<void(uint64_t)> unsubscribe;
   // ApiAuth::WatchRevocation / Unwatch / Revoked: a session's GET stream pins its principal
@@ -90,6 +93,15 @@ class McpServer {
 
   size_t session_count() const;
 
+  // What resources/list answers changed (docs/design/mcp.md §1c): an environment of workspace
+  // `workspace_id` was created or deleted, or (with `org_id`) a workspace of that org was
+  // created, renamed or deleted. Each session that listed resources and could see it (the
+  // workspace was in its list, or its principal is of that org) gets
+  // notifications/resources/list_changed on its open GET streams. Environment changes are
+  // seen by the server itself (it subscribes to every workspace's revisions); workspace
+  // changes are the caller's to report.
+  void ResourceListChanged(std::string_view workspace_id, std::string_view org_id);
+
  private:
   struct Subscription {
     ResourceRef ref;
@@ -105,6 +117,8 @@ class McpServer {
     absl::Time last_used;
     std::vector<std::weak_ptr<net::SseStream>> streams;
     std::map<std::string, Subscription> subscriptions;  // by URI
+    bool listed = false;                    // called resources/list (so list_changed concerns it)
+    std::set<std::string> listed_workspaces;  // ids of the workspaces its last list showed
   };
   // Callbacks from the workspace service and ApiAuth reach the server through this, so
   // one that runs after the destructor started finds `server` null (see ~McpServer).
@@ -153,6 +167,7 @@ class McpServer {
   std::shared_ptr<Guard> guard_ = std::make_shared<Guard>();
   mutable std::mutex mu_;
   std::map<std::string, Session> sessions_;
+  uint64_t all_revisions_ = 0;  // options_.subscribe("") for list_changed; 0 = none
 };
 
 }  // namespace edgevault::api

@@ -86,12 +86,16 @@ class McpServerTest : public ::testing::Test {
       events_.push_back(json::parse(event));
       return absl::OkStatus();
     };
-    o.subscribe = [this](const std::string& workspace_id, std::function<void(const storage::Revision&)> fn) {
+    o.subscribe = [this](const std::string& workspace_id,
+                         std::function<void(const std::string&, const storage::Revision&)> fn) {
       uint64_t id = next_id_++;
-      subscribers_[id] = {workspace_id, std::move(fn)};
+      (workspace_id.empty() ? all_subscribers_ : subscribers_)[id] = {workspace_id, std::move(fn)};
       return id;
     };
-    o.unsubscribe = [this](uint64_t id) { subscribers_.erase(id); };
+    o.unsubscribe = [this](uint64_t id) {
+      subscribers_.erase(id);
+      all_subscribers_.erase(id);
+    };
     o.watch_revocation = [this](const Principal& p, std::function<void()> fn) {
       uint64_t id = next_id_++;
       watches_[id] = {p.ActorId(), std::move(fn)};
@@ -174,20 +178,27 @@ class McpServerTest : public ::testing::Test {
     for (auto& f : fire) f();
   }
   // A revision published to the subscribers of `workspace_id`, as the workspace service does.
-  void Publish(const std::string& workspace_id, storage::ItemKind kind, std::string key) {
+  // `before`/`after` as the store writes them ("null" for a created/deleted item).
+  void Publish(const std::string& workspace_id, storage::ItemKind kind, std::string key,
+               std::string before = "{}", std::string after = "{}") {
     storage::Revision rev;
     rev.seq = ++seq_;
     rev.kind = kind;
     rev.key = std::move(key);
-    std::vector<std::function<void(const storage::Revision&)>> fns;
+    rev.before = std::move(before);
+    rev.after = std::move(after);
+    std::vector<std::function<void(const std::string&, const storage::Revision&)>> fns;
     for (auto& [id, sub] : subscribers_) {
       if (sub.first == workspace_id) fns.push_back(sub.second);
     }
-    for (auto& f : fns) f(rev);
+    for (auto& [id, sub] : all_subscribers_) fns.push_back(sub.second);
+    for (auto& f : fns) f(workspace_id, rev);
   }
 
   base::SimulatedEnv env_;
-  std::map<uint64_t, std::pair<std::string, std::function<void(const storage::Revision&)>>> subscribers_;
+  using Subscriber = std::pair<std::string, std::function<void(const std::string&, const storage::Revision&)>>;
+  std::map<uint64_t, Subscriber> subscribers_;      // of one workspace (resources/subscribe)
+  std::map<uint64_t, Subscriber> all_subscribers_;  // of every workspace (list_changed)
   std::map<uint64_t, std::pair<std::string, std::function<void()>>> watches_;
   std::set<std::string> revoked_;
   uint64_t next_id_ = 1;
@@ -234,6 +245,16 @@ class FakeStream : public net::SseStream {
       uris.emplace_back(m.at("params").at("uri").as_string());
     }
     return uris;
+  }
+  // How many notifications/resources/list_changed were sent (and nothing else).
+  size_t ListChanged() const {
+    size_t n = 0;
+    for (const net::SseEvent& e : events) {
+      json::value m = json::parse(e.data);
+      EXPECT_EQ(m.at("method"), "notifications/resources/list_changed");
+      n += m.at("method") == "notifications/resources/list_changed" ? 1 : 0;
+    }
+    return n;
   }
   std::vector<net::SseEvent> events;
 
@@ -685,6 +706,51 @@ TEST_F(McpServerTest, ANotificationIsNotSentOnceTheRecheckSaysGone) {
   EXPECT_TRUE(stream->events.empty());
   EXPECT_TRUE(stream->closed());
   EXPECT_EQ(server_->session_count(), 0u);
+}
+
+// notifications/resources/list_changed (docs/design/mcp.md §1c): an environment created or
+// deleted in a workspace a session listed, or a workspace change in its org; never to a
+// session that did not list, saw other workspaces, is of another org, or was revoked.
+TEST_F(McpServerTest, TheResourceListChangeReachesTheSessionsThatListed) {
+  Start();
+  answers_.push_back({"/v1/workspaces/shop/environments",
+                      RouteAnswer{200, json::object{{"environments", json::array{json::object{{"key", "prod"}}}}}}});
+  answers_.push_back({"/v1/workspaces",
+                      RouteAnswer{200, json::object{{"workspaces", json::array{json::object{{"id", "ws_1"}, {"key", "shop"}}}}}}});
+  json::value init = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                      {"params", {{"protocolVersion", "2025-06-18"}, {"clientInfo", {{"name", "x"}}}}}})
+                         .body;
+  EXPECT_EQ(init.at("result").at("capabilities").at("resources").at("listChanged"), true);
+  std::string listed = Initialize();
+  std::string silent = Initialize();  // never lists: list_changed does not concern it
+  auto stream = OpenStream(*server_, listed, "dev");
+  auto silent_stream = OpenStream(*server_, silent, "dev");
+  json::value list = Request("resources/list", {}, listed);
+  ASSERT_EQ(list.at("result").at("resources").as_array().size(), 1u) << list;
+
+  Publish("ws_1", storage::ItemKind::kEnvironment, "staging", "null", "{}");  // created
+  EXPECT_EQ(stream->ListChanged(), 1u);
+  Publish("ws_1", storage::ItemKind::kEnvironment, "staging", "{}", "{\"name\":\"S\"}");  // renamed: same list
+  Publish("ws_1", storage::ItemKind::kConfig, "db.pool", "null", "{}");                     // not a resource
+  Publish("ws_2", storage::ItemKind::kEnvironment, "prod", "null", "{}");                   // a workspace it did not see
+  EXPECT_EQ(stream->ListChanged(), 1u);
+  Publish("ws_1", storage::ItemKind::kEnvironment, "staging", "{}", "null");  // deleted
+  EXPECT_EQ(stream->ListChanged(), 2u);
+  server_->ResourceListChanged("", "org_other");  // a workspace of another org
+  EXPECT_EQ(stream->ListChanged(), 2u);
+  server_->ResourceListChanged("", "org_1");  // a workspace of its org created or renamed
+  EXPECT_EQ(stream->ListChanged(), 3u);
+  EXPECT_TRUE(silent_stream->events.empty());
+
+  // Once the recheck says the principal is gone, the session ends instead.
+  revoked_.insert("key:key_dev");
+  Publish("ws_1", storage::ItemKind::kEnvironment, "qa", "null", "{}");
+  EXPECT_EQ(stream->ListChanged(), 3u);
+  EXPECT_TRUE(stream->closed());
+  // The server's own subscription ends with it.
+  EXPECT_EQ(all_subscribers_.size(), 1u);
+  server_.reset();
+  EXPECT_TRUE(all_subscribers_.empty());
 }
 
 TEST_F(McpServerTest, ASessionWithAnOpenStreamIsNotIdle) {

@@ -789,7 +789,8 @@ constexpr std::string_view kScheme = "edgevault://";
 constexpr size_t kMaxResources = 500;
 }  // namespace
 
-RouteAnswer McpTools::ListResources(const RouteCaller& call, json::array* resources) {
+RouteAnswer McpTools::ListResources(const RouteCaller& call, json::array* resources,
+                                    std::vector<std::string>* workspace_ids) {
   RouteAnswer ws = call(http::verb::get, "/v1/workspaces", nullptr, {});
   if (!Ok(ws)) return ws;
   const json::array* all = ArrayMember(ws.body, "workspaces");
@@ -799,6 +800,9 @@ RouteAnswer McpTools::ListResources(const RouteCaller& call, json::array* resour
     const json::value* key = wo == nullptr ? nullptr : wo->if_contains("key");
     if (key == nullptr || !key->is_string()) continue;
     std::string wkey(key->get_string());
+    if (const json::value* id = wo->if_contains("id"); workspace_ids != nullptr && id != nullptr && id->is_string()) {
+      workspace_ids->emplace_back(id->get_string());
+    }
     RouteAnswer envs = call(http::verb::get, "/v1/workspaces/" + PercentEncode(wkey) + "/environments", nullptr, {});
     const json::array* list = Ok(envs) ? ArrayMember(envs.body, "environments") : nullptr;
     if (list == nullptr) continue;

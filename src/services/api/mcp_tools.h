@@ -90,7 +90,9 @@ class McpTools {
   // Resources (§1): the resolved documents of every environment the caller can read, and
   // reading one by URI. Read returns InvalidArgument for a URI this server does not serve
   // (JSON-RPC -32002), else the route's answer (a 4xx answer is an error result).
-  static RouteAnswer ListResources(const RouteCaller& call, boost::json::array* resources);
+  // `workspace_ids` (optional) gets the id of every workspace listed.
+  static RouteAnswer ListResources(const RouteCaller& call, boost::json::array* resources,
+                                   std::vector<std::string>* workspace_ids = nullptr);
   static boost::json::array ResourceTemplates();
   static absl::Status ReadResource(std::string_view uri, const RouteCaller& call, RouteAnswer* answer,
                                    std::string* workspace);

@@ -155,6 +155,12 @@ json::object Build() {
                  "variants: [{variant, total, counts}], reasons: [{reason, total, counts}]} (read permission)",
                  {P("ws"), P("key"), P("env", "query"), P("from", "query"), P("to", "query"), P("step", "query")},
                  std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/environments/{env}/sdk-usage"] = {
+      {"get", Op("The SDK requests delivery answered for one environment over time (docs/api.md \"SDK usage\"): "
+                 "{environment, from, to, step_seconds, resolution, buckets, total, series: [{endpoint, key_kind, "
+                 "total, counts}]} (read permission)",
+                 {P("ws"), P("env"), P("from", "query"), P("to", "query"), P("step", "query")}, std::nullopt, "200",
+                 "Any")}};
   paths["/v1/workspaces/{ws}/leak-scan"] = {
       {"get", Op("Every config and flag scanned for credentials (docs/secret-scanning.md): {findings: [{kind, "
                  "key, pointer, finding, description, revision}], scanned: {configs, flags}}, never a value",

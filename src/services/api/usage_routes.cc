@@ -186,6 +186,25 @@ absl::StatusOr<InsightsRange> ParseInsightsRange(const std::optional<std::string
   return r;
 }
 
+namespace {
+
+// What every usage answer starts with: the environment, the range and each step's start.
+json::object RangeJson(const InsightsRange& range, const std::string& environment) {
+  const int64_t buckets = (range.to_minute - range.from_minute) / range.step_minutes;
+  json::array times;
+  for (int64_t i = 0; i < buckets; ++i) {
+    times.push_back(json::string(services::FormatTime(absl::FromUnixSeconds((range.from_minute + i * range.step_minutes) * 60))));
+  }
+  return json::object{{"environment", environment},
+                      {"from", services::FormatTime(absl::FromUnixSeconds(range.from_minute * 60))},
+                      {"to", services::FormatTime(absl::FromUnixSeconds(range.to_minute * 60))},
+                      {"step_seconds", range.step_minutes * 60},
+                      {"resolution", range.resolution == storage::UsageResolution::kHour ? "hour" : "minute"},
+                      {"buckets", std::move(times)}};
+}
+
+}  // namespace
+
 absl::StatusOr<json::object> FlagInsights(storage::UsageStore& store, const std::string& workspace_id,
                                           const std::string& environment, const std::string& flag,
                                           const InsightsRange& range) {
@@ -220,21 +239,47 @@ absl::StatusOr<json::object> FlagInsights(storage::UsageStore& store, const std:
     }
     return out;
   };
-  json::array times;
-  for (size_t i = 0; i < buckets; ++i) {
-    times.push_back(json::string(services::FormatTime(
-        absl::FromUnixSeconds((range.from_minute + static_cast<int64_t>(i) * range.step_minutes) * 60))));
+  json::object out = RangeJson(range, environment);
+  out["flag"] = flag;
+  out["total"] = total;
+  out["variants"] = series(by_variant, "variant");
+  out["reasons"] = series(by_reason, "reason");
+  return out;
+}
+
+absl::StatusOr<json::object> SdkUsage(storage::UsageStore& store, const std::string& workspace_id,
+                                      const std::string& environment, const InsightsRange& range) {
+  const size_t buckets = static_cast<size_t>((range.to_minute - range.from_minute) / range.step_minutes);
+  json::array series;
+  int64_t total = 0;
+  for (std::string_view endpoint : kSdkEndpoints) {
+    EV_ASSIGN_OR_RETURN(std::vector<storage::UsagePoint> points,
+                        store.Query({.workspace_id = workspace_id, .environment = environment, .kind = "sdk_request",
+                                     .flag = std::string(endpoint), .from_minute = range.from_minute,
+                                     .to_minute = range.to_minute, .resolution = range.resolution}));
+    std::map<std::string, std::vector<int64_t>> by_kind;  // the SDK key kind is the row's variant
+    for (const storage::UsagePoint& p : points) {
+      const size_t i = static_cast<size_t>((p.bucket - range.from_minute) / range.step_minutes);
+      if (i >= buckets) continue;
+      auto& counts = by_kind[p.variant];
+      counts.resize(buckets);
+      counts[i] += p.count;
+    }
+    for (const auto& [kind, counts] : by_kind) {
+      int64_t sum = 0;
+      json::array c;
+      for (int64_t n : counts) {
+        sum += n;
+        c.push_back(n);
+      }
+      total += sum;
+      series.push_back(json::object{{"endpoint", endpoint}, {"key_kind", kind}, {"total", sum}, {"counts", std::move(c)}});
+    }
   }
-  return json::object{{"flag", flag},
-                      {"environment", environment},
-                      {"from", services::FormatTime(absl::FromUnixSeconds(range.from_minute * 60))},
-                      {"to", services::FormatTime(absl::FromUnixSeconds(range.to_minute * 60))},
-                      {"step_seconds", range.step_minutes * 60},
-                      {"resolution", range.resolution == storage::UsageResolution::kHour ? "hour" : "minute"},
-                      {"buckets", std::move(times)},
-                      {"total", total},
-                      {"variants", series(by_variant, "variant")},
-                      {"reasons", series(by_reason, "reason")}};
+  json::object out = RangeJson(range, environment);
+  out["total"] = total;
+  out["series"] = std::move(series);
+  return out;
 }
 
 }  // namespace edgevault::api

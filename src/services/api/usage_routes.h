@@ -63,4 +63,11 @@ absl::StatusOr<boost::json::object> FlagInsights(storage::UsageStore& store, con
                                                  const std::string& environment, const std::string& flag,
                                                  const InsightsRange& range);
 
+// The SDK requests delivery answered for `environment` over `range` (usage.md §3
+// "Reading"): one series per (endpoint, key kind) with a count per step, endpoints being
+// kSdkEndpoints. Errors: the store's.
+inline constexpr std::string_view kSdkEndpoints[] = {"config", "stream", "ofrep", "ofrep_bulk"};
+absl::StatusOr<boost::json::object> SdkUsage(storage::UsageStore& store, const std::string& workspace_id,
+                                             const std::string& environment, const InsightsRange& range);
+
 }  // namespace edgevault::api

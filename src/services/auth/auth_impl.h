@@ -143,6 +143,16 @@ class AuthService::Impl {
   void InstallOAuth(net::Router& r);  // oauth_handlers.cc (when options_.oauth.enabled)
   // A grant row as GET /v1/account/oauth-grants lists it (oauth_handlers.cc).
   boost::json::object GrantJson(const storage::Challenge& g) const;
+  // The {id} of a grant route: ogr_…, else InvalidArgument.
+  absl::StatusOr<std::string> GrantIdParam(const net::Request& req) const;
+  // Revokes live grant `id` (NotFound when there is none) in one transaction with its audit
+  // event, after `may_revoke` (reading through the transaction `tx`) accepted it (its error
+  // is the answer); `via` names the route
+  // ("account" or "org"). Returns the grant as GrantJson with "revoked": true.
+  absl::StatusOr<boost::json::object> RevokeGrant(
+      const net::Request& req, const Principal& p, const std::string& id,
+      const std::function<absl::Status(storage::ControlStore& tx, const storage::Challenge&)>& may_revoke,
+      std::string_view via);
 
   // mfa_handlers.cc: the second step of a login that needs one.
   struct MfaContext {

@@ -573,30 +573,92 @@ void AuthService::Impl::InstallOAuth(net::Router& r) {
   Route(http::verb::delete_, "/v1/account/oauth-grants/{id}", r,
         [this](net::Request& req) -> absl::StatusOr<net::Response> {
           EV_ASSIGN_OR_RETURN(Principal p, RequireSession(req, "the apps you authorized"));
-          std::string id(req.Param("id"));
-          if (id.size() > 64 || !id.starts_with("ogr_")) {
-            return absl::InvalidArgumentError("a grant id is ogr_… as GET /v1/account/oauth-grants lists it");
-          }
-          absl::Time now = Now();
-          json::object revoked;
-          EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
-            absl::StatusOr<storage::Challenge> g = tx.GetChallenge(id, kGrantKind, now);
-            // Another user's grant is answered like an absent one.
-            if (absl::IsNotFound(g.status()) || (g.ok() && g->user_id != p.user_id)) {
-              return absl::NotFoundError("you have no live grant with that id");
-            }
-            EV_RETURN_IF_ERROR(g.status());
-            revoked = GrantJson(*g);
-            // Its refresh tokens name the grant: without it every one of them is refused
-            // (and the api's recheck of "grant:<id>" stops its access tokens).
-            EV_RETURN_IF_ERROR(tx.TakeChallenge(id, kGrantKind, now).status());
-            json::object grant = ParsePayload(g->payload);
-            return Audit(tx, "auth.oauth.revoke", "success", "user:" + p.user_id, StringMember(grant, "org"), req,
-                         {{"client", StringMember(grant, "client_name")}, {"grant", id}, {"via", "account"}});
-          }));
-          revoked["revoked"] = true;
+          EV_ASSIGN_OR_RETURN(std::string id, GrantIdParam(req));
+          EV_ASSIGN_OR_RETURN(json::object revoked,
+                              RevokeGrant(req, p, id, [&](storage::ControlStore&, const storage::Challenge& g) -> absl::Status {
+                                // Another user's grant is answered like an absent one.
+                                if (g.user_id != p.user_id) return absl::NotFoundError("you have no live grant with that id");
+                                return absl::OkStatus();
+                              }, "account"));
           return services::JsonResponse(200, revoked);
         });
+
+  // The org's grants (docs/design/oauth.md §7c): an admin sees which agents hold access to the
+  // org, through whom, and ends any of them. Nobody acts above their role: a grant of an admin
+  // or owner is an owner's (or its own user's) to revoke.
+  Route(http::verb::get, "/v1/org/oauth-grants", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Require(req, storage::Role::kAdmin, true));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Membership> members, store_.ListMembers(p.org_id));
+    const absl::Time now = Now();
+    json::array out;
+    for (const storage::Membership& m : members) {
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Challenge> grants,
+                          store_.ListChallengesOfUser(m.user_id, kGrantKind, now, 1000));
+      absl::StatusOr<storage::User> user = store_.GetUser(m.user_id);
+      for (const storage::Challenge& g : grants) {
+        if (StringMember(ParsePayload(g.payload), "org") != p.org_id) continue;  // that user's grant in another org
+        json::object o = GrantJson(g);
+        o["user"] = json::object{{"id", m.user_id},
+                                 {"email", user.ok() ? user->email : ""},
+                                 {"role", storage::RoleName(m.role)}};
+        out.push_back(std::move(o));
+      }
+    }
+    return services::JsonResponse(200, json::object{{"grants", std::move(out)}});
+  });
+
+  Route(http::verb::delete_, "/v1/org/oauth-grants/{id}", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(Principal p, Require(req, storage::Role::kAdmin, true));
+    EV_ASSIGN_OR_RETURN(std::string id, GrantIdParam(req));
+    EV_ASSIGN_OR_RETURN(json::object revoked,
+                        RevokeGrant(req, p, id, [&](storage::ControlStore& tx, const storage::Challenge& g) -> absl::Status {
+                          // Another org's grant is answered like an absent one.
+                          if (StringMember(ParsePayload(g.payload), "org") != p.org_id) {
+                            return absl::NotFoundError("the org has no live grant with that id");
+                          }
+                          if (g.user_id == p.user_id || p.role == storage::Role::kOwner) return absl::OkStatus();
+                          // Read in the revoking transaction; any error refuses (fail closed). A
+                          // holder no longer a member holds no role here.
+                          absl::StatusOr<storage::Membership> holder = tx.GetMembership(p.org_id, g.user_id);
+                          if (!holder.ok() && !absl::IsNotFound(holder.status())) return holder.status();
+                          if (holder.ok() && holder->role >= storage::Role::kAdmin) {
+                            return absl::PermissionDeniedError("only an owner can revoke a grant of an admin or owner");
+                          }
+                          return absl::OkStatus();
+                        }, "org"));
+    return services::JsonResponse(200, revoked);
+  });
+}
+
+absl::StatusOr<std::string> AuthService::Impl::GrantIdParam(const net::Request& req) const {
+  std::string id(req.Param("id"));
+  if (id.size() > 64 || !id.starts_with("ogr_")) {
+    return absl::InvalidArgumentError("a grant id is ogr_… as GET /v1/account/oauth-grants or /v1/org/oauth-grants lists it");
+  }
+  return id;
+}
+
+absl::StatusOr<json::object> AuthService::Impl::RevokeGrant(
+    const net::Request& req, const Principal& p, const std::string& id,
+    const std::function<absl::Status(storage::ControlStore&, const storage::Challenge&)>& may_revoke,
+    std::string_view via) {
+  const absl::Time now = Now();
+  json::object revoked;
+  EV_RETURN_IF_ERROR(store_.WithTransaction([&](storage::ControlStore& tx) -> absl::Status {
+    absl::StatusOr<storage::Challenge> g = tx.GetChallenge(id, kGrantKind, now);
+    if (absl::IsNotFound(g.status())) return absl::NotFoundError("no live grant has that id");
+    EV_RETURN_IF_ERROR(g.status());
+    EV_RETURN_IF_ERROR(may_revoke(tx, *g));
+    revoked = GrantJson(*g);
+    // Its refresh tokens name the grant: without it every one of them is refused
+    // (and the api's recheck of "grant:<id>" stops its access tokens).
+    EV_RETURN_IF_ERROR(tx.TakeChallenge(id, kGrantKind, now).status());
+    json::object grant = ParsePayload(g->payload);
+    return Audit(tx, "auth.oauth.revoke", "success", p.ActorId(), StringMember(grant, "org"), req,
+                 {{"client", StringMember(grant, "client_name")}, {"grant", id}, {"user_id", g->user_id}, {"via", via}});
+  }));
+  revoked["revoked"] = true;
+  return revoked;
 }
 
 json::object AuthService::Impl::GrantJson(const storage::Challenge& g) const {

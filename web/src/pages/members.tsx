@@ -106,8 +106,62 @@ export function MembersPage() {
           <Invite onDone={() => reloadInvites()} />
         </section>
       )}
+      {admin && <OrgAppsSection />}
       {!admin && <p class="muted">Admins and owners invite members and change roles.</p>}
     </>
+  );
+}
+
+interface OrgGrant {
+  id: string; client: { name: string; ref: string }; scopes: string[];
+  created_at: string | null; last_used_at: string | null; user: { id: string; email: string; role: string };
+}
+
+// The OAuth clients (MCP agents) the org's members allowed, and through whom (admins).
+// Revoking one ends its grant as the member's own Revoke does; a grant of an admin or owner
+// is an owner's to revoke, and auth's refusal is shown as it comes.
+function OrgAppsSection() {
+  const [res, reload] = useResource(
+    () => bff<{ grants: OrgGrant[] }>('GET', '/bff/auth/org/oauth-grants').then((r) => r.grants ?? []), []);
+  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const { busy, error, submit } = useSubmit();
+  const revoke = (g: OrgGrant) => void submit(async () => {
+    setNotice(undefined);
+    await bff('DELETE', `/bff/auth/org/oauth-grants/${enc(g.id)}`);
+    setNotice(`Access of ${g.client.name} (allowed by ${g.user.email}) revoked.`);
+    reload();
+  });
+  return (
+    <section aria-labelledby="org-apps-h">
+      <h2 id="org-apps-h">Authorized apps in this org</h2>
+      <p>Agents and other OAuth clients that members allowed to act as them here.</p>
+      {res.state === 'loading' && !res.data && <Loading what="authorized apps" />}
+      {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
+      {res.data && res.data.length === 0 && <p class="empty">No app holds access to this org.</p>}
+      {res.data && res.data.length > 0 && (
+        <div class="table-wrap">
+          <table class="list" aria-label="Authorized apps in this org">
+            <thead><tr><th scope="col">App</th><th scope="col">Member</th><th scope="col">Scopes</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <tbody>
+              {res.data.map((g) => (
+                <tr key={g.id} data-org-grant={g.id}>
+                  <td>{g.client.name} <span class="muted"><code>{g.client.ref}</code></span></td>
+                  <td>{g.user.email} <span class="muted">({g.user.role})</span></td>
+                  <td>{g.scopes.join(', ')}</td>
+                  <td>{g.last_used_at ?? '—'}</td>
+                  <td>
+                    <button type="button" disabled={busy} onClick={() => revoke(g)}
+                      aria-label={`Revoke access of ${g.client.name} for ${g.user.email}`}>Revoke</button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {error && <ErrorMessage message={error} />}
+      {notice && <p role="status" class="ok">{notice}</p>}
+    </section>
   );
 }
 
