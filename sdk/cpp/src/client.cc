@@ -375,9 +375,9 @@ struct Client::Impl {
     return s.ok() || !absl::IsUnavailable(s) ? base::NextRun::Interval() : base::NextRun::BackOff();
   }
 
-  template <typename T>
+  template <typename T, typename Fn>
   Evaluation<T> Evaluate(std::string_view key, const Context& context, eval::ValueType type, T default_value,
-                         const std::function<T(const json::value&)>& convert) const {
+                         const Fn& convert) const {
     Evaluation<T> out;
     out.value = std::move(default_value);
     out.is_default = true;
