@@ -284,18 +284,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
   const json::object& segments = member_object("segments");
   const json::object& configs = member_object("configs");
   for (const auto& [key, flag] : flags) {
-    std::string k(key);
-    snap->flag_keys.push_back(k);
-    std::vector<std::string> names;
-    if (flag.is_object()) {
-      if (const json::value* vars = flag.get_object().if_contains("variations");
-          vars && vars->is_array()) {
-        for (size_t i = 0; i < vars->get_array().size(); ++i) {
-          names.push_back(eval::VariantName(flag.get_object(), static_cast<int>(i)));
-        }
-      }
-    }
-    snap->variant_names.emplace(std::move(k), std::move(names));
+    snap->flag_keys.emplace_back(key);
+    snap->variant_names.emplace(std::string(key), eval::VariantNames(flag));
   }
   for (const auto& [key, config] : configs) {
     const json::value* value = config.is_object() ? config.get_object().if_contains("value") : nullptr;
