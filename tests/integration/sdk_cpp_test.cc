@@ -389,6 +389,66 @@ TEST_F(SdkCppTest, TamperedForeignAndOlderDocumentsAreRefusedAndTheLastGoodKept)
   EXPECT_EQ(client->StringValue("greeting", sdk::Context(), "").value, "hallo");
 }
 
+// A client key (evc_) gets the client document: only client-visible items. A document of
+// the other audience, validly signed, is refused both ways: the client document by an SDK
+// holding a server key (it would silently lose every server-only flag), the full document
+// by an SDK holding a client key.
+TEST_F(SdkCppTest, AClientKeySeesOnlyTheClientDocumentAndNeitherAudienceTakesTheOther) {
+  json::object dark = json::parse(kFlags[1][1]).as_object();
+  dark["client_visible"] = true;
+  dark["reason"] = "web";
+  ASSERT_EQ(Api("PUT", kBase + "/flags/dark-mode", dark).status, 200);
+  HttpReply greeting = Api("PUT", kBase + "/configs/greeting",
+                           json::object{{"type", "string"}, {"values", {{"prod", "hello"}}}, {"client_visible", true},
+                                        {"reason", "web"}});
+  ASSERT_EQ(greeting.status, 200) << greeting.body;
+  HttpReply minted = Api("POST", kBase + "/environments/prod/sdk-keys",
+                         json::object{{"name", "web"}, {"kind", "client"}, {"origins", {"https://app.example"}}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string client_key(minted.json.at("key").as_string());
+  ASSERT_EQ(client_key.rfind("evc_", 0), 0u);
+  HttpReply full = DeliveredAtHead();
+  ASSERT_EQ(full.status, 200);
+  HttpReply client_doc;
+  ASSERT_TRUE(testing::PollUntil([&] {
+    client_doc = up_->Call("delivery", "GET", "/v1/config", "", client_key);
+    return client_doc.status == 200 && client_doc.json.at("version") == full.json.at("version");
+  }, kDeadlineMs));
+
+  sdk::ClientOptions o = Options();
+  o.sdk_key = client_key;
+  std::unique_ptr<sdk::Client> web = StartClient(o);
+  ASSERT_NE(web, nullptr);
+  ASSERT_TRUE(WaitVersion(*web, full.json.at("version").as_int64()));
+  EXPECT_EQ(web->FlagKeys(), std::vector<std::string>{"dark-mode"});
+  EXPECT_EQ(web->ConfigKeys(), std::vector<std::string>{"greeting"});
+  sdk::Evaluation<bool> d = web->BoolValue("dark-mode", sdk::Context("user-2"), false);
+  EXPECT_TRUE(d.value);
+  EXPECT_EQ(d.reason, "TARGETING_MATCH");
+  EXPECT_EQ(web->BoolValue("new-checkout", sdk::Context("user-2"), false).error_code, "FLAG_NOT_FOUND");
+
+  ControlledDelivery middle;
+  middle.Serve(client_doc.body, client_doc.Header("EdgeVault-Signature"));
+  sdk::ClientOptions server = Options(sdk::Mode::kPoll);  // the server key
+  server.base_url = "http://127.0.0.1:" + std::to_string(middle.port());
+  absl::StatusOr<std::unique_ptr<sdk::Client>> s = sdk::Client::Create(server);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(testing::PollUntil([&] { return (*s)->status().documents_refused >= 2; }, kDeadlineMs));
+  EXPECT_FALSE((*s)->status().ready);
+  EXPECT_NE((*s)->status().last_error.find("a full document was expected"), std::string::npos) << (*s)->status().last_error;
+
+  middle.Serve(full.body, full.Header("EdgeVault-Signature"));
+  sdk::ClientOptions client_middle = o;
+  client_middle.mode = sdk::Mode::kPoll;
+  client_middle.base_url = server.base_url;
+  absl::StatusOr<std::unique_ptr<sdk::Client>> c = sdk::Client::Create(client_middle);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(testing::PollUntil([&] { return (*c)->status().documents_refused >= 2; }, kDeadlineMs));
+  EXPECT_FALSE((*c)->status().ready);
+  EXPECT_NE((*c)->status().last_error.find("a client document was expected"), std::string::npos)
+      << (*c)->status().last_error;
+}
+
 TEST_F(SdkCppTest, ASavedSnapshotBootstrapsOfflineAndTheExampleProgramRuns) {
   std::unique_ptr<sdk::Client> client = StartClient(Options(sdk::Mode::kPoll));
   ASSERT_NE(client, nullptr);
