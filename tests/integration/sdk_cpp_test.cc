@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
@@ -18,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "src/crypto/document_signature.h"
 #include "src/crypto/ed25519.h"
+#include "src/crypto/hash.h"
 #include "src/net/http_server.h"
 #include "src/net/router.h"
 #include "tests/integration/harness.h"
@@ -300,17 +302,31 @@ TEST_F(SdkCppTest, KeepsServingWithDeliveryKilledAndCatchesUpAfterTheRestart) {
 }
 
 // A delivery in the middle that the test controls: it answers GET /v1/config with whatever
-// document and signature it was given (documents and signatures taken from the real one).
+// document and signature it was given (documents and signatures taken from the real one),
+// 304 when If-None-Match names that document's ETag, and GET /v1/stream with 503; it
+// records the conditional headers the SDK sends.
 class ControlledDelivery {
  public:
   ControlledDelivery() {
     net::Router router;
-    router.Get("/v1/config", [this](net::Request&) {
+    router.Get("/v1/config", [this](net::Request& req) {
       std::lock_guard<std::mutex> lock(mu_);
+      if_none_match_.emplace_back(req.Header("If-None-Match"));
       net::Response r;
-      r.body = body_;
+      if (!body_.empty() && req.Header("If-None-Match") == crypto::Sha256Etag(body_)) {
+        r.status = 304;
+      } else {
+        r.body = body_;
+      }
       r.headers.emplace_back("EdgeVault-Signature", signature_);
-      ++served_;
+      return r;
+    });
+    router.Get("/v1/stream", [this](net::Request& req) {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_event_ids_.emplace_back(req.Header("Last-Event-ID"));
+      net::Response r;
+      r.status = 503;
+      r.body = R"({"error":{"code":"unavailable","message":"no stream here"}})";
       return r;
     });
     server_ = std::move(*net::HttpServer::Create({.service = "controlled", .io_threads = 1, .access_log = false},
@@ -322,18 +338,21 @@ class ControlledDelivery {
     std::lock_guard<std::mutex> lock(mu_);
     body_ = std::move(body);
     signature_ = std::move(signature);
-    served_ = 0;
   }
-  int served() {
+  std::vector<std::string> IfNoneMatch() {
     std::lock_guard<std::mutex> lock(mu_);
-    return served_;
+    return if_none_match_;
+  }
+  std::vector<std::string> LastEventIds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_event_ids_;
   }
   int port() const { return server_->port(); }
 
  private:
   std::mutex mu_;
   std::string body_, signature_;
-  int served_ = 0;
+  std::vector<std::string> if_none_match_, last_event_ids_;
   std::unique_ptr<net::HttpServer> server_;
 };
 
@@ -447,6 +466,36 @@ TEST_F(SdkCppTest, AClientKeySeesOnlyTheClientDocumentAndNeitherAudienceTakesThe
   EXPECT_FALSE((*c)->status().ready);
   EXPECT_NE((*c)->status().last_error.find("a client document was expected"), std::string::npos)
       << (*c)->status().last_error;
+}
+
+// Started from a bootstrap file at version V, the SDK resumes the stream with
+// Last-Event-ID: V; while the stream fails it polls /v1/config with the document's ETag and
+// takes the 304; it keeps serving V throughout.
+TEST_F(SdkCppTest, ResumesWithLastEventIdAndPollsWithTheEtagWhileTheStreamFails) {
+  HttpReply v1 = DeliveredAtHead();
+  ASSERT_EQ(v1.status, 200);
+  const std::string bootstrap = up_->data_dir() + "/bootstrap.evs";
+  {
+    std::ofstream(bootstrap) << v1.Header("EdgeVault-Signature") << "\n" << v1.body << "\n";
+  }
+  ControlledDelivery middle;
+  middle.Serve(v1.body, v1.Header("EdgeVault-Signature"));
+  sdk::ClientOptions o = Options(sdk::Mode::kStream);
+  o.base_url = "http://127.0.0.1:" + std::to_string(middle.port());
+  o.bootstrap_file = bootstrap;
+  absl::StatusOr<std::unique_ptr<sdk::Client>> c = sdk::Client::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string version = std::to_string(v1.json.at("version").as_int64());
+  EXPECT_EQ((*c)->status().version, v1.json.at("version").as_int64());  // at once, from the file
+  ASSERT_TRUE(testing::PollUntil([&] {
+    return middle.LastEventIds().size() >= 3 && middle.IfNoneMatch().size() >= 3;
+  }, kDeadlineMs));
+  for (const std::string& id : middle.LastEventIds()) EXPECT_EQ(id, version);
+  for (const std::string& etag : middle.IfNoneMatch()) EXPECT_EQ(etag, v1.Header("ETag"));
+  EXPECT_EQ((*c)->status().documents_applied, 1);  // the bootstrap; every poll was a 304
+  EXPECT_GE((*c)->status().connection_failures, 3);
+  EXPECT_FALSE((*c)->status().streaming);
+  EXPECT_EQ((*c)->StringValue("greeting", sdk::Context(), "").value, "hello");
 }
 
 TEST_F(SdkCppTest, ASavedSnapshotBootstrapsOfflineAndTheExampleProgramRuns) {
