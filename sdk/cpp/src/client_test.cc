@@ -8,16 +8,34 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "sdk/cpp/src/snapshot.h"
 #include "src/crypto/document_signature.h"
 #include "src/crypto/ed25519.h"
 #include "src/crypto/jwks.h"
+#include "src/net/http_server.h"
+#include "src/net/router.h"
 
 namespace edgevault::sdk {
 namespace {
+
+namespace testing_wait {
+// Polls `done` every millisecond for at most 30 s (only bounds how long a failure waits).
+template <typename F>
+bool Until(const F& done) {
+  for (int i = 0; i < 30000; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return done();
+}
+}  // namespace testing_wait
 
 crypto::Ed25519PrivateKey Key(char c) { return *crypto::Ed25519PrivateKey::FromRaw(std::string(32, c)); }
 
@@ -172,6 +190,77 @@ TEST_F(ClientTest, BadOptionsAreRefused) {
   offline.mode = Mode::kOffline;
   offline.document_keys_jwks = Jwks();
   EXPECT_TRUE(absl::IsInvalidArgument(Client::Create(offline).status()));  // no bootstrap
+}
+
+// Documents whose flag "n" serves the document's version, so a reader can tell a torn read.
+std::string VersionDocument(int version) {
+  const std::string v = std::to_string(version);
+  return R"({"format":1,"workspace_id":"ws_1","workspace":"shop","environment":"prod","version":)" + v +
+         R"(,"configs":{},"flags":{"n":{"variations":[{"value":)" + v +
+         R"(}],"environments":{"prod":{"on":true,"fallthrough":{"variation":0}}}}},"segments":{}})";
+}
+
+TEST_F(ClientTest, ReadersOnManyThreadsSeeEachDocumentWholeAndVersionsNeverGoBack) {
+  std::mutex mu;
+  int version = 1;
+  net::Router router;
+  router.Get("/v1/config", [&](net::Request&) {
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string doc = VersionDocument(version);
+    net::Response r;
+    r.body = doc;
+    r.headers.emplace_back("EdgeVault-Signature", Signature(key_, doc));
+    return r;
+  });
+  absl::StatusOr<std::unique_ptr<net::HttpServer>> server =
+      net::HttpServer::Create({.service = "doc", .io_threads = 1, .access_log = false}, std::move(router));
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Start().ok());
+  ClientOptions o;
+  o.mode = Mode::kPoll;
+  o.base_url = "http://127.0.0.1:" + std::to_string((*server)->port());
+  o.sdk_key = "evs_test";
+  o.document_keys_jwks = Jwks();
+  o.poll_interval = std::chrono::milliseconds(1);
+  auto c = Client::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->WaitUntilReady(std::chrono::seconds(30)));
+  std::atomic<int> listened{0};
+  (*c)->AddChangeListener([&](const ChangeEvent&) { listened.fetch_add(1); });
+
+  constexpr int kLast = 40;
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> torn{0}, backwards{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      int64_t last = 0;
+      const Context ctx("u");
+      while (!done.load()) {
+        Evaluation<int64_t> e = (*c)->IntegerValue("n", ctx, -1);
+        if (e.value != e.version) torn.fetch_add(1);
+        if (e.version < last) backwards.fetch_add(1);
+        last = e.version;
+        reads.fetch_add(1);
+      }
+    });
+  }
+  for (int v = 2; v <= kLast; ++v) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      version = v;
+    }
+    ASSERT_TRUE(testing_wait::Until([&] { return (*c)->status().version == v; }));
+  }
+  done = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(backwards.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ((*c)->status().documents_applied, kLast);
+  EXPECT_EQ(listened.load(), kLast - 1);
+  c->reset();
+  (*server)->Drain();
 }
 
 TEST(ChangedKeysTest, ListsAddedRemovedAndChangedKeys) {
