@@ -1,10 +1,8 @@
 #include "sdk/cpp/src/snapshot.h"
 
-#include <algorithm>
 #include <set>
 
 #include "src/base/strings.h"
-#include "src/eval/ofrep.h"
 
 namespace edgevault::sdk::internal {
 
@@ -16,43 +14,13 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
   if (ec || !doc.is_object()) return absl::InvalidArgumentError("the document is not a JSON object");
   const json::object& o = doc.get_object();
   auto snap = std::make_shared<Snapshot>();
-  if (const json::value* v = o.if_contains("version"); v != nullptr && v->is_int64()) {
-    snap->version = v->get_int64();
-  }
-  if (const json::value* w = o.if_contains("workspace_id"); w != nullptr && w->is_string()) {
-    snap->workspace_id = std::string(w->get_string());
-  }
-  if (const json::value* e = o.if_contains("environment"); e != nullptr && e->is_string()) {
-    snap->environment = std::string(e->get_string());
-  }
+  eval::CompileDocument(o, snap.get());
   auto member_object = [&](std::string_view name) {
     const json::value* v = o.if_contains(name);
     return v != nullptr && v->is_object() ? v->get_object() : json::object();
   };
   snap->flags_json = member_object("flags");
   snap->configs_json = member_object("configs");
-  const json::object segments = member_object("segments");
-  for (const auto& [key, flag] : snap->flags_json) {
-    snap->flag_keys.emplace_back(key);
-    snap->variant_names.emplace(std::string(key), eval::VariantNames(flag));
-  }
-  for (const auto& [key, config] : snap->configs_json) {
-    const json::value* value = config.is_object() ? config.get_object().if_contains("value") : nullptr;
-    if (value == nullptr) continue;
-    snap->config_keys.emplace_back(key);
-    snap->configs.emplace(std::string(key), *value);
-  }
-  std::sort(snap->flag_keys.begin(), snap->flag_keys.end());
-  std::sort(snap->config_keys.begin(), snap->config_keys.end());
-  absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set =
-      eval::FlagSet::Build(snap->flags_json, segments, snap->environment);
-  if (set.ok()) {
-    snap->flags = std::move(*set);
-  } else {
-    snap->flags = eval::FlagSet::FromCompiled({}, {});
-    snap->flags_error =
-        "the environment's flags could not be compiled: " + std::string(set.status().message());
-  }
   snap->bytes = std::move(bytes);
   snap->signature = std::move(signature);
   return std::shared_ptr<const Snapshot>(std::move(snap));

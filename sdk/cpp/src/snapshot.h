@@ -12,27 +12,18 @@
 #include <boost/json.hpp>
 
 #include "absl/status/statusor.h"
-#include "src/eval/evaluator.h"
-#include "src/eval/model.h"
+#include "src/eval/document.h"
 
 namespace edgevault::sdk::internal {
 
-struct Snapshot {
+struct Snapshot : eval::CompiledDocument {
   std::string bytes;      // the document exactly as signed
   std::string signature;  // its EdgeVault-Signature value
-  int64_t version = 0;
-  std::string workspace_id;
-  std::string environment;
-  std::shared_ptr<const eval::FlagSet> flags;  // never null (empty when flags_error)
-  std::string flags_error;  // why the flags did not compile (delivery answers GENERAL too)
-  eval::StringMap<std::vector<std::string>> variant_names;  // flag key -> OFREP variant names
-  eval::StringMap<boost::json::value> configs;              // config key -> value
-  std::vector<std::string> flag_keys, config_keys;          // sorted
-  boost::json::object flags_json, configs_json;             // for change listeners
+  boost::json::object flags_json, configs_json;  // for change listeners
 };
 
-// Builds the snapshot of a document the verifier accepted, the way delivery builds its
-// own (src/services/delivery/delivery_service.cc), so answers match OFREP's.
+// Builds the snapshot of a document the verifier accepted with eval::CompileDocument, as
+// delivery builds its own, so answers match OFREP's.
 // InvalidArgument when the bytes are not a JSON object.
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes, std::string signature);
 
