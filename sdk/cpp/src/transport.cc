@@ -18,6 +18,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kSlice{100};
 constexpr size_t kMaxHeadBytes = 64 << 10;
+constexpr size_t kMaxChunkLine = 4096;
 
 class Fd {
  public:
@@ -104,66 +105,57 @@ absl::StatusOr<int> Connect(const BaseUrl& base, const GetOptions& o) {
   return last;
 }
 
-// Decodes a chunked body incrementally.
-class ChunkedDecoder {
- public:
-  // Appends `in` and passes decoded data on. Returns true when the last chunk was read.
-  absl::StatusOr<bool> Feed(std::string_view in, const std::function<bool(std::string_view)>& out,
-                            bool* stop) {
-    buf_.append(in);
-    size_t pos = 0;
-    for (;;) {
-      if (state_ == kData) {
-        size_t n = std::min<size_t>(remaining_, buf_.size() - pos);
-        if (n > 0 && !out(std::string_view(buf_).substr(pos, n))) *stop = true;
-        pos += n;
-        remaining_ -= n;
-        if (*stop) break;
-        if (remaining_ > 0) break;
-        state_ = kDataEnd;
+}  // namespace
+
+absl::StatusOr<bool> ChunkedDecoder::Feed(std::string_view in, const std::function<bool(std::string_view)>& out,
+                                        bool* stop) {
+  buf_.append(in);
+  size_t pos = 0;
+  for (;;) {
+    if (state_ == kData) {
+      size_t n = std::min<size_t>(remaining_, buf_.size() - pos);
+      if (n > 0 && !out(std::string_view(buf_).substr(pos, n))) *stop = true;
+      pos += n;
+      remaining_ -= n;
+      if (*stop) break;
+      if (remaining_ > 0) break;
+      state_ = kDataEnd;
+    }
+    size_t eol = buf_.find("\r\n", pos);
+    if (eol == std::string::npos) {
+      // The line may still end in a CR whose LF has not arrived.
+      if (buf_.size() - pos > kMaxChunkLine + 1) return absl::InternalError("chunk line too long");
+      break;
+    }
+    if (eol - pos > kMaxChunkLine) return absl::InternalError("chunk line too long");
+    std::string_view line(buf_.data() + pos, eol - pos);
+    pos = eol + 2;
+    if (state_ == kDataEnd) {
+      if (!line.empty()) return absl::InternalError("chunk data not followed by CRLF");
+      state_ = kSize;
+    } else if (state_ == kSize) {
+      line = line.substr(0, line.find(';'));
+      uint64_t size = 0;
+      auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
+      if (ec != std::errc() || p != line.data() + line.size() || line.empty()) {
+        return absl::InternalError("bad chunk size");
       }
-      size_t eol = buf_.find("\r\n", pos);
-      if (eol == std::string::npos) {
-        if (buf_.size() - pos > 4096) return absl::InternalError("chunk line too long");
-        break;
+      if (size == 0) {
+        state_ = kTrailer;
+      } else {
+        remaining_ = size;
+        state_ = kData;
       }
-      std::string_view line(buf_.data() + pos, eol - pos);
-      pos = eol + 2;
-      if (state_ == kDataEnd) {
-        if (!line.empty()) return absl::InternalError("chunk data not followed by CRLF");
-        state_ = kSize;
-      } else if (state_ == kSize) {
-        line = line.substr(0, line.find(';'));
-        uint64_t size = 0;
-        auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
-        if (ec != std::errc() || p != line.data() + line.size() || line.empty()) {
-          return absl::InternalError("bad chunk size");
-        }
-        if (size == 0) {
-          state_ = kTrailer;
-        } else {
-          remaining_ = size;
-          state_ = kData;
-        }
-      } else if (state_ == kTrailer) {
-        if (line.empty()) {
-          buf_.clear();
-          return true;
-        }
+    } else if (state_ == kTrailer) {
+      if (line.empty()) {
+        buf_.clear();
+        return true;
       }
     }
-    buf_.erase(0, pos);
-    return false;
   }
-
- private:
-  enum State { kSize, kData, kDataEnd, kTrailer };
-  State state_ = kSize;
-  uint64_t remaining_ = 0;
-  std::string buf_;
-};
-
-}  // namespace
+  buf_.erase(0, pos);
+  return false;
+}
 
 absl::StatusOr<BaseUrl> ParseBaseUrl(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
@@ -371,18 +363,27 @@ absl::Status Get(const BaseUrl& base, std::string_view target,
 }
 
 absl::Status SseParser::Feed(std::string_view bytes, const std::function<void(SseEvent)>& on_event) {
+  // Bounds that do not depend on how the bytes were split: a line (comments included) may
+  // not exceed the event bound plus a field name, nor an event's data the bound.
+  auto too_large = [&] {
+    pending_.clear();
+    event_ = SseEvent();
+    has_data_ = false;
+    skip_lf_ = false;
+    return absl::InvalidArgumentError(base::StrCat("a stream event is larger than ", max_event_bytes_, " bytes"));
+  };
   size_t pos = 0;
   if (skip_lf_ && !bytes.empty() && bytes.front() == '\n') pos = 1;
-  skip_lf_ = false;
+  if (!bytes.empty()) skip_lf_ = false;
   while (pos < bytes.size()) {
     size_t eol = bytes.find_first_of("\r\n", pos);
-    if (eol == std::string_view::npos) {
-      pending_.append(bytes.substr(pos));
-      break;
-    }
-    pending_.append(bytes.substr(pos, eol - pos));
+    std::string_view part = bytes.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    if (pending_.size() + part.size() > max_event_bytes_ + kMaxFieldSlack) return too_large();
+    pending_.append(part);
+    if (eol == std::string_view::npos) break;
     Line(pending_, on_event);
     pending_.clear();
+    if (event_.data.size() > max_event_bytes_) return too_large();
     if (bytes[eol] == '\r') {
       if (eol + 1 < bytes.size()) {
         if (bytes[eol + 1] == '\n') ++eol;
@@ -391,14 +392,6 @@ absl::Status SseParser::Feed(std::string_view bytes, const std::function<void(Ss
       }
     }
     pos = eol + 1;
-    if (event_.data.size() > max_event_bytes_) break;
-  }
-  if (pending_.size() + event_.data.size() > max_event_bytes_ + 64) {
-    pending_.clear();
-    event_ = SseEvent();
-    has_data_ = false;
-    return absl::InvalidArgumentError(
-        base::StrCat("a stream event is larger than ", max_event_bytes_, " bytes"));
   }
   return absl::OkStatus();
 }

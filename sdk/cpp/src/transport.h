@@ -52,6 +52,22 @@ absl::Status Get(const BaseUrl& base, std::string_view target,
                  const GetOptions& options, const std::function<bool(const ResponseHead&)>& on_head,
                  const std::function<bool(std::string_view)>& on_body);
 
+// Decodes a chunked HTTP/1.1 body as it arrives (any split of the bytes gives the same
+// output). Chunk-size lines and trailers are bounded at 4 KiB.
+class ChunkedDecoder {
+ public:
+  // Appends `in` and passes decoded data to `out` (which returns false to stop: *stop is
+  // then set and the rest is not decoded). Returns true when the last chunk and the
+  // trailers were read. Internal for a malformed body (bad size, missing CRLF, long line).
+  absl::StatusOr<bool> Feed(std::string_view in, const std::function<bool(std::string_view)>& out, bool* stop);
+
+ private:
+  enum State { kSize, kData, kDataEnd, kTrailer };
+  State state_ = kSize;
+  uint64_t remaining_ = 0;
+  std::string buf_;
+};
+
 struct SseEvent {
   std::string id;
   std::string event;
@@ -59,7 +75,8 @@ struct SseEvent {
 };
 
 // Feeds text/event-stream bytes; returns each complete event (comments and retry fields
-// are dropped). `max_event_bytes` bounds one event's data: a longer one is an error.
+// are dropped). `max_event_bytes` bounds one event's data (and one line, plus a little for
+// the field name): more is an error, whatever the split of the bytes.
 class SseParser {
  public:
   explicit SseParser(size_t max_event_bytes) : max_event_bytes_(max_event_bytes) {}
@@ -67,6 +84,7 @@ class SseParser {
   absl::Status Feed(std::string_view bytes, const std::function<void(SseEvent)>& on_event);
 
  private:
+  static constexpr size_t kMaxFieldSlack = 64;  // room for "data: " and the like on a line
   void Line(std::string_view line, const std::function<void(SseEvent)>& on_event);
   size_t max_event_bytes_;
   std::string pending_;  // an unfinished line

@@ -42,6 +42,35 @@ TEST(SseParserTest, AnEventLargerThanTheBoundIsAnError) {
   EXPECT_EQ(events, 0);
 }
 
+// Decodes `body` fed in pieces of `piece` bytes; "" and false on error.
+std::pair<std::string, bool> Dechunk(std::string_view body, size_t piece) {
+  ChunkedDecoder d;
+  std::string out;
+  bool done = false, stop = false;
+  for (size_t i = 0; i < body.size() && !done; i += piece) {
+    absl::StatusOr<bool> r = d.Feed(body.substr(i, piece), [&](std::string_view p) {
+      out.append(p);
+      return true;
+    }, &stop);
+    if (!r.ok()) return {"", false};
+    done = *r;
+  }
+  return {out, done};
+}
+
+TEST(ChunkedDecoderTest, EverySplitDecodesTheSameAndMalformedBodiesFail) {
+  const std::string body = "5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n";
+  for (size_t piece = 1; piece <= body.size(); ++piece) {
+    auto [out, done] = Dechunk(body, piece);
+    EXPECT_TRUE(done) << piece;
+    EXPECT_EQ(out, "hello 0123456789") << piece;
+  }
+  EXPECT_FALSE(Dechunk("zz\r\nhello\r\n", 100).second);
+  EXPECT_FALSE(Dechunk("5\r\nhelloXX0\r\n\r\n", 100).second);
+  EXPECT_FALSE(Dechunk(std::string(5000, '1'), 100).second);
+  EXPECT_FALSE(Dechunk("ffffffffffffffffff\r\n", 100).second);  // size overflows 64 bits
+}
+
 TEST(BaseUrlTest, ParsesHostPortAndPrefix) {
   absl::StatusOr<BaseUrl> u = ParseBaseUrl("http://127.0.0.1:8082");
   ASSERT_TRUE(u.ok()) << u.status();
