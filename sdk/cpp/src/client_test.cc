@@ -279,6 +279,9 @@ TEST(SnapshotFileTest, RoundTripsAndRefusesAFileWithoutASignatureLine) {
   EXPECT_EQ(f->document, "{}");
   EXPECT_FALSE(internal::ParseSnapshotFile("{}").ok());
   EXPECT_FALSE(internal::ParseSnapshotFile("\n{}").ok());
+  EXPECT_FALSE(internal::ParseSnapshotFile("kid=a; sig=b\n{}\r\r\n").ok());  // found by sdk_transport_fuzz
+  EXPECT_FALSE(internal::ParseSnapshotFile("kid=a\r; sig=b\r\n{}\n").ok());
+  EXPECT_TRUE(internal::ParseSnapshotFile("kid=a; sig=b\r\n{}\r\n").ok());
 }
 
 }  // namespace

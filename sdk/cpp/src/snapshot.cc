@@ -61,6 +61,11 @@ absl::StatusOr<SnapshotFile> ParseSnapshotFile(std::string_view text) {
   if (sig.empty() || doc.empty()) {
     return absl::InvalidArgumentError("the snapshot file has an empty signature line or document");
   }
+  // A document has no raw line break (resolved-document.md §2), nor does a signature: one
+  // here means the file was edited or damaged.
+  if (sig.find('\r') != std::string_view::npos || doc.find_first_of("\r\n") != std::string_view::npos) {
+    return absl::InvalidArgumentError("the snapshot file has a line break inside its signature or document");
+  }
   out.signature = std::string(sig);
   out.document = std::string(doc);
   return out;
