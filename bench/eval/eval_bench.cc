@@ -18,83 +18,23 @@
 #include <unordered_map>
 
 #include "src/base/strings.h"
+#include "bench/eval/bench_flags.h"
 #include "src/eval/evaluator.h"
 
 namespace edgevault::eval {
 namespace {
 
-boost::json::value Json(std::string_view text) {
-  boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(text, ec);
-  if (ec) std::abort();
-  return v;
-}
-
-boost::json::value RulesFlag() {
-  std::string rules;
-  for (int i = 0; i < 10; ++i) {
-    if (i > 0) rules += ",";
-    base::StrAppend(&rules, R"({"id":"rule-)", i, R"(","clauses":[
-        {"attribute":"country","op":"in","values":["NO","SE","DK","FI","IS","C)", i, R"("]},
-        {"attribute":"email","op":"ends_with","values":["@example)", i, R"(.com"]},
-        {"attribute":"app.version","op":"semver_gt","values":["2.)", i, R"(.0"]}],
-      "variation":1})");
-  }
-  return Json(base::StrCat(
-      R"({"variations":[{"value":"control"},{"value":"treatment"},{"value":"holdout"}],
-          "environments":{"prod":{"on":true,"off_variation":0,"rules":[)",
-      rules, R"(],"fallthrough":{"rollout":[{"variation":0,"weight":45000},
-          {"variation":1,"weight":45000},{"variation":2,"weight":10000}]}}}})"));
-}
-
-boost::json::value TargetsFlag() {
-  std::string keys;
-  for (int i = 0; i < 1000; ++i) base::StrAppend(&keys, i > 0 ? "," : "", "\"user-", i, "\"");
-  return Json(base::StrCat(R"({"variations":[{"value":false},{"value":true}],
-      "environments":{"prod":{"on":true,"targets":[{"variation":1,"values":[)",
-                           keys, R"(]}],"fallthrough":{"variation":0}}}})"));
-}
-
-// 20 rules of 3 clauses each. The first two clauses of every rule hold for the contexts
-// below (so each rule costs more than one lookup); the third names one rule's user: an
-// `in` for even rules, an anchored regex for odd ones (rule 19 is a regex).
-boost::json::value TwentyRulesFlag() {
-  std::string rules;
-  for (int i = 0; i < 20; ++i) {
-    if (i > 0) rules += ",";
-    std::string first;
-    switch (i % 3) {
-      case 0:
-        first = R"({"attribute":"country","op":"in","values":["NO","SE","DK","FI","DE"]})";
-        break;
-      case 1:
-        first = R"({"attribute":"plan","op":"starts_with","values":["free","pro"]})";
-        break;
-      default:
-        first = R"({"attribute":"seats","op":"gte","values":[10]})";
-        break;
-    }
-    std::string second = base::StrCat(R"({"attribute":"app.version","op":"semver_gt","values":["2.)", i, R"(.0"]})");
-    std::string third =
-        i % 2 == 0
-            ? base::StrCat(R"({"attribute":"email","op":"in","values":["user-)", i, R"(@corp.example"]})")
-            : base::StrCat(R"({"attribute":"email","op":"matches","values":["^user-)", i, R"(@corp\\.example$"]})");
-    base::StrAppend(&rules, R"({"id":"rule-)", i, R"(","clauses":[)", first, ",", second, ",", third,
-                    R"(],"variation":1})");
-  }
-  return Json(base::StrCat(
-      R"({"variations":[{"value":"control"},{"value":"treatment"}],
-          "environments":{"prod":{"on":true,"off_variation":0,"rules":[)",
-      rules, R"(],"fallthrough":{"variation":0}}}})"));
-}
+using bench::Json;
+using bench::RulesFlag;
+using bench::TargetsFlag;
+using bench::TwentyRulesFlag;
 
 std::shared_ptr<const FlagSet> BuildSet() {
   boost::json::object flags;
   flags["rules"] = RulesFlag();
   flags["targets"] = TargetsFlag();
   flags["twenty"] = TwentyRulesFlag();
-  flags["onoff"] = Json(R"({"variations":[{"value":false},{"value":true}],
-      "environments":{"prod":{"on":true,"fallthrough":{"variation":1}}}})");
+  flags["onoff"] = bench::OnOffFlag();
   absl::StatusOr<std::shared_ptr<const FlagSet>> set = FlagSet::Build(flags, {}, "prod");
   if (!set.ok()) std::abort();
   return *set;

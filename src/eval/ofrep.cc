@@ -30,4 +30,14 @@ std::string VariantName(const json::object& flag, int variation) {
   return std::to_string(variation);
 }
 
+std::vector<std::string> VariantNames(const json::value& flag) {
+  std::vector<std::string> names;
+  const json::object* o = flag.if_object();
+  const json::value* vars = o != nullptr ? o->if_contains("variations") : nullptr;
+  if (vars == nullptr || !vars->is_array()) return names;
+  names.reserve(vars->get_array().size());
+  for (size_t i = 0; i < vars->get_array().size(); ++i) names.push_back(VariantName(*o, static_cast<int>(i)));
+  return names;
+}
+
 }  // namespace edgevault::eval

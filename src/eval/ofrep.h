@@ -8,6 +8,7 @@
 //   std::string variant = VariantName(flag_json, result.variation);
 
 #include <string>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -24,5 +25,9 @@ absl::StatusOr<Context> ContextFromOfrep(const boost::json::value& context);
 // The name of variation `variation` of `flag` (a flag item's JSON): its non-empty "name",
 // else the index as text.
 std::string VariantName(const boost::json::object& flag, int variation);
+
+// VariantName of every variation of `flag` (a flag item's JSON), in order; empty when it is
+// not an object or has no variations array. What delivery and the SDKs precompute per flag.
+std::vector<std::string> VariantNames(const boost::json::value& flag);
 
 }  // namespace edgevault::eval

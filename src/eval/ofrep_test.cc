@@ -40,6 +40,9 @@ TEST(OfrepVariantNameTest, NameElseIndex) {
   EXPECT_EQ(VariantName(flag, 1), "1");
   EXPECT_EQ(VariantName(flag, 2), "2");
   EXPECT_EQ(VariantName(flag, 7), "7");
+  EXPECT_EQ(VariantNames(flag), (std::vector<std::string>{"Off", "1", "2"}));
+  EXPECT_TRUE(VariantNames(Json(R"({"variations":{}})")).empty());
+  EXPECT_TRUE(VariantNames(Json("[1]")).empty());
 }
 
 }  // namespace

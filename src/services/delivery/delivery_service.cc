@@ -268,54 +268,12 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
     return absl::InvalidArgumentError("the resolved document's format is not 1");
   }
   auto snap = std::make_shared<Snapshot>();
-  snap->version = version;
-  if (const json::value* w = o.if_contains("workspace_id"); w && w->is_string()) {
-    snap->workspace_id = std::string(w->get_string());
-  }
-  if (const json::value* e = o.if_contains("environment"); e && e->is_string()) {
-    snap->environment = std::string(e->get_string());
-  }
-  static const json::object kEmpty;
-  auto member_object = [&](std::string_view name) -> const json::object& {
-    const json::value* v = o.if_contains(name);
-    return v != nullptr && v->is_object() ? v->get_object() : kEmpty;
-  };
-  const json::object& flags = member_object("flags");
-  const json::object& segments = member_object("segments");
-  const json::object& configs = member_object("configs");
-  for (const auto& [key, flag] : flags) {
-    std::string k(key);
-    snap->flag_keys.push_back(k);
-    std::vector<std::string> names;
-    if (flag.is_object()) {
-      if (const json::value* vars = flag.get_object().if_contains("variations");
-          vars && vars->is_array()) {
-        for (size_t i = 0; i < vars->get_array().size(); ++i) {
-          names.push_back(eval::VariantName(flag.get_object(), static_cast<int>(i)));
-        }
-      }
-    }
-    snap->variant_names.emplace(std::move(k), std::move(names));
-  }
-  for (const auto& [key, config] : configs) {
-    const json::value* value = config.is_object() ? config.get_object().if_contains("value") : nullptr;
-    if (value == nullptr) continue;
-    snap->config_keys.emplace_back(key);
-    snap->configs.emplace(std::string(key), *value);
-  }
-  std::sort(snap->flag_keys.begin(), snap->flag_keys.end());
-  std::sort(snap->config_keys.begin(), snap->config_keys.end());
-  absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set =
-      eval::FlagSet::Build(flags, segments, snap->environment);
-  if (set.ok()) {
-    snap->flags = std::move(*set);
-  } else {
-    snap->flags = eval::FlagSet::FromCompiled({}, {});
-    snap->flags_error = "the environment's flags could not be compiled: " +
-                        std::string(set.status().message());
+  eval::CompileDocument(o, snap.get());
+  snap->version = version;  // the KV entry's, which the api wrote with the document
+  if (!snap->flags_error.empty()) {
     EV_LOG(kError, "delivery: flag set build failed",
            {{"workspace_id", snap->workspace_id}, {"environment", snap->environment},
-            {"error", set.status().ToString()}});
+            {"error", snap->flags_error}});
   }
   snap->etag = crypto::Sha256Etag(bytes);
   if (sig) {

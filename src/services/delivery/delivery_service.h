@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/base/env.h"
+#include "src/eval/document.h"
 #include "src/eval/evaluator.h"
 #include "src/net/router.h"
 #include "src/net/sse.h"
@@ -40,10 +41,7 @@
 namespace edgevault::delivery {
 
 // One environment's published document, parsed and compiled once per version.
-struct Snapshot {
-  int64_t version = 0;
-  std::string workspace_id;
-  std::string environment;
+struct Snapshot : eval::CompiledDocument {  // version is the KV entry's
   std::shared_ptr<const std::string> bytes;  // the document, sent as it is
   std::string etag;                          // strong: "<first 32 hex of SHA-256(bytes)>"
   // The api's signature of `bytes` (resolved-document.md §8) as sent in EdgeVault-Signature
@@ -51,15 +49,6 @@ struct Snapshot {
   // none for this document (a store written without signatures).
   std::string signature;
   std::string signature_kid;
-  std::shared_ptr<const eval::FlagSet> flags;
-  // Non-empty when FlagSet::Build refused the document's flags: every flag evaluation
-  // then answers GENERAL with this message (configs stay evaluable).
-  std::string flags_error;
-  std::vector<std::string> flag_keys;  // sorted (the document's order)
-  // flag key -> variant name per variation index (the variation's name, else its index).
-  eval::StringMap<std::vector<std::string>> variant_names;
-  eval::StringMap<boost::json::value> configs;  // config key -> effective value
-  std::vector<std::string> config_keys;         // sorted
 };
 
 // What an SDK key gives access to (the KV's sdk/<sha256> entry).

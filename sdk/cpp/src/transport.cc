@@ -1,0 +1,422 @@
+#include "sdk/cpp/src/transport.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "src/base/strings.h"
+
+namespace edgevault::sdk::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::chrono::milliseconds kSlice{100};
+constexpr size_t kMaxHeadBytes = 64 << 10;
+constexpr size_t kMaxChunkLine = 4096;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+template <typename T>
+bool ParseNumber(std::string_view text, T* out) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size() && !text.empty();
+}
+
+std::string_view StripSpaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
+  for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+    if (base::EqualsIgnoreCase(haystack.substr(i, needle.size()), needle)) return true;
+  }
+  return false;
+}
+
+bool Stopping(const GetOptions& o) { return o.stopping && o.stopping(); }
+
+// Waits for `events` on `fd` in slices; OK when ready.
+absl::Status WaitFd(int fd, short events, Clock::time_point deadline, const GetOptions& o,
+                    std::string_view what) {
+  for (;;) {
+    if (Stopping(o)) return absl::CancelledError("the client is stopping");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return absl::DeadlineExceededError(base::StrCat(what, " timed out"));
+    pollfd p{.fd = fd, .events = events, .revents = 0};
+    int n = ::poll(&p, 1, static_cast<int>(std::min(left, kSlice).count()));
+    if (n > 0) return absl::OkStatus();
+    if (n < 0 && errno != EINTR) return absl::UnavailableError(base::StrCat("poll: ", std::strerror(errno)));
+  }
+}
+
+absl::StatusOr<int> Connect(const BaseUrl& base, const GetOptions& o) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(base.port);
+  if (int rc = ::getaddrinfo(base.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    return absl::UnavailableError(base::StrCat("cannot resolve ", base.host, ": ", ::gai_strerror(rc)));
+  }
+  absl::Status last = absl::UnavailableError("no address for " + base.host);
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
+      last = absl::UnavailableError(base::StrCat("connect to ", base.host, ":", base.port, ": ",
+                                                 std::strerror(errno)));
+      ::close(fd);
+      continue;
+    }
+    absl::Status w = WaitFd(fd, POLLOUT, Clock::now() + o.connect_timeout, o, "connect");
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (w.ok() && ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+      ::freeaddrinfo(res);
+      return fd;
+    }
+    last = w.ok() ? absl::UnavailableError(base::StrCat("connect to ", base.host, ":", base.port, ": ",
+                                                        std::strerror(err)))
+                  : w;
+    ::close(fd);
+    if (absl::IsCancelled(last)) break;
+  }
+  ::freeaddrinfo(res);
+  return last;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> ChunkedDecoder::Feed(std::string_view in, const std::function<bool(std::string_view)>& out,
+                                        bool* stop) {
+  buf_.append(in);
+  size_t pos = 0;
+  for (;;) {
+    if (state_ == kData) {
+      size_t n = std::min<size_t>(remaining_, buf_.size() - pos);
+      if (n > 0 && !out(std::string_view(buf_).substr(pos, n))) *stop = true;
+      pos += n;
+      remaining_ -= n;
+      if (*stop) break;
+      if (remaining_ > 0) break;
+      state_ = kDataEnd;
+    }
+    size_t eol = buf_.find("\r\n", pos);
+    if (eol == std::string::npos) {
+      // The line may still end in a CR whose LF has not arrived.
+      if (buf_.size() - pos > kMaxChunkLine + 1) return absl::InternalError("chunk line too long");
+      break;
+    }
+    if (eol - pos > kMaxChunkLine) return absl::InternalError("chunk line too long");
+    std::string_view line(buf_.data() + pos, eol - pos);
+    pos = eol + 2;
+    if (state_ == kDataEnd) {
+      if (!line.empty()) return absl::InternalError("chunk data not followed by CRLF");
+      state_ = kSize;
+    } else if (state_ == kSize) {
+      line = line.substr(0, line.find(';'));
+      uint64_t size = 0;
+      auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
+      if (ec != std::errc() || p != line.data() + line.size() || line.empty()) {
+        return absl::InternalError("bad chunk size");
+      }
+      if (size == 0) {
+        state_ = kTrailer;
+      } else {
+        remaining_ = size;
+        state_ = kData;
+      }
+    } else if (state_ == kTrailer) {
+      if (line.empty()) {
+        buf_.clear();
+        return true;
+      }
+    }
+  }
+  buf_.erase(0, pos);
+  return false;
+}
+
+absl::StatusOr<BaseUrl> ParseBaseUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!base::EqualsIgnoreCase(url.substr(0, kScheme.size()), kScheme)) {
+    return absl::InvalidArgumentError(base::StrCat(
+        "base_url '", url, "' must start with http:// (https is not spoken by this SDK; "
+        "terminate TLS in a local proxy)"));
+  }
+  std::string_view rest = url.substr(kScheme.size());
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (path.find_first_of("?# ") != std::string_view::npos) {
+    return absl::InvalidArgumentError("base_url must not carry a query, fragment or space");
+  }
+  BaseUrl out;
+  out.prefix = std::string(path);
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return absl::InvalidArgumentError("base_url: bad IPv6 host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return absl::InvalidArgumentError("base_url: bad port");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty() || host.find('@') != std::string_view::npos) {
+    return absl::InvalidArgumentError(base::StrCat("base_url '", url, "' has no host"));
+  }
+  out.host = std::string(host);
+  if (!port.empty()) {
+    uint32_t p = 0;
+    if (!ParseNumber(port, &p) || p == 0 || p > 65535) {
+      return absl::InvalidArgumentError(base::StrCat("base_url '", url, "' has a bad port"));
+    }
+    out.port = static_cast<uint16_t>(p);
+  }
+  return out;
+}
+
+std::optional<std::string_view> ResponseHead::Header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (base::EqualsIgnoreCase(n, name)) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+absl::Status Get(const BaseUrl& base, std::string_view target,
+                 const std::vector<std::pair<std::string, std::string>>& headers,
+                 const GetOptions& options, const std::function<bool(const ResponseHead&)>& on_head,
+                 const std::function<bool(std::string_view)>& on_body) {
+  for (const auto& [n, v] : headers) {
+    if (n.find_first_of("\r\n:") != std::string::npos || v.find_first_of("\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError("header with CR, LF or ':' in its name");
+    }
+  }
+  const Clock::time_point start = Clock::now();
+  absl::StatusOr<int> connected = Connect(base, options);
+  if (!connected.ok()) return connected.status();
+  Fd fd(*connected);
+
+  std::string request = base::StrCat("GET ", base.prefix, target, " HTTP/1.1\r\nHost: ", base.host, ":",
+                                     base.port, "\r\n");
+  for (const auto& [n, v] : headers) base::StrAppend(&request, n, ": ", v, "\r\n");
+  request += "Connection: close\r\n\r\n";
+  auto deadline_for_idle = [&] {
+    Clock::time_point idle = Clock::now() + options.idle_timeout;
+    if (options.total_timeout.count() > 0) idle = std::min(idle, start + options.total_timeout);
+    return idle;
+  };
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      if (absl::Status w = WaitFd(fd.get(), POLLOUT, deadline_for_idle(), options, "send"); !w.ok()) return w;
+      continue;
+    }
+    return absl::UnavailableError(base::StrCat("send: ", std::strerror(errno)));
+  }
+
+  std::string head_buf;
+  bool head_done = false;
+  enum class BodyMode { kNone, kLength, kChunked, kClose } mode = BodyMode::kClose;
+  uint64_t length_left = 0;
+  uint64_t body_bytes = 0;
+  ChunkedDecoder chunked;
+  char buf[16384];
+  auto deliver = [&](std::string_view piece, bool* stop) -> absl::Status {
+    body_bytes += piece.size();
+    if (body_bytes > options.max_body_bytes) {
+      return absl::ResourceExhaustedError(
+          base::StrCat("response body larger than ", options.max_body_bytes, " bytes"));
+    }
+    if (!on_body(piece)) *stop = true;
+    return absl::OkStatus();
+  };
+  // Handles body bytes; true when the body is complete or a callback asked to stop.
+  auto body = [&](std::string_view in) -> absl::StatusOr<bool> {
+    bool stop = false;
+    absl::Status st = absl::OkStatus();
+    switch (mode) {
+      case BodyMode::kNone:
+        return true;
+      case BodyMode::kLength: {
+        size_t n = std::min<uint64_t>(length_left, in.size());
+        if (n > 0) st = deliver(in.substr(0, n), &stop);
+        length_left -= n;
+        if (!st.ok()) return st;
+        return stop || length_left == 0;
+      }
+      case BodyMode::kClose:
+        if (!in.empty()) st = deliver(in, &stop);
+        if (!st.ok()) return st;
+        return stop;
+      case BodyMode::kChunked: {
+        absl::StatusOr<bool> done = chunked.Feed(
+            in,
+            [&](std::string_view piece) {
+              if (!st.ok()) return false;
+              st = deliver(piece, &stop);
+              return st.ok() && !stop;
+            },
+            &stop);
+        if (!st.ok()) return st;
+        if (!done.ok()) return done.status();
+        return *done || stop;
+      }
+    }
+    return true;
+  };
+
+  for (;;) {
+    if (absl::Status w = WaitFd(fd.get(), POLLIN, deadline_for_idle(), options, "reading the response");
+        !w.ok()) {
+      return w;
+    }
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+      return absl::UnavailableError(base::StrCat("recv: ", std::strerror(errno)));
+    }
+    if (n == 0) {
+      if (head_done && mode == BodyMode::kClose) return absl::OkStatus();
+      return absl::UnavailableError("the connection closed before the response ended");
+    }
+    std::string_view in(buf, static_cast<size_t>(n));
+    if (!head_done) {
+      head_buf.append(in);
+      size_t end = head_buf.find("\r\n\r\n");
+      if (end == std::string::npos) {
+        if (head_buf.size() > kMaxHeadBytes) return absl::ResourceExhaustedError("response head too large");
+        continue;
+      }
+      ResponseHead head;
+      std::string_view text(head_buf.data(), end);
+      size_t eol = text.find("\r\n");
+      std::string_view status_line = text.substr(0, eol);
+      if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12 ||
+          !ParseNumber(status_line.substr(9, 3), &head.status)) {
+        return absl::InternalError("not an HTTP/1.x response");
+      }
+      while (eol != std::string_view::npos) {
+        text = text.substr(eol + 2);
+        eol = text.find("\r\n");
+        std::string_view line = text.substr(0, eol);
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos) return absl::InternalError("bad response header line");
+        head.headers.emplace_back(std::string(line.substr(0, colon)),
+                                  std::string(StripSpaces(line.substr(colon + 1))));
+      }
+      std::optional<std::string_view> te = head.Header("Transfer-Encoding");
+      std::optional<std::string_view> cl = head.Header("Content-Length");
+      if (head.status == 304 || head.status == 204 || (head.status >= 100 && head.status < 200)) {
+        mode = BodyMode::kNone;
+      } else if (te && ContainsIgnoreCase(*te, "chunked")) {
+        mode = BodyMode::kChunked;
+      } else if (cl) {
+        if (!ParseNumber(*cl, &length_left)) return absl::InternalError("bad Content-Length");
+        mode = length_left == 0 ? BodyMode::kNone : BodyMode::kLength;
+      }
+      head_done = true;
+      if (!on_head(head)) return absl::OkStatus();
+      if (mode == BodyMode::kNone) return absl::OkStatus();
+      std::string rest = head_buf.substr(end + 4);
+      head_buf.clear();
+      absl::StatusOr<bool> done = body(rest);
+      if (!done.ok()) return done.status();
+      if (*done) return absl::OkStatus();
+      continue;
+    }
+    absl::StatusOr<bool> done = body(in);
+    if (!done.ok()) return done.status();
+    if (*done) return absl::OkStatus();
+  }
+}
+
+absl::Status SseParser::Feed(std::string_view bytes, const std::function<void(SseEvent)>& on_event) {
+  // Bounds that do not depend on how the bytes were split: a line (comments included) may
+  // not exceed the event bound plus a field name, nor an event's data the bound.
+  auto too_large = [&] {
+    pending_.clear();
+    event_ = SseEvent();
+    has_data_ = false;
+    skip_lf_ = false;
+    return absl::InvalidArgumentError(base::StrCat("a stream event is larger than ", max_event_bytes_, " bytes"));
+  };
+  size_t pos = 0;
+  if (skip_lf_ && !bytes.empty() && bytes.front() == '\n') pos = 1;
+  if (!bytes.empty()) skip_lf_ = false;
+  while (pos < bytes.size()) {
+    size_t eol = bytes.find_first_of("\r\n", pos);
+    std::string_view part = bytes.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    if (pending_.size() + part.size() > max_event_bytes_ + kMaxFieldSlack) return too_large();
+    pending_.append(part);
+    if (eol == std::string_view::npos) break;
+    Line(pending_, on_event);
+    pending_.clear();
+    if (event_.data.size() > max_event_bytes_) return too_large();
+    if (bytes[eol] == '\r') {
+      if (eol + 1 < bytes.size()) {
+        if (bytes[eol + 1] == '\n') ++eol;
+      } else {
+        skip_lf_ = true;
+      }
+    }
+    pos = eol + 1;
+  }
+  return absl::OkStatus();
+}
+
+void SseParser::Line(std::string_view line, const std::function<void(SseEvent)>& on_event) {
+  if (line.empty()) {
+    if (has_data_) on_event(std::move(event_));
+    event_ = SseEvent();
+    has_data_ = false;
+    return;
+  }
+  if (line.front() == ':') return;  // a comment (heartbeat)
+  size_t colon = line.find(':');
+  std::string_view field = line.substr(0, colon);
+  std::string_view value = colon == std::string_view::npos ? "" : line.substr(colon + 1);
+  if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  if (field == "data") {
+    if (has_data_) event_.data += '\n';
+    event_.data.append(value);
+    has_data_ = true;
+  } else if (field == "id") {
+    event_.id = std::string(value);
+  } else if (field == "event") {
+    event_.event = std::string(value);
+  }
+}
+
+}  // namespace edgevault::sdk::internal
