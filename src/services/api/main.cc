@@ -1,9 +1,8 @@
 // edgevault-api: the system of record and the write path.
 #include "src/audit/event.h"
 #include "src/audit/warehouse_open.h"
-#include "src/audit/paths.h"
 #include "src/audit/relay.h"
-#include "src/audit/sqlite_queue.h"
+#include "src/audit/queue_open.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
 #include "src/crypto/keyring.h"
@@ -182,9 +181,10 @@ absl::Status Install(services::ServiceContext& ctx) {
   opts.env = ctx.env;
   // Audit (issue 7): the queue takes denied requests directly and every workspace's
   // audit outbox rows through the relay below.
-  EV_RETURN_IF_ERROR(ctx.env->CreateDirs(audit::AuditDir(config.data_dir), 0700));
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::SqliteAuditQueue> queue,
-                      audit::SqliteAuditQueue::Open({.path = audit::AuditQueuePath(config.data_dir)}));
+  // audit.queue_url: the host's file, or the fleet's PostgreSQL queue.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditQueue> queue,
+                      audit::OpenAuditQueue({.url = config.audit_queue_url,
+                                             .data_dir = config.data_dir, .env = ctx.env}));
   audit::AuditQueue* audit_queue = ctx.Keep(std::move(queue));
   base::Env* env = ctx.env;
   opts.record_denied = [audit_queue, env](const std::string& event_json) {
