@@ -444,6 +444,15 @@ class Service {
   // called once after Unsubscribe returns, if a delivery had already started.
   uint64_t Subscribe(std::string workspace_id, Subscriber fn);
   void Unsubscribe(uint64_t id);
+  // Revisions first..last of `workspace_id` were committed, by this node or another one
+  // sharing the PostgreSQL store (storage/postgres/pg_revision_listener.h): this node's
+  // subscribers of that workspace get every revision they have not had yet, in order,
+  // read from the store (a gap before `first` is filled too). Nothing is read when the
+  // workspace has no subscriber here. Called on the listener's thread.
+  void RevisionsCommitted(const std::string& workspace_id, int64_t first, int64_t last);
+  // Brings every subscribed workspace up to its head in the store: after the listener
+  // reconnected, notices sent meanwhile are lost.
+  void CatchUpSubscribers();
 
   // Audit events waiting in the outboxes of the workspaces that have any, for the audit
   // relay (src/audit/relay.h): (id, event JSON) with ids "<workspace id>/<row id>". Only
@@ -479,6 +488,10 @@ class Service {
                                             std::string_view reason, std::optional<int64_t> if_match,
                                             const WriteAuthorizer& authorize);
   void DeliverEvents(Slot& slot);
+  // Hands subscribers every revision after the last one handed over up to `last`, read
+  // from `store`; `first` is where to start when nothing was handed over yet. Without
+  // subscribers it only moves the mark. Read failures are logged: the next call fills in.
+  void QueueRevisions(Slot& slot, storage::WorkspaceStore& store, int64_t first, int64_t last);
   // A new signing secret for webhook `id` sealed for (workspace, "webhook:<id>", version).
   struct SealedWebhookSecret {
     std::string plaintext;
@@ -511,7 +524,11 @@ class Service {
 
   std::mutex sub_mu_;
   uint64_t next_sub_ = 1;
-  std::map<uint64_t, std::pair<std::string, std::shared_ptr<const Subscriber>>> subs_;
+  struct Subscription {
+    std::shared_ptr<Slot> slot;  // held, so that its mark of what was handed over stays
+    std::shared_ptr<const Subscriber> fn;
+  };
+  std::map<uint64_t, Subscription> subs_;
 
   std::mutex audit_mu_;
   std::set<std::string> audit_pending_;  // workspaces whose audit outbox may hold rows

@@ -17,6 +17,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
+#include "src/storage/postgres/pg_revision_listener.h"
 #include "src/storage/usage_store.h"
 #include "src/storage/workspace_store_open.h"
 #include "src/workspace/change_request_scheduler.h"
@@ -247,6 +248,22 @@ absl::Status Install(services::ServiceContext& ctx) {
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
+  // Workspaces in PostgreSQL may be written through any api node: this node's event
+  // subscribers hear of the others' revisions through LISTEN/NOTIFY, and catch up by
+  // head after the listening connection was lost (storage/postgres/pg_revision_listener.h).
+  const std::string& workspace_db_url = config.api_settings.workspace_db_url;
+  if (workspace_db_url.starts_with("postgres://") || workspace_db_url.starts_with("postgresql://")) {
+    EV_ASSIGN_OR_RETURN(
+        std::unique_ptr<storage::PgRevisionListener> listener,
+        storage::PgRevisionListener::Start(
+            {.url = workspace_db_url,
+             .env = ctx.env,
+             .on_notice = [service](const storage::RevisionNotice& n) {
+               service->RevisionsCommitted(n.workspace_id, n.first, n.last);
+             },
+             .on_resync = [service] { service->CatchUpSubscribers(); }}));
+    ctx.Keep(std::move(listener));
+  }
   EV_RETURN_IF_ERROR(webhooks->Start());
   EV_RETURN_IF_ERROR(scheduler->Start());
   // The edge KV may be new, or come back empty (Redis without persistence) or rebuilt (a
