@@ -528,6 +528,16 @@ void Service::QueueRevisions(Slot& slot, storage::WorkspaceStore& store, int64_t
 }
 
 void Service::RevisionsCommitted(const std::string& workspace_id, int64_t first, int64_t last) {
+  {
+    // Its outbox is looked at again later (PropagateNextDue): the node that committed
+    // does that at once, unless it died first.
+    std::lock_guard<std::mutex> lock(prop_mu_);
+    if (!stop_ &&
+        recheck_due_.emplace(workspace_id, options_.env->MonotonicNow() + options_.outbox_recheck_delay).second &&
+        prop_task_ != nullptr) {
+      prop_task_->Wake();
+    }
+  }
   std::shared_ptr<Slot> slot;
   {
     // A workspace with subscribers here has a slot (they hold it); no slot, nobody to tell.
@@ -2182,11 +2192,25 @@ void Service::Enqueue(const std::string& workspace_id) {
 
 base::NextRun Service::PropagateNextDue() {
   std::string id;
+  std::vector<std::string> rechecks;
+  std::optional<base::NextRun> idle;
   {
     std::lock_guard<std::mutex> lock(prop_mu_);
-    // The next workspace that is due: queued ones in order, skipping those backing off.
     absl::Duration now = options_.env->MonotonicNow();
     std::optional<absl::Duration> next_due;
+    // Workspaces another node committed to a while ago: their outbox is looked at here
+    // too, in case that node died before it propagated or relayed.
+    for (auto it = recheck_due_.begin(); it != recheck_due_.end();) {
+      if (it->second > now) {
+        if (!next_due || it->second < *next_due) next_due = it->second;
+        ++it;
+        continue;
+      }
+      rechecks.push_back(it->first);
+      if (prop_pending_.insert(it->first).second) prop_queue_.push_back(it->first);
+      it = recheck_due_.erase(it);
+    }
+    // The next workspace that is due: queued ones in order, skipping those backing off.
     auto due = prop_queue_.end();
     for (auto it = prop_queue_.begin(); it != prop_queue_.end(); ++it) {
       auto b = prop_backoff_.find(*it);
@@ -2197,12 +2221,15 @@ base::NextRun Service::PropagateNextDue() {
       if (!next_due || b->second.due < *next_due) next_due = b->second.due;
     }
     if (due == prop_queue_.end()) {
-      return next_due ? base::NextRun::After(*next_due - now) : base::NextRun::Interval();
+      idle = next_due ? base::NextRun::After(*next_due - now) : base::NextRun::Interval();
+    } else {
+      id = *due;
+      prop_queue_.erase(due);
+      prop_pending_.erase(id);
     }
-    id = *due;
-    prop_queue_.erase(due);
-    prop_pending_.erase(id);
   }
+  for (const std::string& r : rechecks) MarkAuditPending(r);
+  if (idle) return *idle;
   absl::Status st = PropagateNow(id);
   std::lock_guard<std::mutex> lock(prop_mu_);
   if (st.ok()) {

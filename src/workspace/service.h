@@ -80,6 +80,10 @@ struct ServiceOptions {
   // failure up to propagation_retry_max; other workspaces are not held up meanwhile.
   absl::Duration propagation_retry = absl::Seconds(1);
   absl::Duration propagation_retry_max = absl::Seconds(60);
+  // A workspace named by RevisionsCommitted (a commit on any node sharing the PostgreSQL
+  // store) has its propagation jobs and audit outbox looked at by this node this long
+  // after: the committing node does both at once, unless it died first.
+  absl::Duration outbox_recheck_delay = absl::Seconds(5);
   // Webhooks (docs/design/webhooks.md): hosts a registration may name (empty = any), and
   // the hand-off to the dispatcher, called after a commit wrote webhook events and after
   // a registration changed (may be empty; the dispatcher also looks at start).
@@ -448,7 +452,9 @@ class Service {
   // sharing the PostgreSQL store (storage/postgres/pg_revision_listener.h): this node's
   // subscribers of that workspace get every revision they have not had yet, in order,
   // read from the store (a gap before `first` is filled too). Nothing is read when the
-  // workspace has no subscriber here. Called on the listener's thread.
+  // workspace has no subscriber here. outbox_recheck_delay later this node also finishes
+  // the commit's propagation and audit relay if the committing node has not (it died).
+  // Called on the listener's thread.
   void RevisionsCommitted(const std::string& workspace_id, int64_t first, int64_t last);
   // Brings every subscribed workspace up to its head in the store: after the listener
   // reconnected, notices sent meanwhile are lost.
@@ -541,6 +547,7 @@ class Service {
     absl::Duration due;  // env MonotonicNow() at which to retry
   };
   std::map<std::string, Backoff> prop_backoff_;
+  std::map<std::string, absl::Duration> recheck_due_;  // workspace → env MonotonicNow() due
   bool stop_ = false;
   std::unique_ptr<base::PeriodicTask> prop_task_;  // set once by Start, under prop_mu_
 };

@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "src/base/status.h"
+#include "src/base/testing/poll_until.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/postgres/postgres_test_server.h"
@@ -247,6 +248,53 @@ TEST_F(TwoNodeServiceTest, SubscribersOfOneNodeSeeEveryNodesRevisionsInOrderOnce
   ASSERT_TRUE(PutConfig(*node_[0], "a", 6, std::nullopt, AllowAnyWrite()).ok());
   node_[1]->RevisionsCommitted(ws_.id, h + 7, h + 7);
   EXPECT_EQ(seen_now().size(), 6u);
+}
+
+// Node A commits and dies before it propagates or relays its audit event (here: it was
+// never started). Node C, told of the commit (RevisionsCommitted), finishes both after
+// outbox_recheck_delay.
+TEST_F(TwoNodeServiceTest, AnotherNodeFinishesTheOutboxOfACommitWhoseNodeDied) {
+  ServiceOptions so;
+  so.stores = stores_[1].get();
+  so.directory = control_.get();
+  so.kv = kv_.get();
+  so.env = base::Env::Default();
+  so.outbox_recheck_delay = absl::ZeroDuration();
+  auto created = Service::Create(so);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Service> c = std::move(*created);
+  ASSERT_TRUE(c->Start().ok());
+  // C relays what the setup left, so that it has nothing of this workspace pending.
+  for (;;) {
+    auto rows = c->PeekAuditOutbox(100);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    if (rows->empty()) break;
+    std::vector<std::string> ids;
+    for (const auto& [id, json] : *rows) ids.push_back(id);
+    ASSERT_TRUE(c->RemoveAuditOutbox(ids).ok());
+  }
+  absl::StatusOr<int64_t> rev = PutConfig(*node_[0], "a", 1, std::nullopt, AllowAnyWrite());
+  ASSERT_TRUE(rev.ok()) << rev.status();
+  auto store = stores_[1]->Open(ws_.id);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto pending = [&] {
+    auto rows = (*store)->PendingOutboxOfKind("propagate", 100);
+    return rows.ok() ? static_cast<int>(rows->size()) : -1;
+  };
+  ASSERT_GT(pending(), 0);  // A never propagated
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> audit = c->PeekAuditOutbox(100);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->empty());  // and C does not look on its own
+
+  c->RevisionsCommitted(ws_.id, *rev, *rev);
+  EXPECT_TRUE(base::testing::PollUntil([&] { return pending() == 0; }));
+  auto doc = kv_->Get(storage::EdgeKvDocumentKey(ws_.id, "prod"));
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->version, *rev);
+  audit = c->PeekAuditOutbox(100);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_NE(audit->front().second.find("workspace.config"), std::string::npos) << audit->front().second;
 }
 
 }  // namespace
