@@ -30,17 +30,6 @@ using testing::EdgeVaultUp;
 
 constexpr int kDeadlineMs = 30000;  // only bounds how long a failure waits
 
-// Kills (SIGKILL) and reaps a spawned process when the test ends early, however it ends.
-struct KillOnExit {
-  pid_t* pid;
-  ~KillOnExit() {
-    if (*pid > 0) {
-      ::kill(*pid, SIGKILL);
-      testing::WaitExit(*pid, 30000);
-    }
-  }
-};
-
 // An open GET .../events stream and what it has received so far.
 class EventStream {
  public:
@@ -118,7 +107,7 @@ TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
        "--set", "api.workspace_db_url=" + url, "--set", "audit.queue_url=" + url},
       second_dir + "/../api-2.out");
   ASSERT_GT(second.pid, 0);
-  KillOnExit second_guard{&second.pid};
+  testing::KillOnExit second_guard{&second.pid};
   int second_port = 0;
   ASSERT_TRUE(testing::PollUntil([&] { return (second_port = testing::ReadPortFile(second_dir, "api")) > 0; },
                                  kDeadlineMs))

@@ -31,17 +31,6 @@ using testing::HttpReply;
 
 constexpr int kDeadlineMs = 60000;  // only bounds how long a failure waits (a lease is 30 s)
 
-// Kills (SIGKILL) and reaps a spawned process when the test ends early, however it ends.
-struct KillOnExit {
-  pid_t* pid;
-  ~KillOnExit() {
-    if (*pid > 0) {
-      ::kill(*pid, SIGKILL);
-      testing::WaitExit(*pid, 30000);
-    }
-  }
-};
-
 struct Landed {
   std::map<std::string, int> ids;                      // event id → lines
   std::map<std::string, std::string> file_by_request;  // request id → the file holding it
@@ -137,7 +126,7 @@ TEST(PostgresAuditQueueTest, ApiAndAuthFeedOneQueueThatTwoAuditNodesDrain) {
        "--set", base::StrCat("audit.warehouse_url=file:", std::filesystem::weakly_canonical(warehouse).string())},
       second_dir + "/../audit-2.out");
   ASSERT_GT(second.pid, 0);
-  KillOnExit second_guard{&second.pid};
+  testing::KillOnExit second_guard{&second.pid};
   ASSERT_EQ(wrong_login("pq-auth-2").status, 401);
   HttpReply put = api("PUT", "/v1/workspaces/shop/configs/greeting",
                       json::object{{"type", "string"}, {"values", {{"prod", "hi"}}}, {"reason", "test"}},
