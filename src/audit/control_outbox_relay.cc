@@ -1,17 +1,14 @@
 #include "src/audit/control_outbox_relay.h"
 
-#include "src/audit/paths.h"
 #include "src/base/status.h"
 
 namespace edgevault::audit {
 
 absl::StatusOr<std::unique_ptr<ControlOutboxRelay>> ControlOutboxRelay::Start(
-    storage::ControlOutboxStore* store, base::Env* env, const std::string& data_dir,
+    storage::ControlOutboxStore* store, AuditQueue* queue, base::Env* env,
     absl::Duration poll_interval) {
   if (store == nullptr) return absl::InvalidArgumentError("ControlOutboxRelay: store is required");
-  EV_RETURN_IF_ERROR(env->CreateDirs(AuditDir(data_dir), 0700));
   std::unique_ptr<ControlOutboxRelay> r(new ControlOutboxRelay());
-  EV_ASSIGN_OR_RETURN(r->queue_, SqliteAuditQueue::Open({.path = AuditQueuePath(data_dir)}));
   OutboxRelayOptions o;
   o.peek = [store](int limit) -> absl::StatusOr<OutboxRows> {
     EV_ASSIGN_OR_RETURN(std::vector<storage::OutboxEvent> rows, store->PeekOutbox(limit));
@@ -21,7 +18,7 @@ absl::StatusOr<std::unique_ptr<ControlOutboxRelay>> ControlOutboxRelay::Start(
     return out;
   };
   o.remove = [store](const std::vector<std::string>& ids) { return store->DeleteOutbox(ids); };
-  o.queue = r->queue_.get();
+  o.queue = queue;
   o.env = env;
   o.source = "control";
   o.poll_interval = poll_interval;

@@ -1,27 +1,28 @@
 #pragma once
 // The relay a service runs over the control DB's outbox (storage::ControlOutboxStore:
-// PeekOutbox/DeleteOutbox, nothing else of the control DB): opens DATA_DIR/audit/queue.db and runs an
-// OutboxRelay thread. Used by edgevault-auth.
-// Thread-safety: Start/Stop from one owner thread; the store must outlive the relay.
+// PeekOutbox/DeleteOutbox, nothing else of the control DB) into the audit queue
+// (queue_open.h: the local file or the fleet's PostgreSQL queue) and runs an OutboxRelay
+// thread. Used by edgevault-auth.
+// Thread-safety: Start/Stop from one owner thread; the store and the queue must outlive
+// the relay.
 //
-//   EV_ASSIGN_OR_RETURN(auto relay, audit::ControlOutboxRelay::Start(store, env, data_dir));
+//   EV_ASSIGN_OR_RETURN(auto relay, audit::ControlOutboxRelay::Start(store, queue, env));
 //   ...  relay->Stop();
 
 #include <memory>
 #include <string>
 
 #include "src/audit/relay.h"
-#include "src/audit/sqlite_queue.h"
+#include "src/audit/queue.h"
 #include "src/storage/control_outbox_store.h"
 
 namespace edgevault::audit {
 
 class ControlOutboxRelay {
  public:
-  // Creates DATA_DIR/audit (0700), opens the queue and starts the relay thread.
-  // Errors: from Env::CreateDirs and SqliteAuditQueue::Open.
+  // Starts the relay thread. Errors: InvalidArgument (a missing store, queue or env).
   static absl::StatusOr<std::unique_ptr<ControlOutboxRelay>> Start(
-      storage::ControlOutboxStore* store, base::Env* env, const std::string& data_dir,
+      storage::ControlOutboxStore* store, AuditQueue* queue, base::Env* env,
       absl::Duration poll_interval = absl::Milliseconds(200));
   ~ControlOutboxRelay() { Stop(); }
   void Stop() { relay_->Stop(); }
@@ -29,7 +30,6 @@ class ControlOutboxRelay {
 
  private:
   ControlOutboxRelay() = default;
-  std::unique_ptr<SqliteAuditQueue> queue_;
   std::unique_ptr<OutboxRelay> relay_;
 };
 

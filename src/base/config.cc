@@ -445,6 +445,18 @@ std::vector<KeySpec> BuildKeyTable() {
       "and AWS_SESSION_TOKEN; docs/audit.md#s3). Every audit node needs its own node_id.",
       [](Config& c, const std::string& v, const Source&) { c.audit_warehouse_url = v; },
       [](const Config& c) { return c.audit_warehouse_url; }));
+  KeySpec audit_queue_url = StringKey(
+      "audit.queue_url", ValidWorkspaceDbUrl,
+      "\"\" or \"sqlite:\" (data_dir/audit/queue.db) or postgres://user[:password]@host[:port]/db",
+      "The audit queue the api and auth put audit events in and edgevault-audit drains:\n"
+      "\"\" or \"sqlite:\" = data_dir/audit/queue.db (an audit consumer on every host with\n"
+      "api or auth); postgres://user[:password]@host[:port]/db = one queue in PostgreSQL that\n"
+      "every api and auth node feeds and one or more audit nodes drain (docs/deploy.md).\n"
+      "Prefer EDGEVAULT_AUDIT_QUEUE_URL for a URL with a password.",
+      [](Config& c, const std::string& v, const Source&) { c.audit_queue_url = v; },
+      [](const Config& c) { return c.audit_queue_url; });
+  audit_queue_url.redact_userinfo = true;
+  t.push_back(std::move(audit_queue_url));
   KeySpec rate_limit_url = StringKey(
       "rate_limit.url", ValidRateLimitUrl,
       "\"\" (each process counts on its own) or redis://[[user]:password@]host[:port][/db]",

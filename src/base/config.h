@@ -181,6 +181,10 @@ struct Config {
   // verify` reads it (docs/audit.md#s3); "" or "file:" = DATA_DIR/audit/warehouse. Parse
   // with ParseAuditWarehouseUrl.
   std::string audit_warehouse_url;
+  // audit.queue_url: the audit queue api and auth put events in and edgevault-audit drains
+  // (docs/configuration.md); "" or "sqlite:" = DATA_DIR/audit/queue.db (one host);
+  // postgres://... = one queue shared by every node (audit/queue_open.h).
+  std::string audit_queue_url;
   // rate_limit.url: where rate limits and login throttling count (docs/design/rate-limits.md):
   // "" = in each process; "redis://..." = shared by every node. Parse with ParseEdgeKvUrl.
   std::string rate_limit_url;

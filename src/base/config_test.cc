@@ -135,6 +135,8 @@ std::vector<KeyCase> AllKeys() {
        }},
       {"api.workspace_db_url", "postgres://ev@db.internal:5432/edgevault",
        [](const Config& c) { return c.api_settings.workspace_db_url == "postgres://ev@db.internal:5432/edgevault"; }},
+      {"audit.queue_url", "postgres://ev@db.internal:5432/edgevault",
+       [](const Config& c) { return c.audit_queue_url == "postgres://ev@db.internal:5432/edgevault"; }},
       {"auth.throttle_second_factor_failures", "7",
        [](const Config& c) { return c.auth_settings.throttle_second_factor_failures == 7; }},
       {"auth.client_address_header", "X-Forwarded-For",
@@ -979,29 +981,35 @@ TEST(ConfigTest, BadControlDbUrlNamesTheKeyAndHidesThePassword) {
 
 TEST(ConfigTest, WorkspaceDbUrlIsSqliteOrPostgres) {
   EXPECT_EQ(LoadConfig(ConfigSources{})->api_settings.workspace_db_url, "");
+  EXPECT_EQ(LoadConfig(ConfigSources{})->audit_queue_url, "");
   for (std::string_view url : {"", "sqlite:", "postgres://h/db", "postgresql://u:p@h:5433/db?sslmode=require"}) {
     ConfigSources src;
-    src.overrides = {{"api.workspace_db_url", std::string(url)}};
+    src.overrides = {{"api.workspace_db_url", std::string(url)}, {"audit.queue_url", std::string(url)}};
     absl::StatusOr<Config> cfg = LoadConfig(src);
     ASSERT_TRUE(cfg.ok()) << url << ": " << cfg.status();
     EXPECT_EQ(cfg->api_settings.workspace_db_url, url);
+    EXPECT_EQ(cfg->audit_queue_url, url);
   }
   ConfigSources env;
-  env.env = {{"EDGEVAULT_API_WORKSPACE_DB_URL", "postgres://ev@10.0.0.9/ev"}};
+  env.env = {{"EDGEVAULT_API_WORKSPACE_DB_URL", "postgres://ev@10.0.0.9/ev"},
+             {"EDGEVAULT_AUDIT_QUEUE_URL", "postgres://ev@10.0.0.8/ev"}};
   absl::StatusOr<Config> cfg = LoadConfig(env);
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ(cfg->api_settings.workspace_db_url, "postgres://ev@10.0.0.9/ev");
+  EXPECT_EQ(cfg->audit_queue_url, "postgres://ev@10.0.0.8/ev");
 }
 
 TEST(ConfigTest, BadWorkspaceDbUrlNamesTheKeyAndHidesThePassword) {
-  for (std::string_view url : {"sqlite", "mysql://u:hunter2@h/db", "postgres://", "postgres://u:hunter2@h /db",
-                               "redis://u:hunter2@h"}) {
-    ConfigSources src;
-    src.overrides = {{"api.workspace_db_url", std::string(url)}};
-    absl::StatusOr<Config> cfg = LoadConfig(src);
-    ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << url;
-    EXPECT_TRUE(HasSubstr(cfg.status(), "config key 'api.workspace_db_url' (from --set)")) << cfg.status();
-    EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+  for (std::string key : {"api.workspace_db_url", "audit.queue_url"}) {
+    for (std::string_view url : {"sqlite", "mysql://u:hunter2@h/db", "postgres://", "postgres://u:hunter2@h /db",
+                                 "redis://u:hunter2@h"}) {
+      ConfigSources src;
+      src.overrides = {{key, std::string(url)}};
+      absl::StatusOr<Config> cfg = LoadConfig(src);
+      ASSERT_EQ(cfg.status().code(), absl::StatusCode::kInvalidArgument) << url;
+      EXPECT_TRUE(HasSubstr(cfg.status(), "config key '" + key + "' (from --set)")) << cfg.status();
+      EXPECT_EQ(Msg(cfg.status()).find("hunter2"), std::string::npos) << cfg.status();
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 #include "src/workspace/service.h"
 
+#include <atomic>
 #include <charconv>
 
 #include <openssl/crypto.h>
@@ -31,6 +32,11 @@ struct Service::Slot {
   std::mutex events_mu;
   std::deque<storage::Revision> events;  // guarded by events_mu
   bool delivering = false;               // guarded by events_mu
+  // QueueRevisions: the last revision handed to `events` (0: none yet). Revisions come
+  // from this node's commits and, on PostgreSQL, from other nodes' (RevisionsCommitted).
+  std::mutex queue_mu;
+  int64_t queued_through = 0;  // guarded by queue_mu
+  std::atomic<int> subscribers{0};
 };
 
 // What a write works with while it holds its workspace's write lock.
@@ -493,21 +499,80 @@ absl::StatusOr<int64_t> Service::CommitAndPublish(const Actor& actor, const stor
   Enqueue(ws.id);
   if (webhook_event) WebhookEventsCommitted(ws.id);
   // The new revisions for subscribers, handed over in commit order (DeliverEvents sends
-  // them once the write lock is released).
-  for (int64_t after = result.first_revision - 1; after < result.last_revision;) {
-    int limit = static_cast<int>(std::min<int64_t>(1000, result.last_revision - after));
-    absl::StatusOr<std::vector<storage::Revision>> revs = locked.store.ListRevisions(after, limit);
+  // them once the write lock is released), after any another node committed before them.
+  QueueRevisions(locked.slot, locked.store, result.first_revision, result.last_revision);
+  return result.last_revision;
+}
+
+void Service::QueueRevisions(Slot& slot, storage::WorkspaceStore& store, int64_t first, int64_t last) {
+  std::lock_guard<std::mutex> lock(slot.queue_mu);
+  if (slot.subscribers.load() == 0 && all_subscribers_.load() == 0) {
+    slot.queued_through = std::max(slot.queued_through, last);
+    return;
+  }
+  int64_t after = slot.queued_through > 0 ? slot.queued_through : first - 1;
+  while (after < last) {
+    int limit = static_cast<int>(std::min<int64_t>(1000, last - after));
+    absl::StatusOr<std::vector<storage::Revision>> revs = store.ListRevisions(after, limit);
     if (!revs.ok() || revs->empty()) {
-      EV_LOG(kError, "a committed revision could not be read back for subscribers; they catch up on reconnect",
-             {{"workspace", ws.id}, {"after", std::to_string(after)},
+      EV_LOG(kError, "a committed revision could not be read back for subscribers; the next revision fills in",
+             {{"workspace", slot.id}, {"after", std::to_string(after)},
               {"error", revs.ok() ? "none listed" : revs.status().ToString()}});
       break;
     }
     after = revs->back().seq;
-    std::lock_guard<std::mutex> lock(locked.slot.events_mu);
-    for (auto& rev : *revs) locked.slot.events.push_back(std::move(rev));
+    std::lock_guard<std::mutex> events_lock(slot.events_mu);
+    for (auto& rev : *revs) slot.events.push_back(std::move(rev));
   }
-  return result.last_revision;
+  slot.queued_through = std::max(slot.queued_through, after);
+}
+
+void Service::RevisionsCommitted(const std::string& workspace_id, int64_t first, int64_t last) {
+  {
+    // Its outbox is looked at again later (PropagateNextDue): the node that committed
+    // does that at once, unless it died first.
+    std::lock_guard<std::mutex> lock(prop_mu_);
+    if (!stop_ &&
+        recheck_due_.emplace(workspace_id, options_.env->MonotonicNow() + options_.outbox_recheck_delay).second &&
+        prop_task_ != nullptr) {
+      prop_task_->Wake();
+    }
+  }
+  std::shared_ptr<Slot> slot;
+  {
+    // A workspace with subscribers here has a slot (they hold it); no slot, nobody to tell.
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    auto it = slots_.find(workspace_id);
+    if (it == slots_.end()) return;
+    slot = it->second;
+  }
+  if (slot->subscribers.load() == 0) return;
+  absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(workspace_id);
+  if (!store.ok()) {
+    EV_LOG(kWarn, "revisions from another node could not be read for subscribers",
+           {{"workspace", workspace_id}, {"error", store.status().ToString()}});
+    return;
+  }
+  QueueRevisions(*slot, **store, first, last);
+  DeliverEvents(*slot);
+}
+
+void Service::CatchUpSubscribers() {
+  std::map<std::string, std::shared_ptr<Slot>> subscribed;
+  {
+    std::lock_guard<std::mutex> lock(sub_mu_);
+    for (const auto& [id, sub] : subs_) subscribed.emplace(sub.slot->id, sub.slot);
+  }
+  for (const auto& [workspace_id, slot] : subscribed) {
+    absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(workspace_id);
+    absl::StatusOr<int64_t> head = store.ok() ? (*store)->Head() : store.status();
+    if (!head.ok()) {
+      EV_LOG(kWarn, "catching up subscribers failed", {{"workspace", workspace_id}, {"error", head.status().ToString()}});
+      continue;
+    }
+    QueueRevisions(*slot, **store, *head + 1, *head);
+    DeliverEvents(*slot);
+  }
 }
 
 void Service::DeliverEvents(Slot& slot) {
@@ -530,8 +595,9 @@ void Service::DeliverEvents(Slot& slot) {
     {
       std::lock_guard<std::mutex> lock(sub_mu_);
       for (const auto& [id, sub] : subs_) {
-        if (sub.first == slot.id || sub.first.empty()) targets.push_back(sub.second);
+        if (sub.slot->id == slot.id) targets.push_back(sub.fn);
       }
+      for (const auto& [id, fn] : all_subs_) targets.push_back(fn);
     }
     // No lock is held here: a subscriber may subscribe, unsubscribe or write.
     for (const storage::Revision& rev : batch) {
@@ -2127,11 +2193,25 @@ void Service::Enqueue(const std::string& workspace_id) {
 
 base::NextRun Service::PropagateNextDue() {
   std::string id;
+  std::vector<std::string> rechecks;
+  std::optional<base::NextRun> idle;
   {
     std::lock_guard<std::mutex> lock(prop_mu_);
-    // The next workspace that is due: queued ones in order, skipping those backing off.
     absl::Duration now = options_.env->MonotonicNow();
     std::optional<absl::Duration> next_due;
+    // Workspaces another node committed to a while ago: their outbox is looked at here
+    // too, in case that node died before it propagated or relayed.
+    for (auto it = recheck_due_.begin(); it != recheck_due_.end();) {
+      if (it->second > now) {
+        if (!next_due || it->second < *next_due) next_due = it->second;
+        ++it;
+        continue;
+      }
+      rechecks.push_back(it->first);
+      if (prop_pending_.insert(it->first).second) prop_queue_.push_back(it->first);
+      it = recheck_due_.erase(it);
+    }
+    // The next workspace that is due: queued ones in order, skipping those backing off.
     auto due = prop_queue_.end();
     for (auto it = prop_queue_.begin(); it != prop_queue_.end(); ++it) {
       auto b = prop_backoff_.find(*it);
@@ -2142,12 +2222,15 @@ base::NextRun Service::PropagateNextDue() {
       if (!next_due || b->second.due < *next_due) next_due = b->second.due;
     }
     if (due == prop_queue_.end()) {
-      return next_due ? base::NextRun::After(*next_due - now) : base::NextRun::Interval();
+      idle = next_due ? base::NextRun::After(*next_due - now) : base::NextRun::Interval();
+    } else {
+      id = *due;
+      prop_queue_.erase(due);
+      prop_pending_.erase(id);
     }
-    id = *due;
-    prop_queue_.erase(due);
-    prop_pending_.erase(id);
   }
+  for (const std::string& r : rechecks) MarkAuditPending(r);
+  if (idle) return *idle;
   absl::Status st = PropagateNow(id);
   std::lock_guard<std::mutex> lock(prop_mu_);
   if (st.ok()) {
@@ -2168,19 +2251,47 @@ base::NextRun Service::PropagateNextDue() {
 }
 
 uint64_t Service::Subscribe(std::string workspace_id, Subscriber fn) {
-  std::lock_guard<std::mutex> lock(sub_mu_);
-  uint64_t id = next_sub_++;
-  subs_[id] = {std::move(workspace_id), std::make_shared<const Subscriber>(std::move(fn))};
+  if (workspace_id.empty()) {  // every workspace, from the next revision committed on this node
+    std::lock_guard<std::mutex> lock(sub_mu_);
+    const uint64_t id = next_sub_++;
+    all_subs_[id] = std::make_shared<const Subscriber>(std::move(fn));
+    all_subscribers_.fetch_add(1);
+    return id;
+  }
+  std::shared_ptr<Slot> slot = SlotFor(workspace_id);
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(sub_mu_);
+    id = next_sub_++;
+    slot->subscribers.fetch_add(1);
+    subs_[id] = {slot, std::make_shared<const Subscriber>(std::move(fn))};
+  }
+  // The revisions up to the head now are history (a subscriber reads what it missed from
+  // the store); from here on, whoever commits, the next ones are handed over in order.
+  absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(workspace_id);
+  absl::StatusOr<int64_t> head = store.ok() ? (*store)->Head() : store.status();
+  if (head.ok()) {
+    std::lock_guard<std::mutex> lock(slot->queue_mu);
+    slot->queued_through = std::max(slot->queued_through, *head);
+  }
   return id;
 }
 
 void Service::Unsubscribe(uint64_t id) {
-  std::shared_ptr<const Subscriber> gone;  // released after the lock
+  Subscription gone;  // released after the lock
+  std::shared_ptr<const Subscriber> gone_all;
   std::lock_guard<std::mutex> lock(sub_mu_);
+  if (auto all = all_subs_.find(id); all != all_subs_.end()) {
+    gone_all = std::move(all->second);
+    all_subs_.erase(all);
+    all_subscribers_.fetch_sub(1);
+    return;
+  }
   auto it = subs_.find(id);
   if (it == subs_.end()) return;
-  gone = std::move(it->second.second);
+  gone = std::move(it->second);
   subs_.erase(it);
+  gone.slot->subscribers.fetch_sub(1);
 }
 
 }  // namespace edgevault::workspace

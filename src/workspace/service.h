@@ -80,6 +80,10 @@ struct ServiceOptions {
   // failure up to propagation_retry_max; other workspaces are not held up meanwhile.
   absl::Duration propagation_retry = absl::Seconds(1);
   absl::Duration propagation_retry_max = absl::Seconds(60);
+  // A workspace named by RevisionsCommitted (a commit on any node sharing the PostgreSQL
+  // store) has its propagation jobs and audit outbox looked at by this node this long
+  // after: the committing node does both at once, unless it died first.
+  absl::Duration outbox_recheck_delay = absl::Seconds(5);
   // Webhooks (docs/design/webhooks.md): hosts a registration may name (empty = any), and
   // the hand-off to the dispatcher, called after a commit wrote webhook events and after
   // a registration changed (may be empty; the dispatcher also looks at start).
@@ -438,13 +442,25 @@ class Service {
 
   // ---- events ----
   using Subscriber = std::function<void(const RevisionEvent&)>;
-  // Returns an id for Unsubscribe. `workspace_id` "" subscribes to every workspace (each
-  // event names its workspace). Subscribers of a workspace get its revisions in order,
+  // Returns an id for Unsubscribe. `workspace_id` "" subscribes to the revisions of every
+  // workspace committed on this node (each event names its workspace; other nodes' commits
+  // reach only the subscribers of their workspace). Subscribers of a workspace get its revisions in order,
   // each once, on the thread of a writer after it released every lock (so a subscriber
   // may subscribe, unsubscribe or even write); keep it short. A subscriber may still be
   // called once after Unsubscribe returns, if a delivery had already started.
   uint64_t Subscribe(std::string workspace_id, Subscriber fn);
   void Unsubscribe(uint64_t id);
+  // Revisions first..last of `workspace_id` were committed, by this node or another one
+  // sharing the PostgreSQL store (storage/postgres/pg_revision_listener.h): this node's
+  // subscribers of that workspace get every revision they have not had yet, in order,
+  // read from the store (a gap before `first` is filled too). Nothing is read when the
+  // workspace has no subscriber here. outbox_recheck_delay later this node also finishes
+  // the commit's propagation and audit relay if the committing node has not (it died).
+  // Called on the listener's thread.
+  void RevisionsCommitted(const std::string& workspace_id, int64_t first, int64_t last);
+  // Brings every subscribed workspace up to its head in the store: after the listener
+  // reconnected, notices sent meanwhile are lost.
+  void CatchUpSubscribers();
 
   // Audit events waiting in the outboxes of the workspaces that have any, for the audit
   // relay (src/audit/relay.h): (id, event JSON) with ids "<workspace id>/<row id>". Only
@@ -480,6 +496,10 @@ class Service {
                                             std::string_view reason, std::optional<int64_t> if_match,
                                             const WriteAuthorizer& authorize);
   void DeliverEvents(Slot& slot);
+  // Hands subscribers every revision after the last one handed over up to `last`, read
+  // from `store`; `first` is where to start when nothing was handed over yet. Without
+  // subscribers it only moves the mark. Read failures are logged: the next call fills in.
+  void QueueRevisions(Slot& slot, storage::WorkspaceStore& store, int64_t first, int64_t last);
   // A new signing secret for webhook `id` sealed for (workspace, "webhook:<id>", version).
   struct SealedWebhookSecret {
     std::string plaintext;
@@ -512,7 +532,14 @@ class Service {
 
   std::mutex sub_mu_;
   uint64_t next_sub_ = 1;
-  std::map<uint64_t, std::pair<std::string, std::shared_ptr<const Subscriber>>> subs_;
+  struct Subscription {
+    std::shared_ptr<Slot> slot;  // held, so that its mark of what was handed over stays
+    std::shared_ptr<const Subscriber> fn;
+  };
+  std::map<uint64_t, Subscription> subs_;
+  // Subscribe(""): every workspace's revisions committed on this node.
+  std::map<uint64_t, std::shared_ptr<const Subscriber>> all_subs_;  // guarded by sub_mu_
+  std::atomic<int> all_subscribers_{0};
 
   std::mutex audit_mu_;
   std::set<std::string> audit_pending_;  // workspaces whose audit outbox may hold rows
@@ -525,6 +552,7 @@ class Service {
     absl::Duration due;  // env MonotonicNow() at which to retry
   };
   std::map<std::string, Backoff> prop_backoff_;
+  std::map<std::string, absl::Duration> recheck_due_;  // workspace → env MonotonicNow() due
   bool stop_ = false;
   std::unique_ptr<base::PeriodicTask> prop_task_;  // set once by Start, under prop_mu_
 };

@@ -7,9 +7,12 @@
 // loser commits on stale state (regression: issue 15, cross-node stale check).
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "src/base/status.h"
+#include "src/base/testing/poll_until.h"
 #include "src/base/testing/temp_dir.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
 #include "src/storage/postgres/postgres_test_server.h"
@@ -196,6 +199,102 @@ TEST_F(TwoNodeServiceTest, AWriteThatKeepsLosingGivesUpWithUnavailable) {
   EXPECT_EQ(a_wrote.status().code(), absl::StatusCode::kUnavailable) << a_wrote.status();
   EXPECT_EQ(calls.load(), 5);
   EXPECT_FALSE(node_[1]->GetItem(ws_, ItemKind::kConfig, "a").ok());
+}
+
+}  // namespace
+}  // namespace edgevault::workspace
+
+namespace edgevault::workspace {
+namespace {
+
+// Event subscribers of node B see node A's revisions too (issue 15), in order and once:
+// B's own commit first hands over the revisions A committed before it; a notice
+// (RevisionsCommitted, what B's LISTEN connection reports) hands over A's later ones; a
+// repeated notice adds nothing; CatchUpSubscribers (after a lost listening connection)
+// finds what no notice reported.
+TEST_F(TwoNodeServiceTest, SubscribersOfOneNodeSeeEveryNodesRevisionsInOrderOnce) {
+  std::mutex mu;
+  std::vector<int64_t> seen;
+  const uint64_t sub = node_[1]->Subscribe(ws_.id, [&](const RevisionEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(e.revision.seq);
+  });
+  auto seen_now = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen;
+  };
+  absl::StatusOr<int64_t> start = node_[0]->Head(ws_);
+  ASSERT_TRUE(start.ok());
+  const int64_t h = *start;
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 1, std::nullopt, AllowAnyWrite()).ok());
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 2, std::nullopt, AllowAnyWrite()).ok());
+  EXPECT_TRUE(seen_now().empty());  // positive control below: nothing told B yet
+  ASSERT_TRUE(PutConfig(*node_[1], "b", 1, std::nullopt, AllowAnyWrite()).ok());
+  EXPECT_EQ(seen_now(), (std::vector<int64_t>{h + 1, h + 2, h + 3}));
+
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 3, std::nullopt, AllowAnyWrite()).ok());
+  node_[1]->RevisionsCommitted(ws_.id, h + 4, h + 4);
+  node_[1]->RevisionsCommitted(ws_.id, h + 4, h + 4);  // again: nothing new
+  node_[1]->RevisionsCommitted(ws_.id, h + 3, h + 3);  // B's own, already handed over
+  EXPECT_EQ(seen_now(), (std::vector<int64_t>{h + 1, h + 2, h + 3, h + 4}));
+
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 4, std::nullopt, AllowAnyWrite()).ok());
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 5, std::nullopt, AllowAnyWrite()).ok());
+  node_[1]->CatchUpSubscribers();
+  EXPECT_EQ(seen_now(), (std::vector<int64_t>{h + 1, h + 2, h + 3, h + 4, h + 5, h + 6}));
+
+  // A notice about a workspace without subscribers at this node reads nothing.
+  node_[1]->Unsubscribe(sub);
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 6, std::nullopt, AllowAnyWrite()).ok());
+  node_[1]->RevisionsCommitted(ws_.id, h + 7, h + 7);
+  EXPECT_EQ(seen_now().size(), 6u);
+}
+
+// Node A commits and dies before it propagates or relays its audit event (here: it was
+// never started). Node C, told of the commit (RevisionsCommitted), finishes both after
+// outbox_recheck_delay.
+TEST_F(TwoNodeServiceTest, AnotherNodeFinishesTheOutboxOfACommitWhoseNodeDied) {
+  ServiceOptions so;
+  so.stores = stores_[1].get();
+  so.directory = control_.get();
+  so.kv = kv_.get();
+  so.env = base::Env::Default();
+  so.outbox_recheck_delay = absl::ZeroDuration();
+  auto created = Service::Create(so);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Service> c = std::move(*created);
+  ASSERT_TRUE(c->Start().ok());
+  // C relays what the setup left, so that it has nothing of this workspace pending.
+  for (;;) {
+    auto rows = c->PeekAuditOutbox(100);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    if (rows->empty()) break;
+    std::vector<std::string> ids;
+    for (const auto& [id, json] : *rows) ids.push_back(id);
+    ASSERT_TRUE(c->RemoveAuditOutbox(ids).ok());
+  }
+  absl::StatusOr<int64_t> rev = PutConfig(*node_[0], "a", 1, std::nullopt, AllowAnyWrite());
+  ASSERT_TRUE(rev.ok()) << rev.status();
+  auto store = stores_[1]->Open(ws_.id);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto pending = [&] {
+    auto rows = (*store)->PendingOutboxOfKind("propagate", 100);
+    return rows.ok() ? static_cast<int>(rows->size()) : -1;
+  };
+  ASSERT_GT(pending(), 0);  // A never propagated
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> audit = c->PeekAuditOutbox(100);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_TRUE(audit->empty());  // and C does not look on its own
+
+  c->RevisionsCommitted(ws_.id, *rev, *rev);
+  EXPECT_TRUE(base::testing::PollUntil([&] { return pending() == 0; }));
+  auto doc = kv_->Get(storage::EdgeKvDocumentKey(ws_.id, "prod"));
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->version, *rev);
+  audit = c->PeekAuditOutbox(100);
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_NE(audit->front().second.find("workspace.config"), std::string::npos) << audit->front().second;
 }
 
 }  // namespace

@@ -144,6 +144,13 @@ bool PollUntil(const std::function<bool()>& done, int limit_ms) {
   }
 }
 
+KillOnExit::~KillOnExit() {
+  if (*pid > 0) {
+    ::kill(*pid, SIGKILL);
+    WaitExit(*pid, 30000);
+  }
+}
+
 int WaitExit(pid_t pid, int limit_ms) {
   int code = -1;
   PollUntil(

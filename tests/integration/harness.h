@@ -69,6 +69,12 @@ Proc Spawn(std::vector<std::string> args, const std::string& out_file,
 // Exit code of `pid` (128 + signal when killed), waiting at most `limit_ms`; -1 when it
 // is still running then.
 int WaitExit(pid_t pid, int limit_ms);
+// Kills (SIGKILL) and reaps `*pid` when it goes out of scope, unless the test has set it
+// to -1 (it stopped the process itself): no child outlives a test that ends early.
+struct KillOnExit {
+  pid_t* pid;
+  ~KillOnExit();
+};
 std::string ReadFile(const std::string& path);
 // Polls `done` every 20 ms until it returns true (then true) or `limit_ms` passes (false).
 // The limit only bounds how long a failing test waits.

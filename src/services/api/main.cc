@@ -1,9 +1,8 @@
 // edgevault-api: the system of record and the write path.
 #include "src/audit/event.h"
 #include "src/audit/warehouse_open.h"
-#include "src/audit/paths.h"
 #include "src/audit/relay.h"
-#include "src/audit/sqlite_queue.h"
+#include "src/audit/queue_open.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
 #include "src/crypto/keyring.h"
@@ -18,6 +17,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
+#include "src/storage/postgres/pg_revision_listener.h"
 #include "src/storage/usage_store.h"
 #include "src/storage/workspace_store_open.h"
 #include "src/workspace/change_request_scheduler.h"
@@ -182,9 +182,10 @@ absl::Status Install(services::ServiceContext& ctx) {
   opts.env = ctx.env;
   // Audit (issue 7): the queue takes denied requests directly and every workspace's
   // audit outbox rows through the relay below.
-  EV_RETURN_IF_ERROR(ctx.env->CreateDirs(audit::AuditDir(config.data_dir), 0700));
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::SqliteAuditQueue> queue,
-                      audit::SqliteAuditQueue::Open({.path = audit::AuditQueuePath(config.data_dir)}));
+  // audit.queue_url: the host's file, or the fleet's PostgreSQL queue.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditQueue> queue,
+                      audit::OpenAuditQueue({.url = config.audit_queue_url,
+                                             .data_dir = config.data_dir, .env = ctx.env}));
   audit::AuditQueue* audit_queue = ctx.Keep(std::move(queue));
   base::Env* env = ctx.env;
   opts.record_denied = [audit_queue, env](const std::string& event_json) {
@@ -247,6 +248,22 @@ absl::Status Install(services::ServiceContext& ctx) {
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
+  // Workspaces in PostgreSQL may be written through any api node: this node's event
+  // subscribers hear of the others' revisions through LISTEN/NOTIFY, and catch up by
+  // head after the listening connection was lost (storage/postgres/pg_revision_listener.h).
+  const std::string& workspace_db_url = config.api_settings.workspace_db_url;
+  if (workspace_db_url.starts_with("postgres://") || workspace_db_url.starts_with("postgresql://")) {
+    EV_ASSIGN_OR_RETURN(
+        std::unique_ptr<storage::PgRevisionListener> listener,
+        storage::PgRevisionListener::Start(
+            {.url = workspace_db_url,
+             .env = ctx.env,
+             .on_notice = [service](const storage::RevisionNotice& n) {
+               service->RevisionsCommitted(n.workspace_id, n.first, n.last);
+             },
+             .on_resync = [service] { service->CatchUpSubscribers(); }}));
+    ctx.Keep(std::move(listener));
+  }
   EV_RETURN_IF_ERROR(webhooks->Start());
   EV_RETURN_IF_ERROR(scheduler->Start());
   // The edge KV may be new, or come back empty (Redis without persistence) or rebuilt (a

@@ -1,5 +1,7 @@
 // edgevault-audit: the audit queue consumer and warehouse writer. Claims batches from
-// DATA_DIR/audit/queue.db, appends them to the warehouse audit.warehouse_url names
+// the queue audit.queue_url names (DATA_DIR/audit/queue.db, or the fleet's PostgreSQL
+// queue, which several audit nodes may drain together: each claim is leased to one of
+// them), appends them to the warehouse audit.warehouse_url names
 // (DATA_DIR/audit/warehouse by default, or S3-compatible storage), acks them once durable;
 // serves GET /v1/audit/status. docs/audit.md.
 #include <memory>
@@ -9,7 +11,7 @@
 #include "src/audit/consumer.h"
 #include "src/audit/warehouse_open.h"
 #include "src/audit/paths.h"
-#include "src/audit/sqlite_queue.h"
+#include "src/audit/queue_open.h"
 #include "src/base/log.h"
 #include "src/services/common/http_json.h"
 #include "src/services/common/service_main.h"
@@ -20,7 +22,8 @@ namespace {
 // Members are destroyed in reverse order: the consumer (finishing its batch and joining
 // its thread) before the warehouse and the queue it uses.
 struct Pipeline {
-  std::unique_ptr<SqliteAuditQueue> queue;
+  std::unique_ptr<AuditQueue> queue;
+  std::string queue_location;  // for status and logs: no password
   std::unique_ptr<OpenedWarehouse> warehouse;  // writer, reader and (s3://) their client
   std::unique_ptr<AuditConsumer> consumer;
 };
@@ -35,6 +38,7 @@ net::Response Status(Pipeline& p) {
     o["queue_error"] = std::string(depth.status().message());
   }
   WarehouseWriterStats s = p.warehouse->writer_stats();
+  o["queue"] = p.queue_location;
   o["warehouse"] = p.warehouse->location;
   o["node"] = s.node;
   o["last_hash"] = s.last_hash;
@@ -64,7 +68,9 @@ absl::Status Install(services::ServiceContext& ctx) {
   const std::string& data_dir = ctx.config.data_dir;
   EV_RETURN_IF_ERROR(ctx.env->CreateDirs(AuditDir(data_dir), 0700));
   auto p = std::make_unique<Pipeline>();
-  EV_ASSIGN_OR_RETURN(p->queue, SqliteAuditQueue::Open({.path = AuditQueuePath(data_dir)}));
+  EV_ASSIGN_OR_RETURN(p->queue, OpenAuditQueue({.url = ctx.config.audit_queue_url,
+                                                .data_dir = data_dir, .env = ctx.env}));
+  p->queue_location = DescribeAuditQueue(ctx.config.audit_queue_url, data_dir);
   EV_ASSIGN_OR_RETURN(base::AuditWarehouseUrl url,
                       base::ParseAuditWarehouseUrl(ctx.config.audit_warehouse_url));
   EV_ASSIGN_OR_RETURN(
@@ -79,7 +85,7 @@ absl::Status Install(services::ServiceContext& ctx) {
   ctx.Keep(std::move(p));  // destroyed after the server drained: the consumer finishes its batch
   raw->consumer->Start();
   EV_LOG(kInfo, "audit consumer started",
-         {{"queue", AuditQueuePath(data_dir)}, {"warehouse", raw->warehouse->location},
+         {{"queue", raw->queue_location}, {"warehouse", raw->warehouse->location},
           {"last_hash", raw->warehouse->writer_stats().last_hash}});
   return absl::OkStatus();
 }

@@ -4,6 +4,7 @@
 
 #include "src/audit/control_outbox_relay.h"
 #include "src/audit/correlation_key.h"
+#include "src/audit/queue_open.h"
 #include "src/base/log.h"
 #include "src/base/strings.h"
 #include "src/crypto/hash.h"
@@ -123,8 +124,13 @@ absl::Status Install(services::ServiceContext& ctx) {
     EV_LOG(kInfo, "bootstrap owner created", {{"email", boot.email}, {"api_key_file", key_file}});
   }
   // Audit (issue 7): start relaying the outbox once Bootstrap's own events are in it.
+  // The queue audit.queue_url names: the host's file, or the fleet's PostgreSQL queue.
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::AuditQueue> queue,
+                      audit::OpenAuditQueue({.url = config.audit_queue_url,
+                                             .data_dir = config.data_dir, .env = ctx.env}));
+  audit::AuditQueue* audit_queue = ctx.Keep(std::move(queue));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::ControlOutboxRelay> relay,
-                      audit::ControlOutboxRelay::Start(options.store, ctx.env, config.data_dir));
+                      audit::ControlOutboxRelay::Start(options.store, audit_queue, ctx.env));
   ctx.Keep(std::move(relay));
   service->Install(ctx.router);
   return absl::OkStatus();

@@ -13,6 +13,7 @@
 #include "src/storage/internal/workspace_store_checks.h"
 #include "src/storage/internal/workspace_store_sql.h"
 #include "src/storage/postgres/pg_migrate.h"
+#include "src/storage/postgres/pg_revision_listener.h"
 #include "src/storage/postgres/pg_transfer.h"
 
 namespace edgevault::storage {
@@ -364,6 +365,12 @@ class PostgresWorkspaceStore final : public WorkspaceStore {
         EV_RETURN_IF_ERROR(WriteChangeRequestOn(db, w).status());
       }
       EV_ASSIGN_OR_RETURN(result.outbox_ids, InsertOutbox(db, c.outbox));
+      if (seq > head) {
+        // Every api node's listener hears of it at commit (pg_revision_listener.h).
+        EV_RETURN_IF_ERROR(db.Exec("SELECT pg_notify($1, $2)",
+                                   {kRevisionChannel, FormatRevisionNotice({ws_, head + 1, seq})})
+                               .status());
+      }
       return absl::OkStatus();
     }));
     return result;

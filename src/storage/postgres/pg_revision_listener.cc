@@ -1,0 +1,138 @@
+#include "src/storage/postgres/pg_revision_listener.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <utility>
+
+#include <libpq-fe.h>
+
+#include "src/base/log.h"
+#include "src/base/status.h"
+#include "src/base/strings.h"
+#include "src/storage/postgres/pg_db.h"
+
+namespace edgevault::storage {
+
+using base::StrCat;
+
+std::string FormatRevisionNotice(const RevisionNotice& n) {
+  return StrCat(n.workspace_id, " ", n.first, " ", n.last);
+}
+
+std::optional<RevisionNotice> ParseRevisionNotice(std::string_view payload) {
+  const size_t a = payload.find(' ');
+  if (a == 0 || a == std::string_view::npos) return std::nullopt;
+  const size_t b = payload.find(' ', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  RevisionNotice n;
+  n.workspace_id = std::string(payload.substr(0, a));
+  auto number = [](std::string_view s, int64_t* out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+  };
+  if (!number(payload.substr(a + 1, b - a - 1), &n.first) || !number(payload.substr(b + 1), &n.last) ||
+      n.first < 1 || n.last < n.first) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+absl::StatusOr<std::unique_ptr<PgRevisionListener>> PgRevisionListener::Start(PgRevisionListenerOptions options) {
+  EV_RETURN_IF_ERROR(ValidatePostgresUrl(options.url));
+  if (options.env == nullptr || !options.on_notice || !options.on_resync) {
+    return absl::InvalidArgumentError("PgRevisionListener: env, on_notice and on_resync are required");
+  }
+  std::unique_ptr<PgRevisionListener> l(new PgRevisionListener(std::move(options)));
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return absl::InternalError(StrCat("revision listener: pipe: errno ", errno));
+  }
+  l->wake_read_ = fds[0];
+  l->wake_write_ = fds[1];
+  PgRevisionListener* raw = l.get();
+  l->task_ = l->options_.env->Schedule("revision listener",
+                                       {.interval = absl::Milliseconds(50),
+                                        .run_at_start = true,
+                                        .backoff_initial = absl::Milliseconds(100),
+                                        .backoff_max = absl::Seconds(5)},
+                                       [raw] {
+                                         if (raw->Stopping()) return base::NextRun::Interval();
+                                         return raw->RunOneConnection() ? base::NextRun::Interval()
+                                                                        : base::NextRun::BackOff();
+                                       });
+  return l;
+}
+
+PgRevisionListener::~PgRevisionListener() {
+  Stop();
+  if (wake_read_ >= 0) ::close(wake_read_);
+  if (wake_write_ >= 0) ::close(wake_write_);
+}
+
+void PgRevisionListener::Stop() {
+  base::PeriodicTask* task = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    task = task_.get();
+  }
+  // Unblocks a connection waiting in poll(); the task then finishes its run.
+  if (wake_write_ >= 0) {
+    char byte = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_write_, &byte, 1);
+  }
+  if (task != nullptr) task->Stop();
+}
+
+bool PgRevisionListener::Stopping() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+bool PgRevisionListener::RunOneConnection() {
+  absl::StatusOr<std::unique_ptr<PgConnection>> connected =
+      PgConnection::Connect({.url = options_.url, .application_name = "edgevault-revision-listener"});
+  if (!connected.ok()) return false;  // PgConnection logged libpq's reason
+  PgConnection& conn = **connected;
+  if (absl::Status st = conn.ExecScript(StrCat("LISTEN ", kRevisionChannel)); !st.ok()) {
+    EV_LOG(kWarn, "revision listener: LISTEN failed", {{"error", st.ToString()}});
+    return false;
+  }
+  listens_.fetch_add(1);
+  // Anything committed while no connection listened is found by comparing heads.
+  options_.on_resync();
+  const int idle_ms = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.idle_check)));
+  for (;;) {
+    while (PGnotify* n = PQnotifies(conn.raw())) {
+      std::optional<RevisionNotice> notice = ParseRevisionNotice(n->extra != nullptr ? n->extra : "");
+      PQfreemem(n);
+      if (notice) options_.on_notice(*notice);
+    }
+    if (Stopping()) return true;
+    pollfd fds[2] = {{.fd = PQsocket(conn.raw()), .events = POLLIN, .revents = 0},
+                     {.fd = wake_read_, .events = POLLIN, .revents = 0}};
+    if (fds[0].fd < 0) return true;
+    int ready = ::poll(fds, 2, idle_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0 || fds[1].revents != 0) return true;
+    if (ready == 0) {
+      // Quiet for a while: make sure the connection is still there.
+      if (!conn.Exec("SELECT 1").ok()) {
+        EV_LOG(kWarn, "revision listener: the connection was lost; reconnecting");
+        return true;
+      }
+      continue;
+    }
+    if (PQconsumeInput(conn.raw()) == 0 || !conn.Healthy()) {
+      EV_LOG(kWarn, "revision listener: the connection was lost; reconnecting");
+      return true;
+    }
+  }
+}
+
+}  // namespace edgevault::storage

@@ -1,0 +1,192 @@
+// Two api nodes on one PostgreSQL workspace store (docs/deploy.md): `up`'s api and a second
+// edgevault-api process with its own data directory, sharing the database, the keys and
+// auth. An event stream (GET .../events) on either node sees every revision, whichever node
+// wrote it, in order and once (LISTEN/NOTIFY, docs/design/postgres-workspace-store.md);
+// when the listening connections are cut, the nodes reconnect and catch up by head, so
+// a revision written meanwhile still reaches both streams.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "gtest/gtest.h"
+#include "src/base/strings.h"
+#include "src/net/http_client.h"
+#include "src/storage/postgres/pg_pool.h"
+#include "src/storage/postgres/postgres_test_server.h"
+#include "tests/integration/harness.h"
+
+namespace edgevault {
+namespace {
+
+namespace json = boost::json;
+using testing::EdgeVaultUp;
+
+constexpr int kDeadlineMs = 30000;  // only bounds how long a failure waits
+
+// An open GET .../events stream and what it has received so far.
+class EventStream {
+ public:
+  EventStream(int port, const std::string& path, const std::string& bearer) {
+    fd_ = testing::ConnectLoopback(port);
+    if (fd_ < 0) return;
+    std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + bearer + "\r\n\r\n";
+    ::send(fd_, req.data(), req.size(), 0);
+    testing::PollUntil([&] { return Read().find(": connected") != std::string::npos; }, kDeadlineMs);
+  }
+  ~EventStream() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool connected() const { return buffer_.find(": connected") != std::string::npos; }
+  // The ids of the revision events received, in order.
+  std::vector<int64_t> Ids() {
+    Read();
+    std::vector<int64_t> ids;
+    for (size_t at = buffer_.find("\nid: "); at != std::string::npos; at = buffer_.find("\nid: ", at + 1)) {
+      ids.push_back(std::atoll(buffer_.c_str() + at + 5));
+    }
+    return ids;
+  }
+  // Waits until revision `id` arrived.
+  bool WaitFor(int64_t id) {
+    return testing::PollUntil([&] {
+      std::vector<int64_t> ids = Ids();
+      return !ids.empty() && ids.back() >= id;
+    }, kDeadlineMs);
+  }
+
+ private:
+  const std::string& Read() {
+    char buf[8192];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      buffer_.append(buf, static_cast<size_t>(n));
+    }
+    return buffer_;
+  }
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
+  const std::string url = storage::NewPostgresTestDatabase();
+  ASSERT_FALSE(url.empty());
+  std::unique_ptr<EdgeVaultUp> up = EdgeVaultUp::Start(
+      {"--set", "api.workspace_db_url=" + url, "--set", "audit.queue_url=" + url});
+  ASSERT_NE(up, nullptr) << "edgevault up did not start with the workspaces in PostgreSQL";
+  const std::string data = up->data_dir();
+  const std::string ws = "/v1/workspaces/shop";
+  ASSERT_EQ(up->Json("api", "POST", "/v1/workspaces", json::object{{"key", "shop"}, {"name", "Shop"}}, up->admin_key())
+                .status,
+            201);
+  ASSERT_EQ(up->Json("api", "POST", ws + "/environments",
+                     json::object{{"key", "prod"}, {"name", "Production"}, {"reason", "setup"}}, up->admin_key())
+                .status,
+            201);
+
+  // The second api node: its own data directory, the installation's keys, the same
+  // database and audit queue, up's auth and delivery.
+  const std::string second_dir = data + "/../api-2";
+  std::error_code ec;
+  std::filesystem::create_directories(second_dir, ec);
+  testing::Proc second = testing::Spawn(
+      {testing::BinDir() + "/edgevault-api", "--config", data + "/edgevault.toml",
+       "--set", "data_dir=" + second_dir, "--set", "keys.dir=" + data + "/keys",
+       "--set", "keys.trust_dir=" + data + "/trust", "--set", "node_id=api-2",
+       "--set", "services.api.port=0",
+       "--set", base::StrCat("services.auth.port=", up->port("auth")),
+       "--set", base::StrCat("services.delivery.port=", up->port("delivery")),
+       "--set", base::StrCat("services.console.port=", up->port("console")),
+       "--set", "api.workspace_db_url=" + url, "--set", "audit.queue_url=" + url},
+      second_dir + "/../api-2.out");
+  ASSERT_GT(second.pid, 0);
+  testing::KillOnExit second_guard{&second.pid};
+  int second_port = 0;
+  ASSERT_TRUE(testing::PollUntil([&] { return (second_port = testing::ReadPortFile(second_dir, "api")) > 0; },
+                                 kDeadlineMs))
+      << testing::ReadFile(second.out_file);
+  auto client = net::HttpClient::Create({});
+  ASSERT_TRUE(client.ok());
+  const int ports[2] = {up->port("api"), second_port};
+  auto put = [&](int node, const std::string& key, const std::string& reason) -> int {
+    net::ClientRequest req;
+    req.method = "PUT";
+    req.target = ws + "/configs/" + key;
+    req.body = json::serialize(json::object{{"type", "string"}, {"values", {{"prod", reason}}}, {"reason", reason}});
+    req.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + up->admin_key()}};
+    auto r = (*client)->Do("127.0.0.1", static_cast<uint16_t>(ports[node]), req);
+    return r.ok() ? r->status : -1;
+  };
+  auto head = [&]() -> int64_t {
+    auto pool = storage::PgPool::Create({.connect = {.url = url}, .max_connections = 1});
+    if (!pool.ok()) return -1;
+    auto r = (*pool)->Query("SELECT COALESCE(MAX(seq), 0) FROM ws_revisions");
+    return r.ok() ? r->Int64(0, 0) : -1;
+  };
+  // Wait until the second node answers (it serves once started).
+  ASSERT_TRUE(testing::PollUntil([&] { return put(1, "warmup", "warm up") == 200; }, kDeadlineMs))
+      << testing::ReadFile(second.out_file);
+
+  EventStream on_first(ports[0], ws + "/events", up->admin_key());
+  EventStream on_second(ports[1], ws + "/events", up->admin_key());
+  ASSERT_TRUE(on_first.connected());
+  ASSERT_TRUE(on_second.connected());
+  const int64_t start = head();
+  ASSERT_GT(start, 0);
+
+  // Writes alternate between the nodes (and between keys): each stream gets them all,
+  // in order, once.
+  constexpr int kWrites = 24;
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_EQ(put(i % 2, base::StrCat("k", i % 3), base::StrCat("storm ", i)), 200) << i;
+  }
+  const int64_t end = head();
+  ASSERT_EQ(end, start + kWrites);
+  for (EventStream* s : {&on_first, &on_second}) {
+    ASSERT_TRUE(s->WaitFor(end)) << (s == &on_first ? "first" : "second") << " node's stream";
+    std::vector<int64_t> want;
+    for (int64_t id = start + 1; id <= end; ++id) want.push_back(id);
+    EXPECT_EQ(s->Ids(), want) << (s == &on_first ? "first" : "second") << " node's stream";
+  }
+
+  // Cut both nodes' listening connections; a revision written right then still reaches
+  // both streams (notified after the reconnection, or found by comparing heads).
+  auto pool = storage::PgPool::Create({.connect = {.url = url}, .max_connections = 1});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto cut = (*pool)->Query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+      "'edgevault-revision-listener'");
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_EQ(cut->Rows(), 2);
+  ASSERT_EQ(put(1, "after", "after the cut"), 200);
+  ASSERT_EQ(put(0, "after", "after the cut again"), 200);
+  for (EventStream* s : {&on_first, &on_second}) {
+    ASSERT_TRUE(s->WaitFor(end + 2)) << (s == &on_first ? "first" : "second") << " node's stream";
+    std::vector<int64_t> ids = s->Ids();
+    ASSERT_EQ(ids.size(), static_cast<size_t>(kWrites + 2));
+    EXPECT_EQ(ids[kWrites], end + 1);
+    EXPECT_EQ(ids[kWrites + 1], end + 2);
+  }
+  // Both listeners are back.
+  EXPECT_TRUE(testing::PollUntil([&] {
+    auto r = (*pool)->Query("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = "
+                            "'edgevault-revision-listener'");
+    return r.ok() && r->Int64(0, 0) == 2;
+  }, kDeadlineMs));
+
+  ::kill(second.pid, SIGTERM);
+  EXPECT_EQ(testing::WaitExit(second.pid, 20000), 0) << testing::ReadFile(second.out_file);
+  second.pid = -1;
+  EdgeVaultUp::Stopped stopped = up->Stop();
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
+}
+
+}  // namespace
+}  // namespace edgevault
