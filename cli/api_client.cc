@@ -19,10 +19,17 @@ namespace edgevault::cli {
 namespace json = boost::json;
 
 std::optional<Url> ParseUrl(std::string_view url) {
-  if (url.substr(0, 7) != "http://") return std::nullopt;
-  url.remove_prefix(7);
-  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
   Url u;
+  if (url.substr(0, 7) == "http://") {
+    url.remove_prefix(7);
+  } else if (url.substr(0, 8) == "https://") {
+    url.remove_prefix(8);
+    u.https = true;
+    u.port = 443;
+  } else {
+    return std::nullopt;
+  }
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
   size_t colon = url.rfind(':');
   if (colon == std::string_view::npos) {
     u.host = std::string(url);
@@ -47,6 +54,25 @@ json::object ReadProfile() {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   return !ec && v.is_object() ? v.get_object() : json::object{};
+}
+
+std::string Url::Origin() const {
+  return std::string(https ? "https://" : "http://") + host + ":" + std::to_string(port);
+}
+
+std::string CaFile() {
+  if (const char* v = std::getenv("EDGEVAULT_CA_FILE"); v != nullptr && *v != '\0') return v;
+  json::object profile = ReadProfile();
+  if (auto it = profile.find("ca_file"); it != profile.end() && it->value().is_string()) {
+    return std::string(it->value().get_string());
+  }
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<net::HttpClient>> NewHttpClient(const Url& url) {
+  net::HttpClientOptions options;
+  if (url.https) options.tls = {.enabled = true, .system_trust = true, .ca_file = CaFile()};
+  return net::HttpClient::Create(options);
 }
 
 int Fail(const std::string& message) {
@@ -118,16 +144,16 @@ std::optional<Client> Client::Connect(const std::string& url_flag, const std::st
   if (url.empty()) url = api ? "http://127.0.0.1:8081" : "http://127.0.0.1:8083";
   std::optional<Url> u = ParseUrl(url);
   if (!u) {
-    *error = std::string(api ? "the api" : "the auth") + " URL must look like http://host:port, got \"" + url + "\"";
+    *error = std::string(api ? "the api" : "the auth") + " URL must look like http://host:port or https://host:port, got \"" + url + "\"";
     return std::nullopt;
   }
   if (token.empty()) {
     *error = "no token: pass --token, set EDGEVAULT_TOKEN, or run `edgevault login`";
     return std::nullopt;
   }
-  auto http = net::HttpClient::Create({});
+  auto http = NewHttpClient(*u);
   if (!http.ok()) {
-    *error = std::string(http.status().message());
+    *error = std::string(http.status().message()) + " (the CA file comes from --ca-file, EDGEVAULT_CA_FILE or the profile)";
     return std::nullopt;
   }
   return Client(service, *u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
@@ -141,7 +167,7 @@ absl::StatusOr<net::ClientResponse> Client::Send(const std::string& method, cons
   req.headers = std::move(headers);
   if (!token_.empty()) req.headers.push_back({"Authorization", "Bearer " + token_});
   req.body = std::move(body);
-  return http_->Do(url_.host, url_.port, req);
+  return http_->Do(url_.host, url_.port, req, url_.https ? net::Scheme::kHttps : net::Scheme::kHttp);
 }
 
 Reply Client::Call(const std::string& method, const std::string& target, const json::value* body,
@@ -155,8 +181,8 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
   auto resp = Send(method, target, body ? json::serialize(*body) : std::string(), std::move(headers));
   if (!resp.ok()) {
     r.status = -1;
-    r.raw = std::string(service_ == Service::kApi ? "the api" : "the auth service") + " at http://" + url_.host + ":" +
-            std::to_string(url_.port) + " (" + std::string(resp.status().message()) + ")";
+    r.raw = std::string(service_ == Service::kApi ? "the api" : "the auth service") + " at " + url_.Origin() + " (" +
+            std::string(resp.status().message()) + ")";
     return r;
   }
   r.status = resp->status;

@@ -31,9 +31,19 @@ namespace edgevault::cli {
 struct Url {
   std::string host;
   uint16_t port = 80;
+  bool https = false;
+  std::string Origin() const;  // "https://host:port"
 };
-// http://host[:port] (trailing slashes ignored); nullopt for anything else.
+// http://host[:port] or https://host[:port] (port 443 by default; trailing slashes
+// ignored); nullopt for anything else.
 std::optional<Url> ParseUrl(std::string_view url);
+
+// The extra CA certificates (PEM) the CLI trusts for https:// URLs besides the system's:
+// $EDGEVAULT_CA_FILE (what --ca-file sets), else the profile's "ca_file", else "".
+std::string CaFile();
+// An HTTP client for `url`: for https://, TLS 1.2+ verifying the server against the
+// system's CAs and CaFile(). InvalidArgument when the CA file cannot be read.
+absl::StatusOr<std::unique_ptr<net::HttpClient>> NewHttpClient(const Url& url);
 
 // $EDGEVAULT_PROFILE or ~/.config/edgevault/profile.json; the profile's JSON object (empty
 // when missing or unreadable).

@@ -254,7 +254,7 @@ int RunAuditEvents(const ApiCommands& c, Client& client) {
 
 int RunLogin(ApiCommands& c) {
   if (c.api_url.empty()) c.api_url = "http://127.0.0.1:8081";
-  if (!ParseUrl(c.api_url)) return Fail("--api-url must look like http://host:port");
+  if (!ParseUrl(c.api_url)) return Fail("--api-url must look like http://host:port or https://host:port");
   std::string token = c.login_api_key;
   if (token.empty()) {
     if (c.login_email.empty() || !c.password_stdin) {
@@ -264,13 +264,15 @@ int RunLogin(ApiCommands& c) {
     std::getline(std::cin, password);
     std::string auth_url = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
     std::optional<Url> au = ParseUrl(auth_url);
-    if (!au) return Fail("--auth-url must look like http://host:port");
-    auto http = *net::HttpClient::Create({});
+    if (!au) return Fail("--auth-url must look like http://host:port or https://host:port");
+    absl::StatusOr<std::unique_ptr<net::HttpClient>> made = NewHttpClient(*au);
+    if (!made.ok()) return Fail(std::string(made.status().message()));
+    std::unique_ptr<net::HttpClient> http = *std::move(made);
     auto post = [&](const std::string& target, const json::value& body, const std::string& bearer) {
       net::ClientRequest req{"POST", target, {{"Content-Type", "application/json"}}, json::serialize(body)};
       if (!bearer.empty()) req.headers.push_back({"Authorization", "Bearer " + bearer});
       Reply r;
-      auto resp = http->Do(au->host, au->port, req);
+      auto resp = http->Do(au->host, au->port, req, au->https ? net::Scheme::kHttps : net::Scheme::kHttp);
       r.status = resp.ok() ? resp->status : -1;
       r.raw = resp.ok() ? resp->body : std::string(resp.status().message());
       boost::system::error_code ec;
@@ -308,6 +310,10 @@ int RunLogin(ApiCommands& c) {
   std::string path = ProfilePath();
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   json::object profile{{"api_url", c.api_url}, {"token", token}};
+  // The CA file --ca-file (or EDGEVAULT_CA_FILE) named, for every later command.
+  if (const char* ca = std::getenv("EDGEVAULT_CA_FILE"); ca != nullptr && *ca != '\0') {
+    profile["ca_file"] = std::filesystem::absolute(ca).string();
+  }
   // Where auth is, for whoami, logout, api-key and member (cli/account_cmds.h).
   if (!c.auth_url.empty() || !c.login_email.empty()) {
     profile["auth_url"] = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
@@ -426,12 +432,23 @@ int RunChild(const std::vector<std::string>& command, const std::map<std::string
 
 }  // namespace
 
+// --ca-file FILE: extra CA certificates (PEM) for https:// URLs. It sets EDGEVAULT_CA_FILE
+// for this process, which every client reads (api_client.h CaFile), and login stores it
+// in the profile.
+static void AddCaFileOption(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--ca-file", [](const std::string& file) { ::setenv("EDGEVAULT_CA_FILE", file.c_str(), 1); },
+      "PEM file of CA certificates to trust for https:// besides the system's (default $EDGEVAULT_CA_FILE or the "
+      "profile)");
+}
+
 std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& app) {
   std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> c(new ApiCommands(), Delete);
   auto common = [&](CLI::App* cmd) {
     cmd->add_option("--api-url", c->api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
     cmd->add_option("--token", c->token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
     cmd->add_flag("--json", c->as_json, "print the server's JSON instead of a table");
+    AddCaFileOption(cmd);
     return cmd;
   };
   auto with_reason = [&](CLI::App* cmd) {
@@ -442,6 +459,7 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->login = app.add_subcommand("login", "store the api URL and a token in the profile");
   c->login->add_option("--api-url", c->api_url, "api base URL");
   c->login->add_option("--auth-url", c->auth_url, "auth base URL (default http://127.0.0.1:8083)");
+  AddCaFileOption(c->login);
   c->login->add_option("--api-key", c->login_api_key, "an existing API key (evk_...)");
   c->login->add_option("--email", c->login_email, "log in with email and password, then mint a CLI API key");
   c->login->add_flag("--password-stdin", c->password_stdin, "read the password from standard input");

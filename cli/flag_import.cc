@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "src/base/json_patch.h"
 #include "src/base/status.h"
 #include "src/base/strings.h"
 
@@ -34,17 +35,7 @@ std::string Str(json::string_view s) { return std::string(s.data(), s.size()); }
 // so a name with a dot becomes the pointer "/a.b".
 std::string AttributeRef(std::string_view ld) {
   if (ld.empty() || ld.front() == '/' || ld.find('.') == std::string_view::npos) return std::string(ld);
-  std::string out = "/";
-  for (char c : ld) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return base::JsonPointer({std::string(ld)});
 }
 
 // Only the "user" context kind (or none) maps: EdgeVault contexts have one kind.

@@ -37,6 +37,23 @@ class CliApiTest : public ::testing::Test {
                            " EDGEVAULT_PROFILE=/nonexistent"));
   }
 
+  // Flag hashKey (salt saltyA; fallthrough 30 % "zero", 30 % "one", 40 % "two") as
+  // delivery's OFREP serves it to `sdk_key`: LaunchDarkly's published buckets, userKeyA
+  // 0.42157587 → "one", userKeyB 0.6708485 → "two", userKeyC 0.10343106 → "zero".
+  void ExpectLaunchDarklyBuckets(const std::string& sdk_key) {
+    const std::pair<const char*, const char*> cases[] = {{"userKeyA", "one"}, {"userKeyB", "two"}, {"userKeyC", "zero"}};
+    for (const auto& [user, expected] : cases) {
+      testing::HttpReply got;
+      testing::PollUntil([&] {
+        got = up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/hashKey",
+                        base::StrCat("{\"context\":{\"targetingKey\":\"", user, "\"}}"), sdk_key);
+        return got.status == 200;
+      }, 10000);
+      ASSERT_EQ(got.status, 200) << got.body;
+      EXPECT_EQ(got.json.at("value"), boost::json::value(expected)) << user << ": " << got.body;
+    }
+  }
+
   static EdgeVaultUp* up_;
 };
 
@@ -316,17 +333,7 @@ TEST_F(CliApiTest, UpperCaseFlagKeysKeepLaunchDarklyBuckets) {
   auto key = up_->Json("api", "POST", "/v1/workspaces/ldkeys/environments/production/sdk-keys", {{"name", "ld"}}, admin);
   ASSERT_EQ(key.status, 201) << key.body;
   const std::string sdk_key(key.json.at("key").as_string());
-  const std::pair<const char*, const char*> cases[] = {{"userKeyA", "one"}, {"userKeyB", "two"}, {"userKeyC", "zero"}};
-  for (const auto& [user, expected] : cases) {
-    testing::HttpReply got;
-    testing::PollUntil([&] {
-      got = up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/hashKey",
-                      base::StrCat("{\"context\":{\"targetingKey\":\"", user, "\"}}"), sdk_key);
-      return got.status == 200;
-    }, 10000);
-    ASSERT_EQ(got.status, 200) << got.body;
-    EXPECT_EQ(got.json.at("value"), boost::json::value(expected)) << user << ": " << got.body;
-  }
+  ExpectLaunchDarklyBuckets(sdk_key);
   EXPECT_EQ(up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/hashkey", "{\"context\":{\"targetingKey\":\"u\"}}",
                       sdk_key).status, 404);
   std::filesystem::remove(yaml);
@@ -360,17 +367,7 @@ TEST_F(CliApiTest, LaunchDarklyImportKeepsBucketsAndUnleashRefusesWhatItCannotMa
   auto key = up_->Json("api", "POST", "/v1/workspaces/ldimp/environments/production/sdk-keys", {{"name", "ld"}}, admin);
   ASSERT_EQ(key.status, 201) << key.body;
   const std::string sdk_key(key.json.at("key").as_string());
-  const std::pair<const char*, const char*> cases[] = {{"userKeyA", "one"}, {"userKeyB", "two"}, {"userKeyC", "zero"}};
-  for (const auto& [user, expected] : cases) {
-    testing::HttpReply got;
-    testing::PollUntil([&] {
-      got = up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/hashKey",
-                      base::StrCat("{\"context\":{\"targetingKey\":\"", user, "\"}}"), sdk_key);
-      return got.status == 200;
-    }, 10000);
-    ASSERT_EQ(got.status, 200) << got.body;
-    EXPECT_EQ(got.json.at("value"), boost::json::value(expected)) << user << ": " << got.body;
-  }
+  ExpectLaunchDarklyBuckets(sdk_key);
   // Again: nothing changes.
   r = Cli("import --from launchdarkly " + data + "launchdarkly-flags.json -w ldimp -m ld --env-map test=qa");
   EXPECT_NE(r.out.find("Imported 0 flag(s) into ldimp (3 unchanged)"), std::string::npos) << r.out;
