@@ -8,10 +8,14 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 
+#include "src/base/env.h"
+#include "CLI/CLI.hpp"
 #include "src/net/http_client.h"
 
 namespace edgevault::cli {
@@ -43,17 +47,52 @@ std::optional<Url> ParseUrl(std::string_view url) {
 }
 
 std::string ProfilePath() {
-  if (const char* p = std::getenv("EDGEVAULT_PROFILE")) return p;
+  if (const char* p = std::getenv("EDGEVAULT_PROFILE"); p != nullptr && std::strchr(p, '/') != nullptr) return p;
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.config/edgevault/profile.json";
 }
 
-json::object ReadProfile() {
+json::object ReadProfiles() {
   std::ifstream f(ProfilePath());
   std::string text((std::istreambuf_iterator<char>(f)), {});
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
-  return !ec && v.is_object() ? v.get_object() : json::object{};
+  if (ec || !v.is_object()) return json::object{};
+  json::object& o = v.get_object();
+  if (const json::value* profiles = o.if_contains("profiles"); profiles != nullptr && profiles->is_object()) return o;
+  if (o.empty()) return o;
+  return json::object{{"current", "default"}, {"profiles", json::object{{"default", o}}}};  // the older flat file
+}
+
+std::string ProfileName() {
+  if (const char* p = std::getenv("EDGEVAULT_PROFILE"); p != nullptr && *p != '\0' && std::strchr(p, '/') == nullptr) {
+    return p;
+  }
+  json::object all = ReadProfiles();
+  if (const json::value* current = all.if_contains("current"); current != nullptr && current->is_string()) {
+    return std::string(current->get_string());
+  }
+  return "default";
+}
+
+json::object ReadProfile() {
+  json::object all = ReadProfiles();
+  const json::value* profiles = all.if_contains("profiles");
+  const json::value* one = profiles != nullptr && profiles->is_object() ? profiles->get_object().if_contains(ProfileName())
+                                                                         : nullptr;
+  return one != nullptr && one->is_object() ? one->get_object() : json::object{};
+}
+
+absl::Status WriteProfile(const json::object& profile) {
+  const std::string name = ProfileName();
+  json::object all = ReadProfiles();
+  if (!all["profiles"].is_object()) all["profiles"] = json::object{};
+  all["profiles"].get_object()[name] = profile;
+  if (!all.contains("current") || !all["current"].is_string()) all["current"] = name;
+  const std::string path = ProfilePath();
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  return base::Env::Default()->WriteFileAtomically(path, json::serialize(all) + "\n", 0600);
 }
 
 std::string Url::Origin() const {
@@ -73,6 +112,26 @@ absl::StatusOr<std::unique_ptr<net::HttpClient>> NewHttpClient(const Url& url) {
   net::HttpClientOptions options;
   if (url.https) options.tls = {.enabled = true, .system_trust = true, .ca_file = CaFile()};
   return net::HttpClient::Create(options);
+}
+
+// --profile NAME: the profile of the config file to use (api_client.h); sets
+// EDGEVAULT_PROFILE for this process, as --ca-file does EDGEVAULT_CA_FILE.
+static void AddProfileOption(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--profile", [](const std::string& name) { ::setenv("EDGEVAULT_PROFILE", name.c_str(), 1); },
+      "the profile to use (default $EDGEVAULT_PROFILE, else the config file's current one)");
+}
+
+static void AddCaFileOption(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--ca-file", [](const std::string& file) { ::setenv("EDGEVAULT_CA_FILE", file.c_str(), 1); },
+      "PEM file of CA certificates to trust for https:// besides the system's (default $EDGEVAULT_CA_FILE or the "
+      "profile)");
+}
+
+void AddConnectionOptions(CLI::App* cmd) {
+  AddCaFileOption(cmd);
+  AddProfileOption(cmd);
 }
 
 int Fail(const std::string& message) {

@@ -93,6 +93,9 @@ struct ApiCommands {
   CLI::App* export_cmd = nullptr;
   CLI::App* import_cmd = nullptr;  // import --from dotenv FILE -w WS -e ENV [--secrets]
   std::string import_from = "dotenv";
+  CLI::App* profile_list = nullptr;  // profile list
+  CLI::App* profile_use = nullptr;   // profile use NAME
+  std::string profile_name;
   std::string import_only_env;               // --only-env (launchdarkly)
   std::vector<std::string> import_env_map;   // --env-map FROM=TO (launchdarkly, unleash)
   bool import_secrets = false;
@@ -308,7 +311,6 @@ int RunLogin(ApiCommands& c) {
     post("/v1/logout", json::object{}, session);
   }
   std::string path = ProfilePath();
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   json::object profile{{"api_url", c.api_url}, {"token", token}};
   // The CA file --ca-file (or EDGEVAULT_CA_FILE) named, for every later command.
   if (const char* ca = std::getenv("EDGEVAULT_CA_FILE"); ca != nullptr && *ca != '\0') {
@@ -318,9 +320,47 @@ int RunLogin(ApiCommands& c) {
   if (!c.auth_url.empty() || !c.login_email.empty()) {
     profile["auth_url"] = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
   }
-  absl::Status st = base::Env::Default()->WriteFileAtomically(path, json::serialize(profile) + "\n", 0600);
+  absl::Status st = WriteProfile(profile);
   if (!st.ok()) return Fail(std::string(st.message()));
-  std::printf("Logged in; profile written to %s (mode 0600).\n", path.c_str());
+  std::printf("Logged in; profile \"%s\" written to %s (mode 0600).\n", ProfileName().c_str(), path.c_str());
+  return 0;
+}
+
+// `profile list` and `profile use NAME`: the profiles of the config file (api_client.h).
+int RunProfile(ApiCommands& c) {
+  json::object all = ReadProfiles();
+  const std::string current = all.contains("current") && all["current"].is_string()
+                                  ? std::string(all["current"].get_string())
+                                  : std::string();
+  json::object profiles = all.contains("profiles") && all["profiles"].is_object() ? all["profiles"].get_object()
+                                                                                  : json::object{};
+  if (c.profile_use->parsed()) {
+    if (!profiles.contains(c.profile_name)) {
+      return Fail("no profile \"" + c.profile_name + "\" in " + ProfilePath() +
+                  "; create it with `edgevault login --profile " + c.profile_name + " --api-url URL ...`");
+    }
+    all["current"] = c.profile_name;
+    absl::Status st = base::Env::Default()->WriteFileAtomically(ProfilePath(), json::serialize(all) + "\n", 0600);
+    if (!st.ok()) return Fail(std::string(st.message()));
+    std::printf("Using profile \"%s\".\n", c.profile_name.c_str());
+    return 0;
+  }
+  if (c.as_json) {
+    json::array out;
+    for (const auto& member : profiles) {
+      std::string name(member.key().data(), member.key().size());
+      out.push_back(json::object{{"name", name}, {"current", name == current},
+                                 {"api_url", StringMember(member.value(), "api_url").value_or("")}});
+    }
+    std::printf("%s\n", json::serialize(out).c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& member : profiles) {
+    std::string name(member.key().data(), member.key().size());
+    rows.push_back({name == current ? "*" : "", name, StringMember(member.value(), "api_url").value_or("")});
+  }
+  PrintTable({"CURRENT", "NAME", "API URL"}, rows);
   return 0;
 }
 
@@ -435,20 +475,13 @@ int RunChild(const std::vector<std::string>& command, const std::map<std::string
 // --ca-file FILE: extra CA certificates (PEM) for https:// URLs. It sets EDGEVAULT_CA_FILE
 // for this process, which every client reads (api_client.h CaFile), and login stores it
 // in the profile.
-static void AddCaFileOption(CLI::App* cmd) {
-  cmd->add_option_function<std::string>(
-      "--ca-file", [](const std::string& file) { ::setenv("EDGEVAULT_CA_FILE", file.c_str(), 1); },
-      "PEM file of CA certificates to trust for https:// besides the system's (default $EDGEVAULT_CA_FILE or the "
-      "profile)");
-}
-
 std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& app) {
   std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> c(new ApiCommands(), Delete);
   auto common = [&](CLI::App* cmd) {
     cmd->add_option("--api-url", c->api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
     cmd->add_option("--token", c->token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
     cmd->add_flag("--json", c->as_json, "print the server's JSON instead of a table");
-    AddCaFileOption(cmd);
+    AddConnectionOptions(cmd);
     return cmd;
   };
   auto with_reason = [&](CLI::App* cmd) {
@@ -459,7 +492,13 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->login = app.add_subcommand("login", "store the api URL and a token in the profile");
   c->login->add_option("--api-url", c->api_url, "api base URL");
   c->login->add_option("--auth-url", c->auth_url, "auth base URL (default http://127.0.0.1:8083)");
-  AddCaFileOption(c->login);
+  AddConnectionOptions(c->login);
+  CLI::App* profile = app.add_subcommand("profile", "the CLI's profiles (one per server): list, use");
+  profile->require_subcommand(1);
+  c->profile_list = profile->add_subcommand("list", "list the profiles; * marks the current one");
+  c->profile_list->add_flag("--json", c->as_json, "print JSON");
+  c->profile_use = profile->add_subcommand("use", "make NAME the current profile");
+  c->profile_use->add_option("name", c->profile_name, "the profile")->required();
   c->login->add_option("--api-key", c->login_api_key, "an existing API key (evk_...)");
   c->login->add_option("--email", c->login_email, "log in with email and password, then mint a CLI API key");
   c->login->add_flag("--password-stdin", c->password_stdin, "read the password from standard input");
@@ -905,6 +944,7 @@ int ImportFlags(const ApiCommands& c, Client& client) {
 
 int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
+  if (c.profile_list->parsed() || c.profile_use->parsed()) return RunProfile(c);
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.ws_rename, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,

@@ -734,6 +734,48 @@ TEST(CliCompletionTest, BashCompletesCommandsAndOptionsFromTheBinary) {
   EXPECT_EQ(testing::RunEdgevault("completion fish").code, 2);
 }
 
+// Issue 17: profiles for several servers (or identities) in one config file: login
+// --profile NAME adds one (the first becomes current), --profile and EDGEVAULT_PROFILE pick
+// one per command, `profile use` changes the current one, `profile list` shows them.
+TEST_F(CliApiTest, NamedProfilesPickTheServerAndToken) {
+  ASSERT_NE(up_, nullptr);
+  const std::filesystem::path home = std::filesystem::temp_directory_path() / base::StrCat("ev-home-", ::getpid());
+  std::filesystem::remove_all(home);
+  std::filesystem::create_directories(home);
+  auto run = [&](const std::string& args, const std::string& env = "") {
+    return testing::RunEdgevault(args, base::StrCat("HOME=", home.string(), " ", env));
+  };
+  const std::string api_url = base::StrCat("http://127.0.0.1:", up_->port("api"));
+  auto minted = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "ro"}, {"scopes", boost::json::array{"read"}}},
+                          up_->admin_key());
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string read_key(minted.json.at("key").as_string());
+  CliRun r = run("login --profile admin --api-url " + api_url + " --api-key " + up_->admin_key());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("profile \"admin\""), std::string::npos) << r.out;
+  ASSERT_EQ(run("login --profile reader --api-url " + api_url + " --api-key " + read_key).code, 0);
+  r = run("profile list");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("*        admin"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reader"), std::string::npos) << r.out;
+  EXPECT_EQ(run("ws create prof-a").code, 0);                       // the current one: admin
+  EXPECT_EQ(run("ws create prof-b --profile reader").code, 1);      // read scope only
+  EXPECT_EQ(run("ws create prof-b", "EDGEVAULT_PROFILE=reader").code, 1);
+  EXPECT_EQ(run("ws list --profile reader").code, 0);
+  ASSERT_EQ(run("profile use reader").code, 0);
+  EXPECT_EQ(run("ws create prof-c").code, 1);
+  EXPECT_EQ(run("ws create prof-c --profile admin").code, 0);
+  r = run("profile list --json");
+  EXPECT_NE(r.out.find(R"({"name":"reader","current":true)"), std::string::npos) << r.out;
+  r = run("profile use nowhere");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no profile \"nowhere\""), std::string::npos) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((home / ".config/edgevault/profile.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::filesystem::remove_all(home);
+}
+
 TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {
   ASSERT_NE(up_, nullptr);
   std::string profile = (std::filesystem::temp_directory_path() / base::StrCat("ev-profile-", std::to_string(::getpid()), ".json")).string();
