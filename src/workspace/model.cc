@@ -190,43 +190,37 @@ std::vector<std::pair<std::string, std::string>> Prerequisites(const json::value
 
 // ---- keys ----
 
-bool IsValidKey(std::string_view key) {
+namespace {
+
+// kKeyRule, or with `upper_case` kFlagKeyRule.
+bool KeyMatches(std::string_view key, bool upper_case) {
   if (key.empty() || key.size() > kMaxKeyLength) return false;
   for (size_t i = 0; i < key.size(); ++i) {
     char c = key[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (upper_case && c >= 'A' && c <= 'Z');
     if (alnum) continue;
     if (i > 0 && (c == '.' || c == '_' || c == '-')) continue;
     return false;
   }
   return true;
 }
+
+absl::Status BadKey(std::string_view key, std::string_view what, std::string_view rule, std::string_view letters) {
+  return absl::InvalidArgumentError(std::string(what) + " " + Quoted(key) + ": must match " + std::string(rule) +
+                                    " (" + std::string(letters) + ", digits, '.', '_', '-'; at most 64 characters)");
+}
+
+}  // namespace
+
+bool IsValidKey(std::string_view key) { return KeyMatches(key, false); }
+bool IsValidFlagKey(std::string_view key) { return KeyMatches(key, true); }
 
 absl::Status ValidateKey(std::string_view key, std::string_view what) {
-  if (IsValidKey(key)) return absl::OkStatus();
-  return absl::InvalidArgumentError(std::string(what) + " " + Quoted(key) + ": must match " +
-                                    std::string(kKeyRule) +
-                                    " (lower-case letters, digits, '.', '_', '-'; at most 64 "
-                                    "characters)");
-}
-
-bool IsValidFlagKey(std::string_view key) {
-  if (key.empty() || key.size() > kMaxKeyLength) return false;
-  for (size_t i = 0; i < key.size(); ++i) {
-    char c = key[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (alnum) continue;
-    if (i > 0 && (c == '.' || c == '_' || c == '-')) continue;
-    return false;
-  }
-  return true;
+  return IsValidKey(key) ? absl::OkStatus() : BadKey(key, what, kKeyRule, "lower-case letters");
 }
 
 absl::Status ValidateFlagKey(std::string_view key, std::string_view what) {
-  if (IsValidFlagKey(key)) return absl::OkStatus();
-  return absl::InvalidArgumentError(std::string(what) + " " + Quoted(key) + ": must match " +
-                                    std::string(kFlagKeyRule) +
-                                    " (letters, digits, '.', '_', '-'; at most 64 characters)");
+  return IsValidFlagKey(key) ? absl::OkStatus() : BadKey(key, what, kFlagKeyRule, "letters");
 }
 
 absl::Status ValidateItemKey(storage::ItemKind kind, std::string_view key, std::string_view what) {
