@@ -80,7 +80,7 @@ int Logout(AccountCommands& c, Client& client) {
   json::object profile = ReadProfile();
   bool forgot = profile.erase("token") > 0;
   if (forgot) {
-    absl::Status st = base::Env::Default()->WriteFileAtomically(ProfilePath(), json::serialize(profile) + "\n", 0600);
+    absl::Status st = WriteProfile(profile);
     if (!st.ok()) return Fail("the key is revoked, but the profile could not be rewritten: " + std::string(st.message()));
   }
   if (c.as_json) {
@@ -427,6 +427,7 @@ std::unique_ptr<AccountCommands, void (*)(AccountCommands*)> AddAccountCommands(
     cmd->add_option("--auth-url", o.auth_url, "auth base URL (default $EDGEVAULT_AUTH_URL, the profile, http://127.0.0.1:8083)");
     cmd->add_option("--token", o.token, "JWT, session or API key (default $EDGEVAULT_TOKEN or the profile)");
     cmd->add_flag("--json", o.as_json, "print the server's JSON instead of a table");
+    AddConnectionOptions(cmd);
     o.commands.push_back({cmd, std::move(run)});
     return cmd;
   };

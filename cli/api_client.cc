@@ -8,10 +8,14 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 
+#include "src/base/env.h"
+#include "CLI/CLI.hpp"
 #include "src/net/http_client.h"
 
 namespace edgevault::cli {
@@ -19,10 +23,17 @@ namespace edgevault::cli {
 namespace json = boost::json;
 
 std::optional<Url> ParseUrl(std::string_view url) {
-  if (url.substr(0, 7) != "http://") return std::nullopt;
-  url.remove_prefix(7);
-  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
   Url u;
+  if (url.substr(0, 7) == "http://") {
+    url.remove_prefix(7);
+  } else if (url.substr(0, 8) == "https://") {
+    url.remove_prefix(8);
+    u.https = true;
+    u.port = 443;
+  } else {
+    return std::nullopt;
+  }
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
   size_t colon = url.rfind(':');
   if (colon == std::string_view::npos) {
     u.host = std::string(url);
@@ -36,17 +47,91 @@ std::optional<Url> ParseUrl(std::string_view url) {
 }
 
 std::string ProfilePath() {
-  if (const char* p = std::getenv("EDGEVAULT_PROFILE")) return p;
+  if (const char* p = std::getenv("EDGEVAULT_PROFILE"); p != nullptr && std::strchr(p, '/') != nullptr) return p;
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.config/edgevault/profile.json";
 }
 
-json::object ReadProfile() {
+json::object ReadProfiles() {
   std::ifstream f(ProfilePath());
   std::string text((std::istreambuf_iterator<char>(f)), {});
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
-  return !ec && v.is_object() ? v.get_object() : json::object{};
+  if (ec || !v.is_object()) return json::object{};
+  json::object& o = v.get_object();
+  if (const json::value* profiles = o.if_contains("profiles"); profiles != nullptr && profiles->is_object()) return o;
+  if (o.empty()) return o;
+  return json::object{{"current", "default"}, {"profiles", json::object{{"default", o}}}};  // the older flat file
+}
+
+std::string ProfileName() {
+  if (const char* p = std::getenv("EDGEVAULT_PROFILE"); p != nullptr && *p != '\0' && std::strchr(p, '/') == nullptr) {
+    return p;
+  }
+  json::object all = ReadProfiles();
+  if (const json::value* current = all.if_contains("current"); current != nullptr && current->is_string()) {
+    return std::string(current->get_string());
+  }
+  return "default";
+}
+
+json::object ReadProfile() {
+  json::object all = ReadProfiles();
+  const json::value* profiles = all.if_contains("profiles");
+  const json::value* one = profiles != nullptr && profiles->is_object() ? profiles->get_object().if_contains(ProfileName())
+                                                                         : nullptr;
+  return one != nullptr && one->is_object() ? one->get_object() : json::object{};
+}
+
+absl::Status WriteProfile(const json::object& profile) {
+  const std::string name = ProfileName();
+  json::object all = ReadProfiles();
+  if (!all["profiles"].is_object()) all["profiles"] = json::object{};
+  all["profiles"].get_object()[name] = profile;
+  if (!all.contains("current") || !all["current"].is_string()) all["current"] = name;
+  const std::string path = ProfilePath();
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  return base::Env::Default()->WriteFileAtomically(path, json::serialize(all) + "\n", 0600);
+}
+
+std::string Url::Origin() const {
+  return std::string(https ? "https://" : "http://") + host + ":" + std::to_string(port);
+}
+
+std::string CaFile() {
+  if (const char* v = std::getenv("EDGEVAULT_CA_FILE"); v != nullptr && *v != '\0') return v;
+  json::object profile = ReadProfile();
+  if (auto it = profile.find("ca_file"); it != profile.end() && it->value().is_string()) {
+    return std::string(it->value().get_string());
+  }
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<net::HttpClient>> NewHttpClient(const Url& url) {
+  net::HttpClientOptions options;
+  if (url.https) options.tls = {.enabled = true, .system_trust = true, .ca_file = CaFile()};
+  return net::HttpClient::Create(options);
+}
+
+// --profile NAME: the profile of the config file to use (api_client.h); sets
+// EDGEVAULT_PROFILE for this process, as --ca-file does EDGEVAULT_CA_FILE.
+static void AddProfileOption(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--profile", [](const std::string& name) { ::setenv("EDGEVAULT_PROFILE", name.c_str(), 1); },
+      "the profile to use (default $EDGEVAULT_PROFILE, else the config file's current one)");
+}
+
+static void AddCaFileOption(CLI::App* cmd) {
+  cmd->add_option_function<std::string>(
+      "--ca-file", [](const std::string& file) { ::setenv("EDGEVAULT_CA_FILE", file.c_str(), 1); },
+      "PEM file of CA certificates to trust for https:// besides the system's (default $EDGEVAULT_CA_FILE or the "
+      "profile)");
+}
+
+void AddConnectionOptions(CLI::App* cmd) {
+  AddCaFileOption(cmd);
+  AddProfileOption(cmd);
 }
 
 int Fail(const std::string& message) {
@@ -118,16 +203,16 @@ std::optional<Client> Client::Connect(const std::string& url_flag, const std::st
   if (url.empty()) url = api ? "http://127.0.0.1:8081" : "http://127.0.0.1:8083";
   std::optional<Url> u = ParseUrl(url);
   if (!u) {
-    *error = std::string(api ? "the api" : "the auth") + " URL must look like http://host:port, got \"" + url + "\"";
+    *error = std::string(api ? "the api" : "the auth") + " URL must look like http://host:port or https://host:port, got \"" + url + "\"";
     return std::nullopt;
   }
   if (token.empty()) {
     *error = "no token: pass --token, set EDGEVAULT_TOKEN, or run `edgevault login`";
     return std::nullopt;
   }
-  auto http = net::HttpClient::Create({});
+  auto http = NewHttpClient(*u);
   if (!http.ok()) {
-    *error = std::string(http.status().message());
+    *error = std::string(http.status().message()) + " (the CA file comes from --ca-file, EDGEVAULT_CA_FILE or the profile)";
     return std::nullopt;
   }
   return Client(service, *u, token, std::shared_ptr<net::HttpClient>(std::move(*http)));
@@ -141,7 +226,7 @@ absl::StatusOr<net::ClientResponse> Client::Send(const std::string& method, cons
   req.headers = std::move(headers);
   if (!token_.empty()) req.headers.push_back({"Authorization", "Bearer " + token_});
   req.body = std::move(body);
-  return http_->Do(url_.host, url_.port, req);
+  return http_->Do(url_.host, url_.port, req, url_.https ? net::Scheme::kHttps : net::Scheme::kHttp);
 }
 
 Reply Client::Call(const std::string& method, const std::string& target, const json::value* body,
@@ -155,8 +240,8 @@ Reply Client::Call(const std::string& method, const std::string& target, const j
   auto resp = Send(method, target, body ? json::serialize(*body) : std::string(), std::move(headers));
   if (!resp.ok()) {
     r.status = -1;
-    r.raw = std::string(service_ == Service::kApi ? "the api" : "the auth service") + " at http://" + url_.host + ":" +
-            std::to_string(url_.port) + " (" + std::string(resp.status().message()) + ")";
+    r.raw = std::string(service_ == Service::kApi ? "the api" : "the auth service") + " at " + url_.Origin() + " (" +
+            std::string(resp.status().message()) + ")";
     return r;
   }
   r.status = resp->status;

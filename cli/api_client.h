@@ -26,19 +26,50 @@
 #include "src/net/http_client.h"
 #include "yaml-cpp/node/node.h"
 
+namespace CLI {
+class App;
+}  // namespace CLI
+
 namespace edgevault::cli {
 
 struct Url {
   std::string host;
   uint16_t port = 80;
+  bool https = false;
+  std::string Origin() const;  // "https://host:port"
 };
-// http://host[:port] (trailing slashes ignored); nullopt for anything else.
+// http://host[:port] or https://host[:port] (port 443 by default; trailing slashes
+// ignored); nullopt for anything else.
 std::optional<Url> ParseUrl(std::string_view url);
 
-// $EDGEVAULT_PROFILE or ~/.config/edgevault/profile.json; the profile's JSON object (empty
-// when missing or unreadable).
+// The extra CA certificates (PEM) the CLI trusts for https:// URLs besides the system's:
+// $EDGEVAULT_CA_FILE (what --ca-file sets), else the profile's "ca_file", else "".
+std::string CaFile();
+// An HTTP client for `url`: for https://, TLS 1.2+ verifying the server against the
+// system's CAs and CaFile(). InvalidArgument when the CA file cannot be read.
+absl::StatusOr<std::unique_ptr<net::HttpClient>> NewHttpClient(const Url& url);
+
+// Profiles (docs/cli.md "Profiles"): the CLI config file holds named profiles
+// {"current": "prod", "profiles": {"prod": {api_url, token, auth_url?, ca_file?}, ...}}
+// (a file of one flat profile, as older versions wrote, is the profile "default").
+// $EDGEVAULT_PROFILE (what --profile sets) names the profile; holding a '/', it is instead
+// the path of a config file (older versions' meaning). The file is
+// ~/.config/edgevault/profile.json otherwise.
 std::string ProfilePath();
+// The selected profile's name: $EDGEVAULT_PROFILE when it is a name, else the file's
+// "current", else "default".
+std::string ProfileName();
+// The whole config file, normalised to {"current", "profiles"} (empty when missing).
+boost::json::object ReadProfiles();
+// The selected profile's JSON object (empty when missing or unreadable).
 boost::json::object ReadProfile();
+// Replaces the selected profile with `profile` (the file becomes the named form, mode
+// 0600); the file's "current" becomes this profile when it had none.
+absl::Status WriteProfile(const boost::json::object& profile);
+
+// --ca-file FILE and --profile NAME on `cmd`: each sets its variable (EDGEVAULT_CA_FILE,
+// EDGEVAULT_PROFILE) for this process, which every client then reads.
+void AddConnectionOptions(CLI::App* cmd);
 
 // Prints "edgevault: <message>" on standard error; returns 2.
 int Fail(const std::string& message);

@@ -21,6 +21,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/api_client.h"
 #include "cli/export_format.h"
+#include "cli/flag_import.h"
 #include "cli/history_diff.h"
 #include "cli/mcp_stdio.h"
 #include "src/base/env.h"
@@ -92,6 +93,11 @@ struct ApiCommands {
   CLI::App* export_cmd = nullptr;
   CLI::App* import_cmd = nullptr;  // import --from dotenv FILE -w WS -e ENV [--secrets]
   std::string import_from = "dotenv";
+  CLI::App* profile_list = nullptr;  // profile list
+  CLI::App* profile_use = nullptr;   // profile use NAME
+  std::string profile_name;
+  std::string import_only_env;               // --only-env (launchdarkly)
+  std::vector<std::string> import_env_map;   // --env-map FROM=TO (launchdarkly, unleash)
   bool import_secrets = false;
   std::string format = "dotenv";
   std::vector<std::string> command;
@@ -251,7 +257,7 @@ int RunAuditEvents(const ApiCommands& c, Client& client) {
 
 int RunLogin(ApiCommands& c) {
   if (c.api_url.empty()) c.api_url = "http://127.0.0.1:8081";
-  if (!ParseUrl(c.api_url)) return Fail("--api-url must look like http://host:port");
+  if (!ParseUrl(c.api_url)) return Fail("--api-url must look like http://host:port or https://host:port");
   std::string token = c.login_api_key;
   if (token.empty()) {
     if (c.login_email.empty() || !c.password_stdin) {
@@ -261,13 +267,15 @@ int RunLogin(ApiCommands& c) {
     std::getline(std::cin, password);
     std::string auth_url = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
     std::optional<Url> au = ParseUrl(auth_url);
-    if (!au) return Fail("--auth-url must look like http://host:port");
-    auto http = *net::HttpClient::Create({});
+    if (!au) return Fail("--auth-url must look like http://host:port or https://host:port");
+    absl::StatusOr<std::unique_ptr<net::HttpClient>> made = NewHttpClient(*au);
+    if (!made.ok()) return Fail(std::string(made.status().message()));
+    std::unique_ptr<net::HttpClient> http = *std::move(made);
     auto post = [&](const std::string& target, const json::value& body, const std::string& bearer) {
       net::ClientRequest req{"POST", target, {{"Content-Type", "application/json"}}, json::serialize(body)};
       if (!bearer.empty()) req.headers.push_back({"Authorization", "Bearer " + bearer});
       Reply r;
-      auto resp = http->Do(au->host, au->port, req);
+      auto resp = http->Do(au->host, au->port, req, au->https ? net::Scheme::kHttps : net::Scheme::kHttp);
       r.status = resp.ok() ? resp->status : -1;
       r.raw = resp.ok() ? resp->body : std::string(resp.status().message());
       boost::system::error_code ec;
@@ -303,15 +311,56 @@ int RunLogin(ApiCommands& c) {
     post("/v1/logout", json::object{}, session);
   }
   std::string path = ProfilePath();
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   json::object profile{{"api_url", c.api_url}, {"token", token}};
+  // The CA file --ca-file (or EDGEVAULT_CA_FILE) named, for every later command.
+  if (const char* ca = std::getenv("EDGEVAULT_CA_FILE"); ca != nullptr && *ca != '\0') {
+    profile["ca_file"] = std::filesystem::absolute(ca).string();
+  }
   // Where auth is, for whoami, logout, api-key and member (cli/account_cmds.h).
   if (!c.auth_url.empty() || !c.login_email.empty()) {
     profile["auth_url"] = c.auth_url.empty() ? "http://127.0.0.1:8083" : c.auth_url;
   }
-  absl::Status st = base::Env::Default()->WriteFileAtomically(path, json::serialize(profile) + "\n", 0600);
+  absl::Status st = WriteProfile(profile);
   if (!st.ok()) return Fail(std::string(st.message()));
-  std::printf("Logged in; profile written to %s (mode 0600).\n", path.c_str());
+  std::printf("Logged in; profile \"%s\" written to %s (mode 0600).\n", ProfileName().c_str(), path.c_str());
+  return 0;
+}
+
+// `profile list` and `profile use NAME`: the profiles of the config file (api_client.h).
+int RunProfile(ApiCommands& c) {
+  json::object all = ReadProfiles();
+  const std::string current = all.contains("current") && all["current"].is_string()
+                                  ? std::string(all["current"].get_string())
+                                  : std::string();
+  json::object profiles = all.contains("profiles") && all["profiles"].is_object() ? all["profiles"].get_object()
+                                                                                  : json::object{};
+  if (c.profile_use->parsed()) {
+    if (!profiles.contains(c.profile_name)) {
+      return Fail("no profile \"" + c.profile_name + "\" in " + ProfilePath() +
+                  "; create it with `edgevault login --profile " + c.profile_name + " --api-url URL ...`");
+    }
+    all["current"] = c.profile_name;
+    absl::Status st = base::Env::Default()->WriteFileAtomically(ProfilePath(), json::serialize(all) + "\n", 0600);
+    if (!st.ok()) return Fail(std::string(st.message()));
+    std::printf("Using profile \"%s\".\n", c.profile_name.c_str());
+    return 0;
+  }
+  if (c.as_json) {
+    json::array out;
+    for (const auto& member : profiles) {
+      std::string name(member.key().data(), member.key().size());
+      out.push_back(json::object{{"name", name}, {"current", name == current},
+                                 {"api_url", StringMember(member.value(), "api_url").value_or("")}});
+    }
+    std::printf("%s\n", json::serialize(out).c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& member : profiles) {
+    std::string name(member.key().data(), member.key().size());
+    rows.push_back({name == current ? "*" : "", name, StringMember(member.value(), "api_url").value_or("")});
+  }
+  PrintTable({"CURRENT", "NAME", "API URL"}, rows);
   return 0;
 }
 
@@ -423,12 +472,16 @@ int RunChild(const std::vector<std::string>& command, const std::map<std::string
 
 }  // namespace
 
+// --ca-file FILE: extra CA certificates (PEM) for https:// URLs. It sets EDGEVAULT_CA_FILE
+// for this process, which every client reads (api_client.h CaFile), and login stores it
+// in the profile.
 std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& app) {
   std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> c(new ApiCommands(), Delete);
   auto common = [&](CLI::App* cmd) {
     cmd->add_option("--api-url", c->api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
     cmd->add_option("--token", c->token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
     cmd->add_flag("--json", c->as_json, "print the server's JSON instead of a table");
+    AddConnectionOptions(cmd);
     return cmd;
   };
   auto with_reason = [&](CLI::App* cmd) {
@@ -439,6 +492,13 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->login = app.add_subcommand("login", "store the api URL and a token in the profile");
   c->login->add_option("--api-url", c->api_url, "api base URL");
   c->login->add_option("--auth-url", c->auth_url, "auth base URL (default http://127.0.0.1:8083)");
+  AddConnectionOptions(c->login);
+  CLI::App* profile = app.add_subcommand("profile", "the CLI's profiles (one per server): list, use");
+  profile->require_subcommand(1);
+  c->profile_list = profile->add_subcommand("list", "list the profiles; * marks the current one");
+  c->profile_list->add_flag("--json", c->as_json, "print JSON");
+  c->profile_use = profile->add_subcommand("use", "make NAME the current profile");
+  c->profile_use->add_option("name", c->profile_name, "the profile")->required();
   c->login->add_option("--api-key", c->login_api_key, "an existing API key (evk_...)");
   c->login->add_option("--email", c->login_email, "log in with email and password, then mint a CLI API key");
   c->login->add_flag("--password-stdin", c->password_stdin, "read the password from standard input");
@@ -593,12 +653,16 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
       ->check(CLI::IsMember({"dotenv", "json", "yaml"}))->capture_default_str();
 
   c->import_cmd = with_reason(common(app.add_subcommand(
-      "import", "set an environment's configs (or secrets) from a dotenv file, e.g. one `export` wrote")));
-  c->import_cmd->add_option("--from", c->import_from, "the file's format")->check(CLI::IsMember({"dotenv"}))
-      ->capture_default_str();
+      "import", "set an environment's configs (or secrets) from a dotenv file, e.g. one `export` wrote, or a "
+                "workspace's flags from a LaunchDarkly or Unleash export; all in one batch, or nothing")));
+  c->import_cmd->add_option("--from", c->import_from, "the file's format: dotenv, launchdarkly or unleash")
+      ->check(CLI::IsMember({"dotenv", "launchdarkly", "unleash"}))->capture_default_str();
   c->import_cmd->add_option("file", c->file, "the file")->required();
   c->import_cmd->add_option("--workspace,-w", c->ws)->required();
-  c->import_cmd->add_option("--env,-e", c->env)->required();
+  c->import_cmd->add_option("--env,-e", c->env, "the environment (dotenv: required)");
+  c->import_cmd->add_option("--only-env", c->import_only_env, "launchdarkly: import this environment only");
+  c->import_cmd->add_option("--env-map", c->import_env_map,
+                            "launchdarkly, unleash: FROM=TO puts the file's environment FROM into TO (repeatable)");
   c->import_cmd->add_flag("--secrets", c->import_secrets, "set secrets instead of configs (values never printed)");
   c->import_cmd->add_flag("--dry-run", c->dry_run, "list what it would set, write nothing");
 
@@ -814,10 +878,73 @@ int RunPropose(ApiCommands& c, Client& client) {
   });
 }
 
+// `import --from launchdarkly|unleash FILE -w WS`: every flag of the file, converted
+// (flag_import.h; what does not map is refused before anything is sent), as one batch of
+// whole-flag changes: all of them in one commit, or none.
+int ImportFlags(const ApiCommands& c, Client& client) {
+  std::ifstream f(c.file, std::ios::binary);
+  if (!f) return Fail("cannot read " + c.file);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  boost::system::error_code ec;
+  json::value doc = json::parse(text, ec);
+  if (ec) return Fail(c.file + ": not JSON (" + ec.message() + "); nothing was imported");
+  if (!c.import_only_env.empty() && c.import_from != "launchdarkly") return Fail("--only-env is for --from launchdarkly");
+  absl::StatusOr<std::vector<ImportedFlag>> flags =
+      c.import_from == "launchdarkly" ? FlagsFromLaunchDarkly(doc, c.import_only_env) : FlagsFromUnleash(doc);
+  if (!flags.ok()) return Fail(c.file + ": " + std::string(flags.status().message()) + "; nothing was imported");
+  std::map<std::string, std::string> env_map;
+  for (const std::string& m : c.import_env_map) {
+    size_t eq = m.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) return Fail("--env-map takes FROM=TO, got \"" + m + "\"");
+    env_map[m.substr(0, eq)] = m.substr(eq + 1);
+  }
+  json::array changes;
+  for (ImportedFlag& flag : *flags) {
+    if (!env_map.empty()) {
+      json::object renamed;
+      for (auto& member : flag.body["environments"].as_object()) {
+        std::string from(member.key().data(), member.key().size());
+        auto it = env_map.find(from);
+        std::string to = it == env_map.end() ? from : it->second;
+        if (renamed.contains(to)) return Fail("--env-map puts two environments of flag \"" + flag.key + "\" into " + to);
+        renamed[to] = std::move(member.value());
+      }
+      flag.body["environments"] = std::move(renamed);
+    }
+    changes.push_back(json::object{{"kind", "flag"}, {"key", flag.key}, {"body", std::move(flag.body)}});
+  }
+  const size_t total = changes.size();
+  json::value batch = json::object{{"changes", std::move(changes)}, {"reason", c.reason}, {"dry_run", c.dry_run}};
+  Reply r = client.Call("POST", WsPath(c) + "/batch", &batch);
+  if (r.status / 100 != 2) {
+    int rc = Check(r);
+    std::fprintf(stderr, "edgevault: nothing was imported\n");
+    return rc;
+  }
+  if (c.as_json) {
+    std::printf("%s\n", json::serialize(r.body).c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  if (const json::array* items = ArrayMember(r.body, "items")) {
+    for (const json::value& item : *items) {
+      rows.push_back({StringMember(item, "action").value_or("?"), StringMember(item, "key").value_or("?")});
+    }
+  }
+  if (!rows.empty()) PrintTable({"ACTION", "FLAG"}, rows);
+  if (c.dry_run) {
+    std::printf("Dry run: nothing was written.\n");
+    return 0;
+  }
+  std::printf("Imported %zu flag(s) into %s (%zu unchanged).\n", rows.size(), c.ws.c_str(), total - rows.size());
+  return 0;
+}
+
 }  // namespace
 
 int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
+  if (c.profile_list->parsed() || c.profile_use->parsed()) return RunProfile(c);
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.ws_rename, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
@@ -1359,7 +1486,9 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
+  if (c.import_cmd->parsed() && c.import_from != "dotenv") return ImportFlags(c, *client);
   if (c.import_cmd->parsed()) {
+    if (c.env.empty()) return Fail("import --from dotenv needs --env ENV (the environment to set)");
     std::ifstream f(c.file, std::ios::binary);
     if (!f) return Fail("cannot read " + c.file);
     std::string text((std::istreambuf_iterator<char>(f)), {});
@@ -1392,43 +1521,53 @@ int RunApiCommands(ApiCommands& c) {
       }
       plan.push_back({action, key, name});
     }
+    // One batch: the api validates every entry, then writes all of them in one commit or
+    // none (a dry run validates and writes nothing).
+    json::array changes;
+    for (const auto& p : plan) {
+      if (p[0] == "unchanged") continue;
+      const std::string& value = vars->at(p[2]);
+      if (c.import_secrets) {
+        changes.push_back(json::object{{"kind", "secret"}, {"key", p[1]}, {"environment", c.env}, {"value", value}});
+        continue;
+      }
+      auto it = configs.find(p[1]);
+      if (it == configs.end()) {
+        changes.push_back(json::object{{"kind", "config"}, {"key", p[1]},
+                                       {"body", json::object{{"type", "string"}, {"values", json::object{{c.env, value}}}}}});
+        continue;
+      }
+      std::optional<std::string> t = StringMember(it->second, "type");
+      boost::system::error_code ec;
+      json::value parsed = json::parse(value, ec);
+      if (ec || !t || *t == "string") parsed = json::value(value);
+      changes.push_back(json::object{{"kind", "config"}, {"key", p[1]}, {"environment", c.env}, {"value", parsed}});
+    }
+    if (changes.empty()) {
+      if (c.dry_run) PrintTable({"ACTION", c.import_secrets ? "SECRET" : "CONFIG", "FROM"}, plan);
+      std::printf("%s0 %s into %s/%s (%zu unchanged).\n", c.dry_run ? "Dry run: nothing was written; would import " : "Imported ",
+                  c.import_secrets ? "secret(s)" : "config(s)", c.ws.c_str(), c.env.c_str(), plan.size());
+      return 0;
+    }
+    json::value batch = json::object{{"changes", std::move(changes)}, {"reason", c.reason}, {"dry_run", c.dry_run}};
+    Reply r = client->Call("POST", WsPath(c) + "/batch", &batch);
+    if (r.status / 100 != 2) {
+      int rc = Check(r);
+      std::fprintf(stderr, "edgevault: nothing was imported\n");
+      return rc;
+    }
     if (c.dry_run) {
       PrintTable({"ACTION", c.import_secrets ? "SECRET" : "CONFIG", "FROM"}, plan);
       std::printf("Dry run: nothing was written.\n");
       return 0;
     }
-    int written = 0;
-    for (const auto& p : plan) {
-      if (p[0] == "unchanged") continue;
-      const std::string& value = vars->at(p[2]);
-      Reply r;
-      if (c.import_secrets) {
-        json::value body = json::object{{"values", json::object{{c.env, value}}}, {"reason", c.reason}};
-        r = client->Call("PUT", WsPath(c) + "/secrets/" + QueryValue(p[1]), &body);
-      } else {
-        int rc = UpdateItem(*client, WsPath(c), WsPath(c) + "/configs/" + QueryValue(p[1]), c.reason,
-                            [&](json::value& current) -> std::optional<std::string> {
-          json::object body = current.is_object() ? current.get_object() : json::object{{"type", "string"}};
-          if (!body.contains("values") || !body["values"].is_object()) body["values"] = json::object{};
-          bool is_string = !body.contains("type") || body["type"] == "string";
-          boost::system::error_code ec;
-          json::value parsed = json::parse(value, ec);
-          if (ec || is_string) parsed = json::value(value);
-          body["values"].get_object()[c.env] = parsed;
-          current = std::move(body);
-          return std::nullopt;
-        }, &r);
-        if (rc != 0) return rc;
-      }
-      if (r.status / 100 != 2) {
-        std::fprintf(stderr, "edgevault: %s %s: stopped after %d written (the rest were not)\n", p[0].c_str(),
-                     p[1].c_str(), written);
-        return Check(r);
-      }
-      ++written;
+    size_t written = 0;
+    if (const json::value* n = r.body.is_object() ? r.body.get_object().if_contains("changes") : nullptr;
+        n != nullptr && n->is_number()) {
+      written = static_cast<size_t>(n->to_number<int64_t>());
     }
-    std::printf("Imported %d %s into %s/%s (%zu unchanged).\n", written, c.import_secrets ? "secret(s)" : "config(s)",
-                c.ws.c_str(), c.env.c_str(), plan.size() - static_cast<size_t>(written));
+    std::printf("Imported %zu %s into %s/%s (%zu unchanged).\n", written, c.import_secrets ? "secret(s)" : "config(s)",
+                c.ws.c_str(), c.env.c_str(), plan.size() - written);
     return 0;
   }
   if (c.export_cmd->parsed()) {

@@ -2,7 +2,8 @@
 // `edgevault` commands that talk to a running api (docs/cli.md): login, ws, env, config,
 // flag (set, get, eval), history, revert, rollback, sdk-key, audit events. The api URL and token come from flags
 // (--api-url, --token), else EDGEVAULT_API_URL / EDGEVAULT_TOKEN, else the profile
-// `edgevault login` wrote ($EDGEVAULT_PROFILE or ~/.config/edgevault/profile.json, 0600).
+// `edgevault login` wrote (the profile --profile / $EDGEVAULT_PROFILE names in
+// ~/.config/edgevault/profile.json, 0600; api_client.h); `profile list|use` manage them.
 // Output: human-readable tables by default, --json for scripts. Exit codes: 0 success,
 // 1 the server refused (its error message is printed) or answered something the command
 // did not expect (an HTML page, a missing field: what it sent is printed), 2 usage or

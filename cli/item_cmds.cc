@@ -680,6 +680,7 @@ std::unique_ptr<ItemCommands, void (*)(ItemCommands*)> AddItemCommands(CLI::App&
     cmd->add_option("--api-url", o.api_url, "api base URL (default $EDGEVAULT_API_URL, the profile, http://127.0.0.1:8081)");
     cmd->add_option("--token", o.token, "JWT or API key (default $EDGEVAULT_TOKEN or the profile)");
     cmd->add_flag("--json", o.as_json, "print the server's JSON instead of a table");
+    AddConnectionOptions(cmd);
     cmd->add_option("workspace", o.ws, "workspace key or id")->required();
     if (with_key) cmd->add_option("key", o.key, "the item's key")->required();
     o.commands.push_back({cmd, std::move(run)});

@@ -286,6 +286,16 @@ absl::StatusOr<json::object> ChangeRequests::Propose(const Actor& actor, const s
   json::array stored = changes_v->get_array();
   json::object sealed;
   std::vector<storage::DataKeyRow> data_keys;
+  EV_RETURN_IF_ERROR(SealSecretValues(ws, stored, draft.dry_run, sealed, data_keys));
+  EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
+  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputeProposal(stored, in));
+  json::object planned = PlanBody("change", json::object{{"changes", stored}}, plan);
+  if (!sealed.empty()) planned["sealed"] = std::move(sealed);
+  return Create(actor, ws, std::move(draft), std::move(planned), plan, in.head, {}, std::move(data_keys));
+}
+
+absl::Status ChangeRequests::SealSecretValues(const storage::Workspace& ws, json::array& stored, bool dry_run,
+                                              json::object& sealed, std::vector<storage::DataKeyRow>& data_keys) {
   for (size_t i = 0; i < stored.size(); ++i) {
     json::object* e = stored[i].if_object();
     const json::value* kind = e == nullptr ? nullptr : e->if_contains("kind");
@@ -300,7 +310,7 @@ absl::StatusOr<json::object> ChangeRequests::Propose(const Actor& actor, const s
                                                       "]: a secret value must be a string (or null to remove it), "
                                                       "with its key and environment"));
     }
-    if (draft.dry_run) {
+    if (dry_run) {
       *value = json::object{{"sealed", "dry-run-" + std::to_string(i)}};  // never sealed nor stored
       continue;
     }
@@ -311,11 +321,61 @@ absl::StatusOr<json::object> ChangeRequests::Propose(const Actor& actor, const s
     data_keys.push_back(std::move(p.data_key));
     *value = json::object{{"sealed", p.id}};
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json::object> ChangeRequests::Batch(const Actor& actor, const storage::Workspace& ws,
+                                                   const json::object& body, std::string reason,
+                                                   std::optional<int64_t> if_match, const WriteAuthorizer& authorize) {
+  EV_RETURN_IF_ERROR(RejectUnknown(body, {"changes", "dry_run"}));
+  bool dry_run = false;
+  if (const json::value* d = body.if_contains("dry_run")) {
+    if (!d->is_bool()) return absl::InvalidArgumentError("field 'dry_run': must be true or false");
+    dry_run = d->get_bool();
+  }
+  const json::value* changes_v = body.if_contains("changes");
+  if (changes_v == nullptr || !changes_v->is_array()) {
+    return absl::InvalidArgumentError("field 'changes': must be a list of changes (see the API guide)");
+  }
+  json::array stored = changes_v->get_array();
+  json::object sealed;
+  std::vector<storage::DataKeyRow> data_keys;
+  if (stored.size() <= kMaxBatchChanges) {
+    EV_RETURN_IF_ERROR(SealSecretValues(ws, stored, dry_run, sealed, data_keys));
+  }
   EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
-  EV_ASSIGN_OR_RETURN(PlannedChangeSet plan, ComputeProposal(stored, in));
-  json::object planned = PlanBody("change", json::object{{"changes", stored}}, plan);
-  if (!sealed.empty()) planned["sealed"] = std::move(sealed);
-  return Create(actor, ws, std::move(draft), std::move(planned), plan, in.head, {}, std::move(data_keys));
+  absl::StatusOr<PlannedChangeSet> plan = ComputeProposal(stored, in, kMaxBatchChanges);
+  if (!plan.ok() && base::ErrorCode(plan.status()) == "nothing_to_change") {
+    return json::object{{"revision", in.head}, {"changes", 0}, {"environments", json::array()},
+                        {"items", json::array()}};
+  }
+  EV_RETURN_IF_ERROR(plan.status());
+  json::array items;
+  for (const PlannedChange& c : plan->changes) {
+    json::object item{{"kind", storage::ItemKindName(c.kind)}, {"key", c.key}};
+    if (!c.environment.empty()) item["environment"] = c.environment;
+    item["action"] = c.delete_item ? "delete" : c.expected_revision == 0 ? "create" : "update";
+    items.push_back(std::move(item));
+  }
+  json::object out{{"changes", static_cast<int64_t>(plan->changes.size())}, {"environments", ToArray(plan->environments)},
+                   {"items", std::move(items)}};
+  if (dry_run) {
+    out["dry_run"] = true;
+    return out;
+  }
+  Service::ChangeSetApply apply;
+  apply.changes = std::move(plan->changes);
+  apply.reason = std::move(reason);
+  apply.op = "batch";
+  apply.if_match = if_match;
+  for (const auto& kv : sealed) {
+    EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(kv.value().get_string())));
+    apply.proposals.emplace(std::string(kv.key()), std::move(envelope));
+  }
+  apply.proposal_data_keys = std::move(data_keys);
+  EV_ASSIGN_OR_RETURN(int64_t head, service_->ApplyChangeSet(actor, ws, std::move(apply), authorize));
+  out["revision"] = head;
+  return out;
 }
 
 absl::StatusOr<json::object> ChangeRequests::Show(const storage::Workspace& ws, int64_t id) {

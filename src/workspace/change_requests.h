@@ -62,6 +62,23 @@ class ChangeRequests {
   absl::StatusOr<boost::json::object> Propose(const Actor& actor, const storage::Workspace& ws,
                                               const boost::json::object& body);
 
+  // A batch (docs/api.md "Batch writes"): body {changes: [...], dry_run?} with the
+  // entries of Propose (1 to kMaxBatchChanges), applied at once as a direct write: all
+  // of them in one commit, or none (Service::ApplyChangeSet with op "batch"). Every
+  // change is validated against the workspace with the earlier ones applied, then
+  // `authorize` (the caller's right for a direct write, as for single writes) is asked
+  // once with the effect of the whole set. Secret values are sealed here and re-sealed
+  // for their revisions; nothing else stores them. Answers {"revision", "changes": N,
+  // "environments", "items": [{kind, key, environment?, action}]}; with dry_run the same
+  // with "dry_run": true and no "revision" (nothing sealed, stored or authorized). N is 0
+  // (and revision the head) when every entry is already as given.
+  // Errors: as Propose for the body (InvalidArgument naming `changes[i]`), then as
+  // ApplyChangeSet (FailedPrecondition "batch_conflict" when an item moved meanwhile;
+  // `if_match`: the head the caller read, as for single writes).
+  absl::StatusOr<boost::json::object> Batch(const Actor& actor, const storage::Workspace& ws,
+                                            const boost::json::object& body, std::string reason,
+                                            std::optional<int64_t> if_match, const WriteAuthorizer& authorize);
+
   // The request with its changes, reviews, comments, current approvals and required count.
   absl::StatusOr<boost::json::object> Show(const storage::Workspace& ws, int64_t id);
   // Newest first, ids < before (0: from the newest), without changes/reviews/comments.
@@ -130,6 +147,11 @@ class ChangeRequests {
     bool dry_run = false;
   };
   static absl::StatusOr<Draft> ReadDraft(const boost::json::object& body);
+  // Replaces each secret value of `changes` by {"sealed": "<proposal id>"}, sealed
+  // (Service::SealProposedSecret) unless `dry_run`; the envelopes (base64) by id in
+  // `sealed`, their data keys in `data_keys`.
+  absl::Status SealSecretValues(const storage::Workspace& ws, boost::json::array& changes, bool dry_run,
+                                boost::json::object& sealed, std::vector<storage::DataKeyRow>& data_keys);
   // Stores a new request with body `planned` (or, for a dry run, returns it with the
   // required approvals and without its sealed values).
   absl::StatusOr<boost::json::object> Create(const Actor& actor, const storage::Workspace& ws, Draft draft,

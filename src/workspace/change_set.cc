@@ -267,7 +267,7 @@ absl::StatusOr<ProposalEntry> ParseProposalEntry(const json::value& v, const Env
   const json::value* key = o->if_contains("key");
   if (key == nullptr || !key->is_string()) return absl::InvalidArgumentError("field 'key': is required");
   e.key = std::string(key->get_string());
-  EV_RETURN_IF_ERROR(ValidateKey(e.key, storage::ItemKindName(e.kind)));
+  EV_RETURN_IF_ERROR(ValidateItemKey(e.kind, e.key, storage::ItemKindName(e.kind)));
   const json::value* env = o->if_contains("environment");
   const json::value* value = o->if_contains("value");
   const json::value* configuration = o->if_contains("configuration");
@@ -322,9 +322,10 @@ absl::StatusOr<ProposalEntry> ParseProposalEntry(const json::value& v, const Env
 
 }  // namespace
 
-absl::StatusOr<PlannedChangeSet> ComputeProposal(const json::array& entries, const ChangeSetInput& in) {
-  if (entries.empty() || entries.size() > kMaxProposedChanges) {
-    return absl::InvalidArgumentError("field 'changes': must list 1 to " + std::to_string(kMaxProposedChanges) +
+absl::StatusOr<PlannedChangeSet> ComputeProposal(const json::array& entries, const ChangeSetInput& in,
+                                                 size_t max_entries) {
+  if (entries.empty() || entries.size() > max_entries) {
+    return absl::InvalidArgumentError("field 'changes': must list 1 to " + std::to_string(max_entries) +
                                       " changes");
   }
   // Each item as the entries so far leave it; flags and segments also by key, for the

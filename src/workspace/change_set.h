@@ -103,9 +103,12 @@ absl::StatusOr<PlannedChangeSet> ComputeRevert(const std::vector<storage::Revisi
 // seals plaintext first). Each entry applies on top of the previous ones; entries that
 // change nothing are dropped. Errors: InvalidArgument naming the entry (`changes[2]: ...`)
 // or the item; FailedPrecondition with error code "nothing_to_change" when nothing differs.
-absl::StatusOr<PlannedChangeSet> ComputeProposal(const boost::json::array& entries, const ChangeSetInput& in);
-// At most this many entries in one proposal.
+// At most this many entries in one proposal (a change request), and in one batch
+// (POST .../batch, ChangeRequests::Batch: an import of a whole file).
 inline constexpr size_t kMaxProposedChanges = 100;
+inline constexpr size_t kMaxBatchChanges = 2000;
+absl::StatusOr<PlannedChangeSet> ComputeProposal(const boost::json::array& entries, const ChangeSetInput& in,
+                                                 size_t max_entries = kMaxProposedChanges);
 
 // Validates every config, flag and segment body of `changes` as a write would, against
 // `envs` and the workspace's flags and segments after all the changes (`flags_now`,

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "src/base/json_finite.h"
 #include "src/base/status.h"
 #include "src/eval/evaluator.h"
@@ -189,11 +190,14 @@ std::vector<std::pair<std::string, std::string>> Prerequisites(const json::value
 
 // ---- keys ----
 
-bool IsValidKey(std::string_view key) {
+namespace {
+
+// kKeyRule, or with `upper_case` kFlagKeyRule.
+bool KeyMatches(std::string_view key, bool upper_case) {
   if (key.empty() || key.size() > kMaxKeyLength) return false;
   for (size_t i = 0; i < key.size(); ++i) {
     char c = key[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (upper_case && c >= 'A' && c <= 'Z');
     if (alnum) continue;
     if (i > 0 && (c == '.' || c == '_' || c == '-')) continue;
     return false;
@@ -201,13 +205,50 @@ bool IsValidKey(std::string_view key) {
   return true;
 }
 
-absl::Status ValidateKey(std::string_view key, std::string_view what) {
-  if (IsValidKey(key)) return absl::OkStatus();
-  return absl::InvalidArgumentError(std::string(what) + " " + Quoted(key) + ": must match " +
-                                    std::string(kKeyRule) +
-                                    " (lower-case letters, digits, '.', '_', '-'; at most 64 "
-                                    "characters)");
+absl::Status BadKey(std::string_view key, std::string_view what, std::string_view rule, std::string_view letters) {
+  return absl::InvalidArgumentError(std::string(what) + " " + Quoted(key) + ": must match " + std::string(rule) +
+                                    " (" + std::string(letters) + ", digits, '.', '_', '-'; at most 64 characters)");
 }
+
+}  // namespace
+
+bool IsValidKey(std::string_view key) { return KeyMatches(key, false); }
+bool IsValidFlagKey(std::string_view key) { return KeyMatches(key, true); }
+
+absl::Status ValidateKey(std::string_view key, std::string_view what) {
+  return IsValidKey(key) ? absl::OkStatus() : BadKey(key, what, kKeyRule, "lower-case letters");
+}
+
+absl::Status ValidateFlagKey(std::string_view key, std::string_view what) {
+  return IsValidFlagKey(key) ? absl::OkStatus() : BadKey(key, what, kFlagKeyRule, "letters");
+}
+
+absl::Status ValidateItemKey(storage::ItemKind kind, std::string_view key, std::string_view what) {
+  return kind == storage::ItemKind::kFlag ? ValidateFlagKey(key, what) : ValidateKey(key, what);
+}
+
+std::optional<std::string> FoldedKeyConflict(std::string_view key,
+                                             const std::vector<std::string>& existing) {
+  for (const std::string& other : existing) {
+    if (other == key || other.size() != key.size()) continue;
+    bool same = true;
+    for (size_t i = 0; same && i < key.size(); ++i) {
+      same = absl::ascii_tolower(static_cast<unsigned char>(other[i])) ==
+             absl::ascii_tolower(static_cast<unsigned char>(key[i]));
+    }
+    if (same) return other;
+  }
+  return std::nullopt;
+}
+
+namespace {
+absl::Status FoldedKeyError(std::string_view key, std::string_view other) {
+  return absl::InvalidArgumentError(
+      "flag key " + Quoted(key) + ": differs only in case from the flag " + Quoted(other) +
+      " (flag keys are case-sensitive, but two flags whose keys differ only in case are refused; "
+      "rename one)");
+}
+}  // namespace
 
 absl::StatusOr<json::object> ParseObject(std::string_view json_text, std::string_view what) {
   boost::system::error_code ec;
@@ -600,6 +641,14 @@ json::object ResolveFlagsForEnvironment(const json::object& flags_by_key,
 }
 
 absl::Status ValidateFlagSet(const json::object& all_flags, const EnvironmentSet& envs) {
+  // Keys differing only in case (model.h, kFlagKeyRule): every path that writes several
+  // flags at once (change requests, promotions, rollbacks, batches) passes here.
+  std::map<std::string, std::string> folded;
+  for (const auto& member : all_flags) {
+    std::string key = Str(member.key());
+    auto [it, inserted] = folded.emplace(absl::AsciiStrToLower(key), key);
+    if (!inserted) return FoldedKeyError(key, it->second);
+  }
   std::map<std::string, std::vector<std::string>> deps;
   for (const auto& member : all_flags) {
     std::string flag_key = Str(member.key());
@@ -659,7 +708,7 @@ namespace {
 // The checks of one flag body that need no other flag; returns the normalised body.
 absl::StatusOr<json::object> NormaliseFlag(std::string_view key, const json::object& request,
                                            const EnvironmentSet& envs) {
-  EV_RETURN_IF_ERROR(ValidateKey(key, "flag key"));
+  EV_RETURN_IF_ERROR(ValidateFlagKey(key));
   if (key == "stale") {
     return absl::InvalidArgumentError(
         "flag key \"stale\" is reserved: GET /v1/workspaces/{ws}/flags/stale is the stale-flags report");
@@ -796,7 +845,13 @@ absl::StatusOr<bool> FlagChangeNeedsFullCheck(const std::string& key, const json
   // into more environments can break them (a new flag has none: every write checks that
   // its prerequisites exist, and a flag others require cannot be deleted).
   EV_ASSIGN_OR_RETURN(const json::object* before, flags.Get(key));
-  if (before == nullptr) return false;
+  if (before == nullptr) {
+    // A new flag: its key must not differ only in case from a stored one. This reads the
+    // stored keys, so creating a flag costs one scan; changing one still does not.
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> keys, lookup.Keys());
+    if (FoldedKeyConflict(key, keys)) return true;  // the full check names the conflict
+    return false;
+  }
   bool may_break = VariationCount(after) < VariationCount(*before) ||
                    (IsClientVisible(*before) && !IsClientVisible(after));  // a client-visible flag may require it
   for (const std::string& env : envs.Keys()) {
@@ -858,6 +913,14 @@ absl::StatusOr<json::object> ValidateFlagWrite(std::string_view key, const json:
   if (!full) return out;
   EV_ASSIGN_OR_RETURN(json::object all, lookup.All());
   return ValidateFlagBody(key, request, envs, all);
+}
+
+absl::StatusOr<std::vector<std::string>> FlagLookup::Keys() {
+  EV_ASSIGN_OR_RETURN(json::object all, All());
+  std::vector<std::string> out;
+  out.reserve(all.size());
+  for (const auto& member : all) out.push_back(Str(member.key()));
+  return out;
 }
 
 absl::Status ValidateFlagDelete(std::string_view key, const EnvironmentSet& envs,

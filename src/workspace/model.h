@@ -39,6 +39,22 @@ bool IsValidKey(std::string_view key);
 // letters, digits, '.', '_', '-'; at most 64 characters)`.
 absl::Status ValidateKey(std::string_view key, std::string_view what);
 
+// Flag keys also allow upper-case letters (LaunchDarkly's key alphabet): the key is part
+// of the rollout hash (eval::Bucket), so a flag imported from LaunchDarkly keeps its key
+// exactly, or every context would move to another bucket. Keys are case-sensitive
+// everywhere (store, documents, OFREP, SDKs); two flags whose keys differ only in case are
+// refused (FoldedFlagKeyConflict), so "newCheckout" and "newcheckout" never coexist.
+inline constexpr std::string_view kFlagKeyRule = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+bool IsValidFlagKey(std::string_view key);
+// InvalidArgument `flag key "a b": must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (...)`.
+absl::Status ValidateFlagKey(std::string_view key, std::string_view what = "flag key");
+// ValidateFlagKey for flags, ValidateKey for every other kind.
+absl::Status ValidateItemKey(storage::ItemKind kind, std::string_view key, std::string_view what);
+// The key `key` would collide with: the first of `existing` (other than `key` itself)
+// that equals it ignoring ASCII case; nullopt when none does.
+std::optional<std::string> FoldedKeyConflict(std::string_view key,
+                                             const std::vector<std::string>& existing);
+
 // Parses JSON text that must be an object. InvalidArgument naming `what` otherwise.
 absl::StatusOr<boost::json::object> ParseObject(std::string_view json_text, std::string_view what);
 
@@ -175,6 +191,9 @@ class FlagLookup {
   virtual absl::StatusOr<std::optional<boost::json::object>> Find(std::string_view key) = 0;
   // Every stored flag by key (the slow path). Errors: the store's.
   virtual absl::StatusOr<boost::json::object> All() = 0;
+  // Every stored flag's key (checked when a flag is created: FoldedKeyConflict). The
+  // default reads All(). Errors: the store's.
+  virtual absl::StatusOr<std::vector<std::string>> Keys();
 };
 
 // ValidateFlagBody for the write path: the same result and the same error messages,

@@ -57,6 +57,30 @@ TEST(KeyTest, Rule) {
             "digits, '.', '_', '-'; at most 64 characters)");
 }
 
+// Issue 17: LaunchDarkly keys may hold upper-case letters, and the key is part of the
+// rollout hash, so flag keys accept both cases (and only flag keys do).
+TEST(KeyTest, FlagKeysAcceptUpperCase) {
+  EXPECT_TRUE(IsValidFlagKey("hashKey"));
+  EXPECT_TRUE(IsValidFlagKey("NEW_Checkout.v2-b"));
+  EXPECT_TRUE(IsValidFlagKey(std::string(64, 'A')));
+  EXPECT_FALSE(IsValidFlagKey(std::string(65, 'A')));
+  EXPECT_FALSE(IsValidFlagKey(""));
+  EXPECT_FALSE(IsValidFlagKey("_x"));
+  EXPECT_FALSE(IsValidFlagKey("a b"));
+  EXPECT_FALSE(IsValidFlagKey("a/b"));
+  EXPECT_FALSE(IsValidFlagKey("caf\xc3\xa9"));
+  EXPECT_EQ(Message(ValidateFlagKey("a b")),
+            "flag key \"a b\": must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ (letters, digits, "
+            "'.', '_', '-'; at most 64 characters)");
+  EXPECT_TRUE(ValidateItemKey(ItemKind::kFlag, "Beta", "flag").ok());
+  for (ItemKind kind : {ItemKind::kConfig, ItemKind::kSegment, ItemKind::kSecret}) {
+    EXPECT_EQ(ValidateItemKey(kind, "Beta", "item").code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(FoldedKeyConflict("Beta", {"alpha", "beta"}), "beta");
+  EXPECT_EQ(FoldedKeyConflict("beta", {"beta"}), std::nullopt);  // itself: an update
+  EXPECT_EQ(FoldedKeyConflict("Beta", {"betas"}), std::nullopt);
+}
+
 // ---- environments ----
 
 TEST(EnvironmentTest, ParseAndNormalise) {
@@ -550,9 +574,16 @@ class MemoryFlags : public FlagLookup {
     ++alls;
     return flags_;
   }
+  absl::StatusOr<std::vector<std::string>> Keys() override {
+    ++keys;
+    std::vector<std::string> out;
+    for (const auto& member : flags_) out.emplace_back(member.key());
+    return out;
+  }
   const json::object& flags() const { return flags_; }
   int finds = 0;
   int alls = 0;
+  int keys = 0;
 
  private:
   json::object flags_;
@@ -650,6 +681,42 @@ TEST(FlagWriteTest, ReadsOnlyWhatTheChangeReaches) {
   ASSERT_TRUE(ValidateFlagWrite("f7", BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":0}},
       "sandbox":{"on":true,"fallthrough":{"variation":0}}})"), envs, widen).ok());
   EXPECT_EQ(widen.alls, 1);
+}
+
+// Two flags whose keys differ only in case are refused on every path: the write path
+// (a new flag, fast or full), and the set check every multi-flag write runs.
+TEST(FlagWriteTest, KeysDifferingOnlyInCaseAreRefused) {
+  json::object stored{
+      {"newCheckout", BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":1}}})")}};
+  for (int i = 0; i < 50; ++i) {
+    stored[std::string("f").append(std::to_string(i))] = BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":0}}})");
+  }
+  EnvironmentSet envs = TestEnvs();
+  const json::object plain = BoolFlag(R"({"production":{"on":true,"fallthrough":{"variation":0}}})");
+  for (std::string_view key : {"newcheckout", "NEWCHECKOUT", "NewCheckout"}) {
+    MemoryFlags lookup(stored);
+    absl::StatusOr<json::object> got = ValidateFlagWrite(key, plain, envs, lookup);
+    ASSERT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_EQ(Message(got.status()),
+              "flag key \"" + std::string(key) + "\": differs only in case from the flag \"newCheckout\" "
+              "(flag keys are case-sensitive, but two flags whose keys differ only in case are refused; rename one)");
+    EXPECT_FALSE(ExpectSameAsFullValidation(stored, key, plain));
+  }
+  // The key itself (an update), and a new key of its own: accepted; creating reads the
+  // keys once, not the bodies; updating reads neither.
+  MemoryFlags create(stored);
+  EXPECT_TRUE(ValidateFlagWrite("newCheckout2", plain, envs, create).ok());
+  EXPECT_EQ(create.keys, 1);
+  EXPECT_EQ(create.alls, 0);
+  MemoryFlags update(stored);
+  EXPECT_TRUE(ValidateFlagWrite("newCheckout", plain, envs, update).ok());
+  EXPECT_EQ(update.keys + update.alls, 0);
+  EXPECT_TRUE(ExpectSameAsFullValidation(stored, "newCheckout", plain));
+  // The set check (change requests, promotions, rollbacks, batches).
+  json::object both = stored;
+  both["NEWcheckout"] = plain;
+  EXPECT_EQ(ValidateFlagSet(both, envs).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateFlagSet(stored, envs).ok());
 }
 
 json::object Visible(json::object flag) {

@@ -1,5 +1,6 @@
 #include "src/workspace/service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 
@@ -216,6 +217,13 @@ class StoreFlagLookup : public FlagLookup {
   }
   absl::StatusOr<json::object> All() override {
     return ItemsAfter(store_, ItemKind::kFlag, "", nullptr);
+  }
+  absl::StatusOr<std::vector<std::string>> Keys() override {
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, store_.ListItems(ItemKind::kFlag));
+    std::vector<std::string> out;
+    out.reserve(items.size());
+    for (storage::Item& item : items) out.push_back(std::move(item.key));
+    return out;
   }
 
  private:
@@ -820,7 +828,7 @@ absl::StatusOr<int64_t> Service::PutItem(const Actor& actor, const storage::Work
                                          ItemKind kind, std::string_view key,
                                          const json::object& request, std::string_view reason,
                                          std::optional<int64_t> if_match, const WriteAuthorizer& authorize) {
-  EV_RETURN_IF_ERROR(CheckKey(storage::ItemKindName(kind), key));
+  EV_RETURN_IF_ERROR(ValidateItemKey(kind, key, base::StrCat(storage::ItemKindName(kind), " key")));
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     return PutItemLocked(l, actor, ws, kind, key, request, reason, if_match, authorize);
   });
@@ -830,7 +838,7 @@ absl::StatusOr<int64_t> Service::PatchItem(const Actor& actor, const storage::Wo
                                            ItemKind kind, std::string_view key, const ItemPatch& patch,
                                            std::string_view reason, std::optional<int64_t> if_match,
                                            const WriteAuthorizer& authorize) {
-  EV_RETURN_IF_ERROR(CheckKey(storage::ItemKindName(kind), key));
+  EV_RETURN_IF_ERROR(ValidateItemKey(kind, key, base::StrCat(storage::ItemKindName(kind), " key")));
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     EV_ASSIGN_OR_RETURN(storage::Item existing, l.store.GetItem(kind, key));
     std::optional<json::object> current = StoredObject(existing);
@@ -1835,6 +1843,12 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       new_items += now.ok() ? 0 : 1;
       befores.push_back(StoredObject(now));
     }
+    if (!conflicts.empty() && set.op == "batch") {
+      return base::WithErrorCode(
+          absl::FailedPreconditionError(base::ToAbsl("items changed while the batch was planned: " + conflicts +
+                                                     "; nothing was written, send it again")),
+          "batch_conflict");
+    }
     if (!conflicts.empty()) {
       return base::WithErrorCode(
           absl::FailedPreconditionError(base::ToAbsl("items changed since the change request was made: " +
@@ -1928,7 +1942,19 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
           return absl::DataLossError(base::ToAbsl("secret \"" + c.key + "\": the change request's sealed value is missing"));
         }
         crypto::EnvelopeContext proposal_ctx{ws.id, c.key, "proposal:" + c.secret_proposal + ":" + c.environment, 0};
-        EV_ASSIGN_OR_RETURN(plain, OpenSecret(l.store, proposal_ctx, p->second));
+        if (set.proposal_data_keys.empty()) {
+          EV_ASSIGN_OR_RETURN(plain, OpenSecret(l.store, proposal_ctx, p->second));
+        } else {
+          // A batch: the proposal's data key was never stored; it is in the call.
+          EV_ASSIGN_OR_RETURN(std::string id, crypto::EnvelopeDataKeyId(p->second));
+          auto row = std::find_if(set.proposal_data_keys.begin(), set.proposal_data_keys.end(),
+                                  [&](const storage::DataKeyRow& r) { return r.id == base::HexEncode(id); });
+          if (row == set.proposal_data_keys.end()) {
+            return absl::DataLossError(base::ToAbsl("secret \"" + c.key + "\": the batch's data key is missing"));
+          }
+          EV_ASSIGN_OR_RETURN(plain, crypto::Open(*keyring, proposal_ctx, p->second,
+                                                  crypto::DataKey{std::move(id), row->master_key_id, row->wrapped}));
+        }
       } else {
         // The sealed value to copy: in the item as it is (a promotion), or in the item as
         // it was before revision `secret_from_revision` (a revert).
@@ -1965,6 +1991,14 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
     }
     // 5. One commit: the items, their outbox rows and the request's new state.
     commit.reason = set.reason;
+    if (set.op == "batch") {
+      commit.op = "batch";
+      commit.expected_head = set.if_match;
+      json::array items;
+      for (const PlannedChange& c : set.changes) items.emplace_back(ItemTarget(c.kind, c.key));
+      return CommitAndPublish(actor, ws, l, std::move(commit), "workspace.batch",
+                              {{"items", std::move(items)}}, touched, "batch", {});
+    }
     commit.op = "change_request";
     commit.change_request = std::move(set.change_request);
     json::array items;

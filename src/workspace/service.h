@@ -27,6 +27,7 @@
 // children), Unavailable (also: other nodes kept moving the head under every attempt),
 // Internal.
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -397,6 +398,15 @@ class Service {
     storage::ChangeRequestWrite change_request;
     // The sealed proposals the changes name (PlannedChange::secret_proposal): id → envelope.
     std::map<std::string, std::string> proposals;
+    // "change_request" (an apply: `change_request` is moved in the same commit) or "batch"
+    // (POST .../batch, ChangeRequests::Batch: no request row; the revisions' op and the
+    // audit action workspace.batch say so).
+    std::string op = "change_request";
+    // The data keys of `proposals` when they are not in the store: a batch seals its
+    // secret values and applies them in one call, and stores only the re-sealed values.
+    std::vector<storage::DataKeyRow> proposal_data_keys;
+    // A batch's If-Match: the head the caller's view was read at (CheckIfMatch).
+    std::optional<int64_t> if_match;
   };
   // Applies every change in ONE commit under the workspace's write lock, or nothing:
   //  - FailedPrecondition, error code "change_request_conflict", naming the items whose

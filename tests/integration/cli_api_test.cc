@@ -37,6 +37,23 @@ class CliApiTest : public ::testing::Test {
                            " EDGEVAULT_PROFILE=/nonexistent"));
   }
 
+  // Flag hashKey (salt saltyA; fallthrough 30 % "zero", 30 % "one", 40 % "two") as
+  // delivery's OFREP serves it to `sdk_key`: LaunchDarkly's published buckets, userKeyA
+  // 0.42157587 → "one", userKeyB 0.6708485 → "two", userKeyC 0.10343106 → "zero".
+  void ExpectLaunchDarklyBuckets(const std::string& sdk_key) {
+    const std::pair<const char*, const char*> cases[] = {{"userKeyA", "one"}, {"userKeyB", "two"}, {"userKeyC", "zero"}};
+    for (const auto& [user, expected] : cases) {
+      testing::HttpReply got;
+      testing::PollUntil([&] {
+        got = up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/hashKey",
+                        base::StrCat("{\"context\":{\"targetingKey\":\"", user, "\"}}"), sdk_key);
+        return got.status == 200;
+      }, 10000);
+      ASSERT_EQ(got.status, 200) << got.body;
+      EXPECT_EQ(got.json.at("value"), boost::json::value(expected)) << user << ": " << got.body;
+    }
+  }
+
   static EdgeVaultUp* up_;
 };
 
@@ -182,6 +199,199 @@ TEST_F(CliApiTest, ImportDotenvReadsBackAnExport) {
   EXPECT_NE(r.out.find("line 2: not NAME=value; nothing was imported"), std::string::npos) << r.out;
   EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-dst", "", up_->admin_key()).body, head);
   std::filesystem::remove(file);
+}
+
+// Issue 17: an import is one batch. A file whose third variable does not fit its config
+// (an integer config given "abc") changes nothing, although the two before it are fine;
+// before, the first two were written and the import stopped half done.
+TEST_F(CliApiTest, ImportIsAllOrNothing) {
+  ASSERT_NE(up_, nullptr);
+  ASSERT_EQ(Cli("ws create imp-atomic").code, 0);
+  ASSERT_EQ(Cli("env create imp-atomic prod -m setup").code, 0);
+  ASSERT_EQ(Cli("config set imp-atomic db_pool --type integer -v prod=5 -m x").code, 0);
+  std::string file = (std::filesystem::temp_directory_path() / "ev-import-atomic.env").string();
+  std::ofstream(file) << "AA=1\nBB=two\nDB_POOL=abc\nZZ=last\n";
+  std::string head = up_->Call("api", "GET", "/v1/workspaces/imp-atomic", "", up_->admin_key()).body;
+  for (const char* dry : {" --dry-run", ""}) {
+    CliRun r = Cli("import --from dotenv " + file + " -w imp-atomic -e prod -m bad" + dry);
+    EXPECT_EQ(r.code, 1) << dry << r.out;
+    EXPECT_NE(r.out.find("config \"db_pool\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("nothing was imported"), std::string::npos) << r.out;
+    EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-atomic", "", up_->admin_key()).body, head);
+    EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/imp-atomic/configs/aa", "", up_->admin_key()).status, 404);
+  }
+  // Fixed, the same file imports at once: one revision per item, one batch in the activity.
+  std::ofstream(file) << "AA=1\nBB=two\nDB_POOL=7\nZZ=last\n";
+  CliRun r = Cli("import --from dotenv " + file + " -w imp-atomic -e prod -m good");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Imported 4 config(s) into imp-atomic/prod (0 unchanged)"), std::string::npos) << r.out;
+  auto pool = up_->Call("api", "GET", "/v1/workspaces/imp-atomic/configs/db_pool", "", up_->admin_key());
+  EXPECT_NE(pool.body.find("\"prod\":7"), std::string::npos) << pool.body;
+  std::filesystem::remove(file);
+}
+
+// POST /v1/workspaces/{ws}/batch: all or nothing, authorized like the single writes it
+// replaces (protected environments need admin; an environment whose policy requires
+// change requests refuses it), bad bodies are 400s, a dry run writes nothing.
+TEST_F(CliApiTest, BatchWritesAreAtomicAndAuthorizedLikeSingleWrites) {
+  ASSERT_NE(up_, nullptr);
+  const std::string admin = up_->admin_key();
+  ASSERT_EQ(Cli("ws create batch").code, 0);
+  ASSERT_EQ(Cli("env create batch prod --protected -m setup").code, 0);
+  ASSERT_EQ(Cli("env create batch dev -m setup").code, 0);
+  ASSERT_EQ(Cli("env create batch gated -m setup").code, 0);
+  auto policy = up_->Json("api", "PUT", "/v1/workspaces/batch/environments/gated/policy",
+                          {{"change_requests_required", true}, {"reason", "gate"}}, admin);
+  ASSERT_EQ(policy.status, 200) << policy.body;
+  auto head = [&] { return up_->Call("api", "GET", "/v1/workspaces/batch", "", admin).body; };
+  auto batch = [&](boost::json::array changes, const std::string& token, bool dry_run = false) {
+    return up_->Json("api", "POST", "/v1/workspaces/batch/batch",
+                     {{"changes", std::move(changes)}, {"reason", "batch"}, {"dry_run", dry_run}}, token);
+  };
+  boost::json::object new_config{{"kind", "config"}, {"key", "a"},
+                                 {"body", {{"type", "integer"}, {"values", {{"dev", 1}}}}}};
+  boost::json::object new_flag{{"kind", "flag"}, {"key", "Beta"},
+                               {"body", {{"variations", boost::json::array{{{"value", true}}, {{"value", false}}}},
+                                         {"environments", {{"dev", {{"on", true}, {"fallthrough", {{"variation", 0}}}}}}}}}};
+  std::string before = head();
+  // A later entry that does not validate: nothing written.
+  auto bad = batch({new_config, new_flag, {{"kind", "config"}, {"key", "a"}, {"environment", "dev"}, {"value", "x"}}}, admin);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find(R"(config \"a\": values.dev: expected an integer)"), std::string::npos) << bad.body;
+  EXPECT_EQ(head(), before);
+  // Bad bodies.
+  EXPECT_EQ(up_->Json("api", "POST", "/v1/workspaces/batch/batch", {{"changes", boost::json::array{}}, {"reason", "x"}}, admin).status, 400);
+  EXPECT_EQ(up_->Json("api", "POST", "/v1/workspaces/batch/batch", {{"changes", boost::json::array{new_config}}}, admin).status, 400);
+  EXPECT_EQ(up_->Json("api", "POST", "/v1/workspaces/batch/batch",
+                      {{"changes", boost::json::array{new_config}}, {"reason", "x"}, {"extra", 1}}, admin).status, 400);
+  EXPECT_EQ(up_->Call("api", "POST", "/v1/workspaces/batch/batch", "{not json", admin).status, 400);
+  EXPECT_EQ(head(), before);
+  // A dry run lists what would change and writes nothing.
+  auto dry = batch({new_config, new_flag}, admin, true);
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(dry.json.at("changes").as_int64(), 2);
+  EXPECT_EQ(head(), before);
+  // A developer: dev yes; a protected environment no (admin only); the gated one never.
+  std::string dev_token = up_->TokenForNewUser("batch-dev@example.com", "developer");
+  auto prod_value = boost::json::object{{"kind", "config"}, {"key", "a"}, {"environment", "prod"}, {"value", 2}};
+  auto denied = batch({new_config, prod_value}, dev_token);
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(head(), before);
+  auto gated = batch({new_config, {{"kind", "config"}, {"key", "a"}, {"environment", "gated"}, {"value", 3}}}, admin);
+  EXPECT_EQ(gated.status, 403) << gated.body;
+  EXPECT_NE(gated.body.find("change_request_required"), std::string::npos) << gated.body;
+  EXPECT_EQ(head(), before);
+  auto ok = batch({new_config, new_flag}, dev_token);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.json.at("changes").as_int64(), 2);
+  const int64_t revision = ok.json.at("revision").as_int64();
+  auto a = up_->Call("api", "GET", "/v1/workspaces/batch/configs/a", "", admin);
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/batch/flags/Beta", "", admin).status, 200);
+  // The same batch again changes nothing and writes no revision.
+  auto again = batch({new_config, new_flag}, dev_token);
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json.at("changes").as_int64(), 0);
+  EXPECT_EQ(again.json.at("revision").as_int64(), revision);
+  // An admin may write the protected environment; a stale If-Match is refused.
+  auto stale = up_->Json("api", "POST", "/v1/workspaces/batch/batch",
+                         {{"changes", boost::json::array{prod_value}}, {"reason", "x"}}, admin, {{"If-Match", "\"1\""}});
+  EXPECT_EQ(stale.status, 412) << stale.body;
+  auto prod = batch({prod_value}, admin);
+  EXPECT_EQ(prod.status, 200) << prod.body;
+  auto history = up_->Call("api", "GET", "/v1/workspaces/batch/revisions", "", admin);
+  EXPECT_NE(history.body.find("\"op\":\"batch\""), std::string::npos) << history.body;
+}
+
+// Issue 17: flag keys accept upper-case letters (LaunchDarkly's keys do), and the key is
+// hashed exactly as given: LaunchDarkly's published buckets for flag "hashKey", salt
+// "saltyA" (userKeyA 0.42157587, userKeyB 0.6708485, userKeyC 0.10343106) pick the
+// same variations through the api, the resolved document, delivery and OFREP. A key that
+// differs only in case from it is refused; other kinds keep lower-case keys.
+TEST_F(CliApiTest, UpperCaseFlagKeysKeepLaunchDarklyBuckets) {
+  ASSERT_NE(up_, nullptr);
+  const std::string admin = up_->admin_key();
+  ASSERT_EQ(Cli("ws create ldkeys").code, 0);
+  ASSERT_EQ(Cli("env create ldkeys production -m setup").code, 0);
+  std::string yaml = (std::filesystem::temp_directory_path() / "ev-hashkey.yaml").string();
+  std::ofstream(yaml) << "salt: saltyA\nvariations: [{value: zero}, {value: one}, {value: two}]\n"
+                         "environments:\n  production:\n    on: true\n    off_variation: 0\n"
+                         "    fallthrough:\n      rollout: [{variation: 0, weight: 30000}, {variation: 1, weight: 30000},"
+                         " {variation: 2, weight: 40000}]\n";
+  CliRun r = Cli("flag set ldkeys hashKey -f " + yaml + " -m launch");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/ldkeys/flags/hashKey", "", admin).status, 200);
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/ldkeys/flags/hashkey", "", admin).status, 404);
+  std::string head = up_->Call("api", "GET", "/v1/workspaces/ldkeys", "", admin).body;
+  r = Cli("flag set ldkeys hashkey -f " + yaml + " -m twin");
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("differs only in case from the flag \"hashKey\""), std::string::npos) << r.out;
+  r = Cli("config set ldkeys Upper -v production=1 -m x");
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/ldkeys", "", admin).body, head);
+
+  auto key = up_->Json("api", "POST", "/v1/workspaces/ldkeys/environments/production/sdk-keys", {{"name", "ld"}}, admin);
+  ASSERT_EQ(key.status, 201) << key.body;
+  const std::string sdk_key(key.json.at("key").as_string());
+  ExpectLaunchDarklyBuckets(sdk_key);
+  EXPECT_EQ(up_->Call("delivery", "POST", "/ofrep/v1/evaluate/flags/hashkey", "{\"context\":{\"targetingKey\":\"u\"}}",
+                      sdk_key).status, 404);
+  std::filesystem::remove(yaml);
+}
+
+// Issue 17: a LaunchDarkly flag export (fixture written from LaunchDarkly's REST API
+// format, tests/data/import) imports in one batch, keeps its upper-case key and salt, and
+// delivery then serves LaunchDarkly's buckets; an Unleash export with a partial rollout
+// (murmur3, which EdgeVault cannot reproduce) is refused whole and changes nothing.
+TEST_F(CliApiTest, LaunchDarklyImportKeepsBucketsAndUnleashRefusesWhatItCannotMatch) {
+  ASSERT_NE(up_, nullptr);
+  const std::string admin = up_->admin_key();
+  const std::string data = std::string(EV_SOURCE_DIR) + "/tests/data/import/";
+  ASSERT_EQ(Cli("ws create ldimp").code, 0);
+  ASSERT_EQ(Cli("env create ldimp production -m setup").code, 0);
+  ASSERT_EQ(Cli("env create ldimp qa -m setup").code, 0);
+  std::string head = up_->Call("api", "GET", "/v1/workspaces/ldimp", "", admin).body;
+  CliRun r = Cli("import --from launchdarkly " + data + "launchdarkly-flags.json -w ldimp -m ld --dry-run");
+  ASSERT_EQ(r.code, 1) << r.out;  // the file's "test" environment is not in the workspace
+  EXPECT_NE(r.out.find("unknown environment \"test\""), std::string::npos) << r.out;
+  r = Cli("import --from launchdarkly " + data + "launchdarkly-flags.json -w ldimp -m ld --env-map test=qa --dry-run");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("create  hashKey"), std::string::npos) << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/ldimp", "", admin).body, head);
+  r = Cli("import --from launchdarkly " + data + "launchdarkly-flags.json -w ldimp -m ld --env-map test=qa");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Imported 3 flag(s) into ldimp (0 unchanged)"), std::string::npos) << r.out;
+  auto flag = up_->Call("api", "GET", "/v1/workspaces/ldimp/flags/hashKey", "", admin);
+  ASSERT_EQ(flag.status, 200) << flag.body;
+  EXPECT_NE(flag.body.find("\"salt\":\"saltyA\""), std::string::npos) << flag.body;
+  auto key = up_->Json("api", "POST", "/v1/workspaces/ldimp/environments/production/sdk-keys", {{"name", "ld"}}, admin);
+  ASSERT_EQ(key.status, 201) << key.body;
+  const std::string sdk_key(key.json.at("key").as_string());
+  ExpectLaunchDarklyBuckets(sdk_key);
+  // Again: nothing changes.
+  r = Cli("import --from launchdarkly " + data + "launchdarkly-flags.json -w ldimp -m ld --env-map test=qa");
+  EXPECT_NE(r.out.find("Imported 0 flag(s) into ldimp (3 unchanged)"), std::string::npos) << r.out;
+
+  // Unleash: the fixture imports (everyone / nobody); a partial rollout refuses the file.
+  ASSERT_EQ(Cli("ws create unl").code, 0);
+  ASSERT_EQ(Cli("env create unl production -m setup").code, 0);
+  r = Cli("import --from unleash " + data + "unleash-export.json -w unl -m unleash");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Imported 3 flag(s) into unl"), std::string::npos) << r.out;
+  std::string partial = (std::filesystem::temp_directory_path() / "ev-unleash-partial.json").string();
+  std::ofstream(partial) << R"({"features":[{"name":"half"},{"name":"fine"}],"featureStrategies":[
+      {"featureName":"fine","name":"default","parameters":{}},
+      {"featureName":"half","name":"flexibleRollout","parameters":{"rollout":"50","groupId":"half","stickiness":"default"}}],
+      "featureEnvironments":[{"featureName":"half","environment":"production","enabled":true},
+                             {"featureName":"fine","environment":"production","enabled":true}]})";
+  head = up_->Call("api", "GET", "/v1/workspaces/unl", "", admin).body;
+  r = Cli("import --from unleash " + partial + " -w unl -m unleash");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("flag \"half\": environments.production.strategies[0]: flexibleRollout of 50%"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/unl", "", admin).body, head);
+  EXPECT_EQ(up_->Call("api", "GET", "/v1/workspaces/unl/flags/fine", "", admin).status, 404);
+  std::filesystem::remove(partial);
 }
 
 // Every item kind from the CLI alone: secrets whose values come from standard input or a
@@ -522,6 +732,48 @@ TEST(CliCompletionTest, BashCompletesCommandsAndOptionsFromTheBinary) {
   EXPECT_EQ(complete("edgevault secret ''", 2), "set get list unset rm --help\n");
   EXPECT_EQ(complete("edgevault flag off --en", 3), "--env\n");
   EXPECT_EQ(testing::RunEdgevault("completion fish").code, 2);
+}
+
+// Issue 17: profiles for several servers (or identities) in one config file: login
+// --profile NAME adds one (the first becomes current), --profile and EDGEVAULT_PROFILE pick
+// one per command, `profile use` changes the current one, `profile list` shows them.
+TEST_F(CliApiTest, NamedProfilesPickTheServerAndToken) {
+  ASSERT_NE(up_, nullptr);
+  const std::filesystem::path home = std::filesystem::temp_directory_path() / base::StrCat("ev-home-", ::getpid());
+  std::filesystem::remove_all(home);
+  std::filesystem::create_directories(home);
+  auto run = [&](const std::string& args, const std::string& env = "") {
+    return testing::RunEdgevault(args, base::StrCat("HOME=", home.string(), " ", env));
+  };
+  const std::string api_url = base::StrCat("http://127.0.0.1:", up_->port("api"));
+  auto minted = up_->Json("auth", "POST", "/v1/api-keys", {{"name", "ro"}, {"scopes", boost::json::array{"read"}}},
+                          up_->admin_key());
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string read_key(minted.json.at("key").as_string());
+  CliRun r = run("login --profile admin --api-url " + api_url + " --api-key " + up_->admin_key());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("profile \"admin\""), std::string::npos) << r.out;
+  ASSERT_EQ(run("login --profile reader --api-url " + api_url + " --api-key " + read_key).code, 0);
+  r = run("profile list");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("*        admin"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reader"), std::string::npos) << r.out;
+  EXPECT_EQ(run("ws create prof-a").code, 0);                       // the current one: admin
+  EXPECT_EQ(run("ws create prof-b --profile reader").code, 1);      // read scope only
+  EXPECT_EQ(run("ws create prof-b", "EDGEVAULT_PROFILE=reader").code, 1);
+  EXPECT_EQ(run("ws list --profile reader").code, 0);
+  ASSERT_EQ(run("profile use reader").code, 0);
+  EXPECT_EQ(run("ws create prof-c").code, 1);
+  EXPECT_EQ(run("ws create prof-c --profile admin").code, 0);
+  r = run("profile list --json");
+  EXPECT_NE(r.out.find(R"({"name":"reader","current":true)"), std::string::npos) << r.out;
+  r = run("profile use nowhere");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no profile \"nowhere\""), std::string::npos) << r.out;
+  struct stat st {};
+  ASSERT_EQ(::stat((home / ".config/edgevault/profile.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::filesystem::remove_all(home);
 }
 
 TEST_F(CliApiTest, LoginWritesAProfileTheOtherCommandsUse) {

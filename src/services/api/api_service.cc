@@ -1477,6 +1477,20 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(json::object out, CreateChecked(c, body, create));
       return services::JsonResponse(out.contains("dry_run") ? 200 : 201, out);
     });
+    // Batch writes (docs/api.md "Batch writes"): the changes of a change request, applied
+    // at once as one direct write, all or nothing; authorized like single writes.
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/batch", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
+      EV_ASSIGN_OR_RETURN(WriteRequest w, ReadWrite(req));
+      auto leaks = std::make_shared<LeakReport>();
+      EV_ASSIGN_OR_RETURN(json::object out, cr->Batch(ActorFor(c.p, req), c.ws, w.body, w.reason, w.if_match,
+                                                      WithLeakScan(Writer(c), leaks)));
+      const json::value* rev = out.if_contains("revision");
+      if (rev == nullptr || !rev->is_int64()) return services::JsonResponse(200, out);
+      AttachLeakWarnings(c, req, *leaks, rev->get_int64(), out);
+      return WithRevision(services::JsonResponse(200, out), rev->get_int64());
+    });
     Route(r, http::verb::get, "/v1/workspaces/{ws}/change-requests", [this, crs](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
       EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());

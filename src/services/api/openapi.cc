@@ -280,6 +280,17 @@ json::object Build() {
                                {"required", json::array{"changes"}},
                                {"additionalProperties", false}},
                   "201", "ChangeRequest")}};
+  paths["/v1/workspaces/{ws}/batch"] = {
+      {"post", Op("Apply several changes at once as one direct write (developer; admin for protected "
+                  "environments; 403 change_request_required where a policy requires change requests): the "
+                  "entries of a change request, validated in order, then all written in one commit or none; "
+                  "dry_run lists what would change and writes nothing",
+                  {P("ws"), IfMatchParam()},
+                  WithReason({{"changes", {{"type", "array"}, {"minItems", 1}, {"maxItems", 2000},
+                                           {"items", proposed_change}}},
+                              {"dry_run", {{"type", "boolean"}}}},
+                             {"changes"}),
+                  "200", "Any")}};
   paths["/v1/workspaces/{ws}/change-requests/{id}"] = {
       {"get", Op("A change request with its diff, reviews and comments", {P("ws"), P("id", "path", "integer")},
                  std::nullopt, "200", "ChangeRequest")}};

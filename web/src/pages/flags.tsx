@@ -414,7 +414,7 @@ function FlagEditor({ wsKey, base, data, flagKey, onDone, onClose }: {
     <form onSubmit={onSubmit} class="panel editor" aria-labelledby="flag-editor-h" noValidate>
       <h2 id="flag-editor-h" tabIndex={-1}>{original ? `Edit ${original.key}` : 'New flag'}</h2>
       {!original && (
-        <Field id="flag-key" label="Key" hint="Lower-case letters, digits, '.', '_' and '-', e.g. new-checkout.">
+        <Field id="flag-key" label="Key" hint="Letters, digits, '.', '_' and '-', e.g. new-checkout or newCheckout (case-sensitive).">
           <input id="flag-key" required maxLength={64} aria-describedby="flag-key-hint" value={draft.key}
             onInput={(e) => { const v = e.currentTarget.value; update((d) => { d.key = v; }); }} />
         </Field>
