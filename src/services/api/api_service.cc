@@ -48,6 +48,17 @@ json::value ParseOrNull(const std::string& text) {
   return ec ? json::value(nullptr) : v;
 }
 
+// The {id} of a change-request route: NotFound for anything but a positive number.
+absl::StatusOr<int64_t> ChangeRequestId(const net::Request& req) {
+  int64_t id = 0;
+  std::string_view ids = req.Param("id");
+  auto [end, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
+  if (ec != std::errc() || end != ids.data() + ids.size() || id < 1) {
+    return absl::NotFoundError(base::ToAbsl("no change request \"" + std::string(ids.substr(0, 40)) + "\""));
+  }
+  return id;
+}
+
 json::object RevisionJson(const storage::Revision& r) {
   // Secrets: ciphertext stays in the store; history shows which environments changed.
   auto shown = [&](const std::string& body) {
@@ -1475,12 +1486,7 @@ class ApiService::Handlers {
       return [this, crs, op = std::string(op), action](net::Request& req) -> absl::StatusOr<net::Response> {
         EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, action));
         EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
-        int64_t id = 0;
-        std::string_view ids = req.Param("id");
-        auto [end, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
-        if (ec != std::errc() || end != ids.data() + ids.size() || id < 1) {
-          return absl::NotFoundError(base::ToAbsl("no change request \"" + std::string(ids.substr(0, 40)) + "\""));
-        }
+        EV_ASSIGN_OR_RETURN(int64_t id, ChangeRequestId(req));
         if (op == "show") {
           EV_ASSIGN_OR_RETURN(json::object shown, cr->Show(c.ws, id));
           return services::JsonResponse(200, shown);
@@ -1674,12 +1680,7 @@ class ApiService::Handlers {
           [this, review](net::Request& req) -> absl::StatusOr<net::Response> {
             EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
             if (o_.change_requests == nullptr) return absl::UnavailableError("change requests are not enabled in this api");
-            int64_t id = 0;
-            std::string_view ids = req.Param("id");
-            auto [end, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
-            if (ec != std::errc() || end != ids.data() + ids.size() || id < 1) {
-              return absl::NotFoundError(base::ToAbsl("no change request \"" + std::string(ids.substr(0, 40)) + "\""));
-            }
+            EV_ASSIGN_OR_RETURN(int64_t id, ChangeRequestId(req));
             json::object body;
             if (!req.body().empty()) {
               EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
