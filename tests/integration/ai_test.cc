@@ -53,6 +53,7 @@ class AiIntegrationTest : public ::testing::TestWithParam<std::string> {
                                      "--set", "ai.api_key_file=" + dir_ + "/provider.key", "--set",
                                      "ai.base_url=" + (GetParam() == "openai" ? fake_.OpenAiBaseUrl() : fake_.AnthropicBaseUrl())};
     if (GetParam() == "none") args = {};
+    args_ = args;
     up_ = EdgeVaultUp::Start(args);
     ASSERT_NE(up_, nullptr);
     ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "shop"}}).status, 201);
@@ -102,7 +103,14 @@ class AiIntegrationTest : public ::testing::TestWithParam<std::string> {
     return e != nullptr && e->is_object() && e->get_object().contains("code") ? std::string(e->at("code").as_string()) : "";
   }
 
+  std::vector<std::string> args_with(std::vector<std::string> more) const {
+    std::vector<std::string> all = args_;
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  }
+
   AiFakeProvider fake_;
+  std::vector<std::string> args_;
   std::string dir_, sdk_key_;
   std::unique_ptr<EdgeVaultUp> up_;
 };
@@ -183,6 +191,20 @@ TEST_P(AiProviderIntegrationTest, ProviderFailuresAreStructured) {
   EXPECT_EQ(r.status, 502) << r.body;
 }
 
+TEST_P(AiProviderIntegrationTest, SpentBudgetRefusesBeforeCallingTheProvider) {
+  ASSERT_EQ(up_->Stop().exit_code, 0);
+  ASSERT_TRUE(up_->Restart(args_with({"--set", "ai.org_monthly_token_budget=100"})));
+  // 100 input + 20 output tokens: the first call spends past the budget.
+  fake_.Push({.text = Draft("shop", ThirtyPercent())});
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "x"}}).status, 200);
+  HttpReply r = Api("POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "x"}});
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(Code(r), "ai_budget_exhausted");
+  EXPECT_EQ(fake_.Requests().size(), 1u);
+  // The exact part of a risk review needs no model, and no budget.
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/ai/risk", json::object{{"changes", ThirtyPercent()}}).status, 200);
+}
+
 TEST_P(AiIntegrationTest, RiskReviewExactPartAndExplanation) {
   json::array changes{json::object{{"kind", "flag"}, {"key", "new-checkout"}, {"environment", "staging"},
                                    {"configuration", Rollout(30)}},
@@ -221,6 +243,11 @@ TEST_P(AiIntegrationTest, RiskReviewExactPartAndExplanation) {
     HttpReply d = Api("POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "x"}});
     EXPECT_EQ(d.status, 409) << d.body;
     EXPECT_NE(d.body.find("ai.provider"), std::string::npos);
+    HttpReply spec = up_->Call("api", "GET", "/v1/openapi.json");
+    for (const char* path : {"/v1/workspaces/{ws}/ai/draft", "/v1/workspaces/{ws}/ai/risk",
+                             "/v1/workspaces/{ws}/change-requests/{id}/risk"}) {
+      EXPECT_TRUE(spec.json.at("paths").as_object().contains(path)) << path;
+    }
     return;
   }
   fake_.Push({.text = R"({"summary": "20% of staging users switch.", "concerns": ["prod secret rotates"]})"});
