@@ -6,6 +6,7 @@
 #include "CLI/CLI.hpp"
 #include "cli/account_cmds.h"
 #include "cli/api_cmds.h"
+#include "cli/ai_cmds.h"
 #include "cli/item_cmds.h"
 #include "cli/audit.h"
 #include "cli/completion.h"
@@ -112,6 +113,7 @@ int Main(int argc, char** argv) {
   auto api_commands = edgevault::cli::AddApiCommands(app);
   auto item_commands = edgevault::cli::AddItemCommands(app);
   auto account_commands = edgevault::cli::AddAccountCommands(app);
+  auto ai_commands = edgevault::cli::AddAiCommands(app);
 
   edgevault::cli::AuditVerifyOptions audit_verify;
   edgevault::cli::AuditTailOptions audit_tail;
@@ -188,6 +190,7 @@ int Main(int argc, char** argv) {
   if (int rc = edgevault::cli::RunApiCommands(*api_commands); rc >= 0) return rc;
   if (int rc = edgevault::cli::RunItemCommands(*item_commands); rc >= 0) return rc;
   if (int rc = edgevault::cli::RunAccountCommands(*account_commands); rc >= 0) return rc;
+  if (int rc = edgevault::cli::RunAiCommands(*ai_commands); rc >= 0) return rc;
   return 2;
 }
 

@@ -249,6 +249,19 @@ bool ValidOptionalBaseUrl(std::string_view s) {
   return s.find("://") + 3 < s.size();
 }
 
+bool ValidAiProvider(std::string_view s) { return s == "none" || s == "openai" || s == "anthropic"; }
+
+// A model name as providers spell them ("gpt-4o-mini", "llama3.1:8b", "org/model"): printable ASCII.
+bool ValidModelName(std::string_view s) {
+  if (s.size() > 200) return false;
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '"' || c == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool ValidHost(std::string_view s) { return !s.empty() && s.find('\0') == std::string_view::npos; }
 
 // The member of Config holding service `name`'s endpoint; nullptr for unknown names.
@@ -683,6 +696,57 @@ std::vector<KeySpec> BuildKeyTable() {
       "An MCP session without requests (and without an open event stream) for this long\n"
       "ends; the client starts a new one.",
       [](auto& c) -> auto& { return c.mcp_settings.session_idle; }));
+  // AI assistance (docs/design/ai.md).
+  t.push_back(StringKey(
+      "ai.provider", ValidAiProvider, "none, openai or anthropic",
+      "The model provider the api's AI features call: none (the features answer 409\n"
+      "ai_not_configured; risk reviews still compute their exact part), openai (any\n"
+      "OpenAI-compatible chat-completions server: hosted, Ollama, vLLM, llama.cpp) or\n"
+      "anthropic (the Messages API) (docs/design/ai.md).",
+      [](Config& c, const std::string& v, const Source&) { c.ai_settings.provider = v; },
+      [](const Config& c) { return c.ai_settings.provider; }));
+  t.push_back(StringKey(
+      "ai.base_url", ValidOptionalBaseUrl, "an http(s) URL without a trailing / (or \"\" for the provider's own)",
+      "The provider's base URL: openai calls <base>/chat/completions (e.g.\n"
+      "http://127.0.0.1:11434/v1 for Ollama), anthropic <base>/v1/messages. Empty = the\n"
+      "provider's public endpoint.",
+      [](Config& c, const std::string& v, const Source&) { c.ai_settings.base_url = v; },
+      [](const Config& c) { return c.ai_settings.base_url; }));
+  t.push_back(StringKey(
+      "ai.model", ValidModelName, "a model name (printable ASCII, no spaces)",
+      "The model the api asks (e.g. gpt-4o-mini, llama3.1:8b, claude-sonnet-4-5);\n"
+      "required when ai.provider is not none.",
+      [](Config& c, const std::string& v, const Source&) { c.ai_settings.model = v; },
+      [](const Config& c) { return c.ai_settings.model; }));
+  KeySpec ai_key_file = StringKey(
+      "ai.api_key_file", ValidPath, "a non-empty path",
+      "Read the provider's API key from this file (mode 0600); a relative path is\n"
+      "relative to this file's directory.",
+      [](Config& c, const std::string& v, const Source& src) { c.ai_settings.api_key_file = MakeAbsolute(src.base_dir, v); },
+      [](const Config& c) { return c.ai_settings.api_key_file; });
+  ai_key_file.in_default_file = false;
+  t.push_back(std::move(ai_key_file));
+  KeySpec ai_key_env = StringKey(
+      "ai.api_key_env", ValidNonEmpty, "an environment variable name",
+      "Read the provider's API key from this environment variable instead.",
+      [](Config& c, const std::string& v, const Source&) { c.ai_settings.api_key_env = v; },
+      [](const Config& c) { return c.ai_settings.api_key_env; });
+  ai_key_env.in_default_file = false;
+  t.push_back(std::move(ai_key_env));
+  t.push_back(DurationKey(
+      "ai.timeout_ms", 100, 600000, absl::Milliseconds(1),
+      "The longest one call to the provider may take (connect, send, answer); beyond it\n"
+      "the feature answers 503 ai_provider_timeout.",
+      [](auto& c) -> auto& { return c.ai_settings.timeout; }));
+  t.push_back(IntKey(
+      "ai.org_monthly_token_budget", 0, 1000000000000,
+      "Input plus output tokens (as the provider reports them) each org may use per\n"
+      "calendar month (UTC); beyond it 429 ai_budget_exhausted. 0 = unlimited.",
+      [](auto& c) -> auto& { return c.ai_settings.org_monthly_token_budget; }));
+  t.push_back(IntKey(
+      "ai.max_output_tokens", 16, 100000,
+      "The most tokens the model may write in one answer (max_tokens of each call).",
+      [](auto& c) -> auto& { return c.ai_settings.max_output_tokens; }));
   // OAuth 2.1 for MCP clients (docs/design/oauth.md): auth is the authorization server.
   t.push_back(BoolKey(
       "oauth.enabled",

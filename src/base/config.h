@@ -121,6 +121,23 @@ struct McpSettings {
   absl::Duration session_idle = absl::Hours(1);  // a session unused this long ends
 };
 
+// AI assistance in the api (docs/design/ai.md; ai.* keys): drafts of changes from plain
+// language and explanations of risk reviews, by a configured model provider.
+struct AiSettings {
+  std::string provider = "none";  // "none", "openai" (chat completions) or "anthropic"
+  // "" = the provider's public endpoint (https://api.openai.com/v1, https://api.anthropic.com).
+  std::string base_url;
+  std::string model;
+  // Where the provider's API key comes from: a file (absolute after loading) or the NAME
+  // of an environment variable; neither = no key (a local server that needs none).
+  std::string api_key_file;
+  std::string api_key_env;
+  absl::Duration timeout = absl::Seconds(60);
+  // Input plus output tokens each org may use per calendar month (UTC); 0 = unlimited.
+  int64_t org_monthly_token_budget = 1000000;
+  int64_t max_output_tokens = 2000;
+};
+
 // OAuth 2.1 for MCP clients (docs/design/oauth.md; oauth.* keys). URLs "" = derived from
 // the services' addresses (OAuthIssuerUrl and friends below).
 struct OAuthSettings {
@@ -197,6 +214,7 @@ struct Config {
   DeliverySettings delivery_settings;  // delivery.* keys
   ApiSettings api_settings;  // api.* keys
   McpSettings mcp_settings;  // mcp.* keys
+  AiSettings ai_settings;    // ai.* keys
   OAuthSettings oauth_settings;  // oauth.* keys
   ConsoleSettings console_settings;  // console.* keys
 

@@ -96,7 +96,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
 
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
-  assert.deepEqual(names, ['apply_change', 'config_move_to_secret', 'create_promotion', 'diff_revisions', 'explain_flag',
+  assert.deepEqual(names, ['ai_draft', 'ai_risk_review', 'apply_change', 'config_move_to_secret', 'create_promotion', 'diff_revisions', 'explain_flag',
     'flag_insights', 'get_change_request', 'get_history', 'get_item', 'get_resolved_environment', 'leak_scan', 'list_change_requests',
     'list_environments', 'list_items', 'list_workspaces', 'propose_change', 'search_items']);
   for (const t of tools) {

@@ -18,6 +18,9 @@
 #include "src/eval/ofrep.h"
 #include "src/net/raw_request.h"
 #include "src/net/sse.h"
+#include "src/services/api/ai_draft.h"
+#include "src/services/api/ai_prompt.h"
+#include "src/services/api/ai_risk.h"
 #include "src/services/api/leak_guard.h"
 #include "src/services/api/mcp_server.h"
 #include "src/services/api/usage_routes.h"
@@ -43,6 +46,17 @@ json::value ParseOrNull(const std::string& text) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
   return ec ? json::value(nullptr) : v;
+}
+
+// The {id} of a change-request route: NotFound for anything but a positive number.
+absl::StatusOr<int64_t> ChangeRequestId(const net::Request& req) {
+  int64_t id = 0;
+  std::string_view ids = req.Param("id");
+  auto [end, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
+  if (ec != std::errc() || end != ids.data() + ids.size() || id < 1) {
+    return absl::NotFoundError(base::ToAbsl("no change request \"" + std::string(ids.substr(0, 40)) + "\""));
+  }
+  return id;
 }
 
 json::object RevisionJson(const storage::Revision& r) {
@@ -684,6 +698,7 @@ class ApiService::Handlers {
     InstallWebhooks(r);
     InstallOrgWebhooks(r);
     InstallChangeRequests(r);
+    InstallAi(r);
     InstallLeakScan(r);
     InstallMcp(r);
 
@@ -1504,12 +1519,7 @@ class ApiService::Handlers {
       return [this, crs, op = std::string(op), action](net::Request& req) -> absl::StatusOr<net::Response> {
         EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, action));
         EV_ASSIGN_OR_RETURN(workspace::ChangeRequests * cr, crs());
-        int64_t id = 0;
-        std::string_view ids = req.Param("id");
-        auto [end, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
-        if (ec != std::errc() || end != ids.data() + ids.size() || id < 1) {
-          return absl::NotFoundError(base::ToAbsl("no change request \"" + std::string(ids.substr(0, 40)) + "\""));
-        }
+        EV_ASSIGN_OR_RETURN(int64_t id, ChangeRequestId(req));
         if (op == "show") {
           EV_ASSIGN_OR_RETURN(json::object shown, cr->Show(c.ws, id));
           return services::JsonResponse(200, shown);
@@ -1575,6 +1585,144 @@ class ApiService::Handlers {
                            "unschedule"}) {
       Route(r, http::verb::post, base + "/" + op, one(op, Action::kWrite));
     }
+  }
+
+  // AI assistance (docs/design/ai.md): drafts of change requests from plain language and
+  // risk reviews. The model only ever proposes: a draft runs as a change-request dry run.
+  static absl::Status AiNotConfigured() {
+    return services::WithErrorCode(
+        absl::FailedPreconditionError(
+            "AI assistance is not configured on this api: set ai.provider (openai or anthropic), ai.model, "
+            "ai.base_url and ai.api_key_file or ai.api_key_env (docs/configuration.md#ai)"),
+        "ai_not_configured");
+  }
+
+  static net::Response AiError(int http, std::string_view code, std::string_view message) {
+    return net::Response::Error(http, std::string(code), std::string(message));
+  }
+
+  // One model call for `feature`: the org's budget first, then the call, its tokens spent
+  // and an audit event (api.ai.call: who, feature, model, token counts; never the text).
+  // A provider problem fills `err` (502/503) and returns its status.
+  absl::StatusOr<AiCompletion> CallModel(const Ctx& c, const net::Request& req, std::string_view feature,
+                                         const AiPrompt& prompt, AiCallError* err) {
+    if (o_.ai_budget != nullptr) EV_RETURN_IF_ERROR(o_.ai_budget->Check(c.p.org_id, o_.env->Now()));
+    absl::StatusOr<AiCompletion> done = o_.ai_provider->Complete(prompt, err);
+    int64_t in_tokens = done.ok() ? done->input_tokens : 0, out_tokens = done.ok() ? done->output_tokens : 0;
+    if (o_.ai_budget != nullptr) o_.ai_budget->Spend(c.p.org_id, o_.env->Now(), in_tokens + out_tokens);
+    if (o_.record_event) {
+      json::object e;
+      e["v"] = 1;
+      e["id"] = audit::NewEventId(o_.env);
+      e["time"] = audit::FormatEventTime(o_.env->Now());
+      e["service"] = "api";
+      e["action"] = "api.ai.call";
+      e["outcome"] = done.ok() ? "success" : "error";
+      e["actor"] = {{"id", c.p.ActorId()},
+                    {"address", req.remote_address()},
+                    {"user_agent", std::string(req.Header("User-Agent").substr(0, 256))}};
+      e["org"] = c.p.org_id;
+      e["workspace"] = c.ws.id;
+      e["request_id"] = req.request_id();
+      e["details"] = json::object{{"feature", feature},
+                                  {"provider", o_.ai_provider->provider()},
+                                  {"model", o_.ai_provider->model()},
+                                  {"input_tokens", in_tokens},
+                                  {"output_tokens", out_tokens},
+                                  {"error", done.ok() ? std::string() : err->code}};
+      EV_RETURN_IF_ERROR(o_.record_event(json::serialize(e)));
+    }
+    return done;
+  }
+
+  static net::Response ProviderFailure(const absl::Status& st, const AiCallError& err) {
+    if (err.code.empty()) return services::ErrorResponse(st);
+    net::Response r = AiError(err.http_status, err.code, err.message);
+    if (!err.retry_after.empty()) r.WithHeader("Retry-After", err.retry_after);
+    return r;
+  }
+
+  void InstallAi(net::Router& r) {
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/ai/draft", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      // Whoever may propose a change request may ask for a draft of one.
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"prompt"}));
+      EV_ASSIGN_OR_RETURN(std::string prompt, services::RequiredString(body, "prompt", 4000));
+      if (o_.ai_provider == nullptr) return AiNotConfigured();
+      if (o_.change_requests == nullptr) return absl::UnavailableError("change requests are not enabled in this api");
+      EV_ASSIGN_OR_RETURN(workspace::ChangeSetInput in, o_.service->ReadChangeSetInput(c.ws));
+      AiCallError err;
+      absl::StatusOr<AiCompletion> done = CallModel(c, req, "draft", DraftPrompt(c.ws.key, in, prompt), &err);
+      if (!done.ok()) return ProviderFailure(done.status(), err);
+      absl::StatusOr<json::object> draft = ParseDraft(done->text, c.ws.key, in);
+      if (!draft.ok()) return AiError(422, "ai_output_invalid", base::ToStd(draft.status().message()));
+      // The same path, validation and policies as a human's dry run (CreateChecked).
+      json::object dry_body = *draft;
+      dry_body["dry_run"] = true;
+      workspace::Actor actor = ActorFor(c.p, req);
+      auto create = [&](const json::object& b) { return o_.change_requests->Propose(actor, c.ws, b); };
+      absl::StatusOr<json::object> dry = CreateChecked(c, dry_body, create);
+      if (!dry.ok()) {
+        if (!absl::IsInvalidArgument(dry.status()) && !absl::IsFailedPrecondition(dry.status())) return dry.status();
+        return AiError(422, "ai_draft_invalid",
+                       "the model's draft does not validate as a change request: " + std::string(dry.status().message()));
+      }
+      return services::JsonResponse(
+          200, json::object{{"draft", *std::move(draft)},
+                            {"dry_run", *std::move(dry)},
+                            {"provider", o_.ai_provider->provider()},
+                            {"model", o_.ai_provider->model()},
+                            {"usage", {{"input_tokens", done->input_tokens}, {"output_tokens", done->output_tokens}}}});
+    });
+    // The exact part, and with explain: true a model's explanation of it.
+    auto review = [this](const Ctx& c, const net::Request& req, const json::object& planned,
+                         bool explain) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(workspace::ChangeSetInput in, o_.service->ReadChangeSetInput(c.ws));
+      json::object out{{"exact", ComputeRiskExact(planned, in)}};
+      if (explain) {
+        if (o_.ai_provider == nullptr) return AiNotConfigured();
+        AiCallError err;
+        absl::StatusOr<AiCompletion> done =
+            CallModel(c, req, "risk_explanation", RiskPrompt(c.ws.key, out["exact"].get_object()), &err);
+        if (!done.ok()) return ProviderFailure(done.status(), err);
+        absl::StatusOr<json::object> text = ParseExplanation(done->text);
+        if (!text.ok()) return AiError(422, "ai_output_invalid", base::ToStd(text.status().message()));
+        out["explanation"] = *std::move(text);
+        out["provider"] = o_.ai_provider->provider();
+        out["model"] = o_.ai_provider->model();
+        out["usage"] = {{"input_tokens", done->input_tokens}, {"output_tokens", done->output_tokens}};
+      }
+      return services::JsonResponse(200, out);
+    };
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/ai/risk", [this, review](net::Request& req) -> absl::StatusOr<net::Response> {
+      // The changes are planned as a change-request dry run: the right to propose them.
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"changes", "explain"}));
+      EV_ASSIGN_OR_RETURN(std::optional<bool> explain, services::OptionalBool(body, "explain"));
+      if (!body.contains("changes")) return absl::InvalidArgumentError("field 'changes': is required (change-request entries)");
+      if (o_.change_requests == nullptr) return absl::UnavailableError("change requests are not enabled in this api");
+      json::object dry_body{{"title", "risk review"}, {"changes", body.at("changes")}, {"dry_run", true}};
+      workspace::Actor actor = ActorFor(c.p, req);
+      auto create = [&](const json::object& b) { return o_.change_requests->Propose(actor, c.ws, b); };
+      EV_ASSIGN_OR_RETURN(json::object planned, CreateChecked(c, dry_body, create));
+      return review(c, req, planned, explain.value_or(false));
+    });
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/change-requests/{id}/risk",
+          [this, review](net::Request& req) -> absl::StatusOr<net::Response> {
+            EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+            if (o_.change_requests == nullptr) return absl::UnavailableError("change requests are not enabled in this api");
+            EV_ASSIGN_OR_RETURN(int64_t id, ChangeRequestId(req));
+            json::object body;
+            if (!req.body().empty()) {
+              EV_ASSIGN_OR_RETURN(body, services::ParseJsonBody(req));
+            }
+            EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"explain"}));
+            EV_ASSIGN_OR_RETURN(std::optional<bool> explain, services::OptionalBool(body, "explain"));
+            EV_ASSIGN_OR_RETURN(json::object shown, o_.change_requests->Show(c.ws, id));
+            return review(c, req, shown, explain.value_or(false));
+          });
   }
 
   // Secret-leak scanning on demand and its one-action fix (docs/secret-scanning.md).

@@ -16,6 +16,8 @@
 #include "src/audit/warehouse.h"
 #include "src/net/http_client.h"
 #include "src/net/router.h"
+#include "src/services/api/ai_budget.h"
+#include "src/services/api/ai_provider.h"
 #include "src/services/api/api_auth.h"
 #include "src/services/api/leak_guard.h"
 #include "src/storage/usage_store.h"
@@ -60,6 +62,11 @@ struct ApiServiceOptions {
   // into it, flag insights and the stale-flag report read it. nullptr = those routes
   // answer 503 and the report has no "not_evaluated" findings. Not owned.
   storage::UsageStore* usage = nullptr;
+  // AI assistance (docs/design/ai.md; ai.* keys): drafts and risk-review explanations.
+  // nullptr provider = ai.provider none (the model features answer 409 ai_not_configured;
+  // risk reviews still compute their exact part). Not owned. ai_budget nullptr = unlimited.
+  AiProvider* ai_provider = nullptr;
+  AiBudget* ai_budget = nullptr;
 };
 
 class ApiService {

@@ -244,6 +244,30 @@ absl::Status Install(services::ServiceContext& ctx) {
                                                                            by, grant,
                                                                            remote_directory->CurrentRights(ws.org_id, by));
                                                                      }}));
+  // AI assistance (docs/design/ai.md): a provider client when ai.provider is set.
+  const base::AiSettings& ai = config.ai_settings;
+  if (ai.provider != "none") {
+    AiProviderOptions po{.provider = ai.provider, .base_url = ai.base_url, .model = ai.model, .api_key = "",
+                         .timeout = ai.timeout, .max_output_tokens = ai.max_output_tokens, .env = ctx.env};
+    if (!ai.api_key_file.empty()) {
+      EV_ASSIGN_OR_RETURN(po.api_key, ctx.env->ReadFile(ai.api_key_file));
+    } else if (!ai.api_key_env.empty()) {
+      for (const auto& [name, value] : base::ProcessEnvironment()) {
+        if (name == ai.api_key_env) po.api_key = value;
+      }
+      if (po.api_key.empty()) {
+        return absl::InvalidArgumentError(
+            base::ToAbsl("ai.api_key_env names " + ai.api_key_env + ", which is not set or empty"));
+      }
+    }
+    while (!po.api_key.empty() && (po.api_key.back() == '\n' || po.api_key.back() == '\r' ||
+                                   po.api_key.back() == ' ' || po.api_key.back() == '\t')) {
+      po.api_key.pop_back();
+    }
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<AiProvider> provider, AiProvider::Create(std::move(po)));
+    opts.ai_provider = ctx.Keep(std::move(provider));
+  }
+  opts.ai_budget = ctx.Keep(std::make_unique<AiBudget>(ai.org_monthly_token_budget));
   workspace::ChangeRequestScheduler* scheduler = ctx.Keep(std::move(created_scheduler));
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);

@@ -480,6 +480,52 @@ std::vector<McpTool> BuildTools() {
                  return Answer(call(http::verb::post, WsPath(args) + "/change-requests", &b, {}));
                }});
 
+  // AI assistance (docs/design/ai.md): the api's model drafts; nothing is written.
+  t.push_back({.name = "ai_draft",
+               .title = "Draft a change with the api's model",
+               .description =
+                   "Turns plain language (\"roll out new-checkout to 10% of NO users in staging\") into a change "
+                   "request body using the model the api is configured with, validated as a dry run: answers the "
+                   "draft ({title, description, changes}, ready for propose_change with dry_run false) and the dry "
+                   "run's exact diff. Writes nothing. 409 ai_not_configured when the api has no model.",
+               .input_schema = Input({{"workspace", Workspace()}, {"prompt", Str("what to change, in plain language", 4000)}},
+                                     {"workspace", "prompt"}),
+               .output_schema = Output({{"draft", Obj("the change-request body to submit")},
+                                        {"dry_run", Obj("the change-request dry run of the draft")}},
+                                       {"draft", "dry_run"}),
+               .write = true,
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 json::value b = json::object{{"prompt", args.at("prompt")}};
+                 return Answer(call(http::verb::post, WsPath(args) + "/ai/draft", &b, {}));
+               }});
+
+  t.push_back({.name = "ai_risk_review",
+               .title = "Risk review of a change",
+               .description =
+                   "The exact risk of a change request (id) or of proposed changes (changes, as propose_change takes "
+                   "them), computed without a model: environments touched and whether they are protected, the share "
+                   "of a fixed sample of 10000 contexts whose flag variation changes, schema changes, secrets touched. "
+                   "explain: true adds an explanation written by the api's model from those facts only.",
+               .input_schema = Input({{"workspace", Workspace()},
+                                      {"id", Int("a change request's number", 1, INT64_MAX)},
+                                      {"changes", Arr("1 to 100 changes, instead of id")},
+                                      {"explain", Bool("add the model's explanation")}},
+                                     {"workspace"}),
+               .output_schema = Output({{"exact", Obj("the computed risk")},
+                                        {"explanation", Obj("{summary, concerns} by the model, with explain")}},
+                                       {"exact"}),
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 json::object body;
+                 if (const json::value* e = args.if_contains("explain")) body["explain"] = *e;
+                 std::optional<int64_t> id = I(args, "id");
+                 if (id.has_value() == args.contains("changes")) return BadArguments("give exactly one of id and changes");
+                 if (!id) body["changes"] = args.at("changes");
+                 json::value b = std::move(body);
+                 std::string target = id ? WsPath(args) + "/change-requests/" + std::to_string(*id) + "/risk"
+                                         : WsPath(args) + "/ai/risk";
+                 return Answer(call(http::verb::post, target, &b, {}));
+               }});
+
   t.push_back({.name = "apply_change",
                .title = "Apply a change",
                .description =

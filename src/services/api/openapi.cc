@@ -165,6 +165,33 @@ json::object Build() {
       {"get", Op("Every config and flag scanned for credentials (docs/secret-scanning.md): {findings: [{kind, "
                  "key, pointer, finding, description, revision}], scanned: {configs, flags}}, never a value",
                  {P("ws")}, std::nullopt, "200", "Any")}};
+  // AI assistance (docs/design/ai.md).
+  paths["/v1/workspaces/{ws}/ai/draft"] = {
+      {"post", Op("A draft change request from plain language by the configured model, run as a change-request "
+                  "dry run; writes nothing: {draft: {title, description, changes}, dry_run, provider, model, usage}. "
+                  "409 ai_not_configured, 422 ai_output_invalid / ai_draft_invalid, 429 ai_budget_exhausted, "
+                  "502/503 ai_provider_* (write permission)",
+                  {P("ws")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"prompt", {{"type", "string"}}}}},
+                               {"required", {"prompt"}},
+                               {"additionalProperties", false}},
+                  "200", "Any")}};
+  paths["/v1/workspaces/{ws}/ai/risk"] = {
+      {"post", Op("Risk review of proposed changes (change-request entries): {exact: {environments, flags, configs, "
+                  "schema_changes, secrets, deletes, sample}, explanation?} (write permission)",
+                  {P("ws")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"changes", {{"type", "array"}}}, {"explain", {{"type", "boolean"}}}}},
+                               {"required", {"changes"}},
+                               {"additionalProperties", false}},
+                  "200", "Any")}};
+  paths["/v1/workspaces/{ws}/change-requests/{id}/risk"] = {
+      {"post", Op("Risk review of a change request: as POST .../ai/risk (read permission)", {P("ws"), P("id")},
+                  json::object{{"type", "object"},
+                               {"properties", {{"explain", {{"type", "boolean"}}}}},
+                               {"additionalProperties", false}},
+                  "200", "Any")}};
   paths["/v1/workspaces/{ws}/configs/{key}/move-to-secret"] = {
       {"post", Op("Move the string at a JSON pointer (/values/<env>[/...]) of a config into a secret's value "
                   "for that environment and remove it from the config (deleted when no value is left): "

@@ -1,0 +1,34 @@
+#include "src/services/api/ai_budget.h"
+
+#include "src/base/status.h"
+#include "src/base/strings.h"
+
+namespace edgevault::api {
+
+std::string AiBudget::Month(absl::Time now) { return absl::FormatTime("%Y-%m", now, absl::UTCTimeZone()); }
+
+absl::Status AiBudget::Check(const std::string& org, absl::Time now) const {
+  if (limit_ <= 0) return absl::OkStatus();
+  int64_t spent = Spent(org, now);
+  if (spent < limit_) return absl::OkStatus();
+  return base::WithErrorCode(
+      absl::ResourceExhaustedError(base::ToAbsl(
+          "this org has used its AI token budget for the month (" + std::to_string(spent) + " of " +
+          std::to_string(limit_) + " tokens, ai.org_monthly_token_budget); it renews on the 1st (UTC)")),
+      "ai_budget_exhausted");
+}
+
+void AiBudget::Spend(const std::string& org, absl::Time now, int64_t tokens) {
+  if (tokens <= 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t& s = spent_[{org, Month(now)}];
+  s = tokens > INT64_MAX - s ? INT64_MAX : s + tokens;
+}
+
+int64_t AiBudget::Spent(const std::string& org, absl::Time now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = spent_.find({org, Month(now)});
+  return it == spent_.end() ? 0 : it->second;
+}
+
+}  // namespace edgevault::api
