@@ -37,6 +37,12 @@ absl::Status RequireRole(Role role);
 absl::Status NoTotpSealer();
 // NotFound `<what> "<key>" not found`.
 absl::Status NotFound(std::string_view what, std::string_view key);
+// FailedPrecondition for MarkWorkspaceDeleted of a deleted workspace, and for
+// RestoreWorkspace / PurgeWorkspace of one that is not deleted.
+absl::Status WorkspaceDeletedAlready(std::string_view id);
+absl::Status WorkspaceNotDeleted(std::string_view id);
+// InvalidArgument unless 1 <= limit <= 1000 (ListWorkspacesDueForPurge).
+absl::Status CheckPurgeLimit(int limit);
 
 // The checks of a new row every backend makes before writing it (InvalidArgument: empty
 // ids and keys, unknown roles, an invitation that is not pending).

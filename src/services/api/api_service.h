@@ -60,6 +60,11 @@ struct ApiServiceOptions {
   // into it, flag insights and the stale-flag report read it. nullptr = those routes
   // answer 503 and the report has no "not_evaluated" findings. Not owned.
   storage::UsageStore* usage = nullptr;
+  // Deleting a workspace (docs/api.md "Deleting a workspace"): the restore window (workspaces.delete_grace_days)
+  // and where a workspace's SDK keys are listed (auth; their bindings leave the edge KV with
+  // it and come back with a restore). sdk_keys nullptr = DELETE and restore answer 503.
+  absl::Duration workspace_delete_grace = absl::Hours(24 * 7);
+  storage::SdkKeyLister* sdk_keys = nullptr;
 };
 
 class ApiService {
