@@ -788,7 +788,7 @@ TEST_P(ControlStoreConformanceTest, DeleteRestoreAndPurgeWorkspace) {
   EV_TEST_ASSIGN(Workspace marked, store().MarkWorkspaceDeleted("o1", "w1", At(10), At(20)));
   EXPECT_EQ(marked.deleted_at, At(10));
   EXPECT_EQ(marked.purge_after, At(20));
-  EXPECT_EQ(marked.name, "shop");
+  EXPECT_EQ(marked.key, "shop");
   EV_TEST_EXPECT_CODE(store().MarkWorkspaceDeleted("o1", "w1", At(11), At(99)), kFailedPrecondition);
   // Every read of the row says so; the key stays taken.
   EV_TEST_ASSIGN(Workspace by_key, store().GetWorkspaceByKey("o1", "shop"));

@@ -146,8 +146,8 @@ TEST_F(WorkspaceDeleteTest, DeletedWorkspaceIsNeitherServedNorReadableNorWritabl
   EXPECT_TRUE(absl::IsNotFound(service_->Head(ws).status()));
   EXPECT_TRUE(absl::IsNotFound(service_->ListRevisions(ws, 0, 10).status()));
   EXPECT_TRUE(absl::IsNotFound(service_->ReadChangeSetInput(ws).status()));
-  EXPECT_TRUE(absl::IsNotFound(service_->PublishSdkKey(std::string(64, 'z'), ws, "prod").status()));
-  EXPECT_TRUE(absl::IsNotFound(service_->RecordActivity(actor_, ws, "workspace.secret.read", {}).status()));
+  EXPECT_TRUE(absl::IsNotFound(service_->PublishSdkKey(std::string(64, 'z'), ws, "prod")));
+  EXPECT_TRUE(absl::IsNotFound(service_->RecordActivity(actor_, ws, "workspace.secret.read", {})));
   EXPECT_EQ(base::ErrorCode(Put(ws, 2).status()), "workspace_deleted");
   // A second delete is refused; nothing changes.
   EXPECT_FALSE(service_->DeleteWorkspace(actor_, ws, "again", absl::Hours(1), keys_).ok());
@@ -215,7 +215,7 @@ TEST_F(WorkspaceDeleteTest, PurgeTaskDestroysTheWorkspaceOnlyAfterTheGracePeriod
 
   std::vector<std::string> purged;
   auto task = service_->SchedulePurge(
-      absl::Minutes(1), [](const storage::Workspace&) { return absl::StatusOr<std::vector<storage::SdkKey>>(); },
+      absl::Minutes(1), [](const storage::Workspace&) { return absl::StatusOr<std::vector<storage::SdkKey>>(std::vector<storage::SdkKey>{}); },
       [&](const storage::Workspace& w, std::string_view) {
         purged.push_back(w.id);
         return absl::OkStatus();
