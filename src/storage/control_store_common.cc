@@ -40,6 +40,11 @@ absl::Status WorkspaceNotDeleted(std::string_view id) {
   return absl::FailedPreconditionError(StrCat("workspace \"", id, "\" is not deleted"));
 }
 
+absl::StatusOr<Workspace> InOrg(absl::StatusOr<Workspace> ws, std::string_view org_id, std::string_view id) {
+  if (ws.ok() && ws->org_id != org_id) return NotFound("workspace", id);
+  return ws;
+}
+
 absl::Status CheckPurgeLimit(int limit) {
   if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("control store: purge limit must be 1..1000");
   return absl::OkStatus();

@@ -41,6 +41,9 @@ absl::Status NotFound(std::string_view what, std::string_view key);
 // RestoreWorkspace / PurgeWorkspace of one that is not deleted.
 absl::Status WorkspaceDeletedAlready(std::string_view id);
 absl::Status WorkspaceNotDeleted(std::string_view id);
+// `ws` (a GetWorkspaceById answer for `id`) when it belongs to `org_id`, else NotFound:
+// a deletion, restore or purge never reaches another org's workspace.
+absl::StatusOr<Workspace> InOrg(absl::StatusOr<Workspace> ws, std::string_view org_id, std::string_view id);
 // InvalidArgument unless 1 <= limit <= 1000 (ListWorkspacesDueForPurge).
 absl::Status CheckPurgeLimit(int limit);
 

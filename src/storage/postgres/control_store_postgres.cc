@@ -741,7 +741,7 @@ class PgControlQueries final : public ControlStore {
     EV_ASSIGN_OR_RETURN(int64_t changed, X("UPDATE workspaces SET deleted_at = $1, purge_after = $2 "
                                            "WHERE org_id = $3 AND id = $4 AND deleted_at IS NULL",
                                            {Micros(at), Micros(purge_after), org_id, id}));
-    EV_ASSIGN_OR_RETURN(Workspace ws, WorkspaceOfOrg(org_id, id));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
     if (changed == 0) return control_internal::WorkspaceDeletedAlready(id);
     return ws;
   }
@@ -750,7 +750,7 @@ class PgControlQueries final : public ControlStore {
     EV_ASSIGN_OR_RETURN(int64_t changed, X("UPDATE workspaces SET deleted_at = NULL, purge_after = NULL "
                                            "WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
                                            {org_id, id}));
-    EV_ASSIGN_OR_RETURN(Workspace ws, WorkspaceOfOrg(org_id, id));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
     if (changed == 0) return control_internal::WorkspaceNotDeleted(id);
     return ws;
   }
@@ -769,14 +769,8 @@ class PgControlQueries final : public ControlStore {
                                            "AND deleted_at IS NOT NULL",
                                            {org_id, id}));
     if (changed > 0) return absl::OkStatus();
-    EV_RETURN_IF_ERROR(WorkspaceOfOrg(org_id, id).status());
+    EV_RETURN_IF_ERROR(control_internal::InOrg(GetWorkspaceById(id), org_id, id).status());
     return control_internal::WorkspaceNotDeleted(id);
-  }
-
-  absl::StatusOr<Workspace> WorkspaceOfOrg(std::string_view org_id, std::string_view id) {
-    absl::StatusOr<Workspace> ws = GetWorkspaceById(id);
-    if (ws.ok() && ws->org_id != org_id) return NotFound("workspace", id);
-    return ws;
   }
 
   absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {

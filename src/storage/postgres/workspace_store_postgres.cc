@@ -152,6 +152,21 @@ CREATE TABLE ws_webhooks (
   PRIMARY KEY (workspace_id, id)
 );
 )sql",
+      // 2: the purge of a deleted workspace (Destroy) may delete its revisions: only inside a
+      // transaction that named that workspace in edgevault.purging (set_config, local to the
+      // transaction). Every other update, delete or truncate is still refused.
+      R"sql(
+CREATE OR REPLACE FUNCTION ws_revisions_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF current_setting('edgevault.purging', true) = OLD.workspace_id THEN
+      RETURN OLD;
+    END IF;
+  END IF;
+  RAISE EXCEPTION 'revisions are append-only';
+END
+$fn$;
+)sql",
   };
   return *kSteps;
 }
@@ -938,6 +953,8 @@ class PostgresProvider final : public WorkspaceStoreProvider {
     EV_ASSIGN_OR_RETURN(PgPool::Lease conn, pool_->Acquire());
     EV_RETURN_IF_ERROR(conn->Exec("BEGIN").status());
     absl::Status st = [&]() -> absl::Status {
+      // Lets the append-only trigger of ws_revisions pass this workspace's rows (step 2).
+      EV_RETURN_IF_ERROR(conn->Query("SELECT set_config('edgevault.purging', $1, true)", {id}).status());
       for (std::string_view table : kWorkspaceTablesChildrenFirst) {
         EV_RETURN_IF_ERROR(conn->Exec(StrCat("DELETE FROM ", table, " WHERE workspace_id = $1"), {id}).status());
       }

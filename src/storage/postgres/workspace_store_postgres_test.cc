@@ -329,6 +329,8 @@ TEST_F(PostgresWorkspaceStoreTest, DestroyRemovesEveryRowOfTheWorkspaceOnly) {
     EV_TEST_ASSIGN(PgResult a, conn->Query("SELECT count(*) FROM " + table + " WHERE workspace_id = 'ws_a'"));
     EXPECT_EQ(a.Int64(0, 0), 0) << table;
   }
+  // Revisions stay append-only outside a purge of their own workspace.
+  EV_TEST_EXPECT_CODE(conn->Exec("DELETE FROM ws_revisions WHERE workspace_id = 'ws_b'"), kInternal);
   EV_TEST_ASSIGN(std::shared_ptr<WorkspaceStore> b, p->Open("ws_b"));
   EV_TEST_ASSIGN(Item item, b->GetItem(ItemKind::kConfig, "k"));
   EXPECT_EQ(item.body, "{}");

@@ -819,7 +819,7 @@ class ControlQueries final : public ControlStore {
                                                    "WHERE org_id = ? AND id = ? AND deleted_at IS NULL"));
     st.Bind(1, Micros(at)).Bind(2, Micros(purge_after)).Bind(3, org_id).Bind(4, id);
     EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
-    EV_ASSIGN_OR_RETURN(Workspace ws, WorkspaceOfOrg(org_id, id));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
     if (changed == 0) return control_internal::WorkspaceDeletedAlready(id);
     return ws;
   }
@@ -829,7 +829,7 @@ class ControlQueries final : public ControlStore {
                                                    "WHERE org_id = ? AND id = ? AND deleted_at IS NOT NULL"));
     st.Bind(1, org_id).Bind(2, id);
     EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
-    EV_ASSIGN_OR_RETURN(Workspace ws, WorkspaceOfOrg(org_id, id));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
     if (changed == 0) return control_internal::WorkspaceNotDeleted(id);
     return ws;
   }
@@ -849,14 +849,8 @@ class ControlQueries final : public ControlStore {
     st.Bind(1, org_id).Bind(2, id);
     EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
     if (changed > 0) return absl::OkStatus();
-    EV_RETURN_IF_ERROR(WorkspaceOfOrg(org_id, id).status());
+    EV_RETURN_IF_ERROR(control_internal::InOrg(GetWorkspaceById(id), org_id, id).status());
     return control_internal::WorkspaceNotDeleted(id);
-  }
-
-  absl::StatusOr<Workspace> WorkspaceOfOrg(std::string_view org_id, std::string_view id) {
-    absl::StatusOr<Workspace> ws = GetWorkspaceById(id);
-    if (ws.ok() && ws->org_id != org_id) return NotFound("workspace", id);
-    return ws;
   }
 
   absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {
