@@ -45,6 +45,10 @@ struct ApiCommands {
   CLI::App* ws_create = nullptr;
   CLI::App* ws_list = nullptr;
   CLI::App* ws_rename = nullptr;
+  CLI::App* ws_delete = nullptr;
+  CLI::App* ws_restore = nullptr;
+  bool include_deleted = false;  // ws list --deleted
+  bool purge_now = false;        // ws delete --purge-now
   std::string ws, key, name, env, parent, type, file;
   bool is_protected = false;
   std::vector<std::string> values;
@@ -509,6 +513,15 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->ws_create->add_option("key", c->key, "workspace key")->required();
   c->ws_create->add_option("--name", c->name, "display name");
   c->ws_list = common(ws->add_subcommand("list", "list workspaces"));
+  c->ws_list->add_flag("--deleted", c->include_deleted, "also list deleted workspaces not purged yet (admin)");
+  c->ws_delete = with_reason(common(ws->add_subcommand(
+      "delete", "delete a workspace (admin): restorable until the grace period ends, then destroyed")));
+  c->ws_delete->add_option("workspace", c->ws)->required();
+  c->ws_delete->add_flag("--yes,-y", c->yes, "do not ask to type the key (for scripts)");
+  c->ws_delete->add_flag("--purge-now", c->purge_now,
+                         "destroy an ALREADY deleted workspace now instead of at the end of its grace period");
+  c->ws_restore = with_reason(common(ws->add_subcommand("restore", "restore a deleted workspace (admin)")));
+  c->ws_restore->add_option("workspace", c->ws)->required();
   c->ws_rename = with_reason(common(ws->add_subcommand("rename", "change a workspace's display name (admin)")));
   c->ws_rename->add_option("workspace", c->ws)->required();
   c->ws_rename->add_option("name", c->name, "the new display name (the key stays)")->required();
@@ -946,7 +959,7 @@ int RunApiCommands(ApiCommands& c) {
   if (c.login->parsed()) return RunLogin(c);
   if (c.profile_list->parsed() || c.profile_use->parsed()) return RunProfile(c);
   bool any = false;
-  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.ws_rename, c.env_create, c.env_list, c.env_rename, c.env_protect,
+  for (CLI::App* cmd : {c.ws_create, c.ws_list, c.ws_rename, c.ws_delete, c.ws_restore, c.env_create, c.env_list, c.env_rename, c.env_protect,
                         c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
@@ -991,7 +1004,7 @@ int RunApiCommands(ApiCommands& c) {
     });
   }
   if (c.ws_list->parsed()) {
-    Reply r = client->Call("GET", "/v1/workspaces");
+    Reply r = client->Call("GET", c.include_deleted ? "/v1/workspaces?include_deleted=true" : "/v1/workspaces");
     return Output(c, r, [&]() -> std::optional<std::string> {
       const json::array* workspaces = ArrayMember(r.body, "workspaces");
       if (workspaces == nullptr) return std::string("no \"workspaces\" array in it");
@@ -999,9 +1012,58 @@ int RunApiCommands(ApiCommands& c) {
       for (const json::value& w : *workspaces) {
         std::optional<std::string> key = Field(w, "key"), name = Field(w, "name"), id = Field(w, "id");
         if (!key || !name || !id) return std::string("a workspace without \"key\", \"name\" or \"id\"");
-        rows.push_back({*key, *name, *id});
+        if (!c.include_deleted) {
+          rows.push_back({*key, *name, *id});
+          continue;
+        }
+        std::optional<std::string> purge = Field(w, "purge_after");
+        rows.push_back({*key, *name, *id, purge ? "deleted, purged " + *purge : "live"});
       }
-      PrintTable({"KEY", "NAME", "ID"}, rows);
+      if (c.include_deleted) {
+        PrintTable({"KEY", "NAME", "ID", "STATE"}, rows);
+      } else {
+        PrintTable({"KEY", "NAME", "ID"}, rows);
+      }
+      return std::nullopt;
+    });
+  }
+  if (c.ws_delete->parsed()) {
+    // The key typed again is the API's own confirmation; --yes sends it without asking.
+    if (!c.yes) {
+      if (!::isatty(STDIN_FILENO)) {
+        return Fail("deleting workspace " + c.ws + " needs its key typed again; nothing was changed. "
+                    "Pass --yes to go ahead");
+      }
+      std::fprintf(stderr, "%s workspace %s: %s.\nType the workspace's key to confirm: ",
+                   c.purge_now ? "This DESTROYS" : "This deletes", c.ws.c_str(),
+                   c.purge_now ? "its items, history and secrets, now and for good"
+                               : "nothing of it is served or readable until it is restored, and its data is "
+                                 "destroyed when the grace period ends");
+      std::string typed;
+      std::getline(std::cin, typed);
+      if (typed != c.ws) return Fail("the key typed does not match; nothing was changed");
+    }
+    json::value body = json::object{{"reason", c.reason}, {"confirm", c.ws}};
+    Reply r = client->Call("DELETE", WsPath(c) + (c.purge_now ? "?purge=now" : ""), &body);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      if (c.purge_now) {
+        std::printf("Purged workspace %s: its data is destroyed.\n", c.ws.c_str());
+        return std::nullopt;
+      }
+      std::optional<std::string> purge = Field(r.body, "purge_after");
+      if (!purge) return Missing("purge_after");
+      std::printf("Deleted workspace %s. Restore it before %s with: edgevault ws restore %s -m REASON\n",
+                  c.ws.c_str(), purge->c_str(), c.ws.c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.ws_restore->parsed()) {
+    json::value body = json::object{{"reason", c.reason}};
+    Reply r = client->Call("POST", WsPath(c) + "/restore", &body);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::optional<std::string> key = Field(r.body, "key");
+      if (!key) return Missing("key");
+      std::printf("Restored workspace %s.\n", key->c_str());
       return std::nullopt;
     });
   }

@@ -672,6 +672,11 @@ std::vector<KeySpec> BuildKeyTable() {
       "any host, loopback and private addresses included (docs/design/webhooks.md).",
       [](Config& c, const std::string& v, const Source&) { c.api_settings.webhook_allowed_hosts = v; },
       [](const Config& c) { return c.api_settings.webhook_allowed_hosts; }));
+  t.push_back(DurationKey(
+      "workspaces.delete_grace_days", 0, 3650, absl::Hours(24),
+      "Days a deleted workspace can be restored (POST /v1/workspaces/{ws}/restore) before\n"
+      "the api destroys its data; 0 = at the purge task's next run (within a minute).",
+      [](auto& c) -> auto& { return c.api_settings.workspace_delete_grace; }));
   t.push_back(BoolKey(
       "mcp.enabled",
       "Serve the Model Context Protocol endpoint /mcp on the api (docs/mcp.md).",

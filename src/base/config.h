@@ -108,6 +108,9 @@ struct ApiSettings {
   // hold their rights (docs/design/principal-recheck.md): the most a revoked key, a removed
   // or disabled member or a lowered role keeps working at this node.
   absl::Duration principal_recheck_interval = absl::Seconds(1);
+  // workspaces.delete_grace_days: how long a deleted workspace can be restored before the
+  // api's purge task destroys its data (docs/api.md "Deleting a workspace").
+  absl::Duration workspace_delete_grace = absl::Hours(24 * 7);
 };
 
 // The api's MCP endpoint (docs/design/mcp.md §7).

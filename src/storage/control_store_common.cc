@@ -32,6 +32,24 @@ absl::Status NotFound(std::string_view what, std::string_view key) {
   return absl::NotFoundError(StrCat(what, " \"", key, "\" not found"));
 }
 
+absl::Status WorkspaceDeletedAlready(std::string_view id) {
+  return absl::FailedPreconditionError(StrCat("workspace \"", id, "\" is deleted already"));
+}
+
+absl::Status WorkspaceNotDeleted(std::string_view id) {
+  return absl::FailedPreconditionError(StrCat("workspace \"", id, "\" is not deleted"));
+}
+
+absl::StatusOr<Workspace> InOrg(absl::StatusOr<Workspace> ws, std::string_view org_id, std::string_view id) {
+  if (ws.ok() && ws->org_id != org_id) return NotFound("workspace", id);
+  return ws;
+}
+
+absl::Status CheckPurgeLimit(int limit) {
+  if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("control store: purge limit must be 1..1000");
+  return absl::OkStatus();
+}
+
 absl::Status CheckNew(const Org& org) {
   EV_RETURN_IF_ERROR(RequireNonEmpty(org.id, "org id"));
   EV_RETURN_IF_ERROR(RequireNonEmpty(org.name, "org name"));

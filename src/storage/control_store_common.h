@@ -37,6 +37,15 @@ absl::Status RequireRole(Role role);
 absl::Status NoTotpSealer();
 // NotFound `<what> "<key>" not found`.
 absl::Status NotFound(std::string_view what, std::string_view key);
+// FailedPrecondition for MarkWorkspaceDeleted of a deleted workspace, and for
+// RestoreWorkspace / PurgeWorkspace of one that is not deleted.
+absl::Status WorkspaceDeletedAlready(std::string_view id);
+absl::Status WorkspaceNotDeleted(std::string_view id);
+// `ws` (a GetWorkspaceById answer for `id`) when it belongs to `org_id`, else NotFound:
+// a deletion, restore or purge never reaches another org's workspace.
+absl::StatusOr<Workspace> InOrg(absl::StatusOr<Workspace> ws, std::string_view org_id, std::string_view id);
+// InvalidArgument unless 1 <= limit <= 1000 (ListWorkspacesDueForPurge).
+absl::Status CheckPurgeLimit(int limit);
 
 // The checks of a new row every backend makes before writing it (InvalidArgument: empty
 // ids and keys, unknown roles, an invitation that is not pending).

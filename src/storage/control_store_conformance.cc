@@ -769,6 +769,71 @@ TEST_P(ControlStoreConformanceTest, RenameWorkspaceChangesOnlyTheName) {
   EXPECT_EQ(ws.name, "Shop (EU)");
 }
 
+// Deletion with a grace period (workspace_directory.h): marks set and cleared together,
+// scoped to the org, visible to every reader of the row; the purge finds due rows of every
+// org and removes only a deleted row (its SDK keys with it).
+TEST_P(ControlStoreConformanceTest, DeleteRestoreAndPurgeWorkspace) {
+  CS_SEED();
+  EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w1", "o1", "shop", At(1))));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w2", "o1", "blog", At(2))));
+  EV_TEST_ASSERT_OK(store().CreateWorkspace(MakeWorkspace("w9", "o2", "other", At(3))));
+  EV_TEST_ASSERT_OK(store().CreateSdkKey(MakeSdkKey("s1", "sh1", "w1", At(2))));
+  EV_TEST_ASSIGN(Workspace live, store().GetWorkspaceById("w1"));
+  EXPECT_FALSE(live.deleted());
+  EXPECT_FALSE(live.purge_after.has_value());
+
+  EV_TEST_EXPECT_CODE(store().MarkWorkspaceDeleted("o2", "w1", At(10), At(20)), kNotFound);  // other org
+  EV_TEST_EXPECT_CODE(store().MarkWorkspaceDeleted("o1", "ghost", At(10), At(20)), kNotFound);
+  EV_TEST_ASSIGN(Workspace marked, store().MarkWorkspaceDeleted("o1", "w1", At(10), At(20)));
+  EXPECT_EQ(marked.deleted_at, At(10));
+  EXPECT_EQ(marked.purge_after, At(20));
+  EXPECT_EQ(marked.key, "shop");
+  EV_TEST_EXPECT_CODE(store().MarkWorkspaceDeleted("o1", "w1", At(11), At(99)), kFailedPrecondition);
+  // Every read of the row says so; the key stays taken.
+  EV_TEST_ASSIGN(Workspace by_key, store().GetWorkspaceByKey("o1", "shop"));
+  EXPECT_EQ(by_key.purge_after, At(20));
+  EV_TEST_ASSIGN(std::vector<Workspace> listed, store().ListWorkspaces("o1"));
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_TRUE(listed[0].deleted());
+  EXPECT_FALSE(listed[1].deleted());
+  EV_TEST_EXPECT_CODE(store().CreateWorkspace(MakeWorkspace("w3", "o1", "shop")), kAlreadyExists);
+
+  // Due for purge: purge_after at or before now, every org, earliest first.
+  EV_TEST_ASSERT_OK(store().MarkWorkspaceDeleted("o2", "w9", At(5), At(15)));
+  EV_TEST_ASSIGN(std::vector<Workspace> due, store().ListWorkspacesDueForPurge(At(19), 10));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, "w9");
+  EV_TEST_ASSIGN(due, store().ListWorkspacesDueForPurge(At(20), 10));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].id, "w9");
+  EXPECT_EQ(due[1].id, "w1");
+  EV_TEST_ASSIGN(due, store().ListWorkspacesDueForPurge(At(20), 1));
+  EXPECT_EQ(due.size(), 1u);
+  EV_TEST_EXPECT_CODE(store().ListWorkspacesDueForPurge(At(20), 0), kInvalidArgument);
+
+  // Restore clears both marks; only a deleted workspace of the org can be restored.
+  EV_TEST_EXPECT_CODE(store().RestoreWorkspace("o1", "w9"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().RestoreWorkspace("o1", "w2"), kFailedPrecondition);
+  EV_TEST_ASSIGN(Workspace restored, store().RestoreWorkspace("o2", "w9"));
+  EXPECT_FALSE(restored.deleted());
+  EXPECT_FALSE(restored.purge_after.has_value());
+  EV_TEST_ASSIGN(due, store().ListWorkspacesDueForPurge(At(100), 10));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, "w1");
+
+  // Purge removes only a deleted row of the org, with its SDK keys.
+  EV_TEST_EXPECT_CODE(store().PurgeWorkspace("o2", "w1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().PurgeWorkspace("o1", "w2"), kFailedPrecondition);
+  EV_TEST_EXPECT_OK(store().GetWorkspaceById("w2"));
+  EV_TEST_ASSERT_OK(store().PurgeWorkspace("o1", "w1"));
+  EV_TEST_EXPECT_CODE(store().GetWorkspaceById("w1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().GetSdkKeyByHash("sh1"), kNotFound);
+  EV_TEST_EXPECT_CODE(store().PurgeWorkspace("o1", "w1"), kNotFound);
+  // The key is free again.
+  EV_TEST_EXPECT_OK(store().CreateWorkspace(MakeWorkspace("w4", "o1", "shop")));
+}
+
 TEST_P(ControlStoreConformanceTest, ListAndDeleteWorkspaces) {
   CS_SEED();
   EV_TEST_ASSERT_OK(store().CreateOrg(MakeOrg("o2", "second")));

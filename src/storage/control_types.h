@@ -136,6 +136,12 @@ struct Workspace {
   std::string key;  // unique within the org
   std::string name;
   absl::Time created_at;
+  // Deleted (docs/api.md "Deleting a workspace"): set together, cleared together by
+  // a restore. While set, the workspace service refuses every read and write of it; after
+  // purge_after the purge task destroys its data and then this row. Its key stays taken.
+  std::optional<absl::Time> deleted_at;
+  std::optional<absl::Time> purge_after;
+  bool deleted() const { return deleted_at.has_value(); }
 };
 
 struct TotpState {

@@ -63,7 +63,7 @@ const std::vector<TransferTable>& ControlTransferTables() {
         {"last_used_at", T::kInt},
         {"revoked_at", T::kInt}},
        "id"},
-      {"workspaces", {{"id"}, {"org_id"}, {"key"}, {"name"}, {"created_at", T::kInt}}, "id"},
+      {"workspaces", {{"id"}, {"org_id"}, {"key"}, {"name"}, {"created_at", T::kInt}, {"deleted_at", T::kInt}, {"purge_after", T::kInt}}, "id"},
       {"sdk_keys",
        {{"id"},
         {"key_hash"},

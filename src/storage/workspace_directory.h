@@ -16,6 +16,8 @@
 //                      max_workspaces workspaces; the message is exactly
 //                      "the org's plan allows N workspaces"
 //   InvalidArgument    empty id, org id or key
+//   FailedPrecondition MarkWorkspaceDeleted of a deleted workspace; RestoreWorkspace and
+//                      PurgeWorkspace of one that is not deleted
 //   Unavailable        the database (or the auth service) is busy or unreachable; retry
 //   Internal           anything else
 //
@@ -48,6 +50,23 @@ class WorkspaceDirectory {
   // NotFound when the org has no such workspace; InvalidArgument for an empty name.
   virtual absl::Status RenameWorkspace(std::string_view org_id, std::string_view id, std::string_view name) = 0;
   virtual absl::StatusOr<Entitlements> GetEntitlements(std::string_view org_id) = 0;
+
+  // ---- deletion with a grace period (docs/design/control-db.md "Deleted workspaces") ----
+  // The Get/List methods above return deleted workspaces too (Workspace::deleted()): the
+  // workspace service decides who sees them.
+  // Marks workspace `id` of `org_id` deleted at `at`; its data may be destroyed from
+  // `purge_after` on. Returns the row as it now is. NotFound; FailedPrecondition when it
+  // is deleted already.
+  virtual absl::StatusOr<Workspace> MarkWorkspaceDeleted(std::string_view org_id, std::string_view id,
+                                                         absl::Time at, absl::Time purge_after) = 0;
+  // Clears the marks. NotFound; FailedPrecondition when it is not deleted.
+  virtual absl::StatusOr<Workspace> RestoreWorkspace(std::string_view org_id, std::string_view id) = 0;
+  // Deleted workspaces of every org whose purge_after is at or before `now`, earliest
+  // first, at most `limit` (1..1000, else InvalidArgument).
+  virtual absl::StatusOr<std::vector<Workspace>> ListWorkspacesDueForPurge(absl::Time now, int limit) = 0;
+  // Removes the row of a deleted workspace and its SDK keys (its data is gone already).
+  // NotFound; FailedPrecondition when it is not deleted (a restore won the race).
+  virtual absl::Status PurgeWorkspace(std::string_view org_id, std::string_view id) = 0;
 };
 
 }  // namespace edgevault::storage

@@ -36,6 +36,12 @@ class WorkspaceStoreProvider {
   virtual absl::StatusOr<std::shared_ptr<WorkspaceStore>> Create(std::string_view workspace_id) = 0;
   // The ids of every workspace store, sorted. Errors: the backend's.
   virtual absl::StatusOr<std::vector<std::string>> List() = 0;
+  // Destroys the store of `workspace_id` and everything in it, its data keys included
+  // (the purge of a deleted workspace, docs/api.md "Deleting a workspace"): the SQLite file with its
+  // journal, or the workspace's rows in PostgreSQL. OK when there is no such store.
+  // FailedPrecondition while someone holds the store (try again once they let go);
+  // InvalidArgument; the backend's errors.
+  virtual absl::Status Destroy(std::string_view workspace_id) = 0;
   // How many stores are open now (held or cached); for tests and metrics.
   virtual size_t OpenCount() = 0;
 };

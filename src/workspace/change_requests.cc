@@ -153,7 +153,7 @@ absl::StatusOr<std::string> Text(const json::object& body, std::string_view fiel
 }  // namespace
 
 absl::StatusOr<storage::ChangeRequest> ChangeRequests::Load(const storage::Workspace& ws, int64_t id) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   absl::StatusOr<storage::ChangeRequest> cr = store->GetChangeRequest(id);
   if (absl::IsNotFound(cr.status())) {
     return absl::NotFoundError(base::ToAbsl("no change request #" + std::to_string(id)));
@@ -163,7 +163,7 @@ absl::StatusOr<storage::ChangeRequest> ChangeRequests::Load(const storage::Works
 
 absl::StatusOr<json::object> ChangeRequests::ToJson(const storage::Workspace& ws, const storage::ChangeRequest& cr,
                                                      bool detail) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   json::object body = ParseBody(cr.body);
   EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequestReview> reviews, store->ListChangeRequestReviews(cr.id));
   EV_ASSIGN_OR_RETURN(auto policies, PoliciesNow(*service_, ws, Environments(body)));
@@ -384,7 +384,7 @@ absl::StatusOr<json::object> ChangeRequests::Show(const storage::Workspace& ws, 
 }
 
 absl::StatusOr<json::array> ChangeRequests::List(const storage::Workspace& ws, int64_t before, int limit) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   EV_ASSIGN_OR_RETURN(std::vector<storage::ChangeRequest> rows, store->ListChangeRequests(before, limit));
   json::array out;
   for (const auto& cr : rows) {
@@ -406,7 +406,7 @@ absl::StatusOr<json::object> ChangeRequests::Review(const Actor& actor, std::str
     // count twice with two keys.
     return absl::PermissionDeniedError("change requests are reviewed by people: sign in instead of using an API key");
   }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   // Parallel reviews of one request: the loser of the compare-and-set reads again.
   absl::StatusOr<storage::ChangeRequest> written;
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -537,7 +537,7 @@ absl::StatusOr<PlannedChangeSet> ChangeRequests::Plan(const storage::Workspace& 
   if (reverted.state != "applied" || n < 1 || n > 1000) {
     return WrongState(reverted, "reverted (only an applied change request is)");
   }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   EV_ASSIGN_OR_RETURN(std::vector<storage::Revision> revs,
                       store->ListRevisions(reverted.applied_revision - n, static_cast<int>(n)));
   return ComputeRevert(revs, in);
@@ -567,7 +567,7 @@ absl::StatusOr<json::object> ChangeRequests::ApplyLoaded(const Actor& actor, con
                                                          const WriteAuthorizer& may_write,
                                                          std::string_view reason_suffix, bool scheduled) {
   const int64_t id = cr.id;
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   json::object body = ParseBody(cr.body);
   std::set<std::string> planned_envs = Environments(body);
   Service::ChangeSetApply set;
@@ -647,7 +647,7 @@ absl::StatusOr<json::object> ChangeRequests::Schedule(const Actor& actor, const 
     return absl::InvalidArgumentError(base::ToAbsl(
         "field 'apply_at': must be in the future and at most 366 days ahead (now is " + Time(now) + ")"));
   }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, stores_->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, service_->OpenLive(ws.id));
   absl::StatusOr<storage::ChangeRequest> written;
   for (int attempt = 0; attempt < 5; ++attempt) {
     EV_ASSIGN_OR_RETURN(storage::ChangeRequest cr, Load(ws, id));

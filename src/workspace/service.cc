@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <charconv>
 
 #include <openssl/crypto.h>
@@ -112,6 +113,14 @@ storage::OutboxRow AuditRow(base::Env* env, const Actor& actor, const storage::W
 }
 
 }  // namespace
+
+std::string PurgeAuditEvent(base::Env* env, const Actor& actor, const storage::Workspace& ws,
+                            std::string_view reason) {
+  json::object details{{"key", ws.key}, {"name", ws.name}};
+  if (ws.deleted_at) details["deleted_at"] = absl::FormatTime(*ws.deleted_at);
+  if (!reason.empty()) details["reason"] = std::string(reason);
+  return AuditRow(env, actor, ws, "workspace.purge", env->Now(), std::move(details), "", "").payload;
+}
 
 json::object AgentJson(const AgentInfo& agent) {
   return {{"protocol", "mcp"}, {"client", agent.client}, {"client_version", agent.client_version},
@@ -351,6 +360,9 @@ auto Service::WithWriteLock(const std::string& workspace_id, Fn fn)
   using Result = decltype(fn(std::declval<Locked&>()));
   auto result = [&]() -> Result {
     std::lock_guard<std::mutex> lock(slot->write_mu);
+    // Under the lock: a DeleteWorkspace that answered before this write took the lock
+    // has marked it; one that answers after waits for this write to finish.
+    EV_RETURN_IF_ERROR(CheckLive(workspace_id));
     for (int attempt = 1;; ++attempt) {
       Locked locked{*store, *slot};
       EV_ASSIGN_OR_RETURN(locked.head, store->Head());
@@ -394,9 +406,17 @@ absl::StatusOr<storage::Workspace> Service::CreateWorkspace(const Actor& actor, 
     return EntitlementExceeded(std::string(base::ToStd(st.message())) + "; delete one or raise the entitlement");
   }
   if (absl::IsAlreadyExists(st)) {
-    return absl::AlreadyExistsError(base::ToAbsl("workspace \"" + ws.key + "\" already exists"));
+    return absl::AlreadyExistsError(base::ToAbsl("workspace \"" + ws.key +
+                                                 "\" already exists (a deleted workspace keeps its key until it is purged)"));
   }
   EV_RETURN_IF_ERROR(st);
+  // The workspace exists from here on: a failure to record its creation is logged, and the
+  // create still answers with it (a retry would only find the key taken).
+  if (absl::Status recorded = RecordActivity(actor, ws, "workspace.create", {{"key", ws.key}, {"name", ws.name}});
+      !recorded.ok()) {
+    EV_LOG(kError, "a new workspace's creation could not be recorded in its activity and audit trail",
+           {{"workspace", ws.id}, {"error", std::string(recorded.message())}});
+  }
   return ws;
 }
 
@@ -415,17 +435,205 @@ absl::StatusOr<storage::Workspace> Service::RenameWorkspace(const Actor& actor, 
   return renamed;
 }
 
-absl::StatusOr<std::vector<storage::Workspace>> Service::ListWorkspaces(std::string_view org_id) {
-  return options_.directory->ListWorkspaces(org_id);
+absl::StatusOr<std::vector<storage::Workspace>> Service::ListWorkspaces(std::string_view org_id,
+                                                                        bool include_deleted) {
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> all, options_.directory->ListWorkspaces(org_id));
+  if (!include_deleted) std::erase_if(all, [](const storage::Workspace& ws) { return ws.deleted(); });
+  return all;
 }
 
 absl::StatusOr<storage::Workspace> Service::GetWorkspace(std::string_view org_id,
-                                                         std::string_view key) {
+                                                         std::string_view key, bool include_deleted) {
   absl::StatusOr<storage::Workspace> ws = options_.directory->GetWorkspaceByKey(org_id, key);
-  if (absl::IsNotFound(ws.status())) {
+  if (absl::IsNotFound(ws.status()) || (ws.ok() && !include_deleted && ws->deleted())) {
     return absl::NotFoundError(base::ToAbsl("no workspace \"" + std::string(key) + "\""));
   }
   return ws;
+}
+
+// ---------------------------------------------------------------- deleting a workspace
+
+absl::Status Service::CheckLive(const std::string& workspace_id) {
+  absl::StatusOr<storage::Workspace> row = options_.directory->GetWorkspaceById(workspace_id);
+  // NotFound: purged (or an orphan store); other errors are no verdict.
+  if (!row.ok() && !absl::IsNotFound(row.status())) return row.status();
+  if (row.ok() && !row->deleted()) return absl::OkStatus();
+  return base::WithErrorCode(absl::NotFoundError(base::ToAbsl("workspace " + workspace_id +
+                                                              " is deleted (an org admin may restore it "
+                                                              "until it is purged)")),
+                             "workspace_deleted");
+}
+
+absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> Service::OpenLive(const std::string& workspace_id) {
+  EV_RETURN_IF_ERROR(CheckLive(workspace_id));
+  return options_.stores->Open(workspace_id);
+}
+
+absl::Status Service::RemoveFromEdgeKv(const std::string& workspace_id,
+                                       const std::vector<storage::SdkKey>& sdk_keys) {
+  constexpr int kMaxKeys = 100000;  // environments of one workspace: far fewer
+  for (std::string_view kind : {"doc/", "cdoc/", "sig/", "csig/"}) {
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                        options_.kv->ListKeys(std::string(kind) + workspace_id + "/", kMaxKeys));
+    for (const std::string& key : keys) {
+      absl::Status st = options_.kv->DeleteIfNotNewer(key, std::numeric_limits<int64_t>::max()).status();
+      if (!st.ok() && !absl::IsNotFound(st)) return st;
+    }
+  }
+  for (const storage::SdkKey& k : sdk_keys) EV_RETURN_IF_ERROR(UnpublishSdkKey(k.key_hash));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::Workspace> Service::DeleteWorkspace(const Actor& actor, const storage::Workspace& ws,
+                                                            std::string_view reason, absl::Duration grace,
+                                                            const std::vector<storage::SdkKey>& sdk_keys) {
+  if (grace < absl::ZeroDuration()) return absl::InvalidArgumentError("the grace period is negative");
+  storage::Workspace deleted;
+  EV_RETURN_IF_ERROR(WithWriteLock(ws.id, [&](Locked& l) -> absl::Status {
+    const absl::Time now = options_.env->Now();
+    json::object details{{"key", ws.key}, {"name", ws.name}, {"purge_after", absl::FormatTime(now + grace)}};
+    if (!reason.empty()) details["reason"] = std::string(reason);
+    // Recorded first: a delete that cannot be recorded does not happen. Should the mark
+    // then fail, the trail shows a delete that did not take; the answer says it failed.
+    EV_RETURN_IF_ERROR(RecordActivityIn(l.store, actor, ws, "workspace.delete", std::move(details), "", ""));
+    // From here on CheckLive refuses it: the directory answers the row it just wrote.
+    EV_ASSIGN_OR_RETURN(deleted, options_.directory->MarkWorkspaceDeleted(ws.org_id, ws.id, now, now + grace));
+    return absl::OkStatus();
+  }));
+  if (absl::Status st = RemoveFromEdgeKv(ws.id, sdk_keys); !st.ok()) {
+    EV_LOG(kError, "a deleted workspace's edge-KV entries could not all be removed; the purge retries",
+           {{"workspace", ws.id}, {"error", std::string(st.message())}});
+    return st;
+  }
+  if (options_.on_published) options_.on_published();  // delivery looks now, not at its next poll
+  return deleted;
+}
+
+absl::StatusOr<storage::Workspace> Service::RestoreWorkspace(const Actor& actor, const storage::Workspace& ws,
+                                                             std::string_view reason,
+                                                             const std::vector<storage::SdkKey>& sdk_keys) {
+  storage::Workspace restored;
+  {
+    std::shared_ptr<Slot> slot = SlotFor(ws.id);
+    std::lock_guard<std::mutex> lock(slot->write_mu);
+    EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+    EV_ASSIGN_OR_RETURN(restored, options_.directory->RestoreWorkspace(ws.org_id, ws.id));
+    json::object details{{"key", ws.key}, {"name", ws.name}};
+    if (!reason.empty()) details["reason"] = std::string(reason);
+    EV_RETURN_IF_ERROR(RecordActivityIn(*store, actor, restored, "workspace.restore", std::move(details), "", ""));
+  }
+  absl::Status st = Propagate(ws.id, /*all=*/true);
+  for (const storage::SdkKey& k : sdk_keys) {
+    if (!st.ok()) break;
+    if (k.revoked_at.has_value()) continue;
+    st = PublishSdkKey(k.key_hash, restored, k.environment, k.kind, k.origins);
+  }
+  if (!st.ok()) {
+    EV_LOG(kError, "a restored workspace could not be published to the edge KV at once",
+           {{"workspace", ws.id}, {"error", std::string(st.message())}});
+    Enqueue(ws.id);
+  } else if (options_.on_published) {
+    options_.on_published();
+  }
+  return restored;
+}
+
+absl::Status Service::PurgeWorkspace(const storage::Workspace& ws, std::string_view reason,
+                                     const std::vector<storage::SdkKey>& sdk_keys,
+                                     const PurgeRecorder& record_purge) {
+  EV_ASSIGN_OR_RETURN(storage::Workspace row, options_.directory->GetWorkspaceById(ws.id));
+  if (!row.deleted() || row.org_id != ws.org_id) {
+    return absl::FailedPreconditionError(base::ToAbsl("workspace " + ws.id + " is not deleted"));
+  }
+  std::shared_ptr<Slot> slot = SlotFor(ws.id);
+  std::lock_guard<std::mutex> lock(slot->write_mu);
+  {
+    // Its audit events leave with the store: each must have reached the audit queue.
+    absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(ws.id);
+    if (store.ok()) {
+      EV_ASSIGN_OR_RETURN(std::vector<storage::OutboxRow> audit, (*store)->PendingOutboxOfKind("audit", 1));
+      if (!audit.empty()) {
+        MarkAuditPending(ws.id);
+        return absl::FailedPreconditionError(
+            base::ToAbsl("workspace " + ws.id + " still has audit events to relay; purge it after they are"));
+      }
+    } else if (!absl::IsNotFound(store.status())) {
+      return store.status();
+    }
+  }
+  EV_RETURN_IF_ERROR(record_purge(row, reason));
+  // The row first: auth removes it only while it is still deleted, in one statement, so a
+  // restore through another api node (whose row this node may have cached) wins, and its
+  // data is never destroyed. From here the workspace is gone for every node; what is left
+  // of it is destroyed now, or by the purge task's next run when that fails.
+  EV_RETURN_IF_ERROR(options_.directory->PurgeWorkspace(ws.org_id, ws.id));
+  {
+    std::lock_guard<std::mutex> pl(purge_mu_);
+    unfinished_purges_[ws.id] = sdk_keys;
+  }
+  (void)FinishPurge(ws.id);  // a failure is logged there and retried by the purge task
+  return absl::OkStatus();
+}
+
+absl::Status Service::FinishPurge(const std::string& workspace_id) {
+  std::vector<storage::SdkKey> sdk_keys;
+  {
+    std::lock_guard<std::mutex> pl(purge_mu_);
+    auto it = unfinished_purges_.find(workspace_id);
+    if (it == unfinished_purges_.end()) return absl::OkStatus();
+    sdk_keys = it->second;
+  }
+  absl::Status st = RemoveFromEdgeKv(workspace_id, sdk_keys);
+  if (st.ok()) st = options_.stores->Destroy(workspace_id);
+  if (!st.ok()) {
+    EV_LOG(kError, "a purged workspace's data is not destroyed yet; the purge task tries again",
+           {{"workspace", workspace_id}, {"error", std::string(st.message())}});
+    return st;
+  }
+  std::lock_guard<std::mutex> pl(purge_mu_);
+  unfinished_purges_.erase(workspace_id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Service::PurgeDueWorkspaces(int limit, const SdkKeysOf& sdk_keys_of,
+                                                const PurgeRecorder& record_purge) {
+  std::vector<std::string> unfinished;
+  {
+    std::lock_guard<std::mutex> pl(purge_mu_);
+    for (const auto& [id, keys] : unfinished_purges_) unfinished.push_back(id);
+  }
+  for (const std::string& id : unfinished) (void)FinishPurge(id);  // logged there
+  EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> due,
+                      options_.directory->ListWorkspacesDueForPurge(options_.env->Now(), limit));
+  int purged = 0;
+  for (const storage::Workspace& ws : due) {
+    absl::StatusOr<std::vector<storage::SdkKey>> keys = sdk_keys_of(ws);
+    absl::Status st = keys.ok() ? PurgeWorkspace(ws, "grace period over", *keys, record_purge) : keys.status();
+    if (!st.ok()) {
+      EV_LOG(kWarn, "a deleted workspace could not be purged yet; the next run tries again",
+             {{"workspace", ws.id}, {"error", std::string(st.message())}});
+      continue;
+    }
+    ++purged;
+  }
+  return purged;
+}
+
+std::unique_ptr<base::PeriodicTask> Service::SchedulePurge(absl::Duration interval, SdkKeysOf sdk_keys_of,
+                                                           PurgeRecorder record_purge) {
+  constexpr int kBatch = 20;
+  return options_.env->Schedule(
+      "workspace purge", {.interval = interval, .run_at_start = true},
+      [this, sdk_keys_of = std::move(sdk_keys_of), record_purge = std::move(record_purge)] {
+        absl::StatusOr<int> purged = PurgeDueWorkspaces(kBatch, sdk_keys_of, record_purge);
+        if (!purged.ok()) {
+          EV_LOG(kWarn, "the workspace purge task could not list the workspaces due",
+                 {{"error", std::string(purged.status().message())}});
+          return base::NextRun::BackOff();
+        }
+        if (*purged > 0) EV_LOG(kInfo, "purged deleted workspaces", {{"count", *purged}});
+        return *purged == kBatch ? base::NextRun::Immediately() : base::NextRun::Interval();
+      });
 }
 
 // ---------------------------------------------------------------- commit path
@@ -798,12 +1006,12 @@ absl::StatusOr<int64_t> Service::DeleteEnvironment(const Actor& actor, const sto
 }
 
 absl::StatusOr<std::vector<storage::Item>> Service::ListEnvironments(const storage::Workspace& ws) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   return store->ListItems(ItemKind::kEnvironment);
 }
 
 absl::StatusOr<bool> Service::IsProtected(const storage::Workspace& ws, std::string_view env) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*store));
   const Environment* e = envs.Find(env);
   if (e == nullptr) return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
@@ -943,7 +1151,7 @@ absl::StatusOr<int64_t> Service::DeleteItem(const Actor& actor, const storage::W
 
 absl::StatusOr<storage::Item> Service::GetItem(const storage::Workspace& ws, ItemKind kind,
                                                std::string_view key) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   absl::StatusOr<storage::Item> item = store->GetItem(kind, key);
   if (absl::IsNotFound(item.status())) {
     return absl::NotFoundError(base::ToAbsl("no " + std::string(storage::ItemKindName(kind)) + " \"" +
@@ -954,7 +1162,7 @@ absl::StatusOr<storage::Item> Service::GetItem(const storage::Workspace& ws, Ite
 
 absl::StatusOr<std::vector<storage::Item>> Service::ListItems(const storage::Workspace& ws,
                                                               ItemKind kind) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   return store->ListItems(kind);
 }
 
@@ -1160,7 +1368,7 @@ absl::StatusOr<SecretValues> Service::ReadSecretValues(const Actor& actor, const
   if (options_.keyring == nullptr) {
     return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
   }
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(*store));
   if (!envs.Contains(env)) {
     return absl::NotFoundError(base::ToAbsl("no environment \"" + std::string(env) + "\""));
@@ -1274,7 +1482,7 @@ absl::StatusOr<SecretValues> Service::ReadSecretValues(const Actor& actor, const
 // ---------------------------------------------------------------- history
 
 absl::StatusOr<int64_t> Service::Head(const storage::Workspace& ws) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   return store->Head();
 }
 
@@ -1282,7 +1490,7 @@ absl::StatusOr<std::vector<storage::Revision>> Service::ListRevisions(const stor
                                                                       int64_t after, int limit) {
   if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be between 1 and 1000");
   if (after < 0) return absl::InvalidArgumentError("after must be 0 or more");
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   return store->ListRevisions(after, limit);
 }
 
@@ -1500,21 +1708,28 @@ absl::StatusOr<int64_t> Service::Rollback(const Actor& actor, const storage::Wor
 absl::StatusOr<std::vector<storage::Activity>> Service::ListActivity(const storage::Workspace& ws,
                                                                      int64_t after, int limit) {
   if (limit < 1 || limit > 1000) return absl::InvalidArgumentError("limit must be between 1 and 1000");
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   return store->ListActivity(after, limit);
 }
 
 absl::Status Service::RecordActivity(const Actor& actor, const storage::Workspace& ws,
                                      std::string_view action, json::object details,
                                      std::string_view environment, std::string_view target) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
+  return RecordActivityIn(*store, actor, ws, action, std::move(details), environment, target);
+}
+
+absl::Status Service::RecordActivityIn(storage::WorkspaceStore& store, const Actor& actor,
+                                       const storage::Workspace& ws, std::string_view action,
+                                       json::object details, std::string_view environment,
+                                       std::string_view target) {
   storage::Activity a;
   a.time = options_.env->Now();
   a.actor = actor.id;
   a.action = std::string(action);
   a.details = json::serialize(details);
   EV_RETURN_IF_ERROR(
-      store->AppendActivity(a, {AuditRow(options_.env, actor, ws, action, a.time, std::move(details), environment, target)})
+      store.AppendActivity(a, {AuditRow(options_.env, actor, ws, action, a.time, std::move(details), environment, target)})
           .status());
   MarkAuditPending(ws.id);
   return absl::OkStatus();
@@ -1591,12 +1806,12 @@ absl::StatusOr<WebhookWithSecret> Service::CreateWebhook(const Actor& actor, con
 }
 
 absl::StatusOr<std::vector<storage::WebhookRow>> Service::ListWebhooks(const storage::Workspace& ws) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   return store->ListWebhooks();
 }
 
 absl::StatusOr<storage::WebhookRow> Service::GetWebhook(const storage::Workspace& ws, std::string_view id) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   absl::StatusOr<storage::WebhookRow> row = store->GetWebhook(id);
   if (absl::IsNotFound(row.status())) {
     return absl::NotFoundError(base::ToAbsl("no webhook \"" + std::string(id.substr(0, 64)) + "\""));
@@ -1715,7 +1930,7 @@ absl::StatusOr<storage::WebhookRow> Service::PutOrgWebhookCopy(const Actor& acto
 absl::StatusOr<crypto::SecureBuffer> Service::OpenWebhookSecret(const std::string& workspace_id,
                                                                 const storage::WebhookRow& row) {
   if (options_.keyring == nullptr) return absl::FailedPreconditionError("secrets are disabled: no master key is loaded");
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(workspace_id));
   crypto::EnvelopeContext ctx{workspace_id, "webhook:" + row.id, "", row.secret_version};
   return OpenSecret(*store, ctx, row.secret);
 }
@@ -2020,7 +2235,7 @@ absl::StatusOr<storage::ChangeRequest> Service::WriteChangeRequest(const Actor& 
                                                                    storage::ChangeRequestWrite w,
                                                                    std::string_view action, json::object details,
                                                                    std::string_view environments) {
-  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(ws.id));
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, OpenLive(ws.id));
   absl::Time now = options_.env->Now();
   w.row.updated_at = now;
   if (w.row.id == 0) w.row.created_at = now;
@@ -2071,6 +2286,7 @@ absl::StatusOr<std::string> Service::Resolve(const storage::Workspace& ws, std::
 absl::Status Service::PublishSdkKey(std::string_view key_hash, const storage::Workspace& ws,
                                     std::string_view env, storage::SdkKeyKind kind,
                                     const std::vector<std::string>& origins) {
+  EV_RETURN_IF_ERROR(CheckLive(ws.id));
   json::object o{{"org_id", ws.org_id}, {"workspace_id", ws.id}, {"environment", env}};
   // A server key's binding keeps its original three members (older delivery nodes read it).
   if (kind == storage::SdkKeyKind::kClient) {
@@ -2095,11 +2311,16 @@ absl::Status Service::UnpublishSdkKey(std::string_view key_hash) {
   return absl::IsNotFound(st) ? absl::OkStatus() : st;
 }
 
-absl::Status Service::PropagateNow(const std::string& workspace_id) {
+absl::Status Service::PropagateNow(const std::string& workspace_id) { return Propagate(workspace_id, false); }
+
+absl::Status Service::Propagate(const std::string& workspace_id, bool all) {
+  // A deleted workspace's jobs wait, pending, for a restore (which writes everything) or
+  // the purge (which destroys them with the store).
+  if (absl::Status live = CheckLive(workspace_id); absl::IsNotFound(live)) return absl::OkStatus();
   EV_ASSIGN_OR_RETURN(std::shared_ptr<storage::WorkspaceStore> store, options_.stores->Open(workspace_id));
   constexpr int kBatch = 1000;
   EV_ASSIGN_OR_RETURN(std::vector<storage::OutboxRow> rows, store->PendingOutboxOfKind("propagate", kBatch));
-  if (rows.empty()) return absl::OkStatus();
+  if (rows.empty() && !all) return absl::OkStatus();
   // Coalesce: one resolution of every environment at the current head serves every
   // pending job (each names a subset; resolving all is simpler and always correct).
   EV_ASSIGN_OR_RETURN(storage::Workspace ws, options_.directory->GetWorkspaceById(workspace_id));
@@ -2134,6 +2355,10 @@ absl::Status Service::PropagateNow(const std::string& workspace_id) {
     writes.push_back({keys[docs.size() + i], client_docs[i].second, snap.version});
   }
   EV_RETURN_IF_ERROR(options_.kv->PutManyIfNewer(writes).status());
+  // A delete that ran while this resolved: what was just written must not stay served.
+  if (absl::IsNotFound(CheckLive(workspace_id))) {
+    return RemoveFromEdgeKv(workspace_id, {});
+  }
   // Deleted environments (DeleteEnvironment): their documents leave the KV, unless the
   // environment exists again (created anew since; its document was just written).
   for (const auto& row : rows) {

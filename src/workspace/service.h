@@ -114,6 +114,11 @@ struct Actor {
 // an agent.
 boost::json::object AgentJson(const AgentInfo& agent);
 
+// The audit event (docs/design/audit-event.md JSON) "workspace.purge" of `ws`, for the
+// audit queue: a purge cannot use the workspace's own outbox, which it destroys.
+std::string PurgeAuditEvent(base::Env* env, const Actor& actor, const storage::Workspace& ws,
+                            std::string_view reason);
+
 // A webhook registration with its signing secret in plaintext: only CreateWebhook and
 // RotateWebhookSecret return one, for the api to show once.
 struct WebhookWithSecret {
@@ -197,8 +202,56 @@ class Service {
   // so parallel creates never exceed it.
   absl::StatusOr<storage::Workspace> CreateWorkspace(const Actor& actor, std::string_view key,
                                                      std::string_view name);
-  absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id);
-  absl::StatusOr<storage::Workspace> GetWorkspace(std::string_view org_id, std::string_view key);
+  // The org's workspaces; deleted ones only with `include_deleted`.
+  absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id,
+                                                                 bool include_deleted = false);
+  // NotFound for a deleted workspace unless `include_deleted` (restore and purge need it).
+  absl::StatusOr<storage::Workspace> GetWorkspace(std::string_view org_id, std::string_view key,
+                                                  bool include_deleted = false);
+
+  // ---- deleting a workspace (docs/api.md "Deleting a workspace") ----
+  // Marks `ws` deleted, under its write lock: a write holding the lock finishes (and is
+  // answered) before this returns; every later read or write of it through this Service
+  // answers NotFound (another api node sees the row within its directory's cache TTL).
+  // Its documents, signatures and SDK-key bindings leave the edge KV at once, so delivery
+  // refuses its keys. Recorded as "workspace.delete" (activity + audit). Its data is
+  // destroyed by PurgeDueWorkspaces from `grace` on. Returns the row (purge_after set).
+  // Errors: FailedPrecondition (deleted already), InvalidArgument (negative grace), the
+  // directory's, the KV's (the row is marked either way; a retry of the KV clean-up
+  // happens at purge).
+  // `sdk_keys`: the workspace's SDK keys (auth holds them), whose bindings are removed.
+  absl::StatusOr<storage::Workspace> DeleteWorkspace(const Actor& actor, const storage::Workspace& ws,
+                                                     std::string_view reason, absl::Duration grace,
+                                                     const std::vector<storage::SdkKey>& sdk_keys);
+  // Clears the marks of a deleted `ws`, records "workspace.restore" and publishes its
+  // documents and its live SDK keys' bindings again (`sdk_keys`: its keys, from auth).
+  // Errors: FailedPrecondition (not deleted), the directory's; a failed republish is
+  // left to the propagation retry.
+  absl::StatusOr<storage::Workspace> RestoreWorkspace(const Actor& actor, const storage::Workspace& ws,
+                                                      std::string_view reason,
+                                                      const std::vector<storage::SdkKey>& sdk_keys);
+  // Destroys a deleted `ws` now: its control row (only while it is still deleted, so a
+  // restore through another node wins), then its edge-KV entries and its store (items,
+  // history, data keys: its secrets can never be opened again). The audit event
+  // "workspace.purge" goes to `record_purge` (the store's own outbox goes with the store)
+  // before anything is destroyed; the purge waits (FailedPrecondition) while the store's
+  // own audit events have not reached the audit queue. Once the row is gone the purge has
+  // happened (OK): data that cannot be destroyed at once (its store is busy) is destroyed
+  // by the purge task's next run, and is refused everywhere meanwhile. Errors:
+  // FailedPrecondition (not deleted; audit events pending), the directory's, the store's.
+  // `sdk_keys` as for DeleteWorkspace.
+  using PurgeRecorder = std::function<absl::Status(const storage::Workspace& ws, std::string_view reason)>;
+  using SdkKeysOf = std::function<absl::StatusOr<std::vector<storage::SdkKey>>(const storage::Workspace& ws)>;
+  absl::Status PurgeWorkspace(const storage::Workspace& ws, std::string_view reason,
+                              const std::vector<storage::SdkKey>& sdk_keys, const PurgeRecorder& record_purge);
+  // Purges up to `limit` deleted workspaces whose purge_after has passed (env's clock).
+  // Returns how many were purged; one that fails is logged and left for the next run.
+  absl::StatusOr<int> PurgeDueWorkspaces(int limit, const SdkKeysOf& sdk_keys_of,
+                                         const PurgeRecorder& record_purge);
+  // The purge task (docs/design/periodic-tasks.md): PurgeDueWorkspaces every `interval`
+  // (at once again while a full batch was due; backs off while the directory fails).
+  std::unique_ptr<base::PeriodicTask> SchedulePurge(absl::Duration interval, SdkKeysOf sdk_keys_of,
+                                                    PurgeRecorder record_purge);
   // Sets `ws`'s display name (1–200 bytes; the key, which URLs and SDK keys name, never
   // changes) and records it in the activity and audit trail ("workspace.rename", with the
   // previous name and `reason`). Returns the renamed workspace; `ws` itself when the name
@@ -480,6 +533,10 @@ class Service {
 
   // Runs propagation for `workspace_id` now, on the caller's thread (tests, Start()).
   absl::Status PropagateNow(const std::string& workspace_id);
+  // The store of a workspace that is not deleted: NotFound (code "workspace_deleted") for a
+  // deleted or purged one. Code beside the Service that reads a store itself
+  // (change_requests.h) opens it here, so a deleted workspace is refused there too.
+  absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> OpenLive(const std::string& workspace_id);
 
  private:
   struct Slot;  // per workspace: the write mutex and the ordered event hand-off
@@ -535,8 +592,28 @@ class Service {
   // PermissionDenied "entitlement_exceeded" unless `adding` more items fit the org's plan.
   absl::Status CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id, int64_t adding = 1);
   void Enqueue(const std::string& workspace_id);
+  // NotFound (code "workspace_deleted") when workspace `workspace_id` is deleted or gone,
+  // as its directory row says: exact at once on the node that deleted it (the directory
+  // remembers the row it wrote), within the directory's cache TTL on other nodes.
+  absl::Status CheckLive(const std::string& workspace_id);
+  // Removes what is left of a workspace whose control row PurgeWorkspace removed: its
+  // edge-KV entries and its store. Kept in unfinished_purges_ until it succeeds.
+  absl::Status FinishPurge(const std::string& workspace_id);
+  // RecordActivity without CheckLive (the delete and the restore record themselves).
+  absl::Status RecordActivityIn(storage::WorkspaceStore& store, const Actor& actor, const storage::Workspace& ws,
+                                std::string_view action, boost::json::object details,
+                                std::string_view environment, std::string_view target);
+  // PropagateNow's work; with `all`, every environment's documents are written even when
+  // no propagation job is pending (a restore puts back what the delete removed).
+  absl::Status Propagate(const std::string& workspace_id, bool all);
+  // Removes every edge-KV entry of the workspace: documents, signatures and the bindings
+  // of `sdk_keys`.
+  absl::Status RemoveFromEdgeKv(const std::string& workspace_id, const std::vector<storage::SdkKey>& sdk_keys);
 
   ServiceOptions options_;
+  std::mutex purge_mu_;
+  // Purged workspaces (row gone) whose data is not destroyed yet → their SDK keys.
+  std::map<std::string, std::vector<storage::SdkKey>> unfinished_purges_;
   std::mutex slots_mu_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;
 

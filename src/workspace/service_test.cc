@@ -154,6 +154,7 @@ class WrappingProvider : public storage::WorkspaceStoreProvider {
     return wrap_(std::move(s));
   }
   absl::StatusOr<std::vector<std::string>> List() override { return real_->List(); }
+  absl::Status Destroy(std::string_view id) override { return real_->Destroy(id); }
   size_t OpenCount() override { return real_->OpenCount(); }
 
  private:
@@ -402,7 +403,7 @@ TEST_F(ServiceTest, TwoThousandWorkspacesUnderADescriptorLimitOf256) {
     ASSERT_TRUE(service_->RemoveAuditOutbox(ids).ok());
     relayed += static_cast<int>(ids.size());
   }
-  EXPECT_EQ(relayed, kWorkspaces);  // one environment.create event each
+  EXPECT_EQ(relayed, 2 * kWorkspaces);  // workspace.create and environment.create, each
   EXPECT_LE(stores_->OpenCount(), 32u);
   // With nothing new, a relay pass opens nothing.
   ASSERT_TRUE(service_->PeekAuditOutbox(500).ok());

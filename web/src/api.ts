@@ -111,7 +111,15 @@ export const enc = encodeURIComponent;
 
 // --- The api's shapes behind /bff/api/ (docs/api.md) ---
 
-export interface Workspace { id: string; key: string; name: string; created_at?: string }
+export interface Workspace {
+  id: string;
+  key: string;
+  name: string;
+  created_at?: string;
+  // Set while the workspace is deleted (listed only with ?include_deleted=true, to admins).
+  deleted_at?: string;
+  purge_after?: string;
+}
 export interface Environment {
   key: string;
   name: string;

@@ -385,6 +385,25 @@ class ApiService::Handlers {
     return a;
   }
 
+  static json::object WorkspaceJson(const storage::Workspace& ws) {
+    json::object o{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
+                   {"created_at", services::FormatTime(ws.created_at)}};
+    if (ws.deleted_at && ws.purge_after) {
+      o["deleted_at"] = services::FormatTime(*ws.deleted_at);
+      o["purge_after"] = services::FormatTime(*ws.purge_after);
+    }
+    return o;
+  }
+
+  // The audit event of a purge requested through the API (the purge task's own is
+  // recorded by main.cc): into the audit queue, since the workspace's outbox goes with it.
+  workspace::Service::PurgeRecorder PurgeAuditInto(const workspace::Actor* actor) {
+    return [this, actor](const storage::Workspace& ws, std::string_view reason) -> absl::Status {
+      if (!o_.record_event) return absl::FailedPreconditionError("audit events cannot be recorded on this node");
+      return o_.record_event(workspace::PurgeAuditEvent(o_.env, *actor, ws, reason));
+    };
+  }
+
   absl::StatusOr<std::string> Reason(const json::object& body) {
     EV_ASSIGN_OR_RETURN(std::optional<std::string> r,
                         services::OptionalString(body, "reason", o_.max_reason_bytes));
@@ -543,16 +562,86 @@ class ApiService::Handlers {
                                                       {"revision", 0}});
     });
 
+    // Deleted workspaces are listed only with ?include_deleted=true, to org admins.
     Route(r, http::verb::get, "/v1/workspaces", [this](net::Request& req) -> absl::StatusOr<net::Response> {
       EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
       EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kRead, {}));
-      EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> all, o_.service->ListWorkspaces(p.org_id));
-      json::array a;
-      for (const auto& ws : all) {
-        a.push_back(json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
-                                 {"created_at", services::FormatTime(ws.created_at)}});
+      std::optional<std::string> include = req.QueryParam("include_deleted");
+      if (include && *include != "true" && *include != "false") {
+        return absl::InvalidArgumentError("query parameter 'include_deleted' must be true or false");
       }
+      const bool include_deleted = include && *include == "true";
+      if (include_deleted) EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> all, o_.service->ListWorkspaces(p.org_id, include_deleted));
+      json::array a;
+      for (const auto& ws : all) a.push_back(WorkspaceJson(ws));
       return services::JsonResponse(200, json::object{{"workspaces", std::move(a)}});
+    });
+
+    // Deletes with a grace period (docs/api.md "Deleting a workspace"): org admins and
+    // owners, with a reason and the workspace's key typed again as `confirm`. With
+    // ?purge=now, a workspace ALREADY deleted is destroyed at once (never a live one: that
+    // always takes two requests, each with the key).
+    Route(r, http::verb::delete_, "/v1/workspaces/{ws}", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
+      std::optional<std::string> purge = req.QueryParam("purge");
+      if (purge && *purge != "now") return absl::InvalidArgumentError("query parameter 'purge' must be \"now\"");
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"reason", "confirm"}));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(std::optional<std::string> confirm, services::OptionalString(body, "confirm", 200));
+      EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->GetWorkspace(p.org_id, req.Param("ws"), true));
+      if (!confirm || *confirm != ws.key) {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError(base::ToAbsl("field 'confirm': type the workspace's key (\"" + ws.key +
+                                                    "\") to confirm the delete")),
+            "confirmation_required");
+      }
+      if (o_.sdk_keys == nullptr) return absl::UnavailableError("workspace deletion is not available on this node");
+      EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, o_.sdk_keys->ListSdkKeys(ws.org_id, ws.id));
+      if (purge) {
+        if (!ws.deleted()) {
+          return services::WithErrorCode(
+              absl::FailedPreconditionError("only a deleted workspace can be purged: delete it first (without "
+                                            "?purge=now), then purge it"),
+              "workspace_not_deleted");
+        }
+        workspace::Actor actor = ActorFor(p, req);
+        EV_RETURN_IF_ERROR(o_.service->PurgeWorkspace(ws, reason, keys, PurgeAuditInto(&actor)));
+        json::object out = WorkspaceJson(ws);
+        out["purged"] = true;
+        return services::JsonResponse(200, out);
+      }
+      if (ws.deleted()) {
+        return services::WithErrorCode(
+            absl::FailedPreconditionError(base::ToAbsl("workspace \"" + ws.key + "\" is deleted already; it is purged " +
+                                                       services::FormatTime(*ws.purge_after) +
+                                                       " (restore it, or DELETE it with ?purge=now)")),
+            "workspace_deleted");
+      }
+      EV_ASSIGN_OR_RETURN(storage::Workspace deleted,
+                          o_.service->DeleteWorkspace(ActorFor(p, req), ws, reason, o_.workspace_delete_grace, keys));
+      return services::JsonResponse(200, WorkspaceJson(deleted));
+    });
+
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/restore", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Principal p, o_.auth->Authenticate(req));
+      EV_RETURN_IF_ERROR(ApiAuth::Authorize(p, Action::kAdminister, {}));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"reason"}));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->GetWorkspace(p.org_id, req.Param("ws"), true));
+      if (!ws.deleted()) {
+        return services::WithErrorCode(
+            absl::FailedPreconditionError(base::ToAbsl("workspace \"" + ws.key + "\" is not deleted")),
+            "workspace_not_deleted");
+      }
+      if (o_.sdk_keys == nullptr) return absl::UnavailableError("workspace deletion is not available on this node");
+      EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, o_.sdk_keys->ListSdkKeys(ws.org_id, ws.id));
+      EV_ASSIGN_OR_RETURN(storage::Workspace restored,
+                          o_.service->RestoreWorkspace(ActorFor(p, req), ws, reason, keys));
+      return services::JsonResponse(200, WorkspaceJson(restored));
     });
 
     Route(r, http::verb::get, "/v1/workspaces/{ws}", [this](net::Request& req) -> absl::StatusOr<net::Response> {

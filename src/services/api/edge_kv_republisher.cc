@@ -65,6 +65,7 @@ absl::Status EdgeKvRepublisher::RepublishAll() {
       if (absl::IsNotFound(ws.status())) continue;  // an orphan store (creation crashed)
       return ws.status();
     }
+    if (ws->deleted()) continue;  // deleted: nothing of it is served until a restore
     EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, options_.service->ListEnvironments(*ws));
     for (const storage::Item& env : envs) {
       // A concurrent write may make this document newer than a propagation already running;

@@ -228,6 +228,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   // the PostgreSQL workspace database.
   EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::UsageStore> usage, storage::OpenConfiguredUsageStore(config, ctx.env));
   opts.usage = ctx.Keep(std::move(usage));
+  opts.workspace_delete_grace = config.api_settings.workspace_delete_grace;
+  opts.sdk_keys = remote_directory;
   // Scheduled apply (docs/design/promotions.md §5a): started below with the service; it
   // applies as whoever scheduled, with no more than the rights recorded in the schedule
   // AND the rights auth says they hold at apply time.
@@ -321,6 +323,18 @@ absl::Status Install(services::ServiceContext& ctx) {
   ro.source = "api";
   EV_ASSIGN_OR_RETURN(std::unique_ptr<audit::OutboxRelay> relay, audit::OutboxRelay::Create(std::move(ro)));
   ctx.Keep(std::move(relay))->Start();
+  // Deleted workspaces whose grace period is over (docs/api.md "Deleting a workspace"): their data is
+  // destroyed; the purge's audit event goes to the queue (the workspace's outbox goes
+  // with its store), attributed to the api itself.
+  ctx.Keep(service->SchedulePurge(
+      absl::Minutes(1),
+      [remote_directory](const storage::Workspace& ws) { return remote_directory->ListSdkKeys(ws.org_id, ws.id); },
+      [audit_queue, env = ctx.env](const storage::Workspace& ws, std::string_view reason) -> absl::Status {
+        workspace::Actor system{.id = "system:purge", .org_id = ws.org_id};
+        EV_ASSIGN_OR_RETURN(audit::AuditEvent e,
+                            audit::ParseAuditEvent(workspace::PurgeAuditEvent(env, system, ws, reason)));
+        return audit_queue->Enqueue({e}, env->Now());
+      }));
   return absl::OkStatus();
 }
 

@@ -54,7 +54,8 @@ json::object Build() {
   json::object paths;
   json::object any_object{{"type", "object"}};
   paths["/v1/workspaces"] = {
-      {"get", Op("List the org's workspaces", {}, std::nullopt, "200", "Any")},
+      {"get", Op("List the org's workspaces (deleted ones too with ?include_deleted=true, admin)",
+                 {P("include_deleted", "query")}, std::nullopt, "200", "Any")},
       {"post", Op("Create a workspace (admin)", {},
                   json::object{{"type", "object"},
                                {"properties", {{"key", {{"type", "string"}}}, {"name", {{"type", "string"}}}}},
@@ -64,7 +65,14 @@ json::object Build() {
       {"get", Op("A workspace with its environments and head revision", {P("ws")}, std::nullopt, "200", "Any")},
       {"patch", Op("Rename a workspace: its display name; the key never changes (admin)", {P("ws")},
                    WithReason({{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 200}}}}, {"name"}), "200",
-                   "Any")}};
+                   "Any")},
+      {"delete", Op("Delete a workspace, restorable until purge_after (admin; confirm = its key); with "
+                    "?purge=now, destroy an already deleted one (docs/api.md \"Deleting a workspace\")",
+                    {P("ws"), P("purge", "query")},
+                    WithReason({{"confirm", {{"type", "string"}}}}, {"confirm"}), "200", "Any")}};
+  paths["/v1/workspaces/{ws}/restore"] = {
+      {"post", Op("Restore a deleted workspace before its purge (admin)", {P("ws")}, WithReason({}, {}), "200",
+                  "Any")}};
   paths["/v1/workspaces/{ws}/environments"] = {
       {"get", Op("List environments", {P("ws")}, std::nullopt, "200", "Any")},
       {"post", Op("Create an environment (admin)", {P("ws"), IfMatchParam()},

@@ -50,6 +50,13 @@ absl::StatusOr<storage::Workspace> ParseWorkspace(const json::value& v) {
   ws.key = std::string(*key);
   ws.name = std::string(*name);
   ws.created_at = absl::FromUnixMicros(*created);
+  // Deleted: both or neither (auth's WorkspaceJson leaves them out of a live row).
+  std::optional<int64_t> deleted = IntField(o, "deleted_at_us"), purge = IntField(o, "purge_after_us");
+  if (deleted.has_value() != purge.has_value()) return UnexpectedBody();
+  if (deleted) {
+    ws.deleted_at = absl::FromUnixMicros(*deleted);
+    ws.purge_after = absl::FromUnixMicros(*purge);
+  }
   return ws;
 }
 
@@ -136,6 +143,7 @@ absl::StatusOr<json::object> Call(const RemoteWorkspaceDirectoryOptions& o, std:
     case 404: return absl::NotFoundError(message);
     case 409:
       if (code == "conflict") return absl::AlreadyExistsError(message);
+      if (code == "failed_precondition") return absl::FailedPreconditionError(message);
       break;
     case 429:
       if (code == "entitlement_exceeded") return absl::ResourceExhaustedError(message);
@@ -238,6 +246,58 @@ absl::Status RemoteWorkspaceDirectory::RenameWorkspace(std::string_view org_id, 
                            200));
   EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(renamed));
   Remember(ws);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::Workspace> RemoteWorkspaceDirectory::MarkWorkspaceDeleted(std::string_view org_id,
+                                                                                  std::string_view id, absl::Time at,
+                                                                                  absl::Time purge_after) {
+  EV_ASSIGN_OR_RETURN(json::object marked,
+                      Call(options_, "/internal/v1/workspaces/delete",
+                           json::object{{"org_id", std::string(org_id)}, {"id", std::string(id)},
+                                        {"deleted_at_us", absl::ToUnixMicros(at)},
+                                        {"purge_after_us", absl::ToUnixMicros(purge_after)}},
+                           200));
+  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(marked));
+  Remember(ws);
+  return ws;
+}
+
+absl::StatusOr<storage::Workspace> RemoteWorkspaceDirectory::RestoreWorkspace(std::string_view org_id,
+                                                                              std::string_view id) {
+  EV_ASSIGN_OR_RETURN(json::object restored,
+                      Call(options_, "/internal/v1/workspaces/restore",
+                           json::object{{"org_id", std::string(org_id)}, {"id", std::string(id)}}, 200));
+  EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(restored));
+  Remember(ws);
+  return ws;
+}
+
+absl::StatusOr<std::vector<storage::Workspace>> RemoteWorkspaceDirectory::ListWorkspacesDueForPurge(absl::Time now,
+                                                                                                   int limit) {
+  EV_ASSIGN_OR_RETURN(json::object listed,
+                      Call(options_, "/internal/v1/workspaces/due-for-purge",
+                           json::object{{"now_us", absl::ToUnixMicros(now)}, {"limit", limit}}, 200));
+  const json::value* all = listed.if_contains("workspaces");
+  if (all == nullptr || !all->is_array()) return UnexpectedBody();
+  std::vector<storage::Workspace> out;
+  for (const json::value& v : all->get_array()) {
+    EV_ASSIGN_OR_RETURN(storage::Workspace ws, ParseWorkspace(v));
+    out.push_back(std::move(ws));
+  }
+  return out;
+}
+
+absl::Status RemoteWorkspaceDirectory::PurgeWorkspace(std::string_view org_id, std::string_view id) {
+  EV_RETURN_IF_ERROR(Call(options_, "/internal/v1/workspaces/purge",
+                          json::object{{"org_id", std::string(org_id)}, {"id", std::string(id)}}, 200)
+                         .status());
+  // Gone: forget the row, so the next lookup asks auth (and hears 404).
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = by_id_.find(id); it != by_id_.end()) {
+    id_by_org_key_.erase(OrgKey(it->second.row.org_id, it->second.row.key));
+    by_id_.erase(it);
+  }
   return absl::OkStatus();
 }
 

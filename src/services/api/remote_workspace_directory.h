@@ -17,7 +17,8 @@
 // Lists and creates always ask auth (and fill the row cache).
 //
 // Errors (storage::WorkspaceDirectory's, mapped from auth's answers): 400 → InvalidArgument,
-// 404 → NotFound, 409 "conflict" → AlreadyExists, 429 "entitlement_exceeded" →
+// 404 → NotFound, 409 "conflict" → AlreadyExists, 409 "failed_precondition" →
+// FailedPrecondition, 429 "entitlement_exceeded" →
 // ResourceExhausted (auth's message, "the org's plan allows N workspaces"); no answer,
 // any other answer, or a body of another shape → Unavailable ("try again").
 //
@@ -72,6 +73,13 @@ class RemoteWorkspaceDirectory final : public storage::WorkspaceDirectory,
   absl::StatusOr<storage::Workspace> GetWorkspaceById(std::string_view id) override;
   absl::StatusOr<std::vector<storage::Workspace>> ListWorkspaces(std::string_view org_id) override;
   absl::Status RenameWorkspace(std::string_view org_id, std::string_view id, std::string_view name) override;
+  // Deletion (a delete or restore here is cached at once; other api processes see it when
+  // their cached row is older than workspace_ttl). FailedPrecondition from auth's 409.
+  absl::StatusOr<storage::Workspace> MarkWorkspaceDeleted(std::string_view org_id, std::string_view id,
+                                                          absl::Time at, absl::Time purge_after) override;
+  absl::StatusOr<storage::Workspace> RestoreWorkspace(std::string_view org_id, std::string_view id) override;
+  absl::StatusOr<std::vector<storage::Workspace>> ListWorkspacesDueForPurge(absl::Time now, int limit) override;
+  absl::Status PurgeWorkspace(std::string_view org_id, std::string_view id) override;
   absl::StatusOr<storage::Entitlements> GetEntitlements(std::string_view org_id) override;
   // The rights `actor` ("user:<id>" / "key:<id>") holds in the org now: {"role", "scopes"}
   // (auth's /internal/v1/principals/rights; never cached). NotFound when it holds none.

@@ -224,7 +224,9 @@ TEST_F(RemoteWorkspaceDirectoryTest, CreateMapsAuthsAnswersToTheDirectoryCodes) 
       {net::Response::Error(404, "not_found", "org \"org_1\" not found"), absl::StatusCode::kNotFound},
       {net::Response::Error(400, "invalid_argument", "field 'key'"), absl::StatusCode::kInvalidArgument},
       // Not a directory answer: another 409, a throttle 429, a 500, a 201 of another shape.
-      {net::Response::Error(409, "failed_precondition", "x"), absl::StatusCode::kUnavailable},
+      {net::Response::Error(409, "aborted", "x"), absl::StatusCode::kUnavailable},
+      // 409 failed_precondition is a directory answer (delete, restore, purge).
+      {net::Response::Error(409, "failed_precondition", "x"), absl::StatusCode::kFailedPrecondition},
       {net::Response::Error(429, "rate_limited", "x"), absl::StatusCode::kUnavailable},
       {net::Response::Error(500, "internal", "x"), absl::StatusCode::kUnavailable},
       {net::Response::Json(201, "[]"), absl::StatusCode::kUnavailable},

@@ -147,7 +147,8 @@ std::optional<absl::Duration> WebhookDispatcher::RunOnce(const std::string& work
            {{"workspace", workspace_id}, {"error", st.ToString()}});
     return o_.env->MonotonicNow() + o_.retry_initial;
   };
-  absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = o_.stores->Open(workspace_id);
+  // A deleted workspace sends nothing (NotFound): its events wait for a restore.
+  absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = o_.service->OpenLive(workspace_id);
   if (absl::IsNotFound(store.status())) return std::nullopt;
   if (!store.ok()) return retry_later(store.status());
   absl::StatusOr<std::vector<storage::WebhookRow>> hooks = (*store)->ListWebhooks();

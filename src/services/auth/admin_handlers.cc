@@ -68,11 +68,16 @@ json::object SdkKeyJson(const storage::SdkKey& k) {
 // A workspace row for the api (internal endpoints); created_at in microseconds so the
 // api's copy is the stored value exactly.
 json::object WorkspaceJson(const storage::Workspace& w) {
-  return json::object{{"id", w.id},
+  json::object o{{"id", w.id},
                       {"org_id", w.org_id},
                       {"key", w.key},
                       {"name", w.name},
                       {"created_at_us", absl::ToUnixMicros(w.created_at)}};
+  if (w.deleted_at && w.purge_after) {
+    o["deleted_at_us"] = absl::ToUnixMicros(*w.deleted_at);
+    o["purge_after_us"] = absl::ToUnixMicros(*w.purge_after);
+  }
+  return o;
 }
 
 json::object RightsJson(const AuthService::Impl::Rights& r) {
@@ -498,6 +503,65 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
     EV_RETURN_IF_ERROR(store_.RenameWorkspace(org_id, id, name));
     EV_ASSIGN_OR_RETURN(storage::Workspace ws, store_.GetWorkspaceById(id));
     return services::JsonResponse(200, WorkspaceJson(ws));
+  }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
+  // Marks a workspace deleted (docs/design/control-db.md "Deleted workspaces"); answers the
+  // row. 404 when the org has no such workspace, 409 failed_precondition when it is deleted.
+  Route(http::verb::post, "/internal/v1/workspaces/delete", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "id", "deleted_at_us", "purge_after_us"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string id, services::RequiredString(body, "id", 64));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> at,
+                        services::OptionalInt(body, "deleted_at_us", 0, std::numeric_limits<int64_t>::max()));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> purge,
+                        services::OptionalInt(body, "purge_after_us", 0, std::numeric_limits<int64_t>::max()));
+    if (!at || !purge || *purge < *at) {
+      return absl::InvalidArgumentError("deleted_at_us and purge_after_us are required, purge_after_us >= deleted_at_us");
+    }
+    EV_ASSIGN_OR_RETURN(storage::Workspace ws, store_.MarkWorkspaceDeleted(org_id, id, absl::FromUnixMicros(*at),
+                                                                           absl::FromUnixMicros(*purge)));
+    return services::JsonResponse(200, WorkspaceJson(ws));
+  }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
+  // Clears a workspace's deletion; answers the row. 404; 409 when it is not deleted.
+  Route(http::verb::post, "/internal/v1/workspaces/restore", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "id"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string id, services::RequiredString(body, "id", 64));
+    EV_ASSIGN_OR_RETURN(storage::Workspace ws, store_.RestoreWorkspace(org_id, id));
+    return services::JsonResponse(200, WorkspaceJson(ws));
+  }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
+  // Deleted workspaces of every org due for purge at now_us, earliest first (limit 1..1000).
+  Route(http::verb::post, "/internal/v1/workspaces/due-for-purge", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"now_us", "limit"}));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> now,
+                        services::OptionalInt(body, "now_us", 0, std::numeric_limits<int64_t>::max()));
+    EV_ASSIGN_OR_RETURN(std::optional<int64_t> limit, services::OptionalInt(body, "limit", 1, 1000));
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Workspace> due,
+                        store_.ListWorkspacesDueForPurge(now ? absl::FromUnixMicros(*now) : Now(),
+                                                         static_cast<int>(limit.value_or(100))));
+    json::array a;
+    for (const storage::Workspace& w : due) a.push_back(WorkspaceJson(w));
+    return services::JsonResponse(200, json::object{{"workspaces", std::move(a)}});
+  }, internal);
+
+  // internal callers: api (RouteOptions `internal` above)
+  // Removes a deleted workspace's row and SDK keys, once the api destroyed its data.
+  // 404; 409 when it is not deleted (restored meanwhile).
+  Route(http::verb::post, "/internal/v1/workspaces/purge", r, [this](net::Request& req) -> absl::StatusOr<net::Response> {
+    EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+    EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"org_id", "id"}));
+    EV_ASSIGN_OR_RETURN(std::string org_id, services::RequiredString(body, "org_id", 64));
+    EV_ASSIGN_OR_RETURN(std::string id, services::RequiredString(body, "id", 64));
+    EV_RETURN_IF_ERROR(store_.PurgeWorkspace(org_id, id));
+    return services::JsonResponse(200, json::object{{"purged", true}});
   }, internal);
 
   // internal callers: api (RouteOptions `internal` above)

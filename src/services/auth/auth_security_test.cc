@@ -446,6 +446,8 @@ TEST_F(AuthSecurityTest, OneTimePasswordSessionCanOnlyChangeItsPassword) {
       "/v1/login/passkey/finish", "/internal/v1/api-keys/exchange", "/internal/v1/sdk-keys",
       "/internal/v1/sdk-keys/list", "/internal/v1/sdk-keys/revoke", "/internal/v1/workspaces/create",
       "/internal/v1/workspaces/get", "/internal/v1/workspaces/list", "/internal/v1/workspaces/rename",
+      "/internal/v1/workspaces/delete", "/internal/v1/workspaces/restore", "/internal/v1/workspaces/due-for-purge",
+      "/internal/v1/workspaces/purge",
       "/internal/v1/orgs/entitlements",
       "/internal/v1/principals/rights", "/internal/v1/principals/check"};
   std::set<std::string> listed = allowed;

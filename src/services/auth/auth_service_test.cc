@@ -527,8 +527,41 @@ TEST_F(AuthServiceTest, RemoteWorkspaceDirectoryKeepsTheStoresContract) {
   EXPECT_EQ(listed->size(), 2u);
   EXPECT_EQ((*store_->ListWorkspaces(org)).size(), 2u);
 
+  // Deletion round-trips (docs/design/control-db.md "Deleted workspaces"): a second api
+  // node, with its own cache, sees the row deleted once its cached row has aged.
+  auto second = api::RemoteWorkspaceDirectory::Create(
+      {.client = signed_client.get(), .host = "127.0.0.1", .port = server_->port(), .env = &env_});
+  ASSERT_TRUE(second.ok());
+  ASSERT_FALSE((*second)->GetWorkspaceById("ws_shop")->deleted());
+  const absl::Time at = absl::FromUnixMicros(1'800'000'100'000'007), purge = at + absl::Hours(168);
+  EXPECT_EQ(remote.MarkWorkspaceDeleted("org_ghost", "ws_shop", at, purge).status().code(), absl::StatusCode::kNotFound);
+  auto marked = remote.MarkWorkspaceDeleted(org, "ws_shop", at, purge);
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  EXPECT_EQ(marked->deleted_at, at);
+  EXPECT_EQ(marked->purge_after, purge);
+  EXPECT_EQ(remote.GetWorkspaceById("ws_shop")->purge_after, purge);  // this node: at once
+  EXPECT_EQ(remote.MarkWorkspaceDeleted(org, "ws_shop", at, purge).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  env_.AdvanceBy(absl::Seconds(6));
+  EXPECT_TRUE((*second)->GetWorkspaceById("ws_shop")->deleted());  // another node: after its TTL
+  auto due = remote.ListWorkspacesDueForPurge(purge, 10);
+  ASSERT_TRUE(due.ok()) << due.status();
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].id, "ws_shop");
+  EXPECT_TRUE(remote.ListWorkspacesDueForPurge(purge - absl::Microseconds(1), 10)->empty());
+  auto restored = remote.RestoreWorkspace(org, "ws_shop");
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_FALSE(restored->deleted());
+  EXPECT_EQ(remote.RestoreWorkspace(org, "ws_shop").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(remote.PurgeWorkspace(org, "ws_shop").code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(remote.MarkWorkspaceDeleted(org, "ws_shop", at, purge).ok());
+  ASSERT_TRUE(remote.PurgeWorkspace(org, "ws_shop").ok());
+  EXPECT_EQ(remote.GetWorkspaceById("ws_shop").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetWorkspaceById("ws_shop").status().code(), absl::StatusCode::kNotFound);
+
   // Unsigned, the routes answer 401 (they are internal).
   EXPECT_EQ(Post("/internal/v1/workspaces/list", {{"org_id", org}}).status, 401);
+  EXPECT_EQ(Post("/internal/v1/workspaces/delete", {{"org_id", org}, {"id", "ws_p0"}}).status, 401);
   (void)boot;
 }
 

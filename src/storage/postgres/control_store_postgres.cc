@@ -168,6 +168,12 @@ ALTER TABLE sdk_keys ADD COLUMN kind TEXT COLLATE "C" NOT NULL DEFAULT 'server'
   CHECK (kind IN ('server', 'client'));
 ALTER TABLE sdk_keys ADD COLUMN origins_json TEXT COLLATE "C" NOT NULL DEFAULT '[]';
 )sql",
+      // 3: the schema of SQLite step 5: workspaces deleted with a grace period.
+      R"sql(
+ALTER TABLE workspaces ADD COLUMN deleted_at BIGINT;
+ALTER TABLE workspaces ADD COLUMN purge_after BIGINT;
+CREATE INDEX workspaces_by_purge_after ON workspaces (purge_after) WHERE purge_after IS NOT NULL;
+)sql",
   };
   return *kSteps;
 }
@@ -207,6 +213,7 @@ thread_local const void* tls_in_transaction_of = nullptr;
   "id, key_hash, prefix, org_id, workspace_id, environment, name, created_by, " \
   "created_at, last_used_at, revoked_at, kind, origins_json"
 #define EV_WORKSPACE_COLUMNS "id, org_id, key, name, created_at"
+#define EV_WORKSPACE_READ_COLUMNS EV_WORKSPACE_COLUMNS ", deleted_at, purge_after"
 #define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at"
 #define EV_PASSKEY_COLUMNS                                                         \
   "credential_id, user_id, public_key_cose, algorithm, sign_count, name, aaguid, " \
@@ -311,6 +318,8 @@ Workspace ReadWorkspace(const PgResult& r, int i) {
   w.key = r.String(i, 2);
   w.name = r.String(i, 3);
   w.created_at = TimeAt(r, i, 4);
+  w.deleted_at = OptTimeAt(r, i, 5);
+  w.purge_after = OptTimeAt(r, i, 6);
   return w;
 }
 
@@ -699,7 +708,7 @@ class PgControlQueries final : public ControlStore {
 
   absl::StatusOr<Workspace> GetWorkspaceByKey(std::string_view org_id,
                                               std::string_view key) override {
-    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_COLUMNS
+    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_READ_COLUMNS
                                       " FROM workspaces WHERE org_id = $1 AND key = $2",
                                       {org_id, key}));
     if (r.Rows() == 0) return NotFound("workspace", key);
@@ -707,7 +716,7 @@ class PgControlQueries final : public ControlStore {
   }
 
   absl::StatusOr<Workspace> GetWorkspaceById(std::string_view id) override {
-    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_COLUMNS
+    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_READ_COLUMNS
                                       " FROM workspaces WHERE id = $1",
                                       {id}));
     if (r.Rows() == 0) return NotFound("workspace", id);
@@ -715,7 +724,7 @@ class PgControlQueries final : public ControlStore {
   }
 
   absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) override {
-    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_COLUMNS " FROM workspaces "
+    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_READ_COLUMNS " FROM workspaces "
                                       "WHERE org_id = $1 ORDER BY created_at, id",
                                       {org_id}));
     return ReadAll<Workspace>(r, ReadWorkspace);
@@ -725,6 +734,43 @@ class PgControlQueries final : public ControlStore {
     EV_RETURN_IF_ERROR(control_internal::RequireNonEmpty(name, "workspace name"));
     return ExpectChanged("UPDATE workspaces SET name = $1 WHERE org_id = $2 AND id = $3", {name, org_id, id},
                          "workspace", id);
+  }
+
+  absl::StatusOr<Workspace> MarkWorkspaceDeleted(std::string_view org_id, std::string_view id, absl::Time at,
+                                                 absl::Time purge_after) override {
+    EV_ASSIGN_OR_RETURN(int64_t changed, X("UPDATE workspaces SET deleted_at = $1, purge_after = $2 "
+                                           "WHERE org_id = $3 AND id = $4 AND deleted_at IS NULL",
+                                           {Micros(at), Micros(purge_after), org_id, id}));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
+    if (changed == 0) return control_internal::WorkspaceDeletedAlready(id);
+    return ws;
+  }
+
+  absl::StatusOr<Workspace> RestoreWorkspace(std::string_view org_id, std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(int64_t changed, X("UPDATE workspaces SET deleted_at = NULL, purge_after = NULL "
+                                           "WHERE org_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
+                                           {org_id, id}));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
+    if (changed == 0) return control_internal::WorkspaceNotDeleted(id);
+    return ws;
+  }
+
+  absl::StatusOr<std::vector<Workspace>> ListWorkspacesDueForPurge(absl::Time now, int limit) override {
+    EV_RETURN_IF_ERROR(control_internal::CheckPurgeLimit(limit));
+    EV_ASSIGN_OR_RETURN(PgResult r, Q("SELECT " EV_WORKSPACE_READ_COLUMNS " FROM workspaces "
+                                      "WHERE purge_after IS NOT NULL AND purge_after <= $1 "
+                                      "ORDER BY purge_after, id LIMIT $2",
+                                      {Micros(now), static_cast<int64_t>(limit)}));
+    return ReadAll<Workspace>(r, ReadWorkspace);
+  }
+
+  absl::Status PurgeWorkspace(std::string_view org_id, std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(int64_t changed, X("DELETE FROM workspaces WHERE org_id = $1 AND id = $2 "
+                                           "AND deleted_at IS NOT NULL",
+                                           {org_id, id}));
+    if (changed > 0) return absl::OkStatus();
+    EV_RETURN_IF_ERROR(control_internal::InOrg(GetWorkspaceById(id), org_id, id).status());
+    return control_internal::WorkspaceNotDeleted(id);
   }
 
   absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {

@@ -153,6 +153,21 @@ CREATE TABLE ws_webhooks (
   PRIMARY KEY (workspace_id, id)
 );
 )sql",
+      // 2: the purge of a deleted workspace (Destroy) may delete its revisions: only inside a
+      // transaction that named that workspace in edgevault.purging (set_config, local to the
+      // transaction). Every other update, delete or truncate is still refused.
+      R"sql(
+CREATE OR REPLACE FUNCTION ws_revisions_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    IF current_setting('edgevault.purging', true) = OLD.workspace_id THEN
+      RETURN OLD;
+    END IF;
+  END IF;
+  RAISE EXCEPTION 'revisions are append-only';
+END
+$fn$;
+)sql",
   };
   return *kSteps;
 }
@@ -902,9 +917,17 @@ absl::Status CheckLockTimeout(absl::Duration d) {
   return absl::OkStatus();
 }
 
+// Every table of the workspace schema (PostgresWorkspaceDbMigrations), children before
+// their parents: Destroy deletes a workspace's rows in this order. A new table goes here
+// too (workspace_store_postgres_test checks that Destroy leaves no row behind).
+constexpr std::string_view kWorkspaceTablesChildrenFirst[] = {
+    "ws_change_request_reviews", "ws_change_request_comments", "ws_change_requests", "ws_webhooks",
+    "ws_items",                  "ws_revisions",               "ws_outbox",          "ws_activity",
+    "ws_data_keys",              "ws_stores"};
+
 // Stores are views on the shared pool, so nothing is worth keeping open: the provider
 // only remembers the live instances (one per workspace while held) and which workspaces
-// are known to exist (they are never deleted), so Open of a known one needs no query.
+// are known to exist (forgotten by Destroy), so Open of a known one needs no query.
 class PostgresProvider final : public WorkspaceStoreProvider {
  public:
   PostgresProvider(std::shared_ptr<PgPool> pool, PostgresWorkspaceStoreProviderOptions options)
@@ -922,6 +945,35 @@ class PostgresProvider final : public WorkspaceStoreProvider {
     std::vector<std::string> out;
     for (int i = 0; i < r.Rows(); ++i) out.push_back(r.String(i, 0));
     return out;
+  }
+
+  // Every table of the workspace schema, children before their parents (the foreign keys).
+  absl::Status Destroy(std::string_view id_view) override {
+    EV_RETURN_IF_ERROR(CheckWorkspaceId(id_view));
+    std::string id(id_view);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = live_.find(id); it != live_.end() && !it->second.expired()) {
+        return absl::FailedPreconditionError(base::ToAbsl(StrCat("the store of workspace ", id, " is in use")));
+      }
+    }
+    EV_ASSIGN_OR_RETURN(PgPool::Lease conn, pool_->Acquire());
+    EV_RETURN_IF_ERROR(conn->Exec("BEGIN").status());
+    absl::Status st = [&]() -> absl::Status {
+      // Lets the append-only trigger of ws_revisions pass this workspace's rows (step 2).
+      EV_RETURN_IF_ERROR(conn->Query("SELECT set_config('edgevault.purging', $1, true)", {id}).status());
+      for (std::string_view table : kWorkspaceTablesChildrenFirst) {
+        EV_RETURN_IF_ERROR(conn->Exec(StrCat("DELETE FROM ", table, " WHERE workspace_id = $1"), {id}).status());
+      }
+      return conn->Exec("COMMIT").status();
+    }();
+    if (!st.ok()) {
+      (void)conn->Exec("ROLLBACK");
+      return st;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    known_.erase(id);
+    return absl::OkStatus();
   }
 
   size_t OpenCount() override {

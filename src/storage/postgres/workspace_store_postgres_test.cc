@@ -296,6 +296,48 @@ TEST_F(PostgresWorkspaceStoreTest, ProviderCreatesOpensListsAndHandsOutOneInstan
   EV_TEST_EXPECT_CODE(OpenPostgresWorkspaceStore(nullptr, TestEnv(), "ws_a"), kInvalidArgument);
 }
 
+// The purge of a deleted workspace (WorkspaceStoreProvider::Destroy): every row of it, in
+// every table of the schema, and nothing of another workspace.
+TEST_F(PostgresWorkspaceStoreTest, DestroyRemovesEveryRowOfTheWorkspaceOnly) {
+  auto p = NewProvider(url_);
+  ASSERT_NE(p, nullptr);
+  for (const char* id : {"ws_a", "ws_b"}) {
+    EV_TEST_ASSIGN(std::shared_ptr<WorkspaceStore> s, p->Create(id));
+    CommitRequest c = Put("k", "{}");
+    c.data_keys.push_back(DataKeyRow{"dk1", "m1", "wrapped"});
+    c.outbox.push_back(OutboxRow{.kind = "audit", .payload = "{}", .created_at = kT0});
+    EV_TEST_ASSERT_OK(s->Commit(c));
+    EV_TEST_ASSERT_OK(s->AppendActivity(Activity{.time = kT0, .actor = "user:u", .action = "x", .details = "{}"}, {}));
+    if (std::string(id) == "ws_a") {
+      EV_TEST_EXPECT_CODE(p->Destroy("ws_a"), kFailedPrecondition);  // held
+    }
+  }
+  EV_TEST_ASSERT_OK(p->Destroy("ws_a"));
+  EV_TEST_ASSERT_OK(p->Destroy("ws_a"));  // nothing left: still OK
+  EV_TEST_EXPECT_CODE(p->Open("ws_a"), kNotFound);
+  EV_TEST_ASSIGN(std::vector<std::string> ids, p->List());
+  EXPECT_EQ(ids, std::vector<std::string>{"ws_b"});
+  auto pool = PgPool::Create({.connect = {.url = url_}, .max_connections = 1});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  EV_TEST_ASSIGN(PgPool::Lease conn, (*pool)->Acquire());
+  // Every table with a workspace_id column, so a table added later is checked too.
+  EV_TEST_ASSIGN(PgResult tables, conn->Query("SELECT table_name FROM information_schema.columns "
+                                              "WHERE column_name = 'workspace_id' AND table_name LIKE 'ws\\_%'"));
+  ASSERT_GE(tables.Rows(), 9);
+  for (int i = 0; i < tables.Rows(); ++i) {
+    const std::string table = tables.String(i, 0);
+    EV_TEST_ASSIGN(PgResult a, conn->Query("SELECT count(*) FROM " + table + " WHERE workspace_id = 'ws_a'"));
+    EXPECT_EQ(a.Int64(0, 0), 0) << table;
+  }
+  // Revisions stay append-only outside a purge of their own workspace.
+  EV_TEST_EXPECT_CODE(conn->Exec("DELETE FROM ws_revisions WHERE workspace_id = 'ws_b'"), kInternal);
+  EV_TEST_ASSIGN(std::shared_ptr<WorkspaceStore> b, p->Open("ws_b"));
+  EV_TEST_ASSIGN(Item item, b->GetItem(ItemKind::kConfig, "k"));
+  EXPECT_EQ(item.body, "{}");
+  EV_TEST_ASSIGN(DataKeyRow key, b->GetDataKey("dk1"));
+  EXPECT_EQ(key.wrapped, "wrapped");
+}
+
 TEST_F(PostgresWorkspaceStoreTest, BadOptionsAndUnreachableServers) {
   EV_TEST_EXPECT_CODE(OpenPostgresWorkspaceStoreProvider({.url = url_, .env = nullptr}), kInvalidArgument);
   EV_TEST_EXPECT_CODE(OpenPostgresWorkspaceStoreProvider({.url = "mysql://x/y", .env = TestEnv()}),

@@ -174,6 +174,13 @@ ALTER TABLE totp ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0 CHECK (sealed IN (
 ALTER TABLE sdk_keys ADD COLUMN kind TEXT NOT NULL DEFAULT 'server' CHECK (kind IN ('server', 'client'));
 ALTER TABLE sdk_keys ADD COLUMN origins_json TEXT NOT NULL DEFAULT '[]';
 )sql",
+      // 5: workspaces deleted with a grace period (docs/design/control-db.md "Deleted
+      // workspaces"): both set or both NULL; the purge task finds the due ones by index.
+      R"sql(
+ALTER TABLE workspaces ADD COLUMN deleted_at BIGINT;
+ALTER TABLE workspaces ADD COLUMN purge_after BIGINT;
+CREATE INDEX workspaces_by_purge_after ON workspaces (purge_after) WHERE purge_after IS NOT NULL;
+)sql",
   };
   return *kSteps;
 }
@@ -210,6 +217,7 @@ absl::StatusOr<Role> ReadRole(const Statement& st, int col) {
   "id, key_hash, prefix, org_id, workspace_id, environment, name, created_by, " \
   "created_at, last_used_at, revoked_at, kind, origins_json"
 #define EV_WORKSPACE_COLUMNS "id, org_id, key, name, created_at"
+#define EV_WORKSPACE_READ_COLUMNS EV_WORKSPACE_COLUMNS ", deleted_at, purge_after"
 #define EV_TOTP_COLUMNS "user_id, secret, confirmed, last_step, created_at, sealed"
 #define EV_PASSKEY_COLUMNS                                                         \
   "credential_id, user_id, public_key_cose, algorithm, sign_count, name, aaguid, " \
@@ -308,6 +316,8 @@ Workspace ReadWorkspace(const Statement& st) {
   w.key = st.ColumnText(2);
   w.name = st.ColumnText(3);
   w.created_at = FromMicros(st.ColumnInt64(4));
+  w.deleted_at = OptTime(st.ColumnOptionalInt64(5));
+  w.purge_after = OptTime(st.ColumnOptionalInt64(6));
   return w;
 }
 
@@ -771,7 +781,7 @@ class ControlQueries final : public ControlStore {
   absl::StatusOr<Workspace> GetWorkspaceByKey(std::string_view org_id,
                                               std::string_view key) override {
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS
+                        db_->Prepare("SELECT " EV_WORKSPACE_READ_COLUMNS
                                      " FROM workspaces WHERE org_id = ? AND key = ?"));
     st.Bind(1, org_id).Bind(2, key);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -781,7 +791,7 @@ class ControlQueries final : public ControlStore {
 
   absl::StatusOr<Workspace> GetWorkspaceById(std::string_view id) override {
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS " FROM workspaces WHERE id = ?"));
+                        db_->Prepare("SELECT " EV_WORKSPACE_READ_COLUMNS " FROM workspaces WHERE id = ?"));
     st.Bind(1, id);
     EV_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return NotFound("workspace", id);
@@ -790,7 +800,7 @@ class ControlQueries final : public ControlStore {
 
   absl::StatusOr<std::vector<Workspace>> ListWorkspaces(std::string_view org_id) override {
     EV_ASSIGN_OR_RETURN(Statement st,
-                        db_->Prepare("SELECT " EV_WORKSPACE_COLUMNS " FROM workspaces "
+                        db_->Prepare("SELECT " EV_WORKSPACE_READ_COLUMNS " FROM workspaces "
                                      "WHERE org_id = ? ORDER BY created_at, id"));
     st.Bind(1, org_id);
     return ReadAll<Workspace>(st, ReadWorkspace);
@@ -801,6 +811,46 @@ class ControlQueries final : public ControlStore {
     EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE workspaces SET name = ? WHERE org_id = ? AND id = ?"));
     st.Bind(1, name).Bind(2, org_id).Bind(3, id);
     return ExpectChanged(st, "workspace", id);
+  }
+
+  absl::StatusOr<Workspace> MarkWorkspaceDeleted(std::string_view org_id, std::string_view id, absl::Time at,
+                                                 absl::Time purge_after) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE workspaces SET deleted_at = ?, purge_after = ? "
+                                                   "WHERE org_id = ? AND id = ? AND deleted_at IS NULL"));
+    st.Bind(1, Micros(at)).Bind(2, Micros(purge_after)).Bind(3, org_id).Bind(4, id);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
+    if (changed == 0) return control_internal::WorkspaceDeletedAlready(id);
+    return ws;
+  }
+
+  absl::StatusOr<Workspace> RestoreWorkspace(std::string_view org_id, std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE workspaces SET deleted_at = NULL, purge_after = NULL "
+                                                   "WHERE org_id = ? AND id = ? AND deleted_at IS NOT NULL"));
+    st.Bind(1, org_id).Bind(2, id);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    EV_ASSIGN_OR_RETURN(Workspace ws, control_internal::InOrg(GetWorkspaceById(id), org_id, id));
+    if (changed == 0) return control_internal::WorkspaceNotDeleted(id);
+    return ws;
+  }
+
+  absl::StatusOr<std::vector<Workspace>> ListWorkspacesDueForPurge(absl::Time now, int limit) override {
+    EV_RETURN_IF_ERROR(control_internal::CheckPurgeLimit(limit));
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("SELECT " EV_WORKSPACE_READ_COLUMNS " FROM workspaces "
+                                                   "WHERE purge_after IS NOT NULL AND purge_after <= ? "
+                                                   "ORDER BY purge_after, id LIMIT ?"));
+    st.Bind(1, Micros(now)).Bind(2, static_cast<int64_t>(limit));
+    return ReadAll<Workspace>(st, ReadWorkspace);
+  }
+
+  absl::Status PurgeWorkspace(std::string_view org_id, std::string_view id) override {
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("DELETE FROM workspaces "
+                                                   "WHERE org_id = ? AND id = ? AND deleted_at IS NOT NULL"));
+    st.Bind(1, org_id).Bind(2, id);
+    EV_ASSIGN_OR_RETURN(int64_t changed, Changed(st));
+    if (changed > 0) return absl::OkStatus();
+    EV_RETURN_IF_ERROR(control_internal::InOrg(GetWorkspaceById(id), org_id, id).status());
+    return control_internal::WorkspaceNotDeleted(id);
   }
 
   absl::Status DeleteWorkspace(std::string_view org_id, std::string_view id) override {
@@ -1312,6 +1362,11 @@ class SqliteControlStore final : public ControlStore {
   EV_FORWARD(absl::Status, RenameWorkspace, (std::string_view o, std::string_view id, std::string_view n),
              (o, id, n))
   EV_FORWARD(absl::Status, DeleteWorkspace, (std::string_view o, std::string_view id), (o, id))
+  EV_FORWARD(absl::StatusOr<Workspace>, MarkWorkspaceDeleted,
+             (std::string_view o, std::string_view id, absl::Time a, absl::Time p), (o, id, a, p))
+  EV_FORWARD(absl::StatusOr<Workspace>, RestoreWorkspace, (std::string_view o, std::string_view id), (o, id))
+  EV_FORWARD(absl::StatusOr<std::vector<Workspace>>, ListWorkspacesDueForPurge, (absl::Time n, int l), (n, l))
+  EV_FORWARD(absl::Status, PurgeWorkspace, (std::string_view o, std::string_view id), (o, id))
   EV_FORWARD(absl::Status, PutTotp, (const TotpState& s), (s))
   EV_FORWARD(absl::StatusOr<TotpState>, GetTotp, (std::string_view u), (u))
   EV_FORWARD(absl::Status, ConfirmTotp, (std::string_view u), (u))

@@ -39,6 +39,34 @@ class SqliteProvider : public WorkspaceStoreProvider {
     return out;
   }
 
+  absl::Status Destroy(std::string_view id_view) override {
+    std::string id(id_view);
+    if (!IsPlainWorkspaceId(id)) {
+      return absl::InvalidArgumentError(base::ToAbsl(base::StrCat("\"", id.substr(0, 80), "\" is not a workspace id")));
+    }
+    std::shared_ptr<Slot> victim;  // the store closes when this goes, after the mutex
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = slots_.find(id); it != slots_.end()) {
+        const std::shared_ptr<Slot>& slot = it->second;
+        if (slot.use_count() != 1 || (slot->store != nullptr && slot->store.use_count() != 1)) {
+          return absl::FailedPreconditionError(base::ToAbsl("the store of workspace " + id + " is in use"));
+        }
+        victim = slot;
+        lru_.erase(victim->lru);
+        slots_.erase(it);
+      }
+    }
+    victim.reset();
+    // The database last: without it, a leftover journal is never opened again.
+    const std::string path = options_.dir + "/" + id + ".db";
+    for (const std::string& p : {path + "-wal", path + "-shm", path + "-journal", path}) {
+      absl::Status st = options_.env->DeleteFile(p);
+      if (!st.ok() && !absl::IsNotFound(st)) return st;
+    }
+    return options_.env->SyncDir(options_.dir);
+  }
+
   size_t OpenCount() override {
     std::lock_guard<std::mutex> lock(mu_);
     size_t n = 0;

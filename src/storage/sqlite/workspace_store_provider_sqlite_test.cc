@@ -46,6 +46,28 @@ TEST_F(ProviderTest, CreateOpenListAndNotFound) {
   EXPECT_EQ(*(*a)->WorkspaceId(), "ws_a");
 }
 
+TEST_F(ProviderTest, DestroyRemovesTheFileOnlyWhenNobodyHoldsTheStore) {
+  auto p = NewProvider(4);
+  ASSERT_NE(p, nullptr);
+  const std::string file = dir_.path() + "/workspaces/ws_a.db";
+  {
+    absl::StatusOr<std::shared_ptr<WorkspaceStore>> a = p->Create("ws_a");
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(p->Create("ws_b").ok());
+    EXPECT_EQ(p->Destroy("ws_a").code(), absl::StatusCode::kFailedPrecondition);  // held
+    EXPECT_TRUE(std::filesystem::exists(file));
+  }
+  EXPECT_EQ(p->Destroy("../x").code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(p->Destroy("ws_a").ok());
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_FALSE(std::filesystem::exists(file + "-wal"));
+  EXPECT_TRUE(p->Destroy("ws_a").ok());  // gone already
+  EXPECT_EQ(p->Open("ws_a").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<std::vector<std::string>> ids = p->List();
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, std::vector<std::string>{"ws_b"});
+}
+
 TEST_F(ProviderTest, OneInstancePerWorkspaceWhileHeldEvenAcrossEviction) {
   auto p = NewProvider(2);
   ASSERT_NE(p, nullptr);
