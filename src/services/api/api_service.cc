@@ -622,6 +622,7 @@ class ApiService::Handlers {
       }
       EV_ASSIGN_OR_RETURN(storage::Workspace deleted,
                           o_.service->DeleteWorkspace(ActorFor(p, req), ws, reason, o_.workspace_delete_grace, keys));
+      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);  // its documents leave resources/list
       return services::JsonResponse(200, WorkspaceJson(deleted));
     });
 
@@ -641,6 +642,7 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, o_.sdk_keys->ListSdkKeys(ws.org_id, ws.id));
       EV_ASSIGN_OR_RETURN(storage::Workspace restored,
                           o_.service->RestoreWorkspace(ActorFor(p, req), ws, reason, keys));
+      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);
       return services::JsonResponse(200, WorkspaceJson(restored));
     });
 
