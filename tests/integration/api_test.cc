@@ -757,7 +757,7 @@ TEST_F(ApiTest, WorkspaceDeleteRestoreAndPurge) {
   ASSERT_TRUE(testing::PollUntil([&] { return delivery() == 200; }, 10000));
   std::string dev = up_->TokenForNewUser("dev-wsdel@example.com", "developer");
   std::string viewer = up_->TokenForNewUser("viewer-wsdel@example.com", "viewer");
-  std::string stranger = TokenForOwnerOfAnotherOrg("wsdel-other");
+  std::string stranger = testing::TokenForOwnerOfAnotherOrg(*up_, "wsdel-other");
   ASSERT_FALSE(dev.empty());
   ASSERT_FALSE(viewer.empty());
   ASSERT_FALSE(stranger.empty());
