@@ -183,6 +183,9 @@ void AuthService::Impl::InstallAdmin(net::Router& r) {
       if (p.role != Role::kOwner) {
         Role reach = k.role;
         absl::StatusOr<storage::Membership> creator = store_.GetMembership(p.org_id, k.created_by);
+        // A creator who left the org holds no role here; any other failed read refuses
+        // (fail closed: an unreadable role is not a low one).
+        if (!creator.ok() && !absl::IsNotFound(creator.status())) return creator.status();
         if (creator.ok()) reach = std::max(reach, creator->role);
         if (reach >= Role::kAdmin) {
           return absl::PermissionDeniedError("only an owner can revoke a key of an admin or owner");
