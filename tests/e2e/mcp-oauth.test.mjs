@@ -86,6 +86,17 @@ async function consentInBrowser(authUrl, email, { untick = [] } = {}) {
   return got.get('code');
 }
 
+// A fresh browser page on the console's `path`, signed in as `email`.
+async function signInAt(path, email) {
+  const page = watchPage(await (await browser.newContext()).newPage(), pageErrors);
+  await page.goto(`${ev.url('console')}${path}`);
+  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  return page;
+}
+
 // The whole flow for `provider`: the first connect needs the user, the second works.
 async function authorize(provider, email, opts) {
   const first = new StreamableHTTPClientTransport(mcpUrl(), { authProvider: provider });
@@ -204,12 +215,7 @@ test("the user revokes an app on the console's Account page and the agent's acce
   const { client } = await connect(provider);
   assert.ok((await client.listTools()).tools.length > 0);  // positive control
 
-  const page = watchPage(await (await browser.newContext()).newPage(), pageErrors);
-  await page.goto(`${ev.url('console')}/account`);
-  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
-  await page.getByLabel('Email').fill(VIEWER);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const page = await signInAt('/account', VIEWER);
   await page.getByRole('heading', { level: 2, name: 'Authorized apps' }).waitFor();
   const table = page.getByRole('table', { name: 'Your authorized apps' });
   const row = table.getByRole('row').filter({ hasText: name });
@@ -253,12 +259,7 @@ test("an admin sees a member's app on the console's Members page and ends its ac
   const { client } = await connect(provider);
   assert.ok((await client.listTools()).tools.length > 0);  // positive control
 
-  const page = watchPage(await (await browser.newContext()).newPage(), pageErrors);
-  await page.goto(`${ev.url('console')}/members`);
-  await page.getByRole('heading', { level: 1, name: 'Sign in to EdgeVault' }).waitFor();
-  await page.getByLabel('Email').fill(ADMIN);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  const page = await signInAt('/members', ADMIN);
   await page.getByRole('heading', { level: 2, name: 'Authorized apps in this org' }).waitFor();
   const table = page.getByRole('table', { name: 'Authorized apps in this org' });
   const row = table.getByRole('row').filter({ hasText: name });

@@ -188,6 +188,20 @@ absl::StatusOr<InsightsRange> ParseInsightsRange(const std::optional<std::string
 
 namespace {
 
+// One series: its `labels`, then the sum of its counts and the count per step
+// ({...labels, total, counts}).
+json::object SeriesJson(json::object labels, const std::vector<int64_t>& counts) {
+  int64_t sum = 0;
+  json::array c;
+  for (int64_t n : counts) {
+    sum += n;
+    c.push_back(n);
+  }
+  labels["total"] = sum;
+  labels["counts"] = std::move(c);
+  return labels;
+}
+
 // What every usage answer starts with: the environment, the range and each step's start.
 json::object RangeJson(const InsightsRange& range, const std::string& environment) {
   const int64_t buckets = (range.to_minute - range.from_minute) / range.step_minutes;
@@ -229,13 +243,7 @@ absl::StatusOr<json::object> FlagInsights(storage::UsageStore& store, const std:
   auto series = [](const std::map<std::string, std::vector<int64_t>>& m, const char* name) {
     json::array out;
     for (const auto& [key, counts] : m) {
-      int64_t sum = 0;
-      json::array c;
-      for (int64_t n : counts) {
-        sum += n;
-        c.push_back(n);
-      }
-      out.push_back(json::object{{name, key}, {"total", sum}, {"counts", std::move(c)}});
+      out.push_back(SeriesJson(json::object{{name, key}}, counts));
     }
     return out;
   };
@@ -266,14 +274,9 @@ absl::StatusOr<json::object> SdkUsage(storage::UsageStore& store, const std::str
       counts[i] += p.count;
     }
     for (const auto& [kind, counts] : by_kind) {
-      int64_t sum = 0;
-      json::array c;
-      for (int64_t n : counts) {
-        sum += n;
-        c.push_back(n);
-      }
-      total += sum;
-      series.push_back(json::object{{"endpoint", endpoint}, {"key_kind", kind}, {"total", sum}, {"counts", std::move(c)}});
+      json::object one = SeriesJson(json::object{{"endpoint", endpoint}, {"key_kind", kind}}, counts);
+      total += one.at("total").as_int64();
+      series.push_back(std::move(one));
     }
   }
   json::object out = RangeJson(range, environment);
