@@ -67,6 +67,13 @@ absl::StatusOr<crypto::JwtClaims> JwksCache::Verify(std::string_view token, std:
   if (!v || age() > options_.max_age) {
     absl::Status st = MaybeRefresh();
     v = Current();
+    if (!v && st.ok()) {
+      // No set yet and a fetch was attempted within min_refresh_interval: another request
+      // may be fetching the first set right now (two requests right after start). Wait for
+      // that fetch instead of failing beside it.
+      { std::lock_guard<std::mutex> fetched(fetch_mu_); }
+      v = Current();
+    }
     if (!v) {
       return st.ok() ? absl::UnavailableError("no JWKS fetched from auth yet") : st;
     }

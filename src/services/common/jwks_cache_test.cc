@@ -1,7 +1,10 @@
 #include "src/services/common/jwks_cache.h"
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <mutex>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "src/base/encoding.h"
@@ -22,6 +25,7 @@ class JwksCacheTest : public ::testing::Test {
     net::Router router;
     router.Get("/.well-known/jwks.json", [this](net::Request&) {
       ++hits_;
+      while (hold_.load()) std::this_thread::yield();  // a slow auth (tests set hold_)
       std::lock_guard<std::mutex> lock(mu_);
       return net::Response::Json(status_, jwks_);
     });
@@ -71,6 +75,7 @@ class JwksCacheTest : public ::testing::Test {
   std::string jwks_;
   int status_ = 200;
   std::atomic<int> hits_{0};
+  std::atomic<bool> hold_{false};
   std::unique_ptr<net::HttpServer> server_;
   std::unique_ptr<net::HttpClient> client_;
   std::unique_ptr<JwksCache> cache_;
@@ -87,6 +92,24 @@ TEST_F(JwksCacheTest, VerifiesAndCaches) {
   env_.AdvanceBy(absl::Seconds(1));  // older than max_age (3 s): refetched
   ASSERT_TRUE(cache_->Verify(Sign(key_a_, Claims())).ok());
   EXPECT_EQ(hits_.load(), 2);
+}
+
+// Regression: the console's first page asks the api twice at once right after start; the
+// second request found the first fetch under way (attempted within min_refresh_interval) and
+// failed with "no JWKS fetched from auth yet" instead of waiting for it.
+TEST_F(JwksCacheTest, ARequestBesideTheFirstFetchWaitsForIt) {
+  const std::string token = Sign(key_a_, Claims());
+  hold_ = true;
+  std::future<absl::Status> first = std::async(std::launch::async, [&] { return cache_->Verify(token).status(); });
+  while (hits_.load() == 0) std::this_thread::yield();  // the first fetch is at auth
+  std::future<absl::Status> second = std::async(std::launch::async, [&] { return cache_->Verify(token).status(); });
+  // Give the second request time to fail if it would (it must wait instead), then let
+  // auth answer.
+  (void)second.wait_for(std::chrono::milliseconds(200));
+  hold_ = false;
+  EXPECT_TRUE(first.get().ok());
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_EQ(hits_.load(), 1);
 }
 
 TEST_F(JwksCacheTest, RejectsForgeries) {
