@@ -151,6 +151,17 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   outputs.push(textOf(invalid));
   assert.equal(invalid.isError, true, textOf(invalid));
 
+  // AI (docs/design/ai.md): the exact risk of a change needs no model (this api has none);
+  // a draft needs one and says how to configure it. Neither writes anything.
+  const risk = await call('ai_risk_review', { ...ws, changes: [{ kind: 'config', key: 'db.pool', environment: 'prod', value: 40 }] });
+  assert.ok(risk.exact.environments.some((e) => e.key === 'prod'), JSON.stringify(risk));
+  assert.ok(risk.exact.configs.some((c) => c.key === 'db.pool' && c.environment === 'prod'), JSON.stringify(risk));
+  assert.deepEqual(risk.exact.secrets, [], JSON.stringify(risk));
+  const draft = await client.callTool({ name: 'ai_draft', arguments: { ...ws, prompt: 'raise the prod pool to 40' } });
+  outputs.push(textOf(draft));
+  assert.equal(draft.isError, true, textOf(draft));
+  assert.match(textOf(draft), /ai_not_configured|ai\.provider/, textOf(draft));
+
   // Apply to dev: written, with the reason.
   const applied = await call('apply_change', {
     ...ws, kind: 'config', key: 'db.pool', body: { type: 'integer', description: 'connection pool size', values: { dev: 8, prod: 20 } },
@@ -194,7 +205,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   outputs.push(textOf(item));
 
   // Default server: no tool output, however it was asked, carries a secret value.
-  assert.equal(outputs.length, 21);  // 19 tool calls (every tool but read_secret_value), 2 resource reads
+  assert.equal(outputs.length, 23);  // 21 tool calls (every tool but read_secret_value), 2 resource reads
   for (const o of outputs) {
     assert.ok(!o.includes(MARKER), `a secret value leaked: ${o.slice(0, 300)}`);
     assert.ok(!o.includes(PROPOSED_MARKER), `a proposed secret value leaked: ${o.slice(0, 300)}`);
