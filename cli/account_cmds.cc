@@ -186,10 +186,11 @@ int MemberRemove(AccountCommands& c, Client& client) {
   });
 }
 
-// ---- member apps: the OAuth clients (MCP agents) the org's members authorized (admins).
+// ---- OAuth grants (MCP agents): yours (account apps) and, for admins, the org's (member apps).
 
-int MemberAppsList(AccountCommands& c, Client& client) {
-  Reply r = client.Call("GET", "/v1/org/oauth-grants");
+// GET …/oauth-grants as a table. The org's view (`by_member`) names the member who allowed
+// each grant; your own view names the resource instead.
+int GrantsOutput(const AccountCommands& c, const Reply& r, bool by_member) {
   return Output(c.as_json, r, [&]() -> std::optional<std::string> {
     const json::array* grants = ArrayMember(r.body, "grants");
     if (grants == nullptr) return std::string("no \"grants\" array in it");
@@ -197,23 +198,35 @@ int MemberAppsList(AccountCommands& c, Client& client) {
     for (const json::value& g : *grants) {
       const json::value* client_v = Member(g, "client");
       const json::value* user_v = Member(g, "user");
-      rows.push_back({Cell(g, "id"), user_v != nullptr ? Cell(*user_v, "email") : "-",
-                      client_v != nullptr ? Cell(*client_v, "name") : "-", Joined(g, "scopes"),
-                      Cell(g, "last_used_at"), Cell(g, "created_at")});
+      std::vector<std::string> row = {Cell(g, "id")};
+      if (by_member) row.push_back(user_v != nullptr ? Cell(*user_v, "email") : "-");
+      row.insert(row.end(), {client_v != nullptr ? Cell(*client_v, "name") : "-", Joined(g, "scopes"),
+                             Cell(g, "last_used_at"), Cell(g, "created_at")});
+      if (!by_member) row.push_back(Cell(g, "resource"));
+      rows.push_back(std::move(row));
     }
-    PrintTable({"ID", "MEMBER", "CLIENT", "SCOPES", "LAST USED", "CREATED"}, rows);
+    if (by_member) PrintTable({"ID", "MEMBER", "CLIENT", "SCOPES", "LAST USED", "CREATED"}, rows);
+    else PrintTable({"ID", "CLIENT", "SCOPES", "LAST USED", "CREATED", "RESOURCE"}, rows);
     return std::nullopt;
   });
 }
 
-int MemberAppsRevoke(AccountCommands& c, Client& client) {
-  Reply r = client.Call("DELETE", "/v1/org/oauth-grants/" + QueryValue(c.id));
+// DELETE …/oauth-grants/ID: what a revocation means for the agent.
+int RevokedGrantOutput(const AccountCommands& c, const Reply& r) {
   return Output(c.as_json, r, [&]() -> std::optional<std::string> {
     std::printf("Revoked %s: its refresh tokens are refused at once, its access tokens at every api node within "
                 "about a second.\n",
                 c.id.c_str());
     return std::nullopt;
   });
+}
+
+int MemberAppsList(AccountCommands& c, Client& client) {
+  return GrantsOutput(c, client.Call("GET", "/v1/org/oauth-grants"), /*by_member=*/true);
+}
+
+int MemberAppsRevoke(AccountCommands& c, Client& client) {
+  return RevokedGrantOutput(c, client.Call("DELETE", "/v1/org/oauth-grants/" + QueryValue(c.id)));
 }
 
 // ---- account password / totp: auth takes these only from a login session (the CLI holds
@@ -322,19 +335,7 @@ int AppsList(AccountCommands& c, Client& client) {
   if (s.rc != 0) return s.rc;
   Reply r = client.WithToken(s.token).Call("GET", "/v1/account/oauth-grants");
   CloseSession(client, s.token);
-  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
-    const json::array* grants = ArrayMember(r.body, "grants");
-    if (grants == nullptr) return std::string("no \"grants\" array in it");
-    std::vector<std::vector<std::string>> rows;
-    for (const json::value& g : *grants) {
-      const json::value* client_v = Member(g, "client");
-      std::string name = client_v != nullptr ? Cell(*client_v, "name") : "-";
-      rows.push_back({Cell(g, "id"), name, Joined(g, "scopes"), Cell(g, "last_used_at"), Cell(g, "created_at"),
-                      Cell(g, "resource")});
-    }
-    PrintTable({"ID", "CLIENT", "SCOPES", "LAST USED", "CREATED", "RESOURCE"}, rows);
-    return std::nullopt;
-  });
+  return GrantsOutput(c, r, /*by_member=*/false);
 }
 
 int AppsRevoke(AccountCommands& c, Client& client) {
@@ -342,12 +343,7 @@ int AppsRevoke(AccountCommands& c, Client& client) {
   if (s.rc != 0) return s.rc;
   Reply r = client.WithToken(s.token).Call("DELETE", "/v1/account/oauth-grants/" + QueryValue(c.id));
   CloseSession(client, s.token);
-  return Output(c.as_json, r, [&]() -> std::optional<std::string> {
-    std::printf("Revoked %s: its refresh tokens are refused at once, its access tokens at every api node within "
-                "about a second.\n",
-                c.id.c_str());
-    return std::nullopt;
-  });
+  return RevokedGrantOutput(c, r);
 }
 
 // Confirms a pending enrolment with a code; prints the recovery codes once.

@@ -86,6 +86,24 @@ async function consentInBrowser(authUrl, email, { untick = [] } = {}) {
   return got.get('code');
 }
 
+// auth's answer to a refresh with `token` (default: the provider's saved refresh token).
+async function refreshAt(provider, token = provider.savedTokens.refresh_token) {
+  return fetch(`${ev.url('auth')}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: provider.client.client_id }),
+  });
+}
+
+// An agent `name` that `email` allowed and that works (the positive control of a revocation).
+async function workingAgent(name, email) {
+  const provider = new TestProvider(name);
+  await authorize(provider, email);
+  const { client } = await connect(provider);
+  assert.ok((await client.listTools()).tools.length > 0);
+  return provider;
+}
+
 // A fresh browser page on the console's `path`, signed in as `email`.
 async function signInAt(path, email) {
   const page = watchPage(await (await browser.newContext()).newPage(), pageErrors);
@@ -167,11 +185,7 @@ test('discovery, registration, consent in the console, PKCE, a resource-bound to
   assert.notEqual(provider.savedTokens.refresh_token, oldRefresh);
   assert.notEqual(provider.savedTokens.access_token, 'expired');
   // The rotated-away refresh token is dead (and using it ends the grant).
-  const reused = await fetch(`${ev.url('auth')}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: oldRefresh, client_id: provider.client.client_id }),
-  });
+  const reused = await refreshAt(provider, oldRefresh);
   assert.equal(reused.status, 400);
   assert.equal((await reused.json()).error, 'invalid_grant');
   assert.deepEqual(pageErrors, []);
@@ -210,10 +224,7 @@ test("a viewer's agent gets read only, and so does a developer who unticks write
 
 test("the user revokes an app on the console's Account page and the agent's access ends", async () => {
   const name = 'e2e oauth client to revoke';
-  const provider = new TestProvider(name);
-  await authorize(provider, VIEWER);
-  const { client } = await connect(provider);
-  assert.ok((await client.listTools()).tools.length > 0);  // positive control
+  const provider = await workingAgent(name, VIEWER);
 
   const page = await signInAt('/account', VIEWER);
   await page.getByRole('heading', { level: 2, name: 'Authorized apps' }).waitFor();
@@ -228,12 +239,7 @@ test("the user revokes an app on the console's Account page and the agent's acce
   await page.context().close();
 
   // The refresh token is dead at once; the access token within the api's recheck interval.
-  const refreshed = await fetch(`${ev.url('auth')}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: provider.savedTokens.refresh_token,
-      client_id: provider.client.client_id }),
-  });
+  const refreshed = await refreshAt(provider);
   assert.equal((await refreshed.json()).error, 'invalid_grant');
   const deadline = Date.now() + 20000;
   for (;;) {
@@ -254,10 +260,7 @@ test("the user revokes an app on the console's Account page and the agent's acce
 
 test("an admin sees a member's app on the console's Members page and ends its access", async () => {
   const name = 'e2e oauth client the admin revokes';
-  const provider = new TestProvider(name);
-  await authorize(provider, DEV);
-  const { client } = await connect(provider);
-  assert.ok((await client.listTools()).tools.length > 0);  // positive control
+  const provider = await workingAgent(name, DEV);
 
   const page = await signInAt('/members', ADMIN);
   await page.getByRole('heading', { level: 2, name: 'Authorized apps in this org' }).waitFor();
@@ -270,12 +273,7 @@ test("an admin sees a member's app on the console's Members page and ends its ac
   await table.getByRole('row').filter({ hasText: name }).waitFor({ state: 'detached' });
   await page.context().close();
 
-  const refreshed = await fetch(`${ev.url('auth')}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: provider.savedTokens.refresh_token,
-      client_id: provider.client.client_id }),
-  });
+  const refreshed = await refreshAt(provider);
   assert.equal((await refreshed.json()).error, 'invalid_grant');
   // A developer's session is refused the org's list (auth decides, not the page).
   const login = await ev.auth('POST', '/v1/login', { body: { email: DEV, password: PASSWORD } });
