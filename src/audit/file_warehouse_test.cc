@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "gtest/gtest.h"
+#include "src/audit/chain_recovery.h"
 #include "src/audit/test_util.h"
 #include "src/audit/verify.h"
 
@@ -206,6 +208,33 @@ TEST_F(FileWarehouseTest, CrashBeforeHeadUpdateIsAdopted) {
   VerifyReport r = Verify();
   EXPECT_TRUE(r.ok) << r.problem;
   EXPECT_EQ(r.events, 5);
+}
+
+// Recovery (what the audit service does before it answers) reads each file once, though
+// it needs the newest one three times: to check HEAD, to adopt records after it and to
+// collect the dedup ids. The newest file can be tens of MB, or an S3 GET.
+TEST_F(FileWarehouseTest, RecoveryReadsEachFileOnce) {
+  BuildThreeFiles();
+  {
+    auto w = Open();  // a fourth file, hour 10 again, HEAD in it
+    ASSERT_TRUE(w->Append(Batch(15, 18, kT0 + absl::Hours(2))).ok());
+  }
+  class CountingReader : public FileWarehouseReader {
+   public:
+    using FileWarehouseReader::FileWarehouseReader;
+    absl::StatusOr<std::string> ReadFile(const std::string& path) override {
+      ++reads[path];
+      return FileWarehouseReader::ReadFile(path);
+    }
+    std::map<std::string, int> reads;
+  };
+  CountingReader reader(Dir(), &env_);
+  absl::StatusOr<RecoveredChain> r = RecoverChain(reader, "node-1", 100000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->recent_ids.size(), 18u);
+  EXPECT_EQ(r->head_line, 3);
+  ASSERT_FALSE(reader.reads.empty());
+  for (const auto& [path, n] : reader.reads) EXPECT_EQ(n, 1) << path;
 }
 
 TEST_F(FileWarehouseTest, TornTailFromACrashIsDroppedOnRestart) {

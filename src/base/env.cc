@@ -19,10 +19,17 @@ namespace {
 absl::StatusOr<std::string> PosixReadFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("open", path, errno);
+  // Read straight into a string sized from fstat (a 37 MB warehouse file read in 16 KiB
+  // appends spent most of its time re-allocating and copying); a file that grows meanwhile
+  // is read to its end all the same.
+  struct stat st;
+  size_t size = ::fstat(fd, &st) == 0 && st.st_size > 0 ? static_cast<size_t>(st.st_size) : 0;
   std::string out;
-  char buf[16384];
+  out.resize(size + 1);  // one spare byte: reading 0 there proves the end was reached
+  size_t used = 0;
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (used == out.size()) out.resize(out.size() + std::max<size_t>(16384, out.size() / 2));
+    ssize_t n = ::read(fd, out.data() + used, out.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
@@ -30,9 +37,10 @@ absl::StatusOr<std::string> PosixReadFile(const std::string& path) {
       return ErrnoStatus("read", path, err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    used += static_cast<size_t>(n);
   }
   ::close(fd);
+  out.resize(used);
   return out;
 }
 

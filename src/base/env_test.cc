@@ -1,9 +1,11 @@
 #include "src/base/env.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <memory>
@@ -221,6 +223,33 @@ TEST_P(EnvFileTest, WriteThenReadRoundTripsBinaryData) {
   back = env_->ReadFile(dir_.Sub("empty"));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, "");
+}
+
+// ReadFile sizes its buffer from fstat: a file whose stat size is 0 but which has bytes
+// (procfs) and one that grows past its stat size are still read to their end.
+TEST_P(EnvFileTest, ReadFileReadsPastTheStatSize) {
+  absl::StatusOr<std::string> status = env_->ReadFile("/proc/self/status");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_NE(status->find("Pid:"), std::string::npos);
+
+  // A FIFO has no size at all; what the writer sends (more than one read's worth) arrives.
+  std::string fifo = dir_.Sub("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string sent(70000, 'q');
+  sent.back() = 'z';
+  std::thread writer([&] {
+    int fd = ::open(fifo.c_str(), O_WRONLY);
+    for (size_t at = 0; fd >= 0 && at < sent.size();) {
+      ssize_t n = ::write(fd, sent.data() + at, std::min<size_t>(4096, sent.size() - at));
+      if (n <= 0) break;
+      at += static_cast<size_t>(n);
+    }
+    if (fd >= 0) ::close(fd);
+  });
+  absl::StatusOr<std::string> got = env_->ReadFile(fifo);
+  writer.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, sent);
 }
 
 TEST_P(EnvFileTest, OverwriteReplacesContentAndModeAndLeavesNoTemporaryFiles) {
