@@ -755,14 +755,18 @@ void Service::RevisionsCommitted(const std::string& workspace_id, int64_t first,
     }
   }
   std::shared_ptr<Slot> slot;
-  {
+  if (all_subscribers_.load() > 0) {
+    // Subscribers of every workspace hear other nodes' commits too (an MCP session told
+    // that an environment was created elsewhere): a workspace not yet seen gets a slot.
+    slot = SlotFor(workspace_id);
+  } else {
     // A workspace with subscribers here has a slot (they hold it); no slot, nobody to tell.
     std::lock_guard<std::mutex> lock(slots_mu_);
     auto it = slots_.find(workspace_id);
     if (it == slots_.end()) return;
     slot = it->second;
+    if (slot->subscribers.load() == 0) return;
   }
-  if (slot->subscribers.load() == 0) return;
   absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(workspace_id);
   if (!store.ok()) {
     EV_LOG(kWarn, "revisions from another node could not be read for subscribers",
@@ -778,6 +782,12 @@ void Service::CatchUpSubscribers() {
   {
     std::lock_guard<std::mutex> lock(sub_mu_);
     for (const auto& [id, sub] : subs_) subscribed.emplace(sub.slot->id, sub.slot);
+  }
+  if (all_subscribers_.load() > 0) {
+    // Every workspace this node has heard of (a workspace first written while the
+    // listener was away is heard of with its next commit).
+    std::lock_guard<std::mutex> lock(slots_mu_);
+    for (const auto& [id, slot] : slots_) subscribed.emplace(id, slot);
   }
   for (const auto& [workspace_id, slot] : subscribed) {
     absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(workspace_id);

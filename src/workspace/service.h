@@ -506,8 +506,8 @@ class Service {
   // ---- events ----
   using Subscriber = std::function<void(const RevisionEvent&)>;
   // Returns an id for Unsubscribe. `workspace_id` "" subscribes to the revisions of every
-  // workspace committed on this node (each event names its workspace; other nodes' commits
-  // reach only the subscribers of their workspace). Subscribers of a workspace get its revisions in order,
+  // workspace (each event names its workspace), committed on this node or, once
+  // RevisionsCommitted reports them, on another. Subscribers of a workspace get its revisions in order,
   // each once, on the thread of a writer after it released every lock (so a subscriber
   // may subscribe, unsubscribe or even write); keep it short. A subscriber may still be
   // called once after Unsubscribe returns, if a delivery had already started.
@@ -515,9 +515,9 @@ class Service {
   void Unsubscribe(uint64_t id);
   // Revisions first..last of `workspace_id` were committed, by this node or another one
   // sharing the PostgreSQL store (storage/postgres/pg_revision_listener.h): this node's
-  // subscribers of that workspace get every revision they have not had yet, in order,
-  // read from the store (a gap before `first` is filled too). Nothing is read when the
-  // workspace has no subscriber here. outbox_recheck_delay later this node also finishes
+  // subscribers of that workspace and of every workspace get every revision they have not
+  // had yet, in order, read from the store (a gap before `first` is filled too). Nothing is
+  // read when nobody here subscribed to that workspace or to every workspace. outbox_recheck_delay later this node also finishes
   // the commit's propagation and audit relay if the committing node has not (it died).
   // Called on the listener's thread.
   void RevisionsCommitted(const std::string& workspace_id, int64_t first, int64_t last);

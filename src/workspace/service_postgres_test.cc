@@ -250,6 +250,50 @@ TEST_F(TwoNodeServiceTest, SubscribersOfOneNodeSeeEveryNodesRevisionsInOrderOnce
   EXPECT_EQ(seen_now().size(), 6u);
 }
 
+// A subscriber of every workspace (the MCP server's, for list_changed) hears another
+// node's commits once they are reported, in order and once, and catches up after the
+// listener reconnects, also for a workspace it had never heard of.
+TEST_F(TwoNodeServiceTest, SubscribersOfEveryWorkspaceHearOtherNodesCommits) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, int64_t>> seen;
+  const uint64_t sub = node_[1]->Subscribe("", [&](const RevisionEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.emplace_back(e.workspace_id, e.revision.seq);
+  });
+  auto seen_now = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen;
+  };
+  absl::StatusOr<int64_t> start = node_[0]->Head(ws_);
+  ASSERT_TRUE(start.ok());
+  const int64_t h = *start;
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 1, std::nullopt, AllowAnyWrite()).ok());
+  EXPECT_TRUE(seen_now().empty());  // nothing reported to B yet
+  node_[1]->RevisionsCommitted(ws_.id, h + 1, h + 1);
+  node_[1]->RevisionsCommitted(ws_.id, h + 1, h + 1);  // again: nothing new
+  using Seen = std::vector<std::pair<std::string, int64_t>>;
+  EXPECT_EQ(seen_now(), (Seen{{ws_.id, h + 1}}));
+
+  // A second workspace, created and written on A only; B hears of it by the listener's
+  // catch-up only once a notice named it (a lost notice is found with the next one).
+  absl::StatusOr<storage::Workspace> other = node_[0]->CreateWorkspace(actor_, "blog", "Blog");
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE(node_[0]->CreateEnvironment(actor_, *other, {{"key", "prod"}, {"name", "Prod"}}, "setup",
+                                          std::nullopt)
+                  .ok());
+  absl::StatusOr<int64_t> other_head = node_[0]->Head(*other);
+  ASSERT_TRUE(other_head.ok());
+  node_[1]->RevisionsCommitted(other->id, *other_head, *other_head);
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 2, std::nullopt, AllowAnyWrite()).ok());
+  node_[1]->CatchUpSubscribers();
+  EXPECT_EQ(seen_now(), (Seen{{ws_.id, h + 1}, {other->id, *other_head}, {ws_.id, h + 2}}));
+
+  node_[1]->Unsubscribe(sub);
+  ASSERT_TRUE(PutConfig(*node_[0], "a", 3, std::nullopt, AllowAnyWrite()).ok());
+  node_[1]->RevisionsCommitted(ws_.id, h + 3, h + 3);
+  EXPECT_EQ(seen_now().size(), 3u);
+}
+
 // Node A commits and dies before it propagates or relays its audit event (here: it was
 // never started). Node C, told of the commit (RevisionsCommitted), finishes both after
 // outbox_recheck_delay.
