@@ -181,6 +181,63 @@ TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
     return r.ok() && r->Int64(0, 0) == 2;
   }, kDeadlineMs));
 
+  // An MCP session on the second node that listed its resources hears of an environment
+  // and of a workspace created through the first node (notifications/resources/list_changed,
+  // docs/design/mcp.md §1c).
+  auto mcp = [&](const json::object& message, const std::string& session) {
+    net::ClientRequest req;
+    req.method = "POST";
+    req.target = "/mcp";
+    req.body = json::serialize(message);
+    req.headers = {{"Content-Type", "application/json"},
+                   {"Accept", "application/json, text/event-stream"},
+                   {"Authorization", "Bearer " + up->admin_key()}};
+    if (!session.empty()) req.headers.emplace_back("Mcp-Session-Id", session);
+    return (*client)->Do("127.0.0.1", static_cast<uint16_t>(ports[1]), req);
+  };
+  auto init = mcp(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                               {"params", {{"protocolVersion", "2025-06-18"},
+                                           {"capabilities", json::object()},
+                                           {"clientInfo", {{"name", "nodes-agent"}, {"version", "1.0"}}}}}},
+                  "");
+  ASSERT_TRUE(init.ok()) << init.status();
+  ASSERT_EQ(init->status, 200) << init->body;
+  const std::string session(init->Header("Mcp-Session-Id").value_or(""));
+  ASSERT_FALSE(session.empty());
+  auto listed = mcp(json::object{{"jsonrpc", "2.0"}, {"id", 2}, {"method", "resources/list"}}, session);
+  ASSERT_TRUE(listed.ok() && listed->status == 200) << (listed.ok() ? listed->body : listed.status().ToString());
+  ASSERT_NE(listed->body.find("edgevault://shop/"), std::string::npos) << listed->body;
+  int fd = testing::ConnectLoopback(ports[1]);
+  ASSERT_GE(fd, 0);
+  const std::string get = base::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nAuthorization: Bearer ",
+                                       up->admin_key(), "\r\nMcp-Session-Id: ", session, "\r\n\r\n");
+  ASSERT_EQ(::send(fd, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  std::string heard;
+  testing::ReadUntil(fd, heard, ": edgevault mcp session stream");
+  ASSERT_NE(heard.find("text/event-stream"), std::string::npos) << heard;
+  auto changes = [&] {
+    size_t n = 0;
+    for (size_t at = heard.find("list_changed"); at != std::string::npos; at = heard.find("list_changed", at + 1)) ++n;
+    return n;
+  };
+  ASSERT_EQ(changes(), 0u);
+  ASSERT_EQ(up->Json("api", "POST", ws + "/environments",
+                     json::object{{"key", "staging"}, {"name", "Staging"}, {"reason", "more"}}, up->admin_key())
+                .status,
+            201);
+  testing::ReadUntil(fd, heard, "notifications/resources/list_changed");
+  EXPECT_EQ(changes(), 1u) << "an environment created through the first node: " << heard;
+  ASSERT_EQ(up->Json("api", "POST", "/v1/workspaces", json::object{{"key", "blog"}, {"name", "Blog"}}, up->admin_key())
+                .status,
+            201);
+  ASSERT_TRUE(testing::PollUntil([&] {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) heard.append(buf, static_cast<size_t>(n));
+    return changes() >= 2;
+  }, kDeadlineMs)) << "a workspace created through the first node: " << heard;
+  ::close(fd);
+
   ::kill(second.pid, SIGTERM);
   EXPECT_EQ(testing::WaitExit(second.pid, 20000), 0) << testing::ReadFile(second.out_file);
   second.pid = -1;

@@ -233,6 +233,21 @@ class ApiService::Handlers {
  public:
   Handlers(ApiServiceOptions& o, boost::asio::thread_pool& pool) : o_(o), pool_(pool) {}
 
+  // The org's workspace list changed here: this node's MCP sessions are told at once, the
+  // other api nodes' through announce_workspace_list (docs/design/mcp.md §1c).
+  void WorkspaceListChanged(const std::string& org_id) {
+    if (mcp_) mcp_->ResourceListChanged("", org_id);
+    if (o_.announce_workspace_list) {
+      if (absl::Status st = o_.announce_workspace_list(org_id); !st.ok()) {
+        EV_LOG(kWarn, "other api nodes were not told of a workspace list change; their MCP sessions see it when they list again",
+               {{"org", org_id}, {"error", st.ToString()}});
+      }
+    }
+  }
+  void WorkspaceListChangedElsewhere(const std::string& org_id) {
+    if (mcp_) mcp_->ResourceListChanged("", org_id);
+  }
+
   // Registers `fn` for the route twice: on the served router (run on the blocking pool)
   // and on inner_, where MCP tools run the very same function (CallRoute).
   void Route(net::Router& r, http::verb method, std::string pattern, Fn fn) {
@@ -556,7 +571,7 @@ class ApiService::Handlers {
         EV_LOG(kError, "the new workspace did not get the org's webhooks; change an org webhook to repair",
                {{"workspace", ws.id}, {"error", attached.ToString()}});
       }
-      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);  // MCP sessions list resources per workspace
+      WorkspaceListChanged(ws.org_id);  // MCP sessions list resources per workspace
       return services::JsonResponse(201, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
                                                       {"created_at", services::FormatTime(ws.created_at)},
                                                       {"revision", 0}});
@@ -622,7 +637,7 @@ class ApiService::Handlers {
       }
       EV_ASSIGN_OR_RETURN(storage::Workspace deleted,
                           o_.service->DeleteWorkspace(ActorFor(p, req), ws, reason, o_.workspace_delete_grace, keys));
-      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);  // its documents leave resources/list
+      WorkspaceListChanged(ws.org_id);  // its documents leave resources/list
       return services::JsonResponse(200, WorkspaceJson(deleted));
     });
 
@@ -642,7 +657,7 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::vector<storage::SdkKey> keys, o_.sdk_keys->ListSdkKeys(ws.org_id, ws.id));
       EV_ASSIGN_OR_RETURN(storage::Workspace restored,
                           o_.service->RestoreWorkspace(ActorFor(p, req), ws, reason, keys));
-      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);
+      WorkspaceListChanged(ws.org_id);
       return services::JsonResponse(200, WorkspaceJson(restored));
     });
 
@@ -666,7 +681,7 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
       EV_ASSIGN_OR_RETURN(std::string name, services::RequiredString(body, "name", 200));
       EV_ASSIGN_OR_RETURN(storage::Workspace ws, o_.service->RenameWorkspace(ActorFor(c.p, req), c.ws, name, reason));
-      if (mcp_) mcp_->ResourceListChanged("", ws.org_id);
+      WorkspaceListChanged(ws.org_id);
       return services::JsonResponse(200, json::object{{"id", ws.id}, {"key", ws.key}, {"name", ws.name},
                                                       {"created_at", services::FormatTime(ws.created_at)}});
     });
@@ -2043,5 +2058,9 @@ ApiService::ApiService(ApiServiceOptions options)
 ApiService::~ApiService() { pool_.join(); }
 
 void ApiService::Install(net::Router& router) { handlers_->Install(router); }
+
+void ApiService::WorkspaceListChangedElsewhere(const std::string& org_id) {
+  handlers_->WorkspaceListChangedElsewhere(org_id);
+}
 
 }  // namespace edgevault::api

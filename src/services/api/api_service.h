@@ -72,6 +72,10 @@ struct ApiServiceOptions {
   // it and come back with a restore). sdk_keys nullptr = DELETE and restore answer 503.
   absl::Duration workspace_delete_grace = absl::Hours(24 * 7);
   storage::SdkKeyLister* sdk_keys = nullptr;
+  // Several api nodes (PostgreSQL workspace store): tells the other nodes that the org's
+  // workspace list changed (create, rename, delete, restore), so their MCP sessions list
+  // again; they call ApiService::WorkspaceListChangedElsewhere. Empty on one host.
+  std::function<absl::Status(const std::string& org_id)> announce_workspace_list;
 };
 
 class ApiService {
@@ -79,6 +83,8 @@ class ApiService {
   explicit ApiService(ApiServiceOptions options);
   ~ApiService();
   void Install(net::Router& router);
+  // Another api node created, renamed, deleted or restored a workspace of `org_id`.
+  void WorkspaceListChangedElsewhere(const std::string& org_id);
 
  private:
   class Handlers;

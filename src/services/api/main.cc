@@ -17,6 +17,7 @@
 #include "src/services/common/jwks_cache.h"
 #include "src/services/common/rate_limiter_open.h"
 #include "src/services/common/service_main.h"
+#include "src/storage/postgres/pg_pool.h"
 #include "src/storage/postgres/pg_revision_listener.h"
 #include "src/storage/usage_store.h"
 #include "src/storage/workspace_store_open.h"
@@ -271,14 +272,30 @@ absl::Status Install(services::ServiceContext& ctx) {
   }
   opts.ai_budget = ctx.Keep(std::make_unique<AiBudget>(ai.org_monthly_token_budget));
   workspace::ChangeRequestScheduler* scheduler = ctx.Keep(std::move(created_scheduler));
+  // Several api nodes on one PostgreSQL: a workspace created, renamed, deleted or restored
+  // through this node is announced to the others (their MCP sessions list again), on a
+  // connection of its own; the notice names this process so its own listener skips it.
+  const std::string& workspace_db_url = config.api_settings.workspace_db_url;
+  const bool shared_workspaces =
+      workspace_db_url.starts_with("postgres://") || workspace_db_url.starts_with("postgresql://");
+  const std::string node_token = ctx.env->RandomHex(8);
+  if (shared_workspaces) {
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::PgPool> notify_pool,
+                        storage::PgPool::Create({.connect = {.url = workspace_db_url,
+                                                             .application_name = "edgevault-api-notify"},
+                                                 .max_connections = 1}));
+    storage::PgPool* pool = ctx.Keep(std::move(notify_pool));
+    opts.announce_workspace_list = [pool, node_token](const std::string& org_id) {
+      return storage::NotifyWorkspaceListChanged(*pool, {org_id, node_token});
+    };
+  }
   auto* api = ctx.Keep(std::make_unique<ApiService>(opts));
   api->Install(ctx.router);
   EV_RETURN_IF_ERROR(service->Start());
   // Workspaces in PostgreSQL may be written through any api node: this node's event
   // subscribers hear of the others' revisions through LISTEN/NOTIFY, and catch up by
   // head after the listening connection was lost (storage/postgres/pg_revision_listener.h).
-  const std::string& workspace_db_url = config.api_settings.workspace_db_url;
-  if (workspace_db_url.starts_with("postgres://") || workspace_db_url.starts_with("postgresql://")) {
+  if (shared_workspaces) {
     EV_ASSIGN_OR_RETURN(
         std::unique_ptr<storage::PgRevisionListener> listener,
         storage::PgRevisionListener::Start(
@@ -287,7 +304,11 @@ absl::Status Install(services::ServiceContext& ctx) {
              .on_notice = [service](const storage::RevisionNotice& n) {
                service->RevisionsCommitted(n.workspace_id, n.first, n.last);
              },
-             .on_resync = [service] { service->CatchUpSubscribers(); }}));
+             .on_resync = [service] { service->CatchUpSubscribers(); },
+             .on_workspace_list =
+                 [api, node_token](const storage::WorkspaceListNotice& n) {
+                   if (n.sender != node_token) api->WorkspaceListChangedElsewhere(n.org_id);
+                 }}));
     ctx.Keep(std::move(listener));
   }
   EV_RETURN_IF_ERROR(webhooks->Start());

@@ -15,6 +15,7 @@
 #include "src/base/status.h"
 #include "src/base/strings.h"
 #include "src/storage/postgres/pg_db.h"
+#include "src/storage/postgres/pg_pool.h"
 
 namespace edgevault::storage {
 
@@ -40,6 +41,21 @@ std::optional<RevisionNotice> ParseRevisionNotice(std::string_view payload) {
     return std::nullopt;
   }
   return n;
+}
+
+std::string FormatWorkspaceListNotice(const WorkspaceListNotice& n) { return StrCat(n.org_id, " ", n.sender); }
+
+std::optional<WorkspaceListNotice> ParseWorkspaceListNotice(std::string_view payload) {
+  const size_t a = payload.find(' ');
+  if (a == 0 || a == std::string_view::npos || a + 1 == payload.size() ||
+      payload.find(' ', a + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return WorkspaceListNotice{std::string(payload.substr(0, a)), std::string(payload.substr(a + 1))};
+}
+
+absl::Status NotifyWorkspaceListChanged(PgPool& pool, const WorkspaceListNotice& n) {
+  return pool.Query("SELECT pg_notify($1, $2)", {kWorkspaceListChannel, FormatWorkspaceListNotice(n)}).status();
 }
 
 absl::StatusOr<std::unique_ptr<PgRevisionListener>> PgRevisionListener::Start(PgRevisionListenerOptions options) {
@@ -99,7 +115,9 @@ bool PgRevisionListener::RunOneConnection() {
       PgConnection::Connect({.url = options_.url, .application_name = "edgevault-revision-listener"});
   if (!connected.ok()) return false;  // PgConnection logged libpq's reason
   PgConnection& conn = **connected;
-  if (absl::Status st = conn.ExecScript(StrCat("LISTEN ", kRevisionChannel)); !st.ok()) {
+  std::string listen = StrCat("LISTEN ", kRevisionChannel);
+  if (options_.on_workspace_list) listen += StrCat("; LISTEN ", kWorkspaceListChannel);
+  if (absl::Status st = conn.ExecScript(listen); !st.ok()) {
     EV_LOG(kWarn, "revision listener: LISTEN failed", {{"error", st.ToString()}});
     return false;
   }
@@ -109,7 +127,14 @@ bool PgRevisionListener::RunOneConnection() {
   const int idle_ms = static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.idle_check)));
   for (;;) {
     while (PGnotify* n = PQnotifies(conn.raw())) {
-      std::optional<RevisionNotice> notice = ParseRevisionNotice(n->extra != nullptr ? n->extra : "");
+      const std::string_view payload = n->extra != nullptr ? n->extra : "";
+      if (std::string_view(n->relname != nullptr ? n->relname : "") == kWorkspaceListChannel) {
+        std::optional<WorkspaceListNotice> notice = ParseWorkspaceListNotice(payload);
+        PQfreemem(n);
+        if (notice && options_.on_workspace_list) options_.on_workspace_list(*notice);
+        continue;
+      }
+      std::optional<RevisionNotice> notice = ParseRevisionNotice(payload);
       PQfreemem(n);
       if (notice) options_.on_notice(*notice);
     }

@@ -33,6 +33,22 @@ namespace edgevault::storage {
 
 // The channel the workspace store notifies on; its payload is FormatRevisionNotice's.
 inline constexpr char kRevisionChannel[] = "ev_revisions";
+// The channel an api node notifies on when it created, renamed, deleted or restored a
+// workspace (MCP sessions on every node list again): "<org id> <sender>", where sender is
+// the announcing process's own id, so it can skip its own notice (it told its sessions
+// already).
+inline constexpr char kWorkspaceListChannel[] = "ev_workspace_list";
+
+struct WorkspaceListNotice {
+  std::string org_id;
+  std::string sender;
+};
+std::string FormatWorkspaceListNotice(const WorkspaceListNotice& n);
+std::optional<WorkspaceListNotice> ParseWorkspaceListNotice(std::string_view payload);
+class PgPool;
+// Sends `n` on kWorkspaceListChannel (every listener, this process's included, hears it).
+// Errors: the pool's (Unavailable when PostgreSQL cannot be reached).
+absl::Status NotifyWorkspaceListChanged(PgPool& pool, const WorkspaceListNotice& n);
 
 struct RevisionNotice {
   std::string workspace_id;
@@ -51,6 +67,8 @@ struct PgRevisionListenerOptions {
   std::function<void(const RevisionNotice&)> on_notice;
   // After every successful LISTEN (the first included): what was sent meanwhile is lost.
   std::function<void()> on_resync;
+  // Optional: kWorkspaceListChannel is listened to as well and its notices handed here.
+  std::function<void(const WorkspaceListNotice&)> on_workspace_list;
   // An idle connection is checked (SELECT 1) this often, so a silently dead one is
   // noticed and replaced.
   absl::Duration idle_check = absl::Seconds(30);

@@ -128,6 +128,88 @@ TEST(PgRevisionListenerTest, HearsEveryCommitInOrderAndReconnectsAfterTheConnect
   listener.reset();
 }
 
+TEST(WorkspaceListNoticeTest, RoundTripsAndRefusesAnythingElse) {
+  std::optional<WorkspaceListNotice> back = ParseWorkspaceListNotice(FormatWorkspaceListNotice({"org_1", "a1b2"}));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->org_id, "org_1");
+  EXPECT_EQ(back->sender, "a1b2");
+  for (const char* bad : {"", "org_1", "org_1 ", " a1b2", "org_1 a1b2 x"}) {
+    EXPECT_FALSE(ParseWorkspaceListNotice(bad).has_value()) << bad;
+  }
+}
+
+// An api node's workspace-list announcement reaches every listener that asked for them,
+// next to the revision notices; a malformed one is dropped; a listener without the
+// callback does not listen on that channel at all.
+TEST(PgRevisionListenerTest, WorkspaceListNoticesReachTheListenersThatAskedForThem) {
+  const std::string url = NewPostgresTestDatabase();
+  ASSERT_FALSE(url.empty());
+  struct Lists {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<WorkspaceListNotice> heard;
+    int resyncs = 0;
+  } lists;
+  std::vector<RevisionNotice> revisions;
+  auto with = PgRevisionListener::Start(
+      {.url = url,
+       .env = base::Env::Default(),
+       .on_notice =
+           [&](const RevisionNotice& n) {
+             std::lock_guard<std::mutex> lock(lists.mu);
+             revisions.push_back(n);
+           },
+       .on_resync =
+           [&] {
+             std::lock_guard<std::mutex> lock(lists.mu);
+             ++lists.resyncs;
+             lists.cv.notify_all();
+           },
+       .on_workspace_list =
+           [&](const WorkspaceListNotice& n) {
+             std::lock_guard<std::mutex> lock(lists.mu);
+             lists.heard.push_back(n);
+             lists.cv.notify_all();
+           }});
+  ASSERT_TRUE(with.ok()) << with.status();
+  Heard plain;
+  std::unique_ptr<PgRevisionListener> without = Listen(url, plain);
+  ASSERT_NE(without, nullptr);
+  auto await = [&](auto done) {
+    std::unique_lock<std::mutex> lock(lists.mu);
+    return lists.cv.wait_for(lock, std::chrono::seconds(30), done);  // bounds a failing test only
+  };
+  ASSERT_TRUE(await([&] { return lists.resyncs == 1; }));
+  ASSERT_TRUE(plain.Await([](Heard& h) { return h.resyncs == 1; }));
+
+  PgPoolOptions po;
+  po.connect.url = url;
+  po.max_connections = 1;
+  auto pool = PgPool::Create(po);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  ASSERT_TRUE((*pool)->Query("SELECT pg_notify($1, $2)", {kWorkspaceListChannel, "no-sender"}).ok());
+  ASSERT_TRUE(NotifyWorkspaceListChanged(**pool, {"org_1", "node-a"}).ok());
+  ASSERT_TRUE(await([&] { return !lists.heard.empty(); }));
+  {
+    std::lock_guard<std::mutex> lock(lists.mu);
+    ASSERT_EQ(lists.heard.size(), 1u);  // the malformed one, sent first, was dropped
+    EXPECT_EQ(lists.heard[0].org_id, "org_1");
+    EXPECT_EQ(lists.heard[0].sender, "node-a");
+    EXPECT_TRUE(revisions.empty());  // not taken for a revision notice
+  }
+  // The listener without the callback heard nothing at all (positive control: a revision
+  // notice sent after the announcement reaches it).
+  ASSERT_TRUE((*pool)->Query("SELECT pg_notify($1, $2)", {kRevisionChannel, "ws_x 1 1"}).ok());
+  ASSERT_TRUE(plain.Await([](Heard& h) { return !h.notices.empty(); }));
+  {
+    std::lock_guard<std::mutex> lock(plain.mu);
+    ASSERT_EQ(plain.notices.size(), 1u);
+    EXPECT_EQ(plain.notices[0].workspace_id, "ws_x");
+  }
+  (*with)->Stop();
+  without->Stop();
+}
+
 TEST(PgRevisionListenerTest, RefusesABadUrlAndMissingCallbacks) {
   EXPECT_FALSE(PgRevisionListener::Start({.url = "mysql://x", .env = base::Env::Default(),
                                           .on_notice = [](const RevisionNotice&) {}, .on_resync = [] {}})
