@@ -1,9 +1,5 @@
 #include "src/storage/postgres/pg_revision_listener.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -63,13 +59,8 @@ absl::StatusOr<std::unique_ptr<PgRevisionListener>> PgRevisionListener::Start(Pg
   if (options.env == nullptr || !options.on_notice || !options.on_resync) {
     return absl::InvalidArgumentError("PgRevisionListener: env, on_notice and on_resync are required");
   }
-  std::unique_ptr<PgRevisionListener> l(new PgRevisionListener(std::move(options)));
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-    return absl::InternalError(StrCat("revision listener: pipe: errno ", errno));
-  }
-  l->wake_read_ = fds[0];
-  l->wake_write_ = fds[1];
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<base::StopSignal> stop, base::StopSignal::Create());
+  std::unique_ptr<PgRevisionListener> l(new PgRevisionListener(std::move(options), std::move(stop)));
   PgRevisionListener* raw = l.get();
   l->task_ = l->options_.env->Schedule("revision listener",
                                        {.interval = absl::Milliseconds(50),
@@ -77,37 +68,19 @@ absl::StatusOr<std::unique_ptr<PgRevisionListener>> PgRevisionListener::Start(Pg
                                         .backoff_initial = absl::Milliseconds(100),
                                         .backoff_max = absl::Seconds(5)},
                                        [raw] {
-                                         if (raw->Stopping()) return base::NextRun::Interval();
+                                         if (raw->stop_->stopping()) return base::NextRun::Interval();
                                          return raw->RunOneConnection() ? base::NextRun::Interval()
                                                                         : base::NextRun::BackOff();
                                        });
   return l;
 }
 
-PgRevisionListener::~PgRevisionListener() {
-  Stop();
-  if (wake_read_ >= 0) ::close(wake_read_);
-  if (wake_write_ >= 0) ::close(wake_write_);
-}
+PgRevisionListener::~PgRevisionListener() { Stop(); }
 
 void PgRevisionListener::Stop() {
-  base::PeriodicTask* task = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    task = task_.get();
-  }
-  // Unblocks a connection waiting in poll(); the task then finishes its run.
-  if (wake_write_ >= 0) {
-    char byte = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake_write_, &byte, 1);
-  }
-  if (task != nullptr) task->Stop();
-}
-
-bool PgRevisionListener::Stopping() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stopping_;
+  // Unblocks a connection waiting for notices; the task then finishes its run.
+  stop_->Stop();
+  if (task_ != nullptr) task_->Stop();
 }
 
 bool PgRevisionListener::RunOneConnection() {
@@ -138,14 +111,11 @@ bool PgRevisionListener::RunOneConnection() {
       PQfreemem(n);
       if (notice) options_.on_notice(*notice);
     }
-    if (Stopping()) return true;
-    pollfd fds[2] = {{.fd = PQsocket(conn.raw()), .events = POLLIN, .revents = 0},
-                     {.fd = wake_read_, .events = POLLIN, .revents = 0}};
-    if (fds[0].fd < 0) return true;
-    int ready = ::poll(fds, 2, idle_ms);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0 || fds[1].revents != 0) return true;
-    if (ready == 0) {
+    const int fd = PQsocket(conn.raw());
+    if (fd < 0) return true;
+    const base::StopSignal::Wait waited = stop_->WaitReadable(fd, idle_ms);
+    if (waited == base::StopSignal::Wait::kStopped || waited == base::StopSignal::Wait::kFailed) return true;
+    if (waited == base::StopSignal::Wait::kTimeout) {
       // Quiet for a while: make sure the connection is still there.
       if (!conn.Exec("SELECT 1").ok()) {
         EV_LOG(kWarn, "revision listener: the connection was lost; reconnecting");

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/base/env.h"
+#include "src/base/stop_signal.h"
 
 namespace edgevault::storage {
 
@@ -89,19 +90,16 @@ class PgRevisionListener {
   int64_t listens() const { return listens_.load(); }
 
  private:
-  explicit PgRevisionListener(PgRevisionListenerOptions options) : options_(std::move(options)) {}
-  bool Stopping();
+  PgRevisionListener(PgRevisionListenerOptions options, std::unique_ptr<base::StopSignal> stop)
+      : options_(std::move(options)), stop_(std::move(stop)) {}
   // Connects, LISTENs and delivers until the connection fails or Stop. True when it got
   // as far as listening (the next attempt then starts without back-off).
   bool RunOneConnection();
 
   const PgRevisionListenerOptions options_;
-  std::mutex mu_;
-  bool stopping_ = false;  // guarded by mu_
-  int wake_read_ = -1;
-  int wake_write_ = -1;
+  const std::unique_ptr<base::StopSignal> stop_;
   std::atomic<int64_t> listens_{0};
-  std::unique_ptr<base::PeriodicTask> task_;
+  std::unique_ptr<base::PeriodicTask> task_;  // set by Start before it returns
 };
 
 }  // namespace edgevault::storage

@@ -1,10 +1,6 @@
 #include "src/storage/redis/edge_kv_redis.h"
 
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <poll.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +16,7 @@
 #include <vector>
 
 #include "src/base/status.h"
+#include "src/base/stop_signal.h"
 #include "src/base/strings.h"
 #include "src/storage/redis/redis_client.h"
 
@@ -247,23 +244,14 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
         on_change_(std::move(on_change)),
         on_subscribed_(std::move(on_subscribed)) {}
 
-  ~RedisKvWatcherImpl() override {
-    Stop();
-    if (wake_read_ >= 0) ::close(wake_read_);
-    if (wake_write_ >= 0) ::close(wake_write_);
-  }
+  ~RedisKvWatcherImpl() override { Stop(); }
 
   absl::Status Start() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (started_ || stopping_) {
       return absl::FailedPreconditionError("redis KV watcher already started or stopped");
     }
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-      return absl::InternalError(StrCat("redis KV watcher: pipe: errno ", errno));
-    }
-    wake_read_ = fds[0];
-    wake_write_ = fds[1];
+    EV_ASSIGN_OR_RETURN(stop_, base::StopSignal::Create());
     started_ = true;
     base::Env* env = options_.env != nullptr ? options_.env : base::Env::Default();
     try {
@@ -273,7 +261,7 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
                              .backoff_initial = absl::Milliseconds(100),
                              .backoff_max = absl::Seconds(2)},
                             [this] {
-                              if (Stopping()) return base::NextRun::Interval();
+                              if (stop_->stopping()) return base::NextRun::Interval();
                               return RunOneConnection() ? base::NextRun::Interval() : base::NextRun::BackOff();
                             });
     } catch (const std::system_error& e) {
@@ -288,21 +276,13 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
       task = task_.get();
-    }
-    // Unblocks a connection waiting in poll(); the task then finishes its run.
-    if (wake_write_ >= 0) {
-      char byte = 1;
-      [[maybe_unused]] ssize_t n = ::write(wake_write_, &byte, 1);
+      // Unblocks a connection waiting for messages; the task then finishes its run.
+      if (stop_ != nullptr) stop_->Stop();
     }
     if (task != nullptr) task->Stop();
   }
 
  private:
-  bool Stopping() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stopping_;
-  }
-
   // Connects, subscribes and delivers messages until an error or Stop. Returns true when
   // it got as far as subscribing (so the next reconnect starts with a short backoff).
   bool RunOneConnection() {
@@ -322,12 +302,7 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
         if (raw == nullptr) break;
         Deliver(Reply(static_cast<redisReply*>(raw)));
       }
-      pollfd fds[2] = {{.fd = c->fd, .events = POLLIN, .revents = 0},
-                       {.fd = wake_read_, .events = POLLIN, .revents = 0}};
-      int n = ::poll(fds, 2, -1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 || fds[1].revents != 0) return true;
-      if (Stopping()) return true;
+      if (stop_->WaitReadable(c->fd, -1) != base::StopSignal::Wait::kReadable) return true;
       if (::redisBufferRead(c.get()) != REDIS_OK) return true;
     }
   }
@@ -353,9 +328,8 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   const std::function<void()> on_subscribed_;
   std::mutex mu_;
   bool started_ = false;
-  bool stopping_ = false;
-  int wake_read_ = -1;
-  int wake_write_ = -1;
+  bool stopping_ = false;                     // guarded by mu_
+  std::unique_ptr<base::StopSignal> stop_;    // set once by Start, under mu_
   std::unique_ptr<base::PeriodicTask> task_;  // set once by Start, under mu_
 };
 
