@@ -359,15 +359,20 @@ absl::StatusOr<json::object> ChangeRequests::Batch(const Actor& actor, const sto
   }
   json::object out{{"changes", static_cast<int64_t>(plan->changes.size())}, {"environments", ToArray(plan->environments)},
                    {"items", std::move(items)}};
-  if (dry_run) {
-    out["dry_run"] = true;
-    return out;
-  }
   Service::ChangeSetApply apply;
   apply.changes = std::move(plan->changes);
   apply.reason = std::move(reason);
   apply.op = "batch";
   apply.if_match = if_match;
+  if (dry_run) {
+    // Checked as the apply would be (authorization on the effect, the leak policy, the
+    // item limit, If-Match), under the write lock; nothing is sealed or written.
+    apply.dry_run = true;
+    EV_ASSIGN_OR_RETURN(int64_t head, service_->ApplyChangeSet(actor, ws, std::move(apply), authorize));
+    out["dry_run"] = true;
+    out["base_revision"] = head;
+    return out;
+  }
   for (const auto& kv : sealed) {
     EV_ASSIGN_OR_RETURN(std::string envelope, base::Base64Decode(std::string(kv.value().get_string())));
     apply.proposals.emplace(std::string(kv.key()), std::move(envelope));

@@ -70,7 +70,9 @@ class ChangeRequests {
   // once with the effect of the whole set. Secret values are sealed here and re-sealed
   // for their revisions; nothing else stores them. Answers {"revision", "changes": N,
   // "environments", "items": [{kind, key, environment?, action}]}; with dry_run the same
-  // with "dry_run": true and no "revision" (nothing sealed, stored or authorized). N is 0
+  // with "dry_run": true and "base_revision" instead of "revision": every check of the
+  // apply is made (ApplyChangeSet's dry_run: `authorize` on the effect, If-Match, the item
+  // limit), nothing is sealed or stored, so its errors are the apply's. N is 0
   // (and revision the head) when every entry is already as given.
   // Errors: as Propose for the body (InvalidArgument naming `changes[i]`), then as
   // ApplyChangeSet (FailedPrecondition "batch_conflict" when an item moved meanwhile;

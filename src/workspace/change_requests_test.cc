@@ -327,6 +327,64 @@ TEST_F(ChangeRequestsTest, ProposalAppliesValuesConfigurationsSecretsAndWholeIte
   EXPECT_EQ(Secret("staging"), "n3w-staging");
 }
 
+// A batch is authorized once on the effect of all its changes, computed as the single
+// writes' would be; its dry run is asked the same question and writes nothing. Segments:
+// only the environments whose flags reach a segment (directly or through another
+// segment's segment_match) are touched, whatever the order of the entries.
+TEST_F(ChangeRequestsTest, ABatchAndItsDryRunAreAuthorizedOnTheEffectOfEverySegmentChange) {
+  Put(ItemKind::kSegment, "inner", {{"included", json::array{"u1"}}});
+  Put(ItemKind::kSegment, "outer", {{"included", json::array{"u2"}}});
+  Put(ItemKind::kSegment, "unused", {{"included", json::array{"u3"}}});
+  json::object rule{{"clauses", json::array{json::object{{"op", "segment_match"}, {"values", json::array{"outer"}}}}},
+                    {"variation", 1}};
+  Put(ItemKind::kFlag, "gated",
+      {{"variations", json::array{json::object{{"value", false}}, json::object{{"value", true}}}},
+       {"environments", {{"prod", {{"on", true}, {"rules", json::array{rule}}, {"fallthrough", {{"variation", 0}}}}}}}});
+  auto segment = [](const std::string& key, json::object body) {
+    return json::object{{"kind", "segment"}, {"key", key}, {"body", std::move(body)}};
+  };
+  json::object inner_rule{{"clauses", json::array{json::object{{"op", "segment_match"}, {"values", json::array{"inner"}}}}}};
+  // inner is reached from prod only once outer names it: first inner (untouched), then
+  // outer starts naming it (prod), then unused (nothing).
+  json::array changes{segment("inner", {{"included", json::array{"u9"}}}),
+                      segment("outer", {{"included", json::array{"u2"}}, {"rules", json::array{inner_rule}}}),
+                      segment("unused", {{"included", json::array{"u8"}}})};
+  std::vector<std::set<std::string>> asked;
+  WriteAuthorizer record = [&](const WriteEffect& effect) {
+    asked.push_back(effect.environments);
+    return absl::OkStatus();
+  };
+  const int64_t head = *service_->Head(ws_);
+  absl::StatusOr<json::object> dry =
+      crs_->Batch(author_, ws_, json::object{{"changes", changes}, {"dry_run", true}}, "segments", std::nullopt, record);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->at("base_revision").as_int64(), head);
+  EXPECT_FALSE(dry->contains("revision"));
+  EXPECT_EQ(*service_->Head(ws_), head);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0], (std::set<std::string>{"prod"}));
+  // Refused by the authorizer: the dry run says so, exactly as the write does.
+  WriteAuthorizer refuse = [](const WriteEffect&) { return absl::PermissionDeniedError("not prod"); };
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      crs_->Batch(author_, ws_, json::object{{"changes", changes}, {"dry_run", true}}, "x", std::nullopt, refuse).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      crs_->Batch(author_, ws_, json::object{{"changes", changes}}, "x", std::nullopt, refuse).status()));
+  // A stale If-Match: the dry run fails as the write would.
+  EXPECT_EQ(crs_->Batch(author_, ws_, json::object{{"changes", changes}, {"dry_run", true}}, "x", head - 1, record)
+                .status()
+                .code(),
+            crs_->Batch(author_, ws_, json::object{{"changes", changes}}, "x", head - 1, record).status().code());
+  EXPECT_EQ(*service_->Head(ws_), head);
+  // The unused segment alone touches nothing; the write lands.
+  asked.clear();
+  absl::StatusOr<json::object> unused = crs_->Batch(
+      author_, ws_, json::object{{"changes", json::array{changes[2]}}}, "unused", std::nullopt, record);
+  ASSERT_TRUE(unused.ok()) << unused.status();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_TRUE(asked[0].empty());
+  EXPECT_EQ(unused->at("revision").as_int64(), head + 1);
+}
+
 TEST_F(ChangeRequestsTest, ProposalRefusesBadEntriesNamingThem) {
   auto code_of = [&](json::array changes) { return Propose(std::move(changes)).status(); };
   auto entry = [](json::object o) { return json::array{std::move(o)}; };

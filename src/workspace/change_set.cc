@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "src/base/status.h"
@@ -336,11 +337,15 @@ absl::StatusOr<PlannedChangeSet> ComputeProposal(const json::array& entries, con
     bool deleted = false;
   };
   std::map<std::pair<ItemKind, std::string>, State> items;
-  auto list_of = [&](ItemKind k) -> const std::vector<storage::Item>& {
-    return k == ItemKind::kConfig ? in.configs : k == ItemKind::kFlag ? in.flags : k == ItemKind::kSecret ? in.secrets : in.segments;
-  };
+  std::map<std::pair<ItemKind, std::string_view>, const storage::Item*> by_kind_key;
+  for (auto [kind, list] : {std::pair{ItemKind::kConfig, &in.configs}, std::pair{ItemKind::kFlag, &in.flags},
+                            std::pair{ItemKind::kSecret, &in.secrets}, std::pair{ItemKind::kSegment, &in.segments}}) {
+    for (const storage::Item& item : *list) by_kind_key.emplace(std::pair{kind, std::string_view(item.key)}, &item);
+  }
   json::object flags = ByKey(in.flags);
   json::object segments = ByKey(in.segments);
+  // Which segments the flags reach, for the segment entries' effects (built when needed).
+  std::optional<SegmentReach> reach;
   std::set<std::tuple<ItemKind, std::string, std::string>> seen;
   PlannedChangeSet plan;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -352,10 +357,9 @@ absl::StatusOr<PlannedChangeSet> ComputeProposal(const json::array& entries, con
     auto [it, fresh] = items.try_emplace({e.kind, e.key});
     State& st = it->second;
     if (fresh) {
-      for (const auto& item : list_of(e.kind)) {
-        if (item.key != e.key) continue;
-        st.body = ParseBody(item.body);
-        st.revision = item.revision;
+      if (auto stored = by_kind_key.find({e.kind, e.key}); stored != by_kind_key.end()) {
+        st.body = ParseBody(stored->second->body);
+        st.revision = stored->second->revision;
       }
     }
     const std::string name = Name(e.kind, e.key);
@@ -375,13 +379,11 @@ absl::StatusOr<PlannedChangeSet> ComputeProposal(const json::array& entries, con
       if (e.kind == ItemKind::kConfig) {
         normal = ValidateConfigBody(e.key, *e.body, in.envs);
       } else if (e.kind == ItemKind::kFlag) {
-        json::object all = flags;
-        all[e.key] = *e.body;
-        normal = ValidateFlagBody(e.key, *e.body, in.envs, all);
+        // The set as a whole (cycles, client visibility, nesting) is checked once, when
+        // every entry is planned (Validated → ValidateChanges).
+        normal = ValidateFlagItself(e.key, *e.body, in.envs, flags);
       } else {
-        json::object all = segments;
-        all[e.key] = *e.body;
-        normal = ValidateSegmentBody(e.key, *e.body, all);
+        normal = ValidateSegmentItself(e.key, *e.body);
       }
       if (!normal.ok()) return fail(WithItem(e.kind, e.key, normal.status()));
       if (st.body && *st.body == *normal) continue;
@@ -427,10 +429,16 @@ absl::StatusOr<PlannedChangeSet> ComputeProposal(const json::array& entries, con
         plan.environments.merge(FlagEffect(e.key, before_p, after_p, in.envs));
         break;
       case ItemKind::kSegment:
-        plan.environments.merge(SegmentEffect(e.key, before_p, after_p, in.envs, flags, segments));
+        if (!reach) reach.emplace(in.envs, flags, segments);
+        plan.environments.merge(reach->Effect(e.key, before_p, after_p));
         break;
       default:
         plan.environments.merge(SecretEffect(before_p, after_p, in.envs));
+    }
+    // What the flags reach changes with any flag, and with a segment's own references.
+    if (e.kind == ItemKind::kFlag ||
+        (e.kind == ItemKind::kSegment && SegmentReferences(before_p) != SegmentReferences(after_p))) {
+      reach.reset();
     }
     // The next entries see the item as this one leaves it.
     json::object* by_key = e.kind == ItemKind::kFlag ? &flags : e.kind == ItemKind::kSegment ? &segments : nullptr;
@@ -573,12 +581,14 @@ absl::Status ValidateChanges(const std::vector<PlannedChange>& changes, const En
   json::object segments = segments_now;
   std::vector<std::pair<const PlannedChange*, json::object>> parsed;
   bool any_flag = false;
+  bool any_segment = false;
   for (const PlannedChange& c : changes) {
     if (c.kind == ItemKind::kSecret) continue;
     if (c.kind != ItemKind::kConfig && c.kind != ItemKind::kFlag && c.kind != ItemKind::kSegment) {
       return WithItem(c.kind, c.key, absl::InvalidArgumentError("only configs, flags, segments and secrets change here"));
     }
     any_flag = any_flag || c.kind == ItemKind::kFlag;
+    any_segment = any_segment || c.kind == ItemKind::kSegment;
     if (c.delete_item) {
       if (c.kind == ItemKind::kFlag) flags.erase(c.key);
       if (c.kind == ItemKind::kSegment) segments.erase(c.key);
@@ -591,18 +601,21 @@ absl::Status ValidateChanges(const std::vector<PlannedChange>& changes, const En
     if (c.kind == ItemKind::kSegment) segments[c.key] = *body;
     parsed.emplace_back(&c, std::move(*body));
   }
+  // Each body by itself, then each set once as every change leaves it: linear in the
+  // number of changes (a batch may carry thousands; bench/workspace/batch_plan_bench.cc).
   for (const auto& [c, body] : parsed) {
     absl::Status st;
     if (c->kind == ItemKind::kConfig) {
       st = ValidateConfigBody(c->key, body, envs).status();
     } else if (c->kind == ItemKind::kFlag) {
-      st = ValidateFlagBody(c->key, body, envs, flags).status();
+      st = ValidateFlagItself(c->key, body, envs, flags).status();
     } else {
-      st = ValidateSegmentBody(c->key, body, segments).status();
+      st = ValidateSegmentItself(c->key, body).status();
     }
     if (!st.ok()) return WithItem(c->kind, c->key, st);
   }
   if (any_flag) EV_RETURN_IF_ERROR(ValidateFlagSet(flags, envs));
+  if (any_segment) EV_RETURN_IF_ERROR(ValidateSegmentSet(segments));
   return absl::OkStatus();
 }
 

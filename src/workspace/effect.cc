@@ -68,8 +68,12 @@ std::set<std::string> SegmentEffect(std::string_view key, const json::object* be
                                     const json::object* after, const EnvironmentSet& envs,
                                     const json::object& flags_by_key,
                                     const json::object& segments_by_key) {
-  std::set<std::string> out;
-  if (SegmentBytes(key, before) == SegmentBytes(key, after)) return out;
+  if (SegmentBytes(key, before) == SegmentBytes(key, after)) return {};
+  return SegmentReach(envs, flags_by_key, segments_by_key).Effect(key, before, after);
+}
+
+SegmentReach::SegmentReach(const EnvironmentSet& envs, const json::object& flags_by_key,
+                           const json::object& segments_by_key) {
   for (const std::string& env : envs.Keys()) {
     std::vector<std::string> chain = envs.AncestorChain(env);
     std::set<std::string> named;
@@ -81,28 +85,38 @@ std::set<std::string> SegmentEffect(std::string_view key, const json::object* be
         AddSegmentReferences(in.config->get_object(), &named);
       }
     }
-    // The closure through other segments' segment_match (the changed segment's own
-    // references cannot make it reachable: a segment never names itself).
-    std::set<std::string> seen;
+    // The closure through the segments' own segment_match.
+    std::set<std::string>& reached = reached_[env];
     std::vector<std::string> todo(named.begin(), named.end());
-    bool reaches = false;
-    while (!todo.empty() && !reaches) {
+    while (!todo.empty()) {
       std::string s = std::move(todo.back());
       todo.pop_back();
-      if (!seen.insert(s).second) continue;
-      if (s == key) {
-        reaches = true;
-        break;
-      }
+      if (!reached.insert(s).second) continue;
       const json::value* body = segments_by_key.if_contains(s);
       if (body != nullptr && body->is_object()) {
         std::set<std::string> nested;
         AddSegmentReferences(body->get_object(), &nested);
-        for (const std::string& n : nested) todo.push_back(n);
+        for (const std::string& n : nested) {
+          if (!reached.contains(n)) todo.push_back(n);
+        }
       }
     }
-    if (reaches) out.insert(env);
   }
+}
+
+std::set<std::string> SegmentReach::Effect(std::string_view key, const json::object* before,
+                                           const json::object* after) const {
+  std::set<std::string> out;
+  if (SegmentBytes(key, before) == SegmentBytes(key, after)) return out;
+  for (const auto& [env, reached] : reached_) {
+    if (reached.contains(std::string(key))) out.insert(env);
+  }
+  return out;
+}
+
+std::set<std::string> SegmentReferences(const json::object* segment) {
+  std::set<std::string> out;
+  if (segment != nullptr) AddSegmentReferences(*segment, &out);
   return out;
 }
 

@@ -12,6 +12,7 @@
 //   // {"dev"} when only dev's value changed; {"prod","staging","dev"} when prod's did and
 //   // the others inherit it.
 
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -38,6 +39,26 @@ std::set<std::string> SegmentEffect(std::string_view key, const boost::json::obj
                                     const boost::json::object* after, const EnvironmentSet& envs,
                                     const boost::json::object& flags_by_key,
                                     const boost::json::object& segments_by_key);
+
+// SegmentEffect for many segment changes against the same flags and segments (a batch,
+// a change request's apply): the segments each environment's flags reach are computed
+// once, so each change costs a lookup per environment instead of a scan of every flag.
+// Effect(key, before, after) == SegmentEffect(key, before, after, envs, flags, segments)
+// while the flags' and the segments' segment references stay as they were built from
+// (a change that alters them needs a new SegmentReach). Holds no reference to its inputs.
+class SegmentReach {
+ public:
+  SegmentReach(const EnvironmentSet& envs, const boost::json::object& flags_by_key,
+               const boost::json::object& segments_by_key);
+  std::set<std::string> Effect(std::string_view key, const boost::json::object* before,
+                               const boost::json::object* after) const;
+
+ private:
+  std::map<std::string, std::set<std::string>> reached_;  // environment → segment keys
+};
+
+// The segment keys a segment body names in its segment_match clauses (sorted).
+std::set<std::string> SegmentReferences(const boost::json::object* segment);
 
 // A secret's change ({"values": {"<env>": {"version", "envelope"}}} bodies): the
 // environments whose served value (own, or the nearest ancestor's) differs.

@@ -207,5 +207,70 @@ TEST(EffectTest, ItemEffectsAgreeWithComparingResolvedDocuments) {
   }
 }
 
+// A batch's segment changes share one SegmentReach (change_set.cc, service.cc): built once
+// over the flags and segments, it must give each segment change exactly the environments
+// whose resolved document differs, through nested segment_match chains too.
+TEST(EffectTest, OneSegmentReachAgreesWithComparingResolvedDocumentsForEverySegment) {
+  EnvironmentSet envs = Envs();
+  std::mt19937 rng(11);
+  std::vector<std::string> env_keys = envs.Keys();
+  const std::vector<std::string> seg_keys{"s1", "s2", "s3", "s4"};
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto match = [](const std::string& segment) {
+    return json::object{{"clauses", json::array{json::object{{"op", "segment_match"}, {"values", json::array{segment}}}}}};
+  };
+  // s_i may name s_j only for j > i: no cycles.
+  auto random_segment = [&](size_t i) {
+    json::array included;
+    for (int n = pick(3); n > 0; --n) included.emplace_back("u" + std::to_string(pick(4)));
+    json::array rules;
+    for (size_t j = i + 1; j < seg_keys.size(); ++j) {
+      if (pick(3) == 0) rules.push_back(match(seg_keys[j]));
+    }
+    return json::object{{"included", included}, {"excluded", json::array{}}, {"rules", rules}};
+  };
+  auto random_flag = [&]() {
+    json::object environments;
+    for (const std::string& e : env_keys) {
+      if (pick(2) != 0) continue;
+      json::object rule = match(seg_keys[static_cast<size_t>(pick(4))]);
+      rule["variation"] = 1;
+      environments[e] = json::object{{"on", true}, {"rules", json::array{rule}}, {"fallthrough", json::object{{"variation", 0}}}};
+    }
+    return json::object{{"variations", json::array{json::object{{"value", 0}}, json::object{{"value", 1}}}},
+                        {"environments", environments}};
+  };
+  for (int round = 0; round < 200; ++round) {
+    WorkspaceSnapshot snap;
+    snap.workspace_id = "ws_1";
+    snap.workspace_key = "w";
+    snap.envs = envs;
+    json::object flags, segments;
+    for (int i = 0; i < 2; ++i) {
+      json::object f = random_flag();
+      flags["f" + std::to_string(i)] = f;
+      snap.flags.push_back({storage::ItemKind::kFlag, "f" + std::to_string(i), json::serialize(f), 0, {}, {}});
+    }
+    for (size_t i = 0; i < seg_keys.size(); ++i) {
+      json::object seg = random_segment(i);
+      segments[seg_keys[i]] = seg;
+      snap.segments.push_back({storage::ItemKind::kSegment, seg_keys[i], json::serialize(seg), 0, {}, {}});
+    }
+    SegmentReach reach(envs, flags, segments);
+    for (size_t i = 0; i < seg_keys.size(); ++i) {
+      // A change of its members only (its references stay, as SegmentReach requires).
+      json::object next = segments[seg_keys[i]].as_object();
+      next["included"] = json::array{"someone-new"};
+      WorkspaceSnapshot after = snap;
+      after.segments[i].body = json::serialize(next);
+      const json::object& before = segments[seg_keys[i]].as_object();
+      EXPECT_EQ(reach.Effect(seg_keys[i], &before, &next), DocumentsEffect(snap, after))
+          << "round " << round << " segment " << seg_keys[i] << " " << json::serialize(segments);
+      EXPECT_EQ(reach.Effect(seg_keys[i], &before, &next),
+                SegmentEffect(seg_keys[i], &before, &next, envs, flags, segments));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgevault::workspace

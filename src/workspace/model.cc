@@ -877,6 +877,16 @@ absl::StatusOr<bool> FlagChangeNeedsFullCheck(const std::string& key, const json
 absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::object& request,
                                               const EnvironmentSet& envs,
                                               const json::object& all_flags_after_change) {
+  EV_ASSIGN_OR_RETURN(json::object out, ValidateFlagItself(key, request, envs, all_flags_after_change));
+  json::object after = all_flags_after_change;
+  after[json::string_view(key.data(), key.size())] = out;
+  EV_RETURN_IF_ERROR(ValidateFlagSet(after, envs));
+  return out;
+}
+
+absl::StatusOr<json::object> ValidateFlagItself(std::string_view key, const json::object& request,
+                                                const EnvironmentSet& envs,
+                                                const json::object& all_flags_after_change) {
   EV_ASSIGN_OR_RETURN(json::object out, NormaliseFlag(key, request, envs));
   const json::object& environments = request.at("environments").get_object();  // NormaliseFlag: present
 
@@ -889,9 +899,6 @@ absl::StatusOr<json::object> ValidateFlagBody(std::string_view key, const json::
       }
     }
   }
-  json::object after = all_flags_after_change;
-  after[json::string_view(key.data(), key.size())] = out;
-  EV_RETURN_IF_ERROR(ValidateFlagSet(after, envs));
   return out;
 }
 
@@ -943,6 +950,19 @@ absl::Status ValidateFlagDelete(std::string_view key, const EnvironmentSet& envs
 
 absl::StatusOr<json::object> ValidateSegmentBody(std::string_view key, const json::object& request,
                                                  const json::object& all_segments_after_change) {
+  EV_ASSIGN_OR_RETURN(json::object out, ValidateSegmentItself(key, request));
+  json::object after = all_segments_after_change;
+  after[json::string_view(key.data(), key.size())] = out;
+  EV_RETURN_IF_ERROR(ValidateSegmentSet(after));
+  return out;
+}
+
+absl::Status ValidateSegmentSet(const json::object& all_segments) {
+  static const json::object kNoFlags;
+  return eval::FlagSet::Build(kNoFlags, all_segments, "").status();
+}
+
+absl::StatusOr<json::object> ValidateSegmentItself(std::string_view key, const json::object& request) {
   EV_RETURN_IF_ERROR(ValidateKey(key, "segment key"));
   EV_RETURN_IF_ERROR(CheckFields(request, {"description", "included", "excluded", "rules"}));
   EV_RETURN_IF_ERROR(CheckFinite(request));
@@ -953,12 +973,6 @@ absl::StatusOr<json::object> ValidateSegmentBody(std::string_view key, const jso
     const json::value* v = request.if_contains(field);
     out[field] = (v == nullptr || v->is_null()) ? json::value(json::array()) : *v;
   }
-  json::object after = all_segments_after_change;
-  after[json::string_view(key.data(), key.size())] = out;
-  static const json::object kNoFlags;
-  absl::StatusOr<std::shared_ptr<const eval::FlagSet>> set =
-      eval::FlagSet::Build(kNoFlags, after, "");
-  if (!set.ok()) return set.status();
   return out;
 }
 

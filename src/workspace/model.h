@@ -180,6 +180,14 @@ absl::StatusOr<boost::json::object> ValidateConfigBody(std::string_view key,
 absl::StatusOr<boost::json::object> ValidateFlagBody(
     std::string_view key, const boost::json::object& request, const EnvironmentSet& envs,
     const boost::json::object& all_flags_after_change);
+// ValidateFlagBody without the set check: the request itself, and that each of its own
+// prerequisites is `key` or in `all_flags_after_change` (same messages). For callers that
+// validate several flags at once (change_set.h ValidateChanges, a batch): they check
+// each body with this and then ValidateFlagSet ONCE over the set all the changes leave,
+// so the cost grows with the number of flags, not with its square.
+absl::StatusOr<boost::json::object> ValidateFlagItself(
+    std::string_view key, const boost::json::object& request, const EnvironmentSet& envs,
+    const boost::json::object& all_flags_after_change);
 
 // Where ValidateFlagWrite / ValidateFlagDelete read the workspace's other flags: their
 // stored bodies before the change (the caller implements it over its store; used on one
@@ -259,6 +267,13 @@ std::optional<absl::Time> ParseCalendarDate(std::string_view text);
 absl::StatusOr<boost::json::object> ValidateSegmentBody(
     std::string_view key, const boost::json::object& request,
     const boost::json::object& all_segments_after_change);
+// ValidateSegmentBody without the nesting check, which ValidateSegmentSet then makes once
+// over every segment (as ValidateFlagItself / ValidateFlagSet for several changes).
+absl::StatusOr<boost::json::object> ValidateSegmentItself(std::string_view key,
+                                                         const boost::json::object& request);
+// Segment nesting over a whole set (segment_match of unknown segments, cycles, depth):
+// FlagSet::Build over `all_segments`. Errors: InvalidArgument.
+absl::Status ValidateSegmentSet(const boost::json::object& all_segments);
 
 // ---- helpers for callers ----
 

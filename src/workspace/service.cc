@@ -2089,6 +2089,7 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
     std::set<std::string> touched;
     std::vector<std::optional<json::object>> afters;
     std::vector<std::optional<size_t>> previous(set.changes.size());  // the earlier change of the item
+    std::optional<SegmentReach> reach;
     latest.clear();
     for (size_t i = 0; i < set.changes.size(); ++i) {
       const PlannedChange& c = set.changes[i];
@@ -2112,9 +2113,15 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       } else {
         after = ParseOrNull(*c.body).as_object();  // ValidateChanges parsed it
       }
-      EV_ASSIGN_OR_RETURN(std::set<std::string> t,
-                          ItemEffect(l.store, c.kind, c.key, Ptr(befores[i]), Ptr(after), envs));
-      touched.insert(t.begin(), t.end());
+      if (c.kind == ItemKind::kSegment) {
+        // Against the stored flags and segments, as ItemEffect reads them, read once.
+        if (!reach) reach.emplace(envs, flags_now, segments_now);
+        touched.merge(reach->Effect(c.key, Ptr(befores[i]), Ptr(after)));
+      } else {
+        EV_ASSIGN_OR_RETURN(std::set<std::string> t,
+                            ItemEffect(l.store, c.kind, c.key, Ptr(befores[i]), Ptr(after), envs));
+        touched.insert(t.begin(), t.end());
+      }
       afters.push_back(std::move(after));
     }
     WriteEffect effect = EffectOf(touched, envs);
@@ -2125,6 +2132,10 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       }
     }
     EV_RETURN_IF_ERROR(authorize(effect));
+    if (set.dry_run) {
+      EV_RETURN_IF_ERROR(CheckIfMatch(set.if_match, head));
+      return head;
+    }
     // 4. Secrets: opened and re-sealed here, for the revision each one gets.
     storage::CommitRequest commit;
     std::shared_ptr<const crypto::Keyring> keyring;

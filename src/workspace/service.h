@@ -460,6 +460,10 @@ class Service {
     std::vector<storage::DataKeyRow> proposal_data_keys;
     // A batch's If-Match: the head the caller's view was read at (CheckIfMatch).
     std::optional<int64_t> if_match;
+    // Every check of the apply is made under the write lock (item revisions, the item
+    // limit, validation, `authorize` with the whole set's effect, If-Match), then nothing
+    // is opened, sealed or written: a batch's dry run answers exactly as its apply would.
+    bool dry_run = false;
   };
   // Applies every change in ONE commit under the workspace's write lock, or nothing:
   //  - FailedPrecondition, error code "change_request_conflict", naming the items whose
@@ -474,7 +478,7 @@ class Service {
   // Secrets: the source envelope (or the sealed proposal) is opened here and the plaintext sealed for
   // (workspace, key, target env, its new revision); it never leaves this call. Every
   // revision has op "change_request"; the audit event workspace.change_request.apply
-  // names the request. Returns the new head.
+  // names the request. Returns the new head (with `dry_run`, the head it was checked at).
   absl::StatusOr<int64_t> ApplyChangeSet(const Actor& actor, const storage::Workspace& ws,
                                          ChangeSetApply set, const WriteAuthorizer& authorize);
   // Writes a change request row (create, review, comment, state change) together with its

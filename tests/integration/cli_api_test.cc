@@ -232,7 +232,8 @@ TEST_F(CliApiTest, ImportIsAllOrNothing) {
 
 // POST /v1/workspaces/{ws}/batch: all or nothing, authorized like the single writes it
 // replaces (protected environments need admin; an environment whose policy requires
-// change requests refuses it), bad bodies are 400s, a dry run writes nothing.
+// change requests refuses it), bad bodies are 400s, a dry run writes nothing and is refused
+// exactly as its write would be.
 TEST_F(CliApiTest, BatchWritesAreAtomicAndAuthorizedLikeSingleWrites) {
   ASSERT_NE(up_, nullptr);
   const std::string admin = up_->admin_key();
@@ -280,6 +281,21 @@ TEST_F(CliApiTest, BatchWritesAreAtomicAndAuthorizedLikeSingleWrites) {
   auto gated = batch({new_config, {{"kind", "config"}, {"key", "a"}, {"environment", "gated"}, {"value", 3}}}, admin);
   EXPECT_EQ(gated.status, 403) << gated.body;
   EXPECT_NE(gated.body.find("change_request_required"), std::string::npos) << gated.body;
+  EXPECT_EQ(head(), before);
+  // A dry run is refused exactly as its write: authorized on its effect, If-Match checked.
+  auto denied_dry = batch({new_config, prod_value}, dev_token, true);
+  EXPECT_EQ(denied_dry.status, 403) << denied_dry.body;
+  auto gated_dry = batch({new_config, {{"kind", "config"}, {"key", "a"}, {"environment", "gated"}, {"value", 3}}}, admin, true);
+  EXPECT_EQ(gated_dry.status, 403) << gated_dry.body;
+  EXPECT_NE(gated_dry.body.find("change_request_required"), std::string::npos) << gated_dry.body;
+  auto stale_dry = up_->Json("api", "POST", "/v1/workspaces/batch/batch",
+                             {{"changes", boost::json::array{new_config}}, {"reason", "x"}, {"dry_run", true}}, admin,
+                             {{"If-Match", "\"1\""}});
+  EXPECT_EQ(stale_dry.status, 412) << stale_dry.body;
+  auto dev_dry = batch({new_config, new_flag}, dev_token, true);
+  ASSERT_EQ(dev_dry.status, 200) << dev_dry.body;
+  EXPECT_EQ(dev_dry.json.at("dry_run"), true);
+  EXPECT_FALSE(dev_dry.json.as_object().contains("revision")) << dev_dry.body;
   EXPECT_EQ(head(), before);
   auto ok = batch({new_config, new_flag}, dev_token);
   ASSERT_EQ(ok.status, 200) << ok.body;

@@ -142,6 +142,41 @@ TEST_F(LeakPolicyApiTest, BlockRefusesPutPatchAndFlagsNamingPointerAndKindButNot
   EXPECT_EQ(flag.body.find(kGithubToken), std::string::npos);
 }
 
+// A batch's dry run answers as its write would: "block" refuses it (the very error), and
+// under "warn" it lists the warnings without recording anything or writing.
+TEST_F(LeakPolicyApiTest, ABatchDryRunIsJudgedLikeItsWrite) {
+  std::string base = NewWorkspace("leak-batch", "block");
+  const int64_t head = Head(base);
+  auto batch = [&](const std::string& env, bool dry_run) {
+    return Api("POST", base + "/batch",
+               json::object{{"changes", json::array{json::object{{"kind", "config"},
+                                                                  {"key", "db.url"},
+                                                                  {"body", {{"type", "string"},
+                                                                            {"values", {{env, kDbUrl}}}}}}}},
+                            {"reason", "db"},
+                            {"dry_run", dry_run}});
+  };
+  HttpReply blocked = batch("prod", true);
+  EXPECT_EQ(blocked.status, 400) << blocked.body;
+  EXPECT_EQ(Code(blocked), "secret_detected");
+  EXPECT_EQ(blocked.body.find(kDbPassword), std::string::npos) << blocked.body;
+  EXPECT_EQ(Code(batch("prod", false)), "secret_detected");
+  HttpReply warned = batch("dev", true);
+  ASSERT_EQ(warned.status, 200) << warned.body;
+  EXPECT_EQ(warned.json.at("dry_run"), true);
+  EXPECT_EQ(warned.json.at("base_revision").as_int64(), head);
+  EXPECT_FALSE(warned.json.as_object().contains("revision")) << warned.body;
+  ASSERT_EQ(warned.json.at("warnings").as_array().size(), 1u) << warned.body;
+  EXPECT_EQ(warned.json.at("warnings").as_array()[0].at("finding"), "url_with_password");
+  EXPECT_EQ(Head(base), head);
+  HttpReply activity = Api("GET", base + "/activity");
+  EXPECT_EQ(activity.body.find("workspace.leak_scan.warning"), std::string::npos) << activity.body;
+  HttpReply written = batch("dev", false);
+  ASSERT_EQ(written.status, 200) << written.body;
+  EXPECT_EQ(written.json.at("warnings").as_array().size(), 1u) << written.body;
+  EXPECT_EQ(Head(base), head + 1);
+}
+
 TEST_F(LeakPolicyApiTest, BlockRefusesAChangeRequestBeforeItIsStored) {
   std::string base = NewWorkspace("leak-cr", "block");
   HttpReply cr = Api("POST", base + "/change-requests",

@@ -1608,7 +1608,11 @@ class ApiService::Handlers {
       EV_ASSIGN_OR_RETURN(json::object out, cr->Batch(ActorFor(c.p, req), c.ws, w.body, w.reason, w.if_match,
                                                       WithLeakScan(Writer(c), leaks)));
       const json::value* rev = out.if_contains("revision");
-      if (rev == nullptr || !rev->is_int64()) return services::JsonResponse(200, out);
+      if (rev == nullptr || !rev->is_int64()) {
+        // A dry run: the warnings its apply would carry, nothing recorded.
+        if (!leaks->items.empty()) out["warnings"] = LeakWarningsJson(leaks->items);
+        return services::JsonResponse(200, out);
+      }
       AttachLeakWarnings(c, req, *leaks, rev->get_int64(), out);
       return WithRevision(services::JsonResponse(200, out), rev->get_int64());
     });
