@@ -180,6 +180,8 @@ std::string Missing(std::string_view name);  // "no \"name\" in it"
 
 // The file as a JSON object: .yaml/.yml parsed as YAML, anything else as JSON. nullopt
 // with *error naming the file and the problem.
+// YamlToJson throws std::runtime_error for a document nested more than 200 levels or
+// expanding (through aliases) to more than 5,000,000 values.
 boost::json::value YamlToJson(const YAML::Node& n);
 std::optional<boost::json::object> ReadDocument(const std::string& path, std::string* error);
 

@@ -24,6 +24,7 @@
 #include "cli/flag_import.h"
 #include "cli/history_diff.h"
 #include "cli/mcp_stdio.h"
+#include "cli/workspace_export.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
 #include "src/net/http_client.h"
@@ -59,6 +60,11 @@ struct ApiCommands {
   CLI::App* env_protect = nullptr;
   CLI::App* env_unprotect = nullptr;
   CLI::App* env_parent = nullptr;  // env parent WS ENV (PARENT | --root)
+  CLI::App* env_policy = nullptr;  // env policy WS ENV [--approvals N] [...]
+  std::optional<int> policy_approvals;
+  std::vector<std::string> policy_approver_roles;
+  std::optional<bool> policy_change_requests;
+  std::string policy_leak_scan;
   bool root = false;
   CLI::App* env_delete = nullptr;
   std::string reparent_children_to;
@@ -97,6 +103,7 @@ struct ApiCommands {
   CLI::App* export_cmd = nullptr;
   CLI::App* import_cmd = nullptr;  // import --from dotenv FILE -w WS -e ENV [--secrets]
   std::string import_from = "dotenv";
+  bool export_all = false;  // export --all: the whole workspace (workspace_export.h)
   CLI::App* profile_list = nullptr;  // profile list
   CLI::App* profile_use = nullptr;   // profile use NAME
   std::string profile_name;
@@ -552,6 +559,19 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->env_parent->add_option("environment", c->env)->required();
   c->env_parent->add_option("parent", c->parent, "the environment to inherit from");
   c->env_parent->add_flag("--root", c->root, "inherit from nothing");
+  c->env_policy = with_reason(common(env->add_subcommand(
+      "policy", "show or change an environment's review policy: approvals, who approves, change requests only, "
+                "secret-leak scanning (admin; options not given keep their value)")));
+  c->env_policy->add_option("workspace", c->ws)->required();
+  c->env_policy->add_option("environment", c->env)->required();
+  c->env_policy->add_option("--approvals", c->policy_approvals, "approvals a change request needs (0-10)")
+      ->check(CLI::Range(0, 10));
+  c->env_policy->add_option("--approver-roles", c->policy_approver_roles, "roles that may approve: developer, admin, owner")
+      ->delimiter(',')->check(CLI::IsMember({"developer", "admin", "owner"}));
+  c->env_policy->add_option("--change-requests-required", c->policy_change_requests,
+                            "true: direct writes are refused, every change goes through a change request");
+  c->env_policy->add_option("--leak-scan", c->policy_leak_scan, "what a write carrying a credential gets: off, warn, block")
+      ->check(CLI::IsMember({"off", "warn", "block"}));
   c->env_delete = with_reason(common(env->add_subcommand(
       "delete", "delete an environment and every value set in it (admin)")));
   c->env_delete->add_option("workspace", c->ws)->required();
@@ -659,17 +679,23 @@ std::unique_ptr<ApiCommands, void (*)(ApiCommands*)> AddApiCommands(CLI::App& ap
   c->run->add_option("--workspace,-w", c->ws)->required();
   c->run->add_option("--env,-e", c->env)->required();
   c->run->add_option("command", c->command, "the command and its arguments, after --")->required();
-  c->export_cmd = common(app.add_subcommand("export", "print every config and secret of an environment"));
+  c->export_cmd = common(app.add_subcommand(
+      "export", "print every config and secret of an environment, or (--all) the whole workspace as a file "
+                "`import --from workspace` reads back"));
   c->export_cmd->add_option("--workspace,-w", c->ws)->required();
-  c->export_cmd->add_option("--env,-e", c->env)->required();
+  c->export_cmd->add_option("--env,-e", c->env, "the environment (required without --all)");
+  c->export_cmd->add_flag("--all", c->export_all,
+                          "the whole workspace: environments, configs, flags, segments, secret names (never values); "
+                          "yaml (default) or json");
   c->export_cmd->add_option("--format", c->format, "dotenv, json or yaml")
       ->check(CLI::IsMember({"dotenv", "json", "yaml"}))->capture_default_str();
 
   c->import_cmd = with_reason(common(app.add_subcommand(
       "import", "set an environment's configs (or secrets) from a dotenv file, e.g. one `export` wrote, or a "
                 "workspace's flags from a LaunchDarkly or Unleash export; all in one batch, or nothing")));
-  c->import_cmd->add_option("--from", c->import_from, "the file's format: dotenv, launchdarkly or unleash")
-      ->check(CLI::IsMember({"dotenv", "launchdarkly", "unleash"}))->capture_default_str();
+  c->import_cmd->add_option("--from", c->import_from,
+                            "the file's format: dotenv, launchdarkly, unleash or workspace (a file `export --all` wrote)")
+      ->check(CLI::IsMember({"dotenv", "launchdarkly", "unleash", "workspace"}))->capture_default_str();
   c->import_cmd->add_option("file", c->file, "the file")->required();
   c->import_cmd->add_option("--workspace,-w", c->ws)->required();
   c->import_cmd->add_option("--env,-e", c->env, "the environment (dotenv: required)");
@@ -953,6 +979,134 @@ int ImportFlags(const ApiCommands& c, Client& client) {
   return 0;
 }
 
+// The api's batch limit (src/workspace/change_set.h kMaxBatchChanges).
+constexpr size_t kMaxImportChanges = 2000;
+
+// `export -w WS --all [--format yaml|json]`: the whole workspace (workspace_export.h),
+// secrets by name only.
+int ExportWorkspace(const ApiCommands& c, Client& client) {
+  if (!c.env.empty()) return Fail("--all exports every environment: leave out --env");
+  const bool yaml = c.format == "dotenv" || c.format == "yaml";  // dotenv is only the per-environment default
+  if (c.format == "dotenv" && c.export_cmd->count("--format") > 0) {
+    return Fail("--all writes yaml or json, not dotenv");
+  }
+  Reply ws = client.Call("GET", WsPath(c));
+  if (int rc = Check(ws)) return rc;
+  if (!ws.body.is_object()) return Unexpected(ws, "not an object");
+  WorkspaceLists lists;
+  for (auto [kind, into] : {std::pair{"configs", &lists.configs}, std::pair{"flags", &lists.flags},
+                            std::pair{"segments", &lists.segments}, std::pair{"secrets", &lists.secrets}}) {
+    Reply r = client.Call("GET", WsPath(c) + "/" + kind);
+    if (int rc = Check(r)) return rc;
+    const json::array* items = ArrayMember(r.body, "items");
+    if (items == nullptr) return Unexpected(r, "no \"items\" array");
+    *into = *items;
+  }
+  absl::StatusOr<WorkspaceExport> exported = WorkspaceExportFromApi(ws.body.get_object(), lists);
+  if (!exported.ok()) return Fail(std::string(exported.status().message()));
+  std::string text = yaml ? WorkspaceExportToYaml(*exported) : json::serialize(WorkspaceExportToJson(*exported)) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+// `import -w WS --from workspace FILE`: the environments the target lacks are created
+// (parents first, with their protection and policy), then every config, flag and segment
+// goes in as ONE batch (all or none). Secrets are named, never imported.
+int ImportWorkspace(const ApiCommands& c, Client& client) {
+  std::string error;
+  std::optional<json::object> doc = ReadDocument(c.file, &error);
+  if (!doc) return Fail(error + "; nothing was imported");
+  absl::StatusOr<WorkspaceExport> file = ParseWorkspaceExport(*doc);
+  if (!file.ok()) return Fail(c.file + ": " + std::string(file.status().message()) + "; nothing was imported");
+  Reply target = client.Call("GET", WsPath(c));
+  if (int rc = Check(target)) return rc;
+  const json::array* envs = ArrayMember(target.body, "environments");
+  if (envs == nullptr) return Unexpected(target, "no \"environments\" array");
+  absl::StatusOr<WorkspaceImportPlan> plan = PlanWorkspaceImport(*file, *envs);
+  if (!plan.ok()) return Fail(std::string(plan.status().message()) + "; nothing was imported");
+  if (plan->changes.size() > kMaxImportChanges) {
+    return Fail(c.file + " holds " + std::to_string(plan->changes.size()) + " items; one import writes at most " +
+                std::to_string(kMaxImportChanges) + " (one batch): split the file; nothing was imported");
+  }
+  for (const std::string& s : plan->secrets_not_imported) {
+    std::fprintf(stderr, "edgevault: secret \"%s\" is listed by name only: set its values with `edgevault secret set`\n",
+                 s.c_str());
+  }
+  if (c.dry_run) {
+    for (const auto& e : plan->create) std::printf("would create environment %s\n", e.key.c_str());
+    if (!plan->create.empty()) {
+      std::printf("Dry run: nothing was written. The items are checked once the environments exist "
+                  "(%zu config/flag/segment changes).\n", plan->changes.size());
+      return 0;
+    }
+  }
+  for (const auto& e : plan->create) {
+    json::value body = json::object{{"key", e.key}, {"name", e.name}, {"protected", e.is_protected},
+                                    {"reason", c.reason}};
+    if (!e.parent.empty()) body.as_object()["parent"] = e.parent;
+    Reply r = client.Call("POST", WsPath(c) + "/environments", &body);
+    if (int rc = Check(r)) {
+      std::fprintf(stderr, "edgevault: stopped at environment %s; no item was imported\n", e.key.c_str());
+      return rc;
+    }
+    std::printf("Created environment %s.\n", e.key.c_str());
+  }
+  // The new environments' policies go on after the items: a policy requiring change
+  // requests would refuse the import's own batch.
+  auto apply_policies = [&]() -> int {
+    for (const auto& e : plan->create) {
+      if (!e.policy) continue;
+      json::value policy = *e.policy;
+      policy.as_object()["reason"] = c.reason;
+      Reply p = client.Call("PUT", WsPath(c) + "/environments/" + QueryValue(e.key) + "/policy", &policy);
+      if (int rc = Check(p)) {
+        std::fprintf(stderr, "edgevault: environment %s has no policy yet: set it with `edgevault env policy`\n",
+                     e.key.c_str());
+        return rc;
+      }
+      std::printf("Set the policy of environment %s.\n", e.key.c_str());
+    }
+    return 0;
+  };
+  if (plan->changes.empty()) {
+    if (!c.dry_run) {
+      if (int rc = apply_policies()) return rc;
+    }
+    std::printf("%s0 items into %s.\n", c.dry_run ? "Dry run: would import " : "Imported ", c.ws.c_str());
+    return 0;
+  }
+  const size_t total = plan->changes.size();
+  json::value batch = json::object{{"changes", std::move(plan->changes)}, {"reason", c.reason}, {"dry_run", c.dry_run}};
+  Reply r = client.Call("POST", WsPath(c) + "/batch", &batch);
+  if (r.status / 100 != 2) {
+    int rc = Check(r);
+    std::fprintf(stderr, "edgevault: no item was imported%s\n",
+                 plan->create.empty() ? "" : " (the environments above were created)");
+    return rc;
+  }
+  if (!c.dry_run) {
+    if (int rc = apply_policies()) return rc;
+  }
+  if (c.as_json) {
+    std::printf("%s\n", json::serialize(r.body).c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  if (const json::array* items = ArrayMember(r.body, "items")) {
+    for (const json::value& item : *items) {
+      rows.push_back({StringMember(item, "action").value_or("?"), StringMember(item, "kind").value_or("?"),
+                      StringMember(item, "key").value_or("?")});
+    }
+  }
+  if (!rows.empty()) PrintTable({"ACTION", "KIND", "KEY"}, rows);
+  if (c.dry_run) {
+    std::printf("Dry run: nothing was written.\n");
+    return 0;
+  }
+  std::printf("Imported %zu item(s) into %s (%zu unchanged).\n", rows.size(), c.ws.c_str(), total - rows.size());
+  return 0;
+}
+
 }  // namespace
 
 int RunApiCommands(ApiCommands& c) {
@@ -960,7 +1114,7 @@ int RunApiCommands(ApiCommands& c) {
   if (c.profile_list->parsed() || c.profile_use->parsed()) return RunProfile(c);
   bool any = false;
   for (CLI::App* cmd : {c.ws_create, c.ws_list, c.ws_rename, c.ws_delete, c.ws_restore, c.env_create, c.env_list, c.env_rename, c.env_protect,
-                        c.env_unprotect, c.env_parent, c.env_delete, c.config_set, c.config_get, c.flag_set,
+                        c.env_unprotect, c.env_parent, c.env_policy, c.env_delete, c.config_set, c.config_get, c.flag_set,
                         c.flag_get, c.flag_eval, c.history, c.revert, c.rollback, c.sdk_key, c.sdk_key_list, c.sdk_key_revoke,
                         c.webhook_add, c.webhook_list, c.webhook_rm, c.org_webhook_add, c.org_webhook_list,
                         c.org_webhook_rm, c.run, c.export_cmd, c.import_cmd, c.promote, c.cr_list,
@@ -1142,6 +1296,35 @@ int RunApiCommands(ApiCommands& c) {
       if (!revision) return Missing("revision");
       std::printf("Environment %s now inherits from %s (workspace revision %s).\n", c.env.c_str(),
                   c.root ? "nothing" : c.parent.c_str(), revision->c_str());
+      return std::nullopt;
+    });
+  }
+  if (c.env_policy->parsed()) {
+    // The policy is replaced whole by PUT: start from the stored one.
+    Reply ws = client->Call("GET", WsPath(c));
+    if (int rc = Check(ws)) return rc;
+    const json::array* envs = ArrayMember(ws.body, "environments");
+    if (envs == nullptr) return Unexpected(ws, "no \"environments\" array");
+    std::optional<json::object> policy;
+    for (const json::value& e : *envs) {
+      if (StringMember(e, "key") != c.env) continue;
+      const json::object* p = ObjectMember(e, "policy");
+      policy = p == nullptr ? json::object() : *p;
+    }
+    if (!policy) return Fail("workspace " + c.ws + " has no environment " + c.env + " (edgevault env list " + c.ws + ")");
+    if (c.policy_approvals) (*policy)["required_approvals"] = *c.policy_approvals;
+    if (!c.policy_approver_roles.empty()) {
+      json::array roles;
+      for (const std::string& r : c.policy_approver_roles) roles.push_back(json::string(r));
+      (*policy)["approver_roles"] = std::move(roles);
+    }
+    if (c.policy_change_requests) (*policy)["change_requests_required"] = *c.policy_change_requests;
+    if (!c.policy_leak_scan.empty()) (*policy)["leak_scan"] = c.policy_leak_scan;
+    (*policy)["reason"] = c.reason;
+    json::value v = *policy;
+    Reply r = client->Call("PUT", WsPath(c) + "/environments/" + QueryValue(c.env) + "/policy", &v);
+    return Output(c, r, [&]() -> std::optional<std::string> {
+      std::printf("Environment %s: %s\n", c.env.c_str(), json::serialize(r.body).c_str());
       return std::nullopt;
     });
   }
@@ -1548,6 +1731,9 @@ int RunApiCommands(ApiCommands& c) {
       return std::nullopt;
     });
   }
+  if (c.import_cmd->parsed() && c.import_from == "workspace") return ImportWorkspace(c, *client);
+  if (c.export_cmd->parsed() && c.export_all) return ExportWorkspace(c, *client);
+  if (c.export_cmd->parsed() && c.env.empty()) return Fail("export needs --env ENV (or --all for the whole workspace)");
   if (c.import_cmd->parsed() && c.import_from != "dotenv") return ImportFlags(c, *client);
   if (c.import_cmd->parsed()) {
     if (c.env.empty()) return Fail("import --from dotenv needs --env ENV (the environment to set)");

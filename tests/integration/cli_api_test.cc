@@ -2,6 +2,7 @@
 // SDK key, through the binary as a user types it.
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -1125,6 +1126,144 @@ TEST_F(CliApiTest, AuditEventsReadsTheApiFilteredAndPaged) {
   r = Cli("audit events", dev);  // not an admin
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("403"), std::string::npos) << r.out;
+}
+
+
+// Issue 17: `export --all` writes a whole workspace that `import --from workspace` reads
+// back into another: environments (parents, protection, policy), configs, flags (rules,
+// rollouts, prerequisites), segments (nested); every environment's resolved document is
+// then the same, byte for byte apart from the workspace's id, key and version. Secrets go
+// by name only. Bad files, and a target whose environment has another parent, change nothing.
+TEST_F(CliApiTest, AWholeWorkspaceExportImportsBackIntoAnotherWorkspace) {
+  ASSERT_NE(up_, nullptr);
+  const std::string admin = up_->admin_key();
+  auto api = [&](const std::string& method, const std::string& path, boost::json::object body) {
+    body["reason"] = "setup";
+    auto r = up_->Json("api", method, "/v1/workspaces/" + path, body, admin);
+    EXPECT_EQ(r.status / 100, 2) << method << " " << path << ": " << r.body;
+  };
+  ASSERT_EQ(Cli("ws create rt-src").code, 0);
+  ASSERT_EQ(Cli("env create rt-src prod --protected -m setup").code, 0);
+  ASSERT_EQ(Cli("env create rt-src staging --parent prod -m setup").code, 0);
+  ASSERT_EQ(Cli("env create rt-src dev --parent staging -m setup").code, 0);
+  api("PUT", "rt-src/configs/db.pool", {{"type", "integer"}, {"values", {{"prod", 20}, {"dev", 5}}}});
+  api("PUT", "rt-src/configs/odd", {{"type", "json"},
+                                    {"values", {{"staging", {{"s", "true"}, {"n", "1"}, {"f", 1.5}, {"x", nullptr}}}}}});
+  api("PUT", "rt-src/segments/inner", {{"included", boost::json::array{"u1"}}});
+  api("PUT", "rt-src/segments/outer",
+      {{"rules", boost::json::array{{{"clauses", boost::json::array{{{"op", "segment_match"},
+                                                                     {"values", boost::json::array{"inner"}}}}}}}}});
+  boost::json::array bool_variations{{{"value", false}}, {{"value", true}}};
+  api("PUT", "rt-src/flags/zeta", {{"variations", bool_variations},
+                                   {"environments", {{"prod", {{"on", true}, {"fallthrough", {{"variation", 1}}}}}}}});
+  boost::json::object rules_env{
+      {"on", true},
+      {"prerequisites", boost::json::array{{{"flag", "zeta"}, {"variation", 1}}}},
+      {"rules", boost::json::array{{{"clauses", boost::json::array{{{"op", "segment_match"},
+                                                                    {"values", boost::json::array{"outer"}}}}},
+                                    {"variation", 1}}}},
+      {"fallthrough", {{"rollout", boost::json::array{{{"variation", 0}, {"weight", 70000}}, {{"variation", 1}, {"weight", 30000}}}}}}};
+  // "alpha" requires "zeta", which sorts after it: the import must order them.
+  api("PUT", "rt-src/flags/alpha", {{"variations", bool_variations}, {"environments", {{"prod", rules_env}, {"dev", rules_env}}}});
+  api("PUT", "rt-src/secrets/token", {{"values", {{"prod", "s3cr3t-value"}}}});
+  api("PUT", "rt-src/environments/prod/policy", {{"required_approvals", 1}, {"change_requests_required", true}});
+
+  const std::string dir = (std::filesystem::temp_directory_path() / ("ev-rt-" + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(dir);
+  CliRun exported = Cli("export -w rt-src --all");
+  ASSERT_EQ(exported.code, 0) << exported.out;
+  EXPECT_EQ(exported.out.find("s3cr3t-value"), std::string::npos) << exported.out;
+  EXPECT_NE(exported.out.find("edgevault.workspace/1"), std::string::npos) << exported.out;
+  EXPECT_EQ(Cli("export -w rt-src --all").out, exported.out);  // stable bytes
+  std::ofstream(dir + "/src.yaml") << exported.out;
+
+  // Bad files: nothing changes.
+  ASSERT_EQ(Cli("ws create rt-dst").code, 0);
+  auto head = [&](const std::string& ws) { return up_->Call("api", "GET", "/v1/workspaces/" + ws, "", admin).body; };
+  const std::string empty_dst = head("rt-dst");
+  std::ofstream(dir + "/bad-format.yaml") << "format: edgevault.workspace/9\n";
+  CliRun bad = Cli("import -w rt-dst --from workspace " + dir + "/bad-format.yaml -m x");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.out.find("format: must be \"edgevault.workspace/1\""), std::string::npos) << bad.out;
+  std::ofstream(dir + "/bad-flag.json") << R"({"format":"edgevault.workspace/1","flags":{"x":[1]}})";
+  bad = Cli("import -w rt-dst --from workspace " + dir + "/bad-flag.json -m x");
+  EXPECT_NE(bad.out.find("flags.x: must be an object"), std::string::npos) << bad.out;
+  std::ofstream(dir + "/bad-body.json")
+      << R"({"format":"edgevault.workspace/1","environments":[{"key":"prod"}],"configs":{"c":{"type":"integer","values":{"prod":"x"}}}})";
+  EXPECT_EQ(head("rt-dst"), empty_dst);
+  CliRun dry = Cli("import -w rt-dst --from workspace " + dir + "/src.yaml --dry-run -m x");
+  EXPECT_EQ(dry.code, 0) << dry.out;
+  EXPECT_NE(dry.out.find("would create environment staging"), std::string::npos) << dry.out;
+  EXPECT_EQ(head("rt-dst"), empty_dst);
+
+  CliRun imported = Cli("import -w rt-dst --from workspace " + dir + "/src.yaml -m copy");
+  ASSERT_EQ(imported.code, 0) << imported.out;
+  EXPECT_NE(imported.out.find("secret \"token\" is listed by name only"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find("Imported 6 item(s) into rt-dst"), std::string::npos) << imported.out;
+  for (const char* env : {"prod", "staging", "dev"}) {
+    auto doc = [&](const std::string& ws) {
+      auto r = up_->Call("api", "GET", "/v1/workspaces/" + ws + "/environments/" + env + "/resolved", "", admin);
+      EXPECT_EQ(r.status, 200) << r.body;
+      boost::json::object o = boost::json::parse(r.body).as_object();
+      for (const char* k : {"workspace_id", "workspace", "version"}) o.erase(k);
+      return boost::json::serialize(o);
+    };
+    EXPECT_EQ(doc("rt-dst"), doc("rt-src")) << env;
+  }
+  // The copy exports as the original did, but for its name and the secret's values.
+  auto without = [](const std::string& text) {
+    boost::json::object o = boost::json::parse(text).as_object();
+    o.erase("workspace");
+    o.erase("secrets");
+    return boost::json::serialize(o);
+  };
+  EXPECT_EQ(without(Cli("export -w rt-dst --all --format json").out), without(Cli("export -w rt-src --all --format json").out));
+  // The policy came along: a direct write to prod is now refused there too.
+  CliRun direct = Cli("config set rt-dst db.pool -v prod=21 -m x");
+  EXPECT_NE(direct.code, 0) << direct.out;
+  EXPECT_NE(direct.out.find("accepts changes only through change requests"), std::string::npos) << direct.out;
+
+  // A second import changes nothing; a body that does not validate writes nothing.
+  CliRun again = Cli("import -w rt-dst --from workspace " + dir + "/src.yaml -m again");
+  EXPECT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("Imported 0 item(s) into rt-dst (6 unchanged)"), std::string::npos) << again.out;
+  ASSERT_EQ(Cli("ws create rt-bad").code, 0);
+  ASSERT_EQ(Cli("env create rt-bad prod -m setup").code, 0);
+  const std::string bad_before = head("rt-bad");
+  bad = Cli("import -w rt-bad --from workspace " + dir + "/bad-body.json -m x");
+  EXPECT_NE(bad.code, 0) << bad.out;
+  EXPECT_NE(bad.out.find("no item was imported"), std::string::npos) << bad.out;
+  EXPECT_EQ(head("rt-bad"), bad_before);
+  // The target's environment has another parent: refused before anything is written.
+  ASSERT_EQ(Cli("ws create rt-other").code, 0);
+  ASSERT_EQ(Cli("env create rt-other staging -m setup").code, 0);
+  const std::string other_before = head("rt-other");
+  bad = Cli("import -w rt-other --from workspace " + dir + "/src.yaml -m x");
+  EXPECT_NE(bad.code, 0) << bad.out;
+  EXPECT_NE(bad.out.find("environment \"staging\" exists in the target with parent none"), std::string::npos) << bad.out;
+  EXPECT_EQ(head("rt-other"), other_before);
+  // --all and --env exclude each other; dotenv is not a whole-workspace format.
+  EXPECT_NE(Cli("export -w rt-src --all -e prod").code, 0);
+  EXPECT_NE(Cli("export -w rt-src --all --format dotenv").code, 0);
+  // `env policy` changes only what it is told; bad values change nothing.
+  CliRun policy = Cli("env policy rt-src dev --approvals 2 --leak-scan block -m tighten");
+  ASSERT_EQ(policy.code, 0) << policy.out;
+  policy = Cli("env policy rt-src dev --change-requests-required true -m gate");
+  ASSERT_EQ(policy.code, 0) << policy.out;
+  std::string envs = up_->Call("api", "GET", "/v1/workspaces/rt-src/environments", "", admin).body;
+  EXPECT_NE(envs.find(R"("required_approvals":2)"), std::string::npos) << envs;
+  EXPECT_NE(envs.find(R"("leak_scan":"block")"), std::string::npos) << envs;
+  EXPECT_NE(envs.find(R"("change_requests_required":true)"), std::string::npos) << envs;
+  const std::string src_head = head("rt-src");
+  EXPECT_NE(Cli("env policy rt-src dev --approvals 11 -m x").code, 0);
+  EXPECT_NE(Cli("env policy rt-src dev --leak-scan loud -m x").code, 0);
+  CliRun nowhere = Cli("env policy rt-src nowhere --approvals 1 -m x");
+  EXPECT_NE(nowhere.code, 0);
+  EXPECT_NE(nowhere.out.find("has no environment nowhere"), std::string::npos) << nowhere.out;
+  EXPECT_EQ(Cli("env policy rt-src dev --approvals 1 -m x", up_->TokenForNewUser("rt-dev@example.com", "developer")).code,
+            1);
+  EXPECT_EQ(head("rt-src"), src_head);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
