@@ -801,6 +801,19 @@ void Service::CatchUpSubscribers() {
   }
 }
 
+void Service::RecheckEveryOutbox() {
+  absl::StatusOr<std::vector<std::string>> ids = options_.stores->List();
+  if (!ids.ok()) {
+    EV_LOG(kWarn, "listing workspaces to re-check their outboxes failed", {{"error", ids.status().ToString()}});
+    return;
+  }
+  std::lock_guard<std::mutex> lock(prop_mu_);
+  if (stop_) return;
+  const absl::Duration due = options_.env->MonotonicNow() + options_.outbox_recheck_delay;
+  for (const std::string& id : *ids) recheck_due_.emplace(id, due);
+  if (prop_task_ != nullptr && !ids->empty()) prop_task_->Wake();
+}
+
 void Service::DeliverEvents(Slot& slot) {
   {
     std::lock_guard<std::mutex> lock(slot.events_mu);

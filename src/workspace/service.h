@@ -528,6 +528,11 @@ class Service {
   // Brings every subscribed workspace up to its head in the store: after the listener
   // reconnected, notices sent meanwhile are lost.
   void CatchUpSubscribers();
+  // After the listener reconnected: the notices sent meanwhile are lost, and with them
+  // RevisionsCommitted's re-check of a node that died during the outage. So every
+  // workspace's outbox (propagation and audit) is looked at outbox_recheck_delay later.
+  // Errors listing the workspaces are logged.
+  void RecheckEveryOutbox();
 
   // Audit events waiting in the outboxes of the workspaces that have any, for the audit
   // relay (src/audit/relay.h): (id, event JSON) with ids "<workspace id>/<row id>". Only

@@ -341,5 +341,34 @@ TEST_F(TwoNodeServiceTest, AnotherNodeFinishesTheOutboxOfACommitWhoseNodeDied) {
   EXPECT_NE(audit->front().second.find("workspace.config"), std::string::npos) << audit->front().second;
 }
 
+// The notice of A's commit was lost (C's listener was away): after the reconnect C looks at
+// every workspace's outbox and finishes what A left.
+TEST_F(TwoNodeServiceTest, AfterAReconnectEveryOutboxIsLookedAtAgain) {
+  ServiceOptions so;
+  so.stores = stores_[1].get();
+  so.directory = control_.get();
+  so.kv = kv_.get();
+  so.env = base::Env::Default();
+  so.outbox_recheck_delay = absl::ZeroDuration();
+  auto created = Service::Create(so);
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Service> c = std::move(*created);
+  ASSERT_TRUE(c->Start().ok());
+  absl::StatusOr<int64_t> rev = PutConfig(*node_[0], "a", 7, std::nullopt, AllowAnyWrite());
+  ASSERT_TRUE(rev.ok()) << rev.status();
+  auto store = stores_[1]->Open(ws_.id);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto pending = [&] {
+    auto rows = (*store)->PendingOutboxOfKind("propagate", 100);
+    return rows.ok() ? static_cast<int>(rows->size()) : -1;
+  };
+  ASSERT_GT(pending(), 0);  // A never propagated, and C was never told
+  c->RecheckEveryOutbox();
+  EXPECT_TRUE(base::testing::PollUntil([&] { return pending() == 0; }));
+  auto doc = kv_->Get(storage::EdgeKvDocumentKey(ws_.id, "prod"));
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->version, *rev);
+}
+
 }  // namespace
 }  // namespace edgevault::workspace

@@ -304,7 +304,11 @@ absl::Status Install(services::ServiceContext& ctx) {
              .on_notice = [service](const storage::RevisionNotice& n) {
                service->RevisionsCommitted(n.workspace_id, n.first, n.last);
              },
-             .on_resync = [service] { service->CatchUpSubscribers(); },
+             .on_resync =
+                 [service] {
+                   service->CatchUpSubscribers();
+                   service->RecheckEveryOutbox();
+                 },
              .on_workspace_list =
                  [api, node_token](const storage::WorkspaceListNotice& n) {
                    if (n.sender != node_token) api->WorkspaceListChangedElsewhere(n.org_id);
