@@ -917,6 +917,18 @@ int RunPropose(ApiCommands& c, Client& client) {
   });
 }
 
+// A batch answer's "items" as table rows of the members `columns` ("?" where absent).
+std::vector<std::vector<std::string>> BatchItemRows(const json::value& body, std::initializer_list<const char*> columns) {
+  std::vector<std::vector<std::string>> rows;
+  if (const json::array* items = ArrayMember(body, "items")) {
+    for (const json::value& item : *items) {
+      std::vector<std::string>& row = rows.emplace_back();
+      for (const char* column : columns) row.push_back(StringMember(item, column).value_or("?"));
+    }
+  }
+  return rows;
+}
+
 // `import --from launchdarkly|unleash FILE -w WS`: every flag of the file, converted
 // (flag_import.h; what does not map is refused before anything is sent), as one batch of
 // whole-flag changes: all of them in one commit, or none.
@@ -964,12 +976,7 @@ int ImportFlags(const ApiCommands& c, Client& client) {
     std::printf("%s\n", json::serialize(r.body).c_str());
     return 0;
   }
-  std::vector<std::vector<std::string>> rows;
-  if (const json::array* items = ArrayMember(r.body, "items")) {
-    for (const json::value& item : *items) {
-      rows.push_back({StringMember(item, "action").value_or("?"), StringMember(item, "key").value_or("?")});
-    }
-  }
+  std::vector<std::vector<std::string>> rows = BatchItemRows(r.body, {"action", "key"});
   if (!rows.empty()) PrintTable({"ACTION", "FLAG"}, rows);
   if (c.dry_run) {
     std::printf("Dry run: nothing was written.\n");
@@ -1091,13 +1098,7 @@ int ImportWorkspace(const ApiCommands& c, Client& client) {
     std::printf("%s\n", json::serialize(r.body).c_str());
     return 0;
   }
-  std::vector<std::vector<std::string>> rows;
-  if (const json::array* items = ArrayMember(r.body, "items")) {
-    for (const json::value& item : *items) {
-      rows.push_back({StringMember(item, "action").value_or("?"), StringMember(item, "kind").value_or("?"),
-                      StringMember(item, "key").value_or("?")});
-    }
-  }
+  std::vector<std::vector<std::string>> rows = BatchItemRows(r.body, {"action", "kind", "key"});
   if (!rows.empty()) PrintTable({"ACTION", "KIND", "KEY"}, rows);
   if (c.dry_run) {
     std::printf("Dry run: nothing was written.\n");

@@ -36,6 +36,19 @@ constexpr char kNeedsBilling[] = R"({"variations":[{"value":false},{"value":true
 
 class TwoNodeServiceTest : public ::testing::Test {
  protected:
+  // Node C: B's stores, re-checking another node's outbox at once; nullptr on failure.
+  std::unique_ptr<Service> StartedThirdNode() {
+    ServiceOptions so;
+    so.stores = stores_[1].get();
+    so.directory = control_.get();
+    so.kv = kv_.get();
+    so.env = base::Env::Default();
+    so.outbox_recheck_delay = absl::ZeroDuration();
+    auto created = Service::Create(so);
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok() || !(*created)->Start().ok()) return nullptr;
+    return std::move(*created);
+  }
   void SetUp() override {
     url_ = storage::NewPostgresTestDatabase();
     ASSERT_FALSE(url_.empty());
@@ -298,16 +311,8 @@ TEST_F(TwoNodeServiceTest, SubscribersOfEveryWorkspaceHearOtherNodesCommits) {
 // never started). Node C, told of the commit (RevisionsCommitted), finishes both after
 // outbox_recheck_delay.
 TEST_F(TwoNodeServiceTest, AnotherNodeFinishesTheOutboxOfACommitWhoseNodeDied) {
-  ServiceOptions so;
-  so.stores = stores_[1].get();
-  so.directory = control_.get();
-  so.kv = kv_.get();
-  so.env = base::Env::Default();
-  so.outbox_recheck_delay = absl::ZeroDuration();
-  auto created = Service::Create(so);
-  ASSERT_TRUE(created.ok()) << created.status();
-  std::unique_ptr<Service> c = std::move(*created);
-  ASSERT_TRUE(c->Start().ok());
+  std::unique_ptr<Service> c = StartedThirdNode();
+  ASSERT_NE(c, nullptr);
   // C relays what the setup left, so that it has nothing of this workspace pending.
   for (;;) {
     auto rows = c->PeekAuditOutbox(100);
@@ -344,16 +349,8 @@ TEST_F(TwoNodeServiceTest, AnotherNodeFinishesTheOutboxOfACommitWhoseNodeDied) {
 // The notice of A's commit was lost (C's listener was away): after the reconnect C looks at
 // every workspace's outbox and finishes what A left.
 TEST_F(TwoNodeServiceTest, AfterAReconnectEveryOutboxIsLookedAtAgain) {
-  ServiceOptions so;
-  so.stores = stores_[1].get();
-  so.directory = control_.get();
-  so.kv = kv_.get();
-  so.env = base::Env::Default();
-  so.outbox_recheck_delay = absl::ZeroDuration();
-  auto created = Service::Create(so);
-  ASSERT_TRUE(created.ok()) << created.status();
-  std::unique_ptr<Service> c = std::move(*created);
-  ASSERT_TRUE(c->Start().ok());
+  std::unique_ptr<Service> c = StartedThirdNode();
+  ASSERT_NE(c, nullptr);
   absl::StatusOr<int64_t> rev = PutConfig(*node_[0], "a", 7, std::nullopt, AllowAnyWrite());
   ASSERT_TRUE(rev.ok()) << rev.status();
   auto store = stores_[1]->Open(ws_.id);
