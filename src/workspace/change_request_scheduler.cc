@@ -81,6 +81,9 @@ std::vector<ChangeRequestScheduler::Outcome> ChangeRequestScheduler::RunDue() {
       // Due again a little later (the row keeps its apply_at, which is then still past).
       std::lock_guard<std::mutex> lock(mu_);
       index_.emplace(now + o_.retry_after, ws, id);
+    } else if (o.result == "waiting") {
+      std::lock_guard<std::mutex> lock(mu_);
+      index_.emplace(now + o_.deleted_recheck, ws, id);
     } else if (o.result != "skipped") {
       EV_LOG(kInfo, "scheduled change request handled",
              {{"workspace", ws}, {"change_request", std::to_string(id)}, {"result", o.result}, {"detail", o.detail}});
@@ -96,6 +99,12 @@ ChangeRequestScheduler::Outcome ChangeRequestScheduler::RunOne(const std::string
   absl::StatusOr<storage::Workspace> ws = o_.directory->GetWorkspaceById(workspace_id);
   if (!ws.ok()) {
     o.detail = ws.status().ToString();
+    if (absl::IsNotFound(ws.status())) o.result = "skipped";  // purged: the request went with it
+    return o;
+  }
+  if (ws->deleted_at) {
+    o.result = "waiting";
+    o.detail = "the workspace is deleted; the request applies if it is restored";
     return o;
   }
   // Who scheduled it, from the row as it is now (ApplyScheduled checks it is still due).

@@ -56,6 +56,10 @@ struct ChangeRequestSchedulerOptions {
   // After an error a retry could fix (Unavailable, Aborted, ...), the entry is due again
   // this much later.
   absl::Duration retry_after = absl::Seconds(2);
+  // A request of a deleted workspace (in its grace period) waits: it is looked at again
+  // this much later, and applies once the workspace is restored (late, as after any
+  // downtime of the scheduler), or is gone with it when it is purged.
+  absl::Duration deleted_recheck = absl::Minutes(1);
 };
 
 class ChangeRequestScheduler {
@@ -78,7 +82,8 @@ class ChangeRequestScheduler {
   struct Outcome {
     std::string workspace_id;
     int64_t id = 0;
-    std::string result;  // "applied", "failed", "skipped" (no longer scheduled then), "retry"
+    std::string result;  // "applied", "failed", "skipped" (no longer scheduled then), "retry",
+                         // "waiting" (its workspace is deleted)
     std::string detail;
   };
   // Handles every entry due at env->Now(), soonest first.

@@ -129,6 +129,33 @@ TEST_F(SchedulerTest, BackgroundTaskAppliesAtTheDueTimeOnly) {
   EXPECT_EQ(State(later), "scheduled");
 }
 
+// A request due while its workspace is deleted waits (no apply, no retry storm: it is looked
+// at again every deleted_recheck), applies once the workspace is restored, and is dropped
+// with the workspace when it is purged.
+TEST_F(SchedulerTest, ARequestDueWhileItsWorkspaceIsDeletedWaitsAndAppliesAfterARestore) {
+  ASSERT_TRUE(scheduler_->Start().ok());
+  int64_t id = Approved();
+  ASSERT_TRUE(Schedule(id, absl::Seconds(30), admin1_).ok());
+  const int64_t head = Head();
+  absl::StatusOr<storage::Workspace> deleted = service_->DeleteWorkspace(admin1_, ws_, "oops", absl::Hours(24 * 7), {});
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  env_.RunFor(absl::Seconds(31));
+  std::vector<ChangeRequestScheduler::Outcome> ran = scheduler_->RunDue();
+  EXPECT_TRUE(ran.empty());  // the due entry was looked at by the task and waits a minute
+  ASSERT_EQ(scheduler_->Size(), 1u);
+  EXPECT_EQ(*scheduler_->NextDue(), env_.Now() - absl::Seconds(1) + absl::Minutes(1));
+  env_.RunFor(absl::Minutes(3));
+  absl::StatusOr<storage::Workspace> restored = service_->RestoreWorkspace(admin1_, *deleted, "undo", {});
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  ws_ = *restored;
+  EXPECT_EQ(State(id), "scheduled");
+  EXPECT_EQ(Head(), head);  // nothing applied while it was deleted
+  EXPECT_EQ(Prod(), 10);
+  env_.RunFor(absl::Minutes(1));
+  EXPECT_EQ(State(id), "applied");
+  EXPECT_EQ(Prod(), 20);
+}
+
 TEST_F(SchedulerTest, AppliesOnceWhenDueAsWhoScheduledIt) {
   int64_t id = Approved();
   absl::StatusOr<json::object> scheduled = Schedule(id, absl::Seconds(30), admin1_);
