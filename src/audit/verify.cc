@@ -21,9 +21,9 @@ class NodeVerifier {
   NodeVerifier(WarehouseReader& reader, const VerifyOptions& options, VerifyReport& report)
       : reader_(reader), options_(options), report_(report) {}
 
-  // False once a problem was recorded.
-  bool Run(const std::string& node, const std::vector<WarehouseFile>& files) {
-    absl::StatusOr<std::optional<ChainHead>> head = reader_.ReadHead(node);
+  // False once a problem was recorded. `head` was read before `files` were listed.
+  bool Run(const std::string& node, const absl::StatusOr<std::optional<ChainHead>>& head,
+           const std::vector<WarehouseFile>& files) {
     if (!head.ok()) {
       return Fail(reader_.Describe(node + ".head"), 0, base::ToStd(head.status().message()));
     }
@@ -167,10 +167,40 @@ class NodeVerifier {
 }  // namespace
 
 absl::StatusOr<VerifyReport> VerifyWarehouse(WarehouseReader& reader, const VerifyOptions& options) {
-  VerifyReport report;
+  // A writer puts a file (or appends to it) before it moves that node's HEAD. So every HEAD
+  // is read before the files are listed and read: what a HEAD names is then in the listing,
+  // and a writer running meanwhile only adds records after HEAD. Read the other way round, a
+  // file written between the listing and the HEAD read looked like records removed at the
+  // end. A node whose files are listed but whose HEAD was not there yet (its writer's first
+  // file) is looked at again with a fresh snapshot, a few times.
+  using Heads = std::map<std::string, absl::StatusOr<std::optional<ChainHead>>>;
+  Heads heads;
+  std::map<std::string, std::vector<WarehouseFile>> by_node;
   std::vector<std::string> bad_names;
-  absl::StatusOr<std::vector<WarehouseFile>> files = reader.ListFiles(&bad_names);
-  if (!files.ok()) return files.status();
+  constexpr int kSnapshots = 3;
+  for (int attempt = 1; attempt <= kSnapshots; ++attempt) {
+    heads.clear();
+    by_node.clear();
+    bad_names.clear();
+    absl::StatusOr<std::vector<std::string>> head_nodes = reader.HeadNodes();
+    if (!head_nodes.ok()) return head_nodes.status();
+    for (const std::string& n : *head_nodes) heads.emplace(n, reader.ReadHead(n));
+    absl::StatusOr<std::vector<WarehouseFile>> files = reader.ListFiles(&bad_names);
+    if (!files.ok()) return files.status();
+    for (WarehouseFile& f : *files) by_node[f.node].push_back(std::move(f));
+    bool headless = false;
+    for (const auto& [node, node_files] : by_node) {
+      if (!heads.contains(node)) headless = true;
+    }
+    if (!headless) break;
+    if (attempt == kSnapshots) {
+      // Still no HEAD: read it now to report it (missing, or unreadable).
+      for (const auto& [node, node_files] : by_node) {
+        if (!heads.contains(node)) heads.emplace(node, reader.ReadHead(node));
+      }
+    }
+  }
+  VerifyReport report;
   if (!bad_names.empty()) {
     report.ok = false;
     report.file = reader.Describe(bad_names.front());
@@ -178,15 +208,12 @@ absl::StatusOr<VerifyReport> VerifyWarehouse(WarehouseReader& reader, const Veri
                      "in a valid YYYY/MM/DD/HH directory)";
     return report;
   }
-  std::map<std::string, std::vector<WarehouseFile>> by_node;
-  for (WarehouseFile& f : *files) by_node[f.node].push_back(std::move(f));
-  absl::StatusOr<std::vector<std::string>> head_nodes = reader.HeadNodes();
-  if (!head_nodes.ok()) return head_nodes.status();
-  for (const std::string& n : *head_nodes) by_node[n];  // a HEAD without files is checked too
+  for (const auto& [node, head] : heads) by_node[node];  // a HEAD without files is checked too
   for (const auto& [node, node_files] : by_node) {
     ++report.nodes;
     NodeVerifier v(reader, options, report);
-    if (!v.Run(node, node_files)) return report;
+    auto head = heads.find(node);
+    if (!v.Run(node, head->second, node_files)) return report;
   }
   return report;
 }
