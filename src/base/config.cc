@@ -701,6 +701,17 @@ std::vector<KeySpec> BuildKeyTable() {
       "An MCP session without requests (and without an open event stream) for this long\n"
       "ends; the client starts a new one.",
       [](auto& c) -> auto& { return c.mcp_settings.session_idle; }));
+  t.push_back(IntKey(
+      "mcp.session_rate_limit_per_second", 0, 1000000,
+      "Requests per second one MCP session may make (token bucket; beyond it 429 with\n"
+      "Retry-After): a runaway agent is slowed down without its user's other clients\n"
+      "being. On top of the user's or key's api.rate_limit_per_second. 0 = unlimited.",
+      [](auto& c) -> auto& { return c.mcp_settings.session_rate_limit_per_second; }));
+  t.push_back(IntKey(
+      "mcp.session_rate_limit_burst", 0, 10000000,
+      "How many requests an MCP session may send at once before its per-second rate\n"
+      "applies; 0 = the per-second rate.",
+      [](auto& c) -> auto& { return c.mcp_settings.session_rate_limit_burst; }));
   // AI assistance (docs/design/ai.md).
   t.push_back(StringKey(
       "ai.provider", ValidAiProvider, "none, openai or anthropic",

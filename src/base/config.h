@@ -122,6 +122,10 @@ struct McpSettings {
   // refused (429) until one ends or goes idle.
   int64_t max_sessions_per_principal = 64;
   absl::Duration session_idle = absl::Hours(1);  // a session unused this long ends
+  // Requests per second one session may make (token bucket of session_rate_limit_burst);
+  // 0 = unlimited. On top of the principal's api.rate_limit_*.
+  int64_t session_rate_limit_per_second = 20;
+  int64_t session_rate_limit_burst = 100;  // 0 = session_rate_limit_per_second
 };
 
 // AI assistance in the api (docs/design/ai.md; ai.* keys): drafts of changes from plain

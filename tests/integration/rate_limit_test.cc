@@ -231,5 +231,60 @@ TEST_F(ApiRateLimitTest, EachUserOrKeyHasItsOwnLimitCountedInRedis) {
   EXPECT_EQ(keys->elements, 2u);
 }
 
+// An MCP tool runs REST routes as its caller; the /mcp request that called it was counted,
+// the routes are not again (before, each tools/call took two of the principal's requests,
+// and an agent got half its rate). Over the limit /mcp answers 429 with Retry-After and a
+// JSON-RPC error.
+TEST_F(ApiRateLimitTest, AnMcpToolCallCountsOnceAgainstItsPrincipal) {
+  const std::vector<std::pair<std::string, std::string>> accept = {{"Accept", "application/json, text/event-stream"}};
+  HttpReply init = up_->Json("api", "POST", "/mcp",
+                             json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "initialize"},
+                                          {"params", {{"protocolVersion", "2025-06-18"},
+                                                      {"capabilities", json::object()},
+                                                      {"clientInfo", {{"name", "rate-agent"}}}}}},
+                             up_->admin_key(), accept);
+  ASSERT_EQ(init.status, 200) << init.body;
+  auto headers = accept;
+  headers.emplace_back("Mcp-Session-Id", init.Header("Mcp-Session-Id"));
+  // The burst is 5: initialize and four tool calls fit (counted twice, the third call's
+  // route would already be refused: 1 + 2 + 2 + 1).
+  for (int i = 0; i < 4; ++i) {
+    HttpReply r = up_->Json("api", "POST", "/mcp",
+                            json::object{{"jsonrpc", "2.0"}, {"id", 10 + i}, {"method", "tools/call"},
+                                         {"params", {{"name", "list_workspaces"}, {"arguments", json::object()}}}},
+                            up_->admin_key(), headers);
+    ASSERT_EQ(r.status, 200) << i << ": " << r.body;
+    ASSERT_TRUE(r.json.as_object().contains("result")) << i << ": " << r.body;
+    EXPECT_FALSE(r.json.at("result").as_object().contains("isError") && r.json.at("result").at("isError") == true)
+        << i << ": " << r.body;
+  }
+  // The bucket empties (one request a second refills it): then a 429 naming the limit.
+  HttpReply limited;
+  for (int i = 0; i < 50 && limited.status != 429; ++i) {
+    limited = up_->Json("api", "POST", "/mcp", json::object{{"jsonrpc", "2.0"}, {"id", 99}, {"method", "ping"}},
+                        up_->admin_key(), headers);
+  }
+  ASSERT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(limited.Header("Retry-After"), "1");
+  EXPECT_EQ(limited.json.at("error").at("code"), -32000);
+  EXPECT_EQ(limited.json.at("error").at("data").at("code"), "rate_limited");
+  // A client cannot pass for a tool's route to be let through: the agent header is dropped
+  // from what clients send, on /mcp and on REST routes alike, so such requests are counted
+  // (of ten sent back to back, one may find a refilled request; not all of them).
+  const std::string claim = R"({"client":"x","tool":"list_workspaces"})";
+  auto claiming = headers;
+  claiming.emplace_back("EdgeVault-Agent", claim);
+  int mcp_refused = 0, rest_refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    mcp_refused += up_->Json("api", "POST", "/mcp", json::object{{"jsonrpc", "2.0"}, {"id", 100}, {"method", "ping"}},
+                             up_->admin_key(), claiming)
+                       .status == 429;
+    rest_refused += up_->Call("api", "GET", "/v1/workspaces", "", up_->admin_key(), {{"EdgeVault-Agent", claim}})
+                        .status == 429;
+  }
+  EXPECT_GT(mcp_refused, 0);
+  EXPECT_GT(rest_refused, 0);
+}
+
 }  // namespace
 }  // namespace edgevault

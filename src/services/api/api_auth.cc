@@ -309,6 +309,10 @@ base::NextRun ApiAuth::RecheckInBackground() {
 absl::StatusOr<Principal> ApiAuth::Authenticate(const net::Request& req) {
   EV_ASSIGN_OR_RETURN(Principal p, Identify(req));
   if (options_.rate_limiter == nullptr || options_.rate_limit.count <= 0) return p;
+  // A route an MCP tool runs (kAgentHeader, which only the tool layer sets: the served
+  // routes and /mcp drop it from clients' requests) belongs to a /mcp request that was
+  // counted already; counting it again made every tools/call cost two.
+  if (!req.Header(kAgentHeader).empty()) return p;
   absl::StatusOr<absl::Duration> wait =
       options_.rate_limiter->Take("api:" + p.subject, options_.rate_limit);
   if (!wait.ok() || *wait <= absl::ZeroDuration()) return p;  // a failing limiter admits

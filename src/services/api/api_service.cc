@@ -333,6 +333,7 @@ class ApiService::Handlers {
     mo.allow_secret_values = o_.mcp_allow_secret_values;
     mo.max_sessions_per_principal = o_.mcp_max_sessions_per_principal;
     mo.session_idle = o_.mcp_session_idle;
+    mo.session_rate_limit = o_.mcp_session_rate_limit;
     if (!o_.mcp_oauth_resource.empty()) mo.resource_metadata_url = ProtectedResourceMetadataUrl(o_.mcp_oauth_resource);
     mo.server_version = std::string(services::kVersion);
     mcp_ = std::make_unique<McpServer>(std::move(mo));
@@ -362,6 +363,7 @@ class ApiService::Handlers {
     }
     for (http::verb m : {http::verb::post, http::verb::get, http::verb::delete_}) {
       r.AddAsync(m, "/mcp", [this](net::Request& req, net::Responder respond) {
+        req.raw().erase(std::string(kAgentHeader));  // as on every route: clients cannot set it
         boost::asio::post(pool_, net::CatchingTask([this, &req, respond = std::move(respond)]() {
           respond(mcp_->Handle(req));
         }));

@@ -49,6 +49,7 @@ struct ApiServiceOptions {
   bool mcp_read_only = false;
   bool mcp_allow_secret_values = false;
   size_t mcp_max_sessions_per_principal = 64;    // mcp.max_sessions_per_principal
+  storage::RateLimit mcp_session_rate_limit = {.count = 20, .burst = 100};  // mcp.session_rate_limit_*
   absl::Duration mcp_session_idle = absl::Hours(1);  // mcp.session_idle_s
   // OAuth for MCP clients (docs/design/oauth.md): when mcp_oauth_resource is set, the api
   // serves protected-resource metadata (RFC 9728) naming mcp_oauth_issuer, and a 401 from

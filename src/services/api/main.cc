@@ -207,6 +207,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   opts.mcp_allow_secret_values = config.mcp_settings.allow_secret_values;
   opts.mcp_max_sessions_per_principal = static_cast<size_t>(config.mcp_settings.max_sessions_per_principal);
   opts.mcp_session_idle = config.mcp_settings.session_idle;
+  opts.mcp_session_rate_limit = {.count = config.mcp_settings.session_rate_limit_per_second,
+                                 .burst = config.mcp_settings.session_rate_limit_burst};
   if (oauth) {
     opts.mcp_oauth_resource = base::OAuthMcpResource(config);
     opts.mcp_oauth_issuer = base::OAuthIssuerUrl(config);

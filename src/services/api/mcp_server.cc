@@ -18,6 +18,7 @@ namespace {
 
 // JSON-RPC 2.0 error codes, and the MCP ones.
 constexpr int kParseError = -32700;
+constexpr int kRateLimited = -32000;  // implementation-defined server error; data.code says which
 constexpr int kInvalidRequest = -32600;
 constexpr int kMethodNotFound = -32601;
 constexpr int kInvalidParams = -32602;
@@ -30,6 +31,15 @@ json::object RpcError(int code, std::string_view message) { return {{"code", cod
 net::Response RpcErrorResponse(int http_status, const json::value& id, int code, std::string_view message) {
   return services::JsonResponse(http_status,
                                 json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", RpcError(code, message)}});
+}
+
+// 429 with Retry-After and a JSON-RPC error saying so (data.code "rate_limited").
+net::Response RateLimitedResponse(const json::value& id, std::string_view message, int64_t retry_after_s) {
+  json::object error = RpcError(kRateLimited, message);
+  error["data"] = json::object{{"status", 429}, {"code", "rate_limited"}, {"retry_after_s", retry_after_s}};
+  net::Response r = services::JsonResponse(429, json::object{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(error)}});
+  r.WithHeader("Retry-After", std::to_string(retry_after_s));
+  return r;
 }
 
 bool Supported(std::string_view version) {
@@ -95,7 +105,8 @@ struct McpServer::Call {
 McpServer::McpServer(McpServerOptions options)
     : options_(std::move(options)),
       tools_({.read_only = options_.read_only, .allow_secret_values = options_.allow_secret_values}),
-      all_tools_({.read_only = false, .allow_secret_values = true}) {
+      all_tools_({.read_only = false, .allow_secret_values = true}),
+      session_limiter_(storage::NewMemoryRateLimiter({.env = options_.env})) {
   guard_->server = this;
   if (subscriptions_enabled()) {
     // An environment created or deleted changes what resources/list answers (§1c).
@@ -215,6 +226,14 @@ net::Response McpServer::Handle(net::Request& req) {
     if (options_.record_denied && absl::IsUnauthenticated(p.status())) options_.record_denied(req, p.status());
     int status = absl::IsUnauthenticated(p.status()) ? 401 : services::HttpStatusFor(p.status().code());
     std::string message = status >= 500 && status != 503 ? "internal error" : std::string(p.status().message());
+    if (status == 429) {
+      // The principal's own request rate (api.rate_limit_*), with ErrorResponse's Retry-After.
+      int64_t seconds = 1;
+      for (const auto& [name, value] : services::ErrorResponse(p.status()).headers) {
+        if (name == "Retry-After") seconds = std::max<int64_t>(1, std::atoll(value.c_str()));
+      }
+      return RateLimitedResponse(nullptr, message, seconds);
+    }
     net::Response r = RpcErrorResponse(status, nullptr, kSessionNotFound, message);
     if (status == 401) {
       // RFC 6750 §3: error= only when a token was sent; RFC 9728 §5.1: where the metadata is,
@@ -321,6 +340,7 @@ net::Response McpServer::Get(net::Request& req, const Principal& p) {
   net::Response error;
   absl::StatusOr<Session> s = FindSession(req, p, &error);
   if (!s.ok()) return error;
+  if (!TakeSessionRequest(s->id, nullptr, &error).ok()) return error;
   net::Response resp;
   std::string id = s->id;
   Principal principal = p;
@@ -353,6 +373,21 @@ net::Response McpServer::Get(net::Request& req, const Principal& p) {
     stream->SendComment("edgevault mcp session stream");
   };
   return resp;
+}
+
+absl::Status McpServer::TakeSessionRequest(const std::string& session_id, const json::value& id,
+                                          net::Response* error) {
+  const storage::RateLimit& limit = options_.session_rate_limit;
+  if (limit.count <= 0) return absl::OkStatus();
+  absl::StatusOr<absl::Duration> wait = session_limiter_->Take(session_id, limit);
+  if (!wait.ok() || *wait <= absl::ZeroDuration()) return absl::OkStatus();  // the memory limiter does not fail
+  const int64_t seconds = storage::RetryAfterSeconds(*wait);
+  std::string message = "this MCP session made more than " + std::to_string(limit.count) + " requests per " +
+                        absl::FormatDuration(limit.period) + " (mcp.session_rate_limit_per_second, burst " +
+                        std::to_string(limit.burst > 0 ? limit.burst : limit.count) + "); retry after " +
+                        std::to_string(seconds) + " s";
+  *error = RateLimitedResponse(id, message, seconds);
+  return absl::ResourceExhaustedError(message);
 }
 
 net::Response McpServer::Delete(net::Request& req, const Principal& p) {
@@ -456,6 +491,7 @@ net::Response McpServer::Post(net::Request& req, const Principal& p) {
   if (!session.ok()) {
     return error_response;
   }
+  if (!TakeSessionRequest(session->id, id, &error_response).ok()) return error_response;
   if (id_v == nullptr) {  // a notification: initialized, cancelled, progress...; nothing to do
     net::Response r;
     r.status = 202;

@@ -30,6 +30,7 @@
 #include "src/net/sse.h"
 #include "src/services/api/api_auth.h"
 #include "src/services/api/mcp_tools.h"
+#include "src/storage/rate_limiter.h"
 #include "src/workspace/service.h"
 
 namespace edgevault::api {
@@ -76,6 +77,11 @@ struct McpServerOptions {
   size_t max_sessions = 10000;
   size_t max_sessions_per_principal = 64;  // mcp.max_sessions_per_principal; one more is 429
   absl::Duration session_idle = absl::Hours(1);  // mcp.session_idle_s
+  // Requests one session may make (mcp.session_rate_limit_per_second / _burst), counted on
+  // this node (a session lives on one node); beyond it 429 with Retry-After and a JSON-RPC
+  // error whose data.code is "rate_limited". count 0 = unlimited. The principal's own limit
+  // (api.rate_limit_*) is `authenticate`'s, counted once per /mcp request.
+  storage::RateLimit session_rate_limit = {.count = 20, .burst = 100};
 };
 
 // RFC 9728 §3.1: the metadata URL of `resource` — its origin, then
@@ -134,6 +140,8 @@ class McpServer {
   // The session named by the request's Mcp-Session-Id, if it exists, is live and belongs
   // to `p` (then its last use is now); otherwise the HTTP error to answer.
   absl::StatusOr<Session> FindSession(const net::Request& req, const Principal& p, net::Response* error);
+  // OK, or (over options_.session_rate_limit) the 429 to answer request `id` of `session_id` with.
+  absl::Status TakeSessionRequest(const std::string& session_id, const boost::json::value& id, net::Response* error);
   // A new session's id; ResourceExhausted when `p` holds max_sessions_per_principal live
   // sessions already (then *retry_after is when its least recently used one goes idle).
   absl::StatusOr<std::string> CreateSession(const Principal& p, std::string client, std::string client_version,
@@ -167,6 +175,7 @@ class McpServer {
   std::shared_ptr<Guard> guard_ = std::make_shared<Guard>();
   mutable std::mutex mu_;
   std::map<std::string, Session> sessions_;
+  std::unique_ptr<storage::RateLimiter> session_limiter_;  // keyed by session id
   uint64_t all_revisions_ = 0;  // options_.subscribe("") for list_changed; 0 = none
 };
 

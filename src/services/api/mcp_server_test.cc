@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "src/net/raw_request.h"
+#include "src/services/common/http_json.h"
 
 namespace edgevault::api {
 namespace {
@@ -61,6 +62,12 @@ class McpServerTest : public ::testing::Test {
       std::string_view auth = req.Header("Authorization");
       if (auth == "Bearer dev") return Developer();
       if (auth == "Bearer viewer") return Viewer();
+      if (auth == "Bearer limited") {  // over its own api.rate_limit_*, as ApiAuth answers
+        return services::WithRetryAfter(
+            services::WithErrorCode(absl::ResourceExhaustedError("rate limit of 5 requests per second exceeded"),
+                                    "rate_limited"),
+            7);
+      }
       if (auth == "Bearer other") {
         Principal p = Developer();
         p.subject = "key:key_other";
@@ -106,6 +113,7 @@ class McpServerTest : public ::testing::Test {
     o.env = &env_;
     o.read_only = read_only;
     o.allow_secret_values = allow_secret_values;
+    o.session_rate_limit = session_rate_limit_;
     server_ = std::make_unique<McpServer>(std::move(o));
   }
 
@@ -132,6 +140,13 @@ class McpServerTest : public ::testing::Test {
     if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
     if (!session.empty()) h.emplace_back("Mcp-Session-Id", session);
     return Send(http::verb::post, json::serialize(message), h);
+  }
+
+  static std::string RetryAfter(const HttpAnswer& a) {
+    for (auto& [k, v] : a.raw->headers) {
+      if (k == "Retry-After") return v;
+    }
+    return "";
   }
 
   std::string Initialize(std::string token = "dev", std::string version = "2025-06-18") {
@@ -196,6 +211,7 @@ class McpServerTest : public ::testing::Test {
   }
 
   base::SimulatedEnv env_;
+  storage::RateLimit session_rate_limit_ = {.count = 0};  // unlimited unless a test says
   using Subscriber = std::pair<std::string, std::function<void(const std::string&, const storage::Revision&)>>;
   std::map<uint64_t, Subscriber> subscribers_;      // of one workspace (resources/subscribe)
   std::map<uint64_t, Subscriber> all_subscribers_;  // of every workspace (list_changed)
@@ -333,10 +349,7 @@ TEST_F(McpServerTest, APrincipalOverItsSessionLimitIsRefusedWith429) {
   EXPECT_EQ(refused.status, 429) << json::serialize(refused.body);
   EXPECT_EQ(refused.body.at("error").at("data").at("code"), "too_many_sessions");
   EXPECT_TRUE(refused.session.empty());
-  std::string retry;
-  for (auto& [k, v] : refused.raw->headers) {
-    if (k == "Retry-After") retry = v;
-  }
+  std::string retry = RetryAfter(refused);
   EXPECT_EQ(retry, "3000");  // the oldest session goes idle 50 minutes from now
   // Nothing was evicted: every open session still works.
   EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", open.front()).status, 200);
@@ -762,6 +775,63 @@ TEST_F(McpServerTest, ASessionWithAnOpenStreamIsNotIdle) {
   stream->Close();
   env_.AdvanceBy(absl::Hours(2));
   EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "dev", s).status, 404);
+}
+
+// mcp.session_rate_limit_*: each session has its own bucket; over it 429 with Retry-After and
+// a JSON-RPC error answering the request's id; the principal's other sessions go on.
+TEST_F(McpServerTest, ASessionOverItsRateIsRefusedWith429AndOthersGoOn) {
+  session_rate_limit_ = {.count = 2, .period = absl::Seconds(1), .burst = 3};
+  Start();
+  std::string s = Initialize();
+  std::string other = Initialize();
+  auto ping = [&](const std::string& session, int id) {
+    return Rpc(json::object{{"jsonrpc", "2.0"}, {"id", id}, {"method", "ping"}}, "dev", session);
+  };
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(ping(s, i).status, 200) << i;
+  HttpAnswer refused = ping(s, 42);
+  ASSERT_EQ(refused.status, 429) << json::serialize(refused.body);
+  EXPECT_EQ(refused.body.at("id"), 42);
+  EXPECT_EQ(refused.body.at("error").at("code"), -32000);
+  EXPECT_EQ(refused.body.at("error").at("data").at("code"), "rate_limited");
+  EXPECT_EQ(refused.body.at("error").at("data").at("retry_after_s"), 1);
+  std::string retry = RetryAfter(refused);
+  EXPECT_EQ(retry, "1");
+  // A tool call is refused before it runs.
+  size_t calls = calls_.size();
+  HttpAnswer tool = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 43}, {"method", "tools/call"},
+                                     {"params", {{"name", "list_workspaces"}, {"arguments", json::object()}}}},
+                        "dev", s);
+  EXPECT_EQ(tool.status, 429);
+  EXPECT_EQ(calls_.size(), calls);
+  // So is a GET stream, and a notification.
+  HttpAnswer get = Send(http::verb::get, "", {{"Authorization", "Bearer dev"}, {"Accept", "text/event-stream"}, {"Mcp-Session-Id", s}});
+  EXPECT_EQ(get.status, 429);
+  EXPECT_EQ(Rpc(json::object{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}, "dev", s).status, 429);
+  // The same principal's other session, and a new one, are not slowed down.
+  EXPECT_EQ(ping(other, 1).status, 200);
+  EXPECT_FALSE(Initialize().empty());
+  // An unknown session is still 404, not 429; ending the limited session still works.
+  EXPECT_EQ(ping("no-such-session", 1).status, 404);
+  // Half a second refills one request (2 per second).
+  env_.AdvanceBy(absl::Milliseconds(500));
+  EXPECT_EQ(ping(s, 5).status, 200);
+  EXPECT_EQ(ping(s, 6).status, 429);
+  HttpAnswer del = Send(http::verb::delete_, "", {{"Authorization", "Bearer dev"}, {"Mcp-Session-Id", s}});
+  EXPECT_EQ(del.status, 204);
+}
+
+// The principal's own rate limit (what authenticate answers) is a 429 with its Retry-After and
+// the same JSON-RPC error, not a "session not found".
+TEST_F(McpServerTest, APrincipalOverItsRateGets429WithRetryAfter) {
+  Start();
+  HttpAnswer r = Rpc(json::object{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "ping"}}, "limited", "");
+  ASSERT_EQ(r.status, 429) << json::serialize(r.body);
+  EXPECT_EQ(r.body.at("error").at("code"), -32000);
+  EXPECT_EQ(r.body.at("error").at("data").at("code"), "rate_limited");
+  EXPECT_EQ(r.body.at("error").at("data").at("retry_after_s"), 7);
+  std::string retry = RetryAfter(r);
+  EXPECT_EQ(retry, "7");
+  EXPECT_TRUE(denied_.empty());  // a rate limit is not a denied request
 }
 
 }  // namespace

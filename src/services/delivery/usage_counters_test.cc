@@ -60,9 +60,16 @@ TEST(UsageCountersTest, ParallelCountsWhileDrainingLoseNothing) {
   constexpr int kThreads = 8, kEach = 20000;
   std::vector<std::thread> threads;
   std::atomic<int> running{kThreads};
+  // Each thread counts its second half only after a drain ran, so at least one drain
+  // overlaps counting however the threads are scheduled (on a loaded machine they all
+  // finished before the first drain: 0 drains in CI).
+  std::atomic<bool> drained{false};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
+        if (i == kEach / 2) {
+          while (!drained.load()) std::this_thread::yield();
+        }
         counters.CountEvaluation(7, "ws_1", "prod", "f", (i + t) % 2 ? "on" : "off", "SPLIT");
       }
       running.fetch_sub(1);
@@ -70,10 +77,11 @@ TEST(UsageCountersTest, ParallelCountsWhileDrainingLoseNothing) {
   }
   int64_t total = 0;
   int drains = 0;
-  while (running.load() > 0) {
+  do {
     total += Total(counters.Drain());
     ++drains;
-  }
+    drained.store(true);
+  } while (running.load() > 0);
   for (std::thread& th : threads) th.join();
   total += Total(counters.Drain());
   EXPECT_GT(drains, 0);
