@@ -73,6 +73,14 @@ absl::Status ValidateDataKeyRow(const DataKeyRow& k) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateLease(std::string_view holder, absl::Duration ttl) {
+  if (holder.empty() || holder.size() > 128) return WorkspaceStoreInvalid("a lease holder is 1 to 128 bytes");
+  if (ttl < absl::ZeroDuration() || ttl > absl::Hours(24)) {
+    return WorkspaceStoreInvalid("a lease lasts from zero to 24 hours");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateOutboxRows(const std::vector<OutboxRow>& rows) {
   for (const OutboxRow& r : rows) {
     if (r.kind.empty()) return WorkspaceStoreInvalid("empty outbox row kind");

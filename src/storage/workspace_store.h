@@ -308,6 +308,18 @@ class WorkspaceStore : public StoreTransfer {
   // stored one). NotFound when the webhook is gone.
   virtual absl::Status SetWebhookDelivery(std::string_view id, int64_t cursor, bool failing,
                                           std::string_view last_error) = 0;
+  // Leases the delivery of webhook `id` to `holder` (an api process) for `ttl`, timed by the
+  // store's clock (PostgreSQL: the database server's, so api nodes' clocks do not matter;
+  // SQLite: Env::Now). Granted when the webhook has no lease, its lease has ended (its end
+  // is not after now), or `holder` holds it (then renewed). Returns zero when `holder` holds
+  // it now, else how long the other holder's lease still runs (> 0). With several api nodes
+  // on one store, one of them sends a webhook's events at a time, in order
+  // (docs/design/webhooks.md). NotFound; InvalidArgument for an empty holder or a negative ttl.
+  virtual absl::StatusOr<absl::Duration> LeaseWebhook(std::string_view id, std::string_view holder,
+                                                      absl::Duration ttl) = 0;
+  // Ends `holder`'s lease of webhook `id`, so another node may take it at once; nothing
+  // when someone else holds it. NotFound.
+  virtual absl::Status ReleaseWebhook(std::string_view id, std::string_view holder) = 0;
 
   // Data keys (master-key rotation).
   virtual absl::StatusOr<DataKeyRow> GetDataKey(std::string_view id) = 0;  // NotFound

@@ -894,6 +894,52 @@ TEST_P(WorkspaceStoreConformanceTest, WebhookUpdateKeepsDeliveryStateAndDeleteRe
   EXPECT_EQ(audit[0].payload, "{\"d\":1}");
 }
 
+// One api node at a time delivers a webhook's events: the lease is granted when free or
+// ended, renewed by its holder, refused to anyone else with the time it still runs, and
+// released only by its holder. A zero ttl ends at once (the same instant counts as ended),
+// which tests expiry without waiting on either clock.
+TEST_P(WorkspaceStoreConformanceTest, AWebhookLeaseHasOneHolderUntilItEndsOrIsReleased) {
+  EV_TEST_ASSERT_OK(store().CreateWebhook(Hook("wh_l"), {}, {}).status());
+  EV_TEST_ASSERT_OK(store().CreateWebhook(Hook("wh_m"), {}, {}).status());
+  EV_TEST_ASSIGN(absl::Duration wait, store().LeaseWebhook("wh_l", "api-1/a", absl::Minutes(1)));
+  EXPECT_EQ(wait, absl::ZeroDuration());
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-2/b", absl::Minutes(1)));
+  EXPECT_GT(wait, absl::ZeroDuration());
+  EXPECT_LE(wait, absl::Minutes(1));
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-1/a", absl::Minutes(2)));  // renewed
+  EXPECT_EQ(wait, absl::ZeroDuration());
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-2/b", absl::Minutes(1)));
+  EXPECT_GT(wait, absl::Minutes(1));
+  // Each webhook has its own lease.
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_m", "api-2/b", absl::Minutes(1)));
+  EXPECT_EQ(wait, absl::ZeroDuration());
+  // Only the holder releases.
+  EV_TEST_ASSERT_OK(store().ReleaseWebhook("wh_l", "api-2/b"));
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-2/b", absl::Minutes(1)));
+  EXPECT_GT(wait, absl::ZeroDuration());
+  EV_TEST_ASSERT_OK(store().ReleaseWebhook("wh_l", "api-1/a"));
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-2/b", absl::ZeroDuration()));
+  EXPECT_EQ(wait, absl::ZeroDuration());
+  // A lease that ended is anyone's.
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-1/a", absl::Minutes(1)));
+  EXPECT_EQ(wait, absl::ZeroDuration());
+  // The delivery state is untouched by leases; updates keep the lease.
+  EV_TEST_ASSERT_OK(store().SetWebhookDelivery("wh_l", 3, false, ""));
+  EV_TEST_ASSERT_OK(store().UpdateWebhook(Hook("wh_l"), /*clear_failing=*/true, {}, {}));
+  EV_TEST_ASSIGN(wait, store().LeaseWebhook("wh_l", "api-2/b", absl::Minutes(1)));
+  EXPECT_GT(wait, absl::ZeroDuration());
+  EV_TEST_ASSIGN(WebhookRow l, store().GetWebhook("wh_l"));
+  EXPECT_EQ(l.cursor, 3);
+  // Bad input, unknown webhooks.
+  EV_TEST_EXPECT_CODE(store().LeaseWebhook("wh_l", "", absl::Minutes(1)), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().LeaseWebhook("wh_l", std::string(129, 'h'), absl::Minutes(1)), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().LeaseWebhook("wh_l", "api-1/a", absl::Seconds(-1)), kInvalidArgument);
+  EV_TEST_EXPECT_CODE(store().LeaseWebhook("wh_zz", "api-1/a", absl::Minutes(1)), kNotFound);
+  EV_TEST_EXPECT_CODE(store().ReleaseWebhook("wh_zz", "api-1/a"), kNotFound);
+  EV_TEST_ASSERT_OK(store().DeleteWebhook("wh_l", {}));
+  EV_TEST_EXPECT_CODE(store().LeaseWebhook("wh_l", "api-1/a", absl::Minutes(1)), kNotFound);
+}
+
 TEST_P(WorkspaceStoreConformanceTest, OutboxOfKindAfterACursorAndDoneThrough) {
   std::vector<int64_t> hooks;
   for (int i = 0; i < 4; ++i) {

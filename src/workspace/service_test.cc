@@ -110,6 +110,13 @@ class ForwardingStore : public storage::WorkspaceStore {
                                   std::string_view last_error) override {
     return real_->SetWebhookDelivery(id, cursor, failing, last_error);
   }
+  absl::StatusOr<absl::Duration> LeaseWebhook(std::string_view id, std::string_view holder,
+                                              absl::Duration ttl) override {
+    return real_->LeaseWebhook(id, holder, ttl);
+  }
+  absl::Status ReleaseWebhook(std::string_view id, std::string_view holder) override {
+    return real_->ReleaseWebhook(id, holder);
+  }
   absl::StatusOr<storage::ChangeRequest> WriteChangeRequest(const storage::ChangeRequestWrite& w) override {
     return real_->WriteChangeRequest(w);
   }

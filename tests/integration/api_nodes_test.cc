@@ -3,13 +3,16 @@
 // auth. An event stream (GET .../events) on either node sees every revision, whichever node
 // wrote it, in order and once (LISTEN/NOTIFY, docs/design/postgres-workspace-store.md);
 // when the listening connections are cut, the nodes reconnect and catch up by head, so
-// a revision written meanwhile still reaches both streams.
+// a revision written meanwhile still reaches both streams. Both nodes' webhook dispatchers
+// share a webhook through a lease: its receiver gets each event once, in order.
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,12 +24,14 @@
 #include "src/storage/postgres/pg_pool.h"
 #include "src/storage/postgres/postgres_test_server.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/webhook_receiver.h"
 
 namespace edgevault {
 namespace {
 
 namespace json = boost::json;
 using testing::EdgeVaultUp;
+using testing::HttpReply;
 
 constexpr int kDeadlineMs = 30000;  // only bounds how long a failure waits
 
@@ -78,24 +83,11 @@ class EventStream {
   std::string buffer_;
 };
 
-TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
-  const std::string url = storage::NewPostgresTestDatabase();
-  ASSERT_FALSE(url.empty());
-  std::unique_ptr<EdgeVaultUp> up = EdgeVaultUp::Start(
-      {"--set", "api.workspace_db_url=" + url, "--set", "audit.queue_url=" + url});
-  ASSERT_NE(up, nullptr) << "edgevault up did not start with the workspaces in PostgreSQL";
-  const std::string data = up->data_dir();
-  const std::string ws = "/v1/workspaces/shop";
-  ASSERT_EQ(up->Json("api", "POST", "/v1/workspaces", json::object{{"key", "shop"}, {"name", "Shop"}}, up->admin_key())
-                .status,
-            201);
-  ASSERT_EQ(up->Json("api", "POST", ws + "/environments",
-                     json::object{{"key", "prod"}, {"name", "Production"}, {"reason", "setup"}}, up->admin_key())
-                .status,
-            201);
-
-  // The second api node: its own data directory, the installation's keys, the same
-  // database and audit queue, up's auth and delivery.
+// The second api node: its own data directory, the installation's keys, the same
+// database and audit queue, up's auth and delivery. *port is its port, 0 when it did not
+// start.
+testing::Proc SpawnSecondApi(EdgeVaultUp& up, const std::string& url, int* port) {
+  const std::string data = up.data_dir();
   const std::string second_dir = data + "/../api-2";
   std::error_code ec;
   std::filesystem::create_directories(second_dir, ec);
@@ -104,28 +96,75 @@ TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
        "--set", "data_dir=" + second_dir, "--set", "keys.dir=" + data + "/keys",
        "--set", "keys.trust_dir=" + data + "/trust", "--set", "node_id=api-2",
        "--set", "services.api.port=0",
-       "--set", base::StrCat("services.auth.port=", up->port("auth")),
-       "--set", base::StrCat("services.delivery.port=", up->port("delivery")),
-       "--set", base::StrCat("services.console.port=", up->port("console")),
+       "--set", base::StrCat("services.auth.port=", up.port("auth")),
+       "--set", base::StrCat("services.delivery.port=", up.port("delivery")),
+       "--set", base::StrCat("services.console.port=", up.port("console")),
        "--set", "api.workspace_db_url=" + url, "--set", "audit.queue_url=" + url},
       second_dir + "/../api-2.out");
-  ASSERT_GT(second.pid, 0);
-  testing::KillOnExit second_guard{&second.pid};
+  *port = 0;
+  if (second.pid > 0) {
+    testing::PollUntil([&] { return (*port = testing::ReadPortFile(second_dir, "api")) > 0; }, kDeadlineMs);
+  }
+  return second;
+}
+
+// `edgevault up` with the workspaces and the audit queue in the database at `url`.
+std::unique_ptr<EdgeVaultUp> StartOn(const std::string& url) {
+  return EdgeVaultUp::Start({"--set", "api.workspace_db_url=" + url, "--set", "audit.queue_url=" + url});
+}
+
+// Workspace "shop" with environment "prod", through up's api.
+void CreateShop(EdgeVaultUp& up) {
+  ASSERT_EQ(up.Json("api", "POST", "/v1/workspaces", json::object{{"key", "shop"}, {"name", "Shop"}}, up.admin_key())
+                .status,
+            201);
+  ASSERT_EQ(up.Json("api", "POST", "/v1/workspaces/shop/environments",
+                    json::object{{"key", "prod"}, {"name", "Production"}, {"reason", "setup"}}, up.admin_key())
+                .status,
+            201);
+}
+
+struct Put {
+  int status = -1;        // -1: no answer
+  int64_t revision = -1;  // workspace_revision of a 200
+};
+// PUT shop's string config `key` = `value` on the api node at `port`, as the admin key.
+Put PutConfig(EdgeVaultUp& up, int port, const std::string& key, const std::string& value) {
+  auto client = net::HttpClient::Create({});
+  if (!client.ok()) return {};
+  net::ClientRequest req;
+  req.method = "PUT";
+  req.target = "/v1/workspaces/shop/configs/" + key;
+  req.body = json::serialize(json::object{{"type", "string"}, {"values", {{"prod", value}}}, {"reason", value}});
+  req.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + up.admin_key()}};
+  auto r = (*client)->Do("127.0.0.1", static_cast<uint16_t>(port), req);
+  if (!r.ok()) return {};
+  Put out{r->status, -1};
+  boost::system::error_code ec;
+  json::value body = json::parse(r->body, ec);
+  if (!ec && body.is_object() && body.as_object().contains("workspace_revision")) {
+    out.revision = body.at("workspace_revision").to_number<int64_t>();
+  }
+  return out;
+}
+
+TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
+  const std::string url = storage::NewPostgresTestDatabase();
+  ASSERT_FALSE(url.empty());
+  std::unique_ptr<EdgeVaultUp> up = StartOn(url);
+  ASSERT_NE(up, nullptr) << "edgevault up did not start with the workspaces in PostgreSQL";
+  const std::string ws = "/v1/workspaces/shop";
+  CreateShop(*up);
+
   int second_port = 0;
-  ASSERT_TRUE(testing::PollUntil([&] { return (second_port = testing::ReadPortFile(second_dir, "api")) > 0; },
-                                 kDeadlineMs))
-      << testing::ReadFile(second.out_file);
+  testing::Proc second = SpawnSecondApi(*up, url, &second_port);
+  testing::KillOnExit second_guard{&second.pid};
+  ASSERT_GT(second_port, 0) << testing::ReadFile(second.out_file);
   auto client = net::HttpClient::Create({});
   ASSERT_TRUE(client.ok());
   const int ports[2] = {up->port("api"), second_port};
   auto put = [&](int node, const std::string& key, const std::string& reason) -> int {
-    net::ClientRequest req;
-    req.method = "PUT";
-    req.target = ws + "/configs/" + key;
-    req.body = json::serialize(json::object{{"type", "string"}, {"values", {{"prod", reason}}}, {"reason", reason}});
-    req.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + up->admin_key()}};
-    auto r = (*client)->Do("127.0.0.1", static_cast<uint16_t>(ports[node]), req);
-    return r.ok() ? r->status : -1;
+    return PutConfig(*up, ports[node], key, reason).status;
   };
   auto head = [&]() -> int64_t {
     auto pool = storage::PgPool::Create({.connect = {.url = url}, .max_connections = 1});
@@ -246,6 +285,79 @@ TEST(ApiNodesTest, EventStreamsOnEveryNodeSeeEveryRevisionInOrder) {
   second.pid = -1;
   EdgeVaultUp::Stopped stopped = up->Stop();
   EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
+}
+
+// Both nodes run a webhook dispatcher over the same store; a webhook's events are sent by
+// one of them at a time (a lease in the store, docs/design/webhooks.md), so a receiver gets
+// each event once and in order, whichever node committed it. Before, each node sent what
+// it found after the stored cursor: with a slow receiver, the same events twice, and out
+// of order.
+TEST(ApiNodesTest, OneNodeAtATimeSendsAWebhooksEventsOnceAndInOrder) {
+  const std::string url = storage::NewPostgresTestDatabase();
+  ASSERT_FALSE(url.empty());
+  std::unique_ptr<EdgeVaultUp> up = StartOn(url);
+  ASSERT_NE(up, nullptr) << "edgevault up did not start with the workspaces in PostgreSQL";
+  CreateShop(*up);
+  testing::Receiver receiver;
+  ASSERT_GT(receiver.port(), 0);
+  receiver.SetDelayMs(20);  // slow enough that both nodes would be sending at once
+  receiver.Listen();
+  HttpReply hook = up->Json("api", "POST", "/v1/workspaces/shop/webhooks",
+                            json::object{{"url", receiver.Url()}, {"events", json::array{"revision.written"}}},
+                            up->admin_key());
+  ASSERT_EQ(hook.status, 201) << hook.body;
+
+  int second_port = 0;
+  testing::Proc second = SpawnSecondApi(*up, url, &second_port);
+  testing::KillOnExit second_guard{&second.pid};
+  ASSERT_GT(second_port, 0) << testing::ReadFile(second.out_file);
+  const int ports[2] = {up->port("api"), second_port};
+  std::set<int64_t> written;
+  Put warm;
+  ASSERT_TRUE(testing::PollUntil([&] { return (warm = PutConfig(*up, ports[1], "warmup", "warm up")).status == 200; },
+                                 kDeadlineMs))
+      << testing::ReadFile(second.out_file);
+  written.insert(warm.revision);
+  constexpr int kWrites = 30;
+  for (int i = 0; i < kWrites; ++i) {
+    Put p = PutConfig(*up, ports[i % 2], base::StrCat("k", i % 4), base::StrCat("v", i));
+    ASSERT_EQ(p.status, 200) << i;
+    written.insert(p.revision);
+  }
+  const int64_t last = *written.rbegin();
+  auto revisions = [&] {
+    std::vector<int64_t> out;
+    for (const testing::Receiver::Request& r : receiver.Delivered()) {
+      boost::system::error_code ec;
+      json::value v = json::parse(r.body, ec);
+      out.push_back(!ec && v.is_object() ? v.at("data").at("first_revision").to_number<int64_t>() : -1);
+    }
+    return out;
+  };
+  ASSERT_TRUE(testing::PollUntil([&] {
+    std::vector<int64_t> got = revisions();
+    return std::find(got.begin(), got.end(), last) != got.end();
+  }, kDeadlineMs));
+  // A second node's copy of an event would come right behind: one more event, sent
+  // after the others, marks the end of what either node had to send.
+  Put marker = PutConfig(*up, ports[0], "marker", "end");
+  ASSERT_EQ(marker.status, 200);
+  written.insert(marker.revision);
+  ASSERT_TRUE(testing::PollUntil([&] {
+    std::vector<int64_t> got = revisions();
+    return std::find(got.begin(), got.end(), marker.revision) != got.end();
+  }, kDeadlineMs));
+  std::vector<int64_t> got = revisions();
+  EXPECT_EQ(got, std::vector<int64_t>(written.begin(), written.end()))
+      << "each revision once, in order: " << ::testing::PrintToString(got);
+  std::set<std::string> ids;
+  for (const testing::Receiver::Request& r : receiver.Delivered()) {
+    EXPECT_TRUE(ids.insert(r.Header("X-EdgeVault-Event-Id")).second) << r.body;
+  }
+
+  ::kill(second.pid, SIGTERM);
+  EXPECT_EQ(testing::WaitExit(second.pid, 20000), 0) << testing::ReadFile(second.out_file);
+  second.pid = -1;
 }
 
 }  // namespace

@@ -146,7 +146,8 @@ absl::Status Install(services::ServiceContext& ctx) {
                                                  .retry_initial = config.api_settings.webhook_retry_initial,
                                                  .retry_max = config.api_settings.webhook_retry_max,
                                                  .max_attempts = static_cast<int>(config.api_settings.webhook_max_attempts),
-                                                 .allowed_hosts = so.webhook_allowed_hosts}));
+                                                 .allowed_hosts = so.webhook_allowed_hosts,
+                                                 .node_id = config.node_id}));
   WebhookDispatcher* webhooks = ctx.Keep(std::move(dispatcher));
   *wake = [webhooks](const std::string& workspace_id) { webhooks->Wake(workspace_id); };
 

@@ -56,8 +56,15 @@ absl::StatusOr<std::unique_ptr<WebhookDispatcher>> WebhookDispatcher::Create(Web
       options.max_attempts < 1) {
     return absl::InvalidArgumentError("webhook retry settings must be positive, and the maximum at least the initial");
   }
+  if (options.lease <= absl::ZeroDuration() || options.lease > absl::Hours(1) || options.node_id.empty() ||
+      options.node_id.size() > 64) {
+    return absl::InvalidArgumentError("webhook lease: a node id of 1..64 bytes and a lease of up to an hour");
+  }
   return std::unique_ptr<WebhookDispatcher>(new WebhookDispatcher(std::move(options)));
 }
+
+WebhookDispatcher::WebhookDispatcher(WebhookDispatcherOptions options)
+    : o_(std::move(options)), holder_(o_.node_id + "/" + o_.env->RandomHex(8)) {}
 
 WebhookDispatcher::~WebhookDispatcher() { Stop(); }
 
@@ -177,8 +184,42 @@ std::optional<absl::Duration> WebhookDispatcher::RunOnce(const std::string& work
       min_cursor = std::min(min_cursor, cursor);
       continue;
     }
+    bool leased = false;  // this node holds the webhook's lease (released below unless kept)
     absl::StatusOr<std::vector<storage::OutboxRow>> rows = (*store)->PendingOutboxOfKindAfter(kind, cursor, kPage);
+    if (rows.ok() && !rows->empty()) {
+      // Events to send: only as this webhook's one sender. Another node's lease (it is
+      // sending, or waiting to retry) is looked at again soon: it is released as soon as
+      // that node has nothing more to send. Once held, the cursor is read again: the
+      // other node may have moved it since the list above.
+      absl::StatusOr<absl::Duration> held = (*store)->LeaseWebhook(hook.id, holder_, o_.lease);
+      if (absl::IsNotFound(held.status())) continue;  // deleted meanwhile
+      if (!held.ok() || *held > absl::ZeroDuration()) {
+        min_cursor = std::min(min_cursor, cursor);
+        // A lease longer than o_.lease is a back-off: the holder retries when it has
+        // o_.lease left, and nothing can be sent before (events go out in order).
+        absl::Duration wait = !held.ok() ? o_.retry_initial
+                              : *held > o_.lease ? *held - o_.lease
+                                                 : std::min(*held, o_.retry_initial);
+        want_again(now + wait);
+        continue;
+      }
+      leased = true;
+      absl::StatusOr<storage::WebhookRow> fresh = (*store)->GetWebhook(hook.id);
+      if (absl::IsNotFound(fresh.status())) continue;
+      if (fresh.ok() && fresh->cursor != cursor) {
+        cursor = fresh->cursor;
+        rows = (*store)->PendingOutboxOfKindAfter(kind, cursor, kPage);
+      } else if (!fresh.ok()) {
+        rows = fresh.status();
+      }
+      if (fresh.ok() && fresh->failing) {  // the other node gave up meanwhile
+        (void)(*store)->ReleaseWebhook(hook.id, holder_);
+        min_cursor = std::min(min_cursor, cursor);
+        continue;
+      }
+    }
     if (!rows.ok()) {
+      if (leased) (void)(*store)->ReleaseWebhook(hook.id, holder_);
       min_cursor = std::min(min_cursor, cursor);
       want_again(now + o_.retry_initial);
       continue;
@@ -186,6 +227,8 @@ std::optional<absl::Duration> WebhookDispatcher::RunOnce(const std::string& work
     std::optional<crypto::SecureBuffer> secret;
     bool stopped = false;   // a failure (or the webhook is gone): the rest waits
     bool recorded = true;   // the stored cursor equals `cursor`
+    bool keep_lease = false;  // held over a retry's back-off
+    int sends = 0;
     for (const storage::OutboxRow& row : *rows) {
       if (!spec->Subscribes(EventType(row.payload))) {
         cursor = row.id;  // not for this webhook: passed over, in order
@@ -200,6 +243,18 @@ std::optional<absl::Duration> WebhookDispatcher::RunOnce(const std::string& work
         } else {
           sent = absl::InternalError(base::ToAbsl("the signing secret cannot be opened: " +
                                                   std::string(opened.status().message())));
+        }
+      }
+      if (sent.ok() && sends++ > 0) {
+        // Renewed before each event after the first: a node slower than its lease (a
+        // receiver that takes long) finds it taken and stops, not sending what another
+        // node now sends.
+        absl::StatusOr<absl::Duration> still = (*store)->LeaseWebhook(hook.id, holder_, o_.lease);
+        if (!still.ok() || *still > absl::ZeroDuration()) {
+          leased = still.ok() ? false : leased;
+          want_again(o_.env->MonotonicNow() + o_.retry_initial);
+          stopped = true;
+          break;
         }
       }
       if (sent.ok()) sent = Send(hook, spec->url, secret->view(), row.payload);
@@ -235,6 +290,8 @@ std::optional<absl::Duration> WebhookDispatcher::RunOnce(const std::string& work
       } else {
         b.due = o_.env->MonotonicNow() + delay;
         want_again(b.due);
+        // No other node tries meanwhile: the back-off and the attempt count are this node's.
+        keep_lease = (*store)->LeaseWebhook(hook.id, holder_, delay + o_.lease).ok();
       }
       stopped = true;
       break;
@@ -244,6 +301,7 @@ std::optional<absl::Duration> WebhookDispatcher::RunOnce(const std::string& work
       if (!saved.ok() && !absl::IsNotFound(saved)) want_again(o_.env->MonotonicNow() + o_.retry_initial);
     }
     if (!stopped && rows->size() == static_cast<size_t>(kPage)) want_again(o_.env->MonotonicNow());
+    if (leased && !keep_lease) (void)(*store)->ReleaseWebhook(hook.id, holder_);
     min_cursor = std::min(min_cursor, cursor);
   }
   for (auto it = backoff_.lower_bound(prefix); it != backoff_.end() && it->first.starts_with(prefix);) {

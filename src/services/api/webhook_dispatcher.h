@@ -4,7 +4,9 @@
 // to the registered URLs: signed (X-EdgeVault-Signature), at least once, in order per webhook,
 // one event at a time, retried with exponential back-off, and after max_attempts failures in
 // a row the webhook is marked failing (its events are kept). Each webhook's cursor is stored
-// with it, so a restart continues where delivery stopped.
+// with it, so a restart continues where delivery stopped. With several api nodes on one
+// store, one node at a time sends a webhook's events (a lease in the store), so a receiver
+// gets each event once in the normal course and always in order.
 //
 // One thread sends; Wake() (ServiceOptions::on_webhook_events) tells it a workspace has new
 // events. Thread-safety: Wake, Start and Stop may be called from any thread; RunOnce only
@@ -43,6 +45,12 @@ struct WebhookDispatcherOptions {
   absl::Duration retry_max = absl::Minutes(10);
   int max_attempts = 25;
   std::vector<std::string> allowed_hosts;  // empty = any (workspace/webhooks.h)
+  // Several api nodes on one store: a webhook's events are sent by the node that holds its
+  // lease (WorkspaceStore::LeaseWebhook), renewed before each event and released when the
+  // node has nothing more to send or gives up, kept over a retry's back-off. `node_id`
+  // names this process in the lease (a random suffix makes it unique per start).
+  std::string node_id = "node-1";
+  absl::Duration lease = absl::Minutes(1);  // longer than one attempt (the client's timeouts)
 };
 
 // The X-EdgeVault-Signature value: "t=<unix_seconds>,v1=<hex HMAC-SHA256(secret, t.body)>".
@@ -71,7 +79,7 @@ class WebhookDispatcher {
     int attempts = 0;      // failed attempts of the current event in a row
     absl::Duration due;    // MonotonicNow at which to try again
   };
-  explicit WebhookDispatcher(WebhookDispatcherOptions options) : o_(std::move(options)) {}
+  explicit WebhookDispatcher(WebhookDispatcherOptions options);
   // One due workspace per run (so Stop never waits for more than one), then at once again
   // while more are due, else when the next is due or a Wake comes.
   base::NextRun RunNextDue();
@@ -80,6 +88,7 @@ class WebhookDispatcher {
                     const std::string& payload);
 
   WebhookDispatcherOptions o_;
+  std::string holder_;  // o_.node_id + "/" + random: this process in webhook leases
   std::map<std::string, Backoff> backoff_;  // "<workspace>/<webhook>"; the sending thread only
 
   std::mutex mu_;

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "src/storage/workspace_store.h"
 
 namespace edgevault::storage::internal {
@@ -29,6 +30,8 @@ absl::Status ValidateMutation(const Mutation& m);
 absl::Status ValidateDataKeyRow(const DataKeyRow& k);
 // Title, author and state set; a review / comment with an actor; outbox kinds non-empty.
 absl::Status ValidateChangeRequestWrite(const ChangeRequestWrite& w);
+// LeaseWebhook's arguments: a holder of 1..128 bytes, a ttl of zero to a day.
+absl::Status ValidateLease(std::string_view holder, absl::Duration ttl);
 // Every outbox row has a non-empty kind.
 absl::Status ValidateOutboxRows(const std::vector<OutboxRow>& rows);
 // A workspace id a provider accepts: [A-Za-z0-9_-]{1,128}. Ids reach providers from files

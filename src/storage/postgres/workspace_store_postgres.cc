@@ -168,6 +168,12 @@ BEGIN
 END
 $fn$;
 )sql",
+      // 3: who delivers a webhook's events, until when (LeaseWebhook; micros since the
+      // epoch by the database server's clock).
+      R"sql(
+ALTER TABLE ws_webhooks ADD COLUMN lease_holder TEXT NOT NULL DEFAULT '';
+ALTER TABLE ws_webhooks ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+)sql",
   };
   return *kSteps;
 }
@@ -633,6 +639,34 @@ class PostgresWorkspaceStore final : public WorkspaceStore {
                                     "last_error = $5 WHERE workspace_id = $1 AND id = $2",
                                     {ws_, id, cursor, int64_t{failing ? 1 : 0}, last_error}));
     if (changed == 0) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<absl::Duration> LeaseWebhook(std::string_view id, std::string_view holder,
+                                              absl::Duration ttl) override {
+    EV_RETURN_IF_ERROR(internal::ValidateLease(holder, ttl));
+    // The database's clock, read once per statement: every api node leases by the same one.
+    EV_ASSIGN_OR_RETURN(
+        PgResult r,
+        pool_->Query("WITH clock AS (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS now), "
+                     "leased AS (UPDATE ws_webhooks SET lease_holder = $3, lease_until = (SELECT now FROM clock) + $4 "
+                     "  WHERE workspace_id = $1 AND id = $2 "
+                     "  AND (lease_holder = $3 OR lease_until <= (SELECT now FROM clock)) RETURNING 1) "
+                     "SELECT (SELECT COUNT(*) FROM leased), w.lease_until - (SELECT now FROM clock) "
+                     "FROM ws_webhooks w WHERE w.workspace_id = $1 AND w.id = $2",
+                     {ws_, id, holder, absl::ToInt64Microseconds(ttl)}));
+    if (r.Rows() == 0) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    if (r.Int64(0, 0) == 1) return absl::ZeroDuration();
+    return std::max(absl::Microseconds(1), absl::Microseconds(r.Int64(0, 1)));
+  }
+
+  absl::Status ReleaseWebhook(std::string_view id, std::string_view holder) override {
+    EV_ASSIGN_OR_RETURN(PgResult r,
+                        pool_->Query("WITH released AS (UPDATE ws_webhooks SET lease_holder = '', lease_until = 0 "
+                                     "  WHERE workspace_id = $1 AND id = $2 AND lease_holder = $3 RETURNING 1) "
+                                     "SELECT 1 FROM ws_webhooks WHERE workspace_id = $1 AND id = $2",
+                                     {ws_, id, holder}));
+    if (r.Rows() == 0) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
     return absl::OkStatus();
   }
 

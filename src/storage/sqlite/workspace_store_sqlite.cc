@@ -148,6 +148,12 @@ ALTER TABLE change_requests ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
 CREATE INDEX change_requests_scheduled ON change_requests (apply_at, id) WHERE state = 'scheduled';
 UPDATE meta SET value = '5' WHERE name = 'schema_version';
 )sql",
+      // 6: who delivers a webhook's events, until when (LeaseWebhook; micros, Env::Now).
+      R"sql(
+ALTER TABLE webhooks ADD COLUMN lease_holder TEXT NOT NULL DEFAULT '';
+ALTER TABLE webhooks ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+UPDATE meta SET value = '6' WHERE name = 'schema_version';
+)sql",
   };
   return *kSteps;
 }
@@ -622,6 +628,37 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     st.Bind(1, cursor).Bind(2, static_cast<int64_t>(failing ? 1 : 0)).Bind(3, last_error).Bind(4, id);
     EV_RETURN_IF_ERROR(st.Run());
     if (db_->Changes() == 0) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<absl::Duration> LeaseWebhook(std::string_view id, std::string_view holder,
+                                              absl::Duration ttl) override {
+    EV_RETURN_IF_ERROR(internal::ValidateLease(holder, ttl));
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t now = Micros(env_->Now());
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE webhooks SET lease_holder = ?, lease_until = ? "
+                                                   "WHERE id = ? AND (lease_holder = ? OR lease_until <= ?)"));
+    st.Bind(1, holder).Bind(2, now + absl::ToInt64Microseconds(ttl)).Bind(3, id).Bind(4, holder).Bind(5, now);
+    EV_RETURN_IF_ERROR(st.Run());
+    if (db_->Changes() == 1) return absl::ZeroDuration();
+    EV_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT lease_until FROM webhooks WHERE id = ?"));
+    q.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
+    return std::max(absl::Microseconds(1), absl::Microseconds(q.ColumnInt64(0) - now));
+  }
+
+  absl::Status ReleaseWebhook(std::string_view id, std::string_view holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare("UPDATE webhooks SET lease_holder = '', lease_until = 0 "
+                                                   "WHERE id = ? AND lease_holder = ?"));
+    st.Bind(1, id).Bind(2, holder);
+    EV_RETURN_IF_ERROR(st.Run());
+    if (db_->Changes() == 1) return absl::OkStatus();
+    EV_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT 1 FROM webhooks WHERE id = ?"));
+    q.Bind(1, id);
+    EV_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
     return absl::OkStatus();
   }
 
