@@ -8,7 +8,13 @@
 // time until the KV holds the last write's version. The N flags are pre-filled with one
 // store commit (not through the service) so the set-up does not dominate the run.
 //
+// The same measurements run on either workspace store: SQLite (one file per workspace, the
+// default) or PostgreSQL (a server this program starts: initdb in /var/tmp, PostgreSQL's
+// durable defaults — fsync, synchronous_commit, full_page_writes on), each against its own
+// raw-commit baseline; "both" runs SQLite then PostgreSQL and prints their ratios.
+//
 //   build/bin/bench_write_path [writes_per_run=400] [sizes=10,1000,5000] [flag_writes=50]
+//                              [backend=sqlite|postgres|both]
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -23,6 +29,9 @@
 
 #include "src/base/strings.h"
 #include "src/storage/lmdb/edge_kv_lmdb.h"
+#include "src/storage/postgres/pg_pool.h"
+#include "src/storage/postgres/postgres_test_server.h"
+#include "src/storage/postgres/workspace_store_postgres.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "src/storage/sqlite/workspace_store_sqlite.h"
 #include "src/storage/sqlite/workspace_store_provider_sqlite.h"
@@ -75,12 +84,37 @@ double RawSqliteCommitsPerSecond(const std::string& path, int n) {
   return rate;
 }
 
-int Main(int argc, char** argv) {
-  int n = argc > 1 ? std::atoi(argv[1]) : 400;
-  std::vector<int> sizes = ParseSizes(argc > 2 ? argv[2] : "10,1000,5000");
-  int flag_writes = argc > 3 ? std::atoi(argv[3]) : 50;
-  std::string dir = (std::filesystem::temp_directory_path() / base::StrCat("ev-bench-write-", std::to_string(::getpid()))).string();
-  std::filesystem::create_directories(dir);
+// One small row per transaction through one connection: PostgreSQL's commit ceiling.
+double RawPostgresCommitsPerSecond(const std::string& url, int n) {
+  auto pool = storage::PgPool::Create({.connect = {.url = url}, .max_connections = 1});
+  if (!pool.ok() || !(*pool)->Exec("CREATE TABLE raw_commits (id BIGSERIAL PRIMARY KEY, body TEXT)").ok()) {
+    std::fprintf(stderr, "raw PostgreSQL baseline: %s\n", pool.ok() ? "CREATE TABLE failed" : pool.status().ToString().c_str());
+    std::abort();
+  }
+  auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    (void)(*pool)->Exec("INSERT INTO raw_commits (body) VALUES ($1)",
+                        {base::StrCat("{\"type\":\"integer\",\"values\":{\"dev\":", std::to_string(i), "}}")});
+  }
+  return n / Seconds(Clock::now() - start);
+}
+
+struct SizeResult {
+  int size;
+  double flags_per_second;
+  double last_visible_ms;
+};
+struct Results {
+  double single = 0, parallel = 0, p50_us = 0, p99_us = 0;
+  size_t latency_writes = 0;
+  std::vector<SizeResult> scaling;
+};
+
+// Every measurement but the baseline, on the workspaces of `stores` (the control DB and
+// the edge KV in `dir`).
+Results RunOn(const std::string& dir, storage::WorkspaceStoreProvider* stores, int n, const std::vector<int>& sizes,
+              int flag_writes) {
+  Results out;
   base::Env* env = base::Env::Default();
   auto control = *storage::OpenSqliteControlStore({dir + "/control.db", env});
   storage::Org org{"org_bench", "bench", {1000, 100, 1000000}, env->Now()};
@@ -88,9 +122,8 @@ int Main(int argc, char** argv) {
   storage::LmdbEdgeKvOptions kvo;
   kvo.path = dir + "/edge";
   auto kv = *storage::OpenLmdbEdgeKv(kvo);
-  auto stores = *storage::OpenSqliteWorkspaceStoreProvider({.dir = dir + "/workspaces", .env = env});
   workspace::ServiceOptions so;
-  so.stores = stores.get();
+  so.stores = stores;
   so.directory = control.get();
   so.kv = kv.get();
   so.env = env;
@@ -111,12 +144,10 @@ int Main(int argc, char** argv) {
                             workspace::AllowAnyWrite());
   };
 
-  double baseline = RawSqliteCommitsPerSecond(dir + "/raw.db", n);
-
   storage::Workspace one = make_ws("one");
   auto start = Clock::now();
   for (int i = 0; i < n; ++i) (void)put(one, base::StrCat("k", std::to_string(i % 50)), i);
-  double single = n / Seconds(Clock::now() - start);
+  out.single = n / Seconds(Clock::now() - start);
 
   std::vector<storage::Workspace> many;
   for (int w = 0; w < 8; ++w) many.push_back(make_ws(base::StrCat("many", std::to_string(w))));
@@ -129,7 +160,7 @@ int Main(int argc, char** argv) {
     });
   }
   for (auto& t : threads) t.join();
-  double parallel = 8.0 * per / Seconds(Clock::now() - start);
+  out.parallel = 8.0 * per / Seconds(Clock::now() - start);
 
   // Write returned → version visible in the KV.
   storage::Workspace lat = make_ws("latency");
@@ -148,13 +179,11 @@ int Main(int argc, char** argv) {
   std::sort(micros.begin(), micros.end());
   auto pct = [&](double p) { return micros.empty() ? 0.0 : micros[static_cast<size_t>(p * (micros.size() - 1))]; };
 
+  out.p50_us = pct(0.5);
+  out.p99_us = pct(0.99);
+  out.latency_writes = micros.size();
+
   // Scaling: new flags/s into a workspace that already holds `size` flags.
-  struct SizeResult {
-    int size;
-    double flags_per_second;
-    double last_visible_ms;
-  };
-  std::vector<SizeResult> scaling;
   for (int size : sizes) {
     storage::Workspace ws = make_ws(base::StrCat("size", std::to_string(size)));
     {
@@ -189,21 +218,73 @@ int Main(int argc, char** argv) {
       if (v.ok() && *v >= *rev) break;
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
-    scaling.push_back({size, flag_writes / Seconds(t1 - t0),
+    out.scaling.push_back({size, flag_writes / Seconds(t1 - t0),
                        std::chrono::duration<double, std::milli>(Clock::now() - t1).count()});
   }
 
-  std::printf("raw SQLite commits/s (WAL, synchronous=FULL, baseline): %.0f\n", baseline);
-  std::printf("revisions/s, one workspace:                            %.0f  (%.2fx baseline)\n", single, single / baseline);
-  std::printf("revisions/s, 8 workspaces in parallel:                 %.0f  (%.2fx baseline)\n", parallel,
-              parallel / baseline);
-  std::printf("write returned -> KV has the version: p50 %.0f us, p99 %.0f us (%zu writes)\n", pct(0.5), pct(0.99),
-              micros.size());
-  for (const SizeResult& r : scaling) {
-    std::printf("new flags/s into a workspace of %5d flags: %7.1f  (%d writes; last write in the KV %.1f ms after it returned)\n",
-                r.size, r.flags_per_second, flag_writes, r.last_visible_ms);
-  }
   service.reset();
+  return out;
+}
+
+void Print(const char* name, const char* baseline_what, double baseline, const Results& r, int flag_writes) {
+  std::printf("== %s\n", name);
+  std::printf("raw commits/s (%s, baseline): %.0f\n", baseline_what, baseline);
+  std::printf("revisions/s, one workspace:             %.0f  (%.2fx baseline)\n", r.single, r.single / baseline);
+  std::printf("revisions/s, 8 workspaces in parallel:  %.0f  (%.2fx baseline)\n", r.parallel, r.parallel / baseline);
+  std::printf("write returned -> KV has the version: p50 %.0f us, p99 %.0f us (%zu writes)\n", r.p50_us, r.p99_us,
+              r.latency_writes);
+  for (const SizeResult& s : r.scaling) {
+    std::printf("new flags/s into a workspace of %5d flags: %7.1f  (%d writes; last write in the KV %.1f ms after it returned)\n",
+                s.size, s.flags_per_second, flag_writes, s.last_visible_ms);
+  }
+}
+
+int Main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 400;
+  std::vector<int> sizes = ParseSizes(argc > 2 ? argv[2] : "10,1000,5000");
+  int flag_writes = argc > 3 ? std::atoi(argv[3]) : 50;
+  std::string backend = argc > 4 ? argv[4] : "sqlite";
+  if (backend != "sqlite" && backend != "postgres" && backend != "both") {
+    std::fprintf(stderr, "backend must be sqlite, postgres or both, not \"%s\"\n", backend.c_str());
+    return 2;
+  }
+  base::Env* env = base::Env::Default();
+  std::string dir = (std::filesystem::temp_directory_path() / base::StrCat("ev-bench-write-", std::to_string(::getpid()))).string();
+  std::optional<Results> sqlite, postgres;
+  double sqlite_baseline = 0, postgres_baseline = 0;
+  if (backend != "postgres") {
+    std::filesystem::create_directories(dir + "/sqlite");
+    sqlite_baseline = RawSqliteCommitsPerSecond(dir + "/sqlite/raw.db", n);
+    auto stores = *storage::OpenSqliteWorkspaceStoreProvider({.dir = dir + "/sqlite/workspaces", .env = env});
+    sqlite = RunOn(dir + "/sqlite", stores.get(), n, sizes, flag_writes);
+    Print("SQLite (WAL, synchronous=FULL)", "SQLite, WAL, synchronous=FULL", sqlite_baseline, *sqlite, flag_writes);
+  }
+  if (backend != "sqlite") {
+    storage::PostgresTestServer server({.durable = true});
+    if (!server.Start()) {
+      std::fprintf(stderr, "PostgreSQL did not start: %s\n", server.error().c_str());
+      return 1;
+    }
+    absl::StatusOr<std::string> url = server.CreateDatabase();
+    if (!url.ok()) {
+      std::fprintf(stderr, "PostgreSQL: %s\n", url.status().ToString().c_str());
+      return 1;
+    }
+    std::filesystem::create_directories(dir + "/postgres");
+    postgres_baseline = RawPostgresCommitsPerSecond(*url, n);
+    auto stores = *storage::OpenPostgresWorkspaceStoreProvider({.url = *url, .env = env});
+    postgres = RunOn(dir + "/postgres", stores.get(), n, sizes, flag_writes);
+    Print("PostgreSQL (local server on disk; fsync, synchronous_commit, full_page_writes on)",
+          "PostgreSQL, one INSERT per transaction", postgres_baseline, *postgres, flag_writes);
+  }
+  if (sqlite && postgres) {
+    std::printf("== PostgreSQL / SQLite\n");
+    std::printf("raw commits/s: %.2fx; revisions/s one workspace: %.2fx; 8 in parallel: %.2fx; "
+                "write -> KV p50: %.2fx, p99: %.2fx\n",
+                postgres_baseline / sqlite_baseline, postgres->single / sqlite->single,
+                postgres->parallel / sqlite->parallel, postgres->p50_us / sqlite->p50_us,
+                postgres->p99_us / sqlite->p99_us);
+  }
   std::filesystem::remove_all(dir);
   return 0;
 }

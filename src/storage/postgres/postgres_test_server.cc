@@ -82,10 +82,13 @@ std::string Tail(const std::string& path) {
 
 }  // namespace
 
-PostgresTestServer::PostgresTestServer() {
+PostgresTestServer::PostgresTestServer(PostgresTestServerOptions options) : options_(options) {
   // tmpfs when there is one: initdb, CREATE DATABASE and the final removal write and
-  // delete tens of megabytes, slow on a disk (more so with online discard).
-  for (const char* base : {"/dev/shm", "/tmp"}) {
+  // delete tens of megabytes, slow on a disk (more so with online discard). A durable
+  // server's fsyncs must reach a disk.
+  std::vector<const char*> bases = {"/dev/shm", "/tmp"};
+  if (options_.durable) bases = {"/var/tmp", "/tmp"};
+  for (const char* base : bases) {
     std::string tmpl = StrCat(base, "/ev-pg-XXXXXX");
     if (::mkdtemp(tmpl.data()) != nullptr) {
       dir_ = tmpl;
@@ -206,11 +209,16 @@ bool PostgresTestServer::Launch() {
   const std::string sock = dir_ + "/sock";
   const std::string log = dir_ + "/postgres.log";
   const std::string port = std::to_string(port_);
-  pid_t pid = Spawn(log, {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", port, "-k", sock,
-                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                          "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
-                          "max_connections=300", "-c", "shared_buffers=16MB", "-c",
-                          "log_min_messages=warning"});
+  std::vector<std::string> args = {bindir_ + "/postgres", "-D", dir_ + "/data", "-p", port, "-k", sock,
+                                   "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300",
+                                   "-c", "shared_buffers=16MB", "-c", "log_min_messages=warning"};
+  if (!options_.durable) {
+    for (const char* setting : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
+      args.push_back("-c");
+      args.push_back(setting);
+    }
+  }
+  pid_t pid = Spawn(log, args);
   if (pid < 0) return false;
   pid_ = pid;
   // Ready when it answers on the unix socket in our own directory (so it is ours, not

@@ -30,9 +30,17 @@
 
 namespace edgevault::storage {
 
+// durable: data on disk (under /var/tmp) with PostgreSQL's own defaults for fsync,
+// synchronous_commit and full_page_writes, for benchmarks that compare durable commits
+// (bench/api/write_path_bench.cc). Tests leave it off: data on tmpfs, fsync off.
+struct PostgresTestServerOptions {
+  bool durable = false;
+};
+
 class PostgresTestServer {
  public:
-  PostgresTestServer();
+  PostgresTestServer() : PostgresTestServer(PostgresTestServerOptions{}) {}
+  explicit PostgresTestServer(PostgresTestServerOptions options);
   PostgresTestServer(const PostgresTestServer&) = delete;
   PostgresTestServer& operator=(const PostgresTestServer&) = delete;
   ~PostgresTestServer();  // Stop() and remove the directory
@@ -69,6 +77,7 @@ class PostgresTestServer {
   bool InitDb();
   bool Launch();
 
+  PostgresTestServerOptions options_;
   std::string dir_;
   std::string bindir_;
   uid_t uid_ = 0;  // the user initdb and postgres run as
