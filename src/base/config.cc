@@ -763,6 +763,12 @@ std::vector<KeySpec> BuildKeyTable() {
       "ai.max_output_tokens", 16, 100000,
       "The most tokens the model may write in one answer (max_tokens of each call).",
       [](auto& c) -> auto& { return c.ai_settings.max_output_tokens; }));
+  t.push_back(IntKey(
+      "ai.max_prompt_bytes", 1000, 10000000,
+      "The largest prompt the api sends to the provider (instructions, the workspace as\n"
+      "the model sees it and the request, in bytes; roughly 4 bytes a token). A larger\n"
+      "one is refused with 422 ai_prompt_too_large before any call or token is spent.",
+      [](auto& c) -> auto& { return c.ai_settings.max_prompt_bytes; }));
   // OAuth 2.1 for MCP clients (docs/design/oauth.md): auth is the authorization server.
   t.push_back(BoolKey(
       "oauth.enabled",

@@ -143,6 +143,9 @@ struct AiSettings {
   // Input plus output tokens each org may use per calendar month (UTC); 0 = unlimited.
   int64_t org_monthly_token_budget = 1000000;
   int64_t max_output_tokens = 2000;
+  // The largest prompt (instructions plus the workspace as the model sees it plus the
+  // request, in bytes) sent to the provider; a larger one is refused before any call.
+  int64_t max_prompt_bytes = 200000;
 };
 
 // OAuth 2.1 for MCP clients (docs/design/oauth.md; oauth.* keys). URLs "" = derived from

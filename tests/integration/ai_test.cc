@@ -205,6 +205,24 @@ TEST_P(AiProviderIntegrationTest, SpentBudgetRefusesBeforeCallingTheProvider) {
   EXPECT_EQ(Api("POST", "/v1/workspaces/shop/ai/risk", json::object{{"changes", ThirtyPercent()}}).status, 200);
 }
 
+// ai.max_prompt_bytes: a workspace described past the limit is refused before any call, so
+// nothing is sent and no token is spent; the answer names the size and the setting.
+TEST_P(AiProviderIntegrationTest, APromptOverTheLimitIsRefusedBeforeCallingTheProvider) {
+  ASSERT_EQ(up_->Stop().exit_code, 0);
+  ASSERT_TRUE(up_->Restart(args_with({"--set", "ai.max_prompt_bytes=1000"})));
+  fake_.Push({.text = Draft("shop", ThirtyPercent())});
+  HttpReply r = Api("POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "roll it out"}});
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(Code(r), "ai_prompt_too_large");
+  EXPECT_NE(r.body.find("ai.max_prompt_bytes (1000)"), std::string::npos) << r.body;
+  EXPECT_TRUE(fake_.Requests().empty());
+  // Within the limit (the default), the same draft goes to the model.
+  ASSERT_EQ(up_->Stop().exit_code, 0);
+  ASSERT_TRUE(up_->Restart(args_));
+  EXPECT_EQ(Api("POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "roll it out"}}).status, 200);
+  EXPECT_EQ(fake_.Requests().size(), 1u);
+}
+
 TEST_P(AiIntegrationTest, RiskReviewExactPartAndExplanation) {
   json::array changes{json::object{{"kind", "flag"}, {"key", "new-checkout"}, {"environment", "staging"},
                                    {"configuration", Rollout(30)}},

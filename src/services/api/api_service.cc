@@ -1718,6 +1718,16 @@ class ApiService::Handlers {
   // A provider problem fills `err` (502/503) and returns its status.
   absl::StatusOr<AiCompletion> CallModel(const Ctx& c, const net::Request& req, std::string_view feature,
                                          const AiPrompt& prompt, AiCallError* err) {
+    // A workspace too large for the prompt limit costs nothing: no call, no tokens.
+    if (const size_t bytes = prompt.system.size() + prompt.user.size(); bytes > o_.ai_max_prompt_bytes) {
+      err->http_status = 422;
+      err->code = "ai_prompt_too_large";
+      err->message = "the prompt for this " + std::string(feature == "draft" ? "workspace and request" : "review") +
+                     " is " + std::to_string(bytes) + " bytes, over ai.max_prompt_bytes (" +
+                     std::to_string(o_.ai_max_prompt_bytes) +
+                     "): nothing was sent to the model; an operator can raise the limit (docs/configuration.md#ai)";
+      return absl::FailedPreconditionError(base::ToAbsl(err->message));
+    }
     if (o_.ai_budget != nullptr) EV_RETURN_IF_ERROR(o_.ai_budget->Check(c.p.org_id, o_.env->Now()));
     absl::StatusOr<AiCompletion> done = o_.ai_provider->Complete(prompt, err);
     int64_t in_tokens = done.ok() ? done->input_tokens : 0, out_tokens = done.ok() ? done->output_tokens : 0;

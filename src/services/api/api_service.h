@@ -68,6 +68,7 @@ struct ApiServiceOptions {
   // risk reviews still compute their exact part). Not owned. ai_budget nullptr = unlimited.
   AiProvider* ai_provider = nullptr;
   AiBudget* ai_budget = nullptr;
+  size_t ai_max_prompt_bytes = 200000;  // ai.max_prompt_bytes
   // Deleting a workspace (docs/api.md "Deleting a workspace"): the restore window (workspaces.delete_grace_days)
   // and where a workspace's SDK keys are listed (auth; their bindings leave the edge KV with
   // it and come back with a restore). sdk_keys nullptr = DELETE and restore answer 503.
