@@ -769,6 +769,16 @@ std::vector<KeySpec> BuildKeyTable() {
       "the model sees it and the request, in bytes; roughly 4 bytes a token). A larger\n"
       "one is refused with 422 ai_prompt_too_large before any call or token is spent.",
       [](auto& c) -> auto& { return c.ai_settings.max_prompt_bytes; }));
+  t.push_back(StringKey(
+      "ai.ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
+      "PEM file of extra CA certificates an https:// ai.base_url's certificate may chain\n"
+      "to (a private CA in front of a self-hosted model), trusted in addition to the\n"
+      "system trust store. Read at start; an unreadable file stops start-up. A relative\n"
+      "path is relative to this file's directory.",
+      [](Config& c, const std::string& v, const Source& src) {
+        c.ai_settings.ca_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
+      },
+      [](const Config& c) { return c.ai_settings.ca_file; }));
   // OAuth 2.1 for MCP clients (docs/design/oauth.md): auth is the authorization server.
   t.push_back(BoolKey(
       "oauth.enabled",

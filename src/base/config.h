@@ -146,6 +146,9 @@ struct AiSettings {
   // The largest prompt (instructions plus the workspace as the model sees it plus the
   // request, in bytes) sent to the provider; a larger one is refused before any call.
   int64_t max_prompt_bytes = 200000;
+  // PEM file of extra CA certificates an https:// provider's certificate may chain to (a
+  // private CA in front of a self-hosted model), trusted besides the system store.
+  std::string ca_file;
 };
 
 // OAuth 2.1 for MCP clients (docs/design/oauth.md; oauth.* keys). URLs "" = derived from

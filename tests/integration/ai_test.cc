@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "src/services/api/ai_fake_provider.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/test_pki.h"
 
 namespace edgevault {
 namespace {
@@ -306,6 +307,49 @@ TEST_P(AiIntegrationTest, RiskReviewExactPartAndExplanation) {
 INSTANTIATE_TEST_SUITE_P(Providers, AiProviderIntegrationTest, ::testing::Values("openai", "anthropic"));
 // "none": the exact part of a risk review works without a model; the model features say how to configure one.
 INSTANTIATE_TEST_SUITE_P(Providers, AiIntegrationTest, ::testing::Values("openai", "anthropic", "none"));
+
+// ai.ca_file: a self-hosted model behind https with a private CA is reached when the CA is
+// given, and refused (503, the certificate named) when it is not; nothing reaches it then.
+TEST(AiHttpsProviderTest, APrivateCaIsTrustedOnlyThroughAiCaFile) {
+  testing::TestPki pki;
+  ASSERT_TRUE(pki.ok());
+  AiFakeProvider fake;
+  ASSERT_TRUE(fake.Start(pki.File("good.crt"), pki.File("good.key")).ok());
+  ASSERT_EQ(fake.OpenAiBaseUrl().rfind("https://", 0), 0u);
+  const std::vector<std::string> base = {"--set", "ai.provider=openai", "--set", "ai.model=test-model",
+                                         "--set", "ai.base_url=" + fake.OpenAiBaseUrl()};
+  std::vector<std::string> with_ca = base;
+  with_ca.insert(with_ca.end(), {"--set", "ai.ca_file=" + pki.File("ca.crt")});
+  std::unique_ptr<EdgeVaultUp> up = EdgeVaultUp::Start(with_ca);
+  ASSERT_NE(up, nullptr);
+  ASSERT_EQ(up->Json("api", "POST", "/v1/workspaces", json::object{{"key", "shop"}}, up->admin_key()).status, 201);
+  auto draft = [&] {
+    return up->Json("api", "POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "anything"}},
+                    up->admin_key());
+  };
+  fake.SetDefault({.text = "not a draft"});
+  HttpReply r = draft();
+  EXPECT_EQ(r.status, 422) << r.body;  // the model answered (nonsense): TLS worked
+  EXPECT_EQ(fake.Requests().size(), 1u);
+
+  ASSERT_EQ(up->Stop().exit_code, 0);
+  ASSERT_TRUE(up->Restart(base));
+  r = draft();
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("ai_provider_unavailable"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("certificate"), std::string::npos) << r.body;
+  EXPECT_EQ(fake.Requests().size(), 1u);
+
+  // An unreadable CA file stops the api at start, naming the setting (`timeout` only bounds
+  // a failure of this test: the api exits at once).
+  ASSERT_EQ(up->Stop().exit_code, 0);
+  testing::CommandResult api = testing::RunShell(
+      "timeout 60 " + testing::BinDir() + "/edgevault-api --config " + up->data_dir() +
+      "/edgevault.toml --set services.api.port=0 --set ai.provider=openai --set ai.model=m --set ai.base_url=" +
+      fake.OpenAiBaseUrl() + " --set ai.ca_file=" + pki.File("no-such.crt") + " 2>&1");
+  EXPECT_EQ(api.code, 1) << api.out;
+  EXPECT_NE(api.out.find("ai.ca_file: TLS CA file"), std::string::npos) << api.out;
+}
 
 }  // namespace
 }  // namespace edgevault

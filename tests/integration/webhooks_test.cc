@@ -26,6 +26,7 @@
 #include "src/net/router.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/test_pki.h"
 #include "tests/integration/webhook_receiver.h"
 
 namespace edgevault {
@@ -35,6 +36,7 @@ namespace json = boost::json;
 using testing::EdgeVaultUp;
 using testing::HttpReply;
 using testing::Receiver;
+using testing::TestPki;
 
 constexpr char kPlaintext[] = "PLAINTEXT-sup3r-s3cret-4711";
 
@@ -626,46 +628,6 @@ class TlsReceiver {
   std::unique_ptr<net::HttpServer> server_;
   std::mutex mu_;
   std::vector<Got> got_;
-};
-
-// A CA and certificates it issues, in a scratch directory: "good" for 127.0.0.1, "elsewhere"
-// for another address and name only; "stranger" is issued by a second CA the api never trusts.
-class TestPki {
- public:
-  TestPki() : dir_(base::StrCat("/tmp/ev-webhook-pki-", std::to_string(::getpid()))) {
-    testing::RunShell("rm -rf " + dir_ + " && mkdir -p " + dir_);
-    ok_ = Ca("ca") && Ca("ca2") && Leaf("good", "ca", "IP:127.0.0.1") &&
-          Leaf("elsewhere", "ca", "IP:127.0.0.2,DNS:elsewhere.example.test") && Leaf("stranger", "ca2", "IP:127.0.0.1");
-  }
-  ~TestPki() { testing::RunShell("rm -rf " + dir_); }
-  bool ok() const { return ok_; }
-  std::string File(const std::string& name) const { return dir_ + "/" + name; }
-
- private:
-  bool Run(const std::string& command) {
-    testing::CommandResult r = testing::RunShell(command + " 2>&1");
-    if (r.code != 0) std::fprintf(stderr, "%s failed: %s\n", command.c_str(), r.out.c_str());
-    return r.code == 0;
-  }
-  bool Ca(const std::string& name) {
-    return Run(base::StrCat("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=",
-                            name, "-edgevault-test -addext basicConstraints=critical,CA:TRUE",
-                            " -addext keyUsage=critical,keyCertSign -keyout ", File(name + ".key"), " -out ",
-                            File(name + ".crt")));
-  }
-  bool Leaf(const std::string& name, const std::string& ca, const std::string& san) {
-    std::string ext = File(name + ".ext");
-    return Run(base::StrCat("printf 'subjectAltName=", san, "\\n' > ", ext)) &&
-           Run(base::StrCat("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=", name,
-                            " -keyout ", File(name + ".key"), " -out ", File(name + ".csr"))) &&
-           Run(base::StrCat("openssl x509 -req -in ", File(name + ".csr"), " -CA ", File(ca + ".crt"), " -CAkey ",
-                            File(ca + ".key"), " -CAcreateserial -days 2 -extfile ", ext, " -out ",
-                            File(name + ".crt"))) &&
-           Run("chmod 600 " + File(name + ".key"));
-  }
-
-  std::string dir_;
-  bool ok_ = false;
 };
 
 class WebhooksHttpsTest : public WebhooksTest {

@@ -14,7 +14,8 @@ AiFakeProvider::~AiFakeProvider() {
   if (server_) server_->Drain();
 }
 
-absl::Status AiFakeProvider::Start() {
+absl::Status AiFakeProvider::Start(std::string tls_cert_file, std::string tls_key_file) {
+  tls_ = !tls_cert_file.empty();
   default_.text = "{}";
   net::Router router;
   router.AddAsync(boost::beast::http::verb::post, "/v1/chat/completions",
@@ -25,6 +26,8 @@ absl::Status AiFakeProvider::Start() {
   o.service = "ai-fake-provider";
   o.io_threads = 2;
   o.access_log = false;
+  o.tls_cert_file = std::move(tls_cert_file);
+  o.tls_key_file = std::move(tls_key_file);
   EV_ASSIGN_OR_RETURN(server_, net::HttpServer::Create(o, std::move(router)));
   return server_->Start();
 }

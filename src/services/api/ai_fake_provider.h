@@ -46,10 +46,11 @@ class AiFakeProvider {
   AiFakeProvider() = default;
   ~AiFakeProvider();  // Release()s hanging requests, stops the server
 
-  absl::Status Start();
+  // Plain HTTP; or HTTPS with this certificate chain and key (PEM files).
+  absl::Status Start(std::string tls_cert_file = "", std::string tls_key_file = "");
   uint16_t port() const;
-  std::string OpenAiBaseUrl() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
-  std::string AnthropicBaseUrl() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  std::string OpenAiBaseUrl() const { return Origin() + "/v1"; }
+  std::string AnthropicBaseUrl() const { return Origin(); }
 
   // Replies are used in order; when none is queued, the default reply (text "{}").
   void Push(Reply r);
@@ -62,6 +63,8 @@ class AiFakeProvider {
 
  private:
   void Handle(net::Request& req, net::Responder respond, bool anthropic);
+  std::string Origin() const { return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port()); }
+  bool tls_ = false;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<Reply> queue_;

@@ -143,7 +143,13 @@ absl::StatusOr<std::unique_ptr<AiProvider>> AiProvider::Create(AiProviderOptions
   co.max_response_body_bytes = 4 << 20;
   co.env = o.env;
   co.tls.enabled = true;
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<net::HttpClient> client, net::HttpClient::Create(co));
+  co.tls.system_trust = true;
+  co.tls.ca_file = o.ca_file;
+  absl::StatusOr<std::unique_ptr<net::HttpClient>> created = net::HttpClient::Create(co);
+  if (!created.ok()) {
+    return absl::Status(created.status().code(), base::ToAbsl("ai.ca_file: " + std::string(created.status().message())));
+  }
+  std::unique_ptr<net::HttpClient> client = *std::move(created);
   return std::unique_ptr<AiProvider>(new HttpAiProvider(std::move(o), *std::move(url), std::move(client)));
 }
 

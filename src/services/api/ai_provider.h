@@ -31,6 +31,8 @@ struct AiProviderOptions {
   absl::Duration timeout = absl::Seconds(60);
   int64_t max_output_tokens = 2000;
   base::Env* env = nullptr;  // nullptr = base::Env::Default()
+  // Extra CA certificates (PEM) for an https:// base URL, besides the system trust store.
+  std::string ca_file;
 };
 
 struct AiPrompt {

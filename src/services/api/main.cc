@@ -254,7 +254,8 @@ absl::Status Install(services::ServiceContext& ctx) {
   const base::AiSettings& ai = config.ai_settings;
   if (ai.provider != "none") {
     AiProviderOptions po{.provider = ai.provider, .base_url = ai.base_url, .model = ai.model, .api_key = "",
-                         .timeout = ai.timeout, .max_output_tokens = ai.max_output_tokens, .env = ctx.env};
+                         .timeout = ai.timeout, .max_output_tokens = ai.max_output_tokens, .env = ctx.env,
+                         .ca_file = ai.ca_file};
     if (!ai.api_key_file.empty()) {
       EV_ASSIGN_OR_RETURN(po.api_key, ctx.env->ReadFile(ai.api_key_file));
     } else if (!ai.api_key_env.empty()) {
