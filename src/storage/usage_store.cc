@@ -39,4 +39,14 @@ absl::StatusOr<std::unique_ptr<UsageStore>> OpenConfiguredUsageStore(const base:
   return store;
 }
 
+absl::Status ValidateAiTokens(std::string_view org_id, std::string_view month, int64_t tokens) {
+  if (org_id.empty() || org_id.size() > 128) return absl::InvalidArgumentError("AI token spend: org id of 1..128 bytes");
+  const bool shaped = month.size() == 7 && month[4] == '-' &&
+                      std::all_of(month.begin(), month.begin() + 4, [](char c) { return c >= '0' && c <= '9'; }) &&
+                      month[5] >= '0' && month[5] <= '1' && month[6] >= '0' && month[6] <= '9';
+  if (!shaped) return absl::InvalidArgumentError("AI token spend: the month is YYYY-MM");
+  if (tokens < 0) return absl::InvalidArgumentError("AI token spend: tokens must not be negative");
+  return absl::OkStatus();
+}
+
 }  // namespace edgevault::storage

@@ -87,7 +87,17 @@ class UsageStore {
   // Deletes minute rows and batch ids older than kUsageMinuteRetention and hour rows older
   // than kUsageHourRetention at `now`.
   virtual absl::Status Prune(absl::Time now) = 0;
+
+  // The AI features' token spend of `org_id` in `month` ("YYYY-MM", UTC), shared by every
+  // api node on this store (docs/design/ai.md §5). AddAiTokens adds `tokens` (>= 0) in one
+  // statement and returns the new total; AiTokens returns the total (0 when none).
+  // InvalidArgument for an empty org, a month not shaped YYYY-MM, negative tokens.
+  virtual absl::StatusOr<int64_t> AddAiTokens(std::string_view org_id, std::string_view month, int64_t tokens) = 0;
+  virtual absl::StatusOr<int64_t> AiTokens(std::string_view org_id, std::string_view month) = 0;
 };
+
+// AddAiTokens' / AiTokens' argument checks (shared by the backends).
+absl::Status ValidateAiTokens(std::string_view org_id, std::string_view month, int64_t tokens);
 
 // Validates the rows a store accepts (shared by the backends).
 absl::Status ValidateUsageRows(const std::vector<UsageRow>& rows);

@@ -1,6 +1,7 @@
 #include "src/storage/usage_store_conformance.h"
 
 #include <thread>
+#include <tuple>
 
 namespace edgevault::storage {
 
@@ -42,6 +43,33 @@ UsageQuery Minutes(int64_t from, int64_t to, std::string flag = "checkout") {
 }
 
 }  // namespace
+
+// The AI token spend: per org and month, added atomically (threads adding at once lose
+// nothing), read back, and bad arguments refused.
+TEST_P(UsageStoreConformanceTest, AiTokenSpendAddsUpPerOrgAndMonth) {
+  auto total = store_->AiTokens("org_a", "2026-12");
+  ASSERT_TRUE(total.ok()) << total.status();
+  EXPECT_EQ(*total, 0);
+  auto added = store_->AddAiTokens("org_a", "2026-12", 120);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(*added, 120);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) EXPECT_TRUE(store_->AddAiTokens("org_a", "2026-12", 10).ok());
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(*store_->AiTokens("org_a", "2026-12"), 1120);
+  EXPECT_EQ(*store_->AiTokens("org_a", "2027-01"), 0);
+  EXPECT_EQ(*store_->AiTokens("org_b", "2026-12"), 0);
+  EXPECT_EQ(*store_->AddAiTokens("org_a", "2026-12", 0), 1120);
+  for (auto [org, month, tokens] : {std::tuple{"", "2026-12", 1}, std::tuple{"org_a", "2026-1", 1},
+                                    std::tuple{"org_a", "December", 1}, std::tuple{"org_a", "2026-12", -1}}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(store_->AddAiTokens(org, month, tokens).status())) << org << " " << month;
+  }
+  EXPECT_EQ(*store_->AiTokens("org_a", "2026-12"), 1120);
+}
 
 TEST_P(UsageStoreConformanceTest, BatchesFromSeveralNodesAddUp) {
   ASSERT_TRUE(Added(store().Add("batch-node1", {Eval(kM0, "on", 3), Eval(kM0, "off", 1)}, kT0)));

@@ -202,6 +202,13 @@ TEST_P(AiProviderIntegrationTest, SpentBudgetRefusesBeforeCallingTheProvider) {
   EXPECT_EQ(r.status, 429) << r.body;
   EXPECT_EQ(Code(r), "ai_budget_exhausted");
   EXPECT_EQ(fake_.Requests().size(), 1u);
+  // The spend is in the usage store: a restart does not renew the budget.
+  ASSERT_EQ(up_->Stop().exit_code, 0);
+  ASSERT_TRUE(up_->Restart(args_with({"--set", "ai.org_monthly_token_budget=100"})));
+  r = Api("POST", "/v1/workspaces/shop/ai/draft", json::object{{"prompt", "x"}});
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(Code(r), "ai_budget_exhausted");
+  EXPECT_EQ(fake_.Requests().size(), 1u);
   // The exact part of a risk review needs no model, and no budget.
   EXPECT_EQ(Api("POST", "/v1/workspaces/shop/ai/risk", json::object{{"changes", ThirtyPercent()}}).status, 200);
 }

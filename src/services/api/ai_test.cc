@@ -2,6 +2,8 @@
 // a local server speaking both formats, redaction of prompts, strict parsing of drafts
 // (malformed and malicious model output), the exact risk numbers and the budget.
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -349,6 +351,58 @@ TEST(AiBudgetTest, SpentBudgetRefusesUntilTheNextMonth) {
   EXPECT_TRUE(b.Check("org2", may).ok());
   EXPECT_TRUE(b.Check("org1", may + absl::Hours(2)).ok());  // June
   EXPECT_TRUE(AiBudget(0).Check("org1", may).ok());          // unlimited
+}
+
+// Counted in the usage store: two api nodes (two AiBudgets) on one store share the budget,
+// and a new AiBudget (a restart) starts from what was spent. A store that cannot be read
+// refuses (no call is made on an unknown budget).
+TEST(AiBudgetTest, TheUsageStoreCountsForEveryNodeAndSurvivesARestart) {
+  char tmpl[] = "/tmp/ev-ai-budget-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  absl::Time may = absl::FromCivil(absl::CivilSecond(2026, 5, 20, 12, 0, 0), absl::UTCTimeZone());
+  {
+    auto store = storage::OpenSqliteUsageStore({.path = dir + "/usage.db"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    AiBudget node1(1000, store->get()), node2(1000, store->get());
+    node1.Spend("org1", may, 600);
+    EXPECT_TRUE(node2.Check("org1", may).ok());
+    node2.Spend("org1", may, 400);
+    EXPECT_EQ(base::ErrorCode(node1.Check("org1", may)), "ai_budget_exhausted");
+    EXPECT_EQ(*node2.Spent("org1", may), 1000);
+  }
+  {
+    auto store = storage::OpenSqliteUsageStore({.path = dir + "/usage.db"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    AiBudget restarted(1000, store->get());
+    EXPECT_EQ(base::ErrorCode(restarted.Check("org1", may)), "ai_budget_exhausted");
+    EXPECT_TRUE(restarted.Check("org1", may + absl::Hours(24 * 12)).ok());  // June
+  }
+  // A store that fails: unavailable, fail closed.
+  class Failing : public storage::UsageStore {
+   public:
+    absl::StatusOr<bool> Add(std::string_view, const std::vector<storage::UsageRow>&, absl::Time) override {
+      return absl::UnavailableError("down");
+    }
+    absl::StatusOr<std::vector<storage::UsagePoint>> Query(const storage::UsageQuery&) override {
+      return absl::UnavailableError("down");
+    }
+    absl::StatusOr<std::map<std::string, int64_t>> LastEvaluated(std::string_view) override {
+      return absl::UnavailableError("down");
+    }
+    absl::Status Prune(absl::Time) override { return absl::UnavailableError("down"); }
+    absl::StatusOr<int64_t> AddAiTokens(std::string_view, std::string_view, int64_t) override {
+      return absl::UnavailableError("down");
+    }
+    absl::StatusOr<int64_t> AiTokens(std::string_view, std::string_view) override {
+      return absl::UnavailableError("database down");
+    }
+  } failing;
+  absl::Status st = AiBudget(1000, &failing).Check("org1", may);
+  EXPECT_TRUE(absl::IsUnavailable(st)) << st;
+  EXPECT_EQ(base::ErrorCode(st), "ai_budget_unavailable");
+  EXPECT_TRUE(AiBudget(0, &failing).Check("org1", may).ok());  // unlimited: nothing to read
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -274,7 +274,7 @@ absl::Status Install(services::ServiceContext& ctx) {
     EV_ASSIGN_OR_RETURN(std::unique_ptr<AiProvider> provider, AiProvider::Create(std::move(po)));
     opts.ai_provider = ctx.Keep(std::move(provider));
   }
-  opts.ai_budget = ctx.Keep(std::make_unique<AiBudget>(ai.org_monthly_token_budget));
+  opts.ai_budget = ctx.Keep(std::make_unique<AiBudget>(ai.org_monthly_token_budget, opts.usage));
   opts.ai_max_prompt_bytes = static_cast<size_t>(ai.max_prompt_bytes);
   workspace::ChangeRequestScheduler* scheduler = ctx.Keep(std::move(created_scheduler));
   // Several api nodes on one PostgreSQL: a workspace created, renamed, deleted or restored

@@ -20,6 +20,17 @@ inline constexpr const char* kUsageSchemaV1[] = {
     "CREATE INDEX usage_batch_age ON usage_batch (at_minute)",
 };
 
+// Step 2: the AI features' token spend per org and calendar month (docs/design/ai.md §5),
+// so the budget holds across restarts and api nodes.
+inline constexpr const char* kUsageSchemaV2[] = {
+    "CREATE TABLE ai_token_spend (org_id TEXT NOT NULL, month TEXT NOT NULL, tokens BIGINT NOT NULL, "
+    "PRIMARY KEY (org_id, month))",
+};
+inline constexpr const char kAiTokensAdd[] =
+    "INSERT INTO ai_token_spend (org_id, month, tokens) VALUES ($1, $2, $3) ON CONFLICT (org_id, month) "
+    "DO UPDATE SET tokens = ai_token_spend.tokens + excluded.tokens RETURNING tokens";
+inline constexpr const char kAiTokensGet[] = "SELECT tokens FROM ai_token_spend WHERE org_id = $1 AND month = $2";
+
 inline constexpr const char kUsageAddBatch[] =
     "INSERT INTO usage_batch (id, at_minute) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
 

@@ -81,6 +81,19 @@ class PostgresUsageStore : public UsageStore {
   }
 
  private:
+  absl::StatusOr<int64_t> AddAiTokens(std::string_view org_id, std::string_view month, int64_t tokens) override {
+    EV_RETURN_IF_ERROR(ValidateAiTokens(org_id, month, tokens));
+    EV_ASSIGN_OR_RETURN(PgResult r, pool_->Query(kAiTokensAdd, {std::string(org_id), std::string(month), tokens}));
+    if (r.Rows() != 1) return absl::InternalError("AI token spend: the upsert returned no row");
+    return r.Int64(0, 0);
+  }
+
+  absl::StatusOr<int64_t> AiTokens(std::string_view org_id, std::string_view month) override {
+    EV_RETURN_IF_ERROR(ValidateAiTokens(org_id, month, 0));
+    EV_ASSIGN_OR_RETURN(PgResult r, pool_->Query(kAiTokensGet, {std::string(org_id), std::string(month)}));
+    return r.Rows() == 0 ? 0 : r.Int64(0, 0);
+  }
+
   std::unique_ptr<PgPool> pool_;
 };
 
@@ -92,9 +105,10 @@ absl::StatusOr<std::unique_ptr<UsageStore>> OpenPostgresUsageStore(const Postgre
                                       .max_connections = std::max(1, options.max_connections)}));
   {
     EV_ASSIGN_OR_RETURN(PgPool::Lease conn, pool->Acquire());
-    std::string v1;
+    std::string v1, v2;
     for (const char* s : kUsageSchemaV1) v1.append(s).append(";\n");
-    EV_RETURN_IF_ERROR(PgMigrate(*conn, "usage", {v1}).status());
+    for (const char* s : kUsageSchemaV2) v2.append(s).append(";\n");
+    EV_RETURN_IF_ERROR(PgMigrate(*conn, "usage", {v1, v2}).status());
   }
   return std::unique_ptr<UsageStore>(new PostgresUsageStore(std::move(pool)));
 }

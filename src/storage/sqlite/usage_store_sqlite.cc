@@ -96,6 +96,25 @@ class SqliteUsageStore : public UsageStore {
     return tx.Commit();
   }
 
+  absl::StatusOr<int64_t> AddAiTokens(std::string_view org_id, std::string_view month, int64_t tokens) override {
+    EV_RETURN_IF_ERROR(ValidateAiTokens(org_id, month, tokens));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare(kAiTokensAdd));
+    st.Bind(1, org_id).Bind(2, month).Bind(3, tokens);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return absl::InternalError("AI token spend: the upsert returned no row");
+    return st.ColumnInt64(0);
+  }
+
+  absl::StatusOr<int64_t> AiTokens(std::string_view org_id, std::string_view month) override {
+    EV_RETURN_IF_ERROR(ValidateAiTokens(org_id, month, 0));
+    std::lock_guard<std::mutex> lock(mu_);
+    EV_ASSIGN_OR_RETURN(Statement st, db_->Prepare(kAiTokensGet));
+    st.Bind(1, org_id).Bind(2, month);
+    EV_ASSIGN_OR_RETURN(bool row, st.Step());
+    return row ? st.ColumnInt64(0) : 0;
+  }
+
  private:
   std::mutex mu_;  // one connection: serialise multi-statement sequences
   std::unique_ptr<SqliteDb> db_;
@@ -110,6 +129,9 @@ absl::StatusOr<std::unique_ptr<UsageStore>> OpenSqliteUsageStore(const SqliteUsa
   std::string v1;
   for (const char* s : internal::kUsageSchemaV1) v1.append(s).append(";\n");
   steps.push_back(v1);
+  std::string v2;
+  for (const char* s : internal::kUsageSchemaV2) v2.append(s).append(";\n");
+  steps.push_back(v2);
   EV_RETURN_IF_ERROR(Migrate(*db, steps));
   return std::unique_ptr<UsageStore>(new SqliteUsageStore(std::move(db)));
 }
