@@ -133,9 +133,11 @@ class Supervisor {
     return absl::OkStatus();
   }
 
-  // Runs (restarting children that die) until SIGINT/SIGTERM; returns the signal.
+  // Runs (restarting children that die) until SIGINT/SIGTERM (returns the signal) or a
+  // service cannot start with its configuration (returns 0; unstartable() names it).
   int Run() {
     for (;;) {
+      if (!unstartable_.empty()) return 0;
       struct timespec tick = {0, 50 * 1000 * 1000};
       siginfo_t info;
       int sig = sigtimedwait(&signals_, &info, &tick);
@@ -144,16 +146,19 @@ class Supervisor {
       RestartDue();
     }
   }
+  // The first service that exited saying its configuration cannot work; "" when none.
+  const std::string& unstartable() const { return unstartable_; }
 
   void PrintWhenReady() {
     auto client = net::HttpClient::Create(net::HttpClientOptions{});
     if (!client.ok()) return;
     const absl::Duration deadline = env_->MonotonicNow() + kReadyWait;
     for (Child& c : children_) {
+      if (!unstartable_.empty()) return;  // never "up": RunUp says why
       const base::ServiceEndpoint* ep = config_.Endpoint(c.name);
       bool ready = false;
       const bool tls = c.name == "console" && !config_.console_settings.tls_cert_file.empty();
-      while (!ready && env_->MonotonicNow() < deadline) {
+      while (!ready && env_->MonotonicNow() < deadline && unstartable_.empty()) {
         if (tls) {
           ready = net::TlsHealthy(ep->host, ep->port, absl::Seconds(2));
         } else {
@@ -180,6 +185,7 @@ class Supervisor {
                   ep->host.c_str(), ep->port,
                   ready ? "" : "   (not answering yet)");
     }
+    if (!unstartable_.empty()) return;  // never "up": RunUp says why
     PrintFirstStart();  // before the "is up" line scripts wait for
     std::printf("EdgeVault is up (data directory %s). Press Ctrl-C to stop.\n",
                 layout_.root.c_str());
@@ -344,6 +350,14 @@ class Supervisor {
     const absl::Duration now = env_->MonotonicNow();
     for (auto [c, status] : Reap()) {
       const std::string how = HowItEnded(status);
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        // The service says its configuration cannot work (service_main: exit 2): a restart
+        // would fail the same way, forever. Everything stops (Run returns) with the reason.
+        EV_LOG(kError, "service cannot start with this configuration; stopping EdgeVault",
+               {{"service", c->name}, {"how", how}});
+        if (unstartable_.empty()) unstartable_ = c->name;
+        continue;
+      }
       if (now - c->started >= kStableRun) c->backoff = config_.restart_backoff_initial;
       c->restart_at = now + c->backoff;
       EV_LOG(kWarn, "service exited; restarting",
@@ -373,6 +387,7 @@ class Supervisor {
   sigset_t signals_;
   std::vector<Child> children_;
   int pending_signal_ = 0;
+  std::string unstartable_;
 };
 
 }  // namespace
@@ -518,7 +533,15 @@ int RunUp(const UpOptions& options) {
   }
   sup.PrintWhenReady();
   int sig = sup.pending_signal();
-  if (sig == 0) sig = sup.Run();
+  if (sig == 0 && sup.unstartable().empty()) sig = sup.Run();
+  if (!sup.unstartable().empty()) {
+    sup.StopAll();
+    std::fprintf(stderr,
+                 "edgevault up: the %s service cannot start with this configuration (its \"start-up failed\" "
+                 "line above says why); fix it and run edgevault up again\n",
+                 sup.unstartable().c_str());
+    return 2;
+  }
   const bool clean = sup.StopAll();
   EV_LOG(kInfo, "stopped", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}, {"clean", clean}});
   std::printf("EdgeVault stopped.\n");

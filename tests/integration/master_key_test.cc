@@ -91,13 +91,13 @@ TEST(MasterKeyTest, BadKeysStopStartUpAndAlternativeSourcesWork) {
   std::filesystem::permissions(garbage, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   Outcome bad = RunApi(*up, {"keys.master_key_file=" + garbage});
   EXPECT_FALSE(bad.started) << bad.output;
-  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;  // a configuration that cannot work
   EXPECT_NE(bad.output.find("garbage.key"), std::string::npos) << bad.output;
   EXPECT_EQ(bad.output.find("this is not a key"), std::string::npos) << "key text must never be echoed";
 
   Outcome missing = RunApi(*up, {"keys.master_key_file=" + dir + "/nope.key"});
   EXPECT_FALSE(missing.started) << missing.output;
-  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;  // a configuration that cannot work
   EXPECT_NE(missing.output.find("nope.key"), std::string::npos) << missing.output;
 
   std::string open_key = dir + "/open.key";
@@ -106,7 +106,7 @@ TEST(MasterKeyTest, BadKeysStopStartUpAndAlternativeSourcesWork) {
                                              std::filesystem::perms::others_read);
   Outcome readable = RunApi(*up, {"keys.master_key_file=" + open_key});
   EXPECT_FALSE(readable.started) << readable.output;
-  EXPECT_EQ(readable.exit_code, 1) << readable.output;
+  EXPECT_EQ(readable.exit_code, 2) << readable.output;  // a configuration that cannot work
   EXPECT_NE(readable.output.find("chmod"), std::string::npos) << readable.output;
 
   // The right key from a file path or an environment variable: the api starts.
@@ -119,7 +119,7 @@ TEST(MasterKeyTest, BadKeysStopStartUpAndAlternativeSourcesWork) {
   EXPECT_EQ(from_env.exit_code, 0) << from_env.output;
   Outcome empty_env = RunApi(*up, {"keys.master_key_env=EV_TEST_UNSET_MASTER"});
   EXPECT_FALSE(empty_env.started) << empty_env.output;
-  EXPECT_EQ(empty_env.exit_code, 1) << empty_env.output;
+  EXPECT_EQ(empty_env.exit_code, 2) << empty_env.output;  // a configuration that cannot work
   EXPECT_NE(empty_env.output.find("EV_TEST_UNSET_MASTER"), std::string::npos) << empty_env.output;
 }
 

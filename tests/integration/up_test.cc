@@ -231,6 +231,26 @@ TEST_F(UpTest, BadConfigValueFailsNamingTheKey) {
   EXPECT_NE(ReadFile(tmp_ + "/bad.log").find("server.max_body_bytes"), std::string::npos);
 }
 
+// A service whose configuration cannot work (here the api's ai.ca_file names no file) exits
+// 2 at start; `up` then stops everything and exits 2 naming the service, instead of saying
+// "EdgeVault is up" and restarting it forever.
+TEST_F(UpTest, AServiceThatCannotStartWithItsConfigurationStopsUp) {
+  Proc p = Spawn({BinDir() + "/edgevault", "up", "--data-dir", data_, "--port-base", "0", "--set",
+                  "ai.provider=openai", "--set", "ai.model=m", "--set", "ai.ca_file=" + tmp_ + "/no-such-ca.crt"},
+                 tmp_ + "/unstartable.log");
+  EXPECT_EQ(WaitExit(p.pid, 60000), 2);
+  const std::string log = ReadFile(tmp_ + "/unstartable.log");
+  EXPECT_NE(log.find("ai.ca_file: TLS CA file"), std::string::npos) << log;
+  EXPECT_NE(log.find("the api service cannot start with this configuration"), std::string::npos) << log;
+  EXPECT_EQ(log.find("EdgeVault is up"), std::string::npos) << log;
+  for (const char* name : kServices) {
+    std::string pid_text = ReadFile(data_ + "/run/" + name + ".pid");
+    if (!pid_text.empty()) {
+      EXPECT_FALSE(Alive(std::stoi(pid_text))) << name << " still runs";
+    }
+  }
+}
+
 // A configured (fixed) port is the one `up` binds; when it is taken, `up` says which
 // service and port, before starting anything.
 TEST_F(UpTest, TakenFixedPortIsNamed) {

@@ -156,7 +156,12 @@ int RunService(std::string_view name, int argc, char** argv, const Installer& in
   ServiceContext ctx{name, *config, env, router, **verifier, *credential, hooks};
   if (absl::Status st = install(ctx); !st.ok()) {
     DestroyKept(ctx);
-    return Fail(1, "start-up failed", st);
+    // Exit 2: what is configured cannot work (a bad or missing file, a refused setting) and
+    // starting again will not help, so `edgevault up` stops instead of restarting it. Exit
+    // 1: possibly passing (a database not reachable yet), worth restarting.
+    const bool configuration = absl::IsInvalidArgument(st) || absl::IsFailedPrecondition(st) ||
+                               absl::IsNotFound(st) || absl::IsPermissionDenied(st);
+    return Fail(configuration ? 2 : 1, "start-up failed", st);
   }
 
   net::ServerOptions options;
