@@ -45,29 +45,46 @@ async function startS3Server() {
   }
 }
 
+// Every step is bounded, and the last one begun is said when the test fails: this test hung
+// once in CI until CTest's 300 s timeout with nothing to show where.
+let step = 'start';
+function bounded(promise, what, ms = 30000) {
+  step = what;
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function verify(url) {
+  step = 'edgevault audit verify';
   return spawnSync(path.join(BIN_DIR, 'edgevault'), ['audit', 'verify', '--warehouse-url', url], {
-    encoding: 'utf8',
+    encoding: 'utf8', timeout: 60000,
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' },
   });
 }
 
 async function body(s3, key) {
-  const r = await s3.send(new GetObjectCommand({ Bucket: 'audit', Key: key }));
-  return r.Body.transformToString();
+  const r = await bounded(s3.send(new GetObjectCommand({ Bucket: 'audit', Key: key })), `GET ${key}`);
+  return bounded(r.Body.transformToString(), `read ${key}`);
 }
 
-test('the audit consumer writes a hash-chained NDJSON warehouse to S3 that verify and the AWS SDK read', async (t) => {
+test('the audit consumer writes a hash-chained NDJSON warehouse to S3 that verify and the AWS SDK read', { timeout: 240000 }, async (t) => {
+  t.after(() => { if (step !== 'done') t.diagnostic(`last step begun: ${step}`); });
+  step = 'start the S3 server';
   const server = await startS3Server();
   t.after(() => server.stop());
   const url = `s3://audit/edgevault/prod?endpoint=${server.endpoint}&region=us-east-1&style=path`;
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  step = 'edgevault up';
   const ev = await EdgeVault.start({ extraArgs: ['--set', `audit.warehouse_url=${url}`] });
   t.after(() => ev.stop());
 
   // Audit events: failed logins (each one is recorded), then the owner's login and
   // password change.
+  step = 'log in';
   for (let i = 0; i < 2; ++i) {
     const r = await ev.auth('POST', '/v1/login', { body: { email: ev.ownerEmail, password: `wrong ${i}` } });
     assert.equal(r.status, 401, r.text);
@@ -78,6 +95,7 @@ test('the audit consumer writes a hash-chained NDJSON warehouse to S3 that verif
   const s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS });
   let status;
   const deadline = Date.now() + 60000;
+  step = 'wait for the audit consumer';
   for (;;) {
     status = (await ev.call('audit', 'GET', '/v1/audit/status')).json;
     if (status && status.events_written >= 4 && status.queue_depth === 0) break;
@@ -90,7 +108,8 @@ test('the audit consumer writes a hash-chained NDJSON warehouse to S3 that verif
   // The services may still record an event meanwhile (the consumer then writes one more
   // object and moves HEAD), so the walk is repeated until HEAD names its last record.
   const walk = async () => {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'audit', Prefix: 'edgevault/prod/' }));
+    const listed = await bounded(s3.send(new ListObjectsV2Command({ Bucket: 'audit', Prefix: 'edgevault/prod/' })),
+      'list the objects');
     const keys = listed.Contents.map((o) => o.Key);
     const chainKeys = keys.filter((k) => k.endsWith('.ndjson'));
     assert.ok(chainKeys.length >= 1, keys.join(' '));
@@ -142,15 +161,17 @@ test('the audit consumer writes a hash-chained NDJSON warehouse to S3 that verif
   const original = await body(s3, first);
   const tampered = original.replace(/"outcome":"[a-z]+"/, '"outcome":"tampered"');
   assert.notEqual(tampered, original);
-  await s3.send(new PutObjectCommand({ Bucket: 'audit', Key: first, Body: tampered }));
+  await bounded(s3.send(new PutObjectCommand({ Bucket: 'audit', Key: first, Body: tampered })), `PUT ${first}`);
   v = verify(url);
   assert.equal(v.status, 1, v.stdout + v.stderr);
   assert.match(v.stdout, new RegExp(`BROKEN: s3://audit/${first.replace(/[.]/g, '\\.')} line 1: hash mismatch`));
 
   // Wrong credentials are refused by the store and reported, not taken for an empty warehouse.
+  step = 'verify with wrong credentials';
   const denied = spawnSync(path.join(BIN_DIR, 'edgevault'), ['audit', 'verify', '--warehouse-url', url], {
-    encoding: 'utf8', env: { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'wrong' },
+    encoding: 'utf8', timeout: 60000, env: { ...process.env, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'wrong' },
   });
   assert.equal(denied.status, 1, denied.stdout + denied.stderr);
   assert.match(denied.stderr, /SignatureDoesNotMatch/);
+  step = 'done';
 });

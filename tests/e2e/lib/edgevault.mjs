@@ -67,9 +67,12 @@ export class EdgeVault {
     const h = { ...headers };
     if (body !== undefined) h['content-type'] = 'application/json';
     if (bearer) h.authorization = `Bearer ${bearer}`;
+    // Bounded: a service that never answers fails the test naming the request, instead of
+    // hanging it until CTest's timeout with nothing said.
     const res = await fetch(this.url(service) + target, {
       method, headers: h, body: body === undefined ? undefined : JSON.stringify(body),
-    });
+      signal: AbortSignal.timeout(60000),
+    }).catch((e) => { throw new Error(`${service} ${method} ${target}: ${e.message}`); });
     const text = await res.text();
     let json;
     try { json = JSON.parse(text); } catch { json = undefined; }
