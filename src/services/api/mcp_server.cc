@@ -227,12 +227,8 @@ net::Response McpServer::Handle(net::Request& req) {
     int status = absl::IsUnauthenticated(p.status()) ? 401 : services::HttpStatusFor(p.status().code());
     std::string message = status >= 500 && status != 503 ? "internal error" : std::string(p.status().message());
     if (status == 429) {
-      // The principal's own request rate (api.rate_limit_*), with ErrorResponse's Retry-After.
-      int64_t seconds = 1;
-      for (const auto& [name, value] : services::ErrorResponse(p.status()).headers) {
-        if (name == "Retry-After") seconds = std::max<int64_t>(1, std::atoll(value.c_str()));
-      }
-      return RateLimitedResponse(nullptr, message, seconds);
+      // The principal's own request rate (api.rate_limit_*), with the Retry-After it carries.
+      return RateLimitedResponse(nullptr, message, std::max<int64_t>(1, services::RetryAfterOf(p.status()).value_or(1)));
     }
     net::Response r = RpcErrorResponse(status, nullptr, kSessionNotFound, message);
     if (status == 401) {

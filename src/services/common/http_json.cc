@@ -1,5 +1,7 @@
 #include "src/services/common/http_json.h"
 
+#include <cstdlib>
+
 #include "src/base/json_finite.h"
 
 #include "absl/strings/cord.h"
@@ -43,6 +45,12 @@ absl::Status WithRetryAfter(absl::Status status, int64_t seconds) {
   return status;
 }
 
+std::optional<int64_t> RetryAfterOf(const absl::Status& status) {
+  auto p = status.GetPayload(kRetryPayload);
+  if (!p) return std::nullopt;
+  return std::atoll(std::string(*p).c_str());
+}
+
 int HttpStatusFor(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kInvalidArgument:
@@ -69,7 +77,7 @@ net::Response ErrorResponse(const absl::Status& status) {
     message = "internal error; the server log has the details";
   }
   net::Response r = net::Response::Error(http, code, message);
-  if (auto p = status.GetPayload(kRetryPayload)) r.WithHeader("Retry-After", std::string(*p));
+  if (std::optional<int64_t> seconds = RetryAfterOf(status)) r.WithHeader("Retry-After", std::to_string(*seconds));
   if (http == 401) r.WithHeader("WWW-Authenticate", "Bearer");
   return r;
 }

@@ -27,6 +27,8 @@ namespace edgevault::services {
 absl::Status WithErrorCode(absl::Status status, std::string_view code);
 // Attaches a Retry-After (seconds) that ErrorResponse sends as a header.
 absl::Status WithRetryAfter(absl::Status status, int64_t seconds);
+// The seconds WithRetryAfter attached; nullopt when none.
+std::optional<int64_t> RetryAfterOf(const absl::Status& status);
 
 // InvalidArgument→400, Unauthenticated→401, PermissionDenied→403, NotFound→404,
 // AlreadyExists→409, FailedPrecondition→409, Aborted→412, ResourceExhausted→429,

@@ -641,11 +641,8 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     st.Bind(1, holder).Bind(2, now + absl::ToInt64Microseconds(ttl)).Bind(3, id).Bind(4, holder).Bind(5, now);
     EV_RETURN_IF_ERROR(st.Run());
     if (db_->Changes() == 1) return absl::ZeroDuration();
-    EV_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT lease_until FROM webhooks WHERE id = ?"));
-    q.Bind(1, id);
-    EV_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
-    return std::max(absl::Microseconds(1), absl::Microseconds(q.ColumnInt64(0) - now));
+    EV_ASSIGN_OR_RETURN(int64_t until, LeaseUntilLocked(id));
+    return std::max(absl::Microseconds(1), absl::Microseconds(until - now));
   }
 
   absl::Status ReleaseWebhook(std::string_view id, std::string_view holder) override {
@@ -655,11 +652,16 @@ class SqliteWorkspaceStore final : public WorkspaceStore {
     st.Bind(1, id).Bind(2, holder);
     EV_RETURN_IF_ERROR(st.Run());
     if (db_->Changes() == 1) return absl::OkStatus();
-    EV_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT 1 FROM webhooks WHERE id = ?"));
+    return LeaseUntilLocked(id).status();  // NotFound for an unknown webhook
+  }
+
+  // The end of webhook `id`'s lease (micros); NotFound. Needs mu_ held.
+  absl::StatusOr<int64_t> LeaseUntilLocked(std::string_view id) {
+    EV_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT lease_until FROM webhooks WHERE id = ?"));
     q.Bind(1, id);
     EV_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return absl::NotFoundError(StrCat("webhook ", id, " not found"));
-    return absl::OkStatus();
+    return q.ColumnInt64(0);
   }
 
   absl::StatusOr<DataKeyRow> GetDataKey(std::string_view id) override {
