@@ -341,6 +341,18 @@ KeySpec StringKey(std::string key, bool (*valid)(std::string_view), std::string 
   return k;
 }
 
+// A path that may be "" (ValidOptionalPath), made absolute against the directory of the
+// file (or the working directory of --set / the environment) it came from.
+template <typename Field>
+KeySpec OptionalPathKey(std::string key, std::string expected, std::string help, Field field) {
+  return StringKey(
+      std::move(key), ValidOptionalPath, std::move(expected), std::move(help),
+      [field](Config& c, const std::string& v, const Source& src) {
+        field(c) = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
+      },
+      [field](const Config& c) { return field(c); });
+}
+
 std::vector<KeySpec> BuildKeyTable() {
   std::vector<KeySpec> t;
   // Keys are grouped by TOML table; top-level keys come first (DefaultConfigToml relies
@@ -769,16 +781,13 @@ std::vector<KeySpec> BuildKeyTable() {
       "the model sees it and the request, in bytes; roughly 4 bytes a token). A larger\n"
       "one is refused with 422 ai_prompt_too_large before any call or token is spent.",
       [](auto& c) -> auto& { return c.ai_settings.max_prompt_bytes; }));
-  t.push_back(StringKey(
-      "ai.ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
+  t.push_back(OptionalPathKey(
+      "ai.ca_file", "a path (or \"\" for the system trust store only)",
       "PEM file of extra CA certificates an https:// ai.base_url's certificate may chain\n"
       "to (a private CA in front of a self-hosted model), trusted in addition to the\n"
       "system trust store. Read at start; an unreadable file stops start-up. A relative\n"
       "path is relative to this file's directory.",
-      [](Config& c, const std::string& v, const Source& src) {
-        c.ai_settings.ca_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
-      },
-      [](const Config& c) { return c.ai_settings.ca_file; }));
+      [](auto& c) -> auto& { return c.ai_settings.ca_file; }));
   // OAuth 2.1 for MCP clients (docs/design/oauth.md): auth is the authorization server.
   t.push_back(BoolKey(
       "oauth.enabled",
@@ -825,43 +834,31 @@ std::vector<KeySpec> BuildKeyTable() {
       "Requests to the OAuth token endpoint one OAuth client (client_id) may make within\n"
       "auth.throttle_window_s, from any address; beyond it 429 with Retry-After.",
       [](auto& c) -> auto& { return c.oauth_settings.token_requests_per_client; }));
-  t.push_back(StringKey(
-      "api.webhook_ca_file", ValidOptionalPath, "a path (or \"\" for the system trust store only)",
+  t.push_back(OptionalPathKey(
+      "api.webhook_ca_file", "a path (or \"\" for the system trust store only)",
       "PEM file of extra CA certificates that https:// webhook receivers' certificates\n"
       "may chain to, trusted in addition to the system trust store (a private CA).\n"
       "Read at start; an unreadable file stops start-up. A relative path is relative\n"
       "to this file's directory (docs/design/webhooks.md \"HTTPS\").",
-      [](Config& c, const std::string& v, const Source& src) {
-        c.api_settings.webhook_ca_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
-      },
-      [](const Config& c) { return c.api_settings.webhook_ca_file; }));
-  t.push_back(StringKey(
-      "console.web_dir", ValidOptionalPath, "a path (or \"\" for the default)",
+      [](auto& c) -> auto& { return c.api_settings.webhook_ca_file; }));
+  t.push_back(OptionalPathKey(
+      "console.web_dir", "a path (or \"\" for the default)",
       "Directory of the built web app the console serves (index.html, assets/); a\n"
       "relative path is relative to this file's directory. Empty = the web/ directory\n"
       "next to the executables' bin/ (build/web in a source build).",
-      [](Config& c, const std::string& v, const Source& src) {
-        c.console_settings.web_dir = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
-      },
-      [](const Config& c) { return c.console_settings.web_dir; }));
-  t.push_back(StringKey(
-      "console.tls_cert_file", ValidOptionalPath, "a path (or \"\" for plain HTTP)",
+      [](auto& c) -> auto& { return c.console_settings.web_dir; }));
+  t.push_back(OptionalPathKey(
+      "console.tls_cert_file", "a path (or \"\" for plain HTTP)",
       "PEM certificate chain of the console's HTTPS listener; set together with\n"
       "console.tls_key_file. Set: the console serves HTTPS only (TLS 1.2+), its session\n"
       "cookie is __Host-ev_session; Secure. Replaced files are picked up without a\n"
       "restart. A relative path is relative to this file's directory.",
-      [](Config& c, const std::string& v, const Source& src) {
-        c.console_settings.tls_cert_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
-      },
-      [](const Config& c) { return c.console_settings.tls_cert_file; }));
-  t.push_back(StringKey(
-      "console.tls_key_file", ValidOptionalPath, "a path (or \"\" for plain HTTP)",
+      [](auto& c) -> auto& { return c.console_settings.tls_cert_file; }));
+  t.push_back(OptionalPathKey(
+      "console.tls_key_file", "a path (or \"\" for plain HTTP)",
       "PEM private key of console.tls_cert_file; the file must be mode 0600 or stricter.\n"
       "A relative path is relative to this file's directory.",
-      [](Config& c, const std::string& v, const Source& src) {
-        c.console_settings.tls_key_file = v.empty() ? "" : MakeAbsolute(src.base_dir, v);
-      },
-      [](const Config& c) { return c.console_settings.tls_key_file; }));
+      [](auto& c) -> auto& { return c.console_settings.tls_key_file; }));
   return t;
 }
 
