@@ -3,7 +3,8 @@
 //   - MemoryRateLimiter::Take: the in-memory limiter (sharded map + lock), one hot key and
 //     10 000 keys, and with 2 threads;
 //   - RedisRateLimiter::Take: one EVALSHA round trip to a local redis-server (loopback), one
-//     thread and 4 threads sharing the connection pool;
+//     thread and 4 threads sharing the connection pool; and the same over TLS (rediss://,
+//     TLS 1.3 with a P-256 certificate made by openssl), against the plain one in the same run;
 //   - RedisRateLimiter Begin + Withdraw: a login attempt's two scripts over 2 keys.
 // Every limit admits everything (huge rate), so each call runs the full "admit and store"
 // path. The Redis cases start their own redis-server (redis_test_server.h) on a free port.
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "src/services/delivery/delivery_service.h"
+#include "src/storage/testing/test_pki.h"
 #include "src/storage/rate_limiter.h"
 #include "src/storage/redis/rate_limiter_redis.h"
 #include "src/storage/redis/redis_test_server.h"
@@ -50,10 +52,18 @@ void BM_MemoryTake(benchmark::State& state) {
 BENCHMARK(BM_MemoryTake)->Arg(1)->Arg(10000);
 BENCHMARK(BM_MemoryTake)->Arg(1)->Threads(2)->UseRealTime();
 
+const edgevault::testing::TestPki* Pki() {
+  static auto* pki = new edgevault::testing::TestPki();
+  return pki->ok() ? pki : nullptr;
+}
+
+// Listens for TLS too (tls_port), with the certificate Pki() made.
 RedisServer* Server() {
   static RedisServer* server = [] {
     ::signal(SIGPIPE, SIG_IGN);
+    if (Pki() == nullptr) return static_cast<RedisServer*>(nullptr);
     auto* s = new RedisServer();
+    s->EnableTls(Pki()->File("good.crt"), Pki()->File("good.key"), Pki()->File("ca.crt"), false);
     if (!s->Start()) {
       delete s;
       return static_cast<RedisServer*>(nullptr);
@@ -63,13 +73,18 @@ RedisServer* Server() {
   return server;
 }
 
-std::unique_ptr<RedisRateLimiter> OpenRedis(benchmark::State& state) {
+std::unique_ptr<RedisRateLimiter> OpenRedis(benchmark::State& state, bool tls = false) {
   RedisServer* server = Server();
   if (server == nullptr) {
     state.SkipWithError("could not start redis-server");
     return nullptr;
   }
-  auto limiter = RedisRateLimiter::Open({.port = server->port(), .pool_size = 4});
+  RedisRateLimiterOptions options{.port = server->port(), .pool_size = 4};
+  if (tls) {
+    options.port = server->tls_port();
+    options.tls = {.enabled = true, .ca_file = Pki()->File("ca.crt")};
+  }
+  auto limiter = RedisRateLimiter::Open(options);
   if (!limiter.ok()) {
     state.SkipWithError(std::string(limiter.status().message()).c_str());
     return nullptr;
@@ -77,17 +92,18 @@ std::unique_ptr<RedisRateLimiter> OpenRedis(benchmark::State& state) {
   return std::move(*limiter);
 }
 
+// range(0): 0 = redis://, 1 = rediss:// (TLS).
 void BM_RedisTake(benchmark::State& state) {
   static std::unique_ptr<RedisRateLimiter> limiter;
-  if (state.thread_index() == 0) limiter = OpenRedis(state);
+  if (state.thread_index() == 0) limiter = OpenRedis(state, state.range(0) == 1);
   if (limiter == nullptr) return;
   for (auto _ : state) {
     absl::StatusOr<absl::Duration> wait = limiter->Take(kKey, kOpen);
     if (!wait.ok()) state.SkipWithError(std::string(wait.status().message()).c_str());
   }
 }
-BENCHMARK(BM_RedisTake)->UseRealTime();
-BENCHMARK(BM_RedisTake)->Threads(4)->UseRealTime();
+BENCHMARK(BM_RedisTake)->ArgName("tls")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_RedisTake)->ArgName("tls")->Arg(0)->Arg(1)->Threads(4)->UseRealTime();
 
 void BM_RedisLoginAttempt(benchmark::State& state) {
   std::unique_ptr<RedisRateLimiter> limiter = OpenRedis(state);

@@ -451,10 +451,12 @@ std::vector<KeySpec> BuildKeyTable() {
   t.push_back(std::move(master_env));
   KeySpec kv_url = StringKey(
       "kv.url", ValidKvUrl,
-      "\"\" or \"lmdb:\" (the embedded LMDB store) or redis://[[user]:password@]host[:port][/db]",
+      "\"\" or \"lmdb:\" (the embedded LMDB store) or redis[s]://[[user]:password@]host[:port][/db][?...]",
       "The edge KV the api writes and delivery reads: \"\" or \"lmdb:\" = the embedded LMDB\n"
       "store under data_dir/edge (one machine); redis://[[user]:password@]host[:port][/db]\n"
-      "= a Redis server shared by the api and any number of delivery nodes.\n"
+      "= a Redis server shared by the api and any number of delivery nodes; rediss://...\n"
+      "= the same over TLS, with ?ca_file=/ca.pem (default: the system's CA store),\n"
+      "&cert_file=/c.pem&key_file=/c.key (a client certificate) and &server_name=name.\n"
       "Prefer EDGEVAULT_KV_URL over this file for a URL that holds a password.",
       [](Config& c, const std::string& v, const Source&) { c.kv_url = v; },
       [](const Config& c) { return c.kv_url; });
@@ -484,11 +486,12 @@ std::vector<KeySpec> BuildKeyTable() {
   t.push_back(std::move(audit_queue_url));
   KeySpec rate_limit_url = StringKey(
       "rate_limit.url", ValidRateLimitUrl,
-      "\"\" (each process counts on its own) or redis://[[user]:password@]host[:port][/db]",
+      "\"\" (each process counts on its own) or redis[s]://[[user]:password@]host[:port][/db][?...]",
       "Where rate limits and login throttling are counted (docs/design/rate-limits.md):\n"
       "\"\" = in each process (N nodes give N x the rate; a restart forgets);\n"
       "redis://[[user]:password@]host[:port][/db] = one Redis every node shares (it may\n"
-      "be the edge KV's). Prefer EDGEVAULT_RATE_LIMIT_URL for a URL with a password.",
+      "be the edge KV's); rediss://... = over TLS, with the parameters kv.url takes.\n"
+      "Prefer EDGEVAULT_RATE_LIMIT_URL for a URL with a password.",
       [](Config& c, const std::string& v, const Source&) { c.rate_limit_url = v; },
       [](const Config& c) { return c.rate_limit_url; });
   rate_limit_url.redact_userinfo = true;
@@ -1272,6 +1275,24 @@ bool ValidHostName(std::string_view s) {
   });
 }
 
+// Calls `take(key, value)` for each key=value of a URL query (values %-decoded; empty
+// parameters skipped); stops at the first error. A parameter without a value is `bad`.
+absl::Status ForEachUrlParam(std::string_view query,
+                             const std::function<absl::Status(std::string_view, std::string)>& take,
+                             const std::function<absl::Status(std::string_view)>& bad) {
+  for (std::string_view param : Split(query, '&')) {
+    if (param.empty()) continue;
+    size_t eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    std::string value;
+    if (eq == std::string_view::npos || !PercentDecode(param.substr(eq + 1), &value) || value.empty()) {
+      return bad(StrCat("parameter ", key, " needs a value (", key, "=...)"));
+    }
+    EV_RETURN_IF_ERROR(take(key, std::move(value)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BadKvUrl(std::string_view why) {
   return absl::InvalidArgumentError(StrCat("edge KV URL: ", why));
 }
@@ -1326,39 +1347,36 @@ absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url) {
     out.prefix = StrCat(prefix, "/");
   }
   bool have_endpoint = false;
-  for (std::string_view param : Split(query, '&')) {
-    if (param.empty()) continue;
-    size_t eq = param.find('=');
-    std::string_view key = param.substr(0, eq);
-    std::string value;
-    if (eq == std::string_view::npos || !PercentDecode(param.substr(eq + 1), &value) || value.empty()) {
-      return bad(StrCat("parameter ", key, " needs a value (", key, "=...)"));
-    }
-    if (key == "endpoint") {
-      if (value.substr(0, 7) != "http://" && value.substr(0, 8) != "https://") {
-        return bad("endpoint must be http://host[:port] or https://host[:port]");
-      }
-      out.endpoint = value;
-      have_endpoint = true;
-    } else if (key == "region") {
-      if (value.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
-        return bad("region must be a-z 0-9 - (us-east-1)");
-      }
-      out.region = value;
-    } else if (key == "style") {
-      if (value != "path" && value != "virtual") return bad("style must be path or virtual");
-      out.virtual_host_style = value == "virtual";
-    } else if (key == "resolve") {
-      out.connect_address = value;
-    } else if (key == "ca_file") {
-      if (value.front() != '/' || value.find('\0') != std::string::npos) {
-        return bad("ca_file must be an absolute path to a PEM file of CA certificates");
-      }
-      out.ca_file = value;
-    } else {
-      return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve, ca_file)"));
-    }
-  }
+  EV_RETURN_IF_ERROR(ForEachUrlParam(
+      query,
+      [&](std::string_view key, std::string value) -> absl::Status {
+        if (key == "endpoint") {
+          if (value.substr(0, 7) != "http://" && value.substr(0, 8) != "https://") {
+            return bad("endpoint must be http://host[:port] or https://host[:port]");
+          }
+          out.endpoint = value;
+          have_endpoint = true;
+        } else if (key == "region") {
+          if (value.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+            return bad("region must be a-z 0-9 - (us-east-1)");
+          }
+          out.region = value;
+        } else if (key == "style") {
+          if (value != "path" && value != "virtual") return bad("style must be path or virtual");
+          out.virtual_host_style = value == "virtual";
+        } else if (key == "resolve") {
+          out.connect_address = value;
+        } else if (key == "ca_file") {
+          if (value.front() != '/' || value.find('\0') != std::string::npos) {
+            return bad("ca_file must be an absolute path to a PEM file of CA certificates");
+          }
+          out.ca_file = value;
+        } else {
+          return bad(StrCat("unknown parameter \"", key, "\" (endpoint, region, style, resolve, ca_file)"));
+        }
+        return absl::OkStatus();
+      },
+      bad));
   if (!have_endpoint) out.endpoint = StrCat("https://s3.", out.region, ".amazonaws.com");
   if (!out.ca_file.empty() && out.endpoint.substr(0, 8) != "https://") {
     return bad("ca_file needs an https:// endpoint");
@@ -1366,20 +1384,52 @@ absl::StatusOr<AuditWarehouseUrl> ParseAuditWarehouseUrl(std::string_view url) {
   return out;
 }
 
+// rediss://...?ca_file=/abs&cert_file=/abs&key_file=/abs&server_name=name
+absl::Status ParseRedisTlsParams(std::string_view query, EdgeKvUrl* out) {
+  EV_RETURN_IF_ERROR(ForEachUrlParam(
+      query,
+      [&](std::string_view key, std::string value) -> absl::Status {
+        if (key == "ca_file" || key == "cert_file" || key == "key_file") {
+          if (value.front() != '/' || value.find('\0') != std::string::npos) {
+            return BadKvUrl(StrCat(key, " must be an absolute path to a PEM file"));
+          }
+          (key == "ca_file" ? out->tls_ca_file : key == "cert_file" ? out->tls_cert_file : out->tls_key_file) = value;
+        } else if (key == "server_name") {
+          if (!ValidHostName(value)) return BadKvUrl("server_name must be a host name");
+          out->tls_server_name = value;
+        } else {
+          return BadKvUrl(StrCat("unknown parameter \"", key, "\" (ca_file, cert_file, key_file, server_name)"));
+        }
+        return absl::OkStatus();
+      },
+      BadKvUrl));
+  if (out->tls_cert_file.empty() != out->tls_key_file.empty()) {
+    return BadKvUrl("cert_file and key_file go together (a client certificate and its key)");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EdgeKvUrl> ParseEdgeKvUrl(std::string_view url) {
   EdgeKvUrl out;
   if (url.empty() || url == "lmdb:") return out;
+  std::string_view rest;
   if (url.substr(0, 9) == "rediss://") {
-    return BadKvUrl("rediss:// (TLS) is not supported yet; use redis:// over a trusted network");
-  }
-  constexpr std::string_view kScheme = "redis://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return BadKvUrl("expected \"lmdb:\" or a URL starting with redis://");
+    out.tls = true;
+    rest = url.substr(9);
+  } else if (url.substr(0, 8) == "redis://") {
+    rest = url.substr(8);
+  } else {
+    return BadKvUrl("expected \"lmdb:\" or a URL starting with redis:// or rediss:// (TLS)");
   }
   out.kind = EdgeKvUrl::Kind::kRedis;
-  std::string_view rest = url.substr(kScheme.size());
-  if (rest.find_first_of("?#") != std::string_view::npos) {
-    return BadKvUrl("query strings and fragments are not supported");
+  if (rest.find('#') != std::string_view::npos) return BadKvUrl("fragments are not supported");
+  if (size_t q = rest.find('?'); q != std::string_view::npos) {
+    if (!out.tls) {
+      return BadKvUrl("redis:// takes no parameters; ca_file, cert_file, key_file and server_name "
+                      "are for rediss:// (TLS)");
+    }
+    EV_RETURN_IF_ERROR(ParseRedisTlsParams(rest.substr(q + 1), &out));
+    rest = rest.substr(0, q);
   }
   size_t at = rest.rfind('@');
   if (at != std::string_view::npos) {

@@ -254,6 +254,13 @@ struct EdgeKvUrl {
   std::string username;  // "" = the default user
   std::string password;  // "" = no AUTH
   int db = 0;
+  // rediss://: TLS, with the query's ca_file, cert_file, key_file (absolute paths; "" = the
+  // system's CA store, no client certificate) and server_name ("" = host).
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
 };
 
 // InvalidArgument saying what is wrong with `url` (the message never contains the

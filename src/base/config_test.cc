@@ -901,13 +901,42 @@ TEST(EdgeKvUrlTest, MalformedUrlsAreInvalidArgumentWithoutThePassword) {
        {"lmdb", "redis://", "redis://:6379", "redis://host:0", "redis://host:65536",
         "redis://host:", "redis://host:12x", "redis://host/db", "redis://host/-1",
         "redis://pw@host", "redis://:@host", "redis://:p%zz@host", "redis://ho st",
-        "redis://[::1", "redis://[zz]:1", "redis://host?timeout=1", "rediss://host",
-        "http://host:6379", "postgres://x"}) {
+        "redis://[::1", "redis://[zz]:1", "redis://host?timeout=1", "redis://host?ca_file=/ca.pem",
+        "rediss://host?ca_file=ca.pem", "rediss://host?cert_file=/c.pem", "rediss://host?key_file=/k.pem",
+        "rediss://host?timeout=1", "rediss://host?server_name=bad%20name", "rediss://host?ca_file=",
+        "rediss://host#x", "rediss://", "http://host:6379", "postgres://x"}) {
     absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl(url);
     EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument) << url;
   }
   absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl("redis://:hunter2@host:99999");
   EXPECT_EQ(Msg(u.status()).find("hunter2"), std::string::npos) << u.status();
+}
+
+TEST(EdgeKvUrlTest, RedissIsTlsWithItsFilesAndServerName) {
+  absl::StatusOr<EdgeKvUrl> u = ParseEdgeKvUrl("rediss://default:p%40ss@cache.internal:6380/2");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->host, "cache.internal");
+  EXPECT_EQ(u->port, 6380);
+  EXPECT_EQ(u->password, "p@ss");
+  EXPECT_EQ(u->db, 2);
+  EXPECT_EQ(u->tls_ca_file, "");
+  u = ParseEdgeKvUrl(
+      "rediss://:pw@10.0.0.5?ca_file=/etc/ev/redis%20ca.pem&cert_file=/etc/ev/c.pem&key_file=/etc/ev/"
+      "c.key&server_name=redis.internal");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->host, "10.0.0.5");
+  EXPECT_EQ(u->port, 6379);
+  EXPECT_EQ(u->tls_ca_file, "/etc/ev/redis ca.pem");
+  EXPECT_EQ(u->tls_cert_file, "/etc/ev/c.pem");
+  EXPECT_EQ(u->tls_key_file, "/etc/ev/c.key");
+  EXPECT_EQ(u->tls_server_name, "redis.internal");
+  u = ParseEdgeKvUrl("redis://host");
+  ASSERT_TRUE(u.ok());
+  EXPECT_FALSE(u->tls);
+  ConfigSources src;
+  src.overrides = {{"kv.url", "rediss://cache?ca_file=/ca.pem"}, {"rate_limit.url", "rediss://cache"}};
+  EXPECT_TRUE(LoadConfig(src).ok());
 }
 
 TEST(ConfigTest, BadKvUrlNamesTheKeyAndHidesThePassword) {

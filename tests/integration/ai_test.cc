@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "src/services/api/ai_fake_provider.h"
 #include "tests/integration/harness.h"
-#include "tests/integration/test_pki.h"
+#include "src/storage/testing/test_pki.h"
 
 namespace edgevault {
 namespace {

@@ -30,6 +30,7 @@
 #include "src/base/testing/temp_dir.h"
 #include "src/crypto/hash.h"
 #include "src/storage/redis/redis_test_server.h"
+#include "src/storage/testing/test_pki.h"
 #include "tests/integration/harness.h"
 
 namespace edgevault {
@@ -214,6 +215,81 @@ TEST_F(RedisKvTest, DeliveryServesStaleWhileRedisIsDownAndRecoversAfterAnEmptyRe
   EXPECT_EQ(Config("evs_unknown").status, 401);
 }
 
+// rediss://: the whole product through a Redis that speaks only TLS on the port it is given
+// and wants a client certificate and a password: the api writes, delivery reads and watches
+// (a write reaches an open stream through PUBLISH), and rate limits are counted there too.
+TEST(RedisKvTlsTest, UpWritesServesAndCountsThroughRedisOverTls) {
+  ::signal(SIGPIPE, SIG_IGN);
+  edgevault::testing::TestPki pki;
+  ASSERT_TRUE(pki.ok());
+  storage::RedisServer redis;
+  redis.RequirePassword("tls pw");
+  redis.EnableTls(pki.File("good.crt"), pki.File("good.key"), pki.File("ca.crt"), true);
+  ASSERT_TRUE(redis.Start()) << "could not start a TLS redis-server";
+  const std::string url = "rediss://:tls%20pw@127.0.0.1:" + std::to_string(redis.tls_port()) +
+                          "?ca_file=" + pki.File("ca.crt") + "&cert_file=" + pki.File("good.crt") +
+                          "&key_file=" + pki.File("good.key");
+  std::unique_ptr<EdgeVaultUp> up =
+      EdgeVaultUp::Start({"--set", "kv.url=" + url, "--set", "rate_limit.url=" + url, "--set",
+                          "delivery.ofrep_rate_limit_per_second=1000", "--set", "delivery.ofrep_rate_limit_burst=1000"});
+  ASSERT_NE(up, nullptr) << "edgevault up did not start on " << url;
+  auto api = [&](std::string method, std::string target, const json::value& body) {
+    return up->Json("api", std::move(method), std::move(target), body, up->admin_key());
+  };
+  ASSERT_EQ(api("POST", "/v1/workspaces", json::object{{"key", "shop"}, {"name", "Shop"}}).status, 201);
+  ASSERT_EQ(api("POST", "/v1/workspaces/shop/environments",
+                json::object{{"key", "prod"}, {"name", "Production"}, {"reason", "setup"}})
+                .status,
+            201);
+  HttpReply minted = api("POST", "/v1/workspaces/shop/environments/prod/sdk-keys", json::object{{"name", "web"}});
+  ASSERT_EQ(minted.status, 201) << minted.body;
+  const std::string sdk_key(minted.json.at("key").as_string());
+  auto put = [&](const std::string& value) {
+    return api("PUT", "/v1/workspaces/shop/configs/greeting",
+               json::object{{"type", "string"}, {"values", {{"prod", value}}}, {"reason", "test"}});
+  };
+  ASSERT_EQ(put("over tls").status, 200);
+  HttpReply served;
+  ASSERT_TRUE(testing::PollUntil([&] {
+    served = up->Call("delivery", "GET", "/v1/config", "", sdk_key);
+    return served.status == 200 && served.body.find("over tls") != std::string::npos;
+  }, kDeadlineMs)) << served.status << " " << served.body;
+  EXPECT_EQ(served.Header("EdgeVault-Stale"), "");
+  EXPECT_FALSE(std::filesystem::exists(up->data_dir() + "/edge"));
+
+  // The watcher (its own TLS connection) carries the next write to an open stream.
+  StreamReader stream(up->port("delivery"), sdk_key);
+  ASSERT_TRUE(stream.WaitFor("over tls")) << stream.Text();
+  ASSERT_EQ(put("still over tls").status, 200);
+  EXPECT_TRUE(stream.WaitFor("still over tls")) << stream.Text();
+
+  // OFREP requests are counted in that Redis: its rate-limit keys appear there.
+  HttpReply ofrep = up->Json("delivery", "POST", "/ofrep/v1/evaluate/flags",
+                             json::object{{"context", json::object{{"targetingKey", "u1"}}}}, sdk_key);
+  EXPECT_EQ(ofrep.status, 200) << ofrep.body;
+  storage::RawReply keys = redis.Raw({"KEYS", "ev:rl:ofrep:*"});
+  ASSERT_NE(keys, nullptr);
+  EXPECT_GT(keys->elements, 0u) << "no rate-limit counts in the TLS Redis";
+}
+
+// The services refuse to start without their credential (`edgevault up` writes it).
+bool InitServices(const std::string& data_dir) {
+  auto [code, out] = testing::RunShell(testing::BinDir() + "/edgevault keys init-services --data-dir " + data_dir);
+  EXPECT_EQ(code, 0) << out;
+  return code == 0;
+}
+
+TEST(RedisKvStartupTest, ARedissCaFileThatDoesNotExistStopsStartupNamingIt) {
+  base::testing::TempDir temp("ev-kvurl");
+  ASSERT_FALSE(temp.path().empty());
+  const std::string& dir = temp.path();
+  ASSERT_TRUE(InitServices(dir));
+  auto [code, out] = testing::RunShell(testing::BinDir() + "/edgevault-delivery --set data_dir=" + dir +
+                                       " --set 'kv.url=rediss://127.0.0.1:6390?ca_file=/nonexistent/redis-ca.pem'");
+  EXPECT_EQ(code, 2) << out;  // a configuration that cannot work (service_main.h)
+  EXPECT_NE(out.find("/nonexistent/redis-ca.pem"), std::string::npos) << out;
+}
+
 // Runs a service binary with `args`; returns (exit status, combined output).
 TEST(RedisKvStartupTest, BadKvUrlStopsStartupNamingTheKey) {
   base::testing::TempDir temp("ev-kvurl");
@@ -232,10 +308,7 @@ TEST(RedisKvStartupTest, UnreachableRedisStopsDeliveryStartupWithAMessage) {
   base::testing::TempDir temp("ev-kvurl");
   ASSERT_FALSE(temp.path().empty());
   const std::string& dir = temp.path();
-  // The services refuse to start without their credential (`edgevault up` writes it).
-  auto [init_code, init_out] =
-      testing::RunShell(testing::BinDir() + "/edgevault keys init-services --data-dir " + dir);
-  ASSERT_EQ(init_code, 0) << init_out;
+  ASSERT_TRUE(InitServices(dir));
   testing::RefusingPort refusing;  // nobody listens there, and nobody can start to
   ASSERT_NE(refusing.port(), 0);
   const int port = refusing.port();

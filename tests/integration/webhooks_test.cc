@@ -26,7 +26,7 @@
 #include "src/net/router.h"
 #include "src/storage/sqlite/control_store_sqlite.h"
 #include "tests/integration/harness.h"
-#include "tests/integration/test_pki.h"
+#include "src/storage/testing/test_pki.h"
 #include "tests/integration/webhook_receiver.h"
 
 namespace edgevault {

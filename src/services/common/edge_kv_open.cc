@@ -39,6 +39,8 @@ storage::RedisEdgeKvOptions RedisOptions(const base::EdgeKvUrl& url, const base:
   o.username = url.username;
   o.password = url.password;
   o.db = url.db;
+  o.tls = {.enabled = url.tls, .ca_file = url.tls_ca_file, .cert_file = url.tls_cert_file,
+           .key_file = url.tls_key_file, .server_name = url.tls_server_name};
   if (read_only) {
     // Delivery: every request reads the KV from an io thread, so one connection per io
     // thread; and a short timeout, because while Redis hangs each request waits this long
@@ -446,7 +448,8 @@ absl::StatusOr<std::unique_ptr<ManagedEdgeKv>> OpenEdgeKv(const base::Config& co
   if (url.kind == base::EdgeKvUrl::Kind::kRedis) {
     storage::RedisEdgeKvOptions o = RedisOptions(url, config, read_only);
     EV_LOG(kInfo, "edge KV: redis",
-           {{"host", o.host}, {"port", static_cast<int>(o.port)}, {"db", o.db}});
+           {{"host", o.host}, {"port", static_cast<int>(o.port)}, {"db", o.db},
+            {"tls", o.tls.enabled ? "on" : "off"}});
     EV_ASSIGN_OR_RETURN(std::unique_ptr<storage::EdgeKv> kv, storage::OpenRedisEdgeKv(o));
     managed = std::make_unique<RedisManagedKv>(std::move(kv), read_only);
   } else {

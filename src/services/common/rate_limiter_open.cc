@@ -25,6 +25,8 @@ absl::StatusOr<std::unique_ptr<SharedRateLimits>> SharedRateLimits::Open(
   o.username = url->username;
   o.password = url->password;
   o.db = url->db;
+  o.tls = {.enabled = url->tls, .ca_file = url->tls_ca_file, .cert_file = url->tls_cert_file,
+           .key_file = url->tls_key_file, .server_name = url->tls_server_name};
   // Every OFREP request checks from an io thread: one connection per io thread.
   const int threads = config.io_threads > 0
                           ? config.io_threads
@@ -43,7 +45,7 @@ absl::StatusOr<std::unique_ptr<SharedRateLimits>> SharedRateLimits::Open(
        .retry_after = absl::Seconds(1),
        .on_error = [self](const absl::Status& error) { self->RecordFallback(error); }});
   EV_LOG(kInfo, "rate limits are counted in Redis, shared by every node",
-         {{"host", url->host}, {"port", base::StrCat(url->port)}});
+         {{"host", url->host}, {"port", base::StrCat(url->port)}, {"tls", url->tls ? "on" : "off"}});
   return shared;
 }
 

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "src/base/log.h"
 #include "src/base/status.h"
 #include "src/base/stop_signal.h"
 #include "src/base/strings.h"
@@ -65,13 +66,13 @@ return 1
 
 using redis_internal::Client;
 using redis_internal::ConnectionOptions;
-using redis_internal::Context;
 using redis_internal::Reply;
 using redis_internal::StrOf;
 
 ConnectionOptions ConnectionOf(const RedisEdgeKvOptions& o) {
   return {.host = o.host, .port = o.port, .username = o.username, .password = o.password,
-          .db = o.db, .timeout = o.timeout, .pool_size = o.pool_size, .label = "redis edge KV"};
+          .db = o.db, .timeout = o.timeout, .pool_size = o.pool_size, .label = "redis edge KV",
+          .tls = o.tls};
 }
 
 absl::Status ValidateOptions(const RedisEdgeKvOptions& o) {
@@ -286,24 +287,27 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   // Connects, subscribes and delivers messages until an error or Stop. Returns true when
   // it got as far as subscribing (so the next reconnect starts with a short backoff).
   bool RunOneConnection() {
-    absl::StatusOr<Context> connected = redis_internal::Connect(ConnectionOf(options_));
+    if (options_.tls.enabled && tls_ == nullptr) {
+      absl::StatusOr<std::shared_ptr<const redis_internal::TlsContext>> tls =
+          redis_internal::TlsContext::Create(connection_.tls, connection_.label);
+      if (!tls.ok()) {
+        EV_LOG(kWarn, "redis KV watcher cannot use TLS", {{"error", tls.status().ToString()}});
+        return false;
+      }
+      tls_ = *std::move(tls);
+    }
+    absl::StatusOr<std::unique_ptr<redis_internal::Connection>> connected =
+        redis_internal::Connect(connection_, tls_.get());
     if (!connected.ok()) return false;
-    Context c = std::move(*connected);
-    Reply reply(static_cast<redisReply*>(::redisCommand(
-        c.get(), "SUBSCRIBE %b", options_.channel.data(), options_.channel.size())));
-    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) return false;
-    reply.reset();
+    std::unique_ptr<redis_internal::Connection> c = std::move(*connected);
+    absl::StatusOr<Reply> reply = c->Call({"SUBSCRIBE", options_.channel}, "subscribe");
+    if (!reply.ok() || (*reply)->type != REDIS_REPLY_ARRAY) return false;
+    reply->reset();
     if (on_subscribed_) on_subscribed_();
     for (;;) {
-      // Replies already read into hiredis's buffer first, then wait for more.
-      for (;;) {
-        void* raw = nullptr;
-        if (::redisReaderGetReply(c->reader, &raw) != REDIS_OK) return true;
-        if (raw == nullptr) break;
-        Deliver(Reply(static_cast<redisReply*>(raw)));
-      }
-      if (stop_->WaitReadable(c->fd, -1) != base::StopSignal::Wait::kReadable) return true;
-      if (::redisBufferRead(c.get()) != REDIS_OK) return true;
+      absl::StatusOr<Reply> message = c->Next(stop_.get(), "subscription");
+      if (!message.ok() || *message == nullptr) return true;  // lost, or stopping
+      Deliver(*std::move(message));
     }
   }
 
@@ -324,6 +328,8 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   }
 
   const RedisEdgeKvOptions options_;
+  const ConnectionOptions connection_ = ConnectionOf(options_);
+  std::shared_ptr<const redis_internal::TlsContext> tls_;  // made by the watcher's first run
   const OnChange on_change_;
   const std::function<void()> on_subscribed_;
   std::mutex mu_;

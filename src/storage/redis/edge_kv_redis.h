@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "src/base/env.h"
 #include "src/storage/edge_kv.h"
+#include "src/storage/redis/redis_tls.h"
 
 namespace edgevault::storage {
 
@@ -45,6 +46,7 @@ struct RedisEdgeKvOptions {
   std::string channel = "ev:kv";
   // Connections kept open; at most this many commands run at once.
   int pool_size = 4;
+  RedisTls tls;  // rediss:// (the watcher's connection too)
   // The watcher's connection loop runs as a periodic task of this Env
   // (docs/design/periodic-tasks.md); nullptr = base::Env::Default(). Not owned.
   base::Env* env = nullptr;

@@ -89,7 +89,7 @@ constexpr std::array<const char*, 3> kScripts = {kTakeScript, kBeginScript, kWit
 ConnectionOptions ConnectionOf(const RedisRateLimiterOptions& o) {
   return {.host = o.host, .port = o.port, .username = o.username, .password = o.password,
           .db = o.db, .timeout = o.timeout, .pool_size = o.pool_size,
-          .label = "redis rate limiter"};
+          .label = "redis rate limiter", .tls = o.tls};
 }
 
 int64_t Micros(absl::Duration d) { return absl::ToInt64Microseconds(d); }

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/storage/redis/redis_tls.h"
 #include "src/storage/rate_limiter.h"
 
 namespace edgevault::storage {
@@ -38,6 +39,7 @@ struct RedisRateLimiterOptions {
   int pool_size = 4;
   // Every key is key_prefix + the caller's key ("ev:rl:ofrep:<sha256 hex>").
   std::string key_prefix = "ev:rl:";
+  RedisTls tls;  // rediss://
 };
 
 class RedisRateLimiter : public RateLimiter, public AttemptWindow {

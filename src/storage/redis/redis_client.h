@@ -1,7 +1,9 @@
 #pragma once
-// Internal to the Redis backends (edge_kv_redis, rate_limiter_redis): a pool of synchronous
-// hiredis connections, one table mapping every driver error to a domain code, and scripts run
-// by EVALSHA with an EVAL fallback. Nothing above src/storage/redis/ includes this header.
+// Internal to the Redis backends (edge_kv_redis, rate_limiter_redis): connections of our own
+// (a non-blocking socket, TLS through OpenSSL for rediss://, hiredis only to format commands
+// and parse replies), a pool of them, one table mapping every error to a domain code, and
+// scripts run by EVALSHA with an EVAL fallback. Nothing above src/storage/redis/ includes
+// this header.
 //
 //   redis_internal::Client client({.host = "10.0.0.5", .label = "redis rate limiter"});
 //   EV_ASSIGN_OR_RETURN(redis_internal::Reply r, client.Command({"GET", key}, true, "get"));
@@ -22,6 +24,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "src/base/stop_signal.h"
+#include "src/storage/redis/redis_tls.h"
 
 namespace edgevault::storage::redis_internal {
 
@@ -29,11 +33,6 @@ struct ReplyFree {
   void operator()(redisReply* r) const { ::freeReplyObject(r); }
 };
 using Reply = std::unique_ptr<redisReply, ReplyFree>;
-
-struct ContextFree {
-  void operator()(redisContext* c) const { ::redisFree(c); }
-};
-using Context = std::unique_ptr<redisContext, ContextFree>;
 
 struct ConnectionOptions {
   std::string host = "127.0.0.1";
@@ -45,6 +44,79 @@ struct ConnectionOptions {
   int pool_size = 4;
   // Starts every error message: "<label> at host:port: ...".
   std::string label = "redis";
+  RedisTls tls;
+};
+
+// An OpenSSL client context made from RedisTls: the trust, the client certificate, TLS 1.2
+// at least. Shared by every connection of a pool. Thread-safety: immutable once made.
+class TlsContext {
+ public:
+  // Errors: NotFound (a file that does not exist), InvalidArgument (a file that holds no
+  // certificate or key, a key that does not match its certificate, cert_file without
+  // key_file or the reverse), Internal (OpenSSL could not make a context).
+  static absl::StatusOr<std::shared_ptr<const TlsContext>> Create(const RedisTls& tls,
+                                                                  std::string_view label);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+  void* ssl_ctx() const { return ctx_; }  // SSL_CTX*
+
+ private:
+  explicit TlsContext(void* ctx) : ctx_(ctx) {}
+  void* const ctx_;
+};
+
+class Connection;
+
+// A new connection (TLS when `tls` is given, which options.tls.enabled requires), AUTHed and
+// SELECTed. `o` must outlive it. Errors: Unavailable (cannot connect, TLS handshake failed,
+// the server's certificate is not trusted or names another host), PermissionDenied when
+// AUTH or SELECT is refused, FailedPrecondition when TLS is enabled without a context.
+absl::StatusOr<std::unique_ptr<Connection>> Connect(const ConnectionOptions& o,
+                                                    const TlsContext* tls);
+
+// One connection: a TCP socket (blocking with send and receive timeouts when plain,
+// non-blocking under TLS), TLS on top when the pool's options ask for it, and hiredis's
+// reply parser. Every wait is bounded by the options' timeout or by a StopSignal.
+// Thread-safety: one thread at a time.
+class Connection {
+ public:
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends one command and reads its reply; error replies are returned as replies. Errors:
+  // Unavailable (I/O error, EOF, timeout: the connection is unusable afterwards), Internal
+  // (a reply that cannot be parsed).
+  absl::StatusOr<Reply> Call(const std::vector<std::string_view>& args, std::string_view what);
+  // Waits for the next reply pushed by the server (a subscriber's messages) until `stop`
+  // fires: then null. Errors as Call.
+  absl::StatusOr<Reply> Next(base::StopSignal* stop, std::string_view what);
+  // An idle pooled connection that must not carry a command: the server closed it
+  // (restart, timeout, CLIENT KILL) or sent bytes nobody asked for. TLS records that carry
+  // no data (TLS 1.3 session tickets) are read and do not count.
+  bool IdleIsDead();
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<Connection>> Connect(const ConnectionOptions&,
+                                                             const TlsContext*);
+  Connection(const ConnectionOptions& o, int fd);
+  absl::Status Fail(std::string_view what, std::string_view detail) const;
+  // Waits for `events` (POLLIN, POLLOUT) on the socket until `deadline` or `stop`.
+  enum class Waited { kReady, kTimeout, kStopped, kFailed };
+  Waited Wait(short events, absl::Time deadline, base::StopSignal* stop) const;
+  absl::Status Handshake(const TlsContext& tls, absl::Time deadline);
+  absl::Status WriteAll(std::string_view bytes, absl::Time deadline, std::string_view what);
+  // Reads what the socket has into the parser: OK once some bytes arrived; Unavailable on
+  // EOF, error or timeout; Cancelled when `stop` fired.
+  absl::Status Fill(absl::Time deadline, base::StopSignal* stop, std::string_view what);
+  absl::StatusOr<Reply> ReadReply(absl::Time deadline, base::StopSignal* stop,
+                                  std::string_view what);
+
+  const ConnectionOptions& options_;  // outlives the connection (its pool's or caller's)
+  const int fd_;
+  void* ssl_ = nullptr;     // SSL*, when TLS
+  redisReader* reader_;
 };
 
 inline std::string_view StrOf(const redisReply* r) { return std::string_view(r->str, r->len); }
@@ -52,18 +124,10 @@ inline std::string_view StrOf(const redisReply* r) { return std::string_view(r->
 // InvalidArgument (empty host, port 0, timeout <= 0, pool_size < 1, db < 0).
 absl::Status ValidateConnectionOptions(const ConnectionOptions& o);
 
-// A context-level failure (no reply; the connection is unusable afterwards): Unavailable for
-// I/O errors and EOF, Internal otherwise.
-absl::Status ContextStatus(const redisContext* c, std::string_view what, const ConnectionOptions& o);
-
 // An error reply (the connection stays usable): Unavailable (LOADING, BUSY, MASTERDOWN,
 // TRYAGAIN, CLUSTERDOWN, READONLY), ResourceExhausted (OOM), PermissionDenied (NOAUTH,
 // WRONGPASS, NOPERM), Internal (anything else).
 absl::Status ErrorReplyStatus(const redisReply* r, std::string_view what, const ConnectionOptions& o);
-
-// A new connection, AUTHed and SELECTed. Errors as ContextStatus; PermissionDenied when AUTH
-// or SELECT is refused.
-absl::StatusOr<Context> Connect(const ConnectionOptions& o);
 
 class Client {
  public:
@@ -97,18 +161,20 @@ class Client {
   // A fixed number of connections, made lazily. A connection error drops every idle
   // connection (after a server restart they are all dead) by bumping the generation.
   struct Lease {
-    Context context;  // null: the caller connects
+    std::unique_ptr<Connection> context;  // null: the caller connects
     uint64_t generation = 0;
   };
   Lease Acquire();
   void Release(Lease lease, bool healthy);  // healthy=false: closes it and every idle one
 
   const ConnectionOptions options_;
+  // options_.tls.enabled: the context, or why it could not be made (every Exec returns it).
+  absl::StatusOr<std::shared_ptr<const TlsContext>> tls_;
   std::mutex mu_;
   std::condition_variable cv_;
   int permits_;
   uint64_t generation_ = 0;
-  std::vector<Context> idle_;
+  std::vector<std::unique_ptr<Connection>> idle_;
 };
 
 }  // namespace edgevault::storage::redis_internal

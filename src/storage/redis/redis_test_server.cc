@@ -42,7 +42,14 @@ RedisServer::~RedisServer() {
 
 bool RedisServer::Start() {
   for (int tries = 0; tries < 5; ++tries) {
-    if (port_ == 0 || (tries > 0 && !restarting_)) port_ = CandidatePort();
+    if (port_ == 0 || (tries > 0 && !restarting_)) {
+      port_ = CandidatePort();
+      if (!tls_args_.empty()) {
+        do {
+          tls_port_ = CandidatePort();
+        } while (tls_port_ == port_);
+      }
+    }
     if (Launch()) return true;
   }
   return false;
@@ -62,6 +69,13 @@ void RedisServer::Kill() {
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+void RedisServer::EnableTls(std::string cert_file, std::string key_file, std::string ca_file,
+                            bool require_client_certificate) {
+  tls_args_ = {"--tls-cert-file", std::move(cert_file), "--tls-key-file", std::move(key_file),
+               "--tls-ca-cert-file", std::move(ca_file), "--tls-auth-clients",
+               require_client_certificate ? "yes" : "no"};
 }
 
 void RedisServer::Pause() { ::kill(pid_, SIGSTOP); }
@@ -109,6 +123,12 @@ bool RedisServer::Launch() {
     std::vector<const char*> argv = {"redis-server", "--port", port.c_str(), "--save", "",
                                      "--appendonly", "no", "--bind", "127.0.0.1",
                                      "--daemonize", "no", "--dir", dir.c_str()};
+    const std::string tls_port = std::to_string(tls_port_);
+    if (!tls_args_.empty()) {
+      argv.push_back("--tls-port");
+      argv.push_back(tls_port.c_str());
+      for (const std::string& a : tls_args_) argv.push_back(a.c_str());
+    }
     if (!password_.empty()) {
       argv.push_back("--requirepass");
       argv.push_back(password_.c_str());

@@ -52,7 +52,14 @@ class RedisServer {
   void Resume();  // SIGCONT
   // Before Start: the server then requires AUTH with this password (--requirepass).
   void RequirePassword(std::string password) { password_ = std::move(password); }
+  // Before Start: the server also listens for TLS on tls_port() with this certificate and
+  // key (PEM files), trusting client certificates issued by `ca_file`; with
+  // `require_client_certificate` it refuses clients without one. The plain port stays
+  // open for Raw.
+  void EnableTls(std::string cert_file, std::string key_file, std::string ca_file,
+                 bool require_client_certificate);
   uint16_t port() const { return port_; }
+  uint16_t tls_port() const { return tls_port_; }
   std::string Url() const;  // redis://127.0.0.1:<port>
 
   // A command on a fresh connection of its own (AUTHed when a password is set); null
@@ -67,8 +74,10 @@ class RedisServer {
   std::string dir_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t tls_port_ = 0;
   bool restarting_ = false;
   std::string password_;
+  std::vector<std::string> tls_args_;  // empty: no TLS
 };
 
 // One server per test process, started on first use and killed by a GoogleTest environment
