@@ -1,7 +1,8 @@
 // The stdio relay of `edgevault mcp` (mcp_stdio.h) against a fake /mcp: one line in, one
 // line out, the session id and protocol version carried, notifications silent, a lost
 // session re-opened with the client's own initialize, bad lines and an unreachable api
-// answered as JSON-RPC errors. tests/e2e/mcp.test.mjs drives it with the real SDK.
+// answered as JSON-RPC errors, a 429 relayed with its wait. tests/e2e/mcp.test.mjs drives
+// it with the real SDK.
 #include "cli/mcp_stdio.h"
 
 #include <gtest/gtest.h>
@@ -40,6 +41,14 @@ class McpStdioTest : public ::testing::Test {
                                                              {"result", {{"protocolVersion", "2025-06-18"}}}}),
                             id, ""};
       }
+      if (limited_ && m == "tools/call") {
+        // What /mcp answers a session over its rate (429 with Retry-After).
+        return McpHttpReply{429, json::serialize(json::object{
+                                     {"jsonrpc", "2.0"}, {"id", o.at("id")},
+                                     {"error", {{"code", -32000}, {"message", "rate limited; retry in 2 s"},
+                                                {"data", {{"status", 429}, {"code", "rate_limited"}, {"retry_after_s", 2}}}}}}),
+                            "", ""};
+      }
       auto it = s.headers.find("Mcp-Session-Id");
       if (it == s.headers.end() || it->second != live_) {
         return McpHttpReply{404, R"({"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"session not found"}})", "", ""};
@@ -63,6 +72,7 @@ class McpStdioTest : public ::testing::Test {
   int sessions_ = 0;
   std::string live_;
   bool reachable_ = true;
+  bool limited_ = false;  // tools/call answers 429
 };
 
 const char kInit[] =
@@ -102,6 +112,24 @@ TEST_F(McpStdioTest, ALostSessionIsReopenedWithTheClientsInitialize) {
   EXPECT_EQ(lines[1].at("id"), 1);
   EXPECT_TRUE(lines[1].as_object().contains("result")) << out.str();
   EXPECT_EQ(sessions_, 2);
+}
+
+// A 429 reaches the client as the api's JSON-RPC error, under the client's id, with the
+// code and the wait an agent needs; the session is kept (it is not "lost").
+TEST_F(McpStdioTest, ARateLimitedCallIsRelayedWithItsWaitAndKeepsTheSession) {
+  limited_ = true;
+  std::vector<json::value> lines = Run(
+      R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})"
+      "\n"
+      R"({"jsonrpc":"2.0","id":"call-7","method":"tools/call","params":{"name":"list_workspaces"}})"
+      "\n");
+  ASSERT_EQ(lines.size(), 2u);
+  const json::object& err = lines[1].at("error").as_object();
+  EXPECT_EQ(lines[1].at("id"), json::value("call-7"));
+  EXPECT_EQ(err.at("code").as_int64(), -32000);
+  EXPECT_EQ(err.at("data").at("code").as_string(), "rate_limited");
+  EXPECT_EQ(err.at("data").at("retry_after_s").as_int64(), 2);
+  EXPECT_EQ(sessions_, 1);  // not re-initialized
 }
 
 TEST_F(McpStdioTest, BadLinesAndAnUnreachableApiAreAnsweredAsJsonRpcErrors) {
