@@ -619,12 +619,84 @@ absl::StatusOr<int> Service::PurgeDueWorkspaces(int limit, const SdkKeysOf& sdk_
   return purged;
 }
 
+namespace {
+
+// The purge_after of a store whose last activity is "workspace.delete"; nullopt otherwise
+// (no activity, another action last, details without a readable purge_after).
+absl::StatusOr<std::optional<absl::Time>> DeletedUntil(storage::WorkspaceStore& store) {
+  constexpr int kPage = 1000;
+  std::optional<storage::Activity> last;
+  for (int64_t after = 0;;) {
+    EV_ASSIGN_OR_RETURN(std::vector<storage::Activity> page, store.ListActivity(after, kPage));
+    if (!page.empty()) {
+      after = page.back().id;
+      last = std::move(page.back());
+    }
+    if (static_cast<int>(page.size()) < kPage) break;
+  }
+  if (!last || last->action != "workspace.delete") return std::optional<absl::Time>();
+  boost::system::error_code ec;
+  json::value details = json::parse(last->details, ec);
+  const json::value* at = !ec && details.is_object() ? details.as_object().if_contains("purge_after") : nullptr;
+  absl::Time t;
+  std::string err;
+  if (at == nullptr || !at->is_string() || !absl::ParseTime(absl::RFC3339_full, std::string(at->as_string()), &t, &err)) {
+    return std::optional<absl::Time>();
+  }
+  return std::optional<absl::Time>(t);
+}
+
+}  // namespace
+
+absl::StatusOr<int> Service::DestroyPurgedLeftovers() {
+  EV_ASSIGN_OR_RETURN(std::vector<std::string> ids, options_.stores->List());
+  const absl::Time now = options_.env->Now();
+  int destroyed = 0;
+  for (const std::string& id : ids) {
+    absl::StatusOr<storage::Workspace> row = options_.directory->GetWorkspaceById(id);
+    if (!absl::IsNotFound(row.status())) continue;  // listed, or no verdict
+    {
+      absl::StatusOr<std::shared_ptr<storage::WorkspaceStore>> store = options_.stores->Open(id);
+      if (!store.ok()) continue;  // destroyed meanwhile, or unreadable: nothing to judge
+      absl::StatusOr<std::optional<absl::Time>> until = DeletedUntil(**store);
+      if (!until.ok() || !until->has_value() || **until > now) continue;
+    }  // the store is let go before Destroy (which refuses a held store)
+    absl::Status st = RemoveFromEdgeKv(id, {});
+    if (st.ok()) st = options_.stores->Destroy(id);
+    if (!st.ok()) {
+      EV_LOG(kWarn, "a purged workspace's leftover store could not be destroyed yet; the next sweep tries again",
+             {{"workspace", id}, {"error", std::string(st.message())}});
+      continue;
+    }
+    EV_LOG(kWarn, "destroyed the store of a workspace whose purge was interrupted after its row was removed",
+           {{"workspace", id}});
+    ++destroyed;
+  }
+  return destroyed;
+}
+
 std::unique_ptr<base::PeriodicTask> Service::SchedulePurge(absl::Duration interval, SdkKeysOf sdk_keys_of,
                                                            PurgeRecorder record_purge) {
   constexpr int kBatch = 20;
   return options_.env->Schedule(
       "workspace purge", {.interval = interval, .run_at_start = true},
       [this, sdk_keys_of = std::move(sdk_keys_of), record_purge = std::move(record_purge)] {
+        constexpr absl::Duration kLeftoverSweepEvery = absl::Hours(1);
+        bool sweep = false;
+        {
+          std::lock_guard<std::mutex> pl(purge_mu_);
+          if (options_.env->Now() - last_leftover_sweep_ >= kLeftoverSweepEvery) {
+            last_leftover_sweep_ = options_.env->Now();
+            sweep = true;
+          }
+        }
+        if (sweep) {
+          absl::StatusOr<int> swept = DestroyPurgedLeftovers();
+          if (!swept.ok()) {
+            EV_LOG(kWarn, "the workspace purge task could not list the workspace stores",
+                   {{"error", std::string(swept.status().message())}});
+          }
+        }
         absl::StatusOr<int> purged = PurgeDueWorkspaces(kBatch, sdk_keys_of, record_purge);
         if (!purged.ok()) {
           EV_LOG(kWarn, "the workspace purge task could not list the workspaces due",

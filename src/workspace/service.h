@@ -244,6 +244,16 @@ class Service {
   using SdkKeysOf = std::function<absl::StatusOr<std::vector<storage::SdkKey>>(const storage::Workspace& ws)>;
   absl::Status PurgeWorkspace(const storage::Workspace& ws, std::string_view reason,
                               const std::vector<storage::SdkKey>& sdk_keys, const PurgeRecorder& record_purge);
+  // Destroys what a purge left behind when the node stopped between removing the control
+  // row and destroying the data (unfinished_purges_ lives in memory): the edge-KV
+  // documents and the store of every workspace store that (1) has no directory row and
+  // (2) whose last activity is "workspace.delete" with a purge_after that has passed
+  // (env's clock). Nothing else is touched: a live workspace, one still in its grace
+  // period, or a store whose creation failed before its row was written is left alone even
+  // when the directory answers NotFound by mistake (a wrong control DB). Returns how many
+  // were destroyed; one that cannot be (busy, an I/O error) is logged and left for the next
+  // sweep. Errors: listing the stores. SchedulePurge runs it at its first run and hourly.
+  absl::StatusOr<int> DestroyPurgedLeftovers();
   // Purges up to `limit` deleted workspaces whose purge_after has passed (env's clock).
   // Returns how many were purged; one that fails is logged and left for the next run.
   absl::StatusOr<int> PurgeDueWorkspaces(int limit, const SdkKeysOf& sdk_keys_of,
@@ -623,6 +633,7 @@ class Service {
   std::mutex purge_mu_;
   // Purged workspaces (row gone) whose data is not destroyed yet → their SDK keys.
   std::map<std::string, std::vector<storage::SdkKey>> unfinished_purges_;
+  absl::Time last_leftover_sweep_ = absl::InfinitePast();  // guarded by purge_mu_
   std::mutex slots_mu_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;
 

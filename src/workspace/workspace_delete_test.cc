@@ -242,6 +242,61 @@ TEST_F(WorkspaceDeleteTest, PurgeTaskDestroysTheWorkspaceOnlyAfterTheGracePeriod
   EXPECT_EQ(purged.size(), 1u);
 }
 
+// A node stopped after the purge removed the control row and before it destroyed the
+// store (unfinished_purges_ died with it): the next node's purge task destroys the
+// leftover at its first run, and only it: not a live workspace whose row is missing, not a
+// deleted one still in its grace period (until that ends), not a store without history.
+TEST_F(WorkspaceDeleteTest, APurgeInterruptedAfterItsRowWasRemovedIsFinishedByTheNextStart) {
+  storage::Workspace gone = Populated("gone");
+  storage::Workspace live = Populated("live");
+  storage::Workspace grace = Populated("grace");
+  ASSERT_TRUE(service_->DeleteWorkspace(actor_, gone, "gone", absl::Hours(1), {}).ok());
+  ASSERT_TRUE(service_->DeleteWorkspace(actor_, grace, "later", absl::Hours(48), {}).ok());
+  env_.AdvanceBy(absl::Hours(2));
+  // The interrupted purges: rows removed, data left. The live workspace's row goes
+  // without any delete in its history (as with a wrong control DB).
+  ASSERT_TRUE(control_->PurgeWorkspace("org_1", gone.id).ok());
+  ASSERT_TRUE(control_->PurgeWorkspace("org_1", grace.id).ok());
+  ASSERT_TRUE(control_->MarkWorkspaceDeleted("org_1", live.id, env_.Now(), env_.Now()).ok());
+  ASSERT_TRUE(control_->PurgeWorkspace("org_1", live.id).ok());
+  // A creation that failed before its row: a store with no history.
+  ASSERT_TRUE(stores_->Create("ws_nohistory").ok());
+  // The delete's edge-KV cleanup had failed too.
+  const std::string doc = storage::EdgeKvDocumentKey(gone.id, "prod");
+  ASSERT_TRUE(kv_->PutIfNewer(doc, "{}", 1).ok());
+  const std::string dir = dir_.path() + "/workspaces/";
+
+  // "Restart": a new service over the same stores, and its purge task.
+  service_.reset();
+  ServiceOptions so;
+  so.stores = stores_.get();
+  so.directory = control_.get();
+  so.kv = kv_.get();
+  so.env = &env_;
+  absl::StatusOr<std::unique_ptr<Service>> restarted = Service::Create(so);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  service_ = std::move(*restarted);
+  auto task = service_->SchedulePurge(
+      absl::Minutes(1), [](const storage::Workspace&) { return absl::StatusOr<std::vector<storage::SdkKey>>(std::vector<storage::SdkKey>{}); },
+      [](const storage::Workspace&, std::string_view) { return absl::OkStatus(); });
+  env_.RunFor(absl::Minutes(2));
+  EXPECT_FALSE(env_.Exists(dir + gone.id + ".db"));
+  EXPECT_TRUE(absl::IsNotFound(stores_->Open(gone.id).status()));
+  EXPECT_FALSE(KvHas(doc));
+  EXPECT_TRUE(env_.Exists(dir + live.id + ".db"));
+  EXPECT_TRUE(env_.Exists(dir + grace.id + ".db"));
+  EXPECT_TRUE(env_.Exists(dir + "ws_nohistory.db"));
+
+  // The grace period ends: the next hourly sweep takes that one too, and only it.
+  env_.RunFor(absl::Hours(47));
+  EXPECT_FALSE(env_.Exists(dir + grace.id + ".db"));
+  EXPECT_TRUE(env_.Exists(dir + live.id + ".db"));
+  EXPECT_TRUE(env_.Exists(dir + "ws_nohistory.db"));
+  absl::StatusOr<int> again = service_->DestroyPurgedLeftovers();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 0);
+}
+
 TEST_F(WorkspaceDeleteTest, PurgeRefusesALiveWorkspace) {
   storage::Workspace ws = Populated("shop");
   DrainAudit();
