@@ -23,6 +23,7 @@ import { SegmentsPage } from './pages/segments';
 import { PickWorkspace } from './pages/wssection';
 import { ChangeRequestsPage, NewPromotionPage } from './pages/changerequests';
 import { ChangeRequestPage } from './pages/changerequest';
+import { AiDraftPage } from './pages/ai';
 import { WebhooksPage } from './pages/webhooks';
 import { ErrorMessage, Loading, messageOf, useResource } from './ui';
 
@@ -92,10 +93,11 @@ const WS_SECTIONS: Record<string, { title: string; render: (wsKey: string) => JS
 };
 
 function wsSection(p: string) {
-  const cr = /^\/workspaces\/([^/]+)\/change-requests\/(new|[1-9][0-9]{0,15})\/?$/.exec(p);
+  const cr = /^\/workspaces\/([^/]+)\/change-requests\/(new|draft|[1-9][0-9]{0,15})\/?$/.exec(p);
   if (cr) {
     try {
       const k = decodeURIComponent(cr[1]!);
+      if (cr[2] === 'draft') return <AiDraftPage key={k} wsKey={k} />;
       return cr[2] === 'new' ? <NewPromotionPage key={k} wsKey={k} /> : <ChangeRequestPage key={`${k}/${cr[2]}`} wsKey={k} id={Number(cr[2])} />;
     } catch (e) {
       return <ErrorMessage message={messageOf(e)} />;

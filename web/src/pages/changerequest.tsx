@@ -12,6 +12,7 @@ import {
 import { actorName } from '../history';
 import { linkClick, navigate } from '../router';
 import { ErrorMessage, Field, Loading, messageOf, useResource, useSubmit } from '../ui';
+import { RiskPanel, type RiskReply } from './ai';
 import { crBase, crChanged, DiffTables } from './changerequests';
 import { useLiveRevisions } from './workspace';
 import { formatTime, loadPeople, WsHeader, wsPath, type People } from './wssection';
@@ -80,6 +81,7 @@ function Detail({ wsKey, url, cr, envs, people, onDone }: {
         <h2 id="changes-h">Changes</h2>
         <DiffTables changes={cr.changes} />
       </section>
+      {live && <RiskPanel key={`${cr.id}/${cr.round ?? 1}`} id="cr-risk" load={(explain) => bff<RiskReply>('POST', `${url}/risk`, { explain })} />}
       {live && <Review url={url} onDone={onDone} />}
       {(cr.state === 'approved' || cr.state === 'scheduled') && (
         <Schedule key={`${cr.state}/${cr.apply_at ?? ''}`} wsKey={wsKey} cr={cr} name={name} onDone={onDone} />

@@ -46,7 +46,10 @@ export function ChangeRequestsPage({ wsKey }: { wsKey: string }) {
     <>
       <WsHeader wsKey={wsKey} title="Change requests" />
       <p class="muted" role="status">{live ? 'Live: applied changes appear here.' : 'Live updates are not connected.'}</p>
-      <p><a class="button primary" href={wsPath(wsKey, 'change-requests/new')} onClick={linkClick}>New promotion</a></p>
+      <p>
+        <a class="button primary" href={wsPath(wsKey, 'change-requests/new')} onClick={linkClick}>New promotion</a>{' '}
+        <a class="button" href={wsPath(wsKey, 'change-requests/draft')} onClick={linkClick}>Draft with AI</a>
+      </p>
       {res.state === 'loading' && !data && <Loading what="the change requests" />}
       {res.state === 'error' && <ErrorMessage message={res.error} retry={reload} />}
       {data && data.list.length === 0 && <p class="empty">No change requests yet. A promotion copies what one environment serves into another, reviewed first; “Propose as change request” in an item's editor proposes an edit.</p>}
