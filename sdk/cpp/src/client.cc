@@ -154,6 +154,7 @@ int64_t Convert<int64_t>(const json::value& v) {
 struct Client::Impl {
   ClientOptions options;
   internal::BaseUrl base;
+  std::shared_ptr<const internal::TlsContext> tls;  // https:// only
   crypto::DocumentVerifier verifier;
   bool client_document = false;
   const uint64_t id = next_client_id.fetch_add(1);
@@ -274,6 +275,7 @@ struct Client::Impl {
     // A stream carries many documents; each event is bounded by the SSE parser instead.
     o.max_body_bytes = stream ? UINT64_MAX : options.max_document_bytes;
     o.stopping = [this] { return stopping.load(); };
+    o.tls = tls.get();
     return o;
   }
 
@@ -454,6 +456,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     }
   } else {
     EV_ASSIGN_OR_RETURN(impl->base, internal::ParseBaseUrl(options.base_url));
+    if (impl->base.tls) {
+      EV_ASSIGN_OR_RETURN(impl->tls, internal::TlsContext::Create({.ca_file = options.tls_ca_file}, "tls_ca_file"));
+    } else if (!options.tls_ca_file.empty()) {
+      return absl::InvalidArgumentError("ClientOptions.tls_ca_file needs an https:// base_url");
+    }
   }
   impl->client_document = options.sdk_key.starts_with("evc_");
   impl->workspace_id = options.workspace_id;

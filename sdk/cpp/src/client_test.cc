@@ -1,4 +1,5 @@
-// The client without a network: bootstrap files and offline mode, with documents signed by
+// The client without delivery: bootstrap files and offline mode, polling a local server over
+// http:// and https:// (certificates made by openssl), with documents signed by
 // a real Ed25519 key (the signatures delivery passes on are checked in
 // tests/integration/sdk_cpp_test.cc).
 #include "edgevault/client.h"
@@ -21,6 +22,7 @@
 #include "src/crypto/jwks.h"
 #include "src/net/http_server.h"
 #include "src/net/router.h"
+#include "src/storage/testing/test_pki.h"
 
 namespace edgevault::sdk {
 namespace {
@@ -181,7 +183,7 @@ TEST_F(ClientTest, BadOptionsAreRefused) {
   o.sdk_key = "evs_x";
   EXPECT_TRUE(absl::IsInvalidArgument(Client::Create(o).status()));  // no pinned keys
   o.document_keys_jwks = Jwks();
-  o.base_url = "https://flags.example";
+  o.base_url = "ftp://flags.example";
   EXPECT_TRUE(absl::IsInvalidArgument(Client::Create(o).status()));
   o.base_url = "http://127.0.0.1:1";
   o.backoff_max = std::chrono::milliseconds(1);
@@ -265,6 +267,76 @@ TEST_F(ClientTest, ReadersOnManyThreadsSeeEachDocumentWholeAndVersionsNeverGoBac
   EXPECT_EQ(listened.load(), kLast - 1);
   c->reset();
   (*server)->Drain();
+}
+
+// https://: the server's certificate must chain to tls_ca_file and name the host; a refusal
+// is a connection failure the status explains (the client keeps retrying), a bad CA file
+// fails Create.
+TEST_F(ClientTest, HttpsIsVerifiedAgainstTheCaFileAndTheHost) {
+  edgevault::testing::TestPki pki;
+  ASSERT_TRUE(pki.ok());
+  const std::string doc = Document(7, true);
+  auto serve = [&](const std::string& cert) {
+    net::Router router;
+    router.Get("/v1/config", [&](net::Request&) {
+      net::Response r;
+      r.body = doc;
+      r.headers.emplace_back("EdgeVault-Signature", Signature(key_, doc));
+      return r;
+    });
+    auto server = net::HttpServer::Create({.service = "doc", .io_threads = 1, .access_log = false,
+                                           .tls_cert_file = pki.File(cert + ".crt"),
+                                           .tls_key_file = pki.File(cert + ".key")},
+                                          std::move(router));
+    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_TRUE((*server)->Start().ok());
+    return std::move(*server);
+  };
+  auto options = [&](const std::string& host, uint16_t port, const std::string& ca) {
+    ClientOptions o;
+    o.mode = Mode::kPoll;
+    o.base_url = "https://" + host + ":" + std::to_string(port);
+    o.tls_ca_file = ca.empty() ? "" : pki.File(ca);
+    o.sdk_key = "evs_test";
+    o.document_keys_jwks = Jwks();
+    o.poll_interval = std::chrono::milliseconds(50);
+    o.backoff_initial = std::chrono::milliseconds(10);
+    o.backoff_max = std::chrono::milliseconds(50);
+    return o;
+  };
+  std::unique_ptr<net::HttpServer> good = serve("good");
+  for (const char* host : {"127.0.0.1", "localhost"}) {
+    auto c = Client::Create(options(host, good->port(), "ca.crt"));
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_TRUE((*c)->WaitUntilReady(std::chrono::seconds(30))) << host << ": " << (*c)->status().last_error;
+    EXPECT_EQ((*c)->status().version, 7);
+    EXPECT_TRUE((*c)->BoolValue("checkout", Context("vip"), false).value);  // targeted
+  }
+  // Another CA: refused, and the status says why.
+  auto stranger = Client::Create(options("127.0.0.1", good->port(), "ca2.crt"));
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  ASSERT_TRUE(testing_wait::Until([&] { return !(*stranger)->status().last_error.empty(); }));
+  EXPECT_NE((*stranger)->status().last_error.find("not trusted"), std::string::npos) << (*stranger)->status().last_error;
+  EXPECT_FALSE((*stranger)->status().ready);
+  // The right CA, a certificate for another host: refused too.
+  std::unique_ptr<net::HttpServer> elsewhere = serve("elsewhere");
+  auto misnamed = Client::Create(options("127.0.0.1", elsewhere->port(), "ca.crt"));
+  ASSERT_TRUE(misnamed.ok()) << misnamed.status();
+  ASSERT_TRUE(testing_wait::Until([&] { return !(*misnamed)->status().last_error.empty(); }));
+  EXPECT_NE((*misnamed)->status().last_error.find("not trusted for 127.0.0.1"), std::string::npos)
+      << (*misnamed)->status().last_error;
+  EXPECT_FALSE((*misnamed)->status().ready);
+  stranger->reset();
+  misnamed->reset();
+  // Bad options fail Create.
+  ClientOptions missing = options("127.0.0.1", good->port(), "");
+  missing.tls_ca_file = "/nonexistent/ca.pem";
+  EXPECT_TRUE(absl::IsNotFound(Client::Create(missing).status()));
+  ClientOptions plain = options("127.0.0.1", good->port(), "ca.crt");
+  plain.base_url = "http://127.0.0.1:1";
+  EXPECT_TRUE(absl::IsInvalidArgument(Client::Create(plain).status()));
+  good->Drain();
+  elsewhere->Drain();
 }
 
 TEST(ChangedKeysTest, ListsAddedRemovedAndChangedKeys) {

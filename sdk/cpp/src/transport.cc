@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,7 +12,9 @@
 #include <charconv>
 #include <cstring>
 
+#include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/crypto/openssl_error.h"
 
 namespace edgevault::sdk::internal {
 namespace {
@@ -19,20 +23,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kSlice{100};
 constexpr size_t kMaxHeadBytes = 64 << 10;
 constexpr size_t kMaxChunkLine = 4096;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 template <typename T>
 bool ParseNumber(std::string_view text, T* out) {
@@ -105,6 +95,101 @@ absl::StatusOr<int> Connect(const BaseUrl& base, const GetOptions& o) {
   return last;
 }
 
+// A connected socket, with TLS on top for https://. Send and Recv wait in WaitFd's slices.
+class Conn {
+ public:
+  explicit Conn(int fd) : fd_(fd) {}
+  ~Conn() {
+    if (ssl_ != nullptr) ::SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // The TLS handshake, the certificate checked against `host` (an IP address against the
+  // certificate's IP entries).
+  absl::Status Handshake(const TlsContext& tls, const std::string& host, Clock::time_point deadline,
+                         const GetOptions& o) {
+    EV_ASSIGN_OR_RETURN(void* session, tls.NewSession(fd_, host));
+    ssl_ = static_cast<SSL*>(session);
+    for (;;) {
+      ::ERR_clear_error();
+      const int r = ::SSL_connect(ssl_);
+      if (r == 1) return absl::OkStatus();
+      const int err = ::SSL_get_error(ssl_, r);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        EV_RETURN_IF_ERROR(WaitFd(fd_, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, o, "TLS handshake"));
+        continue;
+      }
+      const bool refused = ::SSL_get_verify_result(ssl_) != X509_V_OK;
+      return absl::UnavailableError(base::StrCat("TLS handshake with ", host, ": ",
+                                                 crypto::TlsHandshakeFailure(ssl_, host),
+                                                 refused ? "; set ClientOptions.tls_ca_file to the CA that issued it" : ""));
+    }
+  }
+
+  absl::Status SendAll(std::string_view bytes, const std::function<Clock::time_point()>& deadline,
+                       const GetOptions& o) {
+    while (!bytes.empty()) {
+      short wait = POLLOUT;
+      if (ssl_ != nullptr) {
+        ::ERR_clear_error();
+        const int r = ::SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), 1 << 30)));
+        if (r > 0) {
+          bytes.remove_prefix(static_cast<size_t>(r));
+          continue;
+        }
+        const int err = ::SSL_get_error(ssl_, r);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+          return absl::UnavailableError("TLS send: " + crypto::OpenSslErrorString());
+        }
+        if (err == SSL_ERROR_WANT_READ) wait = POLLIN;
+      } else {
+        ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+          bytes.remove_prefix(static_cast<size_t>(n));
+          continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          return absl::UnavailableError(base::StrCat("send: ", std::strerror(errno)));
+        }
+      }
+      EV_RETURN_IF_ERROR(WaitFd(fd_, wait, deadline(), o, "send"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Some bytes (> 0), or 0 at the end of the stream.
+  absl::StatusOr<size_t> Recv(char* buf, size_t size, const std::function<Clock::time_point()>& deadline,
+                              const GetOptions& o) {
+    for (;;) {
+      short wait = POLLIN;
+      if (ssl_ != nullptr) {
+        if (::SSL_pending(ssl_) == 0) EV_RETURN_IF_ERROR(WaitFd(fd_, POLLIN, deadline(), o, "reading the response"));
+        ::ERR_clear_error();
+        const int r = ::SSL_read(ssl_, buf, static_cast<int>(size));
+        if (r > 0) return static_cast<size_t>(r);
+        const int err = ::SSL_get_error(ssl_, r);
+        if (err == SSL_ERROR_ZERO_RETURN) return 0;
+        if (err == SSL_ERROR_WANT_READ) continue;
+        if (err != SSL_ERROR_WANT_WRITE) return absl::UnavailableError("TLS receive: " + crypto::OpenSslErrorString());
+        wait = POLLOUT;
+      } else {
+        EV_RETURN_IF_ERROR(WaitFd(fd_, POLLIN, deadline(), o, "reading the response"));
+        ssize_t n = ::recv(fd_, buf, size, 0);
+        if (n >= 0) return static_cast<size_t>(n);
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        return absl::UnavailableError(base::StrCat("recv: ", std::strerror(errno)));
+      }
+      EV_RETURN_IF_ERROR(WaitFd(fd_, wait, deadline(), o, "reading the response"));
+    }
+  }
+
+ private:
+  const int fd_;
+  SSL* ssl_ = nullptr;
+};
+
 }  // namespace
 
 absl::StatusOr<bool> ChunkedDecoder::Feed(std::string_view in, const std::function<bool(std::string_view)>& out,
@@ -158,13 +243,17 @@ absl::StatusOr<bool> ChunkedDecoder::Feed(std::string_view in, const std::functi
 }
 
 absl::StatusOr<BaseUrl> ParseBaseUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!base::EqualsIgnoreCase(url.substr(0, kScheme.size()), kScheme)) {
-    return absl::InvalidArgumentError(base::StrCat(
-        "base_url '", url, "' must start with http:// (https is not spoken by this SDK; "
-        "terminate TLS in a local proxy)"));
+  BaseUrl out;
+  std::string_view rest;
+  if (base::EqualsIgnoreCase(url.substr(0, 8), "https://")) {
+    out.tls = true;
+    out.port = 443;
+    rest = url.substr(8);
+  } else if (base::EqualsIgnoreCase(url.substr(0, 7), "http://")) {
+    rest = url.substr(7);
+  } else {
+    return absl::InvalidArgumentError(base::StrCat("base_url '", url, "' must start with http:// or https://"));
   }
-  std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
@@ -172,7 +261,6 @@ absl::StatusOr<BaseUrl> ParseBaseUrl(std::string_view url) {
   if (path.find_first_of("?# ") != std::string_view::npos) {
     return absl::InvalidArgumentError("base_url must not carry a query, fragment or space");
   }
-  BaseUrl out;
   out.prefix = std::string(path);
   std::string_view host = authority;
   std::string_view port;
@@ -219,10 +307,16 @@ absl::Status Get(const BaseUrl& base, std::string_view target,
       return absl::InvalidArgumentError("header with CR, LF or ':' in its name");
     }
   }
+  if (base.tls && options.tls == nullptr) {
+    return absl::FailedPreconditionError("an https:// base URL needs GetOptions.tls");
+  }
   const Clock::time_point start = Clock::now();
   absl::StatusOr<int> connected = Connect(base, options);
   if (!connected.ok()) return connected.status();
-  Fd fd(*connected);
+  Conn conn(*connected);
+  if (base.tls) {
+    EV_RETURN_IF_ERROR(conn.Handshake(*options.tls, base.host, Clock::now() + options.connect_timeout, options));
+  }
 
   std::string request = base::StrCat("GET ", base.prefix, target, " HTTP/1.1\r\nHost: ", base.host, ":",
                                      base.port, "\r\n");
@@ -233,18 +327,7 @@ absl::Status Get(const BaseUrl& base, std::string_view target,
     if (options.total_timeout.count() > 0) idle = std::min(idle, start + options.total_timeout);
     return idle;
   };
-  for (size_t sent = 0; sent < request.size();) {
-    ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      if (absl::Status w = WaitFd(fd.get(), POLLOUT, deadline_for_idle(), options, "send"); !w.ok()) return w;
-      continue;
-    }
-    return absl::UnavailableError(base::StrCat("send: ", std::strerror(errno)));
-  }
+  EV_RETURN_IF_ERROR(conn.SendAll(request, deadline_for_idle, options));
 
   std::string head_buf;
   bool head_done = false;
@@ -298,15 +381,7 @@ absl::Status Get(const BaseUrl& base, std::string_view target,
   };
 
   for (;;) {
-    if (absl::Status w = WaitFd(fd.get(), POLLIN, deadline_for_idle(), options, "reading the response");
-        !w.ok()) {
-      return w;
-    }
-    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
-      return absl::UnavailableError(base::StrCat("recv: ", std::strerror(errno)));
-    }
+    EV_ASSIGN_OR_RETURN(size_t n, conn.Recv(buf, sizeof buf, deadline_for_idle, options));
     if (n == 0) {
       if (head_done && mode == BodyMode::kClose) return absl::OkStatus();
       return absl::UnavailableError("the connection closed before the response ended");

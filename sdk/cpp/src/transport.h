@@ -1,5 +1,6 @@
 #pragma once
-// The SDK's HTTP/1.1 transport: plain-HTTP GETs over a POSIX socket whose body arrives in
+// The SDK's HTTP/1.1 transport: GETs over a POSIX socket (TLS through OpenSSL for https://)
+// whose body arrives in
 // pieces (a whole GET /v1/config, or GET /v1/stream read as it comes), and the incremental
 // Server-Sent Events parser. Everything waits in poll() slices of at most 100 ms and asks
 // `stopping` between them, so the client's destructor never waits on the network.
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,16 +17,23 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "src/crypto/tls_client.h"
 
 namespace edgevault::sdk::internal {
 
 struct BaseUrl {
+  bool tls = false;  // https://
   std::string host;
-  uint16_t port = 80;
+  uint16_t port = 80;  // 443 for https:// without a port
   std::string prefix;  // "" or "/path" without a trailing '/'
 };
-// "http://host[:port][/prefix]". InvalidArgument otherwise (https:// included: not spoken).
+// "http[s]://host[:port][/prefix]". InvalidArgument otherwise.
 absl::StatusOr<BaseUrl> ParseBaseUrl(std::string_view url);
+
+// The OpenSSL client context of https:// base URLs (crypto/tls_client.h): TLS 1.2 at
+// least, the server's certificate verified against a CA file (or the system's store) and
+// the URL's host. Shared by every connection of a client.
+using TlsContext = crypto::TlsClientContext;
 
 struct ResponseHead {
   int status = 0;
@@ -40,13 +49,15 @@ struct GetOptions {
   std::chrono::milliseconds total_timeout{0};
   size_t max_body_bytes = 16u << 20;
   std::function<bool()> stopping;  // true: give up at once (Cancelled)
+  const TlsContext* tls = nullptr;  // required for an https:// base (FailedPrecondition)
 };
 
 // Sends GET `target` with `headers` and calls `on_head` once with the status and headers,
 // then `on_body` with each decoded piece of the body (chunked or Content-Length or until
 // close). A callback returning false ends the call with OK. Returns OK when the body ended;
-// Unavailable (connect, reset, early close), DeadlineExceeded, ResourceExhausted (body too
-// large), Internal (not HTTP/1.1), Cancelled (`stopping`).
+// Unavailable (connect, reset, early close, a TLS handshake that fails or a certificate that
+// is not trusted for the host, named in the message), DeadlineExceeded, ResourceExhausted
+// (body too large), Internal (not HTTP/1.1), Cancelled (`stopping`).
 absl::Status Get(const BaseUrl& base, std::string_view target,
                  const std::vector<std::pair<std::string, std::string>>& headers,
                  const GetOptions& options, const std::function<bool(const ResponseHead&)>& on_head,

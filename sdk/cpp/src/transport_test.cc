@@ -84,7 +84,16 @@ TEST(BaseUrlTest, ParsesHostPortAndPrefix) {
   u = ParseBaseUrl("http://[::1]:9000");
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->host, "::1");
-  for (const char* bad : {"https://x", "ftp://x", "http://", "http://h:0", "http://h:99999", "http://h/?q",
+  u = ParseBaseUrl("HTTPS://flags.example/edge");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->prefix, "/edge");
+  u = ParseBaseUrl("https://127.0.0.1:8443");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->port, 8443);
+  EXPECT_FALSE(ParseBaseUrl("http://x").value().tls);
+  for (const char* bad : {"https://", "ftp://x", "http://", "http://h:0", "http://h:99999", "http://h/?q",
                           "http://u@h", "127.0.0.1:8082"}) {
     EXPECT_FALSE(ParseBaseUrl(bad).ok()) << bad;
   }

@@ -289,7 +289,7 @@ class RedisKvWatcherImpl final : public RedisKvWatcher {
   bool RunOneConnection() {
     if (options_.tls.enabled && tls_ == nullptr) {
       absl::StatusOr<std::shared_ptr<const redis_internal::TlsContext>> tls =
-          redis_internal::TlsContext::Create(connection_.tls, connection_.label);
+          redis_internal::MakeTlsContext(connection_.tls, connection_.label);
       if (!tls.ok()) {
         EV_LOG(kWarn, "redis KV watcher cannot use TLS", {{"error", tls.status().ToString()}});
         return false;

@@ -7,19 +7,17 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <utility>
 
 #include "src/base/status.h"
 #include "src/base/strings.h"
+#include "src/crypto/openssl_error.h"
 
 namespace edgevault::storage::redis_internal {
 namespace {
@@ -61,23 +59,6 @@ absl::Status ErrorReplyStatus(const redisReply* r, std::string_view what,
 
 namespace {
 
-std::string OpenSslErrors() {
-  std::string out;
-  for (unsigned long e = ::ERR_get_error(); e != 0; e = ::ERR_get_error()) {
-    char buf[256];
-    ::ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no detail from OpenSSL" : out;
-}
-
-bool IsIpAddress(const std::string& host) {
-  in6_addr v6;
-  in_addr v4;
-  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
-}
-
 int MillisUntil(absl::Time deadline) {
   if (deadline == absl::InfiniteFuture()) return -1;
   const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now() + absl::Microseconds(999));
@@ -86,57 +67,9 @@ int MillisUntil(absl::Time deadline) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::Create(const RedisTls& tls,
-                                                                     std::string_view label) {
-  if (tls.cert_file.empty() != tls.key_file.empty()) {
-    return absl::InvalidArgumentError(
-        StrCat(label, ": TLS cert_file and key_file go together (a client certificate and its key)"));
-  }
-  for (const std::string* file : {&tls.ca_file, &tls.cert_file, &tls.key_file}) {
-    std::error_code ec;
-    if (!file->empty() && !std::filesystem::is_regular_file(*file, ec)) {
-      return absl::NotFoundError(StrCat(label, ": TLS file ", *file, " does not exist or is not a file"));
-    }
-  }
-  ::ERR_clear_error();
-  SSL_CTX* raw = ::SSL_CTX_new(::TLS_client_method());
-  if (raw == nullptr) return absl::InternalError(StrCat(label, ": no TLS context: ", OpenSslErrors()));
-  std::shared_ptr<const TlsContext> ctx(new TlsContext(raw));
-  ::SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
-  ::SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, nullptr);
-  // WriteAll sends what a partial write left, from wherever its buffer is by then.
-  ::SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (tls.ca_file.empty()) {
-    if (::SSL_CTX_set_default_verify_paths(raw) != 1) {
-      return absl::InternalError(StrCat(label, ": cannot load the system's CA store: ", OpenSslErrors()));
-    }
-  } else if (::SSL_CTX_load_verify_locations(raw, tls.ca_file.c_str(), nullptr) != 1) {
-    return absl::InvalidArgumentError(
-        StrCat(label, ": ca_file ", tls.ca_file, " holds no PEM CA certificate: ", OpenSslErrors()));
-  }
-  if (!tls.cert_file.empty()) {
-    if (::SSL_CTX_use_certificate_chain_file(raw, tls.cert_file.c_str()) != 1) {
-      return absl::InvalidArgumentError(
-          StrCat(label, ": cert_file ", tls.cert_file, " holds no PEM certificate: ", OpenSslErrors()));
-    }
-    if (::SSL_CTX_use_PrivateKey_file(raw, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      if (ERR_GET_REASON(::ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-        ::ERR_clear_error();
-        return absl::InvalidArgumentError(StrCat(label, ": key_file ", tls.key_file,
-                                                 " is not the key of cert_file ", tls.cert_file));
-      }
-      return absl::InvalidArgumentError(
-          StrCat(label, ": key_file ", tls.key_file, " holds no PEM private key: ", OpenSslErrors()));
-    }
-    if (::SSL_CTX_check_private_key(raw) != 1) {
-      return absl::InvalidArgumentError(StrCat(label, ": key_file ", tls.key_file,
-                                               " is not the key of cert_file ", tls.cert_file));
-    }
-  }
-  return ctx;
+absl::StatusOr<std::shared_ptr<const TlsContext>> MakeTlsContext(const RedisTls& tls, std::string_view label) {
+  return TlsContext::Create({.ca_file = tls.ca_file, .cert_file = tls.cert_file, .key_file = tls.key_file}, label);
 }
-
-TlsContext::~TlsContext() { ::SSL_CTX_free(static_cast<SSL_CTX*>(ctx_)); }
 
 Connection::Connection(const ConnectionOptions& o, int fd)
     : options_(o), fd_(fd), reader_(::redisReaderCreate()) {}
@@ -173,19 +106,11 @@ Connection::Waited Connection::Wait(short events, absl::Time deadline,
 }
 
 absl::Status Connection::Handshake(const TlsContext& tls, absl::Time deadline) {
-  ::ERR_clear_error();
-  SSL* ssl = ::SSL_new(static_cast<SSL_CTX*>(tls.ssl_ctx()));
-  if (ssl == nullptr) return absl::InternalError(StrCat(options_.label, ": no TLS session: ", OpenSslErrors()));
-  ssl_ = ssl;
-  ::SSL_set_fd(ssl, fd_);
   const std::string& name = options_.tls.server_name.empty() ? options_.host : options_.tls.server_name;
-  if (IsIpAddress(name)) {
-    ::X509_VERIFY_PARAM_set1_ip_asc(::SSL_get0_param(ssl), name.c_str());
-  } else {
-    ::SSL_set_tlsext_host_name(ssl, name.c_str());
-    ::SSL_set1_host(ssl, name.c_str());
-  }
+  EV_ASSIGN_OR_RETURN(ssl_, tls.NewSession(fd_, name));
+  SSL* ssl = static_cast<SSL*>(ssl_);
   for (;;) {
+    ::ERR_clear_error();
     const int r = ::SSL_connect(ssl);
     if (r == 1) return absl::OkStatus();
     const int err = ::SSL_get_error(ssl, r);
@@ -197,15 +122,12 @@ absl::Status Connection::Handshake(const TlsContext& tls, absl::Time deadline) {
                                                 " speak TLS? (a plain Redis port waits silently)")
                                        : std::string("poll failed"));
     }
-    const long verify = ::SSL_get_verify_result(ssl);
-    if (verify != X509_V_OK) {
-      return Fail("TLS handshake",
-                  StrCat("the server's certificate is not trusted for ", name, " (",
-                         ::X509_verify_cert_error_string(verify),
-                         "); give the CA that issued it with ?ca_file=, or the name it carries "
-                         "with ?server_name="));
+    if (::SSL_get_verify_result(ssl) != X509_V_OK) {
+      return Fail("TLS handshake", StrCat(crypto::TlsHandshakeFailure(ssl, name),
+                                          "; give the CA that issued it with ?ca_file=, or the name it carries "
+                                          "with ?server_name="));
     }
-    std::string detail = OpenSslErrors();
+    std::string detail = crypto::TlsHandshakeFailure(ssl, name);
     if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
       detail = StrCat("the server closed the connection (", detail,
                       "); is this a TLS port, and does it want a client certificate (cert_file, key_file)?");
@@ -229,7 +151,7 @@ absl::Status Connection::WriteAll(std::string_view bytes, absl::Time deadline,
           if (w == Waited::kReady) continue;
           return Fail(what, w == Waited::kTimeout ? "timed out sending" : "poll failed");
         }
-        return Fail(what, StrCat("TLS write failed: ", OpenSslErrors()));
+        return Fail(what, StrCat("TLS write failed: ", crypto::OpenSslErrorString()));
       }
       n = r;
     } else {
@@ -272,7 +194,7 @@ absl::Status Connection::Fill(absl::Time deadline, base::StopSignal* stop, std::
         if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
           return Fail(what, err == SSL_ERROR_SYSCALL && ::ERR_peek_error() == 0
                                 ? std::string("the server closed the connection")
-                                : StrCat("TLS read failed: ", OpenSslErrors()));
+                                : StrCat("TLS read failed: ", crypto::OpenSslErrorString()));
         }
         n = -1;
         want = err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
@@ -441,7 +363,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connect(const ConnectionOptions& o, 
 
 Client::Client(ConnectionOptions options)
     : options_(std::move(options)),
-      tls_(options_.tls.enabled ? TlsContext::Create(options_.tls, options_.label)
+      tls_(options_.tls.enabled ? MakeTlsContext(options_.tls, options_.label)
                                 : absl::StatusOr<std::shared_ptr<const TlsContext>>(nullptr)),
       permits_(std::max(1, options_.pool_size)) {}
 

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "src/base/stop_signal.h"
+#include "src/crypto/tls_client.h"
 #include "src/storage/redis/redis_tls.h"
 
 namespace edgevault::storage::redis_internal {
@@ -47,24 +48,9 @@ struct ConnectionOptions {
   RedisTls tls;
 };
 
-// An OpenSSL client context made from RedisTls: the trust, the client certificate, TLS 1.2
-// at least. Shared by every connection of a pool. Thread-safety: immutable once made.
-class TlsContext {
- public:
-  // Errors: NotFound (a file that does not exist), InvalidArgument (a file that holds no
-  // certificate or key, a key that does not match its certificate, cert_file without
-  // key_file or the reverse), Internal (OpenSSL could not make a context).
-  static absl::StatusOr<std::shared_ptr<const TlsContext>> Create(const RedisTls& tls,
-                                                                  std::string_view label);
-  ~TlsContext();
-  TlsContext(const TlsContext&) = delete;
-  TlsContext& operator=(const TlsContext&) = delete;
-  void* ssl_ctx() const { return ctx_; }  // SSL_CTX*
-
- private:
-  explicit TlsContext(void* ctx) : ctx_(ctx) {}
-  void* const ctx_;
-};
+// The TLS context of a pool (and of the watcher), made from RedisTls (crypto/tls_client.h).
+using TlsContext = crypto::TlsClientContext;
+absl::StatusOr<std::shared_ptr<const TlsContext>> MakeTlsContext(const RedisTls& tls, std::string_view label);
 
 class Connection;
 
@@ -115,7 +101,7 @@ class Connection {
 
   const ConnectionOptions& options_;  // outlives the connection (its pool's or caller's)
   const int fd_;
-  void* ssl_ = nullptr;     // SSL*, when TLS
+  void* ssl_ = nullptr;  // SSL*, when TLS
   redisReader* reader_;
 };
 

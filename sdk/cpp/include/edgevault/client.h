@@ -115,10 +115,15 @@ enum class Mode {
 };
 
 struct ClientOptions {
-  // Delivery's base URL, "http://host:port" (an optional path prefix is kept). Only plain
-  // http:// is spoken; put delivery behind a local TLS-terminating proxy otherwise. Unused
-  // in kOffline mode.
+  // Delivery's base URL, "http://host:port" or "https://host[:port]" (an optional path
+  // prefix is kept). Unused in kOffline mode.
   std::string base_url;
+  // https:// only: PEM CA certificates the server's certificate must chain to; "" = the
+  // system's CA store. The certificate must also name the URL's host (or its IP address).
+  // TLS 1.2 or later. A CA file that does not exist, or holds no certificate, makes Create
+  // fail; a certificate that is not trusted is a connection failure (status().last_error
+  // says why, and the client retries with its back-off, serving what it has).
+  std::string tls_ca_file;
   // A server key (evs_…) or a client key (evc_…: the client document is expected).
   std::string sdk_key;
   // The pinned document-signing keys, a JWKS (GET /.well-known/edgevault-document-keys.json
