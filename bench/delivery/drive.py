@@ -6,6 +6,11 @@
   drive.py manyflags API DELIVERY ADMIN_KEY WS ENV SDK_KEY N SECONDS CONTROL_DB
   drive.py empty API DELIVERY ADMIN_KEY            → workspace "empty" (one environment, no
                                                      items) loaded by delivery; prints its size
+  drive.py churn API DELIVERY ADMIN_KEY WS ENV SDK_KEY FLAGS WRITES DELIVERY_PID CONTROL_DB
+                                                   → FLAGS flags in batches, then WRITES config
+                                                     writes, each read by 4 clients at once
+                                                     (documents rebuilt on several io threads);
+                                                     delivery's VmRSS as it goes
 Standard library only; one keep-alive connection per service.
 """
 import http.client
@@ -156,6 +161,70 @@ def manyflags(api_url, dlv_url, admin, ws, env, sdk, n, seconds, control_db):
           f"visible on delivery {wait_s:.1f} s later; document {len(body)} bytes")
 
 
+def rss_kb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def churn(api_url, dlv_url, admin, ws, env, sdk, flags, writes, dpid, control_db):
+    import threading
+    db = sqlite3.connect(control_db, timeout=10)
+    db.execute("UPDATE orgs SET max_items = ?", (flags + 1000,))
+    db.commit()
+    db.close()
+    api = Conn(api_url, admin)
+    for start in range(0, flags, 2000):
+        changes = [{"kind": "flag", "key": f"flag_{i:05d}", "body": {k: v for k, v in flag_body(env, "x").items() if k != "reason"}}
+                   for i in range(start, min(flags, start + 2000))]
+        must(api.call("POST", f"/v1/workspaces/{ws}/batch", {"changes": changes, "reason": "bench"}), 200)
+    readers = [Conn(dlv_url, sdk) for _ in range(4)]
+
+    def read_until(conn, needle, out):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status, body = conn.call("GET", "/v1/config")
+            if status == 200 and needle in body:
+                out.append(len(body))
+                return
+            time.sleep(0.002)
+
+    def sample(n):
+        return (n, rss_kb(dpid), rss_kb(dpid, "RssAnon"), rss_kb(dpid, "RssFile"))
+
+    samples = [sample(0)]
+    size = 0
+    seen = []
+    for i in range(1, writes + 1):
+        marker = f"churn-{i}-{time.time_ns()}"
+        must(api.call("PUT", f"/v1/workspaces/{ws}/configs/churn",
+                      {"type": "string", "values": {env: marker}, "reason": "bench"}), 200, 201)
+        sizes = []
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=read_until, args=(c, marker.encode(), sizes)) for c in readers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seen.append((time.perf_counter() - t0) * 1000)
+        if len(sizes) != len(readers):
+            sys.exit(f"write {i} not seen by every reader")
+        size = sizes[0]
+        if i % max(1, writes // 8) == 0 or i == writes:
+            samples.append(sample(i))
+    time.sleep(4)
+    samples.append(sample("+4 s"))
+    d = sorted(seen)
+    print(f"{flags} flags, document {size} bytes, {writes} writes each read by {len(readers)} clients; "
+          f"write 2xx -> all {len(readers)} readers saw it: p50 {pct(d, 50):.1f} ms, p99 {pct(d, 99):.1f} ms")
+    print("| after write | delivery VmRSS | of which anonymous | of which file-backed (the LMDB map) |")
+    print("|---|---|---|---|")
+    for n, kb, anon, file in samples:
+        print(f"| {n} | {kb / 1024:.1f} MiB | {anon / 1024:.1f} MiB | {file / 1024:.1f} MiB |")
+
+
 def empty(api_url, dlv_url, admin):
     # A workspace with one environment and nothing in it, loaded by delivery the way
     # manyflags loads the big one: GET /v1/config and OFREP requests.
@@ -190,6 +259,8 @@ def main():
         propagation(*a[:6], int(a[6]))
     elif cmd == "empty":
         empty(*a[:3])
+    elif cmd == "churn":
+        churn(*a[:6], int(a[6]), int(a[7]), a[8], a[9])
     elif cmd == "manyflags":
         manyflags(*a[:6], int(a[6]), float(a[7]), a[8])
     else:

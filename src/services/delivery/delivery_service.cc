@@ -1,5 +1,7 @@
 #include "src/services/delivery/delivery_service.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <set>
 #include <optional>
@@ -248,6 +250,11 @@ bool IfNoneMatchMatches(std::string_view header, std::string_view etag) {
   return false;
 }
 
+// A build of a document at least this large gives the memory of its parse (and of the
+// snapshot it replaced) back to the system, once no large build has happened for kTrimQuiet.
+constexpr size_t kTrimAfterBuildBytes = 256 << 10;
+constexpr absl::Duration kTrimQuiet = absl::Seconds(2);
+
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
                                                               int64_t version,
                                                               std::string_view signature) {
@@ -257,18 +264,20 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(std::string bytes,
     if (!parsed.ok()) return parsed.status();
     sig = *std::move(parsed);
   }
-  boost::system::error_code ec;
-  json::value doc = json::parse(bytes, ec);
-  if (ec || !doc.is_object()) {
-    return absl::InvalidArgumentError("the resolved document is not a JSON object");
-  }
-  const json::object& o = doc.get_object();
-  const json::value* format = o.if_contains("format");
-  if (format == nullptr || !format->is_int64() || format->get_int64() != 1) {
-    return absl::InvalidArgumentError("the resolved document's format is not 1");
-  }
   auto snap = std::make_shared<Snapshot>();
-  eval::CompileDocument(o, snap.get());
+  {
+    boost::system::error_code ec;
+    json::value doc = json::parse(bytes, ec);
+    if (ec || !doc.is_object()) {
+      return absl::InvalidArgumentError("the resolved document is not a JSON object");
+    }
+    const json::object& o = doc.get_object();
+    const json::value* format = o.if_contains("format");
+    if (format == nullptr || !format->is_int64() || format->get_int64() != 1) {
+      return absl::InvalidArgumentError("the resolved document's format is not 1");
+    }
+    eval::CompileDocument(o, snap.get());
+  }
   snap->version = version;  // the KV entry's, which the api wrote with the document
   if (!snap->flags_error.empty()) {
     EV_LOG(kError, "delivery: flag set build failed",
@@ -504,10 +513,23 @@ absl::StatusOr<DeliveryService::Current> DeliveryService::SnapshotFor(
     return Current{held, true};
   }
   std::shared_ptr<const Snapshot> fresh = std::move(*built);
-  std::unique_lock<std::shared_mutex> lock(snapshots_mu_);
-  std::shared_ptr<const Snapshot>& slot = snapshots_[topic];
-  if (slot == nullptr || slot->version < fresh->version) slot = fresh;
-  return Current{slot, false};
+  std::shared_ptr<const Snapshot> served;
+  {
+    std::unique_lock<std::shared_mutex> lock(snapshots_mu_);
+    std::shared_ptr<const Snapshot>& slot = snapshots_[topic];
+    if (slot == nullptr || slot->version < fresh->version) slot = fresh;
+    served = slot;
+  }
+  if (fresh->bytes->size() >= kTrimAfterBuildBytes) {
+    // The parse tree of a large document is several times its bytes in small blocks, and
+    // the snapshot it replaces is as large again; glibc keeps freed memory in its arenas (a
+    // 1.7 MB document: ~50 MB kept against ~10 MB live), so the process would stay at its
+    // largest build's size for good. The poll gives it back once builds have paused
+    // (TrimAfterLargeBuilds): not here, where the next build would pay to fault it all in
+    // again (bench/delivery/churn.sh; docs/performance.md "Memory under churn").
+    large_build_at_us_.store(absl::ToUnixMicros(options_.env->Now()), std::memory_order_relaxed);
+  }
+  return Current{served, false};
 }
 
 std::optional<net::Response> DeliveryService::BeginDocument(net::Request& req, bool allow_query,
@@ -580,8 +602,17 @@ net::Response DeliveryService::HandleStream(net::Request& req) {
   return r;
 }
 
+void DeliveryService::TrimAfterLargeBuilds() {
+  const int64_t at = large_build_at_us_.load(std::memory_order_relaxed);
+  if (at == 0 || absl::ToUnixMicros(options_.env->Now()) - at < absl::ToInt64Microseconds(kTrimQuiet)) return;
+  // A build after the load above moves the mark: it is trimmed after its own pause.
+  int64_t expected = at;
+  if (large_build_at_us_.compare_exchange_strong(expected, 0, std::memory_order_relaxed)) ::malloc_trim(0);
+}
+
 void DeliveryService::PollOnce() {
   if (options_.on_poll) options_.on_poll();
+  TrimAfterLargeBuilds();
   RefreshSignatures();
   bool heartbeat = (++ticks_ % options_.heartbeat_ticks) == 0;
   // About once a second (every tick when the poll is slower): revoked keys' streams end.

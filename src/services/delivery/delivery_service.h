@@ -229,6 +229,12 @@ class DeliveryService {
   std::mutex topics_mu_;
   std::unordered_map<std::string, Topic> topics_;  // "ws/env[#c]"
 
+  // Env time (Unix µs) of the last build of a large document whose freed memory is not yet
+  // given back to the system; 0 = none. TrimAfterLargeBuilds (from the poll) gives it back
+  // once builds have paused.
+  std::atomic<int64_t> large_build_at_us_{0};
+  void TrimAfterLargeBuilds();
+
   std::mutex poll_mu_;  // guards poll_task_ (Start/Stop against Notify)
   std::unique_ptr<base::PeriodicTask> poll_task_;
   int64_t ticks_ = 0;
