@@ -24,12 +24,17 @@
 #include "cli/flag_import.h"
 #include "cli/history_diff.h"
 #include "cli/mcp_stdio.h"
-#include "cli/workspace_export.h"
+#include "src/workspace/workspace_export.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
 #include "src/net/http_client.h"
 
 namespace edgevault::cli {
+
+using workspace::ParseWorkspaceExport;
+using workspace::PlanWorkspaceImport;
+using workspace::WorkspaceExport;
+using workspace::WorkspaceImportPlan;
 
 namespace json = boost::json;
 
@@ -997,22 +1002,10 @@ int ExportWorkspace(const ApiCommands& c, Client& client) {
   if (c.format == "dotenv" && c.export_cmd->count("--format") > 0) {
     return Fail("--all writes yaml or json, not dotenv");
   }
-  Reply ws = client.Call("GET", WsPath(c));
-  if (int rc = Check(ws)) return rc;
-  if (!ws.body.is_object()) return Unexpected(ws, "not an object");
-  WorkspaceLists lists;
-  for (auto [kind, into] : {std::pair{"configs", &lists.configs}, std::pair{"flags", &lists.flags},
-                            std::pair{"segments", &lists.segments}, std::pair{"secrets", &lists.secrets}}) {
-    Reply r = client.Call("GET", WsPath(c) + "/" + kind);
-    if (int rc = Check(r)) return rc;
-    const json::array* items = ArrayMember(r.body, "items");
-    if (items == nullptr) return Unexpected(r, "no \"items\" array");
-    *into = *items;
-  }
-  absl::StatusOr<WorkspaceExport> exported = WorkspaceExportFromApi(ws.body.get_object(), lists);
-  if (!exported.ok()) return Fail(std::string(exported.status().message()));
-  std::string text = yaml ? WorkspaceExportToYaml(*exported) : json::serialize(WorkspaceExportToJson(*exported)) + "\n";
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  // The api builds the file (GET …/export), of one revision, as the console downloads it.
+  Reply r = client.Call("GET", WsPath(c) + "/export?format=" + (yaml ? "yaml" : "json"));
+  if (int rc = Check(r)) return rc;
+  std::fwrite(r.raw.data(), 1, r.raw.size(), stdout);
   return 0;
 }
 

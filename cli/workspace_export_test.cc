@@ -1,4 +1,4 @@
-#include "cli/workspace_export.h"
+#include "src/workspace/workspace_export.h"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@ namespace edgevault::cli {
 namespace {
 
 namespace json = boost::json;
+using namespace ::edgevault::workspace;  // NOLINT: the module under test
 
 json::object Obj(std::string_view text) { return json::parse(text).as_object(); }
 

@@ -12,9 +12,8 @@ import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { assertAccessible, consoleArgs, launchChromium, screenshot } from './lib/browser.mjs';
-import { EdgeVault } from './lib/edgevault.mjs';
-import { people } from './lib/people.mjs';
+import { assertAccessible, screenshot } from './lib/browser.mjs';
+import { consoleSession } from './lib/people.mjs';
 
 const DEV = { email: 'dev@ai.example', password: 'ai e2e developer password 1', role: 'developer' };
 const SECRET = 'sk_live_ai_e2e_never_sent_to_the_model';
@@ -43,26 +42,20 @@ const rollout = (percent) => ({
   fallthrough: { rollout: [{ variation: 0, weight: 100000 - percent * 1000 }, { variation: 1, weight: percent * 1000 }] },
 });
 
-let ev, browser, origin, p, tmp;
-const pageErrors = [];
+let session, origin, p, pageErrors, tmp;
 
 before(async () => {
   await new Promise((resolve) => provider.listen(0, '127.0.0.1', resolve));
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ev-e2e-ai-'));
   writeFileSync(path.join(tmp, 'provider.key'), 'provider-key-e2e\n', { mode: 0o600 });
-  ev = await EdgeVault.start({
-    extraArgs: [...consoleArgs(), '--set', 'ai.provider=openai', '--set', 'ai.model=e2e-model',
-      '--set', `ai.base_url=http://127.0.0.1:${provider.address().port}/v1`,
-      '--set', `ai.api_key_file=${path.join(tmp, 'provider.key')}`],
-  });
-  origin = ev.url('console');
-  browser = await launchChromium();
-  p = people(ev, browser, pageErrors);
+  session = await consoleSession(['--set', 'ai.provider=openai', '--set', 'ai.model=e2e-model',
+    '--set', `ai.base_url=http://127.0.0.1:${provider.address().port}/v1`,
+    '--set', `ai.api_key_file=${path.join(tmp, 'provider.key')}`]);
+  ({ origin, p, pageErrors } = session);
 });
 
 after(async () => {
-  await browser?.close();
-  await ev?.stop();
+  await session?.stop();
   provider.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });

@@ -463,6 +463,38 @@ TEST_F(ApiTest, PuttingTheSameSecretTwiceWritesOneRevision) {
   EXPECT_EQ(second.Header("ETag"), first.Header("ETag"));
 }
 
+// GET …/export: the workspace as one file of one revision, for anyone who may read it;
+// secrets by name only. Another org's workspace is not found; a bad format changes nothing.
+TEST_F(ApiTest, ExportIsOneFileOfOneRevisionForReadersWithoutSecretValues) {
+  const std::string base = "/v1/workspaces/exp";
+  ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "exp"}, {"name", "Export"}}).status, 201);
+  ASSERT_EQ(Api("POST", base + "/environments", json::object{{"key", "prod"}, {"reason", "setup"}}).status, 201);
+  ASSERT_EQ(Api("PUT", base + "/configs/limit",
+                json::object{{"type", "integer"}, {"values", {{"prod", 5}}}, {"reason", "setup"}}).status,
+            200);
+  HttpReply secret = Api("PUT", base + "/secrets/token", json::object{{"values", {{"prod", "exp-s3cr3t-value"}}}, {"reason", "setup"}});
+  ASSERT_EQ(secret.status, 200) << secret.body;
+  const std::string viewer = up_->TokenForNewUser("viewer-export@example.com", "viewer");
+  ASSERT_FALSE(viewer.empty());
+  HttpReply yaml = Api("GET", base + "/export", nullptr, viewer);
+  ASSERT_EQ(yaml.status, 200) << yaml.body;
+  EXPECT_EQ(yaml.Header("Content-Type"), "application/yaml; charset=utf-8");
+  EXPECT_EQ(yaml.Header("Content-Disposition"), "attachment; filename=\"exp.edgevault.yaml\"");
+  EXPECT_EQ(yaml.Header("ETag"), base::StrCat("\"", Head(base), "\""));
+  EXPECT_NE(yaml.body.find("edgevault.workspace/1"), std::string::npos) << yaml.body;
+  EXPECT_EQ(yaml.body.find("exp-s3cr3t-value"), std::string::npos) << yaml.body;
+  HttpReply js = Api("GET", base + "/export?format=json", nullptr, viewer);
+  ASSERT_EQ(js.status, 200) << js.body;
+  EXPECT_EQ(js.json.at("format"), "edgevault.workspace/1");
+  EXPECT_EQ(js.json.at("configs").at("limit").at("values").at("prod"), 5);
+  EXPECT_EQ(js.json.at("secrets").at("token").at("environments"), json::array{"prod"});
+  EXPECT_EQ(Api("GET", base + "/export", nullptr, viewer).body, yaml.body);  // stable bytes
+  HttpReply bad = Api("GET", base + "/export?format=xml", nullptr, viewer);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("bad_format"), std::string::npos) << bad.body;
+  EXPECT_EQ(Api("GET", base + "/export", nullptr, "not-a-key").status, 401);
+}
+
 TEST_F(ApiTest, OpenApiListsEveryRoute) {
   HttpReply r = up_->Call("api", "GET", "/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
@@ -474,7 +506,8 @@ TEST_F(ApiTest, OpenApiListsEveryRoute) {
                         "/v1/workspaces/{ws}/rollback", "/v1/workspaces/{ws}/activity",
                         "/v1/workspaces/{ws}/events", "/v1/workspaces/{ws}/environments/{env}/sdk-keys",
                         "/v1/workspaces/{ws}/secrets/{key}", "/v1/workspaces/{ws}/environments/{env}/secrets",
-                        "/v1/workspaces/{ws}/flags/{key}/evaluate", "/v1/workspaces/{ws}/environments/{env}"}) {
+                        "/v1/workspaces/{ws}/flags/{key}/evaluate", "/v1/workspaces/{ws}/environments/{env}",
+                        "/v1/workspaces/{ws}/export"}) {
     EXPECT_TRUE(paths.contains(p)) << p;
   }
 }

@@ -63,6 +63,26 @@ async function send(method: string, path: string, body: unknown, extra?: Record<
   });
 }
 
+// GETs `path` (under /bff/) as text, for a file to save: its bytes, the file name the api
+// suggests (Content-Disposition) and its type; an error answer throws an ApiError.
+export async function bffFile(path: string): Promise<{ text: string; filename: string; type: string }> {
+  let res: Response;
+  try {
+    res = await fetch(path, { credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, 'network', 'The console cannot be reached; check your connection and try again.');
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    if (res.status === 401) session.value = null;
+    let body: unknown;
+    try { body = JSON.parse(text); } catch { body = undefined; }
+    throw errorOf(res.status, body);
+  }
+  const m = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '');
+  return { text, filename: m?.[1] ?? 'download', type: res.headers.get('content-type') ?? 'application/octet-stream' };
+}
+
 // Calls `path` (under /bff/) and answers its JSON body, or throws an ApiError.
 // A 401 outside the login routes means the session ended: the app shows the login page.
 // A CSRF refusal after a console restart (a new CSRF key) is retried once with a fresh token.

@@ -32,6 +32,7 @@
 #include "src/workspace/org_webhooks.h"
 #include "src/workspace/resolver.h"
 #include "src/workspace/stale_flags.h"
+#include "src/workspace/workspace_export.h"
 
 namespace edgevault::api {
 
@@ -673,6 +674,50 @@ class ApiService::Handlers {
                                                                    {"name", c.ws.name}, {"revision", head},
                                                                    {"environments", std::move(e)}}),
                           head);
+    });
+
+    // The whole workspace as one file (workspace_export.h; docs/design/workspace-export.md):
+    // environments, configs, flags and segments whole, secrets by name only. Readers may
+    // export what they may read. The file is of one revision: read again when a write came
+    // between the lists (at most 3 tries, then 409).
+    Route(r, http::verb::get, "/v1/workspaces/{ws}/export", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kRead));
+      const std::string format = req.QueryParam("format").value_or("yaml");
+      if (format != "yaml" && format != "json") {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError("query parameter 'format': yaml (the default) or json"), "bad_format");
+      }
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        EV_ASSIGN_OR_RETURN(int64_t head, o_.service->Head(c.ws));
+        EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, o_.service->ListEnvironments(c.ws));
+        json::array env_json;
+        for (const auto& item : envs) env_json.push_back(ItemJson(item));
+        workspace::WorkspaceLists lists;
+        for (auto [kind, into] : {std::pair{ItemKind::kConfig, &lists.configs}, std::pair{ItemKind::kFlag, &lists.flags},
+                                  std::pair{ItemKind::kSegment, &lists.segments},
+                                  std::pair{ItemKind::kSecret, &lists.secrets}}) {
+          EV_ASSIGN_OR_RETURN(std::vector<storage::Item> items, o_.service->ListItems(c.ws, kind));
+          for (const auto& item : items) into->push_back(ItemJson(item));
+        }
+        EV_ASSIGN_OR_RETURN(int64_t after, o_.service->Head(c.ws));
+        if (after != head) continue;
+        absl::StatusOr<workspace::WorkspaceExport> exported = workspace::WorkspaceExportFromApi(
+            json::object{{"key", c.ws.key}, {"name", c.ws.name}, {"environments", std::move(env_json)}}, lists);
+        if (!exported.ok()) return absl::InternalError(base::ToAbsl("export: " + std::string(exported.status().message())));
+        net::Response resp;
+        resp.status = 200;
+        if (format == "yaml") {
+          resp.content_type = "application/yaml; charset=utf-8";
+          resp.body = workspace::WorkspaceExportToYaml(*exported);
+        } else {
+          resp.body = json::serialize(workspace::WorkspaceExportToJson(*exported)) + "\n";
+        }
+        resp.headers.emplace_back("Content-Disposition",
+                                  "attachment; filename=\"" + c.ws.key + ".edgevault." + format + "\"");
+        return WithRevision(std::move(resp), head);
+      }
+      return services::WithErrorCode(
+          absl::AbortedError("the workspace changed while it was exported, three times; try again"), "conflict");
     });
 
     // Renames (the display name; the key never changes). Administering, with a reason.

@@ -315,6 +315,11 @@ json::object Build() {
                                {"required", json::array{"changes"}},
                                {"additionalProperties", false}},
                   "201", "ChangeRequest")}};
+  paths["/v1/workspaces/{ws}/export"] = {
+      {"get", Op("The whole workspace as one file, format edgevault.workspace/1 (reader): environments with parent, "
+                 "protection and policy, configs, flags and segments whole, secrets by name only (never a value); "
+                 "of one revision (ETag). YAML by default; `edgevault import --from workspace` reads it back",
+                 {P("ws"), P("format", "query", "string")}, std::nullopt, "200", "Any")}};
   paths["/v1/workspaces/{ws}/batch"] = {
       {"post", Op("Apply several changes at once as one direct write (developer; admin for protected "
                   "environments; 403 change_request_required where a policy requires change requests): the "

@@ -2,7 +2,24 @@
 // as the bootstrap admin key, inviting users with a role, and signing one in in a fresh
 // browser context (so two people never share a cookie).
 import assert from 'node:assert/strict';
-import { watchPage } from './browser.mjs';
+import { consoleArgs, launchChromium, watchPage } from './browser.mjs';
+import { EdgeVault } from './edgevault.mjs';
+
+// One `edgevault up` serving the console and one Chromium, for a test file's `before`
+// (`stop()` in its `after`): {ev, browser, origin, pageErrors, p: people(...)}.
+// `extraArgs`: more `edgevault up` settings.
+export async function consoleSession(extraArgs = []) {
+  const ev = await EdgeVault.start({ extraArgs: [...consoleArgs(), ...extraArgs] });
+  const browser = await launchChromium();
+  const pageErrors = [];
+  return {
+    ev, browser, origin: ev.url('console'), pageErrors, p: people(ev, browser, pageErrors),
+    async stop() {
+      await browser.close();
+      await ev.stop();
+    },
+  };
+}
 
 export function people(ev, browser, pageErrors) {
   const origin = ev.url('console');

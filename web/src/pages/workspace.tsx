@@ -4,7 +4,7 @@
 // from) with a form to set a value in one environment. Live: the page reloads its data on
 // every `revision` event of the workspace's event stream.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, bff, enc, type ConfigItem, type ConfigType, type Environment, type WorkspaceDetail } from '../api';
+import { ApiError, bff, bffFile, enc, type ConfigItem, type ConfigType, type Environment, type WorkspaceDetail } from '../api';
 import { effectiveValue, envOrder, envTree, formatValue, jsonSyntax, parseValue, valueViolation, type EnvNode, type Violation } from '../model';
 import { linkClick } from '../router';
 import { ErrorMessage, Field, Loading, useResource, useSubmit } from '../ui';
@@ -49,6 +49,7 @@ export function WorkspacePage({ wsKey }: { wsKey: string }) {
             <CreateEnvironment base={base} envs={data.ws.environments} onDone={reload} />
           </section>
           <Configs wsKey={wsKey} base={base} data={data} onDone={reload} />
+          <ExportPanel wsKey={wsKey} base={base} />
         </>
       )}
     </>
@@ -660,6 +661,52 @@ function CreateConfig({ base, onDone }: { base: string; onDone: () => void }) {
       {error && <ErrorMessage message={error} />}
       {done && !error && <p role="status" class="ok">{done}</p>}
       <button type="submit" class="primary" disabled={busy}>{busy ? 'Adding…' : 'Add config'}</button>
+    </form>
+  );
+}
+
+// "Export": the whole workspace as one file (GET …/export, format edgevault.workspace/1),
+// saved by the browser: environments, configs, flags and segments whole, secrets by name.
+function ExportPanel({ wsKey, base }: { wsKey: string; base: string }) {
+  const [format, setFormat] = useState<'yaml' | 'json'>('yaml');
+  const [done, setDone] = useState<string | undefined>(undefined);
+  const { busy, error, submit } = useSubmit();
+  const onExport = (e: Event) => {
+    e.preventDefault();
+    void submit(async () => {
+      setDone(undefined);
+      const file = await bffFile(`${base}/export?format=${format}`);
+      const url = URL.createObjectURL(new Blob([file.text], { type: file.type }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = file.filename;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      setDone(`Saved ${file.filename}.`);
+    });
+  };
+  return (
+    <form class="panel" aria-labelledby="export-h" onSubmit={onExport} data-export>
+      <h2 id="export-h">Export</h2>
+      <p class="muted">
+        The whole workspace as one file: environments with their parents, protection and policies; every config, flag and
+        segment; secrets by name only (never a value). Two exports of the same revision are identical. Read it back into
+        a workspace with <code>edgevault import -w {wsKey} --from workspace FILE</code>.
+      </p>
+      <fieldset>
+        <legend>Format</legend>
+        {(['yaml', 'json'] as const).map((f) => (
+          <span class="check" key={f}>
+            <input id={`export-${f}`} type="radio" name="export-format" checked={format === f} onChange={() => setFormat(f)} />
+            <label for={`export-${f}`}>{f.toUpperCase()}</label>
+          </span>
+        ))}
+      </fieldset>
+      {error && <ErrorMessage message={error} />}
+      {done && <p role="status">{done}</p>}
+      <button type="submit" disabled={busy}>{busy ? 'Exporting…' : 'Download the export'}</button>
     </form>
   );
 }

@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "boost/json.hpp"
 
-namespace edgevault::cli {
+namespace edgevault::workspace {
 
 inline constexpr char kWorkspaceExportFormat[] = "edgevault.workspace/1";
 
@@ -83,4 +83,4 @@ struct WorkspaceImportPlan {
 absl::StatusOr<WorkspaceImportPlan> PlanWorkspaceImport(const WorkspaceExport& ws,
                                                         const boost::json::array& target_environments);
 
-}  // namespace edgevault::cli
+}  // namespace edgevault::workspace

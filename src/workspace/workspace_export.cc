@@ -1,4 +1,4 @@
-#include "cli/workspace_export.h"
+#include "src/workspace/workspace_export.h"
 
 #include <functional>
 #include <set>
@@ -6,7 +6,7 @@
 
 #include "yaml-cpp/yaml.h"
 
-namespace edgevault::cli {
+namespace edgevault::workspace {
 
 namespace json = boost::json;
 
@@ -348,4 +348,4 @@ absl::StatusOr<WorkspaceImportPlan> PlanWorkspaceImport(const WorkspaceExport& w
   return plan;
 }
 
-}  // namespace edgevault::cli
+}  // namespace edgevault::workspace

@@ -1,0 +1,67 @@
+// Exporting a workspace from the console (web/src/pages/workspace.tsx, "Export") in
+// Chromium against a real `edgevault up`: a viewer downloads the workspace as YAML and as
+// JSON; the files are the api's GET …/export bytes (format edgevault.workspace/1), hold the
+// environments, configs and flags, name the secret and never hold its value. axe-core
+// checks the page with the panel.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { assertAccessible } from './lib/browser.mjs';
+import { consoleSession } from './lib/people.mjs';
+
+const VIEWER = { email: 'viewer@export.example', password: 'export e2e viewer password 1', role: 'viewer' };
+const SECRET = 'sk_live_export_e2e_never_in_a_file';
+
+let session, ev, origin, p, pageErrors;
+
+before(async () => {
+  session = await consoleSession();
+  ({ ev, origin, p, pageErrors } = session);
+});
+
+after(async () => {
+  await session?.stop();
+});
+
+async function download(page, format) {
+  await page.locator(`#export-${format}`).check();
+  const [file] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Download the export' }).click(),
+  ]);
+  await page.locator('[data-export] [role="status"]').getByText(`Saved shop.edgevault.${format}.`).waitFor();
+  assert.equal(file.suggestedFilename(), `shop.edgevault.${format}`);
+  return readFile(await file.path(), 'utf8');
+}
+
+test('a viewer downloads the workspace as YAML and JSON, secrets by name only', async () => {
+  await p.api('POST', '/v1/workspaces', { key: 'shop', name: 'Shop' });
+  await p.api('POST', '/v1/workspaces/shop/environments', { key: 'prod', name: 'Production', protected: true, reason: 'setup' });
+  await p.api('POST', '/v1/workspaces/shop/environments', { key: 'staging', name: 'Staging', parent: 'prod', reason: 'setup' });
+  await p.api('PUT', '/v1/workspaces/shop/configs/db.pool', { type: 'integer', values: { prod: 50, staging: 5 }, reason: 'setup' });
+  await p.api('PUT', '/v1/workspaces/shop/flags/checkout', {
+    variations: [{ value: false }, { value: true }], environments: { prod: { on: true, fallthrough: { variation: 1 } } }, reason: 'setup',
+  });
+  await p.api('PUT', '/v1/workspaces/shop/secrets/stripe.key', { values: { prod: SECRET }, reason: 'setup' });
+  await p.invite(VIEWER);
+  const viewer = await p.login(VIEWER);
+  await viewer.goto(origin + '/workspaces/shop');
+  await viewer.getByRole('heading', { level: 2, name: 'Export' }).waitFor();
+  await assertAccessible(viewer, 'workspace (export panel)');
+
+  const yaml = await download(viewer, 'yaml');
+  const api = await ev.call('api', 'GET', '/v1/workspaces/shop/export', { bearer: ev.adminKey });
+  assert.equal(api.status, 200);
+  assert.equal(yaml, api.text, 'the download is the api’s file');
+  assert.match(yaml, /edgevault\.workspace\/1/);
+  assert.ok(!yaml.includes(SECRET), 'a secret value in the export');
+
+  const doc = JSON.parse(await download(viewer, 'json'));
+  assert.equal(doc.format, 'edgevault.workspace/1');
+  assert.deepEqual(doc.environments.map((e) => [e.key, e.parent ?? '']), [['prod', ''], ['staging', 'prod']]);
+  assert.deepEqual(doc.configs['db.pool'].values, { prod: 50, staging: 5 });
+  assert.equal(doc.flags.checkout.environments.prod.on, true);
+  assert.deepEqual(doc.secrets['stripe.key'].environments, ['prod']);
+  assert.ok(!JSON.stringify(doc).includes(SECRET));
+  assert.deepEqual(pageErrors, []);
+});
