@@ -97,7 +97,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
   assert.deepEqual(names, ['ai_draft', 'ai_risk_review', 'apply_change', 'config_move_to_secret', 'create_promotion', 'diff_revisions', 'explain_flag',
-    'flag_insights', 'get_change_request', 'get_history', 'get_item', 'get_resolved_environment', 'leak_scan', 'list_change_requests',
+    'export_workspace', 'flag_insights', 'get_change_request', 'get_history', 'get_item', 'get_resolved_environment', 'leak_scan', 'list_change_requests',
     'list_environments', 'list_items', 'list_workspaces', 'propose_change', 'search_items']);
   for (const t of tools) {
     assert.equal(t.inputSchema.type, 'object', t.name);
@@ -125,6 +125,10 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   assert.equal((await call('get_item', { ...ws, kind: 'config', key: 'db.pool' })).values.prod, 20);
   const resolved = await call('get_resolved_environment', { ...ws, environment: 'dev' });
   assert.equal(resolved.configs['db.pool'].value, 5);
+  const exported = await call('export_workspace', ws);
+  assert.equal(exported.format, 'edgevault.workspace/1');
+  assert.equal(exported.configs['db.pool'].values.prod, 20);
+  assert.deepEqual(Object.keys(exported.secrets), ['stripe.key']);
   assert.deepEqual((await call('search_items', { ...ws, query: 'POOL' })).items.map((i) => i.key), ['db.pool']);
   const explained = await call('explain_flag', { ...ws, flag: 'new-checkout', context: { targetingKey: 'u1', plan: 'pro' } });
   const dev = explained.environments.find((e) => e.environment === 'dev');
@@ -205,7 +209,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   outputs.push(textOf(item));
 
   // Default server: no tool output, however it was asked, carries a secret value.
-  assert.equal(outputs.length, 23);  // 21 tool calls (every tool but read_secret_value), 2 resource reads
+  assert.equal(outputs.length, 24);  // 22 tool calls (every tool but read_secret_value), 2 resource reads
   for (const o of outputs) {
     assert.ok(!o.includes(MARKER), `a secret value leaked: ${o.slice(0, 300)}`);
     assert.ok(!o.includes(PROPOSED_MARKER), `a proposed secret value leaked: ${o.slice(0, 300)}`);
@@ -249,7 +253,7 @@ test('a secret value reaches an agent only when the server allows it and the tok
   const outputs = [];
   for (const [name, args] of [['list_items', { workspace: 'shop' }], ['get_item', { workspace: 'shop', kind: 'secret', key: 'stripe.key' }],
     ['get_history', { workspace: 'shop' }], ['search_items', { workspace: 'shop', query: 'stripe' }],
-    ['get_resolved_environment', { workspace: 'shop', environment: 'dev' }]]) {
+    ['get_resolved_environment', { workspace: 'shop', environment: 'dev' }], ['export_workspace', { workspace: 'shop' }]]) {
     const out = await plain.client.callTool({ name, arguments: args });
     assert.ok(!out.isError, `${name}: ${textOf(out)}`);
     outputs.push(textOf(out));

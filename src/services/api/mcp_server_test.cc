@@ -446,6 +446,7 @@ TEST_F(McpServerTest, EveryToolHasSchemasAndAnnotations) {
   }
   std::vector<std::string> names = ToolNames(s);
   for (std::string_view n : {"list_workspaces", "list_environments", "list_items", "get_item", "get_resolved_environment",
+                             "export_workspace",
                              "search_items", "explain_flag", "flag_insights", "get_history", "diff_revisions", "list_change_requests",
                              "propose_change", "apply_change", "create_promotion", "read_secret_value"}) {
     EXPECT_TRUE(Contains(names, n)) << n;

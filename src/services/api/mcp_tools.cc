@@ -225,6 +225,24 @@ std::vector<McpTool> BuildTools() {
                                     nullptr, {}));
                }});
 
+  t.push_back({.name = "export_workspace",
+               .title = "Export a workspace",
+               .description = "The whole workspace as one document (format edgevault.workspace/1) of one revision: "
+                              "environments with parent, protection and policy; every config, flag and segment "
+                              "whole; secrets by name only, never a value. `edgevault import --from workspace` "
+                              "reads it back into another workspace.",
+               .input_schema = Input({{"workspace", Workspace()}}, {"workspace"}),
+               .output_schema = Output({{"format", {{"type", "string"}}},
+                                        {"environments", Arr("the environments, parents first")},
+                                        {"configs", {{"type", "object"}}},
+                                        {"flags", {{"type", "object"}}},
+                                        {"segments", {{"type", "object"}}},
+                                        {"secrets", {{"type", "object"}}}},
+                                       {"format"}),
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 return Answer(call(http::verb::get, WsPath(args) + "/export?format=json", nullptr, {}));
+               }});
+
   t.push_back({.name = "search_items",
                .title = "Search items",
                .description = "Items whose key or description contains the query (case-insensitive); at most 100.",
