@@ -4,6 +4,8 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include "src/workspace/yaml_json.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -393,51 +395,7 @@ std::optional<std::string> Field(const json::value& body, std::string_view name)
 
 std::string Missing(std::string_view name) { return "no \"" + std::string(name) + "\" in it"; }
 
-namespace {
-
-// Aliases let a small file name the same node many times over ("billion laughs"); depth
-// and the number of values converted are bounded so such a file fails instead of eating
-// the machine.
-constexpr int kMaxYamlDepth = 200;
-constexpr size_t kMaxYamlValues = 5'000'000;
-
-json::value YamlToJsonBounded(const YAML::Node& n, int depth, size_t* budget) {
-  if (depth > kMaxYamlDepth) throw std::runtime_error("nested more than 200 levels deep");
-  if (*budget == 0) throw std::runtime_error("more than 5,000,000 values (aliases repeating a node count each time)");
-  --*budget;
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json::object o;
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJsonBounded(kv.second, depth + 1, budget);
-      return o;
-    }
-    case YAML::NodeType::Sequence: {
-      json::array a;
-      for (const auto& x : n) a.push_back(YamlToJsonBounded(x, depth + 1, budget));
-      return a;
-    }
-    case YAML::NodeType::Scalar: {
-      std::string s = n.Scalar();
-      if (n.Tag() == "!") return json::value(s);  // quoted: always a string
-      if (s == "true") return true;
-      if (s == "false") return false;
-      if (s == "null" || s == "~") return nullptr;
-      boost::system::error_code ec;
-      json::value num = json::parse(s, ec);
-      if (!ec && num.is_number()) return num;
-      return json::value(s);
-    }
-    default:
-      return nullptr;
-  }
-}
-
-}  // namespace
-
-json::value YamlToJson(const YAML::Node& n) {
-  size_t budget = kMaxYamlValues;
-  return YamlToJsonBounded(n, 0, &budget);
-}
+json::value YamlToJson(const YAML::Node& n) { return workspace::YamlToJson(n); }
 
 // The file as a JSON object: .yaml/.yml parsed as YAML, anything else as JSON.
 std::optional<json::object> ReadDocument(const std::string& path, std::string* error) {

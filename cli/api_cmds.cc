@@ -24,17 +24,11 @@
 #include "cli/flag_import.h"
 #include "cli/history_diff.h"
 #include "cli/mcp_stdio.h"
-#include "src/workspace/workspace_export.h"
 #include "src/base/env.h"
 #include "src/base/strings.h"
 #include "src/net/http_client.h"
 
 namespace edgevault::cli {
-
-using workspace::ParseWorkspaceExport;
-using workspace::PlanWorkspaceImport;
-using workspace::WorkspaceExport;
-using workspace::WorkspaceImportPlan;
 
 namespace json = boost::json;
 
@@ -991,9 +985,6 @@ int ImportFlags(const ApiCommands& c, Client& client) {
   return 0;
 }
 
-// The api's batch limit (src/workspace/change_set.h kMaxBatchChanges).
-constexpr size_t kMaxImportChanges = 2000;
-
 // `export -w WS --all [--format yaml|json]`: the whole workspace (workspace_export.h),
 // secrets by name only.
 int ExportWorkspace(const ApiCommands& c, Client& client) {
@@ -1009,95 +1000,61 @@ int ExportWorkspace(const ApiCommands& c, Client& client) {
   return 0;
 }
 
-// `import -w WS --from workspace FILE`: the environments the target lacks are created
-// (parents first, with their protection and policy), then every config, flag and segment
-// goes in as ONE batch (all or none). Secrets are named, never imported.
+// `import -w WS --from workspace FILE`: the api's POST …/import (docs/api.md) does it: the
+// environments the target lacks are created (parents first, with their protection and
+// policy), then every config, flag and segment goes in as ONE batch (all or none). Secrets
+// are named, never imported. The file is read (and, YAML, parsed) here.
 int ImportWorkspace(const ApiCommands& c, Client& client) {
   std::string error;
   std::optional<json::object> doc = ReadDocument(c.file, &error);
   if (!doc) return Fail(error + "; nothing was imported");
-  absl::StatusOr<WorkspaceExport> file = ParseWorkspaceExport(*doc);
-  if (!file.ok()) return Fail(c.file + ": " + std::string(file.status().message()) + "; nothing was imported");
-  Reply target = client.Call("GET", WsPath(c));
-  if (int rc = Check(target)) return rc;
-  const json::array* envs = ArrayMember(target.body, "environments");
-  if (envs == nullptr) return Unexpected(target, "no \"environments\" array");
-  absl::StatusOr<WorkspaceImportPlan> plan = PlanWorkspaceImport(*file, *envs);
-  if (!plan.ok()) return Fail(std::string(plan.status().message()) + "; nothing was imported");
-  if (plan->changes.size() > kMaxImportChanges) {
-    return Fail(c.file + " holds " + std::to_string(plan->changes.size()) + " items; one import writes at most " +
-                std::to_string(kMaxImportChanges) + " (one batch): split the file; nothing was imported");
-  }
-  for (const std::string& s : plan->secrets_not_imported) {
+  json::value body = json::object{{"document", std::move(*doc)}, {"reason", c.reason}, {"dry_run", c.dry_run}};
+  Reply r = client.Call("POST", WsPath(c) + "/import", &body);
+  if (int rc = Check(r)) return rc;
+  if (!r.body.is_object()) return Unexpected(r, "not an object");
+  auto strings = [&](std::string_view name) {
+    std::vector<std::string> out;
+    if (const json::array* a = ArrayMember(r.body, name)) {
+      for (const json::value& v : *a) {
+        if (v.is_string()) out.emplace_back(v.get_string());
+      }
+    }
+    return out;
+  };
+  for (const std::string& s : strings("secrets_not_imported")) {
     std::fprintf(stderr, "edgevault: secret \"%s\" is listed by name only: set its values with `edgevault secret set`\n",
                  s.c_str());
   }
+  const json::value* items = Member(r.body, "items");
+  const int64_t total = items != nullptr && items->is_int64() ? items->get_int64() : 0;
   if (c.dry_run) {
-    for (const auto& e : plan->create) std::printf("would create environment %s\n", e.key.c_str());
-    if (!plan->create.empty()) {
+    std::vector<std::string> to_create = strings("environments_to_create");
+    for (const std::string& e : to_create) std::printf("would create environment %s\n", e.c_str());
+    if (!to_create.empty()) {
       std::printf("Dry run: nothing was written. The items are checked once the environments exist "
-                  "(%zu config/flag/segment changes).\n", plan->changes.size());
+                  "(%lld config/flag/segment changes).\n", static_cast<long long>(total));
       return 0;
     }
   }
-  for (const auto& e : plan->create) {
-    json::value body = json::object{{"key", e.key}, {"name", e.name}, {"protected", e.is_protected},
-                                    {"reason", c.reason}};
-    if (!e.parent.empty()) body.as_object()["parent"] = e.parent;
-    Reply r = client.Call("POST", WsPath(c) + "/environments", &body);
-    if (int rc = Check(r)) {
-      std::fprintf(stderr, "edgevault: stopped at environment %s; no item was imported\n", e.key.c_str());
-      return rc;
-    }
-    std::printf("Created environment %s.\n", e.key.c_str());
-  }
-  // The new environments' policies go on after the items: a policy requiring change
-  // requests would refuse the import's own batch.
-  auto apply_policies = [&]() -> int {
-    for (const auto& e : plan->create) {
-      if (!e.policy) continue;
-      json::value policy = *e.policy;
-      policy.as_object()["reason"] = c.reason;
-      Reply p = client.Call("PUT", WsPath(c) + "/environments/" + QueryValue(e.key) + "/policy", &policy);
-      if (int rc = Check(p)) {
-        std::fprintf(stderr, "edgevault: environment %s has no policy yet: set it with `edgevault env policy`\n",
-                     e.key.c_str());
-        return rc;
-      }
-      std::printf("Set the policy of environment %s.\n", e.key.c_str());
-    }
-    return 0;
-  };
-  if (plan->changes.empty()) {
-    if (!c.dry_run) {
-      if (int rc = apply_policies()) return rc;
-    }
+  for (const std::string& e : strings("environments_created")) std::printf("Created environment %s.\n", e.c_str());
+  for (const std::string& e : strings("policies_set")) std::printf("Set the policy of environment %s.\n", e.c_str());
+  const json::value* batch = Member(r.body, "batch");
+  if (batch == nullptr || batch->is_null()) {
     std::printf("%s0 items into %s.\n", c.dry_run ? "Dry run: would import " : "Imported ", c.ws.c_str());
     return 0;
   }
-  const size_t total = plan->changes.size();
-  json::value batch = json::object{{"changes", std::move(plan->changes)}, {"reason", c.reason}, {"dry_run", c.dry_run}};
-  Reply r = client.Call("POST", WsPath(c) + "/batch", &batch);
-  if (r.status / 100 != 2) {
-    int rc = Check(r);
-    std::fprintf(stderr, "edgevault: no item was imported%s\n",
-                 plan->create.empty() ? "" : " (the environments above were created)");
-    return rc;
-  }
-  if (!c.dry_run) {
-    if (int rc = apply_policies()) return rc;
-  }
   if (c.as_json) {
-    std::printf("%s\n", json::serialize(r.body).c_str());
+    std::printf("%s\n", json::serialize(*batch).c_str());
     return 0;
   }
-  std::vector<std::vector<std::string>> rows = BatchItemRows(r.body, {"action", "kind", "key"});
+  std::vector<std::vector<std::string>> rows = BatchItemRows(*batch, {"action", "kind", "key"});
   if (!rows.empty()) PrintTable({"ACTION", "KIND", "KEY"}, rows);
   if (c.dry_run) {
     std::printf("Dry run: nothing was written.\n");
     return 0;
   }
-  std::printf("Imported %zu item(s) into %s (%zu unchanged).\n", rows.size(), c.ws.c_str(), total - rows.size());
+  std::printf("Imported %zu item(s) into %s (%lld unchanged).\n", rows.size(), c.ws.c_str(),
+              static_cast<long long>(total) - static_cast<long long>(rows.size()));
   return 0;
 }
 

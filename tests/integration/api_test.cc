@@ -495,6 +495,47 @@ TEST_F(ApiTest, ExportIsOneFileOfOneRevisionForReadersWithoutSecretValues) {
   EXPECT_EQ(Api("GET", base + "/export", nullptr, "not-a-key").status, 401);
 }
 
+// POST …/import reads back an export (YAML text here): a developer is refused at the
+// first step that needs an admin and nothing changes; an admin's import creates the
+// environments and writes the items; each step is the caller's own (audited) request.
+TEST_F(ApiTest, ImportReadsBackAnExportAndARefusedStepLeavesNothingHalfDone) {
+  ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "imp-src"}, {"name", "Source"}}).status, 201);
+  ASSERT_EQ(Api("POST", "/v1/workspaces/imp-src/environments", json::object{{"key", "prod"}, {"reason", "setup"}}).status, 201);
+  ASSERT_EQ(Api("PUT", "/v1/workspaces/imp-src/configs/limit",
+                json::object{{"type", "integer"}, {"values", {{"prod", 7}}}, {"reason", "setup"}}).status,
+            200);
+  HttpReply exported = Api("GET", "/v1/workspaces/imp-src/export");
+  ASSERT_EQ(exported.status, 200) << exported.body;
+  ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "imp-dst"}, {"name", "Target"}}).status, 201);
+  const std::string dst = "/v1/workspaces/imp-dst";
+  const int64_t empty_head = Head(dst);
+  json::object body{{"document_text", exported.body}, {"reason", "copy"}, {"dry_run", true}};
+  HttpReply dry = Api("POST", dst + "/import", body);
+  ASSERT_EQ(dry.status, 200) << dry.body;
+  EXPECT_EQ(dry.json.at("environments_to_create"), json::array{"prod"});
+  EXPECT_EQ(Head(dst), empty_head);
+
+  const std::string dev = up_->TokenForNewUser("dev-import@example.com", "developer");
+  ASSERT_FALSE(dev.empty());
+  body["dry_run"] = false;
+  HttpReply refused = Api("POST", dst + "/import", body, dev);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("stopped at environment prod; no item was imported"), std::string::npos) << refused.body;
+  EXPECT_EQ(Head(dst), empty_head);
+
+  HttpReply bad = Api("POST", dst + "/import", json::object{{"document", {{"format", "edgevault.workspace/9"}}}, {"reason", "x"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("bad_document"), std::string::npos) << bad.body;
+  EXPECT_EQ(Api("POST", dst + "/import", json::object{{"document_text", "a: [b"}, {"reason", "x"}}).status, 400);
+  EXPECT_EQ(Api("POST", dst + "/import", json::object{{"document_text", exported.body}}).status, 400);  // no reason
+  EXPECT_EQ(Head(dst), empty_head);
+
+  HttpReply imported = Api("POST", dst + "/import", body);
+  ASSERT_EQ(imported.status, 200) << imported.body;
+  EXPECT_EQ(imported.json.at("environments_created"), json::array{"prod"});
+  EXPECT_EQ(Api("GET", dst + "/configs/limit").json.at("values").at("prod"), 7);
+}
+
 TEST_F(ApiTest, OpenApiListsEveryRoute) {
   HttpReply r = up_->Call("api", "GET", "/v1/openapi.json");
   ASSERT_EQ(r.status, 200);
@@ -507,7 +548,7 @@ TEST_F(ApiTest, OpenApiListsEveryRoute) {
                         "/v1/workspaces/{ws}/events", "/v1/workspaces/{ws}/environments/{env}/sdk-keys",
                         "/v1/workspaces/{ws}/secrets/{key}", "/v1/workspaces/{ws}/environments/{env}/secrets",
                         "/v1/workspaces/{ws}/flags/{key}/evaluate", "/v1/workspaces/{ws}/environments/{env}",
-                        "/v1/workspaces/{ws}/export"}) {
+                        "/v1/workspaces/{ws}/export", "/v1/workspaces/{ws}/import"}) {
     EXPECT_TRUE(paths.contains(p)) << p;
   }
 }

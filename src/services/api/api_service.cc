@@ -29,10 +29,12 @@
 #include "src/services/common/http_json.h"
 #include "src/services/common/service_main.h"
 #include "src/workspace/change_requests.h"
+#include "src/workspace/change_set.h"
 #include "src/workspace/org_webhooks.h"
 #include "src/workspace/resolver.h"
 #include "src/workspace/stale_flags.h"
 #include "src/workspace/workspace_export.h"
+#include "src/workspace/yaml_json.h"
 
 namespace edgevault::api {
 
@@ -271,8 +273,11 @@ class ApiService::Handlers {
   }
 
   // Runs the handler of `method target` synchronously, on this thread, as the caller of
-  // `outer` (its credential headers) acting through `agent` (docs/design/mcp.md §3).
-  RouteAnswer CallRoute(const net::Request& outer, const workspace::AgentInfo& agent, http::verb method,
+  // `outer` (its credential headers), acting through `agent` when one is given (an MCP
+  // tool, docs/design/mcp.md §3; such calls are not counted against the rate limit again).
+  // Without an agent (the steps of POST …/import) the call is the caller's own request,
+  // authorized, counted and audited as if it came over HTTP.
+  RouteAnswer CallRoute(const net::Request& outer, const workspace::AgentInfo* agent, http::verb method,
                         const std::string& target, const json::value* body,
                         const std::vector<std::pair<std::string, std::string>>& headers) {
     net::RawRequest raw{method, target, 11};
@@ -280,7 +285,11 @@ class ApiService::Handlers {
       if (std::string_view v = outer.Header(h); !v.empty()) raw.set(h, v);
     }
     for (const auto& [name, value] : headers) raw.set(name, value);
-    raw.set(std::string(kAgentHeader), json::serialize(workspace::AgentJson(agent)));
+    if (agent != nullptr) {
+      raw.set(std::string(kAgentHeader), json::serialize(workspace::AgentJson(*agent)));
+    } else if (std::string_view outer_agent = outer.Header(kAgentHeader); !outer_agent.empty()) {
+      raw.set(std::string(kAgentHeader), outer_agent);  // only the tool layer sets it
+    }
     if (body != nullptr) {
       raw.set(http::field::content_type, "application/json");
       raw.body() = json::serialize(*body);
@@ -310,7 +319,7 @@ class ApiService::Handlers {
     mo.call_route = [this](const net::Request& outer, const workspace::AgentInfo& agent, http::verb method,
                            const std::string& target, const json::value* body,
                            const std::vector<std::pair<std::string, std::string>>& headers) {
-      return CallRoute(outer, agent, method, target, body, headers);
+      return CallRoute(outer, &agent, method, target, body, headers);
     };
     mo.record_denied = [this](const net::Request& req, const absl::Status& why) {
       RecordDenied(const_cast<net::Request&>(req), why);
@@ -718,6 +727,134 @@ class ApiService::Handlers {
       }
       return services::WithErrorCode(
           absl::AbortedError("the workspace changed while it was exported, three times; try again"), "conflict");
+    });
+
+    // Reads back what …/export wrote (docs/design/workspace-export.md §3): the environments
+    // the workspace lacks are created (parents first), every config, flag and segment goes
+    // in as ONE batch (all or none), then the new environments' policies are set. Each step
+    // is the caller's own request to its route (CallRoute), authorized, validated and
+    // audited as such. Secrets are named, never imported.
+    Route(r, http::verb::post, "/v1/workspaces/{ws}/import", [this](net::Request& req) -> absl::StatusOr<net::Response> {
+      EV_ASSIGN_OR_RETURN(Ctx c, Enter(req, Action::kWrite));
+      EV_ASSIGN_OR_RETURN(json::object body, services::ParseJsonBody(req));
+      EV_RETURN_IF_ERROR(services::RejectUnknownFields(body, {"document", "document_text", "reason", "dry_run"}));
+      EV_ASSIGN_OR_RETURN(std::string reason, Reason(body));
+      const json::value* dry = body.if_contains("dry_run");
+      if (dry != nullptr && !dry->is_bool()) return absl::InvalidArgumentError("field 'dry_run': must be a boolean");
+      const bool dry_run = dry != nullptr && dry->get_bool();
+      json::value doc;
+      if (const json::value* d = body.if_contains("document"); d != nullptr) {
+        doc = *d;
+      } else if (const json::value* t = body.if_contains("document_text"); t != nullptr && t->is_string()) {
+        // YAML or JSON text (JSON is YAML); bounded: an import holds at most 2,000 items.
+        absl::StatusOr<json::value> parsed = workspace::ParseYamlText(t->get_string(), 1'000'000);
+        if (!parsed.ok()) {
+          return services::WithErrorCode(
+              absl::InvalidArgumentError(base::ToAbsl("field 'document_text': " + std::string(parsed.status().message()))),
+              "bad_document");
+        }
+        doc = *std::move(parsed);
+      } else {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError("the body needs 'document' (the export as JSON) or 'document_text' (YAML or "
+                                       "JSON text)"),
+            "bad_document");
+      }
+      absl::StatusOr<workspace::WorkspaceExport> file = workspace::ParseWorkspaceExport(doc);
+      if (!file.ok()) {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError(base::ToAbsl(std::string(file.status().message()) + "; nothing was imported")),
+            "bad_document");
+      }
+      EV_ASSIGN_OR_RETURN(std::vector<storage::Item> envs, o_.service->ListEnvironments(c.ws));
+      json::array env_json;
+      for (const auto& item : envs) env_json.push_back(ItemJson(item));
+      absl::StatusOr<workspace::WorkspaceImportPlan> plan = workspace::PlanWorkspaceImport(*file, env_json);
+      if (!plan.ok()) {
+        return services::WithErrorCode(
+            absl::FailedPreconditionError(base::ToAbsl(std::string(plan.status().message()) + "; nothing was imported")),
+            "environment_conflict");
+      }
+      if (plan->changes.size() > workspace::kMaxBatchChanges) {
+        return services::WithErrorCode(
+            absl::InvalidArgumentError(base::ToAbsl(
+                "the file holds " + std::to_string(plan->changes.size()) + " items; one import writes at most " +
+                std::to_string(workspace::kMaxBatchChanges) + " (one batch): split it; nothing was imported")),
+            "too_many_items");
+      }
+      json::array created, existing, policies, secrets;
+      for (const auto& e : plan->create) created.push_back(json::value(e.key));
+      for (const std::string& e : plan->existing) existing.push_back(json::value(e));
+      for (const std::string& s : plan->secrets_not_imported) secrets.push_back(json::value(s));
+      const std::string ws_path = "/v1/workspaces/" + c.ws.key;
+      // A step's refusal answers with the step's own status and code, saying what stands.
+      auto refused = [](const RouteAnswer& a, const std::string& what) {
+        json::object err{{"code", "import_step_refused"}, {"message", what}};
+        const json::value* inner = a.body.is_object() ? a.body.get_object().if_contains("error") : nullptr;
+        if (inner != nullptr && inner->is_object()) {
+          const json::object& o = inner->get_object();
+          if (const json::value* code = o.if_contains("code"); code != nullptr && code->is_string()) err["code"] = *code;
+          if (const json::value* m = o.if_contains("message"); m != nullptr && m->is_string()) {
+            err["message"] = std::string(m->get_string()) + "; " + what;
+          }
+        }
+        return services::JsonResponse(a.status >= 400 ? a.status : 500, json::object{{"error", std::move(err)}});
+      };
+      json::object out{{"dry_run", dry_run}, {"environments_created", json::array()},
+                       {"environments_existing", existing}, {"secrets_not_imported", secrets},
+                       {"items", plan->changes.size()}};
+      if (dry_run) {
+        out["environments_to_create"] = created;
+        if (!plan->create.empty() || plan->changes.empty()) {
+          out["batch"] = nullptr;  // the items are checked once the environments exist
+          return services::JsonResponse(200, out);
+        }
+        json::value batch = json::object{{"changes", plan->changes}, {"reason", reason}, {"dry_run", true}};
+        RouteAnswer a = CallRoute(req, nullptr, http::verb::post, ws_path + "/batch", &batch, {});
+        if (a.status / 100 != 2) return refused(a, "nothing was imported (dry run)");
+        out["batch"] = std::move(a.body);
+        return services::JsonResponse(200, out);
+      }
+      json::array done_envs;
+      for (const auto& e : plan->create) {
+        json::value env_body = json::object{{"key", e.key}, {"name", e.name}, {"protected", e.is_protected},
+                                            {"reason", reason}};
+        if (!e.parent.empty()) env_body.as_object()["parent"] = e.parent;
+        RouteAnswer a = CallRoute(req, nullptr, http::verb::post, ws_path + "/environments", &env_body, {});
+        if (a.status / 100 != 2) {
+          return refused(a, "stopped at environment " + e.key + "; no item was imported" +
+                                (done_envs.empty() ? "" : " (the environments before it were created)"));
+        }
+        done_envs.push_back(json::value(e.key));
+      }
+      out["environments_created"] = done_envs;
+      if (!plan->changes.empty()) {
+        json::value batch = json::object{{"changes", plan->changes}, {"reason", reason}};
+        RouteAnswer a = CallRoute(req, nullptr, http::verb::post, ws_path + "/batch", &batch, {});
+        if (a.status / 100 != 2) {
+          return refused(a, std::string("no item was imported") +
+                                (done_envs.empty() ? "" : " (the new environments were created)"));
+        }
+        out["batch"] = std::move(a.body);
+      } else {
+        out["batch"] = nullptr;
+      }
+      // The new environments' policies last: a change-requests-only policy would refuse
+      // the import's own batch.
+      for (const auto& e : plan->create) {
+        if (!e.policy) continue;
+        json::value policy = *e.policy;
+        policy.as_object()["reason"] = reason;
+        RouteAnswer a = CallRoute(req, nullptr, http::verb::put,
+                                  ws_path + "/environments/" + e.key + "/policy", &policy, {});
+        if (a.status / 100 != 2) {
+          return refused(a, "the items were imported, but environment " + e.key +
+                                " has no policy yet: set it (PUT …/environments/" + e.key + "/policy)");
+        }
+        policies.push_back(json::value(e.key));
+      }
+      out["policies_set"] = std::move(policies);
+      return services::JsonResponse(200, out);
     });
 
     // Renames (the display name; the key never changes). Administering, with a reason.

@@ -320,6 +320,17 @@ json::object Build() {
                  "protection and policy, configs, flags and segments whole, secrets by name only (never a value); "
                  "of one revision (ETag). YAML by default; `edgevault import --from workspace` reads it back",
                  {P("ws"), P("format", "query", "string")}, std::nullopt, "200", "Any")}};
+  paths["/v1/workspaces/{ws}/import"] = {
+      {"post", Op("Read back an export (developer; each step needs its own right: environments and policies are "
+                  "admin's): the environments the workspace lacks are created, parents first; every config, flag and "
+                  "segment goes in as one batch (all or none); then the new environments' policies. Secrets are named, "
+                  "never imported. dry_run checks the batch when no environment is missing",
+                  {P("ws")},
+                  WithReason({{"document", {{"type", "object"}}},
+                              {"document_text", {{"type", "string"}}},
+                              {"dry_run", {{"type", "boolean"}}}},
+                             json::array{}),
+                  "200", "Any")}};
   paths["/v1/workspaces/{ws}/batch"] = {
       {"post", Op("Apply several changes at once as one direct write (developer; admin for protected "
                   "environments; 403 change_request_required where a policy requires change requests): the "

@@ -50,6 +50,7 @@ export function WorkspacePage({ wsKey }: { wsKey: string }) {
           </section>
           <Configs wsKey={wsKey} base={base} data={data} onDone={reload} />
           <ExportPanel wsKey={wsKey} base={base} />
+          <ImportPanel base={base} onDone={reload} />
         </>
       )}
     </>
@@ -693,7 +694,7 @@ function ExportPanel({ wsKey, base }: { wsKey: string; base: string }) {
       <p class="muted">
         The whole workspace as one file: environments with their parents, protection and policies; every config, flag and
         segment; secrets by name only (never a value). Two exports of the same revision are identical. Read it back into
-        a workspace with <code>edgevault import -w {wsKey} --from workspace FILE</code>.
+        a workspace with <em>Import</em> below (in any workspace) or <code>edgevault import -w {wsKey} --from workspace FILE</code>.
       </p>
       <fieldset>
         <legend>Format</legend>
@@ -707,6 +708,89 @@ function ExportPanel({ wsKey, base }: { wsKey: string; base: string }) {
       {error && <ErrorMessage message={error} />}
       {done && <p role="status">{done}</p>}
       <button type="submit" disabled={busy}>{busy ? 'Exporting…' : 'Download the export'}</button>
+    </form>
+  );
+}
+
+interface ImportReply {
+  dry_run: boolean;
+  items: number;
+  environments_to_create?: string[];
+  environments_created?: string[];
+  environments_existing?: string[];
+  policies_set?: string[];
+  secrets_not_imported?: string[];
+  batch?: { changes?: number; items?: { kind: string; key: string; environment?: string; action: string }[] } | null;
+}
+
+// "Import": reads back an export file (YAML or JSON) into this workspace through
+// POST …/import: check first (a dry run), then import. The environments it lacks are
+// created, every item goes in as one batch (all or none), secrets are only named.
+function ImportPanel({ base, onDone }: { base: string; onDone: () => void }) {
+  const [file, setFile] = useState<{ name: string; text: string } | undefined>(undefined);
+  const [reason, setReason] = useState('');
+  const [reply, setReply] = useState<ImportReply | undefined>(undefined);
+  const { busy, error, submit, setError } = useSubmit();
+  const send = (dryRun: boolean) => void submit(async () => {
+    if (!file) return;
+    setReply(undefined);
+    const r = await bff<ImportReply>('POST', `${base}/import`, { document_text: file.text, reason: reason.trim(), dry_run: dryRun });
+    setReply(r);
+    if (!dryRun) onDone();
+  });
+  const onPick = async (e: Event) => {
+    const f = (e.currentTarget as HTMLInputElement).files?.[0];
+    setReply(undefined);
+    setError(undefined);
+    if (!f) return setFile(undefined);
+    if (f.size > 900 * 1024) {
+      setFile(undefined);
+      return setError(`${f.name} is ${Math.round(f.size / 1024)} KiB; the console sends at most 900 KiB: import it with edgevault import --from workspace.`);
+    }
+    setFile({ name: f.name, text: await f.text() });
+  };
+  const changed = reply?.batch?.items ?? [];
+  const unchanged = reply ? reply.items - (reply.batch ? changed.length : 0) : 0;
+  return (
+    <form class="panel" aria-labelledby="import-h" data-import onSubmit={(e) => { e.preventDefault(); send(true); }}>
+      <h2 id="import-h">Import</h2>
+      <p class="muted">
+        Reads back an export (this workspace's or another's) into this one: the environments it lacks are created with
+        their parents, protection and policies; every config, flag and segment goes in as one batch, all or none.
+        Secrets are only named: set their values afterwards. Check it first; nothing is written until you import.
+      </p>
+      <Field id="import-file" label="Export file (YAML or JSON)">
+        <input id="import-file" type="file" accept=".yaml,.yml,.json,application/json,application/yaml" onChange={(e) => void onPick(e)} />
+      </Field>
+      <Field id="import-reason" label="Reason">
+        <input id="import-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      </Field>
+      {error && <ErrorMessage message={error} />}
+      {reply && (
+        <div role="status" data-import-result={reply.dry_run ? 'dry-run' : 'imported'}>
+          {reply.dry_run && (reply.environments_to_create ?? []).length > 0 && (
+            <p>Would create the environment{reply.environments_to_create!.length === 1 ? '' : 's'} {reply.environments_to_create!.join(', ')}; the {reply.items} item{reply.items === 1 ? '' : 's'} are checked once they exist.</p>
+          )}
+          {(reply.environments_created ?? []).length > 0 && <p>Created the environment{reply.environments_created!.length === 1 ? '' : 's'} {reply.environments_created!.join(', ')}.</p>}
+          {reply.batch && (
+            <p>{reply.dry_run ? 'Would import' : 'Imported'} {changed.length} item{changed.length === 1 ? '' : 's'} ({unchanged} unchanged).</p>
+          )}
+          {changed.length > 0 && (
+            <table class="configs">
+              <thead><tr><th scope="col">Action</th><th scope="col">Kind</th><th scope="col">Key</th></tr></thead>
+              <tbody>{changed.map((i) => <tr key={`${i.kind}/${i.key}/${i.environment ?? ''}`} data-import-item={`${i.kind}:${i.key}`}><td>{i.action}</td><td>{i.kind}</td><td><code>{i.key}</code></td></tr>)}</tbody>
+            </table>
+          )}
+          {(reply.policies_set ?? []).length > 0 && <p>Set the policies of {reply.policies_set!.join(', ')}.</p>}
+          {(reply.secrets_not_imported ?? []).length > 0 && (
+            <p data-import-secrets>Secrets named only (set their values on the Secrets page): {reply.secrets_not_imported!.join(', ')}.</p>
+          )}
+        </div>
+      )}
+      <div class="actions">
+        <button type="submit" disabled={busy || !file}>{busy ? 'Working…' : 'Check (dry run)'}</button>
+        <button type="button" class="primary" disabled={busy || !file || reason.trim() === ''} onClick={() => send(false)}>Import</button>
+      </div>
     </form>
   );
 }
