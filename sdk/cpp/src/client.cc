@@ -155,7 +155,9 @@ struct Client::Impl {
   ClientOptions options;
   internal::BaseUrl base;
   std::shared_ptr<const internal::TlsContext> tls;  // https:// only
-  crypto::DocumentVerifier verifier;
+  crypto::DocumentVerifier verifier;  // used and replaced on the background thread only
+  std::string keys_text;               // document_keys_file's contents when last loaded
+  absl::Time keys_checked_at = absl::InfinitePast();
   bool client_document = false;
   const uint64_t id = next_client_id.fetch_add(1);
   base::Env* env = base::Env::Default();
@@ -212,6 +214,30 @@ struct Client::Impl {
     status.last_error = s.ToString();
   }
 
+  // Reads document_keys_file again; true when it changed and now pins another, non-empty
+  // set of keys (which replaces the old set). A file that cannot be read or holds no key
+  // keeps the keys in use (and says so in last_error).
+  bool ReloadPinnedKeys() {
+    if (options.document_keys_file.empty()) return false;
+    keys_checked_at = env->Now();
+    absl::StatusOr<std::string> text = env->ReadFile(options.document_keys_file);
+    if (text.ok() && *text == keys_text) return false;
+    absl::StatusOr<crypto::DocumentVerifier> fresh =
+        text.ok() ? crypto::DocumentVerifier::FromJwks(*text) : absl::StatusOr<crypto::DocumentVerifier>(text.status());
+    if (!fresh.ok() || fresh->size() == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      status.last_error = "pinned keys not reloaded from " + options.document_keys_file + ": " +
+                          (fresh.ok() ? std::string("it holds no key") : fresh.status().ToString()) +
+                          "; the keys loaded before stay in use";
+      return false;
+    }
+    verifier = *std::move(fresh);
+    keys_text = *std::move(text);
+    std::lock_guard<std::mutex> lock(mu);
+    ++status.key_reloads;
+    return true;
+  }
+
   // Verifies a document and its signature header and, when it is new, makes it current.
   absl::Status Apply(std::string bytes, std::string_view signature_header) {
     absl::Status s = ApplyVerified(std::move(bytes), signature_header);
@@ -229,12 +255,16 @@ struct Client::Impl {
     }
     EV_ASSIGN_OR_RETURN(crypto::DocumentSignature sig, crypto::ParseDocumentSignatureHeader(signature_header));
     std::shared_ptr<const Snapshot> old = Load();
-    EV_ASSIGN_OR_RETURN(crypto::VerifiedDocument verified,
-                        verifier.Verify(bytes, sig,
-                                        {.workspace_id = workspace_id,
-                                         .environment = environment,
-                                         .client = client_document,
-                                         .min_version = old != nullptr ? old->version : 0}));
+    const crypto::DocumentExpectation expect{.workspace_id = workspace_id,
+                                             .environment = environment,
+                                             .client = client_document,
+                                             .min_version = old != nullptr ? old->version : 0};
+    // The pinned file is the truth: read again at most every kKeysRecheck (a key removed
+    // from it stops verifying), and at once for a key it did not hold (a rotation).
+    if (env->Now() - keys_checked_at >= absl::FromChrono(options.document_keys_recheck)) ReloadPinnedKeys();
+    absl::StatusOr<crypto::VerifiedDocument> checked = verifier.Verify(bytes, sig, expect);
+    if (absl::IsNotFound(checked.status()) && ReloadPinnedKeys()) checked = verifier.Verify(bytes, sig, expect);
+    EV_ASSIGN_OR_RETURN(crypto::VerifiedDocument verified, std::move(checked));
     if (old != nullptr && old->bytes == bytes) return absl::OkStatus();  // nothing new
     EV_ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> snap,
                         internal::BuildSnapshot(std::move(bytes), std::string(signature_header)));
@@ -439,14 +469,17 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   }
   if (options.backoff_initial.count() <= 0 || options.backoff_max < options.backoff_initial ||
       options.poll_interval.count() <= 0 || options.connect_timeout.count() <= 0 ||
-      options.request_timeout.count() <= 0 || options.stream_idle_timeout.count() <= 0) {
+      options.request_timeout.count() <= 0 || options.stream_idle_timeout.count() <= 0 ||
+      options.document_keys_recheck.count() <= 0) {
     return absl::InvalidArgumentError(
-        "poll_interval, backoff_initial, connect/request/stream_idle timeouts must be positive, "
-        "backoff_max at least backoff_initial");
+        "poll_interval, backoff_initial, connect/request/stream_idle timeouts and document_keys_recheck must "
+        "be positive, backoff_max at least backoff_initial");
   }
   std::string jwks = options.document_keys_jwks;
   if (!options.document_keys_file.empty()) {
     EV_ASSIGN_OR_RETURN(jwks, impl->env->ReadFile(options.document_keys_file));
+    impl->keys_text = jwks;
+    impl->keys_checked_at = impl->env->Now();
   }
   EV_ASSIGN_OR_RETURN(impl->verifier, crypto::DocumentVerifier::FromJwks(jwks));
   if (impl->verifier.size() == 0) return absl::InvalidArgumentError("the pinned JWKS holds no key");

@@ -66,6 +66,13 @@ class ClientTest : public ::testing::Test {
     return crypto::FormatDocumentSignatureHeader(
         {kid.empty() ? key.Kid() : kid, key.Sign(crypto::DocumentSigningInput(doc))});
   }
+  // GET /v1/config's answer: `doc` with its signature by `key`.
+  net::Response Signed(const crypto::Ed25519PrivateKey& key, const std::string& doc) const {
+    net::Response r;
+    r.body = doc;
+    r.headers.emplace_back("EdgeVault-Signature", Signature(key, doc));
+    return r;
+  }
   std::string WriteSnapshot(const std::string& name, std::string_view signature, std::string_view doc) {
     std::string path = (dir_ / name).string();
     std::ofstream(path) << internal::FormatSnapshotFile(signature, doc);
@@ -208,11 +215,7 @@ TEST_F(ClientTest, ReadersOnManyThreadsSeeEachDocumentWholeAndVersionsNeverGoBac
   net::Router router;
   router.Get("/v1/config", [&](net::Request&) {
     std::lock_guard<std::mutex> lock(mu);
-    const std::string doc = VersionDocument(version);
-    net::Response r;
-    r.body = doc;
-    r.headers.emplace_back("EdgeVault-Signature", Signature(key_, doc));
-    return r;
+    return Signed(key_, VersionDocument(version));
   });
   absl::StatusOr<std::unique_ptr<net::HttpServer>> server =
       net::HttpServer::Create({.service = "doc", .io_threads = 1, .access_log = false}, std::move(router));
@@ -278,12 +281,7 @@ TEST_F(ClientTest, HttpsIsVerifiedAgainstTheCaFileAndTheHost) {
   const std::string doc = Document(7, true);
   auto serve = [&](const std::string& cert) {
     net::Router router;
-    router.Get("/v1/config", [&](net::Request&) {
-      net::Response r;
-      r.body = doc;
-      r.headers.emplace_back("EdgeVault-Signature", Signature(key_, doc));
-      return r;
-    });
+    router.Get("/v1/config", [&](net::Request&) { return Signed(key_, doc); });
     auto server = net::HttpServer::Create({.service = "doc", .io_threads = 1, .access_log = false,
                                            .tls_cert_file = pki.File(cert + ".crt"),
                                            .tls_key_file = pki.File(cert + ".key")},
@@ -337,6 +335,73 @@ TEST_F(ClientTest, HttpsIsVerifiedAgainstTheCaFileAndTheHost) {
   EXPECT_TRUE(absl::IsInvalidArgument(Client::Create(plain).status()));
   good->Drain();
   elsewhere->Drain();
+}
+
+// A rotation: delivery starts serving documents signed by a new key. Until the pinned file
+// holds it they are refused and the last good document stays; once the operator adds it,
+// the next document applies without a restart. Removing the old key from the file stops
+// its documents from verifying after the recheck interval.
+TEST_F(ClientTest, ThePinnedKeysFileIsReadAgainForARotationAndARemoval) {
+  const crypto::Ed25519PrivateKey old_key = key_, new_key = Key('n');
+  std::mutex mu;
+  int version = 1;
+  const crypto::Ed25519PrivateKey* signer = &old_key;
+  net::Router router;
+  router.Get("/v1/config", [&](net::Request&) {
+    std::lock_guard<std::mutex> lock(mu);
+    return Signed(*signer, VersionDocument(version));
+  });
+  auto server = net::HttpServer::Create({.service = "doc", .io_threads = 1, .access_log = false}, std::move(router));
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Start().ok());
+  const std::string keys = (dir_ / "document-keys.json").string();
+  auto pin = [&](std::vector<const crypto::Ed25519PrivateKey*> pinned) {
+    std::vector<std::pair<std::string, crypto::Ed25519PublicKey>> jwks;
+    for (const auto* k : pinned) jwks.emplace_back(k->Kid(), k->PublicKey());
+    std::ofstream(keys + ".tmp") << crypto::JwksJson(jwks);
+    std::filesystem::rename(keys + ".tmp", keys);
+  };
+  auto serve = [&](int v, const crypto::Ed25519PrivateKey* k) {
+    std::lock_guard<std::mutex> lock(mu);
+    version = v;
+    signer = k;
+  };
+  pin({&old_key});
+  ClientOptions o;
+  o.mode = Mode::kPoll;
+  o.base_url = "http://127.0.0.1:" + std::to_string((*server)->port());
+  o.sdk_key = "evs_test";
+  o.document_keys_file = keys;
+  o.poll_interval = std::chrono::milliseconds(5);
+  o.document_keys_recheck = std::chrono::milliseconds(50);
+  auto c = Client::Create(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*c)->WaitUntilReady(std::chrono::seconds(30)));
+
+  // Rotated before the file knows the new key: refused, version 1 stays.
+  serve(2, &new_key);
+  const int64_t refused = (*c)->status().documents_refused;
+  ASSERT_TRUE(testing_wait::Until([&] { return (*c)->status().documents_refused > refused + 2; }));
+  EXPECT_EQ((*c)->status().version, 1);
+  EXPECT_NE((*c)->status().last_error.find("unknown document-signing key"), std::string::npos) << (*c)->status().last_error;
+  // The operator pins it: the next poll applies version 2, no restart.
+  pin({&old_key, &new_key});
+  ASSERT_TRUE(testing_wait::Until([&] { return (*c)->status().version == 2; })) << (*c)->status().last_error;
+  EXPECT_GE((*c)->status().key_reloads, 1);
+
+  // The old key is removed from the file: its documents stop verifying.
+  pin({&new_key});
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // past the recheck interval
+  serve(3, &old_key);
+  const int64_t before = (*c)->status().documents_refused;
+  ASSERT_TRUE(testing_wait::Until([&] { return (*c)->status().documents_refused > before + 2; }));
+  EXPECT_EQ((*c)->status().version, 2);
+  // A file that stops parsing keeps the keys in use.
+  std::ofstream(keys) << "not a JWKS";
+  serve(4, &new_key);
+  ASSERT_TRUE(testing_wait::Until([&] { return (*c)->status().version == 4; })) << (*c)->status().last_error;
+  c->reset();
+  (*server)->Drain();
 }
 
 TEST(ChangedKeysTest, ListsAddedRemovedAndChangedKeys) {

@@ -129,8 +129,13 @@ struct ClientOptions {
   // The pinned document-signing keys, a JWKS (GET /.well-known/edgevault-document-keys.json
   // copied into your deployment, not fetched at run time from the delivery you verify).
   // Exactly one of the two is required; every document is refused without a pinned key.
+  // The file is read again when a document arrives signed by a key it did not hold (a
+  // rotation) and, as documents arrive, once document_keys_recheck has passed since the
+  // last read (a key removed from it stops verifying); each read replaces the whole pinned
+  // set. One that fails or holds no key keeps the keys in use.
   std::string document_keys_jwks;
   std::string document_keys_file;
+  std::chrono::milliseconds document_keys_recheck{10000};
   // The workspace id (ws_…) and environment the key is for. Empty: the first verified
   // document sets them, and every later document must match.
   std::string workspace_id;
@@ -164,6 +169,7 @@ struct ClientStatus {
   int64_t documents_applied = 0;
   int64_t documents_refused = 0;   // failed verification (tampered, unknown key, older, ...)
   int64_t connection_failures = 0;  // streams or polls that failed or ended
+  int64_t key_reloads = 0;   // times document_keys_file was read again with other keys
   std::string last_error;    // the most recent failure or refusal, "" when none
 };
 
