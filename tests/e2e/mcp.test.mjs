@@ -19,7 +19,7 @@ import { BIN_DIR, EdgeVault } from './lib/edgevault.mjs';
 
 const MARKER = `sk_marker_${randomBytes(8).toString('hex')}`;
 const PROPOSED_MARKER = `sk_proposed_${randomBytes(8).toString('hex')}`;
-const WRITE_TOOLS = ['propose_change', 'apply_change', 'create_promotion', 'config_move_to_secret'];
+const WRITE_TOOLS = ['propose_change', 'apply_change', 'create_promotion', 'config_move_to_secret', 'import_workspace'];
 
 let ev;          // default settings
 let evLocked;    // mcp.read_only = true, mcp.allow_secret_values = true
@@ -97,7 +97,8 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
   assert.deepEqual(names, ['ai_draft', 'ai_risk_review', 'apply_change', 'config_move_to_secret', 'create_promotion', 'diff_revisions', 'explain_flag',
-    'export_workspace', 'flag_insights', 'get_change_request', 'get_history', 'get_item', 'get_resolved_environment', 'leak_scan', 'list_change_requests',
+    'export_workspace', 'flag_insights', 'get_change_request', 'get_history', 'get_item', 'get_resolved_environment', 'import_workspace',
+    'leak_scan', 'list_change_requests',
     'list_environments', 'list_items', 'list_workspaces', 'propose_change', 'search_items']);
   for (const t of tools) {
     assert.equal(t.inputSchema.type, 'object', t.name);
@@ -129,6 +130,11 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   assert.equal(exported.format, 'edgevault.workspace/1');
   assert.equal(exported.configs['db.pool'].values.prod, 20);
   assert.deepEqual(Object.keys(exported.secrets), ['stripe.key']);
+  // Read back into the same workspace as a dry run: every item already equal.
+  const reimport = await call('import_workspace', { ...ws, document: exported, reason: 'agent check', dry_run: true });
+  assert.equal(reimport.dry_run, true);
+  assert.equal(reimport.batch.changes, 0);
+  assert.deepEqual(reimport.secrets_not_imported, ['stripe.key']);
   assert.deepEqual((await call('search_items', { ...ws, query: 'POOL' })).items.map((i) => i.key), ['db.pool']);
   const explained = await call('explain_flag', { ...ws, flag: 'new-checkout', context: { targetingKey: 'u1', plan: 'pro' } });
   const dev = explained.environments.find((e) => e.environment === 'dev');
@@ -209,7 +215,7 @@ test('the SDK negotiates a version, lists every tool with schemas and annotation
   outputs.push(textOf(item));
 
   // Default server: no tool output, however it was asked, carries a secret value.
-  assert.equal(outputs.length, 24);  // 22 tool calls (every tool but read_secret_value), 2 resource reads
+  assert.equal(outputs.length, 25);  // 23 tool calls (every tool but read_secret_value), 2 resource reads
   for (const o of outputs) {
     assert.ok(!o.includes(MARKER), `a secret value leaked: ${o.slice(0, 300)}`);
     assert.ok(!o.includes(PROPOSED_MARKER), `a proposed secret value leaked: ${o.slice(0, 300)}`);

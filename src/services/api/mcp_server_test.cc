@@ -460,7 +460,9 @@ TEST_F(McpServerTest, ReadOnlyServerNeitherListsNorRunsWriteTools) {
   std::string s = Initialize();
   std::vector<std::string> names = ToolNames(s);
   EXPECT_TRUE(Contains(names, "get_item"));  // positive control: tools are listed
-  for (std::string_view w : {"apply_change", "propose_change", "create_promotion"}) EXPECT_FALSE(Contains(names, w)) << w;
+  for (std::string_view w : {"apply_change", "propose_change", "create_promotion", "import_workspace"}) {
+    EXPECT_FALSE(Contains(names, w)) << w;
+  }
   json::value r = CallTool(s, "apply_change",
                            {{"workspace", "w"}, {"kind", "config"}, {"key", "k"}, {"body", json::object()}, {"reason", "r"}});
   EXPECT_EQ(r.at("error").at("code"), -32602);

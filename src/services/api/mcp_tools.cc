@@ -663,6 +663,36 @@ std::vector<McpTool> BuildTools() {
                  return Answer(call(http::verb::post, WsPath(args) + "/promotions", &b, {}));
                }});
 
+  t.push_back({.name = "import_workspace",
+               .title = "Import a workspace file",
+               .description = "Reads an export (export_workspace's document, format edgevault.workspace/1) back "
+                              "into a workspace: the environments it lacks are created, every config, flag and "
+                              "segment is written as one batch (all or none, updating items that differ), then the "
+                              "new environments' policies. Secrets are only named. Each step needs its own right "
+                              "(environments and policies: admin). dry_run true checks without writing.",
+               .input_schema = Input({{"workspace", Workspace()},
+                                      {"document", Obj("the export document")},
+                                      {"reason", Str("why (recorded with every step)", 1000)},
+                                      {"dry_run", Bool("true: check only, write nothing")}},
+                                     {"workspace", "document", "reason"}),
+               .output_schema = Output({{"dry_run", {{"type", "boolean"}}},
+                                        {"items", {{"type", "integer"}}},
+                                        {"environments_created", Arr("environments created")},
+                                        {"secrets_not_imported", Arr("secrets named only")},
+                                        {"batch", Obj("the batch's answer, or null")}},
+                                       {"dry_run"}),
+               .read_only = false,
+               .destructive = true,
+               .write = true,
+               .run = [](const json::object& args, const RouteCaller& call) {
+                 json::object body;
+                 for (const char* m : {"document", "reason", "dry_run"}) {
+                   if (const json::value* v = args.if_contains(m)) body[m] = *v;
+                 }
+                 json::value b = body;
+                 return Answer(call(http::verb::post, WsPath(args) + "/import", &b, {}));
+               }});
+
   // Secret-leak detection (docs/secret-scanning.md).
   t.push_back({.name = "leak_scan",
                .title = "Scan for credentials",
