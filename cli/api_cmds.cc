@@ -1028,13 +1028,8 @@ int ImportWorkspace(const ApiCommands& c, Client& client) {
   const json::value* items = Member(r.body, "items");
   const int64_t total = items != nullptr && items->is_int64() ? items->get_int64() : 0;
   if (c.dry_run) {
-    std::vector<std::string> to_create = strings("environments_to_create");
-    for (const std::string& e : to_create) std::printf("would create environment %s\n", e.c_str());
-    if (!to_create.empty()) {
-      std::printf("Dry run: nothing was written. The items are checked once the environments exist "
-                  "(%lld config/flag/segment changes).\n", static_cast<long long>(total));
-      return 0;
-    }
+    // The environments and the items are checked together, as one batch.
+    for (const std::string& e : strings("environments_to_create")) std::printf("would create environment %s\n", e.c_str());
   }
   for (const std::string& e : strings("environments_created")) std::printf("Created environment %s.\n", e.c_str());
   for (const std::string& e : strings("policies_set")) std::printf("Set the policy of environment %s.\n", e.c_str());

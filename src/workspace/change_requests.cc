@@ -327,7 +327,7 @@ absl::Status ChangeRequests::SealSecretValues(const storage::Workspace& ws, json
 absl::StatusOr<json::object> ChangeRequests::Batch(const Actor& actor, const storage::Workspace& ws,
                                                    const json::object& body, std::string reason,
                                                    std::optional<int64_t> if_match, const WriteAuthorizer& authorize) {
-  EV_RETURN_IF_ERROR(RejectUnknown(body, {"changes", "dry_run"}));
+  EV_RETURN_IF_ERROR(RejectUnknown(body, {"changes", "environments", "dry_run"}));
   bool dry_run = false;
   if (const json::value* d = body.if_contains("dry_run")) {
     if (!d->is_bool()) return absl::InvalidArgumentError("field 'dry_run': must be true or false");
@@ -338,18 +338,42 @@ absl::StatusOr<json::object> ChangeRequests::Batch(const Actor& actor, const sto
     return absl::InvalidArgumentError("field 'changes': must be a list of changes (see the API guide)");
   }
   json::array stored = changes_v->get_array();
+  // Environments created first, in the same commit (docs/api.md "Batch writes").
+  std::vector<json::object> new_envs;
+  if (const json::value* e = body.if_contains("environments"); e != nullptr && !e->is_null()) {
+    if (!e->is_array()) {
+      return absl::InvalidArgumentError("field 'environments': must be a list of new environments "
+                                        "({key, name?, parent?, protected?})");
+    }
+    for (size_t i = 0; i < e->get_array().size(); ++i) {
+      const json::value& env = e->get_array()[i];
+      if (!env.is_object()) {
+        return absl::InvalidArgumentError("environments[" + std::to_string(i) + "]: must be an object");
+      }
+      new_envs.push_back(env.get_object());
+    }
+  }
   json::object sealed;
   std::vector<storage::DataKeyRow> data_keys;
   if (stored.size() <= kMaxBatchChanges) {
     EV_RETURN_IF_ERROR(SealSecretValues(ws, stored, dry_run, sealed, data_keys));
   }
   EV_ASSIGN_OR_RETURN(ChangeSetInput in, service_->ReadChangeSetInput(ws));
-  absl::StatusOr<PlannedChangeSet> plan = ComputeProposal(stored, in, kMaxBatchChanges);
+  std::vector<Environment> created;
+  EV_ASSIGN_OR_RETURN(in.envs, WithNewEnvironments(in.envs, new_envs, &created));
+  json::array created_keys;
+  for (const Environment& env : created) created_keys.emplace_back(env.key);
+  absl::StatusOr<PlannedChangeSet> plan =
+      stored.empty() && !new_envs.empty() ? PlannedChangeSet{} : ComputeProposal(stored, in, kMaxBatchChanges);
   if (!plan.ok() && base::ErrorCode(plan.status()) == "nothing_to_change") {
-    return json::object{{"revision", in.head}, {"changes", 0}, {"environments", json::array()},
-                        {"items", json::array()}};
+    if (new_envs.empty()) {
+      return json::object{{"revision", in.head}, {"changes", 0}, {"environments", json::array()},
+                          {"items", json::array()}};
+    }
+    plan = PlannedChangeSet{};  // the environments alone
   }
   EV_RETURN_IF_ERROR(plan.status());
+  for (const Environment& env : created) plan->environments.insert(env.key);
   json::array items;
   for (const PlannedChange& c : plan->changes) {
     json::object item{{"kind", storage::ItemKindName(c.kind)}, {"key", c.key}};
@@ -359,8 +383,10 @@ absl::StatusOr<json::object> ChangeRequests::Batch(const Actor& actor, const sto
   }
   json::object out{{"changes", static_cast<int64_t>(plan->changes.size())}, {"environments", ToArray(plan->environments)},
                    {"items", std::move(items)}};
+  if (!created.empty()) out["environments_created"] = std::move(created_keys);
   Service::ChangeSetApply apply;
   apply.changes = std::move(plan->changes);
+  apply.new_environments = std::move(new_envs);
   apply.reason = std::move(reason);
   apply.op = "batch";
   apply.if_match = if_match;

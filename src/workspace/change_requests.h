@@ -62,8 +62,12 @@ class ChangeRequests {
   absl::StatusOr<boost::json::object> Propose(const Actor& actor, const storage::Workspace& ws,
                                               const boost::json::object& body);
 
-  // A batch (docs/api.md "Batch writes"): body {changes: [...], dry_run?} with the
-  // entries of Propose (1 to kMaxBatchChanges), applied at once as a direct write: all
+  // A batch (docs/api.md "Batch writes"): body {changes: [...], environments?: [...],
+  // dry_run?} with the entries of Propose (0 to kMaxBatchChanges; 0 only with
+  // environments) and new environments (change_set.h WithNewEnvironments: created first,
+  // in the same commit; the effect names them in `environment_settings`, so creating one
+  // needs the right to administer; the answer lists them in "environments_created"),
+  // applied at once as a direct write: all
   // of them in one commit, or none (Service::ApplyChangeSet with op "batch"). Every
   // change is validated against the workspace with the earlier ones applied, then
   // `authorize` (the caller's right for a direct write, as for single writes) is asked

@@ -385,6 +385,65 @@ TEST_F(ChangeRequestsTest, ABatchAndItsDryRunAreAuthorizedOnTheEffectOfEverySegm
   EXPECT_EQ(unused->at("revision").as_int64(), head + 1);
 }
 
+// A batch may create environments in its own commit (an import of a whole workspace):
+// the changes may set values in them (a secret's value is sealed for its revision, which
+// comes after the environments'), the effect names them as administered, and a refusal
+// or a bad entry leaves no environment behind.
+TEST_F(ChangeRequestsTest, ABatchCreatesEnvironmentsInTheSameCommitOrNotAtAll) {
+  json::array envs{json::object{{"key", "qa"}, {"parent", "staging"}},
+                   json::object{{"key", "qa-eu"}, {"name", "QA (EU)"}, {"parent", "qa"}}};
+  json::array changes{json::object{{"kind", "secret"}, {"key", "token"}, {"environment", "qa-eu"}, {"value", "eu-secret"}},
+                      json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "qa"}, {"value", 30}}};
+  std::vector<WriteEffect> asked;
+  WriteAuthorizer record = [&](const WriteEffect& effect) {
+    asked.push_back(effect);
+    return absl::OkStatus();
+  };
+  WriteAuthorizer refuse = [](const WriteEffect& effect) {
+    return effect.environment_settings.empty() ? absl::OkStatus() : absl::PermissionDeniedError("not an admin");
+  };
+  const int64_t head = *service_->Head(ws_);
+  auto batch = [&](json::array e, json::array c, const WriteAuthorizer& a, bool dry_run = false) {
+    return crs_->Batch(author_, ws_, json::object{{"environments", std::move(e)}, {"changes", std::move(c)}, {"dry_run", dry_run}},
+                       "import", std::nullopt, a);
+  };
+  EXPECT_TRUE(absl::IsPermissionDenied(batch(envs, changes, refuse).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(batch(envs, changes, refuse, true).status()));
+  // A bad entry, an environment taken, a policy, a parent unknown: nothing is written.
+  absl::Status st = batch(envs, json::array{json::object{{"kind", "config"}, {"key", "pool"}, {"environment", "qa"}, {"value", 500}}}, record).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  st = batch(json::array{json::object{{"key", "prod"}}}, changes, record).status();
+  EXPECT_TRUE(absl::IsAlreadyExists(st)) << st;
+  EXPECT_NE(st.message().find("environments[0]: "), std::string::npos) << st;
+  st = batch(json::array{json::object{{"key", "qa"}, {"policy", {{"required_approvals", 1}}}}}, changes, record).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_NE(st.message().find("PUT"), std::string::npos) << st;
+  st = batch(json::array{json::object{{"key", "qa"}, {"parent", "nowhere"}}}, json::array(), record).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_EQ(*service_->Head(ws_), head);
+  EXPECT_TRUE(absl::IsNotFound(service_->GetItem(ws_, ItemKind::kEnvironment, "qa").status()));
+
+  asked.clear();
+  absl::StatusOr<json::object> done = batch(envs, changes, record);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->at("revision").as_int64(), head + 4);
+  EXPECT_EQ(json::serialize(done->at("environments_created")), R"(["qa","qa-eu"])");
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].environment_settings, (std::set<std::string>{"qa", "qa-eu"}));
+  EXPECT_TRUE(asked[0].environments.contains("qa-eu"));
+  EXPECT_EQ(Secret("qa-eu"), "eu-secret");
+  // Sealed for its own revision, which comes after the two environments'.
+  json::value token = json::parse(Body(ItemKind::kSecret, "token"));
+  EXPECT_EQ(token.at("values").at("qa-eu").at("version").as_int64(), head + 3) << token;
+  EXPECT_NE(Body(ItemKind::kConfig, "pool").find(R"("qa":30)"), std::string::npos) << Body(ItemKind::kConfig, "pool");
+  // Environments alone are a batch too; the same ones again are refused whole.
+  absl::StatusOr<json::object> alone = batch(json::array{json::object{{"key", "perf"}}}, json::array(), record);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ(alone->at("revision").as_int64(), head + 5);
+  EXPECT_TRUE(absl::IsAlreadyExists(batch(envs, changes, record).status()));
+  EXPECT_EQ(*service_->Head(ws_), head + 5);
+}
+
 TEST_F(ChangeRequestsTest, ProposalRefusesBadEntriesNamingThem) {
   auto code_of = [&](json::array changes) { return Propose(std::move(changes)).status(); };
   auto entry = [](json::object o) { return json::array{std::move(o)}; };

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "src/base/status.h"
+#include "src/base/strings.h"
 #include "src/workspace/effect.h"
 
 namespace edgevault::workspace {
@@ -573,6 +574,27 @@ absl::StatusOr<PlannedChangeSet> ComputeRevert(const std::vector<storage::Revisi
     plan.changes.push_back(std::move(c));
   }
   return Validated(std::move(plan), in, "nothing to revert: every item is already as it was before");
+}
+
+absl::StatusOr<EnvironmentSet> WithNewEnvironments(const EnvironmentSet& envs, const std::vector<json::object>& bodies,
+                                                   std::vector<Environment>* created) {
+  if (bodies.size() > kMaxBatchEnvironments) {
+    return absl::InvalidArgumentError(base::ToAbsl("field 'environments': at most " +
+                                                   std::to_string(kMaxBatchEnvironments) + " in one batch"));
+  }
+  EnvironmentSet out = envs;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    const std::string at = "environments[" + std::to_string(i) + "]: ";
+    if (const json::value* p = bodies[i].if_contains("policy"); p != nullptr && !p->is_null()) {
+      return absl::InvalidArgumentError(base::ToAbsl(
+          at + "a batch creates environments without a policy: set it after, with PUT …/environments/{env}/policy"));
+    }
+    absl::StatusOr<Environment> env = out.ValidateNewEnvironment(bodies[i]);
+    if (!env.ok()) return absl::Status(env.status().code(), base::ToAbsl(at + std::string(env.status().message())));
+    if (created != nullptr) created->push_back(*env);
+    out = out.With(*std::move(env));
+  }
+  return out;
 }
 
 absl::Status ValidateChanges(const std::vector<PlannedChange>& changes, const EnvironmentSet& envs,

@@ -118,6 +118,16 @@ absl::StatusOr<PlannedChangeSet> ComputeProposal(const boost::json::array& entri
 absl::Status ValidateChanges(const std::vector<PlannedChange>& changes, const EnvironmentSet& envs,
                              const boost::json::object& flags_now, const boost::json::object& segments_now);
 
+// `envs` with the environments of a batch's "environments" added in order (each may
+// name an earlier one as its parent), each validated as POST .../environments validates a
+// new one, except that "policy" is refused (a policy is set after, with PUT …/policy: it
+// would govern the very batch that creates it). InvalidArgument / AlreadyExists naming
+// the entry (`environments[1]: ...`). `created` (optional) gets them, parsed.
+inline constexpr size_t kMaxBatchEnvironments = 100;
+absl::StatusOr<EnvironmentSet> WithNewEnvironments(const EnvironmentSet& envs,
+                                                   const std::vector<boost::json::object>& bodies,
+                                                   std::vector<Environment>* created = nullptr);
+
 // JSON of a change for storage and display; secrets carry only the source reference.
 boost::json::object PlannedChangeToJson(const PlannedChange& c);
 // InvalidArgument for a body that is not one of PlannedChangeToJson's.

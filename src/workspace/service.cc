@@ -922,11 +922,7 @@ absl::StatusOr<int64_t> Service::CreateEnvironment(const Actor& actor, const sto
                                                    std::optional<int64_t> if_match) {
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     EV_ASSIGN_OR_RETURN(std::vector<storage::Item> env_items, l.store.ListItems(ItemKind::kEnvironment));
-    EV_ASSIGN_OR_RETURN(storage::Entitlements ent, options_.directory->GetEntitlements(ws.org_id));
-    if (static_cast<int64_t>(env_items.size()) >= ent.max_environments) {
-      return EntitlementExceeded("the org's plan allows " + std::to_string(ent.max_environments) +
-                                 " environments per workspace");
-    }
+    EV_RETURN_IF_ERROR(CheckRoomForEnvironments(ws.org_id, static_cast<int64_t>(env_items.size()), 1));
     EV_ASSIGN_OR_RETURN(EnvironmentSet envs, EnvironmentSet::FromItems(env_items));
     EV_ASSIGN_OR_RETURN(Environment created, envs.ValidateNewEnvironment(body));
     json::object normalized = EnvironmentToJson(created);
@@ -1114,6 +1110,13 @@ absl::StatusOr<bool> Service::IsProtected(const storage::Workspace& ws, std::str
 }
 
 // ---------------------------------------------------------------- items
+
+absl::Status Service::CheckRoomForEnvironments(const std::string& org_id, int64_t existing, int64_t adding) {
+  EV_ASSIGN_OR_RETURN(storage::Entitlements ent, options_.directory->GetEntitlements(org_id));
+  if (existing + adding <= ent.max_environments) return absl::OkStatus();
+  return EntitlementExceeded("the org's plan allows " + std::to_string(ent.max_environments) +
+                             " environments per workspace");
+}
 
 absl::Status Service::CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id, int64_t adding) {
   EV_ASSIGN_OR_RETURN(storage::Entitlements ent, options_.directory->GetEntitlements(org_id));
@@ -2120,7 +2123,12 @@ absl::StatusOr<Service::SealedProposal> Service::SealProposedSecret(const storag
 
 absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storage::Workspace& ws,
                                                 ChangeSetApply set, const WriteAuthorizer& authorize) {
-  if (set.changes.empty()) return absl::InvalidArgumentError("a change set needs at least one change");
+  if (set.changes.empty() && set.new_environments.empty()) {
+    return absl::InvalidArgumentError("a change set needs at least one change");
+  }
+  if (!set.new_environments.empty() && set.op != "batch") {
+    return absl::InvalidArgumentError("only a batch creates environments");
+  }
   bool has_secret = false;
   for (const PlannedChange& c : set.changes) has_secret = has_secret || (c.kind == ItemKind::kSecret && !c.delete_item);
   if (has_secret && options_.keyring == nullptr) {
@@ -2129,6 +2137,13 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
   return WithWriteLock(ws.id, [&](Locked& l) -> absl::StatusOr<int64_t> {
     EV_ASSIGN_OR_RETURN(int64_t head, l.store.Head());
     EV_ASSIGN_OR_RETURN(EnvironmentSet envs, LoadEnvironments(l.store));
+    // 0. A batch's new environments, first: the changes may set values in them.
+    std::vector<Environment> created;
+    if (!set.new_environments.empty()) {
+      EV_RETURN_IF_ERROR(CheckRoomForEnvironments(ws.org_id, static_cast<int64_t>(envs.size()),
+                                                  static_cast<int64_t>(set.new_environments.size())));
+      EV_ASSIGN_OR_RETURN(envs, WithNewEnvironments(envs, set.new_environments, &created));
+    }
     // 1. Every item is still where the request saw it. A later change of the same item
     // starts from the earlier one's result (`latest`: its index in `afters`).
     std::vector<std::optional<json::object>> befores;
@@ -2209,7 +2224,10 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       }
       afters.push_back(std::move(after));
     }
+    // A new environment gets its first resolved document; creating it administers it.
+    for (const Environment& e : created) touched.insert(e.key);
     WriteEffect effect = EffectOf(touched, envs);
+    for (const Environment& e : created) effect.environment_settings.insert(e.key);
     for (size_t i = 0; i < set.changes.size(); ++i) {
       const PlannedChange& c = set.changes[i];
       if ((c.kind == ItemKind::kConfig || c.kind == ItemKind::kFlag) && afters[i]) {
@@ -2221,8 +2239,13 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
       EV_RETURN_IF_ERROR(CheckIfMatch(set.if_match, head));
       return head;
     }
-    // 4. Secrets: opened and re-sealed here, for the revision each one gets.
+    // 4. Secrets: opened and re-sealed here, for the revision each one gets (after the
+    // new environments' revisions).
     storage::CommitRequest commit;
+    for (const Environment& e : created) {
+      commit.mutations.push_back({ItemKind::kEnvironment, e.key, json::serialize(EnvironmentToJson(e)), e.key});
+    }
+    const int64_t first_change = head + 1 + static_cast<int64_t>(created.size());
     std::shared_ptr<const crypto::Keyring> keyring;
     if (has_secret) {
       if (absl::Status reload = options_.keyring->Reload(); !reload.ok()) {
@@ -2302,7 +2325,7 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
         EV_ASSIGN_OR_RETURN(plain, OpenSecret(l.store, source_ctx, envelope));
       }
       // Sealed for the revision this mutation gets (head + 1 + its index in the commit).
-      crypto::EnvelopeContext target_ctx{ws.id, c.key, c.environment, head + 1 + static_cast<int64_t>(i)};
+      crypto::EnvelopeContext target_ctx{ws.id, c.key, c.environment, first_change + static_cast<int64_t>(i)};
       EV_ASSIGN_OR_RETURN(crypto::SealedValue sealed, crypto::Seal(*keyring, target_ctx, plain.view(), options_.env));
       int64_t revision = target_ctx.version;
       (*afters[i])["values"].as_object()[c.environment] =
@@ -2315,10 +2338,13 @@ absl::StatusOr<int64_t> Service::ApplyChangeSet(const Actor& actor, const storag
     if (set.op == "batch") {
       commit.op = "batch";
       commit.expected_head = set.if_match;
-      json::array items;
+      json::array items, environments;
       for (const PlannedChange& c : set.changes) items.emplace_back(ItemTarget(c.kind, c.key));
-      return CommitAndPublish(actor, ws, l, std::move(commit), "workspace.batch",
-                              {{"items", std::move(items)}}, touched, "batch", {});
+      json::object details{{"items", std::move(items)}};
+      for (const Environment& e : created) environments.emplace_back(e.key);
+      if (!created.empty()) details["environments_created"] = std::move(environments);
+      return CommitAndPublish(actor, ws, l, std::move(commit), "workspace.batch", std::move(details), touched,
+                              "batch", {});
     }
     commit.op = "change_request";
     commit.change_request = std::move(set.change_request);

@@ -470,6 +470,13 @@ class Service {
     std::vector<storage::DataKeyRow> proposal_data_keys;
     // A batch's If-Match: the head the caller's view was read at (CheckIfMatch).
     std::optional<int64_t> if_match;
+    // A batch only: environments created in the same commit, before the changes (bodies
+    // as POST .../environments takes them, without "policy"; each may name an earlier
+    // one as its parent). Validated under the lock; the changes are validated against
+    // the workspace with them; they count against the org's environment limit; the effect
+    // names them in `environments` and `environment_settings` (creating an environment
+    // administers it).
+    std::vector<boost::json::object> new_environments;
     // Every check of the apply is made under the write lock (item revisions, the item
     // limit, validation, `authorize` with the whole set's effect, If-Match), then nothing
     // is opened, sealed or written: a batch's dry run answers exactly as its apply would.
@@ -610,6 +617,9 @@ class Service {
   // maximum number of items.
   // PermissionDenied "entitlement_exceeded" unless `adding` more items fit the org's plan.
   absl::Status CheckRoomForNewItem(storage::WorkspaceStore& store, const std::string& org_id, int64_t adding = 1);
+  // PermissionDenied "entitlement_exceeded" when `existing` + `adding` environments pass
+  // the org's plan.
+  absl::Status CheckRoomForEnvironments(const std::string& org_id, int64_t existing, int64_t adding);
   void Enqueue(const std::string& workspace_id);
   // NotFound (code "workspace_deleted") when workspace `workspace_id` is deleted or gone,
   // as its directory row says: exact at once on the node that deleted it (the directory

@@ -86,7 +86,8 @@ test('a viewer downloads the workspace as YAML and JSON, secrets by name only; a
   const result = admin.locator('[data-import-result]');
   await result.waitFor();
   assert.equal(await result.getAttribute('data-import-result'), 'dry-run');
-  assert.match(await result.innerText(), /Would create the environments prod, staging; the 2 items are checked once they exist\./);
+  assert.match(await result.innerText(), /Would create the environments prod, staging\./);
+  assert.match(await result.innerText(), /Would import 2 items \(0 unchanged\)\./);  // checked with them, as one batch
   assert.equal((await p.api('GET', '/v1/workspaces/copy')).environments.length, 0, 'a dry run wrote nothing');
   await admin.getByRole('button', { name: 'Import', exact: true }).click();
   await admin.locator('[data-import-result="imported"]').waitFor();

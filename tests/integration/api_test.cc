@@ -495,9 +495,10 @@ TEST_F(ApiTest, ExportIsOneFileOfOneRevisionForReadersWithoutSecretValues) {
   EXPECT_EQ(Api("GET", base + "/export", nullptr, "not-a-key").status, 401);
 }
 
-// POST …/import reads back an export (YAML text here): a developer is refused at the
-// first step that needs an admin and nothing changes; an admin's import creates the
-// environments and writes the items; each step is the caller's own (audited) request.
+// POST …/import reads back an export (YAML text here): a developer is refused (creating
+// an environment administers it) and nothing changes; an admin's import creates the
+// environments and writes the items in one batch; each step is the caller's own
+// (audited) request.
 TEST_F(ApiTest, ImportReadsBackAnExportAndARefusedStepLeavesNothingHalfDone) {
   ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "imp-src"}, {"name", "Source"}}).status, 201);
   ASSERT_EQ(Api("POST", "/v1/workspaces/imp-src/environments", json::object{{"key", "prod"}, {"reason", "setup"}}).status, 201);
@@ -520,7 +521,7 @@ TEST_F(ApiTest, ImportReadsBackAnExportAndARefusedStepLeavesNothingHalfDone) {
   body["dry_run"] = false;
   HttpReply refused = Api("POST", dst + "/import", body, dev);
   EXPECT_EQ(refused.status, 403) << refused.body;
-  EXPECT_NE(refused.body.find("stopped at environment prod; no item was imported"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("nothing was imported"), std::string::npos) << refused.body;
   EXPECT_EQ(Head(dst), empty_head);
 
   HttpReply bad = Api("POST", dst + "/import", json::object{{"document", {{"format", "edgevault.workspace/9"}}}, {"reason", "x"}});
@@ -534,6 +535,69 @@ TEST_F(ApiTest, ImportReadsBackAnExportAndARefusedStepLeavesNothingHalfDone) {
   ASSERT_EQ(imported.status, 200) << imported.body;
   EXPECT_EQ(imported.json.at("environments_created"), json::array{"prod"});
   EXPECT_EQ(Api("GET", dst + "/configs/limit").json.at("values").at("prod"), 7);
+  EXPECT_EQ(Head(dst), empty_head + 2);  // the environment and the item: one commit
+}
+
+// An import is all or nothing, environments included: a file whose new environment is
+// fine but whose item is not (found only by the api's validation) leaves the workspace as
+// it was, and its dry run already says so; a bad policy is refused before anything is
+// written; two imports of one file at once create the environment once and leave one
+// consistent state.
+TEST_F(ApiTest, ImportWithNewEnvironmentsIsAllOrNothingEvenInParallel) {
+  ASSERT_EQ(Api("POST", "/v1/workspaces", json::object{{"key", "imp-atomic"}, {"name", "Atomic"}}).status, 201);
+  const std::string dst = "/v1/workspaces/imp-atomic";
+  const int64_t empty_head = Head(dst);
+  auto document = [](json::value limit, json::value policy) {
+    json::object prod{{"key", "prod"}, {"name", "Production"}, {"parent", nullptr}, {"protected", true}};
+    if (!policy.is_null()) prod["policy"] = policy;
+    json::object stage{{"key", "stage"}, {"name", "Staging"}, {"parent", "prod"}, {"protected", false}};
+    return json::object{
+        {"format", "edgevault.workspace/1"},
+        {"workspace", {{"key", "imp-atomic"}, {"name", "Atomic"}}},
+        {"environments", json::array{prod, stage}},
+        {"configs", {{"limit", {{"type", "integer"}, {"values", {{"stage", limit}}}}}}},
+        {"flags", json::object()},
+        {"segments", json::object()},
+        {"secrets", json::object()}};
+  };
+  const json::object bad = document("seven", nullptr);
+  for (bool dry_run : {true, false}) {
+    HttpReply r = Api("POST", dst + "/import", json::object{{"document", bad}, {"reason", "bad"}, {"dry_run", dry_run}});
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("values.stage: expected an integer"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("nothing was imported"), std::string::npos) << r.body;
+  }
+  HttpReply bad_policy = Api("POST", dst + "/import",
+                             json::object{{"document", document(7, json::object{{"required_approvals", "two"}})},
+                                          {"reason", "bad policy"}});
+  EXPECT_EQ(bad_policy.status, 400) << bad_policy.body;
+  EXPECT_NE(bad_policy.body.find("environments.prod.policy"), std::string::npos) << bad_policy.body;
+  EXPECT_EQ(Head(dst), empty_head);
+  HttpReply envs = Api("GET", dst + "/environments");
+  ASSERT_EQ(envs.status, 200) << envs.body;
+  EXPECT_EQ(envs.body.find("\"prod\""), std::string::npos) << envs.body;  // no environment was left behind
+
+  // Two at once: whichever commits second finds prod there and is refused whole (its
+  // plan was made before), or plans after the first and has nothing left to create.
+  const json::object good{{"document", document(7, json::object{{"required_approvals", 1}})}, {"reason", "race"}};
+  std::vector<HttpReply> replies(2);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) threads.emplace_back([&, t] { replies[t] = Api("POST", dst + "/import", good); });
+  for (auto& th : threads) th.join();
+  int ok = 0;
+  for (const HttpReply& r : replies) {
+    if (r.status == 200) {
+      ++ok;
+      continue;
+    }
+    EXPECT_EQ(r.status, 409) << r.body;  // prod exists by then
+    EXPECT_NE(r.body.find("nothing was imported"), std::string::npos) << r.body;
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_EQ(Head(dst), empty_head + 4);  // prod, stage and limit in one commit, then prod's policy
+  EXPECT_EQ(Api("GET", dst + "/configs/limit").json.at("values").at("stage"), 7);
+  EXPECT_EQ(Environment(dst, "prod").at("policy").at("required_approvals"), 1);
+  EXPECT_EQ(Environment(dst, "stage").at("parent"), "prod");
 }
 
 TEST_F(ApiTest, OpenApiListsEveryRoute) {

@@ -1190,10 +1190,18 @@ TEST_F(CliApiTest, AWholeWorkspaceExportImportsBackIntoAnotherWorkspace) {
   EXPECT_NE(bad.out.find("flags.x: must be an object"), std::string::npos) << bad.out;
   std::ofstream(dir + "/bad-body.json")
       << R"({"format":"edgevault.workspace/1","environments":[{"key":"prod"}],"configs":{"c":{"type":"integer","values":{"prod":"x"}}}})";
+  // A new environment and a bad item: the dry run finds it, and the import creates nothing.
+  for (const char* dry_run : {" --dry-run", ""}) {
+    bad = Cli("import -w rt-dst --from workspace " + dir + "/bad-body.json -m x" + dry_run);
+    EXPECT_NE(bad.code, 0) << dry_run;
+    EXPECT_NE(bad.out.find("values.prod: expected an integer"), std::string::npos) << bad.out;
+    EXPECT_NE(bad.out.find("nothing was imported"), std::string::npos) << bad.out;
+  }
   EXPECT_EQ(head("rt-dst"), empty_dst);
   CliRun dry = Cli("import -w rt-dst --from workspace " + dir + "/src.yaml --dry-run -m x");
   EXPECT_EQ(dry.code, 0) << dry.out;
   EXPECT_NE(dry.out.find("would create environment staging"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("Dry run: nothing was written."), std::string::npos) << dry.out;  // the items checked too
   EXPECT_EQ(head("rt-dst"), empty_dst);
 
   CliRun imported = Cli("import -w rt-dst --from workspace " + dir + "/src.yaml -m copy");
@@ -1232,7 +1240,7 @@ TEST_F(CliApiTest, AWholeWorkspaceExportImportsBackIntoAnotherWorkspace) {
   const std::string bad_before = head("rt-bad");
   bad = Cli("import -w rt-bad --from workspace " + dir + "/bad-body.json -m x");
   EXPECT_NE(bad.code, 0) << bad.out;
-  EXPECT_NE(bad.out.find("no item was imported"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("nothing was imported"), std::string::npos) << bad.out;
   EXPECT_EQ(head("rt-bad"), bad_before);
   // The target's environment has another parent: refused before anything is written.
   ASSERT_EQ(Cli("ws create rt-other").code, 0);

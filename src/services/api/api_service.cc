@@ -800,45 +800,39 @@ class ApiService::Handlers {
         }
         return services::JsonResponse(a.status >= 400 ? a.status : 500, json::object{{"error", std::move(err)}});
       };
+      // A policy is set after the batch (it would govern the batch itself), so it is
+      // checked first: a bad one refuses the import before anything is written.
+      for (const auto& e : plan->create) {
+        if (!e.policy) continue;
+        if (absl::StatusOr<workspace::EnvironmentPolicy> p = workspace::ParsePolicy(*e.policy); !p.ok()) {
+          return services::WithErrorCode(
+              absl::InvalidArgumentError(base::ToAbsl("environments." + e.key + "." +
+                                                      std::string(p.status().message()) + "; nothing was imported")),
+              "bad_document");
+        }
+      }
       json::object out{{"dry_run", dry_run}, {"environments_created", json::array()},
                        {"environments_existing", existing}, {"secrets_not_imported", secrets},
                        {"items", plan->changes.size()}};
-      if (dry_run) {
-        out["environments_to_create"] = created;
-        if (!plan->create.empty() || plan->changes.empty()) {
-          out["batch"] = nullptr;  // the items are checked once the environments exist
-          return services::JsonResponse(200, out);
+      if (dry_run) out["environments_to_create"] = created;
+      // The new environments and every item: ONE batch, one commit, all or nothing.
+      if (!plan->create.empty() || !plan->changes.empty()) {
+        json::array new_envs;
+        for (const auto& e : plan->create) {
+          json::object env{{"key", e.key}, {"name", e.name}, {"protected", e.is_protected}};
+          if (!e.parent.empty()) env["parent"] = e.parent;
+          new_envs.push_back(std::move(env));
         }
-        json::value batch = json::object{{"changes", plan->changes}, {"reason", reason}, {"dry_run", true}};
+        json::value batch = json::object{{"changes", plan->changes}, {"environments", std::move(new_envs)},
+                                         {"reason", reason}, {"dry_run", dry_run}};
         RouteAnswer a = CallRoute(req, nullptr, http::verb::post, ws_path + "/batch", &batch, {});
-        if (a.status / 100 != 2) return refused(a, "nothing was imported (dry run)");
-        out["batch"] = std::move(a.body);
-        return services::JsonResponse(200, out);
-      }
-      json::array done_envs;
-      for (const auto& e : plan->create) {
-        json::value env_body = json::object{{"key", e.key}, {"name", e.name}, {"protected", e.is_protected},
-                                            {"reason", reason}};
-        if (!e.parent.empty()) env_body.as_object()["parent"] = e.parent;
-        RouteAnswer a = CallRoute(req, nullptr, http::verb::post, ws_path + "/environments", &env_body, {});
-        if (a.status / 100 != 2) {
-          return refused(a, "stopped at environment " + e.key + "; no item was imported" +
-                                (done_envs.empty() ? "" : " (the environments before it were created)"));
-        }
-        done_envs.push_back(json::value(e.key));
-      }
-      out["environments_created"] = done_envs;
-      if (!plan->changes.empty()) {
-        json::value batch = json::object{{"changes", plan->changes}, {"reason", reason}};
-        RouteAnswer a = CallRoute(req, nullptr, http::verb::post, ws_path + "/batch", &batch, {});
-        if (a.status / 100 != 2) {
-          return refused(a, std::string("no item was imported") +
-                                (done_envs.empty() ? "" : " (the new environments were created)"));
-        }
+        if (a.status / 100 != 2) return refused(a, dry_run ? "nothing was imported (dry run)" : "nothing was imported");
         out["batch"] = std::move(a.body);
       } else {
         out["batch"] = nullptr;
       }
+      if (dry_run) return services::JsonResponse(200, out);
+      out["environments_created"] = created;
       // The new environments' policies last: a change-requests-only policy would refuse
       // the import's own batch.
       for (const auto& e : plan->create) {

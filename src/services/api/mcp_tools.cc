@@ -666,10 +666,10 @@ std::vector<McpTool> BuildTools() {
   t.push_back({.name = "import_workspace",
                .title = "Import a workspace file",
                .description = "Reads an export (export_workspace's document, format edgevault.workspace/1) back "
-                              "into a workspace: the environments it lacks are created, every config, flag and "
-                              "segment is written as one batch (all or none, updating items that differ), then the "
+                              "into a workspace: the environments it lacks and every config, flag and segment are "
+                              "written as one batch (one commit, all or none, updating items that differ), then the "
                               "new environments' policies. Secrets are only named. Each step needs its own right "
-                              "(environments and policies: admin). dry_run true checks without writing.",
+                              "(environments and policies: admin). dry_run true checks it all without writing.",
                .input_schema = Input({{"workspace", Workspace()},
                                       {"document", Obj("the export document")},
                                       {"reason", Str("why (recorded with every step)", 1000)},

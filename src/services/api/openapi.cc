@@ -323,8 +323,9 @@ json::object Build() {
   paths["/v1/workspaces/{ws}/import"] = {
       {"post", Op("Read back an export (developer; each step needs its own right: environments and policies are "
                   "admin's): the environments the workspace lacks are created, parents first; every config, flag and "
-                  "segment goes in as one batch (all or none); then the new environments' policies. Secrets are named, "
-                  "never imported. dry_run checks the batch when no environment is missing",
+                  "segment goes in with them as one batch (one commit, all or none); then the new environments' "
+                  "policies (checked before anything is written). Secrets are named, never imported. dry_run checks "
+                  "the whole batch and writes nothing",
                   {P("ws")},
                   WithReason({{"document", {{"type", "object"}}},
                               {"document_text", {{"type", "string"}}},
@@ -335,10 +336,21 @@ json::object Build() {
       {"post", Op("Apply several changes at once as one direct write (developer; admin for protected "
                   "environments; 403 change_request_required where a policy requires change requests): the "
                   "entries of a change request, validated in order, then all written in one commit or none; "
+                  "environments (admin) are created first in the same commit; "
                   "dry_run lists what would change and writes nothing",
                   {P("ws"), IfMatchParam()},
-                  WithReason({{"changes", {{"type", "array"}, {"minItems", 1}, {"maxItems", 2000},
+                  WithReason({{"changes", {{"type", "array"}, {"minItems", 0}, {"maxItems", 2000},
                                            {"items", proposed_change}}},
+                              {"environments",
+                               {{"type", "array"},
+                                {"maxItems", 100},
+                                {"items", {{"type", "object"},
+                                           {"required", json::array{"key"}},
+                                           {"properties", {{"key", {{"type", "string"}}},
+                                                           {"name", {{"type", "string"}}},
+                                                           {"parent", {{"type", json::array{"string", "null"}}}},
+                                                           {"protected", {{"type", "boolean"}}}}},
+                                           {"additionalProperties", false}}}}},
                               {"dry_run", {{"type", "boolean"}}}},
                              {"changes"}),
                   "200", "Any")}};

@@ -769,7 +769,7 @@ function ImportPanel({ base, onDone }: { base: string; onDone: () => void }) {
       {reply && (
         <div role="status" data-import-result={reply.dry_run ? 'dry-run' : 'imported'}>
           {reply.dry_run && (reply.environments_to_create ?? []).length > 0 && (
-            <p>Would create the environment{reply.environments_to_create!.length === 1 ? '' : 's'} {reply.environments_to_create!.join(', ')}; the {reply.items} item{reply.items === 1 ? '' : 's'} are checked once they exist.</p>
+            <p>Would create the environment{reply.environments_to_create!.length === 1 ? '' : 's'} {reply.environments_to_create!.join(', ')}.</p>
           )}
           {(reply.environments_created ?? []).length > 0 && <p>Created the environment{reply.environments_created!.length === 1 ? '' : 's'} {reply.environments_created!.join(', ')}.</p>}
           {reply.batch && (
